@@ -1,0 +1,54 @@
+# Resonance: `make reports` regenerates every report; `make test` runs the whole test suite.
+# Both set up .venv first (idempotent: a no-op when pyproject.toml and requirements.lock are unchanged).
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export TOKENIZERS_PARALLELISM := false
+
+.DEFAULT_GOAL := help
+.PHONY: help setup reports test test-fast lint format bench browser lock clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+setup: $(STAMP) ## create .venv and install the pinned dependencies (fast when nothing changed)
+
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade 'pip>=24'
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	$(PY) -m ipykernel install --sys-prefix --name resonance --display-name "Resonance (.venv)" >/dev/null
+	@touch $(STAMP)
+
+reports: setup ## run the pipeline (dvc repro) on the dump named in params.yaml
+	dvc repro
+
+browser: ## install headless Chromium for the report's browser test (Debian, needs root)
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
+
+test: setup browser ## run the whole test suite (unit, integration, notebooks, real data, browser)
+	pytest -n 2 --dist loadgroup
+
+test-fast: setup ## unit tests only
+	pytest -m "not slow" -n 2
+
+lint: setup ## ruff lint + format check
+	ruff check src tests benchmarks && ruff format --check src tests benchmarks
+
+format: setup ## apply ruff fixes and formatting
+	ruff check --fix src tests benchmarks && ruff format src tests benchmarks
+
+bench: setup ## print throughput, peak memory and peer ratios of every stage
+	$(PY) -m benchmarks
+
+lock: ## re-resolve dependencies and rewrite requirements.lock
+	@test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
+
+clean: ## remove pipeline outputs (not the venv, not the key)
+	rm -rf data/interim data/processed reports/index.html reports/methodology.* reports/figures logs

@@ -1,0 +1,92 @@
+"""Typed, frozen views of params.yaml.
+
+Shared sections (``source``, ``privacy``, ``ingest``, ``demo``) are modelled here; a stage's own
+section is modelled next to the stage's logic (for example ``TopicsParams`` in ``topics.py``) and
+read with :func:`section`, so that adding a knob touches one module and params.yaml only.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field
+
+DEFAULT_PARAMS = Path("params.yaml")
+
+M = TypeVar("M", bound=BaseModel)
+
+
+class Frozen(BaseModel):
+    """Base for params models: immutable, and unknown keys are an error (typos fail loudly)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SourceSpec(Frozen):
+    """One dump to ingest."""
+
+    format: str = "canonical"
+    path: str = "data/raw/demo"
+    #: Namespace for pseudonyms: the same raw id in two dumps gives two accounts.
+    name: str | None = None
+
+    def namespace(self) -> str:
+        """The pseudonym namespace of this dump (its name, else format + folder name)."""
+        return self.name or f"{self.format}:{Path(self.path).name}"
+
+
+class SourceParams(SourceSpec):
+    """``source``: the primary dump plus any others ingested together."""
+
+    extra: tuple[SourceSpec, ...] = ()
+    #: Optional explicit link table (CSV: namespace_a, id_a, namespace_b, id_b) joining accounts
+    #: across dumps. Nothing is ever linked without it.
+    link_table: str | None = None
+
+    def all(self) -> list[SourceSpec]:
+        """Every dump, primary first."""
+        return [SourceSpec(format=self.format, path=self.path, name=self.name), *self.extra]
+
+
+class PrivacyParams(Frozen):
+    """``privacy``: keys, opt-outs and publication thresholds."""
+
+    key_env: str = "RESONANCE_KEY"
+    key_file: str = "~/.config/resonance/key"
+    #: Create a key file on first run (with one log line) instead of stopping.
+    create_key: bool = True
+    opt_out_path: str = "data/optout/opt_out.txt"
+    #: Publication outputs suppress every cell that covers fewer than k accounts.
+    min_cell_k: int = Field(10, ge=2)
+    #: Redact known handles and display names of any account found in post texts.
+    redact_known_names: bool = True
+
+
+class IngestParams(Frozen):
+    """``ingest``: validation limits."""
+
+    #: Stop when more than this share of any table's rows is rejected.
+    max_reject_share: float = Field(0.25, ge=0, le=1)
+
+
+class DemoParams(Frozen):
+    """``demo``: the simulated community with planted ground truth."""
+
+    seed: int = 42
+    n_accounts: int = Field(200, ge=40)
+    n_days: int = Field(120, ge=45)
+    start: date = date(2026, 3, 2)
+
+
+def load_params(path: Path | str = DEFAULT_PARAMS) -> dict[str, Any]:
+    """Read params.yaml as a plain dict."""
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh) or {}
+
+
+def section(params: dict[str, Any], name: str, model: type[M]) -> M:
+    """Validate one section of params into its typed, frozen model (absent -> defaults)."""
+    return model.model_validate(params.get(name) or {})

@@ -1,0 +1,379 @@
+"""Stage ``demo``: a simulated community with planted ground truth, in the canonical format.
+
+Writes ``data/raw/demo/{accounts,posts,reactions}.parquet`` (raw layer: raw ids, handles and
+display names, and personal data planted in texts, so the privacy rules have work to do) and
+``data/raw/demo_truth/{accounts,posts}.parquet`` (roles, planted subjects; no model reads it).
+
+Planted roles: broadcasters (large reach, few answer them), quiet experts (small reach, long
+threads with many distinct repliers, they answer back), conversationalists (reply a lot,
+reciprocally), volume gamers (many low-value posts, no replies), regulars; attributes on top:
+weekends offline, two weeks offline, one post about an unrelated subject (one-off), minors; plus
+accounts that only ever get mentioned or replied to (non-participants).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from analysis import schema
+from analysis.config import DemoParams
+from analysis.sources.base import frame
+
+SUBJECTS: dict[str, dict[str, list[str]]] = {
+    "coffee": {
+        "n": ["espresso", "grinder", "burr", "portafilter", "crema", "pour-over", "roast", "beans",
+              "extraction", "tamper", "aeropress", "kettle", "filter paper", "bloom", "dose"],
+        "a": ["bitter", "sour", "balanced", "fruity", "light-roast", "dark-roast", "fresh", "stale"],
+        "v": ["grind", "brew", "dial in", "tamp", "steam", "bloom", "pull"],
+    },
+    "cycling": {
+        "n": ["derailleur", "chainring", "cassette", "tubeless tyre", "saddle", "crankset",
+              "disc brake", "cadence", "climb", "gravel bike", "inner tube", "spoke", "headset"],
+        "a": ["stiff", "lightweight", "worn", "noisy", "aero", "true", "slack"],
+        "v": ["ride", "shift", "pedal", "patch", "adjust", "index", "climb"],
+    },
+    "astronomy": {
+        "n": ["telescope", "eyepiece", "nebula", "galaxy", "star chart", "refractor", "aperture",
+              "light pollution", "Jupiter", "Saturn rings", "meteor shower", "equatorial mount"],
+        "a": ["faint", "bright", "dark-sky", "wide-field", "collimated", "magnified"],
+        "v": ["observe", "collimate", "track", "image", "align", "spot"],
+    },
+    "gardening": {
+        "n": ["compost", "tomato seedlings", "raised bed", "mulch", "aphids", "perennials",
+              "potting soil", "pruning shears", "clay soil", "rose bush", "herb garden", "manure"],
+        "a": ["leggy", "wilting", "acidic", "well-drained", "organic", "hardy"],
+        "v": ["prune", "transplant", "water", "sow", "fertilise", "weed"],
+    },
+    "python": {
+        "n": ["list comprehension", "virtualenv", "decorator", "type hints", "asyncio",
+              "dataframe", "pytest fixture", "generator", "dictionary", "traceback", "import error"],
+        "a": ["idiomatic", "slow", "vectorised", "mutable", "immutable", "lazy"],
+        "v": ["refactor", "profile", "debug", "install", "annotate", "test"],
+    },
+    "baking": {
+        "n": ["sourdough starter", "gluten", "proofing basket", "crumb", "oven spring", "rye flour",
+              "hydration", "scoring blade", "brioche", "butter", "yeast", "dutch oven"],
+        "a": ["dense", "airy", "crusty", "underproofed", "overproofed", "chewy"],
+        "v": ["knead", "proof", "shape", "score", "bake", "fold"],
+    },
+    "photography": {
+        "n": ["aperture ring", "shutter speed", "prime lens", "ISO noise", "tripod", "histogram",
+              "golden hour", "bokeh", "raw file", "white balance", "mirrorless body"],
+        "a": ["sharp", "overexposed", "underexposed", "grainy", "wide", "crisp"],
+        "v": ["shoot", "expose", "edit", "frame", "focus", "bracket"],
+    },
+    "energy": {
+        "n": ["heat pump", "solar panels", "inverter", "battery storage", "insulation",
+              "grid tariff", "kilowatt hours", "wind turbine", "smart meter", "radiator"],
+        "a": ["efficient", "expensive", "off-grid", "draughty", "renewable", "cheap"],
+        "v": ["install", "insulate", "meter", "retrofit", "charge", "export"],
+    },
+}
+#: The unrelated subject that one-off posters write about exactly once (Klout's "Barbie" case).
+ONE_OFF_SUBJECT = "dolls"
+ONE_OFF = {
+    "n": ["fashion doll", "doll house", "movie premiere", "pink outfit", "collector edition",
+          "toy aisle", "doll accessories", "film soundtrack"],
+    "a": ["pink", "glamorous", "nostalgic", "collectible", "sparkly"],
+    "v": ["collect", "dress", "watch", "unbox", "display"],
+}
+TEMPLATES_ROOT = [
+    "Has anyone tried to {v} the {n1} with a {a} {n2}? Mine keeps ending up {a2} and I am not sure why.",
+    "Quick question about {n1}: what is the best way to {v} it when the {n2} is {a}?",
+    "I spent the weekend trying to {v} my {n1}. The {n2} turned out {a}, which surprised me. Any tips?",
+    "Thoughts on {a} {n1} versus a {a2} {n2}? I want to {v} properly this time.",
+    "Here is what I learned after a month with a {a} {n1}: {v} slowly, check the {n2}, and keep notes.",
+    "Why does my {n1} get {a} every time I {v} it? I already replaced the {n2}.",
+]
+TEMPLATES_REPLY = [
+    "In my experience the {n1} matters more than the {n2}. Try to {v} it a bit more gently.",
+    "Same here. A {a} {n1} fixed it for me, together with a better {n2}.",
+    "I would {v} the {n2} first; a {a} {n1} is usually the cause.",
+    "Good point about the {n1}. Did you check whether the {n2} is {a}?",
+    "That matches what I saw: {v} less, and the {n1} stops being {a}.",
+]
+LOW_VALUE = [
+    "Good morning everyone! New post today, like and share!",
+    "Follow for more daily content! Big things coming soon.",
+    "Another day, another post. Do not forget to like and follow.",
+    "Check out my latest update, you will not want to miss it!",
+    "Happy {day}! Drop a like if you agree.",
+]
+SYLLABLES = ["ka", "ri", "mo", "ta", "lu", "ne", "so", "vi", "da", "pe", "zo", "mi", "ra", "ol",
+             "an", "be", "ki", "no", "sa", "tu", "el", "fa", "go", "hi"]
+SURNAMES = ["Kettleworth", "Brannigan", "Oyelaran", "Szymanska", "Delacroix", "Haverford",
+            "Quintero", "Lindqvist", "Marchetti", "Nakagawa", "Abernathy", "Vasquez-Orr",
+            "Thorncastle", "Whitlock", "Eriksdottir", "Pemberton", "Ravenscroft", "Achterberg"]
+DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
+
+ROLE_SHARES = {
+    "broadcaster": 0.08,
+    "expert": 0.10,
+    "conversationalist": 0.15,
+    "gamer": 0.08,
+    "regular": 0.59,
+}
+#: root posts per day, mean replies drawn per root post, chance to answer back in own threads,
+#: tendency to reply to others (relative), follower scale (log10 mean)
+ROLE_BEHAVIOUR = {
+    "broadcaster": dict(rate=0.8, replies=0.25, answer_back=0.05, replier=0.2, log_followers=5.0),
+    "expert": dict(rate=0.15, replies=6.0, answer_back=0.7, replier=1.0, log_followers=2.4),
+    "conversationalist": dict(rate=0.2, replies=2.5, answer_back=0.8, replier=4.0, log_followers=2.7),
+    "gamer": dict(rate=2.0, replies=0.03, answer_back=0.0, replier=0.05, log_followers=3.3),
+    "regular": dict(rate=0.1, replies=0.8, answer_back=0.3, replier=0.6, log_followers=2.2),
+}
+
+
+@dataclass(frozen=True)
+class DemoDump:
+    """The generated raw tables and the ground truth kept apart from them."""
+
+    accounts: pl.DataFrame
+    posts: pl.DataFrame
+    reactions: pl.DataFrame
+    truth_accounts: pl.DataFrame
+    truth_posts: pl.DataFrame
+
+
+def _handle(rng: np.random.Generator) -> tuple[str, str]:
+    first = "".join(rng.choice(SYLLABLES, size=rng.integers(2, 4))).capitalize()
+    last = str(rng.choice(SURNAMES))
+    handle = f"{first.lower()}_{last.lower()[:6]}{rng.integers(10, 99)}"
+    return handle, f"{first} {last}"
+
+
+def _fill(template: str, vocab: dict[str, list[str]], rng: np.random.Generator) -> str:
+    n1, n2 = rng.choice(vocab["n"], size=2, replace=False)
+    a1, a2 = rng.choice(vocab["a"], size=2, replace=False)
+    return template.format(n1=n1, n2=n2, a=a1, a2=a2, v=rng.choice(vocab["v"]), day="friend")
+
+
+class _Sim:
+    """Mutable state of one simulation run (kept private; ``generate`` is the pure entry point)."""
+
+    def __init__(self, params: DemoParams) -> None:
+        self.p = params
+        self.rng = np.random.default_rng(params.seed)
+        self.start = datetime(params.start.year, params.start.month, params.start.day, tzinfo=UTC)
+        self.accounts: list[dict] = []
+        self.truth: dict[str, dict] = {}
+        self.handles: dict[str, str] = {}
+        self.names: dict[str, str] = {}
+        self.authors: list[str] = []
+        self.np_ids: list[str] = []
+        self.posts: list[dict] = []
+        self.post_truth: list[dict] = []
+        self.reactions: list[dict] = []
+        self.by_subject: dict[str, np.ndarray] = {}
+
+    # ------------------------------------------------------------------ people
+    def people(self) -> None:
+        rng, n, subjects = self.rng, self.p.n_accounts, list(SUBJECTS)
+        roles = rng.choice(list(ROLE_SHARES), size=n, p=list(ROLE_SHARES.values()))
+        roles[: len(ROLE_SHARES)] = list(ROLE_SHARES)  # every role present even in a small demo
+        for i in range(n):
+            aid = f"u{10000 + i}"
+            self._name(aid)
+            beh = ROLE_BEHAVIOUR[roles[i]]
+            followers = int(10 ** rng.normal(beh["log_followers"], 0.35))
+            main = rng.choice(len(subjects), size=2, replace=False)
+            vacation = rng.random() < 0.15
+            self.accounts.append(dict(
+                account_id=aid, platform="demo", handle=self.handles[aid], display_name=self.names[aid],
+                created_at=self.start - timedelta(days=int(rng.integers(30, 2000))),
+                follower_count=followers, is_minor=False, has_consent=True))
+            self.truth[aid] = dict(
+                account_id=aid, role=str(roles[i]), subjects=[subjects[j] for j in main],
+                is_weekend_off=bool(rng.random() < 0.2),
+                vacation_start=self.start + timedelta(days=int(rng.integers(20, self.p.n_days - 20)))
+                if vacation else None,
+                is_one_off=bool(roles[i] != "gamer" and roles[i] != "broadcaster" and rng.random() < 0.12),
+                is_minor=False, is_nonparticipant=False, followers=followers)
+            self.authors.append(aid)
+        regular = [a for a in self.authors if self.truth[a]["role"] == "regular"]
+        for aid in rng.choice(regular, size=max(2, n // 50), replace=False):
+            self.truth[str(aid)]["is_minor"] = True
+            self.accounts[self.authors.index(str(aid))]["is_minor"] = True
+        # Non-participants: on the platform's user list, mentioned and answered, never authors.
+        for j in range(max(5, n // 15)):
+            aid = f"u{90000 + j}"
+            self._name(aid)
+            self.np_ids.append(aid)
+            self.accounts.append(dict(
+                account_id=aid, platform="demo", handle=self.handles[aid], display_name=self.names[aid],
+                created_at=self.start - timedelta(days=400),
+                follower_count=int(rng.integers(10, 5000)), is_minor=False, has_consent=None))
+            self.truth[aid] = dict(account_id=aid, role="nonparticipant", subjects=[],
+                                   is_weekend_off=False, vacation_start=None, is_one_off=False,
+                                   is_minor=False, is_nonparticipant=True, followers=0)
+        self.replier_weight = np.array(
+            [ROLE_BEHAVIOUR[self.truth[a]["role"]]["replier"] for a in self.authors])
+        self.interest = {
+            s: np.array([3.0 if s in self.truth[a]["subjects"] else 0.3 for a in self.authors])
+            for s in subjects}
+
+    def _name(self, aid: str) -> None:
+        handle, display = _handle(self.rng)
+        while handle in self.handles.values():
+            handle, display = _handle(self.rng)
+        self.handles[aid], self.names[aid] = handle, display
+
+    def active(self, aid: str, when: datetime) -> bool:
+        t = self.truth[aid]
+        if t["is_weekend_off"] and when.weekday() >= 5:
+            return False
+        vs = t["vacation_start"]
+        return not (vs is not None and vs <= when < vs + timedelta(days=14))
+
+    # ------------------------------------------------------------------ posts
+    def add(self, aid: str, when: datetime, kind: str, text: str, subject: str,
+            parent: dict | None, reach: int | None) -> dict:
+        row = dict(post_id=f"p{len(self.posts) + 1:07d}", platform="demo", account_id=aid, kind=kind,
+                   parent_post_id=parent["post_id"] if parent else None,
+                   root_post_id=(parent["root_post_id"] or parent["post_id"]) if parent else None,
+                   created_at=when, text=self.personalise(text, aid), n_views=reach,
+                   follower_count=self.truth[aid]["followers"], labels=[subject])
+        self.posts.append(row)
+        self.post_truth.append(dict(post_id=row["post_id"], account_id=aid, subject=subject,
+                                    is_low_value=subject == "spam"))
+        return row
+
+    def personalise(self, text: str, aid: str) -> str:
+        """Plant personal data that the scrubber must remove."""
+        rng, r = self.rng, self.rng.random()
+        if r < 0.04:
+            return text + f" Mail me at {self.handles[aid]}@example.org if you want the details."
+        if r < 0.07:
+            pool = self.np_ids if rng.random() < 0.5 else self.authors
+            return text + f" cc @{self.handles[pool[int(rng.integers(len(pool)))]]}"
+        if r < 0.09:
+            return text + f" Full write-up: https://blog.example.com/{self.handles[aid]}?utm_source=demo"
+        if r < 0.10:
+            return text + " Call me on +44 20 7946 0958 after six."
+        if r < 0.12:
+            other = self.authors[int(rng.integers(len(self.authors)))]
+            return f"Thanks {self.names[other]} for the earlier advice. " + text
+        return text
+
+    def reply(self, parent: dict, aid: str, subject: str, vocab: dict[str, list[str]]) -> dict | None:
+        when = parent["created_at"] + timedelta(minutes=int(self.rng.exponential(240)) + 1)
+        if not self.active(aid, when):
+            return None
+        text = _fill(str(self.rng.choice(TEMPLATES_REPLY)), vocab, self.rng)
+        return self.add(aid, when, "reply", text, subject, parent, None)
+
+    def thread(self, root: dict, subject: str) -> None:
+        """Replies to a root post: who answers depends on topic interest and role."""
+        rng, author = self.rng, root["account_id"]
+        beh = ROLE_BEHAVIOUR[self.truth[author]["role"]]
+        if subject == "spam":
+            n_replies = rng.poisson(beh["replies"] * 0.1)
+            vocab = SUBJECTS[self.truth[author]["subjects"][0]]
+        else:
+            n_replies = rng.negative_binomial(2, 2 / (2 + beh["replies"]))
+            vocab = SUBJECTS[subject]
+        w = self.replier_weight * (self.interest[subject] if subject in self.interest else 1.0)
+        w = w / w.sum()
+        nodes = [root]
+        for _ in range(n_replies):
+            replier = self.authors[int(rng.choice(len(self.authors), p=w))]
+            if replier == author:
+                continue
+            parent = nodes[int(rng.integers(len(nodes)))] if rng.random() < 0.35 else root
+            child = self.reply(parent, replier, subject, vocab)
+            if child is None:
+                continue
+            nodes.append(child)
+            if rng.random() < beh["answer_back"]:
+                back = self.reply(child, author, subject, vocab)
+                if back is not None:
+                    nodes.append(back)
+
+    def activity(self) -> None:
+        rng = self.rng
+        for d in range(self.p.n_days):
+            day = self.start + timedelta(days=d)
+            for aid in self.authors:
+                t = self.truth[aid]
+                for _ in range(rng.poisson(ROLE_BEHAVIOUR[t["role"]]["rate"])):
+                    when = day + timedelta(seconds=int(rng.integers(6 * 3600, 23 * 3600)))
+                    if not self.active(aid, when):
+                        continue
+                    if t["role"] == "gamer" and rng.random() < 0.85:
+                        subject = "spam"
+                        text = str(rng.choice(LOW_VALUE)).format(day=DAYS[when.weekday()])
+                    else:
+                        subject = str(rng.choice(t["subjects"], p=[0.75, 0.25]))
+                        text = _fill(str(rng.choice(TEMPLATES_ROOT)), SUBJECTS[subject], rng)
+                    reach = int(t["followers"] * rng.uniform(0.05, 0.4))
+                    self.thread(self.add(aid, when, "post", text, subject, None, reach), subject)
+        # Exactly one post about an unrelated subject per one-off account (Klout's "Barbie" case);
+        # it may even draw a reply or two.
+        for aid in self.authors:
+            if self.truth[aid]["is_one_off"]:
+                when = self.start + timedelta(days=int(rng.integers(5, self.p.n_days - 5)), hours=12)
+                text = _fill(str(rng.choice(TEMPLATES_ROOT)), ONE_OFF, rng)
+                root = self.add(aid, when, "post", text, ONE_OFF_SUBJECT, None,
+                                int(self.truth[aid]["followers"] * rng.uniform(0.05, 0.4)))
+                for _ in range(rng.poisson(1.0)):
+                    other = self.authors[int(rng.integers(len(self.authors)))]
+                    if other != aid:
+                        self.reply(root, other, ONE_OFF_SUBJECT, ONE_OFF)
+        # Replies to non-participants: their post is not in the dump, the addressee is known.
+        for _ in range(len(self.np_ids) * 3):
+            aid = self.authors[int(rng.integers(len(self.authors)))]
+            subject = str(rng.choice(self.truth[aid]["subjects"]))
+            when = self.start + timedelta(days=int(rng.integers(0, self.p.n_days)), hours=15)
+            text = _fill(str(rng.choice(TEMPLATES_REPLY)), SUBJECTS[subject], rng)
+            row = self.add(aid, when, "reply", text, subject, None, None)
+            row["reply_to_account_id"] = self.np_ids[int(rng.integers(len(self.np_ids)))]
+
+    def likes(self) -> None:
+        """Like totals in ``n_likes``; individual likes with known actors in ``reactions``."""
+        rng = self.rng
+        quality = {"expert": 4.0, "conversationalist": 2.0, "regular": 1.0, "broadcaster": 1.5,
+                   "gamer": 0.2}
+        everyone = [a["account_id"] for a in self.accounts]
+        for row in self.posts:
+            t = self.truth[row["account_id"]]
+            q = quality[t["role"]] * (0.2 if row["labels"] == ["spam"] else 1.0)
+            if row["kind"] == "post":
+                total = int(rng.poisson(q + 0.003 * t["followers"] ** 0.8))
+            else:
+                total = int(rng.poisson(0.4 * q))
+            row["n_likes"] = total
+            row["n_reposts"] = int(rng.poisson(0.1 * total))
+            known = min(total, int(rng.poisson(0.6 * min(total, 8))))
+            for a in rng.choice(len(everyone), size=known, replace=False):
+                actor = everyone[int(a)]
+                if actor == row["account_id"]:
+                    continue
+                self.reactions.append(dict(
+                    reaction_id=f"r{len(self.reactions) + 1:08d}", platform="demo",
+                    post_id=row["post_id"], kind="like",
+                    created_at=row["created_at"] + timedelta(minutes=int(rng.integers(1, 3000))),
+                    actor_account_id=actor))
+
+
+def generate(params: DemoParams) -> DemoDump:
+    """Simulate the community. Pure: the same params give identical tables."""
+    sim = _Sim(params)
+    sim.people()
+    sim.activity()
+    sim.likes()
+    posts = sorted(sim.posts, key=lambda r: (r["created_at"], r["post_id"]))
+    truth = [
+        {**t, "vacation_start": t["vacation_start"]} for t in sim.truth.values()
+    ]
+    return DemoDump(
+        accounts=frame(sim.accounts, "accounts"),
+        posts=frame(posts, "posts"),
+        reactions=frame(sim.reactions, "reactions"),
+        truth_accounts=pl.DataFrame(truth).with_columns(
+            pl.col("vacation_start").cast(schema.UTC_TIME)),
+        truth_posts=pl.DataFrame(sim.post_truth),
+    )

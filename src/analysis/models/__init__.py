@@ -1,0 +1,1 @@
+"""Influence models, one module per model, all behind ``analysis.models.base.Model``."""

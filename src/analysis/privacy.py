@@ -1,0 +1,238 @@
+"""Privacy primitives used on the way in (stage ``ingest``) and by ``resonance forget``/``audit``.
+
+* keyed pseudonyms: HMAC-SHA256 over ``namespace \\x1f kind \\x1f raw id`` with a secret key
+  from the environment or a key file outside git and outside every output;
+* a key fingerprint (an HMAC of a fixed label, never the key) so DVC re-runs ingest on rotation;
+* the text scrubber: handles, e-mails (also obfuscated), URLs, phone numbers, platform mention
+  markup and the names of known accounts are replaced by placeholders;
+* opt-out entries, stored as salted-free SHA-256 digests of the normalised id or handle.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+
+import polars as pl
+
+log = logging.getLogger(__name__)
+
+KEY_BYTES = 32
+ACCOUNT_PREFIX = "acct_"
+POST_PREFIX = "post_"
+REACTION_PREFIX = "rx_"
+DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthday ~4e9 ids)
+
+
+class KeyError_(RuntimeError):
+    """No usable pseudonym key (and creating one was not allowed)."""
+
+
+def load_key(env: str = "RESONANCE_KEY", key_file: str | Path = "~/.config/resonance/key",
+             create: bool = True) -> bytes:
+    """Return the pseudonym key: env var first, else the key file, else create the file.
+
+    The key file is created with mode 0600 outside the repository; one log line says where.
+    """
+    raw = os.environ.get(env)
+    if raw:
+        return raw.encode("utf-8")
+    path = Path(key_file).expanduser()
+    if path.exists():
+        return path.read_text(encoding="utf-8").strip().encode("utf-8")
+    if not create:
+        raise KeyError_(
+            f"no pseudonym key: set ${env} or create {path} (any secret of 32+ characters)"
+        )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(secrets.token_hex(KEY_BYTES))
+    log.warning("created a new pseudonym key at %s (keep it outside git; back it up)", path)
+    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+
+
+def fingerprint(key: bytes) -> str:
+    """A short public fingerprint of ``key``: changes when the key changes, reveals nothing."""
+    return hmac.new(key, b"resonance-key-fingerprint-v1", hashlib.sha256).hexdigest()[:16]
+
+
+def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -> str:
+    """Keyed pseudonym of one raw id; ``kind`` separates accounts, posts and reactions."""
+    msg = f"{namespace}\x1f{kind}\x1f{raw_id}".encode()
+    return prefix + hmac.new(key, msg, hashlib.sha256).hexdigest()[:DIGEST_HEX]
+
+
+def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Expr:
+    """A polars expression replacing raw ids in ``col`` by pseudonyms (nulls stay null)."""
+
+    def _batch(s: pl.Series) -> pl.Series:
+        mk = hmac.new
+        head = f"{namespace}\x1f{kind}\x1f".encode()
+        out = [
+            None if v is None else prefix + mk(key, head + v.encode(), hashlib.sha256).hexdigest()[:DIGEST_HEX]
+            for v in s.to_list()
+        ]
+        return pl.Series(s.name, out, dtype=pl.String)
+
+    return pl.col(col).map_batches(_batch, return_dtype=pl.String)
+
+
+# --------------------------------------------------------------------------- opt-out
+
+
+def normalise_identity(value: str) -> str:
+    """Normalise an id or handle for opt-out matching: NFKC, no zero-width chars, no '@', casefold."""
+    value = strip_invisible(unicodedata.normalize("NFKC", value)).strip()
+    return value.lstrip("@").split("@")[0].casefold() if value.count("@") <= 2 else value.casefold()
+
+
+def opt_out_digest(value: str) -> str:
+    """The digest stored in the opt-out list for one id or handle."""
+    return "sha256:" + hashlib.sha256(normalise_identity(value).encode("utf-8")).hexdigest()
+
+
+def read_opt_out(path: Path | str) -> set[str]:
+    """Read the opt-out list: one raw id/handle or ``sha256:`` digest per line; ``#`` comments."""
+    path = Path(path)
+    if not path.exists():
+        return set()
+    out: set[str] = set()
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#"):
+            continue
+        out.add(line if line.startswith("sha256:") else opt_out_digest(line))
+    return out
+
+
+def add_opt_out(path: Path | str, value: str) -> str:
+    """Append the digest of ``value`` to the opt-out list (never the raw value); return it."""
+    path = Path(path)
+    digest = opt_out_digest(value)
+    if digest in read_opt_out(path):
+        return digest
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(digest + "\n")
+    return digest
+
+
+def digests_expr(col: str) -> pl.Expr:
+    """Opt-out digest of every value of ``col`` (null stays null)."""
+    return pl.col(col).map_elements(opt_out_digest, return_dtype=pl.String, skip_nulls=True)
+
+
+# --------------------------------------------------------------------------- scrubbing
+
+ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
+HTML_MENTION = re.compile(r"<a\b[^>]*\b(?:mention|u-url)\b[^>]*>.*?</a>", re.I | re.S)
+HTML_TAG = re.compile(r"<[^>]{0,2000}>")
+EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.U)
+OBFUSCATED_EMAIL = re.compile(
+    r"\b[\w.+-]+\s*(?:\(|\[|\{)?\s*(?:at|AT)\s*(?:\)|\]|\})?\s*[\w-]+"
+    r"(?:\s*(?:\(|\[|\{)?\s*(?:dot|DOT)\s*(?:\)|\]|\})?\s*[A-Za-z]{2,})+\b"
+)
+FEDI_HANDLE = re.compile(r"@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", re.U)
+URL = re.compile(
+    r"(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
+    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info)"
+    r"(?:/[^\s<>\"')\]]*)?",
+    re.I,
+)
+REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
+HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
+PHONE = re.compile(
+    r"(?<![\w+])(?:\+|00)?\d{1,3}?[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,4}(?:[\s.\-]\d{2,4}){1,4}(?![\w])"
+)
+WS = re.compile(r"[ \t\u00a0]+")
+
+PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
+
+
+def strip_invisible(text: str) -> str:
+    """Remove zero-width and soft-hyphen characters used to dodge filters."""
+    return ZERO_WIDTH.sub("", text)
+
+
+def _phone(m: re.Match[str]) -> str:
+    digits = sum(ch.isdigit() for ch in m.group(0))
+    # Years, prices and version numbers are short; phone numbers have 7 to 15 digits.
+    return "[phone]" if 7 <= digits <= 15 else m.group(0)
+
+
+def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | None:
+    """Scrub one text: markup mentions, e-mails, URLs, handles, phones and known names.
+
+    The order matters: HTML mention links and e-mails go before bare handles (``@user@host``
+    would otherwise leave ``@host``), URLs before phones (digits in paths).
+    """
+    if text is None:
+        return None
+    t = unicodedata.normalize("NFKC", strip_invisible(text))
+    t = HTML_MENTION.sub("[handle]", t)
+    t = HTML_TAG.sub(" ", t)
+    t = FEDI_HANDLE.sub("[handle]", t)
+    t = EMAIL.sub("[email]", t)
+    t = OBFUSCATED_EMAIL.sub("[email]", t)
+    t = URL.sub("[url]", t)
+    t = REDDIT_USER.sub("[handle]", t)
+    t = HANDLE.sub("[handle]", t)
+    t = PHONE.sub(_phone, t)
+    if names is not None:
+        t = names.redact(t)
+    return WS.sub(" ", t).strip()
+
+
+WORD = re.compile(r"[\w][\w'’.\-]*[\w]|[\w]", re.U)
+
+
+class NameRedactor:
+    """Replaces known handles and display names (whole words, case-sensitive) by ``[user]``.
+
+    Single-word names are looked up in a set per token (fast on millions of posts); names of
+    several words are matched with one compiled alternation. Names shorter than 3 characters are
+    skipped: they are too ambiguous to redact and too short to identify anyone.
+    """
+
+    def __init__(self, names: Iterable[str | None], min_len: int = 3) -> None:
+        single: set[str] = set()
+        multi: set[str] = set()
+        for name in names:
+            if not name:
+                continue
+            name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
+            if len(name) < min_len:
+                continue
+            (multi if len(WORD.findall(name)) > 1 or WORD.fullmatch(name) is None else single).add(name)
+        self.single = frozenset(single)
+        self.multi = (
+            re.compile(
+                r"(?<!\w)(?:" + "|".join(re.escape(n) for n in sorted(multi, key=len, reverse=True)) + r")(?!\w)"
+            )
+            if multi
+            else None
+        )
+
+    def redact(self, text: str) -> str:
+        """Redact every known name in ``text``."""
+        if self.multi is not None:
+            text = self.multi.sub("[user]", text)
+        if self.single:
+            single = self.single
+            text = WORD.sub(lambda m: "[user]" if m.group(0) in single else m.group(0), text)
+        return text
+
+
+def scrub_expr(col: str, names: NameRedactor | None = None) -> pl.Expr:
+    """A polars expression scrubbing the texts of ``col``."""
+    return pl.col(col).map_elements(
+        lambda t: scrub_text(t, names), return_dtype=pl.String, skip_nulls=True
+    )

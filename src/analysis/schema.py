@@ -1,0 +1,238 @@
+"""The canonical activity schema: column names, dtypes and constraints of every table.
+
+Every platform adapter (``analysis.sources``) maps its dump into these three tables, and every
+stage that writes one of them calls :func:`validate` first. Two layers share the same columns:
+
+* **raw canonical** tables (what an adapter yields, or what a user brings as Parquet/CSV/JSONL):
+  raw platform ids, handles and display names are allowed;
+* **interim** tables (``data/interim/*.parquet``, after ``ingest``): ids are keyed pseudonyms,
+  ``handle`` and ``display_name`` are gone, texts are scrubbed, and ``accounts`` gains
+  ``is_participant``.
+
+The human-readable version of this module is ``docs/data-format.md``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import polars as pl
+
+UTC_TIME = pl.Datetime("us", "UTC")
+
+#: Kinds of authored items. A "reply" is any item whose parent is another item
+#: (Stack Exchange answers and comments, Reddit comments, tweets in reply, Usenet follow-ups).
+POST_KINDS = ("post", "question", "answer", "comment", "reply", "repost", "quote")
+#: Kinds of reactions: anything that is not authored text.
+REACTION_KINDS = ("upvote", "downvote", "like", "favourite", "boost", "accept", "bounty", "view")
+#: Platforms known to the adapters (free text is allowed for canonical dumps, but must be set).
+PLATFORMS = (
+    "demo",
+    "stackexchange",
+    "reddit",
+    "hackernews",
+    "mastodon",
+    "twitter",
+    "usenet",
+    "canonical",
+)
+
+#: Earliest and latest timestamps accepted. Anything outside is a malformed row: the earliest
+#: public Usenet archives start in 1981, and nothing can be authored after the run.
+MIN_TIME = datetime(1979, 1, 1, tzinfo=UTC)
+MAX_TIME_SLACK_DAYS = 2  # clocks of exporting servers drift; allow two days into the future
+
+ACCOUNTS: dict[str, pl.DataType] = {
+    "account_id": pl.String(),
+    "platform": pl.String(),
+    "handle": pl.String(),  # raw only; removed by ingest
+    "display_name": pl.String(),  # raw only; removed by ingest
+    "created_at": UTC_TIME,
+    "follower_count": pl.Int64(),  # latest known audience size, where the platform has one
+    "platform_score": pl.Float64(),  # the platform's own reputation (Stack Exchange Reputation)
+    "is_minor": pl.Boolean(),
+    "has_consent": pl.Boolean(),
+}
+
+POSTS: dict[str, pl.DataType] = {
+    "post_id": pl.String(),
+    "platform": pl.String(),
+    "account_id": pl.String(),
+    "kind": pl.String(),
+    "parent_post_id": pl.String(),
+    "root_post_id": pl.String(),
+    # For replies whose parent is not in the dump but whose addressee is known (Twitter's
+    # in_reply_to_user_id): the account that was answered. Derived from the parent otherwise.
+    "reply_to_account_id": pl.String(),
+    "created_at": UTC_TIME,
+    "text": pl.String(),
+    "n_views": pl.Int64(),
+    "score": pl.Int64(),
+    "n_likes": pl.Int64(),
+    "n_reposts": pl.Int64(),
+    "n_comments_reported": pl.Int64(),  # the platform's own count; may exceed replies in the dump
+    "follower_count": pl.Int64(),  # author's audience at posting time
+    "labels": pl.List(pl.String()),  # ground-truth labels (Stack Exchange tags, subreddit)
+}
+
+REACTIONS: dict[str, pl.DataType] = {
+    "reaction_id": pl.String(),
+    "platform": pl.String(),
+    "post_id": pl.String(),
+    "kind": pl.String(),
+    "created_at": UTC_TIME,
+    "actor_account_id": pl.String(),  # null where the platform keeps votes anonymous
+}
+
+REJECTS: dict[str, pl.DataType] = {
+    "table": pl.String(),
+    "source_file": pl.String(),
+    "source_line": pl.Int64(),
+    "record_key": pl.String(),  # pseudonymised id of the rejected record, where it had one
+    "reason": pl.String(),
+}
+
+TABLES: dict[str, dict[str, pl.DataType]] = {
+    "accounts": ACCOUNTS,
+    "posts": POSTS,
+    "reactions": REACTIONS,
+    "rejects": REJECTS,
+}
+
+ID_COLUMN = {"accounts": "account_id", "posts": "post_id", "reactions": "reaction_id"}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "accounts": ("account_id", "platform"),
+    "posts": ("post_id", "platform", "account_id", "kind", "created_at"),
+    "reactions": ("reaction_id", "platform", "post_id", "kind"),
+    "rejects": ("table", "source_file", "reason"),
+}
+RAW_ONLY_COLUMNS = {"accounts": ("handle", "display_name")}
+#: Columns added to ``accounts`` by ingest.
+INTERIM_EXTRA = {"accounts": {"is_participant": pl.Boolean()}}
+#: The single account into which every non-participant is merged (see ``privacy.py``).
+NONPARTICIPANT_ID = "acct_nonparticipant"
+
+
+class SchemaError(ValueError):
+    """A table does not follow the canonical schema; the message names table, column and row."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """Which layer of the schema a table belongs to."""
+
+    name: str  # "raw" or "interim"
+
+
+RAW = Layer("raw")
+INTERIM = Layer("interim")
+
+
+def columns(table: str, layer: Layer = RAW) -> dict[str, pl.DataType]:
+    """Return the ordered column -> dtype mapping of ``table`` in ``layer``."""
+    cols = dict(TABLES[table])
+    if layer is INTERIM:
+        for col in RAW_ONLY_COLUMNS.get(table, ()):
+            cols.pop(col)
+        cols.update(INTERIM_EXTRA.get(table, {}))
+    return cols
+
+
+def empty(table: str, layer: Layer = RAW) -> pl.DataFrame:
+    """An empty frame with the exact schema of ``table``."""
+    return pl.DataFrame(schema=columns(table, layer))
+
+
+def conform(df: pl.DataFrame, table: str, layer: Layer = RAW) -> pl.DataFrame:
+    """Add missing optional columns as nulls, cast to canonical dtypes and order the columns.
+
+    Unknown columns are dropped. Casting is strict: a value that cannot be cast is an error
+    that names the column.
+    """
+    cols = columns(table, layer)
+    exprs = []
+    for name, dtype in cols.items():
+        if name in df.columns:
+            src = df.schema[name]
+            if src == dtype:
+                exprs.append(pl.col(name))
+            elif isinstance(dtype, pl.Datetime) and isinstance(src, pl.Datetime):
+                expr = pl.col(name)
+                expr = (
+                    expr.dt.replace_time_zone("UTC")
+                    if src.time_zone is None
+                    else expr.dt.convert_time_zone("UTC")
+                )
+                exprs.append(expr.dt.cast_time_unit("us"))
+            else:
+                exprs.append(pl.col(name).cast(dtype, strict=True))
+        else:
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
+    try:
+        return df.select(exprs)
+    except (pl.exceptions.InvalidOperationError, pl.exceptions.ComputeError) as exc:
+        raise SchemaError(f"{table}: cannot cast to the canonical schema: {exc}") from exc
+
+
+def validate(df: pl.DataFrame, table: str, layer: Layer = RAW, now: datetime | None = None) -> None:
+    """Check ``df`` against the canonical schema; raise :class:`SchemaError` on the first problem.
+
+    Checks: exact columns and dtypes, required columns non-null, unique ids, allowed kinds, and
+    timestamps within [1979, now + 2 days].
+    """
+    expected = columns(table, layer)
+    if list(df.columns) != list(expected):
+        missing = [c for c in expected if c not in df.columns]
+        extra = [c for c in df.columns if c not in expected]
+        raise SchemaError(
+            f"{table} ({layer.name}): columns differ from the schema; missing {missing}, "
+            f"unexpected {extra}"
+        )
+    for name, dtype in expected.items():
+        if df.schema[name] != dtype:
+            raise SchemaError(
+                f"{table} ({layer.name}): column {name!r} has dtype {df.schema[name]}, "
+                f"expected {dtype}"
+            )
+    for name in REQUIRED[table]:
+        nulls = df.select(pl.col(name).is_null().arg_max(), pl.col(name).null_count())
+        if nulls.item(0, 1):
+            raise SchemaError(
+                f"{table}: required column {name!r} is null in row {nulls.item(0, 0)}"
+            )
+    id_col = ID_COLUMN.get(table)
+    if id_col is not None:
+        dup = df.filter(pl.col(id_col).is_duplicated())
+        if dup.height:
+            raise SchemaError(
+                f"{table}: {dup.height} rows share an {id_col}; first duplicate {dup.item(0, id_col)!r}"
+            )
+    kinds = {"posts": POST_KINDS, "reactions": REACTION_KINDS}.get(table)
+    if kinds is not None:
+        bad = df.filter(~pl.col("kind").is_in(list(kinds)))
+        if bad.height:
+            raise SchemaError(
+                f"{table}: kind {bad.item(0, 'kind')!r} is not one of {', '.join(kinds)}"
+            )
+    if "created_at" in df.columns and df.height:
+        limit = _max_time(now)
+        out = df.with_row_index("_row").filter(
+            (pl.col("created_at") < MIN_TIME) | (pl.col("created_at") > limit)
+        )
+        if out.height:
+            raise SchemaError(
+                f"{table}: created_at {out.item(0, 'created_at')} in row {out.item(0, '_row')} "
+                f"is outside [{MIN_TIME.date()}, {limit.date()}]"
+            )
+
+
+def _max_time(now: datetime | None) -> datetime:
+    from datetime import timedelta
+
+    return (now or datetime.now(UTC)) + timedelta(days=MAX_TIME_SLACK_DAYS)
+
+
+def max_time(now: datetime | None = None) -> datetime:
+    """Latest acceptable timestamp: now plus a small allowance for clock drift."""
+    return _max_time(now)

@@ -1,0 +1,39 @@
+"""Dump adapters: one module per export format, all behind ``read(path) -> SourceTables``.
+
+``read_source(fmt, path)`` picks the adapter named by ``source.format`` in params.yaml.
+Adapters are imported lazily so that reading one format never imports another's parser.
+"""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from analysis.sources.base import SourceError, SourceTables
+
+#: format name -> module under analysis.sources that defines ``read(path) -> SourceTables``
+ADAPTERS: dict[str, str] = {
+    "canonical": "canonical",
+    "stackexchange": "stackexchange",
+    "reddit": "reddit",
+    "hackernews": "hackernews",
+    "mastodon": "mastodon",
+    "twitter": "twitter",
+    "usenet": "usenet",
+}
+
+
+def read_source(fmt: str, path: Path | str) -> SourceTables:
+    """Read one dump of format ``fmt`` at ``path`` into raw canonical tables."""
+    if fmt not in ADAPTERS:
+        raise SourceError(path, None, f"unknown source.format {fmt!r}", " or ".join(ADAPTERS))
+    path = Path(path)
+    if not path.exists():
+        raise SourceError(path, None, "the dump does not exist", "a file or folder at source.path")
+    module = importlib.import_module(f"analysis.sources.{ADAPTERS[fmt]}")
+    tables: SourceTables = module.read(path)
+    tables.check_reconciled()
+    return tables
+
+
+__all__ = ["ADAPTERS", "SourceError", "SourceTables", "read_source"]

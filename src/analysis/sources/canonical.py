@@ -1,0 +1,112 @@
+"""Adapter ``canonical``: the documented way to bring any dump (Parquet, CSV or JSONL).
+
+``source.path`` is a folder holding ``accounts``, ``posts`` and optionally ``reactions``, each as
+``.parquet``, ``.csv`` or ``.jsonl`` (see docs/data-format.md). Rows whose required fields are
+missing or whose dates do not parse go to rejects with their line; columns of the wrong type
+stop the stage with a message naming the file and column.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+
+from analysis import schema
+from analysis.sources.base import Rejects, SourceError, SourceTables
+
+EXTENSIONS = (".parquet", ".csv", ".jsonl")
+
+
+def _find(folder: Path, table: str, required: bool) -> Path | None:
+    for ext in EXTENSIONS:
+        candidate = folder / f"{table}{ext}"
+        if candidate.exists():
+            return candidate
+    if required:
+        raise SourceError(folder, None, f"no {table} table",
+                          f"{table}.parquet, {table}.csv or {table}.jsonl")
+    return None
+
+
+def _load(path: Path, table: str) -> pl.DataFrame:
+    """Read one table; strings for every column of text formats, so parsing is ours to report."""
+    cols = schema.columns(table)
+    try:
+        if path.suffix == ".parquet":
+            return pl.read_parquet(path)
+        if path.suffix == ".csv":
+            df = pl.read_csv(path, infer_schema=False, encoding="utf8")
+        else:
+            df = pl.read_ndjson(path, infer_schema_length=None)
+    except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
+        raise SourceError(path, None, f"cannot be parsed ({str(exc).splitlines()[0]})",
+                          f"a valid {path.suffix[1:]} file in UTF-8") from exc
+    if "labels" in df.columns and df.schema["labels"] == pl.String:
+        # CSV has no lists: labels are written "a|b|c".
+        df = df.with_columns(pl.col("labels").str.split("|"))
+    return df.select([c for c in df.columns if c in cols])
+
+
+def _parse(df: pl.DataFrame, table: str, path: Path, rejects: Rejects) -> pl.DataFrame:
+    """Cast text columns to the schema row by row; unparsable rows go to rejects."""
+    cols = schema.columns(table)
+    df = df.with_row_index("_line", offset=2 if path.suffix == ".csv" else 1)
+    exprs = [pl.col("_line")]
+    for name, dtype in cols.items():
+        if name not in df.columns:
+            continue
+        src = df.schema[name]
+        if src == dtype:
+            exprs.append(pl.col(name))
+        elif isinstance(dtype, pl.Datetime) and src == pl.String:
+            exprs.append(pl.col(name).str.to_datetime(time_zone="UTC", strict=False, time_unit="us"))
+        else:
+            exprs.append(pl.col(name).cast(dtype, strict=False))
+    try:
+        parsed = df.select(exprs)
+    except pl.exceptions.PolarsError as exc:
+        raise SourceError(path, None, f"columns do not fit the {table} schema ({exc})",
+                          "the types in docs/data-format.md") from exc
+    # A value that was present but did not parse is a malformed row.
+    checks = {}
+    for name in cols:
+        if name in df.columns:
+            checks[name] = parsed[name].is_null() & df[name].is_not_null()
+    for name in schema.REQUIRED[table]:
+        present = parsed[name].is_not_null() if name in parsed.columns else pl.Series([False] * df.height)
+        checks[f"missing required {name}"] = ~present
+    mask = pl.Series([False] * df.height)
+    for label, m in checks.items():
+        hit = m & ~mask
+        for line, key in zip(parsed.filter(hit)["_line"], _keys(parsed.filter(hit), table), strict=True):
+            reason = label if label.startswith("missing") else f"unparsable {label}"
+            rejects.add(table, path, int(line), key, reason)
+        mask = mask | m
+    return parsed.filter(~mask).drop("_line")
+
+
+def _keys(df: pl.DataFrame, table: str) -> list[str | None]:
+    col = schema.ID_COLUMN.get(table)
+    if col and col in df.columns:
+        return df[col].cast(pl.String).to_list()
+    return [None] * df.height
+
+
+def read(path: Path) -> SourceTables:
+    """Read a canonical dump folder (or a single posts file)."""
+    folder = path if path.is_dir() else path.parent
+    rejects = Rejects()
+    out: dict[str, pl.DataFrame] = {}
+    n_read: dict[str, int] = {}
+    for table in ("accounts", "posts", "reactions"):
+        found = _find(folder, table, required=table != "reactions")
+        if found is None:
+            out[table], n_read[table] = schema.empty(table), 0
+            continue
+        raw = _load(found, table)
+        n_read[table] = raw.height
+        out[table] = _parse(raw, table, found, rejects)
+    platform = out["posts"]["platform"].drop_nulls().first() if out["posts"].height else "canonical"
+    return SourceTables(accounts=out["accounts"], posts=out["posts"], reactions=out["reactions"],
+                        rejects=rejects.frame(), n_read=n_read, platform=str(platform or "canonical"))
