@@ -196,10 +196,10 @@ def validate(df: pl.DataFrame, table: str, layer: Layer = RAW, now: datetime | N
                 f"expected {dtype}"
             )
     for name in REQUIRED[table]:
-        nulls = df.select(pl.col(name).is_null().arg_max(), pl.col(name).null_count())
-        if nulls.item(0, 1):
+        nulls = df.select(pl.col(name).is_null().arg_max().alias("row"), pl.col(name).null_count().alias("n"))
+        if nulls.item(0, "n"):
             raise SchemaError(
-                f"{table}: required column {name!r} is null in row {nulls.item(0, 0)}"
+                f"{table}: required column {name!r} is null in row {nulls.item(0, 'row')}"
             )
     id_col = ID_COLUMN.get(table)
     if id_col is not None:

@@ -1,0 +1,53 @@
+"""The demo's planted ground truth, with ids pseudonymised exactly as ``ingest`` does.
+
+Evaluation stages (``topics``, ``validate``, ``compare``) call :func:`load_truth`; no model ever
+reads it. Truth rows of accounts that ingest removed (minors, opt-outs) are dropped here too, so
+no evaluation output can carry anything about them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis import privacy
+from analysis.config import PrivacyParams, SourceParams, section
+
+TRUTH_DIR = Path("data/raw/demo_truth")
+
+
+def has_truth(params: dict[str, Any]) -> bool:
+    """True when the primary source is the demo dump and its truth files exist."""
+    src = section(params, "source", SourceParams)
+    return src.path.rstrip("/").endswith("data/raw/demo") and (TRUTH_DIR / "accounts.parquet").exists()
+
+
+def pseudonymise_truth(accounts: pl.DataFrame, posts: pl.DataFrame, key: bytes,
+                       namespace: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Replace raw ids of the truth frames by the pseudonyms ingest gives them."""
+    acct = privacy.pseudonymise_expr("account_id", key, namespace, "account", privacy.ACCOUNT_PREFIX)
+    post = privacy.pseudonymise_expr("post_id", key, namespace, "post", privacy.POST_PREFIX)
+    return accounts.with_columns(acct), posts.with_columns(post, acct)
+
+
+def load_truth(params: dict[str, Any], interim_accounts: pl.DataFrame | None = None
+               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Ground truth (accounts with ``role`` etc., posts with ``subject``) under pseudonyms.
+
+    With ``interim_accounts`` given, accounts that are not participants of the interim tables
+    (removed minors, opted-out accounts) are dropped; non-participant truth rows are kept only
+    as a count-free role so that nothing about them can be reported.
+    """
+    src = section(params, "source", SourceParams)
+    priv = section(params, "privacy", PrivacyParams)
+    key = privacy.load_key(priv.key_env, priv.key_file, priv.create_key)
+    accounts = pl.read_parquet(TRUTH_DIR / "accounts.parquet")
+    posts = pl.read_parquet(TRUTH_DIR / "posts.parquet")
+    accounts, posts = pseudonymise_truth(accounts, posts, key, src.namespace())
+    if interim_accounts is not None:
+        keep = interim_accounts.filter(pl.col("is_participant"))["account_id"].implode()
+        accounts = accounts.filter(pl.col("account_id").is_in(keep))
+        posts = posts.filter(pl.col("account_id").is_in(keep))
+    return accounts, posts

@@ -1,0 +1,322 @@
+"""Stage ``ingest`` (pure part): raw canonical tables in, anonymised interim tables out.
+
+What happens to every dump, in order (``docs/privacy.md`` explains why):
+
+1. **Validation** — duplicate ids, timestamps out of range and dangling parent links become
+   rejects with reason, file and line (adapters add their own rejects before this).
+2. **Privacy removals** — accounts flagged ``is_minor`` and accounts on the opt-out list are
+   removed with everything they wrote and every reaction they made.
+3. **Detaching** — a reply whose parent was rejected or removed keeps its text but loses the
+   link; it stays addressed to the parent's author, or to the non-participant placeholder when
+   that author was removed.
+4. **Non-participants** — accounts that authored nothing in the dump get no row: every
+   reference to them points at one placeholder, ``schema.NONPARTICIPANT_ID``.
+5. **Pseudonyms and scrubbing** — every id is replaced by a keyed pseudonym, texts are scrubbed,
+   handles and display names are dropped.
+
+Every row read is accounted for: read = accepted + rejected + removed (privacy) + merged
+(non-participant accounts), per table, in :class:`IngestResult.counts`.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from analysis import privacy, schema
+from analysis.config import IngestParams, PrivacyParams
+from analysis.sources.base import SourceTables
+
+log = logging.getLogger(__name__)
+
+MAX_THREAD_DEPTH = 10_000
+
+
+@dataclass
+class IngestResult:
+    """Interim tables, rejects and the reconciliation of every table."""
+
+    accounts: pl.DataFrame
+    posts: pl.DataFrame
+    reactions: pl.DataFrame
+    rejects: pl.DataFrame
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing_inputs: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dump's raw tables plus its pseudonym namespace."""
+
+    namespace: str
+    tables: SourceTables
+
+
+def _reject(df: pl.DataFrame, table: str, reason: str) -> pl.DataFrame:
+    id_col = schema.ID_COLUMN[table]
+    return df.select(
+        pl.lit(table).alias("table"),
+        pl.lit("(ingest)").alias("source_file"),
+        pl.lit(None, dtype=pl.Int64).alias("source_line"),
+        pl.col(id_col).alias("record_key"),
+        pl.lit(reason).alias("reason"),
+    )
+
+
+def _validate_posts(posts: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Split posts into valid ones and reject frames (duplicates, dates, dangling parents)."""
+    rejects = []
+    dup = posts.filter(pl.col("post_id").is_duplicated() & ~pl.col("post_id").is_first_distinct())
+    if dup.height:
+        rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
+    posts = posts.filter(pl.col("post_id").is_first_distinct())
+    out_of_range = (pl.col("created_at") < schema.MIN_TIME) | (pl.col("created_at") > schema.max_time(now))
+    bad = posts.filter(out_of_range)
+    if bad.height:
+        rejects.append(_reject(bad, "posts", "created_at out of range"))
+    posts = posts.filter(~out_of_range)
+    known = posts["post_id"]
+    dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(known.implode())
+    bad = posts.filter(dangling)
+    if bad.height:
+        rejects.append(_reject(bad, "posts", "parent_post_id not in the dump"))
+    return posts.filter(~dangling), rejects
+
+
+def _roots(posts: pl.DataFrame) -> pl.Series:
+    """Root of every post by following parent links (a post without parent is its own root)."""
+    parent = dict(zip(posts["post_id"].to_list(), posts["parent_post_id"].to_list(), strict=True))
+    roots: dict[str, str] = {}
+    out = []
+    for pid in posts["post_id"].to_list():
+        chain, cur = [], pid
+        while cur is not None and cur not in roots:
+            chain.append(cur)
+            nxt = parent.get(cur)
+            if nxt is None or len(chain) > MAX_THREAD_DEPTH or nxt == cur:
+                roots[cur] = cur
+                chain.pop()
+                break
+            cur = nxt
+        root = roots[cur] if cur is not None else pid
+        for c in chain:
+            roots[c] = root
+        out.append(roots[pid])
+    return pl.Series("root_post_id", out, dtype=pl.String)
+
+
+def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams,
+                names: privacy.NameRedactor | None, now: datetime) -> IngestResult:
+    t = src.tables
+    ns = src.namespace
+    counts = {tbl: {"read": t.n_read[tbl], "rejected": 0, "removed_privacy": 0,
+                    "merged_nonparticipant": 0, "accepted": 0} for tbl in ("accounts", "posts", "reactions")}
+    rejects: list[pl.DataFrame] = [t.rejects]
+
+    # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
+    accounts = t.accounts
+    dup = accounts.filter(~pl.col("account_id").is_first_distinct())
+    if dup.height:
+        rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
+    accounts = accounts.filter(pl.col("account_id").is_first_distinct())
+
+    posts, post_rejects = _validate_posts(t.posts, now)
+    rejects += post_rejects
+
+    # -- privacy removals
+    flagged = accounts.with_columns(
+        privacy.digests_expr("account_id").alias("_d_id"),
+        privacy.digests_expr("handle").alias("_d_handle"),
+    )
+    is_opted = pl.col("_d_id").is_in(list(opt_out)) | pl.col("_d_handle").is_in(list(opt_out))
+    removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
+    removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
+    # Opt-out entries may also name accounts that are absent from the accounts list.
+    post_authors = posts.select(pl.col("account_id").unique())
+    extra = post_authors.filter(
+        ~pl.col("account_id").is_in(accounts["account_id"].implode())
+    ).with_columns(privacy.digests_expr("account_id").alias("_d"))
+    removed_opt |= set(extra.filter(pl.col("_d").is_in(list(opt_out)))["account_id"].to_list())
+    removed = removed_minor | removed_opt
+    if removed_minor:
+        log.info("%s: removing %d minor account(s) and all they wrote", ns, len(removed_minor))
+    if removed_opt:
+        log.info("%s: removing %d opted-out account(s) and all they wrote", ns, len(removed_opt))
+
+    by_removed = pl.col("account_id").is_in(list(removed))
+    counts["posts"]["removed_privacy"] = posts.filter(by_removed).height
+    gone_posts = posts.filter(by_removed).select("post_id", "account_id")
+    posts = posts.filter(~by_removed)
+
+    # -- detach replies whose parent was removed (privacy) or is not valid
+    author_of = dict(zip(t.posts["post_id"].to_list(), t.posts["account_id"].to_list(), strict=False))
+    kept_ids = posts["post_id"]
+    orphan = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(kept_ids.implode())
+    n_detached = posts.filter(orphan).height
+    parent_author = pl.col("parent_post_id").replace_strict(author_of, default=None, return_dtype=pl.String)
+    posts = posts.with_columns(
+        pl.when(orphan)
+        .then(pl.when(parent_author.is_in(list(removed))).then(pl.lit(schema.NONPARTICIPANT_ID))
+              .otherwise(parent_author))
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id"),
+        pl.when(orphan).then(None).otherwise(pl.col("parent_post_id")).alias("parent_post_id"),
+    )
+    # reply_to_account_id from the parent's author for every linked reply; roots recomputed.
+    posts = posts.with_columns(
+        pl.when(pl.col("parent_post_id").is_not_null()).then(parent_author)
+        .otherwise(pl.col("reply_to_account_id")).alias("reply_to_account_id"),
+    )
+    roots = _roots(posts)
+    posts = posts.with_columns(
+        pl.when(pl.col("parent_post_id").is_not_null()).then(roots).otherwise(None).alias("root_post_id")
+    )
+
+    # -- participants: accounts that authored at least one kept post
+    participants = set(posts["account_id"].unique().to_list())
+    known_accounts = set(accounts["account_id"].to_list())
+    missing_rows = [a for a in participants if a not in known_accounts]
+    if missing_rows:
+        platform = t.platform
+        accounts = pl.concat([accounts, schema.conform(pl.DataFrame(
+            {"account_id": missing_rows, "platform": [platform] * len(missing_rows)}), "accounts")])
+    acc_removed = accounts.filter(pl.col("account_id").is_in(list(removed)))
+    counts["accounts"]["removed_privacy"] = acc_removed.filter(
+        pl.col("account_id").is_in(list(known_accounts))).height
+    is_part = pl.col("account_id").is_in(list(participants))
+    counts["accounts"]["merged_nonparticipant"] = accounts.filter(
+        ~is_part & ~pl.col("account_id").is_in(list(removed))
+        & pl.col("account_id").is_in(list(known_accounts))).height
+    derived = len(missing_rows)
+    accounts = accounts.filter(is_part)
+
+    def account_ref(col: str) -> pl.Expr:
+        """A reference to an account: participants keep it, anyone else is the placeholder."""
+        return (
+            pl.when(pl.col(col).is_null()).then(None)
+            .when(pl.col(col) == schema.NONPARTICIPANT_ID).then(pl.lit(schema.NONPARTICIPANT_ID))
+            .when(pl.col(col).is_in(list(participants))).then(pl.col(col))
+            .otherwise(pl.lit(schema.NONPARTICIPANT_ID))
+        )
+
+    posts = posts.with_columns(account_ref("reply_to_account_id").alias("reply_to_account_id"))
+
+    # -- reactions: removed posts, removed actors, unknown posts
+    reactions = t.reactions
+    dup = reactions.filter(~pl.col("reaction_id").is_first_distinct())
+    if dup.height:
+        rejects.append(_reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)"))
+    reactions = reactions.filter(pl.col("reaction_id").is_first_distinct())
+    privacy_gone = pl.col("post_id").is_in(gone_posts["post_id"].implode()) | pl.col(
+        "actor_account_id").is_in(list(removed))
+    counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
+    reactions = reactions.filter(~privacy_gone)
+    unknown = ~pl.col("post_id").is_in(kept_ids.implode())
+    bad = reactions.filter(unknown)
+    if bad.height:
+        rejects.append(_reject(bad, "reactions", "post_id not in the dump"))
+    reactions = reactions.filter(~unknown).with_columns(
+        account_ref("actor_account_id").alias("actor_account_id"))
+
+    # -- pseudonyms
+    acct = lambda c: privacy.pseudonymise_expr(c, key, ns, "account", privacy.ACCOUNT_PREFIX)  # noqa: E731
+    post = lambda c: privacy.pseudonymise_expr(c, key, ns, "post", privacy.POST_PREFIX)  # noqa: E731
+    keep_placeholder = lambda c: (  # noqa: E731
+        pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c)))
+    posts = posts.with_columns(
+        post("post_id"), post("parent_post_id"), post("root_post_id"), acct("account_id"),
+        keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
+        privacy.scrub_expr("text", names).alias("text"),
+    )
+    reactions = reactions.with_columns(
+        privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
+        post("post_id"), keep_placeholder("actor_account_id").alias("actor_account_id"),
+    )
+    accounts = accounts.with_columns(acct("account_id"), pl.lit(True).alias("is_participant"))
+    rej = pl.concat([schema.conform(r, "rejects") for r in rejects])
+    kinds = {"accounts": ("account", privacy.ACCOUNT_PREFIX), "posts": ("post", privacy.POST_PREFIX),
+             "reactions": ("reaction", privacy.REACTION_PREFIX)}
+    parts = []
+    for tbl, (kind, prefix) in kinds.items():
+        part = rej.filter(pl.col("table") == tbl)
+        parts.append(part.with_columns(
+            privacy.pseudonymise_expr("record_key", key, ns, kind, prefix).alias("record_key")))
+    rej = pl.concat(parts)
+
+    for tbl in ("accounts", "posts", "reactions"):
+        counts[tbl]["rejected"] = rej.filter(pl.col("table") == tbl).height
+    counts["accounts"]["accepted"] = accounts.height - derived
+    counts["accounts"]["derived_from_posts"] = derived
+    counts["posts"]["accepted"] = posts.height
+    counts["posts"]["detached_replies"] = n_detached
+    counts["reactions"]["accepted"] = reactions.height
+    counts["accounts"]["removed_minor"] = len(removed_minor & known_accounts)
+    counts["accounts"]["removed_opt_out"] = len(removed_opt & known_accounts)
+    return IngestResult(
+        accounts=schema.conform(accounts, "accounts", schema.INTERIM),
+        posts=schema.conform(posts, "posts", schema.INTERIM),
+        reactions=schema.conform(reactions, "reactions", schema.INTERIM),
+        rejects=rej,
+        counts=counts,
+        missing_inputs={ns: list(t.missing_inputs)},
+    )
+
+
+def reconcile(counts: dict[str, dict[str, int]]) -> list[str]:
+    """Problems with read = accepted + rejected + removed + merged (empty list when all hold)."""
+    problems = []
+    for tbl, c in counts.items():
+        total = c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"]
+        if c["read"] != total:
+            problems.append(f"{tbl}: read {c['read']} != accepted {c['accepted']} + rejected "
+                            f"{c['rejected']} + removed {c['removed_privacy']} + merged "
+                            f"{c['merged_nonparticipant']}")
+    return problems
+
+
+def placeholder_account() -> pl.DataFrame:
+    """The single row that stands for every non-participant (not a participant, never scored)."""
+    return schema.conform(pl.DataFrame({
+        "account_id": [schema.NONPARTICIPANT_ID], "platform": ["(any)"], "is_participant": [False],
+    }), "accounts", schema.INTERIM)
+
+
+def ingest(sources: list[Source], key: bytes, opt_out: set[str], params: IngestParams,
+           privacy_params: PrivacyParams, now: datetime) -> IngestResult:
+    """Ingest one or several dumps into one set of interim tables; raise if too much is rejected."""
+    results = []
+    for src in sources:
+        names = None
+        if privacy_params.redact_known_names:
+            names = privacy.NameRedactor(
+                src.tables.accounts["handle"].to_list() + src.tables.accounts["display_name"].to_list())
+        res = _one_source(src, key, opt_out, params, names, now)
+        problems = reconcile(res.counts)
+        if problems:
+            raise RuntimeError(f"{src.namespace}: counts do not reconcile: {'; '.join(problems)}")
+        for tbl, c in res.counts.items():
+            share = c["rejected"] / c["read"] if c["read"] else 0.0
+            if share > params.max_reject_share:
+                reasons = (res.rejects.filter(pl.col("table") == tbl).group_by("reason").len()
+                           .sort("len", descending=True).head(3).rows())
+                raise RuntimeError(
+                    f"{src.namespace}: {share:.0%} of {tbl} rows rejected, above "
+                    f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}")
+        results.append(res)
+    accounts = pl.concat([placeholder_account(), *[r.accounts for r in results]])
+    out = IngestResult(
+        accounts=accounts,
+        posts=pl.concat([r.posts for r in results]).sort("created_at", "post_id"),
+        reactions=pl.concat([r.reactions for r in results]),
+        rejects=pl.concat([r.rejects for r in results]),
+    )
+    for r, src in zip(results, sources, strict=True):
+        out.counts[src.namespace] = r.counts
+        out.missing_inputs.update(r.missing_inputs)
+    for tbl, layer in (("accounts", schema.INTERIM), ("posts", schema.INTERIM),
+                       ("reactions", schema.INTERIM), ("rejects", schema.RAW)):
+        schema.validate(getattr(out, tbl), tbl, layer, now=now)
+    return out

@@ -1,0 +1,58 @@
+"""File I/O shared by the stages: validated Parquet writes and metrics JSON.
+
+Every canonical table goes through :func:`write_table`, which validates it against
+``analysis.schema`` first, so no stage can write a table that breaks the schema.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis import schema
+
+log = logging.getLogger(__name__)
+
+
+def write_table(df: pl.DataFrame, path: Path | str, table: str, layer: schema.Layer) -> None:
+    """Validate ``df`` as ``table`` of ``layer`` and write it as Parquet."""
+    schema.validate(df, table, layer)
+    write_parquet(df, path)
+
+
+def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
+    """Write Parquet (zstd), creating the folder; logs the row count."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.write_parquet(path, compression="zstd", statistics=True)
+    log.info("wrote %s rows to %s", f"{df.height:,}", path)
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        return _clean(value.item())
+    return value
+
+
+def write_json(data: dict[str, Any], path: Path | str) -> None:
+    """Write a metrics JSON file (NaN/inf become null; keys sorted for stable diffs)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_clean(data), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    log.info("wrote %s", path)
+
+
+def read_json(path: Path | str) -> dict[str, Any]:
+    """Read a JSON file."""
+    return json.loads(Path(path).read_text(encoding="utf-8"))

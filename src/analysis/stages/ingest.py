@@ -1,0 +1,63 @@
+"""Stage ``ingest``: read the dump(s), validate, anonymise; write data/interim and ingest.json."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+from analysis import privacy, schema
+from analysis.config import IngestParams, PrivacyParams, SourceParams, section
+from analysis.ingest import Source, ingest
+from analysis.io import write_json, write_parquet, write_table
+from analysis.sources import read_source
+
+log = logging.getLogger(__name__)
+
+OUT = Path("data/interim")
+METRICS = Path("reports/metrics/ingest.json")
+
+
+def run(params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Ingest every configured dump into the interim tables."""
+    src = section(params, "source", SourceParams)
+    priv = section(params, "privacy", PrivacyParams)
+    ing = section(params, "ingest", IngestParams)
+    key = privacy.load_key(priv.key_env, priv.key_file, priv.create_key)
+    opt_out = privacy.read_opt_out(priv.opt_out_path)
+    sources = []
+    for spec in src.all():
+        tables = read_source(spec.format, spec.path)
+        log.info("%s (%s): read %s", spec.namespace(), spec.format,
+                 ", ".join(f"{k} {v:,}" for k, v in tables.n_read.items()))
+        sources.append(Source(spec.namespace(), tables))
+    result = ingest(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
+    for table in ("accounts", "posts", "reactions"):
+        write_table(getattr(result, table), OUT / f"{table}.parquet", table, schema.INTERIM)
+    write_parquet(result.rejects, OUT / "rejects.parquet")
+    reasons = (result.rejects.group_by("table", "reason").len().sort("len", descending=True)
+               .rows(named=True))
+    posts = result.posts
+    write_json({
+        "sources": result.counts,
+        "totals": {tbl: {k: sum(c[tbl].get(k, 0) for c in result.counts.values())
+                         for k in ("read", "accepted", "rejected", "removed_privacy",
+                                   "merged_nonparticipant")}
+                   for tbl in ("accounts", "posts", "reactions")},
+        "reject_reasons": reasons,
+        "missing_inputs": result.missing_inputs,
+        "n_participants": int(result.accounts["is_participant"].sum()),
+        "platforms": sorted(posts["platform"].unique().to_list()),
+        "first_post_at": str(posts["created_at"].min()) if posts.height else None,
+        "last_post_at": str(posts["created_at"].max()) if posts.height else None,
+        "n_opt_out_entries": len(opt_out),
+    }, METRICS)
+    for ns, c in result.counts.items():
+        log.info("%s: posts read %d = accepted %d + rejected %d + removed %d; accounts: %d participants, "
+                 "%d merged into the non-participant placeholder", ns, c["posts"]["read"],
+                 c["posts"]["accepted"], c["posts"]["rejected"], c["posts"]["removed_privacy"],
+                 c["accounts"]["accepted"], c["accounts"]["merged_nonparticipant"])
+    return 0

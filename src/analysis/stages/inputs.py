@@ -1,0 +1,57 @@
+"""Stage ``inputs`` (always runs, in well under a second): what ingest depends on.
+
+Writes ``data/interim/inputs.json`` with the pseudonym key's fingerprint (never the key) and a
+manifest of every source file (relative name, size, SHA-256). DVC re-runs ``ingest`` exactly
+when this file changes: when the key is rotated or a dump's content changes, even for dumps
+outside the repository, which DVC could not track by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+from pathlib import Path
+from typing import Any
+
+from analysis import privacy
+from analysis.config import PrivacyParams, SourceParams, section
+from analysis.io import write_json
+
+log = logging.getLogger(__name__)
+
+OUT = Path("data/interim/inputs.json")
+
+
+def file_digest(path: Path) -> str:
+    """SHA-256 of a file, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def manifest(path: Path) -> list[dict[str, Any]]:
+    """Size and digest of every file of a dump (a file or a folder tree)."""
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    base = path.parent if path.is_file() else path
+    return [{"file": str(f.relative_to(base)), "bytes": f.stat().st_size, "sha256": file_digest(f)}
+            for f in files]
+
+
+def run(params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Write the fingerprint and manifest."""
+    src = section(params, "source", SourceParams)
+    priv = section(params, "privacy", PrivacyParams)
+    key = privacy.load_key(priv.key_env, priv.key_file, priv.create_key)
+    opt_out = Path(priv.opt_out_path)
+    data = {
+        "key_fingerprint": privacy.fingerprint(key),
+        "opt_out_sha256": file_digest(opt_out) if opt_out.exists() else None,
+        "sources": [{"format": s.format, "namespace": s.namespace(),
+                     "files": manifest(Path(s.path)) if Path(s.path).exists() else []}
+                    for s in src.all()],
+    }
+    write_json(data, OUT)
+    return 0

@@ -1,0 +1,43 @@
+"""Shared fixtures: paths, the real-data folder (skipped when absent), small demo dumps,
+and the session-scoped embedding model."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+SE_SITES = sorted(p for p in REAL.glob("stackexchange-*") if p.is_dir()) if REAL.exists() else []
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# A fixed test key: pseudonyms in tests are reproducible and no key file is ever created.
+os.environ.setdefault("RESONANCE_KEY", "test-key-not-secret-0123456789abcdef")
+
+
+@pytest.fixture(scope="session")
+def real_data() -> Path:
+    """The shared real dumps; skip the test when the folder is absent."""
+    if not REAL.exists():
+        pytest.skip(f"real data folder {REAL} is absent")
+    return REAL
+
+
+@pytest.fixture(scope="session")
+def small_demo():
+    """A small simulated community (about 2,400 posts) with its ground truth."""
+    from analysis.config import DemoParams
+    from analysis.demo import generate
+
+    return generate(DemoParams(seed=7, n_accounts=60, n_days=60))
+
+
+@pytest.fixture(scope="session")
+def embedding_model():
+    """The packaged all-MiniLM-L6-v2, loaded once per session, offline."""
+    from analysis.embed import load_model
+
+    return load_model("all-MiniLM-L6-v2", device="cpu")
