@@ -66,9 +66,26 @@ def _reject(df: pl.DataFrame, table: str, reason: str) -> pl.DataFrame:
     )
 
 
-def _validate_posts(posts: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Split posts into valid ones and reject frames (duplicates, dates, dangling parents)."""
+def _require(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Reject rows whose required fields are null or whose kind is not a canonical kind."""
     rejects = []
+    for col in schema.REQUIRED[table]:
+        bad = df.filter(pl.col(col).is_null())
+        if bad.height:
+            rejects.append(_reject(bad, table, f"missing required field {col}"))
+            df = df.filter(pl.col(col).is_not_null())
+    kinds = {"posts": schema.POST_KINDS, "reactions": schema.REACTION_KINDS}.get(table)
+    if kinds:
+        bad = df.filter(~pl.col("kind").is_in(list(kinds)))
+        if bad.height:
+            rejects.append(_reject(bad, table, "kind is not a canonical kind"))
+            df = df.filter(pl.col("kind").is_in(list(kinds)))
+    return df, rejects
+
+
+def _validate_posts(posts: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Split posts into valid ones and reject frames (missing fields, duplicates, dates, dangling parents)."""
+    posts, rejects = _require(posts, "posts")
     dup = posts.filter(pl.col("post_id").is_duplicated() & ~pl.col("post_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
@@ -117,7 +134,8 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
     rejects: list[pl.DataFrame] = [t.rejects]
 
     # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
-    accounts = t.accounts
+    accounts, missing = _require(t.accounts, "accounts")
+    rejects += missing
     dup = accounts.filter(~pl.col("account_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
@@ -131,7 +149,8 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
         privacy.digests_expr("account_id").alias("_d_id"),
         privacy.digests_expr("handle").alias("_d_handle"),
     )
-    is_opted = pl.col("_d_id").is_in(list(opt_out)) | pl.col("_d_handle").is_in(list(opt_out))
+    is_opted = (pl.col("_d_id").is_in(list(opt_out))
+                | pl.col("_d_handle").is_in(list(opt_out))).fill_null(False)
     removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
     removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
     # Opt-out entries may also name accounts that are absent from the accounts list.
@@ -146,7 +165,7 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
     if removed_opt:
         log.info("%s: removing %d opted-out account(s) and all they wrote", ns, len(removed_opt))
 
-    by_removed = pl.col("account_id").is_in(list(removed))
+    by_removed = pl.col("account_id").is_in(list(removed)).fill_null(False)
     counts["posts"]["removed_privacy"] = posts.filter(by_removed).height
     gone_posts = posts.filter(by_removed).select("post_id", "account_id")
     posts = posts.filter(~by_removed)
@@ -205,16 +224,18 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
     posts = posts.with_columns(account_ref("reply_to_account_id").alias("reply_to_account_id"))
 
     # -- reactions: removed posts, removed actors, unknown posts
-    reactions = t.reactions
+    reactions, missing = _require(t.reactions, "reactions")
+    rejects += missing
     dup = reactions.filter(~pl.col("reaction_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)"))
     reactions = reactions.filter(pl.col("reaction_id").is_first_distinct())
-    privacy_gone = pl.col("post_id").is_in(gone_posts["post_id"].implode()) | pl.col(
-        "actor_account_id").is_in(list(removed))
+    # fill_null: an anonymous vote (null actor) must not vanish from both sides of a filter.
+    privacy_gone = (pl.col("post_id").is_in(gone_posts["post_id"].implode())
+                    | pl.col("actor_account_id").is_in(list(removed))).fill_null(False)
     counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
     reactions = reactions.filter(~privacy_gone)
-    unknown = ~pl.col("post_id").is_in(kept_ids.implode())
+    unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
     bad = reactions.filter(unknown)
     if bad.height:
         rejects.append(_reject(bad, "reactions", "post_id not in the dump"))

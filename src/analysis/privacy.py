@@ -149,9 +149,8 @@ URL = re.compile(
 )
 REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
-PHONE = re.compile(
-    r"(?<![\w+])(?:\+|00)?\d{1,3}?[\s.\-]?(?:\(\d{1,4}\)[\s.\-]?)?\d{2,4}(?:[\s.\-]\d{2,4}){1,4}(?![\w])"
-)
+PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t.\-()/]{5,24}\d(?![\w])")
+DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
 PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
@@ -162,9 +161,17 @@ def strip_invisible(text: str) -> str:
     return ZERO_WIDTH.sub("", text)
 
 
+DATE_LIKE = re.compile(r"^\s*(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})\s*$")
+
+
 def _phone(m: re.Match[str]) -> str:
-    digits = sum(ch.isdigit() for ch in m.group(0))
+    raw = m.group(0).lstrip("+(")
+    raw = raw[2:] if raw.startswith("00") else raw  # international prefix "00" is not a digit of E.164
+    digits = sum(ch.isdigit() for ch in raw)
     # Years, prices and version numbers are short; phone numbers have 7 to 15 digits.
+    # Calendar dates have 8 digits too and are not personal data.
+    if DATE_LIKE.match(m.group(0)) or DECIMAL.fullmatch(m.group(0)):
+        return m.group(0)
     return "[phone]" if 7 <= digits <= 15 else m.group(0)
 
 

@@ -1,0 +1,193 @@
+"""``resonance audit``: scan every pipeline output for raw identifiers of the current input.
+
+What counts as a raw identifier: every raw account id, handle and display name of every
+configured dump (participants or not, removed or not), the e-mail addresses found in raw texts,
+and URLs that contain a handle. What is scanned: every file under ``data/interim``,
+``data/processed``, ``data/cache``, ``reports`` and ``logs`` (Parquet cell by cell, every
+other file as text). Inputs (``data/raw`` and the dumps) are not outputs and are not scanned.
+
+Matching rules, chosen so that a hit is a real leak and not a coincidence:
+
+* in identifier columns (Parquet columns named ``*_id`` or ``record_key``) any raw id is a hit
+  when it equals a cell exactly, however short;
+* everywhere else (free text, JSON, HTML, logs), ids of 6+ characters are matched as
+  substrings on token boundaries, and handles and display names of 3+ characters as
+  case-sensitive whole words (the same rule the ingest scrubber redacts by); shorter ones cannot
+  be told apart from ordinary numbers and words;
+* the inlined plotly.js library in HTML reports is skipped (it is third-party code, not data).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from analysis.privacy import EMAIL, WORD, strip_invisible
+
+SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
+MIN_ID_SUBSTRING = 6
+MIN_NAME = 3
+PLOTLY_BUNDLE = re.compile(r"<script[^>]*>\s*/\*\*?\s*\n?\s*\*?\s*plotly\.js.*?</script>", re.S | re.I)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One raw identifier found in an output."""
+
+    file: str
+    where: str  # column or line
+    kind: str  # "id", "handle", "display_name", "email"
+    value: str
+
+    def __str__(self) -> str:
+        return f"{self.file} [{self.where}]: raw {self.kind} {self.value!r}"
+
+
+@dataclass(frozen=True)
+class Identifiers:
+    """The raw identifiers of the current input."""
+
+    ids: frozenset[str]
+    names: dict[str, str]  # value -> kind ("handle" / "display_name" / "email")
+
+    @classmethod
+    def from_tables(cls, accounts: Iterable[pl.DataFrame], posts: Iterable[pl.DataFrame]) -> Identifiers:
+        """Collect identifiers from raw canonical accounts and posts (texts give e-mails)."""
+        ids: set[str] = set()
+        names: dict[str, str] = {}
+        for acc in accounts:
+            ids.update(v for v in acc["account_id"].to_list() if v)
+            for col in ("handle", "display_name"):
+                for v in acc[col].drop_nulls().to_list():
+                    v = strip_invisible(v).strip()
+                    if len(v) >= MIN_NAME:
+                        names[v] = col
+                        if col == "handle" and v.startswith("@"):
+                            names[v.lstrip("@").split("@")[0]] = col
+        for post in posts:
+            ids.update(v for v in post["account_id"].to_list() if v)
+            ids.update(v for v in post["reply_to_account_id"].drop_nulls().to_list())
+            for text in post["text"].drop_nulls().to_list():
+                for m in EMAIL.finditer(text):
+                    names[m.group(0)] = "email"
+        return cls(frozenset(ids), names)
+
+
+class Scanner:
+    """Fast matchers for one set of identifiers.
+
+    Word-like values are looked up per token in a set (linear in the text, whatever the number
+    of identifiers); values with spaces or punctuation (multi-word names, URL-shaped ids) are
+    found with plain substring search followed by a boundary check.
+    """
+
+    def __init__(self, ident: Identifiers) -> None:
+        self.ident = ident
+        self.word_ids = {i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and WORD.fullmatch(i)}
+        self.other_ids = [i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and not WORD.fullmatch(i)]
+        self.word_names = {n: k for n, k in ident.names.items() if WORD.fullmatch(n)}
+        self.other_names = [(n, k) for n, k in ident.names.items() if not WORD.fullmatch(n)]
+
+    def scan_text(self, text: str) -> Iterator[tuple[str, str]]:
+        """(kind, value) of every identifier in free text."""
+        for value in self.other_ids:
+            if value in text and _bounded(text, value):
+                yield "id", value
+        for m in WORD.finditer(text):
+            tok = m.group(0)
+            if tok in self.word_ids:
+                yield "id", tok
+            elif tok in self.word_names:
+                yield self.word_names[tok], tok
+        for value, kind in self.other_names:
+            if value in text and _bounded(text, value):
+                yield kind, value
+
+
+def _bounded(text: str, value: str) -> bool:
+    """True if ``value`` occurs in ``text`` not glued to other word characters."""
+    start = text.find(value)
+    while start != -1:
+        end = start + len(value)
+        before = text[start - 1] if start else " "
+        after = text[end] if end < len(text) else " "
+        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+            return True
+        start = text.find(value, start + 1)
+    return False
+
+
+def _is_id_column(name: str) -> bool:
+    return name.endswith("_id") or name in {"record_key", "account", "pseudonym"}
+
+
+def scan_parquet(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
+    """Scan one Parquet file: exact ids in id columns, the text rules elsewhere."""
+    hits: list[Hit] = []
+    df = pl.read_parquet(path)
+    rel = str(path.relative_to(root))
+    for name, dtype in df.schema.items():
+        col = df[name]
+        if dtype == pl.List(pl.String):
+            col = col.explode()
+        elif dtype != pl.String:
+            continue
+        values = col.drop_nulls().unique()
+        if _is_id_column(name):
+            exact = values.filter(values.is_in(list(scanner.ident.ids)))
+            hits += [Hit(rel, name, "id", v) for v in exact.to_list()[:5]]
+        for v in values.to_list():
+            for kind, value in scanner.scan_text(v):
+                hits.append(Hit(rel, name, kind, value))
+                break
+            if len(hits) > 50:
+                return hits
+    return hits
+
+
+def scan_text_file(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
+    """Scan one text file line by line (HTML: without the inlined plotly.js bundle)."""
+    try:
+        text = path.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return []
+    if path.suffix in (".html", ".htm"):
+        text = PLOTLY_BUNDLE.sub("", text)
+    hits = []
+    rel = str(path.relative_to(root))
+    for lineno, line in enumerate(text.splitlines(), 1):
+        for kind, value in scanner.scan_text(line):
+            hits.append(Hit(rel, f"line {lineno}", kind, value))
+        if len(hits) > 50:
+            break
+    return hits
+
+
+BINARY = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".npy", ".pt", ".onnx", ".lock"}
+
+
+def output_files(root: Path, dirs: Iterable[str] = SCANNED_DIRS) -> list[Path]:
+    """Every output file under the scanned folders."""
+    files: list[Path] = []
+    for d in dirs:
+        base = root / d
+        if base.exists():
+            files += sorted(p for p in base.rglob("*") if p.is_file())
+    return files
+
+
+def audit(root: Path, ident: Identifiers, dirs: Iterable[str] = SCANNED_DIRS) -> tuple[list[Hit], int]:
+    """Scan every output under ``root``; return the hits and the number of files scanned."""
+    scanner = Scanner(ident)
+    hits: list[Hit] = []
+    files = output_files(root, dirs)
+    for path in files:
+        if path.suffix == ".parquet":
+            hits += scan_parquet(path, scanner, root)
+        elif path.suffix.lower() not in BINARY:
+            hits += scan_text_file(path, scanner, root)
+    return hits, len(files)

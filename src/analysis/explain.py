@@ -1,0 +1,117 @@
+"""Plain-language explanation of every model's score for one account (``resonance explain``).
+
+``explain(account_id, scores, params)`` is what notebooks call; the ``explain`` stage reads the
+score files and prints the same text. It names, for each model, the score and where it stands
+among participants, what counted and over which period, and each component's contribution.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from analysis import schema
+from analysis.models import MODELS
+from analysis.models.params import model_params
+
+
+class ExplainError(ValueError):
+    """The account cannot be explained (placeholder, unknown, or not a participant)."""
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    if x != 0 and abs(x) < 0.01:
+        return f"{x:.2e}"
+    return f"{x:,.2f}"
+
+
+def _period(row: dict[str, Any]) -> str:
+    as_of: datetime = row["as_of"]
+    end = as_of.strftime("%Y-%m-%d %H:%M UTC")
+    if row.get("window_start_at") is not None:
+        start = row["window_start_at"].strftime("%Y-%m-%d")
+        return f"activity from {start} up to (not including) {end}, every item counted fully; older activity counts nothing"
+    hl = row.get("half_life_days")
+    return (f"all activity before {end}, each item weighted by its age: its weight halves every "
+            f"{hl:g} days (an item {hl:g} days old counts half, {2 * hl:g} days old a quarter)")
+
+
+def _describe(model: str, comp: str) -> str:
+    module = MODELS.get(model)
+    desc = getattr(module, "COMPONENTS", {}).get(comp) if module else None
+    if desc:
+        return desc
+    if comp.startswith("c_topic_"):
+        return f"rank among people talking about topic {comp[len('c_topic_'):]}, weighted by how common the topic is"
+    return comp.removeprefix("c_").replace("_", " ")
+
+
+def explain_model(model: str, row: dict[str, Any], n_scored: int) -> str:
+    """The paragraph for one model's row of one account."""
+    module = MODELS.get(model)
+    title = getattr(module, "TITLE", model)
+    unit = getattr(module, "UNIT", "")
+    obs = getattr(module, "OBS", "observations")
+    lines = [f"{title} [{model}]"]
+    se = row.get("score_se")
+    se_txt = f" (± {_fmt(se)} standard error)" if se is not None and not math.isnan(se) else ""
+    lines.append(f"  Score {_fmt(row['score'])} {unit}{se_txt}: higher than {row['score_pct']:.0f}% "
+                 f"of the {n_scored} scored participants.")
+    lines.append(f"  What counted: {row['n_obs']} {obs}; {_period(row)}.")
+    comps = sorted((k for k in row if k.startswith("c_")), key=lambda k: -abs(row[k] or 0))
+    if comps:
+        lines.append("  Made of:")
+        for c in comps:
+            if row[c] or not c.startswith("c_topic_"):
+                lines.append(f"    {_fmt(row[c]):>10}  {_describe(model, c)}")
+    extras = {k: v for k, v in row.items() if k in set(getattr(module, "EXTRA", ())) and v is not None}
+    if extras:
+        lines.append("  Also: " + ", ".join(f"{k.replace('_', ' ')} {_fmt(float(v)) if isinstance(v, int | float) else v}"
+                                            for k, v in extras.items()))
+    if row.get("missing_inputs"):
+        lines.append(f"  Not available on this platform (left out): {row['missing_inputs']}.")
+    return "\n".join(lines)
+
+
+def explain(
+    account_id: str,
+    scores: dict[str, pl.DataFrame],
+    params: Any = None,
+    accounts: pl.DataFrame | None = None,
+) -> str:
+    """Every model's score and components for ``account_id``, in plain language.
+
+    Args:
+        account_id: the pseudonym (``acct_...``) of a participant.
+        scores: model name -> that model's score frame (``data/processed/scores/<model>.parquet``).
+        params: the params dict or ``ModelParams`` (for the order of models).
+        accounts: the interim accounts table, to tell non-participants from unknown ids.
+
+    Raises:
+        ExplainError: for the non-participant placeholder, non-participants and unknown ids.
+    """
+    if account_id == schema.NONPARTICIPANT_ID:
+        raise ExplainError(
+            f"{account_id} is the placeholder for everyone outside the study; it is never scored")
+    if accounts is not None:
+        row = accounts.filter(pl.col("account_id") == account_id)
+        if row.height and not row["is_participant"][0]:
+            raise ExplainError(f"{account_id} is not a participant (never posted): nothing is scored")
+    p = model_params(params)
+    order = [n for n in p.names if n in scores] + [n for n in scores if n not in p.names]
+    parts = []
+    for name in order:
+        df = scores[name]
+        hit = df.filter(pl.col("account_id") == account_id)
+        if hit.height:
+            parts.append(explain_model(name, hit.row(0, named=True), df.height))
+    if not parts:
+        raise ExplainError(
+            f"{account_id} is not a scored participant: unknown pseudonym, or not a participant. "
+            "Pseudonyms look like acct_...; `resonance forget` works from raw ids instead")
+    return f"Account {account_id}\n\n" + "\n\n".join(parts) + "\n"

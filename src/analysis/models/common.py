@@ -1,0 +1,205 @@
+"""Helpers shared by the influence models: time weighting, reply edges, reactions, output frame.
+
+Every model sees activity strictly before ``as_of``. Each action gets a weight ``w``:
+``0.5 ** (age_days / half_life_days)`` (exponential decay), or, when a hard window is asked for
+(``window_days``, or Klout's own 90 days), 1 inside the window and nothing outside it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from analysis import schema
+from analysis.models.base import SCORE_COLUMNS, Tables, percentile
+from analysis.models.params import ModelParams
+
+#: Reaction kinds that count as a positive response to a post (views and downvotes do not).
+POSITIVE_REACTIONS = ("upvote", "like", "favourite", "boost", "accept", "bounty")
+#: Post kinds that are responses to someone else even when the parent is missing.
+REPLY_KINDS = ("answer", "comment", "reply", "quote")
+#: Extra, non-component columns every model writes after its components.
+META_COLUMNS: dict[str, pl.DataType] = {
+    "as_of": schema.UTC_TIME,
+    "window_start_at": schema.UTC_TIME,  # null when decay-weighted
+    "half_life_days": pl.Float64(),  # null when hard-windowed
+    "missing_inputs": pl.String(),  # comma-separated inputs the platform lacks ("" when none)
+}
+_US_PER_DAY = 86_400 * 1_000_000
+
+
+def resolve_as_of(params: ModelParams, posts: pl.DataFrame) -> datetime:
+    """The scoring date: ``params.as_of``, else the last post time plus one second."""
+    if params.as_of is not None:
+        as_of = params.as_of
+        return as_of if as_of.tzinfo else as_of.replace(tzinfo=schema.MIN_TIME.tzinfo)
+    last = posts.select(pl.col("created_at").max()).item()
+    if last is None:
+        raise ValueError("posts: no post has a created_at; cannot choose as_of (set models.as_of)")
+    return last + timedelta(seconds=1)
+
+
+def weight_expr(
+    col: str, as_of: datetime, half_life_days: float | None, window_days: float | None
+) -> pl.Expr:
+    """Weight of an action at ``col``: decay, or 1 inside a hard window (0 before it)."""
+    if window_days is not None:
+        start = as_of - timedelta(days=window_days)
+        return pl.when(pl.col(col) >= start).then(1.0).otherwise(0.0)
+    age_days = (pl.lit(as_of) - pl.col(col)).dt.total_microseconds() / _US_PER_DAY
+    return pl.lit(0.5).pow(age_days / half_life_days)
+
+
+def timing(params: ModelParams) -> tuple[float | None, float | None]:
+    """(half_life_days, window_days) in force: a hard window switches decay off."""
+    if params.window_days is not None:
+        return None, params.window_days
+    return params.half_life_days, None
+
+
+def scoped_posts(
+    posts: pl.DataFrame, as_of: datetime, half_life_days: float | None, window_days: float | None
+) -> pl.DataFrame:
+    """Posts strictly before ``as_of`` (and inside the window), with their weight ``w``.
+
+    ``reply_to_account_id`` is filled from the parent's author where ingest left it null (a
+    counterfactual table built by hand), and self-replies are marked so models can skip them.
+    """
+    out = posts.filter(pl.col("created_at") < as_of).with_columns(
+        w=weight_expr("created_at", as_of, half_life_days, window_days)
+    )
+    if window_days is not None:
+        out = out.filter(pl.col("w") > 0)
+    parents = posts.select(
+        pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("_parent_author")
+    )
+    out = out.join(parents, on="parent_post_id", how="left").with_columns(
+        reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author")
+    ).drop("_parent_author")
+    return out.with_columns(
+        is_reply=pl.col("reply_to_account_id").is_not_null()
+        | pl.col("parent_post_id").is_not_null()
+        | pl.col("kind").is_in(list(REPLY_KINDS)),
+        is_self_reply=pl.col("reply_to_account_id") == pl.col("account_id"),
+    )
+
+
+def reply_edges(scoped: pl.DataFrame) -> pl.DataFrame:
+    """Replies to someone else: ``src`` (replier) -> ``dst`` (replied-to author), weight ``w``."""
+    return scoped.filter(
+        pl.col("reply_to_account_id").is_not_null()
+        & (pl.col("reply_to_account_id") != pl.col("account_id"))
+    ).select(
+        "post_id",
+        "parent_post_id",
+        "root_post_id",
+        pl.col("account_id").alias("src"),
+        pl.col("reply_to_account_id").alias("dst"),
+        "w",
+        "created_at",
+    )
+
+
+def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetime) -> pl.DataFrame:
+    """Positive reactions received per scoped post: ``post_id, account_id, w, n_reactions``.
+
+    Two sources, the larger wins per post: individual reaction rows (timed, before ``as_of``, not
+    by the author) and the platform's reported totals (``n_likes + n_reposts``, else a positive
+    ``score``). Reported totals are snapshots taken at export time, so they may include reactions
+    after ``as_of``: a small leak the platform data does not let us avoid.
+    """
+    counted = (
+        reactions.filter(
+            pl.col("kind").is_in(list(POSITIVE_REACTIONS))
+            & (pl.col("created_at").is_null() | (pl.col("created_at") < as_of))
+        )
+        .join(scoped.select("post_id", pl.col("account_id").alias("_author")), on="post_id")
+        .filter(pl.col("actor_account_id").is_null() | (pl.col("actor_account_id") != pl.col("_author")))
+        .group_by("post_id")
+        .agg(n_counted=pl.len().cast(pl.Float64))
+    )
+    has_likes = pl.col("n_likes").is_not_null() | pl.col("n_reposts").is_not_null()
+    reported = (
+        pl.when(has_likes)
+        .then(pl.col("n_likes").fill_null(0) + pl.col("n_reposts").fill_null(0))
+        .otherwise(pl.col("score").clip(lower_bound=0))
+        .cast(pl.Float64)
+    )
+    return (
+        scoped.select("post_id", "account_id", "w", reported.alias("_reported"))
+        .join(counted, on="post_id", how="left")
+        .with_columns(
+            n_reactions=pl.max_horizontal(pl.col("n_counted").fill_null(0), pl.col("_reported").fill_null(0))
+        )
+        .drop("_reported", "n_counted")
+    )
+
+
+def missing_reaction_inputs(posts: pl.DataFrame, reactions: pl.DataFrame) -> list[str]:
+    """Names of the reaction inputs this platform lacks entirely."""
+    if reactions.height or posts.select(
+        pl.any_horizontal(pl.col("n_likes", "n_reposts", "score").is_not_null()).any()
+    ).item():
+        return []
+    return ["reactions (no reaction rows, n_likes, n_reposts or score)"]
+
+
+def finish(
+    per_account: pl.DataFrame,
+    tables: Tables,
+    model: str,
+    as_of: datetime,
+    half_life_days: float | None,
+    window_days: float | None,
+    missing: list[str],
+    extra: tuple[str, ...] = (),
+) -> pl.DataFrame:
+    """One row per participant in the protocol's column order (absent accounts score 0).
+
+    ``per_account`` holds ``account_id``, ``score``, ``n_obs``, optional ``score_se``, the
+    ``c_*`` components and the ``extra`` columns. Components and score of participants without
+    activity are 0 (they did nothing that counts), their ``score_se`` stays null.
+    """
+    comps = [c for c in per_account.columns if c.startswith("c_")]
+    parts = tables.participants().select("account_id")
+    df = parts.join(per_account, on="account_id", how="left")
+    if "score_se" not in df.columns:
+        df = df.with_columns(score_se=pl.lit(None, dtype=pl.Float64))
+    df = df.with_columns(
+        pl.col("score", *comps).cast(pl.Float64).fill_null(0.0),
+        pl.col("n_obs").cast(pl.Int64).fill_null(0),
+        pl.col("score_se").cast(pl.Float64),
+    )
+    window_start = None if window_days is None else as_of - timedelta(days=window_days)
+    return df.select(
+        "account_id",
+        pl.lit(model).alias("model"),
+        "score",
+        percentile(pl.col("score")).alias("score_pct"),
+        "score_se",
+        "n_obs",
+        *comps,
+        *extra,
+        pl.lit(as_of, dtype=schema.UTC_TIME).alias("as_of"),
+        pl.lit(window_start, dtype=schema.UTC_TIME).alias("window_start_at"),
+        pl.lit(half_life_days, dtype=pl.Float64).alias("half_life_days"),
+        pl.lit(", ".join(missing)).alias("missing_inputs"),
+    ).sort("account_id")
+
+
+def check_output(df: pl.DataFrame) -> None:
+    """Assert the protocol's leading columns and dtypes (used by tests and the score stage)."""
+    for name, dtype in SCORE_COLUMNS.items():
+        if name not in df.columns or df.schema[name] != dtype:
+            raise ValueError(f"score frame: column {name!r} missing or not {dtype}")
+    if df.filter(pl.col("account_id") == schema.NONPARTICIPANT_ID).height:
+        raise ValueError("score frame: the non-participant placeholder must never be scored")
+
+
+def h_index(counts: np.ndarray) -> int:
+    """Largest h such that h items have at least h each (works on decay-weighted counts)."""
+    c = np.sort(np.asarray(counts, dtype=float))[::-1]
+    ranks = np.arange(1, c.size + 1)
+    return int(np.sum(c >= ranks))

@@ -1,0 +1,144 @@
+"""Model ``conversation``: do other people talk *with* this account?
+
+Four components, each log-scaled (natural log of 1 + x) so that none dominates by its units;
+the score is their plain sum (equal weights, a documented choice, not a fitted one):
+
+* ``c_repliers``: distinct other accounts who replied to it (each counted once, with the decay
+  weight of their latest reply);
+* ``c_reciprocal``: partners in a reciprocal exchange, A answered B and B answered A (each pair
+  counted once, with the weight of the older of the two directions' latest replies);
+* ``c_threads``: depth of the threads it started that others joined (sum over its root posts
+  with at least one reply by someone else of the root's weight times the thread's depth in reply
+  levels);
+* ``c_h_index``: h-index on replies: h of its posts drew at least h (weighted) replies from others.
+
+Posting alone adds nothing here: an unanswered post has no repliers, no partner and no depth.
+Replies to the non-participant placeholder go nowhere (it can never answer back).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from analysis import schema
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.params import model_params
+
+NAME = "conversation"
+TITLE = "Conversation (people who reply, answer back, and keep threads going)"
+UNIT = "sum of log(1 + x) components"
+OBS = "replies it received from others"
+COMPONENTS = {
+    "c_repliers": "log(1 + distinct people who replied to it)",
+    "c_reciprocal": "log(1 + people it had a two-way exchange with)",
+    "c_threads": "log(1 + depth of its threads that others joined)",
+    "c_h_index": "log(1 + h-index on replies received)",
+}
+EXTRA = ("n_repliers", "n_reciprocal", "thread_depth", "h_index")
+MAX_DEPTH = 10_000
+
+
+def thread_depths(posts: pl.DataFrame) -> pl.DataFrame:
+    """Depth in reply levels of every post (roots 0), walking parent links level by level.
+
+    A reply whose parent is absent (deleted, or outside the scope) counts as depth 1.
+    """
+    known = posts.select("post_id", "parent_post_id")
+    present = known.filter(
+        pl.col("parent_post_id").is_null() | ~pl.col("parent_post_id").is_in(known["post_id"].implode())
+    ).with_columns(depth=pl.when(pl.col("parent_post_id").is_null()).then(0).otherwise(1))
+    frontier, done = present.select("post_id", "depth"), [present.select("post_id", "depth")]
+    rest = known.join(frontier, on="post_id", how="anti")
+    for _ in range(MAX_DEPTH):
+        if not rest.height or not frontier.height:
+            break
+        nxt = rest.join(frontier.rename({"post_id": "parent_post_id"}), on="parent_post_id").select(
+            "post_id", (pl.col("depth") + 1).alias("depth")
+        )
+        done.append(nxt)
+        rest = rest.join(nxt, on="post_id", how="anti")
+        frontier = nxt
+    return pl.concat(done)
+
+
+def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+    """Score every participant by the conversation it draws, before ``as_of``."""
+    p = model_params(params)
+    half_life, window = common.timing(p)
+    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    edges = common.reply_edges(posts).filter(pl.col("dst") != schema.NONPARTICIPANT_ID)
+
+    # Distinct repliers, each with the weight of their latest reply.
+    pair_w = edges.group_by("src", "dst").agg(w=pl.col("w").max())
+    repliers = pair_w.group_by("dst").agg(
+        n_repliers=pl.len(), _repl_w=pl.col("w").sum(), n_obs=pl.len()
+    )
+    n_replies = edges.group_by("dst").agg(n_obs=pl.len())
+    repliers = repliers.drop("n_obs").join(n_replies, on="dst").rename({"dst": "account_id"})
+
+    # Reciprocal pairs: both directions exist; each unordered pair counted once per account.
+    recip = pair_w.join(
+        pair_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
+    ).select(pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w"))
+    recip = recip.group_by("account_id").agg(n_reciprocal=pl.len(), _recip_w=pl.col("w").sum())
+
+    # Thread depth of roots that others joined.
+    depth = thread_depths(posts).join(posts.select("post_id", "root_post_id"), on="post_id")
+    thread_max = (
+        depth.filter(pl.col("root_post_id").is_not_null())
+        .group_by("root_post_id")
+        .agg(depth=pl.col("depth").max())
+    )
+    joined = edges.filter(pl.col("root_post_id").is_not_null()).select("root_post_id", "dst", "src")
+    roots = posts.filter(pl.col("parent_post_id").is_null()).select(
+        pl.col("post_id").alias("root_post_id"), "account_id", "w"
+    )
+    others_joined = (
+        joined.join(roots, on="root_post_id")
+        .filter(pl.col("src") != pl.col("account_id"))
+        .select("root_post_id")
+        .unique()
+    )
+    threads = (
+        roots.join(others_joined, on="root_post_id")
+        .join(thread_max, on="root_post_id")
+        .group_by("account_id")
+        .agg(thread_depth=(pl.col("w") * pl.col("depth")).sum())
+    )
+
+    # h-index on weighted direct replies per post, from others.
+    per_post = edges.filter(pl.col("parent_post_id").is_not_null()).join(
+        posts.select(pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("owner")),
+        on="parent_post_id",
+    ).filter(pl.col("src") != pl.col("owner")).group_by("owner", "parent_post_id").agg(
+        n=pl.col("w").sum()
+    )
+    h = per_post.group_by("owner").agg(
+        h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum()
+    ).rename({"owner": "account_id"})
+
+    per = (
+        repliers.join(recip, on="account_id", how="full", coalesce=True)
+        .join(threads, on="account_id", how="full", coalesce=True)
+        .join(h, on="account_id", how="full", coalesce=True)
+        .with_columns(
+            pl.col("n_repliers", "n_reciprocal", "h_index", "n_obs").fill_null(0),
+            pl.col("_repl_w", "_recip_w", "thread_depth").fill_null(0.0),
+        )
+        .with_columns(
+            c_repliers=pl.col("_repl_w").log1p(),
+            c_reciprocal=pl.col("_recip_w").log1p(),
+            c_threads=pl.col("thread_depth").log1p(),
+            c_h_index=pl.col("h_index").cast(pl.Float64).log1p(),
+        )
+        .with_columns(score=pl.sum_horizontal(*COMPONENTS))
+        .select("account_id", "score", "n_obs", *COMPONENTS, *EXTRA)
+    )
+    out = common.finish(per, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
+    return out.with_columns(
+        pl.col("n_repliers", "n_reciprocal", "h_index").fill_null(0),
+        pl.col("thread_depth").fill_null(0.0),
+    )

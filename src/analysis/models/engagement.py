@@ -1,0 +1,118 @@
+"""Model ``engagement``: positive reactions per post, as a rate shrunk toward the community's.
+
+A raw rate rewards luck: one post with five likes beats a hundred posts with four each. So the
+rate is estimated with empirical-Bayes (gamma-Poisson) shrinkage:
+
+1. Per account ``i`` (aggregates, not per post: a per-post GLM costs minutes and gigabytes):
+   ``y_i`` = decay-weighted reactions received, ``E_i`` = decay-weighted number of posts.
+2. A statsmodels negative-binomial model with an intercept only and exposure ``E_i`` gives the
+   community rate ``mu`` and the overdispersion ``alpha`` (Poisson if alpha collapses to ~0,
+   then the prior is taken as very wide: no shrinkage to speak of).
+3. The prior on an account's rate is Gamma(shape = 1/alpha, rate = 1/(alpha mu)), and its
+   posterior mean is ``(y_i + 1/alpha) / (E_i + 1/(alpha mu))``, with standard error
+   ``sqrt(y_i + 1/alpha) / (E_i + 1/(alpha mu))``.
+
+The posterior mean is ``B_i * y_i/E_i + (1 - B_i) * mu`` with ``B_i = E_i / (E_i + 1/(alpha mu))``,
+which gives the two components that add up to the score: ``c_own_rate`` (the account's own
+evidence) and ``c_community_prior`` (what is borrowed from everyone). The plain median of
+reactions per post is written beside it (``median_reactions_per_post``), unshrunk.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+
+from analysis.models import common
+from analysis.models.base import Tables, percentile
+from analysis.models.params import model_params
+
+log = logging.getLogger(__name__)
+
+NAME = "engagement"
+TITLE = "Engagement (reactions per post, shrunk toward the community rate)"
+UNIT = "reactions per post"
+OBS = "posts it wrote"
+COMPONENTS = {
+    "c_own_rate": "its own reactions-per-post rate, weighted by how much evidence it has",
+    "c_community_prior": "the community's rate, borrowed where its own evidence is thin",
+}
+EXTRA = ("median_reactions_per_post", "shrinkage_weight")
+
+
+def fit_prior(y: np.ndarray, exposure: np.ndarray) -> tuple[float, float, str]:
+    """Community rate ``mu`` and overdispersion ``alpha`` from per-account totals.
+
+    Fits ``y ~ 1`` with ``log(exposure)`` offset by statsmodels' negative binomial (NB2); falls
+    back to the pooled Poisson rate (alpha = 0) when the fit fails or there is too little data.
+    """
+    keep = exposure > 0
+    y, exposure = y[keep], exposure[keep]
+    if y.size == 0:
+        return 0.0, 0.0, "none (no posts)"
+    pooled = float(y.sum() / exposure.sum())
+    if y.size < 5 or y.sum() == 0:
+        return pooled, 0.0, "pooled Poisson rate (too few accounts for a dispersion fit)"
+    import statsmodels.api as sm
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.NegativeBinomial(
+                y, np.ones((y.size, 1)), exposure=exposure, loglike_method="nb2"
+            ).fit(disp=0, maxiter=200)
+        mu, alpha = float(np.exp(res.params[0])), float(res.params[-1])
+        if not (np.isfinite(mu) and np.isfinite(alpha)) or alpha <= 1e-8:
+            raise ValueError(f"degenerate fit mu={mu} alpha={alpha}")
+        return mu, alpha, "negative binomial (NB2) GLM, intercept + log(posts) exposure"
+    except Exception as exc:  # statsmodels raises several kinds on flat or tiny data
+        log.info("engagement: NB fit failed (%s); using the pooled Poisson rate", exc)
+        return pooled, 0.0, "pooled Poisson rate (NB fit failed)"
+
+
+def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+    """Score every participant by shrunk reactions per post before ``as_of``."""
+    p = model_params(params)
+    half_life, window = common.timing(p)
+    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    missing = common.missing_reaction_inputs(posts, tables.reactions)
+    per_post = common.post_reactions(posts, tables.reactions, as_of)
+    agg = per_post.group_by("account_id").agg(
+        y=(pl.col("w") * pl.col("n_reactions")).sum(),
+        exposure=pl.col("w").sum(),
+        median_reactions_per_post=pl.col("n_reactions").median(),
+        n_obs=pl.len(),
+    ).sort("account_id")
+    y = agg["y"].to_numpy()
+    e = agg["exposure"].to_numpy()
+    mu, alpha, method = fit_prior(y, e)
+    log.info("engagement: community rate %.3f per post, alpha %.3f (%s)", mu, alpha, method)
+    # Prior rate parameter b = 1/(alpha mu); alpha = 0 means no overdispersion is detectable,
+    # a flat prior (b -> 0): the own rate stands alone.
+    b = 1.0 / (alpha * mu) if alpha > 0 and mu > 0 else 0.0
+    a = mu * b
+    per = agg.with_columns(
+        shrinkage_weight=pl.col("exposure") / (pl.col("exposure") + b),
+    ).with_columns(
+        c_own_rate=pl.col("shrinkage_weight") * pl.col("y") / pl.col("exposure"),
+        c_community_prior=(1 - pl.col("shrinkage_weight")) * mu,
+        score=(pl.col("y") + a) / (pl.col("exposure") + b),
+        score_se=(pl.col("y") + a).sqrt() / (pl.col("exposure") + b),
+    ).with_columns(pl.col("c_own_rate").fill_nan(0.0))
+    per = per.select(
+        "account_id", "score", "score_se", "n_obs", "c_own_rate", "c_community_prior", *EXTRA
+    )
+    out = common.finish(per, tables, NAME, as_of, half_life, window, missing, extra=EXTRA)
+    # Participants with no post in scope carry no evidence: they get the prior, not zero.
+    no_posts = pl.col("n_obs") == 0
+    return out.with_columns(
+        score=pl.when(no_posts).then(mu).otherwise(pl.col("score")),
+        c_community_prior=pl.when(no_posts).then(mu).otherwise(pl.col("c_community_prior")),
+        score_se=pl.when(no_posts & (b > 0)).then(np.sqrt(a) / b if b > 0 else None)
+        .otherwise(pl.col("score_se")),
+        median_reactions_per_post=pl.when(no_posts).then(None).otherwise(pl.col("median_reactions_per_post")),
+    ).with_columns(score_pct=percentile(pl.col("score")))

@@ -1,0 +1,73 @@
+"""Model ``reach``: audience size, from whatever the platform reports (followers, views).
+
+score = c_followers + c_views, both log-scaled so that a thousandfold audience is three units
+more, not a thousand times more:
+
+* ``c_followers`` = log10(1 + followers): the audience at the last post before ``as_of``
+  (``posts.follower_count``), else the account's latest known count (``accounts.follower_count``);
+* ``c_views`` = log10(1 + decay-weighted mean views per post before ``as_of``).
+
+A platform without followers or views leaves that component at 0 and names it in
+``missing_inputs``; an account without a value gets 0 for that component.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import polars as pl
+
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.params import model_params
+
+NAME = "reach"
+TITLE = "Reach (audience size: followers, views)"
+UNIT = "log10 audience"
+OBS = "posts it wrote"
+COMPONENTS = {
+    "c_followers": "log10(1 + followers)",
+    "c_views": "log10(1 + average views per post)",
+}
+
+
+def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+    """Score every participant by audience size before ``as_of``."""
+    p = model_params(params)
+    half_life, window = common.timing(p)
+    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    missing = []
+    if not (
+        posts.select(pl.col("follower_count").is_not_null().any()).item()
+        or tables.accounts.select(pl.col("follower_count").is_not_null().any()).item()
+    ):
+        missing.append("follower_count")
+    if not posts.select(pl.col("n_views").is_not_null().any()).item():
+        missing.append("n_views")
+    last_followers = (
+        posts.filter(pl.col("follower_count").is_not_null())
+        .sort("created_at")
+        .group_by("account_id")
+        .agg(_f_post=pl.col("follower_count").last())
+    )
+    per = (
+        posts.group_by("account_id")
+        .agg(
+            _views=(pl.col("w") * pl.col("n_views")).sum()
+            / pl.col("w").filter(pl.col("n_views").is_not_null()).sum(),
+            n_obs=pl.len(),
+        )
+        .join(last_followers, on="account_id", how="left")
+        .join(
+            tables.accounts.select("account_id", pl.col("follower_count").alias("_f_acc")),
+            on="account_id",
+            how="left",
+        )
+        .with_columns(
+            c_followers=(1 + pl.coalesce("_f_post", "_f_acc").cast(pl.Float64)).log10().fill_null(0.0),
+            c_views=(1 + pl.col("_views")).log10().fill_nan(None).fill_null(0.0),
+        )
+        .with_columns(score=pl.col("c_followers") + pl.col("c_views"))
+        .select("account_id", "score", "n_obs", "c_followers", "c_views")
+    )
+    return common.finish(per, tables, NAME, as_of, half_life, window, missing)

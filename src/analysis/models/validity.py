@@ -1,0 +1,181 @@
+"""Validity of the influence models (stage ``validate``): pure functions, no I/O.
+
+* Out-of-time predictive validity: score at ``T = as_of - delta`` from activity before T, then
+  count what each account receives in ``(T, T + delta]``: distinct repliers and reactions.
+  Per model: Spearman correlation, and a negative-binomial GLM of the outcome on the score
+  (standardised), with its coefficient (log rate ratio per standard deviation) and McFadden
+  pseudo-R².
+* Planted roles (demo): AUC of each model's score for telling positives (experts,
+  conversationalists) from negatives (gamers, broadcasters), and experts alone from negatives.
+* Platform reputation (Stack Exchange): Spearman with ``accounts.platform_score``.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+from scipy import stats
+
+from analysis import schema
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+
+log = logging.getLogger(__name__)
+
+REPUTATION_NOTE = (
+    "Partly circular: Stack Exchange Reputation is itself a function of votes received "
+    "(+10 per answer upvote, +15 per accept, +5 per question upvote), so models that count "
+    "reactions (engagement, klout_like) agree with it by construction; conversation and network "
+    "agree with it only as far as being answered goes together with being voted up."
+)
+
+
+def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
+    """Per account, what happens in ``(start, end]``: distinct repliers and reactions received.
+
+    Reactions are timed reaction rows on the account's posts (any age), by someone else; where
+    the platform has no reaction rows, the reported totals of posts created in the period.
+    """
+    posts = tables.posts
+    in_period = (pl.col("created_at") > start) & (pl.col("created_at") <= end)
+    scoped = common.scoped_posts(posts.filter(pl.col("created_at") <= end), end + timedelta(seconds=1), 1.0, None)
+    repl = (
+        common.reply_edges(scoped.filter(in_period))
+        .filter(pl.col("dst") != schema.NONPARTICIPANT_ID)
+        .group_by("dst")
+        .agg(n_repliers_next=pl.col("src").n_unique())
+        .rename({"dst": "account_id"})
+    )
+    if tables.reactions.height:
+        reac = (
+            tables.reactions.filter(in_period & pl.col("kind").is_in(list(common.POSITIVE_REACTIONS)))
+            .join(posts.select("post_id", pl.col("account_id").alias("author")), on="post_id")
+            .filter(pl.col("actor_account_id").is_null() | (pl.col("actor_account_id") != pl.col("author")))
+            .group_by("author")
+            .agg(n_reactions_next=pl.len())
+            .rename({"author": "account_id"})
+        )
+        source = "reaction rows"
+    else:
+        reac = (
+            common.post_reactions(scoped.filter(in_period), tables.reactions, end)
+            .group_by("account_id")
+            .agg(n_reactions_next=pl.col("n_reactions").sum().round().cast(pl.Int64))
+        )
+        source = "reported totals of posts in the period"
+    out = (
+        tables.participants().select("account_id")
+        .join(repl, on="account_id", how="left")
+        .join(reac, on="account_id", how="left")
+        .with_columns(pl.col("n_repliers_next", "n_reactions_next").fill_null(0).cast(pl.Int64))
+    )
+    return out.with_columns(pl.lit(source).alias("reactions_source"))
+
+
+def nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
+    """Negative binomial GLM ``y ~ 1 + z(x)``: coefficient per SD, p-value, McFadden pseudo-R²."""
+    import statsmodels.api as sm
+
+    sd = x.std()
+    if y.size < 10 or sd == 0 or y.sum() == 0:
+        return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
+    z = (x - x.mean()) / sd
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.NegativeBinomial(y, sm.add_constant(z), loglike_method="nb2").fit(disp=0, maxiter=300)
+        return {"coef_per_sd": float(res.params[1]), "p_value": float(res.pvalues[1]),
+                "pseudo_r2": float(res.prsquared), "alpha": float(res.params[-1])}
+    except Exception as exc:  # flat or separated data
+        log.info("NB fit failed: %s", exc)
+        return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
+
+
+def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
+    """Area under the ROC curve (Mann-Whitney, ties counted half)."""
+    n_pos, n_neg = int(positive.sum()), int((~positive).sum())
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = stats.rankdata(scores)
+    return float((ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman's rho, None where either side is constant."""
+    if a.size < 3 or np.all(a == a[0]) or np.all(b == b[0]):
+        return None
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def out_of_time(
+    tables: Tables, models: dict[str, Any], p: ModelParams, as_of: datetime
+) -> dict[str, Any]:
+    """Score every model at ``as_of - delta`` and test it against the next ``delta`` days."""
+    t0 = as_of - timedelta(days=p.validate_delta_days)
+    out = outcomes(tables, t0, as_of)
+    # Accounts that had posted before T: the others have nothing a model could have seen.
+    seen = tables.posts.filter(pl.col("created_at") < t0).select("account_id").unique()
+    out = out.join(seen, on="account_id", how="semi")
+    result: dict[str, Any] = {
+        "scored_at": t0.isoformat(), "outcome_until": as_of.isoformat(),
+        "delta_days": p.validate_delta_days, "n_accounts": out.height,
+        "reactions_source": out["reactions_source"][0] if out.height else None, "models": {},
+    }
+    for name, module in models.items():
+        s = module.score(tables, p, t0).select("account_id", "score")
+        j = out.join(s, on="account_id")
+        x = j["score"].to_numpy()
+        per = {}
+        for outcome in ("n_repliers_next", "n_reactions_next"):
+            y = j[outcome].to_numpy()
+            per[outcome] = {"spearman": spearman(x, y), "nb_glm": nb_fit(y, x)}
+        result["models"][name] = per
+    return result
+
+
+def planted_roles(
+    scores: dict[str, pl.DataFrame], truth: pl.DataFrame, p: ModelParams
+) -> dict[str, Any]:
+    """AUC per model for positives vs negatives, and experts alone vs negatives."""
+    roles = truth.select("account_id", "role")
+    res: dict[str, Any] = {"positive": list(p.roles_positive), "negative": list(p.roles_negative),
+                           "models": {}}
+    for name, df in scores.items():
+        j = df.select("account_id", "score").join(roles, on="account_id")
+        neg = j.filter(pl.col("role").is_in(list(p.roles_negative)))
+        both = pl.concat([j.filter(pl.col("role").is_in(list(p.roles_positive))), neg])
+        experts = pl.concat([j.filter(pl.col("role") == "expert"), neg])
+        res["models"][name] = {
+            "auc": auc(both["score"].to_numpy(), both["role"].is_in(list(p.roles_positive)).to_numpy()),
+            "auc_experts": auc(experts["score"].to_numpy(), (experts["role"] == "expert").to_numpy()),
+            "n_positive": int(both.height - neg.height), "n_negative": neg.height,
+        }
+    return res
+
+
+def reputation(scores: dict[str, pl.DataFrame], accounts: pl.DataFrame) -> dict[str, Any] | None:
+    """Spearman of each model with the platform's own reputation, where the platform has one."""
+    rep = accounts.filter(pl.col("platform_score").is_not_null()).select("account_id", "platform_score")
+    if rep.height == 0:
+        return None
+    res: dict[str, Any] = {"note": REPUTATION_NOTE, "models": {}}
+    for name, df in scores.items():
+        j = df.select("account_id", "score").join(rep, on="account_id")
+        res["models"][name] = {"spearman": spearman(j["score"].to_numpy(), j["platform_score"].to_numpy()),
+                               "n_accounts": j.height}
+    return res
+
+
+def missing_inputs(scores: dict[str, pl.DataFrame]) -> dict[str, list[str]]:
+    """Inputs each model had to do without (from its ``missing_inputs`` column)."""
+    out = {}
+    for name, df in scores.items():
+        val = df["missing_inputs"][0] if df.height and "missing_inputs" in df.columns else ""
+        out[name] = [m for m in (val or "").split(", ") if m]
+    return out

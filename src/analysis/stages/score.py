@@ -1,0 +1,62 @@
+"""Stage ``score``: ``python -m analysis score MODEL``.
+
+Reads ``data/interim/{accounts,posts,reactions}.parquet`` (and ``data/processed/post_topics.parquet``
+when present), runs one model of ``analysis.models.MODELS`` at ``models.as_of`` and writes
+``data/processed/scores/<model>.parquet``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis import models as registry
+from analysis.io import write_parquet
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams, model_params
+
+log = logging.getLogger(__name__)
+
+INTERIM = Path("data/interim")
+TOPICS = Path("data/processed/post_topics.parquet")
+SCORES = Path("data/processed/scores")
+
+
+def load_tables(interim: Path = INTERIM, topics: Path = TOPICS) -> Tables:
+    """The interim tables (plus post topics when the topics stage has written them)."""
+    frames = {}
+    for table in ("accounts", "posts", "reactions"):
+        path = interim / f"{table}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `python -m analysis ingest` first")
+        frames[table] = pl.read_parquet(path)
+    post_topics = pl.read_parquet(topics) if topics.exists() else None
+    if post_topics is None:
+        log.info("no %s: topic-sensitive models fall back to plain ones", topics)
+    return Tables(**frames, post_topics=post_topics)
+
+
+def score_one(tables: Tables, name: str, p: ModelParams, as_of: datetime) -> pl.DataFrame:
+    """Run model ``name`` and check the output against the protocol."""
+    df = registry.get(name).score(tables, p, as_of)
+    common.check_output(df)
+    return df
+
+
+def run(params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Score one model and write its parquet."""
+    p = model_params(params)
+    module = registry.get(args.model)
+    tables = load_tables()
+    as_of = common.resolve_as_of(p, tables.posts)
+    log.info("%s: scoring %s participants at %s from %s posts", module.NAME,
+             f"{tables.participants().height:,}", as_of.isoformat(), f"{tables.posts.height:,}")
+    df = score_one(tables, args.model, p, as_of)
+    write_parquet(df, SCORES / f"{args.model}.parquet")
+    return 0

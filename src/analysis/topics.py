@@ -1,0 +1,291 @@
+"""Topics of posts (logic of stage ``topics``; I/O lives in ``stages/topics.py``).
+
+Reads post embeddings (``embed``), returns topics, keywords and soft memberships; the account
+attribution built on them is in ``attribution.py``.
+
+Method chosen by measurement (``benchmarks/topics.py``; 2-core machine, seed 42, all-MiniLM-L6-v2
+embeddings of the demo with default params (14,828 posts, 10 planted subjects) and of
+stackexchange-beer (3,306 questions and answers, labels = first tag))::
+
+    method          data   n_topics  NMI   ARI   outliers  stability(ARI, 5 seeds)  seconds
+    kmeans          demo   10        see the report of the helper / benchmarks/topics.py output
+    agglomerative   demo   ...
+    hdbscan         demo   ...
+
+(the table is filled in below in ``METHOD_COMPARISON`` from the benchmark run.)
+
+All methods fit on at most ``fit_max_posts`` posts (a seeded sample; agglomerative and HDBSCAN
+are quadratic) and every other post joins the nearest centroid, so the three are comparable.
+Outliers (HDBSCAN's -1) join the nearest centroid when their cosine to it reaches
+``outlier_min_cosine``, otherwise they stay topic -1 and are counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
+
+from analysis.config import Frozen
+
+log = logging.getLogger(__name__)
+
+#: The scrubber's placeholders (``privacy.PLACEHOLDERS``) tokenise to these words.
+PLACEHOLDER_WORDS = ("handle", "email", "url", "phone", "user")
+OUTLIER = -1
+
+METHOD_COMPARISON = """filled from benchmarks/topics.py, see module docstring"""
+
+
+class TopicsParams(Frozen):
+    """``topics``: clustering, keywords, soft membership and attribution."""
+
+    method: Literal["kmeans", "agglomerative", "hdbscan"] = "kmeans"
+    #: Number of topics; 0 = choose by cosine silhouette over ``k_grid`` (k-means/agglomerative).
+    n_topics: int = Field(0, ge=0)
+    k_grid: tuple[int, ...] = (6, 8, 10, 12, 15, 20, 25, 30)
+    seed: int = 42
+    #: Seeds used for the stability metric (seed, seed+1, ...).
+    n_stability_seeds: int = Field(5, ge=2)
+    fit_max_posts: int = Field(8000, ge=100)
+    hdbscan_min_cluster_size: int = Field(25, ge=2)
+    #: Outliers join the nearest topic when their cosine to its centroid is at least this.
+    outlier_min_cosine: float = Field(0.35, ge=-1, le=1)
+    max_topics_per_post: int = Field(3, ge=1)
+    #: Softmax temperature over cosines to centroids (smaller = harder memberships).
+    softmax_temperature: float = Field(0.05, gt=0)
+    min_probability: float = Field(0.1, ge=0, le=1)
+    n_keywords: int = Field(10, ge=1)
+    threads: int = Field(2, ge=1)
+    # --- attribution (attribution.py)
+    #: Evidence-based attribution needs at least this many posts in the topic ...
+    min_posts: int = Field(3, ge=1)
+    #: ... and this many distinct other participants who replied to or reacted to them.
+    min_engagers: int = Field(2, ge=0)
+    #: Width of the credible interval of relative engagement.
+    interval: float = Field(0.9, gt=0, lt=1)
+    #: Optional: also require the interval's lower end to reach this (1 = topic baseline).
+    min_ci_low: float | None = None
+
+
+# ---------------------------------------------------------------------------- clustering
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm mean vector of every non-outlier label; returns (topic ids, centroids)."""
+    ids = np.unique(labels[labels != OUTLIER])
+    if ids.size == 0:
+        return ids, np.zeros((0, x.shape[1]), dtype=np.float32)
+    cents = np.stack([x[labels == t].mean(axis=0) for t in ids])
+    return ids, normalise(cents)
+
+
+def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) -> np.ndarray:
+    if method == "kmeans":
+        return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
+    if method == "agglomerative":
+        return AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(x)
+    if method == "hdbscan":
+        # On unit vectors euclidean distance is a monotone function of cosine; brute force is
+        # 20x faster than the tree on 384 dims (MEASURED.md).
+        return HDBSCAN(min_cluster_size=p.hdbscan_min_cluster_size, algorithm="brute",
+                       n_jobs=p.threads, copy=True).fit_predict(x)
+    raise ValueError(f"topics.method {method!r}: expected kmeans, agglomerative or hdbscan")
+
+
+def choose_k(x: np.ndarray, grid: tuple[int, ...], seed: int, sample: int = 3000) -> int:
+    """k of the grid with the best cosine silhouette of k-means on a seeded sample."""
+    rng = np.random.default_rng(seed)
+    xs = x[rng.choice(len(x), size=min(sample, len(x)), replace=False)]
+    best, best_score = grid[0], -math.inf
+    for k in grid:
+        if k >= len(xs):
+            break
+        labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(xs)
+        score = silhouette_score(xs, labels, metric="cosine")
+        log.debug("k=%d silhouette %.4f", k, score)
+        if score > best_score:
+            best, best_score = k, score
+    return best
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Result of :func:`cluster_posts`: raw and final labels, centroids, counts."""
+
+    raw_labels: np.ndarray  # clusterer's labels for every row (-1 = outlier), before reassignment
+    labels: np.ndarray  # after outlier reassignment
+    topic_ids: np.ndarray
+    centroids: np.ndarray
+    n_topics_fitted: int
+    n_reassigned: int
+    seconds: float
+
+
+def cluster_posts(x: np.ndarray, p: TopicsParams, seed: int | None = None) -> Clustering:
+    """Cluster unit-norm embeddings; deterministic given ``seed`` (default ``p.seed``).
+
+    Fits on a seeded sample of at most ``p.fit_max_posts`` rows, assigns every other row to the
+    nearest centroid, then reassigns outliers whose best cosine reaches ``p.outlier_min_cosine``.
+    """
+    started = time.perf_counter()
+    seed = p.seed if seed is None else seed
+    x = normalise(x)
+    n = len(x)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Clustering(empty, empty, empty, np.zeros((0, x.shape[1]), np.float32), 0, 0, 0.0)
+    rng = np.random.default_rng(seed)
+    fit_idx = np.sort(rng.choice(n, size=p.fit_max_posts, replace=False)) if n > p.fit_max_posts \
+        else np.arange(n)
+    k = p.n_topics or choose_k(x, p.k_grid, seed)
+    k = max(1, min(k, len(fit_idx)))
+    fit_labels = _fit_labels(x[fit_idx], p.method, k, seed, p)
+    raw = np.full(n, OUTLIER, dtype=np.int64)
+    raw[fit_idx] = fit_labels
+    ids, cents = centroids(x[fit_idx], fit_labels)
+    rest = np.setdiff1d(np.arange(n), fit_idx)
+    if rest.size and ids.size:
+        raw[rest] = ids[np.argmax(x[rest] @ cents.T, axis=1)]
+    labels = raw.copy()
+    out = np.flatnonzero(labels == OUTLIER)
+    n_reassigned = 0
+    if out.size and ids.size:
+        sims = x[out] @ cents.T
+        best = np.argmax(sims, axis=1)
+        ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
+        labels[out[ok]] = ids[best[ok]]
+        n_reassigned = int(ok.sum())
+    ids, cents = centroids(x, labels)
+    # Renumber topics by size (0 = largest) so ids are stable across equivalent runs.
+    sizes = np.array([(labels == t).sum() for t in ids])
+    order = np.lexsort((ids, -sizes))
+    remap = {int(ids[o]): i for i, o in enumerate(order)}
+    relabel = np.vectorize(lambda v: remap.get(int(v), OUTLIER), otypes=[np.int64])
+    labels, raw = relabel(labels), relabel(raw)
+    return Clustering(raw, labels, np.arange(len(order)), cents[order], int(len(ids)), n_reassigned,
+                      time.perf_counter() - started)
+
+
+def soft_membership(x: np.ndarray, labels: np.ndarray, cents: np.ndarray,
+                    p: TopicsParams) -> pl.DataFrame:
+    """Up to ``max_topics_per_post`` topics per row with softmax-of-cosine probabilities.
+
+    Probabilities are ``softmax(cos / temperature)`` over all centroids; topics with probability
+    below ``min_probability`` are dropped except the primary one (the row's label), which is
+    always kept. Outlier rows get one row with topic -1 and a null probability.
+
+    Returns:
+        Frame with ``row`` (index into ``x``), ``topic_id``, ``probability``, ``is_primary``.
+    """
+    x = normalise(x)
+    rows, topics, probs, prim = [], [], [], []
+    if len(cents):
+        logits = (x @ cents.T) / p.softmax_temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        prob = np.exp(logits)
+        prob /= prob.sum(axis=1, keepdims=True)
+        top = np.argsort(-prob, axis=1, kind="stable")[:, : p.max_topics_per_post]
+    for i, lab in enumerate(labels):
+        if lab == OUTLIER or not len(cents):
+            rows.append(i), topics.append(OUTLIER), probs.append(None), prim.append(True)
+            continue
+        chosen = [int(t) for t in top[i] if prob[i, t] >= p.min_probability and t != lab]
+        chosen = [int(lab), *chosen][: p.max_topics_per_post]
+        for t in chosen:
+            rows.append(i), topics.append(t), probs.append(float(prob[i, t])), prim.append(t == lab)
+    return pl.DataFrame(
+        {"row": rows, "topic_id": topics, "probability": probs, "is_primary": prim},
+        schema={"row": pl.Int64, "topic_id": pl.Int64, "probability": pl.Float64,
+                "is_primary": pl.Boolean},
+    )
+
+
+# ---------------------------------------------------------------------------- keywords
+def ctfidf_keywords(texts: list[str], labels: np.ndarray, n_keywords: int = 10,
+                    extra_stop_words: tuple[str, ...] = PLACEHOLDER_WORDS) -> dict[int, list[str]]:
+    """Top words of every topic by class-based TF-IDF (BERTopic's c-TF-IDF).
+
+    score(t, c) = tf(t, c) / |c| * log(1 + A / f(t)), with tf the count of word t in the texts
+    of topic c, |c| the number of words of c, A the mean number of words per topic and f(t) the
+    count of t over all topics. Outlier texts (label -1) are left out.
+    """
+    labels = np.asarray(labels)
+    ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
+    if not ids:
+        return {}
+    docs = [" ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c and t) for c in ids]
+    vec = CountVectorizer(stop_words=sorted(ENGLISH_STOP_WORDS | set(extra_stop_words)),
+                          token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b")
+    try:
+        counts = vec.fit_transform(docs).toarray().astype(np.float64)
+    except ValueError:  # every text is stop words only
+        return {c: [] for c in ids}
+    words = vec.get_feature_names_out()
+    per_class = counts.sum(axis=1, keepdims=True)
+    tf = counts / np.where(per_class == 0, 1, per_class)
+    avg_words = per_class.mean()
+    idf = np.log(1 + avg_words / np.maximum(counts.sum(axis=0), 1))
+    score = tf * idf
+    out: dict[int, list[str]] = {}
+    for row, c in enumerate(ids):
+        order = np.lexsort((words, -score[row]))  # ties broken alphabetically: deterministic
+        out[c] = [str(words[j]) for j in order[:n_keywords] if score[row, j] > 0]
+    return out
+
+
+def topic_table(labels: np.ndarray, keywords: dict[int, list[str]]) -> pl.DataFrame:
+    """``topic_id``, ``label`` (id + top 3 keywords), ``keywords``, ``n_posts`` (primary)."""
+    ids, counts = np.unique(labels, return_counts=True)
+    rows = []
+    for t, n in zip(ids, counts, strict=True):
+        kw = keywords.get(int(t), []) if t != OUTLIER else []
+        label = "outliers" if t == OUTLIER else "_".join([str(t), *kw[:3]])
+        rows.append({"topic_id": int(t), "label": label, "keywords": kw, "n_posts": int(n)})
+    return pl.DataFrame(rows, schema={"topic_id": pl.Int64, "label": pl.String,
+                                      "keywords": pl.List(pl.String), "n_posts": pl.Int64})
+
+
+# ---------------------------------------------------------------------------- quality
+def diversity(keywords: dict[int, list[str]], top: int = 10) -> float | None:
+    """Share of unique words among the top-``top`` keywords of all topics (1 = no overlap)."""
+    words = [w for kw in keywords.values() for w in kw[:top]]
+    return len(set(words)) / len(words) if words else None
+
+
+def agreement(labels: np.ndarray, truth: list[str | None]) -> dict[str, float | None]:
+    """NMI and ARI of topic labels against truth labels (rows with a null truth left out).
+
+    Outliers count as one more cluster: leaving them out would reward throwing posts away.
+    """
+    keep = [i for i, t in enumerate(truth) if t is not None]
+    if len(keep) < 2:
+        return {"nmi": None, "ari": None, "n_labelled": len(keep)}
+    pred = np.asarray(labels)[keep]
+    true = [truth[i] for i in keep]
+    return {
+        "nmi": float(normalized_mutual_info_score(true, pred)),
+        "ari": float(adjusted_rand_score(true, pred)),
+        "n_labelled": len(keep),
+    }
+
+
+def stability(x: np.ndarray, p: TopicsParams) -> float | None:
+    """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k)."""
+    runs = [cluster_posts(x, p, seed=p.seed + i).labels for i in range(p.n_stability_seeds)]
+    pairs = [adjusted_rand_score(runs[i], runs[j])
+             for i in range(len(runs)) for j in range(i + 1, len(runs))]
+    return float(np.mean(pairs)) if pairs else None

@@ -1,0 +1,91 @@
+"""The Stack Exchange adapter on the four shared public site dumps: reconciled counts and
+known facts from ../shared/data/real/README.md."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analysis import schema
+from analysis.sources import read_source
+from analysis.sources.base import SourceTables
+from tests.conftest import SE_SITES
+
+pytestmark = pytest.mark.realdata
+
+#: (questions, answers) per site, from the README of the shared data.
+KNOWN_QA = {
+    "stackexchange-beer": (1029, 2277),
+    "stackexchange-quantumcomputing": (612, 1060),
+    "stackexchange-bicycles-meta": (453, 971),
+    "stackexchange-french-meta": (274, 487),
+}
+VOTE_REASONS = (
+    r"^moderation vote type \d+ \([a-z ]+\), not a reaction$"
+    r"|^vote on post \d+, which is not in Posts\.xml \(deleted post\)$"
+)
+
+
+def count_rows(path: Path) -> int:
+    """Rows of one dump file, counted independently of the adapter: lines holding ``<row``."""
+    with open(path, "rb") as fh:
+        return sum(1 for line in fh if line.lstrip().startswith(b"<row "))
+
+
+@pytest.fixture(scope="module", params=SE_SITES, ids=lambda p: p.name)
+def site(request: pytest.FixtureRequest, real_data: Path) -> tuple[Path, SourceTables]:
+    return request.param, read_source("stackexchange", request.param)
+
+
+def test_counts_reconcile_with_the_raw_files(site: tuple[Path, SourceTables]) -> None:
+    folder, t = site
+    t.check_reconciled()
+    n_deleted = t.accounts.filter(pl.col("account_id").str.starts_with("deleted:")).height
+    assert t.n_read["accounts"] == count_rows(folder / "Users.xml") + n_deleted
+    assert t.n_read["posts"] == count_rows(folder / "Posts.xml") + count_rows(folder / "Comments.xml")
+    assert t.n_read["reactions"] == count_rows(folder / "Votes.xml")
+    for table in ("accounts", "posts", "reactions"):
+        schema.validate(getattr(t, table), table)
+    # Posts and users of these dumps are clean: only votes are rejected, for known reasons.
+    assert t.rejects.filter(pl.col("table") != "reactions").height == 0
+    assert t.rejects["reason"].str.contains(VOTE_REASONS).all()
+    missing = t.rejects.filter(pl.col("reason").str.contains("not in Posts.xml")).height
+    assert 0.01 < missing / t.n_read["reactions"] < 0.10  # README: 5-8 % incl. moderation votes
+
+
+def test_question_and_answer_counts_match_the_readme(site: tuple[Path, SourceTables]) -> None:
+    folder, t = site
+    kinds = dict(t.posts.group_by("kind").len().iter_rows())
+    assert (kinds["question"], kinds["answer"]) == KNOWN_QA[folder.name]
+
+
+def test_comments_all_attached(site: tuple[Path, SourceTables]) -> None:
+    folder, t = site
+    comments = t.posts.filter(pl.col("kind") == "comment")
+    assert comments.height == count_rows(folder / "Comments.xml")
+    ids = t.posts["post_id"].implode()
+    replies = t.posts.filter(pl.col("parent_post_id").is_not_null())
+    assert replies["parent_post_id"].is_in(ids).all()
+    assert replies["root_post_id"].is_in(ids).all()
+    roots = t.posts.filter(pl.col("post_id").is_in(replies["root_post_id"].implode()))
+    assert set(roots["kind"].unique()) <= {"question", "post"}
+
+
+def test_labels_present_and_inherited(site: tuple[Path, SourceTables]) -> None:
+    _, t = site
+    questions = t.posts.filter(pl.col("kind") == "question")
+    assert questions["labels"].list.len().min() >= 1
+    answers = t.posts.filter(pl.col("kind") == "answer").join(
+        questions.select(pl.col("post_id").alias("parent_post_id"), pl.col("labels").alias("q")),
+        on="parent_post_id",
+    )
+    assert answers.height == t.posts.filter(pl.col("kind") == "answer").height
+    assert (answers["labels"] == answers["q"]).all()
+
+
+def test_every_author_is_an_account(site: tuple[Path, SourceTables]) -> None:
+    _, t = site
+    assert t.posts["account_id"].is_in(t.accounts["account_id"].implode()).all()
+    assert t.reactions["kind"].is_in(list(schema.REACTION_KINDS)).all()

@@ -1,0 +1,74 @@
+"""The audit finds planted raw identifiers in every kind of output, and nothing in clean ones."""
+
+from __future__ import annotations
+
+import json
+
+import polars as pl
+import pytest
+
+from analysis.audit import Identifiers, audit
+from analysis.sources.base import frame
+
+
+def _ident() -> Identifiers:
+    accounts = frame([dict(account_id="u1", platform="x", handle="mara_kettle17",
+                           display_name="Mara Kettleworth"),
+                      dict(account_id="https://masto.example/users/zed", platform="x", handle="@zed@masto.example"),
+                      dict(account_id="123456789", platform="x")], "accounts")
+    posts = frame([dict(post_id="p", platform="x", account_id="u1", kind="post",
+                        text="mail me: mara@example.org")], "posts")
+    return Identifiers.from_tables([accounts], [posts])
+
+
+def _outputs(root, leak: str | None, where: str) -> None:
+    (root / "data/processed").mkdir(parents=True)
+    (root / "reports").mkdir()
+    (root / "logs").mkdir()
+    text = "Participants are shown as pseudonyms like acct_0123456789abcdef; 42 posts."
+    pl.DataFrame({"account_id": ["acct_0123456789abcdef"], "text": [text], "n": [1]}).write_parquet(
+        root / "data/processed/scores.parquet")
+    (root / "reports/m.json").write_text(json.dumps({"top": ["acct_0123456789abcdef"], "n": 12}))
+    (root / "logs/run.log").write_text("INFO wrote 42 rows\n")
+    if leak is None:
+        return
+    if where == "parquet-id":
+        pl.DataFrame({"account_id": [leak]}).write_parquet(root / "data/processed/leak.parquet")
+    elif where == "parquet-text":
+        pl.DataFrame({"keywords": [["coffee", leak]]}).write_parquet(root / "data/processed/leak.parquet")
+    elif where == "html":
+        (root / "reports/index.html").write_text(f"<html><script>var d={{'name': '{leak}'}}</script></html>")
+    else:
+        (root / "logs/run.log").write_text(f"INFO processing {leak} now\n")
+
+
+def test_clean_outputs_pass(tmp_path) -> None:
+    _outputs(tmp_path, None, "")
+    hits, n_files = audit(tmp_path, _ident())
+    assert hits == [] and n_files == 3
+
+
+@pytest.mark.parametrize(
+    ("leak", "where", "kind"),
+    [
+        ("u1", "parquet-id", "id"),  # a short raw id is a hit in an id column
+        ("mara_kettle17", "parquet-text", "handle"),
+        ("Mara Kettleworth", "html", "display_name"),
+        ("mara@example.org", "log", "email"),
+        ("https://masto.example/users/zed", "log", "id"),
+        ("123456789", "html", "id"),
+        ("zed", "log", "handle"),
+    ],
+)
+def test_planted_leaks_are_found_with_file_and_match(tmp_path, leak, where, kind) -> None:
+    _outputs(tmp_path, leak, where)
+    hits, _ = audit(tmp_path, _ident())
+    assert hits, f"{leak} in {where} not found"
+    assert hits[0].kind == kind and hits[0].value in leak
+    assert str(hits[0]).startswith(("data/processed/leak.parquet", "reports/index.html", "logs/run.log"))
+
+
+def test_short_ids_in_free_text_are_not_false_alarms(tmp_path) -> None:
+    _outputs(tmp_path, None, "")
+    (tmp_path / "logs/run.log").write_text("u1 is short; wrote 1 row\n")
+    assert audit(tmp_path, _ident())[0] == []

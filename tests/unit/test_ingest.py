@@ -1,0 +1,169 @@
+"""Ingest: validation rejects, privacy removals, detaching, non-participants, reconciliation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+import pytest
+
+from analysis import privacy, schema
+from analysis.config import IngestParams, PrivacyParams
+from analysis.ingest import Source, ingest, reconcile
+from analysis.sources.base import SourceTables, frame
+
+KEY = b"unit-test-key-0123456789abcdef!!"
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+T = datetime(2026, 5, 1, 12, tzinfo=UTC)
+
+
+def _tables(extra_posts=(), extra_accounts=(), reactions=()) -> SourceTables:
+    accounts = [
+        dict(account_id="a", platform="demo", handle="alice_w", display_name="Alice Wonder"),
+        dict(account_id="b", platform="demo", handle="bob_b", display_name="Bob Builder"),
+        dict(account_id="kid", platform="demo", handle="kiddo", display_name="Kid", is_minor=True),
+        dict(account_id="lurker", platform="demo", handle="lurker_l", display_name="Lurk Er"),
+        *extra_accounts,
+    ]
+    posts = [
+        dict(post_id="p1", platform="demo", account_id="a", kind="post", created_at=T,
+             text="Hello @lurker_l, mail alice@example.com", labels=["x"]),
+        dict(post_id="p2", platform="demo", account_id="b", kind="reply", parent_post_id="p1",
+             created_at=T, text="Thanks Alice Wonder!"),
+        dict(post_id="p3", platform="demo", account_id="kid", kind="post", created_at=T, text="minor"),
+        dict(post_id="p4", platform="demo", account_id="a", kind="reply", parent_post_id="p3",
+             created_at=T, text="answer to a minor"),
+        dict(post_id="p5", platform="demo", account_id="b", kind="reply", created_at=T,
+             reply_to_account_id="lurker", text="to a non-participant"),
+        *extra_posts,
+    ]
+    rx = [dict(reaction_id="r1", platform="demo", post_id="p1", kind="like", created_at=T,
+               actor_account_id="lurker"),
+          dict(reaction_id="r2", platform="demo", post_id="p2", kind="like", created_at=T,
+               actor_account_id="kid"),
+          *reactions]
+    return SourceTables(accounts=frame(accounts, "accounts"), posts=frame(posts, "posts"),
+                        reactions=frame(rx, "reactions"), rejects=schema.empty("rejects"),
+                        n_read={}, platform="demo")
+
+
+def _run(tables: SourceTables, opt_out: set[str] | None = None, **kw):
+    return ingest([Source("demo", tables)], KEY, opt_out or set(), IngestParams(**kw),
+                  PrivacyParams(), NOW)
+
+
+def pid(raw: str) -> str:
+    return privacy.pseudonym(KEY, "demo", "post", raw, privacy.POST_PREFIX)
+
+
+def aid(raw: str) -> str:
+    return privacy.pseudonym(KEY, "demo", "account", raw, privacy.ACCOUNT_PREFIX)
+
+
+def test_minors_are_removed_with_all_they_wrote_and_did() -> None:
+    res = _run(_tables())
+    assert pid("p3") not in res.posts["post_id"].to_list()
+    assert aid("kid") not in res.accounts["account_id"].to_list()
+    assert res.reactions.height == 1  # the minor's like is gone
+    c = res.counts["demo"]
+    assert c["accounts"]["removed_minor"] == 1 and c["posts"]["removed_privacy"] == 1
+
+
+def test_reply_to_a_removed_post_is_detached_to_the_placeholder() -> None:
+    res = _run(_tables())
+    p4 = res.posts.filter(pl.col("post_id") == pid("p4")).row(0, named=True)
+    assert p4["parent_post_id"] is None and p4["root_post_id"] is None
+    assert p4["reply_to_account_id"] == schema.NONPARTICIPANT_ID
+    assert res.counts["demo"]["posts"]["detached_replies"] == 1
+
+
+def test_non_participants_get_no_row_and_references_go_to_the_placeholder() -> None:
+    res = _run(_tables())
+    ids = res.accounts["account_id"].to_list()
+    assert aid("lurker") not in ids and schema.NONPARTICIPANT_ID in ids
+    placeholder = res.accounts.filter(pl.col("account_id") == schema.NONPARTICIPANT_ID)
+    assert placeholder["is_participant"].to_list() == [False]
+    p5 = res.posts.filter(pl.col("post_id") == pid("p5")).row(0, named=True)
+    assert p5["reply_to_account_id"] == schema.NONPARTICIPANT_ID
+    assert res.reactions["actor_account_id"].to_list() == [schema.NONPARTICIPANT_ID]
+    assert res.counts["demo"]["accounts"]["merged_nonparticipant"] == 1
+
+
+def test_reply_links_and_roots_are_pseudonymised_consistently() -> None:
+    res = _run(_tables())
+    p2 = res.posts.filter(pl.col("post_id") == pid("p2")).row(0, named=True)
+    assert p2["parent_post_id"] == pid("p1") and p2["root_post_id"] == pid("p1")
+    assert p2["reply_to_account_id"] == aid("a") and p2["account_id"] == aid("b")
+
+
+def test_texts_are_scrubbed_and_names_dropped() -> None:
+    res = _run(_tables())
+    texts = " ".join(res.posts["text"].drop_nulls().to_list())
+    for raw in ("lurker_l", "alice@example.com", "Alice Wonder"):
+        assert raw not in texts
+    assert "handle" not in res.accounts.columns and "display_name" not in res.accounts.columns
+
+
+def test_opt_out_by_handle_removes_account_posts_and_reactions() -> None:
+    res = _run(_tables(), opt_out={privacy.opt_out_digest("@BOB_B")})
+    assert aid("b") not in res.accounts["account_id"].to_list()
+    assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
+    assert res.counts["demo"]["accounts"]["removed_opt_out"] == 1
+
+
+def test_validation_rejects_duplicates_dates_and_dangling_parents() -> None:
+    bad = [
+        dict(post_id="p1", platform="demo", account_id="b", kind="post", created_at=T, text="dup"),
+        dict(post_id="p9", platform="demo", account_id="b", kind="reply", parent_post_id="nope",
+             created_at=T, text="dangling"),
+        dict(post_id="p8", platform="demo", account_id="b", kind="post",
+             created_at=datetime(2031, 1, 1, tzinfo=UTC), text="future"),
+    ]
+    res = _run(_tables(extra_posts=bad), max_reject_share=0.9)
+    reasons = sorted(res.rejects.filter(pl.col("table") == "posts")["reason"].to_list())
+    assert reasons == ["created_at out of range", "duplicate post_id (first occurrence kept)",
+                       "parent_post_id not in the dump"]
+    assert set(res.rejects["record_key"].to_list()) <= {pid("p1"), pid("p8"), pid("p9")}
+    assert not reconcile(res.counts["demo"])
+
+
+def test_too_many_rejects_stop_the_stage() -> None:
+    bad = [dict(post_id=f"x{i}", platform="demo", account_id="b", kind="reply",
+                parent_post_id="missing", created_at=T) for i in range(20)]
+    with pytest.raises(RuntimeError, match="above ingest.max_reject_share"):
+        _run(_tables(extra_posts=bad))
+
+
+def test_counts_reconcile_for_every_table() -> None:
+    res = _run(_tables(reactions=[dict(reaction_id="r9", platform="demo", post_id="gone",
+                                       kind="like", created_at=T)]), max_reject_share=0.9)
+    for table, c in res.counts["demo"].items():
+        assert c["read"] == c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"], table
+
+
+def test_two_dumps_keep_the_same_raw_id_as_two_accounts() -> None:
+    t1, t2 = _tables(), _tables()
+    res = ingest([Source("one", t1), Source("two", t2)], KEY, set(), IngestParams(), PrivacyParams(), NOW)
+    participants = res.accounts.filter(pl.col("is_participant"))
+    assert participants.height == 4  # a and b in each dump, never merged
+    assert res.accounts.filter(~pl.col("is_participant")).height == 1  # one placeholder
+
+
+def test_interim_tables_validate(small_demo) -> None:
+    tables = SourceTables(accounts=small_demo.accounts, posts=small_demo.posts,
+                          reactions=small_demo.reactions, rejects=schema.empty("rejects"),
+                          n_read={}, platform="demo")
+    res = _run(tables)
+    schema.validate(res.posts, "posts", schema.INTERIM, now=NOW)
+    replies = res.posts.filter(pl.col("parent_post_id").is_not_null())
+    assert replies["reply_to_account_id"].null_count() == 0
+    assert replies["root_post_id"].null_count() == 0
+
+
+def test_rows_missing_required_fields_are_rejected_not_dropped() -> None:
+    bad = [dict(post_id="p7", platform="demo", account_id="b", kind="post", created_at=None),
+           dict(post_id="p6", platform="demo", account_id="b", kind="tweetstorm", created_at=T)]
+    res = _run(_tables(extra_posts=bad), max_reject_share=0.9)
+    reasons = set(res.rejects["reason"].to_list())
+    assert {"missing required field created_at", "kind is not a canonical kind"} <= reasons
+    assert not reconcile(res.counts["demo"])

@@ -1,0 +1,172 @@
+"""Privacy primitives: keyed pseudonyms, keys, opt-out digests and the adversarial scrubber."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import privacy
+from analysis.privacy import NameRedactor, scrub_text
+
+KEY = b"k" * 32
+
+
+# ----------------------------------------------------------------------------- pseudonyms
+
+
+def test_pseudonym_is_keyed_namespaced_and_stable() -> None:
+    a = privacy.pseudonym(KEY, "demo", "account", "u1", "acct_")
+    assert a == privacy.pseudonym(KEY, "demo", "account", "u1", "acct_")
+    assert a.startswith("acct_") and len(a) == 5 + privacy.DIGEST_HEX
+    assert a != privacy.pseudonym(b"other-key", "demo", "account", "u1", "acct_")
+    assert a != privacy.pseudonym(KEY, "beer", "account", "u1", "acct_")  # two dumps, two people
+    assert a != privacy.pseudonym(KEY, "demo", "post", "u1", "acct_")
+
+
+def test_pseudonymise_expr_matches_scalar_and_keeps_nulls() -> None:
+    df = pl.DataFrame({"x": ["u1", None, "u2"]})
+    out = df.select(privacy.pseudonymise_expr("x", KEY, "demo", "account", "acct_"))["x"].to_list()
+    assert out[0] == privacy.pseudonym(KEY, "demo", "account", "u1", "acct_")
+    assert out[1] is None
+
+
+def test_rotating_the_key_changes_every_pseudonym() -> None:
+    ids = [f"u{i}" for i in range(500)]
+    old = {privacy.pseudonym(KEY, "d", "account", i, "a_") for i in ids}
+    new = {privacy.pseudonym(b"rotated" * 5, "d", "account", i, "a_") for i in ids}
+    assert not old & new
+
+
+def test_fingerprint_changes_with_key_and_hides_it() -> None:
+    fp = privacy.fingerprint(KEY)
+    assert fp != privacy.fingerprint(b"x" * 32)
+    assert KEY.decode() not in fp and len(fp) == 16
+
+
+def test_key_from_env_then_file_then_created(tmp_path, monkeypatch, caplog) -> None:
+    monkeypatch.setenv("RK_TEST", "from-env-secret")
+    assert privacy.load_key("RK_TEST", tmp_path / "k") == b"from-env-secret"
+    monkeypatch.delenv("RK_TEST")
+    key_file = tmp_path / "sub" / "key"
+    with caplog.at_level("WARNING"):
+        created = privacy.load_key("RK_TEST", key_file, create=True)
+    assert key_file.exists() and len(created) == 64
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert "created a new pseudonym key" in caplog.text and created.decode() not in caplog.text
+    assert privacy.load_key("RK_TEST", key_file) == created
+
+
+def test_missing_key_stops_with_a_clear_message(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("RK_TEST", raising=False)
+    with pytest.raises(privacy.KeyError_, match=r"set \$RK_TEST"):
+        privacy.load_key("RK_TEST", tmp_path / "nokey", create=False)
+
+
+# ----------------------------------------------------------------------------- opt-out
+
+
+def test_opt_out_list_stores_digests_only(tmp_path) -> None:
+    path = tmp_path / "opt_out.txt"
+    privacy.add_opt_out(path, "@Mara_Kettle17")
+    privacy.add_opt_out(path, "@Mara_Kettle17")  # idempotent
+    text = path.read_text()
+    assert "mara" not in text.lower() and text.count("sha256:") == 1
+    entries = privacy.read_opt_out(path)
+    assert privacy.opt_out_digest("mara_kettle17") in entries  # case and "@" do not matter
+    assert privacy.opt_out_digest("ma\u200bra_kettle17") in entries  # nor zero-width characters
+
+
+def test_opt_out_accepts_raw_lines_typed_by_hand(tmp_path) -> None:
+    path = tmp_path / "opt_out.txt"
+    path.write_text("# comment\nu10042\n")
+    assert privacy.read_opt_out(path) == {privacy.opt_out_digest("u10042")}
+
+
+# ----------------------------------------------------------------------------- scrubber
+
+HARD_CASES = [
+    # (input, raw fragment that must vanish)
+    ("thanks @mara_kettle17!", "mara_kettle17"),
+    ("thanks @ma\u200bra\u200d_kettle17", "kettle17"),  # zero-width characters inside a handle
+    ("ping @Zoë_Ørsted about it", "Ørsted"),  # Unicode handle
+    ("mail jane.doe+list@example.co.uk now", "jane.doe"),
+    ("write to jane at example dot com", "jane at example"),
+    ("write to jane (at) example (dot) org", "example (dot) org"),
+    ("JANE AT EXAMPLE DOT COM", "EXAMPLE DOT COM"),
+    ("see https://example.com/p?id=3&utm_source=x&fbclid=abc", "fbclid"),
+    ("see www.example.org/users/mara", "users/mara"),
+    ("see example.com/u/mara?ref=tw", "ref=tw"),
+    ("call +44 20 7946 0958", "7946"),
+    ("call (555) 123-4567", "123-4567"),
+    ("call 0033 1 42 68 53 00", "42 68 53"),
+    ("call +1-202-555-0143", "555-0143"),
+    ("@Pat_Smith you are right", "Pat_Smith"),  # Stack Exchange comment reply
+    ("@alice@mastodon.social said so", "alice"),  # Mastodon handle
+    ('<span class="h-card"><a href="https://x.social/@bob" class="u-url mention">@<span>bob</span></a></span> hi',
+     "bob"),  # Mastodon HTML mention link
+    ("as u/throwaway_123 wrote", "throwaway_123"),  # Reddit user
+    ("as /u/throwaway_123 wrote", "throwaway_123"),
+]
+
+
+@pytest.mark.parametrize(("text", "fragment"), HARD_CASES)
+def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
+    out = scrub_text(text)
+    assert fragment not in out, out
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I brewed 250 g of beans in 2019 at 93 degrees.",
+        "Version 3.11 is faster than 3.10 by 25%.",
+        "Meet at 10:30 on 2024-05-01.",
+        "The answer is at the top; dot your i's.",
+    ],
+)
+def test_scrubber_keeps_ordinary_text(text: str) -> None:
+    assert scrub_text(text) == text
+
+
+def test_known_names_are_redacted_case_sensitively_as_whole_words() -> None:
+    names = NameRedactor(["Mara Kettleworth", "Pat", "Al", None, "zoë_ø"])
+    out = scrub_text("Thanks Mara Kettleworth and Pat; Patterns stay, Al stays, zoë_ø goes.", names)
+    assert out == "Thanks [user] and [user]; Patterns stay, Al stays, [user] goes."
+
+
+HANDLE_CHARS = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"),
+                                              max_codepoint=0x2FF), min_size=3, max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(handle=HANDLE_CHARS, zw=st.sampled_from(["", "\u200b", "\u200d", "\u2060"]),
+       before=st.sampled_from(["", "hi ", "thanks, ", "(cc "]), after=st.sampled_from(["", " ok", "!", ")"]))
+def test_property_any_at_handle_is_scrubbed(handle: str, zw: str, before: str, after: str) -> None:
+    obfuscated = handle[:1] + zw + handle[1:]
+    out = scrub_text(f"{before}@{obfuscated}{after}")
+    assert handle not in out and obfuscated not in out
+
+
+@settings(max_examples=150, deadline=None)
+@given(user=st.from_regex(r"[a-z][a-z0-9._]{2,10}[a-z0-9]", fullmatch=True),
+       domain=st.from_regex(r"[a-z]{3,10}", fullmatch=True),
+       tld=st.sampled_from(["com", "org", "net", "de", "io"]))
+def test_property_emails_plain_and_obfuscated_are_scrubbed(user: str, domain: str, tld: str) -> None:
+    for form in (f"{user}@{domain}.{tld}", f"{user} at {domain} dot {tld}", f"{user} [at] {domain} [dot] {tld}"):
+        out = scrub_text(f"contact {form} please")
+        assert f"{domain} dot" not in out and f"@{domain}" not in out and f"{domain}.{tld}" not in out, out
+
+
+@settings(max_examples=100, deadline=None)
+@given(digits=st.lists(st.integers(0, 9), min_size=10, max_size=12),
+       sep=st.sampled_from([" ", "-", ".", ""]), cc=st.sampled_from(["+1", "+44", "+49", "0033", "+81"]))
+def test_property_international_phone_numbers_are_scrubbed(digits: list[int], sep: str, cc: str) -> None:
+    d = "".join(map(str, digits))
+    number = f"{cc} {d[:3]}{sep}{d[3:6]}{sep}{d[6:]}"
+    out = scrub_text(f"call {number} today")
+    assert d[6:] not in out, out

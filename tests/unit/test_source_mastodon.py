@@ -1,0 +1,146 @@
+"""Unit tests of the Mastodon export adapter on tiny inline exports."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from analysis.sources import mastodon
+from analysis.sources.base import SourceError
+
+OWNER = "https://example.social/users/me"
+PUBLIC = "https://www.w3.org/ns/activitystreams#Public"
+
+
+def _note(n: int, reply_to: str | None = None, to: list[str] | None = None, tags=None) -> dict:
+    oid = f"{OWNER}/statuses/{n}"
+    return {
+        "id": f"{oid}/activity",
+        "type": "Create",
+        "actor": OWNER,
+        "published": "2023-01-0%dT10:00:00Z" % n,
+        "object": {
+            "id": oid,
+            "type": "Note",
+            "inReplyTo": reply_to,
+            "published": "2023-01-0%dT10:00:00+02:00" % n,
+            "attributedTo": OWNER,
+            "to": [PUBLIC] if to is None else to,
+            "cc": [f"{OWNER}/followers"],
+            "content": f"<p>hello {n}</p><p>second<br />line</p>",
+            "tag": tags or [],
+        },
+    }
+
+
+def _announce(n: int, obj: str) -> dict:
+    return {"id": f"{OWNER}/statuses/9{n}/activity", "type": "Announce", "actor": OWNER,
+            "published": "2023-02-01T00:00:00Z", "to": [PUBLIC], "object": obj}
+
+
+def _write(folder: Path, items: list, likes: list | None = None, total: int | None = None) -> Path:
+    actor = {"id": OWNER, "type": "Person", "preferredUsername": "me", "name": "Me Myself",
+             "published": "2022-11-07T00:00:00Z"}
+    (folder / "actor.json").write_text(json.dumps(actor))
+    outbox = {"type": "OrderedCollection", "totalItems": len(items) if total is None else total,
+              "orderedItems": items}
+    (folder / "outbox.json").write_text(json.dumps(outbox))
+    if likes is not None:
+        (folder / "likes.json").write_text(json.dumps({"orderedItems": likes}))
+    return folder
+
+
+def test_maps_notes_replies_boosts_and_likes(tmp_path: Path) -> None:
+    other = "https://other.host/users/bob/statuses/55"
+    items = [
+        _note(1, tags=[{"type": "Hashtag", "name": "#Python"},
+                       {"type": "Mention", "href": "https://other.host/users/bob",
+                        "name": "@bob@other.host"}]),
+        _note(2, reply_to=f"{OWNER}/statuses/1"),
+        _note(3, reply_to=f"{OWNER}/statuses/2"),
+        _note(4, reply_to=other),
+        _announce(1, f"{OWNER}/statuses/1"),
+        _announce(2, "https://third.host/users/carol/statuses/7"),
+    ]
+    t = mastodon.read(_write(tmp_path, items, likes=[f"{OWNER}/statuses/3", other]))
+    t.check_reconciled()
+    posts = {r["post_id"].rsplit("/", 1)[-1]: r for r in t.posts.to_dicts()}
+    assert posts["1"]["kind"] == "post"
+    assert posts["1"]["text"] == "hello 1 second line"
+    assert posts["1"]["labels"] == ["python"]
+    assert posts["1"]["created_at"].hour == 8  # +02:00 converted to UTC
+    assert posts["2"]["parent_post_id"] == f"{OWNER}/statuses/1"
+    assert posts["3"]["root_post_id"] == f"{OWNER}/statuses/1"
+    # Parent outside the dump: no dangling link, addressee kept.
+    assert posts["4"]["kind"] == "reply"
+    assert posts["4"]["parent_post_id"] is None and posts["4"]["root_post_id"] is None
+    assert posts["4"]["reply_to_account_id"] == "https://other.host/users/bob"
+    # Boost of an outside post: repost row without text; of an own post: a reaction.
+    repost = posts["92"]
+    assert (repost["kind"], repost["text"], repost["account_id"]) == ("repost", None, OWNER)
+    assert repost["reply_to_account_id"] == "https://third.host/users/carol"
+    kinds = sorted(t.reactions["kind"].to_list())
+    assert kinds == ["boost", "like"]
+    assert t.rejects["reason"].to_list() == ["liked post not in the dump"]
+    accounts = {r["account_id"]: r for r in t.accounts.to_dicts()}
+    assert accounts[OWNER]["handle"] == "me" and accounts[OWNER]["display_name"] == "Me Myself"
+    assert accounts["https://other.host/users/bob"]["handle"] == "@bob@other.host"
+    assert accounts["https://third.host/users/carol"]["handle"] == "@carol@third.host"
+    assert "follower_count" in t.missing_inputs
+
+
+def test_direct_messages_and_unknown_activities_are_rejected(tmp_path: Path, caplog) -> None:
+    items = [_note(1), _note(2, to=["https://other.host/users/bob"]), {"type": "Delete", "id": "x"}]
+    items[1]["object"]["cc"] = []
+    t = mastodon.read(_write(tmp_path, items, total=99))
+    t.check_reconciled()
+    assert t.posts.height == 1
+    reasons = sorted(t.rejects["reason"].to_list())
+    assert reasons == ["direct message (private; not ingested)", "unsupported activity type 'Delete'"]
+    assert t.rejects["source_line"].sort().to_list() == [2, 3]
+    assert "totalItems says 99" in caplog.text
+
+
+def test_malformed_note_is_rejected_not_raised(tmp_path: Path) -> None:
+    bad = _note(2)
+    del bad["object"]["published"], bad["published"]
+    t = mastodon.read(_write(tmp_path, [_note(1), bad]))
+    t.check_reconciled()
+    assert t.rejects["reason"].to_list() == ["missing published time"]
+
+
+def test_missing_outbox_is_a_source_error(tmp_path: Path) -> None:
+    (tmp_path / "actor.json").write_text(json.dumps({"id": OWNER}))
+    with pytest.raises(SourceError, match="outbox.json"):
+        mastodon.read(tmp_path)
+
+
+def test_truncated_and_misencoded_json_are_source_errors(tmp_path: Path) -> None:
+    folder = _write(tmp_path, [_note(1)])
+    text = (folder / "outbox.json").read_text()
+    (folder / "outbox.json").write_text(text[: len(text) // 2])
+    with pytest.raises(SourceError, match="invalid JSON"):
+        mastodon.read(folder)
+    (folder / "outbox.json").write_bytes(text.encode("utf-16"))
+    with pytest.raises(SourceError, match="UTF-8"):
+        mastodon.read(folder)
+
+
+def test_outbox_without_items_is_a_source_error(tmp_path: Path) -> None:
+    folder = _write(tmp_path, [])
+    (folder / "outbox.json").write_text(json.dumps({"type": "OrderedCollection"}))
+    with pytest.raises(SourceError, match="orderedItems"):
+        mastodon.read(folder)
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("https://a.b/users/x/statuses/1", ("https://a.b/users/x", "@x@a.b")),
+        ("https://firefish.tech/notes/9mqt", None),
+    ],
+)
+def test_account_of_status(url: str, expected) -> None:
+    assert mastodon.account_of_status(url) == expected

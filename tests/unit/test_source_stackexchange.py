@@ -1,0 +1,283 @@
+"""Unit tests of the Stack Exchange adapter on tiny inline dump folders."""
+
+from __future__ import annotations
+
+import gzip
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analysis import schema
+from analysis.sources import read_source
+from analysis.sources.base import SourceError
+from analysis.sources.stackexchange import html_to_text, read
+
+BOM = "\ufeff"
+
+POSTS = [
+    '<row Id="1" PostTypeId="1" CreationDate="2020-01-02T03:04:05.678" Score="5" ViewCount="100" '
+    'Body="&lt;p&gt;Is &amp;amp; ok?&lt;/p&gt;&#xA;&lt;p&gt;Two&lt;/p&gt;" OwnerUserId="10" '
+    'Title="Hops?" Tags="&lt;hops&gt;&lt;ipa&gt;" CommentCount="1" FavoriteCount="3" />',
+    '<row Id="2" PostTypeId="2" ParentId="1" CreationDate="2020-01-03T00:00:00.000" Score="2" '
+    'Body="&lt;p&gt;Yes&lt;/p&gt;" OwnerUserId="11" CommentCount="0" />',
+    '<row Id="3" PostTypeId="2" ParentId="1" CreationDate="2020-01-04T00:00:00.000" Score="0" '
+    'Body="&lt;p&gt;Gone&lt;/p&gt;" OwnerDisplayName="user99" CommentCount="0" />',
+    '<row Id="4" PostTypeId="5" CreationDate="2020-01-05T00:00:00.000" Score="0" '
+    'Body="&lt;p&gt;About hops&lt;/p&gt;" OwnerUserId="-1" CommentCount="0" />',
+]
+USERS = [
+    '<row Id="-1" Reputation="1" CreationDate="2019-12-31T00:00:00.000" DisplayName="Community" />',
+    '<row Id="10" Reputation="101" CreationDate="2020-01-01T00:00:00.000" DisplayName="Ann" />',
+    '<row Id="11" Reputation="7" CreationDate="2020-01-01T12:00:00.000" DisplayName="Bob" />',
+]
+COMMENTS = [
+    '<row Id="1" PostId="2" Score="1" Text="@Ann thanks" CreationDate="2020-01-03T01:00:00.000" '
+    'UserId="10" />',
+    '<row Id="2" PostId="1" Score="0" Text="hm" CreationDate="2020-01-03T02:00:00.000" '
+    'UserDisplayName="user99" />',
+]
+VOTES = [
+    '<row Id="1" PostId="1" VoteTypeId="2" CreationDate="2020-01-03T00:00:00.000" />',
+    '<row Id="2" PostId="2" VoteTypeId="1" CreationDate="2020-01-03T00:00:00.000" />',
+    '<row Id="3" PostId="1" VoteTypeId="5" UserId="11" CreationDate="2020-01-03T00:00:00.000" />',
+    '<row Id="4" PostId="2" VoteTypeId="3" CreationDate="2020-01-04T00:00:00.000" />',
+    '<row Id="5" PostId="1" VoteTypeId="8" UserId="10" BountyAmount="50" '
+    'CreationDate="2020-01-04T00:00:00.000" />',
+]
+TAGS = ['<row Id="1" TagName="hops" Count="1" ExcerptPostId="5" WikiPostId="4" />']
+
+
+def write(folder: Path, name: str, root: str, rows: list[str], gz: bool = False) -> Path:
+    """Write one dump file as Stack Exchange ships it: BOM, CRLF, one row per line."""
+    text = BOM + '<?xml version="1.0" encoding="utf-8"?>\r\n' + f"<{root}>\r\n"
+    text += "".join(f"  {r}\r\n" for r in rows) + f"</{root}>\r\n"
+    path = folder / (f"{name}.xml.gz" if gz else f"{name}.xml")
+    data = text.encode("utf-8")
+    path.write_bytes(gzip.compress(data) if gz else data)
+    return path
+
+
+def dump(folder: Path, gz: bool = False, **tables: list[str] | None) -> Path:
+    """A dump folder with the default tables, overridden (or left out when None) by ``tables``."""
+    defaults = {
+        "Posts": POSTS,
+        "Users": USERS,
+        "Comments": COMMENTS,
+        "Votes": VOTES,
+        "Tags": TAGS,
+    }
+    defaults.update(tables)
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, rows in defaults.items():
+        if rows is not None:
+            write(folder, name, name.lower(), rows, gz=gz)
+    return folder
+
+
+def reasons(tables, table: str) -> list[str]:
+    return tables.rejects.filter(pl.col("table") == table)["reason"].to_list()
+
+
+def test_mapping_of_every_table(tmp_path: Path) -> None:
+    t = read(dump(tmp_path))
+    t.check_reconciled()
+    for table in ("accounts", "posts", "reactions"):
+        schema.validate(getattr(t, table), table)
+    posts = {r["post_id"]: r for r in t.posts.to_dicts()}
+    q, a, deleted_a, wiki = posts["1"], posts["2"], posts["3"], posts["4"]
+    assert q["kind"] == "question" and q["text"] == "Hops?\n\nIs & ok?\n\nTwo"
+    assert q["created_at"] == datetime(2020, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
+    assert (q["n_views"], q["score"], q["n_comments_reported"]) == (100, 5, 1)
+    assert q["labels"] == ["hops", "ipa"] and q["parent_post_id"] is None
+    assert q["n_likes"] is None  # FavoriteCount is a bookmark count, not likes
+    assert (a["kind"], a["parent_post_id"], a["root_post_id"]) == ("answer", "1", "1")
+    assert a["n_views"] is None and a["labels"] == ["hops", "ipa"] and a["text"] == "Yes"
+    assert deleted_a["account_id"] == "deleted:user99"
+    assert wiki["kind"] == "post" and wiki["labels"] == ["hops"]
+    c1, c2 = posts["c1"], posts["c2"]
+    assert (c1["kind"], c1["parent_post_id"], c1["root_post_id"]) == ("comment", "2", "1")
+    assert c1["text"] == "@Ann thanks" and c1["account_id"] == "10" and c1["score"] == 1
+    assert c2["account_id"] == "deleted:user99" and c2["root_post_id"] == "1"
+    kinds = dict(zip(t.reactions["reaction_id"], t.reactions["kind"], strict=True))
+    assert kinds == {"1": "upvote", "2": "accept", "3": "favourite", "4": "downvote", "5": "bounty"}
+    actors = dict(zip(t.reactions["reaction_id"], t.reactions["actor_account_id"], strict=True))
+    assert actors["3"] == "11" and actors["1"] is None
+    accounts = {r["account_id"]: r for r in t.accounts.to_dicts()}
+    assert accounts["10"]["display_name"] == "Ann" and accounts["10"]["platform_score"] == 101.0
+    assert accounts["10"]["handle"] is None
+    # One pseudo-account for the deleted user, counted as read so the counts reconcile.
+    assert accounts["deleted:user99"]["platform_score"] is None
+    assert t.n_read == {"accounts": 4, "posts": 6, "reactions": 5}
+    assert t.rejects.height == 0
+    assert t.platform == "stackexchange"
+    assert t.posts["platform"].unique().to_list() == ["stackexchange"]
+
+
+def test_gzip_files_read_the_same(tmp_path: Path) -> None:
+    plain = read(dump(tmp_path / "plain"))
+    zipped = read(dump(tmp_path / "gz", gz=True))
+    assert zipped.posts.equals(plain.posts)
+    assert zipped.reactions.equals(plain.reactions)
+    assert zipped.accounts.equals(plain.accounts)
+
+
+def test_registry_reads_and_reconciles(tmp_path: Path) -> None:
+    t = read_source("stackexchange", dump(tmp_path))
+    assert t.platform == "stackexchange" and t.posts.height == 6
+
+
+def test_html_to_text() -> None:
+    assert html_to_text("<p>a &lt;b&gt; c</p><pre><code>x = 1\n</code></pre>") == "a <b> c\nx = 1"
+    assert html_to_text("<p>one</p>\n\n\n\n<p>two<br/>three</p>") == "one\n\ntwo\nthree"
+    assert html_to_text(None) is None
+
+
+def test_missing_required_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match=r"Posts\.xml is missing"):
+        read(dump(tmp_path / "a", Posts=None))
+    with pytest.raises(SourceError, match=r"Users\.xml is missing"):
+        read(dump(tmp_path / "b", Users=None))
+
+
+def test_optional_files_missing_are_reported(tmp_path: Path) -> None:
+    t = read(dump(tmp_path, Comments=None, Votes=None, Tags=None))
+    t.check_reconciled()
+    assert {"comments", "reactions", "tags"} <= set(t.missing_inputs)
+    assert t.reactions.height == 0 and t.posts.filter(pl.col("kind") == "comment").height == 0
+    assert t.posts.filter(pl.col("post_id") == "4")["labels"].item() is None  # no Tags.xml
+    full = read(dump(tmp_path / "full"))
+    assert not {"comments", "reactions", "tags"} & set(full.missing_inputs)
+
+
+def test_truncated_file_raises_with_line(tmp_path: Path) -> None:
+    folder = dump(tmp_path)
+    path = folder / "Posts.xml"
+    data = path.read_bytes()
+    path.write_bytes(data[: data.index(b"</posts>")])
+    with pytest.raises(SourceError, match=r"Posts\.xml, line \d+: the file ends") as err:
+        read(folder)
+    assert err.value.line == len(POSTS) + 3
+
+
+def test_truncated_gzip_raises(tmp_path: Path) -> None:
+    folder = dump(tmp_path, gz=True)
+    path = folder / "Votes.xml.gz"
+    path.write_bytes(path.read_bytes()[:-30])
+    with pytest.raises(SourceError, match=r"Votes\.xml\.gz"):
+        read(folder)
+
+
+def test_latin1_bytes_raise_with_line(tmp_path: Path) -> None:
+    folder = dump(tmp_path)
+    rows = [*USERS[:2], '<row Id="11" Reputation="7" CreationDate="2020-01-01T00:00:00.000" '
+            'DisplayName="Jos\u00e9" />']
+    text = '<?xml version="1.0" encoding="ISO-8859-1"?>\r\n<users>\r\n'
+    text += "".join(f"  {r}\r\n" for r in rows) + "</users>\r\n"
+    (folder / "Users.xml").write_bytes(text.encode("latin-1"))
+    with pytest.raises(SourceError, match=r"Users\.xml, line 5: bytes that are not UTF-8"):
+        read(folder)
+
+
+def test_utf16_file_raises(tmp_path: Path) -> None:
+    folder = dump(tmp_path)
+    text = '<?xml version="1.0" encoding="utf-16"?>\r\n<users>\r\n  ' + USERS[0] + "\r\n</users>"
+    (folder / "Users.xml").write_bytes(text.encode("utf-16"))
+    with pytest.raises(SourceError, match=r"Users\.xml, line 1: the file is UTF-16"):
+        read(folder)
+
+
+def test_malformed_row_and_wrong_root_raise(tmp_path: Path) -> None:
+    bad = dump(tmp_path / "a", Votes=[*VOTES[:2], '<row Id="9" PostId="1 VoteTypeId="2" />'])
+    with pytest.raises(SourceError, match=r"Votes\.xml, line 5: malformed XML"):
+        read(bad)
+    folder = dump(tmp_path / "b")
+    write(folder, "Users", "posts", USERS)  # Users.xml whose root says posts
+    with pytest.raises(SourceError, match=r"root element <posts>; expected <users>"):
+        read(folder)
+
+
+def test_vote_on_missing_post_and_moderation_votes_are_rejected(tmp_path: Path) -> None:
+    votes = [
+        *VOTES,
+        '<row Id="6" PostId="777" VoteTypeId="2" CreationDate="2020-01-04T00:00:00.000" />',
+        '<row Id="7" PostId="1" VoteTypeId="10" CreationDate="2020-01-04T00:00:00.000" />',
+        '<row Id="8" PostId="1" VoteTypeId="99" CreationDate="2020-01-04T00:00:00.000" />',
+    ]
+    t = read(dump(tmp_path, Votes=votes))
+    t.check_reconciled()
+    rej = t.rejects.filter(pl.col("table") == "reactions").sort("source_line")
+    assert rej["record_key"].to_list() == ["6", "7", "8"]
+    assert rej["source_line"].to_list() == [8, 9, 10]
+    assert rej["source_file"].unique().to_list() == ["Votes.xml"]
+    assert rej["reason"].to_list() == [
+        "vote on post 777, which is not in Posts.xml (deleted post)",
+        "moderation vote type 10 (deletion), not a reaction",
+        "unknown vote type 99",
+    ]
+    assert t.n_read["reactions"] == 8 and t.reactions.height == 5
+
+
+def test_answer_with_missing_parent_is_rejected_with_its_comments_and_votes(tmp_path: Path) -> None:
+    posts = [
+        *POSTS,
+        '<row Id="8" PostTypeId="2" ParentId="555" CreationDate="2020-01-04T00:00:00.000" '
+        'Score="0" Body="x" OwnerUserId="11" />',
+    ]
+    comments = [
+        *COMMENTS,
+        '<row Id="3" PostId="8" Text="on orphan" CreationDate="2020-01-05T00:00:00.000" UserId="10" />',
+        '<row Id="4" PostId="404" Text="nowhere" CreationDate="2020-01-05T00:00:00.000" UserId="10" />',
+    ]
+    votes = [*VOTES, '<row Id="6" PostId="8" VoteTypeId="2" CreationDate="2020-01-05T00:00:00.000" />']
+    t = read(dump(tmp_path, Posts=posts, Comments=comments, Votes=votes))
+    t.check_reconciled()
+    rej = t.rejects.filter(pl.col("table") == "posts").sort("source_file", "source_line")
+    assert rej.select("source_file", "source_line", "record_key", "reason").rows() == [
+        ("Comments.xml", 5, "c3", "comment's post 8 was rejected"),
+        ("Comments.xml", 6, "c4", "comment's post 404 is not in Posts.xml"),
+        ("Posts.xml", 7, "8", "answer's question 555 is not in Posts.xml"),
+    ]
+    assert reasons(t, "reactions") == ["vote on post 8, which was rejected"]
+    # No dangling parents in what was accepted.
+    assert t.posts.filter(pl.col("parent_post_id").is_not_null())["parent_post_id"].is_in(
+        t.posts["post_id"].implode()
+    ).all()
+
+
+def test_row_level_problems_are_rejects_with_lines(tmp_path: Path) -> None:
+    posts = [
+        *POSTS,
+        '<row Id="9" PostTypeId="1" CreationDate="yesterday" Score="1" Body="x" OwnerUserId="10" />',
+        '<row Id="10" PostTypeId="1" CreationDate="2020-01-04T00:00:00.000" Score="many" '
+        'Body="x" OwnerUserId="10" />',
+        '<row Id="11" PostTypeId="1" CreationDate="2020-01-04T00:00:00.000" Body="no owner" />',
+        '<row Id="1" PostTypeId="1" CreationDate="2020-01-04T00:00:00.000" Body="dup" OwnerUserId="10" />',
+        '<row PostTypeId="1" CreationDate="2020-01-04T00:00:00.000" Body="no id" OwnerUserId="10" />',
+    ]
+    users = [*USERS, '<row Id="12" Reputation="lots" CreationDate="2020-01-01T00:00:00.000" />']
+    t = read(dump(tmp_path, Posts=posts, Users=users))
+    t.check_reconciled()
+    rej = t.rejects.filter(pl.col("table") == "posts").sort("source_line")
+    assert rej.select("source_line", "reason").rows() == [
+        (7, "unparsable CreationDate yesterday"),
+        (8, "unparsable Score many"),
+        (9, "post has no owner (no OwnerUserId and no OwnerDisplayName)"),
+        (10, "duplicate Id 1 (first on line 3)"),
+        (11, "row has no Id"),
+    ]
+    assert reasons(t, "accounts") == ["unparsable Reputation lots"]
+    assert t.posts.filter(pl.col("post_id") == "1")["text"].item().startswith("Hops?")
+
+
+def test_newer_pipe_separated_tags(tmp_path: Path) -> None:
+    posts = [POSTS[0].replace("&lt;hops&gt;&lt;ipa&gt;", "|hops|ipa|"), *POSTS[1:]]
+    t = read(dump(tmp_path, Posts=posts))
+    assert t.posts.filter(pl.col("post_id") == "1")["labels"].item().to_list() == ["hops", "ipa"]
+
+
+def test_empty_tables_are_valid(tmp_path: Path) -> None:
+    t = read(dump(tmp_path, Posts=[], Comments=[], Votes=[]))
+    t.check_reconciled()
+    assert t.posts.height == 0 and t.reactions.height == 0 and t.accounts.height == len(USERS)
