@@ -22,9 +22,9 @@ import polars as pl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from analysis import attribution  # noqa: E402
-from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, load_model, model_encoder  # noqa: E402
-from analysis.topics import (  # noqa: E402
+from analysis import attribution
+from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, load_model, model_encoder
+from analysis.topics import (
     TopicsParams,
     agreement,
     cluster_posts,
@@ -82,9 +82,11 @@ def compare(name: str, posts: pl.DataFrame, emb: pl.DataFrame, accounts: pl.Data
         if (posts["kind"] == "answer").any():
             att = attribution.attribute(posts, reactions, accounts, prim, p)
             ev = attribution.evaluate_tags(att, prim, posts)
-            extra = (f"   {ev['naive']['precision_at_3']:.3f}/{ev['evidence']['precision_at_3'] or 0:.3f}"
-                     f" ({ev['naive']['precision_at_3_common'] or 0:.3f}/{ev['evidence']['precision_at_3_common'] or 0:.3f})"
-                     f" credited {ev['naive']['n_answerers_credited']}/{ev['evidence']['n_answerers_credited']}")
+            f3 = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
+            n, e = ev["naive"], ev["evidence"]
+            extra = (f"   {f3(n['precision_at_3'])}/{f3(e['precision_at_3'])}"
+                     f" ({f3(n['precision_at_3_common'])}/{f3(e['precision_at_3_common'])})"
+                     f" credited {n['n_answerers_credited']}/{e['n_answerers_credited']}")
         print(f"{label:<16}{k:>4}{agr['nmi']:>7.3f}{agr['ari']:>7.3f}{100 * (res.labels == -1).mean():>7.1f}"
               f"{stab:>7.3f}{diversity(kw) or 0:>6.2f}{sec:>7.1f}{extra}", flush=True)
     if bertopic:

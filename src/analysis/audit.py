@@ -26,7 +26,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.privacy import EMAIL, WORD, strip_invisible
+from analysis.privacy import EMAIL, WORD, name_variants, ordinary_words
 
 SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
 MIN_ID_SUBSTRING = 6
@@ -53,28 +53,42 @@ class Identifiers:
 
     ids: frozenset[str]
     names: dict[str, str]  # value -> kind ("handle" / "display_name" / "email")
+    common_ids: frozenset[str] = frozenset()  # ids that are ordinary words: id columns only
 
     @classmethod
     def from_tables(cls, accounts: Iterable[pl.DataFrame], posts: Iterable[pl.DataFrame]) -> Identifiers:
-        """Collect identifiers from raw canonical accounts and posts (texts give e-mails)."""
+        """Collect identifiers from raw canonical accounts and posts (texts give e-mails).
+
+        ``accounts`` and ``posts`` are paired per dump. Names that are ordinary words of their
+        dump (``privacy.ordinary_words``) and the schema's own vocabulary are left out, exactly
+        as the ingest scrubber leaves them (``ingest.redactor_for``).
+        """
+        from analysis.ingest import VOCABULARY
+
         ids: set[str] = set()
         names: dict[str, str] = {}
-        for acc in accounts:
+        common_ids: set[str] = set()
+        accounts, posts = list(accounts), list(posts)
+        for acc, post in zip(accounts, posts, strict=True):
             ids.update(v for v in acc["account_id"].to_list() if v)
+            found: dict[str, str] = {}
             for col in ("handle", "display_name"):
                 for v in acc[col].drop_nulls().to_list():
-                    v = strip_invisible(v).strip()
-                    if len(v) >= MIN_NAME:
-                        names[v] = col
-                        if col == "handle" and v.startswith("@"):
-                            names[v.lstrip("@").split("@")[0]] = col
+                    for variant in name_variants(v, MIN_NAME):
+                        found[variant] = col
+            skip = ordinary_words(post, found) | set(VOCABULARY)
+            names.update({n: k for n, k in found.items() if n not in skip})
+            # Ids that are ordinary words of the dump (Usenet's "chance writes:") are still
+            # matched exactly in id columns, but not as words of free text.
+            word_like = ordinary_words(post, [i for i in acc["account_id"].to_list() if i])
+            common_ids |= word_like
         for post in posts:
             ids.update(v for v in post["account_id"].to_list() if v)
             ids.update(v for v in post["reply_to_account_id"].drop_nulls().to_list())
             for text in post["text"].drop_nulls().to_list():
                 for m in EMAIL.finditer(text):
                     names[m.group(0)] = "email"
-        return cls(frozenset(ids), names)
+        return cls(frozenset(ids), names, frozenset(common_ids))
 
 
 class Scanner:
@@ -87,7 +101,8 @@ class Scanner:
 
     def __init__(self, ident: Identifiers) -> None:
         self.ident = ident
-        self.word_ids = {i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and WORD.fullmatch(i)}
+        self.word_ids = {i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and WORD.fullmatch(i)
+                         and i not in ident.common_ids}
         self.other_ids = [i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and not WORD.fullmatch(i)]
         self.word_names = {n: k for n, k in ident.names.items() if WORD.fullmatch(n)}
         self.other_names = [(n, k) for n, k in ident.names.items() if not WORD.fullmatch(n)]

@@ -17,6 +17,9 @@ from analysis import schema
 from analysis.models import MODELS
 from analysis.models.params import model_params
 
+#: Topic components listed one by one; the rest are summed in one line.
+MAX_TOPICS = 6
+
 
 class ExplainError(ValueError):
     """The account cannot be explained (placeholder, unknown, or not a participant)."""
@@ -37,8 +40,10 @@ def _period(row: dict[str, Any]) -> str:
         start = row["window_start_at"].strftime("%Y-%m-%d")
         return f"activity from {start} up to (not including) {end}, every item counted fully; older activity counts nothing"
     hl = row.get("half_life_days")
-    return (f"all activity before {end}, each item weighted by its age: its weight halves every "
-            f"{hl:g} days (an item {hl:g} days old counts half, {2 * hl:g} days old a quarter)")
+    return (
+        f"all activity before {end}, each item weighted by its age: its weight halves every "
+        f"{hl:g} days (an item {hl:g} days old counts half, {2 * hl:g} days old a quarter)"
+    )
 
 
 def _describe(model: str, comp: str) -> str:
@@ -47,7 +52,7 @@ def _describe(model: str, comp: str) -> str:
     if desc:
         return desc
     if comp.startswith("c_topic_"):
-        return f"rank among people talking about topic {comp[len('c_topic_'):]}, weighted by how common the topic is"
+        return f"rank among people talking about topic {comp[len('c_topic_') :]}, weighted by how common the topic is"
     return comp.removeprefix("c_").replace("_", " ")
 
 
@@ -60,19 +65,34 @@ def explain_model(model: str, row: dict[str, Any], n_scored: int) -> str:
     lines = [f"{title} [{model}]"]
     se = row.get("score_se")
     se_txt = f" (± {_fmt(se)} standard error)" if se is not None and not math.isnan(se) else ""
-    lines.append(f"  Score {_fmt(row['score'])} {unit}{se_txt}: higher than {row['score_pct']:.0f}% "
-                 f"of the {n_scored} scored participants.")
+    lines.append(
+        f"  Score {_fmt(row['score'])} {unit}{se_txt}: higher than {row['score_pct']:.0f}% "
+        f"of the {n_scored} scored participants."
+    )
     lines.append(f"  What counted: {row['n_obs']} {obs}; {_period(row)}.")
     comps = sorted((k for k in row if k.startswith("c_")), key=lambda k: -abs(row[k] or 0))
     if comps:
         lines.append("  Made of:")
+        shown = [c for c in comps if not c.startswith("c_topic_")] + [
+            c for c in comps if c.startswith("c_topic_") and row[c]
+        ][:MAX_TOPICS]
         for c in comps:
-            if row[c] or not c.startswith("c_topic_"):
+            if c in shown:
                 lines.append(f"    {_fmt(row[c]):>10}  {_describe(model, c)}")
-    extras = {k: v for k, v in row.items() if k in set(getattr(module, "EXTRA", ())) and v is not None}
+        rest = [row[c] for c in comps if c not in shown and row[c]]
+        if rest:
+            lines.append(f"    {_fmt(sum(rest)):>10}  {len(rest)} other topics together")
+    extras = {
+        k: v for k, v in row.items() if k in set(getattr(module, "EXTRA", ())) and v is not None
+    }
     if extras:
-        lines.append("  Also: " + ", ".join(f"{k.replace('_', ' ')} {_fmt(float(v)) if isinstance(v, int | float) else v}"
-                                            for k, v in extras.items()))
+        lines.append(
+            "  Also: "
+            + ", ".join(
+                f"{k.replace('_', ' ')} {_fmt(float(v)) if isinstance(v, int | float) else v}"
+                for k, v in extras.items()
+            )
+        )
     if row.get("missing_inputs"):
         lines.append(f"  Not available on this platform (left out): {row['missing_inputs']}.")
     return "\n".join(lines)
@@ -97,11 +117,14 @@ def explain(
     """
     if account_id == schema.NONPARTICIPANT_ID:
         raise ExplainError(
-            f"{account_id} is the placeholder for everyone outside the study; it is never scored")
+            f"{account_id} is the placeholder for everyone outside the study; it is never scored"
+        )
     if accounts is not None:
         row = accounts.filter(pl.col("account_id") == account_id)
         if row.height and not row["is_participant"][0]:
-            raise ExplainError(f"{account_id} is not a participant (never posted): nothing is scored")
+            raise ExplainError(
+                f"{account_id} is not a participant (never posted): nothing is scored"
+            )
     p = model_params(params)
     order = [n for n in p.names if n in scores] + [n for n in scores if n not in p.names]
     parts = []
@@ -113,5 +136,6 @@ def explain(
     if not parts:
         raise ExplainError(
             f"{account_id} is not a scored participant: unknown pseudonym, or not a participant. "
-            "Pseudonyms look like acct_...; `resonance forget` works from raw ids instead")
+            "Pseudonyms look like acct_...; `resonance forget` works from raw ids instead"
+        )
     return f"Account {account_id}\n\n" + "\n\n".join(parts) + "\n"

@@ -193,12 +193,53 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     t = REDDIT_USER.sub("[handle]", t)
     t = HANDLE.sub("[handle]", t)
     t = PHONE.sub(_phone, t)
+    t = WS.sub(" ", t)
     if names is not None:
         t = names.redact(t)
-    return WS.sub(" ", t).strip()
+    return t.strip()
 
 
 WORD = re.compile(r"[\w][\w'’.\-]*[\w]|[\w]", re.U)
+
+
+def name_variants(name: str, min_len: int = 3) -> set[str]:
+    """The forms under which a handle or display name can appear in text (scrubber and audit agree).
+
+    NFKC-normalised, without zero-width characters or a leading "@"; a fediverse handle
+    ``user@instance`` is also known by its local part. Forms shorter than ``min_len`` are
+    dropped: too ambiguous to redact and too short to identify anyone.
+    """
+    name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
+    variants = {name, name.split("@")[0]} if name.count("@") == 1 else {name}
+    # A "name" without a letter ("...", "7777") cannot be told apart from punctuation or numbers.
+    return {v for v in variants if len(v) >= min_len and any(ch.isalpha() for ch in v)}
+
+
+ORDINARY_WORD = r"\b[a-z][a-z'\-]{2,}\b"
+
+
+def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int = 10) -> set[str]:
+    """Lower-case one-word names that are ordinary words of this dump.
+
+    A handle or display name such as "answer" or "crash" that at least ``min_authors`` distinct
+    authors use as a plain word identifies nobody: redacting it would mangle texts, and finding
+    it would make the audit cry wolf. Capitalised and multi-word names never qualify.
+    """
+    candidates = sorted({n for n in names if n and n.islower() and WORD.fullmatch(n)})
+    if not candidates or posts.height == 0:
+        return set()
+    used = (
+        posts.lazy()
+        .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
+        .explode("w")
+        .filter(pl.col("w").is_in(candidates))
+        .unique()
+        .group_by("w")
+        .len()
+        .filter(pl.col("len") >= min_authors)
+        .collect()
+    )
+    return set(used["w"].to_list())
 
 
 class NameRedactor:
@@ -209,24 +250,30 @@ class NameRedactor:
     skipped: they are too ambiguous to redact and too short to identify anyone.
     """
 
-    def __init__(self, names: Iterable[str | None], min_len: int = 3) -> None:
+    def __init__(self, names: Iterable[str | None], min_len: int = 3,
+                 ordinary: Iterable[str] = ()) -> None:
         single: set[str] = set()
         multi: set[str] = set()
+        skip = set(ordinary)
         for name in names:
             if not name:
                 continue
-            name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
-            if len(name) < min_len:
-                continue
-            (multi if len(WORD.findall(name)) > 1 or WORD.fullmatch(name) is None else single).add(name)
+            for v in name_variants(name, min_len) - skip:
+                (multi if len(WORD.findall(v)) > 1 or WORD.fullmatch(v) is None else single).add(v)
         self.single = frozenset(single)
         self.multi = (
             re.compile(
-                r"(?<!\w)(?:" + "|".join(re.escape(n) for n in sorted(multi, key=len, reverse=True)) + r")(?!\w)"
+                r"(?<!\w)(?:"
+                + "|".join(r"\s+".join(map(re.escape, n.split())) for n in sorted(multi, key=len, reverse=True))
+                + r")(?!\w)"
             )
             if multi
             else None
         )
+
+    def is_name(self, value: str) -> bool:
+        """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
+        return value in self.single or (self.multi is not None and self.multi.fullmatch(value) is not None)
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text``."""

@@ -121,8 +121,8 @@ def test_validation_rejects_duplicates_dates_and_dangling_parents() -> None:
     ]
     res = _run(_tables(extra_posts=bad), max_reject_share=0.9)
     reasons = sorted(res.rejects.filter(pl.col("table") == "posts")["reason"].to_list())
-    assert reasons == ["created_at out of range", "duplicate post_id (first occurrence kept)",
-                       "parent_post_id not in the dump"]
+    assert reasons == ["created_at out of range", "dangling parent_post_id (parent not among the posts)",
+                       "duplicate post_id (first occurrence kept)"]
     assert set(res.rejects["record_key"].to_list()) <= {pid("p1"), pid("p8"), pid("p9")}
     assert not reconcile(res.counts["demo"])
 

@@ -20,12 +20,12 @@ def _note(n: int, reply_to: str | None = None, to: list[str] | None = None, tags
         "id": f"{oid}/activity",
         "type": "Create",
         "actor": OWNER,
-        "published": "2023-01-0%dT10:00:00Z" % n,
+        "published": f"2023-01-0{n}T10:00:00Z",
         "object": {
             "id": oid,
             "type": "Note",
             "inReplyTo": reply_to,
-            "published": "2023-01-0%dT10:00:00+02:00" % n,
+            "published": f"2023-01-0{n}T10:00:00+02:00",
             "attributedTo": OWNER,
             "to": [PUBLIC] if to is None else to,
             "cc": [f"{OWNER}/followers"],
@@ -36,16 +36,30 @@ def _note(n: int, reply_to: str | None = None, to: list[str] | None = None, tags
 
 
 def _announce(n: int, obj: str) -> dict:
-    return {"id": f"{OWNER}/statuses/9{n}/activity", "type": "Announce", "actor": OWNER,
-            "published": "2023-02-01T00:00:00Z", "to": [PUBLIC], "object": obj}
+    return {
+        "id": f"{OWNER}/statuses/9{n}/activity",
+        "type": "Announce",
+        "actor": OWNER,
+        "published": "2023-02-01T00:00:00Z",
+        "to": [PUBLIC],
+        "object": obj,
+    }
 
 
 def _write(folder: Path, items: list, likes: list | None = None, total: int | None = None) -> Path:
-    actor = {"id": OWNER, "type": "Person", "preferredUsername": "me", "name": "Me Myself",
-             "published": "2022-11-07T00:00:00Z"}
+    actor = {
+        "id": OWNER,
+        "type": "Person",
+        "preferredUsername": "me",
+        "name": "Me Myself",
+        "published": "2022-11-07T00:00:00Z",
+    }
     (folder / "actor.json").write_text(json.dumps(actor))
-    outbox = {"type": "OrderedCollection", "totalItems": len(items) if total is None else total,
-              "orderedItems": items}
+    outbox = {
+        "type": "OrderedCollection",
+        "totalItems": len(items) if total is None else total,
+        "orderedItems": items,
+    }
     (folder / "outbox.json").write_text(json.dumps(outbox))
     if likes is not None:
         (folder / "likes.json").write_text(json.dumps({"orderedItems": likes}))
@@ -55,9 +69,17 @@ def _write(folder: Path, items: list, likes: list | None = None, total: int | No
 def test_maps_notes_replies_boosts_and_likes(tmp_path: Path) -> None:
     other = "https://other.host/users/bob/statuses/55"
     items = [
-        _note(1, tags=[{"type": "Hashtag", "name": "#Python"},
-                       {"type": "Mention", "href": "https://other.host/users/bob",
-                        "name": "@bob@other.host"}]),
+        _note(
+            1,
+            tags=[
+                {"type": "Hashtag", "name": "#Python"},
+                {
+                    "type": "Mention",
+                    "href": "https://other.host/users/bob",
+                    "name": "@bob@other.host",
+                },
+            ],
+        ),
         _note(2, reply_to=f"{OWNER}/statuses/1"),
         _note(3, reply_to=f"{OWNER}/statuses/2"),
         _note(4, reply_to=other),
@@ -98,7 +120,10 @@ def test_direct_messages_and_unknown_activities_are_rejected(tmp_path: Path, cap
     t.check_reconciled()
     assert t.posts.height == 1
     reasons = sorted(t.rejects["reason"].to_list())
-    assert reasons == ["direct message (private; not ingested)", "unsupported activity type 'Delete'"]
+    assert reasons == [
+        "direct message (private; not ingested)",
+        "unsupported activity type 'Delete'",
+    ]
     assert t.rejects["source_line"].sort().to_list() == [2, 3]
     assert "totalItems says 99" in caplog.text
 
@@ -113,7 +138,7 @@ def test_malformed_note_is_rejected_not_raised(tmp_path: Path) -> None:
 
 def test_missing_outbox_is_a_source_error(tmp_path: Path) -> None:
     (tmp_path / "actor.json").write_text(json.dumps({"id": OWNER}))
-    with pytest.raises(SourceError, match="outbox.json"):
+    with pytest.raises(SourceError, match=r"outbox\.json"):
         mastodon.read(tmp_path)
 
 

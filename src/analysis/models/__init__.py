@@ -20,8 +20,7 @@ from analysis.models import (
 
 #: Model name -> module, in the order reports list them (naive first, ours last).
 MODELS: dict[str, ModuleType] = {
-    m.NAME: m
-    for m in (volume, reach, klout_like, engagement, conversation, network, network_topic)
+    m.NAME: m for m in (volume, reach, klout_like, engagement, conversation, network, network_topic)
 }
 
 

@@ -75,9 +75,11 @@ def scoped_posts(
     parents = posts.select(
         pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("_parent_author")
     )
-    out = out.join(parents, on="parent_post_id", how="left").with_columns(
-        reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author")
-    ).drop("_parent_author")
+    out = (
+        out.join(parents, on="parent_post_id", how="left")
+        .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
+        .drop("_parent_author")
+    )
     return out.with_columns(
         is_reply=pl.col("reply_to_account_id").is_not_null()
         | pl.col("parent_post_id").is_not_null()
@@ -116,7 +118,9 @@ def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetim
             & (pl.col("created_at").is_null() | (pl.col("created_at") < as_of))
         )
         .join(scoped.select("post_id", pl.col("account_id").alias("_author")), on="post_id")
-        .filter(pl.col("actor_account_id").is_null() | (pl.col("actor_account_id") != pl.col("_author")))
+        .filter(
+            pl.col("actor_account_id").is_null() | (pl.col("actor_account_id") != pl.col("_author"))
+        )
         .group_by("post_id")
         .agg(n_counted=pl.len().cast(pl.Float64))
     )
@@ -131,7 +135,9 @@ def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetim
         scoped.select("post_id", "account_id", "w", reported.alias("_reported"))
         .join(counted, on="post_id", how="left")
         .with_columns(
-            n_reactions=pl.max_horizontal(pl.col("n_counted").fill_null(0), pl.col("_reported").fill_null(0))
+            n_reactions=pl.max_horizontal(
+                pl.col("n_counted").fill_null(0), pl.col("_reported").fill_null(0)
+            )
         )
         .drop("_reported", "n_counted")
     )
@@ -139,9 +145,12 @@ def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetim
 
 def missing_reaction_inputs(posts: pl.DataFrame, reactions: pl.DataFrame) -> list[str]:
     """Names of the reaction inputs this platform lacks entirely."""
-    if reactions.height or posts.select(
-        pl.any_horizontal(pl.col("n_likes", "n_reposts", "score").is_not_null()).any()
-    ).item():
+    if (
+        reactions.height
+        or posts.select(
+            pl.any_horizontal(pl.col("n_likes", "n_reposts", "score").is_not_null()).any()
+        ).item()
+    ):
         return []
     return ["reactions (no reaction rows, n_likes, n_reposts or score)"]
 

@@ -48,7 +48,8 @@ def thread_depths(posts: pl.DataFrame) -> pl.DataFrame:
     """
     known = posts.select("post_id", "parent_post_id")
     present = known.filter(
-        pl.col("parent_post_id").is_null() | ~pl.col("parent_post_id").is_in(known["post_id"].implode())
+        pl.col("parent_post_id").is_null()
+        | ~pl.col("parent_post_id").is_in(known["post_id"].implode())
     ).with_columns(depth=pl.when(pl.col("parent_post_id").is_null()).then(0).otherwise(1))
     frontier, done = present.select("post_id", "depth"), [present.select("post_id", "depth")]
     rest = known.join(frontier, on="post_id", how="anti")
@@ -110,15 +111,23 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     )
 
     # h-index on weighted direct replies per post, from others.
-    per_post = edges.filter(pl.col("parent_post_id").is_not_null()).join(
-        posts.select(pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("owner")),
-        on="parent_post_id",
-    ).filter(pl.col("src") != pl.col("owner")).group_by("owner", "parent_post_id").agg(
-        n=pl.col("w").sum()
+    per_post = (
+        edges.filter(pl.col("parent_post_id").is_not_null())
+        .join(
+            posts.select(
+                pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("owner")
+            ),
+            on="parent_post_id",
+        )
+        .filter(pl.col("src") != pl.col("owner"))
+        .group_by("owner", "parent_post_id")
+        .agg(n=pl.col("w").sum())
     )
-    h = per_post.group_by("owner").agg(
-        h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum()
-    ).rename({"owner": "account_id"})
+    h = (
+        per_post.group_by("owner")
+        .agg(h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum())
+        .rename({"owner": "account_id"})
+    )
 
     per = (
         repliers.join(recip, on="account_id", how="full", coalesce=True)

@@ -81,12 +81,16 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
     missing = common.missing_reaction_inputs(posts, tables.reactions)
     per_post = common.post_reactions(posts, tables.reactions, as_of)
-    agg = per_post.group_by("account_id").agg(
-        y=(pl.col("w") * pl.col("n_reactions")).sum(),
-        exposure=pl.col("w").sum(),
-        median_reactions_per_post=pl.col("n_reactions").median(),
-        n_obs=pl.len(),
-    ).sort("account_id")
+    agg = (
+        per_post.group_by("account_id")
+        .agg(
+            y=(pl.col("w") * pl.col("n_reactions")).sum(),
+            exposure=pl.col("w").sum(),
+            median_reactions_per_post=pl.col("n_reactions").median(),
+            n_obs=pl.len(),
+        )
+        .sort("account_id")
+    )
     y = agg["y"].to_numpy()
     e = agg["exposure"].to_numpy()
     mu, alpha, method = fit_prior(y, e)
@@ -95,14 +99,18 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     # a flat prior (b -> 0): the own rate stands alone.
     b = 1.0 / (alpha * mu) if alpha > 0 and mu > 0 else 0.0
     a = mu * b
-    per = agg.with_columns(
-        shrinkage_weight=pl.col("exposure") / (pl.col("exposure") + b),
-    ).with_columns(
-        c_own_rate=pl.col("shrinkage_weight") * pl.col("y") / pl.col("exposure"),
-        c_community_prior=(1 - pl.col("shrinkage_weight")) * mu,
-        score=(pl.col("y") + a) / (pl.col("exposure") + b),
-        score_se=(pl.col("y") + a).sqrt() / (pl.col("exposure") + b),
-    ).with_columns(pl.col("c_own_rate").fill_nan(0.0))
+    per = (
+        agg.with_columns(
+            shrinkage_weight=pl.col("exposure") / (pl.col("exposure") + b),
+        )
+        .with_columns(
+            c_own_rate=pl.col("shrinkage_weight") * pl.col("y") / pl.col("exposure"),
+            c_community_prior=(1 - pl.col("shrinkage_weight")) * mu,
+            score=(pl.col("y") + a) / (pl.col("exposure") + b),
+            score_se=(pl.col("y") + a).sqrt() / (pl.col("exposure") + b),
+        )
+        .with_columns(pl.col("c_own_rate").fill_nan(0.0))
+    )
     per = per.select(
         "account_id", "score", "score_se", "n_obs", "c_own_rate", "c_community_prior", *EXTRA
     )
@@ -112,7 +120,10 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     return out.with_columns(
         score=pl.when(no_posts).then(mu).otherwise(pl.col("score")),
         c_community_prior=pl.when(no_posts).then(mu).otherwise(pl.col("c_community_prior")),
-        score_se=pl.when(no_posts & (b > 0)).then(np.sqrt(a) / b if b > 0 else None)
+        score_se=pl.when(no_posts & (b > 0))
+        .then(np.sqrt(a) / b if b > 0 else None)
         .otherwise(pl.col("score_se")),
-        median_reactions_per_post=pl.when(no_posts).then(None).otherwise(pl.col("median_reactions_per_post")),
+        median_reactions_per_post=pl.when(no_posts)
+        .then(None)
+        .otherwise(pl.col("median_reactions_per_post")),
     ).with_columns(score_pct=percentile(pl.col("score")))

@@ -18,28 +18,45 @@ def tables_from_demo(dump: DemoDump) -> Tables:
     """Interim-shaped tables of a demo dump (raw ids kept; fine for tests, never published)."""
     authors = dump.posts.select("account_id").unique()
     accounts = dump.accounts.join(authors, on="account_id", how="semi")
-    placeholder = pl.DataFrame(
-        {"account_id": [schema.NONPARTICIPANT_ID], "platform": ["demo"]}
-    )
+    placeholder = pl.DataFrame({"account_id": [schema.NONPARTICIPANT_ID], "platform": ["demo"]})
     accounts = pl.concat(
-        [schema.conform(accounts.with_columns(is_participant=pl.lit(True)), "accounts", schema.INTERIM),
-         schema.conform(placeholder.with_columns(is_participant=pl.lit(False)), "accounts", schema.INTERIM)]
+        [
+            schema.conform(
+                accounts.with_columns(is_participant=pl.lit(True)), "accounts", schema.INTERIM
+            ),
+            schema.conform(
+                placeholder.with_columns(is_participant=pl.lit(False)), "accounts", schema.INTERIM
+            ),
+        ]
     )
     parents = dump.posts.select(
         pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("_parent_author")
     )
-    posts = dump.posts.join(parents, on="parent_post_id", how="left").with_columns(
-        reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author")
-    ).with_columns(
-        reply_to_account_id=pl.when(pl.col("reply_to_account_id").is_in(authors["account_id"].implode()))
-        .then(pl.col("reply_to_account_id"))
-        .otherwise(pl.when(pl.col("reply_to_account_id").is_not_null()).then(pl.lit(schema.NONPARTICIPANT_ID)))
+    posts = (
+        dump.posts.join(parents, on="parent_post_id", how="left")
+        .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
+        .with_columns(
+            reply_to_account_id=pl.when(
+                pl.col("reply_to_account_id").is_in(authors["account_id"].implode())
+            )
+            .then(pl.col("reply_to_account_id"))
+            .otherwise(
+                pl.when(pl.col("reply_to_account_id").is_not_null()).then(
+                    pl.lit(schema.NONPARTICIPANT_ID)
+                )
+            )
+        )
     )
     posts = schema.conform(posts, "posts", schema.INTERIM)
     reactions = dump.reactions.with_columns(
         actor_account_id=pl.when(pl.col("actor_account_id").is_in(authors["account_id"].implode()))
         .then(pl.col("actor_account_id"))
-        .otherwise(pl.when(pl.col("actor_account_id").is_not_null()).then(pl.lit(schema.NONPARTICIPANT_ID)))
+        .otherwise(
+            pl.when(pl.col("actor_account_id").is_not_null()).then(pl.lit(schema.NONPARTICIPANT_ID))
+        )
     )
-    return Tables(accounts=accounts, posts=posts,
-                  reactions=schema.conform(reactions, "reactions", schema.INTERIM))
+    return Tables(
+        accounts=accounts,
+        posts=posts,
+        reactions=schema.conform(reactions, "reactions", schema.INTERIM),
+    )

@@ -53,7 +53,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         or tables.accounts.select(pl.col("follower_count").is_not_null().any()).item()
     ):
         missing.append("follower_count")
-    edges = common.reply_edges(posts).select(pl.col("src").alias("actor"), pl.col("dst").alias("account_id"))
+    edges = common.reply_edges(posts).select(
+        pl.col("src").alias("actor"), pl.col("dst").alias("account_id")
+    )
     reactors = (
         tables.reactions.filter(
             pl.col("actor_account_id").is_not_null()
@@ -66,22 +68,34 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     )
     engagers = pl.concat([edges, reactors]).unique()
     n_engagers = engagers.group_by("account_id").agg(n_engagers=pl.len())
-    reactions = common.post_reactions(posts, tables.reactions, as_of).group_by("account_id").agg(
-        n_reactions=pl.col("n_reactions").sum(), n_obs=pl.len()
+    reactions = (
+        common.post_reactions(posts, tables.reactions, as_of)
+        .group_by("account_id")
+        .agg(n_reactions=pl.col("n_reactions").sum(), n_obs=pl.len())
     )
     n_replies = edges.group_by("account_id").agg(n_replies=pl.len())
     followers = (
-        posts.filter(pl.col("follower_count").is_not_null()).sort("created_at")
-        .group_by("account_id").agg(_f_post=pl.col("follower_count").last())
-        .join(tables.accounts.select("account_id", pl.col("follower_count").alias("_f_acc")),
-              on="account_id", how="full", coalesce=True)
-        .select("account_id", followers=pl.coalesce("_f_post", "_f_acc").cast(pl.Float64).fill_null(0))
+        posts.filter(pl.col("follower_count").is_not_null())
+        .sort("created_at")
+        .group_by("account_id")
+        .agg(_f_post=pl.col("follower_count").last())
+        .join(
+            tables.accounts.select("account_id", pl.col("follower_count").alias("_f_acc")),
+            on="account_id",
+            how="full",
+            coalesce=True,
+        )
+        .select(
+            "account_id", followers=pl.coalesce("_f_post", "_f_acc").cast(pl.Float64).fill_null(0)
+        )
     )
     base = (
         reactions.join(n_engagers, on="account_id", how="left")
         .join(n_replies, on="account_id", how="left")
         .join(followers, on="account_id", how="left")
-        .with_columns(pl.col("n_engagers", "n_replies").fill_null(0), pl.col("followers").fill_null(0.0))
+        .with_columns(
+            pl.col("n_engagers", "n_replies").fill_null(0), pl.col("followers").fill_null(0.0)
+        )
         .with_columns(
             reach=pl.col("followers").log1p() + pl.col("n_engagers").cast(pl.Float64).log1p(),
             amplification=(pl.col("n_reactions") + pl.col("n_replies")).log1p(),
@@ -89,12 +103,16 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     )
     # Network impact: the True Reach of everyone who engaged with the account, summed.
     reach_of = base.select(pl.col("account_id").alias("actor"), pl.col("n_engagers").alias("_r"))
-    network = engagers.join(reach_of, on="actor", how="left").group_by("account_id").agg(
-        network=pl.col("_r").fill_null(0).sum().cast(pl.Float64).log1p()
+    network = (
+        engagers.join(reach_of, on="actor", how="left")
+        .group_by("account_id")
+        .agg(network=pl.col("_r").fill_null(0).sum().cast(pl.Float64).log1p())
     )
-    per = base.join(network, on="account_id", how="left").with_columns(
-        pl.col("network").fill_null(0.0)
-    ).with_columns(raw=pl.col("reach") + pl.col("amplification") + pl.col("network"))
+    per = (
+        base.join(network, on="account_id", how="left")
+        .with_columns(pl.col("network").fill_null(0.0))
+        .with_columns(raw=pl.col("reach") + pl.col("amplification") + pl.col("network"))
+    )
     parts = tables.participants().select("account_id")
     max_raw = per.join(parts, on="account_id").select(pl.col("raw").max()).item() or 0.0
     scale = 99.0 / max_raw if max_raw > 0 else 0.0

@@ -16,7 +16,8 @@ splits into two components that add up to the score:
 
 ``network_topic`` is the TwitterRank-style variant: one PageRank per topic on the replies about
 that topic (edge weight times the reply's topic probability), teleporting to accounts in
-proportion to how much they post on it; the score is the topic-prevalence-weighted sum, one
+proportion to their interest in it (the share of their own posts on it); the score is the sum
+weighted by each topic's share of the reply attention (edges), one
 component ``c_topic_<id>`` per topic. Without ``post_topics`` it degrades to plain PageRank,
 says so in the log and in ``missing_inputs``.
 """
@@ -64,7 +65,11 @@ def pagerank(
     """
     if n_nodes == 0:
         return np.zeros(0), np.zeros(0)
-    v = np.full(n_nodes, 1.0 / n_nodes) if personalization is None else personalization / personalization.sum()
+    v = (
+        np.full(n_nodes, 1.0 / n_nodes)
+        if personalization is None
+        else personalization / personalization.sum()
+    )
     weight = np.asarray(weight, dtype=np.float64)
     out_w = np.bincount(src, weights=weight, minlength=n_nodes)
     keep = weight > 0
@@ -74,7 +79,7 @@ def pagerank(
     dangling = out_w <= 0
     x = v.copy()
     inflow = np.zeros(n_nodes)
-    for it in range(max_iter):
+    for it in range(max_iter):  # noqa: B007 - reported after the loop
         inflow = damping * (mt @ x)
         x_new = inflow + (damping * x[dangling].sum() + (1 - damping)) * v
         err = np.abs(x_new - x).sum()
@@ -92,10 +97,18 @@ def _graph(tables: Tables, p: ModelParams, as_of: datetime):
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
     edges = common.reply_edges(posts)
-    nodes = pl.concat(
-        [tables.accounts.select(pl.col("account_id").alias("node")),
-         edges.select(pl.col("src").alias("node")), edges.select(pl.col("dst").alias("node"))]
-    ).unique().sort("node").with_row_index("idx")
+    nodes = (
+        pl.concat(
+            [
+                tables.accounts.select(pl.col("account_id").alias("node")),
+                edges.select(pl.col("src").alias("node")),
+                edges.select(pl.col("dst").alias("node")),
+            ]
+        )
+        .unique()
+        .sort("node")
+        .with_row_index("idx")
+    )
     e = edges.join(nodes.rename({"node": "src", "idx": "i"}), on="src").join(
         nodes.rename({"node": "dst", "idx": "j"}), on="dst"
     )
@@ -108,16 +121,23 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     _, e, nodes, half_life, window = _graph(tables, p, as_of)
     n = nodes.height
     x, inflow = pagerank(
-        e["i"].to_numpy(), e["j"].to_numpy(), e["w"].to_numpy(), n, p.damping,
-        tol=p.pagerank_tol, max_iter=p.pagerank_max_iter,
+        e["i"].to_numpy(),
+        e["j"].to_numpy(),
+        e["w"].to_numpy(),
+        n,
+        p.damping,
+        tol=p.pagerank_tol,
+        max_iter=p.pagerank_max_iter,
     )
     n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
-    per = nodes.select(
-        pl.col("node").alias("account_id"),
-        score=pl.Series(x * n),
-        c_replies_received=pl.Series(inflow * n),
-    ).with_columns(c_baseline=pl.col("score") - pl.col("c_replies_received")).join(
-        n_in, on="account_id", how="left"
+    per = (
+        nodes.select(
+            pl.col("node").alias("account_id"),
+            score=pl.Series(x * n),
+            c_replies_received=pl.Series(inflow * n),
+        )
+        .with_columns(c_baseline=pl.col("score") - pl.col("c_replies_received"))
+        .join(n_in, on="account_id", how="left")
     )
     return common.finish(per, tables, NAME, as_of, half_life, window, [])
 
@@ -138,17 +158,27 @@ def score_topic(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame
         )
     posts, e, nodes, half_life, window = _graph(tables, p, as_of)
     n = nodes.height
-    topics = tables.post_topics.select("post_id", "topic_id", pl.col("probability").cast(pl.Float64))
-    # Teleport per topic: how much each account posts on it (decay-weighted topic probability).
+    topics = tables.post_topics.select(
+        "post_id", "topic_id", pl.col("probability").cast(pl.Float64)
+    )
+    # Teleport per topic: the account's interest in it, i.e. the share of its own (decay-weighted)
+    # posts on that topic. Shares, not counts: otherwise posting more buys teleport mass.
     interest = (
         posts.select("post_id", "account_id", "w")
         .join(topics, on="post_id")
         .join(nodes.rename({"node": "account_id"}), on="account_id")
         .group_by("topic_id", "idx")
         .agg(mass=(pl.col("w") * pl.col("probability")).sum())
+        .with_columns(mass=pl.col("mass") / pl.col("mass").sum().over("idx"))
     )
     edge_t = e.select("post_id", "i", "j", "w").join(topics, on="post_id")
-    prevalence = interest.group_by("topic_id").agg(pl.col("mass").sum()).sort("topic_id")
+    # Topic weight: its share of the reply attention (edges), not of the posting.
+    prevalence = (
+        edge_t.group_by("topic_id")
+        .agg(mass=(pl.col("w") * pl.col("probability")).sum())
+        .join(interest.select("topic_id").unique(), on="topic_id")
+        .sort("topic_id")
+    )
     total = prevalence["mass"].sum()
     comps: dict[str, np.ndarray] = {}
     for topic_id, mass in prevalence.iter_rows():
@@ -159,21 +189,33 @@ def score_topic(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame
         v[it["idx"].to_numpy()] = it["mass"].to_numpy()
         et = edge_t.filter(pl.col("topic_id") == topic_id)
         x, _ = pagerank(
-            et["i"].to_numpy(), et["j"].to_numpy(), (et["w"] * et["probability"]).to_numpy(), n,
-            p.damping, personalization=v, tol=p.pagerank_tol, max_iter=p.pagerank_max_iter,
+            et["i"].to_numpy(),
+            et["j"].to_numpy(),
+            (et["w"] * et["probability"]).to_numpy(),
+            n,
+            p.damping,
+            personalization=v,
+            tol=p.pagerank_tol,
+            max_iter=p.pagerank_max_iter,
         )
         comps[_col(topic_id)] = x * n * (mass / total)
     n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
-    per = pl.DataFrame({"account_id": nodes["node"], **comps}).with_columns(
-        score=pl.sum_horizontal(*comps) if comps else pl.lit(0.0)
-    ).join(n_in, on="account_id", how="left")
+    per = (
+        pl.DataFrame({"account_id": nodes["node"], **comps})
+        .with_columns(score=pl.sum_horizontal(*comps) if comps else pl.lit(0.0))
+        .join(n_in, on="account_id", how="left")
+    )
     top = pl.DataFrame({"account_id": nodes["node"]})
     if comps:
         names = list(comps)
         mat = np.column_stack([comps[c] for c in names])
-        top = top.with_columns(top_topic=pl.Series([names[k][len("c_topic_"):] for k in mat.argmax(1)]))
+        top = top.with_columns(
+            top_topic=pl.Series([names[k][len("c_topic_") :] for k in mat.argmax(1)])
+        )
     else:
         top = top.with_columns(top_topic=pl.lit(None, dtype=pl.String))
     per = per.join(top, on="account_id")
-    out = common.finish(per, tables, "network_topic", as_of, half_life, window, [], extra=("top_topic",))
+    out = common.finish(
+        per, tables, "network_topic", as_of, half_life, window, [], extra=("top_topic",)
+    )
     return out

@@ -64,7 +64,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
             how="left",
         )
         .with_columns(
-            c_followers=(1 + pl.coalesce("_f_post", "_f_acc").cast(pl.Float64)).log10().fill_null(0.0),
+            c_followers=(1 + pl.coalesce("_f_post", "_f_acc").cast(pl.Float64))
+            .log10()
+            .fill_null(0.0),
             c_views=(1 + pl.col("_views")).log10().fill_nan(None).fill_null(0.0),
         )
         .with_columns(score=pl.col("c_followers") + pl.col("c_views"))

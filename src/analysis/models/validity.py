@@ -44,7 +44,9 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
     """
     posts = tables.posts
     in_period = (pl.col("created_at") > start) & (pl.col("created_at") <= end)
-    scoped = common.scoped_posts(posts.filter(pl.col("created_at") <= end), end + timedelta(seconds=1), 1.0, None)
+    scoped = common.scoped_posts(
+        posts.filter(pl.col("created_at") <= end), end + timedelta(seconds=1), 1.0, None
+    )
     repl = (
         common.reply_edges(scoped.filter(in_period))
         .filter(pl.col("dst") != schema.NONPARTICIPANT_ID)
@@ -54,9 +56,14 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
     )
     if tables.reactions.height:
         reac = (
-            tables.reactions.filter(in_period & pl.col("kind").is_in(list(common.POSITIVE_REACTIONS)))
+            tables.reactions.filter(
+                in_period & pl.col("kind").is_in(list(common.POSITIVE_REACTIONS))
+            )
             .join(posts.select("post_id", pl.col("account_id").alias("author")), on="post_id")
-            .filter(pl.col("actor_account_id").is_null() | (pl.col("actor_account_id") != pl.col("author")))
+            .filter(
+                pl.col("actor_account_id").is_null()
+                | (pl.col("actor_account_id") != pl.col("author"))
+            )
             .group_by("author")
             .agg(n_reactions_next=pl.len())
             .rename({"author": "account_id"})
@@ -70,7 +77,8 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
         )
         source = "reported totals of posts in the period"
     out = (
-        tables.participants().select("account_id")
+        tables.participants()
+        .select("account_id")
         .join(repl, on="account_id", how="left")
         .join(reac, on="account_id", how="left")
         .with_columns(pl.col("n_repliers_next", "n_reactions_next").fill_null(0).cast(pl.Int64))
@@ -89,9 +97,15 @@ def nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = sm.NegativeBinomial(y, sm.add_constant(z), loglike_method="nb2").fit(disp=0, maxiter=300)
-        return {"coef_per_sd": float(res.params[1]), "p_value": float(res.pvalues[1]),
-                "pseudo_r2": float(res.prsquared), "alpha": float(res.params[-1])}
+            res = sm.NegativeBinomial(y, sm.add_constant(z), loglike_method="nb2").fit(
+                disp=0, maxiter=300
+            )
+        return {
+            "coef_per_sd": float(res.params[1]),
+            "p_value": float(res.pvalues[1]),
+            "pseudo_r2": float(res.prsquared),
+            "alpha": float(res.params[-1]),
+        }
     except Exception as exc:  # flat or separated data
         log.info("NB fit failed: %s", exc)
         return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
@@ -123,9 +137,12 @@ def out_of_time(
     seen = tables.posts.filter(pl.col("created_at") < t0).select("account_id").unique()
     out = out.join(seen, on="account_id", how="semi")
     result: dict[str, Any] = {
-        "scored_at": t0.isoformat(), "outcome_until": as_of.isoformat(),
-        "delta_days": p.validate_delta_days, "n_accounts": out.height,
-        "reactions_source": out["reactions_source"][0] if out.height else None, "models": {},
+        "scored_at": t0.isoformat(),
+        "outcome_until": as_of.isoformat(),
+        "delta_days": p.validate_delta_days,
+        "n_accounts": out.height,
+        "reactions_source": out["reactions_source"][0] if out.height else None,
+        "models": {},
     }
     for name, module in models.items():
         s = module.score(tables, p, t0).select("account_id", "score")
@@ -144,31 +161,43 @@ def planted_roles(
 ) -> dict[str, Any]:
     """AUC per model for positives vs negatives, and experts alone vs negatives."""
     roles = truth.select("account_id", "role")
-    res: dict[str, Any] = {"positive": list(p.roles_positive), "negative": list(p.roles_negative),
-                           "models": {}}
+    res: dict[str, Any] = {
+        "positive": list(p.roles_positive),
+        "negative": list(p.roles_negative),
+        "models": {},
+    }
     for name, df in scores.items():
         j = df.select("account_id", "score").join(roles, on="account_id")
         neg = j.filter(pl.col("role").is_in(list(p.roles_negative)))
         both = pl.concat([j.filter(pl.col("role").is_in(list(p.roles_positive))), neg])
         experts = pl.concat([j.filter(pl.col("role") == "expert"), neg])
         res["models"][name] = {
-            "auc": auc(both["score"].to_numpy(), both["role"].is_in(list(p.roles_positive)).to_numpy()),
-            "auc_experts": auc(experts["score"].to_numpy(), (experts["role"] == "expert").to_numpy()),
-            "n_positive": int(both.height - neg.height), "n_negative": neg.height,
+            "auc": auc(
+                both["score"].to_numpy(), both["role"].is_in(list(p.roles_positive)).to_numpy()
+            ),
+            "auc_experts": auc(
+                experts["score"].to_numpy(), (experts["role"] == "expert").to_numpy()
+            ),
+            "n_positive": int(both.height - neg.height),
+            "n_negative": neg.height,
         }
     return res
 
 
 def reputation(scores: dict[str, pl.DataFrame], accounts: pl.DataFrame) -> dict[str, Any] | None:
     """Spearman of each model with the platform's own reputation, where the platform has one."""
-    rep = accounts.filter(pl.col("platform_score").is_not_null()).select("account_id", "platform_score")
+    rep = accounts.filter(pl.col("platform_score").is_not_null()).select(
+        "account_id", "platform_score"
+    )
     if rep.height == 0:
         return None
     res: dict[str, Any] = {"note": REPUTATION_NOTE, "models": {}}
     for name, df in scores.items():
         j = df.select("account_id", "score").join(rep, on="account_id")
-        res["models"][name] = {"spearman": spearman(j["score"].to_numpy(), j["platform_score"].to_numpy()),
-                               "n_accounts": j.height}
+        res["models"][name] = {
+            "spearman": spearman(j["score"].to_numpy(), j["platform_score"].to_numpy()),
+            "n_accounts": j.height,
+        }
     return res
 
 

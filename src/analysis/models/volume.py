@@ -30,10 +30,14 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     p = model_params(params)
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
-    per = posts.group_by("account_id").agg(
-        c_posts=pl.col("w").filter(~pl.col("is_reply")).sum(),
-        c_replies=pl.col("w").filter(pl.col("is_reply")).sum(),
-        score_se=(pl.col("w") ** 2).sum().sqrt(),
-        n_obs=pl.len(),
-    ).with_columns(score=pl.col("c_posts") + pl.col("c_replies"))
+    per = (
+        posts.group_by("account_id")
+        .agg(
+            c_posts=pl.col("w").filter(~pl.col("is_reply")).sum(),
+            c_replies=pl.col("w").filter(pl.col("is_reply")).sum(),
+            score_se=(pl.col("w") ** 2).sum().sqrt(),
+            n_obs=pl.len(),
+        )
+        .with_columns(score=pl.col("c_posts") + pl.col("c_replies"))
+    )
     return common.finish(per, tables, NAME, as_of, half_life, window, [])

@@ -66,8 +66,20 @@ PLATFORM = "hackernews"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
-ITEM_COLUMNS = ("id", "type", "by", "time", "text", "url", "title", "score", "descendants",
-                "parent", "deleted", "dead")
+ITEM_COLUMNS = (
+    "id",
+    "type",
+    "by",
+    "time",
+    "text",
+    "url",
+    "title",
+    "score",
+    "descendants",
+    "parent",
+    "deleted",
+    "dead",
+)
 REQUIRED_ITEM_COLUMNS = ("id", "type", "by", "time", "parent")
 CSV_COLUMNS = ("id", "title", "num_points", "num_comments", "author", "created_at")
 CSV_TIME_ZONE = "America/New_York"  # Kaggle "Hacker News Posts": times are US Eastern
@@ -103,8 +115,12 @@ def _files(path: Path) -> list[Path]:
     suffixes = (*SQLITE_SUFFIXES, *JSON_SUFFIXES, ".csv")
     found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in suffixes)
     if not found:
-        raise SourceError(path, None, "no Hacker News files in the folder",
-                          "files ending in " + ", ".join(suffixes))
+        raise SourceError(
+            path,
+            None,
+            "no Hacker News files in the folder",
+            "files ending in " + ", ".join(suffixes),
+        )
     return found
 
 
@@ -120,16 +136,23 @@ def _sqlite_items(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             raise SourceError(path, None, "no table 'items'", "the HN API items table")
         missing = [c for c in REQUIRED_ITEM_COLUMNS if c not in cols]
         if missing:
-            raise SourceError(path, None, f"table items lacks columns {missing}",
-                              "columns " + ", ".join(ITEM_COLUMNS))
+            raise SourceError(
+                path,
+                None,
+                f"table items lacks columns {missing}",
+                "columns " + ", ".join(ITEM_COLUMNS),
+            )
         wanted = [c for c in ITEM_COLUMNS if c in cols]
         select = ", ".join(f'"{c}"' for c in wanted)
-        cursor = con.execute(f"SELECT {select} FROM items ORDER BY id")  # noqa: S608 (fixed names)
+        cursor = con.execute(
+            f"SELECT {select} FROM items ORDER BY id"
+        )  # names from ITEM_COLUMNS only
         for number, values in enumerate(cursor, start=1):
             yield number, dict(zip(wanted, values, strict=True))
     except sqlite3.Error as exc:
-        raise SourceError(path, None, f"SQLite error ({exc})",
-                          "an intact SQLite 3 file with table items") from exc
+        raise SourceError(
+            path, None, f"SQLite error ({exc})", "an intact SQLite 3 file with table items"
+        ) from exc
     finally:
         con.close()
 
@@ -138,8 +161,9 @@ def _text(path: Path, encoding: str = "utf-8") -> str:
     try:
         return path.read_bytes().decode(encoding)
     except UnicodeDecodeError as exc:
-        raise SourceError(path, None, f"text is not UTF-8 ({exc.reason} at byte {exc.start})",
-                          "a UTF-8 file") from exc
+        raise SourceError(
+            path, None, f"text is not UTF-8 ({exc.reason} at byte {exc.start})", "a UTF-8 file"
+        ) from exc
 
 
 def _json_items(path: Path) -> Iterator[tuple[int, dict[str, Any] | str]]:
@@ -178,9 +202,13 @@ def _item(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         return {"post_id": post_id}, "unparsable time"
     if not schema.MIN_TIME <= created <= schema.max_time():
         return {"post_id": post_id}, "created_at out of range"
-    row: dict[str, Any] = {"post_id": post_id, "platform": PLATFORM,
-                           "account_id": obj["by"].strip(), "created_at": created,
-                           "score": _int(obj.get("score"))}
+    row: dict[str, Any] = {
+        "post_id": post_id,
+        "platform": PLATFORM,
+        "account_id": obj["by"].strip(),
+        "created_at": created,
+        "score": _int(obj.get("score")),
+    }
     if kind == "comment":
         parent = _int(obj.get("parent"))
         if parent is None:
@@ -189,9 +217,11 @@ def _item(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     else:
         descendants = _int(obj.get("descendants"))
         text = "\n\n".join(p for p in (_plain(obj.get("title")), _plain(obj.get("text"))) if p)
-        row.update(kind="post", text=text or None,
-                   n_comments_reported=descendants if descendants is None or descendants >= 0
-                   else None)
+        row.update(
+            kind="post",
+            text=text or None,
+            n_comments_reported=descendants if descendants is None or descendants >= 0 else None,
+        )
     return row, None
 
 
@@ -201,8 +231,12 @@ def _safe(reader: Any, path: Path) -> Iterator[list[str]]:
     try:
         yield from reader
     except csv.Error as exc:
-        raise SourceError(path, reader.line_num, f"CSV cannot be parsed ({exc})",
-                          "comma-separated values with balanced quotes") from exc
+        raise SourceError(
+            path,
+            reader.line_num,
+            f"CSV cannot be parsed ({exc})",
+            "comma-separated values with balanced quotes",
+        ) from exc
 
 
 def _csv_rows(path: Path, rejects: Rejects) -> Iterator[tuple[int, dict[str, Any]]]:
@@ -211,8 +245,12 @@ def _csv_rows(path: Path, rejects: Rejects) -> Iterator[tuple[int, dict[str, Any
     reader = csv.reader(io.StringIO(_text(path, "utf-8-sig"), newline=""))
     header = next(_safe(reader, path), None)
     if header is None or any(c not in header for c in CSV_COLUMNS):
-        raise SourceError(path, 1, f"header {header} lacks HN export columns",
-                          "id,title,url,num_points,num_comments,author,created_at")
+        raise SourceError(
+            path,
+            1,
+            f"header {header} lacks HN export columns",
+            "id,title,url,num_points,num_comments,author,created_at",
+        )
     at = {name: header.index(name) for name in CSV_COLUMNS}
     line = reader.line_num
     for values in _safe(reader, path):
@@ -226,8 +264,9 @@ def _csv_rows(path: Path, rejects: Rejects) -> Iterator[tuple[int, dict[str, Any
         post_id = rec["id"] if rec["id"].isdigit() else None
         reason = None
         try:
-            created = (datetime.strptime(rec["created_at"], CSV_TIME_FORMAT)
-                       if rec["created_at"] else None)
+            created = (
+                datetime.strptime(rec["created_at"], CSV_TIME_FORMAT) if rec["created_at"] else None
+            )
         except ValueError:
             created = None
         if post_id is None:
@@ -241,10 +280,19 @@ def _csv_rows(path: Path, rejects: Rejects) -> Iterator[tuple[int, dict[str, Any
         if reason is not None:
             rejects.add("posts", path, start, post_id, reason)
             continue
-        yield start, {"post_id": post_id, "platform": PLATFORM, "account_id": rec["author"],
-                      "kind": "post", "created_at": created, "text": rec["title"] or None,
-                      "score": _int(rec["num_points"]),
-                      "n_comments_reported": _int(rec["num_comments"])}
+        yield (
+            start,
+            {
+                "post_id": post_id,
+                "platform": PLATFORM,
+                "account_id": rec["author"],
+                "kind": "post",
+                "created_at": created,
+                "text": rec["title"] or None,
+                "score": _int(rec["num_points"]),
+                "n_comments_reported": _int(rec["num_comments"]),
+            },
+        )
 
 
 def _eastern_to_utc(naive: list[datetime]) -> list[datetime | None]:
@@ -260,12 +308,17 @@ def _eastern_to_utc(naive: list[datetime]) -> list[datetime | None]:
 def _localise(rows: dict[str, dict[str, Any]], rejects: Rejects) -> list[dict[str, Any]]:
     """Give CSV rows UTC times; rows whose local time does not exist or is out of range go."""
     kept = []
-    for row, utc in zip(rows.values(), _eastern_to_utc([r["created_at"] for r in rows.values()]),
-                        strict=True):
+    for row, utc in zip(
+        rows.values(), _eastern_to_utc([r["created_at"] for r in rows.values()]), strict=True
+    ):
         file, line = row.pop("_file"), row.pop("_line")
-        reason = ("nonexistent local time (daylight saving gap)" if utc is None
-                  else None if schema.MIN_TIME <= utc <= schema.max_time()
-                  else "created_at out of range")
+        reason = (
+            "nonexistent local time (daylight saving gap)"
+            if utc is None
+            else None
+            if schema.MIN_TIME <= utc <= schema.max_time()
+            else "created_at out of range"
+        )
         if reason is None:
             kept.append({**row, "created_at": utc})
         else:
@@ -330,8 +383,11 @@ def read(path: Path) -> SourceTables:
         for line, obj in source:
             n_read += 1
             row, reason = (None, obj) if isinstance(obj, str) else _item(obj)
-            if reason is None and row is not None and (row["post_id"] in items
-                                                       or row["post_id"] in csv_posts):
+            if (
+                reason is None
+                and row is not None
+                and (row["post_id"] in items or row["post_id"] in csv_posts)
+            ):
                 reason = "duplicate id"
             if reason is not None or row is None:
                 rejects.add("posts", file, line, row and row["post_id"], reason or "unreadable")
@@ -342,12 +398,24 @@ def read(path: Path) -> SourceTables:
     if csv_posts:
         posts = pl.concat([posts, frame(_localise(csv_posts, rejects), "posts")])
     authors = posts["account_id"].unique(maintain_order=True).to_list()
-    accounts = frame(({"account_id": a, "platform": PLATFORM, "handle": a} for a in authors),
-                     "accounts")
+    accounts = frame(
+        ({"account_id": a, "platform": PLATFORM, "handle": a} for a in authors), "accounts"
+    )
     missing = MISSING_INPUTS + (() if has_items else ("reply_tree",))
-    log.info("hackernews: %d records read, %d posts accepted, %d rejected, %d accounts, %.1f s",
-             n_read, posts.height, rejects.count("posts"), len(authors),
-             time.perf_counter() - started)
-    return SourceTables(accounts=accounts, posts=posts, reactions=schema.empty("reactions"),
-                        rejects=rejects.frame(), n_read={"posts": n_read, "reactions": 0},
-                        platform=PLATFORM, missing_inputs=missing)
+    log.info(
+        "hackernews: %d records read, %d posts accepted, %d rejected, %d accounts, %.1f s",
+        n_read,
+        posts.height,
+        rejects.count("posts"),
+        len(authors),
+        time.perf_counter() - started,
+    )
+    return SourceTables(
+        accounts=accounts,
+        posts=posts,
+        reactions=schema.empty("reactions"),
+        rejects=rejects.frame(),
+        n_read={"posts": n_read, "reactions": 0},
+        platform=PLATFORM,
+        missing_inputs=missing,
+    )

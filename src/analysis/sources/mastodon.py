@@ -54,7 +54,7 @@ _BREAKS = re.compile(r"(?:\s*(?:<br\s*/?>|</?p(?:\s[^>]*)?>)\s*)+", re.IGNORECAS
 _STATUS_URL = re.compile(r"^(https?://[^/]+)/users/([^/]+)/statuses/[^/]+/?$")
 
 
-class _Malformed(ValueError):
+class _MalformedError(ValueError):
     """One record cannot be mapped; the message is the reject reason."""
 
 
@@ -72,11 +72,15 @@ def load_json(path: Path) -> Any:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise SourceError(path, line, f"not valid UTF-8 ({exc.reason})", "a UTF-8 JSON file") from exc
+        raise SourceError(
+            path, line, f"not valid UTF-8 ({exc.reason})", "a UTF-8 JSON file"
+        ) from exc
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(path, exc.lineno, f"invalid JSON ({exc.msg})", "one complete JSON document") from exc
+        raise SourceError(
+            path, exc.lineno, f"invalid JSON ({exc.msg})", "one complete JSON document"
+        ) from exc
 
 
 def html_to_text(html: str) -> str:
@@ -95,11 +99,11 @@ def account_of_status(url: str) -> tuple[str, str] | None:
 
 def _time(value: Any) -> datetime:
     if not isinstance(value, str):
-        raise _Malformed("missing published time")
+        raise _MalformedError("missing published time")
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _Malformed(f"unparsable published time {value!r}") from exc
+        raise _MalformedError(f"unparsable published time {value!r}") from exc
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -110,7 +114,7 @@ def _id_of(value: Any) -> str:
     if isinstance(value, dict):
         value = value.get("id")
     if not isinstance(value, str) or not value:
-        raise _Malformed("missing object id")
+        raise _MalformedError("missing object id")
     return value
 
 
@@ -125,7 +129,7 @@ def _audience(obj: dict[str, Any]) -> set[str]:
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list):
-            raise _Malformed(f"{key} is not a list")
+            raise _MalformedError(f"{key} is not a list")
         out.update(v for v in value if isinstance(v, str))
     return out
 
@@ -138,8 +142,12 @@ class _Accounts:
 
     def add(self, account_id: str, handle: str | None, **extra: Any) -> None:
         if account_id not in self.rows:
-            self.rows[account_id] = {"account_id": account_id, "platform": PLATFORM,
-                                     "handle": handle, **extra}
+            self.rows[account_id] = {
+                "account_id": account_id,
+                "platform": PLATFORM,
+                "handle": handle,
+                **extra,
+            }
 
 
 def _owner(path: Path) -> dict[str, Any]:
@@ -149,8 +157,10 @@ def _owner(path: Path) -> dict[str, Any]:
     created = actor.get("published")
     try:
         created_at = _time(created) if created is not None else None
-    except _Malformed:
-        log.warning("%s: unparsable published time %r; account created_at left empty", path, created)
+    except _MalformedError:
+        log.warning(
+            "%s: unparsable published time %r; account created_at left empty", path, created
+        )
         created_at = None
     return {
         "account_id": actor["id"],
@@ -171,22 +181,22 @@ def _note(act: dict[str, Any], followers: str, accounts: _Accounts) -> dict[str,
     """A ``Create`` activity as a post row with its raw ``inReplyTo`` (resolved later)."""
     obj = act.get("object")
     if not isinstance(obj, dict):
-        raise _Malformed("Create without an embedded object")
+        raise _MalformedError("Create without an embedded object")
     if obj.get("type") not in POST_OBJECT_TYPES:
-        raise _Malformed(f"unsupported object type {obj.get('type')!r}")
+        raise _MalformedError(f"unsupported object type {obj.get('type')!r}")
     audience = _audience(obj)
     if PUBLIC not in audience and followers not in audience:
-        raise _Malformed("direct message (private; not ingested)")
+        raise _MalformedError("direct message (private; not ingested)")
     author = obj.get("attributedTo") or act.get("actor")
     if not isinstance(author, str):
-        raise _Malformed("missing attributedTo")
+        raise _MalformedError("missing attributedTo")
     content = obj.get("content")
     if content is not None and not isinstance(content, str):
-        raise _Malformed("content is not a string")
+        raise _MalformedError("content is not a string")
     labels = []
     tags = obj.get("tag") or []
     if not isinstance(tags, list):
-        raise _Malformed("tag is not a list")
+        raise _MalformedError("tag is not a list")
     for tag in tags:
         if not isinstance(tag, dict):
             continue
@@ -210,14 +220,20 @@ def _note(act: dict[str, Any], followers: str, accounts: _Accounts) -> dict[str,
     }
 
 
-def _outbox(path: Path, owner_id: str, accounts: _Accounts, rejects: Rejects,
-            n_read: dict[str, int]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _outbox(
+    path: Path, owner_id: str, accounts: _Accounts, rejects: Rejects, n_read: dict[str, int]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     data = load_json(path)
     items = _items(path, data)
     total = data.get("totalItems")
     if total is not None and total != len(items):
-        log.warning("%s: totalItems says %s but orderedItems holds %d; reading all %d",
-                    path.name, total, len(items), len(items))
+        log.warning(
+            "%s: totalItems says %s but orderedItems holds %d; reading all %d",
+            path.name,
+            total,
+            len(items),
+            len(items),
+        )
     followers = f"{owner_id}/followers"
     notes: list[tuple[int, dict[str, Any]]] = []
     announces: list[tuple[int, dict[str, Any]]] = []
@@ -227,7 +243,7 @@ def _outbox(path: Path, owner_id: str, accounts: _Accounts, rejects: Rejects,
             n_read["posts"] += 1
             try:
                 notes.append((line, _note(act, followers, accounts)))
-            except _Malformed as exc:
+            except _MalformedError as exc:
                 rejects.add("posts", path, line, _key(act), str(exc))
         elif kind == "Announce":
             announces.append((line, act))
@@ -257,29 +273,39 @@ def _outbox(path: Path, owner_id: str, accounts: _Accounts, rejects: Rejects,
             created_at = _time(act.get("published"))
             actor = act.get("actor") if isinstance(act.get("actor"), str) else owner_id
             activity_id = _id_of(act)
-        except _Malformed as exc:
+        except _MalformedError as exc:
             n_read["posts"] += 1
             rejects.add("posts", path, line, _key(act), f"boost: {exc}")
             continue
         if original in known:
             n_read["reactions"] += 1
-            reactions.append({"reaction_id": activity_id, "platform": PLATFORM, "post_id": original,
-                              "kind": "boost", "created_at": created_at, "actor_account_id": actor})
+            reactions.append(
+                {
+                    "reaction_id": activity_id,
+                    "platform": PLATFORM,
+                    "post_id": original,
+                    "kind": "boost",
+                    "created_at": created_at,
+                    "actor_account_id": actor,
+                }
+            )
             continue
         n_read["posts"] += 1
         who = account_of_status(original)
         if who is not None:
             accounts.add(*who)
-        posts.append({
-            "post_id": activity_id.removesuffix("/activity"),
-            "platform": PLATFORM,
-            "account_id": actor,
-            "kind": "repost",
-            "created_at": created_at,
-            "text": None,
-            "reply_to_account_id": who[0] if who else None,
-            "labels": [],
-        })
+        posts.append(
+            {
+                "post_id": activity_id.removesuffix("/activity"),
+                "platform": PLATFORM,
+                "account_id": actor,
+                "kind": "repost",
+                "created_at": created_at,
+                "text": None,
+                "reply_to_account_id": who[0] if who else None,
+                "labels": [],
+            }
+        )
     _set_roots(posts)
     return posts, reactions
 
@@ -303,15 +329,16 @@ def _key(record: Any) -> str | None:
     return None
 
 
-def _likes(path: Path, owner_id: str, known: set[str], rejects: Rejects,
-           n_read: dict[str, int]) -> list[dict[str, Any]]:
+def _likes(
+    path: Path, owner_id: str, known: set[str], rejects: Rejects, n_read: dict[str, int]
+) -> list[dict[str, Any]]:
     out = []
     seen: set[str] = set()
     for line, item in enumerate(_items(path, load_json(path)), start=1):
         n_read["reactions"] += 1
         try:
             url = _id_of(item)
-        except _Malformed as exc:
+        except _MalformedError as exc:
             rejects.add("reactions", path, line, None, f"like: {exc}")
             continue
         if url not in known:
@@ -320,8 +347,15 @@ def _likes(path: Path, owner_id: str, known: set[str], rejects: Rejects,
             rejects.add("reactions", path, line, url, "duplicate like")
         else:
             seen.add(url)
-            out.append({"reaction_id": f"{url}#like-by-owner", "platform": PLATFORM,
-                        "post_id": url, "kind": "like", "actor_account_id": owner_id})
+            out.append(
+                {
+                    "reaction_id": f"{url}#like-by-owner",
+                    "platform": PLATFORM,
+                    "post_id": url,
+                    "kind": "like",
+                    "actor_account_id": owner_id,
+                }
+            )
     return out
 
 
@@ -349,8 +383,14 @@ def read(path: Path) -> SourceTables:
         reactions += _likes(likes_path, owner["account_id"], known, rejects, n_read)
     # Accounts are derived (the owner plus everyone referenced), so each one is read once.
     n_read["accounts"] = len(accounts.rows)
-    log.info("mastodon %s: %d posts, %d reactions, %d accounts accepted; %d rejected",
-             folder.name, len(posts), len(reactions), len(accounts.rows), len(rejects.rows))
+    log.info(
+        "mastodon %s: %d posts, %d reactions, %d accounts accepted; %d rejected",
+        folder.name,
+        len(posts),
+        len(reactions),
+        len(accounts.rows),
+        len(rejects.rows),
+    )
     return SourceTables(
         accounts=frame(accounts.rows.values(), "accounts"),
         posts=frame(posts, "posts"),

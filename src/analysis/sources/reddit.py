@@ -68,8 +68,9 @@ def _files(path: Path) -> list[Path]:
         return [path]
     found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix in SUFFIXES)
     if not found:
-        raise SourceError(path, None, "no Pushshift files in the folder",
-                          "files ending in " + ", ".join(SUFFIXES))
+        raise SourceError(
+            path, None, "no Pushshift files in the folder", "files ending in " + ", ".join(SUFFIXES)
+        )
     return found
 
 
@@ -93,11 +94,19 @@ def _zst_chunks(path: Path) -> Iterator[bytes]:
                         break
                     chunk, dobj, in_frame = dobj.unused_data, dctx.decompressobj(), False
     except zstandard.ZstdError as exc:
-        raise SourceError(path, None, f"zstd stream cannot be decoded ({exc})",
-                          "a zstandard-compressed NDJSON file") from exc
+        raise SourceError(
+            path,
+            None,
+            f"zstd stream cannot be decoded ({exc})",
+            "a zstandard-compressed NDJSON file",
+        ) from exc
     if in_frame:
-        raise SourceError(path, None, "zstd stream ends inside a frame (truncated file)",
-                          "a complete zstandard file")
+        raise SourceError(
+            path,
+            None,
+            "zstd stream ends inside a frame (truncated file)",
+            "a complete zstandard file",
+        )
 
 
 def _plain_chunks(path: Path) -> Iterator[bytes]:
@@ -127,8 +136,12 @@ def _decode(path: Path, number: int, raw: bytes) -> str:
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise SourceError(path, number, f"text is not UTF-8 ({exc.reason} at byte {exc.start})",
-                          "UTF-8 NDJSON as Pushshift writes it") from exc
+        raise SourceError(
+            path,
+            number,
+            f"text is not UTF-8 ({exc.reason} at byte {exc.start})",
+            "UTF-8 NDJSON as Pushshift writes it",
+        ) from exc
 
 
 def _time(value: Any) -> datetime | None:
@@ -260,18 +273,31 @@ def read(path: Path) -> SourceTables:
             elif row["root_post_id"] not in posts:
                 row["root_post_id"] = None
         author_created = row.pop("_author_created")
-        acct = accounts.setdefault(row["account_id"], {
-            "account_id": row["account_id"], "platform": PLATFORM,
-            "handle": row["account_id"], "created_at": None,
-        })
-        if author_created is not None and (acct["created_at"] is None
-                                           or author_created < acct["created_at"]):
+        acct = accounts.setdefault(
+            row["account_id"],
+            {
+                "account_id": row["account_id"],
+                "platform": PLATFORM,
+                "handle": row["account_id"],
+                "created_at": None,
+            },
+        )
+        if author_created is not None and (
+            acct["created_at"] is None or author_created < acct["created_at"]
+        ):
             acct["created_at"] = author_created
     n_comments = sum(1 for r in posts.values() if r["kind"] == "comment")
     missing = MISSING_INPUTS + (() if n_comments else ("reply_tree",))
-    log.info("reddit: %d records read, %d posts accepted (%d comments), %d rejected, "
-             "%d accounts, %.1f s", n_read, len(posts), n_comments, rejects.count("posts"),
-             len(accounts), time.perf_counter() - started)
+    log.info(
+        "reddit: %d records read, %d posts accepted (%d comments), %d rejected, "
+        "%d accounts, %.1f s",
+        n_read,
+        len(posts),
+        n_comments,
+        rejects.count("posts"),
+        len(accounts),
+        time.perf_counter() - started,
+    )
     return SourceTables(
         accounts=frame(accounts.values(), "accounts"),
         posts=frame(posts.values(), "posts"),

@@ -51,14 +51,13 @@ log = logging.getLogger(__name__)
 PLATFORM = "twitter"
 TIME_FORMAT = "%a %b %d %H:%M:%S %z %Y"
 MISSING = {
-    "archive": ("follower_count_at_post_time", "others_posts", "reactions_received",
-                "reply_tree"),
+    "archive": ("follower_count_at_post_time", "others_posts", "reactions_received", "reply_tree"),
     "api": ("reactions_received", "reply_tree"),
     "pheme": ("like_reactions", "complete_retweets"),
 }
 
 
-class _Malformed(ValueError):
+class _MalformedError(ValueError):
     """One record cannot be mapped; the message is the reject reason."""
 
 
@@ -86,8 +85,12 @@ def _json(path: Path, text: str, offset_line: int = 0) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(path, exc.lineno + offset_line, f"invalid JSON ({exc.msg})",
-                          "one complete JSON document") from exc
+        raise SourceError(
+            path,
+            exc.lineno + offset_line,
+            f"invalid JSON ({exc.msg})",
+            "one complete JSON document",
+        ) from exc
 
 
 def load_ytd(path: Path) -> list[Any]:
@@ -105,7 +108,9 @@ def load_ytd(path: Path) -> list[Any]:
         raise SourceError(path, 1, "no '=' assignment", "window.YTD.<type>.part0 = [ ... ]")
     data = _json(path, body, head.count("\n"))
     if not isinstance(data, list):
-        raise SourceError(path, 1, "the assigned value is not a list", "window.YTD.<type>.part0 = [ ... ]")
+        raise SourceError(
+            path, 1, "the assigned value is not a list", "window.YTD.<type>.part0 = [ ... ]"
+        )
     return data
 
 
@@ -137,7 +142,7 @@ def load_statuses(path: Path) -> list[tuple[int, Any]]:
 def parse_time(value: Any) -> datetime:
     """Twitter ``created_at`` ("Wed Jan 07 11:07:51 +0000 2015") or ISO 8601, as UTC."""
     if not isinstance(value, str):
-        raise _Malformed("missing created_at")
+        raise _MalformedError("missing created_at")
     try:
         return datetime.strptime(value, TIME_FORMAT).astimezone(UTC)
     except ValueError:
@@ -145,7 +150,7 @@ def parse_time(value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _Malformed(f"unparsable created_at {value!r}") from exc
+        raise _MalformedError(f"unparsable created_at {value!r}") from exc
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -167,7 +172,7 @@ def _count(record: dict[str, Any], key: str) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise _Malformed(f"unparsable {key} {value!r}") from exc
+        raise _MalformedError(f"unparsable {key} {value!r}") from exc
 
 
 def _str(value: Any) -> str | None:
@@ -186,14 +191,26 @@ class _Collector:
         self.rejects = Rejects()
         self.n_read = {"accounts": 0, "posts": 0, "reactions": 0}
 
-    def account(self, account_id: str | None, handle: Any = None, name: Any = None,
-                seen_at: datetime | None = None, **extra: Any) -> None:
+    def account(
+        self,
+        account_id: str | None,
+        handle: Any = None,
+        name: Any = None,
+        seen_at: datetime | None = None,
+        **extra: Any,
+    ) -> None:
         """Add or refresh an account; the latest snapshot (by ``seen_at``) wins."""
         if not account_id:
             return
         row = self.accounts.get(account_id)
-        fresh = {"account_id": account_id, "platform": PLATFORM, "handle": _str(handle),
-                 "display_name": _str(name), "_seen": seen_at, **extra}
+        fresh = {
+            "account_id": account_id,
+            "platform": PLATFORM,
+            "handle": _str(handle),
+            "display_name": _str(name),
+            "_seen": seen_at,
+            **extra,
+        }
         if row is None:
             self.accounts[account_id] = fresh
             return
@@ -205,18 +222,30 @@ class _Collector:
     def user(self, user: Any, seen_at: datetime) -> str:
         """Account row from a v1.1 ``user`` object; returns its id."""
         if not isinstance(user, dict) or _sid(user, "id") is None:
-            raise _Malformed("missing user id")
+            raise _MalformedError("missing user id")
         try:
             created = parse_time(user.get("created_at"))
-        except _Malformed:
+        except _MalformedError:
             created = None
         uid = _sid(user, "id")
-        self.account(uid, user.get("screen_name"), user.get("name"), seen_at,
-                     created_at=created, follower_count=_count(user, "followers_count"))
+        self.account(
+            uid,
+            user.get("screen_name"),
+            user.get("name"),
+            seen_at,
+            created_at=created,
+            follower_count=_count(user, "followers_count"),
+        )
         return uid
 
-    def status(self, path: Path, line: int, status: Any, labels: list[str] | None = None,
-               is_reaction: bool = False) -> None:
+    def status(
+        self,
+        path: Path,
+        line: int,
+        status: Any,
+        labels: list[str] | None = None,
+        is_reaction: bool = False,
+    ) -> None:
         """One v1.1 status: a post row, or a retweet kept for :meth:`resolve`.
 
         ``is_reaction`` marks PHEME reaction tweets, which are replies in the thread even where
@@ -233,7 +262,7 @@ class _Collector:
         key = _sid(status, "id")
         try:
             if key is None:
-                raise _Malformed("missing id_str")
+                raise _MalformedError("missing id_str")
             created_at = parse_time(status.get("created_at"))
             author = self.user(status.get("user"), created_at)
             user = status["user"]
@@ -244,13 +273,15 @@ class _Collector:
             if is_reaction and row["kind"] == "post":
                 row["kind"] = "reply"
             self._mentions(status)
-        except _Malformed as exc:
+        except _MalformedError as exc:
             self.rejects.add("posts", path, line, key, str(exc))
             return
         if key in self.posts:
             old = self.posts[key]
             old["labels"] = sorted(set(old["labels"]) | set(row["labels"]))
-            self.rejects.add("posts", path, line, key, "tweet already read (in another thread or file)")
+            self.rejects.add(
+                "posts", path, line, key, "tweet already read (in another thread or file)"
+            )
             return
         quoted = status.get("quoted_status")
         if isinstance(quoted, dict) and isinstance(quoted.get("user"), dict):
@@ -292,10 +323,10 @@ class _Collector:
         target = _sid(original, "id")
         try:
             if key is None or target is None:
-                raise _Malformed("retweet without id_str or retweeted_status.id_str")
+                raise _MalformedError("retweet without id_str or retweeted_status.id_str")
             created_at = parse_time(status.get("created_at"))
             actor = self.user(status.get("user"), created_at)
-        except _Malformed as exc:
+        except _MalformedError as exc:
             table = "reactions" if target in self.posts else "posts"
             self.n_read[table] += 1
             self.rejects.add(table, path, line, key, f"retweet: {exc}")
@@ -306,27 +337,48 @@ class _Collector:
                 self.rejects.add("reactions", path, line, key, "duplicate retweet")
                 return
             self.reaction_ids.add(key)
-            self.reactions.append({"reaction_id": key, "platform": PLATFORM, "post_id": target,
-                                   "kind": "boost", "created_at": created_at,
-                                   "actor_account_id": actor})
+            self.reactions.append(
+                {
+                    "reaction_id": key,
+                    "platform": PLATFORM,
+                    "post_id": target,
+                    "kind": "boost",
+                    "created_at": created_at,
+                    "actor_account_id": actor,
+                }
+            )
             return
         self.n_read["posts"] += 1
         if key in self.posts:
-            self.rejects.add("posts", path, line, key, "tweet already read (in another thread or file)")
+            self.rejects.add(
+                "posts", path, line, key, "tweet already read (in another thread or file)"
+            )
             return
         original_user = original.get("user") if isinstance(original.get("user"), dict) else {}
-        self.posts[key] = {"post_id": key, "platform": PLATFORM, "account_id": actor,
-                           "kind": "repost", "created_at": created_at, "text": None,
-                           "reply_to_account_id": _sid(original_user, "id"), "labels": [],
-                           "follower_count": _count(status["user"], "followers_count")}
+        self.posts[key] = {
+            "post_id": key,
+            "platform": PLATFORM,
+            "account_id": actor,
+            "kind": "repost",
+            "created_at": created_at,
+            "text": None,
+            "reply_to_account_id": _sid(original_user, "id"),
+            "labels": [],
+            "follower_count": _count(status["user"], "followers_count"),
+        }
 
     def tables(self, missing: tuple[str, ...]) -> SourceTables:
         """The collected rows as :class:`SourceTables`."""
         accounts = [{k: v for k, v in a.items() if k != "_seen"} for a in self.accounts.values()]
         # Accounts are derived from the records (one per distinct id), so each is read once.
         self.n_read["accounts"] = len(accounts)
-        log.info("twitter: %d posts, %d reactions, %d accounts accepted; %d rejected",
-                 len(self.posts), len(self.reactions), len(accounts), len(self.rejects.rows))
+        log.info(
+            "twitter: %d posts, %d reactions, %d accounts accepted; %d rejected",
+            len(self.posts),
+            len(self.reactions),
+            len(accounts),
+            len(self.rejects.rows),
+        )
         return SourceTables(
             accounts=frame(accounts, "accounts"),
             posts=frame(self.posts.values(), "posts"),
@@ -341,13 +393,17 @@ class _Collector:
 def _post_row(tweet: dict[str, Any], key: str, author: str, created_at: datetime) -> dict[str, Any]:
     text = tweet.get("full_text", tweet.get("text"))
     if text is not None and not isinstance(text, str):
-        raise _Malformed("text is not a string")
+        raise _MalformedError("text is not a string")
     parent = _sid(tweet, "in_reply_to_status_id")
     addressee = _sid(tweet, "in_reply_to_user_id")
     quoted = _sid(tweet, "quoted_status_id")
     entities = tweet.get("entities")
     tags = entities.get("hashtags") if isinstance(entities, dict) else None
-    labels = [t["text"].lower() for t in tags or [] if isinstance(t, dict) and isinstance(t.get("text"), str)]
+    labels = [
+        t["text"].lower()
+        for t in tags or []
+        if isinstance(t, dict) and isinstance(t.get("text"), str)
+    ]
     kind = "reply" if parent or addressee else "quote" if quoted else "post"
     return {
         "post_id": key,
@@ -373,17 +429,26 @@ def _archive(data_dir: Path) -> SourceTables:
     records = load_ytd(account_path)
     acc = records[0].get("account") if records and isinstance(records[0], dict) else None
     if not isinstance(acc, dict) or not _str(acc.get("accountId")):
-        raise SourceError(account_path, None, "no account record", "[{\"account\": {\"accountId\": ...}}]")
+        raise SourceError(
+            account_path, None, "no account record", '[{"account": {"accountId": ...}}]'
+        )
     owner = acc["accountId"]
     try:
         owner_created = parse_time(acc.get("createdAt"))
-    except _Malformed:
+    except _MalformedError:
         owner_created = None
     followers = data_dir / "follower.js"
-    c.account(owner, acc.get("username"), acc.get("accountDisplayName"), created_at=owner_created,
-              follower_count=len(load_ytd(followers)) if followers.exists() else None)
+    c.account(
+        owner,
+        acc.get("username"),
+        acc.get("accountDisplayName"),
+        created_at=owner_created,
+        follower_count=len(load_ytd(followers)) if followers.exists() else None,
+    )
     tweet_files = [require_file(data_dir, "tweets.js", "tweet.js")]
-    tweet_files += sorted(data_dir.glob("tweets-part*.js")) + sorted(data_dir.glob("tweet-part*.js"))
+    tweet_files += sorted(data_dir.glob("tweets-part*.js")) + sorted(
+        data_dir.glob("tweet-part*.js")
+    )
     for path in tweet_files:
         for line, rec in enumerate(load_ytd(path), start=1):
             c.n_read["posts"] += 1
@@ -391,10 +456,10 @@ def _archive(data_dir: Path) -> SourceTables:
             key = _sid(tweet, "id") if isinstance(tweet, dict) else None
             try:
                 if key is None:
-                    raise _Malformed("missing id_str")
+                    raise _MalformedError("missing id_str")
                 row = _archive_tweet(tweet, key, owner)
                 c._mentions(tweet)
-            except _Malformed as exc:
+            except _MalformedError as exc:
                 c.rejects.add("posts", path, line, key, str(exc))
                 continue
             if key in c.posts:
@@ -417,8 +482,15 @@ def _archive(data_dir: Path) -> SourceTables:
                 c.rejects.add("reactions", like_path, line, tid, "duplicate like")
             else:
                 c.reaction_ids.add(reaction_id)
-                c.reactions.append({"reaction_id": reaction_id, "platform": PLATFORM,
-                                    "post_id": tid, "kind": "like", "actor_account_id": owner})
+                c.reactions.append(
+                    {
+                        "reaction_id": reaction_id,
+                        "platform": PLATFORM,
+                        "post_id": tid,
+                        "kind": "like",
+                        "actor_account_id": owner,
+                    }
+                )
     return c.tables(MISSING["archive"])
 
 
@@ -431,10 +503,17 @@ def _archive_tweet(tweet: dict[str, Any], key: str, owner: str) -> dict[str, Any
         name = text[4:].split(":", 1)[0]
         entities = tweet.get("entities")
         mentions = entities.get("user_mentions") if isinstance(entities, dict) else None
-        original = next((_sid(m, "id") for m in mentions or []
-                         if isinstance(m, dict) and m.get("screen_name") == name), None)
-        row.update(kind="repost", text=None, n_likes=None, n_reposts=None,
-                   reply_to_account_id=original)
+        original = next(
+            (
+                _sid(m, "id")
+                for m in mentions or []
+                if isinstance(m, dict) and m.get("screen_name") == name
+            ),
+            None,
+        )
+        row.update(
+            kind="repost", text=None, n_likes=None, n_reposts=None, reply_to_account_id=original
+        )
     return row
 
 
@@ -452,21 +531,26 @@ def _pheme_threads(path: Path) -> list[Path]:
 
 def _pheme(threads: list[Path]) -> SourceTables:
     c = _Collector()
+    # Source tweets of every thread first: a thread's source can also sit among another
+    # thread's reactions, and it should be kept as the source ("post"), not as a reply.
     for thread in threads:
-        event = [thread.parent.name]
         sources = sorted((thread / "source-tweets").glob("*.json"))
         if not sources:
             raise SourceError(thread / "source-tweets", None, "no source tweet", "<thread-id>.json")
-        reactions = sorted((thread / "reactions").glob("*.json"))
-        for path in sources + reactions:
+        for path in sources:
             for line, status in load_statuses(path):
-                c.status(path, line, status, event, is_reaction=path in reactions)
+                c.status(path, line, status, [thread.parent.name])
+    for thread in threads:
+        for path in sorted((thread / "reactions").glob("*.json")):
+            for line, status in load_statuses(path):
+                c.status(path, line, status, [thread.parent.name], is_reaction=True)
+    for thread in threads:
         retweets = thread / "retweets.json.gz"
         if not retweets.exists():
             retweets = thread / "retweets.json"
         if retweets.exists():
             for line, status in load_statuses(retweets):
-                c.status(retweets, line, status, event)
+                c.status(retweets, line, status, [thread.parent.name])
     c.resolve()
     return c.tables(MISSING["pheme"])
 
@@ -500,9 +584,16 @@ def read(path: Path) -> SourceTables:
     threads = _pheme_threads(path)
     if threads:
         return _pheme(threads)
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.endswith(
-        (".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz")))
+    files = sorted(
+        p
+        for p in path.iterdir()
+        if p.is_file() and p.name.endswith((".json", ".jsonl", ".ndjson", ".json.gz", ".jsonl.gz"))
+    )
     if not files:
-        raise SourceError(path, None, "no tweets found",
-                          "data/tweets.js, PHEME threads/<lang>/<event>/<id>/, or *.json statuses")
+        raise SourceError(
+            path,
+            None,
+            "no tweets found",
+            "data/tweets.js, PHEME threads/<lang>/<event>/<id>/, or *.json statuses",
+        )
     return _api(files)

@@ -16,7 +16,14 @@ from typing import Any
 import polars as pl
 
 from analysis.config import section
-from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, installed_revision, load_model, model_encoder
+from analysis.embed import (
+    EmbeddingCache,
+    EmbedParams,
+    embed_posts,
+    installed_revision,
+    load_model,
+    model_encoder,
+)
 from analysis.io import write_parquet
 
 log = logging.getLogger(__name__)

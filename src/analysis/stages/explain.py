@@ -23,7 +23,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Print the explanation of one account (exit code 1 when it cannot be explained)."""
     files = sorted(SCORES.glob("*.parquet"))
     if not files:
-        raise FileNotFoundError(f"no scores in {SCORES}: run `python -m analysis score MODEL` first")
+        raise FileNotFoundError(
+            f"no scores in {SCORES}: run `python -m analysis score MODEL` first"
+        )
     scores = {f.stem: pl.read_parquet(f) for f in files}
     acc_path = Path(INTERIM) / "accounts.parquet"
     accounts = pl.read_parquet(acc_path) if acc_path.exists() else None

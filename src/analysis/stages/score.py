@@ -55,8 +55,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     module = registry.get(args.model)
     tables = load_tables()
     as_of = common.resolve_as_of(p, tables.posts)
-    log.info("%s: scoring %s participants at %s from %s posts", module.NAME,
-             f"{tables.participants().height:,}", as_of.isoformat(), f"{tables.posts.height:,}")
+    log.info(
+        "%s: scoring %s participants at %s from %s posts",
+        module.NAME,
+        f"{tables.participants().height:,}",
+        as_of.isoformat(),
+        f"{tables.posts.height:,}",
+    )
     df = score_one(tables, args.model, p, as_of)
     write_parquet(df, SCORES / f"{args.model}.parquet")
     return 0

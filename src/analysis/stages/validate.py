@@ -41,14 +41,20 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "as_of": as_of.isoformat(),
         "n_participants": tables.participants().height,
         "missing_inputs": validity.missing_inputs(scores),
-        "out_of_time": validity.out_of_time(tables, {n: registry.MODELS[n] for n in names}, p, as_of),
+        "out_of_time": validity.out_of_time(
+            tables, {n: registry.MODELS[n] for n in names}, p, as_of
+        ),
     }
     if groundtruth.has_truth(params):
         truth, _ = groundtruth.load_truth(params, tables.accounts)
         result["planted_roles"] = validity.planted_roles(scores, truth, p)
         for name, r in result["planted_roles"]["models"].items():
-            log.info("%-14s AUC %.3f (experts only %.3f)", name, r["auc"] or float("nan"),
-                     r["auc_experts"] or float("nan"))
+            log.info(
+                "%-14s AUC %.3f (experts only %.3f)",
+                name,
+                r["auc"] or float("nan"),
+                r["auc_experts"] or float("nan"),
+            )
     rep = validity.reputation(scores, tables.accounts)
     if rep is not None:
         result["reputation"] = rep

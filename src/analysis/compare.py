@@ -1,0 +1,460 @@
+"""Stage ``compare``: where the influence models agree, where reach and conversation diverge,
+and which score Resonance recommends for which question (pure functions, no I/O).
+
+Reads (through ``analysis.stages.compare``) every ``data/processed/scores/<model>.parquet``,
+the validity metrics ``reports/metrics/models.json`` and, on the demo, the planted roles; the
+counterfactual re-scoring (weekend off, two weeks off, extra posts, reaction ring) lives in
+``analysis.counterfactual``. Outputs: ``data/processed/divergence.parquet`` and
+``reports/metrics/compare.json`` (written by the stage).
+
+* **Agreement** (like Cha et al., ICWSM 2010, Table 2): for every pair of models, on the
+  accounts both scored: Spearman's rho, Kendall's tau-b, Jaccard overlap of the top-k lists
+  (k capped at n) and rank-biased overlap (RBO; Webber, Moffat & Zobel 2010, extrapolated form,
+  eq. 32). Neither scipy nor scikit-learn implements RBO, so :func:`rbo` does. Percentile
+  bootstrap intervals resample accounts with replacement (``n_boot``, ``seed``).
+* **Divergence**: every participant in a reach-by-conversation quadrant from percentile
+  thresholds, and the OLS residual of conversation percentile on reach percentile as a
+  continuous divergence score (positive: more conversation than its reach predicts).
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+from scipy import stats
+
+from analysis.config import Frozen
+
+QUADRANTS = {
+    (True, False): "loud but unheard",
+    (False, True): "quiet connectors",
+    (True, True): "loud and heard",
+    (False, False): "quiet and unheard",
+}
+#: The planted-role rates reported on the demo: (role, quadrant).
+ROLE_QUADRANTS = (
+    ("gamer", "loud but unheard"),
+    ("broadcaster", "loud but unheard"),
+    ("expert", "quiet connectors"),
+)
+
+
+class CounterfactualParams(Frozen):
+    """``compare.counterfactual``: the weekend-off, time-off and gaming tests."""
+
+    #: Accounts altered (sampled among participants; capped at their number).
+    n_sample: int = Field(100, ge=1)
+    #: Accounts altered per model run, as a share of participants (at least 1 account): small, so
+    #: that the altered accounts barely move each other's percentiles.
+    batch_share: float = Field(0.05, gt=0, le=1)
+    seed: int = 7
+    #: Length of the time off that ends at the scoring date.
+    vacation_days: float = Field(14.0, gt=0)
+    #: Also remove what others wrote in reply to a removed post (a reply to a post that was never
+    #: written cannot exist), and the reactions on removed posts.
+    drop_responses: bool = True
+    #: Extra low-value posts, as a share of the account's own number of posts before as_of.
+    gaming_multipliers: tuple[float, ...] = (0.5, 1.0, 4.0)
+    #: Reaction ring: members, and per ordered pair the replies and likes each gives the other.
+    ring_size: int = Field(5, ge=2)
+    ring_replies_per_pair: int = Field(3, ge=0)
+    ring_likes_per_pair: int = Field(5, ge=0)
+    #: Relative changes of score_pct are taken against at least this many points, so that an
+    #: account at the 0th percentile does not divide by zero.
+    floor_pct: float = Field(1.0, gt=0)
+
+
+class GateParams(Frozen):
+    """``compare.gates``: what a recommended model must survive (fractions of score_pct)."""
+
+    weekend_off_median: float = 0.02
+    time_off_median: float = 0.05
+    volume_elasticity_max: float = 0.0
+    ring_gain_max: float = 0.25
+    #: Validity floor: out-of-time Spearman with the question's outcome (``models.json``).
+    min_spearman: float = 0.3
+    #: Spearman differences smaller than this are treated as ties (bootstrap noise).
+    spearman_tolerance: float = 0.02
+
+
+class Question(Frozen):
+    """A question a score answers, validated by one out-of-time outcome of ``models.json``."""
+
+    outcome: str
+    question: str
+    #: Planted-role AUC floor on the demo (None: the planted roles say nothing about it).
+    min_auc: float | None = None
+
+
+class CompareParams(Frozen):
+    """``compare``: agreement, divergence, counterfactual tests and the recommendation."""
+
+    #: Models compared; None: ``models.names``.
+    models: tuple[str, ...] | None = None
+    top_k: tuple[int, ...] = (10, 100)
+    rbo_p: float = Field(0.9, gt=0, lt=1)
+    n_boot: int = Field(200, ge=0)
+    seed: int = 2010
+    #: The two models of the divergence quadrants (x: how loud, y: how heard).
+    reach_model: str = "reach"
+    conversation_model: str = "conversation"
+    #: Percentile at or above which an account counts as high on each axis.
+    reach_high_pct: float = Field(50.0, ge=0, le=100)
+    conversation_high_pct: float = Field(50.0, ge=0, le=100)
+    counterfactual: CounterfactualParams = CounterfactualParams()
+    gates: GateParams = GateParams()
+    #: Questions, each validated by an out-of-time outcome of ``models.json``.
+    questions: tuple[Question, ...] = (
+        Question(outcome="n_repliers_next", question="who gets answered", min_auc=0.5),
+        Question(outcome="n_reactions_next", question="who is widely seen and reacted to"),
+    )
+    #: The question whose answer is ``recommended_model``.
+    primary_outcome: str = "n_repliers_next"
+
+
+# ---------------------------------------------------------------------------------------------
+# Agreement
+
+
+def rbo(list_a: list[Any] | np.ndarray, list_b: list[Any] | np.ndarray, p: float = 0.9) -> float:
+    """Extrapolated rank-biased overlap of two rankings (Webber et al. 2010, eq. 32).
+
+    Lists are best first and without duplicates; they may differ in length and in elements.
+    Identical lists give 1, disjoint lists 0; ``p`` is the persistence (top-weightedness: the
+    top ``1/(1-p)`` ranks carry most of the weight).
+
+    Raises:
+        ValueError: when ``p`` is outside (0, 1) or a list holds duplicates.
+    """
+    if not 0 < p < 1:
+        raise ValueError(f"rbo: p must be in (0, 1), got {p}")
+    a, b = list(list_a), list(list_b)
+    if len(set(a)) != len(a) or len(set(b)) != len(b):
+        raise ValueError("rbo: a ranking holds the same item twice")
+    if not a or not b:
+        return 0.0 if (a or b) else 1.0
+    long, short = (a, b) if len(a) >= len(b) else (b, a)
+    rank_l = {x: i + 1 for i, x in enumerate(long)}
+    rank_s = {x: i + 1 for i, x in enumerate(short)}
+    return _rbo_from_ranks(rank_l, rank_s, len(long), len(short), p)
+
+
+def _rbo_from_ranks(rank_l: dict, rank_s: dict, n_l: int, n_s: int, p: float) -> float:
+    # X_d (overlap at depth d) = number of shared items whose deeper rank is <= d; for d > s
+    # the short list is exhausted and its whole content counts (eq. 32's "seen" items).
+    depths = [max(rank_l[x], rank_s[x]) for x in rank_s if x in rank_l]
+    return _rbo_ext(np.asarray(depths, dtype=np.int64), n_l, n_s, p)
+
+
+def _rbo_ext(shared_depth: np.ndarray, n_l: int, n_s: int, p: float) -> float:
+    """RBO_ext from the depth at which each shared item is first in both lists."""
+    x = np.cumsum(np.bincount(shared_depth, minlength=n_l + 1)[1 : n_l + 1]).astype(float)
+    d = np.arange(1, n_l + 1, dtype=float)
+    pd_ = p**d
+    x_s, x_l = x[n_s - 1], x[n_l - 1]
+    total = np.sum(x / d * pd_)
+    tail = d[n_s:]
+    total += np.sum(x_s * (tail - n_s) / (n_s * tail) * pd_[n_s:])
+    return float((1 - p) / p * total + ((x_l - x_s) / n_l + x_s / n_s) * p**n_l)
+
+
+def jaccard_top_k(list_a: list[Any] | np.ndarray, list_b: list[Any] | np.ndarray, k: int) -> float:
+    """Jaccard overlap |A ∩ B| / |A ∪ B| of the first ``k`` items of two rankings."""
+    if k < 1:
+        raise ValueError(f"jaccard_top_k: k must be >= 1, got {k}")
+    a, b = set(list(list_a)[:k]), set(list(list_b)[:k])
+    union = a | b
+    return len(a & b) / len(union) if union else 1.0
+
+
+def _order(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
+    """Indices best first: higher score first, ties broken by ``tiebreak`` (same in both lists)."""
+    return np.lexsort((tiebreak, -score))
+
+
+def pair_statistics(a: np.ndarray, b: np.ndarray, tiebreak: np.ndarray, top_k: tuple[int, ...],
+                    p: float) -> dict[str, float]:
+    """Spearman, Kendall tau-b, Jaccard top-k and RBO of two score vectors over the same items."""
+    n = a.size
+    out: dict[str, float] = {}
+    if n < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        out["spearman"] = out["kendall_tau_b"] = float("nan")
+    else:
+        out["spearman"] = float(stats.spearmanr(a, b).statistic)
+        out["kendall_tau_b"] = float(stats.kendalltau(a, b, variant="b").statistic)
+    oa, ob = _order(a, tiebreak), _order(b, tiebreak)
+    for k in top_k:
+        kk = min(k, n)
+        inter = np.intersect1d(oa[:kk], ob[:kk]).size
+        out[f"jaccard_top{k}"] = inter / (2 * kk - inter) if kk else float("nan")
+    # Same items in both lists: shared depth = the deeper of the two ranks.
+    rank_a, rank_b = np.empty(n, np.int64), np.empty(n, np.int64)
+    rank_a[oa], rank_b[ob] = np.arange(1, n + 1), np.arange(1, n + 1)
+    out["rbo"] = _rbo_ext(np.maximum(rank_a, rank_b), n, n, p) if n else float("nan")
+    return out
+
+
+def agreement(scores: dict[str, pl.DataFrame], params: CompareParams) -> pl.DataFrame:
+    """Agreement of every pair of models, with bootstrap intervals (long form).
+
+    Args:
+        scores: model name -> score frame (``account_id``, ``score``).
+        params: ``top_k``, ``rbo_p``, ``n_boot`` and ``seed``.
+
+    Returns:
+        One row per (pair, statistic): ``model_a, model_b, pair, statistic, value, ci_low,
+        ci_high, n_accounts`` (2.5 and 97.5 percentiles of the bootstrap; null without one).
+    """
+    rng = np.random.default_rng(params.seed)
+    rows = []
+    for name_a, name_b in itertools.combinations(scores, 2):
+        joined = (
+            scores[name_a].select("account_id", pl.col("score").alias("a"))
+            .join(scores[name_b].select("account_id", pl.col("score").alias("b")), on="account_id")
+            .drop_nulls().sort("account_id")
+        )
+        a, b = joined["a"].to_numpy(), joined["b"].to_numpy()
+        ids = np.arange(joined.height)  # tie-break by account id order (sorted above)
+        point = pair_statistics(a, b, ids, params.top_k, params.rbo_p)
+        boots: dict[str, list[float]] = {k: [] for k in point}
+        for _ in range(params.n_boot if joined.height > 1 else 0):
+            idx = np.sort(rng.integers(0, joined.height, joined.height))
+            # copies of one account tie in both models; ordering them by position keeps the two
+            # lists consistent, so a duplicated account never counts as a disagreement.
+            for k, v in pair_statistics(a[idx], b[idx], np.arange(idx.size), params.top_k,
+                                        params.rbo_p).items():
+                boots[k].append(v)
+        for stat, value in point.items():
+            sample = np.asarray(boots[stat], dtype=float)
+            sample = sample[np.isfinite(sample)]
+            lo, hi = (np.percentile(sample, [2.5, 97.5]) if sample.size else (None, None))
+            rows.append(dict(model_a=name_a, model_b=name_b, pair=f"{name_a} vs {name_b}",
+                             statistic=stat, value=value,
+                             ci_low=None if lo is None else float(lo),
+                             ci_high=None if hi is None else float(hi),
+                             n_accounts=joined.height))
+    return pl.DataFrame(rows, schema={
+        "model_a": pl.String, "model_b": pl.String, "pair": pl.String, "statistic": pl.String,
+        "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n_accounts": pl.Int64,
+    })
+
+
+# ---------------------------------------------------------------------------------------------
+# Divergence
+
+
+def quadrant_expr(x: str, y: str, x_high: float, y_high: float) -> pl.Expr:
+    """The quadrant name of each row: high means at or above the threshold percentile."""
+    hx, hy = pl.col(x) >= x_high, pl.col(y) >= y_high
+    expr = pl.when(hx & ~hy).then(pl.lit(QUADRANTS[(True, False)]))
+    expr = expr.when(~hx & hy).then(pl.lit(QUADRANTS[(False, True)]))
+    expr = expr.when(hx & hy).then(pl.lit(QUADRANTS[(True, True)]))
+    return expr.otherwise(pl.lit(QUADRANTS[(False, False)]))
+
+
+def divergence(reach: pl.DataFrame, conversation: pl.DataFrame, params: CompareParams
+               ) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Quadrants and the continuous divergence score of every account scored by both models.
+
+    Returns:
+        The per-account frame (``account_id, reach_pct, conversation_pct, quadrant,
+        divergence``) and the OLS fit (intercept, slope, R², n).
+    """
+    import statsmodels.api as sm
+
+    df = (
+        reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
+        .join(conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
+              on="account_id")
+        .drop_nulls().sort("account_id")
+        .with_columns(quadrant=quadrant_expr("reach_pct", "conversation_pct",
+                                             params.reach_high_pct, params.conversation_high_pct))
+    )
+    fit: dict[str, Any] = {"n": df.height, "intercept": None, "slope": None, "r2": None}
+    if df.height >= 3 and df["reach_pct"].std() > 0:
+        res = sm.OLS(df["conversation_pct"].to_numpy(),
+                     sm.add_constant(df["reach_pct"].to_numpy())).fit()
+        resid = res.resid
+        fit.update(intercept=float(res.params[0]), slope=float(res.params[1]),
+                   r2=float(res.rsquared))
+    else:  # no spread in reach: the residual is the deviation from the mean
+        resid = (df["conversation_pct"] - df["conversation_pct"].mean()).to_numpy()
+    df = df.with_columns(divergence=pl.Series(resid, dtype=pl.Float64))
+    return df.select("account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"), fit
+
+
+def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Count and share of accounts per quadrant (every quadrant listed, empty ones as 0)."""
+    n = div.height
+    counts = dict(div.group_by("quadrant").len().iter_rows())
+    return {q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
+            for q in QUADRANTS.values()}
+
+
+def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[str, Any]:
+    """Rates at which planted roles land in their expected quadrant (aggregates only).
+
+    A role with fewer than ``min_cell_k`` scored accounts gets a null rate (suppressed cell).
+    """
+    joined = div.join(truth.select("account_id", "role"), on="account_id")
+    out: dict[str, Any] = {}
+    for role, quadrant in ROLE_QUADRANTS:
+        group = joined.filter(pl.col("role") == role)
+        n = group.height
+        hits = group.filter(pl.col("quadrant") == quadrant).height
+        out[f"{role}_in_{quadrant.replace(' ', '_')}"] = {
+            "n_role": n if n >= min_cell_k else None,
+            "rate": hits / n if n >= min_cell_k else None,
+            "suppressed": n < min_cell_k,
+        }
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Recommendation
+
+
+def gate_results(robustness: dict[str, dict[str, Any]], gates: GateParams) -> dict[str, dict]:
+    """Which robustness gate each model passes (``None`` where the test has no number)."""
+    out = {}
+    for name, r in robustness.items():
+        out[name] = {}
+        for gate, (key, limit, strict) in _GATES.items():
+            v, lim = r.get(key), getattr(gates, limit)
+            out[name][gate] = None if v is None else bool(v < lim if strict else v <= lim + 1e-12)
+    return out
+
+
+#: gate -> (robustness key, GateParams field, strict "<" rather than "<=")
+_GATES = {
+    "volume": ("volume_elasticity", "volume_elasticity_max", False),
+    "weekend_off": ("weekend_off_median_abs", "weekend_off_median", True),
+    "time_off": ("time_off_median_abs", "time_off_median", True),
+    "ring": ("ring_gain", "ring_gain_max", False),
+}
+SOFT_GATES = ("weekend_off", "time_off", "ring")
+#: Why a valid model fails a gate, and what passing it would take (added to the reasoning).
+GATE_NOTES = {
+    "weekend_off": "A weekend off removes about 2/7 of an account's posts and, with them, the "
+    "replies they would have drawn; any score that adds up what happens in response to activity "
+    "(repliers, partners, threads, rank flowing in) loses a similar share, a few percentile points "
+    "at the median. Passing would take scoring responses per active day or per post (a shrunk "
+    "rate of being answered) instead of their amount.",
+    "time_off": "With exponential decay, the last vacation_days carry 1 - 0.5**(days/half_life) "
+    "of the weight (28 % for 14 days at a 30-day half-life, 10 % at 90 days); passing would take "
+    "a half-life long against the time off, or not counting silent days (decay over the "
+    "account's own active days).",
+    "ring": "Accounts that answer each other count as distinct, reciprocal repliers; passing "
+    "would take discounting replies inside dense cliques (e.g. weighting each replier by how "
+    "many others also reply to them).",
+}
+
+
+def _excess(r: dict[str, Any], gates: GateParams) -> float:
+    """Sum over the soft gates of how far past its limit the model is (0 when within)."""
+    total = 0.0
+    for gate in SOFT_GATES:
+        key, limit, _ = _GATES[gate]
+        v, lim = r.get(key), getattr(gates, limit)
+        if v is not None and lim > 0:
+            total += max(0.0, v / lim - 1.0)
+    return total
+
+
+def _validity(models_json: dict[str, Any] | None, name: str, outcome: str
+              ) -> tuple[float | None, float | None]:
+    if not models_json:
+        return None, None
+    oot = models_json.get("out_of_time", {}).get("models", {}).get(name, {}).get(outcome, {})
+    auc = models_json.get("planted_roles", {}).get("models", {}).get(name, {}).get("auc")
+    return oot.get("spearman"), auc
+
+
+def recommend(robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None,
+              params: CompareParams) -> dict[str, Any]:
+    """Pick a model per question by rules computed from the metrics (no names hard-coded).
+
+    Rule: (1) a model must be valid for the question (out-of-time Spearman with the question's
+    outcome at least ``min_spearman``; planted-role AUC at least the question's ``min_auc`` where
+    it sets one and the demo has one) and gain nothing from extra volume (elasticity at most
+    ``volume_elasticity_max``); (2) among those, the fewest failed robustness gates (weekend off,
+    time off, ring gain) wins; (3) models whose Spearman is within ``spearman_tolerance`` of the
+    best of that group count as equally valid, and the one least far past the gate limits (sum
+    of value / limit - 1 over failed gates) wins; then the higher Spearman.
+    """
+    gates = gate_results(robustness, params.gates)
+    g = params.gates
+    answers: dict[str, Any] = {}
+    for q in params.questions:
+        table = []
+        for name in robustness:
+            rho, auc = _validity(models_json, name, q.outcome)
+            why = []
+            if rho is None or rho < g.min_spearman:
+                why.append(f"Spearman with {q.outcome} {_fmt(rho)} < {g.min_spearman}")
+            if q.min_auc is not None and auc is not None and auc < q.min_auc:
+                why.append(f"planted-role AUC {_fmt(auc)} < {q.min_auc}")
+            if gates[name]["volume"] is not True:
+                why.append("gains from extra volume")
+            failed = [k for k in SOFT_GATES if gates[name][k] is False]
+            table.append(dict(model=name, spearman=rho, auc=auc, excluded_because=why,
+                              failed_gates=failed, excess=_excess(robustness[name], g)))
+        eligible = [t for t in table if not t["excluded_because"]]
+        if not eligible:
+            answers[q.question] = {
+                "model": None, "outcome": q.outcome,
+                "reasoning": f"No model is valid for '{q.question}' and volume-proof: "
+                + "; ".join(f"{t['model']}: {', '.join(t['excluded_because'])}" for t in table),
+            }
+            continue
+        fewest = min(len(t["failed_gates"]) for t in eligible)
+        group = [t for t in eligible if len(t["failed_gates"]) == fewest]
+        best_rho = max(t["spearman"] for t in group)
+        tied = [t for t in group if t["spearman"] >= best_rho - g.spearman_tolerance]
+        pick = min(tied, key=lambda t: (t["excess"], -t["spearman"]))
+        r = robustness[pick["model"]]
+        others = ", ".join(f"{t['model']} ({_fmt(t['spearman'])})" for t in tied if t is not pick)
+        text = (
+            f"For '{q.question}', {pick['model']}: out-of-time Spearman with {q.outcome} "
+            f"{_fmt(pick['spearman'])}, planted-role AUC {_fmt(pick['auc'])}, no gain from extra "
+            f"volume (elasticity {_fmt(r.get('volume_elasticity'))}). "
+            f"{len(eligible)} of {len(table)} models are valid and volume-proof; "
+            + (f"{pick['model']} passes every robustness gate. " if not pick["failed_gates"] else
+               f"none passes every robustness gate; it fails the fewest ({fewest}: "
+               f"{', '.join(pick['failed_gates'])}) and is least far past their limits. ")
+            + (f"Equally valid within {g.spearman_tolerance}: {others}. " if others else "")
+            + f"A weekend off moves its score_pct by {_pct(r.get('weekend_off_median_abs'))} at the "
+            f"median (gate {_pct(g.weekend_off_median)}), "
+            f"{params.counterfactual.vacation_days:g} days off by "
+            f"{_pct(r.get('time_off_median_abs'))} (gate {_pct(g.time_off_median)}), and a "
+            f"{params.counterfactual.ring_size}-account reaction ring gains "
+            f"{_pct(r.get('ring_gain'))} at the median (gate {_pct(g.ring_gain_max)})."
+        )
+        if pick["failed_gates"]:
+            text += " " + " ".join(GATE_NOTES[k] for k in pick["failed_gates"])
+        answers[q.question] = {"model": pick["model"], "outcome": q.outcome,
+                               "spearman": pick["spearman"], "auc": pick["auc"],
+                               "failed_gates": pick["failed_gates"], "reasoning": text,
+                               "excluded": {t["model"]: t["excluded_because"] for t in table
+                                            if t["excluded_because"]}}
+    primary = next((q.question for q in params.questions if q.outcome == params.primary_outcome),
+                   None)
+    return {
+        "recommended_model": (answers.get(primary) or {}).get("model"),
+        "primary_question": primary,
+        "by_question": answers,
+        "gates": gates,
+        "rule": " ".join(recommend.__doc__.split("\n\n")[1].split()),
+    }
+
+
+def _fmt(x: float | None, digits: int = 3) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
+
+
+def _pct(x: float | None) -> str:
+    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"

@@ -1,0 +1,140 @@
+"""Stage ``compare``: ``python -m analysis compare``.
+
+Reads ``data/interim/{accounts,posts,reactions}.parquet`` (+ ``data/processed/post_topics.parquet``),
+every ``data/processed/scores/<model>.parquet``, ``reports/metrics/models.json`` (validity) and,
+on the demo, the planted roles. Writes ``data/processed/divergence.parquet``,
+``reports/metrics/compare.json`` and the plot data under ``reports/plots/compare/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis import compare, counterfactual, groundtruth
+from analysis import models as registry
+from analysis.config import PrivacyParams, section
+from analysis.io import read_json, write_json, write_parquet
+from analysis.models import common
+from analysis.models.params import model_params
+from analysis.stages.score import SCORES, load_tables
+
+log = logging.getLogger(__name__)
+
+DIVERGENCE = Path("data/processed/divergence.parquet")
+METRICS = Path("reports/metrics/compare.json")
+VALIDITY = Path("reports/metrics/models.json")
+PLOTS = Path("reports/plots/compare")
+
+METHOD = {
+    "agreement": "Spearman rho and Kendall tau-b (scipy), Jaccard of the top-k lists (k capped at n, "
+    "ties broken by account id) and extrapolated rank-biased overlap (Webber, Moffat & Zobel 2010, "
+    "eq. 32; implemented here, neither scipy nor scikit-learn has it) on the accounts both models "
+    "scored; 95 % percentile bootstrap intervals, accounts resampled with replacement.",
+    "divergence": "Quadrants from score_pct thresholds (high = at or above); divergence = residual "
+    "of conversation_pct regressed on reach_pct (statsmodels OLS), positive = more conversation "
+    "than reach predicts.",
+    "counterfactual": "A seeded sample of participants is altered in batches of batch_share of "
+    "the participants (the rest anchors the percentile scale); every model is re-run on the "
+    "altered tables and each altered account's score_pct is compared with its baseline. "
+    "Relative change = (pct_cf - pct_base) / max(pct_base, floor_pct). Weekend off and time "
+    "off remove the account's own posts (replies included) and, with drop_responses, the "
+    "replies to them and the reactions on them. Gaming adds posts drawing no replies and no "
+    "reactions; the ring members reply to and like each other's latest posts.",
+}
+
+
+def _agreement_json(agree: pl.DataFrame) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for row in agree.iter_rows(named=True):
+        out.setdefault(row["pair"], {"n_accounts": row["n_accounts"]})[row["statistic"]] = {
+            "value": row["value"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]}
+    return out
+
+
+def _write_plots(agree: pl.DataFrame, div: pl.DataFrame, robust: dict[str, dict[str, Any]],
+                 gaming: dict[str, dict], multipliers: tuple[float, ...]) -> None:
+    PLOTS.mkdir(parents=True, exist_ok=True)
+    wide = agree.pivot(on="statistic", index="pair", values="value")
+    wide.write_csv(PLOTS / "agreement.csv")
+    div.select("reach_pct", "conversation_pct", "quadrant", "divergence").sort(
+        "reach_pct", "conversation_pct").write_csv(PLOTS / "divergence.csv")
+    pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(PLOTS / "robustness.csv")
+    rows = [{"volume_increase_pct": 0.0, **{m: 0.0 for m in gaming}}]
+    for mult in multipliers:
+        key = f"+{round(100 * mult)}%"
+        rows.append({"volume_increase_pct": 100 * mult,
+                     **{m: g["median_rel_change"].get(key) for m, g in gaming.items()}})
+    pl.DataFrame(rows).write_csv(PLOTS / "gaming.csv")
+    log.info("wrote plot data to %s", PLOTS)
+
+
+def run(params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Agreement, divergence, weekend-off and gaming tests, and the recommendation."""
+    cp = section(params, "compare", compare.CompareParams)
+    mp = model_params(params)
+    names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
+    for needed in (cp.reach_model, cp.conversation_model):
+        if needed not in names:
+            raise ValueError(f"compare: divergence needs model {needed!r}; compared: {names}")
+    tables = load_tables()
+    as_of = common.resolve_as_of(mp, tables.posts)
+    scores = {}
+    for name in names:
+        path = SCORES / f"{name}.parquet"
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
+        scores[name] = pl.read_parquet(path)
+
+    agree = compare.agreement(scores, cp)
+    log.info("agreement: %d pairs x %d statistics, %d bootstrap draws", agree["pair"].n_unique(),
+             agree["statistic"].n_unique(), cp.n_boot)
+    div, fit = compare.divergence(scores[cp.reach_model], scores[cp.conversation_model], cp)
+    div_json: dict[str, Any] = {
+        "models": {"reach": cp.reach_model, "conversation": cp.conversation_model},
+        "thresholds_pct": {"reach": cp.reach_high_pct, "conversation": cp.conversation_high_pct},
+        "quadrants": compare.quadrant_counts(div),
+        "ols": fit,
+    }
+    if groundtruth.has_truth(params):
+        truth, _ = groundtruth.load_truth(params, tables.accounts)
+        k = section(params, "privacy", PrivacyParams).min_cell_k
+        div_json["planted_roles"] = compare.role_rates(div, truth, k)
+
+    models = {n: registry.MODELS[n] for n in names}
+    cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual)
+    robust = counterfactual.robustness_table(cf)
+    validity = read_json(VALIDITY) if VALIDITY.exists() else None
+    if validity is None:
+        log.warning("%s is missing: the recommendation has no validity numbers", VALIDITY)
+    rec = compare.recommend(robust, validity, cp)
+    log.info("recommended model (%s): %s", rec["primary_question"], rec["recommended_model"])
+
+    result = {
+        "as_of": as_of.isoformat(),
+        "n_participants": tables.participants().height,
+        "models": names,
+        "agreement": _agreement_json(agree),
+        "divergence": div_json,
+        "counterfactual": {
+            "n_sample": len(cf["sample"]),
+            "batch_size": max(1, int(cp.counterfactual.batch_share * tables.participants().height)),
+            "ring_size": len(cf["members"]),
+            "weekend_off": cf["summary_weekend_off"],
+            "time_off": cf["summary_time_off"],
+            "gaming": cf["summary_gaming"],
+            "ring": cf["summary_ring"],
+        },
+        "robustness": robust,
+        "recommendation": rec,
+        "recommended_model": rec["recommended_model"],
+        "method": METHOD,
+    }
+    write_parquet(div, DIVERGENCE)
+    write_json(result, METRICS)
+    _write_plots(agree, div, robust, cf["summary_gaming"], cp.counterfactual.gaming_multipliers)
+    return 0

@@ -1,0 +1,1 @@
+"""Templates of the report stage (the offline ``dvc plots`` HTML template builder)."""

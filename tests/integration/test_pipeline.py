@@ -1,0 +1,119 @@
+"""The whole pipeline through `dvc repro` on a small demo, in a temporary copy of the project.
+
+Runs once per session (module-scoped fixture); every test below reads its outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.conftest import ROOT
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
+
+SMALL = {"demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"}}
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    env["HF_HUB_OFFLINE"] = "1"
+    return env
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+    return proc
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the tracked and untracked-but-not-ignored files into a fresh git repository."""
+    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for sub in (".dvc/tmp", ".dvc/cache"):
+        shutil.rmtree(dest / sub, ignore_errors=True)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "copy"], dest)
+    return dest
+
+
+def set_params(project: Path, updates: dict) -> None:
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in updates.items():
+        params.setdefault(section, {}).update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    dest = copy_project(tmp_path_factory.mktemp("project"))
+    set_params(dest, SMALL)
+    run(["dvc", "repro"], dest)
+    return dest
+
+
+def test_repro_writes_interim_tables_and_reconciled_metrics(project: Path) -> None:
+    for table in ("accounts", "posts", "reactions", "rejects"):
+        assert (project / f"data/interim/{table}.parquet").exists()
+    metrics = json.loads((project / "reports/metrics/ingest.json").read_text())
+    for table, c in metrics["totals"].items():
+        assert c["read"] == c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"], table
+    assert metrics["sources"]["demo"]["accounts"]["removed_minor"] >= 2
+
+
+def test_second_repro_reruns_nothing_but_the_input_check(project: Path) -> None:
+    out = run(["dvc", "repro"], project).stdout
+    ran = [line for line in out.splitlines() if line.startswith("Running stage")]
+    assert ran == ["Running stage 'inputs':"], out
+    status = run(["dvc", "status"], project).stdout
+    assert "ingest" not in status, status
+
+
+def test_dvc_metrics_show_lists_the_ingest_metrics(project: Path) -> None:
+    out = run(["dvc", "metrics", "show"], project).stdout
+    assert "reports/metrics/ingest.json" in out
+
+
+def test_audit_passes_on_the_outputs(project: Path) -> None:
+    proc = run([sys.executable, "-m", "analysis", "audit"], project, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+
+
+def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(project: Path, tmp_path) -> None:
+    import polars as pl
+
+    before = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
+    env = _env()
+    import secrets
+
+    rotated = "rotated-" + secrets.token_hex(16)
+    env["RESONANCE_KEY"] = rotated
+    proc = subprocess.run(["dvc", "repro", "ingest"], cwd=project, env=env, capture_output=True,
+                          text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "Running stage 'ingest'" in proc.stdout
+    after = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
+    assert len(before & after) == 1  # only the non-participant placeholder is shared
+    # the key itself is nowhere: not in outputs, dvc.lock, logs or the DVC cache
+    for path in project.rglob("*"):
+        if path.is_file() and ".git" not in path.parts and path.stat().st_size < 50_000_000:
+            assert rotated.encode() not in path.read_bytes(), path
+    run(["dvc", "repro", "ingest"], project)  # back to the session key

@@ -1,0 +1,75 @@
+"""The report stage's outputs on the small demo project: the writeup's numbers are the ones
+`dvc metrics show` prints, publication outputs are publishable, and `dvc plots show` renders
+with the offline template."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analysis import publish, writeup
+from tests.notebooks.demo_project import demo_project
+
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory) -> Path:
+    return demo_project(tmp_path_factory)
+
+
+def dvc(project: Path, *args: str) -> str:
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    proc = subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def test_writeup_numbers_equal_dvc_metrics_show(project: Path) -> None:
+    metrics = json.loads(dvc(project, "metrics", "show", "--json"))
+    files = next(iter(metrics.values()))["data"]
+    models = files["reports/metrics/models.json"]["data"]
+    ingest = files["reports/metrics/ingest.json"]["data"]
+    md = (project / "reports/methodology.md").read_text()
+    assert f"Participants (accounts studied): {writeup.num(ingest['n_participants'])}" in md
+    assert f"{writeup.num(ingest['totals']['posts']['accepted'])} posts" in md
+    rows = [line for line in md.splitlines() if line.startswith("| ")]
+    for model, outcomes in models["out_of_time"]["models"].items():
+        for outcome, r in outcomes.items():
+            row = next(x for x in rows if x.startswith(f"| {model} | {outcome} |"))
+            assert row.split("|")[3].strip() == writeup.num(r["spearman"]), row
+    planted = md.split("**Planted roles**")[-1].split("## 6.")[0].splitlines()
+    for model, r in (models.get("planted_roles") or {}).get("models", {}).items():
+        row = next(x for x in planted if x.startswith(f"| {model} | "))
+        assert writeup.num(r["auc"]) in row or publish.SUPPRESSED in row, row
+    if "reports/metrics/compare.json" in files:
+        compare = files["reports/metrics/compare.json"]["data"]
+        assert f"recommends **`{compare['recommended_model']}`**" in md
+
+
+def test_publication_outputs_are_publishable(project: Path) -> None:
+    texts = pl.read_parquet(project / "data/interim/posts.parquet", columns=["text"])["text"].drop_nulls().to_list()
+    outputs = [project / "reports/methodology.md", project / "reports/methodology.html",
+               *sorted((project / "reports/public").glob("*.csv"))]
+    assert len(outputs) >= 8
+    for path in outputs:
+        assert publish.publishable_problems(path.read_text(), texts) == [], path
+    figures = sorted((project / "reports/figures").glob("*.png"))
+    assert figures, "no static figures (is chromium installed? `make browser`)"
+    md = (project / "reports/methodology.md").read_text()
+    assert all(f"figures/{f.name}" in md for f in figures)
+
+
+def test_dvc_plots_show_renders_offline_with_the_template(project: Path) -> None:
+    out = project / "dvc_plots_out"
+    dvc(project, "plots", "show", "--html-template", "reports/templates/dvc_plots.html", "-o", str(out))
+    page = (out / "index.html").read_text()
+    assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
+    for title in ("Planted-role AUC per model", "Posts per topic", "Activity per week"):
+        assert title in page

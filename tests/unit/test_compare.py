@@ -1,0 +1,301 @@
+"""Stage ``compare``: agreement statistics, divergence quadrants, counterfactual transforms and
+the recommendation rule, on tiny inline frames and a small demo."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analysis import compare, counterfactual, schema
+from analysis.compare import CompareParams, CounterfactualParams
+from analysis.models import conversation, volume
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+
+MONDAY = datetime(2026, 3, 2, 12, tzinfo=UTC)  # 2026-03-02 is a Monday
+
+
+# ------------------------------------------------------------------------------ RBO and Jaccard
+
+
+def test_rbo_identical_lists_is_one_and_disjoint_is_zero() -> None:
+    items = list("abcdefghij")
+    assert compare.rbo(items, items, 0.9) == pytest.approx(1.0)
+    assert compare.rbo(items[:5], items[5:], 0.9) == pytest.approx(0.0)
+    assert compare.rbo(["a"], ["a"], 0.5) == pytest.approx(1.0)
+
+
+def test_rbo_matches_a_hand_computed_value() -> None:
+    # p = 0.5, A = abc, B = acb: X_1 = 1, X_2 = 1, X_3 = 3.
+    # (1-p)/p * (1/1*.5 + 1/2*.25 + 3/3*.125) + 3/3 * .5**3 = 0.75 + 0.125
+    assert compare.rbo(list("abc"), list("acb"), 0.5) == pytest.approx(0.875)
+    # Uneven lists (eq. 32): L = abcd, S = ab, p = 0.5:
+    # X = 1, 2, 2, 2; sum X_d/d p^d = .5 + .25 + .0833 + .03125; tail d=3,4: X_s (d-s)/(s d) p^d
+    # = 2*1/6*.125 + 2*2/8*.0625; times (1-p)/p = 1; + ((2-2)/4 + 2/2) * .5**4
+    expected = (0.5 + 0.25 + 2 / 3 * 0.125 + 2 / 4 * 0.0625) + (2 / 6 * 0.125 + 4 / 8 * 0.0625) + 0.0625
+    assert compare.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(expected)
+    assert compare.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(1.0)  # S is a prefix of L
+
+
+def test_rbo_is_top_weighted_and_rejects_bad_input() -> None:
+    base = list("abcdefgh")
+    swap_top = list("bacdefgh")
+    swap_bottom = list("abcdefhg")
+    assert compare.rbo(base, swap_bottom, 0.9) > compare.rbo(base, swap_top, 0.9)
+    with pytest.raises(ValueError, match="p must be"):
+        compare.rbo(base, base, 1.0)
+    with pytest.raises(ValueError, match="twice"):
+        compare.rbo(["a", "a"], ["a"], 0.9)
+
+
+def test_pair_statistics_rbo_equals_the_list_rbo() -> None:
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=30), rng.normal(size=30)
+    ids = np.arange(30)
+    got = compare.pair_statistics(a, b, ids, (5,), 0.8)
+    la, lb = list(np.lexsort((ids, -a))), list(np.lexsort((ids, -b)))
+    assert got["rbo"] == pytest.approx(compare.rbo(la, lb, 0.8))
+    assert got["jaccard_top5"] == pytest.approx(compare.jaccard_top_k(la, lb, 5))
+
+
+def test_jaccard_top_k() -> None:
+    assert compare.jaccard_top_k(list("abcd"), list("abxy"), 2) == 1.0
+    assert compare.jaccard_top_k(list("abcd"), list("abxy"), 4) == pytest.approx(2 / 6)
+    assert compare.jaccard_top_k(list("ab"), list("cd"), 2) == 0.0
+    assert compare.jaccard_top_k(list("abc"), list("cba"), 10) == 1.0  # k capped at n
+    with pytest.raises(ValueError):
+        compare.jaccard_top_k(list("ab"), list("ab"), 0)
+
+
+def _scores(values: dict[str, list[float]]) -> dict[str, pl.DataFrame]:
+    n = len(next(iter(values.values())))
+    ids = [f"acct_{i:03d}" for i in range(n)]
+    return {m: pl.DataFrame({"account_id": ids, "score": v}) for m, v in values.items()}
+
+
+def test_agreement_intervals_contain_the_point_estimate() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=80)
+    scores = _scores({"m1": list(x), "m2": list(x + rng.normal(scale=0.5, size=80)),
+                      "m3": list(rng.normal(size=80))})
+    agree = compare.agreement(scores, CompareParams(n_boot=100, top_k=(10, 1000)))
+    assert agree.height == 3 * 5  # 3 pairs x (spearman, tau-b, 2 jaccards, rbo)
+    for row in agree.filter(pl.col("statistic").is_in(["spearman", "kendall_tau_b"])).iter_rows(named=True):
+        assert row["ci_low"] <= row["value"] <= row["ci_high"], row
+    # k is capped at n: the top-1000 lists are the whole population
+    assert agree.filter(pl.col("statistic") == "jaccard_top1000")["value"].to_list() == [1.0] * 3
+    rho12 = agree.filter((pl.col("pair") == "m1 vs m2") & (pl.col("statistic") == "spearman")).item(0, "value")
+    rho13 = agree.filter((pl.col("pair") == "m1 vs m3") & (pl.col("statistic") == "spearman")).item(0, "value")
+    assert rho12 > 0.7 > abs(rho13)
+
+
+def test_agreement_uses_only_accounts_both_models_scored() -> None:
+    scores = {
+        "a": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [1.0, 2.0, 3.0]}),
+        "b": pl.DataFrame({"account_id": ["y", "z", "w"], "score": [5.0, 6.0, 0.0]}),
+    }
+    agree = compare.agreement(scores, CompareParams(n_boot=0))
+    assert agree["n_accounts"].unique().to_list() == [2]
+    assert agree.filter(pl.col("statistic") == "spearman").item(0, "value") == pytest.approx(1.0)
+
+
+# ------------------------------------------------------------------------------ divergence
+
+
+def test_quadrants_at_the_thresholds() -> None:
+    df = pl.DataFrame({"r": [50.0, 49.9, 50.0, 49.9, 100.0], "c": [50.0, 50.0, 49.9, 49.9, 0.0]})
+    got = df.select(compare.quadrant_expr("r", "c", 50.0, 50.0).alias("q"))["q"].to_list()
+    assert got == ["loud and heard", "quiet connectors", "loud but unheard", "quiet and unheard",
+                   "loud but unheard"]
+
+
+def test_divergence_residuals_and_counts() -> None:
+    ids = [f"a{i}" for i in range(6)]
+    reach = pl.DataFrame({"account_id": ids, "score_pct": [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]})
+    conv = pl.DataFrame({"account_id": ids, "score_pct": [100.0, 80.0, 60.0, 40.0, 20.0, 0.0]})
+    div, fit = compare.divergence(reach, conv, CompareParams())
+    assert div.columns == ["account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"]
+    assert fit["slope"] == pytest.approx(-1.0)
+    assert div["divergence"].abs().max() == pytest.approx(0.0, abs=1e-9)  # a perfect line
+    counts = compare.quadrant_counts(div)
+    assert counts["quiet connectors"]["n"] == 3 and counts["loud but unheard"]["n"] == 3
+    assert counts["loud and heard"] == {"n": 0, "share": 0.0}
+    truth = pl.DataFrame({"account_id": ids, "role": ["expert"] * 3 + ["gamer"] * 3})
+    rates = compare.role_rates(div, truth, min_cell_k=3)
+    assert rates["expert_in_quiet_connectors"]["rate"] == 1.0
+    assert rates["gamer_in_loud_but_unheard"]["rate"] == 1.0
+    assert rates["broadcaster_in_loud_but_unheard"]["rate"] is None  # no such role: suppressed
+    assert compare.role_rates(div, truth, min_cell_k=4)["expert_in_quiet_connectors"]["rate"] is None
+
+
+# ------------------------------------------------------------------------------ counterfactuals
+
+
+def _tables(posts: list[dict], reactions: list[dict] | None = None) -> Tables:
+    ids = sorted({p["account_id"] for p in posts})
+    accounts = schema.conform(
+        pl.DataFrame({"account_id": ids, "platform": "demo", "is_participant": True}),
+        "accounts", schema.INTERIM)
+    p = schema.conform(pl.DataFrame(posts).with_columns(platform=pl.lit("demo")), "posts", schema.INTERIM)
+    r = schema.conform(
+        pl.DataFrame(reactions).with_columns(platform=pl.lit("demo")) if reactions
+        else schema.empty("reactions", schema.INTERIM), "reactions", schema.INTERIM)
+    return Tables(accounts=accounts, posts=p, reactions=r)
+
+
+def _week() -> Tables:
+    """Accounts a and b post one root a day for two weeks; c replies to every post of a."""
+    posts = []
+    for d in range(14):
+        when = MONDAY + timedelta(days=d)
+        for aid in ("a", "b"):
+            posts.append(dict(post_id=f"{aid}{d}", account_id=aid, kind="post", created_at=when,
+                              n_likes=0))
+        posts.append(dict(post_id=f"c{d}", account_id="c", kind="reply", parent_post_id=f"a{d}",
+                          root_post_id=f"a{d}", created_at=when + timedelta(hours=1), n_likes=0))
+    reactions = [dict(reaction_id=f"r{d}", post_id=f"a{d}", kind="like", actor_account_id="b",
+                      created_at=MONDAY + timedelta(days=d, hours=2)) for d in range(14)]
+    return _tables(posts, reactions)
+
+
+def test_weekend_off_removes_exactly_the_weekend_posts_of_the_chosen_accounts() -> None:
+    t = _week()
+    keep_responses = counterfactual.weekend_off(t, ["a"], drop_responses=False)
+    removed = set(t.posts["post_id"]) - set(keep_responses.posts["post_id"])
+    assert removed == {"a5", "a6", "a12", "a13"}  # Sat/Sun of both weeks, a's only
+    assert keep_responses.reactions.height == t.reactions.height
+    cascade = counterfactual.weekend_off(t, ["a"])
+    removed = set(t.posts["post_id"]) - set(cascade.posts["post_id"])
+    # ... plus the replies to them, and the likes on them
+    assert removed == {"a5", "a6", "a12", "a13", "c5", "c6", "c12", "c13"}
+    assert set(cascade.reactions["post_id"]) == set(t.reactions["post_id"]) - {"a5", "a6", "a12", "a13"}
+    assert_frame_equal(cascade.posts.filter(pl.col("account_id") == "b"),
+                       t.posts.filter(pl.col("account_id") == "b"))
+    assert_frame_equal(t.posts, _week().posts)  # the input is untouched
+
+
+def test_time_off_removes_the_last_two_weeks_of_the_chosen_accounts() -> None:
+    t = _week()
+    as_of = MONDAY + timedelta(days=14)
+    out = counterfactual.time_off(t, ["b"], as_of - timedelta(days=3), as_of)
+    removed = set(t.posts["post_id"]) - set(out.posts["post_id"])
+    assert removed == {"b11", "b12", "b13"}
+
+
+def test_descendants_walk_the_whole_subtree() -> None:
+    posts = pl.DataFrame({"post_id": ["r", "x", "y", "z", "o"],
+                          "parent_post_id": [None, "r", "x", "y", None]})
+    assert sorted(counterfactual.descendants(posts, ["r"]).to_list()) == ["x", "y", "z"]
+    assert counterfactual.descendants(posts, ["o"]).to_list() == []
+
+
+@pytest.mark.parametrize("multiplier, expected", [(0.5, 7), (1.0, 14), (4.0, 56)])
+def test_gaming_adds_the_right_number_of_posts_that_draw_nothing(multiplier, expected) -> None:
+    t = _week()
+    as_of = MONDAY + timedelta(days=14)
+    out = counterfactual.inject_posts(t, ["a"], multiplier, as_of, seed=3)
+    extra = out.posts.join(t.posts, on="post_id", how="anti")
+    assert extra.height == expected
+    assert extra["account_id"].unique().to_list() == ["a"]
+    assert extra["parent_post_id"].null_count() == expected and (extra["n_likes"] == 0).all()
+    assert (extra["created_at"] < as_of).all()
+    # nobody replies to them and nobody reacts to them
+    assert out.posts.filter(pl.col("parent_post_id").is_in(extra["post_id"].implode())).height == 0
+    assert out.reactions.filter(pl.col("post_id").is_in(extra["post_id"].implode())).height == 0
+    assert out.reactions.height == t.reactions.height
+
+
+def test_reaction_ring_replies_and_likes_within_the_ring() -> None:
+    t = _week()
+    as_of = MONDAY + timedelta(days=14)
+    out = counterfactual.reaction_ring(t, ["a", "b"], as_of, replies_per_pair=2, likes_per_pair=3)
+    new = out.posts.join(t.posts, on="post_id", how="anti")
+    assert new.height == 2 * 2  # two ordered pairs x two replies
+    assert set(zip(new["account_id"], new["reply_to_account_id"], strict=True)) == {("a", "b"), ("b", "a")}
+    likes = out.reactions.join(t.reactions, on="reaction_id", how="anti")
+    assert likes.height == 2 * 3
+    bumped = (out.posts.join(t.posts.select("post_id", pl.col("n_likes").alias("old")), on="post_id")
+              .with_columns(gain=pl.col("n_likes").fill_null(0) - pl.col("old").fill_null(0)))
+    per_post = likes.group_by("post_id").len()
+    got = bumped.join(per_post, on="post_id", how="left").with_columns(pl.col("len").fill_null(0))
+    assert got["len"].sum() == 2 * 3
+    assert (got["gain"] == got["len"]).all()  # the platform's like totals grow too
+
+
+def test_batches_and_relative_change() -> None:
+    groups = counterfactual.batches([f"x{i}" for i in range(23)], n_participants=200, share=0.05, seed=1)
+    assert [len(g) for g in groups] == [10, 10, 3]
+    assert sorted(x for g in groups for x in g) == sorted(f"x{i}" for i in range(23))
+    df = pl.DataFrame({"pct_base": [50.0, 0.0], "pct_cf": [40.0, 2.0]})
+    assert df.select(counterfactual.relative_change(1.0))["pct_cf"].to_list() == [-0.2, 2.0]
+
+
+# ------------------------------------------------------------------------------ small demo
+
+
+@pytest.fixture(scope="module")
+def demo_tables(small_demo) -> Tables:
+    from analysis.models.fixtures import tables_from_demo
+
+    return tables_from_demo(small_demo)
+
+
+def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
+    p = ModelParams()
+    as_of = demo_tables.posts["created_at"].max() + timedelta(seconds=1)
+    cf = CounterfactualParams(n_sample=20, batch_share=0.05, gaming_multipliers=(1.0, 4.0))
+    models = {"volume": volume, "conversation": conversation}
+    baseline = {n: m.score(demo_tables, p, as_of) for n, m in models.items()}
+    sample = counterfactual.sample_accounts(demo_tables, cf.n_sample, cf.seed, as_of)
+    groups = counterfactual.batches(sample, demo_tables.participants().height, cf.batch_share, 1)
+    by_m = {m: counterfactual.rescore(demo_tables, models, p, as_of, groups,
+                                      lambda t, g, m=m: counterfactual.inject_posts(t, g, m, as_of, 5),
+                                      baseline, "gaming") for m in cf.gaming_multipliers}
+    summary = counterfactual.gaming_summary(by_m, cf.floor_pct)
+    assert summary["volume"]["volume_elasticity"] > 0
+    assert summary["volume"]["raw_log_elasticity"] == pytest.approx(1.0, abs=0.15)
+    assert summary["conversation"]["volume_elasticity"] <= 0
+    weekend = counterfactual.rescore(demo_tables, models, p, as_of, groups,
+                                     lambda t, g: counterfactual.weekend_off(t, g), baseline, "weekend")
+    shift = counterfactual.shift_summary(weekend, cf.floor_pct)
+    assert shift["volume"]["median"] <= 0 and shift["volume"]["n_accounts"] == len(sample)
+
+
+# ------------------------------------------------------------------------------ recommendation
+
+
+def _robust(weekend: float, time_off: float, elasticity: float, ring: float) -> dict:
+    return {"weekend_off_median_abs": weekend, "time_off_median_abs": time_off,
+            "volume_elasticity": elasticity, "ring_gain": ring}
+
+
+def _validity(rhos: dict[str, float], aucs: dict[str, float]) -> dict:
+    return {"out_of_time": {"models": {m: {"n_repliers_next": {"spearman": r},
+                                           "n_reactions_next": {"spearman": r}}
+                                       for m, r in rhos.items()}},
+            "planted_roles": {"models": {m: {"auc": a} for m, a in aucs.items()}}}
+
+
+def test_recommend_prefers_valid_models_that_pass_the_gates() -> None:
+    robust = {"loud": _robust(0.01, 0.0, 0.0, 0.0),     # robust but invalid
+              "spam": _robust(0.01, 0.01, 0.5, 0.0),    # gains from volume
+              "talk": _robust(0.01, 0.03, 0.0, 0.1),    # passes everything
+              "rank": _robust(0.10, 0.10, 0.0, 0.1)}    # valid, fails two gates
+    val = _validity({"loud": 0.1, "spam": 0.9, "talk": 0.6, "rank": 0.7},
+                    {"loud": 0.1, "spam": 0.9, "talk": 0.9, "rank": 0.9})
+    rec = compare.recommend(robust, val, CompareParams())
+    assert rec["recommended_model"] == "talk"
+    answered = rec["by_question"]["who gets answered"]
+    assert "gains from extra volume" in answered["excluded"]["spam"]
+    assert answered["failed_gates"] == [] and "talk" in answered["reasoning"]
+    # when nothing passes every gate: the fewest failures, then least far past the limits
+    robust["talk"] = _robust(0.15, 0.03, 0.0, 0.1)
+    robust["rank"] = _robust(0.03, 0.03, 0.0, 0.1)
+    rec = compare.recommend(robust, val, CompareParams())
+    assert rec["recommended_model"] == "rank"
+    assert rec["by_question"]["who gets answered"]["failed_gates"] == ["weekend_off"]
+    assert compare.recommend(robust, None, CompareParams())["recommended_model"] is None

@@ -1,0 +1,121 @@
+"""Embedding logic: content-addressed cache (counting fake encoder), shapes, empty texts, and a
+smoke test of the real packaged model."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis.embed import DIM, EmbeddingCache, embed_posts, encode_texts, model_encoder, text_key
+
+
+class CountingEncoder:
+    """Deterministic fake: a unit vector derived from the text's hash; counts texts encoded."""
+
+    def __init__(self) -> None:
+        self.n_texts = 0
+        self.calls: list[int] = []
+
+    def __call__(self, texts):
+        self.n_texts += len(texts)
+        self.calls.append(len(texts))
+        out = np.empty((len(texts), DIM), dtype=np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(DIM)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def _posts(n: int, start: int = 0) -> pl.DataFrame:
+    return pl.DataFrame({
+        "post_id": [f"post_{i}" for i in range(start, start + n)],
+        "text": [f"post number {i} about {'coffee' if i % 2 else 'bikes'}" for i in range(start, start + n)],
+    })
+
+
+def test_cache_reencodes_only_new_posts(tmp_path):
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    base = _posts(1000)
+    out1, st1 = embed_posts(base, enc, cache, batch_size=64)
+    assert enc.n_texts == 1000 and st1.n_encoded == 1000 and st1.n_cached == 0
+    grown = pl.concat([base, _posts(10, start=1000)])  # +1 % new posts
+    out2, st2 = embed_posts(grown, enc, cache, batch_size=64)
+    assert st2.n_encoded == 10 and st2.n_cached == 1000
+    assert enc.n_texts == 1010  # exactly the new ones were encoded
+    same = out2.head(1000)
+    assert np.array_equal(same["embedding"].to_numpy(), out1["embedding"].to_numpy())
+    # a third run encodes nothing
+    _, st3 = embed_posts(grown, enc, cache)
+    assert st3.n_encoded == 0 and enc.n_texts == 1010
+
+
+def test_cache_is_keyed_by_model_and_revision(tmp_path):
+    enc = CountingEncoder()
+    posts = _posts(5)
+    embed_posts(posts, enc, EmbeddingCache(tmp_path, "fake", "1"))
+    embed_posts(posts, enc, EmbeddingCache(tmp_path, "fake", "2"))
+    assert enc.n_texts == 10
+
+
+def test_duplicates_encoded_once_and_order_kept(tmp_path):
+    enc = CountingEncoder()
+    posts = pl.DataFrame({"post_id": ["a", "b", "c", "d"],
+                          "text": ["same text", "a much longer text than the others here", "same text", "x"]})
+    out, st = embed_posts(posts, enc, None, batch_size=2)
+    assert enc.n_texts == 3 and st.n_unique_texts == 3
+    assert out["post_id"].to_list() == ["a", "b", "c", "d"]
+    m = out["embedding"].to_numpy()
+    assert np.array_equal(m[0], m[2])
+    assert np.allclose(m[1], enc(["a much longer text than the others here"])[0])
+
+
+def test_shapes_dtypes_and_empty_texts(tmp_path):
+    posts = pl.DataFrame({"post_id": ["a", "b", "c", "d"], "text": ["hello", None, "   ", "world"]})
+    out, st = embed_posts(posts, CountingEncoder(), EmbeddingCache(tmp_path, "fake", "1"))
+    assert out.schema["embedding"] == pl.Array(pl.Float32, DIM)
+    assert out.schema["is_empty_text"] == pl.Boolean
+    assert out["is_empty_text"].to_list() == [False, True, True, False]
+    assert out["embedding"].is_null().to_list() == [False, True, True, False]
+    assert st.n_empty == 2 and st.n_encoded == 2
+
+
+def test_encode_texts_sorts_by_length_but_returns_input_order():
+    enc = CountingEncoder()
+    texts = ["bb", "a", "cccccc", "dddd"]
+    out = encode_texts(texts, enc, batch_size=2)
+    assert out.dtype == np.float32 and out.shape == (4, DIM)
+    assert np.allclose(out, enc(texts))
+    assert encode_texts([], enc).shape == (0, DIM)
+
+
+def test_text_key_is_sha256():
+    assert text_key("abc") == hashlib.sha256(b"abc").hexdigest()
+
+
+def test_bad_encoder_is_an_error():
+    with pytest.raises(RuntimeError, match="vectors for"):
+        encode_texts(["a", "b"], lambda ts: np.zeros((1, DIM), np.float32))
+
+
+def test_real_model_smoke_and_cache(embedding_model, tmp_path):
+    texts = ["How do I dial in my espresso grinder?", "My espresso tastes sour, grind finer?",
+             "Which chainring for a gravel bike?", "Tubeless tyre keeps losing air", "Hello"]
+    posts = pl.DataFrame({"post_id": list("abcde"), "text": texts})
+    enc = model_encoder(embedding_model, batch_size=4)
+    cache = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2", "test")
+    out, _st = embed_posts(posts, enc, cache)
+    m = out["embedding"].to_numpy()
+    assert m.shape == (5, DIM) and m.dtype == np.float32
+    assert np.allclose(np.linalg.norm(m, axis=1), 1, atol=1e-4)
+    assert m[0] @ m[1] > m[0] @ m[2]  # coffee closer to coffee than to bikes
+    calls = []
+    counted = lambda ts: (calls.append(len(ts)), enc(ts))[1]  # noqa: E731
+    posts2 = pl.concat([posts, pl.DataFrame({"post_id": ["f"], "text": ["Best light-roast beans?"]})])
+    out2, st2 = embed_posts(posts2, counted, cache)
+    assert st2.n_encoded == 1 and sum(calls) == 1
+    assert np.allclose(out2["embedding"].to_numpy()[:5], m, atol=1e-6)

@@ -1,0 +1,75 @@
+"""Tests of the plain-language explanation (``resonance explain``) and the validity helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from analysis import schema
+from analysis.explain import ExplainError, explain
+from analysis.models import MODELS, validity
+from analysis.models.params import ModelParams
+from tests.unit.test_models import AS_OF, NP, make_tables
+
+
+@pytest.fixture
+def scores():
+    t = make_tables(
+        [
+            ("p1", "a", 90, None, None, 3),
+            ("p2", "b", 91, "p1", None, 1),
+            ("p3", "a", 92, "p2", None, 0),
+        ],
+        followers={"a": 100},
+    )
+    return t, {n: m.score(t, ModelParams(), AS_OF) for n, m in MODELS.items()}
+
+
+def test_explain_names_every_model_component_and_period(scores):
+    t, s = scores
+    text = explain("a", s, {"models": {"half_life_days": 30}}, t.accounts)
+    for name, module in MODELS.items():
+        assert f"[{name}]" in text
+        for desc in module.COMPONENTS.values():
+            assert desc in text
+    assert "halves every 30 days" in text
+    assert "up to (not including)" in text  # klout's hard window
+    assert "BASELINE" in text
+    assert "post_topics" in text  # network_topic says what it lacked
+
+
+def test_explain_refuses_placeholder_unknown_and_non_participants(scores):
+    t, s = scores
+    with pytest.raises(ExplainError, match="placeholder"):
+        explain(NP, s, None)
+    with pytest.raises(ExplainError, match="not a scored participant"):
+        explain("acct_nobody", s, None)
+    lurker = t.accounts.with_columns(is_participant=t.accounts["account_id"] != "b")
+    with pytest.raises(ExplainError, match="not a participant"):
+        explain("b", s, None, lurker)
+    assert schema.NONPARTICIPANT_ID == NP
+
+
+def test_auc_and_spearman():
+    assert validity.auc(np.array([1, 2, 3, 4]), np.array([False, False, True, True])) == 1.0
+    assert validity.auc(np.array([1, 1, 1, 1]), np.array([False, True, False, True])) == 0.5
+    assert validity.auc(np.array([1.0]), np.array([True])) is None
+    assert validity.spearman(np.array([1, 2, 3]), np.array([3, 2, 1])) == pytest.approx(-1)
+    assert validity.spearman(np.array([1, 1, 1]), np.array([3, 2, 1])) is None
+
+
+def test_outcomes_count_only_the_period():
+    t = make_tables(
+        [
+            ("p1", "a", 50, None, None),
+            ("r1", "b", 60, "p1", None),
+            ("r2", "c", 95, "p1", None),
+            ("r3", "c", 96, "p1", None),
+        ],
+        reactions=[("p1", "b", 55), ("p1", "c", 97)],
+    )
+    from datetime import timedelta
+
+    out = validity.outcomes(t, AS_OF - timedelta(days=10), AS_OF)
+    row = out.filter(out["account_id"] == "a").row(0, named=True)
+    assert row["n_repliers_next"] == 1 and row["n_reactions_next"] == 1

@@ -1,0 +1,353 @@
+"""Unit tests of the influence models on tiny inline frames (and one small demo check)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import schema
+from analysis.models import MODELS, common, conversation, engagement, network
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+AS_OF = T0 + timedelta(days=100)
+NP = schema.NONPARTICIPANT_ID
+
+
+def make_tables(
+    posts: list[tuple],
+    reactions: list[tuple] = (),
+    followers: dict | None = None,
+    post_topics: pl.DataFrame | None = None,
+) -> Tables:
+    """posts: (post_id, account_id, day, parent_post_id, reply_to_account_id[, n_likes])."""
+    rows = []
+    by_id = {}
+    for p in posts:
+        pid, acc, day, parent, reply_to = p[:5]
+        root = None
+        if parent is not None:
+            root = by_id[parent]["root_post_id"] or parent
+        row = dict(
+            post_id=pid,
+            platform="demo",
+            account_id=acc,
+            kind="reply" if (parent or reply_to) else "post",
+            parent_post_id=parent,
+            root_post_id=root,
+            reply_to_account_id=reply_to,
+            created_at=T0 + timedelta(days=day),
+            n_likes=p[5] if len(p) > 5 else None,
+            n_views=100 if parent is None else None,
+        )
+        by_id[pid] = row
+        rows.append(row)
+    for r in rows:  # ingest fills reply_to from the parent's author
+        if r["parent_post_id"] and r["reply_to_account_id"] is None:
+            r["reply_to_account_id"] = by_id[r["parent_post_id"]]["account_id"]
+    posts_df = schema.conform(pl.DataFrame(rows), "posts", schema.INTERIM)
+    authors = sorted({r["account_id"] for r in rows})
+    followers = followers or {}
+    accounts = schema.conform(
+        pl.DataFrame(
+            {
+                "account_id": [*authors, NP],
+                "platform": "demo",
+                "is_participant": [True] * len(authors) + [False],
+                "follower_count": [followers.get(a) for a in authors] + [None],
+            }
+        ),
+        "accounts",
+        schema.INTERIM,
+    )
+    reac = schema.conform(
+        pl.DataFrame(
+            [
+                dict(
+                    reaction_id=f"r{i}",
+                    platform="demo",
+                    post_id=pid,
+                    kind="like",
+                    actor_account_id=a,
+                    created_at=T0 + timedelta(days=d),
+                )
+                for i, (pid, a, d) in enumerate(reactions)
+            ],
+            schema={
+                "reaction_id": pl.String,
+                "platform": pl.String,
+                "post_id": pl.String,
+                "kind": pl.String,
+                "actor_account_id": pl.String,
+                "created_at": schema.UTC_TIME,
+            },
+        ),
+        "reactions",
+        schema.INTERIM,
+    )
+    return Tables(accounts=accounts, posts=posts_df, reactions=reac, post_topics=post_topics)
+
+
+@pytest.fixture
+def chat() -> Tables:
+    """a posts; b and c reply; a answers b (reciprocal a-b); b replies twice more; a replies to NP."""
+    return make_tables(
+        [
+            ("p1", "a", 90, None, None, 3),
+            ("p2", "b", 91, "p1", None, 1),
+            ("p3", "c", 91, "p1", None, 0),
+            ("p4", "a", 92, "p2", None, 0),
+            ("p5", "b", 93, "p4", None, 0),
+            ("p6", "b", 94, "p1", None, 0),
+            ("p7", "a", 95, None, NP),
+            ("p8", "d", 96, None, None, 0),
+        ],
+        reactions=[("p1", "b", 91), ("p1", "c", 92)],
+        followers={"a": 999, "b": 9},
+    )
+
+
+def score(name: str, tables: Tables, p: ModelParams | None = None, as_of: datetime = AS_OF):
+    df = MODELS[name].score(tables, p or ModelParams(), as_of)
+    common.check_output(df)
+    return df
+
+
+def val(df: pl.DataFrame, acc: str, col: str = "score"):
+    return df.filter(pl.col("account_id") == acc)[col].item()
+
+
+@pytest.mark.parametrize("name", list(MODELS))
+def test_components_add_up_and_placeholder_never_scored(chat, name):
+    df = score(name, chat)
+    assert sorted(df["account_id"]) == ["a", "b", "c", "d"]
+    comps = [c for c in df.columns if c.startswith("c_")]
+    assert comps
+    total = df.select(pl.sum_horizontal(comps)).to_series()
+    np.testing.assert_allclose(total.to_numpy(), df["score"].to_numpy(), rtol=1e-9, atol=1e-12)
+    assert df["score_pct"].min() >= 0 and df["score_pct"].max() <= 100
+    assert (df["model"] == name).all()
+
+
+def test_non_participant_accounts_not_scored(chat):
+    extra = pl.concat(
+        [
+            chat.accounts,
+            schema.conform(
+                pl.DataFrame(
+                    {"account_id": ["lurker"], "platform": ["demo"], "is_participant": [False]}
+                ),
+                "accounts",
+                schema.INTERIM,
+            ),
+        ]
+    )
+    t = Tables(extra, chat.posts, chat.reactions)
+    for name in MODELS:
+        assert "lurker" not in score(name, t)["account_id"].to_list()
+
+
+def test_volume_rises_with_posts_conversation_does_not(chat):
+    more = make_tables(
+        [
+            ("p1", "a", 90, None, None, 3),
+            ("p2", "b", 91, "p1", None, 1),
+            ("p3", "c", 91, "p1", None, 0),
+            ("p4", "a", 92, "p2", None, 0),
+            ("p5", "b", 93, "p4", None, 0),
+            ("p6", "b", 94, "p1", None, 0),
+            ("p7", "a", 95, None, NP),
+            ("p8", "d", 96, None, None, 0),
+            *[(f"x{i}", "a", 97, None, None, 0) for i in range(10)],  # ten unanswered posts
+        ]
+    )
+    assert val(score("volume", more), "a") > val(score("volume", chat), "a")
+    before, after = score("conversation", chat), score("conversation", more)
+    for col in ["score", *conversation.COMPONENTS]:
+        assert val(after, "a", col) == pytest.approx(val(before, "a", col))
+
+
+def test_conversation_components(chat):
+    df = score("conversation", chat)
+    # a: repliers b and c; reciprocal with b only (counted once although b answered twice)
+    assert val(df, "a", "n_repliers") == 2
+    assert val(df, "a", "n_reciprocal") == 1
+    assert val(df, "b", "n_reciprocal") == 1
+    assert val(df, "c", "n_reciprocal") == 0
+    # thread p1 has depth 3 (p1 <- p2 <- p4 <- p5)
+    w = 0.5 ** ((AS_OF - (T0 + timedelta(days=90))).days / 30)
+    assert val(df, "a", "thread_depth") == pytest.approx(3 * w)
+    assert val(df, "d", "score") == 0.0
+
+
+def test_thread_depth_walks_parents():
+    posts = pl.DataFrame(
+        {"post_id": ["r", "a", "b", "c", "o"], "parent_post_id": [None, "r", "a", "b", "missing"]}
+    )
+    d = dict(conversation.thread_depths(posts).iter_rows())
+    assert d == {"r": 0, "a": 1, "b": 2, "c": 3, "o": 1}
+
+
+def test_h_index_hand_example():
+    assert common.h_index(np.array([10, 8, 5, 4, 3])) == 4
+    assert common.h_index(np.array([25, 8, 5, 3, 3])) == 3
+    assert common.h_index(np.array([0, 0])) == 0
+    assert common.h_index(np.array([])) == 0
+
+
+def test_h_index_in_model():
+    # a's posts get 3, 2 and 1 replies from others: h = 2
+    t = make_tables(
+        [
+            ("a1", "a", 99, None, None),
+            ("a2", "a", 99, None, None),
+            ("a3", "a", 99, None, None),
+            ("r1", "b", 99, "a1", None),
+            ("r2", "c", 99, "a1", None),
+            ("r3", "d", 99, "a1", None),
+            ("r4", "b", 99, "a2", None),
+            ("r5", "c", 99, "a2", None),
+            ("r6", "b", 99, "a3", None),
+            ("s1", "a", 99, "a3", None),  # a self-reply counts for nothing
+        ]
+    )
+    df = score("conversation", t, ModelParams(window_days=10))
+    assert val(df, "a", "h_index") == 2
+
+
+def test_decay_and_hard_window():
+    t = make_tables(
+        [("old", "a", 10, None, None), ("new", "a", 99, None, None), ("b1", "b", 99, None, None)]
+    )
+    decay = score("volume", t, ModelParams(half_life_days=30))
+    w_old = 0.5 ** (90 / 30)
+    w_new = 0.5 ** (1 / 30)
+    assert val(decay, "a") == pytest.approx(w_old + w_new)
+    window = score("volume", t, ModelParams(window_days=30))
+    assert val(window, "a") == pytest.approx(1.0)  # the old post falls out; the new counts fully
+    assert (
+        window["half_life_days"].is_null().all() and window["window_start_at"].is_not_null().all()
+    )
+    # nothing at or after as_of counts
+    early = score("volume", t, ModelParams(), as_of=T0 + timedelta(days=10))
+    assert val(early, "a") == 0.0 and val(early, "a", "n_obs") == 0
+
+
+def test_klout_hard_90_day_window():
+    t = make_tables([("p1", "a", 5, None, None, 50), ("q", "b", 99, None, None, 1)])
+    df = score("klout_like", t)  # as_of = day 100: the day-5 post is 95 days old
+    assert val(df, "a") == 1.0 and val(df, "a", "n_obs") == 0
+    assert val(df, "b") == pytest.approx(100.0)
+
+
+def test_engagement_shrinks_one_post_account_toward_mean():
+    rng = np.random.default_rng(0)
+    posts = []
+    for k in range(30):  # thirty accounts with 20 posts each, about 2 likes per post
+        posts += [
+            (f"p{k}_{i}", f"u{k:02d}", 99, None, None, int(rng.poisson(2.0 * rng.gamma(2, 0.5))))
+            for i in range(20)
+        ]
+    posts.append(("lucky", "one", 99, None, None, 20))  # one post, twenty likes
+    df = score("engagement", make_tables(posts), ModelParams(window_days=10))
+    lucky = df.filter(pl.col("account_id") == "one").row(0, named=True)
+    assert lucky["median_reactions_per_post"] == 20
+    mean = df.filter(pl.col("account_id") != "one")["score"].mean()
+    assert mean < lucky["score"] < 20  # pulled toward the community, not all the way
+    assert lucky["c_community_prior"] > 0 and lucky["shrinkage_weight"] < 0.5
+    many = df.filter(pl.col("account_id") == "u00").row(0, named=True)
+    assert many["shrinkage_weight"] > lucky["shrinkage_weight"]
+    assert lucky["score_se"] > 0
+
+
+def test_engagement_prior_fallback_on_tiny_data():
+    mu, alpha, method = engagement.fit_prior(np.array([1.0, 2.0]), np.array([1.0, 2.0]))
+    assert mu == pytest.approx(1.0) and alpha == 0.0 and "Poisson" in method
+
+
+def test_pagerank_sums_to_one_and_follows_edges():
+    src = np.array([0, 1, 2, 3, 3])
+    dst = np.array([1, 2, 1, 1, 4])
+    x, inflow = network.pagerank(src, dst, np.ones(5), 5)
+    assert x.sum() == pytest.approx(1.0)
+    assert x.argmax() == 1
+    assert (inflow <= x + 1e-15).all()
+    # parallel edges add up: weight 2 equals two edges
+    x2, _ = network.pagerank(np.array([0, 0]), np.array([1, 1]), np.ones(2), 2)
+    x3, _ = network.pagerank(np.array([0]), np.array([1]), np.array([2.0]), 2)
+    np.testing.assert_allclose(x2, x3)
+
+
+def test_pagerank_matches_networkx():
+    nx = pytest.importorskip("networkx")
+    rng = np.random.default_rng(1)
+    src, dst = rng.integers(0, 50, 300), rng.integers(0, 50, 300)
+    keep = src != dst
+    src, dst = src[keep], dst[keep]
+    w = rng.uniform(0.1, 2, src.size)
+    x, _ = network.pagerank(src, dst, w, 50)
+    g = nx.DiGraph()
+    g.add_nodes_from(range(50))
+    for s, d, ww in zip(src, dst, w, strict=True):
+        g.add_edge(
+            int(s), int(d), weight=g.get_edge_data(int(s), int(d), {"weight": 0})["weight"] + ww
+        )
+    ref = nx.pagerank(g, alpha=0.85, weight="weight", tol=1e-12)
+    np.testing.assert_allclose(x, [ref[i] for i in range(50)], atol=1e-8)
+
+
+def test_network_placeholder_keeps_flow_but_is_not_scored(chat):
+    df = score("network", chat)
+    assert NP not in df["account_id"].to_list()
+    assert val(df, "a") > val(df, "d")
+    # all nodes (participants + placeholder) average 1: participants alone sum to less than 5
+    assert df["score"].sum() < 5
+
+
+def test_network_topic_falls_back_and_uses_topics(chat):
+    plain = score("network_topic", chat)
+    assert "post_topics" in plain["missing_inputs"][0]
+    topics = pl.DataFrame(
+        {
+            "post_id": chat.posts["post_id"],
+            "topic_id": [0, 0, 0, 0, 0, 0, 1, 1],
+            "probability": [1.0] * 8,
+            "is_primary": [True] * 8,
+        }
+    )
+    t = Tables(chat.accounts, chat.posts, chat.reactions, post_topics=topics)
+    df = score("network_topic", t)
+    assert df["missing_inputs"][0] == ""
+    assert "c_topic_0" in df.columns and val(df, "a", "top_topic") == "0"
+
+
+def test_reach_missing_inputs_named():
+    t = make_tables([("p1", "a", 99, None, None)])
+    t = Tables(t.accounts, t.posts.with_columns(n_views=pl.lit(None, dtype=pl.Int64)), t.reactions)
+    df = score("reach", t)
+    assert "follower_count" in df["missing_inputs"][0] and "n_views" in df["missing_inputs"][0]
+    assert val(df, "a") == 0.0
+
+
+def test_demo_conversation_and_network_beat_volume_and_reach():
+    from analysis.config import DemoParams
+    from analysis.demo import generate
+    from analysis.models import validity
+    from analysis.models.fixtures import tables_from_demo
+
+    dump = generate(DemoParams(seed=3, n_accounts=80, n_days=60))
+    t = tables_from_demo(dump)
+    p = ModelParams()
+    as_of = common.resolve_as_of(p, t.posts)
+    scores = {
+        n: MODELS[n].score(t, p, as_of) for n in ("volume", "reach", "conversation", "network")
+    }
+    res = validity.planted_roles(scores, dump.truth_accounts, p)["models"]
+    for ours in ("conversation", "network"):
+        for naive in ("volume", "reach"):
+            assert res[ours]["auc_experts"] > res[naive]["auc_experts"], (ours, naive, res)
+            assert res[ours]["auc"] > res[naive]["auc"], (ours, naive, res)

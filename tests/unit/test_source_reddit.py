@@ -1,0 +1,206 @@
+"""Unit tests of the Pushshift adapter on tiny inline dumps."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import zstandard
+
+from analysis import schema
+from analysis.sources import reddit
+from analysis.sources.base import SourceError
+
+SUBMISSION = {
+    "id": "s1",
+    "author": "alice",
+    "author_created_utc": 1500000000,
+    "title": "Ask: why?",
+    "selftext": "Because.",
+    "created_utc": 1569888142,
+    "score": 12,
+    "num_comments": 3,
+    "subreddit": "AskMen",
+    "subreddit_subscribers": 1380540,
+}
+COMMENTS = [
+    {
+        "id": "c1",
+        "author": "bob",
+        "body": "top level",
+        "created_utc": 1569888200,
+        "score": 2,
+        "parent_id": "t3_s1",
+        "link_id": "t3_s1",
+        "subreddit": "AskMen",
+    },
+    {
+        "id": "c2",
+        "author": "carol",
+        "body": "[removed]",
+        "created_utc": "1569888300",
+        "score": 1,
+        "parent_id": "t1_c1",
+        "link_id": "t3_s1",
+        "subreddit": "AskMen",
+    },
+    {
+        "id": "c3",
+        "author": "[deleted]",
+        "body": "[deleted]",
+        "created_utc": 1569888400,
+        "score": 1,
+        "parent_id": "t1_c1",
+        "link_id": "t3_s1",
+        "subreddit": "AskMen",
+    },
+    {
+        "id": "c4",
+        "author": "bob",
+        "body": "reply to a deleted one",
+        "created_utc": 1569888500,
+        "score": 0,
+        "parent_id": "t1_c3",
+        "link_id": "t3_s1",
+        "subreddit": "AskMen",
+    },
+    {
+        "id": "c5",
+        "author": "dan",
+        "body": "parent outside the dump",
+        "created_utc": 1569888600,
+        "score": 5,
+        "parent_id": "t1_zz",
+        "link_id": "t3_other",
+        "subreddit": "AskMen",
+    },
+]
+
+
+def _ndjson(records: list[dict]) -> bytes:
+    return b"".join(json.dumps(r).encode() + b"\n" for r in records)
+
+
+def _zst(path: Path, data: bytes) -> Path:
+    path.write_bytes(zstandard.ZstdCompressor().compress(data))
+    return path
+
+
+@pytest.fixture
+def dump(tmp_path: Path) -> Path:
+    _zst(tmp_path / "RS_2019-10.zst", _ndjson([SUBMISSION]))
+    _zst(tmp_path / "RC_2019-10.zst", _ndjson(COMMENTS))
+    return tmp_path
+
+
+def test_maps_submissions_and_comments(dump: Path) -> None:
+    tables = reddit.read(dump)
+    tables.check_reconciled()
+    posts = {r["post_id"]: r for r in tables.posts.to_dicts()}
+    assert set(posts) == {"t3_s1", "t1_c1", "t1_c2", "t1_c4", "t1_c5"}
+    sub = posts["t3_s1"]
+    assert (sub["kind"], sub["text"], sub["score"], sub["n_comments_reported"]) == (
+        "post",
+        "Ask: why?\n\nBecause.",
+        12,
+        3,
+    )
+    assert sub["labels"] == ["AskMen"]
+    assert sub["follower_count"] is None  # subreddit subscribers are not followers
+    assert sub["created_at"] == datetime.fromtimestamp(1569888142, tz=UTC)
+    assert (posts["t1_c1"]["parent_post_id"], posts["t1_c1"]["root_post_id"]) == ("t3_s1", "t3_s1")
+    assert posts["t1_c2"]["text"] is None and posts["t1_c2"]["parent_post_id"] == "t1_c1"
+    # the parent was by a deleted author: rejected, so the link is cut (no dangling id)
+    assert (posts["t1_c4"]["parent_post_id"], posts["t1_c4"]["root_post_id"]) == (None, None)
+    assert posts["t1_c5"]["parent_post_id"] is None and posts["t1_c5"]["kind"] == "comment"
+    for table in ("accounts", "posts", "reactions", "rejects"):
+        schema.validate(getattr(tables, table), table)
+
+
+def test_deleted_author_is_rejected_with_line(dump: Path) -> None:
+    tables = reddit.read(dump)
+    rejects = tables.rejects.to_dicts()
+    assert rejects == [
+        {
+            "table": "posts",
+            "source_file": "RC_2019-10.zst",
+            "source_line": 3,
+            "record_key": "t1_c3",
+            "reason": "author deleted",
+        }
+    ]
+    assert tables.n_read["posts"] == 6
+
+
+def test_accounts_keep_handle_and_creation_time(dump: Path) -> None:
+    accounts = {r["account_id"]: r for r in reddit.read(dump).accounts.to_dicts()}
+    assert set(accounts) == {"alice", "bob", "carol", "dan"}
+    assert accounts["alice"]["handle"] == "alice"
+    assert accounts["alice"]["created_at"] == datetime.fromtimestamp(1500000000, tz=UTC)
+    assert accounts["bob"]["created_at"] is None
+
+
+def test_removed_selftext_keeps_title(tmp_path: Path) -> None:
+    path = tmp_path / "RS.ndjson"
+    path.write_bytes(_ndjson([{**SUBMISSION, "selftext": "[removed]"}]))
+    tables = reddit.read(path)
+    assert tables.posts["text"].to_list() == ["Ask: why?"]
+    assert "reply_tree" in tables.missing_inputs
+
+
+def test_malformed_records_are_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "RC.jsonl"
+    lines = [
+        json.dumps(COMMENTS[0]),
+        "{not json",
+        "[1, 2]",
+        json.dumps({"foo": 1}),
+        json.dumps({**COMMENTS[0], "id": "c9", "created_utc": "yesterday"}),
+        json.dumps({**COMMENTS[0], "id": "c8", "created_utc": 100}),
+        json.dumps({**COMMENTS[0], "id": "c7", "parent_id": "x"}),
+        json.dumps(COMMENTS[0]),
+    ]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    tables = reddit.read(path)
+    tables.check_reconciled()
+    assert tables.rejects["reason"].to_list() == [
+        "not valid JSON",
+        "not a JSON object",
+        "neither a comment nor a submission",
+        "unparsable created_utc",
+        "created_at out of range",
+        "unparsable parent_id",
+        "duplicate id",
+    ]
+    assert tables.rejects["source_line"].to_list() == [2, 3, 4, 5, 6, 7, 8]
+
+
+def test_truncated_zstd_raises_source_error(tmp_path: Path) -> None:
+    full = zstandard.ZstdCompressor().compress(_ndjson(COMMENTS * 50))
+    path = tmp_path / "RC_cut.zst"
+    path.write_bytes(full[: len(full) // 2])
+    with pytest.raises(SourceError, match="truncated"):
+        reddit.read(path)
+
+
+def test_two_frames_are_both_read(tmp_path: Path) -> None:
+    cctx = zstandard.ZstdCompressor()
+    path = tmp_path / "RC.zst"
+    path.write_bytes(cctx.compress(_ndjson(COMMENTS[:2])) + cctx.compress(_ndjson(COMMENTS[2:])))
+    assert reddit.read(path).n_read["posts"] == 5
+
+
+def test_non_utf8_raises_source_error(tmp_path: Path) -> None:
+    path = tmp_path / "RC.ndjson"
+    path.write_bytes(
+        json.dumps(COMMENTS[0], ensure_ascii=False).replace("top", "tôp").encode("latin-1") + b"\n"
+    )
+    with pytest.raises(SourceError, match="line 1: text is not UTF-8"):
+        reddit.read(path)
+
+
+def test_empty_folder_raises_source_error(tmp_path: Path) -> None:
+    with pytest.raises(SourceError, match="no Pushshift files"):
+        reddit.read(tmp_path)

@@ -1,0 +1,195 @@
+"""Topics: determinism, outlier reassignment, c-TF-IDF keywords, soft membership, attribution."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis.attribution import attribute, evaluate_tags
+from analysis.schema import NONPARTICIPANT_ID
+from analysis.topics import (
+    OUTLIER,
+    TopicsParams,
+    cluster_posts,
+    ctfidf_keywords,
+    diversity,
+    soft_membership,
+    topic_table,
+)
+
+
+def _blobs(n_per: int = 40, k: int = 3, noise: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(16)[:k] * 5
+    x = np.concatenate([c + rng.normal(0, 0.3, (n_per, 16)) for c in centres])
+    y = np.repeat(np.arange(k), n_per)
+    if noise:
+        x = np.concatenate([x, rng.normal(0, 1, (noise, 16))])
+        y = np.concatenate([y, np.full(noise, -1)])
+    return x.astype(np.float32), y
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative", "hdbscan"])
+def test_clustering_is_deterministic_and_recovers_blobs(method):
+    x, y = _blobs()
+    p = TopicsParams(method=method, n_topics=3, seed=3, hdbscan_min_cluster_size=10)
+    a, b = cluster_posts(x, p), cluster_posts(x, p)
+    assert np.array_equal(a.labels, b.labels)
+    assert len(a.topic_ids) == 3
+    from sklearn.metrics import adjusted_rand_score
+
+    assert adjusted_rand_score(y, a.labels) > 0.95
+
+
+def test_choose_k_finds_the_blobs():
+    x, _ = _blobs(k=4)
+    res = cluster_posts(x, TopicsParams(method="kmeans", n_topics=0, k_grid=(2, 3, 4, 6, 8)))
+    assert len(res.topic_ids) == 4
+
+
+def test_outliers_reassigned_only_above_threshold():
+    x, _ = _blobs(n_per=30, noise=0)
+    # three points a threshold of -0.05 lets in, three with negative cosine to every blob
+    near = np.eye(16)[10:13] * 5  # orthogonal to every blob: cosine ~0
+    far = -np.eye(16)[[0, 1, 2]] * 5 - 1  # negative cosine to every blob
+    x = np.concatenate([x, near, far]).astype(np.float32)
+    keep = cluster_posts(x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10,
+                                         outlier_min_cosine=-0.05))
+    raw_out = keep.raw_labels == OUTLIER
+    assert raw_out[-6:].all()  # HDBSCAN leaves them out
+    # the contract: a raw outlier joins a topic iff its best cosine reaches the threshold
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    best = (xn @ keep.centroids.T).max(axis=1)
+    assert ((keep.labels[raw_out] != OUTLIER) == (best[raw_out] >= -0.05)).all()
+    assert (keep.labels[-6:-3] != OUTLIER).all()
+    assert (keep.labels[-3:] == OUTLIER).all()  # kept as outliers, and counted
+    assert keep.n_reassigned == int(raw_out.sum()) - 3
+    none = cluster_posts(x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10,
+                                         outlier_min_cosine=1.0))
+    assert (none.labels == OUTLIER).sum() == raw_out.sum()
+
+
+def test_ctfidf_keywords_on_tiny_texts():
+    texts = ["espresso grinder espresso [handle]", "espresso beans roast", "burr grinder espresso",
+             "derailleur chain bike [url]", "bike saddle derailleur", "gravel bike tyre"]
+    labels = np.array([0, 0, 0, 1, 1, -1])
+    kw = ctfidf_keywords(texts, labels, n_keywords=3)
+    assert kw[0][0] == "espresso" and kw[1][0] in {"derailleur", "bike"}
+    assert set(kw) == {0, 1}  # outliers get no keywords
+    flat = {w for ws in kw.values() for w in ws}
+    assert not flat & {"handle", "url", "the"}
+    table = topic_table(labels, kw)
+    assert table.filter(pl.col("topic_id") == OUTLIER)["label"].item() == "outliers"
+    assert table.filter(pl.col("topic_id") == 0)["n_posts"].item() == 3
+    assert diversity({0: ["a", "b"], 1: ["a", "c"]}) == 0.75
+
+
+def test_soft_membership():
+    x, _ = _blobs(n_per=20)
+    p = TopicsParams(method="kmeans", n_topics=3, max_topics_per_post=2, softmax_temperature=1.0,
+                     min_probability=0.0)
+    res = cluster_posts(x, p)
+    labels = res.labels.copy()
+    labels[0] = OUTLIER
+    soft = soft_membership(x, labels, res.centroids, p)
+    per = soft.group_by("row").agg(pl.len(), pl.col("is_primary").sum(), pl.col("probability").sum())
+    assert per["len"].max() <= 2 and (per["is_primary"] == 1).all()
+    assert (per.filter(pl.col("row") > 0)["probability"] <= 1 + 1e-9).all()
+    prim = soft.filter("is_primary").sort("row")
+    assert prim["topic_id"].to_list() == labels.tolist()
+    assert soft.filter(pl.col("row") == 0)["probability"].null_count() == 1
+    # a hard temperature and threshold leaves one topic per post
+    hard = soft_membership(x, res.labels, res.centroids,
+                           p.model_copy(update={"softmax_temperature": 0.01, "min_probability": 0.2}))
+    assert hard.height == len(x)
+
+
+# ---------------------------------------------------------------------------- attribution
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _community() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Topic 0: 'expert' with 4 posts answered by 3 people; 'oneoff' with 1 post and 5 replies
+    (from 5 people); 'quiet' with 4 posts, no engagement. Topic 1: 'expert' 1 post."""
+    posts, topic = [], []
+
+    def add(pid, acct, t, parent=None):
+        posts.append({"post_id": pid, "account_id": acct, "parent_post_id": parent, "kind":
+                      "reply" if parent else "post", "created_at": T0})
+        topic.append({"post_id": pid, "topic_id": t})
+
+    for i in range(4):
+        add(f"e{i}", "expert", 0)
+        add(f"e{i}r", ["r1", "r2", "r3", "r1"][i], 0, parent=f"e{i}")
+        add(f"q{i}", "quiet", 0)
+    add("o0", "oneoff", 0)
+    for j in range(5):
+        add(f"o0r{j}", f"r{j + 1}", 0, parent="o0")
+    add("e9", "expert", 1)
+    add("n0", NONPARTICIPANT_ID, 0)
+    add("n0r", "r1", 0, parent="n0")
+    add("n1r", "r2", 0, parent="n0")
+    accounts = pl.DataFrame({"account_id": ["expert", "quiet", "oneoff", "r1", "r2", "r3", "r4", "r5",
+                                            NONPARTICIPANT_ID],
+                             "is_participant": [True] * 8 + [False]})
+    reactions = pl.DataFrame({"post_id": ["q0", "q1"], "actor_account_id": [None, "quiet"]},
+                             schema={"post_id": pl.String, "actor_account_id": pl.String})
+    return pl.DataFrame(posts), accounts, reactions, pl.DataFrame(topic)
+
+
+def test_attribution_needs_evidence():
+    posts, accounts, reactions, topic = _community()
+    att = attribute(posts, reactions, accounts, topic, TopicsParams(min_posts=3, min_engagers=2))
+    ev = att.filter(pl.col("method") == "evidence")
+    naive = att.filter(pl.col("method") == "naive")
+    get = lambda df, a, t: df.filter((pl.col("account_id") == a) & (pl.col("topic_id") == t)).row(0, named=True)  # noqa: E731
+    assert get(ev, "expert", 0)["is_attributed"] and get(ev, "expert", 0)["n_engagers"] == 3
+    assert not get(ev, "oneoff", 0)["is_attributed"]  # a single post never attributes ...
+    assert get(naive, "oneoff", 0)["is_attributed"]  # ... but Klout-style counting does
+    assert not get(ev, "expert", 1)["is_attributed"]
+    assert not get(ev, "quiet", 0)["is_attributed"]  # 4 posts, no engagers (anonymous/self votes)
+    assert get(ev, "quiet", 0)["n_engagers"] == 0
+    assert NONPARTICIPANT_ID not in att["account_id"].to_list()
+    assert (ev.filter(pl.col("n_posts") == 1)["is_attributed"]).sum() == 0
+    assert set(att.columns) >= {"method", "account_id", "topic_id", "n_posts", "n_engagers",
+                                "estimate", "ci_low", "ci_high", "is_attributed"}
+    # intervals contain their estimate
+    assert ((ev["ci_low"] <= ev["estimate"]) & (ev["estimate"] <= ev["ci_high"])).all()
+
+
+def test_shrinkage_pulls_single_post_toward_topic_mean():
+    posts, accounts, reactions, topic = _community()
+    att = attribute(posts, reactions, accounts, topic, TopicsParams())
+    row = lambda m: att.filter((pl.col("method") == m) & (pl.col("account_id") == "oneoff")).row(0, named=True)  # noqa: E731
+    raw, shrunk = row("naive")["estimate"], row("evidence")["estimate"]
+    assert raw > 2  # 5 replies on one post, topic mean ~1
+    assert 1 <= shrunk < raw  # pulled toward the topic mean (1 = baseline)
+    ev = row("evidence")
+    assert ev["ci_high"] - ev["ci_low"] > 0.3  # one post: a wide interval
+
+
+def test_rank_and_min_ci_low():
+    posts, accounts, reactions, topic = _community()
+    att = attribute(posts, reactions, accounts, topic,
+                    TopicsParams(min_posts=1, min_engagers=0, min_ci_low=10.0))
+    assert att.filter(pl.col("method") == "evidence")["is_attributed"].sum() == 0
+    naive = att.filter((pl.col("method") == "naive") & (pl.col("account_id") == "expert")).sort("rank")
+    assert naive["topic_id"].to_list() == [0, 1]  # more posts first
+
+
+def test_evaluate_tags_precision():
+    posts = pl.DataFrame({
+        "post_id": ["q1", "a1", "q2", "a2"], "account_id": ["x", "u", "y", "u"],
+        "kind": ["question", "answer", "question", "answer"], "score": [1, 5, 1, 0],
+        "labels": [["beer"], ["beer"], ["wine"], ["wine"]]})
+    topic = pl.DataFrame({"post_id": ["q1", "a1", "q2", "a2"], "topic_id": [0, 0, 1, 1]})
+    att = pl.DataFrame({"method": ["naive", "naive", "evidence"], "account_id": ["u", "u", "u"],
+                        "topic_id": [1, 0, 0], "n_posts": [1, 1, 1], "is_attributed": [True] * 3,
+                        "rank": [1, 2, 1]})
+    ev = evaluate_tags(att, topic, posts)
+    assert ev["n_answerers_with_truth"] == 1  # the 0-score wine answer is no evidence
+    assert ev["naive"]["precision_at_3"] == 0.5 and ev["evidence"]["precision_at_3"] == 1.0
+    assert ev["naive"]["map"] == 0.5 and ev["evidence"]["map"] == 1.0
