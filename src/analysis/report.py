@@ -64,6 +64,7 @@ class Inputs:
 
 # ---------------------------------------------------------------- data overview (ingest)
 
+
 def ingest_counts(ingest: Mapping[str, Any]) -> pl.DataFrame:
     """Long table ``table``, ``outcome``, ``n`` of the ingest reconciliation (all sources)."""
     rows = []
@@ -79,34 +80,57 @@ def privacy_removals(ingest: Mapping[str, Any]) -> pl.DataFrame:
     rows = []
     for source, tables in ingest.get("sources", {}).items():
         for table, c in tables.items():
-            for rule in ("removed_minor", "removed_opt_out", "removed_privacy",
-                         "merged_nonparticipant", "rejected"):
+            for rule in (
+                "removed_minor",
+                "removed_opt_out",
+                "removed_privacy",
+                "merged_nonparticipant",
+                "rejected",
+            ):
                 if rule in c:
                     rows.append({"source": source, "table": table, "rule": rule, "n": int(c[rule])})
-    return pl.DataFrame(rows, schema={"source": pl.String, "table": pl.String, "rule": pl.String,
-                                      "n": pl.Int64})
+    return pl.DataFrame(
+        rows, schema={"source": pl.String, "table": pl.String, "rule": pl.String, "n": pl.Int64}
+    )
 
 
 def weekly_activity(posts: pl.DataFrame, reactions: pl.DataFrame | None) -> pl.DataFrame:
     """Posts, reactions and distinct active accounts (authors or reactors) per ISO week."""
-    p = posts.select(week=pl.col("created_at").dt.truncate("1w").dt.date(), account_id="account_id",
-                     is_post=pl.lit(1), is_reaction=pl.lit(0))
+    p = posts.select(
+        week=pl.col("created_at").dt.truncate("1w").dt.date(),
+        account_id="account_id",
+        is_post=pl.lit(1),
+        is_reaction=pl.lit(0),
+    )
     frames = [p]
     if reactions is not None and reactions.height:
-        frames.append(reactions.select(
-            week=pl.col("created_at").dt.truncate("1w").dt.date(),
-            account_id=pl.col("actor_account_id"), is_post=pl.lit(0), is_reaction=pl.lit(1)))
+        frames.append(
+            reactions.select(
+                week=pl.col("created_at").dt.truncate("1w").dt.date(),
+                account_id=pl.col("actor_account_id"),
+                is_post=pl.lit(0),
+                is_reaction=pl.lit(1),
+            )
+        )
     both = pl.concat(frames)
-    return (both.group_by("week").agg(
-        n_posts=pl.col("is_post").sum().cast(pl.Int64),
-        n_reactions=pl.col("is_reaction").sum().cast(pl.Int64),
-        n_accounts=pl.col("account_id").filter(
-            pl.col("account_id").is_not_null() & (pl.col("account_id") != NONPARTICIPANT_ID)
-        ).n_unique().cast(pl.Int64),
-    ).sort("week"))
+    return (
+        both.group_by("week")
+        .agg(
+            n_posts=pl.col("is_post").sum().cast(pl.Int64),
+            n_reactions=pl.col("is_reaction").sum().cast(pl.Int64),
+            n_accounts=pl.col("account_id")
+            .filter(
+                pl.col("account_id").is_not_null() & (pl.col("account_id") != NONPARTICIPANT_ID)
+            )
+            .n_unique()
+            .cast(pl.Int64),
+        )
+        .sort("week")
+    )
 
 
 # ---------------------------------------------------------------- topics
+
 
 def keywords_text(topics: pl.DataFrame, n: int = 6) -> pl.DataFrame:
     """``topics`` with ``keywords`` joined into one string of its first ``n`` words."""
@@ -115,8 +139,12 @@ def keywords_text(topics: pl.DataFrame, n: int = 6) -> pl.DataFrame:
     return topics
 
 
-def topic_coordinates(topics: pl.DataFrame, post_topics: pl.DataFrame | None,
-                      embeddings: pl.DataFrame | None, seed: int = 0) -> pl.DataFrame:
+def topic_coordinates(
+    topics: pl.DataFrame,
+    post_topics: pl.DataFrame | None,
+    embeddings: pl.DataFrame | None,
+    seed: int = 0,
+) -> pl.DataFrame:
     """``topics`` plus ``x``, ``y``: a 2-D map where near topics use similar language.
 
     Each topic's centroid is the mean embedding of the posts whose primary topic it is; the map is
@@ -130,41 +158,58 @@ def topic_coordinates(topics: pl.DataFrame, post_topics: pl.DataFrame | None,
     ids = topics["topic_id"].to_list()
     if post_topics is None or embeddings is None or len(ids) < 3:
         angle = np.linspace(0, 2 * math.pi, num=max(len(ids), 1), endpoint=False)
-        return topics.with_columns(x=pl.Series(np.cos(angle)[: len(ids)]),
-                                   y=pl.Series(np.sin(angle)[: len(ids)]))
+        return topics.with_columns(
+            x=pl.Series(np.cos(angle)[: len(ids)]), y=pl.Series(np.sin(angle)[: len(ids)])
+        )
     from sklearn.manifold import MDS
 
     primary = post_topics.filter(pl.col("is_primary")).select("post_id", "topic_id")
     emb = embeddings.select("post_id", "embedding").join(primary, on="post_id", how="inner")
     x = emb["embedding"].to_numpy().astype(np.float64)
     labels = emb["topic_id"].to_numpy()
-    centroids = np.stack([x[labels == t].mean(axis=0) if (labels == t).any()
-                          else np.zeros(x.shape[1]) for t in ids])
+    centroids = np.stack(
+        [x[labels == t].mean(axis=0) if (labels == t).any() else np.zeros(x.shape[1]) for t in ids]
+    )
     norms = np.linalg.norm(centroids, axis=1, keepdims=True)
     unit = centroids / np.where(norms > 0, norms, 1.0)
     dist = np.clip(1.0 - unit @ unit.T, 0.0, None)
     np.fill_diagonal(dist, 0.0)
     dist = (dist + dist.T) / 2
-    xy = MDS(n_components=2, metric="precomputed", n_init=4, init="random", random_state=seed,
-             normalized_stress="auto").fit_transform(dist)
+    xy = MDS(
+        n_components=2,
+        metric="precomputed",
+        n_init=4,
+        init="random",
+        random_state=seed,
+        normalized_stress="auto",
+    ).fit_transform(dist)
     return topics.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
 
 
-def topic_table(topics: pl.DataFrame, post_topics: pl.DataFrame | None,
-                posts: pl.DataFrame | None) -> pl.DataFrame:
+def topic_table(
+    topics: pl.DataFrame, post_topics: pl.DataFrame | None, posts: pl.DataFrame | None
+) -> pl.DataFrame:
     """``topic_id``, ``label``, ``keywords`` (text), ``n_posts``, ``n_accounts`` (distinct authors
     of posts whose primary topic it is; null when posts are unavailable), largest first."""
     t = keywords_text(topics).select("topic_id", "label", "keywords", "n_posts")
     if post_topics is None or posts is None:
         return t.with_columns(n_accounts=pl.lit(None, pl.Int64)).sort("n_posts", descending=True)
-    authors = (post_topics.filter(pl.col("is_primary")).join(
-        posts.select("post_id", "account_id"), on="post_id", how="inner")
-        .group_by("topic_id").agg(n_accounts=pl.col("account_id").n_unique().cast(pl.Int64)))
-    return (t.join(authors, on="topic_id", how="left")
-            .with_columns(pl.col("n_accounts").fill_null(0)).sort("n_posts", descending=True))
+    authors = (
+        post_topics.filter(pl.col("is_primary"))
+        .join(posts.select("post_id", "account_id"), on="post_id", how="inner")
+        .group_by("topic_id")
+        .agg(n_accounts=pl.col("account_id").n_unique().cast(pl.Int64))
+    )
+    return (
+        t.join(authors, on="topic_id", how="left")
+        .with_columns(pl.col("n_accounts").fill_null(0))
+        .sort("n_posts", descending=True)
+    )
 
 
-def topic_experts(account_topics: pl.DataFrame, topics: pl.DataFrame, per_topic: int) -> pl.DataFrame:
+def topic_experts(
+    account_topics: pl.DataFrame, topics: pl.DataFrame, per_topic: int
+) -> pl.DataFrame:
     """The ``per_topic`` strongest evidence-based experts of each topic.
 
     Attributed ``evidence`` rows only, ordered by expected replies in the topic
@@ -172,35 +217,62 @@ def topic_experts(account_topics: pl.DataFrame, topics: pl.DataFrame, per_topic:
     """
     ev = account_topics.filter((pl.col("method") == "evidence") & pl.col("is_attributed"))
     labels = keywords_text(topics).select("topic_id", pl.col("label").alias("topic"), "keywords")
-    return (ev.with_columns(expected=pl.col("n_posts") * pl.col("estimate"))
-            .sort(["topic_id", "expected", "ci_low"], descending=[False, True, True])
-            .group_by("topic_id", maintain_order=True).head(per_topic)
-            .join(labels, on="topic_id", how="left")
-            .select("topic_id", "topic", "keywords", pl.col("account_id").alias("label"),
-                    "n_posts", "n_engagers", "estimate", "ci_low", "ci_high"))
+    return (
+        ev.with_columns(expected=pl.col("n_posts") * pl.col("estimate"))
+        .sort(["topic_id", "expected", "ci_low"], descending=[False, True, True])
+        .group_by("topic_id", maintain_order=True)
+        .head(per_topic)
+        .join(labels, on="topic_id", how="left")
+        .select(
+            "topic_id",
+            "topic",
+            "keywords",
+            pl.col("account_id").alias("label"),
+            "n_posts",
+            "n_engagers",
+            "estimate",
+            "ci_low",
+            "ci_high",
+        )
+    )
 
 
 def experts_by_topic(experts: pl.DataFrame) -> pl.DataFrame:
     """One row per topic: its keywords and its experts as ``pseudonym estimate [low, high]``."""
-    return (experts.with_columns(expert=pl.format(
-        "{} {} [{}, {}] ({} posts, {} engagers)", "label", pl.col("estimate").round(2),
-        pl.col("ci_low").round(2), pl.col("ci_high").round(2), "n_posts", "n_engagers"))
+    return (
+        experts.with_columns(
+            expert=pl.format(
+                "{} {} [{}, {}] ({} posts, {} engagers)",
+                "label",
+                pl.col("estimate").round(2),
+                pl.col("ci_low").round(2),
+                pl.col("ci_high").round(2),
+                "n_posts",
+                "n_engagers",
+            )
+        )
         .group_by("topic_id", "topic", "keywords", maintain_order=True)
         .agg(pl.col("expert").str.join("; ").alias("experts"))
-        .drop("topic_id"))
+        .drop("topic_id")
+    )
 
 
 # ---------------------------------------------------------------- models, agreement, divergence
 
+
 def quadrant_name(reach_high: bool, conversation_high: bool) -> str:
     """Plain quadrant names (used when the compare stage has not named them)."""
-    return {(True, True): "loud and heard", (False, True): "quiet connectors",
-            (True, False): "loud but unheard", (False, False): "quiet and unheard"}[
-        (reach_high, conversation_high)]
+    return {
+        (True, True): "loud and heard",
+        (False, True): "quiet connectors",
+        (True, False): "loud but unheard",
+        (False, False): "quiet and unheard",
+    }[(reach_high, conversation_high)]
 
 
-def divergence_points(divergence: pl.DataFrame | None, scores: Mapping[str, pl.DataFrame],
-                      split_pct: float) -> tuple[pl.DataFrame | None, str]:
+def divergence_points(
+    divergence: pl.DataFrame | None, scores: Mapping[str, pl.DataFrame], split_pct: float
+) -> tuple[pl.DataFrame | None, str]:
     """``label``, ``reach_pct``, ``conversation_pct``, ``quadrant`` per account, and its source.
 
     Prefers the compare stage's ``divergence.parquet``; falls back to the reach and conversation
@@ -211,17 +283,32 @@ def divergence_points(divergence: pl.DataFrame | None, scores: Mapping[str, pl.D
         if "quadrant" not in d.columns:
             d = d.with_columns(quadrant=pl.lit(None, pl.String))
         d = d.with_columns(pl.col("quadrant").cast(pl.String))
-        return d.select(pl.col("account_id").alias("label"), "reach_pct", "conversation_pct",
-                        pl.col("quadrant").fill_null("unassigned")), "compare stage (divergence.parquet)"
+        return d.select(
+            pl.col("account_id").alias("label"),
+            "reach_pct",
+            "conversation_pct",
+            pl.col("quadrant").fill_null("unassigned"),
+        ), "compare stage (divergence.parquet)"
     if "reach" in scores and "conversation" in scores:
-        d = scores["reach"].select("account_id", reach_pct="score_pct").join(
-            scores["conversation"].select("account_id", conversation_pct="score_pct"),
-            on="account_id", how="inner")
-        q = [quadrant_name(r >= split_pct, c >= split_pct)
-             for r, c in d.select("reach_pct", "conversation_pct").iter_rows()]
-        return (d.select(pl.col("account_id").alias("label"), "reach_pct", "conversation_pct")
-                .with_columns(quadrant=pl.Series(q, dtype=pl.String)),
-                "score files (reach.parquet, conversation.parquet)")
+        d = (
+            scores["reach"]
+            .select("account_id", reach_pct="score_pct")
+            .join(
+                scores["conversation"].select("account_id", conversation_pct="score_pct"),
+                on="account_id",
+                how="inner",
+            )
+        )
+        q = [
+            quadrant_name(r >= split_pct, c >= split_pct)
+            for r, c in d.select("reach_pct", "conversation_pct").iter_rows()
+        ]
+        return (
+            d.select(
+                pl.col("account_id").alias("label"), "reach_pct", "conversation_pct"
+            ).with_columns(quadrant=pl.Series(q, dtype=pl.String)),
+            "score files (reach.parquet, conversation.parquet)",
+        )
     return None, ""
 
 
@@ -246,22 +333,45 @@ def _agreement_records(obj: Any) -> list[dict[str, Any]]:
             a, b = key.split(" vs ", 1)
             sp = inner["spearman"]
             sp = sp if isinstance(sp, Mapping) else {"value": sp}
-            rows.append({"model_a": a, "model_b": b, "value": sp.get("value"),
-                         "ci_low": sp.get("ci_low"), "ci_high": sp.get("ci_high"),
-                         "n_accounts": inner.get("n_accounts")})
+            rows.append(
+                {
+                    "model_a": a,
+                    "model_b": b,
+                    "value": sp.get("value"),
+                    "ci_low": sp.get("ci_low"),
+                    "ci_high": sp.get("ci_high"),
+                    "n_accounts": inner.get("n_accounts"),
+                }
+            )
         else:
-            rows.extend({"model_a": key, "model_b": b, "value": float(v), "ci_low": None,
-                         "ci_high": None, "n_accounts": None}
-                        for b, v in inner.items() if isinstance(v, int | float))
+            rows.extend(
+                {
+                    "model_a": key,
+                    "model_b": b,
+                    "value": float(v),
+                    "ci_low": None,
+                    "ci_high": None,
+                    "n_accounts": None,
+                }
+                for b, v in inner.items()
+                if isinstance(v, int | float)
+            )
     return rows
 
 
-AGREEMENT_SCHEMA = {"model_a": pl.String, "model_b": pl.String, "value": pl.Float64,
-                    "ci_low": pl.Float64, "ci_high": pl.Float64, "n_accounts": pl.Int64}
+AGREEMENT_SCHEMA = {
+    "model_a": pl.String,
+    "model_b": pl.String,
+    "value": pl.Float64,
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "n_accounts": pl.Int64,
+}
 
 
-def agreement_frame(compare: Mapping[str, Any] | None,
-                    scores: Mapping[str, pl.DataFrame]) -> tuple[pl.DataFrame | None, str]:
+def agreement_frame(
+    compare: Mapping[str, Any] | None, scores: Mapping[str, pl.DataFrame]
+) -> tuple[pl.DataFrame | None, str]:
     """Pairwise Spearman agreement (``model_a``, ``model_b``, ``value``, ``ci_low``, ``ci_high``,
     ``n_accounts``) and where it came from.
 
@@ -280,20 +390,30 @@ def agreement_frame(compare: Mapping[str, Any] | None,
         wide = s if wide is None else wide.join(s, on="account_id", how="inner")
     rows = []
     for i, a in enumerate(names):
-        for b in names[i + 1:]:
+        for b in names[i + 1 :]:
             v = wide.select(pl.corr(a, b)).item() if wide is not None and wide.height > 2 else None
-            rows.append({"model_a": a, "model_b": b, "ci_low": None, "ci_high": None,
-                         "value": None if v is None or math.isnan(v) else float(v),
-                         "n_accounts": wide.height if wide is not None else None})
+            rows.append(
+                {
+                    "model_a": a,
+                    "model_b": b,
+                    "ci_low": None,
+                    "ci_high": None,
+                    "value": None if v is None or math.isnan(v) else float(v),
+                    "n_accounts": wide.height if wide is not None else None,
+                }
+            )
     return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA), "score files (Spearman ρ of the scores)"
 
 
 # ---------------------------------------------------------------- validity (models.json)
 
+
 def auc_interval(auc: float, n_pos: int, n_neg: int) -> tuple[float, float]:
     """95 % interval of an AUC (Hanley & McNeil 1982 standard error), clipped to [0, 1]."""
     q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / max(n_pos * n_neg, 1)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / max(
+        n_pos * n_neg, 1
+    )
     se = math.sqrt(max(var, 0.0))
     return max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se)
 
@@ -323,12 +443,29 @@ def auc_frame(models: Mapping[str, Any]) -> pl.DataFrame:
         if r.get("auc") is None:
             continue
         lo, hi = _given_ci(r, "auc") or auc_interval(r["auc"], r["n_positive"], r["n_negative"])
-        rows.append({"model": model, "auc": float(r["auc"]), "ci_low": lo, "ci_high": hi,
-                     "auc_experts": r.get("auc_experts"), "n_positive": r["n_positive"],
-                     "n_negative": r["n_negative"]})
-    return pl.DataFrame(rows, schema={"model": pl.String, "auc": pl.Float64, "ci_low": pl.Float64,
-                                      "ci_high": pl.Float64, "auc_experts": pl.Float64,
-                                      "n_positive": pl.Int64, "n_negative": pl.Int64})
+        rows.append(
+            {
+                "model": model,
+                "auc": float(r["auc"]),
+                "ci_low": lo,
+                "ci_high": hi,
+                "auc_experts": r.get("auc_experts"),
+                "n_positive": r["n_positive"],
+                "n_negative": r["n_negative"],
+            }
+        )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "auc": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "auc_experts": pl.Float64,
+            "n_positive": pl.Int64,
+            "n_negative": pl.Int64,
+        },
+    )
 
 
 def oot_frame(models: Mapping[str, Any]) -> pl.DataFrame:
@@ -343,23 +480,50 @@ def oot_frame(models: Mapping[str, Any]) -> pl.DataFrame:
                 continue
             lo, hi = _given_ci(r, "spearman") or spearman_interval(rho, n)
             glm = r.get("nb_glm") or {}
-            rows.append({"model": model, "outcome": outcome, "spearman": float(rho), "ci_low": lo,
-                         "ci_high": hi, "n_accounts": n, "coef_per_sd": glm.get("coef_per_sd"),
-                         "p_value": glm.get("p_value")})
-    return pl.DataFrame(rows, schema={"model": pl.String, "outcome": pl.String, "spearman": pl.Float64,
-                                      "ci_low": pl.Float64, "ci_high": pl.Float64, "n_accounts": pl.Int64,
-                                      "coef_per_sd": pl.Float64, "p_value": pl.Float64})
+            rows.append(
+                {
+                    "model": model,
+                    "outcome": outcome,
+                    "spearman": float(rho),
+                    "ci_low": lo,
+                    "ci_high": hi,
+                    "n_accounts": n,
+                    "coef_per_sd": glm.get("coef_per_sd"),
+                    "p_value": glm.get("p_value"),
+                }
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "outcome": pl.String,
+            "spearman": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "n_accounts": pl.Int64,
+            "coef_per_sd": pl.Float64,
+            "p_value": pl.Float64,
+        },
+    )
 
 
 # ---------------------------------------------------------------- weekend-off, gaming (compare.json)
 
-EFFECT_SCHEMA = {"model": pl.String, "series": pl.String, "value": pl.Float64,
-                 "n_accounts": pl.Int64, "note": pl.String}
+EFFECT_SCHEMA = {
+    "model": pl.String,
+    "series": pl.String,
+    "value": pl.Float64,
+    "n_accounts": pl.Int64,
+    "note": pl.String,
+}
 
 
 def _note(r: Mapping[str, Any], skip: tuple[str, ...]) -> str:
-    return "; ".join(f"{k.replace('_', ' ')} {v:.3g}" for k, v in r.items()
-                     if k not in skip and isinstance(v, int | float) and not isinstance(v, bool))
+    return "; ".join(
+        f"{k.replace('_', ' ')} {v:.3g}"
+        for k, v in r.items()
+        if k not in skip and isinstance(v, int | float) and not isinstance(v, bool)
+    )
 
 
 def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame | None:
@@ -379,20 +543,39 @@ def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame |
         for key, series in (("weekend_off", "weekends off"), ("time_off", "two weeks off")):
             for model, r in (cf.get(key) or {}).items():
                 if isinstance(r, Mapping) and r.get("median") is not None:
-                    rows.append({"model": model, "series": series, "value": 100 * r["median"],
-                                 "n_accounts": r.get("n_accounts"), "note": _note(r, ("median",))})
+                    rows.append(
+                        {
+                            "model": model,
+                            "series": series,
+                            "value": 100 * r["median"],
+                            "n_accounts": r.get("n_accounts"),
+                            "note": _note(r, ("median",)),
+                        }
+                    )
     elif test == "gaming":
         for model, r in (cf.get("gaming") or {}).items():
             for level, v in ((r or {}).get("median_rel_change") or {}).items():
                 if v is not None:
-                    rows.append({"model": model, "series": f"{level} posts", "value": 100 * v,
-                                 "n_accounts": r.get("n_accounts"),
-                                 "note": _note(r, ("n_accounts",))})
+                    rows.append(
+                        {
+                            "model": model,
+                            "series": f"{level} posts",
+                            "value": 100 * v,
+                            "n_accounts": r.get("n_accounts"),
+                            "note": _note(r, ("n_accounts",)),
+                        }
+                    )
         for model, r in (cf.get("ring") or {}).items():
             if isinstance(r, Mapping) and r.get("ring_gain") is not None:
-                rows.append({"model": model, "series": f"reaction ring ({r.get('n_members')} accounts)",
-                             "value": 100 * r["ring_gain"], "n_accounts": r.get("n_members"),
-                             "note": _note(r, ("ring_gain",))})
+                rows.append(
+                    {
+                        "model": model,
+                        "series": f"reaction ring ({r.get('n_members')} accounts)",
+                        "value": 100 * r["ring_gain"],
+                        "n_accounts": r.get("n_members"),
+                        "note": _note(r, ("ring_gain",)),
+                    }
+                )
     else:
         raise ValueError(f"unknown test {test!r}: expected weekend_off or gaming")
     return pl.DataFrame(rows, schema=EFFECT_SCHEMA) if rows else None
@@ -412,30 +595,61 @@ def recommended(compare: Mapping[str, Any] | None) -> tuple[str | None, str]:
 def recommendation_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
     """One row per question the compare stage answered: the model it picks and its evidence."""
     by_q = ((compare or {}).get("recommendation") or {}).get("by_question") or {}
-    rows = [{"question": q, "model": r.get("model"), "outcome": r.get("outcome"),
-             "spearman": r.get("spearman"), "auc": r.get("auc"),
-             "failed_gates": ", ".join(r.get("failed_gates") or []) or "none"}
-            for q, r in by_q.items() if isinstance(r, Mapping)]
-    return pl.DataFrame(rows, schema={"question": pl.String, "model": pl.String, "outcome": pl.String,
-                                      "spearman": pl.Float64, "auc": pl.Float64,
-                                      "failed_gates": pl.String}) if rows else None
+    rows = [
+        {
+            "question": q,
+            "model": r.get("model"),
+            "outcome": r.get("outcome"),
+            "spearman": r.get("spearman"),
+            "auc": r.get("auc"),
+            "failed_gates": ", ".join(r.get("failed_gates") or []) or "none",
+        }
+        for q, r in by_q.items()
+        if isinstance(r, Mapping)
+    ]
+    return (
+        pl.DataFrame(
+            rows,
+            schema={
+                "question": pl.String,
+                "model": pl.String,
+                "outcome": pl.String,
+                "spearman": pl.Float64,
+                "auc": pl.Float64,
+                "failed_gates": pl.String,
+            },
+        )
+        if rows
+        else None
+    )
 
 
 def gates_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
     """Which robustness gates each model passes (``model`` + one boolean column per gate)."""
     gates = ((compare or {}).get("recommendation") or {}).get("gates") or {}
-    rows = [{"model": m, **{k: bool(v) for k, v in g.items()}} for m, g in gates.items()
-            if isinstance(g, Mapping)]
+    rows = [
+        {"model": m, **{k: bool(v) for k, v in g.items()}}
+        for m, g in gates.items()
+        if isinstance(g, Mapping)
+    ]
     return pl.DataFrame(rows) if rows else None
 
 
 def compare_quadrants(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
     """Quadrant counts as the compare stage recorded them (``quadrant``, ``n_accounts``, ``share``)."""
     q = (((compare or {}).get("divergence") or {}).get("quadrants")) or {}
-    rows = [{"quadrant": name, "n_accounts": r.get("n"), "share": r.get("share")}
-            for name, r in q.items() if isinstance(r, Mapping)]
-    return pl.DataFrame(rows, schema={"quadrant": pl.String, "n_accounts": pl.Int64,
-                                      "share": pl.Float64}) if rows else None
+    rows = [
+        {"quadrant": name, "n_accounts": r.get("n"), "share": r.get("share")}
+        for name, r in q.items()
+        if isinstance(r, Mapping)
+    ]
+    return (
+        pl.DataFrame(
+            rows, schema={"quadrant": pl.String, "n_accounts": pl.Int64, "share": pl.Float64}
+        )
+        if rows
+        else None
+    )
 
 
 def split_pct(compare: Mapping[str, Any] | None, default: float) -> float:

@@ -1,13 +1,12 @@
-"""Rendering of the report stage: the analyst HTML report, the methodology and the public tables.
+"""Publication mode of the report stage: the methodology writeup and the public tables.
 
-* :func:`render_index`: ``reports/index.html``, one self-contained page (plotly.js inlined once).
-  Analyst mode: pseudonyms allowed, never raw ids or anyone's post text.
-* :func:`public_tables` and :func:`methodology_markdown`: publication mode. Aggregates only,
-  every cell covering fewer than ``privacy.min_cell_k`` accounts suppressed with
-  ``analysis.publish.suppress_small_cells``, no pseudonyms, no post text.
+* :func:`public_tables`: aggregates only, every cell covering fewer than ``privacy.min_cell_k``
+  accounts suppressed with ``analysis.publish.suppress_small_cells``, no pseudonyms, no post text;
+* :func:`methodology_markdown` / :func:`methodology_html`: ``reports/methodology.{md,html}``.
 
 Every number of the methodology is read from the metrics JSON of the same run and printed with
-:func:`num`, so that it equals what ``dvc metrics show`` prints (tests check this).
+:func:`num`, so that it equals what ``dvc metrics show`` prints (tests check this). The analyst
+page (``reports/index.html``) is in ``analysis.templates.index_page``.
 """
 
 from __future__ import annotations
@@ -19,15 +18,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import plotly.graph_objects as go
-import plotly.io as pio
 import polars as pl
 
 from analysis import publish
 
 #: Traits Resonance never infers, listed in the methodology and in the report footer.
-NEVER_INFERRED = ("gender", "age", "ethnicity", "health", "politics", "religion", "sexuality",
-                  "location")
+NEVER_INFERRED = (
+    "gender",
+    "age",
+    "ethnicity",
+    "health",
+    "politics",
+    "religion",
+    "sexuality",
+    "location",
+)
 
 
 def num(x: Any, digits: int = 3) -> str:
@@ -39,7 +44,7 @@ def num(x: Any, digits: int = 3) -> str:
         return str(x).lower()
     if isinstance(x, int):
         return f"{x:,}"
-    if x != 0 and abs(x) < 10 ** -digits:
+    if x != 0 and abs(x) < 10**-digits:
         return f"{x:.2e}"
     return f"{x:.{digits}f}"
 
@@ -49,99 +54,12 @@ def cell(x: Any, digits: int = 3) -> str:
     return publish.SUPPRESSED if x is None else num(x, digits) if not isinstance(x, str) else x
 
 
-# ---------------------------------------------------------------- analyst HTML report
-
-@dataclass
-class Section:
-    """One section of the HTML report: a title, a caption, figures and/or HTML tables."""
-
-    id: str
-    title: str
-    caption: str = ""
-    figures: list[go.Figure] = field(default_factory=list)
-    html: str = ""
-    #: HTML shown above the figures (key numbers)
-    lead_html: str = ""
-    #: shown instead of the content when the section's inputs are missing
-    missing: str = ""
-
-
-def html_table(df: pl.DataFrame, digits: int = 3, max_rows: int = 200,
-               headers: Mapping[str, str] | None = None) -> str:
-    """A small HTML table (escaped), numbers formatted with :func:`num`."""
-    headers = headers or {}
-    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in df.columns)
-    body = []
-    for row in df.head(max_rows).iter_rows():
-        tds = "".join(
-            f'<td class="{"num" if isinstance(v, int | float) else ""}">{html.escape(cell(v, digits))}</td>'
-            for v in row)
-        body.append(f"<tr>{tds}</tr>")
-    more = f'<p class="note">{df.height - max_rows} more rows not shown.</p>' if df.height > max_rows else ""
-    return f'<table><thead><tr>{head}</tr></thead><tbody>{"".join(body)}</tbody></table>{more}'
-
-
-def key_figures(items: Sequence[tuple[str, str]]) -> str:
-    """A row of big numbers with their labels."""
-    cards = "".join(f'<div class="kpi"><div class="kpi-value">{html.escape(v)}</div>'
-                    f'<div class="kpi-label">{html.escape(k)}</div></div>' for k, v in items)
-    return f'<div class="kpis">{cards}</div>'
-
-
-CSS = """
-body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;margin:0;color:#1d2329;background:#f6f7f9;line-height:1.5}
-header{background:#17324d;color:#fff;padding:24px 40px}
-header h1{margin:0 0 6px 0;font-size:26px}header p{margin:0;opacity:.85}
-nav{background:#fff;border-bottom:1px solid #dde1e6;padding:8px 40px;position:sticky;top:0;z-index:10}
-nav a{margin-right:16px;color:#17324d;text-decoration:none;font-size:14px}
-main{max-width:1100px;margin:0 auto;padding:12px 24px 60px}
-section{background:#fff;border:1px solid #dde1e6;border-radius:8px;padding:18px 24px;margin:18px 0}
-h2{margin-top:0;font-size:20px}
-.caption{color:#3b4652;font-size:14.5px;max-width:900px}
-.note{color:#8a5a00;background:#fff8e6;border-left:4px solid #f0b400;padding:8px 12px;font-size:14px}
-table{border-collapse:collapse;font-size:13px;margin:10px 0}
-th,td{border-bottom:1px solid #e4e7eb;padding:4px 10px;text-align:left}
-td.num{text-align:right;font-variant-numeric:tabular-nums}
-.kpis{display:flex;flex-wrap:wrap;gap:12px;margin:10px 0}
-.kpi{background:#f0f4f8;border-radius:6px;padding:10px 16px;min-width:120px}
-.kpi-value{font-size:22px;font-weight:600}.kpi-label{font-size:12px;color:#52606d}
-footer{max-width:1100px;margin:0 auto;padding:0 24px 40px;font-size:13px;color:#52606d}
-"""
-
-
-def figure_div(fig: go.Figure, div_id: str) -> str:
-    """A figure as a ``<div>`` plus its script; plotly.js itself is included once by the page."""
-    return pio.to_html(fig, full_html=False, include_plotlyjs=False, div_id=div_id,
-                       config={"displaylogo": False, "responsive": True})
-
-
-def render_index(title: str, subtitle: str, sections: Sequence[Section], footer: str,
-                 plotlyjs: str) -> str:
-    """The whole analyst report as one HTML string (works offline from disk)."""
-    nav = "".join(f'<a href="#{s.id}">{html.escape(s.title)}</a>' for s in sections)
-    parts = []
-    for s in sections:
-        body = [f'<h2>{html.escape(s.title)}</h2>']
-        if s.missing:
-            body.append(f'<p class="note">{html.escape(s.missing)}</p>')
-        else:
-            if s.caption:
-                body.append(f'<p class="caption">{html.escape(s.caption)}</p>')
-            body.append(s.lead_html)
-            body.extend(figure_div(f, f"fig-{s.id}-{i}") for i, f in enumerate(s.figures))
-            body.append(s.html)
-        parts.append(f'<section id="{s.id}">{"".join(body)}</section>')
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        f"<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\"><title>{html.escape(title)}</title>"
-        f"<style>{CSS}</style><script type=\"text/javascript\">{plotlyjs}</script></head><body>"
-        f"<header><h1>{html.escape(title)}</h1><p>{html.escape(subtitle)}</p></header>"
-        f"<nav>{nav}</nav><main>{''.join(parts)}</main><footer>{footer}</footer></body></html>\n")
-
-
 # ---------------------------------------------------------------- publication: tables
 
-def suppress(df: pl.DataFrame, n_col: str, k: int, value_cols: Sequence[str] | None = None) -> pl.DataFrame:
+
+def suppress(
+    df: pl.DataFrame, n_col: str, k: int, value_cols: Sequence[str] | None = None
+) -> pl.DataFrame:
     """:func:`analysis.publish.suppress_small_cells` (the one place publication suppresses)."""
     return publish.suppress_small_cells(df, n_col, k, value_cols)
 
@@ -157,26 +75,40 @@ def public_tables(frames: Mapping[str, pl.DataFrame | None], k: int) -> dict[str
     out: dict[str, pl.DataFrame] = {}
     f = {name: df for name, df in frames.items() if df is not None}
     if "activity" in f:
-        out["activity_weekly"] = suppress(f["activity"].with_columns(pl.col("week").cast(pl.String)),
-                                          "n_accounts", k, ["n_posts", "n_reactions"])
+        out["activity_weekly"] = suppress(
+            f["activity"].with_columns(pl.col("week").cast(pl.String)),
+            "n_accounts",
+            k,
+            ["n_posts", "n_reactions"],
+        )
     if "removals" in f:
         # A zero says that nobody was removed: it covers no one, so it is shown, not suppressed.
         r = f["removals"]
-        out["privacy_removals"] = pl.concat([
-            suppress(r.filter(pl.col("n") > 0), "n_accounts", k, ["n"]),
-            r.filter(pl.col("n") == 0).with_columns(is_suppressed=pl.lit(False)),
-        ]).sort("source", "table", "rule")
+        out["privacy_removals"] = pl.concat(
+            [
+                suppress(r.filter(pl.col("n") > 0), "n_accounts", k, ["n"]),
+                r.filter(pl.col("n") == 0).with_columns(is_suppressed=pl.lit(False)),
+            ]
+        ).sort("source", "table", "rule")
     if "topics" in f:
         t = f["topics"].with_columns(pl.col("n_accounts").fill_null(0))
         out["topics"] = suppress(t, "n_accounts", k, ["label", "keywords", "n_posts"])
     if "quadrants" in f:
-        out["quadrants"] = suppress(f["quadrants"], "n_accounts", k)  # share too: it gives the count away
+        out["quadrants"] = suppress(
+            f["quadrants"], "n_accounts", k
+        )  # share too: it gives the count away
     if "validity_auc" in f:
         v = f["validity_auc"].with_columns(n_accounts=pl.col("n_positive") + pl.col("n_negative"))
-        out["validity_planted_roles"] = suppress(v, "n_accounts", k, ["auc", "ci_low", "ci_high", "auc_experts"])
+        out["validity_planted_roles"] = suppress(
+            v, "n_accounts", k, ["auc", "ci_low", "ci_high", "auc_experts"]
+        )
     if "validity_oot" in f:
-        out["validity_out_of_time"] = suppress(f["validity_oot"], "n_accounts", k,
-                                               ["spearman", "ci_low", "ci_high", "coef_per_sd", "p_value"])
+        out["validity_out_of_time"] = suppress(
+            f["validity_oot"],
+            "n_accounts",
+            k,
+            ["spearman", "ci_low", "ci_high", "coef_per_sd", "p_value"],
+        )
     if "agreement" in f:
         out["agreement"] = f["agreement"]
     for name in ("weekend_off", "gaming"):
@@ -192,14 +124,17 @@ def md_table(df: pl.DataFrame, digits: int = 3, headers: Mapping[str, str] | Non
     """A Markdown table; null cells (suppressed) print ``<k``."""
     headers = headers or {}
     cols = [c for c in df.columns if c != "is_suppressed"]
-    lines = ["| " + " | ".join(headers.get(c, c) for c in cols) + " |",
-             "|" + "|".join("---" for _ in cols) + "|"]
+    lines = [
+        "| " + " | ".join(headers.get(c, c) for c in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
     for row in df.select(cols).iter_rows():
         lines.append("| " + " | ".join(cell(v, digits).replace("|", "/") for v in row) + " |")
     return "\n".join(lines)
 
 
 # ---------------------------------------------------------------- publication: methodology
+
 
 @dataclass
 class WriteupContext:
@@ -244,11 +179,16 @@ def _data_section(ctx: WriteupContext) -> list[str]:
     ing, src = ctx.ingest, ctx.params.get("source", {})
     out = ["## 1. Data and provenance", ""]
     if ing is None:
-        return [*out, "_The ingest metrics (`reports/metrics/ingest.json`) are missing: run the ingest stage._", ""]
+        return [
+            *out,
+            "_The ingest metrics (`reports/metrics/ingest.json`) are missing: run the ingest stage._",
+            "",
+        ]
     t = ing.get("totals", {})
     out += [
         f"- Source: format `{src.get('format', 'n/a')}`, dump `{src.get('name') or 'n/a'}`"
-        + (f", plus {len(src.get('extra') or [])} more dump(s)" if src.get("extra") else "") + ".",
+        + (f", plus {len(src.get('extra') or [])} more dump(s)" if src.get("extra") else "")
+        + ".",
         f"- Platforms: {', '.join(ing.get('platforms', [])) or 'n/a'}.",
         f"- Period: first post {ing.get('first_post_at', 'n/a')}, last post {ing.get('last_post_at', 'n/a')} (UTC).",
         f"- Participants (accounts studied): {num(ing.get('n_participants'))}.",
@@ -262,34 +202,47 @@ def _data_section(ctx: WriteupContext) -> list[str]:
     ]
     if "activity_weekly" in ctx.tables:
         n_sup = int(ctx.tables["activity_weekly"]["is_suppressed"].sum())
-        out.append(f"Weeks with fewer than {ctx.k} active accounts are suppressed: {n_sup} of "
-                   f"{ctx.tables['activity_weekly'].height} (table `public/activity_weekly.csv`).")
+        out.append(
+            f"Weeks with fewer than {ctx.k} active accounts are suppressed: {n_sup} of "
+            f"{ctx.tables['activity_weekly'].height} (table `public/activity_weekly.csv`)."
+        )
     return [*out, ""]
 
 
 def _privacy_section(ctx: WriteupContext) -> list[str]:
     pv = ctx.params.get("privacy", {})
-    out = ["## 2. Privacy rules and what they removed", "",
-           "- Every account id is replaced by a keyed pseudonym (HMAC with a key kept outside the "
-           "project); raw ids and handles never reach `data/interim`.",
-           "- Accounts flagged as minors are removed with everything they wrote, and so is every "
-           f"account on the opt-out list (`{pv.get('opt_out_path', 'n/a')}`).",
-           "- Handles, e-mail addresses, URLs, phone numbers"
-           + (" and the known names of accounts" if pv.get("redact_known_names", True) else "")
-           + " are scrubbed from post texts before anything else reads them.",
-           "- People who are not participants (for example, replied-to accounts outside the dump) are "
-           "merged into one placeholder that is never scored.",
-           f"- Publication (this document, `reports/public/`) shows aggregates only; every cell covering "
-           f"fewer than k = {ctx.k} accounts is suppressed and printed as `{publish.SUPPRESSED}`.",
-           ""]
+    out = [
+        "## 2. Privacy rules and what they removed",
+        "",
+        "- Every account id is replaced by a keyed pseudonym (HMAC with a key kept outside the "
+        "project); raw ids and handles never reach `data/interim`.",
+        "- Accounts flagged as minors are removed with everything they wrote, and so is every "
+        f"account on the opt-out list (`{pv.get('opt_out_path', 'n/a')}`).",
+        "- Handles, e-mail addresses, URLs, phone numbers"
+        + (" and the known names of accounts" if pv.get("redact_known_names", True) else "")
+        + " are scrubbed from post texts before anything else reads them.",
+        "- People who are not participants (for example, replied-to accounts outside the dump) are "
+        "merged into one placeholder that is never scored.",
+        f"- Publication (this document, `reports/public/`) shows aggregates only; every cell covering "
+        f"fewer than k = {ctx.k} accounts is suppressed and printed as `{publish.SUPPRESSED}`.",
+        "",
+    ]
     if ctx.ingest is not None:
         out += [f"Opt-out entries: {num(ctx.ingest.get('n_opt_out_entries'))}.", ""]
     if "privacy_removals" in ctx.tables:
-        out += ["What the rules removed (rows; a count whose removed accounts number fewer than k "
-                "is suppressed):", "", md_table(ctx.tables["privacy_removals"]), ""]
+        out += [
+            "What the rules removed (rows; a count whose removed accounts number fewer than k "
+            "is suppressed):",
+            "",
+            md_table(ctx.tables["privacy_removals"].drop("n_accounts")),
+            "",
+        ]
     reasons = (ctx.ingest or {}).get("reject_reasons") or []
-    out += [f"Rows rejected as malformed, by reason: {len(reasons)} reason(s) recorded"
-            + ("." if not reasons else " (see `reports/metrics/ingest.json`)."), ""]
+    out += [
+        f"Rows rejected as malformed, by reason: {len(reasons)} reason(s) recorded"
+        + ("." if not reasons else " (see `reports/metrics/ingest.json`)."),
+        "",
+    ]
     return out
 
 
@@ -297,43 +250,76 @@ def _topics_section(ctx: WriteupContext) -> list[str]:
     tm = ctx.topics_metrics
     out = ["## 3. Topics", ""]
     if tm is None:
-        return [*out, "_Topic metrics (`reports/metrics/topics.json`) are missing: the topics stage has not run._", ""]
+        return [
+            *out,
+            "_Topic metrics (`reports/metrics/topics.json`) are missing: the topics stage has not run._",
+            "",
+        ]
     vs = tm.get("vs_labels") or {}
-    out += [f"- Method: `{tm.get('method')}` on sentence embeddings ({ctx.params.get('embed', {}).get('model', 'n/a')}), "
-            f"{num(tm.get('n_topics'))} topics over {num(tm.get('n_posts_embedded'))} embedded posts.",
-            f"- Stability (mean pairwise ARI over seeds): {num(tm.get('stability_mean_pairwise_ari'))}; "
-            f"topic diversity: {num(tm.get('topic_diversity'))}; outlier share: {num(tm.get('outlier_share'))}.",
-            f"- Agreement with the dump's own labels: NMI {num(vs.get('nmi'))}, ARI {num(vs.get('ari'))}.", ""]
+    out += [
+        f"- Method: `{tm.get('method')}` on sentence embeddings ({ctx.params.get('embed', {}).get('model', 'n/a')}), "
+        f"{num(tm.get('n_topics'))} topics over {num(tm.get('n_posts_embedded'))} embedded posts.",
+        f"- Stability (mean pairwise ARI over seeds): {num(tm.get('stability_mean_pairwise_ari'))}; "
+        f"topic diversity: {num(tm.get('topic_diversity'))}; outlier share: {num(tm.get('outlier_share'))}.",
+        f"- Agreement with the dump's own labels: NMI {num(vs.get('nmi'))}, ARI {num(vs.get('ari'))}.",
+        "",
+    ]
     att = tm.get("attribution") or {}
     if att:
-        out += ["Topic attribution: the naive method credits any post (what Klout did); the "
-                "evidence method needs several posts and several distinct people engaging with them.", "",
-                "| method | account-topic pairs | attributed | accounts attributed |", "|---|---|---|---|"]
-        out += [f"| {m} | {num(a.get('n_pairs'))} | {num(a.get('n_attributed'))} | {num(a.get('n_accounts_attributed'))} |"
-                for m, a in att.items()]
+        out += [
+            "Topic attribution: the naive method credits any post (what Klout did); the "
+            "evidence method needs several posts and several distinct people engaging with them.",
+            "",
+            "| method | account-topic pairs | attributed | accounts attributed |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {m} | {num(a.get('n_pairs'))} | {num(a.get('n_attributed'))} | {num(a.get('n_accounts_attributed'))} |"
+            for m, a in att.items()
+        ]
         out.append("")
     gt = tm.get("ground_truth_demo") or {}
     if gt:
-        out += ["On the simulated demo, against its planted subjects:", "",
-                "| method | precision | one-off posters attributed | expert subject recall |", "|---|---|---|---|"]
-        out += [f"| {m} | {num(gt[m].get('precision'))} | {num(gt[m].get('one_off_attributed_rate'))} | "
-                f"{num(gt[m].get('expert_subject_recall'))} |" for m in ("naive", "evidence") if m in gt]
+        out += [
+            "On the simulated demo, against its planted subjects:",
+            "",
+            "| method | precision | one-off posters attributed | expert subject recall |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| {m} | {num(gt[m].get('precision'))} | {num(gt[m].get('one_off_attributed_rate'))} | "
+            f"{num(gt[m].get('expert_subject_recall'))} |"
+            for m in ("naive", "evidence")
+            if m in gt
+        ]
         out.append("")
     out.append(_fig(ctx, "topics", "Topic sizes"))
     if "topics" in ctx.tables:
-        out += [f"Topics with fewer than {ctx.k} distinct authors are suppressed (label and keywords too).", "",
-                md_table(ctx.tables["topics"].drop("topic_id"), headers={"n_accounts": "n_authors"}), ""]
+        out += [
+            f"Topics with fewer than {ctx.k} distinct authors are suppressed (label and keywords too).",
+            "",
+            md_table(ctx.tables["topics"].drop("topic_id"), headers={"n_accounts": "n_authors"}),
+            "",
+        ]
     return out
 
 
 def _models_section(ctx: WriteupContext) -> list[str]:
     mp = ctx.params.get("models", {})
-    out = ["## 4. Influence models", "",
-           f"Every model scores each participant at `as_of` "
-           f"({(ctx.models_metrics or {}).get('as_of', mp.get('as_of') or 'last post + 1 s')}). "
-           f"Activity is weighted by age with a half-life of {num(mp.get('half_life_days'))} days"
-           + (f", within a hard window of {num(mp.get('window_days'))} days" if mp.get("window_days") else "")
-           + ". The first models are naive baselines; the last ones are ours.", ""]
+    out = [
+        "## 4. Influence models",
+        "",
+        f"Every model scores each participant at `as_of` "
+        f"({(ctx.models_metrics or {}).get('as_of', mp.get('as_of') or 'last post + 1 s')}). "
+        f"Activity is weighted by age with a half-life of {num(mp.get('half_life_days'))} days"
+        + (
+            f", within a hard window of {num(mp.get('window_days'))} days"
+            if mp.get("window_days")
+            else ""
+        )
+        + ". The first models are naive baselines; the last ones are ours.",
+        "",
+    ]
     for name, (title, doc) in ctx.model_docs.items():
         out += [f"### {title} (`{name}`)", "", doc.strip(), ""]
     return out
@@ -343,28 +329,45 @@ def _validity_section(ctx: WriteupContext) -> list[str]:
     out = ["## 5. Validation", ""]
     mm = ctx.models_metrics
     if mm is None:
-        return [*out, "_Model validity (`reports/metrics/models.json`) is missing: the validate stage has not run._", ""]
+        return [
+            *out,
+            "_Model validity (`reports/metrics/models.json`) is missing: the validate stage has not run._",
+            "",
+        ]
     oot = mm.get("out_of_time") or {}
-    out += ["Two checks, with 95 % intervals (AUC: Hanley-McNeil standard error; Spearman ρ: Fisher z "
-            "with variance 1.06/(n-3)).", "",
-            f"**Out of time.** Scores computed at {oot.get('scored_at', 'n/a')} are compared with what "
-            f"happened in the next {num(oot.get('delta_days'), 0)} days (until {oot.get('outcome_until', 'n/a')}), "
-            f"over {num(oot.get('n_accounts'))} accounts: Spearman ρ with the reactions received "
-            "(`n_reactions_next`) and with the number of distinct people who replied (`n_repliers_next`); "
-            "`coef_per_sd` is the negative-binomial GLM coefficient per standard deviation of the score.", ""]
+    out += [
+        "Two checks, with 95 % intervals (AUC: Hanley-McNeil standard error; Spearman ρ: Fisher z "
+        "with variance 1.06/(n-3)).",
+        "",
+        f"**Out of time.** Scores computed at {oot.get('scored_at', 'n/a')} are compared with what "
+        f"happened in the next {num(oot.get('delta_days'), 0)} days (until {oot.get('outcome_until', 'n/a')}), "
+        f"over {num(oot.get('n_accounts'))} accounts: Spearman ρ with the reactions received "
+        "(`n_reactions_next`) and with the number of distinct people who replied (`n_repliers_next`); "
+        "`coef_per_sd` is the negative-binomial GLM coefficient per standard deviation of the score.",
+        "",
+    ]
     if "validity_out_of_time" in ctx.tables:
         out += [md_table(ctx.tables["validity_out_of_time"].drop("n_accounts")), ""]
     pr = mm.get("planted_roles")
     if pr:
-        out += [f"**Planted roles** (simulated demo only). AUC of telling planted {' and '.join(pr.get('positive', []))} "
-                f"accounts from planted {' and '.join(pr.get('negative', []))} accounts (0.5 = chance, 1 = perfect).", ""]
+        out += [
+            f"**Planted roles** (simulated demo only). AUC of telling planted {' and '.join(pr.get('positive', []))} "
+            f"accounts from planted {' and '.join(pr.get('negative', []))} accounts (0.5 = chance, 1 = perfect).",
+            "",
+        ]
         if "validity_planted_roles" in ctx.tables:
             out += [md_table(ctx.tables["validity_planted_roles"]), ""]
     else:
-        out += ["Planted-role checks need the simulated demo's ground truth; this run has none.", ""]
+        out += [
+            "Planted-role checks need the simulated demo's ground truth; this run has none.",
+            "",
+        ]
     if mm.get("reputation"):
-        out += ["**Agreement with the platform's own reputation** is recorded under `reputation` in "
-                "`reports/metrics/models.json`.", ""]
+        out += [
+            "**Agreement with the platform's own reputation** is recorded under `reputation` in "
+            "`reports/metrics/models.json`.",
+            "",
+        ]
     out.append(_fig(ctx, "validity", "Model validity"))
     return out
 
@@ -373,47 +376,87 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
     out = ["## 6. Agreement, reach versus conversation, weekends off and gaming", ""]
     cm = ctx.compare_metrics
     if cm is None:
-        return [*out, "_The compare stage has not run (`reports/metrics/compare.json` is missing): "
-                "agreement, quadrants, the weekend-off and gaming tests and the recommendation are "
-                "not available in this run._", ""]
+        return [
+            *out,
+            "_The compare stage has not run (`reports/metrics/compare.json` is missing): "
+            "agreement, quadrants, the weekend-off and gaming tests and the recommendation are "
+            "not available in this run._",
+            "",
+        ]
     if "agreement" in ctx.tables:
-        out += ["**Agreement.** Spearman ρ between every pair of models' scores over the accounts both "
-                "scored, with bootstrap 95 % intervals (`agreement` in `compare.json`, which also holds "
-                "Kendall's τ-b, top-k Jaccard overlaps and rank-biased overlap):",
-                _fig(ctx, "agreement", "Model agreement"), "",
-                md_table(ctx.tables["agreement"].select("model_a", "model_b", "value", "ci_low", "ci_high", "n_accounts"),
-                         headers={"value": "spearman"}), ""]
+        out += [
+            "**Agreement.** Spearman ρ between every pair of models' scores over the accounts both "
+            "scored, with bootstrap 95 % intervals (`agreement` in `compare.json`, which also holds "
+            "Kendall's τ-b, top-k Jaccard overlaps and rank-biased overlap):",
+            _fig(ctx, "agreement", "Model agreement"),
+            "",
+            md_table(
+                ctx.tables["agreement"].select(
+                    "model_a", "model_b", "value", "ci_low", "ci_high", "n_accounts"
+                ),
+                headers={"value": "spearman"},
+            ),
+            "",
+        ]
     div = cm.get("divergence") or {}
     if "quadrants" in ctx.tables:
         thr = div.get("thresholds_pct") or {}
-        out += [f"**Reach versus conversation.** Accounts split at the {num(thr.get('reach'), 1)}th "
-                f"percentile of reach and the {num(thr.get('conversation'), 1)}th of conversation "
-                f"(counts below k = {ctx.k} suppressed):", "", md_table(ctx.tables["quadrants"]), ""]
+        out += [
+            f"**Reach versus conversation.** Accounts split at the {num(thr.get('reach'), 1)}th "
+            f"percentile of reach and the {num(thr.get('conversation'), 1)}th of conversation "
+            f"(counts below k = {ctx.k} suppressed):",
+            "",
+            md_table(ctx.tables["quadrants"]),
+            "",
+        ]
     if div:
         ols = div.get("ols") or {}
         if ols:
-            out += [f"Conversation percentile regressed on reach percentile (OLS, n = {num(ols.get('n'))}): "
-                    f"slope {num(ols.get('slope'))}, R² {num(ols.get('r2'))}. Divergence is the residual: "
-                    "positive means more conversation than the account's reach predicts.", ""]
+            out += [
+                f"Conversation percentile regressed on reach percentile (OLS, n = {num(ols.get('n'))}): "
+                f"slope {num(ols.get('slope'))}, R² {num(ols.get('r2'))}. Divergence is the residual: "
+                "positive means more conversation than the account's reach predicts.",
+                "",
+            ]
         roles = div.get("planted_roles") or {}
         if roles:
-            out += ["Planted roles in the quadrant they should fall in (simulated demo; rates over fewer "
-                    f"than k = {ctx.k} accounts suppressed):", "", "| role in quadrant | accounts | rate |", "|---|---|---|"]
-            out += [f"| {name.replace('_', ' ')} | {cell(None if r.get('suppressed') or (r.get('n_role') or 0) < ctx.k else r.get('n_role'))} "
-                    f"| {cell(None if r.get('suppressed') or (r.get('n_role') or 0) < ctx.k else r.get('rate'))} |"
-                    for name, r in roles.items()]
+            out += [
+                "Planted roles in the quadrant they should fall in (simulated demo; rates over fewer "
+                f"than k = {ctx.k} accounts suppressed):",
+                "",
+                "| role in quadrant | accounts | rate |",
+                "|---|---|---|",
+            ]
+            out += [
+                f"| {name.replace('_', ' ')} | {cell(None if r.get('suppressed') or (r.get('n_role') or 0) < ctx.k else r.get('n_role'))} "
+                f"| {cell(None if r.get('suppressed') or (r.get('n_role') or 0) < ctx.k else r.get('rate'))} |"
+                for name, r in roles.items()
+            ]
             out.append("")
     for name, title, what in (
-        ("weekend_off", "Weekends off and time off", "median relative change (%) of the percentile "
-         "score of a sample of accounts re-scored without their weekend posts, or without the two weeks "
-         "before the scoring date"),
-        ("gaming", "Gaming", "median relative change (%) of the percentile score with extra low-value "
-         "posts, and the median gain of reaction-ring members (a statistic over fewer than k accounts "
-         "is suppressed)"),
+        (
+            "weekend_off",
+            "Weekends off and time off",
+            "median relative change (%) of the percentile "
+            "score of a sample of accounts re-scored without their weekend posts, or without the two weeks "
+            "before the scoring date",
+        ),
+        (
+            "gaming",
+            "Gaming",
+            "median relative change (%) of the percentile score with extra low-value "
+            "posts, and the median gain of reaction-ring members (a statistic over fewer than k accounts "
+            "is suppressed)",
+        ),
     ):
         if name in ctx.tables:
-            out += [f"**{title}:** {what}.", _fig(ctx, name, title), "",
-                    md_table(ctx.tables[name], digits=1), ""]
+            out += [
+                f"**{title}:** {what}.",
+                _fig(ctx, name, title),
+                "",
+                md_table(ctx.tables[name], digits=1),
+                "",
+            ]
     return out
 
 
@@ -422,8 +465,10 @@ def _recommendation_section(ctx: WriteupContext) -> list[str]:
     if not ctx.recommended:
         return [*out, "No recommendation in this run (the compare stage has not written one).", ""]
     rec = (ctx.compare_metrics or {}).get("recommendation") or {}
-    out += [f"The compare stage recommends **`{ctx.recommended}`** for the primary question "
-            f"({rec.get('primary_question', 'n/a')})."]
+    out += [
+        f"The compare stage recommends **`{ctx.recommended}`** for the primary question "
+        f"({rec.get('primary_question', 'n/a')})."
+    ]
     if ctx.recommended_reason:
         out += ["", ctx.recommended_reason]
     if rec.get("rule"):
@@ -451,23 +496,57 @@ LIMITATIONS = [
 def methodology_markdown(ctx: WriteupContext) -> str:
     """The methodology writeup (publication mode) as Markdown."""
     title = ctx.params.get("report", {}).get("title") or "Resonance"
-    lines = [f"# Methodology: {title}", "",
-             "Resonance measures social-media influence as **who people actually talk with**, and "
-             "explains every number. This document is generated by the `report` stage from "
-             "`params.yaml` and the metrics of the same run.", ""]
+    lines = [
+        f"# Methodology: {title}",
+        "",
+        "Resonance measures social-media influence as **who people actually talk with**, and "
+        "explains every number. This document is generated by the `report` stage from "
+        "`params.yaml` and the metrics of the same run.",
+        "",
+    ]
     if ctx.figure_note:
         lines += [f"> {ctx.figure_note}", ""]
-    for part in (_data_section, _privacy_section, _topics_section, _models_section,
-                 _validity_section, _compare_section, _recommendation_section):
+    for part in (
+        _data_section,
+        _privacy_section,
+        _topics_section,
+        _models_section,
+        _validity_section,
+        _compare_section,
+        _recommendation_section,
+    ):
         lines += part(ctx)
-    lines += ["## 8. Limitations", "", *[f"- {x}" for x in LIMITATIONS], "",
-              "## 9. What Resonance never infers", "",
-              "Resonance never infers, estimates or stores anyone's "
-              + ", ".join(NEVER_INFERRED[:-1]) + f" or {NEVER_INFERRED[-1]}. Topics describe what "
-              "was written about, never who wrote it.", "",
-              "## 10. Reproduce", "", "```", "make reports      # dvc repro", "dvc metrics show",
-              "dvc plots show --html-template reports/templates/dvc_plots.html", "```", ""]
+    lines += [
+        "## 8. Limitations",
+        "",
+        *[f"- {x}" for x in LIMITATIONS],
+        "",
+        "## 9. What Resonance never infers",
+        "",
+        "Resonance never infers, estimates or stores anyone's "
+        + ", ".join(NEVER_INFERRED[:-1])
+        + f" or {NEVER_INFERRED[-1]}. Topics describe what "
+        "was written about, never who wrote it.",
+        "",
+        "## 10. Reproduce",
+        "",
+        "```",
+        "make reports      # dvc repro",
+        "dvc metrics show",
+        "dvc plots show --html-template reports/templates/dvc_plots.html",
+        "```",
+        "",
+    ]
     return "\n".join(x for x in lines if x is not None) + "\n"
+
+
+METHODOLOGY_CSS = (
+    "body{font-family:system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1d2329;"
+    "line-height:1.55;max-width:960px;margin:0 auto;padding:24px}"
+    "table{border-collapse:collapse;font-size:13px}th,td{border-bottom:1px solid #e4e7eb;"
+    "padding:4px 10px;text-align:left}img{max-width:100%}code{background:#f0f4f8;padding:0 3px}"
+    "blockquote{color:#8a5a00;background:#fff8e6;border-left:4px solid #f0b400;margin:0;padding:8px 12px}"
+)
 
 
 def methodology_html(markdown_text: str, title: str) -> str:
@@ -475,6 +554,8 @@ def methodology_html(markdown_text: str, title: str) -> str:
     import markdown
 
     body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
-    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-            f"<title>{html.escape(title)}</title><style>{CSS} main img{{max-width:100%}}</style></head>"
-            f"<body><main><section>{body}</section></main></body></html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{METHODOLOGY_CSS}</style></head>"
+        f"<body><main><section>{body}</section></main></body></html>\n"
+    )

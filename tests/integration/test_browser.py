@@ -21,10 +21,23 @@ from tests.notebooks.demo_project import demo_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
 
-CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync",
-         "--hide-scrollbars", "--enable-logging=stderr", "--v=0", "--virtual-time-budget=20000"]
+CHROMIUM = shutil.which("chromium") or (
+    "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+    "--enable-logging=stderr",
+    "--v=0",
+    "--virtual-time-budget=20000",
+]
 
 
 def chromium(page: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -57,26 +70,34 @@ def rendered(dom: str, ids: list[str]) -> dict[str, bool]:
 @pytest.fixture(scope="module")
 def browser() -> str:
     if CHROMIUM is None:
-        pytest.skip("headless Chromium is not installed (`make browser` installs Debian's chromium)")
+        pytest.skip(
+            "headless Chromium is not installed (`make browser` installs Debian's chromium)"
+        )
     return CHROMIUM
 
 
 def test_console_check_catches_errors(browser: str, tmp_path: Path) -> None:
     """The detector itself: a page that logs an error and throws is caught."""
     page = tmp_path / "bad.html"
-    page.write_text('<html><body><script>console.error("boom-console");'
-                    "notDefinedAnywhere();</script></body></html>")
+    page.write_text(
+        '<html><body><script>console.error("boom-console");'
+        "notDefinedAnywhere();</script></body></html>"
+    )
     lines = console_lines(chromium(page, tmp_path, "--dump-dom").stderr)
     assert any("boom-console" in x for x in lines), lines
     assert any("notDefinedAnywhere" in x for x in lines), lines
 
 
-def test_index_renders_every_chart_without_console_errors(browser: str, tmp_path_factory, tmp_path: Path) -> None:
+def test_index_renders_every_chart_without_console_errors(
+    browser: str, tmp_path_factory, tmp_path: Path
+) -> None:
     project = demo_project(tmp_path_factory)
     index = project / "reports/index.html"
     source = index.read_text()
     ids = figure_ids(source)
-    assert len(ids) >= 8, ids  # activity, reach, agreement, weekend, gaming, topics, experts, validity
+    assert len(ids) >= 8, (
+        ids
+    )  # activity, reach, agreement, weekend, gaming, topics, experts, validity
     assert source.count("<script") - len(ids) == 1  # plotly.js inlined once, one script per figure
     assert not re.search(r'<script[^>]+src="https?://', source)  # nothing from the network
     proc = chromium(index, tmp_path, "--dump-dom")

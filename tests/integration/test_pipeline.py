@@ -117,3 +117,70 @@ def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(project: Path, t
         if path.is_file() and ".git" not in path.parts and path.stat().st_size < 50_000_000:
             assert rotated.encode() not in path.read_bytes(), path
     run(["dvc", "repro", "ingest"], project)  # back to the session key
+
+
+def _scan_outputs(project: Path, needles: set[str]) -> list[str]:
+    """Every output file (and Parquet column) in which one of ``needles`` occurs."""
+    import polars as pl
+
+    found = []
+    for folder in ("data/interim", "data/processed", "data/cache", "reports", "logs"):
+        for path in sorted((project / folder).rglob("*")):
+            if not path.is_file():
+                continue
+            if path.suffix == ".parquet":
+                df = pl.read_parquet(path)
+                for name, dtype in df.schema.items():
+                    col = df[name].explode() if dtype == pl.List(pl.String) else df[name]
+                    if col.dtype != pl.String:
+                        continue
+                    values = set(col.drop_nulls().unique().to_list())
+                    hit = needles & values or {n for n in needles if any(n in v for v in values)}
+                    if hit:
+                        found.append(f"{path.relative_to(project)}[{name}]: {sorted(hit)[:3]}")
+            else:
+                data = path.read_bytes()
+                hit = {n for n in needles if n.encode() in data}
+                if hit:
+                    found.append(f"{path.relative_to(project)}: {sorted(hit)[:3]}")
+    return found
+
+
+def test_forget_erases_an_account_everywhere(project: Path) -> None:
+    """`resonance forget` + `dvc repro`: no pseudonym, post, text, embedding or edge remains."""
+    import polars as pl
+
+    from analysis import privacy
+
+    key = os.environ["RESONANCE_KEY"].encode()
+    raw_accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
+    raw_posts = pl.read_parquet(project / "data/raw/demo/posts.parquet")
+    truth = pl.read_parquet(project / "data/raw/demo_truth/accounts.parquet")
+    expert = (truth.filter((pl.col("role") == "expert") & ~pl.col("is_minor"))
+              .join(raw_posts.group_by("account_id").len(), on="account_id")
+              .sort("len", descending=True).row(0, named=True))
+    raw_id = expert["account_id"]
+    handle = raw_accounts.filter(pl.col("account_id") == raw_id)["handle"].item()
+    pseudonym = privacy.pseudonym(key, "demo", "account", raw_id, privacy.ACCOUNT_PREFIX)
+    interim = pl.read_parquet(project / "data/interim/posts.parquet")
+    mine = interim.filter(pl.col("account_id") == pseudonym)
+    assert mine.height > 10, "the planted expert should have posts before erasure"
+    others_texts = set(interim.filter(pl.col("account_id") != pseudonym)["text"].drop_nulls())
+    distinctive = {t for t in mine["text"].drop_nulls() if t not in others_texts}
+    post_ids = set(mine["post_id"])
+    replies_to_it = interim.filter(pl.col("reply_to_account_id") == pseudonym).height
+    assert replies_to_it > 0
+    before = _scan_outputs(project, {pseudonym})
+    assert before, "the pseudonym should be in the outputs before erasure"
+
+    run([sys.executable, "-m", "analysis", "forget", handle], project)
+    assert handle not in (project / "data/optout/opt_out.txt").read_text()
+    run(["dvc", "repro"], project)
+
+    leftovers = _scan_outputs(project, {pseudonym} | post_ids | distinctive)
+    assert not leftovers, leftovers
+    after = pl.read_parquet(project / "data/interim/posts.parquet")
+    # others' replies to it stay (detached, addressed to the placeholder): only its own go
+    assert after.height == interim.height - mine.height
+    audit = run([sys.executable, "-m", "analysis", "audit"], project, check=False)
+    assert audit.returncode == 0, audit.stderr[-2000:]

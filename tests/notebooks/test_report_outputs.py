@@ -26,7 +26,9 @@ def project(tmp_path_factory) -> Path:
 
 def dvc(project: Path, *args: str) -> str:
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    proc = subprocess.run(["dvc", *args], cwd=project, env=env, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        ["dvc", *args], cwd=project, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     return proc.stdout
 
@@ -54,9 +56,16 @@ def test_writeup_numbers_equal_dvc_metrics_show(project: Path) -> None:
 
 
 def test_publication_outputs_are_publishable(project: Path) -> None:
-    texts = pl.read_parquet(project / "data/interim/posts.parquet", columns=["text"])["text"].drop_nulls().to_list()
-    outputs = [project / "reports/methodology.md", project / "reports/methodology.html",
-               *sorted((project / "reports/public").glob("*.csv"))]
+    texts = (
+        pl.read_parquet(project / "data/interim/posts.parquet", columns=["text"])["text"]
+        .drop_nulls()
+        .to_list()
+    )
+    outputs = [
+        project / "reports/methodology.md",
+        project / "reports/methodology.html",
+        *sorted((project / "reports/public").glob("*.csv")),
+    ]
     assert len(outputs) >= 8
     for path in outputs:
         assert publish.publishable_problems(path.read_text(), texts) == [], path
@@ -68,7 +77,15 @@ def test_publication_outputs_are_publishable(project: Path) -> None:
 
 def test_dvc_plots_show_renders_offline_with_the_template(project: Path) -> None:
     out = project / "dvc_plots_out"
-    dvc(project, "plots", "show", "--html-template", "reports/templates/dvc_plots.html", "-o", str(out))
+    dvc(
+        project,
+        "plots",
+        "show",
+        "--html-template",
+        "reports/templates/dvc_plots.html",
+        "-o",
+        str(out),
+    )
     page = (out / "index.html").read_text()
     assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
     for title in ("Planted-role AUC per model", "Posts per topic", "Activity per week"):

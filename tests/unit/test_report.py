@@ -17,58 +17,151 @@ from analysis.stages import report as stage
 
 K = 10
 MODELS_JSON = {
-    "as_of": "2026-07-01T00:00:00+00:00", "n_participants": 40,
-    "out_of_time": {"delta_days": 30.0, "n_accounts": 40, "scored_at": "2026-06-01T00:00:00+00:00",
-                    "outcome_until": "2026-07-01T00:00:00+00:00", "models": {
-                        "volume": {"n_repliers_next": {"spearman": 0.4123456, "nb_glm": {"coef_per_sd": 0.61, "p_value": 1e-5}}},
-                        "conversation": {"n_repliers_next": {"spearman": 0.7654321, "nb_glm": {"coef_per_sd": 0.9, "p_value": 2e-9}}}}},
-    "planted_roles": {"positive": ["expert"], "negative": ["gamer"], "models": {
-        "volume": {"auc": 0.4444444, "auc_experts": 0.3, "n_positive": 12, "n_negative": 11},
-        "conversation": {"auc": 0.9876543, "auc_experts": 1.0, "n_positive": 12, "n_negative": 11}}},
+    "as_of": "2026-07-01T00:00:00+00:00",
+    "n_participants": 40,
+    "out_of_time": {
+        "delta_days": 30.0,
+        "n_accounts": 40,
+        "scored_at": "2026-06-01T00:00:00+00:00",
+        "outcome_until": "2026-07-01T00:00:00+00:00",
+        "models": {
+            "volume": {
+                "n_repliers_next": {
+                    "spearman": 0.4123456,
+                    "nb_glm": {"coef_per_sd": 0.61, "p_value": 1e-5},
+                }
+            },
+            "conversation": {
+                "n_repliers_next": {
+                    "spearman": 0.7654321,
+                    "nb_glm": {"coef_per_sd": 0.9, "p_value": 2e-9},
+                }
+            },
+        },
+    },
+    "planted_roles": {
+        "positive": ["expert"],
+        "negative": ["gamer"],
+        "models": {
+            "volume": {"auc": 0.4444444, "auc_experts": 0.3, "n_positive": 12, "n_negative": 11},
+            "conversation": {
+                "auc": 0.9876543,
+                "auc_experts": 1.0,
+                "n_positive": 12,
+                "n_negative": 11,
+            },
+        },
+    },
 }
 INGEST_JSON = {
-    "first_post_at": "2026-03-02 06:03:12+00:00", "last_post_at": "2026-07-01 10:19:35+00:00",
-    "n_opt_out_entries": 1, "n_participants": 40, "platforms": ["demo"], "reject_reasons": [],
-    "sources": {"demo": {"accounts": {"read": 47, "accepted": 40, "rejected": 0, "removed_minor": 3,
-                                      "removed_opt_out": 1, "removed_privacy": 4, "merged_nonparticipant": 3},
-                         "posts": {"read": 900, "accepted": 880, "rejected": 0, "removed_privacy": 20,
-                                   "merged_nonparticipant": 0}}},
-    "totals": {"accounts": {"read": 47, "accepted": 40, "rejected": 0, "removed_privacy": 4, "merged_nonparticipant": 3},
-               "posts": {"read": 900, "accepted": 880, "rejected": 0, "removed_privacy": 20, "merged_nonparticipant": 0}},
+    "first_post_at": "2026-03-02 06:03:12+00:00",
+    "last_post_at": "2026-07-01 10:19:35+00:00",
+    "n_opt_out_entries": 1,
+    "n_participants": 40,
+    "platforms": ["demo"],
+    "reject_reasons": [],
+    "sources": {
+        "demo": {
+            "accounts": {
+                "read": 47,
+                "accepted": 40,
+                "rejected": 0,
+                "removed_minor": 3,
+                "removed_opt_out": 1,
+                "removed_privacy": 4,
+                "merged_nonparticipant": 3,
+            },
+            "posts": {
+                "read": 900,
+                "accepted": 880,
+                "rejected": 0,
+                "removed_privacy": 20,
+                "merged_nonparticipant": 0,
+            },
+        }
+    },
+    "totals": {
+        "accounts": {
+            "read": 47,
+            "accepted": 40,
+            "rejected": 0,
+            "removed_privacy": 4,
+            "merged_nonparticipant": 3,
+        },
+        "posts": {
+            "read": 900,
+            "accepted": 880,
+            "rejected": 0,
+            "removed_privacy": 20,
+            "merged_nonparticipant": 0,
+        },
+    },
 }
 COMPARE_JSON = {
     "recommended_model": "conversation",
-    "agreement": {"volume vs conversation": {"n_accounts": 40, "spearman": {"value": 0.55, "ci_low": 0.3, "ci_high": 0.7}}},
-    "divergence": {"quadrants": {"loud and heard": {"n": 12, "share": 0.3}, "quiet connectors": {"n": 6, "share": 0.15},
-                                 "loud but unheard": {"n": 8, "share": 0.2}, "quiet and unheard": {"n": 14, "share": 0.35}},
-                   "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
-                   "ols": {"n": 40, "slope": 0.0123, "r2": 0.0004}},
+    "agreement": {
+        "volume vs conversation": {
+            "n_accounts": 40,
+            "spearman": {"value": 0.55, "ci_low": 0.3, "ci_high": 0.7},
+        }
+    },
+    "divergence": {
+        "quadrants": {
+            "loud and heard": {"n": 12, "share": 0.3},
+            "quiet connectors": {"n": 6, "share": 0.15},
+            "loud but unheard": {"n": 8, "share": 0.2},
+            "quiet and unheard": {"n": 14, "share": 0.35},
+        },
+        "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
+        "ols": {"n": 40, "slope": 0.0123, "r2": 0.0004},
+    },
     "counterfactual": {
-        "weekend_off": {"volume": {"median": -0.25, "n_accounts": 30, "share_falling": 0.9},
-                        "conversation": {"median": -0.01, "n_accounts": 30, "share_falling": 0.4}},
+        "weekend_off": {
+            "volume": {"median": -0.25, "n_accounts": 30, "share_falling": 0.9},
+            "conversation": {"median": -0.01, "n_accounts": 30, "share_falling": 0.4},
+        },
         "time_off": {"volume": {"median": -0.3, "n_accounts": 30}},
         "gaming": {"volume": {"median_rel_change": {"+50%": 0.2, "+100%": 0.4}, "n_accounts": 30}},
-        "ring": {"volume": {"n_members": 5, "ring_gain": 0.1}}},
-    "recommendation": {"primary_question": "who gets answered", "rule": "Rule: pass every gate.",
-                       "by_question": {"who gets answered": {"model": "conversation", "outcome": "n_repliers_next",
-                                                            "spearman": 0.7654321, "auc": 0.9876543,
-                                                            "failed_gates": [], "reasoning": "best and robust"}},
-                       "gates": {"volume": {"ring": True, "weekend_off": False},
-                                 "conversation": {"ring": True, "weekend_off": True}}},
+        "ring": {"volume": {"n_members": 5, "ring_gain": 0.1}},
+    },
+    "recommendation": {
+        "primary_question": "who gets answered",
+        "rule": "Rule: pass every gate.",
+        "by_question": {
+            "who gets answered": {
+                "model": "conversation",
+                "outcome": "n_repliers_next",
+                "spearman": 0.7654321,
+                "auc": 0.9876543,
+                "failed_gates": [],
+                "reasoning": "best and robust",
+            }
+        },
+        "gates": {
+            "volume": {"ring": True, "weekend_off": False},
+            "conversation": {"ring": True, "weekend_off": True},
+        },
+    },
 }
 
 
 # ---------------------------------------------------------------- frames
 
+
 def test_weekly_activity_counts_posts_reactions_and_distinct_accounts() -> None:
     t = datetime(2026, 3, 3, 12, tzinfo=UTC)  # a Tuesday: week of Monday 2 March
     later = datetime(2026, 3, 10, 12, tzinfo=UTC)
-    posts = pl.DataFrame({"account_id": ["a", "a", "b", "acct_nonparticipant"], "created_at": [t, t, later, t]})
+    posts = pl.DataFrame(
+        {"account_id": ["a", "a", "b", "acct_nonparticipant"], "created_at": [t, t, later, t]}
+    )
     reactions = pl.DataFrame({"created_at": [t, later], "actor_account_id": ["c", None]})
     w = report.weekly_activity(posts, reactions)
     assert w["n_posts"].to_list() == [3, 1]
     assert w["n_reactions"].to_list() == [1, 1]
-    assert w["n_accounts"].to_list() == [2, 1]  # a and c; the placeholder and anonymous votes don't count
+    assert w["n_accounts"].to_list() == [
+        2,
+        1,
+    ]  # a and c; the placeholder and anonymous votes don't count
     assert str(w["week"][0]) == "2026-03-02"
 
 
@@ -90,10 +183,18 @@ def test_spearman_interval_contains_rho_and_narrows_with_n() -> None:
 def test_agreement_frame_reads_compare_json_and_falls_back_to_scores() -> None:
     df, src = report.agreement_frame(COMPARE_JSON, {})
     assert src.startswith("compare stage")
-    assert df.row(0, named=True) == {"model_a": "volume", "model_b": "conversation", "value": 0.55,
-                                     "ci_low": 0.3, "ci_high": 0.7, "n_accounts": 40}
-    scores = {"a": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [1.0, 2.0, 3.0]}),
-              "b": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [3.0, 2.0, 1.0]})}
+    assert df.row(0, named=True) == {
+        "model_a": "volume",
+        "model_b": "conversation",
+        "value": 0.55,
+        "ci_low": 0.3,
+        "ci_high": 0.7,
+        "n_accounts": 40,
+    }
+    scores = {
+        "a": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [1.0, 2.0, 3.0]}),
+        "b": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [3.0, 2.0, 1.0]}),
+    }
     df2, src2 = report.agreement_frame(None, scores)
     assert src2.startswith("score files")
     assert df2["value"].to_list() == pytest.approx([-1.0])
@@ -102,7 +203,9 @@ def test_agreement_frame_reads_compare_json_and_falls_back_to_scores() -> None:
 
 def test_effect_frames_read_the_counterfactual_tests() -> None:
     w = report.effect_frame(COMPARE_JSON, "weekend_off")
-    assert w.filter(pl.col("series") == "weekends off")["value"].to_list() == pytest.approx([-25.0, -1.0])
+    assert w.filter(pl.col("series") == "weekends off")["value"].to_list() == pytest.approx(
+        [-25.0, -1.0]
+    )
     assert w.filter(pl.col("series") == "two weeks off")["model"].to_list() == ["volume"]
     g = report.effect_frame(COMPARE_JSON, "gaming")
     ring = g.filter(pl.col("series").str.starts_with("reaction ring"))
@@ -113,37 +216,69 @@ def test_effect_frames_read_the_counterfactual_tests() -> None:
 
 
 def test_divergence_points_fall_back_to_scores_with_named_quadrants() -> None:
-    scores = {"reach": pl.DataFrame({"account_id": ["a", "b"], "score_pct": [90.0, 10.0]}),
-              "conversation": pl.DataFrame({"account_id": ["a", "b"], "score_pct": [10.0, 90.0]})}
+    scores = {
+        "reach": pl.DataFrame({"account_id": ["a", "b"], "score_pct": [90.0, 10.0]}),
+        "conversation": pl.DataFrame({"account_id": ["a", "b"], "score_pct": [10.0, 90.0]}),
+    }
     pts, src = report.divergence_points(None, scores, 50.0)
     assert src.startswith("score files")
     assert pts["quadrant"].to_list() == ["loud but unheard", "quiet connectors"]
 
 
 def test_topic_experts_keeps_attributed_evidence_rows_best_first() -> None:
-    at = pl.DataFrame({"method": ["evidence", "evidence", "evidence", "naive"],
-                       "account_id": ["acct_a", "acct_b", "acct_c", "acct_d"], "topic_id": [0, 0, 0, 0],
-                       "n_posts": [10, 20, 30, 99], "n_engagers": [5, 6, 7, 1], "estimate": [2.0, 1.5, 9.0, 1.0],
-                       "ci_low": [1.0, 1.0, 1.0, None], "ci_high": [3.0, 2.0, 20.0, None],
-                       "is_attributed": [True, True, False, True]})
-    topics = pl.DataFrame({"topic_id": [0], "label": ["0_bike"], "keywords": [["bike", "gear"]], "n_posts": [60]})
+    at = pl.DataFrame(
+        {
+            "method": ["evidence", "evidence", "evidence", "naive"],
+            "account_id": ["acct_a", "acct_b", "acct_c", "acct_d"],
+            "topic_id": [0, 0, 0, 0],
+            "n_posts": [10, 20, 30, 99],
+            "n_engagers": [5, 6, 7, 1],
+            "estimate": [2.0, 1.5, 9.0, 1.0],
+            "ci_low": [1.0, 1.0, 1.0, None],
+            "ci_high": [3.0, 2.0, 20.0, None],
+            "is_attributed": [True, True, False, True],
+        }
+    )
+    topics = pl.DataFrame(
+        {"topic_id": [0], "label": ["0_bike"], "keywords": [["bike", "gear"]], "n_posts": [60]}
+    )
     e = report.topic_experts(at, topics, per_topic=5)
-    assert e["label"].to_list() == ["acct_b", "acct_a"]  # 20 x 1.5 = 30 > 10 x 2 = 20; c not attributed
+    assert e["label"].to_list() == [
+        "acct_b",
+        "acct_a",
+    ]  # 20 x 1.5 = 30 > 10 x 2 = 20; c not attributed
     assert e["keywords"].to_list() == ["bike, gear"] * 2
 
 
 # ---------------------------------------------------------------- publication
 
+
 def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
-    removals = pl.DataFrame({"source": ["d", "d", "d"], "table": ["accounts", "accounts", "posts"],
-                             "rule": ["removed_minor", "removed_opt_out", "removed_privacy"],
-                             "n": [3, 0, 20], "n_accounts": [3, 0, 4]})
-    topics = pl.DataFrame({"topic_id": [0, 1], "label": ["0_big", "1_tiny"], "keywords": ["a, b", "c, d"],
-                           "n_posts": [100, 12], "n_accounts": [40, 3]})
-    t = writeup.public_tables({"removals": removals, "topics": topics,
-                               "validity_auc": report.auc_frame(MODELS_JSON)}, K)
+    removals = pl.DataFrame(
+        {
+            "source": ["d", "d", "d"],
+            "table": ["accounts", "accounts", "posts"],
+            "rule": ["removed_minor", "removed_opt_out", "removed_privacy"],
+            "n": [3, 0, 20],
+            "n_accounts": [3, 0, 4],
+        }
+    )
+    topics = pl.DataFrame(
+        {
+            "topic_id": [0, 1],
+            "label": ["0_big", "1_tiny"],
+            "keywords": ["a, b", "c, d"],
+            "n_posts": [100, 12],
+            "n_accounts": [40, 3],
+        }
+    )
+    t = writeup.public_tables(
+        {"removals": removals, "topics": topics, "validity_auc": report.auc_frame(MODELS_JSON)}, K
+    )
     r = t["privacy_removals"].sort("rule")
-    assert r["n"].to_list() == [3, None, None] or r.filter(pl.col("rule") == "removed_opt_out")["n"].to_list() == [0]
+    assert r["n"].to_list() == [3, None, None] or r.filter(pl.col("rule") == "removed_opt_out")[
+        "n"
+    ].to_list() == [0]
     assert r.filter(pl.col("rule") == "removed_opt_out")["is_suppressed"].to_list() == [False]
     assert r.filter(pl.col("rule") == "removed_minor")["n"].to_list() == [None]
     assert r.filter(pl.col("table") == "posts")["n"].to_list() == [None]  # 20 rows of 4 accounts
@@ -160,11 +295,15 @@ def test_md_table_prints_suppressed_cells_as_k() -> None:
 
 # ---------------------------------------------------------------- the stage on partial inputs
 
+
 @pytest.fixture
 def params() -> dict:
-    return {"report": {"figure_format": "none"}, "privacy": {"min_cell_k": K},
-            "models": {"names": ["volume", "conversation"], "half_life_days": 30},
-            "source": {"format": "canonical", "name": "demo"}}
+    return {
+        "report": {"figure_format": "none"},
+        "privacy": {"min_cell_k": K},
+        "models": {"names": ["volume", "conversation"], "half_life_days": 30},
+        "source": {"format": "canonical", "name": "demo"},
+    }
 
 
 def _write(root: Path, name: str, data: dict) -> None:
@@ -185,15 +324,24 @@ def test_report_with_no_inputs_writes_every_section_as_a_note(tmp_path: Path, pa
 
 
 def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: dict) -> None:
-    for name, data in (("ingest.json", INGEST_JSON), ("models.json", MODELS_JSON), ("compare.json", COMPARE_JSON)):
+    for name, data in (
+        ("ingest.json", INGEST_JSON),
+        ("models.json", MODELS_JSON),
+        ("compare.json", COMPARE_JSON),
+    ):
         _write(tmp_path, name, data)
     stage.write_report(tmp_path, params)
     md = (tmp_path / "reports/methodology.md").read_text()
-    rows = {line.split("|")[1].strip() + "/" + line.split("|")[2].strip(): line
-            for line in md.splitlines() if line.startswith("| ")}
+    rows = {
+        line.split("|")[1].strip() + "/" + line.split("|")[2].strip(): line
+        for line in md.splitlines()
+        if line.startswith("| ")
+    }
     # validation tables: the printed number is num(the JSON value)
     for model, r in MODELS_JSON["planted_roles"]["models"].items():
-        line = next(v for k, v in rows.items() if k.startswith(model + "/") and writeup.num(r["auc"]) in v)
+        line = next(
+            v for k, v in rows.items() if k.startswith(model + "/") and writeup.num(r["auc"]) in v
+        )
         assert writeup.num(r["auc"]) == "0.988" if model == "conversation" else True
         assert line
     for model, outcomes in MODELS_JSON["out_of_time"]["models"].items():
@@ -202,7 +350,11 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
     # data, compare and recommendation numbers
     assert "880 posts" in md and "Participants (accounts studied): 40" in md
     assert f"slope {writeup.num(0.0123)}" in md
-    assert rows["loud and heard/12"] and "quiet connectors" in md and "| quiet connectors | <k | <k |" in md
+    assert (
+        rows["loud and heard/12"]
+        and "quiet connectors" in md
+        and "| quiet connectors | <k | <k |" in md
+    )
     assert "recommends **`conversation`**" in md and "best and robust" in md
     # every decimal number of the validity tables is a JSON value or an interval of one
     leaves = set()
@@ -222,17 +374,28 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
             assert {rho, coef, p} <= leaves, line
 
 
-def test_publication_outputs_are_publishable_and_the_index_is_not_needed(tmp_path: Path, params: dict) -> None:
+def test_publication_outputs_are_publishable_and_the_index_is_not_needed(
+    tmp_path: Path, params: dict
+) -> None:
     _write(tmp_path, "ingest.json", INGEST_JSON)
     _write(tmp_path, "compare.json", COMPARE_JSON)
     interim = tmp_path / "data/interim"
     interim.mkdir(parents=True)
     secret = "my very private sentence about the garden shed roof and the neighbours"
     t = datetime(2026, 3, 3, tzinfo=UTC)
-    pl.DataFrame({"post_id": ["post_0000000000000001"], "account_id": ["acct_0123456789abcdef"],
-                  "created_at": [t], "text": [secret]}).write_parquet(interim / "posts.parquet")
+    pl.DataFrame(
+        {
+            "post_id": ["post_0000000000000001"],
+            "account_id": ["acct_0123456789abcdef"],
+            "created_at": [t],
+            "text": [secret],
+        }
+    ).write_parquet(interim / "posts.parquet")
     stage.write_report(tmp_path, params)
-    outputs = [tmp_path / "reports/methodology.md", *sorted((tmp_path / "reports/public").glob("*.csv"))]
+    outputs = [
+        tmp_path / "reports/methodology.md",
+        *sorted((tmp_path / "reports/public").glob("*.csv")),
+    ]
     assert len(outputs) > 5
     for path in outputs:
         assert publish.publishable_problems(path.read_text(), [secret]) == [], path
@@ -246,8 +409,14 @@ def test_report_refuses_to_publish_a_quote(monkeypatch, tmp_path: Path, params: 
     quote = "one two three four five six seven eight nine"
     interim = tmp_path / "data/interim"
     interim.mkdir(parents=True)
-    pl.DataFrame({"post_id": ["p"], "account_id": ["a"], "created_at": [datetime(2026, 3, 3, tzinfo=UTC)],
-                  "text": [quote]}).write_parquet(interim / "posts.parquet")
+    pl.DataFrame(
+        {
+            "post_id": ["p"],
+            "account_id": ["a"],
+            "created_at": [datetime(2026, 3, 3, tzinfo=UTC)],
+            "text": [quote],
+        }
+    ).write_parquet(interim / "posts.parquet")
     monkeypatch.setattr(writeup, "LIMITATIONS", [quote])
     with pytest.raises(stage.PublicationError, match="quotes post text"):
         stage.write_report(tmp_path, params)
@@ -255,12 +424,21 @@ def test_report_refuses_to_publish_a_quote(monkeypatch, tmp_path: Path, params: 
 
 
 def test_dvc_plot_files_leave_out_suppressed_rows(tmp_path: Path) -> None:
-    topics = pl.DataFrame({"topic_id": [0, 1], "label": ["0_big", "1_tiny"], "keywords": ["a", "b"],
-                           "n_posts": [100, 12], "n_accounts": [40, 3]})
+    topics = pl.DataFrame(
+        {
+            "topic_id": [0, 1],
+            "label": ["0_big", "1_tiny"],
+            "keywords": ["a", "b"],
+            "n_posts": [100, 12],
+            "n_accounts": [40, 3],
+        }
+    )
     tables = writeup.public_tables({"topics": topics}, K)
     stage.dvc_plot_data(tables, tmp_path)
     got = pl.read_csv(tmp_path / "topic_sizes.csv")
-    assert_frame_equal(got, pl.DataFrame({"label": ["0_big"], "n_posts": [100], "n_accounts": [40]}))
+    assert_frame_equal(
+        got, pl.DataFrame({"label": ["0_big"], "n_posts": [100], "n_accounts": [40]})
+    )
     assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(stage.DVC_PLOTS)
 
 

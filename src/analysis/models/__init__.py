@@ -10,6 +10,7 @@ from types import ModuleType
 
 from analysis.models import (
     conversation,
+    conversation_rate,
     engagement,
     klout_like,
     network,
@@ -20,7 +21,17 @@ from analysis.models import (
 
 #: Model name -> module, in the order reports list them (naive first, ours last).
 MODELS: dict[str, ModuleType] = {
-    m.NAME: m for m in (volume, reach, klout_like, engagement, conversation, network, network_topic)
+    m.NAME: m
+    for m in (
+        volume,
+        reach,
+        klout_like,
+        engagement,
+        conversation,
+        network,
+        network_topic,
+        conversation_rate,
+    )
 }
 
 

@@ -80,10 +80,15 @@ def scoped_posts(
         .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
         .drop("_parent_author")
     )
+    # A repost names whose post it amplifies in reply_to_account_id (Twitter RTs, Mastodon
+    # boosts of posts outside the dump): amplification, not conversation.
     return out.with_columns(
-        is_reply=pl.col("reply_to_account_id").is_not_null()
-        | pl.col("parent_post_id").is_not_null()
-        | pl.col("kind").is_in(list(REPLY_KINDS)),
+        is_reply=(
+            pl.col("reply_to_account_id").is_not_null()
+            | pl.col("parent_post_id").is_not_null()
+            | pl.col("kind").is_in(list(REPLY_KINDS))
+        )
+        & (pl.col("kind") != "repost"),
         is_self_reply=pl.col("reply_to_account_id") == pl.col("account_id"),
     )
 
@@ -93,6 +98,7 @@ def reply_edges(scoped: pl.DataFrame) -> pl.DataFrame:
     return scoped.filter(
         pl.col("reply_to_account_id").is_not_null()
         & (pl.col("reply_to_account_id") != pl.col("account_id"))
+        & (pl.col("kind") != "repost")  # amplification, not an answer
     ).select(
         "post_id",
         "parent_post_id",

@@ -17,6 +17,7 @@ DEFAULT_NAMES = (
     "conversation",
     "network",
     "network_topic",
+    "conversation_rate",
 )
 
 

@@ -26,6 +26,7 @@ from analysis import plots, publish, report, writeup
 from analysis.config import PrivacyParams, section
 from analysis.io import read_json
 from analysis.models import MODELS
+from analysis.templates import index_page
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,7 @@ class PublicationError(RuntimeError):
 
 
 # ---------------------------------------------------------------- reading
+
 
 def load_inputs(root: Path, params: dict[str, Any]) -> report.Inputs:
     """Read every pipeline output under ``root`` that exists; log what was read, in numbers."""
@@ -79,12 +81,16 @@ def load_inputs(root: Path, params: dict[str, Any]) -> report.Inputs:
         df = pq(f"data/processed/scores/{name}.parquet", ["account_id", "score", "score_pct"])
         if df is not None:
             inp.scores[name] = df
-    log.info("read %d inputs: %s", len(inp.read),
-             ", ".join(f"{k} ({v:,} rows)" if v is not None else k for k, v in inp.read.items()))
+    log.info(
+        "read %d inputs: %s",
+        len(inp.read),
+        ", ".join(f"{k} ({v:,} rows)" if v is not None else k for k, v in inp.read.items()),
+    )
     return inp
 
 
 # ---------------------------------------------------------------- building
+
 
 def build(inp: report.Inputs, p: report.ReportParams, k: int) -> dict[str, Any]:
     """Every frame the outputs need (pure: no file is read or written here)."""
@@ -94,21 +100,29 @@ def build(inp: report.Inputs, p: report.ReportParams, k: int) -> dict[str, Any]:
         rem = report.privacy_removals(inp.ingest)
         # A removed row covers the accounts removed from the same source: that count decides
         # suppression (rejected rows cover at most as many accounts as rows).
-        acc = {s: (t.get("accounts", {}).get("removed_privacy", 0))
-               for s, t in inp.ingest.get("sources", {}).items()}
-        out["removals"] = rem.with_columns(n_accounts=pl.when(pl.col("table") == "accounts")
-                                           .then(pl.col("n")).when(pl.col("rule") == "rejected")
-                                           .then(pl.col("n"))
-                                           .otherwise(pl.col("source").replace_strict(acc, default=0))
-                                           .cast(pl.Int64))
+        acc = {
+            s: (t.get("accounts", {}).get("removed_privacy", 0))
+            for s, t in inp.ingest.get("sources", {}).items()
+        }
+        out["removals"] = rem.with_columns(
+            n_accounts=pl.when(pl.col("table") == "accounts")
+            .then(pl.col("n"))
+            .when(pl.col("rule") == "rejected")
+            .then(pl.col("n"))
+            .otherwise(pl.col("source").replace_strict(acc, default=0))
+            .cast(pl.Int64)
+        )
     if inp.posts is not None:
         out["activity"] = report.weekly_activity(inp.posts, inp.reactions)
     if inp.topics is not None:
         out["topics"] = report.topic_table(inp.topics, inp.post_topics, inp.posts)
-        out["topic_map"] = report.topic_coordinates(report.keywords_text(inp.topics), inp.post_topics,
-                                                    inp.embeddings, p.seed)
+        out["topic_map"] = report.topic_coordinates(
+            report.keywords_text(inp.topics), inp.post_topics, inp.embeddings, p.seed
+        )
         if inp.account_topics is not None:
-            out["experts"] = report.topic_experts(inp.account_topics, inp.topics, p.experts_per_topic)
+            out["experts"] = report.topic_experts(
+                inp.account_topics, inp.topics, p.experts_per_topic
+            )
     split = report.split_pct(inp.compare_metrics, p.quadrant_split_pct)
     points, src = report.divergence_points(inp.divergence, inp.scores, split)
     if points is not None:
@@ -136,136 +150,6 @@ def build(inp: report.Inputs, p: report.ReportParams, k: int) -> dict[str, Any]:
     return out
 
 
-MISSING = "Not available in this run: {what} is missing ({how})."
-
-
-def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> list[writeup.Section]:
-    """The analyst report's sections, in reading order."""
-    S = writeup.Section
-    out: list[writeup.Section] = []
-    ing = inp.ingest
-    if ing is None:
-        out.append(S("data", "The data", missing=MISSING.format(
-            what="reports/metrics/ingest.json", how="run `python -m analysis ingest`")))
-    else:
-        t = ing.get("totals", {})
-        kpis = writeup.key_figures([
-            ("participants", writeup.num(ing.get("n_participants"))),
-            ("posts", writeup.num(t.get("posts", {}).get("accepted"))),
-            ("reactions", writeup.num(t.get("reactions", {}).get("accepted"))),
-            ("platforms", ", ".join(ing.get("platforms", [])) or "n/a"),
-            ("first post", str(ing.get("first_post_at", "n/a"))[:10]),
-            ("last post", str(ing.get("last_post_at", "n/a"))[:10]),
-        ])
-        figs = [plots.activity_timeline(b["activity"])] if "activity" in b else []
-        tables = ("<h3>What ingest read, kept and removed</h3>"
-                  + writeup.html_table(b["counts"].pivot(on="outcome", index="table", values="n"))
-                  + "<h3>What the privacy rules removed, per source</h3>"
-                  + writeup.html_table(b["removals"].filter(pl.col("n") > 0).drop("n_accounts"))
-                  + f"<p>Opt-out entries on file: {writeup.num(ing.get('n_opt_out_entries'))}. "
-                  f"Rejected-row reasons: {len(ing.get('reject_reasons') or [])}.</p>")
-        out.append(S("data", "The data", figures=figs, lead_html=kpis, html=tables, caption=(
-            "What this run is about: how many participants, posts and reactions survived ingest, the "
-            "period they cover, and what the privacy rules removed (minors and opted-out accounts with "
-            "everything they wrote; people outside the study merged into one placeholder). The line "
-            "chart counts posts and reactions per week; hover a point for the number of active "
-            "accounts that week.")))
-    if "points" in b:
-        out.append(S("reach", "Reach versus conversation", figures=[
-            plots.reach_vs_conversation(b["points"], b["split_pct"])], caption=(
-            "Each dot is one participant (pseudonym on hover). Left to right: audience size "
-            "(followers, views) as a percentile; bottom to top: how many distinct people reply, answer "
-            "back and keep threads going, as a percentile. Dashed lines split the quadrants: bottom "
-            "right is loud but unheard (an audience that does not talk back); top left are quiet "
-            "connectors, talked with far beyond their audience. Source: " + b["points_source"] + ".")))
-    else:
-        out.append(S("reach", "Reach versus conversation", missing=MISSING.format(
-            what="divergence.parquet or the reach/conversation scores", how="run the score and compare stages")))
-    if "agreement" in b:
-        out.append(S("agreement", "Do the models agree?", figures=[plots.agreement_heatmap(b["agreement"], order=list(MODELS))],
-                     caption=("Rank correlation (Spearman ρ) between every pair of models' scores over the "
-                              "same accounts: 1 = same order, 0 = unrelated, negative = opposite order. "
-                              "Naive models (volume, reach, Klout-like) agreeing with each other but not with "
-                              "conversation and network says they measure something else. Source: "
-                              + b["agreement_source"] + ".")))
-    else:
-        out.append(S("agreement", "Do the models agree?", missing=MISSING.format(
-            what="compare.json and the score files", how="run the score stages")))
-    for test, title, axis, caption in (
-        ("weekend_off", "Taking weekends off", "median change of the account's percentile score (%)",
-         "What happens to an account's standing under each model when it stops posting at weekends, "
-         "or takes two weeks off before the scoring date (the Klout complaint: a score that punishes "
-         "rest). Each bar is the median relative change of the percentile score over a sample of "
-         "accounts re-scored without that activity (replies to the removed posts removed too); near "
-         "zero means the model does not punish a life offline. Hover a bar for the share of accounts "
-         "that fell and the 90th percentile of the change."),
-        ("gaming", "Can the score be gamed?", "median change of the percentile score (%)",
-         "How much each model rewards gaming: extra low-value posts (+50 %, +100 %, +400 % of an "
-         "account's own posts, drawing no replies) and a small reaction ring whose members reply to "
-         "and like each other. A good model gains nothing from padding (bars at or below zero) and "
-         "little from a ring."),
-    ):
-        if test in b:
-            out.append(S(test.replace("_", "-"), title, caption=caption, figures=[
-                plots.model_bars(b[test], title, axis,
-                                 highlight=[b["recommended"]] if b["recommended"] else [])]))
-        else:
-            out.append(S(test.replace("_", "-"), title, missing=MISSING.format(
-                what="the counterfactual tests in reports/metrics/compare.json", how="run the compare stage")))
-    if "topic_map" in b:
-        tm = b["topic_map"]
-        out.append(S("topics", "Topic map", figures=[plots.topic_map(tm)], caption=(
-            f"The {tm.height} topics found in the posts. Each bubble is a topic, its area the number of "
-            "posts whose main topic it is; topics close together use similar language (a 2-D map of the "
-            "cosine distances between the topics' mean embeddings; the axes themselves mean nothing). "
-            "Labels are the topic's top keywords; hover for more. The table lists every topic with its "
-            "number of distinct authors."), html=writeup.html_table(
-                b["topics"].select("label", "keywords", "n_posts", "n_accounts"), headers={"n_accounts": "authors"})))
-    else:
-        out.append(S("topics", "Topic map", missing=MISSING.format(
-            what="data/processed/topics.parquet", how="run the embed and topics stages")))
-    if "experts" in b and b["experts"].height:
-        e = b["experts"]
-        out.append(S("experts", "Evidence-based experts per topic", figures=[plots.topic_experts(e)], caption=(
-            f"Up to {p.experts_per_topic} accounts per topic (pseudonyms) credited by evidence, not by a "
-            "single post: several posts in the topic and several distinct people engaging with them. The "
-            "dot is replies per post relative to the topic's typical account (1 = typical, log scale), the "
-            "bar its interval; accounts are ordered by expected replies in the topic. `resonance explain "
-            "PSEUDONYM` explains any account's scores."),
-            html=writeup.html_table(report.experts_by_topic(e), max_rows=500)))
-    else:
-        out.append(S("experts", "Evidence-based experts per topic", missing=MISSING.format(
-            what="data/processed/account_topics.parquet (evidence method)", how="run the topics stage")))
-    if "validity_oot" in b and (b["validity_oot"].height or b["validity_auc"].height):
-        auc, oot = b["validity_auc"], b["validity_oot"]
-        rec = b["recommended"]
-        out.append(S("validity", "Model validity", figures=[plots.validity_chart(auc, oot)], caption=(
-            "Left: how well each model tells the planted experts and conversationalists from planted "
-            "gamers and broadcasters in the simulated demo (AUC; 0.5 = a coin toss, 1 = perfect). Right: "
-            "how well a score computed a month ago ranks accounts by what happened next (Spearman ρ with "
-            "reactions received and with distinct people replying). Bars show 95 % intervals."
-            + (f" Recommended model: {rec}." if rec else "")),
-            html=writeup.html_table(oot.drop("n_accounts")) + (writeup.html_table(auc) if auc.height else "")))
-    else:
-        out.append(S("validity", "Model validity", missing=MISSING.format(
-            what="reports/metrics/models.json", how="run the validate stage")))
-    rec, why = b["recommended"], b["recommended_reason"]
-    rec_html = ""
-    if rec:
-        rec_html = f"<p><b>{rec}</b>{': ' + why if why else ''}</p>"
-        if b["recommendation"] is not None:
-            rec_html += "<h3>By question</h3>" + writeup.html_table(b["recommendation"])
-        if b["gates"] is not None:
-            rec_html += "<h3>Robustness gates passed</h3>" + writeup.html_table(b["gates"])
-    out.append(S("recommendation", "Recommended model", html=rec_html, caption=(
-        "The compare stage's recommendation: among the models that pass every robustness gate "
-        "(weekend off, two weeks off, volume, reaction ring), the one that best predicts the "
-        "outcome of the question.") if rec else "",
-        missing="" if rec else MISSING.format(what="the recommendation in reports/metrics/compare.json",
-                                             how="run the compare stage")))
-    return out
-
-
 def static_figures(b: dict[str, Any], tables: dict[str, pl.DataFrame], k: int) -> dict[str, Any]:
     """Publication figures (name -> figure), drawn from the suppressed tables only."""
     figs: dict[str, Any] = {}
@@ -283,12 +167,15 @@ def static_figures(b: dict[str, Any], tables: dict[str, pl.DataFrame], k: int) -
         figs["agreement"] = plots.agreement_heatmap(tables["agreement"], order=list(MODELS))
     for test, title in (("weekend_off", "Weekends off and time off"), ("gaming", "Gaming")):
         if test in tables and tables[test].drop_nulls("value").height:
-            figs[test] = plots.model_bars(tables[test].drop_nulls("value"), title,
-                                          "median change of the percentile score (%)")
+            figs[test] = plots.model_bars(
+                tables[test].drop_nulls("value"), title, "median change of the percentile score (%)"
+            )
     return figs
 
 
-def export_figures(figs: dict[str, Any], folder: Path, p: report.ReportParams) -> tuple[dict[str, str], str]:
+def export_figures(
+    figs: dict[str, Any], folder: Path, p: report.ReportParams
+) -> tuple[dict[str, str], str]:
     """Write static figures with kaleido (headless Chromium); returns name -> relative path, note."""
     if p.figure_format == "none" or not figs:
         return {}, ""
@@ -300,15 +187,26 @@ def export_figures(figs: dict[str, Any], folder: Path, p: report.ReportParams) -
     paths = [folder / f"{name}.{p.figure_format}" for name in figs]
     started = time.perf_counter()
     try:
-        pio.write_images(list(figs.values()), paths, format=p.figure_format, width=p.figure_width,
-                         scale=p.figure_scale)
+        pio.write_images(
+            list(figs.values()),
+            paths,
+            format=p.figure_format,
+            width=p.figure_width,
+            scale=p.figure_scale,
+        )
     except Exception as exc:  # no browser: the writeup says so instead of failing the pipeline
         log.warning("static figures not written (kaleido could not run: %s)", exc)
-        return {}, (f"Static figures are missing from this build: kaleido could not start a headless "
-                    f"browser ({type(exc).__name__}); install Chromium (`make browser`) and re-run. "
-                    "The tables carry the same numbers.")
-    log.info("wrote %d static figures (%s) in %.1f s", len(paths), p.figure_format,
-             time.perf_counter() - started)
+        return {}, (
+            f"Static figures are missing from this build: kaleido could not start a headless "
+            f"browser ({type(exc).__name__}); install Chromium (`make browser`) and re-run. "
+            "The tables carry the same numbers."
+        )
+    log.info(
+        "wrote %d static figures (%s) in %.1f s",
+        len(paths),
+        p.figure_format,
+        time.perf_counter() - started,
+    )
     return {name: f"figures/{path.name}" for name, path in zip(figs, paths, strict=True)}, ""
 
 
@@ -328,30 +226,41 @@ def dvc_plot_data(tables: dict[str, pl.DataFrame], folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     frames: dict[str, pl.DataFrame] = {}
     if "validity_planted_roles" in tables:
-        frames["validity_auc.csv"] = tables["validity_planted_roles"].filter(~pl.col("is_suppressed"))
+        frames["validity_auc.csv"] = tables["validity_planted_roles"].filter(
+            ~pl.col("is_suppressed")
+        )
     if "validity_out_of_time" in tables:
         oot = tables["validity_out_of_time"].filter(~pl.col("is_suppressed"))
         if oot.height:
             frames["validity_out_of_time.csv"] = oot.pivot(
-                on="outcome", index="model", values="spearman").rename(
-                lambda c: c if c == "model" else f"spearman_{c}")
+                on="outcome", index="model", values="spearman"
+            ).rename(lambda c: c if c == "model" else f"spearman_{c}")
     if "topics" in tables:
         frames["topic_sizes.csv"] = tables["topics"].filter(~pl.col("is_suppressed"))
     if "activity_weekly" in tables:
         # DVC's linear template needs a numeric x: weeks are numbered from the first one.
-        frames["activity_weekly.csv"] = tables["activity_weekly"].with_row_index(
-            "week_number", offset=1).filter(~pl.col("is_suppressed"))
+        frames["activity_weekly.csv"] = (
+            tables["activity_weekly"]
+            .with_row_index("week_number", offset=1)
+            .filter(~pl.col("is_suppressed"))
+        )
     written = []
     for name, cols in DVC_PLOTS.items():
         df = frames.get(name, pl.DataFrame())
-        df = df.select([pl.col(c) if c in df.columns else pl.lit(None, pl.String).alias(c) for c in cols]) \
-            if df.height else pl.DataFrame(schema={c: pl.String for c in cols})
+        df = (
+            df.select(
+                [pl.col(c) if c in df.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+            )
+            if df.height
+            else pl.DataFrame(schema={c: pl.String for c in cols})
+        )
         df.write_csv(folder / name)
         written.append(folder / name)
     return written
 
 
 # ---------------------------------------------------------------- the stage
+
 
 def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Build and write every report output under ``root``; returns a summary in numbers."""
@@ -363,17 +272,42 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     reports = root / REPORTS
 
     # Publication first: if anything would leak, nothing is written.
-    tables = writeup.public_tables({n: b.get(n) for n in (
-        "activity", "removals", "topics", "quadrants", "validity_auc", "validity_oot", "agreement",
-        "weekend_off", "gaming", "recommendation", "gates")}, k)
+    tables = writeup.public_tables(
+        {
+            n: b.get(n)
+            for n in (
+                "activity",
+                "removals",
+                "topics",
+                "quadrants",
+                "validity_auc",
+                "validity_oot",
+                "agreement",
+                "weekend_off",
+                "gaming",
+                "recommendation",
+                "gates",
+            )
+        },
+        k,
+    )
     figs = static_figures(b, tables, k)
     fig_paths, fig_note = export_figures(figs, reports / "figures", p)
     models = [m for m in ((params.get("models") or {}).get("names") or list(MODELS)) if m in MODELS]
     ctx = writeup.WriteupContext(
-        params=params, k=k, ingest=inp.ingest, topics_metrics=inp.topics_metrics,
-        models_metrics=inp.models_metrics, compare_metrics=inp.compare_metrics, tables=tables,
-        figures=fig_paths, figure_note=fig_note, recommended=b["recommended"],
-        recommended_reason=b["recommended_reason"], model_docs=writeup.model_docs(models))
+        params=params,
+        k=k,
+        ingest=inp.ingest,
+        topics_metrics=inp.topics_metrics,
+        models_metrics=inp.models_metrics,
+        compare_metrics=inp.compare_metrics,
+        tables=tables,
+        figures=fig_paths,
+        figure_note=fig_note,
+        recommended=b["recommended"],
+        recommended_reason=b["recommended_reason"],
+        model_docs=writeup.model_docs(models),
+    )
     md = writeup.methodology_markdown(ctx)
     texts = inp.posts["text"].drop_nulls().to_list() if inp.posts is not None else []
     csvs = {name: df.write_csv() for name, df in tables.items()}
@@ -381,54 +315,81 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     for name, text in csvs.items():
         problems += [f"public/{name}.csv {x}" for x in publish.publishable_problems(text, texts)]
     if problems:
-        raise PublicationError("publication outputs are not publishable: " + "; ".join(problems[:5]))
+        raise PublicationError(
+            "publication outputs are not publishable: " + "; ".join(problems[:5])
+        )
     (reports / "public").mkdir(parents=True, exist_ok=True)
     for old in (reports / "public").glob("*.csv"):
         old.unlink()
     for name, text in csvs.items():
         (reports / "public" / f"{name}.csv").write_text(text, encoding="utf-8")
     (reports / "methodology.md").write_text(md, encoding="utf-8")
-    (reports / "methodology.html").write_text(writeup.methodology_html(md, "Resonance methodology"),
-                                              encoding="utf-8")
+    (reports / "methodology.html").write_text(
+        writeup.methodology_html(md, "Resonance methodology"), encoding="utf-8"
+    )
     plot_files = dvc_plot_data(tables, reports / "plots" / "report")
 
     # Analyst report.
     from plotly.offline import get_plotlyjs
 
-    secs = sections(inp, b, p)
+    secs = index_page.sections(inp, b, p)
     n_charts = sum(len(s.figures) for s in secs)
     ing = inp.ingest or {}
-    subtitle = (f"{writeup.num(ing.get('n_participants'))} participants on "
-                f"{', '.join(ing.get('platforms', [])) or 'n/a'}, "
-                f"{str(ing.get('first_post_at', 'n/a'))[:10]} to {str(ing.get('last_post_at', 'n/a'))[:10]}. "
-                "Analyst view: accounts appear as pseudonyms only.")
-    footer = ("Generated by <code>python -m analysis report</code> from: "
-              + ", ".join(f"<code>{r}</code>" for r in inp.read)
-              + ". Resonance never infers " + ", ".join(writeup.NEVER_INFERRED)
-              + ". Methodology: <a href=\"methodology.html\">methodology.html</a>.")
-    page = writeup.render_index(p.title, subtitle, secs, footer, get_plotlyjs())
+    subtitle = (
+        f"{writeup.num(ing.get('n_participants'))} participants on "
+        f"{', '.join(ing.get('platforms', [])) or 'n/a'}, "
+        f"{str(ing.get('first_post_at', 'n/a'))[:10]} to {str(ing.get('last_post_at', 'n/a'))[:10]}. "
+        "Analyst view: accounts appear as pseudonyms only."
+    )
+    footer = (
+        "Generated by <code>python -m analysis report</code> from: "
+        + ", ".join(f"<code>{r}</code>" for r in inp.read)
+        + ". Resonance never infers "
+        + ", ".join(writeup.NEVER_INFERRED)
+        + '. Methodology: <a href="methodology.html">methodology.html</a>.'
+    )
+    page = index_page.render_index(p.title, subtitle, secs, footer, get_plotlyjs())
     (reports / "index.html").write_text(page, encoding="utf-8")
     summary = {
-        "n_inputs_read": len(inp.read), "n_sections": len(secs),
-        "n_sections_missing": sum(bool(s.missing) for s in secs), "n_charts": n_charts,
-        "index_mb": round(len(page.encode()) / 1e6, 2), "n_public_tables": len(tables),
-        "n_suppressed_cells": int(sum(df["is_suppressed"].sum() for df in tables.values()
-                                      if "is_suppressed" in df.columns)),
-        "n_static_figures": len(fig_paths), "n_dvc_plot_files": len(plot_files),
+        "n_inputs_read": len(inp.read),
+        "n_sections": len(secs),
+        "n_sections_missing": sum(bool(s.missing) for s in secs),
+        "n_charts": n_charts,
+        "index_mb": round(len(page.encode()) / 1e6, 2),
+        "n_public_tables": len(tables),
+        "n_suppressed_cells": int(
+            sum(
+                df["is_suppressed"].sum() for df in tables.values() if "is_suppressed" in df.columns
+            )
+        ),
+        "n_static_figures": len(fig_paths),
+        "n_dvc_plot_files": len(plot_files),
         "seconds": round(time.perf_counter() - started, 1),
     }
-    log.info("wrote reports/index.html (%s MB, %d sections, %d missing, %d charts), "
-             "methodology.md/.html, %d public tables (%d suppressed rows), %d static figures, "
-             "%d DVC plot files in %.1f s", summary["index_mb"], summary["n_sections"],
-             summary["n_sections_missing"], n_charts, summary["n_public_tables"],
-             summary["n_suppressed_cells"], summary["n_static_figures"],
-             summary["n_dvc_plot_files"], summary["seconds"])
+    log.info(
+        "wrote reports/index.html (%s MB, %d sections, %d missing, %d charts), "
+        "methodology.md/.html, %d public tables (%d suppressed rows), %d static figures, "
+        "%d DVC plot files in %.1f s",
+        summary["index_mb"],
+        summary["n_sections"],
+        summary["n_sections_missing"],
+        n_charts,
+        summary["n_public_tables"],
+        summary["n_suppressed_cells"],
+        summary["n_static_figures"],
+        summary["n_dvc_plot_files"],
+        summary["seconds"],
+    )
     return summary
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Render every report from the outputs present in the working directory."""
-    for noisy in ("kaleido", "choreographer", "logistro"):  # one INFO line per browser tab otherwise
+    for noisy in (
+        "kaleido",
+        "choreographer",
+        "logistro",
+    ):  # one INFO line per browser tab otherwise
         logging.getLogger(noisy).setLevel(logging.WARNING)
     write_report(Path("."), params)
     return 0

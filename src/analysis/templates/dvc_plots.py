@@ -15,8 +15,11 @@ import json
 import sys
 from pathlib import Path
 
-LIBS = (("vega", "build/vega.min.js"), ("vega-lite", "build/vega-lite.min.js"),
-        ("vega-embed", "build/vega-embed.min.js"))
+LIBS = (
+    ("vega", "build/vega.min.js"),
+    ("vega-lite", "build/vega-lite.min.js"),
+    ("vega-embed", "build/vega-embed.min.js"),
+)
 OUT = Path("reports/templates/dvc_plots.html")
 
 PAGE = """<!DOCTYPE html>
