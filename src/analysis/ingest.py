@@ -335,6 +335,38 @@ def redactor_for(tables: SourceTables) -> privacy.NameRedactor:
     return privacy.NameRedactor(names, ordinary=ordinary)
 
 
+LINK_COLUMNS = ("namespace_a", "id_a", "namespace_b", "id_b")
+
+
+def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> IngestResult:
+    """Join accounts across dumps, only as an explicit link table says (never by guessing).
+
+    Each row says raw account ``id_b`` of dump ``namespace_b`` is the same person as ``id_a`` of
+    ``namespace_a``; every reference to b's pseudonym becomes a's, and b's account row goes
+    (a's row is kept, or b's row is renamed when a authored nothing).
+    """
+    missing = [c for c in LINK_COLUMNS if c not in links.columns]
+    if missing:
+        raise ValueError(f"link table: missing columns {missing}; expected {', '.join(LINK_COLUMNS)}")
+    mapping = {
+        privacy.pseudonym(key, nb, "account", ib, privacy.ACCOUNT_PREFIX):
+            privacy.pseudonym(key, na, "account", ia, privacy.ACCOUNT_PREFIX)
+        for na, ia, nb, ib in links.select(LINK_COLUMNS).iter_rows()
+    }
+    remap = lambda c: pl.col(c).replace(mapping)  # noqa: E731
+    accounts = result.accounts.with_columns(remap("account_id")).unique("account_id", keep="first",
+                                                                        maintain_order=True)
+    return IngestResult(
+        accounts=accounts,
+        posts=result.posts.with_columns(remap("account_id"), remap("reply_to_account_id")),
+        reactions=result.reactions.with_columns(remap("actor_account_id")),
+        rejects=result.rejects,
+        counts={**result.counts, "links": {"n_links": len(mapping),
+                                           "n_linked_accounts": result.accounts.height - accounts.height}},
+        missing_inputs=result.missing_inputs,
+    )
+
+
 def placeholder_account() -> pl.DataFrame:
     """The single row that stands for every non-participant (not a participant, never scored)."""
     return schema.conform(pl.DataFrame({

@@ -167,3 +167,20 @@ def test_rows_missing_required_fields_are_rejected_not_dropped() -> None:
     reasons = set(res.rejects["reason"].to_list())
     assert {"missing required field created_at", "kind is not a canonical kind"} <= reasons
     assert not reconcile(res.counts["demo"])
+
+
+def test_link_table_joins_exactly_the_listed_accounts() -> None:
+    from analysis.ingest import apply_links
+
+    res = ingest([Source("one", _tables()), Source("two", _tables())], KEY, set(), IngestParams(),
+                 PrivacyParams(), NOW)
+    links = pl.DataFrame({"namespace_a": ["one"], "id_a": ["a"], "namespace_b": ["two"], "id_b": ["a"]})
+    linked = apply_links(res, links, KEY)
+    a1 = privacy.pseudonym(KEY, "one", "account", "a", privacy.ACCOUNT_PREFIX)
+    a2 = privacy.pseudonym(KEY, "two", "account", "a", privacy.ACCOUNT_PREFIX)
+    assert a2 not in set(linked.posts["account_id"]) | set(linked.accounts["account_id"])
+    assert linked.posts.filter(pl.col("account_id") == a1).height == 2 * res.posts.filter(
+        pl.col("account_id") == a1).height
+    assert linked.accounts.filter(pl.col("is_participant")).height == 3  # b stays two people
+    with pytest.raises(ValueError, match="missing columns"):
+        apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)

@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 
+import polars as pl
+
 from analysis import privacy, schema
 from analysis.config import IngestParams, PrivacyParams, SourceParams, section
-from analysis.ingest import Source, ingest
+from analysis.ingest import Source, apply_links, ingest
 from analysis.io import write_json, write_parquet, write_table
 from analysis.sources import read_source
 
@@ -35,13 +37,19 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
                  ", ".join(f"{k} {v:,}" for k, v in tables.n_read.items()))
         sources.append(Source(spec.namespace(), tables))
     result = ingest(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
+    if src.link_table:
+        result = apply_links(result, pl.read_csv(src.link_table, infer_schema=False), key)
+        log.info("linked %d account(s) across dumps from %s", result.counts["links"]["n_linked_accounts"],
+                 src.link_table)
     for table in ("accounts", "posts", "reactions"):
         write_table(getattr(result, table), OUT / f"{table}.parquet", table, schema.INTERIM)
     write_parquet(result.rejects, OUT / "rejects.parquet")
     reasons = (result.rejects.group_by("table", "reason").len().sort("len", descending=True)
                .rows(named=True))
     posts = result.posts
+    links = result.counts.pop("links", None)
     write_json({
+        "links": links,
         "sources": result.counts,
         "totals": {tbl: {k: sum(c[tbl].get(k, 0) for c in result.counts.values())
                          for k in ("read", "accepted", "rejected", "removed_privacy",

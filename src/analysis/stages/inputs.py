@@ -49,6 +49,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     data = {
         "key_fingerprint": privacy.fingerprint(key),
         "opt_out_sha256": file_digest(opt_out) if opt_out.exists() else None,
+        "link_table_sha256": file_digest(Path(src.link_table)) if src.link_table else None,
         "sources": [{"format": s.format, "namespace": s.namespace(),
                      "files": manifest(Path(s.path)) if Path(s.path).exists() else []}
                     for s in src.all()],
