@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports test test-fast lint format bench browser lock clean
+.PHONY: help setup reports plots test test-fast lint format bench bench-full browser lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -24,8 +24,11 @@ $(STAMP): pyproject.toml requirements.lock
 	$(PY) -m ipykernel install --sys-prefix --name resonance --display-name "Resonance (.venv)" >/dev/null
 	@touch $(STAMP)
 
-reports: setup ## run the pipeline (dvc repro) on the dump named in params.yaml
+reports: setup browser ## run the pipeline (dvc repro) on the dump named in params.yaml
 	dvc repro
+
+plots: ## render the DVC plots offline into dvc_plots/index.html
+	dvc plots show --html-template reports/templates/dvc_plots.html
 
 browser: ## install headless Chromium for the report's browser test (Debian, needs root)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
@@ -45,9 +48,13 @@ format: setup ## apply ruff fixes and formatting
 bench: setup ## print throughput, peak memory and peer ratios of every stage
 	$(PY) -m benchmarks
 
-lock: ## re-resolve dependencies and rewrite requirements.lock
+bench-full: setup ## install the peers (BERTopic, UMAP, HDBSCAN, ONNX); sweep up to 10M posts
+	$(PY) -m pip install -q -c requirements.lock -e '.[dev,bench]'
+	$(PY) -m benchmarks --full
+
+lock: ## re-resolve dependencies (with the bench peers) and rewrite requirements.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -q -e '.[dev,bench]'
 	$(PY) -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
 
 clean: ## remove pipeline outputs (not the venv, not the key)

@@ -19,7 +19,6 @@ import multiprocessing as mp
 import resource
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,35 +27,13 @@ from typing import Any
 import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script: benchmarks/ingest.py
+
+from benchmarks.common import PeakRSS  # noqa: E402
+
 DEFAULT_SITE = ROOT.parent / "shared" / "data" / "real" / "stackexchange-beer"
 BENCH_KEY = b"benchmark-key-not-secret-0123456789"
 MIB = 1024 * 1024
-
-
-class PeakRSS:
-    """Samples this process's resident memory in a thread; ``peak`` is the highest seen (bytes)."""
-
-    def __init__(self, interval_s: float = 0.005) -> None:
-        self.interval_s = interval_s
-        self.proc = psutil.Process()
-        self.start = self.peak = self.proc.memory_info().rss
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(self.interval_s)
-
-    def __enter__(self) -> PeakRSS:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
 
 
 def _measure(fn: Callable[[], int], repeat: int = 1) -> dict[str, float]:

@@ -43,23 +43,40 @@ def se_site(site: str) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Dat
     t = read_source("stackexchange", REAL / f"stackexchange-{site}")
     ep = EmbedParams()
     model = load_model(ep.model, "cpu", threads=ep.threads)
-    emb, st = embed_posts(t.posts, model_encoder(model, ep.batch_size),
-                          EmbeddingCache(ep.cache_dir, ep.model, ep.revision))
-    print(f"{site}: {st.n_posts} posts, {st.n_encoded} encoded, {st.n_cached} cached, {st.seconds:.0f} s")
+    emb, st = embed_posts(
+        t.posts,
+        model_encoder(model, ep.batch_size),
+        EmbeddingCache(ep.cache_dir, ep.model, ep.revision),
+    )
+    print(
+        f"{site}: {st.n_posts} posts, {st.n_encoded} encoded, {st.n_cached} cached, {st.seconds:.0f} s"
+    )
     accounts = t.accounts.select("account_id").with_columns(is_participant=pl.lit(True))
     return t.posts, accounts, t.reactions, emb
 
 
-def compare(name: str, posts: pl.DataFrame, emb: pl.DataFrame, accounts: pl.DataFrame,
-            reactions: pl.DataFrame, bertopic: bool) -> None:
+def compare(
+    name: str,
+    posts: pl.DataFrame,
+    emb: pl.DataFrame,
+    accounts: pl.DataFrame,
+    reactions: pl.DataFrame,
+    bertopic: bool,
+) -> None:
     emb = emb.filter(~pl.col("is_empty_text"))
-    data = emb.select("post_id").join(posts.select("post_id", "text", "labels", "kind"), on="post_id",
-                                      how="left", maintain_order="left")
+    data = emb.select("post_id").join(
+        posts.select("post_id", "text", "labels", "kind"),
+        on="post_id",
+        how="left",
+        maintain_order="left",
+    )
     x = emb["embedding"].to_numpy().astype(np.float32)
     truth = data["labels"].list.first().to_list()
     n_labels = len({t for t in truth if t is not None})
     print(f"\n== {name}: {len(x)} posts, {n_labels} distinct first labels")
-    print(f"{'method':<16}{'k':>4}{'NMI':>7}{'ARI':>7}{'outl%':>7}{'stab':>7}{'div':>6}{'sec':>7}   P@3 naive/evidence(common)")
+    print(
+        f"{'method':<16}{'k':>4}{'NMI':>7}{'ARI':>7}{'outl%':>7}{'stab':>7}{'div':>6}{'sec':>7}   P@3 naive/evidence(common)"
+    )
     configs = [
         ("kmeans auto-k", TopicsParams(method="kmeans")),
         ("kmeans k=10", TopicsParams(method="kmeans", n_topics=10)),
@@ -74,8 +91,11 @@ def compare(name: str, posts: pl.DataFrame, emb: pl.DataFrame, accounts: pl.Data
         sec = time.perf_counter() - t0
         k = len(res.topic_ids)
         agr = agreement(res.labels, truth)
-        stab = stability(x, p.model_copy(update={"n_topics": k})) if p.method != "hdbscan" else \
-            stability(x, p)
+        stab = (
+            stability(x, p.model_copy(update={"n_topics": k}))
+            if p.method != "hdbscan"
+            else stability(x, p)
+        )
         kw = ctfidf_keywords(data["text"].fill_null("").to_list(), res.labels, 10)
         prim = pl.DataFrame({"post_id": data["post_id"], "topic_id": res.labels})
         extra = ""
@@ -84,11 +104,16 @@ def compare(name: str, posts: pl.DataFrame, emb: pl.DataFrame, accounts: pl.Data
             ev = attribution.evaluate_tags(att, prim, posts)
             f3 = lambda v: "n/a" if v is None else f"{v:.3f}"  # noqa: E731
             n, e = ev["naive"], ev["evidence"]
-            extra = (f"   {f3(n['precision_at_3'])}/{f3(e['precision_at_3'])}"
-                     f" ({f3(n['precision_at_3_common'])}/{f3(e['precision_at_3_common'])})"
-                     f" credited {n['n_answerers_credited']}/{e['n_answerers_credited']}")
-        print(f"{label:<16}{k:>4}{agr['nmi']:>7.3f}{agr['ari']:>7.3f}{100 * (res.labels == -1).mean():>7.1f}"
-              f"{stab:>7.3f}{diversity(kw) or 0:>6.2f}{sec:>7.1f}{extra}", flush=True)
+            extra = (
+                f"   {f3(n['precision_at_3'])}/{f3(e['precision_at_3'])}"
+                f" ({f3(n['precision_at_3_common'])}/{f3(e['precision_at_3_common'])})"
+                f" credited {n['n_answerers_credited']}/{e['n_answerers_credited']}"
+            )
+        print(
+            f"{label:<16}{k:>4}{agr['nmi']:>7.3f}{agr['ari']:>7.3f}{100 * (res.labels == -1).mean():>7.1f}"
+            f"{stab:>7.3f}{diversity(kw) or 0:>6.2f}{sec:>7.1f}{extra}",
+            flush=True,
+        )
     if bertopic:
         from bertopic import BERTopic
         from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
@@ -101,11 +126,13 @@ def compare(name: str, posts: pl.DataFrame, emb: pl.DataFrame, accounts: pl.Data
         labels = np.asarray(labels)
         keep = [i for i, t in enumerate(truth) if t is not None]
         kw = {t: [w for w, _ in model.get_topic(t)] for t in set(labels.tolist()) if t != -1}
-        print(f"{'BERTopic dflt':<16}{len(kw):>4}"
-              f"{normalized_mutual_info_score([truth[i] for i in keep], labels[keep]):>7.3f}"
-              f"{adjusted_rand_score([truth[i] for i in keep], labels[keep]):>7.3f}"
-              f"{100 * (labels == -1).mean():>7.1f}{'n/a':>7}{diversity(kw) or 0:>6.2f}{sec:>7.1f}"
-              "  (UMAP not seeded by default: not deterministic)")
+        print(
+            f"{'BERTopic dflt':<16}{len(kw):>4}"
+            f"{normalized_mutual_info_score([truth[i] for i in keep], labels[keep]):>7.3f}"
+            f"{adjusted_rand_score([truth[i] for i in keep], labels[keep]):>7.3f}"
+            f"{100 * (labels == -1).mean():>7.1f}{'n/a':>7}{diversity(kw) or 0:>6.2f}{sec:>7.1f}"
+            "  (UMAP not seeded by default: not deterministic)"
+        )
 
 
 def main() -> None:
@@ -116,9 +143,14 @@ def main() -> None:
     a = ap.parse_args()
     if not a.skip_demo:
         posts = pl.read_parquet("data/interim/posts.parquet")
-        compare("demo", posts, pl.read_parquet("data/processed/embeddings.parquet"),
-                pl.read_parquet("data/interim/accounts.parquet"),
-                pl.read_parquet("data/interim/reactions.parquet"), not a.no_bertopic)
+        compare(
+            "demo",
+            posts,
+            pl.read_parquet("data/processed/embeddings.parquet"),
+            pl.read_parquet("data/interim/accounts.parquet"),
+            pl.read_parquet("data/interim/reactions.parquet"),
+            not a.no_bertopic,
+        )
     if a.site:
         posts, accounts, reactions, emb = se_site(a.site)
         compare(f"stackexchange-{a.site}", posts, emb, accounts, reactions, not a.no_bertopic)

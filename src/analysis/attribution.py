@@ -29,7 +29,9 @@ from analysis.topics import OUTLIER, TopicsParams
 MAX_PRIOR_POSTS = 100.0
 
 
-def engagements(posts: pl.DataFrame, reactions: pl.DataFrame, participants: pl.Series) -> pl.DataFrame:
+def engagements(
+    posts: pl.DataFrame, reactions: pl.DataFrame, participants: pl.Series
+) -> pl.DataFrame:
     """One row per engagement with a post by someone other than its author.
 
     Returns:
@@ -39,7 +41,10 @@ def engagements(posts: pl.DataFrame, reactions: pl.DataFrame, participants: pl.S
     authors = posts.select("post_id", pl.col("account_id").alias("author"))
     replies = (
         posts.filter(pl.col("parent_post_id").is_not_null())
-        .select(pl.col("parent_post_id").alias("post_id"), pl.col("account_id").alias("engager_account_id"))
+        .select(
+            pl.col("parent_post_id").alias("post_id"),
+            pl.col("account_id").alias("engager_account_id"),
+        )
         .with_columns(is_reply=pl.lit(True))
     )
     reacts = (
@@ -72,9 +77,13 @@ def _gamma_prior(y: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     return shape, shape / mean
 
 
-
-def attribute(posts: pl.DataFrame, reactions: pl.DataFrame, accounts: pl.DataFrame,
-              post_topic: pl.DataFrame, p: TopicsParams) -> pl.DataFrame:
+def attribute(
+    posts: pl.DataFrame,
+    reactions: pl.DataFrame,
+    accounts: pl.DataFrame,
+    post_topic: pl.DataFrame,
+    p: TopicsParams,
+) -> pl.DataFrame:
     """Both methods' attribution rows for every (participant, topic) with at least one post.
 
     Args:
@@ -90,19 +99,26 @@ def attribute(posts: pl.DataFrame, reactions: pl.DataFrame, accounts: pl.DataFra
         ``ci_high`` (null for naive), ``is_attributed``, ``rank`` (1 = strongest, attributed only).
     """
     participants = accounts.filter(
-        pl.col("is_participant") & (pl.col("account_id") != NONPARTICIPANT_ID))["account_id"]
-    topical = posts.select("post_id", "account_id").join(post_topic, on="post_id", how="inner") \
+        pl.col("is_participant") & (pl.col("account_id") != NONPARTICIPANT_ID)
+    )["account_id"]
+    topical = (
+        posts.select("post_id", "account_id")
+        .join(post_topic, on="post_id", how="inner")
         .filter(pl.col("topic_id") != OUTLIER)
+    )
     eng = engagements(posts, reactions, participants).join(
-        topical.select("post_id", "topic_id", "account_id"), on="post_id", how="inner")
+        topical.select("post_id", "topic_id", "account_id"), on="post_id", how="inner"
+    )
     per_pair = (
-        topical.group_by("account_id", "topic_id").agg(n_posts=pl.len())
+        topical.group_by("account_id", "topic_id")
+        .agg(n_posts=pl.len().cast(pl.Int64))
         .join(
             eng.group_by("account_id", "topic_id").agg(
                 n_engagers=pl.col("engager_account_id").n_unique(),
                 n_replies=pl.col("is_reply").sum().cast(pl.Int64),
             ),
-            on=["account_id", "topic_id"], how="left",
+            on=["account_id", "topic_id"],
+            how="left",
         )
         .with_columns(pl.col("n_engagers", "n_replies").fill_null(0).cast(pl.Int64))
         .filter(pl.col("account_id").is_in(participants.implode()))
@@ -129,28 +145,51 @@ def attribute(posts: pl.DataFrame, reactions: pl.DataFrame, accounts: pl.DataFra
     if p.min_ci_low is not None:
         attributed = attributed & (pl.col("ci_low") >= p.min_ci_low)
     evidence = evidence.with_columns(
-        is_attributed=attributed, _score=pl.col("n_posts") * pl.col("estimate"))
+        is_attributed=attributed, _score=pl.col("n_posts") * pl.col("estimate")
+    )
     topic_mean = per_pair.group_by("topic_id").agg(
-        _mean=pl.col("n_replies").sum() / pl.col("n_posts").sum())
-    naive = per_pair.join(topic_mean, on="topic_id", how="left").with_columns(
-        method=pl.lit("naive"),
-        estimate=(pl.col("n_replies") / pl.col("n_posts") / pl.col("_mean")).fill_nan(None),
-        ci_low=pl.lit(None, pl.Float64),
-        ci_high=pl.lit(None, pl.Float64),
-        is_attributed=pl.lit(True),
-        _score=pl.col("n_posts").cast(pl.Float64),
-    ).drop("_mean")
-    cols = ["method", "account_id", "topic_id", "n_posts", "n_engagers", "n_replies", "estimate",
-            "ci_low", "ci_high", "is_attributed"]
+        _mean=pl.col("n_replies").sum() / pl.col("n_posts").sum()
+    )
+    naive = (
+        per_pair.join(topic_mean, on="topic_id", how="left")
+        .with_columns(
+            method=pl.lit("naive"),
+            estimate=(pl.col("n_replies") / pl.col("n_posts") / pl.col("_mean")).fill_nan(None),
+            ci_low=pl.lit(None, pl.Float64),
+            ci_high=pl.lit(None, pl.Float64),
+            is_attributed=pl.lit(True),
+            _score=pl.col("n_posts").cast(pl.Float64),
+        )
+        .drop("_mean")
+    )
+    cols = [
+        "method",
+        "account_id",
+        "topic_id",
+        "n_posts",
+        "n_engagers",
+        "n_replies",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "is_attributed",
+    ]
     both = pl.concat([naive.select(*cols, "_score"), evidence.select(*cols, "_score")])
     rank = (
         both.filter("is_attributed")
-        .with_columns(rank=pl.struct(-pl.col("_score"), "topic_id").rank("ordinal")
-                      .over("method", "account_id").cast(pl.Int64))
+        .with_columns(
+            rank=pl.struct(-pl.col("_score"), "topic_id")
+            .rank("ordinal")
+            .over("method", "account_id")
+            .cast(pl.Int64)
+        )
         .select("method", "account_id", "topic_id", "rank")
     )
-    return (both.join(rank, on=["method", "account_id", "topic_id"], how="left")
-            .drop("_score").sort("method", "account_id", "topic_id"))
+    return (
+        both.join(rank, on=["method", "account_id", "topic_id"], how="left")
+        .drop("_score")
+        .sort("method", "account_id", "topic_id")
+    )
 
 
 # ---------------------------------------------------------------------------- evaluation
@@ -159,15 +198,21 @@ def topic_majority(post_topic: pl.DataFrame, post_label: pl.DataFrame) -> pl.Dat
     return (
         post_topic.join(post_label, on="post_id", how="inner")
         .filter((pl.col("topic_id") != OUTLIER) & pl.col("label").is_not_null())
-        .group_by("topic_id", "label").len()
+        .group_by("topic_id", "label")
+        .len()
         .sort(["topic_id", "len", "label"], descending=[False, True, False])
-        .group_by("topic_id", maintain_order=True).first()
+        .group_by("topic_id", maintain_order=True)
+        .first()
         .select("topic_id", "label")
     )
 
 
-def evaluate_demo(attribution: pl.DataFrame, post_topic: pl.DataFrame,
-                  truth_accounts: pl.DataFrame, truth_posts: pl.DataFrame) -> dict:
+def evaluate_demo(
+    attribution: pl.DataFrame,
+    post_topic: pl.DataFrame,
+    truth_accounts: pl.DataFrame,
+    truth_posts: pl.DataFrame,
+) -> dict:
     """Planted-truth checks of both methods on the demo.
 
     * ``one_off_attributed_rate``: share of one-off posters credited with the topic of their
@@ -177,27 +222,40 @@ def evaluate_demo(attribution: pl.DataFrame, post_topic: pl.DataFrame,
     * ``precision``: share of all credited (account, topic) pairs whose topic's majority subject
       is one of the account's planted subjects.
     """
-    label = topic_majority(post_topic, truth_posts.select("post_id", pl.col("subject").alias("label")))
+    label = topic_majority(
+        post_topic, truth_posts.select("post_id", pl.col("subject").alias("label"))
+    )
     att = attribution.filter("is_attributed").join(label, on="topic_id", how="left")
     subjects = truth_accounts.select("account_id", "subjects", "role", "is_one_off")
     att = att.join(subjects, on="account_id", how="inner")
-    one_off_posts = truth_posts.filter(pl.col("subject") == "dolls").join(
-        post_topic, on="post_id").filter(pl.col("topic_id") != OUTLIER).select(
-        "account_id", "topic_id").unique()
+    one_off_posts = (
+        truth_posts.filter(pl.col("subject") == "dolls")
+        .join(post_topic, on="post_id")
+        .filter(pl.col("topic_id") != OUTLIER)
+        .select("account_id", "topic_id")
+        .unique()
+    )
     one_off_accounts = truth_accounts.filter("is_one_off")["account_id"]
-    out: dict = {"n_one_off_accounts": one_off_accounts.len(),
-                 "n_experts": int((truth_accounts["role"] == "expert").sum())}
+    out: dict = {
+        "n_one_off_accounts": one_off_accounts.len(),
+        "n_experts": int((truth_accounts["role"] == "expert").sum()),
+    }
     for method in ("naive", "evidence"):
         m = att.filter(pl.col("method") == method)
         wrong = m.join(one_off_posts, on=["account_id", "topic_id"], how="inner").filter(
             pl.col("account_id").is_in(one_off_accounts.implode())
-            & ~pl.col("subjects").list.contains(pl.col("label")))
+            & ~pl.col("subjects").list.contains(pl.col("label"))
+        )
         experts = truth_accounts.filter(pl.col("role") == "expert").explode("subjects")
-        hit = experts.join(m.select("account_id", pl.col("label").alias("subjects")).unique(),
-                           on=["account_id", "subjects"], how="semi")
+        hit = experts.join(
+            m.select("account_id", pl.col("label").alias("subjects")).unique(),
+            on=["account_id", "subjects"],
+            how="semi",
+        )
         correct = m.filter(pl.col("subjects").list.contains(pl.col("label")))
         out[method] = {
-            "one_off_attributed_rate": wrong["account_id"].n_unique() / max(one_off_accounts.len(), 1),
+            "one_off_attributed_rate": wrong["account_id"].n_unique()
+            / max(one_off_accounts.len(), 1),
             "expert_subject_recall": hit.height / max(experts.height, 1),
             "precision": correct.height / m.height if m.height else None,
             "n_attributions": m.height,
@@ -211,14 +269,17 @@ def answer_truth(posts: pl.DataFrame) -> pl.DataFrame:
     return (
         posts.filter(pl.col("kind") == "answer")
         .select("account_id", pl.col("labels").alias("tag"), pl.col("score").fill_null(0).clip(0))
-        .explode("tag").filter(pl.col("tag").is_not_null())
-        .group_by("account_id", "tag").agg(weight=pl.col("score").sum())
+        .explode("tag")
+        .filter(pl.col("tag").is_not_null())
+        .group_by("account_id", "tag")
+        .agg(weight=pl.col("score").sum())
         .filter(pl.col("weight") > 0)
     )
 
 
-def evaluate_tags(attribution: pl.DataFrame, post_topic: pl.DataFrame, posts: pl.DataFrame,
-                  k: int = 3) -> dict:
+def evaluate_tags(
+    attribution: pl.DataFrame, post_topic: pl.DataFrame, posts: pl.DataFrame, k: int = 3
+) -> dict:
     """Precision@k and MAP of both methods against answer tags weighted by score.
 
     A topic stands for its most frequent first tag. P@k = relevant among the top min(k, n)
@@ -232,20 +293,29 @@ def evaluate_tags(attribution: pl.DataFrame, post_topic: pl.DataFrame, posts: pl
     relevant = truth.group_by("account_id").agg(pl.col("tag"))
     n_rel = {a: len(t) for a, t in relevant.iter_rows()}
     rel = {a: set(t) for a, t in relevant.iter_rows()}
-    att = (attribution.filter("is_attributed").join(label, on="topic_id", how="inner")
-           .filter(pl.col("account_id").is_in(list(rel))).sort("rank"))
+    att = (
+        attribution.filter("is_attributed")
+        .join(label, on="topic_id", how="inner")
+        .filter(pl.col("account_id").is_in(list(rel)))
+        .sort("rank")
+    )
     lists: dict[str, dict[str, list[str]]] = {}
     for method in ("naive", "evidence"):
         per: dict[str, list[str]] = {}
-        for acct, lab in att.filter(pl.col("method") == method).select("account_id", "label").iter_rows():
+        for acct, lab in (
+            att.filter(pl.col("method") == method).select("account_id", "label").iter_rows()
+        ):
             if lab not in per.setdefault(acct, []):
                 per[acct].append(lab)
         lists[method] = per
     common = set(lists["evidence"])
 
     def p_at_k(per: dict[str, list[str]], who: set[str] | None = None) -> float | None:
-        vals = [sum(t in rel[a] for t in ts[:k]) / min(k, len(ts))
-                for a, ts in per.items() if ts and (who is None or a in who)]
+        vals = [
+            sum(t in rel[a] for t in ts[:k]) / min(k, len(ts))
+            for a, ts in per.items()
+            if ts and (who is None or a in who)
+        ]
         return float(np.mean(vals)) if vals else None
 
     def mean_ap(per: dict[str, list[str]], who: set[str] | None = None) -> float | None:
@@ -265,8 +335,10 @@ def evaluate_tags(attribution: pl.DataFrame, post_topic: pl.DataFrame, posts: pl
     for method, per in lists.items():
         m = attribution.filter((pl.col("method") == method) & pl.col("is_attributed"))
         out[method] = {
-            f"precision_at_{k}": p_at_k(per), "map": mean_ap(per),
-            f"precision_at_{k}_common": p_at_k(per, common), "map_common": mean_ap(per, common),
+            f"precision_at_{k}": p_at_k(per),
+            "map": mean_ap(per),
+            f"precision_at_{k}_common": p_at_k(per, common),
+            "map_common": mean_ap(per, common),
             "n_answerers_credited": len(per),
             "single_post_attribution_rate": float((m["n_posts"] == 1).mean()) if m.height else None,
         }

@@ -31,7 +31,9 @@ from analysis.privacy import EMAIL, WORD, name_variants, ordinary_words
 SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
 MIN_ID_SUBSTRING = 6
 MIN_NAME = 3
-PLOTLY_BUNDLE = re.compile(r"<script[^>]*>\s*/\*\*?\s*\n?\s*\*?\s*plotly\.js.*?</script>", re.S | re.I)
+PLOTLY_BUNDLE = re.compile(
+    r"<script[^>]*>\s*/\*\*?\s*\n?\s*\*?\s*plotly\.js.*?</script>", re.S | re.I
+)
 
 
 @dataclass(frozen=True)
@@ -56,7 +58,9 @@ class Identifiers:
     common_ids: frozenset[str] = frozenset()  # ids that are ordinary words: id columns only
 
     @classmethod
-    def from_tables(cls, accounts: Iterable[pl.DataFrame], posts: Iterable[pl.DataFrame]) -> Identifiers:
+    def from_tables(
+        cls, accounts: Iterable[pl.DataFrame], posts: Iterable[pl.DataFrame]
+    ) -> Identifiers:
         """Collect identifiers from raw canonical accounts and posts (texts give e-mails).
 
         ``accounts`` and ``posts`` are paired per dump. Names that are ordinary words of their
@@ -101,9 +105,14 @@ class Scanner:
 
     def __init__(self, ident: Identifiers) -> None:
         self.ident = ident
-        self.word_ids = {i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and WORD.fullmatch(i)
-                         and i not in ident.common_ids}
-        self.other_ids = [i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and not WORD.fullmatch(i)]
+        self.word_ids = {
+            i
+            for i in ident.ids
+            if len(i) >= MIN_ID_SUBSTRING and WORD.fullmatch(i) and i not in ident.common_ids
+        }
+        self.other_ids = [
+            i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and not WORD.fullmatch(i)
+        ]
         self.word_names = {n: k for n, k in ident.names.items() if WORD.fullmatch(n)}
         self.other_names = [(n, k) for n, k in ident.names.items() if not WORD.fullmatch(n)]
 
@@ -195,7 +204,9 @@ def output_files(root: Path, dirs: Iterable[str] = SCANNED_DIRS) -> list[Path]:
     return files
 
 
-def audit(root: Path, ident: Identifiers, dirs: Iterable[str] = SCANNED_DIRS) -> tuple[list[Hit], int]:
+def audit(
+    root: Path, ident: Identifiers, dirs: Iterable[str] = SCANNED_DIRS
+) -> tuple[list[Hit], int]:
     """Scan every output under ``root``; return the hits and the number of files scanned."""
     scanner = Scanner(ident)
     hits: list[Hit] = []

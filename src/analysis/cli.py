@@ -22,7 +22,10 @@ log = logging.getLogger("analysis")
 #: subcommand -> (module in analysis.stages, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "generate the simulated demo dump with planted ground truth"),
-    "inputs": ("inputs", "record the key fingerprint and source manifest (re-runs ingest on change)"),
+    "inputs": (
+        "inputs",
+        "record the key fingerprint and source manifest (re-runs ingest on change)",
+    ),
     "ingest": ("ingest", "read the dump(s), validate, pseudonymise and scrub into data/interim"),
     "embed": ("embed", "embed scrubbed post texts (content-addressed cache)"),
     "topics": ("topics", "cluster embeddings into topics and attribute topics to accounts"),
@@ -30,7 +33,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "validate": ("validate", "validity of every model (out-of-time, planted roles, reputation)"),
     "compare": ("compare", "agreement, divergence, weekend-off and gaming tests"),
     "report": ("report", "render reports/index.html and reports/methodology.md"),
-    "explain": ("explain", "explain every model's score of one account: resonance explain PSEUDONYM"),
+    "explain": (
+        "explain",
+        "explain every model's score of one account: resonance explain PSEUDONYM",
+    ),
     "forget": ("forget", "erase an account on the next run: resonance forget ID_OR_HANDLE"),
     "audit": ("audit", "scan every output for raw identifiers of the current input"),
 }
@@ -61,8 +67,9 @@ def configure_logging(verbose: bool) -> None:
     fmt = "%(asctime)s %(levelname)s %(name)s: %(message)s"
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     handlers.append(logging.FileHandler("logs/resonance.log", encoding="utf-8"))
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, format=fmt,
-                        handlers=handlers, force=True)
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO, format=fmt, handlers=handlers, force=True
+    )
     for noisy in ("urllib3", "filelock", "fsspec", "matplotlib", "numba", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
@@ -77,10 +84,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         code = module.run(params, args) or 0
     except Exception as exc:  # one clear line for users; the traceback goes to the log file
-        from analysis.sources.base import SourceError
         from analysis.schema import SchemaError
+        from analysis.sources.base import SourceError
 
-        if isinstance(exc, SourceError | SchemaError | ValueError | FileNotFoundError | RuntimeError):
+        if isinstance(
+            exc, SourceError | SchemaError | ValueError | FileNotFoundError | RuntimeError
+        ):
             log.debug("traceback", exc_info=True)
             log.error("%s failed: %s", args.command, exc)
             return 2

@@ -176,8 +176,9 @@ def _order(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
     return np.lexsort((tiebreak, -score))
 
 
-def pair_statistics(a: np.ndarray, b: np.ndarray, tiebreak: np.ndarray, top_k: tuple[int, ...],
-                    p: float) -> dict[str, float]:
+def pair_statistics(
+    a: np.ndarray, b: np.ndarray, tiebreak: np.ndarray, top_k: tuple[int, ...], p: float
+) -> dict[str, float]:
     """Spearman, Kendall tau-b, Jaccard top-k and RBO of two score vectors over the same items."""
     n = a.size
     out: dict[str, float] = {}
@@ -213,9 +214,11 @@ def agreement(scores: dict[str, pl.DataFrame], params: CompareParams) -> pl.Data
     rows = []
     for name_a, name_b in itertools.combinations(scores, 2):
         joined = (
-            scores[name_a].select("account_id", pl.col("score").alias("a"))
+            scores[name_a]
+            .select("account_id", pl.col("score").alias("a"))
             .join(scores[name_b].select("account_id", pl.col("score").alias("b")), on="account_id")
-            .drop_nulls().sort("account_id")
+            .drop_nulls()
+            .sort("account_id")
         )
         a, b = joined["a"].to_numpy(), joined["b"].to_numpy()
         ids = np.arange(joined.height)  # tie-break by account id order (sorted above)
@@ -225,22 +228,39 @@ def agreement(scores: dict[str, pl.DataFrame], params: CompareParams) -> pl.Data
             idx = np.sort(rng.integers(0, joined.height, joined.height))
             # copies of one account tie in both models; ordering them by position keeps the two
             # lists consistent, so a duplicated account never counts as a disagreement.
-            for k, v in pair_statistics(a[idx], b[idx], np.arange(idx.size), params.top_k,
-                                        params.rbo_p).items():
+            for k, v in pair_statistics(
+                a[idx], b[idx], np.arange(idx.size), params.top_k, params.rbo_p
+            ).items():
                 boots[k].append(v)
         for stat, value in point.items():
             sample = np.asarray(boots[stat], dtype=float)
             sample = sample[np.isfinite(sample)]
-            lo, hi = (np.percentile(sample, [2.5, 97.5]) if sample.size else (None, None))
-            rows.append(dict(model_a=name_a, model_b=name_b, pair=f"{name_a} vs {name_b}",
-                             statistic=stat, value=value,
-                             ci_low=None if lo is None else float(lo),
-                             ci_high=None if hi is None else float(hi),
-                             n_accounts=joined.height))
-    return pl.DataFrame(rows, schema={
-        "model_a": pl.String, "model_b": pl.String, "pair": pl.String, "statistic": pl.String,
-        "value": pl.Float64, "ci_low": pl.Float64, "ci_high": pl.Float64, "n_accounts": pl.Int64,
-    })
+            lo, hi = np.percentile(sample, [2.5, 97.5]) if sample.size else (None, None)
+            rows.append(
+                dict(
+                    model_a=name_a,
+                    model_b=name_b,
+                    pair=f"{name_a} vs {name_b}",
+                    statistic=stat,
+                    value=value,
+                    ci_low=None if lo is None else float(lo),
+                    ci_high=None if hi is None else float(hi),
+                    n_accounts=joined.height,
+                )
+            )
+    return pl.DataFrame(
+        rows,
+        schema={
+            "model_a": pl.String,
+            "model_b": pl.String,
+            "pair": pl.String,
+            "statistic": pl.String,
+            "value": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+            "n_accounts": pl.Int64,
+        },
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,8 +276,9 @@ def quadrant_expr(x: str, y: str, x_high: float, y_high: float) -> pl.Expr:
     return expr.otherwise(pl.lit(QUADRANTS[(False, False)]))
 
 
-def divergence(reach: pl.DataFrame, conversation: pl.DataFrame, params: CompareParams
-               ) -> tuple[pl.DataFrame, dict[str, Any]]:
+def divergence(
+    reach: pl.DataFrame, conversation: pl.DataFrame, params: CompareParams
+) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Quadrants and the continuous divergence score of every account scored by both models.
 
     Returns:
@@ -268,19 +289,27 @@ def divergence(reach: pl.DataFrame, conversation: pl.DataFrame, params: CompareP
 
     df = (
         reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
-        .join(conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
-              on="account_id")
-        .drop_nulls().sort("account_id")
-        .with_columns(quadrant=quadrant_expr("reach_pct", "conversation_pct",
-                                             params.reach_high_pct, params.conversation_high_pct))
+        .join(
+            conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
+            on="account_id",
+        )
+        .drop_nulls()
+        .sort("account_id")
+        .with_columns(
+            quadrant=quadrant_expr(
+                "reach_pct", "conversation_pct", params.reach_high_pct, params.conversation_high_pct
+            )
+        )
     )
     fit: dict[str, Any] = {"n": df.height, "intercept": None, "slope": None, "r2": None}
     if df.height >= 3 and df["reach_pct"].std() > 0:
-        res = sm.OLS(df["conversation_pct"].to_numpy(),
-                     sm.add_constant(df["reach_pct"].to_numpy())).fit()
+        res = sm.OLS(
+            df["conversation_pct"].to_numpy(), sm.add_constant(df["reach_pct"].to_numpy())
+        ).fit()
         resid = res.resid
-        fit.update(intercept=float(res.params[0]), slope=float(res.params[1]),
-                   r2=float(res.rsquared))
+        fit.update(
+            intercept=float(res.params[0]), slope=float(res.params[1]), r2=float(res.rsquared)
+        )
     else:  # no spread in reach: the residual is the deviation from the mean
         resid = (df["conversation_pct"] - df["conversation_pct"].mean()).to_numpy()
     df = df.with_columns(divergence=pl.Series(resid, dtype=pl.Float64))
@@ -291,8 +320,10 @@ def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:
     """Count and share of accounts per quadrant (every quadrant listed, empty ones as 0)."""
     n = div.height
     counts = dict(div.group_by("quadrant").len().iter_rows())
-    return {q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
-            for q in QUADRANTS.values()}
+    return {
+        q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
+        for q in QUADRANTS.values()
+    }
 
 
 def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[str, Any]:
@@ -365,8 +396,9 @@ def _excess(r: dict[str, Any], gates: GateParams) -> float:
     return total
 
 
-def _validity(models_json: dict[str, Any] | None, name: str, outcome: str
-              ) -> tuple[float | None, float | None]:
+def _validity(
+    models_json: dict[str, Any] | None, name: str, outcome: str
+) -> tuple[float | None, float | None]:
     if not models_json:
         return None, None
     oot = models_json.get("out_of_time", {}).get("models", {}).get(name, {}).get(outcome, {})
@@ -374,8 +406,9 @@ def _validity(models_json: dict[str, Any] | None, name: str, outcome: str
     return oot.get("spearman"), auc
 
 
-def recommend(robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None,
-              params: CompareParams) -> dict[str, Any]:
+def recommend(
+    robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
+) -> dict[str, Any]:
     """Pick a model per question by rules computed from the metrics (no names hard-coded).
 
     Rule: (1) a model must be valid for the question (out-of-time Spearman with the question's
@@ -401,12 +434,21 @@ def recommend(robustness: dict[str, dict[str, Any]], models_json: dict[str, Any]
             if gates[name]["volume"] is not True:
                 why.append("gains from extra volume")
             failed = [k for k in SOFT_GATES if gates[name][k] is False]
-            table.append(dict(model=name, spearman=rho, auc=auc, excluded_because=why,
-                              failed_gates=failed, excess=_excess(robustness[name], g)))
+            table.append(
+                dict(
+                    model=name,
+                    spearman=rho,
+                    auc=auc,
+                    excluded_because=why,
+                    failed_gates=failed,
+                    excess=_excess(robustness[name], g),
+                )
+            )
         eligible = [t for t in table if not t["excluded_because"]]
         if not eligible:
             answers[q.question] = {
-                "model": None, "outcome": q.outcome,
+                "model": None,
+                "outcome": q.outcome,
                 "reasoning": f"No model is valid for '{q.question}' and volume-proof: "
                 + "; ".join(f"{t['model']}: {', '.join(t['excluded_because'])}" for t in table),
             }
@@ -423,9 +465,12 @@ def recommend(robustness: dict[str, dict[str, Any]], models_json: dict[str, Any]
             f"{_fmt(pick['spearman'])}, planted-role AUC {_fmt(pick['auc'])}, no gain from extra "
             f"volume (elasticity {_fmt(r.get('volume_elasticity'))}). "
             f"{len(eligible)} of {len(table)} models are valid and volume-proof; "
-            + (f"{pick['model']} passes every robustness gate. " if not pick["failed_gates"] else
-               f"none passes every robustness gate; it fails the fewest ({fewest}: "
-               f"{', '.join(pick['failed_gates'])}) and is least far past their limits. ")
+            + (
+                f"{pick['model']} passes every robustness gate. "
+                if not pick["failed_gates"]
+                else f"none passes every robustness gate; it fails the fewest ({fewest}: "
+                f"{', '.join(pick['failed_gates'])}) and is least far past their limits. "
+            )
             + (f"Equally valid within {g.spearman_tolerance}: {others}. " if others else "")
             + f"A weekend off moves its score_pct by {_pct(r.get('weekend_off_median_abs'))} at the "
             f"median (gate {_pct(g.weekend_off_median)}), "
@@ -436,13 +481,18 @@ def recommend(robustness: dict[str, dict[str, Any]], models_json: dict[str, Any]
         )
         if pick["failed_gates"]:
             text += " " + " ".join(GATE_NOTES[k] for k in pick["failed_gates"])
-        answers[q.question] = {"model": pick["model"], "outcome": q.outcome,
-                               "spearman": pick["spearman"], "auc": pick["auc"],
-                               "failed_gates": pick["failed_gates"], "reasoning": text,
-                               "excluded": {t["model"]: t["excluded_because"] for t in table
-                                            if t["excluded_because"]}}
-    primary = next((q.question for q in params.questions if q.outcome == params.primary_outcome),
-                   None)
+        answers[q.question] = {
+            "model": pick["model"],
+            "outcome": q.outcome,
+            "spearman": pick["spearman"],
+            "auc": pick["auc"],
+            "failed_gates": pick["failed_gates"],
+            "reasoning": text,
+            "excluded": {t["model"]: t["excluded_because"] for t in table if t["excluded_because"]},
+        }
+    primary = next(
+        (q.question for q in params.questions if q.outcome == params.primary_outcome), None
+    )
     return {
         "recommended_model": (answers.get(primary) or {}).get("model"),
         "primary_question": primary,

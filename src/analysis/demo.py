@@ -25,50 +25,155 @@ from analysis.sources.base import frame
 
 SUBJECTS: dict[str, dict[str, list[str]]] = {
     "coffee": {
-        "n": ["espresso", "grinder", "burr", "portafilter", "crema", "pour-over", "roast", "beans",
-              "extraction", "tamper", "aeropress", "kettle", "filter paper", "bloom", "dose"],
-        "a": ["bitter", "sour", "balanced", "fruity", "light-roast", "dark-roast", "fresh", "stale"],
+        "n": [
+            "espresso",
+            "grinder",
+            "burr",
+            "portafilter",
+            "crema",
+            "pour-over",
+            "roast",
+            "beans",
+            "extraction",
+            "tamper",
+            "aeropress",
+            "kettle",
+            "filter paper",
+            "bloom",
+            "dose",
+        ],
+        "a": [
+            "bitter",
+            "sour",
+            "balanced",
+            "fruity",
+            "light-roast",
+            "dark-roast",
+            "fresh",
+            "stale",
+        ],
         "v": ["grind", "brew", "dial in", "tamp", "steam", "bloom", "pull"],
     },
     "cycling": {
-        "n": ["derailleur", "chainring", "cassette", "tubeless tyre", "saddle", "crankset",
-              "disc brake", "cadence", "climb", "gravel bike", "inner tube", "spoke", "headset"],
+        "n": [
+            "derailleur",
+            "chainring",
+            "cassette",
+            "tubeless tyre",
+            "saddle",
+            "crankset",
+            "disc brake",
+            "cadence",
+            "climb",
+            "gravel bike",
+            "inner tube",
+            "spoke",
+            "headset",
+        ],
         "a": ["stiff", "lightweight", "worn", "noisy", "aero", "true", "slack"],
         "v": ["ride", "shift", "pedal", "patch", "adjust", "index", "climb"],
     },
     "astronomy": {
-        "n": ["telescope", "eyepiece", "nebula", "galaxy", "star chart", "refractor", "aperture",
-              "light pollution", "Jupiter", "Saturn rings", "meteor shower", "equatorial mount"],
+        "n": [
+            "telescope",
+            "eyepiece",
+            "nebula",
+            "galaxy",
+            "star chart",
+            "refractor",
+            "aperture",
+            "light pollution",
+            "Jupiter",
+            "Saturn rings",
+            "meteor shower",
+            "equatorial mount",
+        ],
         "a": ["faint", "bright", "dark-sky", "wide-field", "collimated", "magnified"],
         "v": ["observe", "collimate", "track", "image", "align", "spot"],
     },
     "gardening": {
-        "n": ["compost", "tomato seedlings", "raised bed", "mulch", "aphids", "perennials",
-              "potting soil", "pruning shears", "clay soil", "rose bush", "herb garden", "manure"],
+        "n": [
+            "compost",
+            "tomato seedlings",
+            "raised bed",
+            "mulch",
+            "aphids",
+            "perennials",
+            "potting soil",
+            "pruning shears",
+            "clay soil",
+            "rose bush",
+            "herb garden",
+            "manure",
+        ],
         "a": ["leggy", "wilting", "acidic", "well-drained", "organic", "hardy"],
         "v": ["prune", "transplant", "water", "sow", "fertilise", "weed"],
     },
     "python": {
-        "n": ["list comprehension", "virtualenv", "decorator", "type hints", "asyncio",
-              "dataframe", "pytest fixture", "generator", "dictionary", "traceback", "import error"],
+        "n": [
+            "list comprehension",
+            "virtualenv",
+            "decorator",
+            "type hints",
+            "asyncio",
+            "dataframe",
+            "pytest fixture",
+            "generator",
+            "dictionary",
+            "traceback",
+            "import error",
+        ],
         "a": ["idiomatic", "slow", "vectorised", "mutable", "immutable", "lazy"],
         "v": ["refactor", "profile", "debug", "install", "annotate", "test"],
     },
     "baking": {
-        "n": ["sourdough starter", "gluten", "proofing basket", "crumb", "oven spring", "rye flour",
-              "hydration", "scoring blade", "brioche", "butter", "yeast", "dutch oven"],
+        "n": [
+            "sourdough starter",
+            "gluten",
+            "proofing basket",
+            "crumb",
+            "oven spring",
+            "rye flour",
+            "hydration",
+            "scoring blade",
+            "brioche",
+            "butter",
+            "yeast",
+            "dutch oven",
+        ],
         "a": ["dense", "airy", "crusty", "underproofed", "overproofed", "chewy"],
         "v": ["knead", "proof", "shape", "score", "bake", "fold"],
     },
     "photography": {
-        "n": ["aperture ring", "shutter speed", "prime lens", "ISO noise", "tripod", "histogram",
-              "golden hour", "bokeh", "raw file", "white balance", "mirrorless body"],
+        "n": [
+            "aperture ring",
+            "shutter speed",
+            "prime lens",
+            "ISO noise",
+            "tripod",
+            "histogram",
+            "golden hour",
+            "bokeh",
+            "raw file",
+            "white balance",
+            "mirrorless body",
+        ],
         "a": ["sharp", "overexposed", "underexposed", "grainy", "wide", "crisp"],
         "v": ["shoot", "expose", "edit", "frame", "focus", "bracket"],
     },
     "energy": {
-        "n": ["heat pump", "solar panels", "inverter", "battery storage", "insulation",
-              "grid tariff", "kilowatt hours", "wind turbine", "smart meter", "radiator"],
+        "n": [
+            "heat pump",
+            "solar panels",
+            "inverter",
+            "battery storage",
+            "insulation",
+            "grid tariff",
+            "kilowatt hours",
+            "wind turbine",
+            "smart meter",
+            "radiator",
+        ],
         "a": ["efficient", "expensive", "off-grid", "draughty", "renewable", "cheap"],
         "v": ["install", "insulate", "meter", "retrofit", "charge", "export"],
     },
@@ -76,8 +181,16 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
 #: The unrelated subject that one-off posters write about exactly once (Klout's "Barbie" case).
 ONE_OFF_SUBJECT = "dolls"
 ONE_OFF = {
-    "n": ["fashion doll", "doll house", "movie premiere", "pink outfit", "collector edition",
-          "toy aisle", "doll accessories", "film soundtrack"],
+    "n": [
+        "fashion doll",
+        "doll house",
+        "movie premiere",
+        "pink outfit",
+        "collector edition",
+        "toy aisle",
+        "doll accessories",
+        "film soundtrack",
+    ],
     "a": ["pink", "glamorous", "nostalgic", "collectible", "sparkly"],
     "v": ["collect", "dress", "watch", "unbox", "display"],
 }
@@ -103,11 +216,52 @@ LOW_VALUE = [
     "Check out my latest update, you will not want to miss it!",
     "Happy {day}! Drop a like if you agree.",
 ]
-SYLLABLES = ["ka", "ri", "mo", "ta", "lu", "ne", "so", "vi", "da", "pe", "zo", "mi", "ra", "ol",
-             "an", "be", "ki", "no", "sa", "tu", "el", "fa", "go", "hi"]
-SURNAMES = ["Kettleworth", "Brannigan", "Oyelaran", "Szymanska", "Delacroix", "Haverford",
-            "Quintero", "Lindqvist", "Marchetti", "Nakagawa", "Abernathy", "Vasquez-Orr",
-            "Thorncastle", "Whitlock", "Eriksdottir", "Pemberton", "Ravenscroft", "Achterberg"]
+SYLLABLES = [
+    "ka",
+    "ri",
+    "mo",
+    "ta",
+    "lu",
+    "ne",
+    "so",
+    "vi",
+    "da",
+    "pe",
+    "zo",
+    "mi",
+    "ra",
+    "ol",
+    "an",
+    "be",
+    "ki",
+    "no",
+    "sa",
+    "tu",
+    "el",
+    "fa",
+    "go",
+    "hi",
+]
+SURNAMES = [
+    "Kettleworth",
+    "Brannigan",
+    "Oyelaran",
+    "Szymanska",
+    "Delacroix",
+    "Haverford",
+    "Quintero",
+    "Lindqvist",
+    "Marchetti",
+    "Nakagawa",
+    "Abernathy",
+    "Vasquez-Orr",
+    "Thorncastle",
+    "Whitlock",
+    "Eriksdottir",
+    "Pemberton",
+    "Ravenscroft",
+    "Achterberg",
+]
 DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 
 ROLE_SHARES = {
@@ -122,7 +276,9 @@ ROLE_SHARES = {
 ROLE_BEHAVIOUR = {
     "broadcaster": dict(rate=0.8, replies=0.25, answer_back=0.05, replier=0.2, log_followers=5.0),
     "expert": dict(rate=0.15, replies=6.0, answer_back=0.7, replier=1.0, log_followers=2.4),
-    "conversationalist": dict(rate=0.2, replies=2.5, answer_back=0.8, replier=4.0, log_followers=2.7),
+    "conversationalist": dict(
+        rate=0.2, replies=2.5, answer_back=0.8, replier=4.0, log_followers=2.7
+    ),
     "gamer": dict(rate=2.0, replies=0.03, answer_back=0.0, replier=0.05, log_followers=3.3),
     "regular": dict(rate=0.1, replies=0.8, answer_back=0.3, replier=0.6, log_followers=2.2),
 }
@@ -182,17 +338,34 @@ class _Sim:
             followers = int(10 ** rng.normal(beh["log_followers"], 0.35))
             main = rng.choice(len(subjects), size=2, replace=False)
             vacation = rng.random() < 0.15
-            self.accounts.append(dict(
-                account_id=aid, platform="demo", handle=self.handles[aid], display_name=self.names[aid],
-                created_at=self.start - timedelta(days=int(rng.integers(30, 2000))),
-                follower_count=followers, is_minor=False, has_consent=True))
+            self.accounts.append(
+                dict(
+                    account_id=aid,
+                    platform="demo",
+                    handle=self.handles[aid],
+                    display_name=self.names[aid],
+                    created_at=self.start - timedelta(days=int(rng.integers(30, 2000))),
+                    follower_count=followers,
+                    is_minor=False,
+                    has_consent=True,
+                )
+            )
             self.truth[aid] = dict(
-                account_id=aid, role=str(roles[i]), subjects=[subjects[j] for j in main],
+                account_id=aid,
+                role=str(roles[i]),
+                subjects=[subjects[j] for j in main],
                 is_weekend_off=bool(rng.random() < 0.2),
-                vacation_start=self.start + timedelta(days=int(rng.integers(20, self.p.n_days - 20)))
-                if vacation else None,
-                is_one_off=bool(roles[i] != "gamer" and roles[i] != "broadcaster" and rng.random() < 0.12),
-                is_minor=False, is_nonparticipant=False, followers=followers)
+                vacation_start=self.start
+                + timedelta(days=int(rng.integers(20, self.p.n_days - 20)))
+                if vacation
+                else None,
+                is_one_off=bool(
+                    roles[i] != "gamer" and roles[i] != "broadcaster" and rng.random() < 0.12
+                ),
+                is_minor=False,
+                is_nonparticipant=False,
+                followers=followers,
+            )
             self.authors.append(aid)
         regular = [a for a in self.authors if self.truth[a]["role"] == "regular"]
         for aid in rng.choice(regular, size=max(2, n // 50), replace=False):
@@ -203,18 +376,36 @@ class _Sim:
             aid = f"u{90000 + j}"
             self._name(aid)
             self.np_ids.append(aid)
-            self.accounts.append(dict(
-                account_id=aid, platform="demo", handle=self.handles[aid], display_name=self.names[aid],
-                created_at=self.start - timedelta(days=400),
-                follower_count=int(rng.integers(10, 5000)), is_minor=False, has_consent=None))
-            self.truth[aid] = dict(account_id=aid, role="nonparticipant", subjects=[],
-                                   is_weekend_off=False, vacation_start=None, is_one_off=False,
-                                   is_minor=False, is_nonparticipant=True, followers=0)
+            self.accounts.append(
+                dict(
+                    account_id=aid,
+                    platform="demo",
+                    handle=self.handles[aid],
+                    display_name=self.names[aid],
+                    created_at=self.start - timedelta(days=400),
+                    follower_count=int(rng.integers(10, 5000)),
+                    is_minor=False,
+                    has_consent=None,
+                )
+            )
+            self.truth[aid] = dict(
+                account_id=aid,
+                role="nonparticipant",
+                subjects=[],
+                is_weekend_off=False,
+                vacation_start=None,
+                is_one_off=False,
+                is_minor=False,
+                is_nonparticipant=True,
+                followers=0,
+            )
         self.replier_weight = np.array(
-            [ROLE_BEHAVIOUR[self.truth[a]["role"]]["replier"] for a in self.authors])
+            [ROLE_BEHAVIOUR[self.truth[a]["role"]]["replier"] for a in self.authors]
+        )
         self.interest = {
             s: np.array([3.0 if s in self.truth[a]["subjects"] else 0.3 for a in self.authors])
-            for s in subjects}
+            for s in subjects
+        }
 
     def _name(self, aid: str) -> None:
         handle, display = _handle(self.rng)
@@ -230,16 +421,38 @@ class _Sim:
         return not (vs is not None and vs <= when < vs + timedelta(days=14))
 
     # ------------------------------------------------------------------ posts
-    def add(self, aid: str, when: datetime, kind: str, text: str, subject: str,
-            parent: dict | None, reach: int | None) -> dict:
-        row = dict(post_id=f"p{len(self.posts) + 1:07d}", platform="demo", account_id=aid, kind=kind,
-                   parent_post_id=parent["post_id"] if parent else None,
-                   root_post_id=(parent["root_post_id"] or parent["post_id"]) if parent else None,
-                   created_at=when, text=self.personalise(text, aid), n_views=reach,
-                   follower_count=self.truth[aid]["followers"], labels=[subject])
+    def add(
+        self,
+        aid: str,
+        when: datetime,
+        kind: str,
+        text: str,
+        subject: str,
+        parent: dict | None,
+        reach: int | None,
+    ) -> dict:
+        row = dict(
+            post_id=f"p{len(self.posts) + 1:07d}",
+            platform="demo",
+            account_id=aid,
+            kind=kind,
+            parent_post_id=parent["post_id"] if parent else None,
+            root_post_id=(parent["root_post_id"] or parent["post_id"]) if parent else None,
+            created_at=when,
+            text=self.personalise(text, aid),
+            n_views=reach,
+            follower_count=self.truth[aid]["followers"],
+            labels=[subject],
+        )
         self.posts.append(row)
-        self.post_truth.append(dict(post_id=row["post_id"], account_id=aid, subject=subject,
-                                    is_low_value=subject == "spam"))
+        self.post_truth.append(
+            dict(
+                post_id=row["post_id"],
+                account_id=aid,
+                subject=subject,
+                is_low_value=subject == "spam",
+            )
+        )
         return row
 
     def personalise(self, text: str, aid: str) -> str:
@@ -251,7 +464,10 @@ class _Sim:
             pool = self.np_ids if rng.random() < 0.5 else self.authors
             return text + f" cc @{self.handles[pool[int(rng.integers(len(pool)))]]}"
         if r < 0.09:
-            return text + f" Full write-up: https://blog.example.com/{self.handles[aid]}?utm_source=demo"
+            return (
+                text
+                + f" Full write-up: https://blog.example.com/{self.handles[aid]}?utm_source=demo"
+            )
         if r < 0.10:
             return text + " Call me on +44 20 7946 0958 after six."
         if r < 0.12:
@@ -259,7 +475,9 @@ class _Sim:
             return f"Thanks {self.names[other]} for the earlier advice. " + text
         return text
 
-    def reply(self, parent: dict, aid: str, subject: str, vocab: dict[str, list[str]]) -> dict | None:
+    def reply(
+        self, parent: dict, aid: str, subject: str, vocab: dict[str, list[str]]
+    ) -> dict | None:
         when = parent["created_at"] + timedelta(minutes=int(self.rng.exponential(240)) + 1)
         if not self.active(aid, when):
             return None
@@ -276,7 +494,7 @@ class _Sim:
         else:
             n_replies = rng.negative_binomial(2, 2 / (2 + beh["replies"]))
             vocab = SUBJECTS[subject]
-        w = self.replier_weight * (self.interest[subject] if subject in self.interest else 1.0)
+        w = self.replier_weight * (self.interest.get(subject, 1.0))
         w = w / w.sum()
         nodes = [root]
         for _ in range(n_replies):
@@ -315,10 +533,19 @@ class _Sim:
         # it may even draw a reply or two.
         for aid in self.authors:
             if self.truth[aid]["is_one_off"]:
-                when = self.start + timedelta(days=int(rng.integers(5, self.p.n_days - 5)), hours=12)
+                when = self.start + timedelta(
+                    days=int(rng.integers(5, self.p.n_days - 5)), hours=12
+                )
                 text = _fill(str(rng.choice(TEMPLATES_ROOT)), ONE_OFF, rng)
-                root = self.add(aid, when, "post", text, ONE_OFF_SUBJECT, None,
-                                int(self.truth[aid]["followers"] * rng.uniform(0.05, 0.4)))
+                root = self.add(
+                    aid,
+                    when,
+                    "post",
+                    text,
+                    ONE_OFF_SUBJECT,
+                    None,
+                    int(self.truth[aid]["followers"] * rng.uniform(0.05, 0.4)),
+                )
                 for _ in range(rng.poisson(1.0)):
                     other = self.authors[int(rng.integers(len(self.authors)))]
                     if other != aid:
@@ -335,8 +562,13 @@ class _Sim:
     def likes(self) -> None:
         """Like totals in ``n_likes``; individual likes with known actors in ``reactions``."""
         rng = self.rng
-        quality = {"expert": 4.0, "conversationalist": 2.0, "regular": 1.0, "broadcaster": 1.5,
-                   "gamer": 0.2}
+        quality = {
+            "expert": 4.0,
+            "conversationalist": 2.0,
+            "regular": 1.0,
+            "broadcaster": 1.5,
+            "gamer": 0.2,
+        }
         everyone = [a["account_id"] for a in self.accounts]
         for row in self.posts:
             t = self.truth[row["account_id"]]
@@ -352,11 +584,17 @@ class _Sim:
                 actor = everyone[int(a)]
                 if actor == row["account_id"]:
                     continue
-                self.reactions.append(dict(
-                    reaction_id=f"r{len(self.reactions) + 1:08d}", platform="demo",
-                    post_id=row["post_id"], kind="like",
-                    created_at=row["created_at"] + timedelta(minutes=int(rng.integers(1, 3000))),
-                    actor_account_id=actor))
+                self.reactions.append(
+                    dict(
+                        reaction_id=f"r{len(self.reactions) + 1:08d}",
+                        platform="demo",
+                        post_id=row["post_id"],
+                        kind="like",
+                        created_at=row["created_at"]
+                        + timedelta(minutes=int(rng.integers(1, 3000))),
+                        actor_account_id=actor,
+                    )
+                )
 
 
 def generate(params: DemoParams) -> DemoDump:
@@ -366,14 +604,13 @@ def generate(params: DemoParams) -> DemoDump:
     sim.activity()
     sim.likes()
     posts = sorted(sim.posts, key=lambda r: (r["created_at"], r["post_id"]))
-    truth = [
-        {**t, "vacation_start": t["vacation_start"]} for t in sim.truth.values()
-    ]
+    truth = [{**t, "vacation_start": t["vacation_start"]} for t in sim.truth.values()]
     return DemoDump(
         accounts=frame(sim.accounts, "accounts"),
         posts=frame(posts, "posts"),
         reactions=frame(sim.reactions, "reactions"),
         truth_accounts=pl.DataFrame(truth).with_columns(
-            pl.col("vacation_start").cast(schema.UTC_TIME)),
+            pl.col("vacation_start").cast(schema.UTC_TIME)
+        ),
         truth_posts=pl.DataFrame(sim.post_truth),
     )

@@ -216,7 +216,9 @@ class EmbeddingCache:
         frame = pl.DataFrame(
             {
                 "text_sha256": list(keys),
-                "embedding": pl.Series(vectors.astype(np.float32), dtype=pl.Array(pl.Float32, vectors.shape[1])),
+                "embedding": pl.Series(
+                    vectors.astype(np.float32), dtype=pl.Array(pl.Float32, vectors.shape[1])
+                ),
             }
         )
         tmp = path.with_suffix(".tmp")

@@ -21,19 +21,25 @@ TRUTH_DIR = Path("data/raw/demo_truth")
 def has_truth(params: dict[str, Any]) -> bool:
     """True when the primary source is the demo dump and its truth files exist."""
     src = section(params, "source", SourceParams)
-    return src.path.rstrip("/").endswith("data/raw/demo") and (TRUTH_DIR / "accounts.parquet").exists()
+    return (
+        src.path.rstrip("/").endswith("data/raw/demo") and (TRUTH_DIR / "accounts.parquet").exists()
+    )
 
 
-def pseudonymise_truth(accounts: pl.DataFrame, posts: pl.DataFrame, key: bytes,
-                       namespace: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+def pseudonymise_truth(
+    accounts: pl.DataFrame, posts: pl.DataFrame, key: bytes, namespace: str
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Replace raw ids of the truth frames by the pseudonyms ingest gives them."""
-    acct = privacy.pseudonymise_expr("account_id", key, namespace, "account", privacy.ACCOUNT_PREFIX)
+    acct = privacy.pseudonymise_expr(
+        "account_id", key, namespace, "account", privacy.ACCOUNT_PREFIX
+    )
     post = privacy.pseudonymise_expr("post_id", key, namespace, "post", privacy.POST_PREFIX)
     return accounts.with_columns(acct), posts.with_columns(post, acct)
 
 
-def load_truth(params: dict[str, Any], interim_accounts: pl.DataFrame | None = None
-               ) -> tuple[pl.DataFrame, pl.DataFrame]:
+def load_truth(
+    params: dict[str, Any], interim_accounts: pl.DataFrame | None = None
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Ground truth (accounts with ``role`` etc., posts with ``subject``) under pseudonyms.
 
     With ``interim_accounts`` given, accounts that are not participants of the interim tables

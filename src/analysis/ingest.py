@@ -38,8 +38,13 @@ MAX_THREAD_DEPTH = 10_000
 #: deleted their account, a private message) rather than a malformed record. They are
 #: kept and reconciled like every reject, but they do not count towards ``max_reject_share``:
 #: a single-user archive legitimately references thousands of posts it does not hold.
-OUT_OF_SCOPE_MARKERS = ("not in the dump", "not in Posts.xml", "not a reaction", "author deleted",
-                        "not ingested")
+OUT_OF_SCOPE_MARKERS = (
+    "not in the dump",
+    "not in Posts.xml",
+    "not a reaction",
+    "author deleted",
+    "not ingested",
+)
 
 
 @dataclass
@@ -97,16 +102,22 @@ def _validate_posts(posts: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, l
     if dup.height:
         rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
     posts = posts.filter(pl.col("post_id").is_first_distinct())
-    out_of_range = (pl.col("created_at") < schema.MIN_TIME) | (pl.col("created_at") > schema.max_time(now))
+    out_of_range = (pl.col("created_at") < schema.MIN_TIME) | (
+        pl.col("created_at") > schema.max_time(now)
+    )
     bad = posts.filter(out_of_range)
     if bad.height:
         rejects.append(_reject(bad, "posts", "created_at out of range"))
     posts = posts.filter(~out_of_range)
     known = posts["post_id"]
-    dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(known.implode())
+    dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
+        known.implode()
+    )
     bad = posts.filter(dangling)
     if bad.height:
-        rejects.append(_reject(bad, "posts", "dangling parent_post_id (parent not among the posts)"))
+        rejects.append(
+            _reject(bad, "posts", "dangling parent_post_id (parent not among the posts)")
+        )
     return posts.filter(~dangling), rejects
 
 
@@ -132,12 +143,26 @@ def _roots(posts: pl.DataFrame) -> pl.Series:
     return pl.Series("root_post_id", out, dtype=pl.String)
 
 
-def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams,
-                names: privacy.NameRedactor | None, now: datetime) -> IngestResult:
+def _one_source(
+    src: Source,
+    key: bytes,
+    opt_out: set[str],
+    params: IngestParams,
+    names: privacy.NameRedactor | None,
+    now: datetime,
+) -> IngestResult:
     t = src.tables
     ns = src.namespace
-    counts = {tbl: {"read": t.n_read[tbl], "rejected": 0, "removed_privacy": 0,
-                    "merged_nonparticipant": 0, "accepted": 0} for tbl in ("accounts", "posts", "reactions")}
+    counts = {
+        tbl: {
+            "read": t.n_read[tbl],
+            "rejected": 0,
+            "removed_privacy": 0,
+            "merged_nonparticipant": 0,
+            "accepted": 0,
+        }
+        for tbl in ("accounts", "posts", "reactions")
+    }
     rejects: list[pl.DataFrame] = [t.rejects]
 
     # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
@@ -156,8 +181,9 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
         privacy.digests_expr("account_id").alias("_d_id"),
         privacy.digests_expr("handle").alias("_d_handle"),
     )
-    is_opted = (pl.col("_d_id").is_in(list(opt_out))
-                | pl.col("_d_handle").is_in(list(opt_out))).fill_null(False)
+    is_opted = (
+        pl.col("_d_id").is_in(list(opt_out)) | pl.col("_d_handle").is_in(list(opt_out))
+    ).fill_null(False)
     removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
     removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
     # Opt-out entries may also name accounts that are absent from the accounts list.
@@ -178,27 +204,41 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
     posts = posts.filter(~by_removed)
 
     # -- detach replies whose parent was removed (privacy) or is not valid
-    author_of = dict(zip(t.posts["post_id"].to_list(), t.posts["account_id"].to_list(), strict=False))
+    author_of = dict(
+        zip(t.posts["post_id"].to_list(), t.posts["account_id"].to_list(), strict=False)
+    )
     kept_ids = posts["post_id"]
-    orphan = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(kept_ids.implode())
+    orphan = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
+        kept_ids.implode()
+    )
     n_detached = posts.filter(orphan).height
-    parent_author = pl.col("parent_post_id").replace_strict(author_of, default=None, return_dtype=pl.String)
+    parent_author = pl.col("parent_post_id").replace_strict(
+        author_of, default=None, return_dtype=pl.String
+    )
     posts = posts.with_columns(
         pl.when(orphan)
-        .then(pl.when(parent_author.is_in(list(removed))).then(pl.lit(schema.NONPARTICIPANT_ID))
-              .otherwise(parent_author))
+        .then(
+            pl.when(parent_author.is_in(list(removed)))
+            .then(pl.lit(schema.NONPARTICIPANT_ID))
+            .otherwise(parent_author)
+        )
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
         pl.when(orphan).then(None).otherwise(pl.col("parent_post_id")).alias("parent_post_id"),
     )
     # reply_to_account_id from the parent's author for every linked reply; roots recomputed.
     posts = posts.with_columns(
-        pl.when(pl.col("parent_post_id").is_not_null()).then(parent_author)
-        .otherwise(pl.col("reply_to_account_id")).alias("reply_to_account_id"),
+        pl.when(pl.col("parent_post_id").is_not_null())
+        .then(parent_author)
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id"),
     )
     roots = _roots(posts)
     posts = posts.with_columns(
-        pl.when(pl.col("parent_post_id").is_not_null()).then(roots).otherwise(None).alias("root_post_id")
+        pl.when(pl.col("parent_post_id").is_not_null())
+        .then(roots)
+        .otherwise(None)
+        .alias("root_post_id")
     )
 
     # -- participants: accounts that authored at least one kept post
@@ -207,24 +247,39 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
     missing_rows = [a for a in participants if a not in known_accounts]
     if missing_rows:
         platform = t.platform
-        accounts = pl.concat([accounts, schema.conform(pl.DataFrame(
-            {"account_id": missing_rows, "platform": [platform] * len(missing_rows)}), "accounts")])
+        accounts = pl.concat(
+            [
+                accounts,
+                schema.conform(
+                    pl.DataFrame(
+                        {"account_id": missing_rows, "platform": [platform] * len(missing_rows)}
+                    ),
+                    "accounts",
+                ),
+            ]
+        )
     acc_removed = accounts.filter(pl.col("account_id").is_in(list(removed)))
     counts["accounts"]["removed_privacy"] = acc_removed.filter(
-        pl.col("account_id").is_in(list(known_accounts))).height
+        pl.col("account_id").is_in(list(known_accounts))
+    ).height
     is_part = pl.col("account_id").is_in(list(participants))
     counts["accounts"]["merged_nonparticipant"] = accounts.filter(
-        ~is_part & ~pl.col("account_id").is_in(list(removed))
-        & pl.col("account_id").is_in(list(known_accounts))).height
+        ~is_part
+        & ~pl.col("account_id").is_in(list(removed))
+        & pl.col("account_id").is_in(list(known_accounts))
+    ).height
     derived = len(missing_rows)
     accounts = accounts.filter(is_part)
 
     def account_ref(col: str) -> pl.Expr:
         """A reference to an account: participants keep it, anyone else is the placeholder."""
         return (
-            pl.when(pl.col(col).is_null()).then(None)
-            .when(pl.col(col) == schema.NONPARTICIPANT_ID).then(pl.lit(schema.NONPARTICIPANT_ID))
-            .when(pl.col(col).is_in(list(participants))).then(pl.col(col))
+            pl.when(pl.col(col).is_null())
+            .then(None)
+            .when(pl.col(col) == schema.NONPARTICIPANT_ID)
+            .then(pl.lit(schema.NONPARTICIPANT_ID))
+            .when(pl.col(col).is_in(list(participants)))
+            .then(pl.col(col))
             .otherwise(pl.lit(schema.NONPARTICIPANT_ID))
         )
 
@@ -238,8 +293,10 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
         rejects.append(_reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)"))
     reactions = reactions.filter(pl.col("reaction_id").is_first_distinct())
     # fill_null: an anonymous vote (null actor) must not vanish from both sides of a filter.
-    privacy_gone = (pl.col("post_id").is_in(gone_posts["post_id"].implode())
-                    | pl.col("actor_account_id").is_in(list(removed))).fill_null(False)
+    privacy_gone = (
+        pl.col("post_id").is_in(gone_posts["post_id"].implode())
+        | pl.col("actor_account_id").is_in(list(removed))
+    ).fill_null(False)
     counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
     reactions = reactions.filter(~privacy_gone)
     unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
@@ -247,43 +304,65 @@ def _one_source(src: Source, key: bytes, opt_out: set[str], params: IngestParams
     if bad.height:
         rejects.append(_reject(bad, "reactions", "post_id not in the dump"))
     reactions = reactions.filter(~unknown).with_columns(
-        account_ref("actor_account_id").alias("actor_account_id"))
+        account_ref("actor_account_id").alias("actor_account_id")
+    )
 
     # -- pseudonyms
     acct = lambda c: privacy.pseudonymise_expr(c, key, ns, "account", privacy.ACCOUNT_PREFIX)  # noqa: E731
     post = lambda c: privacy.pseudonymise_expr(c, key, ns, "post", privacy.POST_PREFIX)  # noqa: E731
     keep_placeholder = lambda c: (  # noqa: E731
-        pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c)))
+        pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c))
+    )
     posts = posts.with_columns(
-        post("post_id"), post("parent_post_id"), post("root_post_id"), acct("account_id"),
+        post("post_id"),
+        post("parent_post_id"),
+        post("root_post_id"),
+        acct("account_id"),
         keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
         privacy.scrub_expr("text", names).alias("text"),
     )
     if names is not None:
         # A label equal to a known handle or name (a hashtag that is someone's handle) is a
         # mention in disguise: privacy wins over ground truth, the label is dropped.
-        posts = posts.with_columns(pl.col("labels").list.eval(
-            pl.element().filter(~pl.element().map_elements(names.is_name, return_dtype=pl.Boolean))))
+        posts = posts.with_columns(
+            pl.col("labels").list.eval(
+                pl.element().filter(
+                    ~pl.element().map_elements(names.is_name, return_dtype=pl.Boolean)
+                )
+            )
+        )
     reactions = reactions.with_columns(
         privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
-        post("post_id"), keep_placeholder("actor_account_id").alias("actor_account_id"),
+        post("post_id"),
+        keep_placeholder("actor_account_id").alias("actor_account_id"),
     )
     accounts = accounts.with_columns(acct("account_id"), pl.lit(True).alias("is_participant"))
     rej = pl.concat([schema.conform(r, "rejects") for r in rejects])
     # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
     # never leave ingest, so every raw post or account id in a reason becomes "<id>".
     raw_ids = set(t.posts["post_id"].to_list()) | set(t.accounts["account_id"].to_list())
-    rej = rej.with_columns(pl.col("reason").map_elements(
-        lambda r: privacy.WORD.sub(
-            lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0), r),
-        return_dtype=pl.String))
-    kinds = {"accounts": ("account", privacy.ACCOUNT_PREFIX), "posts": ("post", privacy.POST_PREFIX),
-             "reactions": ("reaction", privacy.REACTION_PREFIX)}
+    rej = rej.with_columns(
+        pl.col("reason").map_elements(
+            lambda r: privacy.WORD.sub(
+                lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0),
+                r,
+            ),
+            return_dtype=pl.String,
+        )
+    )
+    kinds = {
+        "accounts": ("account", privacy.ACCOUNT_PREFIX),
+        "posts": ("post", privacy.POST_PREFIX),
+        "reactions": ("reaction", privacy.REACTION_PREFIX),
+    }
     parts = []
     for tbl, (kind, prefix) in kinds.items():
         part = rej.filter(pl.col("table") == tbl)
-        parts.append(part.with_columns(
-            privacy.pseudonymise_expr("record_key", key, ns, kind, prefix).alias("record_key")))
+        parts.append(
+            part.with_columns(
+                privacy.pseudonymise_expr("record_key", key, ns, kind, prefix).alias("record_key")
+            )
+        )
     rej = pl.concat(parts)
 
     for tbl in ("accounts", "posts", "reactions"):
@@ -311,9 +390,11 @@ def reconcile(counts: dict[str, dict[str, int]]) -> list[str]:
     for tbl, c in counts.items():
         total = c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"]
         if c["read"] != total:
-            problems.append(f"{tbl}: read {c['read']} != accepted {c['accepted']} + rejected "
-                            f"{c['rejected']} + removed {c['removed_privacy']} + merged "
-                            f"{c['merged_nonparticipant']}")
+            problems.append(
+                f"{tbl}: read {c['read']} != accepted {c['accepted']} + rejected "
+                f"{c['rejected']} + removed {c['removed_privacy']} + merged "
+                f"{c['merged_nonparticipant']}"
+            )
     return problems
 
 
@@ -323,8 +404,10 @@ VOCABULARY = (*schema.POST_KINDS, *schema.REACTION_KINDS, *schema.PLATFORMS, *sc
 
 def known_names(tables: SourceTables) -> list[str]:
     """Every handle and display name of a dump."""
-    return (tables.accounts["handle"].drop_nulls().to_list()
-            + tables.accounts["display_name"].drop_nulls().to_list())
+    return (
+        tables.accounts["handle"].drop_nulls().to_list()
+        + tables.accounts["display_name"].drop_nulls().to_list()
+    )
 
 
 def redactor_for(tables: SourceTables) -> privacy.NameRedactor:
@@ -347,35 +430,58 @@ def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> Ingest
     """
     missing = [c for c in LINK_COLUMNS if c not in links.columns]
     if missing:
-        raise ValueError(f"link table: missing columns {missing}; expected {', '.join(LINK_COLUMNS)}")
+        raise ValueError(
+            f"link table: missing columns {missing}; expected {', '.join(LINK_COLUMNS)}"
+        )
     mapping = {
-        privacy.pseudonym(key, nb, "account", ib, privacy.ACCOUNT_PREFIX):
-            privacy.pseudonym(key, na, "account", ia, privacy.ACCOUNT_PREFIX)
+        privacy.pseudonym(key, nb, "account", ib, privacy.ACCOUNT_PREFIX): privacy.pseudonym(
+            key, na, "account", ia, privacy.ACCOUNT_PREFIX
+        )
         for na, ia, nb, ib in links.select(LINK_COLUMNS).iter_rows()
     }
     remap = lambda c: pl.col(c).replace(mapping)  # noqa: E731
-    accounts = result.accounts.with_columns(remap("account_id")).unique("account_id", keep="first",
-                                                                        maintain_order=True)
+    accounts = result.accounts.with_columns(remap("account_id")).unique(
+        "account_id", keep="first", maintain_order=True
+    )
     return IngestResult(
         accounts=accounts,
         posts=result.posts.with_columns(remap("account_id"), remap("reply_to_account_id")),
         reactions=result.reactions.with_columns(remap("actor_account_id")),
         rejects=result.rejects,
-        counts={**result.counts, "links": {"n_links": len(mapping),
-                                           "n_linked_accounts": result.accounts.height - accounts.height}},
+        counts={
+            **result.counts,
+            "links": {
+                "n_links": len(mapping),
+                "n_linked_accounts": result.accounts.height - accounts.height,
+            },
+        },
         missing_inputs=result.missing_inputs,
     )
 
 
 def placeholder_account() -> pl.DataFrame:
     """The single row that stands for every non-participant (not a participant, never scored)."""
-    return schema.conform(pl.DataFrame({
-        "account_id": [schema.NONPARTICIPANT_ID], "platform": ["(any)"], "is_participant": [False],
-    }), "accounts", schema.INTERIM)
+    return schema.conform(
+        pl.DataFrame(
+            {
+                "account_id": [schema.NONPARTICIPANT_ID],
+                "platform": ["(any)"],
+                "is_participant": [False],
+            }
+        ),
+        "accounts",
+        schema.INTERIM,
+    )
 
 
-def ingest(sources: list[Source], key: bytes, opt_out: set[str], params: IngestParams,
-           privacy_params: PrivacyParams, now: datetime) -> IngestResult:
+def ingest(
+    sources: list[Source],
+    key: bytes,
+    opt_out: set[str],
+    params: IngestParams,
+    privacy_params: PrivacyParams,
+    now: datetime,
+) -> IngestResult:
     """Ingest one or several dumps into one set of interim tables; raise if too much is rejected."""
     results = []
     for src in sources:
@@ -387,16 +493,26 @@ def ingest(sources: list[Source], key: bytes, opt_out: set[str], params: IngestP
         if problems:
             raise RuntimeError(f"{src.namespace}: counts do not reconcile: {'; '.join(problems)}")
         malformed = res.rejects.filter(
-            ~pl.any_horizontal(pl.col("reason").str.contains(m, literal=True) for m in OUT_OF_SCOPE_MARKERS))
+            ~pl.any_horizontal(
+                pl.col("reason").str.contains(m, literal=True) for m in OUT_OF_SCOPE_MARKERS
+            )
+        )
         for tbl, c in res.counts.items():
             n_bad = malformed.filter(pl.col("table") == tbl).height
             share = n_bad / c["read"] if c["read"] else 0.0
             if share > params.max_reject_share:
-                reasons = (malformed.filter(pl.col("table") == tbl).group_by("reason").len()
-                           .sort("len", descending=True).head(3).rows())
+                reasons = (
+                    malformed.filter(pl.col("table") == tbl)
+                    .group_by("reason")
+                    .len()
+                    .sort("len", descending=True)
+                    .head(3)
+                    .rows()
+                )
                 raise RuntimeError(
                     f"{src.namespace}: {share:.0%} of {tbl} rows rejected as malformed, above "
-                    f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}")
+                    f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}"
+                )
         results.append(res)
     accounts = pl.concat([placeholder_account(), *[r.accounts for r in results]])
     out = IngestResult(
@@ -408,7 +524,11 @@ def ingest(sources: list[Source], key: bytes, opt_out: set[str], params: IngestP
     for r, src in zip(results, sources, strict=True):
         out.counts[src.namespace] = r.counts
         out.missing_inputs.update(r.missing_inputs)
-    for tbl, layer in (("accounts", schema.INTERIM), ("posts", schema.INTERIM),
-                       ("reactions", schema.INTERIM), ("rejects", schema.RAW)):
+    for tbl, layer in (
+        ("accounts", schema.INTERIM),
+        ("posts", schema.INTERIM),
+        ("reactions", schema.INTERIM),
+        ("rejects", schema.RAW),
+    ):
         schema.validate(getattr(out, tbl), tbl, layer, now=now)
     return out

@@ -134,6 +134,11 @@ def agreement_heatmap(
     return _layout(fig, "How much the models agree", 520)
 
 
+def as_percent(df: pl.DataFrame, col: str = "value") -> pl.DataFrame:
+    """``df`` with ``col`` (a relative change, -0.1 = 10 % lower) in percent, for bar charts."""
+    return df.with_columns(pl.col(col) * 100)
+
+
 def model_bars(
     df: pl.DataFrame,
     title: str,

@@ -31,12 +31,15 @@ REACTION_PREFIX = "rx_"
 DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthday ~4e9 ids)
 
 
-class KeyError_(RuntimeError):
+class PseudonymKeyError(RuntimeError):
     """No usable pseudonym key (and creating one was not allowed)."""
 
 
-def load_key(env: str = "RESONANCE_KEY", key_file: str | Path = "~/.config/resonance/key",
-             create: bool = True) -> bytes:
+def load_key(
+    env: str = "RESONANCE_KEY",
+    key_file: str | Path = "~/.config/resonance/key",
+    create: bool = True,
+) -> bytes:
     """Return the pseudonym key: env var first, else the key file, else create the file.
 
     The key file is created with mode 0600 outside the repository; one log line says where.
@@ -48,7 +51,7 @@ def load_key(env: str = "RESONANCE_KEY", key_file: str | Path = "~/.config/reson
     if path.exists():
         return path.read_text(encoding="utf-8").strip().encode("utf-8")
     if not create:
-        raise KeyError_(
+        raise PseudonymKeyError(
             f"no pseudonym key: set ${env} or create {path} (any secret of 32+ characters)"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -77,12 +80,15 @@ def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: s
         mk = hmac.new
         head = f"{namespace}\x1f{kind}\x1f".encode()
         out = [
-            None if v is None else prefix + mk(key, head + v.encode(), hashlib.sha256).hexdigest()[:DIGEST_HEX]
+            None
+            if v is None
+            else prefix + mk(key, head + v.encode(), hashlib.sha256).hexdigest()[:DIGEST_HEX]
             for v in s.to_list()
         ]
         return pl.Series(s.name, out, dtype=pl.String)
 
-    return pl.col(col).map_batches(_batch, return_dtype=pl.String)
+    # Row by row, so polars may split and stream it (the out-of-core ingest relies on that).
+    return pl.col(col).map_batches(_batch, return_dtype=pl.String, is_elementwise=True)
 
 
 # --------------------------------------------------------------------------- opt-out
@@ -166,7 +172,9 @@ DATE_LIKE = re.compile(r"^\s*(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2
 
 def _phone(m: re.Match[str]) -> str:
     raw = m.group(0).lstrip("+(")
-    raw = raw[2:] if raw.startswith("00") else raw  # international prefix "00" is not a digit of E.164
+    raw = (
+        raw[2:] if raw.startswith("00") else raw
+    )  # international prefix "00" is not a digit of E.164
     digits = sum(ch.isdigit() for ch in raw)
     # Years, prices and version numbers are short; phone numbers have 7 to 15 digits.
     # Calendar dates have 8 digits too and are not personal data.
@@ -250,8 +258,9 @@ class NameRedactor:
     skipped: they are too ambiguous to redact and too short to identify anyone.
     """
 
-    def __init__(self, names: Iterable[str | None], min_len: int = 3,
-                 ordinary: Iterable[str] = ()) -> None:
+    def __init__(
+        self, names: Iterable[str | None], min_len: int = 3, ordinary: Iterable[str] = ()
+    ) -> None:
         single: set[str] = set()
         multi: set[str] = set()
         skip = set(ordinary)
@@ -264,7 +273,10 @@ class NameRedactor:
         self.multi = (
             re.compile(
                 r"(?<!\w)(?:"
-                + "|".join(r"\s+".join(map(re.escape, n.split())) for n in sorted(multi, key=len, reverse=True))
+                + "|".join(
+                    r"\s+".join(map(re.escape, n.split()))
+                    for n in sorted(multi, key=len, reverse=True)
+                )
                 + r")(?!\w)"
             )
             if multi
@@ -273,7 +285,9 @@ class NameRedactor:
 
     def is_name(self, value: str) -> bool:
         """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
-        return value in self.single or (self.multi is not None and self.multi.fullmatch(value) is not None)
+        return value in self.single or (
+            self.multi is not None and self.multi.fullmatch(value) is not None
+        )
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text``."""

@@ -17,15 +17,19 @@ SUPPRESSED = "<k"  # what a suppressed cell shows
 PSEUDONYM = re.compile(r"\b(?:acct|post|rx)_[0-9a-f]{16}\b")
 
 
-def suppress_small_cells(df: pl.DataFrame, n_accounts_col: str, k: int,
-                         value_cols: Iterable[str] | None = None) -> pl.DataFrame:
+def suppress_small_cells(
+    df: pl.DataFrame, n_accounts_col: str, k: int, value_cols: Iterable[str] | None = None
+) -> pl.DataFrame:
     """Null out ``value_cols`` (default: every other column but the first) where ``n_accounts_col`` < k.
 
     The count column itself is replaced by null too, and a boolean ``is_suppressed`` column says
     which rows were suppressed, so that renderers print :data:`SUPPRESSED` there.
     """
-    cols = list(value_cols) if value_cols is not None else [
-        c for c in df.columns[1:] if c != n_accounts_col]
+    cols = (
+        list(value_cols)
+        if value_cols is not None
+        else [c for c in df.columns[1:] if c != n_accounts_col]
+    )
     small = pl.col(n_accounts_col) < k
     return df.with_columns(
         *[pl.when(small).then(None).otherwise(pl.col(c)).alias(c) for c in cols],
@@ -34,19 +38,23 @@ def suppress_small_cells(df: pl.DataFrame, n_accounts_col: str, k: int,
     )
 
 
-def publishable_problems(text: str, quoted_texts: Iterable[str] = (), min_quote_words: int = 8) -> list[str]:
+def publishable_problems(
+    text: str, quoted_texts: Iterable[str] = (), min_quote_words: int = 8
+) -> list[str]:
     """Reasons why ``text`` is not publishable: pseudonyms, or quotes of post text.
 
     A quote is any run of ``min_quote_words`` consecutive words of a post text.
     """
     problems = [f"lists a pseudonym: {m.group(0)}" for m in PSEUDONYM.finditer(text)][:5]
     words = re.findall(r"\w+", text.lower())
-    grams = {" ".join(words[i:i + min_quote_words]) for i in range(len(words) - min_quote_words + 1)}
+    grams = {
+        " ".join(words[i : i + min_quote_words]) for i in range(len(words) - min_quote_words + 1)
+    }
     for post in quoted_texts:
         pw = re.findall(r"\w+", (post or "").lower())
         for i in range(len(pw) - min_quote_words + 1):
-            if " ".join(pw[i:i + min_quote_words]) in grams:
-                problems.append(f"quotes post text: {' '.join(pw[i:i + min_quote_words])!r}")
+            if " ".join(pw[i : i + min_quote_words]) in grams:
+                problems.append(f"quotes post text: {' '.join(pw[i : i + min_quote_words])!r}")
                 break
         if len(problems) > 10:
             break

@@ -527,7 +527,8 @@ def _note(r: Mapping[str, Any], skip: tuple[str, ...]) -> str:
 
 
 def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame | None:
-    """The compare stage's counterfactual tests as ``model``, ``series``, ``value`` (percent),
+    """The compare stage's counterfactual tests as ``model``, ``series``, ``value`` (the JSON's
+    relative change: -0.1 = 10 % lower; charts show it in percent),
     ``n_accounts`` (accounts the number is computed over), ``note`` (the test's other numbers).
 
     ``weekend_off``: median relative change of the account's percentile score when it stops
@@ -547,7 +548,7 @@ def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame |
                         {
                             "model": model,
                             "series": series,
-                            "value": 100 * r["median"],
+                            "value": r["median"],
                             "n_accounts": r.get("n_accounts"),
                             "note": _note(r, ("median",)),
                         }
@@ -560,7 +561,7 @@ def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame |
                         {
                             "model": model,
                             "series": f"{level} posts",
-                            "value": 100 * v,
+                            "value": v,
                             "n_accounts": r.get("n_accounts"),
                             "note": _note(r, ("n_accounts",)),
                         }
@@ -571,7 +572,7 @@ def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame |
                     {
                         "model": model,
                         "series": f"reaction ring ({r.get('n_members')} accounts)",
-                        "value": 100 * r["ring_gain"],
+                        "value": r["ring_gain"],
                         "n_accounts": r.get("n_members"),
                         "note": _note(r, ("ring_gain",)),
                     }

@@ -196,7 +196,9 @@ def validate(df: pl.DataFrame, table: str, layer: Layer = RAW, now: datetime | N
                 f"expected {dtype}"
             )
     for name in REQUIRED[table]:
-        nulls = df.select(pl.col(name).is_null().arg_max().alias("row"), pl.col(name).null_count().alias("n"))
+        nulls = df.select(
+            pl.col(name).is_null().arg_max().alias("row"), pl.col(name).null_count().alias("n")
+        )
         if nulls.item(0, "n"):
             raise SchemaError(
                 f"{table}: required column {name!r} is null in row {nulls.item(0, 'row')}"

@@ -437,15 +437,15 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
         (
             "weekend_off",
             "Weekends off and time off",
-            "median relative change (%) of the percentile "
-            "score of a sample of accounts re-scored without their weekend posts, or without the two weeks "
+            "median relative change of the percentile score (-0.1 = 10 % lower; `median` in "
+            "`compare.json`) of a sample of accounts re-scored without their weekend posts, or without the two weeks "
             "before the scoring date",
         ),
         (
             "gaming",
             "Gaming",
-            "median relative change (%) of the percentile score with extra low-value "
-            "posts, and the median gain of reaction-ring members (a statistic over fewer than k accounts "
+            "median relative change of the percentile score with extra low-value posts "
+            "(`median_rel_change`), and the median gain (`ring_gain`) of reaction-ring members (a statistic over fewer than k accounts "
             "is suppressed)",
         ),
     ):
@@ -454,7 +454,7 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
                 f"**{title}:** {what}.",
                 _fig(ctx, name, title),
                 "",
-                md_table(ctx.tables[name], digits=1),
+                md_table(ctx.tables[name]),
                 "",
             ]
     return out
@@ -590,19 +590,27 @@ def figure_to_svg(fig: Any, width: int = 900) -> str | None:
         height = top + row_h * len(cats) + 60
         x = lambda v: left + (v - lo) / ((hi - lo) or 1.0) * plot_w  # noqa: E731
         for i, c in enumerate(cats):
-            parts.append(f'<text x="{left - 6}" y="{top + i * row_h + row_h / 2 + 4}" '
-                         f'text-anchor="end" font-size="11">{esc(c)}</text>')
+            parts.append(
+                f'<text x="{left - 6}" y="{top + i * row_h + row_h / 2 + 4}" '
+                f'text-anchor="end" font-size="11">{esc(c)}</text>'
+            )
         for j, t in enumerate(traces):
             for c, v in zip(t.y, t.x, strict=True):
                 if v is None:
                     continue
                 y0 = top + cats.index(str(c)) * row_h + 4 + j * 12
                 x0, x1 = sorted((x(0.0), x(v)))
-                parts.append(f'<rect x="{x0:.1f}" y="{y0}" width="{max(x1 - x0, 0.5):.1f}" height="10" '
-                             f'fill="{SVG_COLOURS[j % len(SVG_COLOURS)]}"/>')
-        parts.append(f'<line x1="{x(0.0):.1f}" x2="{x(0.0):.1f}" y1="{top}" y2="{height - 60}" stroke="#333"/>')
+                parts.append(
+                    f'<rect x="{x0:.1f}" y="{y0}" width="{max(x1 - x0, 0.5):.1f}" height="10" '
+                    f'fill="{SVG_COLOURS[j % len(SVG_COLOURS)]}"/>'
+                )
+        parts.append(
+            f'<line x1="{x(0.0):.1f}" x2="{x(0.0):.1f}" y1="{top}" y2="{height - 60}" stroke="#333"/>'
+        )
         for v in (lo, (lo + hi) / 2, hi):
-            parts.append(f'<text x="{x(v):.1f}" y="{height - 44}" text-anchor="middle" font-size="10">{v:.3g}</text>')
+            parts.append(
+                f'<text x="{x(v):.1f}" y="{height - 44}" text-anchor="middle" font-size="10">{v:.3g}</text>'
+            )
         names = [str(t.name or "") for t in traces] if n_tr > 1 else []
     else:
         xs = [str(v) for t in traces for v in t.x]
@@ -614,16 +622,30 @@ def figure_to_svg(fig: Any, width: int = 900) -> str | None:
         px = lambda s: left + order.index(s) / max(len(order) - 1, 1) * plot_w  # noqa: E731
         py = lambda v: top + plot_h - (v - lo) / ((hi - lo) or 1.0) * plot_h  # noqa: E731
         for j, t in enumerate(traces):
-            pts = " ".join(f"{px(str(a)):.1f},{py(b):.1f}" for a, b in zip(t.x, t.y, strict=True) if b is not None)
-            parts.append(f'<polyline points="{pts}" fill="none" stroke="{SVG_COLOURS[j % 5]}" stroke-width="2"/>')
+            pts = " ".join(
+                f"{px(str(a)):.1f},{py(b):.1f}"
+                for a, b in zip(t.x, t.y, strict=True)
+                if b is not None
+            )
+            parts.append(
+                f'<polyline points="{pts}" fill="none" stroke="{SVG_COLOURS[j % 5]}" stroke-width="2"/>'
+            )
         for v in (lo, (lo + hi) / 2, hi):
-            parts.append(f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" font-size="10">{v:.3g}</text>')
+            parts.append(
+                f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" font-size="10">{v:.3g}</text>'
+            )
         parts.append(f'<text x="{left}" y="{height - 44}" font-size="10">{esc(order[0])}</text>')
-        parts.append(f'<text x="{left + plot_w}" y="{height - 44}" text-anchor="end" font-size="10">{esc(order[-1])}</text>')
+        parts.append(
+            f'<text x="{left + plot_w}" y="{height - 44}" text-anchor="end" font-size="10">{esc(order[-1])}</text>'
+        )
         names = [str(t.name or "") for t in traces]
     for j, name in enumerate(names):
-        parts.append(f'<rect x="{20 + j * 180}" y="{height - 22}" width="10" height="10" fill="{SVG_COLOURS[j % 5]}"/>'
-                     f'<text x="{34 + j * 180}" y="{height - 13}" font-size="11">{esc(name)}</text>')
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-            f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>'
-            f'<text x="10" y="22" font-size="15">{title}</text>{"".join(parts)}</svg>\n')
+        parts.append(
+            f'<rect x="{20 + j * 180}" y="{height - 22}" width="10" height="10" fill="{SVG_COLOURS[j % 5]}"/>'
+            f'<text x="{34 + j * 180}" y="{height - 13}" font-size="11">{esc(name)}</text>'
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>'
+        f'<text x="10" y="22" font-size="15">{title}</text>{"".join(parts)}</svg>\n'
+    )

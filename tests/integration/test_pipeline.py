@@ -32,14 +32,21 @@ def _env() -> dict[str, str]:
 def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1800)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}")
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
     return proc
 
 
 def copy_project(dest: Path) -> Path:
     """Copy the tracked and untracked-but-not-ignored files into a fresh git repository."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-                           cwd=ROOT, capture_output=True, text=True, check=True).stdout.splitlines()
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
     for rel in files:
         src = ROOT / rel
         if src.is_file():
@@ -50,7 +57,10 @@ def copy_project(dest: Path) -> Path:
     (dest / "dvc.lock").unlink(missing_ok=True)
     run(["git", "init", "-q"], dest)
     run(["git", "add", "-A"], dest)
-    run(["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "copy"], dest)
+    run(
+        ["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "copy"],
+        dest,
+    )
     return dest
 
 
@@ -75,7 +85,10 @@ def test_repro_writes_interim_tables_and_reconciled_metrics(project: Path) -> No
         assert (project / f"data/interim/{table}.parquet").exists()
     metrics = json.loads((project / "reports/metrics/ingest.json").read_text())
     for table, c in metrics["totals"].items():
-        assert c["read"] == c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"], table
+        assert (
+            c["read"]
+            == c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"]
+        ), table
     assert metrics["sources"]["demo"]["accounts"]["removed_minor"] >= 2
 
 
@@ -106,8 +119,14 @@ def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(project: Path, t
 
     rotated = "rotated-" + secrets.token_hex(16)
     env["RESONANCE_KEY"] = rotated
-    proc = subprocess.run(["dvc", "repro", "ingest"], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=600)
+    proc = subprocess.run(
+        ["dvc", "repro", "ingest"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Running stage 'ingest'" in proc.stdout
     after = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
@@ -156,9 +175,12 @@ def test_forget_erases_an_account_everywhere(project: Path) -> None:
     raw_accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
     raw_posts = pl.read_parquet(project / "data/raw/demo/posts.parquet")
     truth = pl.read_parquet(project / "data/raw/demo_truth/accounts.parquet")
-    expert = (truth.filter((pl.col("role") == "expert") & ~pl.col("is_minor"))
-              .join(raw_posts.group_by("account_id").len(), on="account_id")
-              .sort("len", descending=True).row(0, named=True))
+    expert = (
+        truth.filter((pl.col("role") == "expert") & ~pl.col("is_minor"))
+        .join(raw_posts.group_by("account_id").len(), on="account_id")
+        .sort("len", descending=True)
+        .row(0, named=True)
+    )
     raw_id = expert["account_id"]
     handle = raw_accounts.filter(pl.col("account_id") == raw_id)["handle"].item()
     pseudonym = privacy.pseudonym(key, "demo", "account", raw_id, privacy.ACCOUNT_PREFIX)

@@ -90,3 +90,16 @@ def test_dvc_plots_show_renders_offline_with_the_template(project: Path) -> None
     assert "cdn.jsdelivr" not in page and "vegaEmbed" in page
     for title in ("Planted-role AUC per model", "Posts per topic", "Activity per week"):
         assert title in page
+
+
+def test_analyst_report_quotes_no_post_text_and_no_raw_id(project: Path) -> None:
+    posts = pl.read_parquet(project / "data/interim/posts.parquet", columns=["text"])
+    page = (project / "reports/index.html").read_text()
+    body = page.split("</head>", 1)[1]  # plotly.js itself is not ours to check
+    problems = publish.publishable_problems(body, posts["text"].drop_nulls().to_list())
+    assert [p for p in problems if p.startswith("quotes post text")] == []
+    raw = pl.read_parquet(next((project / "data/raw/demo").glob("accounts.*")))
+    for raw_id in raw["account_id"].cast(str).to_list():
+        assert f">{raw_id}<" not in body and f'"{raw_id}"' not in body, raw_id
+    for handle in raw["handle"].drop_nulls().to_list():
+        assert handle not in body, handle

@@ -18,7 +18,6 @@ from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest, reconcile
 from analysis.io import write_json, write_parquet, write_table
 from analysis.sources import read_source
-from tests.conftest import REAL
 
 pytestmark = pytest.mark.realdata
 
@@ -50,8 +49,14 @@ def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None
     if not path.exists():
         pytest.skip(f"{path} is absent")
     tables = read_source(DUMPS[folder], path)
-    res = ingest([Source(folder, tables)], KEY, set(), IngestParams(max_reject_share=0.5),
-                 PrivacyParams(), datetime.now(UTC))
+    res = ingest(
+        [Source(folder, tables)],
+        KEY,
+        set(),
+        IngestParams(max_reject_share=0.5),
+        PrivacyParams(),
+        datetime.now(UTC),
+    )
     c = res.counts[folder]
     for table, n in c.items():
         assert not reconcile({table: n}), (table, n)
@@ -60,14 +65,18 @@ def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None
     authors = set(res.posts["account_id"].unique())
     participants = set(res.accounts.filter(pl.col("is_participant"))["account_id"])
     assert authors == participants
-    assert res.accounts.filter(~pl.col("is_participant"))["account_id"].to_list() == [schema.NONPARTICIPANT_ID]
+    assert res.accounts.filter(~pl.col("is_participant"))["account_id"].to_list() == [
+        schema.NONPARTICIPANT_ID
+    ]
     # write what ingest writes, then audit it
     out = tmp_path / "data/interim"
     for table in ("accounts", "posts", "reactions"):
         write_table(getattr(res, table), out / f"{table}.parquet", table, schema.INTERIM)
     write_parquet(res.rejects, out / "rejects.parquet")
-    write_json({"counts": res.counts, "missing_inputs": res.missing_inputs},
-               tmp_path / "reports/metrics/ingest.json")
+    write_json(
+        {"counts": res.counts, "missing_inputs": res.missing_inputs},
+        tmp_path / "reports/metrics/ingest.json",
+    )
     ident = Identifiers.from_tables([tables.accounts], [tables.posts])
     hits, n_files = audit(tmp_path, ident)
     assert n_files == 5

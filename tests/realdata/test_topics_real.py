@@ -29,18 +29,29 @@ def site_topics(real_data, embedding_model):
         pytest.skip(f"{path} is absent")
     t = read_source("stackexchange", path)
     ep = EmbedParams()
-    emb, _ = embed_posts(t.posts, model_encoder(embedding_model, 64),
-                         EmbeddingCache(ROOT / ep.cache_dir, ep.model, ep.revision))
+    emb, _ = embed_posts(
+        t.posts,
+        model_encoder(embedding_model, 64),
+        EmbeddingCache(ROOT / ep.cache_dir, ep.model, ep.revision),
+    )
     emb = emb.filter(~pl.col("is_empty_text"))
     p = TopicsParams()
     res = cluster_posts(emb["embedding"].to_numpy(), p)
     primary = pl.DataFrame({"post_id": emb["post_id"], "topic_id": res.labels})
     accounts = t.accounts.select("account_id").with_columns(is_participant=pl.lit(True))
     att = attribute(t.posts, t.reactions, accounts, primary, p)
-    labels = emb.select("post_id").join(t.posts.select("post_id", "labels"), on="post_id",
-                                        how="left", maintain_order="left")["labels"].list.first()
-    return {"eval": evaluate_tags(att, primary, t.posts), "att": att,
-            "agreement": agreement(res.labels, labels.to_list())}
+    labels = (
+        emb.select("post_id")
+        .join(t.posts.select("post_id", "labels"), on="post_id", how="left", maintain_order="left")[
+            "labels"
+        ]
+        .list.first()
+    )
+    return {
+        "eval": evaluate_tags(att, primary, t.posts),
+        "att": att,
+        "agreement": agreement(res.labels, labels.to_list()),
+    }
 
 
 def test_evidence_precision_at_least_naive(site_topics):

@@ -12,12 +12,35 @@ from analysis.sources.base import frame
 
 
 def _ident() -> Identifiers:
-    accounts = frame([dict(account_id="u1", platform="x", handle="mara_kettle17",
-                           display_name="Mara Kettleworth"),
-                      dict(account_id="https://masto.example/users/zed", platform="x", handle="@zed@masto.example"),
-                      dict(account_id="123456789", platform="x")], "accounts")
-    posts = frame([dict(post_id="p", platform="x", account_id="u1", kind="post",
-                        text="mail me: mara@example.org")], "posts")
+    accounts = frame(
+        [
+            dict(
+                account_id="u1",
+                platform="x",
+                handle="mara_kettle17",
+                display_name="Mara Kettleworth",
+            ),
+            dict(
+                account_id="https://masto.example/users/zed",
+                platform="x",
+                handle="@zed@masto.example",
+            ),
+            dict(account_id="123456789", platform="x"),
+        ],
+        "accounts",
+    )
+    posts = frame(
+        [
+            dict(
+                post_id="p",
+                platform="x",
+                account_id="u1",
+                kind="post",
+                text="mail me: mara@example.org",
+            )
+        ],
+        "posts",
+    )
     return Identifiers.from_tables([accounts], [posts])
 
 
@@ -27,7 +50,8 @@ def _outputs(root, leak: str | None, where: str) -> None:
     (root / "logs").mkdir()
     text = "Participants are shown as pseudonyms like acct_0123456789abcdef; 42 posts."
     pl.DataFrame({"account_id": ["acct_0123456789abcdef"], "text": [text], "n": [1]}).write_parquet(
-        root / "data/processed/scores.parquet")
+        root / "data/processed/scores.parquet"
+    )
     (root / "reports/m.json").write_text(json.dumps({"top": ["acct_0123456789abcdef"], "n": 12}))
     (root / "logs/run.log").write_text("INFO wrote 42 rows\n")
     if leak is None:
@@ -35,9 +59,13 @@ def _outputs(root, leak: str | None, where: str) -> None:
     if where == "parquet-id":
         pl.DataFrame({"account_id": [leak]}).write_parquet(root / "data/processed/leak.parquet")
     elif where == "parquet-text":
-        pl.DataFrame({"keywords": [["coffee", leak]]}).write_parquet(root / "data/processed/leak.parquet")
+        pl.DataFrame({"keywords": [["coffee", leak]]}).write_parquet(
+            root / "data/processed/leak.parquet"
+        )
     elif where == "html":
-        (root / "reports/index.html").write_text(f"<html><script>var d={{'name': '{leak}'}}</script></html>")
+        (root / "reports/index.html").write_text(
+            f"<html><script>var d={{'name': '{leak}'}}</script></html>"
+        )
     else:
         (root / "logs/run.log").write_text(f"INFO processing {leak} now\n")
 
@@ -65,7 +93,9 @@ def test_planted_leaks_are_found_with_file_and_match(tmp_path, leak, where, kind
     hits, _ = audit(tmp_path, _ident())
     assert hits, f"{leak} in {where} not found"
     assert hits[0].kind == kind and hits[0].value in leak
-    assert str(hits[0]).startswith(("data/processed/leak.parquet", "reports/index.html", "logs/run.log"))
+    assert str(hits[0]).startswith(
+        ("data/processed/leak.parquet", "reports/index.html", "logs/run.log")
+    )
 
 
 def test_short_ids_in_free_text_are_not_false_alarms(tmp_path) -> None:

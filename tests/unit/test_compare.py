@@ -36,7 +36,9 @@ def test_rbo_matches_a_hand_computed_value() -> None:
     # Uneven lists (eq. 32): L = abcd, S = ab, p = 0.5:
     # X = 1, 2, 2, 2; sum X_d/d p^d = .5 + .25 + .0833 + .03125; tail d=3,4: X_s (d-s)/(s d) p^d
     # = 2*1/6*.125 + 2*2/8*.0625; times (1-p)/p = 1; + ((2-2)/4 + 2/2) * .5**4
-    expected = (0.5 + 0.25 + 2 / 3 * 0.125 + 2 / 4 * 0.0625) + (2 / 6 * 0.125 + 4 / 8 * 0.0625) + 0.0625
+    expected = (
+        (0.5 + 0.25 + 2 / 3 * 0.125 + 2 / 4 * 0.0625) + (2 / 6 * 0.125 + 4 / 8 * 0.0625) + 0.0625
+    )
     assert compare.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(expected)
     assert compare.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(1.0)  # S is a prefix of L
 
@@ -80,16 +82,27 @@ def _scores(values: dict[str, list[float]]) -> dict[str, pl.DataFrame]:
 def test_agreement_intervals_contain_the_point_estimate() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=80)
-    scores = _scores({"m1": list(x), "m2": list(x + rng.normal(scale=0.5, size=80)),
-                      "m3": list(rng.normal(size=80))})
+    scores = _scores(
+        {
+            "m1": list(x),
+            "m2": list(x + rng.normal(scale=0.5, size=80)),
+            "m3": list(rng.normal(size=80)),
+        }
+    )
     agree = compare.agreement(scores, CompareParams(n_boot=100, top_k=(10, 1000)))
     assert agree.height == 3 * 5  # 3 pairs x (spearman, tau-b, 2 jaccards, rbo)
-    for row in agree.filter(pl.col("statistic").is_in(["spearman", "kendall_tau_b"])).iter_rows(named=True):
+    for row in agree.filter(pl.col("statistic").is_in(["spearman", "kendall_tau_b"])).iter_rows(
+        named=True
+    ):
         assert row["ci_low"] <= row["value"] <= row["ci_high"], row
     # k is capped at n: the top-1000 lists are the whole population
     assert agree.filter(pl.col("statistic") == "jaccard_top1000")["value"].to_list() == [1.0] * 3
-    rho12 = agree.filter((pl.col("pair") == "m1 vs m2") & (pl.col("statistic") == "spearman")).item(0, "value")
-    rho13 = agree.filter((pl.col("pair") == "m1 vs m3") & (pl.col("statistic") == "spearman")).item(0, "value")
+    rho12 = agree.filter((pl.col("pair") == "m1 vs m2") & (pl.col("statistic") == "spearman")).item(
+        0, "value"
+    )
+    rho13 = agree.filter((pl.col("pair") == "m1 vs m3") & (pl.col("statistic") == "spearman")).item(
+        0, "value"
+    )
     assert rho12 > 0.7 > abs(rho13)
 
 
@@ -109,8 +122,13 @@ def test_agreement_uses_only_accounts_both_models_scored() -> None:
 def test_quadrants_at_the_thresholds() -> None:
     df = pl.DataFrame({"r": [50.0, 49.9, 50.0, 49.9, 100.0], "c": [50.0, 50.0, 49.9, 49.9, 0.0]})
     got = df.select(compare.quadrant_expr("r", "c", 50.0, 50.0).alias("q"))["q"].to_list()
-    assert got == ["loud and heard", "quiet connectors", "loud but unheard", "quiet and unheard",
-                   "loud but unheard"]
+    assert got == [
+        "loud and heard",
+        "quiet connectors",
+        "loud but unheard",
+        "quiet and unheard",
+        "loud but unheard",
+    ]
 
 
 def test_divergence_residuals_and_counts() -> None:
@@ -129,7 +147,9 @@ def test_divergence_residuals_and_counts() -> None:
     assert rates["expert_in_quiet_connectors"]["rate"] == 1.0
     assert rates["gamer_in_loud_but_unheard"]["rate"] == 1.0
     assert rates["broadcaster_in_loud_but_unheard"]["rate"] is None  # no such role: suppressed
-    assert compare.role_rates(div, truth, min_cell_k=4)["expert_in_quiet_connectors"]["rate"] is None
+    assert (
+        compare.role_rates(div, truth, min_cell_k=4)["expert_in_quiet_connectors"]["rate"] is None
+    )
 
 
 # ------------------------------------------------------------------------------ counterfactuals
@@ -139,11 +159,19 @@ def _tables(posts: list[dict], reactions: list[dict] | None = None) -> Tables:
     ids = sorted({p["account_id"] for p in posts})
     accounts = schema.conform(
         pl.DataFrame({"account_id": ids, "platform": "demo", "is_participant": True}),
-        "accounts", schema.INTERIM)
-    p = schema.conform(pl.DataFrame(posts).with_columns(platform=pl.lit("demo")), "posts", schema.INTERIM)
+        "accounts",
+        schema.INTERIM,
+    )
+    p = schema.conform(
+        pl.DataFrame(posts).with_columns(platform=pl.lit("demo")), "posts", schema.INTERIM
+    )
     r = schema.conform(
-        pl.DataFrame(reactions).with_columns(platform=pl.lit("demo")) if reactions
-        else schema.empty("reactions", schema.INTERIM), "reactions", schema.INTERIM)
+        pl.DataFrame(reactions).with_columns(platform=pl.lit("demo"))
+        if reactions
+        else schema.empty("reactions", schema.INTERIM),
+        "reactions",
+        schema.INTERIM,
+    )
     return Tables(accounts=accounts, posts=p, reactions=r)
 
 
@@ -153,12 +181,30 @@ def _week() -> Tables:
     for d in range(14):
         when = MONDAY + timedelta(days=d)
         for aid in ("a", "b"):
-            posts.append(dict(post_id=f"{aid}{d}", account_id=aid, kind="post", created_at=when,
-                              n_likes=0))
-        posts.append(dict(post_id=f"c{d}", account_id="c", kind="reply", parent_post_id=f"a{d}",
-                          root_post_id=f"a{d}", created_at=when + timedelta(hours=1), n_likes=0))
-    reactions = [dict(reaction_id=f"r{d}", post_id=f"a{d}", kind="like", actor_account_id="b",
-                      created_at=MONDAY + timedelta(days=d, hours=2)) for d in range(14)]
+            posts.append(
+                dict(post_id=f"{aid}{d}", account_id=aid, kind="post", created_at=when, n_likes=0)
+            )
+        posts.append(
+            dict(
+                post_id=f"c{d}",
+                account_id="c",
+                kind="reply",
+                parent_post_id=f"a{d}",
+                root_post_id=f"a{d}",
+                created_at=when + timedelta(hours=1),
+                n_likes=0,
+            )
+        )
+    reactions = [
+        dict(
+            reaction_id=f"r{d}",
+            post_id=f"a{d}",
+            kind="like",
+            actor_account_id="b",
+            created_at=MONDAY + timedelta(days=d, hours=2),
+        )
+        for d in range(14)
+    ]
     return _tables(posts, reactions)
 
 
@@ -172,9 +218,16 @@ def test_weekend_off_removes_exactly_the_weekend_posts_of_the_chosen_accounts() 
     removed = set(t.posts["post_id"]) - set(cascade.posts["post_id"])
     # ... plus the replies to them, and the likes on them
     assert removed == {"a5", "a6", "a12", "a13", "c5", "c6", "c12", "c13"}
-    assert set(cascade.reactions["post_id"]) == set(t.reactions["post_id"]) - {"a5", "a6", "a12", "a13"}
-    assert_frame_equal(cascade.posts.filter(pl.col("account_id") == "b"),
-                       t.posts.filter(pl.col("account_id") == "b"))
+    assert set(cascade.reactions["post_id"]) == set(t.reactions["post_id"]) - {
+        "a5",
+        "a6",
+        "a12",
+        "a13",
+    }
+    assert_frame_equal(
+        cascade.posts.filter(pl.col("account_id") == "b"),
+        t.posts.filter(pl.col("account_id") == "b"),
+    )
     assert_frame_equal(t.posts, _week().posts)  # the input is untouched
 
 
@@ -187,8 +240,9 @@ def test_time_off_removes_the_last_two_weeks_of_the_chosen_accounts() -> None:
 
 
 def test_descendants_walk_the_whole_subtree() -> None:
-    posts = pl.DataFrame({"post_id": ["r", "x", "y", "z", "o"],
-                          "parent_post_id": [None, "r", "x", "y", None]})
+    posts = pl.DataFrame(
+        {"post_id": ["r", "x", "y", "z", "o"], "parent_post_id": [None, "r", "x", "y", None]}
+    )
     assert sorted(counterfactual.descendants(posts, ["r"]).to_list()) == ["x", "y", "z"]
     assert counterfactual.descendants(posts, ["o"]).to_list() == []
 
@@ -215,11 +269,15 @@ def test_reaction_ring_replies_and_likes_within_the_ring() -> None:
     out = counterfactual.reaction_ring(t, ["a", "b"], as_of, replies_per_pair=2, likes_per_pair=3)
     new = out.posts.join(t.posts, on="post_id", how="anti")
     assert new.height == 2 * 2  # two ordered pairs x two replies
-    assert set(zip(new["account_id"], new["reply_to_account_id"], strict=True)) == {("a", "b"), ("b", "a")}
+    assert set(zip(new["account_id"], new["reply_to_account_id"], strict=True)) == {
+        ("a", "b"),
+        ("b", "a"),
+    }
     likes = out.reactions.join(t.reactions, on="reaction_id", how="anti")
     assert likes.height == 2 * 3
-    bumped = (out.posts.join(t.posts.select("post_id", pl.col("n_likes").alias("old")), on="post_id")
-              .with_columns(gain=pl.col("n_likes").fill_null(0) - pl.col("old").fill_null(0)))
+    bumped = out.posts.join(
+        t.posts.select("post_id", pl.col("n_likes").alias("old")), on="post_id"
+    ).with_columns(gain=pl.col("n_likes").fill_null(0) - pl.col("old").fill_null(0))
     per_post = likes.group_by("post_id").len()
     got = bumped.join(per_post, on="post_id", how="left").with_columns(pl.col("len").fill_null(0))
     assert got["len"].sum() == 2 * 3
@@ -227,7 +285,9 @@ def test_reaction_ring_replies_and_likes_within_the_ring() -> None:
 
 
 def test_batches_and_relative_change() -> None:
-    groups = counterfactual.batches([f"x{i}" for i in range(23)], n_participants=200, share=0.05, seed=1)
+    groups = counterfactual.batches(
+        [f"x{i}" for i in range(23)], n_participants=200, share=0.05, seed=1
+    )
     assert [len(g) for g in groups] == [10, 10, 3]
     assert sorted(x for g in groups for x in g) == sorted(f"x{i}" for i in range(23))
     df = pl.DataFrame({"pct_base": [50.0, 0.0], "pct_cf": [40.0, 2.0]})
@@ -252,15 +312,33 @@ def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
     baseline = {n: m.score(demo_tables, p, as_of) for n, m in models.items()}
     sample = counterfactual.sample_accounts(demo_tables, cf.n_sample, cf.seed, as_of)
     groups = counterfactual.batches(sample, demo_tables.participants().height, cf.batch_share, 1)
-    by_m = {m: counterfactual.rescore(demo_tables, models, p, as_of, groups,
-                                      lambda t, g, m=m: counterfactual.inject_posts(t, g, m, as_of, 5),
-                                      baseline, "gaming") for m in cf.gaming_multipliers}
+    by_m = {
+        m: counterfactual.rescore(
+            demo_tables,
+            models,
+            p,
+            as_of,
+            groups,
+            lambda t, g, m=m: counterfactual.inject_posts(t, g, m, as_of, 5),
+            baseline,
+            "gaming",
+        )
+        for m in cf.gaming_multipliers
+    }
     summary = counterfactual.gaming_summary(by_m, cf.floor_pct)
     assert summary["volume"]["volume_elasticity"] > 0
     assert summary["volume"]["raw_log_elasticity"] == pytest.approx(1.0, abs=0.15)
     assert summary["conversation"]["volume_elasticity"] <= 0
-    weekend = counterfactual.rescore(demo_tables, models, p, as_of, groups,
-                                     lambda t, g: counterfactual.weekend_off(t, g), baseline, "weekend")
+    weekend = counterfactual.rescore(
+        demo_tables,
+        models,
+        p,
+        as_of,
+        groups,
+        lambda t, g: counterfactual.weekend_off(t, g),
+        baseline,
+        "weekend",
+    )
     shift = counterfactual.shift_summary(weekend, cf.floor_pct)
     assert shift["volume"]["median"] <= 0 and shift["volume"]["n_accounts"] == len(sample)
 
@@ -269,24 +347,37 @@ def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
 
 
 def _robust(weekend: float, time_off: float, elasticity: float, ring: float) -> dict:
-    return {"weekend_off_median_abs": weekend, "time_off_median_abs": time_off,
-            "volume_elasticity": elasticity, "ring_gain": ring}
+    return {
+        "weekend_off_median_abs": weekend,
+        "time_off_median_abs": time_off,
+        "volume_elasticity": elasticity,
+        "ring_gain": ring,
+    }
 
 
 def _validity(rhos: dict[str, float], aucs: dict[str, float]) -> dict:
-    return {"out_of_time": {"models": {m: {"n_repliers_next": {"spearman": r},
-                                           "n_reactions_next": {"spearman": r}}
-                                       for m, r in rhos.items()}},
-            "planted_roles": {"models": {m: {"auc": a} for m, a in aucs.items()}}}
+    return {
+        "out_of_time": {
+            "models": {
+                m: {"n_repliers_next": {"spearman": r}, "n_reactions_next": {"spearman": r}}
+                for m, r in rhos.items()
+            }
+        },
+        "planted_roles": {"models": {m: {"auc": a} for m, a in aucs.items()}},
+    }
 
 
 def test_recommend_prefers_valid_models_that_pass_the_gates() -> None:
-    robust = {"loud": _robust(0.01, 0.0, 0.0, 0.0),     # robust but invalid
-              "spam": _robust(0.01, 0.01, 0.5, 0.0),    # gains from volume
-              "talk": _robust(0.01, 0.03, 0.0, 0.1),    # passes everything
-              "rank": _robust(0.10, 0.10, 0.0, 0.1)}    # valid, fails two gates
-    val = _validity({"loud": 0.1, "spam": 0.9, "talk": 0.6, "rank": 0.7},
-                    {"loud": 0.1, "spam": 0.9, "talk": 0.9, "rank": 0.9})
+    robust = {
+        "loud": _robust(0.01, 0.0, 0.0, 0.0),  # robust but invalid
+        "spam": _robust(0.01, 0.01, 0.5, 0.0),  # gains from volume
+        "talk": _robust(0.01, 0.03, 0.0, 0.1),  # passes everything
+        "rank": _robust(0.10, 0.10, 0.0, 0.1),
+    }  # valid, fails two gates
+    val = _validity(
+        {"loud": 0.1, "spam": 0.9, "talk": 0.6, "rank": 0.7},
+        {"loud": 0.1, "spam": 0.9, "talk": 0.9, "rank": 0.9},
+    )
     rec = compare.recommend(robust, val, CompareParams())
     assert rec["recommended_model"] == "talk"
     answered = rec["by_question"]["who gets answered"]

@@ -31,10 +31,15 @@ class CountingEncoder:
 
 
 def _posts(n: int, start: int = 0) -> pl.DataFrame:
-    return pl.DataFrame({
-        "post_id": [f"post_{i}" for i in range(start, start + n)],
-        "text": [f"post number {i} about {'coffee' if i % 2 else 'bikes'}" for i in range(start, start + n)],
-    })
+    return pl.DataFrame(
+        {
+            "post_id": [f"post_{i}" for i in range(start, start + n)],
+            "text": [
+                f"post number {i} about {'coffee' if i % 2 else 'bikes'}"
+                for i in range(start, start + n)
+            ],
+        }
+    )
 
 
 def test_cache_reencodes_only_new_posts(tmp_path):
@@ -64,8 +69,12 @@ def test_cache_is_keyed_by_model_and_revision(tmp_path):
 
 def test_duplicates_encoded_once_and_order_kept(tmp_path):
     enc = CountingEncoder()
-    posts = pl.DataFrame({"post_id": ["a", "b", "c", "d"],
-                          "text": ["same text", "a much longer text than the others here", "same text", "x"]})
+    posts = pl.DataFrame(
+        {
+            "post_id": ["a", "b", "c", "d"],
+            "text": ["same text", "a much longer text than the others here", "same text", "x"],
+        }
+    )
     out, st = embed_posts(posts, enc, None, batch_size=2)
     assert enc.n_texts == 3 and st.n_unique_texts == 3
     assert out["post_id"].to_list() == ["a", "b", "c", "d"]
@@ -103,8 +112,13 @@ def test_bad_encoder_is_an_error():
 
 
 def test_real_model_smoke_and_cache(embedding_model, tmp_path):
-    texts = ["How do I dial in my espresso grinder?", "My espresso tastes sour, grind finer?",
-             "Which chainring for a gravel bike?", "Tubeless tyre keeps losing air", "Hello"]
+    texts = [
+        "How do I dial in my espresso grinder?",
+        "My espresso tastes sour, grind finer?",
+        "Which chainring for a gravel bike?",
+        "Tubeless tyre keeps losing air",
+        "Hello",
+    ]
     posts = pl.DataFrame({"post_id": list("abcde"), "text": texts})
     enc = model_encoder(embedding_model, batch_size=4)
     cache = EmbeddingCache(tmp_path, "all-MiniLM-L6-v2", "test")
@@ -115,7 +129,9 @@ def test_real_model_smoke_and_cache(embedding_model, tmp_path):
     assert m[0] @ m[1] > m[0] @ m[2]  # coffee closer to coffee than to bikes
     calls = []
     counted = lambda ts: (calls.append(len(ts)), enc(ts))[1]  # noqa: E731
-    posts2 = pl.concat([posts, pl.DataFrame({"post_id": ["f"], "text": ["Best light-roast beans?"]})])
+    posts2 = pl.concat(
+        [posts, pl.DataFrame({"post_id": ["f"], "text": ["Best light-roast beans?"]})]
+    )
     out2, st2 = embed_posts(posts2, counted, cache)
     assert st2.n_encoded == 1 and sum(calls) == 1
     assert np.allclose(out2["embedding"].to_numpy()[:5], m, atol=1e-6)

@@ -56,8 +56,11 @@ def test_torch_is_pinned_everywhere() -> None:
 
 
 def test_lock_pins_every_direct_dependency() -> None:
-    pinned = {_parse(line)[0] for line in (ROOT / "requirements.lock").read_text().splitlines()
-              if "==" in line}
+    pinned = {
+        _parse(line)[0]
+        for line in (ROOT / "requirements.lock").read_text().splitlines()
+        if "==" in line
+    }
     missing = {n for n in _expected() if CONDA_NAMES.get(n, n) not in pinned and n not in pinned}
     missing -= {"python-igraph", "python-kaleido"}  # pinned under their PyPI names
     assert not missing, f"requirements.lock lacks {sorted(missing)}"

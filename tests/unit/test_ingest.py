@@ -26,30 +26,80 @@ def _tables(extra_posts=(), extra_accounts=(), reactions=()) -> SourceTables:
         *extra_accounts,
     ]
     posts = [
-        dict(post_id="p1", platform="demo", account_id="a", kind="post", created_at=T,
-             text="Hello @lurker_l, mail alice@example.com", labels=["x"]),
-        dict(post_id="p2", platform="demo", account_id="b", kind="reply", parent_post_id="p1",
-             created_at=T, text="Thanks Alice Wonder!"),
-        dict(post_id="p3", platform="demo", account_id="kid", kind="post", created_at=T, text="minor"),
-        dict(post_id="p4", platform="demo", account_id="a", kind="reply", parent_post_id="p3",
-             created_at=T, text="answer to a minor"),
-        dict(post_id="p5", platform="demo", account_id="b", kind="reply", created_at=T,
-             reply_to_account_id="lurker", text="to a non-participant"),
+        dict(
+            post_id="p1",
+            platform="demo",
+            account_id="a",
+            kind="post",
+            created_at=T,
+            text="Hello @lurker_l, mail alice@example.com",
+            labels=["x"],
+        ),
+        dict(
+            post_id="p2",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            parent_post_id="p1",
+            created_at=T,
+            text="Thanks Alice Wonder!",
+        ),
+        dict(
+            post_id="p3", platform="demo", account_id="kid", kind="post", created_at=T, text="minor"
+        ),
+        dict(
+            post_id="p4",
+            platform="demo",
+            account_id="a",
+            kind="reply",
+            parent_post_id="p3",
+            created_at=T,
+            text="answer to a minor",
+        ),
+        dict(
+            post_id="p5",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            created_at=T,
+            reply_to_account_id="lurker",
+            text="to a non-participant",
+        ),
         *extra_posts,
     ]
-    rx = [dict(reaction_id="r1", platform="demo", post_id="p1", kind="like", created_at=T,
-               actor_account_id="lurker"),
-          dict(reaction_id="r2", platform="demo", post_id="p2", kind="like", created_at=T,
-               actor_account_id="kid"),
-          *reactions]
-    return SourceTables(accounts=frame(accounts, "accounts"), posts=frame(posts, "posts"),
-                        reactions=frame(rx, "reactions"), rejects=schema.empty("rejects"),
-                        n_read={}, platform="demo")
+    rx = [
+        dict(
+            reaction_id="r1",
+            platform="demo",
+            post_id="p1",
+            kind="like",
+            created_at=T,
+            actor_account_id="lurker",
+        ),
+        dict(
+            reaction_id="r2",
+            platform="demo",
+            post_id="p2",
+            kind="like",
+            created_at=T,
+            actor_account_id="kid",
+        ),
+        *reactions,
+    ]
+    return SourceTables(
+        accounts=frame(accounts, "accounts"),
+        posts=frame(posts, "posts"),
+        reactions=frame(rx, "reactions"),
+        rejects=schema.empty("rejects"),
+        n_read={},
+        platform="demo",
+    )
 
 
 def _run(tables: SourceTables, opt_out: set[str] | None = None, **kw):
-    return ingest([Source("demo", tables)], KEY, opt_out or set(), IngestParams(**kw),
-                  PrivacyParams(), NOW)
+    return ingest(
+        [Source("demo", tables)], KEY, opt_out or set(), IngestParams(**kw), PrivacyParams(), NOW
+    )
 
 
 def pid(raw: str) -> str:
@@ -114,45 +164,86 @@ def test_opt_out_by_handle_removes_account_posts_and_reactions() -> None:
 def test_validation_rejects_duplicates_dates_and_dangling_parents() -> None:
     bad = [
         dict(post_id="p1", platform="demo", account_id="b", kind="post", created_at=T, text="dup"),
-        dict(post_id="p9", platform="demo", account_id="b", kind="reply", parent_post_id="nope",
-             created_at=T, text="dangling"),
-        dict(post_id="p8", platform="demo", account_id="b", kind="post",
-             created_at=datetime(2031, 1, 1, tzinfo=UTC), text="future"),
+        dict(
+            post_id="p9",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            parent_post_id="nope",
+            created_at=T,
+            text="dangling",
+        ),
+        dict(
+            post_id="p8",
+            platform="demo",
+            account_id="b",
+            kind="post",
+            created_at=datetime(2031, 1, 1, tzinfo=UTC),
+            text="future",
+        ),
     ]
     res = _run(_tables(extra_posts=bad), max_reject_share=0.9)
     reasons = sorted(res.rejects.filter(pl.col("table") == "posts")["reason"].to_list())
-    assert reasons == ["created_at out of range", "dangling parent_post_id (parent not among the posts)",
-                       "duplicate post_id (first occurrence kept)"]
+    assert reasons == [
+        "created_at out of range",
+        "dangling parent_post_id (parent not among the posts)",
+        "duplicate post_id (first occurrence kept)",
+    ]
     assert set(res.rejects["record_key"].to_list()) <= {pid("p1"), pid("p8"), pid("p9")}
     assert not reconcile(res.counts["demo"])
 
 
 def test_too_many_rejects_stop_the_stage() -> None:
-    bad = [dict(post_id=f"x{i}", platform="demo", account_id="b", kind="reply",
-                parent_post_id="missing", created_at=T) for i in range(20)]
-    with pytest.raises(RuntimeError, match="above ingest.max_reject_share"):
+    bad = [
+        dict(
+            post_id=f"x{i}",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            parent_post_id="missing",
+            created_at=T,
+        )
+        for i in range(20)
+    ]
+    with pytest.raises(RuntimeError, match=r"above ingest\.max_reject_share"):
         _run(_tables(extra_posts=bad))
 
 
 def test_counts_reconcile_for_every_table() -> None:
-    res = _run(_tables(reactions=[dict(reaction_id="r9", platform="demo", post_id="gone",
-                                       kind="like", created_at=T)]), max_reject_share=0.9)
+    res = _run(
+        _tables(
+            reactions=[
+                dict(reaction_id="r9", platform="demo", post_id="gone", kind="like", created_at=T)
+            ]
+        ),
+        max_reject_share=0.9,
+    )
     for table, c in res.counts["demo"].items():
-        assert c["read"] == c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"], table
+        assert (
+            c["read"]
+            == c["accepted"] + c["rejected"] + c["removed_privacy"] + c["merged_nonparticipant"]
+        ), table
 
 
 def test_two_dumps_keep_the_same_raw_id_as_two_accounts() -> None:
     t1, t2 = _tables(), _tables()
-    res = ingest([Source("one", t1), Source("two", t2)], KEY, set(), IngestParams(), PrivacyParams(), NOW)
+    res = ingest(
+        [Source("one", t1), Source("two", t2)], KEY, set(), IngestParams(), PrivacyParams(), NOW
+    )
     participants = res.accounts.filter(pl.col("is_participant"))
     assert participants.height == 4  # a and b in each dump, never merged
     assert res.accounts.filter(~pl.col("is_participant")).height == 1  # one placeholder
 
 
 def test_interim_tables_validate(small_demo) -> None:
-    tables = SourceTables(accounts=small_demo.accounts, posts=small_demo.posts,
-                          reactions=small_demo.reactions, rejects=schema.empty("rejects"),
-                          n_read={}, platform="demo")
+    tables = SourceTables(
+        accounts=small_demo.accounts,
+        posts=small_demo.posts,
+        reactions=small_demo.reactions,
+        rejects=schema.empty("rejects"),
+        n_read={},
+        platform="demo",
+    )
     res = _run(tables)
     schema.validate(res.posts, "posts", schema.INTERIM, now=NOW)
     replies = res.posts.filter(pl.col("parent_post_id").is_not_null())
@@ -161,8 +252,10 @@ def test_interim_tables_validate(small_demo) -> None:
 
 
 def test_rows_missing_required_fields_are_rejected_not_dropped() -> None:
-    bad = [dict(post_id="p7", platform="demo", account_id="b", kind="post", created_at=None),
-           dict(post_id="p6", platform="demo", account_id="b", kind="tweetstorm", created_at=T)]
+    bad = [
+        dict(post_id="p7", platform="demo", account_id="b", kind="post", created_at=None),
+        dict(post_id="p6", platform="demo", account_id="b", kind="tweetstorm", created_at=T),
+    ]
     res = _run(_tables(extra_posts=bad), max_reject_share=0.9)
     reasons = set(res.rejects["reason"].to_list())
     assert {"missing required field created_at", "kind is not a canonical kind"} <= reasons
@@ -172,15 +265,25 @@ def test_rows_missing_required_fields_are_rejected_not_dropped() -> None:
 def test_link_table_joins_exactly_the_listed_accounts() -> None:
     from analysis.ingest import apply_links
 
-    res = ingest([Source("one", _tables()), Source("two", _tables())], KEY, set(), IngestParams(),
-                 PrivacyParams(), NOW)
-    links = pl.DataFrame({"namespace_a": ["one"], "id_a": ["a"], "namespace_b": ["two"], "id_b": ["a"]})
+    res = ingest(
+        [Source("one", _tables()), Source("two", _tables())],
+        KEY,
+        set(),
+        IngestParams(),
+        PrivacyParams(),
+        NOW,
+    )
+    links = pl.DataFrame(
+        {"namespace_a": ["one"], "id_a": ["a"], "namespace_b": ["two"], "id_b": ["a"]}
+    )
     linked = apply_links(res, links, KEY)
     a1 = privacy.pseudonym(KEY, "one", "account", "a", privacy.ACCOUNT_PREFIX)
     a2 = privacy.pseudonym(KEY, "two", "account", "a", privacy.ACCOUNT_PREFIX)
     assert a2 not in set(linked.posts["account_id"]) | set(linked.accounts["account_id"])
-    assert linked.posts.filter(pl.col("account_id") == a1).height == 2 * res.posts.filter(
-        pl.col("account_id") == a1).height
+    assert (
+        linked.posts.filter(pl.col("account_id") == a1).height
+        == 2 * res.posts.filter(pl.col("account_id") == a1).height
+    )
     assert linked.accounts.filter(pl.col("is_participant")).height == 3  # b stays two people
     with pytest.raises(ValueError, match="missing columns"):
         apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)

@@ -361,9 +361,16 @@ def test_reposts_are_not_replies_in_the_reply_graph() -> None:
     from analysis.models.common import reply_edges
 
     t = datetime(2026, 1, 1, tzinfo=UTC)
-    posts = pl.DataFrame({
-        "post_id": ["p1", "p2"], "account_id": ["a", "a"], "kind": ["repost", "reply"],
-        "reply_to_account_id": ["b", "b"], "parent_post_id": [None, None],
-        "root_post_id": [None, None], "w": [1.0, 1.0], "created_at": [t, t],
-    })
+    posts = pl.DataFrame(
+        {
+            "post_id": ["p1", "p2"],
+            "account_id": ["a", "a"],
+            "kind": ["repost", "reply"],
+            "reply_to_account_id": ["b", "b"],
+            "parent_post_id": [None, None],
+            "root_post_id": [None, None],
+            "w": [1.0, 1.0],
+            "created_at": [t, t],
+        }
+    )
     assert reply_edges(posts)["post_id"].to_list() == ["p2"]

@@ -63,7 +63,7 @@ def test_key_from_env_then_file_then_created(tmp_path, monkeypatch, caplog) -> N
 
 def test_missing_key_stops_with_a_clear_message(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("RK_TEST", raising=False)
-    with pytest.raises(privacy.KeyError_, match=r"set \$RK_TEST"):
+    with pytest.raises(privacy.PseudonymKeyError, match=r"set \$RK_TEST"):
         privacy.load_key("RK_TEST", tmp_path / "nokey", create=False)
 
 
@@ -107,8 +107,10 @@ HARD_CASES = [
     ("call +1-202-555-0143", "555-0143"),
     ("@Pat_Smith you are right", "Pat_Smith"),  # Stack Exchange comment reply
     ("@alice@mastodon.social said so", "alice"),  # Mastodon handle
-    ('<span class="h-card"><a href="https://x.social/@bob" class="u-url mention">@<span>bob</span></a></span> hi',
-     "bob"),  # Mastodon HTML mention link
+    (
+        '<span class="h-card"><a href="https://x.social/@bob" class="u-url mention">@<span>bob</span></a></span> hi',
+        "bob",
+    ),  # Mastodon HTML mention link
     ("as u/throwaway_123 wrote", "throwaway_123"),  # Reddit user
     ("as /u/throwaway_123 wrote", "throwaway_123"),
 ]
@@ -139,13 +141,20 @@ def test_known_names_are_redacted_case_sensitively_as_whole_words() -> None:
     assert out == "Thanks [user] and [user]; Patterns stay, Al stays, [user] goes."
 
 
-HANDLE_CHARS = st.text(alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"),
-                                              max_codepoint=0x2FF), min_size=3, max_size=12)
+HANDLE_CHARS = st.text(
+    alphabet=st.characters(whitelist_categories=("Ll", "Lu", "Nd"), max_codepoint=0x2FF),
+    min_size=3,
+    max_size=12,
+)
 
 
 @settings(max_examples=150, deadline=None)
-@given(handle=HANDLE_CHARS, zw=st.sampled_from(["", "\u200b", "\u200d", "\u2060"]),
-       before=st.sampled_from(["", "hi ", "thanks, ", "(cc "]), after=st.sampled_from(["", " ok", "!", ")"]))
+@given(
+    handle=HANDLE_CHARS,
+    zw=st.sampled_from(["", "\u200b", "\u200d", "\u2060"]),
+    before=st.sampled_from(["", "hi ", "thanks, ", "(cc "]),
+    after=st.sampled_from(["", " ok", "!", ")"]),
+)
 def test_property_any_at_handle_is_scrubbed(handle: str, zw: str, before: str, after: str) -> None:
     obfuscated = handle[:1] + zw + handle[1:]
     out = scrub_text(f"{before}@{obfuscated}{after}")
@@ -153,19 +162,34 @@ def test_property_any_at_handle_is_scrubbed(handle: str, zw: str, before: str, a
 
 
 @settings(max_examples=150, deadline=None)
-@given(user=st.from_regex(r"[a-z][a-z0-9._]{2,10}[a-z0-9]", fullmatch=True),
-       domain=st.from_regex(r"[a-z]{3,10}", fullmatch=True),
-       tld=st.sampled_from(["com", "org", "net", "de", "io"]))
-def test_property_emails_plain_and_obfuscated_are_scrubbed(user: str, domain: str, tld: str) -> None:
-    for form in (f"{user}@{domain}.{tld}", f"{user} at {domain} dot {tld}", f"{user} [at] {domain} [dot] {tld}"):
+@given(
+    user=st.from_regex(r"[a-z][a-z0-9._]{2,10}[a-z0-9]", fullmatch=True),
+    domain=st.from_regex(r"[a-z]{3,10}", fullmatch=True),
+    tld=st.sampled_from(["com", "org", "net", "de", "io"]),
+)
+def test_property_emails_plain_and_obfuscated_are_scrubbed(
+    user: str, domain: str, tld: str
+) -> None:
+    for form in (
+        f"{user}@{domain}.{tld}",
+        f"{user} at {domain} dot {tld}",
+        f"{user} [at] {domain} [dot] {tld}",
+    ):
         out = scrub_text(f"contact {form} please")
-        assert f"{domain} dot" not in out and f"@{domain}" not in out and f"{domain}.{tld}" not in out, out
+        assert (
+            f"{domain} dot" not in out and f"@{domain}" not in out and f"{domain}.{tld}" not in out
+        ), out
 
 
 @settings(max_examples=100, deadline=None)
-@given(digits=st.lists(st.integers(0, 9), min_size=10, max_size=12),
-       sep=st.sampled_from([" ", "-", ".", ""]), cc=st.sampled_from(["+1", "+44", "+49", "0033", "+81"]))
-def test_property_international_phone_numbers_are_scrubbed(digits: list[int], sep: str, cc: str) -> None:
+@given(
+    digits=st.lists(st.integers(0, 9), min_size=10, max_size=12),
+    sep=st.sampled_from([" ", "-", ".", ""]),
+    cc=st.sampled_from(["+1", "+44", "+49", "0033", "+81"]),
+)
+def test_property_international_phone_numbers_are_scrubbed(
+    digits: list[int], sep: str, cc: str
+) -> None:
     d = "".join(map(str, digits))
     number = f"{cc} {d[:3]}{sep}{d[3:6]}{sep}{d[6:]}"
     out = scrub_text(f"call {number} today")

@@ -204,12 +204,12 @@ def test_agreement_frame_reads_compare_json_and_falls_back_to_scores() -> None:
 def test_effect_frames_read_the_counterfactual_tests() -> None:
     w = report.effect_frame(COMPARE_JSON, "weekend_off")
     assert w.filter(pl.col("series") == "weekends off")["value"].to_list() == pytest.approx(
-        [-25.0, -1.0]
+        [-0.25, -0.01]
     )
     assert w.filter(pl.col("series") == "two weeks off")["model"].to_list() == ["volume"]
     g = report.effect_frame(COMPARE_JSON, "gaming")
     ring = g.filter(pl.col("series").str.starts_with("reaction ring"))
-    assert ring["n_accounts"].to_list() == [5] and ring["value"].to_list() == pytest.approx([10.0])
+    assert ring["n_accounts"].to_list() == [5] and ring["value"].to_list() == pytest.approx([0.1])
     assert report.effect_frame(None, "gaming") is None
     with pytest.raises(ValueError, match="unknown test"):
         report.effect_frame(COMPARE_JSON, "nope")
@@ -356,6 +356,8 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
         and "| quiet connectors | <k | <k |" in md
     )
     assert "recommends **`conversation`**" in md and "best and robust" in md
+    assert "| volume | weekends off | -0.250 | 30 |" in md  # the JSON's value, not a percent
+    assert "| volume | reaction ring (5 accounts) | <k | <k |" in md  # 5 ring members < k
     # every decimal number of the validity tables is a JSON value or an interval of one
     leaves = set()
 
@@ -448,3 +450,29 @@ def test_num_formats_like_the_writeup() -> None:
     assert writeup.num(2.5e-9) == "2.50e-09"
     assert writeup.num(None) == "n/a"
     assert re.fullmatch(r"-?\d+\.\d{3}", writeup.num(-0.1))
+
+
+def test_without_a_browser_figures_fall_back_to_svg(
+    monkeypatch, tmp_path: Path, params: dict
+) -> None:
+    import plotly.io as pio
+
+    def no_browser(*args, **kwargs):
+        raise RuntimeError("no chromium here")
+
+    monkeypatch.setattr(pio, "write_images", no_browser)
+    _write(tmp_path, "models.json", MODELS_JSON)
+    _write(tmp_path, "compare.json", COMPARE_JSON)
+    params = {**params, "report": {"figure_format": "png"}}
+    summary = stage.write_report(tmp_path, params)
+    svgs = sorted(p.name for p in (tmp_path / "reports/figures").glob("*"))
+    assert svgs == [
+        "gaming.svg",
+        "validity.svg",
+        "weekend_off.svg",
+    ]  # agreement heatmap: table only
+    assert summary["n_static_figures"] == 3
+    svg = (tmp_path / "reports/figures/validity.svg").read_text()
+    assert svg.startswith("<svg") and "conversation" in svg and "<rect" in svg
+    md = (tmp_path / "reports/methodology.md").read_text()
+    assert "plain SVGs drawn without a browser" in md and "(figures/validity.svg)" in md

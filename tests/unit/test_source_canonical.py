@@ -16,25 +16,33 @@ def _write_csv(folder, posts_rows: list[str]) -> None:
     (folder / "accounts.csv").write_text("account_id,platform,handle\na,forum,al\nb,forum,bo\n")
     (folder / "posts.csv").write_text(
         "post_id,platform,account_id,kind,parent_post_id,created_at,text,labels,n_views\n"
-        + "\n".join(posts_rows) + "\n")
+        + "\n".join(posts_rows)
+        + "\n"
+    )
 
 
 def test_csv_dump_maps_and_rejects_unparsable_rows_with_their_line(tmp_path) -> None:
-    _write_csv(tmp_path / "d", [
-        "p1,forum,a,post,,2024-01-02T03:04:05Z,hello,tea|coffee,10",
-        "p2,forum,b,reply,p1,2024-01-02T04:00:00Z,hi,,",
-        "p3,forum,b,reply,p1,not-a-date,broken,,",
-        ",forum,b,post,,2024-01-02T04:00:00Z,no id,,",
-        "p5,forum,b,post,,2024-01-02T05:00:00Z,bad views,,many",
-    ])
+    _write_csv(
+        tmp_path / "d",
+        [
+            "p1,forum,a,post,,2024-01-02T03:04:05Z,hello,tea|coffee,10",
+            "p2,forum,b,reply,p1,2024-01-02T04:00:00Z,hi,,",
+            "p3,forum,b,reply,p1,not-a-date,broken,,",
+            ",forum,b,post,,2024-01-02T04:00:00Z,no id,,",
+            "p5,forum,b,post,,2024-01-02T05:00:00Z,bad views,,many",
+        ],
+    )
     t = read_source("canonical", tmp_path / "d")
     assert t.posts["post_id"].to_list() == ["p1", "p2"]
     assert t.posts["labels"].to_list()[0] == ["tea", "coffee"]
     assert t.posts.schema["created_at"] == schema.UTC_TIME
     rej = t.rejects.sort("source_line")
     assert rej["source_line"].to_list() == [4, 5, 6]
-    assert rej["reason"].to_list() == ["unparsable created_at", "missing required post_id",
-                                       "unparsable n_views"]
+    assert rej["reason"].to_list() == [
+        "unparsable created_at",
+        "missing required post_id",
+        "unparsable n_views",
+    ]
     assert set(rej["source_file"]) == {"posts.csv"}
     t.check_reconciled()
 
@@ -46,7 +54,9 @@ def test_jsonl_and_parquet_routes_give_the_same_tables(tmp_path, small_demo) -> 
         df = getattr(small_demo, table).head(200)
         df.write_parquet(pq / f"{table}.parquet")
         with open(js / f"{table}.jsonl", "w") as fh:
-            for row in df.with_columns(pl.col("created_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%z")).to_dicts():
+            for row in df.with_columns(
+                pl.col("created_at").dt.to_string("%Y-%m-%dT%H:%M:%S%.f%z")
+            ).to_dicts():
                 fh.write(json.dumps(row) + "\n")
     a, b = read_source("canonical", pq), read_source("canonical", js)
     for table in ("accounts", "posts", "reactions"):
@@ -55,7 +65,9 @@ def test_jsonl_and_parquet_routes_give_the_same_tables(tmp_path, small_demo) -> 
 
 def test_missing_posts_table_names_what_was_expected(tmp_path) -> None:
     (tmp_path / "accounts.csv").write_text("account_id,platform\na,x\n")
-    with pytest.raises(SourceError, match=r"no posts table; expected posts.parquet, posts.csv or posts.jsonl"):
+    with pytest.raises(
+        SourceError, match=r"no posts table; expected posts.parquet, posts.csv or posts.jsonl"
+    ):
         read_source("canonical", tmp_path)
 
 
@@ -67,7 +79,7 @@ def test_wrong_encoding_stops_with_the_file_named(tmp_path) -> None:
 
 
 def test_unknown_format_and_missing_path_are_clear(tmp_path) -> None:
-    with pytest.raises(SourceError, match="unknown source.format 'myspace'"):
+    with pytest.raises(SourceError, match=r"unknown source\.format 'myspace'"):
         read_source("myspace", tmp_path)
     with pytest.raises(SourceError, match="the dump does not exist"):
         read_source("canonical", tmp_path / "nope")

@@ -21,7 +21,9 @@ from analysis.topics import (
 )
 
 
-def _blobs(n_per: int = 40, k: int = 3, noise: int = 0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def _blobs(
+    n_per: int = 40, k: int = 3, noise: int = 0, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)
     centres = np.eye(16)[:k] * 5
     x = np.concatenate([c + rng.normal(0, 0.3, (n_per, 16)) for c in centres])
@@ -56,8 +58,9 @@ def test_outliers_reassigned_only_above_threshold():
     near = np.eye(16)[10:13] * 5  # orthogonal to every blob: cosine ~0
     far = -np.eye(16)[[0, 1, 2]] * 5 - 1  # negative cosine to every blob
     x = np.concatenate([x, near, far]).astype(np.float32)
-    keep = cluster_posts(x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10,
-                                         outlier_min_cosine=-0.05))
+    keep = cluster_posts(
+        x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10, outlier_min_cosine=-0.05)
+    )
     raw_out = keep.raw_labels == OUTLIER
     assert raw_out[-6:].all()  # HDBSCAN leaves them out
     # the contract: a raw outlier joins a topic iff its best cosine reaches the threshold
@@ -67,14 +70,21 @@ def test_outliers_reassigned_only_above_threshold():
     assert (keep.labels[-6:-3] != OUTLIER).all()
     assert (keep.labels[-3:] == OUTLIER).all()  # kept as outliers, and counted
     assert keep.n_reassigned == int(raw_out.sum()) - 3
-    none = cluster_posts(x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10,
-                                         outlier_min_cosine=1.0))
+    none = cluster_posts(
+        x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10, outlier_min_cosine=1.0)
+    )
     assert (none.labels == OUTLIER).sum() == raw_out.sum()
 
 
 def test_ctfidf_keywords_on_tiny_texts():
-    texts = ["espresso grinder espresso [handle]", "espresso beans roast", "burr grinder espresso",
-             "derailleur chain bike [url]", "bike saddle derailleur", "gravel bike tyre"]
+    texts = [
+        "espresso grinder espresso [handle]",
+        "espresso beans roast",
+        "burr grinder espresso",
+        "derailleur chain bike [url]",
+        "bike saddle derailleur",
+        "gravel bike tyre",
+    ]
     labels = np.array([0, 0, 0, 1, 1, -1])
     kw = ctfidf_keywords(texts, labels, n_keywords=3)
     assert kw[0][0] == "espresso" and kw[1][0] in {"derailleur", "bike"}
@@ -89,21 +99,32 @@ def test_ctfidf_keywords_on_tiny_texts():
 
 def test_soft_membership():
     x, _ = _blobs(n_per=20)
-    p = TopicsParams(method="kmeans", n_topics=3, max_topics_per_post=2, softmax_temperature=1.0,
-                     min_probability=0.0)
+    p = TopicsParams(
+        method="kmeans",
+        n_topics=3,
+        max_topics_per_post=2,
+        softmax_temperature=1.0,
+        min_probability=0.0,
+    )
     res = cluster_posts(x, p)
     labels = res.labels.copy()
     labels[0] = OUTLIER
     soft = soft_membership(x, labels, res.centroids, p)
-    per = soft.group_by("row").agg(pl.len(), pl.col("is_primary").sum(), pl.col("probability").sum())
+    per = soft.group_by("row").agg(
+        pl.len(), pl.col("is_primary").sum(), pl.col("probability").sum()
+    )
     assert per["len"].max() <= 2 and (per["is_primary"] == 1).all()
     assert (per.filter(pl.col("row") > 0)["probability"] <= 1 + 1e-9).all()
     prim = soft.filter("is_primary").sort("row")
     assert prim["topic_id"].to_list() == labels.tolist()
     assert soft.filter(pl.col("row") == 0)["probability"].null_count() == 1
     # a hard temperature and threshold leaves one topic per post
-    hard = soft_membership(x, res.labels, res.centroids,
-                           p.model_copy(update={"softmax_temperature": 0.01, "min_probability": 0.2}))
+    hard = soft_membership(
+        x,
+        res.labels,
+        res.centroids,
+        p.model_copy(update={"softmax_temperature": 0.01, "min_probability": 0.2}),
+    )
     assert hard.height == len(x)
 
 
@@ -117,8 +138,15 @@ def _community() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame
     posts, topic = [], []
 
     def add(pid, acct, t, parent=None):
-        posts.append({"post_id": pid, "account_id": acct, "parent_post_id": parent, "kind":
-                      "reply" if parent else "post", "created_at": T0})
+        posts.append(
+            {
+                "post_id": pid,
+                "account_id": acct,
+                "parent_post_id": parent,
+                "kind": "reply" if parent else "post",
+                "created_at": T0,
+            }
+        )
         topic.append({"post_id": pid, "topic_id": t})
 
     for i in range(4):
@@ -132,11 +160,26 @@ def _community() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.DataFrame
     add("n0", NONPARTICIPANT_ID, 0)
     add("n0r", "r1", 0, parent="n0")
     add("n1r", "r2", 0, parent="n0")
-    accounts = pl.DataFrame({"account_id": ["expert", "quiet", "oneoff", "r1", "r2", "r3", "r4", "r5",
-                                            NONPARTICIPANT_ID],
-                             "is_participant": [True] * 8 + [False]})
-    reactions = pl.DataFrame({"post_id": ["q0", "q1"], "actor_account_id": [None, "quiet"]},
-                             schema={"post_id": pl.String, "actor_account_id": pl.String})
+    accounts = pl.DataFrame(
+        {
+            "account_id": [
+                "expert",
+                "quiet",
+                "oneoff",
+                "r1",
+                "r2",
+                "r3",
+                "r4",
+                "r5",
+                NONPARTICIPANT_ID,
+            ],
+            "is_participant": [True] * 8 + [False],
+        }
+    )
+    reactions = pl.DataFrame(
+        {"post_id": ["q0", "q1"], "actor_account_id": [None, "quiet"]},
+        schema={"post_id": pl.String, "actor_account_id": pl.String},
+    )
     return pl.DataFrame(posts), accounts, reactions, pl.DataFrame(topic)
 
 
@@ -145,7 +188,10 @@ def test_attribution_needs_evidence():
     att = attribute(posts, reactions, accounts, topic, TopicsParams(min_posts=3, min_engagers=2))
     ev = att.filter(pl.col("method") == "evidence")
     naive = att.filter(pl.col("method") == "naive")
-    get = lambda df, a, t: df.filter((pl.col("account_id") == a) & (pl.col("topic_id") == t)).row(0, named=True)  # noqa: E731
+
+    def get(df: pl.DataFrame, a: str, t: int) -> dict:
+        return df.filter((pl.col("account_id") == a) & (pl.col("topic_id") == t)).row(0, named=True)
+
     assert get(ev, "expert", 0)["is_attributed"] and get(ev, "expert", 0)["n_engagers"] == 3
     assert not get(ev, "oneoff", 0)["is_attributed"]  # a single post never attributes ...
     assert get(naive, "oneoff", 0)["is_attributed"]  # ... but Klout-style counting does
@@ -154,8 +200,17 @@ def test_attribution_needs_evidence():
     assert get(ev, "quiet", 0)["n_engagers"] == 0
     assert NONPARTICIPANT_ID not in att["account_id"].to_list()
     assert (ev.filter(pl.col("n_posts") == 1)["is_attributed"]).sum() == 0
-    assert set(att.columns) >= {"method", "account_id", "topic_id", "n_posts", "n_engagers",
-                                "estimate", "ci_low", "ci_high", "is_attributed"}
+    assert set(att.columns) >= {
+        "method",
+        "account_id",
+        "topic_id",
+        "n_posts",
+        "n_engagers",
+        "estimate",
+        "ci_low",
+        "ci_high",
+        "is_attributed",
+    }
     # intervals contain their estimate
     assert ((ev["ci_low"] <= ev["estimate"]) & (ev["estimate"] <= ev["ci_high"])).all()
 
@@ -163,7 +218,12 @@ def test_attribution_needs_evidence():
 def test_shrinkage_pulls_single_post_toward_topic_mean():
     posts, accounts, reactions, topic = _community()
     att = attribute(posts, reactions, accounts, topic, TopicsParams())
-    row = lambda m: att.filter((pl.col("method") == m) & (pl.col("account_id") == "oneoff")).row(0, named=True)  # noqa: E731
+
+    def row(m: str) -> dict:
+        return att.filter((pl.col("method") == m) & (pl.col("account_id") == "oneoff")).row(
+            0, named=True
+        )
+
     raw, shrunk = row("naive")["estimate"], row("evidence")["estimate"]
     assert raw > 2  # 5 replies on one post, topic mean ~1
     assert 1 <= shrunk < raw  # pulled toward the topic mean (1 = baseline)
@@ -173,22 +233,41 @@ def test_shrinkage_pulls_single_post_toward_topic_mean():
 
 def test_rank_and_min_ci_low():
     posts, accounts, reactions, topic = _community()
-    att = attribute(posts, reactions, accounts, topic,
-                    TopicsParams(min_posts=1, min_engagers=0, min_ci_low=10.0))
+    att = attribute(
+        posts,
+        reactions,
+        accounts,
+        topic,
+        TopicsParams(min_posts=1, min_engagers=0, min_ci_low=10.0),
+    )
     assert att.filter(pl.col("method") == "evidence")["is_attributed"].sum() == 0
-    naive = att.filter((pl.col("method") == "naive") & (pl.col("account_id") == "expert")).sort("rank")
+    naive = att.filter((pl.col("method") == "naive") & (pl.col("account_id") == "expert")).sort(
+        "rank"
+    )
     assert naive["topic_id"].to_list() == [0, 1]  # more posts first
 
 
 def test_evaluate_tags_precision():
-    posts = pl.DataFrame({
-        "post_id": ["q1", "a1", "q2", "a2"], "account_id": ["x", "u", "y", "u"],
-        "kind": ["question", "answer", "question", "answer"], "score": [1, 5, 1, 0],
-        "labels": [["beer"], ["beer"], ["wine"], ["wine"]]})
+    posts = pl.DataFrame(
+        {
+            "post_id": ["q1", "a1", "q2", "a2"],
+            "account_id": ["x", "u", "y", "u"],
+            "kind": ["question", "answer", "question", "answer"],
+            "score": [1, 5, 1, 0],
+            "labels": [["beer"], ["beer"], ["wine"], ["wine"]],
+        }
+    )
     topic = pl.DataFrame({"post_id": ["q1", "a1", "q2", "a2"], "topic_id": [0, 0, 1, 1]})
-    att = pl.DataFrame({"method": ["naive", "naive", "evidence"], "account_id": ["u", "u", "u"],
-                        "topic_id": [1, 0, 0], "n_posts": [1, 1, 1], "is_attributed": [True] * 3,
-                        "rank": [1, 2, 1]})
+    att = pl.DataFrame(
+        {
+            "method": ["naive", "naive", "evidence"],
+            "account_id": ["u", "u", "u"],
+            "topic_id": [1, 0, 0],
+            "n_posts": [1, 1, 1],
+            "is_attributed": [True] * 3,
+            "rank": [1, 2, 1],
+        }
+    )
     ev = evaluate_tags(att, topic, posts)
     assert ev["n_answerers_with_truth"] == 1  # the 0-score wine answer is no evidence
     assert ev["naive"]["precision_at_3"] == 0.5 and ev["evidence"]["precision_at_3"] == 1.0

@@ -38,7 +38,9 @@ class Rejects:
 
     rows: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, table: str, source_file: Path | str, line: int | None, key: Any, reason: str) -> None:
+    def add(
+        self, table: str, source_file: Path | str, line: int | None, key: Any, reason: str
+    ) -> None:
         """Record one rejected record of ``table``."""
         self.rows.append(
             {

@@ -24,8 +24,9 @@ def _find(folder: Path, table: str, required: bool) -> Path | None:
         if candidate.exists():
             return candidate
     if required:
-        raise SourceError(folder, None, f"no {table} table",
-                          f"{table}.parquet, {table}.csv or {table}.jsonl")
+        raise SourceError(
+            folder, None, f"no {table} table", f"{table}.parquet, {table}.csv or {table}.jsonl"
+        )
     return None
 
 
@@ -40,8 +41,12 @@ def _load(path: Path, table: str) -> pl.DataFrame:
         else:
             df = pl.read_ndjson(path, infer_schema_length=None)
     except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
-        raise SourceError(path, None, f"cannot be parsed ({str(exc).splitlines()[0]})",
-                          f"a valid {path.suffix[1:]} file in UTF-8") from exc
+        raise SourceError(
+            path,
+            None,
+            f"cannot be parsed ({str(exc).splitlines()[0]})",
+            f"a valid {path.suffix[1:]} file in UTF-8",
+        ) from exc
     if "labels" in df.columns and df.schema["labels"] == pl.String:
         # CSV has no lists: labels are written "a|b|c".
         df = df.with_columns(pl.col("labels").str.split("|"))
@@ -60,26 +65,36 @@ def _parse(df: pl.DataFrame, table: str, path: Path, rejects: Rejects) -> pl.Dat
         if src == dtype:
             exprs.append(pl.col(name))
         elif isinstance(dtype, pl.Datetime) and src == pl.String:
-            exprs.append(pl.col(name).str.to_datetime(time_zone="UTC", strict=False, time_unit="us"))
+            exprs.append(
+                pl.col(name).str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
+            )
         else:
             exprs.append(pl.col(name).cast(dtype, strict=False))
     try:
         parsed = df.select(exprs)
     except pl.exceptions.PolarsError as exc:
-        raise SourceError(path, None, f"columns do not fit the {table} schema ({exc})",
-                          "the types in docs/data-format.md") from exc
+        raise SourceError(
+            path,
+            None,
+            f"columns do not fit the {table} schema ({exc})",
+            "the types in docs/data-format.md",
+        ) from exc
     # A value that was present but did not parse is a malformed row.
     checks = {}
     for name in cols:
         if name in df.columns:
             checks[name] = parsed[name].is_null() & df[name].is_not_null()
     for name in schema.REQUIRED[table]:
-        present = parsed[name].is_not_null() if name in parsed.columns else pl.Series([False] * df.height)
+        present = (
+            parsed[name].is_not_null() if name in parsed.columns else pl.Series([False] * df.height)
+        )
         checks[f"missing required {name}"] = ~present
     mask = pl.Series([False] * df.height)
     for label, m in checks.items():
         hit = m & ~mask
-        for line, key in zip(parsed.filter(hit)["_line"], _keys(parsed.filter(hit), table), strict=True):
+        for line, key in zip(
+            parsed.filter(hit)["_line"], _keys(parsed.filter(hit), table), strict=True
+        ):
             reason = label if label.startswith("missing") else f"unparsable {label}"
             rejects.add(table, path, int(line), key, reason)
         mask = mask | m
@@ -108,5 +123,11 @@ def read(path: Path) -> SourceTables:
         n_read[table] = raw.height
         out[table] = _parse(raw, table, found, rejects)
     platform = out["posts"]["platform"].drop_nulls().first() if out["posts"].height else "canonical"
-    return SourceTables(accounts=out["accounts"], posts=out["posts"], reactions=out["reactions"],
-                        rejects=rejects.frame(), n_read=n_read, platform=str(platform or "canonical"))
+    return SourceTables(
+        accounts=out["accounts"],
+        posts=out["posts"],
+        reactions=out["reactions"],
+        rejects=rejects.frame(),
+        n_read=n_read,
+        platform=str(platform or "canonical"),
+    )

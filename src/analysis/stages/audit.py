@@ -20,8 +20,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     tables = [read_source(s.format, s.path) for s in src.all()]
     ident = Identifiers.from_tables([t.accounts for t in tables], [t.posts for t in tables])
     hits, n_files = audit(args.root, ident)
-    log.info("audit: %d raw ids, %d names/handles/e-mails checked in %d files",
-             len(ident.ids), len(ident.names), n_files)
+    log.info(
+        "audit: %d raw ids, %d names/handles/e-mails checked in %d files",
+        len(ident.ids),
+        len(ident.names),
+        n_files,
+    )
     # Matches go to stderr only, never to the log file: logs/ is itself an audited output.
     for hit in hits[:100]:
         sys.stderr.write(f"audit hit: {hit}\n")

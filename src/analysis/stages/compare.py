@@ -52,23 +52,36 @@ def _agreement_json(agree: pl.DataFrame) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for row in agree.iter_rows(named=True):
         out.setdefault(row["pair"], {"n_accounts": row["n_accounts"]})[row["statistic"]] = {
-            "value": row["value"], "ci_low": row["ci_low"], "ci_high": row["ci_high"]}
+            "value": row["value"],
+            "ci_low": row["ci_low"],
+            "ci_high": row["ci_high"],
+        }
     return out
 
 
-def _write_plots(agree: pl.DataFrame, div: pl.DataFrame, robust: dict[str, dict[str, Any]],
-                 gaming: dict[str, dict], multipliers: tuple[float, ...]) -> None:
+def _write_plots(
+    agree: pl.DataFrame,
+    div: pl.DataFrame,
+    robust: dict[str, dict[str, Any]],
+    gaming: dict[str, dict],
+    multipliers: tuple[float, ...],
+) -> None:
     PLOTS.mkdir(parents=True, exist_ok=True)
     wide = agree.pivot(on="statistic", index="pair", values="value")
     wide.write_csv(PLOTS / "agreement.csv")
     div.select("reach_pct", "conversation_pct", "quadrant", "divergence").sort(
-        "reach_pct", "conversation_pct").write_csv(PLOTS / "divergence.csv")
+        "reach_pct", "conversation_pct"
+    ).write_csv(PLOTS / "divergence.csv")
     pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(PLOTS / "robustness.csv")
     rows = [{"volume_increase_pct": 0.0, **{m: 0.0 for m in gaming}}]
     for mult in multipliers:
         key = f"+{round(100 * mult)}%"
-        rows.append({"volume_increase_pct": 100 * mult,
-                     **{m: g["median_rel_change"].get(key) for m, g in gaming.items()}})
+        rows.append(
+            {
+                "volume_increase_pct": 100 * mult,
+                **{m: g["median_rel_change"].get(key) for m, g in gaming.items()},
+            }
+        )
     pl.DataFrame(rows).write_csv(PLOTS / "gaming.csv")
     log.info("wrote plot data to %s", PLOTS)
 
@@ -91,8 +104,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         scores[name] = pl.read_parquet(path)
 
     agree = compare.agreement(scores, cp)
-    log.info("agreement: %d pairs x %d statistics, %d bootstrap draws", agree["pair"].n_unique(),
-             agree["statistic"].n_unique(), cp.n_boot)
+    log.info(
+        "agreement: %d pairs x %d statistics, %d bootstrap draws",
+        agree["pair"].n_unique(),
+        agree["statistic"].n_unique(),
+        cp.n_boot,
+    )
     div, fit = compare.divergence(scores[cp.reach_model], scores[cp.conversation_model], cp)
     div_json: dict[str, Any] = {
         "models": {"reach": cp.reach_model, "conversation": cp.conversation_model},

@@ -26,6 +26,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         write_table(getattr(dump, table), RAW_DIR / f"{table}.parquet", table, schema.RAW)
     write_parquet(dump.truth_accounts, TRUTH_DIR / "accounts.parquet")
     write_parquet(dump.truth_posts, TRUTH_DIR / "posts.parquet")
-    log.info("demo: %d accounts, %d posts, %d reactions over %d days (seed %d)",
-             dump.accounts.height, dump.posts.height, dump.reactions.height, p.n_days, p.seed)
+    log.info(
+        "demo: %d accounts, %d posts, %d reactions over %d days (seed %d)",
+        dump.accounts.height,
+        dump.posts.height,
+        dump.reactions.height,
+        p.n_days,
+        p.seed,
+    )
     return 0

@@ -45,17 +45,33 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     posts = pl.read_parquet(POSTS, columns=["post_id", "text"])
     model = load_model(p.model, p.device, threads=p.threads)
-    log.info("model %s@%s on %s, batch %d, %d threads", p.model, p.revision, model.device,
-             p.batch_size, p.threads)
+    log.info(
+        "model %s@%s on %s, batch %d, %d threads",
+        p.model,
+        p.revision,
+        model.device,
+        p.batch_size,
+        p.threads,
+    )
     cache = EmbeddingCache(p.cache_dir, p.model, p.revision)
-    out, stats = embed_posts(posts, model_encoder(model, p.batch_size), cache,
-                             batch_size=p.batch_size, progress_min_texts=p.progress_min_texts)
+    out, stats = embed_posts(
+        posts,
+        model_encoder(model, p.batch_size),
+        cache,
+        batch_size=p.batch_size,
+        progress_min_texts=p.progress_min_texts,
+    )
     write_parquet(out, OUT)
     rate = stats.n_encoded / stats.seconds if stats.seconds else 0.0
     log.info(
         "embed: %d posts, %d empty texts (kept, flagged, no vector), %d unique texts: %d from "
         "cache, %d encoded in %.1f s (%.0f texts/s)",
-        stats.n_posts, stats.n_empty, stats.n_unique_texts, stats.n_cached, stats.n_encoded,
-        stats.seconds, rate,
+        stats.n_posts,
+        stats.n_empty,
+        stats.n_unique_texts,
+        stats.n_cached,
+        stats.n_encoded,
+        stats.seconds,
+        rate,
     )
     return 0

@@ -22,6 +22,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Add the account to the opt-out list."""
     priv = section(params, "privacy", PrivacyParams)
     digest = privacy.add_opt_out(priv.opt_out_path, args.identity)
-    log.info("added %s to %s; run `dvc repro` to erase everything derived from the account",
-             digest[:19] + "…", priv.opt_out_path)
+    log.info(
+        "added %s to %s; run `dvc repro` to erase everything derived from the account",
+        digest[:19] + "…",
+        priv.opt_out_path,
+    )
     return 0

@@ -36,8 +36,10 @@ def manifest(path: Path) -> list[dict[str, Any]]:
     """Size and digest of every file of a dump (a file or a folder tree)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
     base = path.parent if path.is_file() else path
-    return [{"file": str(f.relative_to(base)), "bytes": f.stat().st_size, "sha256": file_digest(f)}
-            for f in files]
+    return [
+        {"file": str(f.relative_to(base)), "bytes": f.stat().st_size, "sha256": file_digest(f)}
+        for f in files
+    ]
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
@@ -50,9 +52,14 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "key_fingerprint": privacy.fingerprint(key),
         "opt_out_sha256": file_digest(opt_out) if opt_out.exists() else None,
         "link_table_sha256": file_digest(Path(src.link_table)) if src.link_table else None,
-        "sources": [{"format": s.format, "namespace": s.namespace(),
-                     "files": manifest(Path(s.path)) if Path(s.path).exists() else []}
-                    for s in src.all()],
+        "sources": [
+            {
+                "format": s.format,
+                "namespace": s.namespace(),
+                "files": manifest(Path(s.path)) if Path(s.path).exists() else [],
+            }
+            for s in src.all()
+        ],
     }
     write_json(data, OUT)
     return 0

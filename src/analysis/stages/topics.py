@@ -39,12 +39,18 @@ OUT = Path("data/processed")
 METRICS = Path("reports/metrics/topics.json")
 
 
-def compute(posts: pl.DataFrame, embeddings: pl.DataFrame, accounts: pl.DataFrame,
-            reactions: pl.DataFrame, p: TopicsParams) -> dict[str, Any]:
+def compute(
+    posts: pl.DataFrame,
+    embeddings: pl.DataFrame,
+    accounts: pl.DataFrame,
+    reactions: pl.DataFrame,
+    p: TopicsParams,
+) -> dict[str, Any]:
     """Everything the stage writes, as frames and a metrics dict (no I/O)."""
     emb = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
-    data = emb.select("post_id").join(posts.select("post_id", "text", "labels"), on="post_id",
-                                      how="left", maintain_order="left")
+    data = emb.select("post_id").join(
+        posts.select("post_id", "text", "labels"), on="post_id", how="left", maintain_order="left"
+    )
     x = emb["embedding"].to_numpy().astype(np.float32)
     res = cluster_posts(x, p)
     k = len(res.topic_ids)
@@ -53,7 +59,8 @@ def compute(posts: pl.DataFrame, embeddings: pl.DataFrame, accounts: pl.DataFram
     soft = soft_membership(x, res.labels, res.centroids, p)
     post_ids = data["post_id"]
     post_topics = soft.with_columns(post_id=post_ids.gather(soft["row"])).select(
-        "post_id", "topic_id", "probability", "is_primary")
+        "post_id", "topic_id", "probability", "is_primary"
+    )
     primary = post_topics.filter("is_primary").select("post_id", "topic_id")
     account_topics = attribution.attribute(posts, reactions, accounts, primary, p)
     first = data["labels"].list.first().to_list()
@@ -68,7 +75,8 @@ def compute(posts: pl.DataFrame, embeddings: pl.DataFrame, accounts: pl.DataFram
         "outlier_share": float((res.labels == OUTLIER).mean()) if len(res.labels) else None,
         "vs_labels": agreement(res.labels, first),
         "stability_mean_pairwise_ari": stability(x, p.model_copy(update={"n_topics": k}))
-        if k > 1 else None,
+        if k > 1
+        else None,
         "topic_diversity": diversity(keywords, 10),
         "mean_topics_per_post": post_topics.height / max(emb.height, 1),
         "cluster_seconds": res.seconds,
@@ -78,12 +86,18 @@ def compute(posts: pl.DataFrame, embeddings: pl.DataFrame, accounts: pl.DataFram
                 "n_attributed": int(g["is_attributed"].sum()),
                 "n_accounts_attributed": int(g.filter("is_attributed")["account_id"].n_unique()),
             }
-            for m, g in ((m, account_topics.filter(pl.col("method") == m))
-                         for m in ("naive", "evidence"))
+            for m, g in (
+                (m, account_topics.filter(pl.col("method") == m)) for m in ("naive", "evidence")
+            )
         },
     }
-    return {"topics": topics, "post_topics": post_topics, "account_topics": account_topics,
-            "primary": primary, "metrics": metrics}
+    return {
+        "topics": topics,
+        "post_topics": post_topics,
+        "account_topics": account_topics,
+        "primary": primary,
+        "metrics": metrics,
+    }
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
@@ -100,19 +114,26 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     if groundtruth.has_truth(params):
         truth_accounts, truth_posts = groundtruth.load_truth(params, accounts)
         metrics["ground_truth_demo"] = attribution.evaluate_demo(
-            out["account_topics"], out["primary"], truth_accounts, truth_posts)
+            out["account_topics"], out["primary"], truth_accounts, truth_posts
+        )
     if (posts["kind"] == "answer").any():
         metrics["ground_truth_answer_tags"] = attribution.evaluate_tags(
-            out["account_topics"], out["primary"], posts)
+            out["account_topics"], out["primary"], posts
+        )
     for name in ("topics", "post_topics", "account_topics"):
         write_parquet(out[name], OUT / f"{name}.parquet")
     write_json(metrics, METRICS)
     log.info(
         "topics: %d posts -> %d topics (%s), outliers %.1f %% (%d reassigned), NMI %.3f, "
         "stability %.3f; attributed pairs naive %d, evidence %d",
-        metrics["n_posts_embedded"], metrics["n_topics"], p.method,
-        100 * (metrics["outlier_share"] or 0), metrics["n_outliers_reassigned"],
-        metrics["vs_labels"]["nmi"] or float("nan"), metrics["stability_mean_pairwise_ari"] or float("nan"),
-        metrics["attribution"]["naive"]["n_attributed"], metrics["attribution"]["evidence"]["n_attributed"],
+        metrics["n_posts_embedded"],
+        metrics["n_topics"],
+        p.method,
+        100 * (metrics["outlier_share"] or 0),
+        metrics["n_outliers_reassigned"],
+        metrics["vs_labels"]["nmi"] or float("nan"),
+        metrics["stability_mean_pairwise_ari"] or float("nan"),
+        metrics["attribution"]["naive"]["n_attributed"],
+        metrics["attribution"]["evidence"]["n_attributed"],
     )
     return 0

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     """``python -m analysis.templates.dvc_plots NPM_DIR [OUT]``."""
     args = sys.argv[1:] if argv is None else argv
     if not args:
-        print(__doc__)
+        sys.stderr.write(__doc__ or "")
         return 2
     out = Path(args[1]) if len(args) > 1 else OUT
     out.parent.mkdir(parents=True, exist_ok=True)

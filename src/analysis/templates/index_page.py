@@ -178,7 +178,7 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
                     "What this run is about: how many participants, posts and reactions survived ingest, the "
                     "period they cover, and what the privacy rules removed (minors and opted-out accounts with "
                     "everything they wrote; people outside the study merged into one placeholder). The line "
-                    "chart counts posts and reactions per week; hover a point for the number of active "
+                    "chart counts posts and reactions per week; the first and last weeks may be partial; hover a point for the number of active "
                     "accounts that week."
                 ),
             )
@@ -267,7 +267,7 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
                     caption=caption,
                     figures=[
                         plots.model_bars(
-                            b[test],
+                            plots.as_percent(b[test]),
                             title,
                             axis,
                             highlight=[b["recommended"]] if b["recommended"] else [],

@@ -1,0 +1,276 @@
+"""``make bench``: throughput, peak memory and peer ratios of every stage, over a size sweep.
+
+    .venv/bin/python -m benchmarks [--sizes 10k,100k,1M] [--embed-sizes 1000,3000] [--full]
+                                   [--only ingest,aggregates,...] [--workers 2] [--json FILE]
+
+Quick sweep by default (10k, 100k, 1M posts for the cheap stages; 1,000 and 3,000 posts for
+embedding); ``--full`` adds 10M posts (and 10,000 embedded posts). Every stage runs in a fresh
+process (its peak RSS is its own), beside its peer on the same data; then the log-log slope of
+seconds vs size is fitted per stage and anything growing faster than n log n is flagged.
+Figures only: nothing here gates on a time. The machine is shared: the load average is printed
+with the figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import platform
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from benchmarks import scale
+from benchmarks.common import (
+    MFLOP_PER_TOKEN,
+    Figure,
+    as_dict,
+    human,
+    isolated,
+    loadavg,
+    print_slopes,
+    print_table,
+    sgemm_peak,
+)
+
+STAGES = (
+    "dask",
+    "ingest",
+    "aggregates",
+    "incremental",
+    "pagerank",
+    "models",
+    "embedding",
+    "topics",
+    "stackexchange",
+)
+ROOT = Path(__file__).resolve().parents[1]
+SE_SITE = ROOT.parent / "shared" / "data" / "real" / "stackexchange-beer"
+
+
+def parse_size(text: str) -> int:
+    """'10k' -> 10000, '1M' -> 1000000, '2500' -> 2500."""
+    text = text.strip().lower()
+    mult = {"k": 1_000, "m": 1_000_000, "g": 1_000_000_000}.get(text[-1:], 1)
+    return int(float(text[:-1] if mult > 1 else text) * mult)
+
+
+def run_stage(figs: list[Figure], fn: Any, *args: Any) -> list[Figure]:
+    """Run one benchmark function isolated; print and keep going when it fails."""
+    try:
+        out = isolated(fn, *args)
+    except RuntimeError as exc:
+        print(f"  ! {fn.__name__}{args[:1]} failed: {str(exc).splitlines()[0]}", flush=True)
+        return []
+    for f in out:
+        print(
+            f"  {f.stage:<24}{f.route:<30}{human(f.n):>6} {f.seconds:>8.2f} s {f.rate:>12,.0f} "
+            f"{f.unit}/s  peak {f.peak_mib:>7,.0f} MiB",
+            flush=True,
+        )
+    figs.extend(out)
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__.splitlines()[0])
+    ap.add_argument(
+        "--sizes", default=None, help="posts per size for the cheap stages (10k,100k,1M)"
+    )
+    ap.add_argument("--embed-sizes", default=None, help="posts embedded per size (1000,3000)")
+    ap.add_argument("--full", action="store_true", help="add 10M posts and 10,000 embedded posts")
+    ap.add_argument("--only", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
+    ap.add_argument("--workers", type=int, default=1, help="processes for the streaming ingest")
+    ap.add_argument("--peer-max", default="1M", help="largest size the pandas peers run at")
+    ap.add_argument(
+        "--nx-max", default=None, help="largest edge count networkx runs at (100k; 1M with --full)"
+    )
+    ap.add_argument("--models-max", default="1M", help="largest size for the influence models")
+    ap.add_argument(
+        "--json", type=Path, default=None, help="also write every figure to this JSON file"
+    )
+    a = ap.parse_args(argv)
+
+    sizes = [
+        parse_size(s)
+        for s in (a.sizes or ("10k,100k,1M,10M" if a.full else "10k,100k,1M")).split(",")
+    ]
+    embed_sizes = [
+        parse_size(s)
+        for s in (a.embed_sizes or ("1000,3000,10000" if a.full else "1000,3000")).split(",")
+    ]
+    only = set(a.only.split(","))
+    peer_max, models_max = parse_size(a.peer_max), parse_size(a.models_max)
+    nx_max = parse_size(a.nx_max or ("1M" if a.full else "100k"))
+
+    print(
+        f"python {platform.python_version()}, {psutil.cpu_count()} CPUs, "
+        f"{psutil.virtual_memory().total / 2**30:.0f} GiB RAM; load average {loadavg()} (shared machine: "
+        f"timings are noisy, ±15 % or more)"
+    )
+    peak = sgemm_peak(2)
+    print(
+        f"float32 matmul peak (numpy sgemm 2048², 2 threads): {peak:,.0f} GFLOP/s "
+        f"-> MiniLM-L6 ceiling {peak * 1e3 / MFLOP_PER_TOKEN:,.0f} tokens/s",
+        flush=True,
+    )
+    figs: list[Figure] = []
+    notes: list[str] = []
+
+    # -- ingest, aggregates, incremental aggregates: one temporary dump per size
+    if only & {"ingest", "aggregates", "incremental"}:
+        for n in sizes:
+            folder = scale.tmpdir(f"bench-{human(n)}-")
+            print(f"\n== {human(n)} posts in {folder}", flush=True)
+            try:
+                gen = run_stage(figs, scale.generate, n, str(folder))
+                mem_mib = isolated(scale.in_memory_mib, str(folder))
+                if gen:
+                    notes.append(
+                        f"{human(n)} posts: {gen[0].extra['parquet_mib']:,.0f} MiB as Parquet, "
+                        f"{mem_mib:,.0f} MiB in memory (polars estimated_size)"
+                    )
+                    print(f"  {notes[-1]}")
+                run_stage(figs, scale.ingest_ours, n, str(folder), a.workers)
+                if "ingest" in only and n <= peer_max:
+                    run_stage(figs, scale.ingest_pandas, n, str(folder))
+                if "aggregates" in only:
+                    run_stage(figs, scale.aggregate_ours, n, str(folder))
+                    if n <= peer_max:
+                        run_stage(figs, scale.aggregate_pandas, n, str(folder))
+                if "incremental" in only and n == max(
+                    s for s in sizes if s <= max(peer_max, 10**6)
+                ):
+                    run_stage(figs, scale.incremental_aggregates, n, str(folder))
+                    ok = isolated(scale.check_incremental_equal, str(folder))
+                    notes.append(
+                        f"incremental aggregates at {human(n)}: equal to a full recompute: {ok}"
+                    )
+                    print(f"  {notes[-1]}")
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    # -- graphs and models
+    if "pagerank" in only:
+        print("\n== pagerank", flush=True)
+        for n in sizes:
+            run_stage(figs, scale.pagerank_ours, n)
+            if n <= nx_max:
+                run_stage(figs, scale.pagerank_networkx, n)
+    if "models" in only:
+        print("\n== influence models (no peer: these scores exist nowhere else)", flush=True)
+        for n in sizes:
+            if n <= models_max:
+                run_stage(figs, scale.models_ours, n)
+
+    # -- embedding and topics
+    if only & {"embedding", "topics", "incremental"}:
+        folder = scale.tmpdir("bench-embed-")
+        try:
+            if only & {"embedding", "topics"}:
+                print("\n== embedding", flush=True)
+                has_bertopic = importlib.util.find_spec("bertopic") is not None
+                for n in embed_sizes:
+                    out = run_stage(figs, scale.embed_both, n, str(folder))
+                    for f in out:
+                        tps = f.extra["tokens_per_s"]
+                        print(
+                            f"    {f.route}: {tps:,.0f} tokens/s = {100 * tps * MFLOP_PER_TOKEN / 1e3 / peak:.0f} % "
+                            f"of the sgemm peak; device {f.extra.get('device', out[0].extra['device'])}"
+                        )
+                    if "topics" in only and out:
+                        run_stage(figs, scale.topics_ours, n, str(folder))
+                        if has_bertopic:
+                            run_stage(figs, scale.topics_bertopic, n, str(folder))
+                if "topics" in only and not has_bertopic:
+                    print("  topics peer skipped: bertopic not installed")
+                    notes.append("topics peer skipped: bertopic not installed")
+            if "incremental" in only:
+                print("\n== incremental embedding (content cache)", flush=True)
+                run_stage(figs, scale.incremental_embed, min(2000, max(embed_sizes)), str(folder))
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- the Dask path in local mode (analysis.distributed) beside the single-machine path
+    if "dask" in only:
+        print("\n== dask LocalCluster (2 worker processes x 1 thread)", flush=True)
+        folder = scale.tmpdir("bench-dask-")
+        try:
+            out = run_stage(
+                figs,
+                scale.dask_local,
+                min(1000, max(embed_sizes)),
+                min(10**6, max(sizes)),
+                str(folder),
+            )
+            for f in out:
+                if f.extra:
+                    print(f"    {f.route}: {f.extra}")
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    # -- the existing Stack Exchange adapter benchmark (benchmarks/ingest.py), real data
+    if "stackexchange" in only:
+        print("\n== stackexchange adapter (benchmarks/ingest.py)", flush=True)
+        if SE_SITE.exists():
+            from benchmarks import ingest as se
+
+            for label, name, route in (
+                ("bench_stackexchange", "stackexchange adapter", "adapter (all files)"),
+                ("bench_streaming_posts", "SE Posts.xml", "streaming reader"),
+                ("bench_pandas_posts", "SE Posts.xml", "pandas.read_xml"),
+            ):
+                r = se.isolated(label, SE_SITE)
+                figs.append(
+                    Figure(
+                        name,
+                        route,
+                        int(r["rows"]),
+                        r["seconds"],
+                        r["peak_rss_mib"],
+                        r["rss_growth_mib"],
+                    )
+                )
+        else:
+            print(f"  skipped: {SE_SITE} is absent")
+
+    # -- summary
+    print(f"\n== summary (load average now {loadavg()})")
+    ours = [f for f in figs if not _is_peer(f)]
+    peers = {(f.stage, f.n): f for f in figs if _is_peer(f)}
+    print_table(ours, peers)
+    print("\nGrowth of cost with size (log-log slope of seconds vs n; 1 = linear):")
+    slopes = print_slopes([f for f in figs if "incremental" not in f.stage])
+    for note in notes:
+        print("note:", note)
+    if a.json:
+        a.json.parent.mkdir(parents=True, exist_ok=True)
+        a.json.write_text(
+            json.dumps(
+                {
+                    "sgemm_gflops": peak,
+                    "loadavg": loadavg(),
+                    "figures": [as_dict(f) for f in figs],
+                    "slopes": slopes,
+                    "notes": notes,
+                },
+                indent=1,
+                default=str,
+            )
+        )
+        print(f"figures written to {a.json}")
+
+
+PEER_ROUTES = ("pandas", "networkx", "plain model.encode", "BERTopic", "one process")
+
+
+def _is_peer(f: Figure) -> bool:
+    return f.route.startswith(PEER_ROUTES)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,507 @@
+"""Size-sweep benchmarks of every stage, each beside its peer, measured on the same data.
+
+Each function here runs in its own spawned process (``common.isolated``), so its peak RSS is
+its own, and returns a list of :class:`common.Figure`. The data are generated vectorised in the
+canonical schema (``analysis.scale.synthetic_posts``), written to a temporary folder first.
+
+* ingest: ``analysis.scale.ingest_parquet`` (scan -> pseudonymise + scrub -> partitioned sink)
+  vs pandas doing the same work (``privacy.pseudonym`` per distinct id, ``privacy.scrub_text``
+  per text, ``to_parquet(partition_cols=...)``).
+* aggregates: ``analysis.scale.aggregate_partitions`` vs pandas ``groupby``.
+* pagerank: ``analysis.models.network.pagerank`` vs networkx (build + run), same edges.
+* models: every influence model's ``score`` on ``benchmarks.models.synthetic_tables``.
+* embedding: ``analysis.embed.embed_posts`` vs plain ``SentenceTransformer.encode``.
+* topics: ``analysis.topics.cluster_posts`` vs BERTopic's default pipeline (if installed).
+* incremental: 1 % new posts, re-run vs full run, for the embedding cache and the aggregates.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.common import Figure, measure
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+KEY = b"benchmark-key-not-secret-0123456789"
+NS = "bench"
+CHUNK_ROWS = 1_000_000
+
+
+def tmpdir(prefix: str) -> Path:
+    """A temporary folder on the disk (not /dev/shm: its size would count as memory)."""
+    return Path(tempfile.mkdtemp(prefix=prefix))
+
+
+# --------------------------------------------------------------------------- data
+
+
+def generate(n: int, folder: str) -> list[Figure]:
+    """Write ``n`` synthetic canonical posts to ``folder``/raw (vectorised generator)."""
+    from analysis.scale import write_synthetic_dump
+
+    fig, files = measure(
+        "generate",
+        "scale.write_synthetic_dump",
+        n,
+        lambda: write_synthetic_dump(Path(folder) / "raw", n, CHUNK_ROWS),
+    )
+    raw_mib = sum(p.stat().st_size for p in files) / 2**20
+    fig.extra.update(parquet_mib=raw_mib)
+    return [fig]
+
+
+def in_memory_mib(folder: str) -> float:
+    """Size of the raw dump once loaded in memory (polars estimated_size), chunk by chunk."""
+    import polars as pl
+
+    return (
+        sum(
+            pl.read_parquet(p).estimated_size()
+            for p in sorted((Path(folder) / "raw").glob("*.parquet"))
+        )
+        / 2**20
+    )
+
+
+# --------------------------------------------------------------------------- ingest
+
+
+def ingest_ours(n: int, folder: str, workers: int = 1) -> list[Figure]:
+    """Streaming ingest of the raw dump into ``folder``/interim."""
+    from analysis.scale import ingest_parquet, remove_tree
+
+    out = Path(folder) / "interim"
+    remove_tree(out)
+    route = "stream (arrow batches)" + (f" x{workers} proc" if workers > 1 else "")
+    fig, res = measure(
+        "ingest (pseud.+scrub)",
+        route,
+        n,
+        lambda: ingest_parquet(Path(folder) / "raw", out, KEY, NS, workers=workers),
+    )
+    fig.extra.update(rows_written=res.n_rows, partitions=len(res.partitions))
+    return [fig]
+
+
+def ingest_pandas(n: int, folder: str) -> list[Figure]:
+    """The peer: pandas doing the same per-row work, eagerly."""
+    import pandas as pd
+
+    from analysis import privacy
+
+    out = Path(folder) / "interim-pandas"
+
+    def run() -> int:
+        df = pd.read_parquet(Path(folder) / "raw")
+        for cols, kind, prefix in (
+            (("post_id", "parent_post_id", "root_post_id"), "post", privacy.POST_PREFIX),
+            (("account_id", "reply_to_account_id"), "account", privacy.ACCOUNT_PREFIX),
+        ):
+            uniq = pd.unique(pd.concat([df[c] for c in cols]).dropna())
+            table = {v: privacy.pseudonym(KEY, NS, kind, v, prefix) for v in uniq}
+            for c in cols:
+                df[c] = df[c].map(table)
+        df["text"] = df["text"].map(privacy.scrub_text)
+        df["month"] = df["created_at"].dt.strftime("%Y-%m")
+        df.to_parquet(out, partition_cols=["platform", "month"])
+        return len(df)
+
+    fig, _ = measure("ingest (pseud.+scrub)", "pandas eager", n, run)
+    return [fig]
+
+
+# --------------------------------------------------------------------------- aggregates
+
+
+def aggregate_ours(n: int, folder: str) -> list[Figure]:
+    """Per-account monthly aggregates over the partitioned interim posts."""
+    from analysis.scale import aggregate_partitions, remove_tree
+
+    agg = Path(folder) / "aggregates"
+    remove_tree(agg)
+    fig, res = measure(
+        "aggregates",
+        "polars per partition",
+        n,
+        lambda: aggregate_partitions(Path(folder) / "interim", agg),
+    )
+    fig.extra.update(res)
+    return [fig]
+
+
+def aggregate_pandas(n: int, folder: str) -> list[Figure]:
+    """The peer: pandas reads the same interim files and groups by (platform, month, account)."""
+    import pandas as pd
+
+    files = sorted((Path(folder) / "interim").glob("platform=*/month=*/*.parquet"))
+    cols = ["platform", "month", "account_id", "reply_to_account_id"]
+
+    def run() -> int:
+        df = pd.concat([pd.read_parquet(f, columns=cols) for f in files], ignore_index=True)
+        keys = ["platform", "month", "account_id"]
+        authored = df.groupby(keys).size().rename("n_posts")
+        rep = df[
+            df.reply_to_account_id.notna()
+            & (df.reply_to_account_id != df.account_id)
+            & (df.reply_to_account_id != "acct_nonparticipant")
+        ]
+        pairs = rep.groupby(["platform", "month", "reply_to_account_id", "account_id"]).size()
+        received = pairs.groupby(level=[0, 1, 2]).agg(["sum", "size"])
+        received.index.names = keys
+        out = pd.concat([authored, received], axis=1).fillna(0)
+        return len(df) if len(out) else 0
+
+    fig, _ = measure("aggregates", "pandas groupby", n, run)
+    return [fig]
+
+
+# --------------------------------------------------------------------------- graphs and models
+
+
+def _edges(n: int, seed: int = 1) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    rng = np.random.default_rng(seed)
+    nodes = max(n // 10, 10)
+    w = 1.0 / np.arange(1, nodes + 1) ** 0.9  # popular accounts are replied to more
+    return (
+        rng.integers(0, nodes, n),
+        rng.choice(nodes, size=n, p=w / w.sum()),
+        rng.uniform(0.05, 1.0, n),
+        nodes,
+    )
+
+
+def pagerank_ours(n: int) -> list[Figure]:
+    """``network.pagerank`` (scipy.sparse power iteration) on ``n`` weighted edges."""
+    from analysis.models import network
+
+    s, d, w, nodes = _edges(n)
+    fig, _ = measure(
+        "pagerank",
+        "scipy.sparse",
+        n,
+        lambda: network.pagerank(s, d, w, nodes, tol=1e-8),
+        unit="edges",
+    )
+    return [fig]
+
+
+def pagerank_networkx(n: int) -> list[Figure]:
+    """networkx PageRank on the same edges (graph build included, as a user would pay it)."""
+    import networkx as nx
+    import polars as pl
+
+    from analysis.models import network
+
+    s, d, w, nodes = _edges(n)
+
+    def run() -> dict:
+        g = nx.DiGraph()
+        g.add_nodes_from(range(nodes))
+        agg = pl.DataFrame({"s": s, "d": d, "w": w}).group_by("s", "d").agg(pl.col("w").sum())
+        g.add_weighted_edges_from(agg.iter_rows())
+        return nx.pagerank(g, alpha=0.85, weight="weight", tol=1e-8)
+
+    fig, ref = measure("pagerank", "networkx", n, run, unit="edges")
+    x, _ = network.pagerank(s, d, w, nodes, tol=1e-10)
+    fig.extra["l1_vs_ours"] = float(np.abs(x - np.array([ref[i] for i in range(nodes)])).sum())
+    return [fig]
+
+
+def models_ours(n: int) -> list[Figure]:
+    """Every influence model's ``score`` on ``n`` synthetic interim posts (no peer exists)."""
+    from analysis.models import MODELS
+    from analysis.models.params import ModelParams
+    from benchmarks.models import START, synthetic_tables
+
+    tables = synthetic_tables(n, max(100, min(100_000, n // 10)))
+    p = ModelParams()
+    as_of = START + timedelta(days=181)
+    figs = []
+    for name, module in MODELS.items():
+        fig, _ = measure("model " + name, "score()", n, lambda m=module: m.score(tables, p, as_of))
+        figs.append(fig)
+    return figs
+
+
+# --------------------------------------------------------------------------- embedding, topics
+
+
+def _texts(n: int, seed: int = 3) -> list[str]:
+    from analysis.scale import synthetic_posts
+
+    return synthetic_posts(n, seed=seed)["text"].to_list()
+
+
+def embed_both(n: int, folder: str) -> list[Figure]:
+    """Pipeline ``embed_posts`` (dedup + length-sorted batches, no cache) vs plain ``encode``.
+
+    Saves the vectors to ``folder``/emb-<n>.npy for the topics benchmark.
+    """
+    import polars as pl
+
+    from analysis.embed import EmbedParams, embed_posts, load_model, model_encoder, resolve_device
+
+    ep = EmbedParams()
+    device = resolve_device(ep.device)
+    model = load_model(ep.model, ep.device, threads=ep.threads)
+    texts = _texts(n)
+    n_tokens = sum(
+        len(ids)
+        for ids in model.tokenizer(texts, truncation=True, max_length=model.max_seq_length)[
+            "input_ids"
+        ]
+    )
+    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(n)], "text": texts})
+    model.encode(texts[:64], batch_size=ep.batch_size)  # warm-up: first call allocates
+    ours, (emb, _stats) = measure(
+        "embedding",
+        "embed.embed_posts",
+        n,
+        lambda: embed_posts(
+            posts,
+            model_encoder(model, ep.batch_size),
+            None,
+            ep.batch_size,
+            progress_min_texts=10**9,
+        ),
+        unit="posts",
+        device=device,
+        threads=ep.threads,
+        tokens_per_post=n_tokens / n,
+    )
+    peer, vecs = measure(
+        "embedding",
+        "plain model.encode",
+        n,
+        lambda: model.encode(
+            texts, batch_size=ep.batch_size, normalize_embeddings=True, show_progress_bar=False
+        ),
+        unit="posts",
+        device=device,
+    )
+    x = emb["embedding"].to_numpy().astype(np.float32)
+    ours.extra["min_cosine_vs_plain"] = float(np.sum(x * vecs, axis=1).min())
+    np.save(Path(folder) / f"emb-{n}.npy", x)
+    for f in (ours, peer):
+        f.extra["tokens_per_s"] = n_tokens / f.seconds
+    return [ours, peer]
+
+
+def topics_ours(n: int, folder: str) -> list[Figure]:
+    """``topics.cluster_posts`` (defaults) on the embedding benchmark's vectors."""
+    from analysis.topics import TopicsParams, cluster_posts
+
+    x = np.load(Path(folder) / f"emb-{n}.npy")
+    fig, res = measure(
+        "topics", "topics.cluster_posts", n, lambda: cluster_posts(x, TopicsParams()), unit="posts"
+    )
+    fig.extra["n_topics"] = len(res.topic_ids)
+    return [fig]
+
+
+def topics_bertopic(n: int, folder: str) -> list[Figure]:
+    """BERTopic's default pipeline (UMAP + HDBSCAN + c-TF-IDF) on the same vectors and texts."""
+    from bertopic import BERTopic
+
+    x = np.load(Path(folder) / f"emb-{n}.npy")
+    docs = _texts(n)
+
+    def run() -> int:
+        labels, _ = BERTopic(
+            embedding_model=None, calculate_probabilities=False, verbose=False
+        ).fit_transform(docs, embeddings=x)
+        return len(set(labels) - {-1})
+
+    fig, k = measure("topics", "BERTopic default", n, run, unit="posts")
+    fig.extra["n_topics"] = k
+    return [fig]
+
+
+# --------------------------------------------------------------------------- incremental
+
+
+def incremental_embed(n: int, folder: str) -> list[Figure]:
+    """Embedding with the content cache: full run on ``n`` posts, then re-run with 1 % new posts."""
+    import polars as pl
+
+    from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, load_model, model_encoder
+
+    ep = EmbedParams()
+    model = load_model(ep.model, ep.device, threads=ep.threads)
+    enc = model_encoder(model, ep.batch_size)
+    texts = _texts(n + max(1, n // 100), seed=5)
+    frame = pl.DataFrame({"post_id": [f"p{i}" for i in range(len(texts))], "text": texts})
+    cache = EmbeddingCache(Path(folder) / "embcache", ep.model, ep.revision)
+    model.encode(texts[:64], batch_size=ep.batch_size)
+    full, (_, s1) = measure(
+        "incremental embed",
+        "full run (empty cache)",
+        n,
+        lambda: embed_posts(frame.head(n), enc, cache, ep.batch_size, 10**9),
+        unit="posts",
+    )
+    inc, (_, s2) = measure(
+        "incremental embed",
+        "re-run +1 % (cache)",
+        len(texts),
+        lambda: embed_posts(frame, enc, cache, ep.batch_size, 10**9),
+        unit="posts",
+    )
+    full.extra.update(encoded=s1.n_encoded)
+    inc.extra.update(encoded=s2.n_encoded, cached=s2.n_cached, speedup=full.seconds / inc.seconds)
+    return [full, inc]
+
+
+def incremental_aggregates(n: int, folder: str) -> list[Figure]:
+    """Aggregates: full recompute vs recompute of the partitions 1 % new posts landed in.
+
+    The new posts are the next 1 % of the history (dated after the last existing post), ingested
+    by the streaming route into the same partitioned folder under a new run tag.
+    """
+    import polars as pl
+
+    from analysis.scale import aggregate_partitions, ingest_parquet, write_synthetic_dump
+
+    root = Path(folder)
+    last = (
+        pl.scan_parquet(root / "raw" / "*.parquet")
+        .select(pl.col("created_at").max())
+        .collect()
+        .item()
+    )
+    n_new = max(1, n // 100)
+    write_synthetic_dump(
+        root / "new", n_new, CHUNK_ROWS, seed=99, offset=10**12, span_days=730 / 100, start=last
+    )
+    ing, res = measure(
+        "incremental aggregates",
+        "ingest the 1 % (stream)",
+        n_new,
+        lambda: ingest_parquet(root / "new", root / "interim", KEY, NS, tag="increment"),
+    )
+    full, _ = measure(
+        "incremental aggregates",
+        "full recompute",
+        n + n_new,
+        lambda: aggregate_partitions(root / "interim", root / "agg-full"),
+    )
+    inc, r = measure(
+        "incremental aggregates",
+        "affected partitions only",
+        n + n_new,
+        lambda: aggregate_partitions(root / "interim", root / "agg-full", only=res.partitions),
+    )
+    inc.extra.update(
+        partitions=r["n_partitions"],
+        posts_rescanned=r["n_posts"],
+        speedup=full.seconds / inc.seconds,
+    )
+    full.extra.update(partitions=len(list((root / "interim").glob("platform=*/month=*"))))
+    return [ing, full, inc]
+
+
+def check_incremental_equal(folder: str) -> bool:
+    """The incrementally updated aggregates equal a from-scratch computation."""
+    import polars as pl
+
+    from analysis.scale import account_month_aggregates, read_aggregates
+
+    root = Path(folder)
+    ref = account_month_aggregates(
+        pl.scan_parquet(root / "interim" / "**" / "*.parquet", hive_partitioning=False)
+    ).collect(engine="streaming")
+    return read_aggregates(root / "agg-full").equals(ref)
+
+
+def now() -> float:
+    """Wall clock for the harness."""
+    return time.perf_counter()
+
+
+# --------------------------------------------------------------------------- dask, local mode
+
+
+def dask_local(n_embed: int, n_agg: int, folder: str) -> list[Figure]:
+    """``analysis.distributed`` on a LocalCluster (2 worker processes x 1 thread) vs one process.
+
+    Cluster start, embedding ``n_embed`` posts (each worker loads the model once; the first
+    call includes that load, the second does not), and aggregates of ``n_agg`` posts from the
+    partitioned layout, each beside the single-machine path on the same data.
+    """
+    import polars as pl
+    from dask.distributed import Client, LocalCluster
+
+    from analysis import distributed, embed, scale
+
+    root = Path(folder)
+    scale.write_synthetic_dump(root / "raw", n_agg, CHUNK_ROWS)
+    scale.ingest_parquet(root / "raw", root / "interim", KEY, NS, tag="d")
+    files = sorted((root / "interim").glob("platform=*/month=*/*.parquet"))
+    ep = embed.EmbedParams(threads=1)
+    posts = pl.DataFrame(
+        {"post_id": [f"p{i}" for i in range(n_embed)], "text": _texts(n_embed, seed=7)}
+    )
+    figs = []
+    t0 = time.perf_counter()
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    )
+    client = Client(cluster)
+    start_s = time.perf_counter() - t0
+    try:
+        f1, _ = measure(
+            "dask embedding",
+            "2 workers, 1st call (+load)",
+            n_embed,
+            lambda: distributed.embed_posts_distributed(posts, client, ep, chunk_texts=256),
+            unit="posts",
+            cluster_start_s=start_s,
+        )
+        f2, (dist, _) = measure(
+            "dask embedding",
+            "2 workers, warm",
+            n_embed,
+            lambda: distributed.embed_posts_distributed(posts, client, ep, chunk_texts=256),
+            unit="posts",
+        )
+        f3, dagg = measure(
+            "dask aggregates",
+            "2 workers, per-file partials",
+            n_agg,
+            lambda: distributed.aggregate_distributed(files, client, files_per_task=8),
+        )
+        figs += [f1, f2, f3]
+    finally:
+        client.close()
+        cluster.close()
+    model = embed.load_model(ep.model, ep.device, threads=2)
+    f4, (single, _) = measure(
+        "dask embedding",
+        "one process, 2 threads",
+        n_embed,
+        lambda: embed.embed_posts(
+            posts, embed.model_encoder(model, ep.batch_size), None, ep.batch_size, 10**9
+        ),
+        unit="posts",
+    )
+    f5, sagg = measure(
+        "dask aggregates",
+        "one process (polars)",
+        n_agg,
+        lambda: scale.account_month_aggregates(
+            pl.scan_parquet(files, hive_partitioning=False)
+        ).collect(),
+    )
+    x, y = (np.stack(d["embedding"].drop_nulls().to_numpy()) for d in (dist, single))
+    f2.extra["min_cosine_vs_single"] = float(np.sum(x * y, axis=1).min())
+    f3.extra["equal_to_single"] = dagg.equals(sagg)
+    return [*figs, f4, f5]
