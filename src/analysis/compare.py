@@ -373,8 +373,8 @@ GATE_NOTES = {
     "weekend_off": "A weekend off removes about 2/7 of an account's posts and, with them, the "
     "replies they would have drawn; any score that adds up what happens in response to activity "
     "(repliers, partners, threads, rank flowing in) loses a similar share, a few percentile points "
-    "at the median. Passing would take scoring responses per active day or per post (a shrunk "
-    "rate of being answered) instead of their amount.",
+    "at the median. Scoring a shrunk rate of being answered per post instead of the amount "
+    "removes that systematic drop but not the churn (see the unbiased-model note below).",
     "time_off": "With exponential decay, the last vacation_days carry 1 - 0.5**(days/half_life) "
     "of the weight (28 % for 14 days at a 30-day half-life, 10 % at 90 days); passing would take "
     "a half-life long against the time off, or not counting silent days (decay over the "
@@ -481,6 +481,7 @@ def recommend(
         )
         if pick["failed_gates"]:
             text += " " + " ".join(GATE_NOTES[k] for k in pick["failed_gates"])
+            text += _unbiased_note(robustness, eligible, g)
         answers[q.question] = {
             "model": pick["model"],
             "outcome": q.outcome,
@@ -500,6 +501,43 @@ def recommend(
         "gates": gates,
         "rule": " ".join(recommend.__doc__.split("\n\n")[1].split()),
     }
+
+
+def _unbiased_note(
+    robustness: dict[str, dict[str, Any]], eligible: list[dict[str, Any]], g: GateParams
+) -> str:
+    """What the valid model with the smallest *signed* weekend/time-off shift shows, if any.
+
+    A gate fails on the median absolute change; a model whose signed median is within the gate
+    does not punish time off on average, it only churns ranks. Saying which, with its numbers,
+    is the honest answer to "what would it take".
+    """
+    rows = [
+        (t["model"], robustness[t["model"]])
+        for t in eligible
+        if robustness[t["model"]].get("weekend_off_median") is not None
+        and robustness[t["model"]].get("time_off_median") is not None
+    ]
+    unbiased = [
+        (name, r)
+        for name, r in rows
+        if abs(r["weekend_off_median"]) < g.weekend_off_median
+        and abs(r["time_off_median"]) < g.time_off_median
+    ]
+    if not unbiased:
+        return (
+            " No valid model is unbiased under time off either (every signed median shift is "
+            "past its gate): passing would take a per-post rate of being answered."
+        )
+    name, r = min(unbiased, key=lambda x: x[1]["weekend_off_median_abs"] or np.inf)
+    return (
+        f" {name} does not punish time off on average (signed median shift "
+        f"{_pct(r['weekend_off_median'])} for a weekend off, {_pct(r['time_off_median'])} for "
+        f"time off) but re-estimating its rate from fewer posts churns percentile ranks (median "
+        f"absolute change {_pct(r['weekend_off_median_abs'])} and "
+        f"{_pct(r['time_off_median_abs'])}); passing the gates as set would take more posts per "
+        "account (a longer window) or scores published in coarse bands rather than percentiles."
+    )
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

@@ -485,8 +485,10 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {
         name: {
             "weekend_off_median_abs": get("summary_weekend_off", name, "median_abs"),
+            "weekend_off_median": get("summary_weekend_off", name, "median"),
             "weekend_off_p90_abs": get("summary_weekend_off", name, "p90_abs"),
             "time_off_median_abs": get("summary_time_off", name, "median_abs"),
+            "time_off_median": get("summary_time_off", name, "median"),
             "time_off_p90_abs": get("summary_time_off", name, "p90_abs"),
             "volume_elasticity": get("summary_gaming", name, "volume_elasticity"),
             "ring_gain": get("summary_ring", name, "ring_gain"),

@@ -25,7 +25,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -225,6 +225,40 @@ class EmbeddingCache:
         frame.write_parquet(tmp, compression="zstd")
         tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
         return path
+
+    def keys(self) -> set[str]:
+        """Every key with a cached vector."""
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards:
+            return set()
+        return set(pl.scan_parquet(shards).select("text_sha256").collect()["text_sha256"])
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Keep only the vectors of ``keep`` (erasure: a forgotten text leaves no row behind).
+
+        The survivors are written as one new shard before the old shards are deleted, so a
+        killed run leaves either the old cache or the pruned one. Returns the number of distinct
+        keys removed.
+        """
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards:
+            return 0
+        everything = pl.scan_parquet(shards).unique("text_sha256", keep="first").collect()
+        wanted = pl.DataFrame({"text_sha256": sorted(set(keep))}, schema={"text_sha256": pl.String})
+        kept = everything.join(wanted, on="text_sha256", how="semi")
+        if kept.height == everything.height:
+            return 0
+        new = (
+            self.store(
+                kept["text_sha256"].to_list(), kept["embedding"].to_numpy().astype(np.float32)
+            )
+            if kept.height
+            else None
+        )
+        for shard in shards:
+            if shard != new:
+                shard.unlink()
+        return everything.height - kept.height
 
 
 @dataclass(frozen=True)

@@ -201,6 +201,13 @@ def test_forget_erases_an_account_everywhere(project: Path) -> None:
 
     leftovers = _scan_outputs(project, {pseudonym} | post_ids | distinctive)
     assert not leftovers, leftovers
+    # the embedding cache holds content hashes, not texts: none of the erased texts' remains
+    from analysis.embed import text_key
+
+    shards = sorted((project / "data/cache/embeddings").rglob("shard-*.parquet"))
+    cached = set(pl.read_parquet(shards)["text_sha256"]) if shards else set()
+    assert cached, "the cache should hold the remaining posts' vectors"
+    assert not cached & {text_key(t) for t in distinctive}
     after = pl.read_parquet(project / "data/interim/posts.parquet")
     # others' replies to it stay (detached, addressed to the placeholder): only its own go
     assert after.height == interim.height - mine.height

@@ -390,3 +390,28 @@ def test_recommend_prefers_valid_models_that_pass_the_gates() -> None:
     assert rec["recommended_model"] == "rank"
     assert rec["by_question"]["who gets answered"]["failed_gates"] == ["weekend_off"]
     assert compare.recommend(robust, None, CompareParams())["recommended_model"] is None
+
+
+def test_reasoning_names_a_model_that_only_churns_under_time_off() -> None:
+    """A failed gate with an unbiased valid model: the reasoning says which, with its numbers."""
+    val = _validity({"sum": 0.8, "rate": 0.6}, {"sum": 0.9, "rate": 0.9})
+    robust = {
+        "sum": {
+            **_robust(0.12, 0.11, 0.0, 0.1),
+            "weekend_off_median": -0.12,
+            "time_off_median": -0.11,
+        },
+        "rate": {
+            **_robust(0.08, 0.17, 0.0, 0.1),
+            "weekend_off_median": 0.008,
+            "time_off_median": 0.018,
+        },
+    }
+    answered = compare.recommend(robust, val, CompareParams())["by_question"]["who gets answered"]
+    assert answered["model"] == "sum"
+    assert "rate does not punish time off on average" in answered["reasoning"]
+    assert "0.8 %" in answered["reasoning"] and "17.0 %" in answered["reasoning"]
+    # without an unbiased candidate the note says what it would take instead
+    robust["rate"]["time_off_median"] = -0.09
+    answered = compare.recommend(robust, val, CompareParams())["by_question"]["who gets answered"]
+    assert "No valid model is unbiased" in answered["reasoning"]

@@ -135,3 +135,38 @@ def test_real_model_smoke_and_cache(embedding_model, tmp_path):
     out2, st2 = embed_posts(posts2, counted, cache)
     assert st2.n_encoded == 1 and sum(calls) == 1
     assert np.allclose(out2["embedding"].to_numpy()[:5], m, atol=1e-6)
+
+
+def test_prune_keeps_only_the_given_texts(tmp_path):
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    posts = _posts(40)
+    out, _ = embed_posts(posts.head(20), enc, cache)
+    embed_posts(posts, enc, cache)  # a second shard
+    keep = [text_key(t) for t in posts["text"].head(10)]
+    assert cache.prune(keep) == 30
+    assert cache.keys() == set(keep)
+    assert len(list(cache.folder.glob("shard-*.parquet"))) == 1
+    again, st = embed_posts(posts.head(10), enc, cache)  # survivors still serve, unchanged
+    assert st.n_cached == 10 and st.n_encoded == 0
+    assert np.array_equal(again["embedding"].to_numpy(), out.head(10)["embedding"].to_numpy())
+    assert cache.prune(keep) == 0  # nothing left to remove
+    assert cache.prune([]) == 10 and cache.keys() == set()
+
+
+def test_embed_stage_prunes_the_cache_when_the_opt_out_list_changes(tmp_path):
+    from analysis.stages.embed import prune_after_erasure
+
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path / "cache", "fake", "1")
+    opt_out = tmp_path / "opt_out.txt"
+    posts = _posts(30)
+    embed_posts(posts, enc, cache)
+    assert prune_after_erasure(cache, posts, opt_out) == 0  # no list yet: nothing to do
+    opt_out.write_text("d" * 64 + "\n")  # someone opted out; ingest dropped their 5 posts
+    remaining = posts.tail(25)
+    assert prune_after_erasure(cache, remaining, opt_out) == 5
+    assert cache.keys() == {text_key(t) for t in remaining["text"]}
+    embed_posts(_posts(3, start=100), enc, cache)  # other texts cached since: kept while the
+    assert prune_after_erasure(cache, remaining, opt_out) == 0  # list stays the same
+    assert len(cache.keys()) == 28

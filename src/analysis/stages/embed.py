@@ -4,18 +4,23 @@ The content-addressed cache (``embed.cache_dir``, default ``data/cache/embedding
 outside DVC on purpose: it is a memo, not a product. Outputs are the same with or without it,
 so deleting it must not invalidate the stage, and DVC must not delete it before a run (which
 it does to every non-persistent output). It is gitignored and safe to remove at any time.
+
+Erasure reaches it too: when the opt-out list differs from the one the cache last saw, the cache
+is pruned to the texts of the current posts, so no vector of a forgotten account's text remains
+(the cost: vectors cached for other dumps are re-encoded when next needed).
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from analysis.config import section
+from analysis.config import PrivacyParams, section
 from analysis.embed import (
     EmbeddingCache,
     EmbedParams,
@@ -23,6 +28,7 @@ from analysis.embed import (
     installed_revision,
     load_model,
     model_encoder,
+    text_key,
 )
 from analysis.io import write_parquet
 
@@ -62,6 +68,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         progress_min_texts=p.progress_min_texts,
     )
     write_parquet(out, OUT)
+    prune_after_erasure(cache, posts, Path(section(params, "privacy", PrivacyParams).opt_out_path))
     rate = stats.n_encoded / stats.seconds if stats.seconds else 0.0
     log.info(
         "embed: %d posts, %d empty texts (kept, flagged, no vector), %d unique texts: %d from "
@@ -75,3 +82,23 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         rate,
     )
     return 0
+
+
+def prune_after_erasure(cache: EmbeddingCache, posts: pl.DataFrame, opt_out: Path) -> int:
+    """Prune ``cache`` to the texts of ``posts`` when the opt-out list changed since last time.
+
+    The cache folder records the sha256 of the opt-out list it was last pruned for
+    (``opt_out.sha256``; a digest of digests, nothing raw). Returns the keys removed.
+    """
+    listed = opt_out.read_bytes() if opt_out.exists() else b""
+    digest = hashlib.sha256(listed).hexdigest()
+    marker = cache.folder / "opt_out.sha256"
+    seen = marker.read_text().strip() if marker.exists() else hashlib.sha256(b"").hexdigest()
+    removed = 0
+    if digest != seen:
+        texts = posts["text"].drop_nulls().unique().to_list()
+        removed = cache.prune(text_key(t) for t in texts)
+        log.info("opt-out list changed: pruned %d cached vectors not in the current posts", removed)
+    cache.folder.mkdir(parents=True, exist_ok=True)
+    marker.write_text(digest + "\n")
+    return removed

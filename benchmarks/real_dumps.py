@@ -1,0 +1,171 @@
+"""The whole pipeline (`dvc repro`, demo stage to report) on each shared real dump, and on all at once.
+
+For each dump: a fresh copy of the project (tracked and untracked-but-not-ignored files, as the
+integration test makes it) with ``source`` pointed at the dump, ``dvc repro``, ``resonance
+audit``; then it prints posts read / accepted / rejected (and that they reconcile), participants,
+topics, the recommended model and seconds per stage. The embedding cache is shared between the
+copies (``embed.cache_dir``), so each text is encoded once across the runs. Figures only: it
+gates nothing, and exits non-zero if a run fails, counts do not reconcile or the audit has hits.
+
+    .venv/bin/python benchmarks/real_dumps.py [--only beer,usenet] [--skip-all] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+REAL = ROOT.parent / "shared" / "data" / "real"
+#: folder -> source.format (the same mapping the real-data tests use)
+DUMPS = {
+    "stackexchange-beer": "stackexchange",
+    "stackexchange-quantumcomputing": "stackexchange",
+    "stackexchange-bicycles-meta": "stackexchange",
+    "stackexchange-french-meta": "stackexchange",
+    "reddit-pushshift": "reddit",
+    "hackernews-items-1-590": "hackernews",
+    "hackernews-posts-2016-09": "hackernews",
+    "mastodon-archive-dealingwith": "mastodon",
+    "pheme-rumour-scheme": "twitter",
+    "twitter-archive-andreruffert": "twitter",
+    "usenet-mini-newsgroups": "usenet",
+}
+STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
+
+
+def spec(folder: str) -> dict[str, str]:
+    """A ``source`` entry for one shared dump."""
+    name = re.sub(r"[^a-z0-9]+", "_", folder.split("-", 1)[-1].lower()).strip("_")
+    return {"format": DUMPS[folder], "path": str(REAL / folder), "name": name}
+
+
+def copy_project(dest: Path) -> None:
+    """Tracked and untracked-but-not-ignored files into ``dest`` (a fresh git repository)."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for rel in files:
+        if (ROOT / rel).is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(ROOT / rel, dest / rel)
+    shutil.rmtree(dest / ".dvc" / "tmp", ignore_errors=True)
+    shutil.rmtree(dest / ".dvc" / "cache", ignore_errors=True)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
+
+
+def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Path) -> dict:
+    """``dvc repro`` + audit on one project copy; returns what the run measured."""
+    project = workdir / label
+    project.mkdir(parents=True)
+    copy_project(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["source"].update(sources[0])
+    params["source"]["extra"] = sources[1:]
+    params["embed"]["cache_dir"] = str(cache)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.setdefault("RESONANCE_KEY", "real-dumps-check-key-0123456789abcdef")
+    started = time.perf_counter()
+    stage_times: dict[str, float] = {}
+    current, t_stage = None, started
+    proc = subprocess.Popen(
+        ["dvc", "repro"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    tail: list[str] = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        tail = [*tail[-39:], line]
+        m = STAGE_LINE.match(line)
+        if m:
+            now = time.perf_counter()
+            if current:
+                stage_times[current] = now - t_stage
+            current, t_stage = m.group(1), now
+    rc = proc.wait()
+    if current:
+        stage_times[current] = time.perf_counter() - t_stage
+    out: dict = {"label": label, "rc": rc, "seconds": time.perf_counter() - started}
+    out["stages"] = {k: round(v, 1) for k, v in stage_times.items()}
+    if rc != 0:
+        out["tail"] = "".join(tail)
+        return out
+    audit = subprocess.run(
+        [sys.executable, "-m", "analysis", "audit"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    out["audit_rc"] = audit.returncode
+    metrics = project / "reports" / "metrics"
+    ingest = json.loads((metrics / "ingest.json").read_text())
+    posts = ingest["totals"]["posts"]
+    out["posts"] = posts
+    parts = [k for k in posts if k not in ("read", "detached_replies")]
+    out["reconciled"] = posts["read"] == sum(posts[k] for k in parts)
+    out["participants"] = ingest["n_participants"]
+    topics = json.loads((metrics / "topics.json").read_text())
+    out["topics"] = topics.get("n_topics")
+    out["nmi_vs_labels"] = (topics.get("vs_labels") or {}).get("nmi")
+    compare = json.loads((metrics / "compare.json").read_text())
+    out["recommended"] = compare.get("recommended_model")
+    out["report_bytes"] = (project / "reports" / "index.html").stat().st_size
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--only", default="", help="comma-separated folder names (or substrings)")
+    ap.add_argument("--skip-all", action="store_true", help="skip the all-dumps-at-once run")
+    ap.add_argument("--skip-each", action="store_true", help="skip the one-dump-at-a-time runs")
+    ap.add_argument("--keep", type=Path, help="keep the project copies in this folder")
+    a = ap.parse_args(argv)
+    if not REAL.exists():
+        print(f"{REAL} is absent: nothing to run")
+        return 0
+    folders = [f for f in DUMPS if (REAL / f).exists()]
+    if a.only:
+        folders = [f for f in folders if any(o in f for o in a.only.split(","))]
+    runs = [] if a.skip_all else [("all", [spec(f) for f in folders])]
+    if not a.skip_each:
+        runs += [(f, [spec(f)]) for f in folders]
+    workdir = a.keep or Path(tempfile.mkdtemp(prefix="resonance-real-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    cache = workdir / "embedding-cache"
+    failed = 0
+    try:
+        for label, sources in runs:
+            r = run_one(label, sources, workdir, cache)
+            ok = r["rc"] == 0 and r.get("audit_rc") == 0 and r.get("reconciled")
+            failed += not ok
+            print(json.dumps(r, default=str), flush=True)
+    finally:
+        if a.keep is None:
+            shutil.rmtree(workdir, ignore_errors=True)
+    print(f"{len(runs) - failed} of {len(runs)} runs passed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
