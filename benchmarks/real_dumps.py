@@ -79,7 +79,9 @@ def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Pat
     params["source"]["extra"] = sources[1:]
     params["embed"]["cache_dir"] = str(cache)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    # the stages run `python -m analysis`: this interpreter's folder first on PATH (the venv)
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "PATH": path, "HF_HUB_OFFLINE": "1"}
     env.setdefault("RESONANCE_KEY", "real-dumps-check-key-0123456789abcdef")
     started = time.perf_counter()
     stage_times: dict[str, float] = {}

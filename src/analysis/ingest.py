@@ -1,11 +1,12 @@
 """Stage ``ingest`` (pure part): raw canonical tables in, anonymised interim tables out.
 
-What happens to every dump, in order (``docs/privacy.md`` explains why):
+What happens to every dump, in order (the README's privacy section explains why):
 
 1. **Validation** — duplicate ids, timestamps out of range and dangling parent links become
    rejects with reason, file and line (adapters add their own rejects before this).
-2. **Privacy removals** — accounts flagged ``is_minor`` and accounts on the opt-out list are
-   removed with everything they wrote and every reaction they made.
+2. **Privacy removals** — accounts flagged ``is_minor``, accounts on the opt-out list and
+   accounts whose ``has_consent`` is false (the source says they withdrew, e.g. deleted their
+   account on the platform) are removed with everything they wrote and every reaction they made.
 3. **Detaching** — a reply whose parent was rejected or removed keeps its text but loses the
    link; it stays addressed to the parent's author, or to the non-participant placeholder when
    that author was removed.
@@ -192,7 +193,19 @@ def _one_source(
         ~pl.col("account_id").is_in(accounts["account_id"].implode())
     ).with_columns(privacy.digests_expr("account_id").alias("_d"))
     removed_opt |= set(extra.filter(pl.col("_d").is_in(list(opt_out)))["account_id"].to_list())
-    removed = removed_minor | removed_opt
+    # has_consent false: the source says the person withdrew (e.g. deleted their account on the
+    # platform); honoured like an opt-out. Null means the source does not say: kept.
+    removed_consent = set(
+        flagged.filter(pl.col("has_consent").eq(False).fill_null(False))["account_id"].to_list()
+    )
+    removed = removed_minor | removed_opt | removed_consent
+    if removed_consent:
+        log.info(
+            "%s: removing %d account(s) without consent (deleted on the platform) and all they "
+            "wrote",
+            ns,
+            len(removed_consent),
+        )
     if removed_minor:
         log.info("%s: removing %d minor account(s) and all they wrote", ns, len(removed_minor))
     if removed_opt:
@@ -374,6 +387,7 @@ def _one_source(
     counts["reactions"]["accepted"] = reactions.height
     counts["accounts"]["removed_minor"] = len(removed_minor & known_accounts)
     counts["accounts"]["removed_opt_out"] = len(removed_opt & known_accounts)
+    counts["accounts"]["removed_no_consent"] = len(removed_consent & known_accounts)
     return IngestResult(
         accounts=schema.conform(accounts, "accounts", schema.INTERIM),
         posts=schema.conform(posts, "posts", schema.INTERIM),

@@ -83,6 +83,7 @@ def privacy_removals(ingest: Mapping[str, Any]) -> pl.DataFrame:
             for rule in (
                 "removed_minor",
                 "removed_opt_out",
+                "removed_no_consent",
                 "removed_privacy",
                 "merged_nonparticipant",
                 "rejected",

@@ -109,6 +109,8 @@ def test_mapping_of_every_table(tmp_path: Path) -> None:
     assert accounts["10"]["handle"] is None
     # One pseudo-account for the deleted user, counted as read so the counts reconcile.
     assert accounts["deleted:user99"]["platform_score"] is None
+    assert accounts["deleted:user99"]["has_consent"] is False  # deleted on the site
+    assert accounts["10"]["has_consent"] is None  # the dump does not say: never inferred
     assert t.n_read == {"accounts": 4, "posts": 6, "reactions": 5}
     assert t.rejects.height == 0
     assert t.platform == "stackexchange"
@@ -289,3 +291,33 @@ def test_empty_tables_are_valid(tmp_path: Path) -> None:
     t = read(dump(tmp_path, Posts=[], Comments=[], Votes=[]))
     t.check_reconciled()
     assert t.posts.height == 0 and t.reactions.height == 0 and t.accounts.height == len(USERS)
+
+
+def test_accounts_deleted_on_the_site_are_honoured_like_an_opt_out(tmp_path: Path) -> None:
+    """Ingest removes a deleted user with all it wrote; the others' replies below stay."""
+    from analysis.config import IngestParams, PrivacyParams
+    from analysis.ingest import Source, ingest
+
+    key = b"unit-test-key-0123456789abcdef!!"
+    res = ingest(
+        [Source("beer", read(dump(tmp_path)))],
+        key,
+        set(),
+        IngestParams(),
+        PrivacyParams(),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    c = res.counts["beer"]
+    assert c["accounts"]["removed_no_consent"] == 1
+    assert c["posts"]["removed_privacy"] == 2  # answer 3 and comment c2
+    gone = schema.NONPARTICIPANT_ID
+    assert res.posts.height == 4 and gone not in res.posts["account_id"].to_list()
+    texts = " ".join(res.posts["text"].drop_nulls().to_list())
+    assert "user99" not in texts and "deleted:" not in " ".join(res.accounts["account_id"])
+    for table in ("accounts", "posts", "reactions"):
+        read_n = c[table]["read"]
+        assert read_n == sum(
+            v
+            for k, v in c[table].items()
+            if k in ("accepted", "rejected", "removed_privacy", "merged_nonparticipant")
+        ), (table, c[table])

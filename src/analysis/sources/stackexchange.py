@@ -15,11 +15,14 @@ Decisions, with the numbers measured on the four shared sites (beer, quantumcomp
 bicycles-meta, french-meta) behind them:
 
 * **Deleted users.** Posts without ``OwnerUserId`` (27, 2, 41, 33 posts: 0.1 to 4.2 %) and
-  comments without ``UserId`` (50, 1, 85, 36) belong to deleted accounts; the dump keeps their
-  former display name (``user90``, ``anon``). Rejecting them would also orphan every answer and
-  comment below them, so each distinct name becomes a pseudo-account ``deleted:<name>`` (an
-  ``accounts`` row with that display name and no reputation). Such accounts are counted as read,
-  so read = accepted + rejected still holds. A row with neither id nor name is rejected.
+  comments without ``UserId`` (50, 1, 85, 36) belong to accounts deleted on the site; the dump
+  keeps their former display name (``user90``, ``anon``). Deleting one's account is the
+  platform's own erasure, so Resonance honours it like an opt-out: each distinct name becomes a
+  pseudo-account ``deleted:<name>`` with ``has_consent = false``, and ingest removes it with
+  everything it wrote (counted under ``removed_no_consent`` / ``removed_privacy``); answers and
+  comments below its posts are detached and stay, addressed to the non-participant placeholder.
+  Such accounts are counted as read, so the counts reconcile. A row with neither id nor name is
+  rejected.
 * **Other post types** (4/5 tag wiki excerpt/body, 6/7 moderator nomination/wiki, ...) become
   kind ``"post"``; tag wikis are labelled with their tag through ``Tags.xml``.
 * **Labels** are the thread's tags: questions carry their own, answers and comments inherit
@@ -488,6 +491,7 @@ def _accounts(path: Path, deleted_names: pl.Series) -> tuple[pl.DataFrame, pl.Da
         (pl.lit(DELETED_PREFIX) + pl.col("display_name")).alias("account_id"),
         pl.lit(PLATFORM).alias("platform"),
         pl.col("display_name").cast(pl.String),
+        pl.lit(False).alias("has_consent"),  # deleted on the site: honoured like an opt-out
     )
     accounts = pl.concat([schema.conform(users, "accounts"), schema.conform(pseudo, "accounts")])
     return accounts, rejects, raw.height + pseudo.height
