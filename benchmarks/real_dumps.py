@@ -72,6 +72,7 @@ def copy_project(dest: Path) -> None:
 def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Path) -> dict:
     """``dvc repro`` + audit on one project copy; returns what the run measured."""
     project = workdir / label
+    shutil.rmtree(project, ignore_errors=True)  # a kept folder from an earlier run
     project.mkdir(parents=True)
     copy_project(project)
     params = yaml.safe_load((project / "params.yaml").read_text())

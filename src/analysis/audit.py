@@ -30,6 +30,8 @@ from analysis.privacy import EMAIL, WORD, name_variants, ordinary_words
 
 SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
 MIN_ID_SUBSTRING = 6
+#: a run of word characters (the same characters `_bounded` treats as glue)
+RUN = re.compile(r"\w+", re.U)
 MIN_NAME = 3
 PLOTLY_BUNDLE = re.compile(
     r"<script[^>]*>\s*/\*\*?\s*\n?\s*\*?\s*plotly\.js.*?</script>", re.S | re.I
@@ -63,29 +65,31 @@ class Identifiers:
     ) -> Identifiers:
         """Collect identifiers from raw canonical accounts and posts (texts give e-mails).
 
-        ``accounts`` and ``posts`` are paired per dump. Names that are ordinary words of their
-        dump (``privacy.ordinary_words``) and the schema's own vocabulary are left out, exactly
-        as the ingest scrubber leaves them (``ingest.redactor_for``).
+        ``accounts`` and ``posts`` are paired per dump. Names that are ordinary words of the
+        run (``privacy.ordinary_words`` over every dump's posts) and the schema's own vocabulary
+        are left out, exactly as the ingest scrubber leaves them (``ingest.redactor_for``).
         """
-        from analysis.ingest import VOCABULARY
+        from analysis.ingest import VOCABULARY, run_posts
 
         ids: set[str] = set()
-        names: dict[str, str] = {}
+        found: dict[str, str] = {}
         common_ids: set[str] = set()
         accounts, posts = list(accounts), list(posts)
-        for acc, post in zip(accounts, posts, strict=True):
+        if len(accounts) != len(posts):
+            raise ValueError("accounts and posts must be given per dump, in pairs")
+        for acc in accounts:
             ids.update(v for v in acc["account_id"].to_list() if v)
-            found: dict[str, str] = {}
             for col in ("handle", "display_name"):
                 for v in acc[col].drop_nulls().to_list():
                     for variant in name_variants(v, MIN_NAME):
                         found[variant] = col
-            skip = ordinary_words(post, found) | set(VOCABULARY)
-            names.update({n: k for n, k in found.items() if n not in skip})
-            # Ids that are ordinary words of the dump (Usenet's "chance writes:") are still
-            # matched exactly in id columns, but not as words of free text.
-            word_like = ordinary_words(post, [i for i in acc["account_id"].to_list() if i])
-            common_ids |= word_like
+        run = run_posts(posts) if posts else None
+        # Ids that are ordinary words of the run (Usenet's "chance writes:") are still matched
+        # exactly in id columns, but not as words of free text.
+        if run is not None:
+            common_ids = ordinary_words(run, ids)
+        skip = (ordinary_words(run, found) if run is not None else set()) | set(VOCABULARY)
+        names = {n: k for n, k in found.items() if n not in skip}
         for post in posts:
             ids.update(v for v in post["account_id"].to_list() if v)
             ids.update(v for v in post["reply_to_account_id"].drop_nulls().to_list())
@@ -114,22 +118,36 @@ class Scanner:
             i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and not WORD.fullmatch(i)
         ]
         self.word_names = {n: k for n, k in ident.names.items() if WORD.fullmatch(n)}
-        self.other_names = [(n, k) for n, k in ident.names.items() if not WORD.fullmatch(n)]
+        other = [("id", i) for i in self.other_ids] + [
+            (k, n) for n, k in ident.names.items() if not WORD.fullmatch(n)
+        ]
+        # Multi-token values are indexed by their longest run of word characters: a bounded
+        # occurrence of the value contains that run as a whole run of the text (the value's
+        # ends are not glued to word characters), so only texts holding it need the substring
+        # search. Linear in the text instead of in the number of identifiers.
+        self.anchored: dict[str, list[tuple[str, str]]] = {}
+        self.unanchored: list[tuple[str, str]] = []
+        for kind, value in other:
+            runs = RUN.findall(value)
+            if runs:
+                self.anchored.setdefault(max(runs, key=len), []).append((kind, value))
+            else:
+                self.unanchored.append((kind, value))
 
     def scan_text(self, text: str) -> Iterator[tuple[str, str]]:
-        """(kind, value) of every identifier in free text."""
-        for value in self.other_ids:
-            if value in text and _bounded(text, value):
-                yield "id", value
+        """(kind, value) of every identifier in free text: ids first, then names."""
+        candidates = [
+            c for run in set(RUN.findall(text)) for c in self.anchored.get(run, ())
+        ] + self.unanchored
+        hits = [(k, v) for k, v in candidates if v in text and _bounded(text, v)]
+        yield from ((k, v) for k, v in hits if k == "id")
         for m in WORD.finditer(text):
             tok = m.group(0)
             if tok in self.word_ids:
                 yield "id", tok
             elif tok in self.word_names:
                 yield self.word_names[tok], tok
-        for value, kind in self.other_names:
-            if value in text and _bounded(text, value):
-                yield kind, value
+        yield from ((k, v) for k, v in hits if k != "id")
 
 
 def _bounded(text: str, value: str) -> bool:

@@ -22,6 +22,7 @@ Every row read is accounted for: read = accepted + rejected + removed (privacy) 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -424,11 +425,35 @@ def known_names(tables: SourceTables) -> list[str]:
     )
 
 
-def redactor_for(tables: SourceTables) -> privacy.NameRedactor:
-    """The name redactor of one dump; ``audit.Identifiers`` leaves out the same ordinary words."""
-    names = known_names(tables)
+def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """``account_id`` and ``text`` of every dump of a run, ids made distinct per dump.
+
+    Raw ids of two dumps may collide ("1" on two sites); counting distinct authors of a word
+    across the run must not merge them.
+    """
+    return pl.concat(
+        [
+            p.select(
+                pl.format("{}\x1f{}", pl.lit(i), pl.col("account_id")).alias("account_id"),
+                pl.col("text"),
+            )
+            for i, p in enumerate(posts)
+        ]
+    )
+
+
+def redactor_for(tables: SourceTables | Sequence[SourceTables]) -> privacy.NameRedactor:
+    """The name redactor of a run: every dump's names, redacted in every dump's texts.
+
+    A name of one dump that turns up in another dump's text is redacted too (the same person
+    may well be mentioned there). Ordinary words are counted over the whole run;
+    ``audit.Identifiers`` leaves out exactly the same ones.
+    """
+    many = [tables] if isinstance(tables, SourceTables) else list(tables)
+    names = [n for t in many for n in known_names(t)]
     variants = {v for n in names for v in privacy.name_variants(n)}
-    ordinary = privacy.ordinary_words(tables.posts, variants) | set(VOCABULARY)
+    posts = run_posts([t.posts for t in many])
+    ordinary = privacy.ordinary_words(posts, variants) | set(VOCABULARY)
     return privacy.NameRedactor(names, ordinary=ordinary)
 
 
@@ -498,10 +523,10 @@ def ingest(
 ) -> IngestResult:
     """Ingest one or several dumps into one set of interim tables; raise if too much is rejected."""
     results = []
+    names = None
+    if privacy_params.redact_known_names:
+        names = redactor_for([src.tables for src in sources])
     for src in sources:
-        names = None
-        if privacy_params.redact_known_names:
-            names = redactor_for(src.tables)
         res = _one_source(src, key, opt_out, params, names, now)
         problems = reconcile(res.counts)
         if problems:

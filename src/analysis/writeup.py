@@ -490,6 +490,12 @@ LIMITATIONS = [
     "platform reputation only.",
     "Intervals are approximate (normal approximations) and do not account for choosing among models.",
     "Pseudonyms are stable for one key; rotating the key changes every pseudonym.",
+    "Accounts deleted on the platform are removed with what they wrote (honoured like an "
+    "opt-out); replies of others below their posts stay, detached.",
+    "Percentile scores churn: re-estimating a score from fewer posts moves an account several "
+    "points even where the model has no bias against time off (signed and absolute shifts are "
+    "both reported).",
+    "Accounts on different platforms are never linked unless a link table says so.",
 ]
 
 

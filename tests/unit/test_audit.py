@@ -102,3 +102,21 @@ def test_short_ids_in_free_text_are_not_false_alarms(tmp_path) -> None:
     _outputs(tmp_path, None, "")
     (tmp_path / "logs/run.log").write_text("u1 is short; wrote 1 row\n")
     assert audit(tmp_path, _ident())[0] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "found"),
+    [
+        ("thanks to Mara Kettleworth's reply", True),  # possessive after a multi-word name
+        ("(Mara Kettleworth)", True),
+        ("see https://masto.example/users/zed?x=1", True),  # URL-shaped id, query glued on
+        ("Mara Kettleworthy wrote", False),  # glued to a longer word: not that name
+        ("Xhttps://masto.example/users/zed", False),
+    ],
+)
+def test_multi_token_values_are_found_by_their_anchor_run(text: str, found: bool) -> None:
+    """The indexed search finds exactly what a plain bounded substring search finds."""
+    from analysis.audit import Scanner
+
+    hits = {v for _, v in Scanner(_ident()).scan_text(text)}
+    assert bool(hits & {"Mara Kettleworth", "https://masto.example/users/zed"}) is found, hits
