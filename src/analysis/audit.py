@@ -26,12 +26,10 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.privacy import EMAIL, WORD, name_variants, ordinary_words
+from analysis.privacy import EMAIL, RUN, WORD, name_variants, ordinary_words
 
 SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
 MIN_ID_SUBSTRING = 6
-#: a run of word characters (the same characters `_bounded` treats as glue)
-RUN = re.compile(r"\w+", re.U)
 MIN_NAME = 3
 PLOTLY_BUNDLE = re.compile(
     r"<script[^>]*>\s*/\*\*?\s*\n?\s*\*?\s*plotly\.js.*?</script>", re.S | re.I

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
 import logging
@@ -270,33 +271,62 @@ class NameRedactor:
             for v in name_variants(name, min_len) - skip:
                 (multi if len(WORD.findall(v)) > 1 or WORD.fullmatch(v) is None else single).add(v)
         self.single = frozenset(single)
-        self.multi = (
-            re.compile(
-                r"(?<!\w)(?:"
-                + "|".join(
-                    r"\s+".join(map(re.escape, n.split()))
-                    for n in sorted(multi, key=len, reverse=True)
-                )
-                + r")(?!\w)"
-            )
-            if multi
-            else None
-        )
+        # Multi-word names are indexed by their longest run of word characters: a whole-word
+        # occurrence of the name contains that run as a whole run of the text, so each text is
+        # matched only against the few names whose run it holds (one big alternation costs
+        # len(text) x number of names, minutes on a run with tens of thousands of names).
+        self.multi_index: dict[str, tuple[str, ...]] = {}
+        unanchored: list[str] = []
+        index: dict[str, list[str]] = {}
+        for n in multi:
+            runs = RUN.findall(n)
+            if runs:
+                index.setdefault(max(runs, key=len), []).append(n)
+            else:
+                unanchored.append(n)
+        self.multi_index = {k: tuple(v) for k, v in index.items()}
+        self.multi_unanchored = frozenset(unanchored)
+
+    def _multi_for(self, text: str) -> re.Pattern[str] | None:
+        """The alternation of the multi-word names that can occur in ``text`` (None: none)."""
+        cands = {
+            n for run in set(RUN.findall(text)) for n in self.multi_index.get(run, ())
+        } | self.multi_unanchored
+        return _alternation(frozenset(cands)) if cands else None
 
     def is_name(self, value: str) -> bool:
         """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
-        return value in self.single or (
-            self.multi is not None and self.multi.fullmatch(value) is not None
-        )
+        if value in self.single:
+            return True
+        pattern = self._multi_for(value)
+        return pattern is not None and pattern.fullmatch(value) is not None
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text``."""
-        if self.multi is not None:
-            text = self.multi.sub("[user]", text)
+        pattern = self._multi_for(text) if (self.multi_index or self.multi_unanchored) else None
+        if pattern is not None:
+            text = pattern.sub("[user]", text)
         if self.single:
             single = self.single
             text = WORD.sub(lambda m: "[user]" if m.group(0) in single else m.group(0), text)
         return text
+
+
+#: a run of word characters (what ``(?<!\w)`` / ``(?!\w)`` treat as glue)
+RUN = re.compile(r"\w+", re.U)
+
+
+@functools.lru_cache(maxsize=4096)
+def _alternation(names: frozenset[str]) -> re.Pattern[str]:
+    """Whole-word alternation of ``names``, longest first, any whitespace between words."""
+    return re.compile(
+        r"(?<!\w)(?:"
+        + "|".join(
+            r"\s+".join(map(re.escape, n.split()))
+            for n in sorted(names, key=lambda n: (-len(n), n))
+        )
+        + r")(?!\w)"
+    )
 
 
 def scrub_expr(col: str, names: NameRedactor | None = None) -> pl.Expr:
