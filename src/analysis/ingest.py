@@ -414,7 +414,21 @@ def reconcile(counts: dict[str, dict[str, int]]) -> list[str]:
 
 
 #: Words of the canonical schema itself: a user called "answer" must not make column values suspect.
-VOCABULARY = (*schema.POST_KINDS, *schema.REACTION_KINDS, *schema.PLATFORMS, *schema.TABLES)
+#: Words the software itself writes (table, kind and platform names; the literals its logs and
+#: JSON print): a handle or display name equal to one identifies nobody in an output.
+VOCABULARY = (
+    *schema.POST_KINDS,
+    *schema.REACTION_KINDS,
+    *schema.PLATFORMS,
+    *schema.TABLES,
+    "None",
+    "True",
+    "False",
+    "null",
+    "true",
+    "false",
+    "NaN",
+)
 
 
 def known_names(tables: SourceTables) -> list[str]:

@@ -120,3 +120,41 @@ def test_multi_token_values_are_found_by_their_anchor_run(text: str, found: bool
 
     hits = {v for _, v in Scanner(_ident()).scan_text(text)}
     assert bool(hits & {"Mara Kettleworth", "https://masto.example/users/zed"}) is found, hits
+
+
+def test_markup_and_json_keys_are_structure_not_data(tmp_path) -> None:
+    """Handles equal to a tag, CSS class or metric name are not leaked by our own markup, but
+    the same handles in data (texts, attribute values, JSON values) still are."""
+    accounts = frame(
+        [
+            dict(account_id="u1", platform="x", handle="img"),
+            dict(account_id="u2", platform="x", handle="kpi"),
+            dict(account_id="u3", platform="x", handle="ari"),
+        ],
+        "accounts",
+    )
+    posts = frame(
+        [dict(post_id="p", platform="x", account_id="u1", kind="post", text="hi")], "posts"
+    )
+    ident = Identifiers.from_tables([accounts], [posts])
+    (tmp_path / "reports/templates").mkdir(parents=True)
+    (tmp_path / "reports/index.html").write_text(
+        "<style>\n.kpi{margin:0}\nimg{width:100%}\n</style>\n"
+        '<div class="kpi"><img src="figures/a.svg"></div>\n'
+        '<script>Plotly.newPlot("x", {"ari": 1, "layout": {"geo": {}}})</script>\n'
+    )
+    (tmp_path / "reports/m.json").write_text('{"ari": 0.4, "nmi": 0.7}')
+    (tmp_path / "reports/templates/page.html").write_text("<p>img kpi ari</p>")  # not an output
+    hits, _ = audit(tmp_path, ident)
+    assert hits == []
+    (tmp_path / "reports/index.html").write_text(
+        '<div class="kpi"><img alt="photo by kpi" src="a.svg"></div>\n'
+        '<script>Plotly.newPlot("x", [{"text": ["ari"]}])</script>\n'
+    )
+    (tmp_path / "reports/m.json").write_text('{"top": ["img"]}')
+    found = {(h.file, h.where, h.value) for h in audit(tmp_path, ident)[0]}
+    assert found == {
+        ("reports/index.html", "line 1", "kpi"),
+        ("reports/index.html", "line 2", "ari"),
+        ("reports/m.json", "line 1", "img"),
+    }

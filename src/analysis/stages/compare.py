@@ -129,7 +129,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     if validity is None:
         log.warning("%s is missing: the recommendation has no validity numbers", VALIDITY)
     rec = compare.recommend(robust, validity, cp)
-    log.info("recommended model (%s): %s", rec["primary_question"], rec["recommended_model"])
+    log.info(
+        "recommended model (%s): %s",
+        rec["primary_question"],
+        rec["recommended_model"] or "no model is valid (see the reasoning in compare.json)",
+    )
 
     result = {
         "as_of": as_of.isoformat(),
