@@ -232,14 +232,19 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
 
     A handle or display name such as "answer" or "crash" that at least ``min_authors`` distinct
     authors use as a plain word identifies nobody: redacting it would mangle texts, and finding
-    it would make the audit cry wolf. Capitalised and multi-word names never qualify.
+    it would make the audit cry wolf. Capitalised and multi-word names never qualify. Usage is
+    counted case-insensitively: a handle "google" is an ordinary word where many write "Google"
+    (lower-cased topic keywords would otherwise turn the company into the handle).
     """
     candidates = sorted({n for n in names if n and n.islower() and WORD.fullmatch(n)})
     if not candidates or posts.height == 0:
         return set()
     used = (
         posts.lazy()
-        .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
+        .select(
+            "account_id",
+            pl.col("text").str.to_lowercase().str.extract_all(ORDINARY_WORD).alias("w"),
+        )
         .explode("w")
         .filter(pl.col("w").is_in(candidates))
         .unique()

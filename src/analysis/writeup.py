@@ -496,6 +496,9 @@ LIMITATIONS = [
     "points even where the model has no bias against time off (signed and absolute shifts are "
     "both reported).",
     "Accounts on different platforms are never linked unless a link table says so.",
+    "Several dumps in one run share one scoring date (the run's last post): a dump that ended "
+    "earlier is scored after long decay and has no out-of-time validity; run dumps separately "
+    "to compare them.",
 ]
 
 

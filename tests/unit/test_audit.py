@@ -123,13 +123,14 @@ def test_multi_token_values_are_found_by_their_anchor_run(text: str, found: bool
 
 
 def test_markup_and_json_keys_are_structure_not_data(tmp_path) -> None:
-    """Handles equal to a tag, CSS class or metric name are not leaked by our own markup, but
-    the same handles in data (texts, attribute values, JSON values) still are."""
+    """Handles equal to a tag, CSS class or JSON key are not leaked by markup, but the same
+    handles in data (texts, attribute values, JSON values) still are. (Made-up words: real tag
+    names such as "img" are also words of our own prose, see the next test.)"""
     accounts = frame(
         [
-            dict(account_id="u1", platform="x", handle="img"),
-            dict(account_id="u2", platform="x", handle="kpi"),
-            dict(account_id="u3", platform="x", handle="ari"),
+            dict(account_id="u1", platform="x", handle="qzt"),
+            dict(account_id="u2", platform="x", handle="qzx"),
+            dict(account_id="u3", platform="x", handle="qzk"),
         ],
         "accounts",
     )
@@ -139,22 +140,59 @@ def test_markup_and_json_keys_are_structure_not_data(tmp_path) -> None:
     ident = Identifiers.from_tables([accounts], [posts])
     (tmp_path / "reports/templates").mkdir(parents=True)
     (tmp_path / "reports/index.html").write_text(
-        "<style>\n.kpi{margin:0}\nimg{width:100%}\n</style>\n"
-        '<div class="kpi"><img src="figures/a.svg"></div>\n'
-        '<script>Plotly.newPlot("x", {"ari": 1, "layout": {"geo": {}}})</script>\n'
+        "<style>\n.qzx{margin:0}\nqzt{width:100%}\n</style>\n"
+        '<div class="qzx"><qzt src="figures/a.svg"></qzt></div>\n'
+        '<script>Plotly.newPlot("x", {"qzk": 1, "layout": {"geo": {}}})</script>\n'
     )
-    (tmp_path / "reports/m.json").write_text('{"ari": 0.4, "nmi": 0.7}')
-    (tmp_path / "reports/templates/page.html").write_text("<p>img kpi ari</p>")  # not an output
+    (tmp_path / "reports/m.json").write_text('{"qzk": 0.4, "nmi": 0.7}')
+    (tmp_path / "reports/templates/page.html").write_text("<p>qzt qzx qzk</p>")  # not an output
     hits, _ = audit(tmp_path, ident)
     assert hits == []
     (tmp_path / "reports/index.html").write_text(
-        '<div class="kpi"><img alt="photo by kpi" src="a.svg"></div>\n'
-        '<script>Plotly.newPlot("x", [{"text": ["ari"]}])</script>\n'
+        '<div class="qzx"><img alt="photo by qzx" src="a.svg"></div>\n'
+        '<script>Plotly.newPlot("x", [{"text": ["qzk"]}])</script>\n'
     )
-    (tmp_path / "reports/m.json").write_text('{"top": ["img"]}')
+    (tmp_path / "reports/m.json").write_text('{"top": ["qzt"]}')
     found = {(h.file, h.where, h.value) for h in audit(tmp_path, ident)[0]}
     assert found == {
-        ("reports/index.html", "line 1", "kpi"),
-        ("reports/index.html", "line 2", "ari"),
-        ("reports/m.json", "line 1", "img"),
+        ("reports/index.html", "line 1", "qzx"),
+        ("reports/index.html", "line 2", "qzk"),
+        ("reports/m.json", "line 1", "qzt"),
     }
+
+
+def test_words_of_our_own_prose_are_not_leaks_but_data_words_still_are(tmp_path) -> None:
+    from analysis.audit import software_words
+
+    words = software_words()
+    assert {"zero", "median", "abs"} <= words  # captions and metric names the report prints
+    assert not {"espresso", "coffee"} & words  # the simulators' vocabularies are data
+    accounts = frame(
+        [
+            dict(account_id="u1", platform="x", handle="zero"),
+            dict(account_id="u2", platform="x", handle="zanzibar42"),
+        ],
+        "accounts",
+    )
+    posts = frame(
+        [dict(post_id="p", platform="x", account_id="u1", kind="post", text="hi")], "posts"
+    )
+    ident = Identifiers.from_tables([accounts], [posts])
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/index.html").write_text("<p>near zero means no effect</p>")
+    assert audit(tmp_path, ident)[0] == []
+    (tmp_path / "reports/index.html").write_text("<p>near zero, said zanzibar42</p>")
+    assert [h.value for h in audit(tmp_path, ident)[0]] == ["zanzibar42"]
+
+
+def test_ordinary_words_are_counted_case_insensitively() -> None:
+    from analysis.privacy import ordinary_words
+
+    posts = pl.DataFrame(
+        {
+            "account_id": [f"a{i}" for i in range(12)],
+            "text": ["I searched Google for it"] * 11 + ["google it"],
+        }
+    )
+    assert ordinary_words(posts, ["google", "paul"]) == {"google"}
+    assert ordinary_words(posts.head(5), ["google"]) == set()  # 5 authors are not "many"

@@ -133,6 +133,19 @@ def test_components_add_up_and_placeholder_never_scored(chat, name):
     assert (df["model"] == name).all()
 
 
+@pytest.mark.parametrize("name", list(MODELS))
+def test_scoring_before_the_first_post_gives_everyone_zero(chat, name):
+    """A dump shorter than the validity horizon: scored at a date with no activity before it."""
+    first = chat.posts["created_at"].min()
+    df = score(name, chat, as_of=first - timedelta(days=1))
+    assert sorted(df["account_id"]) == ["a", "b", "c", "d"]
+    # nobody is distinguished (0 for sums; the floor or the uniform rank for klout_like, network)
+    assert df["score"].n_unique() == 1 and (df["n_obs"] == 0).all()
+    assert df["score"].item(0) in (0.0, 1.0)
+    same = score(name, chat)  # same columns as a normal run
+    assert df.columns == same.columns
+
+
 def test_non_participant_accounts_not_scored(chat):
     extra = pl.concat(
         [

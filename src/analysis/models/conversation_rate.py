@@ -101,10 +101,14 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         )
         .filter(pl.col("e") > 0)
     )
-    if per.height == 0:
-        return common.finish(
-            per.select("account_id"), tables, NAME, as_of, half_life, window, ["replies"], extra=()
+    if per.height == 0:  # nothing authored before as_of: every participant scores 0
+        empty = per.select("account_id").with_columns(
+            score=pl.lit(None, dtype=pl.Float64),
+            score_se=pl.lit(None, dtype=pl.Float64),
+            n_obs=pl.lit(None, dtype=pl.Int64),
+            **{c: pl.lit(None, dtype=pl.Float64) for c in (*COMPONENTS, *EXTRA)},
         )
+        return common.finish(empty, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
     m1, k1 = gamma_poisson(pl.col("y"), pl.col("e"), per)
     m2, k2 = gamma_poisson(pl.col("y2"), pl.col("e"), per)
     rate1 = (pl.col("y") + k1 * m1) / (pl.col("e") + k1)
