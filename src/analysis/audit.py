@@ -172,6 +172,8 @@ class Scanner:
             i for i in ident.ids if len(i) >= MIN_ID_SUBSTRING and not WORD.fullmatch(i)
         ]
         self.word_names = {n: k for n, k in ident.names.items() if WORD.fullmatch(n)}
+        # lower-case names are found in any case, as the scrubber redacts them
+        self.word_names_folded = {n: k for n, k in self.word_names.items() if n.islower()}
         other = [("id", i) for i in self.other_ids] + [
             (k, n) for n, k in ident.names.items() if not WORD.fullmatch(n)
         ]
@@ -201,6 +203,8 @@ class Scanner:
                 yield "id", tok
             elif tok in self.word_names:
                 yield self.word_names[tok], tok
+            elif tok.lower() in self.word_names_folded:
+                yield self.word_names_folded[tok.lower()], tok
         yield from ((k, v) for k, v in hits if k != "id")
 
 

@@ -302,9 +302,12 @@ def divergence(
         )
     )
     fit: dict[str, Any] = {"n": df.height, "intercept": None, "slope": None, "r2": None}
-    if df.height >= 3 and df["reach_pct"].std() > 0:
+    x = df["reach_pct"].to_numpy()
+    if df.height >= 3 and np.ptp(x) > 1e-9:
+        # has_constant="add": statsmodels would otherwise skip the constant when reach is
+        # nearly constant (one-platform dumps without any audience field)
         res = sm.OLS(
-            df["conversation_pct"].to_numpy(), sm.add_constant(df["reach_pct"].to_numpy())
+            df["conversation_pct"].to_numpy(), sm.add_constant(x, has_constant="add")
         ).fit()
         resid = res.resid
         fit.update(

@@ -276,6 +276,11 @@ class NameRedactor:
             for v in name_variants(name, min_len) - skip:
                 (multi if len(WORD.findall(v)) > 1 or WORD.fullmatch(v) is None else single).add(v)
         self.single = frozenset(single)
+        # An all-lower-case name (typically a handle: "joe") is matched in any case ("Joe",
+        # "JOE"): a mention is often capitalised, and lower-cased topic keywords must not turn
+        # a kept "Joe" back into the handle. Capitalised names stay case-sensitive ("Mark" is
+        # not "mark").
+        self.single_folded = frozenset(v for v in single if v.islower())
         # Multi-word names are indexed by their longest run of word characters: a whole-word
         # occurrence of the name contains that run as a whole run of the text, so each text is
         # matched only against the few names whose run it holds (one big alternation costs
@@ -301,7 +306,7 @@ class NameRedactor:
 
     def is_name(self, value: str) -> bool:
         """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
-        if value in self.single:
+        if value in self.single or value.lower() in self.single_folded:
             return True
         pattern = self._multi_for(value)
         return pattern is not None and pattern.fullmatch(value) is not None
@@ -312,8 +317,13 @@ class NameRedactor:
         if pattern is not None:
             text = pattern.sub("[user]", text)
         if self.single:
-            single = self.single
-            text = WORD.sub(lambda m: "[user]" if m.group(0) in single else m.group(0), text)
+            single, folded = self.single, self.single_folded
+            text = WORD.sub(
+                lambda m: (
+                    "[user]" if m.group(0) in single or m.group(0).lower() in folded else m.group(0)
+                ),
+                text,
+            )
         return text
 
 

@@ -415,3 +415,15 @@ def test_reasoning_names_a_model_that_only_churns_under_time_off() -> None:
     robust["rate"]["time_off_median"] = -0.09
     answered = compare.recommend(robust, val, CompareParams())["by_question"]["who gets answered"]
     assert "No valid model is unbiased" in answered["reasoning"]
+
+
+def test_divergence_without_spread_in_reach_has_no_fit_and_centred_residuals() -> None:
+    """A dump without any audience field (Hacker News CSV): every reach percentile is equal."""
+    n = 6611
+    reach = pl.DataFrame({"account_id": [f"a{i}" for i in range(n)], "score_pct": [50.0] * n})
+    conv = pl.DataFrame(
+        {"account_id": [f"a{i}" for i in range(n)], "score_pct": [float(i % 7) for i in range(n)]}
+    )
+    div, fit = compare.divergence(reach, conv, CompareParams())
+    assert fit["slope"] is None and fit["n"] == n
+    assert abs(div["divergence"].mean()) < 1e-9

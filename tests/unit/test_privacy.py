@@ -233,3 +233,10 @@ def test_indexed_multi_word_redaction_equals_one_big_alternation() -> None:
         assert red.redact(t) == reference(t), t
     assert red.redact("ask J.  Smith or Mary Ann's friend") == "ask [user] or [user]'s friend"
     assert red.is_name("Mary Ann") and not red.is_name("Mary Annex")
+
+
+def test_lower_case_handles_are_redacted_in_any_case_capitalised_names_are_not() -> None:
+    red = privacy.NameRedactor(["joe", "Mark"])
+    assert red.redact("ask Joe or JOE or joe") == "ask [user] or [user] or [user]"
+    assert red.redact("Mark it, mark it") == "[user] it, mark it"
+    assert red.is_name("Joe") and not red.is_name("mark")
