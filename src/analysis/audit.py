@@ -68,10 +68,11 @@ NOT_PROSE = frozenset({"demo.py", "scale.py"})
 
 @functools.cache
 def software_words() -> frozenset[str]:
-    """Lower-case words in the string literals of Resonance's own code, docstrings included.
+    """Words in the string literals of Resonance's own code, docstrings included.
 
     The report's captions and the writeup's prose are written by the software ("near zero",
-    "median abs"; the model definitions are the models' docstrings): a handle equal to one of
+    "median abs", "week (starting Monday, UTC)"; the model definitions are the models'
+    docstrings): a handle or display name equal to one of
     these words is not leaked by that prose. The scrubber still redacts such handles in post
     texts; only the audit reads past them.
     """
@@ -84,7 +85,9 @@ def software_words() -> frozenset[str]:
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 for w in WORD.findall(node.value):
                     # "median_abs" is printed as "median abs" too
-                    words.update(p for p in (w, *w.split("_")) if p.islower() and p)
+                    parts = [p for p in (w, *w.split("_")) if p]
+                    # a lower-case name is matched in any case: "monday" meets "Monday"
+                    words.update(parts + [p.lower() for p in parts])
     return frozenset(words)
 
 
