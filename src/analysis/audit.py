@@ -141,6 +141,7 @@ class Identifiers:
         # exactly in id columns, but not as words of free text.
         if run is not None:
             common_ids = ordinary_words(run, ids)
+        common_ids |= ids & software_words()  # "matrix" in a model's definition is not a user
         skip = (
             (ordinary_words(run, found) if run is not None else set())
             | set(VOCABULARY)
