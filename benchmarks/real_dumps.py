@@ -26,21 +26,13 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script: benchmarks/real_dumps.py
+
+# The project copy and the folder -> source.format mapping are the tests' own (one definition).
+from tests.integration.test_pipeline import copy_project  # noqa: E402
+from tests.realdata.test_ingest_real import DUMPS  # noqa: E402
+
 REAL = ROOT.parent / "shared" / "data" / "real"
-#: folder -> source.format (the same mapping the real-data tests use)
-DUMPS = {
-    "stackexchange-beer": "stackexchange",
-    "stackexchange-quantumcomputing": "stackexchange",
-    "stackexchange-bicycles-meta": "stackexchange",
-    "stackexchange-french-meta": "stackexchange",
-    "reddit-pushshift": "reddit",
-    "hackernews-items-1-590": "hackernews",
-    "hackernews-posts-2016-09": "hackernews",
-    "mastodon-archive-dealingwith": "mastodon",
-    "pheme-rumour-scheme": "twitter",
-    "twitter-archive-andreruffert": "twitter",
-    "usenet-mini-newsgroups": "usenet",
-}
 STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
 
 
@@ -48,25 +40,6 @@ def spec(folder: str) -> dict[str, str]:
     """A ``source`` entry for one shared dump."""
     name = re.sub(r"[^a-z0-9]+", "_", folder.split("-", 1)[-1].lower()).strip("_")
     return {"format": DUMPS[folder], "path": str(REAL / folder), "name": name}
-
-
-def copy_project(dest: Path) -> None:
-    """Tracked and untracked-but-not-ignored files into ``dest`` (a fresh git repository)."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for rel in files:
-        if (ROOT / rel).is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(ROOT / rel, dest / rel)
-    shutil.rmtree(dest / ".dvc" / "tmp", ignore_errors=True)
-    shutil.rmtree(dest / ".dvc" / "cache", ignore_errors=True)
-    (dest / "dvc.lock").unlink(missing_ok=True)
-    subprocess.run(["git", "init", "-q"], cwd=dest, check=True)
 
 
 def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Path) -> dict:

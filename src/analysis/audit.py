@@ -28,7 +28,7 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.privacy import EMAIL, RUN, WORD, name_variants, ordinary_words
+from analysis.privacy import EMAIL, WORD, AnchorIndex, name_variants, ordinary_words
 
 SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
 #: committed sources under the scanned folders, not outputs (the DVC plots page template)
@@ -181,25 +181,12 @@ class Scanner:
         other = [("id", i) for i in self.other_ids] + [
             (k, n) for n, k in ident.names.items() if not WORD.fullmatch(n)
         ]
-        # Multi-token values are indexed by their longest run of word characters: a bounded
-        # occurrence of the value contains that run as a whole run of the text (the value's
-        # ends are not glued to word characters), so only texts holding it need the substring
-        # search. Linear in the text instead of in the number of identifiers.
-        self.anchored: dict[str, list[tuple[str, str]]] = {}
-        self.unanchored: list[tuple[str, str]] = []
-        for kind, value in other:
-            runs = RUN.findall(value)
-            if runs:
-                self.anchored.setdefault(max(runs, key=len), []).append((kind, value))
-            else:
-                self.unanchored.append((kind, value))
+        # Multi-token values: substring search only in texts holding their anchor run.
+        self.other: AnchorIndex[tuple[str, str]] = AnchorIndex(other, key=lambda kv: kv[1])
 
     def scan_text(self, text: str) -> Iterator[tuple[str, str]]:
         """(kind, value) of every identifier in free text: ids first, then names."""
-        candidates = [
-            c for run in set(RUN.findall(text)) for c in self.anchored.get(run, ())
-        ] + self.unanchored
-        hits = [(k, v) for k, v in candidates if v in text and _bounded(text, v)]
+        hits = [(k, v) for k, v in self.other.candidates(text) if v in text and _bounded(text, v)]
         yield from ((k, v) for k, v in hits if k == "id")
         for m in WORD.finditer(text):
             tok = m.group(0)

@@ -18,8 +18,9 @@ import os
 import re
 import secrets
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 import polars as pl
 
@@ -281,27 +282,12 @@ class NameRedactor:
         # a kept "Joe" back into the handle. Capitalised names stay case-sensitive ("Mark" is
         # not "mark").
         self.single_folded = frozenset(v for v in single if v.islower())
-        # Multi-word names are indexed by their longest run of word characters: a whole-word
-        # occurrence of the name contains that run as a whole run of the text, so each text is
-        # matched only against the few names whose run it holds (one big alternation costs
-        # len(text) x number of names, minutes on a run with tens of thousands of names).
-        self.multi_index: dict[str, tuple[str, ...]] = {}
-        unanchored: list[str] = []
-        index: dict[str, list[str]] = {}
-        for n in multi:
-            runs = RUN.findall(n)
-            if runs:
-                index.setdefault(max(runs, key=len), []).append(n)
-            else:
-                unanchored.append(n)
-        self.multi_index = {k: tuple(v) for k, v in index.items()}
-        self.multi_unanchored = frozenset(unanchored)
+        # Multi-word names: each text is matched only against the few names it can hold.
+        self.multi: AnchorIndex[str] = AnchorIndex(multi, key=lambda n: n)
 
     def _multi_for(self, text: str) -> re.Pattern[str] | None:
         """The alternation of the multi-word names that can occur in ``text`` (None: none)."""
-        cands = {
-            n for run in set(RUN.findall(text)) for n in self.multi_index.get(run, ())
-        } | self.multi_unanchored
+        cands = self.multi.candidates(text)
         return _alternation(frozenset(cands)) if cands else None
 
     def is_name(self, value: str) -> bool:
@@ -313,7 +299,7 @@ class NameRedactor:
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text``."""
-        pattern = self._multi_for(text) if (self.multi_index or self.multi_unanchored) else None
+        pattern = self._multi_for(text) if self.multi else None
         if pattern is not None:
             text = pattern.sub("[user]", text)
         if self.single:
@@ -329,6 +315,38 @@ class NameRedactor:
 
 #: a run of word characters (what ``(?<!\w)`` / ``(?!\w)`` treat as glue)
 RUN = re.compile(r"\w+", re.U)
+
+
+T = TypeVar("T")
+
+
+class AnchorIndex(Generic[T]):
+    """Values of several tokens, indexed by their longest run of word characters.
+
+    A whole-word occurrence of a value (its ends not glued to word characters) contains that run
+    as a whole run of the text, so a text need only be checked against the values whose run it
+    holds: linear in the text instead of in the number of values (one big alternation over tens
+    of thousands of names took minutes on the shared dumps). Shared by the name redactor and
+    the audit.
+    """
+
+    def __init__(self, items: Iterable[T], key: Callable[[T], str]) -> None:
+        self.items = list(items)
+        self.by_run: dict[str, list[T]] = {}
+        self.always: list[T] = []  # values without any word character
+        for item in self.items:
+            runs = RUN.findall(key(item))
+            if runs:
+                self.by_run.setdefault(max(runs, key=len), []).append(item)
+            else:
+                self.always.append(item)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def candidates(self, text: str) -> list[T]:
+        """The values that can occur in ``text`` as whole words."""
+        return [c for run in set(RUN.findall(text)) for c in self.by_run.get(run, ())] + self.always
 
 
 @functools.lru_cache(maxsize=4096)
