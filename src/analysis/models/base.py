@@ -40,6 +40,9 @@ class Tables:
     posts: pl.DataFrame
     reactions: pl.DataFrame
     post_topics: pl.DataFrame | None = None
+    #: When the export-time totals (views, scores, follower counts) were taken; None: at the
+    #: last post. Scoring before it excludes them (``common.timed_view``).
+    totals_at: datetime | None = None
 
     def with_posts(self, posts: pl.DataFrame) -> Tables:
         """A copy with other posts (for counterfactuals)."""

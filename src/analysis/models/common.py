@@ -7,12 +7,13 @@ Every model sees activity strictly before ``as_of``. Each action gets a weight `
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import numpy as np
 import polars as pl
 
-from analysis import schema
+from analysis import schema, semantics
 from analysis.models.base import SCORE_COLUMNS, Tables, percentile
 from analysis.models.params import ModelParams
 
@@ -80,34 +81,72 @@ def scoped_posts(
         .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
         .drop("_parent_author")
     )
-    # A repost names whose post it amplifies in reply_to_account_id (Twitter RTs, Mastodon
-    # boosts of posts outside the dump): amplification, not conversation.
+    # What each link means on its platform (``analysis.semantics``): a reply, a Stack Exchange
+    # answer, a quote and a repost credit different people in different ways.
+    out = semantics.with_channel(out)
     return out.with_columns(
-        is_reply=(
-            pl.col("reply_to_account_id").is_not_null()
-            | pl.col("parent_post_id").is_not_null()
-            | pl.col("kind").is_in(list(REPLY_KINDS))
-        )
-        & (pl.col("kind") != "repost"),
+        is_reply=pl.col("channel").is_in(list(semantics.CONVERSATIONAL)).fill_null(False),
         is_self_reply=pl.col("reply_to_account_id") == pl.col("account_id"),
     )
 
 
-def reply_edges(scoped: pl.DataFrame) -> pl.DataFrame:
-    """Replies to someone else: ``src`` (replier) -> ``dst`` (replied-to author), weight ``w``."""
-    return scoped.filter(
-        pl.col("reply_to_account_id").is_not_null()
-        & (pl.col("reply_to_account_id") != pl.col("account_id"))
-        & (pl.col("kind") != "repost")  # amplification, not an answer
-    ).select(
-        "post_id",
-        "parent_post_id",
-        "root_post_id",
-        pl.col("account_id").alias("src"),
-        pl.col("reply_to_account_id").alias("dst"),
-        "w",
-        "created_at",
+def reply_edges(
+    scoped: pl.DataFrame,
+    channels: tuple[str, ...] = semantics.CONVERSATIONAL,
+    reactions: pl.DataFrame | None = None,
+    as_of: datetime | None = None,
+) -> pl.DataFrame:
+    """Credit edges ``src`` -> ``dst`` (who credits whom) by each platform's meaning.
+
+    See :func:`analysis.semantics.interactions`: a reply credits the parent's author, a Stack
+    Exchange answer credits the answerer (weighted by votes and acceptance before ``as_of`` when
+    ``reactions`` are given), reposts are never conversation.
+    """
+    return semantics.interactions(scoped, channels, reactions, as_of)
+
+
+#: Export-time totals: snapshots taken when the dump was exported, with no timestamp. Scoring at
+#: a date before the export must not read them (they include what happened after that date).
+EXPORT_TOTALS = {
+    "posts": ("n_views", "score", "n_likes", "n_reposts", "n_comments_reported"),
+    "accounts": ("follower_count", "platform_score"),
+}
+
+
+def totals_taken_at(tables: Tables) -> datetime | None:
+    """When the export-time totals were taken: ``tables.totals_at``, else the last activity."""
+    if tables.totals_at is not None:
+        return tables.totals_at
+    last = tables.posts.select(pl.col("created_at").max()).item()
+    return None if last is None else last + timedelta(seconds=1)
+
+
+def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
+    """The tables as they could be known at ``as_of``.
+
+    At or after the export, everything. Before it, export-time totals (views, scores, likes,
+    follower counts of accounts, reputation) are nulled: they include the future. Timed rows
+    (posts, reactions with dates, ``posts.follower_count`` taken at posting time) stay.
+
+    Returns:
+        The tables, and the names of the totals that were excluded (for ``missing_inputs``).
+    """
+    taken = totals_taken_at(tables)
+    if taken is None or as_of >= taken:
+        return tables, []
+    excluded = []
+    frames = {}
+    for name, cols in EXPORT_TOTALS.items():
+        df = getattr(tables, name)
+        present = [c for c in cols if c in df.columns and df[c].null_count() < df.height]
+        excluded += [f"{name}.{c}" for c in present]
+        frames[name] = df.with_columns(pl.lit(None, dtype=df.schema[c]).alias(c) for c in present)
+    note = (
+        ["export-time totals excluded before the export (" + "; ".join(excluded) + ")"]
+        if excluded
+        else []
     )
+    return replace(tables, **frames), note
 
 
 def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetime) -> pl.DataFrame:

@@ -22,7 +22,7 @@ from datetime import datetime
 
 import polars as pl
 
-from analysis import schema
+from analysis import schema, semantics
 from analysis.models import common
 from analysis.models.base import Tables
 from analysis.models.params import model_params
@@ -65,12 +65,39 @@ def thread_depths(posts: pl.DataFrame) -> pl.DataFrame:
     return pl.concat(done)
 
 
+def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
+    """``post_id, root_post_id``: the top of each post's chain of parent links within ``posts``.
+
+    A post whose parent is absent is its own root.
+    """
+    ids = posts["post_id"].implode()
+    cur = posts.select(
+        "post_id",
+        root_post_id=pl.when(pl.col("parent_post_id").is_in(ids))
+        .then(pl.col("parent_post_id"))
+        .otherwise(pl.col("post_id")),
+    )
+    parent = posts.select(
+        pl.col("post_id").alias("root_post_id"), pl.col("parent_post_id").alias("_up")
+    )
+    for _ in range(MAX_DEPTH):
+        step = cur.join(parent, on="root_post_id", how="left").with_columns(
+            _up=pl.when(pl.col("_up").is_in(ids)).then(pl.col("_up"))
+        )
+        if step["_up"].null_count() == step.height:
+            return cur
+        cur = step.select("post_id", root_post_id=pl.coalesce("_up", "root_post_id"))
+    return cur
+
+
 def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the conversation it draws, before ``as_of``."""
     p = model_params(params)
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
-    edges = common.reply_edges(posts).filter(pl.col("dst") != schema.NONPARTICIPANT_ID)
+    edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
+        pl.col("dst") != schema.NONPARTICIPANT_ID
+    )
 
     # Distinct repliers, each with the weight of their latest reply.
     pair_w = edges.group_by("src", "dst").agg(w=pl.col("w").max())
@@ -86,19 +113,26 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     ).select(pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w"))
     recip = recip.group_by("account_id").agg(n_reciprocal=pl.len(), _recip_w=pl.col("w").sum())
 
-    # Thread depth of roots that others joined.
-    depth = thread_depths(posts).join(posts.select("post_id", "root_post_id"), on="post_id")
-    thread_max = (
-        depth.filter(pl.col("root_post_id").is_not_null())
-        .group_by("root_post_id")
-        .agg(depth=pl.col("depth").max())
+    # Threads others joined, along conversation links only: on Stack Exchange an answer is the
+    # answerer's own contribution (credited above), so it starts a thread of its own rather than
+    # deepening the asker's; reposts start nothing.
+    conv = posts.filter(pl.col("kind") != "repost").with_columns(
+        parent_post_id=pl.when(pl.col("channel") == semantics.CONVERSATION).then(
+            pl.col("parent_post_id")
+        )
     )
-    joined = edges.filter(pl.col("root_post_id").is_not_null()).select("root_post_id", "dst", "src")
-    roots = posts.filter(pl.col("parent_post_id").is_null()).select(
+    depth = thread_depths(conv)
+    root_of = thread_roots(conv)
+    thread_max = (
+        depth.join(root_of, on="post_id").group_by("root_post_id").agg(depth=pl.col("depth").max())
+    )
+    roots = conv.filter(pl.col("parent_post_id").is_null()).select(
         pl.col("post_id").alias("root_post_id"), "account_id", "w"
     )
     others_joined = (
-        joined.join(roots, on="root_post_id")
+        edges.filter(pl.col("channel") == semantics.CONVERSATION)
+        .join(root_of, on="post_id")
+        .join(roots, on="root_post_id")
         .filter(pl.col("src") != pl.col("account_id"))
         .select("root_post_id")
         .unique()
@@ -110,23 +144,13 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         .agg(thread_depth=(pl.col("w") * pl.col("depth")).sum())
     )
 
-    # h-index on weighted direct replies per post, from others.
-    per_post = (
-        edges.filter(pl.col("parent_post_id").is_not_null())
-        .join(
-            posts.select(
-                pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("owner")
-            ),
-            on="parent_post_id",
-        )
-        .filter(pl.col("src") != pl.col("owner"))
-        .group_by("owner", "parent_post_id")
-        .agg(n=pl.col("w").sum())
-    )
+    # h-index on the weighted credit each of its posts drew from others (replies to it; for a
+    # Stack Exchange answer, the answer's own credit plus the comments on it).
+    per_post = edges.group_by("dst", "target_post_id").agg(n=pl.col("w").sum())
     h = (
-        per_post.group_by("owner")
+        per_post.group_by("dst")
         .agg(h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum())
-        .rename({"owner": "account_id"})
+        .rename({"dst": "account_id"})
     )
 
     per = (

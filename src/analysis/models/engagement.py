@@ -77,6 +77,7 @@ def fit_prior(y: np.ndarray, exposure: np.ndarray) -> tuple[float, float, str]:
 def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     """Score every participant by shrunk reactions per post before ``as_of``."""
     p = model_params(params)
+    tables, excluded = common.timed_view(tables, as_of)
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
     missing = common.missing_reaction_inputs(posts, tables.reactions)
@@ -114,6 +115,7 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     per = per.select(
         "account_id", "score", "score_se", "n_obs", "c_own_rate", "c_community_prior", *EXTRA
     )
+    missing = missing + excluded
     out = common.finish(per, tables, NAME, as_of, half_life, window, missing, extra=EXTRA)
     # Participants with no post in scope carry no evidence: they get the prior, not zero.
     no_posts = pl.col("n_obs") == 0

@@ -45,6 +45,7 @@ COMPONENTS = {
 def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     """Score every participant the way Klout did, over the 90 days before ``as_of``."""
     p = model_params(params)
+    tables, excluded = common.timed_view(tables, as_of)
     window = p.klout_window_days
     posts = common.scoped_posts(tables.posts, as_of, None, window)
     missing = common.missing_reaction_inputs(posts, tables.reactions)
@@ -53,7 +54,7 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         or tables.accounts.select(pl.col("follower_count").is_not_null().any()).item()
     ):
         missing.append("follower_count")
-    edges = common.reply_edges(posts).select(
+    edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).select(
         pl.col("src").alias("actor"), pl.col("dst").alias("account_id")
     )
     reactors = (
@@ -124,6 +125,7 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         c_amplification=pl.col("amplification") * scale,
         c_network=pl.col("network") * scale,
     ).with_columns(score=pl.sum_horizontal("c_base", "c_reach", "c_amplification", "c_network"))
+    missing = missing + excluded
     out = common.finish(per, tables, NAME, as_of, None, window, missing)
     # Participants silent for 90 days get Klout's floor of 1, not 0.
     return out.with_columns(

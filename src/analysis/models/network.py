@@ -1,13 +1,18 @@
 """Models ``network`` and ``network_topic``: weighted PageRank on the reply graph.
 
-Graph: an edge replier -> replied-to author for every reply to someone else before ``as_of``,
-weighted by the decay-weighted number of such replies. Every account is a node, the
-non-participant placeholder included: replies to it keep their share of the flow (a reply to
+Graph: an edge from whoever gives credit to whoever receives it, for every interaction before
+``as_of`` that ``analysis.semantics`` counts as attention (a reply credits the replied-to author,
+a Stack Exchange answer the answerer, a quote the quoted author; reposts are not attention),
+weighted by the decay-weighted credit. Each node's out-edges are normalised by their
+*undecayed* total, so the decayed share of its rank returns through the teleport vector: an
+account that stopped replying long ago passes on little, and the half-life means what params
+say. Every account is a node, the non-participant placeholder included: replies to it keep their share of the flow (a reply to
 someone outside the study is still attention given away), but it is never scored. Dangling
 nodes (no reply given) hand their rank back through the teleport vector.
 
 Power iteration with scipy.sparse (MEASURED.md: 1.9 s for 10 M edges):
-``x = d (M^T x + dangling(x) v) + (1 - d) v``, with ``M`` the row-normalised weight matrix.
+``x = d (M^T x + leak(x) v) + (1 - d) v``, with ``M`` the decayed weights over each node's
+undecayed out-weight and ``leak`` the rank a node does not pass on (all of it when dangling).
 The rank is reported times the number of nodes (1 = an average node). At the fixed point it
 splits into two components that add up to the score:
 
@@ -32,6 +37,7 @@ import numpy as np
 import polars as pl
 import scipy.sparse as sp
 
+from analysis import semantics
 from analysis.models import common
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams, model_params
@@ -57,11 +63,18 @@ def pagerank(
     personalization: np.ndarray | None = None,
     tol: float = 1e-10,
     max_iter: int = 200,
+    full_weight: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Weighted PageRank by power iteration; returns (rank summing to 1, inflow part of it).
 
     ``src``/``dst`` are node indices in ``[0, n_nodes)``; parallel edges add up. Dangling nodes
     redistribute by ``personalization`` (uniform when None).
+
+    ``full_weight`` (per edge, at least ``weight``): what each edge would weigh undecayed. A
+    node's out-edges are normalised by its *undecayed* total, so the decayed remainder of its
+    rank goes to the teleport vector instead of being passed on: a replier silent for two years
+    passes on ``0.5 ** (730 / half_life)`` of its rank, not all of it. None: normalise by
+    ``weight`` itself (classic weighted PageRank).
     """
     if n_nodes == 0:
         return np.zeros(0), np.zeros(0)
@@ -71,17 +84,21 @@ def pagerank(
         else personalization / personalization.sum()
     )
     weight = np.asarray(weight, dtype=np.float64)
-    out_w = np.bincount(src, weights=weight, minlength=n_nodes)
+    full = weight if full_weight is None else np.asarray(full_weight, dtype=np.float64)
+    out_w = np.bincount(src, weights=full, minlength=n_nodes)
     keep = weight > 0
     src, dst, weight = src[keep], dst[keep], weight[keep]
     # M^T in CSR: row = destination, so M^T @ x is one sparse mat-vec.
     mt = sp.csr_matrix((weight / out_w[src], (dst, src)), shape=(n_nodes, n_nodes))
-    dangling = out_w <= 0
+    # Share of each node's rank that is not passed on along edges (all of it for dangling
+    # nodes, the decayed remainder for others): it returns through the teleport vector.
+    passed = np.bincount(src, weights=weight / out_w[src], minlength=n_nodes)
+    leak = np.clip(1.0 - passed, 0.0, 1.0)
     x = v.copy()
     inflow = np.zeros(n_nodes)
     for it in range(max_iter):  # noqa: B007 - reported after the loop
         inflow = damping * (mt @ x)
-        x_new = inflow + (damping * x[dangling].sum() + (1 - damping)) * v
+        x_new = inflow + (damping * (leak * x).sum() + (1 - damping)) * v
         err = np.abs(x_new - x).sum()
         x = x_new
         if err < tol:
@@ -96,7 +113,9 @@ def pagerank(
 def _graph(tables: Tables, p: ModelParams, as_of: datetime):
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
-    edges = common.reply_edges(posts)
+    edges = common.reply_edges(posts, semantics.ATTENTION, tables.reactions, as_of)
+    # Undecayed weight of each edge (its credit), so that decay sends rank to the teleport.
+    edges = edges.with_columns(w_full=pl.col("credit"))
     nodes = (
         pl.concat(
             [
@@ -128,6 +147,7 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         p.damping,
         tol=p.pagerank_tol,
         max_iter=p.pagerank_max_iter,
+        full_weight=e["w_full"].to_numpy(),
     )
     n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
     per = (
@@ -171,7 +191,7 @@ def score_topic(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame
         .agg(mass=(pl.col("w") * pl.col("probability")).sum())
         .with_columns(mass=pl.col("mass") / pl.col("mass").sum().over("idx"))
     )
-    edge_t = e.select("post_id", "i", "j", "w").join(topics, on="post_id")
+    edge_t = e.select("post_id", "i", "j", "w", "w_full").join(topics, on="post_id")
     # Topic weight: its share of the reply attention (edges), not of the posting.
     prevalence = (
         edge_t.group_by("topic_id")
@@ -197,6 +217,7 @@ def score_topic(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame
             personalization=v,
             tol=p.pagerank_tol,
             max_iter=p.pagerank_max_iter,
+            full_weight=(et["w_full"] * et["probability"]).to_numpy(),
         )
         comps[_col(topic_id)] = x * n * (mass / total)
     n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})

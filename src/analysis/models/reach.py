@@ -34,6 +34,7 @@ COMPONENTS = {
 def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     """Score every participant by audience size before ``as_of``."""
     p = model_params(params)
+    tables, excluded = common.timed_view(tables, as_of)
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
     missing = []
@@ -72,4 +73,5 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         .with_columns(score=pl.col("c_followers") + pl.col("c_views"))
         .select("account_id", "score", "n_obs", "c_followers", "c_views")
     )
+    missing = missing + excluded
     return common.finish(per, tables, NAME, as_of, half_life, window, missing)

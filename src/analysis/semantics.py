@@ -1,0 +1,250 @@
+"""What an interaction means on each platform: who credits whom (read by every model and by
+``validate``; pure functions, no I/O).
+
+The canonical tables link an item to its ``parent_post_id`` and to the account it addresses
+(``reply_to_account_id``), but a link does not mean the same thing everywhere. On Reddit a comment
+is someone talking *with* the parent's author; on Stack Exchange an answer is the *answerer*
+contributing to the asker's question: the asker's question drew it, and the credit belongs to the
+answerer. Treating both as "a reply to the parent's author" made ``conversation`` and ``network``
+reward asking questions (on quantumcomputing, repliers received correlated with questions asked
+at 0.67 and with answers given at 0.11).
+
+:data:`MEANINGS` is the one table of these meanings. Each (platform, kind) maps to a
+:class:`Meaning`: its *channel* and which side is credited.
+
+========================  ==================  =====================================================
+channel                   credited            meaning
+========================  ==================  =====================================================
+``conversation``          the parent's author a reply or comment: someone talks with them
+``answer``                the responder       a Stack Exchange answer: the asker -> the answerer,
+                                              weighted by the answer's votes and acceptance
+                                              *before the scoring date*
+``quote``                 the parent's author attention with commentary (Twitter quote), not a
+                                              conversation with the quoted author
+``amplification``         the parent's author a repost or boost: spreads the post to the
+                                              reposter's audience; approval/reach, never
+                                              conversation
+========================  ==================  =====================================================
+
+Models choose channels: conversation models read ``conversation`` and ``answer``; the network
+models add ``quote`` (attention given); nothing but reach/approval outcomes reads
+``amplification``. ``docs/data-format.md`` documents the same table for users.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+CONVERSATION = "conversation"
+ANSWER = "answer"
+QUOTE = "quote"
+AMPLIFICATION = "amplification"
+CHANNELS = (CONVERSATION, ANSWER, QUOTE, AMPLIFICATION)
+#: What the conversation models count (talking with someone, or answering them).
+CONVERSATIONAL = (CONVERSATION, ANSWER)
+#: What the reply-graph (PageRank) models count: conversation plus attention with commentary.
+ATTENTION = (CONVERSATION, ANSWER, QUOTE)
+
+
+@dataclass(frozen=True)
+class Meaning:
+    """What an item of one kind, on one platform, means for the accounts it links."""
+
+    channel: str
+    #: True: the responder (the item's author) is credited, by the parent's author
+    #: (Stack Exchange answers). False: the parent's author is credited, by the responder.
+    credits_responder: bool
+    note: str
+
+
+_REPLY = Meaning(CONVERSATION, False, "a reply: the replier talks with the parent's author")
+_COMMENT = Meaning(CONVERSATION, False, "a comment: conversation with the commented post's author")
+_QUOTE = Meaning(QUOTE, False, "a quote: attention to the quoted author, not a conversation")
+_REPOST = Meaning(
+    AMPLIFICATION, False, "a repost/boost: amplification of the original, not a conversation"
+)
+_ANSWER = Meaning(
+    ANSWER,
+    True,
+    "an answer credits the answerer: asker -> answerer, weighted by 1 + accepted + log(1 + "
+    "upvotes), both counted from timed votes before the scoring date",
+)
+
+#: (platform, kind) -> meaning. Kinds without a parent or addressee (posts, questions) start
+#: threads and mean nothing here. Platforms not listed use :data:`DEFAULT`.
+MEANINGS: dict[tuple[str, str], Meaning] = {
+    ("stackexchange", "answer"): _ANSWER,
+    ("stackexchange", "comment"): _COMMENT,
+    ("reddit", "comment"): _COMMENT,
+    ("reddit", "reply"): _REPLY,
+    ("hackernews", "comment"): _COMMENT,
+    ("hackernews", "reply"): _REPLY,
+    ("usenet", "reply"): _REPLY,
+    ("twitter", "reply"): _REPLY,
+    ("twitter", "quote"): _QUOTE,
+    ("twitter", "repost"): _REPOST,
+    ("mastodon", "reply"): _REPLY,
+    ("mastodon", "quote"): _QUOTE,
+    ("mastodon", "repost"): _REPOST,
+    ("demo", "reply"): _REPLY,
+}
+#: kind -> meaning on any other platform (canonical dumps brought by users).
+DEFAULT: dict[str, Meaning] = {
+    "reply": _REPLY,
+    "comment": _COMMENT,
+    "answer": _ANSWER,
+    "quote": _QUOTE,
+    "repost": _REPOST,
+}
+
+
+def meaning(platform: str, kind: str) -> Meaning | None:
+    """The meaning of an item of ``kind`` on ``platform`` (None: it starts a thread)."""
+    return MEANINGS.get((platform, kind), DEFAULT.get(kind))
+
+
+def table() -> pl.DataFrame:
+    """The semantics as a frame (platform, kind, channel, credits_responder, note)."""
+    rows = [
+        dict(
+            platform=pl_,
+            kind=k,
+            channel=m.channel,
+            credits_responder=m.credits_responder,
+            note=m.note,
+        )
+        for (pl_, k), m in MEANINGS.items()
+    ] + [
+        dict(
+            platform="*",
+            kind=k,
+            channel=m.channel,
+            credits_responder=m.credits_responder,
+            note=m.note,
+        )
+        for k, m in DEFAULT.items()
+    ]
+    return pl.DataFrame(rows)
+
+
+def _lookup() -> pl.DataFrame:
+    return table().select("platform", "kind", "channel", "credits_responder")
+
+
+def with_channel(posts: pl.DataFrame) -> pl.DataFrame:
+    """Add ``channel`` and ``credits_responder`` to posts (null for items that link nothing).
+
+    An item links something when it has a parent or an addressee; a kind that the table gives a
+    channel (an answer, a repost) keeps it even when its parent is outside the dump.
+    """
+    lk = _lookup()
+    specific = lk.filter(pl.col("platform") != "*")
+    generic = lk.filter(pl.col("platform") == "*").drop("platform")
+    if "platform" in posts.columns:
+        out = posts.join(specific, on=["platform", "kind"], how="left", maintain_order="left")
+    else:  # a hand-built frame (tests, counterfactuals): the generic meanings
+        out = posts.with_columns(
+            channel=pl.lit(None, dtype=pl.String), credits_responder=pl.lit(None, dtype=pl.Boolean)
+        )
+    out = out.join(
+        generic.rename({"channel": "_ch", "credits_responder": "_cr"}),
+        on="kind",
+        how="left",
+        maintain_order="left",
+    ).with_columns(
+        channel=pl.coalesce("channel", "_ch"),
+        credits_responder=pl.coalesce("credits_responder", "_cr"),
+    )
+    links = pl.col("parent_post_id").is_not_null() | pl.col("reply_to_account_id").is_not_null()
+    return out.drop("_ch", "_cr").with_columns(
+        channel=pl.when(links).then(pl.col("channel")),
+        credits_responder=pl.when(links).then(pl.col("credits_responder")),
+    )
+
+
+def answer_credit(
+    answers: pl.DataFrame, reactions: pl.DataFrame | None, as_of: datetime | None
+) -> pl.DataFrame:
+    """``post_id, credit``: 1 + accepted + log(1 + upvotes) per answer, from votes before ``as_of``.
+
+    Only timed votes count (Stack Exchange ``Votes.xml`` has dates): the export-time ``Score``
+    includes votes cast after the scoring date and is never read here.
+    """
+    base = answers.select("post_id")
+    if reactions is None or reactions.height == 0:
+        return base.with_columns(credit=pl.lit(1.0))
+    votes = (
+        reactions.filter(
+            pl.col("kind").is_in(["upvote", "accept"])
+            & pl.col("created_at").is_not_null()
+            & (pl.lit(as_of is None) | (pl.col("created_at") < as_of))
+        )
+        .join(base, on="post_id", how="semi")
+        .group_by("post_id")
+        .agg(
+            n_up=(pl.col("kind") == "upvote").sum(),
+            is_accepted=(pl.col("kind") == "accept").any(),
+        )
+    )
+    return base.join(votes, on="post_id", how="left").select(
+        "post_id",
+        credit=1.0
+        + pl.col("is_accepted").fill_null(False).cast(pl.Float64)
+        + pl.col("n_up").fill_null(0).cast(pl.Float64).log1p(),
+    )
+
+
+def interactions(
+    scoped: pl.DataFrame,
+    channels: tuple[str, ...] = CONVERSATIONAL,
+    reactions: pl.DataFrame | None = None,
+    as_of: datetime | None = None,
+) -> pl.DataFrame:
+    """Credit edges between accounts, by the platform's meaning of each item.
+
+    Args:
+        scoped: posts with ``w`` (time weight) and ``reply_to_account_id`` filled from the
+            parent's author (``models.common.scoped_posts``).
+        channels: which channels to return.
+        reactions: timed reactions, used to weight answers (Stack Exchange votes).
+        as_of: the scoring date (votes at or after it are ignored).
+
+    Returns:
+        ``post_id`` (the responding item), ``target_post_id`` (the credited post: the parent, or
+        the answer itself), ``parent_post_id``, ``root_post_id``, ``src`` (who gives credit),
+        ``dst`` (who is credited), ``channel``, ``w`` (time weight times answer credit),
+        ``credit`` (the answer credit alone: 1 for every other item), ``created_at``. Self-credit and links to nobody are dropped.
+    """
+    s = scoped if "channel" in scoped.columns else with_channel(scoped)
+    s = s.filter(
+        pl.col("channel").is_in(list(channels)) & pl.col("reply_to_account_id").is_not_null()
+    )
+    responder = pl.col("credits_responder")
+    edges = s.select(
+        "post_id",
+        target_post_id=pl.when(responder)
+        .then(pl.col("post_id"))
+        .otherwise(pl.col("parent_post_id")),
+        parent_post_id=pl.col("parent_post_id"),
+        root_post_id=pl.col("root_post_id"),
+        src=pl.when(responder).then(pl.col("reply_to_account_id")).otherwise(pl.col("account_id")),
+        dst=pl.when(responder).then(pl.col("account_id")).otherwise(pl.col("reply_to_account_id")),
+        channel=pl.col("channel"),
+        w=pl.col("w"),
+        credit=pl.lit(1.0),
+        created_at=pl.col("created_at"),
+    ).filter(pl.col("src") != pl.col("dst"))
+    if ANSWER in channels and edges.filter(pl.col("channel") == ANSWER).height:
+        credit = answer_credit(edges.filter(pl.col("channel") == ANSWER), reactions, as_of).rename(
+            {"credit": "_credit"}
+        )
+        edges = (
+            edges.join(credit, on="post_id", how="left", maintain_order="left")
+            .with_columns(credit=pl.col("_credit").fill_null(1.0))
+            .with_columns(w=pl.col("w") * pl.col("credit"))
+            .drop("_credit")
+        )
+    return edges

@@ -1,0 +1,220 @@
+"""Per-platform interaction semantics (``analysis.semantics``) and what the models read from it;
+export-time totals before the export (``common.timed_view``); PageRank decay."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import schema, semantics
+from analysis.models import common, conversation, network, reach
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+AS_OF = T0 + timedelta(days=10)
+
+
+def _posts(rows: list[tuple], platform: str) -> pl.DataFrame:
+    """rows: (post_id, account_id, kind, parent_post_id, day)."""
+    df = pl.DataFrame(
+        {
+            "post_id": [r[0] for r in rows],
+            "platform": platform,
+            "account_id": [r[1] for r in rows],
+            "kind": [r[2] for r in rows],
+            "parent_post_id": [r[3] for r in rows],
+            "created_at": [T0 + timedelta(days=r[4]) for r in rows],
+            "text": "t",
+        }
+    )
+    return schema.conform(df, "posts")
+
+
+def _tables(posts: pl.DataFrame, reactions: pl.DataFrame | None = None) -> Tables:
+    ids = sorted(set(posts["account_id"]))
+    accounts = schema.conform(
+        pl.DataFrame({"account_id": ids, "platform": posts["platform"][0]}), "accounts"
+    ).with_columns(is_participant=pl.lit(True))
+    return Tables(
+        accounts, posts, reactions if reactions is not None else schema.empty("reactions")
+    )
+
+
+def _edges(posts: pl.DataFrame, channels=semantics.ATTENTION + (semantics.AMPLIFICATION,)):
+    scoped = common.scoped_posts(posts, AS_OF, 30.0, None)
+    return common.reply_edges(scoped, channels).sort("post_id")
+
+
+def test_stackexchange_answer_credits_the_answerer_and_comment_the_commented():
+    posts = _posts(
+        [
+            ("q", "asker", "question", None, 0),
+            ("a", "answerer", "answer", "q", 1),
+            ("c", "commenter", "comment", "a", 2),
+        ],
+        "stackexchange",
+    )
+    e = _edges(posts)
+    assert e.select("post_id", "src", "dst", "channel", "target_post_id").rows() == [
+        ("a", "asker", "answerer", "answer", "a"),
+        ("c", "commenter", "answerer", "conversation", "a"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("platform", "kind"),
+    [("reddit", "comment"), ("hackernews", "comment"), ("usenet", "reply"), ("demo", "reply")],
+)
+def test_replies_credit_the_parents_author(platform, kind):
+    posts = _posts([("p", "op", "post", None, 0), ("r", "rep", kind, "p", 1)], platform)
+    e = _edges(posts)
+    assert e.select("src", "dst", "channel").rows() == [("rep", "op", "conversation")]
+
+
+@pytest.mark.parametrize("platform", ["twitter", "mastodon"])
+def test_reply_quote_and_repost_mean_different_things(platform):
+    posts = _posts(
+        [
+            ("p", "op", "post", None, 0),
+            ("r", "a", "reply", "p", 1),
+            ("q", "b", "quote", "p", 1),
+            ("s", "c", "repost", "p", 1),
+        ],
+        platform,
+    )
+    e = _edges(posts)
+    assert dict(zip(e["post_id"], e["channel"], strict=True)) == {
+        "r": "conversation",
+        "q": "quote",
+        "s": "amplification",
+    }
+    assert set(e["dst"]) == {"op"}
+    # conversation models see only the reply; the network also sees the quote; nobody the repost
+    scoped = common.scoped_posts(posts, AS_OF, 30.0, None)
+    assert common.reply_edges(scoped)["post_id"].to_list() == ["r"]
+    assert sorted(common.reply_edges(scoped, semantics.ATTENTION)["post_id"]) == ["q", "r"]
+
+
+def test_answer_credit_counts_only_votes_before_the_scoring_date():
+    posts = _posts(
+        [("q", "asker", "question", None, 0), ("a", "answerer", "answer", "q", 1)], "stackexchange"
+    )
+    reactions = schema.conform(
+        pl.DataFrame(
+            {
+                "reaction_id": ["v1", "v2", "v3"],
+                "platform": "stackexchange",
+                "post_id": ["a", "a", "a"],
+                "kind": ["upvote", "accept", "upvote"],
+                "created_at": [T0 + timedelta(days=d) for d in (2, 3, 20)],
+            }
+        ),
+        "reactions",
+    )
+    credit = semantics.answer_credit(posts.filter(pl.col("post_id") == "a"), reactions, AS_OF)
+    assert credit["credit"][0] == pytest.approx(1 + 1 + np.log1p(1))  # the day-20 vote is future
+
+
+def test_asking_questions_earns_no_conversation_on_stack_exchange():
+    # "asker" asks three questions, each answered by someone else; "answerer" answers them.
+    rows = [("q0", "asker", "question", None, 0)]
+    for k in range(3):
+        rows += [
+            (f"q{k}", "asker", "question", None, k),
+            (f"a{k}", f"ans{k}", "answer", f"q{k}", k + 1),
+        ]
+    posts = _posts(list({r[0]: r for r in rows}.values()), "stackexchange")
+    s = conversation.score(_tables(posts), ModelParams(), AS_OF)
+    by = dict(zip(s["account_id"], s["n_repliers"], strict=True))
+    assert by["asker"] == 0
+    assert all(by[f"ans{k}"] == 1 for k in range(3))
+    # on Reddit the same shape is three people talking with the poster
+    s2 = conversation.score(
+        _tables(
+            posts.with_columns(
+                platform=pl.lit("reddit"),
+                kind=pl.when(pl.col("kind") == "answer")
+                .then(pl.lit("comment"))
+                .otherwise(pl.lit("post")),
+            )
+        ),
+        ModelParams(),
+        AS_OF,
+    )
+    assert dict(zip(s2["account_id"], s2["n_repliers"], strict=True))["asker"] == 3
+
+
+def test_scores_before_the_export_ignore_export_time_totals():
+    # Views are a snapshot taken at export (day 30): scoring at day 10 must not see them.
+    posts = _posts(
+        [
+            ("p1", "a", "post", None, 0),
+            ("p2", "b", "post", None, 1),
+            ("late", "a", "post", None, 29),
+        ],
+        "stackexchange",
+    ).with_columns(n_views=pl.Series([10, 100_000, 5]))
+    t = _tables(posts)
+    early = reach.score(t, ModelParams(), AS_OF)
+    assert early["score"].to_list() == [0.0, 0.0]
+    assert "export-time totals excluded" in early["missing_inputs"][0]
+    at_export = reach.score(t, ModelParams(), common.totals_taken_at(t))
+    assert at_export.filter(pl.col("account_id") == "b")["c_views"][0] == pytest.approx(
+        5.0, abs=0.01
+    )
+    assert "export-time" not in at_export["missing_inputs"][0]
+
+
+def test_future_activity_never_changes_a_score_at_t():
+    """Add a future that would change every score (replies, votes, views): scores at T stay."""
+    posts = _posts(
+        [
+            ("p", "a", "post", None, 0),
+            ("r", "b", "reply", "p", 1),
+            ("p2", "b", "post", None, 2),
+            ("r2", "a", "reply", "p2", 3),
+        ],
+        "reddit",
+    ).with_columns(score=pl.lit(1))
+    future = _posts(
+        [
+            ("f1", "c", "reply", "p", 20),
+            ("f2", "d", "reply", "p2", 21),
+            ("f3", "c", "post", None, 22),
+        ],
+        "reddit",
+    ).with_columns(score=pl.lit(50))
+    base = _tables(posts)
+    # the future also rewrites the export-time totals of the old posts (votes arrived later)
+    more = _tables(pl.concat([posts.with_columns(score=pl.lit(999)), future]))
+    from analysis import models as registry
+
+    for name in ("volume", "reach", "klout_like", "engagement", "conversation", "network"):
+        m = registry.get(name)
+        a = m.score(base, ModelParams(), AS_OF).filter(pl.col("account_id").is_in(["a", "b"]))
+        b = m.score(more, ModelParams(), AS_OF).filter(pl.col("account_id").is_in(["a", "b"]))
+        np.testing.assert_allclose(a["score"].to_numpy(), b["score"].to_numpy(), err_msg=name)
+
+
+def test_pagerank_decay_sends_a_silent_repliers_rank_to_the_teleport():
+    # node 0 replied to node 1 two years ago (weight 2**-24); node 2 replied to node 3 today.
+    src, dst = np.array([0, 2]), np.array([1, 3])
+    w = np.array([0.5 ** (730 / 30), 1.0])
+    x, _ = network.pagerank(src, dst, w, 4, full_weight=np.ones(2))
+    assert x[3] > x[1] * 1.5
+    assert x[1] == pytest.approx(x[0], rel=1e-3)  # the old reply passes (almost) nothing
+    classic, _ = network.pagerank(src, dst, w, 4)  # the decay cancels in row-normalisation
+    assert classic[1] == pytest.approx(classic[3])
+    assert x.sum() == pytest.approx(1.0)
+
+
+def test_semantics_table_covers_every_platform_with_replies():
+    t = semantics.table()
+    assert {"stackexchange", "reddit", "hackernews", "usenet", "twitter", "mastodon"} <= set(
+        t["platform"]
+    )
+    assert set(t["channel"]) <= set(semantics.CHANNELS)
