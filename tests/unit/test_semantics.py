@@ -188,9 +188,15 @@ def test_future_activity_never_changes_a_score_at_t():
         ],
         "reddit",
     ).with_columns(score=pl.lit(50))
-    base = _tables(posts)
+    from dataclasses import replace
+
+    # both dumps were exported on day 30, after T; one simply has nothing after T
+    base = replace(_tables(posts), totals_at=T0 + timedelta(days=30))
     # the future also rewrites the export-time totals of the old posts (votes arrived later)
-    more = _tables(pl.concat([posts.with_columns(score=pl.lit(999)), future]))
+    more = replace(
+        _tables(pl.concat([posts.with_columns(score=pl.lit(999)), future])),
+        totals_at=T0 + timedelta(days=30),
+    )
     from analysis import models as registry
 
     for name in ("volume", "reach", "klout_like", "engagement", "conversation", "network"):
