@@ -6,7 +6,7 @@ a Stack Exchange answer the answerer, a quote the quoted author; reposts are not
 weighted by the decay-weighted credit. Each node's out-edges are normalised by their
 *undecayed* total, so the decayed share of its rank returns through the teleport vector: an
 account that stopped replying long ago passes on little, and the half-life means what params
-say. Every account is a node, the non-participant placeholder included: replies to it keep their share of the flow (a reply to
+say. Every account active before ``as_of`` is a node, the non-participant placeholder included: replies to it keep their share of the flow (a reply to
 someone outside the study is still attention given away), but it is never scored. Dangling
 nodes (no reply given) hand their rank back through the teleport vector.
 
@@ -116,10 +116,13 @@ def _graph(tables: Tables, p: ModelParams, as_of: datetime):
     edges = common.reply_edges(posts, semantics.ATTENTION, tables.reactions, as_of)
     # Undecayed weight of each edge (its credit), so that decay sends rank to the teleport.
     edges = edges.with_columns(w_full=pl.col("credit"))
+    # Nodes: accounts that exist at as_of (wrote something before it) and the ends of edges.
+    # Accounts that first appear later are not in the graph: they would change the teleport
+    # vector and the node count, a leak from the future.
     nodes = (
         pl.concat(
             [
-                tables.accounts.select(pl.col("account_id").alias("node")),
+                posts.select(pl.col("account_id").alias("node")),
                 edges.select(pl.col("src").alias("node")),
                 edges.select(pl.col("dst").alias("node")),
             ]
