@@ -20,7 +20,7 @@ counterfactual re-scoring (weekend off, two weeks off, extra posts, reaction rin
 from __future__ import annotations
 
 import itertools
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import polars as pl
@@ -75,19 +75,14 @@ class GateParams(Frozen):
     time_off_median: float = 0.05
     volume_elasticity_max: float = 0.0
     ring_gain_max: float = 0.25
-    #: Validity floor: out-of-time Spearman with the question's outcome (``models.json``).
-    min_spearman: float = 0.3
-    #: Spearman differences smaller than this are treated as ties (bootstrap noise).
-    spearman_tolerance: float = 0.02
 
 
 class Question(Frozen):
-    """A question a score answers, validated by one out-of-time outcome of ``models.json``."""
+    """A question a score answers, tested on one outcome of the within-thread test."""
 
-    outcome: str
+    #: ``conversation`` or ``approval`` (``models.within_thread``).
+    outcome: Literal["conversation", "approval"]
     question: str
-    #: Planted-role AUC floor on the demo (None: the planted roles say nothing about it).
-    min_auc: float | None = None
 
 
 class CompareParams(Frozen):
@@ -109,11 +104,11 @@ class CompareParams(Frozen):
     gates: GateParams = GateParams()
     #: Questions, each validated by an out-of-time outcome of ``models.json``.
     questions: tuple[Question, ...] = (
-        Question(outcome="n_repliers_next", question="who gets answered", min_auc=0.5),
-        Question(outcome="n_reactions_next", question="who is widely seen and reacted to"),
+        Question(outcome="conversation", question="whose contributions draw conversation"),
+        Question(outcome="approval", question="whose contributions win approval"),
     )
     #: The question whose answer is ``recommended_model``.
-    primary_outcome: str = "n_repliers_next"
+    primary_outcome: Literal["conversation", "approval"] = "conversation"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -388,111 +383,114 @@ GATE_NOTES = {
 }
 
 
-def _excess(r: dict[str, Any], gates: GateParams) -> float:
-    """Sum over the soft gates of how far past its limit the model is (0 when within)."""
-    total = 0.0
-    for gate in SOFT_GATES:
-        key, limit, _ = _GATES[gate]
-        v, lim = r.get(key), getattr(gates, limit)
-        if v is not None and lim > 0:
-            total += max(0.0, v / lim - 1.0)
-    return total
+#: The recommendation rule, stated once (the writeup and compare.json print it).
+RULE = (
+    "Baselines (validate.comparators: volume, reach, klout_like) and peers (follower count, "
+    "the cascade influence of Rizoiu et al. 2018, where the data has them) are comparators, "
+    "never candidates. A candidate is recommended for a question only if, on that question's "
+    "outcome, (1) its within-thread coefficient has an interval above zero, (2) it beats every "
+    "comparator defined on the data with a paired interval above zero, (3) it adds to the "
+    "activity baseline (posts before T, days since the last post) at account level with an "
+    "interval above zero, (4) it gains nothing from extra volume and (5) it passes every "
+    "robustness gate. Among candidates that qualify, the largest within-thread coefficient "
+    "wins. Otherwise: no recommendation, with each candidate's reasons."
+)
 
 
-def _validity(
-    models_json: dict[str, Any] | None, name: str, outcome: str
-) -> tuple[float | None, float | None]:
-    if not models_json:
-        return None, None
-    oot = models_json.get("out_of_time", {}).get("models", {}).get(name, {}).get(outcome, {})
-    auc = models_json.get("planted_roles", {}).get("models", {}).get(name, {}).get("auc")
-    return oot.get("spearman"), auc
+def _ci(r: dict[str, Any] | None) -> str:
+    if not r or r.get("coef", r.get("diff")) is None:
+        return "n/a"
+    v = r.get("coef", r.get("diff"))
+    return f"{v:+.3f} [{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]"
+
+
+def _above_zero(r: dict[str, Any] | None) -> bool:
+    return bool(r) and r.get("ci_low") is not None and r["ci_low"] > 0
+
+
+def candidate_reasons(
+    name: str,
+    outcome: str,
+    models_json: dict[str, Any],
+    comparators: list[str],
+    gates: dict[str, Any],
+) -> list[str]:
+    """Why ``name`` cannot be recommended for ``outcome`` (empty: it qualifies)."""
+    wt = models_json.get("within_thread") or {}
+    inc = models_json.get("incremental") or {}
+    why = []
+    if "models" not in wt:
+        why.append(f"no within-thread test on this data ({wt.get('skipped', 'not run')})")
+    else:
+        r = (wt["models"].get(name) or {}).get(outcome)
+        if r is None:
+            why.append("no within-thread fit (score constant, or no events)")
+        elif not _above_zero(r):
+            why.append(f"within-thread coefficient {_ci(r)} does not exclude zero")
+        pairs = (wt.get("paired") or {}).get(outcome) or {}
+        for k in comparators:
+            pr = pairs.get(f"{name}-{k}")
+            if pr is not None and not _above_zero(pr):
+                why.append(f"does not beat {k} (difference {_ci(pr)})")
+    ri = ((inc.get("models") or {}).get(name) or {}).get(outcome)
+    if "models" not in inc:
+        why.append(f"no account-level test ({inc.get('skipped', 'not run')})")
+    elif not _above_zero(ri):
+        why.append(f"adds nothing over the activity baseline at account level ({_ci(ri)})")
+    g = gates.get(name) or {}
+    if g.get("volume") is False:
+        why.append("gains from extra volume")
+    failed = [k for k in SOFT_GATES if g.get(k) is False]
+    if failed:
+        why.append("fails the robustness gates " + ", ".join(failed))
+    return why
 
 
 def recommend(
     robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
 ) -> dict[str, Any]:
-    """Pick a model per question by rules computed from the metrics (no names hard-coded).
-
-    Rule: (1) a model must be valid for the question (out-of-time Spearman with the question's
-    outcome at least ``min_spearman``; planted-role AUC at least the question's ``min_auc`` where
-    it sets one and the demo has one) and gain nothing from extra volume (elasticity at most
-    ``volume_elasticity_max``); (2) among those, the fewest failed robustness gates (weekend off,
-    time off, ring gain) wins; (3) models whose Spearman is within ``spearman_tolerance`` of the
-    best of that group count as equally valid, and the one least far past the gate limits (sum
-    of value / limit - 1 over failed gates) wins; then the higher Spearman.
-    """
+    """Pick a model per question by :data:`RULE`, from the validity and robustness metrics."""
     gates = gate_results(robustness, params.gates)
-    g = params.gates
+    mj = models_json or {}
+    comparators = list(mj.get("comparators") or [])
+    wt = mj.get("within_thread") or {}
+    tested = set(wt.get("models") or {}) | set(robustness)
+    candidates = [m for m in robustness if m not in comparators]
     answers: dict[str, Any] = {}
     for q in params.questions:
-        table = []
-        for name in robustness:
-            rho, auc = _validity(models_json, name, q.outcome)
-            why = []
-            if rho is None or rho < g.min_spearman:
-                why.append(f"Spearman with {q.outcome} {_fmt(rho)} < {g.min_spearman}")
-            if q.min_auc is not None and auc is not None and auc < q.min_auc:
-                why.append(f"planted-role AUC {_fmt(auc)} < {q.min_auc}")
-            if gates[name]["volume"] is not True:
-                why.append("gains from extra volume")
-            failed = [k for k in SOFT_GATES if gates[name][k] is False]
-            table.append(
-                dict(
-                    model=name,
-                    spearman=rho,
-                    auc=auc,
-                    excluded_because=why,
-                    failed_gates=failed,
-                    excess=_excess(robustness[name], g),
-                )
-            )
-        eligible = [t for t in table if not t["excluded_because"]]
-        if not eligible:
+        defined = [k for k in comparators if k in tested]
+        table = {m: candidate_reasons(m, q.outcome, mj, defined, gates) for m in candidates}
+        ok = [m for m, why in table.items() if not why]
+        coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731
+        if not ok:
             answers[q.question] = {
                 "model": None,
                 "outcome": q.outcome,
-                "reasoning": f"No model is valid for '{q.question}' and volume-proof: "
-                + "; ".join(f"{t['model']}: {', '.join(t['excluded_because'])}" for t in table),
+                "reasoning": f"No recommendation for '{q.question}': no candidate meets the rule. "
+                + " ".join(f"{m}: {'; '.join(why)}." for m, why in table.items()),
+                "excluded": table,
+                "qualifying": [],
             }
             continue
-        fewest = min(len(t["failed_gates"]) for t in eligible)
-        group = [t for t in eligible if len(t["failed_gates"]) == fewest]
-        best_rho = max(t["spearman"] for t in group)
-        tied = [t for t in group if t["spearman"] >= best_rho - g.spearman_tolerance]
-        pick = min(tied, key=lambda t: (t["excess"], -t["spearman"]))
-        r = robustness[pick["model"]]
-        others = ", ".join(f"{t['model']} ({_fmt(t['spearman'])})" for t in tied if t is not pick)
-        text = (
-            f"For '{q.question}', {pick['model']}: out-of-time Spearman with {q.outcome} "
-            f"{_fmt(pick['spearman'])}, planted-role AUC {_fmt(pick['auc'])}, no gain from extra "
-            f"volume (elasticity {_fmt(r.get('volume_elasticity'))}). "
-            f"{len(eligible)} of {len(table)} models are valid and volume-proof; "
-            + (
-                f"{pick['model']} passes every robustness gate. "
-                if not pick["failed_gates"]
-                else f"none passes every robustness gate; it fails the fewest ({fewest}: "
-                f"{', '.join(pick['failed_gates'])}) and is least far past their limits. "
-            )
-            + (f"Equally valid within {g.spearman_tolerance}: {others}. " if others else "")
-            + f"A weekend off moves its score_pct by {_pct(r.get('weekend_off_median_abs'))} at the "
-            f"median (gate {_pct(g.weekend_off_median)}), "
-            f"{params.counterfactual.vacation_days:g} days off by "
-            f"{_pct(r.get('time_off_median_abs'))} (gate {_pct(g.time_off_median)}), and a "
-            f"{params.counterfactual.ring_size}-account reaction ring gains "
-            f"{_pct(r.get('ring_gain'))} at the median (gate {_pct(g.ring_gain_max)})."
-        )
-        if pick["failed_gates"]:
-            text += " " + " ".join(GATE_NOTES[k] for k in pick["failed_gates"])
-            text += _unbiased_note(robustness, eligible, g)
+        pick = max(ok, key=lambda m: coef(m).get("coef") or -np.inf)
+        r = coef(pick)
+        inc = (((mj.get("incremental") or {}).get("models") or {}).get(pick) or {}).get(q.outcome)
+        others = [m for m in ok if m != pick]
         answers[q.question] = {
-            "model": pick["model"],
+            "model": pick,
             "outcome": q.outcome,
-            "spearman": pick["spearman"],
-            "auc": pick["auc"],
-            "failed_gates": pick["failed_gates"],
-            "reasoning": text,
-            "excluded": {t["model"]: t["excluded_because"] for t in table if t["excluded_because"]},
+            "coef": r.get("coef"),
+            "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"),
+            "reasoning": (
+                f"For '{q.question}', {pick}: within-thread coefficient {_ci(r)} per SD (log rate "
+                f"ratio of {q.outcome}), ahead of every comparator defined here "
+                f"({', '.join(defined) or 'none'}) with paired intervals above zero, and adding "
+                f"{_ci(inc)} over the activity baseline at account level; it passes every "
+                "robustness gate." + (f" Also qualifying: {', '.join(others)}." if others else "")
+            ),
+            "excluded": {m: why for m, why in table.items() if why},
+            "qualifying": ok,
         }
     primary = next(
         (q.question for q in params.questions if q.outcome == params.primary_outcome), None
@@ -500,47 +498,12 @@ def recommend(
     return {
         "recommended_model": (answers.get(primary) or {}).get("model"),
         "primary_question": primary,
+        "comparators": comparators,
+        "candidates": candidates,
         "by_question": answers,
         "gates": gates,
-        "rule": " ".join(recommend.__doc__.split("\n\n")[1].split()),
+        "rule": RULE,
     }
-
-
-def _unbiased_note(
-    robustness: dict[str, dict[str, Any]], eligible: list[dict[str, Any]], g: GateParams
-) -> str:
-    """What the valid model with the smallest *signed* weekend/time-off shift shows, if any.
-
-    A gate fails on the median absolute change; a model whose signed median is within the gate
-    does not punish time off on average, it only churns ranks. Saying which, with its numbers,
-    is the honest answer to "what would it take".
-    """
-    rows = [
-        (t["model"], robustness[t["model"]])
-        for t in eligible
-        if robustness[t["model"]].get("weekend_off_median") is not None
-        and robustness[t["model"]].get("time_off_median") is not None
-    ]
-    unbiased = [
-        (name, r)
-        for name, r in rows
-        if abs(r["weekend_off_median"]) < g.weekend_off_median
-        and abs(r["time_off_median"]) < g.time_off_median
-    ]
-    if not unbiased:
-        return (
-            " No valid model is unbiased under time off either (every signed median shift is "
-            "past its gate): passing would take a per-post rate of being answered."
-        )
-    name, r = min(unbiased, key=lambda x: x[1]["weekend_off_median_abs"] or np.inf)
-    return (
-        f" {name} does not punish time off on average (signed median shift "
-        f"{_pct(r['weekend_off_median'])} for a weekend off, {_pct(r['time_off_median'])} for "
-        f"time off) but re-estimating its rate from fewer posts churns percentile ranks (median "
-        f"absolute change {_pct(r['weekend_off_median_abs'])} and "
-        f"{_pct(r['time_off_median_abs'])}); passing the gates as set would take more posts per "
-        "account (a longer window) or scores published in coarse bands rather than percentiles."
-    )
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:

@@ -595,35 +595,96 @@ def recommended(compare: Mapping[str, Any] | None) -> tuple[str | None, str]:
 
 
 def recommendation_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """One row per question the compare stage answered: the model it picks and its evidence."""
+    """One row per question: the model the rule picks (or none) and its within-thread evidence."""
     by_q = ((compare or {}).get("recommendation") or {}).get("by_question") or {}
     rows = [
         {
             "question": q,
-            "model": r.get("model"),
             "outcome": r.get("outcome"),
-            "spearman": r.get("spearman"),
-            "auc": r.get("auc"),
-            "failed_gates": ", ".join(r.get("failed_gates") or []) or "none",
+            "model": r.get("model") or "no recommendation",
+            "coef": r.get("coef"),
+            "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"),
+            "qualifying": ", ".join(r.get("qualifying") or []) or "none",
         }
         for q, r in by_q.items()
         if isinstance(r, Mapping)
     ]
-    return (
-        pl.DataFrame(
-            rows,
-            schema={
-                "question": pl.String,
-                "model": pl.String,
-                "outcome": pl.String,
-                "spearman": pl.Float64,
-                "auc": pl.Float64,
-                "failed_gates": pl.String,
-            },
-        )
-        if rows
-        else None
-    )
+    schema = {
+        "question": pl.String,
+        "outcome": pl.String,
+        "model": pl.String,
+        "coef": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "qualifying": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema) if rows else None
+
+
+def exclusion_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
+    """Why each candidate was not recommended, per question (empty when one qualified)."""
+    by_q = ((compare or {}).get("recommendation") or {}).get("by_question") or {}
+    rows = [
+        {"question": q, "model": m, "reasons": "; ".join(why)}
+        for q, r in by_q.items()
+        if isinstance(r, Mapping)
+        for m, why in (r.get("excluded") or {}).items()
+    ]
+    schema = {"question": pl.String, "model": pl.String, "reasons": pl.String}
+    return pl.DataFrame(rows, schema=schema) if rows else None
+
+
+def within_thread_frame(models: Mapping[str, Any] | None) -> pl.DataFrame | None:
+    """Per model and outcome: within-thread coefficient, interval, placebo, and the account-level
+    coefficient over the activity baseline (``role``: candidate, comparator or peer)."""
+    mm = models or {}
+    wt = mm.get("within_thread") or {}
+    inc = (mm.get("incremental") or {}).get("models") or {}
+    comparators = set(mm.get("comparators") or [])
+    from analysis.models.peers import PEERS
+
+    rows = []
+    for name, per in (wt.get("models") or {}).items():
+        for outcome in ("conversation", "approval"):
+            r = (per or {}).get(outcome) or {}
+            ri = (inc.get(name) or {}).get(outcome) or {}
+            rows.append(
+                {
+                    "model": name,
+                    "role": "peer"
+                    if name in PEERS
+                    else "comparator"
+                    if name in comparators
+                    else "candidate",
+                    "outcome": outcome,
+                    "coef": r.get("coef"),
+                    "ci_low": r.get("ci_low"),
+                    "ci_high": r.get("ci_high"),
+                    "placebo": r.get("placebo_coef"),
+                    "account_coef": ri.get("coef"),
+                    "account_ci_low": ri.get("ci_low"),
+                    "account_ci_high": ri.get("ci_high"),
+                }
+            )
+    schema = {
+        "model": pl.String,
+        "role": pl.String,
+        "outcome": pl.String,
+        **{
+            c: pl.Float64
+            for c in (
+                "coef",
+                "ci_low",
+                "ci_high",
+                "placebo",
+                "account_coef",
+                "account_ci_low",
+                "account_ci_high",
+            )
+        },
+    }
+    return pl.DataFrame(rows, schema=schema) if rows else None
 
 
 def gates_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:

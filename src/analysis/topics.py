@@ -47,6 +47,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
 import numpy as np
@@ -347,3 +348,46 @@ def stability(x: np.ndarray, p: TopicsParams) -> float | None:
         for j in range(i + 1, len(runs))
     ]
     return float(np.mean(pairs)) if pairs else None
+
+
+def post_topics_before(
+    embeddings: pl.DataFrame, posts: pl.DataFrame, before: datetime, p: TopicsParams, k: int
+) -> pl.DataFrame:
+    """Topics fitted only on posts written before ``before`` (for scores at that date).
+
+    The topics stage fits on the whole dump; a score at an earlier date that read those topics
+    would know subjects that emerged later. Here k-means with the run's ``k`` is refitted on
+    the embeddings of earlier posts (in a key-independent order, so the seeded sample does not
+    depend on pseudonyms) and their soft membership returned.
+
+    Returns:
+        ``post_id, topic_id, probability, is_primary`` for posts before ``before``.
+    """
+    from analysis import ordering
+
+    early = ordering.sort_posts(
+        posts.filter(pl.col("created_at") < before)
+        .select("post_id", "created_at", "text")
+        .join(
+            embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null()).select(
+                "post_id", "embedding"
+            ),
+            on="post_id",
+        )
+    )
+    empty = pl.DataFrame(
+        schema={
+            "post_id": pl.String,
+            "topic_id": pl.Int64,
+            "probability": pl.Float64,
+            "is_primary": pl.Boolean,
+        }
+    )
+    if early.height < 2:
+        return empty
+    x = early["embedding"].to_numpy().astype(np.float32)
+    res = cluster_posts(x, p.model_copy(update={"n_topics": max(1, min(k, early.height))}))
+    soft = soft_membership(x, res.labels, res.centroids, p)
+    return soft.with_columns(post_id=early["post_id"].gather(soft["row"])).select(
+        "post_id", "topic_id", "probability", "is_primary"
+    )

@@ -114,7 +114,8 @@ def public_tables(frames: Mapping[str, pl.DataFrame | None], k: int) -> dict[str
     for name in ("weekend_off", "gaming"):
         if name in f:
             out[name] = suppress(f[name].drop("note", strict=False), "n_accounts", k, ["value"])
-    for name in ("recommendation", "gates"):  # model-level, over all scored accounts
+    # model-level, over all scored accounts (fits over hundreds of responses, not small cells)
+    for name in ("recommendation", "exclusions", "within_thread", "gates"):
         if name in f:
             out[name] = f[name]
     return out
@@ -325,6 +326,66 @@ def _models_section(ctx: WriteupContext) -> list[str]:
     return out
 
 
+def _verdict_text(v: Mapping[str, Any] | None) -> str:
+    return {
+        "holds": "holds (paired intervals above zero)",
+        "reversed": "is reversed (a paired interval below zero)",
+        "inconclusive": "is inconclusive (paired intervals include zero)",
+        "untestable": "cannot be tested on this data",
+    }.get((v or {}).get("verdict", "untestable"), "cannot be tested on this data")
+
+
+def _within_thread_lines(ctx: WriteupContext, mm: Mapping[str, Any]) -> list[str]:
+    """The headline validity test, its numbers and what holds or does not."""
+    wt = mm.get("within_thread") or {}
+    from analysis.config import section
+    from analysis.models.within_thread import ValidateParams
+
+    vp = section(ctx.params, "validate", ValidateParams)
+    out = [
+        "**The headline test: competition within threads.** At "
+        f"{len(wt.get('origins') or [])} rolling scoring dates T (after the first "
+        f"{num(100 * vp.history_share, 0)} % of the dump's time span), every model scores every "
+        "account from activity before T only (export-time totals such as views and vote scores "
+        "are excluded; topics are refitted on posts before T). After each T, wherever at least "
+        f"{vp.min_authors} scored authors respond to the same parent (answers to one question, "
+        "sibling comments, replies in one thread), we ask whose response draws more within "
+        f"{num(vp.follow_days, 0)} days: **conversation** (distinct other accounts replying "
+        f"to it) and **approval** ({(wt.get('outcomes') or {}).get('approval') or 'n/a'}). A "
+        "conditional Poisson model with one fixed effect per competition regresses each outcome "
+        "on the author's standardised score (rank-based z), controlling for arrival order, text "
+        "length and the author's prior posting volume; `coef` is the log rate ratio per standard "
+        f"deviation. Intervals ({num(100 * vp.interval, 0)} %) come from {vp.n_boot} "
+        "pigeonhole bootstrap draws that resample competitions and authors together; `placebo` "
+        "is the mean coefficient after shuffling scores among authors of similar activity "
+        f"({vp.n_placebo} shuffles). `account_coef` is the account-level check: per-post "
+        "outcomes in the window with a log-exposure offset, over a baseline of posts before T "
+        "and days since the last post.",
+        "",
+    ]
+    if "models" not in wt:
+        return [*out, f"_Not run on this data: {wt.get('skipped', 'no competitions')}._", ""]
+    out += [
+        f"{num(wt.get('n_responses'))} responses in {num(wt.get('n_competitions'))} competitions "
+        f"by {num(wt.get('n_authors'))} authors.",
+        "",
+    ]
+    if "within_thread" in ctx.tables:
+        out += [md_table(ctx.tables["within_thread"]), ""]
+    dis = wt.get("dissociation") or {}
+    a = dis.get("conversation_models_win_conversation") or {}
+    b = dis.get("reach_wins_approval") or {}
+    out += [
+        "**The double dissociation** (conversation models predict conversation better than "
+        "reach, volume and the Klout-like score; reach predicts approval better than "
+        f"conversation does): the first part {_verdict_text(a)}"
+        + (f" for `{a['model']}`" if a.get("model") else "")
+        + f"; the second part {_verdict_text(b)}.",
+        "",
+    ]
+    return out
+
+
 def _validity_section(ctx: WriteupContext) -> list[str]:
     out = ["## 5. Validation", ""]
     mm = ctx.models_metrics
@@ -334,9 +395,10 @@ def _validity_section(ctx: WriteupContext) -> list[str]:
             "_Model validity (`reports/metrics/models.json`) is missing: the validate stage has not run._",
             "",
         ]
+    out += _within_thread_lines(ctx, mm)
     oot = mm.get("out_of_time") or {}
     out += [
-        "Two checks, with 95 % intervals (AUC: Hanley-McNeil standard error; Spearman ρ: Fisher z "
+        "**For comparison: the earlier single-split checks**, with 95 % intervals (AUC: Hanley-McNeil standard error; Spearman ρ: Fisher z "
         "with variance 1.06/(n-3)).",
         "",
         f"**Out of time.** Scores computed at {oot.get('scored_at', 'n/a')} are compared with what "
@@ -462,20 +524,28 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
 
 def _recommendation_section(ctx: WriteupContext) -> list[str]:
     out = ["## 7. Recommended model", ""]
-    if not ctx.recommended:
-        return [*out, "No recommendation in this run (the compare stage has not written one).", ""]
     rec = (ctx.compare_metrics or {}).get("recommendation") or {}
-    out += [
-        f"The compare stage recommends **`{ctx.recommended}`** for the primary question "
-        f"({rec.get('primary_question', 'n/a')})."
-    ]
-    if ctx.recommended_reason:
+    if not rec:
+        return [*out, "_The compare stage has not run: there is no recommendation to report._", ""]
+    if ctx.recommended:
+        out += [
+            f"The rule recommends **`{ctx.recommended}`** for the primary question "
+            f"({rec.get('primary_question', 'n/a')})."
+        ]
+    else:
+        out += [
+            f"**No recommendation** for the primary question ({rec.get('primary_question', 'n/a')}): "
+            "no candidate meets the rule on this data. The reasons, per candidate, are below."
+        ]
+    if ctx.recommended_reason and ctx.recommended:
         out += ["", ctx.recommended_reason]
     if rec.get("rule"):
-        out += ["", str(rec["rule"])]
+        out += ["", "The rule: " + str(rec["rule"])]
     out.append("")
     if "recommendation" in ctx.tables:
         out += [md_table(ctx.tables["recommendation"]), ""]
+    if "exclusions" in ctx.tables:
+        out += ["Why candidates were not recommended:", "", md_table(ctx.tables["exclusions"]), ""]
     if "gates" in ctx.tables:
         out += ["Robustness gates passed per model:", "", md_table(ctx.tables["gates"]), ""]
     return out

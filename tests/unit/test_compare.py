@@ -355,66 +355,71 @@ def _robust(weekend: float, time_off: float, elasticity: float, ring: float) -> 
     }
 
 
-def _validity(rhos: dict[str, float], aucs: dict[str, float]) -> dict:
+def _ci(coef: float, half: float) -> dict:
+    return {"coef": coef, "ci_low": coef - half, "ci_high": coef + half}
+
+
+def _validity(coefs: dict[str, float], half: float = 0.05, comparators=("volume",)) -> dict:
+    """models.json with within-thread and incremental results, paired by coefficient gaps."""
+    paired = {
+        f"{a}-{b}": {"diff": ca - cb, "ci_low": ca - cb - half, "ci_high": ca - cb + half}
+        for a, ca in coefs.items()
+        for b, cb in coefs.items()
+        if a != b
+    }
+    per = {m: {"conversation": _ci(c, half), "approval": _ci(c, half)} for m, c in coefs.items()}
     return {
-        "out_of_time": {
-            "models": {
-                m: {"n_repliers_next": {"spearman": r}, "n_reactions_next": {"spearman": r}}
-                for m, r in rhos.items()
-            }
+        "comparators": list(comparators),
+        "within_thread": {
+            "models": per,
+            "paired": {"conversation": paired, "approval": paired},
         },
-        "planted_roles": {"models": {m: {"auc": a} for m, a in aucs.items()}},
+        "incremental": {"models": per},
     }
 
 
-def test_recommend_prefers_valid_models_that_pass_the_gates() -> None:
-    robust = {
-        "loud": _robust(0.01, 0.0, 0.0, 0.0),  # robust but invalid
-        "spam": _robust(0.01, 0.01, 0.5, 0.0),  # gains from volume
-        "talk": _robust(0.01, 0.03, 0.0, 0.1),  # passes everything
-        "rank": _robust(0.10, 0.10, 0.0, 0.1),
-    }  # valid, fails two gates
-    val = _validity(
-        {"loud": 0.1, "spam": 0.9, "talk": 0.6, "rank": 0.7},
-        {"loud": 0.1, "spam": 0.9, "talk": 0.9, "rank": 0.9},
-    )
+def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
+    robust = {m: _robust(0.0, 0.0, 0.0, 0.0) for m in ("volume", "spam", "talk", "rank")}
+    robust["spam"] = _robust(0.0, 0.0, 0.5, 0.0)  # gains from volume
+    # the baseline has by far the largest coefficient: it is still never recommended
+    val = _validity({"volume": 0.9, "spam": 0.5, "talk": 0.4, "rank": 0.3})
+    rec = compare.recommend(robust, val, CompareParams())
+    assert rec["recommended_model"] is None
+    q = rec["by_question"]["whose contributions draw conversation"]
+    assert "volume" not in q["excluded"] and "volume" not in rec["candidates"]
+    assert any("does not beat volume" in w for w in q["excluded"]["talk"])
+    assert any("gains from extra volume" in w for w in q["excluded"]["spam"])
+    assert q["reasoning"].startswith("No recommendation")
+    # a candidate ahead of the comparator with a paired interval above zero qualifies
+    val = _validity({"volume": 0.1, "spam": 0.5, "talk": 0.4, "rank": 0.3})
     rec = compare.recommend(robust, val, CompareParams())
     assert rec["recommended_model"] == "talk"
-    answered = rec["by_question"]["who gets answered"]
-    assert "gains from extra volume" in answered["excluded"]["spam"]
-    assert answered["failed_gates"] == [] and "talk" in answered["reasoning"]
-    # when nothing passes every gate: the fewest failures, then least far past the limits
-    robust["talk"] = _robust(0.15, 0.03, 0.0, 0.1)
-    robust["rank"] = _robust(0.03, 0.03, 0.0, 0.1)
-    rec = compare.recommend(robust, val, CompareParams())
-    assert rec["recommended_model"] == "rank"
-    assert rec["by_question"]["who gets answered"]["failed_gates"] == ["weekend_off"]
+    assert rec["by_question"]["whose contributions draw conversation"]["qualifying"] == [
+        "talk",
+        "rank",
+    ]
+    # within the sampling error of the comparator: no recommendation
+    val = _validity({"volume": 0.1, "talk": 0.12}, half=0.05)
+    rec = compare.recommend({m: robust[m] for m in ("volume", "talk")}, val, CompareParams())
+    assert rec["recommended_model"] is None
     assert compare.recommend(robust, None, CompareParams())["recommended_model"] is None
 
 
-def test_reasoning_names_a_model_that_only_churns_under_time_off() -> None:
-    """A failed gate with an unbiased valid model: the reasoning says which, with its numbers."""
-    val = _validity({"sum": 0.8, "rate": 0.6}, {"sum": 0.9, "rate": 0.9})
-    robust = {
-        "sum": {
-            **_robust(0.12, 0.11, 0.0, 0.1),
-            "weekend_off_median": -0.12,
-            "time_off_median": -0.11,
-        },
-        "rate": {
-            **_robust(0.08, 0.17, 0.0, 0.1),
-            "weekend_off_median": 0.008,
-            "time_off_median": 0.018,
-        },
-    }
-    answered = compare.recommend(robust, val, CompareParams())["by_question"]["who gets answered"]
-    assert answered["model"] == "sum"
-    assert "rate does not punish time off on average" in answered["reasoning"]
-    assert "0.8 %" in answered["reasoning"] and "17.0 %" in answered["reasoning"]
-    # without an unbiased candidate the note says what it would take instead
-    robust["rate"]["time_off_median"] = -0.09
-    answered = compare.recommend(robust, val, CompareParams())["by_question"]["who gets answered"]
-    assert "No valid model is unbiased" in answered["reasoning"]
+def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> None:
+    robust = {"volume": _robust(0, 0, 0, 0), "talk": _robust(0.5, 0.0, 0.0, 0.0)}
+    val = _validity({"volume": 0.1, "talk": 0.5})
+    q = compare.recommend(robust, val, CompareParams())["by_question"]
+    why = q["whose contributions draw conversation"]["excluded"]["talk"]
+    assert any("robustness gates weekend_off" in w for w in why)
+    robust["talk"] = _robust(0.0, 0.0, 0.0, 0.0)
+    val["incremental"]["models"]["talk"]["conversation"] = _ci(0.02, 0.05)
+    q = compare.recommend(robust, val, CompareParams())["by_question"]
+    assert q["whose contributions draw conversation"]["model"] is None
+    assert q["whose contributions win approval"]["model"] == "talk"
+    assert any(
+        "activity baseline" in w
+        for w in q["whose contributions draw conversation"]["excluded"]["talk"]
+    )
 
 
 def test_divergence_without_spread_in_reach_has_no_fit_and_centred_residuals() -> None:

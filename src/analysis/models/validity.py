@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -207,4 +209,26 @@ def missing_inputs(scores: dict[str, pl.DataFrame]) -> dict[str, list[str]]:
     for name, df in scores.items():
         val = df["missing_inputs"][0] if df.height and "missing_inputs" in df.columns else ""
         out[name] = [m for m in (val or "").split(", ") if m]
+    return out
+
+
+def scores_at(
+    tables: Tables,
+    names: list[str],
+    p: ModelParams,
+    as_of: datetime,
+    post_topics_at: Callable[[datetime], pl.DataFrame] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """Every model (and every peer the data allows) scored at ``as_of``, from before it only.
+
+    Models see the tables as known at ``as_of`` (``common.timed_view`` inside each model);
+    topic-sensitive models get topics fitted on posts before ``as_of`` (``post_topics_at``),
+    never the run's topics, which were fitted on the whole dump.
+    """
+    from analysis import models as registry
+    from analysis.models import peers
+
+    t = tables if post_topics_at is None else replace(tables, post_topics=post_topics_at(as_of))
+    out = {name: registry.get(name).score(t, p, as_of) for name in names}
+    out.update(peers.peer_scores(tables, as_of))
     return out

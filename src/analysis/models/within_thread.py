@@ -498,6 +498,7 @@ def within_thread(
     base["outcomes"]["approval"] = resp["approval_source"][0]
     d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts)
     out = run_test(d, p)
+    out["dissociation"] = dissociation(out)
     return {
         **base,
         "n_responses": resp.height,
@@ -505,4 +506,52 @@ def within_thread(
         "n_authors": d.n_authors,
         "mean_outcome": {o: float(d.y[o].mean()) for o in OUTCOMES},
         **out,
+    }
+
+
+#: The models the double-dissociation claim calls "conversation models".
+CONVERSATION_FAMILY = ("conversation", "conversation_rate", "network", "network_topic")
+#: ... and the audience/activity scores it sets them against.
+AUDIENCE_FAMILY = ("reach", "volume", "klout_like")
+
+
+def _verdict(ci: dict[str, Any] | None) -> str:
+    if ci is None or ci.get("ci_low") is None:
+        return "untestable"
+    if ci["ci_low"] > 0:
+        return "holds"
+    if ci["ci_high"] < 0:
+        return "reversed"
+    return "inconclusive"
+
+
+def dissociation(result: dict[str, Any]) -> dict[str, Any]:
+    """The double-dissociation claim, part by part, from the paired intervals.
+
+    (a) on *conversation*, some conversation model beats every audience/activity score;
+    (b) on *approval*, reach beats conversation. Each part: holds / reversed / inconclusive /
+    untestable (a score without variation or an outcome without events).
+    """
+    paired = result.get("paired") or {}
+    conv = paired.get("conversation") or {}
+    best: dict[str, Any] = {"verdict": "untestable"}
+    rank = {"holds": 3, "inconclusive": 2, "reversed": 1, "untestable": 0}
+    for m in CONVERSATION_FAMILY:
+        vs = {k: conv.get(f"{m}-{k}") for k in AUDIENCE_FAMILY if conv.get(f"{m}-{k}")}
+        if not vs:
+            continue
+        verdicts = [_verdict(v) for v in vs.values()]
+        v = (
+            "holds"
+            if all(x == "holds" for x in verdicts)
+            else "reversed"
+            if any(x == "reversed" for x in verdicts)
+            else "inconclusive"
+        )
+        if rank[v] > rank[best["verdict"]]:
+            best = {"verdict": v, "model": m, "versus": vs}
+    appr = (paired.get("approval") or {}).get("reach-conversation")
+    return {
+        "conversation_models_win_conversation": best,
+        "reach_wins_approval": {"verdict": _verdict(appr), "reach_minus_conversation": appr},
     }

@@ -140,12 +140,14 @@ def build(inp: report.Inputs, p: report.ReportParams, k: int) -> dict[str, Any]:
     if inp.models_metrics is not None:
         out["validity_auc"] = report.auc_frame(inp.models_metrics)
         out["validity_oot"] = report.oot_frame(inp.models_metrics)
+        out["within_thread"] = report.within_thread_frame(inp.models_metrics)
     for test in ("weekend_off", "gaming"):
         df = report.effect_frame(inp.compare_metrics, test)
         if df is not None:
             out[test] = df
     out["recommended"], out["recommended_reason"] = report.recommended(inp.compare_metrics)
     out["recommendation"] = report.recommendation_table(inp.compare_metrics)
+    out["exclusions"] = report.exclusion_table(inp.compare_metrics)
     out["gates"] = report.gates_table(inp.compare_metrics)
     return out
 
@@ -316,6 +318,8 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
                 "weekend_off",
                 "gaming",
                 "recommendation",
+                "exclusions",
+                "within_thread",
                 "gates",
             )
         },

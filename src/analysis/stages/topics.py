@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis import attribution, groundtruth
+from analysis import attribution, groundtruth, ordering
 from analysis.config import section
 from analysis.io import write_json, write_parquet
 from analysis.topics import (
@@ -47,7 +47,13 @@ def compute(
     p: TopicsParams,
 ) -> dict[str, Any]:
     """Everything the stage writes, as frames and a metrics dict (no I/O)."""
-    emb = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
+    # A key-independent row order (time, then content): the seeded fitting sample and k-means
+    # initialisation must not depend on the pseudonyms, which change with the secret key.
+    emb = ordering.sort_posts(
+        embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null()).join(
+            posts.select("post_id", "created_at", "text"), on="post_id", how="left"
+        )
+    ).drop("created_at", "text")
     data = emb.select("post_id").join(
         posts.select("post_id", "text", "labels"), on="post_id", how="left", maintain_order="left"
     )

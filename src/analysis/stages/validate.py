@@ -1,13 +1,19 @@
 """Stage ``validate``: validity of every model, written to ``reports/metrics/models.json``.
 
-Reads the interim tables (+ post topics), every ``data/processed/scores/<model>.parquet`` and,
-on the demo, the planted ground truth (``analysis.groundtruth``). See ``analysis.models.validity``.
+Reads the interim tables, ``data/processed/embeddings.parquet`` (topics refitted before each
+scoring origin for the topic-sensitive model), ``reports/metrics/topics.json`` (the run's number
+of topics), every ``data/processed/scores/<model>.parquet`` and, on the demo, the planted
+ground truth. Headline: the within-thread competition test (``models.within_thread``); beside it
+the account-level incremental validity over plain activity (``models.incremental``), the
+single-split out-of-time correlations kept for comparison, planted-role AUCs and reputation.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +21,35 @@ import polars as pl
 
 from analysis import groundtruth
 from analysis import models as registry
+from analysis.config import section
 from analysis.io import write_json
-from analysis.models import common, validity
+from analysis.models import common, incremental, validity, within_thread
 from analysis.models.params import model_params
 from analysis.stages.score import SCORES, load_tables
+from analysis.topics import TopicsParams, post_topics_before
 
 log = logging.getLogger(__name__)
 
 METRICS = Path("reports/metrics/models.json")
+EMBEDDINGS = Path("data/processed/embeddings.parquet")
+TOPICS_METRICS = Path("reports/metrics/topics.json")
+
+
+def _topics_at(params: dict[str, Any], tables) -> Any:
+    """T -> post topics fitted before T, or None without embeddings."""
+    if not EMBEDDINGS.exists() or not TOPICS_METRICS.exists():
+        log.warning("validate: no embeddings or topics metrics; topic models use no topics")
+        return None
+    emb = pl.read_parquet(EMBEDDINGS)
+    k = int(json.loads(TOPICS_METRICS.read_text())["n_topics"])
+    tp = section(params, "topics", TopicsParams)
+    return lambda t: post_topics_before(emb, tables.posts, t, tp, k)
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Compute out-of-time validity, planted-role AUCs and reputation agreement."""
+    """Within-thread test, incremental validity, out-of-time, planted roles, reputation."""
     p = model_params(params)
+    vp = section(params, "validate", within_thread.ValidateParams)
     tables = load_tables()
     as_of = common.resolve_as_of(p, tables.posts)
     names = [n for n in p.names if n in registry.MODELS]
@@ -37,24 +59,42 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = pl.read_parquet(path)
+    topics_at = _topics_at(params, tables) if "network_topic" in names else None
+    cache: dict[datetime, dict[str, pl.DataFrame]] = {}
+
+    def at(t: datetime) -> dict[str, pl.DataFrame]:
+        if t not in cache:
+            log.info("validate: scoring %d models and the peers at %s", len(names), t.date())
+            cache[t] = validity.scores_at(tables, names, p, t, topics_at)
+        return cache[t]
+
+    wt = within_thread.within_thread(tables, at, vp)
+    inc = incremental.incremental(tables, at, vp)
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "n_participants": tables.participants().height,
+        "comparators": list(vp.comparators)
+        + sorted({k for s in cache.values() for k in s} - set(names)),
         "missing_inputs": validity.missing_inputs(scores),
+        "within_thread": wt,
+        "incremental": inc,
         "out_of_time": validity.out_of_time(
             tables, {n: registry.MODELS[n] for n in names}, p, as_of
         ),
     }
+    for name, r in (wt.get("models") or {}).items():
+        c = (r or {}).get("conversation") or {}
+        log.info(
+            "%-18s within-thread conversation coef %s [%s, %s]",
+            name,
+            *(
+                f"{c[k]:+.3f}" if c.get(k) is not None else "n/a"
+                for k in ("coef", "ci_low", "ci_high")
+            ),
+        )
     if groundtruth.has_truth(params):
         truth, _ = groundtruth.load_truth(params, tables.accounts)
         result["planted_roles"] = validity.planted_roles(scores, truth, p)
-        for name, r in result["planted_roles"]["models"].items():
-            log.info(
-                "%-14s AUC %.3f (experts only %.3f)",
-                name,
-                r["auc"] or float("nan"),
-                r["auc_experts"] or float("nan"),
-            )
     rep = validity.reputation(scores, tables.accounts)
     if rep is not None:
         result["reputation"] = rep

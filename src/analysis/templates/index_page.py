@@ -372,12 +372,41 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
                 ),
             )
         )
+    wt = b.get("within_thread")
+    if wt is not None and wt.height:
+        out.append(
+            S(
+                "within-thread",
+                "Whose contributions draw more, in the same thread?",
+                caption=(
+                    "The headline validity test. Wherever two or more scored authors respond to the "
+                    "same parent after a scoring date (answers to one question, sibling comments, "
+                    "replies in one thread), does the author's score, computed before that date, "
+                    "predict which response draws more conversation (distinct repliers) and more "
+                    "approval (votes, likes, retweets)? coef: log rate ratio per standard deviation of "
+                    "the score, with a conditional Poisson model holding the thread fixed and "
+                    "controlling for arrival order, length and prior activity; ci_low/ci_high: 95 % "
+                    "bootstrap interval over threads and authors; placebo: the same fit with scores "
+                    "shuffled among equally active authors; account_coef: the account-level check "
+                    "over a baseline of plain activity. Comparators (volume, reach, klout_like) and "
+                    "peers (follower count, cascade influence) are shown but are never recommended."
+                ),
+                html=html_table(wt),
+            )
+        )
     rec, why = b["recommended"], b["recommended_reason"]
     rec_html = ""
-    if rec:
-        rec_html = f"<p><b>{rec}</b>{': ' + why if why else ''}</p>"
-        if b["recommendation"] is not None:
-            rec_html += "<h3>By question</h3>" + html_table(b["recommendation"])
+    if b["recommendation"] is not None:
+        rec_html = (
+            f"<p><b>{rec}</b>{': ' + why if why else ''}</p>"
+            if rec
+            else "<p><b>No recommendation.</b> No candidate beats every comparator and the "
+            "activity baseline with an interval above zero and passes the robustness gates on this "
+            "data; the reasons per candidate are listed below.</p>"
+        )
+        rec_html += "<h3>By question</h3>" + html_table(b["recommendation"])
+        if b.get("exclusions") is not None:
+            rec_html += "<h3>Why candidates were not recommended</h3>" + html_table(b["exclusions"])
         if b["gates"] is not None:
             rec_html += "<h3>Robustness gates passed</h3>" + html_table(b["gates"])
     out.append(
@@ -386,15 +415,15 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
             "Recommended model",
             html=rec_html,
             caption=(
-                "The compare stage's recommendation for the primary question, in its own words. The "
-                "tables show its pick for each question and which robustness gates each model passes "
-                "(weekend off, two weeks off, extra low-value posts, reaction ring); the rule is in "
-                "the methodology."
+                "The rule's answer for each question, computed from the metrics of this run. "
+                "Baselines are comparators, never candidates; a candidate must beat each of them "
+                "with a paired interval above zero, add to plain activity, and pass the robustness "
+                "gates. The full rule is in the methodology."
             )
-            if rec
+            if rec_html
             else "",
             missing=""
-            if rec
+            if rec_html
             else MISSING.format(
                 what="the recommendation in reports/metrics/compare.json",
                 how="run the compare stage",

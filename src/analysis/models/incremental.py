@@ -1,0 +1,231 @@
+"""Account-level incremental validity over plain activity (stage ``validate``; pure).
+
+Does a score say anything about an account's future that its activity does not? At each
+rolling origin ``T`` (the same as the within-thread test), take the accounts active before ``T``
+that post in the window after it. Outcome: what their window posts draw *per post* (distinct
+other accounts crediting each post, and positive reactions, within ``follow_days`` of it),
+modelled as a Poisson GLM with ``log(posts in the window)`` as exposure offset, so that posting
+more buys nothing by construction. The baseline is plain activity: ``log(1 + posts before T)``,
+``log(1 + days since the last post before T)`` and one effect per origin. Each model adds its
+standardised score; reported: its coefficient (log rate ratio per SD) and the gain in McFadden
+pseudo-R² over the baseline, with intervals from a bootstrap over accounts (all origins of an
+account move together) that refits every model on the same draws (paired).
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analysis import ordering
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
+
+log = logging.getLogger(__name__)
+
+OUTCOMES = ("conversation", "approval")
+BASELINE = ("log_prior_posts", "log_days_since_last")
+
+
+def account_outcomes(tables: Tables, o: Origin, follow_days: float, end: datetime) -> pl.DataFrame:
+    """Per account active before T and posting in the window: exposure, baseline and outcomes."""
+    posts = tables.posts
+    t0, t1 = o.scored_at, o.window_end
+    follow = timedelta(days=follow_days)
+    before = posts.filter(pl.col("created_at") < t0)
+    base = before.group_by("account_id").agg(
+        log_prior_posts=pl.len().cast(pl.Float64).log1p(),
+        log_days_since_last=((pl.lit(t0) - pl.col("created_at").max()).dt.total_seconds() / 86400)
+        .cast(pl.Float64)
+        .log1p(),
+    )
+    window = posts.filter(
+        (pl.col("created_at") > t0)
+        & (pl.col("created_at") <= t1)
+        & (pl.col("created_at") + follow <= end)
+        & (pl.col("kind") != "repost")
+    ).select("post_id", "account_id", "created_at")
+    scoped = common.scoped_posts(
+        posts.filter(pl.col("created_at") <= t1 + follow), t1 + follow, 1.0, None
+    )
+    # Responses to the post itself (an answer's own credit from the asker is not a response).
+    edges = (
+        common.reply_edges(scoped)
+        .filter(pl.col("post_id") != pl.col("target_post_id"))
+        .select("target_post_id", "src", pl.col("created_at").alias("_at"))
+    )
+    conv = (
+        window.join(edges, left_on="post_id", right_on="target_post_id")
+        .filter(
+            (pl.col("src") != pl.col("account_id"))
+            & (pl.col("_at") <= pl.col("created_at") + follow)
+        )
+        .group_by("post_id")
+        .agg(conversation=pl.col("src").n_unique())
+    )
+    positive = tables.reactions.filter(
+        pl.col("kind").is_in(list(common.POSITIVE_REACTIONS)) & pl.col("created_at").is_not_null()
+    )
+    if positive.height:
+        appr = (
+            window.join(
+                positive.select("post_id", "actor_account_id", pl.col("created_at").alias("_r")),
+                on="post_id",
+            )
+            .filter(
+                (
+                    pl.col("actor_account_id").is_null()
+                    | (pl.col("actor_account_id") != pl.col("account_id"))
+                )
+                & (pl.col("_r") <= pl.col("created_at") + follow)
+            )
+            .group_by("post_id")
+            .agg(approval=pl.len())
+        )
+    else:
+        has_likes = pl.col("n_likes").is_not_null() | pl.col("n_reposts").is_not_null()
+        appr = posts.join(window.select("post_id"), on="post_id").select(
+            "post_id",
+            approval=pl.when(has_likes)
+            .then(pl.col("n_likes").fill_null(0) + pl.col("n_reposts").fill_null(0))
+            .otherwise(pl.col("score").clip(lower_bound=0)),
+        )
+    per_post = (
+        window.join(conv, on="post_id", how="left")
+        .join(appr, on="post_id", how="left")
+        .with_columns(pl.col("conversation", "approval").fill_null(0))
+    )
+    return (
+        per_post.group_by("account_id")
+        .agg(
+            n_posts_window=pl.len(),
+            conversation=pl.col("conversation").sum().cast(pl.Float64),
+            approval=pl.col("approval").sum().cast(pl.Float64),
+        )
+        .join(base, on="account_id")
+        .with_columns(origin=pl.lit(t0.isoformat()))
+    )
+
+
+def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
+    """(coefficient of column 0 of ``x`` or None, log-likelihood, null log-likelihood)."""
+    import statsmodels.api as sm
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = sm.GLM(
+                y, x, family=sm.families.Poisson(), offset=offset, freq_weights=weights
+            ).fit()
+        return float(res.params[0]), float(res.llf), float(res.llnull)
+    except Exception as exc:  # separation, singular designs in a bootstrap draw
+        log.debug("poisson fit failed: %s", exc)
+        return None, None, None
+
+
+def incremental(
+    tables: Tables,
+    scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
+    p: ValidateParams,
+    cached: dict[datetime, dict[str, pl.DataFrame]] | None = None,
+) -> dict[str, Any]:
+    """Coefficient and pseudo-R² gain over the activity baseline per model, with intervals."""
+    posts = tables.posts
+    end = posts["created_at"].max()
+    frames, zs = [], {}
+    for o in origins(posts, p):
+        acc = account_outcomes(tables, o, p.follow_days, end)
+        if not acc.height:
+            continue
+        active = posts.filter(pl.col("created_at") < o.scored_at).select("account_id").unique()
+        scores = cached[o.scored_at] if cached and o.scored_at in cached else scores_at(o.scored_at)
+        for name, s in scores.items():
+            zs.setdefault(name, []).append(
+                rank_z(s, active).with_columns(origin=pl.lit(o.scored_at.isoformat()))
+            )
+        frames.append(acc)
+    if not frames or sum(f.height for f in frames) < p.min_responses:
+        n = sum(f.height for f in frames)
+        return {"n_account_origins": n, "skipped": f"{n} account-origins (< {p.min_responses})"}
+    data = pl.concat(frames)
+    order = ordering.account_order(posts).join(
+        data.select("account_id").unique(), on="account_id", how="semi"
+    )
+    data = data.join(order, on="account_id").sort("order", "origin")
+    acct_idx = data["order"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    n_acc = int(acct_idx.max()) + 1
+    origin_dummies = data.select("origin").to_dummies(drop_first=True).to_numpy().astype(float)
+    base_x = np.column_stack(
+        [np.ones(data.height), data.select(BASELINE).to_numpy(), origin_dummies]
+    )
+    offset = np.log(data["n_posts_window"].to_numpy().astype(float))
+    z = {
+        name: data.join(pl.concat(v), on=["origin", "account_id"], how="left")["z"]
+        .fill_null(0.0)
+        .to_numpy()
+        for name, v in zs.items()
+    }
+    alpha = (1 - p.interval) / 2
+    rng = np.random.default_rng(p.seed + 7)
+    draws = [
+        np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)[acct_idx]
+        for _ in range(p.n_boot)
+    ]
+    out: dict[str, Any] = {
+        "n_account_origins": data.height,
+        "n_accounts": n_acc,
+        "baseline": [*BASELINE, "origin effects"],
+        "models": {},
+        "paired": {},
+    }
+    for outcome in OUTCOMES:
+        y = data[outcome].to_numpy()
+        if y.sum() == 0:
+            continue
+        ones = np.ones(data.height)
+        _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
+        b_base = [_poisson(y, base_x, offset, w)[1:] for w in draws]
+        boots: dict[str, np.ndarray] = {}
+        for name, zz in z.items():
+            if np.std(zz) == 0 or ll_base is None:
+                out["models"].setdefault(name, {})[outcome] = None
+                continue
+            x = np.column_stack([zz, base_x])
+            coef, ll, _ = _poisson(y, x, offset, ones)
+            bc, bg = [], []
+            for w, (llb, lln) in zip(draws, b_base, strict=True):
+                c, llf, _ = _poisson(y, x, offset, w)
+                bc.append(np.nan if c is None else c)
+                bg.append(np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln)
+            bc, bg = np.array(bc), np.array(bg)
+            boots[name] = np.column_stack([bc, bg])
+            ok_c, ok_g = np.isfinite(bc), np.isfinite(bg)
+            out["models"].setdefault(name, {})[outcome] = {
+                "coef": coef,
+                "ci_low": float(np.quantile(bc[ok_c], alpha)) if ok_c.any() else None,
+                "ci_high": float(np.quantile(bc[ok_c], 1 - alpha)) if ok_c.any() else None,
+                "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
+                "r2_gain_ci_low": float(np.quantile(bg[ok_g], alpha)) if ok_g.any() else None,
+                "r2_gain_ci_high": float(np.quantile(bg[ok_g], 1 - alpha)) if ok_g.any() else None,
+            }
+        pairs = {}
+        for a in boots:
+            for b in boots:
+                if a == b:
+                    continue
+                d = boots[a][:, 0] - boots[b][:, 0]
+                ok = np.isfinite(d)
+                pairs[f"{a}-{b}"] = {
+                    "diff": out["models"][a][outcome]["coef"] - out["models"][b][outcome]["coef"],
+                    "ci_low": float(np.quantile(d[ok], alpha)) if ok.any() else None,
+                    "ci_high": float(np.quantile(d[ok], 1 - alpha)) if ok.any() else None,
+                }
+        out["paired"][outcome] = pairs
+    return out
