@@ -194,12 +194,17 @@ def pair_statistics(
     return out
 
 
-def agreement(scores: dict[str, pl.DataFrame], params: CompareParams) -> pl.DataFrame:
+def agreement(
+    scores: dict[str, pl.DataFrame], params: CompareParams, order: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Agreement of every pair of models, with bootstrap intervals (long form).
 
     Args:
         scores: model name -> score frame (``account_id``, ``score``).
         params: ``top_k``, ``rbo_p``, ``n_boot`` and ``seed``.
+        order: ``account_id, order`` (``ordering.account_order``): the key-independent order in
+            which accounts are bootstrapped and ties broken. None: by account id (tests only:
+            pseudonyms change with the key, and so would the intervals).
 
     Returns:
         One row per (pair, statistic): ``model_a, model_b, pair, statistic, value, ci_low,
@@ -213,10 +218,16 @@ def agreement(scores: dict[str, pl.DataFrame], params: CompareParams) -> pl.Data
             .select("account_id", pl.col("score").alias("a"))
             .join(scores[name_b].select("account_id", pl.col("score").alias("b")), on="account_id")
             .drop_nulls()
-            .sort("account_id")
+        )
+        joined = (
+            joined.sort("account_id")
+            if order is None
+            else joined.join(order, on="account_id", how="left").sort(
+                "order", "account_id", nulls_last=True
+            )
         )
         a, b = joined["a"].to_numpy(), joined["b"].to_numpy()
-        ids = np.arange(joined.height)  # tie-break by account id order (sorted above)
+        ids = np.arange(joined.height)  # tie-break by the (key-independent) order above
         point = pair_statistics(a, b, ids, params.top_k, params.rbo_p)
         boots: dict[str, list[float]] = {k: [] for k in point}
         for _ in range(params.n_boot if joined.height > 1 else 0):

@@ -101,6 +101,12 @@ DEFAULT: dict[str, Meaning] = {
 }
 
 
+#: Platforms where a reply thread is one conversation (replies form a tree under a source post):
+#: its replies compete with each other in the within-thread test. Elsewhere responses to the
+#: same parent compete (answers to one question, sibling comments).
+THREAD_COMPETITION = ("twitter", "mastodon")
+
+
 def meaning(platform: str, kind: str) -> Meaning | None:
     """The meaning of an item of ``kind`` on ``platform`` (None: it starts a thread)."""
     return MEANINGS.get((platform, kind), DEFAULT.get(kind))

@@ -110,6 +110,56 @@ def test_audit_passes_on_the_outputs(project: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+def _numbers(obj, path=""):
+    """Flatten a metrics JSON into path -> value, keeping numbers, booleans and short strings."""
+    if isinstance(obj, dict):
+        out = {}
+        for k, v in obj.items():
+            out.update(_numbers(v, f"{path}/{k}"))
+        return out
+    if isinstance(obj, list):
+        out = {}
+        for i, v in enumerate(obj):
+            out.update(_numbers(v, f"{path}[{i}]"))
+        return out
+    return {path: obj}
+
+
+def test_results_do_not_depend_on_the_key(project: Path, tmp_path) -> None:
+    """Same data and params under another secret key: identical metrics and recommendations.
+
+    Pseudonyms change with the key; anything sorted or sampled by them would change the
+    topics, the bootstrap draws and the recommendation (30 vs 15 topics before the fix).
+    """
+    other = tmp_path / "other"
+    shutil.copytree(project, other, ignore=shutil.ignore_patterns(".dvc/tmp"))
+    env = _env()
+    env["RESONANCE_KEY"] = "another-key-" + "9f" * 24
+    params = yaml.safe_load((other / "params.yaml").read_text())
+    if "key_source" in (params.get("privacy") or {}):
+        set_params(other, {"privacy": {"key_source": "secret"}})
+    proc = subprocess.run(
+        ["dvc", "repro"], cwd=other, env=env, capture_output=True, text=True, timeout=1800
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    import polars as pl
+
+    a = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
+    b = set(pl.read_parquet(other / "data/interim/accounts.parquet")["account_id"])
+    assert len(a & b) == 1, "the other key must give other pseudonyms"
+    for name in ("ingest", "topics", "models", "compare"):
+        x = _numbers(json.loads((project / f"reports/metrics/{name}.json").read_text()))
+        y = _numbers(json.loads((other / f"reports/metrics/{name}.json").read_text()))
+        x = {k: v for k, v in x.items() if "seconds" not in k and "fingerprint" not in k}
+        y = {k: v for k, v in y.items() if "seconds" not in k and "fingerprint" not in k}
+        assert x.keys() == y.keys(), (name, sorted(x.keys() ^ y.keys())[:10])
+        for k in x:
+            if isinstance(x[k], float) and isinstance(y[k], float):
+                assert y[k] == pytest.approx(x[k], rel=1e-6, abs=1e-9), (name, k, x[k], y[k])
+            else:
+                assert x[k] == y[k], (name, k, x[k], y[k])
+
+
 def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(project: Path, tmp_path) -> None:
     import polars as pl
 

@@ -232,3 +232,113 @@ def scores_at(
     out = {name: registry.get(name).score(t, p, as_of) for name in names}
     out.update(peers.peer_scores(tables, as_of))
     return out
+
+
+def ranking(
+    tables: Tables,
+    scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
+    split_quantile: float,
+    n_boot: int,
+    seed: int,
+    interval: float,
+) -> dict[str, Any]:
+    """Who is engaged with later: one time split, every model and peer, paired intervals.
+
+    ``T`` is the ``split_quantile`` of root-post times (PHEME: of source tweets). For accounts
+    active before ``T``, the outcomes after ``T``: distinct other accounts replying to them
+    (``conversation``) and positive reactions on their posts, retweets included
+    (``approval``). Spearman's rho per score, with percentile intervals from a bootstrap over
+    accounts that redraws every score on the same accounts (so differences are paired). This
+    check rewards persistence (active accounts stay active) more than the within-thread test
+    does; it is what the published comparisons on PHEME report, so it is kept for comparison.
+    """
+    posts = tables.posts
+    roots = posts.filter(pl.col("parent_post_id").is_null())
+    if roots.height < 2:
+        return {"skipped": "fewer than two root posts"}
+    t = roots.sort("created_at")["created_at"][int(split_quantile * (roots.height - 1))]
+    active = posts.filter(pl.col("created_at") < t).select("account_id").unique()
+    scoped = common.scoped_posts(posts, posts["created_at"].max() + timedelta(seconds=1), 1.0, None)
+    late = common.reply_edges(scoped).filter(
+        (pl.col("created_at") >= t) & (pl.col("post_id") != pl.col("target_post_id"))
+    )
+    conv = (
+        late.group_by("dst")
+        .agg(conversation=pl.col("src").n_unique())
+        .rename({"dst": "account_id"})
+    )
+    appr = (
+        tables.reactions.filter(
+            pl.col("kind").is_in(list(common.POSITIVE_REACTIONS))
+            & pl.col("created_at").is_not_null()
+            & (pl.col("created_at") >= t)
+        )
+        .join(posts.select("post_id", pl.col("account_id").alias("author")), on="post_id")
+        .filter(
+            pl.col("actor_account_id").is_null() | (pl.col("actor_account_id") != pl.col("author"))
+        )
+        .group_by("author")
+        .agg(approval=pl.len())
+        .rename({"author": "account_id"})
+    )
+    from analysis import ordering
+
+    base = (
+        ordering.sort_accounts(
+            active.filter(pl.col("account_id") != schema.NONPARTICIPANT_ID), posts
+        )
+        .join(conv, on="account_id", how="left")
+        .join(appr, on="account_id", how="left")
+        .with_columns(pl.col("conversation", "approval").fill_null(0))
+    )
+    scores = scores_at(t)
+    x = {
+        name: base.join(s.select("account_id", "score"), on="account_id", how="left")["score"]
+        .fill_null(0.0)
+        .to_numpy()
+        for name, s in scores.items()
+    }
+    rng = np.random.default_rng(seed)
+    draws = [rng.integers(0, base.height, base.height) for _ in range(n_boot)]
+    alpha = (1 - interval) / 2
+    out: dict[str, Any] = {
+        "scored_at": t.isoformat(),
+        "split_quantile": split_quantile,
+        "n_accounts": base.height,
+        "n_with_outcome": {o: int((base[o] > 0).sum()) for o in ("conversation", "approval")},
+        "models": {},
+        "paired": {},
+    }
+    for outcome in ("conversation", "approval"):
+        y = base[outcome].to_numpy()
+        boots = {}
+        for name, xs in x.items():
+            rho = spearman(xs, y)
+            b = (
+                np.array([spearman(xs[i], y[i]) or np.nan for i in draws])
+                if rho is not None
+                else None
+            )
+            boots[name] = b
+            ok = b is not None and np.isfinite(b).any()
+            out["models"].setdefault(name, {})[outcome] = {
+                "spearman": rho,
+                "ci_low": float(np.nanquantile(b, alpha)) if ok else None,
+                "ci_high": float(np.nanquantile(b, 1 - alpha)) if ok else None,
+            }
+        pairs = {}
+        for a in x:
+            for b_ in x:
+                if a == b_ or boots[a] is None or boots[b_] is None:
+                    continue
+                d = boots[a] - boots[b_]
+                if not np.isfinite(d).any():
+                    continue
+                pairs[f"{a}-{b_}"] = {
+                    "diff": out["models"][a][outcome]["spearman"]
+                    - out["models"][b_][outcome]["spearman"],
+                    "ci_low": float(np.nanquantile(d, alpha)),
+                    "ci_high": float(np.nanquantile(d, 1 - alpha)),
+                }
+        out["paired"][outcome] = pairs
+    return out

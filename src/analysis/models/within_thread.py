@@ -73,6 +73,8 @@ class ValidateParams(Frozen):
     comparators: tuple[str, ...] = ("volume", "reach", "klout_like")
     #: Minimum responses (and competitions) for a fit to be reported.
     min_responses: int = Field(30, ge=5)
+    #: The single split of the account ranking check: this quantile of root-post times.
+    ranking_split: float = Field(0.7, gt=0, lt=1)
 
 
 @dataclass(frozen=True)
@@ -140,10 +142,13 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
         .join(prior, on="account_id")  # scored authors only: they posted before T
         .with_columns(_h=ordering.text_hash())
         .sort("created_at", "_h")
-        .unique(["parent_post_id", "kind", "account_id"], keep="first", maintain_order=True)
         .with_columns(
-            group=pl.lit(t0.isoformat()) + "|" + pl.col("parent_post_id") + "|" + pl.col("kind")
+            _unit=pl.when(pl.col("platform").is_in(list(semantics.THREAD_COMPETITION)))
+            .then(pl.coalesce("root_post_id", "parent_post_id"))
+            .otherwise(pl.col("parent_post_id"))
         )
+        .unique(["_unit", "kind", "account_id"], keep="first", maintain_order=True)
+        .with_columns(group=pl.lit(t0.isoformat()) + "|" + pl.col("_unit") + "|" + pl.col("kind"))
     )
     n_auth = cand.group_by("group").agg(_n=pl.col("account_id").n_unique())
     cand = cand.join(n_auth.filter(pl.col("_n") >= p.min_authors), on="group").with_columns(

@@ -15,7 +15,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import compare, counterfactual, groundtruth
+from analysis import compare, counterfactual, groundtruth, ordering
 from analysis import models as registry
 from analysis.config import PrivacyParams, section
 from analysis.io import read_json, write_json, write_parquet
@@ -103,7 +103,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = pl.read_parquet(path)
 
-    agree = compare.agreement(scores, cp)
+    agree = compare.agreement(scores, cp, ordering.account_order(tables.posts))
     log.info(
         "agreement: %d pairs x %d statistics, %d bootstrap draws",
         agree["pair"].n_unique(),

@@ -70,6 +70,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     wt = within_thread.within_thread(tables, at, vp)
     inc = incremental.incremental(tables, at, vp)
+    rank = validity.ranking(tables, at, vp.ranking_split, vp.n_boot, vp.seed, vp.interval)
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "n_participants": tables.participants().height,
@@ -78,6 +79,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "missing_inputs": validity.missing_inputs(scores),
         "within_thread": wt,
         "incremental": inc,
+        "ranking": rank,
         "out_of_time": validity.out_of_time(
             tables, {n: registry.MODELS[n] for n in names}, p, as_of
         ),

@@ -1,0 +1,177 @@
+"""The within-thread competition test and the account-level incremental check, on synthetic
+communities where the truth is planted (``analysis.models.within_thread``, ``incremental``)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import schema
+from analysis.models import incremental, within_thread
+from analysis.models.base import Tables
+from analysis.models.within_thread import ValidateParams
+
+T0 = datetime(2024, 1, 1, tzinfo=UTC)
+
+
+def test_cpoisson_matches_statsmodels_conditional_poisson() -> None:
+    from statsmodels.discrete.conditional_models import ConditionalPoisson
+
+    rng = np.random.default_rng(0)
+    n_groups, size = 120, 4
+    groups = np.repeat(np.arange(n_groups), size)
+    x = rng.normal(size=(groups.size, 2))
+    fe = rng.normal(size=n_groups)[groups]
+    y = rng.poisson(np.exp(0.5 * x[:, 0] - 0.3 * x[:, 1] + fe))
+    # statsmodels drops groups whose counts are all equal (they still carry information in the
+    # multinomial form, which cpoisson keeps): compare on groups with variation only
+    varied = pl.DataFrame({"g": groups, "y": y}).group_by("g").agg(pl.col("y").n_unique() > 1)
+    keep = np.isin(groups, varied.filter(pl.col("y"))["g"].to_numpy())
+    x, y = x[keep], y[keep]
+    groups = np.unique(groups[keep], return_inverse=True)[1]
+    n_groups = int(groups.max()) + 1
+    beta, se = within_thread.cpoisson(y.astype(float), x, groups)
+    ref = ConditionalPoisson(y, x, groups=groups).fit(disp=0)
+    np.testing.assert_allclose(beta, ref.params, rtol=1e-5)
+    np.testing.assert_allclose(se, ref.bse, rtol=1e-3)
+    # bootstrap multiplicities: a group counted twice equals the data with that group duplicated
+    wg = np.ones(n_groups)
+    wg[:10] = 2
+    b_w, _ = within_thread.cpoisson(y.astype(float), x, groups, w_group=wg)
+    dup = np.concatenate([np.arange(groups.size), np.flatnonzero(groups < 10)])
+    g_dup = np.concatenate([groups, groups[groups < 10] + n_groups])
+    b_d, _ = within_thread.cpoisson(y[dup].astype(float), x[dup], g_dup)
+    np.testing.assert_allclose(b_w, b_d, rtol=1e-6)
+
+
+def _community(trait_effect: float, n_authors: int = 60, n_q: int = 400, seed: int = 1) -> Tables:
+    """Askers post questions; authors with a hidden trait answer; good answers draw comments.
+
+    History (before day 100): each author posts a number of answers unrelated to the trait, and
+    the trait draws comments on them (what a conversation model can see). After day 100:
+    competitions of 3 answers per question; comments on each answer ~ Poisson(exp(effect*trait)).
+    """
+    rng = np.random.default_rng(seed)
+    trait = rng.normal(size=n_authors)
+    rows, q = [], 0
+
+    def add(pid, acct, kind, parent, day):
+        rows.append((pid, acct, kind, parent, T0 + timedelta(days=float(day)), f"text {pid}"))
+
+    for period, (lo, hi) in enumerate(((0, 100), (100, 200))):
+        for _ in range(n_q // 2):
+            day = rng.uniform(lo, hi - 10)
+            qid = f"q{q}"
+            add(qid, f"asker{q % 30}", "question", None, day)
+            for a in rng.choice(n_authors, size=3, replace=False):
+                aid = f"{qid}a{a}"
+                add(aid, f"u{a}", "answer", qid, day + rng.uniform(0.01, 1))
+                rate = np.exp(trait_effect * trait[a]) * (0.8 if period else 1.0)
+                for c in range(rng.poisson(rate)):
+                    add(f"{aid}c{c}", f"asker{(q + c + 7) % 30}", "comment", aid, day + 1.5)
+            q += 1
+    posts = schema.conform(
+        pl.DataFrame(
+            rows,
+            schema=["post_id", "account_id", "kind", "parent_post_id", "created_at", "text"],
+            orient="row",
+        ).with_columns(platform=pl.lit("stackexchange")),
+        "posts",
+    )
+    ids = sorted(set(posts["account_id"]))
+    accounts = schema.conform(
+        pl.DataFrame({"account_id": ids, "platform": "stackexchange"}), "accounts"
+    ).with_columns(is_participant=pl.lit(True))
+    t = Tables(accounts, posts, schema.empty("reactions"))
+    return t, trait
+
+
+def _scores(t: Tables, trait: np.ndarray):
+    """Three scores: the hidden trait, plain prior activity, and noise."""
+    rng = np.random.default_rng(5)
+    noise = {f"u{i}": rng.normal() for i in range(trait.size)}
+
+    def at(when):
+        before = t.posts.filter(pl.col("created_at") < when)
+        n = before.group_by("account_id").len()
+        ids = n["account_id"].to_list()
+        tr = {f"u{i}": v for i, v in enumerate(trait)}
+        return {
+            "true": pl.DataFrame({"account_id": ids, "score": [tr.get(i, 0.0) for i in ids]}),
+            "volume": n.select("account_id", score=pl.col("len").cast(pl.Float64)),
+            "noise": pl.DataFrame({"account_id": ids, "score": [noise.get(i, 0.0) for i in ids]}),
+        }
+
+    return at
+
+
+P = ValidateParams(origins=2, history_share=0.5, follow_days=7, n_boot=60, n_placebo=5)
+
+
+def test_a_score_that_drives_conversation_wins_within_threads_and_noise_does_not() -> None:
+    t, trait = _community(trait_effect=0.8)
+    res = within_thread.within_thread(t, _scores(t, trait), P)
+    assert res["n_competitions"] > 50
+    true = res["models"]["true"]["conversation"]
+    noise = res["models"]["noise"]["conversation"]
+    assert true["ci_low"] > 0.15  # planted: 0.8 per SD of the trait (rank-z attenuates it)
+    assert noise["ci_low"] < 0 < noise["ci_high"]
+    assert abs(true["placebo_coef"]) < 0.2  # shuffling among equally active authors kills it
+    diff = res["paired"]["conversation"]["true-noise"]
+    assert diff["ci_low"] > 0
+    # approval has no events here (no reaction rows): not fitted, said as such
+    assert res["models"]["true"]["approval"] is None
+
+
+def test_without_a_planted_effect_nothing_is_found() -> None:
+    t, trait = _community(trait_effect=0.0, seed=3)
+    res = within_thread.within_thread(t, _scores(t, trait), P)
+    r = res["models"]["true"]["conversation"]
+    assert r["ci_low"] < 0 < r["ci_high"]
+
+
+def test_responses_are_competitions_of_scored_authors_with_outcomes_in_the_follow_window() -> None:
+    t, _trait = _community(trait_effect=0.5)
+    origin = within_thread.origins(t.posts, P)[0]
+    resp = within_thread.responses(t, origin, P, t.posts["created_at"].max())
+    assert resp.height
+    assert (resp.group_by("group").agg(pl.col("account_id").n_unique())["account_id"] >= 2).all()
+    answers = resp.filter(pl.col("group").str.ends_with("|answer"))
+    assert answers.height and answers["account_id"].str.starts_with("u").all()  # askers ask
+    # sibling comments under one answer compete too
+    assert resp.filter(pl.col("group").str.ends_with("|comment")).height
+    assert (resp["created_at"] > origin.scored_at).all()
+    assert (resp["created_at"] <= origin.window_end).all()
+    # outcome = comments on the answer (by others), as planted
+    one = resp.row(0, named=True)
+    kids = t.posts.filter(pl.col("parent_post_id") == one["post_id"])
+    assert one["conversation"] == kids["account_id"].n_unique()
+
+
+def test_incremental_validity_separates_a_trait_from_activity() -> None:
+    t, trait = _community(trait_effect=0.8, seed=2)
+    res = incremental.incremental(t, _scores(t, trait), P)
+    assert res["models"]["true"]["conversation"]["ci_low"] > 0
+    noise = res["models"]["noise"]["conversation"]
+    assert noise["ci_low"] < 0 < noise["ci_high"]
+
+
+@pytest.mark.parametrize(
+    ("lo", "hi", "verdict"),
+    [(0.1, 0.3, "holds"), (-0.3, -0.1, "reversed"), (-0.1, 0.2, "inconclusive")],
+)
+def test_dissociation_verdicts(lo, hi, verdict) -> None:
+    pair = {"diff": (lo + hi) / 2, "ci_low": lo, "ci_high": hi}
+    res = {
+        "paired": {
+            "conversation": {f"conversation-{k}": pair for k in ("reach", "volume", "klout_like")},
+            "approval": {"reach-conversation": pair},
+        }
+    }
+    d = within_thread.dissociation(res)
+    assert d["conversation_models_win_conversation"]["verdict"] == verdict
+    assert d["reach_wins_approval"]["verdict"] == verdict
+    assert within_thread.dissociation({})["reach_wins_approval"]["verdict"] == "untestable"
