@@ -24,11 +24,13 @@ model is refitted on the same draws, which gives paired intervals for difference
 models. Placebo: scores are shuffled among authors of similar prior activity (quantile bins)
 and refitted; a coefficient that survives shuffling is activity, not the score.
 
-Several rolling origins ``T`` (``validate.origins``) tile the later part of the dump.
+Several rolling origins ``T`` (``validate.origins``) split the later part of the dump's
+activity into windows of equal numbers of posts.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import warnings
 from collections.abc import Callable
@@ -54,9 +56,9 @@ CONTROLS = ("log_arrival", "log_text_len", "log_prior_posts")
 class ValidateParams(Frozen):
     """``validate``: origins, windows, bootstrap and the comparators of the validity tests."""
 
-    #: Scoring origins T, tiling the dump after ``history_share`` of its time span.
+    #: Scoring origins T, at quantiles of post times after ``history_share`` of the posts.
     origins: int = Field(4, ge=1)
-    #: Share of the dump's span kept as history before the first origin.
+    #: Share of the dump's posts kept as history before the first origin.
     history_share: float = Field(0.5, gt=0, lt=1)
     #: A response's outcomes count what happens within this many days after it.
     follow_days: float = Field(7.0, gt=0)
@@ -86,16 +88,27 @@ class Origin:
 
 
 def origins(posts: pl.DataFrame, p: ValidateParams) -> list[Origin]:
-    """Rolling origins: windows tiling (first origin, last post - follow_days] in equal parts."""
-    start, end = posts["created_at"].min(), posts["created_at"].max()
-    if start is None:
+    """Rolling origins at quantiles of activity, not of the calendar.
+
+    The first origin leaves ``history_share`` of the responses (posts with a parent) before it;
+    the windows after it hold equal shares of the remaining responses (dumps with gaps or bursts, such as a month of 2006
+    next to a month of 2019, get windows where there is activity). Windows end at the last
+    post minus ``follow_days``, so every response's outcome is observed in full.
+    """
+    if posts.height < 2:
         return []
-    last = end - timedelta(days=p.follow_days)
-    first = start + (end - start) * p.history_share
-    if last <= first:
-        return []
-    width = (last - first) / p.origins
-    return [Origin(first + k * width, first + (k + 1) * width) for k in range(p.origins)]
+    # quantiles of the responses (the unit of the test), else of all posts
+    responses_at = posts.filter(pl.col("parent_post_id").is_not_null())["created_at"]
+    times = (responses_at if responses_at.len() >= 2 else posts["created_at"]).sort()
+    last = posts["created_at"].max() - timedelta(days=p.follow_days)
+    qs = [p.history_share + k * (1 - p.history_share) / p.origins for k in range(p.origins + 1)]
+    cuts = [times[min(int(q * (times.len() - 1)), times.len() - 1)] for q in qs]
+    out = []
+    for t0, t1 in itertools.pairwise(cuts):
+        t1 = min(t1, last)
+        if t1 > t0:
+            out.append(Origin(t0, t1))
+    return out
 
 
 def rank_z(scores: pl.DataFrame, active: pl.DataFrame) -> pl.DataFrame:
@@ -483,9 +496,9 @@ def within_thread(
         frames.append(resp)
     base = {
         "origins": [o.scored_at.isoformat() for o in origs],
-        "window_days": None
-        if not origs
-        else (origs[0].window_end - origs[0].scored_at).total_seconds() / 86400,
+        "window_days": [
+            round((o.window_end - o.scored_at).total_seconds() / 86400, 2) for o in origs
+        ],
         "follow_days": p.follow_days,
         "outcomes": {
             "conversation": "distinct other accounts replying to the response within follow_days",
