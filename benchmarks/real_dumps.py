@@ -106,6 +106,22 @@ def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Pat
     out["nmi_vs_labels"] = (topics.get("vs_labels") or {}).get("nmi")
     compare = json.loads((metrics / "compare.json").read_text())
     out["recommended"] = compare.get("recommended_model")
+    models = json.loads((metrics / "models.json").read_text())
+    wt = models.get("within_thread") or {}
+    out["within_thread"] = {
+        "n_responses": wt.get("n_responses"),
+        "n_competitions": wt.get("n_competitions"),
+        "skipped": wt.get("skipped"),
+        "coef": {
+            m: {
+                o: None if not r else [round(r[k], 3) for k in ("coef", "ci_low", "ci_high")]
+                for o, r in (per or {}).items()
+                if r is None or r.get("ci_low") is not None
+            }
+            for m, per in (wt.get("models") or {}).items()
+        },
+        "dissociation": {k: v.get("verdict") for k, v in (wt.get("dissociation") or {}).items()},
+    }
     out["report_bytes"] = (project / "reports" / "index.html").stat().st_size
     return out
 

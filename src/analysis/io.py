@@ -33,9 +33,17 @@ def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
     log.info("wrote %s rows to %s", f"{df.height:,}", path)
 
 
+#: Significant digits kept in metrics JSON: far beyond any reported precision, short of the
+#: last-bit noise of BLAS and optimisers (GLM coefficients differ at 1e-16 between runs), so
+#: that the same data and params write the same file and `dvc metrics diff` shows no noise.
+METRIC_DIGITS = 10
+
+
 def _clean(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, float) and value != 0.0:
+        return float(f"{value:.{METRIC_DIGITS}g}")
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
