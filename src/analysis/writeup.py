@@ -345,13 +345,14 @@ def _within_thread_lines(ctx: WriteupContext, mm: Mapping[str, Any]) -> list[str
     out = [
         "**The headline test: competition within threads.** At "
         f"{len(wt.get('origins') or [])} rolling scoring dates T (after the first "
-        f"{num(100 * vp.history_share, 0)} % of the dump's time span), every model scores every "
+        f"{num(100 * vp.history_share, 0)} % of the dump's responses; windows of equal numbers of "
+        "responses follow), every model scores every "
         "account from activity before T only (export-time totals such as views and vote scores "
         "are excluded; topics are refitted on posts before T). After each T, wherever at least "
         f"{vp.min_authors} scored authors respond to the same parent (answers to one question, "
         "sibling comments, replies in one thread), we ask whose response draws more within "
         f"{num(vp.follow_days, 0)} days: **conversation** (distinct other accounts replying "
-        f"to it) and **approval** ({(wt.get('outcomes') or {}).get('approval') or 'n/a'}). A "
+        f"to it) and **approval** (measured as: {(wt.get('outcomes') or {}).get('approval') or 'n/a'}). A "
         "conditional Poisson model with one fixed effect per competition regresses each outcome "
         "on the author's standardised score (rank-based z), controlling for arrival order, text "
         "length and the author's prior posting volume; `coef` is the log rate ratio per standard "
@@ -383,6 +384,31 @@ def _within_thread_lines(ctx: WriteupContext, mm: Mapping[str, Any]) -> list[str
         + f"; the second part {_verdict_text(b)}.",
         "",
     ]
+    rk = mm.get("ranking") or {}
+    if rk.get("models"):
+        rows = [
+            {
+                "model": m,
+                "outcome": o,
+                "spearman": r.get("spearman"),
+                "ci_low": r.get("ci_low"),
+                "ci_high": r.get("ci_high"),
+            }
+            for m, per in rk["models"].items()
+            for o, r in per.items()
+        ]
+        out += [
+            f"**Account ranking, one split** (kept for comparison with published work on PHEME; it "
+            f"rewards persistence more than the test above does). Scores at {rk.get('scored_at')} "
+            f"(the {num(100 * rk.get('split_quantile', 0), 0)} % quantile of root-post times) rank "
+            f"{num(rk.get('n_accounts'))} accounts by the distinct repliers and positive reactions "
+            f"they receive afterwards ({num((rk.get('n_with_outcome') or {}).get('conversation'))} "
+            f"and {num((rk.get('n_with_outcome') or {}).get('approval'))} accounts have any); "
+            "Spearman's rho with account-bootstrap intervals:",
+            "",
+            md_table(pl.DataFrame(rows)),
+            "",
+        ]
     return out
 
 

@@ -50,9 +50,19 @@ def test_writeup_numbers_equal_dvc_metrics_show(project: Path) -> None:
     for model, r in (models.get("planted_roles") or {}).get("models", {}).items():
         row = next(x for x in planted if x.startswith(f"| {model} | "))
         assert writeup.num(r["auc"]) in row or publish.SUPPRESSED in row, row
+    # the headline within-thread coefficients, model by model and outcome by outcome
+    for model, per in (models["within_thread"].get("models") or {}).items():
+        for outcome, r in per.items():
+            if r is None:
+                continue
+            row = next(x for x in rows if x.startswith(f"| {model} |") and f"| {outcome} |" in x)
+            assert writeup.num(r["coef"]) in row, row
     if "reports/metrics/compare.json" in files:
         compare = files["reports/metrics/compare.json"]["data"]
-        assert f"recommends **`{compare['recommended_model']}`**" in md
+        if compare["recommended_model"]:
+            assert f"recommends **`{compare['recommended_model']}`**" in md
+        else:
+            assert "**No recommendation**" in md and "Why candidates were not recommended" in md
 
 
 def test_publication_outputs_are_publishable(project: Path) -> None:
