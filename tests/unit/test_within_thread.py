@@ -108,7 +108,14 @@ def _scores(t: Tables, trait: np.ndarray):
     return at
 
 
-P = ValidateParams(origins=2, history_share=0.5, follow_days=7, n_boot=60, n_placebo=5)
+P = ValidateParams(
+    origins=2,
+    history_share=0.5,
+    follow_days=7,
+    n_boot=60,
+    n_placebo=5,
+    comparators=("volume", "noise"),
+)
 
 
 def test_a_score_that_drives_conversation_wins_within_threads_and_noise_does_not() -> None:

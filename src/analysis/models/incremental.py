@@ -26,7 +26,13 @@ import polars as pl
 from analysis import ordering
 from analysis.models import common
 from analysis.models.base import Tables
-from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
+from analysis.models.within_thread import (
+    Origin,
+    ValidateParams,
+    origins,
+    rank_z,
+    reported_pair,
+)
 
 log = logging.getLogger(__name__)
 
@@ -218,7 +224,7 @@ def incremental(
         pairs = {}
         for a in boots:
             for b in boots:
-                if a == b:
+                if not reported_pair(a, b, p.comparators):
                     continue
                 d = boots[a][:, 0] - boots[b][:, 0]
                 ok = np.isfinite(d)

@@ -241,6 +241,7 @@ def ranking(
     n_boot: int,
     seed: int,
     interval: float,
+    comparators: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Who is engaged with later: one time split, every model and peer, paired intervals.
 
@@ -282,6 +283,7 @@ def ranking(
         .rename({"author": "account_id"})
     )
     from analysis import ordering
+    from analysis.models.within_thread import reported_pair
 
     base = (
         ordering.sort_accounts(
@@ -329,7 +331,9 @@ def ranking(
         pairs = {}
         for a in x:
             for b_ in x:
-                if a == b_ or boots[a] is None or boots[b_] is None:
+                if boots[a] is None or boots[b_] is None:
+                    continue
+                if not reported_pair(a, b_, comparators):
                     continue
                 d = boots[a] - boots[b_]
                 if not np.isfinite(d).any():

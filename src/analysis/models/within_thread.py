@@ -401,6 +401,17 @@ def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> 
     return out
 
 
+def reported_pair(a: str, b: str, comparators: tuple[str, ...]) -> bool:
+    """Which paired differences go to the metrics: each non-comparator against each comparator
+    or peer (what the recommendation needs), and reach against conversation (the second half of
+    the double dissociation). The full table would be every ordered pair: unreadable in
+    ``dvc metrics show`` and never used."""
+    from analysis.models.peers import PEERS
+
+    baselines = set(comparators) | set(PEERS)
+    return (a not in baselines and b in baselines) or (a, b) == ("reach", "conversation")
+
+
 def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
     """Coefficients, bootstrap and placebo intervals, and paired differences for every model."""
     alpha = (1 - p.interval) / 2
@@ -452,7 +463,7 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
             pairs = {}
             for a in models:
                 for b in models:
-                    if a == b:
+                    if not reported_pair(a, b, p.comparators):
                         continue
                     ra, rb = res["models"][a][outcome], res["models"][b][outcome]
                     if ra is None or rb is None:

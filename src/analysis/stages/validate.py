@@ -70,7 +70,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     wt = within_thread.within_thread(tables, at, vp)
     inc = incremental.incremental(tables, at, vp)
-    rank = validity.ranking(tables, at, vp.ranking_split, vp.n_boot, vp.seed, vp.interval)
+    rank = validity.ranking(
+        tables, at, vp.ranking_split, vp.n_boot, vp.seed, vp.interval, vp.comparators
+    )
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "n_participants": tables.participants().height,
