@@ -328,7 +328,7 @@ class Design:
     groups: np.ndarray
     authors: np.ndarray
     prior: np.ndarray
-    origin_of_author: np.ndarray
+    row_origin: np.ndarray
     n_groups: int
     n_authors: int
 
@@ -363,7 +363,7 @@ def design(resp: pl.DataFrame, z: dict[str, pl.DataFrame], posts: pl.DataFrame) 
         groups=resp["gi"].to_numpy().astype(np.int64),
         authors=resp["ai"].to_numpy().astype(np.int64),
         prior=resp["log_prior_posts"].to_numpy(),
-        origin_of_author=resp["origin"].to_numpy(),
+        row_origin=resp["origin"].to_numpy(),
         n_groups=group_order.height,
         n_authors=author_order.height,
     )
@@ -379,14 +379,14 @@ def _fit(
 
 
 def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> np.ndarray:
-    """Each author's score shuffled among authors of similar prior activity (per origin)."""
-    out = z.copy()
-    key = np.char.add(d.origin_of_author.astype(str), "|")
-    # one value per (origin, author): shuffle at author level, within activity bins
-    uniq, first = np.unique(np.char.add(key, d.authors.astype(str)), return_index=True)
-    a_origin = d.origin_of_author[first]
-    a_prior = d.prior[first]
-    a_z = z[first]
+    """Each author's score shuffled among authors of similar prior activity (per origin).
+
+    One value per (origin, author) is permuted within quantile bins of prior posting volume,
+    then written back to every response of that author at that origin.
+    """
+    keys = np.char.add(np.char.add(d.row_origin.astype(str), "|"), d.authors.astype(str))
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    a_origin, a_prior, a_z = d.row_origin[first], d.prior[first], z[first]
     new_z = a_z.copy()
     for o in np.unique(a_origin):
         idx = np.flatnonzero(a_origin == o)
@@ -395,10 +395,7 @@ def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> 
         for v in np.unique(b):
             members = idx[b == v]
             new_z[members] = a_z[rng.permutation(members)]
-    lookup = dict(zip(uniq, new_z, strict=True))
-    keys = np.char.add(key, d.authors.astype(str))
-    out = np.array([lookup[k] for k in keys])
-    return out
+    return new_z[inverse.ravel()]
 
 
 def reported_pair(a: str, b: str, comparators: tuple[str, ...]) -> bool:
