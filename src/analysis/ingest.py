@@ -7,6 +7,8 @@ What happens to every dump, in order (the README's privacy section explains why)
 2. **Privacy removals** — accounts flagged ``is_minor``, accounts on the opt-out list and
    accounts whose ``has_consent`` is false (the source says they withdrew, e.g. deleted their
    account on the platform) are removed with everything they wrote and every reaction they made.
+   A flag on *any* row of an id counts (duplicates and rows the adapter rejected included), and
+   an account whose only row was rejected is removed too (its age and consent are unknown).
 3. **Detaching** — a reply whose parent was rejected or removed keeps its text but loses the
    link; it stays addressed to the parent's author, or to the non-participant placeholder when
    that author was removed.
@@ -170,6 +172,7 @@ def _one_source(
     # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
     accounts, missing = _require(t.accounts, "accounts")
     rejects += missing
+    missing_accounts = missing
     dup = accounts.filter(~pl.col("account_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
@@ -178,8 +181,21 @@ def _one_source(
     posts, post_rejects = _validate_posts(t.posts, now)
     rejects += post_rejects
 
-    # -- privacy removals
-    flagged = accounts.with_columns(
+    # -- privacy removals. Flags are read from EVERY account row of the id: accepted, duplicate
+    # (the second row of an id may be the one that says "minor") and rejected by the adapter
+    # (a malformed created_at does not make a child an adult).
+    every_row = pl.concat(
+        [
+            t.accounts.select("account_id", "handle", "is_minor", "has_consent"),
+            t.account_flags.select(
+                "account_id",
+                pl.lit(None, dtype=pl.String).alias("handle"),
+                "is_minor",
+                "has_consent",
+            ),
+        ]
+    ).filter(pl.col("account_id").is_not_null())
+    flagged = every_row.with_columns(
         privacy.digests_expr("account_id").alias("_d_id"),
         privacy.digests_expr("handle").alias("_d_handle"),
     )
@@ -199,7 +215,27 @@ def _one_source(
     removed_consent = set(
         flagged.filter(pl.col("has_consent").eq(False).fill_null(False))["account_id"].to_list()
     )
-    removed = removed_minor | removed_opt | removed_consent
+    # An account whose only row was rejected is not rebuilt from its posts: its age and consent
+    # are unknown, so it is removed with everything it wrote (never resurrected as an adult).
+    rejected_rows = pl.concat(
+        [
+            t.rejects.filter(pl.col("table") == "accounts").select(
+                pl.col("record_key").alias("account_id")
+            ),
+            *[r.select(pl.col("record_key").alias("account_id")) for r in missing_accounts],
+        ]
+    )["account_id"]
+    removed_rejected = set(rejected_rows.drop_nulls().to_list()) - set(
+        accounts["account_id"].to_list()
+    )
+    removed = removed_minor | removed_opt | removed_consent | removed_rejected
+    if removed_rejected:
+        log.info(
+            "%s: removing %d account(s) whose account row was rejected (age and consent "
+            "unknown) and all they wrote",
+            ns,
+            len(removed_rejected),
+        )
     if removed_consent:
         log.info(
             "%s: removing %d account(s) without consent (deleted on the platform) and all they "
@@ -389,6 +425,7 @@ def _one_source(
     counts["accounts"]["removed_minor"] = len(removed_minor & known_accounts)
     counts["accounts"]["removed_opt_out"] = len(removed_opt & known_accounts)
     counts["accounts"]["removed_no_consent"] = len(removed_consent & known_accounts)
+    counts["accounts"]["removed_rejected_account"] = len(removed_rejected)
     return IngestResult(
         accounts=schema.conform(accounts, "accounts", schema.INTERIM),
         posts=schema.conform(posts, "posts", schema.INTERIM),

@@ -287,3 +287,94 @@ def test_link_table_joins_exactly_the_listed_accounts() -> None:
     assert linked.accounts.filter(pl.col("is_participant")).height == 3  # b stays two people
     with pytest.raises(ValueError, match="missing columns"):
         apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)
+
+
+# --------------------------------------------------------------------------- issue 13, item 1
+
+
+def test_a_duplicate_row_saying_minor_removes_the_id() -> None:
+    """Two rows for one id, the second with is_minor true: the id goes with all it wrote."""
+    dup = [dict(account_id="b", platform="demo", handle="bob_b", is_minor=True)]
+    res = _run(_tables(extra_accounts=dup))
+    assert aid("b") not in res.accounts["account_id"].to_list()
+    assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
+    assert res.counts["demo"]["accounts"]["removed_minor"] == 2
+    assert not reconcile(res.counts["demo"])
+
+
+def test_a_duplicate_row_saying_no_consent_removes_the_id() -> None:
+    dup = [dict(account_id="a", platform="demo", handle="alice_w", has_consent=False)]
+    res = _run(_tables(extra_accounts=dup))
+    assert aid("a") not in res.accounts["account_id"].to_list()
+    assert pid("p1") not in res.posts["post_id"].to_list()
+
+
+def _with_rejected_account(flags: pl.DataFrame | None) -> SourceTables:
+    """Bob's only account row was rejected by the adapter (e.g. created_at "not-a-date")."""
+    t = _tables()
+    rejects = pl.DataFrame(
+        {
+            "table": ["accounts"],
+            "source_file": ["accounts.csv"],
+            "source_line": [3],
+            "record_key": ["b"],
+            "reason": ["unparsable created_at"],
+        }
+    )
+    return SourceTables(
+        accounts=t.accounts.filter(pl.col("account_id") != "b"),
+        posts=t.posts,
+        reactions=t.reactions,
+        rejects=rejects,
+        n_read={"accounts": t.accounts.height},
+        platform="demo",
+        account_flags=flags,
+    )
+
+
+@pytest.mark.parametrize("is_minor", [True, None])
+def test_a_rejected_account_row_never_resurrects_its_author(is_minor) -> None:
+    flags = pl.DataFrame(
+        {"account_id": ["b"], "is_minor": [is_minor], "has_consent": [None]},
+        schema={"account_id": pl.String, "is_minor": pl.Boolean, "has_consent": pl.Boolean},
+    )
+    res = _run(_with_rejected_account(flags), max_reject_share=0.9)
+    assert aid("b") not in res.accounts["account_id"].to_list()
+    assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
+    c = res.counts["demo"]
+    assert c["accounts"]["removed_rejected_account"] == 1
+    assert c["accounts"]["derived_from_posts"] == 0
+    assert not reconcile(c)
+
+
+def test_canonical_csv_route_honours_minor_flags_on_bad_and_duplicate_rows(tmp_path) -> None:
+    """End to end through the CSV adapter: clean booleans parse; bad rows still remove minors."""
+    from analysis.sources import read_source
+
+    d = tmp_path / "dump"
+    d.mkdir()
+    (d / "accounts.csv").write_text(
+        "account_id,platform,handle,created_at,follower_count,platform_score,is_minor,has_consent\n"
+        "adult,forum,grown_up,2024-01-01T00:00:00Z,5,1.0,false,true\n"
+        "kid1,forum,kid_one,not-a-date,5,1.0,true,true\n"
+        'kid2,forum,kid_two,2024-01-01T00:00:00Z,"1,234",1.0,,\n'
+        "kid3,forum,kid_three,2024-01-01T00:00:00Z,5,n/a,,\n"
+        "kid4,forum,kid_four,2024-01-01T00:00:00Z,5,1.0,FALSE,\n"
+        "kid4,forum,kid_four,2024-01-01T00:00:00Z,5,1.0,TRUE,\n"
+        "gone,forum,gone_one,2024-01-01T00:00:00Z,5,1.0,no,false\n"
+        "unsure,forum,unsure_one,2024-01-01T00:00:00Z,5,1.0,maybe,\n"
+    )
+    authors = ["adult", "kid1", "kid2", "kid3", "kid4", "gone", "unsure"]
+    (d / "posts.csv").write_text(
+        "post_id,platform,account_id,kind,created_at,text\n"
+        + "".join(
+            f"p{i},forum,{a},post,2024-02-01T00:00:00Z,hello\n" for i, a in enumerate(authors)
+        )
+    )
+    tables = read_source("canonical", d)
+    assert tables.accounts.schema["is_minor"] == pl.Boolean
+    res = _run(tables, max_reject_share=0.9)
+    kept = res.posts["account_id"].to_list()
+    assert kept == [aid("adult")]
+    assert res.accounts.filter(pl.col("is_participant")).height == 1
+    assert not reconcile(res.counts["demo"])

@@ -21,6 +21,13 @@ import polars as pl
 
 from analysis import schema
 
+#: Columns of :attr:`SourceTables.account_flags`.
+FLAG_COLUMNS: dict[str, pl.DataType] = {
+    "account_id": pl.String(),
+    "is_minor": pl.Boolean(),
+    "has_consent": pl.Boolean(),
+}
+
 
 class SourceError(RuntimeError):
     """Structurally broken input: the message names the file, the line and what was expected."""
@@ -76,8 +83,20 @@ class SourceTables:
     #: Inputs this export does not carry (e.g. "follower_count", "reactions", "reply_tree"),
     #: so models can say which of their inputs were missing.
     missing_inputs: tuple[str, ...] = ()
+    #: Privacy flags (``account_id``, ``is_minor``, ``has_consent``) of account rows the adapter
+    #: read but did not accept (rejected or duplicate rows): a minor or a withdrawn consent is
+    #: honoured whatever else is wrong with the row (see ``ingest``). Accepted rows carry their
+    #: flags in ``accounts`` already.
+    account_flags: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
+        self.account_flags = (
+            pl.DataFrame(schema=FLAG_COLUMNS)
+            if self.account_flags is None
+            else self.account_flags.select(
+                pl.col(c).cast(t, strict=True) for c, t in FLAG_COLUMNS.items()
+            )
+        )
         self.accounts = schema.conform(self.accounts, "accounts")
         self.posts = schema.conform(self.posts, "posts")
         self.reactions = schema.conform(self.reactions, "reactions")
