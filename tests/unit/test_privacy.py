@@ -45,26 +45,91 @@ def test_rotating_the_key_changes_every_pseudonym() -> None:
 def test_fingerprint_changes_with_key_and_hides_it() -> None:
     fp = privacy.fingerprint(KEY)
     assert fp != privacy.fingerprint(b"x" * 32)
-    assert KEY.decode() not in fp and len(fp) == 16
+    assert KEY.decode() not in fp and len(fp) == 32
+
+
+def test_fingerprint_is_a_slow_kdf_not_one_hmac() -> None:
+    """The old fingerprint (one HMAC) let 'test-key' be found in 309 guesses at ~1 us each."""
+    import hashlib
+    import hmac
+
+    key = b"test-key-0123456789-abcdefghijklmnop"
+    fast = hmac.new(key, b"resonance-key-fingerprint-v1", hashlib.sha256).hexdigest()[:16]
+    assert fast not in privacy.fingerprint(key)
+    assert privacy.FINGERPRINT_SCRYPT["n"] >= 2**14  # memory-hard, ~0.1 s per guess
+
+
+STRONG = "f3a9c2e71b0d4c5e8a6f9b2d1c7e0a4b-strong-test-key"
 
 
 def test_key_from_env_then_file_then_created(tmp_path, monkeypatch, caplog) -> None:
-    monkeypatch.setenv("RK_TEST", "from-env-secret")
-    assert privacy.load_key("RK_TEST", tmp_path / "k") == b"from-env-secret"
+    monkeypatch.setenv("RK_TEST", STRONG)
+    with caplog.at_level("INFO"):
+        assert privacy.load_key("RK_TEST", tmp_path / "k") == STRONG.encode()
+    assert "from the environment variable $RK_TEST" in caplog.text and STRONG not in caplog.text
     monkeypatch.delenv("RK_TEST")
     key_file = tmp_path / "sub" / "key"
-    with caplog.at_level("WARNING"):
+    with caplog.at_level("INFO"):
         created = privacy.load_key("RK_TEST", key_file, create=True)
     assert key_file.exists() and len(created) == 64
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert "created a new pseudonym key" in caplog.text and created.decode() not in caplog.text
-    assert privacy.load_key("RK_TEST", key_file) == created
+    caplog.clear()
+    with caplog.at_level("INFO"):
+        assert privacy.load_key("RK_TEST", key_file) == created
+    assert f"from the key file {key_file}" in caplog.text and created.decode() not in caplog.text
 
 
 def test_missing_key_stops_with_a_clear_message(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("RK_TEST", raising=False)
     with pytest.raises(privacy.PseudonymKeyError, match=r"set \$RK_TEST"):
         privacy.load_key("RK_TEST", tmp_path / "nokey", create=False)
+
+
+@pytest.mark.parametrize("weak", ["x", "", "test-key", "a" * 64, "ab" * 32, "0123456789" * 3 + "0"])
+def test_short_and_low_entropy_keys_are_refused(weak, monkeypatch, tmp_path) -> None:
+    monkeypatch.setenv("RK_TEST", weak)
+    with pytest.raises(privacy.PseudonymKeyError, match=r"\$RK_TEST") as err:
+        privacy.load_key("RK_TEST", tmp_path / "k")
+    assert len(weak) < 3 or weak not in str(err.value)  # the message never holds the key
+
+
+def test_empty_and_readable_key_files_are_refused(tmp_path, monkeypatch) -> None:
+    monkeypatch.delenv("RK_TEST", raising=False)
+    path = tmp_path / "key"
+    path.write_text("\n")
+    path.chmod(0o600)
+    with pytest.raises(privacy.PseudonymKeyError, match="is empty"):
+        privacy.load_key("RK_TEST", path)
+    path.write_text(STRONG)
+    path.chmod(0o644)
+    with pytest.raises(privacy.PseudonymKeyError, match=r"readable by others \(mode 0644\)"):
+        privacy.load_key("RK_TEST", path)
+    path.chmod(0o640)
+    with pytest.raises(privacy.PseudonymKeyError, match="chmod 600"):
+        privacy.load_key("RK_TEST", path)
+    path.chmod(0o600)
+    assert privacy.load_key("RK_TEST", path) == STRONG.encode()
+
+
+def test_demo_key_source_is_published_and_refused_for_any_real_dump(monkeypatch) -> None:
+    from analysis.config import PrivacyParams, SourceParams, SourceSpec
+
+    monkeypatch.setenv("RESONANCE_KEY", STRONG)
+    demo = PrivacyParams(key_source="demo")
+    assert len(privacy.DEMO_KEY) >= 32 and privacy.key_entropy_bits(privacy.DEMO_KEY) >= 128
+    assert privacy.resolve_key(demo, SourceParams()) == privacy.DEMO_KEY
+    assert privacy.resolve_key(demo, SourceParams(path="data/raw/demo/")) == privacy.DEMO_KEY
+    for src in (
+        SourceParams(format="stackexchange", path="data/raw/demo"),
+        SourceParams(path="../shared/data/real/x"),
+        SourceParams(extra=(SourceSpec(format="reddit", path="r"),)),
+        SourceParams(extra=(SourceSpec(),)),
+    ):
+        with pytest.raises(privacy.PseudonymKeyError, match="key_source: secret"):
+            privacy.resolve_key(demo, src)
+    real = SourceParams(format="reddit", path="r")
+    assert privacy.resolve_key(PrivacyParams(key_source="secret"), real) == STRONG.encode()
 
 
 # ----------------------------------------------------------------------------- opt-out
