@@ -73,6 +73,9 @@ class IngestParams(Frozen):
 
     #: Stop when more than this share of any table's rows is rejected.
     max_reject_share: float = Field(0.25, ge=0, le=1)
+    #: A post whose text is longer than this (in characters) is rejected with its reason: no
+    #: real post is that long, and a 50 MB "text" is an attack on the scrubber, not a message.
+    max_text_chars: int = Field(100_000, ge=1_000)
 
 
 class DemoParams(Frozen):

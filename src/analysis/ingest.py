@@ -99,9 +99,22 @@ def _require(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFr
     return df, rejects
 
 
-def _validate_posts(posts: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Split posts into valid ones and reject frames (missing fields, duplicates, dates, dangling parents)."""
+def _validate_posts(
+    posts: pl.DataFrame, now: datetime, max_text_chars: int = 100_000
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Split posts into valid ones and reject frames.
+
+    Rejected: missing fields, texts over ``max_text_chars``, duplicates, dates out of range,
+    dangling parents.
+    """
     posts, rejects = _require(posts, "posts")
+    too_long = pl.col("text").str.len_chars().fill_null(0) > max_text_chars
+    bad = posts.filter(too_long)
+    if bad.height:
+        rejects.append(
+            _reject(bad, "posts", f"text longer than ingest.max_text_chars ({max_text_chars:,})")
+        )
+        posts = posts.filter(~too_long)
     dup = posts.filter(pl.col("post_id").is_duplicated() & ~pl.col("post_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
@@ -178,7 +191,7 @@ def _one_source(
         rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
     accounts = accounts.filter(pl.col("account_id").is_first_distinct())
 
-    posts, post_rejects = _validate_posts(t.posts, now)
+    posts, post_rejects = _validate_posts(t.posts, now, params.max_text_chars)
     rejects += post_rejects
 
     # -- privacy removals. Flags are read from EVERY account row of the id: accepted, duplicate

@@ -378,3 +378,22 @@ def test_canonical_csv_route_honours_minor_flags_on_bad_and_duplicate_rows(tmp_p
     assert kept == [aid("adult")]
     assert res.accounts.filter(pl.col("is_participant")).height == 1
     assert not reconcile(res.counts["demo"])
+
+
+def test_a_text_over_the_size_limit_is_rejected_with_its_reason_not_scrubbed() -> None:
+    """Issue 13 item 4: a 50 MB field stopped the pipeline (quadratic scrub); now a reject."""
+    huge = [
+        dict(
+            post_id="big",
+            platform="demo",
+            account_id="b",
+            kind="post",
+            created_at=T,
+            text="A" * 1_500 + " mail jane.doe@example.net",
+        )
+    ]
+    res = _run(_tables(extra_posts=huge), max_reject_share=0.9, max_text_chars=1_000)
+    rej = res.rejects.filter(pl.col("record_key") == pid("big"))
+    assert rej["reason"].to_list() == ["text longer than ingest.max_text_chars (1,000)"]
+    assert pid("big") not in res.posts["post_id"].to_list()
+    assert not reconcile(res.counts["demo"])

@@ -305,3 +305,35 @@ def test_lower_case_handles_are_redacted_in_any_case_capitalised_names_are_not()
     assert red.redact("ask Joe or JOE or joe") == "ask [user] or [user] or [user]"
     assert red.redact("Mark it, mark it") == "[user] it, mark it"
     assert red.is_name("Joe") and not red.is_name("mark")
+
+
+ADVERSARIAL = {
+    "one long word": lambda n: "A" * n,
+    "hex digits": lambda n: ("0123456789abcdef" * (n // 16 + 1))[:n],
+    "dotted word": lambda n: "a." * (n // 2),
+    "dashes": lambda n: "a-" * (n // 2),
+    "unclosed tags": lambda n: "<a " * (n // 3),
+}
+
+
+@pytest.mark.parametrize("shape", sorted(ADVERSARIAL))
+def test_scrubbing_cost_grows_linearly_not_quadratically(shape: str) -> None:
+    """Issue 13 item 4: scrub_text("A" * 20000) took 3.8 s (quadratic e-mail pattern).
+
+    Eight times the text must cost far less than 64 times (quadratic); linear is about 8.
+    A ratio, not a wall time, so that a loaded machine does not fail it.
+    """
+    import time
+
+    make = ADVERSARIAL[shape]
+
+    def best(n: int) -> float:
+        times = []
+        for _ in range(3):
+            t0 = time.perf_counter()
+            scrub_text(make(n))
+            times.append(time.perf_counter() - t0)
+        return min(times)
+
+    small, large = best(4_000), best(32_000)
+    assert large / max(small, 1e-4) < 24, (small, large)
