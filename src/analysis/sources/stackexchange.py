@@ -39,7 +39,6 @@ bicycles-meta, french-meta) behind them:
 
 from __future__ import annotations
 
-import gzip
 import html
 import logging
 import re
@@ -53,7 +52,7 @@ from xml.parsers import expat
 import polars as pl
 
 from analysis import schema
-from analysis.sources.base import SourceError, SourceTables
+from analysis.sources.base import SourceError, SourceTables, open_maybe_gzip
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def _open(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return open_maybe_gzip(path)
 
 
 def _line_bytes(path: Path, lineno: int) -> bytes:

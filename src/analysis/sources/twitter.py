@@ -36,7 +36,6 @@ replied to get rows with what the dump says about them (id, handle, display name
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import zlib
@@ -44,7 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.sources.base import Rejects, SourceError, SourceTables, frame, require_file
+from analysis.sources.base import (
+    Rejects,
+    SourceError,
+    SourceTables,
+    frame,
+    open_maybe_gzip,
+    require_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,8 @@ def _bytes(path: Path) -> bytes:
     if path.suffix != ".gz":
         return path.read_bytes()
     try:
-        return gzip.decompress(path.read_bytes())
+        with open_maybe_gzip(path) as fh:
+            return fh.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise SourceError(path, None, f"broken gzip ({exc})", "a complete gzip file") from exc
 
