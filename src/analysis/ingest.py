@@ -404,14 +404,19 @@ def _one_source(
     # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
     # never leave ingest, so every raw post or account id in a reason becomes "<id>".
     raw_ids = set(t.posts["post_id"].to_list()) | set(t.accounts["account_id"].to_list())
-    rej = rej.with_columns(
-        pl.col("reason").map_elements(
-            lambda r: privacy.WORD.sub(
-                lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0),
-                r,
-            ),
-            return_dtype=pl.String,
+    # Then every reason is scrubbed and truncated (privacy.safe_reason): a reason that echoes a
+    # value (an e-mail in a Reputation attribute) must not carry it into rejects.parquet or the
+    # git-tracked ingest.json. Done per distinct reason: there are few.
+    unique = rej["reason"].unique().drop_nulls().to_list()
+    safe = {
+        r: privacy.WORD.sub(
+            lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0),
+            privacy.safe_reason(r, names) or "",
         )
+        for r in unique
+    }
+    rej = rej.with_columns(
+        pl.col("reason").replace_strict(safe, default=pl.col("reason"), return_dtype=pl.String)
     )
     kinds = {
         "accounts": ("account", privacy.ACCOUNT_PREFIX),

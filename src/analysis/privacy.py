@@ -476,6 +476,23 @@ def _alternation(names: frozenset[str]) -> re.Pattern[str]:
     )
 
 
+#: Longest reject reason kept (a reason describes a problem; it is not a place for data).
+MAX_REASON_CHARS = 160
+
+
+def safe_reason(reason: str | None, names: NameRedactor | None = None) -> str | None:
+    """A reject reason or log message fit for an output: scrubbed, then truncated.
+
+    Reasons should not echo values at all; this is the net under every adapter that does
+    (an e-mail in a Reputation attribute landed in rejects.parquet and the git-tracked
+    reports/metrics/ingest.json).
+    """
+    if reason is None:
+        return None
+    out = scrub_text(reason[: MAX_REASON_CHARS * 4], names) or ""
+    return out if len(out) <= MAX_REASON_CHARS else out[: MAX_REASON_CHARS - 1] + "…"
+
+
 def scrub_expr(col: str, names: NameRedactor | None = None) -> pl.Expr:
     """A polars expression scrubbing the texts of ``col``."""
     return pl.col(col).map_elements(

@@ -397,3 +397,59 @@ def test_a_text_over_the_size_limit_is_rejected_with_its_reason_not_scrubbed() -
     assert rej["reason"].to_list() == ["text longer than ingest.max_text_chars (1,000)"]
     assert pid("big") not in res.posts["post_id"].to_list()
     assert not reconcile(res.counts["demo"])
+
+
+# --------------------------------------------------------------------------- issue 13, item 6
+
+
+def test_reject_reasons_never_carry_raw_values(tmp_path) -> None:
+    """A Users.xml Reputation holding an e-mail and a phone landed verbatim in rejects.parquet."""
+    from analysis.sources import read_source
+
+    site = tmp_path / "site"
+    site.mkdir()
+    head = '<?xml version="1.0" encoding="utf-8"?>\n'
+    (site / "Users.xml").write_text(
+        head + "<users>\n"
+        '  <row Id="10" Reputation="5" CreationDate="2020-01-01T00:00:00.000" DisplayName="Ann" />\n'
+        '  <row Id="11" Reputation="ask jane.doe@example.net or +1 202 555 0143" '
+        'CreationDate="2020-01-01T00:00:00.000" DisplayName="Bob" />\n</users>\n'
+    )
+    (site / "Posts.xml").write_text(
+        head + "<posts>\n"
+        '  <row Id="1" PostTypeId="1" CreationDate="2020-01-02T03:04:05.678" Score="5" '
+        'Body="hi" OwnerUserId="10" Title="T" Tags="&lt;x&gt;" />\n</posts>\n'
+    )
+    tables = read_source("stackexchange", site)
+    res = ingest(
+        [Source("se", tables)], KEY, set(), IngestParams(max_reject_share=0.9), PrivacyParams(), NOW
+    )
+    reasons = " ".join(res.rejects["reason"].to_list())
+    assert "unparsable Reputation" in reasons
+    for raw in ("jane", "example.net", "555", "0143"):
+        assert raw not in reasons, reasons
+
+
+def test_an_adapter_reason_echoing_a_value_is_scrubbed_and_truncated() -> None:
+    t = _tables()
+    rejects = pl.DataFrame(
+        {
+            "table": ["posts"],
+            "source_file": ["x.json"],
+            "source_line": [3],
+            "record_key": ["zz"],
+            "reason": ["unparsable created_at 'mail jane.doe@example.net, @bob_b' " + "x" * 500],
+        }
+    )
+    tables = SourceTables(
+        accounts=t.accounts,
+        posts=t.posts,
+        reactions=t.reactions,
+        rejects=rejects,
+        n_read={"posts": t.posts.height + 1},
+        platform="demo",
+    )
+    res = _run(tables, max_reject_share=0.9)
+    (reason,) = res.rejects["reason"].to_list()
+    assert reason.startswith("unparsable created_at")
+    assert "jane" not in reason and "bob_b" not in reason and len(reason) <= 160

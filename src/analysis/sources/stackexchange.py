@@ -251,7 +251,8 @@ def _unparsable(cols: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
     return [
         (
             pl.col(c).is_not_null() & pl.col(f"_{c}").is_null(),
-            pl.format("unparsable {} {}", pl.lit(c), pl.col(c)),
+            # never the value itself: it may be anything, an e-mail address included
+            pl.lit(f"unparsable {c}"),
         )
         for c in cols
     ]

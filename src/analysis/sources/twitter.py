@@ -157,7 +157,7 @@ def parse_time(value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _MalformedError(f"unparsable created_at {value!r}") from exc
+        raise _MalformedError("unparsable created_at") from exc  # never the value
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -179,7 +179,7 @@ def _count(record: dict[str, Any], key: str) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise _MalformedError(f"unparsable {key} {value!r}") from exc
+        raise _MalformedError(f"unparsable {key}") from exc  # never the value
 
 
 def _str(value: Any) -> str | None:
