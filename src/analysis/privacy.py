@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Generic, TypeVar
 
 import polars as pl
+import regex
 
 if TYPE_CHECKING:
     from analysis.config import PrivacyParams, SourceParams
@@ -256,7 +257,7 @@ HTML_MENTION = re.compile(
     r"<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", re.I | re.S
 )
 HTML_TAG = re.compile(r"<[^>]{0,2000}>")
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++@[\w-]++(?:\.[\w-]++)+", re.U)
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w-]++)+", re.U)
 _OPEN, _CLOSE = r"[(\[{]?+", r"[)\]}]?+"
 OBFUSCATED_EMAIL = re.compile(
     rf"(?<![\w.+-])[\w.+-]++\s*+{_OPEN}\s*+(?:at|AT)\s*+{_CLOSE}\s*+[\w-]++"
@@ -271,7 +272,7 @@ URL = re.compile(
 )
 REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t.\-()/]{5,24}\d(?![\w])")
+PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t.\-()/_]{5,24}\d(?![\w])")
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
@@ -279,11 +280,47 @@ PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
 
 
 def strip_invisible(text: str) -> str:
-    """Remove zero-width and soft-hyphen characters used to dodge filters."""
-    return ZERO_WIDTH.sub("", text)
+    """Remove zero-width, soft-hyphen and every other format character (Unicode category Cf).
+
+    Joiners, direction marks and invisible operators render as nothing and are used to split a
+    name so that filters miss it ("Ne\u200dll Trent").
+    """
+    return FORMAT_CHARS.sub("", text)
 
 
-DATE_LIKE = re.compile(r"^\s*(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})\s*$")
+#: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
+FORMAT_CHARS = regex.compile(r"[\p{Cf}\u180e]")
+
+#: Latin look-alikes of Cyrillic and Greek letters (the letter-to-letter subset of Unicode
+#: TS #39 confusables.txt for these scripts): "Т" (Cyrillic) and "T" must compare equal.
+#: Every entry maps one character to one character, so offsets into a text are kept.
+CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic capitals and small letters
+        **dict(
+            zip("АВЕЅІЈКМНОРСТХУԁԛԜаеѕіјорсхуһԝӏ", "ABESIJKMHOPCTXYdqWaesijopcxyhwl", strict=True)
+        ),
+        **dict(zip("ҮҺӀԌԚѴѵӠ", "YhlGQVv3", strict=True)),
+        # Greek capitals and small letters
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιαν", "ABEZHIKMNOPTYXoiav", strict=True)),
+        **dict(zip("ϲϳϹϺϒ", "cjCMY", strict=True)),
+    }
+)
+
+
+def skeleton(text: str) -> str:
+    """NFKC, without format characters, Cyrillic/Greek look-alikes mapped to Latin letters."""
+    return strip_invisible(unicodedata.normalize("NFKC", text)).translate(CONFUSABLES)
+
+
+def fold(text: str) -> str:
+    """:func:`skeleton`, case-folded: the form names are compared in when case does not matter."""
+    return skeleton(text).casefold()
+
+
+DATE_LIKE = re.compile(
+    r"^\s*(?:\d{4}[-./_]\d{1,2}[-./_]\d{1,2}|\d{1,2}[-./_]\d{1,2}[-./_]\d{4})\s*$"
+)
 
 
 def _phone(m: re.Match[str]) -> str:
@@ -371,60 +408,116 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
     return set(used["w"].to_list())
 
 
-class NameRedactor:
-    """Replaces known handles and display names (whole words, case-sensitive) by ``[user]``.
+#: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
+TOKEN = re.compile(r"\w+", re.U)
+_SPACES = re.compile(r"\s+", re.U)
 
-    Single-word names are looked up in a set per token (fast on millions of posts); names of
-    several words are matched with one compiled alternation. Names shorter than 3 characters are
-    skipped: they are too ambiguous to redact and too short to identify anyone.
+
+def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Tokens of a (skeleton) name and the separators between them, whitespace collapsed."""
+    spans = [(m.start(), m.end()) for m in TOKEN.finditer(value)]
+    toks = tuple(value[a:b] for a, b in spans)
+    seps = tuple(
+        _SPACES.sub(" ", value[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1)
+    )
+    return toks, seps
+
+
+class NameRedactor:
+    """Replaces known handles and display names in texts by ``[user]``, as token sequences.
+
+    A text and every name are compared after :func:`skeleton` (NFKC, no format characters,
+    Cyrillic/Greek look-alikes as Latin letters) and split into tokens (runs of word
+    characters). A name matches a run of whole tokens with the same separators between them
+    (any whitespace counts as one space), so affixes and possessives do not hide it
+    ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
+    multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
+    handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not
+    "mark"). Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
+    short to identify anyone. Matching is one dictionary lookup per token of the text.
     """
 
     def __init__(
         self, names: Iterable[str | None], min_len: int = 3, ordinary: Iterable[str] = ()
     ) -> None:
-        single: set[str] = set()
-        multi: set[str] = set()
         skip = set(ordinary)
+        #: folded first token -> (tokens to compare, separators, case-sensitive?)
+        self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
+        self.names: set[str] = set()
         for name in names:
             if not name:
                 continue
             for v in name_variants(name, min_len) - skip:
-                (multi if len(WORD.findall(v)) > 1 or WORD.fullmatch(v) is None else single).add(v)
-        self.single = frozenset(single)
-        # An all-lower-case name (typically a handle: "joe") is matched in any case ("Joe",
-        # "JOE"): a mention is often capitalised, and lower-cased topic keywords must not turn
-        # a kept "Joe" back into the handle. Capitalised names stay case-sensitive ("Mark" is
-        # not "mark").
-        self.single_folded = frozenset(v for v in single if v.islower())
-        # Multi-word names: each text is matched only against the few names it can hold.
-        self.multi: AnchorIndex[str] = AnchorIndex(multi, key=lambda n: n)
+                toks, seps = _tokens(skeleton(v))
+                joined = "".join(toks)
+                if len(joined) < min_len or not any(ch.isalpha() for ch in joined):
+                    continue
+                case_sensitive = len(toks) == 1 and not v.islower()
+                key = toks if case_sensitive else tuple(t.casefold() for t in toks)
+                entry = (key, seps, case_sensitive)
+                bucket = self.by_first.setdefault(toks[0].casefold(), [])
+                if entry not in bucket:
+                    bucket.append(entry)
+                self.names.add(v)
+        for bucket in self.by_first.values():
+            bucket.sort(key=lambda e: -len(e[0]))  # longest name first
 
-    def _multi_for(self, text: str) -> re.Pattern[str] | None:
-        """The alternation of the multi-word names that can occur in ``text`` (None: none)."""
-        cands = self.multi.candidates(text)
-        return _alternation(frozenset(cands)) if cands else None
+    def __bool__(self) -> bool:
+        return bool(self.by_first)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every known name in ``text`` (a skeleton text), left to right."""
+        toks = list(TOKEN.finditer(text))
+        out: list[tuple[int, int]] = []
+        i = 0
+        while i < len(toks):
+            cands = self.by_first.get(toks[i].group(0).casefold())
+            width = 0
+            for key, seps, case_sensitive in cands or ():
+                k = len(key)
+                if i + k > len(toks):
+                    continue
+                for j in range(k):
+                    t = toks[i + j].group(0)
+                    if (t if case_sensitive else t.casefold()) != key[j]:
+                        break
+                    if (
+                        j
+                        and _SPACES.sub(" ", text[toks[i + j - 1].end() : toks[i + j].start()])
+                        != seps[j - 1]
+                    ):
+                        break
+                else:
+                    width = k
+                    break  # longest first
+            if width:
+                out.append((toks[i].start(), toks[i + width - 1].end()))
+                i += width
+            else:
+                i += 1
+        return out
 
     def is_name(self, value: str) -> bool:
         """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
-        if value in self.single or value.lower() in self.single_folded:
-            return True
-        pattern = self._multi_for(value)
-        return pattern is not None and pattern.fullmatch(value) is not None
+        sk = skeleton(value).strip().lstrip("@")
+        spans = self._spans(sk)
+        return len(spans) == 1 and spans[0] == (0, len(sk))
 
     def redact(self, text: str) -> str:
-        """Redact every known name in ``text``."""
-        pattern = self._multi_for(text) if self.multi else None
-        if pattern is not None:
-            text = pattern.sub("[user]", text)
-        if self.single:
-            single, folded = self.single, self.single_folded
-            text = WORD.sub(
-                lambda m: (
-                    "[user]" if m.group(0) in single or m.group(0).lower() in folded else m.group(0)
-                ),
-                text,
-            )
-        return text
+        """Redact every known name in ``text`` (NFKC-normalised, without format characters).
+
+        Names are found in the text's skeleton and cut from the text itself: look-alike letters
+        are compared as Latin, but a Cyrillic or Greek text is not rewritten.
+        """
+        text = strip_invisible(unicodedata.normalize("NFKC", text))
+        spans = self._spans(text.translate(CONFUSABLES))  # one character for one: same offsets
+        if not spans:
+            return text
+        parts, last = [], 0
+        for a, b in spans:
+            parts += [text[last:a], "[user]"]
+            last = b
+        return "".join(parts) + text[last:]
 
 
 #: a run of word characters (what ``(?<!\w)`` / ``(?!\w)`` treat as glue)

@@ -262,7 +262,8 @@ def test_property_international_phone_numbers_are_scrubbed(
 
 
 def test_indexed_multi_word_redaction_equals_one_big_alternation() -> None:
-    """Thousands of multi-word names: the per-text candidate index changes no result."""
+    """Thousands of multi-word names: token-sequence matching finds what one big
+    case-insensitive alternation finds (multi-word names match in any case, issue 13)."""
     import random
     import re
 
@@ -271,20 +272,21 @@ def test_indexed_multi_word_redaction_equals_one_big_alternation() -> None:
     names = {f"{rng.choice(first)} {rng.choice(first)}son{i}" for i in range(3000)}
     names |= {"J. Smith", "@zed@masto.example", "Mary Ann"}
     red = privacy.NameRedactor(names)
-    multi = set(red.multi.items)
+    multi = {v for n in names for v in privacy.name_variants(n) if " " in v or "@" in v}
     assert len(multi) >= 3000
     big = re.compile(
         r"(?<!\w)(?:"
         + "|".join(
             r"\s+".join(map(re.escape, n.split())) for n in sorted(multi, key=len, reverse=True)
         )
-        + r")(?!\w)"
+        + r")(?!\w)",
+        re.I,
     )
 
     def reference(text: str) -> str:  # the former implementation: one alternation, then words
         text = big.sub("[user]", text)
         return privacy.WORD.sub(
-            lambda m: "[user]" if m.group(0) in red.single else m.group(0), text
+            lambda m: "[user]" if m.group(0).lower() == "zed" else m.group(0), text
         )
 
     picked = rng.sample(sorted(names), 40)
