@@ -167,8 +167,7 @@ _CONFUSABLE_FROM = [chr(k) for k in CONFUSABLES]
 _CONFUSABLE_TO = [str(v) for v in CONFUSABLES.values()]
 #: e-mails (also "user @ example.org") and phone-shaped digit runs, in Rust regex syntax
 _EMAIL_RS = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_PHONE_RS = r"\+?\(?\d[\d .()/_\-]{5,24}\d"
-_PHONE_SEPARATORS = r"[ .()/_\-]"
+_PHONE_RS = r"\d(?:[ .()/_\-]{0,2}\d)+"
 
 
 def normalised(col: pl.Expr, fold_case: bool) -> pl.Expr:
@@ -195,6 +194,19 @@ def raw_emails(texts: pl.Series) -> set[str]:
     return set(found.to_list())
 
 
+def phone_runs(col: pl.Expr) -> pl.Expr:
+    """Digits of every phone-shaped run of a normalised text, joined by "|".
+
+    A run is digits separated by at most two of `` .()/_-`` at a time, so two numbers of a
+    sentence ("1802.06952). (2)") or ASCII art do not join into one.
+    """
+    return (
+        col.str.extract_all(_PHONE_RS)
+        .list.eval(pl.element().str.replace_all(r"\D", ""))
+        .list.join("|")
+    )
+
+
 def raw_phones(texts: pl.Series) -> set[str]:
     """Digits of phone-shaped numbers in raw texts: 10-15 digits in at least three groups.
 
@@ -216,7 +228,9 @@ def raw_phones(texts: pl.Series) -> set[str]:
             & (pl.col("digits").str.replace_all(r"[01]", "").str.len_chars() >= 3)
         )
     )
-    return set(found["digits"].to_list())
+    digits = set(found["digits"].to_list())
+    # the national number without its country code ("+1 202 555 0143" -> "2025550143")
+    return digits | {d[-10:] for d in digits if len(d) > 10}
 
 
 class Scanner:
@@ -249,9 +263,17 @@ class Scanner:
             normalised(pl.col("v"), False).alias("cased"),
             normalised(pl.col("v"), True).alias("folded"),
         )
-        # as the scrubber: a one-word capitalised name keeps its case ("Mark" is not "mark")
-        one_word = ~pl.col("cased").str.contains(r"[^\w]")
-        cs = pl.col("k").ne("email") & one_word & ~pl.col("v").str.contains(r"^[^A-Z]*$")
+        # As the scrubber decides what is a name (it must, or one would flag what the other
+        # rightly leaves): at least MIN_NAME word characters, one of them a letter; a one-token
+        # name with a capital keeps its case ("Mark" is not "mark"), other names match in any case.
+        n_word_chars = pl.col("cased").str.count_matches(r"\w")
+        frame = frame.filter(
+            (pl.col("k") == "email")
+            | ((n_word_chars >= MIN_NAME) & pl.col("cased").str.contains(r"\p{L}"))
+        )
+        one_token = pl.col("cased").str.count_matches(r"\w+") == 1
+        has_capital = pl.col("v") != pl.col("v").str.to_lowercase()
+        cs = pl.col("k").ne("email") & one_token & has_capital
         self.cased: dict[str, tuple[str, str]] = {
             r["cased"]: (r["k"], r["v"]) for r in frame.filter(cs).iter_rows(named=True)
         }
@@ -278,7 +300,7 @@ class Scanner:
             (normalised(pl.col("t"), True), self.folded),
         ]
         if self.phones:
-            digits = normalised(pl.col("t"), False).str.replace_all(_PHONE_SEPARATORS, "")
+            digits = phone_runs(normalised(pl.col("t"), False))
             searches.append((digits, {p: ("phone", p) for p in self.phones}))
         for expr, patterns in searches:
             if not patterns:

@@ -24,7 +24,7 @@ Every row read is accounted for: read = accepted + rejected + removed (privacy) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -200,12 +200,7 @@ def _one_source(
     every_row = pl.concat(
         [
             t.accounts.select("account_id", "handle", "is_minor", "has_consent"),
-            t.account_flags.select(
-                "account_id",
-                pl.lit(None, dtype=pl.String).alias("handle"),
-                "is_minor",
-                "has_consent",
-            ),
+            t.account_flags.select("account_id", "handle", "is_minor", "has_consent"),
         ]
     ).filter(pl.col("account_id").is_not_null())
     flagged = every_row.with_columns(
@@ -385,12 +380,13 @@ def _one_source(
         privacy.scrub_expr("text", names).alias("text"),
     )
     if names is not None:
-        # A label equal to a known handle or name (a hashtag that is someone's handle) is a
-        # mention in disguise: privacy wins over ground truth, the label is dropped.
+        # A label holding a known handle or name (a hashtag that is someone's handle, a group
+        # named after someone) is a mention in disguise: privacy wins over ground truth, the
+        # label is dropped.
         posts = posts.with_columns(
             pl.col("labels").list.eval(
                 pl.element().filter(
-                    ~pl.element().map_elements(names.is_name, return_dtype=pl.Boolean)
+                    ~pl.element().map_elements(names.mentions, return_dtype=pl.Boolean)
                 )
             )
         )
@@ -486,12 +482,35 @@ VOCABULARY = (
 )
 
 
+def account_rows(tables: SourceTables) -> pl.DataFrame:
+    """Every account row of a dump, accepted or rejected: ids, names and privacy flags."""
+    cols = ["account_id", "handle", "display_name", "is_minor", "has_consent"]
+    return pl.concat([tables.accounts.select(cols), tables.account_flags.select(cols)])
+
+
 def known_names(tables: SourceTables) -> list[str]:
-    """Every handle and display name of a dump."""
-    return (
-        tables.accounts["handle"].drop_nulls().to_list()
-        + tables.accounts["display_name"].drop_nulls().to_list()
+    """Every handle and display name of a dump, of rejected account rows too."""
+    rows = account_rows(tables)
+    return rows["handle"].drop_nulls().to_list() + rows["display_name"].drop_nulls().to_list()
+
+
+def removed_names(tables: SourceTables, opt_out: Set[str] = frozenset()) -> list[str]:
+    """Handles and display names of accounts ingest removes: minors, no consent (deleted on the
+    platform), opted out, or known only from a rejected row. They are redacted even where they
+    are ordinary words of the run: a child's name is never left in a text as a plain word."""
+    rows = account_rows(tables)
+    rejected = tables.rejects.filter(pl.col("table") == "accounts")["record_key"].drop_nulls()
+    opted = (
+        privacy.digests_expr("account_id").is_in(list(opt_out))
+        | privacy.digests_expr("handle").is_in(list(opt_out))
+    ).fill_null(False)
+    gone = rows.filter(
+        pl.col("is_minor").fill_null(False)
+        | pl.col("has_consent").eq(False).fill_null(False)
+        | pl.col("account_id").is_in(rejected.implode())
+        | opted
     )
+    return gone["handle"].drop_nulls().to_list() + gone["display_name"].drop_nulls().to_list()
 
 
 def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
@@ -511,18 +530,24 @@ def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def redactor_for(tables: SourceTables | Sequence[SourceTables]) -> privacy.NameRedactor:
+def redactor_for(
+    tables: SourceTables | Sequence[SourceTables], opt_out: Set[str] = frozenset()
+) -> privacy.NameRedactor:
     """The name redactor of a run: every dump's names, redacted in every dump's texts.
 
     A name of one dump that turns up in another dump's text is redacted too (the same person
     may well be mentioned there). Ordinary words are counted over the whole run;
-    ``audit.Identifiers`` leaves out exactly the same ones.
+    ``audit.Identifiers`` leaves out exactly the same ones, except names of removed accounts
+    (:func:`removed_names`), which are always redacted.
     """
     many = [tables] if isinstance(tables, SourceTables) else list(tables)
     names = [n for t in many for n in known_names(t)]
     variants = {v for n in names for v in privacy.name_variants(n)}
     posts = run_posts([t.posts for t in many])
-    ordinary = privacy.ordinary_words(posts, variants) | set(VOCABULARY)
+    protected = {
+        v for t in many for n in removed_names(t, opt_out) for v in privacy.name_variants(n)
+    }
+    ordinary = (privacy.ordinary_words(posts, variants) | set(VOCABULARY)) - protected
     return privacy.NameRedactor(names, ordinary=ordinary)
 
 
@@ -594,7 +619,7 @@ def ingest(
     results = []
     names = None
     if privacy_params.redact_known_names:
-        names = redactor_for([src.tables for src in sources])
+        names = redactor_for([src.tables for src in sources], opt_out)
     for src in sources:
         res = _one_source(src, key, opt_out, params, names, now)
         problems = reconcile(res.counts)

@@ -272,7 +272,10 @@ URL = re.compile(
 )
 REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t.\-()/_]{5,24}\d(?![\w])")
+# Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
+# extension) in real Usenet signatures are phone numbers too (found by the independent audit).
+# A line break may split a number ("312-702-\n8367").
+PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t\r\n.\-()/_]{5,24}\d(?!\d)")
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
@@ -371,7 +374,7 @@ def name_variants(name: str, min_len: int = 3) -> set[str]:
     dropped: too ambiguous to redact and too short to identify anyone.
     """
     name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
-    variants = {name, name.split("@")[0]} if name.count("@") == 1 else {name}
+    variants = {name, name.split("@")[0].strip()} if name.count("@") == 1 else {name}
     # A "name" without a letter ("...", "7777") cannot be told apart from punctuation or numbers.
     return {v for v in variants if len(v) >= min_len and any(ch.isalpha() for ch in v)}
 
@@ -502,6 +505,14 @@ class NameRedactor:
         sk = skeleton(value).strip().lstrip("@")
         spans = self._spans(sk)
         return len(spans) == 1 and spans[0] == (0, len(sk))
+
+    def mentions(self, value: str) -> bool:
+        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")."""
+        return bool(
+            self._spans(
+                strip_invisible(unicodedata.normalize("NFKC", value)).translate(CONFUSABLES)
+            )
+        )
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text`` (NFKC-normalised, without format characters).

@@ -453,3 +453,52 @@ def test_an_adapter_reason_echoing_a_value_is_scrubbed_and_truncated() -> None:
     (reason,) = res.rejects["reason"].to_list()
     assert reason.startswith("unparsable created_at")
     assert "jane" not in reason and "bob_b" not in reason and len(reason) <= 160
+
+
+# --------------------------------------------------------------------------- issue 13, item 2
+
+
+def test_names_of_removed_accounts_are_redacted_even_when_ordinary_words() -> None:
+    """A minor whose handle is a word of the run ("stout", used by 12 authors) still loses it."""
+    authors = [dict(account_id=f"w{i}", platform="demo", handle=f"writer_{i}") for i in range(12)]
+    kid = dict(account_id="k9", platform="demo", handle="stout", is_minor=True)
+    posts = [
+        dict(
+            post_id=f"s{i}",
+            platform="demo",
+            account_id=f"w{i}",
+            kind="post",
+            created_at=T,
+            text=f"a stout recipe number {i}, thanks stout",
+        )
+        for i in range(12)
+    ]
+    res = _run(_tables(extra_accounts=[*authors, kid], extra_posts=posts))
+    texts = res.posts.filter(pl.col("post_id").is_in([pid(f"s{i}") for i in range(12)]))["text"]
+    assert all("stout" not in t for t in texts), texts.to_list()
+
+
+def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> None:
+    """An account row rejected for a bad date still names someone: redacted, and audited."""
+    from analysis.audit import Identifiers, Scanner
+    from analysis.ingest import account_rows
+    from analysis.sources import read_source
+
+    d = tmp_path / "dump"
+    d.mkdir()
+    (d / "accounts.csv").write_text(
+        "account_id,platform,handle,display_name,created_at\n"
+        "a1,forum,ann_a,Ann Able,2024-01-01T00:00:00Z\n"
+        "k1,forum,little_nell12,Nell Trent,not-a-date\n"
+    )
+    (d / "posts.csv").write_text(
+        "post_id,platform,account_id,kind,created_at,text\n"
+        "p1,forum,a1,post,2024-02-01T00:00:00Z,little_nell12's stout recipe thanks nell trent\n"
+        "p2,forum,k1,post,2024-02-01T00:00:00Z,my own words\n"
+    )
+    tables = read_source("canonical", d)
+    res = _run(tables, max_reject_share=0.9)
+    assert res.posts["text"].to_list() == ["[user]'s stout recipe thanks [user]"]
+    ident = Identifiers.from_tables([account_rows(tables)], [tables.posts])
+    found = {v for _, v in Scanner(ident).scan_text("little_nell12's stout, nell trent")}
+    assert {"little_nell12", "Nell Trent"} <= found

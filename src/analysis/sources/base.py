@@ -26,6 +26,8 @@ from analysis import schema
 #: Columns of :attr:`SourceTables.account_flags`.
 FLAG_COLUMNS: dict[str, pl.DataType] = {
     "account_id": pl.String(),
+    "handle": pl.String(),
+    "display_name": pl.String(),
     "is_minor": pl.Boolean(),
     "has_consent": pl.Boolean(),
 }
@@ -85,10 +87,10 @@ class SourceTables:
     #: Inputs this export does not carry (e.g. "follower_count", "reactions", "reply_tree"),
     #: so models can say which of their inputs were missing.
     missing_inputs: tuple[str, ...] = ()
-    #: Privacy flags (``account_id``, ``is_minor``, ``has_consent``) of account rows the adapter
-    #: read but did not accept (rejected or duplicate rows): a minor or a withdrawn consent is
-    #: honoured whatever else is wrong with the row (see ``ingest``). Accepted rows carry their
-    #: flags in ``accounts`` already.
+    #: Id, names and privacy flags (``FLAG_COLUMNS``) of account rows the adapter read but did
+    #: not accept (rejected rows): a minor or a withdrawn consent is honoured whatever else is
+    #: wrong with the row, and the names are redacted like any other (see ``ingest``). Accepted
+    #: rows carry all of it in ``accounts`` already.
     account_flags: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
@@ -96,7 +98,10 @@ class SourceTables:
             pl.DataFrame(schema=FLAG_COLUMNS)
             if self.account_flags is None
             else self.account_flags.select(
-                pl.col(c).cast(t, strict=True) for c, t in FLAG_COLUMNS.items()
+                (pl.col(c) if c in self.account_flags.columns else pl.lit(None))
+                .cast(t, strict=True)
+                .alias(c)
+                for c, t in FLAG_COLUMNS.items()
             )
         )
         self.accounts = schema.conform(self.accounts, "accounts")

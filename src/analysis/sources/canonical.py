@@ -43,7 +43,10 @@ def privacy_flags(raw: pl.DataFrame, parsed: pl.DataFrame) -> pl.DataFrame:
     """
     if "account_id" not in parsed.columns:
         return pl.DataFrame(schema=FLAG_COLUMNS)  # no id: nothing to remove by
-    out = parsed.select(pl.col("account_id").cast(pl.String))
+    out = parsed.select(
+        pl.col(c).cast(pl.String) if c in parsed.columns else pl.lit(None, dtype=pl.String).alias(c)
+        for c in ("account_id", "handle", "display_name")
+    )
     for col, unsure in (("is_minor", True), ("has_consent", False)):
         if col in parsed.columns:
             unparsable = raw[col].is_not_null() & parsed[col].is_null()

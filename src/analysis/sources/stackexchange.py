@@ -475,7 +475,9 @@ def _votes(
     return schema.conform(reactions, "reactions"), rejects, raw.height
 
 
-def _accounts(path: Path, deleted_names: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def _accounts(
+    path: Path, deleted_names: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame, int, pl.DataFrame]:
     raw = read_rows(path, "users", ("Id", "DisplayName", "Reputation", "CreationDate"))
     df = _parsed(raw, (), ("Reputation",))
     checks = [*_basic("Id"), *_unparsable(("CreationDate", "Reputation"))]
@@ -494,7 +496,11 @@ def _accounts(path: Path, deleted_names: pl.Series) -> tuple[pl.DataFrame, pl.Da
         pl.lit(False).alias("has_consent"),  # deleted on the site: honoured like an opt-out
     )
     accounts = pl.concat([schema.conform(users, "accounts"), schema.conform(pseudo, "accounts")])
-    return accounts, rejects, raw.height + pseudo.height
+    # names of rejected rows: still redacted in texts and looked for by the audit
+    rejected = df.filter(pl.col("Id").is_in(rejects["record_key"].implode())).select(
+        pl.col("Id").alias("account_id"), pl.col("DisplayName").alias("display_name")
+    )
+    return accounts, rejects, raw.height + pseudo.height, rejected
 
 
 def _wiki_tags(path: Path | None) -> dict[str, str]:
@@ -551,7 +557,9 @@ def read(path: Path) -> SourceTables:
     else:
         reactions, vote_rej, n_votes = schema.empty("reactions"), None, 0
         missing.append("reactions")
-    accounts, acc_rej, n_accounts = _accounts(files["Users"], deleted["OwnerDisplayName"])
+    accounts, acc_rej, n_accounts, acc_flags = _accounts(
+        files["Users"], deleted["OwnerDisplayName"]
+    )
     rejects = pl.concat(
         [
             schema.conform(r, "rejects")
@@ -568,6 +576,7 @@ def read(path: Path) -> SourceTables:
         n_read=n_read,
         platform=PLATFORM,
         missing_inputs=tuple(missing),
+        account_flags=acc_flags,
     )
     unknown = tables.posts.filter(
         ~pl.col("account_id").is_in(tables.accounts["account_id"].implode())
