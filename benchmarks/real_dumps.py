@@ -52,6 +52,7 @@ def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Pat
     params["source"].update(sources[0])
     params["source"]["extra"] = sources[1:]
     params["embed"]["cache_dir"] = str(cache)
+    params["privacy"]["key_source"] = "secret"  # the published demo key is refused for real dumps
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     # the stages run `python -m analysis`: this interpreter's folder first on PATH (the venv)
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"

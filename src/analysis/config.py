@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
@@ -54,6 +54,9 @@ class SourceParams(SourceSpec):
 class PrivacyParams(Frozen):
     """``privacy``: keys, opt-outs and publication thresholds."""
 
+    #: ``secret``: the key from ``key_env`` or ``key_file`` (every real dump). ``demo``: the
+    #: published ``privacy.DEMO_KEY``, refused for any source but the simulated demo.
+    key_source: Literal["secret", "demo"] = "secret"
     key_env: str = "RESONANCE_KEY"
     key_file: str = "~/.config/resonance/key"
     #: Create a key file on first run (with one log line) instead of stopping.
@@ -70,6 +73,9 @@ class IngestParams(Frozen):
 
     #: Stop when more than this share of any table's rows is rejected.
     max_reject_share: float = Field(0.25, ge=0, le=1)
+    #: A post whose text is longer than this (in characters) is rejected with its reason: no
+    #: real post is that long, and a 50 MB "text" is an attack on the scrubber, not a message.
+    max_text_chars: int = Field(100_000, ge=1_000)
 
 
 class DemoParams(Frozen):

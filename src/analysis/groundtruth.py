@@ -48,7 +48,7 @@ def load_truth(
     """
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
-    key = privacy.load_key(priv.key_env, priv.key_file, priv.create_key)
+    key = privacy.resolve_key(priv, src)
     accounts = pl.read_parquet(TRUTH_DIR / "accounts.parquet")
     posts = pl.read_parquet(TRUTH_DIR / "posts.parquet")
     accounts, posts = pseudonymise_truth(accounts, posts, key, src.namespace())

@@ -7,6 +7,8 @@ What happens to every dump, in order (the README's privacy section explains why)
 2. **Privacy removals** — accounts flagged ``is_minor``, accounts on the opt-out list and
    accounts whose ``has_consent`` is false (the source says they withdrew, e.g. deleted their
    account on the platform) are removed with everything they wrote and every reaction they made.
+   A flag on *any* row of an id counts (duplicates and rows the adapter rejected included), and
+   an account whose only row was rejected is removed too (its age and consent are unknown).
 3. **Detaching** — a reply whose parent was rejected or removed keeps its text but loses the
    link; it stays addressed to the parent's author, or to the non-participant placeholder when
    that author was removed.
@@ -22,7 +24,7 @@ Every row read is accounted for: read = accepted + rejected + removed (privacy) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -97,9 +99,22 @@ def _require(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFr
     return df, rejects
 
 
-def _validate_posts(posts: pl.DataFrame, now: datetime) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Split posts into valid ones and reject frames (missing fields, duplicates, dates, dangling parents)."""
+def _validate_posts(
+    posts: pl.DataFrame, now: datetime, max_text_chars: int = 100_000
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Split posts into valid ones and reject frames.
+
+    Rejected: missing fields, texts over ``max_text_chars``, duplicates, dates out of range,
+    dangling parents.
+    """
     posts, rejects = _require(posts, "posts")
+    too_long = pl.col("text").str.len_chars().fill_null(0) > max_text_chars
+    bad = posts.filter(too_long)
+    if bad.height:
+        rejects.append(
+            _reject(bad, "posts", f"text longer than ingest.max_text_chars ({max_text_chars:,})")
+        )
+        posts = posts.filter(~too_long)
     dup = posts.filter(pl.col("post_id").is_duplicated() & ~pl.col("post_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
@@ -170,16 +185,25 @@ def _one_source(
     # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
     accounts, missing = _require(t.accounts, "accounts")
     rejects += missing
+    missing_accounts = missing
     dup = accounts.filter(~pl.col("account_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
     accounts = accounts.filter(pl.col("account_id").is_first_distinct())
 
-    posts, post_rejects = _validate_posts(t.posts, now)
+    posts, post_rejects = _validate_posts(t.posts, now, params.max_text_chars)
     rejects += post_rejects
 
-    # -- privacy removals
-    flagged = accounts.with_columns(
+    # -- privacy removals. Flags are read from EVERY account row of the id: accepted, duplicate
+    # (the second row of an id may be the one that says "minor") and rejected by the adapter
+    # (a malformed created_at does not make a child an adult).
+    every_row = pl.concat(
+        [
+            t.accounts.select("account_id", "handle", "is_minor", "has_consent"),
+            t.account_flags.select("account_id", "handle", "is_minor", "has_consent"),
+        ]
+    ).filter(pl.col("account_id").is_not_null())
+    flagged = every_row.with_columns(
         privacy.digests_expr("account_id").alias("_d_id"),
         privacy.digests_expr("handle").alias("_d_handle"),
     )
@@ -199,7 +223,27 @@ def _one_source(
     removed_consent = set(
         flagged.filter(pl.col("has_consent").eq(False).fill_null(False))["account_id"].to_list()
     )
-    removed = removed_minor | removed_opt | removed_consent
+    # An account whose only row was rejected is not rebuilt from its posts: its age and consent
+    # are unknown, so it is removed with everything it wrote (never resurrected as an adult).
+    rejected_rows = pl.concat(
+        [
+            t.rejects.filter(pl.col("table") == "accounts").select(
+                pl.col("record_key").alias("account_id")
+            ),
+            *[r.select(pl.col("record_key").alias("account_id")) for r in missing_accounts],
+        ]
+    )["account_id"]
+    removed_rejected = set(rejected_rows.drop_nulls().to_list()) - set(
+        accounts["account_id"].to_list()
+    )
+    removed = removed_minor | removed_opt | removed_consent | removed_rejected
+    if removed_rejected:
+        log.info(
+            "%s: removing %d account(s) whose account row was rejected (age and consent "
+            "unknown) and all they wrote",
+            ns,
+            len(removed_rejected),
+        )
     if removed_consent:
         log.info(
             "%s: removing %d account(s) without consent (deleted on the platform) and all they "
@@ -336,12 +380,13 @@ def _one_source(
         privacy.scrub_expr("text", names).alias("text"),
     )
     if names is not None:
-        # A label equal to a known handle or name (a hashtag that is someone's handle) is a
-        # mention in disguise: privacy wins over ground truth, the label is dropped.
+        # A label holding a known handle or name (a hashtag that is someone's handle, a group
+        # named after someone) is a mention in disguise: privacy wins over ground truth, the
+        # label is dropped.
         posts = posts.with_columns(
             pl.col("labels").list.eval(
                 pl.element().filter(
-                    ~pl.element().map_elements(names.is_name, return_dtype=pl.Boolean)
+                    ~pl.element().map_elements(names.mentions, return_dtype=pl.Boolean)
                 )
             )
         )
@@ -355,14 +400,19 @@ def _one_source(
     # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
     # never leave ingest, so every raw post or account id in a reason becomes "<id>".
     raw_ids = set(t.posts["post_id"].to_list()) | set(t.accounts["account_id"].to_list())
-    rej = rej.with_columns(
-        pl.col("reason").map_elements(
-            lambda r: privacy.WORD.sub(
-                lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0),
-                r,
-            ),
-            return_dtype=pl.String,
+    # Then every reason is scrubbed and truncated (privacy.safe_reason): a reason that echoes a
+    # value (an e-mail in a Reputation attribute) must not carry it into rejects.parquet or the
+    # git-tracked ingest.json. Done per distinct reason: there are few.
+    unique = rej["reason"].unique().drop_nulls().to_list()
+    safe = {
+        r: privacy.WORD.sub(
+            lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0),
+            privacy.safe_reason(r, names) or "",
         )
+        for r in unique
+    }
+    rej = rej.with_columns(
+        pl.col("reason").replace_strict(safe, default=pl.col("reason"), return_dtype=pl.String)
     )
     kinds = {
         "accounts": ("account", privacy.ACCOUNT_PREFIX),
@@ -389,6 +439,7 @@ def _one_source(
     counts["accounts"]["removed_minor"] = len(removed_minor & known_accounts)
     counts["accounts"]["removed_opt_out"] = len(removed_opt & known_accounts)
     counts["accounts"]["removed_no_consent"] = len(removed_consent & known_accounts)
+    counts["accounts"]["removed_rejected_account"] = len(removed_rejected)
     return IngestResult(
         accounts=schema.conform(accounts, "accounts", schema.INTERIM),
         posts=schema.conform(posts, "posts", schema.INTERIM),
@@ -431,12 +482,35 @@ VOCABULARY = (
 )
 
 
+def account_rows(tables: SourceTables) -> pl.DataFrame:
+    """Every account row of a dump, accepted or rejected: ids, names and privacy flags."""
+    cols = ["account_id", "handle", "display_name", "is_minor", "has_consent"]
+    return pl.concat([tables.accounts.select(cols), tables.account_flags.select(cols)])
+
+
 def known_names(tables: SourceTables) -> list[str]:
-    """Every handle and display name of a dump."""
-    return (
-        tables.accounts["handle"].drop_nulls().to_list()
-        + tables.accounts["display_name"].drop_nulls().to_list()
+    """Every handle and display name of a dump, of rejected account rows too."""
+    rows = account_rows(tables)
+    return rows["handle"].drop_nulls().to_list() + rows["display_name"].drop_nulls().to_list()
+
+
+def removed_names(tables: SourceTables, opt_out: Set[str] = frozenset()) -> list[str]:
+    """Handles and display names of accounts ingest removes: minors, no consent (deleted on the
+    platform), opted out, or known only from a rejected row. They are redacted even where they
+    are ordinary words of the run: a child's name is never left in a text as a plain word."""
+    rows = account_rows(tables)
+    rejected = tables.rejects.filter(pl.col("table") == "accounts")["record_key"].drop_nulls()
+    opted = (
+        privacy.digests_expr("account_id").is_in(list(opt_out))
+        | privacy.digests_expr("handle").is_in(list(opt_out))
+    ).fill_null(False)
+    gone = rows.filter(
+        pl.col("is_minor").fill_null(False)
+        | pl.col("has_consent").eq(False).fill_null(False)
+        | pl.col("account_id").is_in(rejected.implode())
+        | opted
     )
+    return gone["handle"].drop_nulls().to_list() + gone["display_name"].drop_nulls().to_list()
 
 
 def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
@@ -456,18 +530,24 @@ def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def redactor_for(tables: SourceTables | Sequence[SourceTables]) -> privacy.NameRedactor:
+def redactor_for(
+    tables: SourceTables | Sequence[SourceTables], opt_out: Set[str] = frozenset()
+) -> privacy.NameRedactor:
     """The name redactor of a run: every dump's names, redacted in every dump's texts.
 
     A name of one dump that turns up in another dump's text is redacted too (the same person
     may well be mentioned there). Ordinary words are counted over the whole run;
-    ``audit.Identifiers`` leaves out exactly the same ones.
+    ``audit.Identifiers`` leaves out exactly the same ones, except names of removed accounts
+    (:func:`removed_names`), which are always redacted.
     """
     many = [tables] if isinstance(tables, SourceTables) else list(tables)
     names = [n for t in many for n in known_names(t)]
     variants = {v for n in names for v in privacy.name_variants(n)}
     posts = run_posts([t.posts for t in many])
-    ordinary = privacy.ordinary_words(posts, variants) | set(VOCABULARY)
+    protected = {
+        v for t in many for n in removed_names(t, opt_out) for v in privacy.name_variants(n)
+    }
+    ordinary = (privacy.ordinary_words(posts, variants) | set(VOCABULARY)) - protected
     return privacy.NameRedactor(names, ordinary=ordinary)
 
 
@@ -539,7 +619,7 @@ def ingest(
     results = []
     names = None
     if privacy_params.redact_known_names:
-        names = redactor_for([src.tables for src in sources])
+        names = redactor_for([src.tables for src in sources], opt_out)
     for src in sources:
         res = _one_source(src, key, opt_out, params, names, now)
         problems = reconcile(res.counts)

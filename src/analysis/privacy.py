@@ -2,7 +2,9 @@
 
 * keyed pseudonyms: HMAC-SHA256 over ``namespace \\x1f kind \\x1f raw id`` with a secret key
   from the environment or a key file outside git and outside every output;
-* a key fingerprint (an HMAC of a fixed label, never the key) so DVC re-runs ingest on rotation;
+* a key fingerprint (scrypt of the key, never the key) so DVC re-runs ingest on rotation;
+  keys under 32 bytes or of low entropy, empty and group/world-readable key files are refused,
+  and the simulated demo alone may run under the published :data:`DEMO_KEY`;
 * the text scrubber: handles, e-mails (also obfuscated), URLs, phone numbers, platform mention
   markup and the names of known accounts are replaced by placeholders;
 * opt-out entries, stored as salted-free SHA-256 digests of the normalised id or handle.
@@ -14,15 +16,21 @@ import functools
 import hashlib
 import hmac
 import logging
+import math
 import os
 import re
 import secrets
+import stat
 import unicodedata
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 import polars as pl
+import regex
+
+if TYPE_CHECKING:
+    from analysis.config import PrivacyParams, SourceParams
 
 log = logging.getLogger(__name__)
 
@@ -33,8 +41,68 @@ REACTION_PREFIX = "rx_"
 DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthday ~4e9 ids)
 
 
+#: The published key of the simulated demo. NOT A SECRET: it is in the source code so that a
+#: fresh clone's ``dvc repro`` reproduces the committed dvc.lock, and it is refused for any
+#: dump other than the simulated demo (``privacy.key_source: demo``, see :func:`resolve_key`).
+DEMO_KEY = b"resonance-demo-key-NOT-A-SECRET-only-for-the-simulated-demo-v1"
+#: The simulated demo's dump, the only source ``key_source: demo`` may pseudonymise.
+DEMO_SOURCE = ("canonical", "data/raw/demo")
+#: A key must hold this many bytes and about this many bits of estimated entropy.
+MIN_KEY_BYTES = 32
+MIN_KEY_BITS = 128
+#: scrypt cost of the key fingerprint: about 0.1 s and 32 MiB per guess, so a published
+#: fingerprint is no cheap oracle for guessing a weak key.
+FINGERPRINT_SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 2**20, "dklen": 16}
+
+
 class PseudonymKeyError(RuntimeError):
-    """No usable pseudonym key (and creating one was not allowed)."""
+    """No usable pseudonym key (and creating one was not allowed), or a weak one."""
+
+
+def key_entropy_bits(key: bytes) -> float:
+    """Estimated entropy of ``key`` in bits: its length times the Shannon entropy of its bytes.
+
+    An over-estimate for keys made of words, but it refuses what matters: short keys and keys
+    of few distinct characters ("aaaa...", "abab...", "1234" repeated).
+    """
+    if not key:
+        return 0.0
+    counts = [key.count(b) for b in set(key)]
+    n = len(key)
+    return n * -sum(c / n * math.log2(c / n) for c in counts)
+
+
+def check_key(key: bytes, where: str) -> bytes:
+    """Return ``key`` if it is strong enough, else raise naming ``where`` it came from (never it)."""
+    if len(key) < MIN_KEY_BYTES:
+        raise PseudonymKeyError(
+            f"the pseudonym key from {where} has {len(key)} bytes; at least {MIN_KEY_BYTES} random "
+            'bytes are needed (for example `python -c "import secrets; '
+            'print(secrets.token_hex(32))"`)'
+        )
+    bits = key_entropy_bits(key)
+    if bits < MIN_KEY_BITS:
+        raise PseudonymKeyError(
+            f"the pseudonym key from {where} is too predictable (about {bits:.0f} bits of "
+            f"entropy, {MIN_KEY_BITS} needed: too few distinct characters); use a random key"
+        )
+    return key
+
+
+def _read_key_file(path: Path) -> bytes:
+    """The key in ``path``, refused when others can read the file or when it is empty."""
+    mode = path.stat().st_mode
+    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise PseudonymKeyError(
+            f"key file {path} is readable by others (mode {stat.S_IMODE(mode):04o}); "
+            f"run `chmod 600 {path}`"
+        )
+    key = path.read_text(encoding="utf-8").strip().encode("utf-8")
+    if not key:
+        raise PseudonymKeyError(
+            f"key file {path} is empty; put a random key of 64 hex digits in it"
+        )
+    return check_key(key, f"key file {path}")
 
 
 def load_key(
@@ -42,31 +110,67 @@ def load_key(
     key_file: str | Path = "~/.config/resonance/key",
     create: bool = True,
 ) -> bytes:
-    """Return the pseudonym key: env var first, else the key file, else create the file.
+    """Return the secret pseudonym key: env var first, else the key file, else create the file.
 
     The key file is created with mode 0600 outside the repository; one log line says where.
+    A key shorter than 32 bytes or of too little entropy, an empty key file and a key file that
+    others can read are refused. One log line says which source was used (never the key).
     """
     raw = os.environ.get(env)
-    if raw:
-        return raw.encode("utf-8")
+    if raw is not None:
+        key = check_key(raw.encode("utf-8"), f"${env}")
+        log.info("pseudonym key: from the environment variable $%s", env)
+        return key
     path = Path(key_file).expanduser()
     if path.exists():
-        return path.read_text(encoding="utf-8").strip().encode("utf-8")
+        key = _read_key_file(path)
+        log.info("pseudonym key: from the key file %s", path)
+        return key
     if not create:
         raise PseudonymKeyError(
-            f"no pseudonym key: set ${env} or create {path} (any secret of 32+ characters)"
+            f"no pseudonym key: set ${env} or create {path} with mode 0600 holding a random key "
+            "of 64 hex digits"
         )
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as fh:
         fh.write(secrets.token_hex(KEY_BYTES))
     log.warning("created a new pseudonym key at %s (keep it outside git; back it up)", path)
-    return path.read_text(encoding="utf-8").strip().encode("utf-8")
+    return _read_key_file(path)
+
+
+def is_demo_source(fmt: str, path: str) -> bool:
+    """True for the simulated demo dump (the only one the published demo key may touch)."""
+    return (fmt, Path(path).as_posix().rstrip("/")) == DEMO_SOURCE
+
+
+def resolve_key(priv: PrivacyParams, source: SourceParams) -> bytes:
+    """The pseudonym key of a run as ``privacy.key_source`` says.
+
+    ``secret`` (every real dump): :func:`load_key`. ``demo``: the published :data:`DEMO_KEY`,
+    refused unless the only configured source is the simulated demo, since a published key
+    protects nobody.
+    """
+    if priv.key_source == "secret":
+        return load_key(priv.key_env, priv.key_file, priv.create_key)
+    foreign = [f"{s.format}:{s.path}" for s in source.all() if not is_demo_source(s.format, s.path)]
+    if foreign or source.extra:
+        raise PseudonymKeyError(
+            "privacy.key_source is 'demo' (a published key, not a secret) but the run reads "
+            f"{', '.join(foreign) or 'source.extra'}; set privacy.key_source: secret and provide "
+            f"${priv.key_env} or {priv.key_file}"
+        )
+    log.info("pseudonym key: the published demo key (privacy.key_source: demo; not a secret)")
+    return DEMO_KEY
 
 
 def fingerprint(key: bytes) -> str:
-    """A short public fingerprint of ``key``: changes when the key changes, reveals nothing."""
-    return hmac.new(key, b"resonance-key-fingerprint-v1", hashlib.sha256).hexdigest()[:16]
+    """A public fingerprint of ``key``: changes when the key changes, reveals nothing.
+
+    Derived with scrypt (memory-hard, ~0.1 s per guess), so that the fingerprint in
+    ``inputs.json`` cannot serve to test guessed keys quickly.
+    """
+    return hashlib.scrypt(key, salt=b"resonance-key-fingerprint-v2", **FINGERPRINT_SCRYPT).hex()
 
 
 def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -> str:
@@ -141,23 +245,37 @@ def digests_expr(col: str) -> pl.Expr:
 # --------------------------------------------------------------------------- scrubbing
 
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
-HTML_MENTION = re.compile(r"<a\b[^>]*\b(?:mention|u-url)\b[^>]*>.*?</a>", re.I | re.S)
-HTML_TAG = re.compile(r"<[^>]{0,2000}>")
-EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.U)
-OBFUSCATED_EMAIL = re.compile(
-    r"\b[\w.+-]+\s*(?:\(|\[|\{)?\s*(?:at|AT)\s*(?:\)|\]|\})?\s*[\w-]+"
-    r"(?:\s*(?:\(|\[|\{)?\s*(?:dot|DOT)\s*(?:\)|\]|\})?\s*[A-Za-z]{2,})+\b"
+# Every pattern below runs in time linear in the text (issue 13: the former e-mail pattern took
+# 3.8 s on "A" * 20,000 and 64 s on 60k hex digits). The rules that make them so:
+# * a pattern that starts with a run of word characters starts only where such a run starts
+#   (a lookbehind), so a long run is tried once, not once per character;
+# * runs are possessive (``++``, ``*+``: Python 3.11+), so a failed match does not backtrack
+#   through them;
+# * spans between two delimiters are bounded (``{0,1000}``).
+# ``benchmarks/scrub_linear.py`` prints the time against the length for adversarial shapes.
+HTML_MENTION = re.compile(
+    r"<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", re.I | re.S
 )
-FEDI_HANDLE = re.compile(r"@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", re.U)
+HTML_TAG = re.compile(r"<[^>]{0,2000}>")
+EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w-]++)+", re.U)
+_OPEN, _CLOSE = r"[(\[{]?+", r"[)\]}]?+"
+OBFUSCATED_EMAIL = re.compile(
+    rf"(?<![\w.+-])[\w.+-]++\s*+{_OPEN}\s*+(?:at|AT)\s*+{_CLOSE}\s*+[\w-]++"
+    rf"(?:\s*+{_OPEN}\s*+(?:dot|DOT)\s*+{_CLOSE}\s*+[A-Za-z]{{2,}})+\b"
+)
+FEDI_HANDLE = re.compile(r"(?<![\w.\-@])@[\w.\-]++@[\w\-]++(?:\.[\w\-]++)+", re.U)
 URL = re.compile(
-    r"(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
-    r"|\b(?:[a-z0-9-]+\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info)"
-    r"(?:/[^\s<>\"')\]]*)?",
+    r"(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]++"
+    r"|(?<![\w.\-])(?:[a-z0-9-]++\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social"
+    r"|app|dev|info)(?:/[^\s<>\"')\]]*+)?",
     re.I,
 )
 REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t.\-()/]{5,24}\d(?![\w])")
+# Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
+# extension) in real Usenet signatures are phone numbers too (found by the independent audit).
+# A line break may split a number ("312-702-\n8367").
+PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t\r\n.\-()/_]{5,24}\d(?!\d)")
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
@@ -165,11 +283,47 @@ PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
 
 
 def strip_invisible(text: str) -> str:
-    """Remove zero-width and soft-hyphen characters used to dodge filters."""
-    return ZERO_WIDTH.sub("", text)
+    """Remove zero-width, soft-hyphen and every other format character (Unicode category Cf).
+
+    Joiners, direction marks and invisible operators render as nothing and are used to split a
+    name so that filters miss it ("Ne\u200dll Trent").
+    """
+    return FORMAT_CHARS.sub("", text)
 
 
-DATE_LIKE = re.compile(r"^\s*(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{4})\s*$")
+#: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
+FORMAT_CHARS = regex.compile(r"[\p{Cf}\u180e]")
+
+#: Latin look-alikes of Cyrillic and Greek letters (the letter-to-letter subset of Unicode
+#: TS #39 confusables.txt for these scripts): "Т" (Cyrillic) and "T" must compare equal.
+#: Every entry maps one character to one character, so offsets into a text are kept.
+CONFUSABLES = str.maketrans(
+    {
+        # Cyrillic capitals and small letters
+        **dict(
+            zip("АВЕЅІЈКМНОРСТХУԁԛԜаеѕіјорсхуһԝӏ", "ABESIJKMHOPCTXYdqWaesijopcxyhwl", strict=True)
+        ),
+        **dict(zip("ҮҺӀԌԚѴѵӠ", "YhlGQVv3", strict=True)),
+        # Greek capitals and small letters
+        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιαν", "ABEZHIKMNOPTYXoiav", strict=True)),
+        **dict(zip("ϲϳϹϺϒ", "cjCMY", strict=True)),
+    }
+)
+
+
+def skeleton(text: str) -> str:
+    """NFKC, without format characters, Cyrillic/Greek look-alikes mapped to Latin letters."""
+    return strip_invisible(unicodedata.normalize("NFKC", text)).translate(CONFUSABLES)
+
+
+def fold(text: str) -> str:
+    """:func:`skeleton`, case-folded: the form names are compared in when case does not matter."""
+    return skeleton(text).casefold()
+
+
+DATE_LIKE = re.compile(
+    r"^\s*(?:\d{4}[-./_]\d{1,2}[-./_]\d{1,2}|\d{1,2}[-./_]\d{1,2}[-./_]\d{4})\s*$"
+)
 
 
 def _phone(m: re.Match[str]) -> str:
@@ -220,7 +374,7 @@ def name_variants(name: str, min_len: int = 3) -> set[str]:
     dropped: too ambiguous to redact and too short to identify anyone.
     """
     name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
-    variants = {name, name.split("@")[0]} if name.count("@") == 1 else {name}
+    variants = {name, name.split("@")[0].strip()} if name.count("@") == 1 else {name}
     # A "name" without a letter ("...", "7777") cannot be told apart from punctuation or numbers.
     return {v for v in variants if len(v) >= min_len and any(ch.isalpha() for ch in v)}
 
@@ -257,60 +411,124 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
     return set(used["w"].to_list())
 
 
-class NameRedactor:
-    """Replaces known handles and display names (whole words, case-sensitive) by ``[user]``.
+#: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
+TOKEN = re.compile(r"\w+", re.U)
+_SPACES = re.compile(r"\s+", re.U)
 
-    Single-word names are looked up in a set per token (fast on millions of posts); names of
-    several words are matched with one compiled alternation. Names shorter than 3 characters are
-    skipped: they are too ambiguous to redact and too short to identify anyone.
+
+def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Tokens of a (skeleton) name and the separators between them, whitespace collapsed."""
+    spans = [(m.start(), m.end()) for m in TOKEN.finditer(value)]
+    toks = tuple(value[a:b] for a, b in spans)
+    seps = tuple(
+        _SPACES.sub(" ", value[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1)
+    )
+    return toks, seps
+
+
+class NameRedactor:
+    """Replaces known handles and display names in texts by ``[user]``, as token sequences.
+
+    A text and every name are compared after :func:`skeleton` (NFKC, no format characters,
+    Cyrillic/Greek look-alikes as Latin letters) and split into tokens (runs of word
+    characters). A name matches a run of whole tokens with the same separators between them
+    (any whitespace counts as one space), so affixes and possessives do not hide it
+    ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
+    multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
+    handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not
+    "mark"). Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
+    short to identify anyone. Matching is one dictionary lookup per token of the text.
     """
 
     def __init__(
         self, names: Iterable[str | None], min_len: int = 3, ordinary: Iterable[str] = ()
     ) -> None:
-        single: set[str] = set()
-        multi: set[str] = set()
         skip = set(ordinary)
+        #: folded first token -> (tokens to compare, separators, case-sensitive?)
+        self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
+        self.names: set[str] = set()
         for name in names:
             if not name:
                 continue
             for v in name_variants(name, min_len) - skip:
-                (multi if len(WORD.findall(v)) > 1 or WORD.fullmatch(v) is None else single).add(v)
-        self.single = frozenset(single)
-        # An all-lower-case name (typically a handle: "joe") is matched in any case ("Joe",
-        # "JOE"): a mention is often capitalised, and lower-cased topic keywords must not turn
-        # a kept "Joe" back into the handle. Capitalised names stay case-sensitive ("Mark" is
-        # not "mark").
-        self.single_folded = frozenset(v for v in single if v.islower())
-        # Multi-word names: each text is matched only against the few names it can hold.
-        self.multi: AnchorIndex[str] = AnchorIndex(multi, key=lambda n: n)
+                toks, seps = _tokens(skeleton(v))
+                joined = "".join(toks)
+                if len(joined) < min_len or not any(ch.isalpha() for ch in joined):
+                    continue
+                case_sensitive = len(toks) == 1 and not v.islower()
+                key = toks if case_sensitive else tuple(t.casefold() for t in toks)
+                entry = (key, seps, case_sensitive)
+                bucket = self.by_first.setdefault(toks[0].casefold(), [])
+                if entry not in bucket:
+                    bucket.append(entry)
+                self.names.add(v)
+        for bucket in self.by_first.values():
+            bucket.sort(key=lambda e: -len(e[0]))  # longest name first
 
-    def _multi_for(self, text: str) -> re.Pattern[str] | None:
-        """The alternation of the multi-word names that can occur in ``text`` (None: none)."""
-        cands = self.multi.candidates(text)
-        return _alternation(frozenset(cands)) if cands else None
+    def __bool__(self) -> bool:
+        return bool(self.by_first)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every known name in ``text`` (a skeleton text), left to right."""
+        toks = list(TOKEN.finditer(text))
+        out: list[tuple[int, int]] = []
+        i = 0
+        while i < len(toks):
+            cands = self.by_first.get(toks[i].group(0).casefold())
+            width = 0
+            for key, seps, case_sensitive in cands or ():
+                k = len(key)
+                if i + k > len(toks):
+                    continue
+                for j in range(k):
+                    t = toks[i + j].group(0)
+                    if (t if case_sensitive else t.casefold()) != key[j]:
+                        break
+                    if (
+                        j
+                        and _SPACES.sub(" ", text[toks[i + j - 1].end() : toks[i + j].start()])
+                        != seps[j - 1]
+                    ):
+                        break
+                else:
+                    width = k
+                    break  # longest first
+            if width:
+                out.append((toks[i].start(), toks[i + width - 1].end()))
+                i += width
+            else:
+                i += 1
+        return out
 
     def is_name(self, value: str) -> bool:
         """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
-        if value in self.single or value.lower() in self.single_folded:
-            return True
-        pattern = self._multi_for(value)
-        return pattern is not None and pattern.fullmatch(value) is not None
+        sk = skeleton(value).strip().lstrip("@")
+        spans = self._spans(sk)
+        return len(spans) == 1 and spans[0] == (0, len(sk))
+
+    def mentions(self, value: str) -> bool:
+        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")."""
+        return bool(
+            self._spans(
+                strip_invisible(unicodedata.normalize("NFKC", value)).translate(CONFUSABLES)
+            )
+        )
 
     def redact(self, text: str) -> str:
-        """Redact every known name in ``text``."""
-        pattern = self._multi_for(text) if self.multi else None
-        if pattern is not None:
-            text = pattern.sub("[user]", text)
-        if self.single:
-            single, folded = self.single, self.single_folded
-            text = WORD.sub(
-                lambda m: (
-                    "[user]" if m.group(0) in single or m.group(0).lower() in folded else m.group(0)
-                ),
-                text,
-            )
-        return text
+        """Redact every known name in ``text`` (NFKC-normalised, without format characters).
+
+        Names are found in the text's skeleton and cut from the text itself: look-alike letters
+        are compared as Latin, but a Cyrillic or Greek text is not rewritten.
+        """
+        text = strip_invisible(unicodedata.normalize("NFKC", text))
+        spans = self._spans(text.translate(CONFUSABLES))  # one character for one: same offsets
+        if not spans:
+            return text
+        parts, last = [], 0
+        for a, b in spans:
+            parts += [text[last:a], "[user]"]
+            last = b
+        return "".join(parts) + text[last:]
 
 
 #: a run of word characters (what ``(?<!\w)`` / ``(?!\w)`` treat as glue)
@@ -360,6 +578,23 @@ def _alternation(names: frozenset[str]) -> re.Pattern[str]:
         )
         + r")(?!\w)"
     )
+
+
+#: Longest reject reason kept (a reason describes a problem; it is not a place for data).
+MAX_REASON_CHARS = 160
+
+
+def safe_reason(reason: str | None, names: NameRedactor | None = None) -> str | None:
+    """A reject reason or log message fit for an output: scrubbed, then truncated.
+
+    Reasons should not echo values at all; this is the net under every adapter that does
+    (an e-mail in a Reputation attribute landed in rejects.parquet and the git-tracked
+    reports/metrics/ingest.json).
+    """
+    if reason is None:
+        return None
+    out = scrub_text(reason[: MAX_REASON_CHARS * 4], names) or ""
+    return out if len(out) <= MAX_REASON_CHARS else out[: MAX_REASON_CHARS - 1] + "…"
 
 
 def scrub_expr(col: str, names: NameRedactor | None = None) -> pl.Expr:

@@ -109,7 +109,7 @@ def _scrub_batch(names: privacy.NameRedactor | None) -> Callable[[pl.Series], pl
 def _labels_batch(names: privacy.NameRedactor) -> Callable[[pl.Series], pl.Series]:
     def run(s: pl.Series) -> pl.Series:
         out = [
-            None if ls is None else [v for v in ls if v is None or not names.is_name(v)]
+            None if ls is None else [v for v in ls if v is None or not names.mentions(v)]
             for ls in s.to_list()
         ]
         return pl.Series(s.name, out, dtype=pl.List(pl.String))

@@ -75,7 +75,8 @@ def set_params(project: Path, updates: dict) -> None:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
     dest = copy_project(tmp_path_factory.mktemp("project"))
-    set_params(dest, SMALL)
+    # the session's secret key (conftest), so that rotating it re-runs ingest
+    set_params(dest, {**SMALL, "privacy": {"key_source": "secret"}})
     run(["dvc", "repro"], dest)
     return dest
 

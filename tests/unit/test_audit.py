@@ -196,3 +196,79 @@ def test_ordinary_words_are_counted_case_insensitively() -> None:
     )
     assert ordinary_words(posts, ["google", "paul"]) == {"google"}
     assert ordinary_words(posts.head(5), ["google"]) == set()  # 5 authors are not "many"
+
+
+# --------------------------------------------------------------------------- issue 13, item 3
+
+PLANTED = [
+    "little_nell12's stout recipe",
+    "a little_nell12-style porter",
+    "see little_nell12.xyz",
+    "join the little_nell12-fanclub",
+    "thanks nell trent",
+    "EDWIN DROOD said so",
+    "thanks N\u0435ll \u0422rent",  # Cyrillic e and T inside the Latin name
+    "thanks Ne\u200dll Tr\u200bent",  # zero-width joiner and space inside the two words
+    "write to user @ example.org",
+    "call 202_555_0143 today",
+]
+
+
+def _crafted():
+    from analysis.sources.base import SourceTables
+
+    accounts = frame(
+        [
+            dict(account_id="k1", platform="x", handle="little_nell12", display_name="Nell Trent"),
+            dict(account_id="k2", platform="x", handle="edwin_d", display_name="Edwin Drood"),
+        ],
+        "accounts",
+    )
+    posts = frame(
+        [
+            dict(
+                post_id=f"p{i}",
+                platform="x",
+                account_id="k2",
+                kind="post",
+                text=t,
+            )
+            for i, t in enumerate([*PLANTED, "mail user@example.org or +1 (202) 555-0143"])
+        ],
+        "posts",
+    )
+    return SourceTables(
+        accounts=accounts,
+        posts=posts,
+        reactions=frame([], "reactions"),
+        rejects=pl.DataFrame(),
+        n_read={},
+        platform="x",
+    )
+
+
+@pytest.mark.parametrize("text", PLANTED)
+def test_audit_finds_every_planted_variant_and_none_after_scrubbing(text) -> None:
+    from analysis.audit import Scanner
+    from analysis.ingest import redactor_for
+    from analysis.privacy import scrub_text
+
+    tables = _crafted()
+    scanner = Scanner(Identifiers.from_tables([tables.accounts], [tables.posts]))
+    assert list(scanner.scan_text(text)), f"audit missed {text!r}"
+    scrubbed = scrub_text(text, redactor_for(tables))
+    assert list(scanner.scan_text(scrubbed)) == [], scrubbed
+
+
+def test_the_audit_does_not_share_the_scrubbers_matching_code(monkeypatch) -> None:
+    """With the scrubber's name matcher broken, the audit still finds every planted name."""
+    from analysis import privacy
+    from analysis.audit import Scanner
+
+    monkeypatch.setattr(privacy.NameRedactor, "_spans", lambda self, text: [])
+    monkeypatch.setattr(privacy, "EMAIL", __import__("re").compile(r"(?!)"))
+    monkeypatch.setattr(privacy, "PHONE", __import__("re").compile(r"(?!)"))
+    tables = _crafted()
+    scanner = Scanner(Identifiers.from_tables([tables.accounts], [tables.posts]))
+    for text in PLANTED:
+        assert list(scanner.scan_text(text)), text

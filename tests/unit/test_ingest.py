@@ -287,3 +287,218 @@ def test_link_table_joins_exactly_the_listed_accounts() -> None:
     assert linked.accounts.filter(pl.col("is_participant")).height == 3  # b stays two people
     with pytest.raises(ValueError, match="missing columns"):
         apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)
+
+
+# --------------------------------------------------------------------------- issue 13, item 1
+
+
+def test_a_duplicate_row_saying_minor_removes_the_id() -> None:
+    """Two rows for one id, the second with is_minor true: the id goes with all it wrote."""
+    dup = [dict(account_id="b", platform="demo", handle="bob_b", is_minor=True)]
+    res = _run(_tables(extra_accounts=dup))
+    assert aid("b") not in res.accounts["account_id"].to_list()
+    assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
+    assert res.counts["demo"]["accounts"]["removed_minor"] == 2
+    assert not reconcile(res.counts["demo"])
+
+
+def test_a_duplicate_row_saying_no_consent_removes_the_id() -> None:
+    dup = [dict(account_id="a", platform="demo", handle="alice_w", has_consent=False)]
+    res = _run(_tables(extra_accounts=dup))
+    assert aid("a") not in res.accounts["account_id"].to_list()
+    assert pid("p1") not in res.posts["post_id"].to_list()
+
+
+def _with_rejected_account(flags: pl.DataFrame | None) -> SourceTables:
+    """Bob's only account row was rejected by the adapter (e.g. created_at "not-a-date")."""
+    t = _tables()
+    rejects = pl.DataFrame(
+        {
+            "table": ["accounts"],
+            "source_file": ["accounts.csv"],
+            "source_line": [3],
+            "record_key": ["b"],
+            "reason": ["unparsable created_at"],
+        }
+    )
+    return SourceTables(
+        accounts=t.accounts.filter(pl.col("account_id") != "b"),
+        posts=t.posts,
+        reactions=t.reactions,
+        rejects=rejects,
+        n_read={"accounts": t.accounts.height},
+        platform="demo",
+        account_flags=flags,
+    )
+
+
+@pytest.mark.parametrize("is_minor", [True, None])
+def test_a_rejected_account_row_never_resurrects_its_author(is_minor) -> None:
+    flags = pl.DataFrame(
+        {"account_id": ["b"], "is_minor": [is_minor], "has_consent": [None]},
+        schema={"account_id": pl.String, "is_minor": pl.Boolean, "has_consent": pl.Boolean},
+    )
+    res = _run(_with_rejected_account(flags), max_reject_share=0.9)
+    assert aid("b") not in res.accounts["account_id"].to_list()
+    assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
+    c = res.counts["demo"]
+    assert c["accounts"]["removed_rejected_account"] == 1
+    assert c["accounts"]["derived_from_posts"] == 0
+    assert not reconcile(c)
+
+
+def test_canonical_csv_route_honours_minor_flags_on_bad_and_duplicate_rows(tmp_path) -> None:
+    """End to end through the CSV adapter: clean booleans parse; bad rows still remove minors."""
+    from analysis.sources import read_source
+
+    d = tmp_path / "dump"
+    d.mkdir()
+    (d / "accounts.csv").write_text(
+        "account_id,platform,handle,created_at,follower_count,platform_score,is_minor,has_consent\n"
+        "adult,forum,grown_up,2024-01-01T00:00:00Z,5,1.0,false,true\n"
+        "kid1,forum,kid_one,not-a-date,5,1.0,true,true\n"
+        'kid2,forum,kid_two,2024-01-01T00:00:00Z,"1,234",1.0,,\n'
+        "kid3,forum,kid_three,2024-01-01T00:00:00Z,5,n/a,,\n"
+        "kid4,forum,kid_four,2024-01-01T00:00:00Z,5,1.0,FALSE,\n"
+        "kid4,forum,kid_four,2024-01-01T00:00:00Z,5,1.0,TRUE,\n"
+        "gone,forum,gone_one,2024-01-01T00:00:00Z,5,1.0,no,false\n"
+        "unsure,forum,unsure_one,2024-01-01T00:00:00Z,5,1.0,maybe,\n"
+    )
+    authors = ["adult", "kid1", "kid2", "kid3", "kid4", "gone", "unsure"]
+    (d / "posts.csv").write_text(
+        "post_id,platform,account_id,kind,created_at,text\n"
+        + "".join(
+            f"p{i},forum,{a},post,2024-02-01T00:00:00Z,hello\n" for i, a in enumerate(authors)
+        )
+    )
+    tables = read_source("canonical", d)
+    assert tables.accounts.schema["is_minor"] == pl.Boolean
+    res = _run(tables, max_reject_share=0.9)
+    kept = res.posts["account_id"].to_list()
+    assert kept == [aid("adult")]
+    assert res.accounts.filter(pl.col("is_participant")).height == 1
+    assert not reconcile(res.counts["demo"])
+
+
+def test_a_text_over_the_size_limit_is_rejected_with_its_reason_not_scrubbed() -> None:
+    """Issue 13 item 4: a 50 MB field stopped the pipeline (quadratic scrub); now a reject."""
+    huge = [
+        dict(
+            post_id="big",
+            platform="demo",
+            account_id="b",
+            kind="post",
+            created_at=T,
+            text="A" * 1_500 + " mail jane.doe@example.net",
+        )
+    ]
+    res = _run(_tables(extra_posts=huge), max_reject_share=0.9, max_text_chars=1_000)
+    rej = res.rejects.filter(pl.col("record_key") == pid("big"))
+    assert rej["reason"].to_list() == ["text longer than ingest.max_text_chars (1,000)"]
+    assert pid("big") not in res.posts["post_id"].to_list()
+    assert not reconcile(res.counts["demo"])
+
+
+# --------------------------------------------------------------------------- issue 13, item 6
+
+
+def test_reject_reasons_never_carry_raw_values(tmp_path) -> None:
+    """A Users.xml Reputation holding an e-mail and a phone landed verbatim in rejects.parquet."""
+    from analysis.sources import read_source
+
+    site = tmp_path / "site"
+    site.mkdir()
+    head = '<?xml version="1.0" encoding="utf-8"?>\n'
+    (site / "Users.xml").write_text(
+        head + "<users>\n"
+        '  <row Id="10" Reputation="5" CreationDate="2020-01-01T00:00:00.000" DisplayName="Ann" />\n'
+        '  <row Id="11" Reputation="ask jane.doe@example.net or +1 202 555 0143" '
+        'CreationDate="2020-01-01T00:00:00.000" DisplayName="Bob" />\n</users>\n'
+    )
+    (site / "Posts.xml").write_text(
+        head + "<posts>\n"
+        '  <row Id="1" PostTypeId="1" CreationDate="2020-01-02T03:04:05.678" Score="5" '
+        'Body="hi" OwnerUserId="10" Title="T" Tags="&lt;x&gt;" />\n</posts>\n'
+    )
+    tables = read_source("stackexchange", site)
+    res = ingest(
+        [Source("se", tables)], KEY, set(), IngestParams(max_reject_share=0.9), PrivacyParams(), NOW
+    )
+    reasons = " ".join(res.rejects["reason"].to_list())
+    assert "unparsable Reputation" in reasons
+    for raw in ("jane", "example.net", "555", "0143"):
+        assert raw not in reasons, reasons
+
+
+def test_an_adapter_reason_echoing_a_value_is_scrubbed_and_truncated() -> None:
+    t = _tables()
+    rejects = pl.DataFrame(
+        {
+            "table": ["posts"],
+            "source_file": ["x.json"],
+            "source_line": [3],
+            "record_key": ["zz"],
+            "reason": ["unparsable created_at 'mail jane.doe@example.net, @bob_b' " + "x" * 500],
+        }
+    )
+    tables = SourceTables(
+        accounts=t.accounts,
+        posts=t.posts,
+        reactions=t.reactions,
+        rejects=rejects,
+        n_read={"posts": t.posts.height + 1},
+        platform="demo",
+    )
+    res = _run(tables, max_reject_share=0.9)
+    (reason,) = res.rejects["reason"].to_list()
+    assert reason.startswith("unparsable created_at")
+    assert "jane" not in reason and "bob_b" not in reason and len(reason) <= 160
+
+
+# --------------------------------------------------------------------------- issue 13, item 2
+
+
+def test_names_of_removed_accounts_are_redacted_even_when_ordinary_words() -> None:
+    """A minor whose handle is a word of the run ("stout", used by 12 authors) still loses it."""
+    authors = [dict(account_id=f"w{i}", platform="demo", handle=f"writer_{i}") for i in range(12)]
+    kid = dict(account_id="k9", platform="demo", handle="stout", is_minor=True)
+    posts = [
+        dict(
+            post_id=f"s{i}",
+            platform="demo",
+            account_id=f"w{i}",
+            kind="post",
+            created_at=T,
+            text=f"a stout recipe number {i}, thanks stout",
+        )
+        for i in range(12)
+    ]
+    res = _run(_tables(extra_accounts=[*authors, kid], extra_posts=posts))
+    texts = res.posts.filter(pl.col("post_id").is_in([pid(f"s{i}") for i in range(12)]))["text"]
+    assert all("stout" not in t for t in texts), texts.to_list()
+
+
+def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> None:
+    """An account row rejected for a bad date still names someone: redacted, and audited."""
+    from analysis.audit import Identifiers, Scanner
+    from analysis.ingest import account_rows
+    from analysis.sources import read_source
+
+    d = tmp_path / "dump"
+    d.mkdir()
+    (d / "accounts.csv").write_text(
+        "account_id,platform,handle,display_name,created_at\n"
+        "a1,forum,ann_a,Ann Able,2024-01-01T00:00:00Z\n"
+        "k1,forum,little_nell12,Nell Trent,not-a-date\n"
+    )
+    (d / "posts.csv").write_text(
+        "post_id,platform,account_id,kind,created_at,text\n"
+        "p1,forum,a1,post,2024-02-01T00:00:00Z,little_nell12's stout recipe thanks nell trent\n"
+        "p2,forum,k1,post,2024-02-01T00:00:00Z,my own words\n"
+    )
+    tables = read_source("canonical", d)
+    res = _run(tables, max_reject_share=0.9)
+    assert res.posts["text"].to_list() == ["[user]'s stout recipe thanks [user]"]
+    ident = Identifiers.from_tables([account_rows(tables)], [tables.posts])
+    found = {v for _, v in Scanner(ident).scan_text("little_nell12's stout, nell trent")}
+    assert {"little_nell12", "Nell Trent"} <= found

@@ -169,3 +169,15 @@ def test_outbox_without_items_is_a_source_error(tmp_path: Path) -> None:
 )
 def test_account_of_status(url: str, expected) -> None:
     assert mastodon.account_of_status(url) == expected
+
+
+def test_unparsable_actor_time_is_logged_without_its_value(tmp_path: Path, caplog) -> None:
+    """Issue 13 item 6: an e-mail in 'published' reached logs/resonance.log."""
+
+    folder = _write(tmp_path, [_note(1)])
+    actor = json.loads((folder / "actor.json").read_text())
+    actor["published"] = "mail jane.doe@example.net"
+    (folder / "actor.json").write_text(json.dumps(actor))
+    with caplog.at_level("WARNING"):
+        mastodon.read(folder)
+    assert "unparsable published time" in caplog.text and "jane" not in caplog.text

@@ -109,7 +109,7 @@ def test_archive_bad_record_rejected_and_broken_file_raises(tmp_path: Path) -> N
     t.check_reconciled()
     assert sorted(t.rejects["reason"].to_list()) == [
         "missing id_str",
-        "unparsable favorite_count 'many'",
+        "unparsable favorite_count",  # never the value (issue 13 item 6)
     ]
     (root / "data" / "tweets.js").write_text('window.YTD.tweets.part0 = [ {"tweet": ')
     with pytest.raises(SourceError, match=r"tweets\.js"):

@@ -12,14 +12,25 @@ raises :class:`SourceError`, whose message names the file, the line and what was
 
 from __future__ import annotations
 
+import gzip
+import io
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import polars as pl
 
 from analysis import schema
+
+#: Columns of :attr:`SourceTables.account_flags`.
+FLAG_COLUMNS: dict[str, pl.DataType] = {
+    "account_id": pl.String(),
+    "handle": pl.String(),
+    "display_name": pl.String(),
+    "is_minor": pl.Boolean(),
+    "has_consent": pl.Boolean(),
+}
 
 
 class SourceError(RuntimeError):
@@ -76,8 +87,23 @@ class SourceTables:
     #: Inputs this export does not carry (e.g. "follower_count", "reactions", "reply_tree"),
     #: so models can say which of their inputs were missing.
     missing_inputs: tuple[str, ...] = ()
+    #: Id, names and privacy flags (``FLAG_COLUMNS``) of account rows the adapter read but did
+    #: not accept (rejected rows): a minor or a withdrawn consent is honoured whatever else is
+    #: wrong with the row, and the names are redacted like any other (see ``ingest``). Accepted
+    #: rows carry all of it in ``accounts`` already.
+    account_flags: pl.DataFrame | None = None
 
     def __post_init__(self) -> None:
+        self.account_flags = (
+            pl.DataFrame(schema=FLAG_COLUMNS)
+            if self.account_flags is None
+            else self.account_flags.select(
+                (pl.col(c) if c in self.account_flags.columns else pl.lit(None))
+                .cast(t, strict=True)
+                .alias(c)
+                for c, t in FLAG_COLUMNS.items()
+            )
+        )
         self.accounts = schema.conform(self.accounts, "accounts")
         self.posts = schema.conform(self.posts, "posts")
         self.reactions = schema.conform(self.reactions, "reactions")
@@ -114,3 +140,78 @@ def require_file(folder: Path, *names: str) -> Path:
         if candidate.exists():
             return candidate
     raise SourceError(folder, None, f"required file {names[0]} is missing", " or ".join(names))
+
+
+# --------------------------------------------------------------------------- decompression limits
+
+#: Limits on compressed inputs (issue 13: a 32 KB ``.zst`` expanding to one 1 GiB line took
+#: 7.4 GB of memory; a 510 KB ``.gz`` took 1.1 GB). Text compresses 3-15x; a file that inflates
+#: more than ``MAX_INFLATION`` times once past ``INFLATION_GRACE_BYTES`` is a decompression bomb.
+MAX_INFLATION = 200
+INFLATION_GRACE_BYTES = 64 * 2**20
+#: No dump we read needs more than this decompressed per file.
+MAX_DECOMPRESSED_BYTES = 64 * 2**30
+#: Longest line of a line-oriented file (NDJSON): a Pushshift record is a few KB.
+MAX_LINE_BYTES = 16 * 2**20
+
+
+def check_inflation(path: Path | str, n_in: int, n_out: int) -> None:
+    """Raise :class:`SourceError` when ``n_out`` decompressed bytes from ``n_in`` look like a bomb."""
+    if n_out > MAX_DECOMPRESSED_BYTES:
+        raise SourceError(
+            path,
+            None,
+            f"decompresses to more than {MAX_DECOMPRESSED_BYTES // 2**30} GiB",
+            "a dump split into smaller files",
+        )
+    if n_out > INFLATION_GRACE_BYTES and n_out > MAX_INFLATION * max(n_in, 1):
+        raise SourceError(
+            path,
+            None,
+            f"inflates more than {MAX_INFLATION}x ({n_in:,} compressed bytes gave "
+            f"{n_out:,}): a decompression bomb, not a dump",
+            "compressed text of an ordinary ratio",
+        )
+
+
+def check_line(path: Path | str, line: int, n_bytes: int) -> None:
+    """Raise :class:`SourceError` when one line grows past :data:`MAX_LINE_BYTES`."""
+    if n_bytes > MAX_LINE_BYTES:
+        raise SourceError(
+            path,
+            line,
+            f"a line longer than {MAX_LINE_BYTES // 2**20} MiB",
+            "one record per line, each of ordinary size",
+        )
+
+
+class _GuardedGzip(io.RawIOBase):
+    """A gzip stream that checks its inflation ratio on every read."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._raw = open(path, "rb")  # noqa: SIM115 - closed in close()
+        self._gz = gzip.GzipFile(fileobj=self._raw, mode="rb")
+        self._out = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        n = self._gz.readinto(buffer)
+        self._out += n
+        check_inflation(self.path, self._raw.tell(), self._out)
+        return n
+
+    def close(self) -> None:
+        if not self.closed:
+            self._gz.close()
+            self._raw.close()
+        super().close()
+
+
+def open_maybe_gzip(path: Path) -> BinaryIO:
+    """Open ``path`` for reading bytes, through a bomb-checked gzip stream if it ends in .gz."""
+    if path.name.endswith(".gz"):
+        return io.BufferedReader(_GuardedGzip(path), buffer_size=1 << 20)  # type: ignore[return-value]
+    return open(path, "rb")

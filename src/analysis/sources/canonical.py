@@ -13,9 +13,49 @@ from pathlib import Path
 import polars as pl
 
 from analysis import schema
-from analysis.sources.base import Rejects, SourceError, SourceTables
+from analysis.sources.base import FLAG_COLUMNS, Rejects, SourceError, SourceTables
 
 EXTENSIONS = (".parquet", ".csv", ".jsonl")
+#: Spellings of booleans in text formats (compared stripped and case-folded).
+TRUE_WORDS = ("true", "t", "yes", "y", "1")
+FALSE_WORDS = ("false", "f", "no", "n", "0")
+
+
+def parse_boolean(col: str) -> pl.Expr:
+    """``true``/``false`` (also yes/no, 1/0, any case) as a Boolean; anything else is null."""
+    v = pl.col(col).cast(pl.String).str.strip_chars().str.to_lowercase()
+    return (
+        pl.when(v.is_in(TRUE_WORDS))
+        .then(pl.lit(True))
+        .when(v.is_in(FALSE_WORDS))
+        .then(pl.lit(False))
+        .otherwise(pl.lit(None, dtype=pl.Boolean))
+        .alias(col)
+    )
+
+
+def privacy_flags(raw: pl.DataFrame, parsed: pl.DataFrame) -> pl.DataFrame:
+    """``is_minor`` / ``has_consent`` of every account row, erring on the side of the person.
+
+    A value that is present but does not parse ("maybe", "unknown") counts as a minor and as no
+    consent: the row is rejected anyway, and guessing "adult, consenting" would ingest a
+    person who may be a child.
+    """
+    if "account_id" not in parsed.columns:
+        return pl.DataFrame(schema=FLAG_COLUMNS)  # no id: nothing to remove by
+    out = parsed.select(
+        pl.col(c).cast(pl.String) if c in parsed.columns else pl.lit(None, dtype=pl.String).alias(c)
+        for c in ("account_id", "handle", "display_name")
+    )
+    for col, unsure in (("is_minor", True), ("has_consent", False)):
+        if col in parsed.columns:
+            unparsable = raw[col].is_not_null() & parsed[col].is_null()
+            out = out.with_columns(
+                pl.when(unparsable).then(pl.lit(unsure)).otherwise(parsed[col]).alias(col)
+            )
+        else:
+            out = out.with_columns(pl.lit(None, dtype=pl.Boolean).alias(col))
+    return out.select(pl.col(c).cast(t) for c, t in FLAG_COLUMNS.items())
 
 
 def _find(folder: Path, table: str, required: bool) -> Path | None:
@@ -53,8 +93,13 @@ def _load(path: Path, table: str) -> pl.DataFrame:
     return df.select([c for c in df.columns if c in cols])
 
 
-def _parse(df: pl.DataFrame, table: str, path: Path, rejects: Rejects) -> pl.DataFrame:
-    """Cast text columns to the schema row by row; unparsable rows go to rejects."""
+def _parse(
+    df: pl.DataFrame, table: str, path: Path, rejects: Rejects
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Cast text columns to the schema row by row; unparsable rows go to rejects.
+
+    Returns the accepted rows and the privacy flags of the rejected ones (accounts only).
+    """
     cols = schema.columns(table)
     df = df.with_row_index("_line", offset=2 if path.suffix == ".csv" else 1)
     exprs = [pl.col("_line")]
@@ -68,6 +113,10 @@ def _parse(df: pl.DataFrame, table: str, path: Path, rejects: Rejects) -> pl.Dat
             exprs.append(
                 pl.col(name).str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
             )
+        elif dtype == pl.Boolean and src in (pl.String, pl.Int64, pl.Int32, pl.Int8):
+            # CSV and JSONL carry booleans as text ("true", "FALSE", "1"); polars cannot cast
+            # a string column to Boolean at all.
+            exprs.append(parse_boolean(name))
         else:
             exprs.append(pl.col(name).cast(dtype, strict=False))
     try:
@@ -98,7 +147,10 @@ def _parse(df: pl.DataFrame, table: str, path: Path, rejects: Rejects) -> pl.Dat
             reason = label if label.startswith("missing") else f"unparsable {label}"
             rejects.add(table, path, int(line), key, reason)
         mask = mask | m
-    return parsed.filter(~mask).drop("_line")
+    flags = pl.DataFrame(schema=FLAG_COLUMNS)
+    if table == "accounts":
+        flags = privacy_flags(df.filter(mask), parsed.filter(mask))
+    return parsed.filter(~mask).drop("_line"), flags
 
 
 def _keys(df: pl.DataFrame, table: str) -> list[str | None]:
@@ -114,6 +166,7 @@ def read(path: Path) -> SourceTables:
     rejects = Rejects()
     out: dict[str, pl.DataFrame] = {}
     n_read: dict[str, int] = {}
+    flags = None
     for table in ("accounts", "posts", "reactions"):
         found = _find(folder, table, required=table != "reactions")
         if found is None:
@@ -121,7 +174,9 @@ def read(path: Path) -> SourceTables:
             continue
         raw = _load(found, table)
         n_read[table] = raw.height
-        out[table] = _parse(raw, table, found, rejects)
+        out[table], rejected_flags = _parse(raw, table, found, rejects)
+        if table == "accounts":
+            flags = rejected_flags
     platform = out["posts"]["platform"].drop_nulls().first() if out["posts"].height else "canonical"
     return SourceTables(
         accounts=out["accounts"],
@@ -130,4 +185,5 @@ def read(path: Path) -> SourceTables:
         rejects=rejects.frame(),
         n_read=n_read,
         platform=str(platform or "canonical"),
+        account_flags=flags,
     )

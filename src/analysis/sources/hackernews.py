@@ -65,6 +65,10 @@ log = logging.getLogger(__name__)
 PLATFORM = "hackernews"
 SQLITE_MAGIC = b"SQLite format 3\x00"
 SQLITE_SUFFIXES = (".db", ".sqlite", ".sqlite3")
+#: A SQLite query that yields no row for this long is interrupted (a crafted file can make a
+#: query run forever); the handler is checked every SQLITE_PROGRESS_STEPS virtual-machine steps.
+SQLITE_STALL_S = 60.0
+SQLITE_PROGRESS_STEPS = 10_000
 JSON_SUFFIXES = (".jsonl", ".ndjson", ".json")
 ITEM_COLUMNS = (
     "id",
@@ -130,7 +134,22 @@ def _sqlite_items(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
         con = sqlite3.connect(uri, uri=True)
     except sqlite3.Error as exc:
         raise SourceError(path, None, f"cannot be opened ({exc})", "a SQLite 3 file") from exc
+    # Read-only and bounded: a crafted file whose ``items`` is a recursive view ran without end
+    # and grew temp disk by 0.5 GB per 30 s. Only a real table is read, and a query that yields
+    # no row for SQLITE_STALL_S seconds is interrupted by the progress handler.
+    last_row = time.monotonic()
+    con.set_progress_handler(
+        lambda: int(time.monotonic() - last_row > SQLITE_STALL_S), SQLITE_PROGRESS_STEPS
+    )
     try:
+        con.execute("PRAGMA query_only = ON")
+        kind = con.execute(
+            "SELECT type FROM sqlite_master WHERE name = 'items' COLLATE NOCASE"
+        ).fetchone()
+        if kind is not None and kind[0] != "table":
+            raise SourceError(
+                path, None, f"'items' is a {kind[0]}, not a table", "the HN API items table"
+            )
         cols = [row[1] for row in con.execute("PRAGMA table_info(items)")]
         if not cols:
             raise SourceError(path, None, "no table 'items'", "the HN API items table")
@@ -148,7 +167,19 @@ def _sqlite_items(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             f"SELECT {select} FROM items ORDER BY id"
         )  # names from ITEM_COLUMNS only
         for number, values in enumerate(cursor, start=1):
+            last_row = time.monotonic()
             yield number, dict(zip(wanted, values, strict=True))
+    except sqlite3.OperationalError as exc:
+        if "interrupt" in str(exc):
+            raise SourceError(
+                path,
+                None,
+                f"no row for {SQLITE_STALL_S:.0f} s (query interrupted)",
+                "a plain SQLite table items that can be read in order of id",
+            ) from exc
+        raise SourceError(
+            path, None, f"SQLite error ({exc})", "an intact SQLite 3 file with table items"
+        ) from exc
     except sqlite3.Error as exc:
         raise SourceError(
             path, None, f"SQLite error ({exc})", "an intact SQLite 3 file with table items"

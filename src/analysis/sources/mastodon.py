@@ -103,7 +103,7 @@ def _time(value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _MalformedError(f"unparsable published time {value!r}") from exc
+        raise _MalformedError("unparsable published time") from exc  # never the value
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -158,9 +158,7 @@ def _owner(path: Path) -> dict[str, Any]:
     try:
         created_at = _time(created) if created is not None else None
     except _MalformedError:
-        log.warning(
-            "%s: unparsable published time %r; account created_at left empty", path, created
-        )
+        log.warning("%s: unparsable published time; account created_at left empty", path)
         created_at = None
     return {
         "account_id": actor["id"],

@@ -49,7 +49,14 @@ from typing import Any
 import zstandard
 
 from analysis import schema
-from analysis.sources.base import Rejects, SourceError, SourceTables, frame
+from analysis.sources.base import (
+    Rejects,
+    SourceError,
+    SourceTables,
+    check_inflation,
+    check_line,
+    frame,
+)
 
 log = logging.getLogger(__name__)
 
@@ -74,25 +81,37 @@ def _files(path: Path) -> list[Path]:
     return found
 
 
+#: Compressed bytes fed to the decompressor per call: zstd inflates at most ~32,768x (RLE
+#: blocks), so one call yields at most ~64 MiB before the bomb check runs again.
+ZST_SLICE = 2048
+
+
 def _zst_chunks(path: Path) -> Iterator[bytes]:
     """Decompress every frame of ``path``; a stream cut inside a frame is a SourceError.
 
     ``stream_reader`` returns short data silently on a truncated file, so frames are decoded
-    with ``decompressobj`` and the end of each frame is checked.
+    with ``decompressobj`` and the end of each frame is checked. Input is fed in small slices
+    and the inflation checked after each (``base.check_inflation``): a bomb stops early.
     """
     dctx = zstandard.ZstdDecompressor(max_window_size=MAX_WINDOW)
     dobj, in_frame = dctx.decompressobj(), False
+    n_in = n_out = 0
     try:
         with path.open("rb") as fh:
-            while chunk := fh.read(CHUNK_BYTES):
-                while chunk:
-                    in_frame = True
-                    out = dobj.decompress(chunk)
-                    if out:
-                        yield out
-                    if not dobj.eof:
-                        break
-                    chunk, dobj, in_frame = dobj.unused_data, dctx.decompressobj(), False
+            while block := fh.read(CHUNK_BYTES):
+                for start in range(0, len(block), ZST_SLICE):
+                    chunk = block[start : start + ZST_SLICE]
+                    n_in += len(chunk)
+                    while chunk:
+                        in_frame = True
+                        out = dobj.decompress(chunk)
+                        if out:
+                            n_out += len(out)
+                            check_inflation(path, n_in, n_out)
+                            yield out
+                        if not dobj.eof:
+                            break
+                        chunk, dobj, in_frame = dobj.unused_data, dctx.decompressobj(), False
     except zstandard.ZstdError as exc:
         raise SourceError(
             path,
@@ -116,18 +135,31 @@ def _plain_chunks(path: Path) -> Iterator[bytes]:
 
 
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """Yield (1-based line number, text) of every non-blank line, decoded as strict UTF-8."""
+    """Yield (1-based line number, text) of every non-blank line, decoded as strict UTF-8.
+
+    A line longer than ``base.MAX_LINE_BYTES`` stops the read before it fills the memory.
+    """
     with path.open("rb") as fh:
         is_zst = fh.read(4) == ZSTD_MAGIC
     chunks = _zst_chunks(path) if is_zst else _plain_chunks(path)
-    pending, number = b"", 0
+    parts: list[bytes] = []  # the current line so far, without copying it on every chunk
+    n_pending, number = 0, 0
     for chunk in chunks:
-        pending += chunk
-        *complete, pending = pending.split(b"\n")
-        for raw in complete:
+        if b"\n" not in chunk:
+            parts.append(chunk)
+            n_pending += len(chunk)
+            check_line(path, number + 1, n_pending)
+            continue
+        first, *complete, last = chunk.split(b"\n")
+        parts.append(first)
+        check_line(path, number + 1, n_pending + len(first))
+        for raw in (b"".join(parts), *complete):
             number += 1
+            check_line(path, number, len(raw))
             if raw.strip():
                 yield number, _decode(path, number, raw)
+        parts, n_pending = [last], len(last)
+    pending = b"".join(parts)
     if pending.strip():
         yield number + 1, _decode(path, number + 1, pending)
 

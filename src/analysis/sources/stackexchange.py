@@ -39,7 +39,6 @@ bicycles-meta, french-meta) behind them:
 
 from __future__ import annotations
 
-import gzip
 import html
 import logging
 import re
@@ -53,7 +52,7 @@ from xml.parsers import expat
 import polars as pl
 
 from analysis import schema
-from analysis.sources.base import SourceError, SourceTables
+from analysis.sources.base import SourceError, SourceTables, open_maybe_gzip
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +105,7 @@ def _find(folder: Path, name: str) -> Path | None:
 
 
 def _open(path: Path) -> BinaryIO:
-    return gzip.open(path, "rb") if path.name.endswith(".gz") else open(path, "rb")
+    return open_maybe_gzip(path)
 
 
 def _line_bytes(path: Path, lineno: int) -> bytes:
@@ -252,7 +251,8 @@ def _unparsable(cols: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
     return [
         (
             pl.col(c).is_not_null() & pl.col(f"_{c}").is_null(),
-            pl.format("unparsable {} {}", pl.lit(c), pl.col(c)),
+            # never the value itself: it may be anything, an e-mail address included
+            pl.lit(f"unparsable {c}"),
         )
         for c in cols
     ]
@@ -475,7 +475,9 @@ def _votes(
     return schema.conform(reactions, "reactions"), rejects, raw.height
 
 
-def _accounts(path: Path, deleted_names: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+def _accounts(
+    path: Path, deleted_names: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame, int, pl.DataFrame]:
     raw = read_rows(path, "users", ("Id", "DisplayName", "Reputation", "CreationDate"))
     df = _parsed(raw, (), ("Reputation",))
     checks = [*_basic("Id"), *_unparsable(("CreationDate", "Reputation"))]
@@ -494,7 +496,11 @@ def _accounts(path: Path, deleted_names: pl.Series) -> tuple[pl.DataFrame, pl.Da
         pl.lit(False).alias("has_consent"),  # deleted on the site: honoured like an opt-out
     )
     accounts = pl.concat([schema.conform(users, "accounts"), schema.conform(pseudo, "accounts")])
-    return accounts, rejects, raw.height + pseudo.height
+    # names of rejected rows: still redacted in texts and looked for by the audit
+    rejected = df.filter(pl.col("Id").is_in(rejects["record_key"].implode())).select(
+        pl.col("Id").alias("account_id"), pl.col("DisplayName").alias("display_name")
+    )
+    return accounts, rejects, raw.height + pseudo.height, rejected
 
 
 def _wiki_tags(path: Path | None) -> dict[str, str]:
@@ -551,7 +557,9 @@ def read(path: Path) -> SourceTables:
     else:
         reactions, vote_rej, n_votes = schema.empty("reactions"), None, 0
         missing.append("reactions")
-    accounts, acc_rej, n_accounts = _accounts(files["Users"], deleted["OwnerDisplayName"])
+    accounts, acc_rej, n_accounts, acc_flags = _accounts(
+        files["Users"], deleted["OwnerDisplayName"]
+    )
     rejects = pl.concat(
         [
             schema.conform(r, "rejects")
@@ -568,6 +576,7 @@ def read(path: Path) -> SourceTables:
         n_read=n_read,
         platform=PLATFORM,
         missing_inputs=tuple(missing),
+        account_flags=acc_flags,
     )
     unknown = tables.posts.filter(
         ~pl.col("account_id").is_in(tables.accounts["account_id"].implode())

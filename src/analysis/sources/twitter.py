@@ -36,7 +36,6 @@ replied to get rows with what the dump says about them (id, handle, display name
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import zlib
@@ -44,7 +43,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from analysis.sources.base import Rejects, SourceError, SourceTables, frame, require_file
+from analysis.sources.base import (
+    Rejects,
+    SourceError,
+    SourceTables,
+    frame,
+    open_maybe_gzip,
+    require_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +82,8 @@ def _bytes(path: Path) -> bytes:
     if path.suffix != ".gz":
         return path.read_bytes()
     try:
-        return gzip.decompress(path.read_bytes())
+        with open_maybe_gzip(path) as fh:
+            return fh.read()
     except (OSError, EOFError, zlib.error) as exc:
         raise SourceError(path, None, f"broken gzip ({exc})", "a complete gzip file") from exc
 
@@ -150,7 +157,7 @@ def parse_time(value: Any) -> datetime:
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError as exc:
-        raise _MalformedError(f"unparsable created_at {value!r}") from exc
+        raise _MalformedError("unparsable created_at") from exc  # never the value
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
@@ -172,7 +179,7 @@ def _count(record: dict[str, Any], key: str) -> int | None:
     try:
         return int(value)
     except (TypeError, ValueError) as exc:
-        raise _MalformedError(f"unparsable {key} {value!r}") from exc
+        raise _MalformedError(f"unparsable {key}") from exc  # never the value
 
 
 def _str(value: Any) -> str | None:

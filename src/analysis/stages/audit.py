@@ -9,6 +9,7 @@ from typing import Any
 
 from analysis.audit import Identifiers, audit
 from analysis.config import SourceParams, section
+from analysis.ingest import account_rows
 from analysis.sources import read_source
 
 log = logging.getLogger(__name__)
@@ -18,7 +19,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Read the raw identifiers of every configured dump, then scan every output."""
     src = section(params, "source", SourceParams)
     tables = [read_source(s.format, s.path) for s in src.all()]
-    ident = Identifiers.from_tables([t.accounts for t in tables], [t.posts for t in tables])
+    # every account row, rejected ones included (their names are redacted too)
+    ident = Identifiers.from_tables([account_rows(t) for t in tables], [t.posts for t in tables])
     hits, n_files = audit(args.root, ident)
     log.info(
         "audit: %d raw ids, %d names/handles/e-mails checked in %d files",

@@ -27,7 +27,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
     ing = section(params, "ingest", IngestParams)
-    key = privacy.load_key(priv.key_env, priv.key_file, priv.create_key)
+    key = privacy.resolve_key(priv, src)
     opt_out = privacy.read_opt_out(priv.opt_out_path)
     sources = []
     for spec in src.all():

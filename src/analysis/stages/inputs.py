@@ -46,9 +46,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Write the fingerprint and manifest."""
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
-    key = privacy.load_key(priv.key_env, priv.key_file, priv.create_key)
+    key = privacy.resolve_key(priv, src)
     opt_out = Path(priv.opt_out_path)
     data = {
+        "key_source": priv.key_source,
         "key_fingerprint": privacy.fingerprint(key),
         "opt_out_sha256": file_digest(opt_out) if opt_out.exists() else None,
         "link_table_sha256": file_digest(Path(src.link_table)) if src.link_table else None,
