@@ -44,7 +44,7 @@ def _tables(posts: pl.DataFrame, reactions: pl.DataFrame | None = None) -> Table
     )
 
 
-def _edges(posts: pl.DataFrame, channels=semantics.ATTENTION + (semantics.AMPLIFICATION,)):
+def _edges(posts: pl.DataFrame, channels=(*semantics.ATTENTION, semantics.AMPLIFICATION)):
     scoped = common.scoped_posts(posts, AS_OF, 30.0, None)
     return common.reply_edges(scoped, channels).sort("post_id")
 
