@@ -274,15 +274,16 @@ def _default_adversary_gates() -> dict[str, AdversaryGate]:
 class GateParams(Frozen):
     """``compare.gates``: what a recommended model must survive.
 
-    Stability gates are on the bias beyond placebo in percentile points (frozen ranking), and
+    Stability gates are on the bias beyond placebo (frozen ranking, relative change), and
     on the extra share of altered accounts whose score leaves the model's own 95 % interval.
     """
 
-    #: |median paired change beyond placebo| in percentile points, weekend off / time off.
-    weekend_off_bias_pts: float = Field(2.0, ge=0)
-    time_off_bias_pts: float = Field(5.0, ge=0)
-    #: |median change| when weekend posts move to Friday (nothing lost), percentile points.
-    weekend_moved_bias_pts: float = Field(2.0, ge=0)
+    #: |median paired relative change of score_pct beyond placebo|, weekend off / time off
+    #: (relative to the baseline percentile, as the old gates; points are reported beside).
+    weekend_off_bias_max: float = Field(0.02, ge=0)
+    time_off_bias_max: float = Field(0.05, ge=0)
+    #: |median relative change| when weekend posts move to Friday (nothing lost).
+    weekend_moved_bias_max: float = Field(0.02, ge=0)
     #: Share of altered accounts outside their own interval, beyond the placebo's share.
     outside_interval_max: float = Field(0.10, ge=0, le=1)
     #: Extra low-value posts that draw nothing must not raise the score.
@@ -588,11 +589,13 @@ def stability_summary(
         r["share_outside"] = float(np.mean(np.abs(z) > cf.z_outside)) if z.size else None
         if pl_df is not None:
             pg = pl_df.filter(pl.col("model") == name)
-            paired = g.select("account_id", "pts", "z").join(
-                pg.select("account_id", pl.col("pts").alias("pts_p"), pl.col("z").alias("z_p")),
+            paired = g.select("account_id", "pts", "rel").join(
+                pg.select("account_id", pl.col("pts").alias("pts_p"), pl.col("rel").alias("rel_p")),
                 on="account_id",
             )
             r["placebo_pts"] = _median(pg["pts"].to_numpy())
+            r["placebo_rel"] = _median(pg["rel"].to_numpy())
+            _with_ci(r, "beyond_placebo_rel", (paired["rel"] - paired["rel_p"]).to_numpy(), cf, rng)
             _with_ci(r, "beyond_placebo_pts", (paired["pts"] - paired["pts_p"]).to_numpy(), cf, rng)
             zp = pg["z"].drop_nulls().to_numpy()
             r["placebo_share_outside"] = (
@@ -808,6 +811,89 @@ def changes_table(result: dict[str, Any]) -> pl.DataFrame:
     return pl.concat(frames).select("scenario", "strength", *RESCORE_SCHEMA)
 
 
+def _stability_row(s: dict[str, Any], placebo: bool) -> dict[str, Any]:
+    """The headline of one scenario for one model (bias beyond placebo where there is one)."""
+    key = "beyond_placebo_" if placebo else ""
+    return {
+        "n_accounts": s.get("n_accounts"),
+        "bias": s.get(f"{key}rel"),
+        "bias_ci": s.get(f"{key}rel_ci"),
+        "bias_pts": s.get(f"{key}pts"),
+        "bias_pts_ci": s.get(f"{key}pts_ci"),
+        "noise": s.get("rel_abs"),
+        "noise_ci": s.get("rel_abs_ci"),
+        "noise_pts": s.get("pts_abs"),
+        "noise_pts_ci": s.get("pts_abs_ci"),
+        "raw_bias": s.get("rel"),
+        "raw_bias_pts": s.get("pts"),
+        "placebo": s.get("placebo_rel"),
+        "placebo_pts": s.get("placebo_pts"),
+        "median_z": s.get("z"),
+        "share_outside": s.get("share_outside"),
+        "outside_excess": s.get("outside_beyond_placebo"),
+    }
+
+
+def headline(result: dict[str, Any], cf: Any, n_participants: int) -> dict[str, Any]:
+    """What compare.json keeps of the tests: per scenario and model the bias and noise with
+    intervals, per adversary and model the gain curve, the volume elasticity, and the old
+    figures under ``legacy`` (full per-account tables: :func:`changes_table`)."""
+    placebo = {"weekend_off", "time_off"}
+    return {
+        "n_sample": len(result["sample"]),
+        "n_targets": len(result["targets"]),
+        "batch_size": max(1, int(cf.batch_share * n_participants)),
+        "ring_sizes": {str(k): len(v) for k, v in result["members"].items()},
+        "seconds": result.get("seconds"),
+        "stability": {
+            sc: {m: _stability_row(s, sc in placebo) for m, s in by_model.items()}
+            for sc, by_model in result["stability"].items()
+        },
+        "adversaries": {
+            adv: {"strength": ADVERSARIES[adv], "models": curves}
+            for adv, curves in result["adversaries"].items()
+        },
+        "volume": result["volume"],
+        "legacy": {**result["legacy"], "ring_size": cf.ring_size},
+    }
+
+
+def stability_table(result: dict[str, Any]) -> pl.DataFrame:
+    """Plot data: one row per (scenario, model) with bias, noise and their intervals."""
+    rows = []
+    for sc, by_model in result["stability"].items():
+        for m, s in by_model.items():
+            h = _stability_row(s, sc in ("weekend_off", "time_off"))
+            row: dict[str, Any] = {"scenario": sc, "model": m}
+            for k, v in h.items():
+                if isinstance(v, tuple | list):
+                    row[f"{k}_low"], row[f"{k}_high"] = v
+                else:
+                    row[k] = v
+            rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def adversary_table(result: dict[str, Any]) -> pl.DataFrame:
+    """Plot data: one row per (adversary, model, strength) with the gain and its interval."""
+    rows = [
+        {
+            "adversary": adv,
+            "model": m,
+            "strength": p["strength"],
+            "gain": p["gain"],
+            "gain_low": p["gain_ci"][0],
+            "gain_high": p["gain_ci"][1],
+            "gain_pts": p["gain_pts"],
+            "n_targets": p["n_targets"],
+        }
+        for adv, by_model in result["adversaries"].items()
+        for m, curve in by_model.items()
+        for p in curve
+    ]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
 def _ci(prefix: str, ci: tuple[float | None, float | None] | None) -> dict[str, float | None]:
     lo, hi = ci or (None, None)
     return {f"{prefix}_ci_low": lo, f"{prefix}_ci_high": hi}
@@ -816,11 +902,12 @@ def _ci(prefix: str, ci: tuple[float | None, float | None] | None) -> dict[str, 
 def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None]]:
     """Model -> the headline numbers of every test (what the gates read), flat.
 
-    Stability (percentile points, frozen ranking): ``weekend_off_bias_pts`` (median paired
-    change beyond the placebo, with ``_ci_low``/``_ci_high``), ``weekend_off_noise_pts``
-    (median |change|, with interval), ``weekend_off_raw_bias_pts``, ``weekend_off_placebo_pts``,
-    ``weekend_off_share_outside`` and ``weekend_off_outside_excess`` (beyond placebo), the same
-    for ``time_off``, and ``weekend_moved_bias_pts``/``_noise_pts``. Adversaries:
+    Stability (frozen ranking; relative change of score_pct, and ``*_pts`` the same in
+    percentile points): ``weekend_off_bias`` (median paired change beyond the placebo, with
+    ``_ci_low``/``_ci_high``), ``weekend_off_noise`` (median |change|, with interval),
+    ``weekend_off_raw_bias`` (no placebo subtracted), ``weekend_off_placebo``,
+    ``weekend_off_median_z``, ``weekend_off_share_outside`` and ``weekend_off_outside_excess``
+    (beyond placebo), the same for ``time_off``, and ``weekend_moved_bias``/``_noise``. Adversaries:
     ``<adversary>_gain_at_<strength>`` (median relative gain of score_pct), with
     ``volume_elasticity``. Legacy: ``weekend_off_median_abs``, ``weekend_off_median``,
     ``weekend_off_p90_abs``, ``time_off_*`` and ``ring_gain`` (the old figures).
@@ -830,19 +917,26 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
         r: dict[str, float | None] = {}
         for sc in ("weekend_off", "time_off"):
             s = result["stability"][sc].get(name, {})
+            r[f"{sc}_bias"] = s.get("beyond_placebo_rel")
+            r.update(_ci(f"{sc}_bias", s.get("beyond_placebo_rel_ci")))
+            r[f"{sc}_noise"] = s.get("rel_abs")
+            r.update(_ci(f"{sc}_noise", s.get("rel_abs_ci")))
+            r[f"{sc}_raw_bias"] = s.get("rel")
+            r[f"{sc}_placebo"] = s.get("placebo_rel")
             r[f"{sc}_bias_pts"] = s.get("beyond_placebo_pts")
             r.update(_ci(f"{sc}_bias_pts", s.get("beyond_placebo_pts_ci")))
             r[f"{sc}_noise_pts"] = s.get("pts_abs")
             r.update(_ci(f"{sc}_noise_pts", s.get("pts_abs_ci")))
             r[f"{sc}_raw_bias_pts"] = s.get("pts")
             r[f"{sc}_placebo_pts"] = s.get("placebo_pts")
-            r[f"{sc}_bias_rel"] = s.get("rel")
             r[f"{sc}_median_z"] = s.get("z")
             r[f"{sc}_share_outside"] = s.get("share_outside")
             r[f"{sc}_outside_excess"] = s.get("outside_beyond_placebo")
         moved = result["stability"]["weekend_moved"].get(name, {})
+        r["weekend_moved_bias"] = moved.get("rel")
+        r.update(_ci("weekend_moved_bias", moved.get("rel_ci")))
+        r["weekend_moved_noise"] = moved.get("rel_abs")
         r["weekend_moved_bias_pts"] = moved.get("pts")
-        r.update(_ci("weekend_moved_bias_pts", moved.get("pts_ci")))
         r["weekend_moved_noise_pts"] = moved.get("pts_abs")
         r["volume_elasticity"] = (result["volume"].get(name) or {}).get("volume_elasticity")
         for adv, by_model in result["adversaries"].items():
@@ -875,8 +969,8 @@ def gate_results(
     """Model -> gate -> passed (``None`` where the test has no number: untestable).
 
     Gates (keys of :data:`GATE_NOTES`): ``volume`` (elasticity to extra posts drawing nothing
-    at most ``volume_elasticity_max``); ``weekend_off`` and ``time_off`` (|bias beyond placebo|
-    in percentile points within the limit; on a table without those numbers, the legacy median
+    at most ``volume_elasticity_max``); ``weekend_off`` and ``time_off`` (|relative bias beyond
+    placebo| within the limit; on a table without those numbers, the legacy median
     |relative change|); ``weekend_moved``; ``weekend_off_interval`` and ``time_off_interval``
     (extra share outside the model's own interval at most ``outside_interval_max``; None for a
     model without a standard error); one gate per adversary (median gain at its strength).
@@ -887,19 +981,19 @@ def gate_results(
             "volume": _within(r.get("volume_elasticity"), gates.volume_elasticity_max, False)
         }
         for sc, limit, legacy in (
-            ("weekend_off", gates.weekend_off_bias_pts, gates.weekend_off_median),
-            ("time_off", gates.time_off_bias_pts, gates.time_off_median),
+            ("weekend_off", gates.weekend_off_bias_max, gates.weekend_off_median),
+            ("time_off", gates.time_off_bias_max, gates.time_off_median),
         ):
-            if f"{sc}_bias_pts" in r:
-                g[sc] = _within(r[f"{sc}_bias_pts"], limit)
+            if f"{sc}_bias" in r:
+                g[sc] = _within(r[f"{sc}_bias"], limit)
                 g[f"{sc}_interval"] = _within(
                     r.get(f"{sc}_outside_excess"), gates.outside_interval_max, False
                 )
             else:  # an old table: median |relative change| strictly below the legacy gate
                 v = r.get(f"{sc}_median_abs")
                 g[sc] = None if v is None else bool(v < legacy)
-        if "weekend_moved_bias_pts" in r:
-            g["weekend_moved"] = _within(r["weekend_moved_bias_pts"], gates.weekend_moved_bias_pts)
+        if "weekend_moved_bias" in r:
+            g["weekend_moved"] = _within(r["weekend_moved_bias"], gates.weekend_moved_bias_max)
         for adv, gate in gates.adversaries.items():
             key = f"{adv}_gain_at_{gate.at:g}"
             if key in r:
