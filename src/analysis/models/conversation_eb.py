@@ -16,9 +16,12 @@ than by tuning a threshold:
   (prior variance = variance of the rates minus ``m · mean(1/E)``); the recent, item-weighted
   rate is then shrunk toward that long-run rate with ``eb_own_prior_items`` items of weight.
 * **Replies from dense cliques discounted.** A replier ``r`` of account ``a`` weighs
-  ``d_r · (1 - o_ra) ** eb_clique_power``: ``o_ra`` is the share of ``r``'s replies that go to
-  ``a`` or to ``a``'s circle (everyone ``a`` replied to or heard from), so members of a ring
-  who mostly answer each other weigh little; ``d_r = q / (q + 1)`` with ``q`` the number of
+  ``d_r · (1 - x_ra) ** eb_clique_power``: with ``o_ra`` the share of ``r``'s replies that go
+  to ``a`` or to ``a``'s circle (everyone ``a`` replied to or heard from) and ``c_a`` the share
+  a replier choosing at random would send there (``a``'s partners over all accounts),
+  ``x_ra = o_ra - c_a`` (clipped to 0..1) is how much more ``r`` stays inside ``a``'s circle
+  than chance: members of a ring who mostly answer each other weigh little,
+  while a central account's many repliers are not punished for its centrality; ``d_r = q / (q + 1)`` with ``q`` the number of
   accounts other than ``a`` that ``r`` talks with, so an account that only ever answers ``a``
   (a sockpuppet) weighs nothing.
 * **A published band.** ``band`` (1 = lowest quintile .. ``eb_n_bands``) uses the band edges
@@ -57,11 +60,12 @@ EXTRA = ("recent_rate", "long_run_rate", "n_items", "band", "band_previous")
 
 
 def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
-    """Weight of each (replier ``src``, replied-to ``dst``) pair: ``d_src · (1 - o) ** power``.
+    """Weight of each (replier ``src``, replied-to ``dst``) pair: ``d_src · (1 - x) ** power``.
 
-    ``posts``: scoped posts (before ``as_of``) with ``reply_to_account_id`` filled. ``o`` is the
-    share of ``src``'s replies that go to ``dst`` or to ``dst``'s circle, ``d_src = q/(q+1)``
-    with ``q`` the accounts other than ``dst`` that ``src`` replied to or heard from.
+    ``posts``: scoped posts (before ``as_of``) with ``reply_to_account_id`` filled. ``x`` is the
+    share of ``src``'s replies that go to ``dst`` or to ``dst``'s circle, in excess of chance
+    (``dst``'s partners over all accounts), ``d_src = q/(q+1)`` with ``q`` the accounts other
+    than ``dst`` that ``src`` replied to or heard from.
     """
     placeholder = schema.NONPARTICIPANT_ID
     edges = (
@@ -98,17 +102,24 @@ def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
         .group_by("src", "dst")
         .agg(n_circle=pl.col("n_to").sum())
     )
+    n_accounts = partners["x"].n_unique()
     return (
         edges.select("src", "dst")
         .join(to_circle, on=["src", "dst"], how="left")
         .join(sent, on="src")
         .join(n_partners.rename({"x": "src"}), on="src")
+        .join(n_partners.rename({"x": "dst", "n_partners": "n_dst_partners"}), on="dst")
         .with_columns(
             share_circle=(pl.col("n_circle").fill_null(0) / pl.col("n_sent")).clip(0, 1),
+            # the share a replier picking targets at random would send into dst's circle
+            chance=(pl.col("n_dst_partners") / max(n_accounts - 1, 1)).clip(0, 1),
             q=(pl.col("n_partners") - 1).cast(pl.Float64),  # partners other than dst
         )
+        # The plain difference, not (o - c) / (1 - c): when dst talks with nearly everyone,
+        # staying inside its circle says nothing, and the ratio would blow up.
+        .with_columns(excess=(pl.col("share_circle") - pl.col("chance")).clip(0, 1))
         .with_columns(
-            weight=(pl.col("q") / (pl.col("q") + 1)) * (1 - pl.col("share_circle")) ** clique_power
+            weight=(pl.col("q") / (pl.col("q") + 1)) * (1 - pl.col("excess")) ** clique_power
         )
         .select("src", "dst", "weight")
     )
