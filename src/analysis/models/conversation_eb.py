@@ -125,9 +125,13 @@ def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
     )
 
 
-def item_outcomes(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
+def item_outcomes(
+    posts: pl.DataFrame, clique_power: float, repeat_power: float = 0.0
+) -> pl.DataFrame:
     """One row per (account, thread) item: ``account_id, thread_id, first_at, y`` (weighted
-    distinct repliers to the account's posts in that thread)."""
+    distinct repliers to the account's posts in that thread). A replier found in ``n`` of the
+    account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers are not a
+    community)."""
     placeholder = schema.NONPARTICIPANT_ID
     own = posts.filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
     own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
@@ -140,8 +144,13 @@ def item_outcomes(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
         .filter((pl.col("src") != pl.col("dst")) & (pl.col("src") != placeholder))
         .unique(["dst", "thread_id", "src"])
         .join(weights, on=["src", "dst"], how="left")
+        .with_columns(n_threads=pl.len().over("src", "dst").cast(pl.Float64))
         .group_by("dst", "thread_id")
-        .agg(y=pl.col("weight").fill_null(0.0).sum().round(12))
+        .agg(
+            y=(pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power))
+            .sum()
+            .round(12)
+        )
         .rename({"dst": "account_id"})
     )
     return items.join(direct, on=["account_id", "thread_id"], how="left").with_columns(
@@ -153,7 +162,7 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Per account with an item before ``as_of``: ``score`` (posterior mean), ``score_se``,
     ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``."""
     posts = common.scoped_posts(tables.posts, as_of, p.half_life_days, None)
-    items = item_outcomes(posts, p.eb_clique_power)
+    items = item_outcomes(posts, p.eb_clique_power, p.eb_repeat_power)
     if items.height == 0:
         return pl.DataFrame(
             schema={

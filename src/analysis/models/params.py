@@ -51,6 +51,9 @@ class ModelParams(Frozen):
     eb_half_life_items: float = Field(30.0, gt=0)
     eb_own_prior_items: float = Field(10.0, gt=0)
     eb_clique_power: float = Field(2.0, ge=0)
+    #: ``conversation_eb``: a replier found in n of the account's threads counts n ** -power in
+    #: each (0: every thread fully; 0.5: n threads count sqrt(n) in all).
+    eb_repeat_power: float = Field(0.5, ge=0)
     eb_n_bands: int = Field(5, ge=1)
     eb_band_refresh_days: float = Field(7.0, gt=0)
 
