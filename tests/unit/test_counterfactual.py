@@ -349,3 +349,60 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
 
     with tempfile.TemporaryDirectory() as tmp:
         write_json(head, Path(tmp) / "h.json")  # JSON-serialisable
+
+
+# ------------------------------------------------------------------------------ demo with a trait
+
+
+def test_demo_without_the_knob_is_the_old_demo_and_with_it_hides_the_trait() -> None:
+    from analysis.config import DemoParams
+    from analysis.demo import generate
+
+    old = generate(DemoParams(seed=5, n_accounts=50, n_days=50))
+    assert old.truth_adoptions.height == 0 and "trait" not in old.truth_accounts.columns
+    lo = generate(DemoParams(seed=5, n_accounts=50, n_days=50, reply_trait_correlation=0.0))
+    hi = generate(DemoParams(seed=5, n_accounts=50, n_days=50, reply_trait_correlation=1.0))
+    # the same people and roles as the old demo (the trait is drawn last)
+    assert lo.truth_accounts["role"].to_list()[:50] == old.truth_accounts["role"].to_list()[:50]
+    # the hidden outcome lives in the truth tables only
+    assert hi.truth_adoptions.height > 0
+    assert not set(hi.truth_adoptions["adoption_id"]) & set(hi.posts["post_id"])
+    authors = hi.truth_accounts.filter(~pl.col("is_nonparticipant"))
+    # the knob: the reply multiplier follows the trait at 1, not at 0
+    corr = {
+        rho: np.corrcoef(
+            d.truth_accounts.filter(~pl.col("is_nonparticipant"))["trait"].to_numpy(),
+            np.log(d.truth_accounts.filter(~pl.col("is_nonparticipant"))["reply_multiplier"]),
+        )[0, 1]
+        for rho, d in ((0.0, lo), (1.0, hi))
+    }
+    assert corr[1.0] > 0.99 and abs(corr[0.0]) < 0.4
+    # weekend rhythm for every role: fewer posts per weekend day than per weekday
+    day = hi.posts["created_at"].dt.weekday()
+    per_weekend_day = (day >= 6).sum() / 2
+    per_weekday = (day <= 5).sum() / 5
+    assert per_weekend_day < 0.8 * per_weekday
+    # adoptions follow the trait
+    got = hi.truth_adoptions.group_by("source_account_id").len()
+    joined = authors.join(got, left_on="account_id", right_on="source_account_id", how="left")
+    top = joined.filter(pl.col("trait") > 1)["len"].fill_null(0).mean()
+    bottom = joined.filter(pl.col("trait") < -1)["len"].fill_null(0).mean()
+    assert top > 2 * bottom
+
+
+def test_hidden_trait_check_separates_reply_models_by_the_knob() -> None:
+    from analysis import demo_check
+    from analysis import models as registry
+    from analysis.config import DemoParams
+
+    demo = DemoParams(seed=11, n_accounts=160, n_days=60, reply_spread=1.5)
+    models = {n: registry.MODELS[n] for n in ("reach", "conversation_rate")}
+    grid = demo_check.trait_grid(demo, models, ModelParams(), correlations=(0.0, 1.0))
+    auc = {
+        (r["model"], r["reply_trait_correlation"]): r["auc_trait"]
+        for r in grid.iter_rows(named=True)
+    }
+    assert auc[("conversation_rate", 1.0)] > auc[("conversation_rate", 0.0)] + 0.1
+    assert abs(auc[("reach", 1.0)] - 0.5) < 0.15  # reach never sees the trait
+    js = demo_check.grid_json(grid)
+    assert set(js) == set(models) and set(js["reach"]) == {"0", "1"}

@@ -16,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from analysis import compare, counterfactual, groundtruth
+from analysis import compare, counterfactual, demo_check, groundtruth
 from analysis import models as registry
-from analysis.config import PrivacyParams, section
+from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import read_json, write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
@@ -160,6 +160,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "recommended_model": rec["recommended_model"],
         "method": METHOD,
     }
+    if groundtruth.has_truth(params):
+        # The demo only: regenerate it over the grid of reply-trait correlations and score
+        # every model against the hidden trait (simulated people, about 15 s).
+        grid = demo_check.trait_grid(section(params, "demo", DemoParams), models, mp)
+        result["hidden_trait"] = demo_check.grid_json(grid)
+        PLOTS.mkdir(parents=True, exist_ok=True)
+        grid.write_csv(PLOTS / "hidden_trait.csv")
     write_parquet(div, DIVERGENCE)
     write_parquet(counterfactual.changes_table(cf), CHANGES)
     write_json(result, METRICS)
