@@ -8,6 +8,9 @@ than by tuning a threshold:
   number of distinct other accounts who replied to the account's posts in that thread. Posting
   more items that nobody answers lowers the rate; a long exchange or a self-reply chain stays
   one item with the same repliers.
+* **Read against the day's audience.** With ``eb_weekday_adjust``, an item's outcome is scaled
+  by the community's mean outcome over the mean for items started on the same weekday, so a
+  weekend item that draws less because fewer people are around counts as an average item.
 * **Memory in the person's own items, not in calendar days.** Item ``j`` (0 = the latest, by
   the time of the account's first post in the thread) weighs ``0.5 ** (j / eb_half_life_items)``,
   so silent days (weekends, holidays) change nothing: only items count.
@@ -173,6 +176,17 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
                 "n_items": pl.Int64,
                 "n_obs": pl.Int64,
             }
+        )
+    if p.eb_weekday_adjust:
+        # The audience is smaller on some days (weekends): an item's outcome is read against
+        # the community's mean outcome for items started on the same weekday (UTC), so a
+        # weekend item that draws less because fewer people are around is not a worse item.
+        dow = pl.col("first_at").dt.weekday()
+        items = items.with_columns(
+            y=pl.when(pl.col("y").mean().over(dow) > 0)
+            .then(pl.col("y") * pl.col("y").mean() / pl.col("y").mean().over(dow))
+            .otherwise(pl.col("y"))
+            .round(12)
         )
     items = items.sort("account_id", "first_at", "thread_id", descending=[False, True, False])
     items = items.with_columns(

@@ -54,6 +54,8 @@ class ModelParams(Frozen):
     #: ``conversation_eb``: a replier found in n of the account's threads counts n ** -power in
     #: each (0: every thread fully; 0.5: n threads count sqrt(n) in all).
     eb_repeat_power: float = Field(0.5, ge=0)
+    #: ``conversation_eb``: read each item's outcome against the community's mean for its weekday.
+    eb_weekday_adjust: bool = True
     eb_n_bands: int = Field(5, ge=1)
     eb_band_refresh_days: float = Field(7.0, gt=0)
 
