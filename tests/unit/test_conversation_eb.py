@@ -150,3 +150,43 @@ def test_bands_keep_the_old_band_while_the_interval_overlaps_it() -> None:
     # a band changes only when the 95 % interval has left the previous band: here nobody's
     # activity changed in the last week, so every band holds
     assert kept.height == 0
+
+
+def test_weekend_items_are_read_against_the_weekend_audience() -> None:
+    """Weekend posts draw one replier, weekday posts three: a weekend off raises a plain
+    per-item rate (it drops the low-yield items) but not the weekday-adjusted one."""
+    from analysis import counterfactual
+
+    rng = np.random.default_rng(2)
+    posts = []
+    n, days = 30, 28
+    for i in range(n):
+        aid = f"a{i:02d}"
+        for d in range(days):
+            pid = f"{aid}_{d}"
+            when = MONDAY + timedelta(days=d, hours=9, minutes=i)
+            posts.append(dict(post_id=pid, account_id=aid, kind="post", created_at=when, text=pid))
+            k = 1 if when.weekday() >= 5 else 3
+            for j, other in enumerate(rng.choice([x for x in range(n) if x != i], k, False)):
+                posts.append(
+                    dict(
+                        post_id=f"r_{pid}_{j}",
+                        account_id=f"a{other:02d}",
+                        kind="reply",
+                        parent_post_id=pid,
+                        root_post_id=pid,
+                        reply_to_account_id=aid,
+                        created_at=when + timedelta(hours=1),
+                        text=f"r {pid} {j}",
+                    )
+                )
+    t = _tables(posts)
+    as_of = MONDAY + timedelta(days=days)
+    off = counterfactual.weekend_off(t, ["a05"])
+    change = {}
+    for adjust in (True, False):
+        p = ModelParams(eb_weekday_adjust=adjust)
+        before = conversation_eb.score(t, p, as_of).filter(pl.col("account_id") == "a05")
+        after = conversation_eb.score(off, p, as_of).filter(pl.col("account_id") == "a05")
+        change[adjust] = after["score"].item() / before["score"].item() - 1
+    assert change[False] > 0.05 and abs(change[True]) < 0.5 * change[False]
