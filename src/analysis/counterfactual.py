@@ -25,6 +25,7 @@ percentile bootstrap intervals over accounts, and the share of accounts whose sc
 the model's own 95 % interval. The old figures (percentiles re-ranked inside the altered
 tables, relative change) are kept beside them for comparison.
 
+The scenarios are in :mod:`analysis.stability`, the statistics in :mod:`analysis.cf_stats`.
 Adversaries (``analysis.adversaries``) are curves: gain of the targets at each strength.
 Gates (:class:`GateParams`) apply to the bias beyond placebo, to the extra share of changes
 outside the model's own interval, and to each adversary's gain at a set strength
@@ -40,8 +41,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
@@ -50,153 +50,34 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from analysis import adversaries
+from analysis import adversaries, cf_stats, stability
 from analysis.adversaries import inject_posts, key_free_order, reaction_ring
 from analysis.config import Frozen
 from analysis.models.base import Tables
 
 log = logging.getLogger(__name__)
 
+# The scenarios and statistics live in their own modules; the names the stage and the tests
+# use are re-exported here.
+descendants = stability.descendants
+remove_posts = stability.remove_posts
+weekend_off = stability.weekend_off
+time_off = stability.time_off
+placebo_off = stability.placebo_off
+weekend_placebo = stability.weekend_placebo
+time_off_placebo = stability.time_off_placebo
+weekend_moved = stability.weekend_moved
+relative_change = cf_stats.relative_change
+shift_summary = cf_stats.shift_summary
+gaming_summary = cf_stats.gaming_summary
+ring_summary = cf_stats.ring_summary
+with_changes = cf_stats.with_changes
+boot_interval = cf_stats.boot_interval
+stability_summary = cf_stats.stability_summary
+adversary_curve = cf_stats.adversary_curve
+gain_at = cf_stats.gain_at
+
 Transform = Callable[[Tables, list[str]], Tables]
-
-
-# ---------------------------------------------------------------------------------------------
-# Table transforms
-
-
-def descendants(posts: pl.DataFrame, post_ids: pl.Series | Sequence[str]) -> pl.Series:
-    """Every post below ``post_ids`` in their reply trees (the posts themselves excluded)."""
-    frontier = pl.Series("post_id", list(post_ids), dtype=pl.String)
-    links = posts.select("post_id", "parent_post_id").filter(pl.col("parent_post_id").is_not_null())
-    found: list[pl.Series] = []
-    while frontier.len():
-        children = links.filter(pl.col("parent_post_id").is_in(frontier.implode()))["post_id"]
-        if found:
-            seen = pl.concat(found)
-            children = children.filter(~children.is_in(seen.implode()))
-        if not children.len():
-            break
-        found.append(children)
-        frontier = children
-    return pl.concat(found) if found else pl.Series("post_id", [], dtype=pl.String)
-
-
-def remove_posts(tables: Tables, post_ids: pl.Series, drop_responses: bool = True) -> Tables:
-    """Tables without ``post_ids`` (and, with ``drop_responses``, their reply subtrees and the
-    reactions on every removed post)."""
-    removed = post_ids
-    if drop_responses:
-        removed = pl.concat([post_ids, descendants(tables.posts, post_ids)])
-    gone = removed.implode()
-    reactions = tables.reactions
-    if drop_responses:
-        reactions = reactions.filter(~pl.col("post_id").is_in(gone))
-    return replace(
-        tables, posts=tables.posts.filter(~pl.col("post_id").is_in(gone)), reactions=reactions
-    )
-
-
-def weekend_off(tables: Tables, account_ids: Sequence[str], drop_responses: bool = True) -> Tables:
-    """The accounts are silent on Saturdays and Sundays (UTC): their weekend posts are removed."""
-    ids = tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at").dt.weekday() >= 6)
-    )["post_id"]
-    return remove_posts(tables, ids, drop_responses)
-
-
-def time_off(
-    tables: Tables,
-    account_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-    drop_responses: bool = True,
-) -> Tables:
-    """The accounts are silent in ``[start, end)``: their posts in it are removed."""
-    ids = tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids))
-        & (pl.col("created_at") >= start)
-        & (pl.col("created_at") < end)
-    )["post_id"]
-    return remove_posts(tables, ids, drop_responses)
-
-
-# ---------------------------------------------------------------------------------------------
-# Re-scoring
-
-
-def _own_before(tables: Tables, account_ids: Sequence[str], as_of: datetime) -> pl.DataFrame:
-    """The accounts' own posts before ``as_of``, in a key-independent order (time, text)."""
-    return tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at") < as_of)
-    ).sort("created_at", "text", "kind")
-
-
-def placebo_off(
-    tables: Tables,
-    account_ids: Sequence[str],
-    n_remove: dict[str, int],
-    pool: pl.Expr,
-    as_of: datetime,
-    seed: int,
-    drop_responses: bool = True,
-) -> Tables:
-    """Remove ``n_remove[account]`` of each account's own posts drawn at random from ``pool``
-    (a filter on posts, e.g. weekdays only), seeded, in a key-independent order."""
-    rng = np.random.default_rng(seed)
-    own = _own_before(tables, account_ids, as_of).filter(pool)
-    picked: list[str] = []
-    for aid in account_ids:
-        ids = own.filter(pl.col("account_id") == aid)["post_id"].to_list()
-        k = min(n_remove.get(aid, 0), len(ids))
-        if k:
-            picked += [ids[int(i)] for i in rng.choice(len(ids), size=k, replace=False)]
-    return remove_posts(tables, pl.Series("post_id", picked, dtype=pl.String), drop_responses)
-
-
-IS_WEEKEND = pl.col("created_at").dt.weekday() >= 6
-
-
-def n_posts_where(
-    tables: Tables, account_ids: Sequence[str], where: pl.Expr, as_of: datetime
-) -> dict[str, int]:
-    """Per account, how many of its posts before ``as_of`` match ``where``."""
-    own = _own_before(tables, account_ids, as_of).filter(where)
-    return dict(own.group_by("account_id").len().iter_rows())
-
-
-def weekend_placebo(
-    tables: Tables, account_ids: Sequence[str], as_of: datetime, seed: int, drop: bool = True
-) -> Tables:
-    """As many random *weekday* posts removed as the account wrote on weekends (before T)."""
-    n = n_posts_where(tables, account_ids, IS_WEEKEND, as_of)
-    return placebo_off(tables, account_ids, n, ~IS_WEEKEND, as_of, seed, drop)
-
-
-def time_off_placebo(
-    tables: Tables,
-    account_ids: Sequence[str],
-    start: datetime,
-    as_of: datetime,
-    seed: int,
-    drop: bool = True,
-) -> Tables:
-    """As many random posts from before ``start`` removed as the account wrote in [start, T)."""
-    n = n_posts_where(tables, account_ids, pl.col("created_at") >= start, as_of)
-    return placebo_off(tables, account_ids, n, pl.col("created_at") < start, as_of, seed, drop)
-
-
-def weekend_moved(tables: Tables, account_ids: Sequence[str]) -> Tables:
-    """The accounts' Saturday and Sunday posts move to the Friday before (same time of day);
-    replies to them and reactions on them stay."""
-    moved = pl.col("account_id").is_in(list(account_ids)) & IS_WEEKEND
-    shift = pl.duration(days=pl.col("created_at").dt.weekday().cast(pl.Int64) - 5)
-    return tables.with_posts(
-        tables.posts.with_columns(
-            created_at=pl.when(moved)
-            .then(pl.col("created_at") - shift)
-            .otherwise(pl.col("created_at"))
-        )
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -438,215 +319,6 @@ RESCORE_SCHEMA = {
     "pct_cf": pl.Float64,
     "pct_frozen": pl.Float64,
 }
-
-
-def relative_change(floor_pct: float) -> pl.Expr:
-    """(pct_cf - pct_base) / max(pct_base, floor_pct): the relative change of score_pct."""
-    return (pl.col("pct_cf") - pl.col("pct_base")) / pl.max_horizontal(
-        pl.col("pct_base"), pl.lit(floor_pct)
-    )
-
-
-def shift_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str, Any]]:
-    """Per model: median and p90 of |relative change| of score_pct, the signed median, and n."""
-    df = changes.with_columns(rel=relative_change(floor_pct)).with_columns(
-        abs_rel=pl.col("rel").abs()
-    )
-    out = {}
-    for name, g in df.group_by("model", maintain_order=True):
-        out[name[0]] = {
-            "n_accounts": g.height,
-            "median_abs": g["abs_rel"].median(),
-            "p90_abs": g["abs_rel"].quantile(0.9, "linear"),
-            "median": g["rel"].median(),
-            "share_falling": (g["rel"] < 0).mean(),
-        }
-    return out
-
-
-def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -> dict[str, dict]:
-    """Per model: median relative change of score_pct per multiplier and the volume elasticity.
-
-    ``volume_elasticity``: per account, the least-squares slope through the origin of the
-    relative change of score_pct on the relative change of volume (the multiplier), then the
-    median across accounts. ``raw_log_elasticity``: the same for d log(score) / d log(volume)
-    (accounts with a positive score before and after only).
-    """
-    long = pl.concat(
-        [
-            df.with_columns(m=pl.lit(float(m)), rel=relative_change(floor_pct))
-            for m, df in by_multiplier.items()
-        ]
-    )
-    long = long.with_columns(
-        log_ratio=pl.when((pl.col("score_base") > 0) & (pl.col("score_cf") > 0)).then(
-            (pl.col("score_cf") / pl.col("score_base")).log()
-        ),
-        log_m=(1 + pl.col("m")).log(),
-    )
-    per_account = long.group_by("model", "account_id").agg(
-        slope=(pl.col("rel") * pl.col("m")).sum() / (pl.col("m") ** 2).sum(),
-        log_slope=(pl.col("log_ratio") * pl.col("log_m")).sum()
-        / (pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null()).sum(),
-    )
-    out: dict[str, dict] = {}
-    for (name,), g in per_account.group_by("model", maintain_order=True):
-        rel = (
-            long.filter(pl.col("model") == name).group_by("m").agg(pl.col("rel").median()).sort("m")
-        )
-        out[name] = {
-            "volume_elasticity": g["slope"].median(),
-            "raw_log_elasticity": g["log_slope"].drop_nans().median(),
-            "median_rel_change": {f"+{round(100 * m)}%": v for m, v in rel.iter_rows()},
-            "n_accounts": g.height,
-        }
-    return out
-
-
-def ring_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str, Any]]:
-    """Per model: median and mean relative gain of score_pct of the ring members."""
-    df = changes.with_columns(rel=relative_change(floor_pct))
-    return {
-        name: {
-            "ring_gain": g["rel"].median(),
-            "ring_gain_mean": g["rel"].mean(),
-            "pct_points_gained_median": (g["pct_cf"] - g["pct_base"]).median(),
-            "n_members": g.height,
-        }
-        for (name,), g in df.group_by("model", maintain_order=True)
-    }
-
-
-# ---------------------------------------------------------------------------------------------
-# Bias, noise and gains with intervals
-
-
-def with_changes(changes: pl.DataFrame, floor_pct: float) -> pl.DataFrame:
-    """Add ``pts`` (frozen percentile points), ``rel`` (relative to the baseline percentile),
-    ``z`` (score change in standard errors; null without one) and ``rel_old`` (the old figure:
-    percentiles re-ranked inside the altered tables)."""
-    return changes.with_columns(
-        pts=pl.col("pct_frozen") - pl.col("pct_base"),
-        rel=(pl.col("pct_frozen") - pl.col("pct_base"))
-        / pl.max_horizontal(pl.col("pct_base"), pl.lit(floor_pct)),
-        z=pl.when(pl.col("score_se") > 0).then(
-            (pl.col("score_cf") - pl.col("score_base")) / pl.col("score_se")
-        ),
-        rel_old=relative_change(floor_pct),
-    )
-
-
-def boot_interval(
-    x: np.ndarray, stat: Callable[..., np.ndarray], n_boot: int, rng: np.random.Generator
-) -> tuple[float | None, float | None]:
-    """95 % percentile bootstrap interval of ``stat(x, axis=1)`` over resampled rows."""
-    x = np.asarray(x, dtype=float)
-    x = x[np.isfinite(x)]
-    if x.size < 2 or n_boot < 1:
-        return None, None
-    draws = stat(x[rng.integers(0, x.size, (n_boot, x.size))], axis=1)
-    lo, hi = np.percentile(draws, [2.5, 97.5])
-    return float(lo), float(hi)
-
-
-def _abs_median(a: np.ndarray, axis: int) -> np.ndarray:
-    return np.median(np.abs(a), axis=axis)
-
-
-def _median(x: np.ndarray) -> float | None:
-    x = x[np.isfinite(x)]
-    return float(np.median(x)) if x.size else None
-
-
-def _with_ci(out: dict[str, Any], key: str, x: np.ndarray, cf: Any, rng: np.random.Generator):
-    """``key`` (signed median) and ``key``_abs (median |x|), each with its interval."""
-    out[key] = _median(x)
-    out[f"{key}_ci"] = boot_interval(x, np.median, cf.n_boot, rng)
-    out[f"{key}_abs"] = _median(np.abs(x))
-    out[f"{key}_abs_ci"] = boot_interval(x, _abs_median, cf.n_boot, rng)
-
-
-def stability_summary(
-    scenario: pl.DataFrame, placebo: pl.DataFrame | None, cf: Any, seed: int
-) -> dict[str, dict[str, Any]]:
-    """Per model: bias (signed median) and noise (median |change|) with bootstrap intervals, in
-    percentile points and relative terms; the share outside the model's own interval; and, with
-    a placebo, the same paired per account as the change beyond the placebo's.
-
-    Keys per model: ``n_accounts``; ``pts``, ``pts_ci``, ``pts_abs``, ``pts_abs_ci`` (and
-    ``rel*``, ``z``); ``share_outside`` (None without ``score_se``); with a placebo
-    ``placebo_pts``, ``beyond_placebo_pts`` (+ ``_ci``, ``_abs``, ``_abs_ci``) and
-    ``outside_beyond_placebo``; ``old`` holds the old figures (:func:`shift_summary`).
-    """
-    rng = np.random.default_rng(seed)
-    df = with_changes(scenario, cf.floor_pct)
-    pl_df = with_changes(placebo, cf.floor_pct) if placebo is not None else None
-    old = shift_summary(scenario, cf.floor_pct)
-    out: dict[str, dict[str, Any]] = {}
-    for (name,), g in df.group_by("model", maintain_order=True):
-        r: dict[str, Any] = {"n_accounts": g.height}
-        _with_ci(r, "pts", g["pts"].to_numpy(), cf, rng)
-        _with_ci(r, "rel", g["rel"].to_numpy(), cf, rng)
-        z = g["z"].drop_nulls().to_numpy()
-        r["z"] = _median(z)
-        r["share_outside"] = float(np.mean(np.abs(z) > cf.z_outside)) if z.size else None
-        if pl_df is not None:
-            pg = pl_df.filter(pl.col("model") == name)
-            paired = g.select("account_id", "pts", "rel").join(
-                pg.select("account_id", pl.col("pts").alias("pts_p"), pl.col("rel").alias("rel_p")),
-                on="account_id",
-            )
-            r["placebo_pts"] = _median(pg["pts"].to_numpy())
-            r["placebo_rel"] = _median(pg["rel"].to_numpy())
-            _with_ci(r, "beyond_placebo_rel", (paired["rel"] - paired["rel_p"]).to_numpy(), cf, rng)
-            _with_ci(r, "beyond_placebo_pts", (paired["pts"] - paired["pts_p"]).to_numpy(), cf, rng)
-            zp = pg["z"].drop_nulls().to_numpy()
-            r["placebo_share_outside"] = (
-                float(np.mean(np.abs(zp) > cf.z_outside)) if zp.size else None
-            )
-            r["outside_beyond_placebo"] = (
-                r["share_outside"] - r["placebo_share_outside"]
-                if r["share_outside"] is not None and r["placebo_share_outside"] is not None
-                else None
-            )
-        r["old"] = old.get(name, {})
-        out[name] = r
-    return out
-
-
-def adversary_curve(
-    by_strength: dict[float, pl.DataFrame], cf: Any, seed: int
-) -> dict[str, list[dict[str, Any]]]:
-    """Per model, one point per strength: the targets' median relative gain of score_pct
-    (frozen ranking) with its interval, the median gain in percentile points and in standard
-    errors, and the number of targets."""
-    rng = np.random.default_rng(seed)
-    out: dict[str, list[dict[str, Any]]] = {}
-    for strength, changes in by_strength.items():
-        df = with_changes(changes, cf.floor_pct)
-        for (name,), g in df.group_by("model", maintain_order=True):
-            rel = g["rel"].to_numpy()
-            lo, hi = boot_interval(rel, np.median, cf.n_boot, rng)
-            out.setdefault(name, []).append(
-                dict(
-                    strength=float(strength),
-                    gain=_median(rel),
-                    gain_ci=(lo, hi),
-                    gain_pts=_median(g["pts"].to_numpy()),
-                    gain_z=_median(g["z"].drop_nulls().to_numpy()),
-                    gain_old=_median(g["rel_old"].to_numpy()),
-                    n_targets=g.height,
-                )
-            )
-    return out
-
-
-def gain_at(curve: list[dict[str, Any]] | None, strength: float) -> float | None:
-    """The curve's median gain at ``strength`` (None when the curve has no such point)."""
-    for point in curve or []:
-        if abs(point["strength"] - strength) < 1e-9:
-            return point["gain"]
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
