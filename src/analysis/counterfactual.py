@@ -174,6 +174,12 @@ class GateParams(Frozen):
     volume_elasticity_max: float = 0.0
     #: Adversary -> its gate (strength on the curve, largest gain).
     adversaries: dict[str, AdversaryGate] = Field(default_factory=_default_adversary_gates)
+    #: Fewer altered accounts than this and a stability gate is untestable (None): a median of
+    #: a handful of accounts (a site silent before T) decides nothing.
+    min_accounts: int = Field(20, ge=1)
+    #: Fewer targets than this at the gate's strength, and an adversary gate is untestable; a
+    #: ring is untestable unless it has as many members as its size.
+    min_targets: int = Field(5, ge=1)
     #: Legacy gates on the old figures (median |relative change| of re-ranked score_pct); used
     #: only when a robustness table has no bias-beyond-placebo numbers.
     weekend_off_median: float = 0.02
@@ -606,6 +612,7 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
             r[f"{sc}_median_z"] = s.get("z")
             r[f"{sc}_share_outside"] = s.get("share_outside")
             r[f"{sc}_outside_excess"] = s.get("outside_beyond_placebo")
+            r[f"{sc}_n"] = s.get("n_accounts")
         moved = result["stability"]["weekend_moved"].get(name, {})
         r["weekend_moved_bias"] = moved.get("rel")
         r.update(_ci("weekend_moved_bias", moved.get("rel_ci")))
@@ -615,7 +622,9 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
         r["volume_elasticity"] = (result["volume"].get(name) or {}).get("volume_elasticity")
         for adv, by_model in result["adversaries"].items():
             for point in by_model.get(name, []):
-                r[f"{adv}_gain_at_{point['strength']:g}"] = point["gain"]
+                key = f"{adv}_gain_at_{point['strength']:g}"
+                r[key] = point["gain"]
+                r[f"{adv}_n_at_{point['strength']:g}"] = point["n_targets"]
         legacy = result["legacy"]
         for sc in ("weekend_off", "time_off"):
             old = legacy[sc].get(name) or {}
@@ -647,7 +656,9 @@ def gate_results(
     placebo| within the limit; on a table without those numbers, the legacy median
     |relative change|); ``weekend_moved`` (only when its limit is set); ``weekend_off_interval`` and ``time_off_interval``
     (extra share outside the model's own interval at most ``outside_interval_max``; None for a
-    model without a standard error); one gate per adversary (median gain at its strength).
+    model without a standard error); every stability gate is None with fewer than
+    ``min_accounts`` altered accounts, an adversary gate with fewer than ``min_targets`` targets
+    (a ring: fewer members than its size); one gate per adversary (median gain at its strength).
     """
     out: dict[str, dict[str, bool | None]] = {}
     for name, r in robustness.items():
@@ -659,9 +670,12 @@ def gate_results(
             ("time_off", gates.time_off_bias_max, gates.time_off_median),
         ):
             if f"{sc}_bias" in r:
-                g[sc] = _within(r[f"{sc}_bias"], limit)
-                g[f"{sc}_interval"] = _within(
-                    r.get(f"{sc}_outside_excess"), gates.outside_interval_max, False
+                few = (r.get(f"{sc}_n") or 0) < gates.min_accounts
+                g[sc] = None if few else _within(r[f"{sc}_bias"], limit)
+                g[f"{sc}_interval"] = (
+                    None
+                    if few
+                    else _within(r.get(f"{sc}_outside_excess"), gates.outside_interval_max, False)
                 )
             else:  # an old table: median |relative change| strictly below the legacy gate
                 v = r.get(f"{sc}_median_abs")
@@ -671,7 +685,10 @@ def gate_results(
         for adv, gate in gates.adversaries.items():
             key = f"{adv}_gain_at_{gate.at:g}"
             if key in r:
-                g[adv] = _within(r[key], gate.gain_max, False)
+                n = r.get(f"{adv}_n_at_{gate.at:g}")
+                need = max(gates.min_targets, int(gate.at)) if adv == "ring" else gates.min_targets
+                few = n is not None and n < need
+                g[adv] = None if few else _within(r[key], gate.gain_max, False)
             elif adv == "ring" and "ring_gain" in r:  # an old table
                 g[adv] = _within(r["ring_gain"], gates.ring_gain_max, False)
         out[name] = g

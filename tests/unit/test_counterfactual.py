@@ -150,12 +150,14 @@ def test_weekend_heavy_score_shows_bias_beyond_placebo_and_a_count_does_not() ->
     assert heavy["beyond_placebo_pts"] < -5
     assert heavy["beyond_placebo_pts_ci"][1] < 0  # the interval excludes zero
     rob = {
-        "count": {"weekend_off_bias": out["count"]["beyond_placebo_rel"]},
-        "weekend_heavy": {"weekend_off_bias": heavy["beyond_placebo_rel"]},
+        "count": {"weekend_off_bias": out["count"]["beyond_placebo_rel"], "weekend_off_n": 12},
+        "weekend_heavy": {"weekend_off_bias": heavy["beyond_placebo_rel"], "weekend_off_n": 12},
     }
-    gates = counterfactual.gate_results(rob, GateParams())
+    gates = counterfactual.gate_results(rob, GateParams(min_accounts=10))
     assert gates["count"]["weekend_off"] is True and gates["weekend_heavy"]["weekend_off"] is False
     assert gates["count"]["weekend_off_interval"] is None  # no number: untestable
+    # too few altered accounts: untestable, not passed
+    assert counterfactual.gate_results(rob, GateParams())["weekend_heavy"]["weekend_off"] is None
 
 
 # ------------------------------------------------------------------------------ transforms
@@ -232,10 +234,11 @@ def test_ring_of_20_raises_a_naive_replier_count_and_fails_its_gate() -> None:
     )
     curve = counterfactual.adversary_curve({20: ring}, CounterfactualParams(n_boot=50), 1)
     assert curve["repliers"][0]["gain"] >= 0.9  # from the middle (everyone tied) to the top
-    gates = counterfactual.gate_results(
-        {"repliers": {"ring_gain_at_20": curve["repliers"][0]["gain"]}}, GateParams()
-    )
-    assert gates["repliers"]["ring"] is False
+    rob = {"repliers": {"ring_gain_at_20": curve["repliers"][0]["gain"], "ring_n_at_20": 20}}
+    assert counterfactual.gate_results(rob, GateParams())["repliers"]["ring"] is False
+    # a "ring of 20" that found only 6 active members tests nothing
+    rob["repliers"]["ring_n_at_20"] = 6
+    assert counterfactual.gate_results(rob, GateParams())["repliers"]["ring"] is None
 
 
 def test_sockpuppets_are_new_participants_that_only_answer_the_target() -> None:
@@ -329,7 +332,7 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
     )
     res = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
     rob = counterfactual.robustness_table(res)
-    gates = counterfactual.gate_results(rob, GateParams())
+    gates = counterfactual.gate_results(rob, GateParams(min_targets=3))
     assert set(rob) == set(names) and set(gates) == set(names)
     assert rob["volume"]["volume_elasticity"] > 0 and gates["volume"]["volume"] is False
     assert gates["conversation_eb"]["puppets"] is True
