@@ -290,6 +290,10 @@ def rescore(
                     on="account_id",
                 )
             )
+            # rows in the group's own (key-independent) order, not by pseudonym, so that the
+            # bootstrap draws the same accounts under any key
+            order = pl.DataFrame({"account_id": list(group), "_o": range(len(group))})
+            joined = joined.join(order, on="account_id").sort("_o").drop("_o")
             pct_frozen = [
                 frozen_percentile(frozen[name], b, c)
                 for b, c in zip(joined["score_base"], joined["score_cf"], strict=True)
