@@ -339,6 +339,11 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
     assert rob["conversation"]["puppets_gain_at_20"] > rob["conversation_eb"]["puppets_gain_at_20"]
     head = counterfactual.headline(res, cf, demo_tables.participants().height)
     assert head["stability"]["weekend_off"]["volume"]["bias_ci"] is not None
+    # the old figures keep their old shape: the report's tables still read them
+    from analysis.report import effect_frame
+
+    for test in ("weekend_off", "gaming"):
+        assert effect_frame({"counterfactual": head}, test).height > 0
     assert counterfactual.changes_table(res).height > 0
     assert counterfactual.stability_table(res).height == 5 * len(names)
     assert counterfactual.adversary_table(res)["adversary"].n_unique() == 6
