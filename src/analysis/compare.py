@@ -29,6 +29,13 @@ from scipy import stats
 
 from analysis.config import Frozen
 
+# The robustness tests own their params and gates; re-exported here for the rule below.
+from analysis.counterfactual import (
+    CounterfactualParams,
+    GateParams,
+    gate_results,
+)
+
 QUADRANTS = {
     (True, False): "loud but unheard",
     (False, True): "quiet connectors",
@@ -41,40 +48,6 @@ ROLE_QUADRANTS = (
     ("broadcaster", "loud but unheard"),
     ("expert", "quiet connectors"),
 )
-
-
-class CounterfactualParams(Frozen):
-    """``compare.counterfactual``: the weekend-off, time-off and gaming tests."""
-
-    #: Accounts altered (sampled among participants; capped at their number).
-    n_sample: int = Field(100, ge=1)
-    #: Accounts altered per model run, as a share of participants (at least 1 account): small, so
-    #: that the altered accounts barely move each other's percentiles.
-    batch_share: float = Field(0.05, gt=0, le=1)
-    seed: int = 7
-    #: Length of the time off that ends at the scoring date.
-    vacation_days: float = Field(14.0, gt=0)
-    #: Also remove what others wrote in reply to a removed post (a reply to a post that was never
-    #: written cannot exist), and the reactions on removed posts.
-    drop_responses: bool = True
-    #: Extra low-value posts, as a share of the account's own number of posts before as_of.
-    gaming_multipliers: tuple[float, ...] = (0.5, 1.0, 4.0)
-    #: Reaction ring: members, and per ordered pair the replies and likes each gives the other.
-    ring_size: int = Field(5, ge=2)
-    ring_replies_per_pair: int = Field(3, ge=0)
-    ring_likes_per_pair: int = Field(5, ge=0)
-    #: Relative changes of score_pct are taken against at least this many points, so that an
-    #: account at the 0th percentile does not divide by zero.
-    floor_pct: float = Field(1.0, gt=0)
-
-
-class GateParams(Frozen):
-    """``compare.gates``: what a recommended model must survive (fractions of score_pct)."""
-
-    weekend_off_median: float = 0.02
-    time_off_median: float = 0.05
-    volume_elasticity_max: float = 0.0
-    ring_gain_max: float = 0.25
 
 
 class Question(Frozen):
@@ -358,42 +331,6 @@ def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[
 # Recommendation
 
 
-def gate_results(robustness: dict[str, dict[str, Any]], gates: GateParams) -> dict[str, dict]:
-    """Which robustness gate each model passes (``None`` where the test has no number)."""
-    out = {}
-    for name, r in robustness.items():
-        out[name] = {}
-        for gate, (key, limit, strict) in _GATES.items():
-            v, lim = r.get(key), getattr(gates, limit)
-            out[name][gate] = None if v is None else bool(v < lim if strict else v <= lim + 1e-12)
-    return out
-
-
-#: gate -> (robustness key, GateParams field, strict "<" rather than "<=")
-_GATES = {
-    "volume": ("volume_elasticity", "volume_elasticity_max", False),
-    "weekend_off": ("weekend_off_median_abs", "weekend_off_median", True),
-    "time_off": ("time_off_median_abs", "time_off_median", True),
-    "ring": ("ring_gain", "ring_gain_max", False),
-}
-SOFT_GATES = ("weekend_off", "time_off", "ring")
-#: Why a valid model fails a gate, and what passing it would take (added to the reasoning).
-GATE_NOTES = {
-    "weekend_off": "A weekend off removes about 2/7 of an account's posts and, with them, the "
-    "replies they would have drawn; any score that adds up what happens in response to activity "
-    "(repliers, partners, threads, rank flowing in) loses a similar share, a few percentile points "
-    "at the median. Scoring a shrunk rate of being answered per post instead of the amount "
-    "removes that systematic drop but not the churn (see the unbiased-model note below).",
-    "time_off": "With exponential decay, the last vacation_days carry 1 - 0.5**(days/half_life) "
-    "of the weight (28 % for 14 days at a 30-day half-life, 10 % at 90 days); passing would take "
-    "a half-life long against the time off, or not counting silent days (decay over the "
-    "account's own active days).",
-    "ring": "Accounts that answer each other count as distinct, reciprocal repliers; passing "
-    "would take discounting replies inside dense cliques (e.g. weighting each replier by how "
-    "many others also reply to them).",
-}
-
-
 #: The recommendation rule, stated once (the writeup and compare.json print it).
 RULE = (
     "Baselines (validate.comparators: volume, reach, klout_like) and peers (follower count, "
@@ -451,7 +388,7 @@ def candidate_reasons(
     g = gates.get(name) or {}
     if g.get("volume") is False:
         why.append("gains from extra volume")
-    failed = [k for k in SOFT_GATES if g.get(k) is False]
+    failed = [k for k, ok in g.items() if ok is False and k != "volume"]
     if failed:
         why.append("fails the robustness gates " + ", ".join(failed))
     return why

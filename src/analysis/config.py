@@ -85,6 +85,18 @@ class DemoParams(Frozen):
     n_accounts: int = Field(200, ge=40)
     n_days: int = Field(120, ge=45)
     start: date = date(2026, 3, 2)
+    #: Hidden trait (true influence, drives later adoptions no model reads): correlation of each
+    #: account's reply propensity with it, 0..1. None: the planted roles alone (the old demo).
+    reply_trait_correlation: float | None = Field(None, ge=0, le=1)
+    #: With the trait: spread (log sd) of the per-account reply multiplier, weekend activity
+    #: relative to weekdays (every role), and adoptions per post at an average trait.
+    reply_spread: float = Field(0.8, ge=0)
+    weekend_activity: float = Field(0.6, ge=0, le=1)
+    adoptions_per_post: float = Field(0.1, ge=0)
+    #: Adoptions grow by exp(trait_effect) per standard deviation of the trait.
+    trait_effect: float = Field(1.0, ge=0)
+    #: Grid of reply_trait_correlation for the hidden-trait check (analysis.demo_check).
+    trait_grid: tuple[float, ...] = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def load_params(path: Path | str = DEFAULT_PARAMS) -> dict[str, Any]:

@@ -1,264 +1,242 @@
-"""Stage ``compare``: counterfactual re-scoring of every model (pure functions, no I/O).
+"""Stage ``compare``: stability and gaming tests of every model, as bias with intervals (pure).
 
 Each test alters the interim tables for a few accounts, re-runs the model functions on the
 altered :class:`~analysis.models.base.Tables` (all else equal) and compares each altered
-account's 0-100 score (``score_pct``) with its baseline:
+account's score with its baseline. The altered account is ranked against the **frozen**
+baseline scores of everyone else (``pct_frozen``), so accounts altered in the same batch never
+shift each other's percentiles; the change is read three ways: in percentile points
+(``pts``), relative to the baseline percentile (``rel``, the old unit of the gates) and in units
+of the model's own standard error (``z``, where the model publishes ``score_se``).
 
-* **weekend off**: the account's own posts on Saturday and Sunday (UTC: the dumps carry no
-  time zone) are removed, replies it wrote included;
-* **time off**: the same for the ``vacation_days`` just before the scoring date;
-* **gaming**: extra low-value posts (+50 %, +100 %, +400 % of its own number of posts), copies of
-  the timing of its real posts, drawing no replies and no reactions;
-* **reaction ring**: a handful of accounts reply to and like each other's posts.
+Stability scenarios (accounts active in the ``active_window_days`` before T only, sampled in a
+key-independent order):
 
-With ``drop_responses`` (default), what others wrote in reply to a removed post goes too (a
-reply to a post never written cannot exist), and so do reactions on removed posts.
+* **weekend off**: the account's own posts on Saturday and Sunday (UTC) are removed, with what
+  others wrote in reply to them and the reactions on them (``drop_responses``);
+* **weekend placebo**: the same number of the account's *weekday* posts, drawn at random, are
+  removed instead: any score loses something when posts vanish, and the weekend test is read
+  as the *extra* change beyond this placebo (paired per account);
+* **weekend moved**: the weekend posts are moved to the Friday before (nothing is lost);
+* **time off** and its placebo: the ``vacation_days`` before T, against as many random posts
+  removed from before the time off.
+
+Per scenario and model: signed median change (bias), median absolute change (noise), both with
+percentile bootstrap intervals over accounts, and the share of accounts whose score leaves
+the model's own 95 % interval. The old figures (percentiles re-ranked inside the altered
+tables, relative change) are kept beside them for comparison.
+
+The scenarios are in :mod:`analysis.stability`, the statistics in :mod:`analysis.cf_stats`.
+Adversaries (``analysis.adversaries``) are curves: gain of the targets at each strength.
+Gates (:class:`GateParams`) apply to the bias beyond placebo, to the extra share of changes
+outside the model's own interval, and to each adversary's gain at a set strength
+(:func:`gate_results`).
 
 Why batches. The faithful counterfactual alters one account and re-scores everyone: O(n) model
-runs. Altering everyone at once is cheap but wrong: percentiles are relative, so when everyone
-takes weekends off nobody moves. We alter a random sample (``n_sample``, ``seed``) in batches of
-``batch_share`` of the participants (5 %): each batch member is compared with its own baseline,
-and the other 95 % anchor the percentile scale, so a batch member's change is close to what it
-would be alone (the approximation: members of one batch shift each other's percentiles by at
-most a batch's share, and those who reply to each other lose each other's replies).
+runs. We alter a seeded sample in batches of ``batch_share`` of the participants; with frozen
+ranking the only cross-effect left is that batch members who reply to each other lose each
+other's replies.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import replace
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
+from analysis import adversaries, cf_stats, stability
+from analysis.adversaries import inject_posts, key_free_order, reaction_ring
+from analysis.config import Frozen
 from analysis.models.base import Tables
 
 log = logging.getLogger(__name__)
+
+# The scenarios and statistics live in their own modules; the names the stage and the tests
+# use are re-exported here.
+descendants = stability.descendants
+remove_posts = stability.remove_posts
+weekend_off = stability.weekend_off
+time_off = stability.time_off
+placebo_off = stability.placebo_off
+weekend_placebo = stability.weekend_placebo
+time_off_placebo = stability.time_off_placebo
+weekend_moved = stability.weekend_moved
+relative_change = cf_stats.relative_change
+shift_summary = cf_stats.shift_summary
+gaming_summary = cf_stats.gaming_summary
+ring_summary = cf_stats.ring_summary
+with_changes = cf_stats.with_changes
+boot_interval = cf_stats.boot_interval
+stability_summary = cf_stats.stability_summary
+adversary_curve = cf_stats.adversary_curve
+gain_at = cf_stats.gain_at
 
 Transform = Callable[[Tables, list[str]], Tables]
 
 
 # ---------------------------------------------------------------------------------------------
-# Table transforms
+# Params
 
 
-def descendants(posts: pl.DataFrame, post_ids: pl.Series | Sequence[str]) -> pl.Series:
-    """Every post below ``post_ids`` in their reply trees (the posts themselves excluded)."""
-    frontier = pl.Series("post_id", list(post_ids), dtype=pl.String)
-    links = posts.select("post_id", "parent_post_id").filter(pl.col("parent_post_id").is_not_null())
-    found: list[pl.Series] = []
-    while frontier.len():
-        children = links.filter(pl.col("parent_post_id").is_in(frontier.implode()))["post_id"]
-        if found:
-            seen = pl.concat(found)
-            children = children.filter(~children.is_in(seen.implode()))
-        if not children.len():
-            break
-        found.append(children)
-        frontier = children
-    return pl.concat(found) if found else pl.Series("post_id", [], dtype=pl.String)
+class AdversaryGate(Frozen):
+    """A gate on one adversary's curve: the targets' median gain at strength ``at``."""
+
+    #: Strength on the curve at which the gate applies (must be one of the curve's strengths).
+    at: float
+    #: Largest median relative gain of score_pct (frozen ranking) that passes.
+    gain_max: float = Field(0.25, ge=0)
 
 
-def remove_posts(tables: Tables, post_ids: pl.Series, drop_responses: bool = True) -> Tables:
-    """Tables without ``post_ids`` (and, with ``drop_responses``, their reply subtrees and the
-    reactions on every removed post)."""
-    removed = post_ids
-    if drop_responses:
-        removed = pl.concat([post_ids, descendants(tables.posts, post_ids)])
-    gone = removed.implode()
-    reactions = tables.reactions
-    if drop_responses:
-        reactions = reactions.filter(~pl.col("post_id").is_in(gone))
-    return replace(
-        tables, posts=tables.posts.filter(~pl.col("post_id").is_in(gone)), reactions=reactions
-    )
+class CounterfactualParams(Frozen):
+    """``compare.counterfactual``: the stability tests and the adversaries."""
+
+    #: Accounts altered by the stability tests (sampled among active accounts; capped).
+    n_sample: int = Field(100, ge=1)
+    #: Accounts altered per model run, as a share of participants (at least 1 account).
+    batch_share: float = Field(0.05, gt=0, le=1)
+    seed: int = 7
+    #: Only accounts with at least ``min_active_posts`` posts in the ``active_window_days``
+    #: before T are sampled: a silent account has nothing to take off.
+    active_window_days: float = Field(30.0, gt=0)
+    min_active_posts: int = Field(2, ge=1)
+    #: Length of the time off that ends at the scoring date.
+    vacation_days: float = Field(14.0, gt=0)
+    #: Also remove what others wrote in reply to a removed post and the reactions on it.
+    drop_responses: bool = True
+    #: Bootstrap resamples of the altered accounts for the intervals of bias and noise.
+    n_boot: int = Field(500, ge=0)
+    #: A score change is "outside the model's own interval" past this many standard errors.
+    z_outside: float = Field(1.96, gt=0)
+    #: Relative changes of score_pct are taken against at least this many points.
+    floor_pct: float = Field(1.0, gt=0)
+    #: Adversaries: accounts that game (sampled among active accounts, own seed), per curve.
+    n_targets: int = Field(20, ge=1)
+    #: Extra low-value posts drawing nothing, as a share of the account's own posts (volume).
+    gaming_multipliers: tuple[float, ...] = (0.5, 1.0, 4.0)
+    #: Spam that draws replies: extra posts (this share of own posts), each drawing
+    #: Poisson(spam_replies_per_post) replies from a pool of this share of the participants.
+    spam_multiplier: float = Field(1.0, gt=0)
+    spam_replier_shares: tuple[float, ...] = (0.02, 0.1, 0.3)
+    spam_replies_per_post: float = Field(1.0, ge=0)
+    #: Reply-to-everyone: how many others each target replies to.
+    reply_all_sizes: tuple[int, ...] = (10, 20, 50)
+    #: Self-reply chains under the target's 3 latest root posts, and two-person exchanges under
+    #: its latest root post: replies per chain.
+    self_chain_lengths: tuple[int, ...] = (5, 10, 30)
+    exchange_lengths: tuple[int, ...] = (5, 20, 50)
+    #: Sockpuppet farms (new accounts replying to and liking the target's latest posts).
+    puppet_sizes: tuple[int, ...] = (5, 20, 50)
+    puppet_posts: int = Field(5, ge=1)
+    #: Reaction rings (existing accounts replying to and liking each other).
+    ring_sizes: tuple[int, ...] = (5, 20, 50)
+    ring_replies_per_pair: int = Field(3, ge=0)
+    ring_likes_per_pair: int = Field(5, ge=0)
+    #: The ring size quoted by the old figures (``ring`` in compare.json's legacy summaries).
+    ring_size: int = Field(5, ge=2)
 
 
-def weekend_off(tables: Tables, account_ids: Sequence[str], drop_responses: bool = True) -> Tables:
-    """The accounts are silent on Saturdays and Sundays (UTC): their weekend posts are removed."""
-    ids = tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at").dt.weekday() >= 6)
-    )["post_id"]
-    return remove_posts(tables, ids, drop_responses)
+def _default_adversary_gates() -> dict[str, AdversaryGate]:
+    return {
+        "ring": AdversaryGate(at=20, gain_max=0.25),
+        "puppets": AdversaryGate(at=20, gain_max=0.25),
+        "spam_replies": AdversaryGate(at=0.1, gain_max=0.25),
+        "reply_all": AdversaryGate(at=20, gain_max=0.25),
+        "self_chain": AdversaryGate(at=10, gain_max=0.10),
+        "exchange": AdversaryGate(at=20, gain_max=0.25),
+    }
 
 
-def time_off(
-    tables: Tables,
-    account_ids: Sequence[str],
-    start: datetime,
-    end: datetime,
-    drop_responses: bool = True,
-) -> Tables:
-    """The accounts are silent in ``[start, end)``: their posts in it are removed."""
-    ids = tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids))
-        & (pl.col("created_at") >= start)
-        & (pl.col("created_at") < end)
-    )["post_id"]
-    return remove_posts(tables, ids, drop_responses)
+class GateParams(Frozen):
+    """``compare.gates``: what a recommended model must survive.
 
-
-def inject_posts(
-    tables: Tables, account_ids: Sequence[str], multiplier: float, as_of: datetime, seed: int
-) -> Tables:
-    """Add ``round(multiplier * n)`` low-value posts per account, ``n`` its posts before ``as_of``.
-
-    Each extra post copies the time (minus up to an hour) and the follower count of one of the
-    account's own posts drawn at random, so the extra volume has the same age profile as the
-    real one and the decay-weighted volume grows by the same share. Extra posts start nothing:
-    no parent, no replies, no reactions (``n_likes = n_reposts = score = 0``), no views recorded,
-    and no topic (low-value text belongs to none of the community's subjects).
+    Stability gates are on the bias beyond placebo (frozen ranking, relative change), and
+    on the extra share of altered accounts whose score leaves the model's own 95 % interval.
     """
-    rng = np.random.default_rng(seed)
-    own = tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at") < as_of)
-    ).sort("post_id")
-    pieces = []
-    for _, group in own.group_by("account_id", maintain_order=True):
-        n_extra = round(multiplier * group.height)
-        if n_extra == 0:
-            continue
-        pick = rng.integers(0, group.height, n_extra)
-        jitter = rng.integers(1, 3600, n_extra)
-        pieces.append(
-            group[pick]
-            .with_columns(_jitter_s=pl.Series(jitter, dtype=pl.Int64))
-            .with_columns(
-                created_at=pl.col("created_at") - pl.duration(seconds=pl.col("_jitter_s")),
-            )
-            .drop("_jitter_s")
-        )
-    if not pieces:
-        return tables
-    extra = pl.concat(pieces)
-    extra = extra.with_columns(
-        post_id=pl.format("cf_spam_{}", pl.int_range(0, pl.len())),
-        kind=pl.lit("post"),
-        parent_post_id=pl.lit(None, dtype=pl.String),
-        root_post_id=pl.lit(None, dtype=pl.String),
-        reply_to_account_id=pl.lit(None, dtype=pl.String),
-        text=pl.lit("low-value post"),
-        n_views=pl.lit(None, dtype=pl.Int64),
-        score=pl.lit(0, dtype=pl.Int64),
-        n_likes=pl.lit(0, dtype=pl.Int64),
-        n_reposts=pl.lit(0, dtype=pl.Int64),
-        n_comments_reported=pl.lit(0, dtype=pl.Int64),
-        labels=pl.lit(None, dtype=tables.posts.schema["labels"]),
-    ).select(tables.posts.columns)
-    return tables.with_posts(pl.concat([tables.posts, extra]))
 
-
-def reaction_ring(
-    tables: Tables,
-    members: Sequence[str],
-    as_of: datetime,
-    replies_per_pair: int,
-    likes_per_pair: int,
-) -> Tables:
-    """The members reply to and like each other's recent posts (before ``as_of``).
-
-    For every ordered pair (a, b): a replies once to each of b's ``replies_per_pair`` latest
-    posts that start something, an hour after them (or just before ``as_of``), and likes b's
-    ``likes_per_pair`` latest posts half an hour after them; the platform's like totals grow
-    accordingly.
-    """
-    posts = tables.posts.filter(pl.col("created_at") < as_of)
-    latest = posts.sort("created_at", descending=True)
-    last_seen = {aid: latest.filter(pl.col("account_id") == aid) for aid in members}
-    replies, likes = [], []
-    for a in members:
-        follower = last_seen[a]["follower_count"][0] if last_seen[a].height else None
-        for b in members:
-            if a == b:
-                continue
-            roots = last_seen[b].filter(pl.col("parent_post_id").is_null()).head(replies_per_pair)
-            for row in roots.iter_rows(named=True):
-                when = min(row["created_at"] + timedelta(hours=1), as_of - timedelta(seconds=1))
-                replies.append(
-                    dict(
-                        post_id=f"cf_ring_{len(replies)}",
-                        platform=row["platform"],
-                        account_id=a,
-                        kind="reply",
-                        parent_post_id=row["post_id"],
-                        root_post_id=row["root_post_id"] or row["post_id"],
-                        reply_to_account_id=b,
-                        created_at=when,
-                        text="ring reply",
-                        n_views=None,
-                        score=0,
-                        n_likes=0,
-                        n_reposts=0,
-                        n_comments_reported=0,
-                        follower_count=follower,
-                        labels=None,
-                    )
-                )
-            for row in last_seen[b].head(likes_per_pair).iter_rows(named=True):
-                when = min(row["created_at"] + timedelta(minutes=30), as_of - timedelta(seconds=1))
-                likes.append(
-                    dict(
-                        reaction_id=f"cf_like_{len(likes)}",
-                        platform=row["platform"],
-                        post_id=row["post_id"],
-                        kind="like",
-                        created_at=when,
-                        actor_account_id=a,
-                    )
-                )
-    new_posts, topics = tables.posts, tables.post_topics
-    if replies:
-        reply_df = pl.DataFrame(replies, schema=tables.posts.schema)
-        new_posts = pl.concat([new_posts, reply_df])
-        if topics is not None:
-            # A ring reply is about what it answers: it inherits its parent's topics, so that
-            # topic-sensitive models see it as the topics stage would.
-            inherited = (
-                reply_df.select("post_id", "parent_post_id")
-                .join(topics.rename({"post_id": "parent_post_id"}), on="parent_post_id")
-                .select(topics.columns)
-            )
-            topics = pl.concat([topics, inherited])
-    reactions = tables.reactions
-    if likes:
-        like_df = pl.DataFrame(likes, schema=tables.reactions.schema)
-        reactions = pl.concat([reactions, like_df])
-        bumps = like_df.group_by("post_id").agg(_bump=pl.len().cast(pl.Int64))
-        new_posts = (
-            new_posts.join(bumps, on="post_id", how="left")
-            .with_columns(
-                n_likes=pl.col("n_likes") + pl.col("_bump").fill_null(0),
-                score=pl.col("score") + pl.col("_bump").fill_null(0),
-            )
-            .drop("_bump")
-        )
-    return replace(tables, posts=new_posts, reactions=reactions, post_topics=topics)
+    #: |median paired relative change of score_pct beyond placebo|, weekend off / time off
+    #: (relative to the baseline percentile, as the old gates; points are reported beside).
+    weekend_off_bias_max: float = Field(0.02, ge=0)
+    time_off_bias_max: float = Field(0.05, ge=0)
+    #: |median relative change| when weekend posts move to Friday; None: reported, not gated.
+    #: The moved posts keep the responses the weekend audience gave them, so a score that reads
+    #: each post against its day's audience (as it must to pass the weekend-off gate when
+    #: weekend posts draw less) rightly moves here; set a number to gate it anyway.
+    weekend_moved_bias_max: float | None = Field(None, ge=0)
+    #: Share of altered accounts outside their own interval, beyond the placebo's share.
+    outside_interval_max: float = Field(0.10, ge=0, le=1)
+    #: Extra low-value posts that draw nothing must not raise the score.
+    volume_elasticity_max: float = 0.0
+    #: Adversary -> its gate (strength on the curve, largest gain).
+    adversaries: dict[str, AdversaryGate] = Field(default_factory=_default_adversary_gates)
+    #: Fewer altered accounts than this and a stability gate is untestable (None): a median of
+    #: a handful of accounts (a site silent before T) decides nothing.
+    min_accounts: int = Field(20, ge=1)
+    #: Fewer targets than this at the gate's strength, and an adversary gate is untestable; a
+    #: ring is untestable unless it has as many members as its size.
+    min_targets: int = Field(5, ge=1)
+    #: Legacy gates on the old figures (median |relative change| of re-ranked score_pct); used
+    #: only when a robustness table has no bias-beyond-placebo numbers.
+    weekend_off_median: float = 0.02
+    time_off_median: float = 0.05
+    ring_gain_max: float = 0.25
+    #: Validity floor and tie tolerance read by the recommendation rule (compare.recommend).
+    min_spearman: float = 0.3
+    spearman_tolerance: float = 0.02
 
 
 # ---------------------------------------------------------------------------------------------
-# Re-scoring
+# Sampling and re-scoring
 
 
-def sample_accounts(tables: Tables, n: int, seed: int, as_of: datetime) -> list[str]:
-    """A seeded random sample of participants with at least one post before ``as_of``."""
-    active = (
-        tables.participants()
-        .select("account_id")
-        .join(
-            tables.posts.filter(pl.col("created_at") < as_of).select("account_id").unique(),
-            on="account_id",
-        )
-        .sort("account_id")["account_id"]
-        .to_list()
-    )
-    rng = np.random.default_rng(seed)
+def sample_accounts(
+    tables: Tables,
+    n: int,
+    seed: int,
+    as_of: datetime,
+    window_days: float | None = None,
+    min_posts: int = 1,
+) -> list[str]:
+    """A seeded random sample of participants with at least ``min_posts`` posts in the
+    ``window_days`` before ``as_of`` (any time before it when None).
+
+    Candidates are ordered by first post time and content, never by pseudonym, so the same
+    people are drawn under any pseudonymisation key; the sample keeps that order.
+    """
+    since = as_of - timedelta(days=window_days) if window_days is not None else None
+    recent = tables.posts.filter(pl.col("created_at") < as_of)
+    if since is not None:
+        recent = recent.filter(pl.col("created_at") >= since)
+    counts = dict(recent.group_by("account_id").len().iter_rows())
+    active = [a for a in key_free_order(tables, as_of) if counts.get(a, 0) >= min_posts]
     take = min(n, len(active))
-    return sorted(rng.choice(active, size=take, replace=False).tolist()) if take else []
+    if not take:
+        return []
+    picked = np.sort(np.random.default_rng(seed).choice(len(active), size=take, replace=False))
+    return [active[int(i)] for i in picked]
+
+
+def frozen_percentile(base: np.ndarray, own_base: float, value: float) -> float:
+    """0-100 percentile of ``value`` among the baseline scores ``base`` (sorted) of everyone but
+    the account itself (its own baseline ``own_base`` left out), average ties, as
+    :func:`analysis.models.base.percentile` ranks. Scores within 1e-9 (relative) tie."""
+    n = base.size
+    if n < 2:
+        return 50.0
+    tol = 1e-9 * max(1.0, abs(value))
+    lo = int(np.searchsorted(base, value - tol, "left"))
+    hi = int(np.searchsorted(base, value + tol, "right"))
+    less, equal = lo, hi - lo
+    if own_base < value - tol:
+        less -= 1
+    elif own_base <= value + tol:
+        equal -= 1
+    return 100.0 * (less + 0.5 * equal) / (n - 1)
 
 
 def batches(ids: list[str], n_participants: int, share: float, seed: int) -> list[list[str]]:
@@ -282,22 +260,26 @@ def rescore(
     """Alter each group of accounts in turn, re-score every model, and keep the group's rows.
 
     Returns:
-        ``model, account_id, score_base, score_cf, pct_base, pct_cf`` (one row per model and
-        altered account).
+        One row per model and altered account, columns :data:`RESCORE_SCHEMA`.
     """
     rows = []
     started = time.perf_counter()
+    frozen = {
+        name: np.sort(b["score"].fill_null(0.0).to_numpy().astype(float))
+        for name, b in baseline.items()
+    }
     for i, group in enumerate(groups):
         cf = transform(tables, group)
         for name, module in models.items():
             scored = module.score(cf, params, as_of).filter(pl.col("account_id").is_in(group))
-            rows.append(
+            joined = (
                 baseline[name]
                 .filter(pl.col("account_id").is_in(group))
                 .select(
                     "account_id",
                     pl.col("score").alias("score_base"),
                     pl.col("score_pct").alias("pct_base"),
+                    "score_se",
                 )
                 .join(
                     scored.select(
@@ -307,7 +289,19 @@ def rescore(
                     ),
                     on="account_id",
                 )
-                .with_columns(model=pl.lit(name))
+            )
+            # rows in the group's own (key-independent) order, not by pseudonym, so that the
+            # bootstrap draws the same accounts under any key
+            order = pl.DataFrame({"account_id": list(group), "_o": range(len(group))})
+            joined = joined.join(order, on="account_id").sort("_o").drop("_o")
+            pct_frozen = [
+                frozen_percentile(frozen[name], b, c)
+                for b, c in zip(joined["score_base"], joined["score_cf"], strict=True)
+            ]
+            rows.append(
+                joined.with_columns(
+                    model=pl.lit(name), pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64)
+                )
             )
         log.debug("%s: batch %d/%d done", label, i + 1, len(groups))
     log.info(
@@ -319,179 +313,433 @@ def rescore(
         time.perf_counter() - started,
     )
     if not rows:
-        return pl.DataFrame(
-            schema={
-                "model": pl.String,
-                "account_id": pl.String,
-                "score_base": pl.Float64,
-                "score_cf": pl.Float64,
-                "pct_base": pl.Float64,
-                "pct_cf": pl.Float64,
-            }
-        )
-    return pl.concat(rows).select(
-        "model", "account_id", "score_base", "score_cf", "pct_base", "pct_cf"
-    )
+        return pl.DataFrame(schema=RESCORE_SCHEMA)
+    return pl.concat(rows).select(list(RESCORE_SCHEMA))
 
 
-def relative_change(floor_pct: float) -> pl.Expr:
-    """(pct_cf - pct_base) / max(pct_base, floor_pct): the relative change of score_pct."""
-    return (pl.col("pct_cf") - pl.col("pct_base")) / pl.max_horizontal(
-        pl.col("pct_base"), pl.lit(floor_pct)
-    )
+#: What :func:`rescore` returns: ``pct_cf`` is re-ranked inside the altered tables (the old
+#: figure), ``pct_frozen`` ranks the altered score against everyone else's frozen baseline.
+RESCORE_SCHEMA = {
+    "model": pl.String,
+    "account_id": pl.String,
+    "score_base": pl.Float64,
+    "score_cf": pl.Float64,
+    "score_se": pl.Float64,
+    "pct_base": pl.Float64,
+    "pct_cf": pl.Float64,
+    "pct_frozen": pl.Float64,
+}
 
 
-def shift_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str, Any]]:
-    """Per model: median and p90 of |relative change| of score_pct, the signed median, and n."""
-    df = changes.with_columns(rel=relative_change(floor_pct)).with_columns(
-        abs_rel=pl.col("rel").abs()
-    )
-    out = {}
-    for name, g in df.group_by("model", maintain_order=True):
-        out[name[0]] = {
-            "n_accounts": g.height,
-            "median_abs": g["abs_rel"].median(),
-            "p90_abs": g["abs_rel"].quantile(0.9, "linear"),
-            "median": g["rel"].median(),
-            "share_falling": (g["rel"] < 0).mean(),
-        }
-    return out
+# ---------------------------------------------------------------------------------------------
+# All tests
 
 
-def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -> dict[str, dict]:
-    """Per model: median relative change of score_pct per multiplier and the volume elasticity.
-
-    ``volume_elasticity``: per account, the least-squares slope through the origin of the
-    relative change of score_pct on the relative change of volume (the multiplier), then the
-    median across accounts. ``raw_log_elasticity``: the same for d log(score) / d log(volume)
-    (accounts with a positive score before and after only).
-    """
-    long = pl.concat(
-        [
-            df.with_columns(m=pl.lit(float(m)), rel=relative_change(floor_pct))
-            for m, df in by_multiplier.items()
-        ]
-    )
-    long = long.with_columns(
-        log_ratio=pl.when((pl.col("score_base") > 0) & (pl.col("score_cf") > 0)).then(
-            (pl.col("score_cf") / pl.col("score_base")).log()
-        ),
-        log_m=(1 + pl.col("m")).log(),
-    )
-    per_account = long.group_by("model", "account_id").agg(
-        slope=(pl.col("rel") * pl.col("m")).sum() / (pl.col("m") ** 2).sum(),
-        log_slope=(pl.col("log_ratio") * pl.col("log_m")).sum()
-        / (pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null()).sum(),
-    )
-    out: dict[str, dict] = {}
-    for (name,), g in per_account.group_by("model", maintain_order=True):
-        rel = (
-            long.filter(pl.col("model") == name).group_by("m").agg(pl.col("rel").median()).sort("m")
-        )
-        out[name] = {
-            "volume_elasticity": g["slope"].median(),
-            "raw_log_elasticity": g["log_slope"].drop_nans().median(),
-            "median_rel_change": {f"+{round(100 * m)}%": v for m, v in rel.iter_rows()},
-            "n_accounts": g.height,
-        }
-    return out
-
-
-def ring_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str, Any]]:
-    """Per model: median and mean relative gain of score_pct of the ring members."""
-    df = changes.with_columns(rel=relative_change(floor_pct))
-    return {
-        name: {
-            "ring_gain": g["rel"].median(),
-            "ring_gain_mean": g["rel"].mean(),
-            "pct_points_gained_median": (g["pct_cf"] - g["pct_base"]).median(),
-            "n_members": g.height,
-        }
-        for (name,), g in df.group_by("model", maintain_order=True)
-    }
+#: Adversary -> (result key, what its strength counts).
+ADVERSARIES = {
+    "spam_replies": "share of participants in the pool that replies to the spam",
+    "reply_all": "others each target replies to",
+    "self_chain": "self-replies per chain (3 chains)",
+    "exchange": "replies in the two-person exchange",
+    "puppets": "sockpuppets per target",
+    "ring": "ring members",
+}
 
 
 def run_all(
     tables: Tables, models: dict[str, ModuleType], params: Any, as_of: datetime, cf: Any
 ) -> dict[str, Any]:
-    """Every counterfactual test for every model (``cf``: ``CounterfactualParams``).
+    """Every stability test and adversary for every model (``cf``: ``CounterfactualParams``).
 
     Returns:
-        ``baseline`` (model -> score frame), the per-test change frames (``weekend_off``,
-        ``time_off``, ``gaming`` keyed by multiplier, ``ring``), their summaries
-        (``summary_*``), the ``sample`` and the ring ``members``.
+        ``baseline`` (model -> score frame), ``sample`` and ``targets``; ``changes``: scenario
+        -> strength -> the :func:`rescore` frame; ``stability``: scenario -> model ->
+        :func:`stability_summary`; ``adversaries``: adversary -> model -> curve; ``volume``:
+        model -> :func:`gaming_summary` (frozen ranking); ``legacy``: the old summaries.
     """
+    started = time.perf_counter()
     baseline = {name: m.score(tables, params, as_of) for name, m in models.items()}
     n_part = tables.participants().height
-    sample = sample_accounts(tables, cf.n_sample, cf.seed, as_of)
+    window = (cf.active_window_days, cf.min_active_posts)
+    sample = sample_accounts(tables, cf.n_sample, cf.seed, as_of, *window)
     groups = batches(sample, n_part, cf.batch_share, cf.seed)
     start = as_of - timedelta(days=cf.vacation_days)
-    out: dict[str, Any] = {"baseline": baseline, "sample": sample}
-    out["weekend_off"] = rescore(
-        tables,
-        models,
-        params,
-        as_of,
-        groups,
-        lambda t, g: weekend_off(t, g, cf.drop_responses),
-        baseline,
-        "weekend off",
-    )
-    out["time_off"] = rescore(
-        tables,
-        models,
-        params,
-        as_of,
-        groups,
-        lambda t, g: time_off(t, g, start, as_of, cf.drop_responses),
-        baseline,
-        f"{cf.vacation_days:g} days off",
-    )
-    out["gaming"] = {}
-    for k, mult in enumerate(cf.gaming_multipliers):
-        out["gaming"][mult] = rescore(
-            tables,
-            models,
-            params,
-            as_of,
+    drop = cf.drop_responses
+
+    def run(gs: list[list[str]], transform: Transform, label: str) -> pl.DataFrame:
+        return rescore(tables, models, params, as_of, gs, transform, baseline, label)
+
+    ch: dict[str, dict[float, pl.DataFrame]] = {}
+    ch["weekend_off"] = {0: run(groups, lambda t, g: weekend_off(t, g, drop), "weekend off")}
+    ch["weekend_placebo"] = {
+        0: run(
             groups,
-            lambda t, g, mult=mult, k=k: inject_posts(t, g, mult, as_of, cf.seed + 1000 * (k + 1)),
-            baseline,
-            f"gaming +{100 * mult:g} %",
+            lambda t, g: weekend_placebo(t, g, as_of, cf.seed + 11, drop),
+            "weekend placebo",
         )
-    members = sample_accounts(tables, cf.ring_size, cf.seed + 1, as_of)
+    }
+    ch["weekend_moved"] = {0: run(groups, weekend_moved, "weekend moved to Friday")}
+    ch["time_off"] = {0: run(groups, lambda t, g: time_off(t, g, start, as_of, drop), "time off")}
+    ch["time_off_placebo"] = {
+        0: run(
+            groups,
+            lambda t, g: time_off_placebo(t, g, start, as_of, cf.seed + 12, drop),
+            "time-off placebo",
+        )
+    }
+    targets = sample_accounts(tables, cf.n_targets, cf.seed + 1, as_of, *window)
+    tgroups = batches(targets, n_part, cf.batch_share, cf.seed + 1)
+    ch["gaming"] = {
+        m: run(
+            tgroups,
+            lambda t, g, m=m, k=k: inject_posts(t, g, m, as_of, cf.seed + 1000 * (k + 1)),
+            f"gaming +{100 * m:g} %",
+        )
+        for k, m in enumerate(cf.gaming_multipliers)
+    }
+    ch["spam_replies"] = {
+        s: run(
+            tgroups,
+            lambda t, g, s=s, k=k: inject_posts(
+                t, g, cf.spam_multiplier, as_of, cf.seed + 2000 + k, s, cf.spam_replies_per_post
+            ),
+            f"spam drawing replies from {100 * s:g} %",
+        )
+        for k, s in enumerate(cf.spam_replier_shares)
+    }
+    ch["reply_all"] = {
+        n: run(
+            tgroups,
+            lambda t, g, n=n, k=k: adversaries.reply_to_everyone(
+                t, g, n, as_of, cf.seed + 3000 + k
+            ),
+            f"reply to {n} others",
+        )
+        for k, n in enumerate(cf.reply_all_sizes)
+    }
+    ch["self_chain"] = {
+        n: run(
+            tgroups,
+            lambda t, g, n=n: adversaries.self_reply_chains(t, g, n, as_of),
+            f"self-reply chains of {n}",
+        )
+        for n in cf.self_chain_lengths
+    }
+    ch["exchange"] = {
+        n: run(
+            tgroups,
+            lambda t, g, n=n: adversaries.two_person_exchange(t, g, n, as_of),
+            f"two-person exchange of {n}",
+        )
+        for n in cf.exchange_lengths
+    }
+    ch["puppets"] = {
+        n: run(
+            tgroups,
+            lambda t, g, n=n: adversaries.sockpuppet_farm(t, g, n, as_of, cf.puppet_posts),
+            f"{n} sockpuppets",
+        )
+        for n in cf.puppet_sizes
+    }
+    rings: dict[float, pl.DataFrame] = {}
+    members: dict[int, list[str]] = {}
+    for n in sorted(set(cf.ring_sizes) | {cf.ring_size}):
+        members[n] = sample_accounts(tables, n, cf.seed + 100 + n, as_of, *window)
+        rings[n] = run(
+            [members[n]],
+            lambda t, g: reaction_ring(
+                t, g, as_of, cf.ring_replies_per_pair, cf.ring_likes_per_pair
+            ),
+            f"reaction ring of {n}",
+        )
+    ch["ring"] = rings
+    out: dict[str, Any] = {"baseline": baseline, "sample": sample, "targets": targets}
     out["members"] = members
-    out["ring"] = rescore(
-        tables,
-        models,
-        params,
-        as_of,
-        [members],
-        lambda t, g: reaction_ring(t, g, as_of, cf.ring_replies_per_pair, cf.ring_likes_per_pair),
-        baseline,
-        "reaction ring",
-    )
-    out["summary_weekend_off"] = shift_summary(out["weekend_off"], cf.floor_pct)
-    out["summary_time_off"] = shift_summary(out["time_off"], cf.floor_pct)
-    out["summary_gaming"] = gaming_summary(out["gaming"], cf.floor_pct) if out["gaming"] else {}
-    out["summary_ring"] = ring_summary(out["ring"], cf.floor_pct)
+    out["changes"] = ch
+    pairs = {"weekend_off": "weekend_placebo", "time_off": "time_off_placebo"}
+    out["stability"] = {
+        sc: stability_summary(ch[sc][0], ch[pairs[sc]][0] if sc in pairs else None, cf, cf.seed + i)
+        for i, sc in enumerate(
+            ("weekend_off", "weekend_placebo", "weekend_moved", "time_off", "time_off_placebo")
+        )
+    }
+    out["adversaries"] = {
+        adv: adversary_curve(ch[adv], cf, cf.seed + 50 + i) for i, adv in enumerate(ADVERSARIES)
+    }
+    frozen_gaming = {
+        m: df.with_columns(pct_cf=pl.col("pct_frozen")) for m, df in ch["gaming"].items()
+    }
+    out["volume"] = gaming_summary(frozen_gaming, cf.floor_pct) if frozen_gaming else {}
+    out["legacy"] = {
+        "weekend_off": shift_summary(ch["weekend_off"][0], cf.floor_pct),
+        "time_off": shift_summary(ch["time_off"][0], cf.floor_pct),
+        "gaming": gaming_summary(ch["gaming"], cf.floor_pct) if ch["gaming"] else {},
+        "ring": ring_summary(rings[cf.ring_size], cf.floor_pct),
+    }
+    out["seconds"] = time.perf_counter() - started
+    log.info("counterfactual tests: %.1f s", out["seconds"])
     return out
 
 
-def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Model -> the headline number of each test (what the recommendation gates on)."""
-    names = list(result["baseline"])
-    get = lambda key, name, field: (result[key].get(name) or {}).get(field)  # noqa: E731
+def changes_table(result: dict[str, Any]) -> pl.DataFrame:
+    """Every re-scored (scenario, strength, model, account) in one long frame (for
+    ``data/processed/``; the headline numbers go to compare.json)."""
+    frames = [
+        df.with_columns(scenario=pl.lit(sc), strength=pl.lit(float(s)))
+        for sc, by in result["changes"].items()
+        for s, df in by.items()
+    ]
+    if not frames:
+        return pl.DataFrame(
+            schema={"scenario": pl.String, "strength": pl.Float64, **RESCORE_SCHEMA}
+        )
+    return pl.concat(frames).select("scenario", "strength", *RESCORE_SCHEMA)
+
+
+def _stability_row(s: dict[str, Any], placebo: bool) -> dict[str, Any]:
+    """The headline of one scenario for one model (bias beyond placebo where there is one)."""
+    key = "beyond_placebo_" if placebo else ""
     return {
-        name: {
-            "weekend_off_median_abs": get("summary_weekend_off", name, "median_abs"),
-            "weekend_off_median": get("summary_weekend_off", name, "median"),
-            "weekend_off_p90_abs": get("summary_weekend_off", name, "p90_abs"),
-            "time_off_median_abs": get("summary_time_off", name, "median_abs"),
-            "time_off_median": get("summary_time_off", name, "median"),
-            "time_off_p90_abs": get("summary_time_off", name, "p90_abs"),
-            "volume_elasticity": get("summary_gaming", name, "volume_elasticity"),
-            "ring_gain": get("summary_ring", name, "ring_gain"),
-        }
-        for name in names
+        "n_accounts": s.get("n_accounts"),
+        "bias": s.get(f"{key}rel"),
+        "bias_ci": s.get(f"{key}rel_ci"),
+        "bias_pts": s.get(f"{key}pts"),
+        "bias_pts_ci": s.get(f"{key}pts_ci"),
+        "noise": s.get("rel_abs"),
+        "noise_ci": s.get("rel_abs_ci"),
+        "noise_pts": s.get("pts_abs"),
+        "noise_pts_ci": s.get("pts_abs_ci"),
+        "raw_bias": s.get("rel"),
+        "raw_bias_pts": s.get("pts"),
+        "placebo": s.get("placebo_rel"),
+        "placebo_pts": s.get("placebo_pts"),
+        "median_z": s.get("z"),
+        "share_outside": s.get("share_outside"),
+        "outside_excess": s.get("outside_beyond_placebo"),
     }
+
+
+def headline(result: dict[str, Any], cf: Any, n_participants: int) -> dict[str, Any]:
+    """What compare.json keeps of the tests: per scenario and model the bias and noise with
+    intervals, per adversary and model the gain curve, the volume elasticity, and the old
+    figures in their old shape (``weekend_off``, ``time_off``, ``gaming``, ``ring``; full
+    per-account tables: :func:`changes_table`)."""
+    placebo = {"weekend_off", "time_off"}
+    return {
+        "n_sample": len(result["sample"]),
+        "n_targets": len(result["targets"]),
+        "batch_size": max(1, int(cf.batch_share * n_participants)),
+        "ring_sizes": {str(k): len(v) for k, v in result["members"].items()},
+        "stability": {
+            sc: {m: _stability_row(s, sc in placebo) for m, s in by_model.items()}
+            for sc, by_model in result["stability"].items()
+        },
+        "adversaries": {
+            adv: {"strength": ADVERSARIES[adv], "models": curves}
+            for adv, curves in result["adversaries"].items()
+        },
+        "volume": result["volume"],
+        # the old figures, in the old shape (percentiles re-ranked inside the altered tables):
+        # weekend_off, time_off, gaming, ring (of ring_size), read by the report as before
+        **result["legacy"],
+        "ring_size": cf.ring_size,
+    }
+
+
+def stability_table(result: dict[str, Any]) -> pl.DataFrame:
+    """Plot data: one row per (scenario, model) with bias, noise and their intervals."""
+    rows = []
+    for sc, by_model in result["stability"].items():
+        for m, s in by_model.items():
+            h = _stability_row(s, sc in ("weekend_off", "time_off"))
+            row: dict[str, Any] = {"scenario": sc, "model": m}
+            for k, v in h.items():
+                if isinstance(v, tuple | list):
+                    row[f"{k}_low"], row[f"{k}_high"] = v
+                else:
+                    row[k] = v
+            rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def adversary_table(result: dict[str, Any]) -> pl.DataFrame:
+    """Plot data: one row per (adversary, model, strength) with the gain and its interval."""
+    rows = [
+        {
+            "adversary": adv,
+            "model": m,
+            "strength": p["strength"],
+            "gain": p["gain"],
+            "gain_low": p["gain_ci"][0],
+            "gain_high": p["gain_ci"][1],
+            "gain_pts": p["gain_pts"],
+            "n_targets": p["n_targets"],
+        }
+        for adv, by_model in result["adversaries"].items()
+        for m, curve in by_model.items()
+        for p in curve
+    ]
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def _ci(prefix: str, ci: tuple[float | None, float | None] | None) -> dict[str, float | None]:
+    lo, hi = ci or (None, None)
+    return {f"{prefix}_ci_low": lo, f"{prefix}_ci_high": hi}
+
+
+def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None]]:
+    """Model -> the headline numbers of every test (what the gates read), flat.
+
+    Stability (frozen ranking; relative change of score_pct, and ``*_pts`` the same in
+    percentile points): ``weekend_off_bias`` (median paired change beyond the placebo, with
+    ``_ci_low``/``_ci_high``), ``weekend_off_noise`` (median |change|, with interval),
+    ``weekend_off_raw_bias`` (no placebo subtracted), ``weekend_off_placebo``,
+    ``weekend_off_median_z``, ``weekend_off_share_outside`` and ``weekend_off_outside_excess``
+    (beyond placebo), the same for ``time_off``, and ``weekend_moved_bias``/``_noise``. Adversaries:
+    ``<adversary>_gain_at_<strength>`` (median relative gain of score_pct), with
+    ``volume_elasticity``. Legacy: ``weekend_off_median_abs``, ``weekend_off_median``,
+    ``weekend_off_p90_abs``, ``time_off_*`` and ``ring_gain`` (the old figures).
+    """
+    table: dict[str, dict[str, float | None]] = {}
+    for name in result["baseline"]:
+        r: dict[str, float | None] = {}
+        for sc in ("weekend_off", "time_off"):
+            s = result["stability"][sc].get(name, {})
+            r[f"{sc}_bias"] = s.get("beyond_placebo_rel")
+            r.update(_ci(f"{sc}_bias", s.get("beyond_placebo_rel_ci")))
+            r[f"{sc}_noise"] = s.get("rel_abs")
+            r.update(_ci(f"{sc}_noise", s.get("rel_abs_ci")))
+            r[f"{sc}_raw_bias"] = s.get("rel")
+            r[f"{sc}_placebo"] = s.get("placebo_rel")
+            r[f"{sc}_bias_pts"] = s.get("beyond_placebo_pts")
+            r.update(_ci(f"{sc}_bias_pts", s.get("beyond_placebo_pts_ci")))
+            r[f"{sc}_noise_pts"] = s.get("pts_abs")
+            r.update(_ci(f"{sc}_noise_pts", s.get("pts_abs_ci")))
+            r[f"{sc}_raw_bias_pts"] = s.get("pts")
+            r[f"{sc}_placebo_pts"] = s.get("placebo_pts")
+            r[f"{sc}_median_z"] = s.get("z")
+            r[f"{sc}_share_outside"] = s.get("share_outside")
+            r[f"{sc}_outside_excess"] = s.get("outside_beyond_placebo")
+            r[f"{sc}_n"] = s.get("n_accounts")
+        moved = result["stability"]["weekend_moved"].get(name, {})
+        r["weekend_moved_bias"] = moved.get("rel")
+        r.update(_ci("weekend_moved_bias", moved.get("rel_ci")))
+        r["weekend_moved_noise"] = moved.get("rel_abs")
+        r["weekend_moved_bias_pts"] = moved.get("pts")
+        r["weekend_moved_noise_pts"] = moved.get("pts_abs")
+        r["volume_elasticity"] = (result["volume"].get(name) or {}).get("volume_elasticity")
+        for adv, by_model in result["adversaries"].items():
+            for point in by_model.get(name, []):
+                key = f"{adv}_gain_at_{point['strength']:g}"
+                r[key] = point["gain"]
+                r[f"{adv}_n_at_{point['strength']:g}"] = point["n_targets"]
+        legacy = result["legacy"]
+        for sc in ("weekend_off", "time_off"):
+            old = legacy[sc].get(name) or {}
+            r[f"{sc}_median_abs"] = old.get("median_abs")
+            r[f"{sc}_median"] = old.get("median")
+            r[f"{sc}_p90_abs"] = old.get("p90_abs")
+        r["ring_gain"] = (legacy["ring"].get(name) or {}).get("ring_gain")
+        table[name] = r
+    return table
+
+
+# ---------------------------------------------------------------------------------------------
+# Gates
+
+
+def _within(v: float | None, limit: float, absolute: bool = True) -> bool | None:
+    if v is None or not np.isfinite(v):
+        return None
+    return bool((abs(v) if absolute else v) <= limit + 1e-12)
+
+
+def gate_results(
+    robustness: dict[str, dict[str, Any]], gates: GateParams
+) -> dict[str, dict[str, bool | None]]:
+    """Model -> gate -> passed (``None`` where the test has no number: untestable).
+
+    Gates (keys of :data:`GATE_NOTES`): ``volume`` (elasticity to extra posts drawing nothing
+    at most ``volume_elasticity_max``); ``weekend_off`` and ``time_off`` (|relative bias beyond
+    placebo| within the limit; on a table without those numbers, the legacy median
+    |relative change|); ``weekend_moved`` (only when its limit is set); ``weekend_off_interval`` and ``time_off_interval``
+    (extra share outside the model's own interval at most ``outside_interval_max``; None for a
+    model without a standard error); every stability gate is None with fewer than
+    ``min_accounts`` altered accounts, an adversary gate with fewer than ``min_targets`` targets
+    (a ring: fewer members than its size); one gate per adversary (median gain at its strength).
+    """
+    out: dict[str, dict[str, bool | None]] = {}
+    for name, r in robustness.items():
+        g: dict[str, bool | None] = {
+            "volume": _within(r.get("volume_elasticity"), gates.volume_elasticity_max, False)
+        }
+        for sc, limit, legacy in (
+            ("weekend_off", gates.weekend_off_bias_max, gates.weekend_off_median),
+            ("time_off", gates.time_off_bias_max, gates.time_off_median),
+        ):
+            if f"{sc}_bias" in r:
+                few = (r.get(f"{sc}_n") or 0) < gates.min_accounts
+                g[sc] = None if few else _within(r[f"{sc}_bias"], limit)
+                g[f"{sc}_interval"] = (
+                    None
+                    if few
+                    else _within(r.get(f"{sc}_outside_excess"), gates.outside_interval_max, False)
+                )
+            else:  # an old table: median |relative change| strictly below the legacy gate
+                v = r.get(f"{sc}_median_abs")
+                g[sc] = None if v is None else bool(v < legacy)
+        if "weekend_moved_bias" in r and gates.weekend_moved_bias_max is not None:
+            g["weekend_moved"] = _within(r["weekend_moved_bias"], gates.weekend_moved_bias_max)
+        for adv, gate in gates.adversaries.items():
+            key = f"{adv}_gain_at_{gate.at:g}"
+            if key in r:
+                n = r.get(f"{adv}_n_at_{gate.at:g}")
+                need = max(gates.min_targets, int(gate.at)) if adv == "ring" else gates.min_targets
+                few = n is not None and n < need
+                g[adv] = None if few else _within(r[key], gate.gain_max, False)
+            elif adv == "ring" and "ring_gain" in r:  # an old table
+                g[adv] = _within(r["ring_gain"], gates.ring_gain_max, False)
+        out[name] = g
+    return out
+
+
+#: Why a model fails a gate, and what passing it would take (the recommendation quotes these).
+GATE_NOTES = {
+    "volume": "Extra posts that nobody answers raise the score: it counts activity, not response.",
+    "weekend_off": "A weekend off costs more than removing as many random weekday posts (the "
+    "placebo): the score punishes the weekly rhythm itself, typically because it adds up what "
+    "happens per calendar day (decay by days, totals of repliers or partners). Passing takes a "
+    "per-post rate, or memory counted in the person's own posts rather than in days.",
+    "weekend_off_interval": "A weekend off moves more accounts outside the model's own 95 % "
+    "interval than the placebo does: the published uncertainty understates how much the score "
+    "changes with the rhythm of posting.",
+    "weekend_moved": "Moving weekend posts to the Friday before changes the score although "
+    "nothing was lost: the score depends on the calendar, not on what was said.",
+    "time_off": "Time off just before the scoring date costs more than removing as many older "
+    "posts at random (the placebo): with decay by calendar days the last vacation_days carry "
+    "1 - 0.5**(days/half_life) of the weight; passing takes memory counted in the person's own "
+    "posts (silent days cost nothing).",
+    "time_off_interval": "Time off moves more accounts outside the model's own 95 % interval "
+    "than the placebo does: the published uncertainty understates the effect of time off.",
+    "ring": "Accounts that answer and like each other count as distinct, reciprocal repliers; "
+    "passing takes discounting replies from dense cliques (weight each replier by how many of "
+    "whom they talk with are outside the replied-to account's circle).",
+    "puppets": "New accounts that reply only to the target count as distinct repliers; passing "
+    "takes weighting each replier by the diversity of whom they talk with.",
+    "spam_replies": "Spam that draws a reply or two from a small pool of accounts raises the "
+    "score: repliers who only ever answer the same few accounts count as much as the community.",
+    "reply_all": "Replying to many others to collect replies back raises the score: it rewards "
+    "the replies one provokes by replying, not those one's own posts draw.",
+    "self_chain": "Replying to oneself raises the score (thread depth or item counts).",
+    "exchange": "One long exchange with a single partner raises the score (depth or reciprocal "
+    "counts), although only one person is talking with the account.",
+}
+
+#: The old gates: gate -> (robustness key, GateParams field, strict "<" rather than "<="), kept
+#: for the recommendation rule's "how far past the limits" tie-break on the old figures.
+LEGACY_GATES = {
+    "volume": ("volume_elasticity", "volume_elasticity_max", False),
+    "weekend_off": ("weekend_off_median_abs", "weekend_off_median", True),
+    "time_off": ("time_off_median_abs", "time_off_median", True),
+    "ring": ("ring_gain", "ring_gain_max", False),
+}

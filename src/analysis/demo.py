@@ -9,11 +9,23 @@ threads with many distinct repliers, they answer back), conversationalists (repl
 reciprocally), volume gamers (many low-value posts, no replies), regulars; attributes on top:
 weekends offline, two weeks offline, one post about an unrelated subject (one-off), minors; plus
 accounts that only ever get mentioned or replied to (non-participants).
+
+A demo whose roles are defined by replies per post only checks that the conversation models
+count replies. With ``reply_trait_correlation`` set (0..1), every author also gets a **hidden
+trait** (true influence, standard normal) that drives an outcome no model reads: other accounts
+later *adopting* its posts (adopting an answer, quoting it, starting a thread on its subject),
+``adoptions_per_post · exp(trait_effect · trait)`` per post on average, recorded only in
+``data/raw/demo_truth/adoptions.parquet``. Each author's replies drawn are multiplied by
+``exp(reply_spread · z)`` (mean 1) with ``z = ρ · trait + sqrt(1 - ρ²) · noise``, so reply counts
+are only partly correlated with the trait (``ρ`` = the knob). Weekend activity is
+``weekend_activity`` of weekdays for every role (posts and replies), on top of the planted
+weekend-offline and vacation attributes. ``None`` keeps the roles alone: the old demo, draw for
+draw (a special case).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -284,6 +296,18 @@ ROLE_BEHAVIOUR = {
 }
 
 
+#: Columns of the adoption truth table (no model reads it).
+ADOPTION_SCHEMA = {
+    "adoption_id": pl.String,
+    "post_id": pl.String,
+    "source_account_id": pl.String,
+    "adopter_account_id": pl.String,
+    "kind": pl.String,
+    "created_at": schema.UTC_TIME,
+}
+ADOPTION_KINDS = ("adopted its answer", "quoted it", "started a thread on its subject")
+
+
 @dataclass(frozen=True)
 class DemoDump:
     """The generated raw tables and the ground truth kept apart from them."""
@@ -293,6 +317,10 @@ class DemoDump:
     reactions: pl.DataFrame
     truth_accounts: pl.DataFrame
     truth_posts: pl.DataFrame
+    #: Later adoptions of each post (the hidden trait's outcome); empty without the trait.
+    truth_adoptions: pl.DataFrame = field(
+        default_factory=lambda: pl.DataFrame(schema=ADOPTION_SCHEMA)
+    )
 
 
 def _handle(rng: np.random.Generator) -> tuple[str, str]:
@@ -324,7 +352,10 @@ class _Sim:
         self.posts: list[dict] = []
         self.post_truth: list[dict] = []
         self.reactions: list[dict] = []
+        self.adoptions: list[dict] = []
         self.by_subject: dict[str, np.ndarray] = {}
+        self.traited = params.reply_trait_correlation is not None
+        self.reply_mult: dict[str, float] = {}
 
     # ------------------------------------------------------------------ people
     def people(self) -> None:
@@ -406,6 +437,22 @@ class _Sim:
             s: np.array([3.0 if s in self.truth[a]["subjects"] else 0.3 for a in self.authors])
             for s in subjects
         }
+        if self.traited:
+            self.traits()
+
+    def traits(self) -> None:
+        """The hidden trait and the reply multiplier partly correlated with it (drawn last, so
+        the accounts and roles are those of the old demo with the same seed)."""
+        rho, spread = float(self.p.reply_trait_correlation or 0.0), self.p.reply_spread
+        trait = self.rng.normal(size=len(self.authors))
+        noise = self.rng.normal(size=len(self.authors))
+        z = rho * trait + np.sqrt(1 - rho**2) * noise
+        mult = np.exp(spread * z - spread**2 / 2)
+        for aid, t, m in zip(self.authors, trait, mult, strict=True):
+            self.truth[aid].update(trait=float(t), reply_multiplier=float(m))
+            self.reply_mult[aid] = float(m)
+        for aid in self.np_ids:
+            self.truth[aid].update(trait=None, reply_multiplier=None)
 
     def _name(self, aid: str) -> None:
         handle, display = _handle(self.rng)
@@ -419,6 +466,15 @@ class _Sim:
             return False
         vs = t["vacation_start"]
         return not (vs is not None and vs <= when < vs + timedelta(days=14))
+
+    def present(self, aid: str, when: datetime) -> bool:
+        """Active, and (with the trait) online this weekend day: every role is less active on
+        weekends (``weekend_activity``)."""
+        if not self.active(aid, when):
+            return False
+        if self.traited and when.weekday() >= 5:
+            return bool(self.rng.random() < self.p.weekend_activity)
+        return True
 
     # ------------------------------------------------------------------ posts
     def add(
@@ -479,7 +535,7 @@ class _Sim:
         self, parent: dict, aid: str, subject: str, vocab: dict[str, list[str]]
     ) -> dict | None:
         when = parent["created_at"] + timedelta(minutes=int(self.rng.exponential(240)) + 1)
-        if not self.active(aid, when):
+        if not self.present(aid, when):
             return None
         text = _fill(str(self.rng.choice(TEMPLATES_REPLY)), vocab, self.rng)
         return self.add(aid, when, "reply", text, subject, parent, None)
@@ -488,11 +544,12 @@ class _Sim:
         """Replies to a root post: who answers depends on topic interest and role."""
         rng, author = self.rng, root["account_id"]
         beh = ROLE_BEHAVIOUR[self.truth[author]["role"]]
+        mean = beh["replies"] * self.reply_mult.get(author, 1.0)
         if subject == "spam":
-            n_replies = rng.poisson(beh["replies"] * 0.1)
+            n_replies = rng.poisson(mean * 0.1)
             vocab = SUBJECTS[self.truth[author]["subjects"][0]]
         else:
-            n_replies = rng.negative_binomial(2, 2 / (2 + beh["replies"]))
+            n_replies = rng.negative_binomial(2, 2 / (2 + mean))
             vocab = SUBJECTS[subject]
         w = self.replier_weight * (self.interest.get(subject, 1.0))
         w = w / w.sum()
@@ -519,7 +576,7 @@ class _Sim:
                 t = self.truth[aid]
                 for _ in range(rng.poisson(ROLE_BEHAVIOUR[t["role"]]["rate"])):
                     when = day + timedelta(seconds=int(rng.integers(6 * 3600, 23 * 3600)))
-                    if not self.active(aid, when):
+                    if not self.present(aid, when):
                         continue
                     if t["role"] == "gamer" and rng.random() < 0.85:
                         subject = "spam"
@@ -597,12 +654,39 @@ class _Sim:
                 )
 
 
+def _adoptions(sim: _Sim) -> None:
+    """Later adoptions of each non-spam post, driven by its author's hidden trait only."""
+    rng, p = sim.rng, sim.p
+    effect = p.trait_effect
+    for row, truth in zip(sim.posts, sim.post_truth, strict=True):
+        trait = sim.truth[row["account_id"]].get("trait")
+        if trait is None or truth["is_low_value"]:
+            continue
+        lam = p.adoptions_per_post * np.exp(effect * trait - effect**2 / 2)
+        for _ in range(rng.poisson(lam)):
+            adopter = sim.authors[int(rng.integers(len(sim.authors)))]
+            if adopter == row["account_id"]:
+                continue
+            sim.adoptions.append(
+                dict(
+                    adoption_id=f"a{len(sim.adoptions) + 1:07d}",
+                    post_id=row["post_id"],
+                    source_account_id=row["account_id"],
+                    adopter_account_id=adopter,
+                    kind=ADOPTION_KINDS[int(rng.integers(len(ADOPTION_KINDS)))],
+                    created_at=row["created_at"] + timedelta(hours=float(rng.exponential(240))),
+                )
+            )
+
+
 def generate(params: DemoParams) -> DemoDump:
     """Simulate the community. Pure: the same params give identical tables."""
     sim = _Sim(params)
     sim.people()
     sim.activity()
     sim.likes()
+    if sim.traited:
+        _adoptions(sim)
     posts = sorted(sim.posts, key=lambda r: (r["created_at"], r["post_id"]))
     truth = [{**t, "vacation_start": t["vacation_start"]} for t in sim.truth.values()]
     return DemoDump(
@@ -613,4 +697,5 @@ def generate(params: DemoParams) -> DemoDump:
             pl.col("vacation_start").cast(schema.UTC_TIME)
         ),
         truth_posts=pl.DataFrame(sim.post_truth),
+        truth_adoptions=pl.DataFrame(sim.adoptions, schema=ADOPTION_SCHEMA),
     )

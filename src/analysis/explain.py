@@ -40,6 +40,12 @@ def _period(row: dict[str, Any]) -> str:
         start = row["window_start_at"].strftime("%Y-%m-%d")
         return f"activity from {start} up to (not including) {end}, every item counted fully; older activity counts nothing"
     hl = row.get("half_life_days")
+    if hl is None or (isinstance(hl, float) and math.isnan(hl)):
+        # conversation_eb: memory is counted in the account's own items, not in days
+        return (
+            f"all activity before {end}, recent items weighted by their order among the "
+            "account's own items (silent days count nothing)"
+        )
     return (
         f"all activity before {end}, each item weighted by its age: its weight halves every "
         f"{hl:g} days (an item {hl:g} days old counts half, {2 * hl:g} days old a quarter)"

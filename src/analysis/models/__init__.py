@@ -10,6 +10,7 @@ from types import ModuleType
 
 from analysis.models import (
     conversation,
+    conversation_eb,
     conversation_rate,
     engagement,
     klout_like,
@@ -31,6 +32,7 @@ MODELS: dict[str, ModuleType] = {
         network,
         network_topic,
         conversation_rate,
+        conversation_eb,
     )
 }
 

@@ -13,7 +13,8 @@ items that nobody answers:
 account's own items, so the decay cancels out of a steady rate and time off only means fewer
 observations. Shrinkage is gamma-Poisson: with ``E`` the weighted number of items and ``Y`` the
 weighted count, the posterior mean is ``(Y + k·m) / (E + k)`` where the population mean ``m``
-and the prior strength ``k`` (in items) come from the method of moments across accounts. An
+and the prior strength ``k`` (in items) come from the method of moments across accounts
+(prior variance = variance of the rates minus ``m · mean(1/E)``, see :func:`gamma_poisson`). An
 account with two lucky items is pulled towards the mean; one with hundreds is not.
 ``score_se`` is the posterior standard deviation of the answered rate on the log scale (delta
 method). Replies to and from the non-participant placeholder do not count.
@@ -44,18 +45,26 @@ EXTRA = ("repliers_per_item", "two_way_per_item", "prior_items")
 def gamma_poisson(y: pl.Expr, e: pl.Expr, frame: pl.DataFrame) -> tuple[float, float]:
     """Method-of-moments prior (mean m, strength k in items) of per-item rates ``y/e``.
 
-    Between-account variance of the rates minus the Poisson noise (m / mean exposure) gives the
-    prior variance v; k = m / v. With no excess variance the prior is strong (k large).
+    With true rates of prior mean m and variance v, an account's observed rate ``y/e`` has
+    variance ``v + m/e`` (Poisson noise), so the plain between-account variance of the rates
+    is ``v + m * mean(1/e)``: the prior variance is that minus ``m * mean(1/e)`` (not
+    ``m / mean(e)``, which understates the noise of small accounts and so shrinks too little);
+    k = m / v. With no excess variance the prior is strong (k large). Accounts with less than
+    one item's worth of weight (``e < 1``: a few old items) would dominate ``mean(1/e)`` with
+    noise, so the moments are taken over the others (all of them when none reach 1).
     """
-    stats = frame.select(
+    fit = frame.filter(e >= 1.0)
+    if fit.height < 2:
+        fit = frame
+    stats = fit.select(
         (y.sum() / e.sum()).alias("m"),
         (y / e).var().alias("var_rate"),
-        e.mean().alias("e_mean"),
+        (1.0 / e).mean().alias("inv_e_mean"),
     ).row(0, named=True)
     m = float(stats["m"] or 0.0)
     if m <= 0:
         return 0.0, 1.0
-    excess = float(stats["var_rate"] or 0.0) - m / max(float(stats["e_mean"] or 1.0), 1e-9)
+    excess = float(stats["var_rate"] or 0.0) - m * float(stats["inv_e_mean"] or 0.0)
     k = m / excess if excess > 1e-12 else 1e6
     return m, float(min(max(k, 0.5), 1e6))
 

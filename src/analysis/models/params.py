@@ -18,6 +18,7 @@ DEFAULT_NAMES = (
     "network",
     "network_topic",
     "conversation_rate",
+    "conversation_eb",
 )
 
 
@@ -44,6 +45,19 @@ class ModelParams(Frozen):
     #: ``validate`` on the demo: planted roles to recover (positives vs negatives).
     roles_positive: tuple[str, ...] = ("expert", "conversationalist")
     roles_negative: tuple[str, ...] = ("gamer", "broadcaster")
+    #: ``conversation_eb``: memory in the account's own items (an item 30 items old counts
+    #: half), prior weight of its long-run rate (in items), exponent of the clique discount,
+    #: and the published bands (quintiles, edges from the scores this many days earlier).
+    eb_half_life_items: float = Field(30.0, gt=0)
+    eb_own_prior_items: float = Field(10.0, gt=0)
+    eb_clique_power: float = Field(2.0, ge=0)
+    #: ``conversation_eb``: a replier found in n of the account's threads counts n ** -power in
+    #: each (0: every thread fully; 0.5: n threads count sqrt(n) in all).
+    eb_repeat_power: float = Field(0.5, ge=0)
+    #: ``conversation_eb``: read each item's outcome against the community's mean for its weekday.
+    eb_weekday_adjust: bool = True
+    eb_n_bands: int = Field(5, ge=1)
+    eb_band_refresh_days: float = Field(7.0, gt=0)
 
 
 def model_params(params: Any) -> ModelParams:

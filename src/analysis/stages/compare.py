@@ -2,7 +2,8 @@
 
 Reads ``data/interim/{accounts,posts,reactions}.parquet`` (+ ``data/processed/post_topics.parquet``),
 every ``data/processed/scores/<model>.parquet``, ``reports/metrics/models.json`` (validity) and,
-on the demo, the planted roles. Writes ``data/processed/divergence.parquet``,
+on the demo, the planted roles. Writes ``data/processed/divergence.parquet``, ``data/processed/counterfactual_changes.parquet``
+(every re-scored account of every counterfactual test),
 ``reports/metrics/compare.json`` and the plot data under ``reports/plots/compare/``.
 """
 
@@ -15,9 +16,9 @@ from typing import Any
 
 import polars as pl
 
-from analysis import compare, counterfactual, groundtruth, ordering
+from analysis import compare, counterfactual, demo_check, groundtruth, ordering
 from analysis import models as registry
-from analysis.config import PrivacyParams, section
+from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import read_json, write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
@@ -26,6 +27,7 @@ from analysis.stages.score import SCORES, load_tables
 log = logging.getLogger(__name__)
 
 DIVERGENCE = Path("data/processed/divergence.parquet")
+CHANGES = Path("data/processed/counterfactual_changes.parquet")
 METRICS = Path("reports/metrics/compare.json")
 VALIDITY = Path("reports/metrics/models.json")
 PLOTS = Path("reports/plots/compare")
@@ -38,13 +40,19 @@ METHOD = {
     "divergence": "Quadrants from score_pct thresholds (high = at or above); divergence = residual "
     "of conversation_pct regressed on reach_pct (statsmodels OLS), positive = more conversation "
     "than reach predicts.",
-    "counterfactual": "A seeded sample of participants is altered in batches of batch_share of "
-    "the participants (the rest anchors the percentile scale); every model is re-run on the "
-    "altered tables and each altered account's score_pct is compared with its baseline. "
-    "Relative change = (pct_cf - pct_base) / max(pct_base, floor_pct). Weekend off and time "
-    "off remove the account's own posts (replies included) and, with drop_responses, the "
-    "replies to them and the reactions on them. Gaming adds posts drawing no replies and no "
-    "reactions; the ring members reply to and like each other's latest posts.",
+    "counterfactual": "A seeded sample of accounts active before the scoring date (ordered by "
+    "first post time and content, never by pseudonym) is altered in batches; every model is "
+    "re-run on the altered tables and each altered account's new score is ranked against the "
+    "frozen baseline scores of everyone else (no batch cross-effects). Change = percentile "
+    "points, relative change (pct_cf - pct_base) / max(pct_base, floor_pct), and score change "
+    "in the model's own standard errors. Weekend off and time off remove the account's own "
+    "posts and, with drop_responses, the replies to them and the reactions on them; their "
+    "placebos remove as many random weekday (older) posts; bias = median paired change beyond "
+    "the placebo, noise = median absolute change, both with 95 % bootstrap intervals over "
+    "accounts. Weekend moved shifts weekend posts to the Friday before. Adversaries (spam "
+    "drawing replies, reply-to-everyone, self-reply chains, two-person exchanges, sockpuppet "
+    "farms, reaction rings) are curves of the targets' median relative gain per strength. "
+    "'legacy' keeps the old figures (percentiles re-ranked inside the altered tables).",
 }
 
 
@@ -63,7 +71,7 @@ def _write_plots(
     agree: pl.DataFrame,
     div: pl.DataFrame,
     robust: dict[str, dict[str, Any]],
-    gaming: dict[str, dict],
+    cf: dict[str, Any],
     multipliers: tuple[float, ...],
 ) -> None:
     PLOTS.mkdir(parents=True, exist_ok=True)
@@ -73,6 +81,7 @@ def _write_plots(
         "reach_pct", "conversation_pct"
     ).write_csv(PLOTS / "divergence.csv")
     pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(PLOTS / "robustness.csv")
+    gaming = cf["volume"]
     rows = [{"volume_increase_pct": 0.0, **{m: 0.0 for m in gaming}}]
     for mult in multipliers:
         key = f"+{round(100 * mult)}%"
@@ -83,6 +92,8 @@ def _write_plots(
             }
         )
     pl.DataFrame(rows).write_csv(PLOTS / "gaming.csv")
+    counterfactual.stability_table(cf).write_csv(PLOTS / "stability.csv")
+    counterfactual.adversary_table(cf).write_csv(PLOTS / "adversaries.csv")
     log.info("wrote plot data to %s", PLOTS)
 
 
@@ -123,6 +134,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         div_json["planted_roles"] = compare.role_rates(div, truth, k)
 
     models = {n: registry.MODELS[n] for n in names}
+    n_part = tables.participants().height
     cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual)
     robust = counterfactual.robustness_table(cf)
     validity = read_json(VALIDITY) if VALIDITY.exists() else None
@@ -141,21 +153,22 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "models": names,
         "agreement": _agreement_json(agree),
         "divergence": div_json,
-        "counterfactual": {
-            "n_sample": len(cf["sample"]),
-            "batch_size": max(1, int(cp.counterfactual.batch_share * tables.participants().height)),
-            "ring_size": len(cf["members"]),
-            "weekend_off": cf["summary_weekend_off"],
-            "time_off": cf["summary_time_off"],
-            "gaming": cf["summary_gaming"],
-            "ring": cf["summary_ring"],
-        },
+        "counterfactual": counterfactual.headline(cf, cp.counterfactual, n_part),
         "robustness": robust,
+        "robustness_gates": counterfactual.gate_results(robust, cp.gates),
         "recommendation": rec,
         "recommended_model": rec["recommended_model"],
         "method": METHOD,
     }
+    if groundtruth.has_truth(params):
+        # The demo only: regenerate it over the grid of reply-trait correlations and score
+        # every model against the hidden trait (simulated people, about 15 s).
+        grid = demo_check.trait_grid(section(params, "demo", DemoParams), models, mp)
+        result["hidden_trait"] = demo_check.grid_json(grid)
+        PLOTS.mkdir(parents=True, exist_ok=True)
+        grid.write_csv(PLOTS / "hidden_trait.csv")
     write_parquet(div, DIVERGENCE)
+    write_parquet(counterfactual.changes_table(cf), CHANGES)
     write_json(result, METRICS)
-    _write_plots(agree, div, robust, cf["summary_gaming"], cp.counterfactual.gaming_multipliers)
+    _write_plots(agree, div, robust, cf, cp.counterfactual.gaming_multipliers)
     return 0

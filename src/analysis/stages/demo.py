@@ -1,4 +1,6 @@
-"""Stage ``demo``: write the simulated dump (canonical Parquet) and its ground truth apart."""
+"""Stage ``demo``: write the simulated dump (canonical Parquet) and its ground truth apart
+(``data/raw/demo_truth/{accounts,posts,adoptions}.parquet``: roles, subjects, the hidden trait
+and the adoptions it drives; no model reads them)."""
 
 from __future__ import annotations
 
@@ -26,11 +28,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         write_table(getattr(dump, table), RAW_DIR / f"{table}.parquet", table, schema.RAW)
     write_parquet(dump.truth_accounts, TRUTH_DIR / "accounts.parquet")
     write_parquet(dump.truth_posts, TRUTH_DIR / "posts.parquet")
+    write_parquet(dump.truth_adoptions, TRUTH_DIR / "adoptions.parquet")
     log.info(
-        "demo: %d accounts, %d posts, %d reactions over %d days (seed %d)",
+        "demo: %d accounts, %d posts, %d reactions, %d hidden adoptions over %d days (seed %d)",
         dump.accounts.height,
         dump.posts.height,
         dump.reactions.height,
+        dump.truth_adoptions.height,
         p.n_days,
         p.seed,
     )

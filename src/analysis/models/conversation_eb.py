@@ -1,0 +1,267 @@
+"""Model ``conversation_eb``: how many independent people does a typical contribution draw in?
+
+Built to survive the robustness tests of the ``compare`` stage honestly, by construction rather
+than by tuning a threshold:
+
+* **Per-contribution outcome.** An account's *item* is its contribution to one thread (all its
+  posts in that thread, the thread keyed by its root); the outcome of an item is the weighted
+  number of distinct other accounts who replied to the account's posts in that thread. Posting
+  more items that nobody answers lowers the rate; a long exchange or a self-reply chain stays
+  one item with the same repliers.
+* **Read against the day's audience.** With ``eb_weekday_adjust``, an item's outcome is scaled
+  by the community's mean outcome over the mean for items started on the same weekday, so a
+  weekend item that draws less because fewer people are around counts as an average item.
+* **Memory in the person's own items, not in calendar days.** Item ``j`` (0 = the latest, by
+  the time of the account's first post in the thread) weighs ``0.5 ** (j / eb_half_life_items)``,
+  so silent days (weekends, holidays) change nothing: only items count.
+* **Shrinkage toward the person's own history.** The long-run rate (every item, equal weight)
+  is shrunk toward the community with a gamma-Poisson prior fitted by the method of moments
+  (prior variance = variance of the rates minus ``m · mean(1/E)``); the recent, item-weighted
+  rate is then shrunk toward that long-run rate with ``eb_own_prior_items`` items of weight.
+* **Replies from dense cliques discounted.** A replier ``r`` of account ``a`` weighs
+  ``d_r · (1 - x_ra) ** eb_clique_power``: with ``o_ra`` the share of ``r``'s replies that go
+  to ``a`` or to ``a``'s circle (everyone ``a`` replied to or heard from) and ``c_a`` the share
+  a replier choosing at random would send there (``a``'s partners over all accounts),
+  ``x_ra = o_ra - c_a`` (clipped to 0..1) is how much more ``r`` stays inside ``a``'s circle
+  than chance: members of a ring who mostly answer each other weigh little,
+  while a central account's many repliers are not punished for its centrality; ``d_r = q / (q + 1)`` with ``q`` the number of
+  accounts other than ``a`` that ``r`` talks with, so an account that only ever answers ``a``
+  (a sockpuppet) weighs nothing.
+* **A published band.** ``band`` (1 = lowest quintile .. ``eb_n_bands``) uses the band edges
+  of the scores ``eb_band_refresh_days`` earlier; it stays the earlier ``band_previous`` while
+  the score's 95 % interval still overlaps that band, and moves only when the interval leaves
+  it (one step of hysteresis: the earlier band is itself read without hysteresis).
+
+``score`` = posterior mean of weighted distinct repliers per item = ``c_own`` (the account's own
+evidence, ``B · recent rate``) + ``c_prior`` (what is borrowed from its long-run rate, itself
+shrunk to the community). ``score_se`` is the gamma posterior standard deviation. Only posts
+before ``as_of`` are read; reactions and export-time totals are not read at all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from analysis import schema
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.conversation_rate import gamma_poisson
+from analysis.models.params import ModelParams, model_params
+
+NAME = "conversation_eb"
+TITLE = "Independent conversation per contribution (clique-discounted, shrunk to own history)"
+UNIT = "weighted distinct repliers per thread contributed to"
+OBS = "threads it contributed to"
+COMPONENTS = {
+    "c_own": "the account's own recent evidence (its shrinkage weight times its recent rate)",
+    "c_prior": "what is borrowed from its long-run rate (itself shrunk to the community)",
+}
+EXTRA = ("recent_rate", "long_run_rate", "n_items", "band", "band_previous")
+
+
+def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
+    """Weight of each (replier ``src``, replied-to ``dst``) pair: ``d_src · (1 - x) ** power``.
+
+    ``posts``: scoped posts (before ``as_of``) with ``reply_to_account_id`` filled. ``x`` is the
+    share of ``src``'s replies that go to ``dst`` or to ``dst``'s circle, in excess of chance
+    (``dst``'s partners over all accounts), ``d_src = q/(q+1)`` with ``q`` the accounts other
+    than ``dst`` that ``src`` replied to or heard from.
+    """
+    placeholder = schema.NONPARTICIPANT_ID
+    edges = (
+        common.reply_edges(posts)
+        .filter((pl.col("dst") != placeholder) & (pl.col("src") != placeholder))
+        .group_by("src", "dst")
+        .agg(n=pl.len().cast(pl.Float64))
+    )
+    if edges.height == 0:
+        return edges.select("src", "dst").with_columns(weight=pl.lit(0.0))
+    partners = (
+        pl.concat(
+            [
+                edges.select(pl.col("src").alias("x"), pl.col("dst").alias("y")),
+                edges.select(pl.col("dst").alias("x"), pl.col("src").alias("y")),
+            ]
+        )
+        .unique()
+        .sort("x", "y")
+    )
+    n_partners = partners.group_by("x").agg(n_partners=pl.len())
+    # circle(a) = a's partners and a itself
+    circle = pl.concat(
+        [partners, partners.select(pl.col("x"), pl.col("x").alias("y")).unique()]
+    ).rename({"x": "dst", "y": "target"})
+    sent = edges.group_by("src").agg(n_sent=pl.col("n").sum())
+    to_circle = (
+        edges.select("src", "dst")
+        .join(circle, on="dst")
+        .join(
+            edges.select("src", pl.col("dst").alias("target"), pl.col("n").alias("n_to")),
+            on=["src", "target"],
+        )
+        .group_by("src", "dst")
+        .agg(n_circle=pl.col("n_to").sum())
+    )
+    n_accounts = partners["x"].n_unique()
+    return (
+        edges.select("src", "dst")
+        .join(to_circle, on=["src", "dst"], how="left")
+        .join(sent, on="src")
+        .join(n_partners.rename({"x": "src"}), on="src")
+        .join(n_partners.rename({"x": "dst", "n_partners": "n_dst_partners"}), on="dst")
+        .with_columns(
+            share_circle=(pl.col("n_circle").fill_null(0) / pl.col("n_sent")).clip(0, 1),
+            # the share a replier picking targets at random would send into dst's circle
+            chance=(pl.col("n_dst_partners") / max(n_accounts - 1, 1)).clip(0, 1),
+            q=(pl.col("n_partners") - 1).cast(pl.Float64),  # partners other than dst
+        )
+        # The plain difference, not (o - c) / (1 - c): when dst talks with nearly everyone,
+        # staying inside its circle says nothing, and the ratio would blow up.
+        .with_columns(excess=(pl.col("share_circle") - pl.col("chance")).clip(0, 1))
+        .with_columns(
+            weight=(pl.col("q") / (pl.col("q") + 1)) * (1 - pl.col("excess")) ** clique_power
+        )
+        .select("src", "dst", "weight")
+    )
+
+
+def item_outcomes(
+    posts: pl.DataFrame, clique_power: float, repeat_power: float = 0.0
+) -> pl.DataFrame:
+    """One row per (account, thread) item: ``account_id, thread_id, first_at, y`` (weighted
+    distinct repliers to the account's posts in that thread). A replier found in ``n`` of the
+    account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers are not a
+    community)."""
+    placeholder = schema.NONPARTICIPANT_ID
+    own = posts.filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
+    own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
+    items = own.group_by("account_id", "thread_id").agg(first_at=pl.col("created_at").min())
+    weights = replier_weights(posts, clique_power)
+    direct = (
+        posts.filter(pl.col("parent_post_id").is_not_null() & (pl.col("kind") != "repost"))
+        .select(pl.col("parent_post_id").alias("post_id"), pl.col("account_id").alias("src"))
+        .join(own.select("post_id", pl.col("account_id").alias("dst"), "thread_id"), on="post_id")
+        .filter((pl.col("src") != pl.col("dst")) & (pl.col("src") != placeholder))
+        .unique(["dst", "thread_id", "src"])
+        .join(weights, on=["src", "dst"], how="left")
+        .with_columns(n_threads=pl.len().over("src", "dst").cast(pl.Float64))
+        .group_by("dst", "thread_id")
+        .agg(
+            y=(pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power))
+            .sum()
+            .round(12)
+        )
+        .rename({"dst": "account_id"})
+    )
+    return items.join(direct, on=["account_id", "thread_id"], how="left").with_columns(
+        pl.col("y").fill_null(0.0)
+    )
+
+
+def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
+    """Per account with an item before ``as_of``: ``score`` (posterior mean), ``score_se``,
+    ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``."""
+    posts = common.scoped_posts(tables.posts, as_of, p.half_life_days, None)
+    items = item_outcomes(posts, p.eb_clique_power, p.eb_repeat_power)
+    if items.height == 0:
+        return pl.DataFrame(
+            schema={
+                "account_id": pl.String,
+                **{c: pl.Float64 for c in ("score", "score_se", *COMPONENTS)},
+                "recent_rate": pl.Float64,
+                "long_run_rate": pl.Float64,
+                "n_items": pl.Int64,
+                "n_obs": pl.Int64,
+            }
+        )
+    if p.eb_weekday_adjust:
+        # The audience is smaller on some days (weekends): an item's outcome is read against
+        # the community's mean outcome for items started on the same weekday (UTC), so a
+        # weekend item that draws less because fewer people are around is not a worse item.
+        dow = pl.col("first_at").dt.weekday()
+        items = items.with_columns(
+            y=pl.when(pl.col("y").mean().over(dow) > 0)
+            .then(pl.col("y") * pl.col("y").mean() / pl.col("y").mean().over(dow))
+            .otherwise(pl.col("y"))
+            .round(12)
+        )
+    items = items.sort("account_id", "first_at", "thread_id", descending=[False, True, False])
+    items = items.with_columns(
+        j=pl.int_range(0, pl.len()).over("account_id"),
+    ).with_columns(v=pl.lit(0.5).pow(pl.col("j") / p.eb_half_life_items))
+    # Sums rounded to 1e-12: a parallel group-by adds in varying order (differences of 1e-17
+    # that would otherwise flip exact ties between runs).
+    per = items.group_by("account_id").agg(
+        e_all=pl.len().cast(pl.Float64),
+        y_all=pl.col("y").sum().round(12),
+        e=pl.col("v").sum().round(12),
+        y=(pl.col("v") * pl.col("y")).sum().round(12),
+        n_items=pl.len().cast(pl.Int64),
+    )
+    m, k = gamma_poisson(pl.col("y_all"), pl.col("e_all"), per)
+    k_own = p.eb_own_prior_items
+    long_run = (pl.col("y_all") + k * m) / (pl.col("e_all") + k)
+    return (
+        per.with_columns(long_run_rate=long_run)
+        .with_columns(
+            recent_rate=pl.col("y") / pl.col("e"),
+            b=pl.col("e") / (pl.col("e") + k_own),
+            score=(pl.col("y") + k_own * pl.col("long_run_rate")) / (pl.col("e") + k_own),
+            score_se=(pl.col("y") + k_own * pl.col("long_run_rate")).sqrt() / (pl.col("e") + k_own),
+            n_obs=pl.col("n_items"),
+        )
+        .with_columns(
+            c_own=pl.col("b") * pl.col("recent_rate"),
+            c_prior=(1 - pl.col("b")) * pl.col("long_run_rate"),
+        )
+    )
+
+
+def bands(score: pl.Series, edges: list[float]) -> pl.Series:
+    """Band 1..len(edges)+1 of each score given the inner band edges (ascending; a score on an
+    edge belongs to the band above)."""
+    idx = np.searchsorted(np.asarray(edges, dtype=float), score.to_numpy(), side="right") + 1
+    return pl.Series(score.name, idx, dtype=pl.Int64)
+
+
+def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+    """Score every participant by the independent conversation a typical item draws."""
+    p = model_params(params)
+    now = rates(tables, p, as_of)
+    before = rates(tables, p, as_of - timedelta(days=p.eb_band_refresh_days))
+    n_bands = p.eb_n_bands
+    if before.height >= n_bands:
+        qs = [i / n_bands for i in range(1, n_bands)]
+        edges = [float(before["score"].quantile(q, "linear")) for q in qs]
+    elif now.height >= n_bands:
+        edges = [float(now["score"].quantile(i / n_bands, "linear")) for i in range(1, n_bands)]
+    else:
+        edges = []
+    lows = [float("-inf"), *edges]
+    highs = [*edges, float("inf")]
+    prev = before.select(
+        "account_id", band_previous=bands(before["score"], edges) if edges else pl.lit(1)
+    )
+    now = now.with_columns(band_now=bands(now["score"], edges) if edges else pl.lit(1)).join(
+        prev, on="account_id", how="left"
+    )
+    lo_of = pl.col("band_previous").replace_strict(
+        list(range(1, len(lows) + 1)), lows, default=None, return_dtype=pl.Float64
+    )
+    hi_of = pl.col("band_previous").replace_strict(
+        list(range(1, len(highs) + 1)), highs, default=None, return_dtype=pl.Float64
+    )
+    z = 1.96 * pl.col("score_se").fill_null(0.0)
+    overlaps = (pl.col("score") + z >= lo_of) & (pl.col("score") - z <= hi_of)
+    now = now.with_columns(
+        band=pl.when(pl.col("band_previous").is_not_null() & overlaps)
+        .then(pl.col("band_previous"))
+        .otherwise(pl.col("band_now"))
+        .cast(pl.Int64),
+        band_previous=pl.col("band_previous").cast(pl.Int64),
+    )
+    per = now.select("account_id", "score", "score_se", "n_obs", *COMPONENTS, *EXTRA)
+    return common.finish(per, tables, NAME, as_of, None, None, [], extra=EXTRA)

@@ -1,0 +1,435 @@
+"""Stage ``compare``: stability as bias with intervals (frozen ranking, placebos) and adversaries,
+on tiny inline communities and toy models whose answer is known."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from types import SimpleNamespace
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import adversaries, counterfactual, schema
+from analysis.counterfactual import CounterfactualParams, GateParams
+from analysis.models import common, conversation_eb
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+
+MONDAY = datetime(2026, 3, 2, tzinfo=UTC)
+AS_OF = MONDAY + timedelta(days=28)
+
+
+def _tables(posts: list[dict], extra_accounts: tuple[str, ...] = ()) -> Tables:
+    ids = sorted({p["account_id"] for p in posts} | set(extra_accounts))
+    accounts = schema.conform(
+        pl.DataFrame({"account_id": ids, "platform": "demo", "is_participant": True}),
+        "accounts",
+        schema.INTERIM,
+    )
+    df = pl.DataFrame(posts).with_columns(platform=pl.lit("demo"))
+    p = schema.conform(df, "posts", schema.INTERIM)
+    return Tables(accounts=accounts, posts=p, reactions=schema.empty("reactions", schema.INTERIM))
+
+
+def _community(n: int = 24, days: int = 28) -> Tables:
+    """``n`` accounts; account i writes i % 3 + 1 root posts every day plus i more on the first
+    Monday (so no two accounts tie), and the next account replies to each of its roots. Post
+    texts differ by account and day."""
+    posts = []
+    for i in range(n):
+        aid, nxt = f"acc{i:02d}", f"acc{(i + 1) % n:02d}"
+        for d in range(days):
+            for k in range(i % 3 + 1 + (i if d == 0 else 0)):
+                pid = f"{aid}_{d}_{k}"
+                when = MONDAY + timedelta(days=d, hours=8 + k, minutes=i)
+                posts.append(
+                    dict(post_id=pid, account_id=aid, kind="post", created_at=when, text=pid)
+                )
+                posts.append(
+                    dict(
+                        post_id=f"re_{pid}",
+                        account_id=nxt,
+                        kind="reply",
+                        parent_post_id=pid,
+                        root_post_id=pid,
+                        reply_to_account_id=aid,
+                        created_at=when + timedelta(minutes=30),
+                        text=f"re {pid}",
+                    )
+                )
+    return _tables(posts)
+
+
+def _toy(name: str, per_account: callable) -> SimpleNamespace:
+    """A model module: ``per_account(scoped posts) -> frame(account_id, score)``."""
+
+    def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+        posts = common.scoped_posts(tables.posts, as_of, 30.0, None)
+        per = per_account(posts).with_columns(n_obs=pl.lit(1), score_se=pl.lit(1.0))
+        return common.finish(per, tables, name, as_of, 30.0, None, [])
+
+    return SimpleNamespace(NAME=name, score=score)
+
+
+CONSTANT = _toy(
+    "constant", lambda p: p.select("account_id").unique().with_columns(score=pl.lit(1.0))
+)
+COUNT = _toy(
+    "count",
+    lambda p: p.filter(pl.col("kind") == "post").group_by("account_id").agg(score=pl.len() * 1.0),
+)
+#: Weekend posts count ten times as much: a score that punishes a weekend off beyond its posts.
+WEEKEND_HEAVY = _toy(
+    "weekend_heavy",
+    lambda p: (
+        p.filter(pl.col("kind") == "post")
+        .group_by("account_id")
+        .agg(score=(1 + 9 * (pl.col("created_at").dt.weekday() >= 6).cast(pl.Float64)).sum())
+    ),
+)
+#: Distinct repliers received: what a ring or a puppet farm inflates.
+REPLIERS = _toy(
+    "repliers",
+    lambda p: (
+        common.reply_edges(p)
+        .group_by("dst")
+        .agg(score=pl.col("src").n_unique() * 1.0)
+        .rename({"dst": "account_id"})
+    ),
+)
+
+
+def _run(models, transform, placebo=None, n=12, seed=1):
+    t = _community()
+    cf = CounterfactualParams(n_boot=200)
+    base = {m.NAME: m.score(t, None, AS_OF) for m in models}
+    sample = counterfactual.sample_accounts(t, n, seed, AS_OF, 14, 2)
+    groups = counterfactual.batches(sample, t.participants().height, 0.2, seed)
+    mods = {m.NAME: m for m in models}
+    a = counterfactual.rescore(t, mods, None, AS_OF, groups, transform, base, "x")
+    b = (
+        counterfactual.rescore(t, mods, None, AS_OF, groups, placebo, base, "p")
+        if placebo
+        else None
+    )
+    return counterfactual.stability_summary(a, b, cf, seed=3)
+
+
+# ------------------------------------------------------------------------------ frozen ranking
+
+
+def test_frozen_percentile_ranks_against_everyone_else_at_baseline() -> None:
+    base = np.array([1.0, 2.0, 3.0, 4.0])
+    # the account (baseline 2) now scores 3.5: above 1 and 3, below 4 among the 3 others
+    assert counterfactual.frozen_percentile(base, 2.0, 3.5) == pytest.approx(100 * 2 / 3)
+    # unchanged score: its own baseline percentile (ties share half)
+    assert counterfactual.frozen_percentile(base, 2.0, 2.0) == pytest.approx(100 * 1 / 3)
+    assert counterfactual.frozen_percentile(np.array([5.0, 5.0, 5.0]), 5.0, 5.0) == 50.0
+
+
+def test_a_score_that_ignores_the_data_shows_zero_change() -> None:
+    out = _run(
+        [CONSTANT],
+        lambda t, g: counterfactual.weekend_off(t, g),
+        lambda t, g: counterfactual.weekend_placebo(t, g, AS_OF, 5),
+    )["constant"]
+    assert out["pts"] == 0 and out["pts_abs"] == 0 and out["beyond_placebo_rel"] == 0
+    assert out["pts_ci"] == (0.0, 0.0)
+
+
+def test_weekend_heavy_score_shows_bias_beyond_placebo_and_a_count_does_not() -> None:
+    out = _run(
+        [COUNT, WEEKEND_HEAVY],
+        lambda t, g: counterfactual.weekend_off(t, g),
+        lambda t, g: counterfactual.weekend_placebo(t, g, AS_OF, 5),
+    )
+    # a count loses as much from a weekend off as from as many random weekday posts
+    assert out["count"]["pts"] < 0 and abs(out["count"]["beyond_placebo_pts"]) < 1e-9
+    heavy = out["weekend_heavy"]
+    assert heavy["beyond_placebo_pts"] < -5
+    assert heavy["beyond_placebo_pts_ci"][1] < 0  # the interval excludes zero
+    rob = {
+        "count": {"weekend_off_bias": out["count"]["beyond_placebo_rel"], "weekend_off_n": 12},
+        "weekend_heavy": {"weekend_off_bias": heavy["beyond_placebo_rel"], "weekend_off_n": 12},
+    }
+    gates = counterfactual.gate_results(rob, GateParams(min_accounts=10))
+    assert gates["count"]["weekend_off"] is True and gates["weekend_heavy"]["weekend_off"] is False
+    assert gates["count"]["weekend_off_interval"] is None  # no number: untestable
+    # too few altered accounts: untestable, not passed
+    assert counterfactual.gate_results(rob, GateParams())["weekend_heavy"]["weekend_off"] is None
+
+
+# ------------------------------------------------------------------------------ transforms
+
+
+def test_placebo_removes_as_many_weekday_posts_as_the_weekend_holds() -> None:
+    t = _community()
+    weekend = counterfactual.weekend_off(t, ["acc01"], drop_responses=False)
+    placebo = counterfactual.weekend_placebo(t, ["acc01"], AS_OF, seed=2, drop=False)
+    gone_w = t.posts.join(weekend.posts, on="post_id", how="anti")
+    gone_p = t.posts.join(placebo.posts, on="post_id", how="anti")
+    # 4 weekends x 2 days x (2 roots + 1 reply to acc00)
+    assert gone_w.height == gone_p.height == 8 * 3
+    assert (gone_p["created_at"].dt.weekday() <= 5).all()
+    assert set(gone_p["account_id"]) == {"acc01"}
+
+
+def test_weekend_moved_keeps_every_post_and_moves_weekends_to_friday() -> None:
+    t = _community()
+    moved = counterfactual.weekend_moved(t, ["acc02"])
+    assert moved.posts.height == t.posts.height
+    mine = moved.posts.filter(pl.col("account_id") == "acc02")
+    assert (mine["created_at"].dt.weekday() <= 5).all()
+    others = moved.posts.filter(pl.col("account_id") != "acc02")
+    assert others["created_at"].to_list() == (
+        t.posts.filter(pl.col("account_id") != "acc02")["created_at"].to_list()
+    )
+
+
+def test_sampling_does_not_depend_on_pseudonyms() -> None:
+    t = _community()
+    # another key: every pseudonym changes, in an order unrelated to the first
+    rename = {f"acc{i:02d}": f"zz{(7 * i) % 24:02d}x" for i in range(24)}
+    back = {v: k for k, v in rename.items()}
+    t2 = Tables(
+        accounts=t.accounts.with_columns(pl.col("account_id").replace(rename)),
+        posts=t.posts.with_columns(
+            pl.col("account_id", "reply_to_account_id").replace(rename)
+        ).sample(fraction=1.0, shuffle=True, seed=4),
+        reactions=t.reactions,
+    )
+    a = counterfactual.sample_accounts(t, 6, 9, AS_OF, 14, 2)
+    b = counterfactual.sample_accounts(t2, 6, 9, AS_OF, 14, 2)
+    assert a == [back[x] for x in b]
+
+
+def test_sampling_skips_accounts_silent_in_the_window() -> None:
+    t = _community()
+    silent = t.with_posts(
+        t.posts.filter(
+            (pl.col("account_id") != "acc03") | (pl.col("created_at") < MONDAY + timedelta(days=7))
+        )
+    )
+    picked = counterfactual.sample_accounts(silent, 24, 1, AS_OF, 14, 2)
+    assert "acc03" not in picked and len(picked) == 23
+
+
+# ------------------------------------------------------------------------------ adversaries
+
+
+def test_ring_of_20_raises_a_naive_replier_count_and_fails_its_gate() -> None:
+    t = _community()
+    base = {"repliers": REPLIERS.score(t, None, AS_OF)}
+    members = counterfactual.sample_accounts(t, 20, 1, AS_OF, 14, 2)
+    ring = counterfactual.rescore(
+        t,
+        {"repliers": REPLIERS},
+        None,
+        AS_OF,
+        [members],
+        lambda tt, g: adversaries.reaction_ring(tt, g, AS_OF, 1, 1),
+        base,
+        "ring",
+    )
+    curve = counterfactual.adversary_curve({20: ring}, CounterfactualParams(n_boot=50), 1)
+    assert curve["repliers"][0]["gain"] >= 0.9  # from the middle (everyone tied) to the top
+    rob = {"repliers": {"ring_gain_at_20": curve["repliers"][0]["gain"], "ring_n_at_20": 20}}
+    assert counterfactual.gate_results(rob, GateParams())["repliers"]["ring"] is False
+    # a "ring of 20" that found only 6 active members tests nothing
+    rob["repliers"]["ring_n_at_20"] = 6
+    assert counterfactual.gate_results(rob, GateParams())["repliers"]["ring"] is None
+
+
+def test_sockpuppets_are_new_participants_that_only_answer_the_target() -> None:
+    t = _community()
+    out = adversaries.sockpuppet_farm(t, ["acc05"], 4, AS_OF, n_posts=2)
+    puppets = out.accounts.join(t.accounts, on="account_id", how="anti")
+    assert puppets.height == 4 and puppets["is_participant"].all()
+    new = out.posts.join(t.posts, on="post_id", how="anti")
+    assert new.height == 4 * 2 and set(new["reply_to_account_id"]) == {"acc05"}
+    assert out.reactions.height == 4 * 2
+    assert (new["created_at"] < AS_OF).all()
+    # the naive count gains 4 repliers; the clique-and-diversity weights give puppets nothing
+    weights = conversation_eb.replier_weights(
+        common.scoped_posts(out.posts, AS_OF, 30.0, None), 2.0
+    )
+    assert weights.filter(pl.col("src").str.starts_with("cf_puppet"))["weight"].max() == 0.0
+
+
+def test_chains_exchanges_and_reply_to_everyone_have_the_promised_shape() -> None:
+    t = _community()
+    chains = adversaries.self_reply_chains(t, ["acc01"], 5, AS_OF, n_threads=2)
+    new = chains.posts.join(t.posts, on="post_id", how="anti")
+    assert new.height == 10 and set(new["account_id"]) == {"acc01"}
+    assert set(new["reply_to_account_id"]) == {"acc01"}
+    pair = adversaries.two_person_exchange(t, ["acc01"], 6, AS_OF)
+    new = pair.posts.join(t.posts, on="post_id", how="anti")
+    # acc02 replies to acc01 most often: it is the partner, and the two alternate
+    assert new.sort("created_at")["account_id"].to_list() == ["acc02", "acc01"] * 3
+    everyone = adversaries.reply_to_everyone(t, ["acc01"], 5, AS_OF, seed=1)
+    new = everyone.posts.join(t.posts, on="post_id", how="anti")
+    mine = new.filter(pl.col("account_id") == "acc01")
+    assert mine.height == 5 and mine["reply_to_account_id"].n_unique() == 5
+    # nobody in this community ever answered a reply: nobody answers back
+    assert new.height == 5
+
+
+def test_spam_drawing_replies_comes_from_a_pool_of_the_given_share() -> None:
+    t = _community()
+    out = adversaries.inject_posts(
+        t, ["acc01"], 1.0, AS_OF, 3, replier_share=0.1, replies_per_post=2
+    )
+    spam = out.posts.filter(pl.col("post_id").str.starts_with("cf_spam_"))
+    replies = out.posts.filter(pl.col("parent_post_id").is_in(spam["post_id"].implode()))
+    assert spam.height == 85 and replies.height > 85  # 28 x 2 roots + 1 + 28 replies
+    assert replies["account_id"].n_unique() <= round(0.1 * 23)
+    assert "acc01" not in set(replies["account_id"])
+
+
+def test_gate_results_read_the_adversary_strength_from_params_and_legacy_tables() -> None:
+    gates = GateParams()
+    new = {"m": {"puppets_gain_at_20": 0.3, "ring_gain_at_20": 0.1, "volume_elasticity": 0.0}}
+    g = counterfactual.gate_results(new, gates)["m"]
+    assert g["puppets"] is False and g["ring"] is True and g["volume"] is True
+    assert "exchange" not in g  # not run: no gate at all
+    old = {"m": {"weekend_off_median_abs": 0.01, "time_off_median_abs": 0.2, "ring_gain": 0.3}}
+    g = counterfactual.gate_results(old, gates)["m"]
+    assert g["weekend_off"] is True and g["time_off"] is False and g["ring"] is False
+    assert set(counterfactual.GATE_NOTES) >= {
+        k for r in (new, old) for k in counterfactual.gate_results(r, gates)["m"]
+    }
+
+
+# ------------------------------------------------------------------------------ small demo
+
+
+@pytest.fixture(scope="module")
+def demo_tables(small_demo) -> Tables:
+    from analysis.models.fixtures import tables_from_demo
+
+    return tables_from_demo(small_demo)
+
+
+def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) -> None:
+    from analysis import models as registry
+    from analysis.io import write_json
+
+    as_of = demo_tables.posts["created_at"].max() + timedelta(seconds=1)
+    names = ("volume", "conversation", "conversation_eb")
+    models = {n: registry.MODELS[n] for n in names}
+    cf = CounterfactualParams(
+        n_sample=12,
+        n_targets=4,
+        n_boot=50,
+        gaming_multipliers=(1.0,),
+        spam_replier_shares=(0.1,),
+        reply_all_sizes=(20,),
+        self_chain_lengths=(10,),
+        exchange_lengths=(20,),
+        puppet_sizes=(20,),
+        ring_sizes=(5, 20),
+    )
+    res = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
+    rob = counterfactual.robustness_table(res)
+    gates = counterfactual.gate_results(rob, GateParams(min_targets=3))
+    assert set(rob) == set(names) and set(gates) == set(names)
+    assert rob["volume"]["volume_elasticity"] > 0 and gates["volume"]["volume"] is False
+    assert gates["conversation_eb"]["puppets"] is True
+    assert rob["conversation"]["puppets_gain_at_20"] > rob["conversation_eb"]["puppets_gain_at_20"]
+    head = counterfactual.headline(res, cf, demo_tables.participants().height)
+    assert head["stability"]["weekend_off"]["volume"]["bias_ci"] is not None
+    # the old figures keep their old shape: the report's tables still read them
+    from analysis.report import effect_frame
+
+    for test in ("weekend_off", "gaming"):
+        assert effect_frame({"counterfactual": head}, test).height > 0
+    assert counterfactual.changes_table(res).height > 0
+    assert counterfactual.stability_table(res).height == 5 * len(names)
+    assert counterfactual.adversary_table(res)["adversary"].n_unique() == 6
+    # same params, same numbers (every random choice is seeded)
+    again = counterfactual.robustness_table(
+        counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
+    )
+    for name in names:  # equal up to float summation order (parallel group-bys)
+        for k, v in rob[name].items():
+            assert again[name][k] == pytest.approx(v, abs=1e-9, nan_ok=True), (name, k)
+    # another pseudonymisation key: every id changes and sorts differently; same numbers
+    ids = demo_tables.accounts["account_id"].to_list()
+    rename = {a: f"k{(hash(a) % 997):03d}_{len(ids) - i:04d}" for i, a in enumerate(sorted(ids))}
+    rename[schema.NONPARTICIPANT_ID] = schema.NONPARTICIPANT_ID
+    other = Tables(
+        accounts=demo_tables.accounts.with_columns(pl.col("account_id").replace(rename)),
+        posts=demo_tables.posts.with_columns(
+            pl.col("account_id", "reply_to_account_id").replace(rename)
+        ),
+        reactions=demo_tables.reactions.with_columns(pl.col("actor_account_id").replace(rename)),
+    )
+    keyed = counterfactual.robustness_table(
+        counterfactual.run_all(other, models, ModelParams(), as_of, cf)
+    )
+    for name in names:
+        for k, v in rob[name].items():
+            assert keyed[name][k] == pytest.approx(v, abs=1e-9, nan_ok=True), (name, k)
+    import tempfile
+    from pathlib import Path
+
+    with tempfile.TemporaryDirectory() as tmp:
+        write_json(head, Path(tmp) / "h.json")  # JSON-serialisable
+
+
+# ------------------------------------------------------------------------------ demo with a trait
+
+
+def test_demo_without_the_knob_is_the_old_demo_and_with_it_hides_the_trait() -> None:
+    from analysis.config import DemoParams
+    from analysis.demo import generate
+
+    old = generate(DemoParams(seed=5, n_accounts=50, n_days=50))
+    assert old.truth_adoptions.height == 0 and "trait" not in old.truth_accounts.columns
+    lo = generate(DemoParams(seed=5, n_accounts=50, n_days=50, reply_trait_correlation=0.0))
+    hi = generate(DemoParams(seed=5, n_accounts=50, n_days=50, reply_trait_correlation=1.0))
+    # the same people and roles as the old demo (the trait is drawn last)
+    assert lo.truth_accounts["role"].to_list()[:50] == old.truth_accounts["role"].to_list()[:50]
+    # the hidden outcome lives in the truth tables only
+    assert hi.truth_adoptions.height > 0
+    assert not set(hi.truth_adoptions["adoption_id"]) & set(hi.posts["post_id"])
+    authors = hi.truth_accounts.filter(~pl.col("is_nonparticipant"))
+    # the knob: the reply multiplier follows the trait at 1, not at 0
+    corr = {
+        rho: np.corrcoef(
+            d.truth_accounts.filter(~pl.col("is_nonparticipant"))["trait"].to_numpy(),
+            np.log(d.truth_accounts.filter(~pl.col("is_nonparticipant"))["reply_multiplier"]),
+        )[0, 1]
+        for rho, d in ((0.0, lo), (1.0, hi))
+    }
+    assert corr[1.0] > 0.99 and abs(corr[0.0]) < 0.4
+    # weekend rhythm for every role: fewer posts per weekend day than per weekday
+    day = hi.posts["created_at"].dt.weekday()
+    per_weekend_day = (day >= 6).sum() / 2
+    per_weekday = (day <= 5).sum() / 5
+    assert per_weekend_day < 0.8 * per_weekday
+    # adoptions follow the trait
+    got = hi.truth_adoptions.group_by("source_account_id").len()
+    joined = authors.join(got, left_on="account_id", right_on="source_account_id", how="left")
+    top = joined.filter(pl.col("trait") > 1)["len"].fill_null(0).mean()
+    bottom = joined.filter(pl.col("trait") < -1)["len"].fill_null(0).mean()
+    assert top > 2 * bottom
+
+
+def test_hidden_trait_check_separates_reply_models_by_the_knob() -> None:
+    from analysis import demo_check
+    from analysis import models as registry
+    from analysis.config import DemoParams
+
+    demo = DemoParams(seed=11, n_accounts=160, n_days=60, reply_spread=1.5)
+    models = {n: registry.MODELS[n] for n in ("reach", "conversation_rate")}
+    grid = demo_check.trait_grid(demo, models, ModelParams(), correlations=(0.0, 1.0))
+    auc = {
+        (r["model"], r["reply_trait_correlation"]): r["auc_trait"]
+        for r in grid.iter_rows(named=True)
+    }
+    assert auc[("conversation_rate", 1.0)] > auc[("conversation_rate", 0.0)] + 0.1
+    assert abs(auc[("reach", 1.0)] - 0.5) < 0.15  # reach never sees the trait
+    js = demo_check.grid_json(grid)
+    assert set(js) == set(models) and set(js["reach"]) == {"0", "1"}
