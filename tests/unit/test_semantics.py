@@ -132,6 +132,17 @@ def test_asking_questions_earns_no_conversation_on_stack_exchange():
     by = dict(zip(s["account_id"], s["n_repliers"], strict=True))
     assert by["asker"] == 0
     assert all(by[f"ans{k}"] == 1 for k in range(3))
+    # the per-item models read the same meaning: answering draws credit, asking does not
+    from analysis import models as registry
+
+    for name in ("conversation_rate", "conversation_eb"):
+        sc = dict(
+            registry.get(name)
+            .score(_tables(posts), ModelParams(), AS_OF)
+            .select("account_id", "score")
+            .iter_rows()
+        )
+        assert all(sc[f"ans{k}"] > sc["asker"] for k in range(3)), (name, sc)
     # on Reddit the same shape is three people talking with the poster
     s2 = conversation.score(
         _tables(

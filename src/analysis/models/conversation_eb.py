@@ -140,9 +140,11 @@ def item_outcomes(
     own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
     items = own.group_by("account_id", "thread_id").agg(first_at=pl.col("created_at").min())
     weights = replier_weights(posts, clique_power)
+    # Credit each item drew, by the platform's meaning (``analysis.semantics``): replies to it;
+    # for a Stack Exchange answer, the asker's credit and the comments on it.
     direct = (
-        posts.filter(pl.col("parent_post_id").is_not_null() & (pl.col("kind") != "repost"))
-        .select(pl.col("parent_post_id").alias("post_id"), pl.col("account_id").alias("src"))
+        common.reply_edges(posts)
+        .select(pl.col("target_post_id").alias("post_id"), "src")
         .join(own.select("post_id", pl.col("account_id").alias("dst"), "thread_id"), on="post_id")
         .filter((pl.col("src") != pl.col("dst")) & (pl.col("src") != placeholder))
         .unique(["dst", "thread_id", "src"])

@@ -77,15 +77,17 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     placeholder = schema.NONPARTICIPANT_ID
     # Items an account authored (reposts amplify someone else: not the account's own item).
     items = posts.filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
-    # Direct replies to each item, by someone else.
+    # Credit each item drew from someone else, by the platform's meaning (``analysis.semantics``:
+    # replies to it; for a Stack Exchange answer, the asker's credit and comments on it).
+    edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
+        pl.col("dst") != placeholder
+    )
     replies = (
-        posts.filter(pl.col("parent_post_id").is_not_null() & (pl.col("kind") != "repost"))
-        .select(pl.col("parent_post_id").alias("post_id"), pl.col("account_id").alias("replier"))
+        edges.select(pl.col("target_post_id").alias("post_id"), pl.col("src").alias("replier"))
         .join(items.select("post_id", "account_id", "w"), on="post_id")
         .filter((pl.col("replier") != pl.col("account_id")) & (pl.col("replier") != placeholder))
     )
-    # Reciprocity: pairs (author, replier) where the author also replied to the replier.
-    edges = common.reply_edges(posts).filter(pl.col("dst") != placeholder)
+    # Reciprocity: pairs (author, replier) where the author also credited the replier.
     answered_back = edges.select(
         pl.col("src").alias("account_id"), pl.col("dst").alias("replier")
     ).unique()
