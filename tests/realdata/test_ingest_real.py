@@ -28,6 +28,7 @@ DUMPS = {
     "stackexchange-quantumcomputing": "stackexchange",
     "stackexchange-bicycles-meta": "stackexchange",
     "stackexchange-french-meta": "stackexchange",
+    "stackexchange-ai": "stackexchange",
     "reddit-pushshift": "reddit",
     "hackernews-items-1-590": "hackernews",
     "hackernews-posts-2016-09": "hackernews",
