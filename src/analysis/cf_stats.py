@@ -148,7 +148,8 @@ def stability_summary(
     a placebo, the same paired per account as the change beyond the placebo's.
 
     Keys per model: ``n_accounts``; ``pts``, ``pts_ci``, ``pts_abs``, ``pts_abs_ci`` (and
-    ``rel*``, ``z``); ``share_outside`` (None without ``score_se``); with a placebo
+    ``rel*``, ``z``); ``share_outside`` (None without ``score_se``); ``share_band_changed``
+    (models that publish a band; None otherwise); with a placebo
     ``placebo_pts``, ``beyond_placebo_pts`` (+ ``_ci``, ``_abs``, ``_abs_ci``) and
     ``outside_beyond_placebo``; ``old`` holds the old figures (:func:`shift_summary`).
     """
@@ -164,6 +165,10 @@ def stability_summary(
         z = g["z"].drop_nulls().to_numpy()
         r["z"] = _median(z)
         r["share_outside"] = float(np.mean(np.abs(z) > cf.z_outside)) if z.size else None
+        bands = g.select("band_base", "band_cf").drop_nulls()
+        r["share_band_changed"] = (
+            float((bands["band_base"] != bands["band_cf"]).mean()) if bands.height else None
+        )
         if pl_df is not None:
             pg = pl_df.filter(pl.col("model") == name)
             paired = g.select("account_id", "pts", "rel").join(

@@ -272,20 +272,25 @@ def rescore(
         cf = transform(tables, group)
         for name, module in models.items():
             scored = module.score(cf, params, as_of).filter(pl.col("account_id").is_in(group))
+            base = baseline[name]
+            # a model that publishes a band (conversation_eb): did the published band move?
+            band = "band" in base.columns and "band" in scored.columns
+            no_band = pl.lit(None, dtype=pl.Int64)
             joined = (
-                baseline[name]
-                .filter(pl.col("account_id").is_in(group))
+                base.filter(pl.col("account_id").is_in(group))
                 .select(
                     "account_id",
                     pl.col("score").alias("score_base"),
                     pl.col("score_pct").alias("pct_base"),
                     "score_se",
+                    (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_base"),
                 )
                 .join(
                     scored.select(
                         "account_id",
                         pl.col("score").alias("score_cf"),
                         pl.col("score_pct").alias("pct_cf"),
+                        (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_cf"),
                     ),
                     on="account_id",
                 )
@@ -318,7 +323,8 @@ def rescore(
 
 
 #: What :func:`rescore` returns: ``pct_cf`` is re-ranked inside the altered tables (the old
-#: figure), ``pct_frozen`` ranks the altered score against everyone else's frozen baseline.
+#: figure), ``pct_frozen`` ranks the altered score against everyone else's frozen baseline;
+#: ``band_*``: the published band of a model that has one (null otherwise).
 RESCORE_SCHEMA = {
     "model": pl.String,
     "account_id": pl.String,
@@ -328,6 +334,8 @@ RESCORE_SCHEMA = {
     "pct_base": pl.Float64,
     "pct_cf": pl.Float64,
     "pct_frozen": pl.Float64,
+    "band_base": pl.Int64,
+    "band_cf": pl.Int64,
 }
 
 
@@ -514,6 +522,7 @@ def _stability_row(s: dict[str, Any], placebo: bool) -> dict[str, Any]:
         "placebo": s.get("placebo_rel"),
         "placebo_pts": s.get("placebo_pts"),
         "median_z": s.get("z"),
+        "share_band_changed": s.get("share_band_changed"),
         "share_outside": s.get("share_outside"),
         "outside_excess": s.get("outside_beyond_placebo"),
     }
@@ -618,6 +627,7 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
             r[f"{sc}_raw_bias_pts"] = s.get("pts")
             r[f"{sc}_placebo_pts"] = s.get("placebo_pts")
             r[f"{sc}_median_z"] = s.get("z")
+            r[f"{sc}_share_band_changed"] = s.get("share_band_changed")
             r[f"{sc}_share_outside"] = s.get("share_outside")
             r[f"{sc}_outside_excess"] = s.get("outside_beyond_placebo")
             r[f"{sc}_n"] = s.get("n_accounts")

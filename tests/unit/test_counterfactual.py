@@ -339,6 +339,9 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
     assert rob["conversation"]["puppets_gain_at_20"] > rob["conversation_eb"]["puppets_gain_at_20"]
     head = counterfactual.headline(res, cf, demo_tables.participants().height)
     assert head["stability"]["weekend_off"]["volume"]["bias_ci"] is not None
+    # the banded model reports how often its published band moved; the others have no band
+    assert 0 <= head["stability"]["weekend_off"]["conversation_eb"]["share_band_changed"] <= 1
+    assert head["stability"]["weekend_off"]["volume"]["share_band_changed"] is None
     # the old figures keep their old shape: the report's tables still read them
     from analysis.report import effect_frame
 
