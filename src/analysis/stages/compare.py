@@ -167,6 +167,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         result["hidden_trait"] = demo_check.grid_json(grid)
         PLOTS.mkdir(parents=True, exist_ok=True)
         grid.write_csv(PLOTS / "hidden_trait.csv")
+    else:
+        # a declared DVC output: a real dump has no hidden trait, so the plot data is empty
+        PLOTS.mkdir(parents=True, exist_ok=True)
+        (PLOTS / "hidden_trait.csv").write_text(
+            "reply_trait_correlation,model,auc_trait,spearman_adoptions,spearman_adoption_rate,auc_roles\n"
+        )
     write_parquet(div, DIVERGENCE)
     write_parquet(counterfactual.changes_table(cf), CHANGES)
     write_json(result, METRICS)
