@@ -191,8 +191,10 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
             .round(12)
         )
     items = items.sort("account_id", "first_at", "thread_id", descending=[False, True, False])
+    # Items started at the same instant share their age in items (a tie broken by thread id
+    # would depend on the pseudonyms, which change with the secret key).
     items = items.with_columns(
-        j=pl.int_range(0, pl.len()).over("account_id"),
+        j=(pl.col("first_at").rank("min", descending=True).over("account_id") - 1).cast(pl.Float64),
     ).with_columns(v=pl.lit(0.5).pow(pl.col("j") / p.eb_half_life_items))
     # Sums rounded to 1e-12: a parallel group-by adds in varying order (differences of 1e-17
     # that would otherwise flip exact ties between runs).
