@@ -719,3 +719,75 @@ def split_pct(compare: Mapping[str, Any] | None, default: float) -> float:
     """The percentile at which the compare stage split reach (and conversation) into quadrants."""
     t = (((compare or {}).get("divergence") or {}).get("thresholds_pct")) or {}
     return float(t.get("reach", default))
+
+
+def stability_frame(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
+    """Per scenario and model: bias beyond placebo and noise, with intervals (relative change
+    of the frozen-rank percentile; ``compare.json`` ``counterfactual.stability``)."""
+    st = (((compare or {}).get("counterfactual") or {}).get("stability")) or {}
+    rows = []
+    for scenario, by_model in st.items():
+        for model, r in (by_model or {}).items():
+            lo, hi = r.get("bias_ci") or (None, None)
+            nlo, nhi = r.get("noise_ci") or (None, None)
+            rows.append(
+                {
+                    "scenario": scenario,
+                    "model": model,
+                    "n_accounts": r.get("n_accounts"),
+                    "bias": r.get("bias"),
+                    "bias_low": lo,
+                    "bias_high": hi,
+                    "noise": r.get("noise"),
+                    "noise_low": nlo,
+                    "noise_high": nhi,
+                    "share_outside": r.get("share_outside"),
+                }
+            )
+    schema = {
+        "scenario": pl.String,
+        "model": pl.String,
+        "n_accounts": pl.Int64,
+        **{
+            c: pl.Float64
+            for c in (
+                "bias",
+                "bias_low",
+                "bias_high",
+                "noise",
+                "noise_low",
+                "noise_high",
+                "share_outside",
+            )
+        },
+    }
+    return pl.DataFrame(rows, schema=schema) if rows else None
+
+
+def adversary_frame(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
+    """Per adversary, model and strength: the targets' median relative gain with its interval."""
+    adv = (((compare or {}).get("counterfactual") or {}).get("adversaries")) or {}
+    rows = [
+        {
+            "adversary": name,
+            "model": model,
+            "strength": float(pt.get("strength")),
+            "gain": pt.get("gain"),
+            "gain_low": (pt.get("gain_ci") or (None, None))[0],
+            "gain_high": (pt.get("gain_ci") or (None, None))[1],
+            "n_targets": pt.get("n_targets"),
+        }
+        for name, a in adv.items()
+        for model, curve in ((a or {}).get("models") or {}).items()
+        for pt in curve or []
+    ]
+    schema = {
+        "adversary": pl.String,
+        "model": pl.String,
+        "strength": pl.Float64,
+        "gain": pl.Float64,
+        "gain_low": pl.Float64,
+        "gain_high": pl.Float64,
+        "n_targets": pl.Int64,
+    }
+    return pl.DataFrame(rows, schema=schema) if rows else None

@@ -115,7 +115,14 @@ def public_tables(frames: Mapping[str, pl.DataFrame | None], k: int) -> dict[str
         if name in f:
             out[name] = suppress(f[name].drop("note", strict=False), "n_accounts", k, ["value"])
     # model-level, over all scored accounts (fits over hundreds of responses, not small cells)
-    for name in ("recommendation", "exclusions", "within_thread", "gates"):
+    for name in (
+        "recommendation",
+        "exclusions",
+        "within_thread",
+        "stability",
+        "adversaries",
+        "gates",
+    ):
         if name in f:
             out[name] = f[name]
     return out
@@ -539,12 +546,39 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
     ):
         if name in ctx.tables:
             out += [
-                f"**{title}:** {what}.",
+                f"**{title} (the earlier measure, kept for comparison):** {what}.",
                 _fig(ctx, name, title),
                 "",
                 md_table(ctx.tables[name]),
                 "",
             ]
+    if "stability" in ctx.tables:
+        out += [
+            "**Stability as bias, with intervals.** Each sampled account (active in the window "
+            "before the scoring date) is altered alone and ranked against the *frozen* scores of "
+            "everyone else. `bias` is the median relative change of its percentile *beyond the "
+            "placebo* (the same number of random weekday posts removed for a weekend off, random "
+            "older posts for time off), `noise` the median absolute change, both with bootstrap "
+            "intervals; `share_outside` is the share of accounts whose new score leaves the "
+            "model's own interval. `weekend_moved` moves weekend posts to the Friday before "
+            "instead of deleting them. Gates apply to the bias beyond placebo "
+            "(`compare.gates`).",
+            "",
+            md_table(ctx.tables["stability"]),
+            "",
+        ]
+    if "adversaries" in ctx.tables:
+        out += [
+            "**Adversaries that fight back.** Median relative gain of the targets' percentile "
+            "(frozen ranking) for each adversary at each strength: spam drawing a few replies "
+            "(share of real accounts in the pool), replying to everyone (others answered), "
+            "self-reply chains and two-person exchanges (length), sockpuppet farms and reaction "
+            "rings (members). The gate of each adversary is at one strength (`compare.gates."
+            "adversaries`).",
+            "",
+            md_table(ctx.tables["adversaries"]),
+            "",
+        ]
     return out
 
 

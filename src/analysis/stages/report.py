@@ -148,6 +148,8 @@ def build(inp: report.Inputs, p: report.ReportParams, k: int) -> dict[str, Any]:
     out["recommended"], out["recommended_reason"] = report.recommended(inp.compare_metrics)
     out["recommendation"] = report.recommendation_table(inp.compare_metrics)
     out["exclusions"] = report.exclusion_table(inp.compare_metrics)
+    out["stability"] = report.stability_frame(inp.compare_metrics)
+    out["adversaries"] = report.adversary_frame(inp.compare_metrics)
     out["gates"] = report.gates_table(inp.compare_metrics)
     return out
 
@@ -320,6 +322,8 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
                 "recommendation",
                 "exclusions",
                 "within_thread",
+                "stability",
+                "adversaries",
                 "gates",
             )
         },

@@ -260,11 +260,21 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
         ),
     ):
         if test in b:
+            extra = b.get({"weekend_off": "stability", "gaming": "adversaries"}[test])
             out.append(
                 S(
                     test.replace("_", "-"),
                     title,
-                    caption=caption,
+                    caption=caption
+                    + (
+                        " The table below is the measure the gates use: bias beyond a placebo "
+                        "(random weekday posts removed), ranked against everyone else's frozen "
+                        "scores, with 95 % intervals; weekend_moved moves weekend posts instead."
+                        if test == "weekend_off"
+                        else " The table below is each adversary's curve: the targets' median "
+                        "gain per strength (ring and puppet members, pool share, others "
+                        "answered, chain length), with 95 % intervals."
+                    ),
                     figures=[
                         plots.model_bars(
                             plots.as_percent(b[test]),
@@ -273,6 +283,7 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
                             highlight=[b["recommended"]] if b["recommended"] else [],
                         )
                     ],
+                    html=html_table(extra) if extra is not None and extra.height else "",
                 )
             )
         else:
