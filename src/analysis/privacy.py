@@ -275,7 +275,9 @@ HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
 # Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
 # extension) in real Usenet signatures are phone numbers too (found by the independent audit).
 # A line break may split a number ("312-702-\n8367").
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t\r\n.\-()/_]{5,24}\d(?!\d)")
+# 7 to 15 digits, at most three separators between two digits: a long run of "_" or spaces
+# ends a number, so an earlier number cannot swallow the start of a phone ("79______ 0-671-...").
+PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_]{0,3}\d){6,14}(?!\d)")
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
