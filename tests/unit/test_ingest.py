@@ -155,7 +155,7 @@ def test_texts_are_scrubbed_and_names_dropped() -> None:
 
 
 def test_opt_out_by_handle_removes_account_posts_and_reactions() -> None:
-    res = _run(_tables(), opt_out={privacy.opt_out_digest("@BOB_B")})
+    res = _run(_tables(), opt_out={privacy.opt_out_digest("@BOB_B", KEY)})
     assert aid("b") not in res.accounts["account_id"].to_list()
     assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
     assert res.counts["demo"]["accounts"]["removed_opt_out"] == 1

@@ -28,7 +28,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     priv = section(params, "privacy", PrivacyParams)
     ing = section(params, "ingest", IngestParams)
     key = privacy.resolve_key(priv, src)
-    opt_out = privacy.read_opt_out(priv.opt_out_path)
+    opt_out = privacy.read_opt_out(priv.opt_out_path, key)
     sources = []
     for spec in src.all():
         tables = read_source(spec.format, spec.path)
