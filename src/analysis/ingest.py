@@ -61,6 +61,9 @@ class IngestResult:
     rejects: pl.DataFrame
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_inputs: dict[str, list[str]] = field(default_factory=dict)
+    #: Pseudonyms of every account removed for privacy (minors, opt-outs, no consent, rejected
+    #: rows): never written out, only digested, so that caches can be pruned when it changes.
+    removed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -444,6 +447,9 @@ def _one_source(
         rejects=rej,
         counts=counts,
         missing_inputs={ns: list(t.missing_inputs)},
+        removed=sorted(
+            privacy.pseudonym(key, ns, "account", r, privacy.ACCOUNT_PREFIX) for r in removed
+        ),
     )
 
 
@@ -657,6 +663,7 @@ def ingest(
     for r, src in zip(results, sources, strict=True):
         out.counts[src.namespace] = r.counts
         out.missing_inputs.update(r.missing_inputs)
+        out.removed += r.removed
     for tbl, layer in (
         ("accounts", schema.INTERIM),
         ("posts", schema.INTERIM),

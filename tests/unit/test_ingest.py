@@ -502,3 +502,8 @@ def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> No
     ident = Identifiers.from_tables([account_rows(tables)], [tables.posts])
     found = {v for _, v in Scanner(ident).scan_text("little_nell12's stout, nell trent")}
     assert {"little_nell12", "Nell Trent"} <= found
+
+
+def test_ingest_lists_removed_pseudonyms_for_cache_pruning() -> None:
+    res = _run(_tables())
+    assert res.removed == [aid("kid")]  # the minor, never written out, only digested

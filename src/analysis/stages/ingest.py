@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,6 +83,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "first_post_at": str(posts["created_at"].min()) if posts.height else None,
             "last_post_at": str(posts["created_at"].max()) if posts.height else None,
             "n_opt_out_entries": len(opt_out),
+            # changes whenever the set of removed accounts does (a later is_minor flag too):
+            # the embed stage prunes its cache then, as after an opt-out
+            "removed_accounts_sha256": hashlib.sha256(
+                "\n".join(sorted(result.removed)).encode()
+            ).hexdigest(),
         },
         METRICS,
     )
