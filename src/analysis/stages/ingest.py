@@ -80,8 +80,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "missing_inputs": result.missing_inputs,
             "n_participants": int(result.accounts["is_participant"].sum()),
             "platforms": sorted(posts["platform"].unique().to_list()),
-            "first_post_at": str(posts["created_at"].min()) if posts.height else None,
-            "last_post_at": str(posts["created_at"].max()) if posts.height else None,
+            # to privacy.time_resolution: this file is tracked by git and leaves the machine
+            "first_post_at": str(posts["created_at"].dt.truncate(priv.time_resolution).min())
+            if posts.height
+            else None,
+            "last_post_at": str(posts["created_at"].dt.truncate(priv.time_resolution).max())
+            if posts.height
+            else None,
             "n_opt_out_entries": len(opt_out),
             # changes whenever the set of removed accounts does (a later is_minor flag too):
             # the embed stage prunes its cache then, as after an opt-out
