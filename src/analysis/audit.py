@@ -167,15 +167,19 @@ _CONFUSABLE_FROM = [chr(k) for k in CONFUSABLES]
 _CONFUSABLE_TO = [str(v) for v in CONFUSABLES.values()]
 #: e-mails (also "user @ example.org") and phone-shaped digit runs, in Rust regex syntax
 _EMAIL_RS = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_PHONE_RS = r"\d(?:[ .()/_\-]{0,2}\d)+"
+_PHONE_RS = r"(?:^|[^\w+.])[+(]?\d(?:[\s.()/_\-]{0,3}\d)+"
+
+
+def visible(col: pl.Expr) -> pl.Expr:
+    """NFKC, without format characters (zero-width joiners, direction marks...)."""
+    return col.str.normalize("NFKC").str.replace_all(r"[\p{Cf}\x{180E}]", "")
 
 
 def normalised(col: pl.Expr, fold_case: bool) -> pl.Expr:
-    """NFKC, no format characters, look-alikes as Latin, one space for any whitespace, no space
-    around "@"; lower-cased when ``fold_case``."""
+    """:func:`visible`, look-alikes as Latin, one space for any whitespace, no space around
+    "@"; lower-cased when ``fold_case``."""
     e = (
-        col.str.normalize("NFKC")
-        .str.replace_all(r"[\p{Cf}\x{180E}]", "")
+        visible(col)
         .str.replace_many(_CONFUSABLE_FROM, _CONFUSABLE_TO)
         .str.replace_all(r"\s+", " ")
         .str.replace_all(r" ?@ ?", "@")
@@ -197,8 +201,9 @@ def raw_emails(texts: pl.Series) -> set[str]:
 def phone_runs(col: pl.Expr) -> pl.Expr:
     """Digits of every phone-shaped run of a normalised text, joined by "|".
 
-    A run is digits separated by at most two of `` .()/_-`` at a time, so two numbers of a
-    sentence ("1802.06952). (2)") or ASCII art do not join into one.
+    A run is digits separated by at most three of `` .()/_-`` at a time and not glued to a
+    word or a decimal point before it, so ASCII art, ".616 .638" batting averages and two
+    numbers of a sentence far apart do not join into one.
     """
     return (
         col.str.extract_all(_PHONE_RS)
@@ -215,7 +220,7 @@ def raw_phones(texts: pl.Series) -> set[str]:
     """
     found = (
         pl.DataFrame({"t": texts})
-        .select(normalised(pl.col("t"), False).str.extract_all(_PHONE_RS).alias("p"))
+        .select(visible(pl.col("t")).str.extract_all(_PHONE_RS).alias("p"))
         .explode("p")
         .drop_nulls()
         .select(
@@ -300,7 +305,7 @@ class Scanner:
             (normalised(pl.col("t"), True), self.folded),
         ]
         if self.phones:
-            digits = phone_runs(normalised(pl.col("t"), False))
+            digits = phone_runs(visible(pl.col("t")))
             searches.append((digits, {p: ("phone", p) for p in self.phones}))
         for expr, patterns in searches:
             if not patterns:

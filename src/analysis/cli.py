@@ -37,7 +37,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "explain",
         "explain every model's score of one account: resonance explain PSEUDONYM",
     ),
-    "forget": ("forget", "erase an account on the next run: resonance forget ID_OR_HANDLE"),
+    "forget": (
+        "forget",
+        "erase an account on the next run: resonance forget ID_OR_HANDLE_OR_NAME",
+    ),
     "audit": ("audit", "scan every output for raw identifiers of the current input"),
 }
 
@@ -55,7 +58,14 @@ def build_parser() -> argparse.ArgumentParser:
         elif name == "explain":
             p.add_argument("account", help="pseudonym (acct_...) of a participant")
         elif name == "forget":
-            p.add_argument("identity", help="raw platform id or handle of the account")
+            p.add_argument(
+                "identity", help="raw platform id, handle or display name of the account"
+            )
+            p.add_argument(
+                "--purge-cache",
+                action="store_true",
+                help="then delete DVC cache entries the workspace does not use (dvc gc -w)",
+            )
         elif name == "audit":
             p.add_argument("--root", type=Path, default=Path("."), help="project root to scan")
     return parser

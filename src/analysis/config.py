@@ -66,6 +66,10 @@ class PrivacyParams(Frozen):
     min_cell_k: int = Field(10, ge=2)
     #: Redact known handles and display names of any account found in post texts.
     redact_known_names: bool = True
+    #: Times that leave the machine (reports/public, the writeup, reports/metrics) are
+    #: truncated to this resolution (a polars duration: "1h", "1d"): exact times link
+    #: pseudonyms to a public copy of the dump.
+    time_resolution: str = "1h"
 
 
 class IngestParams(Frozen):

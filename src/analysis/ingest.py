@@ -61,6 +61,9 @@ class IngestResult:
     rejects: pl.DataFrame
     counts: dict[str, dict[str, int]] = field(default_factory=dict)
     missing_inputs: dict[str, list[str]] = field(default_factory=dict)
+    #: Pseudonyms of every account removed for privacy (minors, opt-outs, no consent, rejected
+    #: rows): never written out, only digested, so that caches can be pruned when it changes.
+    removed: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -203,21 +206,18 @@ def _one_source(
             t.account_flags.select("account_id", "handle", "is_minor", "has_consent"),
         ]
     ).filter(pl.col("account_id").is_not_null())
-    flagged = every_row.with_columns(
-        privacy.digests_expr("account_id").alias("_d_id"),
-        privacy.digests_expr("handle").alias("_d_handle"),
+    flagged = every_row
+    is_opted = privacy.opted_out_expr("account_id", key, opt_out) | privacy.opted_out_expr(
+        "handle", key, opt_out
     )
-    is_opted = (
-        pl.col("_d_id").is_in(list(opt_out)) | pl.col("_d_handle").is_in(list(opt_out))
-    ).fill_null(False)
     removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
     removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
     # Opt-out entries may also name accounts that are absent from the accounts list.
     post_authors = posts.select(pl.col("account_id").unique())
-    extra = post_authors.filter(
-        ~pl.col("account_id").is_in(accounts["account_id"].implode())
-    ).with_columns(privacy.digests_expr("account_id").alias("_d"))
-    removed_opt |= set(extra.filter(pl.col("_d").is_in(list(opt_out)))["account_id"].to_list())
+    extra = post_authors.filter(~pl.col("account_id").is_in(accounts["account_id"].implode()))
+    removed_opt |= set(
+        extra.filter(privacy.opted_out_expr("account_id", key, opt_out))["account_id"].to_list()
+    )
     # has_consent false: the source says the person withdrew (e.g. deleted their account on the
     # platform); honoured like an opt-out. Null means the source does not say: kept.
     removed_consent = set(
@@ -447,6 +447,9 @@ def _one_source(
         rejects=rej,
         counts=counts,
         missing_inputs={ns: list(t.missing_inputs)},
+        removed=sorted(
+            privacy.pseudonym(key, ns, "account", r, privacy.ACCOUNT_PREFIX) for r in removed
+        ),
     )
 
 
@@ -494,16 +497,17 @@ def known_names(tables: SourceTables) -> list[str]:
     return rows["handle"].drop_nulls().to_list() + rows["display_name"].drop_nulls().to_list()
 
 
-def removed_names(tables: SourceTables, opt_out: Set[str] = frozenset()) -> list[str]:
+def removed_names(
+    tables: SourceTables, opt_out: Set[str] = frozenset(), key: bytes = b""
+) -> list[str]:
     """Handles and display names of accounts ingest removes: minors, no consent (deleted on the
     platform), opted out, or known only from a rejected row. They are redacted even where they
     are ordinary words of the run: a child's name is never left in a text as a plain word."""
     rows = account_rows(tables)
     rejected = tables.rejects.filter(pl.col("table") == "accounts")["record_key"].drop_nulls()
-    opted = (
-        privacy.digests_expr("account_id").is_in(list(opt_out))
-        | privacy.digests_expr("handle").is_in(list(opt_out))
-    ).fill_null(False)
+    opted = privacy.opted_out_expr("account_id", key, set(opt_out)) | privacy.opted_out_expr(
+        "handle", key, set(opt_out)
+    )
     gone = rows.filter(
         pl.col("is_minor").fill_null(False)
         | pl.col("has_consent").eq(False).fill_null(False)
@@ -531,7 +535,9 @@ def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
 
 
 def redactor_for(
-    tables: SourceTables | Sequence[SourceTables], opt_out: Set[str] = frozenset()
+    tables: SourceTables | Sequence[SourceTables],
+    opt_out: Set[str] = frozenset(),
+    key: bytes = b"",
 ) -> privacy.NameRedactor:
     """The name redactor of a run: every dump's names, redacted in every dump's texts.
 
@@ -545,7 +551,7 @@ def redactor_for(
     variants = {v for n in names for v in privacy.name_variants(n)}
     posts = run_posts([t.posts for t in many])
     protected = {
-        v for t in many for n in removed_names(t, opt_out) for v in privacy.name_variants(n)
+        v for t in many for n in removed_names(t, opt_out, key) for v in privacy.name_variants(n)
     }
     ordinary = (privacy.ordinary_words(posts, variants) | set(VOCABULARY)) - protected
     return privacy.NameRedactor(names, ordinary=ordinary)
@@ -619,7 +625,7 @@ def ingest(
     results = []
     names = None
     if privacy_params.redact_known_names:
-        names = redactor_for([src.tables for src in sources], opt_out)
+        names = redactor_for([src.tables for src in sources], opt_out, key)
     for src in sources:
         res = _one_source(src, key, opt_out, params, names, now)
         problems = reconcile(res.counts)
@@ -657,6 +663,7 @@ def ingest(
     for r, src in zip(results, sources, strict=True):
         out.counts[src.namespace] = r.counts
         out.missing_inputs.update(r.missing_inputs)
+        out.removed += r.removed
     for tbl, layer in (
         ("accounts", schema.INTERIM),
         ("posts", schema.INTERIM),

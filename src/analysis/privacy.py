@@ -7,7 +7,7 @@
   and the simulated demo alone may run under the published :data:`DEMO_KEY`;
 * the text scrubber: handles, e-mails (also obfuscated), URLs, phone numbers, platform mention
   markup and the names of known accounts are replaced by placeholders;
-* opt-out entries, stored as salted-free SHA-256 digests of the normalised id or handle.
+* opt-out entries, stored as keyed digests (HMAC) of the normalised raw account id.
 """
 
 from __future__ import annotations
@@ -201,35 +201,73 @@ def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: s
 
 
 def normalise_identity(value: str) -> str:
-    """Normalise an id or handle for opt-out matching: NFKC, no zero-width chars, no '@', casefold."""
-    value = strip_invisible(unicodedata.normalize("NFKC", value)).strip()
-    return value.lstrip("@").split("@")[0].casefold() if value.count("@") <= 2 else value.casefold()
+    """Normalise an id or handle for opt-out matching: NFKC, no format characters, no leading
+    '@', casefold. Nothing else is cut: ``alice@example.com`` and ``alice@other.org`` stay two
+    people (Usenet ids are addresses)."""
+    return (
+        strip_invisible(unicodedata.normalize("NFKC", value)).strip().removeprefix("@").casefold()
+    )
 
 
-def opt_out_digest(value: str) -> str:
-    """The digest stored in the opt-out list for one id or handle."""
-    return "sha256:" + hashlib.sha256(normalise_identity(value).encode("utf-8")).hexdigest()
+def opt_out_key_id(key: bytes) -> str:
+    """Which key an opt-out digest was made with (a prefix of the slow fingerprint)."""
+    return fingerprint(key)[:8]
 
 
-def read_opt_out(path: Path | str) -> set[str]:
-    """Read the opt-out list: one raw id/handle or ``sha256:`` digest per line; ``#`` comments."""
+def opt_out_digest(value: str, key: bytes, key_id: str | None = None) -> str:
+    """The keyed digest stored in the opt-out list for one id or handle.
+
+    ``hmac:<key id>:<HMAC-SHA256(key, normalised value)>``: without the key a dictionary of a
+    dump's handles cannot reverse it (unsalted SHA-256 digests could be).
+    """
+    kid = key_id or opt_out_key_id(key)
+    msg = b"resonance-opt-out-v2\x1f" + normalise_identity(value).encode("utf-8")
+    return f"hmac:{kid}:" + hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
+
+
+def legacy_digest(value: str) -> str:
+    """The unkeyed digest of earlier versions (still honoured: nobody is un-forgotten)."""
+    old = strip_invisible(unicodedata.normalize("NFKC", value)).strip()
+    old = old.lstrip("@").split("@")[0].casefold() if old.count("@") <= 2 else old.casefold()
+    return "sha256:" + hashlib.sha256(old.encode("utf-8")).hexdigest()
+
+
+class OptOutKeyError(RuntimeError):
+    """The opt-out list holds digests made with another key: nobody may be silently un-forgotten."""
+
+
+def read_opt_out(path: Path | str, key: bytes) -> set[str]:
+    """Read the opt-out list: ``hmac:`` digests, legacy ``sha256:`` digests, or raw ids/handles
+    typed by hand (digested here); ``#`` comments. Raises :class:`OptOutKeyError` when an
+    entry was made with another key (after a key rotation: run ``forget`` again)."""
     path = Path(path)
     if not path.exists():
         return set()
+    kid = opt_out_key_id(key)
     out: set[str] = set()
-    for line in path.read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         line = line.strip()
         if not line or line.startswith("#"):
             continue
-        out.add(line if line.startswith("sha256:") else opt_out_digest(line))
+        if line.startswith("hmac:"):
+            if line.split(":")[1] != kid:
+                raise OptOutKeyError(
+                    f"{path}, line {number}: an opt-out made with another pseudonym key; restore "
+                    "that key, or run `resonance forget` again for that person with the current one"
+                )
+            out.add(line)
+        elif line.startswith("sha256:"):
+            out.add(line)
+        else:
+            out.add(opt_out_digest(line, key, kid))
     return out
 
 
-def add_opt_out(path: Path | str, value: str) -> str:
-    """Append the digest of ``value`` to the opt-out list (never the raw value); return it."""
+def add_opt_out(path: Path | str, value: str, key: bytes) -> str:
+    """Append the keyed digest of ``value`` to the opt-out list (never the raw value); return it."""
     path = Path(path)
-    digest = opt_out_digest(value)
-    if digest in read_opt_out(path):
+    digest = opt_out_digest(value, key)
+    if digest in read_opt_out(path, key):
         return digest
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as fh:
@@ -237,9 +275,16 @@ def add_opt_out(path: Path | str, value: str) -> str:
     return digest
 
 
-def digests_expr(col: str) -> pl.Expr:
-    """Opt-out digest of every value of ``col`` (null stays null)."""
-    return pl.col(col).map_elements(opt_out_digest, return_dtype=pl.String, skip_nulls=True)
+def opted_out_expr(col: str, key: bytes, opt_out: set[str]) -> pl.Expr:
+    """True where ``col`` is on the opt-out list (keyed or legacy digest); null stays False."""
+    if not opt_out:
+        return pl.lit(False)
+    kid = opt_out_key_id(key)
+    keyed = pl.col(col).map_elements(
+        lambda v: opt_out_digest(v, key, kid), return_dtype=pl.String, skip_nulls=True
+    )
+    legacy = pl.col(col).map_elements(legacy_digest, return_dtype=pl.String, skip_nulls=True)
+    return (keyed.is_in(list(opt_out)) | legacy.is_in(list(opt_out))).fill_null(False)
 
 
 # --------------------------------------------------------------------------- scrubbing
@@ -275,7 +320,9 @@ HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
 # Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
 # extension) in real Usenet signatures are phone numbers too (found by the independent audit).
 # A line break may split a number ("312-702-\n8367").
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d[\d \t\r\n.\-()/_]{5,24}\d(?!\d)")
+# 7 to 15 digits, at most three separators between two digits: a long run of "_" or spaces
+# ends a number, so an earlier number cannot swallow the start of a phone ("79______ 0-671-...").
+PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_]{0,3}\d){6,14}(?!\d)")
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 

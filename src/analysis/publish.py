@@ -9,7 +9,7 @@ statistic computed over fewer than ``privacy.min_cell_k`` accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import polars as pl
 
@@ -36,6 +36,56 @@ def suppress_small_cells(
         pl.when(small).then(None).otherwise(pl.col(n_accounts_col)).alias(n_accounts_col),
         small.fill_null(True).alias("is_suppressed"),
     )
+
+
+def complementary_suppression(
+    df: pl.DataFrame, group_cols: Sequence[str], value_col: str
+) -> pl.DataFrame:
+    """Suppress a second cell wherever a group has exactly one suppressed cell.
+
+    The cells of a group add up to a total shown elsewhere (read = accepted + rejected +
+    removed + merged): one suppressed cell beside its visible neighbours is recovered by
+    subtraction (issue 13: 472 - 466 - 0 - 0 = 6). The smallest non-zero visible cell of the
+    group (else a zero) is suppressed with it.
+    Expects ``is_suppressed`` (from :func:`suppress_small_cells`).
+    """
+    if df.height == 0:
+        return df
+    ranked = df.with_row_index("_row").with_columns(
+        pl.col("is_suppressed").sum().over(group_cols).alias("_n_supp"),
+        # the smallest non-zero cell first: hiding a zero beside the lone hidden cell leaves
+        # the hidden sum equal to that cell; a zero is the complement only if nothing else is
+        pl.when(~pl.col("is_suppressed"))
+        .then(
+            pl.when(pl.col(value_col) == 0)
+            .then(pl.lit(2**62))
+            .otherwise(pl.col(value_col).cast(pl.Float64))
+        )
+        .otherwise(None)
+        .rank("ordinal")
+        .over(group_cols)
+        .alias("_rank"),
+    )
+    extra = (pl.col("_n_supp") == 1) & (pl.col("_rank") == 1) & ~pl.col("is_suppressed")
+    return ranked.with_columns(
+        pl.when(extra).then(None).otherwise(pl.col(value_col)).alias(value_col),
+        (pl.col("is_suppressed") | extra.fill_null(False)).alias("is_suppressed"),
+    ).drop("_row", "_n_supp", "_rank")
+
+
+def coarsen_time(value: str | None, resolution: str) -> str | None:
+    """An ISO timestamp truncated to ``resolution`` (a polars duration: "1h", "1d"); None stays.
+
+    Exact times link pseudonyms to a public copy of the dump (issue 13: every pseudonym of a
+    Hacker News run was re-identified by joining on ``created_at``); what leaves the machine
+    carries times at this resolution only.
+    """
+    if value is None or value in ("", "n/a"):
+        return value
+    s = pl.Series([value]).str.to_datetime(time_zone="UTC", strict=False)
+    if s[0] is None:
+        return value
+    return str(s.dt.truncate(resolution)[0])
 
 
 def publishable_problems(

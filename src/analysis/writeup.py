@@ -84,11 +84,17 @@ def public_tables(frames: Mapping[str, pl.DataFrame | None], k: int) -> dict[str
     if "removals" in f:
         # A zero says that nobody was removed: it covers no one, so it is shown, not suppressed.
         r = f["removals"]
-        out["privacy_removals"] = pl.concat(
-            [
-                suppress(r.filter(pl.col("n") > 0), "n_accounts", k, ["n"]),
-                r.filter(pl.col("n") == 0).with_columns(is_suppressed=pl.lit(False)),
-            ]
+        # Complementary suppression: one hidden cell beside visible ones of the same total
+        # would be recovered by subtraction.
+        out["privacy_removals"] = publish.complementary_suppression(
+            pl.concat(
+                [
+                    suppress(r.filter(pl.col("n") > 0), "n_accounts", k, ["n"]),
+                    r.filter(pl.col("n") == 0).with_columns(is_suppressed=pl.lit(False)),
+                ]
+            ),
+            ["source", "table"],
+            "n",
         ).sort("source", "table", "rule")
     if "topics" in f:
         t = f["topics"].with_columns(pl.col("n_accounts").fill_null(0))
@@ -183,8 +189,14 @@ def _fig(ctx: WriteupContext, name: str, alt: str) -> str:
     return f"\n![{alt}]({path})\n" if path else ""
 
 
+def _time_resolution(ctx: WriteupContext) -> str:
+    """``privacy.time_resolution`` of the run (times in the writeup are truncated to it)."""
+    return str((ctx.params.get("privacy") or {}).get("time_resolution") or "1h")
+
+
 def _data_section(ctx: WriteupContext) -> list[str]:
     ing, src = ctx.ingest, ctx.params.get("source", {})
+    res = _time_resolution(ctx)
     out = ["## 1. Data and provenance", ""]
     if ing is None:
         return [
@@ -198,7 +210,9 @@ def _data_section(ctx: WriteupContext) -> list[str]:
         + (f", plus {len(src.get('extra') or [])} more dump(s)" if src.get("extra") else "")
         + ".",
         f"- Platforms: {', '.join(ing.get('platforms', [])) or 'n/a'}.",
-        f"- Period: first post {ing.get('first_post_at', 'n/a')}, last post {ing.get('last_post_at', 'n/a')} (UTC).",
+        f"- Period: first post {publish.coarsen_time(ing.get('first_post_at', 'n/a'), res)}, "
+        f"last post {publish.coarsen_time(ing.get('last_post_at', 'n/a'), res)} (UTC, to "
+        f"`privacy.time_resolution` = {res}).",
         f"- Participants (accounts studied): {num(ing.get('n_participants'))}.",
         f"- Rows accepted: {num(t.get('accounts', {}).get('accepted'))} accounts, "
         f"{num(t.get('posts', {}).get('accepted'))} posts, {num(t.get('reactions', {}).get('accepted'))} reactions "
@@ -314,11 +328,12 @@ def _topics_section(ctx: WriteupContext) -> list[str]:
 
 def _models_section(ctx: WriteupContext) -> list[str]:
     mp = ctx.params.get("models", {})
+    res = _time_resolution(ctx)
     out = [
         "## 4. Influence models",
         "",
         f"Every model scores each participant at `as_of` "
-        f"({(ctx.models_metrics or {}).get('as_of', mp.get('as_of') or 'last post + 1 s')}). "
+        f"({publish.coarsen_time((ctx.models_metrics or {}).get('as_of'), res) or mp.get('as_of') or 'last post + 1 s'}). "
         f"Activity is weighted by age with a half-life of {num(mp.get('half_life_days'))} days"
         + (
             f", within a hard window of {num(mp.get('window_days'))} days"

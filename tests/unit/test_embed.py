@@ -170,3 +170,18 @@ def test_embed_stage_prunes_the_cache_when_the_opt_out_list_changes(tmp_path):
     embed_posts(_posts(3, start=100), enc, cache)  # other texts cached since: kept while the
     assert prune_after_erasure(cache, remaining, opt_out) == 0  # list stays the same
     assert len(cache.keys()) == 28
+
+
+def test_embed_stage_prunes_the_cache_when_a_later_minor_flag_removes_someone(tmp_path):
+    """Issue 13 item 5: a later is_minor flag removes posts without touching the opt-out list."""
+    from analysis.stages.embed import prune_after_erasure
+
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path / "cache", "fake", "1")
+    opt_out = tmp_path / "absent.txt"
+    posts = _posts(30)
+    embed_posts(posts, enc, cache)
+    assert prune_after_erasure(cache, posts, opt_out, "digest-of-nobody") == 30 - 30
+    remaining = posts.tail(26)  # the minor's 4 posts are gone; the opt-out list is unchanged
+    assert prune_after_erasure(cache, remaining, opt_out, "digest-with-the-minor") == 4
+    assert cache.keys() == {text_key(t) for t in remaining["text"]}

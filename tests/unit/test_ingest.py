@@ -155,7 +155,7 @@ def test_texts_are_scrubbed_and_names_dropped() -> None:
 
 
 def test_opt_out_by_handle_removes_account_posts_and_reactions() -> None:
-    res = _run(_tables(), opt_out={privacy.opt_out_digest("@BOB_B")})
+    res = _run(_tables(), opt_out={privacy.opt_out_digest("@BOB_B", KEY)})
     assert aid("b") not in res.accounts["account_id"].to_list()
     assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
     assert res.counts["demo"]["accounts"]["removed_opt_out"] == 1
@@ -502,3 +502,8 @@ def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> No
     ident = Identifiers.from_tables([account_rows(tables)], [tables.posts])
     found = {v for _, v in Scanner(ident).scan_text("little_nell12's stout, nell trent")}
     assert {"little_nell12", "Nell Trent"} <= found
+
+
+def test_ingest_lists_removed_pseudonyms_for_cache_pruning() -> None:
+    res = _run(_tables())
+    assert res.removed == [aid("kid")]  # the minor, never written out, only digested

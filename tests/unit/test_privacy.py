@@ -135,21 +135,41 @@ def test_demo_key_source_is_published_and_refused_for_any_real_dump(monkeypatch)
 # ----------------------------------------------------------------------------- opt-out
 
 
-def test_opt_out_list_stores_digests_only(tmp_path) -> None:
+def test_opt_out_list_stores_keyed_digests_only(tmp_path) -> None:
     path = tmp_path / "opt_out.txt"
-    privacy.add_opt_out(path, "@Mara_Kettle17")
-    privacy.add_opt_out(path, "@Mara_Kettle17")  # idempotent
+    privacy.add_opt_out(path, "@Mara_Kettle17", KEY)
+    privacy.add_opt_out(path, "@Mara_Kettle17", KEY)  # idempotent
     text = path.read_text()
-    assert "mara" not in text.lower() and text.count("sha256:") == 1
-    entries = privacy.read_opt_out(path)
-    assert privacy.opt_out_digest("mara_kettle17") in entries  # case and "@" do not matter
-    assert privacy.opt_out_digest("ma\u200bra_kettle17") in entries  # nor zero-width characters
+    assert "mara" not in text.lower() and text.count("hmac:") == 1
+    entries = privacy.read_opt_out(path, KEY)
+    assert privacy.opt_out_digest("mara_kettle17", KEY) in entries  # case and "@" do not matter
+    assert privacy.opt_out_digest("ma\u200bra_kettle17", KEY) in entries  # nor zero-width chars
+    # issue 13: the old unsalted digest was reversed by hashing the dump's handles
+    import hashlib
+
+    assert hashlib.sha256(b"mara_kettle17").hexdigest() not in text
 
 
-def test_opt_out_accepts_raw_lines_typed_by_hand(tmp_path) -> None:
+def test_opt_out_digests_need_the_key_and_a_rotation_is_refused(tmp_path) -> None:
     path = tmp_path / "opt_out.txt"
-    path.write_text("# comment\nu10042\n")
-    assert privacy.read_opt_out(path) == {privacy.opt_out_digest("u10042")}
+    privacy.add_opt_out(path, "u1", KEY)
+    assert privacy.opt_out_digest("u1", KEY) != privacy.opt_out_digest("u1", b"x" * 40)
+    with pytest.raises(privacy.OptOutKeyError, match="another pseudonym key"):
+        privacy.read_opt_out(path, b"another-key-0123456789abcdefghijklmnop")
+
+
+def test_opt_out_ids_do_not_collapse_e_mail_addresses() -> None:
+    """Usenet ids are addresses: forgetting alice@example.com must not erase alice@other.org."""
+    a = privacy.opt_out_digest("alice@example.com", KEY)
+    assert a != privacy.opt_out_digest("alice@other.org", KEY)
+    assert a == privacy.opt_out_digest("Alice@Example.com", KEY)
+
+
+def test_opt_out_accepts_raw_lines_typed_by_hand_and_legacy_digests(tmp_path) -> None:
+    path = tmp_path / "opt_out.txt"
+    legacy = privacy.legacy_digest("old_user")
+    path.write_text(f"# comment\nu10042\n{legacy}\n")
+    assert privacy.read_opt_out(path, KEY) == {privacy.opt_out_digest("u10042", KEY), legacy}
 
 
 # ----------------------------------------------------------------------------- scrubber

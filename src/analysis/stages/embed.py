@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -68,7 +69,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         progress_min_texts=p.progress_min_texts,
     )
     write_parquet(out, OUT)
-    prune_after_erasure(cache, posts, Path(section(params, "privacy", PrivacyParams).opt_out_path))
+    removed = (
+        json.loads(INGEST_METRICS.read_text()).get("removed_accounts_sha256", "")
+        if INGEST_METRICS.exists()
+        else ""
+    )
+    opt_out = Path(section(params, "privacy", PrivacyParams).opt_out_path)
+    prune_after_erasure(cache, posts, opt_out, removed)
     rate = stats.n_encoded / stats.seconds if stats.seconds else 0.0
     log.info(
         "embed: %d posts, %d empty texts (kept, flagged, no vector), %d unique texts: %d from "
@@ -84,13 +91,23 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     return 0
 
 
-def prune_after_erasure(cache: EmbeddingCache, posts: pl.DataFrame, opt_out: Path) -> int:
-    """Prune ``cache`` to the texts of ``posts`` when the opt-out list changed since last time.
+INGEST_METRICS = Path("reports/metrics/ingest.json")
+
+
+def prune_after_erasure(
+    cache: EmbeddingCache, posts: pl.DataFrame, opt_out: Path, removed_digest: str = ""
+) -> int:
+    """Prune ``cache`` to the texts of ``posts`` when the opt-out list or the set of removed
+    accounts (``removed_digest``, from ingest.json) changed since last time.
 
     The cache folder records the sha256 of the opt-out list it was last pruned for
     (``opt_out.sha256``; a digest of digests, nothing raw). Returns the keys removed.
     """
     listed = opt_out.read_bytes() if opt_out.exists() else b""
+    # Ingest's digest of the removed accounts: a later is_minor flag (or a rejected account row)
+    # removes someone without touching the opt-out list, and must prune the cache all the same.
+    if removed_digest:
+        listed += b"\x1f" + removed_digest.encode()
     digest = hashlib.sha256(listed).hexdigest()
     marker = cache.folder / "opt_out.sha256"
     seen = marker.read_text().strip() if marker.exists() else hashlib.sha256(b"").hexdigest()

@@ -1,30 +1,130 @@
-"""``resonance forget ID_OR_HANDLE``: erase an account at the next ``dvc repro``.
+"""``resonance forget ID_OR_HANDLE_OR_NAME``: erase an account at the next ``dvc repro``.
 
-Appends the SHA-256 digest of the normalised id or handle to the opt-out list (the raw value is
-never written). The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
-ingest and everything downstream without the account: no pseudonym, post, embedding, reaction,
-topic-keyword contribution or graph edge of it remains.
+The identity is resolved against the configured dumps first: a raw account id, a handle (with
+or without "@") or a display name (compared case-insensitively, after NFKC and without format
+characters). Nothing matched: the command refuses, since a digest of a name that is no account
+would report success and remove no one. For every matched account the keyed digest
+(``privacy.opt_out_digest``) of its raw id is appended to the opt-out list; the raw value is
+never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs ingest
+and everything downstream without the account.
+
+Copies outside the workspace are reported, not silently kept: DVC's cache (``.dvc/cache``)
+holds the outputs of earlier runs, the account's posts among them, until it is garbage
+collected. ``--purge-cache`` runs ``dvc gc --workspace --force`` (keep only what the current
+workspace uses); run it after the ``dvc repro`` that erased the account.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
+from pathlib import Path
 from typing import Any
 
+import polars as pl
+
 from analysis import privacy
-from analysis.config import PrivacyParams, section
+from analysis.config import PrivacyParams, SourceParams, section
+from analysis.ingest import account_rows
+from analysis.sources import read_source
 
 log = logging.getLogger(__name__)
 
+CACHE = Path(".dvc/cache")
+
+
+class ForgetError(RuntimeError):
+    """The identity names no account of the configured dumps."""
+
+
+def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
+    """Raw account ids that ``identity`` names: by id, handle or display name.
+
+    Args:
+        identity: what the person gave: an id, "@handle" or "Display Name".
+        accounts: every account row of the dumps (``ingest.account_rows``).
+
+    Returns:
+        The distinct raw ids, in order of appearance (empty when nothing matched).
+    """
+    wanted = privacy.normalise_identity(identity)
+    by_id = pl.col("account_id").map_elements(
+        privacy.normalise_identity, return_dtype=pl.String, skip_nulls=True
+    )
+    by_handle = pl.col("handle").map_elements(
+        privacy.normalise_identity, return_dtype=pl.String, skip_nulls=True
+    )
+    by_name = pl.col("display_name").map_elements(
+        lambda v: " ".join(privacy.fold(v).split()), return_dtype=pl.String, skip_nulls=True
+    )
+    name = " ".join(privacy.fold(identity).split())
+    hit = accounts.filter(
+        (by_id == wanted).fill_null(False)
+        | (by_handle == wanted).fill_null(False)
+        | (by_name == name).fill_null(False)
+    )
+    return hit["account_id"].drop_nulls().unique(maintain_order=True).to_list()
+
+
+def cache_report(pseudonyms: list[str], cache: Path = CACHE) -> tuple[int, int]:
+    """(files in the DVC cache, files whose bytes hold one of ``pseudonyms``).
+
+    Compressed Parquet pages may hide a pseudonym from a byte search: the second figure is a
+    lower bound, the first the honest ceiling.
+    """
+    if not cache.exists():
+        return 0, 0
+    needles = [p.encode() for p in pseudonyms]
+    files = [f for f in cache.rglob("*") if f.is_file()]
+    holding = 0
+    for f in files:
+        try:
+            data = f.read_bytes()
+        except OSError:
+            continue
+        holding += any(n in data for n in needles)
+    return len(files), holding
+
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Add the account to the opt-out list."""
+    """Resolve the identity, add its accounts to the opt-out list, report what remains."""
+    src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
-    digest = privacy.add_opt_out(priv.opt_out_path, args.identity)
+    key = privacy.resolve_key(priv, src)
+    matched: list[tuple[str, str]] = []  # (namespace, raw id)
+    for spec in src.all():
+        tables = read_source(spec.format, spec.path)
+        matched += [(spec.namespace(), i) for i in resolve(args.identity, account_rows(tables))]
+    if not matched:
+        raise ForgetError(
+            "no account of the configured dumps has that id, handle or display name; nothing "
+            "was added (check the spelling, or the dump it is in: source.path / source.extra)"
+        )
+    for _, raw_id in matched:
+        privacy.add_opt_out(priv.opt_out_path, raw_id, key)
+    pseudonyms = [
+        privacy.pseudonym(key, ns, "account", raw_id, privacy.ACCOUNT_PREFIX)
+        for ns, raw_id in matched
+    ]
+    # the count only: a pseudonym of an erased person in logs/ would be a remainder itself
     log.info(
-        "added %s to %s; run `dvc repro` to erase everything derived from the account",
-        digest[:19] + "…",
+        "added %d account(s) to %s; run `dvc repro` to erase everything derived from them",
+        len(matched),
         priv.opt_out_path,
     )
+    n_files, n_holding = cache_report(pseudonyms)
+    if n_files:
+        log.warning(
+            "DVC's cache (%s) holds %d file(s) of earlier runs, at least %d of them with these "
+            "pseudonyms; after `dvc repro`, run `resonance forget --purge-cache ...` or "
+            "`dvc gc --workspace --force` to delete superseded copies (and any DVC remote: "
+            "`dvc gc --workspace --cloud`)",
+            CACHE,
+            n_files,
+            n_holding,
+        )
+    if getattr(args, "purge_cache", False):
+        subprocess.run(["dvc", "gc", "--workspace", "--force"], check=True)
+        log.info("purged cache entries the workspace does not use (dvc gc --workspace)")
     return 0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +29,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     priv = section(params, "privacy", PrivacyParams)
     ing = section(params, "ingest", IngestParams)
     key = privacy.resolve_key(priv, src)
-    opt_out = privacy.read_opt_out(priv.opt_out_path)
+    opt_out = privacy.read_opt_out(priv.opt_out_path, key)
     sources = []
     for spec in src.all():
         tables = read_source(spec.format, spec.path)
@@ -79,9 +80,19 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "missing_inputs": result.missing_inputs,
             "n_participants": int(result.accounts["is_participant"].sum()),
             "platforms": sorted(posts["platform"].unique().to_list()),
-            "first_post_at": str(posts["created_at"].min()) if posts.height else None,
-            "last_post_at": str(posts["created_at"].max()) if posts.height else None,
+            # to privacy.time_resolution: this file is tracked by git and leaves the machine
+            "first_post_at": str(posts["created_at"].dt.truncate(priv.time_resolution).min())
+            if posts.height
+            else None,
+            "last_post_at": str(posts["created_at"].dt.truncate(priv.time_resolution).max())
+            if posts.height
+            else None,
             "n_opt_out_entries": len(opt_out),
+            # changes whenever the set of removed accounts does (a later is_minor flag too):
+            # the embed stage prunes its cache then, as after an opt-out
+            "removed_accounts_sha256": hashlib.sha256(
+                "\n".join(sorted(result.removed)).encode()
+            ).hexdigest(),
         },
         METRICS,
     )

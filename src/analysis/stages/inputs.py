@@ -32,6 +32,19 @@ def file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
+def entries_digest(path: Path) -> str | None:
+    """SHA-256 of the opt-out list's entries (comments and blank lines aside); None if none.
+
+    The list is not tracked by git: a fresh clone without it and a workspace with an empty
+    one give the same inputs.json, so dvc.lock reproduces.
+    """
+    if not path.exists():
+        return None
+    lines = [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines()]
+    entries = sorted(ln for ln in lines if ln and not ln.startswith("#"))
+    return hashlib.sha256("\n".join(entries).encode()).hexdigest() if entries else None
+
+
 def manifest(path: Path) -> list[dict[str, Any]]:
     """Size and digest of every file of a dump (a file or a folder tree)."""
     files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
@@ -51,7 +64,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     data = {
         "key_source": priv.key_source,
         "key_fingerprint": privacy.fingerprint(key),
-        "opt_out_sha256": file_digest(opt_out) if opt_out.exists() else None,
+        "opt_out_sha256": entries_digest(opt_out),
         "link_table_sha256": file_digest(Path(src.link_table)) if src.link_table else None,
         "sources": [
             {

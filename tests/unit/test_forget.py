@@ -1,0 +1,82 @@
+"""``resonance forget`` (issue 13 item 5): names resolve or the command refuses; ids never
+collapse; keyed digests only; what remains in DVC's cache is reported."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+import polars as pl
+import pytest
+import yaml
+
+from analysis import privacy
+from analysis.stages import forget
+
+KEY_TEXT = "forget-test-key-0123456789abcdefghijklmnop"
+
+
+def _project(tmp_path, monkeypatch):
+    dump = tmp_path / "dump"
+    dump.mkdir()
+    (dump / "accounts.csv").write_text(
+        "account_id,platform,handle,display_name\n"
+        "alice@example.com,usenet,alice,Alice Liddell\n"
+        "alice@other.org,usenet,alice2,Alice Other\n"
+        "u3,usenet,nell_t,Nell Trent\n"
+    )
+    (dump / "posts.csv").write_text(
+        "post_id,platform,account_id,kind,created_at,text\n"
+        "p1,usenet,alice@example.com,post,2024-01-01T00:00:00Z,hi\n"
+    )
+    params = {
+        "source": {"format": "canonical", "path": str(dump), "name": "d"},
+        "privacy": {"key_source": "secret", "opt_out_path": str(tmp_path / "opt_out.txt")},
+    }
+    monkeypatch.setenv("RESONANCE_KEY", KEY_TEXT)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+def _forget(params, identity: str) -> int:
+    return forget.run(params, argparse.Namespace(identity=identity, purge_cache=False))
+
+
+def test_display_names_resolve_to_their_account(tmp_path, monkeypatch) -> None:
+    params = _project(tmp_path, monkeypatch)
+    assert _forget(params, "nell   TRENT") == 0
+    entries = privacy.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
+    assert entries == {privacy.opt_out_digest("u3", KEY_TEXT.encode())}
+    assert "Nell" not in (tmp_path / "opt_out.txt").read_text()
+
+
+def test_a_name_of_nobody_is_refused_not_reported_as_done(tmp_path, monkeypatch) -> None:
+    params = _project(tmp_path, monkeypatch)
+    with pytest.raises(forget.ForgetError, match="no account of the configured dumps"):
+        _forget(params, "Display Name")
+    assert not (tmp_path / "opt_out.txt").exists()
+
+
+def test_an_address_erases_that_address_only(tmp_path, monkeypatch) -> None:
+    params = _project(tmp_path, monkeypatch)
+    _forget(params, "alice@example.com")
+    entries = privacy.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
+    key = KEY_TEXT.encode()
+    accounts = pl.DataFrame({"account_id": ["alice@example.com", "alice@other.org"]})
+    opted = accounts.filter(privacy.opted_out_expr("account_id", key, entries))
+    assert opted["account_id"].to_list() == ["alice@example.com"]
+
+
+def test_remaining_copies_in_the_dvc_cache_are_reported(tmp_path, monkeypatch, caplog) -> None:
+    params = _project(tmp_path, monkeypatch)
+    pseudo = privacy.pseudonym(KEY_TEXT.encode(), "d", "account", "u3", privacy.ACCOUNT_PREFIX)
+    cache = tmp_path / ".dvc/cache/files/md5/ab"
+    cache.mkdir(parents=True)
+    (cache / "cdef").write_bytes(b"old posts.parquet " + pseudo.encode())
+    (cache / "0123").write_bytes(b"something else")
+    with caplog.at_level(logging.INFO):
+        _forget(params, "@nell_t")
+    assert "holds 2 file(s) of earlier runs, at least 1 of them" in caplog.text
+    assert "dvc gc --workspace" in caplog.text
+    assert pseudo not in caplog.text
