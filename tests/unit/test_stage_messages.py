@@ -38,3 +38,35 @@ def test_usenet_pointed_at_stack_exchange_suggests_source_format(
     assert len(errors) == 1, errors
     assert "rejected as malformed" in errors[0]
     assert "Check source.format" in errors[0] and "'stackexchange'" in errors[0]
+
+
+def test_fit_warnings_are_counted_into_one_line_and_repeats_folded() -> None:
+    import io
+    import logging
+    import warnings
+
+    from analysis.progress import quiet_fits
+
+    stage_log = logging.getLogger("analysis.stages.validate")
+    model_log = logging.getLogger("analysis.models.engagement")
+    root = logging.getLogger()
+    stream = io.StringIO()
+    saved = root.handlers[:], root.level
+    root.handlers = [logging.StreamHandler(stream), logging.StreamHandler(io.StringIO())]
+    root.setLevel(logging.INFO)
+    try:
+        with quiet_fits(stage_log, "validate"):
+            for _ in range(12):
+                warnings.warn("Perfect separation detected", RuntimeWarning, stacklevel=1)
+                model_log.info("engagement: community rate %.3f per post", 0.9)
+            warnings.warn("Maximum Likelihood optimization failed", UserWarning, stacklevel=1)
+    finally:
+        root.handlers, level = saved
+        root.setLevel(level)
+    err = stream.getvalue().splitlines()
+    assert sum("community rate" in x for x in err) == 1, err
+    assert "validate: 11 repeated model log lines shown once (run with -v for all)" in err
+    assert [x for x in err if "Warning" in x] == [
+        "validate: 13 warnings from the statistical fits caught (2 kinds; most frequent "
+        "12 x RuntimeWarning: Perfect separation detected)"
+    ], err
