@@ -70,3 +70,22 @@ def test_fit_warnings_are_counted_into_one_line_and_repeats_folded() -> None:
         "validate: 13 warnings from the statistical fits caught (2 kinds; most frequent "
         "12 x RuntimeWarning: Perfect separation detected)"
     ], err
+
+
+def test_the_k_search_and_stability_refits_log_progress(caplog) -> None:
+    import logging
+
+    import numpy as np
+
+    from analysis.topics import TopicsParams, choose_k, stability
+
+    rng = np.random.default_rng(0)
+    centres = rng.normal(size=(3, 8))
+    x = np.vstack([c + 0.05 * rng.normal(size=(30, 8)) for c in centres]).astype(np.float32)
+    with caplog.at_level(logging.INFO, logger="analysis.topics"):
+        assert choose_k(x, (2, 3, 4), seed=1) == 3
+        stability(x, TopicsParams(n_topics=3, n_stability_seeds=2))
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum(m.startswith("topics: k search ") for m in lines) == 3, lines
+    assert "topics: chose k=3 on 90 sampled posts" in lines
+    assert sum(m.startswith("topics: stability refit ") for m in lines) == 2, lines
