@@ -487,7 +487,14 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
             "",
         ]
     div = cm.get("divergence") or {}
-    if "quadrants" in ctx.tables:
+    if div.get("reach_missing"):
+        out += [
+            "**Reach versus conversation.** Reach is missing in this dump (no follower counts and "
+            "no views): every account has the same reach, so nobody is placed in a quadrant and "
+            "no divergence is computed.",
+            "",
+        ]
+    elif "quadrants" in ctx.tables:
         thr = div.get("thresholds_pct") or {}
         out += [
             f"**Reach versus conversation.** Accounts split at the {num(thr.get('reach'), 1)}th "
@@ -499,7 +506,7 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
         ]
     if div:
         ols = div.get("ols") or {}
-        if ols:
+        if ols and ols.get("slope") is not None:
             out += [
                 f"Conversation percentile regressed on reach percentile (OLS, n = {num(ols.get('n'))}): "
                 f"slope {num(ols.get('slope'))}, R² {num(ols.get('r2'))}. Divergence is the residual: "

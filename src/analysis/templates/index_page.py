@@ -129,6 +129,11 @@ def render_index(
 
 
 MISSING = "Not available in this run: {what} is missing ({how})."
+REACH_MISSING = (
+    "Reach is missing in this dump: it has no follower counts and no views (Usenet has neither), "
+    "so every account would sit at the same reach percentile. Nobody is placed in a quadrant; "
+    "conversation alone is in the models below."
+)
 
 
 def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> list[Section]:
@@ -205,7 +210,9 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
             S(
                 "reach",
                 "Reach versus conversation",
-                missing=MISSING.format(
+                missing=REACH_MISSING
+                if b.get("reach_missing")
+                else MISSING.format(
                     what="divergence.parquet or the reach/conversation scores",
                     how="run the score and compare stages",
                 ),
