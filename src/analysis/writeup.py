@@ -49,9 +49,41 @@ def num(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def pval(x: Any) -> str:
+    """A p-value as readers read it: ``< 0.001`` below 0.001 (not 2.25e-83), else 3 decimals."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return "< 0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def ordinal(x: Any) -> str:
+    """A percentile as an ordinal: ``50th``, ``90th``, ``33rd``, ``97.5th`` (never ``50.0th``)."""
+    if x is None:
+        return "n/a"
+    v = float(x)
+    if not v.is_integer():
+        return f"{v:g}th"
+    n = int(v)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def verdict(x: Any) -> str:
+    """A gate's boolean as a reader reads it: ``pass`` / ``fail`` (never ``true`` / ``false``)."""
+    return "n/a" if x is None else "pass" if x else "fail"
+
+
 def cell(x: Any, digits: int = 3) -> str:
     """A table cell: like :func:`num`, but a suppressed (null) count prints ``<k``."""
     return publish.SUPPRESSED if x is None else num(x, digits) if not isinstance(x, str) else x
+
+
+#: what a null prints in a row that was not suppressed: a fit that failed or was not computed
+NOT_COMPUTED = "n/a"
+
+
+def _is_p(col: str) -> bool:
+    return col in ("p", "p_value", "pvalue") or col.endswith("_p_value")
 
 
 # ---------------------------------------------------------------- publication: tables
@@ -121,16 +153,50 @@ def public_tables(frames: Mapping[str, pl.DataFrame | None], k: int) -> dict[str
     return out
 
 
-def md_table(df: pl.DataFrame, digits: int = 3, headers: Mapping[str, str] | None = None) -> str:
-    """A Markdown table; null cells (suppressed) print ``<k``."""
+def show(
+    col: str, v: Any, suppressed: bool, digits: int = 3, bools: tuple[str, str] = ("yes", "no")
+) -> str:
+    """One table cell of column ``col``: ``<k`` only if the row was suppressed, ``n/a`` for any
+    other null (a failed fit), booleans as ``bools``, p-values as ``< 0.001``."""
+    if v is None:
+        return publish.SUPPRESSED if suppressed else NOT_COMPUTED
+    if isinstance(v, bool):
+        return bools[0] if v else bools[1]
+    if _is_p(col) and isinstance(v, float | int):
+        return pval(v)
+    return cell(v, digits)
+
+
+def md_table(
+    df: pl.DataFrame,
+    digits: int = 3,
+    headers: Mapping[str, str] | None = None,
+    bools: tuple[str, str] = ("yes", "no"),
+) -> str:
+    """A Markdown table for readers.
+
+    A null prints ``<k`` only in a row that was suppressed (``is_suppressed``); elsewhere a
+    null is a fit that failed or a number not computed and prints ``n/a``. Booleans print as
+    ``bools`` (gate tables pass ``("pass", "fail")``), p-values as ``< 0.001``.
+    """
     headers = headers or {}
     cols = [c for c in df.columns if c != "is_suppressed"]
+    flags = (
+        df["is_suppressed"].fill_null(False).to_list()
+        if "is_suppressed" in df.columns
+        else [False] * df.height
+    )
     lines = [
         "| " + " | ".join(headers.get(c, c) for c in cols) + " |",
         "|" + "|".join("---" for _ in cols) + "|",
     ]
-    for row in df.select(cols).iter_rows():
-        lines.append("| " + " | ".join(cell(v, digits).replace("|", "/") for v in row) + " |")
+
+    for row, suppressed in zip(df.select(cols).iter_rows(), flags, strict=True):
+        cells = (
+            show(c, v, suppressed, digits, bools).replace("|", "/")
+            for c, v in zip(cols, row, strict=True)
+        )
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -497,8 +563,8 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
     elif "quadrants" in ctx.tables:
         thr = div.get("thresholds_pct") or {}
         out += [
-            f"**Reach versus conversation.** Accounts split at the {num(thr.get('reach'), 1)}th "
-            f"percentile of reach and the {num(thr.get('conversation'), 1)}th of conversation "
+            f"**Reach versus conversation.** Accounts split at the {ordinal(thr.get('reach'))} "
+            f"percentile of reach and the {ordinal(thr.get('conversation'))} of conversation "
             f"(counts below k = {ctx.k} suppressed):",
             "",
             md_table(ctx.tables["quadrants"]),

@@ -48,3 +48,51 @@ def test_a_dump_without_reach_says_so_and_places_nobody(tmp_path: Path, params: 
     section = md.split("Reach is missing in this dump")[1].split("\n\n")[0]
     assert "loud" not in section
     assert "| loud but unheard |" not in md
+
+
+def test_a_failed_fit_is_not_shown_as_suppressed() -> None:
+    from analysis import publish, writeup
+
+    df = pl.DataFrame(
+        {
+            "model": ["a", "b", "c"],
+            "p_value": [2.25e-83, None, None],
+            "n_accounts": [40, 40, None],
+            "is_suppressed": [False, False, True],
+        }
+    )
+    lines = writeup.md_table(df).splitlines()[2:]
+    assert lines == [
+        "| a | < 0.001 | 40 |",
+        "| b | n/a | 40 |",
+        f"| c | {publish.SUPPRESSED} | <k |",
+    ]
+
+
+def test_p_values_percentiles_and_gate_verdicts_read_as_words() -> None:
+    from analysis import report, writeup
+    from analysis.templates.index_page import html_table
+
+    assert writeup.pval(2.25e-83) == "< 0.001" and writeup.pval(0.0123) == "0.012"
+    assert writeup.ordinal(50.0) == "50th" and writeup.ordinal(33) == "33rd"
+    assert writeup.ordinal(97.5) == "97.5th" and writeup.ordinal(11) == "11th"
+    gates = report.gates_table(
+        {
+            "recommendation": {
+                "gates": {"reach": {"weekend_off": True, "ring": False, "gaming": None}}
+            }
+        }
+    )
+    assert gates.row(0) == ("reach", "pass", "fail", "not tested")
+    md = writeup.md_table(gates)
+    assert "true" not in md and "false" not in md and "| reach | pass | fail |" in md
+    page = html_table(gates)
+    assert "true" not in page and '<td class="">pass</td>' in page
+
+
+def test_methodology_quadrant_split_is_an_ordinal(tmp_path: Path, params: dict) -> None:
+    _write(tmp_path, "compare.json", COMPARE_JSON)
+    stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    assert "at the 50th percentile of reach and the 50th of conversation" in md
+    assert "50.0th" not in md

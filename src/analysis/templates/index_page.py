@@ -19,7 +19,7 @@ import polars as pl
 
 from analysis import plots, report
 from analysis.models import MODELS
-from analysis.writeup import cell, num
+from analysis.writeup import num, show
 
 # ---------------------------------------------------------------- analyst HTML report
 
@@ -44,12 +44,19 @@ def html_table(
 ) -> str:
     """A small HTML table (escaped), numbers formatted with :func:`num`."""
     headers = headers or {}
-    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in df.columns)
+    cols = [c for c in df.columns if c != "is_suppressed"]
+    flags = (
+        df["is_suppressed"].fill_null(False).to_list()
+        if "is_suppressed" in df.columns
+        else [False] * df.height
+    )
+    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in cols)
     body = []
-    for row in df.head(max_rows).iter_rows():
+    for row, hidden in zip(df.head(max_rows).select(cols).iter_rows(), flags, strict=False):
         tds = "".join(
-            f'<td class="{"num" if isinstance(v, int | float) else ""}">{html.escape(cell(v, digits))}</td>'
-            for v in row
+            f'<td class="{"num" if isinstance(v, int | float) and not isinstance(v, bool) else ""}">'
+            f"{html.escape(show(c, v, hidden, digits))}</td>"
+            for c, v in zip(cols, row, strict=True)
         )
         body.append(f"<tr>{tds}</tr>")
     more = (
