@@ -751,7 +751,8 @@ def figure_to_svg(fig: Any, width: int = 900) -> str | None:
     ``orientation="h"`` and ``Scatter`` lines) and draws them with axis labels and a legend;
     anything else (heatmaps) returns ``None`` and the writeup keeps its table only.
     """
-    traces = list(fig.data)
+    # text-only traces ("no data" labels of model_bars) are annotations, not data
+    traces = [t for t in fig.data if not (t.type == "scatter" and t.mode == "text")]
     if not traces or any(t.type not in ("bar", "scatter") for t in traces):
         return None
     esc = html.escape

@@ -96,3 +96,25 @@ def test_methodology_quadrant_split_is_an_ordinal(tmp_path: Path, params: dict) 
     md = (tmp_path / "reports/methodology.md").read_text()
     assert "at the 50th percentile of reach and the 50th of conversation" in md
     assert "50.0th" not in md
+
+
+def test_gaming_legend_sorts_numerically_and_zero_differs_from_no_data() -> None:
+    from analysis import plots, writeup
+
+    df = pl.DataFrame(
+        {
+            "model": ["a", "a", "a", "b", "b", "c"],
+            "series": ["+100 % posts", "+400 % posts", "+50 % posts"] * 2,
+            "value": [0.0, 2.0, 1.0, 3.0, 0.0, None],
+        }
+    )
+    fig = plots.model_bars(df, "Gaming", "change (%)")
+    bars = [t for t in fig.data if t.type == "bar"]
+    assert [t.name for t in bars] == ["+50 % posts", "+100 % posts", "+400 % posts"]
+    assert plots.series_order(["ring gain", "+100 %", "+50 %"]) == ["+50 %", "+100 %", "ring gain"]
+    zero = next(t for t in bars if t.name == "+100 % posts")
+    assert list(zero.text) == ["0.0", "3.0"]  # a zero bar says 0.0
+    missing = [t for t in fig.data if t.type == "scatter" and t.mode == "text"]
+    assert {y for t in missing for y in t.y} == {"b", "c"}  # b has no +400 %; c's value is null
+    assert all(set(t.text) == {"no data"} for t in missing)
+    assert writeup.figure_to_svg(fig) is not None  # the browserless fallback still draws bars
