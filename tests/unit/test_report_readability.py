@@ -118,3 +118,14 @@ def test_gaming_legend_sorts_numerically_and_zero_differs_from_no_data() -> None
     assert {y for t in missing for y in t.y} == {"b", "c"}  # b has no +400 %; c's value is null
     assert all(set(t.text) == {"no data"} for t in missing)
     assert writeup.figure_to_svg(fig) is not None  # the browserless fallback still draws bars
+
+
+def test_no_literal_backticks_in_html_captions_or_notes(tmp_path: Path, params: dict) -> None:
+    import re
+
+    _write(tmp_path, "models.json", MODELS_JSON)
+    stage.write_report(tmp_path, params)  # most sections missing: their notes name commands
+    page = (tmp_path / "reports/index.html").read_text()
+    texts = re.findall(r'<p class="(?:caption|note)">(.*?)</p>', page, re.S)
+    assert texts and any("<code>" in t for t in texts)
+    assert not [t for t in texts if "`" in t]

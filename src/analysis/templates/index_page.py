@@ -109,6 +109,13 @@ def figure_div(fig: go.Figure, div_id: str) -> str:
     )
 
 
+def prose(text: str) -> str:
+    """Escaped caption text with Markdown-style `code` spans as ``<code>`` (no literal backticks)."""
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text)).replace("`", "")
+
+
 def render_index(
     title: str, subtitle: str, sections: Sequence[Section], footer: str, plotlyjs: str
 ) -> str:
@@ -118,10 +125,10 @@ def render_index(
     for s in sections:
         body = [f"<h2>{html.escape(s.title)}</h2>"]
         if s.missing:
-            body.append(f'<p class="note">{html.escape(s.missing)}</p>')
+            body.append(f'<p class="note">{prose(s.missing)}</p>')
         else:
             if s.caption:
-                body.append(f'<p class="caption">{html.escape(s.caption)}</p>')
+                body.append(f'<p class="caption">{prose(s.caption)}</p>')
             body.append(s.lead_html)
             body.extend(figure_div(f, f"fig-{s.id}-{i}") for i, f in enumerate(s.figures))
             body.append(s.html)
