@@ -129,3 +129,24 @@ def test_no_literal_backticks_in_html_captions_or_notes(tmp_path: Path, params: 
     texts = re.findall(r'<p class="(?:caption|note)">(.*?)</p>', page, re.S)
     assert texts and any("<code>" in t for t in texts)
     assert not [t for t in texts if "`" in t]
+
+
+def test_writeup_opens_with_the_question_and_says_the_demo_is_simulated(
+    tmp_path: Path, params: dict
+) -> None:
+    from analysis import writeup
+
+    stage.write_report(tmp_path, {**params, "source": {"format": "canonical"}})
+    md = (tmp_path / "reports/methodology.md").read_text()
+    head = md.split("## 1.")[0]
+    assert head.index("**Research question.**") < head.index("**Simulated data.**")
+    assert md.index("**Research question.**") < md.index("Resonance measures")
+    real = tmp_path / "real"
+    stage.write_report(real, {**params, "source": {"format": "stackexchange", "path": "x/beer"}})
+    head = (real / "reports/methodology.md").read_text().split("## 1.")[0]
+    assert "**Research question.**" in head and "Simulated data" not in head
+    docs = writeup.model_docs(["network", "network_topic"])
+    a, b = docs["network"][1], docs["network_topic"][1]
+    shared = set(a.split("\n\n")) & set(b.split("\n\n"))
+    assert len(shared) <= 1, shared  # at most the paragraph that defines the topic variant
+    assert "Power iteration" in a and "Power iteration" not in b
