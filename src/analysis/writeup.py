@@ -751,9 +751,9 @@ def methodology_markdown(ctx: WriteupContext) -> str:
         "## 10. Reproduce",
         "",
         "```",
-        "make reports      # dvc repro",
-        "dvc metrics show",
-        "dvc plots show --html-template reports/templates/dvc_plots.html",
+        "make reports      # set up .venv, then dvc repro",
+        "make metrics      # dvc metrics show",
+        "make plots        # dvc plots show --html-template reports/templates/dvc_plots.html",
         "```",
         "",
     ]

@@ -33,3 +33,15 @@ def test_readme_credits_only_libraries_the_code_uses() -> None:
     assert "igraph" not in README
     assert "igraph" not in (ROOT / "pyproject.toml").read_text()
     assert "import igraph" not in "".join(p.read_text() for p in (ROOT / "src").rglob("*.py"))
+
+
+def test_the_writeup_reproduce_commands_are_make_targets(tmp_path) -> None:
+    from analysis.stages import report as stage
+
+    stage.write_report(tmp_path, {"report": {"figure_format": "none"}})
+    md = (tmp_path / "reports/methodology.md").read_text()
+    block = md.split("## 10. Reproduce")[1]
+    targets = set(re.findall(r"^([a-z][a-z-]*):", MAKEFILE, re.M))
+    named = re.findall(r"^make ([a-z-]+)", block, re.M)
+    assert named and set(named) <= targets, named
+    assert not re.search(r"^dvc ", block, re.M)  # bare dvc fails outside the activated .venv
