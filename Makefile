@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports plots test test-fast lint format bench bench-full browser lock clean
+.PHONY: help setup reports metrics diff plots test test-fast lint format bench bench-full browser lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -27,10 +27,17 @@ $(STAMP): pyproject.toml requirements.lock
 reports: setup browser ## run the pipeline (dvc repro) on the dump named in params.yaml
 	dvc repro
 
+metrics: ## print the run's metrics (dvc metrics show, from .venv)
+	dvc metrics show
+
+diff: ## compare the metrics and params with the last commit (dvc metrics diff + dvc params diff)
+	dvc metrics diff
+	dvc params diff
+
 plots: ## render the DVC plots offline into dvc_plots/index.html
 	dvc plots show --html-template reports/templates/dvc_plots.html
 
-browser: ## install headless Chromium for the report's browser test (Debian, needs root)
+browser: ## apt-get install Debian's chromium for the browser test (as root only; else the test is skipped)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
 
 test: setup browser ## run the whole test suite (unit, integration, notebooks, real data, browser)

@@ -260,12 +260,32 @@ def divergence(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Quadrants and the continuous divergence score of every account scored by both models.
 
+    When the dump has no reach data (no follower counts and no views, as on Usenet) every
+    reach score is equal and every percentile the same (50): nobody is placed in a quadrant
+    (``quadrant`` and ``divergence`` null) and the fit says ``reach_missing``, rather than
+    calling everyone "loud".
+
     Returns:
         The per-account frame (``account_id, reach_pct, conversation_pct, quadrant,
-        divergence``) and the OLS fit (intercept, slope, R², n).
+        divergence``) and the OLS fit (intercept, slope, R², n, reach_missing).
     """
     import statsmodels.api as sm
 
+    # equal raw scores give equal percentiles: one distinct percentile = no reach spread at all
+    shared = reach.join(conversation.select("account_id"), on="account_id")["score_pct"]
+    reach_missing = shared.drop_nulls().n_unique() <= 1
+    if reach_missing:
+        df = (
+            reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
+            .join(
+                conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
+                on="account_id",
+            )
+            .sort("account_id")
+            .with_columns(quadrant=pl.lit(None, pl.String), divergence=pl.lit(None, pl.Float64))
+        )
+        fit = {"n": df.height, "intercept": None, "slope": None, "r2": None}
+        return df, {**fit, "reach_missing": True}
     df = (
         reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
         .join(
@@ -280,7 +300,13 @@ def divergence(
             )
         )
     )
-    fit: dict[str, Any] = {"n": df.height, "intercept": None, "slope": None, "r2": None}
+    fit: dict[str, Any] = {
+        "n": df.height,
+        "intercept": None,
+        "slope": None,
+        "r2": None,
+        "reach_missing": False,
+    }
     x = df["reach_pct"].to_numpy()
     if df.height >= 3 and np.ptp(x) > 1e-9:
         # has_constant="add": statsmodels would otherwise skip the constant when reach is
@@ -299,9 +325,14 @@ def divergence(
 
 
 def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:
-    """Count and share of accounts per quadrant (every quadrant listed, empty ones as 0)."""
-    n = div.height
-    counts = dict(div.group_by("quadrant").len().iter_rows())
+    """Count and share of placed accounts per quadrant (every quadrant listed, empty ones as 0).
+
+    Accounts without a quadrant (no reach data) are not counted: with nobody placed, every
+    count is 0 and every share null.
+    """
+    placed = div.filter(pl.col("quadrant").is_not_null())
+    n = placed.height
+    counts = dict(placed.group_by("quadrant").len().iter_rows())
     return {
         q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
         for q in QUADRANTS.values()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 DEFAULT_PARAMS = Path("params.yaml")
 
@@ -109,6 +109,55 @@ def load_params(path: Path | str = DEFAULT_PARAMS) -> dict[str, Any]:
         return yaml.safe_load(fh) or {}
 
 
+class ParamsError(ValueError):
+    """A params.yaml section that does not validate: one line naming the section and the key."""
+
+
+def _known_keys(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    """The keys the model accepts at ``loc`` (the parent of the offending key), when known."""
+    current: Any = model
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        field = getattr(current, "model_fields", {}).get(part)
+        if field is None:
+            return []
+        ann = field.annotation
+        inner = [a for a in getattr(ann, "__args__", ()) if isinstance(a, type)]
+        current = next(
+            (a for a in (ann, *inner) if isinstance(a, type) and issubclass(a, BaseModel)), None
+        )
+        if current is None:
+            return []
+    return sorted(getattr(current, "model_fields", {}))
+
+
+def describe_error(name: str, model: type[BaseModel], err: ValidationError) -> str:
+    """One readable line per problem of ``err`` (no pydantic URL), naming section and key."""
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = tuple(e["loc"])
+        key = "".join(f"[{x}]" if isinstance(x, int) else f".{x}" for x in loc).lstrip(".")
+        where = f"params.yaml section '{name}'"
+        if e["type"] == "extra_forbidden":
+            known = _known_keys(model, loc[:-1])
+            hint = f" (known keys: {', '.join(known)})" if known else ""
+            lines.append(f"{where}: unknown key '{key}'{hint}")
+        else:
+            got = e.get("input")
+            shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
+            lines.append(f"{where}, key '{key}': {e['msg']}{shown}")
+    return "; ".join(lines)
+
+
 def section(params: dict[str, Any], name: str, model: type[M]) -> M:
-    """Validate one section of params into its typed, frozen model (absent -> defaults)."""
-    return model.model_validate(params.get(name) or {})
+    """Validate one section of params into its typed, frozen model (absent -> defaults).
+
+    Raises:
+        ParamsError: a key is unknown (a typo such as ``fromat``) or a value is invalid; the
+            message names the section, the key and the keys that section knows.
+    """
+    try:
+        return model.model_validate(params.get(name) or {})
+    except ValidationError as err:
+        raise ParamsError(describe_error(name, model, err)) from None

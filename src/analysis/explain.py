@@ -26,11 +26,32 @@ class ExplainError(ValueError):
 
 
 def _fmt(x: float | None) -> str:
+    """A number for people: whole numbers without decimals (72, not 72.00)."""
     if x is None or (isinstance(x, float) and math.isnan(x)):
         return "n/a"
+    if float(x).is_integer() and abs(x) < 1e15:
+        return f"{x:,.0f}"
     if x != 0 and abs(x) < 0.01:
         return f"{x:.2e}"
     return f"{x:,.2f}"
+
+
+def topic_name(label: str | None, topic_id: str | int) -> str:
+    """``'meter, panels, solar' (topic 0)`` from a topics.parquet label ``0_meter_panels_solar``."""
+    if not label:
+        return f"topic {topic_id}"
+    words = label.split("_", 1)[1] if label.split("_", 1)[0].lstrip("-").isdigit() else label
+    return f"'{words.replace('_', ', ')}' (topic {topic_id})"
+
+
+def _standing(row: dict[str, Any], n_scored: int, n_above: int | None) -> str:
+    """Where the score stands: rank among the scored, never "higher than 100 % of N"."""
+    if n_above is None:  # no score column to rank by: the percentile alone
+        return f"at percentile {row['score_pct']:.0f} of the {n_scored} scored participants"
+    rank = n_above + 1
+    if rank == 1:
+        return f"the highest of the {n_scored} scored participants"
+    return f"ranked {rank} of the {n_scored} scored participants ({n_above} score higher)"
 
 
 def _period(row: dict[str, Any]) -> str:
@@ -52,18 +73,36 @@ def _period(row: dict[str, Any]) -> str:
     )
 
 
-def _describe(model: str, comp: str) -> str:
+def _describe(model: str, comp: str, labels: dict[str, str] | None = None) -> str:
     module = MODELS.get(model)
     desc = getattr(module, "COMPONENTS", {}).get(comp) if module else None
     if desc:
         return desc
     if comp.startswith("c_topic_"):
-        return f"rank among people talking about topic {comp[len('c_topic_') :]}, weighted by how common the topic is"
+        tid = comp[len("c_topic_") :]
+        return (
+            f"rank among people talking about {topic_name((labels or {}).get(tid), tid)}, "
+            "weighted by how common the topic is"
+        )
     return comp.removeprefix("c_").replace("_", " ")
 
 
-def explain_model(model: str, row: dict[str, Any], n_scored: int) -> str:
-    """The paragraph for one model's row of one account."""
+def explain_model(
+    model: str,
+    row: dict[str, Any],
+    n_scored: int,
+    n_above: int | None = None,
+    labels: dict[str, str] | None = None,
+) -> str:
+    """The paragraph for one model's row of one account.
+
+    Args:
+        model: the model's name.
+        row: the account's row of the model's score frame.
+        n_scored: how many participants the model scored.
+        n_above: how many of them score strictly higher (None: say the percentile only).
+        labels: topic id (as text) -> topic label of ``data/processed/topics.parquet``.
+    """
     module = MODELS.get(model)
     title = getattr(module, "TITLE", model)
     unit = getattr(module, "UNIT", "")
@@ -72,8 +111,7 @@ def explain_model(model: str, row: dict[str, Any], n_scored: int) -> str:
     se = row.get("score_se")
     se_txt = f" (± {_fmt(se)} standard error)" if se is not None and not math.isnan(se) else ""
     lines.append(
-        f"  Score {_fmt(row['score'])} {unit}{se_txt}: higher than {row['score_pct']:.0f}% "
-        f"of the {n_scored} scored participants."
+        f"  Score {_fmt(row['score'])} {unit}{se_txt}: {_standing(row, n_scored, n_above)}."
     )
     lines.append(f"  What counted: {row['n_obs']} {obs}; {_period(row)}.")
     comps = sorted((k for k in row if k.startswith("c_")), key=lambda k: -abs(row[k] or 0))
@@ -84,13 +122,17 @@ def explain_model(model: str, row: dict[str, Any], n_scored: int) -> str:
         ][:MAX_TOPICS]
         for c in comps:
             if c in shown:
-                lines.append(f"    {_fmt(row[c]):>10}  {_describe(model, c)}")
+                lines.append(f"    {_fmt(row[c]):>10}  {_describe(model, c, labels)}")
         rest = [row[c] for c in comps if c not in shown and row[c]]
         if rest:
             lines.append(f"    {_fmt(sum(rest)):>10}  {len(rest)} other topics together")
     extras = {
         k: v for k, v in row.items() if k in set(getattr(module, "EXTRA", ())) and v is not None
     }
+    if row.get("top_topic") is not None:
+        extras["top_topic"] = topic_name(
+            (labels or {}).get(str(row["top_topic"])), row["top_topic"]
+        )
     if extras:
         lines.append(
             "  Also: "
@@ -109,6 +151,7 @@ def explain(
     scores: dict[str, pl.DataFrame],
     params: Any = None,
     accounts: pl.DataFrame | None = None,
+    topics: pl.DataFrame | None = None,
 ) -> str:
     """Every model's score and components for ``account_id``, in plain language.
 
@@ -117,6 +160,8 @@ def explain(
         scores: model name -> that model's score frame (``data/processed/scores/<model>.parquet``).
         params: the params dict or ``ModelParams`` (for the order of models).
         accounts: the interim accounts table, to tell non-participants from unknown ids.
+        topics: ``data/processed/topics.parquet`` (``topic_id``, ``label``), so that topics are
+            named by their keywords, not by number.
 
     Raises:
         ExplainError: for the non-participant placeholder, non-participants and unknown ids.
@@ -133,12 +178,21 @@ def explain(
             )
     p = model_params(params)
     order = [n for n in p.names if n in scores] + [n for n in scores if n not in p.names]
+    labels = (
+        {str(t): lab for t, lab in topics.select("topic_id", "label").iter_rows()}
+        if topics is not None
+        else None
+    )
     parts = []
     for name in order:
         df = scores[name]
         hit = df.filter(pl.col("account_id") == account_id)
         if hit.height:
-            parts.append(explain_model(name, hit.row(0, named=True), df.height))
+            row = hit.row(0, named=True)
+            above = None
+            if row.get("score") is not None:
+                above = df.filter(pl.col("score") > row["score"]).height
+            parts.append(explain_model(name, row, df.height, above, labels))
     if not parts:
         raise ExplainError(
             f"{account_id} is not a scored participant: unknown pseudonym, or not a participant. "

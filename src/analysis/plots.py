@@ -139,6 +139,19 @@ def as_percent(df: pl.DataFrame, col: str = "value") -> pl.DataFrame:
     return df.with_columns(pl.col(col) * 100)
 
 
+def series_order(names: Sequence[str]) -> list[str]:
+    """Series names with a leading number in numeric order ("+50 %", "+100 %", "+400 %", not
+    the text order "+100 %, +400 %, +50 %"); other names keep their order, after those."""
+    import re
+
+    def key(item: tuple[int, str]) -> tuple[int, float, int]:
+        i, name = item
+        m = re.match(r"\s*([+-]?\d+(?:\.\d+)?)", name)
+        return (0, float(m.group(1)), i) if m else (1, 0.0, i)
+
+    return [name for _, name in sorted(enumerate(names), key=key)]
+
+
 def model_bars(
     df: pl.DataFrame,
     title: str,
@@ -157,9 +170,13 @@ def model_bars(
     palette = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2"]
     models = df["model"].unique(maintain_order=True).to_list()
     fig = go.Figure()
-    for i, series in enumerate(df["series"].unique(maintain_order=True).to_list()):
+    for i, series in enumerate(series_order(df["series"].unique(maintain_order=True).to_list())):
         part = df.filter(pl.col("series") == series)
         values = part["value"].to_list()
+        # a missing value (no data) is drawn as a "no data" label at the reference line, so
+        # that it never looks like a zero; a zero bar carries its value ("0.0") as a label
+        absent = [m for m in models if m not in set(part["model"].to_list())]
+        absent += [m for m, v in zip(part["model"], values, strict=True) if v is None]
         error = None
         if (
             "ci_low" in part.columns
@@ -191,8 +208,25 @@ def model_bars(
                 marker_color=palette[i % len(palette)],
                 customdata=notes,
                 hovertemplate="%{y}: %{x:.1f}<br>%{customdata}<extra>" + series + "</extra>",
+                text=[None if v is None else f"{v:.1f}" for v in values],
+                textposition="outside",
+                cliponaxis=False,
             )
         )
+        if absent:
+            fig.add_trace(
+                go.Scatter(
+                    x=[reference or 0.0] * len(absent),
+                    y=absent,
+                    mode="text",
+                    text=["no data"] * len(absent),
+                    textposition="middle right",
+                    textfont=dict(color="#888", size=11),
+                    name=f"{series}: no data",
+                    showlegend=False,
+                    hovertemplate="%{y}: no data<extra>" + series + "</extra>",
+                )
+            )
     if reference is not None:
         fig.add_vline(x=reference, line=dict(color="#333", width=1))
     ticks = [f"<b>{m}</b>" if m in highlight else m for m in models]

@@ -688,10 +688,12 @@ def within_thread_frame(models: Mapping[str, Any] | None) -> pl.DataFrame | None
 
 
 def gates_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """Which robustness gates each model passes (``model`` + one boolean column per gate)."""
+    """Which robustness gates each model passes (``model`` + one column per gate, written as
+    ``pass`` / ``fail``, or ``not tested`` where the gate could not be computed)."""
     gates = ((compare or {}).get("recommendation") or {}).get("gates") or {}
+    word = {True: "pass", False: "fail", None: "not tested"}
     rows = [
-        {"model": m, **{k: bool(v) for k, v in g.items()}}
+        {"model": m, **{k: word[None if v is None else bool(v)] for k, v in g.items()}}
         for m, g in gates.items()
         if isinstance(g, Mapping)
     ]

@@ -134,17 +134,26 @@ def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) 
 
 def choose_k(x: np.ndarray, grid: tuple[int, ...], seed: int, sample: int = 3000) -> int:
     """k of the grid with the best cosine silhouette of k-means on a seeded sample."""
+    started = time.perf_counter()
     rng = np.random.default_rng(seed)
     xs = x[rng.choice(len(x), size=min(sample, len(x)), replace=False)]
     best, best_score = grid[0], -math.inf
-    for k in grid:
-        if k >= len(xs):
-            break
+    tried = [k for k in grid if k < len(xs)]
+    for i, k in enumerate(tried, 1):
         labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(xs)
         score = silhouette_score(xs, labels, metric="cosine")
-        log.debug("k=%d silhouette %.4f", k, score)
+        # one line per k: the search takes minutes on large dumps and must not look stuck
+        log.info(
+            "topics: k search %d/%d: k=%d silhouette %.4f (%.1f s)",
+            i,
+            len(tried),
+            k,
+            score,
+            time.perf_counter() - started,
+        )
         if score > best_score:
             best, best_score = k, score
+    log.info("topics: chose k=%d on %d sampled posts", best, len(xs))
     return best
 
 
@@ -341,7 +350,10 @@ def agreement(labels: np.ndarray, truth: list[str | None]) -> dict[str, float | 
 
 def stability(x: np.ndarray, p: TopicsParams) -> float | None:
     """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k)."""
-    runs = [cluster_posts(x, p, seed=p.seed + i).labels for i in range(p.n_stability_seeds)]
+    runs = []
+    for i in range(p.n_stability_seeds):
+        log.info("topics: stability refit %d/%d (seed %d)", i + 1, p.n_stability_seeds, p.seed + i)
+        runs.append(cluster_posts(x, p, seed=p.seed + i).labels)
     pairs = [
         adjusted_rand_score(runs[i], runs[j])
         for i in range(len(runs))

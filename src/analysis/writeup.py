@@ -49,9 +49,41 @@ def num(x: Any, digits: int = 3) -> str:
     return f"{x:.{digits}f}"
 
 
+def pval(x: Any) -> str:
+    """A p-value as readers read it: ``< 0.001`` below 0.001 (not 2.25e-83), else 3 decimals."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "n/a"
+    return "< 0.001" if x < 0.001 else f"{x:.3f}"
+
+
+def ordinal(x: Any) -> str:
+    """A percentile as an ordinal: ``50th``, ``90th``, ``33rd``, ``97.5th`` (never ``50.0th``)."""
+    if x is None:
+        return "n/a"
+    v = float(x)
+    if not v.is_integer():
+        return f"{v:g}th"
+    n = int(v)
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
+def verdict(x: Any) -> str:
+    """A gate's boolean as a reader reads it: ``pass`` / ``fail`` (never ``true`` / ``false``)."""
+    return "n/a" if x is None else "pass" if x else "fail"
+
+
 def cell(x: Any, digits: int = 3) -> str:
     """A table cell: like :func:`num`, but a suppressed (null) count prints ``<k``."""
     return publish.SUPPRESSED if x is None else num(x, digits) if not isinstance(x, str) else x
+
+
+#: what a null prints in a row that was not suppressed: a fit that failed or was not computed
+NOT_COMPUTED = "n/a"
+
+
+def _is_p(col: str) -> bool:
+    return col in ("p", "p_value", "pvalue") or col.endswith("_p_value")
 
 
 # ---------------------------------------------------------------- publication: tables
@@ -134,16 +166,50 @@ def public_tables(frames: Mapping[str, pl.DataFrame | None], k: int) -> dict[str
     return out
 
 
-def md_table(df: pl.DataFrame, digits: int = 3, headers: Mapping[str, str] | None = None) -> str:
-    """A Markdown table; null cells (suppressed) print ``<k``."""
+def show(
+    col: str, v: Any, suppressed: bool, digits: int = 3, bools: tuple[str, str] = ("yes", "no")
+) -> str:
+    """One table cell of column ``col``: ``<k`` only if the row was suppressed, ``n/a`` for any
+    other null (a failed fit), booleans as ``bools``, p-values as ``< 0.001``."""
+    if v is None:
+        return publish.SUPPRESSED if suppressed else NOT_COMPUTED
+    if isinstance(v, bool):
+        return bools[0] if v else bools[1]
+    if _is_p(col) and isinstance(v, float | int):
+        return pval(v)
+    return cell(v, digits)
+
+
+def md_table(
+    df: pl.DataFrame,
+    digits: int = 3,
+    headers: Mapping[str, str] | None = None,
+    bools: tuple[str, str] = ("yes", "no"),
+) -> str:
+    """A Markdown table for readers.
+
+    A null prints ``<k`` only in a row that was suppressed (``is_suppressed``); elsewhere a
+    null is a fit that failed or a number not computed and prints ``n/a``. Booleans print as
+    ``bools`` (gate tables pass ``("pass", "fail")``), p-values as ``< 0.001``.
+    """
     headers = headers or {}
     cols = [c for c in df.columns if c != "is_suppressed"]
+    flags = (
+        df["is_suppressed"].fill_null(False).to_list()
+        if "is_suppressed" in df.columns
+        else [False] * df.height
+    )
     lines = [
         "| " + " | ".join(headers.get(c, c) for c in cols) + " |",
         "|" + "|".join("---" for _ in cols) + "|",
     ]
-    for row in df.select(cols).iter_rows():
-        lines.append("| " + " | ".join(cell(v, digits).replace("|", "/") for v in row) + " |")
+
+    for row, suppressed in zip(df.select(cols).iter_rows(), flags, strict=True):
+        cells = (
+            show(c, v, suppressed, digits, bools).replace("|", "/")
+            for c, v in zip(cols, row, strict=True)
+        )
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -178,8 +244,20 @@ def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
         if module is None:
             continue
         doc = inspect.getdoc(module) or ""
-        if name == "network_topic":  # its module defers to network's docstring for the maths
-            doc += "\n\n" + (inspect.getdoc(MODELS["network"]) or "").split("\n\n", 1)[-1]
+        if name == "network_topic" and "network" in MODELS:
+            # Its module defers to network's docstring. Quote only the paragraphs about the
+            # topic variant; the graph and the maths are in the network section already, and
+            # repeating them made the two sections word-for-word duplicates.
+            parts = (inspect.getdoc(MODELS["network"]) or "").split("\n\n")
+            own = [x for x in parts[1:] if "network_topic" in x]
+            doc = "\n\n".join(
+                [
+                    doc.replace("; see ``network``.", "."),
+                    "The reply graph, its decay and the PageRank iteration are those of "
+                    "``network`` (previous section).",
+                    *own,
+                ]
+            )
         docs[name] = (getattr(module, "TITLE", name), doc)
     return docs
 
@@ -509,11 +587,18 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
             "",
         ]
     div = cm.get("divergence") or {}
-    if "quadrants" in ctx.tables:
+    if div.get("reach_missing"):
+        out += [
+            "**Reach versus conversation.** Reach is missing in this dump (no follower counts and "
+            "no views): every account has the same reach, so nobody is placed in a quadrant and "
+            "no divergence is computed.",
+            "",
+        ]
+    elif "quadrants" in ctx.tables:
         thr = div.get("thresholds_pct") or {}
         out += [
-            f"**Reach versus conversation.** Accounts split at the {num(thr.get('reach'), 1)}th "
-            f"percentile of reach and the {num(thr.get('conversation'), 1)}th of conversation "
+            f"**Reach versus conversation.** Accounts split at the {ordinal(thr.get('reach'))} "
+            f"percentile of reach and the {ordinal(thr.get('conversation'))} of conversation "
             f"(counts below k = {ctx.k} suppressed):",
             "",
             md_table(ctx.tables["quadrants"]),
@@ -521,7 +606,7 @@ def _compare_section(ctx: WriteupContext) -> list[str]:
         ]
     if div:
         ols = div.get("ols") or {}
-        if ols:
+        if ols and ols.get("slope") is not None:
             out += [
                 f"Conversation percentile regressed on reach percentile (OLS, n = {num(ols.get('n'))}): "
                 f"slope {num(ols.get('slope'))}, R² {num(ols.get('r2'))}. Divergence is the residual: "
@@ -647,12 +732,42 @@ LIMITATIONS = [
 ]
 
 
+RESEARCH_QUESTION = (
+    "Which accounts does a community actually talk with (replies, answers, exchanges that go "
+    "back and forth), as distinct from how much they post or how large their audience is, and "
+    "does a score measured before a date tell whose contributions draw conversation after it?"
+)
+
+
+def _is_simulated(params: Mapping[str, Any]) -> bool:
+    """Is this run on the simulated demo dump (``data/raw/demo``, the default source)?"""
+    from analysis.config import SourceParams, section
+
+    try:
+        return (
+            section(dict(params), "source", SourceParams).path.rstrip("/").endswith("data/raw/demo")
+        )
+    except ValueError:  # a source section that does not validate: say nothing rather than guess
+        return False
+
+
 def methodology_markdown(ctx: WriteupContext) -> str:
     """The methodology writeup (publication mode) as Markdown."""
     title = ctx.params.get("report", {}).get("title") or "Resonance"
     lines = [
         f"# Methodology: {title}",
         "",
+        f"**Research question.** {RESEARCH_QUESTION}",
+        "",
+    ]
+    if _is_simulated(ctx.params):
+        lines += [
+            "> **Simulated data.** This run is on the simulated demo community (generated by the "
+            "`demo` stage, with planted experts, gamers and broadcasters), not on real people: "
+            "its numbers show what the method does, not what any real community is like.",
+            "",
+        ]
+    lines += [
         "Resonance measures social-media influence as **who people actually talk with**, and "
         "explains every number. This document is generated by the `report` stage from "
         "`params.yaml` and the metrics of the same run.",
@@ -685,9 +800,9 @@ def methodology_markdown(ctx: WriteupContext) -> str:
         "## 10. Reproduce",
         "",
         "```",
-        "make reports      # dvc repro",
-        "dvc metrics show",
-        "dvc plots show --html-template reports/templates/dvc_plots.html",
+        "make reports      # set up .venv, then dvc repro",
+        "make metrics      # dvc metrics show",
+        "make plots        # dvc plots show --html-template reports/templates/dvc_plots.html",
         "```",
         "",
     ]
@@ -727,7 +842,8 @@ def figure_to_svg(fig: Any, width: int = 900) -> str | None:
     ``orientation="h"`` and ``Scatter`` lines) and draws them with axis labels and a legend;
     anything else (heatmaps) returns ``None`` and the writeup keeps its table only.
     """
-    traces = list(fig.data)
+    # text-only traces ("no data" labels of model_bars) are annotations, not data
+    traces = [t for t in fig.data if not (t.type == "scatter" and t.mode == "text")]
     if not traces or any(t.type not in ("bar", "scatter") for t in traces):
         return None
     esc = html.escape

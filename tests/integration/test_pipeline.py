@@ -1,13 +1,14 @@
 """The whole pipeline through `dvc repro` on a small demo, in a temporary copy of the project.
 
-Runs once per session (module-scoped fixture); every test below reads its outputs.
+The project is built once per session and shared with the report tests (``tests/project.py``);
+the tests that change it (another key, key rotation, erasure) work on their own copy of the
+built project, in their own xdist group so that they can run beside the others.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,70 +16,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import ROOT
+from tests.project import SMALL, built_project, copy_built, copy_project, env, run, set_params
+
+__all__ = ["SMALL", "copy_project", "run", "set_params"]  # also used by benchmarks/real_dumps.py
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
 
-SMALL = {"demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"}}
-
 
 def _env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    env["HF_HUB_OFFLINE"] = "1"
-    return env
-
-
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, timeout=1800)
-    if check and proc.returncode != 0:
-        raise AssertionError(
-            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-        )
-    return proc
-
-
-def copy_project(dest: Path) -> Path:
-    """Copy the tracked and untracked-but-not-ignored files into a fresh git repository."""
-    files = subprocess.run(
-        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for rel in files:
-        src = ROOT / rel
-        if src.is_file():
-            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, dest / rel)
-    for sub in (".dvc/tmp", ".dvc/cache"):
-        shutil.rmtree(dest / sub, ignore_errors=True)
-    (dest / "dvc.lock").unlink(missing_ok=True)
-    run(["git", "init", "-q"], dest)
-    run(["git", "add", "-A"], dest)
-    run(
-        ["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "copy"],
-        dest,
-    )
-    return dest
-
-
-def set_params(project: Path, updates: dict) -> None:
-    path = project / "params.yaml"
-    params = yaml.safe_load(path.read_text())
-    for section, values in updates.items():
-        params.setdefault(section, {}).update(values)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return env()
 
 
 @pytest.fixture(scope="module")
 def project(tmp_path_factory) -> Path:
-    dest = copy_project(tmp_path_factory.mktemp("project"))
-    # the session's secret key (conftest), so that rotating it re-runs ingest
-    set_params(dest, {**SMALL, "privacy": {"key_source": "secret"}})
-    run(["dvc", "repro"], dest)
-    return dest
+    """The session's one built demo project (``tests/project.py``); tests here only read it."""
+    return built_project(tmp_path_factory)
 
 
 def test_repro_writes_interim_tables_and_reconciled_metrics(project: Path) -> None:
@@ -126,14 +78,14 @@ def _numbers(obj, path=""):
     return {path: obj}
 
 
-def test_results_do_not_depend_on_the_key(project: Path, tmp_path) -> None:
+@pytest.mark.xdist_group("pipeline-key")
+def test_results_do_not_depend_on_the_key(project: Path, tmp_path_factory, tmp_path) -> None:
     """Same data and params under another secret key: identical metrics and recommendations.
 
     Pseudonyms change with the key; anything sorted or sampled by them would change the
     topics, the bootstrap draws and the recommendation (30 vs 15 topics before the fix).
     """
-    other = tmp_path / "other"
-    shutil.copytree(project, other, ignore=shutil.ignore_patterns(".dvc/tmp"))
+    other = copy_built(tmp_path_factory, tmp_path / "other")
     env = _env()
     env["RESONANCE_KEY"] = "another-key-" + "9f" * 24
     params = yaml.safe_load((other / "params.yaml").read_text())
@@ -161,8 +113,11 @@ def test_results_do_not_depend_on_the_key(project: Path, tmp_path) -> None:
                 assert x[k] == y[k], (name, k, x[k], y[k])
 
 
-def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(project: Path, tmp_path) -> None:
+@pytest.mark.xdist_group("pipeline-erasure")
+def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(tmp_path_factory, tmp_path) -> None:
     import polars as pl
+
+    project = copy_built(tmp_path_factory, tmp_path / "rotated")
 
     before = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
     env = _env()
@@ -186,7 +141,6 @@ def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(project: Path, t
     for path in project.rglob("*"):
         if path.is_file() and ".git" not in path.parts and path.stat().st_size < 50_000_000:
             assert rotated.encode() not in path.read_bytes(), path
-    run(["dvc", "repro", "ingest"], project)  # back to the session key
 
 
 def _scan_outputs(project: Path, needles: set[str]) -> list[str]:
@@ -216,9 +170,12 @@ def _scan_outputs(project: Path, needles: set[str]) -> list[str]:
     return found
 
 
-def test_forget_erases_an_account_everywhere(project: Path) -> None:
+@pytest.mark.xdist_group("pipeline-erasure")
+def test_forget_erases_an_account_everywhere(tmp_path_factory, tmp_path) -> None:
     """`resonance forget` + `dvc repro`: no pseudonym, post, text, embedding or edge remains."""
     import polars as pl
+
+    project = copy_built(tmp_path_factory, tmp_path / "erased")
 
     from analysis import privacy
 

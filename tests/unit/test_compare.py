@@ -422,8 +422,10 @@ def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> N
     )
 
 
-def test_divergence_without_spread_in_reach_has_no_fit_and_centred_residuals() -> None:
-    """A dump without any audience field (Hacker News CSV): every reach percentile is equal."""
+def test_divergence_without_spread_in_reach_places_nobody() -> None:
+    """A dump without any audience field (Hacker News CSV, Usenet): every reach percentile is
+    equal (50). Reach is missing: no fit, no divergence, nobody in a quadrant (before: every
+    account "loud", and residuals from the mean conversation)."""
     n = 6611
     reach = pl.DataFrame({"account_id": [f"a{i}" for i in range(n)], "score_pct": [50.0] * n})
     conv = pl.DataFrame(
@@ -431,4 +433,14 @@ def test_divergence_without_spread_in_reach_has_no_fit_and_centred_residuals() -
     )
     div, fit = compare.divergence(reach, conv, CompareParams())
     assert fit["slope"] is None and fit["n"] == n
-    assert abs(div["divergence"].mean()) < 1e-9
+    assert fit["reach_missing"] is True
+    assert div.columns == ["account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"]
+    assert div["quadrant"].null_count() == n and div["divergence"].null_count() == n
+    counts = compare.quadrant_counts(div)
+    assert all(c == {"n": 0, "share": None} for c in counts.values()), counts
+    _, fit = compare.divergence(
+        reach.with_columns(score_pct=pl.Series([float(i % 3) for i in range(n)])),
+        conv,
+        CompareParams(),
+    )
+    assert fit["reach_missing"] is False

@@ -73,3 +73,29 @@ def test_outcomes_count_only_the_period():
     out = validity.outcomes(t, AS_OF - timedelta(days=10), AS_OF)
     row = out.filter(out["account_id"] == "a").row(0, named=True)
     assert row["n_repliers_next"] == 1 and row["n_reactions_next"] == 1
+
+
+def test_explain_ranks_whole_counts_and_topic_labels(scores):
+    """No "higher than 100 % of the N", no "72.00" for a count, topics named by keywords."""
+    from analysis.explain import _fmt, explain_model
+
+    t, s = scores
+    text = explain("a", s, None, t.accounts)
+    assert "100%" not in text and "% of the" not in text
+    assert "the highest of the 2 scored participants" in text or "ranked " in text
+    assert _fmt(72.0) == "72" and _fmt(3) == "3" and _fmt(2.5) == "2.50"
+    row = {
+        "score": 2.0,
+        "score_pct": 100.0,
+        "n_obs": 72,
+        "as_of": AS_OF,
+        "half_life_days": 30.0,
+        "c_topic_3": 0.5,
+        "top_topic": 3,
+    }
+    labels = {"3": "3_climb_crankset_spoke"}
+    para = explain_model("network_topic", row, 196, 0, labels)
+    assert "the highest of the 196 scored participants" in para
+    assert "'climb, crankset, spoke' (topic 3)" in para
+    assert "top topic 'climb, crankset, spoke' (topic 3)" in para
+    assert "ranked 3 of the 196" in explain_model("network_topic", row, 196, 2, labels)

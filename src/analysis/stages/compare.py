@@ -126,6 +126,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "models": {"reach": cp.reach_model, "conversation": cp.conversation_model},
         "thresholds_pct": {"reach": cp.reach_high_pct, "conversation": cp.conversation_high_pct},
         "quadrants": compare.quadrant_counts(div),
+        # no follower counts and no views (Usenet): nobody is placed in a quadrant
+        "reach_missing": fit.pop("reach_missing"),
         "ols": fit,
     }
     if groundtruth.has_truth(params):

@@ -1,6 +1,7 @@
 """Stage helper ``explain``: ``resonance explain PSEUDONYM`` prints every model's explanation.
 
-Reads ``data/processed/scores/*.parquet`` and ``data/interim/accounts.parquet``; writes nothing.
+Reads ``data/processed/scores/*.parquet``, ``data/interim/accounts.parquet`` and (for topic
+labels) ``data/processed/topics.parquet``; writes nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from analysis.stages.score import INTERIM, SCORES
 
 log = logging.getLogger(__name__)
 
+TOPICS = Path("data/processed/topics.parquet")
+
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Print the explanation of one account (exit code 1 when it cannot be explained)."""
@@ -29,8 +32,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     scores = {f.stem: pl.read_parquet(f) for f in files}
     acc_path = Path(INTERIM) / "accounts.parquet"
     accounts = pl.read_parquet(acc_path) if acc_path.exists() else None
+    topics = pl.read_parquet(TOPICS) if TOPICS.exists() else None
     try:
-        text = explain(args.account, scores, params, accounts)
+        text = explain(args.account, scores, params, accounts, topics)
     except ExplainError as exc:
         log.error("explain: %s", exc)
         return 1

@@ -23,6 +23,43 @@ OUT = Path("data/interim")
 METRICS = Path("reports/metrics/ingest.json")
 
 
+#: (file name pattern, format): what a folder holds when it is a dump of that format
+SIGNATURES: tuple[tuple[str, str], ...] = (
+    ("Posts.xml", "stackexchange"),
+    ("*.zst", "reddit"),
+    ("hacker_news.*", "hackernews"),
+    ("outbox.json", "mastodon"),
+    ("tweets.js", "twitter"),
+    ("tweet.js", "twitter"),
+    ("posts.parquet", "canonical"),
+    ("posts.csv", "canonical"),
+)
+
+
+def guess_format(path: str | Path) -> str | None:
+    """The dump format a folder's file names suggest (None when nothing is recognised)."""
+    root = Path(path)
+    if not root.is_dir():
+        return None
+    for pattern, fmt in SIGNATURES:
+        if next(root.glob(pattern), None) or next(root.glob(f"*/{pattern}"), None):
+            return fmt
+    return None
+
+
+def format_hint(fmt: str, path: str | Path) -> str:
+    """A suggestion to check ``source.format`` when the folder looks like another format."""
+    guess = guess_format(path)
+    if guess and guess != fmt:
+        return (
+            f"Check source.format: {path} was read as '{fmt}' but looks like a '{guess}' dump "
+            f"(format: {guess})."
+        )
+    if guess is None:
+        return f"Check source.format ('{fmt}') and source.path ({path}): is it a '{fmt}' dump?"
+    return ""
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Ingest every configured dump into the interim tables."""
     src = section(params, "source", SourceParams)
@@ -40,7 +77,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             ", ".join(f"{k} {v:,}" for k, v in tables.n_read.items()),
         )
         sources.append(Source(spec.namespace(), tables))
-    result = ingest(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
+    try:
+        result = ingest(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
+    except RuntimeError as exc:
+        if "rejected as malformed" not in str(exc):
+            raise
+        hints = [format_hint(spec.format, spec.path) for spec in src.all()]
+        raise RuntimeError(f"{exc}. {' '.join(h for h in hints if h)}".rstrip()) from None
     if src.link_table:
         result = apply_links(result, pl.read_csv(src.link_table, infer_schema=False), key)
         log.info(

@@ -125,6 +125,9 @@ def build(inp: report.Inputs, p: report.ReportParams, k: int) -> dict[str, Any]:
             )
     split = report.split_pct(inp.compare_metrics, p.quadrant_split_pct)
     points, src = report.divergence_points(inp.divergence, inp.scores, split)
+    # no follower counts and no views (Usenet): every reach percentile is 50; place nobody
+    if ((inp.compare_metrics or {}).get("divergence") or {}).get("reach_missing"):
+        out["reach_missing"], points = True, None
     if points is not None:
         out["points"], out["points_source"], out["split_pct"] = points, src, split
     # The counts the compare stage recorded are the metrics (`dvc metrics show`); recount only

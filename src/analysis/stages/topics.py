@@ -58,8 +58,15 @@ def compute(
         posts.select("post_id", "text", "labels"), on="post_id", how="left", maintain_order="left"
     )
     x = emb["embedding"].to_numpy().astype(np.float32)
+    log.info(
+        "topics: clustering %d posts (%s, k %s)",
+        len(x),
+        p.method,
+        p.n_topics or f"by silhouette over {list(p.k_grid)}",
+    )
     res = cluster_posts(x, p)
     k = len(res.topic_ids)
+    log.info("topics: %d topics in %.1f s; keywords, soft membership, attribution", k, res.seconds)
     keywords = ctfidf_keywords(data["text"].fill_null("").to_list(), res.labels, p.n_keywords)
     topics = topic_table(res.labels, keywords)
     soft = soft_membership(x, res.labels, res.centroids, p)

@@ -25,6 +25,7 @@ from analysis.config import section
 from analysis.io import write_json
 from analysis.models import common, incremental, validity, within_thread
 from analysis.models.params import model_params
+from analysis.progress import quiet_fits
 from analysis.stages.score import SCORES, load_tables
 from analysis.topics import TopicsParams, post_topics_before
 
@@ -47,7 +48,16 @@ def _topics_at(params: dict[str, Any], tables) -> Any:
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Within-thread test, incremental validity, out-of-time, planted roles, reputation."""
+    """Within-thread test, incremental validity, out-of-time, planted roles, reputation.
+
+    Warnings of the statistical fits are caught and summed up in one log line, and a model's
+    line repeated at every scoring origin is shown once (``progress.quiet_fits``).
+    """
+    with quiet_fits(log, "validate"):
+        return _run(params, args)
+
+
+def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     p = model_params(params)
     vp = section(params, "validate", within_thread.ValidateParams)
     tables = load_tables()

@@ -19,7 +19,7 @@ import polars as pl
 
 from analysis import plots, report
 from analysis.models import MODELS
-from analysis.writeup import cell, num
+from analysis.writeup import num, show
 
 # ---------------------------------------------------------------- analyst HTML report
 
@@ -44,12 +44,19 @@ def html_table(
 ) -> str:
     """A small HTML table (escaped), numbers formatted with :func:`num`."""
     headers = headers or {}
-    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in df.columns)
+    cols = [c for c in df.columns if c != "is_suppressed"]
+    flags = (
+        df["is_suppressed"].fill_null(False).to_list()
+        if "is_suppressed" in df.columns
+        else [False] * df.height
+    )
+    head = "".join(f"<th>{html.escape(headers.get(c, c))}</th>" for c in cols)
     body = []
-    for row in df.head(max_rows).iter_rows():
+    for row, hidden in zip(df.head(max_rows).select(cols).iter_rows(), flags, strict=False):
         tds = "".join(
-            f'<td class="{"num" if isinstance(v, int | float) else ""}">{html.escape(cell(v, digits))}</td>'
-            for v in row
+            f'<td class="{"num" if isinstance(v, int | float) and not isinstance(v, bool) else ""}">'
+            f"{html.escape(show(c, v, hidden, digits))}</td>"
+            for c, v in zip(cols, row, strict=True)
         )
         body.append(f"<tr>{tds}</tr>")
     more = (
@@ -102,6 +109,13 @@ def figure_div(fig: go.Figure, div_id: str) -> str:
     )
 
 
+def prose(text: str) -> str:
+    """Escaped caption text with Markdown-style `code` spans as ``<code>`` (no literal backticks)."""
+    import re
+
+    return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text)).replace("`", "")
+
+
 def render_index(
     title: str, subtitle: str, sections: Sequence[Section], footer: str, plotlyjs: str
 ) -> str:
@@ -111,10 +125,10 @@ def render_index(
     for s in sections:
         body = [f"<h2>{html.escape(s.title)}</h2>"]
         if s.missing:
-            body.append(f'<p class="note">{html.escape(s.missing)}</p>')
+            body.append(f'<p class="note">{prose(s.missing)}</p>')
         else:
             if s.caption:
-                body.append(f'<p class="caption">{html.escape(s.caption)}</p>')
+                body.append(f'<p class="caption">{prose(s.caption)}</p>')
             body.append(s.lead_html)
             body.extend(figure_div(f, f"fig-{s.id}-{i}") for i, f in enumerate(s.figures))
             body.append(s.html)
@@ -129,6 +143,11 @@ def render_index(
 
 
 MISSING = "Not available in this run: {what} is missing ({how})."
+REACH_MISSING = (
+    "Reach is missing in this dump: it has no follower counts and no views (Usenet has neither), "
+    "so every account would sit at the same reach percentile. Nobody is placed in a quadrant; "
+    "conversation alone is in the models below."
+)
 
 
 def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> list[Section]:
@@ -205,7 +224,9 @@ def sections(inp: report.Inputs, b: dict[str, Any], p: report.ReportParams) -> l
             S(
                 "reach",
                 "Reach versus conversation",
-                missing=MISSING.format(
+                missing=REACH_MISSING
+                if b.get("reach_missing")
+                else MISSING.format(
                     what="divergence.parquet or the reach/conversation scores",
                     how="run the score and compare stages",
                 ),

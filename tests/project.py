@@ -1,0 +1,120 @@
+"""One built demo project per test session, shared by every slow test.
+
+``built_project`` copies the repository into a temporary git repository, sets the small demo
+params (``SMALL``) and runs ``dvc repro`` once. Every xdist worker gets the same folder: it lives
+beside the workers' own temp folders and a file lock makes the others wait for the first build
+(the pattern pytest-xdist documents for session fixtures). Tests that only read it use it as is;
+tests that change it (erasure, key rotation, another key) take ``copy_built``: a copy of the
+built project, DVC cache and embedding cache included, so nothing is embedded twice and a
+``dvc repro`` there re-runs only what the change affects.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT
+
+SMALL = {"demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"}}
+#: seconds the shared build took (printed by the session fixture's users when asked)
+TIMINGS: dict[str, float] = {}
+_BUILT: dict[str, Path] = {}
+
+
+def env() -> dict[str, str]:
+    """The test environment, with this interpreter's bin folder (dvc) first on PATH."""
+    out = dict(os.environ)
+    out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out['PATH']}"
+    out["HF_HUB_OFFLINE"] = "1"
+    return out
+
+
+def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``cwd``; on failure (``check``) raise with the tail of its output."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=1800)
+    if check and proc.returncode != 0:
+        raise AssertionError(
+            f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
+        )
+    return proc
+
+
+def copy_project(dest: Path) -> Path:
+    """Copy the tracked and untracked-but-not-ignored files into a fresh git repository."""
+    files = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    for rel in files:
+        src = ROOT / rel
+        if src.is_file():
+            (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dest / rel)
+    for sub in (".dvc/tmp", ".dvc/cache"):
+        shutil.rmtree(dest / sub, ignore_errors=True)
+    (dest / "dvc.lock").unlink(missing_ok=True)
+    run(["git", "init", "-q"], dest)
+    run(["git", "add", "-A"], dest)
+    run(
+        ["git", "-c", "user.email=t@example.org", "-c", "user.name=t", "commit", "-qm", "copy"],
+        dest,
+    )
+    return dest
+
+
+def set_params(project: Path, updates: dict) -> None:
+    """Merge ``updates`` (section -> values) into the project's params.yaml."""
+    path = project / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in updates.items():
+        params.setdefault(section, {}).update(values)
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+def built_project(tmp_path_factory) -> Path:
+    """The demo project after ``dvc repro`` on ``SMALL``: built once per session, all workers."""
+    if "project" in _BUILT:
+        return _BUILT["project"]
+    from filelock import FileLock
+
+    # Under xdist each worker's basetemp is <session>/popen-gwN: the parent is this session's.
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    project, done = shared / "demo_project", shared / "demo_project.built"
+    with FileLock(str(shared / "demo_project.lock")):
+        if not done.exists():
+            if project.exists():  # a build that failed half-way: start again
+                shutil.rmtree(project)
+            project.mkdir()
+            copy_project(project)
+            # the session's secret key (conftest), so that rotating it re-runs ingest
+            set_params(project, {**SMALL, "privacy": {"key_source": "secret"}})
+            started = time.perf_counter()
+            run(["dvc", "repro"], project)
+            TIMINGS["dvc repro"] = round(time.perf_counter() - started, 1)
+            done.write_text("ok")
+    _BUILT["project"] = project
+    return project
+
+
+def copy_built(tmp_path_factory, dest: Path) -> Path:
+    """A private copy of the built project (outputs, dvc.lock, DVC and embedding caches)."""
+    source = built_project(tmp_path_factory)
+    dvc_dir = source / ".dvc"
+
+    def ignore(folder: str, names: list[str]) -> list[str]:
+        # .dvc/tmp holds the source's locks and its mtime state: never shared
+        return ["tmp"] if Path(folder) == dvc_dir and "tmp" in names else []
+
+    shutil.copytree(source, dest, ignore=ignore, symlinks=True)
+    return dest
