@@ -93,7 +93,8 @@ def publishable_problems(
 ) -> list[str]:
     """Reasons why ``text`` is not publishable: pseudonyms, or quotes of post text.
 
-    A quote is any run of ``min_quote_words`` consecutive words of a post text.
+    A quote is any run of ``min_quote_words`` consecutive words of a post text that contains
+    at least one letter (runs of bare numbers are figures, not quotes).
     """
     problems = [f"lists a pseudonym: {m.group(0)}" for m in PSEUDONYM.finditer(text)][:5]
     words = re.findall(r"\w+", text.lower())
@@ -103,7 +104,12 @@ def publishable_problems(
     for post in quoted_texts:
         pw = re.findall(r"\w+", (post or "").lower())
         for i in range(len(pw) - min_quote_words + 1):
-            if " ".join(pw[i : i + min_quote_words]) in grams:
+            gram = pw[i : i + min_quote_words]
+            # A run of numbers ("0 0 0 1", a matrix in a post) quotes nobody: a table of our
+            # own figures would match it. A quote has words.
+            if not any(any(ch.isalpha() for ch in w) for w in gram):
+                continue
+            if " ".join(gram) in grams:
                 problems.append(f"quotes post text: {' '.join(pw[i : i + min_quote_words])!r}")
                 break
         if len(problems) > 10:

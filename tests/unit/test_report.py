@@ -477,3 +477,15 @@ def test_without_a_browser_figures_fall_back_to_svg(
     assert svg.startswith("<svg") and "conversation" in svg and "<rect" in svg
     md = (tmp_path / "reports/methodology.md").read_text()
     assert "plain SVGs drawn without a browser" in md and "(figures/validity.svg)" in md
+
+
+def test_a_table_of_numbers_is_not_a_quote_of_a_post_made_of_numbers() -> None:
+    """Quantum computing posts hold matrices ("0 0 0 1 ..."); a stability table of zeros is
+    our own figures, not a quote. A run of words still is."""
+    from analysis import publish
+
+    matrix_post = "the state 0 0 0 0 0 0 0 0 0 0 is what I get"
+    table = "model,bias\na,0 0 0 0 0 0 0 0 0 0\n"
+    assert publish.publishable_problems(table, [matrix_post]) == []
+    quote = "the state 0 0 0 0 0 0 0 0 is what I get"
+    assert publish.publishable_problems(f"x {quote} y", [matrix_post])
