@@ -499,7 +499,7 @@ def _within_thread_lines(ctx: WriteupContext, mm: Mapping[str, Any]) -> list[str
         ]
         out += [
             f"**Account ranking, one split** (kept for comparison with published work on PHEME; it "
-            f"rewards persistence more than the test above does). Scores at {rk.get('scored_at')} "
+            f"rewards persistence more than the test above does). Scores at {publish.coarsen_time(rk.get('scored_at'), _time_resolution(ctx))} "
             f"(the {num(100 * rk.get('split_quantile', 0), 0)} % quantile of root-post times) rank "
             f"{num(rk.get('n_accounts'))} accounts by the distinct repliers and positive reactions "
             f"they receive afterwards ({num((rk.get('n_with_outcome') or {}).get('conversation'))} "
@@ -527,8 +527,10 @@ def _validity_section(ctx: WriteupContext) -> list[str]:
         "**For comparison: the earlier single-split checks**, with 95 % intervals (AUC: Hanley-McNeil standard error; Spearman ρ: Fisher z "
         "with variance 1.06/(n-3)).",
         "",
-        f"**Out of time.** Scores computed at {oot.get('scored_at', 'n/a')} are compared with what "
-        f"happened in the next {num(oot.get('delta_days'), 0)} days (until {oot.get('outcome_until', 'n/a')}), "
+        f"**Out of time.** Scores computed at "
+        f"{publish.coarsen_time(oot.get('scored_at', 'n/a'), _time_resolution(ctx))} are compared with "
+        f"what happened in the next {num(oot.get('delta_days'), 0)} days (until "
+        f"{publish.coarsen_time(oot.get('outcome_until', 'n/a'), _time_resolution(ctx))}), "
         f"over {num(oot.get('n_accounts'))} accounts: Spearman ρ with the reactions received "
         "(`n_reactions_next`) and with the number of distinct people who replied (`n_repliers_next`); "
         "`coef_per_sd` is the negative-binomial GLM coefficient per standard deviation of the score.",

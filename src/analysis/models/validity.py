@@ -257,7 +257,9 @@ def ranking(
     roots = posts.filter(pl.col("parent_post_id").is_null())
     if roots.height < 2:
         return {"skipped": "fewer than two root posts"}
-    t = roots.sort("created_at")["created_at"][int(split_quantile * (roots.height - 1))]
+    t = roots.sort("created_at")["created_at"][int(split_quantile * (roots.height - 1))].replace(
+        minute=0, second=0, microsecond=0
+    )  # a whole hour, not one post's exact time (it goes to models.json)
     active = posts.filter(pl.col("created_at") < t).select("account_id").unique()
     scoped = common.scoped_posts(posts, posts["created_at"].max() + timedelta(seconds=1), 1.0, None)
     late = common.reply_edges(scoped).filter(

@@ -102,7 +102,14 @@ def origins(posts: pl.DataFrame, p: ValidateParams) -> list[Origin]:
     times = (responses_at if responses_at.len() >= 2 else posts["created_at"]).sort()
     last = posts["created_at"].max() - timedelta(days=p.follow_days)
     qs = [p.history_share + k * (1 - p.history_share) / p.origins for k in range(p.origins + 1)]
-    cuts = [times[min(int(q * (times.len() - 1)), times.len() - 1)] for q in qs]
+    # Cut at whole hours: an origin equal to one response's exact time would publish that time
+    # in models.json (exact times link pseudonyms to a public copy of the dump).
+    cuts = [
+        times[min(int(q * (times.len() - 1)), times.len() - 1)].replace(
+            minute=0, second=0, microsecond=0
+        )
+        for q in qs
+    ]
     out = []
     for t0, t1 in itertools.pairwise(cuts):
         t1 = min(t1, last)
