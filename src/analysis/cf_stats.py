@@ -70,7 +70,8 @@ def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -
         )
         out[name] = {
             "volume_elasticity": g["slope"].median(),
-            "raw_log_elasticity": g["log_slope"].drop_nans().median(),
+            # a slope of 1e-16 is summation noise, not an elasticity
+            "raw_log_elasticity": _round12(g["log_slope"].drop_nans().median()),
             "median_rel_change": {f"+{round(100 * m)}%": v for m, v in rel.iter_rows()},
             "n_accounts": g.height,
         }
@@ -226,3 +227,8 @@ def gain_at(curve: list[dict[str, Any]] | None, strength: float) -> float | None
         if abs(point["strength"] - strength) < 1e-9:
             return point["gain"]
     return None
+
+
+def _round12(x: float | None) -> float | None:
+    """``x`` rounded to 12 decimals (None stays None)."""
+    return None if x is None else round(float(x), 12) + 0.0
