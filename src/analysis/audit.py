@@ -28,7 +28,15 @@ from pathlib import Path
 
 import polars as pl
 
-from analysis.privacy import CONFUSABLES, WORD, AnchorIndex, name_variants, ordinary_words
+from analysis.privacy import (
+    CONFUSABLES,
+    TOKEN,
+    WORD,
+    AnchorIndex,
+    fold,
+    name_variants,
+    ordinary_words,
+)
 
 SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
 #: committed sources under the scanned folders, not outputs (the DVC plots page template)
@@ -64,6 +72,22 @@ def _markup_to_data(text: str) -> str:
 
 #: modules whose literals are data, not prose (the simulators' topic vocabularies)
 NOT_PROSE = frozenset({"demo.py", "scale.py"})
+#: modules whose docstrings name example people ("thanks nell trent"); never printed in outputs
+EXAMPLE_NAMES = frozenset({"privacy.py", "audit.py"})
+
+
+@functools.cache
+def _software_literals(leave_out: frozenset[str] = NOT_PROSE) -> tuple[str, ...]:
+    """The string literals of Resonance's own code, docstrings included (simulators left out)."""
+    root = Path(__file__).parent
+    literals: list[str] = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name in leave_out:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                literals.append(node.value)
+    return tuple(literals)
 
 
 @functools.cache
@@ -76,19 +100,41 @@ def software_words() -> frozenset[str]:
     these words is not leaked by that prose. The scrubber still redacts such handles in post
     texts; only the audit reads past them.
     """
-    root = Path(__file__).parent
     words: set[str] = set()
-    for path in root.rglob("*.py"):
-        if path.name in NOT_PROSE:
-            continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                for w in WORD.findall(node.value):
-                    # "median_abs" is printed as "median abs" too
-                    parts = [p for p in (w, *w.split("_")) if p]
-                    # a lower-case name is matched in any case: "monday" meets "Monday"
-                    words.update(parts + [p.lower() for p in parts])
+    for literal in _software_literals():
+        for w in WORD.findall(literal):
+            # "median_abs" is printed as "median abs" too
+            parts = [p for p in (w, *w.split("_")) if p]
+            # a lower-case name is matched in any case: "monday" meets "Monday"
+            words.update(parts + [p.lower() for p in parts])
     return frozenset(words)
+
+
+def _phrase(text: str) -> str:
+    """A text as its case-folded words, one space apart and padded: the form phrases meet in."""
+    return " " + " ".join(TOKEN.findall(fold(text))) + " "
+
+
+@functools.cache
+def software_prose() -> str:
+    """The software's string literals as one folded phrase corpus (see :func:`_phrase`).
+
+    The privacy modules are left out: their docstrings name example people to redact.
+    """
+    literals = _software_literals(NOT_PROSE | EXAMPLE_NAMES)
+    return "\n".join(_phrase(literal) for literal in literals)
+
+
+def is_software_phrase(name: str) -> bool:
+    """A multi-word name that our own prose writes as a phrase ("At the fixed point").
+
+    Multi-word names are matched in any case, so a display name "Fixed Point" would otherwise
+    be "found" in the network model's definition that the writeup prints. Like
+    :func:`software_words` for one-word names, this only lets the audit read past the
+    software's own prose; the scrubber still redacts the name in post texts.
+    """
+    phrase = _phrase(name)
+    return phrase.count(" ") > 2 and phrase in software_prose()
 
 
 @dataclass(frozen=True)
@@ -147,7 +193,7 @@ class Identifiers:
             | set(VOCABULARY)
             | software_words()
         )
-        names = {n: k for n, k in found.items() if n not in skip}
+        names = {n: k for n, k in found.items() if n not in skip and not is_software_phrase(n)}
         for post in posts:
             ids.update(v for v in post["account_id"].to_list() if v)
             ids.update(v for v in post["reply_to_account_id"].drop_nulls().to_list())

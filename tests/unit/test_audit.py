@@ -272,3 +272,30 @@ def test_the_audit_does_not_share_the_scrubbers_matching_code(monkeypatch) -> No
     scanner = Scanner(Identifiers.from_tables([tables.accounts], [tables.posts]))
     for text in PLANTED:
         assert list(scanner.scan_text(text)), text
+
+
+def test_a_multi_word_name_our_own_prose_writes_as_a_phrase_is_not_a_leak(tmp_path) -> None:
+    """quantumcomputing has a user "Fixed Point"; the writeup prints "At the fixed point"."""
+    from analysis.audit import is_software_phrase
+
+    assert is_software_phrase("Fixed Point")
+    assert is_software_phrase("FIXED  point")
+    assert not is_software_phrase("Point Fixed")  # the words, not the phrase
+    assert not is_software_phrase("Nell Trent")
+    assert not is_software_phrase("point")  # one word: software_words() decides those
+    accounts = frame(
+        [
+            dict(account_id="u1", platform="x", display_name="Fixed Point"),
+            dict(account_id="u2", platform="x", display_name="Nell Trent"),
+        ],
+        "accounts",
+    )
+    posts = frame(
+        [dict(post_id="p", platform="x", account_id="u1", kind="post", text="hi")], "posts"
+    )
+    ident = Identifiers.from_tables([accounts], [posts])
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports/methodology.md").write_text(
+        "At the fixed point, rank flows.\nthanks nell trent\n"
+    )
+    assert [h.value.casefold() for h in audit(tmp_path, ident)[0]] == ["nell trent"]
