@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml requirements.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade 'pip>=24'
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev]'
+	@# the cascade peer's reference code, for tests only: without its pinned bot-classifier deps
+	$(PY) -m pip install -q --no-deps 'birdspotter==0.1.6b1'
 	$(PY) -m ipykernel install --sys-prefix --name resonance --display-name "Resonance (.venv)" >/dev/null
 	@touch $(STAMP)
 

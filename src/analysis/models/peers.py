@@ -14,7 +14,10 @@ A claim that a model measures influence must beat the obvious and the published:
   descendants, ``phi_i = sum_j p_ij (1 + phi_j)`` (birdspotter reports ``1 + phi_i``: the same
   ranking); a user's influence is the mean over their events. Retweeters' follower counts come
   from their own posts before ``T`` where they have any, else the median of known counts.
-  Defined only where the data has timed reposts (PHEME's retweets).
+  Defined only where the data has timed reposts (PHEME's retweets). The package's own estimator
+  (``birdspotter/user_influence.py``, which ``make setup`` installs) gives the same numbers to
+  1e-9 on random cascades and on every PHEME user before T (``tests/unit/test_peers.py``,
+  ``tests/realdata/test_peers_real.py``).
 
 Both return ``account_id, score`` frames like a model, so the validity tests treat them alike;
 they are comparators, never candidates for recommendation.
@@ -66,10 +69,12 @@ def cascade_phi(times_s: np.ndarray, magnitude: np.ndarray, r: float, beta: floa
     return phi
 
 
-def cascade_influence(
-    tables: Tables, as_of: datetime, r: float = CASCADE_DECAY_PER_S, beta: float = CASCADE_BETA
-) -> pl.DataFrame | None:
-    """Rizoiu et al. (2018) user influence from repost cascades before ``as_of`` (None: no reposts)."""
+def cascade_events(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
+    """The repost cascades before ``as_of``: one row per event, cascades and events in time order.
+
+    Columns ``post_id`` (the cascade), ``account_id``, ``t`` (seconds since the epoch) and ``m``
+    (the author's follower count at ``as_of``, 0 taken as 1). None: no reposts before ``as_of``.
+    """
     reposts = tables.reactions.filter(
         pl.col("kind").is_in(list(REPOST_KINDS))
         & pl.col("created_at").is_not_null()
@@ -98,13 +103,24 @@ def cascade_influence(
     else:
         events = events.with_columns(m=pl.lit(None, dtype=pl.Float64))
         fill = 0.0
-    events = ordering.sort_posts(
-        events.join(originals.select("post_id", "text"), on="post_id")
-    ).with_columns(
-        # birdspotter: magnitude = follower count, 0 taken as 1
-        m=pl.col("m").fill_null(fill).clip(lower_bound=1.0),
-        t=pl.col("created_at").dt.epoch("ms").cast(pl.Float64) / 1000.0,
+    return (
+        ordering.sort_posts(events.join(originals.select("post_id", "text"), on="post_id"))
+        .with_columns(
+            # birdspotter: magnitude = follower count, 0 taken as 1
+            m=pl.col("m").fill_null(fill).clip(lower_bound=1.0),
+            t=pl.col("created_at").dt.epoch("ms").cast(pl.Float64) / 1000.0,
+        )
+        .select("post_id", "account_id", "t", "m")
     )
+
+
+def cascade_influence(
+    tables: Tables, as_of: datetime, r: float = CASCADE_DECAY_PER_S, beta: float = CASCADE_BETA
+) -> pl.DataFrame | None:
+    """Rizoiu et al. (2018) user influence from repost cascades before ``as_of`` (None: no reposts)."""
+    events = cascade_events(tables, as_of)
+    if events is None:
+        return None
     phis = []
     for (_,), g in events.group_by("post_id", maintain_order=True):
         phis.append(
