@@ -341,21 +341,34 @@ def strip_invisible(text: str) -> str:
 #: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
 FORMAT_CHARS = regex.compile(r"[\p{Cf}\u180e]")
 
-#: Latin look-alikes of Cyrillic and Greek letters (the letter-to-letter subset of Unicode
-#: TS #39 confusables.txt for these scripts): "Т" (Cyrillic) and "T" must compare equal.
+
+def _latin_look_alikes() -> dict[str, str]:
+    """One-character Latin look-alikes from Unicode TS #39 ``confusables.txt``.
+
+    The data come from the maintained ``confusable-homoglyphs`` package (Unicode's
+    confusables as JSON). Kept: every non-ASCII letter or digit whose prototype is one ASCII
+    letter or digit ("Т" Cyrillic -> "T", "ο" Greek -> "o", "Ꭺ" Cherokee -> "A"), so a text keeps
+    its offsets. ASCII itself is never remapped, so names and texts in plain Latin compare as
+    written. TS #39 writes the prototype of a capital I as "l"; capital look-alikes of I map to
+    "I" here instead, because the case-insensitive comparisons fold ASCII "I" to "i".
+    """
+    from confusable_homoglyphs.confusables import confusables_data
+
+    table: dict[str, str] = {}
+    for char, homoglyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        latin = [h["c"] for h in homoglyphs if len(h["c"]) == 1 and h["c"].isascii()]
+        latin = [c for c in latin if c.isalnum()]
+        if latin:
+            table[char] = "I" if latin[0] == "l" and char.isupper() else latin[0]
+    # Cyrillic capitals the Unicode data maps to no single letter, seen in crafted dumps
+    return {**table, "Һ": "h", "Ԛ": "Q"}
+
+
+#: Latin look-alikes (see :func:`_latin_look_alikes`): "Т" (Cyrillic) and "T" compare equal.
 #: Every entry maps one character to one character, so offsets into a text are kept.
-CONFUSABLES = str.maketrans(
-    {
-        # Cyrillic capitals and small letters
-        **dict(
-            zip("АВЕЅІЈКМНОРСТХУԁԛԜаеѕіјорсхуһԝӏ", "ABESIJKMHOPCTXYdqWaesijopcxyhwl", strict=True)
-        ),
-        **dict(zip("ҮҺӀԌԚѴѵӠ", "YhlGQVv3", strict=True)),
-        # Greek capitals and small letters
-        **dict(zip("ΑΒΕΖΗΙΚΜΝΟΡΤΥΧοιαν", "ABEZHIKMNOPTYXoiav", strict=True)),
-        **dict(zip("ϲϳϹϺϒ", "cjCMY", strict=True)),
-    }
-)
+CONFUSABLES = str.maketrans(_latin_look_alikes())
 
 
 def skeleton(text: str) -> str:

@@ -209,9 +209,23 @@ PLANTED = [
     "EDWIN DROOD said so",
     "thanks N\u0435ll \u0422rent",  # Cyrillic e and T inside the Latin name
     "thanks Ne\u200dll Tr\u200bent",  # zero-width joiner and space inside the two words
+    # look-alikes beyond Cyrillic and Greek, from Unicode's confusables data: Cherokee A and
+    # Greek capital iota (TS #39 writes its prototype "l"; it reads as "I")
+    "EDW\u0399N DROOD again",
+    "thanks Nell \u13a2rent",
     "write to user @ example.org",
     "call 202_555_0143 today",
 ]
+
+
+def test_look_alikes_come_from_unicode_data_and_keep_offsets() -> None:
+    from analysis.privacy import CONFUSABLES, fold, skeleton
+
+    assert len(CONFUSABLES) > 1000  # Unicode's table, not a hand-picked subset
+    assert all(len(v) == 1 for v in CONFUSABLES.values())  # one for one: offsets kept
+    assert not any(chr(k).isascii() for k in CONFUSABLES)  # plain Latin compares as written
+    assert skeleton("\u13aalice \u0422rent \u0399van") == "Alice Trent Ivan"
+    assert fold("EDW\u0399N") == fold("edwin")
 
 
 def _crafted():
