@@ -72,21 +72,27 @@ def _markup_to_data(text: str) -> str:
 
 #: modules whose literals are data, not prose (the simulators' topic vocabularies)
 NOT_PROSE = frozenset({"demo.py", "scale.py"})
+#: files of the package that hold the report's prose as text
+TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".html", ".md", ".css", ".txt"})
 #: modules whose docstrings name example people ("thanks nell trent"); never printed in outputs
 EXAMPLE_NAMES = frozenset({"privacy.py", "audit.py"})
 
 
 @functools.cache
 def _software_literals(leave_out: frozenset[str] = NOT_PROSE) -> tuple[str, ...]:
-    """The string literals of Resonance's own code, docstrings included (simulators left out)."""
+    """The string literals of Resonance's own code, docstrings included (simulators left out),
+    and the text of its templates (the report's prose)."""
     root = Path(__file__).parent
     literals: list[str] = []
-    for path in sorted(root.rglob("*.py")):
-        if path.name in leave_out:
+    for path in sorted(root.rglob("*")):
+        if path.name in leave_out or not path.is_file():
             continue
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                literals.append(node.value)
+        if path.suffix in TEMPLATE_SUFFIXES:
+            literals.append(path.read_text(encoding="utf-8"))
+        elif path.suffix == ".py":
+            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                    literals.append(node.value)
     return tuple(literals)
 
 
@@ -103,8 +109,9 @@ def software_words() -> frozenset[str]:
     words: set[str] = set()
     for literal in _software_literals():
         for w in WORD.findall(literal):
-            # "median_abs" is printed as "median abs" too
-            parts = [p for p in (w, *w.split("_")) if p]
+            # "median_abs" is printed as "median abs" too; the parts of "-apple-system" (the
+            # pages' font stack) are read as words, as the affix rule reads "name-style"
+            parts = [p for p in (w, *re.split(r"[_\-]", w)) if p]
             # a lower-case name is matched in any case: "monday" meets "Monday"
             words.update(parts + [p.lower() for p in parts])
     return frozenset(words)

@@ -166,6 +166,7 @@ def test_words_of_our_own_prose_are_not_leaks_but_data_words_still_are(tmp_path)
 
     words = software_words()
     assert {"zero", "median", "abs", "Monday"} <= words  # captions, axis titles, metric names
+    assert "apple" in words  # the font stack "-apple-system" in every page's layout
     assert not {"espresso", "coffee"} & words  # the simulators' vocabularies are data
     accounts = frame(
         [
