@@ -4,6 +4,11 @@ A model is a pure function of the interim canonical tables, its params and a sco
 
     score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame
 
+and declares ``NAME``, ``TITLE``, ``UNIT``, ``OBS``, ``COMPONENTS`` and its own ``Params``
+(:class:`Model`). Its own params are ``params.scored[NAME]``, read with
+``analysis.models.params.own_params``; the shared ones (``as_of``, ``half_life_days``,
+``window_days``) are fields of ``params``.
+
 It sees only activity strictly before ``as_of`` and returns one row per *participant* account
 (never the non-participant placeholder) with the columns of :data:`SCORE_COLUMNS` followed by
 its named components ``c_<name>``. Components add up to ``score`` unless the model's docstring
@@ -13,13 +18,18 @@ posts, reaction rings), so a model must never read files or global state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
+from pydantic import BaseModel
 
 from analysis import schema
+
+if TYPE_CHECKING:
+    from analysis.models.params import ModelParams
 
 SCORE_COLUMNS: dict[str, pl.DataType] = {
     "account_id": pl.String(),
@@ -56,11 +66,31 @@ class Tables:
 
 
 class Model(Protocol):
-    """What ``analysis.models.<name>`` modules expose."""
+    """What every ``analysis.models.<name>`` module exposes (a module satisfies it as is).
 
+    A type checker verifies each built-in model against it (the ``TYPE_CHECKING`` line at
+    the bottom of every model module); :func:`analysis.models.registry.conform` checks the
+    same at run time for a model registered from elsewhere. ``docs/adding-a-model.md`` walks
+    through a new one.
+    """
+
+    #: The name in params (``models.scored``), the score file and the ``model`` column.
     NAME: str
+    #: Plain-language title for the report.
+    TITLE: str
+    #: Unit of the raw ``score`` column.
+    UNIT: str
+    #: What ``n_obs`` counts.
+    OBS: str
+    #: Component column (``c_<name>``) -> what it counts. Empty when the components are
+    #: data-dependent (``network_topic``: one per topic).
+    COMPONENTS: Mapping[str, str]
 
-    def score(self, tables: Tables, params: object, as_of: datetime) -> pl.DataFrame: ...
+    #: The model's own params (its ``models.scored.<NAME>`` line), a frozen pydantic model.
+    @property
+    def Params(self) -> type[BaseModel]: ...  # noqa: N802 - a class attribute of the module
+
+    def score(self, tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame: ...
 
 
 def percentile(expr: pl.Expr) -> pl.Expr:

@@ -1,8 +1,7 @@
 """Stage ``score``: ``python -m analysis score MODEL``.
 
-Reads ``data/interim/{accounts,posts,reactions}.parquet`` (and ``data/processed/post_topics.parquet``
-when present), runs one model of ``analysis.models.MODELS`` at ``models.as_of`` and writes
-``data/processed/scores/<model>.parquet``.
+Reads the interim tables (and the post topics when present), runs the model
+``analysis.models.<MODEL>`` at ``models.as_of`` and writes its score file (``analysis.paths``).
 """
 
 from __future__ import annotations
