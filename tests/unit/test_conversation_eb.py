@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from analysis import adversaries, schema
-from analysis.models import common, conversation, conversation_eb, conversation_rate
+from analysis.models import common, conversation, conversation_eb
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams
 
