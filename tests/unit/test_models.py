@@ -349,8 +349,8 @@ def test_reach_missing_inputs_named():
 def test_demo_conversation_and_network_beat_volume_and_reach():
     from analysis.config import DemoParams
     from analysis.demo import generate
+    from analysis.demo_check import tables_from_demo
     from analysis.models import validity
-    from analysis.models.fixtures import tables_from_demo
 
     dump = generate(DemoParams(seed=3, n_accounts=80, n_days=60))
     t = tables_from_demo(dump)

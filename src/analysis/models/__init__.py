@@ -72,6 +72,11 @@ class Registry(Mapping[str, Model]):
             raise TypeError(f"model module {module.__name__} declares NAME = {model.NAME!r}")
         return model
 
+    def available(self) -> set[str]:
+        """Names that may be models (modules of the package and registered ones), found
+        without importing anything."""
+        return {*self._module_names(), *self._extra}
+
     def register(self, model: Any) -> Model:
         """Add a model from outside the package (returns it, checked against the protocol)."""
         checked = conform(model)

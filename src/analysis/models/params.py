@@ -50,26 +50,17 @@ class ModelParams(Frozen):
     @field_validator("scored")
     @classmethod
     def _known_models(cls, scored: dict[str, dict[str, Any]] | None) -> Any:
+        # Names only: checking a model's own params imports its module, which a score stage
+        # must not do for the other models (own_params checks them where they are read).
         from analysis.models import MODELS
 
-        for name, own in (scored or {}).items():
-            model = MODELS.get(name)
-            if model is None:
+        known = MODELS.available()
+        for name in scored or {}:
+            if name not in known:
                 raise ValueError(
-                    f"unknown model {name!r} (no module analysis.models.{name}; "
-                    f"known models: {', '.join(MODELS)})"
+                    f"unknown model {name!r} (no module analysis.models.{name}; known models: "
+                    f"{', '.join(MODELS)})"
                 )
-            try:
-                model.Params.model_validate(own or {})
-            except ValidationError as err:
-                problems = "; ".join(
-                    f"{'.'.join(map(str, e['loc'])) or name}: {e['msg']}"
-                    for e in err.errors(include_url=False)
-                )
-                raise ValueError(
-                    f"{name}: {problems} (keys of {name}: "
-                    f"{', '.join(model.Params.model_fields) or 'none'})"
-                ) from None
         return scored
 
     @property
@@ -83,8 +74,18 @@ class ModelParams(Frozen):
 
 
 def own_params(params: ModelParams, name: str, cls: type[P]) -> P:
-    """Model ``name``'s own params (its ``models.scored.<name>`` line) as its ``Params``."""
-    return cls.model_validate((params.scored or {}).get(name) or {})
+    """Model ``name``'s own params (its ``models.scored.<name>`` line) as its ``Params``; a
+    misspelt or invalid key is a ValueError naming the line, the key and the known keys."""
+    try:
+        return cls.model_validate((params.scored or {}).get(name) or {})
+    except ValidationError as err:
+        problems = "; ".join(
+            f"'{'.'.join(map(str, e['loc']))}': {e['msg']}" for e in err.errors(include_url=False)
+        )
+        raise ValueError(
+            f"params.yaml models.scored.{name}: {problems} (keys of {name}: "
+            f"{', '.join(cls.model_fields) or 'none'})"
+        ) from None
 
 
 def model_params(params: ModelParams | Mapping[str, Any] | None) -> ModelParams:

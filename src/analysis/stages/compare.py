@@ -77,17 +77,24 @@ def _write_plots(
     pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(
         paths.COMPARE_PLOTS / "robustness.csv"
     )
-    gaming = cf["volume"]
-    rows = [{"volume_increase_pct": 0.0, **{m: 0.0 for m in gaming}}]
-    for mult in multipliers:
-        key = f"+{round(100 * mult)}%"
-        rows.append(
-            {
-                "volume_increase_pct": 100 * mult,
-                **{m: g["median_rel_change"].get(key) for m, g in gaming.items()},
-            }
-        )
-    pl.DataFrame(rows).write_csv(paths.COMPARE_PLOTS / "gaming.csv")
+    # Long (one row per model and volume increase): the plot colours lines by model, so
+    # dvc.yaml never lists the model names.
+    rows = []
+    for m, g in cf["volume"].items():
+        rows.append({"model": m, "volume_increase_pct": 0.0, "median_rel_change": 0.0})
+        for mult in multipliers:
+            change = g["median_rel_change"].get(f"+{round(100 * mult)}%")
+            rows.append(
+                {"model": m, "volume_increase_pct": 100 * mult, "median_rel_change": change}
+            )
+    pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "volume_increase_pct": pl.Float64,
+            "median_rel_change": pl.Float64,
+        },
+    ).write_csv(paths.COMPARE_PLOTS / "gaming.csv")
     counterfactual.stability_table(cf).write_csv(paths.COMPARE_PLOTS / "stability.csv")
     counterfactual.adversary_table(cf).write_csv(paths.COMPARE_PLOTS / "adversaries.csv")
     log.info("wrote plot data to %s", paths.COMPARE_PLOTS)
