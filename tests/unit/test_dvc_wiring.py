@@ -83,8 +83,7 @@ def test_module_deps_are_exactly_the_imported_modules(name):
     files = {f.relative_to(ROOT).as_posix() for f in code.files}
     missing = sorted(f for f in files if not any(_under(f, d) for d in src_deps))
     assert not missing, f"{name} imports modules dvc.yaml does not list: {missing}"
-    stage, model = _stage_and_model(name)
-    if model is None:
+    if _stage_and_model(name)[1] is None:
         unused = [d for d in src_deps if not any(_under(f, d) for f in files)]
         assert not unused, f"{name} lists modules it never imports: {unused}"
 
@@ -134,7 +133,6 @@ def test_paths_chosen_in_params_are_deps_of_the_stages_that_read_them():
     src, truth = PARAMS["source"]["path"], PARAMS["source"].get("truth_path")
     assert src in STAGES["inputs"]["deps"]
     for name, st in STAGES.items():
-        stage, _ = _stage_and_model(name)
         reads_truth = "analysis.groundtruth" in _code(name).modules
         if truth is not None:
             assert (truth in st["deps"]) == reads_truth, (name, truth)
