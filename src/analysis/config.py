@@ -17,6 +17,19 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from analysis import paths
 
 DEFAULT_PARAMS = Path("params.yaml")
+#: The top-level sections of params.yaml, one per stage or shared concern.
+SECTIONS = (
+    "demo",
+    "source",
+    "privacy",
+    "ingest",
+    "embed",
+    "models",
+    "validate",
+    "topics",
+    "compare",
+    "report",
+)
 
 M = TypeVar("M", bound=BaseModel)
 

@@ -36,7 +36,7 @@ def _stages() -> dict[str, dict[str, list[str]]]:
                     params += list(d.params)
                 else:
                     deps.append(d.def_path)
-            out[st.addressing] = {
+            out[st.name] = {
                 "cmd": st.cmd,
                 "deps": deps,
                 "outs": [o.def_path for o in st.outs],

@@ -74,21 +74,37 @@ class Model(Protocol):
     through a new one.
     """
 
-    #: The name in params (``models.scored``), the score file and the ``model`` column.
-    NAME: str
-    #: Plain-language title for the report.
-    TITLE: str
-    #: Unit of the raw ``score`` column.
-    UNIT: str
-    #: What ``n_obs`` counts.
-    OBS: str
-    #: Component column (``c_<name>``) -> what it counts. Empty when the components are
-    #: data-dependent (``network_topic``: one per topic).
-    COMPONENTS: Mapping[str, str]
-
-    #: The model's own params (its ``models.scored.<NAME>`` line), a frozen pydantic model.
+    # Read-only members (properties), so that a module's constants and classes satisfy them.
     @property
-    def Params(self) -> type[BaseModel]: ...  # noqa: N802 - a class attribute of the module
+    def NAME(self) -> str:  # noqa: N802
+        """The name in params (``models.scored``), the score file and the ``model`` column."""
+        ...
+
+    @property
+    def TITLE(self) -> str:  # noqa: N802
+        """Plain-language title for the report."""
+        ...
+
+    @property
+    def UNIT(self) -> str:  # noqa: N802
+        """Unit of the raw ``score`` column."""
+        ...
+
+    @property
+    def OBS(self) -> str:  # noqa: N802
+        """What ``n_obs`` counts."""
+        ...
+
+    @property
+    def COMPONENTS(self) -> Mapping[str, str]:  # noqa: N802
+        """Component column (``c_<name>``) -> what it counts; empty when data-dependent
+        (``network_topic``: one per topic)."""
+        ...
+
+    @property
+    def Params(self) -> type[BaseModel]:  # noqa: N802
+        """The model's own params (its ``models.scored.<NAME>`` line), a frozen pydantic model."""
+        ...
 
     def score(self, tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame: ...
 

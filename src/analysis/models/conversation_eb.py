@@ -248,6 +248,14 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     )
 
 
+def _quantile(scores: pl.Series, q: float) -> float:
+    """Linear quantile of a non-empty score column."""
+    value = scores.quantile(q, "linear")
+    if value is None:
+        raise ValueError("conversation_eb: band edges of an empty score column")
+    return float(value)
+
+
 def bands(score: pl.Series, edges: list[float]) -> pl.Series:
     """Band 1..len(edges)+1 of each score given the inner band edges (ascending; a score on an
     edge belongs to the band above)."""
@@ -264,9 +272,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     n_bands = own.n_bands
     if before.height >= n_bands:
         qs = [i / n_bands for i in range(1, n_bands)]
-        edges = [float(before["score"].quantile(q, "linear")) for q in qs]
+        edges = [_quantile(before["score"], q) for q in qs]
     elif now.height >= n_bands:
-        edges = [float(now["score"].quantile(i / n_bands, "linear")) for i in range(1, n_bands)]
+        edges = [_quantile(now["score"], i / n_bands) for i in range(1, n_bands)]
     else:
         edges = []
     lows = [float("-inf"), *edges]

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
 
-from analysis.config import Frozen, section
+from analysis.config import SECTIONS, Frozen, section
 
 P = TypeVar("P", bound=BaseModel)
 
@@ -99,14 +99,14 @@ def model_params(params: ModelParams | Mapping[str, Any] | None) -> ModelParams:
     if params is None:
         return ModelParams()
     if isinstance(params, Mapping):
-        if "models" in params:
-            return section(dict(params), "models", ModelParams)
+        if "models" in params or (params and set(params) <= set(SECTIONS)):
+            return section(dict(params), "models", ModelParams)  # the whole params dict
         unknown = sorted(set(params) - set(ModelParams.model_fields))
         if unknown:
             raise ValueError(
                 f"model params: unknown key(s) {', '.join(map(repr, unknown))}; expected the "
-                f"whole params dict (with a 'models' section) or the 'models' section itself "
-                f"(keys: {', '.join(ModelParams.model_fields)})"
+                f"whole params dict (sections: {', '.join(SECTIONS)}) or the 'models' section "
+                f"itself (keys: {', '.join(ModelParams.model_fields)})"
             )
         return section({"models": dict(params)}, "models", ModelParams)
     raise TypeError(f"model params must be ModelParams or dict, got {type(params).__name__}")
