@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, plots, report
+from analysis import explain, paths, plots, report
 from analysis.config import load_params
 
 pio.renderers.default = "notebook"  # inlines plotly.js: figures survive nbconvert --to html
@@ -35,7 +35,7 @@ ROOT = Path(root)
 params = load_params(ROOT / "params.yaml")
 
 # %%
-ingest = json.loads((ROOT / "reports/metrics/ingest.json").read_text())
+ingest = json.loads((ROOT / paths.INGEST_METRICS).read_text())
 report.ingest_counts(ingest).pivot(on="outcome", index="table", values="n")
 
 # %% [markdown]
@@ -45,8 +45,8 @@ report.ingest_counts(ingest).pivot(on="outcome", index="table", values="n")
 report.privacy_removals(ingest).filter(pl.col("n") > 0)
 
 # %%
-posts = pl.read_parquet(ROOT / "data/interim/posts.parquet", columns=["account_id", "created_at"])
-reactions = pl.read_parquet(ROOT / "data/interim/reactions.parquet", columns=["created_at", "actor_account_id"])
+posts = pl.read_parquet(ROOT / paths.POSTS, columns=["account_id", "created_at"])
+reactions = pl.read_parquet(ROOT / paths.REACTIONS, columns=["created_at", "actor_account_id"])
 weekly = report.weekly_activity(posts, reactions)
 plots.activity_timeline(weekly)
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, plots, report
+from analysis import explain, paths, plots, report
 from analysis.config import load_params
 
 pio.renderers.default = "notebook"  # inlines plotly.js: figures survive nbconvert --to html
@@ -35,9 +35,9 @@ ROOT = Path(root)
 params = load_params(ROOT / "params.yaml")
 
 # %%
-topics = pl.read_parquet(ROOT / "data/processed/topics.parquet")
-post_topics = pl.read_parquet(ROOT / "data/processed/post_topics.parquet")
-embeddings = pl.read_parquet(ROOT / "data/processed/embeddings.parquet", columns=["post_id", "embedding"])
+topics = pl.read_parquet(ROOT / paths.TOPICS)
+post_topics = pl.read_parquet(ROOT / paths.POST_TOPICS)
+embeddings = pl.read_parquet(ROOT / paths.EMBEDDINGS, columns=["post_id", "embedding"])
 topic_map = report.topic_coordinates(report.keywords_text(topics), post_topics, embeddings)
 plots.topic_map(topic_map)
 
@@ -45,7 +45,7 @@ plots.topic_map(topic_map)
 # Naive attribution (any post counts, as Klout did) against the evidence method:
 
 # %%
-account_topics = pl.read_parquet(ROOT / "data/processed/account_topics.parquet")
+account_topics = pl.read_parquet(ROOT / paths.ACCOUNT_TOPICS)
 account_topics.group_by("method").agg(pairs=pl.len(), attributed=pl.col("is_attributed").sum())
 
 # %%

@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, plots, report
+from analysis import explain, paths, plots, report
 from analysis.config import load_params
 from analysis.models.params import model_params
 
@@ -37,9 +37,9 @@ params = load_params(ROOT / "params.yaml")
 
 # %%
 names = model_params(params).names
-scores = {n: pl.read_parquet(ROOT / f"data/processed/scores/{n}.parquet") for n in names
-          if (ROOT / f"data/processed/scores/{n}.parquet").exists()}
-validity = json.loads((ROOT / "reports/metrics/models.json").read_text())
+scores = {n: pl.read_parquet(ROOT / paths.score_file(n)) for n in names
+          if (ROOT / paths.score_file(n)).exists()}
+validity = json.loads((ROOT / paths.MODELS_METRICS).read_text())
 auc, oot = report.auc_frame(validity), report.oot_frame(validity)
 plots.validity_chart(auc, oot)
 
