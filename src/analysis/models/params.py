@@ -3,7 +3,9 @@
 The section has the knobs every model shares (the scoring date and how time is weighted) and,
 under ``scored``, one line per model the pipeline runs: its name and its own params, typed by
 the ``Params`` class of its module (``analysis.models.<name>``). A model's own params are read
-with :func:`own_params`; an unknown model or a misspelt key fails when the section is loaded.
+with :func:`own_params`. A line naming no model fails when the section is loaded; a misspelt
+key in a model's line fails where that model runs (its score stage, validate, compare), with
+the line, the key and the known keys: checking it earlier would import every model's module.
 """
 
 from __future__ import annotations
