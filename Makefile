@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports metrics diff plots test test-fast lint format bench bench-full browser lock clean
+.PHONY: help setup reports metrics diff plots test test-fast lint typecheck format bench bench-full browser lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,6 +50,9 @@ test-fast: setup ## unit tests only
 
 lint: setup ## ruff lint + format check
 	ruff check src tests benchmarks && ruff format --check src tests benchmarks
+
+typecheck: setup ## mypy: every model module against the model protocol (analysis.models.base.Model)
+	mypy src/analysis/models --exclude 'src/analysis/models/(validity|within_thread|incremental|peers)\.py'
 
 format: setup ## apply ruff fixes and formatting
 	ruff check --fix src tests benchmarks && ruff format src tests benchmarks

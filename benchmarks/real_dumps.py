@@ -51,6 +51,7 @@ def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Pat
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["source"].update(sources[0])
     params["source"]["extra"] = sources[1:]
+    params["source"]["truth_path"] = None  # a real dump has no planted ground truth
     params["embed"]["cache_dir"] = str(cache)
     params["privacy"]["key_source"] = "secret"  # the published demo key is refused for real dumps
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         if name == "score":
-            p.add_argument("model", help="model name (see params.yaml models.names)")
+            p.add_argument("model", help="model name (see params.yaml models.scored)")
         elif name == "explain":
             p.add_argument("account", help="pseudonym (acct_...) of a participant")
         elif name == "forget":

@@ -12,9 +12,24 @@ from pathlib import Path
 from typing import Any, Literal, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from analysis import paths
 
 DEFAULT_PARAMS = Path("params.yaml")
+#: The top-level sections of params.yaml, one per stage or shared concern.
+SECTIONS = (
+    "demo",
+    "source",
+    "privacy",
+    "ingest",
+    "embed",
+    "models",
+    "validate",
+    "topics",
+    "compare",
+    "report",
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -29,7 +44,7 @@ class SourceSpec(Frozen):
     """One dump to ingest."""
 
     format: str = "canonical"
-    path: str = "data/raw/demo"
+    path: str = paths.DEMO_RAW.as_posix()
     #: Namespace for pseudonyms: the same raw id in two dumps gives two accounts.
     name: str | None = None
 
@@ -45,6 +60,22 @@ class SourceParams(SourceSpec):
     #: Optional explicit link table (CSV: namespace_a, id_a, namespace_b, id_b) joining accounts
     #: across dumps. Nothing is ever linked without it.
     link_table: str | None = None
+    #: Folder of the primary dump's ground truth (``accounts.parquet``, ``posts.parquet``:
+    #: planted roles and subjects), read by the evaluation stages only; None: no ground truth.
+    #: The demo's is ``data/raw/demo_truth``; a real dump has none.
+    truth_path: str | None = None
+
+    @model_validator(mode="after")
+    def _truth_belongs_to_source(self) -> SourceParams:
+        demo_truth = paths.DEMO_TRUTH.as_posix()
+        demo_raw = paths.DEMO_RAW.as_posix()
+        truth = None if self.truth_path is None else Path(self.truth_path).as_posix().rstrip("/")
+        if truth == demo_truth and Path(self.path).as_posix().rstrip("/") != demo_raw:
+            raise ValueError(
+                f"source.truth_path is the simulated demo's ground truth ({demo_truth}) but "
+                f"source.path is {self.path}: set source.truth_path: null for a real dump"
+            )
+        return self
 
     def all(self) -> list[SourceSpec]:
         """Every dump, primary first."""

@@ -41,9 +41,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
-from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -53,7 +52,7 @@ from pydantic import Field
 from analysis import adversaries, cf_stats, stability
 from analysis.adversaries import inject_posts, key_free_order, reaction_ring
 from analysis.config import Frozen
-from analysis.models.base import Tables
+from analysis.models.base import Model, Tables
 
 log = logging.getLogger(__name__)
 
@@ -249,7 +248,7 @@ def batches(ids: list[str], n_participants: int, share: float, seed: int) -> lis
 
 def rescore(
     tables: Tables,
-    models: dict[str, ModuleType],
+    models: Mapping[str, Model],
     params: Any,
     as_of: datetime,
     groups: list[list[str]],
@@ -355,7 +354,7 @@ ADVERSARIES = {
 
 
 def run_all(
-    tables: Tables, models: dict[str, ModuleType], params: Any, as_of: datetime, cf: Any
+    tables: Tables, models: Mapping[str, Model], params: Any, as_of: datetime, cf: Any
 ) -> dict[str, Any]:
     """Every stability test and adversary for every model (``cf``: ``CounterfactualParams``).
 

@@ -15,15 +15,30 @@ import polars as pl
 from analysis import privacy
 from analysis.config import PrivacyParams, SourceParams, section
 
-TRUTH_DIR = Path("data/raw/demo_truth")
+
+def truth_dir(params: dict[str, Any]) -> Path | None:
+    """The ground-truth folder ``source.truth_path`` names; None when it names none.
+
+    A named folder without its files is an error, not a silent skip: DVC lists it as a dep of
+    every evaluation stage, so it is missing only when something went wrong.
+    """
+    src = section(params, "source", SourceParams)
+    if src.truth_path is None:
+        return None
+    path = Path(src.truth_path)
+    for name in ("accounts.parquet", "posts.parquet"):
+        if not (path / name).exists():
+            raise FileNotFoundError(
+                f"{path / name} is missing (source.truth_path: {src.truth_path}); run "
+                "`python -m analysis demo`, or set source.truth_path: null for a dump without "
+                "ground truth"
+            )
+    return path
 
 
 def has_truth(params: dict[str, Any]) -> bool:
-    """True when the primary source is the demo dump and its truth files exist."""
-    src = section(params, "source", SourceParams)
-    return (
-        src.path.rstrip("/").endswith("data/raw/demo") and (TRUTH_DIR / "accounts.parquet").exists()
-    )
+    """True when params name a ground-truth folder (``source.truth_path``)."""
+    return truth_dir(params) is not None
 
 
 def pseudonymise_truth(
@@ -49,8 +64,11 @@ def load_truth(
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
     key = privacy.resolve_key(priv, src)
-    accounts = pl.read_parquet(TRUTH_DIR / "accounts.parquet")
-    posts = pl.read_parquet(TRUTH_DIR / "posts.parquet")
+    folder = truth_dir(params)
+    if folder is None:
+        raise ValueError("no ground truth: source.truth_path is null")
+    accounts = pl.read_parquet(folder / "accounts.parquet")
+    posts = pl.read_parquet(folder / "posts.parquet")
     accounts, posts = pseudonymise_truth(accounts, posts, key, src.namespace())
     if interim_accounts is not None:
         keep = interim_accounts.filter(pl.col("is_participant"))["account_id"].implode()

@@ -29,6 +29,8 @@ from typing import TYPE_CHECKING, Generic, TypeVar
 import polars as pl
 import regex
 
+from analysis import paths
+
 if TYPE_CHECKING:
     from analysis.config import PrivacyParams, SourceParams
 
@@ -46,7 +48,7 @@ DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthd
 #: dump other than the simulated demo (``privacy.key_source: demo``, see :func:`resolve_key`).
 DEMO_KEY = b"resonance-demo-key-NOT-A-SECRET-only-for-the-simulated-demo-v1"
 #: The simulated demo's dump, the only source ``key_source: demo`` may pseudonymise.
-DEMO_SOURCE = ("canonical", "data/raw/demo")
+DEMO_SOURCE = ("canonical", paths.DEMO_RAW.as_posix())
 #: A key must hold this many bytes and about this many bits of estimated entropy.
 MIN_KEY_BYTES = 32
 MIN_KEY_BITS = 128

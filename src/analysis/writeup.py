@@ -742,13 +742,13 @@ RESEARCH_QUESTION = (
 
 
 def _is_simulated(params: Mapping[str, Any]) -> bool:
-    """Is this run on the simulated demo dump (``data/raw/demo``, the default source)?"""
+    """Is this run on the simulated demo dump (``analysis.paths.DEMO_RAW``, the default source)?"""
     from analysis.config import SourceParams, section
+    from analysis.privacy import is_demo_source
 
     try:
-        return (
-            section(dict(params), "source", SourceParams).path.rstrip("/").endswith("data/raw/demo")
-        )
+        src = section(dict(params), "source", SourceParams)
+        return is_demo_source(src.format, src.path) and not src.extra
     except ValueError:  # a source section that does not validate: say nothing rather than guess
         return False
 

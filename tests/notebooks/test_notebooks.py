@@ -1,5 +1,6 @@
 """The notebooks of notebooks/ run top to bottom on a small demo project (papermill, injected
-``root``) and record the values checked below; committed notebooks carry no outputs."""
+``root``) and record the values checked below. They are committed as text (jupytext py:percent,
+``jupytext.toml``), so they carry no outputs and a diff reads as code."""
 
 from __future__ import annotations
 
@@ -7,14 +8,18 @@ import json
 import time
 from pathlib import Path
 
+import jupytext
 import nbformat
 import pytest
-import yaml
+from jupytext.config import load_jupytext_configuration_file
 
+from analysis.config import load_params
+from analysis.models.params import model_params
 from tests.conftest import ROOT
 from tests.notebooks.demo_project import demo_project
 
-NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.ipynb"))
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
+CONFIG = load_jupytext_configuration_file(str(ROOT / "jupytext.toml"))
 
 
 def results(nb: nbformat.NotebookNode) -> dict:
@@ -32,43 +37,46 @@ def results(nb: nbformat.NotebookNode) -> dict:
     return json.loads(lines[-1].removeprefix("RESULTS "))
 
 
-def test_the_four_notebooks_exist_committed_without_outputs_with_one_parameters_cell() -> None:
+def test_the_four_notebooks_exist_as_text_with_one_parameters_cell() -> None:
     names = [p.name for p in NOTEBOOKS]
     assert names == [
-        "01-explore-activity.ipynb",
-        "11-topics.ipynb",
-        "12-influence-models.ipynb",
-        "13-reach-vs-conversation.ipynb",
+        "01-explore-activity.py",
+        "11-topics.py",
+        "12-influence-models.py",
+        "13-reach-vs-conversation.py",
     ]
     for path in NOTEBOOKS:
-        nb = nbformat.read(path, as_version=4)
-        assert all(
-            not c.get("outputs") and c.get("execution_count") is None
-            for c in nb.cells
-            if c.cell_type == "code"
-        ), path.name
+        nb = jupytext.read(path)
         tagged = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]
         assert len(tagged) == 1, path.name
         assert any("from analysis import" in c.source for c in nb.cells), path.name
+        assert nb.metadata["kernelspec"]["name"] == "python3", path.name
 
 
-def test_generator_and_committed_notebooks_agree() -> None:
-    import importlib.util
+def test_each_text_notebook_is_what_jupyter_writes_back() -> None:
+    # Opened in Jupyter and saved unchanged, a notebook gives the same bytes: no churn in git
+    # from the editor (metadata, cell markers, the jupytext version).
+    for path in NOTEBOOKS:
+        text = path.read_text(encoding="utf-8")
+        again = jupytext.writes(jupytext.reads(text, fmt="py:percent"), "py:percent", config=CONFIG)
+        assert again == text, path.name
+        # and through the paired .ipynb as Jupyter keeps it
+        ipynb = jupytext.writes(jupytext.reads(text, fmt="py:percent"), "ipynb")
+        back = jupytext.writes(jupytext.reads(ipynb, fmt="ipynb"), "py:percent", config=CONFIG)
+        assert back == text, path.name
 
-    spec = importlib.util.spec_from_file_location(
-        "make_notebooks", ROOT / "notebooks/make_notebooks.py"
-    )
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    for name, cells in mod.NOTEBOOKS.items():
-        committed = nbformat.read(ROOT / "notebooks" / name, as_version=4)
-        assert [c.source for c in committed.cells] == [c.source for c in mod.build(cells).cells], (
-            name
-        )
+
+def test_git_holds_the_text_notebooks_only() -> None:
+    import subprocess
+
+    tracked = subprocess.run(
+        ["git", "ls-files", "notebooks"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert sorted(tracked) == sorted(f"notebooks/{p.name}" for p in NOTEBOOKS)
 
 
 EXPECT = {
-    "01-explore-activity.ipynb": lambda r, p: (
+    "01-explore-activity": lambda r, p: (
         r["n_participants"]
         == json.loads((p / "reports/metrics/ingest.json").read_text())["n_participants"]
         and r["n_posts"]
@@ -77,7 +85,7 @@ EXPECT = {
         ]
         and r["n_weeks"] >= 8
     ),
-    "11-topics.ipynb": lambda r, p: (
+    "11-topics": lambda r, p: (
         r["n_topics"] == json.loads((p / "reports/metrics/topics.json").read_text())["n_topics"]
         and 0 < r["n_experts"] <= 3 * r["n_topics"]
         and r["n_attributed_evidence"]
@@ -85,12 +93,12 @@ EXPECT = {
             "n_attributed"
         ]
     ),
-    "12-influence-models.ipynb": lambda r, p: (
-        r["n_models"] == len(yaml.safe_load((p / "params.yaml").read_text())["models"]["names"])
+    "12-influence-models": lambda r, p: (
+        r["n_models"] == len(model_params(load_params(p / "params.yaml")).names)
         and r["explained_models"] == r["n_models"]
         and r["n_oot_rows"] >= r["n_models"]
     ),
-    "13-reach-vs-conversation.ipynb": lambda r, p: (
+    "13-reach-vs-conversation": lambda r, p: (
         r["quadrant_total"] == r["n_accounts"] > 0 and r["n_quadrants"] >= 2
     ),
 }
@@ -105,10 +113,12 @@ def test_notebook_runs_on_the_demo_and_records_its_values(
     import papermill as pm
 
     project = demo_project(tmp_path_factory)
-    out = tmp_path / path.name
+    source = tmp_path / f"{path.stem}.ipynb"  # the .ipynb Jupyter would pair with it
+    jupytext.write(jupytext.read(path), source, fmt="ipynb")
+    out = tmp_path / f"{path.stem}.out.ipynb"
     started = time.perf_counter()
     pm.execute_notebook(
-        str(path),
+        str(source),
         str(out),
         parameters={"root": str(project)},
         kernel_name="python3",
@@ -117,4 +127,4 @@ def test_notebook_runs_on_the_demo_and_records_its_values(
     )
     print(f"{path.name}: {time.perf_counter() - started:.1f} s")
     r = results(nbformat.read(out, as_version=4))
-    assert EXPECT[path.name](r, project), r
+    assert EXPECT[path.stem](r, project), r

@@ -299,7 +299,7 @@ def test_batches_and_relative_change() -> None:
 
 @pytest.fixture(scope="module")
 def demo_tables(small_demo) -> Tables:
-    from analysis.models.fixtures import tables_from_demo
+    from analysis.demo_check import tables_from_demo
 
     return tables_from_demo(small_demo)
 

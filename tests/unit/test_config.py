@@ -15,7 +15,7 @@ def test_a_typo_names_the_key_the_section_and_the_known_keys() -> None:
     msg = str(err.value)
     assert msg == (
         "params.yaml section 'source': unknown key 'fromat' "
-        "(known keys: extra, format, link_table, name, path)"
+        "(known keys: extra, format, link_table, name, path, truth_path)"
     )
     assert "\n" not in msg and "pydantic" not in msg and "http" not in msg
 

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from analysis import adversaries, schema
-from analysis.models import common, conversation, conversation_eb, conversation_rate
+from analysis.models import common, conversation, conversation_eb
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams
 
@@ -132,7 +132,7 @@ def test_gamma_poisson_prior_recovers_the_true_strength() -> None:
     rate = rng.gamma(shape=k_true * m_true, scale=1 / k_true, size=n)
     y = rng.poisson(rate * e)
     frame = pl.DataFrame({"y": y.astype(float), "e": e})
-    m, k = conversation_rate.gamma_poisson(pl.col("y"), pl.col("e"), frame)
+    m, k = common.gamma_poisson(pl.col("y"), pl.col("e"), frame)
     assert m == pytest.approx(m_true, rel=0.05)
     assert k == pytest.approx(k_true, rel=0.35)
     # the old noise term m / mean(e) understates small accounts' noise: k far too small
@@ -185,7 +185,7 @@ def test_weekend_items_are_read_against_the_weekend_audience() -> None:
     off = counterfactual.weekend_off(t, ["a05"])
     change = {}
     for adjust in (True, False):
-        p = ModelParams(eb_weekday_adjust=adjust)
+        p = ModelParams(scored={"conversation_eb": {"weekday_adjust": adjust}})
         before = conversation_eb.score(t, p, as_of).filter(pl.col("account_id") == "a05")
         after = conversation_eb.score(off, p, as_of).filter(pl.col("account_id") == "a05")
         change[adjust] = after["score"].item() / before["score"].item() - 1

@@ -306,7 +306,7 @@ def test_gate_results_read_the_adversary_strength_from_params_and_legacy_tables(
 
 @pytest.fixture(scope="module")
 def demo_tables(small_demo) -> Tables:
-    from analysis.models.fixtures import tables_from_demo
+    from analysis.demo_check import tables_from_demo
 
     return tables_from_demo(small_demo)
 

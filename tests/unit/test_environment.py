@@ -92,3 +92,38 @@ def test_every_runtime_dependency_is_imported_by_the_package() -> None:
     assert not unused, (
         f"declared in pyproject.toml but imported nowhere in src/ or benchmarks/: {unused}"
     )
+
+
+#: Development tools used from the command line or as pytest plugins, and where each is used.
+DEV_TOOLS = {
+    "pytest-xdist": ("Makefile", "pytest -n"),
+    "jupyterlab": ("README.md", "jupyter lab"),
+    "ipykernel": ("Makefile", "ipykernel install"),
+    "ruff": ("Makefile", "ruff check"),
+    "pre-commit": (".pre-commit-config.yaml", "repos:"),
+    "mypy": ("Makefile", "mypy src/analysis/models"),
+    "jupytext": ("jupytext.toml", "py:percent"),
+}
+
+
+def test_every_dev_dependency_is_imported_or_used_as_a_tool() -> None:
+    """No unused development dependency (nbmake was declared while papermill runs the notebooks;
+    nbstripout while notebooks are committed as text)."""
+    files = [
+        *(ROOT / "tests").rglob("*.py"),
+        *(ROOT / "benchmarks").rglob("*.py"),
+        *(ROOT / "src").rglob("*.py"),
+    ]
+    source = "\n".join(p.read_text() for p in files)
+    imported = set(re.findall(r"^\s*(?:from|import)\s+([A-Za-z_]\w*)", source, re.M))
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    unused = []
+    for req in project["optional-dependencies"]["dev"]:
+        name = _parse(req)[0]
+        if name in DEV_TOOLS:
+            where, needle = DEV_TOOLS[name]
+            if needle not in (ROOT / where).read_text():
+                unused.append(f"{name} (no '{needle}' in {where})")
+        elif IMPORT_NAMES.get(name, name.replace("-", "_")) not in imported:
+            unused.append(name)
+    assert not unused, f"dev dependencies used nowhere: {unused}"

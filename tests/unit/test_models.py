@@ -349,8 +349,8 @@ def test_reach_missing_inputs_named():
 def test_demo_conversation_and_network_beat_volume_and_reach():
     from analysis.config import DemoParams
     from analysis.demo import generate
+    from analysis.demo_check import tables_from_demo
     from analysis.models import validity
-    from analysis.models.fixtures import tables_from_demo
 
     dump = generate(DemoParams(seed=3, n_accounts=80, n_days=60))
     t = tables_from_demo(dump)
@@ -387,3 +387,17 @@ def test_reposts_are_not_replies_in_the_reply_graph() -> None:
         }
     )
     assert reply_edges(posts)["post_id"].to_list() == ["p2"]
+
+
+def test_model_params_refuses_a_dict_it_does_not_recognise():
+    from analysis.models.params import model_params
+
+    # the models section itself, and the whole params dict (with or without a models section)
+    assert model_params({"half_life_days": 7}).half_life_days == 7
+    assert model_params({"models": {"half_life_days": 7}}).half_life_days == 7
+    assert model_params({"report": {}, "source": {}}).half_life_days == 30
+    # a typo is an error naming the key, never a silent default
+    with pytest.raises(ValueError, match="unknown key\\(s\\) 'half_life_day'"):
+        model_params({"half_life_day": 7})
+    with pytest.raises(ValueError, match="unknown key\\(s\\) 'modles'"):
+        model_params({"modles": {"half_life_days": 7}, "source": {}})

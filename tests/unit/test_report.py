@@ -301,7 +301,7 @@ def params() -> dict:
     return {
         "report": {"figure_format": "none"},
         "privacy": {"min_cell_k": K},
-        "models": {"names": ["volume", "conversation"], "half_life_days": 30},
+        "models": {"scored": {"volume": {}, "conversation": {}}, "half_life_days": 30},
         "source": {"format": "canonical", "name": "demo"},
     }
 

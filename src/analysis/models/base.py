@@ -4,6 +4,11 @@ A model is a pure function of the interim canonical tables, its params and a sco
 
     score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame
 
+and declares ``NAME``, ``TITLE``, ``UNIT``, ``OBS``, ``COMPONENTS`` and its own ``Params``
+(:class:`Model`). Its own params are ``params.scored[NAME]``, read with
+``analysis.models.params.own_params``; the shared ones (``as_of``, ``half_life_days``,
+``window_days``) are fields of ``params``.
+
 It sees only activity strictly before ``as_of`` and returns one row per *participant* account
 (never the non-participant placeholder) with the columns of :data:`SCORE_COLUMNS` followed by
 its named components ``c_<name>``. Components add up to ``score`` unless the model's docstring
@@ -13,13 +18,18 @@ posts, reaction rings), so a model must never read files or global state.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import polars as pl
+from pydantic import BaseModel
 
 from analysis import schema
+
+if TYPE_CHECKING:
+    from analysis.models.params import ModelParams
 
 SCORE_COLUMNS: dict[str, pl.DataType] = {
     "account_id": pl.String(),
@@ -56,11 +66,47 @@ class Tables:
 
 
 class Model(Protocol):
-    """What ``analysis.models.<name>`` modules expose."""
+    """What every ``analysis.models.<name>`` module exposes (a module satisfies it as is).
 
-    NAME: str
+    A type checker verifies each built-in model against it (the ``TYPE_CHECKING`` line at
+    the bottom of every model module); :func:`analysis.models.registry.conform` checks the
+    same at run time for a model registered from elsewhere. ``docs/adding-a-model.md`` walks
+    through a new one.
+    """
 
-    def score(self, tables: Tables, params: object, as_of: datetime) -> pl.DataFrame: ...
+    # Read-only members (properties), so that a module's constants and classes satisfy them.
+    @property
+    def NAME(self) -> str:  # noqa: N802
+        """The name in params (``models.scored``), the score file and the ``model`` column."""
+        ...
+
+    @property
+    def TITLE(self) -> str:  # noqa: N802
+        """Plain-language title for the report."""
+        ...
+
+    @property
+    def UNIT(self) -> str:  # noqa: N802
+        """Unit of the raw ``score`` column."""
+        ...
+
+    @property
+    def OBS(self) -> str:  # noqa: N802
+        """What ``n_obs`` counts."""
+        ...
+
+    @property
+    def COMPONENTS(self) -> Mapping[str, str]:  # noqa: N802
+        """Component column (``c_<name>``) -> what it counts; empty when data-dependent
+        (``network_topic``: one per topic)."""
+        ...
+
+    @property
+    def Params(self) -> type[BaseModel]:  # noqa: N802
+        """The model's own params (its ``models.scored.<NAME>`` line), a frozen pydantic model."""
+        ...
+
+    def score(self, tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame: ...
 
 
 def percentile(expr: pl.Expr) -> pl.Expr:

@@ -257,3 +257,30 @@ def h_index(counts: np.ndarray) -> int:
     c = np.sort(np.asarray(counts, dtype=float))[::-1]
     ranks = np.arange(1, c.size + 1)
     return int(np.sum(c >= ranks))
+
+
+def gamma_poisson(y: pl.Expr, e: pl.Expr, frame: pl.DataFrame) -> tuple[float, float]:
+    """Method-of-moments prior (mean m, strength k in items) of per-item rates ``y/e``.
+
+    With true rates of prior mean m and variance v, an account's observed rate ``y/e`` has
+    variance ``v + m/e`` (Poisson noise), so the plain between-account variance of the rates
+    is ``v + m * mean(1/e)``: the prior variance is that minus ``m * mean(1/e)`` (not
+    ``m / mean(e)``, which understates the noise of small accounts and so shrinks too little);
+    k = m / v. With no excess variance the prior is strong (k large). Accounts with less than
+    one item's worth of weight (``e < 1``: a few old items) would dominate ``mean(1/e)`` with
+    noise, so the moments are taken over the others (all of them when none reach 1).
+    """
+    fit = frame.filter(e >= 1.0)
+    if fit.height < 2:
+        fit = frame
+    stats = fit.select(
+        (y.sum() / e.sum()).alias("m"),
+        (y / e).var().alias("var_rate"),
+        (1.0 / e).mean().alias("inv_e_mean"),
+    ).row(0, named=True)
+    m = float(stats["m"] or 0.0)
+    if m <= 0:
+        return 0.0, 1.0
+    excess = float(stats["var_rate"] or 0.0) - m * float(stats["inv_e_mean"] or 0.0)
+    k = m / excess if excess > 1e-12 else 1e6
+    return m, float(min(max(k, 0.5), 1e6))

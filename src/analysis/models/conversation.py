@@ -19,13 +19,14 @@ Replies to the non-participant placeholder go nowhere (it can never answer back)
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis import schema, semantics
 from analysis.models import common
-from analysis.models.base import Tables
-from analysis.models.params import model_params
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, NoParams, model_params
 
 NAME = "conversation"
 TITLE = "Conversation (people who reply, answer back, and keep threads going)"
@@ -37,6 +38,9 @@ COMPONENTS = {
     "c_threads": "log(1 + depth of its threads that others joined)",
     "c_h_index": "log(1 + h-index on replies received)",
 }
+
+#: No params of its own (its ``models.scored`` line is ``{}``).
+Params = NoParams
 EXTRA = ("n_repliers", "n_reciprocal", "thread_depth", "h_index")
 MAX_DEPTH = 10_000
 
@@ -90,7 +94,7 @@ def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
     return cur
 
 
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the conversation it draws, before ``as_of``."""
     p = model_params(params)
     half_life, window = common.timing(p)
@@ -175,3 +179,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         pl.col("n_repliers", "n_reciprocal", "h_index").fill_null(0),
         pl.col("thread_depth").fill_null(0.0),
     )
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import conversation as _self
+
+    _protocol_check: Model = _self

@@ -41,15 +41,17 @@ before ``as_of`` are read; reactions and export-time totals are not read at all.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
 from analysis import schema
+from analysis.config import Frozen
 from analysis.models import common
-from analysis.models.base import Tables
-from analysis.models.conversation_rate import gamma_poisson
-from analysis.models.params import ModelParams, model_params
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, model_params, own_params
 
 NAME = "conversation_eb"
 TITLE = "Independent conversation per contribution (clique-discounted, shrunk to own history)"
@@ -59,6 +61,27 @@ COMPONENTS = {
     "c_own": "the account's own recent evidence (its shrinkage weight times its recent rate)",
     "c_prior": "what is borrowed from its long-run rate (itself shrunk to the community)",
 }
+
+
+class Params(Frozen):
+    """``models.scored.conversation_eb``."""
+
+    #: Memory in the account's own items: an item ``half_life_items`` items old counts half.
+    half_life_items: float = Field(30.0, gt=0)
+    #: Prior weight of the account's long-run rate, in items.
+    own_prior_items: float = Field(10.0, gt=0)
+    #: Exponent of the clique discount.
+    clique_power: float = Field(2.0, ge=0)
+    #: A replier found in n of the account's threads counts n ** -power in each (0: every
+    #: thread fully; 0.5: n threads count sqrt(n) in all).
+    repeat_power: float = Field(0.5, ge=0)
+    #: Read each item's outcome against the community's mean for its weekday.
+    weekday_adjust: bool = True
+    #: Published bands (quintiles), edges from the scores this many days earlier.
+    n_bands: int = Field(5, ge=1)
+    band_refresh_days: float = Field(7.0, gt=0)
+
+
 EXTRA = ("recent_rate", "long_run_rate", "n_items", "band", "band_previous")
 
 
@@ -166,8 +189,9 @@ def item_outcomes(
 def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Per account with an item before ``as_of``: ``score`` (posterior mean), ``score_se``,
     ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``."""
+    own = own_params(p, NAME, Params)
     posts = common.scoped_posts(tables.posts, as_of, p.half_life_days, None)
-    items = item_outcomes(posts, p.eb_clique_power, p.eb_repeat_power)
+    items = item_outcomes(posts, own.clique_power, own.repeat_power)
     if items.height == 0:
         return pl.DataFrame(
             schema={
@@ -179,7 +203,7 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
                 "n_obs": pl.Int64,
             }
         )
-    if p.eb_weekday_adjust:
+    if own.weekday_adjust:
         # The audience is smaller on some days (weekends): an item's outcome is read against
         # the community's mean outcome for items started on the same weekday (UTC), so a
         # weekend item that draws less because fewer people are around is not a worse item.
@@ -195,7 +219,7 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     # would depend on the pseudonyms, which change with the secret key).
     items = items.with_columns(
         j=(pl.col("first_at").rank("min", descending=True).over("account_id") - 1).cast(pl.Float64),
-    ).with_columns(v=pl.lit(0.5).pow(pl.col("j") / p.eb_half_life_items))
+    ).with_columns(v=pl.lit(0.5).pow(pl.col("j") / own.half_life_items))
     # Sums rounded to 1e-12: a parallel group-by adds in varying order (differences of 1e-17
     # that would otherwise flip exact ties between runs).
     per = items.group_by("account_id").agg(
@@ -205,8 +229,8 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
         y=(pl.col("v") * pl.col("y")).sum().round(12),
         n_items=pl.len().cast(pl.Int64),
     )
-    m, k = gamma_poisson(pl.col("y_all"), pl.col("e_all"), per)
-    k_own = p.eb_own_prior_items
+    m, k = common.gamma_poisson(pl.col("y_all"), pl.col("e_all"), per)
+    k_own = own.own_prior_items
     long_run = (pl.col("y_all") + k * m) / (pl.col("e_all") + k)
     return (
         per.with_columns(long_run_rate=long_run)
@@ -224,6 +248,14 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     )
 
 
+def _quantile(scores: pl.Series, q: float) -> float:
+    """Linear quantile of a non-empty score column."""
+    value = scores.quantile(q, "linear")
+    if value is None:
+        raise ValueError("conversation_eb: band edges of an empty score column")
+    return float(value)
+
+
 def bands(score: pl.Series, edges: list[float]) -> pl.Series:
     """Band 1..len(edges)+1 of each score given the inner band edges (ascending; a score on an
     edge belongs to the band above)."""
@@ -231,17 +263,18 @@ def bands(score: pl.Series, edges: list[float]) -> pl.Series:
     return pl.Series(score.name, idx, dtype=pl.Int64)
 
 
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the independent conversation a typical item draws."""
     p = model_params(params)
+    own = own_params(p, NAME, Params)
     now = rates(tables, p, as_of)
-    before = rates(tables, p, as_of - timedelta(days=p.eb_band_refresh_days))
-    n_bands = p.eb_n_bands
+    before = rates(tables, p, as_of - timedelta(days=own.band_refresh_days))
+    n_bands = own.n_bands
     if before.height >= n_bands:
         qs = [i / n_bands for i in range(1, n_bands)]
-        edges = [float(before["score"].quantile(q, "linear")) for q in qs]
+        edges = [_quantile(before["score"], q) for q in qs]
     elif now.height >= n_bands:
-        edges = [float(now["score"].quantile(i / n_bands, "linear")) for i in range(1, n_bands)]
+        edges = [_quantile(now["score"], i / n_bands) for i in range(1, n_bands)]
     else:
         edges = []
     lows = [float("-inf"), *edges]
@@ -269,3 +302,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     )
     per = now.select("account_id", "score", "score_se", "n_obs", *COMPONENTS, *EXTRA)
     return common.finish(per, tables, NAME, as_of, None, None, [], extra=EXTRA)
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import conversation_eb as _self
+
+    _protocol_check: Model = _self

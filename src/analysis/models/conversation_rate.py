@@ -14,8 +14,9 @@ account's own items, so the decay cancels out of a steady rate and time off only
 observations. Shrinkage is gamma-Poisson: with ``E`` the weighted number of items and ``Y`` the
 weighted count, the posterior mean is ``(Y + k·m) / (E + k)`` where the population mean ``m``
 and the prior strength ``k`` (in items) come from the method of moments across accounts
-(prior variance = variance of the rates minus ``m · mean(1/E)``, see :func:`gamma_poisson`). An
-account with two lucky items is pulled towards the mean; one with hundreds is not.
+(prior variance = variance of the rates minus ``m · mean(1/E)``, see
+:func:`analysis.models.common.gamma_poisson`). An account with two lucky items is pulled towards
+the mean; one with hundreds is not.
 ``score_se`` is the posterior standard deviation of the answered rate on the log scale (delta
 method). Replies to and from the non-participant placeholder do not count.
 """
@@ -23,13 +24,14 @@ method). Replies to and from the non-participant placeholder do not count.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis import schema
 from analysis.models import common
-from analysis.models.base import Tables
-from analysis.models.params import model_params
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, NoParams, model_params
 
 NAME = "conversation_rate"
 TITLE = "Conversation per item (distinct repliers and two-way exchanges per post, shrunk)"
@@ -39,37 +41,13 @@ COMPONENTS = {
     "c_answered": "log(1 + distinct people replying per item, shrunk to the population)",
     "c_two_way": "log(1 + two-way exchanges per item, shrunk to the population)",
 }
+
+#: No params of its own (its ``models.scored`` line is ``{}``).
+Params = NoParams
 EXTRA = ("repliers_per_item", "two_way_per_item", "prior_items")
 
 
-def gamma_poisson(y: pl.Expr, e: pl.Expr, frame: pl.DataFrame) -> tuple[float, float]:
-    """Method-of-moments prior (mean m, strength k in items) of per-item rates ``y/e``.
-
-    With true rates of prior mean m and variance v, an account's observed rate ``y/e`` has
-    variance ``v + m/e`` (Poisson noise), so the plain between-account variance of the rates
-    is ``v + m * mean(1/e)``: the prior variance is that minus ``m * mean(1/e)`` (not
-    ``m / mean(e)``, which understates the noise of small accounts and so shrinks too little);
-    k = m / v. With no excess variance the prior is strong (k large). Accounts with less than
-    one item's worth of weight (``e < 1``: a few old items) would dominate ``mean(1/e)`` with
-    noise, so the moments are taken over the others (all of them when none reach 1).
-    """
-    fit = frame.filter(e >= 1.0)
-    if fit.height < 2:
-        fit = frame
-    stats = fit.select(
-        (y.sum() / e.sum()).alias("m"),
-        (y / e).var().alias("var_rate"),
-        (1.0 / e).mean().alias("inv_e_mean"),
-    ).row(0, named=True)
-    m = float(stats["m"] or 0.0)
-    if m <= 0:
-        return 0.0, 1.0
-    excess = float(stats["var_rate"] or 0.0) - m * float(stats["inv_e_mean"] or 0.0)
-    k = m / excess if excess > 1e-12 else 1e6
-    return m, float(min(max(k, 0.5), 1e6))
-
-
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the conversation its typical item draws, before ``as_of``."""
     p = model_params(params)
     half_life, window = common.timing(p)
@@ -120,8 +98,8 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
             **{c: pl.lit(None, dtype=pl.Float64) for c in (*COMPONENTS, *EXTRA)},
         )
         return common.finish(empty, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
-    m1, k1 = gamma_poisson(pl.col("y"), pl.col("e"), per)
-    m2, k2 = gamma_poisson(pl.col("y2"), pl.col("e"), per)
+    m1, k1 = common.gamma_poisson(pl.col("y"), pl.col("e"), per)
+    m2, k2 = common.gamma_poisson(pl.col("y2"), pl.col("e"), per)
     rate1 = (pl.col("y") + k1 * m1) / (pl.col("e") + k1)
     rate2 = (pl.col("y2") + k2 * m2) / (pl.col("e") + k2)
     per = per.with_columns(
@@ -135,3 +113,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     ).with_columns(score=pl.col("c_answered") + pl.col("c_two_way"))
     per = per.select("account_id", "score", "score_se", "n_obs", *COMPONENTS, *EXTRA)
     return common.finish(per, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import conversation_rate as _self
+
+    _protocol_check: Model = _self

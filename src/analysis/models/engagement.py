@@ -23,13 +23,14 @@ from __future__ import annotations
 import logging
 import warnings
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
 
 from analysis.models import common
-from analysis.models.base import Tables, percentile
-from analysis.models.params import model_params
+from analysis.models.base import Model, Tables, percentile
+from analysis.models.params import ModelParams, NoParams, model_params
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,9 @@ COMPONENTS = {
     "c_own_rate": "its own reactions-per-post rate, weighted by how much evidence it has",
     "c_community_prior": "the community's rate, borrowed where its own evidence is thin",
 }
+
+#: No params of its own (its ``models.scored`` line is ``{}``).
+Params = NoParams
 EXTRA = ("median_reactions_per_post", "shrinkage_weight")
 
 
@@ -74,7 +78,7 @@ def fit_prior(y: np.ndarray, exposure: np.ndarray) -> tuple[float, float, str]:
         return pooled, 0.0, "pooled Poisson rate (NB fit failed)"
 
 
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by shrunk reactions per post before ``as_of``."""
     p = model_params(params)
     tables, excluded = common.timed_view(tables, as_of)
@@ -129,3 +133,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         .then(None)
         .otherwise(pl.col("median_reactions_per_post")),
     ).with_columns(score_pct=percentile(pl.col("score")))
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import engagement as _self
+
+    _protocol_check: Model = _self

@@ -11,7 +11,7 @@ and log-scaled to 1-100:
   distinct accounts who engaged with it.
 
 Re-created here as ``raw = log1p(followers) + log1p(engagers) + log1p(actions) + log1p(network)``
-over a hard ``klout_window_days`` window (no decay: a post 91 days old counts nothing, one 89
+over a hard ``models.scored.klout_like.window_days`` window (no decay: a post 91 days old counts nothing, one 89
 days old counts fully), then ``score = 1 + 99 * raw / max(raw)`` over the scored accounts: 1-100,
 logarithmic in every input. Components add up to the score: ``c_base`` (the floor of 1) plus
 ``c_reach``, ``c_amplification`` and ``c_network`` (each sub-score's share of the 99 points).
@@ -23,12 +23,15 @@ window fall when the account takes weekends off and rise with sheer posting.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
+from pydantic import Field
 
+from analysis.config import Frozen
 from analysis.models import common
-from analysis.models.base import Tables
-from analysis.models.params import model_params
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, model_params, own_params
 
 NAME = "klout_like"
 TITLE = "Klout-like BASELINE (re-creation of Klout's 90-day reach/amplification/network score)"
@@ -42,11 +45,18 @@ COMPONENTS = {
 }
 
 
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+class Params(Frozen):
+    """``models.scored.klout_like``."""
+
+    #: Klout's published window (no decay: every action inside counts fully).
+    window_days: float = Field(90.0, gt=0)
+
+
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant the way Klout did, over the 90 days before ``as_of``."""
     p = model_params(params)
     tables, excluded = common.timed_view(tables, as_of)
-    window = p.klout_window_days
+    window = own_params(p, NAME, Params).window_days
     posts = common.scoped_posts(tables.posts, as_of, None, window)
     missing = common.missing_reaction_inputs(posts, tables.reactions)
     if not (
@@ -131,3 +141,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     return out.with_columns(
         c_base=pl.lit(1.0), score=pl.when(pl.col("n_obs") == 0).then(1.0).otherwise(pl.col("score"))
     )
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import klout_like as _self
+
+    _protocol_check: Model = _self

@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from analysis.models.network import score_topic as score
+import logging
+import re
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+from analysis.models import common, graph
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, model_params, own_params
+
+log = logging.getLogger(__name__)
 
 NAME = "network_topic"
 TITLE = "Network by topic (PageRank personalised per topic, TwitterRank-style)"
@@ -10,4 +22,89 @@ UNIT = "PageRank x number of accounts (1 = average), summed over topics by preva
 OBS = "replies it received from others (edges into it)"
 COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: "rank within topic <id>"
 
-__all__ = ["COMPONENTS", "NAME", "TITLE", "UNIT", "score"]
+#: Damping, tolerance and iteration cap of each topic's power iteration.
+Params = graph.PageRankParams
+
+
+def _col(topic: object) -> str:
+    return "c_topic_" + re.sub(r"[^0-9A-Za-z_]", "_", str(topic).replace("-", "m"))
+
+
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
+    """TwitterRank-style topic-sensitive PageRank (see module docstring)."""
+    p = model_params(params)
+    pr = own_params(p, NAME, Params)
+    if tables.post_topics is None or tables.post_topics.height == 0:
+        log.warning("network_topic: no post_topics; falling back to plain PageRank")
+        plain = graph.plain(tables, p, pr, as_of, NAME)
+        return plain.with_columns(
+            missing_inputs=pl.lit("post_topics (plain PageRank instead)"),
+        )
+    posts, e, nodes, half_life, window = graph.build(tables, p, as_of)
+    n = nodes.height
+    topics = tables.post_topics.select(
+        "post_id", "topic_id", pl.col("probability").cast(pl.Float64)
+    )
+    # Teleport per topic: the account's interest in it, i.e. the share of its own (decay-weighted)
+    # posts on that topic. Shares, not counts: otherwise posting more buys teleport mass.
+    interest = (
+        posts.select("post_id", "account_id", "w")
+        .join(topics, on="post_id")
+        .join(nodes.rename({"node": "account_id"}), on="account_id")
+        .group_by("topic_id", "idx")
+        .agg(mass=(pl.col("w") * pl.col("probability")).sum())
+        .with_columns(mass=pl.col("mass") / pl.col("mass").sum().over("idx"))
+    )
+    edge_t = e.select("post_id", "i", "j", "w", "w_full").join(topics, on="post_id")
+    # Topic weight: its share of the reply attention (edges), not of the posting.
+    prevalence = (
+        edge_t.group_by("topic_id")
+        .agg(mass=(pl.col("w") * pl.col("probability")).sum())
+        .join(interest.select("topic_id").unique(), on="topic_id")
+        .sort("topic_id")
+    )
+    total = prevalence["mass"].sum()
+    comps: dict[str, np.ndarray] = {}
+    for topic_id, mass in prevalence.iter_rows():
+        if mass <= 0:
+            continue
+        it = interest.filter(pl.col("topic_id") == topic_id)
+        v = np.zeros(n)
+        v[it["idx"].to_numpy()] = it["mass"].to_numpy()
+        et = edge_t.filter(pl.col("topic_id") == topic_id)
+        x, _ = graph.pagerank(
+            et["i"].to_numpy(),
+            et["j"].to_numpy(),
+            (et["w"] * et["probability"]).to_numpy(),
+            n,
+            pr.damping,
+            personalization=v,
+            tol=pr.tol,
+            max_iter=pr.max_iter,
+            full_weight=(et["w_full"] * et["probability"]).to_numpy(),
+        )
+        comps[_col(topic_id)] = x * n * (mass / total)
+    n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
+    per = (
+        pl.DataFrame({"account_id": nodes["node"], **comps})
+        .with_columns(score=pl.sum_horizontal(*comps) if comps else pl.lit(0.0))
+        .join(n_in, on="account_id", how="left")
+    )
+    top = pl.DataFrame({"account_id": nodes["node"]})
+    if comps:
+        names = list(comps)
+        mat = np.column_stack([comps[c] for c in names])
+        top = top.with_columns(
+            top_topic=pl.Series([names[k][len("c_topic_") :] for k in mat.argmax(1)])
+        )
+    else:
+        top = top.with_columns(top_topic=pl.lit(None, dtype=pl.String))
+    per = per.join(top, on="account_id")
+    out = common.finish(per, tables, NAME, as_of, half_life, window, [], extra=("top_topic",))
+    return out
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import network_topic as _self
+
+    _protocol_check: Model = _self

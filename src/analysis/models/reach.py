@@ -14,12 +14,13 @@ A platform without followers or views leaves that component at 0 and names it in
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.models import common
-from analysis.models.base import Tables
-from analysis.models.params import model_params
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, NoParams, model_params
 
 NAME = "reach"
 TITLE = "Reach (audience size: followers, views)"
@@ -30,8 +31,11 @@ COMPONENTS = {
     "c_views": "log10(1 + average views per post)",
 }
 
+#: No params of its own (its ``models.scored`` line is ``{}``).
+Params = NoParams
 
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by audience size before ``as_of``."""
     p = model_params(params)
     tables, excluded = common.timed_view(tables, as_of)
@@ -75,3 +79,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
     )
     missing = missing + excluded
     return common.finish(per, tables, NAME, as_of, half_life, window, missing)
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import reach as _self
+
+    _protocol_check: Model = _self

@@ -8,12 +8,13 @@ Poisson error of a weighted count.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis.models import common
-from analysis.models.base import Tables
-from analysis.models.params import model_params
+from analysis.models.base import Model, Tables
+from analysis.models.params import ModelParams, NoParams, model_params
 
 NAME = "volume"
 TITLE = "Volume (how much the account posts)"
@@ -24,8 +25,11 @@ COMPONENTS = {
     "c_replies": "replies, answers and comments it wrote",
 }
 
+#: No params of its own (its ``models.scored`` line is ``{}``).
+Params = NoParams
 
-def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+
+def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by how much they posted before ``as_of``."""
     p = model_params(params)
     half_life, window = common.timing(p)
@@ -41,3 +45,9 @@ def score(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
         .with_columns(score=pl.col("c_posts") + pl.col("c_replies"))
     )
     return common.finish(per, tables, NAME, as_of, half_life, window, [])
+
+
+if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
+    from analysis.models import volume as _self
+
+    _protocol_check: Model = _self

@@ -11,26 +11,20 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from analysis import compare, counterfactual, demo_check, groundtruth, ordering
+from analysis import compare, counterfactual, demo_check, groundtruth, ordering, paths
 from analysis import models as registry
 from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import read_json, write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
-from analysis.stages.score import SCORES, load_tables
+from analysis.stages.score import load_tables
 
 log = logging.getLogger(__name__)
 
-DIVERGENCE = Path("data/processed/divergence.parquet")
-CHANGES = Path("data/processed/counterfactual_changes.parquet")
-METRICS = Path("reports/metrics/compare.json")
-VALIDITY = Path("reports/metrics/models.json")
-PLOTS = Path("reports/plots/compare")
 
 METHOD = {
     "agreement": "Spearman rho and Kendall tau-b (scipy), Jaccard of the top-k lists (k capped at n, "
@@ -74,27 +68,36 @@ def _write_plots(
     cf: dict[str, Any],
     multipliers: tuple[float, ...],
 ) -> None:
-    PLOTS.mkdir(parents=True, exist_ok=True)
+    paths.COMPARE_PLOTS.mkdir(parents=True, exist_ok=True)
     wide = agree.pivot(on="statistic", index="pair", values="value")
-    wide.write_csv(PLOTS / "agreement.csv")
+    wide.write_csv(paths.COMPARE_PLOTS / "agreement.csv")
     div.select("reach_pct", "conversation_pct", "quadrant", "divergence").sort(
         "reach_pct", "conversation_pct"
-    ).write_csv(PLOTS / "divergence.csv")
-    pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(PLOTS / "robustness.csv")
-    gaming = cf["volume"]
-    rows = [{"volume_increase_pct": 0.0, **{m: 0.0 for m in gaming}}]
-    for mult in multipliers:
-        key = f"+{round(100 * mult)}%"
-        rows.append(
-            {
-                "volume_increase_pct": 100 * mult,
-                **{m: g["median_rel_change"].get(key) for m, g in gaming.items()},
-            }
-        )
-    pl.DataFrame(rows).write_csv(PLOTS / "gaming.csv")
-    counterfactual.stability_table(cf).write_csv(PLOTS / "stability.csv")
-    counterfactual.adversary_table(cf).write_csv(PLOTS / "adversaries.csv")
-    log.info("wrote plot data to %s", PLOTS)
+    ).write_csv(paths.COMPARE_PLOTS / "divergence.csv")
+    pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(
+        paths.COMPARE_PLOTS / "robustness.csv"
+    )
+    # Long (one row per model and volume increase): the plot colours lines by model, so
+    # dvc.yaml never lists the model names.
+    rows = []
+    for m, g in cf["volume"].items():
+        rows.append({"model": m, "volume_increase_pct": 0.0, "median_rel_change": 0.0})
+        for mult in multipliers:
+            change = g["median_rel_change"].get(f"+{round(100 * mult)}%")
+            rows.append(
+                {"model": m, "volume_increase_pct": 100 * mult, "median_rel_change": change}
+            )
+    pl.DataFrame(
+        rows,
+        schema={
+            "model": pl.String,
+            "volume_increase_pct": pl.Float64,
+            "median_rel_change": pl.Float64,
+        },
+    ).write_csv(paths.COMPARE_PLOTS / "gaming.csv")
+    counterfactual.stability_table(cf).write_csv(paths.COMPARE_PLOTS / "stability.csv")
+    counterfactual.adversary_table(cf).write_csv(paths.COMPARE_PLOTS / "adversaries.csv")
+    log.info("wrote plot data to %s", paths.COMPARE_PLOTS)
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
@@ -109,7 +112,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     as_of = common.resolve_as_of(mp, tables.posts)
     scores = {}
     for name in names:
-        path = SCORES / f"{name}.parquet"
+        path = paths.score_file(name)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = pl.read_parquet(path)
@@ -139,9 +142,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     n_part = tables.participants().height
     cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual)
     robust = counterfactual.robustness_table(cf)
-    validity = read_json(VALIDITY) if VALIDITY.exists() else None
+    validity = read_json(paths.MODELS_METRICS) if paths.MODELS_METRICS.exists() else None
     if validity is None:
-        log.warning("%s is missing: the recommendation has no validity numbers", VALIDITY)
+        log.warning(
+            "%s is missing: the recommendation has no validity numbers", paths.MODELS_METRICS
+        )
     rec = compare.recommend(robust, validity, cp)
     log.info(
         "recommended model (%s): %s",
@@ -167,16 +172,16 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         # every model against the hidden trait (simulated people, about 15 s).
         grid = demo_check.trait_grid(section(params, "demo", DemoParams), models, mp)
         result["hidden_trait"] = demo_check.grid_json(grid)
-        PLOTS.mkdir(parents=True, exist_ok=True)
-        grid.write_csv(PLOTS / "hidden_trait.csv")
+        paths.COMPARE_PLOTS.mkdir(parents=True, exist_ok=True)
+        grid.write_csv(paths.COMPARE_PLOTS / "hidden_trait.csv")
     else:
         # a declared DVC output: a real dump has no hidden trait, so the plot data is empty
-        PLOTS.mkdir(parents=True, exist_ok=True)
-        (PLOTS / "hidden_trait.csv").write_text(
+        paths.COMPARE_PLOTS.mkdir(parents=True, exist_ok=True)
+        (paths.COMPARE_PLOTS / "hidden_trait.csv").write_text(
             "reply_trait_correlation,model,auc_trait,spearman_adoptions,spearman_adoption_rate,auc_roles\n"
         )
-    write_parquet(div, DIVERGENCE)
-    write_parquet(counterfactual.changes_table(cf), CHANGES)
-    write_json(result, METRICS)
+    write_parquet(div, paths.DIVERGENCE)
+    write_parquet(counterfactual.changes_table(cf), paths.CHANGES)
+    write_json(result, paths.COMPARE_METRICS)
     _write_plots(agree, div, robust, cf, cp.counterfactual.gaming_multipliers)
     return 0

@@ -6,18 +6,14 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
-from analysis import schema
+from analysis import paths, schema
 from analysis.config import DemoParams, section
 from analysis.demo import generate
 from analysis.io import write_parquet, write_table
 
 log = logging.getLogger(__name__)
-
-RAW_DIR = Path("data/raw/demo")
-TRUTH_DIR = Path("data/raw/demo_truth")
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
@@ -25,10 +21,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     p = section(params, "demo", DemoParams)
     dump = generate(p)
     for table in ("accounts", "posts", "reactions"):
-        write_table(getattr(dump, table), RAW_DIR / f"{table}.parquet", table, schema.RAW)
-    write_parquet(dump.truth_accounts, TRUTH_DIR / "accounts.parquet")
-    write_parquet(dump.truth_posts, TRUTH_DIR / "posts.parquet")
-    write_parquet(dump.truth_adoptions, TRUTH_DIR / "adoptions.parquet")
+        write_table(getattr(dump, table), paths.DEMO_RAW / f"{table}.parquet", table, schema.RAW)
+    write_parquet(dump.truth_accounts, paths.DEMO_TRUTH / "accounts.parquet")
+    write_parquet(dump.truth_posts, paths.DEMO_TRUTH / "posts.parquet")
+    write_parquet(dump.truth_adoptions, paths.DEMO_TRUTH / "adoptions.parquet")
     log.info(
         "demo: %d accounts, %d posts, %d reactions, %d hidden adoptions over %d days (seed %d)",
         dump.accounts.height,

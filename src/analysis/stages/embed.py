@@ -21,6 +21,7 @@ from typing import Any
 
 import polars as pl
 
+from analysis import paths
 from analysis.config import PrivacyParams, section
 from analysis.embed import (
     EmbeddingCache,
@@ -35,22 +36,19 @@ from analysis.io import write_parquet
 
 log = logging.getLogger(__name__)
 
-POSTS = Path("data/interim/posts.parquet")
-OUT = Path("data/processed/embeddings.parquet")
-
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Embed every post's scrubbed text (cached by content)."""
     p = section(params, "embed", EmbedParams)
-    if not POSTS.exists():
-        raise FileNotFoundError(f"{POSTS} is missing; run `python -m analysis ingest` first")
+    if not paths.POSTS.exists():
+        raise FileNotFoundError(f"{paths.POSTS} is missing; run `python -m analysis ingest` first")
     have = installed_revision(p.model)
     if have is not None and have != p.revision:
         raise RuntimeError(
             f"embed.revision is {p.revision!r} in params.yaml but the installed package of "
             f"{p.model} is {have!r}; set embed.revision to the installed version (this re-embeds)"
         )
-    posts = pl.read_parquet(POSTS, columns=["post_id", "text"])
+    posts = pl.read_parquet(paths.POSTS, columns=["post_id", "text"])
     model = load_model(p.model, p.device, threads=p.threads)
     log.info(
         "model %s@%s on %s, batch %d, %d threads",
@@ -68,10 +66,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         batch_size=p.batch_size,
         progress_min_texts=p.progress_min_texts,
     )
-    write_parquet(out, OUT)
+    write_parquet(out, paths.EMBEDDINGS)
     removed = (
-        json.loads(INGEST_METRICS.read_text()).get("removed_accounts_sha256", "")
-        if INGEST_METRICS.exists()
+        json.loads(paths.INGEST_METRICS.read_text()).get("removed_accounts_sha256", "")
+        if paths.INGEST_METRICS.exists()
         else ""
     )
     opt_out = Path(section(params, "privacy", PrivacyParams).opt_out_path)
@@ -89,9 +87,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         rate,
     )
     return 0
-
-
-INGEST_METRICS = Path("reports/metrics/ingest.json")
 
 
 def prune_after_erasure(

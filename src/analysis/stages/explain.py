@@ -9,30 +9,27 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
+from analysis import paths
 from analysis.explain import ExplainError, explain
-from analysis.stages.score import INTERIM, SCORES
 
 log = logging.getLogger(__name__)
-
-TOPICS = Path("data/processed/topics.parquet")
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Print the explanation of one account (exit code 1 when it cannot be explained)."""
-    files = sorted(SCORES.glob("*.parquet"))
+    files = sorted(paths.SCORES.glob("*.parquet"))
     if not files:
         raise FileNotFoundError(
-            f"no scores in {SCORES}: run `python -m analysis score MODEL` first"
+            f"no scores in {paths.SCORES}: run `python -m analysis score MODEL` first"
         )
     scores = {f.stem: pl.read_parquet(f) for f in files}
-    acc_path = Path(INTERIM) / "accounts.parquet"
+    acc_path = paths.ACCOUNTS
     accounts = pl.read_parquet(acc_path) if acc_path.exists() else None
-    topics = pl.read_parquet(TOPICS) if TOPICS.exists() else None
+    topics = pl.read_parquet(paths.TOPICS) if paths.TOPICS.exists() else None
     try:
         text = explain(args.account, scores, params, accounts, topics)
     except ExplainError as exc:

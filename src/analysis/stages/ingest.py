@@ -11,16 +11,13 @@ from typing import Any
 
 import polars as pl
 
-from analysis import privacy, schema
+from analysis import paths, privacy, schema
 from analysis.config import IngestParams, PrivacyParams, SourceParams, section
 from analysis.ingest import Source, apply_links, ingest
 from analysis.io import write_json, write_parquet, write_table
 from analysis.sources import read_source
 
 log = logging.getLogger(__name__)
-
-OUT = Path("data/interim")
-METRICS = Path("reports/metrics/ingest.json")
 
 
 #: (file name pattern, format): what a folder holds when it is a dump of that format
@@ -91,9 +88,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             result.counts["links"]["n_linked_accounts"],
             src.link_table,
         )
-    for table in ("accounts", "posts", "reactions"):
-        write_table(getattr(result, table), OUT / f"{table}.parquet", table, schema.INTERIM)
-    write_parquet(result.rejects, OUT / "rejects.parquet")
+    for table, path in paths.INTERIM_TABLES.items():
+        write_table(getattr(result, table), path, table, schema.INTERIM)
+    write_parquet(result.rejects, paths.REJECTS)
     reasons = (
         result.rejects.group_by("table", "reason")
         .len()
@@ -137,7 +134,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
                 "\n".join(sorted(result.removed)).encode()
             ).hexdigest(),
         },
-        METRICS,
+        paths.INGEST_METRICS,
     )
     for ns, c in result.counts.items():
         log.info(

@@ -14,13 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from analysis import privacy
+from analysis import paths, privacy
 from analysis.config import PrivacyParams, SourceParams, section
 from analysis.io import write_json
 
 log = logging.getLogger(__name__)
-
-OUT = Path("data/interim/inputs.json")
 
 
 def file_digest(path: Path) -> str:
@@ -75,5 +73,5 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             for s in src.all()
         ],
     }
-    write_json(data, OUT)
+    write_json(data, paths.INPUTS)
     return 0

@@ -26,6 +26,7 @@ from analysis import plots, publish, report, writeup
 from analysis.config import PrivacyParams, section
 from analysis.io import read_json
 from analysis.models import MODELS
+from analysis.models.params import model_params
 from analysis.templates import index_page
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ def load_inputs(root: Path, params: dict[str, Any]) -> report.Inputs:
         inp.embeddings = pq("data/processed/embeddings.parquet", ["post_id", "embedding"])
     inp.account_topics = pq("data/processed/account_topics.parquet")
     inp.divergence = pq("data/processed/divergence.parquet")
-    names = (params.get("models") or {}).get("names") or list(MODELS)
+    names = model_params(params).names
     for name in names:
         df = pq(f"data/processed/scores/{name}.parquet", ["account_id", "score", "score_pct"])
         if df is not None:
@@ -334,7 +335,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     )
     figs = static_figures(b, tables, k)
     fig_paths, fig_note = export_figures(figs, reports / "figures", p)
-    models = [m for m in ((params.get("models") or {}).get("names") or list(MODELS)) if m in MODELS]
+    models = list(model_params(params).names)
     ctx = writeup.WriteupContext(
         params=params,
         k=k,

@@ -1,8 +1,7 @@
 """Stage ``score``: ``python -m analysis score MODEL``.
 
-Reads ``data/interim/{accounts,posts,reactions}.parquet`` (and ``data/processed/post_topics.parquet``
-when present), runs one model of ``analysis.models.MODELS`` at ``models.as_of`` and writes
-``data/processed/scores/<model>.parquet``.
+Reads the interim tables (and the post topics when present), runs the model
+``analysis.models.<MODEL>`` at ``models.as_of`` and writes its score file (``analysis.paths``).
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Any
 import polars as pl
 
 from analysis import models as registry
+from analysis import paths
 from analysis.io import write_parquet
 from analysis.models import common
 from analysis.models.base import Tables
@@ -23,18 +23,15 @@ from analysis.models.params import ModelParams, model_params
 
 log = logging.getLogger(__name__)
 
-INTERIM = Path("data/interim")
-TOPICS = Path("data/processed/post_topics.parquet")
-SCORES = Path("data/processed/scores")
 #: Significant digits of the score files (far beyond any reported precision).
 SCORE_DIGITS = 10
 
 
-def load_tables(interim: Path = INTERIM, topics: Path = TOPICS) -> Tables:
+def load_tables(interim: Path = paths.INTERIM, topics: Path = paths.POST_TOPICS) -> Tables:
     """The interim tables (plus post topics when the topics stage has written them)."""
     frames = {}
-    for table in ("accounts", "posts", "reactions"):
-        path = interim / f"{table}.parquet"
+    for table, default in paths.INTERIM_TABLES.items():
+        path = interim / default.name
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis ingest` first")
         frames[table] = pl.read_parquet(path)
@@ -69,6 +66,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     # DVC hashes bytes; rounding keeps the same data and params writing the same file.
     write_parquet(
         df.with_columns(pl.col(pl.Float64).round_sig_figs(SCORE_DIGITS)),
-        SCORES / f"{args.model}.parquet",
+        paths.score_file(args.model),
     )
     return 0

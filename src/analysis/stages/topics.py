@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from analysis import attribution, groundtruth, ordering
+from analysis import attribution, groundtruth, ordering, paths
 from analysis.config import section
 from analysis.io import write_json, write_parquet
 from analysis.topics import (
@@ -32,11 +31,6 @@ from analysis.topics import (
 )
 
 log = logging.getLogger(__name__)
-
-INTERIM = Path("data/interim")
-EMBEDDINGS = Path("data/processed/embeddings.parquet")
-OUT = Path("data/processed")
-METRICS = Path("reports/metrics/topics.json")
 
 
 def compute(
@@ -118,13 +112,13 @@ def compute(
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Cluster, label, attribute and evaluate; write the four outputs."""
     p = section(params, "topics", TopicsParams)
-    for path in (INTERIM / "posts.parquet", EMBEDDINGS):
+    for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
-    posts = pl.read_parquet(INTERIM / "posts.parquet")
-    accounts = pl.read_parquet(INTERIM / "accounts.parquet")
-    reactions = pl.read_parquet(INTERIM / "reactions.parquet")
-    out = compute(posts, pl.read_parquet(EMBEDDINGS), accounts, reactions, p)
+    posts = pl.read_parquet(paths.POSTS)
+    accounts = pl.read_parquet(paths.ACCOUNTS)
+    reactions = pl.read_parquet(paths.REACTIONS)
+    out = compute(posts, pl.read_parquet(paths.EMBEDDINGS), accounts, reactions, p)
     metrics = out["metrics"]
     if groundtruth.has_truth(params):
         truth_accounts, truth_posts = groundtruth.load_truth(params, accounts)
@@ -135,9 +129,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         metrics["ground_truth_answer_tags"] = attribution.evaluate_tags(
             out["account_topics"], out["primary"], posts
         )
-    for name in ("topics", "post_topics", "account_topics"):
-        write_parquet(out[name], OUT / f"{name}.parquet")
-    write_json(metrics, METRICS)
+    for name, path in paths.TOPIC_TABLES.items():
+        write_parquet(out[name], path)
+    write_json(metrics, paths.TOPICS_METRICS)
     log.info(
         "topics: %d posts -> %d topics (%s), outliers %.1f %% (%d reassigned), NMI %.3f, "
         "stability %.3f; attributed pairs naive %d, evidence %d",

@@ -14,35 +14,30 @@ import argparse
 import json
 import logging
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import polars as pl
 
-from analysis import groundtruth
+from analysis import groundtruth, paths
 from analysis import models as registry
 from analysis.config import section
 from analysis.io import write_json
 from analysis.models import common, incremental, validity, within_thread
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
-from analysis.stages.score import SCORES, load_tables
+from analysis.stages.score import load_tables
 from analysis.topics import TopicsParams, post_topics_before
 
 log = logging.getLogger(__name__)
 
-METRICS = Path("reports/metrics/models.json")
-EMBEDDINGS = Path("data/processed/embeddings.parquet")
-TOPICS_METRICS = Path("reports/metrics/topics.json")
-
 
 def _topics_at(params: dict[str, Any], tables) -> Any:
     """T -> post topics fitted before T, or None without embeddings."""
-    if not EMBEDDINGS.exists() or not TOPICS_METRICS.exists():
+    if not paths.EMBEDDINGS.exists() or not paths.TOPICS_METRICS.exists():
         log.warning("validate: no embeddings or topics metrics; topic models use no topics")
         return None
-    emb = pl.read_parquet(EMBEDDINGS)
-    k = int(json.loads(TOPICS_METRICS.read_text())["n_topics"])
+    emb = pl.read_parquet(paths.EMBEDDINGS)
+    k = int(json.loads(paths.TOPICS_METRICS.read_text())["n_topics"])
     tp = section(params, "topics", TopicsParams)
     return lambda t: post_topics_before(emb, tables.posts, t, tp, k)
 
@@ -65,7 +60,7 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     names = [n for n in p.names if n in registry.MODELS]
     scores = {}
     for name in names:
-        path = SCORES / f"{name}.parquet"
+        path = paths.score_file(name)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = pl.read_parquet(path)
@@ -112,5 +107,5 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     rep = validity.reputation(scores, tables.accounts)
     if rep is not None:
         result["reputation"] = rep
-    write_json(result, METRICS)
+    write_json(result, paths.MODELS_METRICS)
     return 0

@@ -15,12 +15,14 @@ import json
 import sys
 from pathlib import Path
 
+from analysis import paths
+
 LIBS = (
     ("vega", "build/vega.min.js"),
     ("vega-lite", "build/vega-lite.min.js"),
     ("vega-embed", "build/vega-embed.min.js"),
 )
-OUT = Path("reports/templates/dvc_plots.html")
+OUT = paths.DVC_PLOTS_TEMPLATE
 
 PAGE = """<!DOCTYPE html>
 <html lang="en">

@@ -1,0 +1,144 @@
+"""The reply graph and weighted PageRank shared by the models ``network`` and ``network_topic``.
+
+See ``analysis.models.network`` for the graph and the iteration; this module holds the pieces
+both models run, and their own params (``PageRankParams``).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import numpy as np
+import polars as pl
+import scipy.sparse as sp
+from pydantic import Field
+
+from analysis import semantics
+from analysis.config import Frozen
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+
+log = logging.getLogger(__name__)
+
+
+class PageRankParams(Frozen):
+    """Own params of ``network`` and ``network_topic``: damping, tolerance (L1), iteration cap."""
+
+    damping: float = Field(0.85, gt=0, lt=1)
+    tol: float = Field(1e-10, gt=0)
+    max_iter: int = Field(200, ge=1)
+
+
+def pagerank(
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    n_nodes: int,
+    damping: float = 0.85,
+    personalization: np.ndarray | None = None,
+    tol: float = 1e-10,
+    max_iter: int = 200,
+    full_weight: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Weighted PageRank by power iteration; returns (rank summing to 1, inflow part of it).
+
+    ``src``/``dst`` are node indices in ``[0, n_nodes)``; parallel edges add up. Dangling nodes
+    redistribute by ``personalization`` (uniform when None).
+
+    ``full_weight`` (per edge, at least ``weight``): what each edge would weigh undecayed. A
+    node's out-edges are normalised by its *undecayed* total, so the decayed remainder of its
+    rank goes to the teleport vector instead of being passed on: a replier silent for two years
+    passes on ``0.5 ** (730 / half_life)`` of its rank, not all of it. None: normalise by
+    ``weight`` itself (classic weighted PageRank).
+    """
+    if n_nodes == 0:
+        return np.zeros(0), np.zeros(0)
+    v = (
+        np.full(n_nodes, 1.0 / n_nodes)
+        if personalization is None
+        else personalization / personalization.sum()
+    )
+    weight = np.asarray(weight, dtype=np.float64)
+    full = weight if full_weight is None else np.asarray(full_weight, dtype=np.float64)
+    out_w = np.bincount(src, weights=full, minlength=n_nodes)
+    keep = weight > 0
+    src, dst, weight = src[keep], dst[keep], weight[keep]
+    # M^T in CSR: row = destination, so M^T @ x is one sparse mat-vec.
+    mt = sp.csr_matrix((weight / out_w[src], (dst, src)), shape=(n_nodes, n_nodes))
+    # Share of each node's rank that is not passed on along edges (all of it for dangling
+    # nodes, the decayed remainder for others): it returns through the teleport vector.
+    passed = np.bincount(src, weights=weight / out_w[src], minlength=n_nodes)
+    leak = np.clip(1.0 - passed, 0.0, 1.0)
+    x = v.copy()
+    inflow = np.zeros(n_nodes)
+    for it in range(max_iter):  # noqa: B007 - reported after the loop
+        inflow = damping * (mt @ x)
+        x_new = inflow + (damping * (leak * x).sum() + (1 - damping)) * v
+        err = np.abs(x_new - x).sum()
+        x = x_new
+        if err < tol:
+            break
+    else:
+        log.warning("pagerank: no convergence after %d iterations (L1 change %.2e)", max_iter, err)
+    log.debug("pagerank: %d nodes, %d edges, %d iterations", n_nodes, src.size, it + 1)
+    inflow = damping * (mt @ x)
+    return x, inflow
+
+
+def build(tables: Tables, p: ModelParams, as_of: datetime):
+    """(scoped posts, edges with node indices i/j, nodes, half_life, window) before ``as_of``."""
+    half_life, window = common.timing(p)
+    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    edges = common.reply_edges(posts, semantics.ATTENTION, tables.reactions, as_of)
+    # Undecayed weight of each edge (its credit), so that decay sends rank to the teleport.
+    edges = edges.with_columns(w_full=pl.col("credit"))
+    # Nodes: accounts that exist at as_of (wrote something before it) and the ends of edges.
+    # Accounts that first appear later are not in the graph: they would change the teleport
+    # vector and the node count, a leak from the future.
+    nodes = (
+        pl.concat(
+            [
+                posts.select(pl.col("account_id").alias("node")),
+                edges.select(pl.col("src").alias("node")),
+                edges.select(pl.col("dst").alias("node")),
+            ]
+        )
+        .unique()
+        .sort("node")
+        .with_row_index("idx")
+    )
+    e = edges.join(nodes.rename({"node": "src", "idx": "i"}), on="src").join(
+        nodes.rename({"node": "dst", "idx": "j"}), on="dst"
+    )
+    return posts, e, nodes, half_life, window
+
+
+def plain(
+    tables: Tables, p: ModelParams, pr: PageRankParams, as_of: datetime, name: str
+) -> pl.DataFrame:
+    """Weighted PageRank on the reply graph before ``as_of``, as model ``name``'s scores."""
+    _, e, nodes, half_life, window = build(tables, p, as_of)
+    n = nodes.height
+    x, inflow = pagerank(
+        e["i"].to_numpy(),
+        e["j"].to_numpy(),
+        e["w"].to_numpy(),
+        n,
+        pr.damping,
+        tol=pr.tol,
+        max_iter=pr.max_iter,
+        full_weight=e["w_full"].to_numpy(),
+    )
+    n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
+    per = (
+        nodes.select(
+            pl.col("node").alias("account_id"),
+            score=pl.Series(x * n),
+            c_replies_received=pl.Series(inflow * n),
+        )
+        .with_columns(c_baseline=pl.col("score") - pl.col("c_replies_received"))
+        .join(n_in, on="account_id", how="left")
+    )
+    return common.finish(per, tables, name, as_of, half_life, window, [])

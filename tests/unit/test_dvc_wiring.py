@@ -1,0 +1,183 @@
+"""dvc.yaml agrees with the code: each stage's deps, outs and params are what its code uses.
+
+The stages come from DVC itself (foreach expanded, params interpolated); what the code uses
+comes from reading it (``tests/dvc_wiring.py``). A dep the code never touches re-runs a stage
+for nothing; a file the code reads that is not a dep leaves a stale output behind.
+"""
+
+from __future__ import annotations
+
+from pathlib import PurePosixPath
+
+import pytest
+import yaml
+
+from analysis import paths
+from analysis.models.params import SCORE_SHARED_KEYS, model_params
+from tests.dvc_wiring import SRC, stage_code
+
+ROOT = SRC.parent
+#: Files a stage writes only so that DVC re-runs the next one (ingest never reads inputs.json:
+#: it holds the key fingerprint and the dumps' digests, which change when ingest must re-run).
+TRIGGERS = {paths.INPUTS.as_posix()}
+PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def _stages() -> dict[str, dict[str, list[str]]]:
+    from dvc.dependency.param import ParamsDependency
+    from dvc.repo import Repo
+
+    out = {}
+    with Repo(str(ROOT)) as repo:
+        for st in repo.index.stages:
+            deps, params = [], []
+            for d in st.deps:
+                if isinstance(d, ParamsDependency):
+                    params += list(d.params)
+                else:
+                    deps.append(d.def_path)
+            out[st.name] = {
+                "cmd": st.cmd,
+                "deps": deps,
+                "outs": [o.def_path for o in st.outs],
+                "params": params,
+            }
+    return out
+
+
+STAGES = _stages()
+
+
+def _under(path: str, folder: str) -> bool:
+    return (
+        PurePosixPath(path) == PurePosixPath(folder)
+        or PurePosixPath(folder) in PurePosixPath(path).parents
+    )
+
+
+def _stage_and_model(name: str) -> tuple[str, str | None]:
+    stage, _, item = name.partition("@")
+    return stage, item or None
+
+
+def _code(name: str):
+    return stage_code(*_stage_and_model(name))
+
+
+def test_every_stage_runs_its_own_module():
+    for name, st in STAGES.items():
+        stage, model = _stage_and_model(name)
+        assert st["cmd"] == f"python -m analysis {stage}" + (f" {model}" if model else ""), name
+        assert (SRC / "analysis" / "stages" / f"{stage}.py").exists(), name
+
+
+def test_one_score_stage_per_model_of_params():
+    scored = [n.split("@")[1] for n in STAGES if n.startswith("score@")]
+    assert scored == list(model_params(PARAMS).names)
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_module_deps_are_exactly_the_imported_modules(name):
+    code = _code(name)
+    src_deps = [d for d in STAGES[name]["deps"] if d.startswith("src/")]
+    files = {f.relative_to(ROOT).as_posix() for f in code.files}
+    missing = sorted(f for f in files if not any(_under(f, d) for d in src_deps))
+    assert not missing, f"{name} imports modules dvc.yaml does not list: {missing}"
+    if _stage_and_model(name)[1] is None:
+        unused = [d for d in src_deps if not any(_under(f, d) for f in files)]
+        assert not unused, f"{name} lists modules it never imports: {unused}"
+
+
+def test_score_template_deps_are_each_imported_by_some_model():
+    # The foreach template lists one set of shared modules for every model: each must be
+    # imported by at least one of them (graph.py: the two PageRank models).
+    scores = [n for n in STAGES if n.startswith("score@")]
+    used = set()
+    for name in scores:
+        used |= {f.relative_to(ROOT).as_posix() for f in _code(name).files}
+    for dep in STAGES[scores[0]]["deps"]:
+        if dep.startswith("src/") and not dep.endswith(f"/{scores[0].split('@')[1]}.py"):
+            assert dep in used, f"score stages list {dep}, which no model imports"
+
+
+def _data(paths_: list[str]) -> list[str]:
+    return [p for p in paths_ if not p.startswith("src/")]
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_data_deps_and_outs_are_the_paths_the_code_uses(name):
+    code = _code(name)
+    st = STAGES[name]
+    truth = PARAMS["source"].get("truth_path")
+    declared = [
+        p
+        for p in _data(st["deps"]) + st["outs"]
+        if p not in (PARAMS["source"]["path"], truth)  # chosen in params (below)
+    ]
+    if name != "inputs":
+        declared = [p for p in declared if p not in TRIGGERS]
+    # every path the code names is in dvc.yaml (or is a folder the code builds names in)
+    for used in code.paths:
+        ok = any(_under(used, d) or _under(d, used) for d in declared)
+        if used in (paths.DEMO_RAW.as_posix(), paths.DEMO_TRUTH.as_posix()) and not ok:
+            ok = name == "demo" or used == truth  # the demo writes them; others via params
+        assert ok, f"{name}: the code uses {used}, which dvc.yaml does not list"
+    # every path dvc.yaml lists is one the code names (a file in a folder it names counts)
+    for d in declared:
+        assert any(_under(d, used) or _under(used, d) for used in code.paths), (
+            f"{name}: dvc.yaml lists {d}, which the code never uses"
+        )
+
+
+def test_paths_chosen_in_params_are_deps_of_the_stages_that_read_them():
+    src, truth = PARAMS["source"]["path"], PARAMS["source"].get("truth_path")
+    assert src in STAGES["inputs"]["deps"]
+    for name, st in STAGES.items():
+        reads_truth = "analysis.groundtruth" in _code(name).modules
+        if truth is not None:
+            assert (truth in st["deps"]) == reads_truth, (name, truth)
+
+
+@pytest.mark.parametrize("name", list(STAGES))
+def test_params_sections_are_those_the_code_reads(name):
+    code = _code(name)
+    sections = {p.split(".")[0] for p in STAGES[name]["params"]}
+    assert sections == code.sections, (
+        f"{name}: dvc.yaml params sections {sorted(sections)}, code reads {sorted(code.sections)}"
+    )
+    for key in STAGES[name]["params"]:
+        node = PARAMS
+        for part in key.split("."):
+            assert isinstance(node, dict) and part in node, f"{name}: no params key {key}"
+            node = node[part]
+
+
+def test_score_stages_read_shared_keys_and_their_own_line_only():
+    for name, st in STAGES.items():
+        stage, model = _stage_and_model(name)
+        if stage != "score":
+            continue
+        expected = [f"models.{k}" for k in SCORE_SHARED_KEYS] + [f"models.scored.{model}"]
+        assert st["params"] == expected, name
+        read = _code(name).model_keys
+        assert read <= set(SCORE_SHARED_KEYS), f"{name} reads models.{sorted(read)}"
+        # and none of the validate-only keys: editing them re-runs no scorer
+        assert not read & {"validate_delta_days", "roles_positive", "roles_negative"}
+
+
+def test_no_path_literal_left_in_stage_code():
+    for f in (SRC / "analysis" / "stages").glob("*.py"):
+        if f.stem == "report":  # the report stage is rewritten separately (issue 15, item 1)
+            continue
+        text = f.read_text(encoding="utf-8")
+        for prefix in ('"data/', '"reports/'):
+            assert prefix not in text, f"{f.name} spells a path; use analysis.paths"
+
+
+def test_dvc_yaml_never_names_a_model():
+    text = (ROOT / "dvc.yaml").read_text()
+    names = list(model_params(PARAMS).names)
+    lines = [ln for ln in text.splitlines() if not ln.lstrip().startswith("#")]
+    for n in names:
+        hits = [ln for ln in lines if f"/{n}." in ln or f"[{n}" in ln or f" {n}," in ln]
+        assert not hits, f"dvc.yaml names model {n}: {hits}"
