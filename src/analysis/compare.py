@@ -362,20 +362,6 @@ def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[
 # Recommendation
 
 
-#: The recommendation rule, stated once (the writeup and compare.json print it).
-RULE = (
-    "Baselines (validate.comparators: volume, reach, klout_like) and peers (follower count, "
-    "the cascade influence of Rizoiu et al. 2018, where the data has them) are comparators, "
-    "never candidates. A candidate is recommended for a question only if, on that question's "
-    "outcome, (1) its within-thread coefficient has an interval above zero, (2) it beats every "
-    "comparator defined on the data with a paired interval above zero, (3) it adds to the "
-    "activity baseline (posts before T, days since the last post) at account level with an "
-    "interval above zero, (4) it gains nothing from extra volume and (5) it passes every "
-    "robustness gate. Among candidates that qualify, the largest within-thread coefficient "
-    "wins. Otherwise: no recommendation, with each candidate's reasons."
-)
-
-
 def _ci(r: dict[str, Any] | None) -> str:
     if not r or r.get("coef", r.get("diff")) is None:
         return "n/a"
@@ -428,7 +414,16 @@ def candidate_reasons(
 def recommend(
     robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
 ) -> dict[str, Any]:
-    """Pick a model per question by :data:`RULE`, from the validity and robustness metrics."""
+    """Pick a model per question by the rule, from the validity and robustness metrics.
+
+    The rule (stated for readers in ``analysis/report/templates/rule.md.j2``): baselines
+    (``validate.comparators``) and peers are comparators, never candidates. A candidate is
+    recommended for a question only if, on its outcome, (1) its within-thread coefficient has
+    an interval above zero, (2) it beats every comparator defined on the data with a paired
+    interval above zero, (3) it adds to the activity baseline at account level with an
+    interval above zero, (4) it gains nothing from extra volume and (5) it passes every
+    robustness gate. Among candidates that qualify, the largest within-thread coefficient wins.
+    """
     gates = gate_results(robustness, params.gates)
     mj = models_json or {}
     comparators = list(mj.get("comparators") or [])
@@ -443,10 +438,10 @@ def recommend(
         coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731
         if not ok:
             answers[q.question] = {
+                "question": q.question,
                 "model": None,
                 "outcome": q.outcome,
-                "reasoning": f"No recommendation for '{q.question}': no candidate meets the rule. "
-                + " ".join(f"{m}: {'; '.join(why)}." for m, why in table.items()),
+                "comparators": defined,
                 "excluded": table,
                 "qualifying": [],
             }
@@ -454,20 +449,17 @@ def recommend(
         pick = max(ok, key=lambda m: coef(m).get("coef") or -np.inf)
         r = coef(pick)
         inc = (((mj.get("incremental") or {}).get("models") or {}).get(pick) or {}).get(q.outcome)
-        others = [m for m in ok if m != pick]
         answers[q.question] = {
+            "question": q.question,
             "model": pick,
             "outcome": q.outcome,
             "coef": r.get("coef"),
             "ci_low": r.get("ci_low"),
             "ci_high": r.get("ci_high"),
-            "reasoning": (
-                f"For '{q.question}', {pick}: within-thread coefficient {_ci(r)} per SD (log rate "
-                f"ratio of {q.outcome}), ahead of every comparator defined here "
-                f"({', '.join(defined) or 'none'}) with paired intervals above zero, and adding "
-                f"{_ci(inc)} over the activity baseline at account level; it passes every "
-                "robustness gate." + (f" Also qualifying: {', '.join(others)}." if others else "")
-            ),
+            "account_coef": (inc or {}).get("coef"),
+            "account_ci_low": (inc or {}).get("ci_low"),
+            "account_ci_high": (inc or {}).get("ci_high"),
+            "comparators": defined,
             "excluded": {m: why for m, why in table.items() if why},
             "qualifying": ok,
         }
@@ -481,13 +473,8 @@ def recommend(
         "candidates": candidates,
         "by_question": answers,
         "gates": gates,
-        "rule": RULE,
     }
 
 
 def _fmt(x: float | None, digits: int = 3) -> str:
     return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"

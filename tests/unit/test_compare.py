@@ -389,7 +389,7 @@ def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
     assert "volume" not in q["excluded"] and "volume" not in rec["candidates"]
     assert any("does not beat volume" in w for w in q["excluded"]["talk"])
     assert any("gains from extra volume" in w for w in q["excluded"]["spam"])
-    assert q["reasoning"].startswith("No recommendation")
+    assert q["model"] is None and q["qualifying"] == [] and q["comparators"] == ["volume"]
     # a candidate ahead of the comparator with a paired interval above zero qualifies
     val = _validity({"volume": 0.1, "spam": 0.5, "talk": 0.4, "rank": 0.3})
     rec = compare.recommend(robust, val, CompareParams())

@@ -1,4 +1,6 @@
-"""Stage ``validate``: validity of every model, written to ``reports/metrics/models.json``.
+"""Stage ``validate``: validity of every model, written to ``data/processed/validity.json``
+(:class:`analysis.contracts.ValidityResult`, read by ``compare`` and ``report``) with its
+headline in ``reports/metrics/models.json``.
 
 Reads the interim tables, ``data/processed/embeddings.parquet`` (topics refitted before each
 scoring origin for the topic-sensitive model), ``reports/metrics/topics.json`` (the run's number
@@ -19,7 +21,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import groundtruth
+from analysis import contracts, groundtruth
 from analysis import models as registry
 from analysis.config import section
 from analysis.io import write_json
@@ -31,6 +33,7 @@ from analysis.topics import TopicsParams, post_topics_before
 
 log = logging.getLogger(__name__)
 
+RESULT = Path("data/processed/validity.json")
 METRICS = Path("reports/metrics/models.json")
 EMBEDDINGS = Path("data/processed/embeddings.parquet")
 TOPICS_METRICS = Path("reports/metrics/topics.json")
@@ -112,5 +115,7 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     rep = validity.reputation(scores, tables.accounts)
     if rep is not None:
         result["reputation"] = rep
-    write_json(result, METRICS)
+    typed = contracts.ValidityResult.model_validate(result)
+    contracts.write(typed, RESULT)
+    write_json(typed.headline(), METRICS)
     return 0

@@ -1,9 +1,11 @@
 """Tidy frames behind every chart and table of the report stage (no I/O, no rendering).
 
-Stage ``report`` (``analysis.stages.report``) reads the pipeline's outputs, hands whichever exist
-to these functions, and passes the frames to ``analysis.plots`` (figures) and
-``analysis.writeup`` (HTML report, methodology, public tables). Every function takes what one
-upstream stage wrote and tolerates the optional parts being absent.
+Stage ``report`` (``analysis.stages.report``) reads the pipeline's outputs into :class:`Inputs`
+and :func:`build` turns them into frames for ``analysis.report.figures`` (plotly figures),
+``analysis.report.public`` (publication tables) and ``analysis.report.analyst`` /
+``analysis.report.methodology`` (pages). Nothing here recomputes what an upstream stage
+wrote: quadrants, agreement and every interval are read from the typed results of
+``validate`` and ``compare`` (:mod:`analysis.contracts`).
 """
 
 from __future__ import annotations
@@ -18,10 +20,8 @@ import polars as pl
 from pydantic import Field
 
 from analysis.config import Frozen
+from analysis.contracts import CompareResult, Counterfactual, ValidityResult
 from analysis.schema import NONPARTICIPANT_ID
-
-#: z of a two-sided 95 % interval.
-Z95 = 1.959963984540054
 
 
 class ReportParams(Frozen):
@@ -30,8 +30,6 @@ class ReportParams(Frozen):
     title: str = "Resonance: who do people actually talk with?"
     #: Evidence-based experts listed per topic (analyst report only; never published).
     experts_per_topic: int = Field(3, ge=1)
-    #: Accounts are split into quadrants at this percentile of reach and of conversation.
-    quadrant_split_pct: float = Field(50.0, gt=0, lt=100)
     #: Static figures for the methodology: png, svg, or none (kaleido + a headless Chromium).
     figure_format: str = Field("png", pattern="^(png|svg|none)$")
     figure_width: int = Field(900, ge=300)
@@ -47,8 +45,8 @@ class Inputs:
     params: dict[str, Any] = field(default_factory=dict)
     ingest: dict[str, Any] | None = None
     topics_metrics: dict[str, Any] | None = None
-    models_metrics: dict[str, Any] | None = None
-    compare_metrics: dict[str, Any] | None = None
+    validity: ValidityResult | None = None
+    compare: CompareResult | None = None
     accounts: pl.DataFrame | None = None
     posts: pl.DataFrame | None = None
     reactions: pl.DataFrame | None = None
@@ -56,7 +54,6 @@ class Inputs:
     post_topics: pl.DataFrame | None = None
     embeddings: pl.DataFrame | None = None
     account_topics: pl.DataFrame | None = None
-    scores: dict[str, pl.DataFrame] = field(default_factory=dict)
     divergence: pl.DataFrame | None = None
     #: what was read, for the log and the report footer: path -> rows (or None for JSON)
     read: dict[str, int | None] = field(default_factory=dict)
@@ -258,106 +255,29 @@ def experts_by_topic(experts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-# ---------------------------------------------------------------- models, agreement, divergence
+# ---------------------------------------------------------------- agreement, divergence (compare)
 
 
-def quadrant_name(reach_high: bool, conversation_high: bool) -> str:
-    """Plain quadrant names (used when the compare stage has not named them)."""
-    return {
-        (True, True): "loud and heard",
-        (False, True): "quiet connectors",
-        (True, False): "loud but unheard",
-        (False, False): "quiet and unheard",
-    }[(reach_high, conversation_high)]
+def divergence_points(divergence: pl.DataFrame) -> pl.DataFrame:
+    """``label``, ``reach_pct``, ``conversation_pct``, ``quadrant`` per account, as the compare
+    stage placed them (``divergence.parquet``)."""
+    return divergence.select(
+        pl.col("account_id").alias("label"),
+        "reach_pct",
+        "conversation_pct",
+        pl.col("quadrant").cast(pl.String).fill_null("unassigned"),
+    )
 
 
-def divergence_points(
-    divergence: pl.DataFrame | None, scores: Mapping[str, pl.DataFrame], split_pct: float
-) -> tuple[pl.DataFrame | None, str]:
-    """``label``, ``reach_pct``, ``conversation_pct``, ``quadrant`` per account, and its source.
-
-    Prefers the compare stage's ``divergence.parquet``; falls back to the reach and conversation
-    score files (quadrants split at ``split_pct``).
-    """
-    if divergence is not None and {"reach_pct", "conversation_pct"} <= set(divergence.columns):
-        d = divergence
-        if "quadrant" not in d.columns:
-            d = d.with_columns(quadrant=pl.lit(None, pl.String))
-        d = d.with_columns(pl.col("quadrant").cast(pl.String))
-        return d.select(
-            pl.col("account_id").alias("label"),
-            "reach_pct",
-            "conversation_pct",
-            pl.col("quadrant").fill_null("unassigned"),
-        ), "compare stage (divergence.parquet)"
-    if "reach" in scores and "conversation" in scores:
-        d = (
-            scores["reach"]
-            .select("account_id", reach_pct="score_pct")
-            .join(
-                scores["conversation"].select("account_id", conversation_pct="score_pct"),
-                on="account_id",
-                how="inner",
-            )
-        )
-        q = [
-            quadrant_name(r >= split_pct, c >= split_pct)
-            for r, c in d.select("reach_pct", "conversation_pct").iter_rows()
-        ]
-        return (
-            d.select(
-                pl.col("account_id").alias("label"), "reach_pct", "conversation_pct"
-            ).with_columns(quadrant=pl.Series(q, dtype=pl.String)),
-            "score files (reach.parquet, conversation.parquet)",
-        )
-    return None, ""
-
-
-def quadrant_counts(points: pl.DataFrame) -> pl.DataFrame:
-    """``quadrant``, ``n_accounts``."""
-    return points.group_by("quadrant").agg(n_accounts=pl.len().cast(pl.Int64)).sort("quadrant")
-
-
-def _agreement_records(obj: Any) -> list[dict[str, Any]]:
-    """compare.json ``agreement`` as records.
-
-    The compare stage writes ``{"A vs B": {"spearman": {"value", "ci_low", "ci_high"}, ...,
-    "n_accounts"}}``; a plain ``{A: {B: rho}}`` matrix is accepted too.
-    """
-    rows = []
-    if not isinstance(obj, Mapping):
-        return rows
-    for key, inner in obj.items():
-        if not isinstance(inner, Mapping):
-            continue
-        if " vs " in key and isinstance(inner.get("spearman"), Mapping | int | float):
-            a, b = key.split(" vs ", 1)
-            sp = inner["spearman"]
-            sp = sp if isinstance(sp, Mapping) else {"value": sp}
-            rows.append(
-                {
-                    "model_a": a,
-                    "model_b": b,
-                    "value": sp.get("value"),
-                    "ci_low": sp.get("ci_low"),
-                    "ci_high": sp.get("ci_high"),
-                    "n_accounts": inner.get("n_accounts"),
-                }
-            )
-        else:
-            rows.extend(
-                {
-                    "model_a": key,
-                    "model_b": b,
-                    "value": float(v),
-                    "ci_low": None,
-                    "ci_high": None,
-                    "n_accounts": None,
-                }
-                for b, v in inner.items()
-                if isinstance(v, int | float)
-            )
-    return rows
+def quadrant_table(compare: CompareResult) -> pl.DataFrame:
+    """Quadrant counts as the compare stage recorded them (``quadrant``, ``n_accounts``, ``share``)."""
+    return pl.DataFrame(
+        [
+            {"quadrant": name, "n_accounts": q.n, "share": q.share}
+            for name, q in compare.divergence.quadrants.items()
+        ],
+        schema={"quadrant": pl.String, "n_accounts": pl.Int64, "share": pl.Float64},
+    )
 
 
 AGREEMENT_SCHEMA = {
@@ -370,20 +290,25 @@ AGREEMENT_SCHEMA = {
 }
 
 
-def agreement_frame(
-    compare: Mapping[str, Any] | None, scores: Mapping[str, pl.DataFrame]
-) -> tuple[pl.DataFrame | None, str]:
-    """Pairwise Spearman agreement (``model_a``, ``model_b``, ``value``, ``ci_low``, ``ci_high``,
-    ``n_accounts``) and where it came from.
+def agreement_frame(compare: CompareResult, statistic: str = "spearman") -> pl.DataFrame:
+    """Pairwise agreement (``model_a``, ``model_b``, ``value``, ``ci_low``, ``ci_high``,
+    ``n_accounts``) with the compare stage's bootstrap intervals."""
+    rows = [
+        {
+            "model_a": p.model_a,
+            "model_b": p.model_b,
+            **p.statistics[statistic].model_dump(),
+            "n_accounts": p.n_accounts,
+        }
+        for p in compare.agreement
+        if statistic in p.statistics
+    ]
+    return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA)
 
-    Prefers ``compare.json``'s ``agreement``; falls back to rank correlations of the score files.
-    """
-    if compare and compare.get("agreement") is not None:
-        rows = _agreement_records(compare["agreement"])
-        if rows:
-            return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA), "compare stage (compare.json)"
-    if len(scores) < 2:
-        return None, ""
+
+def score_agreement(scores: Mapping[str, pl.DataFrame]) -> pl.DataFrame:
+    """Spearman rho of every pair of score files (for notebooks run before ``compare``; the
+    report reads :func:`agreement_frame`)."""
     names = list(scores)
     wide = None
     for name in names:
@@ -397,64 +322,35 @@ def agreement_frame(
                 {
                     "model_a": a,
                     "model_b": b,
+                    "value": None if v is None or math.isnan(v) else float(v),
                     "ci_low": None,
                     "ci_high": None,
-                    "value": None if v is None or math.isnan(v) else float(v),
                     "n_accounts": wide.height if wide is not None else None,
                 }
             )
-    return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA), "score files (Spearman ρ of the scores)"
+    return pl.DataFrame(rows, schema=AGREEMENT_SCHEMA)
 
 
-# ---------------------------------------------------------------- validity (models.json)
+# ---------------------------------------------------------------- validity (validate)
 
 
-def auc_interval(auc: float, n_pos: int, n_neg: int) -> tuple[float, float]:
-    """95 % interval of an AUC (Hanley & McNeil 1982 standard error), clipped to [0, 1]."""
-    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
-    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / max(
-        n_pos * n_neg, 1
-    )
-    se = math.sqrt(max(var, 0.0))
-    return max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se)
-
-
-def spearman_interval(rho: float, n: int) -> tuple[float, float]:
-    """95 % interval of a Spearman ρ: Fisher z with the Fieller-Hartley-Pearson variance 1.06/(n-3)."""
-    if n <= 3 or abs(rho) >= 1:
-        return rho, rho
-    z, se = math.atanh(rho), math.sqrt(1.06 / (n - 3))
-    return math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)
-
-
-def _given_ci(r: Mapping[str, Any], name: str) -> tuple[float, float] | None:
-    """An interval the validate stage wrote itself (``<name>_ci``, or ``ci_low``/``ci_high``)."""
-    ci = r.get(f"{name}_ci")
-    if isinstance(ci, list | tuple) and len(ci) == 2 and None not in ci:
-        return float(ci[0]), float(ci[1])
-    if r.get("ci_low") is not None and r.get("ci_high") is not None:
-        return float(r["ci_low"]), float(r["ci_high"])
-    return None
-
-
-def auc_frame(models: Mapping[str, Any]) -> pl.DataFrame:
-    """Planted-role AUC per model with its 95 % interval (empty without ground truth)."""
-    rows = []
-    for model, r in (models.get("planted_roles") or {}).get("models", {}).items():
-        if r.get("auc") is None:
-            continue
-        lo, hi = _given_ci(r, "auc") or auc_interval(r["auc"], r["n_positive"], r["n_negative"])
-        rows.append(
-            {
-                "model": model,
-                "auc": float(r["auc"]),
-                "ci_low": lo,
-                "ci_high": hi,
-                "auc_experts": r.get("auc_experts"),
-                "n_positive": r["n_positive"],
-                "n_negative": r["n_negative"],
-            }
-        )
+def auc_frame(validity: ValidityResult) -> pl.DataFrame:
+    """Planted-role AUC per model with the validate stage's 95 % interval (empty without
+    ground truth)."""
+    pr = validity.planted_roles
+    rows = [
+        {
+            "model": model,
+            "auc": r.auc,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "auc_experts": r.auc_experts,
+            "n_positive": r.n_positive,
+            "n_negative": r.n_negative,
+        }
+        for model, r in (pr.models.items() if pr is not None else ())
+        if r.auc is not None
+    ]
     return pl.DataFrame(
         rows,
         schema={
@@ -469,30 +365,24 @@ def auc_frame(models: Mapping[str, Any]) -> pl.DataFrame:
     )
 
 
-def oot_frame(models: Mapping[str, Any]) -> pl.DataFrame:
-    """Out-of-time Spearman ρ per model and outcome with its 95 % interval."""
-    oot = models.get("out_of_time") or {}
-    n = int(oot.get("n_accounts") or models.get("n_participants") or 0)
-    rows = []
-    for model, outcomes in (oot.get("models") or {}).items():
-        for outcome, r in outcomes.items():
-            rho = r.get("spearman")
-            if rho is None:
-                continue
-            lo, hi = _given_ci(r, "spearman") or spearman_interval(rho, n)
-            glm = r.get("nb_glm") or {}
-            rows.append(
-                {
-                    "model": model,
-                    "outcome": outcome,
-                    "spearman": float(rho),
-                    "ci_low": lo,
-                    "ci_high": hi,
-                    "n_accounts": n,
-                    "coef_per_sd": glm.get("coef_per_sd"),
-                    "p_value": glm.get("p_value"),
-                }
-            )
+def oot_frame(validity: ValidityResult) -> pl.DataFrame:
+    """Out-of-time Spearman rho per model and outcome with the validate stage's interval."""
+    oot = validity.out_of_time
+    rows = [
+        {
+            "model": model,
+            "outcome": outcome,
+            "spearman": r.spearman,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "n_accounts": oot.n_accounts,
+            "coef_per_sd": r.nb_glm.coef_per_sd,
+            "p_value": r.nb_glm.p_value,
+        }
+        for model, outcomes in oot.models.items()
+        for outcome, r in outcomes.items()
+        if r.spearman is not None
+    ]
     return pl.DataFrame(
         rows,
         schema={
@@ -508,144 +398,16 @@ def oot_frame(models: Mapping[str, Any]) -> pl.DataFrame:
     )
 
 
-# ---------------------------------------------------------------- weekend-off, gaming (compare.json)
-
-EFFECT_SCHEMA = {
-    "model": pl.String,
-    "series": pl.String,
-    "value": pl.Float64,
-    "n_accounts": pl.Int64,
-    "note": pl.String,
-}
-
-
-def _note(r: Mapping[str, Any], skip: tuple[str, ...]) -> str:
-    return "; ".join(
-        f"{k.replace('_', ' ')} {v:.3g}"
-        for k, v in r.items()
-        if k not in skip and isinstance(v, int | float) and not isinstance(v, bool)
-    )
-
-
-def effect_frame(compare: Mapping[str, Any] | None, test: str) -> pl.DataFrame | None:
-    """The compare stage's counterfactual tests as ``model``, ``series``, ``value`` (the JSON's
-    relative change: -0.1 = 10 % lower; charts show it in percent),
-    ``n_accounts`` (accounts the number is computed over), ``note`` (the test's other numbers).
-
-    ``weekend_off``: median relative change of the account's percentile score when it stops
-    posting at weekends, and when it takes two weeks off (``time_off``).
-    ``gaming``: median relative change with +50/+100/+400 % extra low-value posts, and the
-    median gain of the members of a reaction ring.
-    """
-    cf = (compare or {}).get("counterfactual")
-    if not isinstance(cf, Mapping):
-        return None
-    rows = []
-    if test == "weekend_off":
-        for key, series in (("weekend_off", "weekends off"), ("time_off", "two weeks off")):
-            for model, r in (cf.get(key) or {}).items():
-                if isinstance(r, Mapping) and r.get("median") is not None:
-                    rows.append(
-                        {
-                            "model": model,
-                            "series": series,
-                            "value": r["median"],
-                            "n_accounts": r.get("n_accounts"),
-                            "note": _note(r, ("median",)),
-                        }
-                    )
-    elif test == "gaming":
-        for model, r in (cf.get("gaming") or {}).items():
-            for level, v in ((r or {}).get("median_rel_change") or {}).items():
-                if v is not None:
-                    rows.append(
-                        {
-                            "model": model,
-                            "series": f"{level} posts",
-                            "value": v,
-                            "n_accounts": r.get("n_accounts"),
-                            "note": _note(r, ("n_accounts",)),
-                        }
-                    )
-        for model, r in (cf.get("ring") or {}).items():
-            if isinstance(r, Mapping) and r.get("ring_gain") is not None:
-                rows.append(
-                    {
-                        "model": model,
-                        "series": f"reaction ring ({r.get('n_members')} accounts)",
-                        "value": r["ring_gain"],
-                        "n_accounts": r.get("n_members"),
-                        "note": _note(r, ("ring_gain",)),
-                    }
-                )
-    else:
-        raise ValueError(f"unknown test {test!r}: expected weekend_off or gaming")
-    return pl.DataFrame(rows, schema=EFFECT_SCHEMA) if rows else None
-
-
-def recommended(compare: Mapping[str, Any] | None) -> tuple[str | None, str]:
-    """The compare stage's recommended model and its reasoning (``None`` when absent)."""
-    if not compare:
-        return None, ""
-    rec = compare.get("recommendation") or {}
-    model = compare.get("recommended_model") or rec.get("recommended_model")
-    q = rec.get("primary_question")
-    reason = ((rec.get("by_question") or {}).get(q) or {}).get("reasoning", "") if q else ""
-    return (str(model) if model else None), str(reason)
-
-
-def recommendation_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """One row per question: the model the rule picks (or none) and its within-thread evidence."""
-    by_q = ((compare or {}).get("recommendation") or {}).get("by_question") or {}
-    rows = [
-        {
-            "question": q,
-            "outcome": r.get("outcome"),
-            "model": r.get("model") or "no recommendation",
-            "coef": r.get("coef"),
-            "ci_low": r.get("ci_low"),
-            "ci_high": r.get("ci_high"),
-            "qualifying": ", ".join(r.get("qualifying") or []) or "none",
-        }
-        for q, r in by_q.items()
-        if isinstance(r, Mapping)
-    ]
-    schema = {
-        "question": pl.String,
-        "outcome": pl.String,
-        "model": pl.String,
-        "coef": pl.Float64,
-        "ci_low": pl.Float64,
-        "ci_high": pl.Float64,
-        "qualifying": pl.String,
-    }
-    return pl.DataFrame(rows, schema=schema) if rows else None
-
-
-def exclusion_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """Why each candidate was not recommended, per question (empty when one qualified)."""
-    by_q = ((compare or {}).get("recommendation") or {}).get("by_question") or {}
-    rows = [
-        {"question": q, "model": m, "reasons": "; ".join(why)}
-        for q, r in by_q.items()
-        if isinstance(r, Mapping)
-        for m, why in (r.get("excluded") or {}).items()
-    ]
-    schema = {"question": pl.String, "model": pl.String, "reasons": pl.String}
-    return pl.DataFrame(rows, schema=schema) if rows else None
-
-
-def within_thread_frame(models: Mapping[str, Any] | None) -> pl.DataFrame | None:
+def within_thread_frame(validity: ValidityResult) -> pl.DataFrame | None:
     """Per model and outcome: within-thread coefficient, interval, placebo, and the account-level
     coefficient over the activity baseline (``role``: candidate, comparator or peer)."""
-    mm = models or {}
-    wt = mm.get("within_thread") or {}
-    inc = (mm.get("incremental") or {}).get("models") or {}
-    comparators = set(mm.get("comparators") or [])
     from analysis.models.peers import PEERS
 
+    wt = validity.within_thread.get("models") or {}
+    inc = validity.incremental.get("models") or {}
+    comparators = set(validity.comparators)
     rows = []
-    for name, per in (wt.get("models") or {}).items():
+    for name, per in wt.items():
         for outcome in ("conversation", "approval"):
             r = (per or {}).get(outcome) or {}
             ri = (inc.get(name) or {}).get(outcome) or {}
@@ -667,69 +429,159 @@ def within_thread_frame(models: Mapping[str, Any] | None) -> pl.DataFrame | None
                     "account_ci_high": ri.get("ci_high"),
                 }
             )
+    floats = ("coef", "ci_low", "ci_high", "placebo", "account_coef", "account_ci_low")
     schema = {
         "model": pl.String,
         "role": pl.String,
         "outcome": pl.String,
-        **{
-            c: pl.Float64
-            for c in (
-                "coef",
-                "ci_low",
-                "ci_high",
-                "placebo",
-                "account_coef",
-                "account_ci_low",
-                "account_ci_high",
-            )
-        },
+        **{c: pl.Float64 for c in (*floats, "account_ci_high")},
     }
     return pl.DataFrame(rows, schema=schema) if rows else None
 
 
-def gates_table(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """Which robustness gates each model passes (``model`` + one column per gate, written as
-    ``pass`` / ``fail``, or ``not tested`` where the gate could not be computed)."""
-    gates = ((compare or {}).get("recommendation") or {}).get("gates") or {}
-    word = {True: "pass", False: "fail", None: "not tested"}
+def ranking_frame(validity: ValidityResult) -> pl.DataFrame | None:
+    """The one-split account ranking: Spearman rho per model and outcome with its interval."""
+    rk = validity.ranking.get("models") or {}
     rows = [
-        {"model": m, **{k: word[None if v is None else bool(v)] for k, v in g.items()}}
-        for m, g in gates.items()
-        if isinstance(g, Mapping)
+        {
+            "model": m,
+            "outcome": o,
+            "spearman": r.get("spearman"),
+            "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"),
+        }
+        for m, per in rk.items()
+        for o, r in per.items()
     ]
     return pl.DataFrame(rows) if rows else None
 
 
-def compare_quadrants(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """Quadrant counts as the compare stage recorded them (``quadrant``, ``n_accounts``, ``share``)."""
-    q = (((compare or {}).get("divergence") or {}).get("quadrants")) or {}
-    rows = [
-        {"quadrant": name, "n_accounts": r.get("n"), "share": r.get("share")}
-        for name, r in q.items()
-        if isinstance(r, Mapping)
-    ]
-    return (
-        pl.DataFrame(
-            rows, schema={"quadrant": pl.String, "n_accounts": pl.Int64, "share": pl.Float64}
-        )
-        if rows
-        else None
+# ---------------------------------------------------------------- counterfactual tests (compare)
+
+EFFECT_SCHEMA = {
+    "model": pl.String,
+    "series": pl.String,
+    "value": pl.Float64,
+    "n_accounts": pl.Int64,
+    "note": pl.String,
+}
+
+
+def _note(r: Mapping[str, Any], skip: tuple[str, ...]) -> str:
+    return "; ".join(
+        f"{k.replace('_', ' ')} {v:.3g}"
+        for k, v in r.items()
+        if k not in skip and isinstance(v, int | float) and not isinstance(v, bool)
     )
 
 
-def split_pct(compare: Mapping[str, Any] | None, default: float) -> float:
-    """The percentile at which the compare stage split reach (and conversation) into quadrants."""
-    t = (((compare or {}).get("divergence") or {}).get("thresholds_pct")) or {}
-    return float(t.get("reach", default))
+def effect_frame(cf: Counterfactual, test: str) -> pl.DataFrame | None:
+    """The compare stage's counterfactual tests as ``model``, ``series``, ``value`` (the
+    relative change: -0.1 = 10 % lower; charts show it in percent), ``n_accounts`` (accounts
+    the number is computed over), ``note`` (the test's other numbers).
 
-
-def stability_frame(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
-    """Per scenario and model: bias beyond placebo and noise, with intervals (relative change
-    of the frozen-rank percentile; ``compare.json`` ``counterfactual.stability``)."""
-    st = (((compare or {}).get("counterfactual") or {}).get("stability")) or {}
+    ``weekend_off``: median relative change of the account's percentile score when it stops
+    posting at weekends, and when it takes two weeks off (``time_off``).
+    ``gaming``: median relative change with +50/+100/+400 % extra low-value posts, and the
+    median gain of the members of a reaction ring.
+    """
     rows = []
-    for scenario, by_model in st.items():
-        for model, r in (by_model or {}).items():
+    if test == "weekend_off":
+        for by_model, series in ((cf.weekend_off, "weekends off"), (cf.time_off, "two weeks off")):
+            for model, r in by_model.items():
+                if r.get("median") is not None:
+                    rows.append(
+                        {
+                            "model": model,
+                            "series": series,
+                            "value": r["median"],
+                            "n_accounts": r.get("n_accounts"),
+                            "note": _note(r, ("median",)),
+                        }
+                    )
+    elif test == "gaming":
+        for model, r in cf.gaming.items():
+            for level, v in (r.get("median_rel_change") or {}).items():
+                if v is not None:
+                    rows.append(
+                        {
+                            "model": model,
+                            "series": f"{level} posts",
+                            "value": v,
+                            "n_accounts": r.get("n_accounts"),
+                            "note": _note(r, ("n_accounts",)),
+                        }
+                    )
+        for model, r in cf.ring.items():
+            if r.get("ring_gain") is not None:
+                rows.append(
+                    {
+                        "model": model,
+                        "series": f"reaction ring ({r.get('n_members')} accounts)",
+                        "value": r["ring_gain"],
+                        "n_accounts": r.get("n_members"),
+                        "note": _note(r, ("ring_gain",)),
+                    }
+                )
+    else:
+        raise ValueError(f"unknown test {test!r}: expected weekend_off or gaming")
+    return pl.DataFrame(rows, schema=EFFECT_SCHEMA) if rows else None
+
+
+def recommendation_table(compare: CompareResult) -> pl.DataFrame:
+    """One row per question: the model the rule picks (or none) and its within-thread evidence."""
+    rows = [
+        {
+            "question": q,
+            "outcome": r.outcome,
+            "model": r.model or "no recommendation",
+            "coef": r.coef,
+            "ci_low": r.ci_low,
+            "ci_high": r.ci_high,
+            "qualifying": ", ".join(r.qualifying) or "none",
+        }
+        for q, r in compare.recommendation.by_question.items()
+    ]
+    schema = {
+        "question": pl.String,
+        "outcome": pl.String,
+        "model": pl.String,
+        "coef": pl.Float64,
+        "ci_low": pl.Float64,
+        "ci_high": pl.Float64,
+        "qualifying": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema)
+
+
+def exclusion_table(compare: CompareResult) -> pl.DataFrame | None:
+    """Why each candidate was not recommended, per question (None when every one qualified)."""
+    rows = [
+        {"question": q, "model": m, "reasons": "; ".join(why)}
+        for q, r in compare.recommendation.by_question.items()
+        for m, why in r.excluded.items()
+    ]
+    schema = {"question": pl.String, "model": pl.String, "reasons": pl.String}
+    return pl.DataFrame(rows, schema=schema) if rows else None
+
+
+def gates_table(compare: CompareResult) -> pl.DataFrame | None:
+    """Which robustness gates each model passes (``model`` + one column per gate, written as
+    ``pass`` / ``fail``, or ``not tested`` where the gate could not be computed)."""
+    word = {True: "pass", False: "fail", None: "not tested"}
+    rows = [
+        {"model": m, **{k: word[v] for k, v in g.items()}}
+        for m, g in compare.recommendation.gates.items()
+    ]
+    return pl.DataFrame(rows) if rows else None
+
+
+def stability_frame(compare: CompareResult) -> pl.DataFrame | None:
+    """Per scenario and model: bias beyond placebo and noise, with intervals (relative change
+    of the frozen-rank percentile)."""
+    rows = []
+    for scenario, by_model in compare.counterfactual.stability.items():
+        for model, r in by_model.items():
             lo, hi = r.get("bias_ci") or (None, None)
             nlo, nhi = r.get("noise_ci") or (None, None)
             rows.append(
@@ -746,41 +598,30 @@ def stability_frame(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
                     "share_outside": r.get("share_outside"),
                 }
             )
+    floats = ("bias", "bias_low", "bias_high", "noise", "noise_low", "noise_high")
     schema = {
         "scenario": pl.String,
         "model": pl.String,
         "n_accounts": pl.Int64,
-        **{
-            c: pl.Float64
-            for c in (
-                "bias",
-                "bias_low",
-                "bias_high",
-                "noise",
-                "noise_low",
-                "noise_high",
-                "share_outside",
-            )
-        },
+        **{c: pl.Float64 for c in (*floats, "share_outside")},
     }
     return pl.DataFrame(rows, schema=schema) if rows else None
 
 
-def adversary_frame(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
+def adversary_frame(compare: CompareResult) -> pl.DataFrame | None:
     """Per adversary, model and strength: the targets' median relative gain with its interval."""
-    adv = (((compare or {}).get("counterfactual") or {}).get("adversaries")) or {}
     rows = [
         {
             "adversary": name,
             "model": model,
-            "strength": float(pt.get("strength")),
+            "strength": float(pt["strength"]),
             "gain": pt.get("gain"),
             "gain_low": (pt.get("gain_ci") or (None, None))[0],
             "gain_high": (pt.get("gain_ci") or (None, None))[1],
             "n_targets": pt.get("n_targets"),
         }
-        for name, a in adv.items()
-        for model, curve in ((a or {}).get("models") or {}).items()
+        for name, a in compare.counterfactual.adversaries.items()
+        for model, curve in (a.get("models") or {}).items()
         for pt in curve or []
     ]
     schema = {
@@ -793,3 +634,72 @@ def adversary_frame(compare: Mapping[str, Any] | None) -> pl.DataFrame | None:
         "n_targets": pl.Int64,
     }
     return pl.DataFrame(rows, schema=schema) if rows else None
+
+
+# ---------------------------------------------------------------- every frame of a run
+
+
+def removals_frame(ingest: Mapping[str, Any]) -> pl.DataFrame:
+    """:func:`privacy_removals` with ``n_accounts``, the accounts each count covers (it decides
+    suppression): a removed row covers the accounts removed from the same source, a rejected
+    row at most one account."""
+    acc = {
+        s: t.get("accounts", {}).get("removed_privacy", 0)
+        for s, t in ingest.get("sources", {}).items()
+    }
+    return privacy_removals(ingest).with_columns(
+        n_accounts=pl.when(pl.col("table") == "accounts")
+        .then(pl.col("n"))
+        .when(pl.col("rule") == "rejected")
+        .then(pl.col("n"))
+        .otherwise(pl.col("source").replace_strict(acc, default=0))
+        .cast(pl.Int64)
+    )
+
+
+def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
+    """Every frame the outputs need, by name (pure: no file is read or written here).
+
+    A name is absent when the stage that writes its input has not run.
+    """
+    out: dict[str, Any] = {}
+    if inp.ingest is not None:
+        out["counts"] = ingest_counts(inp.ingest)
+        out["removals"] = removals_frame(inp.ingest)
+    if inp.posts is not None:
+        out["activity"] = weekly_activity(inp.posts, inp.reactions)
+    if inp.topics is not None:
+        out["topics"] = topic_table(inp.topics, inp.post_topics, inp.posts)
+        out["topic_map"] = topic_coordinates(
+            keywords_text(inp.topics), inp.post_topics, inp.embeddings, p.seed
+        )
+        if inp.account_topics is not None:
+            out["experts"] = topic_experts(inp.account_topics, inp.topics, p.experts_per_topic)
+    cmp = inp.compare
+    if cmp is not None:
+        if inp.divergence is not None and not cmp.divergence.reach_missing:
+            out["points"] = divergence_points(inp.divergence)
+        out["quadrants"] = quadrant_table(cmp)
+        out["agreement"] = agreement_frame(cmp)
+        for test in ("weekend_off", "gaming"):
+            df = effect_frame(cmp.counterfactual, test)
+            if df is not None:
+                out[test] = df
+        out["recommendation"] = recommendation_table(cmp)
+        for name, fn in (
+            ("exclusions", exclusion_table),
+            ("stability", stability_frame),
+            ("adversaries", adversary_frame),
+            ("gates", gates_table),
+        ):
+            df = fn(cmp)
+            if df is not None:
+                out[name] = df
+    if inp.validity is not None:
+        out["validity_auc"] = auc_frame(inp.validity)
+        out["validity_oot"] = oot_frame(inp.validity)
+        for name, fn in (("within_thread", within_thread_frame), ("ranking", ranking_frame)):
+            df = fn(inp.validity)
+            if df is not None:
+                out[name] = df
+    return out

@@ -1,0 +1,63 @@
+"""The report side: ``reports/index.html``, ``reports/methodology.{md,html}``,
+``reports/figures/``, ``reports/public/`` and the report's DVC plot data.
+
+One room, five modules, each with one job; the stage ``analysis.stages.report`` reads the files
+and calls them:
+
+* :mod:`~analysis.report.frames`: tidy frames from the pipeline's outputs (no I/O, no prose;
+  nothing an upstream stage computed is recomputed) and :class:`ReportParams`;
+* :mod:`~analysis.report.public`: publication tables, small-cell and complementary
+  suppression, Markdown tables and the DVC plot data;
+* :mod:`~analysis.report.figures`: static figures (kaleido, or plain SVGs without a browser);
+* :mod:`~analysis.report.analyst`: the analyst page;
+* :mod:`~analysis.report.methodology`: the methodology writeup.
+
+Prose lives in the Jinja2 templates of ``templates/`` (rendered through
+:mod:`~analysis.report.fmt`, which also formats every number). Following a report parameter
+from ``params.yaml`` to the page: :class:`ReportParams` -> ``analysis.stages.report`` ->
+``analysis.report.analyst`` -> ``templates/index.html.j2``.
+
+The frame functions are re-exported here for the notebooks (``report.weekly_activity(...)``).
+"""
+
+from analysis.report.frames import (
+    Inputs,
+    ReportParams,
+    agreement_frame,
+    auc_frame,
+    build,
+    divergence_points,
+    effect_frame,
+    experts_by_topic,
+    ingest_counts,
+    keywords_text,
+    oot_frame,
+    privacy_removals,
+    quadrant_table,
+    score_agreement,
+    topic_coordinates,
+    topic_experts,
+    topic_table,
+    weekly_activity,
+)
+
+__all__ = [
+    "Inputs",
+    "ReportParams",
+    "agreement_frame",
+    "auc_frame",
+    "build",
+    "divergence_points",
+    "effect_frame",
+    "experts_by_topic",
+    "ingest_counts",
+    "keywords_text",
+    "oot_frame",
+    "privacy_removals",
+    "quadrant_table",
+    "score_agreement",
+    "topic_coordinates",
+    "topic_experts",
+    "topic_table",
+    "weekly_activity",
+]
