@@ -68,7 +68,8 @@ NOT_PROSE = frozenset({"demo.py", "scale.py"})
 
 @functools.cache
 def software_words() -> frozenset[str]:
-    """Words in the string literals of Resonance's own code, docstrings included.
+    """Words in the string literals of Resonance's own code, docstrings included, and in the
+    report's templates.
 
     The report's captions and the writeup's prose are written by the software ("near zero",
     "median abs", "week (starting Monday, UTC)"; the model definitions are the models'
@@ -77,17 +78,22 @@ def software_words() -> frozenset[str]:
     texts; only the audit reads past them.
     """
     root = Path(__file__).parent
-    words: set[str] = set()
+    texts: list[str] = []
     for path in root.rglob("*.py"):
         if path.name in NOT_PROSE:
             continue
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                for w in WORD.findall(node.value):
-                    # "median_abs" is printed as "median abs" too
-                    parts = [p for p in (w, *w.split("_")) if p]
-                    # a lower-case name is matched in any case: "monday" meets "Monday"
-                    words.update(parts + [p.lower() for p in parts])
+                texts.append(node.value)
+    # the report's prose lives in its Jinja2 templates
+    texts += [path.read_text(encoding="utf-8") for path in root.rglob("*.j2")]
+    words: set[str] = set()
+    for text in texts:
+        for w in WORD.findall(text):
+            # "median_abs" is printed as "median abs" too
+            parts = [p for p in (w, *w.split("_")) if p]
+            # a lower-case name is matched in any case: "monday" meets "Monday"
+            words.update(parts + [p.lower() for p in parts])
     return frozenset(words)
 
 

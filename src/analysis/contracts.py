@@ -113,27 +113,22 @@ class ValidityResult(Contract):
     reputation: dict[str, Any] | None = None
 
     def headline(self) -> dict[str, Any]:
-        """``reports/metrics/models.json``: per model the within-thread coefficient and lower
-        bound per outcome, the account-level coefficient and the planted-role AUC."""
+        """``reports/metrics/models.json``: per model the headline test's coefficient on
+        conversation and, on the demo, the planted-role AUC (one short line per model in
+        ``dvc metrics show``; every other number is in ``data/processed/validity.json``)."""
         wt = self.within_thread.get("models") or {}
-        inc = self.incremental.get("models") or {}
+        pr = self.planted_roles.models if self.planted_roles is not None else {}
         models: dict[str, dict[str, Number]] = {}
-        for name in sorted(set(wt) | set(inc)):
-            row: dict[str, Number] = {}
-            for outcome in ("conversation", "approval"):
-                r = (wt.get(name) or {}).get(outcome) or {}
-                row[f"within_thread_{outcome}_coef"] = r.get("coef")
-                row[f"within_thread_{outcome}_ci_low"] = r.get("ci_low")
-                row[f"account_{outcome}_coef"] = ((inc.get(name) or {}).get(outcome) or {}).get(
-                    "coef"
-                )
-            if self.planted_roles is not None and name in self.planted_roles.models:
-                row["planted_roles_auc"] = self.planted_roles.models[name].auc
+        for name in sorted(set(wt) | set(pr)):
+            row: dict[str, Number] = {
+                "conversation_coef": ((wt.get(name) or {}).get("conversation") or {}).get("coef")
+            }
+            if name in pr:
+                row["planted_auc"] = pr[name].auc
             models[name] = row
         return {
             "n_participants": self.n_participants,
             "n_competitions": self.within_thread.get("n_competitions"),
-            "n_responses": self.within_thread.get("n_responses"),
             "models": models,
         }
 
@@ -249,32 +244,17 @@ class CompareResult(Contract):
     hidden_trait: dict[str, dict[str, dict[str, Number]]] | None = None
 
     def headline(self) -> dict[str, Any]:
-        """``reports/metrics/compare.json``: the numbers a reader compares between runs."""
+        """``reports/metrics/compare.json``: the recommendation, the reach-conversation split
+        and the robustness gates each model fails (every other number, agreement included, is
+        in ``data/processed/compare.json`` and the plot data)."""
         div = self.divergence
-        stab = self.counterfactual.stability
-        models: dict[str, dict[str, Any]] = {}
-        for name in self.models:
-            gates = self.robustness_gates.get(name) or {}
-            models[name] = {
-                "weekend_off_bias": ((stab.get("weekend_off") or {}).get(name) or {}).get("bias"),
-                "time_off_bias": ((stab.get("time_off") or {}).get(name) or {}).get("bias"),
-                "n_gates_passed": sum(v is True for v in gates.values()),
-                "n_gates_failed": sum(v is False for v in gates.values()),
-            }
-        spearman = {
-            f"{p.model_a} vs {p.model_b}": p.statistics["spearman"].value
-            for p in self.agreement
-            if "spearman" in p.statistics
-        }
         return {
             "n_participants": self.n_participants,
             "recommended_model": self.recommendation.recommended_model or "none",
-            "divergence": {
-                "reach_missing": div.reach_missing,
-                "slope": div.ols.slope,
-                "r2": div.ols.r2,
-                "quadrants": {q: c.n for q, c in div.quadrants.items()},
+            "reach_missing": div.reach_missing,
+            "divergence_r2": div.ols.r2,
+            "quadrants": {q.replace(" ", "_"): c.n for q, c in div.quadrants.items()},
+            "gates_failed": {
+                m: sum(v is False for v in g.values()) for m, g in self.robustness_gates.items()
             },
-            "agreement_spearman": spearman,
-            "models": models,
         }

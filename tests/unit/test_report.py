@@ -566,3 +566,46 @@ def test_a_table_of_numbers_is_not_a_quote_of_a_post_made_of_numbers() -> None:
     assert publish.publishable_problems(table, [matrix_post]) == []
     quote = "the state 0 0 0 0 0 0 0 0 is what I get"
     assert publish.publishable_problems(f"x {quote} y", [matrix_post])
+
+
+def test_headline_metrics_are_the_results_own_numbers_and_few() -> None:
+    """`dvc metrics show` prints the headline; the full result stays in data/processed/."""
+
+    def leaves(o: object) -> list[object]:
+        if isinstance(o, dict):
+            return [x for v in o.values() for x in leaves(v)]
+        if isinstance(o, list):
+            return [x for v in o for x in leaves(v)]
+        return [o]
+
+    full = set(leaves(COMPARE.model_dump()))
+    head = COMPARE.headline()
+    assert (
+        head["recommended_model"] == "conversation" and head["quadrants"]["quiet_connectors"] == 6
+    )
+    assert head["gates_failed"] == {}
+    numbers = [v for v in leaves(head) if isinstance(v, float)]
+    assert numbers and set(numbers) <= full
+    assert len(leaves(VALIDITY.headline())) <= 40
+    assert VALIDITY.headline()["models"]["conversation"]["planted_auc"] == 0.9876543
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"report": {"figure_format": "none", "titel": "x"}}, {"validate": {"min_autors": 3}}],
+)
+def test_a_misspelt_param_fails_instead_of_printing_n_a(
+    tmp_path: Path, params: dict, bad: dict
+) -> None:
+    from analysis.config import ParamsError
+
+    with pytest.raises(ParamsError, match="titel|min_autors"):
+        stage.write_report(tmp_path, {**params, **bad})
+    assert not (tmp_path / "reports/methodology.md").exists()
+
+
+def test_a_template_that_names_a_missing_value_fails() -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        fmt.environment().from_string("{{ nope }}").render()
