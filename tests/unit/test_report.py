@@ -282,7 +282,7 @@ def test_quadrants_are_the_ones_compare_placed() -> None:
 def test_a_compare_result_of_another_shape_fails_with_the_file_name(tmp_path: Path) -> None:
     path = tmp_path / "compare.json"
     path.write_text(json.dumps({**COMPARE_JSON, "agreemnet": []}))
-    with pytest.raises(ValueError, match="compare.json does not match CompareResult"):
+    with pytest.raises(ValueError, match=r"compare\.json does not match CompareResult"):
         contracts.load(contracts.CompareResult, path)
     with pytest.raises(FileNotFoundError, match="missing"):
         contracts.load(contracts.CompareResult, tmp_path / "absent.json")
@@ -599,7 +599,7 @@ def test_a_misspelt_param_fails_instead_of_printing_n_a(
 ) -> None:
     from analysis.config import ParamsError
 
-    with pytest.raises(ParamsError, match="titel|min_autors"):
+    with pytest.raises(ParamsError, match=r"titel|min_autors"):
         stage.write_report(tmp_path, {**params, **bad})
     assert not (tmp_path / "reports/methodology.md").exists()
 

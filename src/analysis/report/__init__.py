@@ -1,11 +1,12 @@
 """The report side: ``reports/index.html``, ``reports/methodology.{md,html}``,
 ``reports/figures/``, ``reports/public/`` and the report's DVC plot data.
 
-One room, five modules, each with one job; the stage ``analysis.stages.report`` reads the files
+One room, six modules, each with one job; the stage ``analysis.stages.report`` reads the files
 and calls them:
 
-* :mod:`~analysis.report.frames`: tidy frames from the pipeline's outputs (no I/O, no prose;
-  nothing an upstream stage computed is recomputed) and :class:`ReportParams`;
+* :mod:`~analysis.report.frames` and :mod:`~analysis.report.results`: tidy frames from the
+  pipeline's data and from the typed stage results (no I/O, no prose; nothing an upstream
+  stage computed is recomputed), and :class:`ReportParams`;
 * :mod:`~analysis.report.public`: publication tables, small-cell and complementary
   suppression, Markdown tables and the DVC plot data;
 * :mod:`~analysis.report.figures`: static figures (kaleido, or plain SVGs without a browser);
@@ -23,22 +24,24 @@ The frame functions are re-exported here for the notebooks (``report.weekly_acti
 from analysis.report.frames import (
     Inputs,
     ReportParams,
-    agreement_frame,
-    auc_frame,
     build,
-    divergence_points,
-    effect_frame,
     experts_by_topic,
     ingest_counts,
     keywords_text,
-    oot_frame,
     privacy_removals,
-    quadrant_table,
-    score_agreement,
     topic_coordinates,
     topic_experts,
     topic_table,
     weekly_activity,
+)
+from analysis.report.results import (
+    agreement_frame,
+    auc_frame,
+    divergence_points,
+    effect_frame,
+    oot_frame,
+    quadrant_table,
+    score_agreement,
 )
 
 __all__ = [
