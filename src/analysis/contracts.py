@@ -19,7 +19,7 @@ the producing function documents what they hold.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict
 
@@ -179,6 +179,29 @@ class Divergence(Contract):
     planted_roles: dict[str, RoleRate] | None = None
 
 
+class Reason(Contract):
+    """Why a candidate fails the rule (``analysis.compare.candidate_reasons``); the report's
+    template ``reasons.j2`` says it in words."""
+
+    reason: Literal[
+        "no_within_thread_test",
+        "no_within_thread_fit",
+        "within_thread_not_above_zero",
+        "does_not_beat",
+        "no_account_level_test",
+        "no_gain_over_activity",
+        "gains_from_volume",
+        "fails_gates",
+    ]
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    comparator: str | None = None
+    gates: list[str] = []
+    #: why a test did not run (the validate stage's own words)
+    detail: str | None = None
+
+
 class Answer(Contract):
     """The rule's answer to one question (``analysis.compare.recommend``)."""
 
@@ -196,7 +219,7 @@ class Answer(Contract):
     comparators: list[str] = []
     qualifying: list[str] = []
     #: candidate -> why it was not recommended
-    excluded: dict[str, list[str]] = {}
+    excluded: dict[str, list[Reason]] = {}
 
 
 class Recommendation(Contract):

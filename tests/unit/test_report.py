@@ -178,7 +178,25 @@ COMPARE_JSON = {
                 "account_ci_high": 0.5,
                 "comparators": ["volume"],
                 "qualifying": ["conversation"],
-            }
+            },
+            "who wins approval": {
+                "question": "who wins approval",
+                "model": None,
+                "outcome": "approval",
+                "comparators": ["volume"],
+                "excluded": {
+                    "conversation": [
+                        {
+                            "reason": "does_not_beat",
+                            "comparator": "volume",
+                            "value": -0.1,
+                            "ci_low": -0.3,
+                            "ci_high": 0.1,
+                        },
+                        {"reason": "fails_gates", "gates": ["ring", "puppets"]},
+                    ]
+                },
+            },
         },
         "gates": {
             "volume": {"ring": True, "weekend_off": False},
@@ -431,6 +449,11 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
     )
     assert "recommends **`conversation`**" in md
     assert "within-thread coefficient is +0.432 [0.200, 0.600] per SD" in md
+    # the rule's reasons, said in words by the template from the compare result's codes
+    assert (
+        "| who wins approval | conversation | does not beat volume (difference -0.100 "
+        "[-0.300, 0.100]); fails the robustness gates ring, puppets |"
+    ) in md
     assert "| volume | weekends off | -0.250 | 30 |" in md  # the JSON's value, not a percent
     assert "| volume | reaction ring (5 accounts) | <k | <k |" in md  # 5 ring members < k
     # every decimal number of the validity tables is a JSON value or an interval of one

@@ -124,3 +124,8 @@ def environment() -> jinja2.Environment:
 def render(template: str, **context: Any) -> str:
     """Render one template of the package with ``context``."""
     return environment().get_template(template).render(**context)
+
+
+def reason(r: Any) -> str:
+    """Why a candidate was not recommended (:class:`analysis.contracts.Reason`), in words."""
+    return str(environment().get_template("reasons.j2").module.reason(r)).strip()

@@ -14,6 +14,7 @@ from typing import Any
 import polars as pl
 
 from analysis.contracts import CompareResult, Counterfactual, ValidityResult
+from analysis.report import fmt
 
 # ---------------------------------------------------------------- agreement, divergence (compare)
 
@@ -317,7 +318,7 @@ def recommendation_table(compare: CompareResult) -> pl.DataFrame:
 def exclusion_table(compare: CompareResult) -> pl.DataFrame | None:
     """Why each candidate was not recommended, per question (None when every one qualified)."""
     rows = [
-        {"question": q, "model": m, "reasons": "; ".join(why)}
+        {"question": q, "model": m, "reasons": "; ".join(fmt.reason(r) for r in why)}
         for q, r in compare.recommendation.by_question.items()
         for m, why in r.excluded.items()
     ]
