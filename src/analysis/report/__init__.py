@@ -1,12 +1,13 @@
 """The report side: ``reports/index.html``, ``reports/methodology.{md,html}``,
 ``reports/figures/``, ``reports/public/`` and the report's DVC plot data.
 
-One room, six modules, each with one job; the stage ``analysis.stages.report`` reads the files
+One room, each module with one job; the stage ``analysis.stages.report`` reads the files
 and calls them:
 
 * :mod:`~analysis.report.frames` and :mod:`~analysis.report.results`: tidy frames from the
   pipeline's data and from the typed stage results (no I/O, no prose; nothing an upstream
-  stage computed is recomputed), and :class:`ReportParams`;
+  stage computed is recomputed);
+* :mod:`~analysis.report.params`: :class:`ReportParams` and the other sections it prints;
 * :mod:`~analysis.report.public`: publication tables, small-cell and complementary
   suppression, Markdown tables and the DVC plot data;
 * :mod:`~analysis.report.figures`: static figures (kaleido, or plain SVGs without a browser);
@@ -15,15 +16,15 @@ and calls them:
 
 Prose lives in the Jinja2 templates of ``templates/`` (rendered through
 :mod:`~analysis.report.fmt`, which also formats every number). Following a report parameter
-from ``params.yaml`` to the page: :class:`ReportParams` -> ``analysis.stages.report`` ->
-``analysis.report.analyst`` -> ``templates/index.html.j2``.
+from ``params.yaml`` to the page: ``analysis.report.params`` (typed) ->
+``analysis.stages.report`` (validated once) -> ``analysis.report.analyst`` ->
+``templates/index.html.j2``.
 
 The frame functions are re-exported here for the notebooks (``report.weekly_activity(...)``).
 """
 
 from analysis.report.frames import (
     Inputs,
-    ReportParams,
     build,
     experts_by_topic,
     ingest_counts,
@@ -34,6 +35,7 @@ from analysis.report.frames import (
     topic_table,
     weekly_activity,
 )
+from analysis.report.params import ReportParams
 from analysis.report.results import (
     agreement_frame,
     auc_frame,

@@ -21,8 +21,9 @@ import polars as pl
 from analysis import plots
 from analysis.models import MODELS
 from analysis.report import fmt
-from analysis.report.frames import Inputs, ReportParams, experts_by_topic
+from analysis.report.frames import Inputs, experts_by_topic
 from analysis.report.methodology import NEVER_INFERRED
+from analysis.report.params import ReportParams
 
 
 @dataclass

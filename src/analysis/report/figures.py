@@ -18,7 +18,7 @@ import polars as pl
 
 from analysis import plots
 from analysis.models import MODELS
-from analysis.report.frames import ReportParams
+from analysis.report.params import ReportParams
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,9 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from pydantic import Field
 
-from analysis.config import Frozen
 from analysis.contracts import CompareResult, ValidityResult
+from analysis.report.params import ReportParams
 from analysis.report.results import (
     adversary_frame,
     agreement_frame,
@@ -38,20 +37,6 @@ from analysis.report.results import (
     within_thread_frame,
 )
 from analysis.schema import NONPARTICIPANT_ID
-
-
-class ReportParams(Frozen):
-    """``report``: what the report shows and how figures are exported."""
-
-    title: str = "Resonance: who do people actually talk with?"
-    #: Evidence-based experts listed per topic (analyst report only; never published).
-    experts_per_topic: int = Field(3, ge=1)
-    #: Static figures for the methodology: png, svg, or none (kaleido + a headless Chromium).
-    figure_format: str = Field("png", pattern="^(png|svg|none)$")
-    figure_width: int = Field(900, ge=300)
-    figure_scale: float = Field(1.5, gt=0)
-    #: Seed of the topic map's layout (metric MDS).
-    seed: int = 0
 
 
 @dataclass

@@ -2,26 +2,23 @@
 
 Publication mode: aggregates only, from the public tables (``analysis.report.public``) and the
 typed results of the same run. The prose is the template ``templates/methodology.md.j2``; this
-module gathers what it prints: the params (typed, so a missing or misspelt key fails here
-instead of printing "n/a"), the stage results, the rendered tables and the figures.
+module gathers what it prints: the params (typed, :class:`analysis.report.params.Params`: a
+misspelt key fails instead of printing "n/a"), the stage results, the rendered tables and the
+figures.
 """
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
-from analysis.config import PrivacyParams, SourceParams, section
 from analysis.contracts import CompareResult, ValidityResult
-from analysis.embed import EmbedParams
-from analysis.models.params import ModelParams, model_params
-from analysis.models.within_thread import ValidateParams
 from analysis.report import fmt
-from analysis.report.frames import ReportParams
+from analysis.report.params import Params
 from analysis.report.public import md_table
 
 #: Traits Resonance never infers, listed in the methodology and in the report footer.
@@ -35,36 +32,6 @@ NEVER_INFERRED = (
     "sexuality",
     "location",
 )
-
-
-@dataclass(frozen=True)
-class Params:
-    """The params sections the writeup prints, typed."""
-
-    report: ReportParams
-    source: SourceParams
-    privacy: PrivacyParams
-    embed: EmbedParams
-    models: ModelParams
-    validate: ValidateParams
-
-    @classmethod
-    def of(cls, params: Mapping[str, Any]) -> Params:
-        """Validate every section the writeup reads (a typo'd key fails with its name)."""
-        p = dict(params)
-        return cls(
-            report=section(p, "report", ReportParams),
-            source=section(p, "source", SourceParams),
-            privacy=section(p, "privacy", PrivacyParams),
-            embed=section(p, "embed", EmbedParams),
-            models=model_params(p),
-            validate=section(p, "validate", ValidateParams),
-        )
-
-    @property
-    def is_simulated(self) -> bool:
-        """Is this run on the simulated demo dump (``data/raw/demo``, the default source)?"""
-        return self.source.path.rstrip("/").endswith("data/raw/demo")
 
 
 @dataclass

@@ -28,6 +28,7 @@ from analysis import contracts, publish
 from analysis.io import read_json
 from analysis.models import MODELS
 from analysis.report import analyst, figures, frames, methodology, public
+from analysis.report.params import Params
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +96,7 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
 def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Build and write every report output under ``root``; returns a summary in numbers."""
     started = time.perf_counter()
-    mp = methodology.Params.of(params)  # every section the outputs print, typed
+    mp = Params.of(params)  # every section the outputs print, typed
     p = mp.report
     inp = load_inputs(root, params)
     b = frames.build(inp, p)
