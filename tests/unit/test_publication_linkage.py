@@ -132,7 +132,20 @@ def tables(draw: st.DrawFn) -> dict[str, pl.DataFrame]:
             "share": [x / max(sum(q), 1) for x in q],
         }
     )
-    return {"activity": activity, "removals": removals, "topics": topics, "quadrants": quadrants}
+    roles = pl.DataFrame(
+        {
+            "role_in_quadrant": ["gamer in loud", "broadcaster in loud", "expert in quiet"],
+            "n_accounts": draw(st.lists(counts, min_size=3, max_size=3)),
+            "rate": draw(st.lists(st.floats(0, 1), min_size=3, max_size=3)),
+        }
+    )
+    return {
+        "activity": activity,
+        "removals": removals,
+        "topics": topics,
+        "quadrants": quadrants,
+        "planted_role_rates": roles,
+    }
 
 
 @settings(max_examples=150, deadline=None)
@@ -146,6 +159,7 @@ def test_no_published_cell_is_recoverable_by_subtraction(frames: dict, k: int) -
         "privacy_removals": frames["removals"].sort("source", "table", "rule"),
         "topics": frames["topics"],
         "quadrants": frames["quadrants"],
+        "planted_role_rates": frames["planted_role_rates"],
     }
     assert set(pairs) == set(public.ADDITIVE)
     leaks = [x for name, df in pairs.items() for x in _attack(df, out[name], name, k)]

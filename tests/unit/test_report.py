@@ -140,6 +140,11 @@ COMPARE_JSON = {
         "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
         "reach_missing": False,
         "ols": {"n": 40, "slope": 0.0123, "r2": 0.0004},
+        "planted_roles": {
+            "gamer_in_loud_but_unheard": {"n_role": 12, "rate": 0.5, "suppressed": False},
+            "broadcaster_in_loud_but_unheard": {"n_role": None, "rate": None, "suppressed": True},
+            "expert_in_quiet_connectors": {"n_role": 20, "rate": 0.4, "suppressed": False},
+        },
     },
     "counterfactual": {
         "n_sample": 30,
@@ -455,6 +460,11 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
         "[-0.300, 0.100]); fails the robustness gates ring, puppets |"
     ) in md
     assert "| volume | weekends off | -0.250 | 30 |" in md  # the JSON's value, not a percent
+    # planted roles: compare hid the broadcasters (< k); the gamers' count is its complement
+    # (gamers + broadcasters = the planted negatives), their rate stays
+    assert "| broadcaster in loud but unheard | <k | <k |" in md
+    assert "| gamer in loud but unheard | <k | 0.500 |" in md
+    assert "| expert in quiet connectors | 20 | 0.400 |" in md
     assert "| volume | reaction ring (5 accounts) | <k | <k |" in md  # 5 ring members < k
     # every decimal number of the validity tables is a JSON value or an interval of one
     leaves, pvalues = set(), set()

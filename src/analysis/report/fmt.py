@@ -88,11 +88,6 @@ def prose(text: str) -> str:
     return re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(text)).replace("`", "")
 
 
-def percent(x: Any, digits: int = 0) -> str:
-    """A share (0.25) as a percentage number (``25``)."""
-    return num(100 * x, digits) if x is not None else NOT_COMPUTED
-
-
 @cache
 def environment() -> jinja2.Environment:
     """The templates of ``analysis/report/templates`` with the filters above.
@@ -114,7 +109,6 @@ def environment() -> jinja2.Environment:
         ordinal=ordinal,
         verdict=verdict,
         prose=prose,
-        percent=percent,
         coarsen=publish.coarsen_time,
     )
     env.globals.update(SUPPRESSED=publish.SUPPRESSED)

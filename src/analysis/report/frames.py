@@ -30,6 +30,7 @@ from analysis.report.results import (
     exclusion_table,
     gates_table,
     oot_frame,
+    planted_role_rates,
     quadrant_table,
     ranking_frame,
     recommendation_table,
@@ -300,6 +301,9 @@ def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
         if inp.divergence is not None and not cmp.divergence.reach_missing:
             out["points"] = divergence_points(inp.divergence)
         out["quadrants"] = quadrant_table(cmp)
+        rates = planted_role_rates(cmp)
+        if rates is not None:
+            out["planted_role_rates"] = rates
         out["agreement"] = agreement_frame(cmp)
         for test in ("weekend_off", "gaming"):
             df = effect_frame(cmp.counterfactual, test)

@@ -30,6 +30,9 @@ ADDITIVE: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     "topics": ("n_accounts", ("n_posts",), ()),
     # quadrants add up to the accounts placed (the OLS n); shares to 1
     "quadrants": ("n_accounts", ("n_accounts", "share"), ()),
+    # planted roles add up to the planted accounts of the AUC (gamers + broadcasters = the
+    # negatives): treated as one group with a known total
+    "planted_role_rates": ("n_accounts", ("n_accounts",), ()),
 }
 
 
@@ -126,8 +129,17 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
         out["topics"] = suppress(t, "topics", k, ["label", "keywords", "n_posts"])
     if "quadrants" in f:
         out["quadrants"] = suppress(f["quadrants"], "quadrants", k, ["share"])
+    if "planted_role_rates" in f:
+        out["planted_role_rates"] = suppress(
+            f["planted_role_rates"], "planted_role_rates", k, ["rate"]
+        )
     if "validity_auc" in f:
-        v = f["validity_auc"].with_columns(n_accounts=pl.col("n_positive") + pl.col("n_negative"))
+        # positives and negatives apart would be the totals of the planted-role counts (and
+        # small ones on their own): the AUC is published over all of them together
+        v = f["validity_auc"].select(
+            pl.exclude("n_positive", "n_negative"),
+            n_accounts=pl.col("n_positive") + pl.col("n_negative"),
+        )
         out["validity_planted_roles"] = publish.suppress_small_cells(
             v, "n_accounts", k, ["auc", "ci_low", "ci_high", "auc_experts"]
         )

@@ -41,6 +41,25 @@ def quadrant_table(compare: CompareResult) -> pl.DataFrame:
     )
 
 
+def planted_role_rates(compare: CompareResult) -> pl.DataFrame | None:
+    """Planted roles in the quadrant they should fall in (the demo): ``role_in_quadrant``,
+    ``n_accounts`` (null where compare suppressed it), ``rate``."""
+    roles = compare.divergence.planted_roles
+    if not roles:
+        return None
+    return pl.DataFrame(
+        [
+            {
+                "role_in_quadrant": name.replace("_", " "),
+                "n_accounts": None if r.suppressed else r.n_role,
+                "rate": None if r.suppressed else r.rate,
+            }
+            for name, r in roles.items()
+        ],
+        schema={"role_in_quadrant": pl.String, "n_accounts": pl.Int64, "rate": pl.Float64},
+    )
+
+
 AGREEMENT_SCHEMA = {
     "model_a": pl.String,
     "model_b": pl.String,
