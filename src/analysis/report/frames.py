@@ -49,7 +49,6 @@ class Inputs:
     topics_metrics: dict[str, Any] | None = None
     validity: ValidityResult | None = None
     compare: CompareResult | None = None
-    accounts: pl.DataFrame | None = None
     posts: pl.DataFrame | None = None
     reactions: pl.DataFrame | None = None
     topics: pl.DataFrame | None = None

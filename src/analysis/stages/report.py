@@ -1,7 +1,7 @@
 """Stage ``report``: ``reports/index.html``, ``reports/methodology.{md,html}``, figures, public tables.
 
 Reads ``reports/metrics/{ingest,topics}.json``, the typed results ``data/processed/validity.json``
-and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/*.parquet`` and
+and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
 ``data/processed/{topics,post_topics,embeddings,account_topics,divergence}.parquet``. A missing
 input leaves its sections out with a visible note. Writes
 
@@ -76,7 +76,6 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     inp.topics_metrics = js("reports/metrics/topics.json")
     inp.validity = typed("data/processed/validity.json", contracts.ValidityResult)
     inp.compare = typed("data/processed/compare.json", contracts.CompareResult)
-    inp.accounts = pq("data/interim/accounts.parquet", ["account_id", "is_participant"])
     inp.posts = pq("data/interim/posts.parquet", ["post_id", "account_id", "created_at", "text"])
     inp.reactions = pq("data/interim/reactions.parquet", ["created_at", "actor_account_id"])
     inp.topics = pq("data/processed/topics.parquet")
