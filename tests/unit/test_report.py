@@ -642,3 +642,31 @@ def test_a_template_that_names_a_missing_value_fails() -> None:
 
     with pytest.raises(jinja2.UndefinedError):
         fmt.environment().from_string("{{ nope }}").render()
+
+
+def test_validate_writes_the_intervals_the_report_prints() -> None:
+    """The intervals are the validate stage's (models.validity), typed by the contract."""
+    from analysis.config import DemoParams
+    from analysis.demo import generate
+    from analysis.models import MODELS, common
+    from analysis.models.fixtures import tables_from_demo
+    from analysis.models.params import ModelParams
+
+    dump = generate(DemoParams(seed=3, n_accounts=60, n_days=50))
+    t = tables_from_demo(dump)
+    p = ModelParams()
+    as_of = common.resolve_as_of(p, t.posts)
+    scores = {n: MODELS[n].score(t, p, as_of) for n in ("volume", "conversation")}
+    pr = contracts.PlantedRoles.model_validate(
+        validity.planted_roles(scores, dump.truth_accounts, p)
+    )
+    for r in pr.models.values():
+        assert (r.ci_low, r.ci_high) == validity.auc_interval(r.auc, r.n_positive, r.n_negative)
+        assert r.ci_low <= r.auc <= r.ci_high
+    oot = contracts.OutOfTime.model_validate(
+        validity.out_of_time(t, {n: MODELS[n] for n in scores}, p, as_of)
+    )
+    fits = [f for per in oot.models.values() for f in per.values() if f.spearman is not None]
+    assert fits
+    for f in fits:
+        assert (f.ci_low, f.ci_high) == validity.spearman_interval(f.spearman, oot.n_accounts)
