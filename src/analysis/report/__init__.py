@@ -20,6 +20,12 @@ from ``params.yaml`` to the page: ``analysis.report.params`` (typed) ->
 ``analysis.stages.report`` (validated once) -> ``analysis.report.analyst`` ->
 ``templates/index.html.j2``.
 
+Adding a section: a frame function (``frames`` for the pipeline's data, ``results`` for a stage
+result) and its line in :func:`~analysis.report.frames.build`; a publication table in
+``public.public_tables`` if it is published (and an ``ADDITIVE`` entry if its counts add up to a
+total shown elsewhere); a ``Section`` in ``analyst.sections``; its title, caption and note in
+``templates/index.html.j2`` (and a paragraph in ``templates/methodology.md.j2``).
+
 The frame functions are re-exported here for the notebooks (``report.weekly_activity(...)``).
 """
 
