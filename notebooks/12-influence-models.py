@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 12 Method: influence models and their validity
 #
-# Every model's scores, how well each predicts next month and finds the planted roles, and a plain-language explanation of one account. Reads `data/processed/scores/` and `reports/metrics/models.json`.
+# Every model's scores, how well each predicts next month and finds the planted roles, and a plain-language explanation of one account. Reads `data/processed/scores/` and the validate stage's typed result `data/processed/validity.json`.
 
 # %% tags=["parameters"]
 root = ".."  # the project folder (pipeline outputs under data/ and reports/)
@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, paths, plots, report
+from analysis import contracts, explain, paths, plots, report
 from analysis.config import load_params
 from analysis.models.params import model_params
 
@@ -39,12 +39,12 @@ params = load_params(ROOT / "params.yaml")
 names = model_params(params).names
 scores = {n: pl.read_parquet(ROOT / paths.score_file(n)) for n in names
           if (ROOT / paths.score_file(n)).exists()}
-validity = json.loads((ROOT / paths.MODELS_METRICS).read_text())
+validity = contracts.load(contracts.ValidityResult, ROOT / paths.VALIDITY)
 auc, oot = report.auc_frame(validity), report.oot_frame(validity)
 plots.validity_chart(auc, oot)
 
 # %%
-agreement, source = report.agreement_frame(None, scores)
+agreement = report.score_agreement(scores)
 plots.agreement_heatmap(agreement, order=names)
 
 # %% [markdown]

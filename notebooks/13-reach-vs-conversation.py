@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, paths, plots, report
+from analysis import contracts, explain, paths, plots, report
 from analysis.config import load_params
 
 pio.renderers.default = "notebook"  # inlines plotly.js: figures survive nbconvert --to html
@@ -35,15 +35,13 @@ ROOT = Path(root)
 params = load_params(ROOT / "params.yaml")
 
 # %%
-div_path = ROOT / paths.DIVERGENCE
-divergence = pl.read_parquet(div_path) if div_path.exists() else None
-scores = {n: pl.read_parquet(ROOT / paths.score_file(n)) for n in ("reach", "conversation")}
-points, source = report.divergence_points(divergence, scores, 50.0)
-print("source:", source)
-plots.reach_vs_conversation(points)
+divergence = pl.read_parquet(ROOT / paths.DIVERGENCE)
+compare = contracts.load(contracts.CompareResult, ROOT / paths.COMPARE_RESULT)
+points = report.divergence_points(divergence)
+plots.reach_vs_conversation(points, compare.divergence.thresholds_pct["reach"])
 
 # %%
-quadrants = report.quadrant_counts(points)
+quadrants = report.quadrant_table(compare)
 quadrants
 
 # %%

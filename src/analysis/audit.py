@@ -98,7 +98,8 @@ def _software_literals(leave_out: frozenset[str] = NOT_PROSE) -> tuple[str, ...]
 
 @functools.cache
 def software_words() -> frozenset[str]:
-    """Words in the string literals of Resonance's own code, docstrings included.
+    """Words in the string literals of Resonance's own code, docstrings included, and in the
+    report's templates.
 
     The report's captions and the writeup's prose are written by the software ("near zero",
     "median abs", "week (starting Monday, UTC)"; the model definitions are the models'

@@ -2,10 +2,11 @@
 and which score Resonance recommends for which question (pure functions, no I/O).
 
 Reads (through ``analysis.stages.compare``) every ``data/processed/scores/<model>.parquet``,
-the validity metrics ``reports/metrics/models.json`` and, on the demo, the planted roles; the
+the validity results ``data/processed/validity.json`` and, on the demo, the planted roles; the
 counterfactual re-scoring (weekend off, two weeks off, extra posts, reaction ring) lives in
 ``analysis.counterfactual``. Outputs: ``data/processed/divergence.parquet`` and
-``reports/metrics/compare.json`` (written by the stage).
+``data/processed/compare.json`` (:class:`analysis.contracts.CompareResult`, written by the
+stage). Numbers and structure only: the report's templates say them in words.
 
 * **Agreement** (like Cha et al., ICWSM 2010, Table 2): for every pair of models, on the
   accounts both scored: Spearman's rho, Kendall's tau-b, Jaccard overlap of the top-k lists
@@ -75,7 +76,7 @@ class CompareParams(Frozen):
     conversation_high_pct: float = Field(50.0, ge=0, le=100)
     counterfactual: CounterfactualParams = CounterfactualParams()
     gates: GateParams = GateParams()
-    #: Questions, each validated by an out-of-time outcome of ``models.json``.
+    #: Questions, each validated by an outcome of the within-thread test (``validity.json``).
     questions: tuple[Question, ...] = (
         Question(outcome="conversation", question="whose contributions draw conversation"),
         Question(outcome="approval", question="whose contributions win approval"),
@@ -362,29 +363,19 @@ def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[
 # Recommendation
 
 
-#: The recommendation rule, stated once (the writeup and compare.json print it).
-RULE = (
-    "Baselines (validate.comparators: volume, reach, klout_like) and peers (follower count, "
-    "the cascade influence of Rizoiu et al. 2018, where the data has them) are comparators, "
-    "never candidates. A candidate is recommended for a question only if, on that question's "
-    "outcome, (1) its within-thread coefficient has an interval above zero, (2) it beats every "
-    "comparator defined on the data with a paired interval above zero, (3) it adds to the "
-    "activity baseline (posts before T, days since the last post) at account level with an "
-    "interval above zero, (4) it gains nothing from extra volume and (5) it passes every "
-    "robustness gate. Among candidates that qualify, the largest within-thread coefficient "
-    "wins. Otherwise: no recommendation, with each candidate's reasons."
-)
-
-
-def _ci(r: dict[str, Any] | None) -> str:
-    if not r or r.get("coef", r.get("diff")) is None:
-        return "n/a"
-    v = r.get("coef", r.get("diff"))
-    return f"{v:+.3f} [{_fmt(r.get('ci_low'))}, {_fmt(r.get('ci_high'))}]"
-
-
 def _above_zero(r: dict[str, Any] | None) -> bool:
     return bool(r) and r.get("ci_low") is not None and r["ci_low"] > 0
+
+
+def _reason(code: str, r: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """One reason a candidate fails the rule: a code (the report's templates say it in words)
+    and its numbers (an estimate with its interval, where there is one)."""
+    out: dict[str, Any] = {"reason": code, **extra}
+    if r is not None:
+        out.update(
+            value=r.get("coef", r.get("diff")), ci_low=r.get("ci_low"), ci_high=r.get("ci_high")
+        )
+    return out
 
 
 def candidate_reasons(
@@ -393,42 +384,57 @@ def candidate_reasons(
     models_json: dict[str, Any],
     comparators: list[str],
     gates: dict[str, Any],
-) -> list[str]:
-    """Why ``name`` cannot be recommended for ``outcome`` (empty: it qualifies)."""
+) -> list[dict[str, Any]]:
+    """Why ``name`` cannot be recommended for ``outcome`` (empty: it qualifies).
+
+    Each reason is ``{"reason": code, ...}`` (:class:`analysis.contracts.Reason`): codes
+    ``no_within_thread_test``, ``no_within_thread_fit``, ``within_thread_not_above_zero``,
+    ``does_not_beat`` (with ``comparator``), ``no_account_level_test``,
+    ``no_gain_over_activity``, ``gains_from_volume``, ``fails_gates`` (with ``gates``).
+    """
     wt = models_json.get("within_thread") or {}
     inc = models_json.get("incremental") or {}
     why = []
     if "models" not in wt:
-        why.append(f"no within-thread test on this data ({wt.get('skipped', 'not run')})")
+        why.append(_reason("no_within_thread_test", detail=wt.get("skipped")))
     else:
         r = (wt["models"].get(name) or {}).get(outcome)
         if r is None:
-            why.append("no within-thread fit (score constant, or no events)")
+            why.append(_reason("no_within_thread_fit"))
         elif not _above_zero(r):
-            why.append(f"within-thread coefficient {_ci(r)} does not exclude zero")
+            why.append(_reason("within_thread_not_above_zero", r))
         pairs = (wt.get("paired") or {}).get(outcome) or {}
         for k in comparators:
             pr = pairs.get(f"{name}-{k}")
             if pr is not None and not _above_zero(pr):
-                why.append(f"does not beat {k} (difference {_ci(pr)})")
+                why.append(_reason("does_not_beat", pr, comparator=k))
     ri = ((inc.get("models") or {}).get(name) or {}).get(outcome)
     if "models" not in inc:
-        why.append(f"no account-level test ({inc.get('skipped', 'not run')})")
+        why.append(_reason("no_account_level_test", detail=inc.get("skipped")))
     elif not _above_zero(ri):
-        why.append(f"adds nothing over the activity baseline at account level ({_ci(ri)})")
+        why.append(_reason("no_gain_over_activity", ri or {}))
     g = gates.get(name) or {}
     if g.get("volume") is False:
-        why.append("gains from extra volume")
+        why.append(_reason("gains_from_volume"))
     failed = [k for k, ok in g.items() if ok is False and k != "volume"]
     if failed:
-        why.append("fails the robustness gates " + ", ".join(failed))
+        why.append(_reason("fails_gates", gates=failed))
     return why
 
 
 def recommend(
     robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
 ) -> dict[str, Any]:
-    """Pick a model per question by :data:`RULE`, from the validity and robustness metrics."""
+    """Pick a model per question by the rule, from the validity and robustness metrics.
+
+    The rule (stated for readers in ``analysis/report/templates/rule.md.j2``): baselines
+    (``validate.comparators``) and peers are comparators, never candidates. A candidate is
+    recommended for a question only if, on its outcome, (1) its within-thread coefficient has
+    an interval above zero, (2) it beats every comparator defined on the data with a paired
+    interval above zero, (3) it adds to the activity baseline at account level with an
+    interval above zero, (4) it gains nothing from extra volume and (5) it passes every
+    robustness gate. Among candidates that qualify, the largest within-thread coefficient wins.
+    """
     gates = gate_results(robustness, params.gates)
     mj = models_json or {}
     comparators = list(mj.get("comparators") or [])
@@ -443,10 +449,10 @@ def recommend(
         coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731
         if not ok:
             answers[q.question] = {
+                "question": q.question,
                 "model": None,
                 "outcome": q.outcome,
-                "reasoning": f"No recommendation for '{q.question}': no candidate meets the rule. "
-                + " ".join(f"{m}: {'; '.join(why)}." for m, why in table.items()),
+                "comparators": defined,
                 "excluded": table,
                 "qualifying": [],
             }
@@ -454,20 +460,17 @@ def recommend(
         pick = max(ok, key=lambda m: coef(m).get("coef") or -np.inf)
         r = coef(pick)
         inc = (((mj.get("incremental") or {}).get("models") or {}).get(pick) or {}).get(q.outcome)
-        others = [m for m in ok if m != pick]
         answers[q.question] = {
+            "question": q.question,
             "model": pick,
             "outcome": q.outcome,
             "coef": r.get("coef"),
             "ci_low": r.get("ci_low"),
             "ci_high": r.get("ci_high"),
-            "reasoning": (
-                f"For '{q.question}', {pick}: within-thread coefficient {_ci(r)} per SD (log rate "
-                f"ratio of {q.outcome}), ahead of every comparator defined here "
-                f"({', '.join(defined) or 'none'}) with paired intervals above zero, and adding "
-                f"{_ci(inc)} over the activity baseline at account level; it passes every "
-                "robustness gate." + (f" Also qualifying: {', '.join(others)}." if others else "")
-            ),
+            "account_coef": (inc or {}).get("coef"),
+            "account_ci_low": (inc or {}).get("ci_low"),
+            "account_ci_high": (inc or {}).get("ci_high"),
+            "comparators": defined,
             "excluded": {m: why for m, why in table.items() if why},
             "qualifying": ok,
         }
@@ -481,13 +484,4 @@ def recommend(
         "candidates": candidates,
         "by_question": answers,
         "gates": gates,
-        "rule": RULE,
     }
-
-
-def _fmt(x: float | None, digits: int = 3) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{x:.{digits}f}"
-
-
-def _pct(x: float | None) -> str:
-    return "n/a" if x is None or not np.isfinite(x) else f"{100 * x:.1f} %"

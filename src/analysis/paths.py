@@ -36,6 +36,9 @@ ACCOUNT_TOPICS = PROCESSED / "account_topics.parquet"
 SCORES = PROCESSED / "scores"
 DIVERGENCE = PROCESSED / "divergence.parquet"
 CHANGES = PROCESSED / "counterfactual_changes.parquet"
+#: The typed results of validate and compare (``analysis.contracts``), full tables included.
+VALIDITY = PROCESSED / "validity.json"
+COMPARE_RESULT = PROCESSED / "compare.json"
 #: The topics stage's three tables by name.
 TOPIC_TABLES = {"topics": TOPICS, "post_topics": POST_TOPICS, "account_topics": ACCOUNT_TOPICS}
 

@@ -1,6 +1,8 @@
 """Publication mode: aggregates only, every cell covering fewer than k accounts suppressed.
 
-The methodology writeup and everything under ``reports/public/`` go through these functions.
+The methodology writeup and everything under ``reports/public/`` go through these functions
+(complementary suppression, which needs to know which cells add up, is in
+``analysis.report.public``).
 An analyst mode (``reports/index.html``, notebooks) may list pseudonymous accounts; a
 publication never lists an account, never quotes post text, and never shows a count, share or
 statistic computed over fewer than ``privacy.min_cell_k`` accounts.
@@ -9,7 +11,7 @@ statistic computed over fewer than ``privacy.min_cell_k`` accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 
 import polars as pl
 
@@ -36,41 +38,6 @@ def suppress_small_cells(
         pl.when(small).then(None).otherwise(pl.col(n_accounts_col)).alias(n_accounts_col),
         small.fill_null(True).alias("is_suppressed"),
     )
-
-
-def complementary_suppression(
-    df: pl.DataFrame, group_cols: Sequence[str], value_col: str
-) -> pl.DataFrame:
-    """Suppress a second cell wherever a group has exactly one suppressed cell.
-
-    The cells of a group add up to a total shown elsewhere (read = accepted + rejected +
-    removed + merged): one suppressed cell beside its visible neighbours is recovered by
-    subtraction (issue 13: 472 - 466 - 0 - 0 = 6). The smallest non-zero visible cell of the
-    group (else a zero) is suppressed with it.
-    Expects ``is_suppressed`` (from :func:`suppress_small_cells`).
-    """
-    if df.height == 0:
-        return df
-    ranked = df.with_row_index("_row").with_columns(
-        pl.col("is_suppressed").sum().over(group_cols).alias("_n_supp"),
-        # the smallest non-zero cell first: hiding a zero beside the lone hidden cell leaves
-        # the hidden sum equal to that cell; a zero is the complement only if nothing else is
-        pl.when(~pl.col("is_suppressed"))
-        .then(
-            pl.when(pl.col(value_col) == 0)
-            .then(pl.lit(2**62))
-            .otherwise(pl.col(value_col).cast(pl.Float64))
-        )
-        .otherwise(None)
-        .rank("ordinal")
-        .over(group_cols)
-        .alias("_rank"),
-    )
-    extra = (pl.col("_n_supp") == 1) & (pl.col("_rank") == 1) & ~pl.col("is_suppressed")
-    return ranked.with_columns(
-        pl.when(extra).then(None).otherwise(pl.col(value_col)).alias(value_col),
-        (pl.col("is_suppressed") | extra.fill_null(False)).alias("is_suppressed"),
-    ).drop("_row", "_n_supp", "_rank")
 
 
 def coarsen_time(value: str | None, resolution: str) -> str | None:

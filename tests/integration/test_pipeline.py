@@ -100,9 +100,17 @@ def test_results_do_not_depend_on_the_key(project: Path, tmp_path_factory, tmp_p
     a = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
     b = set(pl.read_parquet(other / "data/interim/accounts.parquet")["account_id"])
     assert len(a & b) == 1, "the other key must give other pseudonyms"
-    for name in ("ingest", "topics", "models", "compare"):
-        x = _numbers(json.loads((project / f"reports/metrics/{name}.json").read_text()))
-        y = _numbers(json.loads((other / f"reports/metrics/{name}.json").read_text()))
+    # the metrics and the full typed results of validate and compare
+    for name in (
+        "reports/metrics/ingest.json",
+        "reports/metrics/topics.json",
+        "reports/metrics/models.json",
+        "reports/metrics/compare.json",
+        "data/processed/validity.json",
+        "data/processed/compare.json",
+    ):
+        x = _numbers(json.loads((project / name).read_text()))
+        y = _numbers(json.loads((other / name).read_text()))
         # digests of pseudonyms (removed accounts, key fingerprint) differ by design
         keyed = ("seconds", "fingerprint", "sha256")
         x = {k: v for k, v in x.items() if not any(w in k for w in keyed)}

@@ -1,6 +1,6 @@
 """The report stage's outputs on the small demo project: the writeup's numbers are the ones
-`dvc metrics show` prints, publication outputs are publishable, and `dvc plots show` renders
-with the offline template."""
+`dvc metrics show` prints (and the typed results hold), `dvc metrics show` stays readable,
+publication outputs are publishable, and `dvc plots show` renders with the offline template."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis import publish, writeup
+from analysis import contracts, publish
+from analysis.report.fmt import num
 from tests.notebooks.demo_project import demo_project
 
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
@@ -36,34 +37,53 @@ def dvc(project: Path, *args: str) -> str:
 def test_writeup_numbers_equal_dvc_metrics_show(project: Path) -> None:
     metrics = json.loads(dvc(project, "metrics", "show", "--json"))
     files = next(iter(metrics.values()))["data"]
-    models = files["reports/metrics/models.json"]["data"]
+    headline = files["reports/metrics/models.json"]["data"]
     ingest = files["reports/metrics/ingest.json"]["data"]
+    validity = contracts.load(contracts.ValidityResult, project / "data/processed/validity.json")
     md = (project / "reports/methodology.md").read_text()
-    assert f"Participants (accounts studied): {writeup.num(ingest['n_participants'])}" in md
-    assert f"{writeup.num(ingest['totals']['posts']['accepted'])} posts" in md
+    assert f"Participants (accounts studied): {num(ingest['n_participants'])}" in md
+    assert f"{num(ingest['totals']['posts']['accepted'])} posts" in md
     rows = [line for line in md.splitlines() if line.startswith("| ")]
-    for model, outcomes in models["out_of_time"]["models"].items():
+    for model, outcomes in validity.out_of_time.models.items():
         for outcome, r in outcomes.items():
             row = next(x for x in rows if x.startswith(f"| {model} | {outcome} |"))
-            assert row.split("|")[3].strip() == writeup.num(r["spearman"]), row
+            assert row.split("|")[3].strip() == num(r.spearman), row
     planted = md.split("**Planted roles**")[-1].split("## 6.")[0].splitlines()
-    for model, r in (models.get("planted_roles") or {}).get("models", {}).items():
-        row = next(x for x in planted if x.startswith(f"| {model} | "))
-        assert writeup.num(r["auc"]) in row or publish.SUPPRESSED in row, row
+    for model, r in headline["models"].items():
+        if "planted_auc" in r:
+            row = next(x for x in planted if x.startswith(f"| {model} | "))
+            assert num(r["planted_auc"]) in row or publish.SUPPRESSED in row, row
     # the headline within-thread coefficients, model by model and outcome by outcome
-    for model, per in (models["within_thread"].get("models") or {}).items():
+    for model, per in (validity.within_thread.get("models") or {}).items():
         for outcome, r in per.items():
             if r is None:
                 continue
             row = next(x for x in rows if x.startswith(f"| {model} |") and f"| {outcome} |" in x)
-            assert writeup.num(r["coef"]) in row, row
-    if "reports/metrics/compare.json" in files:
-        compare = files["reports/metrics/compare.json"]["data"]
-        # dvc metrics show leaves out null values: no key means no recommended model
-        if compare.get("recommended_model"):
-            assert f"recommends **`{compare['recommended_model']}`**" in md
-        else:
-            assert "**No recommendation**" in md and "Why candidates were not recommended" in md
+            assert num(r["coef"]) in row, row
+            if outcome == "conversation":
+                assert r["coef"] == headline["models"][model]["conversation_coef"]
+    compare = files["reports/metrics/compare.json"]["data"]
+    if compare["recommended_model"] != "none":
+        assert f"recommends **`{compare['recommended_model']}`**" in md
+    else:
+        assert "**No recommendation**" in md and "Why candidates were not recommended" in md
+
+
+def test_dvc_metrics_show_prints_headline_numbers_only(project: Path) -> None:
+    """Issue 15: compare.json held about 700 numbers and 35 prose strings, and `dvc metrics
+    show` printed lines of 52,000 characters. Full results are data files now."""
+    metrics = json.loads(dvc(project, "metrics", "show", "--json"))
+    files = next(iter(metrics.values()))["data"]
+
+    def leaves(o: object) -> list[object]:
+        if isinstance(o, dict):
+            return [x for v in o.values() for x in leaves(v)]
+        return [o]
+
+    for name in ("models", "compare"):
+        values = leaves(files[f"reports/metrics/{name}.json"]["data"])
+        assert len(values) <= 40, (name, len(values))
+        assert not [v for v in values if isinstance(v, str) and len(v) > 40], name
 
 
 def test_publication_outputs_are_publishable(project: Path) -> None:

@@ -387,9 +387,17 @@ def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
     assert rec["recommended_model"] is None
     q = rec["by_question"]["whose contributions draw conversation"]
     assert "volume" not in q["excluded"] and "volume" not in rec["candidates"]
-    assert any("does not beat volume" in w for w in q["excluded"]["talk"])
-    assert any("gains from extra volume" in w for w in q["excluded"]["spam"])
-    assert q["reasoning"].startswith("No recommendation")
+    assert {"reason": "does_not_beat", "comparator": "volume"}.items() <= next(
+        w for w in q["excluded"]["talk"] if w["reason"] == "does_not_beat"
+    ).items()
+    assert any(w["reason"] == "gains_from_volume" for w in q["excluded"]["spam"])
+    # in words, by the report's template
+    from analysis.contracts import Reason
+    from analysis.report.fmt import reason
+
+    words = [reason(Reason.model_validate(w)) for w in q["excluded"]["talk"]]
+    assert any(w.startswith("does not beat volume (difference -") for w in words), words
+    assert q["model"] is None and q["qualifying"] == [] and q["comparators"] == ["volume"]
     # a candidate ahead of the comparator with a paired interval above zero qualifies
     val = _validity({"volume": 0.1, "spam": 0.5, "talk": 0.4, "rank": 0.3})
     rec = compare.recommend(robust, val, CompareParams())
@@ -410,14 +418,14 @@ def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> N
     val = _validity({"volume": 0.1, "talk": 0.5})
     q = compare.recommend(robust, val, CompareParams())["by_question"]
     why = q["whose contributions draw conversation"]["excluded"]["talk"]
-    assert any("robustness gates weekend_off" in w for w in why)
+    assert any(w["reason"] == "fails_gates" and "weekend_off" in w["gates"] for w in why)
     robust["talk"] = _robust(0.0, 0.0, 0.0, 0.0)
     val["incremental"]["models"]["talk"]["conversation"] = _ci(0.02, 0.05)
     q = compare.recommend(robust, val, CompareParams())["by_question"]
     assert q["whose contributions draw conversation"]["model"] is None
     assert q["whose contributions win approval"]["model"] == "talk"
     assert any(
-        "activity baseline" in w
+        w["reason"] == "no_gain_over_activity"
         for w in q["whose contributions draw conversation"]["excluded"]["talk"]
     )
 

@@ -342,11 +342,13 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
     # the banded model reports how often its published band moved; the others have no band
     assert 0 <= head["stability"]["weekend_off"]["conversation_eb"]["share_band_changed"] <= 1
     assert head["stability"]["weekend_off"]["volume"]["share_band_changed"] is None
-    # the old figures keep their old shape: the report's tables still read them
+    # the headline is the typed contract the report loads, and its tables read it
+    from analysis.contracts import Counterfactual
     from analysis.report import effect_frame
 
+    typed = Counterfactual.model_validate(head)
     for test in ("weekend_off", "gaming"):
-        assert effect_frame({"counterfactual": head}, test).height > 0
+        assert effect_frame(typed, test).height > 0
     assert counterfactual.changes_table(res).height > 0
     assert counterfactual.stability_table(res).height == 5 * len(names)
     assert counterfactual.adversary_table(res)["adversary"].n_unique() == 6

@@ -12,13 +12,20 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import publish, report, writeup
+from analysis import contracts, publish, report
+from analysis.models import validity
+from analysis.report import fmt, public
 from analysis.stages import report as stage
 
 K = 10
 MODELS_JSON = {
     "as_of": "2026-07-01T00:00:00+00:00",
     "n_participants": 40,
+    "comparators": ["volume"],
+    "missing_inputs": {"volume": [], "conversation": []},
+    "within_thread": {},
+    "incremental": {},
+    "ranking": {},
     "out_of_time": {
         "delta_days": 30.0,
         "n_accounts": 40,
@@ -28,12 +35,16 @@ MODELS_JSON = {
             "volume": {
                 "n_repliers_next": {
                     "spearman": 0.4123456,
+                    "ci_low": 0.1107,
+                    "ci_high": 0.6461,
                     "nb_glm": {"coef_per_sd": 0.61, "p_value": 1e-5},
                 }
             },
             "conversation": {
                 "n_repliers_next": {
                     "spearman": 0.7654321,
+                    "ci_low": 0.5882,
+                    "ci_high": 0.8707,
                     "nb_glm": {"coef_per_sd": 0.9, "p_value": 2e-9},
                 }
             },
@@ -43,9 +54,18 @@ MODELS_JSON = {
         "positive": ["expert"],
         "negative": ["gamer"],
         "models": {
-            "volume": {"auc": 0.4444444, "auc_experts": 0.3, "n_positive": 12, "n_negative": 11},
+            "volume": {
+                "auc": 0.4444444,
+                "ci_low": 0.2061,
+                "ci_high": 0.6828,
+                "auc_experts": 0.3,
+                "n_positive": 12,
+                "n_negative": 11,
+            },
             "conversation": {
                 "auc": 0.9876543,
+                "ci_low": 0.9512,
+                "ci_high": 1.0,
                 "auc_experts": 1.0,
                 "n_positive": 12,
                 "n_negative": 11,
@@ -98,14 +118,19 @@ INGEST_JSON = {
     },
 }
 COMPARE_JSON = {
-    "recommended_model": "conversation",
-    "agreement": {
-        "volume vs conversation": {
+    "as_of": "2026-07-01T00:00:00+00:00",
+    "n_participants": 40,
+    "models": ["volume", "conversation"],
+    "agreement": [
+        {
+            "model_a": "volume",
+            "model_b": "conversation",
             "n_accounts": 40,
-            "spearman": {"value": 0.55, "ci_low": 0.3, "ci_high": 0.7},
+            "statistics": {"spearman": {"value": 0.55, "ci_low": 0.3, "ci_high": 0.7}},
         }
-    },
+    ],
     "divergence": {
+        "models": {"reach": "reach", "conversation": "conversation"},
         "quadrants": {
             "loud and heard": {"n": 12, "share": 0.3},
             "quiet connectors": {"n": 6, "share": 0.15},
@@ -113,9 +138,23 @@ COMPARE_JSON = {
             "quiet and unheard": {"n": 14, "share": 0.35},
         },
         "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
+        "reach_missing": False,
         "ols": {"n": 40, "slope": 0.0123, "r2": 0.0004},
+        "planted_roles": {
+            "gamer_in_loud_but_unheard": {"n_role": 12, "rate": 0.5, "suppressed": False},
+            "broadcaster_in_loud_but_unheard": {"n_role": None, "rate": None, "suppressed": True},
+            "expert_in_quiet_connectors": {"n_role": 20, "rate": 0.4, "suppressed": False},
+        },
     },
     "counterfactual": {
+        "n_sample": 30,
+        "n_targets": 30,
+        "batch_size": 3,
+        "ring_size": 5,
+        "ring_sizes": {"5": 5},
+        "stability": {},
+        "adversaries": {},
+        "volume": {},
         "weekend_off": {
             "volume": {"median": -0.25, "n_accounts": 30, "share_falling": 0.9},
             "conversation": {"median": -0.01, "n_accounts": 30, "share_falling": 0.4},
@@ -124,18 +163,45 @@ COMPARE_JSON = {
         "gaming": {"volume": {"median_rel_change": {"+50%": 0.2, "+100%": 0.4}, "n_accounts": 30}},
         "ring": {"volume": {"n_members": 5, "ring_gain": 0.1}},
     },
+    "robustness": {},
+    "robustness_gates": {},
     "recommendation": {
+        "recommended_model": "conversation",
         "primary_question": "who gets answered",
-        "rule": "Rule: pass every gate.",
+        "comparators": ["volume"],
+        "candidates": ["conversation"],
         "by_question": {
             "who gets answered": {
+                "question": "who gets answered",
                 "model": "conversation",
-                "outcome": "n_repliers_next",
-                "spearman": 0.7654321,
-                "auc": 0.9876543,
-                "failed_gates": [],
-                "reasoning": "best and robust",
-            }
+                "outcome": "conversation",
+                "coef": 0.4321,
+                "ci_low": 0.2,
+                "ci_high": 0.6,
+                "account_coef": 0.3,
+                "account_ci_low": 0.1,
+                "account_ci_high": 0.5,
+                "comparators": ["volume"],
+                "qualifying": ["conversation"],
+            },
+            "who wins approval": {
+                "question": "who wins approval",
+                "model": None,
+                "outcome": "approval",
+                "comparators": ["volume"],
+                "excluded": {
+                    "conversation": [
+                        {
+                            "reason": "does_not_beat",
+                            "comparator": "volume",
+                            "value": -0.1,
+                            "ci_low": -0.3,
+                            "ci_high": 0.1,
+                        },
+                        {"reason": "fails_gates", "gates": ["ring", "puppets"]},
+                    ]
+                },
+            },
         },
         "gates": {
             "volume": {"ring": True, "weekend_off": False},
@@ -143,6 +209,8 @@ COMPARE_JSON = {
         },
     },
 }
+VALIDITY = contracts.ValidityResult.model_validate(MODELS_JSON)
+COMPARE = contracts.CompareResult.model_validate(COMPARE_JSON)
 
 
 # ---------------------------------------------------------------- frames
@@ -166,23 +234,30 @@ def test_weekly_activity_counts_posts_reactions_and_distinct_accounts() -> None:
 
 
 def test_auc_interval_matches_hanley_mcneil_and_stays_in_bounds() -> None:
-    lo, hi = report.auc_interval(0.5, 50, 50)
+    lo, hi = validity.auc_interval(0.5, 50, 50)
     assert (lo + hi) / 2 == pytest.approx(0.5)
     assert hi - lo == pytest.approx(2 * 1.96 * 0.0578, abs=0.01)  # SE ~0.058 at n = 50 + 50
-    assert report.auc_interval(0.99, 5, 5)[1] <= 1.0
-    assert report.auc_interval(1.0, 5, 5) == (1.0, 1.0)
+    assert validity.auc_interval(0.99, 5, 5)[1] <= 1.0
+    assert validity.auc_interval(1.0, 5, 5) == (1.0, 1.0)
 
 
 def test_spearman_interval_contains_rho_and_narrows_with_n() -> None:
-    lo, hi = report.spearman_interval(0.5, 30)
-    lo2, hi2 = report.spearman_interval(0.5, 300)
+    lo, hi = validity.spearman_interval(0.5, 30)
+    lo2, hi2 = validity.spearman_interval(0.5, 300)
     assert lo < lo2 < 0.5 < hi2 < hi
-    assert report.spearman_interval(0.5, 3) == (0.5, 0.5)
+    assert validity.spearman_interval(0.5, 3) == (0.5, 0.5)
 
 
-def test_agreement_frame_reads_compare_json_and_falls_back_to_scores() -> None:
-    df, src = report.agreement_frame(COMPARE_JSON, {})
-    assert src.startswith("compare stage")
+def test_validity_frames_read_the_intervals_validate_wrote() -> None:
+    """No recomputation: the report prints the validate stage's intervals as they are."""
+    auc = report.auc_frame(VALIDITY)
+    assert auc.filter(pl.col("model") == "volume").row(0, named=True)["ci_low"] == 0.2061
+    oot = report.oot_frame(VALIDITY)
+    assert oot.filter(pl.col("model") == "conversation")["ci_high"].to_list() == [0.8707]
+
+
+def test_agreement_frame_reads_the_compare_result() -> None:
+    df = report.agreement_frame(COMPARE)
     assert df.row(0, named=True) == {
         "model_a": "volume",
         "model_b": "conversation",
@@ -195,34 +270,45 @@ def test_agreement_frame_reads_compare_json_and_falls_back_to_scores() -> None:
         "a": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [1.0, 2.0, 3.0]}),
         "b": pl.DataFrame({"account_id": ["x", "y", "z"], "score": [3.0, 2.0, 1.0]}),
     }
-    df2, src2 = report.agreement_frame(None, scores)
-    assert src2.startswith("score files")
-    assert df2["value"].to_list() == pytest.approx([-1.0])
-    assert report.agreement_frame(None, {"a": scores["a"]}) == (None, "")
+    # notebooks run before compare: the score files' own rank correlation
+    assert report.score_agreement(scores)["value"].to_list() == pytest.approx([-1.0])
 
 
 def test_effect_frames_read_the_counterfactual_tests() -> None:
-    w = report.effect_frame(COMPARE_JSON, "weekend_off")
+    w = report.effect_frame(COMPARE.counterfactual, "weekend_off")
     assert w.filter(pl.col("series") == "weekends off")["value"].to_list() == pytest.approx(
         [-0.25, -0.01]
     )
     assert w.filter(pl.col("series") == "two weeks off")["model"].to_list() == ["volume"]
-    g = report.effect_frame(COMPARE_JSON, "gaming")
+    g = report.effect_frame(COMPARE.counterfactual, "gaming")
     ring = g.filter(pl.col("series").str.starts_with("reaction ring"))
     assert ring["n_accounts"].to_list() == [5] and ring["value"].to_list() == pytest.approx([0.1])
-    assert report.effect_frame(None, "gaming") is None
     with pytest.raises(ValueError, match="unknown test"):
-        report.effect_frame(COMPARE_JSON, "nope")
+        report.effect_frame(COMPARE.counterfactual, "nope")
 
 
-def test_divergence_points_fall_back_to_scores_with_named_quadrants() -> None:
-    scores = {
-        "reach": pl.DataFrame({"account_id": ["a", "b"], "score_pct": [90.0, 10.0]}),
-        "conversation": pl.DataFrame({"account_id": ["a", "b"], "score_pct": [10.0, 90.0]}),
-    }
-    pts, src = report.divergence_points(None, scores, 50.0)
-    assert src.startswith("score files")
-    assert pts["quadrant"].to_list() == ["loud but unheard", "quiet connectors"]
+def test_quadrants_are_the_ones_compare_placed() -> None:
+    div = pl.DataFrame(
+        {
+            "account_id": ["a", "b", "c"],
+            "reach_pct": [90.0, 10.0, 50.0],
+            "conversation_pct": [10.0, 90.0, 50.0],
+            "quadrant": ["loud but unheard", "quiet connectors", None],
+        }
+    )
+    pts = report.divergence_points(div)
+    assert pts["quadrant"].to_list() == ["loud but unheard", "quiet connectors", "unassigned"]
+    q = report.quadrant_table(COMPARE)
+    assert dict(q.select("quadrant", "n_accounts").iter_rows())["quiet connectors"] == 6
+
+
+def test_a_compare_result_of_another_shape_fails_with_the_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "compare.json"
+    path.write_text(json.dumps({**COMPARE_JSON, "agreemnet": []}))
+    with pytest.raises(ValueError, match=r"compare\.json does not match CompareResult"):
+        contracts.load(contracts.CompareResult, path)
+    with pytest.raises(FileNotFoundError, match="missing"):
+        contracts.load(contracts.CompareResult, tmp_path / "absent.json")
 
 
 def test_topic_experts_keeps_attributed_evidence_rows_best_first() -> None:
@@ -272,8 +358,8 @@ def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
             "n_accounts": [40, 3],
         }
     )
-    t = writeup.public_tables(
-        {"removals": removals, "topics": topics, "validity_auc": report.auc_frame(MODELS_JSON)}, K
+    t = public.public_tables(
+        {"removals": removals, "topics": topics, "validity_auc": report.auc_frame(VALIDITY)}, K
     )
     r = t["privacy_removals"].sort("rule")
     assert r["n"].to_list() == [None, None, None]
@@ -284,13 +370,16 @@ def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
     assert r.filter(pl.col("table") == "posts")["n"].to_list() == [None]  # 20 rows of 4 accounts
     tiny = t["topics"].filter(pl.col("topic_id") == 1).row(0, named=True)
     assert tiny["label"] is None and tiny["keywords"] is None and tiny["n_posts"] is None
-    assert t["topics"].filter(pl.col("topic_id") == 0)["label"].to_list() == ["0_big"]
+    # the only other topic is its complement: its posts would give the tiny one's away from
+    # the total; its label and authors stay (it covers 40 accounts)
+    big = t["topics"].filter(pl.col("topic_id") == 0).row(0, named=True)
+    assert big["label"] == "0_big" and big["n_accounts"] == 40 and big["n_posts"] is None
     assert t["validity_planted_roles"]["auc"].null_count() == 0  # 12 + 11 accounts >= k
 
 
 def test_md_table_prints_suppressed_cells_as_k() -> None:
     df = pl.DataFrame({"q": ["a", "b"], "n_accounts": [None, 12], "is_suppressed": [True, False]})
-    assert writeup.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]
+    assert public.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]
 
 
 # ---------------------------------------------------------------- the stage on partial inputs
@@ -306,8 +395,16 @@ def params() -> dict:
     }
 
 
+#: where each result lives: metrics JSON (ingest) or a stage's typed result (validate, compare)
+WHERE = {
+    "ingest.json": "reports/metrics/ingest.json",
+    "models.json": "data/processed/validity.json",
+    "compare.json": "data/processed/compare.json",
+}
+
+
 def _write(root: Path, name: str, data: dict) -> None:
-    path = root / "reports/metrics" / name
+    path = root / WHERE[name]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(data))
 
@@ -340,23 +437,34 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
     # validation tables: the printed number is num(the JSON value)
     for model, r in MODELS_JSON["planted_roles"]["models"].items():
         line = next(
-            v for k, v in rows.items() if k.startswith(model + "/") and writeup.num(r["auc"]) in v
+            v for k, v in rows.items() if k.startswith(model + "/") and fmt.num(r["auc"]) in v
         )
-        assert writeup.num(r["auc"]) == "0.988" if model == "conversation" else True
+        assert fmt.num(r["auc"]) == "0.988" if model == "conversation" else True
         assert line
     for model, outcomes in MODELS_JSON["out_of_time"]["models"].items():
         rho = outcomes["n_repliers_next"]["spearman"]
-        assert rows[f"{model}/n_repliers_next"].split("|")[3].strip() == writeup.num(rho)
+        assert rows[f"{model}/n_repliers_next"].split("|")[3].strip() == fmt.num(rho)
     # data, compare and recommendation numbers
     assert "880 posts" in md and "Participants (accounts studied): 40" in md
-    assert f"slope {writeup.num(0.0123)}" in md
+    assert f"slope {fmt.num(0.0123)}" in md
     assert (
         rows["loud and heard/12"]
         and "quiet connectors" in md
         and "| quiet connectors | <k | <k |" in md
     )
-    assert "recommends **`conversation`**" in md and "best and robust" in md
+    assert "recommends **`conversation`**" in md
+    assert "within-thread coefficient is +0.432 [0.200, 0.600] per SD" in md
+    # the rule's reasons, said in words by the template from the compare result's codes
+    assert (
+        "| who wins approval | conversation | does not beat volume (difference -0.100 "
+        "[-0.300, 0.100]); fails the robustness gates ring, puppets |"
+    ) in md
     assert "| volume | weekends off | -0.250 | 30 |" in md  # the JSON's value, not a percent
+    # planted roles: compare hid the broadcasters (< k); the gamers' count is its complement
+    # (gamers + broadcasters = the planted negatives), their rate stays
+    assert "| broadcaster in loud but unheard | <k | <k |" in md
+    assert "| gamer in loud but unheard | <k | 0.500 |" in md
+    assert "| expert in quiet connectors | 20 | 0.400 |" in md
     assert "| volume | reaction ring (5 accounts) | <k | <k |" in md  # 5 ring members < k
     # every decimal number of the validity tables is a JSON value or an interval of one
     leaves, pvalues = set(), set()
@@ -366,8 +474,8 @@ def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: 
             for v in o.values():
                 walk(v)
         elif isinstance(o, float | int) and not isinstance(o, bool):
-            leaves.add(writeup.num(float(o)))
-            pvalues.add(writeup.pval(float(o)))  # p-values print as "< 0.001" below 0.001
+            leaves.add(fmt.num(float(o)))
+            pvalues.add(fmt.pval(float(o)))  # p-values print as "< 0.001" below 0.001
 
     walk(MODELS_JSON)
     oot = md.split("**Out of time.**")[1].split("**Planted roles**")[0]
@@ -420,37 +528,39 @@ def test_report_refuses_to_publish_a_quote(monkeypatch, tmp_path: Path, params: 
             "text": [quote],
         }
     ).write_parquet(interim / "posts.parquet")
-    monkeypatch.setattr(writeup, "LIMITATIONS", [quote])
     with pytest.raises(stage.PublicationError, match="quotes post text"):
-        stage.write_report(tmp_path, params)
+        stage.write_report(
+            tmp_path, {**params, "report": {"figure_format": "none", "title": quote}}
+        )
     assert not (tmp_path / "reports/methodology.md").exists()
 
 
 def test_dvc_plot_files_leave_out_suppressed_rows(tmp_path: Path) -> None:
     topics = pl.DataFrame(
         {
-            "topic_id": [0, 1],
-            "label": ["0_big", "1_tiny"],
-            "keywords": ["a", "b"],
-            "n_posts": [100, 12],
-            "n_accounts": [40, 3],
+            "topic_id": [0, 1, 2],
+            "label": ["0_big", "1_mid", "2_tiny"],
+            "keywords": ["a", "b", "c"],
+            "n_posts": [100, 50, 12],
+            "n_accounts": [40, 20, 3],
         }
     )
-    tables = writeup.public_tables({"topics": topics}, K)
-    stage.dvc_plot_data(tables, tmp_path)
+    tables = public.public_tables({"topics": topics}, K)
+    public.write_dvc_plot_data(tables, tmp_path)
     got = pl.read_csv(tmp_path / "topic_sizes.csv")
+    # the tiny topic and its complement (the smaller of the others) are left out
     assert_frame_equal(
         got, pl.DataFrame({"label": ["0_big"], "n_posts": [100], "n_accounts": [40]})
     )
-    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(stage.DVC_PLOTS)
+    assert sorted(p.name for p in tmp_path.glob("*.csv")) == sorted(public.DVC_PLOTS)
 
 
 def test_num_formats_like_the_writeup() -> None:
-    assert writeup.num(1234) == "1,234"
-    assert writeup.num(0.98765) == "0.988"
-    assert writeup.num(2.5e-9) == "2.50e-09"
-    assert writeup.num(None) == "n/a"
-    assert re.fullmatch(r"-?\d+\.\d{3}", writeup.num(-0.1))
+    assert fmt.num(1234) == "1,234"
+    assert fmt.num(0.98765) == "0.988"
+    assert fmt.num(2.5e-9) == "2.50e-09"
+    assert fmt.num(None) == "n/a"
+    assert re.fullmatch(r"-?\d+\.\d{3}", fmt.num(-0.1))
 
 
 def test_without_a_browser_figures_fall_back_to_svg(
@@ -489,3 +599,74 @@ def test_a_table_of_numbers_is_not_a_quote_of_a_post_made_of_numbers() -> None:
     assert publish.publishable_problems(table, [matrix_post]) == []
     quote = "the state 0 0 0 0 0 0 0 0 is what I get"
     assert publish.publishable_problems(f"x {quote} y", [matrix_post])
+
+
+def test_headline_metrics_are_the_results_own_numbers_and_few() -> None:
+    """`dvc metrics show` prints the headline; the full result stays in data/processed/."""
+
+    def leaves(o: object) -> list[object]:
+        if isinstance(o, dict):
+            return [x for v in o.values() for x in leaves(v)]
+        if isinstance(o, list):
+            return [x for v in o for x in leaves(v)]
+        return [o]
+
+    full = set(leaves(COMPARE.model_dump()))
+    head = COMPARE.headline()
+    assert (
+        head["recommended_model"] == "conversation" and head["quadrants"]["quiet_connectors"] == 6
+    )
+    assert head["gates_failed"] == {}
+    numbers = [v for v in leaves(head) if isinstance(v, float)]
+    assert numbers and set(numbers) <= full
+    assert len(leaves(VALIDITY.headline())) <= 40
+    assert VALIDITY.headline()["models"]["conversation"]["planted_auc"] == 0.9876543
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [{"report": {"figure_format": "none", "titel": "x"}}, {"validate": {"min_autors": 3}}],
+)
+def test_a_misspelt_param_fails_instead_of_printing_n_a(
+    tmp_path: Path, params: dict, bad: dict
+) -> None:
+    from analysis.config import ParamsError
+
+    with pytest.raises(ParamsError, match=r"titel|min_autors"):
+        stage.write_report(tmp_path, {**params, **bad})
+    assert not (tmp_path / "reports/methodology.md").exists()
+
+
+def test_a_template_that_names_a_missing_value_fails() -> None:
+    import jinja2
+
+    with pytest.raises(jinja2.UndefinedError):
+        fmt.environment().from_string("{{ nope }}").render()
+
+
+def test_validate_writes_the_intervals_the_report_prints() -> None:
+    """The intervals are the validate stage's (models.validity), typed by the contract."""
+    from analysis.config import DemoParams
+    from analysis.demo import generate
+    from analysis.demo_check import tables_from_demo
+    from analysis.models import MODELS, common
+    from analysis.models.params import ModelParams
+
+    dump = generate(DemoParams(seed=3, n_accounts=60, n_days=50))
+    t = tables_from_demo(dump)
+    p = ModelParams()
+    as_of = common.resolve_as_of(p, t.posts)
+    scores = {n: MODELS[n].score(t, p, as_of) for n in ("volume", "conversation")}
+    pr = contracts.PlantedRoles.model_validate(
+        validity.planted_roles(scores, dump.truth_accounts, p)
+    )
+    for r in pr.models.values():
+        assert (r.ci_low, r.ci_high) == validity.auc_interval(r.auc, r.n_positive, r.n_negative)
+        assert r.ci_low <= r.auc <= r.ci_high
+    oot = contracts.OutOfTime.model_validate(
+        validity.out_of_time(t, {n: MODELS[n] for n in scores}, p, as_of)
+    )
+    fits = [f for per in oot.models.values() for f in per.values() if f.spearman is not None]
+    assert fits
+    for f in fits:
+        assert (f.ci_low, f.ci_high) == validity.spearman_interval(f.spearman, oot.n_accounts)

@@ -29,7 +29,7 @@ def test_a_dump_without_reach_says_so_and_places_nobody(tmp_path: Path, params: 
     _write(tmp_path, "models.json", MODELS_JSON)
     _write(tmp_path, "compare.json", _no_reach_compare())
     div = tmp_path / "data/processed/divergence.parquet"
-    div.parent.mkdir(parents=True)
+    div.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(
         {
             "account_id": [f"acct_{i}" for i in range(40)],
@@ -51,7 +51,8 @@ def test_a_dump_without_reach_says_so_and_places_nobody(tmp_path: Path, params: 
 
 
 def test_a_failed_fit_is_not_shown_as_suppressed() -> None:
-    from analysis import publish, writeup
+    from analysis import publish
+    from analysis.report import public
 
     df = pl.DataFrame(
         {
@@ -61,7 +62,7 @@ def test_a_failed_fit_is_not_shown_as_suppressed() -> None:
             "is_suppressed": [False, False, True],
         }
     )
-    lines = writeup.md_table(df).splitlines()[2:]
+    lines = public.md_table(df).splitlines()[2:]
     assert lines == [
         "| a | < 0.001 | 40 |",
         "| b | n/a | 40 |",
@@ -70,21 +71,18 @@ def test_a_failed_fit_is_not_shown_as_suppressed() -> None:
 
 
 def test_p_values_percentiles_and_gate_verdicts_read_as_words() -> None:
-    from analysis import report, writeup
-    from analysis.templates.index_page import html_table
+    from analysis import contracts
+    from analysis.report import fmt, frames, public
+    from analysis.report.analyst import html_table
 
-    assert writeup.pval(2.25e-83) == "< 0.001" and writeup.pval(0.0123) == "0.012"
-    assert writeup.ordinal(50.0) == "50th" and writeup.ordinal(33) == "33rd"
-    assert writeup.ordinal(97.5) == "97.5th" and writeup.ordinal(11) == "11th"
-    gates = report.gates_table(
-        {
-            "recommendation": {
-                "gates": {"reach": {"weekend_off": True, "ring": False, "gaming": None}}
-            }
-        }
-    )
+    assert fmt.pval(2.25e-83) == "< 0.001" and fmt.pval(0.0123) == "0.012"
+    assert fmt.ordinal(50.0) == "50th" and fmt.ordinal(33) == "33rd"
+    assert fmt.ordinal(97.5) == "97.5th" and fmt.ordinal(11) == "11th"
+    cm = copy.deepcopy(COMPARE_JSON)
+    cm["recommendation"]["gates"] = {"reach": {"weekend_off": True, "ring": False, "gaming": None}}
+    gates = frames.gates_table(contracts.CompareResult.model_validate(cm))
     assert gates.row(0) == ("reach", "pass", "fail", "not tested")
-    md = writeup.md_table(gates)
+    md = public.md_table(gates)
     assert "true" not in md and "false" not in md and "| reach | pass | fail |" in md
     page = html_table(gates)
     assert "true" not in page and '<td class="">pass</td>' in page
@@ -99,7 +97,8 @@ def test_methodology_quadrant_split_is_an_ordinal(tmp_path: Path, params: dict) 
 
 
 def test_gaming_legend_sorts_numerically_and_zero_differs_from_no_data() -> None:
-    from analysis import plots, writeup
+    from analysis import plots
+    from analysis.report import figures
 
     df = pl.DataFrame(
         {
@@ -117,7 +116,7 @@ def test_gaming_legend_sorts_numerically_and_zero_differs_from_no_data() -> None
     missing = [t for t in fig.data if t.type == "scatter" and t.mode == "text"]
     assert {y for t in missing for y in t.y} == {"b", "c"}  # b has no +400 %; c's value is null
     assert all(set(t.text) == {"no data"} for t in missing)
-    assert writeup.figure_to_svg(fig) is not None  # the browserless fallback still draws bars
+    assert figures.figure_to_svg(fig) is not None  # the browserless fallback still draws bars
 
 
 def test_no_literal_backticks_in_html_captions_or_notes(tmp_path: Path, params: dict) -> None:
@@ -134,7 +133,7 @@ def test_no_literal_backticks_in_html_captions_or_notes(tmp_path: Path, params: 
 def test_writeup_opens_with_the_question_and_says_the_demo_is_simulated(
     tmp_path: Path, params: dict
 ) -> None:
-    from analysis import writeup
+    from analysis.report import methodology
 
     stage.write_report(tmp_path, {**params, "source": {"format": "canonical"}})
     md = (tmp_path / "reports/methodology.md").read_text()
@@ -145,7 +144,7 @@ def test_writeup_opens_with_the_question_and_says_the_demo_is_simulated(
     stage.write_report(real, {**params, "source": {"format": "stackexchange", "path": "x/beer"}})
     head = (real / "reports/methodology.md").read_text().split("## 1.")[0]
     assert "**Research question.**" in head and "Simulated data" not in head
-    docs = writeup.model_docs(["network", "network_topic"])
+    docs = methodology.model_docs(["network", "network_topic"])
     a, b = docs["network"][1], docs["network_topic"][1]
     shared = set(a.split("\n\n")) & set(b.split("\n\n"))
     assert len(shared) <= 1, shared  # at most the paragraph that defines the topic variant

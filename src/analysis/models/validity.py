@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 from collections.abc import Callable
 from dataclasses import replace
@@ -129,6 +130,29 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     return float(stats.spearmanr(a, b).statistic)
 
 
+#: z of a two-sided 95 % interval.
+Z95 = 1.959963984540054
+
+
+def auc_interval(auc: float, n_pos: int, n_neg: int) -> tuple[float, float]:
+    """95 % interval of an AUC (Hanley & McNeil 1982 standard error), clipped to [0, 1]."""
+    q1, q2 = auc / (2 - auc), 2 * auc**2 / (1 + auc)
+    var = (auc * (1 - auc) + (n_pos - 1) * (q1 - auc**2) + (n_neg - 1) * (q2 - auc**2)) / max(
+        n_pos * n_neg, 1
+    )
+    se = math.sqrt(max(var, 0.0))
+    return max(0.0, auc - Z95 * se), min(1.0, auc + Z95 * se)
+
+
+def spearman_interval(rho: float, n: int) -> tuple[float, float]:
+    """95 % interval of a Spearman rho: Fisher z with the Fieller-Hartley-Pearson variance
+    1.06/(n-3)."""
+    if n <= 3 or abs(rho) >= 1:
+        return rho, rho
+    z, se = math.atanh(rho), math.sqrt(1.06 / (n - 3))
+    return math.tanh(z - Z95 * se), math.tanh(z + Z95 * se)
+
+
 def out_of_time(
     tables: Tables, models: dict[str, Any], p: ModelParams, as_of: datetime
 ) -> dict[str, Any]:
@@ -153,7 +177,9 @@ def out_of_time(
         per = {}
         for outcome in ("n_repliers_next", "n_reactions_next"):
             y = j[outcome].to_numpy()
-            per[outcome] = {"spearman": spearman(x, y), "nb_glm": nb_fit(y, x)}
+            rho = spearman(x, y)
+            lo, hi = (None, None) if rho is None else spearman_interval(rho, out.height)
+            per[outcome] = {"spearman": rho, "ci_low": lo, "ci_high": hi, "nb_glm": nb_fit(y, x)}
         result["models"][name] = per
     return result
 
@@ -173,14 +199,17 @@ def planted_roles(
         neg = j.filter(pl.col("role").is_in(list(p.roles_negative)))
         both = pl.concat([j.filter(pl.col("role").is_in(list(p.roles_positive))), neg])
         experts = pl.concat([j.filter(pl.col("role") == "expert"), neg])
+        value = auc(both["score"].to_numpy(), both["role"].is_in(list(p.roles_positive)).to_numpy())
+        n_pos = int(both.height - neg.height)
+        lo, hi = (None, None) if value is None else auc_interval(value, n_pos, neg.height)
         res["models"][name] = {
-            "auc": auc(
-                both["score"].to_numpy(), both["role"].is_in(list(p.roles_positive)).to_numpy()
-            ),
+            "auc": value,
+            "ci_low": lo,
+            "ci_high": hi,
             "auc_experts": auc(
                 experts["score"].to_numpy(), (experts["role"] == "expert").to_numpy()
             ),
-            "n_positive": int(both.height - neg.height),
+            "n_positive": n_pos,
             "n_negative": neg.height,
         }
     return res

@@ -1,10 +1,11 @@
 """Stage ``compare``: ``python -m analysis compare``.
 
 Reads ``data/interim/{accounts,posts,reactions}.parquet`` (+ ``data/processed/post_topics.parquet``),
-every ``data/processed/scores/<model>.parquet``, ``reports/metrics/models.json`` (validity) and,
+every ``data/processed/scores/<model>.parquet``, ``data/processed/validity.json`` (validity) and,
 on the demo, the planted roles. Writes ``data/processed/divergence.parquet``, ``data/processed/counterfactual_changes.parquet``
 (every re-scored account of every counterfactual test),
-``reports/metrics/compare.json`` and the plot data under ``reports/plots/compare/``.
+``data/processed/compare.json`` (:class:`analysis.contracts.CompareResult`, read by the report),
+its headline ``reports/metrics/compare.json`` and the plot data under ``reports/plots/compare/``.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ from typing import Any
 
 import polars as pl
 
-from analysis import compare, counterfactual, demo_check, groundtruth, ordering, paths
+from analysis import compare, contracts, counterfactual, demo_check, groundtruth, ordering, paths
 from analysis import models as registry
 from analysis.config import DemoParams, PrivacyParams, section
-from analysis.io import read_json, write_json, write_parquet
+from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
 from analysis.stages.score import load_tables
@@ -26,39 +27,24 @@ from analysis.stages.score import load_tables
 log = logging.getLogger(__name__)
 
 
-METHOD = {
-    "agreement": "Spearman rho and Kendall tau-b (scipy), Jaccard of the top-k lists (k capped at n, "
-    "ties broken by account id) and extrapolated rank-biased overlap (Webber, Moffat & Zobel 2010, "
-    "eq. 32; implemented here, neither scipy nor scikit-learn has it) on the accounts both models "
-    "scored; 95 % percentile bootstrap intervals, accounts resampled with replacement.",
-    "divergence": "Quadrants from score_pct thresholds (high = at or above); divergence = residual "
-    "of conversation_pct regressed on reach_pct (statsmodels OLS), positive = more conversation "
-    "than reach predicts.",
-    "counterfactual": "A seeded sample of accounts active before the scoring date (ordered by "
-    "first post time and content, never by pseudonym) is altered in batches; every model is "
-    "re-run on the altered tables and each altered account's new score is ranked against the "
-    "frozen baseline scores of everyone else (no batch cross-effects). Change = percentile "
-    "points, relative change (pct_cf - pct_base) / max(pct_base, floor_pct), and score change "
-    "in the model's own standard errors. Weekend off and time off remove the account's own "
-    "posts and, with drop_responses, the replies to them and the reactions on them; their "
-    "placebos remove as many random weekday (older) posts; bias = median paired change beyond "
-    "the placebo, noise = median absolute change, both with 95 % bootstrap intervals over "
-    "accounts. Weekend moved shifts weekend posts to the Friday before. Adversaries (spam "
-    "drawing replies, reply-to-everyone, self-reply chains, two-person exchanges, sockpuppet "
-    "farms, reaction rings) are curves of the targets' median relative gain per strength. "
-    "'legacy' keeps the old figures (percentiles re-ranked inside the altered tables).",
-}
-
-
-def _agreement_json(agree: pl.DataFrame) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for row in agree.iter_rows(named=True):
-        out.setdefault(row["pair"], {"n_accounts": row["n_accounts"]})[row["statistic"]] = {
-            "value": row["value"],
-            "ci_low": row["ci_low"],
-            "ci_high": row["ci_high"],
-        }
-    return out
+def _agreement_pairs(agree: pl.DataFrame) -> list[contracts.AgreementPair]:
+    """The long agreement frame as one typed record per pair of models."""
+    pairs = []
+    for (a, b), g in agree.group_by("model_a", "model_b", maintain_order=True):
+        pairs.append(
+            contracts.AgreementPair(
+                model_a=a,
+                model_b=b,
+                n_accounts=int(g["n_accounts"][0]),
+                statistics={
+                    r["statistic"]: contracts.Estimate(
+                        value=r["value"], ci_low=r["ci_low"], ci_high=r["ci_high"]
+                    )
+                    for r in g.iter_rows(named=True)
+                },
+            )
+        )
+    return pairs
 
 
 def _write_plots(
@@ -142,30 +128,25 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     n_part = tables.participants().height
     cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual)
     robust = counterfactual.robustness_table(cf)
-    validity = read_json(paths.MODELS_METRICS) if paths.MODELS_METRICS.exists() else None
-    if validity is None:
-        log.warning(
-            "%s is missing: the recommendation has no validity numbers", paths.MODELS_METRICS
-        )
-    rec = compare.recommend(robust, validity, cp)
+    validity = contracts.load(contracts.ValidityResult, paths.VALIDITY)
+    rec = compare.recommend(robust, validity.model_dump(mode="json"), cp)
     log.info(
         "recommended model (%s): %s",
         rec["primary_question"],
-        rec["recommended_model"] or "no model is valid (see the reasoning in compare.json)",
+        rec["recommended_model"]
+        or "no model is valid (the reasons are in data/processed/compare.json)",
     )
 
-    result = {
+    result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "n_participants": tables.participants().height,
         "models": names,
-        "agreement": _agreement_json(agree),
+        "agreement": _agreement_pairs(agree),
         "divergence": div_json,
         "counterfactual": counterfactual.headline(cf, cp.counterfactual, n_part),
         "robustness": robust,
         "robustness_gates": counterfactual.gate_results(robust, cp.gates),
         "recommendation": rec,
-        "recommended_model": rec["recommended_model"],
-        "method": METHOD,
     }
     if groundtruth.has_truth(params):
         # The demo only: regenerate it over the grid of reply-trait correlations and score
@@ -182,6 +163,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     write_parquet(div, paths.DIVERGENCE)
     write_parquet(counterfactual.changes_table(cf), paths.CHANGES)
-    write_json(result, paths.COMPARE_METRICS)
+    typed = contracts.CompareResult.model_validate(result)
+    contracts.write(typed, paths.COMPARE_RESULT)
+    write_json(typed.headline(), paths.COMPARE_METRICS)
     _write_plots(agree, div, robust, cf, cp.counterfactual.gaming_multipliers)
     return 0

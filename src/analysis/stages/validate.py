@@ -1,4 +1,6 @@
-"""Stage ``validate``: validity of every model, written to ``reports/metrics/models.json``.
+"""Stage ``validate``: validity of every model, written to ``data/processed/validity.json``
+(:class:`analysis.contracts.ValidityResult`, read by ``compare`` and ``report``) with its
+headline in ``reports/metrics/models.json``.
 
 Reads the interim tables, ``data/processed/embeddings.parquet`` (topics refitted before each
 scoring origin for the topic-sensitive model), ``reports/metrics/topics.json`` (the run's number
@@ -18,7 +20,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import groundtruth, paths
+from analysis import contracts, groundtruth, paths
 from analysis import models as registry
 from analysis.config import section
 from analysis.io import write_json
@@ -107,5 +109,7 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     rep = validity.reputation(scores, tables.accounts)
     if rep is not None:
         result["reputation"] = rep
-    write_json(result, paths.MODELS_METRICS)
+    typed = contracts.ValidityResult.model_validate(result)
+    contracts.write(typed, paths.VALIDITY)
+    write_json(typed.headline(), paths.MODELS_METRICS)
     return 0

@@ -1,0 +1,283 @@
+"""Typed results passed between stages: what ``validate`` and ``compare`` write and the next
+stage loads (``compare`` reads the validity, ``report`` reads both).
+
+Each result is a pydantic model: the writing stage builds it (a typo'd or missing field fails
+there), dumps it to a data file under ``data/processed/`` and writes a small headline of it to
+``reports/metrics/`` for ``dvc metrics show/diff``; the reading stage loads the data file back
+through the same model (:func:`load`), so both sides agree on one shape.
+
+* :class:`ValidityResult`: ``data/processed/validity.json`` (``validate``) -> ``compare``,
+  ``report``; headline ``reports/metrics/models.json``.
+* :class:`CompareResult`: ``data/processed/compare.json`` (``compare``) -> ``report``;
+  headline ``reports/metrics/compare.json``.
+
+Deeply nested statistics whose shape belongs to one function (the counterfactual curves, the
+within-thread fits) are typed as plain mappings of numbers: the model checks where they are,
+the producing function documents what they hold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict
+
+Number = float | int | None
+M = TypeVar("M", bound=BaseModel)
+
+
+class Contract(BaseModel):
+    """Base of the stage results: immutable; a key the model does not declare is an error."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def write(result: BaseModel, path: Path) -> None:
+    """Write ``result`` as sorted, indented JSON (byte-identical for identical results)."""
+    from analysis.io import write_json
+
+    write_json(result.model_dump(mode="json"), path)
+
+
+def load(model: type[M], path: Path) -> M:
+    """Load ``path`` through ``model``; a missing file or a shape the model does not declare
+    fails with the file's name."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run the stage that writes it (dvc repro)")
+    try:
+        return model.model_validate_json(path.read_text(encoding="utf-8"))
+    except ValueError as exc:
+        raise ValueError(f"{path} does not match {model.__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- validate
+
+
+class PlantedRoleAuc(Contract):
+    """AUC of telling planted positives from negatives, with its 95 % interval."""
+
+    auc: float | None
+    auc_experts: float | None
+    n_positive: int
+    n_negative: int
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class PlantedRoles(Contract):
+    positive: list[str]
+    negative: list[str]
+    models: dict[str, PlantedRoleAuc]
+
+
+class NbGlm(Contract):
+    alpha: float | None = None
+    coef_per_sd: float | None = None
+    p_value: float | None = None
+    pseudo_r2: float | None = None
+
+
+class OutOfTimeFit(Contract):
+    """Spearman rho of a score with one outcome of the next window, its interval, the GLM."""
+
+    spearman: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    nb_glm: NbGlm = NbGlm()
+
+
+class OutOfTime(Contract):
+    scored_at: str
+    outcome_until: str
+    delta_days: float
+    n_accounts: int
+    reactions_source: str | None = None
+    models: dict[str, dict[str, OutOfTimeFit]]
+
+
+class ValidityResult(Contract):
+    """Everything ``validate`` found (``analysis.stages.validate``)."""
+
+    as_of: str
+    n_participants: int
+    comparators: list[str]
+    missing_inputs: dict[str, list[str]]
+    #: the headline test (``analysis.models.within_thread.within_thread``)
+    within_thread: dict[str, Any]
+    #: account-level incremental validity (``analysis.models.incremental.incremental``)
+    incremental: dict[str, Any]
+    ranking: dict[str, Any]
+    out_of_time: OutOfTime
+    planted_roles: PlantedRoles | None = None
+    reputation: dict[str, Any] | None = None
+
+    def headline(self) -> dict[str, Any]:
+        """``reports/metrics/models.json``: per model the headline test's coefficient on
+        conversation and, on the demo, the planted-role AUC (one short line per model in
+        ``dvc metrics show``; every other number is in ``data/processed/validity.json``)."""
+        wt = self.within_thread.get("models") or {}
+        pr = self.planted_roles.models if self.planted_roles is not None else {}
+        models: dict[str, dict[str, Number]] = {}
+        for name in sorted(set(wt) | set(pr)):
+            row: dict[str, Number] = {
+                "conversation_coef": ((wt.get(name) or {}).get("conversation") or {}).get("coef")
+            }
+            if name in pr:
+                row["planted_auc"] = pr[name].auc
+            models[name] = row
+        return {
+            "n_participants": self.n_participants,
+            "n_competitions": self.within_thread.get("n_competitions"),
+            "models": models,
+        }
+
+
+# ---------------------------------------------------------------- compare
+
+
+class Estimate(Contract):
+    value: float | None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+
+class AgreementPair(Contract):
+    """One pair of models: every agreement statistic with its bootstrap interval."""
+
+    model_a: str
+    model_b: str
+    n_accounts: int
+    statistics: dict[str, Estimate]
+
+
+class QuadrantCount(Contract):
+    n: int
+    share: float | None
+
+
+class OlsFit(Contract):
+    n: int
+    intercept: float | None = None
+    slope: float | None = None
+    r2: float | None = None
+
+
+class RoleRate(Contract):
+    n_role: int | None
+    rate: float | None
+    suppressed: bool
+
+
+class Divergence(Contract):
+    models: dict[str, str]
+    thresholds_pct: dict[str, float]
+    quadrants: dict[str, QuadrantCount]
+    #: no follower counts and no views (Usenet): nobody is placed in a quadrant
+    reach_missing: bool
+    ols: OlsFit
+    planted_roles: dict[str, RoleRate] | None = None
+
+
+class Reason(Contract):
+    """Why a candidate fails the rule (``analysis.compare.candidate_reasons``); the report's
+    template ``reasons.j2`` says it in words."""
+
+    reason: Literal[
+        "no_within_thread_test",
+        "no_within_thread_fit",
+        "within_thread_not_above_zero",
+        "does_not_beat",
+        "no_account_level_test",
+        "no_gain_over_activity",
+        "gains_from_volume",
+        "fails_gates",
+    ]
+    value: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    comparator: str | None = None
+    gates: list[str] = []
+    #: why a test did not run (the validate stage's own words)
+    detail: str | None = None
+
+
+class Answer(Contract):
+    """The rule's answer to one question (``analysis.compare.recommend``)."""
+
+    question: str
+    outcome: str
+    model: str | None
+    coef: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+    #: the chosen model's account-level coefficient over the activity baseline
+    account_coef: float | None = None
+    account_ci_low: float | None = None
+    account_ci_high: float | None = None
+    #: comparators defined on this data (the chosen model beats each of them)
+    comparators: list[str] = []
+    qualifying: list[str] = []
+    #: candidate -> why it was not recommended
+    excluded: dict[str, list[Reason]] = {}
+
+
+class Recommendation(Contract):
+    recommended_model: str | None
+    primary_question: str | None
+    comparators: list[str]
+    candidates: list[str]
+    by_question: dict[str, Answer]
+    gates: dict[str, dict[str, bool | None]]
+
+
+class Counterfactual(Contract):
+    """The counterfactual tests (``analysis.counterfactual.headline``)."""
+
+    n_sample: int
+    n_targets: int
+    batch_size: int
+    ring_size: int
+    ring_sizes: dict[str, int]
+    #: scenario -> model -> bias, noise and their intervals
+    stability: dict[str, dict[str, dict[str, Any]]]
+    #: adversary -> {"strength": ..., "models": model -> gain curve}
+    adversaries: dict[str, dict[str, Any]]
+    volume: dict[str, dict[str, Any]]
+    #: the earlier figures: model -> median relative change and its companions
+    weekend_off: dict[str, dict[str, Any]]
+    time_off: dict[str, dict[str, Any]]
+    gaming: dict[str, dict[str, Any]]
+    ring: dict[str, dict[str, Any]]
+
+
+class CompareResult(Contract):
+    """Everything ``compare`` found (``analysis.stages.compare``)."""
+
+    as_of: str
+    n_participants: int
+    models: list[str]
+    agreement: list[AgreementPair]
+    divergence: Divergence
+    counterfactual: Counterfactual
+    robustness: dict[str, dict[str, Number]]
+    robustness_gates: dict[str, dict[str, bool | None]]
+    recommendation: Recommendation
+    #: the demo only: every model against the hidden trait, per reply-trait correlation
+    hidden_trait: dict[str, dict[str, dict[str, Number]]] | None = None
+
+    def headline(self) -> dict[str, Any]:
+        """``reports/metrics/compare.json``: the recommendation, the reach-conversation split
+        and the robustness gates each model fails (every other number, agreement included, is
+        in ``data/processed/compare.json`` and the plot data)."""
+        div = self.divergence
+        return {
+            "n_participants": self.n_participants,
+            "recommended_model": self.recommendation.recommended_model or "none",
+            "reach_missing": div.reach_missing,
+            "divergence_r2": div.ols.r2,
+            "quadrants": {q.replace(" ", "_"): c.n for q, c in div.quadrants.items()},
+            "gates_failed": {
+                m: sum(v is False for v in g.values()) for m, g in self.robustness_gates.items()
+            },
+        }

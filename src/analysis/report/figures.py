@@ -1,0 +1,189 @@
+"""Figures of the report stage: the publication figures (``reports/figures/``) drawn from the
+suppressed public tables, exported with kaleido, or as plain SVGs when no browser can start.
+
+Plot functions themselves live in ``analysis.plots`` (they return figures and never write);
+this module writes the static files.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis import plots
+from analysis.report.params import ReportParams
+
+log = logging.getLogger(__name__)
+
+
+def static_figures(b: Mapping[str, Any], tables: Mapping[str, pl.DataFrame]) -> dict[str, Any]:
+    """Publication figures (name -> figure), drawn from the suppressed tables only."""
+    figs: dict[str, Any] = {}
+    if "activity_weekly" in tables:
+        figs["activity"] = plots.activity_timeline(tables["activity_weekly"])
+    if "topics" in tables:
+        t = tables["topics"].filter(~pl.col("is_suppressed"))
+        figs["topics"] = plots.topic_sizes(t)
+    if "validity_out_of_time" in tables or "validity_planted_roles" in tables:
+        auc = tables.get("validity_planted_roles", b["validity_auc"].clear()).drop_nulls("auc")
+        oot = tables.get("validity_out_of_time", b["validity_oot"].clear()).drop_nulls("spearman")
+        if auc.height or oot.height:
+            figs["validity"] = plots.validity_chart(auc, oot)
+    if "agreement" in tables:
+        figs["agreement"] = plots.agreement_heatmap(tables["agreement"])
+    for test, title in (("weekend_off", "Weekends off and time off"), ("gaming", "Gaming")):
+        if test in tables and tables[test].drop_nulls("value").height:
+            figs[test] = plots.model_bars(
+                plots.as_percent(tables[test].drop_nulls("value")),
+                title,
+                "median change of the percentile score (%)",
+            )
+    return figs
+
+
+def export_figures(
+    figs: dict[str, Any], folder: Path, p: ReportParams
+) -> tuple[dict[str, str], str]:
+    """Write static figures with kaleido (headless Chromium).
+
+    Returns:
+        Figure name -> path relative to ``reports/``, and the error that kept kaleido from
+        starting a browser ("" when it ran; the writeup then says the figures are plain SVGs).
+    """
+    # The folder always exists (a DVC output), and never keeps figures of an earlier run.
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("*"):
+        old.unlink()
+    if p.figure_format == "none" or not figs:
+        (folder / "README.txt").write_text(
+            "No static figures in this run (report.figure_format is none, or no input for any).\n"
+        )
+        return {}, ""
+    import plotly.io as pio
+
+    paths = [folder / f"{name}.{p.figure_format}" for name in figs]
+    started = time.perf_counter()
+    try:
+        pio.write_images(
+            list(figs.values()),
+            paths,
+            format=p.figure_format,
+            width=p.figure_width,
+            scale=p.figure_scale,
+        )
+    except Exception as exc:  # no browser: plain SVGs drawn from the figures' data instead
+        log.warning("kaleido could not run (%s): writing fallback SVGs", exc)
+        for path in paths:
+            path.unlink(missing_ok=True)
+        written = {}
+        for name, fig in figs.items():
+            svg = figure_to_svg(fig, p.figure_width)
+            if svg is not None:
+                (folder / f"{name}.svg").write_text(svg, encoding="utf-8")
+                written[name] = f"figures/{name}.svg"
+        log.info("wrote %d fallback SVG figures of %d", len(written), len(figs))
+        return written, type(exc).__name__
+    log.info(
+        "wrote %d static figures (%s) in %.1f s",
+        len(paths),
+        p.figure_format,
+        time.perf_counter() - started,
+    )
+    return {name: f"figures/{path.name}" for name, path in zip(figs, paths, strict=True)}, ""
+
+
+# ---------------------------------------------------------------- static figures without a browser
+
+SVG_COLOURS = ("#4c78a8", "#f58518", "#54a24b", "#e45756", "#b279a2")
+
+
+def figure_to_svg(fig: Any, width: int = 900) -> str | None:
+    """A plain SVG of a figure's horizontal bars or lines, drawn without a browser.
+
+    The fallback when kaleido cannot start Chromium: it reads the figure's traces (``Bar`` with
+    ``orientation="h"`` and ``Scatter`` lines) and draws them with axis labels and a legend;
+    anything else (heatmaps) returns ``None`` and the writeup keeps its table only.
+    """
+    # text-only traces ("no data" labels of model_bars) are annotations, not data
+    traces = [t for t in fig.data if not (t.type == "scatter" and t.mode == "text")]
+    if not traces or any(t.type not in ("bar", "scatter") for t in traces):
+        return None
+    esc = html.escape
+    title = esc(str(fig.layout.title.text or ""))
+    parts: list[str] = []
+    if all(t.type == "bar" for t in traces):
+        cats: list[str] = []
+        for t in traces:
+            cats += [str(c) for c in t.y if str(c) not in cats]
+        vals = [v for t in traces for v in t.x if v is not None]
+        lo, hi = min([0.0, *vals]), max([0.0, *vals]) or 1.0
+        row_h, n_tr = 12 * len(traces) + 8, len(traces)
+        left, top, plot_w = 220, 40, width - 260
+        height = top + row_h * len(cats) + 60
+        x = lambda v: left + (v - lo) / ((hi - lo) or 1.0) * plot_w  # noqa: E731
+        for i, c in enumerate(cats):
+            parts.append(
+                f'<text x="{left - 6}" y="{top + i * row_h + row_h / 2 + 4}" '
+                f'text-anchor="end" font-size="11">{esc(c)}</text>'
+            )
+        for j, t in enumerate(traces):
+            for c, v in zip(t.y, t.x, strict=True):
+                if v is None:
+                    continue
+                y0 = top + cats.index(str(c)) * row_h + 4 + j * 12
+                x0, x1 = sorted((x(0.0), x(v)))
+                parts.append(
+                    f'<rect x="{x0:.1f}" y="{y0}" width="{max(x1 - x0, 0.5):.1f}" height="10" '
+                    f'fill="{SVG_COLOURS[j % len(SVG_COLOURS)]}"/>'
+                )
+        parts.append(
+            f'<line x1="{x(0.0):.1f}" x2="{x(0.0):.1f}" y1="{top}" y2="{height - 60}" stroke="#333"/>'
+        )
+        for v in (lo, (lo + hi) / 2, hi):
+            parts.append(
+                f'<text x="{x(v):.1f}" y="{height - 44}" text-anchor="middle" font-size="10">{v:.3g}</text>'
+            )
+        names = [str(t.name or "") for t in traces] if n_tr > 1 else []
+    else:
+        xs = [str(v) for t in traces for v in t.x]
+        order = sorted(set(xs))
+        vals = [v for t in traces for v in t.y if v is not None]
+        lo, hi = min([0.0, *vals]), max(vals or [1.0])
+        left, top, plot_w, plot_h = 60, 40, width - 100, 260
+        height = top + plot_h + 60
+        px = lambda s: left + order.index(s) / max(len(order) - 1, 1) * plot_w  # noqa: E731
+        py = lambda v: top + plot_h - (v - lo) / ((hi - lo) or 1.0) * plot_h  # noqa: E731
+        for j, t in enumerate(traces):
+            pts = " ".join(
+                f"{px(str(a)):.1f},{py(b):.1f}"
+                for a, b in zip(t.x, t.y, strict=True)
+                if b is not None
+            )
+            parts.append(
+                f'<polyline points="{pts}" fill="none" stroke="{SVG_COLOURS[j % 5]}" stroke-width="2"/>'
+            )
+        for v in (lo, (lo + hi) / 2, hi):
+            parts.append(
+                f'<text x="{left - 6}" y="{py(v) + 4:.1f}" text-anchor="end" font-size="10">{v:.3g}</text>'
+            )
+        parts.append(f'<text x="{left}" y="{height - 44}" font-size="10">{esc(order[0])}</text>')
+        parts.append(
+            f'<text x="{left + plot_w}" y="{height - 44}" text-anchor="end" font-size="10">{esc(order[-1])}</text>'
+        )
+        names = [str(t.name or "") for t in traces]
+    for j, name in enumerate(names):
+        parts.append(
+            f'<rect x="{20 + j * 180}" y="{height - 22}" width="10" height="10" fill="{SVG_COLOURS[j % 5]}"/>'
+            f'<text x="{34 + j * 180}" y="{height - 13}" font-size="11">{esc(name)}</text>'
+        )
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'font-family="sans-serif"><rect width="100%" height="100%" fill="white"/>'
+        f'<text x="10" y="22" font-size="15">{title}</text>{"".join(parts)}</svg>\n'
+    )

@@ -1,0 +1,328 @@
+"""Tidy frames behind every chart and table of the report stage (no I/O, no rendering).
+
+Stage ``report`` (``analysis.stages.report``) reads the pipeline's outputs into :class:`Inputs`
+and :func:`build` turns them, with the stage-result tables of ``analysis.report.results``,
+into frames for ``analysis.report.figures`` (plotly figures),
+``analysis.report.public`` (publication tables) and ``analysis.report.analyst`` /
+``analysis.report.methodology`` (pages). Nothing here recomputes what an upstream stage
+wrote: quadrants, agreement and every interval are read from the typed results of
+``validate`` and ``compare`` (:mod:`analysis.contracts`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analysis.contracts import CompareResult, ValidityResult
+from analysis.report.params import ReportParams
+from analysis.report.results import (
+    adversary_frame,
+    agreement_frame,
+    auc_frame,
+    divergence_points,
+    effect_frame,
+    exclusion_table,
+    gates_table,
+    oot_frame,
+    planted_role_rates,
+    quadrant_table,
+    ranking_frame,
+    recommendation_table,
+    stability_frame,
+    within_thread_frame,
+)
+from analysis.schema import NONPARTICIPANT_ID
+
+
+@dataclass
+class Inputs:
+    """Everything the report may read; ``None`` = that stage has not run (section omitted)."""
+
+    params: dict[str, Any] = field(default_factory=dict)
+    ingest: dict[str, Any] | None = None
+    topics_metrics: dict[str, Any] | None = None
+    validity: ValidityResult | None = None
+    compare: CompareResult | None = None
+    posts: pl.DataFrame | None = None
+    reactions: pl.DataFrame | None = None
+    topics: pl.DataFrame | None = None
+    post_topics: pl.DataFrame | None = None
+    embeddings: pl.DataFrame | None = None
+    account_topics: pl.DataFrame | None = None
+    divergence: pl.DataFrame | None = None
+    #: what was read, for the log and the report footer: path -> rows (or None for JSON)
+    read: dict[str, int | None] = field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- data overview (ingest)
+
+
+def ingest_counts(ingest: Mapping[str, Any]) -> pl.DataFrame:
+    """Long table ``table``, ``outcome``, ``n`` of the ingest reconciliation (all sources)."""
+    rows = []
+    for table, c in ingest.get("totals", {}).items():
+        for outcome in ("read", "accepted", "rejected", "removed_privacy", "merged_nonparticipant"):
+            if outcome in c:
+                rows.append({"table": table, "outcome": outcome, "n": int(c[outcome])})
+    return pl.DataFrame(rows, schema={"table": pl.String, "outcome": pl.String, "n": pl.Int64})
+
+
+def privacy_removals(ingest: Mapping[str, Any]) -> pl.DataFrame:
+    """What the privacy rules removed, per source and table (``source``, ``table``, ``rule``, ``n``)."""
+    rows = []
+    for source, tables in ingest.get("sources", {}).items():
+        for table, c in tables.items():
+            for rule in (
+                "removed_minor",
+                "removed_opt_out",
+                "removed_no_consent",
+                "removed_privacy",
+                "merged_nonparticipant",
+                "rejected",
+            ):
+                if rule in c:
+                    rows.append({"source": source, "table": table, "rule": rule, "n": int(c[rule])})
+    return pl.DataFrame(
+        rows, schema={"source": pl.String, "table": pl.String, "rule": pl.String, "n": pl.Int64}
+    )
+
+
+def weekly_activity(posts: pl.DataFrame, reactions: pl.DataFrame | None) -> pl.DataFrame:
+    """Posts, reactions and distinct active accounts (authors or reactors) per ISO week."""
+    p = posts.select(
+        week=pl.col("created_at").dt.truncate("1w").dt.date(),
+        account_id="account_id",
+        is_post=pl.lit(1),
+        is_reaction=pl.lit(0),
+    )
+    frames = [p]
+    if reactions is not None and reactions.height:
+        frames.append(
+            reactions.select(
+                week=pl.col("created_at").dt.truncate("1w").dt.date(),
+                account_id=pl.col("actor_account_id"),
+                is_post=pl.lit(0),
+                is_reaction=pl.lit(1),
+            )
+        )
+    both = pl.concat(frames)
+    return (
+        both.group_by("week")
+        .agg(
+            n_posts=pl.col("is_post").sum().cast(pl.Int64),
+            n_reactions=pl.col("is_reaction").sum().cast(pl.Int64),
+            n_accounts=pl.col("account_id")
+            .filter(
+                pl.col("account_id").is_not_null() & (pl.col("account_id") != NONPARTICIPANT_ID)
+            )
+            .n_unique()
+            .cast(pl.Int64),
+        )
+        .sort("week")
+    )
+
+
+# ---------------------------------------------------------------- topics
+
+
+def keywords_text(topics: pl.DataFrame, n: int = 6) -> pl.DataFrame:
+    """``topics`` with ``keywords`` joined into one string of its first ``n`` words."""
+    if topics.schema.get("keywords") == pl.List(pl.String):
+        return topics.with_columns(pl.col("keywords").list.head(n).list.join(", "))
+    return topics
+
+
+def topic_coordinates(
+    topics: pl.DataFrame,
+    post_topics: pl.DataFrame | None,
+    embeddings: pl.DataFrame | None,
+    seed: int = 0,
+) -> pl.DataFrame:
+    """``topics`` plus ``x``, ``y``: a 2-D map where near topics use similar language.
+
+    Each topic's centroid is the mean embedding of the posts whose primary topic it is; the map is
+    metric MDS (seeded) of the cosine distances between centroids. PCA of the centroids was tried
+    first: a few very distinct topics (spam, chit-chat) took both axes and piled the rest into one
+    unreadable clump. Uses the topics stage's own ``x``/``y`` when it wrote them; without
+    embeddings, topics sit on a circle.
+    """
+    if {"x", "y"} <= set(topics.columns):
+        return topics
+    ids = topics["topic_id"].to_list()
+    if post_topics is None or embeddings is None or len(ids) < 3:
+        angle = np.linspace(0, 2 * math.pi, num=max(len(ids), 1), endpoint=False)
+        return topics.with_columns(
+            x=pl.Series(np.cos(angle)[: len(ids)]), y=pl.Series(np.sin(angle)[: len(ids)])
+        )
+    from sklearn.manifold import MDS
+
+    primary = post_topics.filter(pl.col("is_primary")).select("post_id", "topic_id")
+    emb = embeddings.select("post_id", "embedding").join(primary, on="post_id", how="inner")
+    x = emb["embedding"].to_numpy().astype(np.float64)
+    labels = emb["topic_id"].to_numpy()
+    centroids = np.stack(
+        [x[labels == t].mean(axis=0) if (labels == t).any() else np.zeros(x.shape[1]) for t in ids]
+    )
+    norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+    unit = centroids / np.where(norms > 0, norms, 1.0)
+    dist = np.clip(1.0 - unit @ unit.T, 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    dist = (dist + dist.T) / 2
+    xy = MDS(
+        n_components=2,
+        metric="precomputed",
+        n_init=4,
+        init="random",
+        random_state=seed,
+        normalized_stress="auto",
+    ).fit_transform(dist)
+    return topics.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
+
+
+def topic_table(
+    topics: pl.DataFrame, post_topics: pl.DataFrame | None, posts: pl.DataFrame | None
+) -> pl.DataFrame:
+    """``topic_id``, ``label``, ``keywords`` (text), ``n_posts``, ``n_accounts`` (distinct authors
+    of posts whose primary topic it is; null when posts are unavailable), largest first."""
+    t = keywords_text(topics).select("topic_id", "label", "keywords", "n_posts")
+    if post_topics is None or posts is None:
+        return t.with_columns(n_accounts=pl.lit(None, pl.Int64)).sort("n_posts", descending=True)
+    authors = (
+        post_topics.filter(pl.col("is_primary"))
+        .join(posts.select("post_id", "account_id"), on="post_id", how="inner")
+        .group_by("topic_id")
+        .agg(n_accounts=pl.col("account_id").n_unique().cast(pl.Int64))
+    )
+    return (
+        t.join(authors, on="topic_id", how="left")
+        .with_columns(pl.col("n_accounts").fill_null(0))
+        .sort("n_posts", descending=True)
+    )
+
+
+def topic_experts(
+    account_topics: pl.DataFrame, topics: pl.DataFrame, per_topic: int
+) -> pl.DataFrame:
+    """The ``per_topic`` strongest evidence-based experts of each topic.
+
+    Attributed ``evidence`` rows only, ordered by expected replies in the topic
+    (``n_posts * estimate``, the attribution's own ranking), then by the lower interval bound.
+    """
+    ev = account_topics.filter((pl.col("method") == "evidence") & pl.col("is_attributed"))
+    labels = keywords_text(topics).select("topic_id", pl.col("label").alias("topic"), "keywords")
+    return (
+        ev.with_columns(expected=pl.col("n_posts") * pl.col("estimate"))
+        .sort(["topic_id", "expected", "ci_low"], descending=[False, True, True])
+        .group_by("topic_id", maintain_order=True)
+        .head(per_topic)
+        .join(labels, on="topic_id", how="left")
+        .select(
+            "topic_id",
+            "topic",
+            "keywords",
+            pl.col("account_id").alias("label"),
+            "n_posts",
+            "n_engagers",
+            "estimate",
+            "ci_low",
+            "ci_high",
+        )
+    )
+
+
+def experts_by_topic(experts: pl.DataFrame) -> pl.DataFrame:
+    """One row per topic: its keywords and its experts as ``pseudonym estimate [low, high]``."""
+    return (
+        experts.with_columns(
+            expert=pl.format(
+                "{} {} [{}, {}] ({} posts, {} engagers)",
+                "label",
+                pl.col("estimate").round(2),
+                pl.col("ci_low").round(2),
+                pl.col("ci_high").round(2),
+                "n_posts",
+                "n_engagers",
+            )
+        )
+        .group_by("topic_id", "topic", "keywords", maintain_order=True)
+        .agg(pl.col("expert").str.join("; ").alias("experts"))
+        .drop("topic_id")
+    )
+
+
+# ---------------------------------------------------------------- every frame of a run
+
+
+def removals_frame(ingest: Mapping[str, Any]) -> pl.DataFrame:
+    """:func:`privacy_removals` with ``n_accounts``, the accounts each count covers (it decides
+    suppression): a removed row covers the accounts removed from the same source, a rejected
+    row at most one account."""
+    acc = {
+        s: t.get("accounts", {}).get("removed_privacy", 0)
+        for s, t in ingest.get("sources", {}).items()
+    }
+    return privacy_removals(ingest).with_columns(
+        n_accounts=pl.when(pl.col("table") == "accounts")
+        .then(pl.col("n"))
+        .when(pl.col("rule") == "rejected")
+        .then(pl.col("n"))
+        .otherwise(pl.col("source").replace_strict(acc, default=0))
+        .cast(pl.Int64)
+    )
+
+
+def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
+    """Every frame the outputs need, by name (pure: no file is read or written here).
+
+    A name is absent when the stage that writes its input has not run.
+    """
+    out: dict[str, Any] = {}
+    if inp.ingest is not None:
+        out["counts"] = ingest_counts(inp.ingest)
+        out["removals"] = removals_frame(inp.ingest)
+    if inp.posts is not None:
+        out["activity"] = weekly_activity(inp.posts, inp.reactions)
+    if inp.topics is not None:
+        out["topics"] = topic_table(inp.topics, inp.post_topics, inp.posts)
+        out["topic_map"] = topic_coordinates(
+            keywords_text(inp.topics), inp.post_topics, inp.embeddings, p.seed
+        )
+        if inp.account_topics is not None:
+            out["experts"] = topic_experts(inp.account_topics, inp.topics, p.experts_per_topic)
+    cmp = inp.compare
+    if cmp is not None:
+        if inp.divergence is not None and not cmp.divergence.reach_missing:
+            out["points"] = divergence_points(inp.divergence)
+        out["quadrants"] = quadrant_table(cmp)
+        rates = planted_role_rates(cmp)
+        if rates is not None:
+            out["planted_role_rates"] = rates
+        out["agreement"] = agreement_frame(cmp)
+        for test in ("weekend_off", "gaming"):
+            df = effect_frame(cmp.counterfactual, test)
+            if df is not None:
+                out[test] = df
+        out["recommendation"] = recommendation_table(cmp)
+        for name, fn in (
+            ("exclusions", exclusion_table),
+            ("stability", stability_frame),
+            ("adversaries", adversary_frame),
+            ("gates", gates_table),
+        ):
+            df = fn(cmp)
+            if df is not None:
+                out[name] = df
+    if inp.validity is not None:
+        out["validity_auc"] = auc_frame(inp.validity)
+        out["validity_oot"] = oot_frame(inp.validity)
+        for name, fn in (("within_thread", within_thread_frame), ("ranking", ranking_frame)):
+            df = fn(inp.validity)
+            if df is not None:
+                out[name] = df
+    return out

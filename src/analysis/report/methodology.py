@@ -1,0 +1,111 @@
+"""The methodology writeup of the report stage: ``reports/methodology.{md,html}``.
+
+Publication mode: aggregates only, from the public tables (``analysis.report.public``) and the
+typed results of the same run. The prose is the template ``templates/methodology.md.j2``; this
+module gathers what it prints: the params (typed, :class:`analysis.report.params.Params`: a
+misspelt key fails instead of printing "n/a"), the stage results, the rendered tables and the
+figures.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from analysis.contracts import CompareResult, ValidityResult
+from analysis.report import fmt
+from analysis.report.params import Params
+from analysis.report.public import md_table
+
+#: Traits Resonance never infers, listed in the methodology and in the report footer.
+NEVER_INFERRED = (
+    "gender",
+    "age",
+    "ethnicity",
+    "health",
+    "politics",
+    "religion",
+    "sexuality",
+    "location",
+)
+
+
+@dataclass
+class WriteupContext:
+    """What the methodology is written from (all from the same run)."""
+
+    params: Params
+    ingest: dict[str, Any] | None
+    topics_metrics: dict[str, Any] | None
+    validity: ValidityResult | None
+    compare: CompareResult | None
+    tables: dict[str, pl.DataFrame]
+    figures: dict[str, str]  # figure name -> path relative to reports/
+    #: the error that kept kaleido from starting a browser ("" when the figures are full)
+    figure_fallback: str = ""
+    model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
+
+
+def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """Each model's plain-language title and its module docstring (the definition and formulas)."""
+    from analysis.models import MODELS
+
+    docs = {}
+    for name in names:
+        module = MODELS.get(name)
+        if module is None:
+            continue
+        doc = inspect.getdoc(module) or ""
+        if name == "network_topic" and "network" in MODELS:
+            # Its module defers to network's docstring. Quote only the paragraphs about the
+            # topic variant; the graph and the maths are in the network section already, and
+            # repeating them made the two sections word-for-word duplicates.
+            parts = (inspect.getdoc(MODELS["network"]) or "").split("\n\n")
+            own = [x for x in parts[1:] if "network_topic" in x]
+            doc = "\n\n".join(
+                [
+                    doc.replace("; see ``network``.", "."),
+                    "The reply graph, its decay and the PageRank iteration are those of "
+                    "``network`` (previous section).",
+                    *own,
+                ]
+            )
+        docs[name] = (getattr(module, "TITLE", name), doc.strip())
+    return docs
+
+
+def methodology_markdown(ctx: WriteupContext) -> str:
+    """The methodology writeup (publication mode) as Markdown."""
+    mm = ctx.validity
+    return (
+        fmt.render(
+            "methodology.md.j2",
+            p=ctx.params,
+            k=ctx.params.privacy.min_cell_k,
+            res=ctx.params.privacy.time_resolution,
+            ingest=ctx.ingest,
+            tm=ctx.topics_metrics,
+            mm=mm,
+            wt=mm.within_thread if mm is not None else {},
+            cm=ctx.compare,
+            tables=ctx.tables,
+            figures=ctx.figures,
+            figure_fallback=ctx.figure_fallback,
+            model_docs=ctx.model_docs,
+            md_table=md_table,
+            never_inferred=NEVER_INFERRED,
+        ).rstrip("\n")
+        + "\n"
+    )
+
+
+def methodology_html(markdown_text: str, title: str) -> str:
+    """The methodology Markdown rendered as a standalone HTML page (figures linked relatively)."""
+    import markdown
+
+    body = markdown.markdown(markdown_text, extensions=["tables", "fenced_code"])
+    return fmt.render("methodology.html.j2", title=title, body=body)

@@ -1,0 +1,258 @@
+"""Publication tables of the report stage: ``reports/public/*.csv``, the tables of the
+methodology writeup and the DVC plot data drawn from them.
+
+Aggregates only. Every cell computed over fewer than ``privacy.min_cell_k`` accounts is
+suppressed (:func:`suppress`), and so is a complement wherever a suppressed cell could be
+recovered by subtraction from a total or from the cells beside it (complementary suppression,
+issue 13 item 8: 472 - 466 - 0 - 0 = 6). :data:`ADDITIVE` names, for each table, the columns
+that add up to a total shown elsewhere and the groups within which they add up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from analysis import publish
+from analysis.report import fmt
+
+#: table -> (the column that decides suppression: accounts a row covers, the additive columns,
+#: the columns within whose values those add up to a total shown elsewhere)
+ADDITIVE: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
+    # weekly posts and reactions add up to the run's totals (the writeup prints them)
+    "activity_weekly": ("n_accounts", ("n_posts", "n_reactions"), ()),
+    # read = accepted + rejected + removed + merged, per source and table
+    "privacy_removals": ("n_accounts", ("n",), ("source", "table")),
+    # posts per topic add up to the embedded posts
+    "topics": ("n_accounts", ("n_posts",), ()),
+    # quadrants add up to the accounts placed (the OLS n); shares to 1
+    "quadrants": ("n_accounts", ("n_accounts", "share"), ()),
+    # planted roles add up to the planted accounts of the AUC (gamers + broadcasters = the
+    # negatives): treated as one group with a known total
+    "planted_role_rates": ("n_accounts", ("n_accounts",), ()),
+}
+
+
+def complement(
+    values: Sequence[Mapping[str, Any]],
+    hidden: Sequence[bool],
+    additive: Sequence[str],
+    groups: Sequence[str],
+) -> list[bool]:
+    """Rows to hide so that no hidden cell is recoverable by subtraction.
+
+    Within a group, the additive cells add up to a total shown elsewhere, so the hidden cells
+    add up to the total minus the visible ones: that gives a cell away exactly when it is the
+    group's only hidden cell. With two or more a reader learns only their sum. Where a group
+    has exactly one hidden row, the visible row with the smallest non-zero value of the first
+    additive column is hidden too (the least information lost; a zero only when nothing else
+    is left: a reader does not see that it is zero). A group of one row cannot be protected
+    here: its total is the cell, and the total is what must not be shown.
+
+    Args:
+        values: the rows, with their original (unsuppressed) values.
+        hidden: which rows are suppressed already (under k).
+        additive: columns that add up to a total shown elsewhere (the first one ranks).
+        groups: columns whose values delimit the cells that add up (empty: the whole table).
+
+    Returns:
+        The new hidden flags (a superset of ``hidden``).
+    """
+    out = list(hidden)
+    by_group: dict[tuple[Any, ...], list[int]] = {}
+    for i, row in enumerate(values):
+        by_group.setdefault(tuple(row[g] for g in groups), []).append(i)
+    col = additive[0]
+    for rows in by_group.values():
+        visible = [i for i in rows if not out[i]]
+        if sum(out[i] for i in rows) == 1 and visible:
+            v = [(values[i][col] or 0) for i in visible]
+            rank = [(x == 0, x, i) for x, i in zip(v, visible, strict=True)]
+            out[min(rank)[2]] = True
+    return out
+
+
+def suppress(df: pl.DataFrame, name: str, k: int, value_cols: Sequence[str]) -> pl.DataFrame:
+    """Suppress table ``name``: rows covering fewer than ``k`` accounts (by its
+    :data:`ADDITIVE` size column; a row whose counts are all zero stays) lose ``value_cols``
+    and the size; their complements (:func:`complement`) lose the additive columns only (a
+    complement covers k accounts or more: its label may show, its count may not).
+
+    ``is_suppressed`` is true on both; renderers print their nulls as ``<k``.
+    """
+    size, additive, groups = ADDITIVE[name]
+    rows = df.to_dicts()
+    small = [
+        r[size] is None or (r[size] < k and any((r[c] or 0) != 0 for c in additive)) for r in rows
+    ]
+    hide = complement(rows, small, additive, groups)
+    is_small = pl.Series(small, dtype=pl.Boolean)
+    is_hidden = pl.Series("is_suppressed", hide, dtype=pl.Boolean)
+    cols = dict.fromkeys([*value_cols, size, *additive])
+    return df.with_columns(
+        *[
+            pl.when(is_small | (is_hidden & pl.lit(c in additive)))
+            .then(None)
+            .otherwise(pl.col(c))
+            .alias(c)
+            for c in cols
+        ],
+        is_hidden,
+    )
+
+
+def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
+    """Publication versions of the aggregate tables of :func:`analysis.report.frames.build`.
+
+    Counts are suppressed with their complements (:func:`suppress`); statistics over a small
+    group with :func:`analysis.publish.suppress_small_cells`; model-level tables (fits over
+    hundreds of responses) are published as they are.
+    """
+    out: dict[str, pl.DataFrame] = {}
+    f = {name: df for name, df in frames.items() if df is not None}
+    if "activity" in f:
+        out["activity_weekly"] = suppress(
+            f["activity"].with_columns(pl.col("week").cast(pl.String)),
+            "activity_weekly",
+            k,
+            ["n_posts", "n_reactions"],
+        )
+    if "removals" in f:
+        out["privacy_removals"] = suppress(f["removals"], "privacy_removals", k, ["n"]).sort(
+            "source", "table", "rule"
+        )
+    if "topics" in f:
+        t = f["topics"].with_columns(pl.col("n_accounts").fill_null(0))
+        out["topics"] = suppress(t, "topics", k, ["label", "keywords", "n_posts"])
+    if "quadrants" in f:
+        out["quadrants"] = suppress(f["quadrants"], "quadrants", k, ["share"])
+    if "planted_role_rates" in f:
+        out["planted_role_rates"] = suppress(
+            f["planted_role_rates"], "planted_role_rates", k, ["rate"]
+        )
+    if "validity_auc" in f:
+        # positives and negatives apart would be the totals of the planted-role counts (and
+        # small ones on their own): the AUC is published over all of them together
+        v = f["validity_auc"].select(
+            pl.exclude("n_positive", "n_negative"),
+            n_accounts=pl.col("n_positive") + pl.col("n_negative"),
+        )
+        out["validity_planted_roles"] = publish.suppress_small_cells(
+            v, "n_accounts", k, ["auc", "ci_low", "ci_high", "auc_experts"]
+        )
+    if "validity_oot" in f:
+        out["validity_out_of_time"] = publish.suppress_small_cells(
+            f["validity_oot"],
+            "n_accounts",
+            k,
+            ["spearman", "ci_low", "ci_high", "coef_per_sd", "p_value"],
+        )
+    if "agreement" in f:
+        out["agreement"] = f["agreement"]
+    for name in ("weekend_off", "gaming"):
+        if name in f:
+            out[name] = publish.suppress_small_cells(
+                f[name].drop("note", strict=False), "n_accounts", k, ["value"]
+            )
+    for name in ("recommendation", "exclusions", "within_thread", "stability", "adversaries"):
+        if name in f:
+            out[name] = f[name]
+    if "gates" in f:
+        out["gates"] = f["gates"]
+    return out
+
+
+def md_table(
+    df: pl.DataFrame,
+    digits: int = 3,
+    headers: Mapping[str, str] | None = None,
+    bools: tuple[str, str] = ("yes", "no"),
+    drop: Sequence[str] = (),
+) -> str:
+    """A Markdown table for readers.
+
+    A null prints ``<k`` only in a row that was suppressed (``is_suppressed``); elsewhere a
+    null is a fit that failed or a number not computed and prints ``n/a``. Booleans print as
+    ``bools``, p-values as ``< 0.001``.
+    """
+    headers = headers or {}
+    cols = [c for c in df.columns if c != "is_suppressed" and c not in drop]
+    flags = (
+        df["is_suppressed"].fill_null(False).to_list()
+        if "is_suppressed" in df.columns
+        else [False] * df.height
+    )
+    lines = [
+        "| " + " | ".join(headers.get(c, c) for c in cols) + " |",
+        "|" + "|".join("---" for _ in cols) + "|",
+    ]
+    for row, suppressed in zip(df.select(cols).iter_rows(), flags, strict=True):
+        cells = (
+            fmt.show(c, v, suppressed, digits, bools).replace("|", "/")
+            for c, v in zip(cols, row, strict=True)
+        )
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: DVC plot files of the report stage (declared in dvc.yaml) -> their columns.
+DVC_PLOTS = {
+    "validity_auc.csv": ["model", "auc", "ci_low", "ci_high"],
+    "validity_out_of_time.csv": ["model", "spearman_n_repliers_next", "spearman_n_reactions_next"],
+    "topic_sizes.csv": ["label", "n_posts", "n_accounts"],
+    "activity_weekly.csv": ["week_number", "week", "n_posts", "n_reactions", "n_accounts"],
+}
+
+
+def dvc_plot_frames(tables: Mapping[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+    """The data behind the DVC plots (publication tables, suppressed rows left out). Every
+    declared file is present (header only when its input is missing): DVC expects them all."""
+    frames: dict[str, pl.DataFrame] = {}
+    if "validity_planted_roles" in tables:
+        frames["validity_auc.csv"] = tables["validity_planted_roles"].filter(
+            ~pl.col("is_suppressed")
+        )
+    if "validity_out_of_time" in tables:
+        oot = tables["validity_out_of_time"].filter(~pl.col("is_suppressed"))
+        if oot.height:
+            frames["validity_out_of_time.csv"] = oot.pivot(
+                on="outcome", index="model", values="spearman"
+            ).rename(lambda c: c if c == "model" else f"spearman_{c}")
+    if "topics" in tables:
+        frames["topic_sizes.csv"] = tables["topics"].filter(~pl.col("is_suppressed"))
+    if "activity_weekly" in tables:
+        # DVC's linear template needs a numeric x: weeks are numbered from the first one.
+        frames["activity_weekly.csv"] = (
+            tables["activity_weekly"]
+            .with_row_index("week_number", offset=1)
+            .filter(~pl.col("is_suppressed"))
+        )
+    out = {}
+    for name, cols in DVC_PLOTS.items():
+        df = frames.get(name, pl.DataFrame())
+        out[name] = (
+            df.select(
+                [pl.col(c) if c in df.columns else pl.lit(None, pl.String).alias(c) for c in cols]
+            )
+            if df.height
+            else pl.DataFrame(schema={c: pl.String for c in cols})
+        )
+    return out
+
+
+def write_dvc_plot_data(tables: Mapping[str, pl.DataFrame], folder: Path) -> list[Path]:
+    """Write :func:`dvc_plot_frames` as CSV files under ``folder``."""
+    folder.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df in dvc_plot_frames(tables).items():
+        df.write_csv(folder / name)
+        written.append(folder / name)
+    return written
+
+
+def readme(tables: Mapping[str, pl.DataFrame], k: int) -> str:
+    """``reports/public/README.md``: what the folder holds and the rule every table follows."""
+    return fmt.render("public_readme.md.j2", k=k, tables={n: df.height for n, df in tables.items()})
