@@ -167,8 +167,6 @@ def test_score_stages_read_shared_keys_and_their_own_line_only():
 
 def test_no_path_literal_left_in_stage_code():
     for f in (SRC / "analysis" / "stages").glob("*.py"):
-        if f.stem == "report":  # the report stage is rewritten separately (issue 15, item 1)
-            continue
         text = f.read_text(encoding="utf-8")
         for prefix in ('"data/', '"reports/'):
             assert prefix not in text, f"{f.name} spells a path; use analysis.paths"

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import contracts, publish
+from analysis import contracts, paths, publish
 from analysis.io import read_json
 from analysis.models import MODELS
 from analysis.report import analyst, figures, frames, methodology, public
@@ -32,7 +32,6 @@ from analysis.report.params import Params
 
 log = logging.getLogger(__name__)
 
-REPORTS = Path("reports")
 
 
 class PublicationError(RuntimeError):
@@ -43,47 +42,47 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     """Read every pipeline output under ``root`` that exists; log what was read, in numbers."""
     inp = frames.Inputs(params=params)
 
-    def exists(rel: str) -> Path | None:
+    def exists(rel: Path) -> Path | None:
         path = root / rel
         if not path.exists():
             log.info("absent: %s (its sections are omitted)", rel)
             return None
         return path
 
-    def js(rel: str) -> dict[str, Any] | None:
+    def js(rel: Path) -> dict[str, Any] | None:
         path = exists(rel)
         if path is not None:
-            inp.read[rel] = None
+            inp.read[str(rel)] = None
             return read_json(path)
         return None
 
-    def typed(rel: str, model: type[contracts.M]) -> contracts.M | None:
+    def typed(rel: Path, model: type[contracts.M]) -> contracts.M | None:
         path = exists(rel)
         if path is not None:
-            inp.read[rel] = None
+            inp.read[str(rel)] = None
             return contracts.load(model, path)
         return None
 
-    def pq(rel: str, columns: list[str] | None = None) -> pl.DataFrame | None:
+    def pq(rel: Path, columns: list[str] | None = None) -> pl.DataFrame | None:
         path = exists(rel)
         if path is None:
             return None
         df = pl.read_parquet(path, columns=columns)
-        inp.read[rel] = df.height
+        inp.read[str(rel)] = df.height
         return df
 
-    inp.ingest = js("reports/metrics/ingest.json")
-    inp.topics_metrics = js("reports/metrics/topics.json")
-    inp.validity = typed("data/processed/validity.json", contracts.ValidityResult)
-    inp.compare = typed("data/processed/compare.json", contracts.CompareResult)
-    inp.posts = pq("data/interim/posts.parquet", ["post_id", "account_id", "created_at", "text"])
-    inp.reactions = pq("data/interim/reactions.parquet", ["created_at", "actor_account_id"])
-    inp.topics = pq("data/processed/topics.parquet")
-    inp.post_topics = pq("data/processed/post_topics.parquet")
+    inp.ingest = js(paths.INGEST_METRICS)
+    inp.topics_metrics = js(paths.TOPICS_METRICS)
+    inp.validity = typed(paths.VALIDITY, contracts.ValidityResult)
+    inp.compare = typed(paths.COMPARE_RESULT, contracts.CompareResult)
+    inp.posts = pq(paths.POSTS, ["post_id", "account_id", "created_at", "text"])
+    inp.reactions = pq(paths.REACTIONS, ["created_at", "actor_account_id"])
+    inp.topics = pq(paths.TOPICS)
+    inp.post_topics = pq(paths.POST_TOPICS)
     if inp.topics is not None:
-        inp.embeddings = pq("data/processed/embeddings.parquet", ["post_id", "embedding"])
-    inp.account_topics = pq("data/processed/account_topics.parquet")
-    inp.divergence = pq("data/processed/divergence.parquet")
+        inp.embeddings = pq(paths.EMBEDDINGS, ["post_id", "embedding"])
+    inp.account_topics = pq(paths.ACCOUNT_TOPICS)
+    inp.divergence = pq(paths.DIVERGENCE)
     log.info(
         "read %d inputs: %s",
         len(inp.read),
@@ -99,7 +98,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     p = mp.report
     inp = load_inputs(root, params)
     b = frames.build(inp, p)
-    reports = root / REPORTS
+    reports = root / paths.REPORTS
 
     # Publication first: if anything would leak, nothing is written.
     tables = public.public_tables(b, mp.privacy.min_cell_k)
