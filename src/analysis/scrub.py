@@ -1,0 +1,406 @@
+"""Vectorised text scrubbing for stage ``ingest``: :func:`privacy.scrub_text` as polars expressions.
+
+``privacy.scrub_text`` is the reference (Python ``re``, one text at a time); this module gives the
+same output for a whole column with Rust regexes (polars ``str.replace_all``) and Aho-Corasick
+(``str.extract_many``), so ingest runs no Python per row. It is exact, not approximate:
+
+* Python's lookbehinds become a consumed prefix put back by the replacement (``(^|[^\\w.])`` ->
+  ``${1}``); possessive runs are rewritten where backtracking could change the match (the
+  obfuscated e-mail); the phone pattern's ``(?!\\d)`` becomes a marker (``\\x02``) inserted after
+  every digit run, and its callback (dates, decimals, short ``00`` numbers are kept) becomes
+  three anchored rules over ``\\x00match\\x01`` markers.
+* Known names are matched token by token as in ``privacy.NameRedactor``: one alternation of
+  per-character classes (every look-alike and case form of each letter), built per batch from
+  the names whose first token occurs in the batch (Aho-Corasick over the folded texts), so the
+  compiled automaton stays small whatever the number of accounts.
+* Rust and Python disagree on a few characters (``\\w``, ``\\s``, case folding, Unicode version,
+  combining marks that NFKC may compose): :func:`needs_python` finds the rows holding one of
+  them with one regex, and only those rows go through ``privacy.scrub_text`` (the narrow
+  fallback; the share is logged). :data:`analysis._unicode_unsafe` lists those characters; a
+  test regenerates it from both engines.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable
+
+import polars as pl
+
+from analysis import _unicode_unsafe, privacy
+
+log = logging.getLogger(__name__)
+
+#: Characters the scrubber uses as markers (a text holding one goes to the Python route).
+_M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
+
+
+def _cls(ranges: Iterable[tuple[int, int]]) -> str:
+    return "[" + "".join(f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+#: Rows whose raw text holds one of these, or whose NFKC text holds one of ``_NORM_UNSAFE``,
+#: are scrubbed by ``privacy.scrub_text`` (see the module docstring).
+_RAW_UNSAFE = _cls(_unicode_unsafe.RAW)
+_NORM_UNSAFE = _cls(_unicode_unsafe.NORMALISED)
+#: The one adjacency the prefix emulation cannot see: a ``/u/name-`` match followed at once by
+#: another ``u/`` (Python's lookbehind reads the ``-`` the first match consumed).
+_REDDIT_ADJACENT = r"-/?u/"
+
+_SEP = r"[ \t\r\n.\-()/_]"
+_OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
+#: (pattern, replacement) in the order of ``privacy.scrub_text``; each one's comment says how it
+#: differs from the Python pattern and why the difference cannot change a match.
+_STEPS: tuple[tuple[str, str], ...] = (
+    # identical syntax and semantics
+    (r"(?is)<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", "[handle]"),
+    (r"<[^>]{0,2000}>", " "),
+    # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
+    (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
+    (r"(^|[^\w.+\-])[\w.+\-]+[ \t]{0,3}@[ \t]{0,3}[\w\-]+(?:\.[\w\-]+)+", "${1}[email]"),
+    # possessive runs: with them a run is maximal, so " at"/" dot" need a space or a bracket
+    # first (the later "dot"s follow a backtracking [A-Za-z]{2,} and need none)
+    (
+        rf"(^|[^\w.+\-])[\w.+\-]+(?:\s+{_OPEN}?|{_OPEN})\s*(?:at|AT)\s*{_CLOSE}?\s*[\w\-]+"
+        rf"(?:\s+{_OPEN}?|{_OPEN})\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}}"
+        rf"(?:\s*{_OPEN}?\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}})*\b",
+        "${1}[email]",
+    ),
+    # the unprefixed first branch is kept first, then it and the domain branch with a prefix,
+    # so that at every start the branches are tried in Python's order
+    (
+        r"(?i)(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
+        r"|(^|[^\w.\-])(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
+        r"|(^|[^\w.\-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social"
+        r"|app|dev|info)(?:/[^\s<>\"')\]]*)?",
+        "${1}${2}[url]",
+    ),
+    (r"(^|[^\w/])/?u/[A-Za-z0-9_\-]{2,}", "${1}[handle]"),
+    (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
+    # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
+    (r"(\d)(\D|$)", "${1}" + _M_END + "${2}"),
+    (
+        rf"(^|[^\w+.{_M_END}])((?:\+|00{_M_END}?)?\(?\d(?:{_M_END}?{_SEP}{{0,3}}\d){{6,14}}{_M_END})",
+        "${1}" + _M_OPEN + "${2}" + _M_CLOSE,
+    ),
+    (_M_END, ""),
+    # privacy._phone keeps calendar dates, decimals and "00" numbers of under 7 digits
+    (
+        rf"{_M_OPEN}(\d{{4}}[\-./_]\d{{1,2}}[\-./_]\d{{1,2}}|\d{{1,2}}[\-./_]\d{{1,2}}[\-./_]\d{{4}}"
+        rf"|\d+\.\d+|[+(]*00[^\d{_M_CLOSE}]*(?:\d[^\d{_M_CLOSE}]*){{0,6}}){_M_CLOSE}",
+        "${1}",
+    ),
+    (rf"{_M_OPEN}[^{_M_CLOSE}]*{_M_CLOSE}", "[phone]"),
+    (r"[ \t\x{A0}]+", " "),
+)
+
+
+def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
+    """True for the rows the vectorised scrubber cannot vouch for (they take the Python route)."""
+    return (
+        raw.str.contains(_RAW_UNSAFE)
+        | normalised.str.contains(_NORM_UNSAFE)
+        | normalised.str.contains(_REDDIT_ADJACENT)
+    ).fill_null(False)
+
+
+def _normalised(col: pl.Expr) -> pl.Expr:
+    return col.str.replace_all(r"[\p{Cf}\x{180E}]", "").str.normalize("NFKC")
+
+
+def _patterns(text: pl.Expr) -> pl.Expr:
+    for pattern, repl in _STEPS:
+        literal = pattern == _M_END
+        text = text.str.replace_all(pattern, repl, literal=literal)
+    return text
+
+
+# --------------------------------------------------------------------------- names
+
+
+@functools.lru_cache(maxsize=1)
+def _fold_classes() -> dict[str, str]:
+    """Folded letter -> every safe character whose confusable-mapped casefold is that letter."""
+    out: dict[str, list[str]] = {}
+    unsafe = _unicode_unsafe.normalised_set()
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF or cp in unsafe:
+            continue
+        ch = chr(cp)
+        f = ch.translate(privacy.CONFUSABLES).casefold()
+        if len(f) == 1 and f != ch:
+            out.setdefault(f, []).append(ch)
+    return {k: "".join(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=1)
+def _exact_classes() -> dict[str, str]:
+    """Letter -> every safe character the confusables map to that letter (case kept)."""
+    out: dict[str, list[str]] = {}
+    for src, dst in privacy.CONFUSABLES.items():
+        out.setdefault(chr(dst) if isinstance(dst, int) else dst, []).append(chr(src))
+    return {k: "".join(v) for k, v in out.items()}
+
+
+def _char_class(ch: str, case_sensitive: bool) -> str:
+    extra = _exact_classes().get(ch, "") if case_sensitive else _fold_classes().get(ch, "")
+    chars = sorted(set(ch + extra))
+    if len(chars) == 1:
+        return re.escape(ch)
+    return "[" + "".join(re.escape(c) if c in "\\]^-[" else c for c in chars) + "]"
+
+
+def _separator(sep: str) -> str:
+    return "".join(r"\s+" if c == " " else re.escape(c) for c in sep)
+
+
+def _name_pattern(entry: tuple[tuple[str, ...], tuple[str, ...], bool]) -> str:
+    key, seps, case_sensitive = entry
+    parts = []
+    for j, tok in enumerate(key):
+        if j:
+            parts.append(_separator(seps[j - 1]))
+        parts.append("".join(_char_class(c, case_sensitive) for c in tok))
+    return "".join(parts)
+
+
+class VectorNames:
+    """The entries of a ``privacy.NameRedactor``, matched with Rust regexes (same semantics)."""
+
+    def __init__(self, names: privacy.NameRedactor) -> None:
+        entries = [e for bucket in names.by_first.values() for e in bucket]
+        #: folded first tokens: a text that holds none of them (as a substring) holds no name
+        self.first = sorted({k for k in names.by_first})
+        self.by_first = names.by_first
+        self.n_entries = len(entries)
+
+    def _regex(self, firsts: Iterable[str]) -> str:
+        entries = [e for f in firsts for e in self.by_first.get(f, ())]
+        # longest name (in tokens) first, as NameRedactor tries them
+        entries.sort(key=lambda e: (-len(e[0]), e[0]))
+        return r"\b(?:" + "|".join(_name_pattern(e) for e in entries) + r")\b"
+
+    def _candidates(self, folded: pl.Series) -> pl.Series:
+        return folded.str.extract_many(self.first, overlapping=True)
+
+    def _apply(self, texts: pl.Series, op: str) -> pl.Series:
+        """Redact (``op='redact'``) or test (``op='contains'``) every safe text of ``texts``."""
+        folded = texts.str.replace_many(_confusable_map()).str.to_lowercase()
+        found = self._candidates(folded)
+        has = found.list.len().fill_null(0) > 0
+        idx = has.arg_true()
+        if op == "contains":
+            out = pl.Series(texts.name, [False] * texts.len(), dtype=pl.Boolean)
+        else:
+            out = texts.clone()
+        if idx.len() == 0:
+            return out
+        values = self._chunks(texts.gather(idx), found.gather(idx), op)
+        return out.scatter(idx, values)
+
+    def _chunks(self, texts: pl.Series, found: pl.Series, op: str) -> pl.Series:
+        firsts = found.explode().drop_nulls().unique().to_list()
+        pattern = self._regex(firsts)
+        try:
+            if op == "contains":
+                return texts.str.contains(pattern)
+            return texts.str.replace_all(pattern, "[user]")
+        except pl.exceptions.ComputeError:
+            # the compiled alternation is over the regex size limit: halve the rows (each half
+            # has fewer candidate names); a single row always fits in practice
+            if texts.len() == 1:
+                raise
+            half = texts.len() // 2
+            return pl.concat(
+                [
+                    self._chunks(texts.head(half), found.head(half), op),
+                    self._chunks(
+                        texts.tail(texts.len() - half), found.tail(texts.len() - half), op
+                    ),
+                ]
+            )
+
+    def redact(self, texts: pl.Series) -> pl.Series:
+        """Every known name of the safe ``texts`` replaced by ``[user]``."""
+        return self._apply(texts, "redact")
+
+    def contains(self, texts: pl.Series) -> pl.Series:
+        """True for the safe ``texts`` holding a known name (``NameRedactor.mentions``)."""
+        return self._apply(texts, "contains")
+
+
+@functools.lru_cache(maxsize=1)
+def _confusable_map() -> dict[str, str]:
+    return {chr(k): (chr(v) if isinstance(v, int) else v) for k, v in privacy.CONFUSABLES.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def vector_names(names: privacy.NameRedactor | None) -> VectorNames | None:
+    """The vectorised twin of a redactor (cached: built once per redactor)."""
+    return VectorNames(names) if names else None
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def _fallback(
+    values: pl.Series, slow: pl.Series, fast: pl.Series, python: object, what: str
+) -> pl.Series:
+    idx = slow.arg_true()
+    if idx.len() == 0:
+        return fast
+    log.debug("%s: %d of %d rows by the Python route", what, idx.len(), values.len())
+    redo = pl.Series(fast.name, [python(v) for v in values.gather(idx).to_list()], fast.dtype)  # type: ignore[operator]
+    return fast.scatter(idx, redo)
+
+
+def scrub_series(texts: pl.Series, names: privacy.NameRedactor | None = None) -> pl.Series:
+    """``privacy.scrub_text`` of every text of ``texts`` (nulls stay null), vectorised."""
+    texts = texts.cast(pl.String)
+    frame = pl.DataFrame({"raw": texts}).with_columns(_normalised(pl.col("raw")).alias("norm"))
+    frame = frame.with_columns(
+        needs_python(pl.col("raw"), pl.col("norm")).alias("slow"),
+        _patterns(pl.col("norm")).alias("out"),
+    )
+    out = frame["out"]
+    vn = vector_names(names)
+    if vn is not None:
+        out = vn.redact(out)
+    out = out.str.strip_chars().alias(texts.name)
+    return _fallback(texts, frame["slow"], out, lambda t: privacy.scrub_text(t, names), "scrub")
+
+
+def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series:
+    """``names.mentions(v)`` of every value (null: False), vectorised."""
+    values = values.cast(pl.String)
+    vn = vector_names(names)
+    norm = pl.DataFrame({"raw": values}).select(
+        _normalised(pl.col("raw")).alias("norm"),
+        needs_python(pl.col("raw"), _normalised(pl.col("raw"))).alias("slow"),
+    )
+    fast = vn.contains(norm["norm"]).fill_null(False) if vn is not None else None
+    if fast is None:
+        return pl.Series(values.name, [False] * values.len(), dtype=pl.Boolean)
+    return _fallback(
+        values, norm["slow"], fast.alias(values.name), lambda v: names.mentions(v), "labels"
+    )
+
+
+def scrub_expr(col: str, names: privacy.NameRedactor | None = None) -> pl.Expr:
+    """A polars expression scrubbing the texts of ``col`` (streamable: batch by batch)."""
+    return pl.col(col).map_batches(
+        lambda s: scrub_series(s, names), return_dtype=pl.String, is_elementwise=True
+    )
+
+
+def drop_name_labels_expr(col: str, names: privacy.NameRedactor) -> pl.Expr:
+    """Labels of ``col`` (a list column) without those that hold a known name (nor nulls).
+
+    A label holding a known handle or name (a hashtag that is someone's handle, a group named
+    after someone) is a mention in disguise: privacy wins over ground truth, the label goes.
+    """
+
+    def run(s: pl.Series) -> pl.Series:
+        # explode gives an empty or null list one null element, so every row keeps a group
+        flat = pl.DataFrame({"l": s}).with_row_index("_row").explode("l")
+        keep = flat["l"].is_not_null() & ~mentions_series(flat["l"], names)
+        out = (
+            flat.with_columns(keep.alias("_keep"))
+            .group_by("_row", maintain_order=True)
+            .agg(pl.col("l").filter(pl.col("_keep")))
+            .sort("_row")["l"]
+        )
+        return pl.select(pl.when(s.is_null()).then(None).otherwise(out)).to_series().alias(s.name)
+
+    return pl.col(col).map_batches(run, return_dtype=pl.List(pl.String), is_elementwise=True)
+
+
+# --------------------------------------------------------------------------- unsafe characters
+
+
+def _ranges(cps: Iterable[int]) -> tuple[tuple[int, int], ...]:
+    out: list[list[int]] = []
+    for cp in sorted(cps):
+        if out and cp == out[-1][1] + 1:
+            out[-1][1] = cp
+        else:
+            out.append([cp, cp])
+    return tuple((a, b) for a, b in out)
+
+
+def compute_unsafe() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """The characters on which Rust (polars) and Python disagree, from both engines.
+
+    Returns ``(raw, normalised)`` code point ranges: ``raw`` are unsafe anywhere in an input
+    (unassigned in Python's Unicode version, so NFKC may differ; format characters the two
+    engines classify differently; the scrubber's markers); ``normalised`` are unsafe in a text
+    after NFKC (different ``\\w``, ``\\s``, ``\\d``, case-insensitive letters or trimming;
+    combining marks and Hangul jamo, which NFKC may compose with a neighbour; characters whose
+    case folding is not one character or differs from polars' lower case). ``_unicode_unsafe``
+    stores the result; a test recomputes it.
+    """
+    import regex
+
+    cps = [cp for cp in range(0x110000) if not 0xD800 <= cp <= 0xDFFF]
+    chars = [chr(cp) for cp in cps]
+    everything = "".join(chars)
+    series = pl.Series(chars)
+
+    def rust(pattern: str) -> set[int]:
+        hit = series.str.contains(pattern)
+        return {cps[i] for i in hit.arg_true().to_list()}
+
+    def python(pattern: str, engine: object = re) -> set[int]:
+        return {ord(c) for c in engine.findall(pattern, everything)}  # type: ignore[attr-defined]
+
+    markers = {0, 1, 2}
+    unassigned = {cp for cp, c in zip(cps, chars, strict=True) if unicodedata.category(c) == "Cn"}
+    cf = python(r"[\p{Cf}\u180e]", regex) ^ rust(r"^[\p{Cf}\x{180E}]$")
+    raw = markers | unassigned | cf
+    norm = set(raw)
+    for py, rs in (
+        (r"\w", r"^\w$"),
+        (r"\s", r"^\s$"),
+        (r"\d", r"^\d$"),
+        (r"(?i)[a-z0-9]", r"^(?i)[a-z0-9]$"),
+    ):
+        norm |= python(py) ^ rust(rs)
+    trimmed = series.str.strip_chars().str.len_chars() == 0
+    norm |= {cp for cp, t, c in zip(cps, trimmed.to_list(), chars, strict=True) if t != c.isspace()}
+    lower = series.str.replace_many(_confusable_map()).str.to_lowercase().to_list()
+    jamo = [(0x1100, 0x11FF), (0xA960, 0xA97F), (0xD7B0, 0xD7FF)]
+    for cp, c, low in zip(cps, chars, lower, strict=True):
+        folded = c.translate(privacy.CONFUSABLES).casefold()
+        if (
+            unicodedata.category(c).startswith("M")
+            or any(a <= cp <= b for a, b in jamo)
+            or unicodedata.normalize("NFKC", c) != c
+            or len(c.casefold()) != 1
+            or low != folded
+        ):
+            norm.add(cp)
+    return _ranges(raw), _ranges(norm)
+
+
+def write_unsafe_table(path: str | None = None) -> None:
+    """Regenerate ``src/analysis/_unicode_unsafe.py`` (after a polars or Python upgrade)."""
+    from pathlib import Path
+
+    raw, norm = compute_unsafe()
+    target = Path(path or Path(__file__).with_name("_unicode_unsafe.py"))
+    fmt = lambda rs: ",\n".join(f"    (0x{a:X}, 0x{b:X})" for a, b in rs)  # noqa: E731
+    target.write_text(
+        '"""Characters on which polars\' Rust regexes and Python\'s ``re`` disagree (generated).\n\n'
+        "Written by ``analysis.scrub.write_unsafe_table()``; ``tests/unit/test_scrub.py`` recomputes\n"
+        'it from both engines. A text holding one of them is scrubbed by ``privacy.scrub_text``.\n"""\n\n'
+        "from __future__ import annotations\n\nimport functools\n\n"
+        f"RAW: tuple[tuple[int, int], ...] = (\n{fmt(raw)},\n)\n\n"
+        f"NORMALISED: tuple[tuple[int, int], ...] = (\n{fmt(norm)},\n)\n\n\n"
+        "@functools.lru_cache(maxsize=1)\n"
+        "def normalised_set() -> frozenset[int]:\n"
+        '    """Every code point of :data:`NORMALISED`."""\n'
+        "    return frozenset(cp for a, b in NORMALISED for cp in range(a, b + 1))\n"
+    )
