@@ -137,7 +137,9 @@ def display_name(i: np.ndarray) -> pl.Series:
     first = np.asarray(_FIRST)[i % len(_FIRST)]
     last = np.asarray(_LAST)[(i // len(_FIRST)) % len(_LAST)]
     return pl.select(
-        pl.format("{} {}{}", pl.lit(pl.Series(first)), pl.lit(pl.Series(last)), pl.lit(pl.Series(i)))
+        pl.format(
+            "{} {}{}", pl.lit(pl.Series(first)), pl.lit(pl.Series(last)), pl.lit(pl.Series(i))
+        )
     ).to_series()
 
 

@@ -63,7 +63,7 @@ def _markup_to_data(text: str) -> str:
 
 
 #: modules whose literals are data, not prose (the simulators' topic vocabularies)
-NOT_PROSE = frozenset({"demo.py", "scale.py"})
+NOT_PROSE = frozenset({"demo.py"})
 
 
 @functools.cache

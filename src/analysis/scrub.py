@@ -130,7 +130,8 @@ def _only(texts: pl.Series, test: str, fn: Callable[[pl.Series], pl.Series]) -> 
     idx = texts.str.contains(test, literal=test in ("<", "@", "u/")).fill_null(False).arg_true()
     if idx.len() == 0:
         return texts
-    return texts.scatter(idx, fn(texts.gather(idx)))
+    # scatter writes in place: never into the caller's series
+    return texts.clone().scatter(idx, fn(texts.gather(idx)))
 
 
 def normalise_series(texts: pl.Series) -> pl.Series:
@@ -316,7 +317,7 @@ def _fallback(
         return fast
     log.debug("%s: %d of %d rows by the Python route", what, idx.len(), values.len())
     redo = pl.Series(fast.name, [python(v) for v in values.gather(idx).to_list()], fast.dtype)  # type: ignore[operator]
-    return fast.scatter(idx, redo)
+    return fast.clone().scatter(idx, redo)
 
 
 def scrub_series(texts: pl.Series, names: privacy.NameRedactor | None = None) -> pl.Series:
@@ -365,16 +366,19 @@ def drop_name_labels_expr(col: str, names: privacy.NameRedactor) -> pl.Expr:
     """
 
     def run(s: pl.Series) -> pl.Series:
-        # explode gives an empty or null list one null element, so every row keeps a group
-        flat = pl.DataFrame({"l": s}).with_row_index("_row").explode("l")
+        rows = pl.DataFrame({"l": s}).with_row_index("_row")
+        flat = rows.explode("l")
         keep = flat["l"].is_not_null() & ~mentions_series(flat["l"], names)
-        out = (
-            flat.with_columns(keep.alias("_keep"))
-            .group_by("_row", maintain_order=True)
-            .agg(pl.col("l").filter(pl.col("_keep")))
-            .sort("_row")["l"]
+        kept = (
+            flat.filter(keep).group_by("_row", maintain_order=True).agg(pl.col("l").alias("kept"))
         )
-        return pl.select(pl.when(s.is_null()).then(None).otherwise(out)).to_series().alias(s.name)
+        out = rows.join(kept, on="_row", how="left", maintain_order="left").select(
+            pl.when(pl.col("l").is_null())
+            .then(None)
+            .otherwise(pl.col("kept").fill_null(pl.lit([], dtype=pl.List(pl.String))))
+            .alias(s.name)
+        )
+        return out.to_series().cast(pl.List(pl.String))
 
     return pl.col(col).map_batches(run, return_dtype=pl.List(pl.String), is_elementwise=True)
 
