@@ -186,17 +186,21 @@ def _roots(posts: pl.DataFrame) -> pl.Series:
         return _roots_python(posts)
     jump = parent.select("post_id", pl.coalesce("up", "post_id").alias("anc"))
     for _ in range(ROOT_ROUNDS):
-        above = jump.join(
-            parent.rename({"post_id": "anc"}), on="anc", how="left", maintain_order="left"
-        )["up"]
-        if above.null_count() == jump.height:
-            return jump["anc"].alias("root_post_id")
-        jump = jump.join(
+        nxt = jump.join(
             jump.rename({"post_id": "anc", "anc": "anc2"}),
             on="anc",
             how="left",
             maintain_order="left",
         ).select("post_id", pl.coalesce("anc2", "anc").alias("anc"))
+        if nxt["anc"].equals(jump["anc"]):
+            # a fixed point: every ancestor is a root, unless the links hold a cycle
+            above = jump.join(
+                parent.rename({"post_id": "anc"}), on="anc", how="left", maintain_order="left"
+            )["up"]
+            if above.null_count() == jump.height:
+                return jump["anc"].alias("root_post_id")
+            break
+        jump = nxt
     return _roots_python(posts)
 
 
@@ -405,16 +409,31 @@ def _one_source(
         account_ref("actor_account_id").alias("actor_account_id")
     )
 
-    # -- pseudonyms
-    acct = lambda c: privacy.pseudonymise_expr(c, key, ns, "account", privacy.ACCOUNT_PREFIX)  # noqa: E731
-    post = lambda c: privacy.pseudonymise_expr(c, key, ns, "post", privacy.POST_PREFIX)  # noqa: E731
+    # -- pseudonyms: one HMAC per distinct raw id of each kind (post ids, parents, roots and
+    # reacted posts share one table; authors, addressees, actors and accounts another)
+    post_ids = ("post_id", "parent_post_id", "root_post_id")
+    post_map = privacy.pseudonym_table(
+        [*(posts[c] for c in post_ids), reactions["post_id"]], key, ns, "post", privacy.POST_PREFIX
+    )
+    acct_map = privacy.pseudonym_table(
+        [
+            posts["account_id"],
+            posts["reply_to_account_id"],
+            reactions["actor_account_id"],
+            accounts["account_id"],
+        ],
+        key,
+        ns,
+        "account",
+        privacy.ACCOUNT_PREFIX,
+    )
+    post = lambda c: privacy.lookup_expr(c, post_map)  # noqa: E731
+    acct = lambda c: privacy.lookup_expr(c, acct_map)  # noqa: E731
     keep_placeholder = lambda c: (  # noqa: E731
         pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c))
     )
     posts = posts.with_columns(
-        post("post_id"),
-        post("parent_post_id"),
-        post("root_post_id"),
+        *(post(c) for c in post_ids),
         acct("account_id"),
         keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
         scrub.scrub_expr("text", names).alias("text"),

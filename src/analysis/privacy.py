@@ -189,16 +189,23 @@ def pseudonymise_series(
     """
     s = s.cast(pl.String)
     uniq = s.drop_nulls().unique()
-    head = f"{namespace}\x1f{kind}\x1f".encode()
-    digest = hmac.digest
+    # HMAC-SHA256 by its definition (RFC 2104) from the two padded-key states, copied per id:
+    # the same digests as hmac.new, a third faster than a fresh HMAC per id
+    block = key if len(key) <= 64 else hashlib.sha256(key).digest()
+    block = block.ljust(64, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
+    inner.update(f"{namespace}\x1f{kind}\x1f".encode())
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
+
+    def one(v: str, icopy=inner.copy, ocopy=outer.copy) -> str:
+        h = icopy()
+        h.update(v.encode())
+        o = ocopy()
+        o.update(h.digest())
+        return prefix + o.hexdigest()[:DIGEST_HEX]
+
     table = pl.DataFrame(
-        {
-            "raw": uniq,
-            "pseudonym": [
-                prefix + digest(key, head + v.encode(), "sha256").hex()[:DIGEST_HEX]
-                for v in uniq.to_list()
-            ],
-        },
+        {"raw": uniq, "pseudonym": [one(v) for v in uniq.to_list()]},
         schema={"raw": pl.String, "pseudonym": pl.String},
     )
     return (
@@ -206,6 +213,19 @@ def pseudonymise_series(
         .join(table, on="raw", how="left", maintain_order="left")["pseudonym"]
         .alias(s.name)
     )
+
+
+def pseudonym_table(
+    columns: Iterable[pl.Series], key: bytes, namespace: str, kind: str, prefix: str
+) -> tuple[pl.Series, pl.Series]:
+    """(raw ids, pseudonyms) of every distinct raw id in ``columns``: one HMAC per id."""
+    uniq = pl.concat([c.cast(pl.String) for c in columns]).drop_nulls().unique()
+    return uniq, pseudonymise_series(uniq, key, namespace, kind, prefix)
+
+
+def lookup_expr(col: str, table: tuple[pl.Series, pl.Series]) -> pl.Expr:
+    """``col`` with every raw id replaced by its pseudonym from :func:`pseudonym_table`."""
+    return pl.col(col).replace_strict(*table, default=None, return_dtype=pl.String)
 
 
 def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Expr:
@@ -518,6 +538,7 @@ class NameRedactor:
         #: folded first token -> (tokens to compare, separators, case-sensitive?)
         self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
         self.names: set[str] = set()
+        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
         for name in names:
             if not name:
                 continue
@@ -529,9 +550,9 @@ class NameRedactor:
                 case_sensitive = len(toks) == 1 and not v.islower()
                 key = toks if case_sensitive else tuple(t.casefold() for t in toks)
                 entry = (key, seps, case_sensitive)
-                bucket = self.by_first.setdefault(toks[0].casefold(), [])
-                if entry not in bucket:
-                    bucket.append(entry)
+                if entry not in seen:  # a set: a list lookup made 100k names take 30 s
+                    seen.add(entry)
+                    self.by_first.setdefault(toks[0].casefold(), []).append(entry)
                 self.names.add(v)
         for bucket in self.by_first.values():
             bucket.sort(key=lambda e: -len(e[0]))  # longest name first
