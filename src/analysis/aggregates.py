@@ -43,11 +43,7 @@ def aggregate_partials(posts: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]
         posts = posts.with_columns(pl.col("created_at").dt.truncate("1mo").alias("month"))
     authored = posts.group_by("platform", "month", "account_id").agg(pl.len().alias("n_posts"))
     pairs = (
-        posts.filter(
-            pl.col("reply_to_account_id").is_not_null()
-            & (pl.col("reply_to_account_id") != pl.col("account_id"))
-            & (pl.col("reply_to_account_id") != schema.NONPARTICIPANT_ID)
-        )
+        _replies(posts)
         .group_by("platform", "month", "reply_to_account_id", "account_id")
         .agg(pl.len().alias("n"))
     )
@@ -65,13 +61,16 @@ def finish_aggregates(authored: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFra
         .agg(pl.col("n").sum().alias("n_replies_received"), pl.len().alias("n_distinct_repliers"))
         .rename({"reply_to_account_id": "account_id"})
     )
+    return _finish(authored.join(received, on=list(AGG_KEYS), how="full", coalesce=True))
+
+
+def _finish(joined: pl.LazyFrame) -> pl.LazyFrame:
     # the month key is text when the posts carried a month column, else the month's first instant
     month = pl.col("month")
-    if authored.collect_schema()["month"] != pl.String:
+    if joined.collect_schema()["month"] != pl.String:
         month = month.dt.strftime("%Y-%m")
     return (
-        authored.join(received, on=list(AGG_KEYS), how="full", coalesce=True)
-        .with_columns(month.alias("month"))
+        joined.with_columns(month.alias("month"))
         .filter(pl.col("account_id") != schema.NONPARTICIPANT_ID)
         .select(
             [
@@ -83,11 +82,22 @@ def finish_aggregates(authored: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFra
     )
 
 
+def _replies(posts: pl.LazyFrame) -> pl.LazyFrame:
+    """Replies that count: not to oneself, not to the non-participant placeholder."""
+    return posts.filter(
+        pl.col("reply_to_account_id").is_not_null()
+        & (pl.col("reply_to_account_id") != pl.col("account_id"))
+        & (pl.col("reply_to_account_id") != schema.NONPARTICIPANT_ID)
+    )
+
+
 def account_month_aggregates(posts: pl.LazyFrame) -> pl.LazyFrame:
     """Per (platform, month, account): posts written, replies received, distinct repliers.
 
     A reply counts for the account it addresses (``reply_to_account_id``); self-replies and
-    replies to the non-participant placeholder are not counted.
+    replies to the non-participant placeholder are not counted. Two group_bys and one join
+    (distinct repliers by ``n_unique``); :func:`aggregate_partials` gives the same result from
+    slices.
 
     Args:
         posts: interim posts (``platform``, ``account_id``, ``reply_to_account_id``,
@@ -96,4 +106,16 @@ def account_month_aggregates(posts: pl.LazyFrame) -> pl.LazyFrame:
     Returns:
         LazyFrame with the :data:`AGGREGATES` columns, sorted by the keys.
     """
-    return finish_aggregates(*aggregate_partials(posts))
+    if "month" not in posts.collect_schema():
+        posts = posts.with_columns(pl.col("created_at").dt.truncate("1mo").alias("month"))
+    authored = posts.group_by("platform", "month", "account_id").agg(pl.len().alias("n_posts"))
+    received = (
+        _replies(posts)
+        .group_by("platform", "month", "reply_to_account_id")
+        .agg(
+            pl.len().alias("n_replies_received"),
+            pl.col("account_id").n_unique().alias("n_distinct_repliers"),
+        )
+        .rename({"reply_to_account_id": "account_id"})
+    )
+    return _finish(authored.join(received, on=list(AGG_KEYS), how="full", coalesce=True))
