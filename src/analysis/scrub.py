@@ -368,7 +368,10 @@ def drop_name_labels_expr(col: str, names: privacy.NameRedactor) -> pl.Expr:
     def run(s: pl.Series) -> pl.Series:
         rows = pl.DataFrame({"l": s}).with_row_index("_row")
         flat = rows.explode("l")
-        keep = flat["l"].is_not_null() & ~mentions_series(flat["l"], names)
+        # once per distinct label (a dump has few: tags, groups), then looked up
+        distinct = flat["l"].drop_nulls().unique()
+        named = distinct.filter(mentions_series(distinct, names))
+        keep = flat["l"].is_not_null() & ~flat["l"].is_in(named.implode())
         kept = (
             flat.filter(keep).group_by("_row", maintain_order=True).agg(pl.col("l").alias("kept"))
         )
