@@ -1,7 +1,7 @@
 """``make bench``: throughput, peak memory and peer ratios of every stage, over a size sweep.
 
     .venv/bin/python -m benchmarks [--sizes 10k,100k,1M] [--embed-sizes 1000,3000] [--full]
-                                   [--only ingest,aggregates,...] [--workers 2] [--json FILE]
+                                   [--only ingest,aggregates,...] [--json FILE]
 
 Quick sweep by default (10k, 100k, 1M posts for the cheap stages; 1,000 and 3,000 posts for
 embedding); ``--full`` adds 10M posts (and 10,000 embedded posts). Every stage runs in a fresh
@@ -38,7 +38,6 @@ from benchmarks.common import (
 )
 
 STAGES = (
-    "dask",
     "ingest",
     "aggregates",
     "incremental",
@@ -84,7 +83,6 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--embed-sizes", default=None, help="posts embedded per size (1000,3000)")
     ap.add_argument("--full", action="store_true", help="add 10M posts and 10,000 embedded posts")
     ap.add_argument("--only", default=",".join(STAGES), help=f"comma list of {', '.join(STAGES)}")
-    ap.add_argument("--workers", type=int, default=1, help="processes for the streaming ingest")
     ap.add_argument("--peer-max", default="1M", help="largest size the pandas peers run at")
     ap.add_argument(
         "--nx-max", default=None, help="largest edge count networkx runs at (100k; 1M with --full)"
@@ -121,8 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     figs: list[Figure] = []
     notes: list[str] = []
 
-    # -- ingest, aggregates, incremental aggregates: one temporary dump per size
-    if only & {"ingest", "aggregates", "incremental"}:
+    # -- ingest and aggregates: one temporary dump per size
+    if only & {"ingest", "aggregates"}:
         for n in sizes:
             folder = scale.tmpdir(f"bench-{human(n)}-")
             print(f"\n== {human(n)} posts in {folder}", flush=True)
@@ -135,22 +133,34 @@ def main(argv: list[str] | None = None) -> None:
                         f"{mem_mib:,.0f} MiB in memory (polars estimated_size)"
                     )
                     print(f"  {notes[-1]}")
-                run_stage(figs, scale.ingest_ours, n, str(folder), a.workers)
-                if "ingest" in only and n <= peer_max:
+                ours = run_stage(figs, scale.ingest_ours, n, str(folder))
+                limit = run_stage(figs, scale.read_polars, n, str(folder))
+                peer = (
                     run_stage(figs, scale.ingest_pandas, n, str(folder))
-                if "aggregates" in only:
-                    run_stage(figs, scale.aggregate_ours, n, str(folder))
-                    if n <= peer_max:
-                        run_stage(figs, scale.aggregate_pandas, n, str(folder))
-                if "incremental" in only and n == max(
-                    s for s in sizes if s <= max(peer_max, 10**6)
-                ):
-                    run_stage(figs, scale.incremental_aggregates, n, str(folder))
-                    ok = isolated(scale.check_incremental_equal, str(folder))
+                    if "ingest" in only and n <= peer_max
+                    else []
+                )
+                if ours and limit:
                     notes.append(
-                        f"incremental aggregates at {human(n)}: equal to a full recompute: {ok}"
+                        f"ingest at {human(n)}: {ours[0].rate:,.0f} rows/s, peak "
+                        f"{ours[0].peak_mib:,.0f} MiB; {ours[0].rate / limit[0].rate:.1%} of the "
+                        f"polars read limit ({limit[0].rate:,.0f} rows/s)"
+                        + (f"; {peer[0].seconds / ours[0].seconds:.1f}x pandas" if peer else "")
                     )
                     print(f"  {notes[-1]}")
+                if "aggregates" in only and ours:
+                    agg = run_stage(figs, scale.aggregate_ours, n, str(folder))
+                    apeer = (
+                        run_stage(figs, scale.aggregate_pandas, n, str(folder))
+                        if n <= peer_max
+                        else []
+                    )
+                    if agg and apeer:
+                        notes.append(
+                            f"aggregates at {human(n)}: {agg[0].rate:,.0f} rows/s, "
+                            f"{apeer[0].seconds / agg[0].seconds:.1f}x pandas groupby"
+                        )
+                        print(f"  {notes[-1]}")
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
 
@@ -192,24 +202,6 @@ def main(argv: list[str] | None = None) -> None:
             if "incremental" in only:
                 print("\n== incremental embedding (content cache)", flush=True)
                 run_stage(figs, scale.incremental_embed, min(2000, max(embed_sizes)), str(folder))
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-    # -- the Dask path in local mode (analysis.distributed) beside the single-machine path
-    if "dask" in only:
-        print("\n== dask LocalCluster (2 worker processes x 1 thread)", flush=True)
-        folder = scale.tmpdir("bench-dask-")
-        try:
-            out = run_stage(
-                figs,
-                scale.dask_local,
-                min(1000, max(embed_sizes)),
-                min(10**6, max(sizes)),
-                str(folder),
-            )
-            for f in out:
-                if f.extra:
-                    print(f"    {f.route}: {f.extra}")
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
@@ -265,7 +257,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"figures written to {a.json}")
 
 
-PEER_ROUTES = ("pandas", "networkx", "plain model.encode", "BERTopic", "one process")
+PEER_ROUTES = ("limit:", "pandas", "networkx", "plain model.encode", "BERTopic", "one process")
 
 
 def _is_peer(f: Figure) -> bool:

@@ -1,25 +1,26 @@
 """Size-sweep benchmarks of every stage, each beside its peer, measured on the same data.
 
 Each function here runs in its own spawned process (``common.isolated``), so its peak RSS is
-its own, and returns a list of :class:`common.Figure`. The data are generated vectorised in the
-canonical schema (``analysis.scale.synthetic_posts``), written to a temporary folder first.
+its own, and returns a list of :class:`common.Figure`. The data are a synthetic canonical dump
+(``benchmarks.synthetic``), written to a temporary folder first.
 
-* ingest: ``analysis.scale.ingest_parquet`` (scan -> pseudonymise + scrub -> partitioned sink)
-  vs pandas doing the same work (``privacy.pseudonym`` per distinct id, ``privacy.scrub_text``
-  per text, ``to_parquet(partition_cols=...)``).
-* aggregates: ``analysis.scale.aggregate_partitions`` vs pandas ``groupby``.
+* ingest: the canonical route of stage ``ingest`` (``sources.read_source`` + ``ingest.ingest``:
+  validation, removals, pseudonyms, scrubbing, then the interim Parquet written), beside the
+  limit (polars reading the same Parquet) and the peer (pandas doing the pseudonyms and the
+  scrubbing with ``privacy.scrub_text`` per text, eagerly).
+* aggregates: ``analysis.aggregates.account_month_aggregates`` (one lazy query, streaming
+  engine) vs pandas ``groupby`` on the interim posts ingest wrote.
 * pagerank: ``analysis.models.network.pagerank`` vs networkx (build + run), same edges.
 * models: every influence model's ``score`` on ``benchmarks.models.synthetic_tables``.
 * embedding: ``analysis.embed.embed_posts`` vs plain ``SentenceTransformer.encode``.
 * topics: ``analysis.topics.cluster_posts`` vs BERTopic's default pipeline (if installed).
-* incremental: 1 % new posts, re-run vs full run, for the embedding cache and the aggregates.
+* incremental: the embedding cache, full run vs 1 % new posts.
 """
 
 from __future__ import annotations
 
 import os
 import tempfile
-import time
 from datetime import timedelta
 from pathlib import Path
 
@@ -45,63 +46,89 @@ def tmpdir(prefix: str) -> Path:
 
 
 def generate(n: int, folder: str) -> list[Figure]:
-    """Write ``n`` synthetic canonical posts to ``folder``/raw (vectorised generator)."""
-    from analysis.scale import write_synthetic_dump
+    """Write a synthetic canonical dump of ``n`` posts to ``folder``/raw."""
+    from benchmarks.synthetic import write_synthetic_dump
 
     fig, files = measure(
         "generate",
-        "scale.write_synthetic_dump",
+        "synthetic.write_synthetic_dump",
         n,
         lambda: write_synthetic_dump(Path(folder) / "raw", n, CHUNK_ROWS),
     )
-    raw_mib = sum(p.stat().st_size for p in files) / 2**20
-    fig.extra.update(parquet_mib=raw_mib)
+    fig.extra.update(parquet_mib=sum(p.stat().st_size for p in files) / 2**20)
     return [fig]
 
 
 def in_memory_mib(folder: str) -> float:
-    """Size of the raw dump once loaded in memory (polars estimated_size), chunk by chunk."""
+    """Size of the raw posts once loaded in memory (polars estimated_size)."""
     import polars as pl
 
-    return (
-        sum(
-            pl.read_parquet(p).estimated_size()
-            for p in sorted((Path(folder) / "raw").glob("*.parquet"))
-        )
-        / 2**20
-    )
+    return pl.read_parquet(Path(folder) / "raw" / "posts.parquet").estimated_size() / 2**20
 
 
 # --------------------------------------------------------------------------- ingest
 
 
-def ingest_ours(n: int, folder: str, workers: int = 1) -> list[Figure]:
-    """Streaming ingest of the raw dump into ``folder``/interim."""
-    from analysis.scale import ingest_parquet, remove_tree
+def ingest_ours(n: int, folder: str) -> list[Figure]:
+    """Stage ``ingest`` on the canonical route: read, validate, remove, pseudonymise, scrub,
+    write ``folder``/interim (what ``dvc repro`` runs, names redacted)."""
+    from datetime import UTC, datetime
+
+    from analysis import schema
+    from analysis.config import IngestParams, PrivacyParams
+    from analysis.ingest import Source, ingest
+    from analysis.io import write_table
+    from analysis.sources import read_source
 
     out = Path(folder) / "interim"
-    remove_tree(out)
-    route = "stream (arrow batches)" + (f" x{workers} proc" if workers > 1 else "")
-    fig, res = measure(
-        "ingest (pseud.+scrub)",
-        route,
+    out.mkdir(parents=True, exist_ok=True)
+
+    def run() -> int:
+        tables = read_source("canonical", Path(folder) / "raw")
+        res = ingest(
+            [Source(NS, tables)],
+            KEY,
+            set(),
+            IngestParams(),
+            PrivacyParams(),
+            now=datetime(2030, 1, 1, tzinfo=UTC),
+        )
+        for table in ("accounts", "posts", "reactions"):
+            write_table(getattr(res, table), out / f"{table}.parquet", table, schema.INTERIM)
+        return res.posts.height
+
+    fig, rows = measure("ingest (canonical route)", "ingest.ingest (memory)", n, run)
+    fig.extra.update(rows_written=rows)
+    return [fig]
+
+
+def read_polars(n: int, folder: str) -> list[Figure]:
+    """The limit: polars reading the same raw posts Parquet (no work on it)."""
+    import polars as pl
+
+    fig, _ = measure(
+        "ingest (canonical route)",
+        "limit: polars read_parquet",
         n,
-        lambda: ingest_parquet(Path(folder) / "raw", out, KEY, NS, workers=workers),
+        lambda: pl.read_parquet(Path(folder) / "raw" / "posts.parquet").height,
     )
-    fig.extra.update(rows_written=res.n_rows, partitions=len(res.partitions))
     return [fig]
 
 
 def ingest_pandas(n: int, folder: str) -> list[Figure]:
-    """The peer: pandas doing the same per-row work, eagerly."""
+    """The peer: pandas doing the pseudonyms (one HMAC per distinct id) and the scrubbing
+    (``privacy.scrub_text`` per text, names redacted) eagerly, then writing Parquet."""
     import pandas as pd
 
     from analysis import privacy
+    from analysis.ingest import redactor_for
+    from analysis.sources import read_source
 
-    out = Path(folder) / "interim-pandas"
+    out = Path(folder) / "interim-pandas.parquet"
 
     def run() -> int:
-        df = pd.read_parquet(Path(folder) / "raw")
+        df = pd.read_parquet(Path(folder) / "raw" / "posts.parquet")
+        names = redactor_for(read_source("canonical", Path(folder) / "raw"))
         for cols, kind, prefix in (
             (("post_id", "parent_post_id", "root_post_id"), "post", privacy.POST_PREFIX),
             (("account_id", "reply_to_account_id"), "account", privacy.ACCOUNT_PREFIX),
@@ -110,12 +137,11 @@ def ingest_pandas(n: int, folder: str) -> list[Figure]:
             table = {v: privacy.pseudonym(KEY, NS, kind, v, prefix) for v in uniq}
             for c in cols:
                 df[c] = df[c].map(table)
-        df["text"] = df["text"].map(privacy.scrub_text)
-        df["month"] = df["created_at"].dt.strftime("%Y-%m")
-        df.to_parquet(out, partition_cols=["platform", "month"])
+        df["text"] = df["text"].map(lambda t: privacy.scrub_text(t, names))
+        df.to_parquet(out)
         return len(df)
 
-    fig, _ = measure("ingest (pseud.+scrub)", "pandas eager", n, run)
+    fig, _ = measure("ingest (canonical route)", "pandas eager", n, run)
     return [fig]
 
 
@@ -123,30 +149,31 @@ def ingest_pandas(n: int, folder: str) -> list[Figure]:
 
 
 def aggregate_ours(n: int, folder: str) -> list[Figure]:
-    """Per-account monthly aggregates over the partitioned interim posts."""
-    from analysis.scale import aggregate_partitions, remove_tree
+    """Per-account monthly aggregates of the interim posts: one lazy query, streaming engine."""
+    import polars as pl
 
-    agg = Path(folder) / "aggregates"
-    remove_tree(agg)
+    from analysis.aggregates import account_month_aggregates
+
+    src = Path(folder) / "interim" / "posts.parquet"
     fig, res = measure(
         "aggregates",
-        "polars per partition",
+        "polars lazy group_by (streaming)",
         n,
-        lambda: aggregate_partitions(Path(folder) / "interim", agg),
+        lambda: account_month_aggregates(pl.scan_parquet(src)).collect(engine="streaming"),
     )
-    fig.extra.update(res)
+    fig.extra.update(groups=res.height)
     return [fig]
 
 
 def aggregate_pandas(n: int, folder: str) -> list[Figure]:
-    """The peer: pandas reads the same interim files and groups by (platform, month, account)."""
+    """The peer: pandas reads the same interim posts and groups by (platform, month, account)."""
     import pandas as pd
 
-    files = sorted((Path(folder) / "interim").glob("platform=*/month=*/*.parquet"))
-    cols = ["platform", "month", "account_id", "reply_to_account_id"]
+    cols = ["platform", "created_at", "account_id", "reply_to_account_id"]
 
     def run() -> int:
-        df = pd.concat([pd.read_parquet(f, columns=cols) for f in files], ignore_index=True)
+        df = pd.read_parquet(Path(folder) / "interim" / "posts.parquet", columns=cols)
+        df["month"] = df["created_at"].dt.strftime("%Y-%m")
         keys = ["platform", "month", "account_id"]
         authored = df.groupby(keys).size().rename("n_posts")
         rep = df[
@@ -157,8 +184,8 @@ def aggregate_pandas(n: int, folder: str) -> list[Figure]:
         pairs = rep.groupby(["platform", "month", "reply_to_account_id", "account_id"]).size()
         received = pairs.groupby(level=[0, 1, 2]).agg(["sum", "size"])
         received.index.names = keys
-        out = pd.concat([authored, received], axis=1).fillna(0)
-        return len(df) if len(out) else 0
+        out = pd.concat([authored, received], axis=1).fillna(0).sort_index()
+        return len(out)
 
     fig, _ = measure("aggregates", "pandas groupby", n, run)
     return [fig]
@@ -236,7 +263,7 @@ def models_ours(n: int) -> list[Figure]:
 
 
 def _texts(n: int, seed: int = 3) -> list[str]:
-    from analysis.scale import synthetic_posts
+    from benchmarks.synthetic import synthetic_posts
 
     return synthetic_posts(n, seed=seed)["text"].to_list()
 
@@ -359,149 +386,3 @@ def incremental_embed(n: int, folder: str) -> list[Figure]:
     full.extra.update(encoded=s1.n_encoded)
     inc.extra.update(encoded=s2.n_encoded, cached=s2.n_cached, speedup=full.seconds / inc.seconds)
     return [full, inc]
-
-
-def incremental_aggregates(n: int, folder: str) -> list[Figure]:
-    """Aggregates: full recompute vs recompute of the partitions 1 % new posts landed in.
-
-    The new posts are the next 1 % of the history (dated after the last existing post), ingested
-    by the streaming route into the same partitioned folder under a new run tag.
-    """
-    import polars as pl
-
-    from analysis.scale import aggregate_partitions, ingest_parquet, write_synthetic_dump
-
-    root = Path(folder)
-    last = (
-        pl.scan_parquet(root / "raw" / "*.parquet")
-        .select(pl.col("created_at").max())
-        .collect()
-        .item()
-    )
-    n_new = max(1, n // 100)
-    write_synthetic_dump(
-        root / "new", n_new, CHUNK_ROWS, seed=99, offset=10**12, span_days=730 / 100, start=last
-    )
-    ing, res = measure(
-        "incremental aggregates",
-        "ingest the 1 % (stream)",
-        n_new,
-        lambda: ingest_parquet(root / "new", root / "interim", KEY, NS, tag="increment"),
-    )
-    full, _ = measure(
-        "incremental aggregates",
-        "full recompute",
-        n + n_new,
-        lambda: aggregate_partitions(root / "interim", root / "agg-full"),
-    )
-    inc, r = measure(
-        "incremental aggregates",
-        "affected partitions only",
-        n + n_new,
-        lambda: aggregate_partitions(root / "interim", root / "agg-full", only=res.partitions),
-    )
-    inc.extra.update(
-        partitions=r["n_partitions"],
-        posts_rescanned=r["n_posts"],
-        speedup=full.seconds / inc.seconds,
-    )
-    full.extra.update(partitions=len(list((root / "interim").glob("platform=*/month=*"))))
-    return [ing, full, inc]
-
-
-def check_incremental_equal(folder: str) -> bool:
-    """The incrementally updated aggregates equal a from-scratch computation."""
-    import polars as pl
-
-    from analysis.scale import account_month_aggregates, read_aggregates
-
-    root = Path(folder)
-    ref = account_month_aggregates(
-        pl.scan_parquet(root / "interim" / "**" / "*.parquet", hive_partitioning=False)
-    ).collect(engine="streaming")
-    return read_aggregates(root / "agg-full").equals(ref)
-
-
-def now() -> float:
-    """Wall clock for the harness."""
-    return time.perf_counter()
-
-
-# --------------------------------------------------------------------------- dask, local mode
-
-
-def dask_local(n_embed: int, n_agg: int, folder: str) -> list[Figure]:
-    """``analysis.distributed`` on a LocalCluster (2 worker processes x 1 thread) vs one process.
-
-    Cluster start, embedding ``n_embed`` posts (each worker loads the model once; the first
-    call includes that load, the second does not), and aggregates of ``n_agg`` posts from the
-    partitioned layout, each beside the single-machine path on the same data.
-    """
-    import polars as pl
-    from dask.distributed import Client, LocalCluster
-
-    from analysis import distributed, embed, scale
-
-    root = Path(folder)
-    scale.write_synthetic_dump(root / "raw", n_agg, CHUNK_ROWS)
-    scale.ingest_parquet(root / "raw", root / "interim", KEY, NS, tag="d")
-    files = sorted((root / "interim").glob("platform=*/month=*/*.parquet"))
-    ep = embed.EmbedParams(threads=1)
-    posts = pl.DataFrame(
-        {"post_id": [f"p{i}" for i in range(n_embed)], "text": _texts(n_embed, seed=7)}
-    )
-    figs = []
-    t0 = time.perf_counter()
-    cluster = LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
-    )
-    client = Client(cluster)
-    start_s = time.perf_counter() - t0
-    try:
-        f1, _ = measure(
-            "dask embedding",
-            "2 workers, 1st call (+load)",
-            n_embed,
-            lambda: distributed.embed_posts_distributed(posts, client, ep, chunk_texts=256),
-            unit="posts",
-            cluster_start_s=start_s,
-        )
-        f2, (dist, _) = measure(
-            "dask embedding",
-            "2 workers, warm",
-            n_embed,
-            lambda: distributed.embed_posts_distributed(posts, client, ep, chunk_texts=256),
-            unit="posts",
-        )
-        f3, dagg = measure(
-            "dask aggregates",
-            "2 workers, per-file partials",
-            n_agg,
-            lambda: distributed.aggregate_distributed(files, client, files_per_task=8),
-        )
-        figs += [f1, f2, f3]
-    finally:
-        client.close()
-        cluster.close()
-    model = embed.load_model(ep.model, ep.device, threads=2)
-    f4, (single, _) = measure(
-        "dask embedding",
-        "one process, 2 threads",
-        n_embed,
-        lambda: embed.embed_posts(
-            posts, embed.model_encoder(model, ep.batch_size), None, ep.batch_size, 10**9
-        ),
-        unit="posts",
-    )
-    f5, sagg = measure(
-        "dask aggregates",
-        "one process (polars)",
-        n_agg,
-        lambda: scale.account_month_aggregates(
-            pl.scan_parquet(files, hive_partitioning=False)
-        ).collect(),
-    )
-    x, y = (np.stack(d["embedding"].drop_nulls().to_numpy()) for d in (dist, single))
-    f2.extra["min_cosine_vs_single"] = float(np.sum(x * y, axis=1).min())
-    f3.extra["equal_to_single"] = dagg.equals(sagg)
-    return [*figs, f4, f5]

@@ -30,7 +30,7 @@ from datetime import datetime
 
 import polars as pl
 
-from analysis import privacy, schema
+from analysis import privacy, schema, scrub
 from analysis.config import IngestParams, PrivacyParams
 from analysis.sources.base import SourceTables
 
@@ -141,8 +141,8 @@ def _validate_posts(
     return posts.filter(~dangling), rejects
 
 
-def _roots(posts: pl.DataFrame) -> pl.Series:
-    """Root of every post by following parent links (a post without parent is its own root)."""
+def _roots_python(posts: pl.DataFrame) -> pl.Series:
+    """Root of every post by following parent links in Python (cycles, very deep threads)."""
     parent = dict(zip(posts["post_id"].to_list(), posts["parent_post_id"].to_list(), strict=True))
     roots: dict[str, str] = {}
     out = []
@@ -161,6 +161,47 @@ def _roots(posts: pl.DataFrame) -> pl.Series:
             roots[c] = root
         out.append(roots[pid])
     return pl.Series("root_post_id", out, dtype=pl.String)
+
+
+#: Pointer-jumping rounds of :func:`_roots`: threads up to 2**11 = 2,048 levels deep converge,
+#: far below MAX_THREAD_DEPTH, so the Python walk would never have cut them.
+ROOT_ROUNDS = 12
+
+
+def _roots(posts: pl.DataFrame) -> pl.Series:
+    """Root of every post by following parent links (a post without parent is its own root).
+
+    Vectorised pointer jumping: each round replaces every post's ancestor by that ancestor's
+    ancestor (log2(depth) joins). Threads with a cycle or deeper than 2,048 levels (never seen in
+    a real dump) take the Python walk instead (:func:`_roots_python`).
+    """
+    parent = posts.select(
+        "post_id",
+        pl.when(pl.col("parent_post_id") == pl.col("post_id"))
+        .then(None)
+        .otherwise(pl.col("parent_post_id"))
+        .alias("up"),
+    )
+    if parent["post_id"].is_duplicated().any():
+        return _roots_python(posts)
+    jump = parent.select("post_id", pl.coalesce("up", "post_id").alias("anc"))
+    for _ in range(ROOT_ROUNDS):
+        nxt = jump.join(
+            jump.rename({"post_id": "anc", "anc": "anc2"}),
+            on="anc",
+            how="left",
+            maintain_order="left",
+        ).select("post_id", pl.coalesce("anc2", "anc").alias("anc"))
+        if nxt["anc"].equals(jump["anc"]):
+            # a fixed point: every ancestor is a root, unless the links hold a cycle
+            above = jump.join(
+                parent.rename({"post_id": "anc"}), on="anc", how="left", maintain_order="left"
+            )["up"]
+            if above.null_count() == jump.height:
+                return jump["anc"].alias("root_post_id")
+            break
+        jump = nxt
+    return _roots_python(posts)
 
 
 def _one_source(
@@ -262,17 +303,20 @@ def _one_source(
     posts = posts.filter(~by_removed)
 
     # -- detach replies whose parent was removed (privacy) or is not valid
-    author_of = dict(
-        zip(t.posts["post_id"].to_list(), t.posts["account_id"].to_list(), strict=False)
+    # the author of every raw post id (the last row of an id, as a dict of the raw rows would)
+    author_of = (
+        t.posts.select(pl.col("post_id").alias("parent_post_id"), pl.col("account_id"))
+        .filter(pl.col("parent_post_id").is_not_null())
+        .unique("parent_post_id", keep="last")
+        .rename({"account_id": "_parent_author"})
     )
+    posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
     kept_ids = posts["post_id"]
     orphan = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
         kept_ids.implode()
     )
     n_detached = posts.filter(orphan).height
-    parent_author = pl.col("parent_post_id").replace_strict(
-        author_of, default=None, return_dtype=pl.String
-    )
+    parent_author = pl.col("_parent_author")
     posts = posts.with_columns(
         pl.when(orphan)
         .then(
@@ -290,7 +334,7 @@ def _one_source(
         .then(parent_author)
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
-    )
+    ).drop("_parent_author")
     roots = _roots(posts)
     posts = posts.with_columns(
         pl.when(pl.col("parent_post_id").is_not_null())
@@ -365,31 +409,40 @@ def _one_source(
         account_ref("actor_account_id").alias("actor_account_id")
     )
 
-    # -- pseudonyms
-    acct = lambda c: privacy.pseudonymise_expr(c, key, ns, "account", privacy.ACCOUNT_PREFIX)  # noqa: E731
-    post = lambda c: privacy.pseudonymise_expr(c, key, ns, "post", privacy.POST_PREFIX)  # noqa: E731
+    # -- pseudonyms: one HMAC per distinct raw id of each kind (post ids, parents, roots and
+    # reacted posts share one table; authors, addressees, actors and accounts another)
+    post_ids = ("post_id", "parent_post_id", "root_post_id")
+    post_map = privacy.pseudonym_table(
+        [*(posts[c] for c in post_ids), reactions["post_id"]], key, ns, "post", privacy.POST_PREFIX
+    )
+    acct_map = privacy.pseudonym_table(
+        [
+            posts["account_id"],
+            posts["reply_to_account_id"],
+            reactions["actor_account_id"],
+            accounts["account_id"],
+        ],
+        key,
+        ns,
+        "account",
+        privacy.ACCOUNT_PREFIX,
+    )
+    post = lambda c: privacy.lookup_expr(c, post_map)  # noqa: E731
+    acct = lambda c: privacy.lookup_expr(c, acct_map)  # noqa: E731
     keep_placeholder = lambda c: (  # noqa: E731
         pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c))
     )
     posts = posts.with_columns(
-        post("post_id"),
-        post("parent_post_id"),
-        post("root_post_id"),
+        *(post(c) for c in post_ids),
         acct("account_id"),
         keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
-        privacy.scrub_expr("text", names).alias("text"),
+        scrub.scrub_expr("text", names).alias("text"),
     )
     if names is not None:
         # A label holding a known handle or name (a hashtag that is someone's handle, a group
         # named after someone) is a mention in disguise: privacy wins over ground truth, the
         # label is dropped.
-        posts = posts.with_columns(
-            pl.col("labels").list.eval(
-                pl.element().filter(
-                    ~pl.element().map_elements(names.mentions, return_dtype=pl.Boolean)
-                )
-            )
-        )
+        posts = posts.with_columns(scrub.drop_name_labels_expr("labels", names))
     reactions = reactions.with_columns(
         privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
         post("post_id"),
@@ -399,17 +452,21 @@ def _one_source(
     rej = pl.concat([schema.conform(r, "rejects") for r in rejects])
     # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
     # never leave ingest, so every raw post or account id in a reason becomes "<id>".
-    raw_ids = set(t.posts["post_id"].to_list()) | set(t.accounts["account_id"].to_list())
     # Then every reason is scrubbed and truncated (privacy.safe_reason): a reason that echoes a
     # value (an e-mail in a Reputation attribute) must not carry it into rejects.parquet or the
     # git-tracked ingest.json. Done per distinct reason: there are few.
     unique = rej["reason"].unique().drop_nulls().to_list()
+    scrubbed = {r: privacy.safe_reason(r, names) or "" for r in unique}
+    words = pl.Series(
+        [w for r in scrubbed.values() for w in privacy.WORD.findall(r)], dtype=pl.String
+    )
+    ids = t.posts["post_id"].implode(), t.accounts["account_id"].implode()
+    raw_ids = set(words.filter(words.is_in(ids[0]) | words.is_in(ids[1])).to_list())
     safe = {
         r: privacy.WORD.sub(
-            lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0),
-            privacy.safe_reason(r, names) or "",
+            lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0), s
         )
-        for r in unique
+        for r, s in scrubbed.items()
     }
     rej = rej.with_columns(
         pl.col("reason").replace_strict(safe, default=pl.col("reason"), return_dtype=pl.String)

@@ -1,0 +1,57 @@
+"""Per-account monthly aggregates (analysis.aggregates): counts on a tiny inline frame."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from analysis import aggregates, schema
+
+JAN = datetime(2024, 1, 15, tzinfo=UTC)
+FEB = datetime(2024, 2, 3, tzinfo=UTC)
+PH = schema.NONPARTICIPANT_ID
+
+
+def _posts() -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "platform": ["reddit"] * 7,
+            "account_id": ["alice", "bob", "bob", "carol", "alice", "bob", "dave"],
+            "reply_to_account_id": [None, "alice", "alice", "alice", "alice", "alice", PH],
+            "created_at": [JAN, JAN, JAN, JAN, JAN, FEB, FEB],
+        }
+    )
+
+
+def test_posts_replies_and_distinct_repliers_per_account_and_month() -> None:
+    out = aggregates.account_month_aggregates(_posts().lazy()).collect(engine="streaming")
+    want = pl.DataFrame(
+        {
+            "platform": ["reddit"] * 5,
+            "month": ["2024-01", "2024-01", "2024-01", "2024-02", "2024-02"],
+            "account_id": ["alice", "bob", "carol", "alice", "bob"],
+            "n_posts": [2, 2, 1, 0, 1],
+            # a self-reply and a reply to the placeholder count for nobody
+            "n_replies_received": [3, 0, 0, 1, 0],
+            "n_distinct_repliers": [2, 0, 0, 1, 0],
+        },
+        schema=aggregates.AGGREGATES,
+    )
+    assert_frame_equal(out.filter(pl.col("account_id") != "dave"), want)
+    assert out.filter(pl.col("account_id") == "dave")["n_posts"].to_list() == [1]
+
+
+def test_a_month_column_gives_the_same_aggregates_and_slices_add_up() -> None:
+    posts = _posts()
+    by_time = aggregates.account_month_aggregates(posts.lazy()).collect()
+    by_text = aggregates.account_month_aggregates(
+        posts.lazy().with_columns(aggregates.month_expr())
+    ).collect()
+    assert_frame_equal(by_time, by_text)
+    parts = [aggregates.aggregate_partials(posts.slice(i, 3).lazy()) for i in (0, 3, 6)]
+    combined = aggregates.finish_aggregates(
+        pl.concat([a for a, _ in parts]), pl.concat([p for _, p in parts])
+    ).collect()
+    assert_frame_equal(combined, by_time)

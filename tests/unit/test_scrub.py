@@ -1,0 +1,217 @@
+"""The vectorised scrubber (analysis.scrub) gives exactly privacy.scrub_text's output.
+
+privacy.scrub_text is the reference every privacy test (test_privacy, test_audit, test_ingest)
+checks; here the column version is compared with it on issue 13's attacks, on random texts
+made of the patterns' trigger pieces, on every text of a real Stack Exchange site, and with
+names (look-alikes, zero-width characters, possessives, multi-word names in any case).
+"""
+
+from __future__ import annotations
+
+import random
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from analysis import _unicode_unsafe, ingest, privacy, scrub
+from tests.conftest import SE_SITES
+from tests.unit.test_privacy import ADVERSARIAL, HARD_CASES
+
+NAMES = privacy.NameRedactor(
+    [
+        "Mara Kettleworth",
+        "Pat",
+        "Al",
+        None,
+        "zoë_ø",
+        "Nell Trent",
+        "edwin drood",
+        "nell",
+        "Mark",
+        "joe",
+        "J. Smith",
+        "@zed@masto.example",
+        "Mary Ann",
+        "trent",
+        "Chloé",
+    ]
+)
+
+ATTACKS = [
+    *(t for t, _ in HARD_CASES),
+    *(make(3000) for make in ADVERSARIAL.values()),
+    "I brewed 250 g of beans in 2019 at 93 degrees.",
+    "Meet at 10:30 on 2024-05-01.",
+    "The answer is at the top; dot your i's.",
+    "john at example dot com",
+    "john at exampledotcom",
+    "johnat example dot com",
+    "x at y dot comdotuk",
+    "x at y dot com5",
+    "/u/ab-/u/cd",
+    "/u/abc/u/def",
+    "5551234567 5559876543",
+    "1234567,7654321",
+    "call 0012345 now",
+    "+0012345678",
+    "(0012345",
+    "3.14159265",
+    "2024-01-15 1234",
+    "00(555) 123-4567",
+    "see www.foo.com,bar and http://x.org/a)b",
+    " www.example.com,foo",
+    "foo.com!bar.org",
+    "user @ example.org",
+    "202_555_0143",
+    "795-8500w and 461-5001x431",
+    "Ne\u200dll Trent and Тrent and nell's and nell-style and EDWIN DROOD",
+    "thanks nell trent, MARY  ANN's friend, J.  Smith",
+    "hi @alice@mastodon.social and @bob, mail a.b+c@x.y.org,d@e.fr",
+    "ﬁle Ｔｅｌ ２０２ ５５５ ０１４３ café e\u0301 Straße İstanbul",
+    "",
+    "   ",
+    None,
+]
+PIECES = [
+    *"abcxyzAT @.-_+()[]{}/:<>\"'0123456789 \t\n,;!?",
+    "at",
+    "dot",
+    "DOT",
+    "www.",
+    "http://",
+    ".com",
+    ".org",
+    "u/",
+    "/u/",
+    "00",
+    "+",
+    "Nell",
+    "nell",
+    "Trent",
+    "Pat",
+    "Mark",
+    "é",
+    "’",
+    "Т",
+    "\u200b",
+    '<a class="mention">',
+    "</a>",
+    "J. ",
+    "Smith",
+    "Mary",
+    "Ann",
+    "ß",
+    "\u0301",
+    "Ｔ",
+]
+
+
+def _check(texts: list[str | None], names: privacy.NameRedactor | None) -> None:
+    got = scrub.scrub_series(pl.Series(texts, dtype=pl.String), names).to_list()
+    want = [privacy.scrub_text(t, names) for t in texts]
+    bad = [(t, g, w) for t, g, w in zip(texts, got, want, strict=True) if g != w]
+    assert not bad, bad[:5]
+
+
+@pytest.mark.parametrize("names", [None, NAMES], ids=["patterns", "names"])
+def test_issue_13_attacks_scrub_exactly_as_the_reference(names) -> None:
+    _check(ATTACKS, names)
+
+
+@pytest.mark.parametrize("names", [None, NAMES], ids=["patterns", "names"])
+def test_random_texts_of_trigger_pieces_scrub_exactly_as_the_reference(names) -> None:
+    rng = random.Random(7)
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40))) for _ in range(4000)]
+    _check(texts, names)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.lists(st.sampled_from(PIECES), max_size=30).map("".join), max_size=40))
+def test_property_any_batch_scrubs_exactly_as_the_reference(texts: list[str]) -> None:
+    _check(texts, NAMES)
+
+
+def test_thousands_of_names_scrub_exactly_as_the_reference() -> None:
+    rng = random.Random(3)
+    first = ["Ann", "Bo", "Chloé", "Dev", "Eli", "Fay", "Gus", "Hal"]
+    names = {f"{rng.choice(first)} {rng.choice(first)}son{i}" for i in range(3000)}
+    names |= {f"user_{i}" for i in range(2000)}
+    red = privacy.NameRedactor(names)
+    picked = rng.sample(sorted(names), 400)
+    texts = [
+        f"thanks {a.upper()} and {b}'s post!"
+        for a, b in zip(picked[::2], picked[1::2], strict=True)
+    ]
+    texts += [
+        f"{a}{b}" for a, b in zip(picked[::2], picked[1::2], strict=True)
+    ]  # glued: not a name
+    _check(texts, red)
+
+
+def test_only_rows_with_disputed_characters_take_the_python_route() -> None:
+    texts = pl.Series(["plain ascii @bob 555-123-4567", "café ’quotes’ 😀", "e\u0301", "Straße"])
+    norm = scrub.normalise_series(texts)
+    slow = pl.DataFrame({"r": texts, "n": norm}).select(
+        scrub.needs_python(pl.col("r"), pl.col("n"))
+    )
+    # a combining mark NFKC could compose, and a letter whose case folding is two letters
+    assert slow.to_series().to_list() == [False, False, False, True]
+    assert norm[2] == "é"  # composed by NFKC, then safe
+
+
+def test_label_filter_and_mentions_match_the_reference() -> None:
+    values = ["nell", "rush-fans", "Mark", "mark", "alt.nell-fans", None, "x", "Тrent", "ß"]
+    got = scrub.mentions_series(pl.Series(values, dtype=pl.String), NAMES).to_list()
+    assert got == [v is not None and NAMES.mentions(v) for v in values]
+    labels = pl.DataFrame({"labels": [["nell", "tea", None], [], None, ["Mark", "mark"]]})
+    out = labels.select(scrub.drop_name_labels_expr("labels", NAMES))["labels"].to_list()
+    assert out == [["tea"], [], None, ["mark"]]
+
+
+def test_pseudonyms_once_per_distinct_id_equal_the_reference_in_any_order() -> None:
+    for key in (b"k" * 40, bytes(range(100))):  # a key over one SHA-256 block is hashed first
+        _pseudonyms_match(key)
+
+
+def _pseudonyms_match(key: bytes) -> None:
+    ids = pl.Series(["a", "b", None, "a", "ü", "b"], dtype=pl.String)
+    got = privacy.pseudonymise_series(ids, key, "ns", "account", privacy.ACCOUNT_PREFIX)
+    want = [
+        None if v is None else privacy.pseudonym(key, "ns", "account", v, privacy.ACCOUNT_PREFIX)
+        for v in ids.to_list()
+    ]
+    assert got.to_list() == want
+    rev = privacy.pseudonymise_series(ids.reverse(), key, "ns", "account", privacy.ACCOUNT_PREFIX)
+    assert rev.reverse().to_list() == want
+
+
+def test_roots_by_pointer_jumping_equal_the_python_walk() -> None:
+    rng = random.Random(5)
+    n = 3000
+    parent = [None if i == 0 or rng.random() < 0.2 else f"p{rng.randrange(i)}" for i in range(n)]
+    parent[7] = "p7"  # a self-loop is its own root
+    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(n)], "parent_post_id": parent})
+    posts = posts.sample(fraction=1.0, shuffle=True, seed=1)
+    assert ingest._roots(posts).to_list() == ingest._roots_python(posts).to_list()
+    cycle = pl.DataFrame({"post_id": ["a", "b", "c"], "parent_post_id": ["b", "a", "a"]})
+    assert ingest._roots(cycle).to_list() == ingest._roots_python(cycle).to_list()
+
+
+def test_the_unsafe_character_table_is_what_both_engines_say_today() -> None:
+    raw, norm = scrub.compute_unsafe()
+    assert (raw, norm) == (_unicode_unsafe.RAW, _unicode_unsafe.NORMALISED), (
+        "polars or Python changed their Unicode tables: run "
+        "`python -c 'from analysis.scrub import write_unsafe_table; write_unsafe_table()'`"
+    )
+
+
+@pytest.mark.skipif(not SE_SITES, reason="no shared Stack Exchange site")
+def test_every_text_of_a_real_site_scrubs_exactly_as_the_reference() -> None:
+    from analysis.sources import read_source
+
+    site = next((p for p in SE_SITES if p.name == "stackexchange-beer"), SE_SITES[0])
+    tables = read_source("stackexchange", site)
+    names = ingest.redactor_for(tables)
+    _check(tables.posts["text"].to_list(), names)
