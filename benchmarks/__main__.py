@@ -195,23 +195,14 @@ def main(argv: list[str] | None = None) -> None:
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
-    # -- the Dask path in local mode (analysis.distributed) beside the single-machine path
+    # -- the compute engines (compute.engine) in local mode: Dask LocalCluster vs this process
     if "dask" in only:
-        print("\n== dask LocalCluster (2 worker processes x 1 thread)", flush=True)
-        folder = scale.tmpdir("bench-dask-")
-        try:
-            out = run_stage(
-                figs,
-                scale.dask_local,
-                min(1000, max(embed_sizes)),
-                min(10**6, max(sizes)),
-                str(folder),
-            )
-            for f in out:
-                if f.extra:
-                    print(f"    {f.route}: {f.extra}")
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
+        print("\n== compute engines: local vs Dask LocalCluster (2 worker processes x 1 thread)")
+        from benchmarks import cluster
+
+        for f in run_stage(figs, cluster.engines, min(1000, max(embed_sizes))):
+            if f.extra:
+                print(f"    {f.route}: {f.extra}")
 
     # -- the existing Stack Exchange adapter benchmark (benchmarks/ingest.py), real data
     if "stackexchange" in only:

@@ -18,6 +18,7 @@ import polars as pl
 
 from analysis import compare, counterfactual, demo_check, groundtruth, ordering
 from analysis import models as registry
+from analysis.compute import ComputeParams, open_engine
 from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import read_json, write_json, write_parquet
 from analysis.models import common
@@ -137,7 +138,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     models = {n: registry.MODELS[n] for n in names}
     n_part = tables.participants().height
-    cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual)
+    with open_engine(section(params, "compute", ComputeParams)) as engine:
+        cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual, engine)
     robust = counterfactual.robustness_table(cf)
     validity = read_json(VALIDITY) if VALIDITY.exists() else None
     if validity is None:
