@@ -17,11 +17,11 @@ large read-only inputs every task needs (the interim tables, the encoder's recip
 outputs are those of the local engine, whichever engine computes them (tested in
 ``tests/unit/test_compute.py``); the engine is not a dependency of any stage in dvc.yaml.
 
-Why Dask and not Ray: measured in local mode on the 2-core reference machine (docs/scaling.md,
-"Choosing the engine"): Ray 2.60 adds ~240 MB and ~16 s to the install and ~12 s to start,
-Dask is already a dependency (+27 MB) and a LocalCluster starts in ~2 s; for embedding both
-spend the same time in the model, and the model replica per worker process that Ray Data's
-``map_batches`` gives is what :func:`analysis.embed.resolve_encoder` gives each Dask worker.
+Why Dask and not Ray (docs/scaling.md, "Choosing the engine"; local mode, 2 workers x 1 torch
+thread, 512 Stack Exchange texts, the same 2 busy cores): Ray 2.60 ``ray[data]`` adds 528 MB and
+20 s to the install, took 41 s to start (and failed to start at all once under heavier load)
+against Dask's 2 s, and its ``map_batches`` with two model-holding actors embedded in 58 s where
+the Dask engine took 37 s (one process with 2 threads: 26 s). Dask is already a dependency.
 
 A LocalCluster spawns worker processes that re-import the caller's ``__main__``: scripts that
 use ``engine: dask`` without an address must start under ``if __name__ == "__main__":`` (the

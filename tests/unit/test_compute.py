@@ -177,3 +177,30 @@ def test_counterfactual_rescoring_on_the_cluster_equals_the_local_run(engine, de
         for k, v in ra[name].items():
             w = rb[name][k]
             assert (v is None and w is None) or v == pytest.approx(w, rel=1e-9, abs=1e-12), k
+
+
+def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkeypatch) -> None:
+    """The stage itself (what `dvc repro` runs), once per engine, on a tiny posts table."""
+    import argparse
+
+    from analysis.stages import embed as stage
+
+    monkeypatch.chdir(tmp_path)
+    stage.POSTS.parent.mkdir(parents=True)
+    _posts(24).write_parquet(stage.POSTS)
+    outputs = {}
+    for engine in ("local", "dask"):
+        params = {
+            "embed": {"device": "cpu", "threads": 1, "batch_size": 8, "cache_dir": f"c-{engine}"},
+            "compute": {"engine": engine, "n_workers": 1},
+            "privacy": {"opt_out_path": "none.csv"},
+        }
+        assert stage.run(params, argparse.Namespace()) == 0
+        outputs[engine] = pl.read_parquet(stage.OUT)
+        assert list((tmp_path / f"c-{engine}").glob("*/shard-*.parquet"))  # cache filled
+    local, dist = outputs["local"], outputs["dask"]
+    assert local.height == 24 and local["is_empty_text"].sum() == 1
+    assert_frame_equal(local.drop("embedding"), dist.drop("embedding"), check_exact=True)
+    np.testing.assert_allclose(
+        embed.embedding_matrix(local), embed.embedding_matrix(dist), rtol=0, atol=1e-6
+    )
