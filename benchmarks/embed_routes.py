@@ -37,11 +37,13 @@ saying so. The pipeline never imports them. Result (docs/scaling.md, "Cutting em
 no route qualifies, nothing adopted.
 """
 
+# ruff: noqa: E402  (sys.path is set before the project imports, to run as a script)
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -51,6 +53,8 @@ import numpy as np
 import polars as pl
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# also run as a script (python benchmarks/embed_routes.py): the imports below come after this
+sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 
 from analysis.attribution import attribute, evaluate_tags
 from analysis.config import IngestParams, PrivacyParams
