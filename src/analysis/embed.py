@@ -12,17 +12,17 @@ Reads nothing and writes nothing itself except the content-addressed cache it is
 * :func:`embed_posts` deduplicates identical texts, looks them up in the cache, encodes the
   rest and returns one row per post.
 
-Cheaper routes were measured against this one on Stack Exchange beer (6,831 unique texts,
-``benchmarks/embed_routes.py``, table in docs/scaling.md "Cutting embedding cost") and none is
-adopted: none is both >= 1.5x faster and within 0.02 of MiniLM's topic NMI and P@3::
+Routes (``embed.route``), measured against plain ``encode`` on Stack Exchange texts with our
+own tasks as the judge (topic NMI vs tags, attribution P@3; ``benchmarks/embed_routes.py``,
+docs/scaling.md "Cutting embedding cost"):
 
-    route                          speed vs encode   NMI / P@3 vs precise   verdict
-    length-sorted batches (here)   ~2x vs unsorted   identical vectors      kept (already)
-    dedup of identical texts       0.5 % fewer       identical              kept (already)
-    max_seq_length 128             1.2x              -0.05 / -0.00          too slow a gain
-    max_seq_length 64              1.7x              -0.01 / -0.02          P@3 drop > 0.02
-    static model2vec distill       ~280x             -0.19 / -0.07          quality lost
-    ONNX int8 (earlier)            1.2-2x            min cosine 0.971       not adopted
+* ``torch`` (default): sentence-transformers fp32, 256 tokens: the precise reference.
+* ``onnx-int8`` (``analysis.embed_onnx``): the same weights exported to ONNX and quantised to
+  int8 by code from the local weights (cached under ``embed.model_cache_dir``), one text per
+  run; with ``max_seq_length: 128`` ~2.8x plain ``encode`` on beer, NMI and P@3 within 0.02.
+
+Length-sorted batches and deduplication are on for every route. Truncation alone, int8 alone
+and a static model (model2vec) were measured and not adopted.
 
 Null or blank texts (deleted posts, image-only posts, texts the scrubber emptied) are **kept
 and flagged**: ``is_empty_text = True`` with a null embedding. A zero vector would sit at the
@@ -73,7 +73,15 @@ class EmbedParams(Frozen):
     #: torch intra-op threads; set explicitly so runs are comparable (0 = all cores).
     threads: int = Field(2, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: ``torch``: sentence-transformers fp32 (the precise route). ``onnx-int8``: the same
+    #: weights exported to ONNX and quantised to int8 (``analysis.embed_onnx``; CPU only), ~2x
+    #: torch on CPU with ``max_seq_length: 128`` at topic NMI / P@3 within 0.02 (docs/scaling.md).
+    route: Literal["torch", "onnx-int8"] = "torch"
+    #: Tokens kept per text (the model's limit is 256); fewer is faster on long texts.
+    max_seq_length: int = Field(256, ge=8, le=256)
     cache_dir: str = "data/cache/embeddings"
+    #: Derived models built from the local weights (the ONNX graph), cached, never committed.
+    model_cache_dir: str = "data/cache/models"
     #: Show a progress bar when at least this many texts must be encoded.
     progress_min_texts: int = Field(500, ge=0)
 
@@ -163,6 +171,24 @@ class ModelEncoder:
     device: str = "auto"
     threads: int = 2
     batch_size: int = 64
+    route: str = "torch"
+    max_seq_length: int = 256
+    revision: str = "0.1.0"
+    model_cache_dir: str = "data/cache/models"
+
+    @classmethod
+    def of(cls, p: EmbedParams) -> ModelEncoder:
+        """The encoder ``embed`` params describe."""
+        return cls(
+            p.model,
+            p.device,
+            p.threads,
+            p.batch_size,
+            p.route,
+            p.max_seq_length,
+            p.revision,
+            p.model_cache_dir,
+        )
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return resolve_encoder(self)(texts)
@@ -176,10 +202,42 @@ def resolve_encoder(spec: ModelEncoder) -> Encoder:
     """The loaded encoder of ``spec`` in this process (loaded once, then reused)."""
     with _ENCODERS_LOCK:
         if spec not in _ENCODERS:
-            model = load_model(spec.model, spec.device, threads=spec.threads or None)
-            log.info("loaded %s on %s (pid %d)", spec.model, model.device, os.getpid())
-            _ENCODERS[spec] = model_encoder(model, spec.batch_size)
+            _ENCODERS[spec] = _load(spec)
         return _ENCODERS[spec]
+
+
+def _load(spec: ModelEncoder) -> Encoder:
+    if spec.route == "onnx-int8":
+        from analysis import embed_onnx
+
+        if resolve_device(spec.device) != "cpu":
+            raise ValueError(
+                f"embed.route onnx-int8 runs on the CPU; embed.device is {spec.device!r} and a "
+                "GPU is visible: use route torch on a GPU (or set device: cpu)"
+            )
+        folder = embed_onnx.build_onnx(spec.model, spec.revision, spec.model_cache_dir)
+        weights = embed_onnx.model_folder(spec.model)
+        log.info("loaded %s (%s) on cpu (pid %d)", spec.model, embed_onnx.RECIPE, os.getpid())
+        return embed_onnx.OnnxEncoder(folder, weights, spec.threads, spec.max_seq_length)
+    if spec.route != "torch":
+        raise ValueError(f"unknown embed.route {spec.route!r}; expected torch or onnx-int8")
+    model = load_model(spec.model, spec.device, threads=spec.threads or None)
+    model.max_seq_length = min(model.max_seq_length, spec.max_seq_length)
+    log.info("loaded %s on %s (pid %d)", spec.model, model.device, os.getpid())
+    return model_encoder(model, spec.batch_size)
+
+
+def vector_key(p: EmbedParams) -> str:
+    """The revision under which ``p``'s vectors are cached: the weights' revision, plus the
+    route and the token limit when they are not the precise defaults (never mixed)."""
+    key = p.revision
+    if p.route != "torch":
+        from analysis.embed_onnx import RECIPE
+
+        key += f"+{RECIPE}"
+    if p.max_seq_length != 256:
+        key += f"+max{p.max_seq_length}"
+    return key
 
 
 def text_key(text: str) -> str:

@@ -34,6 +34,7 @@ from analysis.embed import (
     installed_revision,
     resolve_device,
     text_key,
+    vector_key,
 )
 from analysis.io import write_parquet
 
@@ -56,17 +57,19 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     compute = section(params, "compute", ComputeParams)
     posts = pl.read_parquet(POSTS, columns=["post_id", "text"])
-    encoder = ModelEncoder(p.model, p.device, p.threads, p.batch_size)
+    encoder = ModelEncoder.of(p)
     log.info(
-        "model %s@%s on %s, batch %d, %d threads per process, engine %s",
+        "model %s@%s, route %s, max %d tokens, on %s, batch %d, %d threads per process, engine %s",
         p.model,
         p.revision,
+        p.route,
+        p.max_seq_length,
         resolve_device(p.device) if compute.engine == "local" else f"the workers' {p.device}",
         p.batch_size,
         p.threads,
         compute.engine,
     )
-    cache = EmbeddingCache(p.cache_dir, p.model, p.revision)
+    cache = EmbeddingCache(p.cache_dir, p.model, vector_key(p))
     with open_engine(compute) as engine:
         out, stats = embed_posts(
             posts,
