@@ -46,6 +46,7 @@ STAGES = (
     "embedding",
     "topics",
     "stackexchange",
+    "embed_routes",
 )
 ROOT = Path(__file__).resolve().parents[1]
 SE_SITE = ROOT.parent / "shared" / "data" / "real" / "stackexchange-beer"
@@ -204,6 +205,27 @@ def main(argv: list[str] | None = None) -> None:
                 run_stage(figs, scale.incremental_embed, min(2000, max(embed_sizes)), str(folder))
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+    # -- the compute engines (compute.engine) in local mode: Dask LocalCluster vs this process
+    if "dask" in only:
+        print("\n== compute engines: local vs Dask LocalCluster (2 worker processes x 1 thread)")
+        from benchmarks import cluster
+
+        for f in run_stage(figs, cluster.engines, min(1000, max(embed_sizes))):
+            if f.extra:
+                print(f"    {f.route}: {f.extra}")
+
+    # -- embedding routes judged on our own tasks (benchmarks/embed_routes.py, real SE data):
+    # ~8 min with warm caches, ~25 min cold, so only with --full or when named in --only
+    if "embed_routes" in only and (a.full or a.only != ",".join(STAGES)):
+        print("\n== embedding routes vs plain encode on Stack Exchange beer (NMI, P@3)", flush=True)
+        if SE_SITE.exists():
+            import subprocess
+
+            script = Path(__file__).with_name("embed_routes.py")
+            subprocess.run([sys.executable, str(script), "--sample", "128"], check=False)
+        else:
+            print(f"  skipped: {SE_SITE} is absent")
 
     # -- the existing Stack Exchange adapter benchmark (benchmarks/ingest.py), real data
     if "stackexchange" in only:

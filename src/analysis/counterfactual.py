@@ -51,6 +51,7 @@ from pydantic import Field
 
 from analysis import adversaries, cf_stats, stability
 from analysis.adversaries import inject_posts, key_free_order, reaction_ring
+from analysis.compute import Engine, LocalEngine
 from analysis.config import Frozen
 from analysis.models.base import Model, Tables
 
@@ -246,6 +247,120 @@ def batches(ids: list[str], n_participants: int, share: float, seed: int) -> lis
     return [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
 
 
+def rescore_group(
+    task: tuple[Transform, list[str]],
+    tables: Tables,
+    models: dict[str, ModuleType],
+    params: Any,
+    as_of: datetime,
+    baseline: dict[str, pl.DataFrame],
+    frozen: dict[str, np.ndarray],
+) -> pl.DataFrame:
+    """Alter one group of accounts, re-score every model, and keep the group's rows.
+
+    One task of the compute engine (pure: the same task gives the same frame anywhere).
+
+    Returns:
+        One row per model and altered account, columns :data:`RESCORE_SCHEMA`, models in
+        ``models`` order and accounts in the group's (key-independent) order.
+    """
+    transform, group = task
+    cf = transform(tables, group)
+    rows = []
+    for name, module in models.items():
+        scored = module.score(cf, params, as_of).filter(pl.col("account_id").is_in(group))
+        base = baseline[name]
+        # a model that publishes a band (conversation_eb): did the published band move?
+        band = "band" in base.columns and "band" in scored.columns
+        no_band = pl.lit(None, dtype=pl.Int64)
+        joined = (
+            base.filter(pl.col("account_id").is_in(group))
+            .select(
+                "account_id",
+                pl.col("score").alias("score_base"),
+                pl.col("score_pct").alias("pct_base"),
+                "score_se",
+                (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_base"),
+            )
+            .join(
+                scored.select(
+                    "account_id",
+                    pl.col("score").alias("score_cf"),
+                    pl.col("score_pct").alias("pct_cf"),
+                    (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_cf"),
+                ),
+                on="account_id",
+            )
+        )
+        # rows in the group's own (key-independent) order, not by pseudonym, so that the
+        # bootstrap draws the same accounts under any key
+        order = pl.DataFrame({"account_id": list(group), "_o": range(len(group))})
+        joined = joined.join(order, on="account_id").sort("_o").drop("_o")
+        pct_frozen = [
+            frozen_percentile(frozen[name], b, c)
+            for b, c in zip(joined["score_base"], joined["score_cf"], strict=True)
+        ]
+        rows.append(
+            joined.with_columns(
+                model=pl.lit(name), pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64)
+            ).select(list(RESCORE_SCHEMA))
+        )
+    if not rows:
+        return pl.DataFrame(schema=RESCORE_SCHEMA)
+    return pl.concat(rows)
+
+
+def frozen_scores(baseline: dict[str, pl.DataFrame]) -> dict[str, np.ndarray]:
+    """Each model's baseline scores, sorted (what :func:`frozen_percentile` ranks against)."""
+    return {
+        name: np.sort(b["score"].fill_null(0.0).to_numpy().astype(float))
+        for name, b in baseline.items()
+    }
+
+
+def rescore_many(
+    tables: Tables,
+    models: dict[str, ModuleType],
+    params: Any,
+    as_of: datetime,
+    jobs: list[tuple[list[list[str]], Transform, str]],
+    baseline: dict[str, pl.DataFrame],
+    engine: Engine | None = None,
+) -> list[pl.DataFrame]:
+    """Run every (groups, transform, label) job; one :func:`rescore_group` task per group.
+
+    All groups of all jobs go to the engine in one map (the local engine loops over them), so a
+    cluster works on every scenario at once; the frames come back per job, groups in order.
+    """
+    started = time.perf_counter()
+    tasks = [(transform, group) for groups, transform, _ in jobs for group in groups]
+    frames = (engine or LocalEngine()).map(
+        rescore_group,
+        tasks,
+        tables=tables,
+        models=models,
+        params=params,
+        as_of=as_of,
+        baseline=baseline,
+        frozen=frozen_scores(baseline),
+    )
+    out, at = [], 0
+    for groups, _, label in jobs:
+        mine = frames[at : at + len(groups)]
+        at += len(groups)
+        log.debug("%s: %d accounts in %d batches", label, sum(map(len, groups)), len(groups))
+        out.append(pl.concat(mine) if mine else pl.DataFrame(schema=RESCORE_SCHEMA))
+    log.info(
+        "%d tests: %d batches x %d models re-scored in %.1f s (engine %s)",
+        len(jobs),
+        len(tasks),
+        len(models),
+        time.perf_counter() - started,
+        "local" if engine is None else engine.name,
+    )
+    return out
+
+
 def rescore(
     tables: Tables,
     models: Mapping[str, Model],
@@ -255,70 +370,15 @@ def rescore(
     transform: Transform,
     baseline: dict[str, pl.DataFrame],
     label: str,
+    engine: Engine | None = None,
 ) -> pl.DataFrame:
     """Alter each group of accounts in turn, re-score every model, and keep the group's rows.
 
     Returns:
         One row per model and altered account, columns :data:`RESCORE_SCHEMA`.
     """
-    rows = []
-    started = time.perf_counter()
-    frozen = {
-        name: np.sort(b["score"].fill_null(0.0).to_numpy().astype(float))
-        for name, b in baseline.items()
-    }
-    for i, group in enumerate(groups):
-        cf = transform(tables, group)
-        for name, module in models.items():
-            scored = module.score(cf, params, as_of).filter(pl.col("account_id").is_in(group))
-            base = baseline[name]
-            # a model that publishes a band (conversation_eb): did the published band move?
-            band = "band" in base.columns and "band" in scored.columns
-            no_band = pl.lit(None, dtype=pl.Int64)
-            joined = (
-                base.filter(pl.col("account_id").is_in(group))
-                .select(
-                    "account_id",
-                    pl.col("score").alias("score_base"),
-                    pl.col("score_pct").alias("pct_base"),
-                    "score_se",
-                    (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_base"),
-                )
-                .join(
-                    scored.select(
-                        "account_id",
-                        pl.col("score").alias("score_cf"),
-                        pl.col("score_pct").alias("pct_cf"),
-                        (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_cf"),
-                    ),
-                    on="account_id",
-                )
-            )
-            # rows in the group's own (key-independent) order, not by pseudonym, so that the
-            # bootstrap draws the same accounts under any key
-            order = pl.DataFrame({"account_id": list(group), "_o": range(len(group))})
-            joined = joined.join(order, on="account_id").sort("_o").drop("_o")
-            pct_frozen = [
-                frozen_percentile(frozen[name], b, c)
-                for b, c in zip(joined["score_base"], joined["score_cf"], strict=True)
-            ]
-            rows.append(
-                joined.with_columns(
-                    model=pl.lit(name), pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64)
-                )
-            )
-        log.debug("%s: batch %d/%d done", label, i + 1, len(groups))
-    log.info(
-        "%s: %d accounts in %d batches x %d models re-scored in %.1f s",
-        label,
-        sum(map(len, groups)),
-        len(groups),
-        len(models),
-        time.perf_counter() - started,
-    )
-    if not rows:
-        return pl.DataFrame(schema=RESCORE_SCHEMA)
-    return pl.concat(rows).select(list(RESCORE_SCHEMA))
+    jobs = [(groups, transform, label)]
+    return rescore_many(tables, models, params, as_of, jobs, baseline, engine)[0]
 
 
 #: What :func:`rescore` returns: ``pct_cf`` is re-ranked inside the altered tables (the old
@@ -342,6 +402,22 @@ RESCORE_SCHEMA = {
 # All tests
 
 
+#: Every scenario of :func:`run_all`, in the order its ``changes`` lists them.
+SCENARIOS = (
+    "weekend_off",
+    "weekend_placebo",
+    "weekend_moved",
+    "time_off",
+    "time_off_placebo",
+    "gaming",
+    "spam_replies",
+    "reply_all",
+    "self_chain",
+    "exchange",
+    "puppets",
+    "ring",
+)
+
 #: Adversary -> (result key, what its strength counts).
 ADVERSARIES = {
     "spam_replies": "share of participants in the pool that replies to the spam",
@@ -354,9 +430,16 @@ ADVERSARIES = {
 
 
 def run_all(
-    tables: Tables, models: Mapping[str, Model], params: Any, as_of: datetime, cf: Any
+    tables: Tables,
+    models: Mapping[str, Model],
+    params: Any,
+    as_of: datetime,
+    cf: Any,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """Every stability test and adversary for every model (``cf``: ``CounterfactualParams``).
+
+    ``engine`` (None: this process) re-scores the batches; the result does not depend on it.
 
     Returns:
         ``baseline`` (model -> score frame), ``sample`` and ``targets``; ``changes``: scenario
@@ -373,93 +456,110 @@ def run_all(
     start = as_of - timedelta(days=cf.vacation_days)
     drop = cf.drop_responses
 
-    def run(gs: list[list[str]], transform: Transform, label: str) -> pl.DataFrame:
-        return rescore(tables, models, params, as_of, gs, transform, baseline, label)
+    # Every (scenario, strength) is a job of batches; all batches of all jobs are re-scored in
+    # one map of the compute engine, then filed back under their scenario and strength.
+    jobs: list[tuple[str, float, list[list[str]], Transform, str]] = []
 
-    ch: dict[str, dict[float, pl.DataFrame]] = {}
-    ch["weekend_off"] = {0: run(groups, lambda t, g: weekend_off(t, g, drop), "weekend off")}
-    ch["weekend_placebo"] = {
-        0: run(
-            groups,
-            lambda t, g: weekend_placebo(t, g, as_of, cf.seed + 11, drop),
-            "weekend placebo",
-        )
-    }
-    ch["weekend_moved"] = {0: run(groups, weekend_moved, "weekend moved to Friday")}
-    ch["time_off"] = {0: run(groups, lambda t, g: time_off(t, g, start, as_of, drop), "time off")}
-    ch["time_off_placebo"] = {
-        0: run(
-            groups,
-            lambda t, g: time_off_placebo(t, g, start, as_of, cf.seed + 12, drop),
-            "time-off placebo",
-        )
-    }
+    def add(scenario: str, strength: float, gs: list[list[str]], t: Transform, label: str) -> None:
+        jobs.append((scenario, strength, gs, t, label))
+
+    add("weekend_off", 0, groups, lambda t, g: weekend_off(t, g, drop), "weekend off")
+    add(
+        "weekend_placebo",
+        0,
+        groups,
+        lambda t, g: weekend_placebo(t, g, as_of, cf.seed + 11, drop),
+        "weekend placebo",
+    )
+    add("weekend_moved", 0, groups, weekend_moved, "weekend moved to Friday")
+    add("time_off", 0, groups, lambda t, g: time_off(t, g, start, as_of, drop), "time off")
+    add(
+        "time_off_placebo",
+        0,
+        groups,
+        lambda t, g: time_off_placebo(t, g, start, as_of, cf.seed + 12, drop),
+        "time-off placebo",
+    )
     targets = sample_accounts(tables, cf.n_targets, cf.seed + 1, as_of, *window)
     tgroups = batches(targets, n_part, cf.batch_share, cf.seed + 1)
-    ch["gaming"] = {
-        m: run(
+    for k, m in enumerate(cf.gaming_multipliers):
+        add(
+            "gaming",
+            m,
             tgroups,
             lambda t, g, m=m, k=k: inject_posts(t, g, m, as_of, cf.seed + 1000 * (k + 1)),
             f"gaming +{100 * m:g} %",
         )
-        for k, m in enumerate(cf.gaming_multipliers)
-    }
-    ch["spam_replies"] = {
-        s: run(
+    for k, sh in enumerate(cf.spam_replier_shares):
+        add(
+            "spam_replies",
+            sh,
             tgroups,
-            lambda t, g, s=s, k=k: inject_posts(
-                t, g, cf.spam_multiplier, as_of, cf.seed + 2000 + k, s, cf.spam_replies_per_post
+            lambda t, g, sh=sh, k=k: inject_posts(
+                t, g, cf.spam_multiplier, as_of, cf.seed + 2000 + k, sh, cf.spam_replies_per_post
             ),
-            f"spam drawing replies from {100 * s:g} %",
+            f"spam drawing replies from {100 * sh:g} %",
         )
-        for k, s in enumerate(cf.spam_replier_shares)
-    }
-    ch["reply_all"] = {
-        n: run(
+    for k, n in enumerate(cf.reply_all_sizes):
+        add(
+            "reply_all",
+            n,
             tgroups,
             lambda t, g, n=n, k=k: adversaries.reply_to_everyone(
                 t, g, n, as_of, cf.seed + 3000 + k
             ),
             f"reply to {n} others",
         )
-        for k, n in enumerate(cf.reply_all_sizes)
-    }
-    ch["self_chain"] = {
-        n: run(
+    for n in cf.self_chain_lengths:
+        add(
+            "self_chain",
+            n,
             tgroups,
             lambda t, g, n=n: adversaries.self_reply_chains(t, g, n, as_of),
             f"self-reply chains of {n}",
         )
-        for n in cf.self_chain_lengths
-    }
-    ch["exchange"] = {
-        n: run(
+    for n in cf.exchange_lengths:
+        add(
+            "exchange",
+            n,
             tgroups,
             lambda t, g, n=n: adversaries.two_person_exchange(t, g, n, as_of),
             f"two-person exchange of {n}",
         )
-        for n in cf.exchange_lengths
-    }
-    ch["puppets"] = {
-        n: run(
+    for n in cf.puppet_sizes:
+        add(
+            "puppets",
+            n,
             tgroups,
             lambda t, g, n=n: adversaries.sockpuppet_farm(t, g, n, as_of, cf.puppet_posts),
             f"{n} sockpuppets",
         )
-        for n in cf.puppet_sizes
-    }
-    rings: dict[float, pl.DataFrame] = {}
     members: dict[int, list[str]] = {}
     for n in sorted(set(cf.ring_sizes) | {cf.ring_size}):
         members[n] = sample_accounts(tables, n, cf.seed + 100 + n, as_of, *window)
-        rings[n] = run(
+        add(
+            "ring",
+            n,
             [members[n]],
             lambda t, g: reaction_ring(
                 t, g, as_of, cf.ring_replies_per_pair, cf.ring_likes_per_pair
             ),
             f"reaction ring of {n}",
         )
-    ch["ring"] = rings
+    frames = rescore_many(
+        tables,
+        models,
+        params,
+        as_of,
+        [(gs, t, label) for _, _, gs, t, label in jobs],
+        baseline,
+        engine,
+    )
+    # in SCENARIOS order (the changes table lists them so), a scenario without strengths empty
+    ch: dict[str, dict[float, pl.DataFrame]] = {sc: {} for sc in SCENARIOS}
+    for (scenario, strength, *_), frame in zip(jobs, frames, strict=True):
+        ch[scenario][strength] = frame
+    rings = ch["ring"]
     out: dict[str, Any] = {"baseline": baseline, "sample": sample, "targets": targets}
     out["members"] = members
     out["changes"] = ch

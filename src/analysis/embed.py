@@ -12,17 +12,21 @@ Reads nothing and writes nothing itself except the content-addressed cache it is
 * :func:`embed_posts` deduplicates identical texts, looks them up in the cache, encodes the
   rest and returns one row per post.
 
-Cheaper routes were measured against this one on Stack Exchange beer (6,831 unique texts,
-``benchmarks/embed_routes.py``, table in docs/scaling.md "Cutting embedding cost") and none is
-adopted: none is both >= 1.5x faster and within 0.02 of MiniLM's topic NMI and P@3::
+Routes (``embed.route``), measured against plain ``encode`` on Stack Exchange texts with our
+own tasks as the judge (topic NMI vs tags, attribution P@3; ``benchmarks/embed_routes.py``,
+docs/scaling.md "Cutting embedding cost"):
 
-    route                          speed vs encode   NMI / P@3 vs precise   verdict
-    length-sorted batches (here)   ~2x vs unsorted   identical vectors      kept (already)
-    dedup of identical texts       0.5 % fewer       identical              kept (already)
-    max_seq_length 128             1.2x              -0.05 / -0.00          too slow a gain
-    max_seq_length 64              1.7x              -0.01 / -0.02          P@3 drop > 0.02
-    static model2vec distill       ~280x             -0.19 / -0.07          quality lost
-    ONNX int8 (earlier)            1.2-2x            min cosine 0.971       not adopted
+* ``torch`` (default): sentence-transformers fp32, 256 tokens: the precise reference.
+* ``onnx-int8`` (``analysis.embed_onnx``): the same weights exported to ONNX and quantised to
+  int8 by code from the local weights (cached under ``embed.model_cache_dir``), one text per
+  run; with ``max_seq_length: 128`` ~2.8x plain ``encode`` on beer. Opt-in, not the default:
+  at a fixed number of topics its vectors score as the precise ones (beer: NMI +0.001, P@3
+  -0.010), but the silhouette's automatic choice of k moves with any change of the vectors
+  (beer: 25 -> 6 topics, NMI -0.10), so "equal quality" holds only with ``topics.n_topics``
+  fixed.
+
+Length-sorted batches and deduplication are on for every route. Truncation alone, int8 alone
+and a static model (model2vec) were measured and not adopted.
 
 Null or blank texts (deleted posts, image-only posts, texts the scrubber emptied) are **kept
 and flagged**: ``is_empty_text = True`` with a null embedding. A zero vector would sit at the
@@ -36,17 +40,21 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import Field
 
 from analysis.config import Frozen
+
+if TYPE_CHECKING:
+    from analysis.compute import Engine
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +77,16 @@ class EmbedParams(Frozen):
     #: torch intra-op threads; set explicitly so runs are comparable (0 = all cores).
     threads: int = Field(2, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    #: ``torch``: sentence-transformers fp32 (the precise route). ``onnx-int8``: the same
+    #: weights exported to ONNX and quantised to int8 (``analysis.embed_onnx``; CPU only), ~2.8x
+    #: torch on CPU with ``max_seq_length: 128``; equal topic quality only at a fixed number of
+    #: topics (the automatic k moves: docs/scaling.md, "Cutting embedding cost").
+    route: Literal["torch", "onnx-int8"] = "torch"
+    #: Tokens kept per text (the model's limit is 256); fewer is faster on long texts.
+    max_seq_length: int = Field(256, ge=8, le=256)
     cache_dir: str = "data/cache/embeddings"
+    #: Derived models built from the local weights (the ONNX graph), cached, never committed.
+    model_cache_dir: str = "data/cache/models"
     #: Show a progress bar when at least this many texts must be encoded.
     progress_min_texts: int = Field(500, ge=0)
 
@@ -146,9 +163,113 @@ def model_encoder(model: Any, batch_size: int) -> Encoder:
     return encode
 
 
+@dataclass(frozen=True)
+class ModelEncoder:
+    """A picklable :data:`Encoder`: the recipe of a model, loaded on first use in each process.
+
+    What travels to a cluster worker is these few fields, never the weights; each worker
+    process loads the model once (:func:`resolve_encoder`) and keeps it for every later task,
+    the model replica per worker that batch inference wants.
+    """
+
+    model: str = "all-MiniLM-L6-v2"
+    device: str = "auto"
+    threads: int = 2
+    batch_size: int = 64
+    route: str = "torch"
+    max_seq_length: int = 256
+    revision: str = "0.1.0"
+    model_cache_dir: str = "data/cache/models"
+
+    @classmethod
+    def of(cls, p: EmbedParams) -> ModelEncoder:
+        """The encoder ``embed`` params describe."""
+        return cls(
+            p.model,
+            p.device,
+            p.threads,
+            p.batch_size,
+            p.route,
+            p.max_seq_length,
+            p.revision,
+            p.model_cache_dir,
+        )
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        return resolve_encoder(self)(texts)
+
+
+_ENCODERS: dict[ModelEncoder, Encoder] = {}
+_ENCODERS_LOCK = threading.Lock()
+
+
+def resolve_encoder(spec: ModelEncoder) -> Encoder:
+    """The loaded encoder of ``spec`` in this process (loaded once, then reused)."""
+    with _ENCODERS_LOCK:
+        if spec not in _ENCODERS:
+            _ENCODERS[spec] = _load(spec)
+        return _ENCODERS[spec]
+
+
+def _load(spec: ModelEncoder) -> Encoder:
+    if spec.route == "onnx-int8":
+        from analysis import embed_onnx
+
+        if resolve_device(spec.device) != "cpu":
+            raise ValueError(
+                f"embed.route onnx-int8 runs on the CPU; embed.device is {spec.device!r} and a "
+                "GPU is visible: use route torch on a GPU (or set device: cpu)"
+            )
+        folder = embed_onnx.build_onnx(spec.model, spec.revision, spec.model_cache_dir)
+        weights = embed_onnx.model_folder(spec.model)
+        log.info("loaded %s (%s) on cpu (pid %d)", spec.model, embed_onnx.RECIPE, os.getpid())
+        return embed_onnx.OnnxEncoder(folder, weights, spec.threads, spec.max_seq_length)
+    if spec.route != "torch":
+        raise ValueError(f"unknown embed.route {spec.route!r}; expected torch or onnx-int8")
+    model = load_model(spec.model, spec.device, threads=spec.threads or None)
+    model.max_seq_length = min(model.max_seq_length, spec.max_seq_length)
+    log.info("loaded %s on %s (pid %d)", spec.model, model.device, os.getpid())
+    return model_encoder(model, spec.batch_size)
+
+
+def vector_key(p: EmbedParams) -> str:
+    """The revision under which ``p``'s vectors are cached: the weights' revision, plus the
+    route and the token limit when they are not the precise defaults (never mixed)."""
+    key = p.revision
+    if p.route != "torch":
+        from analysis.embed_onnx import RECIPE
+
+        key += f"+{RECIPE}"
+    if p.max_seq_length != 256:
+        key += f"+max{p.max_seq_length}"
+    return key
+
+
 def text_key(text: str) -> str:
     """Content address of a text: sha256 of its UTF-8 bytes, hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def length_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
+    """Indices of ``texts`` in batches of ``batch_size``, longest texts first.
+
+    Sorting by length keeps padded batches short (~2x faster than input order on beer). The
+    batches depend only on the texts and ``batch_size``, never on the engine, so every engine
+    hands the encoder the very same batches (and gets the very same vectors back).
+    """
+    order = np.argsort([len(t) for t in texts], kind="stable")[::-1]
+    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+
+
+def encode_batches(batches: list[list[str]], encoder: Encoder) -> list[np.ndarray]:
+    """Encode each batch with one call of ``encoder`` (a task of the compute engine)."""
+    out = []
+    for batch in batches:
+        vecs = np.asarray(encoder(batch), dtype=np.float32)
+        if vecs.shape[0] != len(batch):
+            raise RuntimeError(f"encoder returned {vecs.shape[0]} vectors for {len(batch)} texts")
+        out.append(vecs)
+    return out
 
 
 def encode_texts(
@@ -156,36 +277,45 @@ def encode_texts(
     encoder: Encoder,
     batch_size: int = 64,
     progress: bool = False,
+    engine: Engine | None = None,
+    chunk_batches: int = 16,
 ) -> np.ndarray:
     """Encode ``texts`` in batches of similar length; rows come back in input order.
 
     Args:
         texts: non-empty texts.
-        encoder: the batch encoder.
+        encoder: the batch encoder; with a cluster engine it must be picklable and cheap to
+            ship (a :class:`ModelEncoder`, which loads its model once per worker process).
         batch_size: texts per call of ``encoder``.
         progress: show a tqdm bar.
+        engine: where the batches run (None: this process, batch by batch).
+        chunk_batches: batches per engine task.
 
     Returns:
         float32 array of shape (len(texts), dim).
     """
     if not texts:
         return np.zeros((0, DIM), dtype=np.float32)
-    # Sorting by length keeps padded batches short: ~2x faster than input order on beer.
-    order = np.argsort([len(t) for t in texts], kind="stable")[::-1]
-    chunks: list[np.ndarray] = []
     from tqdm.auto import tqdm
 
+    batches = length_batches(texts, batch_size)
+    parts: list[np.ndarray] = []
     with tqdm(total=len(texts), desc="embed", unit="text", disable=not progress) as bar:
-        for start in range(0, len(order), batch_size):
-            idx = order[start : start + batch_size]
-            vecs = np.asarray(encoder([texts[i] for i in idx]), dtype=np.float32)
-            if vecs.shape[0] != len(idx):
-                raise RuntimeError(f"encoder returned {vecs.shape[0]} vectors for {len(idx)} texts")
-            chunks.append(vecs)
-            bar.update(len(idx))
-    stacked = np.concatenate(chunks)
+        if engine is None:
+            for idx in batches:
+                parts.extend(encode_batches([[texts[i] for i in idx]], encoder))
+                bar.update(len(idx))
+        else:
+            tasks = [
+                [[texts[i] for i in idx] for idx in batches[s : s + chunk_batches]]
+                for s in range(0, len(batches), chunk_batches)
+            ]
+            for done in engine.map(encode_batches, tasks, encoder=encoder):
+                parts.extend(done)
+            bar.update(len(texts))
+    stacked = np.concatenate(parts)
     out = np.empty_like(stacked)
-    out[order] = stacked
+    out[np.concatenate(batches)] = stacked
     return out
 
 
@@ -292,6 +422,7 @@ def embed_posts(
     batch_size: int = 64,
     progress_min_texts: int = 500,
     dim: int = DIM,
+    engine: Engine | None = None,
 ) -> tuple[pl.DataFrame, EmbedStats]:
     """Embed the ``text`` of every post, reusing cached vectors.
 
@@ -302,6 +433,8 @@ def embed_posts(
         batch_size: texts per encoder call.
         progress_min_texts: show a bar when at least this many texts are encoded.
         dim: embedding width.
+        engine: where the missing texts are encoded (None: this process); the client keeps
+            deduplication, the cache and the empty-text flags, so only missing texts travel.
 
     Returns:
         (frame with ``post_id``, ``is_empty_text``, ``embedding`` (Array[Float32, dim], null for
@@ -322,6 +455,7 @@ def embed_posts(
         encoder,
         batch_size=batch_size,
         progress=len(missing) >= progress_min_texts,
+        engine=engine,
     )
     if cache is not None and missing:
         cache.store([keys[i] for i in missing], new)

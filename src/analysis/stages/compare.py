@@ -18,6 +18,7 @@ import polars as pl
 
 from analysis import compare, contracts, counterfactual, demo_check, groundtruth, ordering, paths
 from analysis import models as registry
+from analysis.compute import ComputeParams, open_engine
 from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
@@ -126,7 +127,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     models = {n: registry.MODELS[n] for n in names}
     n_part = tables.participants().height
-    cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual)
+    with open_engine(section(params, "compute", ComputeParams)) as engine:
+        cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual, engine)
     robust = counterfactual.robustness_table(cf)
     validity = contracts.load(contracts.ValidityResult, paths.VALIDITY)
     rec = compare.recommend(robust, validity.model_dump(mode="json"), cp)

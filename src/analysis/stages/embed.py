@@ -1,5 +1,8 @@
 """Stage ``embed``: read data/interim/posts.parquet, write data/processed/embeddings.parquet.
 
+The texts missing from the cache are encoded where ``compute.engine`` says (this process, or
+the workers of a Dask cluster, each loading the model once); the vectors are the same.
+
 The content-addressed cache (``embed.cache_dir``, default ``data/cache/embeddings``) lives
 outside DVC on purpose: it is a memo, not a product. Outputs are the same with or without it,
 so deleting it must not invalidate the stage, and DVC must not delete it before a run (which
@@ -22,15 +25,17 @@ from typing import Any
 import polars as pl
 
 from analysis import paths
+from analysis.compute import ComputeParams, open_engine
 from analysis.config import PrivacyParams, section
 from analysis.embed import (
     EmbeddingCache,
     EmbedParams,
+    ModelEncoder,
     embed_posts,
     installed_revision,
-    load_model,
-    model_encoder,
+    resolve_device,
     text_key,
+    vector_key,
 )
 from analysis.io import write_parquet
 
@@ -48,24 +53,30 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             f"embed.revision is {p.revision!r} in params.yaml but the installed package of "
             f"{p.model} is {have!r}; set embed.revision to the installed version (this re-embeds)"
         )
+    compute = section(params, "compute", ComputeParams)
     posts = pl.read_parquet(paths.POSTS, columns=["post_id", "text"])
-    model = load_model(p.model, p.device, threads=p.threads)
+    encoder = ModelEncoder.of(p)
     log.info(
-        "model %s@%s on %s, batch %d, %d threads",
+        "model %s@%s, route %s, max %d tokens, on %s, batch %d, %d threads per process, engine %s",
         p.model,
         p.revision,
-        model.device,
+        p.route,
+        p.max_seq_length,
+        resolve_device(p.device) if compute.engine == "local" else f"the workers' {p.device}",
         p.batch_size,
         p.threads,
+        compute.engine,
     )
-    cache = EmbeddingCache(p.cache_dir, p.model, p.revision)
-    out, stats = embed_posts(
-        posts,
-        model_encoder(model, p.batch_size),
-        cache,
-        batch_size=p.batch_size,
-        progress_min_texts=p.progress_min_texts,
-    )
+    cache = EmbeddingCache(p.cache_dir, p.model, vector_key(p))
+    with open_engine(compute) as engine:
+        out, stats = embed_posts(
+            posts,
+            encoder,
+            cache,
+            batch_size=p.batch_size,
+            progress_min_texts=p.progress_min_texts,
+            engine=None if engine.name == "local" else engine,
+        )
     write_parquet(out, paths.EMBEDDINGS)
     removed = (
         json.loads(paths.INGEST_METRICS.read_text()).get("removed_accounts_sha256", "")

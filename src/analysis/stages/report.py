@@ -33,7 +33,6 @@ from analysis.report.params import Params
 log = logging.getLogger(__name__)
 
 
-
 class PublicationError(RuntimeError):
     """A publication output would list a pseudonym or quote post text."""
 

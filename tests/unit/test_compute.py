@@ -1,0 +1,206 @@
+"""The compute engines of ``dvc repro`` (``compute.engine``): the Dask path in local mode (a
+LocalCluster of worker processes) gives what the local engine gives, for the embedding stage's
+encoding and for the counterfactual re-scoring of the compare stage."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from analysis import compute, counterfactual, embed
+from analysis.compute import ComputeParams, LocalEngine, open_engine
+
+# One cluster per module (worker processes start in a few seconds); every test on the same group
+# so pytest-xdist keeps them on one worker.
+pytestmark = pytest.mark.xdist_group("dask-local-cluster")
+
+
+@dataclass(frozen=True)
+class FakeEncoder:
+    """Picklable deterministic encoder: a unit vector seeded by the text's hash."""
+
+    dim: int = embed.DIM
+
+    def __call__(self, texts):
+        out = np.empty((len(texts), self.dim), dtype=np.float32)
+        for i, t in enumerate(texts):
+            seed = int.from_bytes(hashlib.sha256(t.encode()).digest()[:8], "little")
+            v = np.random.default_rng(seed).standard_normal(self.dim)
+            out[i] = v / np.linalg.norm(v)
+        return out
+
+
+def _pid(_: object) -> int:
+    import os
+
+    return os.getpid()
+
+
+@pytest.fixture(scope="module")
+def engine():
+    pytest.importorskip("dask.distributed")
+    with open_engine(ComputeParams(engine="dask", n_workers=2, processes=True)) as eng:
+        yield eng
+
+
+def _posts(n: int = 300) -> pl.DataFrame:
+    texts = [f"post {i} about {'coffee ' * (i % 7)}{'bikes' if i % 3 else 'tea'}" for i in range(n)]
+    texts[5] = texts[7]  # a duplicate text
+    texts[11] = "   "  # an empty one: flagged, null vector
+    return pl.DataFrame({"post_id": [f"p{i}" for i in range(n)], "text": texts})
+
+
+def test_params_refuse_an_unknown_engine() -> None:
+    with pytest.raises(ValueError, match="engine"):
+        ComputeParams(engine="spark")  # type: ignore[arg-type]
+    assert ComputeParams().engine == "local"
+
+
+def test_engines_map_in_item_order_with_shared_inputs(engine) -> None:
+    items = list(range(23))
+    local = LocalEngine().map(_shift, items, offset=np.arange(5))
+    assert local == [i + 10 for i in items]
+    assert engine.map(_shift, items, offset=np.arange(5)) == local
+    assert engine.map(_shift, [], offset=0) == []
+    # the tasks really ran in other processes
+    import os
+
+    assert os.getpid() not in set(engine.map(_pid, range(8)))
+
+
+def _shift(item: int, offset) -> int:
+    return item + int(np.sum(offset))
+
+
+def test_chunks_cut_in_order_and_refuse_zero() -> None:
+    assert compute.chunks([1, 2, 3, 4, 5], 2) == [[1, 2], [3, 4], [5]]
+    with pytest.raises(ValueError):
+        compute.chunks([1], 0)
+
+
+def test_embedding_on_the_cluster_equals_the_local_run(engine, tmp_path) -> None:
+    posts = _posts()
+    local, s1 = embed.embed_posts(posts, FakeEncoder(), None, batch_size=16)
+    cache = embed.EmbeddingCache(tmp_path, "fake", "1")
+    dist, s2 = embed.embed_posts(posts, FakeEncoder(), cache, batch_size=16, engine=engine)
+    assert_frame_equal(dist, local, check_exact=True)  # the same batches, the same encoder
+    assert s2.n_encoded == s1.n_encoded == 298 and s2.n_empty == 1
+    # the cache is the single-machine one: a re-run encodes nothing and gives the same frame
+    again, s3 = embed.embed_posts(posts, FakeEncoder(), cache, batch_size=16, engine=engine)
+    assert s3.n_encoded == 0
+    assert_frame_equal(again, local, check_exact=True)
+
+
+def test_the_batches_do_not_depend_on_the_engine(engine) -> None:
+    texts = _posts(100)["text"].to_list()
+    seen: list[list[str]] = []
+
+    def recording(batch):
+        seen.append(list(batch))
+        return FakeEncoder()(batch)
+
+    embed.encode_texts(texts, recording, batch_size=8)
+    chunked: list[list[str]] = []
+    for task in [
+        [[texts[i] for i in idx] for idx in embed.length_batches(texts, 8)[s : s + 3]]
+        for s in range(0, 13, 3)
+    ]:
+        chunked.extend(task)
+    assert chunked == seen  # the cluster's tasks hold exactly the local run's batches
+    a = embed.encode_texts(texts, FakeEncoder(), batch_size=8, engine=engine, chunk_batches=3)
+    b = embed.encode_texts(texts, FakeEncoder(), batch_size=8)
+    assert np.array_equal(a, b)
+
+
+def test_real_model_on_the_cluster_equals_the_local_run(engine, embedding_model) -> None:
+    """The packaged MiniLM, one replica per worker process, on a small sample."""
+    texts = [
+        "How long should I age a barleywine before opening it?",
+        "Is a cold crash needed for a clear lager?",
+        "Which hops give a citrus aroma?",
+        "The bottle conditioned ale tastes of cardboard after a year.",
+        "short",
+    ] * 3
+    spec = embed.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=1, batch_size=4)
+    dist = embed.encode_texts(texts, spec, batch_size=4, engine=engine, chunk_batches=1)
+    local = embed.encode_texts(texts, spec, batch_size=4)
+    # same batches, same thread count: equal to float32 rounding (observed: bit-identical)
+    assert dist.shape == (15, embed.DIM)
+    np.testing.assert_allclose(dist, local, rtol=0, atol=1e-6)
+    assert np.allclose(np.linalg.norm(dist, axis=1), 1.0, atol=1e-5)
+    assert dist[0] @ dist[1] < 0.99  # different texts, different vectors
+
+
+@pytest.fixture(scope="module")
+def demo_tables(small_demo):
+    from analysis.models.fixtures import tables_from_demo
+
+    return tables_from_demo(small_demo)
+
+
+def test_counterfactual_rescoring_on_the_cluster_equals_the_local_run(engine, demo_tables) -> None:
+    from analysis import models as registry
+    from analysis.models.params import ModelParams
+
+    as_of = demo_tables.posts["created_at"].max() + timedelta(seconds=1)
+    models = {n: registry.MODELS[n] for n in ("volume", "conversation_eb")}
+    cf = counterfactual.CounterfactualParams(
+        n_sample=8,
+        n_targets=3,
+        n_boot=20,
+        gaming_multipliers=(1.0,),
+        spam_replier_shares=(0.1,),
+        reply_all_sizes=(10,),
+        self_chain_lengths=(5,),
+        exchange_lengths=(10,),
+        puppet_sizes=(5,),
+        ring_sizes=(5,),
+        ring_size=5,
+    )
+    local = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
+    dist = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf, engine)
+    a, b = counterfactual.changes_table(local), counterfactual.changes_table(dist)
+    assert a.height > 0 and set(a["scenario"]) == set(counterfactual.SCENARIOS)
+    # same rows in the same order; scores equal up to the models' own summation noise (a
+    # polars sum may add in another order from one run to the next, engine or not)
+    assert_frame_equal(a, b, check_exact=False, rel_tol=1e-9, abs_tol=1e-12)
+    ra, rb = counterfactual.robustness_table(local), counterfactual.robustness_table(dist)
+    assert ra.keys() == rb.keys()
+    for name in ra:
+        assert ra[name].keys() == rb[name].keys()
+        for k, v in ra[name].items():
+            w = rb[name][k]
+            assert (v is None and w is None) or v == pytest.approx(w, rel=1e-9, abs=1e-12), k
+
+
+def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkeypatch) -> None:
+    """The stage itself (what `dvc repro` runs), once per engine, on a tiny posts table."""
+    import argparse
+
+    from analysis.stages import embed as stage
+
+    monkeypatch.chdir(tmp_path)
+    stage.POSTS.parent.mkdir(parents=True)
+    _posts(24).write_parquet(stage.POSTS)
+    outputs = {}
+    for engine in ("local", "dask"):
+        params = {
+            "embed": {"device": "cpu", "threads": 1, "batch_size": 8, "cache_dir": f"c-{engine}"},
+            "compute": {"engine": engine, "n_workers": 1},
+            "privacy": {"opt_out_path": "none.csv"},
+        }
+        assert stage.run(params, argparse.Namespace()) == 0
+        outputs[engine] = pl.read_parquet(stage.OUT)
+        assert list((tmp_path / f"c-{engine}").glob("*/shard-*.parquet"))  # cache filled
+    local, dist = outputs["local"], outputs["dask"]
+    assert local.height == 24 and local["is_empty_text"].sum() == 1
+    assert_frame_equal(local.drop("embedding"), dist.drop("embedding"), check_exact=True)
+    np.testing.assert_allclose(
+        embed.embedding_matrix(local), embed.embedding_matrix(dist), rtol=0, atol=1e-6
+    )
