@@ -8,7 +8,8 @@ embedding); ``--full`` adds 10M posts (and 10,000 embedded posts). Every stage r
 process (its peak RSS is its own), beside its peer on the same data; then the log-log slope of
 seconds vs size is fitted per stage and anything growing faster than n log n is flagged.
 Figures only: nothing here gates on a time. The machine is shared: the load average is printed
-with the figures.
+with the figures. Last, every attack of issue 13 is re-run (``benchmarks/attacks.py``: before
+and after figures, one table; ``python -m benchmarks.attacks`` runs it alone).
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ STAGES = (
     "topics",
     "stackexchange",
     "embed_routes",
+    "attacks",
 )
 ROOT = Path(__file__).resolve().parents[1]
 SE_SITE = ROOT.parent / "shared" / "data" / "real" / "stackexchange-beer"
@@ -252,6 +254,17 @@ def main(argv: list[str] | None = None) -> None:
         else:
             print(f"  skipped: {SE_SITE} is absent")
 
+    # -- issue 13: every attack on privacy and ingest, re-run (benchmarks/attacks.py)
+    attack_rows: list[dict[str, Any]] = []
+    if "attacks" in only:
+        from benchmarks import attacks
+
+        print("\n== issue 13 attacks (before: old main, quoted from the issue; now: measured)")
+        attack_rows = attacks.run(list(attacks.ATTACKS))
+        print(attacks.markdown(attack_rows), flush=True)
+        n_broken = sum(r["held"] is False for r in attack_rows)
+        notes.append(f"issue 13 attacks: {len(attack_rows)} run, {n_broken} still work (BROKEN)")
+
     # -- summary
     print(f"\n== summary (load average now {loadavg()})")
     ours = [f for f in figs if not _is_peer(f)]
@@ -271,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
                     "figures": [as_dict(f) for f in figs],
                     "slopes": slopes,
                     "notes": notes,
+                    "attacks": attack_rows,
                 },
                 indent=1,
                 default=str,
