@@ -250,7 +250,7 @@ def batches(ids: list[str], n_participants: int, share: float, seed: int) -> lis
 def rescore_group(
     task: tuple[Transform, list[str]],
     tables: Tables,
-    models: dict[str, ModuleType],
+    models: Mapping[str, Model],
     params: Any,
     as_of: datetime,
     baseline: dict[str, pl.DataFrame],
@@ -320,7 +320,7 @@ def frozen_scores(baseline: dict[str, pl.DataFrame]) -> dict[str, np.ndarray]:
 
 def rescore_many(
     tables: Tables,
-    models: dict[str, ModuleType],
+    models: Mapping[str, Model],
     params: Any,
     as_of: datetime,
     jobs: list[tuple[list[list[str]], Transform, str]],
