@@ -65,10 +65,7 @@ def _linked_share(public: pl.DataFrame, raw: pl.DataFrame, every: str | None) ->
 
 def linkage(root: str) -> list[dict[str, Any]]:
     """Join pseudonymised posts with the raw dump on created_at; suppressed cells by subtraction."""
-    from analysis import writeup
     from analysis.config import PrivacyParams
-    from analysis.report import Inputs, ReportParams
-    from analysis.stages import report as report_stage
 
     dump = _hn_like(Path(root))
     raw = pl.read_csv(dump / "posts.csv").with_columns(
@@ -105,12 +102,14 @@ def linkage(root: str) -> list[dict[str, Any]]:
         ),
     ]
     # -- small-cell recovery by subtraction: one minor with 6 posts among 472 read
-    rows.append(_subtraction(writeup, Inputs, ReportParams, report_stage))
+    rows.append(_subtraction())
     return rows
 
 
-def _subtraction(writeup: Any, Inputs: Any, ReportParams: Any, report_stage: Any) -> dict:
+def _subtraction() -> dict:
     """The writeup prints read and accepted posts beside the removals table: recover the hidden."""
+    from analysis.report import Inputs, ReportParams, build, public
+
     counts = {
         "accounts": dict(
             read=41,
@@ -138,9 +137,9 @@ def _subtraction(writeup: Any, Inputs: Any, ReportParams: Any, report_stage: Any
             for t, c in counts.items()
         },
     }
-    frames = report_stage.build(Inputs(ingest=ingest), ReportParams(), 10)
-    public = writeup.public_tables({"removals": frames["removals"]}, k=10)["privacy_removals"]
-    posts = public.filter(pl.col("table") == "posts")
+    frames = build(Inputs(params={}, ingest=ingest), ReportParams())
+    published = public.public_tables({"removals": frames["removals"]}, k=10)["privacy_removals"]
+    posts = published.filter(pl.col("table") == "posts")
     identity = ("rejected", "removed_privacy", "merged_nonparticipant")
     visible = posts.filter(pl.col("rule").is_in(identity) & ~pl.col("is_suppressed"))
     hidden = posts.filter(pl.col("rule").is_in(identity) & pl.col("is_suppressed"))

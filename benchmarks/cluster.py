@@ -61,13 +61,13 @@ def engines(n_embed: int, n_workers: int = 2) -> list[Figure]:
     """Local engine vs a Dask LocalCluster for embedding ``n_embed`` posts and for the
     counterfactual re-scoring of a 60-account demo."""
     import polars as pl
-    from analysis.models.fixtures import tables_from_demo
 
     from analysis import counterfactual, embed
     from analysis import models as registry
     from analysis.compute import ComputeParams, open_engine
     from analysis.config import DemoParams
     from analysis.demo import generate
+    from analysis.demo_check import tables_from_demo
     from analysis.models.params import ModelParams
 
     posts = pl.DataFrame(

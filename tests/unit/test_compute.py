@@ -139,7 +139,7 @@ def test_real_model_on_the_cluster_equals_the_local_run(engine, embedding_model)
 
 @pytest.fixture(scope="module")
 def demo_tables(small_demo):
-    from analysis.models.fixtures import tables_from_demo
+    from analysis.demo_check import tables_from_demo
 
     return tables_from_demo(small_demo)
 
@@ -183,11 +183,12 @@ def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkey
     """The stage itself (what `dvc repro` runs), once per engine, on a tiny posts table."""
     import argparse
 
+    from analysis import paths
     from analysis.stages import embed as stage
 
     monkeypatch.chdir(tmp_path)
-    stage.POSTS.parent.mkdir(parents=True)
-    _posts(24).write_parquet(stage.POSTS)
+    paths.POSTS.parent.mkdir(parents=True)
+    _posts(24).write_parquet(paths.POSTS)
     outputs = {}
     for engine in ("local", "dask"):
         params = {
@@ -196,7 +197,7 @@ def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkey
             "privacy": {"opt_out_path": "none.csv"},
         }
         assert stage.run(params, argparse.Namespace()) == 0
-        outputs[engine] = pl.read_parquet(stage.OUT)
+        outputs[engine] = pl.read_parquet(paths.EMBEDDINGS)
         assert list((tmp_path / f"c-{engine}").glob("*/shard-*.parquet"))  # cache filled
     local, dist = outputs["local"], outputs["dask"]
     assert local.height == 24 and local["is_empty_text"].sum() == 1

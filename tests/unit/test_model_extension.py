@@ -97,6 +97,7 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
     from analysis.demo_check import tables_from_demo
     from analysis.stages import compare as compare_stage
     from analysis.stages import score as score_stage
+    from analysis.stages import validate as validate_stage
 
     project = tmp_path / "project"
     project.mkdir()
@@ -109,6 +110,7 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
         "models": {
             "scored": {"volume": {}, "reach": {}, "conversation": {}, NAME: {"prior_posts": 3}}
         },
+        "validate": {"origins": 1, "n_boot": 10, "n_placebo": 1},
         "compare": {
             "n_boot": 20,
             "counterfactual": {
@@ -132,10 +134,13 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
     assert scores.height == tables.participants().height
     assert scores["c_replied"].is_between(0, 1).all() and scores["score"].n_unique() > 5
 
+    assert validate_stage.run(params, argparse.Namespace()) == 0
+    assert NAME in paths.VALIDITY.read_text()  # validated beside the others
     assert compare_stage.run(params, argparse.Namespace()) == 0
-    result = yaml.safe_load(paths.COMPARE_METRICS.read_text())
+    result = yaml.safe_load(paths.COMPARE_RESULT.read_text())
     assert NAME in result["models"]
     assert NAME in result["robustness"]
+    assert NAME in yaml.safe_load(paths.COMPARE_METRICS.read_text())["gates_failed"]
     gaming = pl.read_csv(paths.COMPARE_PLOTS / "gaming.csv")
     assert NAME in gaming["model"].to_list()
 

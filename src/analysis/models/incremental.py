@@ -167,7 +167,11 @@ def incremental(
     data = data.join(order, on="account_id").sort("order", "origin")
     acct_idx = data["order"].rank("dense").cast(pl.Int64).to_numpy() - 1
     n_acc = int(acct_idx.max()) + 1
-    origin_dummies = data.select("origin").to_dummies(drop_first=True).to_numpy().astype(float)
+    dummies = data.select("origin").to_dummies(drop_first=True)
+    # one origin: no dummy columns (an empty frame's array has no rows either)
+    origin_dummies = (
+        dummies.to_numpy().astype(float) if dummies.width else np.empty((data.height, 0))
+    )
     base_x = np.column_stack(
         [np.ones(data.height), data.select(BASELINE).to_numpy(), origin_dummies]
     )
