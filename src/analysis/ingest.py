@@ -108,7 +108,8 @@ def _validate_posts(
     """Split posts into valid ones and reject frames.
 
     Rejected: missing fields, texts over ``max_text_chars``, duplicates, dates out of range,
-    dangling parents.
+    negative counts, replies dated before their parent, dangling parents (and the replies below
+    them).
     """
     posts, rejects = _require(posts, "posts")
     too_long = pl.col("text").str.len_chars().fill_null(0) > max_text_chars
@@ -129,16 +130,48 @@ def _validate_posts(
     if bad.height:
         rejects.append(_reject(bad, "posts", "created_at out of range"))
     posts = posts.filter(~out_of_range)
-    known = posts["post_id"]
-    dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
-        known.implode()
+    posts, negative = _negative_counts(posts, "posts")
+    rejects += negative
+    parent_at = pl.col("parent_post_id").replace_strict(
+        posts["post_id"], posts["created_at"], default=None, return_dtype=posts["created_at"].dtype
     )
-    bad = posts.filter(dangling)
+    early = (pl.col("created_at") < parent_at).fill_null(False)
+    bad = posts.filter(early)
     if bad.height:
-        rejects.append(
-            _reject(bad, "posts", "dangling parent_post_id (parent not among the posts)")
+        rejects.append(_reject(bad, "posts", "reply dated before its parent"))
+    posts = posts.filter(~early)
+    # A reply whose parent was rejected is dangling too, and so on down the thread: to a fixpoint
+    # (a reply cycle of equal times has no root and is caught by the thread-root walk).
+    reason = "dangling parent_post_id (parent not among the posts)"
+    while True:
+        dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
+            posts["post_id"].implode()
         )
-    return posts.filter(~dangling), rejects
+        bad = posts.filter(dangling)
+        if not bad.height:
+            return posts, rejects
+        rejects.append(_reject(bad, "posts", reason))
+        posts = posts.filter(~dangling)
+        reason = "parent rejected (the thread above it is not in the dump)"
+
+
+#: Counts no platform reports below zero (a post's score may be negative: votes down).
+NON_NEGATIVE = {
+    "posts": ("n_views", "n_likes", "n_reposts", "n_comments_reported", "follower_count"),
+    "accounts": ("follower_count",),
+}
+
+
+def _negative_counts(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Rows with a negative count are implausible: rejected, the column named in the reason."""
+    rejects = []
+    for col in (c for c in NON_NEGATIVE[table] if c in df.columns):
+        negative = (pl.col(col) < 0).fill_null(False)
+        bad = df.filter(negative)
+        if bad.height:
+            rejects.append(_reject(bad, table, f"negative {col}"))
+            df = df.filter(~negative)
+    return df, rejects
 
 
 def _roots_python(posts: pl.DataFrame) -> pl.Series:
@@ -234,6 +267,10 @@ def _one_source(
     if dup.height:
         rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
     accounts = accounts.filter(pl.col("account_id").is_first_distinct())
+    accounts, negative = _negative_counts(accounts, "accounts")
+    rejects += negative
+    # an account row rejected here is like one the adapter rejected: removed with its posts
+    missing_accounts = [*missing_accounts, *negative]
 
     posts, post_rejects = _validate_posts(t.posts, now, params.max_text_chars)
     rejects += post_rejects
@@ -394,6 +431,14 @@ def _one_source(
     if dup.height:
         rejects.append(_reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)"))
     reactions = reactions.filter(pl.col("reaction_id").is_first_distinct())
+    # a null time is allowed (platforms without timed votes); an impossible one is a reject
+    out_of_range = (
+        (pl.col("created_at") < schema.MIN_TIME) | (pl.col("created_at") > schema.max_time(now))
+    ).fill_null(False)
+    bad = reactions.filter(out_of_range)
+    if bad.height:
+        rejects.append(_reject(bad, "reactions", "created_at out of range"))
+    reactions = reactions.filter(~out_of_range)
     # fill_null: an anonymous vote (null actor) must not vanish from both sides of a filter.
     privacy_gone = (
         pl.col("post_id").is_in(gone_posts["post_id"].implode())

@@ -507,3 +507,108 @@ def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> No
 def test_ingest_lists_removed_pseudonyms_for_cache_pruning() -> None:
     res = _run(_tables())
     assert res.removed == [aid("kid")]  # the minor, never written out, only digested
+
+
+def test_implausible_rows_are_rejects_with_reasons() -> None:
+    """Issue 13 item 9: negative counts, replies dated before their parent (a reply cycle needs
+    one), the thread below a rejected post, and a reaction dated 2999 are rejects, not crashes."""
+    from datetime import timedelta
+
+    later = T + timedelta(hours=1)
+    bad = [
+        dict(
+            post_id="n1",
+            platform="demo",
+            account_id="b",
+            kind="post",
+            created_at=T,
+            text="x",
+            n_likes=-1_000_000,
+        ),
+        dict(
+            post_id="n2",
+            platform="demo",
+            account_id="b",
+            kind="post",
+            created_at=T,
+            text="y",
+            follower_count=-100,
+        ),
+        # c1 <- c2 <- c1: a cycle; c1 answers c2 but is dated before it
+        dict(
+            post_id="c1",
+            platform="demo",
+            account_id="a",
+            kind="reply",
+            parent_post_id="c2",
+            created_at=T,
+            text="cycle one",
+        ),
+        dict(
+            post_id="c2",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            parent_post_id="c1",
+            created_at=later,
+            text="cycle two",
+        ),
+        # a reply to a reply dated before its parent: the thread below goes too
+        dict(
+            post_id="e1",
+            platform="demo",
+            account_id="a",
+            kind="reply",
+            parent_post_id="p1",
+            created_at=T - timedelta(days=1),
+            text="early",
+        ),
+        dict(
+            post_id="e2",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            parent_post_id="e1",
+            created_at=later,
+            text="below early",
+        ),
+        dict(
+            post_id="e3",
+            platform="demo",
+            account_id="a",
+            kind="reply",
+            parent_post_id="e2",
+            created_at=later,
+            text="two below",
+        ),
+    ]
+    accounts = [dict(account_id="neg", platform="demo", handle="neg_n", follower_count=-5)]
+    rx = [
+        dict(
+            reaction_id="r9",
+            platform="demo",
+            post_id="p1",
+            kind="like",
+            created_at=datetime(2999, 1, 1, tzinfo=UTC),
+            actor_account_id="b",
+        )
+    ]
+    res = _run(
+        _tables(extra_posts=bad, extra_accounts=accounts, reactions=rx), max_reject_share=0.9
+    )
+    why = {r["record_key"]: r["reason"] for r in res.rejects.iter_rows(named=True)}
+    assert why[pid("n1")] == "negative n_likes"
+    assert why[pid("n2")] == "negative follower_count"
+    assert why[pid("c1")] == "reply dated before its parent"
+    assert why[pid("e1")] == "reply dated before its parent"
+    assert why[pid("c2")].startswith("dangling parent_post_id")
+    assert why[pid("e2")].startswith("dangling parent_post_id")
+    assert why[pid("e3")] == "parent rejected (the thread above it is not in the dump)"
+    assert why[aid("neg")] == "negative follower_count"
+    assert "created_at out of range" in {
+        r for k, r in why.items() if k.startswith(privacy.REACTION_PREFIX)
+    }
+    kept = set(res.posts["post_id"].to_list())
+    assert not kept & {pid(p) for p in ("n1", "n2", "c1", "c2", "e1", "e2", "e3")}
+    assert pid("p1") in kept and pid("p2") in kept
+    assert not reconcile(res.counts["demo"])

@@ -74,7 +74,7 @@ def test_missing_posts_table_names_what_was_expected(tmp_path) -> None:
 def test_wrong_encoding_stops_with_the_file_named(tmp_path) -> None:
     _write_csv(tmp_path / "d", ["p1,forum,a,post,,2024-01-02T03:04:05Z,hello,,"])
     (tmp_path / "d" / "posts.csv").write_bytes("post_id,text\np1,caf\u00e9\n".encode("utf-16"))
-    with pytest.raises(SourceError, match=r"posts.csv: cannot be parsed"):
+    with pytest.raises(SourceError, match=r"posts.csv, line 1: is UTF-16"):
         read_source("canonical", tmp_path / "d")
 
 
@@ -83,3 +83,30 @@ def test_unknown_format_and_missing_path_are_clear(tmp_path) -> None:
         read_source("myspace", tmp_path)
     with pytest.raises(SourceError, match="the dump does not exist"):
         read_source("canonical", tmp_path / "nope")
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"", "posts.csv: is empty"),
+        (b"post_id,platform,account_id,kind,created_at,text\n", "posts.csv: has a header and no"),
+        (
+            "post_id,platform,account_id,kind,created_at,text\np,x,a,post,2024-01-01,hi\n".encode(
+                "utf-16"
+            ),
+            "posts.csv, line 1: is UTF-16",
+        ),
+    ],
+    ids=["empty", "header-only", "utf-16"],
+)
+def test_empty_header_only_and_utf16_files_give_one_line_naming_the_file(
+    tmp_path, content, says
+) -> None:
+    from analysis.sources import read_source
+    from analysis.sources.base import SourceError
+
+    (tmp_path / "accounts.csv").write_text("account_id,platform,handle\na,x,h\n")
+    (tmp_path / "posts.csv").write_bytes(content)
+    with pytest.raises(SourceError) as err:
+        read_source("canonical", tmp_path)
+    assert says in str(err.value) and "\n" not in str(err.value)

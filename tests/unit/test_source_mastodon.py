@@ -181,3 +181,11 @@ def test_unparsable_actor_time_is_logged_without_its_value(tmp_path: Path, caplo
     with caplog.at_level("WARNING"):
         mastodon.read(folder)
     assert "unparsable published time" in caplog.text and "jane" not in caplog.text
+
+
+def test_json_nested_100k_deep_is_one_error_naming_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "outbox.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(SourceError) as err:
+        mastodon.load_json(path)
+    assert "outbox.json" in str(err.value) and "nested too deeply" in str(err.value)

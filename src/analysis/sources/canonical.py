@@ -73,6 +73,10 @@ def _find(folder: Path, table: str, required: bool) -> Path | None:
 def _load(path: Path, table: str) -> pl.DataFrame:
     """Read one table; strings for every column of text formats, so parsing is ours to report."""
     cols = schema.columns(table)
+    if path.suffix != ".parquet":
+        head = path.open("rb").read(4096)
+        if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+            raise SourceError(path, 1, "is UTF-16 (or binary), not UTF-8", "a UTF-8 text file")
     try:
         if path.suffix == ".parquet":
             return pl.read_parquet(path)
@@ -80,7 +84,9 @@ def _load(path: Path, table: str) -> pl.DataFrame:
             df = pl.read_csv(path, infer_schema=False, encoding="utf8")
         else:
             df = pl.read_ndjson(path, infer_schema_length=None)
-    except (pl.exceptions.ComputeError, OSError, UnicodeDecodeError) as exc:
+    except pl.exceptions.NoDataError as exc:
+        raise SourceError(path, None, "is empty", "a header line and one row per record") from exc
+    except (pl.exceptions.PolarsError, OSError, UnicodeDecodeError) as exc:
         raise SourceError(
             path,
             None,
@@ -135,10 +141,12 @@ def _parse(
             checks[name] = parsed[name].is_null() & df[name].is_not_null()
     for name in schema.REQUIRED[table]:
         present = (
-            parsed[name].is_not_null() if name in parsed.columns else pl.Series([False] * df.height)
+            parsed[name].is_not_null()
+            if name in parsed.columns
+            else pl.Series([False] * df.height, dtype=pl.Boolean)
         )
         checks[f"missing required {name}"] = ~present
-    mask = pl.Series([False] * df.height)
+    mask = pl.Series([False] * df.height, dtype=pl.Boolean)
     for label, m in checks.items():
         hit = m & ~mask
         for line, key in zip(
@@ -173,6 +181,8 @@ def read(path: Path) -> SourceTables:
             out[table], n_read[table] = schema.empty(table), 0
             continue
         raw = _load(found, table)
+        if table == "posts" and not raw.height:
+            raise SourceError(found, None, "has a header and no rows", "one row per post")
         n_read[table] = raw.height
         out[table], rejected_flags = _parse(raw, table, found, rejects)
         if table == "accounts":

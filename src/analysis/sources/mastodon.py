@@ -81,6 +81,10 @@ def load_json(path: Path) -> Any:
         raise SourceError(
             path, exc.lineno, f"invalid JSON ({exc.msg})", "one complete JSON document"
         ) from exc
+    except RecursionError as exc:
+        raise SourceError(
+            path, None, "nested too deeply to parse", "an ActivityPub export (a few levels deep)"
+        ) from exc
 
 
 def html_to_text(html: str) -> str:
