@@ -108,8 +108,8 @@ def _validate_posts(
     """Split posts into valid ones and reject frames.
 
     Rejected: missing fields, texts over ``max_text_chars``, duplicates, dates out of range,
-    negative counts, replies dated before their parent, dangling parents (and the replies below
-    them).
+    negative counts, replies dated before their parent, reply cycles, dangling parents (and the
+    replies below them).
     """
     posts, rejects = _require(posts, "posts")
     too_long = pl.col("text").str.len_chars().fill_null(0) > max_text_chars
@@ -140,6 +140,13 @@ def _validate_posts(
     if bad.height:
         rejects.append(_reject(bad, "posts", "reply dated before its parent"))
     posts = posts.filter(~early)
+    # What is left of a reply cycle has equal times all round: looked for among those replies only
+    same = posts.filter((pl.col("created_at") == parent_at).fill_null(False))
+    cycle = _cycle_members(same["post_id"].to_list(), same["parent_post_id"].to_list())
+    if cycle:
+        in_cycle = pl.col("post_id").is_in(sorted(cycle))
+        rejects.append(_reject(posts.filter(in_cycle), "posts", "reply cycle (no thread root)"))
+        posts = posts.filter(~in_cycle)
     # A reply whose parent was rejected is dangling too, and so on down the thread: to a fixpoint
     # (a reply cycle of equal times has no root and is caught by the thread-root walk).
     reason = "dangling parent_post_id (parent not among the posts)"
@@ -153,6 +160,24 @@ def _validate_posts(
         rejects.append(_reject(bad, "posts", reason))
         posts = posts.filter(~dangling)
         reason = "parent rejected (the thread above it is not in the dump)"
+
+
+def _cycle_members(post_ids: list[str], parents: list[str]) -> set[str]:
+    """Posts on a cycle of parent links (``parents[i]`` is the parent of ``post_ids[i]``)."""
+    up = dict(zip(post_ids, parents, strict=True))
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+    members: set[str] = set()
+    for start in up:
+        path, cur = [], start
+        while cur in up and state.get(cur) is None:
+            state[cur] = 1
+            path.append(cur)
+            cur = up[cur]
+        if state.get(cur) == 1:  # came back to the current path: a cycle from cur on
+            members.update(path[path.index(cur) :])
+        for p in path:
+            state[p] = 2
+    return members
 
 
 #: Counts no platform reports below zero (a post's score may be negative: votes down).

@@ -581,6 +581,25 @@ def test_implausible_rows_are_rejects_with_reasons() -> None:
             created_at=later,
             text="two below",
         ),
+        # q1 <- q2 <- q1 at one and the same time: a cycle no date gives away
+        dict(
+            post_id="q1",
+            platform="demo",
+            account_id="a",
+            kind="reply",
+            parent_post_id="q2",
+            created_at=later,
+            text="same time one",
+        ),
+        dict(
+            post_id="q2",
+            platform="demo",
+            account_id="b",
+            kind="reply",
+            parent_post_id="q1",
+            created_at=later,
+            text="same time two",
+        ),
     ]
     accounts = [dict(account_id="neg", platform="demo", handle="neg_n", follower_count=-5)]
     rx = [
@@ -605,10 +624,11 @@ def test_implausible_rows_are_rejects_with_reasons() -> None:
     assert why[pid("e2")].startswith("dangling parent_post_id")
     assert why[pid("e3")] == "parent rejected (the thread above it is not in the dump)"
     assert why[aid("neg")] == "negative follower_count"
+    assert why[pid("q1")] == why[pid("q2")] == "reply cycle (no thread root)"
     assert "created_at out of range" in {
         r for k, r in why.items() if k.startswith(privacy.REACTION_PREFIX)
     }
     kept = set(res.posts["post_id"].to_list())
-    assert not kept & {pid(p) for p in ("n1", "n2", "c1", "c2", "e1", "e2", "e3")}
+    assert not kept & {pid(p) for p in ("n1", "n2", "c1", "c2", "e1", "e2", "e3", "q1", "q2")}
     assert pid("p1") in kept and pid("p2") in kept
     assert not reconcile(res.counts["demo"])
