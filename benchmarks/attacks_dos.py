@@ -75,24 +75,26 @@ def scrub(n: int, shape: str) -> list[dict[str, Any]]:
     ]
 
 
-def huge_field(root: str, mib: int = 50) -> list[dict[str, Any]]:
-    """A 50 MB text field through the canonical adapter and ingest (default params)."""
+def _ingest_folder(d: Path, namespace: str, key: bytes) -> tuple[Any, Any]:
+    """A canonical dump folder through the adapter and ingest with default params."""
     from analysis.config import IngestParams, PrivacyParams
     from analysis.ingest import Source, ingest
     from analysis.sources import read_source
 
+    tables = read_source("canonical", d)
+    res = ingest(
+        [Source(namespace, tables)], key, set(), IngestParams(), PrivacyParams(), datetime.now(UTC)
+    )
+    return tables, res
+
+
+def huge_field(root: str, mib: int = 50) -> list[dict[str, Any]]:
+    """A 50 MB text field through the canonical adapter and ingest (default params)."""
+
     d = crafted.huge_field_dump(Path(root), mib)
 
     def go() -> Any:
-        tables = read_source("canonical", d)
-        return ingest(
-            [Source("huge", tables)],
-            b"k" * 64,
-            set(),
-            IngestParams(),
-            PrivacyParams(),
-            datetime.now(UTC),
-        )
+        return _ingest_folder(d, "huge", b"k" * 64)[1]
 
     res, err, secs, peak = _measured(go)
     if res is None:
@@ -253,9 +255,6 @@ def implausible(root: str) -> list[dict[str, Any]]:
     """Each implausible row in an otherwise clean dump, through the canonical adapter and
     ingest (default params): rejected with a reason, accepted, or the whole run stopped?"""
     from analysis import privacy
-    from analysis.config import IngestParams, PrivacyParams
-    from analysis.ingest import Source, ingest
-    from analysis.sources import read_source
 
     key = b"k" * 64
     prefix = {
@@ -269,15 +268,7 @@ def implausible(root: str) -> list[dict[str, Any]]:
         d = _implausible_dump(Path(root) / f"implausible{i}", acc, posts, rx)
 
         def go(d: Path = d) -> Any:
-            tables = read_source("canonical", d)
-            return tables, ingest(
-                [Source("imp", tables)],
-                key,
-                set(),
-                IngestParams(),
-                PrivacyParams(),
-                datetime.now(UTC),
-            )
+            return _ingest_folder(d, "imp", key)
 
         out, err, secs, peak = _measured(go)
         if out is None:

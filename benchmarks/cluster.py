@@ -21,40 +21,10 @@ from benchmarks.common import Figure, measure
 
 
 def _texts(n: int, seed: int) -> list[str]:
-    """Short synthetic posts (~20 words), distinct."""
-    words = [
-        "espresso",
-        "grinder",
-        "burr",
-        "roast",
-        "beans",
-        "derailleur",
-        "chainring",
-        "saddle",
-        "telescope",
-        "nebula",
-        "compost",
-        "sourdough",
-        "crumb",
-        "shutter",
-        "aperture",
-        "battery",
-        "the",
-        "a",
-        "of",
-        "to",
-        "and",
-        "is",
-        "was",
-        "with",
-        "my",
-        "for",
-        "on",
-        "it",
-        "that",
-    ]
-    rng = np.random.default_rng(seed)
-    return [f"{i} " + " ".join(rng.choice(words, size=20)) for i in range(n)]
+    """Short synthetic posts (~20 words) from the embedding benchmark's vocabulary, distinct."""
+    from benchmarks.embed import texts
+
+    return [f"{i} {t}" for i, t in enumerate(texts(n, 20, seed))]
 
 
 def engines(n_embed: int, n_workers: int = 2) -> list[Figure]:
