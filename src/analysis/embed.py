@@ -25,8 +25,13 @@ docs/scaling.md "Cutting embedding cost"):
   (beer: 25 -> 6 topics, NMI -0.10), so "equal quality" holds only with ``topics.n_topics``
   fixed.
 
-Length-sorted batches and deduplication are on for every route. Truncation alone, int8 alone
-and a static model (model2vec) were measured and not adopted.
+* ``static`` (``analysis.embed_static``): a model2vec static model distilled from the same
+  weights (cached under ``embed.model_cache_dir``): a mean of token vectors, ~1,000x faster,
+  coarser topics. Taken by any dump larger than ``embed.static_above_posts`` (default 2M posts,
+  ~4 h of MiniLM on 2 cores), so every dump we ship or test stays on ``torch``.
+
+Length-sorted batches and deduplication are on for every route. Truncation alone and int8
+alone were measured and not adopted.
 
 Null or blank texts (deleted posts, image-only posts, texts the scrubber emptied) are **kept
 and flagged**: ``is_empty_text = True`` with a null embedding. A zero vector would sit at the
@@ -81,7 +86,12 @@ class EmbedParams(Frozen):
     #: weights exported to ONNX and quantised to int8 (``analysis.embed_onnx``; CPU only), ~2.8x
     #: torch on CPU with ``max_seq_length: 128``; equal topic quality only at a fixed number of
     #: topics (the automatic k moves: docs/scaling.md, "Cutting embedding cost").
-    route: Literal["torch", "onnx-int8"] = "torch"
+    #: ``static``: a model2vec static model distilled from the same weights
+    #: (``analysis.embed_static``): ~1,000x faster, coarser topics; for very large dumps.
+    route: Literal["torch", "onnx-int8", "static"] = "torch"
+    #: Dumps with more posts than this take the ``static`` route whatever ``route`` says
+    #: (null: never). At ~150 posts/s, 2M posts are ~4 h of MiniLM on 2 cores.
+    static_above_posts: int | None = Field(2_000_000, ge=0)
     #: Tokens kept per text (the model's limit is 256); fewer is faster on long texts.
     max_seq_length: int = Field(256, ge=8, le=256)
     cache_dir: str = "data/cache/embeddings"
@@ -89,6 +99,14 @@ class EmbedParams(Frozen):
     model_cache_dir: str = "data/cache/models"
     #: Show a progress bar when at least this many texts must be encoded.
     progress_min_texts: int = Field(500, ge=0)
+
+
+def for_size(p: EmbedParams, n_posts: int) -> EmbedParams:
+    """The params a dump of ``n_posts`` posts is embedded with: ``p``, or ``p`` on the static
+    route when ``n_posts`` exceeds ``p.static_above_posts`` (a function of the count only)."""
+    if p.static_above_posts is not None and n_posts > p.static_above_posts:
+        return p.model_copy(update={"route": "static"})
+    return p
 
 
 def resolve_device(device: str) -> str:
@@ -224,8 +242,16 @@ def _load(spec: ModelEncoder) -> Encoder:
         weights = embed_onnx.model_folder(spec.model)
         log.info("loaded %s (%s) on cpu (pid %d)", spec.model, embed_onnx.RECIPE, os.getpid())
         return embed_onnx.OnnxEncoder(folder, weights, spec.threads, spec.max_seq_length)
+    if spec.route == "static":
+        from analysis import embed_static
+
+        folder = embed_static.build_static(
+            spec.model, spec.revision, spec.model_cache_dir, spec.threads
+        )
+        log.info("loaded %s (%s) on cpu (pid %d)", spec.model, embed_static.RECIPE, os.getpid())
+        return embed_static.StaticEncoder(folder, spec.max_seq_length)
     if spec.route != "torch":
-        raise ValueError(f"unknown embed.route {spec.route!r}; expected torch or onnx-int8")
+        raise ValueError(f"unknown embed.route {spec.route!r}; expected torch, onnx-int8 or static")
     model = load_model(spec.model, spec.device, threads=spec.threads or None)
     model.max_seq_length = min(model.max_seq_length, spec.max_seq_length)
     log.info("loaded %s on %s (pid %d)", spec.model, model.device, os.getpid())
@@ -236,10 +262,14 @@ def vector_key(p: EmbedParams) -> str:
     """The revision under which ``p``'s vectors are cached: the weights' revision, plus the
     route and the token limit when they are not the precise defaults (never mixed)."""
     key = p.revision
-    if p.route != "torch":
+    if p.route == "onnx-int8":
         from analysis.embed_onnx import RECIPE
 
         key += f"+{RECIPE}"
+    elif p.route == "static":
+        from analysis.embed_static import RECIPE as STATIC
+
+        key += f"+{STATIC}"
     if p.max_seq_length != 256:
         key += f"+max{p.max_seq_length}"
     return key

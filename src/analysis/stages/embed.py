@@ -32,6 +32,7 @@ from analysis.embed import (
     EmbedParams,
     ModelEncoder,
     embed_posts,
+    for_size,
     installed_revision,
     resolve_device,
     text_key,
@@ -55,6 +56,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     compute = section(params, "compute", ComputeParams)
     posts = pl.read_parquet(paths.POSTS, columns=["post_id", "text"])
+    p = for_size(p, posts.height)  # the static route above embed.static_above_posts
     encoder = ModelEncoder.of(p)
     log.info(
         "model %s@%s, route %s, max %d tokens, on %s, batch %d, %d threads per process, engine %s",
