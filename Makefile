@@ -10,7 +10,7 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 
 .DEFAULT_GOAL := help
-.PHONY: help setup reports metrics diff plots test test-fast lint typecheck format bench bench-full browser lock clean
+.PHONY: help setup reports metrics diff plots test test-fast lint typecheck format bench bench-full bench-scale browser lock clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -59,6 +59,9 @@ format: setup ## apply ruff fixes and formatting
 
 bench: setup ## print throughput, peak memory and peer ratios of every stage
 	$(PY) -m benchmarks
+
+bench-scale: setup ## dvc repro on synthetic dumps of 10k-300k posts: seconds, peak RSS and slope per stage (~1 h)
+	$(PY) -m benchmarks.pipeline_scale --sizes 10k,30k,100k,300k --incremental
 
 bench-full: setup ## install the peers (BERTopic, UMAP, HDBSCAN, ONNX); sweep up to 10M posts
 	$(PY) -m pip install -q -c requirements.lock -e '.[dev,bench]'

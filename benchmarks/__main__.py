@@ -195,6 +195,17 @@ def main(argv: list[str] | None = None) -> None:
                             f"    {f.route}: {tps:,.0f} tokens/s = {100 * tps * MFLOP_PER_TOKEN / 1e3 / peak:.0f} % "
                             f"of the sgemm peak; device {f.extra.get('device', out[0].extra['device'])}"
                         )
+                    plain = next((f for f in out if f.route == "plain model.encode"), None)
+                    for m in (n, 100 * n):  # the static route: same texts, then 100x as many
+                        for f in run_stage(figs, scale.embed_static, m):
+                            ratio = (
+                                f" = {f.n / f.seconds / (plain.n / plain.seconds):,.0f}x plain encode"
+                                if plain and m == n
+                                else ""
+                            )
+                            print(
+                                f"    {f.route}: {f.n / f.seconds:,.0f} posts/s{ratio}, peak {f.peak_mib:,.0f} MiB"
+                            )
                     if "topics" in only and out:
                         run_stage(figs, scale.topics_ours, n, str(folder))
                         if has_bertopic:

@@ -19,10 +19,11 @@ Nothing gates on time.
 Quality vectors (all unique beer texts) go through the project's content-addressed cache, one
 folder per route (``data/cache/embeddings/<model>@<revision>[+route]``), so only the first
 run pays the full encodes (~20 min in all on 2 busy cores); later runs take ~4.5 min. The
-static model is distilled once (offline, from the packaged weights) into
-``data/cache/static_models``.
+static model (``embed.route: static``) is the pipeline's own (``analysis.embed_static``),
+distilled once, offline, from the packaged weights into ``embed.model_cache_dir``.
 
     HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_routes.py [--sample 256] [--rounds 3]
+    HF_HUB_OFFLINE=1 .venv/bin/python benchmarks/embed_routes.py --routes static --site stackexchange-ai
 
 Each route's posts/s is also shown as a share of the machine's float32 limit for MiniLM on these
 texts: limit posts/s = sgemm peak (numpy, measured in the same run, FLOP/s) / (21.5 MFLOP per
@@ -30,9 +31,7 @@ token x mean tokens per timed text, truncated at 256). An int8 route may pass 10
 is the int8 one. The static model and truncated routes do less arithmetic per text, so their
 share is against the full model's limit, i.e. a speed-up, not an efficiency.
 
-model2vec and skeletoken (what its ``distill`` imports) are benchmark-only, in the ``bench``
-extra (``pip install -e '.[bench]'``); without them the static route is skipped, with a line
-saying so. The ONNX routes use the pipeline's own ``analysis.embed_onnx``. Result
+The ONNX routes use the pipeline's own ``analysis.embed_onnx``. Result
 (docs/scaling.md, "Cutting embedding cost"): ONNX int8 with texts cut at 128 tokens is >= 2x and
 equal at a fixed k, but moves the automatic k: ``embed.route: onnx-int8`` is opt-in.
 """
@@ -56,10 +55,10 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 # also run as a script (python benchmarks/embed_routes.py): the imports below come after this
 sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 
+from analysis import embed_static
 from analysis.attribution import attribute, evaluate_tags
 from analysis.config import IngestParams, PrivacyParams
 from analysis.embed import (
-    PACKAGED_MODELS,
     EmbeddingCache,
     EmbedParams,
     Encoder,
@@ -78,11 +77,6 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 KEY = b"realdata-test-key-0123456789abcdef"  # the real-data tests' pseudonymisation key
 BATCH = 64
-#: model2vec ``distill`` recipe: PCA without reduction keeps 384 dims (same table schema as
-#: MiniLM), SIF 1e-4 (the library default), float32 vectors. Names the model and cache folders.
-STATIC_DISTILL = {"pca_dims": "auto", "sif_coefficient": 1e-4, "quantize_to": "float32"}
-STATIC_RECIPE = "static-m2v-v1"
-STATIC_DIR = "data/cache/static_models"
 
 
 def route_cache(ep: EmbedParams, route: str) -> EmbeddingCache:
@@ -95,46 +89,11 @@ def route_cache(ep: EmbedParams, route: str) -> EmbeddingCache:
     )
 
 
-def build_static_model(ep: EmbedParams) -> Path:
-    """Distill a static model from the packaged MiniLM weights once (offline); reuse after.
-
-    One forward pass per vocabulary token on CPU, exact PCA (eigendecomposition, fixed signs),
-    Zipf/SIF weights: deterministic, ~2 min on 2 cores.
-    """
-    folder = ROOT / STATIC_DIR / f"{ep.model}@{ep.revision}+{STATIC_RECIPE}"
-    if (folder / "model.safetensors").exists():
-        return folder
-    import torch
-    from model2vec.distill import distill
-
-    torch.set_num_threads(ep.threads)
-    weights = __import__(PACKAGED_MODELS[ep.model]).get_model_path()
-    static = distill(str(weights), device="cpu", **STATIC_DISTILL)  # type: ignore[arg-type]
-    tmp = folder.with_name(folder.name + ".tmp")
-    static.save_pretrained(tmp)
-    tmp.replace(folder)
-    return folder
-
-
-def static_encoder(folder: Path) -> Encoder:
-    """The distilled model as an encoder: float32, L2-normalised (an all-unknown text: zeros)."""
-    from model2vec import StaticModel
-
-    model = StaticModel.from_pretrained(str(folder))
-
-    def encode(texts):
-        vecs = np.asarray(model.encode(list(texts), show_progress_bar=False), dtype=np.float32)
-        norms = np.linalg.norm(vecs, axis=1, keepdims=True)
-        return np.divide(vecs, norms, out=np.zeros_like(vecs), where=norms > 0)
-
-    return encode
-
-
-def beer() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Ingested posts, accounts and reactions of the beer dump."""
-    tables = read_source("stackexchange", REAL / "stackexchange-beer")
+def beer(site: str = "stackexchange-beer") -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Ingested posts, accounts and reactions of a shared Stack Exchange dump (beer)."""
+    tables = read_source("stackexchange", REAL / site)
     res = ingest(
-        [Source("stackexchange-beer", tables)],
+        [Source(site, tables)],
         KEY,
         set(),
         IngestParams(max_reject_share=0.5),
@@ -188,15 +147,19 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sample", type=int, default=256, help="unique texts timed per route")
     ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--site", default="stackexchange-beer", help="a shared Stack Exchange dump")
+    ap.add_argument(
+        "--routes", default="", help="comma-separated substrings of route names (default: all)"
+    )
     a = ap.parse_args()
     ep = EmbedParams()
     started = time.perf_counter()
-    posts, accounts, reactions = beer()
+    posts, accounts, reactions = beer(a.site)
     nonempty = posts.filter(pl.col("text").is_not_null() & (pl.col("text").str.strip_chars() != ""))
     texts = nonempty["text"].unique(maintain_order=True).to_list()
     dup_share = 1 - len(texts) / nonempty.height
     print(
-        f"beer: {posts.height} posts, {nonempty.height} with text, {len(texts)} unique texts: "
+        f"{a.site}: {posts.height} posts, {nonempty.height} with text, {len(texts)} unique texts: "
         f"(a) dedup saves {100 * dup_share:.1f} % of encodes ({1 / (1 - dup_share):.3f}x)",
         flush=True,
     )
@@ -205,13 +168,11 @@ def main() -> None:
     model = load_model(ep.model, device, threads=ep.threads)
     plain = model_encoder(model, BATCH)  # SentenceTransformer.encode (sorts by length itself)
     optional: dict[str, tuple[str, Encoder]] = {}
-    try:
-        optional["(d) static (model2vec distill)"] = (
-            STATIC_RECIPE,
-            static_encoder(build_static_model(ep)),
-        )
-    except ImportError as exc:
-        print(f"(d) static route skipped: {exc} (pip install -e '.[bench]')")
+    static = embed_static.build_static(ep.model, ep.revision, ROOT / ep.model_cache_dir, ep.threads)
+    optional["(d) static, model2vec distill (embed.route static)"] = (
+        embed_static.RECIPE,
+        embed_static.StaticEncoder(static),
+    )
     try:
         from analysis import embed_onnx
 
@@ -240,6 +201,12 @@ def main() -> None:
     }
     for name, (_, enc) in optional.items():
         routes[name] = (lambda e: lambda ts: encode_texts(ts, e, BATCH))(enc)
+    if a.routes:  # the precise reference always runs: every other route is judged against it
+        keep = a.routes.split(",")
+        routes = {
+            k: v for i, (k, v) in enumerate(routes.items()) if not i or any(s in k for s in keep)
+        }
+        optional = {k: v for k, v in optional.items() if k in routes}
 
     # -- speed: same sample, interleaved rounds ---------------------------------------------
     rng = np.random.default_rng(42)
@@ -278,10 +245,10 @@ def main() -> None:
     # -- quality: every unique text, through a per-route cache ------------------------------
     full_routes = {
         "precise (plain encode)": ("precise", plain),
-        "(b) max_seq_length 128": ("max128", routes["(b) max_seq_length 128"]),
-        "(b) max_seq_length 64": ("max64", routes["(b) max_seq_length 64"]),
+        "(b) max_seq_length 128": ("max128", routes.get("(b) max_seq_length 128", plain)),
+        "(b) max_seq_length 64": ("max64", routes.get("(b) max_seq_length 64", plain)),
     }
-    full_routes |= optional
+    full_routes = {k: v for k, v in full_routes.items() if k in routes} | optional
     q: dict[str, dict[str, float]] = {}
     qk: dict[str, dict[str, float]] = {}  # at the reference's k: separates vectors from k choice
     full: dict[str, np.ndarray] = {}
@@ -297,6 +264,8 @@ def main() -> None:
         qk[name] = quality(posts, accounts, reactions, emb, n_topics=int(q[ref_name]["k"]))
         full[name] = emb.filter(~pl.col("is_empty_text"))["embedding"].to_numpy()
     for name in ("pipeline encode_texts (sorted)", "(c) unsorted batches"):
+        if name not in routes:
+            continue
         q[name] = q[ref_name]  # same model, same truncation: the same vectors up to float noise
         qk[name] = qk[ref_name]
 

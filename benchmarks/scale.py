@@ -12,7 +12,8 @@ its own, and returns a list of :class:`common.Figure`. The data are a synthetic 
   engine) vs pandas ``groupby`` on the interim posts ingest wrote.
 * pagerank: ``analysis.models.network.pagerank`` vs networkx (build + run), same edges.
 * models: every influence model's ``score`` on ``benchmarks.models.synthetic_tables``.
-* embedding: ``analysis.embed.embed_posts`` vs plain ``SentenceTransformer.encode``.
+* embedding: ``analysis.embed.embed_posts`` vs plain ``SentenceTransformer.encode``, and the
+  static route (``embed.route: static``) on the same texts and on 100x as many.
 * topics: ``analysis.topics.cluster_posts`` vs BERTopic's default pipeline (if installed).
 * incremental: the embedding cache, full run vs 1 % new posts.
 """
@@ -321,6 +322,29 @@ def embed_both(n: int, folder: str) -> list[Figure]:
     for f in (ours, peer):
         f.extra["tokens_per_s"] = n_tokens / f.seconds
     return [ours, peer]
+
+
+def embed_static(n: int) -> list[Figure]:
+    """Pipeline ``embed_posts`` on the static route (``embed.route: static``: model2vec distilled
+    from MiniLM, built once into ``embed.model_cache_dir``), on the same texts as
+    :func:`embed_both`; its own process, so the peak RSS is the route's (model included)."""
+    import polars as pl
+
+    from analysis.embed import EmbedParams, ModelEncoder, embed_posts, resolve_encoder
+
+    ep = EmbedParams(route="static")
+    encoder = resolve_encoder(ModelEncoder.of(ep))  # distils on first use (~25 s), then loads
+    texts = _texts(n)
+    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(n)], "text": texts})
+    fig, _ = measure(
+        "embedding",
+        "embed.embed_posts, route static",
+        n,
+        lambda: embed_posts(posts, encoder, None, ep.batch_size, progress_min_texts=10**9),
+        unit="posts",
+        device="cpu",
+    )
+    return [fig]
 
 
 def topics_ours(n: int, folder: str) -> list[Figure]:

@@ -26,7 +26,7 @@ docs/scaling.md "Cutting embedding cost"):
   fixed.
 
 * ``static`` (``analysis.embed_static``): a model2vec static model distilled from the same
-  weights (cached under ``embed.model_cache_dir``): a mean of token vectors, ~1,000x faster,
+  weights (cached under ``embed.model_cache_dir``): a mean of token vectors, ~80x plain encode,
   coarser topics. Taken by any dump larger than ``embed.static_above_posts`` (default 2M posts,
   ~4 h of MiniLM on 2 cores), so every dump we ship or test stays on ``torch``.
 
@@ -87,7 +87,7 @@ class EmbedParams(Frozen):
     #: torch on CPU with ``max_seq_length: 128``; equal topic quality only at a fixed number of
     #: topics (the automatic k moves: docs/scaling.md, "Cutting embedding cost").
     #: ``static``: a model2vec static model distilled from the same weights
-    #: (``analysis.embed_static``): ~1,000x faster, coarser topics; for very large dumps.
+    #: (``analysis.embed_static``): ~100x plain encode, coarser topics; for very large dumps.
     route: Literal["torch", "onnx-int8", "static"] = "torch"
     #: Dumps with more posts than this take the ``static`` route whatever ``route`` says
     #: (null: never). At ~150 posts/s, 2M posts are ~4 h of MiniLM on 2 cores.

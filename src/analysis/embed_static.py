@@ -3,7 +3,7 @@
 
 A static model is one vector per vocabulary token; a text's vector is the mean of its tokens'
 vectors, L2-normalised. No transformer runs per text, so it encodes ~100,000 short texts/s on
-one core where MiniLM does ~150: the only route under which a dump of tens of millions of posts
+2 cores where MiniLM does ~150: the only route under which a dump of tens of millions of posts
 embeds in minutes on a CPU. The price is quality (docs/scaling.md, "Cutting embedding cost"):
 no word order, no context, so topics are coarser. Hence a size threshold, off for every dump
 this project ships or tests on.

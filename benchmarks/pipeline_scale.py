@@ -1,0 +1,328 @@
+"""The whole pipeline (`dvc repro`, ingest to report) on synthetic canonical dumps of N posts.
+
+For each size: a synthetic canonical dump (``benchmarks.synthetic``, outside the project), a
+fresh copy of the project (``tests.project.copy_project``) with ``source`` pointed at it and the
+embedding on the static route (``embed.static_above_posts: 0``; MiniLM would take ~20 h per 10 M
+posts here), a cold embedding cache, then ``dvc repro``. Per stage (DVC runs each as
+``python -m analysis <stage>``): wall seconds from DVC's ``Running stage`` lines, and the peak
+RSS of the stage's processes (psutil, the process tree under ``dvc`` sampled every 0.1 s;
+DVC's own process is reported apart). Then the log-log slope of seconds against N per stage.
+
+``--incremental`` adds 1 % new posts (new threads, later in time) to the largest dump and runs
+``dvc repro`` again: the re-run's seconds per stage as a share of the full run's.
+
+The static model is distilled once into the project's ``embed.model_cache_dir`` before the first run
+(not timed). Figures only; nothing gates on time.
+
+    .venv/bin/python -m benchmarks.pipeline_scale --sizes 10k,30k,100k,300k --incremental
+    make bench-scale
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script
+
+from benchmarks.common import human, loadavg, loglog_slope, nlogn_slope  # noqa: E402
+
+STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
+KEY = "pipeline-scale-benchmark-key-0123456789"
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().lower()
+    mult = {"k": 10**3, "m": 10**6}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * mult)
+
+
+# --------------------------------------------------------------------------- data
+
+
+def write_dump(folder: Path, n: int) -> float:
+    """A synthetic canonical dump of ``n`` posts in ``folder``; returns its posts' in-memory MiB
+    (polars ``estimated_size`` of the raw posts table: what an eager stage would hold)."""
+    import polars as pl
+
+    from benchmarks.synthetic import write_synthetic_dump
+
+    write_synthetic_dump(folder, n, chunk_rows=1_000_000)
+    return pl.scan_parquet(folder / "posts.parquet").collect().estimated_size() / 2**20
+
+
+def add_new_posts(folder: Path, share: float = 0.01) -> int:
+    """Append ``share`` x as many new posts (new threads, after the last post) to the dump."""
+    import polars as pl
+
+    from benchmarks.synthetic import synthetic_posts
+
+    posts = pl.read_parquet(folder / "posts.parquet")
+    n_accounts = pl.read_parquet(folder / "accounts.parquet", columns=["account_id"]).height
+    m = max(1, int(posts.height * share))
+    last = posts["created_at"].max()
+    new = synthetic_posts(
+        m,
+        seed=10_007,
+        offset=posts.height + 10**9,  # ids never seen in the dump
+        n_accounts=n_accounts,
+        span_days=7.0,
+        start=last + timedelta(hours=1),  # type: ignore[operator]
+    )
+    pl.concat([posts, new]).write_parquet(folder / "posts.parquet", compression="zstd")
+    return m
+
+
+# --------------------------------------------------------------------------- measurement
+
+
+class TreeRSS:
+    """Sample the RSS of every process under ``root_pid`` (``root`` itself apart) and file each
+    sample's sum under the stage that is running (``self.stage``)."""
+
+    def __init__(self, root_pid: int, interval_s: float = 0.1) -> None:
+        self.root_pid, self.interval = root_pid, interval_s
+        self.stage: str | None = None
+        self.peaks: dict[str, float] = {}
+        self.root_peak = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> TreeRSS:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        import psutil
+
+        try:
+            root = psutil.Process(self.root_pid)
+        except psutil.NoSuchProcess:
+            return
+        while not self._stop.is_set():
+            try:
+                self.root_peak = max(self.root_peak, root.memory_info().rss / 2**20)
+                kids = root.children(recursive=True)
+            except psutil.NoSuchProcess:
+                return
+            total = 0.0
+            for proc in kids:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    total += proc.memory_info().rss / 2**20
+            if self.stage is not None:
+                self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), total)
+            self._stop.wait(self.interval)
+
+
+def repro(project: Path, log: Path) -> dict[str, Any]:
+    """``dvc repro`` in ``project``: rc, total seconds, seconds and peak RSS (MiB) per stage."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "PATH": path,
+        "HF_HUB_OFFLINE": "1",
+        "TRANSFORMERS_OFFLINE": "1",
+        "RESONANCE_KEY": KEY,
+        "PYTHONPATH": str(project / "src"),
+    }
+    started = time.perf_counter()
+    seconds: dict[str, float] = {}
+    current, t_stage = None, started
+    with log.open("w") as out:
+        proc = subprocess.Popen(
+            ["dvc", "repro"],
+            cwd=project,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        assert proc.stdout is not None
+        with TreeRSS(proc.pid) as mem:
+            for line in proc.stdout:
+                out.write(line)
+                out.flush()
+                m = STAGE_LINE.match(line)
+                if m:
+                    now = time.perf_counter()
+                    if current:
+                        seconds[current] = now - t_stage
+                    current, t_stage = m.group(1), now
+                    mem.stage = current
+            rc = proc.wait()
+            if current:
+                seconds[current] = time.perf_counter() - t_stage
+    return {
+        "rc": rc,
+        "seconds": time.perf_counter() - started,
+        "stages": seconds,
+        "peak_mib": mem.peaks,
+        "dvc_peak_mib": mem.root_peak,
+    }
+
+
+def setup_project(project: Path, dump: Path, model_cache: Path) -> None:
+    """A fresh project copy reading ``dump``, embedding on the static route, cold caches."""
+    from tests.project import copy_project
+
+    shutil.rmtree(project, ignore_errors=True)
+    project.mkdir(parents=True)
+    copy_project(project)
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    params["source"].update(
+        {"format": "canonical", "path": str(dump), "name": "synthetic", "truth_path": None}
+    )
+    params["source"]["extra"] = []
+    params["privacy"]["key_source"] = "secret"  # RESONANCE_KEY; the demo key is for the demo
+    params["embed"]["static_above_posts"] = 0  # every size on the static route
+    params["embed"]["model_cache_dir"] = str(model_cache)
+    params["embed"]["cache_dir"] = str(project / "embedding-cache")
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+
+
+# --------------------------------------------------------------------------- report
+
+
+def group(stage: str) -> str:
+    """``score@reach`` -> ``score`` (one row for the per-model stages)."""
+    return stage.split("@", 1)[0]
+
+
+def grouped(run: dict[str, Any]) -> dict[str, tuple[float, float]]:
+    """Seconds (summed) and peak MiB (max) per stage group."""
+    out: dict[str, tuple[float, float]] = {}
+    for stage, secs in run["stages"].items():
+        s, m = out.get(group(stage), (0.0, 0.0))
+        out[group(stage)] = (s + secs, max(m, run["peak_mib"].get(stage, 0.0)))
+    return out
+
+
+def table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Print seconds and peak RSS per stage and size, and the log-log slope per stage."""
+    sizes = sorted(runs)
+    per = {n: grouped(runs[n]) for n in sizes}
+    stages = list(dict.fromkeys(s for n in sizes for s in per[n]))
+    head = "".join(f"{human(n):>18}" for n in sizes)
+    print(f"\n{'stage':<12}{head}{'slope':>8}{'n log n':>9}  (seconds / peak MiB)")
+    slopes = []
+    for stage in stages:
+        cells, ns, secs = "", [], []
+        for n in sizes:
+            s, m = per[n].get(stage, (float("nan"), float("nan")))
+            cells += f"{s:>10.1f} /{m:>6.0f}"
+            if stage in per[n]:
+                ns.append(n)
+                secs.append(s)
+        slope = loglog_slope(ns, secs) if len(ns) > 1 else None
+        ref = nlogn_slope(ns[0], ns[-1]) if len(ns) > 1 else float("nan")
+        flag = "  SUPERLINEAR" if slope is not None and slope > ref + 0.15 else ""
+        sl = f"{slope:>8.2f}" if slope is not None else f"{'-':>8}"
+        print(f"{stage:<12}{cells}{sl}{ref:>9.2f}{flag}")
+        slopes.append({"stage": stage, "sizes": ns, "seconds": secs, "slope": slope})
+    totals = [runs[n]["seconds"] for n in sizes]
+    cells = "".join(
+        f"{t:>10.1f} /{runs[n]['dvc_peak_mib']:>6.0f}" for n, t in zip(sizes, totals, strict=True)
+    )
+    print(f"{'total (dvc)':<12}{cells}{loglog_slope(sizes, totals) or 0:>8.2f}")
+    print(
+        "data in memory (raw posts, MiB): "
+        + ", ".join(f"{human(n)} {runs[n]['data_mib']:.0f}" for n in sizes)
+    )
+    return slopes
+
+
+def ep_cache_dir() -> str:
+    """The project's own folder of derived models (git-ignored): distilled once, shared."""
+    from analysis.embed import EmbedParams
+
+    return EmbedParams().model_cache_dir
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", default="10k,30k,100k,300k")
+    ap.add_argument("--incremental", action="store_true", help="+1 %% posts on the largest size")
+    ap.add_argument("--keep", type=Path, help="keep the dumps and project copies here")
+    ap.add_argument("--json", type=Path, help="write every figure to this file")
+    a = ap.parse_args(argv)
+    sizes = [parse_size(s) for s in a.sizes.split(",")]
+    work = a.keep or Path(tempfile.mkdtemp(prefix="resonance-scale-"))
+    work.mkdir(parents=True, exist_ok=True)
+    model_cache = ROOT / ep_cache_dir()
+    from analysis import embed_static
+    from analysis.embed import EmbedParams
+
+    ep = EmbedParams()
+    embed_static.build_static(ep.model, ep.revision, model_cache, ep.threads)  # once, untimed
+    print(f"load average {loadavg()}; work folder {work}", flush=True)
+    runs: dict[int, dict[str, Any]] = {}
+    failed = 0
+    try:
+        for n in sizes:
+            dump, project = work / f"dump-{n}", work / f"project-{n}"
+            t0 = time.perf_counter()
+            data_mib = write_dump(dump, n)
+            print(f"{human(n)}: dump written in {time.perf_counter() - t0:.1f} s", flush=True)
+            setup_project(project, dump, model_cache)
+            run = repro(project, work / f"repro-{n}.log")
+            run["data_mib"] = data_mib
+            run["loadavg"] = loadavg()
+            runs[n] = run
+            print(json.dumps({"n": n, **run}, default=lambda x: round(x, 1)), flush=True)
+            if run["rc"]:
+                failed += 1
+                print((work / f"repro-{n}.log").read_text()[-4000:])
+                break
+        ok = {n: r for n, r in runs.items() if r["rc"] == 0}
+        slopes = table(ok) if ok else []
+        inc: dict[str, Any] | None = None
+        if a.incremental and ok:
+            n = max(ok)
+            m = add_new_posts(work / f"dump-{n}")
+            inc = repro(work / f"project-{n}", work / f"repro-{n}-incremental.log")
+            inc["n_new"] = m
+            full = ok[n]
+            print(
+                f"\nincremental: +{m} posts ({100 * m / n:.0f} %) on {human(n)}: "
+                f"{inc['seconds']:.1f} s = {100 * inc['seconds'] / full['seconds']:.0f} % of the "
+                f"full run ({full['seconds']:.1f} s)"
+            )
+            gi, gf = grouped(inc), grouped(full)
+            for stage, (s, mib) in gi.items():
+                share = 100 * s / gf[stage][0] if stage in gf and gf[stage][0] else float("nan")
+                print(f"  {stage:<12}{s:>8.1f} s  {share:>5.0f} % of its full run  {mib:>6.0f} MiB")
+        if a.json:
+            a.json.parent.mkdir(parents=True, exist_ok=True)
+            a.json.write_text(
+                json.dumps(
+                    {"runs": runs, "slopes": slopes, "incremental": inc}, indent=1, default=str
+                )
+            )
+    finally:
+        if a.keep is None:
+            shutil.rmtree(work, ignore_errors=True)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
