@@ -185,3 +185,32 @@ def test_embed_stage_prunes_the_cache_when_a_later_minor_flag_removes_someone(tm
     remaining = posts.tail(26)  # the minor's 4 posts are gone; the opt-out list is unchanged
     assert prune_after_erasure(cache, remaining, opt_out, "digest-with-the-minor") == 4
     assert cache.keys() == {text_key(t) for t in remaining["text"]}
+
+
+def test_the_stage_writes_the_same_table_chunk_by_chunk(tmp_path):
+    """Above ``CHUNK_POSTS`` the embed stage encodes and appends chunk by chunk (bounded memory):
+    the same rows in the same order as one call, empty texts and repeats across chunks included."""
+    from analysis.stages.embed import embed_in_chunks
+
+    posts = pl.concat([_posts(50), _posts(50)]).with_columns(  # every text twice, 50 apart
+        post_id=pl.format("p{}", pl.int_range(pl.len())),
+        text=pl.when(pl.int_range(pl.len()) % 17 == 0).then(None).otherwise(pl.col("text")),
+    )
+    whole, st_whole = embed_posts(posts, CountingEncoder(), None)
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path / "cache", "fake", "1")
+    stats = embed_in_chunks(
+        posts, lambda part: embed_posts(part, enc, cache), tmp_path / "e.parquet", chunk_posts=30
+    )
+    got = pl.read_parquet(tmp_path / "e.parquet")
+    assert got.equals(whole)
+    assert got.schema == whole.schema
+    assert stats.n_posts == posts.height and stats.n_empty == st_whole.n_empty
+    # the second copy of each text came from the cache the first chunks filled
+    assert enc.n_texts == st_whole.n_unique_texts
+    assert stats.n_encoded == st_whole.n_unique_texts
+    one = embed_in_chunks(
+        posts, lambda part: embed_posts(part, enc, None), tmp_path / "one.parquet", 10**6
+    )
+    assert pl.read_parquet(tmp_path / "one.parquet").equals(whole) and one.n_posts == posts.height
+    assert not list(tmp_path.glob("*.tmp"))
