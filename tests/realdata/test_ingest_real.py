@@ -61,7 +61,9 @@ def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None
     # every row read names its file and line, so any reject ingest makes of it can say where
     for table in ("posts", "reactions"):
         df = getattr(tables, table)
-        assert not df.filter(pl.col("source_file").is_null() | pl.col("source_line").is_null()).height
+        assert not df.filter(
+            pl.col("source_file").is_null() | pl.col("source_line").is_null()
+        ).height
     assert not res.rejects.filter(pl.col("source_file") == UNKNOWN_SOURCE).height
     c = res.counts[folder]
     for table, n in c.items():
