@@ -104,7 +104,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     reasons = (
         result.rejects.group_by("table", "reason")
         .len()
-        .sort("len", descending=True)
+        .sort(["len", "table", "reason"], descending=[True, False, False])
         .rows(named=True)
     )
     posts = result.posts
