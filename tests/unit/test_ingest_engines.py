@@ -59,9 +59,8 @@ def run_stage(
 def assert_same_outputs(a: Path, b: Path) -> None:
     for rel in OUTPUTS:
         assert_frame_equal(pl.read_parquet(a / rel), pl.read_parquet(b / rel), check_exact=True)
-    metrics_a = json.loads((a / paths.INGEST_METRICS).read_text())
-    metrics_b = json.loads((b / paths.INGEST_METRICS).read_text())
-    assert metrics_a == metrics_b
+    for rel in (paths.INGEST_METRICS, paths.INGEST_COUNTS):
+        assert json.loads((a / rel).read_text()) == json.loads((b / rel).read_text()), rel
 
 
 @pytest.fixture
@@ -124,7 +123,7 @@ def test_bad_input_gives_the_same_rejects(small_demo, tmp_path, monkeypatch) -> 
         "created_at out of range",
     ):
         assert any(r.startswith(expected.split(" (")[0]) for r in reasons), (expected, reasons)
-    counts = json.loads((streaming / paths.INGEST_METRICS).read_text())["sources"]
+    counts = json.loads((streaming / paths.INGEST_COUNTS).read_text())["sources"]
     assert next(iter(counts.values()))["accounts"]["removed_minor"] == 1
 
 

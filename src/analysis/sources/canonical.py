@@ -119,7 +119,8 @@ def _load(path: Path, table: str, skip: tuple[str, ...] = ()) -> pl.DataFrame:
     if "labels" in df.columns and df.schema["labels"] == pl.String:
         # CSV has no lists: labels are written "a|b|c".
         df = df.with_columns(pl.col("labels").str.split("|"))
-    return df.select([c for c in df.columns if c in cols])
+    # provenance is ours to set (the file read and its line), whatever the file claims
+    return df.select([c for c in df.columns if c in cols and c not in schema.PROVENANCE])
 
 
 def _parse(
@@ -127,8 +128,7 @@ def _parse(
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Cast text columns to the schema row by row; unparsable rows go to rejects.
 
-    Returns the accepted rows (with their file row in ``_line``) and the privacy flags of the
-    rejected ones (accounts only).
+    Returns the accepted rows and the privacy flags of the rejected ones (accounts only).
     """
     cols = schema.columns(table)
     df = df.with_row_index("_line", offset=2 if path.suffix == ".csv" else 1)
@@ -182,7 +182,12 @@ def _parse(
     flags = pl.DataFrame(schema=FLAG_COLUMNS)
     if table == "accounts":
         flags = privacy_flags(df.filter(mask), parsed.filter(mask))
-    return parsed.filter(~mask), flags
+    accepted = parsed.filter(~mask).select(
+        pl.exclude("_line", *schema.PROVENANCE),
+        pl.lit(path.name).alias("source_file"),
+        pl.col("_line").alias("source_line"),
+    )
+    return accepted, flags
 
 
 def _keys(df: pl.DataFrame, table: str) -> list[str | None]:
@@ -214,10 +219,10 @@ def read(path: Path, lazy_text: bool = False) -> SourceTables:
         if table == "posts" and not raw.height:
             raise SourceError(found, None, "has a header and no rows", "one row per post")
         n_read[table] = raw.height
-        parsed, rejected_flags = _parse(raw, table, found, rejects)
-        out[table] = parsed.drop("_line")
+        out[table], rejected_flags = _parse(raw, table, found, rejects)
         if lazy:
-            lines = None if parsed.height == raw.height else parsed["_line"]
+            accepted = out[table]
+            lines = None if accepted.height == raw.height else accepted["source_line"]
             texts = LazyTexts(found, lines)
         if table == "accounts":
             flags = rejected_flags
