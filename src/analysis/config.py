@@ -119,7 +119,7 @@ class IngestParams(Frozen):
     #: Parquet texts are then read from the file in batches; other adapters still read whole.
     engine: Literal["memory", "streaming"] = "memory"
     #: Posts whose texts the streaming engine holds at once.
-    batch_rows: int = Field(200_000, ge=1)
+    batch_rows: int = Field(20_000, ge=1)
 
 
 class DemoParams(Frozen):

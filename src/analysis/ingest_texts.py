@@ -9,9 +9,9 @@ the labels that name someone, and put the row in the skeleton's order. The two e
 * ``memory`` (:func:`posts_in_memory`): every text at once, one frame.
 * ``streaming`` (:func:`sink_posts`): texts are read ``batch_rows`` at a time in their raw order,
   scrubbed and written into buckets of ``batch_rows`` final positions (an external bucket sort);
-  then each bucket is joined to its slice of the skeleton, in order, and the parts are written
-  as one Parquet file by polars' streaming sink. At no time are more than ``batch_rows`` texts
-  in memory (plus one Parquet row group while a canonical file is decoded).
+  then each bucket is joined to its slice of the skeleton, in order, and appended to the posts
+  file as one row group. At no time are more than ``batch_rows`` texts in memory (plus one
+  Parquet row group while a canonical file is decoded).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from analysis import privacy, schema, scrub
 from analysis.ingest import SRC
@@ -102,19 +103,26 @@ def sink_posts(
                     folder = tmp / str(bucket)
                     folder.mkdir(exist_ok=True)
                     part.drop(_BUCKET).write_parquet(folder / f"{i}-{j}.parquet")
-        # pass 2: one bucket at a time, joined to its slice of the skeleton, in order
-        parts = []
-        for bucket in range(-(-skeleton.height // batch_rows)):
-            files = sorted((tmp / str(bucket)).glob("*.parquet"))
-            texts = pl.read_parquet(files) if files else pl.DataFrame(schema=_TEXTS)
-            seen(texts.height)
-            part = assemble(skeleton.slice(bucket * batch_rows, batch_rows).drop(POS), texts)
-            schema.validate(part, "posts", schema.INTERIM)
-            parts.append(tmp / f"part-{bucket:09d}.parquet")
-            part.write_parquet(parts[-1])
-        if parts:
-            pl.scan_parquet(parts).sink_parquet(path, compression="zstd", statistics=True)
-        else:
+        # pass 2: one bucket at a time, joined to its slice of the skeleton, in order, appended
+        # to the file as its own row group (a polars sink of the parts held far more than one)
+        writer = None
+        try:
+            for bucket in range(-(-skeleton.height // batch_rows)):
+                files = sorted((tmp / str(bucket)).glob("*.parquet"))
+                texts = pl.read_parquet(files) if files else pl.DataFrame(schema=_TEXTS)
+                seen(texts.height)
+                part = assemble(skeleton.slice(bucket * batch_rows, batch_rows).drop(POS), texts)
+                schema.validate(part, "posts", schema.INTERIM)
+                table = part.to_arrow()
+                writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+                writer.write_table(table)
+                del texts, part, table
+                for f in files:
+                    f.unlink()
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
             schema.empty("posts", schema.INTERIM).write_parquet(
                 path, compression="zstd", statistics=True
             )
