@@ -31,7 +31,8 @@ OUTPUTS = (*paths.INTERIM_TABLES.values(), paths.REJECTS)
 def write_dump(folder: Path, accounts: pl.DataFrame, posts: pl.DataFrame, reactions) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, df in (("accounts", accounts), ("posts", posts), ("reactions", reactions)):
-        df.write_parquet(folder / f"{name}.parquet")
+        if df is not None:
+            df.write_parquet(folder / f"{name}.parquet")
     return folder
 
 
@@ -176,3 +177,21 @@ def test_memory_engine_of_the_library_matches_the_streaming_sink(small_demo, tmp
         assert_frame_equal(getattr(res, table), getattr(eager, table))
     assert res.counts == eager.counts
     schema.validate(eager.posts, "posts", schema.INTERIM)
+
+
+def test_texts_stay_on_disk_only_where_parquet_holds_them_typed(small_demo, tmp_path) -> None:
+    """CSV, and Parquet whose text column is not a string, are read whole (casts checked)."""
+    posts = small_demo.posts.head(50)
+    parquet = write_dump(tmp_path / "pq", small_demo.accounts, posts, small_demo.reactions)
+    assert read_source("canonical", parquet, lazy_text=True).texts is not None
+    assert read_source("canonical", parquet).texts is None  # the memory engine
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    small_demo.accounts.write_csv(csv / "accounts.csv")
+    posts.drop("labels").write_csv(csv / "posts.csv")
+    assert read_source("canonical", csv, lazy_text=True).texts is None
+    numeric = write_dump(
+        tmp_path / "num", small_demo.accounts, posts.with_columns(pl.lit(7).alias("text")), None
+    )
+    tables = read_source("canonical", numeric, lazy_text=True)
+    assert tables.texts is None and tables.posts["text"].to_list() == ["7"] * 50
