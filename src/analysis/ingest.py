@@ -816,6 +816,8 @@ def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> Ingest
             },
         },
         missing_inputs=result.missing_inputs,
+        # the removed accounts' digest prunes the embedding cache: a link table keeps it
+        removed=result.removed,
         names=result.names,
     )
 
