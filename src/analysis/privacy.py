@@ -497,10 +497,24 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
     counted case-insensitively: a handle "google" is an ordinary word where many write "Google"
     (lower-cased topic keywords would otherwise turn the company into the handle).
     """
-    candidates = sorted({n for n in names if n and n.islower() and WORD.fullmatch(n)})
+    candidates = ordinary_candidates(names)
     if not candidates or posts.height == 0:
         return set()
-    used = (
+    return common_words(word_authors(posts, candidates), min_authors)
+
+
+def ordinary_candidates(names: Iterable[str]) -> list[str]:
+    """The names that may be ordinary words: lower-case, one word."""
+    return sorted({n for n in names if n and n.islower() and WORD.fullmatch(n)})
+
+
+def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
+    """Distinct (``w``, ``account_id``) pairs: which author wrote which candidate word.
+
+    Over any part of the posts: the pairs of the parts, made distinct, are those of the whole
+    (ingest's streaming engine counts them batch by batch).
+    """
+    return (
         posts.lazy()
         .select(
             "account_id",
@@ -509,11 +523,13 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
         .explode("w")
         .filter(pl.col("w").is_in(candidates))
         .unique()
-        .group_by("w")
-        .len()
-        .filter(pl.col("len") >= min_authors)
         .collect()
     )
+
+
+def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
+    """Words of :func:`word_authors` pairs written by at least ``min_authors`` authors."""
+    used = pairs.unique().group_by("w").len().filter(pl.col("len") >= min_authors)
     return set(used["w"].to_list())
 
 
