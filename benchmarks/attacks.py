@@ -81,6 +81,7 @@ BEFORE: dict[str, str] = {
     "9.neg_followers": "accepted (follower_count -100)",
     "9.c1": "accepted",
     "9.self1": "accepted",
+    "9.self_vote": "accepted",
     "9.early": "accepted",
     "9.future_post": "rejected as '(ingest)', no file or line",
     "9.future_rx": "a reaction dated 2999 stopped the whole ingest",

@@ -208,12 +208,20 @@ IMPLAUSIBLE: dict[str, tuple[str, str, list[str], list[str], list[str]]] = {
         [f"c1,forum,adult2,reply,{T},cycle one,c2,0", f"c2,forum,adult3,reply,{T},cycle two,c1,0"],
         [],
     ),
-    "self-reply where the platform has none": (
+    # Every platform read allows replying to oneself: kept, and held when no model credits it.
+    "self-reply (every platform read has them)": (
         "posts",
         "self1",
         [],
         [f"self1,forum,adult4,reply,{T},talking to myself,n4,0"],
         [],
+    ),
+    "upvote of one's own post on Stack Exchange (forbidden there)": (
+        "reactions",
+        "self_vote",
+        [],
+        [f"se_q,stackexchange,adult7,question,{T},my question,,0"],
+        [f"self_vote,stackexchange,se_q,upvote,{T},adult7"],
     ),
     "reply dated before its parent": (
         "posts",
@@ -254,7 +262,8 @@ def _implausible_dump(root: Path, accounts: list[str], posts: list[str], rx: lis
 def implausible(root: str) -> list[dict[str, Any]]:
     """Each implausible row in an otherwise clean dump, through the canonical adapter and
     ingest (default params): rejected with a reason, accepted, or the whole run stopped?"""
-    from analysis import privacy
+    from analysis import aggregates, privacy
+    from analysis.ingest import UNKNOWN_SOURCE
 
     key = b"k" * 64
     prefix = {
@@ -282,11 +291,19 @@ def implausible(root: str) -> list[dict[str, Any]]:
             files = adapter["source_file"].to_list() + ing["source_file"].to_list()
             lines = adapter["source_line"].to_list() + ing["source_line"].to_list()
             if reasons:
-                named = files[0] != "(ingest)" and lines[0] is not None
+                named = files[0] != UNKNOWN_SOURCE and lines[0] is not None
                 now = f"rejected: {reasons[0][:60]} [{files[0]}, line {lines[0]}]" + (
                     "" if named else " - names no file and line"
                 )
                 held = named
+            elif raw == "self1":
+                replies = aggregates.account_month_aggregates(res.posts.lazy()).collect()
+                credited = int(replies["n_replies_received"].sum())
+                now = (
+                    "accepted (possible on every platform read); replies credited in "
+                    f"aggregates: {credited} (the self-reply is left out)"
+                )
+                held = credited == 0
             else:
                 now, held = "accepted as a valid row (no reject, no reason)", False
         rows.append(

@@ -38,6 +38,8 @@ from analysis.sources.base import SourceTables
 log = logging.getLogger(__name__)
 
 MAX_THREAD_DEPTH = 10_000
+#: ``source_file`` of a reject whose row carries no provenance (a table built in code, not read).
+UNKNOWN_SOURCE = "(unknown file)"
 #: Reject reasons that mark a record outside the scope of the canonical tables (a like of a post
 #: the export does not contain, a vote on a deleted post, a moderation vote, an item whose author
 #: deleted their account, a private message) rather than a malformed record. They are
@@ -76,11 +78,17 @@ class Source:
 
 
 def _reject(df: pl.DataFrame, table: str, reason: str) -> pl.DataFrame:
+    """Rows of ``df`` as rejects, each naming the file and line the adapter read it from."""
     id_col = schema.ID_COLUMN[table]
+    has = lambda c: c in df.columns  # noqa: E731 - frames built in code may lack provenance
     return df.select(
         pl.lit(table).alias("table"),
-        pl.lit("(ingest)").alias("source_file"),
-        pl.lit(None, dtype=pl.Int64).alias("source_line"),
+        (pl.col("source_file") if has("source_file") else pl.lit(None, dtype=pl.String))
+        .fill_null(UNKNOWN_SOURCE)
+        .alias("source_file"),
+        (pl.col("source_line") if has("source_line") else pl.lit(None, dtype=pl.Int64)).alias(
+            "source_line"
+        ),
         pl.col(id_col).alias("record_key"),
         pl.lit(reason).alias("reason"),
     )
@@ -207,6 +215,39 @@ def _negative_counts(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[p
             rejects.append(_reject(bad, table, f"negative {col}"))
             df = df.filter(~negative)
     return df, rejects
+
+
+#: Reactions a platform does not let anyone make on their own post (Stack Exchange: "You can't
+#: vote for your own post"; Hacker News shows no vote arrow on one's own items). Replies to
+#: oneself are possible on every platform read (a Twitter thread, an answer to one's own
+#: question), so they are kept, and no model credits them (``aggregates``, ``models.common``).
+IMPOSSIBLE_SELF_REACTIONS: dict[str, frozenset[str]] = {
+    "stackexchange": frozenset({"upvote", "downvote"}),
+    "hackernews": frozenset({"upvote"}),
+}
+
+
+def _self_votes(
+    reactions: pl.DataFrame, posts: pl.DataFrame
+) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
+    """Reactions on one's own post where the platform has none: rejected as implausible."""
+    rules = pl.DataFrame(
+        [(p, k) for p, kinds in IMPOSSIBLE_SELF_REACTIONS.items() for k in sorted(kinds)],
+        schema={"platform": pl.String, "kind": pl.String},
+        orient="row",
+    ).with_columns(pl.lit(True).alias("_impossible"))
+    author = posts.select("post_id", pl.col("account_id").alias("_author"))
+    marked = reactions.join(author, on="post_id", how="left", maintain_order="left").join(
+        rules, on=["platform", "kind"], how="left", maintain_order="left"
+    )
+    own = (
+        pl.col("_impossible").fill_null(False) & (pl.col("actor_account_id") == pl.col("_author"))
+    ).fill_null(False)
+    bad = marked.filter(own)
+    keep = marked.filter(~own).drop("_author", "_impossible")
+    if not bad.height:
+        return keep, []
+    return keep, [_reject(bad, "reactions", "a vote on one's own post, which the platform forbids")]
 
 
 def _roots_python(posts: pl.DataFrame) -> pl.Series:
@@ -496,9 +537,10 @@ def _one_source(
     bad = reactions.filter(unknown)
     if bad.height:
         rejects.append(_reject(bad, "reactions", "post_id not in the dump"))
-    reactions = reactions.filter(~unknown).with_columns(
-        account_ref("actor_account_id").alias("actor_account_id")
-    )
+    reactions = reactions.filter(~unknown)
+    reactions, own = _self_votes(reactions, posts)
+    rejects += own
+    reactions = reactions.with_columns(account_ref("actor_account_id").alias("actor_account_id"))
 
     # -- pseudonyms: one HMAC per distinct raw id of each kind (post ids, parents, roots and
     # reacted posts share one table; authors, addressees, actors and accounts another)

@@ -23,6 +23,7 @@ ACCOUNTS = INTERIM / "accounts.parquet"
 POSTS = INTERIM / "posts.parquet"
 REACTIONS = INTERIM / "reactions.parquet"
 REJECTS = INTERIM / "rejects.parquet"
+INGEST_COUNTS = INTERIM / "ingest_counts.json"  # unsuppressed; stays on the machine
 #: The canonical tables by name, as ingest writes them and every later stage reads them.
 INTERIM_TABLES = {"accounts": ACCOUNTS, "posts": POSTS, "reactions": REACTIONS}
 

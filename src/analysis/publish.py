@@ -11,7 +11,8 @@ statistic computed over fewer than ``privacy.min_cell_k`` accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import polars as pl
 
@@ -38,6 +39,67 @@ def suppress_small_cells(
         pl.when(small).then(None).otherwise(pl.col(n_accounts_col)).alias(n_accounts_col),
         small.fill_null(True).alias("is_suppressed"),
     )
+
+
+#: ingest's reconciliation, per source and table: read = the sum of these.
+RECONCILED = ("accepted", "rejected", "removed_privacy", "merged_nonparticipant")
+#: Accounts removed per privacy rule (one account may meet several): they bound the accounts'
+#: ``removed_privacy``.
+REMOVAL_RULES = (
+    "removed_minor",
+    "removed_opt_out",
+    "removed_no_consent",
+    "removed_rejected_account",
+)
+
+
+def suppress_ingest_counts(
+    sources: Mapping[str, Mapping[str, Mapping[str, int]]], k: int
+) -> dict[str, Any]:
+    """ingest's counts as they may leave the machine: ``{"sources": ..., "totals": ...}``.
+
+    A count of accounts between 1 and k - 1 is suppressed (null), and so is every count that
+    covers those accounts: the posts and reactions removed with fewer than k removed accounts
+    (83 posts of 4 minors cover 4 accounts, not 83). Suppressed cells must not come back by
+    subtraction (issue 13 item 8: read 472 - accepted 466 - 0 - 0 = the hidden 6):
+
+    * within a table, read = accepted + rejected + removed + merged: where one of those is
+      hidden, ``read`` is hidden too. ``read`` is the complement of choice because it is
+      published nowhere else (accepted posts add up from the weekly activity table, so hiding
+      ``accepted`` would protect nothing);
+    * the accounts' per-rule removals bound their ``removed_privacy``: where a rule is hidden,
+      so is ``removed_privacy`` (and with it ``read``);
+    * a total over sources is hidden where any source's cell is.
+
+    Zeros stay: a zero covers nobody.
+    """
+
+    def small(v: int | None) -> bool:
+        return v is not None and 0 < v < k
+
+    out: dict[str, dict[str, dict[str, int | None]]] = {}
+    for source, tables in sources.items():
+        acc = tables.get("accounts", {})
+        few_removed = small(acc.get("removed_privacy"))
+        pub: dict[str, dict[str, int | None]] = {}
+        for table, c in tables.items():
+            cells: dict[str, int | None] = {name: None if small(v) else v for name, v in c.items()}
+            if few_removed and "removed_privacy" in cells:
+                cells["removed_privacy"] = None
+            if any(r in c and cells[r] is None for r in REMOVAL_RULES):
+                cells["removed_privacy"] = None
+            if any(r in c and cells[r] is None for r in RECONCILED):
+                cells["read"] = None
+            pub[table] = cells
+        out[source] = pub
+    totals: dict[str, dict[str, int | None]] = {}
+    for table in ("accounts", "posts", "reactions"):
+        row: dict[str, int | None] = {}
+        for name in ("read", *RECONCILED):
+            parts = [t[table].get(name, 0) for t in out.values() if table in t]
+            row[name] = None if any(v is None for v in parts) else sum(parts)  # type: ignore[arg-type]
+        totals[table] = row
+    return {"sources": out, "totals": totals}
 
 
 def coarsen_time(value: str | None, resolution: str) -> str | None:

@@ -107,7 +107,15 @@ REQUIRED: dict[str, tuple[str, ...]] = {
     "reactions": ("reaction_id", "platform", "post_id", "kind"),
     "rejects": ("table", "source_file", "reason"),
 }
-RAW_ONLY_COLUMNS = {"accounts": ("handle", "display_name")}
+#: Where each raw row came from: the file (its name, never a path) and the 1-based line (or row
+#: of a Parquet file). Adapters set them; ingest's own rejects (a duplicate id, a reply dated
+#: before its parent) name them, and they go before the interim layer.
+PROVENANCE: dict[str, pl.DataType] = {"source_file": pl.String(), "source_line": pl.Int64()}
+RAW_ONLY_COLUMNS = {
+    "accounts": ("handle", "display_name", *PROVENANCE),
+    "posts": tuple(PROVENANCE),
+    "reactions": tuple(PROVENANCE),
+}
 #: Columns added to ``accounts`` by ingest.
 INTERIM_EXTRA = {"accounts": {"is_participant": pl.Boolean()}}
 #: The single account into which every non-participant is merged (see ``privacy.py``).
@@ -132,6 +140,8 @@ INTERIM = Layer("interim")
 def columns(table: str, layer: Layer = RAW) -> dict[str, pl.DataType]:
     """Return the ordered column -> dtype mapping of ``table`` in ``layer``."""
     cols = dict(TABLES[table])
+    if table in ID_COLUMN:
+        cols.update(PROVENANCE)
     if layer is INTERIM:
         for col in RAW_ONLY_COLUMNS.get(table, ()):
             cols.pop(col)

@@ -15,7 +15,7 @@ import pytest
 from analysis import schema
 from analysis.audit import Identifiers, audit
 from analysis.config import IngestParams, PrivacyParams
-from analysis.ingest import Source, ingest, reconcile
+from analysis.ingest import UNKNOWN_SOURCE, Source, ingest, reconcile
 from analysis.io import write_json, write_parquet, write_table
 from analysis.sources import read_source
 
@@ -58,6 +58,13 @@ def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None
         PrivacyParams(),
         datetime.now(UTC),
     )
+    # every row read names its file and line, so any reject ingest makes of it can say where
+    for table in ("posts", "reactions"):
+        df = getattr(tables, table)
+        assert not df.filter(
+            pl.col("source_file").is_null() | pl.col("source_line").is_null()
+        ).height
+    assert not res.rejects.filter(pl.col("source_file") == UNKNOWN_SOURCE).height
     c = res.counts[folder]
     for table, n in c.items():
         assert not reconcile({table: n}), (table, n)

@@ -632,3 +632,104 @@ def test_implausible_rows_are_rejects_with_reasons() -> None:
     assert not kept & {pid(p) for p in ("n1", "n2", "c1", "c2", "e1", "e2", "e3", "q1", "q2")}
     assert pid("p1") in kept and pid("p2") in kept
     assert not reconcile(res.counts["demo"])
+
+
+def test_ingest_rejects_name_the_file_and_line_the_row_came_from(tmp_path) -> None:
+    """Issue 13 item 9: ingest's own rejects (a duplicate id, a negative count, a reply dated
+    before its parent, the thread below it, a reaction dated 2999) name the adapter's file and
+    line, not "(ingest)"."""
+    from analysis.sources import read_source
+
+    def write(name: str, header: str, rows: list[str]) -> None:
+        (tmp_path / name).write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+    write(
+        "accounts.csv",
+        "account_id,platform,handle,follower_count",
+        ["a,demo,alice_w,10", "b,demo,bob_b,5", "a,demo,alice_again,3", "neg,demo,neg_n,-5"],
+    )
+    write(
+        "posts.csv",
+        "post_id,platform,account_id,kind,parent_post_id,created_at,text,n_likes",
+        [
+            "p1,demo,a,post,,2026-05-01T12:00:00Z,hello,1",  # line 2
+            "p2,demo,b,reply,p1,2026-05-01T13:00:00Z,hi,0",  # line 3
+            "p1,demo,b,post,,2026-05-01T14:00:00Z,dup,0",  # line 4: duplicate post_id
+            "n1,demo,b,post,,2026-05-01T12:00:00Z,x,-1000000",  # line 5: negative n_likes
+            "e1,demo,a,reply,p1,2026-04-30T12:00:00Z,early,0",  # line 6: before its parent
+            "e2,demo,b,reply,e1,2026-05-02T12:00:00Z,below,0",  # line 7: dangling
+        ],
+    )
+    write(
+        "reactions.csv",
+        "reaction_id,platform,post_id,kind,created_at,actor_account_id",
+        ["r1,demo,p1,like,2026-05-01T15:00:00Z,b", "r2,demo,p1,like,2999-01-01T00:00:00Z,b"],
+    )
+    res = _run(read_source("canonical", tmp_path), max_reject_share=0.9)
+    where = {
+        r["record_key"]: (r["source_file"], r["source_line"], r["reason"])
+        for r in res.rejects.iter_rows(named=True)
+    }
+    assert where[pid("p1")][:2] == ("posts.csv", 4)
+    assert where[pid("n1")] == ("posts.csv", 5, "negative n_likes")
+    assert where[pid("e1")] == ("posts.csv", 6, "reply dated before its parent")
+    assert where[pid("e2")][:2] == ("posts.csv", 7)
+    assert where[aid("a")][:2] == ("accounts.csv", 4)
+    assert where[aid("neg")] == ("accounts.csv", 5, "negative follower_count")
+    rid = privacy.pseudonym(KEY, "demo", "reaction", "r2", privacy.REACTION_PREFIX)
+    assert where[rid] == ("reactions.csv", 3, "created_at out of range")
+    assert not res.rejects.filter(pl.col("source_line").is_null()).height
+    # provenance never reaches the interim tables
+    for table in ("accounts", "posts", "reactions"):
+        assert not set(schema.PROVENANCE) & set(getattr(res, table).columns)
+    assert not reconcile(res.counts["demo"])
+
+
+def test_self_votes_where_the_platform_forbids_them_are_rejects() -> None:
+    """Issue 13 item 9: a Stack Exchange upvote by the post's own author cannot happen there, so
+    it is an implausible row; a self-reply (possible everywhere) and a self-like on a platform
+    that allows it stay."""
+    posts = [
+        dict(post_id="q", platform="stackexchange", account_id="a", kind="question", created_at=T),
+        dict(
+            post_id="s",
+            platform="stackexchange",
+            account_id="a",
+            kind="answer",
+            parent_post_id="q",
+            created_at=T,
+        ),
+    ]
+    rx = [
+        dict(
+            reaction_id="v1",
+            platform="stackexchange",
+            post_id="q",
+            kind="upvote",
+            actor_account_id="a",
+        ),
+        dict(
+            reaction_id="v2",
+            platform="stackexchange",
+            post_id="q",
+            kind="upvote",
+            actor_account_id="b",
+        ),
+        dict(reaction_id="v3", platform="stackexchange", post_id="q", kind="upvote"),
+        dict(
+            reaction_id="f1",
+            platform="stackexchange",
+            post_id="q",
+            kind="favourite",
+            actor_account_id="a",
+        ),
+        dict(reaction_id="l1", platform="demo", post_id="p1", kind="like", actor_account_id="a"),
+    ]
+    res = _run(_tables(extra_posts=posts, reactions=rx), max_reject_share=0.9)
+    rid = lambda r: privacy.pseudonym(KEY, "demo", "reaction", r, privacy.REACTION_PREFIX)  # noqa: E731
+    why = {r["record_key"]: r["reason"] for r in res.rejects.iter_rows(named=True)}
+    assert why[rid("v1")] == "a vote on one's own post, which the platform forbids"
+    kept = set(res.reactions["reaction_id"].to_list())
+    assert {rid("v2"), rid("v3"), rid("f1"), rid("l1")} <= kept and rid("v1") not in kept
+    assert pid("s") in set(res.posts["post_id"].to_list())  # answering one's own question stays
+    assert not reconcile(res.counts["demo"])

@@ -176,3 +176,105 @@ def test_the_attack_finds_the_leak_of_a_lone_hidden_cell() -> None:
     assert (
         _attack(df, public.public_tables({"quadrants": df}, 10)["quadrants"], "quadrants", 10) == []
     )
+
+
+def _solve(pub: dict, k: int) -> list[str]:
+    """An attacker on ingest.json: every hidden cell that one relation gives back exactly, or
+    bounds below k (read = accepted + rejected + removed + merged; per-rule removals <= the
+    accounts' removed_privacy, equal when the rules do not overlap; totals = the sum of sources)."""
+    leaks = []
+    for source, tables in pub["sources"].items():
+        for table, c in tables.items():
+            cells = ("accepted", "rejected", "removed_privacy", "merged_nonparticipant")
+            hidden = [x for x in cells if c.get(x) is None]
+            if c.get("read") is not None and len(hidden) >= 1:
+                rest = c["read"] - sum(c[x] for x in cells if x not in hidden)
+                if len(hidden) == 1 or rest < k:
+                    leaks.append(f"{source}.{table}: {hidden} from read ({rest})")
+            rules = [r for r in publish.REMOVAL_RULES if r in c]
+            hidden_rules = [r for r in rules if c[r] is None]
+            if hidden_rules and c.get("removed_privacy") is not None:
+                rest = c["removed_privacy"] - sum(c[r] for r in rules if r not in hidden_rules)
+                if rest < k:
+                    leaks.append(f"{source}.{table}: {hidden_rules} from removed_privacy ({rest})")
+    for table, tot in pub["totals"].items():
+        for cell, v in tot.items():
+            parts = [t[table].get(cell) for t in pub["sources"].values() if table in t]
+            if v is not None and sum(p is None for p in parts) == 1:
+                leaks.append(f"totals.{table}.{cell} gives back a hidden source cell")
+    return leaks
+
+
+def _counts(removed_accounts: int, removed_posts: int, minors: int, rejected: int = 0) -> dict:
+    return {
+        "accounts": dict(
+            read=41 + removed_accounts,
+            accepted=40,
+            rejected=0,
+            removed_privacy=removed_accounts,
+            merged_nonparticipant=1,
+            removed_minor=minors,
+            removed_opt_out=removed_accounts - minors,
+            removed_no_consent=0,
+            removed_rejected_account=0,
+        ),
+        "posts": dict(
+            read=466 + removed_posts + rejected,
+            accepted=466,
+            rejected=rejected,
+            removed_privacy=removed_posts,
+            merged_nonparticipant=0,
+        ),
+        "reactions": dict(
+            read=900, accepted=900, rejected=0, removed_privacy=0, merged_nonparticipant=0
+        ),
+    }
+
+
+def test_ingest_counts_that_leave_the_machine_give_nothing_back_by_subtraction() -> None:
+    """Issue 13 item 8: read 472 - accepted 466 - 0 - 0 = the hidden 6 (every other cell of the
+    group a zero, so hiding a zero beside it protected nothing). ``read`` is hidden instead, and
+    the posts removed with fewer than k accounts are hidden whatever their number."""
+    sources = {"forum": _counts(removed_accounts=1, removed_posts=6, minors=1)}
+    naive = {"sources": sources, "totals": {t: dict(c) for t, c in sources["forum"].items()}}
+    for t in naive["totals"].values():
+        for r in publish.REMOVAL_RULES:
+            t.pop(r, None)
+    naive["sources"] = {
+        "forum": {
+            t: {n: (None if 0 < v < 10 else v) for n, v in c.items()}
+            for t, c in sources["forum"].items()
+        }
+    }
+    assert _solve(naive, 10), "the attacker must find the leak of small-cell suppression alone"
+    pub = publish.suppress_ingest_counts(sources, 10)
+    posts = pub["sources"]["forum"]["posts"]
+    assert posts["removed_privacy"] is None and posts["read"] is None
+    assert posts["accepted"] == 466 and posts["rejected"] == 0
+    # 83 posts of 4 removed accounts cover 4 accounts: hidden although 83 >= k
+    many = publish.suppress_ingest_counts({"f": _counts(4, 83, 4)}, 10)["sources"]["f"]
+    assert many["posts"]["removed_privacy"] is None and many["accounts"]["removed_minor"] is None
+    assert _solve(pub, 10) == []
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 30), st.integers(0, 400), st.integers(0, 30), st.integers(0, 15)),
+        min_size=1,
+        max_size=3,
+    ),
+    st.integers(min_value=2, max_value=15),
+)
+def test_no_ingest_count_is_recoverable_by_subtraction(srcs: list, k: int) -> None:
+    sources = {
+        f"s{i}": _counts(acc, posts if acc else 0, min(minors, acc), rejected)
+        for i, (acc, posts, minors, rejected) in enumerate(srcs)
+    }
+    pub = publish.suppress_ingest_counts(sources, k)
+    assert _solve(pub, k) == []
+    for s, tables in pub["sources"].items():
+        for t, c in tables.items():
+            for name, v in c.items():
+                assert v is None or v == 0 or v >= k, (s, t, name, v)
+                assert v is None or v == sources[s][t][name]

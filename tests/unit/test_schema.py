@@ -21,7 +21,7 @@ def _posts(**over) -> pl.DataFrame:
 
 def test_conform_adds_missing_columns_and_orders_them() -> None:
     df = schema.conform(pl.DataFrame({"post_id": ["p"], "extra": [1]}), "posts")
-    assert df.columns == list(schema.POSTS)
+    assert df.columns == [*schema.POSTS, *schema.PROVENANCE]
     assert df["labels"].dtype == pl.List(pl.String)
 
 

@@ -60,7 +60,11 @@ def test_jsonl_and_parquet_routes_give_the_same_tables(tmp_path, small_demo) -> 
                 fh.write(json.dumps(row) + "\n")
     a, b = read_source("canonical", pq), read_source("canonical", js)
     for table in ("accounts", "posts", "reactions"):
-        assert getattr(a, table).equals(getattr(b, table)), table
+        # the same rows, each naming its own file at the same line
+        assert getattr(a, table)["source_file"].unique().to_list() == [f"{table}.parquet"]
+        assert getattr(b, table)["source_file"].unique().to_list() == [f"{table}.jsonl"]
+        assert getattr(a, table)["source_line"].equals(getattr(b, table)["source_line"])
+        assert getattr(a, table).drop("source_file").equals(getattr(b, table).drop("source_file"))
 
 
 def test_missing_posts_table_names_what_was_expected(tmp_path) -> None:

@@ -26,13 +26,8 @@ import polars as pl
 from analysis import ordering
 from analysis.models import common
 from analysis.models.base import Tables
-from analysis.models.within_thread import (
-    Origin,
-    ValidateParams,
-    origins,
-    rank_z,
-    reported_pair,
-)
+from analysis.models.bootstrap import interval, paired_differences
+from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
 
 log = logging.getLogger(__name__)
 
@@ -215,27 +210,17 @@ def incremental(
                 bc.append(np.nan if c is None else c)
                 bg.append(np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln)
             bc, bg = np.array(bc), np.array(bg)
-            boots[name] = np.column_stack([bc, bg])
-            ok_c, ok_g = np.isfinite(bc), np.isfinite(bg)
+            boots[name] = bc
+            c_low, c_high = interval(bc, alpha)
+            g_low, g_high = interval(bg, alpha)
             out["models"].setdefault(name, {})[outcome] = {
                 "coef": coef,
-                "ci_low": float(np.quantile(bc[ok_c], alpha)) if ok_c.any() else None,
-                "ci_high": float(np.quantile(bc[ok_c], 1 - alpha)) if ok_c.any() else None,
+                "ci_low": c_low,
+                "ci_high": c_high,
                 "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
-                "r2_gain_ci_low": float(np.quantile(bg[ok_g], alpha)) if ok_g.any() else None,
-                "r2_gain_ci_high": float(np.quantile(bg[ok_g], 1 - alpha)) if ok_g.any() else None,
+                "r2_gain_ci_low": g_low,
+                "r2_gain_ci_high": g_high,
             }
-        pairs = {}
-        for a in boots:
-            for b in boots:
-                if not reported_pair(a, b, p.comparators):
-                    continue
-                d = boots[a][:, 0] - boots[b][:, 0]
-                ok = np.isfinite(d)
-                pairs[f"{a}-{b}"] = {
-                    "diff": out["models"][a][outcome]["coef"] - out["models"][b][outcome]["coef"],
-                    "ci_low": float(np.quantile(d[ok], alpha)) if ok.any() else None,
-                    "ci_high": float(np.quantile(d[ok], 1 - alpha)) if ok.any() else None,
-                }
-        out["paired"][outcome] = pairs
+        estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
+        out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
     return out

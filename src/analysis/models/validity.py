@@ -314,7 +314,7 @@ def ranking(
         .rename({"author": "account_id"})
     )
     from analysis import ordering
-    from analysis.models.within_thread import reported_pair
+    from analysis.models.bootstrap import paired_differences
 
     base = (
         ordering.sort_accounts(
@@ -359,21 +359,6 @@ def ranking(
                 "ci_low": float(np.nanquantile(b, alpha)) if ok else None,
                 "ci_high": float(np.nanquantile(b, 1 - alpha)) if ok else None,
             }
-        pairs = {}
-        for a in x:
-            for b_ in x:
-                if boots[a] is None or boots[b_] is None:
-                    continue
-                if not reported_pair(a, b_, comparators):
-                    continue
-                d = boots[a] - boots[b_]
-                if not np.isfinite(d).any():
-                    continue
-                pairs[f"{a}-{b_}"] = {
-                    "diff": out["models"][a][outcome]["spearman"]
-                    - out["models"][b_][outcome]["spearman"],
-                    "ci_low": float(np.nanquantile(d, alpha)),
-                    "ci_high": float(np.nanquantile(d, 1 - alpha)),
-                }
-        out["paired"][outcome] = pairs
+        estimates = {n: out["models"][n][outcome]["spearman"] for n in x}
+        out["paired"][outcome] = paired_differences(estimates, boots, comparators, alpha)
     return out

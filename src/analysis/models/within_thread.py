@@ -46,6 +46,7 @@ from analysis import ordering, semantics
 from analysis.config import Frozen
 from analysis.models import common
 from analysis.models.base import Tables
+from analysis.models.bootstrap import interval, paired_differences
 
 log = logging.getLogger(__name__)
 
@@ -405,17 +406,6 @@ def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> 
     return new_z[inverse.ravel()]
 
 
-def reported_pair(a: str, b: str, comparators: tuple[str, ...]) -> bool:
-    """Which paired differences go to the metrics: each non-comparator against each comparator
-    or peer (what the recommendation needs), and reach against conversation (the second half of
-    the double dissociation). The full table would be every ordered pair: unreadable in
-    ``dvc metrics show`` and never used."""
-    from analysis.models.peers import PEERS
-
-    baselines = set(comparators) | set(PEERS)
-    return (a not in baselines and b in baselines) or (a, b) == ("reach", "conversation")
-
-
 def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
     """Coefficients, bootstrap and placebo intervals, and paired differences for every model."""
     alpha = (1 - p.interval) / 2
@@ -454,32 +444,20 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
                         for _ in range(p.n_placebo)
                     ]
                 )
-                ok = np.isfinite(boot[m])
+                low, high = interval(boot[m], alpha)
                 res["models"].setdefault(m, {})[outcome] = {
                     "coef": coef,
                     "se": se,
-                    "ci_low": float(np.quantile(boot[m][ok], alpha)) if ok.any() else None,
-                    "ci_high": float(np.quantile(boot[m][ok], 1 - alpha)) if ok.any() else None,
+                    "ci_low": low,
+                    "ci_high": high,
                     "placebo_coef": float(np.mean(plac)),
                     "placebo_low": float(np.quantile(plac, alpha)),
                     "placebo_high": float(np.quantile(plac, 1 - alpha)),
                 }
-            pairs = {}
-            for a in models:
-                for b in models:
-                    if not reported_pair(a, b, p.comparators):
-                        continue
-                    ra, rb = res["models"][a][outcome], res["models"][b][outcome]
-                    if ra is None or rb is None:
-                        continue
-                    diff = boot[a] - boot[b]
-                    ok = np.isfinite(diff)
-                    pairs[f"{a}-{b}"] = {
-                        "diff": ra["coef"] - rb["coef"],
-                        "ci_low": float(np.quantile(diff[ok], alpha)) if ok.any() else None,
-                        "ci_high": float(np.quantile(diff[ok], 1 - alpha)) if ok.any() else None,
-                    }
-            res["paired"][outcome] = pairs
+            estimates = {m: (res["models"][m][outcome] or {}).get("coef") for m in models}
+            res["paired"][outcome] = paired_differences(
+                estimates, {m: boot[m] for m in models}, p.comparators, alpha
+            )
     return res
 
 

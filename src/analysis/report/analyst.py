@@ -98,7 +98,9 @@ def _data(inp: Inputs, b: Mapping[str, Any]) -> Section:
         },
         data={
             "counts": html_table(b["counts"].pivot(on="outcome", index="table", values="n")),
-            "removals": html_table(b["removals"].filter(pl.col("n") > 0).drop("n_accounts")),
+            "removals": html_table(
+                b["removals"].filter((pl.col("n") > 0) | pl.col("n").is_null()).drop("n_accounts")
+            ),
             "n_opt_out_entries": ing.get("n_opt_out_entries"),
             "n_reject_reasons": len(ing.get("reject_reasons") or []),
         },

@@ -110,9 +110,15 @@ def environment() -> jinja2.Environment:
         verdict=verdict,
         prose=prose,
         coarsen=publish.coarsen_time,
+        count=count,
     )
     env.globals.update(SUPPRESSED=publish.SUPPRESSED)
     return env
+
+
+def count(x: int | None) -> str:
+    """A published count of ingest (``publish.suppress_ingest_counts``): null means suppressed."""
+    return publish.SUPPRESSED if x is None else num(x)
 
 
 def render(template: str, **context: Any) -> str:

@@ -69,7 +69,7 @@ def ingest_counts(ingest: Mapping[str, Any]) -> pl.DataFrame:
     for table, c in ingest.get("totals", {}).items():
         for outcome in ("read", "accepted", "rejected", "removed_privacy", "merged_nonparticipant"):
             if outcome in c:
-                rows.append({"table": table, "outcome": outcome, "n": int(c[outcome])})
+                rows.append({"table": table, "outcome": outcome, "n": c[outcome]})  # None: <k
     return pl.DataFrame(rows, schema={"table": pl.String, "outcome": pl.String, "n": pl.Int64})
 
 
@@ -87,7 +87,7 @@ def privacy_removals(ingest: Mapping[str, Any]) -> pl.DataFrame:
                 "rejected",
             ):
                 if rule in c:
-                    rows.append({"source": source, "table": table, "rule": rule, "n": int(c[rule])})
+                    rows.append({"source": source, "table": table, "rule": rule, "n": c[rule]})
     return pl.DataFrame(
         rows, schema={"source": pl.String, "table": pl.String, "rule": pl.String, "n": pl.Int64}
     )

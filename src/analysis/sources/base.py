@@ -133,6 +133,11 @@ def frame(rows: Iterable[dict[str, Any]], table: str) -> pl.DataFrame:
     return pl.DataFrame(data, schema=cols)
 
 
+def provenance(path: Path | str, line: int | None) -> dict[str, Any]:
+    """The provenance columns of one raw row (see ``schema.PROVENANCE``): file name and line."""
+    return {"source_file": Path(path).name, "source_line": line}
+
+
 def require_file(folder: Path, *names: str) -> Path:
     """Return the first of ``names`` that exists in ``folder`` or raise a clear SourceError."""
     for name in names:

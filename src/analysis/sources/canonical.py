@@ -96,7 +96,8 @@ def _load(path: Path, table: str) -> pl.DataFrame:
     if "labels" in df.columns and df.schema["labels"] == pl.String:
         # CSV has no lists: labels are written "a|b|c".
         df = df.with_columns(pl.col("labels").str.split("|"))
-    return df.select([c for c in df.columns if c in cols])
+    # provenance is ours to set (the file read and its line), whatever the file claims
+    return df.select([c for c in df.columns if c in cols and c not in schema.PROVENANCE])
 
 
 def _parse(
@@ -158,7 +159,12 @@ def _parse(
     flags = pl.DataFrame(schema=FLAG_COLUMNS)
     if table == "accounts":
         flags = privacy_flags(df.filter(mask), parsed.filter(mask))
-    return parsed.filter(~mask).drop("_line"), flags
+    accepted = parsed.filter(~mask).select(
+        pl.exclude("_line", *schema.PROVENANCE),
+        pl.lit(path.name).alias("source_file"),
+        pl.col("_line").alias("source_line"),
+    )
+    return accepted, flags
 
 
 def _keys(df: pl.DataFrame, table: str) -> list[str | None]:

@@ -58,7 +58,7 @@ from typing import Any
 import polars as pl
 
 from analysis import schema
-from analysis.sources.base import Rejects, SourceError, SourceTables, frame
+from analysis.sources.base import Rejects, SourceError, SourceTables, frame, provenance
 
 log = logging.getLogger(__name__)
 
@@ -351,7 +351,7 @@ def _localise(rows: dict[str, dict[str, Any]], rejects: Rejects) -> list[dict[st
             else "created_at out of range"
         )
         if reason is None:
-            kept.append({**row, "created_at": utc})
+            kept.append({**row, "created_at": utc, **provenance(file, line)})
         else:
             rejects.add("posts", file, line, row["post_id"], reason)
     return kept
@@ -423,7 +423,7 @@ def read(path: Path) -> SourceTables:
             if reason is not None or row is None:
                 rejects.add("posts", file, line, row and row["post_id"], reason or "unreadable")
                 continue
-            items[row["post_id"]] = row
+            items[row["post_id"]] = {**row, **provenance(file, line)}
     _resolve(items)
     posts = frame(items.values(), "posts")
     if csv_posts:

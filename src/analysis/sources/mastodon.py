@@ -41,7 +41,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from analysis.sources.base import Rejects, SourceError, SourceTables, frame, require_file
+from analysis.sources.base import (
+    Rejects,
+    SourceError,
+    SourceTables,
+    frame,
+    provenance,
+    require_file,
+)
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +261,7 @@ def _outbox(
             n_read["posts"] += 1
             rejects.add("posts", path, line, _key(act), f"unsupported activity type {kind!r}")
 
-    posts = [row for _, row in notes]
+    posts = [{**row, **provenance(path, line)} for line, row in notes]
     known = {row["post_id"] for row in posts}
     for row in posts:
         target = row.pop("_in_reply_to")
@@ -289,6 +296,7 @@ def _outbox(
                     "kind": "boost",
                     "created_at": created_at,
                     "actor_account_id": actor,
+                    **provenance(path, line),
                 }
             )
             continue
@@ -306,6 +314,7 @@ def _outbox(
                 "text": None,
                 "reply_to_account_id": who[0] if who else None,
                 "labels": [],
+                **provenance(path, line),
             }
         )
     _set_roots(posts)
@@ -356,6 +365,7 @@ def _likes(
                     "post_id": url,
                     "kind": "like",
                     "actor_account_id": owner_id,
+                    **provenance(path, line),
                 }
             )
     return out

@@ -56,6 +56,7 @@ from analysis.sources.base import (
     check_inflation,
     check_line,
     frame,
+    provenance,
 )
 
 log = logging.getLogger(__name__)
@@ -295,7 +296,7 @@ def read(path: Path) -> SourceTables:
                 rejects.add("posts", file, number, row and row["post_id"], reason)
                 continue
             assert row is not None
-            posts[row["post_id"]] = row
+            posts[row["post_id"]] = {**row, **provenance(file, number)}
     accounts: dict[str, dict[str, Any]] = {}
     for row in posts.values():
         # Only links to accepted posts survive; the root goes with the parent.
@@ -312,6 +313,9 @@ def read(path: Path) -> SourceTables:
                 "platform": PLATFORM,
                 "handle": row["account_id"],
                 "created_at": None,
+                # the account is known from its first post: that post's file and line
+                "source_file": row["source_file"],
+                "source_line": row["source_line"],
             },
         )
         if author_created is not None and (

@@ -286,6 +286,11 @@ def _split(
     return df.filter(pl.col("_reason").is_null()).drop("_reason"), rej
 
 
+def _provenance(path: Path) -> tuple[pl.Expr, pl.Expr]:
+    """The file and line of each row, for the rejects ingest makes later."""
+    return pl.lit(path.name).alias("source_file"), pl.col("_line").alias("source_line")
+
+
 def _owner(id_col: str, name_col: str) -> pl.Expr:
     return pl.coalesce(pl.col(id_col), pl.lit(DELETED_PREFIX) + pl.col(name_col))
 
@@ -353,6 +358,7 @@ def _posts(
     posts = accepted.with_columns(
         pl.col("Id").alias("post_id"),
         pl.lit(PLATFORM).alias("platform"),
+        *_provenance(path),
         _owner("OwnerUserId", "OwnerDisplayName").alias("account_id"),
         pl.col("PostTypeId").replace_strict(POST_KINDS, default="post").alias("kind"),
         pl.col("ParentId").alias("parent_post_id"),
@@ -415,6 +421,7 @@ def _comments(
     comments = accepted.join(thread, on="PostId", how="left", maintain_order="left").with_columns(
         pl.col("_key").alias("post_id"),
         pl.lit(PLATFORM).alias("platform"),
+        *_provenance(path),
         _owner("UserId", "UserDisplayName").alias("account_id"),
         pl.lit("comment").alias("kind"),
         pl.col("PostId").alias("parent_post_id"),
@@ -467,6 +474,7 @@ def _votes(
     reactions = accepted.with_columns(
         pl.col("Id").alias("reaction_id"),
         pl.lit(PLATFORM).alias("platform"),
+        *_provenance(path),
         pl.col("PostId").alias("post_id"),
         vtype.replace_strict(REACTION_KINDS).alias("kind"),
         pl.col("_CreationDate").alias("created_at"),
@@ -488,6 +496,7 @@ def _accounts(
         pl.col("DisplayName").alias("display_name"),
         pl.col("_CreationDate").alias("created_at"),
         pl.col("_Reputation").alias("platform_score"),
+        *_provenance(path),
     )
     pseudo = pl.DataFrame({"display_name": deleted_names.unique(maintain_order=True)}).select(
         (pl.lit(DELETED_PREFIX) + pl.col("display_name")).alias("account_id"),

@@ -49,6 +49,7 @@ from analysis.sources.base import (
     SourceTables,
     frame,
     open_maybe_gzip,
+    provenance,
     require_file,
 )
 
@@ -293,7 +294,7 @@ class _Collector:
         quoted = status.get("quoted_status")
         if isinstance(quoted, dict) and isinstance(quoted.get("user"), dict):
             row["_quoted_account"] = _sid(quoted["user"], "id")
-        self.posts[key] = row
+        self.posts[key] = {**row, **provenance(path, line)}
 
     def _mentions(self, status: dict[str, Any]) -> None:
         entities = status.get("entities")
@@ -352,6 +353,7 @@ class _Collector:
                     "kind": "boost",
                     "created_at": created_at,
                     "actor_account_id": actor,
+                    **provenance(path, line),
                 }
             )
             return
@@ -372,6 +374,7 @@ class _Collector:
             "reply_to_account_id": _sid(original_user, "id"),
             "labels": [],
             "follower_count": _count(status["user"], "followers_count"),
+            **provenance(path, line),
         }
 
     def tables(self, missing: tuple[str, ...]) -> SourceTables:
@@ -472,7 +475,7 @@ def _archive(data_dir: Path) -> SourceTables:
             if key in c.posts:
                 c.rejects.add("posts", path, line, key, "duplicate tweet id")
                 continue
-            c.posts[key] = row
+            c.posts[key] = {**row, **provenance(path, line)}
     c.resolve()
     like_path = data_dir / "like.js"
     if like_path.exists():
@@ -496,6 +499,7 @@ def _archive(data_dir: Path) -> SourceTables:
                         "post_id": tid,
                         "kind": "like",
                         "actor_account_id": owner,
+                        **provenance(like_path, line),
                     }
                 )
     return c.tables(MISSING["archive"])

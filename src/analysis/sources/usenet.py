@@ -226,7 +226,12 @@ def read(path: Path) -> SourceTables:
                 }
             )
             continue
-        posts[row["post_id"]] = row
+        # the path below the root (file names repeat across groups), line 1: the article
+        posts[row["post_id"]] = {
+            **row,
+            "source_file": str(file.relative_to(root)),
+            "source_line": 1,
+        }
     accounts: dict[str, dict[str, Any]] = {}
     addressees: list[tuple[str, str]] = []
     for row in posts.values():

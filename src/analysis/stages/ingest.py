@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import paths, privacy, schema
+from analysis import paths, privacy, publish, schema
 from analysis.config import IngestParams, PrivacyParams, SourceParams, section
 from analysis.ingest import Source, apply_links, ingest
 from analysis.io import write_json, write_parquet, write_table
@@ -94,31 +94,26 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     reasons = (
         result.rejects.group_by("table", "reason")
         .len()
-        .sort("len", descending=True)
+        .sort("len", "table", "reason", descending=[True, False, False])
+        # a reason met by fewer than k rows shows no count (an account row's reject removes it)
+        .with_columns(
+            pl.when(pl.col("len") < priv.min_cell_k).then(None).otherwise("len").alias("len")
+        )
         .rows(named=True)
     )
     posts = result.posts
     links = result.counts.pop("links", None)
+    # every count, for this machine; reports/metrics/ingest.json (tracked by git) carries them
+    # with cells under privacy.min_cell_k suppressed, complements included
+    write_json({"links": links, "sources": result.counts}, paths.INGEST_COUNTS)
+    n_participants = int(result.accounts["is_participant"].sum())
     write_json(
         {
             "links": links,
-            "sources": result.counts,
-            "totals": {
-                tbl: {
-                    k: sum(c[tbl].get(k, 0) for c in result.counts.values())
-                    for k in (
-                        "read",
-                        "accepted",
-                        "rejected",
-                        "removed_privacy",
-                        "merged_nonparticipant",
-                    )
-                }
-                for tbl in ("accounts", "posts", "reactions")
-            },
+            **publish.suppress_ingest_counts(result.counts, priv.min_cell_k),
             "reject_reasons": reasons,
             "missing_inputs": result.missing_inputs,
-            "n_participants": int(result.accounts["is_participant"].sum()),
+            "n_participants": n_participants if n_participants >= priv.min_cell_k else None,
             "platforms": sorted(posts["platform"].unique().to_list()),
             # to privacy.time_resolution: this file is tracked by git and leaves the machine
             "first_post_at": str(posts["created_at"].dt.truncate(priv.time_resolution).min())
