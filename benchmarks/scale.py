@@ -25,6 +25,7 @@ import os
 import tempfile
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -167,6 +168,33 @@ def aggregate_ours(n: int, folder: str) -> list[Figure]:
     return [fig]
 
 
+def pandas_aggregates(df: Any) -> Any:
+    """The peer's table: ``account_month_aggregates`` done with pandas ``groupby``.
+
+    ``df``: a pandas frame of interim posts (platform, created_at, account_id,
+    reply_to_account_id). Returns a frame with the same columns and rows as ours.
+    """
+    import pandas as pd
+
+    # like ours: grouped by the month's first instant, formatted once per group at the end
+    # (strftime over every row cost pandas as much as all its groupbys)
+    df = df.assign(month=df["created_at"].dt.tz_convert(None).to_numpy().astype("datetime64[M]"))
+    keys = ["platform", "month", "account_id"]
+    authored = df.groupby(keys).size().rename("n_posts")
+    rep = df[
+        df.reply_to_account_id.notna()
+        & (df.reply_to_account_id != df.account_id)
+        & (df.reply_to_account_id != "acct_nonparticipant")
+    ]
+    pairs = rep.groupby(["platform", "month", "reply_to_account_id", "account_id"]).size()
+    received = pairs.groupby(level=[0, 1, 2]).agg(["sum", "size"])
+    received.index.names = keys
+    received.columns = ["n_replies_received", "n_distinct_repliers"]
+    out = pd.concat([authored, received], axis=1).fillna(0).sort_index().reset_index()
+    out["month"] = out["month"].dt.strftime("%Y-%m")
+    return out
+
+
 def aggregate_pandas(n: int, folder: str) -> list[Figure]:
     """The peer: pandas reads the same interim posts and groups by (platform, month, account)."""
     import pandas as pd
@@ -175,22 +203,7 @@ def aggregate_pandas(n: int, folder: str) -> list[Figure]:
 
     def run() -> int:
         df = pd.read_parquet(Path(folder) / "interim" / "posts.parquet", columns=cols)
-        # like ours: grouped by the month's first instant, formatted once per group at the end
-        # (strftime over every row cost pandas as much as all its groupbys)
-        df["month"] = df["created_at"].dt.tz_convert(None).to_numpy().astype("datetime64[M]")
-        keys = ["platform", "month", "account_id"]
-        authored = df.groupby(keys).size().rename("n_posts")
-        rep = df[
-            df.reply_to_account_id.notna()
-            & (df.reply_to_account_id != df.account_id)
-            & (df.reply_to_account_id != "acct_nonparticipant")
-        ]
-        pairs = rep.groupby(["platform", "month", "reply_to_account_id", "account_id"]).size()
-        received = pairs.groupby(level=[0, 1, 2]).agg(["sum", "size"])
-        received.index.names = keys
-        out = pd.concat([authored, received], axis=1).fillna(0).sort_index().reset_index()
-        out["month"] = out["month"].dt.strftime("%Y-%m")
-        return len(out)
+        return len(pandas_aggregates(df))
 
     fig, _ = measure("aggregates", "pandas groupby", n, run)
     return [fig]

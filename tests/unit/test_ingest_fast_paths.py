@@ -70,3 +70,34 @@ def test_ordinary_words_prefilter_changes_nothing() -> None:
         want = _ordinary_reference(posts, names, min_authors)
         assert privacy.ordinary_words(posts, names, min_authors) == want
     assert privacy.ordinary_words(posts, names, 5)  # the test has words to find
+
+
+def test_the_pandas_aggregates_peer_computes_our_table() -> None:
+    """The benchmark compares like with like: the pandas peer gives exactly our aggregates."""
+    from datetime import UTC, datetime, timedelta
+
+    from analysis.aggregates import account_month_aggregates
+    from benchmarks.scale import pandas_aggregates
+
+    rng = random.Random(7)
+    n = 600
+    accounts = [f"acct_{i}" for i in range(25)]
+    posts = pl.DataFrame(
+        {
+            "platform": [rng.choice(["reddit", "stackexchange"]) for _ in range(n)],
+            "created_at": [
+                datetime(2024, 1, 1, tzinfo=UTC) + timedelta(days=rng.uniform(0, 400))
+                for _ in range(n)
+            ],
+            "account_id": [rng.choice(accounts) for _ in range(n)],
+            "reply_to_account_id": [
+                rng.choice([None, "acct_nonparticipant", *accounts]) for _ in range(n)
+            ],
+        }
+    ).with_columns(pl.col("created_at").dt.cast_time_unit("us"))
+    ours = account_month_aggregates(posts.lazy()).collect()
+    peer = pl.from_pandas(pandas_aggregates(posts.to_pandas())).select(
+        pl.col(c).cast(ours.schema[c]) for c in ours.columns
+    )
+    assert ours.height > 100 and ours["n_distinct_repliers"].max() > 1
+    assert peer.equals(ours)
