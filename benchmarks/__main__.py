@@ -137,6 +137,20 @@ def main(argv: list[str] | None = None) -> None:
                     )
                     print(f"  {notes[-1]}")
                 ours = run_stage(figs, scale.ingest_ours, n, str(folder))
+                streamed = (
+                    run_stage(figs, scale.ingest_streaming, n, str(folder))
+                    if "ingest" in only
+                    else []
+                )
+                if ours and streamed:
+                    same = isolated(scale.same_outputs, str(folder))
+                    notes.append(
+                        f"ingest engines at {human(n)}: memory {ours[0].rate:,.0f} rows/s, peak "
+                        f"{ours[0].peak_mib:,.0f} MiB; streaming ({streamed[0].extra['batch_rows']:,}"
+                        f" texts a batch) {streamed[0].rate:,.0f} rows/s, peak "
+                        f"{streamed[0].peak_mib:,.0f} MiB; identical outputs: {same}"
+                    )
+                    print(f"  {notes[-1]}")
                 limit = run_stage(figs, scale.read_polars, n, str(folder))
                 peer = (
                     run_stage(figs, scale.ingest_pandas, n, str(folder))

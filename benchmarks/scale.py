@@ -4,8 +4,9 @@ Each function here runs in its own spawned process (``common.isolated``), so its
 its own, and returns a list of :class:`common.Figure`. The data are a synthetic canonical dump
 (``benchmarks.synthetic``), written to a temporary folder first.
 
-* ingest: the canonical route of stage ``ingest`` (``sources.read_source`` + ``ingest.ingest``:
-  validation, removals, pseudonyms, scrubbing, then the interim Parquet written), beside the
+* ingest: the canonical route of stage ``ingest`` (``sources.read_source`` + ``ingest.plan`` +
+  ``ingest_texts``: validation, removals, pseudonyms, scrubbing, then the interim Parquet
+  written), with each ``ingest.engine`` (memory, streaming) in its own process, beside the
   limit (polars reading the same Parquet) and the peer (pandas doing the pseudonyms and the
   scrubbing with ``privacy.scrub_text`` per text, eagerly).
 * aggregates: ``analysis.aggregates.account_month_aggregates`` (one lazy query, streaming
@@ -48,15 +49,15 @@ def tmpdir(prefix: str) -> Path:
 # --------------------------------------------------------------------------- data
 
 
-def generate(n: int, folder: str) -> list[Figure]:
-    """Write a synthetic canonical dump of ``n`` posts to ``folder``/raw."""
+def generate(n: int, folder: str, words: int = 14) -> list[Figure]:
+    """Write a synthetic canonical dump of ``n`` posts (``words`` per text) to ``folder``/raw."""
     from benchmarks.synthetic import write_synthetic_dump
 
     fig, files = measure(
         "generate",
         "synthetic.write_synthetic_dump",
         n,
-        lambda: write_synthetic_dump(Path(folder) / "raw", n, CHUNK_ROWS),
+        lambda: write_synthetic_dump(Path(folder) / "raw", n, CHUNK_ROWS, words=words),
     )
     fig.extra.update(parquet_mib=sum(p.stat().st_size for p in files) / 2**20)
     return [fig]
@@ -72,37 +73,71 @@ def in_memory_mib(folder: str) -> float:
 # --------------------------------------------------------------------------- ingest
 
 
-def ingest_ours(n: int, folder: str) -> list[Figure]:
-    """Stage ``ingest`` on the canonical route: read, validate, remove, pseudonymise, scrub,
-    write ``folder``/interim (what ``dvc repro`` runs, names redacted)."""
+def ingest_ours(n: int, folder: str, engine: str = "memory") -> list[Figure]:
+    """Stage ``ingest`` on the canonical route with ``ingest.engine``: read, validate, remove,
+    pseudonymise, scrub, write ``folder``/interim (what ``dvc repro`` runs, names redacted).
+
+    ``memory`` writes ``interim`` (the aggregates benchmark reads it); ``streaming`` writes
+    ``interim-streaming`` with the same content, its texts a batch at a time. ``ru_maxrss_mib``
+    is the process's own peak (a fresh process per engine), beside the sampled peak RSS.
+    """
+    import resource
     from datetime import UTC, datetime
 
     from analysis import schema
     from analysis.config import IngestParams, PrivacyParams
-    from analysis.ingest import Source, ingest
-    from analysis.io import write_table
+    from analysis.ingest import Source, plan
+    from analysis.ingest_texts import posts_in_memory, sink_posts
+    from analysis.io import write_parquet, write_table
     from analysis.sources import read_source
 
-    out = Path(folder) / "interim"
+    out = Path(folder) / ("interim" if engine == "memory" else f"interim-{engine}")
     out.mkdir(parents=True, exist_ok=True)
+    params = IngestParams(engine=engine)  # type: ignore[arg-type]
 
     def run() -> int:
-        tables = read_source("canonical", Path(folder) / "raw")
-        res = ingest(
+        tables = read_source("canonical", Path(folder) / "raw", lazy_text=engine == "streaming")
+        res = plan(
             [Source(NS, tables)],
             KEY,
             set(),
-            IngestParams(),
+            params,
             PrivacyParams(),
             now=datetime(2030, 1, 1, tzinfo=UTC),
         )
-        for table in ("accounts", "posts", "reactions"):
+        for table in ("accounts", "reactions"):
             write_table(getattr(res, table), out / f"{table}.parquet", table, schema.INTERIM)
+        write_parquet(res.rejects, out / "rejects.parquet")
+        if engine == "streaming":
+            sink_posts(res.posts, [tables], res.names, out / "posts.parquet", params.batch_rows)
+        else:
+            posts = posts_in_memory(res.posts, [tables], res.names)
+            write_table(posts, out / "posts.parquet", "posts", schema.INTERIM)
         return res.posts.height
 
-    fig, rows = measure("ingest (canonical route)", "ingest.ingest (memory)", n, run)
-    fig.extra.update(rows_written=rows)
+    fig, rows = measure("ingest (canonical route)", f"stage ingest, engine {engine}", n, run)
+    fig.extra.update(
+        rows_written=rows,
+        batch_rows=params.batch_rows if engine == "streaming" else None,
+        ru_maxrss_mib=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    )
     return [fig]
+
+
+def ingest_streaming(n: int, folder: str) -> list[Figure]:
+    """:func:`ingest_ours` with ``ingest.engine: streaming``."""
+    return ingest_ours(n, folder, "streaming")
+
+
+def same_outputs(folder: str) -> bool:
+    """Whether both engines wrote identical interim tables (row order included)."""
+    import polars as pl
+
+    a, b = Path(folder) / "interim", Path(folder) / "interim-streaming"
+    return all(
+        pl.read_parquet(a / f).equals(pl.read_parquet(b / f))
+        for f in ("accounts.parquet", "posts.parquet", "reactions.parquet", "rejects.parquet")
+    )
 
 
 def read_polars(n: int, folder: str) -> list[Figure]:

@@ -111,6 +111,15 @@ class IngestParams(Frozen):
     #: A post whose text is longer than this (in characters) is rejected with its reason: no
     #: real post is that long, and a 50 MB "text" is an attack on the scrubber, not a message.
     max_text_chars: int = Field(100_000, ge=1_000)
+    #: How ingest holds the posts' texts, never what it writes (both engines write the same
+    #: tables: tests/unit/test_ingest_engines.py). ``memory``: every text at once.
+    #: ``streaming``: every decision is taken on the posts without their texts (ids, links,
+    #: times, flags), then texts are scrubbed ``batch_rows`` at a time and the posts table is
+    #: written from sorted buckets, so memory does not grow with the volume of text. Canonical
+    #: Parquet texts are then read from the file in batches; other adapters still read whole.
+    engine: Literal["memory", "streaming"] = "memory"
+    #: Posts whose texts the streaming engine holds at once.
+    batch_rows: int = Field(20_000, ge=1)
 
 
 class DemoParams(Frozen):

@@ -17,6 +17,11 @@ What happens to every dump, in order (the README's privacy section explains why)
 5. **Pseudonyms and scrubbing** — every id is replaced by a keyed pseudonym, texts are scrubbed,
    handles and display names are dropped.
 
+Steps 1-5 decide on the posts' *skeleton* (every column but ``text`` and ``labels``, plus the
+length of each text): :func:`plan`. The texts, the bulk of a dump, are scrubbed and attached
+last by ``analysis.ingest_texts``, all at once (``ingest.engine: memory``, :func:`ingest`) or a
+batch at a time (``streaming``); both run the same functions and write the same tables.
+
 Every row read is accounted for: read = accepted + rejected + removed (privacy) + merged
 (non-participant accounts), per table, in :class:`IngestResult.counts`.
 """
@@ -25,15 +30,15 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence, Set
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 import numpy as np
 import polars as pl
 
-from analysis import privacy, schema, scrub
+from analysis import privacy, schema
 from analysis.config import IngestParams, PrivacyParams
-from analysis.sources.base import SourceTables
+from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +59,23 @@ OUT_OF_SCOPE_MARKERS = (
 )
 
 
+#: The length of a post's text in characters: the skeleton's stand-in for the text.
+TEXT_CHARS = "_text_chars"
+#: Which source (its index in the run) a skeleton row comes from.
+SRC = "_src"
+#: Columns of the interim posts decided on the skeleton: all but the texts.
+SKELETON_COLUMNS = tuple(
+    c for c in schema.columns("posts", schema.INTERIM) if c not in TEXT_COLUMNS
+)
+
+
 @dataclass
 class IngestResult:
-    """Interim tables, rejects and the reconciliation of every table."""
+    """Interim tables, rejects and the reconciliation of every table.
+
+    From :func:`plan`, ``posts`` is the skeleton: sorted as written, without ``text`` and
+    ``labels``, with ``_src`` and ``_row`` naming the raw row each came from.
+    """
 
     accounts: pl.DataFrame
     posts: pl.DataFrame
@@ -67,6 +86,8 @@ class IngestResult:
     #: Pseudonyms of every account removed for privacy (minors, opt-outs, no consent, rejected
     #: rows): never written out, only digested, so that caches can be pruned when it changes.
     removed: list[str] = field(default_factory=list)
+    #: The name redactor of the run, for the texts (None: names are not redacted).
+    names: privacy.NameRedactor | None = None
 
 
 @dataclass(frozen=True)
@@ -121,7 +142,7 @@ def _validate_posts(
     replies below them).
     """
     posts, rejects = _require(posts, "posts")
-    too_long = pl.col("text").str.len_chars().fill_null(0) > max_text_chars
+    too_long = pl.col(TEXT_CHARS).fill_null(0) > max_text_chars
     bad = posts.filter(too_long)
     if bad.height:
         rejects.append(
@@ -324,6 +345,24 @@ def _roots(posts: pl.DataFrame) -> pl.Series:
     return _roots_python(posts)
 
 
+def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
+    """The posts without their texts: every other column, ``_row`` and the text's length.
+
+    Texts are read ``batch_rows`` at a time (None: all at once) and only measured.
+    """
+    chars = [
+        b.select(ROW, pl.col("text").str.len_chars().alias(TEXT_CHARS))
+        for b in t.text_batches(batch_rows)
+    ]
+    out = t.posts.drop(*TEXT_COLUMNS).with_row_index(ROW)
+    if not chars:
+        return out.with_columns(pl.lit(None, dtype=pl.UInt32).alias(TEXT_CHARS))
+    lengths = pl.concat(chars)
+    if lengths.height != out.height:
+        raise RuntimeError(f"{t.platform}: {lengths.height} texts for {out.height} posts")
+    return out.join(lengths, on=ROW, how="left", maintain_order="left")
+
+
 def _one_source(
     src: Source,
     key: bytes,
@@ -359,7 +398,11 @@ def _one_source(
     # an account row rejected here is like one the adapter rejected: removed with its posts
     missing_accounts = [*missing_accounts, *negative]
 
-    posts, post_rejects = _validate_posts(t.posts, now, params.max_text_chars)
+    posts, post_rejects = _validate_posts(
+        skeleton(t, params.batch_rows if params.engine == "streaming" else None),
+        now,
+        params.max_text_chars,
+    )
     rejects += post_rejects
 
     # -- privacy removals. Flags are read from EVERY account row of the id: accepted, duplicate
@@ -565,17 +608,12 @@ def _one_source(
     keep_placeholder = lambda c: (  # noqa: E731
         pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c))
     )
+    # texts are scrubbed later, batch by batch where streaming (analysis.ingest_texts)
     posts = posts.with_columns(
         *(post(c) for c in post_ids),
         acct("account_id"),
         keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
-        scrub.scrub_expr("text", names).alias("text"),
-    )
-    if names is not None:
-        # A label holding a known handle or name (a hashtag that is someone's handle, a group
-        # named after someone) is a mention in disguise: privacy wins over ground truth, the
-        # label is dropped.
-        posts = posts.with_columns(scrub.drop_name_labels_expr("labels", names))
+    ).select(*SKELETON_COLUMNS, ROW)
     reactions = reactions.with_columns(
         privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
         post("post_id"),
@@ -632,7 +670,7 @@ def _one_source(
     counts["accounts"]["removed_rejected_account"] = len(removed_rejected)
     return IngestResult(
         accounts=schema.conform(accounts, "accounts", schema.INTERIM),
-        posts=schema.conform(posts, "posts", schema.INTERIM),
+        posts=posts,
         reactions=schema.conform(reactions, "reactions", schema.INTERIM),
         rejects=rej,
         counts=counts,
@@ -728,22 +766,36 @@ def redactor_for(
     tables: SourceTables | Sequence[SourceTables],
     opt_out: Set[str] = frozenset(),
     key: bytes = b"",
+    batch_rows: int | None = None,
 ) -> privacy.NameRedactor:
     """The name redactor of a run: every dump's names, redacted in every dump's texts.
 
     A name of one dump that turns up in another dump's text is redacted too (the same person
     may well be mentioned there). Ordinary words are counted over the whole run;
     ``audit.Identifiers`` leaves out exactly the same ones, except names of removed accounts
-    (:func:`removed_names`), which are always redacted.
+    (:func:`removed_names`), which are always redacted. Texts are read ``batch_rows`` at a time
+    (None: all at once); the words are counted the same either way.
     """
     many = [tables] if isinstance(tables, SourceTables) else list(tables)
     names = [n for t in many for n in known_names(t)]
     variants = {v for n in names for v in privacy.name_variants(n)}
-    posts = run_posts([t.posts for t in many])
+    candidates = privacy.ordinary_candidates(variants)
+    pairs = [pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})]
+    for i, t in enumerate(many):
+        if not candidates:
+            break
+        # as run_posts does: raw ids of two dumps may collide, authors stay distinct per dump
+        authors = t.posts.select(
+            pl.format("{}\x1f{}", pl.lit(i), pl.col("account_id")).alias("account_id")
+        )["account_id"]
+        for batch in t.text_batches(batch_rows):
+            part = batch.select(authors.gather(batch[ROW]), "text")
+            found = privacy.word_authors(part, candidates)
+            pairs = [pl.concat([*pairs, found], how="diagonal").unique()]
     protected = {
         v for t in many for n in removed_names(t, opt_out, key) for v in privacy.name_variants(n)
     }
-    ordinary = (privacy.ordinary_words(posts, variants) | set(VOCABULARY)) - protected
+    ordinary = (privacy.common_words(pairs[0]) | set(VOCABULARY)) - protected
     return privacy.NameRedactor(names, ordinary=ordinary)
 
 
@@ -785,6 +837,9 @@ def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> Ingest
             },
         },
         missing_inputs=result.missing_inputs,
+        # the removed accounts' digest prunes the embedding cache: a link table keeps it
+        removed=result.removed,
+        names=result.names,
     )
 
 
@@ -811,11 +866,38 @@ def ingest(
     privacy_params: PrivacyParams,
     now: datetime,
 ) -> IngestResult:
-    """Ingest one or several dumps into one set of interim tables; raise if too much is rejected."""
+    """Ingest one or several dumps into one set of interim tables; raise if too much is rejected.
+
+    Everything in memory: :func:`plan`, then the texts scrubbed and attached at once.
+    """
+    from analysis.ingest_texts import posts_in_memory
+
+    result = plan(sources, key, opt_out, params, privacy_params, now)
+    posts = posts_in_memory(result.posts, [src.tables for src in sources], result.names)
+    schema.validate(posts, "posts", schema.INTERIM, now=now)
+    return replace(result, posts=posts)
+
+
+def plan(
+    sources: list[Source],
+    key: bytes,
+    opt_out: set[str],
+    params: IngestParams,
+    privacy_params: PrivacyParams,
+    now: datetime,
+) -> IngestResult:
+    """Every decision of ingest, taken on the posts' skeleton; raise if too much is rejected.
+
+    ``posts`` is the skeleton, sorted as the interim table is (by time, then pseudonym), with
+    ``_src`` and ``_row`` naming each post's raw row: ``analysis.ingest_texts`` attaches the
+    scrubbed texts. Texts are read whole (``ingest.engine: memory``) or ``ingest.batch_rows``
+    at a time (``streaming``); the result is the same.
+    """
+    batch_rows = params.batch_rows if params.engine == "streaming" else None
     results = []
     names = None
     if privacy_params.redact_known_names:
-        names = redactor_for([src.tables for src in sources], opt_out, key)
+        names = redactor_for([src.tables for src in sources], opt_out, key, batch_rows)
     for src in sources:
         res = _one_source(src, key, opt_out, params, names, now)
         problems = reconcile(res.counts)
@@ -846,9 +928,15 @@ def ingest(
     accounts = pl.concat([placeholder_account(), *[r.accounts for r in results]])
     out = IngestResult(
         accounts=accounts,
-        posts=pl.concat([r.posts for r in results]).sort("created_at", "post_id"),
+        posts=pl.concat(
+            [
+                r.posts.with_columns(pl.lit(i, dtype=pl.UInt32).alias(SRC))
+                for i, r in enumerate(results)
+            ]
+        ).sort("created_at", "post_id"),
         reactions=pl.concat([r.reactions for r in results]),
         rejects=pl.concat([r.rejects for r in results]),
+        names=names,
     )
     for r, src in zip(results, sources, strict=True):
         out.counts[src.namespace] = r.counts
@@ -856,9 +944,12 @@ def ingest(
         out.removed += r.removed
     for tbl, layer in (
         ("accounts", schema.INTERIM),
-        ("posts", schema.INTERIM),
         ("reactions", schema.INTERIM),
         ("rejects", schema.RAW),
     ):
         schema.validate(getattr(out, tbl), tbl, layer, now=now)
+    # the skeleton as the posts table it stands for (texts null): ids, kinds, times checked
+    schema.validate(
+        schema.conform(out.posts, "posts", schema.INTERIM), "posts", schema.INTERIM, now=now
+    )
     return out

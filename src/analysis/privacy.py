@@ -502,13 +502,29 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
     counted case-insensitively: a handle "google" is an ordinary word where many write "Google"
     (lower-cased topic keywords would otherwise turn the company into the handle).
     """
-    # only a name of the word pattern's letters can equal a word it finds
-    candidates = sorted(
-        {n for n in names if n and n.islower() and WORD.fullmatch(n) and _ORDINARY.fullmatch(n)}
-    )
+    candidates = ordinary_candidates(names)
     if not candidates or posts.height == 0:
         return set()
-    used = (
+    return common_words(word_authors(posts, candidates), min_authors)
+
+
+def ordinary_candidates(names: Iterable[str]) -> list[str]:
+    """The names that may be ordinary words: lower-case, one word, of the word pattern's letters
+    (no other name can equal a word that :data:`ORDINARY_WORD` finds)."""
+    return sorted(
+        {n for n in names if n and n.islower() and WORD.fullmatch(n) and _ORDINARY.fullmatch(n)}
+    )
+
+
+def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
+    """Distinct (``w``, ``account_id``) pairs: which author wrote which candidate word.
+
+    Over any part of the posts: the pairs of the parts, made distinct, are those of the whole
+    (ingest's streaming engine counts them batch by batch).
+    """
+    if not candidates:
+        return pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
+    return (
         posts.lazy()
         .select("account_id", pl.col("text").str.to_lowercase())
         # a text without any candidate as a substring holds none as a word (Aho-Corasick)
@@ -517,11 +533,13 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
         .explode("w")
         .filter(pl.col("w").is_in(candidates))
         .unique()
-        .group_by("w")
-        .len()
-        .filter(pl.col("len") >= min_authors)
         .collect()
     )
+
+
+def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
+    """Words of :func:`word_authors` pairs written by at least ``min_authors`` authors."""
+    used = pairs.unique().group_by("w").len().filter(pl.col("len") >= min_authors)
     return set(used["w"].to_list())
 
 

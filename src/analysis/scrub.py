@@ -358,6 +358,12 @@ def scrub_expr(col: str, names: privacy.NameRedactor | None = None) -> pl.Expr:
     )
 
 
+@functools.lru_cache(maxsize=8)
+def _label_mentions(names: privacy.NameRedactor) -> dict[str, bool]:
+    """Labels already tested against ``names`` (whether each mentions a name), per redactor."""
+    return {}
+
+
 def drop_name_labels_expr(col: str, names: privacy.NameRedactor) -> pl.Expr:
     """Labels of ``col`` (a list column) without those that hold a known name (nor nulls).
 
@@ -370,7 +376,12 @@ def drop_name_labels_expr(col: str, names: privacy.NameRedactor) -> pl.Expr:
         flat = rows.explode("l")
         # once per distinct label (a dump has few: tags, groups), then looked up
         distinct = flat["l"].drop_nulls().unique()
-        named = distinct.filter(mentions_series(distinct, names))
+        # and once per run: a batch of the streaming ingest meets the same labels again
+        cache = _label_mentions(names)
+        new = distinct.filter(~distinct.is_in(list(cache)))
+        if new.len():
+            cache.update(zip(new.to_list(), mentions_series(new, names).to_list(), strict=True))
+        named = pl.Series([v for v in distinct.to_list() if cache[v]], dtype=pl.String)
         keep = flat["l"].is_not_null() & ~flat["l"].is_in(named.implode())
         kept = (
             flat.filter(keep).group_by("_row", maintain_order=True).agg(pl.col("l").alias("kept"))

@@ -19,6 +19,9 @@ from tests.dvc_wiring import SRC, stage_code
 ROOT = SRC.parent
 #: Params sections that change how a stage runs, not its outputs.
 NOT_A_DEPENDENCY = {"compute"}
+#: Keys of a section that change how, not what (tests/unit/test_ingest_engines.py checks that
+#: both ingest engines write the same tables): the stage lists every other key of the section.
+HOW_NOT_WHAT = {"ingest": {"engine", "batch_rows"}}
 #: Files a stage writes only so that DVC re-runs the next one (ingest never reads inputs.json:
 #: it holds the key fingerprint and the dumps' digests, which change when ingest must re-run).
 TRIGGERS = {paths.INPUTS.as_posix()}
@@ -154,6 +157,22 @@ def test_params_sections_are_those_the_code_reads(name):
         for part in key.split("."):
             assert isinstance(node, dict) and part in node, f"{name}: no params key {key}"
             node = node[part]
+
+
+def test_keys_that_change_how_are_not_dependencies():
+    from analysis.config import IngestParams
+
+    fields = {"ingest": set(IngestParams.model_fields)}
+    for section, how in HOW_NOT_WHAT.items():
+        assert how <= fields[section], f"{section}: no such keys {sorted(how - fields[section])}"
+        for name, st in STAGES.items():
+            keys = [p for p in st["params"] if p.split(".")[0] == section]
+            if not keys:
+                continue
+            # a new key of the section is a dependency until someone decides otherwise
+            assert sorted(keys) == sorted(f"{section}.{k}" for k in fields[section] - how), (
+                f"{name}: lists {keys}; expected every {section} key but {sorted(how)}"
+            )
 
 
 def test_score_stages_read_shared_keys_and_their_own_line_only():

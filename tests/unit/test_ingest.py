@@ -285,6 +285,8 @@ def test_link_table_joins_exactly_the_listed_accounts() -> None:
         == 2 * res.posts.filter(pl.col("account_id") == a1).height
     )
     assert linked.accounts.filter(pl.col("is_participant")).height == 3  # b stays two people
+    # the minors removed in both dumps are still known after linking (the embed cache prunes)
+    assert linked.removed == res.removed and len(res.removed) == 2
     with pytest.raises(ValueError, match="missing columns"):
         apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)
 

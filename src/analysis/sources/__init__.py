@@ -23,15 +23,21 @@ ADAPTERS: dict[str, str] = {
 }
 
 
-def read_source(fmt: str, path: Path | str) -> SourceTables:
-    """Read one dump of format ``fmt`` at ``path`` into raw canonical tables."""
+def read_source(fmt: str, path: Path | str, lazy_text: bool = False) -> SourceTables:
+    """Read one dump of format ``fmt`` at ``path`` into raw canonical tables.
+
+    ``lazy_text``: where the adapter can (canonical Parquet), the posts' texts stay on disk and
+    are read in batches by ingest (``ingest.engine: streaming``); other adapters read them whole.
+    """
     if fmt not in ADAPTERS:
         raise SourceError(path, None, f"unknown source.format {fmt!r}", " or ".join(ADAPTERS))
     path = Path(path)
     if not path.exists():
         raise SourceError(path, None, "the dump does not exist", "a file or folder at source.path")
     module = importlib.import_module(f"analysis.sources.{ADAPTERS[fmt]}")
-    tables: SourceTables = module.read(path)
+    tables: SourceTables = (
+        module.read(path, lazy_text=True) if lazy_text and fmt == "canonical" else module.read(path)
+    )
     tables.check_reconciled()
     return tables
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -74,6 +74,53 @@ class Rejects:
         return sum(1 for r in self.rows if r["table"] == table)
 
 
+#: Columns of ``posts`` that hold the bulk of a dump's bytes: the streaming engine of ingest
+#: (``ingest.engine: streaming``) never holds all of them at once.
+TEXT_COLUMNS: dict[str, pl.DataType] = {"text": pl.String(), "labels": pl.List(pl.String())}
+#: Row number of a post in ``SourceTables.posts`` (0-based), carried beside its texts.
+ROW = "_row"
+
+
+@dataclass(frozen=True)
+class LazyTexts:
+    """The texts and labels of a posts table left in its Parquet file, read a batch at a time.
+
+    ``lines`` are the file rows (1-based) of the posts the adapter accepted, in the order of
+    ``SourceTables.posts``; None when it accepted every row. Memory is bounded by the batch and
+    by one row group of the file (Parquet is decoded a row group at a time).
+    """
+
+    path: Path
+    lines: pl.Series | None = None
+
+    def batches(self, batch_rows: int) -> Iterator[pl.DataFrame]:
+        """``_row``, ``text`` and ``labels`` of every accepted post, ``batch_rows`` at a time."""
+        import pyarrow.parquet as pq
+
+        file = pq.ParquetFile(self.path)
+        present = [c for c in TEXT_COLUMNS if c in file.schema_arrow.names]
+        rows = (
+            None
+            if self.lines is None
+            else pl.DataFrame({"_line": self.lines.cast(pl.Int64)}).with_row_index(ROW)
+        )
+        first = 1
+        for batch in file.iter_batches(batch_size=batch_rows, columns=present, use_threads=False):
+            df = pl.DataFrame(pl.from_arrow(batch)).select(
+                (pl.col(c) if c in present else pl.lit(None)).cast(t).alias(c)
+                for c, t in TEXT_COLUMNS.items()
+            )
+            df = df.with_row_index("_line", offset=first).with_columns(
+                pl.col("_line").cast(pl.Int64)
+            )
+            first += df.height
+            if rows is None:
+                df = df.select((pl.col("_line") - 1).cast(pl.UInt32).alias(ROW), *TEXT_COLUMNS)
+            else:
+                df = df.join(rows, on="_line", how="inner", maintain_order="left")
+            yield df.select(ROW, *TEXT_COLUMNS)
+
+
 @dataclass
 class SourceTables:
     """What an adapter returns: raw canonical tables, their rejects, and rows read per table."""
@@ -92,6 +139,20 @@ class SourceTables:
     #: wrong with the row, and the names are redacted like any other (see ``ingest``). Accepted
     #: rows carry all of it in ``accounts`` already.
     account_flags: pl.DataFrame | None = None
+    #: Texts and labels left on disk (canonical Parquet, ``ingest.engine: streaming``): then
+    #: ``posts.text`` and ``posts.labels`` are null and ingest reads them from here in batches.
+    texts: LazyTexts | None = None
+
+    def text_batches(self, batch_rows: int | None = None) -> Iterator[pl.DataFrame]:
+        """``_row``, ``text`` and ``labels`` of every post, ``batch_rows`` at a time (None: all)."""
+        if self.texts is not None:
+            yield from self.texts.batches(batch_rows or 2**20)
+            return
+        texts = self.posts.select(*TEXT_COLUMNS).with_row_index(ROW)
+        if batch_rows is None:
+            yield texts
+        else:
+            yield from texts.iter_slices(batch_rows)
 
     def __post_init__(self) -> None:
         self.account_flags = (

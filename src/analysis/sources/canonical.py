@@ -13,7 +13,14 @@ from pathlib import Path
 import polars as pl
 
 from analysis import schema
-from analysis.sources.base import FLAG_COLUMNS, Rejects, SourceError, SourceTables
+from analysis.sources.base import (
+    FLAG_COLUMNS,
+    TEXT_COLUMNS,
+    LazyTexts,
+    Rejects,
+    SourceError,
+    SourceTables,
+)
 
 EXTENSIONS = (".parquet", ".csv", ".jsonl")
 #: Spellings of booleans in text formats (compared stripped and case-folded).
@@ -70,16 +77,32 @@ def _find(folder: Path, table: str, required: bool) -> Path | None:
     return None
 
 
-def _load(path: Path, table: str) -> pl.DataFrame:
-    """Read one table; strings for every column of text formats, so parsing is ours to report."""
-    cols = schema.columns(table)
+def _lazy_texts(path: Path, table: str) -> bool:
+    """Whether the texts of ``path`` can stay on disk: posts in Parquet with text columns of
+    the canonical types (anything else is read whole, so that its casts are checked row by row)."""
+    if table != "posts" or path.suffix != ".parquet":
+        return False
+    try:
+        file_schema = pl.read_parquet_schema(path)
+    except (pl.exceptions.PolarsError, OSError):
+        return False  # _load reports it
+    return all(file_schema.get(c, t) in (t, pl.Null()) for c, t in TEXT_COLUMNS.items())
+
+
+def _load(path: Path, table: str, skip: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Read one table; strings for every column of text formats, so parsing is ours to report.
+
+    ``skip``: columns left unread (Parquet only).
+    """
+    cols = {c: t for c, t in schema.columns(table).items() if c not in skip}
     if path.suffix != ".parquet":
         head = path.open("rb").read(4096)
         if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
             raise SourceError(path, 1, "is UTF-16 (or binary), not UTF-8", "a UTF-8 text file")
     try:
         if path.suffix == ".parquet":
-            return pl.read_parquet(path)
+            present = pl.read_parquet_schema(path)
+            return pl.read_parquet(path, columns=[c for c in present if c in cols])
         if path.suffix == ".csv":
             df = pl.read_csv(path, infer_schema=False, encoding="utf8")
         else:
@@ -174,23 +197,33 @@ def _keys(df: pl.DataFrame, table: str) -> list[str | None]:
     return [None] * df.height
 
 
-def read(path: Path) -> SourceTables:
-    """Read a canonical dump folder (or a single posts file)."""
+def read(path: Path, lazy_text: bool = False) -> SourceTables:
+    """Read a canonical dump folder (or a single posts file).
+
+    ``lazy_text``: leave the posts' texts and labels in their Parquet file
+    (:class:`~analysis.sources.base.LazyTexts`; ``ingest.engine: streaming``).
+    """
     folder = path if path.is_dir() else path.parent
     rejects = Rejects()
     out: dict[str, pl.DataFrame] = {}
     n_read: dict[str, int] = {}
     flags = None
+    texts = None
     for table in ("accounts", "posts", "reactions"):
         found = _find(folder, table, required=table != "reactions")
         if found is None:
             out[table], n_read[table] = schema.empty(table), 0
             continue
-        raw = _load(found, table)
+        lazy = lazy_text and _lazy_texts(found, table)
+        raw = _load(found, table, skip=tuple(TEXT_COLUMNS) if lazy else ())
         if table == "posts" and not raw.height:
             raise SourceError(found, None, "has a header and no rows", "one row per post")
         n_read[table] = raw.height
         out[table], rejected_flags = _parse(raw, table, found, rejects)
+        if lazy:
+            accepted = out[table]
+            lines = None if accepted.height == raw.height else accepted["source_line"]
+            texts = LazyTexts(found, lines)
         if table == "accounts":
             flags = rejected_flags
     platform = out["posts"]["platform"].drop_nulls().first() if out["posts"].height else "canonical"
@@ -202,4 +235,5 @@ def read(path: Path) -> SourceTables:
         n_read=n_read,
         platform=str(platform or "canonical"),
         account_flags=flags,
+        texts=texts,
     )

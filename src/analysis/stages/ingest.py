@@ -13,7 +13,8 @@ import polars as pl
 
 from analysis import paths, privacy, publish, schema
 from analysis.config import IngestParams, PrivacyParams, SourceParams, section
-from analysis.ingest import Source, apply_links, ingest
+from analysis.ingest import Source, apply_links, plan
+from analysis.ingest_texts import posts_in_memory, sink_posts
 from analysis.io import write_json, write_parquet, write_table
 from analysis.sources import read_source
 
@@ -66,7 +67,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     opt_out = privacy.read_opt_out(priv.opt_out_path, key)
     sources = []
     for spec in src.all():
-        tables = read_source(spec.format, spec.path)
+        tables = read_source(spec.format, spec.path, lazy_text=ing.engine == "streaming")
         log.info(
             "%s (%s): read %s",
             spec.namespace(),
@@ -75,7 +76,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
         sources.append(Source(spec.namespace(), tables))
     try:
-        result = ingest(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
+        result = plan(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
     except RuntimeError as exc:
         if "rejected as malformed" not in str(exc):
             raise
@@ -88,8 +89,17 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             result.counts["links"]["n_linked_accounts"],
             src.link_table,
         )
-    for table, path in paths.INTERIM_TABLES.items():
-        write_table(getattr(result, table), path, table, schema.INTERIM)
+    for table in ("accounts", "reactions"):
+        write_table(getattr(result, table), paths.INTERIM_TABLES[table], table, schema.INTERIM)
+    # the posts' texts: all at once, or a batch at a time (the same functions, the same table)
+    tables = [s.tables for s in sources]
+    if ing.engine == "streaming":
+        sink_posts(
+            result.posts, tables, result.names, paths.INTERIM_TABLES["posts"], ing.batch_rows
+        )
+    else:
+        posts = posts_in_memory(result.posts, tables, result.names)
+        write_table(posts, paths.INTERIM_TABLES["posts"], "posts", schema.INTERIM)
     write_parquet(result.rejects, paths.REJECTS)
     reasons = (
         result.rejects.group_by("table", "reason")

@@ -1,0 +1,135 @@
+"""Stage ``ingest`` (texts): the posts' texts scrubbed and joined to the skeleton ingest kept.
+
+``ingest.plan`` takes every decision on the posts without their texts (validation, removals,
+detaching, non-participants, pseudonyms). What is left is per row: scrub each kept text, drop
+the labels that name someone, and put the row in the skeleton's order. The two engines of
+``ingest.engine`` do exactly that with the same functions (:func:`scrub_texts`,
+:func:`assemble`):
+
+* ``memory`` (:func:`posts_in_memory`): every text at once, one frame.
+* ``streaming`` (:func:`sink_posts`): texts are read ``batch_rows`` at a time in their raw order,
+  scrubbed and written into buckets of ``batch_rows`` final positions (an external bucket sort);
+  then each bucket is joined to its slice of the skeleton, in order, and appended to the posts
+  file as one row group. At no time are more than ``batch_rows`` texts in memory (plus one
+  Parquet row group while a canonical file is decoded).
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import polars as pl
+import pyarrow.parquet as pq
+
+from analysis import privacy, schema, scrub
+from analysis.ingest import SRC
+from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
+
+log = logging.getLogger(__name__)
+
+#: A post's position in the written posts table (the skeleton's order).
+POS = "_pos"
+_BUCKET = "_bucket"
+_TEXTS = {SRC: pl.UInt32(), ROW: pl.UInt32(), **TEXT_COLUMNS}
+
+
+def scrub_texts(texts: pl.DataFrame, names: privacy.NameRedactor | None) -> pl.DataFrame:
+    """Texts scrubbed and labels holding a known name dropped, row by row (any batch of rows)."""
+    out = texts.with_columns(scrub.scrub_expr("text", names).alias("text"))
+    if names is not None:
+        # A label holding a known handle or name (a hashtag that is someone's handle, a group
+        # named after someone) is a mention in disguise: privacy wins over ground truth, the
+        # label is dropped.
+        out = out.with_columns(scrub.drop_name_labels_expr("labels", names))
+    return out
+
+
+def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
+    """Interim posts: the skeleton's rows, in its order, with their scrubbed texts."""
+    joined = skeleton.join(texts.select(*_TEXTS), on=[SRC, ROW], how="left", maintain_order="left")
+    return schema.conform(joined, "posts", schema.INTERIM)
+
+
+def posts_in_memory(
+    skeleton: pl.DataFrame,
+    tables: Sequence[SourceTables],
+    names: privacy.NameRedactor | None,
+) -> pl.DataFrame:
+    """``ingest.engine: memory``: every kept text scrubbed at once, then joined."""
+    parts = [pl.DataFrame(schema=_TEXTS)]
+    for i, t in enumerate(tables):
+        rows = skeleton.filter(pl.col(SRC) == i).select(ROW)
+        for batch in t.text_batches(None):
+            kept = batch.join(rows, on=ROW, how="semi", maintain_order="left")
+            parts.append(kept.select(pl.lit(i, dtype=pl.UInt32).alias(SRC), ROW, *TEXT_COLUMNS))
+    return assemble(skeleton, scrub_texts(pl.concat(parts), names))
+
+
+def sink_posts(
+    skeleton: pl.DataFrame,
+    tables: Sequence[SourceTables],
+    names: privacy.NameRedactor | None,
+    path: Path | str,
+    batch_rows: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> int:
+    """``ingest.engine: streaming``: write the interim posts to ``path``, ``batch_rows`` texts
+    at a time; returns the rows written.
+
+    ``on_batch`` is told how many texts each step holds (the tests check the bound with it).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    skeleton = skeleton.with_row_index(POS)
+    seen = on_batch or (lambda n: None)
+    with tempfile.TemporaryDirectory(prefix=".posts-", dir=path.parent) as tmp_name:
+        tmp = Path(tmp_name)
+        # pass 1: texts in their raw order, scrubbed, into buckets of final positions
+        for i, t in enumerate(tables):
+            rows = skeleton.filter(pl.col(SRC) == i).select(ROW, POS)
+            for j, batch in enumerate(t.text_batches(batch_rows)):
+                seen(batch.height)
+                kept = batch.join(rows, on=ROW, how="inner")
+                done = scrub_texts(kept, names).select(
+                    pl.lit(i, dtype=pl.UInt32).alias(SRC),
+                    ROW,
+                    *TEXT_COLUMNS,
+                    (pl.col(POS) // batch_rows).alias(_BUCKET),
+                )
+                for (bucket,), part in done.partition_by(_BUCKET, as_dict=True).items():
+                    folder = tmp / str(bucket)
+                    folder.mkdir(exist_ok=True)
+                    part.drop(_BUCKET).write_parquet(folder / f"{i}-{j}.parquet")
+        # pass 2: one bucket at a time, joined to its slice of the skeleton, in order, appended
+        # to the file as its own row group (a polars sink of the parts held far more than one)
+        writer = None
+        try:
+            for bucket in range(-(-skeleton.height // batch_rows)):
+                files = sorted((tmp / str(bucket)).glob("*.parquet"))
+                texts = pl.read_parquet(files) if files else pl.DataFrame(schema=_TEXTS)
+                seen(texts.height)
+                part = assemble(skeleton.slice(bucket * batch_rows, batch_rows).drop(POS), texts)
+                schema.validate(part, "posts", schema.INTERIM)
+                table = part.to_arrow()
+                writer = writer or pq.ParquetWriter(path, table.schema, compression="zstd")
+                writer.write_table(table)
+                del texts, part, table
+                for f in files:
+                    f.unlink()
+        finally:
+            if writer is not None:
+                writer.close()
+        if writer is None:
+            schema.empty("posts", schema.INTERIM).write_parquet(
+                path, compression="zstd", statistics=True
+            )
+    log.info(
+        "wrote %s rows to %s (streaming, %s texts at a time)",
+        f"{skeleton.height:,}",
+        path,
+        f"{batch_rows:,}",
+    )
+    return skeleton.height

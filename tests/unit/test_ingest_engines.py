@@ -1,0 +1,197 @@
+"""``ingest.engine``: memory and streaming write the same tables, and streaming holds a batch.
+
+The contract: both engines write identical files, row order included (posts sorted by time and
+pseudonym; accounts, reactions and rejects in the order ingest decides them). The stage itself
+runs here (``python -m analysis ingest``) on a canonical Parquet dump, so the streaming side
+takes its real route: texts left in the file and read a batch at a time.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+import yaml
+from polars.testing import assert_frame_equal
+
+from analysis import cli, paths, schema
+from analysis.config import IngestParams, PrivacyParams
+from analysis.ingest import Source, ingest, plan
+from analysis.ingest_texts import sink_posts
+from analysis.sources import read_source
+
+NOW = datetime(2030, 1, 1, tzinfo=UTC)
+KEY = b"engine-test-key-0123456789abcdef"
+OUTPUTS = (*paths.INTERIM_TABLES.values(), paths.REJECTS)
+
+
+def write_dump(folder: Path, accounts: pl.DataFrame, posts: pl.DataFrame, reactions) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, df in (("accounts", accounts), ("posts", posts), ("reactions", reactions)):
+        if df is not None:
+            df.write_parquet(folder / f"{name}.parquet")
+    return folder
+
+
+def run_stage(
+    root: Path,
+    dump: Path,
+    engine: str,
+    monkeypatch,
+    batch_rows: int = 97,
+    fmt: str = "canonical",
+    **ingest: object,
+) -> Path:
+    """Run the ingest stage in ``root`` with ``engine``; return ``root``."""
+    root.mkdir()
+    monkeypatch.chdir(root)
+    params = {
+        "source": {"format": fmt, "path": str(dump)},
+        "ingest": {"engine": engine, "batch_rows": batch_rows, "max_reject_share": 0.5, **ingest},
+    }
+    (root / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli.main(["--params", "params.yaml", "ingest"]) == 0
+    return root
+
+
+def assert_same_outputs(a: Path, b: Path) -> None:
+    for rel in OUTPUTS:
+        assert_frame_equal(pl.read_parquet(a / rel), pl.read_parquet(b / rel), check_exact=True)
+    for rel in (paths.INGEST_METRICS, paths.INGEST_COUNTS):
+        assert json.loads((a / rel).read_text()) == json.loads((b / rel).read_text()), rel
+
+
+@pytest.fixture
+def demo_dump(small_demo, tmp_path) -> Path:
+    return write_dump(tmp_path / "raw", small_demo.accounts, small_demo.posts, small_demo.reactions)
+
+
+def test_engines_write_identical_tables_on_the_demo(demo_dump, tmp_path, monkeypatch) -> None:
+    memory = run_stage(tmp_path / "memory", demo_dump, "memory", monkeypatch)
+    streaming = run_stage(tmp_path / "streaming", demo_dump, "streaming", monkeypatch)
+    assert_same_outputs(memory, streaming)
+    posts = pl.read_parquet(streaming / paths.POSTS)
+    assert posts.height > 20 * 97  # many batches, the last one partial
+    assert posts["text"].null_count() < posts.height  # texts were attached, not lost
+    assert not posts["text"].str.contains("@example.org").any()  # and scrubbed
+
+
+def bad_dump(small_demo, folder: Path) -> Path:
+    """The demo with one of every whole-table problem ingest rejects or removes."""
+    posts, accounts = small_demo.posts, small_demo.accounts
+    first = posts.row(0, named=True)
+    root = posts.filter(pl.col("parent_post_id").is_null()).row(5, named=True)
+    minor = accounts["account_id"][3]
+    extra = [
+        {**first},  # duplicate post_id
+        {**first, "post_id": "bad-long", "text": "word " * 400},  # over max_text_chars
+        {**first, "post_id": "bad-dangling", "parent_post_id": "no-such-post"},
+        {**first, "post_id": "bad-below-dangling", "parent_post_id": "bad-dangling"},
+        {  # a reply dated before its parent
+            **first,
+            "post_id": "bad-early",
+            "parent_post_id": root["post_id"],
+            "created_at": root["created_at"] - timedelta(days=1),
+        },
+        {**first, "post_id": "bad-no-author", "account_id": None},  # the adapter rejects it
+        {**first, "post_id": "bad-future", "created_at": datetime(2999, 1, 1, tzinfo=UTC)},
+    ]
+    bad = pl.concat([posts, pl.DataFrame(extra, schema=posts.schema)])
+    # a minor: removed with everything written, replies to them detached
+    accounts = accounts.with_columns(
+        (pl.col("account_id") == minor).alias("is_minor"),
+    )
+    return write_dump(folder, accounts, bad, small_demo.reactions)
+
+
+def test_bad_input_gives_the_same_rejects(small_demo, tmp_path, monkeypatch) -> None:
+    dump = bad_dump(small_demo, tmp_path / "raw")
+    limits = {"batch_rows": 50, "max_text_chars": 1_000}
+    memory = run_stage(tmp_path / "memory", dump, "memory", monkeypatch, **limits)
+    streaming = run_stage(tmp_path / "streaming", dump, "streaming", monkeypatch, **limits)
+    assert_same_outputs(memory, streaming)
+    reasons = set(pl.read_parquet(streaming / paths.REJECTS)["reason"].to_list())
+    for expected in (
+        "duplicate post_id (first occurrence kept)",
+        "text longer than ingest.max_text_chars (1,000)",
+        "dangling parent_post_id (parent not among the posts)",
+        "parent rejected (the thread above it is not in the dump)",
+        "reply dated before its parent",
+        "missing required account_id",
+        "created_at out of range",
+    ):
+        assert any(r.startswith(expected.split(" (")[0]) for r in reasons), (expected, reasons)
+    counts = json.loads((streaming / paths.INGEST_COUNTS).read_text())["sources"]
+    assert next(iter(counts.values()))["accounts"]["removed_minor"] == 1
+
+
+def test_streaming_holds_at_most_batch_rows_texts(small_demo, tmp_path) -> None:
+    """The texts held at once are bounded by ``batch_rows``, whatever the size of the dump."""
+    held: dict[int, list[int]] = {}
+    for n_posts in (500, 2_000):
+        posts = small_demo.posts.head(n_posts)
+        dump = write_dump(
+            tmp_path / f"raw-{n_posts}", small_demo.accounts, posts, small_demo.reactions
+        )
+        tables = read_source("canonical", dump, lazy_text=True)
+        assert tables.texts is not None and tables.posts["text"].null_count() == n_posts
+        params = IngestParams(engine="streaming", batch_rows=64, max_reject_share=0.5)
+        res = plan([Source("demo", tables)], KEY, set(), params, PrivacyParams(), NOW)
+        held[n_posts] = []
+        n = sink_posts(
+            res.posts,
+            [tables],
+            res.names,
+            tmp_path / f"posts-{n_posts}.parquet",
+            64,
+            held[n_posts].append,
+        )
+        assert n == res.posts.height
+        # pass 1 reads every raw text once, pass 2 one bucket per 64 written posts
+        assert sum(held[n_posts][: -(-n // 64)]) <= n_posts
+        assert len(held[n_posts]) == -(-n_posts // 64) + -(-n // 64)
+    assert max(max(h) for h in held.values()) <= 64
+    assert len(held[2_000]) > 3 * len(held[500])  # more batches, not bigger ones
+
+
+def test_memory_engine_of_the_library_matches_the_streaming_sink(small_demo, tmp_path) -> None:
+    """``ingest.ingest`` (memory, one frame) and ``plan`` + ``sink_posts`` agree row for row."""
+    dump = write_dump(tmp_path / "raw", small_demo.accounts, small_demo.posts, small_demo.reactions)
+    eager = ingest(
+        [Source("demo", read_source("canonical", dump))],
+        KEY,
+        set(),
+        IngestParams(max_reject_share=0.5),
+        PrivacyParams(),
+        NOW,
+    )
+    tables = read_source("canonical", dump, lazy_text=True)
+    params = IngestParams(engine="streaming", batch_rows=100, max_reject_share=0.5)
+    res = plan([Source("demo", tables)], KEY, set(), params, PrivacyParams(), NOW)
+    sink_posts(res.posts, [tables], res.names, tmp_path / "posts.parquet", 100)
+    assert_frame_equal(pl.read_parquet(tmp_path / "posts.parquet"), eager.posts)
+    for table in ("accounts", "reactions", "rejects"):
+        assert_frame_equal(getattr(res, table), getattr(eager, table))
+    assert res.counts == eager.counts
+    schema.validate(eager.posts, "posts", schema.INTERIM)
+
+
+def test_texts_stay_on_disk_only_where_parquet_holds_them_typed(small_demo, tmp_path) -> None:
+    """CSV, and Parquet whose text column is not a string, are read whole (casts checked)."""
+    posts = small_demo.posts.head(50)
+    parquet = write_dump(tmp_path / "pq", small_demo.accounts, posts, small_demo.reactions)
+    assert read_source("canonical", parquet, lazy_text=True).texts is not None
+    assert read_source("canonical", parquet).texts is None  # the memory engine
+    csv = tmp_path / "csv"
+    csv.mkdir()
+    small_demo.accounts.write_csv(csv / "accounts.csv")
+    posts.drop("labels").write_csv(csv / "posts.csv")
+    assert read_source("canonical", csv, lazy_text=True).texts is None
+    numeric = write_dump(
+        tmp_path / "num", small_demo.accounts, posts.with_columns(pl.lit(7).alias("text")), None
+    )
+    tables = read_source("canonical", numeric, lazy_text=True)
+    assert tables.texts is None and tables.posts["text"].to_list() == ["7"] * 50
