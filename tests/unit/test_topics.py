@@ -13,9 +13,12 @@ from analysis.schema import NONPARTICIPANT_ID
 from analysis.topics import (
     OUTLIER,
     TopicsParams,
+    choose_k,
     cluster_posts,
     ctfidf_keywords,
     diversity,
+    one_se_k,
+    silhouette_curve,
     soft_membership,
     topic_table,
 )
@@ -50,6 +53,44 @@ def test_choose_k_finds_the_blobs():
     x, _ = _blobs(k=4)
     res = cluster_posts(x, TopicsParams(method="kmeans", n_topics=0, k_grid=(2, 3, 4, 6, 8)))
     assert len(res.topic_ids) == 4
+
+
+@pytest.mark.parametrize("rule", ["one_se", "mean_silhouette"])
+def test_replicated_rules_find_the_blobs_and_are_deterministic(rule):
+    x, _ = _blobs(k=4)
+    p = TopicsParams(n_topics=0, k_grid=(2, 3, 4, 6, 8), k_rule=rule, k_replicates=3)
+    assert len(cluster_posts(x, p).topic_ids) == 4
+    a = silhouette_curve(x, p.k_grid, 7, 100, 3)
+    b = silhouette_curve(x, p.k_grid, 7, 100, 3)
+    assert a[0] == b[0] == (2, 3, 4, 6, 8)
+    np.testing.assert_array_equal(a[1], b[1])
+    assert a[1].shape == (3, 5)
+
+
+def test_one_se_rule_holds_k_where_the_argmax_moves():
+    # A flat silhouette curve (real dumps: every k within ~0.003, SE ~0.002) measured on 5
+    # replicates, then the same curve after a perturbation of the size of the int8 vectors'
+    # effect (a shift of ~1 SE at every k). The argmax of the mean moves from 25 to 10; the
+    # one-SE rule keeps the smallest k, since no k beats it by more than the noise.
+    grid = (6, 8, 10, 12, 15, 20, 25)
+    rng = np.random.default_rng(0)
+    curve = np.array([0.0505, 0.0495, 0.0505, 0.0490, 0.0500, 0.0503, 0.0510])
+    noise = rng.normal(0, 1, (5, len(grid)))
+    noise = (noise - noise.mean(axis=0)) / noise.std(axis=0, ddof=1)
+    scores = curve + 0.002 * noise  # means exactly ``curve``, SE 0.002 / sqrt(5) = 0.0009
+    shifted = scores + np.array([0, 0, 0.0008, 0, 0, 0, -0.0008])
+    assert grid[int(np.argmax(scores.mean(axis=0)))] == 25
+    assert grid[int(np.argmax(shifted.mean(axis=0)))] == 10
+    assert one_se_k(grid, scores) == one_se_k(grid, shifted) == 6
+    # ... but a k that beats the smallest by clearly more than one SE is taken
+    clear = scores + np.array([0, 0, 0.02, 0, 0, 0, 0])
+    assert one_se_k(grid, clear) == 10
+
+
+def test_unknown_k_rule_is_refused():
+    x, _ = _blobs(k=2)
+    with pytest.raises(ValueError, match="k_rule"):
+        choose_k(x, (2, 3), 0, rule="median")
 
 
 def test_outliers_reassigned_only_above_threshold():
