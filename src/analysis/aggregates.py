@@ -66,19 +66,21 @@ def finish_aggregates(authored: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFra
 
 def _finish(joined: pl.LazyFrame) -> pl.LazyFrame:
     # the month key is text when the posts carried a month column, else the month's first instant
+    # sorted before the month is formatted: a month's first instant sorts as its "YYYY-MM"
+    # (four-digit years), and an integer key sorts faster than text
     month = pl.col("month")
     if joined.collect_schema()["month"] != pl.String:
         month = month.dt.strftime("%Y-%m")
     return (
-        joined.with_columns(month.alias("month"))
-        .filter(pl.col("account_id") != schema.NONPARTICIPANT_ID)
+        joined.filter(pl.col("account_id") != schema.NONPARTICIPANT_ID)
+        .sort(list(AGG_KEYS))
+        .with_columns(month.alias("month"))
         .select(
             [
                 pl.col(c).fill_null(0).cast(t) if t == pl.UInt32() else pl.col(c).cast(t)
                 for c, t in AGGREGATES.items()
             ]
         )
-        .sort(list(AGG_KEYS))
     )
 
 

@@ -33,6 +33,7 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+import numpy as np
 import polars as pl
 
 from analysis import privacy, schema
@@ -161,16 +162,25 @@ def _validate_posts(
     posts = posts.filter(~out_of_range)
     posts, negative = _negative_counts(posts, "posts")
     rejects += negative
-    parent_at = pl.col("parent_post_id").replace_strict(
-        posts["post_id"], posts["created_at"], default=None, return_dtype=posts["created_at"].dtype
+    # the parent's time, looked up once (a column, dropped below)
+    posts = posts.with_columns(
+        pl.col("parent_post_id")
+        .replace_strict(
+            posts["post_id"],
+            posts["created_at"],
+            default=None,
+            return_dtype=posts["created_at"].dtype,
+        )
+        .alias("_parent_at")
     )
-    early = (pl.col("created_at") < parent_at).fill_null(False)
-    bad = posts.filter(early)
+    early = (pl.col("created_at") < pl.col("_parent_at")).fill_null(False)
+    bad = posts.filter(early).drop("_parent_at")
     if bad.height:
         rejects.append(_reject(bad, "posts", "reply dated before its parent"))
     posts = posts.filter(~early)
     # What is left of a reply cycle has equal times all round: looked for among those replies only
-    same = posts.filter((pl.col("created_at") == parent_at).fill_null(False))
+    same = posts.filter((pl.col("created_at") == pl.col("_parent_at")).fill_null(False))
+    posts = posts.drop("_parent_at")
     cycle = _cycle_members(same["post_id"].to_list(), same["parent_post_id"].to_list())
     if cycle:
         in_cycle = pl.col("post_id").is_in(sorted(cycle))
@@ -291,34 +301,45 @@ ROOT_ROUNDS = 12
 def _roots(posts: pl.DataFrame) -> pl.Series:
     """Root of every post by following parent links (a post without parent is its own root).
 
-    Vectorised pointer jumping: each round replaces every post's ancestor by that ancestor's
-    ancestor (log2(depth) joins). Threads with a cycle or deeper than 2,048 levels (never seen in
-    a real dump) take the Python walk instead (:func:`_roots_python`).
+    Vectorised pointer jumping over row numbers: each round replaces every post's ancestor by
+    that ancestor's ancestor (log2(depth) rounds of one numpy gather; the ids are joined to row
+    numbers once). A parent id that is not among the posts is a root of its own. Threads with
+    a cycle or deeper than 2,048 levels (never seen in a real dump) take the Python walk
+    instead (:func:`_roots_python`).
     """
     parent = posts.select(
         "post_id",
         pl.when(pl.col("parent_post_id") == pl.col("post_id"))
         .then(None)
         .otherwise(pl.col("parent_post_id"))
+        .cast(pl.String)
         .alias("up"),
     )
     if parent["post_id"].is_duplicated().any():
         return _roots_python(posts)
-    jump = parent.select("post_id", pl.coalesce("up", "post_id").alias("anc"))
+    n = parent.height
+    rows = pl.DataFrame({"up": parent["post_id"], "_row": pl.int_range(n, eager=True)})
+    up_row = parent.join(rows, on="up", how="left", maintain_order="left")["_row"]
+    # a parent id that is not a post is a node of its own (numbered n, n + 1, ...), a root
+    extra = parent["up"].filter(up_row.is_null() & parent["up"].is_not_null())
+    extra = extra.unique(maintain_order=True)
+    names = pl.concat([parent["post_id"], extra])
+    if extra.len():
+        more = pl.DataFrame({"up": extra, "_x": pl.int_range(n, names.len(), eager=True)})
+        up_row = (
+            parent.join(more, on="up", how="left", maintain_order="left")
+            .select(pl.coalesce(up_row, "_x"))
+            .to_series()
+        )
+    up_row = up_row.fill_null(-1).to_numpy()
+    up = np.concatenate([up_row, np.full(extra.len(), -1, dtype=up_row.dtype)])
+    jump = np.where(up >= 0, up, np.arange(up.size))
     for _ in range(ROOT_ROUNDS):
-        nxt = jump.join(
-            jump.rename({"post_id": "anc", "anc": "anc2"}),
-            on="anc",
-            how="left",
-            maintain_order="left",
-        ).select("post_id", pl.coalesce("anc2", "anc").alias("anc"))
-        if nxt["anc"].equals(jump["anc"]):
+        nxt = jump[jump]
+        if np.array_equal(nxt, jump):
             # a fixed point: every ancestor is a root, unless the links hold a cycle
-            above = jump.join(
-                parent.rename({"post_id": "anc"}), on="anc", how="left", maintain_order="left"
-            )["up"]
-            if above.null_count() == jump.height:
-                return jump["anc"].alias("root_post_id")
+            if (up[jump] < 0).all():
+                return names.gather(jump[:n]).alias("root_post_id")
             break
         jump = nxt
     return _roots_python(posts)

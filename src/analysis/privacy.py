@@ -181,16 +181,8 @@ def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -
     return prefix + hmac.new(key, msg, hashlib.sha256).hexdigest()[:DIGEST_HEX]
 
 
-def pseudonymise_series(
-    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
-) -> pl.Series:
-    """Pseudonyms of every raw id of ``s`` (nulls stay null), one HMAC per distinct id.
-
-    The distinct ids are hashed (``hmac.digest``, OpenSSL's one-shot HMAC) and joined back, so a
-    column where each author appears a thousand times costs a thousand times fewer HMACs.
-    """
-    s = s.cast(pl.String)
-    uniq = s.drop_nulls().unique()
+def _digests(uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Series:
+    """Pseudonyms of the distinct, non-null raw ids ``uniq`` (one HMAC each, in their order)."""
     # HMAC-SHA256 by its definition (RFC 2104) from the two padded-key states, copied per id:
     # the same digests as hmac.new, a third faster than a fresh HMAC per id
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()
@@ -199,17 +191,29 @@ def pseudonymise_series(
     inner.update(f"{namespace}\x1f{kind}\x1f".encode())
     outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
 
-    def one(v: str, icopy=inner.copy, ocopy=outer.copy) -> str:
+    def one(v: bytes, icopy=inner.copy, ocopy=outer.copy) -> bytes:
         h = icopy()
-        h.update(v.encode())
+        h.update(v)
         o = ocopy()
         o.update(h.digest())
-        return prefix + o.hexdigest()[:DIGEST_HEX]
+        return o.digest()
 
-    table = pl.DataFrame(
-        {"raw": uniq, "pseudonym": [one(v) for v in uniq.to_list()]},
-        schema={"raw": pl.String, "pseudonym": pl.String},
-    )
+    # UTF-8 bytes in, raw digests out: the encoding, hex and prefix are done by polars
+    digests = pl.Series([one(v) for v in uniq.cast(pl.Binary).to_list()], dtype=pl.Binary)
+    return (prefix + digests.bin.encode("hex").str.slice(0, DIGEST_HEX)).alias(uniq.name)
+
+
+def pseudonymise_series(
+    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
+) -> pl.Series:
+    """Pseudonyms of every raw id of ``s`` (nulls stay null), one HMAC per distinct id.
+
+    The distinct ids are hashed (:func:`_digests`) and joined back, so a column where each
+    author appears a thousand times costs a thousand times fewer HMACs.
+    """
+    s = s.cast(pl.String)
+    uniq = s.drop_nulls().unique()
+    table = pl.DataFrame({"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)})
     return (
         pl.DataFrame({"raw": s})
         .join(table, on="raw", how="left", maintain_order="left")["pseudonym"]
@@ -222,7 +226,7 @@ def pseudonym_table(
 ) -> tuple[pl.Series, pl.Series]:
     """(raw ids, pseudonyms) of every distinct raw id in ``columns``: one HMAC per id."""
     uniq = pl.concat([c.cast(pl.String) for c in columns]).drop_nulls().unique()
-    return uniq, pseudonymise_series(uniq, key, namespace, kind, prefix)
+    return uniq, _digests(uniq, key, namespace, kind, prefix)
 
 
 def lookup_expr(col: str, table: tuple[pl.Series, pl.Series]) -> pl.Expr:
@@ -486,6 +490,7 @@ def name_variants(name: str, min_len: int = 3) -> set[str]:
 
 
 ORDINARY_WORD = r"\b[a-z][a-z'\-]{2,}\b"
+_ORDINARY = re.compile(r"[a-z][a-z'\-]{2,}")
 
 
 def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int = 10) -> set[str]:
@@ -504,8 +509,11 @@ def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int =
 
 
 def ordinary_candidates(names: Iterable[str]) -> list[str]:
-    """The names that may be ordinary words: lower-case, one word."""
-    return sorted({n for n in names if n and n.islower() and WORD.fullmatch(n)})
+    """The names that may be ordinary words: lower-case, one word, of the word pattern's letters
+    (no other name can equal a word that :data:`ORDINARY_WORD` finds)."""
+    return sorted(
+        {n for n in names if n and n.islower() and WORD.fullmatch(n) and _ORDINARY.fullmatch(n)}
+    )
 
 
 def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
@@ -514,12 +522,14 @@ def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
     Over any part of the posts: the pairs of the parts, made distinct, are those of the whole
     (ingest's streaming engine counts them batch by batch).
     """
+    if not candidates:
+        return pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
     return (
         posts.lazy()
-        .select(
-            "account_id",
-            pl.col("text").str.to_lowercase().str.extract_all(ORDINARY_WORD).alias("w"),
-        )
+        .select("account_id", pl.col("text").str.to_lowercase())
+        # a text without any candidate as a substring holds none as a word (Aho-Corasick)
+        .filter(pl.col("text").str.contains_any(candidates))
+        .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
         .explode("w")
         .filter(pl.col("w").is_in(candidates))
         .unique()
