@@ -190,3 +190,52 @@ def test_weekend_items_are_read_against_the_weekend_audience() -> None:
         after = conversation_eb.score(off, p, as_of).filter(pl.col("account_id") == "a05")
         change[adjust] = after["score"].item() / before["score"].item() - 1
     assert change[False] > 0.05 and abs(change[True]) < 0.5 * change[False]
+
+
+def _circle_reference(edges: pl.DataFrame, partners: pl.DataFrame) -> pl.DataFrame:
+    """The former route: every edge joined to the whole circle of its dst (quadratic in hubs)."""
+    circle = pl.concat(
+        [partners, partners.select(pl.col("x"), pl.col("x").alias("y")).unique()]
+    ).rename({"x": "dst", "y": "target"})
+    return (
+        edges.select("src", "dst")
+        .join(circle, on="dst")
+        .join(
+            edges.select("src", pl.col("dst").alias("target"), pl.col("n").alias("n_to")),
+            on=["src", "target"],
+        )
+        .group_by("src", "dst")
+        .agg(n_circle=pl.col("n_to").sum())
+    )
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_circle_counts_by_triangles_equal_the_whole_circle_join(seed: int) -> None:
+    """Triangles listed once by degree order give exactly what joining each edge to its dst's
+    whole circle gave, on graphs with hubs (Zipf-like repliers and targets) and cliques."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    n_acc, n_edges = 60, 900
+    w = 1.0 / np.arange(1, n_acc + 1) ** 1.1
+    src = rng.choice(n_acc, n_edges, p=w / w.sum())
+    dst = rng.choice(n_acc, n_edges, p=w / w.sum())
+    raw = pl.DataFrame({"src": [f"a{i}" for i in src], "dst": [f"a{i}" for i in dst]}).filter(
+        pl.col("src") != pl.col("dst")
+    )
+    edges = raw.group_by("src", "dst").agg(n=pl.len().cast(pl.Float64))
+    partners = (
+        pl.concat(
+            [
+                edges.select(pl.col("src").alias("x"), pl.col("dst").alias("y")),
+                edges.select(pl.col("dst").alias("x"), pl.col("src").alias("y")),
+            ]
+        )
+        .unique()
+        .sort("x", "y")
+    )
+    got = conversation_eb._circle_counts(edges, partners).sort("src", "dst")
+    want = _circle_reference(edges, partners).sort("src", "dst")
+    assert got.height == edges.height
+    assert got.equals(want.select(got.columns))
+    assert (got["n_circle"] > edges.sort("src", "dst")["n"]).any()  # triangles were found
