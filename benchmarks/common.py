@@ -11,6 +11,7 @@ import contextlib
 import math
 import multiprocessing as mp
 import os
+import re
 import threading
 import time
 import traceback
@@ -24,6 +25,33 @@ import psutil
 MIB = 1024 * 1024
 #: MiniLM-L6 forward cost per token (the 11.9 M embedding-table parameters are lookups).
 MFLOP_PER_TOKEN = 21.5
+
+
+class StageClock:
+    """Wall time per stage of a ``dvc repro``, from the ``Running stage '<name>'`` lines it prints.
+
+    Feed it every output line (:meth:`line`, which returns the stage that line starts, if any),
+    then :meth:`stop` when dvc has exited; ``seconds`` maps each stage to its time.
+    """
+
+    LINE = re.compile(r"^Running stage '([^']+)'")
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.current: str | None = None
+        self._since = time.perf_counter()
+
+    def line(self, text: str) -> str | None:
+        m = self.LINE.match(text)
+        if m:
+            self.stop()
+            self.current, self._since = m.group(1), time.perf_counter()
+            return self.current
+        return None
+
+    def stop(self) -> None:
+        if self.current:
+            self.seconds[self.current] = time.perf_counter() - self._since
 
 
 class PeakRSS:

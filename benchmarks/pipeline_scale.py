@@ -24,7 +24,6 @@ import argparse
 import contextlib
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -40,9 +39,14 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script
 
-from benchmarks.common import human, loadavg, loglog_slope, nlogn_slope  # noqa: E402
+from benchmarks.common import (  # noqa: E402
+    StageClock,
+    human,
+    loadavg,
+    loglog_slope,
+    nlogn_slope,
+)
 
-STAGE_LINE = re.compile(r"^Running stage '([^']+)'")
 KEY = "pipeline-scale-benchmark-key-0123456789"
 
 
@@ -146,8 +150,7 @@ def repro(project: Path, log: Path) -> dict[str, Any]:
         "PYTHONPATH": str(project / "src"),
     }
     started = time.perf_counter()
-    seconds: dict[str, float] = {}
-    current, t_stage = None, started
+    clock = StageClock()
     with log.open("w") as out:
         proc = subprocess.Popen(
             ["dvc", "repro"],
@@ -162,20 +165,15 @@ def repro(project: Path, log: Path) -> dict[str, Any]:
             for line in proc.stdout:
                 out.write(line)
                 out.flush()
-                m = STAGE_LINE.match(line)
-                if m:
-                    now = time.perf_counter()
-                    if current:
-                        seconds[current] = now - t_stage
-                    current, t_stage = m.group(1), now
-                    mem.stage = current
+                stage = clock.line(line)
+                if stage:
+                    mem.stage = stage
             rc = proc.wait()
-            if current:
-                seconds[current] = time.perf_counter() - t_stage
+            clock.stop()
     return {
         "rc": rc,
         "seconds": time.perf_counter() - started,
-        "stages": seconds,
+        "stages": clock.seconds,
         "peak_mib": mem.peaks,
         "dvc_peak_mib": mem.root_peak,
     }
