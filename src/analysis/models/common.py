@@ -252,6 +252,21 @@ def check_output(df: pl.DataFrame) -> None:
         raise ValueError("score frame: the non-participant placeholder must never be scored")
 
 
+def ordered_sum(expr: pl.Expr) -> pl.Expr:
+    """``expr.sum()`` added in a fixed order: the values ascending.
+
+    Float addition is not associative, and a group-by or a join hands a group's rows over in an
+    order that varies with the thread count and the input's row order; sorted first, the sum
+    is a function of the values alone (bit for bit), in a group-by as over a whole column.
+    """
+    return expr.sort().sum()
+
+
+def ordered_mean(expr: pl.Expr) -> pl.Expr:
+    """``expr.mean()`` in a fixed order (see :func:`ordered_sum`)."""
+    return expr.sort().mean()
+
+
 def h_index(counts: np.ndarray) -> int:
     """Largest h such that h items have at least h each (works on decay-weighted counts)."""
     c = np.sort(np.asarray(counts, dtype=float))[::-1]
@@ -274,9 +289,9 @@ def gamma_poisson(y: pl.Expr, e: pl.Expr, frame: pl.DataFrame) -> tuple[float, f
     if fit.height < 2:
         fit = frame
     stats = fit.select(
-        (y.sum() / e.sum()).alias("m"),
-        (y / e).var().alias("var_rate"),
-        (1.0 / e).mean().alias("inv_e_mean"),
+        (ordered_sum(y) / ordered_sum(e)).alias("m"),
+        (y / e).sort().var().alias("var_rate"),
+        ordered_mean(1.0 / e).alias("inv_e_mean"),
     ).row(0, named=True)
     m = float(stats["m"] or 0.0)
     if m <= 0:
