@@ -13,6 +13,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysis.models.common import ordered_sum
+
 
 def relative_change(floor_pct: float) -> pl.Expr:
     """(pct_cf - pct_base) / max(pct_base, floor_pct): the relative change of score_pct."""
@@ -59,9 +61,9 @@ def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -
         log_m=(1 + pl.col("m")).log(),
     )
     per_account = long.group_by("model", "account_id").agg(
-        slope=(pl.col("rel") * pl.col("m")).sum() / (pl.col("m") ** 2).sum(),
-        log_slope=(pl.col("log_ratio") * pl.col("log_m")).sum()
-        / (pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null()).sum(),
+        slope=ordered_sum(pl.col("rel") * pl.col("m")) / ordered_sum(pl.col("m") ** 2),
+        log_slope=ordered_sum(pl.col("log_ratio") * pl.col("log_m"))
+        / ordered_sum((pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null())),
     )
     out: dict[str, dict] = {}
     for (name,), g in per_account.group_by("model", maintain_order=True):

@@ -53,6 +53,7 @@ from analysis import adversaries, cf_stats, stability
 from analysis.adversaries import inject_posts, key_free_order, reaction_ring
 from analysis.compute import Engine, LocalEngine
 from analysis.config import Frozen
+from analysis.models import common
 from analysis.models.base import Model, Tables
 
 log = logging.getLogger(__name__)
@@ -267,8 +268,11 @@ def rescore_group(
     transform, group = task
     cf = transform(tables, group)
     rows = []
-    for name, module in models.items():
-        scored = module.score(cf, params, as_of).filter(pl.col("account_id").is_in(group))
+    with common.shared_scoping():  # the models scope the altered posts once, not each
+        scored_by = {n: module.score(cf, params, as_of) for n, module in models.items()}
+    del cf
+    for name in models:
+        scored = scored_by.pop(name).filter(pl.col("account_id").is_in(group))
         base = baseline[name]
         # a model that publishes a band (conversation_eb): did the published band move?
         band = "band" in base.columns and "band" in scored.columns

@@ -106,7 +106,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # Distinct repliers, each with the weight of their latest reply.
     pair_w = edges.group_by("src", "dst").agg(w=pl.col("w").max())
     repliers = pair_w.group_by("dst").agg(
-        n_repliers=pl.len(), _repl_w=pl.col("w").sum(), n_obs=pl.len()
+        n_repliers=pl.len(), _repl_w=common.ordered_sum(pl.col("w")), n_obs=pl.len()
     )
     n_replies = edges.group_by("dst").agg(n_obs=pl.len())
     repliers = repliers.drop("n_obs").join(n_replies, on="dst").rename({"dst": "account_id"})
@@ -115,7 +115,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     recip = pair_w.join(
         pair_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
     ).select(pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w"))
-    recip = recip.group_by("account_id").agg(n_reciprocal=pl.len(), _recip_w=pl.col("w").sum())
+    recip = recip.group_by("account_id").agg(
+        n_reciprocal=pl.len(), _recip_w=common.ordered_sum(pl.col("w"))
+    )
 
     # Threads others joined, along conversation links only: on Stack Exchange an answer is the
     # answerer's own contribution (credited above), so it starts a thread of its own rather than
@@ -145,12 +147,12 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         roots.join(others_joined, on="root_post_id")
         .join(thread_max, on="root_post_id")
         .group_by("account_id")
-        .agg(thread_depth=(pl.col("w") * pl.col("depth")).sum())
+        .agg(thread_depth=common.ordered_sum(pl.col("w") * pl.col("depth")))
     )
 
     # h-index on the weighted credit each of its posts drew from others (replies to it; for a
     # Stack Exchange answer, the answer's own credit plus the comments on it).
-    per_post = edges.group_by("dst", "target_post_id").agg(n=pl.col("w").sum())
+    per_post = edges.group_by("dst", "target_post_id").agg(n=common.ordered_sum(pl.col("w")))
     h = (
         per_post.group_by("dst")
         .agg(h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum())

@@ -214,9 +214,9 @@ def item_outcomes(
         .with_columns(n_threads=pl.len().over("src", "dst").cast(pl.Float64))
         .group_by("dst", "thread_id")
         .agg(
-            y=(pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power))
-            .sum()
-            .round(12)
+            y=common.ordered_sum(
+                pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
+            ).round(12)
         )
         .rename({"dst": "account_id"})
     )
@@ -247,9 +247,10 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
         # the community's mean outcome for items started on the same weekday (UTC), so a
         # weekend item that draws less because fewer people are around is not a worse item.
         dow = pl.col("first_at").dt.weekday()
+        mean_dow = common.ordered_mean(pl.col("y")).over(dow)
         items = items.with_columns(
-            y=pl.when(pl.col("y").mean().over(dow) > 0)
-            .then(pl.col("y") * pl.col("y").mean() / pl.col("y").mean().over(dow))
+            y=pl.when(mean_dow > 0)
+            .then(pl.col("y") * common.ordered_mean(pl.col("y")) / mean_dow)
             .otherwise(pl.col("y"))
             .round(12)
         )
@@ -259,13 +260,13 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     items = items.with_columns(
         j=(pl.col("first_at").rank("min", descending=True).over("account_id") - 1).cast(pl.Float64),
     ).with_columns(v=pl.lit(0.5).pow(pl.col("j") / own.half_life_items))
-    # Sums rounded to 1e-12: a parallel group-by adds in varying order (differences of 1e-17
-    # that would otherwise flip exact ties between runs).
+    # Sums in a fixed order (``common.ordered_sum``: a group-by hands rows over in an order
+    # that varies with the thread count), rounded to 1e-12 as before.
     per = items.group_by("account_id").agg(
         e_all=pl.len().cast(pl.Float64),
-        y_all=pl.col("y").sum().round(12),
-        e=pl.col("v").sum().round(12),
-        y=(pl.col("v") * pl.col("y")).sum().round(12),
+        y_all=common.ordered_sum(pl.col("y")).round(12),
+        e=common.ordered_sum(pl.col("v")).round(12),
+        y=common.ordered_sum(pl.col("v") * pl.col("y")).round(12),
         n_items=pl.len().cast(pl.Int64),
     )
     m, k = common.gamma_poisson(pl.col("y_all"), pl.col("e_all"), per)

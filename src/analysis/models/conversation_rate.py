@@ -83,9 +83,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .with_columns(pl.col("n_repliers", "n_two_way").fill_null(0))
         .group_by("account_id")
         .agg(
-            e=pl.col("w").sum(),
-            y=(pl.col("w") * pl.col("n_repliers")).sum(),
-            y2=(pl.col("w") * pl.col("n_two_way")).sum(),
+            e=common.ordered_sum(pl.col("w")),
+            y=common.ordered_sum(pl.col("w") * pl.col("n_repliers")),
+            y2=common.ordered_sum(pl.col("w") * pl.col("n_two_way")),
             n_obs=pl.len(),
         )
         .filter(pl.col("e") > 0)

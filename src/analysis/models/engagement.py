@@ -58,7 +58,8 @@ def fit_prior(y: np.ndarray, exposure: np.ndarray) -> tuple[float, float, str]:
     y, exposure = y[keep], exposure[keep]
     if y.size == 0:
         return 0.0, 0.0, "none (no posts)"
-    pooled = float(y.sum() / exposure.sum())
+    # sums of the sorted values: the same bits whatever the accounts' order (their pseudonyms)
+    pooled = float(np.sort(y).sum() / np.sort(exposure).sum())
     if y.size < 5 or y.sum() == 0:
         return pooled, 0.0, "pooled Poisson rate (too few accounts for a dispersion fit)"
     import statsmodels.api as sm
@@ -89,8 +90,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     agg = (
         per_post.group_by("account_id")
         .agg(
-            y=(pl.col("w") * pl.col("n_reactions")).sum(),
-            exposure=pl.col("w").sum(),
+            y=common.ordered_sum(pl.col("w") * pl.col("n_reactions")),
+            exposure=common.ordered_sum(pl.col("w")),
             median_reactions_per_post=pl.col("n_reactions").median(),
             n_obs=pl.len(),
         )

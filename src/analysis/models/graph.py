@@ -109,8 +109,12 @@ def build(tables: Tables, p: ModelParams, as_of: datetime):
         .sort("node")
         .with_row_index("idx")
     )
-    e = edges.join(nodes.rename({"node": "src", "idx": "i"}), on="src").join(
-        nodes.rename({"node": "dst", "idx": "j"}), on="dst"
+    # In a fixed order (parallel edges add up in the order given, and float addition is not
+    # associative): the ranks do not depend on the row order or thread count of the joins.
+    e = (
+        edges.join(nodes.rename({"node": "src", "idx": "i"}), on="src")
+        .join(nodes.rename({"node": "dst", "idx": "j"}), on="dst")
+        .sort("i", "j", "w", "w_full")
     )
     return posts, e, nodes, half_life, window
 

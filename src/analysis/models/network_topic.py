@@ -52,14 +52,19 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .join(topics, on="post_id")
         .join(nodes.rename({"node": "account_id"}), on="account_id")
         .group_by("topic_id", "idx")
-        .agg(mass=(pl.col("w") * pl.col("probability")).sum())
-        .with_columns(mass=pl.col("mass") / pl.col("mass").sum().over("idx"))
+        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
+        .with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
     )
-    edge_t = e.select("post_id", "i", "j", "w", "w_full").join(topics, on="post_id")
+    # in a fixed order: PageRank adds parallel edges up in the order it is given them
+    edge_t = (
+        e.select("post_id", "i", "j", "w", "w_full")
+        .join(topics, on="post_id")
+        .sort("i", "j", "w", "w_full", "probability")
+    )
     # Topic weight: its share of the reply attention (edges), not of the posting.
     prevalence = (
         edge_t.group_by("topic_id")
-        .agg(mass=(pl.col("w") * pl.col("probability")).sum())
+        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
         .join(interest.select("topic_id").unique(), on="topic_id")
         .sort("topic_id")
     )
@@ -85,9 +90,14 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         )
         comps[_col(topic_id)] = x * n * (mass / total)
     n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
+    # the components added one after another (polars' sum_horizontal adds them in an order
+    # that varies with the thread count)
+    total_score = np.zeros(n)
+    for c in comps.values():
+        total_score = total_score + c
     per = (
         pl.DataFrame({"account_id": nodes["node"], **comps})
-        .with_columns(score=pl.sum_horizontal(*comps) if comps else pl.lit(0.0))
+        .with_columns(score=pl.Series(total_score))
         .join(n_in, on="account_id", how="left")
     )
     top = pl.DataFrame({"account_id": nodes["node"]})

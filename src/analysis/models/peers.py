@@ -31,6 +31,7 @@ import numpy as np
 import polars as pl
 
 from analysis import ordering
+from analysis.models import common
 from analysis.models.base import Tables
 
 #: birdspotter's defaults: the time decay per second and the exponent on follower counts.
@@ -128,7 +129,7 @@ def cascade_influence(
                 phi=pl.Series(cascade_phi(g["t"].to_numpy(), g["m"].to_numpy(), r, beta))
             )
         )
-    return pl.concat(phis).group_by("account_id").agg(score=pl.col("phi").mean())
+    return pl.concat(phis).group_by("account_id").agg(score=common.ordered_mean(pl.col("phi")))
 
 
 #: name -> function(tables, as_of) -> score frame or None (not available on this data).

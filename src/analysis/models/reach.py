@@ -58,8 +58,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     per = (
         posts.group_by("account_id")
         .agg(
-            _views=(pl.col("w") * pl.col("n_views")).sum()
-            / pl.col("w").filter(pl.col("n_views").is_not_null()).sum(),
+            _views=common.ordered_sum(pl.col("w") * pl.col("n_views"))
+            / common.ordered_sum(pl.col("w").filter(pl.col("n_views").is_not_null())),
             n_obs=pl.len(),
         )
         .join(last_followers, on="account_id", how="left")

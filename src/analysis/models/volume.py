@@ -37,9 +37,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     per = (
         posts.group_by("account_id")
         .agg(
-            c_posts=pl.col("w").filter(~pl.col("is_reply")).sum(),
-            c_replies=pl.col("w").filter(pl.col("is_reply")).sum(),
-            score_se=(pl.col("w") ** 2).sum().sqrt(),
+            c_posts=common.ordered_sum(pl.col("w").filter(~pl.col("is_reply"))),
+            c_replies=common.ordered_sum(pl.col("w").filter(pl.col("is_reply"))),
+            score_se=common.ordered_sum(pl.col("w") ** 2).sqrt(),
             n_obs=pl.len(),
         )
         .with_columns(score=pl.col("c_posts") + pl.col("c_replies"))

@@ -1,0 +1,132 @@
+"""The compare stage's fast paths give the reference's numbers bit for bit.
+
+* ``compare.spearman`` and ``compare.kendall_tau_b`` replace ``scipy.stats.spearmanr`` and
+  ``kendalltau`` in the agreement bootstrap (pairs of models x draws);
+* ``common.shared_scoping`` lets the models of one counterfactual task scope the altered posts
+  once instead of once each.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+import pytest
+from scipy import stats
+
+from analysis import compare
+from analysis.models import common
+
+
+def _pairs(seed: int, n_cases: int = 400):
+    """Score-like vectors: continuous, rounded (many ties), few levels, half zeros."""
+    rng = np.random.default_rng(seed)
+    for i in range(n_cases):
+        n = int(rng.integers(2, 300))
+        a = rng.normal(size=n)
+        b = a * rng.normal() + rng.normal(size=n)
+        kind = i % 4
+        if kind == 1:
+            a, b = np.round(a, 1), np.round(b, 0)
+        elif kind == 2:
+            a = rng.integers(0, 3, n).astype(float)
+            b = rng.integers(0, 2, n).astype(float)
+        elif kind == 3:
+            a[: n // 2] = 0.0
+        if np.ptp(a) > 0 and np.ptp(b) > 0:
+            yield a, b
+
+
+def _same(x: float, y: float) -> bool:
+    return x == y or (np.isnan(x) and np.isnan(y))
+
+
+def test_average_ranks_equal_scipy_rankdata() -> None:
+    for a, b in _pairs(1, 100):
+        assert np.array_equal(compare.average_ranks(a), stats.rankdata(a))
+        assert np.array_equal(compare.average_ranks(b), stats.rankdata(b))
+
+
+def test_spearman_and_kendall_equal_scipy_bit_for_bit() -> None:
+    n = 0
+    for a, b in _pairs(2):
+        assert _same(compare.spearman(a, b), float(stats.spearmanr(a, b).statistic)), (a, b)
+        ref = float(stats.kendalltau(a, b, variant="b").statistic)
+        assert _same(compare.kendall_tau_b(a, b), ref), (a, b)
+        n += 1
+    assert n > 300
+
+
+def test_spearman_and_kendall_are_nan_on_nan_or_constant_input() -> None:
+    a = np.array([1.0, 2.0, np.nan, 4.0])
+    b = np.array([1.0, 3.0, 2.0, 4.0])
+    assert np.isnan(compare.spearman(a, b)) and np.isnan(compare.kendall_tau_b(a, b))
+    flat = np.ones(4)
+    assert np.isnan(compare.spearman(flat, b)) and np.isnan(compare.kendall_tau_b(flat, b))
+
+
+def test_agreement_equals_the_scipy_reference(monkeypatch) -> None:
+    rng = np.random.default_rng(5)
+    ids = [f"a{i:03d}" for i in range(80)]
+    base = rng.normal(size=80)
+    scores = {
+        m: pl.DataFrame({"account_id": ids, "score": np.round(base + s * rng.normal(size=80), 1)})
+        for m, s in (("x", 0.3), ("y", 1.0), ("z", 3.0))
+    }
+    params = compare.CompareParams(n_boot=30)
+    fast = compare.agreement(scores, params)
+    monkeypatch.setattr(compare, "spearman", lambda a, b: float(stats.spearmanr(a, b).statistic))
+    monkeypatch.setattr(
+        compare, "kendall_tau_b", lambda a, b: float(stats.kendalltau(a, b, variant="b").statistic)
+    )
+    assert fast.equals(compare.agreement(scores, params))
+
+
+def test_shared_scoping_gives_the_same_scores_and_keeps_nothing_after(small_demo) -> None:
+    from analysis import models as registry
+    from analysis.demo_check import tables_from_demo
+    from analysis.models.params import ModelParams
+
+    t = tables_from_demo(small_demo)
+    as_of = t.posts["created_at"].max() + timedelta(seconds=1)
+    p = ModelParams()
+    plain = {n: registry.MODELS[n].score(t, p, as_of) for n in p.names}
+    with common.shared_scoping():
+        shared = {n: registry.MODELS[n].score(t, p, as_of) for n in p.names}
+        once = common.scoped_posts(t.posts, as_of, 30.0, None)
+        assert common.scoped_posts(t.posts, as_of, 30.0, None) is once
+        assert common.scoped_posts(t.posts, as_of, 10.0, None) is not once
+        assert common.scoped_posts(t.posts.clone(), as_of, 30.0, None) is not once
+    assert common.scoped_posts(t.posts, as_of, 30.0, None) is not once
+    for n in p.names:
+        assert shared[n].equals(plain[n]), n
+
+
+@pytest.mark.parametrize("model", ["conversation_eb", "volume"])
+def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, monkeypatch) -> None:
+    from analysis import counterfactual
+    from analysis import models as registry
+    from analysis.demo_check import tables_from_demo
+    from analysis.models.params import ModelParams
+
+    t = tables_from_demo(small_demo)
+    as_of = t.posts["created_at"].max() + timedelta(seconds=1)
+    p = ModelParams()
+    models = {model: registry.MODELS[model], "conversation": registry.MODELS["conversation"]}
+    baseline = {n: m.score(t, p, as_of) for n, m in models.items()}
+    group = counterfactual.sample_accounts(t, 6, 3, as_of)
+    task = (counterfactual.weekend_off, group)
+    args = (t, models, p, as_of, baseline, counterfactual.frozen_scores(baseline))
+    fast = counterfactual.rescore_group(task, *args)
+    monkeypatch.setattr(common, "shared_scoping", _NoSharing)
+    assert fast.height == len(models) * len(group)
+    assert fast.equals(counterfactual.rescore_group(task, *args))
+
+
+class _NoSharing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None

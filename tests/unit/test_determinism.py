@@ -1,0 +1,155 @@
+"""Scores and counterfactual changes are a function of the data and params, bit for bit.
+
+Float addition is not associative: a sum taken in polars' group-by order changes in the last
+bits with the thread count and with the input's row order (``counterfactual_changes.parquet``
+got another hash on every run). Each case runs in its own process (polars reads
+``POLARS_MAX_THREADS`` once, at import) on the same small demo, its rows shuffled or not, and
+every output must be *identical* (``DataFrame.equals``: exact floats), not close.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from tests.conftest import ROOT
+
+# Run in a child process: score every model and run a small counterfactual battery on the demo
+# tables (rows shuffled with ``seed`` unless it is 0), writing each output to ``out``.
+_CHILD = r"""
+import sys
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import polars as pl
+
+from analysis import counterfactual, demo_check
+from analysis import models as registry
+from analysis.config import DemoParams
+from analysis.counterfactual import CounterfactualParams
+from analysis.demo import generate
+from analysis.models.params import ModelParams
+
+out, seed = Path(sys.argv[1]), int(sys.argv[2])
+t = demo_check.tables_from_demo(generate(DemoParams(seed=7, n_accounts=60, n_days=60)))
+# topics from the posts' content, so that network_topic runs its topic path
+topics = t.posts.select(
+    "post_id",
+    topic_id=(pl.col("text").str.len_chars() % 3).cast(pl.Int64),
+    probability=0.4 + (pl.col("created_at").dt.minute() % 7) / 10,
+)
+t = replace(t, post_topics=topics)
+if seed:
+    shuffle = lambda df: df.sample(fraction=1.0, shuffle=True, seed=seed)  # noqa: E731
+    t = replace(
+        t,
+        posts=shuffle(t.posts),
+        reactions=shuffle(t.reactions),
+        accounts=shuffle(t.accounts),
+        post_topics=shuffle(t.post_topics),
+    )
+as_of = t.posts["created_at"].max() + timedelta(seconds=1)
+p = ModelParams()
+for name in p.names:
+    registry.MODELS[name].score(t, p, as_of).write_parquet(out / f"score_{name}.parquet")
+cf = CounterfactualParams(
+    n_sample=10,
+    n_targets=4,
+    n_boot=20,
+    gaming_multipliers=(1.0,),
+    spam_replier_shares=(0.1,),
+    reply_all_sizes=(10,),
+    self_chain_lengths=(5,),
+    exchange_lengths=(5,),
+    puppet_sizes=(5,),
+    ring_sizes=(5,),
+)
+names = ("conversation_eb", "conversation", "conversation_rate", "volume")
+res = counterfactual.run_all(t, {n: registry.MODELS[n] for n in names}, p, as_of, cf)
+counterfactual.changes_table(res).write_parquet(out / "changes.parquet")
+rob = counterfactual.robustness_table(res)
+pl.DataFrame([{"model": m, **r} for m, r in rob.items()]).write_parquet(out / "robust.parquet")
+"""
+
+
+def _run(tmp: Path, label: str, threads: int | None, seed: int) -> dict[str, pl.DataFrame]:
+    out = tmp / label
+    out.mkdir()
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    env.pop("POLARS_MAX_THREADS", None)
+    if threads is not None:
+        env["POLARS_MAX_THREADS"] = str(threads)
+    proc = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(out), str(seed)],
+        env=env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return {p.stem: pl.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
+
+
+def _differences(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> list[str]:
+    assert a.keys() == b.keys()
+    bad = []
+    for name, fa in a.items():
+        fb = b[name]
+        key = [c for c in ("scenario", "strength", "model", "account_id") if c in fa.columns]
+        fa, fb = fa.sort(key), fb.sort(key)  # row order is not the question here
+        if fa.columns != fb.columns or fa.height != fb.height:
+            bad.append(f"{name}: shape")
+            continue
+        bad += [f"{name}.{c}" for c in fa.columns if not fa[c].equals(fb[c])]
+    return bad
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pl.DataFrame]]:
+    tmp = tmp_path_factory.mktemp("determinism")
+    return {
+        "one_thread": _run(tmp, "one_thread", 1, 0),
+        "four_threads": _run(tmp, "four_threads", 4, 0),
+        "shuffled": _run(tmp, "shuffled", 4, 3),
+        "shuffled_one_thread": _run(tmp, "shuffled_one_thread", 1, 11),
+    }
+
+
+def test_scores_and_changes_do_not_depend_on_the_thread_count(runs) -> None:
+    assert runs["one_thread"]["changes"].height > 0
+    assert _differences(runs["one_thread"], runs["four_threads"]) == []
+
+
+def test_scores_and_changes_do_not_depend_on_the_row_order(runs) -> None:
+    assert _differences(runs["four_threads"], runs["shuffled"]) == []
+    assert _differences(runs["one_thread"], runs["shuffled_one_thread"]) == []
+
+
+def test_ordered_sum_is_a_function_of_the_values_alone() -> None:
+    """The building block: a group sum added in value order, whatever the rows' order."""
+    from analysis.models.common import ordered_sum
+
+    # values whose plain sum depends on the order (1e16 absorbs a lone 1.0)
+    df = pl.DataFrame({"g": [1, 1, 1, 1] * 50, "x": [1e16, 1.0, -1e16, 1.0] * 50})
+    got = {
+        df.sample(fraction=1.0, shuffle=True, seed=s)
+        .group_by("g")
+        .agg(ordered_sum(pl.col("x")))["x"]
+        .item()
+        for s in range(20)
+    }
+    assert len(got) == 1
+    plain = {
+        df.sample(fraction=1.0, shuffle=True, seed=s)
+        .group_by("g")
+        .agg(pl.col("x").sum())["x"]
+        .item()
+        for s in range(20)
+    }
+    assert len(plain) > 1  # the case is one where order matters
