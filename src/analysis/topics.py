@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -58,6 +59,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
 from analysis.config import Frozen
+from analysis.vectors import ArrayVectors, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +120,31 @@ def centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return ids, normalise(cents)
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """:class:`analysis.vectors.Vectors` with every row scaled by :func:`normalise`."""
+
+    src: Vectors
+
+    @property
+    def dim(self) -> int:
+        return self.src.dim
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for pos, x in self.src.batches():
+            yield pos, normalise(x)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        return normalise(self.src.take(positions))
+
+
+def _rows(x: np.ndarray | Vectors, idx: np.ndarray) -> np.ndarray:
+    return x[idx] if isinstance(x, np.ndarray) else x.take(idx)
+
+
 def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) -> np.ndarray:
     if method == "kmeans":
         return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
@@ -138,7 +165,7 @@ def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) 
 
 
 def silhouette_curve(
-    x: np.ndarray, grid: tuple[int, ...], seed: int, sample: int, replicates: int
+    x: np.ndarray | Vectors, grid: tuple[int, ...], seed: int, sample: int, replicates: int
 ) -> tuple[tuple[int, ...], np.ndarray]:
     """Cosine silhouette of k-means at every k of ``grid`` on ``replicates`` seeded subsamples.
 
@@ -152,7 +179,7 @@ def silhouette_curve(
     scores = np.zeros((replicates, len(tried)))
     for b in range(replicates):
         rng = np.random.default_rng([seed, b])
-        xs = x[rng.choice(len(x), size=size, replace=False)]
+        xs = _rows(x, rng.choice(len(x), size=size, replace=False))
         for j, k in enumerate(tried):
             labels = KMeans(n_clusters=k, n_init=1, random_state=seed + b).fit_predict(xs)
             scores[b, j] = silhouette_score(xs, labels, metric="cosine")
@@ -178,7 +205,7 @@ def one_se_k(tried: tuple[int, ...], scores: np.ndarray) -> int:
 
 
 def choose_k(
-    x: np.ndarray,
+    x: np.ndarray | Vectors,
     grid: tuple[int, ...],
     seed: int,
     sample: int = 3000,
@@ -212,7 +239,7 @@ def choose_k(
         raise ValueError(f"topics.k_rule {rule!r}: expected silhouette, mean_silhouette or one_se")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    xs = x[rng.choice(len(x), size=min(sample, len(x)), replace=False)]
+    xs = _rows(x, rng.choice(len(x), size=min(sample, len(x)), replace=False))
     best, best_score = grid[0], -math.inf
     tried = [k for k in grid if k < len(xs)]
     for i, k in enumerate(tried, 1):
@@ -246,50 +273,67 @@ class Clustering:
     seconds: float
 
 
-def cluster_posts(x: np.ndarray, p: TopicsParams, seed: int | None = None) -> Clustering:
+def cluster_posts(x: np.ndarray | Vectors, p: TopicsParams, seed: int | None = None) -> Clustering:
     """Cluster unit-norm embeddings; deterministic given ``seed`` (default ``p.seed``).
 
     Fits on a seeded sample of at most ``p.fit_max_posts`` rows, assigns every other row to the
     nearest centroid, then reassigns outliers whose best cosine reaches ``p.outlier_min_cosine``.
+    ``x`` is an array or :class:`analysis.vectors.Vectors` (rows read batch by batch: only the
+    fitting sample and one batch are in memory; one batch gives the array's result bit for bit).
     """
     started = time.perf_counter()
     seed = p.seed if seed is None else seed
-    x = normalise(x)
-    n = len(x)
+    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    n = len(src)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Clustering(empty, empty, empty, np.zeros((0, x.shape[1]), np.float32), 0, 0, 0.0)
+        return Clustering(empty, empty, empty, np.zeros((0, src.dim), np.float32), 0, 0, 0.0)
     rng = np.random.default_rng(seed)
     fit_idx = (
         np.sort(rng.choice(n, size=p.fit_max_posts, replace=False))
         if n > p.fit_max_posts
         else np.arange(n)
     )
-    k = p.n_topics or choose_k(x, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
+    k = p.n_topics or choose_k(src, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
     k = max(1, min(k, len(fit_idx)))
-    fit_labels = _fit_labels(x[fit_idx], p.method, k, seed, p)
+    x_fit = src.take(fit_idx)
+    fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
+    ids, cents = centroids(x_fit, fit_labels)
+    del x_fit
     raw = np.full(n, OUTLIER, dtype=np.int64)
     raw[fit_idx] = fit_labels
-    ids, cents = centroids(x[fit_idx], fit_labels)
-    rest = np.setdiff1d(np.arange(n), fit_idx)
-    if rest.size and ids.size:
-        raw[rest] = ids[np.argmax(x[rest] @ cents.T, axis=1)]
+    in_fit = np.zeros(n, dtype=bool)
+    in_fit[fit_idx] = True
     labels = raw.copy()
-    out = np.flatnonzero(labels == OUTLIER)
     n_reassigned = 0
-    if out.size and ids.size:
-        sims = x[out] @ cents.T
-        best = np.argmax(sims, axis=1)
-        ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
-        labels[out[ok]] = ids[best[ok]]
-        n_reassigned = int(ok.sum())
-    ids, cents = centroids(x, labels)
+    sums = np.zeros((len(ids), src.dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for pos, xb in src.batches():
+        rest = ~in_fit[pos]
+        if rest.any() and ids.size:
+            raw[pos[rest]] = ids[np.argmax(xb[rest] @ cents.T, axis=1)]
+        lab = raw[pos]
+        out = np.flatnonzero(lab == OUTLIER)
+        if out.size and ids.size:
+            sims = xb[out] @ cents.T
+            best = np.argmax(sims, axis=1)
+            ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
+            lab[out[ok]] = ids[best[ok]]
+            n_reassigned += int(ok.sum())
+        labels[pos] = lab
+        # the unit-norm mean of every topic over all rows (``centroids``), summed batch by batch
+        for j, t in enumerate(ids):
+            m = lab == t
+            if m.any():
+                sums[j] += xb[m].sum(axis=0)
+                counts[j] += int(m.sum())
+    kept = counts > 0
+    ids = ids[kept]
+    cents = normalise((sums[kept] / counts[kept, None]).astype(np.float32))
     # Renumber topics by size (0 = largest) so ids are stable across equivalent runs.
-    sizes = np.array([(labels == t).sum() for t in ids])
+    sizes = counts[kept]
     order = np.lexsort((ids, -sizes))
-    remap = {int(ids[o]): i for i, o in enumerate(order)}
-    relabel = np.vectorize(lambda v: remap.get(int(v), OUTLIER), otypes=[np.int64])
-    labels, raw = relabel(labels), relabel(raw)
+    labels, raw = _renumber(labels, ids[order]), _renumber(raw, ids[order])
     return Clustering(
         raw,
         labels,
@@ -301,18 +345,48 @@ def cluster_posts(x: np.ndarray, p: TopicsParams, seed: int | None = None) -> Cl
     )
 
 
+def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
+    """``labels`` with ``old_ids[i]`` renamed ``i``; any other label becomes ``OUTLIER``."""
+    out = np.full(len(labels), OUTLIER, dtype=np.int64)
+    if old_ids.size:
+        by_id = np.argsort(old_ids)
+        at = np.searchsorted(old_ids, labels, sorter=by_id).clip(0, len(old_ids) - 1)
+        hit = old_ids[by_id[at]] == labels
+        out[hit] = by_id[at[hit]]
+    return out
+
+
 def soft_membership(
-    x: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+    x: np.ndarray | Vectors, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
 ) -> pl.DataFrame:
     """Up to ``max_topics_per_post`` topics per row with softmax-of-cosine probabilities.
 
     Probabilities are ``softmax(cos / temperature)`` over all centroids; topics with probability
     below ``min_probability`` are dropped except the primary one (the row's label), which is
-    always kept. Outlier rows get one row with topic -1 and a null probability.
+    always kept. Outlier rows get one row with topic -1 and a null probability. ``x`` is an
+    array or :class:`analysis.vectors.Vectors`, read batch by batch.
 
     Returns:
-        Frame with ``row`` (index into ``x``), ``topic_id``, ``probability``, ``is_primary``.
+        Frame with ``row`` (index into ``x``), ``topic_id``, ``probability``, ``is_primary``,
+        ordered by ``row``.
     """
+    src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
+    parts = [
+        soft.with_columns(row=pl.Series(pos, dtype=pl.Int64).gather(soft["row"]))
+        for pos, xb in src.batches()
+        for soft in (_soft_rows(xb, labels[pos], cents, p),)
+    ]
+    if not parts:
+        return _soft_rows(np.zeros((0, src.dim), np.float32), labels[:0], cents, p)
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts).sort("row", maintain_order=True)
+
+
+def _soft_rows(
+    x: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+) -> pl.DataFrame:
+    """:func:`soft_membership` of the rows of one array (``row`` = index into ``x``)."""
     x = normalise(x)
     rows, topics, probs, prim = [], [], [], []
     if len(cents):
@@ -424,7 +498,7 @@ def agreement(labels: np.ndarray, truth: list[str | None]) -> dict[str, float | 
     }
 
 
-def stability(x: np.ndarray, p: TopicsParams) -> float | None:
+def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
     """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k)."""
     runs = []
     for i in range(p.n_stability_seeds):

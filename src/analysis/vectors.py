@@ -1,0 +1,223 @@
+"""Post vectors read in batches (stages ``topics`` and ``report``), never all at once.
+
+A 384-dim float32 vector is ~1.5 KiB a post, eight times the post itself; holding every vector
+(and the copies a stage makes of them) is what made topics and report grow with the dump
+(docs/scaling.md, "The whole pipeline at size"). :class:`ParquetVectors` reads
+``embeddings.parquet`` ``batch_rows`` rows at a time with pyarrow's ``iter_batches``; the
+rows it serves are the posts of ``order`` (file row numbers) and it names them by their
+position in that order. :class:`ArrayVectors` serves an array already in memory the same way
+(tests, and topics refitted on a sample in ``topics.post_topics_before``).
+
+Within a batch, rows come in ascending position, so when one batch holds every row a consumer
+sees exactly the array the all-at-once code saw and computes bit for bit the same result. With
+several batches, sums over posts are added in another order (float rounding only), and BLAS may
+block a matrix product differently (float rounding only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import polars as pl
+import pyarrow.parquet as pq
+
+#: Rows per batch. At the default the demo (15k posts) and the 30k synthetic dump are one batch
+#: (the results are bit for bit those of the all-at-once code); above it memory is ~1.5 KiB x
+#: this per copy of a batch (~75 MiB) whatever the number of posts. Not a param: a different batch size can
+#: move a float in its last bit (summation order), so it is part of the code, like the method.
+BATCH_ROWS: int = 50_000
+#: Vector length when there is no vector to read it from (all-MiniLM-L6-v2).
+DEFAULT_DIM: int = 384
+
+
+class Vectors(Protocol):
+    """Rows ``0 .. len-1`` of a matrix, served in batches or by position."""
+
+    dim: int
+
+    def __len__(self) -> int: ...
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(positions, x)``: every row once, positions ascending within a batch."""
+        ...
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The rows at ``positions``, in that order (for samples: a few thousand rows)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArrayVectors:
+    """An in-memory array served like :class:`ParquetVectors`."""
+
+    x: np.ndarray
+    batch_rows: int = BATCH_ROWS
+
+    @property
+    def dim(self) -> int:
+        return int(self.x.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for start in range(0, len(self.x), self.batch_rows):
+            pos = np.arange(start, min(start + self.batch_rows, len(self.x)))
+            yield pos, self.x[pos]
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        return self.x[positions]
+
+
+@dataclass(frozen=True)
+class ParquetVectors:
+    """Column ``column`` (fixed-size lists of float32) of a Parquet file, rows ``order``.
+
+    Args:
+        path: the Parquet file (``embeddings.parquet``).
+        order: file row numbers; position ``i`` is file row ``order[i]``. Rows not listed
+            (empty texts, null vectors) are never served.
+        dim: vector length.
+        batch_rows: rows read per batch.
+    """
+
+    path: Path
+    order: np.ndarray
+    dim: int
+    batch_rows: int = BATCH_ROWS
+    column: str = "embedding"
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def _file_batches(self) -> Iterator[tuple[int, pl.Series]]:
+        start = 0
+        for batch in pq.ParquetFile(self.path).iter_batches(
+            batch_size=self.batch_rows, columns=[self.column]
+        ):
+            yield start, pl.from_arrow(batch).to_series(0)
+            start += batch.num_rows
+
+    def _position_of_file_row(self) -> np.ndarray:
+        n_file = pq.ParquetFile(self.path).metadata.num_rows
+        pos = np.full(n_file, -1, dtype=np.int64)
+        pos[self.order] = np.arange(len(self.order))
+        return pos
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        pos_of = self._position_of_file_row()
+        for start, col in self._file_batches():
+            pos = pos_of[start : start + col.len()]
+            rows = np.flatnonzero(pos >= 0)
+            if not rows.size:
+                continue
+            rows = rows[np.argsort(pos[rows], kind="stable")]
+            every = rows.size == col.len() and bool((rows == np.arange(rows.size)).all())
+            yield pos[rows], _matrix(col if every else col.gather(rows), self.dim)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.zeros((len(positions), self.dim), dtype=np.float32)
+        file_rows = self.order[positions]
+        by_row = np.argsort(file_rows, kind="stable")
+        sorted_rows = file_rows[by_row]
+        for start, col in self._file_batches():
+            lo, hi = np.searchsorted(sorted_rows, [start, start + col.len()])
+            if hi > lo:
+                out[by_row[lo:hi]] = _matrix(col.gather(sorted_rows[lo:hi] - start), self.dim)
+        return out
+
+
+def _matrix(col: pl.Series, dim: int) -> np.ndarray:
+    """A column of fixed-size float lists (no nulls) as a float32 ``rows x dim`` matrix."""
+    if col.len() == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    return col.to_numpy().astype(np.float32)
+
+
+def embedded_posts(path: Path) -> pl.DataFrame:
+    """``post_id, _file_row`` of the rows of ``embeddings.parquet`` with a vector (read without
+    the vectors: their null count per batch only)."""
+    ids, rows = [], []
+    start = 0
+    for batch in pq.ParquetFile(path).iter_batches(
+        columns=["post_id", "is_empty_text", "embedding"], batch_size=BATCH_ROWS
+    ):
+        df = pl.from_arrow(batch)
+        keep = (~df["is_empty_text"] & df["embedding"].is_not_null()).to_numpy()
+        ids.append(df["post_id"].filter(pl.Series(keep)))
+        rows.append(np.flatnonzero(keep) + start)
+        start += batch.num_rows
+    return pl.DataFrame(
+        {
+            "post_id": pl.concat(ids) if ids else pl.Series([], dtype=pl.String),
+            "_file_row": np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        }
+    )
+
+
+def vector_dim(path: Path, column: str = "embedding") -> int:
+    """Length of the fixed-size vectors of ``column`` (from the Parquet schema)."""
+    t = pq.ParquetFile(path).schema_arrow.field(column).type
+    return int(t.list_size)
+
+
+def group_sums(
+    vectors: Vectors, labels: np.ndarray, ids: np.ndarray, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per id of ``ids``: the sum (in ``dtype``) of the rows labelled with it, and their count.
+
+    Each batch's rows of one id are summed with numpy (the all-at-once sum when there is one
+    batch); the batch sums are added in float64.
+    """
+    sums = np.zeros((len(ids), vectors.dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for pos, x in vectors.batches():
+        lab = labels[pos]
+        for j, t in enumerate(ids):
+            m = lab == t
+            if m.any():
+                sums[j] += x[m].astype(dtype, copy=False).sum(axis=0)
+                counts[j] += int(m.sum())
+    return sums, counts
+
+
+def topic_means(
+    path: Path, primary: pl.DataFrame, ids: list[int], batch_rows: int = BATCH_ROWS
+) -> np.ndarray:
+    """Mean vector (float64) of the posts whose primary topic is each of ``ids``; zeros for a
+    topic without a vector. One pass over ``path`` (``post_id``, ``embedding``), ``batch_rows``
+    rows at a time: the vectors are summed, never held.
+
+    Args:
+        path: ``embeddings.parquet``.
+        primary: ``post_id, topic_id`` (each post's primary topic).
+        ids: topic ids, in the order of the rows returned.
+    """
+    index = {t: j for j, t in enumerate(ids)}
+    dim = vector_dim(path)
+    sums = np.zeros((len(ids), dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for batch in pq.ParquetFile(path).iter_batches(
+        batch_size=batch_rows, columns=["post_id", "embedding"]
+    ):
+        df = pl.from_arrow(batch).join(primary, on="post_id", how="inner", maintain_order="left")
+        df = df.filter(pl.col("embedding").is_not_null() & pl.col("topic_id").is_in(ids))
+        if not df.height:
+            continue
+        x = _matrix(df["embedding"], dim).astype(np.float64)
+        lab = df["topic_id"].to_numpy()
+        for t in np.unique(lab):
+            m = lab == t
+            sums[index[int(t)]] += x[m].sum(axis=0)
+            counts[index[int(t)]] += int(m.sum())
+    return sums / np.maximum(counts, 1)[:, None]
+
+
+def n_rows(path: Path) -> int:
+    """Rows of a Parquet file (from its footer, nothing else read)."""
+    return int(pq.ParquetFile(path).metadata.num_rows)
