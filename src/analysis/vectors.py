@@ -55,7 +55,8 @@ class ArrayVectors:
     """An in-memory array served like :class:`ParquetVectors`."""
 
     x: np.ndarray
-    batch_rows: int = BATCH_ROWS
+    #: rows per batch; None: :data:`BATCH_ROWS` when read
+    batch_rows: int | None = None
 
     @property
     def dim(self) -> int:
@@ -65,8 +66,9 @@ class ArrayVectors:
         return len(self.x)
 
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for start in range(0, len(self.x), self.batch_rows):
-            pos = np.arange(start, min(start + self.batch_rows, len(self.x)))
+        size = self.batch_rows or BATCH_ROWS
+        for start in range(0, len(self.x), size):
+            pos = np.arange(start, min(start + size, len(self.x)))
             yield pos, self.x[pos]
 
     def take(self, positions: np.ndarray) -> np.ndarray:
@@ -88,7 +90,8 @@ class ParquetVectors:
     path: Path
     order: np.ndarray
     dim: int
-    batch_rows: int = BATCH_ROWS
+    #: rows per batch; None: :data:`BATCH_ROWS` when read
+    batch_rows: int | None = None
     column: str = "embedding"
 
     def __len__(self) -> int:
@@ -97,7 +100,7 @@ class ParquetVectors:
     def _file_batches(self) -> Iterator[tuple[int, pl.Series]]:
         start = 0
         for batch in pq.ParquetFile(self.path).iter_batches(
-            batch_size=self.batch_rows, columns=[self.column]
+            batch_size=self.batch_rows or BATCH_ROWS, columns=[self.column]
         ):
             yield start, pl.from_arrow(batch).to_series(0)
             start += batch.num_rows
@@ -187,7 +190,7 @@ def group_sums(
 
 
 def topic_means(
-    path: Path, primary: pl.DataFrame, ids: list[int], batch_rows: int = BATCH_ROWS
+    path: Path, primary: pl.DataFrame, ids: list[int], batch_rows: int | None = None
 ) -> np.ndarray:
     """Mean vector (float64) of the posts whose primary topic is each of ``ids``; zeros for a
     topic without a vector. One pass over ``path`` (``post_id``, ``embedding``), ``batch_rows``
@@ -203,7 +206,7 @@ def topic_means(
     sums = np.zeros((len(ids), dim), dtype=np.float64)
     counts = np.zeros(len(ids), dtype=np.int64)
     for batch in pq.ParquetFile(path).iter_batches(
-        batch_size=batch_rows, columns=["post_id", "embedding"]
+        batch_size=batch_rows or BATCH_ROWS, columns=["post_id", "embedding"]
     ):
         df = pl.from_arrow(batch).join(primary, on="post_id", how="inner", maintain_order="left")
         df = df.filter(pl.col("embedding").is_not_null() & pl.col("topic_id").is_in(ids))
