@@ -46,6 +46,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,6 +59,7 @@ from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
+from analysis import vectors
 from analysis.config import Frozen
 from analysis.vectors import ArrayVectors, Vectors
 
@@ -416,33 +418,51 @@ def _soft_rows(
 
 # ---------------------------------------------------------------------------- keywords
 def ctfidf_keywords(
-    texts: list[str],
+    texts: list[str] | pl.Series,
     labels: np.ndarray,
     n_keywords: int = 10,
     extra_stop_words: tuple[str, ...] = PLACEHOLDER_WORDS,
+    batch_rows: int | None = None,
 ) -> dict[int, list[str]]:
     """Top words of every topic by class-based TF-IDF (BERTopic's c-TF-IDF).
 
     score(t, c) = tf(t, c) / |c| * log(1 + A / f(t)), with tf the count of word t in the texts
     of topic c, |c| the number of words of c, A the mean number of words per topic and f(t) the
     count of t over all topics. Outlier texts (label -1) are left out.
+
+    The words are counted ``batch_rows`` texts at a time (default
+    :data:`analysis.vectors.BATCH_ROWS`): only the counts per topic and word are kept, never one
+    document of all a topic's texts. Counts are integers, so any batch size gives the same
+    keywords as CountVectorizer over one document per topic (a space between two texts ends
+    every token, so tokenising texts apart or joined gives the same words).
     """
     labels = np.asarray(labels)
     ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
     if not ids:
         return {}
-    docs = [
-        " ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c and t) for c in ids
-    ]
-    vec = CountVectorizer(
+    analyze = CountVectorizer(
         stop_words=sorted(ENGLISH_STOP_WORDS | set(extra_stop_words)),
         token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b",
-    )
-    try:
-        counts = vec.fit_transform(docs).toarray().astype(np.float64)
-    except ValueError:  # every text is stop words only
+    ).build_analyzer()
+    per_topic: dict[int, Counter[str]] = {c: Counter() for c in ids}
+    size = batch_rows or vectors.BATCH_ROWS
+    for start in range(0, len(labels), size):
+        chunk = texts[start : start + size]
+        batch = chunk.to_list() if isinstance(chunk, pl.Series) else list(chunk)
+        lab = labels[start : start + size]
+        by_label = np.argsort(lab, kind="stable")
+        bounds = np.searchsorted(lab[by_label], [*ids, ids[-1] + 1])
+        for j, c in enumerate(ids):
+            doc = " ".join(t for i in by_label[bounds[j] : bounds[j + 1]] if (t := batch[i]))
+            per_topic[c].update(analyze(doc))
+    words = np.asarray(sorted(set().union(*per_topic.values())), dtype=object)
+    if not words.size:  # every text is stop words only
         return {c: [] for c in ids}
-    words = vec.get_feature_names_out()
+    column = {w: j for j, w in enumerate(words)}
+    counts = np.zeros((len(ids), len(words)), dtype=np.float64)
+    for row, c in enumerate(ids):
+        for w, n in per_topic[c].items():
+            counts[row, column[w]] = n
     per_class = counts.sum(axis=1, keepdims=True)
     tf = counts / np.where(per_class == 0, 1, per_class)
     avg_words = per_class.mean()

@@ -16,7 +16,14 @@ import pytest
 from analysis import vectors
 from analysis.report.frames import topic_coordinates
 from analysis.stages.topics import compute, post_vectors
-from analysis.topics import OUTLIER, TopicsParams, centroids, cluster_posts, soft_membership
+from analysis.topics import (
+    OUTLIER,
+    TopicsParams,
+    centroids,
+    cluster_posts,
+    ctfidf_keywords,
+    soft_membership,
+)
 
 DIM = 16
 
@@ -175,3 +182,42 @@ def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(tmp_path: Pa
     topics = pl.DataFrame({"topic_id": ids[:4], "label": ["a", "b", "c", "d"]})
     xy = topic_coordinates(topics, want[:4], seed=1)
     assert xy["x"].null_count() == 0 and xy.height == 4
+
+
+def _ctfidf_all_at_once(texts: list[str], labels: np.ndarray, n: int) -> dict[int, list[str]]:
+    """The keywords as computed before batching: one CountVectorizer document per topic."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    from analysis.topics import PLACEHOLDER_WORDS
+
+    ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
+    docs = [
+        " ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c and t) for c in ids
+    ]
+    vec = CountVectorizer(
+        stop_words=sorted(ENGLISH_STOP_WORDS | set(PLACEHOLDER_WORDS)),
+        token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b",
+    )
+    counts = vec.fit_transform(docs).toarray().astype(np.float64)
+    words = vec.get_feature_names_out()
+    per_class = counts.sum(axis=1, keepdims=True)
+    tf = counts / np.where(per_class == 0, 1, per_class)
+    idf = np.log(1 + per_class.mean() / np.maximum(counts.sum(axis=0), 1))
+    score = tf * idf
+    return {
+        c: [str(words[j]) for j in np.lexsort((words, -score[r]))[:n] if score[r, j] > 0]
+        for r, c in enumerate(ids)
+    }
+
+
+def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic() -> None:
+    rng = np.random.default_rng(5)
+    vocab = ["espresso", "grinder", "bike", "derailleur", "ΣΟΦΙΑΣ", "café", "don't", "re-use",
+             "tyre-", "the", "[handle]", "x2", "naïve", "ÉCOLE", "mulch"]  # fmt: skip
+    texts = [" ".join(rng.choice(vocab, size=rng.integers(0, 6))) for _ in range(120)]
+    texts[3] = ""
+    labels = rng.integers(-1, 4, size=len(texts))
+    want = _ctfidf_all_at_once(texts, labels, 50)
+    for batch_rows in (1, 7, None):
+        got = ctfidf_keywords(pl.Series(texts), labels, 50, batch_rows=batch_rows)
+        assert got == want, batch_rows

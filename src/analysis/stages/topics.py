@@ -86,7 +86,7 @@ def compute(
     res = cluster_posts(x, p)
     k = len(res.topic_ids)
     log.info("topics: %d topics in %.1f s; keywords, soft membership, attribution", k, res.seconds)
-    keywords = ctfidf_keywords(data["text"].fill_null("").to_list(), res.labels, p.n_keywords)
+    keywords = ctfidf_keywords(data["text"].fill_null(""), res.labels, p.n_keywords)
     topics = topic_table(res.labels, keywords)
     soft = soft_membership(x, res.labels, res.centroids, p)
     post_ids = data["post_id"]
