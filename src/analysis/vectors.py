@@ -143,17 +143,27 @@ def _matrix(col: pl.Series, dim: int) -> np.ndarray:
 
 
 def embedded_posts(path: Path) -> pl.DataFrame:
-    """``post_id, _file_row`` of the rows of ``embeddings.parquet`` with a vector (read without
-    the vectors: their null count per batch only)."""
+    """``post_id, _file_row`` of the rows of ``embeddings.parquet`` with a vector.
+
+    The vectors themselves are read only if the file's footer counts a null among them (the
+    ``embed`` stage writes a null vector for an empty text only, so normally they are not).
+    """
+    f = pq.ParquetFile(path)
+    leaf = next(
+        i for i in range(f.metadata.num_columns) if f.schema.column(i).path.startswith("embedding")
+    )
+    stats = [f.metadata.row_group(g).column(leaf).statistics for g in range(f.num_row_groups)]
+    no_null = all(s is not None and s.has_null_count and s.null_count == 0 for s in stats)
+    columns = ["post_id", "is_empty_text"] + ([] if no_null else ["embedding"])
     ids, rows = [], []
     start = 0
-    for batch in pq.ParquetFile(path).iter_batches(
-        columns=["post_id", "is_empty_text", "embedding"], batch_size=BATCH_ROWS
-    ):
+    for batch in f.iter_batches(columns=columns, batch_size=BATCH_ROWS):
         df = pl.from_arrow(batch)
-        keep = (~df["is_empty_text"] & df["embedding"].is_not_null()).to_numpy()
-        ids.append(df["post_id"].filter(pl.Series(keep)))
-        rows.append(np.flatnonzero(keep) + start)
+        keep = ~df["is_empty_text"]
+        if not no_null:
+            keep = keep & df["embedding"].is_not_null()
+        ids.append(df["post_id"].filter(keep))
+        rows.append(np.flatnonzero(keep.to_numpy()) + start)
         start += batch.num_rows
     return pl.DataFrame(
         {

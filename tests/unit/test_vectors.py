@@ -58,12 +58,18 @@ def _embeddings_file(tmp_path: Path, x: np.ndarray, holes: tuple[int, ...] = ())
     return path
 
 
-def test_parquet_vectors_serve_every_row_once_in_the_given_order(tmp_path: Path) -> None:
+@pytest.mark.parametrize("holes", [(), (0, 7, 20)])
+def test_parquet_vectors_serve_every_row_once_in_the_given_order(
+    tmp_path: Path, holes: tuple[int, ...]
+) -> None:
     x = _blobs(n_per=10)
-    path = _embeddings_file(tmp_path, x, holes=(0, 7, 20))
+    path = _embeddings_file(tmp_path, x, holes=holes)
     rows = vectors.embedded_posts(path)
-    assert rows.height == len(x)  # the empty-text rows are not served
-    stored = pl.read_parquet(path)
+    assert rows.height == len(x)  # the empty-text rows (null vectors) are not served
+    stored = pl.read_parquet(path).with_row_index("_file_row")
+    want_rows = stored.filter(pl.col("embedding").is_not_null())
+    assert rows["post_id"].equals(want_rows["post_id"])
+    assert np.array_equal(rows["_file_row"].to_numpy(), want_rows["_file_row"].to_numpy())
     order = np.random.default_rng(2).permutation(rows["_file_row"].to_numpy())
     want = stored["embedding"].to_numpy()[order]
     for batch_rows in (1, 4, 1000):
