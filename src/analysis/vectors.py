@@ -23,6 +23,7 @@ from typing import Protocol
 
 import numpy as np
 import polars as pl
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 #: Rows per batch. At the default the demo (15k posts) and the 30k synthetic dump are one batch
@@ -30,6 +31,12 @@ import pyarrow.parquet as pq
 #: this per copy of a batch (~75 MiB) whatever the number of posts. Not a param: a different batch size can
 #: move a float in its last bit (summation order), so it is part of the code, like the method.
 BATCH_ROWS: int = 50_000
+#: Rows per read of the Parquet file: pyarrow's reader holds several copies of what it reads
+#: (measured: +240 MiB reading 10k rows at a time, +620 MiB 50k at a time, over 100k rows),
+#: so the batches are assembled from smaller reads.
+READ_ROWS: int = 8_192
+#: Bytes read from the file at a time (pyarrow otherwise reads a whole column chunk).
+READ_BUFFER: int = 1 << 22
 #: Vector length when there is no vector to read it from (all-MiniLM-L6-v2).
 DEFAULT_DIM: int = 384
 
@@ -97,12 +104,15 @@ class ParquetVectors:
     def __len__(self) -> int:
         return len(self.order)
 
-    def _file_batches(self) -> Iterator[tuple[int, pl.Series]]:
+    def _reads(self) -> Iterator[tuple[int, pa.FixedSizeListArray]]:
+        """``(first file row, column)`` of every read of :data:`READ_ROWS` rows."""
         start = 0
-        for batch in pq.ParquetFile(self.path).iter_batches(
-            batch_size=self.batch_rows or BATCH_ROWS, columns=[self.column]
+        for batch in pq.ParquetFile(
+            self.path, buffer_size=READ_BUFFER, pre_buffer=False
+        ).iter_batches(
+            batch_size=min(READ_ROWS, self.batch_rows or BATCH_ROWS), columns=[self.column]
         ):
-            yield start, pl.from_arrow(batch).to_series(0)
+            yield start, batch.column(0)
             start += batch.num_rows
 
     def _position_of_file_row(self) -> np.ndarray:
@@ -113,14 +123,33 @@ class ParquetVectors:
 
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
         pos_of = self._position_of_file_row()
-        for start, col in self._file_batches():
-            pos = pos_of[start : start + col.len()]
+        size = self.batch_rows or BATCH_ROWS
+        got_pos: list[np.ndarray] = []
+        got_x: list[np.ndarray] = []
+        n_read = 0
+
+        def flush() -> tuple[np.ndarray, np.ndarray]:
+            pos = np.concatenate(got_pos)
+            x = got_x[0] if len(got_x) == 1 else np.concatenate(got_x)
+            got_pos.clear(), got_x.clear()
+            by_pos = np.argsort(pos, kind="stable")
+            if (np.diff(pos) > 0).all():
+                return pos, x
+            return pos[by_pos], x[by_pos]
+
+        for start, col in self._reads():
+            pos = pos_of[start : start + len(col)]
             rows = np.flatnonzero(pos >= 0)
-            if not rows.size:
-                continue
-            rows = rows[np.argsort(pos[rows], kind="stable")]
-            every = rows.size == col.len() and bool((rows == np.arange(rows.size)).all())
-            yield pos[rows], _matrix(col if every else col.gather(rows), self.dim)
+            if rows.size:
+                every = rows.size == len(col)
+                got_pos.append(pos[rows])
+                got_x.append(_matrix(col if every else col.take(rows), self.dim))
+            n_read += len(col)
+            if n_read >= size and got_pos:
+                yield flush()
+                n_read = 0
+        if got_pos:
+            yield flush()
 
     def take(self, positions: np.ndarray) -> np.ndarray:
         positions = np.asarray(positions, dtype=np.int64)
@@ -128,18 +157,21 @@ class ParquetVectors:
         file_rows = self.order[positions]
         by_row = np.argsort(file_rows, kind="stable")
         sorted_rows = file_rows[by_row]
-        for start, col in self._file_batches():
-            lo, hi = np.searchsorted(sorted_rows, [start, start + col.len()])
+        for start, col in self._reads():
+            lo, hi = np.searchsorted(sorted_rows, [start, start + len(col)])
             if hi > lo:
-                out[by_row[lo:hi]] = _matrix(col.gather(sorted_rows[lo:hi] - start), self.dim)
+                out[by_row[lo:hi]] = _matrix(col.take(sorted_rows[lo:hi] - start), self.dim)
         return out
 
 
-def _matrix(col: pl.Series, dim: int) -> np.ndarray:
-    """A column of fixed-size float lists (no nulls) as a float32 ``rows x dim`` matrix."""
-    if col.len() == 0:
+def _matrix(col: pa.FixedSizeListArray | pl.Series, dim: int) -> np.ndarray:
+    """A column of fixed-size float lists (no nulls) as a float32 ``rows x dim`` matrix (a copy,
+    as ``Series.to_numpy().astype(np.float32)`` gave before)."""
+    if len(col) == 0:
         return np.zeros((0, dim), dtype=np.float32)
-    return col.to_numpy().astype(np.float32)
+    if isinstance(col, pl.Series):
+        return col.to_numpy().astype(np.float32)
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32)
 
 
 def embedded_posts(path: Path) -> pl.DataFrame:
@@ -148,7 +180,7 @@ def embedded_posts(path: Path) -> pl.DataFrame:
     The vectors themselves are read only if the file's footer counts a null among them (the
     ``embed`` stage writes a null vector for an empty text only, so normally they are not).
     """
-    f = pq.ParquetFile(path)
+    f = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
     leaf = next(
         i for i in range(f.metadata.num_columns) if f.schema.column(i).path.startswith("embedding")
     )
@@ -157,7 +189,7 @@ def embedded_posts(path: Path) -> pl.DataFrame:
     columns = ["post_id", "is_empty_text"] + ([] if no_null else ["embedding"])
     ids, rows = [], []
     start = 0
-    for batch in f.iter_batches(columns=columns, batch_size=BATCH_ROWS):
+    for batch in f.iter_batches(columns=columns, batch_size=READ_ROWS):
         df = pl.from_arrow(batch)
         keep = ~df["is_empty_text"]
         if not no_null:
@@ -203,8 +235,8 @@ def topic_means(
     path: Path, primary: pl.DataFrame, ids: list[int], batch_rows: int | None = None
 ) -> np.ndarray:
     """Mean vector (float64) of the posts whose primary topic is each of ``ids``; zeros for a
-    topic without a vector. One pass over ``path`` (``post_id``, ``embedding``), ``batch_rows``
-    rows at a time: the vectors are summed, never held.
+    topic without a vector. One pass over ``path`` (``post_id``, ``embedding``): the vectors of
+    ``batch_rows`` file rows are summed at a time, never all held.
 
     Args:
         path: ``embeddings.parquet``.
@@ -213,21 +245,37 @@ def topic_means(
     """
     index = {t: j for j, t in enumerate(ids)}
     dim = vector_dim(path)
+    size = batch_rows or BATCH_ROWS
     sums = np.zeros((len(ids), dim), dtype=np.float64)
     counts = np.zeros(len(ids), dtype=np.int64)
-    for batch in pq.ParquetFile(path).iter_batches(
-        batch_size=batch_rows or BATCH_ROWS, columns=["post_id", "embedding"]
-    ):
-        df = pl.from_arrow(batch).join(primary, on="post_id", how="inner", maintain_order="left")
-        df = df.filter(pl.col("embedding").is_not_null() & pl.col("topic_id").is_in(ids))
-        if not df.height:
-            continue
-        x = _matrix(df["embedding"], dim).astype(np.float64)
-        lab = df["topic_id"].to_numpy()
+    got_x: list[np.ndarray] = []
+    got_t: list[np.ndarray] = []
+
+    def add() -> None:
+        x = got_x[0] if len(got_x) == 1 else np.concatenate(got_x)
+        lab = np.concatenate(got_t)
+        got_x.clear(), got_t.clear()
         for t in np.unique(lab):
             m = lab == t
             sums[index[int(t)]] += x[m].sum(axis=0)
             counts[index[int(t)]] += int(m.sum())
+
+    n_read = 0
+    reader = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
+    for batch in reader.iter_batches(
+        batch_size=min(READ_ROWS, size), columns=["post_id", "embedding"]
+    ):
+        df = pl.from_arrow(batch).join(primary, on="post_id", how="inner", maintain_order="left")
+        df = df.filter(pl.col("embedding").is_not_null() & pl.col("topic_id").is_in(ids))
+        if df.height:
+            got_x.append(_matrix(df["embedding"], dim).astype(np.float64))
+            got_t.append(df["topic_id"].to_numpy())
+        n_read += batch.num_rows
+        if n_read >= size and got_x:
+            add()
+            n_read = 0
+    if got_x:
+        add()
     return sums / np.maximum(counts, 1)[:, None]
 
 

@@ -59,9 +59,11 @@ def _embeddings_file(tmp_path: Path, x: np.ndarray, holes: tuple[int, ...] = ())
 
 
 @pytest.mark.parametrize("holes", [(), (0, 7, 20)])
+@pytest.mark.parametrize("read_rows", [3, 8192])
 def test_parquet_vectors_serve_every_row_once_in_the_given_order(
-    tmp_path: Path, holes: tuple[int, ...]
+    tmp_path: Path, holes: tuple[int, ...], read_rows: int, monkeypatch
 ) -> None:
+    monkeypatch.setattr(vectors, "READ_ROWS", read_rows)  # batches assembled from small reads
     x = _blobs(n_per=10)
     path = _embeddings_file(tmp_path, x, holes=holes)
     rows = vectors.embedded_posts(path)
@@ -169,7 +171,9 @@ def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkey
     assert mem["metrics"] == tiny["metrics"]
 
 
-def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(tmp_path: Path) -> None:
+def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(
+    tmp_path: Path, monkeypatch
+) -> None:
     x = _blobs(n_per=12)
     path = _embeddings_file(tmp_path, x, holes=(2, 30))
     stored = pl.read_parquet(path)
@@ -181,6 +185,8 @@ def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(tmp_path: Pa
     xa = joined["embedding"].to_numpy().astype(np.float64)
     lab = joined["topic_id"].to_numpy()
     want = np.stack([xa[lab == t].mean(axis=0) if (lab == t).any() else np.zeros(DIM) for t in ids])
+    np.testing.assert_array_equal(vectors.topic_means(path, primary, ids), want)
+    monkeypatch.setattr(vectors, "READ_ROWS", 4)  # one batch assembled from reads of 4 rows
     np.testing.assert_array_equal(vectors.topic_means(path, primary, ids), want)
     np.testing.assert_allclose(
         vectors.topic_means(path, primary, ids, batch_rows=5), want, atol=1e-12
