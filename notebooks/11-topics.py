@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, paths, plots, report
+from analysis import explain, paths, plots, report, vectors
 from analysis.config import load_params
 
 pio.renderers.default = "notebook"  # inlines plotly.js: figures survive nbconvert --to html
@@ -37,8 +37,9 @@ params = load_params(ROOT / "params.yaml")
 # %%
 topics = pl.read_parquet(ROOT / paths.TOPICS)
 post_topics = pl.read_parquet(ROOT / paths.POST_TOPICS)
-embeddings = pl.read_parquet(ROOT / paths.EMBEDDINGS, columns=["post_id", "embedding"])
-topic_map = report.topic_coordinates(report.keywords_text(topics), post_topics, embeddings)
+primary = post_topics.filter("is_primary").select("post_id", "topic_id")
+means = vectors.topic_means(ROOT / paths.EMBEDDINGS, primary, topics["topic_id"].to_list())
+topic_map = report.topic_coordinates(report.keywords_text(topics), means)
 plots.topic_map(topic_map)
 
 # %% [markdown]

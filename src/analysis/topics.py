@@ -46,6 +46,8 @@ from __future__ import annotations
 import logging
 import math
 import time
+from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -57,7 +59,9 @@ from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
+from analysis import vectors
 from analysis.config import Frozen
+from analysis.vectors import ArrayVectors, Vectors
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +122,31 @@ def centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return ids, normalise(cents)
 
 
+@dataclass(frozen=True)
+class _Unit:
+    """:class:`analysis.vectors.Vectors` with every row scaled by :func:`normalise`."""
+
+    src: Vectors
+
+    @property
+    def dim(self) -> int:
+        return self.src.dim
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for pos, x in self.src.batches():
+            yield pos, normalise(x)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        return normalise(self.src.take(positions))
+
+
+def _rows(x: np.ndarray | Vectors, idx: np.ndarray) -> np.ndarray:
+    return x[idx] if isinstance(x, np.ndarray) else x.take(idx)
+
+
 def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) -> np.ndarray:
     if method == "kmeans":
         return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
@@ -138,7 +167,7 @@ def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) 
 
 
 def silhouette_curve(
-    x: np.ndarray, grid: tuple[int, ...], seed: int, sample: int, replicates: int
+    x: np.ndarray | Vectors, grid: tuple[int, ...], seed: int, sample: int, replicates: int
 ) -> tuple[tuple[int, ...], np.ndarray]:
     """Cosine silhouette of k-means at every k of ``grid`` on ``replicates`` seeded subsamples.
 
@@ -152,7 +181,7 @@ def silhouette_curve(
     scores = np.zeros((replicates, len(tried)))
     for b in range(replicates):
         rng = np.random.default_rng([seed, b])
-        xs = x[rng.choice(len(x), size=size, replace=False)]
+        xs = _rows(x, rng.choice(len(x), size=size, replace=False))
         for j, k in enumerate(tried):
             labels = KMeans(n_clusters=k, n_init=1, random_state=seed + b).fit_predict(xs)
             scores[b, j] = silhouette_score(xs, labels, metric="cosine")
@@ -178,7 +207,7 @@ def one_se_k(tried: tuple[int, ...], scores: np.ndarray) -> int:
 
 
 def choose_k(
-    x: np.ndarray,
+    x: np.ndarray | Vectors,
     grid: tuple[int, ...],
     seed: int,
     sample: int = 3000,
@@ -212,7 +241,7 @@ def choose_k(
         raise ValueError(f"topics.k_rule {rule!r}: expected silhouette, mean_silhouette or one_se")
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
-    xs = x[rng.choice(len(x), size=min(sample, len(x)), replace=False)]
+    xs = _rows(x, rng.choice(len(x), size=min(sample, len(x)), replace=False))
     best, best_score = grid[0], -math.inf
     tried = [k for k in grid if k < len(xs)]
     for i, k in enumerate(tried, 1):
@@ -246,50 +275,67 @@ class Clustering:
     seconds: float
 
 
-def cluster_posts(x: np.ndarray, p: TopicsParams, seed: int | None = None) -> Clustering:
+def cluster_posts(x: np.ndarray | Vectors, p: TopicsParams, seed: int | None = None) -> Clustering:
     """Cluster unit-norm embeddings; deterministic given ``seed`` (default ``p.seed``).
 
     Fits on a seeded sample of at most ``p.fit_max_posts`` rows, assigns every other row to the
     nearest centroid, then reassigns outliers whose best cosine reaches ``p.outlier_min_cosine``.
+    ``x`` is an array or :class:`analysis.vectors.Vectors` (rows read batch by batch: only the
+    fitting sample and one batch are in memory; one batch gives the array's result bit for bit).
     """
     started = time.perf_counter()
     seed = p.seed if seed is None else seed
-    x = normalise(x)
-    n = len(x)
+    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    n = len(src)
     if n == 0:
         empty = np.zeros(0, dtype=np.int64)
-        return Clustering(empty, empty, empty, np.zeros((0, x.shape[1]), np.float32), 0, 0, 0.0)
+        return Clustering(empty, empty, empty, np.zeros((0, src.dim), np.float32), 0, 0, 0.0)
     rng = np.random.default_rng(seed)
     fit_idx = (
         np.sort(rng.choice(n, size=p.fit_max_posts, replace=False))
         if n > p.fit_max_posts
         else np.arange(n)
     )
-    k = p.n_topics or choose_k(x, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
+    k = p.n_topics or choose_k(src, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
     k = max(1, min(k, len(fit_idx)))
-    fit_labels = _fit_labels(x[fit_idx], p.method, k, seed, p)
+    x_fit = src.take(fit_idx)
+    fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
+    ids, cents = centroids(x_fit, fit_labels)
+    del x_fit
     raw = np.full(n, OUTLIER, dtype=np.int64)
     raw[fit_idx] = fit_labels
-    ids, cents = centroids(x[fit_idx], fit_labels)
-    rest = np.setdiff1d(np.arange(n), fit_idx)
-    if rest.size and ids.size:
-        raw[rest] = ids[np.argmax(x[rest] @ cents.T, axis=1)]
+    in_fit = np.zeros(n, dtype=bool)
+    in_fit[fit_idx] = True
     labels = raw.copy()
-    out = np.flatnonzero(labels == OUTLIER)
     n_reassigned = 0
-    if out.size and ids.size:
-        sims = x[out] @ cents.T
-        best = np.argmax(sims, axis=1)
-        ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
-        labels[out[ok]] = ids[best[ok]]
-        n_reassigned = int(ok.sum())
-    ids, cents = centroids(x, labels)
+    sums = np.zeros((len(ids), src.dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for pos, xb in src.batches():
+        rest = ~in_fit[pos]
+        if rest.any() and ids.size:
+            raw[pos[rest]] = ids[np.argmax(xb[rest] @ cents.T, axis=1)]
+        lab = raw[pos]
+        out = np.flatnonzero(lab == OUTLIER)
+        if out.size and ids.size:
+            sims = xb[out] @ cents.T
+            best = np.argmax(sims, axis=1)
+            ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
+            lab[out[ok]] = ids[best[ok]]
+            n_reassigned += int(ok.sum())
+        labels[pos] = lab
+        # the unit-norm mean of every topic over all rows (``centroids``), summed batch by batch
+        for j, t in enumerate(ids):
+            m = lab == t
+            if m.any():
+                sums[j] += xb[m].sum(axis=0)
+                counts[j] += int(m.sum())
+    kept = counts > 0
+    ids = ids[kept]
+    cents = normalise((sums[kept] / counts[kept, None]).astype(np.float32))
     # Renumber topics by size (0 = largest) so ids are stable across equivalent runs.
-    sizes = np.array([(labels == t).sum() for t in ids])
+    sizes = counts[kept]
     order = np.lexsort((ids, -sizes))
-    remap = {int(ids[o]): i for i, o in enumerate(order)}
-    relabel = np.vectorize(lambda v: remap.get(int(v), OUTLIER), otypes=[np.int64])
-    labels, raw = relabel(labels), relabel(raw)
+    labels, raw = _renumber(labels, ids[order]), _renumber(raw, ids[order])
     return Clustering(
         raw,
         labels,
@@ -301,18 +347,48 @@ def cluster_posts(x: np.ndarray, p: TopicsParams, seed: int | None = None) -> Cl
     )
 
 
+def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
+    """``labels`` with ``old_ids[i]`` renamed ``i``; any other label becomes ``OUTLIER``."""
+    out = np.full(len(labels), OUTLIER, dtype=np.int64)
+    if old_ids.size:
+        by_id = np.argsort(old_ids)
+        at = np.searchsorted(old_ids, labels, sorter=by_id).clip(0, len(old_ids) - 1)
+        hit = old_ids[by_id[at]] == labels
+        out[hit] = by_id[at[hit]]
+    return out
+
+
 def soft_membership(
-    x: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+    x: np.ndarray | Vectors, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
 ) -> pl.DataFrame:
     """Up to ``max_topics_per_post`` topics per row with softmax-of-cosine probabilities.
 
     Probabilities are ``softmax(cos / temperature)`` over all centroids; topics with probability
     below ``min_probability`` are dropped except the primary one (the row's label), which is
-    always kept. Outlier rows get one row with topic -1 and a null probability.
+    always kept. Outlier rows get one row with topic -1 and a null probability. ``x`` is an
+    array or :class:`analysis.vectors.Vectors`, read batch by batch.
 
     Returns:
-        Frame with ``row`` (index into ``x``), ``topic_id``, ``probability``, ``is_primary``.
+        Frame with ``row`` (index into ``x``), ``topic_id``, ``probability``, ``is_primary``,
+        ordered by ``row``.
     """
+    src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
+    parts = [
+        soft.with_columns(row=pl.Series(pos, dtype=pl.Int64).gather(soft["row"]))
+        for pos, xb in src.batches()
+        for soft in (_soft_rows(xb, labels[pos], cents, p),)
+    ]
+    if not parts:
+        return _soft_rows(np.zeros((0, src.dim), np.float32), labels[:0], cents, p)
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts).sort("row", maintain_order=True)
+
+
+def _soft_rows(
+    x: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+) -> pl.DataFrame:
+    """:func:`soft_membership` of the rows of one array (``row`` = index into ``x``)."""
     x = normalise(x)
     rows, topics, probs, prim = [], [], [], []
     if len(cents):
@@ -342,33 +418,51 @@ def soft_membership(
 
 # ---------------------------------------------------------------------------- keywords
 def ctfidf_keywords(
-    texts: list[str],
+    texts: list[str] | pl.Series,
     labels: np.ndarray,
     n_keywords: int = 10,
     extra_stop_words: tuple[str, ...] = PLACEHOLDER_WORDS,
+    batch_rows: int | None = None,
 ) -> dict[int, list[str]]:
     """Top words of every topic by class-based TF-IDF (BERTopic's c-TF-IDF).
 
     score(t, c) = tf(t, c) / |c| * log(1 + A / f(t)), with tf the count of word t in the texts
     of topic c, |c| the number of words of c, A the mean number of words per topic and f(t) the
     count of t over all topics. Outlier texts (label -1) are left out.
+
+    The words are counted ``batch_rows`` texts at a time (default
+    :data:`analysis.vectors.BATCH_ROWS`): only the counts per topic and word are kept, never one
+    document of all a topic's texts. Counts are integers, so any batch size gives the same
+    keywords as CountVectorizer over one document per topic (a space between two texts ends
+    every token, so tokenising texts apart or joined gives the same words).
     """
     labels = np.asarray(labels)
     ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
     if not ids:
         return {}
-    docs = [
-        " ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c and t) for c in ids
-    ]
-    vec = CountVectorizer(
+    analyze = CountVectorizer(
         stop_words=sorted(ENGLISH_STOP_WORDS | set(extra_stop_words)),
         token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b",
-    )
-    try:
-        counts = vec.fit_transform(docs).toarray().astype(np.float64)
-    except ValueError:  # every text is stop words only
+    ).build_analyzer()
+    per_topic: dict[int, Counter[str]] = {c: Counter() for c in ids}
+    size = batch_rows or vectors.BATCH_ROWS
+    for start in range(0, len(labels), size):
+        chunk = texts[start : start + size]
+        batch = chunk.to_list() if isinstance(chunk, pl.Series) else list(chunk)
+        lab = labels[start : start + size]
+        by_label = np.argsort(lab, kind="stable")
+        bounds = np.searchsorted(lab[by_label], [*ids, ids[-1] + 1])
+        for j, c in enumerate(ids):
+            doc = " ".join(t for i in by_label[bounds[j] : bounds[j + 1]] if (t := batch[i]))
+            per_topic[c].update(analyze(doc))
+    words = np.asarray(sorted(set().union(*per_topic.values())), dtype=object)
+    if not words.size:  # every text is stop words only
         return {c: [] for c in ids}
-    words = vec.get_feature_names_out()
+    column = {w: j for j, w in enumerate(words)}
+    counts = np.zeros((len(ids), len(words)), dtype=np.float64)
+    for row, c in enumerate(ids):
+        for w, n in per_topic[c].items():
+            counts[row, column[w]] = n
     per_class = counts.sum(axis=1, keepdims=True)
     tf = counts / np.where(per_class == 0, 1, per_class)
     avg_words = per_class.mean()
@@ -424,7 +518,7 @@ def agreement(labels: np.ndarray, truth: list[str | None]) -> dict[str, float | 
     }
 
 
-def stability(x: np.ndarray, p: TopicsParams) -> float | None:
+def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
     """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k)."""
     runs = []
     for i in range(p.n_stability_seeds):

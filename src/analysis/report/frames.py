@@ -53,7 +53,9 @@ class Inputs:
     reactions: pl.DataFrame | None = None
     topics: pl.DataFrame | None = None
     post_topics: pl.DataFrame | None = None
-    embeddings: pl.DataFrame | None = None
+    #: mean embedding of each topic's primary posts, one row per row of ``topics``
+    #: (``analysis.vectors.topic_means``: summed batch by batch, the vectors never held)
+    topic_means: np.ndarray | None = None
     account_topics: pl.DataFrame | None = None
     divergence: pl.DataFrame | None = None
     #: what was read, for the log and the report footer: path -> rows (or None for JSON)
@@ -139,36 +141,27 @@ def keywords_text(topics: pl.DataFrame, n: int = 6) -> pl.DataFrame:
 
 
 def topic_coordinates(
-    topics: pl.DataFrame,
-    post_topics: pl.DataFrame | None,
-    embeddings: pl.DataFrame | None,
-    seed: int = 0,
+    topics: pl.DataFrame, means: np.ndarray | None, seed: int = 0
 ) -> pl.DataFrame:
     """``topics`` plus ``x``, ``y``: a 2-D map where near topics use similar language.
 
-    Each topic's centroid is the mean embedding of the posts whose primary topic it is; the map is
-    metric MDS (seeded) of the cosine distances between centroids. PCA of the centroids was tried
-    first: a few very distinct topics (spam, chit-chat) took both axes and piled the rest into one
-    unreadable clump. Uses the topics stage's own ``x``/``y`` when it wrote them; without
-    embeddings, topics sit on a circle.
+    ``means`` holds each topic's centroid (one row per row of ``topics``): the mean embedding of
+    the posts whose primary topic it is; the map is metric MDS (seeded) of the cosine distances
+    between centroids. PCA of the centroids was tried first: a few very distinct topics (spam,
+    chit-chat) took both axes and piled the rest into one unreadable clump. Uses the topics
+    stage's own ``x``/``y`` when it wrote them; without centroids, topics sit on a circle.
     """
     if {"x", "y"} <= set(topics.columns):
         return topics
     ids = topics["topic_id"].to_list()
-    if post_topics is None or embeddings is None or len(ids) < 3:
+    if means is None or len(ids) < 3:
         angle = np.linspace(0, 2 * math.pi, num=max(len(ids), 1), endpoint=False)
         return topics.with_columns(
             x=pl.Series(np.cos(angle)[: len(ids)]), y=pl.Series(np.sin(angle)[: len(ids)])
         )
     from sklearn.manifold import MDS
 
-    primary = post_topics.filter(pl.col("is_primary")).select("post_id", "topic_id")
-    emb = embeddings.select("post_id", "embedding").join(primary, on="post_id", how="inner")
-    x = emb["embedding"].to_numpy().astype(np.float64)
-    labels = emb["topic_id"].to_numpy()
-    centroids = np.stack(
-        [x[labels == t].mean(axis=0) if (labels == t).any() else np.zeros(x.shape[1]) for t in ids]
-    )
+    centroids = means
     norms = np.linalg.norm(centroids, axis=1, keepdims=True)
     unit = centroids / np.where(norms > 0, norms, 1.0)
     dist = np.clip(1.0 - unit @ unit.T, 0.0, None)
@@ -290,9 +283,7 @@ def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
         out["activity"] = weekly_activity(inp.posts, inp.reactions)
     if inp.topics is not None:
         out["topics"] = topic_table(inp.topics, inp.post_topics, inp.posts)
-        out["topic_map"] = topic_coordinates(
-            keywords_text(inp.topics), inp.post_topics, inp.embeddings, p.seed
-        )
+        out["topic_map"] = topic_coordinates(keywords_text(inp.topics), inp.topic_means, p.seed)
         if inp.account_topics is not None:
             out["experts"] = topic_experts(inp.account_topics, inp.topics, p.experts_per_topic)
     cmp = inp.compare

@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import contracts, paths, publish
+from analysis import contracts, paths, publish, vectors
 from analysis.io import read_json
 from analysis.models import MODELS
 from analysis.report import analyst, figures, frames, methodology, public
@@ -78,8 +78,12 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     inp.reactions = pq(paths.REACTIONS, ["created_at", "actor_account_id"])
     inp.topics = pq(paths.TOPICS)
     inp.post_topics = pq(paths.POST_TOPICS)
-    if inp.topics is not None:
-        inp.embeddings = pq(paths.EMBEDDINGS, ["post_id", "embedding"])
+    emb = exists(paths.EMBEDDINGS) if inp.topics is not None else None
+    if emb is not None and inp.post_topics is not None:
+        # the topic map needs each topic's mean vector only: summed batch by batch
+        primary = inp.post_topics.filter("is_primary").select("post_id", "topic_id")
+        inp.topic_means = vectors.topic_means(emb, primary, inp.topics["topic_id"].to_list())
+        inp.read[str(paths.EMBEDDINGS)] = vectors.n_rows(emb)
     inp.account_topics = pq(paths.ACCOUNT_TOPICS)
     inp.divergence = pq(paths.DIVERGENCE)
     log.info(

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import polars as pl
 
-from analysis import attribution, groundtruth, ordering, paths
+from analysis import attribution, groundtruth, ordering, paths, vectors
 from analysis.config import section
 from analysis.io import write_json, write_parquet
 from analysis.topics import (
@@ -29,29 +30,53 @@ from analysis.topics import (
     stability,
     topic_table,
 )
+from analysis.vectors import Vectors
 
 log = logging.getLogger(__name__)
 
 
+def post_vectors(
+    posts: pl.DataFrame, embeddings: pl.DataFrame | Path
+) -> tuple[pl.DataFrame, Vectors]:
+    """The embedded posts in a key-independent order, and their vectors in that order.
+
+    ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then only
+    ``post_id`` and the null mask are read whole, and the vectors batch by batch when used.
+    """
+    if isinstance(embeddings, pl.DataFrame):
+        kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
+        rows = kept.select("post_id").with_row_index("_file_row")
+    else:
+        rows = vectors.embedded_posts(embeddings)
+    # A key-independent row order (time, then content): the seeded fitting sample and k-means
+    # initialisation must not depend on the pseudonyms, which change with the secret key.
+    emb = ordering.sort_posts(
+        rows.join(posts.select("post_id", "created_at", "text"), on="post_id", how="left")
+    ).drop("created_at", "text")
+    order = emb["_file_row"].cast(pl.Int64).to_numpy()
+    if isinstance(embeddings, pl.DataFrame):
+        x = kept["embedding"].to_numpy().astype(np.float32) if kept.height else None
+        src: Vectors = vectors.ArrayVectors(
+            x[order] if x is not None else np.zeros((0, vectors.DEFAULT_DIM), np.float32)
+        )
+    else:
+        src = vectors.ParquetVectors(embeddings, order, vectors.vector_dim(embeddings))
+    return emb.drop("_file_row"), src
+
+
 def compute(
     posts: pl.DataFrame,
-    embeddings: pl.DataFrame,
+    embeddings: pl.DataFrame | Path,
     accounts: pl.DataFrame,
     reactions: pl.DataFrame,
     p: TopicsParams,
 ) -> dict[str, Any]:
-    """Everything the stage writes, as frames and a metrics dict (no I/O)."""
-    # A key-independent row order (time, then content): the seeded fitting sample and k-means
-    # initialisation must not depend on the pseudonyms, which change with the secret key.
-    emb = ordering.sort_posts(
-        embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null()).join(
-            posts.select("post_id", "created_at", "text"), on="post_id", how="left"
-        )
-    ).drop("created_at", "text")
+    """Everything the stage writes, as frames and a metrics dict (no I/O but the vectors'
+    batches when ``embeddings`` is a path)."""
+    emb, x = post_vectors(posts, embeddings)
     data = emb.select("post_id").join(
         posts.select("post_id", "text", "labels"), on="post_id", how="left", maintain_order="left"
     )
-    x = emb["embedding"].to_numpy().astype(np.float32)
     log.info(
         "topics: clustering %d posts (%s, k %s)",
         len(x),
@@ -61,7 +86,7 @@ def compute(
     res = cluster_posts(x, p)
     k = len(res.topic_ids)
     log.info("topics: %d topics in %.1f s; keywords, soft membership, attribution", k, res.seconds)
-    keywords = ctfidf_keywords(data["text"].fill_null("").to_list(), res.labels, p.n_keywords)
+    keywords = ctfidf_keywords(data["text"].fill_null(""), res.labels, p.n_keywords)
     topics = topic_table(res.labels, keywords)
     soft = soft_membership(x, res.labels, res.centroids, p)
     post_ids = data["post_id"]
@@ -118,7 +143,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     posts = pl.read_parquet(paths.POSTS)
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
-    out = compute(posts, pl.read_parquet(paths.EMBEDDINGS), accounts, reactions, p)
+    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p)
     metrics = out["metrics"]
     if groundtruth.has_truth(params):
         truth_accounts, truth_posts = groundtruth.load_truth(params, accounts)

@@ -1,0 +1,284 @@
+"""Post vectors read in batches (stages ``topics`` and ``report``), never all at once.
+
+A 384-dim float32 vector is ~1.5 KiB a post, eight times the post itself; holding every vector
+(and the copies a stage makes of them) is what made topics and report grow with the dump
+(docs/scaling.md, "The whole pipeline at size"). :class:`ParquetVectors` reads
+``embeddings.parquet`` ``batch_rows`` rows at a time with pyarrow's ``iter_batches``; the
+rows it serves are the posts of ``order`` (file row numbers) and it names them by their
+position in that order. :class:`ArrayVectors` serves an array already in memory the same way
+(tests, and topics refitted on a sample in ``topics.post_topics_before``).
+
+Within a batch, rows come in ascending position, so when one batch holds every row a consumer
+sees exactly the array the all-at-once code saw and computes bit for bit the same result. With
+several batches, sums over posts are added in another order (float rounding only), and BLAS may
+block a matrix product differently (float rounding only).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Rows per batch. At the default the demo (15k posts) and the 30k synthetic dump are one batch
+#: (the results are bit for bit those of the all-at-once code); above it memory is ~1.5 KiB x
+#: this per copy of a batch (~75 MiB) whatever the number of posts. Not a param: a different batch size can
+#: move a float in its last bit (summation order), so it is part of the code, like the method.
+BATCH_ROWS: int = 50_000
+#: Rows per read of the Parquet file: pyarrow's reader holds several copies of what it reads
+#: (measured: +240 MiB reading 10k rows at a time, +620 MiB 50k at a time, over 100k rows),
+#: so the batches are assembled from smaller reads.
+READ_ROWS: int = 8_192
+#: Bytes read from the file at a time (pyarrow otherwise reads a whole column chunk).
+READ_BUFFER: int = 1 << 22
+#: Vector length when there is no vector to read it from (all-MiniLM-L6-v2).
+DEFAULT_DIM: int = 384
+
+
+class Vectors(Protocol):
+    """Rows ``0 .. len-1`` of a matrix, served in batches or by position."""
+
+    dim: int
+
+    def __len__(self) -> int: ...
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """``(positions, x)``: every row once, positions ascending within a batch."""
+        ...
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        """The rows at ``positions``, in that order (for samples: a few thousand rows)."""
+        ...
+
+
+@dataclass(frozen=True)
+class ArrayVectors:
+    """An in-memory array served like :class:`ParquetVectors`."""
+
+    x: np.ndarray
+    #: rows per batch; None: :data:`BATCH_ROWS` when read
+    batch_rows: int | None = None
+
+    @property
+    def dim(self) -> int:
+        return int(self.x.shape[1])
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        size = self.batch_rows or BATCH_ROWS
+        for start in range(0, len(self.x), size):
+            pos = np.arange(start, min(start + size, len(self.x)))
+            yield pos, self.x[pos]
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        return self.x[positions]
+
+
+@dataclass(frozen=True)
+class ParquetVectors:
+    """Column ``column`` (fixed-size lists of float32) of a Parquet file, rows ``order``.
+
+    Args:
+        path: the Parquet file (``embeddings.parquet``).
+        order: file row numbers; position ``i`` is file row ``order[i]``. Rows not listed
+            (empty texts, null vectors) are never served.
+        dim: vector length.
+        batch_rows: rows read per batch.
+    """
+
+    path: Path
+    order: np.ndarray
+    dim: int
+    #: rows per batch; None: :data:`BATCH_ROWS` when read
+    batch_rows: int | None = None
+    column: str = "embedding"
+
+    def __len__(self) -> int:
+        return len(self.order)
+
+    def _reads(self) -> Iterator[tuple[int, pa.FixedSizeListArray]]:
+        """``(first file row, column)`` of every read of :data:`READ_ROWS` rows."""
+        start = 0
+        for batch in pq.ParquetFile(
+            self.path, buffer_size=READ_BUFFER, pre_buffer=False
+        ).iter_batches(
+            batch_size=min(READ_ROWS, self.batch_rows or BATCH_ROWS), columns=[self.column]
+        ):
+            yield start, batch.column(0)
+            start += batch.num_rows
+
+    def _position_of_file_row(self) -> np.ndarray:
+        n_file = pq.ParquetFile(self.path).metadata.num_rows
+        pos = np.full(n_file, -1, dtype=np.int64)
+        pos[self.order] = np.arange(len(self.order))
+        return pos
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        pos_of = self._position_of_file_row()
+        size = self.batch_rows or BATCH_ROWS
+        got_pos: list[np.ndarray] = []
+        got_x: list[np.ndarray] = []
+        n_read = 0
+
+        def flush() -> tuple[np.ndarray, np.ndarray]:
+            pos = np.concatenate(got_pos)
+            x = got_x[0] if len(got_x) == 1 else np.concatenate(got_x)
+            got_pos.clear(), got_x.clear()
+            by_pos = np.argsort(pos, kind="stable")
+            if (np.diff(pos) > 0).all():
+                return pos, x
+            return pos[by_pos], x[by_pos]
+
+        for start, col in self._reads():
+            pos = pos_of[start : start + len(col)]
+            rows = np.flatnonzero(pos >= 0)
+            if rows.size:
+                every = rows.size == len(col)
+                got_pos.append(pos[rows])
+                got_x.append(_matrix(col if every else col.take(rows), self.dim))
+            n_read += len(col)
+            if n_read >= size and got_pos:
+                yield flush()
+                n_read = 0
+        if got_pos:
+            yield flush()
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        positions = np.asarray(positions, dtype=np.int64)
+        out = np.zeros((len(positions), self.dim), dtype=np.float32)
+        file_rows = self.order[positions]
+        by_row = np.argsort(file_rows, kind="stable")
+        sorted_rows = file_rows[by_row]
+        for start, col in self._reads():
+            lo, hi = np.searchsorted(sorted_rows, [start, start + len(col)])
+            if hi > lo:
+                out[by_row[lo:hi]] = _matrix(col.take(sorted_rows[lo:hi] - start), self.dim)
+        return out
+
+
+def _matrix(col: pa.FixedSizeListArray | pl.Series, dim: int) -> np.ndarray:
+    """A column of fixed-size float lists (no nulls) as a float32 ``rows x dim`` matrix (a copy,
+    as ``Series.to_numpy().astype(np.float32)`` gave before)."""
+    if len(col) == 0:
+        return np.zeros((0, dim), dtype=np.float32)
+    if isinstance(col, pl.Series):
+        return col.to_numpy().astype(np.float32)
+    return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32)
+
+
+def embedded_posts(path: Path) -> pl.DataFrame:
+    """``post_id, _file_row`` of the rows of ``embeddings.parquet`` with a vector.
+
+    The vectors themselves are read only if the file's footer counts a null among them (the
+    ``embed`` stage writes a null vector for an empty text only, so normally they are not).
+    """
+    f = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
+    leaf = next(
+        i for i in range(f.metadata.num_columns) if f.schema.column(i).path.startswith("embedding")
+    )
+    stats = [f.metadata.row_group(g).column(leaf).statistics for g in range(f.num_row_groups)]
+    no_null = all(s is not None and s.has_null_count and s.null_count == 0 for s in stats)
+    columns = ["post_id", "is_empty_text"] + ([] if no_null else ["embedding"])
+    ids, rows = [], []
+    start = 0
+    for batch in f.iter_batches(columns=columns, batch_size=READ_ROWS):
+        df = pl.from_arrow(batch)
+        keep = ~df["is_empty_text"]
+        if not no_null:
+            keep = keep & df["embedding"].is_not_null()
+        ids.append(df["post_id"].filter(keep))
+        rows.append(np.flatnonzero(keep.to_numpy()) + start)
+        start += batch.num_rows
+    return pl.DataFrame(
+        {
+            "post_id": pl.concat(ids) if ids else pl.Series([], dtype=pl.String),
+            "_file_row": np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
+        }
+    )
+
+
+def vector_dim(path: Path, column: str = "embedding") -> int:
+    """Length of the fixed-size vectors of ``column`` (from the Parquet schema)."""
+    t = pq.ParquetFile(path).schema_arrow.field(column).type
+    return int(t.list_size)
+
+
+def group_sums(
+    vectors: Vectors, labels: np.ndarray, ids: np.ndarray, dtype: type = np.float64
+) -> tuple[np.ndarray, np.ndarray]:
+    """Per id of ``ids``: the sum (in ``dtype``) of the rows labelled with it, and their count.
+
+    Each batch's rows of one id are summed with numpy (the all-at-once sum when there is one
+    batch); the batch sums are added in float64.
+    """
+    sums = np.zeros((len(ids), vectors.dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for pos, x in vectors.batches():
+        lab = labels[pos]
+        for j, t in enumerate(ids):
+            m = lab == t
+            if m.any():
+                sums[j] += x[m].astype(dtype, copy=False).sum(axis=0)
+                counts[j] += int(m.sum())
+    return sums, counts
+
+
+def topic_means(
+    path: Path, primary: pl.DataFrame, ids: list[int], batch_rows: int | None = None
+) -> np.ndarray:
+    """Mean vector (float64) of the posts whose primary topic is each of ``ids``; zeros for a
+    topic without a vector. One pass over ``path`` (``post_id``, ``embedding``): the vectors of
+    ``batch_rows`` file rows are summed at a time, never all held.
+
+    Args:
+        path: ``embeddings.parquet``.
+        primary: ``post_id, topic_id`` (each post's primary topic).
+        ids: topic ids, in the order of the rows returned.
+    """
+    index = {t: j for j, t in enumerate(ids)}
+    dim = vector_dim(path)
+    size = batch_rows or BATCH_ROWS
+    sums = np.zeros((len(ids), dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    got_x: list[np.ndarray] = []
+    got_t: list[np.ndarray] = []
+
+    def add() -> None:
+        x = got_x[0] if len(got_x) == 1 else np.concatenate(got_x)
+        lab = np.concatenate(got_t)
+        got_x.clear(), got_t.clear()
+        for t in np.unique(lab):
+            m = lab == t
+            sums[index[int(t)]] += x[m].sum(axis=0)
+            counts[index[int(t)]] += int(m.sum())
+
+    n_read = 0
+    reader = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
+    for batch in reader.iter_batches(
+        batch_size=min(READ_ROWS, size), columns=["post_id", "embedding"]
+    ):
+        df = pl.from_arrow(batch).join(primary, on="post_id", how="inner", maintain_order="left")
+        df = df.filter(pl.col("embedding").is_not_null() & pl.col("topic_id").is_in(ids))
+        if df.height:
+            got_x.append(_matrix(df["embedding"], dim).astype(np.float64))
+            got_t.append(df["topic_id"].to_numpy())
+        n_read += batch.num_rows
+        if n_read >= size and got_x:
+            add()
+            n_read = 0
+    if got_x:
+        add()
+    return sums / np.maximum(counts, 1)[:, None]
+
+
+def n_rows(path: Path) -> int:
+    """Rows of a Parquet file (from its footer, nothing else read)."""
+    return int(pq.ParquetFile(path).metadata.num_rows)

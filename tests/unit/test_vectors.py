@@ -1,0 +1,235 @@
+"""Vectors read batch by batch (analysis.vectors) give the all-at-once results of topics and report.
+
+One batch must be the old computation bit for bit; many tiny batches may differ only by float
+rounding (the order sums are added in, BLAS blocking), never in a label or a row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from analysis import vectors
+from analysis.report.frames import topic_coordinates
+from analysis.stages.topics import compute, post_vectors
+from analysis.topics import (
+    OUTLIER,
+    TopicsParams,
+    centroids,
+    cluster_posts,
+    ctfidf_keywords,
+    soft_membership,
+)
+
+DIM = 16
+
+
+def _blobs(n_per: int = 30, k: int = 3, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    centres = np.eye(DIM)[:k] * 5
+    x = np.concatenate([c + rng.normal(0, 0.6, (n_per, DIM)) for c in centres])
+    return x.astype(np.float32)
+
+
+def _embeddings_file(tmp_path: Path, x: np.ndarray, holes: tuple[int, ...] = ()) -> Path:
+    """An ``embeddings.parquet`` with rows of ``x`` shuffled, plus empty-text rows at ``holes``."""
+    n = len(x)
+    ids = [f"post_{i:04d}" for i in range(n)]
+    emb: list[list[float] | None] = [list(map(float, v)) for v in x]
+    empty = [False] * n
+    for h in holes:
+        ids.insert(h, f"empty_{h}")
+        emb.insert(h, None)
+        empty.insert(h, True)
+    df = pl.DataFrame(
+        {"post_id": ids, "is_empty_text": empty, "embedding": emb},
+        schema={
+            "post_id": pl.String,
+            "is_empty_text": pl.Boolean,
+            "embedding": pl.Array(pl.Float32, DIM),
+        },
+    )
+    path = tmp_path / "embeddings.parquet"
+    df.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(path)
+    return path
+
+
+@pytest.mark.parametrize("holes", [(), (0, 7, 20)])
+@pytest.mark.parametrize("read_rows", [3, 8192])
+def test_parquet_vectors_serve_every_row_once_in_the_given_order(
+    tmp_path: Path, holes: tuple[int, ...], read_rows: int, monkeypatch
+) -> None:
+    monkeypatch.setattr(vectors, "READ_ROWS", read_rows)  # batches assembled from small reads
+    x = _blobs(n_per=10)
+    path = _embeddings_file(tmp_path, x, holes=holes)
+    rows = vectors.embedded_posts(path)
+    assert rows.height == len(x)  # the empty-text rows (null vectors) are not served
+    stored = pl.read_parquet(path).with_row_index("_file_row")
+    want_rows = stored.filter(pl.col("embedding").is_not_null())
+    assert rows["post_id"].equals(want_rows["post_id"])
+    assert np.array_equal(rows["_file_row"].to_numpy(), want_rows["_file_row"].to_numpy())
+    order = np.random.default_rng(2).permutation(rows["_file_row"].to_numpy())
+    want = stored["embedding"].to_numpy()[order]
+    for batch_rows in (1, 4, 1000):
+        src = vectors.ParquetVectors(path, order, DIM, batch_rows=batch_rows)
+        seen = np.zeros(len(order), dtype=int)
+        for pos, xb in src.batches():
+            assert (np.diff(pos) > 0).all()
+            assert np.array_equal(xb, want[pos])
+            seen[pos] += 1
+        assert (seen == 1).all()
+        pick = np.array([5, 0, 29, 5, 17])
+        assert np.array_equal(src.take(pick), want[pick])
+
+
+@pytest.mark.parametrize("method", ["kmeans", "hdbscan"])
+def test_tiny_batches_give_the_labels_of_one_batch(tmp_path: Path, method: str) -> None:
+    x = _blobs()
+    far = -np.eye(DIM)[[0, 1]] * 5 - 1  # HDBSCAN outliers, one reassigned, one not
+    x = np.concatenate([x, far, np.eye(DIM)[[9]] * 5]).astype(np.float32)
+    p = TopicsParams(
+        method=method,
+        n_topics=3 if method == "kmeans" else 0,
+        fit_max_posts=100,  # fewer than the rows: the rest is assigned batch by batch
+        hdbscan_min_cluster_size=10,
+        outlier_min_cosine=-0.05,
+        seed=4,
+    )
+    one = cluster_posts(x, p)
+    many = cluster_posts(vectors.ArrayVectors(x, batch_rows=7), p)
+    assert np.array_equal(one.labels, many.labels)
+    assert np.array_equal(one.raw_labels, many.raw_labels)
+    assert one.n_reassigned == many.n_reassigned
+    np.testing.assert_allclose(many.centroids, one.centroids, rtol=0, atol=1e-6)
+    # one batch is the all-at-once computation: unit-norm mean of every topic over all rows
+    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
+    ids, cents = centroids(xn.astype(np.float32), one.labels)
+    assert np.array_equal(one.centroids, cents[np.searchsorted(ids, one.topic_ids)])
+    soft_one = soft_membership(x, one.labels, one.centroids, p)
+    soft_many = soft_membership(vectors.ArrayVectors(x, batch_rows=5), one.labels, one.centroids, p)
+    assert soft_one.select("row", "topic_id", "is_primary").equals(
+        soft_many.select("row", "topic_id", "is_primary")
+    )
+    np.testing.assert_allclose(
+        soft_many["probability"].fill_null(-1).to_numpy(),
+        soft_one["probability"].fill_null(-1).to_numpy(),
+        rtol=1e-5,
+    )
+    if method == "hdbscan":
+        assert (one.labels == OUTLIER).any() and one.n_reassigned > 0
+
+
+def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkeypatch) -> None:
+    x = _blobs(n_per=25)
+    path = _embeddings_file(tmp_path, x, holes=(3,))
+    stored = pl.read_parquet(path)
+    n = stored.height
+    posts = pl.DataFrame(
+        {
+            "post_id": stored["post_id"],
+            "account_id": [f"acct_{i % 9}" for i in range(n)],
+            "parent_post_id": pl.Series([None] * n, dtype=pl.String),
+            # pairs of posts share a second: the order falls back on the text hash
+            "created_at": [datetime(2024, 1, 1) + timedelta(seconds=i // 2) for i in range(n)],
+            "text": [f"word{i % 3} topic text" for i in range(n)],
+            "labels": [[f"tag{i % 3}"] for i in range(n)],
+            "kind": ["post"] * n,
+        }
+    )
+    accounts = pl.DataFrame({"account_id": [f"acct_{i}" for i in range(9)], "is_participant": True})
+    reactions = pl.DataFrame(
+        {"post_id": [], "actor_account_id": []},
+        schema={"post_id": pl.String, "actor_account_id": pl.String},
+    )
+    p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
+    emb_mem, x_mem = post_vectors(posts, stored)
+    emb_file, x_file = post_vectors(posts, path)
+    assert emb_mem.equals(emb_file)
+    assert np.array_equal(
+        np.concatenate([b for _, b in x_mem.batches()]), x_file.take(np.arange(len(x_file)))
+    )
+    mem = compute(posts, stored, accounts, reactions, p)
+    file = compute(posts, path, accounts, reactions, p)
+    for name in ("topics", "post_topics", "account_topics"):
+        assert mem[name].equals(file[name]), name  # one batch: bit for bit
+    assert mem["metrics"] == file["metrics"]
+    monkeypatch.setattr(vectors, "BATCH_ROWS", 4)
+    tiny = compute(posts, path, accounts, reactions, p)
+    for name in ("topics", "account_topics"):
+        assert mem[name].equals(tiny[name]), name
+    cols = ["post_id", "topic_id", "is_primary"]
+    assert mem["post_topics"].select(cols).equals(tiny["post_topics"].select(cols))
+    np.testing.assert_allclose(
+        tiny["post_topics"]["probability"].to_numpy(),
+        mem["post_topics"]["probability"].to_numpy(),
+        rtol=1e-5,
+    )
+    assert mem["metrics"] == tiny["metrics"]
+
+
+def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(
+    tmp_path: Path, monkeypatch
+) -> None:
+    x = _blobs(n_per=12)
+    path = _embeddings_file(tmp_path, x, holes=(2, 30))
+    stored = pl.read_parquet(path)
+    posts = stored.filter(~pl.col("is_empty_text"))["post_id"]
+    primary = pl.DataFrame({"post_id": posts, "topic_id": np.arange(posts.len()) % 4})
+    ids = [3, 0, 1, 2, 7]  # 7 has no post: zeros
+    # the all-at-once computation the report did before
+    joined = stored.join(primary, on="post_id", how="inner")
+    xa = joined["embedding"].to_numpy().astype(np.float64)
+    lab = joined["topic_id"].to_numpy()
+    want = np.stack([xa[lab == t].mean(axis=0) if (lab == t).any() else np.zeros(DIM) for t in ids])
+    np.testing.assert_array_equal(vectors.topic_means(path, primary, ids), want)
+    monkeypatch.setattr(vectors, "READ_ROWS", 4)  # one batch assembled from reads of 4 rows
+    np.testing.assert_array_equal(vectors.topic_means(path, primary, ids), want)
+    np.testing.assert_allclose(
+        vectors.topic_means(path, primary, ids, batch_rows=5), want, atol=1e-12
+    )
+    topics = pl.DataFrame({"topic_id": ids[:4], "label": ["a", "b", "c", "d"]})
+    xy = topic_coordinates(topics, want[:4], seed=1)
+    assert xy["x"].null_count() == 0 and xy.height == 4
+
+
+def _ctfidf_all_at_once(texts: list[str], labels: np.ndarray, n: int) -> dict[int, list[str]]:
+    """The keywords as computed before batching: one CountVectorizer document per topic."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
+    from analysis.topics import PLACEHOLDER_WORDS
+
+    ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
+    docs = [
+        " ".join(t for t, lab in zip(texts, labels, strict=True) if lab == c and t) for c in ids
+    ]
+    vec = CountVectorizer(
+        stop_words=sorted(ENGLISH_STOP_WORDS | set(PLACEHOLDER_WORDS)),
+        token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b",
+    )
+    counts = vec.fit_transform(docs).toarray().astype(np.float64)
+    words = vec.get_feature_names_out()
+    per_class = counts.sum(axis=1, keepdims=True)
+    tf = counts / np.where(per_class == 0, 1, per_class)
+    idf = np.log(1 + per_class.mean() / np.maximum(counts.sum(axis=0), 1))
+    score = tf * idf
+    return {
+        c: [str(words[j]) for j in np.lexsort((words, -score[r]))[:n] if score[r, j] > 0]
+        for r, c in enumerate(ids)
+    }
+
+
+def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic() -> None:
+    rng = np.random.default_rng(5)
+    vocab = ["espresso", "grinder", "bike", "derailleur", "ΣΟΦΙΑΣ", "café", "don't", "re-use",
+             "tyre-", "the", "[handle]", "x2", "naïve", "ÉCOLE", "mulch"]  # fmt: skip
+    texts = [" ".join(rng.choice(vocab, size=rng.integers(0, 6))) for _ in range(120)]
+    texts[3] = ""
+    labels = rng.integers(-1, 4, size=len(texts))
+    want = _ctfidf_all_at_once(texts, labels, 50)
+    for batch_rows in (1, 7, None):
+        got = ctfidf_keywords(pl.Series(texts), labels, 50, batch_rows=batch_rows)
+        assert got == want, batch_rows
