@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 
 from analysis import ordering
-from analysis.models import common
+from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
 from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
@@ -131,6 +131,19 @@ def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float |
         return None, None, None
 
 
+def _poisson_coef(y, x, offset, weights) -> tuple[float | None, float | None]:
+    """(coefficient of column 0 of ``x`` or None, log-likelihood): :func:`_poisson` without the
+    null model, by :func:`poisson_irls.poisson_irls` (statsmodels' numbers, to the bit)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params, llf = poisson_irls.poisson_irls(y, x, offset, weights)
+        return float(params[0]), llf
+    except Exception as exc:  # separation, singular designs in a bootstrap draw
+        log.debug("poisson fit failed: %s", exc)
+        return None, None
+
+
 def incremental(
     tables: Tables,
     scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
@@ -179,10 +192,9 @@ def incremental(
     }
     alpha = (1 - p.interval) / 2
     rng = np.random.default_rng(p.seed + 7)
-    draws = [
-        np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)[acct_idx]
-        for _ in range(p.n_boot)
-    ]
+    # one multiplicity per account and draw; spread over the account's rows only when fitted
+    # (n_boot x accounts held, not n_boot x account-origins)
+    counts = [np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc) for _ in range(p.n_boot)]
     out: dict[str, Any] = {
         "n_account_origins": data.height,
         "n_accounts": n_acc,
@@ -196,17 +208,17 @@ def incremental(
             continue
         ones = np.ones(data.height)
         _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
-        b_base = [_poisson(y, base_x, offset, w)[1:] for w in draws]
+        b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts]
         boots: dict[str, np.ndarray] = {}
         for name, zz in z.items():
             if np.std(zz) == 0 or ll_base is None:
                 out["models"].setdefault(name, {})[outcome] = None
                 continue
             x = np.column_stack([zz, base_x])
-            coef, ll, _ = _poisson(y, x, offset, ones)
+            coef, ll = _poisson_coef(y, x, offset, ones)
             bc, bg = [], []
-            for w, (llb, lln) in zip(draws, b_base, strict=True):
-                c, llf, _ = _poisson(y, x, offset, w)
+            for cnt, (llb, lln) in zip(counts, b_base, strict=True):
+                c, llf = _poisson_coef(y, x, offset, cnt[acct_idx])
                 bc.append(np.nan if c is None else c)
                 bg.append(np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln)
             bc, bg = np.array(bc), np.array(bg)

@@ -412,11 +412,13 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
     models = list(d.z)
     res: dict[str, Any] = {"models": {}, "paired": {}}
     rng = np.random.default_rng(p.seed)
+    # per draw one multiplicity per author and per competition; spread over the rows only when
+    # fitted (n_boot x (authors + competitions) held, not n_boot x responses)
     draws = []
     for _ in range(p.n_boot):
         mg = np.bincount(rng.integers(0, d.n_groups, d.n_groups), minlength=d.n_groups)
         ma = np.bincount(rng.integers(0, d.n_authors, d.n_authors), minlength=d.n_authors)
-        draws.append((ma[d.authors], mg))
+        draws.append((ma, mg))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for outcome in OUTCOMES:
@@ -435,8 +437,8 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
                     res["models"].setdefault(m, {})[outcome] = None
                     boot[m] = np.full(p.n_boot, np.nan)
                     continue
-                for b, (wr, wg) in enumerate(draws):
-                    boot[m][b] = _fit(d, outcome, d.z[m], wr, wg)[0]
+                for b, (ma, mg) in enumerate(draws):
+                    boot[m][b] = _fit(d, outcome, d.z[m], ma[d.authors], mg)[0]
                 prng = np.random.default_rng(p.seed + 1)
                 plac = np.array(
                     [
