@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from analysis import ordering
 from analysis.models import common, poisson_irls
@@ -202,37 +203,41 @@ def incremental(
         "models": {},
         "paired": {},
     }
-    for outcome in OUTCOMES:
-        y = data[outcome].to_numpy()
-        if y.sum() == 0:
-            continue
-        ones = np.ones(data.height)
-        _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
-        b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts]
-        boots: dict[str, np.ndarray] = {}
-        for name, zz in z.items():
-            if np.std(zz) == 0 or ll_base is None:
-                out["models"].setdefault(name, {})[outcome] = None
+    # many small fits on one BLAS thread: see within_thread.run_test
+    with threadpool_limits(limits=1, user_api="blas"):
+        for outcome in OUTCOMES:
+            y = data[outcome].to_numpy()
+            if y.sum() == 0:
                 continue
-            x = np.column_stack([zz, base_x])
-            coef, ll = _poisson_coef(y, x, offset, ones)
-            bc, bg = [], []
-            for cnt, (llb, lln) in zip(counts, b_base, strict=True):
-                c, llf = _poisson_coef(y, x, offset, cnt[acct_idx])
-                bc.append(np.nan if c is None else c)
-                bg.append(np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln)
-            bc, bg = np.array(bc), np.array(bg)
-            boots[name] = bc
-            c_low, c_high = interval(bc, alpha)
-            g_low, g_high = interval(bg, alpha)
-            out["models"].setdefault(name, {})[outcome] = {
-                "coef": coef,
-                "ci_low": c_low,
-                "ci_high": c_high,
-                "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
-                "r2_gain_ci_low": g_low,
-                "r2_gain_ci_high": g_high,
-            }
-        estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
-        out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
+            ones = np.ones(data.height)
+            _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
+            b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts]
+            boots: dict[str, np.ndarray] = {}
+            for name, zz in z.items():
+                if np.std(zz) == 0 or ll_base is None:
+                    out["models"].setdefault(name, {})[outcome] = None
+                    continue
+                x = np.column_stack([zz, base_x])
+                coef, ll = _poisson_coef(y, x, offset, ones)
+                bc, bg = [], []
+                for cnt, (llb, lln) in zip(counts, b_base, strict=True):
+                    c, llf = _poisson_coef(y, x, offset, cnt[acct_idx])
+                    bc.append(np.nan if c is None else c)
+                    bg.append(
+                        np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln
+                    )
+                bc, bg = np.array(bc), np.array(bg)
+                boots[name] = bc
+                c_low, c_high = interval(bc, alpha)
+                g_low, g_high = interval(bg, alpha)
+                out["models"].setdefault(name, {})[outcome] = {
+                    "coef": coef,
+                    "ci_low": c_low,
+                    "ci_high": c_high,
+                    "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
+                    "r2_gain_ci_low": g_low,
+                    "r2_gain_ci_high": g_high,
+                }
+            estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
+            out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
     return out

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from pydantic import Field
+from threadpoolctl import threadpool_limits
 
 from analysis import ordering, semantics
 from analysis.config import Frozen
@@ -407,7 +408,16 @@ def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> 
 
 
 def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
-    """Coefficients, bootstrap and placebo intervals, and paired differences for every model."""
+    """Coefficients, bootstrap and placebo intervals, and paired differences for every model.
+
+    Thousands of fits, each a few passes of matrix-vector products over the responses:
+    :func:`within_thread` runs them on one BLAS thread. Above OpenBLAS's threading threshold
+    every product otherwise hands half its rows to a second thread and waits for it; on a
+    shared, loaded machine each wait costs a scheduler slice, which made a fit at 100k
+    synthetic posts 170 times slower than at 30k (0.42 s against 2.4 ms for 3.4 times the
+    rows; docs/scaling.md). One thread gives the same numbers: the stage's outputs are
+    byte-identical.
+    """
     alpha = (1 - p.interval) / 2
     models = list(d.z)
     res: dict[str, Any] = {"models": {}, "paired": {}}
@@ -510,7 +520,8 @@ def within_thread(
         }
     base["outcomes"]["approval"] = resp["approval_source"][0]
     d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts)
-    out = run_test(d, p)
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = run_test(d, p)
     out["dissociation"] = dissociation(out)
     return {
         **base,
