@@ -182,3 +182,16 @@ def test_dissociation_verdicts(lo, hi, verdict) -> None:
     assert d["conversation_models_win_conversation"]["verdict"] == verdict
     assert d["reach_wins_approval"]["verdict"] == verdict
     assert within_thread.dissociation({})["reach_wins_approval"]["verdict"] == "untestable"
+
+
+def test_incremental_with_the_lean_fits_equals_statsmodels_for_every_fit(monkeypatch) -> None:
+    """The fast path (``poisson_irls`` for the model fits, multiplicities spread per fit) gives
+    the same result, to the bit, as the reference that fits everything with statsmodels."""
+    t, trait = _community(trait_effect=0.8, seed=2)
+    fast = incremental.incremental(t, _scores(t, trait), P)
+    monkeypatch.setattr(
+        incremental, "_poisson_coef", lambda y, x, o, w: incremental._poisson(y, x, o, w)[:2]
+    )
+    reference = incremental.incremental(t, _scores(t, trait), P)
+    assert fast["models"]["true"]["conversation"]["ci_low"] is not None
+    assert fast == reference

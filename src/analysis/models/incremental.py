@@ -22,9 +22,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from analysis import ordering
-from analysis.models import common
+from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
 from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
@@ -131,6 +132,19 @@ def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float |
         return None, None, None
 
 
+def _poisson_coef(y, x, offset, weights) -> tuple[float | None, float | None]:
+    """(coefficient of column 0 of ``x`` or None, log-likelihood): :func:`_poisson` without the
+    null model, by :func:`poisson_irls.poisson_irls` (statsmodels' numbers, to the bit)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            params, llf = poisson_irls.poisson_irls(y, x, offset, weights)
+        return float(params[0]), llf
+    except Exception as exc:  # separation, singular designs in a bootstrap draw
+        log.debug("poisson fit failed: %s", exc)
+        return None, None
+
+
 def incremental(
     tables: Tables,
     scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
@@ -179,10 +193,9 @@ def incremental(
     }
     alpha = (1 - p.interval) / 2
     rng = np.random.default_rng(p.seed + 7)
-    draws = [
-        np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)[acct_idx]
-        for _ in range(p.n_boot)
-    ]
+    # one multiplicity per account and draw; spread over the account's rows only when fitted
+    # (n_boot x accounts held, not n_boot x account-origins)
+    counts = [np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc) for _ in range(p.n_boot)]
     out: dict[str, Any] = {
         "n_account_origins": data.height,
         "n_accounts": n_acc,
@@ -190,37 +203,41 @@ def incremental(
         "models": {},
         "paired": {},
     }
-    for outcome in OUTCOMES:
-        y = data[outcome].to_numpy()
-        if y.sum() == 0:
-            continue
-        ones = np.ones(data.height)
-        _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
-        b_base = [_poisson(y, base_x, offset, w)[1:] for w in draws]
-        boots: dict[str, np.ndarray] = {}
-        for name, zz in z.items():
-            if np.std(zz) == 0 or ll_base is None:
-                out["models"].setdefault(name, {})[outcome] = None
+    # many small fits on one BLAS thread: see within_thread.run_test
+    with threadpool_limits(limits=1, user_api="blas"):
+        for outcome in OUTCOMES:
+            y = data[outcome].to_numpy()
+            if y.sum() == 0:
                 continue
-            x = np.column_stack([zz, base_x])
-            coef, ll, _ = _poisson(y, x, offset, ones)
-            bc, bg = [], []
-            for w, (llb, lln) in zip(draws, b_base, strict=True):
-                c, llf, _ = _poisson(y, x, offset, w)
-                bc.append(np.nan if c is None else c)
-                bg.append(np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln)
-            bc, bg = np.array(bc), np.array(bg)
-            boots[name] = bc
-            c_low, c_high = interval(bc, alpha)
-            g_low, g_high = interval(bg, alpha)
-            out["models"].setdefault(name, {})[outcome] = {
-                "coef": coef,
-                "ci_low": c_low,
-                "ci_high": c_high,
-                "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
-                "r2_gain_ci_low": g_low,
-                "r2_gain_ci_high": g_high,
-            }
-        estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
-        out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
+            ones = np.ones(data.height)
+            _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
+            b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts]
+            boots: dict[str, np.ndarray] = {}
+            for name, zz in z.items():
+                if np.std(zz) == 0 or ll_base is None:
+                    out["models"].setdefault(name, {})[outcome] = None
+                    continue
+                x = np.column_stack([zz, base_x])
+                coef, ll = _poisson_coef(y, x, offset, ones)
+                bc, bg = [], []
+                for cnt, (llb, lln) in zip(counts, b_base, strict=True):
+                    c, llf = _poisson_coef(y, x, offset, cnt[acct_idx])
+                    bc.append(np.nan if c is None else c)
+                    bg.append(
+                        np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln
+                    )
+                bc, bg = np.array(bc), np.array(bg)
+                boots[name] = bc
+                c_low, c_high = interval(bc, alpha)
+                g_low, g_high = interval(bg, alpha)
+                out["models"].setdefault(name, {})[outcome] = {
+                    "coef": coef,
+                    "ci_low": c_low,
+                    "ci_high": c_high,
+                    "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
+                    "r2_gain_ci_low": g_low,
+                    "r2_gain_ci_high": g_high,
+                }
+            estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
+            out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
     return out

@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 from pydantic import Field
+from threadpoolctl import threadpool_limits
 
 from analysis import ordering, semantics
 from analysis.config import Frozen
@@ -407,16 +408,28 @@ def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> 
 
 
 def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
-    """Coefficients, bootstrap and placebo intervals, and paired differences for every model."""
+    """Coefficients, bootstrap and placebo intervals, and paired differences for every model.
+
+    Thousands of fits, each a few passes of matrix-vector products over the responses:
+    :func:`within_thread` runs them on one BLAS thread. Above OpenBLAS's threading threshold
+    every product otherwise hands half its rows to a second thread and waits for it; on a
+    shared, loaded machine each wait costs a scheduler slice, which made a fit at 100k
+    synthetic posts 170 times slower than at 30k (0.42 s against 2.4 ms for 3.4 times the
+    rows; docs/scaling.md). One thread also makes the numbers independent of the core count: a
+    reduction over rows split between two threads sums in another order, and Newton's stopping
+    rule turns that last bit into ~1e-9 in a coefficient.
+    """
     alpha = (1 - p.interval) / 2
     models = list(d.z)
     res: dict[str, Any] = {"models": {}, "paired": {}}
     rng = np.random.default_rng(p.seed)
+    # per draw one multiplicity per author and per competition; spread over the rows only when
+    # fitted (n_boot x (authors + competitions) held, not n_boot x responses)
     draws = []
     for _ in range(p.n_boot):
         mg = np.bincount(rng.integers(0, d.n_groups, d.n_groups), minlength=d.n_groups)
         ma = np.bincount(rng.integers(0, d.n_authors, d.n_authors), minlength=d.n_authors)
-        draws.append((ma[d.authors], mg))
+        draws.append((ma, mg))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for outcome in OUTCOMES:
@@ -435,8 +448,8 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
                     res["models"].setdefault(m, {})[outcome] = None
                     boot[m] = np.full(p.n_boot, np.nan)
                     continue
-                for b, (wr, wg) in enumerate(draws):
-                    boot[m][b] = _fit(d, outcome, d.z[m], wr, wg)[0]
+                for b, (ma, mg) in enumerate(draws):
+                    boot[m][b] = _fit(d, outcome, d.z[m], ma[d.authors], mg)[0]
                 prng = np.random.default_rng(p.seed + 1)
                 plac = np.array(
                     [
@@ -508,7 +521,8 @@ def within_thread(
         }
     base["outcomes"]["approval"] = resp["approval_source"][0]
     d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts)
-    out = run_test(d, p)
+    with threadpool_limits(limits=1, user_api="blas"):
+        out = run_test(d, p)
     out["dissociation"] = dissociation(out)
     return {
         **base,
