@@ -97,13 +97,20 @@ def add_new_posts(folder: Path, share: float = 0.01) -> int:
 
 class TreeRSS:
     """Sample the RSS of every process under ``root_pid`` (``root`` itself apart) and file each
-    sample's sum under the stage that is running (``self.stage``)."""
+    sample's sum under the stage that is running (``self.stage``).
+
+    Also the CPU seconds (user + system) of each process under the root, filed under the stage
+    running when the process was first seen: the last sample of each process counts, so a
+    process loses at most ``interval_s`` of CPU and one that lives less than that is missed.
+    On a shared machine CPU seconds are the steadier figure; wall seconds swing with the load.
+    """
 
     def __init__(self, root_pid: int, interval_s: float = 0.1) -> None:
         self.root_pid, self.interval = root_pid, interval_s
         self.stage: str | None = None
         self.peaks: dict[str, float] = {}
         self.root_peak = 0.0
+        self._cpu: dict[int, tuple[str, float]] = {}  # pid -> (stage, CPU seconds so far)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -132,9 +139,21 @@ class TreeRSS:
             for proc in kids:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     total += proc.memory_info().rss / 2**20
+                    t = proc.cpu_times()
+                    first = self._cpu.get(proc.pid, (self.stage or "", 0.0))[0]
+                    self._cpu[proc.pid] = (first, t.user + t.system)
             if self.stage is not None:
                 self.peaks[self.stage] = max(self.peaks.get(self.stage, 0.0), total)
             self._stop.wait(self.interval)
+
+    @property
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU seconds (user + system) per stage, summed over its processes."""
+        out: dict[str, float] = {}
+        for stage, secs in self._cpu.values():
+            if stage:
+                out[stage] = out.get(stage, 0.0) + secs
+        return out
 
 
 def repro(project: Path, log: Path) -> dict[str, Any]:
@@ -175,6 +194,7 @@ def repro(project: Path, log: Path) -> dict[str, Any]:
         "seconds": time.perf_counter() - started,
         "stages": clock.seconds,
         "peak_mib": mem.peaks,
+        "cpu_seconds": mem.cpu_seconds,
         "dvc_peak_mib": mem.root_peak,
     }
 
@@ -206,22 +226,41 @@ def group(stage: str) -> str:
     return stage.split("@", 1)[0]
 
 
-def grouped(run: dict[str, Any]) -> dict[str, tuple[float, float]]:
-    """Seconds (summed) and peak MiB (max) per stage group."""
+def grouped(run: dict[str, Any], key: str = "stages") -> dict[str, tuple[float, float]]:
+    """Seconds (summed; wall, or CPU with ``key="cpu_seconds"``) and peak MiB (max) per group."""
     out: dict[str, tuple[float, float]] = {}
-    for stage, secs in run["stages"].items():
+    for stage, secs in run[key].items():
         s, m = out.get(group(stage), (0.0, 0.0))
         out[group(stage)] = (s + secs, max(m, run["peak_mib"].get(stage, 0.0)))
     return out
 
 
 def table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
-    """Print seconds and peak RSS per stage and size, and the log-log slope per stage."""
+    """Print seconds and peak RSS per stage and size, and the log-log slope per stage; then the
+    same for CPU seconds."""
     sizes = sorted(runs)
-    per = {n: grouped(runs[n]) for n in sizes}
+    slopes = _table(runs, sizes, "stages", "wall seconds / peak MiB")
+    if all("cpu_seconds" in runs[n] for n in sizes):
+        cpu = _table(runs, sizes, "cpu_seconds", "CPU seconds, user + system / peak MiB")
+        for row, c in zip(slopes, cpu, strict=False):
+            row.update(cpu_seconds=c["seconds"], cpu_slope=c["slope"])
+    totals = [runs[n]["seconds"] for n in sizes]
+    cells = "".join(
+        f"{t:>10.1f} /{runs[n]['dvc_peak_mib']:>6.0f}" for n, t in zip(sizes, totals, strict=True)
+    )
+    print(f"{'total (dvc)':<12}{cells}{loglog_slope(sizes, totals) or 0:>8.2f}")
+    print(
+        "data in memory (raw posts, MiB): "
+        + ", ".join(f"{human(n)} {runs[n]['data_mib']:.0f}" for n in sizes)
+    )
+    return slopes
+
+
+def _table(runs: dict[int, dict[str, Any]], sizes: list[int], key: str, what: str) -> list:
+    per = {n: grouped(runs[n], key) for n in sizes}
     stages = list(dict.fromkeys(s for n in sizes for s in per[n]))
     head = "".join(f"{human(n):>18}" for n in sizes)
-    print(f"\n{'stage':<12}{head}{'slope':>8}{'n log n':>9}  (seconds / peak MiB)")
+    print(f"\n{'stage':<12}{head}{'slope':>8}{'n log n':>9}  ({what})")
     slopes = []
     for stage in stages:
         cells, ns, secs = "", [], []
@@ -237,15 +276,6 @@ def table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
         sl = f"{slope:>8.2f}" if slope is not None else f"{'-':>8}"
         print(f"{stage:<12}{cells}{sl}{ref:>9.2f}{flag}")
         slopes.append({"stage": stage, "sizes": ns, "seconds": secs, "slope": slope})
-    totals = [runs[n]["seconds"] for n in sizes]
-    cells = "".join(
-        f"{t:>10.1f} /{runs[n]['dvc_peak_mib']:>6.0f}" for n, t in zip(sizes, totals, strict=True)
-    )
-    print(f"{'total (dvc)':<12}{cells}{loglog_slope(sizes, totals) or 0:>8.2f}")
-    print(
-        "data in memory (raw posts, MiB): "
-        + ", ".join(f"{human(n)} {runs[n]['data_mib']:.0f}" for n in sizes)
-    )
     return slopes
 
 
