@@ -241,9 +241,13 @@ def table(runs: dict[int, dict[str, Any]]) -> list[dict[str, Any]]:
     sizes = sorted(runs)
     slopes = _table(runs, sizes, "stages", "wall seconds / peak MiB")
     if all("cpu_seconds" in runs[n] for n in sizes):
-        cpu = _table(runs, sizes, "cpu_seconds", "CPU seconds, user + system / peak MiB")
-        for row, c in zip(slopes, cpu, strict=False):
-            row.update(cpu_seconds=c["seconds"], cpu_slope=c["slope"])
+        cpu = {
+            c["stage"]: c
+            for c in _table(runs, sizes, "cpu_seconds", "CPU seconds, user + system / peak MiB")
+        }
+        for row in slopes:
+            c = cpu.get(row["stage"], {})
+            row.update(cpu_seconds=c.get("seconds"), cpu_slope=c.get("slope"))
     totals = [runs[n]["seconds"] for n in sizes]
     cells = "".join(
         f"{t:>10.1f} /{runs[n]['dvc_peak_mib']:>6.0f}" for n, t in zip(sizes, totals, strict=True)
