@@ -452,3 +452,26 @@ def test_divergence_without_spread_in_reach_places_nobody() -> None:
         CompareParams(),
     )
     assert fit["reach_missing"] is False
+
+
+def test_gaming_summary_lists_models_in_one_order_whatever_the_row_order() -> None:
+    """The gaming plot's rows follow this dict's order; a group-by's order is not fixed."""
+    rng = np.random.default_rng(3)
+    models = [f"m{i}" for i in range(12)]
+    frames = {}
+    for mult in (0.5, 1.0):
+        frames[mult] = pl.DataFrame(
+            {
+                "model": [m for m in models for _ in range(30)],
+                "account_id": [f"a{j}" for _ in models for j in range(30)],
+                "score_base": rng.uniform(1, 10, 360),
+                "score_cf": rng.uniform(1, 10, 360),
+                "pct_base": rng.uniform(0, 100, 360),
+                "pct_cf": rng.uniform(0, 100, 360),
+            }
+        )
+    orders = set()
+    for seed in range(6):
+        shuffled = {m: df.sample(fraction=1.0, shuffle=True, seed=seed) for m, df in frames.items()}
+        orders.add(tuple(counterfactual.gaming_summary(shuffled, 1.0)))
+    assert orders == {tuple(sorted(models))}
