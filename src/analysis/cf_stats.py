@@ -60,11 +60,15 @@ def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -
         ),
         log_m=(1 + pl.col("m")).log(),
     )
-    per_account = long.group_by("model", "account_id").agg(
-        slope=ordered_sum(pl.col("rel") * pl.col("m")) / ordered_sum(pl.col("m") ** 2),
-        log_slope=ordered_sum(pl.col("log_ratio") * pl.col("log_m"))
-        / ordered_sum((pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null())),
-    ).sort("model")  # the group-by's order varies from run to run; the models' must not
+    per_account = (
+        long.group_by("model", "account_id")
+        .agg(
+            slope=ordered_sum(pl.col("rel") * pl.col("m")) / ordered_sum(pl.col("m") ** 2),
+            log_slope=ordered_sum(pl.col("log_ratio") * pl.col("log_m"))
+            / ordered_sum((pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null())),
+        )
+        .sort("model")
+    )  # the group-by's order varies from run to run; the models' must not
     out: dict[str, dict] = {}
     for (name,), g in per_account.group_by("model", maintain_order=True):
         rel = (
