@@ -50,6 +50,7 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -533,7 +534,11 @@ def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
 
 
 def post_topics_before(
-    embeddings: pl.DataFrame, posts: pl.DataFrame, before: datetime, p: TopicsParams, k: int
+    embeddings: pl.DataFrame | Path,
+    posts: pl.DataFrame,
+    before: datetime,
+    p: TopicsParams,
+    k: int,
 ) -> pl.DataFrame:
     """Topics fitted only on posts written before ``before`` (for scores at that date).
 
@@ -542,20 +547,25 @@ def post_topics_before(
     the embeddings of earlier posts (in a key-independent order, so the seeded sample does not
     depend on pseudonyms) and their soft membership returned.
 
+    ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then the
+    vectors are read batch by batch (:class:`analysis.vectors.ParquetVectors`), never all at
+    once. In one batch (up to :data:`analysis.vectors.BATCH_ROWS` earlier posts) both give the
+    same bits; in several, the batches are cut at other rows (float rounding only).
+
     Returns:
         ``post_id, topic_id, probability, is_primary`` for posts before ``before``.
     """
     from analysis import ordering
 
+    if isinstance(embeddings, pl.DataFrame):
+        kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
+        rows = kept.select("post_id").with_row_index("_file_row")
+    else:
+        rows = vectors.embedded_posts(embeddings)
     early = ordering.sort_posts(
         posts.filter(pl.col("created_at") < before)
         .select("post_id", "created_at", "text")
-        .join(
-            embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null()).select(
-                "post_id", "embedding"
-            ),
-            on="post_id",
-        )
+        .join(rows, on="post_id")
     )
     empty = pl.DataFrame(
         schema={
@@ -567,7 +577,12 @@ def post_topics_before(
     )
     if early.height < 2:
         return empty
-    x = early["embedding"].to_numpy().astype(np.float32)
+    order = early["_file_row"].cast(pl.Int64).to_numpy()
+    x: np.ndarray | Vectors
+    if isinstance(embeddings, pl.DataFrame):
+        x = kept["embedding"].gather(order).to_numpy().astype(np.float32)
+    else:
+        x = vectors.ParquetVectors(embeddings, order, vectors.vector_dim(embeddings))
     res = cluster_posts(x, p.model_copy(update={"n_topics": max(1, min(k, early.height))}))
     soft = soft_membership(x, res.labels, res.centroids, p)
     return soft.with_columns(post_id=early["post_id"].gather(soft["row"])).select(

@@ -188,7 +188,11 @@ def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkey
 
     monkeypatch.chdir(tmp_path)
     paths.POSTS.parent.mkdir(parents=True)
-    _posts(24).write_parquet(paths.POSTS)
+    _posts(24).with_columns(  # interim posts carry their time: the file is written in time order
+        created_at=pl.datetime_range(
+            pl.datetime(2024, 1, 1), pl.datetime(2024, 1, 24), "1d", time_zone="UTC"
+        )
+    ).write_parquet(paths.POSTS)
     outputs = {}
     for engine in ("local", "dask"):
         params = {

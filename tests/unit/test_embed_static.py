@@ -107,6 +107,7 @@ def test_the_stage_takes_the_static_route_above_the_threshold(built, tmp_path, m
     root, _ = built
     monkeypatch.chdir(tmp_path)
     posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(len(TEXTS))], "text": TEXTS})
+    posts = posts.with_columns(created_at=pl.datetime(2024, 1, 1, time_zone="UTC"))
     (tmp_path / "data" / "interim").mkdir(parents=True)
     posts.write_parquet(tmp_path / "data" / "interim" / "posts.parquet")
     params = {

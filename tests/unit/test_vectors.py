@@ -6,6 +6,7 @@ rounding (the order sums are added in, BLAS blocking), never in a label or a row
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 
 from analysis import vectors
 from analysis.report.frames import topic_coordinates
+from analysis.stages.embed import file_order
 from analysis.stages.topics import compute, post_vectors
 from analysis.topics import (
     OUTLIER,
@@ -22,6 +24,7 @@ from analysis.topics import (
     centroids,
     cluster_posts,
     ctfidf_keywords,
+    post_topics_before,
     soft_membership,
 )
 
@@ -169,6 +172,95 @@ def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkey
         rtol=1e-5,
     )
     assert mem["metrics"] == tiny["metrics"]
+
+
+def _tied_posts(pseudonym: str) -> tuple[pl.DataFrame, np.ndarray]:
+    """60 posts in 20 instants of 3 posts each (ties in time), ids drawn from ``pseudonym``,
+    and a vector per post that depends on its text only."""
+    n = 60
+    texts = [f"text {i}" for i in range(n)]
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(n, DIM)).astype(np.float32)
+    ids = [hashlib.sha256(f"{pseudonym}{i}".encode()).hexdigest()[:12] for i in range(n)]
+    posts = pl.DataFrame(
+        {
+            "post_id": ids,
+            "created_at": [datetime(2024, 1, 1) + timedelta(minutes=i // 3) for i in range(n)],
+            "text": texts,
+        }
+    )
+    return posts, x
+
+
+def _batches_for(posts: pl.DataFrame, x: np.ndarray, order: pl.DataFrame, path: Path) -> list:
+    """Write ``x`` in the rows of ``order`` (post_id), serve it as the topics stage does."""
+    by_id = dict(zip(posts["post_id"], x, strict=True))
+    pl.DataFrame(
+        {
+            "post_id": order["post_id"],
+            "is_empty_text": [False] * order.height,
+            "embedding": [list(map(float, by_id[i])) for i in order["post_id"]],
+        },
+        schema={
+            "post_id": pl.String,
+            "is_empty_text": pl.Boolean,
+            "embedding": pl.Array(pl.Float32, DIM),
+        },
+    ).write_parquet(path)
+    _, src = post_vectors(posts, path)
+    return [(pos.tolist(), xb.tobytes()) for pos, xb in src.batches()]
+
+
+def test_the_vectors_batches_do_not_depend_on_the_pseudonyms(tmp_path: Path, monkeypatch) -> None:
+    """topics, validate's refits and report's topic means add the vectors up batch by batch in
+    file order: embeddings.parquet is written in a key-independent order (``file_order``), so
+    the same posts under other pseudonyms give the same batches, bit for bit. Written in the
+    interim table's order (time, then pseudonym), they do not: ties in time straddle a batch."""
+    monkeypatch.setattr(vectors, "BATCH_ROWS", 7)
+    monkeypatch.setattr(vectors, "READ_ROWS", 4)
+    served, naive = [], []
+    for key in ("alpha", "zulu"):
+        posts, x = _tied_posts(key)
+        served.append(_batches_for(posts, x, file_order(posts), tmp_path / f"{key}.parquet"))
+        interim = posts.sort("created_at", "post_id")
+        naive.append(_batches_for(posts, x, interim, tmp_path / f"{key}-interim.parquet"))
+    assert served[0] == served[1]
+    assert naive[0] != naive[1]  # the check above can fail: the interim order is key-dependent
+
+
+@pytest.mark.parametrize("batch_rows", [4, vectors.BATCH_ROWS])
+def test_refits_before_an_origin_read_from_the_file_give_the_topics_from_memory(
+    tmp_path: Path, batch_rows: int, monkeypatch
+) -> None:
+    """validate refits topics before each origin from the file, batch by batch: in one batch
+    the bits of the table in memory; in many, the same topics (float rounding only)."""
+    monkeypatch.setattr(vectors, "BATCH_ROWS", batch_rows)
+    x = _blobs(n_per=25)
+    path = _embeddings_file(tmp_path, x, holes=(3, 40))
+    stored = pl.read_parquet(path)
+    n = stored.height
+    posts = pl.DataFrame(
+        {
+            "post_id": stored["post_id"],
+            "created_at": [datetime(2024, 1, 1) + timedelta(seconds=i // 2) for i in range(n)],
+            "text": [f"word{i % 3} topic text" for i in range(n)],
+        }
+    )
+    p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
+    origin = datetime(2024, 1, 1) + timedelta(seconds=n // 3)
+    mem = post_topics_before(stored, posts, origin, p, 3)
+    file = post_topics_before(path, posts, origin, p, 3)
+    assert mem.height > 0
+    cols = ["post_id", "topic_id", "is_primary"]
+    assert mem.select(cols).equals(file.select(cols))
+    if batch_rows == vectors.BATCH_ROWS:
+        assert mem.equals(file)  # one batch: bit for bit
+    np.testing.assert_allclose(
+        file["probability"].to_numpy(), mem["probability"].to_numpy(), rtol=1e-5
+    )
+    early = posts.filter(pl.col("created_at") < origin)["post_id"]
+    assert set(file["post_id"]) <= set(early)  # nothing written at or after the origin
+    assert post_topics_before(path, posts, datetime(2023, 1, 1), p, 3).is_empty()
 
 
 def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(

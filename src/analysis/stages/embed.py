@@ -25,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import paths
+from analysis import ordering, paths
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import PrivacyParams, section
 from analysis.embed import (
@@ -57,7 +57,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             f"{p.model} is {have!r}; set embed.revision to the installed version (this re-embeds)"
         )
     compute = section(params, "compute", ComputeParams)
-    posts = pl.read_parquet(paths.POSTS, columns=["post_id", "text"])
+    posts = file_order(pl.read_parquet(paths.POSTS, columns=["post_id", "text", "created_at"]))
     p = for_size(p, posts.height)  # the static route above embed.static_above_posts
     encoder = ModelEncoder.of(p)
     log.info(
@@ -105,6 +105,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         rate,
     )
     return 0
+
+
+def file_order(posts: pl.DataFrame) -> pl.DataFrame:
+    """``post_id, text`` in the order ``embeddings.parquet`` is written: key-independent (time,
+    then the text's hash: ``ordering.sort_posts``), not the interim table's (time, then the
+    pseudonym). The stages that read the vectors batch by batch (topics, validate's refits,
+    report's topic means) add them up in file order; with pseudonyms breaking ties, a batch's
+    rows and the order of a sum would change with the key."""
+    return ordering.sort_posts(posts).select("post_id", "text")
 
 
 #: Posts embedded and written per chunk: the stage holds one chunk's vectors (1.5 KiB a post,

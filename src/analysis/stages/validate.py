@@ -38,10 +38,10 @@ def _topics_at(params: dict[str, Any], tables) -> Any:
     if not paths.EMBEDDINGS.exists() or not paths.TOPICS_METRICS.exists():
         log.warning("validate: no embeddings or topics metrics; topic models use no topics")
         return None
-    emb = pl.read_parquet(paths.EMBEDDINGS)
     k = int(json.loads(paths.TOPICS_METRICS.read_text())["n_topics"])
     tp = section(params, "topics", TopicsParams)
-    return lambda t: post_topics_before(emb, tables.posts, t, tp, k)
+    # the vectors are read from the file batch by batch at each origin, never held all at once
+    return lambda t: post_topics_before(paths.EMBEDDINGS, tables.posts, t, tp, k)
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
