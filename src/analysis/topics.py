@@ -60,7 +60,7 @@ from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
 from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score, silhouette_score
 
-from analysis import vectors
+from analysis import ordering, vectors
 from analysis.config import Frozen
 from analysis.vectors import ArrayVectors, Vectors
 
@@ -533,6 +533,35 @@ def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
     return float(np.mean(pairs)) if pairs else None
 
 
+def post_vectors(
+    posts: pl.DataFrame, embeddings: pl.DataFrame | Path
+) -> tuple[pl.DataFrame, Vectors]:
+    """The embedded posts in a key-independent order, and their vectors in that order.
+
+    ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then only
+    ``post_id`` and the null mask are read whole, and the vectors batch by batch when used.
+    """
+    if isinstance(embeddings, pl.DataFrame):
+        kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
+        rows = kept.select("post_id").with_row_index("_file_row")
+    else:
+        rows = vectors.embedded_posts(embeddings)
+    # A key-independent row order (time, then content): the seeded fitting sample and k-means
+    # initialisation must not depend on the pseudonyms, which change with the secret key.
+    emb = ordering.sort_posts(
+        rows.join(posts.select("post_id", "created_at", "text"), on="post_id")
+    ).drop("created_at", "text")
+    order = emb["_file_row"].cast(pl.Int64).to_numpy()
+    if isinstance(embeddings, pl.DataFrame):
+        x = kept["embedding"].to_numpy().astype(np.float32) if kept.height else None
+        src: Vectors = vectors.ArrayVectors(
+            x[order] if x is not None else np.zeros((0, vectors.DEFAULT_DIM), np.float32)
+        )
+    else:
+        src = vectors.ParquetVectors(embeddings, order, vectors.vector_dim(embeddings))
+    return emb.drop("_file_row"), src
+
+
 def post_topics_before(
     embeddings: pl.DataFrame | Path,
     posts: pl.DataFrame,
@@ -548,42 +577,24 @@ def post_topics_before(
     depend on pseudonyms) and their soft membership returned.
 
     ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then the
-    vectors are read batch by batch (:class:`analysis.vectors.ParquetVectors`), never all at
-    once. In one batch (up to :data:`analysis.vectors.BATCH_ROWS` earlier posts) both give the
-    same bits; in several, the batches are cut at other rows (float rounding only).
+    vectors are read batch by batch (:func:`post_vectors`), never all at once. In one batch (up
+    to :data:`analysis.vectors.BATCH_ROWS` earlier posts) both give the same bits; in several,
+    the batches are cut at other rows (float rounding only).
 
     Returns:
         ``post_id, topic_id, probability, is_primary`` for posts before ``before``.
     """
-    from analysis import ordering
-
-    if isinstance(embeddings, pl.DataFrame):
-        kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
-        rows = kept.select("post_id").with_row_index("_file_row")
-    else:
-        rows = vectors.embedded_posts(embeddings)
-    early = ordering.sort_posts(
-        posts.filter(pl.col("created_at") < before)
-        .select("post_id", "created_at", "text")
-        .join(rows, on="post_id")
-    )
-    empty = pl.DataFrame(
-        schema={
-            "post_id": pl.String,
-            "topic_id": pl.Int64,
-            "probability": pl.Float64,
-            "is_primary": pl.Boolean,
-        }
-    )
-    if early.height < 2:
-        return empty
-    order = early["_file_row"].cast(pl.Int64).to_numpy()
-    x: np.ndarray | Vectors
-    if isinstance(embeddings, pl.DataFrame):
-        x = kept["embedding"].gather(order).to_numpy().astype(np.float32)
-    else:
-        x = vectors.ParquetVectors(embeddings, order, vectors.vector_dim(embeddings))
-    res = cluster_posts(x, p.model_copy(update={"n_topics": max(1, min(k, early.height))}))
+    early, x = post_vectors(posts.filter(pl.col("created_at") < before), embeddings)
+    if len(x) < 2:
+        return pl.DataFrame(
+            schema={
+                "post_id": pl.String,
+                "topic_id": pl.Int64,
+                "probability": pl.Float64,
+                "is_primary": pl.Boolean,
+            }
+        )
+    res = cluster_posts(x, p.model_copy(update={"n_topics": max(1, min(k, len(x)))}))
     soft = soft_membership(x, res.labels, res.centroids, p)
     return soft.with_columns(post_id=early["post_id"].gather(soft["row"])).select(
         "post_id", "topic_id", "probability", "is_primary"

@@ -224,16 +224,7 @@ def test_circle_counts_by_triangles_equal_the_whole_circle_join(seed: int) -> No
         pl.col("src") != pl.col("dst")
     )
     edges = raw.group_by("src", "dst").agg(n=pl.len().cast(pl.Float64))
-    partners = (
-        pl.concat(
-            [
-                edges.select(pl.col("src").alias("x"), pl.col("dst").alias("y")),
-                edges.select(pl.col("dst").alias("x"), pl.col("src").alias("y")),
-            ]
-        )
-        .unique()
-        .sort("x", "y")
-    )
+    partners = conversation_eb._partners(edges)
     got = conversation_eb._circle_counts(edges, partners).sort("src", "dst")
     want = _circle_reference(edges, partners).sort("src", "dst")
     assert got.height == edges.height

@@ -102,16 +102,7 @@ def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
     )
     if edges.height == 0:
         return edges.select("src", "dst").with_columns(weight=pl.lit(0.0))
-    partners = (
-        pl.concat(
-            [
-                edges.select(pl.col("src").alias("x"), pl.col("dst").alias("y")),
-                edges.select(pl.col("dst").alias("x"), pl.col("src").alias("y")),
-            ]
-        )
-        .unique()
-        .sort("x", "y")
-    )
+    partners = _partners(edges)
     n_partners = partners.group_by("x").agg(n_partners=pl.len())
     sent = edges.group_by("src").agg(n_sent=pl.col("n").sum())
     to_circle = _circle_counts(edges, partners)
@@ -135,6 +126,20 @@ def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
             weight=(pl.col("q") / (pl.col("q") + 1)) * (1 - pl.col("excess")) ** clique_power
         )
         .select("src", "dst", "weight")
+    )
+
+
+def _partners(edges: pl.DataFrame) -> pl.DataFrame:
+    """``x, y``: every pair of accounts with a reply either way, once per direction, sorted."""
+    return (
+        pl.concat(
+            [
+                edges.select(pl.col("src").alias("x"), pl.col("dst").alias("y")),
+                edges.select(pl.col("dst").alias("x"), pl.col("src").alias("y")),
+            ]
+        )
+        .unique()
+        .sort("x", "y")
     )
 
 

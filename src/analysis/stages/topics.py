@@ -13,10 +13,9 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from analysis import attribution, groundtruth, ordering, paths, vectors
+from analysis import attribution, groundtruth, paths
 from analysis.config import section
 from analysis.io import write_json, write_parquet
 from analysis.topics import (
@@ -26,42 +25,13 @@ from analysis.topics import (
     cluster_posts,
     ctfidf_keywords,
     diversity,
+    post_vectors,
     soft_membership,
     stability,
     topic_table,
 )
-from analysis.vectors import Vectors
 
 log = logging.getLogger(__name__)
-
-
-def post_vectors(
-    posts: pl.DataFrame, embeddings: pl.DataFrame | Path
-) -> tuple[pl.DataFrame, Vectors]:
-    """The embedded posts in a key-independent order, and their vectors in that order.
-
-    ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then only
-    ``post_id`` and the null mask are read whole, and the vectors batch by batch when used.
-    """
-    if isinstance(embeddings, pl.DataFrame):
-        kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
-        rows = kept.select("post_id").with_row_index("_file_row")
-    else:
-        rows = vectors.embedded_posts(embeddings)
-    # A key-independent row order (time, then content): the seeded fitting sample and k-means
-    # initialisation must not depend on the pseudonyms, which change with the secret key.
-    emb = ordering.sort_posts(
-        rows.join(posts.select("post_id", "created_at", "text"), on="post_id", how="left")
-    ).drop("created_at", "text")
-    order = emb["_file_row"].cast(pl.Int64).to_numpy()
-    if isinstance(embeddings, pl.DataFrame):
-        x = kept["embedding"].to_numpy().astype(np.float32) if kept.height else None
-        src: Vectors = vectors.ArrayVectors(
-            x[order] if x is not None else np.zeros((0, vectors.DEFAULT_DIM), np.float32)
-        )
-    else:
-        src = vectors.ParquetVectors(embeddings, order, vectors.vector_dim(embeddings))
-    return emb.drop("_file_row"), src
 
 
 def compute(
