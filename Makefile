@@ -43,7 +43,7 @@ browser: ## apt-get install Debian's chromium for the browser test (as root only
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
 
 test: setup browser ## run the whole test suite (unit, integration, notebooks, real data, browser)
-	pytest -n 2 --dist loadgroup
+	pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: setup ## unit tests only
 	pytest -m "not slow" -n 2

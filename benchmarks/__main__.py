@@ -175,7 +175,11 @@ def main(argv: list[str] | None = None) -> None:
                     if agg and apeer:
                         notes.append(
                             f"aggregates at {human(n)}: {agg[0].rate:,.0f} rows/s, "
-                            f"{apeer[0].seconds / agg[0].seconds:.1f}x pandas groupby"
+                            f"{apeer[0].seconds / agg[0].seconds:.1f}x pandas groupby (best of "
+                            f"{scale.AGG_REPEAT} runs each; first runs "
+                            f"{agg[0].extra['first_seconds']:.2f} s vs "
+                            f"{apeer[0].extra['first_seconds']:.2f} s, "
+                            f"{apeer[0].extra['first_seconds'] / agg[0].extra['first_seconds']:.1f}x)"
                         )
                         print(f"  {notes[-1]}")
             finally:
