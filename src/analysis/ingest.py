@@ -149,10 +149,9 @@ def _validate_posts(
             _reject(bad, "posts", f"text longer than ingest.max_text_chars ({max_text_chars:,})")
         )
         posts = posts.filter(~too_long)
-    dup = posts.filter(pl.col("post_id").is_duplicated() & ~pl.col("post_id").is_first_distinct())
+    dup, posts = _split(posts, ~pl.col("post_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
-    posts = posts.filter(pl.col("post_id").is_first_distinct())
     out_of_range = (pl.col("created_at") < schema.MIN_TIME) | (
         pl.col("created_at") > schema.max_time(now)
     )
@@ -162,16 +161,14 @@ def _validate_posts(
     posts = posts.filter(~out_of_range)
     posts, negative = _negative_counts(posts, "posts")
     rejects += negative
-    # the parent's time, looked up once (a column, dropped below)
-    posts = posts.with_columns(
-        pl.col("parent_post_id")
-        .replace_strict(
-            posts["post_id"],
-            posts["created_at"],
-            default=None,
-            return_dtype=posts["created_at"].dtype,
-        )
-        .alias("_parent_at")
+    # the parent's time, looked up once (a column, dropped below; post ids are distinct here)
+    posts = posts.join(
+        posts.select(
+            pl.col("post_id").alias("parent_post_id"), pl.col("created_at").alias("_parent_at")
+        ),
+        on="parent_post_id",
+        how="left",
+        maintain_order="left",
     )
     early = (pl.col("created_at") < pl.col("_parent_at")).fill_null(False)
     bad = posts.filter(early).drop("_parent_at")
@@ -193,12 +190,19 @@ def _validate_posts(
         dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
             posts["post_id"].implode()
         )
-        bad = posts.filter(dangling)
+        bad, posts = _split(posts, dangling)
         if not bad.height:
             return posts, rejects
         rejects.append(_reject(bad, "posts", reason))
-        posts = posts.filter(~dangling)
         reason = "parent rejected (the thread above it is not in the dump)"
+
+
+def _split(df: pl.DataFrame, mask: pl.Expr) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(rows where ``mask`` holds, the others), the mask evaluated once (null: the others)."""
+    hit = df.select(mask.fill_null(False)).to_series()
+    if not hit.any():
+        return df.clear(), df
+    return df.filter(hit), df.filter(~hit)
 
 
 def _cycle_members(post_ids: list[str], parents: list[str]) -> set[str]:
@@ -479,10 +483,14 @@ def _one_source(
     )
     posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
     kept_ids = posts["post_id"]
-    orphan = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
-        kept_ids.implode()
+    posts = posts.with_columns(
+        (
+            pl.col("parent_post_id").is_not_null()
+            & ~pl.col("parent_post_id").is_in(kept_ids.implode())
+        ).alias("_orphan")
     )
-    n_detached = posts.filter(orphan).height
+    orphan = pl.col("_orphan")
+    n_detached = int(posts["_orphan"].sum())
     parent_author = pl.col("_parent_author")
     posts = posts.with_columns(
         pl.when(orphan)
@@ -501,7 +509,7 @@ def _one_source(
         .then(parent_author)
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
-    ).drop("_parent_author")
+    ).drop("_parent_author", "_orphan")
     roots = _roots(posts)
     posts = posts.with_columns(
         pl.when(pl.col("parent_post_id").is_not_null())
@@ -577,49 +585,58 @@ def _one_source(
     counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
     reactions = reactions.filter(~privacy_gone)
     unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
-    bad = reactions.filter(unknown)
+    bad, reactions = _split(reactions, unknown)
     if bad.height:
         rejects.append(_reject(bad, "reactions", "post_id not in the dump"))
-    reactions = reactions.filter(~unknown)
     reactions, own = _self_votes(reactions, posts)
     rejects += own
     reactions = reactions.with_columns(account_ref("actor_account_id").alias("actor_account_id"))
 
     # -- pseudonyms: one HMAC per distinct raw id of each kind (post ids, parents, roots and
     # reacted posts share one table; authors, addressees, actors and accounts another)
+    # The tables are seeded with the ids of the posts and of the accounts (each distinct: the
+    # duplicates were rejected above; a join would add rows otherwise, which raises), every
+    # reference is looked up by a hash join, and a referenced id not among them (the
+    # placeholder) is digested once on the way.
+    post_map = privacy.digest_table(posts["post_id"], key, ns, "post", privacy.POST_PREFIX)
+    acct_map = privacy.digest_table(
+        accounts["account_id"], key, ns, "account", privacy.ACCOUNT_PREFIX
+    )
     post_ids = ("post_id", "parent_post_id", "root_post_id")
-    post_map = privacy.pseudonym_table(
-        [*(posts[c] for c in post_ids), reactions["post_id"]], key, ns, "post", privacy.POST_PREFIX
+    to_post = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
+        df, cols, post_map, key, ns, "post", privacy.POST_PREFIX
     )
-    acct_map = privacy.pseudonym_table(
-        [
-            posts["account_id"],
-            posts["reply_to_account_id"],
-            reactions["actor_account_id"],
-            accounts["account_id"],
-        ],
-        key,
-        ns,
-        "account",
-        privacy.ACCOUNT_PREFIX,
+    to_acct = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
+        df, cols, acct_map, key, ns, "account", privacy.ACCOUNT_PREFIX
     )
-    post = lambda c: privacy.lookup_expr(c, post_map)  # noqa: E731
-    acct = lambda c: privacy.lookup_expr(c, acct_map)  # noqa: E731
-    keep_placeholder = lambda c: (  # noqa: E731
-        pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c))
-    )
+    placeholder = {
+        c: pl.col(c) == schema.NONPARTICIPANT_ID
+        for c in ("reply_to_account_id", "actor_account_id")
+    }
     # texts are scrubbed later, batch by batch where streaming (analysis.ingest_texts)
+    posts = posts.with_columns(placeholder["reply_to_account_id"].alias("_placeholder"))
+    posts, post_map = to_post(posts, post_ids)
+    posts, acct_map = to_acct(posts, ("account_id", "reply_to_account_id"))
     posts = posts.with_columns(
-        *(post(c) for c in post_ids),
-        acct("account_id"),
-        keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
+        pl.when("_placeholder")
+        .then(pl.lit(schema.NONPARTICIPANT_ID))
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id")
     ).select(*SKELETON_COLUMNS, ROW)
     reactions = reactions.with_columns(
         privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
-        post("post_id"),
-        keep_placeholder("actor_account_id").alias("actor_account_id"),
+        placeholder["actor_account_id"].alias("_placeholder"),
     )
-    accounts = accounts.with_columns(acct("account_id"), pl.lit(True).alias("is_participant"))
+    reactions, post_map = to_post(reactions, ("post_id",))
+    reactions, acct_map = to_acct(reactions, ("actor_account_id",))
+    reactions = reactions.with_columns(
+        pl.when("_placeholder")
+        .then(pl.lit(schema.NONPARTICIPANT_ID))
+        .otherwise(pl.col("actor_account_id"))
+        .alias("actor_account_id")
+    ).drop("_placeholder")
+    accounts, acct_map = to_acct(accounts, ("account_id",))
+    accounts = accounts.with_columns(pl.lit(True).alias("is_participant"))
     rej = pl.concat([schema.conform(r, "rejects") for r in rejects])
     # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
     # never leave ingest, so every raw post or account id in a reason becomes "<id>".

@@ -229,6 +229,48 @@ def pseudonym_table(
     return uniq, _digests(uniq, key, namespace, kind, prefix)
 
 
+def digest_table(
+    uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
+) -> pl.DataFrame:
+    """``raw`` ids (distinct, non-null: the caller guarantees it) and their ``pseudonym``."""
+    uniq = uniq.cast(pl.String)
+    return pl.DataFrame({"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)})
+
+
+def pseudonymise_columns(
+    df: pl.DataFrame,
+    cols: Iterable[str],
+    table: pl.DataFrame,
+    key: bytes,
+    namespace: str,
+    kind: str,
+    prefix: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``df`` with every raw id in ``cols`` replaced by its pseudonym (nulls stay null).
+
+    ``table`` (:func:`digest_table`) holds ids already digested; an id it lacks is digested
+    here, once, and added. A hash join per column (faster than ``replace_strict`` with a map of
+    a million ids). Returns the frame and the table grown by the new ids.
+    """
+
+    def lookup(raw: pl.Series, table: pl.DataFrame) -> pl.Series:
+        out = pl.DataFrame({"raw": raw}).join(table, on="raw", how="left", maintain_order="left")
+        if out.height != raw.len():  # a raw id twice in the table would add rows
+            raise RuntimeError(f"pseudonyms of {raw.name}: the id table holds a raw id twice")
+        return out["pseudonym"].alias(raw.name)
+
+    for col in cols:
+        raw = df[col].cast(pl.String)
+        mapped = lookup(raw, table)
+        gap = raw.is_not_null() & mapped.is_null()
+        if gap.any():
+            extra = digest_table(raw.filter(gap).unique(), key, namespace, kind, prefix)
+            table = pl.concat([table, extra])
+            mapped = mapped.zip_with(~gap, lookup(raw, extra))
+        df = df.with_columns(mapped)
+    return df, table
+
+
 def lookup_expr(col: str, table: tuple[pl.Series, pl.Series]) -> pl.Expr:
     """``col`` with every raw id replaced by its pseudonym from :func:`pseudonym_table`."""
     return pl.col(col).replace_strict(*table, default=None, return_dtype=pl.String)
@@ -385,7 +427,8 @@ def strip_invisible(text: str) -> str:
     Joiners, direction marks and invisible operators render as nothing and are used to split a
     name so that filters miss it ("Ne\u200dll Trent").
     """
-    return FORMAT_CHARS.sub("", text)
+    # ASCII holds no format character: most texts and names skip the regex
+    return text if text.isascii() else FORMAT_CHARS.sub("", text)
 
 
 #: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
@@ -423,6 +466,8 @@ CONFUSABLES = str.maketrans(_latin_look_alikes())
 
 def skeleton(text: str) -> str:
     """NFKC, without format characters, Cyrillic/Greek look-alikes mapped to Latin letters."""
+    if text.isascii():  # NFKC, format characters and look-alikes leave ASCII as it is
+        return text
     return strip_invisible(unicodedata.normalize("NFKC", text)).translate(CONFUSABLES)
 
 
@@ -483,10 +528,22 @@ def name_variants(name: str, min_len: int = 3) -> set[str]:
     ``user@instance`` is also known by its local part. Forms shorter than ``min_len`` are
     dropped: too ambiguous to redact and too short to identify anyone.
     """
-    name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
+    if not name.isascii():  # NFKC and format characters leave ASCII as it is
+        name = unicodedata.normalize("NFKC", strip_invisible(name))
+    name = name.strip().lstrip("@")
     variants = {name, name.split("@")[0].strip()} if name.count("@") == 1 else {name}
     # A "name" without a letter ("...", "7777") cannot be told apart from punctuation or numbers.
-    return {v for v in variants if len(v) >= min_len and any(ch.isalpha() for ch in v)}
+    return {v for v in variants if len(v) >= min_len and _has_letter(v)}
+
+
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _has_letter(value: str) -> bool:
+    """True when ``value`` holds a letter (``str.isalpha``), without a Python loop for ASCII."""
+    if value.isascii():
+        return _ASCII_LETTER.search(value) is not None
+    return any(ch.isalpha() for ch in value)
 
 
 ORDINARY_WORD = r"\b[a-z][a-z'\-]{2,}\b"
@@ -550,12 +607,14 @@ _SPACES = re.compile(r"\s+", re.U)
 
 def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Tokens of a (skeleton) name and the separators between them, whitespace collapsed."""
-    spans = [(m.start(), m.end()) for m in TOKEN.finditer(value)]
-    toks = tuple(value[a:b] for a, b in spans)
-    seps = tuple(
-        _SPACES.sub(" ", value[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1)
-    )
+    # split on tokens: [before, token, separator, token, ..., token, after]
+    parts = _TOKEN_SPLIT.split(value)
+    toks = tuple(parts[1::2])
+    seps = tuple(s if s == " " else _SPACES.sub(" ", s) for s in parts[2:-1:2])
     return toks, seps
+
+
+_TOKEN_SPLIT = re.compile(r"(\w+)", re.U)
 
 
 class NameRedactor:
@@ -586,7 +645,7 @@ class NameRedactor:
             for v in name_variants(name, min_len) - skip:
                 toks, seps = _tokens(skeleton(v))
                 joined = "".join(toks)
-                if len(joined) < min_len or not any(ch.isalpha() for ch in joined):
+                if len(joined) < min_len or not _has_letter(joined):
                     continue
                 case_sensitive = len(toks) == 1 and not v.islower()
                 key = toks if case_sensitive else tuple(t.casefold() for t in toks)
