@@ -178,6 +178,7 @@ class VectorNames:
     def __init__(self, names: privacy.NameRedactor) -> None:
         #: folded first tokens: a text that holds none of them (as a substring) holds no name
         self.first = sorted(names.by_first)
+        self.first_set = pl.Series(self.first, dtype=pl.String)
         folded: dict[int, set[str]] = {}
         exact: set[str] = set()
         for bucket in names.by_first.values():
@@ -211,17 +212,28 @@ class VectorNames:
 
         toks = pieces.with_columns(
             pl.col("p").str.contains(r"^\w").fill_null(False).alias("is_tok"),
-            ahead("p", 1).str.replace_all(r"\s+", " ").alias("sep"),
+            ahead("p", 1).alias("sep"),
         ).filter("is_tok")
         toks = toks.with_columns(
-            pl.col("p").str.replace_many(_confusable_map()).alias("skel"),
-            pl.int_range(pl.len()).alias("k"),
+            _skeleton_series(toks["p"]).alias("skel"), pl.int_range(pl.len()).alias("k")
         ).with_columns(pl.col("skel").str.to_lowercase().alias("fold"))
+        # the tokens (and separators) after each token, before the rows are narrowed
+        top = max(self.widths, default=1)
+        toks = toks.with_columns(
+            *(ahead("sep", j - 1).alias(f"_sep{j}") for j in range(1, top)),
+            *(ahead("fold", j).alias(f"_fold{j}") for j in range(1, top)),
+        )
+        # only a token that is a name's first token (or a case-sensitive name) starts a match
+        toks = toks.filter(
+            pl.col("fold").is_in(self.first_set.implode())
+            | pl.col("skel").is_in(self.exact.implode())
+        )
         width = pl.when(pl.col("skel").is_in(self.exact.implode())).then(1).otherwise(0)
         for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
             parts = [pl.col("fold")]
             for j in range(1, w):
-                parts += [ahead("sep", j - 1) if j > 1 else pl.col("sep"), ahead("fold", j)]
+                sep = pl.col(f"_sep{j}").str.replace_all(r"\s+", " ")
+                parts += [sep, pl.col(f"_fold{j}")]
             window = pl.concat_str(parts, separator=_JOIN)  # null past the end of the text
             hit = window.is_in(self.folded[w].implode()).fill_null(False)
             width = pl.when(hit).then(w).otherwise(width)
@@ -251,7 +263,7 @@ class VectorNames:
 
     def _apply(self, texts: pl.Series, op: str) -> pl.Series:
         """Redact (``op='redact'``) or test (``op='contains'``) every safe text of ``texts``."""
-        folded = texts.str.replace_many(_confusable_map()).str.to_lowercase()
+        folded = _skeleton_series(texts).str.to_lowercase()
         has = folded.str.contains_any(self.first).fill_null(False)
         idx = has.arg_true()
         if op == "contains":
@@ -293,6 +305,12 @@ class VectorNames:
     def contains(self, texts: pl.Series) -> pl.Series:
         """True for the safe ``texts`` holding a known name (``NameRedactor.mentions``)."""
         return self._apply(texts, "contains")
+
+
+def _skeleton_series(values: pl.Series) -> pl.Series:
+    """Look-alikes mapped to Latin letters (``privacy.CONFUSABLES``); ASCII values, which no
+    entry of the map touches, are left as they are."""
+    return _only(values, r"[^\x00-\x7F]", lambda s: s.str.replace_many(_confusable_map()))
 
 
 @functools.lru_cache(maxsize=1)
