@@ -28,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import polars as pl
 
 from analysis import _unicode_unsafe, privacy
@@ -278,25 +279,9 @@ class VectorNames:
             hit = pl.int_range(sub.len(), eager=True).is_in(found["row"].implode())
             return out.scatter(idx, hit)
         chosen = self._greedy(found)
-        # the first piece of a match becomes [user]; its other tokens and separators go
-        cut = chosen.select(
-            pl.int_ranges("i", pl.col("i") + 2 * pl.col("w") - 1).alias("i"),
-            pl.col("i").alias("first"),
-        ).explode("i")
-        cut = cut.select(
-            pl.col("i").cast(pieces["i"].dtype),
-            pl.when(pl.col("i") == pl.col("first"))
-            .then(pl.lit("[user]"))
-            .otherwise(pl.lit(""))
-            .alias("new"),
-        )
-        rebuilt = (
-            pieces.join(cut, on="i", how="left", maintain_order="left")
-            .group_by("row", maintain_order=True)
-            .agg(pl.coalesce("new", "p").fill_null("").str.join(""))
-            .sort("row")["new"]
-        )
-        return out.scatter(idx, rebuilt)
+        if chosen.height == 0:
+            return out
+        return out.scatter(idx, _cut(sub, pieces, chosen))
 
     def redact(self, texts: pl.Series) -> pl.Series:
         """Every known name of the safe ``texts`` replaced by ``[user]``."""
@@ -311,6 +296,41 @@ def _skeleton_series(values: pl.Series) -> pl.Series:
     """Look-alikes mapped to Latin letters (``privacy.CONFUSABLES``); ASCII values, which no
     entry of the map touches, are left as they are."""
     return _only(values, r"[^\x00-\x7F]", lambda s: s.str.replace_many(_confusable_map()))
+
+
+def _cut(texts: pl.Series, pieces: pl.DataFrame, chosen: pl.DataFrame) -> pl.Series:
+    """``texts`` with each chosen match (pieces ``i`` to ``i + 2w - 2``) replaced by ``[user]``.
+
+    The pieces tile each text (``\\w+|\\W+``), so a match's character offsets are sums of
+    piece lengths; each text is cut by slices, its matches from the last to the first (a cut
+    leaves the offsets before it as they were), one round per match of the text that has most.
+    """
+    lens = pieces["p"].str.len_chars().fill_null(0).cast(pl.Int64).to_numpy()
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    rows = pieces["row"].to_numpy()
+    # rows are numbered 0..n-1 in order, each with at least one piece (an empty text a null)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    if first.size != texts.len():
+        raise RuntimeError(f"{first.size} texts among the pieces of {texts.len()}")
+    i = chosen["i"].to_numpy().astype(np.int64)
+    row = chosen["row"].to_numpy().astype(np.int64)
+    last = i + 2 * chosen["w"].to_numpy().astype(np.int64) - 2
+    base = starts[first][row]
+    edits = pl.DataFrame({"row": row, "a": starts[i] - base, "b": ends[last] - base})
+    edits = edits.sort("row", "a", descending=[False, True]).with_columns(
+        pl.int_range(pl.len()).over("row").alias("nth")
+    )
+    out = texts.clone()  # scatter writes in place
+    for nth in range(int(edits["nth"].max()) + 1):  # type: ignore[arg-type]
+        part = edits.filter(pl.col("nth") == nth)
+        rows_ = part["row"]
+        cur = pl.DataFrame({"t": out.gather(rows_), "a": part["a"], "b": part["b"]})
+        new = cur.select(
+            pl.col("t").str.slice(0, pl.col("a")) + "[user]" + pl.col("t").str.slice(pl.col("b"))
+        ).to_series()
+        out = out.scatter(rows_, new)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
