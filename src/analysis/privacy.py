@@ -241,14 +241,6 @@ def pseudonymise_series(
     )
 
 
-def pseudonym_table(
-    columns: Iterable[pl.Series], key: bytes, namespace: str, kind: str, prefix: str
-) -> tuple[pl.Series, pl.Series]:
-    """(raw ids, pseudonyms) of every distinct raw id in ``columns``: one HMAC per id."""
-    uniq = pl.concat([c.cast(pl.String) for c in columns]).drop_nulls().unique()
-    return uniq, _digests(uniq, key, namespace, kind, prefix)
-
-
 def digest_table(
     uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
 ) -> pl.DataFrame:
@@ -289,11 +281,6 @@ def pseudonymise_columns(
             mapped = mapped.zip_with(~gap, lookup(raw, extra))
         df = df.with_columns(mapped)
     return df, table
-
-
-def lookup_expr(col: str, table: tuple[pl.Series, pl.Series]) -> pl.Expr:
-    """``col`` with every raw id replaced by its pseudonym from :func:`pseudonym_table`."""
-    return pl.col(col).replace_strict(*table, default=None, return_dtype=pl.String)
 
 
 def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Expr:
