@@ -22,6 +22,8 @@ length of each text): :func:`plan`. The texts, the bulk of a dump, are scrubbed 
 last by ``analysis.ingest_texts``, all at once (``ingest.engine: memory``, :func:`ingest`) or a
 batch at a time (``streaming``); both run the same functions and write the same tables.
 
+The checks of step 1 and the thread roots are in ``analysis.ingest_checks``.
+
 Every row read is accounted for: read = accepted + rejected + removed (privacy) + merged
 (non-participant accounts), per table, in :class:`IngestResult.counts`.
 """
@@ -33,18 +35,15 @@ from collections.abc import Sequence, Set
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
-import numpy as np
 import polars as pl
 
+from analysis import ingest_checks as checks
 from analysis import privacy, schema
 from analysis.config import IngestParams, PrivacyParams
 from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
 
 log = logging.getLogger(__name__)
 
-MAX_THREAD_DEPTH = 10_000
-#: ``source_file`` of a reject whose row carries no provenance (a table built in code, not read).
-UNKNOWN_SOURCE = "(unknown file)"
 #: Reject reasons that mark a record outside the scope of the canonical tables (a like of a post
 #: the export does not contain, a vote on a deleted post, a moderation vote, an item whose author
 #: deleted their account, a private message) rather than a malformed record. They are
@@ -60,7 +59,12 @@ OUT_OF_SCOPE_MARKERS = (
 
 
 #: The length of a post's text in characters: the skeleton's stand-in for the text.
-TEXT_CHARS = "_text_chars"
+TEXT_CHARS = checks.TEXT_CHARS
+#: Kept here, where callers have always found them (the checks live in ``ingest_checks``).
+UNKNOWN_SOURCE = checks.UNKNOWN_SOURCE
+MAX_THREAD_DEPTH = checks.MAX_THREAD_DEPTH
+_roots = checks._roots
+_roots_python = checks._roots_python
 #: Which source (its index in the run) a skeleton row comes from.
 SRC = "_src"
 #: Columns of the interim posts decided on the skeleton: all but the texts.
@@ -96,253 +100,6 @@ class Source:
 
     namespace: str
     tables: SourceTables
-
-
-def _reject(df: pl.DataFrame, table: str, reason: str) -> pl.DataFrame:
-    """Rows of ``df`` as rejects, each naming the file and line the adapter read it from."""
-    id_col = schema.ID_COLUMN[table]
-    has = lambda c: c in df.columns  # noqa: E731 - frames built in code may lack provenance
-    return df.select(
-        pl.lit(table).alias("table"),
-        (pl.col("source_file") if has("source_file") else pl.lit(None, dtype=pl.String))
-        .fill_null(UNKNOWN_SOURCE)
-        .alias("source_file"),
-        (pl.col("source_line") if has("source_line") else pl.lit(None, dtype=pl.Int64)).alias(
-            "source_line"
-        ),
-        pl.col(id_col).alias("record_key"),
-        pl.lit(reason).alias("reason"),
-    )
-
-
-def _require(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Reject rows whose required fields are null or whose kind is not a canonical kind."""
-    rejects = []
-    for col in schema.REQUIRED[table]:
-        bad = df.filter(pl.col(col).is_null())
-        if bad.height:
-            rejects.append(_reject(bad, table, f"missing required field {col}"))
-            df = df.filter(pl.col(col).is_not_null())
-    kinds = {"posts": schema.POST_KINDS, "reactions": schema.REACTION_KINDS}.get(table)
-    if kinds:
-        bad = df.filter(~pl.col("kind").is_in(list(kinds)))
-        if bad.height:
-            rejects.append(_reject(bad, table, "kind is not a canonical kind"))
-            df = df.filter(pl.col("kind").is_in(list(kinds)))
-    return df, rejects
-
-
-def _validate_posts(
-    posts: pl.DataFrame, now: datetime, max_text_chars: int = 100_000
-) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Split posts into valid ones and reject frames.
-
-    Rejected: missing fields, texts over ``max_text_chars``, duplicates, dates out of range,
-    negative counts, replies dated before their parent, reply cycles, dangling parents (and the
-    replies below them).
-    """
-    posts, rejects = _require(posts, "posts")
-    too_long = pl.col(TEXT_CHARS).fill_null(0) > max_text_chars
-    bad = posts.filter(too_long)
-    if bad.height:
-        rejects.append(
-            _reject(bad, "posts", f"text longer than ingest.max_text_chars ({max_text_chars:,})")
-        )
-        posts = posts.filter(~too_long)
-    dup = posts.filter(pl.col("post_id").is_duplicated() & ~pl.col("post_id").is_first_distinct())
-    if dup.height:
-        rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
-    posts = posts.filter(pl.col("post_id").is_first_distinct())
-    out_of_range = (pl.col("created_at") < schema.MIN_TIME) | (
-        pl.col("created_at") > schema.max_time(now)
-    )
-    bad = posts.filter(out_of_range)
-    if bad.height:
-        rejects.append(_reject(bad, "posts", "created_at out of range"))
-    posts = posts.filter(~out_of_range)
-    posts, negative = _negative_counts(posts, "posts")
-    rejects += negative
-    # the parent's time, looked up once (a column, dropped below)
-    posts = posts.with_columns(
-        pl.col("parent_post_id")
-        .replace_strict(
-            posts["post_id"],
-            posts["created_at"],
-            default=None,
-            return_dtype=posts["created_at"].dtype,
-        )
-        .alias("_parent_at")
-    )
-    early = (pl.col("created_at") < pl.col("_parent_at")).fill_null(False)
-    bad = posts.filter(early).drop("_parent_at")
-    if bad.height:
-        rejects.append(_reject(bad, "posts", "reply dated before its parent"))
-    posts = posts.filter(~early)
-    # What is left of a reply cycle has equal times all round: looked for among those replies only
-    same = posts.filter((pl.col("created_at") == pl.col("_parent_at")).fill_null(False))
-    posts = posts.drop("_parent_at")
-    cycle = _cycle_members(same["post_id"].to_list(), same["parent_post_id"].to_list())
-    if cycle:
-        in_cycle = pl.col("post_id").is_in(sorted(cycle))
-        rejects.append(_reject(posts.filter(in_cycle), "posts", "reply cycle (no thread root)"))
-        posts = posts.filter(~in_cycle)
-    # A reply whose parent was rejected is dangling too, and so on down the thread: to a fixpoint
-    # (a reply cycle of equal times has no root and is caught by the thread-root walk).
-    reason = "dangling parent_post_id (parent not among the posts)"
-    while True:
-        dangling = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
-            posts["post_id"].implode()
-        )
-        bad = posts.filter(dangling)
-        if not bad.height:
-            return posts, rejects
-        rejects.append(_reject(bad, "posts", reason))
-        posts = posts.filter(~dangling)
-        reason = "parent rejected (the thread above it is not in the dump)"
-
-
-def _cycle_members(post_ids: list[str], parents: list[str]) -> set[str]:
-    """Posts on a cycle of parent links (``parents[i]`` is the parent of ``post_ids[i]``)."""
-    up = dict(zip(post_ids, parents, strict=True))
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-    members: set[str] = set()
-    for start in up:
-        path, cur = [], start
-        while cur in up and state.get(cur) is None:
-            state[cur] = 1
-            path.append(cur)
-            cur = up[cur]
-        if state.get(cur) == 1:  # came back to the current path: a cycle from cur on
-            members.update(path[path.index(cur) :])
-        for p in path:
-            state[p] = 2
-    return members
-
-
-#: Counts no platform reports below zero (a post's score may be negative: votes down).
-NON_NEGATIVE = {
-    "posts": ("n_views", "n_likes", "n_reposts", "n_comments_reported", "follower_count"),
-    "accounts": ("follower_count",),
-}
-
-
-def _negative_counts(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Rows with a negative count are implausible: rejected, the column named in the reason."""
-    rejects = []
-    for col in (c for c in NON_NEGATIVE[table] if c in df.columns):
-        negative = (pl.col(col) < 0).fill_null(False)
-        bad = df.filter(negative)
-        if bad.height:
-            rejects.append(_reject(bad, table, f"negative {col}"))
-            df = df.filter(~negative)
-    return df, rejects
-
-
-#: Reactions a platform does not let anyone make on their own post (Stack Exchange: "You can't
-#: vote for your own post"; Hacker News shows no vote arrow on one's own items). Replies to
-#: oneself are possible on every platform read (a Twitter thread, an answer to one's own
-#: question), so they are kept, and no model credits them (``aggregates``, ``models.common``).
-IMPOSSIBLE_SELF_REACTIONS: dict[str, frozenset[str]] = {
-    "stackexchange": frozenset({"upvote", "downvote"}),
-    "hackernews": frozenset({"upvote"}),
-}
-
-
-def _self_votes(
-    reactions: pl.DataFrame, posts: pl.DataFrame
-) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Reactions on one's own post where the platform has none: rejected as implausible."""
-    rules = pl.DataFrame(
-        [(p, k) for p, kinds in IMPOSSIBLE_SELF_REACTIONS.items() for k in sorted(kinds)],
-        schema={"platform": pl.String, "kind": pl.String},
-        orient="row",
-    ).with_columns(pl.lit(True).alias("_impossible"))
-    author = posts.select("post_id", pl.col("account_id").alias("_author"))
-    marked = reactions.join(author, on="post_id", how="left", maintain_order="left").join(
-        rules, on=["platform", "kind"], how="left", maintain_order="left"
-    )
-    own = (
-        pl.col("_impossible").fill_null(False) & (pl.col("actor_account_id") == pl.col("_author"))
-    ).fill_null(False)
-    bad = marked.filter(own)
-    keep = marked.filter(~own).drop("_author", "_impossible")
-    if not bad.height:
-        return keep, []
-    return keep, [_reject(bad, "reactions", "a vote on one's own post, which the platform forbids")]
-
-
-def _roots_python(posts: pl.DataFrame) -> pl.Series:
-    """Root of every post by following parent links in Python (cycles, very deep threads)."""
-    parent = dict(zip(posts["post_id"].to_list(), posts["parent_post_id"].to_list(), strict=True))
-    roots: dict[str, str] = {}
-    out = []
-    for pid in posts["post_id"].to_list():
-        chain, cur = [], pid
-        while cur is not None and cur not in roots:
-            chain.append(cur)
-            nxt = parent.get(cur)
-            if nxt is None or len(chain) > MAX_THREAD_DEPTH or nxt == cur:
-                roots[cur] = cur
-                chain.pop()
-                break
-            cur = nxt
-        root = roots[cur] if cur is not None else pid
-        for c in chain:
-            roots[c] = root
-        out.append(roots[pid])
-    return pl.Series("root_post_id", out, dtype=pl.String)
-
-
-#: Pointer-jumping rounds of :func:`_roots`: threads up to 2**11 = 2,048 levels deep converge,
-#: far below MAX_THREAD_DEPTH, so the Python walk would never have cut them.
-ROOT_ROUNDS = 12
-
-
-def _roots(posts: pl.DataFrame) -> pl.Series:
-    """Root of every post by following parent links (a post without parent is its own root).
-
-    Vectorised pointer jumping over row numbers: each round replaces every post's ancestor by
-    that ancestor's ancestor (log2(depth) rounds of one numpy gather; the ids are joined to row
-    numbers once). A parent id that is not among the posts is a root of its own. Threads with
-    a cycle or deeper than 2,048 levels (never seen in a real dump) take the Python walk
-    instead (:func:`_roots_python`).
-    """
-    parent = posts.select(
-        "post_id",
-        pl.when(pl.col("parent_post_id") == pl.col("post_id"))
-        .then(None)
-        .otherwise(pl.col("parent_post_id"))
-        .cast(pl.String)
-        .alias("up"),
-    )
-    if parent["post_id"].is_duplicated().any():
-        return _roots_python(posts)
-    n = parent.height
-    rows = pl.DataFrame({"up": parent["post_id"], "_row": pl.int_range(n, eager=True)})
-    up_row = parent.join(rows, on="up", how="left", maintain_order="left")["_row"]
-    # a parent id that is not a post is a node of its own (numbered n, n + 1, ...), a root
-    extra = parent["up"].filter(up_row.is_null() & parent["up"].is_not_null())
-    extra = extra.unique(maintain_order=True)
-    names = pl.concat([parent["post_id"], extra])
-    if extra.len():
-        more = pl.DataFrame({"up": extra, "_x": pl.int_range(n, names.len(), eager=True)})
-        up_row = (
-            parent.join(more, on="up", how="left", maintain_order="left")
-            .select(pl.coalesce(up_row, "_x"))
-            .to_series()
-        )
-    up_row = up_row.fill_null(-1).to_numpy()
-    up = np.concatenate([up_row, np.full(extra.len(), -1, dtype=up_row.dtype)])
-    jump = np.where(up >= 0, up, np.arange(up.size))
-    for _ in range(ROOT_ROUNDS):
-        nxt = jump[jump]
-        if np.array_equal(nxt, jump):
-            # a fixed point: every ancestor is a root, unless the links hold a cycle
-            if (up[jump] < 0).all():
-                return names.gather(jump[:n]).alias("root_post_id")
-            break
-        jump = nxt
-    return _roots_python(posts)
 
 
 def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
@@ -386,19 +143,21 @@ def _one_source(
     rejects: list[pl.DataFrame] = [t.rejects]
 
     # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
-    accounts, missing = _require(t.accounts, "accounts")
+    accounts, missing = checks._require(t.accounts, "accounts")
     rejects += missing
     missing_accounts = missing
     dup = accounts.filter(~pl.col("account_id").is_first_distinct())
     if dup.height:
-        rejects.append(_reject(dup, "accounts", "duplicate account_id (first occurrence kept)"))
+        rejects.append(
+            checks._reject(dup, "accounts", "duplicate account_id (first occurrence kept)")
+        )
     accounts = accounts.filter(pl.col("account_id").is_first_distinct())
-    accounts, negative = _negative_counts(accounts, "accounts")
+    accounts, negative = checks._negative_counts(accounts, "accounts")
     rejects += negative
     # an account row rejected here is like one the adapter rejected: removed with its posts
     missing_accounts = [*missing_accounts, *negative]
 
-    posts, post_rejects = _validate_posts(
+    posts, post_rejects = checks._validate_posts(
         skeleton(t, params.batch_rows if params.engine == "streaming" else None),
         now,
         params.max_text_chars,
@@ -479,10 +238,14 @@ def _one_source(
     )
     posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
     kept_ids = posts["post_id"]
-    orphan = pl.col("parent_post_id").is_not_null() & ~pl.col("parent_post_id").is_in(
-        kept_ids.implode()
+    posts = posts.with_columns(
+        (
+            pl.col("parent_post_id").is_not_null()
+            & ~pl.col("parent_post_id").is_in(kept_ids.implode())
+        ).alias("_orphan")
     )
-    n_detached = posts.filter(orphan).height
+    orphan = pl.col("_orphan")
+    n_detached = int(posts["_orphan"].sum())
     parent_author = pl.col("_parent_author")
     posts = posts.with_columns(
         pl.when(orphan)
@@ -501,7 +264,7 @@ def _one_source(
         .then(parent_author)
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
-    ).drop("_parent_author")
+    ).drop("_parent_author", "_orphan")
     roots = _roots(posts)
     posts = posts.with_columns(
         pl.when(pl.col("parent_post_id").is_not_null())
@@ -555,11 +318,13 @@ def _one_source(
     posts = posts.with_columns(account_ref("reply_to_account_id").alias("reply_to_account_id"))
 
     # -- reactions: removed posts, removed actors, unknown posts
-    reactions, missing = _require(t.reactions, "reactions")
+    reactions, missing = checks._require(t.reactions, "reactions")
     rejects += missing
     dup = reactions.filter(~pl.col("reaction_id").is_first_distinct())
     if dup.height:
-        rejects.append(_reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)"))
+        rejects.append(
+            checks._reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)")
+        )
     reactions = reactions.filter(pl.col("reaction_id").is_first_distinct())
     # a null time is allowed (platforms without timed votes); an impossible one is a reject
     out_of_range = (
@@ -567,7 +332,7 @@ def _one_source(
     ).fill_null(False)
     bad = reactions.filter(out_of_range)
     if bad.height:
-        rejects.append(_reject(bad, "reactions", "created_at out of range"))
+        rejects.append(checks._reject(bad, "reactions", "created_at out of range"))
     reactions = reactions.filter(~out_of_range)
     # fill_null: an anonymous vote (null actor) must not vanish from both sides of a filter.
     privacy_gone = (
@@ -577,49 +342,58 @@ def _one_source(
     counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
     reactions = reactions.filter(~privacy_gone)
     unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
-    bad = reactions.filter(unknown)
+    bad, reactions = checks._split(reactions, unknown)
     if bad.height:
-        rejects.append(_reject(bad, "reactions", "post_id not in the dump"))
-    reactions = reactions.filter(~unknown)
-    reactions, own = _self_votes(reactions, posts)
+        rejects.append(checks._reject(bad, "reactions", "post_id not in the dump"))
+    reactions, own = checks._self_votes(reactions, posts)
     rejects += own
     reactions = reactions.with_columns(account_ref("actor_account_id").alias("actor_account_id"))
 
     # -- pseudonyms: one HMAC per distinct raw id of each kind (post ids, parents, roots and
     # reacted posts share one table; authors, addressees, actors and accounts another)
+    # The tables are seeded with the ids of the posts and of the accounts (each distinct: the
+    # duplicates were rejected above; a join would add rows otherwise, which raises), every
+    # reference is looked up by a hash join, and a referenced id not among them (the
+    # placeholder) is digested once on the way.
+    post_map = privacy.digest_table(posts["post_id"], key, ns, "post", privacy.POST_PREFIX)
+    acct_map = privacy.digest_table(
+        accounts["account_id"], key, ns, "account", privacy.ACCOUNT_PREFIX
+    )
     post_ids = ("post_id", "parent_post_id", "root_post_id")
-    post_map = privacy.pseudonym_table(
-        [*(posts[c] for c in post_ids), reactions["post_id"]], key, ns, "post", privacy.POST_PREFIX
+    to_post = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
+        df, cols, post_map, key, ns, "post", privacy.POST_PREFIX
     )
-    acct_map = privacy.pseudonym_table(
-        [
-            posts["account_id"],
-            posts["reply_to_account_id"],
-            reactions["actor_account_id"],
-            accounts["account_id"],
-        ],
-        key,
-        ns,
-        "account",
-        privacy.ACCOUNT_PREFIX,
+    to_acct = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
+        df, cols, acct_map, key, ns, "account", privacy.ACCOUNT_PREFIX
     )
-    post = lambda c: privacy.lookup_expr(c, post_map)  # noqa: E731
-    acct = lambda c: privacy.lookup_expr(c, acct_map)  # noqa: E731
-    keep_placeholder = lambda c: (  # noqa: E731
-        pl.when(pl.col(c) == schema.NONPARTICIPANT_ID).then(pl.col(c)).otherwise(acct(c))
-    )
+    placeholder = {
+        c: pl.col(c) == schema.NONPARTICIPANT_ID
+        for c in ("reply_to_account_id", "actor_account_id")
+    }
     # texts are scrubbed later, batch by batch where streaming (analysis.ingest_texts)
+    posts = posts.with_columns(placeholder["reply_to_account_id"].alias("_placeholder"))
+    posts, post_map = to_post(posts, post_ids)
+    posts, acct_map = to_acct(posts, ("account_id", "reply_to_account_id"))
     posts = posts.with_columns(
-        *(post(c) for c in post_ids),
-        acct("account_id"),
-        keep_placeholder("reply_to_account_id").alias("reply_to_account_id"),
+        pl.when("_placeholder")
+        .then(pl.lit(schema.NONPARTICIPANT_ID))
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id")
     ).select(*SKELETON_COLUMNS, ROW)
     reactions = reactions.with_columns(
         privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
-        post("post_id"),
-        keep_placeholder("actor_account_id").alias("actor_account_id"),
+        placeholder["actor_account_id"].alias("_placeholder"),
     )
-    accounts = accounts.with_columns(acct("account_id"), pl.lit(True).alias("is_participant"))
+    reactions, post_map = to_post(reactions, ("post_id",))
+    reactions, acct_map = to_acct(reactions, ("actor_account_id",))
+    reactions = reactions.with_columns(
+        pl.when("_placeholder")
+        .then(pl.lit(schema.NONPARTICIPANT_ID))
+        .otherwise(pl.col("actor_account_id"))
+        .alias("actor_account_id")
+    ).drop("_placeholder")
+    accounts, acct_map = to_acct(accounts, ("account_id",))
+    accounts = accounts.with_columns(pl.lit(True).alias("is_participant"))
     rej = pl.concat([schema.conform(r, "rejects") for r in rejects])
     # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
     # never leave ingest, so every raw post or account id in a reason becomes "<id>".

@@ -6,13 +6,13 @@
   keys under 32 bytes or of low entropy, empty and group/world-readable key files are refused,
   and the simulated demo alone may run under the published :data:`DEMO_KEY`;
 * the text scrubber: handles, e-mails (also obfuscated), URLs, phone numbers, platform mention
-  markup and the names of known accounts are replaced by placeholders;
+  markup and the names of known accounts are replaced by placeholders (the name helpers and the
+  redactor live in ``analysis.names`` and are re-exported here);
 * opt-out entries, stored as keyed digests (HMAC) of the normalised raw account id.
 """
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import hmac
 import logging
@@ -22,17 +22,37 @@ import re
 import secrets
 import stat
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Generic, TypeVar
+from typing import TYPE_CHECKING
 
 import polars as pl
-import regex
 
+from analysis import names as _names
 from analysis import paths
 
 if TYPE_CHECKING:
     from analysis.config import PrivacyParams, SourceParams
+
+# The name helpers live in analysis.names; re-exported here, the interface privacy always had.
+CONFUSABLES = _names.CONFUSABLES
+FORMAT_CHARS = _names.FORMAT_CHARS
+ORDINARY_WORD = _names.ORDINARY_WORD
+RUN = _names.RUN
+TOKEN = _names.TOKEN
+WORD = _names.WORD
+AnchorIndex = _names.AnchorIndex
+NameRedactor = _names.NameRedactor
+_alternation = _names._alternation
+_tokens = _names._tokens
+common_words = _names.common_words
+fold = _names.fold
+name_variants = _names.name_variants
+ordinary_candidates = _names.ordinary_candidates
+ordinary_words = _names.ordinary_words
+skeleton = _names.skeleton
+strip_invisible = _names.strip_invisible
+word_authors = _names.word_authors
 
 log = logging.getLogger(__name__)
 
@@ -221,17 +241,46 @@ def pseudonymise_series(
     )
 
 
-def pseudonym_table(
-    columns: Iterable[pl.Series], key: bytes, namespace: str, kind: str, prefix: str
-) -> tuple[pl.Series, pl.Series]:
-    """(raw ids, pseudonyms) of every distinct raw id in ``columns``: one HMAC per id."""
-    uniq = pl.concat([c.cast(pl.String) for c in columns]).drop_nulls().unique()
-    return uniq, _digests(uniq, key, namespace, kind, prefix)
+def digest_table(
+    uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
+) -> pl.DataFrame:
+    """``raw`` ids (distinct, non-null: the caller guarantees it) and their ``pseudonym``."""
+    uniq = uniq.cast(pl.String)
+    return pl.DataFrame({"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)})
 
 
-def lookup_expr(col: str, table: tuple[pl.Series, pl.Series]) -> pl.Expr:
-    """``col`` with every raw id replaced by its pseudonym from :func:`pseudonym_table`."""
-    return pl.col(col).replace_strict(*table, default=None, return_dtype=pl.String)
+def pseudonymise_columns(
+    df: pl.DataFrame,
+    cols: Iterable[str],
+    table: pl.DataFrame,
+    key: bytes,
+    namespace: str,
+    kind: str,
+    prefix: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``df`` with every raw id in ``cols`` replaced by its pseudonym (nulls stay null).
+
+    ``table`` (:func:`digest_table`) holds ids already digested; an id it lacks is digested
+    here, once, and added. A hash join per column (faster than ``replace_strict`` with a map of
+    a million ids). Returns the frame and the table grown by the new ids.
+    """
+
+    def lookup(raw: pl.Series, table: pl.DataFrame) -> pl.Series:
+        out = pl.DataFrame({"raw": raw}).join(table, on="raw", how="left", maintain_order="left")
+        if out.height != raw.len():  # a raw id twice in the table would add rows
+            raise RuntimeError(f"pseudonyms of {raw.name}: the id table holds a raw id twice")
+        return out["pseudonym"].alias(raw.name)
+
+    for col in cols:
+        raw = df[col].cast(pl.String)
+        mapped = lookup(raw, table)
+        gap = raw.is_not_null() & mapped.is_null()
+        if gap.any():
+            extra = digest_table(raw.filter(gap).unique(), key, namespace, kind, prefix)
+            table = pl.concat([table, extra])
+            mapped = mapped.zip_with(~gap, lookup(raw, extra))
+        df = df.with_columns(mapped)
+    return df, table
 
 
 def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Expr:
@@ -379,58 +428,6 @@ WS = re.compile(r"[ \t\u00a0]+")
 PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
 
 
-def strip_invisible(text: str) -> str:
-    """Remove zero-width, soft-hyphen and every other format character (Unicode category Cf).
-
-    Joiners, direction marks and invisible operators render as nothing and are used to split a
-    name so that filters miss it ("Ne\u200dll Trent").
-    """
-    return FORMAT_CHARS.sub("", text)
-
-
-#: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
-FORMAT_CHARS = regex.compile(r"[\p{Cf}\u180e]")
-
-
-def _latin_look_alikes() -> dict[str, str]:
-    """One-character Latin look-alikes from Unicode TS #39 ``confusables.txt``.
-
-    The data come from the maintained ``confusable-homoglyphs`` package (Unicode's
-    confusables as JSON). Kept: every non-ASCII letter or digit whose prototype is one ASCII
-    letter or digit ("Т" Cyrillic -> "T", "ο" Greek -> "o", "Ꭺ" Cherokee -> "A"), so a text keeps
-    its offsets. ASCII itself is never remapped, so names and texts in plain Latin compare as
-    written. TS #39 writes the prototype of a capital I as "l"; capital look-alikes of I map to
-    "I" here instead, because the case-insensitive comparisons fold ASCII "I" to "i".
-    """
-    from confusable_homoglyphs.confusables import confusables_data
-
-    table: dict[str, str] = {}
-    for char, homoglyphs in confusables_data.items():
-        if len(char) != 1 or char.isascii():
-            continue
-        latin = [h["c"] for h in homoglyphs if len(h["c"]) == 1 and h["c"].isascii()]
-        latin = [c for c in latin if c.isalnum()]
-        if latin:
-            table[char] = "I" if latin[0] == "l" and char.isupper() else latin[0]
-    # Cyrillic capitals the Unicode data maps to no single letter, seen in crafted dumps
-    return {**table, "Һ": "h", "Ԛ": "Q"}
-
-
-#: Latin look-alikes (see :func:`_latin_look_alikes`): "Т" (Cyrillic) and "T" compare equal.
-#: Every entry maps one character to one character, so offsets into a text are kept.
-CONFUSABLES = str.maketrans(_latin_look_alikes())
-
-
-def skeleton(text: str) -> str:
-    """NFKC, without format characters, Cyrillic/Greek look-alikes mapped to Latin letters."""
-    return strip_invisible(unicodedata.normalize("NFKC", text)).translate(CONFUSABLES)
-
-
-def fold(text: str) -> str:
-    """:func:`skeleton`, case-folded: the form names are compared in when case does not matter."""
-    return skeleton(text).casefold()
-
-
 DATE_LIKE = re.compile(
     r"^\s*(?:\d{4}[-./_]\d{1,2}[-./_]\d{1,2}|\d{1,2}[-./_]\d{1,2}[-./_]\d{4})\s*$"
 )
@@ -471,246 +468,6 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     if names is not None:
         t = names.redact(t)
     return t.strip()
-
-
-WORD = re.compile(r"[\w][\w'’.\-]*[\w]|[\w]", re.U)
-
-
-def name_variants(name: str, min_len: int = 3) -> set[str]:
-    """The forms under which a handle or display name can appear in text (scrubber and audit agree).
-
-    NFKC-normalised, without zero-width characters or a leading "@"; a fediverse handle
-    ``user@instance`` is also known by its local part. Forms shorter than ``min_len`` are
-    dropped: too ambiguous to redact and too short to identify anyone.
-    """
-    name = unicodedata.normalize("NFKC", strip_invisible(name)).strip().lstrip("@")
-    variants = {name, name.split("@")[0].strip()} if name.count("@") == 1 else {name}
-    # A "name" without a letter ("...", "7777") cannot be told apart from punctuation or numbers.
-    return {v for v in variants if len(v) >= min_len and any(ch.isalpha() for ch in v)}
-
-
-ORDINARY_WORD = r"\b[a-z][a-z'\-]{2,}\b"
-_ORDINARY = re.compile(r"[a-z][a-z'\-]{2,}")
-
-
-def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int = 10) -> set[str]:
-    """Lower-case one-word names that are ordinary words of this dump.
-
-    A handle or display name such as "answer" or "crash" that at least ``min_authors`` distinct
-    authors use as a plain word identifies nobody: redacting it would mangle texts, and finding
-    it would make the audit cry wolf. Capitalised and multi-word names never qualify. Usage is
-    counted case-insensitively: a handle "google" is an ordinary word where many write "Google"
-    (lower-cased topic keywords would otherwise turn the company into the handle).
-    """
-    candidates = ordinary_candidates(names)
-    if not candidates or posts.height == 0:
-        return set()
-    return common_words(word_authors(posts, candidates), min_authors)
-
-
-def ordinary_candidates(names: Iterable[str]) -> list[str]:
-    """The names that may be ordinary words: lower-case, one word, of the word pattern's letters
-    (no other name can equal a word that :data:`ORDINARY_WORD` finds)."""
-    return sorted(
-        {n for n in names if n and n.islower() and WORD.fullmatch(n) and _ORDINARY.fullmatch(n)}
-    )
-
-
-def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
-    """Distinct (``w``, ``account_id``) pairs: which author wrote which candidate word.
-
-    Over any part of the posts: the pairs of the parts, made distinct, are those of the whole
-    (ingest's streaming engine counts them batch by batch).
-    """
-    if not candidates:
-        return pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
-    return (
-        posts.lazy()
-        .select("account_id", pl.col("text").str.to_lowercase())
-        # a text without any candidate as a substring holds none as a word (Aho-Corasick)
-        .filter(pl.col("text").str.contains_any(candidates))
-        .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
-        .explode("w")
-        .filter(pl.col("w").is_in(candidates))
-        .unique()
-        .collect()
-    )
-
-
-def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
-    """Words of :func:`word_authors` pairs written by at least ``min_authors`` authors."""
-    used = pairs.unique().group_by("w").len().filter(pl.col("len") >= min_authors)
-    return set(used["w"].to_list())
-
-
-#: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
-TOKEN = re.compile(r"\w+", re.U)
-_SPACES = re.compile(r"\s+", re.U)
-
-
-def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Tokens of a (skeleton) name and the separators between them, whitespace collapsed."""
-    spans = [(m.start(), m.end()) for m in TOKEN.finditer(value)]
-    toks = tuple(value[a:b] for a, b in spans)
-    seps = tuple(
-        _SPACES.sub(" ", value[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1)
-    )
-    return toks, seps
-
-
-class NameRedactor:
-    """Replaces known handles and display names in texts by ``[user]``, as token sequences.
-
-    A text and every name are compared after :func:`skeleton` (NFKC, no format characters,
-    Cyrillic/Greek look-alikes as Latin letters) and split into tokens (runs of word
-    characters). A name matches a run of whole tokens with the same separators between them
-    (any whitespace counts as one space), so affixes and possessives do not hide it
-    ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
-    multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
-    handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not
-    "mark"). Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
-    short to identify anyone. Matching is one dictionary lookup per token of the text.
-    """
-
-    def __init__(
-        self, names: Iterable[str | None], min_len: int = 3, ordinary: Iterable[str] = ()
-    ) -> None:
-        skip = set(ordinary)
-        #: folded first token -> (tokens to compare, separators, case-sensitive?)
-        self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
-        self.names: set[str] = set()
-        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
-        for name in names:
-            if not name:
-                continue
-            for v in name_variants(name, min_len) - skip:
-                toks, seps = _tokens(skeleton(v))
-                joined = "".join(toks)
-                if len(joined) < min_len or not any(ch.isalpha() for ch in joined):
-                    continue
-                case_sensitive = len(toks) == 1 and not v.islower()
-                key = toks if case_sensitive else tuple(t.casefold() for t in toks)
-                entry = (key, seps, case_sensitive)
-                if entry not in seen:  # a set: a list lookup made 100k names take 30 s
-                    seen.add(entry)
-                    self.by_first.setdefault(toks[0].casefold(), []).append(entry)
-                self.names.add(v)
-        for bucket in self.by_first.values():
-            bucket.sort(key=lambda e: -len(e[0]))  # longest name first
-
-    def __bool__(self) -> bool:
-        return bool(self.by_first)
-
-    def _spans(self, text: str) -> list[tuple[int, int]]:
-        """(start, end) of every known name in ``text`` (a skeleton text), left to right."""
-        toks = list(TOKEN.finditer(text))
-        out: list[tuple[int, int]] = []
-        i = 0
-        while i < len(toks):
-            cands = self.by_first.get(toks[i].group(0).casefold())
-            width = 0
-            for key, seps, case_sensitive in cands or ():
-                k = len(key)
-                if i + k > len(toks):
-                    continue
-                for j in range(k):
-                    t = toks[i + j].group(0)
-                    if (t if case_sensitive else t.casefold()) != key[j]:
-                        break
-                    if (
-                        j
-                        and _SPACES.sub(" ", text[toks[i + j - 1].end() : toks[i + j].start()])
-                        != seps[j - 1]
-                    ):
-                        break
-                else:
-                    width = k
-                    break  # longest first
-            if width:
-                out.append((toks[i].start(), toks[i + width - 1].end()))
-                i += width
-            else:
-                i += 1
-        return out
-
-    def is_name(self, value: str) -> bool:
-        """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
-        sk = skeleton(value).strip().lstrip("@")
-        spans = self._spans(sk)
-        return len(spans) == 1 and spans[0] == (0, len(sk))
-
-    def mentions(self, value: str) -> bool:
-        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")."""
-        return bool(
-            self._spans(
-                strip_invisible(unicodedata.normalize("NFKC", value)).translate(CONFUSABLES)
-            )
-        )
-
-    def redact(self, text: str) -> str:
-        """Redact every known name in ``text`` (NFKC-normalised, without format characters).
-
-        Names are found in the text's skeleton and cut from the text itself: look-alike letters
-        are compared as Latin, but a Cyrillic or Greek text is not rewritten.
-        """
-        text = strip_invisible(unicodedata.normalize("NFKC", text))
-        spans = self._spans(text.translate(CONFUSABLES))  # one character for one: same offsets
-        if not spans:
-            return text
-        parts, last = [], 0
-        for a, b in spans:
-            parts += [text[last:a], "[user]"]
-            last = b
-        return "".join(parts) + text[last:]
-
-
-#: a run of word characters (what ``(?<!\w)`` / ``(?!\w)`` treat as glue)
-RUN = re.compile(r"\w+", re.U)
-
-
-T = TypeVar("T")
-
-
-class AnchorIndex(Generic[T]):
-    """Values of several tokens, indexed by their longest run of word characters.
-
-    A whole-word occurrence of a value (its ends not glued to word characters) contains that run
-    as a whole run of the text, so a text need only be checked against the values whose run it
-    holds: linear in the text instead of in the number of values (one big alternation over tens
-    of thousands of names took minutes on the shared dumps). Shared by the name redactor and
-    the audit.
-    """
-
-    def __init__(self, items: Iterable[T], key: Callable[[T], str]) -> None:
-        self.items = list(items)
-        self.by_run: dict[str, list[T]] = {}
-        self.always: list[T] = []  # values without any word character
-        for item in self.items:
-            runs = RUN.findall(key(item))
-            if runs:
-                self.by_run.setdefault(max(runs, key=len), []).append(item)
-            else:
-                self.always.append(item)
-
-    def __bool__(self) -> bool:
-        return bool(self.items)
-
-    def candidates(self, text: str) -> list[T]:
-        """The values that can occur in ``text`` as whole words."""
-        return [c for run in set(RUN.findall(text)) for c in self.by_run.get(run, ())] + self.always
-
-
-@functools.lru_cache(maxsize=4096)
-def _alternation(names: frozenset[str]) -> re.Pattern[str]:
-    """Whole-word alternation of ``names``, longest first, any whitespace between words."""
-    return re.compile(
-        r"(?<!\w)(?:"
-        + "|".join(
-            r"\s+".join(map(re.escape, n.split()))
-            for n in sorted(names, key=lambda n: (-len(n), n))
-        )
-        + r")(?!\w)"
-    )
 
 
 #: Longest reject reason kept (a reason describes a problem; it is not a place for data).

@@ -28,6 +28,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import polars as pl
 
 from analysis import _unicode_unsafe, privacy
@@ -178,6 +179,7 @@ class VectorNames:
     def __init__(self, names: privacy.NameRedactor) -> None:
         #: folded first tokens: a text that holds none of them (as a substring) holds no name
         self.first = sorted(names.by_first)
+        self.first_set = pl.Series(self.first, dtype=pl.String)
         folded: dict[int, set[str]] = {}
         exact: set[str] = set()
         for bucket in names.by_first.values():
@@ -211,17 +213,28 @@ class VectorNames:
 
         toks = pieces.with_columns(
             pl.col("p").str.contains(r"^\w").fill_null(False).alias("is_tok"),
-            ahead("p", 1).str.replace_all(r"\s+", " ").alias("sep"),
+            ahead("p", 1).alias("sep"),
         ).filter("is_tok")
         toks = toks.with_columns(
-            pl.col("p").str.replace_many(_confusable_map()).alias("skel"),
-            pl.int_range(pl.len()).alias("k"),
+            _skeleton_series(toks["p"]).alias("skel"), pl.int_range(pl.len()).alias("k")
         ).with_columns(pl.col("skel").str.to_lowercase().alias("fold"))
+        # the tokens (and separators) after each token, before the rows are narrowed
+        top = max(self.widths, default=1)
+        toks = toks.with_columns(
+            *(ahead("sep", j - 1).alias(f"_sep{j}") for j in range(1, top)),
+            *(ahead("fold", j).alias(f"_fold{j}") for j in range(1, top)),
+        )
+        # only a token that is a name's first token (or a case-sensitive name) starts a match
+        toks = toks.filter(
+            pl.col("fold").is_in(self.first_set.implode())
+            | pl.col("skel").is_in(self.exact.implode())
+        )
         width = pl.when(pl.col("skel").is_in(self.exact.implode())).then(1).otherwise(0)
         for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
             parts = [pl.col("fold")]
             for j in range(1, w):
-                parts += [ahead("sep", j - 1) if j > 1 else pl.col("sep"), ahead("fold", j)]
+                sep = pl.col(f"_sep{j}").str.replace_all(r"\s+", " ")
+                parts += [sep, pl.col(f"_fold{j}")]
             window = pl.concat_str(parts, separator=_JOIN)  # null past the end of the text
             hit = window.is_in(self.folded[w].implode()).fill_null(False)
             width = pl.when(hit).then(w).otherwise(width)
@@ -251,7 +264,7 @@ class VectorNames:
 
     def _apply(self, texts: pl.Series, op: str) -> pl.Series:
         """Redact (``op='redact'``) or test (``op='contains'``) every safe text of ``texts``."""
-        folded = texts.str.replace_many(_confusable_map()).str.to_lowercase()
+        folded = _skeleton_series(texts).str.to_lowercase()
         has = folded.str.contains_any(self.first).fill_null(False)
         idx = has.arg_true()
         if op == "contains":
@@ -266,25 +279,9 @@ class VectorNames:
             hit = pl.int_range(sub.len(), eager=True).is_in(found["row"].implode())
             return out.scatter(idx, hit)
         chosen = self._greedy(found)
-        # the first piece of a match becomes [user]; its other tokens and separators go
-        cut = chosen.select(
-            pl.int_ranges("i", pl.col("i") + 2 * pl.col("w") - 1).alias("i"),
-            pl.col("i").alias("first"),
-        ).explode("i")
-        cut = cut.select(
-            pl.col("i").cast(pieces["i"].dtype),
-            pl.when(pl.col("i") == pl.col("first"))
-            .then(pl.lit("[user]"))
-            .otherwise(pl.lit(""))
-            .alias("new"),
-        )
-        rebuilt = (
-            pieces.join(cut, on="i", how="left", maintain_order="left")
-            .group_by("row", maintain_order=True)
-            .agg(pl.coalesce("new", "p").fill_null("").str.join(""))
-            .sort("row")["new"]
-        )
-        return out.scatter(idx, rebuilt)
+        if chosen.height == 0:
+            return out
+        return out.scatter(idx, _cut(sub, pieces, chosen))
 
     def redact(self, texts: pl.Series) -> pl.Series:
         """Every known name of the safe ``texts`` replaced by ``[user]``."""
@@ -293,6 +290,47 @@ class VectorNames:
     def contains(self, texts: pl.Series) -> pl.Series:
         """True for the safe ``texts`` holding a known name (``NameRedactor.mentions``)."""
         return self._apply(texts, "contains")
+
+
+def _skeleton_series(values: pl.Series) -> pl.Series:
+    """Look-alikes mapped to Latin letters (``privacy.CONFUSABLES``); ASCII values, which no
+    entry of the map touches, are left as they are."""
+    return _only(values, r"[^\x00-\x7F]", lambda s: s.str.replace_many(_confusable_map()))
+
+
+def _cut(texts: pl.Series, pieces: pl.DataFrame, chosen: pl.DataFrame) -> pl.Series:
+    """``texts`` with each chosen match (pieces ``i`` to ``i + 2w - 2``) replaced by ``[user]``.
+
+    The pieces tile each text (``\\w+|\\W+``), so a match's character offsets are sums of
+    piece lengths; each text is cut by slices, its matches from the last to the first (a cut
+    leaves the offsets before it as they were), one round per match of the text that has most.
+    """
+    lens = pieces["p"].str.len_chars().fill_null(0).cast(pl.Int64).to_numpy()
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    rows = pieces["row"].to_numpy()
+    # rows are numbered 0..n-1 in order, each with at least one piece (an empty text a null)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    if first.size != texts.len():
+        raise RuntimeError(f"{first.size} texts among the pieces of {texts.len()}")
+    i = chosen["i"].to_numpy().astype(np.int64)
+    row = chosen["row"].to_numpy().astype(np.int64)
+    last = i + 2 * chosen["w"].to_numpy().astype(np.int64) - 2
+    base = starts[first][row]
+    edits = pl.DataFrame({"row": row, "a": starts[i] - base, "b": ends[last] - base})
+    edits = edits.sort("row", "a", descending=[False, True]).with_columns(
+        pl.int_range(pl.len()).over("row").alias("nth")
+    )
+    out = texts.clone()  # scatter writes in place
+    for nth in range(int(edits["nth"].max()) + 1):  # type: ignore[arg-type]
+        part = edits.filter(pl.col("nth") == nth)
+        rows_ = part["row"]
+        cur = pl.DataFrame({"t": out.gather(rows_), "a": part["a"], "b": part["b"]})
+        new = cur.select(
+            pl.col("t").str.slice(0, pl.col("a")) + "[user]" + pl.col("t").str.slice(pl.col("b"))
+        ).to_series()
+        out = out.scatter(rows_, new)
+    return out
 
 
 @functools.lru_cache(maxsize=1)

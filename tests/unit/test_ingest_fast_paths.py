@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import random
+import re
+import unicodedata
 
 import polars as pl
+import pytest
 
 from analysis import ingest, privacy
 
@@ -27,15 +30,15 @@ def test_roots_of_an_all_null_parent_column() -> None:
     assert ingest._roots(posts).to_list() == ["a", "b"]
 
 
-def test_pseudonym_table_equals_one_hmac_per_id() -> None:
+def test_digest_table_equals_one_hmac_per_id() -> None:
     key = b"a-test-key-that-is-long-enough-0123456789"
-    ids = pl.Series(["1", "", "é\u0301", "日本", "x" * 200, None, "1"])
-    raw, pseudo = privacy.pseudonym_table([ids, ids.reverse()], key, "ns", "post", "post_")
-    assert raw.null_count() == 0 and raw.n_unique() == raw.len() == 5
-    for r, p in zip(raw.to_list(), pseudo.to_list(), strict=True):
+    ids = pl.Series(["1", "", "é\u0301", "日本", "x" * 200])
+    table = privacy.digest_table(ids, key, "ns", "post", "post_")
+    assert table["raw"].to_list() == ids.to_list()
+    for r, p in table.iter_rows():
         assert p == privacy.pseudonym(key, "ns", "post", r, "post_")
     long_key = b"k" * 100  # longer than a SHA-256 block: hashed first, as hmac does
-    _, p = privacy.pseudonym_table([pl.Series(["7"])], long_key, "ns", "account", "acct_")
+    p = privacy.digest_table(pl.Series(["7"]), long_key, "ns", "account", "acct_")["pseudonym"]
     assert p.to_list() == [privacy.pseudonym(long_key, "ns", "account", "7", "acct_")]
 
 
@@ -101,3 +104,124 @@ def test_the_pandas_aggregates_peer_computes_our_table() -> None:
     )
     assert ours.height > 100 and ours["n_distinct_repliers"].max() > 1
     assert peer.equals(ours)
+
+
+# --------------------------------------------------------------------------- names: ASCII paths
+
+#: Names that stress every branch: format characters (zero-width joiner, soft hyphen, the
+#: Mongolian vowel separator), look-alike letters, case, "@" handles, whitespace that Python
+#: strips but Rust would not (\x1c-\x1f), names without letters, tabs and newlines between words.
+TRICKY_NAMES = [
+    "Ne\u200dll Trent",
+    "ne\u00adll",
+    "\u180emara",
+    "\u0422\u043e\u043c",  # "Том" in Cyrillic
+    "\u0422om",  # Cyrillic "Т" then Latin "om"
+    "EDWIN DROOD",
+    "Mark",
+    "mark",
+    "@alice@example.social",
+    "  @@bob  ",
+    "\x1c\x1dcarol\x1e\x1f",
+    "dave\t \n smith",
+    "...",
+    "7777",
+    "ab",
+    "a@b",
+    "zoë_ø",
+    "Ｆｕｌｌｗｉｄｔｈ",
+    "x\u2060y\u2060z",
+    "o'brien-smith",
+    "émile  zola",
+    "",
+]
+
+
+def _strip_invisible_reference(text: str) -> str:
+    return privacy.FORMAT_CHARS.sub("", text)
+
+
+def _name_variants_reference(name: str, min_len: int = 3) -> set[str]:
+    """privacy.name_variants as written before its ASCII fast path."""
+    name = unicodedata.normalize("NFKC", _strip_invisible_reference(name)).strip().lstrip("@")
+    variants = {name, name.split("@")[0].strip()} if name.count("@") == 1 else {name}
+    return {v for v in variants if len(v) >= min_len and any(ch.isalpha() for ch in v)}
+
+
+def _tokens_reference(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """privacy._tokens as written before (token spans, separators whitespace-collapsed)."""
+    spans = [(m.start(), m.end()) for m in privacy.TOKEN.finditer(value)]
+    toks = tuple(value[a:b] for a, b in spans)
+    seps = tuple(
+        re.sub(r"\s+", " ", value[spans[i][1] : spans[i + 1][0]]) for i in range(len(spans) - 1)
+    )
+    return toks, seps
+
+
+def _skeleton_reference(text: str) -> str:
+    return _strip_invisible_reference(unicodedata.normalize("NFKC", text)).translate(
+        privacy.CONFUSABLES
+    )
+
+
+def test_no_look_alike_entry_touches_ascii() -> None:
+    """The ASCII shortcuts of skeleton() and of the vectorised fold rest on this."""
+    assert not [k for k in privacy.CONFUSABLES if chr(k).isascii()]
+
+
+def test_name_helpers_equal_their_reference_on_tricky_and_random_names() -> None:
+    rng = random.Random(16)
+    alphabet = "aZ_9 .-@'\t\x1c\u200d\u00ad\u0422\u043e\u00e9\u2060\uff26\n"
+    names = TRICKY_NAMES + [
+        "".join(rng.choices(alphabet, k=rng.randint(0, 12))) for _ in range(3000)
+    ]
+    for name in names:
+        assert privacy.strip_invisible(name) == _strip_invisible_reference(name), repr(name)
+        assert privacy.skeleton(name) == _skeleton_reference(name), repr(name)
+        assert privacy.name_variants(name) == _name_variants_reference(name), repr(name)
+        assert privacy._tokens(name) == _tokens_reference(name), repr(name)
+
+
+def test_redactor_entries_are_those_of_the_per_name_reference() -> None:
+    """NameRedactor built from tricky names holds the entries the reference steps give."""
+    red = privacy.NameRedactor(TRICKY_NAMES)
+    expected: dict[str, set] = {}
+    for name in TRICKY_NAMES:
+        for v in _name_variants_reference(name):
+            toks, seps = _tokens_reference(_skeleton_reference(v))
+            joined = "".join(toks)
+            if len(joined) < 3 or not any(ch.isalpha() for ch in joined):
+                continue
+            cs = len(toks) == 1 and not v.islower()
+            key = toks if cs else tuple(t.casefold() for t in toks)
+            expected.setdefault(toks[0].casefold(), set()).add((key, seps, cs))
+    assert {k: set(v) for k, v in red.by_first.items()} == expected
+    assert red.redact("thanks Ne\u200dll  Trent and \u0422om, not mark") == (
+        "thanks [user] and [user], not [user]"
+    )
+
+
+# --------------------------------------------------------------------------- pseudonyms by join
+
+
+def test_pseudonymise_columns_equals_one_hmac_per_id_and_grows_the_table() -> None:
+    key = b"a-test-key-that-is-long-enough-0123456789"
+    seed = privacy.digest_table(pl.Series(["1", "2", "日本"]), key, "ns", "post", "post_")
+    df = pl.DataFrame({"a": ["2", None, "1", "new", "new"], "b": ["日本", "other", None, "1", "2"]})
+    out, table = privacy.pseudonymise_columns(df, ["a", "b"], seed, key, "ns", "post", "post_")
+    for col in ("a", "b"):
+        want = [
+            None if v is None else privacy.pseudonym(key, "ns", "post", v, "post_")
+            for v in df[col].to_list()
+        ]
+        assert out[col].to_list() == want
+    assert sorted(table["raw"].to_list()) == sorted(["1", "2", "日本", "new", "other"])
+
+
+def test_pseudonymise_columns_refuses_a_table_with_a_raw_id_twice() -> None:
+    key = b"a-test-key-that-is-long-enough-0123456789"
+    twice = privacy.digest_table(pl.Series(["1", "1"]), key, "ns", "post", "post_")
+    with pytest.raises(RuntimeError, match="twice"):
+        privacy.pseudonymise_columns(
+            pl.DataFrame({"a": ["1"]}), ["a"], twice, key, "ns", "post", "post_"
+        )

@@ -1,0 +1,334 @@
+"""Names in texts: the forms a handle or display name takes, and the redactor that finds them.
+
+Used by the scrubber (``privacy.scrub_text``, ``analysis.scrub``), by ingest (which names are
+ordinary words of a dump) and by the audit:
+
+* text skeletons: NFKC, without format characters, look-alike letters mapped to Latin ones
+  (:func:`skeleton`, :func:`fold`);
+* the variants of a name (:func:`name_variants`) and the names that are ordinary words of a dump
+  (:func:`ordinary_words`);
+* :class:`NameRedactor`, which replaces known names by ``[user]`` token by token, and
+  :class:`AnchorIndex`, which the audit shares.
+
+``analysis.privacy`` re-exports every name defined here (the interface it always had).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections.abc import Callable, Iterable
+from typing import Generic, TypeVar
+
+import polars as pl
+import regex
+
+
+def strip_invisible(text: str) -> str:
+    """Remove zero-width, soft-hyphen and every other format character (Unicode category Cf).
+
+    Joiners, direction marks and invisible operators render as nothing and are used to split a
+    name so that filters miss it ("Ne\u200dll Trent").
+    """
+    # ASCII holds no format character: most texts and names skip the regex
+    return text if text.isascii() else FORMAT_CHARS.sub("", text)
+
+
+#: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
+FORMAT_CHARS = regex.compile(r"[\p{Cf}\u180e]")
+
+
+def _latin_look_alikes() -> dict[str, str]:
+    """One-character Latin look-alikes from Unicode TS #39 ``confusables.txt``.
+
+    The data come from the maintained ``confusable-homoglyphs`` package (Unicode's
+    confusables as JSON). Kept: every non-ASCII letter or digit whose prototype is one ASCII
+    letter or digit ("Т" Cyrillic -> "T", "ο" Greek -> "o", "Ꭺ" Cherokee -> "A"), so a text keeps
+    its offsets. ASCII itself is never remapped, so names and texts in plain Latin compare as
+    written. TS #39 writes the prototype of a capital I as "l"; capital look-alikes of I map to
+    "I" here instead, because the case-insensitive comparisons fold ASCII "I" to "i".
+    """
+    from confusable_homoglyphs.confusables import confusables_data
+
+    table: dict[str, str] = {}
+    for char, homoglyphs in confusables_data.items():
+        if len(char) != 1 or char.isascii():
+            continue
+        latin = [h["c"] for h in homoglyphs if len(h["c"]) == 1 and h["c"].isascii()]
+        latin = [c for c in latin if c.isalnum()]
+        if latin:
+            table[char] = "I" if latin[0] == "l" and char.isupper() else latin[0]
+    # Cyrillic capitals the Unicode data maps to no single letter, seen in crafted dumps
+    return {**table, "Һ": "h", "Ԛ": "Q"}
+
+
+#: Latin look-alikes (see :func:`_latin_look_alikes`): "Т" (Cyrillic) and "T" compare equal.
+#: Every entry maps one character to one character, so offsets into a text are kept.
+CONFUSABLES = str.maketrans(_latin_look_alikes())
+
+
+def skeleton(text: str) -> str:
+    """NFKC, without format characters, Cyrillic/Greek look-alikes mapped to Latin letters."""
+    if text.isascii():  # NFKC, format characters and look-alikes leave ASCII as it is
+        return text
+    return strip_invisible(unicodedata.normalize("NFKC", text)).translate(CONFUSABLES)
+
+
+def fold(text: str) -> str:
+    """:func:`skeleton`, case-folded: the form names are compared in when case does not matter."""
+    return skeleton(text).casefold()
+
+
+WORD = re.compile(r"[\w][\w'’.\-]*[\w]|[\w]", re.U)
+
+
+def name_variants(name: str, min_len: int = 3) -> set[str]:
+    """The forms under which a handle or display name can appear in text (scrubber and audit agree).
+
+    NFKC-normalised, without zero-width characters or a leading "@"; a fediverse handle
+    ``user@instance`` is also known by its local part. Forms shorter than ``min_len`` are
+    dropped: too ambiguous to redact and too short to identify anyone.
+    """
+    if not name.isascii():  # NFKC and format characters leave ASCII as it is
+        name = unicodedata.normalize("NFKC", strip_invisible(name))
+    name = name.strip().lstrip("@")
+    variants = {name, name.split("@")[0].strip()} if name.count("@") == 1 else {name}
+    # A "name" without a letter ("...", "7777") cannot be told apart from punctuation or numbers.
+    return {v for v in variants if len(v) >= min_len and _has_letter(v)}
+
+
+_ASCII_LETTER = re.compile(r"[A-Za-z]")
+
+
+def _has_letter(value: str) -> bool:
+    """True when ``value`` holds a letter (``str.isalpha``), without a Python loop for ASCII."""
+    if value.isascii():
+        return _ASCII_LETTER.search(value) is not None
+    return any(ch.isalpha() for ch in value)
+
+
+ORDINARY_WORD = r"\b[a-z][a-z'\-]{2,}\b"
+_ORDINARY = re.compile(r"[a-z][a-z'\-]{2,}")
+
+
+def ordinary_words(posts: pl.DataFrame, names: Iterable[str], min_authors: int = 10) -> set[str]:
+    """Lower-case one-word names that are ordinary words of this dump.
+
+    A handle or display name such as "answer" or "crash" that at least ``min_authors`` distinct
+    authors use as a plain word identifies nobody: redacting it would mangle texts, and finding
+    it would make the audit cry wolf. Capitalised and multi-word names never qualify. Usage is
+    counted case-insensitively: a handle "google" is an ordinary word where many write "Google"
+    (lower-cased topic keywords would otherwise turn the company into the handle).
+    """
+    candidates = ordinary_candidates(names)
+    if not candidates or posts.height == 0:
+        return set()
+    return common_words(word_authors(posts, candidates), min_authors)
+
+
+def ordinary_candidates(names: Iterable[str]) -> list[str]:
+    """The names that may be ordinary words: lower-case, one word, of the word pattern's letters
+    (no other name can equal a word that :data:`ORDINARY_WORD` finds)."""
+    return sorted(
+        {n for n in names if n and n.islower() and WORD.fullmatch(n) and _ORDINARY.fullmatch(n)}
+    )
+
+
+def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
+    """Distinct (``w``, ``account_id``) pairs: which author wrote which candidate word.
+
+    Over any part of the posts: the pairs of the parts, made distinct, are those of the whole
+    (ingest's streaming engine counts them batch by batch).
+    """
+    if not candidates:
+        return pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
+    return (
+        posts.lazy()
+        .select("account_id", pl.col("text").str.to_lowercase())
+        # a text without any candidate as a substring holds none as a word (Aho-Corasick)
+        .filter(pl.col("text").str.contains_any(candidates))
+        .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
+        .explode("w")
+        .filter(pl.col("w").is_in(candidates))
+        .unique()
+        .collect()
+    )
+
+
+def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
+    """Words of :func:`word_authors` pairs written by at least ``min_authors`` authors."""
+    used = pairs.unique().group_by("w").len().filter(pl.col("len") >= min_authors)
+    return set(used["w"].to_list())
+
+
+#: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
+TOKEN = re.compile(r"\w+", re.U)
+_SPACES = re.compile(r"\s+", re.U)
+
+
+def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Tokens of a (skeleton) name and the separators between them, whitespace collapsed."""
+    # split on tokens: [before, token, separator, token, ..., token, after]
+    parts = _TOKEN_SPLIT.split(value)
+    toks = tuple(parts[1::2])
+    seps = tuple(s if s == " " else _SPACES.sub(" ", s) for s in parts[2:-1:2])
+    return toks, seps
+
+
+_TOKEN_SPLIT = re.compile(r"(\w+)", re.U)
+
+
+class NameRedactor:
+    """Replaces known handles and display names in texts by ``[user]``, as token sequences.
+
+    A text and every name are compared after :func:`skeleton` (NFKC, no format characters,
+    Cyrillic/Greek look-alikes as Latin letters) and split into tokens (runs of word
+    characters). A name matches a run of whole tokens with the same separators between them
+    (any whitespace counts as one space), so affixes and possessives do not hide it
+    ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
+    multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
+    handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not
+    "mark"). Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
+    short to identify anyone. Matching is one dictionary lookup per token of the text.
+    """
+
+    def __init__(
+        self, names: Iterable[str | None], min_len: int = 3, ordinary: Iterable[str] = ()
+    ) -> None:
+        skip = set(ordinary)
+        #: folded first token -> (tokens to compare, separators, case-sensitive?)
+        self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
+        self.names: set[str] = set()
+        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
+        for name in names:
+            if not name:
+                continue
+            for v in name_variants(name, min_len) - skip:
+                toks, seps = _tokens(skeleton(v))
+                joined = "".join(toks)
+                if len(joined) < min_len or not _has_letter(joined):
+                    continue
+                case_sensitive = len(toks) == 1 and not v.islower()
+                key = toks if case_sensitive else tuple(t.casefold() for t in toks)
+                entry = (key, seps, case_sensitive)
+                if entry not in seen:  # a set: a list lookup made 100k names take 30 s
+                    seen.add(entry)
+                    self.by_first.setdefault(toks[0].casefold(), []).append(entry)
+                self.names.add(v)
+        for bucket in self.by_first.values():
+            bucket.sort(key=lambda e: -len(e[0]))  # longest name first
+
+    def __bool__(self) -> bool:
+        return bool(self.by_first)
+
+    def _spans(self, text: str) -> list[tuple[int, int]]:
+        """(start, end) of every known name in ``text`` (a skeleton text), left to right."""
+        toks = list(TOKEN.finditer(text))
+        out: list[tuple[int, int]] = []
+        i = 0
+        while i < len(toks):
+            cands = self.by_first.get(toks[i].group(0).casefold())
+            width = 0
+            for key, seps, case_sensitive in cands or ():
+                k = len(key)
+                if i + k > len(toks):
+                    continue
+                for j in range(k):
+                    t = toks[i + j].group(0)
+                    if (t if case_sensitive else t.casefold()) != key[j]:
+                        break
+                    if (
+                        j
+                        and _SPACES.sub(" ", text[toks[i + j - 1].end() : toks[i + j].start()])
+                        != seps[j - 1]
+                    ):
+                        break
+                else:
+                    width = k
+                    break  # longest first
+            if width:
+                out.append((toks[i].start(), toks[i + width - 1].end()))
+                i += width
+            else:
+                i += 1
+        return out
+
+    def is_name(self, value: str) -> bool:
+        """True when ``value`` as a whole is a known name (used to drop labels equal to a handle)."""
+        sk = skeleton(value).strip().lstrip("@")
+        spans = self._spans(sk)
+        return len(spans) == 1 and spans[0] == (0, len(sk))
+
+    def mentions(self, value: str) -> bool:
+        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")."""
+        return bool(
+            self._spans(
+                strip_invisible(unicodedata.normalize("NFKC", value)).translate(CONFUSABLES)
+            )
+        )
+
+    def redact(self, text: str) -> str:
+        """Redact every known name in ``text`` (NFKC-normalised, without format characters).
+
+        Names are found in the text's skeleton and cut from the text itself: look-alike letters
+        are compared as Latin, but a Cyrillic or Greek text is not rewritten.
+        """
+        text = strip_invisible(unicodedata.normalize("NFKC", text))
+        spans = self._spans(text.translate(CONFUSABLES))  # one character for one: same offsets
+        if not spans:
+            return text
+        parts, last = [], 0
+        for a, b in spans:
+            parts += [text[last:a], "[user]"]
+            last = b
+        return "".join(parts) + text[last:]
+
+
+#: a run of word characters (what ``(?<!\w)`` / ``(?!\w)`` treat as glue)
+RUN = re.compile(r"\w+", re.U)
+
+
+T = TypeVar("T")
+
+
+class AnchorIndex(Generic[T]):
+    """Values of several tokens, indexed by their longest run of word characters.
+
+    A whole-word occurrence of a value (its ends not glued to word characters) contains that run
+    as a whole run of the text, so a text need only be checked against the values whose run it
+    holds: linear in the text instead of in the number of values (one big alternation over tens
+    of thousands of names took minutes on the shared dumps). Shared by the name redactor and
+    the audit.
+    """
+
+    def __init__(self, items: Iterable[T], key: Callable[[T], str]) -> None:
+        self.items = list(items)
+        self.by_run: dict[str, list[T]] = {}
+        self.always: list[T] = []  # values without any word character
+        for item in self.items:
+            runs = RUN.findall(key(item))
+            if runs:
+                self.by_run.setdefault(max(runs, key=len), []).append(item)
+            else:
+                self.always.append(item)
+
+    def __bool__(self) -> bool:
+        return bool(self.items)
+
+    def candidates(self, text: str) -> list[T]:
+        """The values that can occur in ``text`` as whole words."""
+        return [c for run in set(RUN.findall(text)) for c in self.by_run.get(run, ())] + self.always
+
+
+@functools.lru_cache(maxsize=4096)
+def _alternation(names: frozenset[str]) -> re.Pattern[str]:
+    """Whole-word alternation of ``names``, longest first, any whitespace between words."""
+    return re.compile(
+        r"(?<!\w)(?:"
+        + "|".join(
+            r"\s+".join(map(re.escape, n.split()))
+            for n in sorted(names, key=lambda n: (-len(n), n))
+        )
+        + r")(?!\w)"
+    )
