@@ -12,10 +12,11 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -112,6 +113,8 @@ def nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     except Exception as exc:  # flat or separated data
         log.info("NB fit failed: %s", exc)
         return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
+    finally:
+        gc.collect(1)  # the fit's reference cycles: see incremental.collect_fit_garbage
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
@@ -331,8 +334,14 @@ def ranking(
         .to_numpy()
         for name, s in scores.items()
     }
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, base.height, base.height) for _ in range(n_boot)]
+
+    def draws() -> Iterator[np.ndarray]:
+        """The bootstrap's resampled rows, drawn again for each score (one draw held at a
+        time, not n_boot x accounts); the same seed gives the same draws every time."""
+        rng = np.random.default_rng(seed)
+        for _ in range(n_boot):
+            yield rng.integers(0, base.height, base.height)
+
     alpha = (1 - interval) / 2
     out: dict[str, Any] = {
         "scored_at": t.isoformat(),
@@ -348,7 +357,7 @@ def ranking(
         for name, xs in x.items():
             rho = spearman(xs, y)
             b = (
-                np.array([spearman(xs[i], y[i]) or np.nan for i in draws])
+                np.array([spearman(xs[i], y[i]) or np.nan for i in draws()])
                 if rho is not None
                 else None
             )
