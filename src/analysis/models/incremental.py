@@ -14,7 +14,6 @@ account move together) that refits every model on the same draws (paired).
 
 from __future__ import annotations
 
-import gc
 import logging
 import warnings
 from collections.abc import Callable, Iterator
@@ -29,6 +28,7 @@ from analysis import ordering
 from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
+from analysis.models.fit_garbage import collect_fit_garbage
 from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,13 @@ def account_outcomes(tables: Tables, o: Origin, follow_days: float, end: datetim
 
 def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
     """(coefficient of column 0 of ``x`` or None, log-likelihood, null log-likelihood)."""
+    try:
+        return _poisson_statsmodels(y, x, offset, weights)
+    finally:
+        collect_fit_garbage()
+
+
+def _poisson_statsmodels(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
     import statsmodels.api as sm
 
     try:
@@ -131,20 +138,6 @@ def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float |
     except Exception as exc:  # separation, singular designs in a bootstrap draw
         log.debug("poisson fit failed: %s", exc)
         return None, None, None
-    finally:
-        collect_fit_garbage()
-
-
-def collect_fit_garbage() -> None:
-    """Free a statsmodels fit's reference cycles now (a young-generation collection, ~µs).
-
-    A fitted GLM, its results and their wrappers refer to each other, so they are freed only by
-    the cycle collector, and those that live through a young collection reach the oldest
-    generation, which Python collects rarely (never, in a whole ``validate`` run at 100k posts).
-    Each holds copies of the design (rows x columns), so the bootstrap's 201 baseline fits per
-    outcome piled up ~270 MiB at 100k posts, growing with the rows (docs/scaling.md).
-    """
-    gc.collect(1)
 
 
 def bootstrap_counts(n_acc: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import gc
 import logging
 import math
 import warnings
@@ -28,6 +27,7 @@ from scipy import stats
 from analysis import schema
 from analysis.models import common
 from analysis.models.base import Tables
+from analysis.models.fit_garbage import collect_fit_garbage
 from analysis.models.params import ModelParams
 
 log = logging.getLogger(__name__)
@@ -92,6 +92,13 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
 
 def nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     """Negative binomial GLM ``y ~ 1 + z(x)``: coefficient per SD, p-value, McFadden pseudo-R²."""
+    try:
+        return _nb_fit(y, x)
+    finally:
+        collect_fit_garbage()
+
+
+def _nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     import statsmodels.api as sm
 
     sd = x.std()
@@ -113,8 +120,6 @@ def nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     except Exception as exc:  # flat or separated data
         log.info("NB fit failed: %s", exc)
         return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
-    finally:
-        gc.collect(1)  # the fit's reference cycles: see incremental.collect_fit_garbage
 
 
 def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
