@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -28,6 +28,7 @@ from analysis import ordering
 from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
+from analysis.models.fit_garbage import collect_fit_garbage
 from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
 
 log = logging.getLogger(__name__)
@@ -118,6 +119,13 @@ def account_outcomes(tables: Tables, o: Origin, follow_days: float, end: datetim
 
 def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
     """(coefficient of column 0 of ``x`` or None, log-likelihood, null log-likelihood)."""
+    try:
+        return _poisson_statsmodels(y, x, offset, weights)
+    finally:
+        collect_fit_garbage()
+
+
+def _poisson_statsmodels(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
     import statsmodels.api as sm
 
     try:
@@ -130,6 +138,17 @@ def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float |
     except Exception as exc:  # separation, singular designs in a bootstrap draw
         log.debug("poisson fit failed: %s", exc)
         return None, None, None
+
+
+def bootstrap_counts(n_acc: int, n_boot: int, seed: int) -> Iterator[np.ndarray]:
+    """The bootstrap's multiplicity per account, one array per draw, drawn on demand.
+
+    The same seed gives the same draws each time it is iterated, so each model's refits use the
+    draws of the baseline without holding ``n_boot x accounts`` counts.
+    """
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        yield np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc)
 
 
 def _poisson_coef(y, x, offset, weights) -> tuple[float | None, float | None]:
@@ -192,10 +211,12 @@ def incremental(
         for name, v in zs.items()
     }
     alpha = (1 - p.interval) / 2
-    rng = np.random.default_rng(p.seed + 7)
-    # one multiplicity per account and draw; spread over the account's rows only when fitted
-    # (n_boot x accounts held, not n_boot x account-origins)
-    counts = [np.bincount(rng.integers(0, n_acc, n_acc), minlength=n_acc) for _ in range(p.n_boot)]
+
+    # one multiplicity per account and draw, drawn again for each model (one draw held at a
+    # time, not n_boot x accounts) and spread over the account's rows only when fitted
+    def counts() -> Iterator[np.ndarray]:
+        return bootstrap_counts(n_acc, p.n_boot, p.seed + 7)
+
     out: dict[str, Any] = {
         "n_account_origins": data.height,
         "n_accounts": n_acc,
@@ -211,7 +232,7 @@ def incremental(
                 continue
             ones = np.ones(data.height)
             _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
-            b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts]
+            b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts()]
             boots: dict[str, np.ndarray] = {}
             for name, zz in z.items():
                 if np.std(zz) == 0 or ll_base is None:
@@ -220,7 +241,7 @@ def incremental(
                 x = np.column_stack([zz, base_x])
                 coef, ll = _poisson_coef(y, x, offset, ones)
                 bc, bg = [], []
-                for cnt, (llb, lln) in zip(counts, b_base, strict=True):
+                for cnt, (llb, lln) in zip(counts(), b_base, strict=True):
                     c, llf = _poisson_coef(y, x, offset, cnt[acct_idx])
                     bc.append(np.nan if c is None else c)
                     bg.append(

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,6 +27,7 @@ from scipy import stats
 from analysis import schema
 from analysis.models import common
 from analysis.models.base import Tables
+from analysis.models.fit_garbage import collect_fit_garbage
 from analysis.models.params import ModelParams
 
 log = logging.getLogger(__name__)
@@ -91,6 +92,13 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
 
 def nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     """Negative binomial GLM ``y ~ 1 + z(x)``: coefficient per SD, p-value, McFadden pseudo-R²."""
+    try:
+        return _nb_fit(y, x)
+    finally:
+        collect_fit_garbage()
+
+
+def _nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     import statsmodels.api as sm
 
     sd = x.std()
@@ -331,8 +339,14 @@ def ranking(
         .to_numpy()
         for name, s in scores.items()
     }
-    rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, base.height, base.height) for _ in range(n_boot)]
+
+    def draws() -> Iterator[np.ndarray]:
+        """The bootstrap's resampled rows, drawn again for each score (one draw held at a
+        time, not n_boot x accounts); the same seed gives the same draws every time."""
+        rng = np.random.default_rng(seed)
+        for _ in range(n_boot):
+            yield rng.integers(0, base.height, base.height)
+
     alpha = (1 - interval) / 2
     out: dict[str, Any] = {
         "scored_at": t.isoformat(),
@@ -348,7 +362,7 @@ def ranking(
         for name, xs in x.items():
             rho = spearman(xs, y)
             b = (
-                np.array([spearman(xs[i], y[i]) or np.nan for i in draws])
+                np.array([spearman(xs[i], y[i]) or np.nan for i in draws()])
                 if rho is not None
                 else None
             )

@@ -33,7 +33,7 @@ from __future__ import annotations
 import itertools
 import logging
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -407,6 +407,16 @@ def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> 
     return new_z[inverse.ravel()]
 
 
+def pigeonhole_draws(d: Design, n_boot: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """``(author multiplicities, competition multiplicities)`` of each bootstrap draw, drawn on
+    demand: the same seed gives the same draws at every iteration."""
+    rng = np.random.default_rng(seed)
+    for _ in range(n_boot):
+        mg = np.bincount(rng.integers(0, d.n_groups, d.n_groups), minlength=d.n_groups)
+        ma = np.bincount(rng.integers(0, d.n_authors, d.n_authors), minlength=d.n_authors)
+        yield ma, mg
+
+
 def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
     """Coefficients, bootstrap and placebo intervals, and paired differences for every model.
 
@@ -422,14 +432,9 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
     alpha = (1 - p.interval) / 2
     models = list(d.z)
     res: dict[str, Any] = {"models": {}, "paired": {}}
-    rng = np.random.default_rng(p.seed)
-    # per draw one multiplicity per author and per competition; spread over the rows only when
-    # fitted (n_boot x (authors + competitions) held, not n_boot x responses)
-    draws = []
-    for _ in range(p.n_boot):
-        mg = np.bincount(rng.integers(0, d.n_groups, d.n_groups), minlength=d.n_groups)
-        ma = np.bincount(rng.integers(0, d.n_authors, d.n_authors), minlength=d.n_authors)
-        draws.append((ma, mg))
+    # per draw one multiplicity per author and per competition, drawn again for each model (one
+    # draw held at a time, not n_boot x (authors + competitions)) and spread over the rows only
+    # when fitted
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         for outcome in OUTCOMES:
@@ -448,7 +453,7 @@ def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
                     res["models"].setdefault(m, {})[outcome] = None
                     boot[m] = np.full(p.n_boot, np.nan)
                     continue
-                for b, (ma, mg) in enumerate(draws):
+                for b, (ma, mg) in enumerate(pigeonhole_draws(d, p.n_boot, p.seed)):
                     boot[m][b] = _fit(d, outcome, d.z[m], ma[d.authors], mg)[0]
                 prng = np.random.default_rng(p.seed + 1)
                 plac = np.array(

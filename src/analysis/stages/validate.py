@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -44,6 +46,55 @@ def _topics_at(params: dict[str, Any], tables) -> Any:
     return lambda t: post_topics_before(paths.EMBEDDINGS, tables.posts, t, tp, k)
 
 
+#: The columns of a score file validate reads (the tests need the score; ``missing_inputs`` is
+#: reported): not the model's diagnostics.
+SCORE_COLUMNS = ("account_id", "score", "missing_inputs")
+
+
+def read_scores(path: Path) -> pl.DataFrame:
+    """A score file's :data:`SCORE_COLUMNS` (those it has)."""
+    have = pl.read_parquet_schema(path)
+    return pl.read_parquet(path, columns=[c for c in SCORE_COLUMNS if c in have])
+
+
+class ScoresAt:
+    """T -> model (or peer) name -> ``account_id, score`` at T, each origin scored once.
+
+    The within-thread and incremental tests score at the same rolling origins; the scores are
+    kept between them, but only the two columns the tests read (a score frame carries a dozen
+    diagnostic columns per account), and :meth:`clear` drops them once no test needs them.
+    """
+
+    def __init__(
+        self,
+        score: Callable[[datetime], dict[str, pl.DataFrame]],
+        on_score: Callable[[datetime], None] | None = None,
+    ) -> None:
+        self._score = score
+        self._on_score = on_score
+        self._cache: dict[datetime, dict[str, pl.DataFrame]] = {}
+        #: every name scored so far (models and the peers the data allowed)
+        self.names: set[str] = set()
+
+    def __call__(self, t: datetime) -> dict[str, pl.DataFrame]:
+        if t not in self._cache:
+            if self._on_score is not None:
+                self._on_score(t)
+            slim = {k: v.select("account_id", "score") for k, v in self._score(t).items()}
+            self.names.update(slim)
+            self._cache[t] = slim
+        return self._cache[t]
+
+    @property
+    def origins(self) -> list[datetime]:
+        """The origins whose scores are held now."""
+        return list(self._cache)
+
+    def clear(self) -> None:
+        """Drop every held score (the names seen are kept)."""
+        self._cache.clear()
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Within-thread test, incremental validity, out-of-time, planted roles, reputation.
 
@@ -65,26 +116,24 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
         path = paths.score_file(name)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
-        scores[name] = pl.read_parquet(path)
+        scores[name] = read_scores(path)
     topics_at = _topics_at(params, tables) if "network_topic" in names else None
-    cache: dict[datetime, dict[str, pl.DataFrame]] = {}
-
-    def at(t: datetime) -> dict[str, pl.DataFrame]:
-        if t not in cache:
-            log.info("validate: scoring %d models and the peers at %s", len(names), t.date())
-            cache[t] = validity.scores_at(tables, names, p, t, topics_at)
-        return cache[t]
-
+    at = ScoresAt(
+        lambda t: validity.scores_at(tables, names, p, t, topics_at),
+        lambda t: log.info("validate: scoring %d models and the peers at %s", len(names), t.date()),
+    )
     wt = within_thread.within_thread(tables, at, vp)
     inc = incremental.incremental(tables, at, vp)
+    # the rolling origins are done with: ranking scores at its own split, out_of_time at its own
+    at.clear()
     rank = validity.ranking(
         tables, at, vp.ranking_split, vp.n_boot, vp.seed, vp.interval, vp.comparators
     )
+    at.clear()
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "n_participants": tables.participants().height,
-        "comparators": list(vp.comparators)
-        + sorted({k for s in cache.values() for k in s} - set(names)),
+        "comparators": list(vp.comparators) + sorted(at.names - set(names)),
         "missing_inputs": validity.missing_inputs(scores),
         "within_thread": wt,
         "incremental": inc,
