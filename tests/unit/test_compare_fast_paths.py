@@ -3,7 +3,9 @@
 * ``compare.spearman`` and ``compare.kendall_tau_b`` replace ``scipy.stats.spearmanr`` and
   ``kendalltau`` in the agreement bootstrap (pairs of models x draws);
 * ``common.shared_scoping`` lets the models of one counterfactual task scope the altered posts
-  once instead of once each.
+  and build their reply edges once instead of once each;
+* the agreement bootstrap reads each draw's sort orders from orders sorted once per pair
+  (``compare.PairOrders``, ``compare.resampled_statistics``).
 """
 
 from __future__ import annotations
@@ -76,9 +78,14 @@ def test_agreement_equals_the_scipy_reference(monkeypatch) -> None:
     }
     params = compare.CompareParams(n_boot=30)
     fast = compare.agreement(scores, params)
-    monkeypatch.setattr(compare, "spearman", lambda a, b: float(stats.spearmanr(a, b).statistic))
+    # the bootstrap's known orders (``PairOrders``) are ignored: scipy sorts each draw itself
     monkeypatch.setattr(
-        compare, "kendall_tau_b", lambda a, b: float(stats.kendalltau(a, b, variant="b").statistic)
+        compare, "spearman", lambda a, b, *_: float(stats.spearmanr(a, b).statistic)
+    )
+    monkeypatch.setattr(
+        compare,
+        "kendall_tau_b",
+        lambda a, b, *_: float(stats.kendalltau(a, b, variant="b").statistic),
     )
     assert fast.equals(compare.agreement(scores, params))
 
@@ -98,7 +105,13 @@ def test_shared_scoping_gives_the_same_scores_and_keeps_nothing_after(small_demo
         assert common.scoped_posts(t.posts, as_of, 30.0, None) is once
         assert common.scoped_posts(t.posts, as_of, 10.0, None) is not once
         assert common.scoped_posts(t.posts.clone(), as_of, 30.0, None) is not once
+        edges = common.reply_edges(once)
+        assert common.reply_edges(once) is edges
+        assert common.reply_edges(once, reactions=t.reactions, as_of=as_of) is not edges
+        assert common.reply_edges(once.clone()) is not edges
     assert common.scoped_posts(t.posts, as_of, 30.0, None) is not once
+    assert common.reply_edges(once) is not edges
+    assert common.reply_edges(once).equals(edges)
     for n in p.names:
         assert shared[n].equals(plain[n]), n
 
@@ -130,3 +143,54 @@ class _NoSharing:
 
     def __exit__(self, *exc: object) -> None:
         return None
+
+
+def _with_nan_and_signed_zeros(seed: int):
+    """The cases of :func:`_pairs`, plus inputs with a NaN, -0.0 beside 0.0, and constants."""
+    yield from _pairs(seed, 300)
+    rng = np.random.default_rng(seed)
+    for _ in range(30):
+        n = int(rng.integers(2, 60))
+        a, b = np.round(rng.normal(size=(2, n)), 0)
+        a[rng.integers(0, n)] = np.nan
+        yield a, b
+        yield np.where(rng.random(n) < 0.5, -0.0, 0.0) + np.round(b), np.ones(n)
+
+
+def test_resampled_statistics_equal_pair_statistics_on_the_resample() -> None:
+    """The bootstrap's fast path (orders sorted once per pair, expanded per draw) gives
+    ``pair_statistics`` of the resampled vectors bit for bit, NaN where it gives NaN."""
+    rng = np.random.default_rng(9)
+    n_cases = 0
+    for a, b in _with_nan_and_signed_zeros(4):
+        orders = compare.PairOrders.of(a, b)
+        for size in (a.size, 1, 2):
+            idx = np.sort(rng.integers(0, a.size, size))
+            fast = compare.resampled_statistics(orders, idx, (3, 10, 50), 0.9)
+            ref = compare.pair_statistics(a[idx], b[idx], np.arange(idx.size), (3, 10, 50), 0.9)
+            assert fast.keys() == ref.keys()
+            assert all(_same(fast[k], ref[k]) for k in ref), (a, b, idx, fast, ref)
+        n_cases += 1
+    assert n_cases > 250
+
+
+def test_agreement_equals_the_draw_by_draw_reference(monkeypatch) -> None:
+    """The whole agreement table with every draw sorted afresh (``pair_statistics`` on the
+    resampled vectors) is the fast path's."""
+    rng = np.random.default_rng(6)
+    ids = [f"a{i:03d}" for i in range(120)]
+    base = rng.normal(size=120)
+    scores = {
+        m: pl.DataFrame({"account_id": ids, "score": np.round(base + s * rng.normal(size=120), 1)})
+        for m, s in (("x", 0.3), ("y", 1.0), ("z", 3.0))
+    }
+    params = compare.CompareParams(n_boot=40)
+    fast = compare.agreement(scores, params)
+
+    def reference(o, idx, top_k, p):
+        return compare.pair_statistics(o.a[idx], o.b[idx], np.arange(idx.size), top_k, p)
+
+    monkeypatch.setattr(compare, "resampled_statistics", reference)
+    slow = compare.agreement(scores, params)
+    assert fast.equals(slow)
+    assert fast["ci_low"].null_count() == 0

@@ -70,19 +70,28 @@ _SCOPED: ContextVar[list[tuple[pl.DataFrame, tuple, pl.DataFrame]] | None] = Con
 )
 
 
+#: Inside :func:`shared_scoping`: ((scoped frame, channels, reactions frame, as_of), edges) of
+#: every :func:`reply_edges` call so far; None outside.
+_EDGES: ContextVar[list[tuple[tuple, pl.DataFrame]] | None] = ContextVar("_EDGES", default=None)
+
+
 @contextmanager
 def shared_scoping() -> Iterator[None]:
-    """Within the block, :func:`scoped_posts` scopes each posts frame once per (as_of, decay).
+    """Within the block, :func:`scoped_posts` scopes each posts frame once per (as_of, decay),
+    and :func:`reply_edges` builds the edges of each scoped frame once per arguments.
 
     Every model scopes the same posts the same way: the counterfactual tests score nine models
     on each altered table, and the scoping (a join to the parents and the platform semantics)
-    was a sixth of that work. The frame is the same object each time (models never change a
+    was a sixth of that work; the edges were built nine times per table (four of them by
+    ``conversation_eb``). The frame is the same object each time (models never change a
     frame in place); outside the block nothing is kept.
     """
     token = _SCOPED.set([])
+    edges_token = _EDGES.set([])
     try:
         yield
     finally:
+        _EDGES.reset(edges_token)
         _SCOPED.reset(token)
 
 
@@ -142,9 +151,18 @@ def reply_edges(
 
     See :func:`analysis.semantics.interactions`: a reply credits the parent's author, a Stack
     Exchange answer credits the answerer (weighted by votes and acceptance before ``as_of`` when
-    ``reactions`` are given), reposts are never conversation.
+    ``reactions`` are given), reposts are never conversation. Inside :func:`shared_scoping`,
+    computed once per (same scoped frame, channels, same reactions frame, as_of).
     """
-    return semantics.interactions(scoped, channels, reactions, as_of)
+    cache = _EDGES.get()
+    if cache is not None:
+        for (frame, chans, reacts, when), out in cache:
+            if frame is scoped and chans == channels and reacts is reactions and when == as_of:
+                return out
+    out = semantics.interactions(scoped, channels, reactions, as_of)
+    if cache is not None:
+        cache.append(((scoped, channels, reactions, as_of), out))
+    return out
 
 
 #: Export-time totals: snapshots taken when the dump was exported, with no timestamp. Scoring at

@@ -40,6 +40,7 @@ before ``as_of`` are read; reactions and export-time totals are not read at all.
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -168,31 +169,48 @@ def _circle_counts(edges: pl.DataFrame, partners: pl.DataFrame) -> pl.DataFrame:
     up = partners.select(u=r("x"), v=r("y")).filter(pl.col("u") < pl.col("v"))
     wedges = up.join(up.rename({"v": "w"}), on="u").filter(pl.col("v") < pl.col("w"))
     tri = wedges.join(up.rename({"u": "v", "v": "w"}), on=["v", "w"], how="semi")
-    corners = ("u", "v", "w")
-    roles = pl.concat(
-        [
-            tri.select(pl.col(a).alias("s"), pl.col(b).alias("d"), pl.col(c).alias("t"))
-            for a in corners
-            for b in corners
-            for c in corners
-            if len({a, b, c}) == 3
-        ]
-    )
     coded = edges.select(s=r("src"), d=r("dst"), n="n")
-    closed = (
-        roles.join(coded.select("s", "d"), on=["s", "d"])
-        .join(coded.rename({"d": "t"}), on=["s", "t"])
-        .group_by("s", "d")
-        .agg(n_tri=pl.col("n").sum())
+    n_tri = _triangle_sums(
+        coded["s"].to_numpy(),
+        coded["d"].to_numpy(),
+        coded["n"].to_numpy(),
+        [tri[c].to_numpy() for c in ("u", "v", "w")],
+        rank.height,
     )
-    back = pl.DataFrame({"r": rank["r"], "a": rank["a"]})
-    return (
-        coded.join(closed, on=["s", "d"], how="left")
-        .select("s", "d", n_circle=pl.col("n") + pl.col("n_tri").fill_null(0.0))
-        .join(back.rename({"r": "s", "a": "src"}), on="s")
-        .join(back.rename({"r": "d", "a": "dst"}), on="d")
-        .select("src", "dst", "n_circle")
-    )
+    return edges.select("src", "dst", n_circle=pl.col("n") + pl.Series(n_tri))
+
+
+def _triangle_sums(
+    s: np.ndarray, d: np.ndarray, n: np.ndarray, corners: list[np.ndarray], n_ids: int
+) -> np.ndarray:
+    """Per edge ``(s[i], d[i])`` of weight ``n[i]``: the sum of ``n(s, t)`` over the triangles
+    ``{s, d, t}`` (``corners``: one array per corner, each triangle once) in which ``s -> t`` is
+    an edge too, each of the six role assignments in turn (no frame of 6 rows a triangle).
+
+    The weights are reply counts (whole numbers held as floats), so the sums are exact in any
+    order: the same numbers as a group-by.
+    """
+    key = s.astype(np.int64) * n_ids + d
+    by_key = np.argsort(key, kind="stable")
+    keys = key[by_key]
+    out = np.zeros(key.size, dtype=np.float64)
+    if not keys.size:
+        return out
+
+    def find(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edge index of each ``a -> b`` and whether that edge exists."""
+        k = a.astype(np.int64) * n_ids + b
+        at = np.minimum(np.searchsorted(keys, k), keys.size - 1)
+        return by_key[at], keys[at] == k
+
+    # each ordered pair of corners is looked up once (it is s -> d in one role, s -> t in another)
+    found = {(i, j): find(corners[i], corners[j]) for i, j in itertools.permutations(range(3), 2)}
+    for i, j, k in itertools.permutations(range(3)):
+        e_sd, has_sd = found[i, j]
+        e_st, has_st = found[i, k]
+        both = has_sd & has_st
+        out += np.bincount(e_sd[both], weights=n[e_st[both]], minlength=key.size)
+    return out
 
 
 def item_outcomes(
