@@ -130,7 +130,7 @@ def mentions(root: str) -> list[dict[str, Any]]:
 def variants(root: str) -> list[dict[str, Any]]:
     """Planted name variants: found by the audit in a raw output, and left after scrubbing?"""
     from analysis.audit import Identifiers, audit
-    from analysis.ingest import redactor_for
+    from analysis.ingest_names import redactor_for
     from analysis.privacy import scrub_text
     from tests.unit.test_audit import PLANTED, _crafted
 

@@ -163,7 +163,7 @@ def ingest_pandas(n: int, folder: str) -> list[Figure]:
     import pandas as pd
 
     from analysis import privacy
-    from analysis.ingest import redactor_for
+    from analysis.ingest_names import redactor_for
     from analysis.sources import read_source
 
     out = Path(folder) / "interim-pandas.parquet"

@@ -174,9 +174,9 @@ class Identifiers:
 
         ``accounts`` and ``posts`` are paired per dump. Names that are ordinary words of the
         run (``privacy.ordinary_words`` over every dump's posts) and the schema's own vocabulary
-        are left out, exactly as the ingest scrubber leaves them (``ingest.redactor_for``).
+        are left out, exactly as the ingest scrubber leaves them (``ingest_names.redactor_for``).
         """
-        from analysis.ingest import VOCABULARY, run_posts
+        from analysis.ingest_names import VOCABULARY, run_posts
 
         ids: set[str] = set()
         found: dict[str, str] = {}
