@@ -71,7 +71,7 @@ def _markup_to_data(text: str) -> str:
 
 
 #: modules whose literals are data, not prose (the simulators' topic vocabularies)
-NOT_PROSE = frozenset({"demo.py", "_unicode_unsafe.py"})
+NOT_PROSE = frozenset({"demo.py", "demo_world.py", "_unicode_unsafe.py"})
 #: files of the package that hold the report's prose as text
 TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".html", ".md", ".css", ".txt"})
 #: modules whose docstrings name example people ("thanks nell trent"); never printed in outputs
