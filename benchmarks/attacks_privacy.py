@@ -84,7 +84,7 @@ def minors(root: str) -> list[dict[str, Any]]:
 
 def mentions(root: str) -> list[dict[str, Any]]:
     """A minor's handle and name written by 15 others: in topic keywords or labels?"""
-    from analysis.topics import ctfidf_keywords, topic_table
+    from analysis.topics_keywords import ctfidf_keywords, topic_table
 
     dump = crafted.mentions_dump(Path(root))
     src = {"format": "canonical", "path": str(dump), "name": "n"}
