@@ -101,7 +101,7 @@ def erasure(root: str) -> list[dict[str, Any]]:
     """Forget, re-run ingest, count what is left of the person."""
     from analysis import privacy
     from analysis.audit import Identifiers, Scanner
-    from analysis.ingest import account_rows
+    from analysis.ingest_names import account_rows
     from analysis.sources import read_source
 
     dump = _dump(Path(root))

@@ -84,7 +84,7 @@ def minors(root: str) -> list[dict[str, Any]]:
 
 def mentions(root: str) -> list[dict[str, Any]]:
     """A minor's handle and name written by 15 others: in topic keywords or labels?"""
-    from analysis.topics import ctfidf_keywords, topic_table
+    from analysis.topics_keywords import ctfidf_keywords, topic_table
 
     dump = crafted.mentions_dump(Path(root))
     src = {"format": "canonical", "path": str(dump), "name": "n"}
@@ -130,7 +130,7 @@ def mentions(root: str) -> list[dict[str, Any]]:
 def variants(root: str) -> list[dict[str, Any]]:
     """Planted name variants: found by the audit in a raw output, and left after scrubbing?"""
     from analysis.audit import Identifiers, audit
-    from analysis.ingest import redactor_for
+    from analysis.ingest_names import redactor_for
     from analysis.privacy import scrub_text
     from tests.unit.test_audit import PLANTED, _crafted
 

@@ -70,7 +70,8 @@ from analysis.embed import (
 )
 from analysis.ingest import Source, ingest
 from analysis.sources import read_source
-from analysis.topics import TopicsParams, agreement, cluster_posts
+from analysis.topics import TopicsParams, agreement
+from analysis.topics_clustering import cluster_posts
 from benchmarks.common import MFLOP_PER_TOKEN, sgemm_peak
 
 ROOT = Path(__file__).resolve().parents[1]

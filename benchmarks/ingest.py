@@ -82,7 +82,7 @@ def bench_stackexchange(site: Path) -> dict[str, float]:
 
 def bench_streaming_posts(site: Path) -> dict[str, float]:
     """The adapter's streaming reader on Posts.xml alone (every attribute pandas would read)."""
-    from analysis.sources.stackexchange import read_rows
+    from analysis.sources.stackexchange_xml import read_rows
 
     fields = (
         "Id",

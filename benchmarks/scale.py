@@ -17,7 +17,7 @@ its own, and returns a list of :class:`common.Figure`. The data are a synthetic 
 * models: every influence model's ``score`` on ``benchmarks.models.synthetic_tables``.
 * embedding: ``analysis.embed.embed_posts`` vs plain ``SentenceTransformer.encode``, and the
   static route (``embed.route: static``) on the same texts and on 100x as many.
-* topics: ``analysis.topics.cluster_posts`` vs BERTopic's default pipeline (if installed).
+* topics: ``analysis.topics_clustering.cluster_posts`` vs BERTopic's default pipeline (if installed).
 * incremental: the embedding cache, full run vs 1 % new posts.
 """
 
@@ -163,7 +163,7 @@ def ingest_pandas(n: int, folder: str) -> list[Figure]:
     import pandas as pd
 
     from analysis import privacy
-    from analysis.ingest import redactor_for
+    from analysis.ingest_names import redactor_for
     from analysis.sources import read_source
 
     out = Path(folder) / "interim-pandas.parquet"
@@ -405,8 +405,9 @@ def embed_static(n: int) -> list[Figure]:
 
 
 def topics_ours(n: int, folder: str) -> list[Figure]:
-    """``topics.cluster_posts`` (defaults) on the embedding benchmark's vectors."""
-    from analysis.topics import TopicsParams, cluster_posts
+    """``topics_clustering.cluster_posts`` (defaults) on the embedding benchmark's vectors."""
+    from analysis.topics import TopicsParams
+    from analysis.topics_clustering import cluster_posts
 
     x = np.load(Path(folder) / f"emb-{n}.npy")
     fig, res = measure(

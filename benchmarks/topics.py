@@ -24,14 +24,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from analysis import attribution
 from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, load_model, model_encoder
-from analysis.topics import (
-    TopicsParams,
-    agreement,
-    cluster_posts,
-    ctfidf_keywords,
-    diversity,
-    stability,
-)
+from analysis.topics import TopicsParams, agreement
+from analysis.topics_clustering import cluster_posts, stability
+from analysis.topics_keywords import ctfidf_keywords, diversity
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 

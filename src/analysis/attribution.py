@@ -22,7 +22,8 @@ import polars as pl
 from scipy import stats
 
 from analysis.schema import NONPARTICIPANT_ID
-from analysis.topics import OUTLIER, TopicsParams
+from analysis.topics import TopicsParams
+from analysis.topics_clustering import OUTLIER
 
 #: Cap of the prior's shape: when accounts of a topic do not differ beyond Poisson noise the
 #: moment estimate of the between-account variance is <= 0; a prior worth 100 posts is "very sure".

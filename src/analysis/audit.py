@@ -71,7 +71,7 @@ def _markup_to_data(text: str) -> str:
 
 
 #: modules whose literals are data, not prose (the simulators' topic vocabularies)
-NOT_PROSE = frozenset({"demo.py", "_unicode_unsafe.py"})
+NOT_PROSE = frozenset({"demo.py", "demo_world.py", "_unicode_unsafe.py"})
 #: files of the package that hold the report's prose as text
 TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".html", ".md", ".css", ".txt"})
 #: modules whose docstrings name example people ("thanks nell trent"); never printed in outputs
@@ -174,9 +174,9 @@ class Identifiers:
 
         ``accounts`` and ``posts`` are paired per dump. Names that are ordinary words of the
         run (``privacy.ordinary_words`` over every dump's posts) and the schema's own vocabulary
-        are left out, exactly as the ingest scrubber leaves them (``ingest.redactor_for``).
+        are left out, exactly as the ingest scrubber leaves them (``ingest_names.redactor_for``).
         """
-        from analysis.ingest import VOCABULARY, run_posts
+        from analysis.ingest_names import VOCABULARY, run_posts
 
         ids: set[str] = set()
         found: dict[str, str] = {}

@@ -21,6 +21,9 @@ are only partly correlated with the trait (``ρ`` = the knob). Weekend activity 
 ``weekend_activity`` of weekdays for every role (posts and replies), on top of the planted
 weekend-offline and vacation attributes. ``None`` keeps the roles alone: the old demo, draw for
 draw (a special case).
+
+The community's make-up (subjects, vocabularies, templates, names, roles and their behaviour) is
+data, in ``analysis.demo_world``; this module runs the simulation (:func:`generate`).
 """
 
 from __future__ import annotations
@@ -33,268 +36,20 @@ import polars as pl
 
 from analysis import schema
 from analysis.config import DemoParams
+from analysis.demo_world import (
+    DAYS,
+    LOW_VALUE,
+    ONE_OFF,
+    ONE_OFF_SUBJECT,
+    ROLE_BEHAVIOUR,
+    ROLE_SHARES,
+    SUBJECTS,
+    TEMPLATES_REPLY,
+    TEMPLATES_ROOT,
+    fill,
+    person_name,
+)
 from analysis.sources.base import frame
-
-SUBJECTS: dict[str, dict[str, list[str]]] = {
-    "coffee": {
-        "n": [
-            "espresso",
-            "grinder",
-            "burr",
-            "portafilter",
-            "crema",
-            "pour-over",
-            "roast",
-            "beans",
-            "extraction",
-            "tamper",
-            "aeropress",
-            "kettle",
-            "filter paper",
-            "bloom",
-            "dose",
-        ],
-        "a": [
-            "bitter",
-            "sour",
-            "balanced",
-            "fruity",
-            "light-roast",
-            "dark-roast",
-            "fresh",
-            "stale",
-        ],
-        "v": ["grind", "brew", "dial in", "tamp", "steam", "bloom", "pull"],
-    },
-    "cycling": {
-        "n": [
-            "derailleur",
-            "chainring",
-            "cassette",
-            "tubeless tyre",
-            "saddle",
-            "crankset",
-            "disc brake",
-            "cadence",
-            "climb",
-            "gravel bike",
-            "inner tube",
-            "spoke",
-            "headset",
-        ],
-        "a": ["stiff", "lightweight", "worn", "noisy", "aero", "true", "slack"],
-        "v": ["ride", "shift", "pedal", "patch", "adjust", "index", "climb"],
-    },
-    "astronomy": {
-        "n": [
-            "telescope",
-            "eyepiece",
-            "nebula",
-            "galaxy",
-            "star chart",
-            "refractor",
-            "aperture",
-            "light pollution",
-            "Jupiter",
-            "Saturn rings",
-            "meteor shower",
-            "equatorial mount",
-        ],
-        "a": ["faint", "bright", "dark-sky", "wide-field", "collimated", "magnified"],
-        "v": ["observe", "collimate", "track", "image", "align", "spot"],
-    },
-    "gardening": {
-        "n": [
-            "compost",
-            "tomato seedlings",
-            "raised bed",
-            "mulch",
-            "aphids",
-            "perennials",
-            "potting soil",
-            "pruning shears",
-            "clay soil",
-            "rose bush",
-            "herb garden",
-            "manure",
-        ],
-        "a": ["leggy", "wilting", "acidic", "well-drained", "organic", "hardy"],
-        "v": ["prune", "transplant", "water", "sow", "fertilise", "weed"],
-    },
-    "python": {
-        "n": [
-            "list comprehension",
-            "virtualenv",
-            "decorator",
-            "type hints",
-            "asyncio",
-            "dataframe",
-            "pytest fixture",
-            "generator",
-            "dictionary",
-            "traceback",
-            "import error",
-        ],
-        "a": ["idiomatic", "slow", "vectorised", "mutable", "immutable", "lazy"],
-        "v": ["refactor", "profile", "debug", "install", "annotate", "test"],
-    },
-    "baking": {
-        "n": [
-            "sourdough starter",
-            "gluten",
-            "proofing basket",
-            "crumb",
-            "oven spring",
-            "rye flour",
-            "hydration",
-            "scoring blade",
-            "brioche",
-            "butter",
-            "yeast",
-            "dutch oven",
-        ],
-        "a": ["dense", "airy", "crusty", "underproofed", "overproofed", "chewy"],
-        "v": ["knead", "proof", "shape", "score", "bake", "fold"],
-    },
-    "photography": {
-        "n": [
-            "aperture ring",
-            "shutter speed",
-            "prime lens",
-            "ISO noise",
-            "tripod",
-            "histogram",
-            "golden hour",
-            "bokeh",
-            "raw file",
-            "white balance",
-            "mirrorless body",
-        ],
-        "a": ["sharp", "overexposed", "underexposed", "grainy", "wide", "crisp"],
-        "v": ["shoot", "expose", "edit", "frame", "focus", "bracket"],
-    },
-    "energy": {
-        "n": [
-            "heat pump",
-            "solar panels",
-            "inverter",
-            "battery storage",
-            "insulation",
-            "grid tariff",
-            "kilowatt hours",
-            "wind turbine",
-            "smart meter",
-            "radiator",
-        ],
-        "a": ["efficient", "expensive", "off-grid", "draughty", "renewable", "cheap"],
-        "v": ["install", "insulate", "meter", "retrofit", "charge", "export"],
-    },
-}
-#: The unrelated subject that one-off posters write about exactly once (Klout's "Barbie" case).
-ONE_OFF_SUBJECT = "dolls"
-ONE_OFF = {
-    "n": [
-        "fashion doll",
-        "doll house",
-        "movie premiere",
-        "pink outfit",
-        "collector edition",
-        "toy aisle",
-        "doll accessories",
-        "film soundtrack",
-    ],
-    "a": ["pink", "glamorous", "nostalgic", "collectible", "sparkly"],
-    "v": ["collect", "dress", "watch", "unbox", "display"],
-}
-TEMPLATES_ROOT = [
-    "Has anyone tried to {v} the {n1} with a {a} {n2}? Mine keeps ending up {a2} and I am not sure why.",
-    "Quick question about {n1}: what is the best way to {v} it when the {n2} is {a}?",
-    "I spent the weekend trying to {v} my {n1}. The {n2} turned out {a}, which surprised me. Any tips?",
-    "Thoughts on {a} {n1} versus a {a2} {n2}? I want to {v} properly this time.",
-    "Here is what I learned after a month with a {a} {n1}: {v} slowly, check the {n2}, and keep notes.",
-    "Why does my {n1} get {a} every time I {v} it? I already replaced the {n2}.",
-]
-TEMPLATES_REPLY = [
-    "In my experience the {n1} matters more than the {n2}. Try to {v} it a bit more gently.",
-    "Same here. A {a} {n1} fixed it for me, together with a better {n2}.",
-    "I would {v} the {n2} first; a {a} {n1} is usually the cause.",
-    "Good point about the {n1}. Did you check whether the {n2} is {a}?",
-    "That matches what I saw: {v} less, and the {n1} stops being {a}.",
-]
-LOW_VALUE = [
-    "Good morning everyone! New post today, like and share!",
-    "Follow for more daily content! Big things coming soon.",
-    "Another day, another post. Do not forget to like and follow.",
-    "Check out my latest update, you will not want to miss it!",
-    "Happy {day}! Drop a like if you agree.",
-]
-SYLLABLES = [
-    "ka",
-    "ri",
-    "mo",
-    "ta",
-    "lu",
-    "ne",
-    "so",
-    "vi",
-    "da",
-    "pe",
-    "zo",
-    "mi",
-    "ra",
-    "ol",
-    "an",
-    "be",
-    "ki",
-    "no",
-    "sa",
-    "tu",
-    "el",
-    "fa",
-    "go",
-    "hi",
-]
-SURNAMES = [
-    "Kettleworth",
-    "Brannigan",
-    "Oyelaran",
-    "Szymanska",
-    "Delacroix",
-    "Haverford",
-    "Quintero",
-    "Lindqvist",
-    "Marchetti",
-    "Nakagawa",
-    "Abernathy",
-    "Vasquez-Orr",
-    "Thorncastle",
-    "Whitlock",
-    "Eriksdottir",
-    "Pemberton",
-    "Ravenscroft",
-    "Achterberg",
-]
-DAYS = ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
-
-ROLE_SHARES = {
-    "broadcaster": 0.08,
-    "expert": 0.10,
-    "conversationalist": 0.15,
-    "gamer": 0.08,
-    "regular": 0.59,
-}
-#: root posts per day, mean replies drawn per root post, chance to answer back in own threads,
-#: tendency to reply to others (relative), follower scale (log10 mean)
-ROLE_BEHAVIOUR = {
-    "broadcaster": dict(rate=0.8, replies=0.25, answer_back=0.05, replier=0.2, log_followers=5.0),
-    "expert": dict(rate=0.15, replies=6.0, answer_back=0.7, replier=1.0, log_followers=2.4),
-    "conversationalist": dict(
-        rate=0.2, replies=2.5, answer_back=0.8, replier=4.0, log_followers=2.7
-    ),
-    "gamer": dict(rate=2.0, replies=0.03, answer_back=0.0, replier=0.05, log_followers=3.3),
-    "regular": dict(rate=0.1, replies=0.8, answer_back=0.3, replier=0.6, log_followers=2.2),
-}
-
 
 #: Columns of the adoption truth table (no model reads it).
 ADOPTION_SCHEMA = {
@@ -321,19 +76,6 @@ class DemoDump:
     truth_adoptions: pl.DataFrame = field(
         default_factory=lambda: pl.DataFrame(schema=ADOPTION_SCHEMA)
     )
-
-
-def _handle(rng: np.random.Generator) -> tuple[str, str]:
-    first = "".join(rng.choice(SYLLABLES, size=rng.integers(2, 4))).capitalize()
-    last = str(rng.choice(SURNAMES))
-    handle = f"{first.lower()}_{last.lower()[:6]}{rng.integers(10, 99)}"
-    return handle, f"{first} {last}"
-
-
-def _fill(template: str, vocab: dict[str, list[str]], rng: np.random.Generator) -> str:
-    n1, n2 = rng.choice(vocab["n"], size=2, replace=False)
-    a1, a2 = rng.choice(vocab["a"], size=2, replace=False)
-    return template.format(n1=n1, n2=n2, a=a1, a2=a2, v=rng.choice(vocab["v"]), day="friend")
 
 
 class _Sim:
@@ -455,9 +197,9 @@ class _Sim:
             self.truth[aid].update(trait=None, reply_multiplier=None)
 
     def _name(self, aid: str) -> None:
-        handle, display = _handle(self.rng)
+        handle, display = person_name(self.rng)
         while handle in self.handles.values():
-            handle, display = _handle(self.rng)
+            handle, display = person_name(self.rng)
         self.handles[aid], self.names[aid] = handle, display
 
     def active(self, aid: str, when: datetime) -> bool:
@@ -537,7 +279,7 @@ class _Sim:
         when = parent["created_at"] + timedelta(minutes=int(self.rng.exponential(240)) + 1)
         if not self.present(aid, when):
             return None
-        text = _fill(str(self.rng.choice(TEMPLATES_REPLY)), vocab, self.rng)
+        text = fill(str(self.rng.choice(TEMPLATES_REPLY)), vocab, self.rng)
         return self.add(aid, when, "reply", text, subject, parent, None)
 
     def thread(self, root: dict, subject: str) -> None:
@@ -583,7 +325,7 @@ class _Sim:
                         text = str(rng.choice(LOW_VALUE)).format(day=DAYS[when.weekday()])
                     else:
                         subject = str(rng.choice(t["subjects"], p=[0.75, 0.25]))
-                        text = _fill(str(rng.choice(TEMPLATES_ROOT)), SUBJECTS[subject], rng)
+                        text = fill(str(rng.choice(TEMPLATES_ROOT)), SUBJECTS[subject], rng)
                     reach = int(t["followers"] * rng.uniform(0.05, 0.4))
                     self.thread(self.add(aid, when, "post", text, subject, None, reach), subject)
         # Exactly one post about an unrelated subject per one-off account (Klout's "Barbie" case);
@@ -593,7 +335,7 @@ class _Sim:
                 when = self.start + timedelta(
                     days=int(rng.integers(5, self.p.n_days - 5)), hours=12
                 )
-                text = _fill(str(rng.choice(TEMPLATES_ROOT)), ONE_OFF, rng)
+                text = fill(str(rng.choice(TEMPLATES_ROOT)), ONE_OFF, rng)
                 root = self.add(
                     aid,
                     when,
@@ -612,7 +354,7 @@ class _Sim:
             aid = self.authors[int(rng.integers(len(self.authors)))]
             subject = str(rng.choice(self.truth[aid]["subjects"]))
             when = self.start + timedelta(days=int(rng.integers(0, self.p.n_days)), hours=15)
-            text = _fill(str(rng.choice(TEMPLATES_REPLY)), SUBJECTS[subject], rng)
+            text = fill(str(rng.choice(TEMPLATES_REPLY)), SUBJECTS[subject], rng)
             row = self.add(aid, when, "reply", text, subject, None, None)
             row["reply_to_account_id"] = self.np_ids[int(rng.integers(len(self.np_ids)))]
 

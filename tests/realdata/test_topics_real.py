@@ -22,7 +22,8 @@ def site_topics(real_data, embedding_model):
     from analysis.attribution import attribute, evaluate_tags
     from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, model_encoder
     from analysis.sources import read_source
-    from analysis.topics import TopicsParams, agreement, cluster_posts
+    from analysis.topics import TopicsParams, agreement
+    from analysis.topics_clustering import cluster_posts
 
     path = real_data / SITE
     if not path.exists():

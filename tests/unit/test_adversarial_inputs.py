@@ -63,7 +63,7 @@ def test_gzip_bomb_in_a_stack_exchange_dump_stops_on_inflation(tmp_path, small_l
 
 
 def test_gzip_bomb_in_a_tweet_file_stops_on_inflation(tmp_path, small_limits) -> None:
-    from analysis.sources.twitter import _bytes
+    from analysis.sources.twitter_files import _bytes
 
     path = tmp_path / "tweets.jsonl.gz"
     path.write_bytes(gzip.compress(b" " * (32 << 20), compresslevel=9))

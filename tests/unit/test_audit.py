@@ -265,7 +265,7 @@ def _crafted():
 @pytest.mark.parametrize("text", PLANTED)
 def test_audit_finds_every_planted_variant_and_none_after_scrubbing(text) -> None:
     from analysis.audit import Scanner
-    from analysis.ingest import redactor_for
+    from analysis.ingest_names import redactor_for
     from analysis.privacy import scrub_text
 
     tables = _crafted()

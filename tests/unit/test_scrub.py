@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import _unicode_unsafe, ingest, privacy, scrub
+from analysis import _unicode_unsafe, ingest, ingest_names, privacy, scrub
 from tests.conftest import SE_SITES
 from tests.unit.test_privacy import ADVERSARIAL, HARD_CASES
 
@@ -213,5 +213,5 @@ def test_every_text_of_a_real_site_scrubs_exactly_as_the_reference() -> None:
 
     site = next((p for p in SE_SITES if p.name == "stackexchange-beer"), SE_SITES[0])
     tables = read_source("stackexchange", site)
-    names = ingest.redactor_for(tables)
+    names = ingest_names.redactor_for(tables)
     _check(tables.posts["text"].to_list(), names)

@@ -12,7 +12,8 @@ import pytest
 from analysis import schema
 from analysis.sources import read_source
 from analysis.sources.base import SourceError
-from analysis.sources.stackexchange import html_to_text, read
+from analysis.sources.stackexchange import read
+from analysis.sources.stackexchange_tables import html_to_text
 
 BOM = "\ufeff"
 

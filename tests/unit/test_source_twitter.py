@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from analysis.sources import twitter
+from analysis.sources import twitter, twitter_records
 from analysis.sources.base import SourceError
 
 OWNER = "100"
@@ -224,6 +224,8 @@ def test_empty_folder_is_a_source_error(tmp_path: Path) -> None:
 
 
 def test_parse_time_rejects_garbage() -> None:
-    assert twitter.parse_time("2015-01-07T11:07:51Z") == datetime(2015, 1, 7, 11, 7, 51, tzinfo=UTC)
+    assert twitter_records.parse_time("2015-01-07T11:07:51Z") == datetime(
+        2015, 1, 7, 11, 7, 51, tzinfo=UTC
+    )
     with pytest.raises(ValueError, match="unparsable created_at"):
-        twitter.parse_time("yesterday")
+        twitter_records.parse_time("yesterday")

@@ -77,12 +77,13 @@ def test_the_k_search_and_stability_refits_log_progress(caplog) -> None:
 
     import numpy as np
 
-    from analysis.topics import TopicsParams, choose_k, stability
+    from analysis.topics import TopicsParams
+    from analysis.topics_clustering import choose_k, stability
 
     rng = np.random.default_rng(0)
     centres = rng.normal(size=(3, 8))
     x = np.vstack([c + 0.05 * rng.normal(size=(30, 8)) for c in centres]).astype(np.float32)
-    with caplog.at_level(logging.INFO, logger="analysis.topics"):
+    with caplog.at_level(logging.INFO, logger="analysis.topics_clustering"):
         assert choose_k(x, (2, 3, 4), seed=1) == 3
         stability(x, TopicsParams(n_topics=3, n_stability_seeds=2))
     lines = [r.getMessage() for r in caplog.records]

@@ -10,18 +10,16 @@ import pytest
 
 from analysis.attribution import attribute, evaluate_tags
 from analysis.schema import NONPARTICIPANT_ID
-from analysis.topics import (
+from analysis.topics import TopicsParams
+from analysis.topics_clustering import (
     OUTLIER,
-    TopicsParams,
     choose_k,
     cluster_posts,
-    ctfidf_keywords,
-    diversity,
     one_se_k,
     silhouette_curve,
     soft_membership,
-    topic_table,
 )
+from analysis.topics_keywords import ctfidf_keywords, diversity, topic_table
 
 
 def _blobs(

@@ -11,7 +11,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.models import incremental, validity, within_thread
+from analysis.models import incremental, validity, within_thread_fit
 from analysis.stages import validate
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
@@ -92,7 +92,7 @@ def test_bootstrap_draws_are_the_same_at_every_pass_and_never_all_held() -> None
         for a, b in zip(got, eager, strict=True):
             np.testing.assert_array_equal(a, b)
 
-    d = within_thread.Design(
+    d = within_thread_fit.Design(
         y={},
         controls=np.zeros((0, 3)),
         z={},
@@ -109,10 +109,10 @@ def test_bootstrap_draws_are_the_same_at_every_pass_and_never_all_held() -> None
         mg = np.bincount(rng.integers(0, 6, 6), minlength=6)
         ma = np.bincount(rng.integers(0, 4, 4), minlength=4)
         eager_pairs.append((ma, mg))
-    draws = within_thread.pigeonhole_draws(d, 4, seed=11)
+    draws = within_thread_fit.pigeonhole_draws(d, 4, seed=11)
     assert not isinstance(draws, list | tuple)
     for _ in range(2):
-        got_pairs = list(within_thread.pigeonhole_draws(d, 4, seed=11))
+        got_pairs = list(within_thread_fit.pigeonhole_draws(d, 4, seed=11))
         for (ma, mg), (ea, eg) in zip(got_pairs, eager_pairs, strict=True):
             np.testing.assert_array_equal(ma, ea)
             np.testing.assert_array_equal(mg, eg)

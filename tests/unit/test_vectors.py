@@ -18,15 +18,9 @@ from analysis import vectors
 from analysis.report.frames import topic_coordinates
 from analysis.stages.embed import file_order
 from analysis.stages.topics import compute, post_vectors
-from analysis.topics import (
-    OUTLIER,
-    TopicsParams,
-    centroids,
-    cluster_posts,
-    ctfidf_keywords,
-    post_topics_before,
-    soft_membership,
-)
+from analysis.topics import TopicsParams, post_topics_before
+from analysis.topics_clustering import OUTLIER, centroids, cluster_posts, soft_membership
+from analysis.topics_keywords import ctfidf_keywords
 
 DIM = 16
 
@@ -292,7 +286,7 @@ def _ctfidf_all_at_once(texts: list[str], labels: np.ndarray, n: int) -> dict[in
     """The keywords as computed before batching: one CountVectorizer document per topic."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
-    from analysis.topics import PLACEHOLDER_WORDS
+    from analysis.topics_keywords import PLACEHOLDER_WORDS
 
     ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
     docs = [

@@ -10,7 +10,12 @@ import polars as pl
 import pytest
 
 from analysis import schema
-from analysis.models import incremental, within_thread
+from analysis.models import (
+    conditional_poisson,
+    incremental,
+    within_thread,
+    within_thread_responses,
+)
 from analysis.models.base import Tables
 from analysis.models.within_thread import ValidateParams
 
@@ -33,17 +38,17 @@ def test_cpoisson_matches_statsmodels_conditional_poisson() -> None:
     x, y = x[keep], y[keep]
     groups = np.unique(groups[keep], return_inverse=True)[1]
     n_groups = int(groups.max()) + 1
-    beta, se = within_thread.cpoisson(y.astype(float), x, groups)
+    beta, se = conditional_poisson.cpoisson(y.astype(float), x, groups)
     ref = ConditionalPoisson(y, x, groups=groups).fit(disp=0)
     np.testing.assert_allclose(beta, ref.params, rtol=1e-5)
     np.testing.assert_allclose(se, ref.bse, rtol=1e-3)
     # bootstrap multiplicities: a group counted twice equals the data with that group duplicated
     wg = np.ones(n_groups)
     wg[:10] = 2
-    b_w, _ = within_thread.cpoisson(y.astype(float), x, groups, w_group=wg)
+    b_w, _ = conditional_poisson.cpoisson(y.astype(float), x, groups, w_group=wg)
     dup = np.concatenate([np.arange(groups.size), np.flatnonzero(groups < 10)])
     g_dup = np.concatenate([groups, groups[groups < 10] + n_groups])
-    b_d, _ = within_thread.cpoisson(y[dup].astype(float), x[dup], g_dup)
+    b_d, _ = conditional_poisson.cpoisson(y[dup].astype(float), x[dup], g_dup)
     np.testing.assert_allclose(b_w, b_d, rtol=1e-6)
 
 
@@ -142,8 +147,8 @@ def test_without_a_planted_effect_nothing_is_found() -> None:
 
 def test_responses_are_competitions_of_scored_authors_with_outcomes_in_the_follow_window() -> None:
     t, _trait = _community(trait_effect=0.5)
-    origin = within_thread.origins(t.posts, P)[0]
-    resp = within_thread.responses(t, origin, P, t.posts["created_at"].max())
+    origin = within_thread_responses.origins(t.posts, P)[0]
+    resp = within_thread_responses.responses(t, origin, P, t.posts["created_at"].max())
     assert resp.height
     assert (resp.group_by("group").agg(pl.col("account_id").n_unique())["account_id"] >= 2).all()
     answers = resp.filter(pl.col("group").str.ends_with("|answer"))

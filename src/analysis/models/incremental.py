@@ -29,7 +29,8 @@ from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
 from analysis.models.fit_garbage import collect_fit_garbage
-from analysis.models.within_thread import Origin, ValidateParams, origins, rank_z
+from analysis.models.within_thread import ValidateParams
+from analysis.models.within_thread_responses import Origin, origins, rank_z
 
 log = logging.getLogger(__name__)
 
@@ -224,7 +225,7 @@ def incremental(
         "models": {},
         "paired": {},
     }
-    # many small fits on one BLAS thread: see within_thread.run_test
+    # many small fits on one BLAS thread: see within_thread_fit.run_test
     with threadpool_limits(limits=1, user_api="blas"):
         for outcome in OUTCOMES:
             y = data[outcome].to_numpy()

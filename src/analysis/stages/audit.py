@@ -9,7 +9,7 @@ from typing import Any
 
 from analysis.audit import Identifiers, audit
 from analysis.config import SourceParams, section
-from analysis.ingest import account_rows
+from analysis.ingest_names import account_rows
 from analysis.sources import read_source
 
 log = logging.getLogger(__name__)

@@ -26,7 +26,7 @@ import polars as pl
 
 from analysis import privacy
 from analysis.config import PrivacyParams, SourceParams, section
-from analysis.ingest import account_rows
+from analysis.ingest_names import account_rows
 from analysis.sources import read_source
 
 log = logging.getLogger(__name__)
@@ -43,7 +43,7 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
 
     Args:
         identity: what the person gave: an id, "@handle" or "Display Name".
-        accounts: every account row of the dumps (``ingest.account_rows``).
+        accounts: every account row of the dumps (``ingest_names.account_rows``).
 
     Returns:
         The distinct raw ids, in order of appearance (empty when nothing matched).

@@ -18,18 +18,9 @@ import polars as pl
 from analysis import attribution, groundtruth, paths
 from analysis.config import section
 from analysis.io import write_json, write_parquet
-from analysis.topics import (
-    OUTLIER,
-    TopicsParams,
-    agreement,
-    cluster_posts,
-    ctfidf_keywords,
-    diversity,
-    post_vectors,
-    soft_membership,
-    stability,
-    topic_table,
-)
+from analysis.topics import TopicsParams, agreement, post_vectors
+from analysis.topics_clustering import OUTLIER, cluster_posts, soft_membership, stability
+from analysis.topics_keywords import ctfidf_keywords, diversity, topic_table
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,340 @@
+"""Stage ``ingest``: one dump's decisions, taken on its posts' skeleton (``analysis.ingest``).
+
+:func:`skeleton` stands the posts without their texts (every other column, plus each text's
+length). :func:`one_source` takes one dump through the steps the docstring of
+``analysis.ingest`` lists: the checks (``analysis.ingest_checks``), the privacy removals, the
+detaching of replies whose parent went, the non-participants, the reactions' checks and the
+pseudonyms (``analysis.ingest_pseudonyms``), counting every row. ``analysis.ingest.plan`` runs
+it on every dump of a run and assembles the interim tables.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import polars as pl
+
+from analysis import ingest_checks as checks
+from analysis import ingest_pseudonyms, privacy, schema
+from analysis.config import IngestParams
+from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
+
+log = logging.getLogger(__name__)
+
+#: Columns of the interim posts decided on the skeleton: all but the texts.
+SKELETON_COLUMNS = tuple(
+    c for c in schema.columns("posts", schema.INTERIM) if c not in TEXT_COLUMNS
+)
+
+
+@dataclass
+class IngestResult:
+    """Interim tables, rejects and the reconciliation of every table.
+
+    From :func:`plan`, ``posts`` is the skeleton: sorted as written, without ``text`` and
+    ``labels``, with ``_src`` and ``_row`` naming the raw row each came from.
+    """
+
+    accounts: pl.DataFrame
+    posts: pl.DataFrame
+    reactions: pl.DataFrame
+    rejects: pl.DataFrame
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)
+    missing_inputs: dict[str, list[str]] = field(default_factory=dict)
+    #: Pseudonyms of every account removed for privacy (minors, opt-outs, no consent, rejected
+    #: rows): never written out, only digested, so that caches can be pruned when it changes.
+    removed: list[str] = field(default_factory=list)
+    #: The name redactor of the run, for the texts (None: names are not redacted).
+    names: privacy.NameRedactor | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One dump's raw tables plus its pseudonym namespace."""
+
+    namespace: str
+    tables: SourceTables
+
+
+def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
+    """The posts without their texts: every other column, ``_row`` and the text's length.
+
+    Texts are read ``batch_rows`` at a time (None: all at once) and only measured.
+    """
+    chars = [
+        b.select(ROW, pl.col("text").str.len_chars().alias(checks.TEXT_CHARS))
+        for b in t.text_batches(batch_rows)
+    ]
+    out = t.posts.drop(*TEXT_COLUMNS).with_row_index(ROW)
+    if not chars:
+        return out.with_columns(pl.lit(None, dtype=pl.UInt32).alias(checks.TEXT_CHARS))
+    lengths = pl.concat(chars)
+    if lengths.height != out.height:
+        raise RuntimeError(f"{t.platform}: {lengths.height} texts for {out.height} posts")
+    return out.join(lengths, on=ROW, how="left", maintain_order="left")
+
+
+def one_source(
+    src: Source,
+    key: bytes,
+    opt_out: set[str],
+    params: IngestParams,
+    names: privacy.NameRedactor | None,
+    now: datetime,
+) -> IngestResult:
+    """One dump through steps 1-5 of ingest, on its posts' skeleton, every row counted.
+
+    ``posts`` of the result is the skeleton (no texts) with ``_row`` naming each post's raw row;
+    ``analysis.ingest.plan`` checks the counts reconcile and assembles the run.
+    """
+    t = src.tables
+    ns = src.namespace
+    counts = {
+        tbl: {
+            "read": t.n_read[tbl],
+            "rejected": 0,
+            "removed_privacy": 0,
+            "merged_nonparticipant": 0,
+            "accepted": 0,
+        }
+        for tbl in ("accounts", "posts", "reactions")
+    }
+    rejects: list[pl.DataFrame] = [t.rejects]
+
+    # -- accounts: duplicates, then the accounts referenced by posts but absent from the list
+    accounts, missing = checks._require(t.accounts, "accounts")
+    rejects += missing
+    missing_accounts = missing
+    dup = accounts.filter(~pl.col("account_id").is_first_distinct())
+    if dup.height:
+        rejects.append(
+            checks._reject(dup, "accounts", "duplicate account_id (first occurrence kept)")
+        )
+    accounts = accounts.filter(pl.col("account_id").is_first_distinct())
+    accounts, negative = checks._negative_counts(accounts, "accounts")
+    rejects += negative
+    # an account row rejected here is like one the adapter rejected: removed with its posts
+    missing_accounts = [*missing_accounts, *negative]
+
+    posts, post_rejects = checks._validate_posts(
+        skeleton(t, params.batch_rows if params.engine == "streaming" else None),
+        now,
+        params.max_text_chars,
+    )
+    rejects += post_rejects
+
+    # -- privacy removals. Flags are read from EVERY account row of the id: accepted, duplicate
+    # (the second row of an id may be the one that says "minor") and rejected by the adapter
+    # (a malformed created_at does not make a child an adult).
+    every_row = pl.concat(
+        [
+            t.accounts.select("account_id", "handle", "is_minor", "has_consent"),
+            t.account_flags.select("account_id", "handle", "is_minor", "has_consent"),
+        ]
+    ).filter(pl.col("account_id").is_not_null())
+    flagged = every_row
+    is_opted = privacy.opted_out_expr("account_id", key, opt_out) | privacy.opted_out_expr(
+        "handle", key, opt_out
+    )
+    removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
+    removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
+    # Opt-out entries may also name accounts that are absent from the accounts list.
+    post_authors = posts.select(pl.col("account_id").unique())
+    extra = post_authors.filter(~pl.col("account_id").is_in(accounts["account_id"].implode()))
+    removed_opt |= set(
+        extra.filter(privacy.opted_out_expr("account_id", key, opt_out))["account_id"].to_list()
+    )
+    # has_consent false: the source says the person withdrew (e.g. deleted their account on the
+    # platform); honoured like an opt-out. Null means the source does not say: kept.
+    removed_consent = set(
+        flagged.filter(pl.col("has_consent").eq(False).fill_null(False))["account_id"].to_list()
+    )
+    # An account whose only row was rejected is not rebuilt from its posts: its age and consent
+    # are unknown, so it is removed with everything it wrote (never resurrected as an adult).
+    rejected_rows = pl.concat(
+        [
+            t.rejects.filter(pl.col("table") == "accounts").select(
+                pl.col("record_key").alias("account_id")
+            ),
+            *[r.select(pl.col("record_key").alias("account_id")) for r in missing_accounts],
+        ]
+    )["account_id"]
+    removed_rejected = set(rejected_rows.drop_nulls().to_list()) - set(
+        accounts["account_id"].to_list()
+    )
+    removed = removed_minor | removed_opt | removed_consent | removed_rejected
+    if removed_rejected:
+        log.info(
+            "%s: removing %d account(s) whose account row was rejected (age and consent "
+            "unknown) and all they wrote",
+            ns,
+            len(removed_rejected),
+        )
+    if removed_consent:
+        log.info(
+            "%s: removing %d account(s) without consent (deleted on the platform) and all they "
+            "wrote",
+            ns,
+            len(removed_consent),
+        )
+    if removed_minor:
+        log.info("%s: removing %d minor account(s) and all they wrote", ns, len(removed_minor))
+    if removed_opt:
+        log.info("%s: removing %d opted-out account(s) and all they wrote", ns, len(removed_opt))
+
+    by_removed = pl.col("account_id").is_in(list(removed)).fill_null(False)
+    counts["posts"]["removed_privacy"] = posts.filter(by_removed).height
+    gone_posts = posts.filter(by_removed).select("post_id", "account_id")
+    posts = posts.filter(~by_removed)
+
+    # -- detach replies whose parent was removed (privacy) or is not valid
+    # the author of every raw post id (the last row of an id, as a dict of the raw rows would)
+    author_of = (
+        t.posts.select(pl.col("post_id").alias("parent_post_id"), pl.col("account_id"))
+        .filter(pl.col("parent_post_id").is_not_null())
+        .unique("parent_post_id", keep="last")
+        .rename({"account_id": "_parent_author"})
+    )
+    posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
+    kept_ids = posts["post_id"]
+    posts = posts.with_columns(
+        (
+            pl.col("parent_post_id").is_not_null()
+            & ~pl.col("parent_post_id").is_in(kept_ids.implode())
+        ).alias("_orphan")
+    )
+    orphan = pl.col("_orphan")
+    n_detached = int(posts["_orphan"].sum())
+    parent_author = pl.col("_parent_author")
+    posts = posts.with_columns(
+        pl.when(orphan)
+        .then(
+            pl.when(parent_author.is_in(list(removed)))
+            .then(pl.lit(schema.NONPARTICIPANT_ID))
+            .otherwise(parent_author)
+        )
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id"),
+        pl.when(orphan).then(None).otherwise(pl.col("parent_post_id")).alias("parent_post_id"),
+    )
+    # reply_to_account_id from the parent's author for every linked reply; roots recomputed.
+    posts = posts.with_columns(
+        pl.when(pl.col("parent_post_id").is_not_null())
+        .then(parent_author)
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id"),
+    ).drop("_parent_author", "_orphan")
+    roots = checks._roots(posts)
+    posts = posts.with_columns(
+        pl.when(pl.col("parent_post_id").is_not_null())
+        .then(roots)
+        .otherwise(None)
+        .alias("root_post_id")
+    )
+
+    # -- participants: accounts that authored at least one kept post
+    participants = set(posts["account_id"].unique().to_list())
+    known_accounts = set(accounts["account_id"].to_list())
+    missing_rows = [a for a in participants if a not in known_accounts]
+    if missing_rows:
+        platform = t.platform
+        accounts = pl.concat(
+            [
+                accounts,
+                schema.conform(
+                    pl.DataFrame(
+                        {"account_id": missing_rows, "platform": [platform] * len(missing_rows)}
+                    ),
+                    "accounts",
+                ),
+            ]
+        )
+    acc_removed = accounts.filter(pl.col("account_id").is_in(list(removed)))
+    counts["accounts"]["removed_privacy"] = acc_removed.filter(
+        pl.col("account_id").is_in(list(known_accounts))
+    ).height
+    is_part = pl.col("account_id").is_in(list(participants))
+    counts["accounts"]["merged_nonparticipant"] = accounts.filter(
+        ~is_part
+        & ~pl.col("account_id").is_in(list(removed))
+        & pl.col("account_id").is_in(list(known_accounts))
+    ).height
+    derived = len(missing_rows)
+    accounts = accounts.filter(is_part)
+
+    def account_ref(col: str) -> pl.Expr:
+        """A reference to an account: participants keep it, anyone else is the placeholder."""
+        return (
+            pl.when(pl.col(col).is_null())
+            .then(None)
+            .when(pl.col(col) == schema.NONPARTICIPANT_ID)
+            .then(pl.lit(schema.NONPARTICIPANT_ID))
+            .when(pl.col(col).is_in(list(participants)))
+            .then(pl.col(col))
+            .otherwise(pl.lit(schema.NONPARTICIPANT_ID))
+        )
+
+    posts = posts.with_columns(account_ref("reply_to_account_id").alias("reply_to_account_id"))
+
+    # -- reactions: removed posts, removed actors, unknown posts
+    reactions, missing = checks._require(t.reactions, "reactions")
+    rejects += missing
+    dup = reactions.filter(~pl.col("reaction_id").is_first_distinct())
+    if dup.height:
+        rejects.append(
+            checks._reject(dup, "reactions", "duplicate reaction_id (first occurrence kept)")
+        )
+    reactions = reactions.filter(pl.col("reaction_id").is_first_distinct())
+    # a null time is allowed (platforms without timed votes); an impossible one is a reject
+    out_of_range = (
+        (pl.col("created_at") < schema.MIN_TIME) | (pl.col("created_at") > schema.max_time(now))
+    ).fill_null(False)
+    bad = reactions.filter(out_of_range)
+    if bad.height:
+        rejects.append(checks._reject(bad, "reactions", "created_at out of range"))
+    reactions = reactions.filter(~out_of_range)
+    # fill_null: an anonymous vote (null actor) must not vanish from both sides of a filter.
+    privacy_gone = (
+        pl.col("post_id").is_in(gone_posts["post_id"].implode())
+        | pl.col("actor_account_id").is_in(list(removed))
+    ).fill_null(False)
+    counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
+    reactions = reactions.filter(~privacy_gone)
+    unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
+    bad, reactions = checks._split(reactions, unknown)
+    if bad.height:
+        rejects.append(checks._reject(bad, "reactions", "post_id not in the dump"))
+    reactions, own = checks._self_votes(reactions, posts)
+    rejects += own
+    reactions = reactions.with_columns(account_ref("actor_account_id").alias("actor_account_id"))
+
+    # -- pseudonyms (texts are scrubbed later, batch by batch where streaming: ingest_texts)
+    posts, reactions, accounts = ingest_pseudonyms.pseudonymise(posts, reactions, accounts, key, ns)
+    posts = posts.select(*SKELETON_COLUMNS, ROW)
+    accounts = accounts.with_columns(pl.lit(True).alias("is_participant"))
+    rej = ingest_pseudonyms.safe_rejects(rejects, t, key, ns, names)
+
+    for tbl in ("accounts", "posts", "reactions"):
+        counts[tbl]["rejected"] = rej.filter(pl.col("table") == tbl).height
+    counts["accounts"]["accepted"] = accounts.height - derived
+    counts["accounts"]["derived_from_posts"] = derived
+    counts["posts"]["accepted"] = posts.height
+    counts["posts"]["detached_replies"] = n_detached
+    counts["reactions"]["accepted"] = reactions.height
+    counts["accounts"]["removed_minor"] = len(removed_minor & known_accounts)
+    counts["accounts"]["removed_opt_out"] = len(removed_opt & known_accounts)
+    counts["accounts"]["removed_no_consent"] = len(removed_consent & known_accounts)
+    counts["accounts"]["removed_rejected_account"] = len(removed_rejected)
+    return IngestResult(
+        accounts=schema.conform(accounts, "accounts", schema.INTERIM),
+        posts=posts,
+        reactions=schema.conform(reactions, "reactions", schema.INTERIM),
+        rejects=rej,
+        counts=counts,
+        missing_inputs={ns: list(t.missing_inputs)},
+        removed=sorted(
+            privacy.pseudonym(key, ns, "account", r, privacy.ACCOUNT_PREFIX) for r in removed
+        ),
+    )

@@ -1,0 +1,121 @@
+"""Stage ``ingest``: the name redactor of a run, and the account rows it is built from.
+
+Every handle and display name of every dump (rejected account rows included) is redacted from
+every text of the run (``privacy.NameRedactor``), except names that are ordinary words of the
+run (written by several authors) or words the software itself writes (:data:`VOCABULARY`); names
+of the accounts ingest removes (minors, no consent, opted out, rejected) are redacted even then.
+``analysis.ingest.plan`` builds it once per run (:func:`redactor_for`); the audit and the
+``forget`` stage read the same account rows (:func:`account_rows`) and words (:func:`run_posts`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence, Set
+
+import polars as pl
+
+from analysis import privacy, schema
+from analysis.sources.base import ROW, SourceTables
+
+#: Words of the canonical schema itself: a user called "answer" must not make column values suspect.
+#: Words the software itself writes (table, kind and platform names; the literals its logs and
+#: JSON print): a handle or display name equal to one identifies nobody in an output.
+VOCABULARY = (
+    *schema.POST_KINDS,
+    *schema.REACTION_KINDS,
+    *schema.PLATFORMS,
+    *schema.TABLES,
+    "None",
+    "True",
+    "False",
+    "null",
+    "true",
+    "false",
+    "NaN",
+)
+
+
+def account_rows(tables: SourceTables) -> pl.DataFrame:
+    """Every account row of a dump, accepted or rejected: ids, names and privacy flags."""
+    cols = ["account_id", "handle", "display_name", "is_minor", "has_consent"]
+    return pl.concat([tables.accounts.select(cols), tables.account_flags.select(cols)])
+
+
+def known_names(tables: SourceTables) -> list[str]:
+    """Every handle and display name of a dump, of rejected account rows too."""
+    rows = account_rows(tables)
+    return rows["handle"].drop_nulls().to_list() + rows["display_name"].drop_nulls().to_list()
+
+
+def removed_names(
+    tables: SourceTables, opt_out: Set[str] = frozenset(), key: bytes = b""
+) -> list[str]:
+    """Handles and display names of accounts ingest removes: minors, no consent (deleted on the
+    platform), opted out, or known only from a rejected row. They are redacted even where they
+    are ordinary words of the run: a child's name is never left in a text as a plain word."""
+    rows = account_rows(tables)
+    rejected = tables.rejects.filter(pl.col("table") == "accounts")["record_key"].drop_nulls()
+    opted = privacy.opted_out_expr("account_id", key, set(opt_out)) | privacy.opted_out_expr(
+        "handle", key, set(opt_out)
+    )
+    gone = rows.filter(
+        pl.col("is_minor").fill_null(False)
+        | pl.col("has_consent").eq(False).fill_null(False)
+        | pl.col("account_id").is_in(rejected.implode())
+        | opted
+    )
+    return gone["handle"].drop_nulls().to_list() + gone["display_name"].drop_nulls().to_list()
+
+
+def run_posts(posts: Sequence[pl.DataFrame]) -> pl.DataFrame:
+    """``account_id`` and ``text`` of every dump of a run, ids made distinct per dump.
+
+    Raw ids of two dumps may collide ("1" on two sites); counting distinct authors of a word
+    across the run must not merge them.
+    """
+    return pl.concat(
+        [
+            p.select(
+                pl.format("{}\x1f{}", pl.lit(i), pl.col("account_id")).alias("account_id"),
+                pl.col("text"),
+            )
+            for i, p in enumerate(posts)
+        ]
+    )
+
+
+def redactor_for(
+    tables: SourceTables | Sequence[SourceTables],
+    opt_out: Set[str] = frozenset(),
+    key: bytes = b"",
+    batch_rows: int | None = None,
+) -> privacy.NameRedactor:
+    """The name redactor of a run: every dump's names, redacted in every dump's texts.
+
+    A name of one dump that turns up in another dump's text is redacted too (the same person
+    may well be mentioned there). Ordinary words are counted over the whole run;
+    ``audit.Identifiers`` leaves out exactly the same ones, except names of removed accounts
+    (:func:`removed_names`), which are always redacted. Texts are read ``batch_rows`` at a time
+    (None: all at once); the words are counted the same either way.
+    """
+    many = [tables] if isinstance(tables, SourceTables) else list(tables)
+    names = [n for t in many for n in known_names(t)]
+    variants = {v for n in names for v in privacy.name_variants(n)}
+    candidates = privacy.ordinary_candidates(variants)
+    pairs = [pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})]
+    for i, t in enumerate(many):
+        if not candidates:
+            break
+        # as run_posts does: raw ids of two dumps may collide, authors stay distinct per dump
+        authors = t.posts.select(
+            pl.format("{}\x1f{}", pl.lit(i), pl.col("account_id")).alias("account_id")
+        )["account_id"]
+        for batch in t.text_batches(batch_rows):
+            part = batch.select(authors.gather(batch[ROW]), "text")
+            found = privacy.word_authors(part, candidates)
+            pairs = [pl.concat([*pairs, found], how="diagonal").unique()]
+    protected = {
+        v for t in many for n in removed_names(t, opt_out, key) for v in privacy.name_variants(n)
+    }
+    ordinary = (privacy.common_words(pairs[0]) | set(VOCABULARY)) - protected
+    return privacy.NameRedactor(names, ordinary=ordinary)

@@ -1,0 +1,121 @@
+"""Stage ``ingest``, step 5: keyed pseudonyms for one dump's kept tables and its rejects.
+
+Every raw id (posts, parents, roots, reacted posts; authors, addressees, actors, accounts,
+reactions) becomes an HMAC pseudonym of the run's key and the dump's namespace
+(``privacy.pseudonym``); the non-participant placeholder stays as it is. Reject reasons are
+scrubbed and lose every raw id they quote, and their record keys are pseudonymised too: raw
+ids never leave ingest. Called by ``analysis.ingest_dump.one_source``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import polars as pl
+
+from analysis import privacy, schema
+from analysis.sources.base import SourceTables
+
+
+def pseudonymise(
+    posts: pl.DataFrame, reactions: pl.DataFrame, accounts: pl.DataFrame, key: bytes, ns: str
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Posts, reactions and accounts of dump ``ns`` with every raw id replaced by its pseudonym.
+
+    One HMAC per distinct raw id of each kind (post ids, parents, roots and
+    reacted posts share one table; authors, addressees, actors and accounts another).
+    References to ``schema.NONPARTICIPANT_ID`` are left as they are.
+    """
+    # The tables are seeded with the ids of the posts and of the accounts (each distinct: the
+    # duplicates were rejected by the checks; a join would add rows otherwise, which raises), every
+    # reference is looked up by a hash join, and a referenced id not among them (the
+    # placeholder) is digested once on the way.
+    post_map = privacy.digest_table(posts["post_id"], key, ns, "post", privacy.POST_PREFIX)
+    acct_map = privacy.digest_table(
+        accounts["account_id"], key, ns, "account", privacy.ACCOUNT_PREFIX
+    )
+    post_ids = ("post_id", "parent_post_id", "root_post_id")
+    to_post = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
+        df, cols, post_map, key, ns, "post", privacy.POST_PREFIX
+    )
+    to_acct = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
+        df, cols, acct_map, key, ns, "account", privacy.ACCOUNT_PREFIX
+    )
+    placeholder = {
+        c: pl.col(c) == schema.NONPARTICIPANT_ID
+        for c in ("reply_to_account_id", "actor_account_id")
+    }
+    # texts are scrubbed later, batch by batch where streaming (analysis.ingest_texts)
+    posts = posts.with_columns(placeholder["reply_to_account_id"].alias("_placeholder"))
+    posts, post_map = to_post(posts, post_ids)
+    posts, acct_map = to_acct(posts, ("account_id", "reply_to_account_id"))
+    posts = posts.with_columns(
+        pl.when("_placeholder")
+        .then(pl.lit(schema.NONPARTICIPANT_ID))
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id")
+    ).drop("_placeholder")
+    reactions = reactions.with_columns(
+        privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
+        placeholder["actor_account_id"].alias("_placeholder"),
+    )
+    reactions, post_map = to_post(reactions, ("post_id",))
+    reactions, acct_map = to_acct(reactions, ("actor_account_id",))
+    reactions = reactions.with_columns(
+        pl.when("_placeholder")
+        .then(pl.lit(schema.NONPARTICIPANT_ID))
+        .otherwise(pl.col("actor_account_id"))
+        .alias("actor_account_id")
+    ).drop("_placeholder")
+    accounts, acct_map = to_acct(accounts, ("account_id",))
+    return posts, reactions, accounts
+
+
+def safe_rejects(
+    rejects: Sequence[pl.DataFrame],
+    raw: SourceTables,
+    key: bytes,
+    ns: str,
+    names: privacy.NameRedactor | None,
+) -> pl.DataFrame:
+    """One dump's rejects as written: reasons scrubbed, raw ids in them and record keys hidden.
+
+    ``raw`` is the dump whose post and account ids a reason may quote.
+    """
+    rej = pl.concat([schema.conform(r, "rejects") for r in rejects])
+    # Adapters name the offending record in their reasons ("vote on post 123 ..."): raw ids
+    # never leave ingest, so every raw post or account id in a reason becomes "<id>".
+    # Then every reason is scrubbed and truncated (privacy.safe_reason): a reason that echoes a
+    # value (an e-mail in a Reputation attribute) must not carry it into rejects.parquet or the
+    # git-tracked ingest.json. Done per distinct reason: there are few.
+    unique = rej["reason"].unique().drop_nulls().to_list()
+    scrubbed = {r: privacy.safe_reason(r, names) or "" for r in unique}
+    words = pl.Series(
+        [w for r in scrubbed.values() for w in privacy.WORD.findall(r)], dtype=pl.String
+    )
+    ids = raw.posts["post_id"].implode(), raw.accounts["account_id"].implode()
+    raw_ids = set(words.filter(words.is_in(ids[0]) | words.is_in(ids[1])).to_list())
+    safe = {
+        r: privacy.WORD.sub(
+            lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0), s
+        )
+        for r, s in scrubbed.items()
+    }
+    rej = rej.with_columns(
+        pl.col("reason").replace_strict(safe, default=pl.col("reason"), return_dtype=pl.String)
+    )
+    kinds = {
+        "accounts": ("account", privacy.ACCOUNT_PREFIX),
+        "posts": ("post", privacy.POST_PREFIX),
+        "reactions": ("reaction", privacy.REACTION_PREFIX),
+    }
+    parts = []
+    for tbl, (kind, prefix) in kinds.items():
+        part = rej.filter(pl.col("table") == tbl)
+        parts.append(
+            part.with_columns(
+                privacy.pseudonymise_expr("record_key", key, ns, kind, prefix).alias("record_key")
+            )
+        )
+    rej = pl.concat(parts)
+    return rej

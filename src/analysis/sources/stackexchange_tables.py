@@ -1,0 +1,362 @@
+"""Adapter ``stackexchange``: the dump's files as raw canonical tables, with their rejects.
+
+:func:`read_posts`, :func:`read_comments`, :func:`read_votes` and :func:`read_accounts` read one
+file each (``analysis.sources.stackexchange_xml``), check every row (missing or duplicate ids,
+unparsable dates and numbers, links to posts not in the dump, moderation votes) and return the
+accepted rows in the canonical schema and the rejects with file, line and reason. The mapping
+and its reasons are in the docstring of ``analysis.sources.stackexchange``, which assembles the
+tables.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from pathlib import Path
+
+import polars as pl
+
+from analysis import schema
+from analysis.sources.stackexchange_xml import read_rows
+
+PLATFORM = "stackexchange"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
+DELETED_PREFIX = "deleted:"
+COMMENT_PREFIX = "c"
+
+POST_KINDS = {"1": "question", "2": "answer"}  # every other PostTypeId -> "post"
+REACTION_KINDS = {
+    "1": "accept",
+    "2": "upvote",
+    "3": "downvote",
+    "5": "favourite",
+    "8": "bounty",  # bounty start (carries the sponsor's UserId)
+    "9": "bounty",  # bounty close / award
+}
+MODERATION_VOTES = {
+    "4": "offensive",
+    "6": "close",
+    "7": "reopen",
+    "10": "deletion",
+    "11": "undeletion",
+    "12": "spam",
+    "15": "moderator review",
+    "16": "approve edit suggestion",
+}
+
+_BLOCK_END = re.compile(r"</(?:p|div|li|h[1-6]|pre|blockquote|tr|ul|ol)>|<br\s*/?>|<hr\s*/?>", re.I)
+_TAG = re.compile(r"<[^>]*>")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+def html_to_text(body: str | None) -> str | None:
+    """Plain text of a post body: block ends become newlines, tags go, entities are decoded."""
+    if body is None:
+        return None
+    text = html.unescape(_TAG.sub("", _BLOCK_END.sub("\n", body)))
+    return _BLANK_LINES.sub("\n\n", text).strip()
+
+
+# --------------------------------------------------------------------------- checks
+
+
+def _first_reason(*pairs: tuple[pl.Expr, pl.Expr | str]) -> pl.Expr:
+    """The reason of the first check that hits, else null."""
+    exprs = [pl.when(cond).then(r if isinstance(r, pl.Expr) else pl.lit(r)) for cond, r in pairs]
+    return pl.coalesce(exprs).alias("_reason")
+
+
+def _parsed(df: pl.DataFrame, ints: tuple[str, ...], floats: tuple[str, ...] = ()) -> pl.DataFrame:
+    """Add typed ``_<col>`` columns (nulls where unparsable) for dates and numbers."""
+    return df.with_columns(
+        pl.col("CreationDate")
+        .str.to_datetime(DATE_FORMAT, strict=False, time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("_CreationDate"),
+        *[pl.col(c).str.strip_chars().cast(pl.Int64, strict=False).alias(f"_{c}") for c in ints],
+        *[
+            pl.col(c).str.strip_chars().cast(pl.Float64, strict=False).alias(f"_{c}")
+            for c in floats
+        ],
+    )
+
+
+def _unparsable(cols: tuple[str, ...]) -> list[tuple[pl.Expr, pl.Expr]]:
+    return [
+        (
+            pl.col(c).is_not_null() & pl.col(f"_{c}").is_null(),
+            # never the value itself: it may be anything, an e-mail address included
+            pl.lit(f"unparsable {c}"),
+        )
+        for c in cols
+    ]
+
+
+def _basic(key: str) -> list[tuple[pl.Expr, pl.Expr | str]]:
+    return [
+        (pl.col(key).is_null(), f"row has no {key}"),
+        (
+            pl.col(key).is_duplicated() & (pl.col("_line") != pl.col("_line").min().over(key)),
+            pl.format(
+                "duplicate {} (first on line {})", pl.lit(key), pl.col("_line").min().over(key)
+            ),
+        ),
+        (pl.col("CreationDate").is_null(), "row has no CreationDate"),
+    ]
+
+
+def _split(
+    df: pl.DataFrame, table: str, path: Path, key: str, reason: pl.Expr
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Split into (accepted, rejects in the canonical schema)."""
+    df = df.with_columns(reason.alias("_reason"))
+    rej = df.filter(pl.col("_reason").is_not_null()).select(
+        pl.lit(table).alias("table"),
+        pl.lit(path.name).alias("source_file"),
+        pl.col("_line").alias("source_line"),
+        pl.col(key).alias("record_key"),
+        pl.col("_reason").alias("reason"),
+    )
+    return df.filter(pl.col("_reason").is_null()).drop("_reason"), rej
+
+
+def _provenance(path: Path) -> tuple[pl.Expr, pl.Expr]:
+    """The file and line of each row, for the rejects ingest makes later."""
+    return pl.lit(path.name).alias("source_file"), pl.col("_line").alias("source_line")
+
+
+def _owner(id_col: str, name_col: str) -> pl.Expr:
+    return pl.coalesce(pl.col(id_col), pl.lit(DELETED_PREFIX) + pl.col(name_col))
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def read_posts(
+    path: Path, wiki_tags: dict[str, str]
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
+    """Posts.xml -> (posts, rejects, display names of deleted owners, every Id in the file)."""
+    fields = (
+        "Id",
+        "PostTypeId",
+        "ParentId",
+        "CreationDate",
+        "Score",
+        "ViewCount",
+        "Body",
+        "Title",
+        "Tags",
+        "OwnerUserId",
+        "OwnerDisplayName",
+        "CommentCount",
+    )
+    raw = read_rows(path, "posts", fields, {"Body": html_to_text})
+    ints = ("PostTypeId", "Score", "ViewCount", "CommentCount")
+    df = _parsed(raw, ints)
+    checks = [
+        *_basic("Id"),
+        (pl.col("PostTypeId").is_null(), "row has no PostTypeId"),
+        *_unparsable(("CreationDate", *ints)),
+        (
+            pl.col("OwnerUserId").is_null() & pl.col("OwnerDisplayName").is_null(),
+            "post has no owner (no OwnerUserId and no OwnerDisplayName)",
+        ),
+        ((pl.col("PostTypeId") == "2") & pl.col("ParentId").is_null(), "answer has no ParentId"),
+    ]
+    accepted, rejects = _split(df, "posts", path, "Id", _first_reason(*checks))
+    # Drop answers whose question is absent or rejected, until no parent dangles (one round on
+    # real dumps, where parents are always questions).
+    all_ids = raw["Id"].drop_nulls()
+    while True:
+        parent_ok = pl.col("ParentId").is_null() | pl.col("ParentId").is_in(
+            accepted["Id"].implode()
+        )
+        reason = _first_reason(
+            (
+                ~pl.col("ParentId").is_in(all_ids.implode()),
+                pl.lit(f"answer's question is not in {path.name}"),
+            ),
+            (~parent_ok, pl.lit("answer's question was rejected")),
+        )
+        accepted, more = _split(accepted, "posts", path, "Id", pl.when(~parent_ok).then(reason))
+        rejects = pl.concat([rejects, more])
+        if more.height == 0:
+            break
+    tags = (
+        pl.col("Tags")
+        .str.replace_all("><", "|", literal=True)
+        .str.strip_chars("<>|")
+        .str.split("|")
+    )  # "<a><b>" or "|a|b|"
+    wiki = pl.col("Id").replace_strict(wiki_tags, default=None, return_dtype=pl.String)
+    posts = accepted.with_columns(
+        pl.col("Id").alias("post_id"),
+        pl.lit(PLATFORM).alias("platform"),
+        *_provenance(path),
+        _owner("OwnerUserId", "OwnerDisplayName").alias("account_id"),
+        pl.col("PostTypeId").replace_strict(POST_KINDS, default="post").alias("kind"),
+        pl.col("ParentId").alias("parent_post_id"),
+        pl.col("ParentId").alias("root_post_id"),
+        pl.col("_CreationDate").alias("created_at"),
+        pl.when(pl.col("Title").is_not_null())
+        .then(pl.col("Title") + "\n\n" + pl.col("Body").fill_null(""))
+        .otherwise(pl.col("Body"))
+        .alias("text"),
+        pl.col("_ViewCount").alias("n_views"),
+        pl.col("_Score").alias("score"),
+        pl.col("_CommentCount").alias("n_comments_reported"),
+        pl.when(pl.col("Tags").is_not_null())
+        .then(tags)
+        .when(wiki.is_not_null())
+        .then(pl.concat_list(wiki))
+        .alias("_own_labels"),
+    )
+    thread = posts.select(
+        pl.col("post_id").alias("parent_post_id"), pl.col("_own_labels").alias("_parent_labels")
+    )
+    posts = posts.join(thread, on="parent_post_id", how="left", maintain_order="left").with_columns(
+        pl.coalesce("_parent_labels", "_own_labels").alias("labels")
+    )
+    deleted = posts.filter(pl.col("OwnerUserId").is_null()).select(pl.col("OwnerDisplayName"))
+    return schema.conform(posts, "posts"), rejects, deleted, raw["Id"]
+
+
+def read_comments(
+    path: Path, posts: pl.DataFrame, all_post_ids: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
+    """Comments.xml -> (comments as posts, rejects, display names of deleted authors, rows read)."""
+    fields = ("Id", "PostId", "Score", "Text", "CreationDate", "UserId", "UserDisplayName")
+    raw = read_rows(path, "comments", fields)
+    df = _parsed(raw, ("Score",))
+    known = posts["post_id"].implode()
+    checks = [
+        *_basic("Id"),
+        (pl.col("PostId").is_null(), "comment has no PostId"),
+        *_unparsable(("CreationDate", "Score")),
+        (
+            pl.col("UserId").is_null() & pl.col("UserDisplayName").is_null(),
+            "comment has no author (no UserId and no UserDisplayName)",
+        ),
+        (
+            ~pl.col("PostId").is_in(all_post_ids.implode()),
+            pl.lit("comment's post is not in Posts.xml"),
+        ),
+        (
+            ~pl.col("PostId").is_in(known),
+            pl.lit("comment's post was rejected"),
+        ),
+    ]
+    df = df.with_columns((pl.lit(COMMENT_PREFIX) + pl.col("Id")).alias("_key"))
+    accepted, rejects = _split(df, "posts", path, "_key", _first_reason(*checks))
+    thread = posts.select(
+        pl.col("post_id").alias("PostId"),
+        pl.coalesce("root_post_id", "post_id").alias("root_post_id"),
+        "labels",
+    )
+    comments = accepted.join(thread, on="PostId", how="left", maintain_order="left").with_columns(
+        pl.col("_key").alias("post_id"),
+        pl.lit(PLATFORM).alias("platform"),
+        *_provenance(path),
+        _owner("UserId", "UserDisplayName").alias("account_id"),
+        pl.lit("comment").alias("kind"),
+        pl.col("PostId").alias("parent_post_id"),
+        pl.col("_CreationDate").alias("created_at"),
+        pl.col("Text").alias("text"),
+        pl.col("_Score").alias("score"),
+    )
+    deleted = comments.filter(pl.col("UserId").is_null()).select(
+        pl.col("UserDisplayName").alias("OwnerDisplayName")
+    )
+    return schema.conform(comments, "posts"), rejects, deleted, raw.height
+
+
+def read_votes(
+    path: Path, posts: pl.DataFrame, all_post_ids: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame, int]:
+    """Votes.xml -> (reactions, rejects (moderation votes included), rows read)."""
+    raw = read_rows(path, "votes", ("Id", "PostId", "VoteTypeId", "CreationDate", "UserId"))
+    df = _parsed(raw, ("VoteTypeId",)).with_columns(
+        pl.col("VoteTypeId")
+        .str.strip_chars()
+        .replace_strict(MODERATION_VOTES, default=None, return_dtype=pl.String)
+        .alias("_moderation")
+    )
+    vtype = pl.col("VoteTypeId").str.strip_chars()
+    checks = [
+        (pl.col("Id").is_null(), "row has no Id"),
+        (
+            pl.col("Id").is_duplicated() & (pl.col("_line") != pl.col("_line").min().over("Id")),
+            pl.lit("duplicate Id"),
+        ),
+        (pl.col("VoteTypeId").is_null(), "vote has no VoteTypeId"),
+        *_unparsable(("VoteTypeId", "CreationDate")),
+        (
+            pl.col("_moderation").is_not_null(),
+            pl.format("moderation vote type {} ({}), not a reaction", vtype, pl.col("_moderation")),
+        ),
+        (~vtype.is_in(list(REACTION_KINDS)), pl.format("unknown vote type {}", vtype)),
+        (pl.col("PostId").is_null(), "vote has no PostId"),
+        (
+            ~pl.col("PostId").is_in(all_post_ids.implode()),
+            # Reasons never carry the raw id: record_key does, and ingest pseudonymises it.
+            pl.lit("vote on a post that is not in Posts.xml (deleted post)"),
+        ),
+        (
+            ~pl.col("PostId").is_in(posts["post_id"].implode()),
+            pl.lit("vote on a post that was rejected"),
+        ),
+    ]
+    accepted, rejects = _split(df, "reactions", path, "Id", _first_reason(*checks))
+    reactions = accepted.with_columns(
+        pl.col("Id").alias("reaction_id"),
+        pl.lit(PLATFORM).alias("platform"),
+        *_provenance(path),
+        pl.col("PostId").alias("post_id"),
+        vtype.replace_strict(REACTION_KINDS).alias("kind"),
+        pl.col("_CreationDate").alias("created_at"),
+        pl.col("UserId").alias("actor_account_id"),
+    )
+    return schema.conform(reactions, "reactions"), rejects, raw.height
+
+
+def read_accounts(
+    path: Path, deleted_names: pl.Series
+) -> tuple[pl.DataFrame, pl.DataFrame, int, pl.DataFrame]:
+    """Users.xml plus one ``deleted:<name>`` account per deleted owner's name -> (accounts,
+    rejects, rows read, account flags of the rejected rows)."""
+    raw = read_rows(path, "users", ("Id", "DisplayName", "Reputation", "CreationDate"))
+    df = _parsed(raw, (), ("Reputation",))
+    checks = [*_basic("Id"), *_unparsable(("CreationDate", "Reputation"))]
+    accepted, rejects = _split(df, "accounts", path, "Id", _first_reason(*checks))
+    users = accepted.select(
+        pl.col("Id").alias("account_id"),
+        pl.lit(PLATFORM).alias("platform"),
+        pl.col("DisplayName").alias("display_name"),
+        pl.col("_CreationDate").alias("created_at"),
+        pl.col("_Reputation").alias("platform_score"),
+        *_provenance(path),
+    )
+    pseudo = pl.DataFrame({"display_name": deleted_names.unique(maintain_order=True)}).select(
+        (pl.lit(DELETED_PREFIX) + pl.col("display_name")).alias("account_id"),
+        pl.lit(PLATFORM).alias("platform"),
+        pl.col("display_name").cast(pl.String),
+        pl.lit(False).alias("has_consent"),  # deleted on the site: honoured like an opt-out
+    )
+    accounts = pl.concat([schema.conform(users, "accounts"), schema.conform(pseudo, "accounts")])
+    # names of rejected rows: still redacted in texts and looked for by the audit
+    rejected = df.filter(pl.col("Id").is_in(rejects["record_key"].implode())).select(
+        pl.col("Id").alias("account_id"), pl.col("DisplayName").alias("display_name")
+    )
+    return accounts, rejects, raw.height + pseudo.height, rejected
+
+
+def wiki_tags(path: Path | None) -> dict[str, str]:
+    """Tag-wiki post id -> tag name, from Tags.xml (ExcerptPostId and WikiPostId)."""
+    if path is None:
+        return {}
+    tags = read_rows(path, "tags", ("TagName", "ExcerptPostId", "WikiPostId"))
+    out: dict[str, str] = {}
+    for col in ("ExcerptPostId", "WikiPostId"):
+        pairs = tags.filter(pl.col(col).is_not_null() & pl.col("TagName").is_not_null())
+        out.update(zip(pairs[col].to_list(), pairs["TagName"].to_list(), strict=True))
+    return out

@@ -1,0 +1,356 @@
+"""Stage ``topics``: clustering of post embeddings into topics, and soft memberships.
+
+Unit-norm vectors (:func:`normalise`) are clustered by k-means, agglomerative or HDBSCAN on a
+seeded sample of at most ``fit_max_posts`` posts (:func:`cluster_posts`); every other post joins
+the nearest centroid and outliers are reassigned when close enough. ``k`` comes from params or
+from the silhouette over seeded subsamples (:func:`choose_k`). :func:`soft_membership` gives each
+post a probability per topic; :func:`stability` refits with other seeds. Vectors may be an array
+or ``analysis.vectors.Vectors`` read batch by batch. Why these methods: ``analysis.topics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
+from sklearn.metrics import adjusted_rand_score, silhouette_score
+
+from analysis.vectors import ArrayVectors, Vectors
+
+if TYPE_CHECKING:  # topics imports this module: only the annotations need its params
+    from analysis.topics import TopicsParams
+
+log = logging.getLogger(__name__)
+
+#: The topic id of posts that belong to no topic (HDBSCAN's outliers left unassigned).
+OUTLIER = -1
+
+
+def normalise(x: np.ndarray) -> np.ndarray:
+    """Rows scaled to unit L2 norm (zero rows stay zero)."""
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
+
+
+def centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Unit-norm mean vector of every non-outlier label; returns (topic ids, centroids)."""
+    ids = np.unique(labels[labels != OUTLIER])
+    if ids.size == 0:
+        return ids, np.zeros((0, x.shape[1]), dtype=np.float32)
+    cents = np.stack([x[labels == t].mean(axis=0) for t in ids])
+    return ids, normalise(cents)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """:class:`analysis.vectors.Vectors` with every row scaled by :func:`normalise`."""
+
+    src: Vectors
+
+    @property
+    def dim(self) -> int:
+        return self.src.dim
+
+    def __len__(self) -> int:
+        return len(self.src)
+
+    def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for pos, x in self.src.batches():
+            yield pos, normalise(x)
+
+    def take(self, positions: np.ndarray) -> np.ndarray:
+        return normalise(self.src.take(positions))
+
+
+def _rows(x: np.ndarray | Vectors, idx: np.ndarray) -> np.ndarray:
+    return x[idx] if isinstance(x, np.ndarray) else x.take(idx)
+
+
+def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) -> np.ndarray:
+    if method == "kmeans":
+        return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
+    if method == "agglomerative":
+        return AgglomerativeClustering(
+            n_clusters=k, metric="cosine", linkage="average"
+        ).fit_predict(x)
+    if method == "hdbscan":
+        # On unit vectors euclidean distance is a monotone function of cosine; brute force is
+        # 20x faster than the tree on 384 dims (MEASURED.md).
+        return HDBSCAN(
+            min_cluster_size=p.hdbscan_min_cluster_size,
+            algorithm="brute",
+            n_jobs=p.threads,
+            copy=True,
+        ).fit_predict(x)
+    raise ValueError(f"topics.method {method!r}: expected kmeans, agglomerative or hdbscan")
+
+
+def silhouette_curve(
+    x: np.ndarray | Vectors, grid: tuple[int, ...], seed: int, sample: int, replicates: int
+) -> tuple[tuple[int, ...], np.ndarray]:
+    """Cosine silhouette of k-means at every k of ``grid`` on ``replicates`` seeded subsamples.
+
+    Replicate ``b`` draws its own sample of at most ``sample`` rows (seed ``[seed, b]``) and fits
+    k-means with one start (``random_state = seed + b``): the spread over replicates holds both
+    the sampling noise and k-means' local optima. Returns (the k tried, a replicates x k array).
+    """
+    started = time.perf_counter()
+    size = min(sample, len(x))
+    tried = tuple(k for k in grid if k < size)
+    scores = np.zeros((replicates, len(tried)))
+    for b in range(replicates):
+        rng = np.random.default_rng([seed, b])
+        xs = _rows(x, rng.choice(len(x), size=size, replace=False))
+        for j, k in enumerate(tried):
+            labels = KMeans(n_clusters=k, n_init=1, random_state=seed + b).fit_predict(xs)
+            scores[b, j] = silhouette_score(xs, labels, metric="cosine")
+        # one line per replicate: the search takes minutes on large dumps
+        log.info(
+            "topics: k search replicate %d/%d: %s (%.1f s)",
+            b + 1,
+            replicates,
+            " ".join(f"k={k}:{v:.4f}" for k, v in zip(tried, scores[b], strict=True)),
+            time.perf_counter() - started,
+        )
+    return tried, scores
+
+
+def one_se_k(tried: tuple[int, ...], scores: np.ndarray) -> int:
+    """The smallest k whose mean silhouette is within one standard error of the best mean
+    (the one-standard-error rule of Breiman et al. 1984); the SE is that of the best k's mean
+    over the replicates."""
+    mean = scores.mean(axis=0)
+    best = int(np.argmax(mean))
+    se = scores[:, best].std(ddof=1) / math.sqrt(len(scores)) if len(scores) > 1 else 0.0
+    return next(k for k, m in zip(tried, mean, strict=True) if m >= mean[best] - se)
+
+
+def choose_k(
+    x: np.ndarray | Vectors,
+    grid: tuple[int, ...],
+    seed: int,
+    sample: int = 3000,
+    rule: str = "silhouette",
+    replicates: int = 5,
+) -> int:
+    """k of the grid by cosine silhouette of k-means on seeded samples.
+
+    ``rule="silhouette"``: the argmax on one sample (k-means with two starts). On real dumps
+    the curve is flat (beer: every k of the grid within 0.0033 of each other, standard error
+    0.001-0.003), so its argmax moves with any small change of the vectors (docs/scaling.md).
+    ``rule="one_se"``: :func:`silhouette_curve` over ``replicates`` subsamples, then
+    :func:`one_se_k`: a k larger than the smallest is taken only when it beats it by more
+    than the noise. It is stable where the curve is flat over the whole grid (the unit test;
+    ai, quantumcomputing), but not where the best k sits about one SE above the rest
+    (beer with int8 vectors). ``rule="mean_silhouette"``: the argmax of the mean curve over
+    the same replicates (less noise, still an argmax). Measured in docs/scaling.md,
+    "Choosing k": no rule keeps beer's k under int8 vectors, so the default stays the old one.
+    """
+    if rule in ("one_se", "mean_silhouette"):
+        tried, scores = silhouette_curve(x, grid, seed, sample, replicates)
+        if not tried:
+            return grid[0]
+        if rule == "one_se":
+            k = one_se_k(tried, scores)
+        else:
+            k = tried[int(np.argmax(scores.mean(axis=0)))]
+        log.info("topics: chose k=%d by %s over %d replicates", k, rule, replicates)
+        return k
+    if rule != "silhouette":
+        raise ValueError(f"topics.k_rule {rule!r}: expected silhouette, mean_silhouette or one_se")
+    started = time.perf_counter()
+    rng = np.random.default_rng(seed)
+    xs = _rows(x, rng.choice(len(x), size=min(sample, len(x)), replace=False))
+    best, best_score = grid[0], -math.inf
+    tried = [k for k in grid if k < len(xs)]
+    for i, k in enumerate(tried, 1):
+        labels = KMeans(n_clusters=k, n_init=2, random_state=seed).fit_predict(xs)
+        score = silhouette_score(xs, labels, metric="cosine")
+        # one line per k: the search takes minutes on large dumps and must not look stuck
+        log.info(
+            "topics: k search %d/%d: k=%d silhouette %.4f (%.1f s)",
+            i,
+            len(tried),
+            k,
+            score,
+            time.perf_counter() - started,
+        )
+        if score > best_score:
+            best, best_score = k, score
+    log.info("topics: chose k=%d on %d sampled posts", best, len(xs))
+    return best
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Result of :func:`cluster_posts`: raw and final labels, centroids, counts."""
+
+    raw_labels: np.ndarray  # clusterer's labels for every row (-1 = outlier), before reassignment
+    labels: np.ndarray  # after outlier reassignment
+    topic_ids: np.ndarray
+    centroids: np.ndarray
+    n_topics_fitted: int
+    n_reassigned: int
+    seconds: float
+
+
+def cluster_posts(x: np.ndarray | Vectors, p: TopicsParams, seed: int | None = None) -> Clustering:
+    """Cluster unit-norm embeddings; deterministic given ``seed`` (default ``p.seed``).
+
+    Fits on a seeded sample of at most ``p.fit_max_posts`` rows, assigns every other row to the
+    nearest centroid, then reassigns outliers whose best cosine reaches ``p.outlier_min_cosine``.
+    ``x`` is an array or :class:`analysis.vectors.Vectors` (rows read batch by batch: only the
+    fitting sample and one batch are in memory; one batch gives the array's result bit for bit).
+    """
+    started = time.perf_counter()
+    seed = p.seed if seed is None else seed
+    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    n = len(src)
+    if n == 0:
+        empty = np.zeros(0, dtype=np.int64)
+        return Clustering(empty, empty, empty, np.zeros((0, src.dim), np.float32), 0, 0, 0.0)
+    rng = np.random.default_rng(seed)
+    fit_idx = (
+        np.sort(rng.choice(n, size=p.fit_max_posts, replace=False))
+        if n > p.fit_max_posts
+        else np.arange(n)
+    )
+    k = p.n_topics or choose_k(src, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
+    k = max(1, min(k, len(fit_idx)))
+    x_fit = src.take(fit_idx)
+    fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
+    ids, cents = centroids(x_fit, fit_labels)
+    del x_fit
+    raw = np.full(n, OUTLIER, dtype=np.int64)
+    raw[fit_idx] = fit_labels
+    in_fit = np.zeros(n, dtype=bool)
+    in_fit[fit_idx] = True
+    labels = raw.copy()
+    n_reassigned = 0
+    sums = np.zeros((len(ids), src.dim), dtype=np.float64)
+    counts = np.zeros(len(ids), dtype=np.int64)
+    for pos, xb in src.batches():
+        rest = ~in_fit[pos]
+        if rest.any() and ids.size:
+            raw[pos[rest]] = ids[np.argmax(xb[rest] @ cents.T, axis=1)]
+        lab = raw[pos]
+        out = np.flatnonzero(lab == OUTLIER)
+        if out.size and ids.size:
+            sims = xb[out] @ cents.T
+            best = np.argmax(sims, axis=1)
+            ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
+            lab[out[ok]] = ids[best[ok]]
+            n_reassigned += int(ok.sum())
+        labels[pos] = lab
+        # the unit-norm mean of every topic over all rows (``centroids``), summed batch by batch
+        for j, t in enumerate(ids):
+            m = lab == t
+            if m.any():
+                sums[j] += xb[m].sum(axis=0)
+                counts[j] += int(m.sum())
+    kept = counts > 0
+    ids = ids[kept]
+    cents = normalise((sums[kept] / counts[kept, None]).astype(np.float32))
+    # Renumber topics by size (0 = largest) so ids are stable across equivalent runs.
+    sizes = counts[kept]
+    order = np.lexsort((ids, -sizes))
+    labels, raw = _renumber(labels, ids[order]), _renumber(raw, ids[order])
+    return Clustering(
+        raw,
+        labels,
+        np.arange(len(order)),
+        cents[order],
+        len(ids),
+        n_reassigned,
+        time.perf_counter() - started,
+    )
+
+
+def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
+    """``labels`` with ``old_ids[i]`` renamed ``i``; any other label becomes ``OUTLIER``."""
+    out = np.full(len(labels), OUTLIER, dtype=np.int64)
+    if old_ids.size:
+        by_id = np.argsort(old_ids)
+        at = np.searchsorted(old_ids, labels, sorter=by_id).clip(0, len(old_ids) - 1)
+        hit = old_ids[by_id[at]] == labels
+        out[hit] = by_id[at[hit]]
+    return out
+
+
+def soft_membership(
+    x: np.ndarray | Vectors, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+) -> pl.DataFrame:
+    """Up to ``max_topics_per_post`` topics per row with softmax-of-cosine probabilities.
+
+    Probabilities are ``softmax(cos / temperature)`` over all centroids; topics with probability
+    below ``min_probability`` are dropped except the primary one (the row's label), which is
+    always kept. Outlier rows get one row with topic -1 and a null probability. ``x`` is an
+    array or :class:`analysis.vectors.Vectors`, read batch by batch.
+
+    Returns:
+        Frame with ``row`` (index into ``x``), ``topic_id``, ``probability``, ``is_primary``,
+        ordered by ``row``.
+    """
+    src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
+    parts = [
+        soft.with_columns(row=pl.Series(pos, dtype=pl.Int64).gather(soft["row"]))
+        for pos, xb in src.batches()
+        for soft in (_soft_rows(xb, labels[pos], cents, p),)
+    ]
+    if not parts:
+        return _soft_rows(np.zeros((0, src.dim), np.float32), labels[:0], cents, p)
+    if len(parts) == 1:
+        return parts[0]
+    return pl.concat(parts).sort("row", maintain_order=True)
+
+
+def _soft_rows(
+    x: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+) -> pl.DataFrame:
+    """:func:`soft_membership` of the rows of one array (``row`` = index into ``x``)."""
+    x = normalise(x)
+    rows, topics, probs, prim = [], [], [], []
+    if len(cents):
+        logits = (x @ cents.T) / p.softmax_temperature
+        logits -= logits.max(axis=1, keepdims=True)
+        prob = np.exp(logits)
+        prob /= prob.sum(axis=1, keepdims=True)
+        top = np.argsort(-prob, axis=1, kind="stable")[:, : p.max_topics_per_post]
+    for i, lab in enumerate(labels):
+        if lab == OUTLIER or not len(cents):
+            rows.append(i), topics.append(OUTLIER), probs.append(None), prim.append(True)
+            continue
+        chosen = [int(t) for t in top[i] if prob[i, t] >= p.min_probability and t != lab]
+        chosen = [int(lab), *chosen][: p.max_topics_per_post]
+        for t in chosen:
+            rows.append(i), topics.append(t), probs.append(float(prob[i, t])), prim.append(t == lab)
+    return pl.DataFrame(
+        {"row": rows, "topic_id": topics, "probability": probs, "is_primary": prim},
+        schema={
+            "row": pl.Int64,
+            "topic_id": pl.Int64,
+            "probability": pl.Float64,
+            "is_primary": pl.Boolean,
+        },
+    )
+
+
+def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
+    """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k)."""
+    runs = []
+    for i in range(p.n_stability_seeds):
+        log.info("topics: stability refit %d/%d (seed %d)", i + 1, p.n_stability_seeds, p.seed + i)
+        runs.append(cluster_posts(x, p, seed=p.seed + i).labels)
+    pairs = [
+        adjusted_rand_score(runs[i], runs[j])
+        for i in range(len(runs))
+        for j in range(i + 1, len(runs))
+    ]
+    return float(np.mean(pairs)) if pairs else None
