@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import compare, compare_ranks, compare_rule, counterfactual, schema
+from analysis import cf_rescore, compare, compare_ranks, compare_rule, counterfactual, schema
 from analysis.compare import CompareParams, CounterfactualParams
 from analysis.models import conversation, volume
 from analysis.models.base import Tables
@@ -287,7 +287,7 @@ def test_reaction_ring_replies_and_likes_within_the_ring() -> None:
 
 
 def test_batches_and_relative_change() -> None:
-    groups = counterfactual.batches(
+    groups = cf_rescore.batches(
         [f"x{i}" for i in range(23)], n_participants=200, share=0.05, seed=1
     )
     assert [len(g) for g in groups] == [10, 10, 3]
@@ -312,10 +312,10 @@ def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
     cf = CounterfactualParams(n_sample=20, batch_share=0.05, gaming_multipliers=(1.0, 4.0))
     models = {"volume": volume, "conversation": conversation}
     baseline = {n: m.score(demo_tables, p, as_of) for n, m in models.items()}
-    sample = counterfactual.sample_accounts(demo_tables, cf.n_sample, cf.seed, as_of)
-    groups = counterfactual.batches(sample, demo_tables.participants().height, cf.batch_share, 1)
+    sample = cf_rescore.sample_accounts(demo_tables, cf.n_sample, cf.seed, as_of)
+    groups = cf_rescore.batches(sample, demo_tables.participants().height, cf.batch_share, 1)
     by_m = {
-        m: counterfactual.rescore(
+        m: cf_rescore.rescore(
             demo_tables,
             models,
             p,
@@ -331,7 +331,7 @@ def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
     assert summary["volume"]["volume_elasticity"] > 0
     assert summary["volume"]["raw_log_elasticity"] == pytest.approx(1.0, abs=0.15)
     assert summary["conversation"]["volume_elasticity"] <= 0
-    weekend = counterfactual.rescore(
+    weekend = cf_rescore.rescore(
         demo_tables,
         models,
         p,

@@ -120,7 +120,7 @@ def test_shared_scoping_gives_the_same_scores_and_keeps_nothing_after(small_demo
 
 @pytest.mark.parametrize("model", ["conversation_eb", "volume"])
 def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, monkeypatch) -> None:
-    from analysis import counterfactual
+    from analysis import cf_rescore, counterfactual
     from analysis import models as registry
     from analysis.demo_check import tables_from_demo
     from analysis.models.params import ModelParams
@@ -130,13 +130,13 @@ def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, mon
     p = ModelParams()
     models = {model: registry.MODELS[model], "conversation": registry.MODELS["conversation"]}
     baseline = {n: m.score(t, p, as_of) for n, m in models.items()}
-    group = counterfactual.sample_accounts(t, 6, 3, as_of)
+    group = cf_rescore.sample_accounts(t, 6, 3, as_of)
     task = (counterfactual.weekend_off, group)
-    args = (t, models, p, as_of, baseline, counterfactual.frozen_scores(baseline))
-    fast = counterfactual.rescore_group(task, *args)
+    args = (t, models, p, as_of, baseline, cf_rescore.frozen_scores(baseline))
+    fast = cf_rescore.rescore_group(task, *args)
     monkeypatch.setattr(common, "shared_scoping", _NoSharing)
     assert fast.height == len(models) * len(group)
-    assert fast.equals(counterfactual.rescore_group(task, *args))
+    assert fast.equals(cf_rescore.rescore_group(task, *args))
 
 
 class _NoSharing:
