@@ -73,7 +73,7 @@ class GateParams(Frozen):
     weekend_off_median: float = 0.02
     time_off_median: float = 0.05
     ring_gain_max: float = 0.25
-    #: Validity floor and tie tolerance read by the recommendation rule (compare.recommend).
+    #: Validity floor and tie tolerance read by the recommendation rule (compare_rule.recommend).
     min_spearman: float = 0.3
     spearman_tolerance: float = 0.02
 

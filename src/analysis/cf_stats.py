@@ -1,6 +1,6 @@
 """Stage ``compare``: bias, noise and gains of the counterfactual tests, with bootstrap intervals.
 
-Reads the frames :func:`analysis.counterfactual.rescore` returns (one row per model and altered
+Reads the frames :func:`analysis.cf_rescore.rescore` returns (one row per model and altered
 account: baseline and altered score, percentile re-ranked inside the altered tables, percentile
 against the frozen baseline of everyone else, standard error). Pure functions, no I/O.
 """

@@ -6,12 +6,14 @@ the validity results ``data/processed/validity.json`` and, on the demo, the plan
 counterfactual re-scoring (weekend off, two weeks off, extra posts, reaction ring) lives in
 ``analysis.counterfactual``. Outputs: ``data/processed/divergence.parquet`` and
 ``data/processed/compare.json`` (:class:`analysis.contracts.CompareResult`, written by the
-stage). Numbers and structure only: the report's templates say them in words.
+stage). Numbers and structure only: the report's templates say them in words. The rank
+statistics live in ``analysis.compare_ranks``, the recommendation rule in
+``analysis.compare_rule``.
 
 * **Agreement** (like Cha et al., ICWSM 2010, Table 2): for every pair of models, on the
   accounts both scored: Spearman's rho, Kendall's tau-b, Jaccard overlap of the top-k lists
   (k capped at n) and rank-biased overlap (RBO; Webber, Moffat & Zobel 2010, extrapolated form,
-  eq. 32). Neither scipy nor scikit-learn implements RBO, so :func:`rbo` does. Percentile
+  eq. 32). Neither scipy nor scikit-learn implements RBO, so ``compare_ranks.rbo`` does. Percentile
   bootstrap intervals resample accounts with replacement (``n_boot``, ``seed``).
 * **Divergence**: every participant in a reach-by-conversation quadrant from percentile
   thresholds, and the OLS residual of conversation percentile on reach percentile as a
@@ -21,27 +23,17 @@ stage). Numbers and structure only: the report's templates say them in words.
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import polars as pl
 from pydantic import Field
-from scipy import stats
 
-try:  # the merge-sort count of discordant pairs behind scipy.stats.kendalltau
-    from scipy.stats._stats import _kendall_dis
-except ImportError:  # pragma: no cover - another scipy layout: kendall_tau_b calls kendalltau
-    _kendall_dis = None
-
+from analysis.compare_ranks import PairOrders, pair_statistics, resampled_statistics
 from analysis.config import Frozen
 
-# The robustness tests own their params and gates; re-exported here for the rule below.
-from analysis.counterfactual import (
-    CounterfactualParams,
-    GateParams,
-    gate_results,
-)
+# The robustness tests own their params and gates (``analysis.counterfactual``).
+from analysis.counterfactual import CounterfactualParams, GateParams
 
 QUADRANTS = {
     (True, False): "loud but unheard",
@@ -93,249 +85,6 @@ class CompareParams(Frozen):
 
 # ---------------------------------------------------------------------------------------------
 # Agreement
-
-
-def rbo(list_a: list[Any] | np.ndarray, list_b: list[Any] | np.ndarray, p: float = 0.9) -> float:
-    """Extrapolated rank-biased overlap of two rankings (Webber et al. 2010, eq. 32).
-
-    Lists are best first and without duplicates; they may differ in length and in elements.
-    Identical lists give 1, disjoint lists 0; ``p`` is the persistence (top-weightedness: the
-    top ``1/(1-p)`` ranks carry most of the weight).
-
-    Raises:
-        ValueError: when ``p`` is outside (0, 1) or a list holds duplicates.
-    """
-    if not 0 < p < 1:
-        raise ValueError(f"rbo: p must be in (0, 1), got {p}")
-    a, b = list(list_a), list(list_b)
-    if len(set(a)) != len(a) or len(set(b)) != len(b):
-        raise ValueError("rbo: a ranking holds the same item twice")
-    if not a or not b:
-        return 0.0 if (a or b) else 1.0
-    long, short = (a, b) if len(a) >= len(b) else (b, a)
-    rank_l = {x: i + 1 for i, x in enumerate(long)}
-    rank_s = {x: i + 1 for i, x in enumerate(short)}
-    return _rbo_from_ranks(rank_l, rank_s, len(long), len(short), p)
-
-
-def _rbo_from_ranks(rank_l: dict, rank_s: dict, n_l: int, n_s: int, p: float) -> float:
-    # X_d (overlap at depth d) = number of shared items whose deeper rank is <= d; for d > s
-    # the short list is exhausted and its whole content counts (eq. 32's "seen" items).
-    depths = [max(rank_l[x], rank_s[x]) for x in rank_s if x in rank_l]
-    return _rbo_ext(np.asarray(depths, dtype=np.int64), n_l, n_s, p)
-
-
-def _rbo_ext(shared_depth: np.ndarray, n_l: int, n_s: int, p: float) -> float:
-    """RBO_ext from the depth at which each shared item is first in both lists."""
-    x = np.cumsum(np.bincount(shared_depth, minlength=n_l + 1)[1 : n_l + 1]).astype(float)
-    d = np.arange(1, n_l + 1, dtype=float)
-    pd_ = p**d
-    x_s, x_l = x[n_s - 1], x[n_l - 1]
-    total = np.sum(x / d * pd_)
-    tail = d[n_s:]
-    total += np.sum(x_s * (tail - n_s) / (n_s * tail) * pd_[n_s:])
-    return float((1 - p) / p * total + ((x_l - x_s) / n_l + x_s / n_s) * p**n_l)
-
-
-def jaccard_top_k(list_a: list[Any] | np.ndarray, list_b: list[Any] | np.ndarray, k: int) -> float:
-    """Jaccard overlap |A ∩ B| / |A ∪ B| of the first ``k`` items of two rankings."""
-    if k < 1:
-        raise ValueError(f"jaccard_top_k: k must be >= 1, got {k}")
-    a, b = set(list(list_a)[:k]), set(list(list_b)[:k])
-    union = a | b
-    return len(a & b) / len(union) if union else 1.0
-
-
-def _order(score: np.ndarray, tiebreak: np.ndarray) -> np.ndarray:
-    """Indices best first: higher score first, ties broken by ``tiebreak`` (same in both lists)."""
-    return np.lexsort((tiebreak, -score))
-
-
-def _changes(xs: np.ndarray) -> np.ndarray:
-    """``True`` where a sorted array starts a new value (the first element always); what
-    ``np.r_[True, xs[1:] != xs[:-1]]`` gives, without its indexing overhead."""
-    return np.concatenate(([True], xs[1:] != xs[:-1]))
-
-
-def average_ranks(x: np.ndarray, order: np.ndarray | None = None) -> np.ndarray:
-    """1-based ranks of ``x``, ties sharing their average rank (``scipy.stats.rankdata``'s
-    default, equal bit for bit: every rank is a whole or half number). ``order``: the stable
-    ascending order of ``x`` when already known (:class:`PairOrders`)."""
-    if order is None:
-        order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    starts = np.flatnonzero(_changes(xs))
-    counts = np.diff(np.append(starts, x.size))
-    ranks = np.empty(x.size, dtype=np.float64)
-    ranks[order] = np.repeat(starts + (counts + 1) / 2.0, counts)
-    return ranks
-
-
-def spearman(
-    a: np.ndarray,
-    b: np.ndarray,
-    order_a: np.ndarray | None = None,
-    order_b: np.ndarray | None = None,
-) -> float:
-    """Spearman's rho as ``scipy.stats.spearmanr(a, b).statistic`` computes it (the Pearson
-    correlation of the average ranks, through ``np.corrcoef`` of the same stacked columns), bit
-    for bit, without its per-call overhead (a quarter of the compare stage at 30k posts: it
-    runs for every pair of models and bootstrap draw). NaN when an input holds a NaN or is
-    constant. ``order_a``/``order_b``: the stable ascending orders, when already known."""
-    if a.size < 2 or np.isnan(a).any() or np.isnan(b).any() or np.ptp(a) == 0 or np.ptp(b) == 0:
-        return float("nan")
-    ranked = np.column_stack((average_ranks(a, order_a), average_ranks(b, order_b)))
-    return float(np.corrcoef(ranked, rowvar=False)[1, 0])
-
-
-def kendall_tau_b(
-    x: np.ndarray,
-    y: np.ndarray,
-    order_xy: np.ndarray | None = None,
-    order_y: np.ndarray | None = None,
-) -> float:
-    """Kendall's tau-b as ``scipy.stats.kendalltau(x, y, variant="b").statistic`` computes it
-    (its own steps: dense ranks, discordant pairs by scipy's merge sort, tie counts), bit for
-    bit, without the p-value and the per-call overhead. NaN when an input holds a NaN or every
-    pair is tied.
-
-    ``order_xy`` (ascending ``x``, ties by ascending ``y``) and ``order_y`` (ascending ``y``),
-    when already known, replace scipy's two sorts: after them scipy holds the pairs
-    ``(x, dense rank of y)`` sorted by ``x`` then ``y`` (its second sort is stable over the
-    first), a sequence that any such order gives, whatever it does within ties.
-    """
-    if _kendall_dis is None:  # scipy moved its helper: the public function, slower
-        return float(stats.kendalltau(x, y, variant="b").statistic)
-    if x.size < 2 or np.isnan(x).any() or np.isnan(y).any():
-        return float("nan")
-    size = x.size
-    if order_xy is None or order_y is None:
-        perm = np.argsort(y)
-        x, y = x[perm], y[perm]
-        y = _changes(y).cumsum(dtype=np.intp)
-        perm = np.argsort(x, kind="mergesort")
-        x, y = x[perm], y[perm]
-    else:
-        ys = y[order_y]
-        dense = np.empty(size, dtype=np.intp)
-        dense[order_y] = _changes(ys).cumsum(dtype=np.intp)
-        x, y = x[order_xy], dense[order_xy]
-    x = _changes(x).cumsum(dtype=np.intp)
-    dis = _kendall_dis(x, y)
-    obs = np.concatenate(([True], (x[1:] != x[:-1]) | (y[1:] != y[:-1]), [True]))
-    cnt = np.diff(np.nonzero(obs)[0]).astype("int64", copy=False)
-    ntie = int((cnt * (cnt - 1) // 2).sum())
-
-    def ties(ranks: np.ndarray) -> int:
-        c = np.bincount(ranks).astype("int64", copy=False)
-        c = c[c > 1]
-        return int((c * (c - 1) // 2).sum())
-
-    xtie, ytie = ties(x), ties(y)
-    tot = (size * (size - 1)) // 2
-    if xtie == tot or ytie == tot:
-        return float("nan")
-    con_minus_dis = tot - xtie - ytie + ntie - 2 * dis
-    tau = con_minus_dis / np.sqrt(tot - xtie) / np.sqrt(tot - ytie)
-    return float(np.minimum(1.0, max(-1.0, tau)))
-
-
-def pair_statistics(
-    a: np.ndarray, b: np.ndarray, tiebreak: np.ndarray, top_k: tuple[int, ...], p: float
-) -> dict[str, float]:
-    """Spearman, Kendall tau-b, Jaccard top-k and RBO of two score vectors over the same items."""
-    n = a.size
-    out: dict[str, float] = {}
-    if n < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        out["spearman"] = out["kendall_tau_b"] = float("nan")
-    else:
-        out["spearman"] = spearman(a, b)
-        out["kendall_tau_b"] = kendall_tau_b(a, b)
-    return _overlaps(out, _order(a, tiebreak), _order(b, tiebreak), top_k, p)
-
-
-def _overlaps(
-    out: dict[str, float], oa: np.ndarray, ob: np.ndarray, top_k: tuple[int, ...], p: float
-) -> dict[str, float]:
-    """Jaccard top-k and RBO of the two best-first orders, added to ``out``."""
-    n = oa.size
-    for k in top_k:
-        kk = min(k, n)
-        inter = np.intersect1d(oa[:kk], ob[:kk]).size
-        out[f"jaccard_top{k}"] = inter / (2 * kk - inter) if kk else float("nan")
-    # Same items in both lists: shared depth = the deeper of the two ranks.
-    rank_a, rank_b = np.empty(n, np.int64), np.empty(n, np.int64)
-    rank_a[oa], rank_b[ob] = np.arange(1, n + 1), np.arange(1, n + 1)
-    out["rbo"] = _rbo_ext(np.maximum(rank_a, rank_b), n, n, p) if n else float("nan")
-    return out
-
-
-@dataclass(frozen=True)
-class PairOrders:
-    """The sort orders of two score vectors that :func:`pair_statistics` needs, computed once
-    per pair of models: a bootstrap draw reads its own from them (:func:`resampled_statistics`)
-    instead of sorting again (four sorts per draw, 200 draws x 36 pairs)."""
-
-    a: np.ndarray
-    b: np.ndarray
-    #: stable ascending orders of ``a`` and ``b`` (average ranks)
-    up_a: np.ndarray
-    up_b: np.ndarray
-    #: ascending ``a``, ties by ascending ``b`` (Kendall's tau-b)
-    up_ab: np.ndarray
-    #: best first (descending score), ties by position (:func:`_order`)
-    best_a: np.ndarray
-    best_b: np.ndarray
-
-    @classmethod
-    def of(cls, a: np.ndarray, b: np.ndarray) -> PairOrders:
-        """The orders of ``a`` and ``b`` (same length)."""
-        pos = np.arange(a.size)
-        return cls(
-            a,
-            b,
-            np.argsort(a, kind="mergesort"),
-            np.argsort(b, kind="mergesort"),
-            np.lexsort((b, a)),
-            _order(a, pos),
-            _order(b, pos),
-        )
-
-
-def _expand(order: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndarray:
-    """The same order over a sorted resample: each original index in ``order`` is replaced by
-    the positions of its ``counts`` copies (consecutive, from ``first``).
-
-    Over a resample ``idx`` sorted ascending, a position ``j`` follows ``j'`` exactly when
-    ``(idx[j], j)`` follows ``(idx[j'], j')``; so an order of the originals with ties by index
-    (stable sorts, ``lexsort``) becomes the resample's order with ties by position, which is
-    what the same sort of ``x[idx]`` returns.
-    """
-    c = counts[order]
-    ends = np.cumsum(c)
-    return np.repeat(first[order] - (ends - c), c) + np.arange(ends[-1] if ends.size else 0)
-
-
-def resampled_statistics(
-    o: PairOrders, idx: np.ndarray, top_k: tuple[int, ...], p: float
-) -> dict[str, float]:
-    """``pair_statistics(o.a[idx], o.b[idx], np.arange(idx.size), top_k, p)`` bit for bit, for
-    a resample ``idx`` sorted ascending, with the sorts read from ``o`` in O(n)."""
-    a, b = o.a[idx], o.b[idx]
-    counts = np.bincount(idx, minlength=o.a.size)
-    first = np.cumsum(counts) - counts
-
-    def ex(order: np.ndarray) -> np.ndarray:
-        return _expand(order, counts, first)
-
-    out: dict[str, float] = {}
-    if idx.size < 2 or np.ptp(a) == 0 or np.ptp(b) == 0:
-        out["spearman"] = out["kendall_tau_b"] = float("nan")
-    else:
-        up_b = ex(o.up_b)
-        out["spearman"] = spearman(a, b, ex(o.up_a), up_b)
-        out["kendall_tau_b"] = kendall_tau_b(a, b, ex(o.up_ab), up_b)
-    return _overlaps(out, ex(o.best_a), ex(o.best_b), top_k, p)
 
 
 def agreement(
@@ -526,131 +275,3 @@ def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[
             "suppressed": n < min_cell_k,
         }
     return out
-
-
-# ---------------------------------------------------------------------------------------------
-# Recommendation
-
-
-def _above_zero(r: dict[str, Any] | None) -> bool:
-    return bool(r) and r.get("ci_low") is not None and r["ci_low"] > 0
-
-
-def _reason(code: str, r: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
-    """One reason a candidate fails the rule: a code (the report's templates say it in words)
-    and its numbers (an estimate with its interval, where there is one)."""
-    out: dict[str, Any] = {"reason": code, **extra}
-    if r is not None:
-        out.update(
-            value=r.get("coef", r.get("diff")), ci_low=r.get("ci_low"), ci_high=r.get("ci_high")
-        )
-    return out
-
-
-def candidate_reasons(
-    name: str,
-    outcome: str,
-    models_json: dict[str, Any],
-    comparators: list[str],
-    gates: dict[str, Any],
-) -> list[dict[str, Any]]:
-    """Why ``name`` cannot be recommended for ``outcome`` (empty: it qualifies).
-
-    Each reason is ``{"reason": code, ...}`` (:class:`analysis.contracts.Reason`): codes
-    ``no_within_thread_test``, ``no_within_thread_fit``, ``within_thread_not_above_zero``,
-    ``does_not_beat`` (with ``comparator``), ``no_account_level_test``,
-    ``no_gain_over_activity``, ``gains_from_volume``, ``fails_gates`` (with ``gates``).
-    """
-    wt = models_json.get("within_thread") or {}
-    inc = models_json.get("incremental") or {}
-    why = []
-    if "models" not in wt:
-        why.append(_reason("no_within_thread_test", detail=wt.get("skipped")))
-    else:
-        r = (wt["models"].get(name) or {}).get(outcome)
-        if r is None:
-            why.append(_reason("no_within_thread_fit"))
-        elif not _above_zero(r):
-            why.append(_reason("within_thread_not_above_zero", r))
-        pairs = (wt.get("paired") or {}).get(outcome) or {}
-        for k in comparators:
-            pr = pairs.get(f"{name}-{k}")
-            if pr is not None and not _above_zero(pr):
-                why.append(_reason("does_not_beat", pr, comparator=k))
-    ri = ((inc.get("models") or {}).get(name) or {}).get(outcome)
-    if "models" not in inc:
-        why.append(_reason("no_account_level_test", detail=inc.get("skipped")))
-    elif not _above_zero(ri):
-        why.append(_reason("no_gain_over_activity", ri or {}))
-    g = gates.get(name) or {}
-    if g.get("volume") is False:
-        why.append(_reason("gains_from_volume"))
-    failed = [k for k, ok in g.items() if ok is False and k != "volume"]
-    if failed:
-        why.append(_reason("fails_gates", gates=failed))
-    return why
-
-
-def recommend(
-    robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
-) -> dict[str, Any]:
-    """Pick a model per question by the rule, from the validity and robustness metrics.
-
-    The rule (stated for readers in ``analysis/report/templates/rule.md.j2``): baselines
-    (``validate.comparators``) and peers are comparators, never candidates. A candidate is
-    recommended for a question only if, on its outcome, (1) its within-thread coefficient has
-    an interval above zero, (2) it beats every comparator defined on the data with a paired
-    interval above zero, (3) it adds to the activity baseline at account level with an
-    interval above zero, (4) it gains nothing from extra volume and (5) it passes every
-    robustness gate. Among candidates that qualify, the largest within-thread coefficient wins.
-    """
-    gates = gate_results(robustness, params.gates)
-    mj = models_json or {}
-    comparators = list(mj.get("comparators") or [])
-    wt = mj.get("within_thread") or {}
-    tested = set(wt.get("models") or {}) | set(robustness)
-    candidates = [m for m in robustness if m not in comparators]
-    answers: dict[str, Any] = {}
-    for q in params.questions:
-        defined = [k for k in comparators if k in tested]
-        table = {m: candidate_reasons(m, q.outcome, mj, defined, gates) for m in candidates}
-        ok = [m for m, why in table.items() if not why]
-        coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731
-        if not ok:
-            answers[q.question] = {
-                "question": q.question,
-                "model": None,
-                "outcome": q.outcome,
-                "comparators": defined,
-                "excluded": table,
-                "qualifying": [],
-            }
-            continue
-        pick = max(ok, key=lambda m: coef(m).get("coef") or -np.inf)
-        r = coef(pick)
-        inc = (((mj.get("incremental") or {}).get("models") or {}).get(pick) or {}).get(q.outcome)
-        answers[q.question] = {
-            "question": q.question,
-            "model": pick,
-            "outcome": q.outcome,
-            "coef": r.get("coef"),
-            "ci_low": r.get("ci_low"),
-            "ci_high": r.get("ci_high"),
-            "account_coef": (inc or {}).get("coef"),
-            "account_ci_low": (inc or {}).get("ci_low"),
-            "account_ci_high": (inc or {}).get("ci_high"),
-            "comparators": defined,
-            "excluded": {m: why for m, why in table.items() if why},
-            "qualifying": ok,
-        }
-    primary = next(
-        (q.question for q in params.questions if q.outcome == params.primary_outcome), None
-    )
-    return {
-        "recommended_model": (answers.get(primary) or {}).get("model"),
-        "primary_question": primary,
-        "comparators": comparators,
-        "candidates": candidates,
-        "by_question": answers,
-        "gates": gates,
-    }

@@ -180,7 +180,7 @@ class Divergence(Contract):
 
 
 class Reason(Contract):
-    """Why a candidate fails the rule (``analysis.compare.candidate_reasons``); the report's
+    """Why a candidate fails the rule (``analysis.compare_rule.candidate_reasons``); the report's
     template ``reasons.j2`` says it in words."""
 
     reason: Literal[
@@ -203,7 +203,7 @@ class Reason(Contract):
 
 
 class Answer(Contract):
-    """The rule's answer to one question (``analysis.compare.recommend``)."""
+    """The rule's answer to one question (``analysis.compare_rule.recommend``)."""
 
     question: str
     outcome: str

@@ -25,7 +25,8 @@ percentile bootstrap intervals over accounts, and the share of accounts whose sc
 the model's own 95 % interval. The old figures (percentiles re-ranked inside the altered
 tables, relative change) are kept beside them for comparison.
 
-The scenarios are in :mod:`analysis.stability`, the statistics in :mod:`analysis.cf_stats`.
+The scenarios are in :mod:`analysis.stability`, the statistics in :mod:`analysis.cf_stats`,
+the sampling and re-scoring in :mod:`analysis.cf_rescore`.
 Adversaries (``analysis.adversaries``) are curves: gain of the targets at each strength.
 Gates (:class:`GateParams`) apply to the bias beyond placebo, to the extra share of changes
 outside the model's own interval, and to each adversary's gain at a set strength
@@ -41,19 +42,18 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-import numpy as np
 import polars as pl
 from pydantic import Field
 
 from analysis import adversaries, cf_report, cf_stats, stability
-from analysis.adversaries import inject_posts, key_free_order, reaction_ring
-from analysis.compute import Engine, LocalEngine
+from analysis.adversaries import inject_posts, reaction_ring
+from analysis.cf_rescore import RESCORE_SCHEMA, Transform, batches, rescore_many, sample_accounts
+from analysis.compute import Engine
 from analysis.config import Frozen
-from analysis.models import common
 from analysis.models.base import Model, Tables
 
 log = logging.getLogger(__name__)
@@ -89,8 +89,6 @@ robustness_table = cf_report.robustness_table
 gate_results = cf_report.gate_results
 GATE_NOTES = cf_report.GATE_NOTES
 LEGACY_GATES = cf_report.LEGACY_GATES
-
-Transform = Callable[[Tables, list[str]], Tables]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -146,217 +144,6 @@ class CounterfactualParams(Frozen):
 
 
 # ---------------------------------------------------------------------------------------------
-# Sampling and re-scoring
-
-
-def sample_accounts(
-    tables: Tables,
-    n: int,
-    seed: int,
-    as_of: datetime,
-    window_days: float | None = None,
-    min_posts: int = 1,
-) -> list[str]:
-    """A seeded random sample of participants with at least ``min_posts`` posts in the
-    ``window_days`` before ``as_of`` (any time before it when None).
-
-    Candidates are ordered by first post time and content, never by pseudonym, so the same
-    people are drawn under any pseudonymisation key; the sample keeps that order.
-    """
-    since = as_of - timedelta(days=window_days) if window_days is not None else None
-    recent = tables.posts.filter(pl.col("created_at") < as_of)
-    if since is not None:
-        recent = recent.filter(pl.col("created_at") >= since)
-    counts = dict(recent.group_by("account_id").len().iter_rows())
-    active = [a for a in key_free_order(tables, as_of) if counts.get(a, 0) >= min_posts]
-    take = min(n, len(active))
-    if not take:
-        return []
-    picked = np.sort(np.random.default_rng(seed).choice(len(active), size=take, replace=False))
-    return [active[int(i)] for i in picked]
-
-
-def frozen_percentile(base: np.ndarray, own_base: float, value: float) -> float:
-    """0-100 percentile of ``value`` among the baseline scores ``base`` (sorted) of everyone but
-    the account itself (its own baseline ``own_base`` left out), average ties, as
-    :func:`analysis.models.base.percentile` ranks. Scores within 1e-9 (relative) tie."""
-    n = base.size
-    if n < 2:
-        return 50.0
-    tol = 1e-9 * max(1.0, abs(value))
-    lo = int(np.searchsorted(base, value - tol, "left"))
-    hi = int(np.searchsorted(base, value + tol, "right"))
-    less, equal = lo, hi - lo
-    if own_base < value - tol:
-        less -= 1
-    elif own_base <= value + tol:
-        equal -= 1
-    return 100.0 * (less + 0.5 * equal) / (n - 1)
-
-
-def batches(ids: list[str], n_participants: int, share: float, seed: int) -> list[list[str]]:
-    """Split ``ids`` into shuffled batches of ``max(1, floor(share * n_participants))``."""
-    size = max(1, int(share * n_participants))
-    order = list(np.random.default_rng(seed).permutation(len(ids)))
-    shuffled = [ids[i] for i in order]
-    return [shuffled[i : i + size] for i in range(0, len(shuffled), size)]
-
-
-def rescore_group(
-    task: tuple[Transform, list[str]],
-    tables: Tables,
-    models: Mapping[str, Model],
-    params: Any,
-    as_of: datetime,
-    baseline: dict[str, pl.DataFrame],
-    frozen: dict[str, np.ndarray],
-) -> pl.DataFrame:
-    """Alter one group of accounts, re-score every model, and keep the group's rows.
-
-    One task of the compute engine (pure: the same task gives the same frame anywhere).
-
-    Returns:
-        One row per model and altered account, columns :data:`RESCORE_SCHEMA`, models in
-        ``models`` order and accounts in the group's (key-independent) order.
-    """
-    transform, group = task
-    cf = transform(tables, group)
-    rows = []
-    with common.shared_scoping():  # the models scope the altered posts once, not each
-        scored_by = {n: module.score(cf, params, as_of) for n, module in models.items()}
-    del cf
-    for name in models:
-        scored = scored_by.pop(name).filter(pl.col("account_id").is_in(group))
-        base = baseline[name]
-        # a model that publishes a band (conversation_eb): did the published band move?
-        band = "band" in base.columns and "band" in scored.columns
-        no_band = pl.lit(None, dtype=pl.Int64)
-        joined = (
-            base.filter(pl.col("account_id").is_in(group))
-            .select(
-                "account_id",
-                pl.col("score").alias("score_base"),
-                pl.col("score_pct").alias("pct_base"),
-                "score_se",
-                (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_base"),
-            )
-            .join(
-                scored.select(
-                    "account_id",
-                    pl.col("score").alias("score_cf"),
-                    pl.col("score_pct").alias("pct_cf"),
-                    (pl.col("band").cast(pl.Int64) if band else no_band).alias("band_cf"),
-                ),
-                on="account_id",
-            )
-        )
-        # rows in the group's own (key-independent) order, not by pseudonym, so that the
-        # bootstrap draws the same accounts under any key
-        order = pl.DataFrame({"account_id": list(group), "_o": range(len(group))})
-        joined = joined.join(order, on="account_id").sort("_o").drop("_o")
-        pct_frozen = [
-            frozen_percentile(frozen[name], b, c)
-            for b, c in zip(joined["score_base"], joined["score_cf"], strict=True)
-        ]
-        rows.append(
-            joined.with_columns(
-                model=pl.lit(name), pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64)
-            ).select(list(RESCORE_SCHEMA))
-        )
-    if not rows:
-        return pl.DataFrame(schema=RESCORE_SCHEMA)
-    return pl.concat(rows)
-
-
-def frozen_scores(baseline: dict[str, pl.DataFrame]) -> dict[str, np.ndarray]:
-    """Each model's baseline scores, sorted (what :func:`frozen_percentile` ranks against)."""
-    return {
-        name: np.sort(b["score"].fill_null(0.0).to_numpy().astype(float))
-        for name, b in baseline.items()
-    }
-
-
-def rescore_many(
-    tables: Tables,
-    models: Mapping[str, Model],
-    params: Any,
-    as_of: datetime,
-    jobs: list[tuple[list[list[str]], Transform, str]],
-    baseline: dict[str, pl.DataFrame],
-    engine: Engine | None = None,
-) -> list[pl.DataFrame]:
-    """Run every (groups, transform, label) job; one :func:`rescore_group` task per group.
-
-    All groups of all jobs go to the engine in one map (the local engine loops over them), so a
-    cluster works on every scenario at once; the frames come back per job, groups in order.
-    """
-    started = time.perf_counter()
-    tasks = [(transform, group) for groups, transform, _ in jobs for group in groups]
-    frames = (engine or LocalEngine()).map(
-        rescore_group,
-        tasks,
-        tables=tables,
-        models=models,
-        params=params,
-        as_of=as_of,
-        baseline=baseline,
-        frozen=frozen_scores(baseline),
-    )
-    out, at = [], 0
-    for groups, _, label in jobs:
-        mine = frames[at : at + len(groups)]
-        at += len(groups)
-        log.debug("%s: %d accounts in %d batches", label, sum(map(len, groups)), len(groups))
-        out.append(pl.concat(mine) if mine else pl.DataFrame(schema=RESCORE_SCHEMA))
-    log.info(
-        "%d tests: %d batches x %d models re-scored in %.1f s (engine %s)",
-        len(jobs),
-        len(tasks),
-        len(models),
-        time.perf_counter() - started,
-        "local" if engine is None else engine.name,
-    )
-    return out
-
-
-def rescore(
-    tables: Tables,
-    models: Mapping[str, Model],
-    params: Any,
-    as_of: datetime,
-    groups: list[list[str]],
-    transform: Transform,
-    baseline: dict[str, pl.DataFrame],
-    label: str,
-    engine: Engine | None = None,
-) -> pl.DataFrame:
-    """Alter each group of accounts in turn, re-score every model, and keep the group's rows.
-
-    Returns:
-        One row per model and altered account, columns :data:`RESCORE_SCHEMA`.
-    """
-    jobs = [(groups, transform, label)]
-    return rescore_many(tables, models, params, as_of, jobs, baseline, engine)[0]
-
-
-#: What :func:`rescore` returns: ``pct_cf`` is re-ranked inside the altered tables (the old
-#: figure), ``pct_frozen`` ranks the altered score against everyone else's frozen baseline;
-#: ``band_*``: the published band of a model that has one (null otherwise).
-RESCORE_SCHEMA = {
-    "model": pl.String,
-    "account_id": pl.String,
-    "score_base": pl.Float64,
-    "score_cf": pl.Float64,
-    "score_se": pl.Float64,
-    "pct_base": pl.Float64,
-    "pct_cf": pl.Float64,
-    "pct_frozen": pl.Float64,
-    "band_base": pl.Int64,
-    "band_cf": pl.Int64,
-}
-
-
-# ---------------------------------------------------------------------------------------------
 # All tests
 
 
@@ -391,9 +178,10 @@ def run_all(
 
     Returns:
         ``baseline`` (model -> score frame), ``sample`` and ``targets``; ``changes``: scenario
-        -> strength -> the :func:`rescore` frame; ``stability``: scenario -> model ->
-        :func:`stability_summary`; ``adversaries``: adversary -> model -> curve; ``volume``:
-        model -> :func:`gaming_summary` (frozen ranking); ``legacy``: the old summaries.
+        -> strength -> the :func:`~analysis.cf_rescore.rescore` frame; ``stability``: scenario
+        -> model -> :func:`stability_summary`; ``adversaries``: adversary -> model -> curve;
+        ``volume``: model -> :func:`gaming_summary` (frozen ranking); ``legacy``: the old
+        summaries.
     """
     started = time.perf_counter()
     baseline = {name: m.score(tables, params, as_of) for name, m in models.items()}

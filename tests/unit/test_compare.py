@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import compare, counterfactual, schema
+from analysis import cf_rescore, compare, compare_ranks, compare_rule, counterfactual, schema
 from analysis.compare import CompareParams, CounterfactualParams
 from analysis.models import conversation, volume
 from analysis.models.base import Tables
@@ -24,53 +24,55 @@ MONDAY = datetime(2026, 3, 2, 12, tzinfo=UTC)  # 2026-03-02 is a Monday
 
 def test_rbo_identical_lists_is_one_and_disjoint_is_zero() -> None:
     items = list("abcdefghij")
-    assert compare.rbo(items, items, 0.9) == pytest.approx(1.0)
-    assert compare.rbo(items[:5], items[5:], 0.9) == pytest.approx(0.0)
-    assert compare.rbo(["a"], ["a"], 0.5) == pytest.approx(1.0)
+    assert compare_ranks.rbo(items, items, 0.9) == pytest.approx(1.0)
+    assert compare_ranks.rbo(items[:5], items[5:], 0.9) == pytest.approx(0.0)
+    assert compare_ranks.rbo(["a"], ["a"], 0.5) == pytest.approx(1.0)
 
 
 def test_rbo_matches_a_hand_computed_value() -> None:
     # p = 0.5, A = abc, B = acb: X_1 = 1, X_2 = 1, X_3 = 3.
     # (1-p)/p * (1/1*.5 + 1/2*.25 + 3/3*.125) + 3/3 * .5**3 = 0.75 + 0.125
-    assert compare.rbo(list("abc"), list("acb"), 0.5) == pytest.approx(0.875)
+    assert compare_ranks.rbo(list("abc"), list("acb"), 0.5) == pytest.approx(0.875)
     # Uneven lists (eq. 32): L = abcd, S = ab, p = 0.5:
     # X = 1, 2, 2, 2; sum X_d/d p^d = .5 + .25 + .0833 + .03125; tail d=3,4: X_s (d-s)/(s d) p^d
     # = 2*1/6*.125 + 2*2/8*.0625; times (1-p)/p = 1; + ((2-2)/4 + 2/2) * .5**4
     expected = (
         (0.5 + 0.25 + 2 / 3 * 0.125 + 2 / 4 * 0.0625) + (2 / 6 * 0.125 + 4 / 8 * 0.0625) + 0.0625
     )
-    assert compare.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(expected)
-    assert compare.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(1.0)  # S is a prefix of L
+    assert compare_ranks.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(expected)
+    assert compare_ranks.rbo(list("abcd"), list("ab"), 0.5) == pytest.approx(
+        1.0
+    )  # S is a prefix of L
 
 
 def test_rbo_is_top_weighted_and_rejects_bad_input() -> None:
     base = list("abcdefgh")
     swap_top = list("bacdefgh")
     swap_bottom = list("abcdefhg")
-    assert compare.rbo(base, swap_bottom, 0.9) > compare.rbo(base, swap_top, 0.9)
+    assert compare_ranks.rbo(base, swap_bottom, 0.9) > compare_ranks.rbo(base, swap_top, 0.9)
     with pytest.raises(ValueError, match="p must be"):
-        compare.rbo(base, base, 1.0)
+        compare_ranks.rbo(base, base, 1.0)
     with pytest.raises(ValueError, match="twice"):
-        compare.rbo(["a", "a"], ["a"], 0.9)
+        compare_ranks.rbo(["a", "a"], ["a"], 0.9)
 
 
 def test_pair_statistics_rbo_equals_the_list_rbo() -> None:
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=30), rng.normal(size=30)
     ids = np.arange(30)
-    got = compare.pair_statistics(a, b, ids, (5,), 0.8)
+    got = compare_ranks.pair_statistics(a, b, ids, (5,), 0.8)
     la, lb = list(np.lexsort((ids, -a))), list(np.lexsort((ids, -b)))
-    assert got["rbo"] == pytest.approx(compare.rbo(la, lb, 0.8))
-    assert got["jaccard_top5"] == pytest.approx(compare.jaccard_top_k(la, lb, 5))
+    assert got["rbo"] == pytest.approx(compare_ranks.rbo(la, lb, 0.8))
+    assert got["jaccard_top5"] == pytest.approx(compare_ranks.jaccard_top_k(la, lb, 5))
 
 
 def test_jaccard_top_k() -> None:
-    assert compare.jaccard_top_k(list("abcd"), list("abxy"), 2) == 1.0
-    assert compare.jaccard_top_k(list("abcd"), list("abxy"), 4) == pytest.approx(2 / 6)
-    assert compare.jaccard_top_k(list("ab"), list("cd"), 2) == 0.0
-    assert compare.jaccard_top_k(list("abc"), list("cba"), 10) == 1.0  # k capped at n
+    assert compare_ranks.jaccard_top_k(list("abcd"), list("abxy"), 2) == 1.0
+    assert compare_ranks.jaccard_top_k(list("abcd"), list("abxy"), 4) == pytest.approx(2 / 6)
+    assert compare_ranks.jaccard_top_k(list("ab"), list("cd"), 2) == 0.0
+    assert compare_ranks.jaccard_top_k(list("abc"), list("cba"), 10) == 1.0  # k capped at n
     with pytest.raises(ValueError):
-        compare.jaccard_top_k(list("ab"), list("ab"), 0)
+        compare_ranks.jaccard_top_k(list("ab"), list("ab"), 0)
 
 
 def _scores(values: dict[str, list[float]]) -> dict[str, pl.DataFrame]:
@@ -285,7 +287,7 @@ def test_reaction_ring_replies_and_likes_within_the_ring() -> None:
 
 
 def test_batches_and_relative_change() -> None:
-    groups = counterfactual.batches(
+    groups = cf_rescore.batches(
         [f"x{i}" for i in range(23)], n_participants=200, share=0.05, seed=1
     )
     assert [len(g) for g in groups] == [10, 10, 3]
@@ -310,10 +312,10 @@ def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
     cf = CounterfactualParams(n_sample=20, batch_share=0.05, gaming_multipliers=(1.0, 4.0))
     models = {"volume": volume, "conversation": conversation}
     baseline = {n: m.score(demo_tables, p, as_of) for n, m in models.items()}
-    sample = counterfactual.sample_accounts(demo_tables, cf.n_sample, cf.seed, as_of)
-    groups = counterfactual.batches(sample, demo_tables.participants().height, cf.batch_share, 1)
+    sample = cf_rescore.sample_accounts(demo_tables, cf.n_sample, cf.seed, as_of)
+    groups = cf_rescore.batches(sample, demo_tables.participants().height, cf.batch_share, 1)
     by_m = {
-        m: counterfactual.rescore(
+        m: cf_rescore.rescore(
             demo_tables,
             models,
             p,
@@ -329,7 +331,7 @@ def test_volume_elasticity_positive_conversation_not(demo_tables) -> None:
     assert summary["volume"]["volume_elasticity"] > 0
     assert summary["volume"]["raw_log_elasticity"] == pytest.approx(1.0, abs=0.15)
     assert summary["conversation"]["volume_elasticity"] <= 0
-    weekend = counterfactual.rescore(
+    weekend = cf_rescore.rescore(
         demo_tables,
         models,
         p,
@@ -383,7 +385,7 @@ def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
     robust["spam"] = _robust(0.0, 0.0, 0.5, 0.0)  # gains from volume
     # the baseline has by far the largest coefficient: it is still never recommended
     val = _validity({"volume": 0.9, "spam": 0.5, "talk": 0.4, "rank": 0.3})
-    rec = compare.recommend(robust, val, CompareParams())
+    rec = compare_rule.recommend(robust, val, CompareParams())
     assert rec["recommended_model"] is None
     q = rec["by_question"]["whose contributions draw conversation"]
     assert "volume" not in q["excluded"] and "volume" not in rec["candidates"]
@@ -400,7 +402,7 @@ def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
     assert q["model"] is None and q["qualifying"] == [] and q["comparators"] == ["volume"]
     # a candidate ahead of the comparator with a paired interval above zero qualifies
     val = _validity({"volume": 0.1, "spam": 0.5, "talk": 0.4, "rank": 0.3})
-    rec = compare.recommend(robust, val, CompareParams())
+    rec = compare_rule.recommend(robust, val, CompareParams())
     assert rec["recommended_model"] == "talk"
     assert rec["by_question"]["whose contributions draw conversation"]["qualifying"] == [
         "talk",
@@ -408,20 +410,20 @@ def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
     ]
     # within the sampling error of the comparator: no recommendation
     val = _validity({"volume": 0.1, "talk": 0.12}, half=0.05)
-    rec = compare.recommend({m: robust[m] for m in ("volume", "talk")}, val, CompareParams())
+    rec = compare_rule.recommend({m: robust[m] for m in ("volume", "talk")}, val, CompareParams())
     assert rec["recommended_model"] is None
-    assert compare.recommend(robust, None, CompareParams())["recommended_model"] is None
+    assert compare_rule.recommend(robust, None, CompareParams())["recommended_model"] is None
 
 
 def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> None:
     robust = {"volume": _robust(0, 0, 0, 0), "talk": _robust(0.5, 0.0, 0.0, 0.0)}
     val = _validity({"volume": 0.1, "talk": 0.5})
-    q = compare.recommend(robust, val, CompareParams())["by_question"]
+    q = compare_rule.recommend(robust, val, CompareParams())["by_question"]
     why = q["whose contributions draw conversation"]["excluded"]["talk"]
     assert any(w["reason"] == "fails_gates" and "weekend_off" in w["gates"] for w in why)
     robust["talk"] = _robust(0.0, 0.0, 0.0, 0.0)
     val["incremental"]["models"]["talk"]["conversation"] = _ci(0.02, 0.05)
-    q = compare.recommend(robust, val, CompareParams())["by_question"]
+    q = compare_rule.recommend(robust, val, CompareParams())["by_question"]
     assert q["whose contributions draw conversation"]["model"] is None
     assert q["whose contributions win approval"]["model"] == "talk"
     assert any(

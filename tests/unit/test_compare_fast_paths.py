@@ -1,11 +1,11 @@
 """The compare stage's fast paths give the reference's numbers bit for bit.
 
-* ``compare.spearman`` and ``compare.kendall_tau_b`` replace ``scipy.stats.spearmanr`` and
+* ``compare_ranks.spearman`` and ``compare_ranks.kendall_tau_b`` replace ``scipy.stats.spearmanr`` and
   ``kendalltau`` in the agreement bootstrap (pairs of models x draws);
 * ``common.shared_scoping`` lets the models of one counterfactual task scope the altered posts
   and build their reply edges once instead of once each;
 * the agreement bootstrap reads each draw's sort orders from orders sorted once per pair
-  (``compare.PairOrders``, ``compare.resampled_statistics``).
+  (``compare_ranks.PairOrders``, ``compare_ranks.resampled_statistics``).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import polars as pl
 import pytest
 from scipy import stats
 
-from analysis import compare
+from analysis import compare, compare_ranks
 from analysis.models import common
 
 
@@ -46,16 +46,16 @@ def _same(x: float, y: float) -> bool:
 
 def test_average_ranks_equal_scipy_rankdata() -> None:
     for a, b in _pairs(1, 100):
-        assert np.array_equal(compare.average_ranks(a), stats.rankdata(a))
-        assert np.array_equal(compare.average_ranks(b), stats.rankdata(b))
+        assert np.array_equal(compare_ranks.average_ranks(a), stats.rankdata(a))
+        assert np.array_equal(compare_ranks.average_ranks(b), stats.rankdata(b))
 
 
 def test_spearman_and_kendall_equal_scipy_bit_for_bit() -> None:
     n = 0
     for a, b in _pairs(2):
-        assert _same(compare.spearman(a, b), float(stats.spearmanr(a, b).statistic)), (a, b)
+        assert _same(compare_ranks.spearman(a, b), float(stats.spearmanr(a, b).statistic)), (a, b)
         ref = float(stats.kendalltau(a, b, variant="b").statistic)
-        assert _same(compare.kendall_tau_b(a, b), ref), (a, b)
+        assert _same(compare_ranks.kendall_tau_b(a, b), ref), (a, b)
         n += 1
     assert n > 300
 
@@ -63,9 +63,11 @@ def test_spearman_and_kendall_equal_scipy_bit_for_bit() -> None:
 def test_spearman_and_kendall_are_nan_on_nan_or_constant_input() -> None:
     a = np.array([1.0, 2.0, np.nan, 4.0])
     b = np.array([1.0, 3.0, 2.0, 4.0])
-    assert np.isnan(compare.spearman(a, b)) and np.isnan(compare.kendall_tau_b(a, b))
+    assert np.isnan(compare_ranks.spearman(a, b)) and np.isnan(compare_ranks.kendall_tau_b(a, b))
     flat = np.ones(4)
-    assert np.isnan(compare.spearman(flat, b)) and np.isnan(compare.kendall_tau_b(flat, b))
+    assert np.isnan(compare_ranks.spearman(flat, b)) and np.isnan(
+        compare_ranks.kendall_tau_b(flat, b)
+    )
 
 
 def test_agreement_equals_the_scipy_reference(monkeypatch) -> None:
@@ -80,10 +82,10 @@ def test_agreement_equals_the_scipy_reference(monkeypatch) -> None:
     fast = compare.agreement(scores, params)
     # the bootstrap's known orders (``PairOrders``) are ignored: scipy sorts each draw itself
     monkeypatch.setattr(
-        compare, "spearman", lambda a, b, *_: float(stats.spearmanr(a, b).statistic)
+        compare_ranks, "spearman", lambda a, b, *_: float(stats.spearmanr(a, b).statistic)
     )
     monkeypatch.setattr(
-        compare,
+        compare_ranks,
         "kendall_tau_b",
         lambda a, b, *_: float(stats.kendalltau(a, b, variant="b").statistic),
     )
@@ -118,7 +120,7 @@ def test_shared_scoping_gives_the_same_scores_and_keeps_nothing_after(small_demo
 
 @pytest.mark.parametrize("model", ["conversation_eb", "volume"])
 def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, monkeypatch) -> None:
-    from analysis import counterfactual
+    from analysis import cf_rescore, counterfactual
     from analysis import models as registry
     from analysis.demo_check import tables_from_demo
     from analysis.models.params import ModelParams
@@ -128,13 +130,13 @@ def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, mon
     p = ModelParams()
     models = {model: registry.MODELS[model], "conversation": registry.MODELS["conversation"]}
     baseline = {n: m.score(t, p, as_of) for n, m in models.items()}
-    group = counterfactual.sample_accounts(t, 6, 3, as_of)
+    group = cf_rescore.sample_accounts(t, 6, 3, as_of)
     task = (counterfactual.weekend_off, group)
-    args = (t, models, p, as_of, baseline, counterfactual.frozen_scores(baseline))
-    fast = counterfactual.rescore_group(task, *args)
+    args = (t, models, p, as_of, baseline, cf_rescore.frozen_scores(baseline))
+    fast = cf_rescore.rescore_group(task, *args)
     monkeypatch.setattr(common, "shared_scoping", _NoSharing)
     assert fast.height == len(models) * len(group)
-    assert fast.equals(counterfactual.rescore_group(task, *args))
+    assert fast.equals(cf_rescore.rescore_group(task, *args))
 
 
 class _NoSharing:
@@ -163,11 +165,13 @@ def test_resampled_statistics_equal_pair_statistics_on_the_resample() -> None:
     rng = np.random.default_rng(9)
     n_cases = 0
     for a, b in _with_nan_and_signed_zeros(4):
-        orders = compare.PairOrders.of(a, b)
+        orders = compare_ranks.PairOrders.of(a, b)
         for size in (a.size, 1, 2):
             idx = np.sort(rng.integers(0, a.size, size))
-            fast = compare.resampled_statistics(orders, idx, (3, 10, 50), 0.9)
-            ref = compare.pair_statistics(a[idx], b[idx], np.arange(idx.size), (3, 10, 50), 0.9)
+            fast = compare_ranks.resampled_statistics(orders, idx, (3, 10, 50), 0.9)
+            ref = compare_ranks.pair_statistics(
+                a[idx], b[idx], np.arange(idx.size), (3, 10, 50), 0.9
+            )
             assert fast.keys() == ref.keys()
             assert all(_same(fast[k], ref[k]) for k in ref), (a, b, idx, fast, ref)
         n_cases += 1
@@ -188,7 +192,7 @@ def test_agreement_equals_the_draw_by_draw_reference(monkeypatch) -> None:
     fast = compare.agreement(scores, params)
 
     def reference(o, idx, top_k, p):
-        return compare.pair_statistics(o.a[idx], o.b[idx], np.arange(idx.size), top_k, p)
+        return compare_ranks.pair_statistics(o.a[idx], o.b[idx], np.arange(idx.size), top_k, p)
 
     monkeypatch.setattr(compare, "resampled_statistics", reference)
     slow = compare.agreement(scores, params)

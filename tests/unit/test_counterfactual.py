@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import adversaries, counterfactual, schema
+from analysis import adversaries, cf_rescore, counterfactual, schema
 from analysis.counterfactual import CounterfactualParams, GateParams
 from analysis.models import common, conversation_eb
 from analysis.models.base import Tables
@@ -104,15 +104,11 @@ def _run(models, transform, placebo=None, n=12, seed=1):
     t = _community()
     cf = CounterfactualParams(n_boot=200)
     base = {m.NAME: m.score(t, None, AS_OF) for m in models}
-    sample = counterfactual.sample_accounts(t, n, seed, AS_OF, 14, 2)
-    groups = counterfactual.batches(sample, t.participants().height, 0.2, seed)
+    sample = cf_rescore.sample_accounts(t, n, seed, AS_OF, 14, 2)
+    groups = cf_rescore.batches(sample, t.participants().height, 0.2, seed)
     mods = {m.NAME: m for m in models}
-    a = counterfactual.rescore(t, mods, None, AS_OF, groups, transform, base, "x")
-    b = (
-        counterfactual.rescore(t, mods, None, AS_OF, groups, placebo, base, "p")
-        if placebo
-        else None
-    )
+    a = cf_rescore.rescore(t, mods, None, AS_OF, groups, transform, base, "x")
+    b = cf_rescore.rescore(t, mods, None, AS_OF, groups, placebo, base, "p") if placebo else None
     return counterfactual.stability_summary(a, b, cf, seed=3)
 
 
@@ -122,10 +118,10 @@ def _run(models, transform, placebo=None, n=12, seed=1):
 def test_frozen_percentile_ranks_against_everyone_else_at_baseline() -> None:
     base = np.array([1.0, 2.0, 3.0, 4.0])
     # the account (baseline 2) now scores 3.5: above 1 and 3, below 4 among the 3 others
-    assert counterfactual.frozen_percentile(base, 2.0, 3.5) == pytest.approx(100 * 2 / 3)
+    assert cf_rescore.frozen_percentile(base, 2.0, 3.5) == pytest.approx(100 * 2 / 3)
     # unchanged score: its own baseline percentile (ties share half)
-    assert counterfactual.frozen_percentile(base, 2.0, 2.0) == pytest.approx(100 * 1 / 3)
-    assert counterfactual.frozen_percentile(np.array([5.0, 5.0, 5.0]), 5.0, 5.0) == 50.0
+    assert cf_rescore.frozen_percentile(base, 2.0, 2.0) == pytest.approx(100 * 1 / 3)
+    assert cf_rescore.frozen_percentile(np.array([5.0, 5.0, 5.0]), 5.0, 5.0) == 50.0
 
 
 def test_a_score_that_ignores_the_data_shows_zero_change() -> None:
@@ -199,8 +195,8 @@ def test_sampling_does_not_depend_on_pseudonyms() -> None:
         ).sample(fraction=1.0, shuffle=True, seed=4),
         reactions=t.reactions,
     )
-    a = counterfactual.sample_accounts(t, 6, 9, AS_OF, 14, 2)
-    b = counterfactual.sample_accounts(t2, 6, 9, AS_OF, 14, 2)
+    a = cf_rescore.sample_accounts(t, 6, 9, AS_OF, 14, 2)
+    b = cf_rescore.sample_accounts(t2, 6, 9, AS_OF, 14, 2)
     assert a == [back[x] for x in b]
 
 
@@ -211,7 +207,7 @@ def test_sampling_skips_accounts_silent_in_the_window() -> None:
             (pl.col("account_id") != "acc03") | (pl.col("created_at") < MONDAY + timedelta(days=7))
         )
     )
-    picked = counterfactual.sample_accounts(silent, 24, 1, AS_OF, 14, 2)
+    picked = cf_rescore.sample_accounts(silent, 24, 1, AS_OF, 14, 2)
     assert "acc03" not in picked and len(picked) == 23
 
 
@@ -221,8 +217,8 @@ def test_sampling_skips_accounts_silent_in_the_window() -> None:
 def test_ring_of_20_raises_a_naive_replier_count_and_fails_its_gate() -> None:
     t = _community()
     base = {"repliers": REPLIERS.score(t, None, AS_OF)}
-    members = counterfactual.sample_accounts(t, 20, 1, AS_OF, 14, 2)
-    ring = counterfactual.rescore(
+    members = cf_rescore.sample_accounts(t, 20, 1, AS_OF, 14, 2)
+    ring = cf_rescore.rescore(
         t,
         {"repliers": REPLIERS},
         None,

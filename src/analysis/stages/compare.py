@@ -16,7 +16,16 @@ from typing import Any
 
 import polars as pl
 
-from analysis import compare, contracts, counterfactual, demo_check, groundtruth, ordering, paths
+from analysis import (
+    compare,
+    compare_rule,
+    contracts,
+    counterfactual,
+    demo_check,
+    groundtruth,
+    ordering,
+    paths,
+)
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import DemoParams, PrivacyParams, section
@@ -131,7 +140,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual, engine)
     robust = counterfactual.robustness_table(cf)
     validity = contracts.load(contracts.ValidityResult, paths.VALIDITY)
-    rec = compare.recommend(robust, validity.model_dump(mode="json"), cp)
+    rec = compare_rule.recommend(robust, validity.model_dump(mode="json"), cp)
     log.info(
         "recommended model (%s): %s",
         rec["primary_question"],

@@ -1,0 +1,142 @@
+"""Stage ``compare``: the rule that recommends a score per question (pure functions, no I/O).
+
+:func:`recommend` picks, for every question of ``compare.questions``, the candidate that passes
+the within-thread and account-level tests of ``validity.json`` and every robustness gate
+(:func:`analysis.cf_report.gate_results`); :func:`candidate_reasons` says why each other
+candidate fails, as codes the report's templates say in words.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from analysis.cf_report import gate_results
+
+if TYPE_CHECKING:
+    from analysis.compare import CompareParams
+
+
+def _above_zero(r: dict[str, Any] | None) -> bool:
+    return bool(r) and r.get("ci_low") is not None and r["ci_low"] > 0
+
+
+def _reason(code: str, r: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:
+    """One reason a candidate fails the rule: a code (the report's templates say it in words)
+    and its numbers (an estimate with its interval, where there is one)."""
+    out: dict[str, Any] = {"reason": code, **extra}
+    if r is not None:
+        out.update(
+            value=r.get("coef", r.get("diff")), ci_low=r.get("ci_low"), ci_high=r.get("ci_high")
+        )
+    return out
+
+
+def candidate_reasons(
+    name: str,
+    outcome: str,
+    models_json: dict[str, Any],
+    comparators: list[str],
+    gates: dict[str, Any],
+) -> list[dict[str, Any]]:
+    """Why ``name`` cannot be recommended for ``outcome`` (empty: it qualifies).
+
+    Each reason is ``{"reason": code, ...}`` (:class:`analysis.contracts.Reason`): codes
+    ``no_within_thread_test``, ``no_within_thread_fit``, ``within_thread_not_above_zero``,
+    ``does_not_beat`` (with ``comparator``), ``no_account_level_test``,
+    ``no_gain_over_activity``, ``gains_from_volume``, ``fails_gates`` (with ``gates``).
+    """
+    wt = models_json.get("within_thread") or {}
+    inc = models_json.get("incremental") or {}
+    why = []
+    if "models" not in wt:
+        why.append(_reason("no_within_thread_test", detail=wt.get("skipped")))
+    else:
+        r = (wt["models"].get(name) or {}).get(outcome)
+        if r is None:
+            why.append(_reason("no_within_thread_fit"))
+        elif not _above_zero(r):
+            why.append(_reason("within_thread_not_above_zero", r))
+        pairs = (wt.get("paired") or {}).get(outcome) or {}
+        for k in comparators:
+            pr = pairs.get(f"{name}-{k}")
+            if pr is not None and not _above_zero(pr):
+                why.append(_reason("does_not_beat", pr, comparator=k))
+    ri = ((inc.get("models") or {}).get(name) or {}).get(outcome)
+    if "models" not in inc:
+        why.append(_reason("no_account_level_test", detail=inc.get("skipped")))
+    elif not _above_zero(ri):
+        why.append(_reason("no_gain_over_activity", ri or {}))
+    g = gates.get(name) or {}
+    if g.get("volume") is False:
+        why.append(_reason("gains_from_volume"))
+    failed = [k for k, ok in g.items() if ok is False and k != "volume"]
+    if failed:
+        why.append(_reason("fails_gates", gates=failed))
+    return why
+
+
+def recommend(
+    robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
+) -> dict[str, Any]:
+    """Pick a model per question by the rule, from the validity and robustness metrics.
+
+    The rule (stated for readers in ``analysis/report/templates/rule.md.j2``): baselines
+    (``validate.comparators``) and peers are comparators, never candidates. A candidate is
+    recommended for a question only if, on its outcome, (1) its within-thread coefficient has
+    an interval above zero, (2) it beats every comparator defined on the data with a paired
+    interval above zero, (3) it adds to the activity baseline at account level with an
+    interval above zero, (4) it gains nothing from extra volume and (5) it passes every
+    robustness gate. Among candidates that qualify, the largest within-thread coefficient wins.
+    """
+    gates = gate_results(robustness, params.gates)
+    mj = models_json or {}
+    comparators = list(mj.get("comparators") or [])
+    wt = mj.get("within_thread") or {}
+    tested = set(wt.get("models") or {}) | set(robustness)
+    candidates = [m for m in robustness if m not in comparators]
+    answers: dict[str, Any] = {}
+    for q in params.questions:
+        defined = [k for k in comparators if k in tested]
+        table = {m: candidate_reasons(m, q.outcome, mj, defined, gates) for m in candidates}
+        ok = [m for m, why in table.items() if not why]
+        coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731
+        if not ok:
+            answers[q.question] = {
+                "question": q.question,
+                "model": None,
+                "outcome": q.outcome,
+                "comparators": defined,
+                "excluded": table,
+                "qualifying": [],
+            }
+            continue
+        pick = max(ok, key=lambda m: coef(m).get("coef") or -np.inf)
+        r = coef(pick)
+        inc = (((mj.get("incremental") or {}).get("models") or {}).get(pick) or {}).get(q.outcome)
+        answers[q.question] = {
+            "question": q.question,
+            "model": pick,
+            "outcome": q.outcome,
+            "coef": r.get("coef"),
+            "ci_low": r.get("ci_low"),
+            "ci_high": r.get("ci_high"),
+            "account_coef": (inc or {}).get("coef"),
+            "account_ci_low": (inc or {}).get("ci_low"),
+            "account_ci_high": (inc or {}).get("ci_high"),
+            "comparators": defined,
+            "excluded": {m: why for m, why in table.items() if why},
+            "qualifying": ok,
+        }
+    primary = next(
+        (q.question for q in params.questions if q.outcome == params.primary_outcome), None
+    )
+    return {
+        "recommended_model": (answers.get(primary) or {}).get("model"),
+        "primary_question": primary,
+        "comparators": comparators,
+        "candidates": candidates,
+        "by_question": answers,
+        "gates": gates,
+    }
