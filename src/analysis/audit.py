@@ -75,7 +75,9 @@ NOT_PROSE = frozenset({"demo.py", "demo_world.py", "_unicode_unsafe.py"})
 #: files of the package that hold the report's prose as text
 TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".html", ".md", ".css", ".txt"})
 #: modules whose docstrings name example people ("thanks nell trent"); never printed in outputs
-EXAMPLE_NAMES = frozenset({"privacy.py", "names.py", "scrub.py", "audit.py"})
+EXAMPLE_NAMES = frozenset(
+    {"privacy.py", "names.py", "scrub.py", "scrub_names.py", "scrub_patterns.py", "audit.py"}
+)
 
 
 @functools.cache
