@@ -28,13 +28,13 @@ ENTRY = {"analysis", "analysis.__main__", "analysis.cli"}
 DYNAMIC = {"MODELS": "analysis.models", "read_source": "analysis.sources"}
 #: Modules that name paths without reading them: the layout itself, params defaults of paths
 #: chosen in params (config, embed and the encoder recipe of embed_models; checked against
-#: params.yaml instead) and the demo-key guard (privacy compares source.path with the demo's).
+#: params.yaml instead) and the demo-key guard (privacy_keys compares source.path with the demo's).
 NO_PATHS = {
     "analysis.paths",
     "analysis.config",
     "analysis.embed",
     "analysis.embed_models",
-    "analysis.privacy",
+    "analysis.privacy_keys",
 }
 
 

@@ -76,7 +76,16 @@ NOT_PROSE = frozenset({"demo.py", "demo_world.py", "_unicode_unsafe.py"})
 TEMPLATE_SUFFIXES = frozenset({".j2", ".jinja", ".html", ".md", ".css", ".txt"})
 #: modules whose docstrings name example people ("thanks nell trent"); never printed in outputs
 EXAMPLE_NAMES = frozenset(
-    {"privacy.py", "names.py", "scrub.py", "scrub_names.py", "scrub_patterns.py", "audit.py"}
+    {
+        "privacy.py",
+        "privacy_keys.py",
+        "privacy_opt_out.py",
+        "names.py",
+        "scrub.py",
+        "scrub_names.py",
+        "scrub_patterns.py",
+        "audit.py",
+    }
 )
 
 
