@@ -100,7 +100,8 @@ def _forget(params: dict[str, Any], identity: str) -> str:
 def erasure(root: str) -> list[dict[str, Any]]:
     """Forget, re-run ingest, count what is left of the person."""
     from analysis import privacy_opt_out
-    from analysis.audit import Identifiers, Scanner
+    from analysis.audit import Identifiers
+    from analysis.audit_scan import Scanner
     from analysis.ingest_names import account_rows
     from analysis.sources import read_source
 

@@ -482,7 +482,8 @@ def test_names_of_removed_accounts_are_redacted_even_when_ordinary_words() -> No
 
 def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> None:
     """An account row rejected for a bad date still names someone: redacted, and audited."""
-    from analysis.audit import Identifiers, Scanner
+    from analysis.audit import Identifiers
+    from analysis.audit_scan import Scanner
     from analysis.ingest_names import account_rows
     from analysis.sources import read_source
 
