@@ -99,8 +99,9 @@ def _forget(params: dict[str, Any], identity: str) -> str:
 
 def erasure(root: str) -> list[dict[str, Any]]:
     """Forget, re-run ingest, count what is left of the person."""
-    from analysis import privacy
-    from analysis.audit import Identifiers, Scanner
+    from analysis import privacy_opt_out
+    from analysis.audit import Identifiers
+    from analysis.audit_scan import Scanner
     from analysis.ingest_names import account_rows
     from analysis.sources import read_source
 
@@ -153,7 +154,7 @@ def erasure(root: str) -> list[dict[str, Any]]:
             for c in ("account_id", "handle", "display_name")
             for w in account_rows(tables)[c].drop_nulls().to_list()
         }
-        guesses = {privacy.legacy_digest(w) for w in words}
+        guesses = {privacy_opt_out.legacy_digest(w) for w in words}
         guesses |= {hashlib.sha256(w.casefold().encode()).hexdigest() for w in words}
         reversed_ = sum(e in guesses or e.split(":")[-1] in guesses for e in entries)
         digest_before = json.loads(Path("reports/metrics/ingest.json").read_text())[

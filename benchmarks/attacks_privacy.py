@@ -226,7 +226,7 @@ def raw_in_outputs(root: str) -> list[dict[str, Any]]:
 
 def keys(root: str) -> list[dict[str, Any]]:
     """Weak keys: refused? The published fingerprint: how costly is a guess?"""
-    from analysis import privacy
+    from analysis import privacy_keys
 
     rows = []
     folder = Path(root) / "keys"
@@ -242,9 +242,9 @@ def keys(root: str) -> list[dict[str, Any]]:
         if env is not None:
             os.environ["BENCH_KEY"] = env
         try:
-            privacy.load_key("BENCH_KEY", path, create=False)
+            privacy_keys.load_key("BENCH_KEY", path, create=False)
             return "accepted"
-        except privacy.PseudonymKeyError as exc:
+        except privacy_keys.PseudonymKeyError as exc:
             return "refused: " + str(exc).split(";")[0].replace(str(folder) + "/", "")[:70]
         finally:
             os.environ.pop("BENCH_KEY", None)
@@ -262,7 +262,7 @@ def keys(root: str) -> list[dict[str, Any]]:
     # guessing the key from the fingerprint in inputs.json: cost of one guess, old and new
     t0 = time.perf_counter()
     for i in range(3):
-        privacy.fingerprint(f"guess-{i}".encode())
+        privacy_keys.fingerprint(f"guess-{i}".encode())
     new = (time.perf_counter() - t0) / 3
     t0 = time.perf_counter()
     for i in range(3000):  # the old fingerprint: one HMAC

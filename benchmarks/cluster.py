@@ -32,7 +32,7 @@ def engines(n_embed: int, n_workers: int = 2) -> list[Figure]:
     counterfactual re-scoring of a 60-account demo."""
     import polars as pl
 
-    from analysis import counterfactual, embed
+    from analysis import counterfactual, embed, embed_models
     from analysis import models as registry
     from analysis.compute import ComputeParams, open_engine
     from analysis.config import DemoParams
@@ -50,7 +50,7 @@ def engines(n_embed: int, n_workers: int = 2) -> list[Figure]:
     n_tasks = "runs"
 
     # one process, the stage's default: 2 torch threads
-    local_spec = embed.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=n_workers)
+    local_spec = embed_models.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=n_workers)
     figs: list[Figure] = []
     f, _ = measure(
         "engine: local",
@@ -80,7 +80,7 @@ def engines(n_embed: int, n_workers: int = 2) -> list[Figure]:
     t0 = time.perf_counter()
     with open_engine(ComputeParams(engine="dask", n_workers=n_workers)) as eng:
         start_s = time.perf_counter() - t0
-        spec = embed.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=1)
+        spec = embed_models.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=1)
         f, _ = measure(
             "engine: dask",
             f"embedding, {n_workers} workers, 1st (+load)",

@@ -182,7 +182,8 @@ def main() -> None:
 
     import torch
 
-    from analysis.embed import encode_texts, load_model, model_encoder
+    from analysis.embed import encode_texts
+    from analysis.embed_models import load_model, model_encoder
 
     torch.set_num_threads(a.threads)
     peak = sgemm_peak(a.threads)

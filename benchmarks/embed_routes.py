@@ -58,16 +58,9 @@ sys.path[:0] = [str(Path(__file__).resolve().parents[1])]
 from analysis import embed_static
 from analysis.attribution import attribute, evaluate_tags
 from analysis.config import IngestParams, PrivacyParams
-from analysis.embed import (
-    EmbeddingCache,
-    EmbedParams,
-    Encoder,
-    embed_posts,
-    encode_texts,
-    load_model,
-    model_encoder,
-    resolve_device,
-)
+from analysis.embed import EmbedParams, embed_posts, encode_texts
+from analysis.embed_cache import EmbeddingCache
+from analysis.embed_models import Encoder, load_model, model_encoder, resolve_device
 from analysis.ingest import Source, ingest
 from analysis.sources import read_source
 from analysis.topics import TopicsParams, agreement

@@ -333,7 +333,8 @@ def embed_both(n: int, folder: str) -> list[Figure]:
     """
     import polars as pl
 
-    from analysis.embed import EmbedParams, embed_posts, load_model, model_encoder, resolve_device
+    from analysis.embed import EmbedParams, embed_posts
+    from analysis.embed_models import load_model, model_encoder, resolve_device
 
     ep = EmbedParams()
     device = resolve_device(ep.device)
@@ -387,7 +388,8 @@ def embed_static(n: int) -> list[Figure]:
     :func:`embed_both`; its own process, so the peak RSS is the route's (model included)."""
     import polars as pl
 
-    from analysis.embed import EmbedParams, ModelEncoder, embed_posts, resolve_encoder
+    from analysis.embed import EmbedParams, embed_posts
+    from analysis.embed_models import ModelEncoder, resolve_encoder
 
     ep = EmbedParams(route="static")
     encoder = resolve_encoder(ModelEncoder.of(ep))  # distils on first use (~25 s), then loads
@@ -442,7 +444,9 @@ def incremental_embed(n: int, folder: str) -> list[Figure]:
     """Embedding with the content cache: full run on ``n`` posts, then re-run with 1 % new posts."""
     import polars as pl
 
-    from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, load_model, model_encoder
+    from analysis.embed import EmbedParams, embed_posts
+    from analysis.embed_cache import EmbeddingCache
+    from analysis.embed_models import load_model, model_encoder
 
     ep = EmbedParams()
     model = load_model(ep.model, ep.device, threads=ep.threads)

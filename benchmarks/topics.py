@@ -23,7 +23,9 @@ import polars as pl
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 from analysis import attribution
-from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, load_model, model_encoder
+from analysis.embed import EmbedParams, embed_posts
+from analysis.embed_cache import EmbeddingCache
+from analysis.embed_models import load_model, model_encoder
 from analysis.topics import TopicsParams, agreement
 from analysis.topics_clustering import cluster_posts, stability
 from analysis.topics_keywords import ctfidf_keywords, diversity

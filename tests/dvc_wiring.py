@@ -27,9 +27,15 @@ ENTRY = {"analysis", "analysis.__main__", "analysis.cli"}
 #: its one model on the command line instead.
 DYNAMIC = {"MODELS": "analysis.models", "read_source": "analysis.sources"}
 #: Modules that name paths without reading them: the layout itself, params defaults of paths
-#: chosen in params (config, embed; checked against params.yaml instead) and the demo-key
-#: guard (privacy compares source.path with the demo's).
-NO_PATHS = {"analysis.paths", "analysis.config", "analysis.embed", "analysis.privacy"}
+#: chosen in params (config, embed and the encoder recipe of embed_models; checked against
+#: params.yaml instead) and the demo-key guard (privacy_keys compares source.path with the demo's).
+NO_PATHS = {
+    "analysis.paths",
+    "analysis.config",
+    "analysis.embed",
+    "analysis.embed_models",
+    "analysis.privacy_keys",
+}
 
 
 def module_file(name: str) -> Path | None:

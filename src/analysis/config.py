@@ -86,7 +86,7 @@ class PrivacyParams(Frozen):
     """``privacy``: keys, opt-outs and publication thresholds."""
 
     #: ``secret``: the key from ``key_env`` or ``key_file`` (every real dump). ``demo``: the
-    #: published ``privacy.DEMO_KEY``, refused for any source but the simulated demo.
+    #: published ``privacy_keys.DEMO_KEY``, refused for any source but the simulated demo.
     key_source: Literal["secret", "demo"] = "secret"
     key_env: str = "RESONANCE_KEY"
     key_file: str = "~/.config/resonance/key"

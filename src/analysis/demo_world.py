@@ -3,7 +3,7 @@
 The subjects people write about and their vocabularies (nouns, adjectives, verbs), the one-off
 subject, the post templates, the syllables and surnames of made-up names, and the planted roles
 with their shares and behaviour. The literals here are data, not the software's prose
-(``audit.NOT_PROSE``). Changing any of them changes the demo dump.
+(``audit_software.NOT_PROSE``). Changing any of them changes the demo dump.
 """
 
 from __future__ import annotations

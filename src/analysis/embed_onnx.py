@@ -5,7 +5,7 @@ Reads the packaged weights (offline) and writes one derived artefact, the quanti
 ``embed.model_cache_dir`` (default ``data/cache/models/<model>@<revision>+<recipe>/``, git-ignored):
 built by :func:`build_onnx` on first use from the local weights (export + quantisation, ~30 s on
 2 cores), never committed and never downloaded. The recipe is part of the folder name and of
-the embedding cache's key (:func:`analysis.embed.vector_key`), so vectors of two routes never mix.
+the embedding cache's key (:func:`analysis.embed_cache.vector_key`), so vectors of two routes never mix.
 
 Recipe ``onnx-int8-v1``:
 
@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from analysis.embed import PACKAGED_MODELS
+from analysis.embed_models import PACKAGED_MODELS
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ Reads the packaged weights (offline) and writes one derived artefact, the static
 :func:`build_static` on first use with model2vec's ``distill`` (one MiniLM forward pass per
 vocabulary token on CPU, PCA keeping all 384 dimensions, Zipf/SIF weights; ~1-2 min on 2 cores;
 nothing downloaded: ``distill`` loads the local folder with the hub offline). The recipe is part
-of the folder name and of the embedding cache's key (:func:`analysis.embed.vector_key`), so
+of the folder name and of the embedding cache's key (:func:`analysis.embed_cache.vector_key`), so
 static vectors never mix with MiniLM's.
 """
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import privacy
+from analysis import privacy, privacy_keys
 from analysis.config import PrivacyParams, SourceParams, section
 
 
@@ -63,7 +63,7 @@ def load_truth(
     """
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
-    key = privacy.resolve_key(priv, src)
+    key = privacy_keys.resolve_key(priv, src)
     folder = truth_dir(params)
     if folder is None:
         raise ValueError("no ground truth: source.truth_path is null")

@@ -17,7 +17,7 @@ from datetime import datetime
 import polars as pl
 
 from analysis import ingest_checks as checks
-from analysis import ingest_pseudonyms, privacy, schema
+from analysis import ingest_pseudonyms, privacy, privacy_opt_out, schema
 from analysis.config import IngestParams
 from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
 
@@ -135,16 +135,18 @@ def one_source(
         ]
     ).filter(pl.col("account_id").is_not_null())
     flagged = every_row
-    is_opted = privacy.opted_out_expr("account_id", key, opt_out) | privacy.opted_out_expr(
-        "handle", key, opt_out
-    )
+    is_opted = privacy_opt_out.opted_out_expr(
+        "account_id", key, opt_out
+    ) | privacy_opt_out.opted_out_expr("handle", key, opt_out)
     removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
     removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
     # Opt-out entries may also name accounts that are absent from the accounts list.
     post_authors = posts.select(pl.col("account_id").unique())
     extra = post_authors.filter(~pl.col("account_id").is_in(accounts["account_id"].implode()))
     removed_opt |= set(
-        extra.filter(privacy.opted_out_expr("account_id", key, opt_out))["account_id"].to_list()
+        extra.filter(privacy_opt_out.opted_out_expr("account_id", key, opt_out))[
+            "account_id"
+        ].to_list()
     )
     # has_consent false: the source says the person withdrew (e.g. deleted their account on the
     # platform); honoured like an opt-out. Null means the source does not say: kept.

@@ -14,7 +14,7 @@ from collections.abc import Sequence, Set
 
 import polars as pl
 
-from analysis import privacy, schema
+from analysis import privacy, privacy_opt_out, schema
 from analysis.sources.base import ROW, SourceTables
 
 #: Words of the canonical schema itself: a user called "answer" must not make column values suspect.
@@ -55,9 +55,9 @@ def removed_names(
     are ordinary words of the run: a child's name is never left in a text as a plain word."""
     rows = account_rows(tables)
     rejected = tables.rejects.filter(pl.col("table") == "accounts")["record_key"].drop_nulls()
-    opted = privacy.opted_out_expr("account_id", key, set(opt_out)) | privacy.opted_out_expr(
-        "handle", key, set(opt_out)
-    )
+    opted = privacy_opt_out.opted_out_expr(
+        "account_id", key, set(opt_out)
+    ) | privacy_opt_out.opted_out_expr("handle", key, set(opt_out))
     gone = rows.filter(
         pl.col("is_minor").fill_null(False)
         | pl.col("has_consent").eq(False).fill_null(False)

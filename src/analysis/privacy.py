@@ -1,38 +1,26 @@
 """Privacy primitives used on the way in (stage ``ingest``) and by ``resonance forget``/``audit``.
 
 * keyed pseudonyms: HMAC-SHA256 over ``namespace \\x1f kind \\x1f raw id`` with a secret key
-  from the environment or a key file outside git and outside every output;
-* a key fingerprint (scrypt of the key, never the key) so DVC re-runs ingest on rotation;
-  keys under 32 bytes or of low entropy, empty and group/world-readable key files are refused,
-  and the simulated demo alone may run under the published :data:`DEMO_KEY`;
+  from the environment or a key file outside git and outside every output (the key, its checks
+  and its fingerprint live in ``analysis.privacy_keys``);
 * the text scrubber: handles, e-mails (also obfuscated), URLs, phone numbers, platform mention
   markup and the names of known accounts are replaced by placeholders (the name helpers and the
   redactor live in ``analysis.names`` and are re-exported here);
-* opt-out entries, stored as keyed digests (HMAC) of the normalised raw account id.
+* opt-out entries, stored as keyed digests (HMAC) of the normalised raw account id, live in
+  ``analysis.privacy_opt_out``.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import math
-import os
 import re
-import secrets
-import stat
 import unicodedata
 from collections.abc import Iterable
-from pathlib import Path
-from typing import TYPE_CHECKING
 
 import polars as pl
 
 from analysis import names as _names
-from analysis import paths
-
-if TYPE_CHECKING:
-    from analysis.config import PrivacyParams, SourceParams
 
 # The name helpers live in analysis.names; re-exported here, the interface privacy always had.
 CONFUSABLES = _names.CONFUSABLES
@@ -54,145 +42,10 @@ skeleton = _names.skeleton
 strip_invisible = _names.strip_invisible
 word_authors = _names.word_authors
 
-log = logging.getLogger(__name__)
-
-KEY_BYTES = 32
 ACCOUNT_PREFIX = "acct_"
 POST_PREFIX = "post_"
 REACTION_PREFIX = "rx_"
 DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthday ~4e9 ids)
-
-
-#: The published key of the simulated demo. NOT A SECRET: it is in the source code so that a
-#: fresh clone's ``dvc repro`` reproduces the committed dvc.lock, and it is refused for any
-#: dump other than the simulated demo (``privacy.key_source: demo``, see :func:`resolve_key`).
-DEMO_KEY = b"resonance-demo-key-NOT-A-SECRET-only-for-the-simulated-demo-v1"
-#: The simulated demo's dump, the only source ``key_source: demo`` may pseudonymise.
-DEMO_SOURCE = ("canonical", paths.DEMO_RAW.as_posix())
-#: A key must hold this many bytes and about this many bits of estimated entropy.
-MIN_KEY_BYTES = 32
-MIN_KEY_BITS = 128
-#: scrypt cost of the key fingerprint: about 0.1 s and 32 MiB per guess, so a published
-#: fingerprint is no cheap oracle for guessing a weak key.
-FINGERPRINT_SCRYPT = {"n": 2**15, "r": 8, "p": 1, "maxmem": 64 * 2**20, "dklen": 16}
-
-
-class PseudonymKeyError(RuntimeError):
-    """No usable pseudonym key (and creating one was not allowed), or a weak one."""
-
-
-def key_entropy_bits(key: bytes) -> float:
-    """Estimated entropy of ``key`` in bits: its length times the Shannon entropy of its bytes.
-
-    An over-estimate for keys made of words, but it refuses what matters: short keys and keys
-    of few distinct characters ("aaaa...", "abab...", "1234" repeated).
-    """
-    if not key:
-        return 0.0
-    counts = [key.count(b) for b in set(key)]
-    n = len(key)
-    return n * -sum(c / n * math.log2(c / n) for c in counts)
-
-
-def check_key(key: bytes, where: str) -> bytes:
-    """Return ``key`` if it is strong enough, else raise naming ``where`` it came from (never it)."""
-    if len(key) < MIN_KEY_BYTES:
-        raise PseudonymKeyError(
-            f"the pseudonym key from {where} has {len(key)} bytes; at least {MIN_KEY_BYTES} random "
-            'bytes are needed (for example `python -c "import secrets; '
-            'print(secrets.token_hex(32))"`)'
-        )
-    bits = key_entropy_bits(key)
-    if bits < MIN_KEY_BITS:
-        raise PseudonymKeyError(
-            f"the pseudonym key from {where} is too predictable (about {bits:.0f} bits of "
-            f"entropy, {MIN_KEY_BITS} needed: too few distinct characters); use a random key"
-        )
-    return key
-
-
-def _read_key_file(path: Path) -> bytes:
-    """The key in ``path``, refused when others can read the file or when it is empty."""
-    mode = path.stat().st_mode
-    if os.name == "posix" and mode & (stat.S_IRWXG | stat.S_IRWXO):
-        raise PseudonymKeyError(
-            f"key file {path} is readable by others (mode {stat.S_IMODE(mode):04o}); "
-            f"run `chmod 600 {path}`"
-        )
-    key = path.read_text(encoding="utf-8").strip().encode("utf-8")
-    if not key:
-        raise PseudonymKeyError(
-            f"key file {path} is empty; put a random key of 64 hex digits in it"
-        )
-    return check_key(key, f"key file {path}")
-
-
-def load_key(
-    env: str = "RESONANCE_KEY",
-    key_file: str | Path = "~/.config/resonance/key",
-    create: bool = True,
-) -> bytes:
-    """Return the secret pseudonym key: env var first, else the key file, else create the file.
-
-    The key file is created with mode 0600 outside the repository; one log line says where.
-    A key shorter than 32 bytes or of too little entropy, an empty key file and a key file that
-    others can read are refused. One log line says which source was used (never the key).
-    """
-    raw = os.environ.get(env)
-    if raw is not None:
-        key = check_key(raw.encode("utf-8"), f"${env}")
-        log.info("pseudonym key: from the environment variable $%s", env)
-        return key
-    path = Path(key_file).expanduser()
-    if path.exists():
-        key = _read_key_file(path)
-        log.info("pseudonym key: from the key file %s", path)
-        return key
-    if not create:
-        raise PseudonymKeyError(
-            f"no pseudonym key: set ${env} or create {path} with mode 0600 holding a random key "
-            "of 64 hex digits"
-        )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as fh:
-        fh.write(secrets.token_hex(KEY_BYTES))
-    log.warning("created a new pseudonym key at %s (keep it outside git; back it up)", path)
-    return _read_key_file(path)
-
-
-def is_demo_source(fmt: str, path: str) -> bool:
-    """True for the simulated demo dump (the only one the published demo key may touch)."""
-    return (fmt, Path(path).as_posix().rstrip("/")) == DEMO_SOURCE
-
-
-def resolve_key(priv: PrivacyParams, source: SourceParams) -> bytes:
-    """The pseudonym key of a run as ``privacy.key_source`` says.
-
-    ``secret`` (every real dump): :func:`load_key`. ``demo``: the published :data:`DEMO_KEY`,
-    refused unless the only configured source is the simulated demo, since a published key
-    protects nobody.
-    """
-    if priv.key_source == "secret":
-        return load_key(priv.key_env, priv.key_file, priv.create_key)
-    foreign = [f"{s.format}:{s.path}" for s in source.all() if not is_demo_source(s.format, s.path)]
-    if foreign or source.extra:
-        raise PseudonymKeyError(
-            "privacy.key_source is 'demo' (a published key, not a secret) but the run reads "
-            f"{', '.join(foreign) or 'source.extra'}; set privacy.key_source: secret and provide "
-            f"${priv.key_env} or {priv.key_file}"
-        )
-    log.info("pseudonym key: the published demo key (privacy.key_source: demo; not a secret)")
-    return DEMO_KEY
-
-
-def fingerprint(key: bytes) -> str:
-    """A public fingerprint of ``key``: changes when the key changes, reveals nothing.
-
-    Derived with scrypt (memory-hard, ~0.1 s per guess), so that the fingerprint in
-    ``inputs.json`` cannot serve to test guessed keys quickly.
-    """
-    return hashlib.scrypt(key, salt=b"resonance-key-fingerprint-v2", **FINGERPRINT_SCRYPT).hex()
 
 
 def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -> str:
@@ -295,98 +148,6 @@ def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: s
         is_elementwise=True,
     )
 
-
-# --------------------------------------------------------------------------- opt-out
-
-
-def normalise_identity(value: str) -> str:
-    """Normalise an id or handle for opt-out matching: NFKC, no format characters, no leading
-    '@', casefold. Nothing else is cut: ``alice@example.com`` and ``alice@other.org`` stay two
-    people (Usenet ids are addresses)."""
-    return (
-        strip_invisible(unicodedata.normalize("NFKC", value)).strip().removeprefix("@").casefold()
-    )
-
-
-def opt_out_key_id(key: bytes) -> str:
-    """Which key an opt-out digest was made with (a prefix of the slow fingerprint)."""
-    return fingerprint(key)[:8]
-
-
-def opt_out_digest(value: str, key: bytes, key_id: str | None = None) -> str:
-    """The keyed digest stored in the opt-out list for one id or handle.
-
-    ``hmac:<key id>:<HMAC-SHA256(key, normalised value)>``: without the key a dictionary of a
-    dump's handles cannot reverse it (unsalted SHA-256 digests could be).
-    """
-    kid = key_id or opt_out_key_id(key)
-    msg = b"resonance-opt-out-v2\x1f" + normalise_identity(value).encode("utf-8")
-    return f"hmac:{kid}:" + hmac.new(key, msg, hashlib.sha256).hexdigest()[:32]
-
-
-def legacy_digest(value: str) -> str:
-    """The unkeyed digest of earlier versions (still honoured: nobody is un-forgotten)."""
-    old = strip_invisible(unicodedata.normalize("NFKC", value)).strip()
-    old = old.lstrip("@").split("@")[0].casefold() if old.count("@") <= 2 else old.casefold()
-    return "sha256:" + hashlib.sha256(old.encode("utf-8")).hexdigest()
-
-
-class OptOutKeyError(RuntimeError):
-    """The opt-out list holds digests made with another key: nobody may be silently un-forgotten."""
-
-
-def read_opt_out(path: Path | str, key: bytes) -> set[str]:
-    """Read the opt-out list: ``hmac:`` digests, legacy ``sha256:`` digests, or raw ids/handles
-    typed by hand (digested here); ``#`` comments. Raises :class:`OptOutKeyError` when an
-    entry was made with another key (after a key rotation: run ``forget`` again)."""
-    path = Path(path)
-    if not path.exists():
-        return set()
-    kid = opt_out_key_id(key)
-    out: set[str] = set()
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        line = line.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.startswith("hmac:"):
-            if line.split(":")[1] != kid:
-                raise OptOutKeyError(
-                    f"{path}, line {number}: an opt-out made with another pseudonym key; restore "
-                    "that key, or run `resonance forget` again for that person with the current one"
-                )
-            out.add(line)
-        elif line.startswith("sha256:"):
-            out.add(line)
-        else:
-            out.add(opt_out_digest(line, key, kid))
-    return out
-
-
-def add_opt_out(path: Path | str, value: str, key: bytes) -> str:
-    """Append the keyed digest of ``value`` to the opt-out list (never the raw value); return it."""
-    path = Path(path)
-    digest = opt_out_digest(value, key)
-    if digest in read_opt_out(path, key):
-        return digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a", encoding="utf-8") as fh:
-        fh.write(digest + "\n")
-    return digest
-
-
-def opted_out_expr(col: str, key: bytes, opt_out: set[str]) -> pl.Expr:
-    """True where ``col`` is on the opt-out list (keyed or legacy digest); null stays False."""
-    if not opt_out:
-        return pl.lit(False)
-    kid = opt_out_key_id(key)
-    keyed = pl.col(col).map_elements(
-        lambda v: opt_out_digest(v, key, kid), return_dtype=pl.String, skip_nulls=True
-    )
-    legacy = pl.col(col).map_elements(legacy_digest, return_dtype=pl.String, skip_nulls=True)
-    return (keyed.is_in(list(opt_out)) | legacy.is_in(list(opt_out))).fill_null(False)
-
-
-# --------------------------------------------------------------------------- scrubbing
 
 ZERO_WIDTH = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad\u180e]")
 # Every pattern below runs in time linear in the text (issue 13: the former e-mail pattern took

@@ -242,7 +242,7 @@ def test_forget_erases_an_account_everywhere(tmp_path_factory, tmp_path) -> None
     leftovers = _scan_outputs(project, {pseudonym} | post_ids | distinctive)
     assert not leftovers, leftovers
     # the embedding cache holds content hashes, not texts: none of the erased texts' remains
-    from analysis.embed import text_key
+    from analysis.embed_cache import text_key
 
     shards = sorted((project / "data/cache/embeddings").rglob("shard-*.parquet"))
     cached = set(pl.read_parquet(shards)["text_sha256"]) if shards else set()

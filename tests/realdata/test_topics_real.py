@@ -20,7 +20,9 @@ SITE = "stackexchange-french-meta"  # the smallest SE dump: 781 posts, ~1,300 co
 @pytest.fixture(scope="module")
 def site_topics(real_data, embedding_model):
     from analysis.attribution import attribute, evaluate_tags
-    from analysis.embed import EmbeddingCache, EmbedParams, embed_posts, model_encoder
+    from analysis.embed import EmbedParams, embed_posts
+    from analysis.embed_cache import EmbeddingCache
+    from analysis.embed_models import model_encoder
     from analysis.sources import read_source
     from analysis.topics import TopicsParams, agreement
     from analysis.topics_clustering import cluster_posts

@@ -116,7 +116,7 @@ def test_short_ids_in_free_text_are_not_false_alarms(tmp_path) -> None:
 )
 def test_multi_token_values_are_found_by_their_anchor_run(text: str, found: bool) -> None:
     """The indexed search finds exactly what a plain bounded substring search finds."""
-    from analysis.audit import Scanner
+    from analysis.audit_scan import Scanner
 
     hits = {v for _, v in Scanner(_ident()).scan_text(text)}
     assert bool(hits & {"Mara Kettleworth", "https://masto.example/users/zed"}) is found, hits
@@ -162,7 +162,7 @@ def test_markup_and_json_keys_are_structure_not_data(tmp_path) -> None:
 
 
 def test_words_of_our_own_prose_are_not_leaks_but_data_words_still_are(tmp_path) -> None:
-    from analysis.audit import software_words
+    from analysis.audit_software import software_words
 
     words = software_words()
     assert {"zero", "median", "abs", "Monday"} <= words  # captions, axis titles, metric names
@@ -264,7 +264,7 @@ def _crafted():
 
 @pytest.mark.parametrize("text", PLANTED)
 def test_audit_finds_every_planted_variant_and_none_after_scrubbing(text) -> None:
-    from analysis.audit import Scanner
+    from analysis.audit_scan import Scanner
     from analysis.ingest_names import redactor_for
     from analysis.privacy import scrub_text
 
@@ -278,7 +278,7 @@ def test_audit_finds_every_planted_variant_and_none_after_scrubbing(text) -> Non
 def test_the_audit_does_not_share_the_scrubbers_matching_code(monkeypatch) -> None:
     """With the scrubber's name matcher broken, the audit still finds every planted name."""
     from analysis import privacy
-    from analysis.audit import Scanner
+    from analysis.audit_scan import Scanner
 
     monkeypatch.setattr(privacy.NameRedactor, "_spans", lambda self, text: [])
     monkeypatch.setattr(privacy, "EMAIL", __import__("re").compile(r"(?!)"))
@@ -291,7 +291,7 @@ def test_the_audit_does_not_share_the_scrubbers_matching_code(monkeypatch) -> No
 
 def test_a_multi_word_name_our_own_prose_writes_as_a_phrase_is_not_a_leak(tmp_path) -> None:
     """quantumcomputing has a user "Fixed Point"; the writeup prints "At the fixed point"."""
-    from analysis.audit import is_software_phrase
+    from analysis.audit_software import is_software_phrase
 
     assert is_software_phrase("Fixed Point")
     assert is_software_phrase("FIXED  point")

@@ -13,7 +13,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import compute, counterfactual, embed
+from analysis import compute, counterfactual, embed, embed_cache, embed_models
 from analysis.compute import ComputeParams, LocalEngine, open_engine
 
 # One cluster per module (worker processes start in a few seconds); every test on the same group
@@ -87,7 +87,7 @@ def test_chunks_cut_in_order_and_refuse_zero() -> None:
 def test_embedding_on_the_cluster_equals_the_local_run(engine, tmp_path) -> None:
     posts = _posts()
     local, s1 = embed.embed_posts(posts, FakeEncoder(), None, batch_size=16)
-    cache = embed.EmbeddingCache(tmp_path, "fake", "1")
+    cache = embed_cache.EmbeddingCache(tmp_path, "fake", "1")
     dist, s2 = embed.embed_posts(posts, FakeEncoder(), cache, batch_size=16, engine=engine)
     assert_frame_equal(dist, local, check_exact=True)  # the same batches, the same encoder
     assert s2.n_encoded == s1.n_encoded == 298 and s2.n_empty == 1
@@ -127,7 +127,7 @@ def test_real_model_on_the_cluster_equals_the_local_run(engine, embedding_model)
         "The bottle conditioned ale tastes of cardboard after a year.",
         "short",
     ] * 3
-    spec = embed.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=1, batch_size=4)
+    spec = embed_models.ModelEncoder("all-MiniLM-L6-v2", "cpu", threads=1, batch_size=4)
     dist = embed.encode_texts(texts, spec, batch_size=4, engine=engine, chunk_batches=1)
     local = embed.encode_texts(texts, spec, batch_size=4)
     # same batches, same thread count: equal to float32 rounding (observed: bit-identical)

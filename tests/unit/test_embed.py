@@ -9,7 +9,9 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis.embed import DIM, EmbeddingCache, embed_posts, encode_texts, model_encoder, text_key
+from analysis.embed import DIM, embed_posts, encode_texts
+from analysis.embed_cache import EmbeddingCache, text_key
+from analysis.embed_models import model_encoder
 
 
 class CountingEncoder:

@@ -8,8 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from analysis import embed, embed_onnx
-from analysis.embed import EmbedParams, ModelEncoder, vector_key
+from analysis import embed, embed_models, embed_onnx
+from analysis.embed import EmbedParams
+from analysis.embed_cache import vector_key
+from analysis.embed_models import ModelEncoder
 
 TEXTS = [
     "How long should I age a barleywine before opening it?",
@@ -51,7 +53,7 @@ def test_int8_vectors_are_close_to_the_torch_vectors(built, embedding_model) -> 
     _, folder = built
     enc = embed_onnx.OnnxEncoder(folder, embed_onnx.model_folder("all-MiniLM-L6-v2"), 1)
     fast = enc(TEXTS)
-    ref = embed.model_encoder(embedding_model, 8)(TEXTS)
+    ref = embed_models.model_encoder(embedding_model, 8)(TEXTS)
     assert fast.shape == ref.shape == (len(TEXTS), embed.DIM) and fast.dtype == np.float32
     assert np.allclose(np.linalg.norm(fast, axis=1), 1.0, atol=1e-5)
     cos = np.sum(fast * ref, axis=1)
@@ -96,9 +98,9 @@ def test_the_stage_encoder_resolves_the_route(built) -> None:
     spec = ModelEncoder.of(
         EmbedParams(route="onnx-int8", max_seq_length=128, device="cpu", model_cache_dir=str(root))
     )
-    loaded = embed.resolve_encoder(spec)
+    loaded = embed_models.resolve_encoder(spec)
     assert isinstance(loaded, embed_onnx.OnnxEncoder) and loaded.max_seq_length == 128
     assert spec(TEXTS[:2]).shape == (2, embed.DIM)
     on_gpu = ModelEncoder.of(EmbedParams(route="onnx-int8", device="cuda"))
     with pytest.raises(ValueError, match="CPU"):
-        embed.resolve_encoder(on_gpu)
+        embed_models.resolve_encoder(on_gpu)

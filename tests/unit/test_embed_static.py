@@ -11,8 +11,10 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import embed, embed_static
-from analysis.embed import EmbedParams, ModelEncoder, for_size, vector_key
+from analysis import embed, embed_models, embed_static
+from analysis.embed import EmbedParams, for_size
+from analysis.embed_cache import vector_key
+from analysis.embed_models import ModelEncoder
 
 TEXTS = [
     "How long should I age a barleywine before opening it?",
@@ -133,5 +135,5 @@ def test_the_stage_takes_the_static_route_above_the_threshold(built, tmp_path, m
 def test_the_stage_encoder_resolves_the_static_route(built) -> None:
     root, _ = built
     spec = ModelEncoder.of(EmbedParams(route="static", model_cache_dir=str(root)))
-    assert isinstance(embed.resolve_encoder(spec), embed_static.StaticEncoder)
+    assert isinstance(embed_models.resolve_encoder(spec), embed_static.StaticEncoder)
     assert spec(TEXTS[:2]).shape == (2, embed.DIM)

@@ -10,7 +10,7 @@ import polars as pl
 import pytest
 import yaml
 
-from analysis import privacy
+from analysis import privacy, privacy_opt_out
 from analysis.stages import forget
 
 KEY_TEXT = "forget-test-key-0123456789abcdefghijklmnop"
@@ -46,8 +46,8 @@ def _forget(params, identity: str) -> int:
 def test_display_names_resolve_to_their_account(tmp_path, monkeypatch) -> None:
     params = _project(tmp_path, monkeypatch)
     assert _forget(params, "nell   TRENT") == 0
-    entries = privacy.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
-    assert entries == {privacy.opt_out_digest("u3", KEY_TEXT.encode())}
+    entries = privacy_opt_out.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
+    assert entries == {privacy_opt_out.opt_out_digest("u3", KEY_TEXT.encode())}
     assert "Nell" not in (tmp_path / "opt_out.txt").read_text()
 
 
@@ -61,10 +61,10 @@ def test_a_name_of_nobody_is_refused_not_reported_as_done(tmp_path, monkeypatch)
 def test_an_address_erases_that_address_only(tmp_path, monkeypatch) -> None:
     params = _project(tmp_path, monkeypatch)
     _forget(params, "alice@example.com")
-    entries = privacy.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
+    entries = privacy_opt_out.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
     key = KEY_TEXT.encode()
     accounts = pl.DataFrame({"account_id": ["alice@example.com", "alice@other.org"]})
-    opted = accounts.filter(privacy.opted_out_expr("account_id", key, entries))
+    opted = accounts.filter(privacy_opt_out.opted_out_expr("account_id", key, entries))
     assert opted["account_id"].to_list() == ["alice@example.com"]
 
 

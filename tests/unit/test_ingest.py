@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from analysis import privacy, schema
+from analysis import privacy, privacy_opt_out, schema
 from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest, reconcile
 from analysis.sources.base import SourceTables, frame
@@ -155,7 +155,7 @@ def test_texts_are_scrubbed_and_names_dropped() -> None:
 
 
 def test_opt_out_by_handle_removes_account_posts_and_reactions() -> None:
-    res = _run(_tables(), opt_out={privacy.opt_out_digest("@BOB_B", KEY)})
+    res = _run(_tables(), opt_out={privacy_opt_out.opt_out_digest("@BOB_B", KEY)})
     assert aid("b") not in res.accounts["account_id"].to_list()
     assert not {pid("p2"), pid("p5")} & set(res.posts["post_id"].to_list())
     assert res.counts["demo"]["accounts"]["removed_opt_out"] == 1
@@ -482,7 +482,8 @@ def test_names_of_removed_accounts_are_redacted_even_when_ordinary_words() -> No
 
 def test_names_on_rejected_account_rows_are_redacted_and_audited(tmp_path) -> None:
     """An account row rejected for a bad date still names someone: redacted, and audited."""
-    from analysis.audit import Identifiers, Scanner
+    from analysis.audit import Identifiers
+    from analysis.audit_scan import Scanner
     from analysis.ingest_names import account_rows
     from analysis.sources import read_source
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import privacy
+from analysis import privacy, privacy_keys, privacy_opt_out
 from analysis.privacy import NameRedactor, scrub_text
 
 KEY = b"k" * 32
@@ -43,8 +43,8 @@ def test_rotating_the_key_changes_every_pseudonym() -> None:
 
 
 def test_fingerprint_changes_with_key_and_hides_it() -> None:
-    fp = privacy.fingerprint(KEY)
-    assert fp != privacy.fingerprint(b"x" * 32)
+    fp = privacy_keys.fingerprint(KEY)
+    assert fp != privacy_keys.fingerprint(b"x" * 32)
     assert KEY.decode() not in fp and len(fp) == 32
 
 
@@ -55,8 +55,8 @@ def test_fingerprint_is_a_slow_kdf_not_one_hmac() -> None:
 
     key = b"test-key-0123456789-abcdefghijklmnop"
     fast = hmac.new(key, b"resonance-key-fingerprint-v1", hashlib.sha256).hexdigest()[:16]
-    assert fast not in privacy.fingerprint(key)
-    assert privacy.FINGERPRINT_SCRYPT["n"] >= 2**14  # memory-hard, ~0.1 s per guess
+    assert fast not in privacy_keys.fingerprint(key)
+    assert privacy_keys.FINGERPRINT_SCRYPT["n"] >= 2**14  # memory-hard, ~0.1 s per guess
 
 
 STRONG = "f3a9c2e71b0d4c5e8a6f9b2d1c7e0a4b-strong-test-key"
@@ -65,32 +65,32 @@ STRONG = "f3a9c2e71b0d4c5e8a6f9b2d1c7e0a4b-strong-test-key"
 def test_key_from_env_then_file_then_created(tmp_path, monkeypatch, caplog) -> None:
     monkeypatch.setenv("RK_TEST", STRONG)
     with caplog.at_level("INFO"):
-        assert privacy.load_key("RK_TEST", tmp_path / "k") == STRONG.encode()
+        assert privacy_keys.load_key("RK_TEST", tmp_path / "k") == STRONG.encode()
     assert "from the environment variable $RK_TEST" in caplog.text and STRONG not in caplog.text
     monkeypatch.delenv("RK_TEST")
     key_file = tmp_path / "sub" / "key"
     with caplog.at_level("INFO"):
-        created = privacy.load_key("RK_TEST", key_file, create=True)
+        created = privacy_keys.load_key("RK_TEST", key_file, create=True)
     assert key_file.exists() and len(created) == 64
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
     assert "created a new pseudonym key" in caplog.text and created.decode() not in caplog.text
     caplog.clear()
     with caplog.at_level("INFO"):
-        assert privacy.load_key("RK_TEST", key_file) == created
+        assert privacy_keys.load_key("RK_TEST", key_file) == created
     assert f"from the key file {key_file}" in caplog.text and created.decode() not in caplog.text
 
 
 def test_missing_key_stops_with_a_clear_message(tmp_path, monkeypatch) -> None:
     monkeypatch.delenv("RK_TEST", raising=False)
-    with pytest.raises(privacy.PseudonymKeyError, match=r"set \$RK_TEST"):
-        privacy.load_key("RK_TEST", tmp_path / "nokey", create=False)
+    with pytest.raises(privacy_keys.PseudonymKeyError, match=r"set \$RK_TEST"):
+        privacy_keys.load_key("RK_TEST", tmp_path / "nokey", create=False)
 
 
 @pytest.mark.parametrize("weak", ["x", "", "test-key", "a" * 64, "ab" * 32, "0123456789" * 3 + "0"])
 def test_short_and_low_entropy_keys_are_refused(weak, monkeypatch, tmp_path) -> None:
     monkeypatch.setenv("RK_TEST", weak)
-    with pytest.raises(privacy.PseudonymKeyError, match=r"\$RK_TEST") as err:
-        privacy.load_key("RK_TEST", tmp_path / "k")
+    with pytest.raises(privacy_keys.PseudonymKeyError, match=r"\$RK_TEST") as err:
+        privacy_keys.load_key("RK_TEST", tmp_path / "k")
     assert len(weak) < 3 or weak not in str(err.value)  # the message never holds the key
 
 
@@ -99,17 +99,17 @@ def test_empty_and_readable_key_files_are_refused(tmp_path, monkeypatch) -> None
     path = tmp_path / "key"
     path.write_text("\n")
     path.chmod(0o600)
-    with pytest.raises(privacy.PseudonymKeyError, match="is empty"):
-        privacy.load_key("RK_TEST", path)
+    with pytest.raises(privacy_keys.PseudonymKeyError, match="is empty"):
+        privacy_keys.load_key("RK_TEST", path)
     path.write_text(STRONG)
     path.chmod(0o644)
-    with pytest.raises(privacy.PseudonymKeyError, match=r"readable by others \(mode 0644\)"):
-        privacy.load_key("RK_TEST", path)
+    with pytest.raises(privacy_keys.PseudonymKeyError, match=r"readable by others \(mode 0644\)"):
+        privacy_keys.load_key("RK_TEST", path)
     path.chmod(0o640)
-    with pytest.raises(privacy.PseudonymKeyError, match="chmod 600"):
-        privacy.load_key("RK_TEST", path)
+    with pytest.raises(privacy_keys.PseudonymKeyError, match="chmod 600"):
+        privacy_keys.load_key("RK_TEST", path)
     path.chmod(0o600)
-    assert privacy.load_key("RK_TEST", path) == STRONG.encode()
+    assert privacy_keys.load_key("RK_TEST", path) == STRONG.encode()
 
 
 def test_demo_key_source_is_published_and_refused_for_any_real_dump(monkeypatch) -> None:
@@ -117,19 +117,24 @@ def test_demo_key_source_is_published_and_refused_for_any_real_dump(monkeypatch)
 
     monkeypatch.setenv("RESONANCE_KEY", STRONG)
     demo = PrivacyParams(key_source="demo")
-    assert len(privacy.DEMO_KEY) >= 32 and privacy.key_entropy_bits(privacy.DEMO_KEY) >= 128
-    assert privacy.resolve_key(demo, SourceParams()) == privacy.DEMO_KEY
-    assert privacy.resolve_key(demo, SourceParams(path="data/raw/demo/")) == privacy.DEMO_KEY
+    assert (
+        len(privacy_keys.DEMO_KEY) >= 32
+        and privacy_keys.key_entropy_bits(privacy_keys.DEMO_KEY) >= 128
+    )
+    assert privacy_keys.resolve_key(demo, SourceParams()) == privacy_keys.DEMO_KEY
+    assert (
+        privacy_keys.resolve_key(demo, SourceParams(path="data/raw/demo/")) == privacy_keys.DEMO_KEY
+    )
     for src in (
         SourceParams(format="stackexchange", path="data/raw/demo"),
         SourceParams(path="../shared/data/real/x"),
         SourceParams(extra=(SourceSpec(format="reddit", path="r"),)),
         SourceParams(extra=(SourceSpec(),)),
     ):
-        with pytest.raises(privacy.PseudonymKeyError, match="key_source: secret"):
-            privacy.resolve_key(demo, src)
+        with pytest.raises(privacy_keys.PseudonymKeyError, match="key_source: secret"):
+            privacy_keys.resolve_key(demo, src)
     real = SourceParams(format="reddit", path="r")
-    assert privacy.resolve_key(PrivacyParams(key_source="secret"), real) == STRONG.encode()
+    assert privacy_keys.resolve_key(PrivacyParams(key_source="secret"), real) == STRONG.encode()
 
 
 # ----------------------------------------------------------------------------- opt-out
@@ -137,13 +142,17 @@ def test_demo_key_source_is_published_and_refused_for_any_real_dump(monkeypatch)
 
 def test_opt_out_list_stores_keyed_digests_only(tmp_path) -> None:
     path = tmp_path / "opt_out.txt"
-    privacy.add_opt_out(path, "@Mara_Kettle17", KEY)
-    privacy.add_opt_out(path, "@Mara_Kettle17", KEY)  # idempotent
+    privacy_opt_out.add_opt_out(path, "@Mara_Kettle17", KEY)
+    privacy_opt_out.add_opt_out(path, "@Mara_Kettle17", KEY)  # idempotent
     text = path.read_text()
     assert "mara" not in text.lower() and text.count("hmac:") == 1
-    entries = privacy.read_opt_out(path, KEY)
-    assert privacy.opt_out_digest("mara_kettle17", KEY) in entries  # case and "@" do not matter
-    assert privacy.opt_out_digest("ma\u200bra_kettle17", KEY) in entries  # nor zero-width chars
+    entries = privacy_opt_out.read_opt_out(path, KEY)
+    assert (
+        privacy_opt_out.opt_out_digest("mara_kettle17", KEY) in entries
+    )  # case and "@" do not matter
+    assert (
+        privacy_opt_out.opt_out_digest("ma\u200bra_kettle17", KEY) in entries
+    )  # nor zero-width chars
     # issue 13: the old unsalted digest was reversed by hashing the dump's handles
     import hashlib
 
@@ -152,24 +161,29 @@ def test_opt_out_list_stores_keyed_digests_only(tmp_path) -> None:
 
 def test_opt_out_digests_need_the_key_and_a_rotation_is_refused(tmp_path) -> None:
     path = tmp_path / "opt_out.txt"
-    privacy.add_opt_out(path, "u1", KEY)
-    assert privacy.opt_out_digest("u1", KEY) != privacy.opt_out_digest("u1", b"x" * 40)
-    with pytest.raises(privacy.OptOutKeyError, match="another pseudonym key"):
-        privacy.read_opt_out(path, b"another-key-0123456789abcdefghijklmnop")
+    privacy_opt_out.add_opt_out(path, "u1", KEY)
+    assert privacy_opt_out.opt_out_digest("u1", KEY) != privacy_opt_out.opt_out_digest(
+        "u1", b"x" * 40
+    )
+    with pytest.raises(privacy_opt_out.OptOutKeyError, match="another pseudonym key"):
+        privacy_opt_out.read_opt_out(path, b"another-key-0123456789abcdefghijklmnop")
 
 
 def test_opt_out_ids_do_not_collapse_e_mail_addresses() -> None:
     """Usenet ids are addresses: forgetting alice@example.com must not erase alice@other.org."""
-    a = privacy.opt_out_digest("alice@example.com", KEY)
-    assert a != privacy.opt_out_digest("alice@other.org", KEY)
-    assert a == privacy.opt_out_digest("Alice@Example.com", KEY)
+    a = privacy_opt_out.opt_out_digest("alice@example.com", KEY)
+    assert a != privacy_opt_out.opt_out_digest("alice@other.org", KEY)
+    assert a == privacy_opt_out.opt_out_digest("Alice@Example.com", KEY)
 
 
 def test_opt_out_accepts_raw_lines_typed_by_hand_and_legacy_digests(tmp_path) -> None:
     path = tmp_path / "opt_out.txt"
-    legacy = privacy.legacy_digest("old_user")
+    legacy = privacy_opt_out.legacy_digest("old_user")
     path.write_text(f"# comment\nu10042\n{legacy}\n")
-    assert privacy.read_opt_out(path, KEY) == {privacy.opt_out_digest("u10042", KEY), legacy}
+    assert privacy_opt_out.read_opt_out(path, KEY) == {
+        privacy_opt_out.opt_out_digest("u10042", KEY),
+        legacy,
+    }
 
 
 # ----------------------------------------------------------------------------- scrubber

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import _unicode_unsafe, ingest, ingest_names, privacy, scrub
+from analysis import _unicode_unsafe, ingest, ingest_names, privacy, scrub, scrub_patterns
 from tests.conftest import SE_SITES
 from tests.unit.test_privacy import ADVERSARIAL, HARD_CASES
 
@@ -152,9 +152,9 @@ def test_thousands_of_names_scrub_exactly_as_the_reference() -> None:
 
 def test_only_rows_with_disputed_characters_take_the_python_route() -> None:
     texts = pl.Series(["plain ascii @bob 555-123-4567", "café ’quotes’ 😀", "e\u0301", "Straße"])
-    norm = scrub.normalise_series(texts)
+    norm = scrub_patterns.normalise_series(texts)
     slow = pl.DataFrame({"r": texts, "n": norm}).select(
-        scrub.needs_python(pl.col("r"), pl.col("n"))
+        scrub_patterns.needs_python(pl.col("r"), pl.col("n"))
     )
     # a combining mark NFKC could compose, and a letter whose case folding is two letters
     assert slow.to_series().to_list() == [False, False, False, True]

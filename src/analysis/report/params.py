@@ -61,6 +61,6 @@ class Params:
     @property
     def is_simulated(self) -> bool:
         """Is this run on the simulated demo dump alone (the default source)?"""
-        from analysis.privacy import is_demo_source
+        from analysis.privacy_keys import is_demo_source
 
         return is_demo_source(self.source.format, self.source.path) and not self.source.extra

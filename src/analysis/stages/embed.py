@@ -28,18 +28,9 @@ import polars as pl
 from analysis import ordering, paths
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import PrivacyParams, section
-from analysis.embed import (
-    EmbeddingCache,
-    EmbedParams,
-    EmbedStats,
-    ModelEncoder,
-    embed_posts,
-    for_size,
-    installed_revision,
-    resolve_device,
-    text_key,
-    vector_key,
-)
+from analysis.embed import EmbedParams, EmbedStats, embed_posts, for_size
+from analysis.embed_cache import EmbeddingCache, text_key, vector_key
+from analysis.embed_models import ModelEncoder, installed_revision, resolve_device
 from analysis.io import write_parquet
 
 log = logging.getLogger(__name__)

@@ -4,9 +4,9 @@ The identity is resolved against the configured dumps first: a raw account id, a
 or without "@") or a display name (compared case-insensitively, after NFKC and without format
 characters). Nothing matched: the command refuses, since a digest of a name that is no account
 would report success and remove no one. For every matched account the keyed digest
-(``privacy.opt_out_digest``) of its raw id is appended to the opt-out list; the raw value is
-never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs ingest
-and everything downstream without the account.
+(``privacy_opt_out.opt_out_digest``) of its raw id is appended to the opt-out list; the raw
+value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
+ingest and everything downstream without the account.
 
 Copies outside the workspace are reported, not silently kept: DVC's cache (``.dvc/cache``)
 holds the outputs of earlier runs, the account's posts among them, until it is garbage
@@ -24,7 +24,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import privacy
+from analysis import privacy, privacy_keys, privacy_opt_out
 from analysis.config import PrivacyParams, SourceParams, section
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
@@ -48,12 +48,12 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
     Returns:
         The distinct raw ids, in order of appearance (empty when nothing matched).
     """
-    wanted = privacy.normalise_identity(identity)
+    wanted = privacy_opt_out.normalise_identity(identity)
     by_id = pl.col("account_id").map_elements(
-        privacy.normalise_identity, return_dtype=pl.String, skip_nulls=True
+        privacy_opt_out.normalise_identity, return_dtype=pl.String, skip_nulls=True
     )
     by_handle = pl.col("handle").map_elements(
-        privacy.normalise_identity, return_dtype=pl.String, skip_nulls=True
+        privacy_opt_out.normalise_identity, return_dtype=pl.String, skip_nulls=True
     )
     by_name = pl.col("display_name").map_elements(
         lambda v: " ".join(privacy.fold(v).split()), return_dtype=pl.String, skip_nulls=True
@@ -91,7 +91,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Resolve the identity, add its accounts to the opt-out list, report what remains."""
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
-    key = privacy.resolve_key(priv, src)
+    key = privacy_keys.resolve_key(priv, src)
     matched: list[tuple[str, str]] = []  # (namespace, raw id)
     for spec in src.all():
         tables = read_source(spec.format, spec.path)
@@ -102,7 +102,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "was added (check the spelling, or the dump it is in: source.path / source.extra)"
         )
     for _, raw_id in matched:
-        privacy.add_opt_out(priv.opt_out_path, raw_id, key)
+        privacy_opt_out.add_opt_out(priv.opt_out_path, raw_id, key)
     pseudonyms = [
         privacy.pseudonym(key, ns, "account", raw_id, privacy.ACCOUNT_PREFIX)
         for ns, raw_id in matched

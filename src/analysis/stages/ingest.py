@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import paths, privacy, publish, schema
+from analysis import paths, privacy_keys, privacy_opt_out, publish, schema
 from analysis.config import IngestParams, PrivacyParams, SourceParams, section
 from analysis.ingest import Source, apply_links, plan
 from analysis.ingest_texts import posts_in_memory, sink_posts
@@ -63,8 +63,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
     ing = section(params, "ingest", IngestParams)
-    key = privacy.resolve_key(priv, src)
-    opt_out = privacy.read_opt_out(priv.opt_out_path, key)
+    key = privacy_keys.resolve_key(priv, src)
+    opt_out = privacy_opt_out.read_opt_out(priv.opt_out_path, key)
     sources = []
     for spec in src.all():
         tables = read_source(spec.format, spec.path, lazy_text=ing.engine == "streaming")

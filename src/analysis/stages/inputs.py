@@ -14,7 +14,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from analysis import paths, privacy
+from analysis import paths, privacy_keys
 from analysis.config import PrivacyParams, SourceParams, section
 from analysis.io import write_json
 
@@ -57,11 +57,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Write the fingerprint and manifest."""
     src = section(params, "source", SourceParams)
     priv = section(params, "privacy", PrivacyParams)
-    key = privacy.resolve_key(priv, src)
+    key = privacy_keys.resolve_key(priv, src)
     opt_out = Path(priv.opt_out_path)
     data = {
         "key_source": priv.key_source,
-        "key_fingerprint": privacy.fingerprint(key),
+        "key_fingerprint": privacy_keys.fingerprint(key),
         "opt_out_sha256": entries_digest(opt_out),
         "link_table_sha256": file_digest(Path(src.link_table)) if src.link_table else None,
         "sources": [

@@ -1,0 +1,126 @@
+"""The content-addressed embedding cache of stage ``embed`` (used by ``analysis.embed``).
+
+:class:`EmbeddingCache` keeps vectors keyed by (model, revision, sha256(text)) in Parquet
+shards under ``data/cache/embeddings/<model>@<revision>/``: it reads and writes that folder
+only. :func:`text_key` is a text's content address and :func:`vector_key` the revision a
+route's vectors are cached under, so vectors of two routes never mix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import polars as pl
+
+if TYPE_CHECKING:
+    from analysis.embed import EmbedParams
+
+
+def vector_key(p: EmbedParams) -> str:
+    """The revision under which ``p``'s vectors are cached: the weights' revision, plus the
+    route and the token limit when they are not the precise defaults (never mixed)."""
+    key = p.revision
+    if p.route == "onnx-int8":
+        from analysis.embed_onnx import RECIPE
+
+        key += f"+{RECIPE}"
+    elif p.route == "static":
+        from analysis.embed_static import RECIPE as STATIC
+
+        key += f"+{STATIC}"
+    if p.max_seq_length != 256:
+        key += f"+max{p.max_seq_length}"
+    return key
+
+
+def text_key(text: str) -> str:
+    """Content address of a text: sha256 of its UTF-8 bytes, hex."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+class EmbeddingCache:
+    """Vectors keyed by (model, revision, sha256(text)), in Parquet shards.
+
+    One folder per (model, revision); each shard holds ``text_sha256`` and ``embedding`` and is
+    named after the hash of its keys, so writing the same texts twice gives the same file.
+    """
+
+    def __init__(self, root: Path | str, model: str, revision: str) -> None:
+        safe = f"{model}@{revision}".replace("/", "_")
+        self.folder = Path(root) / safe
+        self.model, self.revision = model, revision
+
+    def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
+        """Cached vectors of those ``keys`` that are present."""
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards or not keys:
+            return {}
+        wanted = pl.DataFrame({"text_sha256": list(keys)}).unique()
+        found = (
+            pl.scan_parquet(shards)
+            .join(wanted.lazy(), on="text_sha256", how="semi")
+            .unique("text_sha256", keep="first")
+            .collect()
+        )
+        if found.height == 0:
+            return {}
+        vecs = found["embedding"].to_numpy().astype(np.float32, copy=False)
+        return dict(zip(found["text_sha256"].to_list(), vecs, strict=True))
+
+    def store(self, keys: Sequence[str], vectors: np.ndarray) -> Path | None:
+        """Write one shard with these vectors; returns its path (None when empty)."""
+        if not keys:
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        name = hashlib.sha256("".join(sorted(keys)).encode()).hexdigest()[:20]
+        path = self.folder / f"shard-{name}.parquet"
+        frame = pl.DataFrame(
+            {
+                "text_sha256": list(keys),
+                "embedding": pl.Series(
+                    vectors.astype(np.float32), dtype=pl.Array(pl.Float32, vectors.shape[1])
+                ),
+            }
+        )
+        tmp = path.with_suffix(".tmp")
+        frame.write_parquet(tmp, compression="zstd")
+        tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
+        return path
+
+    def keys(self) -> set[str]:
+        """Every key with a cached vector."""
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards:
+            return set()
+        return set(pl.scan_parquet(shards).select("text_sha256").collect()["text_sha256"])
+
+    def prune(self, keep: Iterable[str]) -> int:
+        """Keep only the vectors of ``keep`` (erasure: a forgotten text leaves no row behind).
+
+        The survivors are written as one new shard before the old shards are deleted, so a
+        killed run leaves either the old cache or the pruned one. Returns the number of distinct
+        keys removed.
+        """
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards:
+            return 0
+        everything = pl.scan_parquet(shards).unique("text_sha256", keep="first").collect()
+        wanted = pl.DataFrame({"text_sha256": sorted(set(keep))}, schema={"text_sha256": pl.String})
+        kept = everything.join(wanted, on="text_sha256", how="semi")
+        if kept.height == everything.height:
+            return 0
+        new = (
+            self.store(
+                kept["text_sha256"].to_list(), kept["embedding"].to_numpy().astype(np.float32)
+            )
+            if kept.height
+            else None
+        )
+        for shard in shards:
+            if shard != new:
+                shard.unlink()
+        return everything.height - kept.height

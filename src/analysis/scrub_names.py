@@ -1,0 +1,201 @@
+"""Known names matched on whole columns: the vectorised twin of ``privacy.NameRedactor``.
+
+Used by stage ``ingest`` through ``analysis.scrub``; reads and writes nothing. Known names are
+matched token by token as in ``privacy.NameRedactor``: one alternation of per-character
+classes (every look-alike and case form of each letter), built per batch from the names whose
+first token occurs in the batch (Aho-Corasick over the folded texts), so the compiled
+automaton stays small whatever the number of accounts.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+import polars as pl
+
+from analysis import privacy
+from analysis.scrub_patterns import only
+
+#: joins the tokens and separators of a name or of a window of text into one key
+_JOIN = "\x1f"
+
+
+class VectorNames:
+    """The entries of a ``privacy.NameRedactor``, matched on whole columns (same semantics).
+
+    A text is split into tokens (``\\w+``) and separators; every token gets its folded form
+    (look-alikes mapped to Latin, lower case) and every separator its collapsed form, and the
+    window of ``w`` tokens starting at each token is looked up (a hash join) among the names of
+    ``w`` tokens. The longest name at a token wins and the scan goes on after it, as in
+    ``NameRedactor._spans``. Only texts whose folded form holds a name's first token (one
+    Aho-Corasick pass) are split, so the cost is linear in those texts, whatever the number of
+    names (one alternation of 5,000 names took minutes in the Rust regex engine).
+    """
+
+    def __init__(self, names: privacy.NameRedactor) -> None:
+        #: folded first tokens: a text that holds none of them (as a substring) holds no name
+        self.first = sorted(names.by_first)
+        self.first_set = pl.Series(self.first, dtype=pl.String)
+        folded: dict[int, set[str]] = {}
+        exact: set[str] = set()
+        for bucket in names.by_first.values():
+            for key, seps, case_sensitive in bucket:
+                if case_sensitive:
+                    exact.add(key[0])
+                    continue
+                parts = [key[0]]
+                for sep, tok in zip(seps, key[1:], strict=True):
+                    parts += [sep, tok]
+                folded.setdefault(len(key), set()).add(_JOIN.join(parts))
+        self.widths = sorted(folded, reverse=True)
+        self.folded = {w: pl.Series(sorted(v), dtype=pl.String) for w, v in folded.items()}
+        self.exact = pl.Series(sorted(exact), dtype=pl.String)
+
+    def _matches(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """Pieces of ``texts`` (row, i, piece) and every name match (row, i, k, w) in them."""
+        pieces = (
+            pl.DataFrame({"t": texts})
+            .with_row_index("row")
+            .select("row", pl.col("t").str.extract_all(r"\w+|\W+").alias("p"))
+            .explode("p")
+            .with_row_index("i")
+        )
+
+        # rows are contiguous and in order: a shift that crosses into another row is nulled
+        # (cheaper than a window over each row)
+        def ahead(col: str, j: int) -> pl.Expr:
+            same = pl.col("row").shift(-j) == pl.col("row")
+            return pl.when(same).then(pl.col(col).shift(-j))
+
+        toks = pieces.with_columns(
+            pl.col("p").str.contains(r"^\w").fill_null(False).alias("is_tok"),
+            ahead("p", 1).alias("sep"),
+        ).filter("is_tok")
+        toks = toks.with_columns(
+            _skeleton_series(toks["p"]).alias("skel"), pl.int_range(pl.len()).alias("k")
+        ).with_columns(pl.col("skel").str.to_lowercase().alias("fold"))
+        # the tokens (and separators) after each token, before the rows are narrowed
+        top = max(self.widths, default=1)
+        toks = toks.with_columns(
+            *(ahead("sep", j - 1).alias(f"_sep{j}") for j in range(1, top)),
+            *(ahead("fold", j).alias(f"_fold{j}") for j in range(1, top)),
+        )
+        # only a token that is a name's first token (or a case-sensitive name) starts a match
+        toks = toks.filter(
+            pl.col("fold").is_in(self.first_set.implode())
+            | pl.col("skel").is_in(self.exact.implode())
+        )
+        width = pl.when(pl.col("skel").is_in(self.exact.implode())).then(1).otherwise(0)
+        for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
+            parts = [pl.col("fold")]
+            for j in range(1, w):
+                sep = pl.col(f"_sep{j}").str.replace_all(r"\s+", " ")
+                parts += [sep, pl.col(f"_fold{j}")]
+            window = pl.concat_str(parts, separator=_JOIN)  # null past the end of the text
+            hit = window.is_in(self.folded[w].implode()).fill_null(False)
+            width = pl.when(hit).then(w).otherwise(width)
+        found = toks.with_columns(width.alias("w")).filter(pl.col("w") > 0)
+        return pieces, found.select("row", "i", "k", "w")
+
+    @staticmethod
+    def _greedy(found: pl.DataFrame) -> pl.DataFrame:
+        """Left to right, a match inside an earlier chosen match is skipped (as in ``_spans``)."""
+        ends = found.with_columns(
+            (pl.col("k") + pl.col("w")).shift(1).over("row").alias("prev_end")
+        )
+        clash = ends.filter(pl.col("prev_end") > pl.col("k"))["row"].unique()
+        if clash.len() == 0:
+            return found
+        keep = []
+        for row, group in found.filter(pl.col("row").is_in(clash.implode())).group_by(
+            "row", maintain_order=True
+        ):
+            end = -1
+            for i, k, w in group.select("i", "k", "w").iter_rows():
+                if k >= end:
+                    keep.append((row[0], i, k, w))
+                    end = k + w
+        chosen = pl.DataFrame(keep, schema=found.schema, orient="row")
+        return pl.concat([found.filter(~pl.col("row").is_in(clash.implode())), chosen]).sort("i")
+
+    def _apply(self, texts: pl.Series, op: str) -> pl.Series:
+        """Redact (``op='redact'``) or test (``op='contains'``) every safe text of ``texts``."""
+        folded = _skeleton_series(texts).str.to_lowercase()
+        has = folded.str.contains_any(self.first).fill_null(False)
+        idx = has.arg_true()
+        if op == "contains":
+            out = pl.Series(texts.name, [False] * texts.len(), dtype=pl.Boolean)
+        else:
+            out = texts.clone()
+        if idx.len() == 0:
+            return out
+        sub = texts.gather(idx)
+        pieces, found = self._matches(sub)
+        if op == "contains":
+            hit = pl.int_range(sub.len(), eager=True).is_in(found["row"].implode())
+            return out.scatter(idx, hit)
+        chosen = self._greedy(found)
+        if chosen.height == 0:
+            return out
+        return out.scatter(idx, _cut(sub, pieces, chosen))
+
+    def redact(self, texts: pl.Series) -> pl.Series:
+        """Every known name of the safe ``texts`` replaced by ``[user]``."""
+        return self._apply(texts, "redact")
+
+    def contains(self, texts: pl.Series) -> pl.Series:
+        """True for the safe ``texts`` holding a known name (``NameRedactor.mentions``)."""
+        return self._apply(texts, "contains")
+
+
+def _skeleton_series(values: pl.Series) -> pl.Series:
+    """Look-alikes mapped to Latin letters (``privacy.CONFUSABLES``); ASCII values, which no
+    entry of the map touches, are left as they are."""
+    return only(values, r"[^\x00-\x7F]", lambda s: s.str.replace_many(confusable_map()))
+
+
+def _cut(texts: pl.Series, pieces: pl.DataFrame, chosen: pl.DataFrame) -> pl.Series:
+    """``texts`` with each chosen match (pieces ``i`` to ``i + 2w - 2``) replaced by ``[user]``.
+
+    The pieces tile each text (``\\w+|\\W+``), so a match's character offsets are sums of
+    piece lengths; each text is cut by slices, its matches from the last to the first (a cut
+    leaves the offsets before it as they were), one round per match of the text that has most.
+    """
+    lens = pieces["p"].str.len_chars().fill_null(0).cast(pl.Int64).to_numpy()
+    ends = np.cumsum(lens)
+    starts = ends - lens
+    rows = pieces["row"].to_numpy()
+    # rows are numbered 0..n-1 in order, each with at least one piece (an empty text a null)
+    first = np.flatnonzero(np.r_[True, rows[1:] != rows[:-1]])
+    if first.size != texts.len():
+        raise RuntimeError(f"{first.size} texts among the pieces of {texts.len()}")
+    i = chosen["i"].to_numpy().astype(np.int64)
+    row = chosen["row"].to_numpy().astype(np.int64)
+    last = i + 2 * chosen["w"].to_numpy().astype(np.int64) - 2
+    base = starts[first][row]
+    edits = pl.DataFrame({"row": row, "a": starts[i] - base, "b": ends[last] - base})
+    edits = edits.sort("row", "a", descending=[False, True]).with_columns(
+        pl.int_range(pl.len()).over("row").alias("nth")
+    )
+    out = texts.clone()  # scatter writes in place
+    for nth in range(int(edits["nth"].max()) + 1):  # type: ignore[arg-type]
+        part = edits.filter(pl.col("nth") == nth)
+        rows_ = part["row"]
+        cur = pl.DataFrame({"t": out.gather(rows_), "a": part["a"], "b": part["b"]})
+        new = cur.select(
+            pl.col("t").str.slice(0, pl.col("a")) + "[user]" + pl.col("t").str.slice(pl.col("b"))
+        ).to_series()
+        out = out.scatter(rows_, new)
+    return out
+
+
+@functools.lru_cache(maxsize=1)
+def confusable_map() -> dict[str, str]:
+    return {chr(k): (chr(v) if isinstance(v, int) else v) for k, v in privacy.CONFUSABLES.items()}
+
+
+@functools.lru_cache(maxsize=64)
+def vector_names(names: privacy.NameRedactor | None) -> VectorNames | None:
+    """The vectorised twin of a redactor (cached: built once per redactor)."""
+    return VectorNames(names) if names else None

@@ -1,0 +1,143 @@
+"""The pattern steps of the vectorised scrubber (``analysis.scrub``, stage ``ingest``).
+
+Every pattern of ``privacy.scrub_text`` but the known names, as Rust regexes over a whole
+column (polars ``str.replace_all``), in its order and with its output; reads and writes nothing:
+
+* Python's lookbehinds become a consumed prefix put back by the replacement (``(^|[^\\w.])`` ->
+  ``${1}``); possessive runs are rewritten where backtracking could change the match (the
+  obfuscated e-mail); the phone pattern's ``(?!\\d)`` becomes a marker (``\\x02``) inserted after
+  every digit run, and its callback (dates, decimals, short ``00`` numbers are kept) becomes
+  three anchored rules over ``\\x00match\\x01`` markers.
+* :func:`needs_python` finds, with one regex, the rows holding a character on which Rust and
+  Python disagree (:data:`analysis._unicode_unsafe`); ``analysis.scrub`` sends them to
+  ``privacy.scrub_text``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+import polars as pl
+
+from analysis import _unicode_unsafe
+
+#: Characters the scrubber uses as markers (a text holding one goes to the Python route).
+_M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
+
+
+def _cls(ranges: Iterable[tuple[int, int]]) -> str:
+    return "[" + "".join(f"\\x{{{a:X}}}-\\x{{{b:X}}}" for a, b in ranges) + "]"
+
+
+#: Rows whose raw text holds one of these, or whose NFKC text holds one of ``_NORM_UNSAFE``,
+#: are scrubbed by ``privacy.scrub_text`` (see the module docstring).
+_RAW_UNSAFE = _cls(_unicode_unsafe.RAW)
+_NORM_UNSAFE = _cls(_unicode_unsafe.NORMALISED)
+#: The one adjacency the prefix emulation cannot see: a ``/u/name-`` match followed at once by
+#: another ``u/`` (Python's lookbehind reads the ``-`` the first match consumed).
+_REDDIT_ADJACENT = r"-/?u/"
+
+_SEP = r"[ \t\r\n.\-()/_]"
+_OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
+#: (pattern, replacement) in the order of ``privacy.scrub_text``; each one's comment says how it
+#: differs from the Python pattern and why the difference cannot change a match.
+_STEPS: tuple[tuple[str, str], ...] = (
+    # identical syntax and semantics
+    (r"(?is)<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", "[handle]"),
+    (r"<[^>]{0,2000}>", " "),
+    # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
+    (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
+    (r"(^|[^\w.+\-])[\w.+\-]+[ \t]{0,3}@[ \t]{0,3}[\w\-]+(?:\.[\w\-]+)+", "${1}[email]"),
+    # possessive runs: with them a run is maximal, so " at"/" dot" need a space or a bracket
+    # first (the later "dot"s follow a backtracking [A-Za-z]{2,} and need none)
+    (
+        rf"(^|[^\w.+\-])[\w.+\-]+(?:\s+{_OPEN}?|{_OPEN})\s*(?:at|AT)\s*{_CLOSE}?\s*[\w\-]+"
+        rf"(?:\s+{_OPEN}?|{_OPEN})\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}}"
+        rf"(?:\s*{_OPEN}?\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}})*\b",
+        "${1}[email]",
+    ),
+    # the unprefixed first branch is kept first, then it and the domain branch with a prefix,
+    # so that at every start the branches are tried in Python's order
+    (
+        r"(?i)(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
+        r"|(^|[^\w.\-])(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
+        r"|(^|[^\w.\-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social"
+        r"|app|dev|info)(?:/[^\s<>\"')\]]*)?",
+        "${1}${2}[url]",
+    ),
+    (r"(^|[^\w/])/?u/[A-Za-z0-9_\-]{2,}", "${1}[handle]"),
+    (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
+    # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
+    (r"(\d)(\D|$)", "${1}" + _M_END + "${2}"),
+    (
+        rf"(^|[^\w+.{_M_END}])((?:\+|00{_M_END}?)?\(?\d(?:{_M_END}?{_SEP}{{0,3}}\d){{6,14}}{_M_END})",
+        "${1}" + _M_OPEN + "${2}" + _M_CLOSE,
+    ),
+    (_M_END, ""),
+    # privacy._phone keeps calendar dates, decimals and "00" numbers of under 7 digits
+    (
+        rf"{_M_OPEN}(\d{{4}}[\-./_]\d{{1,2}}[\-./_]\d{{1,2}}|\d{{1,2}}[\-./_]\d{{1,2}}[\-./_]\d{{4}}"
+        rf"|\d+\.\d+|[+(]*00[^\d{_M_CLOSE}]*(?:\d[^\d{_M_CLOSE}]*){{0,6}}){_M_CLOSE}",
+        "${1}",
+    ),
+    (rf"{_M_OPEN}[^{_M_CLOSE}]*{_M_CLOSE}", "[phone]"),
+    # a run of blanks becomes one space: a single space is left alone (the same output)
+    (r"[ \t\x{A0}]{2,}|[\t\x{A0}]", " "),
+)
+_TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
+#: (first step, last step + 1, test): a text the test does not match is left unchanged by
+#: those steps (each test is implied by every match of its steps), so they run on fewer rows
+_GATES: tuple[tuple[int, int, str], ...] = (
+    (0, 2, "<"),
+    (2, 4, "@"),
+    (4, 5, "(?:dot|DOT)"),
+    (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
+    (6, 7, "u/"),
+    (7, 8, "@"),
+    (8, 13, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
+    (13, 14, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
+)
+
+
+def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
+    """True for the rows the vectorised scrubber cannot vouch for (they take the Python route)."""
+    return (
+        raw.str.contains(_RAW_UNSAFE)
+        | normalised.str.contains(_NORM_UNSAFE)
+        | normalised.str.contains(_REDDIT_ADJACENT)
+    ).fill_null(False)
+
+
+def normalised(col: pl.Expr) -> pl.Expr:
+    return col.str.replace_all(r"[\p{Cf}\x{180E}]", "").str.normalize("NFKC")
+
+
+def only(texts: pl.Series, test: str, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``fn`` applied to the texts ``test`` matches; the others are kept as they are."""
+    idx = texts.str.contains(test, literal=test in ("<", "@", "u/")).fill_null(False).arg_true()
+    if idx.len() == 0:
+        return texts
+    # scatter writes in place: never into the caller's series
+    return texts.clone().scatter(idx, fn(texts.gather(idx)))
+
+
+def normalise_series(texts: pl.Series) -> pl.Series:
+    """Without format characters, NFKC (ASCII texts, most of them, are left as they are)."""
+    return only(
+        texts,
+        r"[^\x00-\x7F]",
+        lambda s: s.to_frame().select(normalised(pl.col(s.name))).to_series(),
+    )
+
+
+def _steps(texts: pl.Series, first: int, last: int) -> pl.Series:
+    for pattern, repl in _STEPS[first:last]:
+        texts = texts.str.replace_all(pattern, repl, literal=pattern == _M_END)
+    return texts
+
+
+def patterns_series(texts: pl.Series) -> pl.Series:
+    """Every pattern step of ``privacy.scrub_text`` but the names, in its order."""
+    for first, last, test in _GATES:
+        texts = only(texts, test, lambda s, a=first, b=last: _steps(s, a, b))
+    return texts
