@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pytest
 
+# xdist groups under pytest 9.2 (tests/xdist_groups.py): imported, the hook is this conftest's
+from tests.xdist_groups import pytest_collection_modifyitems  # noqa: F401
+
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 SE_SITES = sorted(p for p in REAL.glob("stackexchange-*") if p.is_dir()) if REAL.exists() else []

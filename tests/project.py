@@ -7,6 +7,14 @@ beside the workers' own temp folders and a file lock makes the others wait for t
 tests that change it (erasure, key rotation, another key) take ``copy_built``: a copy of the
 built project, DVC cache and embedding cache included, so nothing is embedded twice and a
 ``dvc repro`` there re-runs only what the change affects.
+
+``make test`` runs two xdist workers with ``--dist loadgroup``: each group of tests runs on one
+worker, and xdist hands out the groups largest first (then the single tests in collection
+order). ``GROUPS`` splits the tests on the built project in two so that neither worker runs both
+long re-runs (another key; erasure: each a ``dvc repro`` of every stage after ingest, ~3 min):
+"reads" (browser, notebooks, report outputs, and the other-key run) is the largest group, so the
+first worker takes it at once and builds the project; the other runs the dask group, then
+"changes" (pipeline checks, key rotation, erasure) once the build is done.
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -23,6 +32,8 @@ import yaml
 from tests.conftest import ROOT
 
 SMALL = {"demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"}}
+#: xdist group of the tests on the built project (see above): "reads" must stay the largest
+GROUPS = {"reads": "report", "changes": "pipeline"}
 #: seconds the shared build took (printed by the session fixture's users when asked)
 TIMINGS: dict[str, float] = {}
 _BUILT: dict[str, Path] = {}
@@ -81,30 +92,50 @@ def set_params(project: Path, updates: dict) -> None:
     path.write_text(yaml.safe_dump(params, sort_keys=False))
 
 
-def built_project(tmp_path_factory) -> Path:
-    """The demo project after ``dvc repro`` on ``SMALL``: built once per session, all workers."""
-    if "project" in _BUILT:
-        return _BUILT["project"]
+def shared_folder(tmp_path_factory) -> Path:
+    """This session's temp folder that every xdist worker sees.
+
+    Under xdist each worker's basetemp is ``<session>/popen-gwN``: the parent is the session's.
+    """
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
+def build_once(tmp_path_factory, name: str, build: Callable[[Path], None]) -> Path:
+    """``<shared folder>/<name>``, made by ``build(folder)`` once per session for all workers.
+
+    The first worker to ask builds it under a file lock while the others wait, then reuse it
+    (the pattern pytest-xdist documents for session fixtures). A build that failed half-way is
+    started again from an empty folder by the next caller.
+    """
     from filelock import FileLock
 
-    # Under xdist each worker's basetemp is <session>/popen-gwN: the parent is this session's.
-    base = tmp_path_factory.getbasetemp()
-    shared = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    project, done = shared / "demo_project", shared / "demo_project.built"
-    with FileLock(str(shared / "demo_project.lock")):
+    shared = shared_folder(tmp_path_factory)
+    folder, done = shared / name, shared / f"{name}.built"
+    with FileLock(str(shared / f"{name}.lock")):
         if not done.exists():
-            if project.exists():  # a build that failed half-way: start again
-                shutil.rmtree(project)
-            project.mkdir()
-            copy_project(project)
-            # the session's secret key (conftest), so that rotating it re-runs ingest
-            set_params(project, {**SMALL, "privacy": {"key_source": "secret"}})
-            started = time.perf_counter()
-            run(["dvc", "repro"], project)
-            TIMINGS["dvc repro"] = round(time.perf_counter() - started, 1)
+            if folder.exists():
+                shutil.rmtree(folder)
+            folder.mkdir()
+            build(folder)
             done.write_text("ok")
-    _BUILT["project"] = project
-    return project
+    return folder
+
+
+def _build_project(project: Path) -> None:
+    copy_project(project)
+    # the session's secret key (conftest), so that rotating it re-runs ingest
+    set_params(project, {**SMALL, "privacy": {"key_source": "secret"}})
+    started = time.perf_counter()
+    run(["dvc", "repro"], project)
+    TIMINGS["dvc repro"] = round(time.perf_counter() - started, 1)
+
+
+def built_project(tmp_path_factory) -> Path:
+    """The demo project after ``dvc repro`` on ``SMALL``: built once per session, all workers."""
+    if "project" not in _BUILT:
+        _BUILT["project"] = build_once(tmp_path_factory, "demo_project", _build_project)
+    return _BUILT["project"]
 
 
 def copy_built(tmp_path_factory, dest: Path) -> Path:
@@ -116,5 +147,17 @@ def copy_built(tmp_path_factory, dest: Path) -> Path:
         # .dvc/tmp holds the source's locks and its mtime state: never shared
         return ["tmp"] if Path(folder) == dvc_dir and "tmp" in names else []
 
-    shutil.copytree(source, dest, ignore=ignore, symlinks=True)
+    with project_lock(tmp_path_factory):
+        shutil.copytree(source, dest, ignore=ignore, symlinks=True)
     return dest
+
+
+def project_lock(tmp_path_factory):
+    """A file lock held while the built project is copied or run in place (``dvc repro``).
+
+    Its users run on both workers: without it a copy could take a file another worker's
+    ``dvc repro`` is rewriting (``dvc.lock``, ``data/interim/inputs.json``).
+    """
+    from filelock import FileLock
+
+    return FileLock(str(shared_folder(tmp_path_factory) / "demo_project.busy.lock"))

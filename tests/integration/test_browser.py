@@ -17,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.notebooks.demo_project import demo_project
+from tests.notebooks.demo_project import GROUPS, demo_project
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUPS["reads"])]
 
 CHROMIUM = shutil.which("chromium") or (
     "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None

@@ -2,7 +2,9 @@
 
 The project is built once per session and shared with the report tests (``tests/project.py``);
 the tests that change it (another key, key rotation, erasure) work on their own copy of the
-built project, in their own xdist group so that they can run beside the others.
+built project. The two long re-runs (another key, erasure: each a ``dvc repro`` of every stage
+after ingest) are in different xdist groups, so that they run side by side on the two workers
+(``tests/project.py``: GROUPS).
 """
 
 from __future__ import annotations
@@ -16,11 +18,23 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.project import SMALL, built_project, copy_built, copy_project, env, run, set_params
+from tests.project import (
+    GROUPS,
+    SMALL,
+    built_project,
+    copy_built,
+    copy_project,
+    env,
+    project_lock,
+    run,
+    set_params,
+)
 
 __all__ = ["SMALL", "copy_project", "run", "set_params"]  # also used by benchmarks/real_dumps.py
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("pipeline")]
+pytestmark = pytest.mark.slow
+#: the pipeline checks and the erasure tests; the other-key run goes with the report tests
+PIPELINE = pytest.mark.xdist_group(GROUPS["changes"])
 
 
 def _env() -> dict[str, str]:
@@ -33,6 +47,7 @@ def project(tmp_path_factory) -> Path:
     return built_project(tmp_path_factory)
 
 
+@PIPELINE
 def test_repro_writes_interim_tables_and_reconciled_metrics(project: Path) -> None:
     for table in ("accounts", "posts", "reactions", "rejects"):
         assert (project / f"data/interim/{table}.parquet").exists()
@@ -53,19 +68,23 @@ def test_repro_writes_interim_tables_and_reconciled_metrics(project: Path) -> No
     assert published["totals"]["accounts"]["read"] is None
 
 
-def test_second_repro_reruns_nothing_but_the_input_check(project: Path) -> None:
-    out = run(["dvc", "repro"], project).stdout
+@PIPELINE
+def test_second_repro_reruns_nothing_but_the_input_check(project: Path, tmp_path_factory) -> None:
+    with project_lock(tmp_path_factory):  # no copy of it meanwhile (tests/project.py)
+        out = run(["dvc", "repro"], project).stdout
     ran = [line for line in out.splitlines() if line.startswith("Running stage")]
     assert ran == ["Running stage 'inputs':"], out
     status = run(["dvc", "status"], project).stdout
     assert "ingest" not in status, status
 
 
+@PIPELINE
 def test_dvc_metrics_show_lists_the_ingest_metrics(project: Path) -> None:
     out = run(["dvc", "metrics", "show"], project).stdout
     assert "reports/metrics/ingest.json" in out
 
 
+@PIPELINE
 def test_audit_passes_on_the_outputs(project: Path) -> None:
     proc = run([sys.executable, "-m", "analysis", "audit"], project, check=False)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -86,7 +105,7 @@ def _numbers(obj, path=""):
     return {path: obj}
 
 
-@pytest.mark.xdist_group("pipeline-key")
+@pytest.mark.xdist_group(GROUPS["reads"])
 def test_results_do_not_depend_on_the_key(project: Path, tmp_path_factory, tmp_path) -> None:
     """Same data and params under another secret key: identical metrics and recommendations.
 
@@ -131,7 +150,7 @@ def test_results_do_not_depend_on_the_key(project: Path, tmp_path_factory, tmp_p
                 assert x[k] == y[k], (name, k, x[k], y[k])
 
 
-@pytest.mark.xdist_group("pipeline-erasure")
+@PIPELINE
 def test_key_rotation_reruns_ingest_and_changes_every_pseudonym(tmp_path_factory, tmp_path) -> None:
     import polars as pl
 
@@ -188,7 +207,7 @@ def _scan_outputs(project: Path, needles: set[str]) -> list[str]:
     return found
 
 
-@pytest.mark.xdist_group("pipeline-erasure")
+@PIPELINE
 def test_forget_erases_an_account_everywhere(tmp_path_factory, tmp_path) -> None:
     """`resonance forget` + `dvc repro`: no pseudonym, post, text, embedding or edge remains."""
     import polars as pl

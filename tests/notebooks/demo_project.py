@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.project import TIMINGS, built_project
+from tests.project import GROUPS, TIMINGS, built_project
 
-__all__ = ["TIMINGS", "demo_project"]
+__all__ = ["GROUPS", "TIMINGS", "demo_project"]
 
 
 def demo_project(tmp_path_factory) -> Path:

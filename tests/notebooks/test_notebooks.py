@@ -16,7 +16,7 @@ from jupytext.config import load_jupytext_configuration_file
 from analysis.config import load_params
 from analysis.models.params import model_params
 from tests.conftest import ROOT
-from tests.notebooks.demo_project import demo_project
+from tests.notebooks.demo_project import GROUPS, demo_project
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]-*.py"))
 CONFIG = load_jupytext_configuration_file(str(ROOT / "jupytext.toml"))
@@ -105,7 +105,7 @@ EXPECT = {
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("report")
+@pytest.mark.xdist_group(GROUPS["reads"])
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_on_the_demo_and_records_its_values(
     path: Path, tmp_path_factory, tmp_path

@@ -15,9 +15,9 @@ import pytest
 
 from analysis import contracts, publish
 from analysis.report.fmt import num
-from tests.notebooks.demo_project import demo_project
+from tests.notebooks.demo_project import GROUPS, demo_project
 
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("report")]
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group(GROUPS["reads"])]
 
 
 @pytest.fixture(scope="module")

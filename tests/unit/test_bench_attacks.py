@@ -11,7 +11,9 @@ import pytest
 
 from benchmarks import attacks
 
-pytestmark = pytest.mark.slow  # about 30 s: a gzip bomb is read up to the 64 MiB grace
+# about 30 s: a gzip bomb is read up to the 64 MiB grace. One xdist group: the module's ``rows``
+# are measured once, not once on each worker that gets one of its tests.
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("bench-attacks")]
 
 DOS_GROUPS = {"scrub", "field", "zst", "gz", "sqlite"}
 

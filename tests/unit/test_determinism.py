@@ -19,6 +19,10 @@ import pytest
 
 from tests.conftest import ROOT
 
+# One xdist group: the four runs (subprocesses, ~40 CPU s) are made once, not once on each worker
+# that gets one of the module's tests.
+pytestmark = pytest.mark.xdist_group("determinism")
+
 # Run in a child process: score every model and run a small counterfactual battery on the demo
 # tables (rows shuffled with ``seed`` unless it is 0), writing each output to ``out``.
 _CHILD = r"""

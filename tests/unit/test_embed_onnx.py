@@ -12,6 +12,7 @@ from analysis import embed, embed_models, embed_onnx
 from analysis.embed import EmbedParams
 from analysis.embed_cache import vector_key
 from analysis.embed_models import ModelEncoder
+from tests.project import build_once
 
 TEXTS = [
     "How long should I age a barleywine before opening it?",
@@ -23,11 +24,15 @@ TEXTS = [
 ]
 
 
+def _build(root) -> None:
+    embed_onnx.build_onnx("all-MiniLM-L6-v2", "0.1.0", root)
+
+
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    root = tmp_path_factory.mktemp("models")
-    folder = embed_onnx.build_onnx("all-MiniLM-L6-v2", "0.1.0", root)
-    return root, folder
+    """The int8 graph, built once per session (shared by the xdist workers)."""
+    root = build_once(tmp_path_factory, f"models-{embed_onnx.RECIPE}", _build)
+    return root, embed_onnx.build_onnx("all-MiniLM-L6-v2", "0.1.0", root)
 
 
 def test_the_graph_is_built_once_from_local_weights_and_recorded(built, monkeypatch) -> None:

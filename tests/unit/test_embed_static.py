@@ -15,6 +15,7 @@ from analysis import embed, embed_models, embed_static
 from analysis.embed import EmbedParams, for_size
 from analysis.embed_cache import vector_key
 from analysis.embed_models import ModelEncoder
+from tests.project import build_once
 
 TEXTS = [
     "How long should I age a barleywine before opening it?",
@@ -26,10 +27,8 @@ TEXTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def built(tmp_path_factory):
-    """The static model, distilled with every network connection refused (offline)."""
-    root = tmp_path_factory.mktemp("models")
+def _distil_offline(root) -> None:
+    """Distil the static model into ``root`` with every network connection refused."""
     real_connect = socket.socket.connect
 
     def refuse(self, address):  # a unix socket (a local pipe) is not the network
@@ -40,10 +39,16 @@ def built(tmp_path_factory):
     mp = pytest.MonkeyPatch()
     mp.setattr(socket.socket, "connect", refuse)
     try:
-        folder = embed_static.build_static("all-MiniLM-L6-v2", "0.1.0", root, threads=2)
+        embed_static.build_static("all-MiniLM-L6-v2", "0.1.0", root, threads=2)
     finally:
         mp.undo()
-    return root, folder
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """The static model, distilled offline once per session (shared by the xdist workers)."""
+    root = build_once(tmp_path_factory, f"models-{embed_static.RECIPE}", _distil_offline)
+    return root, embed_static.build_static("all-MiniLM-L6-v2", "0.1.0", root)
 
 
 def test_the_static_model_is_built_once_offline_and_recorded(built, monkeypatch) -> None:
