@@ -238,3 +238,59 @@ def _tiny_tables():
         pl.DataFrame({"account_id": ["a1", "a2"], "platform": "stackexchange"}), "accounts"
     ).with_columns(is_participant=pl.lit(True))
     return Tables(accounts, posts, schema.empty("reactions"))
+
+
+def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
+    monkeypatch, tmp_path
+) -> None:
+    """The whole dump's post topics (~80 B a post) are not held while every origin refits its
+    own; the out-of-time check reads the same table again. The refit gets three columns."""
+    from dataclasses import replace
+
+    run_topics = pl.DataFrame(
+        {"post_id": ["p1", "p2"], "topic_id": [0, 1], "probability": [1.0, 0.5]}
+    ).with_columns(is_primary=pl.lit(True))
+    topics_file = tmp_path / "post_topics.parquet"
+    run_topics.write_parquet(topics_file)
+    (tmp_path / "embeddings.parquet").write_bytes(b"")
+    (tmp_path / "topics.json").write_text('{"n_topics": 2}')
+    monkeypatch.setattr(validate.paths, "POST_TOPICS", topics_file)
+    monkeypatch.setattr(validate.paths, "EMBEDDINGS", tmp_path / "embeddings.parquet")
+    monkeypatch.setattr(validate.paths, "TOPICS_METRICS", tmp_path / "topics.json")
+    seen: dict[str, object] = {}
+
+    def refit(embeddings, posts, t, tp, k):
+        seen["refit_columns"] = posts.columns
+        return run_topics.head(1)
+
+    def scores_at(tables, names, p, t, topics_at):
+        seen["rolling"] = tables.post_topics
+        topics_at(t)
+        return {}
+
+    def fake_test(tables, at, *rest, **kw):
+        at(T0)
+        return {}
+
+    def fake_out_of_time(tables, *a, **k):
+        seen["out_of_time"] = tables.post_topics
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(
+        validate, "load_tables", lambda: replace(_tiny_tables(), post_topics=run_topics)
+    )
+    monkeypatch.setattr(validate, "post_topics_before", refit)
+    monkeypatch.setattr(validate, "read_scores", lambda path: pl.DataFrame())
+    monkeypatch.setattr(validate.paths, "score_file", lambda name: _Exists())
+    monkeypatch.setattr(validate.within_thread, "within_thread", fake_test)
+    monkeypatch.setattr(validate.incremental, "incremental", fake_test)
+    monkeypatch.setattr(validate.validity, "ranking", lambda *a, **k: {})
+    monkeypatch.setattr(validate.validity, "out_of_time", fake_out_of_time)
+    monkeypatch.setattr(validate.validity, "scores_at", scores_at)
+    monkeypatch.setattr(validate.validity, "missing_inputs", lambda s: {})
+    with pytest.raises(RuntimeError, match="stop"):
+        validate._run({"models": {"scored": {"volume": {}, "network_topic": {}}}}, None)
+    assert seen["rolling"] is None
+    assert seen["refit_columns"] == list(validate.REFIT_COLUMNS)
+    assert isinstance(seen["out_of_time"], pl.DataFrame)
+    assert seen["out_of_time"].equals(run_topics)
