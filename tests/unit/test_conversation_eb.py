@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -209,11 +210,17 @@ def _circle_reference(edges: pl.DataFrame, partners: pl.DataFrame) -> pl.DataFra
     )
 
 
+@pytest.mark.parametrize("wedge_rows", [conversation_eb.WEDGE_ROWS, 1, 50])
 @pytest.mark.parametrize("seed", range(6))
-def test_circle_counts_by_triangles_equal_the_whole_circle_join(seed: int) -> None:
+def test_circle_counts_by_triangles_equal_the_whole_circle_join(
+    seed: int, wedge_rows: int, monkeypatch
+) -> None:
     """Triangles listed once by degree order give exactly what joining each edge to its dst's
-    whole circle gave, on graphs with hubs (Zipf-like repliers and targets) and cliques."""
+    whole circle gave, on graphs with hubs (Zipf-like repliers and targets) and cliques; the
+    same when the wedges are listed in slices (one lower corner a slice, or a few)."""
     import numpy as np
+
+    monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", wedge_rows)
 
     rng = np.random.default_rng(seed)
     n_acc, n_edges = 60, 900
@@ -230,3 +237,23 @@ def test_circle_counts_by_triangles_equal_the_whole_circle_join(seed: int) -> No
     assert got.height == edges.height
     assert got.equals(want.select(got.columns))
     assert (got["n_circle"] > edges.sort("src", "dst")["n"]).any()  # triangles were found
+
+
+def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
+    """Two 4-cliques sharing corner 3, plus a pendant pair: 8 triangles, each once, whether the
+    lower corners (0 to 6) form one slice or one slice each."""
+    pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
+    pairs += [(a, b) for a in (3, 4, 5, 6) for b in (4, 5, 6) if a < b] + [(6, 7)]
+    up = pl.DataFrame({"u": [a for a, _ in pairs], "v": [b for _, b in pairs]})
+    want = sorted(
+        (a, b, c)
+        for a, b, c in itertools.combinations(range(8), 3)
+        if {(a, b), (a, c), (b, c)} <= set(pairs)
+    )
+    assert len(want) == 8
+    for rows, n_slices in ((conversation_eb.WEDGE_ROWS, 1), (1, 7)):
+        monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", rows)
+        slices = list(conversation_eb._triangles(up))
+        got = sorted(t for s in slices for t in s.select("u", "v", "w").iter_rows())
+        assert got == want
+        assert len(slices) == n_slices

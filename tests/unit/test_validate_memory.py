@@ -238,3 +238,102 @@ def _tiny_tables():
         pl.DataFrame({"account_id": ["a1", "a2"], "platform": "stackexchange"}), "accounts"
     ).with_columns(is_participant=pl.lit(True))
     return Tables(accounts, posts, schema.empty("reactions"))
+
+
+def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
+    monkeypatch, tmp_path
+) -> None:
+    """The whole dump's post topics (~80 B a post) are not held while every origin refits its
+    own; the out-of-time check reads the same table again. The refit gets three columns."""
+    from dataclasses import replace
+
+    run_topics = pl.DataFrame(
+        {"post_id": ["p1", "p2"], "topic_id": [0, 1], "probability": [1.0, 0.5]}
+    ).with_columns(is_primary=pl.lit(True))
+    topics_file = tmp_path / "post_topics.parquet"
+    run_topics.write_parquet(topics_file)
+    (tmp_path / "embeddings.parquet").write_bytes(b"")
+    (tmp_path / "topics.json").write_text('{"n_topics": 2}')
+    monkeypatch.setattr(validate.paths, "POST_TOPICS", topics_file)
+    monkeypatch.setattr(validate.paths, "EMBEDDINGS", tmp_path / "embeddings.parquet")
+    monkeypatch.setattr(validate.paths, "TOPICS_METRICS", tmp_path / "topics.json")
+    seen: dict[str, object] = {}
+
+    def refit(embeddings, posts, t, tp, k):
+        seen["refit_columns"] = posts.columns
+        return run_topics.head(1)
+
+    def scores_at(tables, names, p, t, topics_at):
+        seen["rolling"] = tables.post_topics
+        topics_at(t)
+        return {}
+
+    def fake_test(tables, at, *rest, **kw):
+        at(T0)
+        return {}
+
+    def fake_out_of_time(tables, *a, **k):
+        seen["out_of_time"] = tables.post_topics
+        raise RuntimeError("stop")
+
+    monkeypatch.setattr(
+        validate, "load_tables", lambda: replace(_tiny_tables(), post_topics=run_topics)
+    )
+    monkeypatch.setattr(validate, "post_topics_before", refit)
+    monkeypatch.setattr(validate, "read_scores", lambda path: pl.DataFrame())
+    monkeypatch.setattr(validate.paths, "score_file", lambda name: _Exists())
+    monkeypatch.setattr(validate.within_thread, "within_thread", fake_test)
+    monkeypatch.setattr(validate.incremental, "incremental", fake_test)
+    monkeypatch.setattr(validate.validity, "ranking", lambda *a, **k: {})
+    monkeypatch.setattr(validate.validity, "out_of_time", fake_out_of_time)
+    monkeypatch.setattr(validate.validity, "scores_at", scores_at)
+    monkeypatch.setattr(validate.validity, "missing_inputs", lambda s: {})
+    with pytest.raises(RuntimeError, match="stop"):
+        validate._run({"models": {"scored": {"volume": {}, "network_topic": {}}}}, None)
+    assert seen["rolling"] is None
+    assert seen["refit_columns"] == list(validate.REFIT_COLUMNS)
+    assert isinstance(seen["out_of_time"], pl.DataFrame)
+    assert seen["out_of_time"].equals(run_topics)
+
+
+def test_the_posts_cut_to_the_edge_and_order_columns_give_the_same_edges_and_order(
+    monkeypatch,
+) -> None:
+    """Incremental and the ranking scope and order posts cut to ``EDGE_COLUMNS`` and
+    ``ORDER_COLUMNS`` (half the table's bytes): the same credit edges and account order as the
+    whole table, on Stack Exchange answers (credit to the answerer), replies whose addressee
+    comes from the parent, reposts, same-second posts, and a meaning that only the platform
+    tells (Reddit comments read as quotes here, as no platform's are today)."""
+    from analysis import ordering, schema, semantics
+    from analysis.models import common
+
+    meanings = {**semantics.MEANINGS, ("reddit", "comment"): semantics.DEFAULT["quote"]}
+    monkeypatch.setattr(semantics, "MEANINGS", meanings)
+
+    h = timedelta(hours=1)
+    rows = [
+        ("q1", "a1", "stackexchange", "question", None, None, T0, "how?"),
+        ("x1", "a2", "stackexchange", "answer", "q1", None, T0 + h, "so"),
+        ("x2", "a3", "stackexchange", "answer", "q1", None, T0 + h, "or so"),
+        ("c1", "a1", "stackexchange", "comment", "x1", "a2", T0 + 2 * h, "thanks"),
+        ("r1", "a4", "reddit", "post", None, None, T0, "news"),
+        ("r2", "a5", "reddit", "comment", "r1", None, T0 + h, "wow"),
+        ("r3", "a4", "reddit", "reply", "r2", None, T0 + 3 * h, "yes"),
+        ("b1", "a2", "mastodon", "repost", "r1", "a4", T0 + h, None),
+    ]
+    names = ("post_id", "account_id", "platform", "kind", "parent_post_id")
+    names += ("reply_to_account_id", "created_at", "text")
+    posts = schema.conform(
+        pl.DataFrame([dict(zip(names, r, strict=True)) for r in rows]), "posts"
+    ).with_columns(root_post_id=pl.col("parent_post_id"), score=pl.lit(3))
+    as_of = T0 + timedelta(days=1)
+
+    def edges(frame: pl.DataFrame) -> pl.DataFrame:
+        return common.reply_edges(common.scoped_posts(frame, as_of, 1.0, None)).sort("post_id")
+
+    full = edges(posts)
+    assert full["post_id"].to_list() == ["c1", "r3", "x1", "x2"]  # r2 is a quote here
+    assert set(full["channel"]) == {semantics.ANSWER, semantics.CONVERSATION}
+    assert edges(posts.select(validity.EDGE_COLUMNS)).equals(full)
+    order = ordering.account_order(posts)
+    assert ordering.account_order(posts.select(validity.ORDER_COLUMNS)).equals(order)

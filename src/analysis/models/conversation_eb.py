@@ -41,6 +41,7 @@ before ``as_of`` are read; reactions and export-time totals are not read at all.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -86,17 +87,20 @@ class Params(Frozen):
 EXTRA = ("recent_rate", "long_run_rate", "n_items", "band", "band_previous")
 
 
-def replier_weights(posts: pl.DataFrame, clique_power: float) -> pl.DataFrame:
+def replier_weights(
+    posts: pl.DataFrame, clique_power: float, credit: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Weight of each (replier ``src``, replied-to ``dst``) pair: ``d_src · (1 - x) ** power``.
 
     ``posts``: scoped posts (before ``as_of``) with ``reply_to_account_id`` filled. ``x`` is the
     share of ``src``'s replies that go to ``dst`` or to ``dst``'s circle, in excess of chance
     (``dst``'s partners over all accounts), ``d_src = q/(q+1)`` with ``q`` the accounts other
-    than ``dst`` that ``src`` replied to or heard from.
+    than ``dst`` that ``src`` replied to or heard from. ``credit``: the credit edges of
+    ``posts`` (``common.reply_edges``, ``src`` and ``dst`` at least) when the caller has them.
     """
     placeholder = schema.NONPARTICIPANT_ID
     edges = (
-        common.reply_edges(posts)
+        (common.reply_edges(posts) if credit is None else credit)
         .filter((pl.col("dst") != placeholder) & (pl.col("src") != placeholder))
         .group_by("src", "dst")
         .agg(n=pl.len().cast(pl.Float64))
@@ -167,49 +171,79 @@ def _circle_counts(edges: pl.DataFrame, partners: pl.DataFrame) -> pl.DataFrame:
     r = lambda c: pl.col(c).replace_strict(code, return_dtype=pl.Int64)  # noqa: E731
     # each undirected pair once, from the lower rank to the higher
     up = partners.select(u=r("x"), v=r("y")).filter(pl.col("u") < pl.col("v"))
-    wedges = up.join(up.rename({"v": "w"}), on="u").filter(pl.col("v") < pl.col("w"))
-    tri = wedges.join(up.rename({"u": "v", "v": "w"}), on=["v", "w"], how="semi")
     coded = edges.select(s=r("src"), d=r("dst"), n="n")
-    n_tri = _triangle_sums(
-        coded["s"].to_numpy(),
-        coded["d"].to_numpy(),
-        coded["n"].to_numpy(),
-        [tri[c].to_numpy() for c in ("u", "v", "w")],
-        rank.height,
-    )
+    index = _EdgeIndex(coded["s"].to_numpy(), coded["d"].to_numpy(), rank.height)
+    weights = coded["n"].to_numpy()
+    n_tri = np.zeros(coded.height, dtype=np.float64)
+    for tri in _triangles(up):
+        n_tri += _triangle_sums(index, weights, [tri[c].to_numpy() for c in ("u", "v", "w")])
     return edges.select("src", "dst", n_circle=pl.col("n") + pl.Series(n_tri))
 
 
-def _triangle_sums(
-    s: np.ndarray, d: np.ndarray, n: np.ndarray, corners: list[np.ndarray], n_ids: int
-) -> np.ndarray:
-    """Per edge ``(s[i], d[i])`` of weight ``n[i]``: the sum of ``n(s, t)`` over the triangles
-    ``{s, d, t}`` (``corners``: one array per corner, each triangle once) in which ``s -> t`` is
-    an edge too, each of the six role assignments in turn (no frame of 6 rows a triangle).
+#: Most rows of the wedge join held at once when listing triangles (~24 MiB of it): a lower
+#: corner's pairs of higher partners. The whole join grows with the sum of squared degrees; in
+#: slices the working set stays this size whatever the graph, and the triangles are the same.
+WEDGE_ROWS = 1 << 20
+
+
+def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """``u, v, w`` (``u < v < w``): every triangle of the partner graph once, in slices.
+
+    ``up`` holds each partner pair once, from the lower rank ``u`` to the higher ``v``; a
+    triangle is a wedge ``v < w`` of higher partners of ``u`` whose ``v, w`` is a pair too. The
+    lower corners are taken in slices whose self-join holds at most :data:`WEDGE_ROWS` rows (a
+    corner with more pairs than that is a slice of its own).
+    """
+    per_u = up.group_by("u").agg(n_join=pl.len().cast(pl.Int64) ** 2).sort("u")
+    if per_u.height == 0:
+        return
+    # a slice starts where the running count of join rows passes another WEDGE_ROWS
+    cum = per_u["n_join"].cum_sum().to_numpy()
+    slice_of = pl.Series("slice", (cum - per_u["n_join"].to_numpy()) // WEDGE_ROWS)
+    slices = per_u.select("u", slice_of).partition_by("slice", maintain_order=True)
+    for corners in slices:
+        part = up.join(corners.select("u"), on="u", how="semi")
+        wedges = part.join(part.rename({"v": "w"}), on="u").filter(pl.col("v") < pl.col("w"))
+        yield wedges.join(up.rename({"u": "v", "v": "w"}), on=["v", "w"], how="semi")
+
+
+class _EdgeIndex:
+    """Edges ``s[i] -> d[i]`` (ids below ``n_ids``) looked up by their ends."""
+
+    def __init__(self, s: np.ndarray, d: np.ndarray, n_ids: int) -> None:
+        key = s.astype(np.int64) * n_ids + d
+        self.by_key = np.argsort(key, kind="stable")
+        self.keys = key[self.by_key]
+        self.n_ids = n_ids
+
+    def find(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Edge index of each ``a -> b`` and whether that edge exists."""
+        k = a.astype(np.int64) * self.n_ids + b
+        at = np.minimum(np.searchsorted(self.keys, k), self.keys.size - 1)
+        return self.by_key[at], self.keys[at] == k
+
+
+def _triangle_sums(index: _EdgeIndex, n: np.ndarray, corners: list[np.ndarray]) -> np.ndarray:
+    """Per edge ``(s[i], d[i])`` of ``index`` and weight ``n[i]``: the sum of ``n(s, t)`` over
+    the triangles ``{s, d, t}`` (``corners``: one array per corner, each triangle once) in which
+    ``s -> t`` is an edge too, each of the six role assignments in turn (no frame of 6 rows a
+    triangle).
 
     The weights are reply counts (whole numbers held as floats), so the sums are exact in any
-    order: the same numbers as a group-by.
+    order: the same numbers as a group-by, and slices of the triangles add up to the whole.
     """
-    key = s.astype(np.int64) * n_ids + d
-    by_key = np.argsort(key, kind="stable")
-    keys = key[by_key]
-    out = np.zeros(key.size, dtype=np.float64)
-    if not keys.size:
+    out = np.zeros(n.size, dtype=np.float64)
+    if not index.keys.size:
         return out
-
-    def find(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Edge index of each ``a -> b`` and whether that edge exists."""
-        k = a.astype(np.int64) * n_ids + b
-        at = np.minimum(np.searchsorted(keys, k), keys.size - 1)
-        return by_key[at], keys[at] == k
-
     # each ordered pair of corners is looked up once (it is s -> d in one role, s -> t in another)
-    found = {(i, j): find(corners[i], corners[j]) for i, j in itertools.permutations(range(3), 2)}
+    found = {
+        (i, j): index.find(corners[i], corners[j]) for i, j in itertools.permutations(range(3), 2)
+    }
     for i, j, k in itertools.permutations(range(3)):
         e_sd, has_sd = found[i, j]
         e_st, has_st = found[i, k]
         both = has_sd & has_st
-        out += np.bincount(e_sd[both], weights=n[e_st[both]], minlength=key.size)
+        out += np.bincount(e_sd[both], weights=n[e_st[both]], minlength=n.size)
     return out
 
 
@@ -221,15 +255,19 @@ def item_outcomes(
     account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers are not a
     community)."""
     placeholder = schema.NONPARTICIPANT_ID
-    own = posts.filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
+    # Only the columns read below (a filter copies every column, texts included), and the
+    # credit edges built once for the weights and the items (three columns of them).
+    own = posts.select("post_id", "account_id", "kind", "root_post_id", "created_at").filter(
+        (pl.col("kind") != "repost") & (pl.col("account_id") != placeholder)
+    )
     own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
     items = own.group_by("account_id", "thread_id").agg(first_at=pl.col("created_at").min())
-    weights = replier_weights(posts, clique_power)
+    credit = common.reply_edges(posts).select("target_post_id", "src", "dst")
+    weights = replier_weights(posts, clique_power, credit)
     # Credit each item drew, by the platform's meaning (``analysis.semantics``): replies to it;
     # for a Stack Exchange answer, the asker's credit and the comments on it.
     direct = (
-        common.reply_edges(posts)
-        .select(pl.col("target_post_id").alias("post_id"), "src")
+        credit.select(pl.col("target_post_id").alias("post_id"), "src")
         .join(own.select("post_id", pl.col("account_id").alias("dst"), "thread_id"), on="post_id")
         .filter((pl.col("src") != pl.col("dst")) & (pl.col("src") != placeholder))
         .unique(["dst", "thread_id", "src"])

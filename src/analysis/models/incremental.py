@@ -29,6 +29,7 @@ from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
 from analysis.models.fit_garbage import collect_fit_garbage
+from analysis.models.validity import EDGE_COLUMNS, ORDER_COLUMNS, active_before
 from analysis.models.within_thread import ValidateParams
 from analysis.models.within_thread_responses import Origin, origins, rank_z
 
@@ -43,21 +44,29 @@ def account_outcomes(tables: Tables, o: Origin, follow_days: float, end: datetim
     posts = tables.posts
     t0, t1 = o.scored_at, o.window_end
     follow = timedelta(days=follow_days)
-    before = posts.filter(pl.col("created_at") < t0)
+    # only the columns each step reads are filtered (a filter copies every column it keeps)
+    before = posts.select("account_id", "created_at").filter(pl.col("created_at") < t0)
     base = before.group_by("account_id").agg(
         log_prior_posts=pl.len().cast(pl.Float64).log1p(),
         log_days_since_last=((pl.lit(t0) - pl.col("created_at").max()).dt.total_seconds() / 86400)
         .cast(pl.Float64)
         .log1p(),
     )
-    window = posts.filter(
-        (pl.col("created_at") > t0)
-        & (pl.col("created_at") <= t1)
-        & (pl.col("created_at") + follow <= end)
-        & (pl.col("kind") != "repost")
-    ).select("post_id", "account_id", "created_at")
+    window = (
+        posts.select("post_id", "account_id", "created_at", "kind")
+        .filter(
+            (pl.col("created_at") > t0)
+            & (pl.col("created_at") <= t1)
+            & (pl.col("created_at") + follow <= end)
+            & (pl.col("kind") != "repost")
+        )
+        .select("post_id", "account_id", "created_at")
+    )
     scoped = common.scoped_posts(
-        posts.filter(pl.col("created_at") <= t1 + follow), t1 + follow, 1.0, None
+        posts.select(EDGE_COLUMNS).filter(pl.col("created_at") <= t1 + follow),
+        t1 + follow,
+        1.0,
+        None,
     )
     # Responses to the post itself (an answer's own credit from the asker is not a response).
     edges = (
@@ -95,11 +104,15 @@ def account_outcomes(tables: Tables, o: Origin, follow_days: float, end: datetim
         )
     else:
         has_likes = pl.col("n_likes").is_not_null() | pl.col("n_reposts").is_not_null()
-        appr = posts.join(window.select("post_id"), on="post_id").select(
-            "post_id",
-            approval=pl.when(has_likes)
-            .then(pl.col("n_likes").fill_null(0) + pl.col("n_reposts").fill_null(0))
-            .otherwise(pl.col("score").clip(lower_bound=0)),
+        appr = (
+            posts.select("post_id", "n_likes", "n_reposts", "score")
+            .join(window.select("post_id"), on="post_id")
+            .select(
+                "post_id",
+                approval=pl.when(has_likes)
+                .then(pl.col("n_likes").fill_null(0) + pl.col("n_reposts").fill_null(0))
+                .otherwise(pl.col("score").clip(lower_bound=0)),
+            )
         )
     per_post = (
         window.join(conv, on="post_id", how="left")
@@ -179,7 +192,7 @@ def incremental(
         acc = account_outcomes(tables, o, p.follow_days, end)
         if not acc.height:
             continue
-        active = posts.filter(pl.col("created_at") < o.scored_at).select("account_id").unique()
+        active = active_before(posts, o.scored_at)
         scores = cached[o.scored_at] if cached and o.scored_at in cached else scores_at(o.scored_at)
         for name, s in scores.items():
             zs.setdefault(name, []).append(
@@ -190,7 +203,7 @@ def incremental(
         n = sum(f.height for f in frames)
         return {"n_account_origins": n, "skipped": f"{n} account-origins (< {p.min_responses})"}
     data = pl.concat(frames)
-    order = ordering.account_order(posts).join(
+    order = ordering.account_order(posts.select(ORDER_COLUMNS)).join(
         data.select("account_id").unique(), on="account_id", how="semi"
     )
     data = data.join(order, on="account_id").sort("order", "origin")

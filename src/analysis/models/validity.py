@@ -40,6 +40,33 @@ REPUTATION_NOTE = (
 )
 
 
+#: The posts' columns :func:`common.scoped_posts` and :func:`common.reply_edges` read: where
+#: only the credit edges are wanted, the posts are cut to these before the scoping copies them
+#: (texts and export totals are half the table's bytes).
+EDGE_COLUMNS = (
+    "post_id",
+    "platform",
+    "account_id",
+    "kind",
+    "parent_post_id",
+    "root_post_id",
+    "reply_to_account_id",
+    "created_at",
+)
+#: The posts' columns :func:`ordering.account_order` reads.
+ORDER_COLUMNS = ("account_id", "created_at", "text")
+
+
+def active_before(posts: pl.DataFrame, t: datetime) -> pl.DataFrame:
+    """``account_id`` of every account with a post before ``t`` (two columns filtered, not all)."""
+    return (
+        posts.select("account_id", "created_at")
+        .filter(pl.col("created_at") < t)
+        .select("account_id")
+        .unique()
+    )
+
+
 def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
     """Per account, what happens in ``(start, end]``: distinct repliers and reactions received.
 
@@ -168,7 +195,7 @@ def out_of_time(
     t0 = as_of - timedelta(days=p.validate_delta_days)
     out = outcomes(tables, t0, as_of)
     # Accounts that had posted before T: the others have nothing a model could have seen.
-    seen = tables.posts.filter(pl.col("created_at") < t0).select("account_id").unique()
+    seen = active_before(tables.posts, t0)
     out = out.join(seen, on="account_id", how="semi")
     result: dict[str, Any] = {
         "scored_at": t0.isoformat(),
@@ -291,14 +318,16 @@ def ranking(
     does; it is what the published comparisons on PHEME report, so it is kept for comparison.
     """
     posts = tables.posts
-    roots = posts.filter(pl.col("parent_post_id").is_null())
-    if roots.height < 2:
+    roots = posts["created_at"].filter(posts["parent_post_id"].is_null())
+    if roots.len() < 2:
         return {"skipped": "fewer than two root posts"}
-    t = roots.sort("created_at")["created_at"][int(split_quantile * (roots.height - 1))].replace(
+    t = roots.sort()[int(split_quantile * (roots.len() - 1))].replace(
         minute=0, second=0, microsecond=0
     )  # a whole hour, not one post's exact time (it goes to models.json)
-    active = posts.filter(pl.col("created_at") < t).select("account_id").unique()
-    scoped = common.scoped_posts(posts, posts["created_at"].max() + timedelta(seconds=1), 1.0, None)
+    active = active_before(posts, t)
+    scoped = common.scoped_posts(
+        posts.select(EDGE_COLUMNS), posts["created_at"].max() + timedelta(seconds=1), 1.0, None
+    )
     late = common.reply_edges(scoped).filter(
         (pl.col("created_at") >= t) & (pl.col("post_id") != pl.col("target_post_id"))
     )
@@ -326,7 +355,8 @@ def ranking(
 
     base = (
         ordering.sort_accounts(
-            active.filter(pl.col("account_id") != schema.NONPARTICIPANT_ID), posts
+            active.filter(pl.col("account_id") != schema.NONPARTICIPANT_ID),
+            posts.select(ORDER_COLUMNS),
         )
         .join(conv, on="account_id", how="left")
         .join(appr, on="account_id", how="left")

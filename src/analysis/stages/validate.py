@@ -16,6 +16,7 @@ import argparse
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,7 @@ from analysis import models as registry
 from analysis.config import section
 from analysis.io import write_json
 from analysis.models import common, incremental, validity, within_thread
+from analysis.models.base import Tables
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
 from analysis.stages.score import load_tables
@@ -35,15 +37,28 @@ from analysis.topics import TopicsParams, post_topics_before
 log = logging.getLogger(__name__)
 
 
-def _topics_at(params: dict[str, Any], tables) -> Any:
+#: The posts' columns a topic refit reads (``topics.post_topics_before``): its filter of the
+#: earlier posts then copies these, not every column of the table.
+REFIT_COLUMNS = ("post_id", "created_at", "text")
+
+
+def _topics_at(params: dict[str, Any], posts: pl.DataFrame) -> Any:
     """T -> post topics fitted before T, or None without embeddings."""
     if not paths.EMBEDDINGS.exists() or not paths.TOPICS_METRICS.exists():
         log.warning("validate: no embeddings or topics metrics; topic models use no topics")
         return None
     k = int(json.loads(paths.TOPICS_METRICS.read_text())["n_topics"])
     tp = section(params, "topics", TopicsParams)
+    slim = posts.select(REFIT_COLUMNS)  # the same buffers, fewer columns
     # the vectors are read from the file batch by batch at each origin, never held all at once
-    return lambda t: post_topics_before(paths.EMBEDDINGS, tables.posts, t, tp, k)
+    return lambda t: post_topics_before(paths.EMBEDDINGS, slim, t, tp, k)
+
+
+def with_run_topics(tables: Tables) -> Tables:
+    """``tables`` with the run's post topics read again, if they were set aside."""
+    if tables.post_topics is not None or not paths.POST_TOPICS.exists():
+        return tables
+    return replace(tables, post_topics=pl.read_parquet(paths.POST_TOPICS))
 
 
 #: The columns of a score file validate reads (the tests need the score; ``missing_inputs`` is
@@ -117,7 +132,11 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = read_scores(path)
-    topics_at = _topics_at(params, tables) if "network_topic" in names else None
+    topics_at = _topics_at(params, tables.posts) if "network_topic" in names else None
+    if topics_at is not None:
+        # The rolling origins refit their own topics: the run's (fitted on the whole dump, ~80 B
+        # a post) are read again for the out-of-time check alone, not held meanwhile.
+        tables = replace(tables, post_topics=None)
     at = ScoresAt(
         lambda t: validity.scores_at(tables, names, p, t, topics_at),
         lambda t: log.info("validate: scoring %d models and the peers at %s", len(names), t.date()),
@@ -139,7 +158,7 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "incremental": inc,
         "ranking": rank,
         "out_of_time": validity.out_of_time(
-            tables, {n: registry.MODELS[n] for n in names}, p, as_of
+            with_run_topics(tables), {n: registry.MODELS[n] for n in names}, p, as_of
         ),
     }
     for name, r in (wt.get("models") or {}).items():
