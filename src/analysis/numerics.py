@@ -8,7 +8,7 @@ run on, and kernels of another width add in another order. Measured on this proj
 libraries is sent down another path (``ATEN_CPU_CAPABILITY=default``: up to 9.7e-8;
 ``MKL_CBWR=COMPATIBLE``; ``ONEDNN_MAX_CPU_ISA=SSE41``), and a last-bit change in the vectors
 moves k-means' stability refits (the committed demo run of 2026-11-30 and the same code run on
-2026-12-01 on another machine of the same pool: topic stability ARI 0.7999 vs 0.7929).
+2026-12-01 on another machine of the same pool: topic stability ARI 0.7929 then 0.7999).
 
 So every process that imports :mod:`analysis` first sets, where the user has not, the variables
 that make these libraries take their AVX2 path on any x86-64 CPU that has AVX2 and FMA (every
