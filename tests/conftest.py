@@ -8,8 +8,12 @@ from pathlib import Path
 
 import pytest
 
-# xdist groups under pytest 9.2 (tests/xdist_groups.py): imported, the hook is this conftest's
-from tests.xdist_groups import pytest_collection_modifyitems  # noqa: F401
+# xdist groups under pytest 9.2, and the order they are handed out in (tests/xdist_groups.py):
+# imported, the hooks are this conftest's
+from tests.xdist_groups import (
+    pytest_collection_modifyitems,  # noqa: F401
+    pytest_xdist_make_scheduler,  # noqa: F401
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"

@@ -6,7 +6,11 @@ id (``item._id``), so that append is lost and every test is scheduled on its own
 test`` the groups of this suite did nothing (both workers waited on the project build at the
 start, and the modules' expensive fixtures were made on both). Upstream: pytest-xdist issue
 1386, open. This hook makes the append xdist means to make; where xdist's own append took (older
-pytest, or an xdist with the fix) it changes nothing. ``tests/conftest.py`` imports it.
+pytest, or an xdist with the fix) it changes nothing.
+
+A second hook hands out the groups named in :data:`FIRST` before all other work: xdist's own
+order (largest group first) gave both workers a group that needs the demo project at the start,
+so one of them waited ~3 min for the other's build. ``tests/conftest.py`` imports both hooks.
 """
 
 from __future__ import annotations
@@ -39,3 +43,59 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item._id = NodeId.parse(suffixed)
         else:
             item._nodeid = suffixed
+
+
+#: Groups handed out first, in this order; every other work unit (ungrouped tests, and groups
+#: not named here) follows in xdist's own order (largest group first, then collection order).
+#: See :func:`pytest_xdist_make_scheduler` and ``tests/project.py`` for why this order.
+FIRST: tuple[str, ...] = (
+    "report",  # builds the demo project (~3 min), then reads it (browser, notebooks, outputs)
+    # on the other worker during the build: groups that do not need the project
+    "static-model",
+    "dask-local-cluster",
+    "determinism",
+    "bench-attacks",
+    # then the two ~3-min re-runs of the project, one per worker when both are free
+    "pipeline",
+    "key",
+)
+
+
+def ordered(scopes: list[str], first: tuple[str, ...]) -> list[str]:
+    """``scopes`` with those named in ``first`` moved to the front in that order (the rest keep
+    their order)."""
+    rank = {name: n for n, name in enumerate(first)}
+    return sorted(scopes, key=lambda scope: rank.get(scope, len(first)))
+
+
+def scheduler_class():
+    """xdist's ``loadgroup`` scheduler that hands out the :data:`FIRST` groups first."""
+    from xdist.scheduler import LoadGroupScheduling
+
+    class OrderedGroupScheduling(LoadGroupScheduling):
+        """Hands out the work units in :func:`ordered` order.
+
+        xdist 3.8 keeps them in ``workqueue`` (an OrderedDict, largest group first) and pops
+        them from the front in ``_assign_work_unit``, both private: pinned by requirements.lock,
+        and ``tests/unit/test_xdist_groups.py`` fails if a new xdist hands them out otherwise.
+        """
+
+        _ordered = False
+
+        def _assign_work_unit(self, node) -> None:
+            if not self._ordered:
+                queue = self.workqueue
+                for scope in ordered(list(queue), FIRST):
+                    queue.move_to_end(scope)
+                self._ordered = True
+            super()._assign_work_unit(node)
+
+    return OrderedGroupScheduling
+
+
+@pytest.hookimpl(optionalhook=True)  # a run without xdist (``-p no:xdist``) has no such hook
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """Under ``--dist loadgroup``: the scheduler of :func:`scheduler_class`; else xdist's."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    return scheduler_class()(config, log)

@@ -105,7 +105,7 @@ def _numbers(obj, path=""):
     return {path: obj}
 
 
-@pytest.mark.xdist_group(GROUPS["reads"])
+@pytest.mark.xdist_group(GROUPS["other_key"])
 def test_results_do_not_depend_on_the_key(project: Path, tmp_path_factory, tmp_path) -> None:
     """Same data and params under another secret key: identical metrics and recommendations.
 

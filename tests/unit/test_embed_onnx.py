@@ -14,6 +14,9 @@ from analysis.embed_cache import vector_key
 from analysis.embed_models import ModelEncoder
 from tests.project import build_once
 
+#: one worker builds the graph and runs every test that reads it
+pytestmark = pytest.mark.xdist_group("onnx-model")
+
 TEXTS = [
     "How long should I age a barleywine before opening it?",
     "Is a cold crash needed for a clear lager?",

@@ -17,6 +17,9 @@ from analysis.embed_cache import vector_key
 from analysis.embed_models import ModelEncoder
 from tests.project import build_once
 
+#: one worker distils the model and runs every test that reads it (tests/xdist_groups.FIRST)
+pytestmark = pytest.mark.xdist_group("static-model")
+
 TEXTS = [
     "How long should I age a barleywine before opening it?",
     "Is a cold crash needed for a clear lager?",

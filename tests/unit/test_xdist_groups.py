@@ -1,5 +1,6 @@
 """``make test``'s ``--dist loadgroup`` keeps each ``xdist_group`` on one worker (pytest 9.2
-lost xdist's group suffix; ``tests/xdist_groups.py`` puts it back)."""
+lost xdist's group suffix; ``tests/xdist_groups.py`` puts it back) and hands out the groups of
+``tests/xdist_groups.FIRST`` first, in that order."""
 
 from __future__ import annotations
 
@@ -36,22 +37,26 @@ def test_single(i):
 """
 
 
-def test_loadgroup_runs_each_group_on_one_worker(tmp_path) -> None:
+def _inner(tmp_path, conftest: str, source: str, workers: int) -> subprocess.CompletedProcess:
+    """``pytest -n <workers> --dist loadgroup -v`` on ``source`` with ``conftest``."""
     (tmp_path / "pytest.ini").write_text("[pytest]\n")
-    (tmp_path / "conftest.py").write_text(
-        "from tests.xdist_groups import pytest_collection_modifyitems  # noqa: F401\n"
-    )
-    (tmp_path / "test_inner.py").write_text(INNER)
+    (tmp_path / "conftest.py").write_text(conftest)
+    (tmp_path / "test_inner.py").write_text(source)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
-    args = ["-n", "2", "--dist", "loadgroup", "-v", "-p", "no:cacheprovider", "test_inner.py"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "pytest", *args],
+    args = ["-n", str(workers), "--dist", "loadgroup", "-v", "-p", "no:cacheprovider"]
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "test_inner.py"],
         cwd=tmp_path,
         env=dict(os.environ, PYTHONPATH=path),
         capture_output=True,
         text=True,
         timeout=300,
     )
+
+
+def test_loadgroup_runs_each_group_on_one_worker(tmp_path) -> None:
+    conftest = "from tests.xdist_groups import pytest_collection_modifyitems  # noqa: F401\n"
+    proc = _inner(tmp_path, conftest, INNER, workers=2)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     ran = re.findall(r"\[(gw\d)\] \[ *\d+%\] PASSED test_inner\.py::(\S+)", proc.stdout)
     assert len(ran) == 12, proc.stdout[-3000:]
@@ -61,3 +66,66 @@ def test_loadgroup_runs_each_group_on_one_worker(tmp_path) -> None:
         workers.setdefault(test, set()).add(worker)
     assert sorted(workers) == ["TestB::test_bc@b_c", "test_a@a", "test_single"], workers
     assert len(workers["test_a@a"]) == 1 and len(workers["TestB::test_bc@b_c"]) == 1, workers
+
+
+ORDERED = """
+import pytest
+
+
+@pytest.mark.xdist_group("big")
+@pytest.mark.parametrize("i", range(4))
+def test_big(i):
+    pass
+
+
+def test_single():
+    pass
+
+
+@pytest.mark.xdist_group("late")
+def test_late():
+    pass
+
+
+@pytest.mark.xdist_group("first")
+def test_first():
+    pass
+"""
+
+
+def test_the_first_groups_are_handed_out_first_in_their_order(tmp_path) -> None:
+    """On one worker the run order is the hand-out order: FIRST's groups, then xdist's own
+    order (the largest group first, then the single tests in collection order)."""
+    conftest = (
+        "import tests.xdist_groups as groups\n"
+        "from tests.xdist_groups import pytest_collection_modifyitems  # noqa: F401\n"
+        "from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: F401\n"
+        "groups.FIRST = ('first', 'late')\n"
+    )
+    proc = _inner(tmp_path, conftest, ORDERED, workers=1)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = re.findall(r"PASSED test_inner\.py::(\S+)", proc.stdout)
+    assert ran == [
+        "test_first@first",
+        "test_late@late",
+        *(f"test_big[{i}]@big" for i in range(4)),
+        "test_single",
+    ], proc.stdout[-3000:]
+
+
+def test_ordered_moves_the_named_groups_to_the_front() -> None:
+    from tests.xdist_groups import ordered
+
+    assert ordered(["big", "a::t", "x", "y"], ("y", "x", "absent")) == ["y", "x", "big", "a::t"]
+    assert ordered(["b", "a"], ()) == ["b", "a"]
+
+
+def test_every_first_group_is_a_group_of_the_suite() -> None:
+    """A group renamed in a test module but not in FIRST would silently lose its place."""
+    from tests.project import GROUPS
+    from tests.xdist_groups import FIRST
+
+    marked = set(GROUPS.values())
+    for path in (ROOT / "tests").rglob("test_*.py"):
+        marked |= set(re.findall(r'xdist_group\("([^"]+)"\)', path.read_text()))
+    assert set(FIRST) <= marked, sorted(set(FIRST) - marked)
