@@ -19,6 +19,18 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 SE_SITES = sorted(p for p in REAL.glob("stackexchange-*") if p.is_dir()) if REAL.exists() else []
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs two workers on two cores: one thread each for the numeric libraries
+    # (in-process and in the pipelines they start), set before any of them loads. Two threads
+    # per worker oversubscribed the cores and spent CPU waiting. Results do not depend on it:
+    # tests/unit/test_determinism.py compares thread counts explicitly.
+    for _name in (
+        "POLARS_MAX_THREADS",
+        "OMP_NUM_THREADS",
+        "MKL_NUM_THREADS",
+        "OPENBLAS_NUM_THREADS",
+    ):
+        os.environ.setdefault(_name, "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 # A fixed test key: pseudonyms in tests are reproducible and no key file is ever created.

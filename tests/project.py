@@ -33,7 +33,11 @@ import yaml
 
 from tests.conftest import ROOT
 
-SMALL = {"demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"}}
+SMALL = {
+    "demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"},
+    # one torch thread: the other worker holds the second core (vectors are the same)
+    "embed": {"threads": 1},
+}
 #: xdist groups of the tests on the built project (see above; their order: xdist_groups.FIRST)
 GROUPS = {"reads": "report", "changes": "pipeline", "other_key": "key"}
 #: seconds the shared build took (printed by the session fixture's users when asked)
@@ -46,10 +50,11 @@ def env() -> dict[str, str]:
     out = dict(os.environ)
     out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out['PATH']}"
     out["HF_HUB_OFFLINE"] = "1"
-    # Two xdist workers share two cores: one polars thread per pipeline process. The demo's
-    # counterfactual re-scoring is ~3,000 small model runs, where a second polars thread adds
-    # only scheduling (measured: the demo's compare stage 140 -> 113 CPU-s, the same wall time).
-    # Results do not depend on it: tests/unit/test_determinism.py compares thread counts.
+    # Two xdist workers share two cores: one polars thread per pipeline process (also set by
+    # tests/conftest.py on the workers). The demo's counterfactual re-scoring is ~3,000 small
+    # model runs, where a second polars thread adds only scheduling (measured: the demo's
+    # compare stage 140 -> 113 CPU-s, the same wall time). Results do not depend on it:
+    # tests/unit/test_determinism.py compares thread counts.
     out.setdefault("POLARS_MAX_THREADS", "1")
     return out
 

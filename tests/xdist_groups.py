@@ -61,11 +61,28 @@ FIRST: tuple[str, ...] = (
 )
 
 
+#: Groups holding a test of ~3 min or more: a worker that still has one of them pending is not
+#: handed another (xdist queues the next unit on a worker while its last two tests run, so the
+#: other-key run was queued behind the erasure run on one worker while the other ran short tests).
+LONG: frozenset[str] = frozenset({"report", "pipeline", "key"})
+
+
 def ordered(scopes: list[str], first: tuple[str, ...]) -> list[str]:
     """``scopes`` with those named in ``first`` moved to the front in that order (the rest keep
     their order)."""
     rank = {name: n for n, name in enumerate(first)}
     return sorted(scopes, key=lambda scope: rank.get(scope, len(first)))
+
+
+def next_unit(queue: list[str], busy: bool) -> str:
+    """The unit to hand a worker: the first in ``queue``, or for a worker ``busy`` with a
+    :data:`LONG` group the first that is not long (the first of all when only long ones are
+    left)."""
+    if busy:
+        for scope in queue:
+            if scope not in LONG:
+                return scope
+    return queue[0]
 
 
 def scheduler_class():
@@ -83,11 +100,18 @@ def scheduler_class():
         _ordered = False
 
         def _assign_work_unit(self, node) -> None:
+            queue = self.workqueue
             if not self._ordered:
-                queue = self.workqueue
                 for scope in ordered(list(queue), FIRST):
                     queue.move_to_end(scope)
                 self._ordered = True
+            busy = any(
+                scope in LONG and not all(done.values())
+                for scope, done in self.assigned_work.get(node, {}).items()
+            )
+            pick = next_unit(list(queue), busy)
+            if pick != next(iter(queue)):
+                queue.move_to_end(pick, last=False)  # xdist pops the front
             super()._assign_work_unit(node)
 
     return OrderedGroupScheduling

@@ -42,7 +42,7 @@ def _distil_offline(root) -> None:
     mp = pytest.MonkeyPatch()
     mp.setattr(socket.socket, "connect", refuse)
     try:
-        embed_static.build_static("all-MiniLM-L6-v2", "0.1.0", root, threads=2)
+        embed_static.build_static("all-MiniLM-L6-v2", "0.1.0", root, threads=1)
     finally:
         mp.undo()
 

@@ -123,9 +123,66 @@ def test_ordered_moves_the_named_groups_to_the_front() -> None:
 def test_every_first_group_is_a_group_of_the_suite() -> None:
     """A group renamed in a test module but not in FIRST would silently lose its place."""
     from tests.project import GROUPS
-    from tests.xdist_groups import FIRST
+    from tests.xdist_groups import FIRST, LONG
 
     marked = set(GROUPS.values())
     for path in (ROOT / "tests").rglob("test_*.py"):
         marked |= set(re.findall(r'xdist_group\("([^"]+)"\)', path.read_text()))
     assert set(FIRST) <= marked, sorted(set(FIRST) - marked)
+    assert marked >= LONG, sorted(LONG - marked)
+
+
+def test_a_worker_busy_with_a_long_group_gets_a_short_unit() -> None:
+    from tests.xdist_groups import LONG, next_unit
+
+    assert {"report", "pipeline", "key"} <= LONG
+    assert next_unit(["key", "a::t", "b::t"], busy=True) == "a::t"
+    assert next_unit(["key", "a::t"], busy=False) == "key"
+    assert next_unit(["key", "pipeline"], busy=True) == "key"  # nothing short is left
+
+
+BUSY = """
+import time
+
+import pytest
+
+
+@pytest.mark.xdist_group("slow1")
+@pytest.mark.parametrize("i", range(2))
+def test_slow1(i):
+    time.sleep(0.5)
+
+
+@pytest.mark.xdist_group("quick")
+@pytest.mark.parametrize("i", range(2))
+def test_quick(i):
+    pass
+
+
+@pytest.mark.xdist_group("slow2")
+def test_slow2():
+    time.sleep(0.5)
+
+
+@pytest.mark.parametrize("i", range(4))
+def test_single(i):
+    pass
+"""
+
+
+def test_two_long_groups_go_to_two_workers(tmp_path) -> None:
+    """xdist queues a second unit on a worker whose last two tests are pending: with slow1
+    first (two tests) it would queue slow2 behind it while the other worker runs quick tests."""
+    conftest = (
+        "import tests.xdist_groups as groups\n"
+        "from tests.xdist_groups import pytest_collection_modifyitems  # noqa: F401\n"
+        "from tests.xdist_groups import pytest_xdist_make_scheduler  # noqa: F401\n"
+        "groups.FIRST = ('slow1', 'quick', 'slow2')\n"
+        "groups.LONG = frozenset({'slow1', 'slow2'})\n"
+    )
+    proc = _inner(tmp_path, conftest, BUSY, workers=2)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    ran = re.findall(r"\[(gw\d)\] \[ *\d+%\] PASSED test_inner\.py::(\S+)", proc.stdout)
+    where = {re.sub(r"\[\d\]", "", nodeid): worker for worker, nodeid in ran}
+    assert len(ran) == 9, proc.stdout[-3000:]
+    assert where["test_slow1@slow1"] != where["test_slow2@slow2"], ran
