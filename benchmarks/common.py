@@ -54,28 +54,70 @@ class StageClock:
             self.seconds[self.current] = time.perf_counter() - self._since
 
 
-class PeakRSS:
-    """Sample the RSS of this process and its children in a thread; ``peak``, ``start`` in bytes."""
+def _hwm_bytes() -> int:
+    """This process's peak RSS since the last reset (``VmHWM``), bytes; 0 when unknown."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
 
-    def __init__(self, interval_s: float = 0.005) -> None:
-        self.interval_s = interval_s
+
+def _reset_hwm() -> bool:
+    """Reset this process's peak RSS to its current RSS; False where the kernel does not let."""
+    try:
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return False
+    return _hwm_bytes() > 0
+
+
+class PeakRSS:
+    """Peak RSS of this process plus its children over a block; ``peak``, ``start`` in bytes.
+
+    This process's own peak is the kernel's high-water mark (``VmHWM``), reset at the start by
+    writing 5 to ``/proc/self/clear_refs``: exact, and free while the measured code runs. Child
+    processes (worker pools) are sampled by a thread every ``child_interval_s``; without the
+    high-water mark (not Linux, or ``clear_refs`` not writable) this process is sampled too,
+    every ``interval_s``. The former sampler read this process and listed its children every
+    5 ms: its thread took CPU and the GIL from what it measured (polars' 1M-row aggregates ran
+    0.85 s under it against 0.60-0.66 s without).
+    """
+
+    def __init__(self, interval_s: float = 0.005, child_interval_s: float = 0.05) -> None:
         self.proc = psutil.Process()
-        self.start = self.peak = self.proc.memory_info().rss
+        self.hwm = _reset_hwm()
+        self.interval_s = child_interval_s if self.hwm else interval_s
+        self.start = self.proc.memory_info().rss
+        self.peak = self.start
+        self.children_peak = 0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def rss(self) -> int:
-        """RSS of this process plus its child processes (worker pools count too)."""
-        total = self.proc.memory_info().rss
+    def children_rss(self) -> int:
+        total = 0
         for child in self.proc.children(recursive=True):
             with contextlib.suppress(psutil.Error):  # the child may end between listing and reading
                 total += child.memory_info().rss
         return total
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
+    def rss(self) -> int:
+        """RSS of this process plus its child processes (worker pools count too)."""
+        return self.proc.memory_info().rss + self.children_rss()
+
+    def _sample(self) -> None:
+        if self.hwm:
+            self.children_peak = max(self.children_peak, self.children_rss())
+        else:
             self.peak = max(self.peak, self.rss())
-            time.sleep(self.interval_s)
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self._sample()
 
     def __enter__(self) -> PeakRSS:
         self._thread.start()
@@ -84,7 +126,13 @@ class PeakRSS:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
-        self.peak = max(self.peak, self.rss())
+        self._sample()
+        if self.hwm:
+            # own peak (exact) plus the children's sampled peak: at most the true joint peak's
+            # bound when the two peaks did not coincide
+            self.peak = max(self.peak, _hwm_bytes() + self.children_peak)
+        else:
+            self.peak = max(self.peak, self.rss())
 
     @property
     def peak_mib(self) -> float:
