@@ -21,6 +21,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import TYPE_CHECKING
 
+import numpy as np
 import polars as pl
 
 from analysis import schema, semantics
@@ -94,6 +95,60 @@ def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
     return cur
 
 
+def thread_structure(posts: pl.DataFrame) -> pl.DataFrame:
+    """``post_id, depth, root_post_id``: :func:`thread_depths` and :func:`thread_roots` at once.
+
+    Pointer jumping over row numbers (each round doubles the span a post's link covers, so
+    log2 of the deepest thread rounds instead of one join per level): the top of each chain and
+    the number of links to it. A post whose parent is absent is its own root at depth 1, as in
+    :func:`thread_depths`. Duplicate post ids or a cycle take the two level-by-level walks
+    (whose results then stand: a cycle's posts get a null depth).
+    """
+    ids = posts["post_id"]
+    n = posts.height
+    if n == 0 or ids.n_unique() != n:
+        return _walked(posts)
+    parent = (
+        posts.select("parent_post_id")
+        .with_row_index("_i")
+        .join(
+            pl.DataFrame({"parent_post_id": ids}).with_row_index("_p"),
+            on="parent_post_id",
+            how="left",
+        )
+        .sort("_i")["_p"]
+    )
+    has_parent = parent.is_not_null().to_numpy()
+    rows = np.arange(n)
+    up = np.where(has_parent, parent.fill_null(0).to_numpy().astype(np.int64), rows)
+    hops = has_parent.astype(np.int64)
+    for _ in range(max(1, int(np.ceil(np.log2(n))) + 1)):
+        nxt = up[up]
+        if np.array_equal(nxt, up):
+            break
+        hops, up = hops + hops[up], nxt
+    else:
+        return _walked(posts)  # still moving: a cycle
+    if has_parent[up].any():
+        return _walked(posts)  # a chain that ends on a post with a parent here: a cycle
+    # a chain whose top has a parent outside ``posts`` starts at depth 1
+    absent = posts["parent_post_id"].is_not_null().to_numpy()
+    return pl.DataFrame(
+        {
+            "post_id": ids,
+            "depth": hops + absent[up],
+            "root_post_id": ids.gather(up),
+        }
+    ).with_columns(pl.col("depth").cast(pl.Int32))
+
+
+def _walked(posts: pl.DataFrame) -> pl.DataFrame:
+    roots = thread_roots(posts)
+    return roots.join(thread_depths(posts), on="post_id", how="left").select(
+        "post_id", "depth", "root_post_id"
+    )
+
+
 def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the conversation it draws, before ``as_of``."""
     p = model_params(params)
@@ -127,10 +182,12 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
             pl.col("parent_post_id")
         )
     )
-    depth = thread_depths(conv)
-    root_of = thread_roots(conv)
+    structure = thread_structure(conv)
+    root_of = structure.select("post_id", "root_post_id")
     thread_max = (
-        depth.join(root_of, on="post_id").group_by("root_post_id").agg(depth=pl.col("depth").max())
+        structure.filter(pl.col("depth").is_not_null())
+        .group_by("root_post_id")
+        .agg(depth=pl.col("depth").max())
     )
     roots = conv.filter(pl.col("parent_post_id").is_null()).select(
         pl.col("post_id").alias("root_post_id"), "account_id", "w"
