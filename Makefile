@@ -69,7 +69,8 @@ bench-full: setup ## install the peers (BERTopic, UMAP, HDBSCAN, ONNX); sweep up
 lock: ## re-resolve dependencies (with the bench peers) and rewrite requirements.lock
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q -e '.[dev,bench]'
-	$(PY) -m pip freeze --exclude-editable | sed 's/+cpu$$//' > requirements.lock
+	@# uv is set-up tooling (.ci/install.py), not a dependency of the project
+	$(PY) -m pip freeze --exclude-editable | grep -v '^uv==' | sed 's/+cpu$$//' > requirements.lock
 
 clean: ## remove pipeline outputs (not the venv, not the key)
 	rm -rf data/interim data/processed reports/index.html reports/methodology.* reports/figures logs

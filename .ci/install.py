@@ -6,47 +6,60 @@ interpreter. Every SPEC is installed under ``-c requirements.lock``.
 uv installs the same pinned set as pip about nine times faster (``python -m
 benchmarks.setup_time`` on the 2-core build machine, two new venvs, warm caches: 19.4 s against
 182.0 s, the same 252 packages in ``pip freeze``), which was most of what ``make test`` spent
-before the first test. uv does not read pip's configuration,
-so pip's own settings are handed on: ``find-links`` (where this machine keeps the CPU build of
-torch: without it a resolver takes a CUDA build of several GB), ``index-url`` and
-``extra-index-url`` (with pip's rule of taking the best version from any index), the
-``constraint`` files and the certificate bundle. If uv cannot be installed or fails for any
-reason, pip installs exactly as before: uv only makes setup faster, never different.
+before the first test. uv does not read pip's configuration, so pip's own settings are handed
+on: ``find-links`` (where this machine keeps the CPU build of torch: without it a resolver takes
+a CUDA build of several GB), ``index-url`` and ``extra-index-url`` (with pip's rule of taking
+the best version from any index), the ``constraint`` files, ``no-index`` and the certificate
+bundle, read through pip's own option parser (configuration files and ``PIP_*`` variables,
+with pip's precedence). Both routes upgrade pip itself to ``pip>=24``. If uv cannot be
+installed or fails for any reason, pip installs exactly as before: uv only makes setup faster.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 import subprocess
 import sys
+from typing import Any
 
 #: the uv release tried first (pinned: a new uv must not change what gets installed)
 UV = "uv==0.13.9"
 LOCK = "requirements.lock"
 
 
-def pip_settings(python: str) -> dict[str, list[str]]:
-    """pip's effective settings (files and ``PIP_*`` variables) as key -> values."""
+#: pip's own option parser, run by the venv's pip: the effective settings of its configuration
+#: files (global, user, site; ``install`` over ``global``) and ``PIP_*`` variables, as pip itself
+#: resolves them (pip's internal API; if it ever moves, uv fails and pip installs)
+_PIP_OPTIONS = """
+import json
+from pip._internal.commands import create_command
+o, _ = create_command("install").parse_args([])
+print(json.dumps({
+    "index-url": [o.index_url] if o.index_url else [],
+    "extra-index-url": list(o.extra_index_urls or []),
+    "find-links": list(o.find_links or []),
+    "constraint": list(o.constraints or []),
+    "cert": [o.cert] if o.cert else [],
+    "no-index": bool(o.no_index),
+}))
+"""
+
+
+def pip_settings(python: str) -> dict[str, Any]:
+    """pip's effective install settings (files and ``PIP_*`` variables), as pip resolves them."""
     out = subprocess.run(
-        [python, "-m", "pip", "config", "list"], capture_output=True, text=True, check=False
+        [python, "-c", _PIP_OPTIONS], capture_output=True, text=True, check=True
     ).stdout
-    settings: dict[str, list[str]] = {}
-    for line in out.splitlines():
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        name = key.rsplit(".", 1)[-1]
-        value = value.strip().strip("'\"")
-        for item in value.split():
-            if item not in settings.setdefault(name, []):
-                settings[name].append(item)
-    return settings
+    return json.loads(out)
 
 
-def uv_arguments(settings: dict[str, list[str]]) -> tuple[list[str], dict[str, str]]:
+def uv_arguments(settings: dict[str, Any]) -> tuple[list[str], dict[str, str]]:
     """uv options and environment that ask for what pip's ``settings`` ask for."""
     args = ["--index-strategy", "unsafe-best-match"]
+    if settings.get("no-index"):
+        args.append("--no-index")
     for link in settings.get("find-links", []):
         args += ["--find-links", link]
     for url in settings.get("index-url", [])[:1]:
@@ -81,8 +94,14 @@ def with_uv(python: str, todo: list[tuple[list[str], list[str]]]) -> bool:
     if not run([python, "-m", "pip", "install", "-q", UV]):
         return False
     uv = os.path.join(os.path.dirname(python), "uv")
-    args, env = uv_arguments(pip_settings(python))
+    try:
+        args, env = uv_arguments(pip_settings(python))
+    except (subprocess.CalledProcessError, ValueError) as exc:
+        print(f"pip's settings could not be read ({exc})", flush=True)
+        return False
     base = [uv, "pip", "install", "--python", python, "-q", "-c", LOCK, *args]
+    # pip itself too, as the pip route upgrades it: both routes leave the same venv
+    todo = [([], ["pip>=24"]), *todo]
     return all(run([*base, *flags, *specs], env) for flags, specs in todo)
 
 

@@ -128,8 +128,8 @@ class PeakRSS:
         self._thread.join()
         self._sample()
         if self.hwm:
-            # own peak (exact) plus the children's sampled peak: at most the true joint peak's
-            # bound when the two peaks did not coincide
+            # own peak (exact) plus the children's sampled peak: an upper bound of the joint
+            # peak, equal to it when the two peaks coincide
             self.peak = max(self.peak, _hwm_bytes() + self.children_peak)
         else:
             self.peak = max(self.peak, self.rss())

@@ -75,3 +75,13 @@ def test_a_cycle_takes_the_walks() -> None:
 def test_empty_posts() -> None:
     posts = pl.DataFrame(schema={"post_id": pl.String, "parent_post_id": pl.String})
     assert conversation.thread_structure(posts).height == 0
+
+
+def test_untyped_parents_and_missing_ids() -> None:
+    """A hand-built table whose parents are all null (dtype Null), and one with a null post id
+    (the walks' answer stands)."""
+    posts = pl.DataFrame({"post_id": ["a", "b"], "parent_post_id": [None, None]})
+    got = conversation.thread_structure(posts).sort("post_id")
+    assert got["depth"].to_list() == [0, 0] and got["root_post_id"].to_list() == ["a", "b"]
+    posts = pl.DataFrame({"post_id": ["a", None, "c"], "parent_post_id": [None, "a", "a"]})
+    _same(conversation.thread_structure(posts), _walks(posts))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 
 from tests.conftest import ROOT
 
@@ -14,28 +15,21 @@ def _install():
     return module
 
 
-def test_pip_settings_become_uv_options(monkeypatch) -> None:
-    install = _install()
-    listed = (
-        ":env:.find-links='/opt/wheels'\n"
-        "global.find-links='/opt/wheels'\n"
-        "global.extra-index-url='file:///a/simple file:///b/simple'\n"
-        "global.constraint='/etc/xdg/pip/constraints.txt'\n"
-        "global.cert='/etc/ssl/certs/ca-certificates.crt'\n"
-        "global.index-url='https://mirror.example/simple'\n"
-        "not a setting\n"
+def test_uv_options_ask_for_what_pip_asks_for() -> None:
+    args, env = _install().uv_arguments(
+        {
+            "index-url": ["https://mirror.example/simple"],
+            "extra-index-url": ["file:///a/simple", "file:///b/simple"],
+            "find-links": ["/opt/wheels"],
+            "constraint": ["/etc/xdg/pip/constraints.txt"],
+            "cert": ["/etc/ssl/certs/ca-certificates.crt"],
+            "no-index": True,
+        }
     )
-
-    class Done:
-        stdout = listed
-
-    monkeypatch.setattr(install.subprocess, "run", lambda *a, **k: Done())
-    settings = install.pip_settings("python")
-    assert settings["find-links"] == ["/opt/wheels"]  # a file and a variable: once
-    args, env = install.uv_arguments(settings)
     assert args == [
         "--index-strategy",
         "unsafe-best-match",  # pip's rule: the best version from any index
+        "--no-index",
         "--find-links",
         "/opt/wheels",
         "--index-url",
@@ -48,7 +42,30 @@ def test_pip_settings_become_uv_options(monkeypatch) -> None:
         "/etc/xdg/pip/constraints.txt",
     ]
     assert env == {"SSL_CERT_FILE": "/etc/ssl/certs/ca-certificates.crt"}
-    assert install.uv_arguments({}) == (["--index-strategy", "unsafe-best-match"], {})
+    assert _install().uv_arguments({}) == (["--index-strategy", "unsafe-best-match"], {})
+
+
+def test_pip_settings_are_what_pip_itself_resolves(tmp_path, monkeypatch) -> None:
+    """A configuration file with a multi-line value and an ``install`` section, and a variable
+    that overrides the file: read as pip reads them (its own option parser)."""
+    conf = tmp_path / "pip.conf"
+    conf.write_text(
+        "[global]\n"
+        "index-url = https://file.example/simple\n"
+        "extra-index-url =\n    file:///a/simple\n    file:///b/simple\n"
+        "[install]\n"
+        "constraint = /tmp/c.txt\n"
+    )
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(conf))
+    monkeypatch.setenv("PIP_INDEX_URL", "https://env.example/simple")
+    monkeypatch.setenv("PIP_FIND_LINKS", "/opt/a /opt/b")
+    monkeypatch.delenv("PIP_NO_INDEX", raising=False)
+    settings = _install().pip_settings(sys.executable)
+    assert settings["index-url"] == ["https://env.example/simple"]  # the variable wins
+    assert settings["extra-index-url"] == ["file:///a/simple", "file:///b/simple"]
+    assert settings["find-links"] == ["/opt/a", "/opt/b"]
+    assert settings["constraint"] == ["/tmp/c.txt"]
+    assert settings["no-index"] is False
 
 
 def test_the_specs_split_into_installs() -> None:

@@ -101,15 +101,15 @@ def thread_structure(posts: pl.DataFrame) -> pl.DataFrame:
     Pointer jumping over row numbers (each round doubles the span a post's link covers, so
     log2 of the deepest thread rounds instead of one join per level): the top of each chain and
     the number of links to it. A post whose parent is absent is its own root at depth 1, as in
-    :func:`thread_depths`. Duplicate post ids or a cycle take the two level-by-level walks
-    (whose results then stand: a cycle's posts get a null depth).
+    :func:`thread_depths`. A missing or duplicate post id or a cycle takes the two level-by-level
+    walks (whose results then stand: the posts on or below a cycle get a null depth).
     """
     ids = posts["post_id"]
     n = posts.height
-    if n == 0 or ids.n_unique() != n:
+    if n == 0 or ids.null_count() or ids.n_unique() != n:
         return _walked(posts)
     parent = (
-        posts.select("parent_post_id")
+        posts.select(pl.col("parent_post_id").cast(ids.dtype))
         .with_row_index("_i")
         .join(
             pl.DataFrame({"parent_post_id": ids}).with_row_index("_p"),
