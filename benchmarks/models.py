@@ -10,14 +10,13 @@
    posts table of that many replies (several GB).
 3. networkx PageRank as the peer on ``--nx-edges`` edges, with the ratio to ours on the same graph.
 
-Peak memory is the process's resident set size sampled every 10 ms by psutil, minus the RSS
-before the step.
+Peak memory is the step's growth of the resident set size (``benchmarks.common.PeakRSS``: the
+kernel's high-water mark, reset at the start of the step).
 """
 
 from __future__ import annotations
 
 import argparse
-import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -25,43 +24,14 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import psutil
 
 from analysis import schema
 from analysis.models import MODELS, network
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams
+from benchmarks.common import PeakRSS
 
 START = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-class PeakRSS:
-    """Sample this process's RSS in a thread; ``peak`` minus the starting RSS, in MiB."""
-
-    def __init__(self) -> None:
-        self.proc = psutil.Process()
-        self.base = self.proc.memory_info().rss
-        self.peak = self.base
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            self.peak = max(self.peak, self.proc.memory_info().rss)
-            time.sleep(0.01)
-
-    def __enter__(self) -> PeakRSS:
-        self._t.start()
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, self.proc.memory_info().rss)
-
-    @property
-    def mib(self) -> float:
-        return (self.peak - self.base) / 2**20
 
 
 def measure(label: str, rows: int, fn: Callable[[], Any]) -> Any:
@@ -72,7 +42,7 @@ def measure(label: str, rows: int, fn: Callable[[], Any]) -> Any:
         dt = time.perf_counter() - t
     print(
         f"{label:<38} {rows:>12,} rows {dt:>8.2f} s {rows / dt:>14,.0f} rows/s "
-        f"peak +{mem.mib:>8,.0f} MiB",
+        f"peak +{mem.growth_mib:>8,.0f} MiB",
         flush=True,
     )
     return out, dt

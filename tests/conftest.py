@@ -22,8 +22,10 @@ SE_SITES = sorted(p for p in REAL.glob("stackexchange-*") if p.is_dir()) if REAL
 if os.environ.get("PYTEST_XDIST_WORKER"):
     # `make test` runs two workers on two cores: one thread each for the numeric libraries
     # (in-process and in the pipelines they start), set before any of them loads. Two threads
-    # per worker oversubscribed the cores and spent CPU waiting. Results do not depend on it:
-    # tests/unit/test_determinism.py compares thread counts explicitly.
+    # per worker oversubscribed the cores and spent CPU waiting (the demo's compare stage, ~3,000
+    # small model runs: 140 -> 113 CPU-s with one polars thread, the same wall time). Results do
+    # not depend on it: tests/unit/test_determinism.py compares thread counts explicitly. The
+    # pipelines the tests start inherit these (tests/project.env copies os.environ).
     for _name in (
         "POLARS_MAX_THREADS",
         "OMP_NUM_THREADS",

@@ -50,12 +50,6 @@ def env() -> dict[str, str]:
     out = dict(os.environ)
     out["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{out['PATH']}"
     out["HF_HUB_OFFLINE"] = "1"
-    # Two xdist workers share two cores: one polars thread per pipeline process (also set by
-    # tests/conftest.py on the workers). The demo's counterfactual re-scoring is ~3,000 small
-    # model runs, where a second polars thread adds only scheduling (measured: the demo's
-    # compare stage 140 -> 113 CPU-s, the same wall time). Results do not depend on it:
-    # tests/unit/test_determinism.py compares thread counts.
-    out.setdefault("POLARS_MAX_THREADS", "1")
     return out
 
 
