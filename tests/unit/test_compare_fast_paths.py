@@ -118,6 +118,59 @@ def test_shared_scoping_gives_the_same_scores_and_keeps_nothing_after(small_demo
         assert shared[n].equals(plain[n]), n
 
 
+def _scoped_reference(posts, as_of, half_life_days, window_days):
+    """The former scoping: the date filter and the window first, then parents and channels."""
+    from analysis import semantics
+
+    out = posts.filter(pl.col("created_at") < as_of).with_columns(
+        w=common.weight_expr("created_at", as_of, half_life_days, window_days)
+    )
+    if window_days is not None:
+        out = out.filter(pl.col("w") > 0)
+    parents = posts.select(
+        pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("_parent_author")
+    )
+    out = (
+        out.join(parents, on="parent_post_id", how="left")
+        .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
+        .drop("_parent_author")
+    )
+    return semantics.with_channel(out).with_columns(
+        is_reply=pl.col("channel").is_in(list(semantics.CONVERSATIONAL)).fill_null(False),
+        is_self_reply=pl.col("reply_to_account_id") == pl.col("account_id"),
+    )
+
+
+def test_scopings_share_one_annotation_and_equal_the_former_scoping(
+    small_demo, monkeypatch
+) -> None:
+    """Every (as_of, decay, window) of one posts frame is read from one annotation of it (the
+    parents' authors and channels are made once), and equals the scoping that filtered first."""
+    from analysis import semantics
+    from analysis.demo_check import tables_from_demo
+
+    t = tables_from_demo(small_demo)
+    last = t.posts["created_at"].max()
+    cases = [
+        (last + timedelta(seconds=1), 30.0, None),
+        (last + timedelta(seconds=1), 10.0, None),
+        (last - timedelta(days=7), 30.0, None),
+        (last - timedelta(days=20), None, 14.0),
+    ]
+    calls = []
+    real = semantics.with_channel
+    monkeypatch.setattr(semantics, "with_channel", lambda f: calls.append(1) or real(f))
+    with common.shared_scoping():
+        shared = [common.scoped_posts(t.posts, *case) for case in cases]
+    assert len(calls) == 1, "one annotation per posts frame inside the block"
+    for case, got in zip(cases, shared, strict=True):
+        want = _scoped_reference(t.posts, *case)
+        assert got.columns == want.columns
+        assert got.equals(want), case
+        assert got.equals(common.scoped_posts(t.posts, *case)), case  # outside the block too
+    assert shared[3]["created_at"].min() >= cases[3][0] - timedelta(days=14)
+
+
 @pytest.mark.parametrize("model", ["conversation_eb", "volume"])
 def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, monkeypatch) -> None:
     from analysis import cf_rescore, counterfactual

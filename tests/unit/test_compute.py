@@ -5,6 +5,7 @@ encoding and for the counterfactual re-scoring of the compare stage."""
 from __future__ import annotations
 
 import hashlib
+import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -179,8 +180,14 @@ def test_counterfactual_rescoring_on_the_cluster_equals_the_local_run(engine, de
             assert v == w or (v != v and w != w), (name, k, v, w)
 
 
-def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkeypatch) -> None:
-    """The stage itself (what `dvc repro` runs), once per engine, on a tiny posts table."""
+def test_embed_stage_writes_the_same_vectors_with_either_engine(
+    engine, tmp_path, monkeypatch, caplog
+) -> None:
+    """The stage itself (what `dvc repro` runs), once per engine, on a tiny posts table.
+
+    The Dask run connects to the module's cluster by its scheduler address (``compute.address``,
+    how a stage reaches a real cluster) instead of starting a LocalCluster of its own.
+    """
     import argparse
 
     from analysis import paths
@@ -194,15 +201,22 @@ def test_embed_stage_writes_the_same_vectors_with_either_engine(tmp_path, monkey
         )
     ).write_parquet(paths.POSTS)
     outputs = {}
-    for engine in ("local", "dask"):
+    address = engine.client.scheduler.address
+    for name, compute in (("local", {}), ("dask", {"engine": "dask", "address": address})):
         params = {
-            "embed": {"device": "cpu", "threads": 1, "batch_size": 8, "cache_dir": f"c-{engine}"},
-            "compute": {"engine": engine, "n_workers": 1},
+            "embed": {"device": "cpu", "threads": 1, "batch_size": 8, "cache_dir": f"c-{name}"},
+            "compute": compute,
             "privacy": {"opt_out_path": "none.csv"},
         }
-        assert stage.run(params, argparse.Namespace()) == 0
-        outputs[engine] = pl.read_parquet(paths.EMBEDDINGS)
-        assert list((tmp_path / f"c-{engine}").glob("*/shard-*.parquet"))  # cache filled
+        caplog.clear()
+        with caplog.at_level(logging.INFO, logger="analysis.compute"):
+            assert stage.run(params, argparse.Namespace()) == 0
+        records = caplog.messages
+        outputs[name] = pl.read_parquet(paths.EMBEDDINGS)
+        assert list((tmp_path / f"c-{name}").glob("*/shard-*.parquet"))  # cache filled
+        if name == "dask":  # the stage used the running cluster, it started none
+            assert any(f"Dask scheduler at {address}" in r for r in records), records
+            assert not any("LocalCluster" in r for r in records), records
     local, dist = outputs["local"], outputs["dask"]
     assert local.height == 24 and local["is_empty_text"].sum() == 1
     assert_frame_equal(local.drop("embedding"), dist.drop("embedding"), check_exact=True)

@@ -69,6 +69,11 @@ _SCOPED: ContextVar[list[tuple[pl.DataFrame, tuple, pl.DataFrame]] | None] = Con
     "_SCOPED", default=None
 )
 
+#: Inside :func:`shared_scoping`: (posts frame, its :func:`annotated_posts`) so far; None outside.
+_ANNOTATED: ContextVar[list[tuple[pl.DataFrame, pl.DataFrame]] | None] = ContextVar(
+    "_ANNOTATED", default=None
+)
+
 
 #: Inside :func:`shared_scoping`: ((scoped frame, channels, reactions frame, as_of), edges) of
 #: every :func:`reply_edges` call so far; None outside.
@@ -78,20 +83,25 @@ _EDGES: ContextVar[list[tuple[tuple, pl.DataFrame]] | None] = ContextVar("_EDGES
 @contextmanager
 def shared_scoping() -> Iterator[None]:
     """Within the block, :func:`scoped_posts` scopes each posts frame once per (as_of, decay),
-    and :func:`reply_edges` builds the edges of each scoped frame once per arguments.
+    :func:`annotated_posts` annotates it once whatever the (as_of, decay), and
+    :func:`reply_edges` builds the edges of each scoped frame once per arguments.
 
     Every model scopes the same posts the same way: the counterfactual tests score nine models
     on each altered table, and the scoping (a join to the parents and the platform semantics)
     was a sixth of that work; the edges were built nine times per table (four of them by
-    ``conversation_eb``). The frame is the same object each time (models never change a
-    frame in place); outside the block nothing is kept.
+    ``conversation_eb``). Models with their own decay, and ``conversation_eb``'s scores a week
+    earlier, scope the same posts three to four times per table: the annotation they share
+    (parents' authors, channels) is made once. The frame is the same object each time (models
+    never change a frame in place); outside the block nothing is kept.
     """
     token = _SCOPED.set([])
+    annotated_token = _ANNOTATED.set([])
     edges_token = _EDGES.set([])
     try:
         yield
     finally:
         _EDGES.reset(edges_token)
+        _ANNOTATED.reset(annotated_token)
         _SCOPED.reset(token)
 
 
@@ -119,26 +129,46 @@ def scoped_posts(
 def _scoped_posts(
     posts: pl.DataFrame, as_of: datetime, half_life_days: float | None, window_days: float | None
 ) -> pl.DataFrame:
-    out = posts.filter(pl.col("created_at") < as_of).with_columns(
+    annotated = annotated_posts(posts)
+    out = annotated.filter(pl.col("created_at") < as_of).with_columns(
         w=weight_expr("created_at", as_of, half_life_days, window_days)
     )
     if window_days is not None:
         out = out.filter(pl.col("w") > 0)
+    # the posts' own columns, then w, then the annotation (the order models have always had)
+    return out.select(*posts.columns, "w", *annotated.columns[len(posts.columns) :])
+
+
+def annotated_posts(posts: pl.DataFrame) -> pl.DataFrame:
+    """Every post, in its order, with what does not depend on the scoring date.
+
+    ``reply_to_account_id`` filled from the parent's author (looked up among all posts: a
+    parent is never later than its reply), ``channel`` and ``credits_responder`` (the
+    platform's meaning of the link), ``is_reply`` and ``is_self_reply``; each a function of the
+    post's own row and its parent's. Inside :func:`shared_scoping`, made once per posts frame.
+    """
+    cache = _ANNOTATED.get()
+    if cache is not None:
+        for frame, out in cache:
+            if frame is posts:
+                return out
     parents = posts.select(
         pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("_parent_author")
     )
     out = (
-        out.join(parents, on="parent_post_id", how="left")
+        posts.join(parents, on="parent_post_id", how="left", maintain_order="left")
         .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
         .drop("_parent_author")
     )
     # What each link means on its platform (``analysis.semantics``): a reply, a Stack Exchange
     # answer, a quote and a repost credit different people in different ways.
-    out = semantics.with_channel(out)
-    return out.with_columns(
+    out = semantics.with_channel(out).with_columns(
         is_reply=pl.col("channel").is_in(list(semantics.CONVERSATIONAL)).fill_null(False),
         is_self_reply=pl.col("reply_to_account_id") == pl.col("account_id"),
     )
+    if cache is not None:
+        cache.append((posts, out))
+    return out
 
 
 def reply_edges(
