@@ -202,10 +202,10 @@ def test_embed_stage_writes_the_same_vectors_with_either_engine(
     ).write_parquet(paths.POSTS)
     outputs = {}
     address = engine.client.scheduler.address
-    for name, compute in (("local", {}), ("dask", {"engine": "dask", "address": address})):
+    for name, settings in (("local", {}), ("dask", {"engine": "dask", "address": address})):
         params = {
             "embed": {"device": "cpu", "threads": 1, "batch_size": 8, "cache_dir": f"c-{name}"},
-            "compute": compute,
+            "compute": settings,
             "privacy": {"opt_out_path": "none.csv"},
         }
         caplog.clear()
