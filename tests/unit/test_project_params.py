@@ -1,0 +1,30 @@
+"""``tests.project.set_params``: the test project's params are the repository's, changed only
+where ``SMALL`` says (a nested section keeps its other values)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from tests.conftest import ROOT
+from tests.project import SMALL, set_params
+
+
+def test_nested_updates_change_one_value_and_keep_the_rest(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text((ROOT / "params.yaml").read_text())
+    before = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    set_params(tmp_path, {**SMALL, "privacy": {"key_source": "secret"}, "new": {"a": {"b": 1}}})
+    after = yaml.safe_load((tmp_path / "params.yaml").read_text())
+    cf_before = before["compare"]["counterfactual"]
+    cf_after = after["compare"]["counterfactual"]
+    assert cf_after["batch_share"] == SMALL["compare"]["counterfactual"]["batch_share"]
+    assert {k: v for k, v in cf_after.items() if k != "batch_share"} == {
+        k: v for k, v in cf_before.items() if k != "batch_share"
+    }
+    assert after["compare"]["n_boot"] == before["compare"]["n_boot"]
+    assert after["demo"]["n_accounts"] == SMALL["demo"]["n_accounts"]
+    assert after["demo"]["reply_trait_correlation"] == before["demo"]["reply_trait_correlation"]
+    assert after["privacy"]["key_source"] == "secret"
+    assert after["new"] == {"a": {"b": 1}}
+    assert after.keys() - {"new"} == before.keys()
