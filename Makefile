@@ -8,6 +8,11 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
+# Python may cache compiled bytecode (in .venv and the repository's __pycache__, both ignored
+# by git). An environment that sets PYTHONDONTWRITEBYTECODE makes every process compile all its
+# imports from source again: a score stage 2.5 CPU-s instead of 0.9, a `dvc` call 4.7 instead
+# of 2.3, test collection 24 s instead of 14 (uv, unlike pip, compiles nothing at install).
+unexport PYTHONDONTWRITEBYTECODE
 
 .DEFAULT_GOAL := help
 .PHONY: help setup reports metrics diff plots test test-fast lint typecheck format bench bench-full bench-scale browser lock clean

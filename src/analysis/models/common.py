@@ -129,7 +129,11 @@ def scoped_posts(
 def _scoped_posts(
     posts: pl.DataFrame, as_of: datetime, half_life_days: float | None, window_days: float | None
 ) -> pl.DataFrame:
-    annotated = annotated_posts(posts)
+    if _ANNOTATED.get() is None:
+        # alone: annotate only the posts before as_of (an earlier origin reads a part)
+        annotated = _annotate(posts.filter(pl.col("created_at") < as_of), posts)
+    else:
+        annotated = annotated_posts(posts)  # every post once, shared by the block's scopings
     out = annotated.filter(pl.col("created_at") < as_of).with_columns(
         w=weight_expr("created_at", as_of, half_life_days, window_days)
     )
@@ -142,8 +146,8 @@ def _scoped_posts(
 def annotated_posts(posts: pl.DataFrame) -> pl.DataFrame:
     """Every post, in its order, with what does not depend on the scoring date.
 
-    ``reply_to_account_id`` filled from the parent's author (looked up among all posts: a
-    parent is never later than its reply), ``channel`` and ``credits_responder`` (the
+    ``reply_to_account_id`` filled from the parent's author (looked up among all posts,
+    whatever the scoring date), ``channel`` and ``credits_responder`` (the
     platform's meaning of the link), ``is_reply`` and ``is_self_reply``; each a function of the
     post's own row and its parent's. Inside :func:`shared_scoping`, made once per posts frame.
     """
@@ -152,23 +156,28 @@ def annotated_posts(posts: pl.DataFrame) -> pl.DataFrame:
         for frame, out in cache:
             if frame is posts:
                 return out
+    out = _annotate(posts, posts)
+    if cache is not None:
+        cache.append((posts, out))
+    return out
+
+
+def _annotate(frame: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
+    """:func:`annotated_posts` of the rows of ``frame``, their parents looked up in ``posts``."""
     parents = posts.select(
         pl.col("post_id").alias("parent_post_id"), pl.col("account_id").alias("_parent_author")
     )
     out = (
-        posts.join(parents, on="parent_post_id", how="left", maintain_order="left")
+        frame.join(parents, on="parent_post_id", how="left", maintain_order="left")
         .with_columns(reply_to_account_id=pl.coalesce("reply_to_account_id", "_parent_author"))
         .drop("_parent_author")
     )
     # What each link means on its platform (``analysis.semantics``): a reply, a Stack Exchange
     # answer, a quote and a repost credit different people in different ways.
-    out = semantics.with_channel(out).with_columns(
+    return semantics.with_channel(out).with_columns(
         is_reply=pl.col("channel").is_in(list(semantics.CONVERSATIONAL)).fill_null(False),
         is_self_reply=pl.col("reply_to_account_id") == pl.col("account_id"),
     )
-    if cache is not None:
-        cache.append((posts, out))
-    return out
 
 
 def reply_edges(
