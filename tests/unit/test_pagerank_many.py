@@ -96,3 +96,37 @@ def test_no_nodes_or_no_graphs() -> None:
     assert x.shape == (0,) and inflow.shape == (0,)
     x, inflow = graph.pagerank_many(empty, empty, empty, np.zeros(0), 5, 0)
     assert x.shape == (0, 5) and inflow.shape == (0, 5)
+
+
+@pytest.mark.parametrize("per_chunk", [1, 2, 5])
+def test_network_topic_is_the_same_whatever_the_chunk_of_topics(
+    small_demo, monkeypatch, per_chunk: int
+) -> None:
+    """``network_topic`` iterates its topics in chunks that bound memory (``TOPIC_CELLS``):
+    one, two or five topics at a time give the frame all at once gives, bit for bit."""
+    from dataclasses import replace
+    from datetime import timedelta
+
+    import polars as pl
+
+    from analysis.demo_check import tables_from_demo
+    from analysis.models import network_topic
+    from analysis.models.params import ModelParams
+
+    t = tables_from_demo(small_demo)
+    topics = t.posts.select(
+        "post_id",
+        topic_id=(pl.col("text").str.len_chars() % 7).cast(pl.Int64),
+        probability=0.4 + (pl.col("created_at").dt.minute() % 7) / 10,
+    )
+    t = replace(t, post_topics=topics)
+    as_of = t.posts["created_at"].max() + timedelta(seconds=1)
+    whole = network_topic.score(t, ModelParams(), as_of)
+    assert sum(c.startswith("c_topic_") for c in whole.columns) == 7
+    n_nodes = graph.build(t, ModelParams(), as_of)[2].height
+    monkeypatch.setattr(network_topic, "TOPIC_CELLS", per_chunk * n_nodes)
+    calls = []
+    real = graph.pagerank_many
+    monkeypatch.setattr(graph, "pagerank_many", lambda *a, **k: calls.append(a[5]) or real(*a, **k))
+    assert network_topic.score(t, ModelParams(), as_of).equals(whole)
+    assert calls == [min(per_chunk, 7 - k) for k in range(0, 7, per_chunk)]

@@ -25,6 +25,9 @@ COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: "rank within topi
 #: Damping, tolerance and iteration cap of each topic's power iteration.
 Params = graph.PageRankParams
 
+#: Most (topics x nodes) cells iterated at once (~32 MiB per array of the iteration).
+TOPIC_CELLS = 1 << 22
+
 
 def _col(topic: object) -> str:
     return "c_topic_" + re.sub(r"[^0-9A-Za-z_]", "_", str(topic).replace("-", "m"))
@@ -69,29 +72,46 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .sort("topic_id")
     )
     total = prevalence["mass"].sum()
-    # One graph per topic with attention, all iterated at once (graph.pagerank_many gives each
+    # One graph per topic with attention, iterated together (graph.pagerank_many gives each
     # exactly what its own PageRank would): a topic's edges and its teleport (its interest).
+    # Topics go in chunks of at most TOPIC_CELLS // n graphs: the iteration holds a few
+    # (topics x nodes) arrays, so the chunk bounds its memory whatever the number of topics.
     live = prevalence.filter(pl.col("mass") > 0).with_row_index("block")
     blocks = live.select("topic_id", pl.col("block").cast(pl.Int64))
     et = edge_t.join(blocks, on="topic_id", maintain_order="left")  # order kept per topic
     it = interest.join(blocks, on="topic_id")
-    v = np.zeros((live.height, n))
-    v[it["block"].to_numpy(), it["idx"].to_numpy()] = it["mass"].to_numpy()
-    x, _ = graph.pagerank_many(
-        et["block"].to_numpy(),
-        et["i"].to_numpy(),
-        et["j"].to_numpy(),
-        (et["w"] * et["probability"]).to_numpy(),
-        n,
-        live.height,
-        pr.damping,
-        personalization=v,
-        tol=pr.tol,
-        max_iter=pr.max_iter,
-        full_weight=(et["w_full"] * et["probability"]).to_numpy(),
-    )
+    e_block, i_block = et["block"].to_numpy(), it["block"].to_numpy()
+    cols = {
+        "i": et["i"].to_numpy(),
+        "j": et["j"].to_numpy(),
+        "w": (et["w"] * et["probability"]).to_numpy(),
+        "w_full": (et["w_full"] * et["probability"]).to_numpy(),
+    }
+    i_idx, i_mass = it["idx"].to_numpy(), it["mass"].to_numpy()
+    step = max(1, TOPIC_CELLS // max(n, 1))
+    ranks = []
+    for lo in range(0, live.height, step):
+        hi = min(lo + step, live.height)
+        mine = (e_block >= lo) & (e_block < hi)  # a mask keeps each topic's edge order
+        v = np.zeros((hi - lo, n))
+        sel = (i_block >= lo) & (i_block < hi)
+        v[i_block[sel] - lo, i_idx[sel]] = i_mass[sel]
+        x, _ = graph.pagerank_many(
+            e_block[mine] - lo,
+            cols["i"][mine],
+            cols["j"][mine],
+            cols["w"][mine],
+            n,
+            hi - lo,
+            pr.damping,
+            personalization=v,
+            tol=pr.tol,
+            max_iter=pr.max_iter,
+            full_weight=cols["w_full"][mine],
+        )
+        ranks.extend(x)
     comps: dict[str, np.ndarray] = {
-        _col(topic_id): x[k] * n * (mass / total)
+        _col(topic_id): ranks[k] * n * (mass / total)
         for k, (topic_id, mass) in enumerate(live.select("topic_id", "mass").iter_rows())
     }
     n_in = e.group_by("dst").agg(n_obs=pl.len()).rename({"dst": "account_id"})
