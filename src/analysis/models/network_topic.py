@@ -25,8 +25,11 @@ COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: "rank within topi
 #: Damping, tolerance and iteration cap of each topic's power iteration.
 Params = graph.PageRankParams
 
-#: Most (topics x nodes) cells iterated at once (~32 MiB per array of the iteration).
-TOPIC_CELLS = 1 << 22
+#: Most (topics x nodes) cells iterated at once. Iterated together, the topics cost what the
+#: slowest to converge costs and hold a few arrays of this size: faster than one at a time up
+#: to ~10k accounts, slower beyond (measured: benchmarks/pagerank_topics.py). 2^16 cells
+#: (512 KiB per array) takes every topic at once at the demo's size and one at a time at 100k.
+TOPIC_CELLS = 1 << 16
 
 
 def _col(topic: object) -> str:
@@ -74,8 +77,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     total = prevalence["mass"].sum()
     # One graph per topic with attention, iterated together (graph.pagerank_many gives each
     # exactly what its own PageRank would): a topic's edges and its teleport (its interest).
-    # Topics go in chunks of at most TOPIC_CELLS // n graphs: the iteration holds a few
-    # (topics x nodes) arrays, so the chunk bounds its memory whatever the number of topics.
+    # Topics go in chunks of at most TOPIC_CELLS // n graphs (see there): time and memory stay
+    # those of the per-topic loop for large graphs.
     live = prevalence.filter(pl.col("mass") > 0).with_row_index("block")
     blocks = live.select("topic_id", pl.col("block").cast(pl.Int64))
     et = edge_t.join(blocks, on="topic_id", maintain_order="left")  # order kept per topic
