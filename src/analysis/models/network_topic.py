@@ -83,19 +83,21 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     blocks = live.select("topic_id", pl.col("block").cast(pl.Int64))
     et = edge_t.join(blocks, on="topic_id", maintain_order="left")  # order kept per topic
     it = interest.join(blocks, on="topic_id")
-    e_block, i_block = et["block"].to_numpy(), it["block"].to_numpy()
+    # edges grouped by topic, each topic's in their order (a stable sort), cut by position
+    by_topic = np.argsort(et["block"].to_numpy(), kind="stable")
+    e_block = et["block"].to_numpy()[by_topic]
     cols = {
-        "i": et["i"].to_numpy(),
-        "j": et["j"].to_numpy(),
-        "w": (et["w"] * et["probability"]).to_numpy(),
-        "w_full": (et["w_full"] * et["probability"]).to_numpy(),
+        "i": et["i"].to_numpy()[by_topic],
+        "j": et["j"].to_numpy()[by_topic],
+        "w": (et["w"] * et["probability"]).to_numpy()[by_topic],
+        "w_full": (et["w_full"] * et["probability"]).to_numpy()[by_topic],
     }
-    i_idx, i_mass = it["idx"].to_numpy(), it["mass"].to_numpy()
+    i_block, i_idx, i_mass = (it[c].to_numpy() for c in ("block", "idx", "mass"))
     step = max(1, TOPIC_CELLS // max(n, 1))
-    ranks = []
+    ranks: list[np.ndarray] = []
     for lo in range(0, live.height, step):
         hi = min(lo + step, live.height)
-        mine = (e_block >= lo) & (e_block < hi)  # a mask keeps each topic's edge order
+        mine = slice(*np.searchsorted(e_block, [lo, hi]))
         v = np.zeros((hi - lo, n))
         sel = (i_block >= lo) & (i_block < hi)
         v[i_block[sel] - lo, i_idx[sel]] = i_mass[sel]
