@@ -12,7 +12,7 @@ built project, DVC cache and embedding cache included, so nothing is embedded tw
 worker, and the groups named in ``tests/xdist_groups.FIRST`` are handed out first, in that
 order, then everything else. ``GROUPS`` splits the tests on the built project in three so that
 the three long items (the browser test; the other-key run and the erasure run: each a ``dvc
-repro`` of every stage after ingest, ~3 min) spread over both workers: "reads" (browser,
+repro`` of every stage after ingest, 2-2.5 min in CI) spread over both workers: "reads" (browser,
 notebooks, report outputs) goes first to one worker, which builds the project (~3 min) and
 reads it; meanwhile the other runs the groups that do not need it (the static model, the dask
 cluster, determinism, the attack bench: about as long as the build), then "changes" (pipeline
