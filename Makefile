@@ -46,7 +46,14 @@ plots: ## render the DVC plots offline into dvc_plots/index.html
 browser: ## apt-get install Debian's chromium for the browser test (as root only; else the test is skipped)
 	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
 
-test: setup browser ## run the whole test suite (unit, integration, notebooks, real data, browser)
+# `make test` runs `make browser` in the background (about a minute of apt-get as root) while
+# the tests run; the browser test builds the demo project first, then waits for it by these
+# files (tests/browser_job.py): .pid when it starts, .done (its exit status) when it ends, .log.
+BROWSER_JOB := $(VENV)/browser-install
+
+test: setup ## run the whole test suite (unit, integration, notebooks, real data, browser)
+	@rm -f $(BROWSER_JOB).done $(BROWSER_JOB).pid
+	@( $(MAKE) -s browser; echo $$? > $(BROWSER_JOB).done ) > $(BROWSER_JOB).log 2>&1 & echo $$! > $(BROWSER_JOB).pid
 	pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: setup ## unit tests only
