@@ -202,3 +202,28 @@ def test_dvc_yaml_never_names_a_model():
     for n in names:
         hits = [ln for ln in lines if f"/{n}." in ln or f"[{n}" in ln or f" {n}," in ln]
         assert not hits, f"dvc.yaml names model {n}: {hits}"
+
+
+def test_bytecode_caches_are_not_part_of_a_folder_dependency() -> None:
+    """Stages depend on whole source folders (src/analysis/models); Python writes its bytecode
+    caches there (``make`` allows it), and DVC reads no .gitignore: without .dvcignore every
+    stage on such a folder would count as changed after the first import."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import ROOT
+
+    dvc = shutil.which("dvc")
+    if dvc is None:
+        pytest.skip("dvc is not on PATH")
+    for path in (
+        "src/analysis/models/__pycache__/common.cpython-311.pyc",
+        "src/analysis/sources/__pycache__/x.pyc",
+        "src/analysis/report/loose.pyc",
+    ):
+        proc = subprocess.run([dvc, "check-ignore", path], cwd=ROOT, capture_output=True, text=True)
+        assert proc.returncode == 0, (path, proc.stdout, proc.stderr)
+    kept = subprocess.run(
+        [dvc, "check-ignore", "src/analysis/models/common.py"], cwd=ROOT, capture_output=True
+    )
+    assert kept.returncode == 1
