@@ -43,17 +43,21 @@ diff: ## compare the metrics and params with the last commit (dvc metrics diff +
 plots: ## render the DVC plots offline into dvc_plots/index.html
 	dvc plots show --html-template reports/templates/dvc_plots.html
 
-browser: ## apt-get install Debian's chromium for the browser test (as root only; else the test is skipped)
-	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
+# Debian's chromium as root; as any other user nothing (the browser test is skipped).
+INSTALL_BROWSER = command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
 
-# `make test` runs `make browser` in the background (about a minute of apt-get as root) while
-# the tests run; the browser test builds the demo project first, then waits for it by these
-# files (tests/browser_job.py): .pid when it starts, .done (its exit status) when it ends, .log.
+browser: ## apt-get install Debian's chromium for the browser test (as root only; else the test is skipped)
+	@$(INSTALL_BROWSER)
+
+# `make test` runs the browser install in the background (about a minute of apt-get as root)
+# while the tests run; the browser test builds the demo project first, then waits while the job
+# holds the lock .lock (flock; tests/browser_job.py); .log and .done (its exit status) are for
+# people. Not a sub-make: make -j would wait for its job slot.
 BROWSER_JOB := $(VENV)/browser-install
 
 test: setup ## run the whole test suite (unit, integration, notebooks, real data, browser)
-	@rm -f $(BROWSER_JOB).done $(BROWSER_JOB).pid
-	@( $(MAKE) -s browser; echo $$? > $(BROWSER_JOB).done ) > $(BROWSER_JOB).log 2>&1 & echo $$! > $(BROWSER_JOB).pid
+	@rm -f $(BROWSER_JOB).done
+	@( exec 9>$(BROWSER_JOB).lock; flock 9; $(INSTALL_BROWSER); echo $$? > $(BROWSER_JOB).done ) > $(BROWSER_JOB).log 2>&1 &
 	pytest -n 2 --dist loadgroup --durations=25
 
 test-fast: setup ## unit tests only

@@ -1,15 +1,16 @@
 """The headless Chromium of the browser test, and ``make test``'s background install of it.
 
-``make test`` starts ``make browser`` (Debian's chromium with apt-get, as root) in the background
-and runs the tests at once: about a minute of install no longer adds to the suite. Its state
-lives beside the venv (``Makefile``: ``BROWSER_JOB``): ``.pid`` (the background job, written
-when it starts), ``.done`` (its exit status, written when it ends), ``.log``. The browser test
-builds the demo project first (~3 min) and then waits here for the job, if one is running.
+``make test`` starts the install of Debian's chromium (apt-get, as root) in the background and
+runs the tests at once: about a minute of install no longer adds to the suite. The job holds an
+exclusive ``flock`` on ``.venv/browser-install.lock`` while it runs (``Makefile``: ``BROWSER_JOB``)
+and writes ``.done`` (its exit status) and ``.log``. The browser test builds the demo project
+first (~3 min) and then waits here while the lock is held. A lock, not a process id: a job
+killed with its make leaves nothing held, and a reused process id cannot look like a job.
 """
 
 from __future__ import annotations
 
-import os
+import fcntl
 import shutil
 import time
 from pathlib import Path
@@ -30,19 +31,21 @@ def find_chromium() -> str | None:
 
 
 def install_running(job: Path = JOB) -> bool:
-    """Is a background install started by ``make test`` still running?
+    """Does a background install started by ``make test`` hold its lock now?
 
-    No: no job was started (pytest run directly), it wrote its exit status, or its process is
-    gone without one (an interrupted ``make``).
+    No when no job was started (pytest run directly: no lock file) or the job ended, however
+    it ended (the kernel releases a flock with the last descriptor holding it).
     """
-    done, pid_file = job.with_name(job.name + ".done"), job.with_name(job.name + ".pid")
-    if done.exists() or not pid_file.exists():
+    lock = job.with_name(job.name + ".lock")
+    if not lock.exists():
         return False
-    try:
-        os.kill(int(pid_file.read_text().strip()), 0)
-    except (ValueError, OSError):
-        return False
-    return True
+    with open(lock, "a") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        fcntl.flock(fh, fcntl.LOCK_UN)
+    return False
 
 
 def wait_for_install(job: Path = JOB, wait_s: float = WAIT_S, poll_s: float = 2.0) -> float:

@@ -87,19 +87,32 @@ def pagerank_many(
 
     Edge ``e`` belongs to graph ``block[e]``; ``personalization`` is ``(n_blocks, n_nodes)``
     (uniform when None). The graphs are one block-diagonal matrix, iterated together; each
-    stops at its own convergence (its rows are no longer updated), so every graph's ranks are,
-    bit for bit, what :func:`pagerank` gives it alone: a row of the mat-vec holds only its own
-    graph's entries in the same order, and every other sum runs over one graph's row.
+    stops at its own convergence (its rows are no longer updated), so every graph's ranks are
+    what :func:`pagerank` gives it alone: a row of the mat-vec holds only its own graph's
+    entries, and every other sum runs over one graph's row. Bit for bit when each graph's
+    edges into a node come in ascending source order (``network`` and ``network_topic`` sort
+    them by source, then destination): scipy re-sorts every row of the matrix once any row is
+    unsorted, with a sort that is not stable beyond 16 entries, so the parallel edges of an
+    already sorted graph could then be added in another order (a last-bit difference).
     ``network_topic`` runs one graph per topic: one sparse matrix and one loop instead of a
     matrix and a loop per topic. Returns ``(ranks, inflow)``, each ``(n_blocks, n_nodes)``.
+
+    Raises:
+        ValueError: a node index outside ``[0, n_nodes)`` or a graph outside ``[0, n_blocks)``
+            (it would land in another graph's block).
     """
     n, t = n_nodes, n_blocks
     if n == 0 or t == 0:
         return np.zeros((t, n)), np.zeros((t, n))
+    for name, idx, bound in (("src", src, n), ("dst", dst, n), ("block", block, t)):
+        idx = np.asarray(idx)
+        if idx.size and (idx.min() < 0 or idx.max() >= bound):
+            raise ValueError(f"pagerank_many: {name} outside [0, {bound})")
     if personalization is None:
         v = np.full((t, n), 1.0 / n)
     else:
-        p = np.asarray(personalization, dtype=np.float64)
+        # C order: each graph's teleport is one contiguous row, summed as pagerank sums it
+        p = np.ascontiguousarray(personalization, dtype=np.float64)
         v = p / p.sum(axis=1, keepdims=True)
     weight = np.asarray(weight, dtype=np.float64)
     full = weight if full_weight is None else np.asarray(full_weight, dtype=np.float64)
