@@ -46,22 +46,11 @@ def one_at_a_time(n, topics, block, src, dst, w, full, teleport) -> list[np.ndar
 
 
 def in_chunks(n, topics, block, src, dst, w, full, teleport, cells: int) -> list[np.ndarray]:
-    step, out = max(1, cells // n), []
-    for lo in range(0, topics, step):
-        hi = min(lo + step, topics)
-        s = (block >= lo) & (block < hi)
-        x, _ = graph.pagerank_many(
-            block[s] - lo,
-            src[s],
-            dst[s],
-            w[s],
-            n,
-            hi - lo,
-            personalization=teleport[lo:hi],
-            full_weight=full[s],
-        )
-        out.extend(x)
-    return out
+    """What ``network_topic`` runs (``network_topic.topic_ranks``)."""
+    t_topic, t_node = np.nonzero(teleport)
+    entries = (t_topic, t_node, teleport[t_topic, t_node])
+    pr = graph.PageRankParams()
+    return network_topic.topic_ranks(block, src, dst, w, full, entries, n, topics, pr, cells)
 
 
 def timed(fn: Callable[[], list[np.ndarray]]) -> tuple[list[np.ndarray], float, float]:

@@ -36,6 +36,56 @@ def _col(topic: object) -> str:
     return "c_topic_" + re.sub(r"[^0-9A-Za-z_]", "_", str(topic).replace("-", "m"))
 
 
+def topic_ranks(
+    block: np.ndarray,
+    src: np.ndarray,
+    dst: np.ndarray,
+    weight: np.ndarray,
+    full_weight: np.ndarray,
+    teleport: tuple[np.ndarray, np.ndarray, np.ndarray],
+    n_nodes: int,
+    n_topics: int,
+    pr: graph.PageRankParams,
+    cells: int | None = None,
+) -> list[np.ndarray]:
+    """Each topic's PageRank (``graph.pagerank_many``: exactly what its own iteration gives).
+
+    Edge ``e`` belongs to topic ``block[e]`` (each topic's edges in their order); ``teleport``
+    is ``(topic, node, mass)`` of the nonzero teleport entries. Topics go in chunks of at most
+    ``cells // n_nodes`` (``TOPIC_CELLS`` by default): time and memory stay those of one topic
+    at a time for large graphs, several topics share one iteration for small ones.
+    """
+    cells = TOPIC_CELLS if cells is None else cells
+    # edges and teleport grouped by topic (stable: each topic's order kept), cut by position
+    by_edge, by_entry = np.argsort(block, kind="stable"), np.argsort(teleport[0], kind="stable")
+    block, src, dst = block[by_edge], src[by_edge], dst[by_edge]
+    weight, full_weight = weight[by_edge], full_weight[by_edge]
+    t_topic, t_node, t_mass = (a[by_entry] for a in teleport)
+    step = max(1, cells // max(n_nodes, 1))
+    ranks: list[np.ndarray] = []
+    for lo in range(0, n_topics, step):
+        hi = min(lo + step, n_topics)
+        e = slice(*np.searchsorted(block, [lo, hi]))
+        t = slice(*np.searchsorted(t_topic, [lo, hi]))
+        v = np.zeros((hi - lo, n_nodes))
+        v[t_topic[t] - lo, t_node[t]] = t_mass[t]
+        x, _ = graph.pagerank_many(
+            block[e] - lo,
+            src[e],
+            dst[e],
+            weight[e],
+            n_nodes,
+            hi - lo,
+            pr.damping,
+            personalization=v,
+            tol=pr.tol,
+            max_iter=pr.max_iter,
+            full_weight=full_weight[e],
+        )
+        ranks.extend(x)
+    return ranks
+
+
 def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """TwitterRank-style topic-sensitive PageRank (see module docstring)."""
     p = model_params(params)
@@ -75,46 +125,22 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .sort("topic_id")
     )
     total = prevalence["mass"].sum()
-    # One graph per topic with attention, iterated together (graph.pagerank_many gives each
-    # exactly what its own PageRank would): a topic's edges and its teleport (its interest).
-    # Topics go in chunks of at most TOPIC_CELLS // n graphs (see there): time and memory stay
-    # those of the per-topic loop for large graphs.
+    # One graph per topic with attention: a topic's edges and its teleport (its interest).
     live = prevalence.filter(pl.col("mass") > 0).with_row_index("block")
     blocks = live.select("topic_id", pl.col("block").cast(pl.Int64))
     et = edge_t.join(blocks, on="topic_id", maintain_order="left")  # order kept per topic
     it = interest.join(blocks, on="topic_id")
-    # edges grouped by topic, each topic's in their order (a stable sort), cut by position
-    by_topic = np.argsort(et["block"].to_numpy(), kind="stable")
-    e_block = et["block"].to_numpy()[by_topic]
-    cols = {
-        "i": et["i"].to_numpy()[by_topic],
-        "j": et["j"].to_numpy()[by_topic],
-        "w": (et["w"] * et["probability"]).to_numpy()[by_topic],
-        "w_full": (et["w_full"] * et["probability"]).to_numpy()[by_topic],
-    }
-    i_block, i_idx, i_mass = (it[c].to_numpy() for c in ("block", "idx", "mass"))
-    step = max(1, TOPIC_CELLS // max(n, 1))
-    ranks: list[np.ndarray] = []
-    for lo in range(0, live.height, step):
-        hi = min(lo + step, live.height)
-        mine = slice(*np.searchsorted(e_block, [lo, hi]))
-        v = np.zeros((hi - lo, n))
-        sel = (i_block >= lo) & (i_block < hi)
-        v[i_block[sel] - lo, i_idx[sel]] = i_mass[sel]
-        x, _ = graph.pagerank_many(
-            e_block[mine] - lo,
-            cols["i"][mine],
-            cols["j"][mine],
-            cols["w"][mine],
-            n,
-            hi - lo,
-            pr.damping,
-            personalization=v,
-            tol=pr.tol,
-            max_iter=pr.max_iter,
-            full_weight=cols["w_full"][mine],
-        )
-        ranks.extend(x)
+    ranks = topic_ranks(
+        et["block"].to_numpy(),
+        et["i"].to_numpy(),
+        et["j"].to_numpy(),
+        (et["w"] * et["probability"]).to_numpy(),
+        (et["w_full"] * et["probability"]).to_numpy(),
+        (it["block"].to_numpy(), it["idx"].to_numpy(), it["mass"].to_numpy()),
+        n,
+        live.height,
+        pr,
+    )
     comps: dict[str, np.ndarray] = {
         _col(topic_id): ranks[k] * n * (mass / total)
         for k, (topic_id, mass) in enumerate(live.select("topic_id", "mass").iter_rows())
