@@ -19,6 +19,7 @@ import unicodedata
 from collections.abc import Iterable
 
 import polars as pl
+import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
 
 from analysis import names as _names
 
@@ -55,7 +56,29 @@ def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -
 
 
 def _digests(uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Series:
-    """Pseudonyms of the distinct, non-null raw ids ``uniq`` (one HMAC each, in their order)."""
+    """Pseudonyms of the distinct, non-null raw ids ``uniq`` (one HMAC each, in their order).
+
+    The same digests as :func:`pseudonym`: computed in Rust over the whole column
+    (``polars-hash``'s HMAC-SHA256) when the key is text, as every key :func:`load_key` reads
+    is; a key of other bytes (the plugin takes its key as text) by :func:`_digests_python`.
+    """
+    try:
+        text_key = key.decode("utf-8")
+    except UnicodeDecodeError:
+        return _digests_python(uniq, key, namespace, kind, prefix)
+    # the key travels to the plugin as a keyword argument: never in an expression's text, a
+    # query plan or an error message (tests/unit/test_privacy.py)
+    msg = pl.lit(f"{namespace}\x1f{kind}\x1f", dtype=pl.String) + pl.col("raw").cast(pl.String)
+    hexes = pl.DataFrame({"raw": uniq}).select(
+        (prefix + msg.chash.hmac_sha256(key=text_key).str.slice(0, DIGEST_HEX)).alias(uniq.name)
+    )
+    return hexes.to_series()
+
+
+def _digests_python(
+    uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
+) -> pl.Series:
+    """:func:`_digests` one id at a time in Python: for keys that are not UTF-8 text."""
     # HMAC-SHA256 by its definition (RFC 2104) from the two padded-key states, copied per id:
     # the same digests as hmac.new, a third faster than a fresh HMAC per id
     block = key if len(key) <= 64 else hashlib.sha256(key).digest()

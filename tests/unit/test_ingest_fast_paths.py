@@ -30,16 +30,52 @@ def test_roots_of_an_all_null_parent_column() -> None:
     assert ingest._roots(posts).to_list() == ["a", "b"]
 
 
-def test_digest_table_equals_one_hmac_per_id() -> None:
-    key = b"a-test-key-that-is-long-enough-0123456789"
-    ids = pl.Series(["1", "", "é\u0301", "日本", "x" * 200])
-    table = privacy.digest_table(ids, key, "ns", "post", "post_")
-    assert table["raw"].to_list() == ids.to_list()
-    for r, p in table.iter_rows():
-        assert p == privacy.pseudonym(key, "ns", "post", r, "post_")
-    long_key = b"k" * 100  # longer than a SHA-256 block: hashed first, as hmac does
-    p = privacy.digest_table(pl.Series(["7"]), long_key, "ns", "account", "acct_")["pseudonym"]
-    assert p.to_list() == [privacy.pseudonym(long_key, "ns", "account", "7", "acct_")]
+KEYS = [
+    b"a-test-key-that-is-long-enough-0123456789",
+    b"k" * 64,  # exactly one SHA-256 block
+    b"k" * 100,  # longer than a block: hashed first, as hmac does
+    "clé-ünïcode-0123456789-0123456789".encode(),
+]
+IDS = ["1", "", "é\u0301", "日本", "x" * 200, "a\x1fb", "\x00", "🙂" * 30]
+
+
+@pytest.mark.parametrize("key", KEYS, ids=["ascii", "block", "long", "utf8"])
+def test_digest_table_equals_one_hmac_per_id(key: bytes) -> None:
+    ids = pl.Series(IDS)
+    for kind, prefix in (("post", "post_"), ("account", "acct_")):
+        table = privacy.digest_table(ids, key, "ns", kind, prefix)
+        assert table["raw"].to_list() == ids.to_list()
+        expected = [privacy.pseudonym(key, "ns", kind, r, prefix) for r in IDS]
+        assert table["pseudonym"].to_list() == expected
+        # the Rust route (text keys) and the Python route (any bytes) give the same digests
+        python = privacy._digests_python(ids, key, "ns", kind, prefix)
+        assert python.to_list() == expected
+
+
+def test_digests_of_a_key_that_is_not_text_take_the_python_route(monkeypatch) -> None:
+    key = bytes(range(200, 256)) + b"\xff" * 8  # not UTF-8: the plugin takes its key as text
+    calls = []
+    real = privacy._digests_python
+    monkeypatch.setattr(
+        privacy, "_digests_python", lambda *a: calls.append(1) or real(*a)  # type: ignore[func-returns-value]
+    )
+    table = privacy.digest_table(pl.Series(IDS), key, "ns", "post", "post_")
+    assert calls == [1]
+    assert table["pseudonym"].to_list() == [
+        privacy.pseudonym(key, "ns", "post", r, "post_") for r in IDS
+    ]
+
+
+def test_digests_of_no_ids_and_the_key_in_no_message() -> None:
+    key = b"SECRET-key-never-printed-0123456789abcdef"
+    empty = privacy.digest_table(pl.Series([], dtype=pl.String), key, "ns", "post", "post_")
+    assert empty.height == 0 and empty.schema["pseudonym"] == pl.String
+    expr = pl.col("raw").chash.hmac_sha256(key=key.decode())
+    plan = pl.DataFrame({"raw": ["1"]}).lazy().select(expr)
+    assert "SECRET" not in plan.explain() and "SECRET" not in str(expr)
+    with pytest.raises(pl.exceptions.ComputeError) as err:  # what a failing call would show
+        pl.DataFrame({"raw": [1]}).select(expr)
+    assert "SECRET" not in str(err.value)
 
 
 def _ordinary_reference(posts: pl.DataFrame, names: list[str], min_authors: int) -> set[str]:
