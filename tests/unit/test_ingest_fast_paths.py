@@ -57,7 +57,9 @@ def test_digests_of_a_key_that_is_not_text_take_the_python_route(monkeypatch) ->
     calls = []
     real = privacy._digests_python
     monkeypatch.setattr(
-        privacy, "_digests_python", lambda *a: calls.append(1) or real(*a)  # type: ignore[func-returns-value]
+        privacy,
+        "_digests_python",
+        lambda *a: calls.append(1) or real(*a),  # type: ignore[func-returns-value]
     )
     table = privacy.digest_table(pl.Series(IDS), key, "ns", "post", "post_")
     assert calls == [1]
