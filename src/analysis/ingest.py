@@ -35,6 +35,7 @@ Every row read is accounted for: read = accepted + rejected + removed (privacy) 
 
 from __future__ import annotations
 
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
 
@@ -180,37 +181,16 @@ def plan(
     at a time (``streaming``); the result is the same.
     """
     batch_rows = params.batch_rows if params.engine == "streaming" else None
-    results = []
-    names = None
-    if privacy_params.redact_known_names:
-        names = redactor_for([src.tables for src in sources], opt_out, key, batch_rows)
-    for src in sources:
-        res = one_source(src, key, opt_out, params, names, now)
-        problems = reconcile(res.counts)
-        if problems:
-            raise RuntimeError(f"{src.namespace}: counts do not reconcile: {'; '.join(problems)}")
-        malformed = res.rejects.filter(
-            ~pl.any_horizontal(
-                pl.col("reason").str.contains(m, literal=True) for m in OUT_OF_SCOPE_MARKERS
-            )
+    with ThreadPoolExecutor(1) as pool:
+        # the name redactor (Python, per name) is built on a thread while the skeleton's checks
+        # (polars, which releases the GIL) run; one_source asks for it at its last step
+        pending = (
+            pool.submit(redactor_for, [src.tables for src in sources], opt_out, key, batch_rows)
+            if privacy_params.redact_known_names
+            else None
         )
-        for tbl, c in res.counts.items():
-            n_bad = malformed.filter(pl.col("table") == tbl).height
-            share = n_bad / c["read"] if c["read"] else 0.0
-            if share > params.max_reject_share:
-                reasons = (
-                    malformed.filter(pl.col("table") == tbl)
-                    .group_by("reason")
-                    .len()
-                    .sort("len", descending=True)
-                    .head(3)
-                    .rows()
-                )
-                raise RuntimeError(
-                    f"{src.namespace}: {share:.0%} of {tbl} rows rejected as malformed, above "
-                    f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}"
-                )
-        results.append(res)
+        results = _check_sources(sources, key, opt_out, params, now, pending)
+        names = pending.result() if pending is not None else None
     accounts = pl.concat([placeholder_account(), *[r.accounts for r in results]])
     out = IngestResult(
         accounts=accounts,
@@ -239,3 +219,46 @@ def plan(
         schema.conform(out.posts, "posts", schema.INTERIM), "posts", schema.INTERIM, now=now
     )
     return out
+
+
+def _check_sources(
+    sources: list[Source],
+    key: bytes,
+    opt_out: set[str],
+    params: IngestParams,
+    now: datetime,
+    names: Future[privacy.NameRedactor] | None,
+) -> list[IngestResult]:
+    """Each dump through :func:`one_source`; raise when counts do not reconcile or too many
+    rows are malformed. ``names``: the name redactor being built (None: names not redacted)."""
+    results = []
+    for src in sources:
+        res = one_source(
+            src, key, opt_out, params, (names.result if names is not None else lambda: None), now
+        )
+        problems = reconcile(res.counts)
+        if problems:
+            raise RuntimeError(f"{src.namespace}: counts do not reconcile: {'; '.join(problems)}")
+        malformed = res.rejects.filter(
+            ~pl.any_horizontal(
+                pl.col("reason").str.contains(m, literal=True) for m in OUT_OF_SCOPE_MARKERS
+            )
+        )
+        for tbl, c in res.counts.items():
+            n_bad = malformed.filter(pl.col("table") == tbl).height
+            share = n_bad / c["read"] if c["read"] else 0.0
+            if share > params.max_reject_share:
+                reasons = (
+                    malformed.filter(pl.col("table") == tbl)
+                    .group_by("reason")
+                    .len()
+                    .sort("len", descending=True)
+                    .head(3)
+                    .rows()
+                )
+                raise RuntimeError(
+                    f"{src.namespace}: {share:.0%} of {tbl} rows rejected as malformed, above "
+                    f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}"
+                )
+        results.append(res)
+    return results

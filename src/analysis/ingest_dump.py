@@ -11,6 +11,7 @@ it on every dump of a run and assembles the interim tables.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -81,13 +82,15 @@ def one_source(
     key: bytes,
     opt_out: set[str],
     params: IngestParams,
-    names: privacy.NameRedactor | None,
+    names: Callable[[], privacy.NameRedactor | None],
     now: datetime,
 ) -> IngestResult:
     """One dump through steps 1-5 of ingest, on its posts' skeleton, every row counted.
 
     ``posts`` of the result is the skeleton (no texts) with ``_row`` naming each post's raw row;
-    ``analysis.ingest.plan`` checks the counts reconcile and assembles the run.
+    ``analysis.ingest.plan`` checks the counts reconcile and assembles the run. ``names`` gives
+    the run's name redactor (None: names are not redacted) when the rejects' reasons are
+    scrubbed, the last step: ``plan`` builds it on another thread meanwhile.
     """
     t = src.tables
     ns = src.namespace
@@ -316,7 +319,7 @@ def one_source(
     posts, reactions, accounts = ingest_pseudonyms.pseudonymise(posts, reactions, accounts, key, ns)
     posts = posts.select(*SKELETON_COLUMNS, ROW)
     accounts = accounts.with_columns(pl.lit(True).alias("is_participant"))
-    rej = ingest_pseudonyms.safe_rejects(rejects, t, key, ns, names)
+    rej = ingest_pseudonyms.safe_rejects(rejects, t, key, ns, names())
 
     for tbl in ("accounts", "posts", "reactions"):
         counts[tbl]["rejected"] = rej.filter(pl.col("table") == tbl).height

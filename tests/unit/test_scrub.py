@@ -127,6 +127,26 @@ def test_random_texts_of_trigger_pieces_scrub_exactly_as_the_reference(names) ->
     _check(texts, names)
 
 
+@pytest.mark.parametrize("threads", [2, 3, 7])
+def test_slices_scrubbed_on_threads_equal_the_reference(threads, monkeypatch) -> None:
+    """A column cut into one slice per thread comes back whole and in order (uneven slices,
+    texts of the Python route among them, nulls, more threads than a slice can fill)."""
+    monkeypatch.setattr(scrub, "PARALLEL_MIN_ROWS", 5)
+    monkeypatch.setattr(scrub, "_threads", lambda: threads)
+    rng = random.Random(threads)
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40))) for _ in range(997)]
+    texts[::50] = [None] * len(texts[::50])
+    slow = pl.DataFrame({"t": texts}).select(
+        scrub_patterns.needs_python(pl.col("t"), scrub_patterns.normalised(pl.col("t")))
+    )
+    assert slow.to_series().sum() > 0  # some rows take the Python route
+    calls = []
+    real = scrub._scrub_slice
+    monkeypatch.setattr(scrub, "_scrub_slice", lambda s, n: calls.append(s.len()) or real(s, n))
+    _check(texts, NAMES)
+    assert len(calls) == threads and sum(calls) == len(texts)
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(PIECES), max_size=30).map("".join), max_size=40))
 def test_property_any_batch_scrubs_exactly_as_the_reference(texts: list[str]) -> None:
