@@ -75,7 +75,10 @@ def _validate_posts(
             _reject(bad, "posts", f"text longer than ingest.max_text_chars ({max_text_chars:,})")
         )
         posts = posts.filter(~too_long)
-    dup, posts = _split(posts, ~pl.col("post_id").is_first_distinct())
+    if schema.surely_distinct(posts["post_id"]):
+        dup = posts.clear()
+    else:
+        dup, posts = _split(posts, ~pl.col("post_id").is_first_distinct())
     if dup.height:
         rejects.append(_reject(dup, "posts", "duplicate post_id (first occurrence kept)"))
     out_of_range = (pl.col("created_at") < schema.MIN_TIME) | (
@@ -245,7 +248,7 @@ def _roots(posts: pl.DataFrame) -> pl.Series:
         .cast(pl.String)
         .alias("up"),
     )
-    if parent["post_id"].is_duplicated().any():
+    if not schema.surely_distinct(parent["post_id"]) and parent["post_id"].is_duplicated().any():
         return _roots_python(posts)
     n = parent.height
     rows = pl.DataFrame({"up": parent["post_id"], "_row": pl.int_range(n, eager=True)})

@@ -93,8 +93,13 @@ def safe_rejects(
     words = pl.Series(
         [w for r in scrubbed.values() for w in privacy.WORD.findall(r)], dtype=pl.String
     )
-    ids = raw.posts["post_id"].implode(), raw.accounts["account_id"].implode()
-    raw_ids = set(words.filter(words.is_in(ids[0]) | words.is_in(ids[1])).to_list())
+    # the raw ids among those words: the few words looked up in the ids (a hash set of the
+    # words, not of a million ids)
+    raw_ids = {
+        v
+        for ids in (raw.posts["post_id"], raw.accounts["account_id"])
+        for v in ids.filter(ids.is_in(words.implode())).to_list()
+    }
     safe = {
         r: privacy.WORD.sub(
             lambda m: "<id>" if m.group(0) in raw_ids and len(m.group(0)) >= 3 else m.group(0), s

@@ -135,6 +135,22 @@ def ordinary_candidates(names: Iterable[str]) -> list[str]:
     )
 
 
+#: Characters of each pattern an Aho-Corasick prefilter keeps (:func:`prefixes`).
+PREFIX_CHARS = 4
+
+
+def prefixes(patterns: list[str], chars: int = PREFIX_CHARS) -> list[str]:
+    """The distinct first ``chars`` characters of ``patterns``, for ``str.contains_any``.
+
+    A text holding a pattern holds its prefix, so the prefilter passes every text it passed
+    before (and perhaps a few more, which the exact matching then clears). Polars builds the
+    automaton on every call, in time that grows faster than the number of patterns when they
+    share prefixes: 200,000 handles "user_N" took 14 s a call (50,000: 0.9 s), once per batch
+    of texts; their prefixes are one pattern.
+    """
+    return sorted({p[:chars] for p in patterns if p})
+
+
 def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
     """Distinct (``w``, ``account_id``) pairs: which author wrote which candidate word.
 
@@ -146,8 +162,8 @@ def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
     return (
         posts.lazy()
         .select("account_id", pl.col("text").str.to_lowercase())
-        # a text without any candidate as a substring holds none as a word (Aho-Corasick)
-        .filter(pl.col("text").str.contains_any(candidates))
+        # a text without any candidate's prefix as a substring holds none as a word (Aho-Corasick)
+        .filter(pl.col("text").str.contains_any(prefixes(candidates)))
         .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
         .explode("w")
         .filter(pl.col("w").is_in(candidates))

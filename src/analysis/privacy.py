@@ -42,6 +42,7 @@ ordinary_words = _names.ordinary_words
 skeleton = _names.skeleton
 strip_invisible = _names.strip_invisible
 word_authors = _names.word_authors
+prefixes = _names.prefixes
 
 ACCOUNT_PREFIX = "acct_"
 POST_PREFIX = "post_"

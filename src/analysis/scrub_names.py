@@ -15,6 +15,7 @@ import numpy as np
 import polars as pl
 
 from analysis import privacy
+from analysis.names import prefixes
 from analysis.scrub_patterns import only
 
 #: joins the tokens and separators of a name or of a window of text into one key
@@ -37,6 +38,8 @@ class VectorNames:
         #: folded first tokens: a text that holds none of them (as a substring) holds no name
         self.first = sorted(names.by_first)
         self.first_set = pl.Series(self.first, dtype=pl.String)
+        #: their distinct first characters: the prefilter's patterns (see :func:`prefixes`)
+        self.first_prefixes = prefixes(self.first)
         folded: dict[int, set[str]] = {}
         exact: set[str] = set()
         for bucket in names.by_first.values():
@@ -122,7 +125,7 @@ class VectorNames:
     def _apply(self, texts: pl.Series, op: str) -> pl.Series:
         """Redact (``op='redact'``) or test (``op='contains'``) every safe text of ``texts``."""
         folded = _skeleton_series(texts).str.to_lowercase()
-        has = folded.str.contains_any(self.first).fill_null(False)
+        has = folded.str.contains_any(self.first_prefixes).fill_null(False)
         idx = has.arg_true()
         if op == "contains":
             out = pl.Series(texts.name, [False] * texts.len(), dtype=pl.Boolean)

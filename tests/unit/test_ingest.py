@@ -457,6 +457,35 @@ def test_an_adapter_reason_echoing_a_value_is_scrubbed_and_truncated() -> None:
     assert "jane" not in reason and "bob_b" not in reason and len(reason) <= 160
 
 
+def test_reasons_quoting_raw_post_or_account_ids_show_id_instead() -> None:
+    """Raw ids never leave ingest: a reason naming a raw post or account id (3+ characters)
+    shows ``<id>``; other words, and ids too short to identify anything, stay."""
+    t = _tables(extra_accounts=[dict(account_id="acct77", platform="demo", handle="h77")])
+    rejects = pl.DataFrame(
+        {
+            "table": ["posts", "reactions"],
+            "source_file": ["x.json", "y.json"],
+            "source_line": [3, 4],
+            "record_key": ["zz", "yy"],
+            "reason": ["vote on post p12 by acct77: lurker", "reply p1 to p99 of a"],
+        }
+    )
+    extra = dict(post_id="p12", platform="demo", account_id="a", kind="post", created_at=T)
+    posts = pl.concat([t.posts, frame([extra], "posts")], how="diagonal_relaxed")
+    tables = SourceTables(
+        accounts=t.accounts,
+        posts=posts,
+        reactions=t.reactions,
+        rejects=rejects,
+        n_read={"posts": posts.height + 1, "reactions": t.reactions.height + 1},
+        platform="demo",
+    )
+    res = _run(tables, max_reject_share=0.9)
+    reasons = sorted(res.rejects["reason"].to_list())
+    # p12 and acct77 are raw ids; lurker is a raw id as well; p1 and a are shorter than 3
+    assert reasons == ["reply p1 to p99 of a", "vote on post <id> by <id>: <id>"], reasons
+
+
 # --------------------------------------------------------------------------- issue 13, item 2
 
 

@@ -50,3 +50,29 @@ def test_validate_rejects_duplicates_and_wrong_layers() -> None:
     accounts = frame([dict(account_id="a", platform="demo", handle="h")], "accounts")
     with pytest.raises(schema.SchemaError, match="unexpected"):
         schema.validate(accounts, "accounts", schema.INTERIM)
+
+
+def test_surely_distinct_is_proof_of_distinct_values_never_of_duplicates() -> None:
+    assert schema.surely_distinct(pl.Series([f"p{i}" for i in range(10_000)]))
+    assert schema.surely_distinct(pl.Series(["a", None]))
+    assert schema.surely_distinct(pl.Series([], dtype=pl.String))
+    assert not schema.surely_distinct(pl.Series(["a", "b", "a"]))
+    assert not schema.surely_distinct(pl.Series([None, "b", None]))
+
+
+def test_duplicate_checks_give_the_same_answers_on_their_exact_route(monkeypatch) -> None:
+    """Where hashes collide, validate and ingest take the exact checks: the same outcomes."""
+    from analysis import ingest_checks
+
+    monkeypatch.setattr(schema, "surely_distinct", lambda values: False)
+    schema.validate(pl.concat([_posts(), _posts(post_id="p2")]), "posts")
+    with pytest.raises(schema.SchemaError, match="share an post_id"):
+        schema.validate(pl.concat([_posts(), _posts()]), "posts")
+    posts = pl.concat([_posts(), _posts(), _posts(post_id="p2")]).with_columns(
+        pl.lit(None, pl.UInt32).alias(ingest_checks.TEXT_CHARS)
+    )
+    kept, rejects = ingest_checks._validate_posts(posts, datetime(2026, 1, 1, tzinfo=UTC))
+    assert kept["post_id"].to_list() == ["p1", "p2"]
+    assert [r["reason"].to_list() for r in rejects] == [
+        ["duplicate post_id (first occurrence kept)"]
+    ]
