@@ -68,7 +68,7 @@ def _digests(uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
     except UnicodeDecodeError:
         return _digests_python(uniq, key, namespace, kind, prefix)
     # the key travels to the plugin as a keyword argument: never in an expression's text, a
-    # query plan or an error message (tests/unit/test_privacy.py)
+    # query plan or an error message (tests/unit/test_ingest_fast_paths.py)
     msg = pl.lit(f"{namespace}\x1f{kind}\x1f", dtype=pl.String) + pl.col("raw").cast(pl.String)
     hexes = pl.DataFrame({"raw": uniq}).select(
         (prefix + msg.chash.hmac_sha256(key=text_key).str.slice(0, DIGEST_HEX)).alias(uniq.name)
