@@ -38,7 +38,8 @@ _TEXTS = {SRC: pl.UInt32(), ROW: pl.UInt32(), **TEXT_COLUMNS}
 
 def scrub_texts(texts: pl.DataFrame, names: privacy.NameRedactor | None) -> pl.DataFrame:
     """Texts scrubbed and labels holding a known name dropped, row by row (any batch of rows)."""
-    out = texts.with_columns(scrub.scrub_expr("text", names).alias("text"))
+    # scrub_series, not scrub_expr: called here, outside polars, it scrubs slices on every core
+    out = texts.with_columns(scrub.scrub_series(texts["text"], names).alias("text"))
     if names is not None:
         # A label holding a known handle or name (a hashtag that is someone's handle, a group
         # named after someone) is a mention in disguise: privacy wins over ground truth, the

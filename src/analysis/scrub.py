@@ -125,9 +125,17 @@ def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series
 
 
 def scrub_expr(col: str, names: privacy.NameRedactor | None = None) -> pl.Expr:
-    """A polars expression scrubbing the texts of ``col`` (streamable: batch by batch)."""
+    """A polars expression scrubbing the texts of ``col`` (streamable: batch by batch).
+
+    On one thread per batch: a callback runs on polars' own threads, and one that waited on
+    scrubbing threads (which need polars' threads too) could, with as many such callbacks at
+    once as polars has threads, leave none to run them (a deadlock, reproduced with four
+    columns on two threads). For many texts at once, :func:`scrub_series` uses the cores.
+    """
     return pl.col(col).map_batches(
-        lambda s: scrub_series(s, names), return_dtype=pl.String, is_elementwise=True
+        lambda s: _scrub_slice(s.cast(pl.String), names),
+        return_dtype=pl.String,
+        is_elementwise=True,
     )
 
 
@@ -222,16 +230,25 @@ def compute_unsafe() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int]
         norm |= python(py) ^ rust(rs)
     trimmed = series.str.strip_chars().str.len_chars() == 0
     norm |= {cp for cp, t, c in zip(cps, trimmed.to_list(), chars, strict=True) if t != c.isspace()}
-    lower = series.str.replace_many(confusable_map()).str.to_lowercase().to_list()
+
+    def lower(texts: pl.Series) -> list[str]:
+        return texts.str.replace_many(confusable_map()).str.to_lowercase().to_list()
+
+    def fold(text: str) -> str:
+        return text.translate(privacy.CONFUSABLES).casefold()
+
+    # alone and after a letter: polars lower-cases a capital sigma at the end of a word to a
+    # final sigma, Python's casefold never does (a name "abΣ" was missed, not redacted)
+    alone, after = lower(series), lower("a" + series)
     jamo = [(0x1100, 0x11FF), (0xA960, 0xA97F), (0xD7B0, 0xD7FF)]
-    for cp, c, low in zip(cps, chars, lower, strict=True):
-        folded = c.translate(privacy.CONFUSABLES).casefold()
+    for cp, c, low, low_after in zip(cps, chars, alone, after, strict=True):
         if (
             unicodedata.category(c).startswith("M")
             or any(a <= cp <= b for a, b in jamo)
             or unicodedata.normalize("NFKC", c) != c
             or len(c.casefold()) != 1
-            or low != folded
+            or low != fold(c)
+            or low_after != fold("a" + c)
         ):
             norm.add(cp)
     return _ranges(raw), _ranges(norm)

@@ -38,7 +38,7 @@ class VectorNames:
         #: folded first tokens: a text that holds none of them (as a substring) holds no name
         self.first = sorted(names.by_first)
         self.first_set = pl.Series(self.first, dtype=pl.String)
-        #: their distinct first characters: the prefilter's patterns (see :func:`prefixes`)
+        #: their distinct first 4 characters: the prefilter's patterns (see :func:`prefixes`)
         self.first_prefixes = prefixes(self.first)
         folded: dict[int, set[str]] = {}
         exact: set[str] = set()
