@@ -37,7 +37,8 @@ class VectorNames:
     def __init__(self, names: privacy.NameRedactor) -> None:
         #: folded first tokens: a text that holds none of them (as a substring) holds no name
         self.first = sorted(names.by_first)
-        self.first_set = pl.Series(self.first, dtype=pl.String)
+        #: the name sets below are sorted by polars, for :func:`_member`'s binary search
+        self.first_set = pl.Series(self.first, dtype=pl.String).sort()
         #: their distinct first 4 characters: the prefilter's patterns (see :func:`prefixes`)
         self.first_prefixes = prefixes(self.first)
         folded: dict[int, set[str]] = {}
@@ -52,8 +53,8 @@ class VectorNames:
                     parts += [sep, tok]
                 folded.setdefault(len(key), set()).add(_JOIN.join(parts))
         self.widths = sorted(folded, reverse=True)
-        self.folded = {w: pl.Series(sorted(v), dtype=pl.String) for w, v in folded.items()}
-        self.exact = pl.Series(sorted(exact), dtype=pl.String)
+        self.folded = {w: pl.Series(list(v), dtype=pl.String).sort() for w, v in folded.items()}
+        self.exact = pl.Series(list(exact), dtype=pl.String).sort()
 
     def _matches(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
         """Pieces of ``texts`` (row, i, piece) and every name match (row, i, k, w) in them."""
@@ -85,18 +86,19 @@ class VectorNames:
             *(ahead("fold", j).alias(f"_fold{j}") for j in range(1, top)),
         )
         # only a token that is a name's first token (or a case-sensitive name) starts a match
+        n = toks.height
         toks = toks.filter(
-            pl.col("fold").is_in(self.first_set.implode())
-            | pl.col("skel").is_in(self.exact.implode())
+            _member(pl.col("fold"), self.first_set, n) | _member(pl.col("skel"), self.exact, n)
         )
-        width = pl.when(pl.col("skel").is_in(self.exact.implode())).then(1).otherwise(0)
+        n = toks.height
+        width = pl.when(_member(pl.col("skel"), self.exact, n)).then(1).otherwise(0)
         for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
             parts = [pl.col("fold")]
             for j in range(1, w):
                 sep = pl.col(f"_sep{j}").str.replace_all(r"\s+", " ")
                 parts += [sep, pl.col(f"_fold{j}")]
             window = pl.concat_str(parts, separator=_JOIN)  # null past the end of the text
-            hit = window.is_in(self.folded[w].implode()).fill_null(False)
+            hit = _member(window, self.folded[w], n)
             width = pl.when(hit).then(w).otherwise(width)
         found = toks.with_columns(width.alias("w")).filter(pl.col("w") > 0)
         return pieces, found.select("row", "i", "k", "w")
@@ -150,6 +152,22 @@ class VectorNames:
     def contains(self, texts: pl.Series) -> pl.Series:
         """True for the safe ``texts`` holding a known name (``NameRedactor.mentions``)."""
         return self._apply(texts, "contains")
+
+
+def _member(values: pl.Expr, sorted_set: pl.Series, n_values: int) -> pl.Expr:
+    """``values.is_in(sorted_set)`` (null: False), for ``n_values`` values.
+
+    ``is_in`` hashes the whole set on every call, which costs more than the lookups once the
+    set outgrows the values: with a name set that grows with the dump (a million handles) and
+    a call per batch of texts, the streaming engine's cost grew with the square of the dump
+    (1M posts 20 s, 10M 667 s). A set larger than the values is searched instead (binary
+    search in the sorted set: the values' log only; measured per call, 300k values: is_in
+    0.36 s and search 0.08 s against a million names, 0.008 vs 0.05 s against 50,000).
+    """
+    if sorted_set.len() <= n_values:
+        return values.is_in(sorted_set.implode()).fill_null(False)
+    found = pl.lit(sorted_set).search_sorted(values).clip(0, sorted_set.len() - 1)
+    return (pl.lit(sorted_set).gather(found) == values).fill_null(False)
 
 
 def _skeleton_series(values: pl.Series) -> pl.Series:

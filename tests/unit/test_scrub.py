@@ -302,3 +302,20 @@ def test_scrubbing_several_columns_inside_polars_does_not_deadlock() -> None:
     except subprocess.TimeoutExpired:
         pytest.fail("scrubbing four columns inside polars deadlocked")
     assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+def test_membership_by_binary_search_equals_is_in() -> None:
+    """VectorNames looks tokens up in a name set larger than the tokens by binary search
+    (is_in hashed the whole set on every call: a per-batch cost that grew with the accounts)."""
+    from analysis.scrub_names import _member
+
+    rng = random.Random(11)
+    alphabet = ["a", "b", "é", "Σ", "日", "_", "\x1f", " ", "user_", "9"]
+    words = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 5))) for _ in range(3000)]
+    probe = pl.DataFrame({"t": [rng.choice([*words, None, "zz", ""]) for _ in range(5000)]})
+    for size in (0, 1, 7, 1500):
+        ref_set = pl.Series(rng.sample(words, size), dtype=pl.String)
+        want = probe.select(pl.col("t").is_in(ref_set.implode()).fill_null(False)).to_series()
+        for n_values in (0, probe.height):  # the search, and the hash route
+            got = probe.select(_member(pl.col("t"), ref_set.sort(), n_values)).to_series()
+            assert got.to_list() == want.to_list(), (size, n_values)
