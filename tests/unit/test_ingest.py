@@ -765,3 +765,33 @@ def test_self_votes_where_the_platform_forbids_them_are_rejects() -> None:
     assert {rid("v2"), rid("v3"), rid("f1"), rid("l1")} <= kept and rid("v1") not in kept
     assert pid("s") in set(res.posts["post_id"].to_list())  # answering one's own question stays
     assert not reconcile(res.counts["demo"])
+
+
+def test_a_failed_check_does_not_wait_for_the_name_redactor(monkeypatch) -> None:
+    """The redactor is built on a thread (seconds per 100k accounts); an error from the
+    skeleton's checks is raised at once, not once the redactor is done."""
+    import threading
+
+    from analysis import ingest as ingest_module
+
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+
+    def slow_redactor(*args, **kwargs):
+        started.set()
+        release.wait(20)
+        finished.set()
+
+    def failing_checks(*args, **kwargs):
+        assert started.wait(20)
+        raise ValueError("posts.parquet row 7: created_at out of range")
+
+    monkeypatch.setattr(ingest_module, "redactor_for", slow_redactor)
+    monkeypatch.setattr(ingest_module, "_check_sources", failing_checks)
+    try:
+        with pytest.raises(ValueError, match="row 7"):
+            ingest_module.plan(
+                [Source("demo", _tables())], KEY, set(), IngestParams(), PrivacyParams(), NOW
+            )
+        assert not finished.is_set()  # raised while the redactor was still being built
+    finally:
+        release.set()
