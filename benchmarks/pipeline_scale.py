@@ -156,6 +156,41 @@ class TreeRSS:
         return out
 
 
+def stage_line(stage: str, clock: StageClock, mem: TreeRSS) -> str:
+    """One finished stage's figures, printed as it ends: a run stopped midway keeps them."""
+    return (
+        f"  {stage}: {clock.seconds.get(stage, float('nan')):.1f} s wall, "
+        f"{mem.cpu_seconds.get(stage, 0.0):.1f} CPU-s, peak {mem.peaks.get(stage, 0.0):,.0f} MiB "
+        f"(load average {loadavg()})"
+    )
+
+
+def follow(
+    proc: subprocess.Popen[str],
+    out: Any,
+    clock: StageClock,
+    mem: TreeRSS,
+    say: Any = print,
+) -> int:
+    """Copy ``proc``'s output to ``out``, file memory under the stage running, and ``say`` each
+    stage's figures as it ends; returns the exit code."""
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        out.write(line)
+        out.flush()
+        done = clock.current
+        stage = clock.line(line)
+        if stage:
+            if done:
+                say(stage_line(done, clock, mem))
+            mem.stage = stage
+    rc = proc.wait()
+    clock.stop()
+    if clock.current:
+        say(stage_line(clock.current, clock, mem))
+    return rc
+
+
 def repro(project: Path, log: Path) -> dict[str, Any]:
     """``dvc repro`` in ``project``: rc, total seconds, seconds and peak RSS (MiB) per stage."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
@@ -179,16 +214,8 @@ def repro(project: Path, log: Path) -> dict[str, Any]:
             stderr=subprocess.STDOUT,
             text=True,
         )
-        assert proc.stdout is not None
         with TreeRSS(proc.pid) as mem:
-            for line in proc.stdout:
-                out.write(line)
-                out.flush()
-                stage = clock.line(line)
-                if stage:
-                    mem.stage = stage
-            rc = proc.wait()
-            clock.stop()
+            rc = follow(proc, out, clock, mem)
     return {
         "rc": rc,
         "seconds": time.perf_counter() - started,

@@ -1,0 +1,34 @@
+"""``benchmarks.pipeline_scale``: each stage's figures are printed as the stage ends."""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+
+from benchmarks.common import StageClock
+from benchmarks.pipeline_scale import TreeRSS, follow
+
+# stands in for `dvc repro`: each stage is a child process, as DVC runs them; stage b holds
+# 300 MiB for a second
+SCRIPT = """
+import subprocess, sys
+for name, mib in (("a", 0), ("b", 300)):
+    print(f"Running stage '{name}':", flush=True)
+    code = f"import time; x = bytearray({mib} * 2**20); x[::4096] = b'1' * len(x[::4096]); time.sleep(1)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+"""
+
+
+def test_each_stage_is_reported_as_it_ends_with_its_own_peak() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    said: list[str] = []
+    clock = StageClock()
+    with TreeRSS(proc.pid, interval_s=0.05) as mem:
+        rc = follow(proc, io.StringIO(), clock, mem, say=said.append)
+    assert rc == 0
+    assert [line.split(":")[0].strip() for line in said] == ["a", "b"]
+    assert mem.peaks["b"] - mem.peaks["a"] > 250, mem.peaks
+    assert "peak" in said[1] and f"{mem.peaks['b']:,.0f} MiB" in said[1]
