@@ -10,6 +10,9 @@ DVC's own process is reported apart). Then the log-log slope of seconds against 
 
 ``--incremental`` adds 1 % new posts (new threads, later in time) to the largest dump and runs
 ``dvc repro`` again: the re-run's seconds per stage as a share of the full run's.
+``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.
+``--until score``: ingest, embed, topics and every model's scores), for sizes whose validate and
+compare would take hours. Each stage's figures are printed as it ends.
 
 The static model is distilled once into the project's ``embed.model_cache_dir`` before the first run
 (not timed). Figures only; nothing gates on time.
@@ -191,8 +194,9 @@ def follow(
     return rc
 
 
-def repro(project: Path, log: Path) -> dict[str, Any]:
-    """``dvc repro`` in ``project``: rc, total seconds, seconds and peak RSS (MiB) per stage."""
+def repro(project: Path, log: Path, until: str | None = None) -> dict[str, Any]:
+    """``dvc repro`` in ``project`` (``until``: that stage and those it depends on only): rc,
+    total seconds, seconds and peak RSS (MiB) per stage."""
     path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {
         **os.environ,
@@ -207,7 +211,7 @@ def repro(project: Path, log: Path) -> dict[str, Any]:
     clock = StageClock()
     with log.open("w") as out:
         proc = subprocess.Popen(
-            ["dvc", "repro"],
+            ["dvc", "repro", *([until] if until else [])],
             cwd=project,
             env=env,
             stdout=subprocess.PIPE,
@@ -323,6 +327,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--incremental", action="store_true", help="+1 %% posts on the largest size")
     ap.add_argument("--keep", type=Path, help="keep the dumps and project copies here")
     ap.add_argument("--json", type=Path, help="write every figure to this file")
+    ap.add_argument(
+        "--until", help="run only this stage and those it depends on (e.g. score: ingest to scores)"
+    )
     a = ap.parse_args(argv)
     sizes = [parse_size(s) for s in a.sizes.split(",")]
     work = a.keep or Path(tempfile.mkdtemp(prefix="resonance-scale-"))
@@ -343,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
             data_mib = write_dump(dump, n)
             print(f"{human(n)}: dump written in {time.perf_counter() - t0:.1f} s", flush=True)
             setup_project(project, dump, model_cache)
-            run = repro(project, work / f"repro-{n}.log")
+            run = repro(project, work / f"repro-{n}.log", a.until)
             run["data_mib"] = data_mib
             run["loadavg"] = loadavg()
             runs[n] = run
@@ -358,7 +365,7 @@ def main(argv: list[str] | None = None) -> int:
         if a.incremental and ok:
             n = max(ok)
             m = add_new_posts(work / f"dump-{n}")
-            inc = repro(work / f"project-{n}", work / f"repro-{n}-incremental.log")
+            inc = repro(work / f"project-{n}", work / f"repro-{n}-incremental.log", a.until)
             inc["n_new"] = m
             full = ok[n]
             print(
