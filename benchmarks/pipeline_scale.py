@@ -230,8 +230,11 @@ def repro(project: Path, log: Path, until: str | None = None) -> dict[str, Any]:
     }
 
 
-def setup_project(project: Path, dump: Path, model_cache: Path) -> None:
-    """A fresh project copy reading ``dump``, embedding on the static route, cold caches."""
+def setup_project(
+    project: Path, dump: Path, model_cache: Path, overrides: dict[str, Any] | None = None
+) -> None:
+    """A fresh project copy reading ``dump``, embedding on the static route, cold caches;
+    ``overrides`` sets params by dotted name (``{"ingest.engine": "streaming"}``)."""
     from tests.project import copy_project
 
     shutil.rmtree(project, ignore_errors=True)
@@ -246,6 +249,14 @@ def setup_project(project: Path, dump: Path, model_cache: Path) -> None:
     params["embed"]["static_above_posts"] = 0  # every size on the static route
     params["embed"]["model_cache_dir"] = str(model_cache)
     params["embed"]["cache_dir"] = str(project / "embedding-cache")
+    for name, value in (overrides or {}).items():
+        *path, last = name.split(".")
+        section = params
+        for part in path:
+            section = section[part]
+        if last not in section:
+            raise SystemExit(f"--set {name}: no such parameter in params.yaml")
+        section[last] = value
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
 
@@ -328,10 +339,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--keep", type=Path, help="keep the dumps and project copies here")
     ap.add_argument("--json", type=Path, help="write every figure to this file")
     ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="set a parameter of the project copies (YAML value), e.g. ingest.engine=streaming",
+    )
+    ap.add_argument(
         "--until", help="run only this stage and those it depends on (e.g. score: ingest to scores)"
     )
     a = ap.parse_args(argv)
     sizes = [parse_size(s) for s in a.sizes.split(",")]
+    overrides = {k: yaml.safe_load(v) for k, _, v in (x.partition("=") for x in a.set)}
     work = a.keep or Path(tempfile.mkdtemp(prefix="resonance-scale-"))
     work.mkdir(parents=True, exist_ok=True)
     model_cache = ROOT / ep_cache_dir()
@@ -349,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
             t0 = time.perf_counter()
             data_mib = write_dump(dump, n)
             print(f"{human(n)}: dump written in {time.perf_counter() - t0:.1f} s", flush=True)
-            setup_project(project, dump, model_cache)
+            setup_project(project, dump, model_cache, overrides)
             run = repro(project, work / f"repro-{n}.log", a.until)
             run["data_mib"] = data_mib
             run["loadavg"] = loadavg()

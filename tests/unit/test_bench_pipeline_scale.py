@@ -6,8 +6,11 @@ import io
 import subprocess
 import sys
 
+import pytest
+import yaml
+
 from benchmarks.common import StageClock
-from benchmarks.pipeline_scale import TreeRSS, follow
+from benchmarks.pipeline_scale import TreeRSS, follow, setup_project
 
 # stands in for `dvc repro`: each stage is a child process, as DVC runs them; stage b holds
 # 300 MiB for a second
@@ -32,3 +35,14 @@ def test_each_stage_is_reported_as_it_ends_with_its_own_peak() -> None:
     assert [line.split(":")[0].strip() for line in said] == ["a", "b"]
     assert mem.peaks["b"] - mem.peaks["a"] > 250, mem.peaks
     assert "peak" in said[1] and f"{mem.peaks['b']:,.0f} MiB" in said[1]
+
+
+def test_set_overrides_params_of_the_copy_and_refuses_an_unknown_name(tmp_path) -> None:
+    setup_project(
+        tmp_path / "p", tmp_path / "dump", tmp_path / "models", {"ingest.engine": "streaming"}
+    )
+    params = yaml.safe_load((tmp_path / "p" / "params.yaml").read_text())
+    assert params["ingest"]["engine"] == "streaming"
+    assert params["source"]["path"] == str(tmp_path / "dump")
+    with pytest.raises(SystemExit, match="ingest.engin: no such parameter"):
+        setup_project(tmp_path / "q", tmp_path / "dump", tmp_path / "models", {"ingest.engin": 1})
