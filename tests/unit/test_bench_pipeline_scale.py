@@ -44,5 +44,5 @@ def test_set_overrides_params_of_the_copy_and_refuses_an_unknown_name(tmp_path) 
     params = yaml.safe_load((tmp_path / "p" / "params.yaml").read_text())
     assert params["ingest"]["engine"] == "streaming"
     assert params["source"]["path"] == str(tmp_path / "dump")
-    with pytest.raises(SystemExit, match="ingest.engin: no such parameter"):
+    with pytest.raises(SystemExit, match=r"ingest\.engin: no such parameter"):
         setup_project(tmp_path / "q", tmp_path / "dump", tmp_path / "models", {"ingest.engin": 1})
