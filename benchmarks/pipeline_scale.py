@@ -253,8 +253,8 @@ def setup_project(
         *path, last = name.split(".")
         section = params
         for part in path:
-            section = section[part]
-        if last not in section:
+            section = section.get(part) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or last not in section:
             raise SystemExit(f"--set {name}: no such parameter in params.yaml")
         section[last] = value
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
