@@ -263,3 +263,22 @@ def test_pseudonymise_columns_refuses_a_table_with_a_raw_id_twice() -> None:
         privacy.pseudonymise_columns(
             pl.DataFrame({"a": ["1"]}), ["a"], twice, key, "ns", "post", "post_"
         )
+
+
+def test_skeleton_lengths_beside_the_posts_equal_the_join(monkeypatch) -> None:
+    """Texts measured in row order are put beside the posts; in any other order, joined: the
+    same skeleton either way."""
+    from analysis import ingest_dump
+    from analysis.sources.base import SourceTables
+    from tests.unit.test_ingest import _tables
+
+    tables = _tables()
+    in_order = ingest_dump.skeleton(tables, batch_rows=2)
+    batches = list(tables.text_batches(2))
+    assert len(batches) > 1
+    monkeypatch.setattr(SourceTables, "text_batches", lambda self, n=None: iter(batches[::-1]))
+    joined = ingest_dump.skeleton(tables, batch_rows=2)
+    assert in_order.equals(joined)
+    assert in_order["_text_chars"].to_list() == [
+        None if t is None else len(t) for t in tables.posts["text"].to_list()
+    ]
