@@ -60,14 +60,25 @@ class EmbeddingCache:
         if not shards or not keys:
             return {}
         wanted = pl.DataFrame({"text_sha256": list(keys)}).unique()
-        found = (
-            pl.scan_parquet(shards)
+        # keys first, vectors only from the shards that hold a hit: reading every shard's
+        # vectors made each lookup cost the whole cache (an embed stage of 10M posts, looking
+        # up 200k texts per chunk, spent minutes per chunk reading vectors it did not want)
+        hits = (
+            pl.scan_parquet(shards, include_file_paths="_shard")
+            .select("text_sha256", "_shard")
             .join(wanted.lazy(), on="text_sha256", how="semi")
             .unique("text_sha256", keep="first")
             .collect()
         )
-        if found.height == 0:
+        if hits.height == 0:
             return {}
+        # a key's first shard (sorted order) holds a hit, so it is first among these too
+        found = (
+            pl.scan_parquet(sorted(set(hits["_shard"].to_list())))
+            .join(hits.lazy().select("text_sha256"), on="text_sha256", how="semi")
+            .unique("text_sha256", keep="first")
+            .collect()
+        )
         vecs = found["embedding"].to_numpy().astype(np.float32, copy=False)
         return dict(zip(found["text_sha256"].to_list(), vecs, strict=True))
 

@@ -61,6 +61,40 @@ def test_cache_reencodes_only_new_posts(tmp_path):
     assert st3.n_encoded == 0 and enc.n_texts == 1010
 
 
+def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkeypatch):
+    """Same answer as reading every shard (a key in two shards: the first shard in sorted
+    order wins); the vectors are read from the shards holding a hit only."""
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    keys = [f"{i:064x}" for i in range(40)]
+    rng = np.random.default_rng(3)
+    paths = [
+        cache.store(keys[i : i + 10], rng.standard_normal((10, DIM)).astype(np.float32))
+        for i in (0, 10, 20, 30)
+    ]
+    dup = cache.store([keys[5], keys[35]], rng.standard_normal((2, DIM)).astype(np.float32))
+    every = pl.concat([pl.read_parquet(p) for p in sorted([*paths, dup])])
+    first = every.unique("text_sha256", keep="first", maintain_order=True)
+    reference = dict(zip(first["text_sha256"], first["embedding"].to_numpy(), strict=True))
+
+    scanned: list[list[str]] = []
+    real_scan = pl.scan_parquet
+    monkeypatch.setattr(
+        pl,
+        "scan_parquet",
+        lambda src, **kw: scanned.append(sorted(map(str, src))) or real_scan(src, **kw),
+    )
+    wanted = [keys[5], keys[12], keys[35], "f" * 64]
+    got = cache.lookup(wanted)
+    assert sorted(got) == sorted(wanted[:3])
+    for k, v in got.items():
+        assert np.array_equal(v, reference[k]), k
+    shards = sorted(str(p) for p in [*paths, dup])
+    holding = {p for p in shards if set(pl.read_parquet(p)["text_sha256"]) & set(wanted)}
+    assert len(scanned) == 2 and scanned[0] == shards  # keys of every shard, then
+    assert set(scanned[1]) <= holding and len(scanned[1]) < len(shards)  # vectors of a few
+    assert cache.lookup(["e" * 64]) == {}
+
+
 def test_cache_is_keyed_by_model_and_revision(tmp_path):
     enc = CountingEncoder()
     posts = _posts(5)
