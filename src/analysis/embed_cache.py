@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
+import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
 
 if TYPE_CHECKING:
     from analysis.embed import EmbedParams
@@ -40,6 +41,11 @@ def vector_key(p: EmbedParams) -> str:
 def text_key(text: str) -> str:
     """Content address of a text: sha256 of its UTF-8 bytes, hex."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def text_keys(texts: pl.Series) -> pl.Series:
+    """:func:`text_key` of every text of a column, compiled (no Python per text)."""
+    return texts.to_frame("t").select(pl.col("t").chash.sha2_256())["t"].alias("text_sha256")
 
 
 class EmbeddingCache:
@@ -109,29 +115,40 @@ class EmbeddingCache:
             return set()
         return set(pl.scan_parquet(shards).select("text_sha256").collect()["text_sha256"])
 
-    def prune(self, keep: Iterable[str]) -> int:
+    def prune(self, keep: Iterable[str] | pl.Series) -> int:
         """Keep only the vectors of ``keep`` (erasure: a forgotten text leaves no row behind).
 
-        The survivors are written as one new shard before the old shards are deleted, so a
-        killed run leaves either the old cache or the pruned one. Returns the number of distinct
-        keys removed.
+        The keys are read first; only the shards holding a key to remove are read whole, one at
+        a time, and each is replaced by its survivors (written before the old shard is
+        deleted: a killed run leaves every shard either whole or pruned, and the next run
+        prunes again). A cache with nothing to remove reads no vector, so memory stays that of
+        one shard whatever the cache's size (it was every cached vector, twice). Returns the
+        number of distinct keys removed.
         """
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards:
             return 0
-        everything = pl.scan_parquet(shards).unique("text_sha256", keep="first").collect()
-        wanted = pl.DataFrame({"text_sha256": sorted(set(keep))}, schema={"text_sha256": pl.String})
-        kept = everything.join(wanted, on="text_sha256", how="semi")
-        if kept.height == everything.height:
-            return 0
-        new = (
-            self.store(
-                kept["text_sha256"].to_list(), kept["embedding"].to_numpy().astype(np.float32)
-            )
-            if kept.height
-            else None
+        kept_keys = keep if isinstance(keep, pl.Series) else pl.Series(list(keep), dtype=pl.String)
+        wanted = pl.DataFrame({"text_sha256": kept_keys.cast(pl.String)})
+        gone = (
+            pl.scan_parquet(shards, include_file_paths="_shard")
+            .select("text_sha256", "_shard")
+            .join(wanted.lazy(), on="text_sha256", how="anti")
+            .collect()
         )
-        for shard in shards:
-            if shard != new:
-                shard.unlink()
-        return everything.height - kept.height
+        if gone.height == 0:
+            return 0
+        for shard in sorted(set(gone["_shard"].to_list())):
+            old = Path(shard)
+            survivors = pl.read_parquet(old).join(wanted, on="text_sha256", how="semi")
+            new = (
+                self.store(
+                    survivors["text_sha256"].to_list(),
+                    survivors["embedding"].to_numpy().astype(np.float32),
+                )
+                if survivors.height
+                else None
+            )
+            if new != old:
+                old.unlink()
+        return gone["text_sha256"].n_unique()

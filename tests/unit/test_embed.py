@@ -190,6 +190,37 @@ def test_prune_keeps_only_the_given_texts(tmp_path):
     assert cache.prune([]) == 10 and cache.keys() == set()
 
 
+def test_prune_reads_only_the_shards_it_changes(tmp_path, monkeypatch):
+    """Nothing to remove: no shard is read whole; something to remove: only its shard is read
+    and replaced, the others stay as they were (file and bytes)."""
+    enc = CountingEncoder()
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    posts = _posts(30)
+    for i in (0, 10, 20):
+        embed_posts(posts.slice(i, 10), enc, cache)  # three shards
+    before = {p.name: p.read_bytes() for p in cache.folder.glob("shard-*.parquet")}
+    read: list[str] = []
+    real_read = pl.read_parquet
+    monkeypatch.setattr(
+        pl, "read_parquet", lambda src, **kw: read.append(str(src)) or real_read(src, **kw)
+    )
+    every = [text_key(t) for t in posts["text"]]
+    assert cache.prune(every) == 0 and read == []
+    assert cache.prune(every[:25]) == 5  # the last shard loses half its texts
+    assert len(read) == 1
+    after = {p.name: p.read_bytes() for p in cache.folder.glob("shard-*.parquet")}
+    assert len(after) == 3 and len(set(after) & set(before)) == 2
+    assert all(after[n] == before[n] for n in set(after) & set(before))
+    assert cache.keys() == set(every[:25])
+
+
+def test_text_keys_are_text_key_of_every_text() -> None:
+    from analysis.embed_cache import text_keys
+
+    texts = ["abc", "", "é\u0301 日本 🙂", "x" * 5_000, "a\x00b"]
+    assert text_keys(pl.Series(texts)).to_list() == [text_key(t) for t in texts]
+
+
 def test_embed_stage_prunes_the_cache_when_the_opt_out_list_changes(tmp_path):
     from analysis.stages.embed import prune_after_erasure
 

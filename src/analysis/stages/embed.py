@@ -29,7 +29,7 @@ from analysis import ordering, paths
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import PrivacyParams, section
 from analysis.embed import EmbedParams, EmbedStats, embed_posts, for_size
-from analysis.embed_cache import EmbeddingCache, text_key, vector_key
+from analysis.embed_cache import EmbeddingCache, text_keys, vector_key
 from analysis.embed_models import ModelEncoder, installed_revision, resolve_device
 from analysis.io import write_parquet
 
@@ -171,8 +171,7 @@ def prune_after_erasure(
     seen = marker.read_text().strip() if marker.exists() else hashlib.sha256(b"").hexdigest()
     removed = 0
     if digest != seen:
-        texts = posts["text"].drop_nulls().unique().to_list()
-        removed = cache.prune(text_key(t) for t in texts)
+        removed = cache.prune(text_keys(posts["text"].drop_nulls().unique()))
         log.info("opt-out list changed: pruned %d cached vectors not in the current posts", removed)
     cache.folder.mkdir(parents=True, exist_ok=True)
     marker.write_text(digest + "\n")
