@@ -83,7 +83,7 @@ def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
         and rows.n_unique() == out.height
     ):
         # the batches came in row order (every source's): the lengths are a column beside the
-        # posts, not a join (which copied every column: +20 % of ingest's peak at 1M posts)
+        # posts, not a join (which copied every column; ingest's peak is set later, unchanged)
         return out.with_columns(lengths[checks.TEXT_CHARS])
     return out.join(lengths, on=ROW, how="left", maintain_order="left")
 
