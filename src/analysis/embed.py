@@ -38,7 +38,7 @@ import polars as pl
 from pydantic import Field
 
 from analysis.config import Frozen
-from analysis.embed_cache import EmbeddingCache, text_key
+from analysis.embed_cache import EmbeddingCache, text_keys
 
 # load_model stays importable from here: the test session's model fixture (tests/conftest.py)
 # loads it as analysis.embed.load_model.
@@ -203,7 +203,7 @@ def embed_posts(
         pl.col("text"),
     )
     texts = keyed.filter(~pl.col("is_empty_text"))["text"].unique(maintain_order=True).to_list()
-    keys = [text_key(t) for t in texts]
+    keys = text_keys(pl.Series(texts, dtype=pl.String)).to_list()
     cached = cache.lookup(keys) if cache is not None else {}
     missing = [i for i, k in enumerate(keys) if k not in cached]
     new = encode_texts(

@@ -70,8 +70,7 @@ class EmbeddingCache:
         # vectors made each lookup cost the whole cache (an embed stage of 10M posts, looking
         # up 200k texts per chunk, spent minutes per chunk reading vectors it did not want)
         hits = (
-            pl.scan_parquet(shards, include_file_paths="_shard")
-            .select("text_sha256", "_shard")
+            _key_index(shards)
             .join(wanted.lazy(), on="text_sha256", how="semi")
             .unique("text_sha256", keep="first")
             .collect()
@@ -113,7 +112,7 @@ class EmbeddingCache:
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards:
             return set()
-        return set(pl.scan_parquet(shards).select("text_sha256").collect()["text_sha256"])
+        return set(_key_index(shards).collect()["text_sha256"])
 
     def prune(self, keep: Iterable[str] | pl.Series) -> int:
         """Keep only the vectors of ``keep`` (erasure: a forgotten text leaves no row behind).
@@ -131,8 +130,7 @@ class EmbeddingCache:
         kept_keys = keep if isinstance(keep, pl.Series) else pl.Series(list(keep), dtype=pl.String)
         wanted = pl.DataFrame({"text_sha256": kept_keys.cast(pl.String)})
         gone = (
-            pl.scan_parquet(shards, include_file_paths="_shard")
-            .select("text_sha256", "_shard")
+            _key_index(shards)
             .join(wanted.lazy(), on="text_sha256", how="anti")
             .collect()
         )
@@ -152,3 +150,8 @@ class EmbeddingCache:
             if new != old:
                 old.unlink()
         return gone["text_sha256"].n_unique()
+
+
+def _key_index(shards: Sequence[Path]) -> pl.LazyFrame:
+    """Every shard's keys and the shard holding each (``_shard``), without their vectors."""
+    return pl.scan_parquet(shards, include_file_paths="_shard").select("text_sha256", "_shard")
