@@ -1,8 +1,9 @@
 """Where the heavy loops of ``dvc repro`` run: in the stage's own process, or on a Dask cluster.
 
-Serves stages ``embed`` (encoding of the texts missing from the cache) and ``compare`` (the
-counterfactual re-scoring: every scenario x strength x batch of altered accounts re-runs every
-model). Chosen by the ``compute`` section of params.yaml::
+Serves stages ``embed`` (encoding of the texts missing from the cache), ``validate`` (the
+bootstrap and placebo refits of the within-thread and incremental tests: one task per outcome
+and model) and ``compare`` (the counterfactual re-scoring: every scenario x strength x batch of
+altered accounts re-runs every model). Chosen by the ``compute`` section of params.yaml::
 
     compute:
       engine: local            # local | dask
@@ -46,7 +47,8 @@ R = TypeVar("R")
 
 
 class ComputeParams(Frozen):
-    """``compute``: which engine runs the dominant loops of ``embed`` and ``compare``."""
+    """``compute``: which engine runs the dominant loops of ``embed``, ``validate`` and
+    ``compare``."""
 
     engine: Literal["local", "dask"] = "local"
     #: Dask scheduler (``tcp://host:8786``); None with ``engine: dask`` starts a LocalCluster.

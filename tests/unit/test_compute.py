@@ -1,6 +1,7 @@
 """The compute engines of ``dvc repro`` (``compute.engine``): the Dask path in local mode (a
 LocalCluster of worker processes) gives what the local engine gives, for the embedding stage's
-encoding and for the counterfactual re-scoring of the compare stage."""
+encoding, for the validity refits of the validate stage and for the counterfactual re-scoring
+of the compare stage."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ from polars.testing import assert_frame_equal
 
 from analysis import compute, counterfactual, embed, embed_cache, embed_models
 from analysis.compute import ComputeParams, LocalEngine, open_engine
+from analysis.models import incremental, within_thread
+from tests.unit.test_within_thread import _community, _scores
 
 # One cluster per module (worker processes start in a few seconds); every test on the same group
 # so pytest-xdist keeps them on one worker.
@@ -223,3 +226,21 @@ def test_embed_stage_writes_the_same_vectors_with_either_engine(
     np.testing.assert_allclose(
         embed.embedding_matrix(local), embed.embedding_matrix(dist), rtol=0, atol=1e-6
     )
+
+
+def test_validity_refits_on_the_cluster_equal_the_local_run(engine) -> None:
+    """The within-thread and incremental tests' fits (one task per outcome and model, each on
+    one BLAS thread) give the same numbers, to the bit, on worker processes."""
+    t, trait = _community(trait_effect=0.6, seed=4)
+    p = within_thread.ValidateParams(
+        origins=2, history_share=0.5, n_boot=30, n_placebo=4, comparators=("volume", "noise")
+    )
+    at = _scores(t, trait)
+    local = within_thread.within_thread(t, at, p)
+    dist = within_thread.within_thread(t, at, p, engine)
+    assert local["models"]["true"]["conversation"]["ci_low"] is not None
+    assert local == dist
+    local_inc = incremental.incremental(t, at, p)
+    dist_inc = incremental.incremental(t, at, p, engine=engine)
+    assert local_inc["models"]["true"]["conversation"]["coef"] is not None
+    assert local_inc == dist_inc

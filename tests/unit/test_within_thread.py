@@ -14,6 +14,7 @@ from analysis.models import (
     conditional_poisson,
     incremental,
     within_thread,
+    within_thread_fit,
     within_thread_responses,
 )
 from analysis.models.base import Tables
@@ -200,3 +201,46 @@ def test_incremental_with_the_lean_fits_equals_statsmodels_for_every_fit(monkeyp
     reference = incremental.incremental(t, _scores(t, trait), P)
     assert fast["models"]["true"]["conversation"]["ci_low"] is not None
     assert fast == reference
+
+
+def test_placebo_shuffles_each_authors_score_within_its_origin_and_activity_bin() -> None:
+    """One value per (origin, author), permuted only among units of the same origin and prior
+    activity bin; the cells are built once and the same seed gives the same shuffle."""
+    rng = np.random.default_rng(0)
+    n = 400
+    origin = rng.choice(np.array(["2024-01", "2024-02", "2024-03"], dtype=object), n)
+    authors = rng.integers(0, 40, n)
+    unit_prior = rng.gamma(2.0, 3.0, (3, 40))
+    unit_z = rng.normal(size=(3, 40))
+    o_idx = np.searchsorted(["2024-01", "2024-02", "2024-03"], origin.astype(str))
+    d = within_thread_fit.Design(
+        y={},
+        controls=np.zeros((n, 3)),
+        z={},
+        groups=np.zeros(n, dtype=np.int64),
+        authors=authors,
+        prior=unit_prior[o_idx, authors],
+        row_origin=origin,
+        n_groups=1,
+        n_authors=40,
+    )
+    z = unit_z[o_idx, authors]
+    cells = within_thread_fit.placebo_cells(d, bins=4)
+    a = within_thread_fit.placebo_z(cells, z, np.random.default_rng(3))
+    b = within_thread_fit.placebo_z(cells, z, np.random.default_rng(3))
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, z)  # something moved
+    units = {}
+    for i in range(n):
+        units.setdefault((origin[i], authors[i]), set()).add(a[i])
+    assert all(len(v) == 1 for v in units.values())  # one value per (origin, author)
+    # each cell's values are a permutation of its own: origins never mix, nor activity bins
+    for members in cells.cells:
+        rows = cells.first[members]
+        assert len(set(origin[rows])) == 1
+        np.testing.assert_array_equal(np.sort(a[rows]), np.sort(z[rows]))
+    covered = np.concatenate(cells.cells)
+    assert sorted(covered) == list(range(len(cells.first)))
+    for o in ("2024-01", "2024-02", "2024-03"):
+        rows = cells.first[[c[0] for c in cells.cells if origin[cells.first[c[0]]] == o]]
+        assert len(rows) == 4  # four bins per origin

@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import warnings
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +26,7 @@ import polars as pl
 from threadpoolctl import threadpool_limits
 
 from analysis import ordering
+from analysis.compute import Engine, LocalEngine
 from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
@@ -178,13 +180,84 @@ def _poisson_coef(y, x, offset, weights) -> tuple[float | None, float | None]:
         return None, None
 
 
+@dataclass(frozen=True)
+class Fits:
+    """What every fit of :func:`incremental` reads: one row per account-origin."""
+
+    y: dict[str, np.ndarray]  #: outcome -> counts
+    base_x: np.ndarray  #: intercept, the activity baseline, origin effects
+    offset: np.ndarray  #: log(posts in the window)
+    z: dict[str, np.ndarray]  #: model -> standardised score
+    acct_idx: np.ndarray  #: each row's account (0..n_acc-1), for the bootstrap
+    n_acc: int
+    n_boot: int
+    seed: int
+
+    def counts(self) -> Iterator[np.ndarray]:
+        """Each draw's multiplicity per account, drawn again for each model (one draw held at a
+        time, not n_boot x accounts) and spread over the account's rows only when fitted."""
+        return bootstrap_counts(self.n_acc, self.n_boot, self.seed)
+
+
+Baseline = tuple[float | None, float | None, list[tuple[float | None, float | None]]]
+
+
+def baseline_fits(outcome: str, fits: Fits) -> Baseline:
+    """The activity baseline on one outcome: its log-likelihood, the null model's, and both for
+    every bootstrap draw. A top-level task, mapped over the outcomes by a ``compute`` engine."""
+    y = fits.y[outcome]
+    with threadpool_limits(limits=1, user_api="blas"):
+        _, ll_base, ll_null = _poisson(y, fits.base_x, fits.offset, np.ones(y.shape[0]))
+        draws = [_poisson(y, fits.base_x, fits.offset, c[fits.acct_idx])[1:] for c in fits.counts()]
+    return ll_base, ll_null, draws
+
+
+def model_fits(
+    item: tuple[str, str], fits: Fits, baselines: dict[str, Baseline], alpha: float
+) -> tuple[dict[str, Any] | None, np.ndarray | None]:
+    """One model on one outcome: coefficient and pseudo-R² gain over the baseline with their
+    intervals, and the bootstrap draws of the coefficient (None where the score does not vary
+    or the baseline has no fit). ``item`` is ``(outcome, model)``; a top-level task."""
+    outcome, name = item
+    ll_base, ll_null, b_base = baselines[outcome]
+    zz = fits.z[name]
+    if np.std(zz) == 0 or ll_base is None:
+        return None, None
+    y = fits.y[outcome]
+    x = np.column_stack([zz, fits.base_x])
+    with threadpool_limits(limits=1, user_api="blas"):
+        coef, ll = _poisson_coef(y, x, fits.offset, np.ones(y.shape[0]))
+        bc, bg = [], []
+        for cnt, (llb, lln) in zip(fits.counts(), b_base, strict=True):
+            c, llf = _poisson_coef(y, x, fits.offset, cnt[fits.acct_idx])
+            bc.append(np.nan if c is None else c)
+            bg.append(np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln)
+    boot, gain = np.array(bc), np.array(bg)
+    c_low, c_high = interval(boot, alpha)
+    g_low, g_high = interval(gain, alpha)
+    return {
+        "coef": coef,
+        "ci_low": c_low,
+        "ci_high": c_high,
+        "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
+        "r2_gain_ci_low": g_low,
+        "r2_gain_ci_high": g_high,
+    }, boot
+
+
 def incremental(
     tables: Tables,
     scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
     p: ValidateParams,
     cached: dict[datetime, dict[str, pl.DataFrame]] | None = None,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
-    """Coefficient and pseudo-R² gain over the activity baseline per model, with intervals."""
+    """Coefficient and pseudo-R² gain over the activity baseline per model, with intervals.
+
+    The fits (the baseline's per outcome, then each model's per outcome) run through ``engine``
+    (``compute`` in params.yaml; None: this process), each on one BLAS thread (many small fits:
+    see ``within_thread_fit.run_test``): the same numbers wherever they run.
+    """
     posts = tables.posts
     end = posts["created_at"].max()
     frames, zs = [], {}
@@ -208,71 +281,54 @@ def incremental(
     )
     data = data.join(order, on="account_id").sort("order", "origin")
     acct_idx = data["order"].rank("dense").cast(pl.Int64).to_numpy() - 1
-    n_acc = int(acct_idx.max()) + 1
     dummies = data.select("origin").to_dummies(drop_first=True)
     # one origin: no dummy columns (an empty frame's array has no rows either)
     origin_dummies = (
         dummies.to_numpy().astype(float) if dummies.width else np.empty((data.height, 0))
     )
-    base_x = np.column_stack(
-        [np.ones(data.height), data.select(BASELINE).to_numpy(), origin_dummies]
+    fits = Fits(
+        y={o: data[o].to_numpy() for o in OUTCOMES},
+        base_x=np.column_stack(
+            [np.ones(data.height), data.select(BASELINE).to_numpy(), origin_dummies]
+        ),
+        offset=np.log(data["n_posts_window"].to_numpy().astype(float)),
+        z={
+            name: data.join(pl.concat(v), on=["origin", "account_id"], how="left")["z"]
+            .fill_null(0.0)
+            .to_numpy()
+            for name, v in zs.items()
+        },
+        acct_idx=acct_idx,
+        n_acc=int(acct_idx.max()) + 1,
+        n_boot=p.n_boot,
+        seed=p.seed + 7,
     )
-    offset = np.log(data["n_posts_window"].to_numpy().astype(float))
-    z = {
-        name: data.join(pl.concat(v), on=["origin", "account_id"], how="left")["z"]
-        .fill_null(0.0)
-        .to_numpy()
-        for name, v in zs.items()
-    }
     alpha = (1 - p.interval) / 2
-
-    # one multiplicity per account and draw, drawn again for each model (one draw held at a
-    # time, not n_boot x accounts) and spread over the account's rows only when fitted
-    def counts() -> Iterator[np.ndarray]:
-        return bootstrap_counts(n_acc, p.n_boot, p.seed + 7)
-
     out: dict[str, Any] = {
         "n_account_origins": data.height,
-        "n_accounts": n_acc,
+        "n_accounts": fits.n_acc,
         "baseline": [*BASELINE, "origin effects"],
         "models": {},
         "paired": {},
     }
-    # many small fits on one BLAS thread: see within_thread_fit.run_test
-    with threadpool_limits(limits=1, user_api="blas"):
-        for outcome in OUTCOMES:
-            y = data[outcome].to_numpy()
-            if y.sum() == 0:
-                continue
-            ones = np.ones(data.height)
-            _, ll_base, ll_null = _poisson(y, base_x, offset, ones)
-            b_base = [_poisson(y, base_x, offset, c[acct_idx])[1:] for c in counts()]
-            boots: dict[str, np.ndarray] = {}
-            for name, zz in z.items():
-                if np.std(zz) == 0 or ll_base is None:
-                    out["models"].setdefault(name, {})[outcome] = None
-                    continue
-                x = np.column_stack([zz, base_x])
-                coef, ll = _poisson_coef(y, x, offset, ones)
-                bc, bg = [], []
-                for cnt, (llb, lln) in zip(counts(), b_base, strict=True):
-                    c, llf = _poisson_coef(y, x, offset, cnt[acct_idx])
-                    bc.append(np.nan if c is None else c)
-                    bg.append(
-                        np.nan if llf is None or llb is None or not lln else (llf - llb) / -lln
-                    )
-                bc, bg = np.array(bc), np.array(bg)
-                boots[name] = bc
-                c_low, c_high = interval(bc, alpha)
-                g_low, g_high = interval(bg, alpha)
-                out["models"].setdefault(name, {})[outcome] = {
-                    "coef": coef,
-                    "ci_low": c_low,
-                    "ci_high": c_high,
-                    "r2_gain": None if ll is None else (ll - ll_base) / -ll_null,
-                    "r2_gain_ci_low": g_low,
-                    "r2_gain_ci_high": g_high,
-                }
-            estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
-            out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
+    engine = engine or LocalEngine()
+    fitted = [o for o in OUTCOMES if fits.y[o].sum() != 0]
+    baselines = dict(zip(fitted, engine.map(baseline_fits, fitted, fits=fits), strict=True))
+    items = [(o, name) for o in fitted for name in fits.z]
+    done = dict(
+        zip(
+            items,
+            engine.map(model_fits, items, fits=fits, baselines=baselines, alpha=alpha),
+            strict=True,
+        )
+    )
+    for outcome in fitted:
+        boots = {}
+        for name in fits.z:
+            result, boot = done[outcome, name]
+            out["models"].setdefault(name, {})[outcome] = result
+            if boot is not None:
+                boots[name] = boot
+        estimates = {n: out["models"][n][outcome]["coef"] for n in boots}
+        out["paired"][outcome] = paired_differences(estimates, boots, p.comparators, alpha)
     return out

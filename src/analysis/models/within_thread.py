@@ -43,8 +43,8 @@ from typing import Any
 
 import polars as pl
 from pydantic import Field
-from threadpoolctl import threadpool_limits
 
+from analysis.compute import Engine
 from analysis.config import Frozen
 from analysis.models.base import Tables
 from analysis.models.within_thread_fit import design, run_test
@@ -83,6 +83,7 @@ def within_thread(
     tables: Tables,
     scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
     p: ValidateParams,
+    engine: Engine | None = None,
 ) -> dict[str, Any]:
     """The whole test: origins, responses, standardised scores, fits, intervals, placebo.
 
@@ -90,6 +91,7 @@ def within_thread(
         tables: the interim tables.
         scores_at: T -> model (or peer) name -> score frame (``account_id``, ``score``) at T.
         p: the ``validate`` params.
+        engine: where the fits run (``compute`` in params.yaml); None: this process.
     """
     posts = tables.posts
     end = posts["created_at"].max()
@@ -126,8 +128,7 @@ def within_thread(
         }
     base["outcomes"]["approval"] = resp["approval_source"][0]
     d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts)
-    with threadpool_limits(limits=1, user_api="blas"):
-        out = run_test(d, p)
+    out = run_test(d, p, engine)
     out["dissociation"] = dissociation(out)
     return {
         **base,

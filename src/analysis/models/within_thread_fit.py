@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import polars as pl
+from threadpoolctl import threadpool_limits
 
 from analysis import ordering
+from analysis.compute import Engine, LocalEngine
 from analysis.models.bootstrap import interval, paired_differences
 from analysis.models.conditional_poisson import cpoisson
 from analysis.models.within_thread_responses import CONTROLS, OUTCOMES
@@ -87,24 +89,45 @@ def _fit(
     return float(beta[0]), (None if se is None else float(se[0]))
 
 
-def placebo_z(d: Design, z: np.ndarray, rng: np.random.Generator, bins: int) -> np.ndarray:
-    """Each author's score shuffled among authors of similar prior activity (per origin).
+@dataclass(frozen=True)
+class PlaceboCells:
+    """Where :func:`placebo_z` shuffles: one unit per (origin, author), units in bins.
 
-    One value per (origin, author) is permuted within quantile bins of prior posting volume,
-    then written back to every response of that author at that origin.
+    Depends on the design and the number of bins only, not on the score being shuffled, so it
+    is built once per test (:func:`placebo_cells`) rather than once per shuffle: grouping the
+    responses by (origin, author) took four times as long as a fit.
     """
+
+    first: np.ndarray  #: the first response of each unit
+    inverse: np.ndarray  #: each response's unit
+    cells: tuple[np.ndarray, ...]  #: the units of each (origin, bin), in shuffling order
+
+
+def placebo_cells(d: Design, bins: int) -> PlaceboCells:
+    """Units (origin, author) binned by quantiles of prior posting volume within each origin."""
     keys = np.char.add(np.char.add(d.row_origin.astype(str), "|"), d.authors.astype(str))
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
-    a_origin, a_prior, a_z = d.row_origin[first], d.prior[first], z[first]
-    new_z = a_z.copy()
+    a_origin, a_prior = d.row_origin[first], d.prior[first]
+    cells = []
     for o in np.unique(a_origin):
         idx = np.flatnonzero(a_origin == o)
         qs = np.quantile(a_prior[idx], np.linspace(0, 1, bins + 1)[1:-1]) if bins > 1 else []
         b = np.searchsorted(qs, a_prior[idx], side="right")
-        for v in np.unique(b):
-            members = idx[b == v]
-            new_z[members] = a_z[rng.permutation(members)]
-    return new_z[inverse.ravel()]
+        cells.extend(idx[b == v] for v in np.unique(b))
+    return PlaceboCells(first=first, inverse=inverse.ravel(), cells=tuple(cells))
+
+
+def placebo_z(cells: PlaceboCells, z: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Each author's score shuffled among authors of similar prior activity (per origin).
+
+    One value per (origin, author) is permuted within its cell (:func:`placebo_cells`), then
+    written back to every response of that author at that origin.
+    """
+    a_z = z[cells.first]
+    new_z = a_z.copy()
+    for members in cells.cells:
+        new_z[members] = a_z[rng.permutation(members)]
+    return new_z[cells.inverse]
 
 
 def pigeonhole_draws(d: Design, n_boot: int, seed: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
@@ -117,63 +140,89 @@ def pigeonhole_draws(d: Design, n_boot: int, seed: int) -> Iterator[tuple[np.nda
         yield ma, mg
 
 
-def run_test(d: Design, p: ValidateParams) -> dict[str, Any]:
+def model_fits(
+    item: tuple[str, str], design: Design, params: ValidateParams, cells: PlaceboCells
+) -> tuple[dict[str, Any] | None, np.ndarray]:
+    """One model on one outcome: its coefficient, bootstrap and placebo intervals, and its
+    bootstrap draws (for the paired differences), or ``(None, NaN draws)`` where the model's
+    score does not vary or its fit has no finite maximum.
+
+    ``item`` is ``(outcome, model)``. A top-level, pure task: :func:`run_test` maps it over every
+    (outcome, model) through a ``compute`` engine, so the fits can run on a cluster; each task
+    fits on one BLAS thread (see :func:`run_test`).
+    """
+    outcome, m = item
+    d, p = design, params
+    alpha = (1 - p.interval) / 2
+    nan = np.full(p.n_boot, np.nan)
+    with threadpool_limits(limits=1, user_api="blas"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        if np.std(d.z[m]) == 0:
+            return None, nan
+        coef, se = _fit(d, outcome, d.z[m])
+        if not np.isfinite(coef):
+            return None, nan
+        # per draw one multiplicity per author and per competition, drawn again for each model
+        # (one draw held at a time, not n_boot x (authors + competitions)) and spread over the
+        # rows only when fitted
+        boot = np.empty(p.n_boot)
+        for b, (ma, mg) in enumerate(pigeonhole_draws(d, p.n_boot, p.seed)):
+            boot[b] = _fit(d, outcome, d.z[m], ma[d.authors], mg)[0]
+        prng = np.random.default_rng(p.seed + 1)
+        plac = np.array(
+            [_fit(d, outcome, placebo_z(cells, d.z[m], prng))[0] for _ in range(p.n_placebo)]
+        )
+    low, high = interval(boot, alpha)
+    return {
+        "coef": coef,
+        "se": se,
+        "ci_low": low,
+        "ci_high": high,
+        "placebo_coef": float(np.mean(plac)),
+        "placebo_low": float(np.quantile(plac, alpha)),
+        "placebo_high": float(np.quantile(plac, 1 - alpha)),
+    }, boot
+
+
+def run_test(d: Design, p: ValidateParams, engine: Engine | None = None) -> dict[str, Any]:
     """Coefficients, bootstrap and placebo intervals, and paired differences for every model.
 
-    Thousands of fits, each a few passes of matrix-vector products over the responses:
-    :func:`within_thread` runs them on one BLAS thread. Above OpenBLAS's threading threshold
-    every product otherwise hands half its rows to a second thread and waits for it; on a
-    shared, loaded machine each wait costs a scheduler slice, which made a fit at 100k
-    synthetic posts 170 times slower than at 30k (0.42 s against 2.4 ms for 3.4 times the
-    rows; docs/scaling.md). One thread also makes the numbers independent of the core count: a
-    reduction over rows split between two threads sums in another order, and Newton's stopping
-    rule turns that last bit into ~1e-9 in a coefficient.
+    The (outcome, model) fits (:func:`model_fits`) run through ``engine`` (``compute`` in
+    params.yaml; None: this process): the same numbers wherever they run.
+
+    Thousands of fits, each a few passes of matrix-vector products over the responses, each on
+    one BLAS thread. Above OpenBLAS's threading threshold every product otherwise hands half
+    its rows to a second thread and waits for it; on a shared, loaded machine each wait costs a
+    scheduler slice, which made a fit at 100k synthetic posts 170 times slower than at 30k
+    (0.42 s against 2.4 ms for 3.4 times the rows; docs/scaling.md). One thread also makes the
+    numbers independent of the core count: a reduction over rows split between two threads
+    sums in another order, and Newton's stopping rule turns that last bit into ~1e-9 in a
+    coefficient.
     """
     alpha = (1 - p.interval) / 2
     models = list(d.z)
+    fitted = [o for o in OUTCOMES if d.y[o].sum() != 0]
+    items = [(o, m) for o in fitted for m in models]
+    engine = engine or LocalEngine()
+    done = dict(
+        zip(
+            items,
+            engine.map(
+                model_fits, items, design=d, params=p, cells=placebo_cells(d, p.placebo_bins)
+            ),
+            strict=True,
+        )
+    )
     res: dict[str, Any] = {"models": {}, "paired": {}}
-    # per draw one multiplicity per author and per competition, drawn again for each model (one
-    # draw held at a time, not n_boot x (authors + competitions)) and spread over the rows only
-    # when fitted
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        for outcome in OUTCOMES:
-            if d.y[outcome].sum() == 0:
-                for m in models:
-                    res["models"].setdefault(m, {})[outcome] = None
-                continue
-            boot = {m: np.empty(p.n_boot) for m in models}
-            for m in models:
-                if np.std(d.z[m]) == 0:
-                    res["models"].setdefault(m, {})[outcome] = None
-                    boot[m] = np.full(p.n_boot, np.nan)
-                    continue
-                coef, se = _fit(d, outcome, d.z[m])
-                if not np.isfinite(coef):
-                    res["models"].setdefault(m, {})[outcome] = None
-                    boot[m] = np.full(p.n_boot, np.nan)
-                    continue
-                for b, (ma, mg) in enumerate(pigeonhole_draws(d, p.n_boot, p.seed)):
-                    boot[m][b] = _fit(d, outcome, d.z[m], ma[d.authors], mg)[0]
-                prng = np.random.default_rng(p.seed + 1)
-                plac = np.array(
-                    [
-                        _fit(d, outcome, placebo_z(d, d.z[m], prng, p.placebo_bins))[0]
-                        for _ in range(p.n_placebo)
-                    ]
-                )
-                low, high = interval(boot[m], alpha)
-                res["models"].setdefault(m, {})[outcome] = {
-                    "coef": coef,
-                    "se": se,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "placebo_coef": float(np.mean(plac)),
-                    "placebo_low": float(np.quantile(plac, alpha)),
-                    "placebo_high": float(np.quantile(plac, 1 - alpha)),
-                }
-            estimates = {m: (res["models"][m][outcome] or {}).get("coef") for m in models}
-            res["paired"][outcome] = paired_differences(
-                estimates, {m: boot[m] for m in models}, p.comparators, alpha
+    for outcome in OUTCOMES:
+        for m in models:
+            res["models"].setdefault(m, {})[outcome] = (
+                done[outcome, m][0] if outcome in fitted else None
             )
+        if outcome not in fitted:
+            continue
+        estimates = {m: (res["models"][m][outcome] or {}).get("coef") for m in models}
+        res["paired"][outcome] = paired_differences(
+            estimates, {m: done[outcome, m][1] for m in models}, p.comparators, alpha
+        )
     return res

@@ -25,6 +25,7 @@ import polars as pl
 
 from analysis import contracts, groundtruth, paths
 from analysis import models as registry
+from analysis.compute import ComputeParams, open_engine
 from analysis.config import section
 from analysis.io import write_json
 from analysis.models import common, incremental, validity, within_thread
@@ -141,8 +142,10 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
         lambda t: validity.scores_at(tables, names, p, t, topics_at),
         lambda t: log.info("validate: scoring %d models and the peers at %s", len(names), t.date()),
     )
-    wt = within_thread.within_thread(tables, at, vp)
-    inc = incremental.incremental(tables, at, vp)
+    # the fits run where `compute` says (this process or a Dask cluster): the same numbers
+    with open_engine(section(params, "compute", ComputeParams)) as engine:
+        wt = within_thread.within_thread(tables, at, vp, engine)
+        inc = incremental.incremental(tables, at, vp, engine=engine)
     # the rolling origins are done with: ranking scores at its own split, out_of_time at its own
     at.clear()
     rank = validity.ranking(
