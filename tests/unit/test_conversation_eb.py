@@ -231,9 +231,14 @@ def test_circle_counts_by_triangles_equal_the_whole_circle_join(
         pl.col("src") != pl.col("dst")
     )
     edges = raw.group_by("src", "dst").agg(n=pl.len().cast(pl.Float64))
-    partners = conversation_eb._partners(edges)
-    got = conversation_eb._circle_counts(edges, partners).sort("src", "dst")
-    want = _circle_reference(edges, partners).sort("src", "dst")
+    coded, n_ids = conversation_eb._coded(edges)
+    partners = conversation_eb._partners(coded)
+    got = coded.select(
+        "src", "dst", n_circle=conversation_eb._circle_counts(coded, partners, n_ids)
+    ).sort("src", "dst")
+    # the reference reads the partner pairs by name
+    named = pl.concat([edges.select(x="src", y="dst"), edges.select(x="dst", y="src")]).unique()
+    want = _circle_reference(edges, named).sort("src", "dst")
     assert got.height == edges.height
     assert got.equals(want.select(got.columns))
     assert (got["n_circle"] > edges.sort("src", "dst")["n"]).any()  # triangles were found
@@ -244,7 +249,7 @@ def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
     lower corners (0 to 6) form one slice or one slice each."""
     pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
     pairs += [(a, b) for a in (3, 4, 5, 6) for b in (4, 5, 6) if a < b] + [(6, 7)]
-    up = pl.DataFrame({"u": [a for a, _ in pairs], "v": [b for _, b in pairs]})
+    up = pl.DataFrame({"u": [a for a, _ in pairs], "v": [b for _, b in pairs], "f": -1, "b": -1})
     want = sorted(
         (a, b, c)
         for a, b, c in itertools.combinations(range(8), 3)

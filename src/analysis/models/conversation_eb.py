@@ -107,19 +107,17 @@ def replier_weights(
     )
     if edges.height == 0:
         return edges.select("src", "dst").with_columns(weight=pl.lit(0.0))
-    partners = _partners(edges)
+    coded, n_accounts = _coded(edges)
+    partners = _partners(coded)
     n_partners = partners.group_by("x").agg(n_partners=pl.len())
-    sent = edges.group_by("src").agg(n_sent=pl.col("n").sum())
-    to_circle = _circle_counts(edges, partners)
-    n_accounts = partners["x"].n_unique()
+    sent = coded.group_by("s").agg(n_sent=pl.col("n").sum())
     return (
-        edges.select("src", "dst")
-        .join(to_circle, on=["src", "dst"], how="left")
-        .join(sent, on="src")
-        .join(n_partners.rename({"x": "src"}), on="src")
-        .join(n_partners.rename({"x": "dst", "n_partners": "n_dst_partners"}), on="dst")
+        coded.select("src", "dst", "s", "d", n_circle=_circle_counts(coded, partners, n_accounts))
+        .join(sent, on="s")
+        .join(n_partners.rename({"x": "s"}), on="s")
+        .join(n_partners.rename({"x": "d", "n_partners": "n_dst_partners"}), on="d")
         .with_columns(
-            share_circle=(pl.col("n_circle").fill_null(0) / pl.col("n_sent")).clip(0, 1),
+            share_circle=(pl.col("n_circle") / pl.col("n_sent")).clip(0, 1),
             # the share a replier picking targets at random would send into dst's circle
             chance=(pl.col("n_dst_partners") / max(n_accounts - 1, 1)).clip(0, 1),
             q=(pl.col("n_partners") - 1).cast(pl.Float64),  # partners other than dst
@@ -134,50 +132,82 @@ def replier_weights(
     )
 
 
-def _partners(edges: pl.DataFrame) -> pl.DataFrame:
-    """``x, y``: every pair of accounts with a reply either way, once per direction, sorted."""
-    return (
-        pl.concat(
-            [
-                edges.select(pl.col("src").alias("x"), pl.col("dst").alias("y")),
-                edges.select(pl.col("dst").alias("x"), pl.col("src").alias("y")),
-            ]
-        )
+def _coded(edges: pl.DataFrame) -> tuple[pl.DataFrame, int]:
+    """``edges`` (``src, dst, n``) with each account coded as an integer (``s``, ``d``), and
+    the number of accounts: the partner graph, its counts and its triangles are built on the
+    codes (hashing and sorting the pseudonyms' text cost more than the triangles at 1M posts).
+    The codes' order is arbitrary: nothing computed from them depends on it."""
+    code = (
+        pl.concat([edges["src"], edges["dst"]])
         .unique()
-        .sort("x", "y")
+        .to_frame("a")
+        .with_row_index("c")
+        .with_columns(pl.col("c").cast(pl.Int64))
     )
+    coded = edges.join(code.rename({"a": "src", "c": "s"}), on="src").join(
+        code.rename({"a": "dst", "c": "d"}), on="dst"
+    )
+    return coded, code.height
 
 
-def _circle_counts(edges: pl.DataFrame, partners: pl.DataFrame) -> pl.DataFrame:
-    """``n_circle``: what ``src`` sent into ``dst``'s circle (``dst`` and its partners), per edge.
+def _partners(coded: pl.DataFrame) -> pl.DataFrame:
+    """``x, y``: every pair of accounts with a reply either way, once per direction."""
+    return pl.concat([coded.select(x="s", y="d"), coded.select(x="d", y="s")]).unique()
 
-    ``n(src, dst)`` plus ``n(src, t)`` for every other target ``t`` of ``src`` that is a partner
-    of ``dst``: each such ``t`` closes a triangle {src, dst, t} of the partner graph. Joining
-    every edge to the whole circle of its ``dst`` costs the sum over accounts of in-degree x
-    degree, quadratic in a hub's partners (slope 2.7 at 100k posts); the triangles are listed
-    once each instead, by orienting every partner pair from the lower to the higher degree (the
-    classic O(m^1.5) bound), then read in all six role assignments. Self-edges never occur
-    (``semantics.interactions`` drops them).
+
+def _circle_counts(coded: pl.DataFrame, partners: pl.DataFrame, n_ids: int) -> pl.Series:
+    """``n_circle``: what ``s`` sent into ``d``'s circle (``d`` and its partners), per edge of
+    ``coded`` (in its order).
+
+    ``n(s, d)`` plus ``n(s, t)`` for every other target ``t`` of ``s`` that is a partner of
+    ``d``: each such ``t`` closes a triangle {s, d, t} of the partner graph. Joining every edge
+    to the whole circle of its ``d`` costs the sum over accounts of in-degree x degree,
+    quadratic in a hub's partners (slope 2.7 at 100k posts); the triangles are listed once each
+    instead, by orienting every partner pair from the lower to the higher degree (the classic
+    O(m^1.5) bound), then read in all six role assignments. Each partner pair carries the ids
+    of its directed edges through the listing's joins, so no edge is looked up afterwards.
+    Self-edges never occur (``semantics.interactions`` drops them).
+
+    The weights are reply counts (whole numbers held as floats), so the sums are exact in any
+    order: the same numbers as a group-by, and slices of the triangles add up to the whole.
     """
-    ids = partners.select(pl.col("x").alias("a")).unique()
-    deg = partners.group_by("x").agg(d=pl.len()).rename({"x": "a"})
-    rank = (
-        ids.join(deg, on="a")
-        .sort("d", "a")
-        .with_row_index("r")
-        .select("a", pl.col("r").cast(pl.Int64))
+    deg = partners.group_by("x").agg(deg=pl.len())
+    rank = deg.sort("deg", "x").with_row_index("r").select("x", pl.col("r").cast(pl.Int64))
+    r_of = np.empty(n_ids, dtype=np.int64)
+    r_of[rank["x"].to_numpy()] = rank["r"].to_numpy()
+    s, d = r_of[coded["s"].to_numpy()], r_of[coded["d"].to_numpy()]
+    n = coded["n"].to_numpy()
+    eid = np.arange(s.size, dtype=np.int64)
+    fwd = s < d
+    # each undirected pair once, from the lower rank u to the higher v, with the ids of its
+    # directed edges u -> v (f) and v -> u (b); -1 where that direction has no reply
+    up = (
+        pl.DataFrame(
+            {
+                "u": np.where(fwd, s, d),
+                "v": np.where(fwd, d, s),
+                "f": np.where(fwd, eid, -1),
+                "b": np.where(fwd, -1, eid),
+            }
+        )
+        .group_by("u", "v")
+        .agg(pl.col("f").max(), pl.col("b").max())
     )
-    code = dict(zip(rank["a"].to_list(), rank["r"].to_list(), strict=True))
-    r = lambda c: pl.col(c).replace_strict(code, return_dtype=pl.Int64)  # noqa: E731
-    # each undirected pair once, from the lower rank to the higher
-    up = partners.select(u=r("x"), v=r("y")).filter(pl.col("u") < pl.col("v"))
-    coded = edges.select(s=r("src"), d=r("dst"), n="n")
-    index = _EdgeIndex(coded["s"].to_numpy(), coded["d"].to_numpy(), rank.height)
-    weights = coded["n"].to_numpy()
-    n_tri = np.zeros(coded.height, dtype=np.float64)
+    out = n.copy()
     for tri in _triangles(up):
-        n_tri += _triangle_sums(index, weights, [tri[c].to_numpy() for c in ("u", "v", "w")])
-    return edges.select("src", "dst", n_circle=pl.col("n") + pl.Series(n_tri))
+        e = {c: tri[c].to_numpy() for c in tri.columns if c.startswith("e_")}
+        for sd, st in _ROLES:
+            both = (e[sd] >= 0) & (e[st] >= 0)
+            out += np.bincount(e[sd][both], weights=n[e[st][both]], minlength=n.size)
+    return pl.Series("n_circle", out)
+
+
+#: The six role assignments (s, d, t) of a triangle's corners u < v < w, as the columns of the
+#: directed edges s -> d and s -> t that :func:`_triangles` carries (``e_uv`` is u -> v).
+_ROLES = [
+    (f"e_{'uvw'[i]}{'uvw'[j]}", f"e_{'uvw'[i]}{'uvw'[k]}")
+    for i, j, k in itertools.permutations(range(3))
+]
 
 
 #: Most rows of the wedge join held at once when listing triangles (~24 MiB of it): a lower
@@ -187,12 +217,15 @@ WEDGE_ROWS = 1 << 20
 
 
 def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
-    """``u, v, w`` (``u < v < w``): every triangle of the partner graph once, in slices.
+    """``u, v, w`` (``u < v < w``) and the ids of the six directed edges between them
+    (``e_uv, e_vu, e_uw, e_wu, e_vw, e_wv``; -1: none): every triangle of the partner graph
+    once, in slices.
 
-    ``up`` holds each partner pair once, from the lower rank ``u`` to the higher ``v``; a
-    triangle is a wedge ``v < w`` of higher partners of ``u`` whose ``v, w`` is a pair too. The
-    lower corners are taken in slices whose self-join holds at most :data:`WEDGE_ROWS` rows (a
-    corner with more pairs than that is a slice of its own).
+    ``up`` holds each partner pair once, from the lower rank ``u`` to the higher ``v``, with its
+    edge ids ``f`` (u -> v) and ``b`` (v -> u); a triangle is a wedge ``v < w`` of higher
+    partners of ``u`` whose ``v, w`` is a pair too. The lower corners are taken in slices whose
+    self-join holds at most :data:`WEDGE_ROWS` rows (a corner with more pairs than that is a
+    slice of its own).
     """
     per_u = up.group_by("u").agg(n_join=pl.len().cast(pl.Int64) ** 2).sort("u")
     if per_u.height == 0:
@@ -201,50 +234,15 @@ def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
     cum = per_u["n_join"].cum_sum().to_numpy()
     slice_of = pl.Series("slice", (cum - per_u["n_join"].to_numpy()) // WEDGE_ROWS)
     slices = per_u.select("u", slice_of).partition_by("slice", maintain_order=True)
+    closing = up.rename({"u": "v", "v": "w", "f": "e_vw", "b": "e_wv"})
     for corners in slices:
         part = up.join(corners.select("u"), on="u", how="semi")
-        wedges = part.join(part.rename({"v": "w"}), on="u").filter(pl.col("v") < pl.col("w"))
-        yield wedges.join(up.rename({"u": "v", "v": "w"}), on=["v", "w"], how="semi")
-
-
-class _EdgeIndex:
-    """Edges ``s[i] -> d[i]`` (ids below ``n_ids``) looked up by their ends."""
-
-    def __init__(self, s: np.ndarray, d: np.ndarray, n_ids: int) -> None:
-        key = s.astype(np.int64) * n_ids + d
-        self.by_key = np.argsort(key, kind="stable")
-        self.keys = key[self.by_key]
-        self.n_ids = n_ids
-
-    def find(self, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Edge index of each ``a -> b`` and whether that edge exists."""
-        k = a.astype(np.int64) * self.n_ids + b
-        at = np.minimum(np.searchsorted(self.keys, k), self.keys.size - 1)
-        return self.by_key[at], self.keys[at] == k
-
-
-def _triangle_sums(index: _EdgeIndex, n: np.ndarray, corners: list[np.ndarray]) -> np.ndarray:
-    """Per edge ``(s[i], d[i])`` of ``index`` and weight ``n[i]``: the sum of ``n(s, t)`` over
-    the triangles ``{s, d, t}`` (``corners``: one array per corner, each triangle once) in which
-    ``s -> t`` is an edge too, each of the six role assignments in turn (no frame of 6 rows a
-    triangle).
-
-    The weights are reply counts (whole numbers held as floats), so the sums are exact in any
-    order: the same numbers as a group-by, and slices of the triangles add up to the whole.
-    """
-    out = np.zeros(n.size, dtype=np.float64)
-    if not index.keys.size:
-        return out
-    # each ordered pair of corners is looked up once (it is s -> d in one role, s -> t in another)
-    found = {
-        (i, j): index.find(corners[i], corners[j]) for i, j in itertools.permutations(range(3), 2)
-    }
-    for i, j, k in itertools.permutations(range(3)):
-        e_sd, has_sd = found[i, j]
-        e_st, has_st = found[i, k]
-        both = has_sd & has_st
-        out += np.bincount(e_sd[both], weights=n[e_st[both]], minlength=n.size)
-    return out
+        wedges = (
+            part.rename({"f": "e_uv", "b": "e_vu"})
+            .join(part.rename({"v": "w", "f": "e_uw", "b": "e_wu"}), on="u")
+            .filter(pl.col("v") < pl.col("w"))
+        )
+        yield wedges.join(closing, on=["v", "w"])
 
 
 def item_outcomes(
