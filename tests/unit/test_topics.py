@@ -167,6 +167,36 @@ def test_soft_membership():
     assert hard.height == len(x)
 
 
+def test_soft_membership_lists_the_label_first_then_the_likeliest_qualifying_topics():
+    """Row by row: the label (even when another topic is likelier), then the other topics of
+    the top max_topics_per_post that reach min_probability, likeliest first; outliers one row
+    with no probability."""
+    cents = np.eye(4, dtype=np.float32)
+    # row 0: closest to topic 2, then 1, then 0; labelled 0 (kept first although less likely)
+    # row 1: an outlier; row 2: all but topic 3 nearly equal, labelled 3
+    x = np.array([[0.2, 0.5, 0.9, -1.0], [1, 0, 0, 0], [0.5, 0.5, 0.5, 0.1]], dtype=np.float32)
+    labels = np.array([0, OUTLIER, 3])
+    p = TopicsParams(max_topics_per_post=3, softmax_temperature=0.2, min_probability=0.15)
+    soft = soft_membership(x, labels, cents, p)
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    logits = unit @ cents.T / 0.2
+    prob = np.exp(logits - logits.max(axis=1, keepdims=True))
+    prob /= prob.sum(axis=1, keepdims=True)
+    want_topics = {0: [0, 2, 1], 1: [OUTLIER], 2: [3, 0, 1]}
+    assert prob[0, 1] >= 0.15 and prob[2, 2] >= 0.15  # ... so the cut is max_topics_per_post
+    for row, topics in want_topics.items():
+        got = soft.filter(pl.col("row") == row)
+        assert got["topic_id"].to_list() == topics
+        assert got["is_primary"].to_list() == [True] + [False] * (len(topics) - 1)
+    assert soft.filter(pl.col("row") == 1)["probability"].to_list() == [None]
+    np.testing.assert_allclose(
+        soft.filter(pl.col("row") == 0)["probability"].to_numpy(), prob[0, [0, 2, 1]], rtol=1e-6
+    )
+    # a threshold above the second topic's probability leaves the label alone
+    strict = soft_membership(x, labels, cents, p.model_copy(update={"min_probability": 0.99}))
+    assert strict["topic_id"].to_list() == [0, OUTLIER, 3]
+
+
 # ---------------------------------------------------------------------------- attribution
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
