@@ -129,11 +129,7 @@ class EmbeddingCache:
             return 0
         kept_keys = keep if isinstance(keep, pl.Series) else pl.Series(list(keep), dtype=pl.String)
         wanted = pl.DataFrame({"text_sha256": kept_keys.cast(pl.String)})
-        gone = (
-            _key_index(shards)
-            .join(wanted.lazy(), on="text_sha256", how="anti")
-            .collect()
-        )
+        gone = _key_index(shards).join(wanted.lazy(), on="text_sha256", how="anti").collect()
         if gone.height == 0:
             return 0
         for shard in sorted(set(gone["_shard"].to_list())):
