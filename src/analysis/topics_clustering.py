@@ -355,16 +355,14 @@ def _soft_rows(
         {
             "row": np.concatenate([row, out_rows]).astype(np.int64),
             "topic_id": np.concatenate([topic, np.full(out_rows.size, OUTLIER)]).astype(np.int64),
-            "probability": pl.Series(np.concatenate([probability, np.zeros(out_rows.size)])),
+            "probability": np.concatenate([probability, np.zeros(out_rows.size)]),
             "is_primary": np.concatenate([primary, np.ones(out_rows.size, dtype=bool)]),
         }
     ).with_columns(
         probability=pl.when(pl.col("topic_id") == OUTLIER).then(None).otherwise("probability")
     )
     # every row's topics together, rows in order (a stable sort keeps each row's order)
-    return frame.sort("row", maintain_order=True).cast(
-        {"row": pl.Int64, "topic_id": pl.Int64, "probability": pl.Float64, "is_primary": pl.Boolean}
-    )
+    return frame.sort("row", maintain_order=True)
 
 
 def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:

@@ -232,9 +232,9 @@ def test_circle_counts_by_triangles_equal_the_whole_circle_join(
     )
     edges = raw.group_by("src", "dst").agg(n=pl.len().cast(pl.Float64))
     coded, n_ids = conversation_eb._coded(edges)
-    partners = conversation_eb._partners(coded)
+    degrees = conversation_eb._degrees(coded)
     got = coded.select(
-        "src", "dst", n_circle=conversation_eb._circle_counts(coded, partners, n_ids)
+        "src", "dst", n_circle=conversation_eb._circle_counts(coded, degrees, n_ids)
     ).sort("src", "dst")
     # the reference reads the partner pairs by name
     named = pl.concat([edges.select(x="src", y="dst"), edges.select(x="dst", y="src")]).unique()

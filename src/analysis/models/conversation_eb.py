@@ -108,11 +108,10 @@ def replier_weights(
     if edges.height == 0:
         return edges.select("src", "dst").with_columns(weight=pl.lit(0.0))
     coded, n_accounts = _coded(edges)
-    partners = _partners(coded)
-    n_partners = partners.group_by("x").agg(n_partners=pl.len())
+    n_partners = _degrees(coded)
     sent = coded.group_by("s").agg(n_sent=pl.col("n").sum())
     return (
-        coded.select("src", "dst", "s", "d", n_circle=_circle_counts(coded, partners, n_accounts))
+        coded.select("src", "dst", "s", "d", n_circle=_circle_counts(coded, n_partners, n_accounts))
         .join(sent, on="s")
         .join(n_partners.rename({"x": "s"}), on="s")
         .join(n_partners.rename({"x": "d", "n_partners": "n_dst_partners"}), on="d")
@@ -150,29 +149,32 @@ def _coded(edges: pl.DataFrame) -> tuple[pl.DataFrame, int]:
     return coded, code.height
 
 
-def _partners(coded: pl.DataFrame) -> pl.DataFrame:
-    """``x, y``: every pair of accounts with a reply either way, once per direction."""
-    return pl.concat([coded.select(x="s", y="d"), coded.select(x="d", y="s")]).unique()
+def _degrees(coded: pl.DataFrame) -> pl.DataFrame:
+    """``x, n_partners``: each account's partners (accounts with a reply either way)."""
+    pairs = pl.concat([coded.select(x="s", y="d"), coded.select(x="d", y="s")]).unique()
+    return pairs.group_by("x").agg(n_partners=pl.len())
 
 
-def _circle_counts(coded: pl.DataFrame, partners: pl.DataFrame, n_ids: int) -> pl.Series:
+def _circle_counts(coded: pl.DataFrame, degrees: pl.DataFrame, n_ids: int) -> pl.Series:
     """``n_circle``: what ``s`` sent into ``d``'s circle (``d`` and its partners), per edge of
     ``coded`` (in its order).
 
-    ``n(s, d)`` plus ``n(s, t)`` for every other target ``t`` of ``s`` that is a partner of
-    ``d``: each such ``t`` closes a triangle {s, d, t} of the partner graph. Joining every edge
-    to the whole circle of its ``d`` costs the sum over accounts of in-degree x degree,
-    quadratic in a hub's partners (slope 2.7 at 100k posts); the triangles are listed once each
-    instead, by orienting every partner pair from the lower to the higher degree (the classic
-    O(m^1.5) bound), then read in all six role assignments. Each partner pair carries the ids
+    ``degrees``: :func:`_degrees` of ``coded``. ``n(s, d)`` plus ``n(s, t)`` for every other
+    target ``t`` of ``s`` that is a partner of ``d``: each such ``t`` closes a triangle
+    {s, d, t} of the partner graph. Joining every edge to the whole circle of its ``d`` costs
+    the sum over accounts of in-degree x degree, quadratic in a hub's partners (slope 2.7 at
+    100k posts); the triangles are listed once each instead, by orienting every partner pair
+    from the lower to the higher degree (the classic O(m^1.5) bound), then read in all six role
+    assignments. Each partner pair carries the ids
     of its directed edges through the listing's joins, so no edge is looked up afterwards.
     Self-edges never occur (``semantics.interactions`` drops them).
 
     The weights are reply counts (whole numbers held as floats), so the sums are exact in any
     order: the same numbers as a group-by, and slices of the triangles add up to the whole.
     """
-    deg = partners.group_by("x").agg(deg=pl.len())
-    rank = deg.sort("deg", "x").with_row_index("r").select("x", pl.col("r").cast(pl.Int64))
+    rank = (
+        degrees.sort("n_partners", "x").with_row_index("r").select("x", pl.col("r").cast(pl.Int64))
+    )
     r_of = np.empty(n_ids, dtype=np.int64)
     r_of[rank["x"].to_numpy()] = rank["r"].to_numpy()
     s, d = r_of[coded["s"].to_numpy()], r_of[coded["d"].to_numpy()]
