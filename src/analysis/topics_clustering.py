@@ -212,64 +212,128 @@ def cluster_posts(x: np.ndarray | Vectors, p: TopicsParams, seed: int | None = N
     started = time.perf_counter()
     seed = p.seed if seed is None else seed
     src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
-    n = len(src)
-    if n == 0:
-        empty = np.zeros(0, dtype=np.int64)
-        return Clustering(empty, empty, empty, np.zeros((0, src.dim), np.float32), 0, 0, 0.0)
-    rng = np.random.default_rng(seed)
-    fit_idx = (
-        np.sort(rng.choice(n, size=p.fit_max_posts, replace=False))
-        if n > p.fit_max_posts
-        else np.arange(n)
-    )
+    if len(src) == 0:
+        return _empty(src.dim)
     k = p.n_topics or choose_k(src, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
-    k = max(1, min(k, len(fit_idx)))
-    x_fit = src.take(fit_idx)
-    fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
-    ids, cents = centroids(x_fit, fit_labels)
-    del x_fit
-    raw = np.full(n, OUTLIER, dtype=np.int64)
-    raw[fit_idx] = fit_labels
-    in_fit = np.zeros(n, dtype=bool)
-    in_fit[fit_idx] = True
-    labels = raw.copy()
-    n_reassigned = 0
-    sums = np.zeros((len(ids), src.dim), dtype=np.float64)
-    counts = np.zeros(len(ids), dtype=np.int64)
-    for pos, xb in src.batches():
-        rest = ~in_fit[pos]
+    return _cluster_seeds(src, p, k, [seed], started)[0]
+
+
+def cluster_seeds(x: np.ndarray | Vectors, p: TopicsParams, seeds: list[int]) -> list[Clustering]:
+    """:func:`cluster_posts` at each of ``seeds`` with ``k = p.n_topics`` (required), the
+    same result for each, with two passes over the vectors in all (one taking every seed's
+    sample, one assigning every row to every seed's centroids) instead of two per seed: on a
+    10M-post file each pass reads ~14 GB (docs/scaling.md)."""
+    if not p.n_topics:
+        raise ValueError("cluster_seeds refits at a known k: set n_topics")
+    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    if len(src) == 0:
+        return [_empty(src.dim) for _ in seeds]
+    return _cluster_seeds(src, p, p.n_topics, seeds, time.perf_counter())
+
+
+def _empty(dim: int) -> Clustering:
+    empty = np.zeros(0, dtype=np.int64)
+    return Clustering(empty, empty, empty, np.zeros((0, dim), np.float32), 0, 0, 0.0)
+
+
+def _fit_sample(n: int, max_posts: int, seed: int) -> np.ndarray:
+    """Row numbers of the seeded fitting sample (every row when there are few)."""
+    if n <= max_posts:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size=max_posts, replace=False))
+
+
+def _take_samples(src: Vectors, samples: list[np.ndarray]) -> list[np.ndarray]:
+    """The rows of every sample, from one ``take`` of their union (rows are row-wise
+    functions of the file: the same values as one ``take`` per sample)."""
+    union = np.unique(np.concatenate(samples))
+    rows = src.take(union)
+    return [rows[np.searchsorted(union, idx)] for idx in samples]
+
+
+@dataclass
+class _Assign:
+    """One seed's fit and what the pass over every row adds up for it."""
+
+    ids: np.ndarray  # topic ids of the fit
+    cents: np.ndarray  # their unit-norm centroids on the sample
+    raw: np.ndarray  # labels of every row (sample: the fit's; others: nearest centroid)
+    in_fit: np.ndarray
+    labels: np.ndarray  # after outlier reassignment
+    sums: np.ndarray
+    counts: np.ndarray
+    n_reassigned: int = 0
+
+    def add(self, pos: np.ndarray, xb: np.ndarray, min_cosine: float) -> None:
+        ids, cents = self.ids, self.cents
+        rest = ~self.in_fit[pos]
         if rest.any() and ids.size:
-            raw[pos[rest]] = ids[np.argmax(xb[rest] @ cents.T, axis=1)]
-        lab = raw[pos]
+            self.raw[pos[rest]] = ids[np.argmax(xb[rest] @ cents.T, axis=1)]
+        lab = self.raw[pos]
         out = np.flatnonzero(lab == OUTLIER)
         if out.size and ids.size:
             sims = xb[out] @ cents.T
             best = np.argmax(sims, axis=1)
-            ok = sims[np.arange(out.size), best] >= p.outlier_min_cosine
+            ok = sims[np.arange(out.size), best] >= min_cosine
             lab[out[ok]] = ids[best[ok]]
-            n_reassigned += int(ok.sum())
-        labels[pos] = lab
+            self.n_reassigned += int(ok.sum())
+        self.labels[pos] = lab
         # the unit-norm mean of every topic over all rows (``centroids``), summed batch by batch
         for j, t in enumerate(ids):
             m = lab == t
             if m.any():
-                sums[j] += xb[m].sum(axis=0)
-                counts[j] += int(m.sum())
-    kept = counts > 0
-    ids = ids[kept]
-    cents = normalise((sums[kept] / counts[kept, None]).astype(np.float32))
+                self.sums[j] += xb[m].sum(axis=0)
+                self.counts[j] += int(m.sum())
+
+
+def _cluster_seeds(
+    src: _Unit, p: TopicsParams, k: int, seeds: list[int], started: float
+) -> list[Clustering]:
+    n = len(src)
+    samples = [_fit_sample(n, p.fit_max_posts, s) for s in seeds]
+    k = max(1, min(k, len(samples[0])))
+    states = []
+    for seed, fit_idx, x_fit in zip(seeds, samples, _take_samples(src, samples), strict=True):
+        fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
+        ids, cents = centroids(x_fit, fit_labels)
+        raw = np.full(n, OUTLIER, dtype=np.int64)
+        raw[fit_idx] = fit_labels
+        in_fit = np.zeros(n, dtype=bool)
+        in_fit[fit_idx] = True
+        states.append(
+            _Assign(
+                ids,
+                cents,
+                raw,
+                in_fit,
+                raw.copy(),
+                np.zeros((len(ids), src.dim), dtype=np.float64),
+                np.zeros(len(ids), dtype=np.int64),
+            )
+        )
+    for pos, xb in src.batches():
+        for st in states:
+            st.add(pos, xb, p.outlier_min_cosine)
+    seconds = time.perf_counter() - started
+    return [_finish(st, seconds) for st in states]
+
+
+def _finish(st: _Assign, seconds: float) -> Clustering:
+    kept = st.counts > 0
+    ids = st.ids[kept]
+    cents = normalise((st.sums[kept] / st.counts[kept, None]).astype(np.float32))
     # Renumber topics by size (0 = largest) so ids are stable across equivalent runs.
-    sizes = counts[kept]
+    sizes = st.counts[kept]
     order = np.lexsort((ids, -sizes))
-    labels, raw = _renumber(labels, ids[order]), _renumber(raw, ids[order])
+    labels, raw = _renumber(st.labels, ids[order]), _renumber(st.raw, ids[order])
     return Clustering(
         raw,
         labels,
         np.arange(len(order)),
         cents[order],
         len(ids),
-        n_reassigned,
-        time.perf_counter() - started,
+        st.n_reassigned,
+        seconds,
     )
 
 
@@ -366,11 +430,11 @@ def _soft_rows(
 
 
 def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
-    """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k)."""
-    runs = []
-    for i in range(p.n_stability_seeds):
-        log.info("topics: stability refit %d/%d (seed %d)", i + 1, p.n_stability_seeds, p.seed + i)
-        runs.append(cluster_posts(x, p, seed=p.seed + i).labels)
+    """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k,
+    ``p.n_topics``), the refits done together (:func:`cluster_seeds`)."""
+    seeds = [p.seed + i for i in range(p.n_stability_seeds)]
+    log.info("topics: stability refits at seeds %s (one pass for all)", seeds)
+    runs = [c.labels for c in cluster_seeds(x, p, seeds)] if seeds else []
     pairs = [
         adjusted_rand_score(runs[i], runs[j])
         for i in range(len(runs))

@@ -19,7 +19,14 @@ from analysis.report.frames import topic_coordinates
 from analysis.stages.embed import file_order
 from analysis.stages.topics import compute, post_vectors
 from analysis.topics import TopicsParams, post_topics_before
-from analysis.topics_clustering import OUTLIER, centroids, cluster_posts, soft_membership
+from analysis.topics_clustering import (
+    OUTLIER,
+    centroids,
+    cluster_posts,
+    cluster_seeds,
+    soft_membership,
+    stability,
+)
 from analysis.topics_keywords import ctfidf_keywords
 
 DIM = 16
@@ -81,6 +88,49 @@ def test_parquet_vectors_serve_every_row_once_in_the_given_order(
         assert (seen == 1).all()
         pick = np.array([5, 0, 29, 5, 17])
         assert np.array_equal(src.take(pick), want[pick])
+
+
+@pytest.mark.parametrize("method", ["kmeans", "hdbscan"])
+def test_refits_at_several_seeds_read_the_file_twice_and_equal_one_refit_each(
+    tmp_path: Path, method: str, monkeypatch
+) -> None:
+    x = _blobs(n_per=60)
+    path = _embeddings_file(tmp_path, x, holes=(3, 50))
+    order = vectors.embedded_posts(path)["_file_row"].to_numpy()
+    src = vectors.ParquetVectors(path, order, DIM, batch_rows=40)  # several batches
+    p = TopicsParams(
+        method=method,
+        n_topics=3,
+        fit_max_posts=100,  # a different sample per seed, overlapping
+        hdbscan_min_cluster_size=10,
+        outlier_min_cosine=0.2,
+        n_stability_seeds=4,
+    )
+    seeds = [p.seed + i for i in range(p.n_stability_seeds)]
+    alone = [cluster_posts(src, p, seed=s) for s in seeds]
+    passes = []
+    reads = vectors.ParquetVectors._reads
+    monkeypatch.setattr(
+        vectors.ParquetVectors, "_reads", lambda self: passes.append(1) or reads(self)
+    )
+    together = cluster_seeds(src, p, seeds)
+    assert len(passes) == 2  # one take of every sample, one assignment pass
+    assert len({tuple(c.raw_labels) for c in alone}) > 1  # the seeds fit differently
+    for a, b in zip(alone, together, strict=True):
+        assert np.array_equal(a.raw_labels, b.raw_labels)
+        assert np.array_equal(a.labels, b.labels)
+        assert np.array_equal(a.centroids, b.centroids)
+        assert a.n_reassigned == b.n_reassigned
+    from sklearn.metrics import adjusted_rand_score
+
+    aris = [
+        adjusted_rand_score(alone[i].labels, alone[j].labels)
+        for i in range(len(seeds))
+        for j in range(i + 1, len(seeds))
+    ]
+    assert stability(src, p) == float(np.mean(aris))
+    with pytest.raises(ValueError, match="n_topics"):
+        cluster_seeds(src, p.model_copy(update={"n_topics": 0}), seeds)
 
 
 @pytest.mark.parametrize("method", ["kmeans", "hdbscan"])
