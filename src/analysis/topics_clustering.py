@@ -434,7 +434,35 @@ def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
     ``p.n_topics``), the refits done together (:func:`cluster_seeds`)."""
     seeds = [p.seed + i for i in range(p.n_stability_seeds)]
     log.info("topics: stability refits at seeds %s (one pass for all)", seeds)
-    runs = [c.labels for c in cluster_seeds(x, p, seeds)] if seeds else []
+    return _mean_ari([c.labels for c in cluster_seeds(x, p, seeds)])
+
+
+def cluster_with_stability(
+    x: np.ndarray | Vectors, p: TopicsParams
+) -> tuple[Clustering, float | None]:
+    """:func:`cluster_posts` and, when it finds more than one topic, the mean pairwise ARI of
+    the refits at seeds ``p.seed, p.seed + 1, ...`` (``n_stability_seeds``) at the k it
+    fitted, from the same passes over the vectors.
+
+    The first stability seed is the clustering's own: its fit is the first refit, so every
+    seed is fitted and assigned together (:func:`cluster_seeds`), the clustering included.
+    The k is the one fitted (k-means keeps every topic unless its sample has fewer distinct
+    rows than k; HDBSCAN does not take a k).
+    """
+    started = time.perf_counter()
+    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    if len(src) == 0:
+        return _empty(src.dim), None
+    k = p.n_topics or choose_k(src, p.k_grid, p.seed, rule=p.k_rule, replicates=p.k_replicates)
+    seeds = [p.seed + i for i in range(p.n_stability_seeds)]
+    log.info("topics: k=%d; fitting at seeds %s together (the first is the clustering)", k, seeds)
+    runs = _cluster_seeds(src, p, k, seeds, started)
+    if len(runs[0].topic_ids) <= 1:
+        return runs[0], None
+    return runs[0], _mean_ari([r.labels for r in runs])
+
+
+def _mean_ari(runs: list[np.ndarray]) -> float | None:
     pairs = [
         adjusted_rand_score(runs[i], runs[j])
         for i in range(len(runs))

@@ -24,6 +24,7 @@ from analysis.topics_clustering import (
     centroids,
     cluster_posts,
     cluster_seeds,
+    cluster_with_stability,
     soft_membership,
     stability,
 )
@@ -131,6 +132,49 @@ def test_refits_at_several_seeds_read_the_file_twice_and_equal_one_refit_each(
     assert stability(src, p) == float(np.mean(aris))
     with pytest.raises(ValueError, match="n_topics"):
         cluster_seeds(src, p.model_copy(update={"n_topics": 0}), seeds)
+
+
+@pytest.mark.filterwarnings(
+    "ignore:Number of distinct clusters:sklearn.exceptions.ConvergenceWarning"
+)
+@pytest.mark.parametrize(
+    ("method", "n_topics", "duplicates"),
+    [("kmeans", 0, False), ("kmeans", 3, False), ("hdbscan", 0, False), ("kmeans", 5, True)],
+)
+def test_the_clustering_and_its_stability_from_shared_passes_equal_them_apart(
+    tmp_path: Path, method: str, n_topics: int, duplicates: bool, monkeypatch
+) -> None:
+    x = _blobs(n_per=60)
+    if duplicates:  # 4 distinct rows for k=5: k-means leaves a topic empty
+        x = np.repeat(x[[0, 1, 60, 120]], 30, axis=0)
+    path = _embeddings_file(tmp_path, x)
+    order = vectors.embedded_posts(path)["_file_row"].to_numpy()
+    src = vectors.ParquetVectors(path, order, DIM, batch_rows=40)
+    p = TopicsParams(
+        method=method,
+        n_topics=n_topics,
+        k_grid=(2, 3, 4),
+        fit_max_posts=100,
+        hdbscan_min_cluster_size=10,
+        n_stability_seeds=3,
+    )
+    res = cluster_posts(src, p)
+    k_fitted = n_topics or len(res.topic_ids)  # the k search's k: every topic is kept here
+    ari = stability(src, p.model_copy(update={"n_topics": k_fitted}))
+    passes = []
+    reads = vectors.ParquetVectors._reads
+    monkeypatch.setattr(
+        vectors.ParquetVectors, "_reads", lambda self: passes.append(1) or reads(self)
+    )
+    shared, shared_ari = cluster_with_stability(src, p)
+    assert np.array_equal(shared.labels, res.labels)
+    assert np.array_equal(shared.raw_labels, res.raw_labels)
+    assert np.array_equal(shared.centroids, res.centroids)
+    assert shared_ari == ari
+    if duplicates:
+        assert len(res.topic_ids) < n_topics  # the refits still ran at the k fitted
+    if method == "kmeans":  # the k search's sample, every seed's sample, one assignment
+        assert len(passes) == (1 if n_topics == 0 else 0) + 2
 
 
 @pytest.mark.parametrize("method", ["kmeans", "hdbscan"])

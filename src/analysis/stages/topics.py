@@ -19,7 +19,7 @@ from analysis import attribution, groundtruth, paths
 from analysis.config import section
 from analysis.io import write_json, write_parquet
 from analysis.topics import TopicsParams, agreement, post_vectors
-from analysis.topics_clustering import OUTLIER, cluster_posts, soft_membership, stability
+from analysis.topics_clustering import OUTLIER, cluster_with_stability, soft_membership
 from analysis.topics_keywords import ctfidf_keywords, diversity, topic_table
 
 log = logging.getLogger(__name__)
@@ -44,9 +44,14 @@ def compute(
         p.method,
         p.n_topics or f"by silhouette over {list(p.k_grid)}",
     )
-    res = cluster_posts(x, p)
+    res, ari = cluster_with_stability(x, p)
     k = len(res.topic_ids)
-    log.info("topics: %d topics in %.1f s; keywords, soft membership, attribution", k, res.seconds)
+    log.info(
+        "topics: %d topics in %.1f s (the stability refits included); keywords, soft membership, "
+        "attribution",
+        k,
+        res.seconds,
+    )
     keywords = ctfidf_keywords(data["text"].fill_null(""), res.labels, p.n_keywords)
     topics = topic_table(res.labels, keywords)
     soft = soft_membership(x, res.labels, res.centroids, p)
@@ -67,9 +72,7 @@ def compute(
         "n_outliers_reassigned": res.n_reassigned,
         "outlier_share": float((res.labels == OUTLIER).mean()) if len(res.labels) else None,
         "vs_labels": agreement(res.labels, first),
-        "stability_mean_pairwise_ari": stability(x, p.model_copy(update={"n_topics": k}))
-        if k > 1
-        else None,
+        "stability_mean_pairwise_ari": ari,
         "topic_diversity": diversity(keywords, 10),
         "mean_topics_per_post": post_topics.height / max(emb.height, 1),
         "attribution": {
