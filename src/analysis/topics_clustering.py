@@ -296,7 +296,9 @@ def _cluster_seeds(
     for seed, fit_idx, x_fit in zip(seeds, samples, _take_samples(src, samples), strict=True):
         fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
         ids, cents = centroids(x_fit, fit_labels)
-        raw = np.full(n, OUTLIER, dtype=np.int64)
+        # int32 while every seed's labels are held together (topic ids are small); the
+        # results are int64 (``_renumber``)
+        raw = np.full(n, OUTLIER, dtype=np.int32)
         raw[fit_idx] = fit_labels
         in_fit = np.zeros(n, dtype=bool)
         in_fit[fit_idx] = True
@@ -315,7 +317,8 @@ def _cluster_seeds(
         for st in states:
             st.add(pos, xb, p.outlier_min_cosine)
     seconds = time.perf_counter() - started
-    return [_finish(st, seconds) for st in states]
+    states.reverse()  # each state freed once finished: one seed's working arrays at a time
+    return [_finish(states.pop(), seconds) for _ in range(len(states))]
 
 
 def _finish(st: _Assign, seconds: float) -> Clustering:
