@@ -104,16 +104,24 @@ class ParquetVectors:
     def __len__(self) -> int:
         return len(self.order)
 
-    def _reads(self) -> Iterator[tuple[int, pa.FixedSizeListArray]]:
-        """``(first file row, column)`` of every read of :data:`READ_ROWS` rows."""
+    def _reads(self, stop: int | None = None) -> Iterator[tuple[int, pa.FixedSizeListArray]]:
+        """``(first file row, column)`` of every read of :data:`READ_ROWS` rows, up to the one
+        holding file row ``stop - 1`` (the file is in time order: the posts before a date,
+        validate's topic refits, are its first rows and the rest is not read)."""
         start = 0
         for batch in pq.ParquetFile(
             self.path, buffer_size=READ_BUFFER, pre_buffer=False
         ).iter_batches(
             batch_size=min(READ_ROWS, self.batch_rows or BATCH_ROWS), columns=[self.column]
         ):
+            if stop is not None and start >= stop:
+                return
             yield start, batch.column(0)
             start += batch.num_rows
+
+    def _stop(self) -> int:
+        """One past the last file row served."""
+        return int(self.order.max()) + 1 if len(self.order) else 0
 
     def _position_of_file_row(self) -> np.ndarray:
         n_file = pq.ParquetFile(self.path).metadata.num_rows
@@ -137,7 +145,7 @@ class ParquetVectors:
                 return pos, x
             return pos[by_pos], x[by_pos]
 
-        for start, col in self._reads():
+        for start, col in self._reads(self._stop()):
             pos = pos_of[start : start + len(col)]
             rows = np.flatnonzero(pos >= 0)
             if rows.size:
@@ -157,7 +165,7 @@ class ParquetVectors:
         file_rows = self.order[positions]
         by_row = np.argsort(file_rows, kind="stable")
         sorted_rows = file_rows[by_row]
-        for start, col in self._reads():
+        for start, col in self._reads(int(sorted_rows[-1]) + 1 if len(sorted_rows) else 0):
             lo, hi = np.searchsorted(sorted_rows, [start, start + len(col)])
             if hi > lo:
                 out[by_row[lo:hi]] = _matrix(col.take(sorted_rows[lo:hi] - start), self.dim)

@@ -91,6 +91,35 @@ def test_parquet_vectors_serve_every_row_once_in_the_given_order(
         assert np.array_equal(src.take(pick), want[pick])
 
 
+def test_rows_before_the_last_one_served_are_all_that_is_read(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(vectors, "READ_ROWS", 10)
+    x = _blobs(n_per=40)  # 120 rows
+    path = _embeddings_file(tmp_path, x)
+    want = pl.read_parquet(path)["embedding"].to_numpy()
+    read = []
+    reads = vectors.ParquetVectors._reads
+
+    def counted(self, stop=None):
+        for start, col in reads(self, stop):
+            read.append(len(col))
+            yield start, col
+
+    monkeypatch.setattr(vectors.ParquetVectors, "_reads", counted)
+    early = np.array([31, 2, 17, 0])  # a prefix of the file, as the posts before a date are
+    src = vectors.ParquetVectors(path, early, DIM, batch_rows=20)
+    got = np.zeros((len(early), DIM), dtype=np.float32)
+    for pos, xb in src.batches():
+        got[pos] = xb
+    assert np.array_equal(got, want[early])
+    assert sum(read) == 40  # four reads of 10 rows, to file row 31; not the 120
+    read.clear()
+    assert np.array_equal(src.take(np.array([1, 3])), want[[2, 0]])
+    assert sum(read) == 10
+    read.clear()
+    assert list(vectors.ParquetVectors(path, early[:0], DIM).batches()) == []
+    assert sum(read) == 0
+
+
 @pytest.mark.parametrize("method", ["kmeans", "hdbscan"])
 def test_refits_at_several_seeds_read_the_file_twice_and_equal_one_refit_each(
     tmp_path: Path, method: str, monkeypatch
@@ -112,7 +141,9 @@ def test_refits_at_several_seeds_read_the_file_twice_and_equal_one_refit_each(
     passes = []
     reads = vectors.ParquetVectors._reads
     monkeypatch.setattr(
-        vectors.ParquetVectors, "_reads", lambda self: passes.append(1) or reads(self)
+        vectors.ParquetVectors,
+        "_reads",
+        lambda self, stop=None: passes.append(1) or reads(self, stop),
     )
     together = cluster_seeds(src, p, seeds)
     assert len(passes) == 2  # one take of every sample, one assignment pass
@@ -164,7 +195,9 @@ def test_the_clustering_and_its_stability_from_shared_passes_equal_them_apart(
     passes = []
     reads = vectors.ParquetVectors._reads
     monkeypatch.setattr(
-        vectors.ParquetVectors, "_reads", lambda self: passes.append(1) or reads(self)
+        vectors.ParquetVectors,
+        "_reads",
+        lambda self, stop=None: passes.append(1) or reads(self, stop),
     )
     shared, shared_ari = cluster_with_stability(src, p)
     assert np.array_equal(shared.labels, res.labels)
