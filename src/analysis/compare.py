@@ -23,6 +23,7 @@ statistics live in ``analysis.compare_ranks``, the recommendation rule in
 from __future__ import annotations
 
 import itertools
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
@@ -30,6 +31,7 @@ import polars as pl
 from pydantic import Field
 
 from analysis.compare_ranks import PairOrders, pair_statistics, resampled_statistics
+from analysis.compute import Engine, LocalEngine
 from analysis.config import Frozen
 
 # The robustness tests own their params and gates (``analysis.counterfactual``).
@@ -88,7 +90,10 @@ class CompareParams(Frozen):
 
 
 def agreement(
-    scores: dict[str, pl.DataFrame], params: CompareParams, order: pl.DataFrame | None = None
+    scores: dict[str, pl.DataFrame],
+    params: CompareParams,
+    order: pl.DataFrame | None = None,
+    engine: Engine | None = None,
 ) -> pl.DataFrame:
     """Agreement of every pair of models, with bootstrap intervals (long form).
 
@@ -98,13 +103,15 @@ def agreement(
         order: ``account_id, order`` (``ordering.account_order``): the key-independent order in
             which accounts are bootstrapped and ties broken. None: by account id (tests only:
             pseudonyms change with the key, and so would the intervals).
+        engine: where the pairs' bootstraps run (``compute``; None: this process): one task
+            per pair (:func:`pair_agreement`), the same numbers wherever they run.
 
     Returns:
         One row per (pair, statistic): ``model_a, model_b, pair, statistic, value, ci_low,
         ci_high, n_accounts`` (2.5 and 97.5 percentiles of the bootstrap; null without one).
     """
     rng = np.random.default_rng(params.seed)
-    rows = []
+    pairs = []
     for name_a, name_b in itertools.combinations(scores, 2):
         joined = (
             scores[name_a]
@@ -119,35 +126,20 @@ def agreement(
                 "order", "account_id", nulls_last=True
             )
         )
-        a, b = joined["a"].to_numpy(), joined["b"].to_numpy()
-        ids = np.arange(joined.height)  # tie-break by the (key-independent) order above
-        point = pair_statistics(a, b, ids, params.top_k, params.rbo_p)
-        boots: dict[str, list[float]] = {k: [] for k in point}
-        orders = PairOrders.of(a, b)  # sorted once; each draw reads its orders in O(n)
-        for _ in range(params.n_boot if joined.height > 1 else 0):
-            idx = np.sort(rng.integers(0, joined.height, joined.height))
-            # copies of one account tie in both models; ordering them by position keeps the two
-            # lists consistent, so a duplicated account never counts as a disagreement.
-            for k, v in resampled_statistics(orders, idx, params.top_k, params.rbo_p).items():
-                boots[k].append(v)
-        for stat, value in point.items():
-            sample = np.asarray(boots[stat], dtype=float)
-            sample = sample[np.isfinite(sample)]
-            lo, hi = np.percentile(sample, [2.5, 97.5]) if sample.size else (None, None)
-            rows.append(
-                dict(
-                    model_a=name_a,
-                    model_b=name_b,
-                    pair=f"{name_a} vs {name_b}",
-                    statistic=stat,
-                    value=value,
-                    ci_low=None if lo is None else float(lo),
-                    ci_high=None if hi is None else float(hi),
-                    n_accounts=joined.height,
-                )
-            )
+        n_draws = params.n_boot if joined.height > 1 else 0
+        # One generator for every pair, as when the pairs ran in turn: each pair starts from
+        # the state the previous pairs' draws left, taken here by drawing them.
+        state = rng.bit_generator.state
+        for _ in range(n_draws):
+            rng.integers(0, joined.height, joined.height)
+        pairs.append(
+            PairJob(name_a, name_b, joined["a"].to_numpy(), joined["b"].to_numpy(), state, n_draws)
+        )
+    rows = (engine or LocalEngine()).map(
+        pair_agreement, pairs, top_k=params.top_k, rbo_p=params.rbo_p
+    )
     return pl.DataFrame(
-        rows,
+        [row for pair in rows for row in pair],
         schema={
             "model_a": pl.String,
             "model_b": pl.String,
@@ -159,6 +151,55 @@ def agreement(
             "n_accounts": pl.Int64,
         },
     )
+
+
+@dataclass(frozen=True)
+class PairJob:
+    """One pair of models' scores over the accounts both scored (in bootstrap order), and the
+    state of the bootstrap's generator where its draws begin."""
+
+    name_a: str
+    name_b: str
+    a: np.ndarray
+    b: np.ndarray
+    rng_state: dict[str, Any]
+    n_draws: int
+
+
+def pair_agreement(job: PairJob, top_k: tuple[int, ...], rbo_p: float) -> list[dict[str, Any]]:
+    """The statistics of one pair and their bootstrap intervals: :func:`agreement`'s rows for
+    that pair. A top-level, pure task for a ``compute`` engine."""
+    a, b, n = job.a, job.b, job.a.size
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = job.rng_state
+    ids = np.arange(n)  # tie-break by the (key-independent) order of the rows
+    point = pair_statistics(a, b, ids, top_k, rbo_p)
+    boots: dict[str, list[float]] = {k: [] for k in point}
+    orders = PairOrders.of(a, b)  # sorted once; each draw reads its orders in O(n)
+    for _ in range(job.n_draws):
+        idx = np.sort(rng.integers(0, n, n))
+        # copies of one account tie in both models; ordering them by position keeps the two
+        # lists consistent, so a duplicated account never counts as a disagreement.
+        for k, v in resampled_statistics(orders, idx, top_k, rbo_p).items():
+            boots[k].append(v)
+    rows = []
+    for stat, value in point.items():
+        sample = np.asarray(boots[stat], dtype=float)
+        sample = sample[np.isfinite(sample)]
+        lo, hi = np.percentile(sample, [2.5, 97.5]) if sample.size else (None, None)
+        rows.append(
+            dict(
+                model_a=job.name_a,
+                model_b=job.name_b,
+                pair=f"{job.name_a} vs {job.name_b}",
+                statistic=stat,
+                value=value,
+                ci_low=None if lo is None else float(lo),
+                ci_high=None if hi is None else float(hi),
+                n_accounts=n,
+            )
+        )
+    return rows
 
 
 # ---------------------------------------------------------------------------------------------

@@ -118,6 +118,53 @@ def test_agreement_uses_only_accounts_both_models_scored() -> None:
     assert agree.filter(pl.col("statistic") == "spearman").item(0, "value") == pytest.approx(1.0)
 
 
+def _agreement_in_turn(scores: dict[str, pl.DataFrame], p: CompareParams) -> dict:
+    """The reference: pairs one after the other from one generator, each draw's statistics
+    computed afresh on the resampled scores (``pair_statistics``)."""
+    rng = np.random.default_rng(p.seed)
+    out = {}
+    names = list(scores)
+    for i, name_a in enumerate(names):
+        for name_b in names[i + 1 :]:
+            j = (
+                scores[name_a]
+                .join(scores[name_b], on="account_id", suffix="_b")
+                .drop_nulls()
+                .sort("account_id")
+            )
+            a, b, n = j["score"].to_numpy(), j["score_b"].to_numpy(), j.height
+            draws = []
+            for _ in range(p.n_boot):
+                idx = np.sort(rng.integers(0, n, n))
+                draws.append(
+                    compare_ranks.pair_statistics(a[idx], b[idx], np.arange(n), p.top_k, p.rbo_p)
+                )
+            for stat in draws[0]:
+                sample = np.array([d[stat] for d in draws])
+                sample = sample[np.isfinite(sample)]
+                out[name_a, name_b, stat] = tuple(np.percentile(sample, [2.5, 97.5]))
+    return out
+
+
+def test_agreement_pairs_draw_what_one_generator_in_turn_draws() -> None:
+    """Each pair's bootstrap starts where the previous pairs' draws left the generator (the
+    pairs may run apart, on a ``compute`` engine): the intervals of the pairs run in turn."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=60)
+    scores = _scores({"m1": list(x), "m2": list(x + rng.normal(size=60)), "m3": list(-x)})
+    scores["m2"] = scores["m2"].with_columns(  # fewer accounts in m2's pairs: shorter draws
+        score=pl.when(pl.int_range(60) % 7 == 0).then(None).otherwise("score")
+    )
+    p = CompareParams(n_boot=40, top_k=(5,))
+    agree = compare.agreement(scores, p)
+    want = _agreement_in_turn(scores, p)
+    assert sorted(agree["n_accounts"].unique().to_list()) == [51, 60]
+    for row in agree.iter_rows(named=True):
+        assert (row["ci_low"], row["ci_high"]) == want[
+            row["model_a"], row["model_b"], row["statistic"]
+        ]
+
+
 # ------------------------------------------------------------------------------ divergence
 
 

@@ -1,7 +1,7 @@
 """The compute engines of ``dvc repro`` (``compute.engine``): the Dask path in local mode (a
 LocalCluster of worker processes) gives what the local engine gives, for the embedding stage's
-encoding, for the validity refits of the validate stage and for the counterfactual re-scoring
-of the compare stage."""
+encoding, for the validity refits of the validate stage and for the agreement bootstrap and the
+counterfactual re-scoring of the compare stage."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import compute, counterfactual, embed, embed_cache, embed_models
+from analysis import compare, compute, counterfactual, embed, embed_cache, embed_models
 from analysis.compute import ComputeParams, LocalEngine, open_engine
 from analysis.models import incremental, within_thread
 from tests.unit.test_within_thread import _community, _scores
@@ -259,3 +259,18 @@ def test_validity_refits_on_the_cluster_equal_the_local_run(engine) -> None:
     dist_inc = incremental.incremental(t, at, p, engine=engine)
     assert local_inc["models"]["true"]["conversation"]["coef"] is not None
     assert local_inc == dist_inc
+
+
+def test_agreement_bootstrap_on_the_cluster_equals_the_local_run(engine) -> None:
+    """One task per pair of models, each with its generator's state: the same intervals."""
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=120)
+    ids = [f"acct_{i:03d}" for i in range(120)]
+    scores = {
+        m: pl.DataFrame({"account_id": ids, "score": v})
+        for m, v in {"a": x, "b": x + rng.normal(size=120), "c": rng.normal(size=120)}.items()
+    }
+    p = compare.CompareParams(n_boot=50)
+    local = compare.agreement(scores, p)
+    assert local["ci_low"].null_count() == 0
+    assert_frame_equal(local, compare.agreement(scores, p, engine=engine), check_exact=True)

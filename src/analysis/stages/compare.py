@@ -113,13 +113,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = pl.read_parquet(path)
 
-    agree = compare.agreement(scores, cp, ordering.account_order(tables.posts))
-    log.info(
-        "agreement: %d pairs x %d statistics, %d bootstrap draws",
-        agree["pair"].n_unique(),
-        agree["statistic"].n_unique(),
-        cp.n_boot,
-    )
     div, fit = compare.divergence(scores[cp.reach_model], scores[cp.conversation_model], cp)
     div_json: dict[str, Any] = {
         "models": {"reach": cp.reach_model, "conversation": cp.conversation_model},
@@ -136,7 +129,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     models = {n: registry.MODELS[n] for n in names}
     n_part = tables.participants().height
+    # one engine (a LocalCluster starts once) for the agreement bootstrap and the re-scoring
     with open_engine(section(params, "compute", ComputeParams)) as engine:
+        agree = compare.agreement(scores, cp, ordering.account_order(tables.posts), engine)
+        log.info(
+            "agreement: %d pairs x %d statistics, %d bootstrap draws",
+            agree["pair"].n_unique(),
+            agree["statistic"].n_unique(),
+            cp.n_boot,
+        )
         cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual, engine)
     robust = counterfactual.robustness_table(cf)
     validity = contracts.load(contracts.ValidityResult, paths.VALIDITY)
