@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import statsmodels.api as sm
 
-from analysis.models.poisson_irls import poisson_irls
+from analysis.models.poisson_irls import poisson_irls, poisson_null_llf
 
 
 def _design(rng: np.random.Generator, n: int, effect: float):
@@ -25,10 +25,12 @@ def _design(rng: np.random.Generator, n: int, effect: float):
     return y, x, offset
 
 
-def _statsmodels(y, x, offset, w):
+def _statsmodels(y, x, offset, w, null=False):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = sm.GLM(y, x, family=sm.families.Poisson(), offset=offset, freq_weights=w).fit()
+        if null:
+            return res.params, res.llf, res.llnull
     return res.params, res.llf
 
 
@@ -57,3 +59,17 @@ def test_poisson_irls_on_sparse_counts_and_a_column_without_weight() -> None:
     ref_params, ref_llf = _statsmodels(y, x, offset, w)
     assert params.tobytes() == np.asarray(ref_params).tobytes()
     assert llf == ref_llf
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_null_log_likelihood_equals_statsmodels_llnull_to_the_bit(seed: int) -> None:
+    """The baseline's pseudo-R² denominator: statsmodels fits the constant-only model from
+    log(mean y) (the unweighted mean), with the offset and the bootstrap weights."""
+    rng = np.random.default_rng(100 + seed)
+    n = int(rng.integers(40, 900))
+    y, x, offset = _design(rng, n, effect=float(rng.normal(0, 0.4)))
+    if seed % 2:
+        y = np.where(rng.random(n) < 0.8, 0.0, y)  # sparse counts
+    for w in (np.ones(n), np.bincount(rng.integers(0, n, n), minlength=n)):
+        _, _, ref = _statsmodels(y, x, offset, w, null=True)
+        assert poisson_null_llf(y, offset, w) == ref

@@ -27,6 +27,7 @@ def _statsmodels_objects() -> int:
 
 
 def _poisson_fit(y: np.ndarray, x: np.ndarray) -> None:
+    """The incremental check's baseline: statsmodels' numbers without statsmodels' objects."""
     coef, llf, llnull = incremental._poisson(y, x, np.zeros(len(y)), np.ones(len(y)))
     assert coef is not None and llf is not None and llnull is not None
 
@@ -61,7 +62,7 @@ def test_a_statsmodels_fit_leaves_nothing_for_the_oldest_generation(fit) -> None
 
 def test_without_the_collection_the_fits_would_pile_up(monkeypatch) -> None:
     """The check above can fail: with the collection switched off, fits leave objects."""
-    monkeypatch.setattr(incremental, "collect_fit_garbage", lambda: None)
+    monkeypatch.setattr(validity, "collect_fit_garbage", lambda: None)
     rng = np.random.default_rng(0)
     n = 400
     x = np.column_stack([rng.normal(size=n), np.ones(n)])
@@ -71,7 +72,7 @@ def test_without_the_collection_the_fits_would_pile_up(monkeypatch) -> None:
     gc.disable()
     try:
         before = _statsmodels_objects()
-        _poisson_fit(y, x)
+        _nb_fit(y, x)
         assert _statsmodels_objects() > before
     finally:
         if was_enabled:

@@ -30,7 +30,6 @@ from analysis.compute import Engine, LocalEngine
 from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences
-from analysis.models.fit_garbage import collect_fit_garbage
 from analysis.models.validity import EDGE_COLUMNS, ORDER_COLUMNS, active_before
 from analysis.models.within_thread import ValidateParams
 from analysis.models.within_thread_responses import Origin, origins, rank_z
@@ -134,23 +133,16 @@ def account_outcomes(tables: Tables, o: Origin, follow_days: float, end: datetim
 
 
 def _poisson(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
-    """(coefficient of column 0 of ``x`` or None, log-likelihood, null log-likelihood)."""
-    try:
-        return _poisson_statsmodels(y, x, offset, weights)
-    finally:
-        collect_fit_garbage()
-
-
-def _poisson_statsmodels(y, x, offset, weights) -> tuple[float | None, float | None, float | None]:
-    import statsmodels.api as sm
-
+    """(coefficient of column 0 of ``x`` or None, log-likelihood, null log-likelihood):
+    statsmodels' ``GLM(..., family=Poisson(), offset, freq_weights).fit()`` and its ``llf``
+    and ``llnull``, to the bit, by :mod:`poisson_irls` (the baseline of every bootstrap draw:
+    statsmodels built two models and their results objects per fit)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            res = sm.GLM(
-                y, x, family=sm.families.Poisson(), offset=offset, freq_weights=weights
-            ).fit()
-        return float(res.params[0]), float(res.llf), float(res.llnull)
+            params, llf = poisson_irls.poisson_irls(y, x, offset, weights)
+            llnull = poisson_irls.poisson_null_llf(y, offset, weights)
+        return float(params[0]), llf, llnull
     except Exception as exc:  # separation, singular designs in a bootstrap draw
         log.debug("poisson fit failed: %s", exc)
         return None, None, None

@@ -27,21 +27,56 @@ def poisson_irls(
     freq_weights: np.ndarray,
     maxiter: int = 100,
     tol: float = 1e-8,
+    start_params: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """``(params, llf)`` of the Poisson GLM, as statsmodels' IRLS returns them.
 
-    statsmodels' ``_fit_irls``: start at ``mu = (y + mean y) / 2``, iterate weighted least
-    squares (``lstsq``) until the deviance changes by at most ``tol``, then one last weighted
-    least squares by pseudo-inverse gives the coefficients; the log-likelihood is evaluated at
-    them (scale 1). Raises where statsmodels raises (a NaN first deviance, non-finite working
-    weights or responses).
+    statsmodels' ``_fit_irls``: start at ``mu = (y + mean y) / 2`` (or at ``start_params``),
+    iterate weighted least squares (``lstsq``) until the deviance changes by at most ``tol``,
+    then one last weighted least squares by pseudo-inverse gives the coefficients; the
+    log-likelihood is evaluated at them (scale 1). Raises where statsmodels raises (a NaN first
+    deviance, non-finite working weights or responses).
     """
+    params, mu = _irls(y, x, offset, freq_weights, maxiter, tol, start_params)
+    llf = _FAMILY.loglike(
+        y, mu, var_weights=np.ones(y.shape[0]), freq_weights=freq_weights, scale=1.0
+    )
+    return params, float(llf)
+
+
+def poisson_null_llf(y: np.ndarray, offset: np.ndarray, freq_weights: np.ndarray) -> float:
+    """statsmodels' ``llnull`` of the same GLM: the log-likelihood of the model with a
+    constant only, fitted as ``GLMResults.null`` fits it (``GLM(y, ones, offset,
+    freq_weights).fit(start_params=[log mean y])``, the unweighted mean)."""
+    start = np.atleast_1d(_FAMILY.link(y.mean()))
+    _, mu_null = _irls(y, np.ones((y.shape[0], 1)), offset, freq_weights, 100, 1e-8, start)
+    return float(
+        _FAMILY.loglike(
+            y, mu_null, var_weights=np.ones(y.shape[0]), freq_weights=freq_weights, scale=1.0
+        )
+    )
+
+
+def _irls(
+    y: np.ndarray,
+    x: np.ndarray,
+    offset: np.ndarray,
+    freq_weights: np.ndarray,
+    maxiter: int,
+    tol: float,
+    start_params: np.ndarray | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(params, fitted mean) of :func:`poisson_irls`."""
     fam = _FAMILY
     var_weights = np.ones(y.shape[0])
     iweights = np.asarray(freq_weights * var_weights)
     scale = 1.0
-    mu = fam.starting_mu(y)
-    lin_pred = fam.predict(mu)
+    if start_params is None:
+        mu = fam.starting_mu(y)
+        lin_pred = fam.predict(mu)
+    else:
+        lin_pred = np.dot(x, start_params) + offset
+        mu = fam.fitted(lin_pred)
     dev = fam.deviance(y, mu, var_weights, freq_weights, scale)
     if np.isnan(dev):
         raise ValueError("the first guess on the deviance is NaN")
@@ -62,6 +97,4 @@ def poisson_irls(
     w_half = np.sqrt(np.array(weights).squeeze())
     pinv_wexog, _ = pinv_extended(w_half[:, None] * x)
     beta = np.dot(pinv_wexog, wlsendog * w_half)
-    mu = fam.fitted(np.dot(x, beta) + offset + 0.0)
-    llf = fam.loglike(y, mu, var_weights=var_weights, freq_weights=freq_weights, scale=scale)
-    return beta, float(llf)
+    return beta, fam.fitted(np.dot(x, beta) + offset + 0.0)
