@@ -10,6 +10,7 @@ bootstrap draw reads its orders in O(n) (:func:`resampled_statistics`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,11 +53,20 @@ def _rbo_from_ranks(rank_l: dict, rank_s: dict, n_l: int, n_s: int, p: float) ->
     return _rbo_ext(np.asarray(depths, dtype=np.int64), n_l, n_s, p)
 
 
+@functools.lru_cache(maxsize=8)
+def _depth_weights(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Depths ``1..n`` and ``p**depth`` (read-only): the same for every bootstrap draw of a
+    pair, where computing the powers was four fifths of each RBO (49k accounts: 2.4 of 3 ms)."""
+    d = np.arange(1, n + 1, dtype=float)
+    pd_ = p**d
+    d.flags.writeable = pd_.flags.writeable = False
+    return d, pd_
+
+
 def _rbo_ext(shared_depth: np.ndarray, n_l: int, n_s: int, p: float) -> float:
     """RBO_ext from the depth at which each shared item is first in both lists."""
     x = np.cumsum(np.bincount(shared_depth, minlength=n_l + 1)[1 : n_l + 1]).astype(float)
-    d = np.arange(1, n_l + 1, dtype=float)
-    pd_ = p**d
+    d, pd_ = _depth_weights(n_l, p)
     x_s, x_l = x[n_s - 1], x[n_l - 1]
     total = np.sum(x / d * pd_)
     tail = d[n_s:]

@@ -45,6 +45,22 @@ def test_rbo_matches_a_hand_computed_value() -> None:
     )  # S is a prefix of L
 
 
+def test_rbo_depth_weights_are_those_of_each_length_and_persistence() -> None:
+    """The powers ``p**d`` are cached per (length, p): alternating lengths and persistences
+    give, bit for bit, what powers computed afresh give."""
+
+    def fresh(depth: np.ndarray, n: int, p: float) -> float:
+        x = np.cumsum(np.bincount(depth, minlength=n + 1)[1 : n + 1]).astype(float)
+        d = np.arange(1, n + 1, dtype=float)
+        pd_ = p**d
+        return float((1 - p) / p * np.sum(x / d * pd_) + (x[n - 1] / n) * p**n)
+
+    rng = np.random.default_rng(0)
+    for n, p in [(50, 0.9), (80, 0.9), (50, 0.5), (50, 0.9), (80, 0.5)] * 2:
+        depth = np.maximum(rng.permutation(n), rng.permutation(n)) + 1
+        assert compare_ranks._rbo_ext(depth, n, n, p) == fresh(depth, n, p)
+
+
 def test_rbo_is_top_weighted_and_rejects_bad_input() -> None:
     base = list("abcdefgh")
     swap_top = list("bacdefgh")
