@@ -4,8 +4,10 @@ Unit-norm vectors (:func:`normalise`) are clustered by k-means, agglomerative or
 seeded sample of at most ``fit_max_posts`` posts (:func:`cluster_posts`); every other post joins
 the nearest centroid and outliers are reassigned when close enough. ``k`` comes from params or
 from the silhouette over seeded subsamples (:func:`choose_k`). :func:`soft_membership` gives each
-post a probability per topic; :func:`stability` refits with other seeds. Vectors may be an array
-or ``analysis.vectors.Vectors`` read batch by batch. Why these methods: ``analysis.topics``.
+post a probability per topic; :func:`stability` refits with other seeds
+(:func:`cluster_with_stability`: the clustering and those refits from two passes over the
+vectors). Vectors may be an array or ``analysis.vectors.Vectors`` read batch by batch. Why
+these methods: ``analysis.topics``.
 """
 
 from __future__ import annotations

@@ -27,17 +27,16 @@ def poisson_irls(
     freq_weights: np.ndarray,
     maxiter: int = 100,
     tol: float = 1e-8,
-    start_params: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """``(params, llf)`` of the Poisson GLM, as statsmodels' IRLS returns them.
 
-    statsmodels' ``_fit_irls``: start at ``mu = (y + mean y) / 2`` (or at ``start_params``),
-    iterate weighted least squares (``lstsq``) until the deviance changes by at most ``tol``,
-    then one last weighted least squares by pseudo-inverse gives the coefficients; the
-    log-likelihood is evaluated at them (scale 1). Raises where statsmodels raises (a NaN first
-    deviance, non-finite working weights or responses).
+    statsmodels' ``_fit_irls``: start at ``mu = (y + mean y) / 2``, iterate weighted least
+    squares (``lstsq``) until the deviance changes by at most ``tol``, then one last weighted
+    least squares by pseudo-inverse gives the coefficients; the log-likelihood is evaluated at
+    them (scale 1). Raises where statsmodels raises (a NaN first deviance, non-finite working
+    weights or responses).
     """
-    params, mu = _irls(y, x, offset, freq_weights, maxiter, tol, start_params)
+    params, mu = _irls(y, x, offset, freq_weights, maxiter, tol, None)
     llf = _FAMILY.loglike(
         y, mu, var_weights=np.ones(y.shape[0]), freq_weights=freq_weights, scale=1.0
     )
@@ -66,7 +65,8 @@ def _irls(
     tol: float,
     start_params: np.ndarray | None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(params, fitted mean) of :func:`poisson_irls`."""
+    """(params, fitted mean) of :func:`poisson_irls`, started at ``start_params`` when given
+    (statsmodels' ``fit(start_params=...)``: the null model's start)."""
     fam = _FAMILY
     var_weights = np.ones(y.shape[0])
     iweights = np.asarray(freq_weights * var_weights)
