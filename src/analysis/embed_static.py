@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -66,8 +67,10 @@ def build_static(name: str, revision: str, cache_root: Path | str, threads: int 
     tmp = folder.with_name(folder.name + f".tmp{os.getpid()}")
     static.save_pretrained(str(tmp))
     (tmp / "recipe.json").write_text(json.dumps({"recipe": RECIPE, **DISTILL}, indent=1))
-    if not folder.exists():  # another process may have built it meanwhile
+    if not folder.exists():
         tmp.replace(folder)
+    else:  # another process built it meanwhile: keep theirs, leave no copy of ours behind
+        shutil.rmtree(tmp)
     return folder
 
 

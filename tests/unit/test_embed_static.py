@@ -69,6 +69,34 @@ def test_the_static_model_is_built_once_offline_and_recorded(built, monkeypatch)
     assert not list(root.glob("*.tmp*"))  # no half-built folder left behind
 
 
+def test_a_model_another_process_built_meanwhile_is_kept_and_ours_removed(
+    tmp_path, monkeypatch
+) -> None:
+    """Two processes distil at once: the second finds the folder there when it renames its
+    copy. It keeps the first one's and deletes its own (a leftover ``.tmp<pid>`` folder is a
+    whole model on disk)."""
+    import model2vec.distill
+
+    folder = tmp_path / f"all-MiniLM-L6-v2@0.1.0+{embed_static.RECIPE}"
+
+    class Distilled:
+        def save_pretrained(self, path: str) -> None:
+            from pathlib import Path
+
+            Path(path).mkdir(parents=True)
+            (Path(path) / "model.safetensors").write_text("ours")
+
+    def distill_while_another_finishes(*_a, **_k):
+        folder.mkdir()  # the other process renamed its folder into place meanwhile
+        (folder / "model.safetensors").write_text("theirs")
+        return Distilled()
+
+    monkeypatch.setattr(model2vec.distill, "distill", distill_while_another_finishes)
+    assert embed_static.build_static("all-MiniLM-L6-v2", "0.1.0", tmp_path) == folder
+    assert (folder / "model.safetensors").read_text() == "theirs"
+    assert not list(tmp_path.glob("*.tmp*"))
+
+
 def test_static_vectors_are_unit_float32_and_a_function_of_the_text_only(built) -> None:
     _, folder = built
     enc = embed_static.StaticEncoder(folder)
