@@ -295,9 +295,18 @@ def _cluster_seeds(
     samples = [_fit_sample(n, p.fit_max_posts, s) for s in seeds]
     k = max(1, min(k, len(samples[0])))
     states = []
-    for seed, fit_idx, x_fit in zip(seeds, samples, _take_samples(src, samples), strict=True):
+    xs = _take_samples(src, samples)
+    for i, (seed, fit_idx, x_fit) in enumerate(zip(seeds, samples, xs, strict=True), 1):
         fit_labels = _fit_labels(x_fit, p.method, k, seed, p)
         ids, cents = centroids(x_fit, fit_labels)
+        # one line per fit: at 10M posts the fits and the pass take minutes
+        log.info(
+            "topics: seed %d fitted (%d/%d, %.1f s)",
+            seed,
+            i,
+            len(seeds),
+            time.perf_counter() - started,
+        )
         # int32 while every seed's labels are held together (topic ids are small); the
         # results are int64 (``_renumber``)
         raw = np.full(n, OUTLIER, dtype=np.int32)
@@ -319,6 +328,7 @@ def _cluster_seeds(
         for st in states:
             st.add(pos, xb, p.outlier_min_cosine)
     seconds = time.perf_counter() - started
+    log.info("topics: %d posts assigned to the %d fits (%.1f s)", n, len(states), seconds)
     states.reverse()  # each state freed once finished: one seed's working arrays at a time
     return [_finish(states.pop(), seconds) for _ in range(len(states))]
 

@@ -89,4 +89,5 @@ def test_the_k_search_and_stability_refits_log_progress(caplog) -> None:
     lines = [r.getMessage() for r in caplog.records]
     assert sum(m.startswith("topics: k search ") for m in lines) == 3, lines
     assert "topics: chose k=3 on 90 sampled posts" in lines
-    assert sum(m.startswith("topics: stability refit ") for m in lines) == 2, lines
+    assert sum(m.startswith("topics: seed ") and " fitted (" in m for m in lines) == 2, lines
+    assert sum(m.startswith("topics: 90 posts assigned to the 2 fits") for m in lines) == 1, lines
