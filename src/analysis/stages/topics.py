@@ -24,6 +24,21 @@ from analysis.topics_keywords import ctfidf_keywords, diversity, topic_table
 
 log = logging.getLogger(__name__)
 
+#: The posts' columns the stage reads: ordering and keywords (``created_at``, ``text``), the
+#: labels' agreement, attribution's engagements (``account_id``, ``parent_post_id``) and the
+#: answer-tag truth (``kind``, ``score``). Reach, counts and the other ids are not read (at 10M
+#: posts ~1 GiB of the table).
+COLUMNS = (
+    "post_id",
+    "account_id",
+    "kind",
+    "parent_post_id",
+    "created_at",
+    "text",
+    "score",
+    "labels",
+)
+
 
 def compute(
     posts: pl.DataFrame,
@@ -107,7 +122,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
-    posts = pl.read_parquet(paths.POSTS)
+    posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
     out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p)
