@@ -71,6 +71,16 @@ class _Unit:
         return normalise(self.src.take(positions))
 
 
+def _unit(x: np.ndarray | Vectors) -> _Unit:
+    """``x`` (an array or batched vectors) served with unit-norm rows."""
+    return _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+
+
+def _stability_seeds(p: TopicsParams) -> list[int]:
+    """``p.seed, p.seed + 1, ...``: ``n_stability_seeds`` seeds, the clustering's own first."""
+    return [p.seed + i for i in range(p.n_stability_seeds)]
+
+
 def _rows(x: np.ndarray | Vectors, idx: np.ndarray) -> np.ndarray:
     return x[idx] if isinstance(x, np.ndarray) else x.take(idx)
 
@@ -213,7 +223,7 @@ def cluster_posts(x: np.ndarray | Vectors, p: TopicsParams, seed: int | None = N
     """
     started = time.perf_counter()
     seed = p.seed if seed is None else seed
-    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    src = _unit(x)
     if len(src) == 0:
         return _empty(src.dim)
     k = p.n_topics or choose_k(src, p.k_grid, seed, rule=p.k_rule, replicates=p.k_replicates)
@@ -227,7 +237,7 @@ def cluster_seeds(x: np.ndarray | Vectors, p: TopicsParams, seeds: list[int]) ->
     10M-post file each pass reads ~14 GB (docs/scaling.md)."""
     if not p.n_topics:
         raise ValueError("cluster_seeds refits at a known k: set n_topics")
-    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    src = _unit(x)
     if len(src) == 0:
         return [_empty(src.dim) for _ in seeds]
     return _cluster_seeds(src, p, p.n_topics, seeds, time.perf_counter())
@@ -447,7 +457,7 @@ def _soft_rows(
 def stability(x: np.ndarray | Vectors, p: TopicsParams) -> float | None:
     """Mean pairwise ARI of final labels across ``n_stability_seeds`` seeds (same k,
     ``p.n_topics``), the refits done together (:func:`cluster_seeds`)."""
-    seeds = [p.seed + i for i in range(p.n_stability_seeds)]
+    seeds = _stability_seeds(p)
     log.info("topics: stability refits at seeds %s (one pass for all)", seeds)
     return _mean_ari([c.labels for c in cluster_seeds(x, p, seeds)])
 
@@ -465,11 +475,11 @@ def cluster_with_stability(
     rows than k; HDBSCAN does not take a k).
     """
     started = time.perf_counter()
-    src = _Unit(ArrayVectors(x) if isinstance(x, np.ndarray) else x)
+    src = _unit(x)
     if len(src) == 0:
         return _empty(src.dim), None
     k = p.n_topics or choose_k(src, p.k_grid, p.seed, rule=p.k_rule, replicates=p.k_replicates)
-    seeds = [p.seed + i for i in range(p.n_stability_seeds)]
+    seeds = _stability_seeds(p)
     log.info("topics: k=%d; fitting at seeds %s together (the first is the clustering)", k, seeds)
     runs = _cluster_seeds(src, p, k, seeds, started)
     if len(runs[0].topic_ids) <= 1:

@@ -91,6 +91,18 @@ def test_parquet_vectors_serve_every_row_once_in_the_given_order(
         assert np.array_equal(src.take(pick), want[pick])
 
 
+def _count_passes(monkeypatch) -> list[int]:
+    """A list that gets one item per pass :class:`vectors.ParquetVectors` starts over its file."""
+    passes: list[int] = []
+    reads = vectors.ParquetVectors._reads
+    monkeypatch.setattr(
+        vectors.ParquetVectors,
+        "_reads",
+        lambda self, stop=None: passes.append(1) or reads(self, stop),
+    )
+    return passes
+
+
 def test_rows_before_the_last_one_served_are_all_that_is_read(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr(vectors, "READ_ROWS", 10)
     x = _blobs(n_per=40)  # 120 rows
@@ -138,13 +150,7 @@ def test_refits_at_several_seeds_read_the_file_twice_and_equal_one_refit_each(
     )
     seeds = [p.seed + i for i in range(p.n_stability_seeds)]
     alone = [cluster_posts(src, p, seed=s) for s in seeds]
-    passes = []
-    reads = vectors.ParquetVectors._reads
-    monkeypatch.setattr(
-        vectors.ParquetVectors,
-        "_reads",
-        lambda self, stop=None: passes.append(1) or reads(self, stop),
-    )
+    passes = _count_passes(monkeypatch)
     together = cluster_seeds(src, p, seeds)
     assert len(passes) == 2  # one take of every sample, one assignment pass
     assert len({tuple(c.raw_labels) for c in alone}) > 1  # the seeds fit differently
@@ -192,13 +198,7 @@ def test_the_clustering_and_its_stability_from_shared_passes_equal_them_apart(
     res = cluster_posts(src, p)
     k_fitted = n_topics or len(res.topic_ids)  # the k search's k: every topic is kept here
     ari = stability(src, p.model_copy(update={"n_topics": k_fitted}))
-    passes = []
-    reads = vectors.ParquetVectors._reads
-    monkeypatch.setattr(
-        vectors.ParquetVectors,
-        "_reads",
-        lambda self, stop=None: passes.append(1) or reads(self, stop),
-    )
+    passes = _count_passes(monkeypatch)
     shared, shared_ari = cluster_with_stability(src, p)
     assert np.array_equal(shared.labels, res.labels)
     assert np.array_equal(shared.raw_labels, res.raw_labels)
