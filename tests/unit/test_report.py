@@ -670,3 +670,44 @@ def test_validate_writes_the_intervals_the_report_prints() -> None:
     assert fits
     for f in fits:
         assert (f.ci_low, f.ci_high) == validity.spearman_interval(f.spearman, oot.n_accounts)
+
+
+def test_methodology_says_when_the_validity_tests_fitted_a_sample(
+    tmp_path: Path, params: dict
+) -> None:
+    """Above validate.max_competitions / max_accounts the writeup states the sample and the
+    whole counts (from the metrics JSON); below them it says nothing of a sample."""
+    wt = {
+        "origins": ["2026-05-01T00:00:00+00:00"],
+        "outcomes": {"conversation": "distinct repliers", "approval": "timed reactions"},
+        "models": {},
+        "paired": {},
+        "dissociation": {},
+        "n_responses": 2_345,
+        "n_competitions": 1_000,
+        "n_authors": 321,
+        "n_responses_total": 23_456,
+        "n_competitions_total": 10_987,
+    }
+    inc = {"models": {}, "paired": {}, "n_accounts": 500, "n_accounts_total": 4_321}
+    for sampled in (True, False):
+        models = {
+            **MODELS_JSON,
+            "within_thread": wt if sampled else {**wt, "n_competitions_total": 1_000},
+            "incremental": inc if sampled else {**inc, "n_accounts_total": 500},
+        }
+        for name, data in (
+            ("ingest.json", INGEST_JSON),
+            ("models.json", models),
+            ("compare.json", COMPARE_JSON),
+        ):
+            _write(tmp_path, name, data)
+        stage.write_report(tmp_path, params)
+        md = " ".join((tmp_path / "reports/methodology.md").read_text().split())
+        assert "2,345 responses in 1,000 competitions by 321 authors" in md
+        said = (
+            "a random sample of the 10,987 competitions (23,456 responses)" in md,
+            "fits a random 500 of the 4,321 accounts" in md,
+            "`validate.max_competitions`" in md,
+        )
+        assert said == ((True,) * 3 if sampled else (False,) * 3)

@@ -11,6 +11,7 @@ import pytest
 
 from analysis import schema
 from analysis.models import (
+    bootstrap,
     conditional_poisson,
     incremental,
     within_thread,
@@ -260,3 +261,84 @@ def test_placebo_shuffles_each_authors_score_within_its_origin_and_activity_bin(
     for o in ("2024-01", "2024-02", "2024-03"):
         rows = cells.first[[c[0] for c in cells.cells if origin[cells.first[c[0]]] == o]]
         assert len(rows) == 4  # four bins per origin
+
+
+def test_sample_units_draws_cap_distinct_units_only_above_the_cap() -> None:
+    assert bootstrap.sample_units(50, None, 11, 1) is None
+    assert bootstrap.sample_units(50, 50, 11, 1) is None
+    a = bootstrap.sample_units(1_000, 100, 11, 1)
+    assert a is not None and a.size == 100
+    assert np.all(np.diff(a) > 0) and a[0] >= 0 and a[-1] < 1_000  # distinct, ascending
+    np.testing.assert_array_equal(a, bootstrap.sample_units(1_000, 100, 11, 1))
+    # another test's stream, or another seed, draws other units
+    assert not np.array_equal(a, bootstrap.sample_units(1_000, 100, 11, 2))
+    assert not np.array_equal(a, bootstrap.sample_units(1_000, 100, 12, 1))
+
+
+def _rekeyed(t: Tables, at):
+    """The same community under another key: every account and post id replaced by another
+    name whose sort order is scrambled (texts, times and kinds unchanged)."""
+    rng = np.random.default_rng(99)
+
+    def renamer(values: list[str], prefix: str) -> dict[str, str]:
+        perm = rng.permutation(len(values))
+        return {v: f"{prefix}{perm[i]:06d}" for i, v in enumerate(values)}
+
+    acct = renamer(t.accounts["account_id"].to_list(), "acct_")
+    post = renamer(t.posts["post_id"].to_list(), "post_")
+    posts = t.posts.with_columns(
+        pl.col("post_id").replace_strict(post),
+        pl.col("parent_post_id").replace_strict(post, default=None),
+        pl.col("root_post_id").replace_strict(post, default=None),
+        pl.col("account_id").replace_strict(acct),
+    )
+    accounts = t.accounts.with_columns(pl.col("account_id").replace_strict(acct))
+
+    def at2(when):
+        return {
+            name: s.with_columns(pl.col("account_id").replace_strict(acct))
+            for name, s in at(when).items()
+        }
+
+    return Tables(accounts, posts, t.reactions), at2
+
+
+def _results(res: dict) -> dict:
+    return {k: res[k] for k in ("models", "paired")}
+
+
+def test_above_max_competitions_a_key_independent_sample_of_them_is_fitted() -> None:
+    """The within-thread test on a sample of validate.max_competitions competitions: the whole
+    counts are reported beside the sample's, the planted effect is still found, and the sample
+    (hence every number) is the same under another key."""
+    t, trait = _community(trait_effect=0.8)
+    at = _scores(t, trait)
+    whole = within_thread.within_thread(t, at, P)
+    capped = P.model_copy(update={"max_competitions": 100})
+    res = within_thread.within_thread(t, at, capped)
+    assert whole["n_competitions"] > 150
+    assert whole["n_competitions_total"] == whole["n_competitions"]
+    assert whole["n_responses_total"] == whole["n_responses"]
+    assert res["n_competitions"] == 100
+    assert res["n_competitions_total"] == whole["n_competitions"]
+    assert res["n_responses_total"] == whole["n_responses"]
+    assert res["n_responses"] < whole["n_responses"]
+    assert res["models"]["true"]["conversation"]["ci_low"] > 0
+    assert res["models"] != whole["models"]
+    t2, at2 = _rekeyed(t, at)
+    assert _results(within_thread.within_thread(t2, at2, capped)) == _results(res)
+
+
+def test_above_max_accounts_the_incremental_check_fits_a_key_independent_sample() -> None:
+    t, trait = _community(trait_effect=0.8, seed=2)
+    at = _scores(t, trait)
+    whole = incremental.incremental(t, at, P)
+    capped = P.model_copy(update={"max_accounts": 40})
+    res = incremental.incremental(t, at, capped)
+    assert whole["n_accounts"] > 40 and whole["n_accounts_total"] == whole["n_accounts"]
+    assert res["n_accounts"] == 40 and res["n_accounts_total"] == whole["n_accounts"]
+    assert res["n_account_origins_total"] == whole["n_account_origins"]
+    assert res["n_account_origins"] < whole["n_account_origins"]
+    assert res["models"] != whole["models"]
+    t2, at2 = _rekeyed(t, at)
+    assert _results(incremental.incremental(t2, at2, capped)) == _results(res)

@@ -2,7 +2,8 @@
 
 The validity tests (``within_thread``, ``incremental``, ``validity.ranking``) refit every model
 on the same bootstrap draws, so the difference of two models' draws is a paired draw of their
-difference. These two functions turn draws into what the metrics report.
+difference. :func:`interval` and :func:`paired_differences` turn draws into what the metrics
+report; :func:`sample_units` bounds the units a test fits on a very large dump.
 """
 
 from __future__ import annotations
@@ -18,6 +19,23 @@ def interval(draws: np.ndarray, alpha: float) -> tuple[float | None, float | Non
     if not ok.any():
         return None, None
     return float(np.quantile(draws[ok], alpha)), float(np.quantile(draws[ok], 1 - alpha))
+
+
+def sample_units(n: int, cap: int | None, seed: int, stream: int) -> np.ndarray | None:
+    """Which of ``n`` units (numbered in a key-independent order) a test fits when ``cap`` is
+    below ``n``: ``cap`` of them drawn without replacement, in ascending order; None when all
+    are kept (``cap`` None or at least ``n``).
+
+    The draw depends on ``seed`` and ``stream`` only (a stream per test, so that it never
+    shares numbers with the test's bootstrap), and the units' numbering is key-independent:
+    the sample, like every result, is a function of the data and the params. A simple random
+    sample of the units the bootstrap resamples estimates what the whole set would, and the
+    bootstrap on the sample gives that estimate's interval (wider, honestly so).
+    """
+    if cap is None or n <= cap:
+        return None
+    rng = np.random.default_rng([seed, stream])
+    return np.sort(rng.choice(n, size=cap, replace=False))
 
 
 def reported_pair(a: str, b: str, comparators: tuple[str, ...]) -> bool:

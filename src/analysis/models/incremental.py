@@ -29,7 +29,7 @@ from analysis import ordering
 from analysis.compute import Engine, LocalEngine
 from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
-from analysis.models.bootstrap import interval, paired_differences
+from analysis.models.bootstrap import interval, paired_differences, sample_units
 from analysis.models.validity import EDGE_COLUMNS, ORDER_COLUMNS, active_before
 from analysis.models.within_thread import ValidateParams
 from analysis.models.within_thread_responses import Origin, origins, rank_z
@@ -37,6 +37,8 @@ from analysis.models.within_thread_responses import Origin, origins, rank_z
 log = logging.getLogger(__name__)
 
 OUTCOMES = ("conversation", "approval")
+#: The accounts' sampling stream (``bootstrap.sample_units``): numbers of its own.
+ACCOUNT_STREAM = 2
 BASELINE = ("log_prior_posts", "log_days_since_last")
 
 
@@ -273,6 +275,16 @@ def incremental(
     )
     data = data.join(order, on="account_id").sort("order", "origin")
     acct_idx = data["order"].rank("dense").cast(pl.Int64).to_numpy() - 1
+    n_rows_total, n_acc_total = data.height, int(acct_idx.max()) + 1
+    keep = sample_units(n_acc_total, p.max_accounts, p.seed, ACCOUNT_STREAM)
+    if keep is not None:
+        log.info(
+            "incremental: fitting a random %d of %d accounts (validate.max_accounts)",
+            keep.size,
+            n_acc_total,
+        )
+        data = data.filter(pl.Series(np.isin(acct_idx, keep)))
+        acct_idx = data["order"].rank("dense").cast(pl.Int64).to_numpy() - 1
     dummies = data.select("origin").to_dummies(drop_first=True)
     # one origin: no dummy columns (an empty frame's array has no rows either)
     origin_dummies = (
@@ -299,6 +311,9 @@ def incremental(
     out: dict[str, Any] = {
         "n_account_origins": data.height,
         "n_accounts": fits.n_acc,
+        # the whole check's size; above validate.max_accounts the counts above are a sample's
+        "n_account_origins_total": n_rows_total,
+        "n_accounts_total": n_acc_total,
         "baseline": [*BASELINE, "origin effects"],
         "models": {},
         "paired": {},

@@ -47,7 +47,7 @@ from pydantic import Field
 from analysis.compute import Engine
 from analysis.config import Frozen
 from analysis.models.base import Tables
-from analysis.models.within_thread_fit import design, run_test
+from analysis.models.within_thread_fit import design, run_test, sample_competitions
 from analysis.models.within_thread_responses import OUTCOMES, origins, rank_z, responses
 
 log = logging.getLogger(__name__)
@@ -77,6 +77,14 @@ class ValidateParams(Frozen):
     min_responses: int = Field(30, ge=5)
     #: The single split of the account ranking check: this quantile of root-post times.
     ranking_split: float = Field(0.7, gt=0, lt=1)
+    #: The within-thread test fits at most this many competitions: a random sample of them,
+    #: drawn in a key-independent order with ``seed``, above it (null: all). Its fits (the
+    #: bootstrap and the placebo refit every model 220 times) then cost the same on any larger
+    #: dump; the sample and the whole count are reported beside the results.
+    max_competitions: int | None = Field(20_000, ge=10)
+    #: The incremental check fits at most this many accounts (every origin of each), a random
+    #: sample drawn the same way above it (null: all).
+    max_accounts: int | None = Field(20_000, ge=10)
 
 
 def within_thread(
@@ -127,6 +135,14 @@ def within_thread(
             "skipped": f"{n} responses in competitions (< {p.min_responses})",
         }
     base["outcomes"]["approval"] = resp["approval_source"][0]
+    n_total = resp.height
+    resp, n_groups_total = sample_competitions(resp, posts, p.max_competitions, p.seed)
+    if resp.height < n_total:
+        log.info(
+            "within-thread: fitting a random %d of %d competitions (validate.max_competitions)",
+            p.max_competitions,
+            n_groups_total,
+        )
     d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts)
     out = run_test(d, p, engine)
     out["dissociation"] = dissociation(out)
@@ -135,6 +151,9 @@ def within_thread(
         "n_responses": resp.height,
         "n_competitions": d.n_groups,
         "n_authors": d.n_authors,
+        # the whole test's size; above validate.max_competitions the counts above are a sample's
+        "n_responses_total": n_total,
+        "n_competitions_total": n_groups_total,
         "mean_outcome": {o: float(d.y[o].mean()) for o in OUTCOMES},
         **out,
     }

@@ -21,7 +21,7 @@ from threadpoolctl import threadpool_limits
 
 from analysis import ordering
 from analysis.compute import Engine, LocalEngine
-from analysis.models.bootstrap import interval, paired_differences
+from analysis.models.bootstrap import interval, paired_differences, sample_units
 from analysis.models.conditional_poisson import cpoisson
 from analysis.models.within_thread_responses import CONTROLS, OUTCOMES
 
@@ -78,6 +78,31 @@ def design(resp: pl.DataFrame, z: dict[str, pl.DataFrame], posts: pl.DataFrame) 
         n_groups=group_order.height,
         n_authors=author_order.height,
     )
+
+
+#: The competitions' sampling stream (``bootstrap.sample_units``): numbers of its own.
+COMPETITION_STREAM = 1
+
+
+def sample_competitions(
+    resp: pl.DataFrame, posts: pl.DataFrame, cap: int | None, seed: int
+) -> tuple[pl.DataFrame, int]:
+    """``resp`` restricted to a random sample of ``cap`` of its competitions (all of them when
+    it holds no more), and how many it held.
+
+    Competitions are numbered as :func:`design` numbers them (by their first response in a
+    key-independent order), so the sample is the same under any key and any row order.
+    """
+    first = ordering.sort_posts(
+        resp.select("group", "post_id", "created_at").join(
+            posts.select("post_id", "text"), on="post_id"
+        )
+    )
+    groups = first.group_by("group", maintain_order=True).agg().to_series()
+    keep = sample_units(groups.len(), cap, seed, COMPETITION_STREAM)
+    if keep is None:
+        return resp, groups.len()
+    return resp.filter(pl.col("group").is_in(groups.gather(keep).implode())), groups.len()
 
 
 def _fit(
