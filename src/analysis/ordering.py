@@ -11,6 +11,10 @@ from __future__ import annotations
 
 import polars as pl
 
+#: A column holding each post's :func:`text_hash`, for a table that does not hold the texts
+#: (stage ``topics`` hashes them batch by batch from the file): :func:`sort_posts` reads it.
+TEXT_HASH = "_text_hash"
+
 
 def text_hash() -> pl.Expr:
     """A hash of ``text`` that depends on the content only (seeded, not keyed)."""
@@ -18,9 +22,11 @@ def text_hash() -> pl.Expr:
 
 
 def sort_posts(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` (with ``created_at`` and ``text``) in a key-independent order."""
+    """``df`` (with ``created_at``, and ``text`` or its hash :data:`TEXT_HASH`) in a
+    key-independent order."""
+    h = pl.col(TEXT_HASH) if TEXT_HASH in df.columns else text_hash()
     return (
-        df.with_columns(_h=text_hash())
+        df.with_columns(_h=h)
         .sort("created_at", "_h", *(["post_id"] if "post_id" in df.columns else []))
         .drop("_h")
     )

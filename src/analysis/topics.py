@@ -122,6 +122,9 @@ def post_vectors(
 ) -> tuple[pl.DataFrame, Vectors]:
     """The embedded posts in a key-independent order, and their vectors in that order.
 
+    ``posts`` holds ``post_id``, ``created_at`` and ``text``, or the texts' hashes instead
+    (``ordering.TEXT_HASH``: the same order without the texts).
+
     ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then only
     ``post_id`` and the null mask are read whole, and the vectors batch by batch when used.
     """
@@ -132,9 +135,10 @@ def post_vectors(
         rows = vectors.embedded_posts(embeddings)
     # A key-independent row order (time, then content): the seeded fitting sample and k-means
     # initialisation must not depend on the pseudonyms, which change with the secret key.
+    content = ordering.TEXT_HASH if ordering.TEXT_HASH in posts.columns else "text"
     emb = ordering.sort_posts(
-        rows.join(posts.select("post_id", "created_at", "text"), on="post_id")
-    ).drop("created_at", "text")
+        rows.join(posts.select("post_id", "created_at", content), on="post_id")
+    ).drop("created_at", content)
     order = emb["_file_row"].cast(pl.Int64).to_numpy()
     if isinstance(embeddings, pl.DataFrame):
         x = kept["embedding"].to_numpy().astype(np.float32) if kept.height else None

@@ -8,6 +8,7 @@ keywords; :func:`diversity` is the unique share of the top keywords.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
@@ -34,13 +35,37 @@ def ctfidf_keywords(
     count of t over all topics. Outlier texts (label -1) are left out.
 
     The words are counted ``batch_rows`` texts at a time (default
-    :data:`analysis.vectors.BATCH_ROWS`): only the counts per topic and word are kept, never one
-    document of all a topic's texts. Counts are integers, so any batch size gives the same
-    keywords as CountVectorizer over one document per topic (a space between two texts ends
-    every token, so tokenising texts apart or joined gives the same words).
+    :data:`analysis.vectors.BATCH_ROWS`): :func:`ctfidf_keywords_batches` over the slices.
     """
     labels = np.asarray(labels)
-    ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
+    size = batch_rows or vectors.BATCH_ROWS
+    return ctfidf_keywords_batches(
+        (
+            (texts[start : start + size], labels[start : start + size])
+            for start in range(0, len(labels), size)
+        ),
+        [int(t) for t in np.unique(labels) if t != OUTLIER],
+        n_keywords,
+        extra_stop_words,
+    )
+
+
+def ctfidf_keywords_batches(
+    batches: Iterable[tuple[list[str] | pl.Series, np.ndarray]],
+    topic_ids: list[int],
+    n_keywords: int = 10,
+    extra_stop_words: tuple[str, ...] = PLACEHOLDER_WORDS,
+) -> dict[int, list[str]]:
+    """:func:`ctfidf_keywords` of texts given batch by batch, each with its topics' labels.
+
+    Only the counts per topic and word are kept, never one document of all a topic's texts, and
+    the texts may come in any order and batches (the stage reads them from the posts file):
+    counts are integers, so any batching gives the same keywords as CountVectorizer over one
+    document per topic (a space between two texts ends every token, so tokenising texts apart
+    or joined gives the same words). ``topic_ids``: the topics (labels of other values, the
+    outliers' included, are left out).
+    """
+    ids = sorted(topic_ids)
     if not ids:
         return {}
     analyze = CountVectorizer(
@@ -48,11 +73,9 @@ def ctfidf_keywords(
         token_pattern=r"(?u)\b[^\W\d_][\w'-]*[^\W_]\b",
     ).build_analyzer()
     per_topic: dict[int, Counter[str]] = {c: Counter() for c in ids}
-    size = batch_rows or vectors.BATCH_ROWS
-    for start in range(0, len(labels), size):
-        chunk = texts[start : start + size]
+    for chunk, lab in batches:
         batch = chunk.to_list() if isinstance(chunk, pl.Series) else list(chunk)
-        lab = labels[start : start + size]
+        lab = np.asarray(lab)
         by_label = np.argsort(lab, kind="stable")
         bounds = np.searchsorted(lab[by_label], [*ids, ids[-1] + 1])
         for j, c in enumerate(ids):

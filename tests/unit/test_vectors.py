@@ -17,6 +17,7 @@ import pytest
 from analysis import vectors
 from analysis.report.frames import topic_coordinates
 from analysis.stages.embed import file_order
+from analysis.stages import topics as topics_stage
 from analysis.stages.topics import compute, post_vectors
 from analysis.topics import TopicsParams, post_topics_before
 from analysis.topics_clustering import (
@@ -28,7 +29,7 @@ from analysis.topics_clustering import (
     soft_membership,
     stability,
 )
-from analysis.topics_keywords import ctfidf_keywords
+from analysis.topics_keywords import ctfidf_keywords, ctfidf_keywords_batches
 
 DIM = 16
 
@@ -295,6 +296,57 @@ def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkey
     assert mem["metrics"] == tiny["metrics"]
 
 
+def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Stage ``topics`` keeps the texts in the posts file: hashed for the order, then counted
+    for the keywords, batch by batch. The same outputs as with the texts in memory, with the
+    posts file in another row order than the vectors and batches that cut through it."""
+    x = _blobs(n_per=25)
+    path = _embeddings_file(tmp_path, x, holes=(3,))
+    stored = pl.read_parquet(path)
+    n = stored.height
+    words = ["espresso grinder", "bike derailleur", "mulch compost"]
+    posts = pl.DataFrame(
+        {
+            "post_id": stored["post_id"],
+            "account_id": [f"acct_{i % 9}" for i in range(n)],
+            "parent_post_id": pl.Series([None] * n, dtype=pl.String),
+            "created_at": [datetime(2024, 1, 1) + timedelta(seconds=i // 2) for i in range(n)],
+            "text": [None if i == 5 else f"{words[i % 3]} note{i % 4}" for i in range(n)],
+            "labels": [[f"tag{i % 3}"] for i in range(n)],
+            "kind": ["post"] * n,
+        }
+    ).sample(fraction=1.0, shuffle=True, seed=3)
+    posts_path = tmp_path / "posts.parquet"
+    posts.write_parquet(posts_path)
+    accounts = pl.DataFrame({"account_id": [f"acct_{i}" for i in range(9)], "is_participant": True})
+    reactions = pl.DataFrame(
+        {"post_id": [], "actor_account_id": []},
+        schema={"post_id": pl.String, "actor_account_id": pl.String},
+    )
+    p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
+    monkeypatch.setattr(vectors, "BATCH_ROWS", 7)
+    held = compute(posts, path, accounts, reactions, p)
+    read = compute(
+        posts.drop("text"), path, accounts, reactions, p, topics_stage._file_texts(posts_path)
+    )
+    for name in ("topics", "post_topics", "account_topics"):
+        assert held[name].equals(read[name]), name
+    assert held["metrics"] == read["metrics"]
+    assert any(held["topics"]["keywords"].list.len() > 0)
+    # a file whose texts do not match the posts is an error, not a silent shift
+    with pytest.raises(RuntimeError, match="texts read for"):
+        compute(
+            posts.drop("text").head(n - 1),
+            path,
+            accounts,
+            reactions,
+            p,
+            topics_stage._file_texts(posts_path),
+        )
+
+
 def _tied_posts(pseudonym: str) -> tuple[pl.DataFrame, np.ndarray]:
     """60 posts in 20 instants of 3 posts each (ties in time), ids drawn from ``pseudonym``,
     and a vector per post that depends on its text only."""
@@ -446,3 +498,12 @@ def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic(
     for batch_rows in (1, 7, None):
         got = ctfidf_keywords(pl.Series(texts), labels, 50, batch_rows=batch_rows)
         assert got == want, batch_rows
+    # in any order and uneven batches (the stage reads the texts in the file's order)
+    order = rng.permutation(len(texts))
+    cuts = [0, 1, 30, 31, 77, len(texts)]
+    batches = [
+        (pl.Series([texts[i] for i in order[a:b]]), labels[order[a:b]])
+        for a, b in zip(cuts, cuts[1:], strict=False)
+    ]
+    ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
+    assert ctfidf_keywords_batches(iter(batches), ids, 50) == want

@@ -10,24 +10,27 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 
-from analysis import attribution, groundtruth, paths
+from analysis import attribution, groundtruth, ordering, paths, vectors
 from analysis.config import section
 from analysis.io import write_json, write_parquet
 from analysis.topics import TopicsParams, agreement, post_vectors
 from analysis.topics_clustering import OUTLIER, cluster_with_stability, soft_membership
-from analysis.topics_keywords import ctfidf_keywords, diversity, topic_table
+from analysis.topics_keywords import ctfidf_keywords_batches, diversity, topic_table
 
 log = logging.getLogger(__name__)
 
-#: The posts' columns the stage reads: ordering and keywords (``created_at``, ``text``), the
+#: The posts' columns the stage uses: ordering and keywords (``created_at``, ``text``), the
 #: labels' agreement, attribution's engagements (``account_id``, ``parent_post_id``) and the
 #: answer-tag truth (``kind``, ``score``). Reach, counts and the other ids are not read (at 10M
-#: posts ~1 GiB of the table).
+#: posts ~1 GiB of the table); the texts are read from the file in batches, never held whole.
 COLUMNS = (
     "post_id",
     "account_id",
@@ -40,18 +43,37 @@ COLUMNS = (
 )
 
 
+#: The posts' texts, batch by batch in the rows' order, at each call.
+Texts = Callable[[], Iterator[pl.Series]]
+
+
 def compute(
     posts: pl.DataFrame,
     embeddings: pl.DataFrame | Path,
     accounts: pl.DataFrame,
     reactions: pl.DataFrame,
     p: TopicsParams,
+    texts: Texts | None = None,
 ) -> dict[str, Any]:
     """Everything the stage writes, as frames and a metrics dict (no I/O but the vectors'
-    batches when ``embeddings`` is a path)."""
+    batches when ``embeddings`` is a path, and the texts' when ``texts`` reads them).
+
+    ``texts``: when ``posts`` holds no ``text`` column, each call gives the posts' texts batch
+    by batch, in the rows' order (the stage reads them from the posts file twice: hashed for
+    the key-independent order, then counted for the keywords; at 10M posts they are ~1 GiB,
+    and their copies in the joins and sorts several more).
+    """
+    if texts is None:
+        size = vectors.BATCH_ROWS
+        texts = lambda: (posts["text"].slice(i, size) for i in range(0, posts.height, size))  # noqa: E731
+    else:
+        hashes = pl.concat([t.to_frame("text").select(ordering.text_hash()) for t in texts()])
+        if hashes.height != posts.height:
+            raise RuntimeError(f"topics: {hashes.height} texts read for {posts.height} posts")
+        posts = posts.with_columns(hashes.to_series().alias(ordering.TEXT_HASH))
     emb, x = post_vectors(posts, embeddings)
     data = emb.select("post_id").join(
-        posts.select("post_id", "text", "labels"), on="post_id", how="left", maintain_order="left"
+        posts.select("post_id", "labels"), on="post_id", how="left", maintain_order="left"
     )
     log.info(
         "topics: clustering %d posts (%s, k %s)",
@@ -67,10 +89,11 @@ def compute(
         k,
         res.seconds,
     )
-    keywords = ctfidf_keywords(data["text"].fill_null(""), res.labels, p.n_keywords)
-    # the texts' copy is not read past the keywords: freed before soft membership and
-    # attribution, where the stage's memory peaks (~1 GiB of 10 at 10M posts)
-    data = data.drop("text")
+    keywords = ctfidf_keywords_batches(
+        _texts_with_labels(texts, posts["post_id"], data["post_id"], res.labels),
+        [int(t) for t in np.unique(res.labels) if t != OUTLIER],
+        p.n_keywords,
+    )
     topics = topic_table(res.labels, keywords)
     soft = soft_membership(x, res.labels, res.centroids, p)
     post_ids = data["post_id"]
@@ -116,16 +139,53 @@ def compute(
     }
 
 
+def _texts_with_labels(
+    texts: Texts, post_ids: pl.Series, clustered: pl.Series, labels: np.ndarray
+) -> Iterator[tuple[pl.Series, np.ndarray]]:
+    """The texts' batches, each with its posts' topic labels (OUTLIER for a post not clustered:
+    left out of the keywords). ``clustered`` are the post ids the labels are of, in their order."""
+    label = (
+        pl.DataFrame({"post_id": post_ids})
+        .join(
+            pl.DataFrame({"post_id": clustered, "_l": labels}),
+            on="post_id",
+            how="left",
+            maintain_order="left",
+        )["_l"]
+        .fill_null(OUTLIER)
+        .to_numpy()
+    )
+    start = 0
+    for batch in texts():
+        yield batch.fill_null(""), label[start : start + batch.len()]
+        start += batch.len()
+    if start != label.size:
+        raise RuntimeError(f"topics: {start} texts read for {label.size} posts")
+
+
+def _file_texts(path: Path) -> Texts:
+    """The texts of the posts file, :data:`analysis.vectors.BATCH_ROWS` rows at a time."""
+
+    def read() -> Iterator[pl.Series]:
+        for batch in pq.ParquetFile(path).iter_batches(
+            batch_size=vectors.BATCH_ROWS, columns=["text"]
+        ):
+            yield pl.Series("text", batch.column(0), dtype=pl.String)
+
+    return read
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Cluster, label, attribute and evaluate; write the four outputs."""
     p = section(params, "topics", TopicsParams)
     for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
-    posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
+    # the texts stay in the file: read twice batch by batch (hashed, then counted)
+    posts = pl.read_parquet(paths.POSTS, columns=[c for c in COLUMNS if c != "text"])
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
-    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p)
+    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, _file_texts(paths.POSTS))
     metrics = out["metrics"]
     if groundtruth.has_truth(params):
         truth_accounts, truth_posts = groundtruth.load_truth(params, accounts)
