@@ -7,6 +7,7 @@ rounding (the order sums are added in, BLAS blocking), never in a label or a row
 from __future__ import annotations
 
 import hashlib
+import itertools
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -16,8 +17,8 @@ import pytest
 
 from analysis import vectors
 from analysis.report.frames import topic_coordinates
-from analysis.stages.embed import file_order
 from analysis.stages import topics as topics_stage
+from analysis.stages.embed import file_order
 from analysis.stages.topics import compute, post_vectors
 from analysis.topics import TopicsParams, post_topics_before
 from analysis.topics_clustering import (
@@ -503,7 +504,7 @@ def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic(
     cuts = [0, 1, 30, 31, 77, len(texts)]
     batches = [
         (pl.Series([texts[i] for i in order[a:b]]), labels[order[a:b]])
-        for a, b in zip(cuts, cuts[1:], strict=False)
+        for a, b in itertools.pairwise(cuts)
     ]
     ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
     assert ctfidf_keywords_batches(iter(batches), ids, 50) == want
