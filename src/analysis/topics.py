@@ -100,20 +100,25 @@ class TopicsParams(Frozen):
     min_ci_low: float | None = None
 
 
-def agreement(labels: np.ndarray, truth: list[str | None]) -> dict[str, float | None]:
+def agreement(labels: np.ndarray, truth: pl.Series | list[str | None]) -> dict[str, float | None]:
     """NMI and ARI of topic labels against truth labels (rows with a null truth left out).
 
     Outliers count as one more cluster: leaving them out would reward throwing posts away.
+    The truth labels are compared as integer codes in their sorted order (the classes
+    scikit-learn's contingency table makes of the strings, in its order: the same numbers),
+    not as a list of Python strings (10M posts: seconds and a GiB).
     """
-    keep = [i for i, t in enumerate(truth) if t is not None]
-    if len(keep) < 2:
-        return {"nmi": None, "ari": None, "n_labelled": len(keep)}
-    pred = np.asarray(labels)[keep]
-    true = [truth[i] for i in keep]
+    truth = pl.Series("truth", truth, dtype=pl.String)
+    known = truth.is_not_null()
+    n = int(known.sum())
+    if n < 2:
+        return {"nmi": None, "ari": None, "n_labelled": n}
+    pred = np.asarray(labels)[known.to_numpy()]
+    true = truth.filter(known).rank("dense").to_numpy()
     return {
         "nmi": float(normalized_mutual_info_score(true, pred)),
         "ari": float(adjusted_rand_score(true, pred)),
-        "n_labelled": len(keep),
+        "n_labelled": n,
     }
 
 

@@ -341,3 +341,24 @@ def test_evaluate_tags_precision():
     assert ev["n_answerers_with_truth"] == 1  # the 0-score wine answer is no evidence
     assert ev["naive"]["precision_at_3"] == 0.5 and ev["evidence"]["precision_at_3"] == 1.0
     assert ev["naive"]["map"] == 0.5 and ev["evidence"]["map"] == 1.0
+
+
+def test_agreement_with_labels_as_codes_equals_scikit_learn_on_the_strings() -> None:
+    """The topic-vs-label agreement compares the labels as integer codes: the same NMI and ARI,
+    to the bit, as scikit-learn on the strings (nulls left out; non-ASCII labels sorted alike)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from analysis.topics import agreement
+
+    rng = np.random.default_rng(4)
+    tags = ["beer", "ale", "Ölbier", "zymurgy", "café", "IPA", None]
+    truth = [tags[i] for i in rng.integers(0, len(tags), 500)]
+    labels = rng.integers(-1, 6, 500)
+    keep = [i for i, t in enumerate(truth) if t is not None]
+    want_true, want_pred = [truth[i] for i in keep], labels[keep]
+    for given in (truth, pl.Series(truth)):
+        got = agreement(labels, given)
+        assert got["n_labelled"] == len(keep)
+        assert got["nmi"] == normalized_mutual_info_score(want_true, want_pred)
+        assert got["ari"] == adjusted_rand_score(want_true, want_pred)
+    assert agreement(labels[:3], [None, "a", None]) == {"nmi": None, "ari": None, "n_labelled": 1}

@@ -102,7 +102,7 @@ def compute(
     )
     primary = post_topics.filter("is_primary").select("post_id", "topic_id")
     account_topics = attribution.attribute(posts, reactions, accounts, primary, p)
-    first = data["labels"].list.first().to_list()
+    first = data["labels"].list.first()
     metrics: dict[str, Any] = {
         "method": p.method,
         "n_posts": posts.height,
