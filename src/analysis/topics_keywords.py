@@ -77,9 +77,10 @@ def ctfidf_keywords_batches(
         batch = chunk.to_list() if isinstance(chunk, pl.Series) else list(chunk)
         lab = np.asarray(lab)
         by_label = np.argsort(lab, kind="stable")
-        bounds = np.searchsorted(lab[by_label], [*ids, ids[-1] + 1])
+        first = np.searchsorted(lab[by_label], ids, side="left")
+        end = np.searchsorted(lab[by_label], ids, side="right")
         for j, c in enumerate(ids):
-            doc = " ".join(t for i in by_label[bounds[j] : bounds[j + 1]] if (t := batch[i]))
+            doc = " ".join(t for i in by_label[first[j] : end[j]] if (t := batch[i]))
             per_topic[c].update(analyze(doc))
     words = np.asarray(sorted(set().union(*per_topic.values())), dtype=object)
     if not words.size:  # every text is stop words only

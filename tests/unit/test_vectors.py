@@ -508,3 +508,11 @@ def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic(
     ]
     ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
     assert ctfidf_keywords_batches(iter(batches), ids, 50) == want
+    # labels that are not among the topics (here topic 2 left out) are left out
+    without = {c: w for c, w in want.items() if c != 2}
+    kept = labels.copy()
+    kept[labels == 2] = OUTLIER
+    assert ctfidf_keywords_batches(
+        iter([(pl.Series(texts), labels)]), [c for c in ids if c != 2], 50
+    ) == _ctfidf_all_at_once(texts, kept, 50)
+    assert set(without) == {c for c in ids if c != 2}
