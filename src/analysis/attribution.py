@@ -31,17 +31,14 @@ MAX_PRIOR_POSTS = 100.0
 
 
 def engagements(
-    posts: pl.DataFrame | pl.LazyFrame,
-    reactions: pl.DataFrame | pl.LazyFrame,
-    participants: pl.Series,
-) -> pl.LazyFrame:
-    """One row per engagement with a post by someone other than its author (a lazy query).
+    posts: pl.DataFrame, reactions: pl.DataFrame, participants: pl.Series
+) -> pl.DataFrame:
+    """One row per engagement with a post by someone other than its author.
 
     Returns:
         ``post_id``, ``engager_account_id``, ``is_reply``; engagers are participants only
         (replies by the placeholder or anonymous votes carry no identity to count).
     """
-    posts, reactions = posts.lazy(), reactions.lazy()
     authors = posts.select("post_id", pl.col("account_id").alias("author"))
     replies = (
         posts.filter(pl.col("parent_post_id").is_not_null())
@@ -105,11 +102,9 @@ def attribute(
     participants = accounts.filter(
         pl.col("is_participant") & (pl.col("account_id") != NONPARTICIPANT_ID)
     )["account_id"]
-    # one lazy query: the joins of ~every post (10M: +2.5 GiB as frames) are not materialised
     topical = (
-        posts.lazy()
-        .select("post_id", "account_id")
-        .join(post_topic.lazy(), on="post_id", how="inner")
+        posts.select("post_id", "account_id")
+        .join(post_topic, on="post_id", how="inner")
         .filter(pl.col("topic_id") != OUTLIER)
     )
     eng = engagements(posts, reactions, participants).join(
@@ -129,7 +124,6 @@ def attribute(
         .with_columns(pl.col("n_engagers", "n_replies").fill_null(0).cast(pl.Int64))
         .filter(pl.col("account_id").is_in(participants.implode()))
         .sort("topic_id", "account_id")
-        .collect()
     )
     est, lo, hi = [], [], []
     q = (1 - p.interval) / 2
