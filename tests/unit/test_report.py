@@ -409,6 +409,16 @@ def _write(root: Path, name: str, data: dict) -> None:
     path.write_text(json.dumps(data))
 
 
+def _write_metrics(root: Path, models: dict = MODELS_JSON) -> None:
+    """The three metrics JSONs the methodology reads, ``models`` as models.json."""
+    for name, data in (
+        ("ingest.json", INGEST_JSON),
+        ("models.json", models),
+        ("compare.json", COMPARE_JSON),
+    ):
+        _write(root, name, data)
+
+
 def test_report_with_no_inputs_writes_every_section_as_a_note(tmp_path: Path, params: dict) -> None:
     summary = stage.write_report(tmp_path, params)
     page = (tmp_path / "reports/index.html").read_text()
@@ -421,12 +431,7 @@ def test_report_with_no_inputs_writes_every_section_as_a_note(tmp_path: Path, pa
 
 
 def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: dict) -> None:
-    for name, data in (
-        ("ingest.json", INGEST_JSON),
-        ("models.json", MODELS_JSON),
-        ("compare.json", COMPARE_JSON),
-    ):
-        _write(tmp_path, name, data)
+    _write_metrics(tmp_path)
     stage.write_report(tmp_path, params)
     md = (tmp_path / "reports/methodology.md").read_text()
     rows = {
@@ -696,12 +701,7 @@ def test_methodology_says_when_the_validity_tests_fitted_a_sample(
             "within_thread": wt if sampled else {**wt, "n_competitions_total": 1_000},
             "incremental": inc if sampled else {**inc, "n_accounts_total": 500},
         }
-        for name, data in (
-            ("ingest.json", INGEST_JSON),
-            ("models.json", models),
-            ("compare.json", COMPARE_JSON),
-        ):
-            _write(tmp_path, name, data)
+        _write_metrics(tmp_path, models)
         stage.write_report(tmp_path, params)
         md = " ".join((tmp_path / "reports/methodology.md").read_text().split())
         assert "2,345 responses in 1,000 competitions by 321 authors" in md

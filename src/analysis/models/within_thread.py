@@ -47,7 +47,7 @@ from pydantic import Field
 from analysis.compute import Engine
 from analysis.config import Frozen
 from analysis.models.base import Tables
-from analysis.models.within_thread_fit import design, run_test, sample_competitions
+from analysis.models.within_thread_fit import design, run_test
 from analysis.models.within_thread_responses import OUTCOMES, origins, rank_z, responses
 
 log = logging.getLogger(__name__)
@@ -135,25 +135,23 @@ def within_thread(
             "skipped": f"{n} responses in competitions (< {p.min_responses})",
         }
     base["outcomes"]["approval"] = resp["approval_source"][0]
-    n_total = resp.height
-    resp, n_groups_total = sample_competitions(resp, posts, p.max_competitions, p.seed)
-    if resp.height < n_total:
+    d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts, p.max_competitions, p.seed)
+    if d.n_groups < (d.n_groups_total or 0):
         log.info(
             "within-thread: fitting a random %d of %d competitions (validate.max_competitions)",
-            p.max_competitions,
-            n_groups_total,
+            d.n_groups,
+            d.n_groups_total,
         )
-    d = design(resp, {k: pl.concat(v) for k, v in zs.items()}, posts)
     out = run_test(d, p, engine)
     out["dissociation"] = dissociation(out)
     return {
         **base,
-        "n_responses": resp.height,
+        "n_responses": len(d.groups),
         "n_competitions": d.n_groups,
         "n_authors": d.n_authors,
         # the whole test's size; above validate.max_competitions the counts above are a sample's
-        "n_responses_total": n_total,
-        "n_competitions_total": n_groups_total,
+        "n_responses_total": resp.height,
+        "n_competitions_total": d.n_groups_total,
         "mean_outcome": {o: float(d.y[o].mean()) for o in OUTCOMES},
         **out,
     }

@@ -42,10 +42,26 @@ class Design:
     row_origin: np.ndarray
     n_groups: int
     n_authors: int
+    #: The competitions before :func:`design` drew a sample of ``n_groups`` (None: not told).
+    n_groups_total: int | None = None
 
 
-def design(resp: pl.DataFrame, z: dict[str, pl.DataFrame], posts: pl.DataFrame) -> Design:
+#: The competitions' sampling stream (``bootstrap.sample_units``): numbers of its own.
+COMPETITION_STREAM = 1
+
+
+def design(
+    resp: pl.DataFrame,
+    z: dict[str, pl.DataFrame],
+    posts: pl.DataFrame,
+    max_groups: int | None = None,
+    seed: int = 0,
+) -> Design:
     """Arrays for fitting; groups and authors numbered in a key-independent order.
+
+    Above ``max_groups`` competitions, a random sample of that many is fitted
+    (``bootstrap.sample_units`` with ``seed``): drawn in that order, so the same under any key
+    and any row order.
 
     Args:
         resp: :func:`responses` of every origin.
@@ -53,6 +69,11 @@ def design(resp: pl.DataFrame, z: dict[str, pl.DataFrame], posts: pl.DataFrame) 
     """
     resp = ordering.sort_posts(resp.join(posts.select("post_id", "text"), on="post_id"))
     group_order = resp.group_by("group", maintain_order=True).agg().with_row_index("gi")
+    n_total = group_order.height
+    keep = sample_units(n_total, max_groups, seed, COMPETITION_STREAM)
+    if keep is not None:
+        group_order = group_order[keep].drop("gi").with_row_index("gi")
+        resp = resp.join(group_order.select("group"), on="group", how="semi")
     author_order = (
         ordering.account_order(posts)
         .join(resp.select("account_id").unique(), on="account_id", how="semi")
@@ -77,32 +98,8 @@ def design(resp: pl.DataFrame, z: dict[str, pl.DataFrame], posts: pl.DataFrame) 
         row_origin=resp["origin"].to_numpy(),
         n_groups=group_order.height,
         n_authors=author_order.height,
+        n_groups_total=n_total,
     )
-
-
-#: The competitions' sampling stream (``bootstrap.sample_units``): numbers of its own.
-COMPETITION_STREAM = 1
-
-
-def sample_competitions(
-    resp: pl.DataFrame, posts: pl.DataFrame, cap: int | None, seed: int
-) -> tuple[pl.DataFrame, int]:
-    """``resp`` restricted to a random sample of ``cap`` of its competitions (all of them when
-    it holds no more), and how many it held.
-
-    Competitions are numbered as :func:`design` numbers them (by their first response in a
-    key-independent order), so the sample is the same under any key and any row order.
-    """
-    first = ordering.sort_posts(
-        resp.select("group", "post_id", "created_at").join(
-            posts.select("post_id", "text"), on="post_id"
-        )
-    )
-    groups = first.group_by("group", maintain_order=True).agg().to_series()
-    keep = sample_units(groups.len(), cap, seed, COMPETITION_STREAM)
-    if keep is None:
-        return resp, groups.len()
-    return resp.filter(pl.col("group").is_in(groups.gather(keep).implode())), groups.len()
 
 
 def _fit(
