@@ -231,7 +231,8 @@ def test_circle_counts_by_triangles_equal_the_whole_circle_join(
         pl.col("src") != pl.col("dst")
     )
     edges = raw.group_by("src", "dst").agg(n=pl.len().cast(pl.Float64))
-    coded, n_ids = conversation_eb._coded(edges)
+    accounts = conversation_eb._account_codes(edges["src"], edges["dst"])
+    coded, n_ids = conversation_eb._code_edges(edges, accounts), accounts.height
     degrees = conversation_eb._degrees(coded)
     got = coded.select(
         "src", "dst", n_circle=conversation_eb._circle_counts(coded, degrees, n_ids)

@@ -98,20 +98,63 @@ def replier_weights(
     than ``dst`` that ``src`` replied to or heard from. ``credit``: the credit edges of
     ``posts`` (``common.reply_edges``, ``src`` and ``dst`` at least) when the caller has them.
     """
-    placeholder = schema.NONPARTICIPANT_ID
+    credit = common.reply_edges(posts) if credit is None else credit
+    accounts = _account_codes(credit["src"], credit["dst"])
+    weights = _coded_weights(_code_edges(credit, accounts), accounts, clique_power)
+    return (
+        weights.join(accounts.rename({"a": "s", "account_id": "src"}), on="s")
+        .join(accounts.rename({"a": "d", "account_id": "dst"}), on="d")
+        .select("src", "dst", "weight")
+    )
+
+
+def _account_codes(*columns: pl.Series) -> pl.DataFrame:
+    """``account_id, a``: every account found in ``columns`` once, with an integer code ``a``
+    (0 ..). The partner graph, its counts, its triangles and the items are built on the codes:
+    hashing and sorting the pseudonyms' text cost more than the triangles at 1M posts. The
+    codes' order is arbitrary: nothing computed from them depends on it."""
+    return (
+        pl.concat([c.alias("account_id") for c in columns])
+        .unique()
+        .to_frame()
+        .with_row_index("a")
+        .with_columns(pl.col("a").cast(pl.Int64))
+    )
+
+
+def _placeholder_code(accounts: pl.DataFrame) -> int:
+    """The code of the non-participant placeholder in ``accounts``; -1 (no code) without it."""
+    found = accounts.filter(pl.col("account_id") == schema.NONPARTICIPANT_ID)["a"]
+    return int(found[0]) if found.len() else -1
+
+
+def _code_edges(edges: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
+    """``edges`` with the codes of ``src`` (``s``) and ``dst`` (``d``) from ``accounts``."""
+    return edges.join(accounts.rename({"account_id": "src", "a": "s"}), on="src").join(
+        accounts.rename({"account_id": "dst", "a": "d"}), on="dst"
+    )
+
+
+def _coded_weights(
+    credit: pl.DataFrame, accounts: pl.DataFrame, clique_power: float
+) -> pl.DataFrame:
+    """:func:`replier_weights` on coded credit edges (``s``, ``d``): ``s, d, weight``.
+
+    ``accounts``: the codes (:func:`_account_codes`); the non-participant placeholder, when it
+    has one, is no partner of anyone."""
+    nobody = _placeholder_code(accounts)
     edges = (
-        (common.reply_edges(posts) if credit is None else credit)
-        .filter((pl.col("dst") != placeholder) & (pl.col("src") != placeholder))
-        .group_by("src", "dst")
+        credit.filter((pl.col("s") != nobody) & (pl.col("d") != nobody))
+        .group_by("s", "d")
         .agg(n=pl.len().cast(pl.Float64))
     )
     if edges.height == 0:
-        return edges.select("src", "dst").with_columns(weight=pl.lit(0.0))
-    coded, n_accounts = _coded(edges)
-    n_partners = _degrees(coded)
-    sent = coded.group_by("s").agg(n_sent=pl.col("n").sum())
+        return edges.select("s", "d", weight=pl.lit(0.0))
+    n_accounts = pl.concat([edges["s"], edges["d"]]).n_unique()
+    n_partners = _degrees(edges)
+    sent = edges.group_by("s").agg(n_sent=pl.col("n").sum())
     return (
-        coded.select("src", "dst", "s", "d", n_circle=_circle_counts(coded, n_partners, n_accounts))
+        edges.select("s", "d", n_circle=_circle_counts(edges, n_partners, accounts.height))
         .join(sent, on="s")
         .join(n_partners.rename({"x": "s"}), on="s")
         .join(n_partners.rename({"x": "d", "n_partners": "n_dst_partners"}), on="d")
@@ -127,26 +170,8 @@ def replier_weights(
         .with_columns(
             weight=(pl.col("q") / (pl.col("q") + 1)) * (1 - pl.col("excess")) ** clique_power
         )
-        .select("src", "dst", "weight")
+        .select("s", "d", "weight")
     )
-
-
-def _coded(edges: pl.DataFrame) -> tuple[pl.DataFrame, int]:
-    """``edges`` (``src, dst, n``) with each account coded as an integer (``s``, ``d``), and
-    the number of accounts: the partner graph, its counts and its triangles are built on the
-    codes (hashing and sorting the pseudonyms' text cost more than the triangles at 1M posts).
-    The codes' order is arbitrary: nothing computed from them depends on it."""
-    code = (
-        pl.concat([edges["src"], edges["dst"]])
-        .unique()
-        .to_frame("a")
-        .with_row_index("c")
-        .with_columns(pl.col("c").cast(pl.Int64))
-    )
-    coded = edges.join(code.rename({"a": "src", "c": "s"}), on="src").join(
-        code.rename({"a": "dst", "c": "d"}), on="dst"
-    )
-    return coded, code.height
 
 
 def _degrees(coded: pl.DataFrame) -> pl.DataFrame:
@@ -212,10 +237,11 @@ _ROLES = [
 ]
 
 
-#: Most rows of the wedge join held at once when listing triangles (~24 MiB of it): a lower
-#: corner's pairs of higher partners. The whole join grows with the sum of squared degrees; in
-#: slices the working set stays this size whatever the graph, and the triangles are the same.
-WEDGE_ROWS = 1 << 20
+#: Most wedges held at once when listing triangles (a lower corner's pairs of higher partners,
+#: counted as its partners squared): the wedges grow with the sum of squared degrees; in slices
+#: the working set stays this size whatever the graph (~100 MiB of index arrays), and the
+#: triangles are the same.
+WEDGE_ROWS = 1 << 22
 
 
 def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
@@ -225,35 +251,61 @@ def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
 
     ``up`` holds each partner pair once, from the lower rank ``u`` to the higher ``v``, with its
     edge ids ``f`` (u -> v) and ``b`` (v -> u); a triangle is a wedge ``v < w`` of higher
-    partners of ``u`` whose ``v, w`` is a pair too. The lower corners are taken in slices whose
-    self-join holds at most :data:`WEDGE_ROWS` rows (a corner with more pairs than that is a
-    slice of its own).
+    partners of ``u`` whose ``v, w`` is a pair too. The pairs are sorted by ``(u, v)`` once; a
+    corner's wedges are index pairs inside its run of rows, and each closing pair is found by
+    binary search of its key ``v * n + w`` among the sorted pairs' keys (numpy, no join: a hash
+    join rebuilt its table of every pair for each slice, 4.7 s of 5.2 at 1M posts). The lower
+    corners are taken in slices of at most :data:`WEDGE_ROWS` squared partner counts (a corner
+    with more than that is a slice of its own).
     """
-    per_u = up.group_by("u").agg(n_join=pl.len().cast(pl.Int64) ** 2).sort("u")
-    if per_u.height == 0:
+    if up.height == 0:
         return
-    # a slice starts where the running count of join rows passes another WEDGE_ROWS
-    cum = per_u["n_join"].cum_sum().to_numpy()
-    slice_of = pl.Series("slice", (cum - per_u["n_join"].to_numpy()) // WEDGE_ROWS)
-    slices = per_u.select("u", slice_of).partition_by("slice", maintain_order=True)
-    closing = up.rename({"u": "v", "v": "w", "f": "e_vw", "b": "e_wv"})
-    for corners in slices:
-        part = up.join(corners.select("u"), on="u", how="semi")
-        wedges = (
-            part.rename({"f": "e_uv", "b": "e_vu"})
-            .join(part.rename({"v": "w", "f": "e_uw", "b": "e_wu"}), on="u")
-            .filter(pl.col("v") < pl.col("w"))
+    up = up.sort("u", "v")
+    u, v = up["u"].to_numpy().astype(np.int64), up["v"].to_numpy().astype(np.int64)
+    f, b = up["f"].to_numpy(), up["b"].to_numpy()
+    n = int(v.max()) + 1
+    key = u * n + v  # ascending, since sorted by (u, v) and v < n
+    _, first, k = np.unique(u, return_index=True, return_counts=True)
+    # a slice starts where the running count of squared partners passes another WEDGE_ROWS
+    n_join = k.astype(np.int64) ** 2
+    slice_of = (np.cumsum(n_join) - n_join) // WEDGE_ROWS
+    cuts = np.flatnonzero(np.diff(slice_of)) + 1
+    for corners in np.split(np.arange(k.size), cuts):
+        ks, starts = k[corners], first[corners]
+        # every row of these corners, and how many later rows of the same corner follow it
+        rows = np.repeat(starts - np.cumsum(ks) + ks, ks) + np.arange(int(ks.sum()))
+        later = np.repeat(starts + ks, ks) - 1 - rows
+        i = np.repeat(rows, later)
+        j = i + 1 + np.arange(i.size) - np.repeat(np.cumsum(later) - later, later)
+        closing = v[i] * n + v[j]
+        at = np.minimum(np.searchsorted(key, closing), key.size - 1)
+        hit = key[at] == closing
+        i, j, at = i[hit], j[hit], at[hit]
+        yield pl.DataFrame(
+            {
+                "u": u[i],
+                "v": v[i],
+                "w": v[j],
+                "e_uv": f[i],
+                "e_vu": b[i],
+                "e_uw": f[j],
+                "e_wu": b[j],
+                "e_vw": f[at],
+                "e_wv": b[at],
+            }
         )
-        yield wedges.join(closing, on=["v", "w"])
 
 
 def item_outcomes(
     posts: pl.DataFrame, clique_power: float, repeat_power: float = 0.0
-) -> pl.DataFrame:
-    """One row per (account, thread) item: ``account_id, thread_id, first_at, y`` (weighted
-    distinct repliers to the account's posts in that thread). A replier found in ``n`` of the
-    account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers are not a
-    community)."""
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """One row per (account, thread) item: ``a, t, first_at, y`` (weighted distinct repliers to
+    the account's posts in that thread), and the accounts' codes (``account_id, a``).
+
+    The account ``a`` and the thread ``t`` are integer codes (:func:`_account_codes`), so the
+    groups and joins below hash integers, not the pseudonyms' and post ids' text. A replier
+    found in ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal
+    repliers are not a community)."""
     placeholder = schema.NONPARTICIPANT_ID
     # Only the columns read below (a filter copies every column, texts included), and the
     # credit edges built once for the weights and the items (three columns of them).
@@ -261,29 +313,43 @@ def item_outcomes(
         (pl.col("kind") != "repost") & (pl.col("account_id") != placeholder)
     )
     own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
-    items = own.group_by("account_id", "thread_id").agg(first_at=pl.col("created_at").min())
     credit = common.reply_edges(posts).select("target_post_id", "src", "dst")
-    weights = replier_weights(posts, clique_power, credit)
+    accounts = _account_codes(own["account_id"], credit["src"], credit["dst"])
+    threads = (
+        own["thread_id"]
+        .unique()
+        .to_frame()
+        .with_row_index("t")
+        .with_columns(pl.col("t").cast(pl.Int64))
+    )
+    own = (
+        own.join(accounts, on="account_id")
+        .join(threads, on="thread_id")
+        .select("post_id", "a", "t", "created_at")
+    )
+    credit = _code_edges(credit, accounts)
+    items = own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
+    weights = _coded_weights(credit, accounts, clique_power)
+    nobody = _placeholder_code(accounts)  # never counts as a replier
     # Credit each item drew, by the platform's meaning (``analysis.semantics``): replies to it;
     # for a Stack Exchange answer, the asker's credit and the comments on it.
     direct = (
-        credit.select(pl.col("target_post_id").alias("post_id"), "src")
-        .join(own.select("post_id", pl.col("account_id").alias("dst"), "thread_id"), on="post_id")
-        .filter((pl.col("src") != pl.col("dst")) & (pl.col("src") != placeholder))
-        .unique(["dst", "thread_id", "src"])
-        .join(weights, on=["src", "dst"], how="left")
-        .with_columns(n_threads=pl.len().over("src", "dst").cast(pl.Float64))
-        .group_by("dst", "thread_id")
+        credit.select(pl.col("target_post_id").alias("post_id"), "s")
+        .join(own.select("post_id", pl.col("a").alias("d"), "t"), on="post_id")
+        .filter((pl.col("s") != pl.col("d")) & (pl.col("s") != nobody))
+        .unique(["d", "t", "s"])
+        .join(weights, on=["s", "d"], how="left")
+        .with_columns(n_threads=pl.len().over("s", "d").cast(pl.Float64))
+        .group_by("d", "t")
         .agg(
             y=common.ordered_sum(
                 pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
             ).round(12)
         )
-        .rename({"dst": "account_id"})
+        .rename({"d": "a"})
     )
-    return items.join(direct, on=["account_id", "thread_id"], how="left").with_columns(
-        pl.col("y").fill_null(0.0)
-    )
+    items = items.join(direct, on=["a", "t"], how="left").with_columns(pl.col("y").fill_null(0.0))
+    return items, accounts
 
 
 def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
@@ -291,7 +357,7 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``."""
     own = own_params(p, NAME, Params)
     posts = common.scoped_posts(tables.posts, as_of, p.half_life_days, None)
-    items = item_outcomes(posts, own.clique_power, own.repeat_power)
+    items, accounts = item_outcomes(posts, own.clique_power, own.repeat_power)
     if items.height == 0:
         return pl.DataFrame(
             schema={
@@ -315,21 +381,22 @@ def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
             .otherwise(pl.col("y"))
             .round(12)
         )
-    items = items.sort("account_id", "first_at", "thread_id", descending=[False, True, False])
     # Items started at the same instant share their age in items (a tie broken by thread id
-    # would depend on the pseudonyms, which change with the secret key).
+    # would depend on the pseudonyms, which change with the secret key), so the rows' order
+    # is never read: the ranks are within each account and the sums are ordered.
     items = items.with_columns(
-        j=(pl.col("first_at").rank("min", descending=True).over("account_id") - 1).cast(pl.Float64),
+        j=(pl.col("first_at").rank("min", descending=True).over("a") - 1).cast(pl.Float64),
     ).with_columns(v=pl.lit(0.5).pow(pl.col("j") / own.half_life_items))
     # Sums in a fixed order (``common.ordered_sum``: a group-by hands rows over in an order
     # that varies with the thread count), rounded to 1e-12 as before.
-    per = items.group_by("account_id").agg(
+    per = items.group_by("a").agg(
         e_all=pl.len().cast(pl.Float64),
         y_all=common.ordered_sum(pl.col("y")).round(12),
         e=common.ordered_sum(pl.col("v")).round(12),
         y=common.ordered_sum(pl.col("v") * pl.col("y")).round(12),
         n_items=pl.len().cast(pl.Int64),
     )
+    per = per.join(accounts, on="a").drop("a")
     m, k = common.gamma_poisson(pl.col("y_all"), pl.col("e_all"), per)
     k_own = own.own_prior_items
     long_run = (pl.col("y_all") + k * m) / (pl.col("e_all") + k)
