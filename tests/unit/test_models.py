@@ -401,3 +401,30 @@ def test_model_params_refuses_a_dict_it_does_not_recognise():
         model_params({"half_life_day": 7})
     with pytest.raises(ValueError, match="unknown key\\(s\\) 'modles'"):
         model_params({"modles": {"half_life_days": 7}, "source": {}})
+
+
+def test_the_score_stage_leaves_the_texts_on_disk_and_every_model_scores_the_same(
+    small_demo, tmp_path
+) -> None:
+    """The score stage reads the posts without ``text`` and ``labels``
+    (``base.UNREAD_POST_COLUMNS``): every built-in model gives the same frame without them, and
+    none declares that it reads them (``READS_TEXT``)."""
+    from analysis import paths
+    from analysis.demo_check import tables_from_demo
+    from analysis.io import write_parquet
+    from analysis.models.base import UNREAD_POST_COLUMNS
+    from analysis.stages.score import load_tables
+
+    full = tables_from_demo(small_demo)
+    for name, path in paths.INTERIM_TABLES.items():
+        write_parquet(getattr(full, name), tmp_path / path.name)
+    lean = load_tables(tmp_path, tmp_path / "no-topics.parquet", UNREAD_POST_COLUMNS)
+    assert set(UNREAD_POST_COLUMNS) <= set(full.posts.columns)
+    assert not set(UNREAD_POST_COLUMNS) & set(lean.posts.columns)
+    assert lean.posts.height == full.posts.height
+    p = ModelParams()
+    as_of = common.resolve_as_of(p, full.posts)
+    for name in MODELS:
+        assert not getattr(MODELS[name], "READS_TEXT", False), name
+        want = MODELS[name].score(full, p, as_of)
+        assert MODELS[name].score(lean, p, as_of).equals(want), name

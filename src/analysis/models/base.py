@@ -42,9 +42,20 @@ SCORE_COLUMNS: dict[str, pl.DataType] = {
 COMPONENT_PREFIX = "c_"
 
 
+#: Post columns no built-in model reads: the score stage leaves them on disk. The texts are a
+#: third of a post's bytes in memory, and a filter of the posts copies every column it holds
+#: (at 10M posts each score process held ~1 GiB of texts, twice). A model that reads them sets
+#: ``READS_TEXT = True`` in its module.
+UNREAD_POST_COLUMNS = ("text", "labels")
+
+
 @dataclass(frozen=True)
 class Tables:
-    """The interim canonical tables a model reads (plus optional per-post topics)."""
+    """The interim canonical tables a model reads (plus optional per-post topics).
+
+    The score stage hands a model ``posts`` without the :data:`UNREAD_POST_COLUMNS` (no
+    built-in model reads them) unless the model module sets ``READS_TEXT = True``.
+    """
 
     accounts: pl.DataFrame
     posts: pl.DataFrame

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from analysis import models as registry
 from analysis import paths
 from analysis.io import write_parquet
 from analysis.models import common
-from analysis.models.base import Tables
+from analysis.models.base import UNREAD_POST_COLUMNS, Tables
 from analysis.models.params import ModelParams, model_params
 
 log = logging.getLogger(__name__)
@@ -27,14 +28,22 @@ log = logging.getLogger(__name__)
 SCORE_DIGITS = 10
 
 
-def load_tables(interim: Path = paths.INTERIM, topics: Path = paths.POST_TOPICS) -> Tables:
-    """The interim tables (plus post topics when the topics stage has written them)."""
+def load_tables(
+    interim: Path = paths.INTERIM,
+    topics: Path = paths.POST_TOPICS,
+    skip_post_columns: Sequence[str] = (),
+) -> Tables:
+    """The interim tables (plus post topics when the topics stage has written them); the posts
+    without the ``skip_post_columns`` (read from the file, the others are never loaded)."""
     frames = {}
     for table, default in paths.INTERIM_TABLES.items():
         path = interim / default.name
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis ingest` first")
-        frames[table] = pl.read_parquet(path)
+        columns = None
+        if table == "posts" and skip_post_columns:
+            columns = [c for c in pl.read_parquet_schema(path) if c not in skip_post_columns]
+        frames[table] = pl.read_parquet(path, columns=columns)
     post_topics = pl.read_parquet(topics) if topics.exists() else None
     if post_topics is None:
         log.info("no %s: topic-sensitive models fall back to plain ones", topics)
@@ -52,7 +61,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Score one model and write its parquet."""
     p = model_params(params)
     module = registry.get(args.model)
-    tables = load_tables()
+    reads_text = bool(getattr(module, "READS_TEXT", False))
+    tables = load_tables(skip_post_columns=() if reads_text else UNREAD_POST_COLUMNS)
     as_of = common.resolve_as_of(p, tables.posts)
     log.info(
         "%s: scoring %s participants at %s from %s posts",
