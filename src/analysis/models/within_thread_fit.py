@@ -130,7 +130,7 @@ def placebo_cells(d: Design, bins: int) -> PlaceboCells:
     keys = np.char.add(np.char.add(d.row_origin.astype(str), "|"), d.authors.astype(str))
     _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
     a_origin, a_prior = d.row_origin[first], d.prior[first]
-    cells = []
+    cells: list[np.ndarray] = []
     for o in np.unique(a_origin):
         idx = np.flatnonzero(a_origin == o)
         qs = np.quantile(a_prior[idx], np.linspace(0, 1, bins + 1)[1:-1]) if bins > 1 else []
