@@ -239,8 +239,8 @@ _ROLES = [
 
 #: Most wedges held at once when listing triangles (a lower corner's pairs of higher partners,
 #: counted as its partners squared): the wedges grow with the sum of squared degrees; in slices
-#: the working set stays this size whatever the graph (~100 MiB of index arrays), and the
-#: triangles are the same.
+#: the working set stays this size whatever the graph (~100-200 MiB: the index arrays and the
+#: slice's triangles), and the triangles are the same.
 WEDGE_ROWS = 1 << 22
 
 
