@@ -3,9 +3,7 @@
 Serves the benchmarks' aggregate figures and the per-account stages that need counts per
 (platform, month, account): posts written, replies received, distinct repliers. Pure and lazy:
 ``account_month_aggregates(pl.scan_parquet(...)).collect(engine="streaming")`` keeps memory
-bounded by the number of groups, not the number of posts. The additive partials
-(:func:`aggregate_partials`) let slices of the posts be aggregated apart and combined
-(:func:`finish_aggregates`), for an engine that splits the work.
+bounded by the number of groups, not the number of posts.
 """
 
 from __future__ import annotations
@@ -28,40 +26,6 @@ AGGREGATES: dict[str, pl.DataType] = {
 def month_expr(col: str = "created_at") -> pl.Expr:
     """``YYYY-MM`` of a UTC datetime column."""
     return pl.col(col).dt.strftime("%Y-%m").alias("month")
-
-
-def aggregate_partials(posts: pl.LazyFrame) -> tuple[pl.LazyFrame, pl.LazyFrame]:
-    """The additive parts of the aggregates of any slice of posts.
-
-    Returns ``authored`` (platform, month, account_id, n_posts) and ``pairs`` (platform, month,
-    reply_to_account_id, account_id, n): sums over slices give the partials of the union.
-    Self-replies and replies to the non-participant placeholder are left out.
-    """
-    if "month" not in posts.collect_schema():
-        # grouped by the month's first instant; formatted as text once per group, not per post
-        # (strftime over every row cost more than the whole group_by)
-        posts = posts.with_columns(pl.col("created_at").dt.truncate("1mo").alias("month"))
-    authored = posts.group_by("platform", "month", "account_id").agg(pl.len().alias("n_posts"))
-    pairs = (
-        _replies(posts)
-        .group_by("platform", "month", "reply_to_account_id", "account_id")
-        .agg(pl.len().alias("n"))
-    )
-    return authored, pairs
-
-
-def finish_aggregates(authored: pl.LazyFrame, pairs: pl.LazyFrame) -> pl.LazyFrame:
-    """Combine (possibly several slices' concatenated) partials into the final aggregates."""
-    authored = authored.group_by("platform", "month", "account_id").agg(pl.col("n_posts").sum())
-    pairs = pairs.group_by("platform", "month", "reply_to_account_id", "account_id").agg(
-        pl.col("n").sum()
-    )
-    received = (
-        pairs.group_by("platform", "month", "reply_to_account_id")
-        .agg(pl.col("n").sum().alias("n_replies_received"), pl.len().alias("n_distinct_repliers"))
-        .rename({"reply_to_account_id": "account_id"})
-    )
-    return _finish(authored.join(received, on=list(AGG_KEYS), how="full", coalesce=True))
 
 
 def _finish(joined: pl.LazyFrame) -> pl.LazyFrame:
@@ -98,7 +62,7 @@ def account_month_aggregates(posts: pl.LazyFrame) -> pl.LazyFrame:
 
     A reply counts for the account it addresses (``reply_to_account_id``); self-replies and
     replies to the non-participant placeholder are not counted. One group_by over posts and
-    counted replies; :func:`aggregate_partials` gives the same result from slices.
+    counted replies.
 
     Args:
         posts: interim posts (``platform``, ``account_id``, ``reply_to_account_id``,

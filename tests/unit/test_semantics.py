@@ -235,3 +235,48 @@ def test_semantics_table_covers_every_platform_with_replies():
         t["platform"]
     )
     assert set(t["channel"]) <= set(semantics.CHANNELS)
+
+
+def test_every_post_gets_its_platforms_meaning_else_the_kinds_generic_one():
+    """``with_channel`` (literal branches, no join) against ``semantics.meaning`` for every
+    platform and kind there is, unknown and null ones, with and without a link; and the
+    generic meanings for a hand-built frame without platforms."""
+    platforms = [*schema.PLATFORMS, "myspace", None]
+    kinds = [*sorted({k for _, k in semantics.MEANINGS} | set(semantics.DEFAULT)), "post", None]
+    links = [("p0", None), (None, "acct_x"), (None, None)]
+    rows = [(p, k, par, to) for p in platforms for k in kinds for par, to in links]
+    posts = pl.DataFrame(
+        rows, schema=["platform", "kind", "parent_post_id", "reply_to_account_id"], orient="row"
+    )
+    got = semantics.with_channel(posts)
+    assert got.columns == [*posts.columns, "channel", "credits_responder"]
+    for (p, k, par, to), ch, cr in zip(rows, got["channel"], got["credits_responder"], strict=True):
+        m = semantics.meaning(p, k) if (par or to) else None  # type: ignore[arg-type]
+        assert (ch, cr) == ((m.channel, m.credits_responder) if m else (None, None)), (p, k, par)
+    generic = semantics.with_channel(posts.drop("platform"))
+    for (_, k, par, to), ch in zip(rows, generic["channel"], strict=True):
+        m = semantics.DEFAULT.get(k) if (par or to) and k else None  # type: ignore[arg-type]
+        assert ch == (m.channel if m else None)
+
+
+def test_a_reply_without_an_addressee_is_credited_to_its_parents_author():
+    """Ingest fills every addressee; a hand-built table may not, and the scoping looks up only
+    those parents. An addressee already there is kept; a parent outside the table gives none."""
+    posts = _posts(
+        [
+            ("q", "asker", "question", None, 0),
+            ("a1", "answerer", "answer", "q", 1),  # no addressee: the parent's author
+            ("a2", "other", "answer", "gone", 1),  # parent absent: stays null
+            ("c1", "third", "comment", "a1", 2),
+        ],
+        "stackexchange",
+    ).with_columns(reply_to_account_id=pl.Series([None, None, None, "someone"], dtype=pl.String))
+    scoped = common.scoped_posts(posts, AS_OF, 30.0, None).sort("post_id")
+    assert dict(zip(scoped["post_id"], scoped["reply_to_account_id"], strict=True)) == {
+        "a1": "asker",
+        "a2": None,
+        "c1": "someone",
+        "q": None,
+    }
+    with pytest.raises(ValueError, match="not unique"):
+        common.scoped_posts(pl.concat([posts, posts.slice(0, 1)]), AS_OF, 30.0, None)
