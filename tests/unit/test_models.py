@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -407,24 +408,70 @@ def test_the_score_stage_leaves_the_texts_on_disk_and_every_model_scores_the_sam
     small_demo, tmp_path
 ) -> None:
     """The score stage reads the posts without ``text`` and ``labels``
-    (``base.UNREAD_POST_COLUMNS``): every built-in model gives the same frame without them, and
-    none declares that it reads them (``READS_TEXT``)."""
+    (``base.UNREAD_POST_COLUMNS``) and the post topics only for a model that sets
+    ``READS_TOPICS``: every built-in model gives the same frame without what it is not handed,
+    none declares that it reads the texts (``READS_TEXT``), and the one that reads the topics
+    (network_topic) gets them and uses them."""
     from analysis import paths
     from analysis.demo_check import tables_from_demo
     from analysis.io import write_parquet
-    from analysis.models.base import UNREAD_POST_COLUMNS
+    from analysis.models.base import READS_TOPICS_FLAG, UNREAD_POST_COLUMNS
     from analysis.stages.score import load_tables
 
     full = tables_from_demo(small_demo)
+    topics = full.posts.select(
+        "post_id",
+        topic_id=(pl.col("text").str.len_chars() % 3).cast(pl.Int64),
+        probability=0.4 + (pl.col("created_at").dt.minute() % 7) / 10,
+        is_primary=pl.lit(True),
+    )
+    full = replace(full, post_topics=topics)
     for name, path in paths.INTERIM_TABLES.items():
         write_parquet(getattr(full, name), tmp_path / path.name)
-    lean = load_tables(tmp_path, tmp_path / "no-topics.parquet", UNREAD_POST_COLUMNS)
+    write_parquet(topics, tmp_path / "post_topics.parquet")
+    lean = load_tables(tmp_path, None, UNREAD_POST_COLUMNS)
+    with_topics = load_tables(tmp_path, tmp_path / "post_topics.parquet", UNREAD_POST_COLUMNS)
     assert set(UNREAD_POST_COLUMNS) <= set(full.posts.columns)
     assert not set(UNREAD_POST_COLUMNS) & set(lean.posts.columns)
     assert lean.posts.height == full.posts.height
+    assert lean.post_topics is None and with_topics.post_topics is not None
     p = ModelParams()
     as_of = common.resolve_as_of(p, full.posts)
+    readers = [name for name in MODELS if getattr(MODELS[name], READS_TOPICS_FLAG, False)]
+    assert readers == ["network_topic"]
     for name in MODELS:
         assert not getattr(MODELS[name], "READS_TEXT", False), name
         want = MODELS[name].score(full, p, as_of)
-        assert MODELS[name].score(lean, p, as_of).equals(want), name
+        handed = with_topics if name in readers else lean
+        assert MODELS[name].score(handed, p, as_of).equals(want), name
+    # the flag matters: without the topics network_topic scores something else
+    assert (
+        not MODELS["network_topic"]
+        .score(lean, p, as_of)
+        .equals(MODELS["network_topic"].score(full, p, as_of))
+    )
+
+
+def test_the_score_stage_loads_the_topics_for_the_models_that_read_them(
+    monkeypatch, tmp_path
+) -> None:
+    """``score.run`` asks ``load_tables`` for the post topics for network_topic only."""
+    import argparse
+
+    from analysis import paths
+    from analysis.stages import score as stage
+
+    asked: dict[str, object] = {}
+
+    class StopLoadingError(Exception):
+        pass
+
+    def fake_load(topics=paths.POST_TOPICS, skip_post_columns=()):
+        asked["topics"] = topics
+        raise StopLoadingError
+
+    monkeypatch.setattr(stage, "load_tables", fake_load)
+    for name in MODELS:
+        with pytest.raises(StopLoadingError):
+            stage.run({}, argparse.Namespace(model=name))
+        assert asked["topics"] == (paths.POST_TOPICS if name == "network_topic" else None), name

@@ -48,13 +48,20 @@ COMPONENT_PREFIX = "c_"
 #: ``READS_TEXT = True`` in its module.
 UNREAD_POST_COLUMNS = ("text", "labels")
 
+#: Whether the score stage loads the post topics for a model: only for a module that sets
+#: ``READS_TOPICS = True`` (``network_topic``). They are about two rows per post (~0.75 GiB at
+#: 10M posts by polars' estimate) and no other built-in model reads them; a model without the
+#: flag sees ``post_topics=None``, as it would where the topics stage has not run.
+READS_TOPICS_FLAG = "READS_TOPICS"
+
 
 @dataclass(frozen=True)
 class Tables:
     """The interim canonical tables a model reads (plus optional per-post topics).
 
     The score stage hands a model ``posts`` without the :data:`UNREAD_POST_COLUMNS` (no
-    built-in model reads them) unless the model module sets ``READS_TEXT = True``.
+    built-in model reads them) unless the model module sets ``READS_TEXT = True``, and
+    ``post_topics`` only to a module that sets ``READS_TOPICS = True``.
     """
 
     accounts: pl.DataFrame

@@ -22,6 +22,9 @@ UNIT = "PageRank x number of accounts (1 = average), summed over topics by preva
 OBS = "replies it received from others (edges into it)"
 COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: "rank within topic <id>"
 
+#: The score stage loads the post topics for this model (``base.READS_TOPICS_FLAG``).
+READS_TOPICS = True
+
 #: Damping, tolerance and iteration cap of each topic's power iteration.
 Params = graph.PageRankParams
 

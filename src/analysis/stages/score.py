@@ -19,7 +19,7 @@ from analysis import models as registry
 from analysis import paths
 from analysis.io import write_parquet
 from analysis.models import common
-from analysis.models.base import UNREAD_POST_COLUMNS, Tables
+from analysis.models.base import READS_TOPICS_FLAG, UNREAD_POST_COLUMNS, Tables
 from analysis.models.params import ModelParams, model_params
 
 log = logging.getLogger(__name__)
@@ -30,11 +30,12 @@ SCORE_DIGITS = 10
 
 def load_tables(
     interim: Path = paths.INTERIM,
-    topics: Path = paths.POST_TOPICS,
+    topics: Path | None = paths.POST_TOPICS,
     skip_post_columns: Sequence[str] = (),
 ) -> Tables:
-    """The interim tables (plus post topics when the topics stage has written them); the posts
-    without the ``skip_post_columns`` (read from the file, the others are never loaded)."""
+    """The interim tables (plus post topics when the topics stage has written them and
+    ``topics`` is not None); the posts without the ``skip_post_columns`` (read from the file,
+    the others are never loaded)."""
     frames = {}
     for table, default in paths.INTERIM_TABLES.items():
         path = interim / default.name
@@ -44,6 +45,8 @@ def load_tables(
         if table == "posts" and skip_post_columns:
             columns = [c for c in pl.read_parquet_schema(path) if c not in skip_post_columns]
         frames[table] = pl.read_parquet(path, columns=columns)
+    if topics is None:
+        return Tables(**frames)
     post_topics = pl.read_parquet(topics) if topics.exists() else None
     if post_topics is None:
         log.info("no %s: topic-sensitive models fall back to plain ones", topics)
@@ -62,7 +65,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     p = model_params(params)
     module = registry.get(args.model)
     reads_text = bool(getattr(module, "READS_TEXT", False))
-    tables = load_tables(skip_post_columns=() if reads_text else UNREAD_POST_COLUMNS)
+    reads_topics = bool(getattr(module, READS_TOPICS_FLAG, False))
+    tables = load_tables(
+        topics=paths.POST_TOPICS if reads_topics else None,
+        skip_post_columns=() if reads_text else UNREAD_POST_COLUMNS,
+    )
     as_of = common.resolve_as_of(p, tables.posts)
     log.info(
         "%s: scoring %s participants at %s from %s posts",
