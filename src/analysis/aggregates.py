@@ -1,7 +1,9 @@
 """Per-account monthly aggregates of interim posts: one lazy polars query (any size).
 
-Serves the benchmarks' aggregate figures and the per-account stages that need counts per
-(platform, month, account): posts written, replies received, distinct repliers. Pure and lazy:
+Counts per (platform, month, account): posts written, replies received, distinct repliers.
+Serves the benchmarks (`make bench`: the aggregates against pandas doing the same; the
+self-reply attack's check); no pipeline stage reads it, the models count for themselves. Pure
+and lazy:
 ``account_month_aggregates(pl.scan_parquet(...)).collect(engine="streaming")`` keeps memory
 bounded by the number of groups, not the number of posts.
 """
