@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from pathlib import Path
 
 from tests.conftest import ROOT
 
@@ -92,3 +93,30 @@ def test_pip_installs_when_uv_fails(monkeypatch) -> None:
     calls.clear()
     monkeypatch.setattr(install, "run", lambda cmd, env=None: calls.append(cmd) or False)
     assert install.main(["x"]) == 1
+
+
+def test_uv_compiles_the_bytecode_once_at_the_last_install() -> None:
+    """uv does not compile modules as pip does; without it (and with PYTHONDONTWRITEBYTECODE,
+    as on the build machine) every process compiles its imports again, seconds each."""
+    cmds = _install().uv_commands(
+        "/v/bin/uv",
+        "/v/bin/python",
+        ["--no-index"],
+        [([], ["-e", ".[dev]"]), (["--no-deps"], ["b"])],
+    )
+    assert [c[-1] for c in cmds] == ["pip>=24", ".[dev]", "b"]
+    assert ["--compile-bytecode" in c for c in cmds] == [False, False, True]
+    assert all(c[:5] == ["/v/bin/uv", "pip", "install", "--python", "/v/bin/python"] for c in cmds)
+    assert all("--no-index" in c and "requirements.lock" in c for c in cmds)
+    assert cmds[-1][-2:] == ["--no-deps", "b"]
+
+
+def test_the_environment_is_compiled() -> None:
+    """``make setup`` leaves bytecode beside the heavy dependencies every stage imports."""
+    import importlib.util as iu
+
+    for name in ("polars", "statsmodels.api", "scipy.stats", "torch", "sentence_transformers"):
+        spec = iu.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        cached = iu.cache_from_source(spec.origin)
+        assert Path(cached).exists(), f"{name} is not byte-compiled ({cached}): run `make setup`"
