@@ -105,23 +105,19 @@ def with_uv(python: str, todo: list[tuple[list[str], list[str]]]) -> bool:
 def uv_commands(
     uv: str, python: str, args: list[str], todo: list[tuple[list[str], list[str]]]
 ) -> list[list[str]]:
-    """uv's install commands: pip itself first, then each group; the last compiles bytecode.
+    """uv's install commands: pip itself first, then each group, each compiling its bytecode.
 
     uv leaves modules uncompiled (pip compiles them as it installs). Where
     ``PYTHONDONTWRITEBYTECODE`` is set, as on the build machine, nothing caches them later
-    either, and every process compiled its imports again: ``import sentence_transformers``
-    12.6 s, ``statsmodels.api`` 5 s, a 1M-post score stage 6.8 s of which 5 s was compiling
-    (1.7 s once compiled). ``--compile-bytecode`` compiles the whole of site-packages, so it is
-    asked of the last install alone (~35 s on 2 cores, once per setup).
+    either, and every process run outside ``make`` compiled its imports again: ``import
+    sentence_transformers`` 12.6 s instead of 6.5, a 1M-post score stage 6.8 s instead of 1.7.
+    ``--compile-bytecode`` compiles what that one command installed (uv 0.13: not the packages
+    already there), so every command asks for it.
     """
-    base = [uv, "pip", "install", "--python", python, "-q", "-c", LOCK, *args]
+    base = [uv, "pip", "install", "--python", python, "-q", "--compile-bytecode", "-c", LOCK]
     # pip itself too, as the pip route upgrades it: both routes leave the same venv
     groups = [([], ["pip>=24"]), *todo]
-    last = len(groups) - 1
-    return [
-        [*base, *(["--compile-bytecode"] if i == last else []), *flags, *specs]
-        for i, (flags, specs) in enumerate(groups)
-    ]
+    return [[*base, *args, *flags, *specs] for flags, specs in groups]
 
 
 def with_pip(python: str, todo: list[tuple[list[str], list[str]]]) -> bool:
