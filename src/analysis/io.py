@@ -1,4 +1,4 @@
-"""File I/O shared by the stages: validated Parquet writes and metrics JSON.
+"""File I/O shared by the stages: validated Parquet writes, metrics JSON, a column in batches.
 
 Every canonical table goes through :func:`write_table`, which validates it against
 ``analysis.schema`` first, so no stage can write a table that breaks the schema.
@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+import pyarrow.parquet as pq
 
 from analysis import schema
 
@@ -64,3 +66,10 @@ def write_json(data: dict[str, Any], path: Path | str) -> None:
 def read_json(path: Path | str) -> dict[str, Any]:
     """Read a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def column_batches(path: Path | str, column: str, batch_rows: int) -> Iterator[pl.Series]:
+    """One column of a Parquet file, ``batch_rows`` rows at a time, in the file's row order
+    (the whole column is never held: the posts' texts are ~1 GiB at 10M posts)."""
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=[column]):
+        yield pl.Series(column, batch.column(0))

@@ -193,7 +193,7 @@ def test_the_stage_clears_the_origins_before_ranking_and_out_of_time(monkeypatch
         raise stop
 
     monkeypatch.setattr(validate, "ScoresAt", Spy)
-    monkeypatch.setattr(validate, "load_tables", lambda: _tiny_tables())
+    monkeypatch.setattr(validate, "load_validate_tables", lambda names: _tiny_tables())
     monkeypatch.setattr(validate, "read_scores", lambda path: pl.DataFrame())
     monkeypatch.setattr(validate.paths, "score_file", lambda name: _Exists())
     monkeypatch.setattr(validate.within_thread, "within_thread", fake_test("within_thread"))
@@ -278,7 +278,9 @@ def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
         raise RuntimeError("stop")
 
     monkeypatch.setattr(
-        validate, "load_tables", lambda: replace(_tiny_tables(), post_topics=run_topics)
+        validate,
+        "load_validate_tables",
+        lambda names: replace(_tiny_tables(), post_topics=run_topics),
     )
     monkeypatch.setattr(validate, "post_topics_before", refit)
     monkeypatch.setattr(validate, "read_scores", lambda path: pl.DataFrame())
@@ -292,7 +294,7 @@ def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
     with pytest.raises(RuntimeError, match="stop"):
         validate._run({"models": {"scored": {"volume": {}, "network_topic": {}}}}, None)
     assert seen["rolling"] is None
-    assert seen["refit_columns"] == list(validate.REFIT_COLUMNS)
+    assert seen["refit_columns"] == ["post_id", "created_at", "text"]
     assert isinstance(seen["out_of_time"], pl.DataFrame)
     assert seen["out_of_time"].equals(run_topics)
 
@@ -301,7 +303,7 @@ def test_the_posts_cut_to_the_edge_and_order_columns_give_the_same_edges_and_ord
     monkeypatch,
 ) -> None:
     """Incremental and the ranking scope and order posts cut to ``EDGE_COLUMNS`` and
-    ``ORDER_COLUMNS`` (half the table's bytes): the same credit edges and account order as the
+    ``order_columns`` (half the table's bytes): the same credit edges and account order as the
     whole table, on Stack Exchange answers (credit to the answerer), replies whose addressee
     comes from the parent, reposts, same-second posts, and a meaning that only the platform
     tells (Reddit comments read as quotes here, as no platform's are today)."""
@@ -337,4 +339,8 @@ def test_the_posts_cut_to_the_edge_and_order_columns_give_the_same_edges_and_ord
     assert set(full["channel"]) == {semantics.ANSWER, semantics.CONVERSATION}
     assert edges(posts.select(validity.EDGE_COLUMNS)).equals(full)
     order = ordering.account_order(posts)
-    assert ordering.account_order(posts.select(validity.ORDER_COLUMNS)).equals(order)
+    assert ordering.account_order(posts.select(validity.order_columns(posts))).equals(order)
+    # and with the texts' digest in their place (stage validate leaves the texts in the file)
+    digest = posts.drop("text").with_columns(ordering.text_digest(posts["text"]))
+    assert validity.order_columns(digest) == ["account_id", "created_at", *digest.columns[-2:]]
+    assert ordering.account_order(digest.select(validity.order_columns(digest))).equals(order)

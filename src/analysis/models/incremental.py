@@ -30,7 +30,7 @@ from analysis.compute import Engine, LocalEngine
 from analysis.models import common, poisson_irls
 from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences, sample_units
-from analysis.models.validity import EDGE_COLUMNS, ORDER_COLUMNS, active_before
+from analysis.models.validity import EDGE_COLUMNS, active_before, order_columns
 from analysis.models.within_thread import ValidateParams
 from analysis.models.within_thread_responses import Origin, origins, rank_z
 
@@ -270,7 +270,7 @@ def incremental(
         n = sum(f.height for f in frames)
         return {"n_account_origins": n, "skipped": f"{n} account-origins (< {p.min_responses})"}
     data = pl.concat(frames)
-    order = ordering.account_order(posts.select(ORDER_COLUMNS)).join(
+    order = ordering.account_order(posts.select(order_columns(posts))).join(
         data.select("account_id").unique(), on="account_id", how="semi"
     )
     data = data.join(order, on="account_id").sort("order", "origin")

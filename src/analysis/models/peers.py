@@ -84,8 +84,9 @@ def cascade_events(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     )
     if not reposts.height:
         return None
+    content = ordering.content_columns(tables.posts)
     originals = tables.posts.filter(pl.col("created_at") < as_of).select(
-        "post_id", "account_id", "created_at", "text"
+        "post_id", "account_id", "created_at", *content
     )
     followers = follower_count(tables, as_of)
     events = pl.concat(
@@ -105,7 +106,7 @@ def cascade_events(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
         events = events.with_columns(m=pl.lit(None, dtype=pl.Float64))
         fill = 0.0
     return (
-        ordering.sort_posts(events.join(originals.select("post_id", "text"), on="post_id"))
+        ordering.sort_posts(events.join(originals.select("post_id", *content), on="post_id"))
         .with_columns(
             # birdspotter: magnitude = follower count, 0 taken as 1
             m=pl.col("m").fill_null(fill).clip(lower_bound=1.0),

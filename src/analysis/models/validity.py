@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from analysis import schema
+from analysis import ordering, schema
 from analysis.models import common
 from analysis.models.base import Tables
 from analysis.models.fit_garbage import collect_fit_garbage
@@ -53,8 +53,11 @@ EDGE_COLUMNS = (
     "reply_to_account_id",
     "created_at",
 )
-#: The posts' columns :func:`ordering.account_order` reads.
-ORDER_COLUMNS = ("account_id", "created_at", "text")
+
+
+def order_columns(posts: pl.DataFrame) -> list[str]:
+    """The posts' columns :func:`ordering.account_order` reads (the texts or their digest)."""
+    return ["account_id", "created_at", *ordering.content_columns(posts)]
 
 
 def active_before(posts: pl.DataFrame, t: datetime) -> pl.DataFrame:
@@ -356,7 +359,7 @@ def ranking(
     base = (
         ordering.sort_accounts(
             active.filter(pl.col("account_id") != schema.NONPARTICIPANT_ID),
-            posts.select(ORDER_COLUMNS),
+            posts.select(order_columns(posts)),
         )
         .join(conv, on="account_id", how="left")
         .join(appr, on="account_id", how="left")

@@ -67,7 +67,9 @@ def design(
         resp: :func:`responses` of every origin.
         z: model -> ``origin``, ``account_id``, ``z`` (standardised score at that origin).
     """
-    resp = ordering.sort_posts(resp.join(posts.select("post_id", "text"), on="post_id"))
+    resp = ordering.sort_posts(
+        resp.join(posts.select("post_id", *ordering.content_columns(posts)), on="post_id")
+    )
     group_order = resp.group_by("group", maintain_order=True).agg().with_row_index("gi")
     n_total = group_order.height
     keep = sample_units(n_total, max_groups, seed, COMPETITION_STREAM)

@@ -109,7 +109,7 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
         cand.join(parents, on="parent_post_id")
         .filter(pl.col("account_id") != pl.col("_owner"))
         .join(prior, on="account_id")  # scored authors only: they posted before T
-        .with_columns(_h=ordering.text_hash())
+        .with_columns(_h=ordering.hash_of(posts))
         .sort("created_at", "_h")
         .with_columns(
             _unit=pl.when(pl.col("platform").is_in(list(semantics.THREAD_COMPETITION)))
@@ -122,7 +122,7 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
     n_auth = cand.group_by("group").agg(_n=pl.col("account_id").n_unique())
     cand = cand.join(n_auth.filter(pl.col("_n") >= p.min_authors), on="group").with_columns(
         log_arrival=pl.int_range(1, pl.len() + 1).over("group").cast(pl.Float64).log(),
-        log_text_len=pl.col("text").fill_null("").str.len_chars().cast(pl.Float64).log1p(),
+        log_text_len=ordering.len_of(posts).cast(pl.Float64).log1p(),
     )
     # conversation: distinct other accounts replying to the response within follow_days
     kids = posts.filter(pl.col("parent_post_id").is_not_null()).select(

@@ -16,11 +16,10 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-import pyarrow.parquet as pq
 
 from analysis import attribution, groundtruth, ordering, paths, vectors
 from analysis.config import section
-from analysis.io import write_json, write_parquet
+from analysis.io import column_batches, write_json, write_parquet
 from analysis.topics import TopicsParams, agreement, post_vectors
 from analysis.topics_clustering import OUTLIER, cluster_with_stability, soft_membership
 from analysis.topics_keywords import ctfidf_keywords_batches, diversity, topic_table
@@ -165,14 +164,7 @@ def _texts_with_labels(
 
 def _file_texts(path: Path) -> Texts:
     """The texts of the posts file, :data:`analysis.vectors.BATCH_ROWS` rows at a time."""
-
-    def read() -> Iterator[pl.Series]:
-        for batch in pq.ParquetFile(path).iter_batches(
-            batch_size=vectors.BATCH_ROWS, columns=["text"]
-        ):
-            yield pl.Series("text", batch.column(0), dtype=pl.String)
-
-    return read
+    return lambda: (t.cast(pl.String) for t in column_batches(path, "text", vectors.BATCH_ROWS))
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:

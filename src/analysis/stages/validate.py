@@ -23,13 +23,13 @@ from typing import Any
 
 import polars as pl
 
-from analysis import contracts, groundtruth, paths
+from analysis import contracts, groundtruth, ordering, paths, vectors
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import section
-from analysis.io import write_json
+from analysis.io import column_batches, write_json
 from analysis.models import common, incremental, validity, within_thread
-from analysis.models.base import Tables
+from analysis.models.base import UNREAD_POST_COLUMNS, Tables
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
 from analysis.stages.score import load_tables
@@ -38,9 +38,33 @@ from analysis.topics import TopicsParams, post_topics_before
 log = logging.getLogger(__name__)
 
 
-#: The posts' columns a topic refit reads (``topics.post_topics_before``): its filter of the
-#: earlier posts then copies these, not every column of the table.
-REFIT_COLUMNS = ("post_id", "created_at", "text")
+def load_validate_tables(names: list[str], interim: Path = paths.INTERIM) -> Tables:
+    """The interim tables, the posts' texts left in the file unless a model reads them.
+
+    Validate reads the texts for two things only: the key-independent order of posts and
+    accounts (a hash of each text) and the within-thread test's control for text length. Their
+    digest (``ordering.text_digest``: 12 bytes a post) is computed from the file batch by batch
+    and stands in for them (~1 GiB at 10M posts); the posts' ``labels`` are not read either.
+    A model that sets ``READS_TEXT = True`` gets the posts whole. The run's post topics are
+    not loaded: the rolling origins refit their own, and the out-of-time check reads the run's
+    when it needs them (:func:`with_run_topics`).
+    """
+    if any(getattr(registry.get(n), "READS_TEXT", False) for n in names):
+        return load_tables(interim, topics=None)
+    tables = load_tables(interim, topics=None, skip_post_columns=UNREAD_POST_COLUMNS)
+    path = interim / paths.POSTS.name
+    digest = pl.concat(
+        [ordering.text_digest(t) for t in column_batches(path, "text", vectors.BATCH_ROWS)]
+    )
+    if digest.height != tables.posts.height:
+        raise RuntimeError(f"validate: {digest.height} texts read for {tables.posts.height} posts")
+    return replace(tables, posts=tables.posts.with_columns(digest))
+
+
+def _refit_columns(posts: pl.DataFrame) -> list[str]:
+    """The posts' columns a topic refit reads (``topics.post_topics_before``): its filter of
+    the earlier posts then copies these, not every column of the table."""
+    return ["post_id", "created_at", *ordering.content_columns(posts)]
 
 
 def _topics_at(params: dict[str, Any], posts: pl.DataFrame) -> Any:
@@ -50,7 +74,7 @@ def _topics_at(params: dict[str, Any], posts: pl.DataFrame) -> Any:
         return None
     k = int(json.loads(paths.TOPICS_METRICS.read_text())["n_topics"])
     tp = section(params, "topics", TopicsParams)
-    slim = posts.select(REFIT_COLUMNS)  # the same buffers, fewer columns
+    slim = posts.select(_refit_columns(posts))  # the same buffers, fewer columns
     # the vectors are read from the file batch by batch at each origin, never held all at once
     return lambda t: post_topics_before(paths.EMBEDDINGS, slim, t, tp, k)
 
@@ -124,9 +148,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     p = model_params(params)
     vp = section(params, "validate", within_thread.ValidateParams)
-    tables = load_tables()
-    as_of = common.resolve_as_of(p, tables.posts)
     names = [n for n in p.names if n in registry.MODELS]
+    tables = load_validate_tables(names)
+    as_of = common.resolve_as_of(p, tables.posts)
     scores = {}
     for name in names:
         path = paths.score_file(name)
@@ -136,7 +160,8 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     topics_at = _topics_at(params, tables.posts) if "network_topic" in names else None
     if topics_at is not None:
         # The rolling origins refit their own topics: the run's (fitted on the whole dump, ~80 B
-        # a post) are read again for the out-of-time check alone, not held meanwhile.
+        # a post) are read for the out-of-time check alone (load_validate_tables leaves them
+        # out; whatever tables this gets, the origins never see them).
         tables = replace(tables, post_topics=None)
     at = ScoresAt(
         lambda t: validity.scores_at(tables, names, p, t, topics_at),
