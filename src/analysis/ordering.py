@@ -40,8 +40,11 @@ def text_digest(texts: pl.Series) -> pl.DataFrame:
 
 
 def content_columns(df: pl.DataFrame) -> list[str]:
-    """The columns that stand for the posts' texts in ``df``: ``text``, or its digest."""
-    return [TEXT_HASH, TEXT_LEN] if TEXT_HASH in df.columns else ["text"]
+    """The columns that stand for the posts' texts in ``df``: ``text``, or the digest's
+    columns it holds (stage ``topics`` adds the hash alone)."""
+    if TEXT_HASH not in df.columns:
+        return ["text"]
+    return [c for c in (TEXT_HASH, TEXT_LEN) if c in df.columns]
 
 
 def hash_of(df: pl.DataFrame) -> pl.Expr:
