@@ -22,7 +22,6 @@ import polars as pl
 
 from analysis.adversaries import key_free_order
 from analysis.compute import Engine, LocalEngine
-from analysis.models import common
 from analysis.models.base import Model, Tables
 
 log = logging.getLogger(__name__)
@@ -103,8 +102,7 @@ def rescore_group(
     """
     transform, group = task
     cf = transform(tables, group)
-    with common.shared_scoping():  # the models scope the altered posts once, not each
-        scored_by = {n: module.score(cf, params, as_of) for n, module in models.items()}
+    scored_by = {n: module.score(cf, params, as_of) for n, module in models.items()}
     del cf
     if not scored_by:
         return pl.DataFrame(schema=RESCORE_SCHEMA)

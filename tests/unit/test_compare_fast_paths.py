@@ -2,8 +2,8 @@
 
 * ``compare_ranks.spearman`` and ``compare_ranks.kendall_tau_b`` replace ``scipy.stats.spearmanr`` and
   ``kendalltau`` in the agreement bootstrap (pairs of models x draws);
-* ``common.shared_scoping`` lets the models of one counterfactual task scope the altered posts
-  and build their reply edges once instead of once each;
+* ``common.scoped_posts`` (parents and channels read on the posts before the date) equals the
+  scoping that filtered first and joined every post to its parent;
 * the agreement bootstrap reads each draw's sort orders from orders sorted once per pair
   (``compare_ranks.PairOrders``, ``compare_ranks.resampled_statistics``).
 """
@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import numpy as np
 import polars as pl
-import pytest
 from scipy import stats
 
 from analysis import compare, compare_ranks
@@ -92,32 +91,6 @@ def test_agreement_equals_the_scipy_reference(monkeypatch) -> None:
     assert fast.equals(compare.agreement(scores, params))
 
 
-def test_shared_scoping_gives_the_same_scores_and_keeps_nothing_after(small_demo) -> None:
-    from analysis import models as registry
-    from analysis.demo_check import tables_from_demo
-    from analysis.models.params import ModelParams
-
-    t = tables_from_demo(small_demo)
-    as_of = t.posts["created_at"].max() + timedelta(seconds=1)
-    p = ModelParams()
-    plain = {n: registry.MODELS[n].score(t, p, as_of) for n in p.names}
-    with common.shared_scoping():
-        shared = {n: registry.MODELS[n].score(t, p, as_of) for n in p.names}
-        once = common.scoped_posts(t.posts, as_of, 30.0, None)
-        assert common.scoped_posts(t.posts, as_of, 30.0, None) is once
-        assert common.scoped_posts(t.posts, as_of, 10.0, None) is not once
-        assert common.scoped_posts(t.posts.clone(), as_of, 30.0, None) is not once
-        edges = common.reply_edges(once)
-        assert common.reply_edges(once) is edges
-        assert common.reply_edges(once, reactions=t.reactions, as_of=as_of) is not edges
-        assert common.reply_edges(once.clone()) is not edges
-    assert common.scoped_posts(t.posts, as_of, 30.0, None) is not once
-    assert common.reply_edges(once) is not edges
-    assert common.reply_edges(once).equals(edges)
-    for n in p.names:
-        assert shared[n].equals(plain[n]), n
-
-
 def _scoped_reference(posts, as_of, half_life_days, window_days):
     """The former scoping: the date filter and the window first, then parents and channels."""
     from analysis import semantics
@@ -141,12 +114,9 @@ def _scoped_reference(posts, as_of, half_life_days, window_days):
     )
 
 
-def test_scopings_share_one_annotation_and_equal_the_former_scoping(
-    small_demo, monkeypatch
-) -> None:
-    """Every (as_of, decay, window) of one posts frame is read from one annotation of it (the
-    parents' authors and channels are made once), and equals the scoping that filtered first."""
-    from analysis import semantics
+def test_the_scoping_equals_the_former_scoping(small_demo) -> None:
+    """Every (as_of, decay, window) scoping equals the scoping that filtered and windowed first,
+    then joined the parents and read the channels."""
     from analysis.demo_check import tables_from_demo
 
     t = tables_from_demo(small_demo)
@@ -157,47 +127,13 @@ def test_scopings_share_one_annotation_and_equal_the_former_scoping(
         (last - timedelta(days=7), 30.0, None),
         (last - timedelta(days=20), None, 14.0),
     ]
-    calls = []
-    real = semantics.with_channel
-    monkeypatch.setattr(semantics, "with_channel", lambda f: calls.append(1) or real(f))
-    with common.shared_scoping():
-        shared = [common.scoped_posts(t.posts, *case) for case in cases]
-    assert len(calls) == 1, "one annotation per posts frame inside the block"
-    for case, got in zip(cases, shared, strict=True):
+    for case in cases:
+        got = common.scoped_posts(t.posts, *case)
         want = _scoped_reference(t.posts, *case)
         assert got.columns == want.columns
         assert got.equals(want), case
-        assert got.equals(common.scoped_posts(t.posts, *case)), case  # outside the block too
-    assert shared[3]["created_at"].min() >= cases[3][0] - timedelta(days=14)
-
-
-@pytest.mark.parametrize("model", ["conversation_eb", "volume"])
-def test_rescore_group_is_unchanged_by_the_shared_scoping(small_demo, model, monkeypatch) -> None:
-    from analysis import cf_rescore, counterfactual
-    from analysis import models as registry
-    from analysis.demo_check import tables_from_demo
-    from analysis.models.params import ModelParams
-
-    t = tables_from_demo(small_demo)
-    as_of = t.posts["created_at"].max() + timedelta(seconds=1)
-    p = ModelParams()
-    models = {model: registry.MODELS[model], "conversation": registry.MODELS["conversation"]}
-    baseline = {n: m.score(t, p, as_of) for n, m in models.items()}
-    group = cf_rescore.sample_accounts(t, 6, 3, as_of)
-    task = (counterfactual.weekend_off, group)
-    args = (t, models, p, as_of, baseline, cf_rescore.frozen_scores(baseline))
-    fast = cf_rescore.rescore_group(task, *args)
-    monkeypatch.setattr(common, "shared_scoping", _NoSharing)
-    assert fast.height == len(models) * len(group)
-    assert fast.equals(cf_rescore.rescore_group(task, *args))
-
-
-class _NoSharing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+    windowed = common.scoped_posts(t.posts, *cases[3])
+    assert windowed["created_at"].min() >= cases[3][0] - timedelta(days=14)
 
 
 def _with_nan_and_signed_zeros(seed: int):

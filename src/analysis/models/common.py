@@ -7,9 +7,6 @@ Every model sees activity strictly before ``as_of``. Each action gets a weight `
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import replace
 from datetime import datetime, timedelta
 
@@ -63,48 +60,6 @@ def timing(params: ModelParams) -> tuple[float | None, float | None]:
     return params.half_life_days, None
 
 
-#: Inside :func:`shared_scoping`: (posts frame, (as_of, half-life, window), scoped frame) of
-#: every :func:`scoped_posts` call so far; None outside (nothing is kept).
-_SCOPED: ContextVar[list[tuple[pl.DataFrame, tuple, pl.DataFrame]] | None] = ContextVar(
-    "_SCOPED", default=None
-)
-
-#: Inside :func:`shared_scoping`: (posts frame, its :func:`annotated_posts`) so far; None outside.
-_ANNOTATED: ContextVar[list[tuple[pl.DataFrame, pl.DataFrame]] | None] = ContextVar(
-    "_ANNOTATED", default=None
-)
-
-
-#: Inside :func:`shared_scoping`: ((scoped frame, channels, reactions frame, as_of), edges) of
-#: every :func:`reply_edges` call so far; None outside.
-_EDGES: ContextVar[list[tuple[tuple, pl.DataFrame]] | None] = ContextVar("_EDGES", default=None)
-
-
-@contextmanager
-def shared_scoping() -> Iterator[None]:
-    """Within the block, :func:`scoped_posts` scopes each posts frame once per (as_of, decay),
-    :func:`annotated_posts` annotates it once whatever the (as_of, decay), and
-    :func:`reply_edges` builds the edges of each scoped frame once per arguments.
-
-    Every model scopes the same posts the same way: the counterfactual tests score nine models
-    on each altered table, and the scoping (a join to the parents and the platform semantics)
-    was a sixth of that work; the edges were built nine times per table (four of them by
-    ``conversation_eb``). Models with their own decay, and ``conversation_eb``'s scores a week
-    earlier, scope the same posts three to four times per table: the annotation they share
-    (parents' authors, channels) is made once. The frame is the same object each time (models
-    never change a frame in place); outside the block nothing is kept.
-    """
-    token = _SCOPED.set([])
-    annotated_token = _ANNOTATED.set([])
-    edges_token = _EDGES.set([])
-    try:
-        yield
-    finally:
-        _EDGES.reset(edges_token)
-        _ANNOTATED.reset(annotated_token)
-        _SCOPED.reset(token)
-
-
 def scoped_posts(
     posts: pl.DataFrame, as_of: datetime, half_life_days: float | None, window_days: float | None
 ) -> pl.DataFrame:
@@ -112,60 +67,27 @@ def scoped_posts(
 
     ``reply_to_account_id`` is filled from the parent's author where ingest left it null (a
     counterfactual table built by hand), and self-replies are marked so models can skip them.
-    Inside :func:`shared_scoping`, computed once per posts frame and arguments.
+
+    Each model scopes for itself. The counterfactual tests once shared one scoping (and the
+    edges) between the nine models of a batch; since the scoping no longer joins whole frames
+    (session 17) that saved ~4 % of the re-scoring's time and held every variant through the
+    batch: compare at 1M without it, the same outputs (``docs/scaling.md``, session 18).
     """
-    cache = _SCOPED.get()
-    key = (as_of, half_life_days, window_days)
-    if cache is not None:
-        for frame, k, out in cache:
-            if frame is posts and k == key:
-                return out
-    out = _scoped_posts(posts, as_of, half_life_days, window_days)
-    if cache is not None:
-        cache.append((posts, key, out))
-    return out
-
-
-def _scoped_posts(
-    posts: pl.DataFrame, as_of: datetime, half_life_days: float | None, window_days: float | None
-) -> pl.DataFrame:
-    if _ANNOTATED.get() is None:
-        # alone: annotate only the posts before as_of (an earlier origin reads a part)
-        annotated = _annotate(posts.filter(pl.col("created_at") < as_of), posts)
-    else:
-        annotated = annotated_posts(posts)  # every post once, shared by the block's scopings
-    before = (annotated["created_at"] < as_of).fill_null(False)
-    # a filter copies every column, even when it keeps every row (scoring at the end of the data)
-    out = (annotated if before.all() else annotated.filter(before)).with_columns(
-        w=weight_expr("created_at", as_of, half_life_days, window_days)
-    )
+    annotated = _annotate(posts.filter(pl.col("created_at") < as_of), posts)
+    out = annotated.with_columns(w=weight_expr("created_at", as_of, half_life_days, window_days))
     if window_days is not None:
         out = out.filter(pl.col("w") > 0)
     # the posts' own columns, then w, then the annotation (the order models have always had)
     return out.select(*posts.columns, "w", *annotated.columns[len(posts.columns) :])
 
 
-def annotated_posts(posts: pl.DataFrame) -> pl.DataFrame:
-    """Every post, in its order, with what does not depend on the scoring date.
-
-    ``reply_to_account_id`` filled from the parent's author (looked up among all posts,
-    whatever the scoring date), ``channel`` and ``credits_responder`` (the
-    platform's meaning of the link), ``is_reply`` and ``is_self_reply``; each a function of the
-    post's own row and its parent's. Inside :func:`shared_scoping`, made once per posts frame.
-    """
-    cache = _ANNOTATED.get()
-    if cache is not None:
-        for frame, out in cache:
-            if frame is posts:
-                return out
-    out = _annotate(posts, posts)
-    if cache is not None:
-        cache.append((posts, out))
-    return out
-
-
 def _annotate(frame: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
-    """:func:`annotated_posts` of the rows of ``frame``, their parents looked up in ``posts``."""
+    """The rows of ``frame`` with what does not depend on the scoring date.
+
+    ``reply_to_account_id`` filled from the parent's author (looked up in ``posts``),
+    ``channel`` and ``credits_responder`` (the platform's meaning of the link), ``is_reply`` and
+    ``is_self_reply``: each a function of the post's own row and its parent's.
+    """
     # Only a reply with a parent and no addressee needs its parent's author (ingest fills every
     # other; a counterfactual table built by hand may not), and only those parents are looked up:
     # a join of every post to every post on their text ids held 1.2 GiB at 10M posts
@@ -202,18 +124,9 @@ def reply_edges(
 
     See :func:`analysis.semantics.interactions`: a reply credits the parent's author, a Stack
     Exchange answer credits the answerer (weighted by votes and acceptance before ``as_of`` when
-    ``reactions`` are given), reposts are never conversation. Inside :func:`shared_scoping`,
-    computed once per (same scoped frame, channels, same reactions frame, as_of).
+    ``reactions`` are given), reposts are never conversation.
     """
-    cache = _EDGES.get()
-    if cache is not None:
-        for (frame, chans, reacts, when), out in cache:
-            if frame is scoped and chans == channels and reacts is reactions and when == as_of:
-                return out
-    out = semantics.interactions(scoped, channels, reactions, as_of)
-    if cache is not None:
-        cache.append(((scoped, channels, reactions, as_of), out))
-    return out
+    return semantics.interactions(scoped, channels, reactions, as_of)
 
 
 #: Export-time totals: snapshots taken when the dump was exported, with no timestamp. Scoring at
