@@ -18,7 +18,7 @@ posts, reaction rings), so a model must never read files or global state.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
@@ -47,6 +47,15 @@ COMPONENT_PREFIX = "c_"
 #: (at 10M posts each score process held ~1 GiB of texts, twice). A model that reads them sets
 #: ``READS_TEXT = True`` in its module.
 UNREAD_POST_COLUMNS = ("text", "labels")
+
+
+def skipped_post_columns(modules: Iterable[object]) -> tuple[str, ...]:
+    """The post columns a stage running ``modules`` may leave on disk: :data:`UNREAD_POST_COLUMNS`,
+    or none when one of them sets ``READS_TEXT = True``."""
+    if any(getattr(m, "READS_TEXT", False) for m in modules):
+        return ()
+    return UNREAD_POST_COLUMNS
+
 
 #: Whether the score stage loads the post topics for a model: only for a module that sets
 #: ``READS_TOPICS = True`` (``network_topic``). They are about two rows per post (~0.75 GiB at

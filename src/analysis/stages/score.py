@@ -19,7 +19,7 @@ from analysis import models as registry
 from analysis import paths
 from analysis.io import write_parquet
 from analysis.models import common
-from analysis.models.base import READS_TOPICS_FLAG, UNREAD_POST_COLUMNS, Tables
+from analysis.models.base import READS_TOPICS_FLAG, Tables, skipped_post_columns
 from analysis.models.params import ModelParams, model_params
 
 log = logging.getLogger(__name__)
@@ -64,11 +64,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Score one model and write its parquet."""
     p = model_params(params)
     module = registry.get(args.model)
-    reads_text = bool(getattr(module, "READS_TEXT", False))
     reads_topics = bool(getattr(module, READS_TOPICS_FLAG, False))
     tables = load_tables(
         topics=paths.POST_TOPICS if reads_topics else None,
-        skip_post_columns=() if reads_text else UNREAD_POST_COLUMNS,
+        skip_post_columns=skipped_post_columns([module]),
     )
     as_of = common.resolve_as_of(p, tables.posts)
     log.info(

@@ -29,7 +29,7 @@ from analysis.compute import ComputeParams, open_engine
 from analysis.config import section
 from analysis.io import column_batches, write_json
 from analysis.models import common, incremental, validity, within_thread
-from analysis.models.base import UNREAD_POST_COLUMNS, Tables
+from analysis.models.base import Tables, skipped_post_columns
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
 from analysis.stages.score import load_tables
@@ -49,9 +49,10 @@ def load_validate_tables(names: list[str], interim: Path = paths.INTERIM) -> Tab
     not loaded: the rolling origins refit their own, and the out-of-time check reads the run's
     when it needs them (:func:`with_run_topics`).
     """
-    if any(getattr(registry.get(n), "READS_TEXT", False) for n in names):
-        return load_tables(interim, topics=None)
-    tables = load_tables(interim, topics=None, skip_post_columns=UNREAD_POST_COLUMNS)
+    skipped = skipped_post_columns(registry.get(n) for n in names)
+    tables = load_tables(interim, topics=None, skip_post_columns=skipped)
+    if "text" not in skipped:
+        return tables
     path = interim / paths.POSTS.name
     digest = pl.concat(
         [ordering.text_digest(t) for t in column_batches(path, "text", vectors.BATCH_ROWS)]
