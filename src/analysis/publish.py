@@ -11,7 +11,7 @@ statistic computed over fewer than ``privacy.min_cell_k`` accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import polars as pl
@@ -117,30 +117,119 @@ def coarsen_time(value: str | None, resolution: str) -> str | None:
     return str(s.dt.truncate(resolution)[0])
 
 
+#: Consecutive words of a post text that make a quote when an output repeats them.
+MIN_QUOTE_WORDS = 8
+#: At most this many problems are listed per output (the first ones, in the posts' order).
+MAX_PROBLEMS = 10
+#: Texts whose words are looked up in one polars pass (bounds the exploded words in memory).
+QUOTE_BATCH_TEXTS = 200_000
+
+
 def publishable_problems(
-    text: str, quoted_texts: Iterable[str] = (), min_quote_words: int = 8
+    text: str, quoted_texts: Iterable[str] | pl.Series = (), min_quote_words: int = MIN_QUOTE_WORDS
 ) -> list[str]:
     """Reasons why ``text`` is not publishable: pseudonyms, or quotes of post text.
 
     A quote is any run of ``min_quote_words`` consecutive words of a post text that contains
-    at least one letter (runs of bare numbers are figures, not quotes).
+    at least one letter (runs of bare numbers are figures, not quotes). One output; see
+    :func:`publication_problems` for several against the same posts.
     """
-    problems = [f"lists a pseudonym: {m.group(0)}" for m in PSEUDONYM.finditer(text)][:5]
-    words = re.findall(r"\w+", text.lower())
-    grams = {
-        " ".join(words[i : i + min_quote_words]) for i in range(len(words) - min_quote_words + 1)
+    return publication_problems({"": text}, quoted_texts, min_quote_words)[""]
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"\w+", text.lower())
+
+
+def _quotes(words: list[str], n: int) -> Iterator[tuple[int, str]]:
+    """``(position, run)`` of every run of ``n`` consecutive ``words`` that holds a letter."""
+    for i in range(len(words) - n + 1):
+        gram = words[i : i + n]
+        # A run of numbers ("0 0 0 1", a matrix in a post) quotes nobody: a table of our
+        # own figures would match it. A quote has words.
+        if any(any(ch.isalpha() for ch in w) for w in gram):
+            yield i, " ".join(gram)
+
+
+def publication_problems(
+    outputs: Mapping[str, str],
+    quoted_texts: Iterable[str] | pl.Series = (),
+    min_quote_words: int = MIN_QUOTE_WORDS,
+) -> dict[str, list[str]]:
+    """:func:`publishable_problems` of each output (by name), the posts read once for all.
+
+    Per output: up to five pseudonyms it lists, then, post by post in ``quoted_texts``' order,
+    the first run of ``min_quote_words`` words of the post (lower-cased ``\\w+`` words holding
+    a letter) that the output also holds, until more than :data:`MAX_PROBLEMS` are listed.
+
+    The posts are not read in Python: that was a regex and every run of every post, once per
+    output (at 2M posts the report's check ran for tens of minutes). Polars lists every run of
+    ``min_quote_words`` words of the ASCII texts, in batches, and keeps those some output holds
+    (:func:`_runs_found`); a text with any other character is read here, as before. The problems
+    are the same as reading every post in Python (a test compares them).
+    """
+    n = min_quote_words
+    grams = {name: {g for _, g in _quotes(_words(text), n)} for name, text in outputs.items()}
+    out = {
+        name: [f"lists a pseudonym: {m.group(0)}" for m in PSEUDONYM.finditer(text)][:5]
+        for name, text in outputs.items()
     }
-    for post in quoted_texts:
-        pw = re.findall(r"\w+", (post or "").lower())
-        for i in range(len(pw) - min_quote_words + 1):
-            gram = pw[i : i + min_quote_words]
-            # A run of numbers ("0 0 0 1", a matrix in a post) quotes nobody: a table of our
-            # own figures would match it. A quote has words.
-            if not any(any(ch.isalpha() for ch in w) for w in gram):
-                continue
-            if " ".join(gram) in grams:
-                problems.append(f"quotes post text: {' '.join(pw[i : i + min_quote_words])!r}")
-                break
-        if len(problems) > 10:
-            break
-    return problems
+    open_ = {name for name in outputs if grams[name] and len(out[name]) <= MAX_PROBLEMS}
+    if not open_:
+        return out
+    texts = _as_series(quoted_texts)
+    wanted = {g for name in open_ for g in grams[name]}
+    for batch_start in range(0, texts.len(), QUOTE_BATCH_TEXTS):
+        batch = texts.slice(batch_start, QUOTE_BATCH_TEXTS)
+        found_in, others = _runs_found(batch, wanted, n)
+        for i in sorted(found_in.keys() | set(others)):
+            runs = found_in.get(i) or (g for _, g in _quotes(_words(batch[i] or ""), n))
+            found: dict[str, str] = {}
+            for gram in runs:
+                for name in open_ - found.keys():
+                    if gram in grams[name]:
+                        found[name] = gram
+                if found.keys() >= open_:
+                    break
+            for name, gram in found.items():
+                out[name].append(f"quotes post text: {gram!r}")
+                if len(out[name]) > MAX_PROBLEMS:
+                    open_.discard(name)
+            if not open_:
+                return out
+    return out
+
+
+def _as_series(texts: Iterable[str] | pl.Series) -> pl.Series:
+    if isinstance(texts, pl.Series):
+        return texts.cast(pl.String)
+    return pl.Series("text", list(texts), dtype=pl.String)
+
+
+def _runs_found(
+    texts: pl.Series, wanted: set[str], n: int
+) -> tuple[dict[int, list[str]], list[int]]:
+    """The runs of ``n`` words of the ASCII ``texts`` that are in ``wanted`` (by text position,
+    in their order in the text), and the positions of the other texts (to be read in Python).
+
+    On ASCII text, polars' Rust ``\\w`` and lower-casing are Python's (letters, digits and
+    ``_``; A-Z to a-z), so the runs are the ones :func:`_quotes` lists; a run in ``wanted``
+    holds a letter (``wanted`` is made of such runs). Other texts are not vouched for here.
+    """
+    frame = pl.DataFrame({"text": texts.fill_null("")}).with_row_index("i")
+    ascii_ = pl.col("text").str.len_bytes() == pl.col("text").str.len_chars()
+    words = (
+        frame.filter(ascii_)
+        .select("i", w=pl.col("text").str.to_lowercase().str.extract_all(r"\w+"))
+        .explode("w")
+        .drop_nulls("w")
+    )
+    # the run starting at a word: it and the n - 1 words after it, all of the same text
+    run = pl.concat_str([pl.col("w").shift(-k) for k in range(n)], separator=" ")
+    hits = words.select(
+        "i", run=pl.when(pl.col("i").shift(-(n - 1)) == pl.col("i")).then(run)
+    ).filter(pl.col("run").is_in(pl.Series(sorted(wanted), dtype=pl.String).implode()))
+    found: dict[int, list[str]] = {}
+    for i, gram in hits.iter_rows():
+        found.setdefault(i, []).append(gram)
+    return found, frame.filter(~ascii_)["i"].to_list()

@@ -8,7 +8,8 @@ input leaves its sections out with a visible note. Writes
 * ``reports/index.html``: the analyst page (pseudonyms allowed, no raw ids, no post text);
 * ``reports/methodology.md`` / ``.html``, ``reports/figures/*`` and ``reports/public/*.csv``:
   publication mode (aggregates only, small cells and their complements suppressed), checked
-  with ``analysis.publish.publishable_problems`` before anything is written;
+  with ``analysis.publish.publication_problems`` (no pseudonym, no quote of a post) before
+  anything is written;
 * ``reports/plots/report/*.csv``: data of the DVC plots declared in ``dvc.yaml``.
 
 The work itself is in the ``analysis.report`` package; this module reads and writes.
@@ -120,11 +121,12 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     )
     md = methodology.methodology_markdown(ctx)
     readme = public.readme(tables, mp.privacy.min_cell_k)
-    texts = inp.posts["text"].drop_nulls().to_list() if inp.posts is not None else []
+    texts = inp.posts["text"].drop_nulls() if inp.posts is not None else []
     csvs = {name: df.write_csv() for name, df in tables.items()}
-    problems = publish.publishable_problems(md + readme, texts)
-    for name, text in csvs.items():
-        problems += [f"public/{name}.csv {x}" for x in publish.publishable_problems(text, texts)]
+    # every output against the posts in one reading of them
+    outputs = {"": md + readme, **{f"public/{name}.csv ": text for name, text in csvs.items()}}
+    found = publish.publication_problems(outputs, texts)
+    problems = [f"{name}{x}" for name in outputs for x in found[name]]
     if problems:
         raise PublicationError(
             "publication outputs are not publishable: " + "; ".join(problems[:5])

@@ -1,0 +1,82 @@
+"""The report's quote check reads the posts once, in polars, and finds what reading every post
+in Python found (`publish.publication_problems` against the former per-post loop)."""
+
+from __future__ import annotations
+
+import random
+import re
+
+import polars as pl
+import pytest
+
+from analysis import publish
+
+
+def reference(text: str, quoted_texts: list[str | None], n: int = 8) -> list[str]:
+    """The check as it was: a regex and every run of every post, in Python."""
+    problems = [f"lists a pseudonym: {m.group(0)}" for m in publish.PSEUDONYM.finditer(text)][:5]
+    words = re.findall(r"\w+", text.lower())
+    grams = {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+    for post in quoted_texts:
+        pw = re.findall(r"\w+", (post or "").lower())
+        for i in range(len(pw) - n + 1):
+            gram = pw[i : i + n]
+            if not any(any(ch.isalpha() for ch in w) for w in gram):
+                continue
+            if " ".join(gram) in grams:
+                problems.append(f"quotes post text: {' '.join(pw[i : i + n])!r}")
+                break
+        if len(problems) > 10:
+            break
+    return problems
+
+
+VOCAB = ["the", "model", "score", "Conversation", "reach", "0", "1", "42", "x_y", "naïve", "ÉTÉ"]
+SEPARATORS = [" ", "  ", ", ", ".\n", " - ", "\t", "'", "|", "—", "…"]
+
+
+def random_text(rng: random.Random, words: int) -> str:
+    out = []
+    for _ in range(words):
+        out.append(rng.choice(VOCAB))
+        out.append(rng.choice(SEPARATORS))
+    return "".join(out)
+
+
+def test_a_quote_is_found_through_punctuation_case_and_unicode() -> None:
+    output = "We found that the model's score of reach is not a conversation at all here."
+    posts = [
+        "nothing to see",
+        "THE MODEL'S SCORE, of reach -- is not a conversation!",  # ASCII, other separators
+        "Déjà: the model's score of reach is not a conversation",  # non-ASCII: the Python route
+        None,
+        "",
+    ]
+    assert publish.publishable_problems(output, posts) == reference(output, posts)
+    assert len(publish.publishable_problems(output, posts)) == 2
+
+
+def test_the_problems_are_those_of_reading_every_post() -> None:
+    rng = random.Random(5)
+    for _ in range(30):
+        posts: list[str | None] = [random_text(rng, rng.randint(0, 40)) for _ in range(150)]
+        posts[rng.randrange(150)] = None
+        outputs = {
+            "md": random_text(rng, 300) + " acct_0123456789abcdef",
+            "a.csv": "model,n\n" + random_text(rng, 60),
+            "short": "too few words here",
+        }
+        got = publish.publication_problems(outputs, pl.Series(posts, dtype=pl.String))
+        for name, text in outputs.items():
+            assert got[name] == reference(text, posts), name
+            assert publish.publishable_problems(text, posts) == got[name]
+
+
+def test_the_problems_stop_after_ten_in_the_posts_order(monkeypatch: pytest.MonkeyPatch) -> None:
+    quote = "one two three four five six seven eight"
+    posts = [f"post {i}: {quote}" if i % 3 else f"nothing {i}" for i in range(60)]
+    posts = [p.replace("one", "ÖNE") if i % 2 else p for i, p in enumerate(posts)]
+    output = f"{quote} ÖNE two three four five six seven eight"
+    monkeypatch.setattr(publish, "QUOTE_BATCH_TEXTS", 7)  # quotes found across batches
+    got = publish.publishable_problems(output, posts)
+    assert got == reference(output, posts) and len(got) == 11
