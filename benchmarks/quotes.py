@@ -28,7 +28,7 @@ from benchmarks.common import PeakRSS, human  # noqa: E402
 from benchmarks.synthetic import synthetic_posts  # noqa: E402
 
 
-def former_check(text: str, quoted_texts: list[str], n: int = 8) -> list[str]:
+def former_check(text: str, quoted_texts: list[str | None], n: int = 8) -> list[str]:
     """The check before session 19: a regex and every run of every post, in Python."""
     problems = [f"lists a pseudonym: {m.group(0)}" for m in publish.PSEUDONYM.finditer(text)][:5]
     words = re.findall(r"\w+", text.lower())

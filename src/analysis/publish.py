@@ -141,14 +141,14 @@ def _words(text: str) -> list[str]:
     return re.findall(r"\w+", text.lower())
 
 
-def _quotes(words: list[str], n: int) -> Iterator[tuple[int, str]]:
-    """``(position, run)`` of every run of ``n`` consecutive ``words`` that holds a letter."""
+def _quotes(words: list[str], n: int) -> Iterator[str]:
+    """Every run of ``n`` consecutive ``words`` that holds a letter, in order."""
     for i in range(len(words) - n + 1):
         gram = words[i : i + n]
         # A run of numbers ("0 0 0 1", a matrix in a post) quotes nobody: a table of our
         # own figures would match it. A quote has words.
         if any(any(ch.isalpha() for ch in w) for w in gram):
-            yield i, " ".join(gram)
+            yield " ".join(gram)
 
 
 def publication_problems(
@@ -169,7 +169,7 @@ def publication_problems(
     are the same as reading every post in Python (a test compares them).
     """
     n = min_quote_words
-    grams = {name: {g for _, g in _quotes(_words(text), n)} for name, text in outputs.items()}
+    grams = {name: set(_quotes(_words(text), n)) for name, text in outputs.items()}
     out = {
         name: [f"lists a pseudonym: {m.group(0)}" for m in PSEUDONYM.finditer(text)][:5]
         for name, text in outputs.items()
@@ -183,7 +183,7 @@ def publication_problems(
         batch = texts.slice(batch_start, QUOTE_BATCH_TEXTS)
         found_in, others = _runs_found(batch, wanted, n)
         for i in sorted(found_in.keys() | set(others)):
-            runs = found_in.get(i) or (g for _, g in _quotes(_words(batch[i] or ""), n))
+            runs = found_in.get(i) or _quotes(_words(batch[i] or ""), n)
             found: dict[str, str] = {}
             for gram in runs:
                 for name in open_ - found.keys():

@@ -4,31 +4,15 @@ in Python found (`publish.publication_problems` against the former per-post loop
 from __future__ import annotations
 
 import random
-import re
 
 import polars as pl
 import pytest
 
 from analysis import publish
+from benchmarks.quotes import former_check
 
-
-def reference(text: str, quoted_texts: list[str | None], n: int = 8) -> list[str]:
-    """The check as it was: a regex and every run of every post, in Python."""
-    problems = [f"lists a pseudonym: {m.group(0)}" for m in publish.PSEUDONYM.finditer(text)][:5]
-    words = re.findall(r"\w+", text.lower())
-    grams = {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
-    for post in quoted_texts:
-        pw = re.findall(r"\w+", (post or "").lower())
-        for i in range(len(pw) - n + 1):
-            gram = pw[i : i + n]
-            if not any(any(ch.isalpha() for ch in w) for w in gram):
-                continue
-            if " ".join(gram) in grams:
-                problems.append(f"quotes post text: {' '.join(pw[i : i + n])!r}")
-                break
-        if len(problems) > 10:
-            break
-    return problems
+#: The check as it was: a regex and every run of every post, in Python.
+reference = former_check
 
 
 VOCAB = ["the", "model", "score", "Conversation", "reach", "0", "1", "42", "x_y", "naïve", "ÉTÉ"]
