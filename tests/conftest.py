@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+# First of all: importing analysis pins the numeric libraries' kernels (analysis.numerics), which
+# only takes when it happens before numpy, torch or scikit-learn load. A test module that
+# imported numpy first left the test process on numpy's AVX-512 loops while the pipelines and
+# Dask workers it starts ran the pinned AVX2 ones: on an AVX-512 machine the local and cluster
+# fits then differed in the last bits (tests/unit/test_compute.py).
+import analysis  # noqa: F401
+
 # xdist groups under pytest 9.2, and the order they are handed out in (tests/xdist_groups.py):
 # imported, the hooks are this conftest's
 from tests.xdist_groups import (

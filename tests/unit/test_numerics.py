@@ -60,3 +60,13 @@ def test_importing_analysis_pins_before_numpy_and_torch_load() -> None:
         return
     assert got["pins"] == want
     assert got["torch"] == "AVX2"
+
+
+def test_the_test_process_itself_is_pinned() -> None:
+    """tests/conftest.py imports analysis before any test module imports numpy: the tests'
+    own arithmetic is the pipelines' and the Dask workers' (it was not on AVX-512 machines)."""
+    from analysis import numerics
+
+    assert numerics.LOADED_BEFORE_PIN == ()
+    want = pins_for(os.uname().machine, cpu_flags())
+    assert {k: os.environ.get(k) for k in want} == want
