@@ -5,8 +5,9 @@ Reads nothing and writes nothing itself except the content-addressed cache it is
 * :func:`~analysis.embed_models.load_model` loads the packaged all-MiniLM-L6-v2 offline
   (384 dims); importing ``sentence_transformers`` costs 7-10 s, so it happens inside the
   function, never at import.
-* :func:`encode_texts` encodes in batches, longest texts together (sorting by length cuts
-  padding), with an explicit thread count and a progress bar on long runs.
+* :func:`encode_texts` encodes in batches, texts of one token length together (no padding; a
+  text's vector then depends on the text alone, not on its batch: warm and cold caches give the
+  same bits), with an explicit thread count and a progress bar on long runs.
 * :class:`~analysis.embed_cache.EmbeddingCache` keeps vectors keyed by (model, revision,
   sha256(text)) in Parquet shards under ``data/cache/embeddings/<model>@<revision>/``. A run
   writes one new shard with only the texts it had to encode, so adding 1 % new posts encodes
@@ -42,7 +43,7 @@ from analysis.embed_cache import EmbeddingCache, text_keys
 
 # load_model stays importable from here: the test session's model fixture (tests/conftest.py)
 # loads it as analysis.embed.load_model.
-from analysis.embed_models import Encoder, load_model  # noqa: F401
+from analysis.embed_models import Encoder, length_batches, load_model, token_lengths  # noqa: F401
 
 if TYPE_CHECKING:
     from analysis.compute import Engine
@@ -90,15 +91,19 @@ def for_size(p: EmbedParams, n_posts: int) -> EmbedParams:
     return p
 
 
-def length_batches(texts: Sequence[str], batch_size: int) -> list[np.ndarray]:
-    """Indices of ``texts`` in batches of ``batch_size``, longest texts first.
+def text_batches(texts: Sequence[str], encoder: Encoder, batch_size: int) -> list[np.ndarray]:
+    """Indices of ``texts`` in the batches the encoder is handed, longest texts first.
 
-    Sorting by length keeps padded batches short (~2x faster than input order on beer). The
-    batches depend only on the texts and ``batch_size``, never on the engine, so every engine
-    hands the encoder the very same batches (and gets the very same vectors back).
+    An encoder that counts tokens (the torch route) gets batches of one token length each: no
+    padding, and the very batches it would form itself (:class:`~analysis.embed_models.
+    TorchEncoder`, whose vectors do not depend on the batch). Other encoders get texts sorted by
+    characters (~2x faster than input order on beer). The batches depend only on the texts, the
+    encoder and ``batch_size``, never on the engine.
     """
-    order = np.argsort([len(t) for t in texts], kind="stable")[::-1]
-    return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    tokens = token_lengths(encoder, texts)
+    if tokens is not None:
+        return length_batches(tokens, batch_size, exact=True)
+    return length_batches(np.array([len(t) for t in texts]), batch_size)
 
 
 def encode_batches(batches: list[list[str]], encoder: Encoder) -> list[np.ndarray]:
@@ -138,7 +143,7 @@ def encode_texts(
         return np.zeros((0, DIM), dtype=np.float32)
     from tqdm.auto import tqdm
 
-    batches = length_batches(texts, batch_size)
+    batches = text_batches(texts, encoder, batch_size)
     parts: list[np.ndarray] = []
     with tqdm(total=len(texts), desc="embed", unit="text", disable=not progress) as bar:
         if engine is None:

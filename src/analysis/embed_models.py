@@ -111,19 +111,84 @@ def load_model(name: str, device: str = "auto", threads: int | None = None) -> A
     return SentenceTransformer(str(path), device=resolve_device(device))
 
 
+#: A forward pass of texts of one token length is topped up (its texts repeated) to at least
+#: this many tokens. Which kernels torch's CPU matmuls pick, and so the last bits of a vector,
+#: depend on the shape of the batch: measured here (all-MiniLM-L6-v2, beer comments), a text
+#: got the very same bits in every batch of texts of its own token length holding at least
+#: ~36 tokens, and other bits below that (one text of 22 tokens, two of 12) or beside texts of
+#: other lengths (padding). 128 leaves a margin; tests/unit/test_embed.py checks the property.
+MIN_BATCH_TOKENS = 128
+
+
+def length_batches(lengths: np.ndarray, batch_size: int, exact: bool = False) -> list[np.ndarray]:
+    """Indices of texts in batches of at most ``batch_size``, longest first.
+
+    Args:
+        lengths: one length per text (tokens or characters).
+        batch_size: texts per batch.
+        exact: every batch holds texts of one length only (no padding, and a text's vector
+            then depends on nothing but the text: :class:`TorchEncoder`).
+
+    The batches depend only on the lengths and ``batch_size``, never on the engine.
+    """
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    if not exact:
+        return [order[s : s + batch_size] for s in range(0, len(order), batch_size)]
+    runs = np.flatnonzero(np.diff(np.asarray(lengths)[order])) + 1
+    return [
+        run[s : s + batch_size]
+        for run in np.split(order, runs)
+        for s in range(0, len(run), batch_size)
+    ]
+
+
+class TorchEncoder:
+    """A SentenceTransformer as an :data:`Encoder` whose vectors depend on each text alone.
+
+    Plain ``encode`` pads a batch to its longest text and lets the batch's shape choose the
+    matmul kernels, so a text's vector changed in its last bits (~1e-7) with the texts it was
+    batched with; with the embedding cache, *which* texts share a batch depends on what the
+    cache held, so a warm and a cold run wrote different ``embeddings.parquet`` from the same
+    posts (and topics, scores and validity moved with them). Here every forward pass holds texts
+    of one token length only (no padding), topped up to :data:`MIN_BATCH_TOKENS` by repeating
+    them, whatever the caller's batches were. On one machine with the same thread count, a text
+    gets the same vector alone, in any batch, warm or cold; another CPU or a GPU may round
+    differently (their kernels are theirs).
+    """
+
+    def __init__(self, model: Any, batch_size: int) -> None:
+        self.model, self.batch_size = model, batch_size
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
+        """Tokens per text as the model sees them (special tokens in, cut at its limit)."""
+        out = [np.zeros(0, dtype=np.int64)]
+        for s in range(0, len(texts), 4096):  # padded tensors: a slice at a time
+            mask = self.model.preprocess(list(texts[s : s + 4096]))["attention_mask"]
+            out.append(mask.sum(dim=1).numpy().astype(np.int64))
+        return np.concatenate(out)
+
+    def __call__(self, texts: Sequence[str]) -> np.ndarray:
+        lengths = self.token_lengths(texts)
+        out: np.ndarray | None = None
+        for idx in length_batches(lengths, self.batch_size, exact=True):
+            rows = np.resize(idx, max(len(idx), -(-MIN_BATCH_TOKENS // int(lengths[idx[0]]))))
+            vecs = self.model.encode(
+                [texts[i] for i in rows],
+                batch_size=len(rows),
+                normalize_embeddings=True,
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+            if out is None:
+                out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
+            out[idx] = vecs[: len(idx)]
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+
 def model_encoder(model: Any, batch_size: int) -> Encoder:
-    """Wrap a SentenceTransformer as an :data:`Encoder` (normalised float32 vectors)."""
-
-    def encode(texts: Sequence[str]) -> np.ndarray:
-        return model.encode(
-            list(texts),
-            batch_size=batch_size,
-            normalize_embeddings=True,
-            convert_to_numpy=True,
-            show_progress_bar=False,
-        ).astype(np.float32, copy=False)
-
-    return encode
+    """Wrap a SentenceTransformer as an :data:`Encoder` (normalised float32 vectors, each a
+    function of its text alone: :class:`TorchEncoder`)."""
+    return TorchEncoder(model, batch_size)
 
 
 @dataclass(frozen=True)
@@ -160,6 +225,17 @@ class ModelEncoder:
 
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         return resolve_encoder(self)(texts)
+
+    def token_lengths(self, texts: Sequence[str]) -> np.ndarray | None:
+        """Tokens per text when the route batches by them (torch), else None. Loads the model
+        in this process (with a cluster engine: the client's one copy, for the batching)."""
+        return token_lengths(resolve_encoder(self), texts)
+
+
+def token_lengths(encoder: Encoder, texts: Sequence[str]) -> np.ndarray | None:
+    """``encoder.token_lengths(texts)`` when the encoder has one, else None."""
+    measure = getattr(encoder, "token_lengths", None)
+    return None if measure is None else measure(texts)
 
 
 _ENCODERS: dict[ModelEncoder, Encoder] = {}

@@ -127,7 +127,7 @@ def test_the_batches_do_not_depend_on_the_engine(engine) -> None:
     embed.encode_texts(texts, recording, batch_size=8)
     chunked: list[list[str]] = []
     for task in [
-        [[texts[i] for i in idx] for idx in embed.length_batches(texts, 8)[s : s + 3]]
+        [[texts[i] for i in idx] for idx in embed.text_batches(texts, recording, 8)[s : s + 3]]
         for s in range(0, 13, 3)
     ]:
         chunked.extend(task)

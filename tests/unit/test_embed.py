@@ -11,7 +11,7 @@ import pytest
 
 from analysis.embed import DIM, embed_posts, encode_texts
 from analysis.embed_cache import EmbeddingCache, text_key
-from analysis.embed_models import model_encoder
+from analysis.embed_models import MIN_BATCH_TOKENS, length_batches, model_encoder
 
 
 class CountingEncoder:
@@ -170,7 +170,7 @@ def test_real_model_smoke_and_cache(embedding_model, tmp_path):
     )
     out2, st2 = embed_posts(posts2, counted, cache)
     assert st2.n_encoded == 1 and sum(calls) == 1
-    assert np.allclose(out2["embedding"].to_numpy()[:5], m, atol=1e-6)
+    assert np.array_equal(out2["embedding"].to_numpy()[:5], m)  # the cached bits, exactly
 
 
 def test_prune_keeps_only_the_given_texts(tmp_path):
@@ -281,3 +281,72 @@ def test_the_stage_writes_the_same_table_chunk_by_chunk(tmp_path):
     )
     assert pl.read_parquet(tmp_path / "one.parquet").equals(whole) and one.n_posts == posts.height
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_length_batches_exact_holds_one_length_per_batch() -> None:
+    lengths = np.array([5, 9, 5, 5, 9, 1, 5, 7])
+    loose = length_batches(lengths, 3)
+    assert [lengths[b].tolist() for b in loose] == [[9, 9, 7], [5, 5, 5], [5, 1]]
+    exact = length_batches(lengths, 3, exact=True)
+    assert [b.tolist() for b in exact] == [[1, 4], [7], [0, 2, 3], [6], [5]]
+    assert sorted(np.concatenate(exact).tolist()) == list(range(8))
+    assert length_batches(np.zeros(0, dtype=int), 3, exact=True) == []
+
+
+def _sentences(n: int) -> list[str]:
+    """Texts of 3 to ~60 tokens, several of each length (so batches of one length vary)."""
+    rng = np.random.default_rng(7)
+    words = [
+        "hop",
+        "malt",
+        "yeast",
+        "barrel",
+        "stout",
+        "lager",
+        "ale",
+        "cask",
+        "bottle",
+        "pour",
+        "foam",
+        "bitter",
+        "sour",
+        "dry",
+    ]
+    return [" ".join(rng.choice(words, size=int(rng.integers(1, 40)))) for _ in range(n)]
+
+
+def test_a_text_gets_the_same_bits_in_any_batch(embedding_model) -> None:
+    """Padding and the batch's shape moved a vector's last bits (~1e-7) with its batchmates;
+    batches of one token length, topped up to MIN_BATCH_TOKENS, make each vector a function of
+    its text alone: the whole set, a shuffled third in small batches and each text alone agree
+    bit for bit."""
+    texts = [*_sentences(90), "Hello", "ok", "What yeast for a saison?"]
+    enc = model_encoder(embedding_model, batch_size=16)
+    whole = encode_texts(texts, enc, batch_size=16)
+    lengths = enc.token_lengths(texts)
+    assert lengths.min() * 2 < MIN_BATCH_TOKENS  # some forward passes are topped up
+    assert len(set(lengths.tolist())) > 20
+    rng = np.random.default_rng(3)
+    some = rng.permutation(len(texts))[:31]
+    part = encode_texts([texts[i] for i in some], model_encoder(embedding_model, 5), 5)
+    assert np.array_equal(part, whole[some])
+    alone = np.concatenate([enc([texts[i]]) for i in some[:8]])
+    assert np.array_equal(alone, whole[some[:8]])
+    mixed = enc([texts[i] for i in some])  # one call of mixed lengths: regrouped inside
+    assert np.array_equal(mixed, whole[some])
+    assert np.allclose(np.linalg.norm(whole, axis=1), 1, atol=1e-5)
+
+
+def test_warm_and_cold_caches_write_the_same_bits(embedding_model, tmp_path) -> None:
+    """The incremental run (most vectors from the cache, encoded in other batches) gives the
+    table a cold run gives: embeddings are a function of the posts and the params."""
+    texts = _sentences(70)
+    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(70)], "text": texts})
+    enc = model_encoder(embedding_model, batch_size=8)
+    cold, _ = embed_posts(posts, enc, EmbeddingCache(tmp_path / "cold", "m", "1"), batch_size=8)
+    warm_cache = EmbeddingCache(tmp_path / "warm", "m", "1")
+    embed_posts(posts.sample(fraction=0.5, seed=1), enc, warm_cache, batch_size=8)
+    embed_posts(posts.tail(9), enc, warm_cache, batch_size=8)
+    warm, st = embed_posts(posts, enc, warm_cache, batch_size=8)
+    assert 0 < st.n_encoded < st.n_cached
+    assert warm.equals(cold)
