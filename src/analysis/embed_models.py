@@ -229,6 +229,8 @@ class ModelEncoder:
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray | None:
         """Tokens per text when the route batches by them (torch), else None. Loads the model
         in this process (with a cluster engine: the client's one copy, for the batching)."""
+        if self.route != "torch":  # the other routes run one text at a time or pool tokens
+            return None
         return token_lengths(resolve_encoder(self), texts)
 
 
