@@ -233,7 +233,17 @@ def main(argv: list[str] | None = None) -> None:
                     notes.append("topics peer skipped: bertopic not installed")
             if "incremental" in only:
                 print("\n== incremental embedding (content cache)", flush=True)
-                run_stage(figs, scale.incremental_embed, min(2000, max(embed_sizes)), str(folder))
+                for f in run_stage(
+                    figs, scale.incremental_embed, min(2000, max(embed_sizes)), str(folder)
+                ):
+                    if "same_as_cold" in f.extra:
+                        line = (
+                            f"incremental embed: +1 % re-run {f.extra['speedup']:.0f}x faster than "
+                            f"the full run ({f.extra['encoded']} encoded, {f.extra['cached']} from "
+                            f"the cache); identical to a cold run: {f.extra['same_as_cold']}"
+                        )
+                        print(f"  {line}")
+                        notes.append(line)
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 
