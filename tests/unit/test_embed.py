@@ -320,7 +320,7 @@ def test_a_text_gets_the_same_bits_in_any_batch(embedding_model) -> None:
     batches of one token length, topped up to MIN_BATCH_TOKENS, make each vector a function of
     its text alone: the whole set, a shuffled third in small batches and each text alone agree
     bit for bit."""
-    texts = [*_sentences(90), "Hello", "ok", "What yeast for a saison?"]
+    texts = [*_sentences(60), "Hello", "ok", "What yeast for a saison?"]
     enc = model_encoder(embedding_model, batch_size=16)
     whole = encode_texts(texts, enc, batch_size=16)
     lengths = enc.token_lengths(texts)
@@ -340,13 +340,13 @@ def test_a_text_gets_the_same_bits_in_any_batch(embedding_model) -> None:
 def test_warm_and_cold_caches_write_the_same_bits(embedding_model, tmp_path) -> None:
     """The incremental run (most vectors from the cache, encoded in other batches) gives the
     table a cold run gives: embeddings are a function of the posts and the params."""
-    texts = _sentences(70)
-    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(70)], "text": texts})
+    texts = _sentences(40)
+    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(40)], "text": texts})
     enc = model_encoder(embedding_model, batch_size=8)
     cold, _ = embed_posts(posts, enc, EmbeddingCache(tmp_path / "cold", "m", "1"), batch_size=8)
     warm_cache = EmbeddingCache(tmp_path / "warm", "m", "1")
     embed_posts(posts.sample(fraction=0.5, seed=1), enc, warm_cache, batch_size=8)
-    embed_posts(posts.tail(9), enc, warm_cache, batch_size=8)
+    embed_posts(posts.tail(7), enc, warm_cache, batch_size=8)
     warm, st = embed_posts(posts, enc, warm_cache, batch_size=8)
     assert 0 < st.n_encoded < st.n_cached
     assert warm.equals(cold)
