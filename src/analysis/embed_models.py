@@ -151,9 +151,10 @@ class TorchEncoder:
     cache held, so a warm and a cold run wrote different ``embeddings.parquet`` from the same
     posts (and topics, scores and validity moved with them). Here every forward pass holds texts
     of one token length only (no padding), topped up to :data:`MIN_BATCH_TOKENS` by repeating
-    them, whatever the caller's batches were. On one machine with the same thread count, a text
-    gets the same vector alone, in any batch, warm or cold; another CPU or a GPU may round
-    differently (their kernels are theirs).
+    them, whatever the caller's batches were. A text then gets the same vector alone, in any
+    batch, warm or cold, at any thread count (with ``analysis.numerics``' pins: MKL's strict
+    mode), on any x86-64 CPU with AVX2; ARM or a GPU may round differently (their kernels are
+    theirs).
     """
 
     def __init__(self, model: Any, batch_size: int) -> None:
