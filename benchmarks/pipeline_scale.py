@@ -9,7 +9,9 @@ RSS of the stage's processes (psutil, the process tree under ``dvc`` sampled eve
 DVC's own process is reported apart). Then the log-log slope of seconds against N per stage.
 
 ``--incremental`` adds 1 % new posts (new threads, later in time) to the largest dump and runs
-``dvc repro`` again: the re-run's seconds per stage as a share of the full run's.
+``dvc repro`` again: the re-run's seconds per stage as a share of the full run's. With
+``--freeze validate,compare`` those stages are frozen first (``dvc freeze``: the method's
+evaluation re-run on a schedule, not on every new post; the report then says how old it is).
 ``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.
 ``--until score``: ingest, embed, topics and every model's scores), for sizes whose validate and
 compare would take hours. Each stage's figures are printed as it ends.
@@ -346,6 +348,12 @@ def main(argv: list[str] | None = None) -> int:
         help="set a parameter of the project copies (YAML value), e.g. ingest.engine=streaming",
     )
     ap.add_argument(
+        "--freeze",
+        default="",
+        metavar="STAGES",
+        help="--incremental: freeze these stages (comma-separated) before the re-run",
+    )
+    ap.add_argument(
         "--until", help="run only this stage and those it depends on (e.g. score: ingest to scores)"
     )
     a = ap.parse_args(argv)
@@ -384,13 +392,19 @@ def main(argv: list[str] | None = None) -> int:
         if a.incremental and ok:
             n = max(ok)
             m = add_new_posts(work / f"dump-{n}")
+            frozen = [x for x in a.freeze.split(",") if x]
+            if frozen:
+                dvc = str(Path(sys.executable).parent / "dvc")
+                subprocess.run([dvc, "freeze", *frozen], cwd=work / f"project-{n}", check=True)
             inc = repro(work / f"project-{n}", work / f"repro-{n}-incremental.log", a.until)
             inc["n_new"] = m
+            inc["frozen"] = frozen
             full = ok[n]
             print(
                 f"\nincremental: +{m} posts ({100 * m / n:.0f} %) on {human(n)}: "
                 f"{inc['seconds']:.1f} s = {100 * inc['seconds'] / full['seconds']:.0f} % of the "
                 f"full run ({full['seconds']:.1f} s)"
+                + (f"; frozen: {', '.join(frozen)}" if frozen else "")
             )
             gi, gf = grouped(inc), grouped(full)
             for stage, (s, mib) in gi.items():

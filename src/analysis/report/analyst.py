@@ -21,6 +21,7 @@ import polars as pl
 from analysis import plots
 from analysis.report import fmt
 from analysis.report.frames import Inputs, experts_by_topic
+from analysis.report.freshness import Lag
 from analysis.report.methodology import NEVER_INFERRED
 from analysis.report.params import ReportParams
 
@@ -204,8 +205,15 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
     return out
 
 
-def render_index(p: ReportParams, inp: Inputs, secs: Sequence[Section], plotlyjs: str) -> str:
-    """The whole analyst page as one HTML string (works offline from disk)."""
+def render_index(
+    p: ReportParams,
+    inp: Inputs,
+    secs: Sequence[Section],
+    plotlyjs: str,
+    lags: Sequence[Lag] = (),
+) -> str:
+    """The whole analyst page as one HTML string (works offline from disk); ``lags``: the
+    evaluations of another date than the scores' (``report.freshness``), said at the top."""
     figures = {
         s.id: [figure_div(f, f"fig-{s.id}-{i}") for i, f in enumerate(s.figures)] for s in secs
     }
@@ -218,4 +226,5 @@ def render_index(p: ReportParams, inp: Inputs, secs: Sequence[Section], plotlyjs
         read=list(inp.read),
         never_inferred=NEVER_INFERRED,
         plotlyjs=plotlyjs,
+        lags=lags,
     )

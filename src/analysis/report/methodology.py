@@ -18,6 +18,7 @@ import polars as pl
 
 from analysis.contracts import CompareResult, ValidityResult
 from analysis.report import fmt
+from analysis.report.freshness import Lag
 from analysis.report.params import Params
 from analysis.report.public import md_table
 
@@ -48,6 +49,8 @@ class WriteupContext:
     #: the error that kept kaleido from starting a browser ("" when the figures are full)
     figure_fallback: str = ""
     model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
+    #: evaluations (validate, compare) of another date than the scores' (``report.freshness``)
+    lags: Sequence[Lag] = ()
 
 
 def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -98,6 +101,7 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             model_docs=ctx.model_docs,
             md_table=md_table,
             never_inferred=NEVER_INFERRED,
+            lags=ctx.lags,
         ).rstrip("\n")
         + "\n"
     )

@@ -28,7 +28,8 @@ import polars as pl
 from analysis import contracts, paths, publish, vectors
 from analysis.io import read_json
 from analysis.models import MODELS
-from analysis.report import analyst, figures, frames, methodology, public
+from analysis.models.common import resolve_as_of
+from analysis.report import analyst, figures, frames, freshness, methodology, public
 from analysis.report.params import Params
 
 log = logging.getLogger(__name__)
@@ -95,12 +96,36 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     return inp
 
 
+def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
+    """The evaluations read (validity, compare) of another date than the scores', each logged."""
+    if inp.posts is None or inp.posts.is_empty():
+        return []
+    as_of = resolve_as_of(mp.models, inp.posts)
+    evaluated = {
+        "validate": inp.validity.as_of if inp.validity is not None else None,
+        "compare": inp.compare.as_of if inp.compare is not None else None,
+    }
+    lags = freshness.evaluation_lags(as_of, inp.posts, evaluated)
+    for g in lags:
+        log.warning(
+            "%s (stage %s) evaluated the scores of %s, not of %s (%d posts between): the "
+            "report says so; `dvc unfreeze validate compare && dvc repro` re-evaluates",
+            " and ".join(g.results),
+            " and ".join(g.stages),
+            g.evaluated_as_of,
+            g.as_of,
+            g.n_posts_between,
+        )
+    return lags
+
+
 def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Build and write every report output under ``root``; returns a summary in numbers."""
     started = time.perf_counter()
     mp = Params.of(params)  # every section the outputs print, typed
     p = mp.report
     inp = load_inputs(root, params)
+    lags = evaluation_lags(inp, mp)
     b = frames.build(inp, p)
     reports = root / paths.REPORTS
 
@@ -118,6 +143,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         figures=fig_paths,
         figure_fallback=fallback,
         model_docs=methodology.model_docs([m for m in mp.models.names if m in MODELS]),
+        lags=lags,
     )
     md = methodology.methodology_markdown(ctx)
     readme = public.readme(tables, mp.privacy.min_cell_k)
@@ -147,7 +173,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     from plotly.offline import get_plotlyjs
 
     secs = analyst.sections(inp, b, p)
-    page = analyst.render_index(p, inp, secs, get_plotlyjs())
+    page = analyst.render_index(p, inp, secs, get_plotlyjs(), lags)
     (reports / "index.html").write_text(page, encoding="utf-8")
     summary = {
         "n_inputs_read": len(inp.read),
@@ -163,6 +189,8 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         ),
         "n_static_figures": len(fig_paths),
         "n_dvc_plot_files": len(plot_files),
+        # days the evaluation (validate, compare) lags the scores' date: 0 = this run's
+        "evaluation_days_behind": round(max((g.days for g in lags), default=0.0), 2),
         "seconds": round(time.perf_counter() - started, 1),
     }
     log.info(

@@ -1,0 +1,88 @@
+"""Is the report's evaluation of the data the report describes? (pure: no I/O)
+
+``validate`` and ``compare`` evaluate the method (validity with intervals, agreement, the
+counterfactual tests, divergence and the recommendation); at scale they are most of a run. A
+user may therefore freeze them (``dvc freeze validate compare``) and let ``dvc repro`` refresh
+ingest, the embeddings, topics, scores and the report on new posts, re-running the evaluation
+on a schedule (``dvc unfreeze validate compare && dvc repro``). The same mismatch arises when
+one stage is reproduced alone. Either way the report then holds activity and topics of the data
+up to the scores' date beside an evaluation of the data up to an earlier one, and it must say
+so, in the analyst page and in the writeup, instead of presenting both as one run.
+
+Each stage's typed result records the scoring date it evaluated (``as_of``); the report's own
+date is the scores' (:func:`analysis.models.common.resolve_as_of` on the interim posts, as the
+score stages compute it). :func:`evaluation_lags` lists every result whose date differs, with
+the number of posts between the two dates.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+
+import polars as pl
+
+from analysis import paths
+
+
+@dataclass(frozen=True)
+class Lag:
+    """Evaluation results of one date, another than the scores'."""
+
+    stages: tuple[str, ...]  #: the stages that wrote them ("validate", "compare")
+    results: tuple[str, ...]  #: their paths
+    evaluated_as_of: str  #: the scoring date it evaluated (ISO, as the result records it)
+    as_of: str  #: the scores' date (ISO)
+    #: posts created between the two dates (after the earlier, before the later)
+    n_posts_between: int
+    days: float  #: as_of - evaluated_as_of, in days (negative: the result is of a later date)
+
+    @property
+    def behind(self) -> bool:
+        """Is the evaluation of an earlier date than the scores (the frozen-stages case)?"""
+        return self.days > 0
+
+
+#: The stage results that carry an evaluated date, by stage: their paths for the message.
+RESULTS = {"validate": str(paths.VALIDITY), "compare": str(paths.COMPARE_RESULT)}
+
+
+def _utc(iso: str) -> datetime:
+    return pl.Series([iso]).str.to_datetime(time_zone="UTC", time_unit="us")[0]
+
+
+def evaluation_lags(
+    as_of: datetime, posts: pl.DataFrame, evaluated: Mapping[str, str | None]
+) -> list[Lag]:
+    """The results (stage -> the ``as_of`` it recorded; None = absent) of another date.
+
+    Args:
+        as_of: the scores' date (UTC-aware).
+        posts: the interim posts (``created_at``), to count the posts between the dates.
+        evaluated: per stage of :data:`RESULTS`, the ISO date its result evaluated.
+
+    Returns:
+        One :class:`Lag` per date other than ``as_of`` (to the microsecond) that a result
+        records, its stages in the order of ``evaluated``; empty when every evaluation is of
+        the scores' date.
+    """
+    by_date: dict[datetime, list[str]] = {}
+    for stage, iso in evaluated.items():
+        if iso is not None and _utc(iso) != as_of:
+            by_date.setdefault(_utc(iso), []).append(stage)
+    lags = []
+    for then, stages in by_date.items():
+        lo, hi = min(then, as_of), max(then, as_of)
+        n = posts.filter((pl.col("created_at") >= lo) & (pl.col("created_at") < hi)).height
+        lags.append(
+            Lag(
+                stages=tuple(stages),
+                results=tuple(RESULTS.get(s, s) for s in stages),
+                evaluated_as_of=str(evaluated[stages[0]]),
+                as_of=as_of.isoformat(),
+                n_posts_between=n,
+                days=(as_of - then).total_seconds() / 86400,
+            )
+        )
+    return lags

@@ -1,0 +1,125 @@
+"""The report says when its evaluation (validate, compare) is of another date than its scores:
+stages frozen to re-run on a schedule (``dvc freeze validate compare``) or left out of a run."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analysis.report.freshness import evaluation_lags
+from analysis.stages import report as stage
+from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON
+
+T0 = datetime(2026, 6, 1, tzinfo=UTC)
+
+
+def _posts(n: int, days: float) -> pl.DataFrame:
+    """``n`` posts spread evenly over ``days`` days from T0."""
+    step = timedelta(days=days) / max(n - 1, 1)
+    return pl.DataFrame(
+        {
+            "post_id": [f"post_{i:016x}" for i in range(n)],
+            "account_id": [f"acct_{i % 7:016x}" for i in range(n)],
+            "created_at": [T0 + i * step for i in range(n)],
+            "text": [f"a post about brewing number {i}" for i in range(n)],
+        }
+    )
+
+
+def test_an_evaluation_of_the_scores_date_is_not_flagged() -> None:
+    posts = _posts(50, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    iso = as_of.isoformat()
+    assert evaluation_lags(as_of, posts, {"validate": iso, "compare": iso}) == []
+    assert evaluation_lags(as_of, posts, {"validate": None, "compare": None}) == []
+
+
+def test_a_frozen_evaluation_is_dated_and_counts_the_posts_it_did_not_see() -> None:
+    posts = _posts(101, 10)  # one post every 2.4 hours
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    then = T0 + timedelta(days=5)  # the evaluation saw the first half
+    lags = evaluation_lags(
+        as_of, posts, {"validate": then.isoformat(), "compare": then.isoformat()}
+    )
+    assert len(lags) == 1  # one date: one notice for both stages
+    (g,) = lags
+    assert g.stages == ("validate", "compare") and g.behind
+    assert g.results == ("data/processed/validity.json", "data/processed/compare.json")
+    assert g.n_posts_between == 51  # posts 50..100 were written at or after day 5
+    assert g.days == pytest.approx(5.0, abs=1e-4)
+
+
+def test_stages_of_different_dates_get_a_notice_each_in_either_direction() -> None:
+    posts = _posts(101, 10)
+    as_of = T0 + timedelta(days=4)  # models.as_of set before the evaluated dates
+    lags = evaluation_lags(
+        as_of,
+        posts,
+        {
+            "validate": (T0 + timedelta(days=6)).isoformat(),
+            "compare": (T0 + timedelta(days=4)).isoformat(),  # this run's date: fine
+        },
+    )
+    assert [g.stages for g in lags] == [("validate",)]
+    assert not lags[0].behind and lags[0].days == pytest.approx(-2.0)
+    assert lags[0].n_posts_between == 20  # posts 40..59 fall in [day 4, day 6)
+
+
+def _project(root: Path, posts: pl.DataFrame, evaluated: datetime) -> None:
+    for rel, data in (
+        ("reports/metrics/ingest.json", INGEST_JSON),
+        ("data/processed/validity.json", {**MODELS_JSON, "as_of": evaluated.isoformat()}),
+        ("data/processed/compare.json", {**COMPARE_JSON, "as_of": evaluated.isoformat()}),
+    ):
+        (root / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / rel).write_text(json.dumps(data))
+    (root / "data/interim").mkdir(parents=True, exist_ok=True)
+    posts.write_parquet(root / "data/interim/posts.parquet")
+
+
+@pytest.fixture
+def params() -> dict:
+    return {
+        "report": {"figure_format": "none"},
+        "privacy": {"min_cell_k": 10},
+        "models": {"scored": {"volume": {}, "conversation": {}}, "half_life_days": 30},
+        "source": {"format": "canonical", "name": "demo"},
+    }
+
+
+def test_the_report_and_the_writeup_say_the_evaluation_is_older_than_the_scores(
+    tmp_path: Path, params: dict
+) -> None:
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)  # this run's evaluation: no notice
+    summary = stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    page = (tmp_path / "reports/index.html").read_text()
+    assert summary["evaluation_days_behind"] == 0
+    assert "Evaluation of another date" not in md and "note stale" not in page
+    assert "read from the results of the same run" in md
+
+    _project(tmp_path, posts, T0 + timedelta(days=5))  # validate and compare frozen on day 5
+    summary = stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    page = (tmp_path / "reports/index.html").read_text()
+    assert summary["evaluation_days_behind"] == pytest.approx(5.0, abs=0.01)
+    notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
+    assert "stages `validate` and `compare`" in notice and "2026-06-06 00:00:00" in notice
+    assert "51 posts newer than what was evaluated" in notice
+    assert "dvc unfreeze validate compare && dvc repro" in notice
+    assert "read from the results of the same run" not in md
+    assert page.count('class="note stale"') == 1 and "51 posts" in page
+
+
+def test_the_writeup_suppresses_a_count_of_new_posts_under_k(tmp_path: Path, params: dict) -> None:
+    posts = _posts(101, 10)
+    _project(tmp_path, posts, posts["created_at"][-3])  # the last 3 posts not evaluated
+    stage.write_report(tmp_path, params)
+    notice = (tmp_path / "reports/methodology.md").read_text().split("another date.**")[1]
+    assert "<k posts newer" in notice.split("\n")[0]
