@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 13 Method: reach versus conversation
 #
-# An audience is not a conversation: where each account stands on reach and on conversation, and how the quadrants fill. Reads `data/processed/divergence.parquet` (compare stage) or, before it has run, the score files.
+# An audience is not a conversation: where each account stands on reach and on conversation, and how the quadrants fill. Reads `data/processed/divergence.parquet` and `divergence.json` (the divergence stage).
 
 # %% tags=["parameters"]
 root = ".."  # the project folder (pipeline outputs under data/ and reports/)
@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import contracts, explain, paths, plots, report
+from analysis import contracts, paths, plots, report
 from analysis.config import load_params
 
 pio.renderers.default = "notebook"  # inlines plotly.js: figures survive nbconvert --to html
@@ -36,12 +36,12 @@ params = load_params(ROOT / "params.yaml")
 
 # %%
 divergence = pl.read_parquet(ROOT / paths.DIVERGENCE)
-compare = contracts.load(contracts.CompareResult, ROOT / paths.COMPARE_RESULT)
+split = contracts.load(contracts.DivergenceResult, ROOT / paths.DIVERGENCE_RESULT)
 points = report.divergence_points(divergence)
-plots.reach_vs_conversation(points, compare.divergence.thresholds_pct["reach"])
+plots.reach_vs_conversation(points, split.thresholds_pct["reach"])
 
 # %%
-quadrants = report.quadrant_table(compare)
+quadrants = report.quadrant_table(split)
 quadrants
 
 # %%

@@ -31,7 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "topics": ("topics", "cluster embeddings into topics and attribute topics to accounts"),
     "score": ("score", "fit one influence model: resonance score MODEL"),
     "validate": ("validate", "validity of every model (out-of-time, planted roles, reputation)"),
-    "compare": ("compare", "agreement, divergence, weekend-off and gaming tests"),
+    "divergence": ("divergence", "where reach and conversation part, account by account"),
+    "compare": ("compare", "agreement, weekend-off and gaming tests, the recommendation"),
     "report": ("report", "render reports/index.html and reports/methodology.md"),
     "explain": (
         "explain",

@@ -179,6 +179,21 @@ class Divergence(Contract):
     planted_roles: dict[str, RoleRate] | None = None
 
 
+class DivergenceResult(Divergence):
+    """What ``divergence`` found (``analysis.stages.divergence``): reach against conversation."""
+
+    #: the scores' date (``models.as_of``, else the last post + 1 s)
+    as_of: str
+
+    def headline(self) -> dict[str, Any]:
+        """``reports/metrics/divergence.json``: the reach-conversation split in numbers."""
+        return {
+            "reach_missing": self.reach_missing,
+            "divergence_r2": self.ols.r2,
+            "quadrants": {q.replace(" ", "_"): c.n for q, c in self.quadrants.items()},
+        }
+
+
 class Reason(Contract):
     """Why a candidate fails the rule (``analysis.compare_rule.candidate_reasons``); the report's
     template ``reasons.j2`` says it in words."""
@@ -258,7 +273,6 @@ class CompareResult(Contract):
     n_participants: int
     models: list[str]
     agreement: list[AgreementPair]
-    divergence: Divergence
     counterfactual: Counterfactual
     robustness: dict[str, dict[str, Number]]
     robustness_gates: dict[str, dict[str, bool | None]]
@@ -267,16 +281,12 @@ class CompareResult(Contract):
     hidden_trait: dict[str, dict[str, dict[str, Number]]] | None = None
 
     def headline(self) -> dict[str, Any]:
-        """``reports/metrics/compare.json``: the recommendation, the reach-conversation split
-        and the robustness gates each model fails (every other number, agreement included, is
-        in ``data/processed/compare.json`` and the plot data)."""
-        div = self.divergence
+        """``reports/metrics/compare.json``: the recommendation and the robustness gates each
+        model fails (every other number, agreement included, is in ``data/processed/compare.json``
+        and the plot data; the reach-conversation split is ``divergence``'s)."""
         return {
             "n_participants": self.n_participants,
             "recommended_model": self.recommendation.recommended_model or "none",
-            "reach_missing": div.reach_missing,
-            "divergence_r2": div.ols.r2,
-            "quadrants": {q.replace(" ", "_"): c.n for q, c in div.quadrants.items()},
             "gates_failed": {
                 m: sum(v is False for v in g.values()) for m, g in self.robustness_gates.items()
             },

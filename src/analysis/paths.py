@@ -37,8 +37,9 @@ ACCOUNT_TOPICS = PROCESSED / "account_topics.parquet"
 SCORES = PROCESSED / "scores"
 DIVERGENCE = PROCESSED / "divergence.parquet"
 CHANGES = PROCESSED / "counterfactual_changes.parquet"
-#: The typed results of validate and compare (``analysis.contracts``), full tables included.
+#: The typed results of validate, divergence and compare (``analysis.contracts``).
 VALIDITY = PROCESSED / "validity.json"
+DIVERGENCE_RESULT = PROCESSED / "divergence.json"
 COMPARE_RESULT = PROCESSED / "compare.json"
 #: The topics stage's three tables by name.
 TOPIC_TABLES = {"topics": TOPICS, "post_topics": POST_TOPICS, "account_topics": ACCOUNT_TOPICS}
@@ -48,7 +49,9 @@ METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 TOPICS_METRICS = METRICS / "topics.json"
 MODELS_METRICS = METRICS / "models.json"
+DIVERGENCE_METRICS = METRICS / "divergence.json"
 COMPARE_METRICS = METRICS / "compare.json"
+DIVERGENCE_PLOTS = Path("reports/plots/divergence")
 COMPARE_PLOTS = Path("reports/plots/compare")
 REPORT_PLOTS = Path("reports/plots/report")
 

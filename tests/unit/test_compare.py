@@ -10,7 +10,15 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import cf_rescore, compare, compare_ranks, compare_rule, counterfactual, schema
+from analysis import (
+    cf_rescore,
+    compare,
+    compare_ranks,
+    compare_rule,
+    counterfactual,
+    divergence,
+    schema,
+)
 from analysis.compare import CompareParams, CounterfactualParams
 from analysis.models import conversation, volume
 from analysis.models.base import Tables
@@ -186,7 +194,7 @@ def test_agreement_pairs_draw_what_one_generator_in_turn_draws() -> None:
 
 def test_quadrants_at_the_thresholds() -> None:
     df = pl.DataFrame({"r": [50.0, 49.9, 50.0, 49.9, 100.0], "c": [50.0, 50.0, 49.9, 49.9, 0.0]})
-    got = df.select(compare.quadrant_expr("r", "c", 50.0, 50.0).alias("q"))["q"].to_list()
+    got = df.select(divergence.quadrant_expr("r", "c", 50.0, 50.0).alias("q"))["q"].to_list()
     assert got == [
         "loud and heard",
         "quiet connectors",
@@ -200,20 +208,21 @@ def test_divergence_residuals_and_counts() -> None:
     ids = [f"a{i}" for i in range(6)]
     reach = pl.DataFrame({"account_id": ids, "score_pct": [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]})
     conv = pl.DataFrame({"account_id": ids, "score_pct": [100.0, 80.0, 60.0, 40.0, 20.0, 0.0]})
-    div, fit = compare.divergence(reach, conv, CompareParams())
+    div, fit = divergence.divergence(reach, conv, divergence.DivergenceParams())
     assert div.columns == ["account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"]
     assert fit["slope"] == pytest.approx(-1.0)
     assert div["divergence"].abs().max() == pytest.approx(0.0, abs=1e-9)  # a perfect line
-    counts = compare.quadrant_counts(div)
+    counts = divergence.quadrant_counts(div)
     assert counts["quiet connectors"]["n"] == 3 and counts["loud but unheard"]["n"] == 3
     assert counts["loud and heard"] == {"n": 0, "share": 0.0}
     truth = pl.DataFrame({"account_id": ids, "role": ["expert"] * 3 + ["gamer"] * 3})
-    rates = compare.role_rates(div, truth, min_cell_k=3)
+    rates = divergence.role_rates(div, truth, min_cell_k=3)
     assert rates["expert_in_quiet_connectors"]["rate"] == 1.0
     assert rates["gamer_in_loud_but_unheard"]["rate"] == 1.0
     assert rates["broadcaster_in_loud_but_unheard"]["rate"] is None  # no such role: suppressed
     assert (
-        compare.role_rates(div, truth, min_cell_k=4)["expert_in_quiet_connectors"]["rate"] is None
+        divergence.role_rates(div, truth, min_cell_k=4)["expert_in_quiet_connectors"]["rate"]
+        is None
     )
 
 
@@ -504,17 +513,17 @@ def test_divergence_without_spread_in_reach_places_nobody() -> None:
     conv = pl.DataFrame(
         {"account_id": [f"a{i}" for i in range(n)], "score_pct": [float(i % 7) for i in range(n)]}
     )
-    div, fit = compare.divergence(reach, conv, CompareParams())
+    div, fit = divergence.divergence(reach, conv, divergence.DivergenceParams())
     assert fit["slope"] is None and fit["n"] == n
     assert fit["reach_missing"] is True
     assert div.columns == ["account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"]
     assert div["quadrant"].null_count() == n and div["divergence"].null_count() == n
-    counts = compare.quadrant_counts(div)
+    counts = divergence.quadrant_counts(div)
     assert all(c == {"n": 0, "share": None} for c in counts.values()), counts
-    _, fit = compare.divergence(
+    _, fit = divergence.divergence(
         reach.with_columns(score_pct=pl.Series([float(i % 3) for i in range(n)])),
         conv,
-        CompareParams(),
+        divergence.DivergenceParams(),
     )
     assert fit["reach_missing"] is False
 

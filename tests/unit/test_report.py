@@ -129,23 +129,6 @@ COMPARE_JSON = {
             "statistics": {"spearman": {"value": 0.55, "ci_low": 0.3, "ci_high": 0.7}},
         }
     ],
-    "divergence": {
-        "models": {"reach": "reach", "conversation": "conversation"},
-        "quadrants": {
-            "loud and heard": {"n": 12, "share": 0.3},
-            "quiet connectors": {"n": 6, "share": 0.15},
-            "loud but unheard": {"n": 8, "share": 0.2},
-            "quiet and unheard": {"n": 14, "share": 0.35},
-        },
-        "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
-        "reach_missing": False,
-        "ols": {"n": 40, "slope": 0.0123, "r2": 0.0004},
-        "planted_roles": {
-            "gamer_in_loud_but_unheard": {"n_role": 12, "rate": 0.5, "suppressed": False},
-            "broadcaster_in_loud_but_unheard": {"n_role": None, "rate": None, "suppressed": True},
-            "expert_in_quiet_connectors": {"n_role": 20, "rate": 0.4, "suppressed": False},
-        },
-    },
     "counterfactual": {
         "n_sample": 30,
         "n_targets": 30,
@@ -211,6 +194,25 @@ COMPARE_JSON = {
 }
 VALIDITY = contracts.ValidityResult.model_validate(MODELS_JSON)
 COMPARE = contracts.CompareResult.model_validate(COMPARE_JSON)
+
+DIVERGENCE_JSON = {
+    "as_of": "2026-07-01T00:00:00+00:00",
+    "models": {"reach": "reach", "conversation": "conversation"},
+    "quadrants": {
+        "loud and heard": {"n": 12, "share": 0.3},
+        "quiet connectors": {"n": 6, "share": 0.15},
+        "loud but unheard": {"n": 8, "share": 0.2},
+        "quiet and unheard": {"n": 14, "share": 0.35},
+    },
+    "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
+    "reach_missing": False,
+    "ols": {"n": 40, "slope": 0.0123, "r2": 0.0004},
+    "planted_roles": {
+        "gamer_in_loud_but_unheard": {"n_role": 12, "rate": 0.5, "suppressed": False},
+        "broadcaster_in_loud_but_unheard": {"n_role": None, "rate": None, "suppressed": True},
+        "expert_in_quiet_connectors": {"n_role": 20, "rate": 0.4, "suppressed": False},
+    },
+}
 
 
 # ---------------------------------------------------------------- frames
@@ -287,7 +289,7 @@ def test_effect_frames_read_the_counterfactual_tests() -> None:
         report.effect_frame(COMPARE.counterfactual, "nope")
 
 
-def test_quadrants_are_the_ones_compare_placed() -> None:
+def test_quadrants_are_the_ones_the_divergence_stage_placed() -> None:
     div = pl.DataFrame(
         {
             "account_id": ["a", "b", "c"],
@@ -298,7 +300,7 @@ def test_quadrants_are_the_ones_compare_placed() -> None:
     )
     pts = report.divergence_points(div)
     assert pts["quadrant"].to_list() == ["loud but unheard", "quiet connectors", "unassigned"]
-    q = report.quadrant_table(COMPARE)
+    q = report.quadrant_table(contracts.DivergenceResult.model_validate(DIVERGENCE_JSON))
     assert dict(q.select("quadrant", "n_accounts").iter_rows())["quiet connectors"] == 6
 
 
@@ -400,6 +402,7 @@ WHERE = {
     "ingest.json": "reports/metrics/ingest.json",
     "models.json": "data/processed/validity.json",
     "compare.json": "data/processed/compare.json",
+    "divergence.json": "data/processed/divergence.json",
 }
 
 
@@ -410,11 +413,12 @@ def _write(root: Path, name: str, data: dict) -> None:
 
 
 def _write_metrics(root: Path, models: dict = MODELS_JSON) -> None:
-    """The three metrics JSONs the methodology reads, ``models`` as models.json."""
+    """The metrics JSONs the methodology reads, ``models`` as models.json."""
     for name, data in (
         ("ingest.json", INGEST_JSON),
         ("models.json", models),
         ("compare.json", COMPARE_JSON),
+        ("divergence.json", DIVERGENCE_JSON),
     ):
         _write(root, name, data)
 
@@ -618,12 +622,13 @@ def test_headline_metrics_are_the_results_own_numbers_and_few() -> None:
 
     full = set(leaves(COMPARE.model_dump()))
     head = COMPARE.headline()
-    assert (
-        head["recommended_model"] == "conversation" and head["quadrants"]["quiet_connectors"] == 6
-    )
-    assert head["gates_failed"] == {}
+    assert head["recommended_model"] == "conversation" and head["gates_failed"] == {}
+    assert {v for v in leaves(head) if isinstance(v, float)} <= full
+    div = contracts.DivergenceResult.model_validate(DIVERGENCE_JSON)
+    head = div.headline()
+    assert head["quadrants"]["quiet_connectors"] == 6 and head["reach_missing"] is False
     numbers = [v for v in leaves(head) if isinstance(v, float)]
-    assert numbers and set(numbers) <= full
+    assert numbers and set(numbers) <= set(leaves(div.model_dump()))
     assert len(leaves(VALIDITY.headline())) <= 40
     assert VALIDITY.headline()["models"]["conversation"]["planted_auc"] == 0.9876543
 

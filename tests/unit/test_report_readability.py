@@ -9,25 +9,31 @@ from pathlib import Path
 import polars as pl
 
 from analysis.stages import report as stage
-from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON, _write, params
+from tests.unit.test_report import (
+    COMPARE_JSON,
+    DIVERGENCE_JSON,
+    INGEST_JSON,
+    MODELS_JSON,
+    _write,
+    params,
+)
 
 __all__ = ["params"]  # the fixture
 
 
-def _no_reach_compare() -> dict:
-    cm = copy.deepcopy(COMPARE_JSON)
-    cm["divergence"]["quadrants"] = {
-        q: {"n": 0, "share": None} for q in cm["divergence"]["quadrants"]
-    }
-    cm["divergence"]["reach_missing"] = True
-    cm["divergence"]["ols"] = {"n": 40, "intercept": None, "slope": None, "r2": None}
-    return cm
+def _no_reach_divergence() -> dict:
+    dv = copy.deepcopy(DIVERGENCE_JSON)
+    dv["quadrants"] = {q: {"n": 0, "share": None} for q in dv["quadrants"]}
+    dv["reach_missing"] = True
+    dv["ols"] = {"n": 40, "intercept": None, "slope": None, "r2": None}
+    return dv
 
 
 def test_a_dump_without_reach_says_so_and_places_nobody(tmp_path: Path, params: dict) -> None:
     _write(tmp_path, "ingest.json", INGEST_JSON)
     _write(tmp_path, "models.json", MODELS_JSON)
-    _write(tmp_path, "compare.json", _no_reach_compare())
+    _write(tmp_path, "compare.json", COMPARE_JSON)
+    _write(tmp_path, "divergence.json", _no_reach_divergence())
     div = tmp_path / "data/processed/divergence.parquet"
     div.parent.mkdir(parents=True, exist_ok=True)
     pl.DataFrame(
@@ -90,6 +96,7 @@ def test_p_values_percentiles_and_gate_verdicts_read_as_words() -> None:
 
 def test_methodology_quadrant_split_is_an_ordinal(tmp_path: Path, params: dict) -> None:
     _write(tmp_path, "compare.json", COMPARE_JSON)
+    _write(tmp_path, "divergence.json", DIVERGENCE_JSON)
     stage.write_report(tmp_path, params)
     md = (tmp_path / "reports/methodology.md").read_text()
     assert "at the 50th percentile of reach and the 50th of conversation" in md

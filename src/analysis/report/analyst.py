@@ -130,13 +130,13 @@ def _effects(inp: Inputs, b: Mapping[str, Any], test: str, extra: str) -> Sectio
 
 def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section]:
     """The page's sections, in reading order (a section without its inputs is ``missing``)."""
-    cm = inp.compare
+    cm, dv = inp.compare, inp.divergence_result
     out = [_data(inp, b)]
-    if "points" in b and cm is not None:
-        split = cm.divergence.thresholds_pct["reach"]
+    if "points" in b and dv is not None:
+        split = dv.thresholds_pct["reach"]
         out.append(Section("reach", figures=[plots.reach_vs_conversation(b["points"], split)]))
     else:
-        reach_missing = cm is not None and cm.divergence.reach_missing
+        reach_missing = dv is not None and dv.reach_missing
         out.append(Section("reach", missing=True, data={"reach_missing": reach_missing}))
     if "agreement" in b:
         fig = plots.agreement_heatmap(b["agreement"])  # models in compare's (params) order

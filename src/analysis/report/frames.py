@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.contracts import CompareResult, ValidityResult
+from analysis.contracts import CompareResult, DivergenceResult, ValidityResult
 from analysis.report.params import ReportParams
 from analysis.report.results import (
     adversary_frame,
@@ -49,6 +49,7 @@ class Inputs:
     topics_metrics: dict[str, Any] | None = None
     validity: ValidityResult | None = None
     compare: CompareResult | None = None
+    divergence_result: DivergenceResult | None = None
     posts: pl.DataFrame | None = None
     reactions: pl.DataFrame | None = None
     topics: pl.DataFrame | None = None
@@ -286,14 +287,16 @@ def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
         out["topic_map"] = topic_coordinates(keywords_text(inp.topics), inp.topic_means, p.seed)
         if inp.account_topics is not None:
             out["experts"] = topic_experts(inp.account_topics, inp.topics, p.experts_per_topic)
-    cmp = inp.compare
-    if cmp is not None:
-        if inp.divergence is not None and not cmp.divergence.reach_missing:
+    dv = inp.divergence_result
+    if dv is not None:
+        if inp.divergence is not None and not dv.reach_missing:
             out["points"] = divergence_points(inp.divergence)
-        out["quadrants"] = quadrant_table(cmp)
-        rates = planted_role_rates(cmp)
+        out["quadrants"] = quadrant_table(dv)
+        rates = planted_role_rates(dv)
         if rates is not None:
             out["planted_role_rates"] = rates
+    cmp = inp.compare
+    if cmp is not None:
         out["agreement"] = agreement_frame(cmp)
         for test in ("weekend_off", "gaming"):
             df = effect_frame(cmp.counterfactual, test)

@@ -1,13 +1,13 @@
 """Is the report's evaluation of the data the report describes? (pure: no I/O)
 
 ``validate`` and ``compare`` evaluate the method (validity with intervals, agreement, the
-counterfactual tests, divergence and the recommendation); at scale they are most of a run. A
-user may therefore freeze them (``dvc freeze validate compare``) and let ``dvc repro`` refresh
-ingest, the embeddings, topics, scores and the report on new posts, re-running the evaluation
-on a schedule (``dvc unfreeze validate compare && dvc repro``). The same mismatch arises when
-one stage is reproduced alone. Either way the report then holds activity and topics of the data
-up to the scores' date beside an evaluation of the data up to an earlier one, and it must say
-so, in the analyst page and in the writeup, instead of presenting both as one run.
+counterfactual tests and the recommendation); at scale they are most of a run. A user may
+therefore freeze them (``dvc freeze validate compare``) and let ``dvc repro`` refresh ingest,
+the embeddings, topics, scores, the reach-by-conversation divergence and the report on new
+posts, re-running the evaluation on a schedule (``dvc unfreeze validate compare && dvc
+repro``). The same mismatch arises when one stage is reproduced alone. Either way the report
+then holds scores, activity and topics up to one date beside an evaluation of another, and it
+must say so, in the analyst page and in the writeup, instead of presenting both as one run.
 
 Each stage's typed result records the scoring date it evaluated (``as_of``); the report's own
 date is the scores' (:func:`analysis.models.common.resolve_as_of` on the interim posts, as the
@@ -39,13 +39,30 @@ class Lag:
     days: float  #: as_of - evaluated_as_of, in days (negative: the result is of a later date)
 
     @property
+    def describes(self) -> str:
+        """What in the report these results hold, in words."""
+        parts = [WHAT.get(s, s) for s in self.stages]
+        return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
+
+    @property
     def behind(self) -> bool:
         """Is the evaluation of an earlier date than the scores (the frozen-stages case)?"""
         return self.days > 0
 
 
+#: What each stage's result holds in the report and the writeup.
+WHAT = {
+    "validate": "validity (section 5 of the writeup)",
+    "divergence": "reach versus conversation, account by account",
+    "compare": "the agreement between models, the weekend-off, time-off and gaming tests and "
+    "the recommendation (sections 6 and 7)",
+}
 #: The stage results that carry an evaluated date, by stage: their paths for the message.
-RESULTS = {"validate": str(paths.VALIDITY), "compare": str(paths.COMPARE_RESULT)}
+RESULTS = {
+    "validate": str(paths.VALIDITY),
+    "compare": str(paths.COMPARE_RESULT),
+    "divergence": str(paths.DIVERGENCE_RESULT),
+}
 
 
 def _utc(iso: str) -> datetime:

@@ -16,7 +16,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis.contracts import CompareResult, ValidityResult
+from analysis.contracts import CompareResult, DivergenceResult, ValidityResult
 from analysis.report import fmt
 from analysis.report.freshness import Lag
 from analysis.report.params import Params
@@ -44,6 +44,7 @@ class WriteupContext:
     topics_metrics: dict[str, Any] | None
     validity: ValidityResult | None
     compare: CompareResult | None
+    divergence: DivergenceResult | None
     tables: dict[str, pl.DataFrame]
     figures: dict[str, str]  # figure name -> path relative to reports/
     #: the error that kept kaleido from starting a browser ("" when the figures are full)
@@ -95,6 +96,7 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             mm=mm,
             wt=mm.within_thread if mm is not None else {},
             cm=ctx.compare,
+            dv=ctx.divergence,
             tables=ctx.tables,
             figures=ctx.figures,
             figure_fallback=ctx.figure_fallback,

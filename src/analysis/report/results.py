@@ -13,7 +13,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis.contracts import CompareResult, Counterfactual, ValidityResult
+from analysis.contracts import CompareResult, Counterfactual, Divergence, ValidityResult
 from analysis.report import fmt
 
 # ---------------------------------------------------------------- agreement, divergence (compare)
@@ -30,21 +30,22 @@ def divergence_points(divergence: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def quadrant_table(compare: CompareResult) -> pl.DataFrame:
-    """Quadrant counts as the compare stage recorded them (``quadrant``, ``n_accounts``, ``share``)."""
+def quadrant_table(div: Divergence) -> pl.DataFrame:
+    """Quadrant counts as the divergence stage recorded them (``quadrant``, ``n_accounts``,
+    ``share``)."""
     return pl.DataFrame(
         [
             {"quadrant": name, "n_accounts": q.n, "share": q.share}
-            for name, q in compare.divergence.quadrants.items()
+            for name, q in div.quadrants.items()
         ],
         schema={"quadrant": pl.String, "n_accounts": pl.Int64, "share": pl.Float64},
     )
 
 
-def planted_role_rates(compare: CompareResult) -> pl.DataFrame | None:
+def planted_role_rates(div: Divergence) -> pl.DataFrame | None:
     """Planted roles in the quadrant they should fall in (the demo): ``role_in_quadrant``,
-    ``n_accounts`` (null where compare suppressed it), ``rate``."""
-    roles = compare.divergence.planted_roles
+    ``n_accounts`` (null where the divergence stage suppressed it), ``rate``."""
+    roles = div.planted_roles
     if not roles:
         return None
     return pl.DataFrame(

@@ -2,7 +2,7 @@
 
 Reads ``data/interim/{accounts,posts,reactions}.parquet`` (+ ``data/processed/post_topics.parquet``),
 every ``data/processed/scores/<model>.parquet``, ``data/processed/validity.json`` (validity) and,
-on the demo, the planted roles. Writes ``data/processed/divergence.parquet``, ``data/processed/counterfactual_changes.parquet``
+on the demo, the planted roles. Writes ``data/processed/counterfactual_changes.parquet``
 (every re-scored account of every counterfactual test),
 ``data/processed/compare.json`` (:class:`analysis.contracts.CompareResult`, read by the report),
 its headline ``reports/metrics/compare.json`` and the plot data under ``reports/plots/compare/``.
@@ -28,7 +28,7 @@ from analysis import (
 )
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
-from analysis.config import DemoParams, PrivacyParams, section
+from analysis.config import DemoParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
@@ -59,7 +59,6 @@ def _agreement_pairs(agree: pl.DataFrame) -> list[contracts.AgreementPair]:
 
 def _write_plots(
     agree: pl.DataFrame,
-    div: pl.DataFrame,
     robust: dict[str, dict[str, Any]],
     cf: dict[str, Any],
     multipliers: tuple[float, ...],
@@ -67,9 +66,6 @@ def _write_plots(
     paths.COMPARE_PLOTS.mkdir(parents=True, exist_ok=True)
     wide = agree.pivot(on="statistic", index="pair", values="value")
     wide.write_csv(paths.COMPARE_PLOTS / "agreement.csv")
-    div.select("reach_pct", "conversation_pct", "quadrant", "divergence").sort(
-        "reach_pct", "conversation_pct"
-    ).write_csv(paths.COMPARE_PLOTS / "divergence.csv")
     pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(
         paths.COMPARE_PLOTS / "robustness.csv"
     )
@@ -97,13 +93,10 @@ def _write_plots(
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Agreement, divergence, weekend-off and gaming tests, and the recommendation."""
+    """Agreement, weekend-off and gaming tests, and the recommendation."""
     cp = section(params, "compare", compare.CompareParams)
     mp = model_params(params)
     names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
-    for needed in (cp.reach_model, cp.conversation_model):
-        if needed not in names:
-            raise ValueError(f"compare: divergence needs model {needed!r}; compared: {names}")
     tables = load_tables()
     as_of = common.resolve_as_of(mp, tables.posts)
     scores = {}
@@ -112,20 +105,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
         scores[name] = pl.read_parquet(path)
-
-    div, fit = compare.divergence(scores[cp.reach_model], scores[cp.conversation_model], cp)
-    div_json: dict[str, Any] = {
-        "models": {"reach": cp.reach_model, "conversation": cp.conversation_model},
-        "thresholds_pct": {"reach": cp.reach_high_pct, "conversation": cp.conversation_high_pct},
-        "quadrants": compare.quadrant_counts(div),
-        # no follower counts and no views (Usenet): nobody is placed in a quadrant
-        "reach_missing": fit.pop("reach_missing"),
-        "ols": fit,
-    }
-    if groundtruth.has_truth(params):
-        truth, _ = groundtruth.load_truth(params, tables.accounts)
-        k = section(params, "privacy", PrivacyParams).min_cell_k
-        div_json["planted_roles"] = compare.role_rates(div, truth, k)
 
     models = {n: registry.MODELS[n] for n in names}
     n_part = tables.participants().height
@@ -154,7 +133,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "n_participants": tables.participants().height,
         "models": names,
         "agreement": _agreement_pairs(agree),
-        "divergence": div_json,
         "counterfactual": counterfactual.headline(cf, cp.counterfactual, n_part),
         "robustness": robust,
         "robustness_gates": counterfactual.gate_results(robust, cp.gates),
@@ -173,10 +151,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         (paths.COMPARE_PLOTS / "hidden_trait.csv").write_text(
             "reply_trait_correlation,model,auc_trait,spearman_adoptions,spearman_adoption_rate,auc_roles\n"
         )
-    write_parquet(div, paths.DIVERGENCE)
     write_parquet(counterfactual.changes_table(cf), paths.CHANGES)
     typed = contracts.CompareResult.model_validate(result)
     contracts.write(typed, paths.COMPARE_RESULT)
     write_json(typed.headline(), paths.COMPARE_METRICS)
-    _write_plots(agree, div, robust, cf, cp.counterfactual.gaming_multipliers)
+    _write_plots(agree, robust, cf, cp.counterfactual.gaming_multipliers)
     return 0

@@ -1,7 +1,7 @@
 """Stage ``report``: ``reports/index.html``, ``reports/methodology.{md,html}``, figures, public tables.
 
-Reads ``reports/metrics/{ingest,topics}.json``, the typed results ``data/processed/validity.json``
-and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
+Reads ``reports/metrics/{ingest,topics}.json``, the typed results ``data/processed/validity.json``,
+``data/processed/divergence.json`` and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
 ``data/processed/{topics,post_topics,embeddings,account_topics,divergence}.parquet``. A missing
 input leaves its sections out with a visible note. Writes
 
@@ -76,6 +76,7 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     inp.topics_metrics = js(paths.TOPICS_METRICS)
     inp.validity = typed(paths.VALIDITY, contracts.ValidityResult)
     inp.compare = typed(paths.COMPARE_RESULT, contracts.CompareResult)
+    inp.divergence_result = typed(paths.DIVERGENCE_RESULT, contracts.DivergenceResult)
     inp.posts = pq(paths.POSTS, ["post_id", "account_id", "created_at", "text"])
     inp.reactions = pq(paths.REACTIONS, ["created_at", "actor_account_id"])
     inp.topics = pq(paths.TOPICS)
@@ -104,6 +105,7 @@ def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
     evaluated = {
         "validate": inp.validity.as_of if inp.validity is not None else None,
         "compare": inp.compare.as_of if inp.compare is not None else None,
+        "divergence": (inp.divergence_result.as_of if inp.divergence_result is not None else None),
     }
     lags = freshness.evaluation_lags(as_of, inp.posts, evaluated)
     for g in lags:
@@ -139,6 +141,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         topics_metrics=inp.topics_metrics,
         validity=inp.validity,
         compare=inp.compare,
+        divergence=inp.divergence_result,
         tables=tables,
         figures=fig_paths,
         figure_fallback=fallback,

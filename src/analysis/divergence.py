@@ -1,0 +1,161 @@
+"""Stage ``divergence``: where raw reach and real conversation part, account by account (pure).
+
+Every participant scored by both the reach model and the conversation model (``divergence``
+params) lands in a reach-by-conversation quadrant from percentile thresholds ("loud but
+unheard", "quiet connectors", ...), and the OLS residual of the conversation percentile on the
+reach percentile is a continuous divergence score (positive: more conversation than its reach
+predicts). On the demo, the planted roles' rates in their expected quadrants.
+
+Its own stage, apart from ``compare``: it reads two score files and takes seconds, so it
+follows every new post, while ``compare`` (agreement bootstrap, counterfactual re-scoring, the
+recommendation: the method's evaluation) may be frozen to run on a schedule
+(``docs/scaling.md``, "Incremental runs"). Written by ``analysis.stages.divergence``:
+``data/processed/divergence.parquet`` and ``data/processed/divergence.json``
+(:class:`analysis.contracts.DivergenceResult`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import polars as pl
+from pydantic import Field
+
+from analysis.config import Frozen
+
+QUADRANTS = {
+    (True, False): "loud but unheard",
+    (False, True): "quiet connectors",
+    (True, True): "loud and heard",
+    (False, False): "quiet and unheard",
+}
+#: The planted-role rates reported on the demo: (role, quadrant).
+ROLE_QUADRANTS = (
+    ("gamer", "loud but unheard"),
+    ("broadcaster", "loud but unheard"),
+    ("expert", "quiet connectors"),
+)
+
+
+class DivergenceParams(Frozen):
+    """``divergence``: the two models of the quadrants and their thresholds."""
+
+    #: The two models of the divergence quadrants (x: how loud, y: how heard).
+    reach_model: str = "reach"
+    conversation_model: str = "conversation"
+    #: Percentile at or above which an account counts as high on each axis.
+    reach_high_pct: float = Field(50.0, ge=0, le=100)
+    conversation_high_pct: float = Field(50.0, ge=0, le=100)
+
+
+def quadrant_expr(x: str, y: str, x_high: float, y_high: float) -> pl.Expr:
+    """The quadrant name of each row: high means at or above the threshold percentile."""
+    hx, hy = pl.col(x) >= x_high, pl.col(y) >= y_high
+    expr = pl.when(hx & ~hy).then(pl.lit(QUADRANTS[(True, False)]))
+    expr = expr.when(~hx & hy).then(pl.lit(QUADRANTS[(False, True)]))
+    expr = expr.when(hx & hy).then(pl.lit(QUADRANTS[(True, True)]))
+    return expr.otherwise(pl.lit(QUADRANTS[(False, False)]))
+
+
+def divergence(
+    reach: pl.DataFrame, conversation: pl.DataFrame, params: DivergenceParams
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """Quadrants and the continuous divergence score of every account scored by both models.
+
+    When the dump has no reach data (no follower counts and no views, as on Usenet) every
+    reach score is equal and every percentile the same (50): nobody is placed in a quadrant
+    (``quadrant`` and ``divergence`` null) and the fit says ``reach_missing``, rather than
+    calling everyone "loud".
+
+    Returns:
+        The per-account frame (``account_id, reach_pct, conversation_pct, quadrant,
+        divergence``) and the OLS fit (intercept, slope, R², n, reach_missing).
+    """
+    import statsmodels.api as sm
+
+    # equal raw scores give equal percentiles: one distinct percentile = no reach spread at all
+    shared = reach.join(conversation.select("account_id"), on="account_id")["score_pct"]
+    reach_missing = shared.drop_nulls().n_unique() <= 1
+    if reach_missing:
+        df = (
+            reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
+            .join(
+                conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
+                on="account_id",
+            )
+            .sort("account_id")
+            .with_columns(quadrant=pl.lit(None, pl.String), divergence=pl.lit(None, pl.Float64))
+        )
+        fit = {"n": df.height, "intercept": None, "slope": None, "r2": None}
+        return df, {**fit, "reach_missing": True}
+    df = (
+        reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
+        .join(
+            conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
+            on="account_id",
+        )
+        .drop_nulls()
+        .sort("account_id")
+        .with_columns(
+            quadrant=quadrant_expr(
+                "reach_pct", "conversation_pct", params.reach_high_pct, params.conversation_high_pct
+            )
+        )
+    )
+    fit: dict[str, Any] = {
+        "n": df.height,
+        "intercept": None,
+        "slope": None,
+        "r2": None,
+        "reach_missing": False,
+    }
+    x = df["reach_pct"].to_numpy()
+    if df.height >= 3 and np.ptp(x) > 1e-9:
+        # has_constant="add": statsmodels would otherwise skip the constant when reach is
+        # nearly constant (one-platform dumps without any audience field)
+        res = sm.OLS(
+            df["conversation_pct"].to_numpy(), sm.add_constant(x, has_constant="add")
+        ).fit()
+        resid = res.resid
+        fit.update(
+            intercept=float(res.params[0]), slope=float(res.params[1]), r2=float(res.rsquared)
+        )
+    else:  # no spread in reach: the residual is the deviation from the mean
+        resid = (df["conversation_pct"] - df["conversation_pct"].mean()).to_numpy()
+    df = df.with_columns(divergence=pl.Series(resid, dtype=pl.Float64))
+    return df.select("account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"), fit
+
+
+def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:
+    """Count and share of placed accounts per quadrant (every quadrant listed, empty ones as 0).
+
+    Accounts without a quadrant (no reach data) are not counted: with nobody placed, every
+    count is 0 and every share null.
+    """
+    placed = div.filter(pl.col("quadrant").is_not_null())
+    n = placed.height
+    counts = dict(placed.group_by("quadrant").len().iter_rows())
+    return {
+        q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
+        for q in QUADRANTS.values()
+    }
+
+
+def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[str, Any]:
+    """Rates at which planted roles land in their expected quadrant (aggregates only).
+
+    A role with fewer than ``min_cell_k`` scored accounts gets a null rate (suppressed cell).
+    """
+    joined = div.join(truth.select("account_id", "role"), on="account_id")
+    out: dict[str, Any] = {}
+    for role, quadrant in ROLE_QUADRANTS:
+        group = joined.filter(pl.col("role") == role)
+        n = group.height
+        hits = group.filter(pl.col("quadrant") == quadrant).height
+        out[f"{role}_in_{quadrant.replace(' ', '_')}"] = {
+            "n_role": n if n >= min_cell_k else None,
+            "rate": hits / n if n >= min_cell_k else None,
+            "suppressed": n < min_cell_k,
+        }
+    return out
