@@ -8,6 +8,11 @@ would report success and remove no one. For every matched account the keyed dige
 value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
 ingest and everything downstream without the account.
 
+Stages frozen to run on a schedule (``dvc freeze validate compare``: the method's evaluation,
+``docs/scaling.md``) are unfrozen: a frozen stage keeps its outputs through ``dvc repro``, and
+those of ``compare`` name re-scored accounts, so the erasure would not reach them. The command
+says which stages it unfroze; freeze them again after the ``dvc repro`` that erased the account.
+
 Copies outside the workspace are reported, not silently kept: DVC's cache (``.dvc/cache``)
 holds the outputs of earlier runs, the account's posts among them, until it is garbage
 collected. ``--purge-cache`` runs ``dvc gc --workspace --force`` (keep only what the current
@@ -67,6 +72,16 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
     return hit["account_id"].drop_nulls().unique(maintain_order=True).to_list()
 
 
+def frozen_stages(root: Path = Path(".")) -> list[str]:
+    """The stages of the DVC project at ``root`` that ``dvc freeze`` froze (none outside one)."""
+    if not (root / "dvc.yaml").exists():
+        return []
+    from dvc.repo import Repo
+
+    with Repo(str(root)) as repo:
+        return [s.addressing for s in repo.index.stages if s.frozen]
+
+
 def cache_report(pseudonyms: list[str], cache: Path = CACHE) -> tuple[int, int]:
     """(files in the DVC cache, files whose bytes hold one of ``pseudonyms``).
 
@@ -107,6 +122,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         privacy.pseudonym(key, ns, "account", raw_id, privacy.ACCOUNT_PREFIX)
         for ns, raw_id in matched
     ]
+    frozen = frozen_stages()
+    if frozen:  # erasure outranks the schedule: every output must be rebuilt without them
+        subprocess.run(["dvc", "unfreeze", *frozen], check=True)
+        log.warning(
+            "unfroze %s so that `dvc repro` erases the account from their outputs too; freeze "
+            "them again after that run (`dvc freeze %s`)",
+            ", ".join(frozen),
+            " ".join(frozen),
+        )
     # the count only: a pseudonym of an erased person in logs/ would be a remainder itself
     log.info(
         "added %d account(s) to %s; run `dvc repro` to erase everything derived from them",

@@ -1,0 +1,64 @@
+"""The method's evaluation on a schedule: ``dvc freeze validate compare``, then ``dvc repro``.
+
+On a copy of the built demo project: the frozen stages keep their results, everything else
+(scores, the reach-by-conversation divergence, the report) follows the new scoring date, and
+the report and the writeup say that the evaluation is of another date. ``resonance forget``
+unfreezes them, since erasure must reach every output.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.project import GROUPS, copy_built, run, set_params
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.mark.xdist_group(GROUPS["other_key"])
+def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
+    tmp_path_factory, tmp_path: Path
+) -> None:
+    import polars as pl
+
+    from analysis.stages.forget import frozen_stages
+
+    project = copy_built(tmp_path_factory, tmp_path / "frozen")
+    processed = project / "data/processed"
+    kept = {f: (processed / f).read_bytes() for f in ("validity.json", "compare.json")}
+    evaluated = json.loads(kept["validity.json"])["as_of"]
+    run(["dvc", "freeze", "validate", "compare"], project)
+    assert frozen_stages(project) == ["validate", "compare"]
+
+    # a scoring date a week before the last post: every score and the divergence move
+    posts = pl.read_parquet(project / "data/interim/posts.parquet", columns=["created_at"])
+    as_of = (posts["created_at"].max() - pl.duration(days=7)).dt.truncate("1d")
+    set_params(project, {"models": {"as_of": as_of.isoformat()}})
+    out = run(["dvc", "repro"], project).stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert {"score@conversation", "divergence", "report"} <= ran
+    assert not ran & {"validate", "compare"}, out
+    for name, data in kept.items():
+        assert (processed / name).read_bytes() == data, name
+    divergence = json.loads((processed / "divergence.json").read_text())
+    assert divergence["as_of"] != evaluated  # the split follows the scores
+
+    md = (project / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
+    assert "stages `validate` and `compare`" in notice and "divergence" not in notice.split(")")[0]
+    assert "posts after it" in notice  # the scores are of the earlier date here
+    page = (project / "reports/index.html").read_text()
+    assert page.count('class="note stale"') == 1
+
+    # erasure outranks the schedule: forget unfreezes, so the next repro rebuilds everything
+    accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
+    handle = accounts.filter(pl.col("handle").is_not_null())["handle"][0]
+    run([sys.executable, "-m", "analysis", "forget", handle], project)
+    assert frozen_stages(project) == []
+    stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
+    assert not any(s.get("frozen") for s in stages.values())
