@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -37,7 +38,8 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
 
     # a scoring date a week before the last post: every score and the divergence move
     posts = pl.read_parquet(project / "data/interim/posts.parquet", columns=["created_at"])
-    as_of = (posts["created_at"].max() - pl.duration(days=7)).dt.truncate("1d")
+    last = posts["created_at"].max()
+    as_of = (last - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
     set_params(project, {"models": {"as_of": as_of.isoformat()}})
     out = run(["dvc", "repro"], project).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}

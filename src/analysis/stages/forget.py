@@ -79,7 +79,7 @@ def frozen_stages(root: Path = Path(".")) -> list[str]:
     from dvc.repo import Repo
 
     with Repo(str(root)) as repo:
-        return [s.addressing for s in repo.index.stages if s.frozen]
+        return [s.name for s in repo.index.stages if s.frozen]
 
 
 def cache_report(pseudonyms: list[str], cache: Path = CACHE) -> tuple[int, int]:
