@@ -98,7 +98,8 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
 
 
 def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
-    """The evaluations read (validity, compare) of another date than the scores', each logged."""
+    """The results read (validity, divergence, compare) of another date than the scores', each
+    logged."""
     if inp.posts is None or inp.posts.is_empty():
         return []
     as_of = resolve_as_of(mp.models, inp.posts)
