@@ -6,7 +6,7 @@ into frames for ``analysis.report.figures`` (plotly figures),
 ``analysis.report.public`` (publication tables) and ``analysis.report.analyst`` /
 ``analysis.report.methodology`` (pages). Nothing here recomputes what an upstream stage
 wrote: quadrants, agreement and every interval are read from the typed results of
-``validate`` and ``compare`` (:mod:`analysis.contracts`).
+``validate``, ``divergence`` and ``compare`` (:mod:`analysis.contracts`).
 """
 
 from __future__ import annotations
