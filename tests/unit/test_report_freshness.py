@@ -3,7 +3,6 @@ stages frozen to re-run on a schedule (``dvc freeze validate compare``) or left 
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -12,7 +11,9 @@ import pytest
 
 from analysis.report.freshness import evaluation_lags
 from analysis.stages import report as stage
-from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON
+from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON, _write, params
+
+__all__ = ["params"]  # the fixture
 
 T0 = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -70,25 +71,11 @@ def test_stages_of_different_dates_get_a_notice_each_in_either_direction() -> No
 
 
 def _project(root: Path, posts: pl.DataFrame, evaluated: datetime) -> None:
-    for rel, data in (
-        ("reports/metrics/ingest.json", INGEST_JSON),
-        ("data/processed/validity.json", {**MODELS_JSON, "as_of": evaluated.isoformat()}),
-        ("data/processed/compare.json", {**COMPARE_JSON, "as_of": evaluated.isoformat()}),
-    ):
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        (root / rel).write_text(json.dumps(data))
+    _write(root, "ingest.json", INGEST_JSON)
+    _write(root, "models.json", {**MODELS_JSON, "as_of": evaluated.isoformat()})
+    _write(root, "compare.json", {**COMPARE_JSON, "as_of": evaluated.isoformat()})
     (root / "data/interim").mkdir(parents=True, exist_ok=True)
     posts.write_parquet(root / "data/interim/posts.parquet")
-
-
-@pytest.fixture
-def params() -> dict:
-    return {
-        "report": {"figure_format": "none"},
-        "privacy": {"min_cell_k": 10},
-        "models": {"scored": {"volume": {}, "conversation": {}}, "half_life_days": 30},
-        "source": {"format": "canonical", "name": "demo"},
-    }
 
 
 def test_the_report_and_the_writeup_say_the_evaluation_is_older_than_the_scores(

@@ -86,8 +86,9 @@ def evaluation_lags(
     """
     by_date: dict[datetime, list[str]] = {}
     for stage, iso in evaluated.items():
-        if iso is not None and _utc(iso) != as_of:
-            by_date.setdefault(_utc(iso), []).append(stage)
+        then = _utc(iso) if iso is not None else as_of
+        if then != as_of:
+            by_date.setdefault(then, []).append(stage)
     lags = []
     for then, stages in by_date.items():
         lo, hi = min(then, as_of), max(then, as_of)
