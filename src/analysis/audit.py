@@ -16,6 +16,11 @@ Matching rules, chosen so that a hit is a real leak and not a coincidence:
   be told apart from ordinary numbers and words;
 * the inlined plotly.js library in HTML reports is skipped (it is third-party code, not data).
 
+Pseudonyms are checked too, against the current accounts (``data/interim/accounts.parquet``,
+when it exists): an account pseudonym in any output that is not an account of the current
+data is a leftover of an earlier run: of another key (a rotation exists to unlink the old
+pseudonyms) or of an account erased or gone from the dumps, typically kept by a frozen stage.
+
 The matching code lives in ``analysis.audit_scan``; the software's own words and phrases,
 which the audit reads past, in ``analysis.audit_software``.
 """
@@ -69,11 +74,37 @@ class Hit:
 
     file: str
     where: str  # column or line
-    kind: str  # "id", "handle", "display_name", "email", "phone"
+    kind: str  # "id", "handle", "display_name", "email", "phone", "stale_pseudonym"
     value: str
 
     def __str__(self) -> str:
+        if self.kind == STALE:
+            return (
+                f"{self.file} [{self.where}]: pseudonym {self.value!r} of no current account "
+                "(another key, or erased or gone from the dumps)"
+            )
         return f"{self.file} [{self.where}]: raw {self.kind} {self.value!r}"
+
+
+#: The kind of a hit that is a pseudonym of no current account (see the module's docstring).
+STALE = "stale_pseudonym"
+#: An account pseudonym as ingest writes it (``privacy.ACCOUNT_PREFIX`` and hex digits),
+#: matched on its own: the audit does not import the pseudonymiser's code.
+PSEUDONYM = r"\bacct_[0-9a-f]{8,}\b"
+
+
+def current_pseudonyms(root: Path) -> frozenset[str] | None:
+    """The account pseudonyms of the current data (None when ingest has not run)."""
+    path = root / "data/interim/accounts.parquet"
+    if not path.exists():
+        return None
+    return frozenset(pl.read_parquet(path, columns=["account_id"])["account_id"].drop_nulls())
+
+
+def stale_pseudonyms(values: pl.Series, current: frozenset[str]) -> list[str]:
+    """The distinct account pseudonyms in ``values`` (strings) that are not in ``current``."""
+    found = values.str.extract_all(PSEUDONYM).explode().drop_nulls().unique().sort()
+    return found.filter(~found.is_in(list(current))).to_list()
 
 
 @dataclass(frozen=True)
@@ -132,8 +163,11 @@ def _is_id_column(name: str) -> bool:
     return name.endswith("_id") or name in {"record_key", "account", "pseudonym"}
 
 
-def scan_parquet(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
-    """Scan one Parquet file: exact ids in id columns, the text rules elsewhere."""
+def scan_parquet(
+    path: Path, scanner: Scanner, root: Path, current: frozenset[str] | None = None
+) -> list[Hit]:
+    """Scan one Parquet file: exact ids in id columns, the text rules elsewhere, and (with
+    ``current``) pseudonyms of no current account in every string column."""
     hits: list[Hit] = []
     df = pl.read_parquet(path)
     rel = str(path.relative_to(root))
@@ -144,6 +178,8 @@ def scan_parquet(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
         elif dtype != pl.String:
             continue
         values = col.drop_nulls().unique()
+        if current is not None:
+            hits += [Hit(rel, name, STALE, v) for v in stale_pseudonyms(values, current)[:5]]
         if _is_id_column(name):
             exact = values.filter(values.is_in(list(scanner.ident.ids)))
             hits += [Hit(rel, name, "id", v) for v in exact.to_list()[:5]]
@@ -156,8 +192,11 @@ def scan_parquet(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
     return hits
 
 
-def scan_text_file(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
-    """Scan one text file line by line (HTML: without the inlined plotly.js bundle)."""
+def scan_text_file(
+    path: Path, scanner: Scanner, root: Path, current: frozenset[str] | None = None
+) -> list[Hit]:
+    """Scan one text file line by line (HTML: without the inlined plotly.js bundle), and
+    (with ``current``) for pseudonyms of no current account."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -168,7 +207,11 @@ def scan_text_file(path: Path, scanner: Scanner, root: Path) -> list[Hit]:
         text = JSON_KEY.sub('""', text)
     hits = []
     rel = str(path.relative_to(root))
-    for lineno, found in enumerate(scanner.scan_many(text.splitlines()), 1):
+    lines = text.splitlines()
+    if current is not None:
+        stale = stale_pseudonyms(pl.Series(lines, dtype=pl.String), current)
+        hits += [Hit(rel, "text", STALE, v) for v in stale[:5]]
+    for lineno, found in enumerate(scanner.scan_many(lines), 1):
         for kind, value in found:
             hits.append(Hit(rel, f"line {lineno}", kind, value))
         if len(hits) > 50:
@@ -199,11 +242,12 @@ def audit(
 ) -> tuple[list[Hit], int]:
     """Scan every output under ``root``; return the hits and the number of files scanned."""
     scanner = Scanner(ident)
+    current = current_pseudonyms(root)
     hits: list[Hit] = []
     files = output_files(root, dirs)
     for path in files:
         if path.suffix == ".parquet":
-            hits += scan_parquet(path, scanner, root)
+            hits += scan_parquet(path, scanner, root, current)
         elif path.suffix.lower() not in BINARY:
-            hits += scan_text_file(path, scanner, root)
+            hits += scan_text_file(path, scanner, root, current)
     return hits, len(files)

@@ -2,13 +2,17 @@
 
 On a copy of the built demo project: the frozen stages keep their results, everything else
 (scores, the reach-by-conversation divergence, the report) follows the new scoring date, and
-the report and the writeup say that the evaluation is of another date. ``resonance forget``
-unfreezes them, since erasure must reach every output.
+the report and the writeup say that the evaluation is of another date. A key rotation does
+not reach the frozen ``compare``, whose changes table lists accounts by pseudonym: the report
+refuses to render and ``resonance audit`` names the file. ``resonance forget`` unfreezes them,
+since erasure must reach every output.
 """
 
 from __future__ import annotations
 
 import json
+import secrets
+import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -16,7 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.project import GROUPS, copy_built, run
+from tests.project import GROUPS, copy_built, env, run
 
 pytestmark = pytest.mark.slow
 
@@ -62,10 +66,35 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     page = (project / "reports/index.html").read_text()
     assert page.count('class="note stale"') == 1
 
+    # a key rotation re-runs ingest and everything unfrozen; the frozen compare still lists
+    # re-scored accounts under the old key: the report refuses, the audit names the file
+    rotated = {**env(), "RESONANCE_KEY": secrets.token_hex(24)}
+    params["privacy"]["key_source"] = "secret"
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    proc = subprocess.run(
+        ["dvc", "repro"], cwd=project, env=rotated, capture_output=True, text=True, timeout=1800
+    )
+    assert proc.returncode != 0, proc.stdout[-2000:]
+    said = proc.stdout + proc.stderr
+    assert "Running stage 'ingest'" in said and "StaleOutputError" in said, said[-3000:]
+    assert "dvc unfreeze compare && dvc repro" in said
+    audit = subprocess.run(
+        [sys.executable, "-m", "analysis", "audit"],
+        cwd=project,
+        env=rotated,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert audit.returncode == 1
+    stale = [ln for ln in audit.stderr.splitlines() if "of no current account" in ln]
+    assert stale and all("counterfactual_changes.parquet" in ln for ln in stale), audit.stderr
+
     # erasure outranks the schedule: forget unfreezes, so the next repro rebuilds everything
     accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
     handle = accounts.filter(pl.col("handle").is_not_null())["handle"][0]
-    run([sys.executable, "-m", "analysis", "forget", handle], project)
+    forget = [sys.executable, "-m", "analysis", "forget", handle]
+    assert subprocess.run(forget, cwd=project, env=rotated, timeout=600).returncode == 0
     assert frozen_stages(project) == []
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     assert not any(s.get("frozen") for s in stages.values())

@@ -76,6 +76,30 @@ def test_clean_outputs_pass(tmp_path) -> None:
     assert hits == [] and n_files == 3
 
 
+def test_pseudonyms_of_no_current_account_are_found_where_they_are(tmp_path) -> None:
+    """A frozen stage's output after a key rotation or an erasure: old pseudonyms remain."""
+    _outputs(tmp_path, None, "")
+    (tmp_path / "data/interim").mkdir(parents=True)
+    current = ["acct_0123456789abcdef", "acct_00000000000000aa"]
+    pl.DataFrame({"account_id": current}).write_parquet(
+        tmp_path / "data/interim/accounts.parquet"
+    )
+    assert audit(tmp_path, _ident())[0] == []  # every pseudonym in the outputs is current
+
+    old = "acct_9999999999999999"
+    pl.DataFrame({"scenario": ["weekend_off"] * 2, "account_id": [current[0], old]}).write_parquet(
+        tmp_path / "data/processed/counterfactual_changes.parquet"
+    )
+    (tmp_path / "reports/top.json").write_text(json.dumps({"top": [f"{old} moved 3 ranks"]}))
+    (tmp_path / "logs/run.log").write_text("INFO acct_00000000000000aa is fine\n")
+    hits, _ = audit(tmp_path, _ident())
+    assert sorted((h.file, h.where, h.kind, h.value) for h in hits) == [
+        ("data/processed/counterfactual_changes.parquet", "account_id", "stale_pseudonym", old),
+        ("reports/top.json", "text", "stale_pseudonym", old),
+    ]
+    assert "of no current account" in str(hits[0])
+
+
 @pytest.mark.parametrize(
     ("leak", "where", "kind"),
     [

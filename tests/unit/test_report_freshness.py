@@ -9,7 +9,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis.report.freshness import evaluation_lags
+from analysis.report.freshness import evaluation_lags, stale_accounts
 from analysis.stages import report as stage
 from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON, _write, params
 
@@ -110,3 +110,41 @@ def test_the_writeup_suppresses_a_count_of_new_posts_under_k(tmp_path: Path, par
     stage.write_report(tmp_path, params)
     notice = (tmp_path / "reports/methodology.md").read_text().split("another date.**")[1]
     assert "<k posts newer" in notice.split("\n")[0]
+
+
+def test_stale_accounts_counts_distinct_accounts_of_no_current_account() -> None:
+    current = pl.Series([f"acct_{i:016x}" for i in range(5)])
+    named = pl.Series(["acct_" + "0" * 16, "acct_" + "0" * 16, "acct_" + "f" * 16, None])
+    assert stale_accounts(named, current) == 1
+    assert stale_accounts(current.head(3), current) == 0
+
+
+def _changes(root: Path, accounts: list[str]) -> None:
+    (root / "data/processed").mkdir(parents=True, exist_ok=True)
+    pl.DataFrame({"scenario": ["weekend_off"] * len(accounts), "account_id": accounts}).write_parquet(
+        root / "data/processed/counterfactual_changes.parquet"
+    )
+
+
+def test_a_frozen_compare_naming_accounts_of_another_key_stops_the_report(
+    tmp_path: Path, params: dict
+) -> None:
+    posts = _posts(101, 10)
+    _project(tmp_path, posts, posts["created_at"].max() + timedelta(seconds=1))
+    accounts = posts.select(pl.col("account_id").unique().sort())
+    accounts.write_parquet(tmp_path / "data/interim/accounts.parquet")
+    _changes(tmp_path, accounts["account_id"].head(3).to_list())  # the current key's
+    stage.write_report(tmp_path, params)
+    assert (tmp_path / "reports/methodology.md").exists()
+
+    # the key rotated (or two accounts were erased) while compare stayed frozen
+    for f in (tmp_path / "reports").rglob("*.md"):
+        f.unlink()
+    _changes(tmp_path, [*accounts["account_id"].head(2), "acct_" + "e" * 16, "acct_" + "d" * 16])
+    with pytest.raises(stage.StaleOutputError) as err:
+        stage.write_report(tmp_path, params)
+    message = str(err.value)
+    assert "counterfactual_changes.parquet (stage compare) names 2 account(s)" in message
+    assert "dvc unfreeze compare && dvc repro" in message
+    assert "acct_" not in message  # the count, never the pseudonyms
+    assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written

@@ -13,6 +13,12 @@ Each stage's typed result records the scoring date it evaluated (``as_of``); the
 date is the scores' (:func:`analysis.models.common.resolve_as_of` on the interim posts, as the
 score stages compute it). :func:`evaluation_lags` lists every result whose date differs, with
 the number of posts between the two dates.
+
+A frozen stage also keeps the accounts its outputs name (``compare``'s
+``counterfactual_changes.parquet`` lists re-scored accounts by pseudonym). After an erasure
+made by hand, a key rotation or a dump an account has left, those pseudonyms are not accounts
+of the current data: :func:`stale_accounts` counts them, and the report refuses to render
+(a rotated key exists to unlink the old pseudonyms; nobody erased may stay listed).
 """
 
 from __future__ import annotations
@@ -63,6 +69,17 @@ RESULTS = {
     "compare": str(paths.COMPARE_RESULT),
     "divergence": str(paths.DIVERGENCE_RESULT),
 }
+
+
+#: Outputs of a stage that may be frozen and that name accounts: stage -> (path, column).
+NAMED = {"compare": (str(paths.CHANGES), "account_id")}
+
+
+def stale_accounts(named: pl.Series, current: pl.Series) -> int:
+    """How many distinct accounts ``named`` (by an output of a frozen stage) holds that are
+    not accounts of the current data (``current``: the interim accounts' ``account_id``)."""
+    named = named.drop_nulls().unique()
+    return int((~named.is_in(current.unique().implode())).sum())
 
 
 def _utc(iso: str) -> datetime:

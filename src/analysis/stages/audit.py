@@ -1,4 +1,5 @@
-"""``resonance audit``: exit non-zero when any output holds a raw identifier of the input."""
+"""``resonance audit``: exit non-zero when any output holds a raw identifier of the input, or a
+pseudonym of no current account."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 import sys
 from typing import Any
 
-from analysis.audit import Identifiers, audit
+from analysis.audit import STALE, Identifiers, audit
 from analysis.config import SourceParams, section
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
@@ -31,8 +32,16 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     # Matches go to stderr only, never to the log file: logs/ is itself an audited output.
     for hit in hits[:100]:
         sys.stderr.write(f"audit hit: {hit}\n")
+    stale = sum(h.kind == STALE for h in hits)
+    if stale:
+        log.error(
+            "audit FAILED: %d pseudonym(s) of no current account in outputs (a frozen or stale "
+            "stage after a key rotation or an erasure: `dvc unfreeze` it and `dvc repro`)",
+            stale,
+        )
+    if len(hits) > stale:
+        log.error("audit FAILED: %d raw identifier(s) found in outputs", len(hits) - stale)
     if hits:
-        log.error("audit FAILED: %d raw identifier(s) found in outputs", len(hits))
         return 1
     log.info("audit passed: no raw identifier in any output")
     return 0

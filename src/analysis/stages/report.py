@@ -3,7 +3,10 @@
 Reads ``reports/metrics/{ingest,topics}.json``, the typed results ``data/processed/validity.json``,
 ``data/processed/divergence.json`` and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
 ``data/processed/{topics,post_topics,embeddings,account_topics,divergence}.parquet``. A missing
-input leaves its sections out with a visible note. Writes
+input leaves its sections out with a visible note. The accounts named by
+``data/processed/counterfactual_changes.parquet`` are checked against
+``data/interim/accounts.parquet`` first: a frozen ``compare`` after a key rotation or an
+erasure stops the stage before anything is written. Writes
 
 * ``reports/index.html``: the analyst page (pseudonyms allowed, no raw ids, no post text);
 * ``reports/methodology.md`` / ``.html``, ``reports/figures/*`` and ``reports/public/*.csv``:
@@ -37,6 +40,38 @@ log = logging.getLogger(__name__)
 
 class PublicationError(RuntimeError):
     """A publication output would list a pseudonym or quote post text."""
+
+
+class StaleOutputError(RuntimeError):
+    """An output of a frozen (or stale) stage names accounts the current data does not hold."""
+
+
+def check_named_accounts(root: Path) -> None:
+    """Refuse a workspace whose frozen outputs name accounts the current data does not hold.
+
+    After a key rotation every pseudonym changes, after an erasure (or a dump an account
+    left) one disappears; a frozen ``compare`` keeps the old ones in
+    ``counterfactual_changes.parquet``, beside the new ones everywhere else. Nothing is
+    written then: the message names the output, the count (never the pseudonyms) and the
+    command that rebuilds it.
+    """
+    accounts = root / paths.ACCOUNTS
+    if not accounts.exists():
+        return
+    current = pl.read_parquet(accounts, columns=["account_id"])["account_id"]
+    for stage, (rel, column) in freshness.NAMED.items():
+        path = root / rel
+        if not path.exists():
+            continue
+        n = freshness.stale_accounts(pl.read_parquet(path, columns=[column])[column], current)
+        if n:
+            raise StaleOutputError(
+                f"{rel} (stage {stage}) names {n} account(s) that the current data does not "
+                "hold: pseudonyms of another key (a rotation), or accounts erased or gone from "
+                f"the dumps since it ran (a frozen or stale stage). Nothing was written. Run "
+                f"`dvc unfreeze {stage} && dvc repro`, then `dvc gc --workspace --force` to "
+                "drop the old copies from DVC's cache."
+            )
 
 
 def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
@@ -127,6 +162,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     started = time.perf_counter()
     mp = Params.of(params)  # every section the outputs print, typed
     p = mp.report
+    check_named_accounts(root)
     inp = load_inputs(root, params)
     lags = evaluation_lags(inp, mp)
     b = frames.build(inp, p)
