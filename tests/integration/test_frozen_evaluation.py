@@ -48,6 +48,7 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     params["models"]["as_of"] = as_of.isoformat()
     # only the two models the divergence reads: the other score stages would only cost time
     two = (params["divergence"]["reach_model"], params["divergence"]["conversation_model"])
+    scored = list(params["models"]["scored"])
     params["models"]["scored"] = {m: params["models"]["scored"][m] for m in two}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], project).stdout
@@ -76,7 +77,8 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     )
     assert proc.returncode != 0, proc.stdout[-2000:]
     said = proc.stdout + proc.stderr
-    assert "Running stage 'ingest'" in said and "StaleOutputError" in said, said[-3000:]
+    assert "Running stage 'ingest'" in said and "report failed:" in said, said[-3000:]
+    assert "changes.parquet (stage compare) names" in said and "the current data does not" in said
     assert "dvc unfreeze compare && dvc repro" in said
     audit = subprocess.run(
         [sys.executable, "-m", "analysis", "audit"],
@@ -87,8 +89,16 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
         timeout=600,
     )
     assert audit.returncode == 1
-    stale = [ln for ln in audit.stderr.splitlines() if "of no current account" in ln]
-    assert stale and all("counterfactual_changes.parquet" in ln for ln in stale), audit.stderr
+    stale = {
+        ln.split(" [")[0].removeprefix("audit hit: ")
+        for ln in audit.stderr.splitlines()
+        if ln.startswith("audit hit: ") and "of no current account" in ln
+    }
+    # the frozen changes table, and the score files of the models dropped from models.scored
+    # above (no stage rebuilds them: DVC leaves outputs of removed stages in place)
+    dropped = {f"data/processed/scores/{m}.parquet" for m in scored if m not in two}
+    assert "data/processed/counterfactual_changes.parquet" in stale and dropped <= stale
+    assert stale <= dropped | {"data/processed/counterfactual_changes.parquet"}, stale
 
     # erasure outranks the schedule: forget unfreezes, so the next repro rebuilds everything
     accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
@@ -96,5 +106,7 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     forget = [sys.executable, "-m", "analysis", "forget", handle]
     assert subprocess.run(forget, cwd=project, env=rotated, timeout=600).returncode == 0
     assert frozen_stages(project) == []
+    # and deletes the dropped models' score files, which no stage would rebuild without them
+    assert sorted(f.stem for f in (processed / "scores").glob("*.parquet")) == sorted(two)
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     assert not any(s.get("frozen") for s in stages.values())

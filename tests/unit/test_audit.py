@@ -81,9 +81,7 @@ def test_pseudonyms_of_no_current_account_are_found_where_they_are(tmp_path) -> 
     _outputs(tmp_path, None, "")
     (tmp_path / "data/interim").mkdir(parents=True)
     current = ["acct_0123456789abcdef", "acct_00000000000000aa"]
-    pl.DataFrame({"account_id": current}).write_parquet(
-        tmp_path / "data/interim/accounts.parquet"
-    )
+    pl.DataFrame({"account_id": current}).write_parquet(tmp_path / "data/interim/accounts.parquet")
     assert audit(tmp_path, _ident())[0] == []  # every pseudonym in the outputs is current
 
     old = "acct_9999999999999999"

@@ -99,3 +99,21 @@ def test_explain_ranks_whole_counts_and_topic_labels(scores):
     assert "'climb, crankset, spoke' (topic 3)" in para
     assert "top topic 'climb, crankset, spoke' (topic 3)" in para
     assert "ranked 3 of the 196" in explain_model("network_topic", row, 196, 2, labels)
+
+
+def test_the_command_reads_only_the_models_the_params_score(scores, tmp_path, monkeypatch, capsys):
+    """A file left by a model since dropped from ``models.scored`` is no current score."""
+    import argparse
+
+    from analysis.stages import explain as stage
+
+    _, s = scores
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/processed/scores").mkdir(parents=True)
+    for name, df in s.items():
+        df.write_parquet(tmp_path / f"data/processed/scores/{name}.parquet")
+    params = {"models": {"scored": {"volume": {}, "conversation": {}}, "half_life_days": 30}}
+    assert stage.run(params, argparse.Namespace(account=s["volume"]["account_id"][0])) == 0
+    text = capsys.readouterr().out
+    assert "[volume]" in text and "[conversation]" in text
+    assert "[reach]" not in text and "[klout_like]" not in text

@@ -121,9 +121,9 @@ def test_stale_accounts_counts_distinct_accounts_of_no_current_account() -> None
 
 def _changes(root: Path, accounts: list[str]) -> None:
     (root / "data/processed").mkdir(parents=True, exist_ok=True)
-    pl.DataFrame({"scenario": ["weekend_off"] * len(accounts), "account_id": accounts}).write_parquet(
-        root / "data/processed/counterfactual_changes.parquet"
-    )
+    pl.DataFrame(
+        {"scenario": ["weekend_off"] * len(accounts), "account_id": accounts}
+    ).write_parquet(root / "data/processed/counterfactual_changes.parquet")
 
 
 def test_a_frozen_compare_naming_accounts_of_another_key_stops_the_report(

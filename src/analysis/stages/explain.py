@@ -1,6 +1,7 @@
 """Stage helper ``explain``: ``resonance explain PSEUDONYM`` prints every model's explanation.
 
-Reads ``data/processed/scores/*.parquet``, ``data/interim/accounts.parquet`` and (for topic
+Reads ``data/processed/scores/<model>.parquet`` of the models ``models.scored`` names (a file
+left by a model since dropped from the params is no current score: no stage rebuilds it), ``data/interim/accounts.parquet`` and (for topic
 labels) ``data/processed/topics.parquet``; writes nothing.
 """
 
@@ -15,13 +16,15 @@ import polars as pl
 
 from analysis import paths
 from analysis.explain import ExplainError, explain
+from analysis.models.params import model_params
 
 log = logging.getLogger(__name__)
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Print the explanation of one account (exit code 1 when it cannot be explained)."""
-    files = sorted(paths.SCORES.glob("*.parquet"))
+    scored = model_params(params).names
+    files = [f for f in sorted(paths.SCORES.glob("*.parquet")) if f.stem in scored]
     if not files:
         raise FileNotFoundError(
             f"no scores in {paths.SCORES}: run `python -m analysis score MODEL` first"
