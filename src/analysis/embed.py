@@ -208,25 +208,25 @@ def embed_posts(
         pl.col("text").is_null().or_(pl.col("text").str.strip_chars() == "").alias("is_empty_text"),
         pl.col("text"),
     )
-    texts = keyed.filter(~pl.col("is_empty_text"))["text"].unique(maintain_order=True).to_list()
-    keys = text_keys(pl.Series(texts, dtype=pl.String)).to_list()
-    cached = cache.lookup(keys) if cache is not None else {}
-    missing = [i for i, k in enumerate(keys) if k not in cached]
+    unique = keyed.filter(~pl.col("is_empty_text"))["text"].unique(maintain_order=True)
+    keys = text_keys(unique)
+    if cache is not None:
+        found, matrix = cache.vectors(keys, dim)
+    else:
+        found, matrix = np.zeros(len(unique), dtype=bool), np.zeros((len(unique), dim), np.float32)
+    missing = np.flatnonzero(~found)
+    texts = unique.to_list()
     new = encode_texts(
         [texts[i] for i in missing],
         encoder,
         batch_size=batch_size,
-        progress=len(missing) >= progress_min_texts,
+        progress=missing.size >= progress_min_texts,
         engine=engine,
     )
-    if cache is not None and missing:
-        cache.store([keys[i] for i in missing], new)
-    matrix = np.zeros((len(texts), dim), dtype=np.float32)
-    for row, i in enumerate(missing):
-        matrix[i] = new[row]
-    for i, k in enumerate(keys):
-        if k in cached:
-            matrix[i] = cached[k]
+    if cache is not None and missing.size:
+        cache.store(keys.gather(missing).to_list(), new)
+    if missing.size:
+        matrix[missing] = new
     lookup = pl.DataFrame(
         {
             "text": texts,
@@ -241,8 +241,8 @@ def embed_posts(
         n_posts=posts.height,
         n_empty=int(keyed["is_empty_text"].sum()),
         n_unique_texts=len(texts),
-        n_cached=len(texts) - len(missing),
-        n_encoded=len(missing),
+        n_cached=len(texts) - missing.size,
+        n_encoded=int(missing.size),
         seconds=time.perf_counter() - started,
     )
     return out, stats

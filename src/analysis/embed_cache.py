@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 if TYPE_CHECKING:
     from analysis.embed import EmbedParams
@@ -61,31 +63,57 @@ class EmbeddingCache:
         self.model, self.revision = model, revision
 
     def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
-        """Cached vectors of those ``keys`` that are present."""
+        """Cached vectors of those ``keys`` that are present, by key."""
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards or not keys:
             return {}
-        wanted = pl.DataFrame({"text_sha256": list(keys)}).unique()
-        # keys first, vectors only from the shards that hold a hit: reading every shard's
-        # vectors made each lookup cost the whole cache (an embed stage of 10M posts, looking
-        # up 200k texts per chunk, spent minutes per chunk reading vectors it did not want)
+        dim = _dim(shards[0])
+        found, matrix = self.vectors(pl.Series(list(keys), dtype=pl.String), dim)
+        return {k: matrix[i] for i, k in enumerate(keys) if found[i]}
+
+    def vectors(self, keys: pl.Series, dim: int) -> tuple[np.ndarray, np.ndarray]:
+        """Which ``keys`` are cached (a bool per key) and the ``(len(keys), dim)`` float32
+        matrix of their vectors in the keys' order (zero rows where not cached).
+
+        The keys of every shard are read first, then the vectors of the shards that hold a
+        hit only (reading every shard's vectors made each lookup cost the whole cache: an
+        embed stage of 10M posts, looking up 200k texts per chunk, spent minutes per chunk
+        reading vectors it did not want). A key in two shards takes the first shard's vector
+        (sorted order). The vectors are read with pyarrow and placed straight into the
+        matrix: polars decoding a shard, a dict of its rows and a loop filling the matrix from
+        it took twice as long (``benchmarks/embed_cache.py``).
+        """
+        n = keys.len()
+        found = np.zeros(n, dtype=bool)
+        matrix = np.zeros((n, dim), dtype=np.float32)
+        shards = sorted(self.folder.glob("shard-*.parquet"))
+        if not shards or n == 0:
+            return found, matrix
+        wanted = pl.DataFrame({"text_sha256": keys.cast(pl.String)}).with_row_index("_at")
         hits = (
             _key_index(shards)
-            .join(wanted.lazy(), on="text_sha256", how="semi")
+            .join(wanted.lazy().select("text_sha256").unique(), on="text_sha256", how="semi")
             .unique("text_sha256", keep="first")
             .collect()
         )
-        if hits.height == 0:
-            return {}
-        # a key's first shard (sorted order) holds a hit, so it is first among these too
-        found = (
-            pl.scan_parquet(sorted(set(hits["_shard"].to_list())))
-            .join(hits.lazy().select("text_sha256"), on="text_sha256", how="semi")
-            .unique("text_sha256", keep="first")
-            .collect()
-        )
-        vecs = found["embedding"].to_numpy().astype(np.float32, copy=False)
-        return dict(zip(found["text_sha256"].to_list(), vecs, strict=True))
+        for shard, group in hits.group_by("_shard"):
+            table = pq.read_table(str(shard[0]), columns=["text_sha256", "embedding"])
+            rows = (
+                pl.DataFrame({"text_sha256": pl.Series(table["text_sha256"])})
+                .with_row_index("_row")
+                .join(group.select("text_sha256"), on="text_sha256", how="semi")
+                .unique("text_sha256", keep="first")  # a key twice in a shard: its first row
+                .join(wanted, on="text_sha256")  # every position the key is asked at
+            )
+            column = table["embedding"].combine_chunks()
+            if isinstance(column.type, pa.FixedSizeListType):  # what ``store`` writes
+                vecs = column.flatten().to_numpy().reshape(-1, column.type.list_size)
+            else:
+                vecs = np.asarray(pl.Series(column).to_list(), dtype=np.float32)
+            at = rows["_at"].to_numpy()
+            matrix[at] = vecs[rows["_row"].to_numpy()]
+            found[at] = True
+        return found, matrix
 
     def store(self, keys: Sequence[str], vectors: np.ndarray) -> Path | None:
         """Write one shard with these vectors; returns its path (None when empty)."""
@@ -146,6 +174,11 @@ class EmbeddingCache:
             if new != old:
                 old.unlink()
         return gone["text_sha256"].n_unique()
+
+
+def _dim(shard: Path) -> int:
+    """The vectors' length in a shard (from its schema)."""
+    return pq.ParquetFile(shard).schema_arrow.field("embedding").type.list_size
 
 
 def _key_index(shards: Sequence[Path]) -> pl.LazyFrame:

@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 import pytest
 
+from analysis import embed_cache
 from analysis.embed import DIM, embed_posts, encode_texts
 from analysis.embed_cache import EmbeddingCache, text_key
 from analysis.embed_models import MIN_BATCH_TOKENS, length_batches, model_encoder
@@ -83,6 +84,11 @@ def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkey
         "scan_parquet",
         lambda src, **kw: scanned.append(sorted(map(str, src))) or real_scan(src, **kw),
     )
+    read: list[str] = []
+    real_read = embed_cache.pq.read_table
+    monkeypatch.setattr(
+        embed_cache.pq, "read_table", lambda src, **kw: read.append(src) or real_read(src, **kw)
+    )
     wanted = [keys[5], keys[12], keys[35], "f" * 64]
     got = cache.lookup(wanted)
     assert sorted(got) == sorted(wanted[:3])
@@ -90,9 +96,16 @@ def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkey
         assert np.array_equal(v, reference[k]), k
     shards = sorted(str(p) for p in [*paths, dup])
     holding = {p for p in shards if set(pl.read_parquet(p)["text_sha256"]) & set(wanted)}
-    assert len(scanned) == 2 and scanned[0] == shards  # keys of every shard, then
-    assert set(scanned[1]) <= holding and len(scanned[1]) < len(shards)  # vectors of a few
+    assert scanned == [shards]  # the keys of every shard, then
+    assert set(read) <= holding and len(read) < len(shards)  # the vectors of a few
     assert cache.lookup(["e" * 64]) == {}
+
+    # the arrays the embed stage takes: a flag per key (in order, repeats too) and their rows
+    asked = [keys[35], "f" * 64, keys[5], keys[35]]
+    found, matrix = cache.vectors(pl.Series(asked), DIM)
+    assert found.tolist() == [True, False, True, True] and matrix.dtype == np.float32
+    for row, k in zip(matrix, asked, strict=True):
+        assert np.array_equal(row, reference.get(k, np.zeros(DIM))), k
 
 
 def test_cache_is_keyed_by_model_and_revision(tmp_path):
