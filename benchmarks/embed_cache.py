@@ -7,7 +7,7 @@ times, for one chunk whose texts all sit in one shard (the stage's file order ke
 together):
 
 * ``vectors``: :meth:`EmbeddingCache.vectors`, the route the stage takes (keys from every
-  shard, vectors of the shards with a hit read by pyarrow and placed in the matrix);
+  shard, vectors of the shards with a hit read by pyarrow in batches, placed in the matrix);
 * ``former``: the lookup before session 22, re-stated here as the peer (the same keys, the
   vectors read by polars into a dict, then a Python loop filling the matrix).
 

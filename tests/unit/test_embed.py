@@ -107,6 +107,19 @@ def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkey
     for row, k in zip(matrix, asked, strict=True):
         assert np.array_equal(row, reference.get(k, np.zeros(DIM))), k
 
+    # read in batches of 2 rows, a key twice in one shard: its first row, as one read gives
+    ab_bc = ["b" * 64, "a" * 64, "b" * 64, "c" * 64]  # "b" in both batches of 2 rows
+    twice = cache.store(ab_bc, rng.standard_normal((4, DIM)).astype("f4"))
+    every = pl.concat([pl.read_parquet(p) for p in sorted([*paths, dup, twice])])
+    first = every.unique("text_sha256", keep="first", maintain_order=True)
+    reference = dict(zip(first["text_sha256"], first["embedding"].to_numpy(), strict=True))
+    monkeypatch.setattr(embed_cache, "READ_ROWS", 2)
+    asked = [*keys[::3], "a" * 64, "b" * 64, "c" * 64, keys[7], "f" * 64]
+    found, matrix = cache.vectors(pl.Series(asked), DIM)
+    assert found.tolist() == [k in reference for k in asked]
+    for row, k in zip(matrix, asked, strict=True):
+        assert np.array_equal(row, reference.get(k, np.zeros(DIM))), k
+
 
 def test_cache_is_keyed_by_model_and_revision(tmp_path):
     enc = CountingEncoder()
