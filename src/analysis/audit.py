@@ -88,23 +88,34 @@ class Hit:
 
 #: The kind of a hit that is a pseudonym of no current account (see the module's docstring).
 STALE = "stale_pseudonym"
-#: An account pseudonym as ingest writes it (``privacy.ACCOUNT_PREFIX`` and hex digits),
-#: matched on its own: the audit does not import the pseudonymiser's code.
-PSEUDONYM = r"\bacct_[0-9a-f]{8,}\b"
+#: An account pseudonym as ingest writes it (``privacy.ACCOUNT_PREFIX`` and 16 hex digits),
+#: matched on its own: the audit does not import the pseudonymiser's code (a test checks the
+#: two agree).
+PSEUDONYM = r"\bacct_[0-9a-f]{16}\b"
 
 
-def current_pseudonyms(root: Path) -> frozenset[str] | None:
-    """The account pseudonyms of the current data (None when ingest has not run)."""
+def current_pseudonyms(root: Path) -> pl.Series | None:
+    """The account pseudonyms of the current data (None when ingest has not run): the
+    accounts', and those of the account rows ingest rejected (``rejects.parquet`` keys them
+    by pseudonym; such an account is removed, yet its reject row is of this run)."""
     path = root / "data/interim/accounts.parquet"
     if not path.exists():
         return None
-    return frozenset(pl.read_parquet(path, columns=["account_id"])["account_id"].drop_nulls())
+    ids = [pl.read_parquet(path, columns=["account_id"])["account_id"]]
+    rejects = root / "data/interim/rejects.parquet"
+    if rejects.exists():
+        rows = pl.read_parquet(rejects, columns=["table", "record_key"])
+        ids.append(rows.filter(pl.col("table") == "accounts")["record_key"].alias("account_id"))
+    return pl.concat(ids).drop_nulls().unique().sort()
 
 
-def stale_pseudonyms(values: pl.Series, current: frozenset[str]) -> list[str]:
+def stale_pseudonyms(values: pl.Series, current: pl.Series) -> list[str]:
     """The distinct account pseudonyms in ``values`` (strings) that are not in ``current``."""
-    found = values.str.extract_all(PSEUDONYM).explode().drop_nulls().unique().sort()
-    return found.filter(~found.is_in(list(current))).to_list()
+    found = values.str.extract_all(PSEUDONYM).explode().drop_nulls()
+    if found.len() == 0:
+        return []
+    found = found.unique().sort()
+    return found.filter(~found.is_in(current.implode())).to_list()
 
 
 @dataclass(frozen=True)
@@ -164,7 +175,7 @@ def _is_id_column(name: str) -> bool:
 
 
 def scan_parquet(
-    path: Path, scanner: Scanner, root: Path, current: frozenset[str] | None = None
+    path: Path, scanner: Scanner, root: Path, current: pl.Series | None = None
 ) -> list[Hit]:
     """Scan one Parquet file: exact ids in id columns, the text rules elsewhere, and (with
     ``current``) pseudonyms of no current account in every string column."""
@@ -193,24 +204,26 @@ def scan_parquet(
 
 
 def scan_text_file(
-    path: Path, scanner: Scanner, root: Path, current: frozenset[str] | None = None
+    path: Path, scanner: Scanner, root: Path, current: pl.Series | None = None
 ) -> list[Hit]:
     """Scan one text file line by line (HTML: without the inlined plotly.js bundle), and
-    (with ``current``) for pseudonyms of no current account."""
+    (with ``current``) for pseudonyms of no current account, JSON keys and markup included."""
     try:
         text = path.read_text(encoding="utf-8", errors="replace")
     except OSError:
         return []
+    hits = []
+    rel = str(path.relative_to(root))
+    if current is not None:
+        raw = text.splitlines()
+        for value in stale_pseudonyms(pl.Series(raw, dtype=pl.String), current)[:5]:
+            line = next(i for i, ln in enumerate(raw, 1) if value in ln)
+            hits.append(Hit(rel, f"line {line}", STALE, value))
     if path.suffix in (".html", ".htm"):
         text = _markup_to_data(PLOTLY_BUNDLE.sub("", text))
     elif path.suffix == ".json":
         text = JSON_KEY.sub('""', text)
-    hits = []
-    rel = str(path.relative_to(root))
     lines = text.splitlines()
-    if current is not None:
-        stale = stale_pseudonyms(pl.Series(lines, dtype=pl.String), current)
-        hits += [Hit(rel, "text", STALE, v) for v in stale[:5]]
     for lineno, found in enumerate(scanner.scan_many(lines), 1):
         for kind, value in found:
             hits.append(Hit(rel, f"line {lineno}", kind, value))

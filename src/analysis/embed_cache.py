@@ -9,7 +9,7 @@ route's vectors are cached under, so vectors of two routes never mix.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -102,10 +102,7 @@ class EmbeddingCache:
             # stage's peak by ~1.2 GiB at 1M posts
             need = group.select("text_sha256").join(wanted, on="text_sha256")
             left = need.height  # positions still to fill from this shard
-            reader = pq.ParquetFile(str(shard[0]), buffer_size=1 << 22, pre_buffer=False)
-            for batch in reader.iter_batches(
-                batch_size=READ_ROWS, columns=["text_sha256", "embedding"]
-            ):
+            for batch in _batches(Path(shard[0])):
                 rows = (
                     pl.DataFrame({"text_sha256": pl.Series(batch.column(0))})
                     .with_row_index("_row")
@@ -194,9 +191,18 @@ class EmbeddingCache:
 READ_ROWS = 32_768
 
 
+def _batches(shard: Path) -> Iterator[pa.RecordBatch]:
+    """A shard's keys and vectors, :data:`READ_ROWS` rows at a time (the file closed after)."""
+    with pq.ParquetFile(shard, buffer_size=1 << 22, pre_buffer=False) as reader:
+        yield from reader.iter_batches(batch_size=READ_ROWS, columns=["text_sha256", "embedding"])
+
+
 def _dim(shard: Path) -> int:
-    """The vectors' length in a shard (from its schema)."""
-    return pq.ParquetFile(shard).schema_arrow.field("embedding").type.list_size
+    """The vectors' length in a shard (from its schema; a variable-length list: its first row)."""
+    kind = pq.read_schema(shard).field("embedding").type
+    if isinstance(kind, pa.FixedSizeListType):
+        return kind.list_size
+    return len(pl.read_parquet(shard, columns=["embedding"], n_rows=1)["embedding"][0])
 
 
 def _key_index(shards: Sequence[Path]) -> pl.LazyFrame:

@@ -88,14 +88,36 @@ def test_pseudonyms_of_no_current_account_are_found_where_they_are(tmp_path) -> 
     pl.DataFrame({"scenario": ["weekend_off"] * 2, "account_id": [current[0], old]}).write_parquet(
         tmp_path / "data/processed/counterfactual_changes.parquet"
     )
-    (tmp_path / "reports/top.json").write_text(json.dumps({"top": [f"{old} moved 3 ranks"]}))
+    keyed = "acct_8888888888888888"  # as a JSON key, which the raw-identifier rules read past
+    (tmp_path / "reports/top.json").write_text(
+        json.dumps({"top": [f"{old} moved 3 ranks"], keyed: 1}, indent=1)
+    )
     (tmp_path / "logs/run.log").write_text("INFO acct_00000000000000aa is fine\n")
+    # an account row ingest rejected: keyed by its pseudonym in rejects.parquet, not an account
+    rejected = "acct_7777777777777777"
+    pl.DataFrame({"table": ["accounts"], "record_key": [rejected]}).write_parquet(
+        tmp_path / "data/interim/rejects.parquet"
+    )
+    # words a user typed that share the prefix are not pseudonyms
+    (tmp_path / "reports/notes.md").write_text("see acct_20240115 and acct_deadbeef\n")
     hits, _ = audit(tmp_path, _ident())
     assert sorted((h.file, h.where, h.kind, h.value) for h in hits) == [
         ("data/processed/counterfactual_changes.parquet", "account_id", "stale_pseudonym", old),
-        ("reports/top.json", "text", "stale_pseudonym", old),
+        ("reports/top.json", "line 3", "stale_pseudonym", old),
+        ("reports/top.json", "line 5", "stale_pseudonym", keyed),
     ]
     assert "of no current account" in str(hits[0])
+
+
+def test_the_audit_matches_the_pseudonyms_ingest_writes() -> None:
+    """The audit's own pattern (it does not import the pseudonymiser) against the real one."""
+    import re
+
+    from analysis import privacy
+    from analysis.audit import PSEUDONYM
+
+    made = privacy.pseudonym(b"k" * 32, "demo", "account", "u1", privacy.ACCOUNT_PREFIX)
+    assert re.fullmatch(PSEUDONYM.replace(r"\b", ""), made), made
 
 
 @pytest.mark.parametrize(
