@@ -58,9 +58,14 @@ def env() -> dict[str, str]:
     return out
 
 
-def run(cmd: list[str], cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
-    """Run ``cmd`` in ``cwd``; on failure (``check``) raise with the tail of its output."""
-    proc = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=1800)
+def run(
+    cmd: list[str], cwd: Path, check: bool = True, extra: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
+    """Run ``cmd`` in ``cwd`` (the test environment, plus ``extra`` variables); on failure
+    (``check``) raise with the tail of its output."""
+    proc = subprocess.run(
+        cmd, cwd=cwd, env={**env(), **(extra or {})}, capture_output=True, text=True, timeout=1800
+    )
     if check and proc.returncode != 0:
         raise AssertionError(
             f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import subprocess
 import sys
 from datetime import timedelta
 from pathlib import Path
@@ -20,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.project import GROUPS, copy_built, env, run
+from tests.project import GROUPS, copy_built, run
 
 pytestmark = pytest.mark.slow
 
@@ -69,25 +68,16 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
 
     # a key rotation re-runs ingest and everything unfrozen; the frozen compare still lists
     # re-scored accounts under the old key: the report refuses, the audit names the file
-    rotated = {**env(), "RESONANCE_KEY": secrets.token_hex(24)}
+    rotated = {"RESONANCE_KEY": secrets.token_hex(24)}
     params["privacy"]["key_source"] = "secret"
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    proc = subprocess.run(
-        ["dvc", "repro"], cwd=project, env=rotated, capture_output=True, text=True, timeout=1800
-    )
+    proc = run(["dvc", "repro"], project, check=False, extra=rotated)
     assert proc.returncode != 0, proc.stdout[-2000:]
     said = proc.stdout + proc.stderr
     assert "Running stage 'ingest'" in said and "report failed:" in said, said[-3000:]
     assert "changes.parquet (stage compare) names" in said and "the current data does not" in said
     assert "dvc unfreeze compare && dvc repro" in said
-    audit = subprocess.run(
-        [sys.executable, "-m", "analysis", "audit"],
-        cwd=project,
-        env=rotated,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    audit = run([sys.executable, "-m", "analysis", "audit"], project, check=False, extra=rotated)
     assert audit.returncode == 1
     stale = {
         ln.split(" [")[0].removeprefix("audit hit: ")
@@ -103,8 +93,7 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     # erasure outranks the schedule: forget unfreezes, so the next repro rebuilds everything
     accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
     handle = accounts.filter(pl.col("handle").is_not_null())["handle"][0]
-    forget = [sys.executable, "-m", "analysis", "forget", handle]
-    assert subprocess.run(forget, cwd=project, env=rotated, timeout=600).returncode == 0
+    run([sys.executable, "-m", "analysis", "forget", handle], project, extra=rotated)
     assert frozen_stages(project) == []
     # and deletes the dropped models' score files, which no stage would rebuild without them
     assert sorted(f.stem for f in (processed / "scores").glob("*.parquet")) == sorted(two)

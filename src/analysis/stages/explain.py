@@ -1,8 +1,9 @@
 """Stage helper ``explain``: ``resonance explain PSEUDONYM`` prints every model's explanation.
 
 Reads ``data/processed/scores/<model>.parquet`` of the models ``models.scored`` names (a file
-left by a model since dropped from the params is no current score: no stage rebuilds it), ``data/interim/accounts.parquet`` and (for topic
-labels) ``data/processed/topics.parquet``; writes nothing.
+left by a model since dropped from the params is no current score: no stage rebuilds it),
+``data/interim/accounts.parquet`` and (for topic labels) ``data/processed/topics.parquet``;
+writes nothing.
 """
 
 from __future__ import annotations
@@ -23,8 +24,8 @@ log = logging.getLogger(__name__)
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Print the explanation of one account (exit code 1 when it cannot be explained)."""
-    scored = model_params(params).names
-    files = [f for f in sorted(paths.SCORES.glob("*.parquet")) if f.stem in scored]
+    files = [paths.score_file(m) for m in sorted(model_params(params).names)]
+    files = [f for f in files if f.exists()]
     if not files:
         raise FileNotFoundError(
             f"no scores in {paths.SCORES}: run `python -m analysis score MODEL` first"
