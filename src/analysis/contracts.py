@@ -10,6 +10,8 @@ through the same model (:func:`load`), so both sides agree on one shape.
   ``report``; headline ``reports/metrics/models.json``.
 * :class:`CompareResult`: ``data/processed/compare.json`` (``compare``) -> ``report``;
   headline ``reports/metrics/compare.json``.
+* :class:`TopicFit`: ``data/processed/topic_model.json`` (``topic_fit``) -> ``topics``; its
+  figures reach ``reports/metrics/topics.json`` through ``topics``.
 
 Deeply nested statistics whose shape belongs to one function (the counterfactual curves, the
 within-thread fits) are typed as plain mappings of numbers: the model checks where they are,
@@ -49,6 +51,41 @@ def load(model: type[M], path: Path) -> M:
         return model.model_validate_json(path.read_text(encoding="utf-8"))
     except ValueError as exc:
         raise ValueError(f"{path} does not match {model.__name__}: {exc}") from exc
+
+
+# ---------------------------------------------------------------- topic_fit
+
+
+class TopicFit(Contract):
+    """The fitted topics (``analysis.stages.topic_fit``), and the rule that gives any post one.
+
+    ``topics`` assigns every post through :attr:`assign_centroids` (the nearest by cosine,
+    :class:`analysis.topics_clustering.Assigner`): the posts the fit saw and, when the stage is
+    frozen on a schedule (``dvc freeze topic_fit``), the posts written since. Holds no
+    pseudonym and no post: centroids (float32 values), keywords and counts only, so a key
+    rotation leaves it valid.
+    """
+
+    method: str
+    #: topics found; ids are ``0 .. n_topics - 1``, by size over the posts fitted (0 = largest)
+    n_topics: int
+    dim: int
+    #: the fit's unit-norm centroids in the fit's order and each one's topic id
+    assign_centroids: list[list[float]]
+    assign_topic_ids: list[int]
+    #: HDBSCAN: a post whose best cosine is below this belongs to no topic; else null
+    outlier_min_cosine: float | None
+    #: each topic's unit-norm mean over the posts fitted (the soft memberships' centroids)
+    centroids: list[list[float]]
+    #: each topic's c-TF-IDF keywords over the posts fitted, by topic id
+    keywords: list[list[str]]
+    #: posts with a vector that the fit clustered, and the latest one's ``created_at`` (ISO)
+    n_posts: int
+    fitted_through: str | None
+    n_outliers_before_reassignment: int
+    n_outliers_reassigned: int
+    stability_mean_pairwise_ari: float | None
+    topic_diversity: float | None
 
 
 # ---------------------------------------------------------------- validate

@@ -30,6 +30,8 @@ INTERIM_TABLES = {"accounts": ACCOUNTS, "posts": POSTS, "reactions": REACTIONS}
 # ------------------------------------------------------------------ processed
 PROCESSED = Path("data/processed")
 EMBEDDINGS = PROCESSED / "embeddings.parquet"
+#: The fitted topics (stage ``topic_fit``): ``analysis.contracts.TopicFit``.
+TOPIC_MODEL = PROCESSED / "topic_model.json"
 TOPICS = PROCESSED / "topics.parquet"
 POST_TOPICS = PROCESSED / "post_topics.parquet"
 ACCOUNT_TOPICS = PROCESSED / "account_topics.parquet"

@@ -60,7 +60,9 @@ from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
 
 from analysis import ordering, vectors
 from analysis.config import Frozen
-from analysis.topics_clustering import cluster_posts, soft_membership
+from analysis.contracts import TopicFit
+from analysis.topics_clustering import Assigner, Clustering, cluster_posts, soft_membership
+from analysis.topics_keywords import diversity
 from analysis.vectors import Vectors
 
 
@@ -125,25 +127,35 @@ def agreement(labels: np.ndarray, truth: pl.Series | list[str | None]) -> dict[s
 def post_vectors(
     posts: pl.DataFrame, embeddings: pl.DataFrame | Path
 ) -> tuple[pl.DataFrame, Vectors]:
-    """The embedded posts in a key-independent order, and their vectors in that order.
-
-    ``posts`` holds ``post_id``, ``created_at`` and ``text``, or the texts' hashes instead
-    (``ordering.TEXT_HASH``: the same order without the texts).
+    """The embedded posts of ``posts`` in a key-independent order, and their vectors in it.
 
     ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then only
     ``post_id`` and the null mask are read whole, and the vectors batch by batch when used.
+
+    The order is time, then the text's hash (``ordering.sort_posts``): the seeded fitting
+    sample and k-means' initialisation must not depend on the pseudonyms, which change with
+    the secret key. ``embed`` writes its file in that very order (``stages.embed.file_order``),
+    so from a path the file's order is kept and ``posts`` needs ``post_id`` and
+    ``created_at`` only (the texts are not read: at 1M posts hashing them cost ~10 s); an
+    in-memory table is sorted, and ``posts`` then holds ``text`` or its hash
+    (``ordering.TEXT_HASH``).
     """
     if isinstance(embeddings, pl.DataFrame):
         kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
         rows = kept.select("post_id").with_row_index("_file_row")
+        content = ordering.TEXT_HASH if ordering.TEXT_HASH in posts.columns else "text"
+        emb = ordering.sort_posts(
+            rows.join(posts.select("post_id", "created_at", content), on="post_id")
+        ).drop("created_at", content)
     else:
         rows = vectors.embedded_posts(embeddings)
-    # A key-independent row order (time, then content): the seeded fitting sample and k-means
-    # initialisation must not depend on the pseudonyms, which change with the secret key.
-    content = ordering.TEXT_HASH if ordering.TEXT_HASH in posts.columns else "text"
-    emb = ordering.sort_posts(
-        rows.join(posts.select("post_id", "created_at", content), on="post_id")
-    ).drop("created_at", content)
+        emb = rows.join(posts.select("post_id", "created_at"), on="post_id", maintain_order="left")
+        if not emb["created_at"].is_sorted():
+            raise ValueError(
+                f"{embeddings}: rows are not in time order; it was not written by this "
+                "version's embed stage (dvc repro embed)"
+            )
+        emb = emb.drop("created_at")
     order = emb["_file_row"].cast(pl.Int64).to_numpy()
     if isinstance(embeddings, pl.DataFrame):
         x = kept["embedding"].to_numpy().astype(np.float32) if kept.height else None
@@ -153,6 +165,49 @@ def post_vectors(
     else:
         src = vectors.ParquetVectors(embeddings, order, vectors.vector_dim(embeddings))
     return emb.drop("_file_row"), src
+
+
+def topic_fit(
+    res: Clustering,
+    keywords: dict[int, list[str]],
+    ari: float | None,
+    fitted: pl.DataFrame,
+    p: TopicsParams,
+) -> TopicFit:
+    """The fit as stage ``topic_fit`` writes it (``res``: the clustering of the posts of
+    ``fitted``, with ``created_at``; ``keywords`` by topic id)."""
+    rule = res.assigner
+    last = fitted["created_at"].max() if fitted.height else None
+    return TopicFit(
+        method=p.method,
+        n_topics=len(res.topic_ids),
+        dim=int(res.centroids.shape[1]),
+        assign_centroids=rule.centroids.astype(np.float32).tolist(),
+        assign_topic_ids=[int(t) for t in rule.topic_ids],
+        outlier_min_cosine=rule.min_cosine,
+        centroids=res.centroids.astype(np.float32).tolist(),
+        keywords=[keywords.get(int(t), []) for t in res.topic_ids],
+        n_posts=fitted.height,
+        fitted_through=last.isoformat() if last is not None else None,  # type: ignore[union-attr]
+        n_outliers_before_reassignment=res.n_fit_outliers,
+        n_outliers_reassigned=res.n_reassigned,
+        stability_mean_pairwise_ari=ari,
+        topic_diversity=diversity(keywords, 10),
+    )
+
+
+def assigner(fit: TopicFit) -> Assigner:
+    """The rule of ``fit`` that gives any post its topic."""
+    return Assigner(
+        np.asarray(fit.assign_centroids, dtype=np.float32).reshape(-1, fit.dim),
+        np.asarray(fit.assign_topic_ids, dtype=np.int64),
+        fit.outlier_min_cosine,
+    )
+
+
+def centroid_matrix(fit: TopicFit) -> np.ndarray:
+    """The topics' unit-norm centroids of ``fit``, row ``t`` for topic ``t``."""
+    return np.asarray(fit.centroids, dtype=np.float32).reshape(-1, fit.dim)
 
 
 def post_topics_before(

@@ -1,13 +1,16 @@
-"""Stage ``topics``: clustering of post embeddings into topics, and soft memberships.
+"""Stage ``topic_fit``: clustering of post embeddings into topics; ``topics``: soft memberships.
 
 Unit-norm vectors (:func:`normalise`) are clustered by k-means, agglomerative or HDBSCAN on a
-seeded sample of at most ``fit_max_posts`` posts (:func:`cluster_posts`); every other post joins
-the nearest centroid and outliers are reassigned when close enough. ``k`` comes from params or
-from the silhouette over seeded subsamples (:func:`choose_k`). :func:`soft_membership` gives each
-post a probability per topic; :func:`stability` refits with other seeds
-(:func:`cluster_with_stability`: the clustering and those refits from two passes over the
-vectors). Vectors may be an array or ``analysis.vectors.Vectors`` read batch by batch. Why
-these methods: ``analysis.topics``.
+seeded sample of at most ``fit_max_posts`` posts (:func:`cluster_posts`). Every post, in the
+sample or not, then takes its topic by one rule (:class:`Assigner`): the nearest of the fit's
+centroids by cosine; with HDBSCAN, a post whose best cosine stays below
+``outlier_min_cosine`` is an outlier. A post's topic is thus a function of its vector and the
+fit alone, which is what lets stage ``topics`` assign posts that arrive after a frozen fit.
+``k`` comes from params or from the silhouette over seeded subsamples (:func:`choose_k`).
+:func:`soft_membership` gives each post a probability per topic; :func:`stability` refits with
+other seeds (:func:`cluster_with_stability`: the clustering and those refits from two passes
+over the vectors). Vectors may be an array or ``analysis.vectors.Vectors`` read batch by batch.
+Why these methods: ``analysis.topics``.
 """
 
 from __future__ import annotations
@@ -201,14 +204,51 @@ def choose_k(
 
 
 @dataclass(frozen=True)
-class Clustering:
-    """Result of :func:`cluster_posts`: raw and final labels, centroids, counts."""
+class Assigner:
+    """How a post takes its topic from a fit, the same for every post.
 
-    raw_labels: np.ndarray  # clusterer's labels for every row (-1 = outlier), before reassignment
-    labels: np.ndarray  # after outlier reassignment
+    The nearest of the fit's unit-norm centroids by cosine (the first on an exact tie, in the
+    fit's order); with a ``min_cosine`` (HDBSCAN, whose fits leave outliers), a post whose best
+    cosine is below it belongs to no topic (:data:`OUTLIER`). Posts of the fitting sample follow
+    the rule too: the clusterer's own labels shape the centroids only (k-means labels by
+    Euclidean distance to unnormalised centres, so 0.1-0.3 % of a demo sample would otherwise
+    carry another topic than the same vector outside it).
+    """
+
+    centroids: np.ndarray  #: unit-norm, one row per topic of the fit, in the fit's order
+    topic_ids: np.ndarray  #: the topic id of each row
+    min_cosine: float | None = None
+
+    def labels(self, xb: np.ndarray) -> np.ndarray:
+        """The topic of each row of ``xb`` (unit-norm rows)."""
+        n = len(xb)
+        if not self.topic_ids.size:
+            return np.full(n, OUTLIER, dtype=np.int64)
+        sims = xb @ self.centroids.T
+        best = np.argmax(sims, axis=1)
+        lab = self.topic_ids[best].astype(np.int64)
+        if self.min_cosine is not None:
+            lab[sims[np.arange(n), best] < self.min_cosine] = OUTLIER
+        return lab
+
+
+def min_cosine(p: TopicsParams) -> float | None:
+    """The outlier threshold of the method: HDBSCAN's fits leave outliers, the others none."""
+    return p.outlier_min_cosine if p.method == "hdbscan" else None
+
+
+@dataclass(frozen=True)
+class Clustering:
+    """Result of :func:`cluster_posts`: labels, centroids, the rule that assigns, counts."""
+
+    labels: np.ndarray  # every row's topic (:class:`Assigner`), ids renumbered by size
     topic_ids: np.ndarray
-    centroids: np.ndarray
+    centroids: np.ndarray  # unit-norm mean of every topic's rows (soft membership)
+    assigner: Assigner  # the fit's centroids under the final ids: labels = assigner.labels(x)
     n_topics_fitted: int
+    #: rows of the fitting sample the clusterer left out (HDBSCAN's -1), and how many of them
+    #: the rule gave a topic (their best cosine reaches ``outlier_min_cosine``)
+    n_fit_outliers: int
     n_reassigned: int
     seconds: float
 
@@ -216,8 +256,9 @@ class Clustering:
 def cluster_posts(x: np.ndarray | Vectors, p: TopicsParams, seed: int | None = None) -> Clustering:
     """Cluster unit-norm embeddings; deterministic given ``seed`` (default ``p.seed``).
 
-    Fits on a seeded sample of at most ``p.fit_max_posts`` rows, assigns every other row to the
-    nearest centroid, then reassigns outliers whose best cosine reaches ``p.outlier_min_cosine``.
+    Fits on a seeded sample of at most ``p.fit_max_posts`` rows, then gives every row its topic
+    by the fit's :class:`Assigner` (the nearest centroid; with HDBSCAN none below
+    ``p.outlier_min_cosine``), the sample's rows included.
     ``x`` is an array or :class:`analysis.vectors.Vectors` (rows read batch by batch: only the
     fitting sample and one batch are in memory; one batch gives the array's result bit for bit).
     """
@@ -245,7 +286,8 @@ def cluster_seeds(x: np.ndarray | Vectors, p: TopicsParams, seeds: list[int]) ->
 
 def _empty(dim: int) -> Clustering:
     empty = np.zeros(0, dtype=np.int64)
-    return Clustering(empty, empty, empty, np.zeros((0, dim), np.float32), 0, 0, 0.0)
+    none = np.zeros((0, dim), np.float32)
+    return Clustering(empty, empty, none, Assigner(none, empty), 0, 0, 0, 0.0)
 
 
 def _fit_sample(n: int, max_posts: int, seed: int) -> np.ndarray:
@@ -267,31 +309,18 @@ def _take_samples(src: Vectors, samples: list[np.ndarray]) -> list[np.ndarray]:
 class _Assign:
     """One seed's fit and what the pass over every row adds up for it."""
 
-    ids: np.ndarray  # topic ids of the fit
-    cents: np.ndarray  # their unit-norm centroids on the sample
-    raw: np.ndarray  # labels of every row (sample: the fit's; others: nearest centroid)
-    in_fit: np.ndarray
-    labels: np.ndarray  # after outlier reassignment
+    rule: Assigner  # the fit's centroids under the fit's own ids
+    fit_idx: np.ndarray  # rows of the fitting sample
+    fit_out: np.ndarray  # those the clusterer left out
+    labels: np.ndarray  # every row's topic, by the rule
     sums: np.ndarray
     counts: np.ndarray
-    n_reassigned: int = 0
 
-    def add(self, pos: np.ndarray, xb: np.ndarray, min_cosine: float) -> None:
-        ids, cents = self.ids, self.cents
-        rest = ~self.in_fit[pos]
-        if rest.any() and ids.size:
-            self.raw[pos[rest]] = ids[np.argmax(xb[rest] @ cents.T, axis=1)]
-        lab = self.raw[pos]
-        out = np.flatnonzero(lab == OUTLIER)
-        if out.size and ids.size:
-            sims = xb[out] @ cents.T
-            best = np.argmax(sims, axis=1)
-            ok = sims[np.arange(out.size), best] >= min_cosine
-            lab[out[ok]] = ids[best[ok]]
-            self.n_reassigned += int(ok.sum())
+    def add(self, pos: np.ndarray, xb: np.ndarray) -> None:
+        lab = self.rule.labels(xb)
         self.labels[pos] = lab
         # the unit-norm mean of every topic over all rows (``centroids``), summed batch by batch
-        for j, t in enumerate(ids):
+        for j, t in enumerate(self.rule.topic_ids):
             m = lab == t
             if m.any():
                 self.sums[j] += xb[m].sum(axis=0)
@@ -319,24 +348,19 @@ def _cluster_seeds(
         )
         # int32 while every seed's labels are held together (topic ids are small); the
         # results are int64 (``_renumber``)
-        raw = np.full(n, OUTLIER, dtype=np.int32)
-        raw[fit_idx] = fit_labels
-        in_fit = np.zeros(n, dtype=bool)
-        in_fit[fit_idx] = True
         states.append(
             _Assign(
-                ids,
-                cents,
-                raw,
-                in_fit,
-                raw.copy(),
+                Assigner(cents, ids, min_cosine(p)),
+                fit_idx,
+                fit_labels == OUTLIER,
+                np.full(n, OUTLIER, dtype=np.int32),
                 np.zeros((len(ids), src.dim), dtype=np.float64),
                 np.zeros(len(ids), dtype=np.int64),
             )
         )
     for pos, xb in src.batches():
         for st in states:
-            st.add(pos, xb, p.outlier_min_cosine)
+            st.add(pos, xb)
     seconds = time.perf_counter() - started
     log.info("topics: %d posts assigned to the %d fits (%.1f s)", n, len(states), seconds)
     states.reverse()  # each state freed once finished: one seed's working arrays at a time
@@ -345,19 +369,24 @@ def _cluster_seeds(
 
 def _finish(st: _Assign, seconds: float) -> Clustering:
     kept = st.counts > 0
-    ids = st.ids[kept]
+    ids = st.rule.topic_ids[kept]
     cents = normalise((st.sums[kept] / st.counts[kept, None]).astype(np.float32))
     # Renumber topics by size (0 = largest) so ids are stable across equivalent runs.
     sizes = st.counts[kept]
     order = np.lexsort((ids, -sizes))
-    labels, raw = _renumber(st.labels, ids[order]), _renumber(st.raw, ids[order])
+    labels = _renumber(st.labels, ids[order])
+    # the rule under the final ids, the fit's order kept (ties resolve as in the pass); a
+    # centroid no row joined is dropped, which changes no row's nearest
+    rule = Assigner(st.rule.centroids[kept], _renumber(ids, ids[order]), st.rule.min_cosine)
+    out = st.fit_out
     return Clustering(
-        raw,
         labels,
         np.arange(len(order)),
         cents[order],
+        rule,
         len(ids),
-        st.n_reassigned,
+        int(out.sum()),
+        int((labels[st.fit_idx[out]] != OUTLIER).sum()),
         seconds,
     )
 
@@ -371,6 +400,16 @@ def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
         hit = old_ids[by_id[at]] == labels
         out[hit] = by_id[at[hit]]
     return out
+
+
+def assign(x: np.ndarray | Vectors, rule: Assigner) -> np.ndarray:
+    """Every row's topic by ``rule``, the rows unit-normed batch by batch as in the fit's own
+    pass (the same batches give the same bits: a fit's posts get exactly its labels)."""
+    src = _unit(x)
+    labels = np.full(len(src), OUTLIER, dtype=np.int64)
+    for pos, xb in src.batches():
+        labels[pos] = rule.labels(xb)
+    return labels
 
 
 def soft_membership(

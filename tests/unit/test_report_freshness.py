@@ -3,6 +3,7 @@ stages frozen to re-run on a schedule (``dvc freeze validate compare``) or left 
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -148,3 +149,42 @@ def test_a_frozen_compare_naming_accounts_of_another_key_stops_the_report(
     assert "dvc unfreeze compare && dvc repro" in message
     assert "acct_" not in message  # the count, never the pseudonyms
     assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
+
+
+def _topics_metrics(root: Path, after: int) -> None:
+    fit = {
+        "n_posts_fitted": 900,
+        "n_posts_assigned": 900 + after,
+        "n_posts_after_fit": after,
+        "fitted_through": "2026-06-05 13:00:00+00:00",
+    }
+    tm = {
+        "method": "kmeans",
+        "n_topics": 6,
+        "n_posts_embedded": 900 + after,
+        "stability_mean_pairwise_ari": 0.8,
+        "topic_diversity": 0.9,
+        "outlier_share": 0.0,
+        "vs_labels": {"nmi": None, "ari": None},
+        "fit": fit,
+    }
+    path = root / "reports/metrics/topics.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(tm))
+
+
+@pytest.mark.parametrize(("after", "said"), [(0, None), (3, "<k posts"), (40, "40 posts")])
+def test_the_writeup_says_the_topics_are_of_an_earlier_fit(
+    tmp_path: Path, params: dict, after: int, said: str | None
+) -> None:
+    """``dvc freeze topic_fit``: the posts written since took the fitted topics; the writeup
+    says how many (suppressed under k) and how to refit."""
+    _topics_metrics(tmp_path, after)
+    stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    if said is None:
+        assert "earlier fit" not in md
+        return
+    notice = md.split("**Topics of an earlier fit.**")[1].split("\n")[0]
+    assert "900 posts up to 2026-06-05" in notice and f"The {said} written since" in notice
+    assert "dvc unfreeze topic_fit && dvc repro" in notice

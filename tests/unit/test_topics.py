@@ -15,6 +15,7 @@ from analysis.topics_clustering import (
     OUTLIER,
     choose_k,
     cluster_posts,
+    normalise,
     one_se_k,
     silhouette_curve,
     soft_membership,
@@ -91,28 +92,41 @@ def test_unknown_k_rule_is_refused():
         choose_k(x, (2, 3), 0, rule="median")
 
 
-def test_outliers_reassigned_only_above_threshold():
+def test_outliers_are_the_posts_far_from_every_topic_by_one_rule():
     x, _ = _blobs(n_per=30, noise=0)
     # three points a threshold of -0.05 lets in, three with negative cosine to every blob
     near = np.eye(16)[10:13] * 5  # orthogonal to every blob: cosine ~0
     far = -np.eye(16)[[0, 1, 2]] * 5 - 1  # negative cosine to every blob
     x = np.concatenate([x, near, far]).astype(np.float32)
-    keep = cluster_posts(
-        x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10, outlier_min_cosine=-0.05)
-    )
-    raw_out = keep.raw_labels == OUTLIER
-    assert raw_out[-6:].all()  # HDBSCAN leaves them out
-    # the contract: a raw outlier joins a topic iff its best cosine reaches the threshold
-    xn = x / np.linalg.norm(x, axis=1, keepdims=True)
-    best = (xn @ keep.centroids.T).max(axis=1)
-    assert ((keep.labels[raw_out] != OUTLIER) == (best[raw_out] >= -0.05)).all()
+    p = TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10, outlier_min_cosine=-0.05)
+    keep = cluster_posts(x, p)
+    # the contract: a post belongs to no topic iff its best cosine to the fit's centroids is
+    # below the threshold, whatever HDBSCAN made of it
+    best = (normalise(x) @ keep.assigner.centroids.T).max(axis=1)
+    assert np.array_equal(keep.labels == OUTLIER, best < -0.05)
     assert (keep.labels[-6:-3] != OUTLIER).all()
     assert (keep.labels[-3:] == OUTLIER).all()  # kept as outliers, and counted
-    assert keep.n_reassigned == int(raw_out.sum()) - 3
-    none = cluster_posts(
-        x, TopicsParams(method="hdbscan", hdbscan_min_cluster_size=10, outlier_min_cosine=1.0)
+    assert keep.n_fit_outliers >= 6  # HDBSCAN left the six out of its clusters
+    assert keep.n_reassigned == keep.n_fit_outliers - 3
+    assert np.array_equal(keep.assigner.labels(normalise(x)), keep.labels)
+    # k-means leaves no outliers: the threshold is HDBSCAN's
+    km = cluster_posts(x, p.model_copy(update={"method": "kmeans", "n_topics": 3}))
+    assert km.assigner.min_cosine is None and (km.labels != OUTLIER).all()
+
+
+@pytest.mark.parametrize("method", ["kmeans", "agglomerative", "hdbscan"])
+def test_posts_in_and_out_of_the_fitting_sample_take_their_topic_by_the_same_rule(method):
+    """A post's topic is a function of its vector and the fit: the copy of a sampled post
+    outside the sample gets the sampled one's topic (k-means' own labels, by Euclidean
+    distance to unnormalised centres, would give a few of them another)."""
+    x, _ = _blobs(n_per=60, noise=30, seed=3)
+    p = TopicsParams(
+        method=method, n_topics=3, fit_max_posts=100, hdbscan_min_cluster_size=8, seed=1
     )
-    assert (none.labels == OUTLIER).sum() == raw_out.sum()
+    x2 = np.concatenate([x, x])  # every vector twice: one copy may be sampled, the other not
+    res = cluster_posts(x2, p)
+    assert np.array_equal(res.labels[: len(x)], res.labels[len(x) :])
+    assert np.array_equal(res.assigner.labels(normalise(x2)), res.labels)
 
 
 def test_ctfidf_keywords_on_tiny_texts():

@@ -8,19 +8,20 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
 import polars as pl
 import pytest
 
-from analysis import vectors
+from analysis import contracts, vectors
+from analysis.contracts import TopicFit
 from analysis.report.frames import topic_coordinates
-from analysis.stages import topics as topics_stage
+from analysis.stages import topic_fit as fit_stage
 from analysis.stages.embed import file_order
 from analysis.stages.topics import compute, post_vectors
-from analysis.topics import TopicsParams, post_topics_before
+from analysis.topics import TopicsParams, assigner, centroid_matrix, post_topics_before
 from analysis.topics_clustering import (
     OUTLIER,
     centroids,
@@ -63,6 +64,25 @@ def _embeddings_file(tmp_path: Path, x: np.ndarray, holes: tuple[int, ...] = ())
     path = tmp_path / "embeddings.parquet"
     df.sample(fraction=1.0, shuffle=True, seed=1).write_parquet(path)
     return path
+
+
+def _in_file_order(path: Path, posts: pl.DataFrame) -> pl.DataFrame:
+    """Rewrite the embeddings at ``path`` in the order the embed stage writes them
+    (``file_order``: time, then the text's hash); returns the table."""
+    stored = (
+        file_order(posts)
+        .select("post_id")
+        .join(pl.read_parquet(path), on="post_id", maintain_order="left")
+    )
+    stored.write_parquet(path)
+    return stored
+
+
+def _stage(
+    posts: pl.DataFrame, emb: pl.DataFrame | Path, accounts, reactions, p, texts=None
+) -> dict:
+    """Both topic stages: the fit, then the assignment by it."""
+    return compute(posts, emb, accounts, reactions, p, fit_stage.fit(posts, emb, p, texts))
 
 
 @pytest.mark.parametrize("holes", [(), (0, 7, 20)])
@@ -155,12 +175,12 @@ def test_refits_at_several_seeds_read_the_file_twice_and_equal_one_refit_each(
     passes = _count_passes(monkeypatch)
     together = cluster_seeds(src, p, seeds)
     assert len(passes) == 2  # one take of every sample, one assignment pass
-    assert len({tuple(c.raw_labels) for c in alone}) > 1  # the seeds fit differently
+    assert len({tuple(c.labels) for c in alone}) > 1  # the seeds fit differently
     for a, b in zip(alone, together, strict=True):
-        assert np.array_equal(a.raw_labels, b.raw_labels)
         assert np.array_equal(a.labels, b.labels)
         assert np.array_equal(a.centroids, b.centroids)
-        assert a.n_reassigned == b.n_reassigned
+        assert np.array_equal(a.assigner.centroids, b.assigner.centroids)
+        assert (a.n_fit_outliers, a.n_reassigned) == (b.n_fit_outliers, b.n_reassigned)
     from sklearn.metrics import adjusted_rand_score
 
     aris = [
@@ -203,7 +223,7 @@ def test_the_clustering_and_its_stability_from_shared_passes_equal_them_apart(
     passes = _count_passes(monkeypatch)
     shared, shared_ari = cluster_with_stability(src, p)
     assert np.array_equal(shared.labels, res.labels)
-    assert np.array_equal(shared.raw_labels, res.raw_labels)
+    assert np.array_equal(shared.assigner.topic_ids, res.assigner.topic_ids)
     assert np.array_equal(shared.centroids, res.centroids)
     assert shared_ari == ari
     if duplicates:
@@ -228,8 +248,7 @@ def test_tiny_batches_give_the_labels_of_one_batch(tmp_path: Path, method: str) 
     one = cluster_posts(x, p)
     many = cluster_posts(vectors.ArrayVectors(x, batch_rows=7), p)
     assert np.array_equal(one.labels, many.labels)
-    assert np.array_equal(one.raw_labels, many.raw_labels)
-    assert one.n_reassigned == many.n_reassigned
+    assert (one.n_fit_outliers, one.n_reassigned) == (many.n_fit_outliers, many.n_reassigned)
     np.testing.assert_allclose(many.centroids, one.centroids, rtol=0, atol=1e-6)
     # one batch is the all-at-once computation: unit-norm mean of every topic over all rows
     xn = x / np.linalg.norm(x, axis=1, keepdims=True)
@@ -266,6 +285,7 @@ def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkey
             "kind": ["post"] * n,
         }
     )
+    stored = _in_file_order(path, posts)
     accounts = pl.DataFrame({"account_id": [f"acct_{i}" for i in range(9)], "is_participant": True})
     reactions = pl.DataFrame(
         {"post_id": [], "actor_account_id": []},
@@ -278,13 +298,13 @@ def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkey
     assert np.array_equal(
         np.concatenate([b for _, b in x_mem.batches()]), x_file.take(np.arange(len(x_file)))
     )
-    mem = compute(posts, stored, accounts, reactions, p)
-    file = compute(posts, path, accounts, reactions, p)
+    mem = _stage(posts, stored, accounts, reactions, p)
+    file = _stage(posts, path, accounts, reactions, p)
     for name in ("topics", "post_topics", "account_topics"):
         assert mem[name].equals(file[name]), name  # one batch: bit for bit
     assert mem["metrics"] == file["metrics"]
     monkeypatch.setattr(vectors, "BATCH_ROWS", 4)
-    tiny = compute(posts, path, accounts, reactions, p)
+    tiny = _stage(posts, path, accounts, reactions, p)
     for name in ("topics", "account_topics"):
         assert mem[name].equals(tiny[name]), name
     cols = ["post_id", "topic_id", "is_primary"]
@@ -300,9 +320,9 @@ def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkey
 def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
     tmp_path: Path, monkeypatch
 ) -> None:
-    """Stage ``topics`` keeps the texts in the posts file: hashed for the order, then counted
-    for the keywords, batch by batch. The same outputs as with the texts in memory, with the
-    posts file in another row order than the vectors and batches that cut through it."""
+    """Stage ``topic_fit`` keeps the texts in the posts file, counted for the keywords batch
+    by batch. The same outputs as with the texts in memory, with the posts file in another row
+    order than the vectors and batches that cut through it."""
     x = _blobs(n_per=25)
     path = _embeddings_file(tmp_path, x, holes=(3,))
     stored = pl.read_parquet(path)
@@ -319,6 +339,7 @@ def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
             "kind": ["post"] * n,
         }
     ).sample(fraction=1.0, shuffle=True, seed=3)
+    _in_file_order(path, posts)
     posts_path = tmp_path / "posts.parquet"
     posts.write_parquet(posts_path)
     accounts = pl.DataFrame({"account_id": [f"acct_{i}" for i in range(9)], "is_participant": True})
@@ -328,9 +349,9 @@ def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
     )
     p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
     monkeypatch.setattr(vectors, "BATCH_ROWS", 7)
-    held = compute(posts, path, accounts, reactions, p)
-    read = compute(
-        posts.drop("text"), path, accounts, reactions, p, topics_stage._file_texts(posts_path)
+    held = _stage(posts, path, accounts, reactions, p)
+    read = _stage(
+        posts.drop("text"), path, accounts, reactions, p, fit_stage.file_texts(posts_path)
     )
     for name in ("topics", "post_topics", "account_topics"):
         assert held[name].equals(read[name]), name
@@ -338,14 +359,102 @@ def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
     assert any(held["topics"]["keywords"].list.len() > 0)
     # a file whose texts do not match the posts is an error, not a silent shift
     with pytest.raises(RuntimeError, match="texts read for"):
-        compute(
-            posts.drop("text").head(n - 1),
-            path,
-            accounts,
-            reactions,
-            p,
-            topics_stage._file_texts(posts_path),
-        )
+        fit_stage.fit(posts.drop("text").head(n - 1), path, p, fit_stage.file_texts(posts_path))
+
+
+def _small_world(tmp_path: Path) -> tuple[pl.DataFrame, Path, pl.DataFrame, pl.DataFrame]:
+    """75 posts of three subjects in time order (pairs share a second), their vectors in the
+    embed stage's file order, 9 accounts, no reactions."""
+    x = _blobs(n_per=25)
+    path = _embeddings_file(tmp_path, x, holes=(3,))
+    stored = pl.read_parquet(path)
+    n = stored.height
+    words = ["espresso grinder", "bike derailleur", "mulch compost"]
+    posts = pl.DataFrame(
+        {
+            "post_id": stored["post_id"],
+            "account_id": [f"acct_{i % 9}" for i in range(n)],
+            "parent_post_id": pl.Series([None] * n, dtype=pl.String),
+            "created_at": [
+                datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=i // 2) for i in range(n)
+            ],
+            "text": [f"{words[i % 3]} note{i % 4}" for i in range(n)],
+            "labels": [[f"tag{i % 3}"] for i in range(n)],
+            "kind": ["post"] * n,
+        }
+    )
+    _in_file_order(path, posts)
+    accounts = pl.DataFrame({"account_id": [f"acct_{i}" for i in range(9)], "is_participant": True})
+    reactions = pl.DataFrame(
+        {"post_id": [], "actor_account_id": []},
+        schema={"post_id": pl.String, "actor_account_id": pl.String},
+    )
+    return posts, path, accounts, reactions
+
+
+def test_a_frozen_fit_gives_the_posts_written_since_its_topics(tmp_path: Path) -> None:
+    """``dvc freeze topic_fit``: the topics stage assigns every post by the fit it reads. Posts
+    the fit saw keep their topics, later ones join the fitted topics (ids and keywords
+    unchanged), and the metrics count the posts the fit has not seen."""
+    posts, path, accounts, reactions = _small_world(tmp_path)
+    p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
+    cut = posts["created_at"][50]
+    early = posts.filter(pl.col("created_at") < cut)
+    frozen = fit_stage.fit(early, path, p)
+    assert frozen.n_posts == early.height - 1  # the empty text has no vector
+    # the fit goes through its JSON file unchanged (float32 values round-trip exactly)
+    contracts.write(frozen, tmp_path / "topic_model.json")
+    loaded = contracts.load(TopicFit, tmp_path / "topic_model.json")
+    for a, b in ((assigner(loaded), assigner(frozen)),):
+        assert np.array_equal(a.centroids, b.centroids) and a.centroids.dtype == np.float32
+        assert np.array_equal(a.topic_ids, b.topic_ids)
+    assert np.array_equal(centroid_matrix(loaded), centroid_matrix(frozen))
+    then = compute(early, path, accounts, reactions, p, loaded)
+    held = compute(early, path, accounts, reactions, p, frozen)
+    for name in ("topics", "post_topics", "account_topics"):
+        assert held[name].equals(then[name]), name
+    now = compute(posts, path, accounts, reactions, p, loaded)
+    assert then["metrics"]["fit"]["n_posts_after_fit"] == 0
+    n_late = posts.filter(pl.col("created_at") > pl.lit(cut).dt.offset_by("-1s")).height
+    assert now["metrics"]["fit"] == {
+        "n_posts_fitted": frozen.n_posts,
+        "n_posts_assigned": posts.height - 1,
+        "n_posts_after_fit": n_late,
+        "fitted_through": frozen.fitted_through,
+    }
+    assert now["metrics"]["n_topics"] == 3
+    kept = now["post_topics"].join(then["post_topics"], on="post_id", how="semi")
+    assert kept.equals(then["post_topics"])  # the fit's posts: the same topics, bit for bit
+    by_id = now["topics"].select("topic_id", "keywords")
+    assert by_id.equals(then["topics"].select("topic_id", "keywords"))
+    # the late posts join the fitted topics (three blobs, every one of them found again)
+    late = (
+        now["post_topics"]
+        .filter("is_primary")
+        .join(posts.filter(pl.col("created_at") >= cut).select("post_id"), on="post_id")
+    )
+    assert late.height == n_late and set(late["topic_id"]) == {0, 1, 2}
+    # refitted on every post: nothing unseen
+    full = compute(posts, path, accounts, reactions, p, fit_stage.fit(posts, path, p))
+    assert full["metrics"]["fit"]["n_posts_after_fit"] == 0
+
+
+def test_a_fit_of_other_vectors_or_a_file_out_of_order_is_refused(tmp_path: Path) -> None:
+    posts, path, accounts, reactions = _small_world(tmp_path)
+    p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
+    fit = fit_stage.fit(posts, path, p)
+    other = fit.model_copy(
+        update={
+            "dim": 8,
+            "assign_centroids": [c[:8] for c in fit.assign_centroids],
+            "centroids": [c[:8] for c in fit.centroids],
+        }
+    )
+    with pytest.raises(ValueError, match="8 dimensions, the embeddings 16"):
+        compute(posts, path, accounts, reactions, p, other)
+    pl.read_parquet(path).reverse().write_parquet(path)
+    with pytest.raises(ValueError, match="not in time order"):
+        post_vectors(posts, path)
 
 
 def _tied_posts(pseudonym: str) -> tuple[pl.DataFrame, np.ndarray]:
@@ -420,6 +529,7 @@ def test_refits_before_an_origin_read_from_the_file_give_the_topics_from_memory(
             "text": [f"word{i % 3} topic text" for i in range(n)],
         }
     )
+    stored = _in_file_order(path, posts)
     p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
     origin = datetime(2024, 1, 1) + timedelta(seconds=n // 3)
     mem = post_topics_before(stored, posts, origin, p, 3)

@@ -154,7 +154,10 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
                     b["topics"].select("label", "keywords", "n_posts", "n_accounts"),
                     headers={"n_accounts": "authors"},
                 ),
-                data={"n_topics": b["topic_map"].height},
+                data={
+                    "n_topics": b["topic_map"].height,
+                    "fit": (inp.topics_metrics or {}).get("fit"),
+                },
             )
         )
     else:

@@ -1,49 +1,48 @@
-"""Stage ``topics``: cluster embeddings into topics, attribute topics to accounts, evaluate.
+"""Stage ``topics``: every post's topics by the fitted rule, topics attributed to accounts.
 
-Reads ``data/interim/{posts,accounts,reactions}.parquet`` and ``data/processed/embeddings.parquet``;
-writes ``data/processed/{topics,post_topics,account_topics}.parquet`` and
-``reports/metrics/topics.json`` (quality metrics, and the ground-truth evaluation where there is
-truth: planted roles on the demo, answer tags on Stack Exchange).
+Reads ``data/processed/topic_model.json`` (stage ``topic_fit``), ``data/interim/{posts,
+accounts,reactions}.parquet`` and ``data/processed/embeddings.parquet``; writes
+``data/processed/{topics,post_topics,account_topics}.parquet`` and ``reports/metrics/topics.json``
+(quality metrics, the fit's freshness, and the ground-truth evaluation where there is truth:
+planted roles on the demo, answer tags on Stack Exchange).
+
+Every post takes its topic from the fit's rule (``topics_clustering.Assigner``): with the fit of
+the same posts that is exactly the fit's own labelling; with a frozen fit (``dvc freeze
+topic_fit``) the posts written since join the fitted topics, whose ids and keywords stay.
+No text is read.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import polars as pl
 
-from analysis import attribution, groundtruth, ordering, paths, vectors
-from analysis.config import section
-from analysis.io import column_batches, write_json, write_parquet
-from analysis.topics import TopicsParams, agreement, post_vectors
-from analysis.topics_clustering import OUTLIER, cluster_with_stability, soft_membership
-from analysis.topics_keywords import ctfidf_keywords_batches, diversity, topic_table
+from analysis import attribution, contracts, groundtruth, paths, publish
+from analysis.config import PrivacyParams, section
+from analysis.contracts import TopicFit
+from analysis.io import write_json, write_parquet
+from analysis.topics import TopicsParams, agreement, assigner, centroid_matrix, post_vectors
+from analysis.topics_clustering import OUTLIER, assign, soft_membership
+from analysis.topics_keywords import topic_table
 
 log = logging.getLogger(__name__)
 
-#: The posts' columns the stage uses: ordering and keywords (``created_at``, ``text``), the
-#: labels' agreement, attribution's engagements (``account_id``, ``parent_post_id``) and the
-#: answer-tag truth (``kind``, ``score``). Reach, counts and the other ids are not read (at 10M
-#: posts ~1 GiB of the table); the texts are read from the file in batches, never held whole.
+#: The posts' columns the stage uses: the fit's freshness (``created_at``), the labels'
+#: agreement, attribution's engagements (``account_id``, ``parent_post_id``) and the
+#: answer-tag truth (``kind``, ``score``). No text: the order is the embeddings file's.
 COLUMNS = (
     "post_id",
     "account_id",
     "kind",
     "parent_post_id",
     "created_at",
-    "text",
     "score",
     "labels",
 )
-
-
-#: The posts' texts, batch by batch in the rows' order, at each call.
-Texts = Callable[[], Iterator[pl.Series]]
 
 
 def compute(
@@ -52,49 +51,26 @@ def compute(
     accounts: pl.DataFrame,
     reactions: pl.DataFrame,
     p: TopicsParams,
-    texts: Texts | None = None,
+    fit: TopicFit,
 ) -> dict[str, Any]:
     """Everything the stage writes, as frames and a metrics dict (no I/O but the vectors'
-    batches when ``embeddings`` is a path, and the texts' when ``texts`` reads them).
-
-    ``texts``: when ``posts`` holds no ``text`` column, each call gives the posts' texts batch
-    by batch, in the rows' order (the stage reads them from the posts file twice: hashed for
-    the key-independent order, then counted for the keywords; at 10M posts they are ~1 GiB,
-    and their copies in the joins and sorts several more).
-    """
-    if texts is None:
-        size = vectors.BATCH_ROWS
-        texts = lambda: (posts["text"].slice(i, size) for i in range(0, posts.height, size))  # noqa: E731
-    else:
-        hashes = pl.concat([t.to_frame("text").select(ordering.text_hash()) for t in texts()])
-        if hashes.height != posts.height:
-            raise RuntimeError(f"topics: {hashes.height} texts read for {posts.height} posts")
-        posts = posts.with_columns(hashes.to_series().alias(ordering.TEXT_HASH))
+    batches when ``embeddings`` is a path)."""
     emb, x = post_vectors(posts, embeddings)
-    data = emb.select("post_id").join(
-        posts.select("post_id", "labels"), on="post_id", how="left", maintain_order="left"
+    if len(x) and x.dim != fit.dim:
+        raise ValueError(
+            f"the topic fit holds vectors of {fit.dim} dimensions, the embeddings {x.dim}: "
+            "they are of another model; `dvc unfreeze topic_fit && dvc repro` refits"
+        )
+    data = emb.join(
+        posts.select("post_id", "labels", "created_at"),
+        on="post_id",
+        how="left",
+        maintain_order="left",
     )
-    log.info(
-        "topics: clustering %d posts (%s, k %s)",
-        len(x),
-        p.method,
-        p.n_topics or f"by silhouette over {list(p.k_grid)}",
-    )
-    res, ari = cluster_with_stability(x, p)
-    k = len(res.topic_ids)
-    log.info(
-        "topics: %d topics in %.1f s (the stability refits included); keywords, soft membership, "
-        "attribution",
-        k,
-        res.seconds,
-    )
-    keywords = ctfidf_keywords_batches(
-        _texts_with_labels(texts, posts["post_id"], data["post_id"], res.labels),
-        [int(t) for t in np.unique(res.labels) if t != OUTLIER],
-        p.n_keywords,
-    )
-    topics = topic_table(res.labels, keywords)
-    soft = soft_membership(x, res.labels, res.centroids, p)
+    labels = assign(x, assigner(fit))
+    log.info("topics: %d posts assigned to the %d fitted topics", len(labels), fit.n_topics)
+    topics = topic_table(labels, dict(enumerate(fit.keywords)))
+    soft = soft_membership(x, labels, centroid_matrix(fit), p)
     post_ids = data["post_id"]
     post_topics = soft.with_columns(post_id=post_ids.gather(soft["row"])).select(
         "post_id", "topic_id", "probability", "is_primary"
@@ -103,18 +79,19 @@ def compute(
     account_topics = attribution.attribute(posts, reactions, accounts, primary, p)
     first = data["labels"].list.first()
     metrics: dict[str, Any] = {
-        "method": p.method,
+        "method": fit.method,
         "n_posts": posts.height,
         "n_posts_embedded": emb.height,
         "n_posts_skipped_empty_text": posts.height - emb.height,
-        "n_topics": k,
-        "n_outliers_before_reassignment": int((res.raw_labels == OUTLIER).sum()),
-        "n_outliers_reassigned": res.n_reassigned,
-        "outlier_share": float((res.labels == OUTLIER).mean()) if len(res.labels) else None,
-        "vs_labels": agreement(res.labels, first),
-        "stability_mean_pairwise_ari": ari,
-        "topic_diversity": diversity(keywords, 10),
+        "n_topics": fit.n_topics,
+        "n_outliers_before_reassignment": fit.n_outliers_before_reassignment,
+        "n_outliers_reassigned": fit.n_outliers_reassigned,
+        "outlier_share": float((labels == OUTLIER).mean()) if len(labels) else None,
+        "vs_labels": agreement(labels, first),
+        "stability_mean_pairwise_ari": fit.stability_mean_pairwise_ari,
+        "topic_diversity": fit.topic_diversity,
         "mean_topics_per_post": post_topics.height / max(emb.height, 1),
+        "fit": fit_freshness(fit, data["created_at"]),
         "attribution": {
             m: {
                 "n_pairs": int(g.height),
@@ -126,9 +103,6 @@ def compute(
             )
         },
     }
-    # Wall time goes to the log, not to the metrics: metrics must be a function of data and
-    # params, so that a fresh clone's `dvc repro` leaves them (and git) unchanged.
-    log.info("topics: clustering took %.1f s", res.seconds)
     return {
         "topics": topics,
         "post_topics": post_topics,
@@ -138,47 +112,53 @@ def compute(
     }
 
 
-def _texts_with_labels(
-    texts: Texts, post_ids: pl.Series, clustered: pl.Series, labels: np.ndarray
-) -> Iterator[tuple[pl.Series, np.ndarray]]:
-    """The texts' batches, each with its posts' topic labels (OUTLIER for a post not clustered:
-    left out of the keywords). ``clustered`` are the post ids the labels are of, in their order."""
-    label = (
-        pl.DataFrame({"post_id": post_ids})
-        .join(
-            pl.DataFrame({"post_id": clustered, "_l": labels}),
-            on="post_id",
-            how="left",
-            maintain_order="left",
-        )["_l"]
-        .fill_null(OUTLIER)
-        .to_numpy()
-    )
-    start = 0
-    for batch in texts():
-        yield batch.fill_null(""), label[start : start + batch.len()]
-        start += batch.len()
-    if start != label.size:
-        raise RuntimeError(f"topics: {start} texts read for {label.size} posts")
-
-
-def _file_texts(path: Path) -> Texts:
-    """The texts of the posts file, :data:`analysis.vectors.BATCH_ROWS` rows at a time."""
-    return lambda: (t.cast(pl.String) for t in column_batches(path, "text", vectors.BATCH_ROWS))
+def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
+    """What the fit saw against the posts assigned (``created_at`` of the embedded posts):
+    ``n_posts_after_fit`` counts those written after the fit's latest post (0 unless
+    ``topic_fit`` is frozen, or run on other data)."""
+    after = created_at.len()
+    if fit.fitted_through is not None:
+        then = pl.Series([fit.fitted_through]).str.to_datetime(time_unit="us")
+        zone = getattr(created_at.dtype, "time_zone", None)
+        if getattr(then.dtype, "time_zone", None) is not None:
+            then = then.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
+        if zone is not None:
+            then = then.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
+        after = int((created_at > then[0]).sum())
+    return {
+        "n_posts_fitted": fit.n_posts,
+        "n_posts_assigned": created_at.len(),
+        "n_posts_after_fit": after,
+        "fitted_through": fit.fitted_through,
+    }
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Cluster, label, attribute and evaluate; write the four outputs."""
+    """Assign, attribute and evaluate; write the four outputs."""
     p = section(params, "topics", TopicsParams)
+    priv = section(params, "privacy", PrivacyParams)
     for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
-    # the texts stay in the file: read twice batch by batch (hashed, then counted)
-    posts = pl.read_parquet(paths.POSTS, columns=[c for c in COLUMNS if c != "text"])
+    fit = contracts.load(TopicFit, paths.TOPIC_MODEL)
+    posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
-    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, _file_texts(paths.POSTS))
+    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, fit)
     metrics = out["metrics"]
+    freshness = metrics["fit"]
+    # reports/metrics is tracked by git: times leave the machine coarsened
+    freshness["fitted_through"] = publish.coarsen_time(
+        freshness["fitted_through"], priv.time_resolution
+    )
+    if freshness["n_posts_after_fit"]:
+        log.warning(
+            "topics: the fit (%s) has not seen %d of the %d posts assigned to its topics; "
+            "`dvc unfreeze topic_fit && dvc repro` refits",
+            paths.TOPIC_MODEL,
+            freshness["n_posts_after_fit"],
+            freshness["n_posts_assigned"],
+        )
     if groundtruth.has_truth(params):
         truth_accounts, truth_posts = groundtruth.load_truth(params, accounts)
         metrics["ground_truth_demo"] = attribution.evaluate_demo(
@@ -196,7 +176,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "stability %.3f; attributed pairs naive %d, evidence %d",
         metrics["n_posts_embedded"],
         metrics["n_topics"],
-        p.method,
+        fit.method,
         100 * (metrics["outlier_share"] or 0),
         metrics["n_outliers_reassigned"],
         metrics["vs_labels"]["nmi"] or float("nan"),

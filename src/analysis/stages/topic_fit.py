@@ -1,0 +1,127 @@
+"""Stage ``topic_fit``: cluster the posts' embeddings into topics, the fit ``topics`` assigns by.
+
+Reads ``data/interim/posts.parquet`` (ids and times; the texts batch by batch, for the
+keywords) and ``data/processed/embeddings.parquet``; writes ``data/processed/topic_model.json``
+(:class:`analysis.contracts.TopicFit`: centroids, keywords and the fit's figures; no pseudonym,
+no post).
+
+This is the costly half of the topics: the choice of k, the seeded fits of the stability check
+and a pass over every vector (at 1M posts ~70 of the former stage's 95 s). Refit on a schedule
+by freezing it (``dvc freeze topic_fit``): ``topics`` then gives every new post its topic by
+the fitted rule, ids and keywords unchanged, and the report says how many posts the fit has
+not seen. Unfrozen, ``dvc repro`` refits whenever the posts or their vectors change.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from analysis import contracts, paths, vectors
+from analysis.config import section
+from analysis.contracts import TopicFit
+from analysis.io import column_batches
+from analysis.topics import TopicsParams, post_vectors, topic_fit
+from analysis.topics_clustering import OUTLIER, cluster_with_stability
+from analysis.topics_keywords import ctfidf_keywords_batches
+
+log = logging.getLogger(__name__)
+
+#: The posts' columns the fit reads whole (the texts are read from the file in batches).
+COLUMNS = ("post_id", "created_at")
+
+#: The posts' texts, batch by batch in the rows' order, at each call.
+Texts = Callable[[], Iterator[pl.Series]]
+
+
+def fit(
+    posts: pl.DataFrame,
+    embeddings: pl.DataFrame | Path,
+    p: TopicsParams,
+    texts: Texts | None = None,
+) -> TopicFit:
+    """The topics of the embedded posts (no I/O but the vectors' batches when ``embeddings``
+    is a path, and the texts' when ``texts`` reads them).
+
+    ``texts``: when ``posts`` holds no ``text`` column, each call gives the posts' texts batch
+    by batch in the rows' order (read once, for the keywords; at 10M posts ~1 GiB).
+    """
+    if texts is None:
+        size = vectors.BATCH_ROWS
+        texts = lambda: (posts["text"].slice(i, size) for i in range(0, posts.height, size))  # noqa: E731
+    emb, x = post_vectors(posts, embeddings)
+    log.info(
+        "topic_fit: clustering %d posts (%s, k %s)",
+        len(x),
+        p.method,
+        p.n_topics or f"by silhouette over {list(p.k_grid)}",
+    )
+    res, ari = cluster_with_stability(x, p)
+    log.info(
+        "topic_fit: %d topics in %.1f s (the stability refits included); keywords",
+        len(res.topic_ids),
+        res.seconds,
+    )
+    keywords = ctfidf_keywords_batches(
+        _texts_with_labels(texts, posts["post_id"], emb["post_id"], res.labels),
+        [int(t) for t in np.unique(res.labels) if t != OUTLIER],
+        p.n_keywords,
+    )
+    fitted = emb.join(posts.select("post_id", "created_at"), on="post_id", maintain_order="left")
+    return topic_fit(res, keywords, ari, fitted, p)
+
+
+def _texts_with_labels(
+    texts: Texts, post_ids: pl.Series, clustered: pl.Series, labels: np.ndarray
+) -> Iterator[tuple[pl.Series, np.ndarray]]:
+    """The texts' batches, each with its posts' topic labels (OUTLIER for a post not clustered:
+    left out of the keywords). ``clustered`` are the post ids the labels are of, in their order."""
+    label = (
+        pl.DataFrame({"post_id": post_ids})
+        .join(
+            pl.DataFrame({"post_id": clustered, "_l": labels}),
+            on="post_id",
+            how="left",
+            maintain_order="left",
+        )["_l"]
+        .fill_null(OUTLIER)
+        .to_numpy()
+    )
+    start = 0
+    for batch in texts():
+        yield batch.fill_null(""), label[start : start + batch.len()]
+        start += batch.len()
+    if start != label.size:
+        raise RuntimeError(f"topic_fit: {start} texts read for {label.size} posts")
+
+
+def file_texts(path: Path) -> Texts:
+    """The texts of the posts file, :data:`analysis.vectors.BATCH_ROWS` rows at a time."""
+    return lambda: (t.cast(pl.String) for t in column_batches(path, "text", vectors.BATCH_ROWS))
+
+
+def run(params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Fit the topics; write ``topic_model.json``."""
+    p = section(params, "topics", TopicsParams)
+    for path in (paths.POSTS, paths.EMBEDDINGS):
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
+    posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
+    model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS))
+    contracts.write(model, paths.TOPIC_MODEL)
+    log.info(
+        "topic_fit: %d posts through %s -> %d topics (%s), stability %.3f, diversity %.2f",
+        model.n_posts,
+        model.fitted_through,
+        model.n_topics,
+        p.method,
+        model.stability_mean_pairwise_ari or float("nan"),
+        model.topic_diversity or float("nan"),
+    )
+    return 0
