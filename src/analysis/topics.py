@@ -1,7 +1,9 @@
-"""Topics of posts (logic of stage ``topics``; I/O lives in ``stages/topics.py``).
+"""Topics of posts (logic of stages ``topic_fit`` and ``topics``; I/O in ``stages/``).
 
-Reads post embeddings (``embed``), returns topics, keywords and soft memberships; the account
-attribution built on them is in ``attribution.py``.
+Reads post embeddings (``embed``). ``topic_fit`` clusters them into topics with keywords
+(:func:`topic_fit`: the fit as a :class:`analysis.contracts.TopicFit`); ``topics`` gives
+every post its topics by the fit's rule (:func:`assigner`, :func:`centroid_matrix`); the
+account attribution built on them is in ``attribution.py``.
 
 Method chosen by measurement (``benchmarks/topics.py``; 2 cores, seed 42, all-MiniLM-L6-v2
 vectors). Demo with default params: 14,828 posts, 10 planted subjects (8 + "dolls" + "spam").
@@ -36,9 +38,13 @@ data, and fast: it is the default. HDBSCAN lumps most of the demo into one clust
 set ``n_topics`` when the number is known.
 
 All methods fit on at most ``fit_max_posts`` posts (a seeded sample; agglomerative and HDBSCAN
-are quadratic) and every other post joins the nearest centroid, so the three are comparable.
-Outliers (HDBSCAN's -1) join the nearest centroid when their cosine to it reaches
-``outlier_min_cosine``, otherwise they stay topic -1 and are counted.
+are quadratic) and every post, sampled or not, joins the nearest centroid of the fit, so the
+three are comparable. With HDBSCAN a post whose best cosine stays below
+``outlier_min_cosine`` is an outlier (topic -1, counted); its own -1 labels on the sample shape
+the centroids only. Since session 23 the sampled posts follow the rule too (before, they kept
+the clusterer's labels: k-means assigns by Euclidean distance to unnormalised centres, which
+gave 0.1-0.3 % of the demo's sample another topic than the same vector outside it), so a
+post's topic is a function of its vector and the fit, and a frozen fit assigns new posts.
 
 Where each part lives: the clustering, soft membership and stability refits in
 ``analysis.topics_clustering``; keywords, the topic table and diversity in

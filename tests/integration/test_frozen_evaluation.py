@@ -1,11 +1,13 @@
-"""The method's evaluation on a schedule: ``dvc freeze validate compare``, then ``dvc repro``.
+"""The method's evaluation and the topic fit on a schedule: ``dvc freeze topic_fit validate
+compare``, then ``dvc repro``.
 
 On a copy of the built demo project: the frozen stages keep their results, everything else
 (scores, the reach-by-conversation divergence, the report) follows the new scoring date, and
 the report and the writeup say that the evaluation is of another date. A key rotation does
 not reach the frozen ``compare``, whose changes table lists accounts by pseudonym: the report
-refuses to render and ``resonance audit`` names the file. ``resonance forget`` unfreezes them,
-since erasure must reach every output.
+refuses to render and ``resonance audit`` names the file. The frozen topic fit holds no
+pseudonym: ``topics`` assigns the re-keyed posts by it, to the very same topics.
+``resonance forget`` unfreezes them all, since erasure must reach every output.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     processed = project / "data/processed"
     kept = {f: (processed / f).read_bytes() for f in ("validity.json", "compare.json")}
     evaluated = json.loads(kept["validity.json"])["as_of"]
-    run(["dvc", "freeze", "validate", "compare"], project)
-    assert frozen_stages(project) == ["validate", "compare"]
+    fitted = {f: (processed / f).read_bytes() for f in ("topic_model.json", "topics.parquet")}
+    run(["dvc", "freeze", "topic_fit", "validate", "compare"], project)
+    assert frozen_stages(project) == ["topic_fit", "validate", "compare"]
 
     # a scoring date a week before the last post: the scores and the divergence move
     posts = pl.read_parquet(project / "data/interim/posts.parquet", columns=["created_at"])
@@ -53,7 +56,7 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     out = run(["dvc", "repro"], project).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     assert {"score@reach", "score@conversation", "divergence", "report"} <= ran
-    assert not ran & {"validate", "compare"}, out
+    assert not ran & {"topic_fit", "topics", "validate", "compare"}, out
     for name, data in kept.items():
         assert (processed / name).read_bytes() == data, name
     divergence = json.loads((processed / "divergence.json").read_text())
@@ -77,6 +80,13 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     assert "Running stage 'ingest'" in said and "report failed:" in said, said[-3000:]
     assert "changes.parquet (stage compare) names" in said and "the current data does not" in said
     assert "dvc unfreeze compare && dvc repro" in said
+    # the topics were assigned again under the new key by the frozen fit: the same topics
+    assert "Running stage 'topics'" in said and "Running stage 'topic_fit'" not in said
+    for name, data in fitted.items():
+        assert (processed / name).read_bytes() == data, name
+    tm = json.loads((project / "reports/metrics/topics.json").read_text())
+    assert tm["fit"]["n_posts_after_fit"] == 0
+    assert tm["fit"]["n_posts_fitted"] == tm["fit"]["n_posts_assigned"]
     audit = run([sys.executable, "-m", "analysis", "audit"], project, check=False, extra=rotated)
     assert audit.returncode == 1
     stale = {
