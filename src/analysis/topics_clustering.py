@@ -402,14 +402,20 @@ def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
     return out
 
 
-def assign(x: np.ndarray | Vectors, rule: Assigner) -> np.ndarray:
-    """Every row's topic by ``rule``, the rows unit-normed batch by batch as in the fit's own
-    pass (the same batches give the same bits: a fit's posts get exactly its labels)."""
-    src = _unit(x)
+def assign_with_membership(
+    x: np.ndarray | Vectors, rule: Assigner, cents: np.ndarray, p: TopicsParams
+) -> tuple[np.ndarray, pl.DataFrame]:
+    """Every row's topic by ``rule`` and its :func:`soft_membership` over ``cents``, in one
+    pass over the vectors (stage ``topics``; at 1M posts a pass reads ~1.5 GB). Each batch's
+    rows are unit-normed for the rule exactly as in the fit's own pass, so the posts of the fit
+    get exactly its labels."""
+    src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
     labels = np.full(len(src), OUTLIER, dtype=np.int64)
+    parts = []
     for pos, xb in src.batches():
-        labels[pos] = rule.labels(xb)
-    return labels
+        labels[pos] = rule.labels(normalise(xb))
+        parts.append(_soft_batch(pos, xb, labels[pos], cents, p))
+    return labels, _soft_concat(parts, src.dim, cents, p)
 
 
 def soft_membership(
@@ -427,13 +433,22 @@ def soft_membership(
         ordered by ``row``.
     """
     src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
-    parts = [
-        soft.with_columns(row=pl.Series(pos, dtype=pl.Int64).gather(soft["row"]))
-        for pos, xb in src.batches()
-        for soft in (_soft_rows(xb, labels[pos], cents, p),)
-    ]
+    parts = [_soft_batch(pos, xb, labels[pos], cents, p) for pos, xb in src.batches()]
+    return _soft_concat(parts, src.dim, cents, p)
+
+
+def _soft_batch(
+    pos: np.ndarray, xb: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+) -> pl.DataFrame:
+    soft = _soft_rows(xb, labels, cents, p)
+    return soft.with_columns(row=pl.Series(pos, dtype=pl.Int64).gather(soft["row"]))
+
+
+def _soft_concat(
+    parts: list[pl.DataFrame], dim: int, cents: np.ndarray, p: TopicsParams
+) -> pl.DataFrame:
     if not parts:
-        return _soft_rows(np.zeros((0, src.dim), np.float32), labels[:0], cents, p)
+        return _soft_rows(np.zeros((0, dim), np.float32), np.zeros(0, np.int64), cents, p)
     if len(parts) == 1:
         return parts[0]
     return pl.concat(parts).sort("row", maintain_order=True)

@@ -24,6 +24,7 @@ from analysis.stages.topics import compute, post_vectors
 from analysis.topics import TopicsParams, assigner, centroid_matrix, post_topics_before
 from analysis.topics_clustering import (
     OUTLIER,
+    assign_with_membership,
     centroids,
     cluster_posts,
     cluster_seeds,
@@ -266,6 +267,33 @@ def test_tiny_batches_give_the_labels_of_one_batch(tmp_path: Path, method: str) 
     )
     if method == "hdbscan":
         assert (one.labels == OUTLIER).any() and one.n_reassigned > 0
+
+
+@pytest.mark.parametrize("method", ["kmeans", "hdbscan"])
+@pytest.mark.parametrize("batch_rows", [7, None])
+def test_one_pass_gives_the_fits_own_labels_and_the_memberships(
+    method: str, batch_rows: int | None
+) -> None:
+    """Stage ``topics`` assigns and takes memberships in one pass over the vectors: the
+    labels the fit's own pass gave (bit for bit, several batches too), and the memberships of
+    :func:`soft_membership` over them."""
+    x = _blobs(n_per=60)
+    x = np.concatenate([x, -np.eye(DIM)[[0, 1]] * 5 - 1]).astype(np.float32)
+    p = TopicsParams(
+        method=method,
+        n_topics=3,
+        fit_max_posts=100,  # fewer than the rows
+        hdbscan_min_cluster_size=5,
+        outlier_min_cosine=0.3,
+        seed=4,
+    )
+    src = vectors.ArrayVectors(x, batch_rows=batch_rows)
+    res = cluster_posts(src, p)
+    labels, soft = assign_with_membership(src, res.assigner, res.centroids, p)
+    assert np.array_equal(labels, res.labels)
+    assert soft.equals(soft_membership(src, res.labels, res.centroids, p))
+    if method == "hdbscan":
+        assert (labels == OUTLIER).sum() >= 2  # the two far rows, outside every topic
 
 
 def test_stage_from_the_file_equals_the_stage_from_memory(tmp_path: Path, monkeypatch) -> None:

@@ -26,7 +26,7 @@ from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.io import write_json, write_parquet
 from analysis.topics import TopicsParams, agreement, assigner, centroid_matrix, post_vectors
-from analysis.topics_clustering import OUTLIER, assign, soft_membership
+from analysis.topics_clustering import OUTLIER, assign_with_membership
 from analysis.topics_keywords import topic_table
 
 log = logging.getLogger(__name__)
@@ -67,10 +67,9 @@ def compute(
         how="left",
         maintain_order="left",
     )
-    labels = assign(x, assigner(fit))
+    labels, soft = assign_with_membership(x, assigner(fit), centroid_matrix(fit), p)
     log.info("topics: %d posts assigned to the %d fitted topics", len(labels), fit.n_topics)
     topics = topic_table(labels, dict(enumerate(fit.keywords)))
-    soft = soft_membership(x, labels, centroid_matrix(fit), p)
     post_ids = data["post_id"]
     post_topics = soft.with_columns(post_id=post_ids.gather(soft["row"])).select(
         "post_id", "topic_id", "probability", "is_primary"
