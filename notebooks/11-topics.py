@@ -27,7 +27,7 @@ from pathlib import Path
 import plotly.io as pio
 import polars as pl
 
-from analysis import explain, paths, plots, report, vectors
+from analysis import explain, paths, plots, report
 from analysis.config import load_params
 
 pio.renderers.default = "notebook"  # inlines plotly.js: figures survive nbconvert --to html
@@ -36,10 +36,9 @@ params = load_params(ROOT / "params.yaml")
 
 # %%
 topics = pl.read_parquet(ROOT / paths.TOPICS)
-post_topics = pl.read_parquet(ROOT / paths.POST_TOPICS)
-primary = post_topics.filter("is_primary").select("post_id", "topic_id")
-means = vectors.topic_means(ROOT / paths.EMBEDDINGS, primary, topics["topic_id"].to_list())
-topic_map = report.topic_coordinates(report.keywords_text(topics), means)
+# each topic's mean vector over its primary posts, summed by the topics stage
+means = topics["mean_embedding"].to_numpy()
+topic_map = report.topic_coordinates(report.keywords_text(topics.drop("mean_embedding")), means)
 plots.topic_map(topic_map)
 
 # %% [markdown]

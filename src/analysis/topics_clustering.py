@@ -402,20 +402,45 @@ def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
     return out
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """What :func:`assign_with_membership` gives: every row's topic, the soft memberships and,
+    per topic (outliers included), the mean of its rows' vectors as read (float64)."""
+
+    labels: np.ndarray
+    soft: pl.DataFrame
+    topic_ids: np.ndarray  #: sorted; one per row of ``means``
+    means: np.ndarray
+
+
 def assign_with_membership(
     x: np.ndarray | Vectors, rule: Assigner, cents: np.ndarray, p: TopicsParams
-) -> tuple[np.ndarray, pl.DataFrame]:
-    """Every row's topic by ``rule`` and its :func:`soft_membership` over ``cents``, in one
-    pass over the vectors (stage ``topics``; at 1M posts a pass reads ~1.5 GB). Each batch's
-    rows are unit-normed for the rule exactly as in the fit's own pass, so the posts of the fit
-    get exactly its labels."""
+) -> Assignment:
+    """Every row's topic by ``rule``, its :func:`soft_membership` over ``cents`` and each topic's
+    mean vector, in one pass over the vectors (stage ``topics``; at 1M posts a pass reads
+    ~1.5 GB). Each batch's rows are unit-normed for the rule exactly as in the fit's own pass,
+    so the posts of the fit get exactly its labels; the means (the report's topic map) are
+    summed per batch in float64, as ``vectors.group_sums`` does."""
     src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
     labels = np.full(len(src), OUTLIER, dtype=np.int64)
     parts = []
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
     for pos, xb in src.batches():
-        labels[pos] = rule.labels(normalise(xb))
-        parts.append(_soft_batch(pos, xb, labels[pos], cents, p))
-    return labels, _soft_concat(parts, src.dim, cents, p)
+        lab = rule.labels(normalise(xb))
+        labels[pos] = lab
+        parts.append(_soft_batch(pos, xb, lab, cents, p))
+        for t in np.unique(lab):
+            m = lab == t
+            sums[int(t)] = sums.get(int(t), 0.0) + xb[m].astype(np.float64).sum(axis=0)
+            counts[int(t)] = counts.get(int(t), 0) + int(m.sum())
+    ids = np.array(sorted(sums), dtype=np.int64)
+    means = (
+        np.stack([sums[int(t)] / counts[int(t)] for t in ids])
+        if ids.size
+        else np.zeros((0, src.dim), dtype=np.float64)
+    )
+    return Assignment(labels, _soft_concat(parts, src.dim, cents, p), ids, means)
 
 
 def soft_membership(

@@ -16,6 +16,7 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from analysis import vectors
 from analysis.topics_clustering import OUTLIER
+from analysis.vectors import MEAN_EMBEDDING
 
 #: The scrubber's placeholders (``privacy.PLACEHOLDERS``) tokenise to these words.
 PLACEHOLDER_WORDS = ("handle", "email", "url", "phone", "user")
@@ -102,15 +103,20 @@ def ctfidf_keywords_batches(
     return out
 
 
-def topic_table(labels: np.ndarray, keywords: dict[int, list[str]]) -> pl.DataFrame:
-    """``topic_id``, ``label`` (id + top 3 keywords), ``keywords``, ``n_posts`` (primary)."""
+def topic_table(
+    labels: np.ndarray,
+    keywords: dict[int, list[str]],
+    means: tuple[np.ndarray, np.ndarray] | None = None,
+) -> pl.DataFrame:
+    """``topic_id``, ``label`` (id + top 3 keywords), ``keywords``, ``n_posts`` (primary) and,
+    with ``means`` (topic ids, one mean vector each), :data:`MEAN_EMBEDDING`."""
     ids, counts = np.unique(labels, return_counts=True)
     rows = []
     for t, n in zip(ids, counts, strict=True):
         kw = keywords.get(int(t), []) if t != OUTLIER else []
         label = "outliers" if t == OUTLIER else "_".join([str(t), *kw[:3]])
         rows.append({"topic_id": int(t), "label": label, "keywords": kw, "n_posts": int(n)})
-    return pl.DataFrame(
+    table = pl.DataFrame(
         rows,
         schema={
             "topic_id": pl.Int64,
@@ -119,6 +125,14 @@ def topic_table(labels: np.ndarray, keywords: dict[int, list[str]]) -> pl.DataFr
             "n_posts": pl.Int64,
         },
     )
+    if means is None:
+        return table
+    mean_ids, vecs = means
+    by_id = pl.DataFrame(
+        {"topic_id": mean_ids, MEAN_EMBEDDING: vecs},
+        schema={"topic_id": pl.Int64, MEAN_EMBEDDING: pl.Array(pl.Float64, vecs.shape[1])},
+    )
+    return table.join(by_id, on="topic_id", how="left", maintain_order="left")
 
 
 def diversity(keywords: dict[int, list[str]], top: int = 10) -> float | None:

@@ -1,4 +1,4 @@
-"""Post vectors read in batches (stages ``topics`` and ``report``), never all at once.
+"""Post vectors read in batches (stages ``topic_fit``, ``topics``, ``validate``), never all at once.
 
 A 384-dim float32 vector is ~1.5 KiB a post, eight times the post itself; holding every vector
 (and the copies a stage makes of them) is what made topics and report grow with the dump
@@ -37,6 +37,9 @@ BATCH_ROWS: int = 50_000
 READ_ROWS: int = 8_192
 #: Bytes read from the file at a time (pyarrow otherwise reads a whole column chunk).
 READ_BUFFER: int = 1 << 22
+#: The column of ``topics.parquet`` holding each topic's mean vector (float64) over the posts
+#: whose primary topic it is (stage ``topics`` sums them in its pass; the report's topic map).
+MEAN_EMBEDDING = "mean_embedding"
 #: Vector length when there is no vector to read it from (all-MiniLM-L6-v2).
 DEFAULT_DIM: int = 384
 
@@ -237,56 +240,3 @@ def group_sums(
                 sums[j] += x[m].astype(dtype, copy=False).sum(axis=0)
                 counts[j] += int(m.sum())
     return sums, counts
-
-
-def topic_means(
-    path: Path, primary: pl.DataFrame, ids: list[int], batch_rows: int | None = None
-) -> np.ndarray:
-    """Mean vector (float64) of the posts whose primary topic is each of ``ids``; zeros for a
-    topic without a vector. One pass over ``path`` (``post_id``, ``embedding``): the vectors of
-    ``batch_rows`` file rows are summed at a time, never all held.
-
-    Args:
-        path: ``embeddings.parquet``.
-        primary: ``post_id, topic_id`` (each post's primary topic).
-        ids: topic ids, in the order of the rows returned.
-    """
-    index = {t: j for j, t in enumerate(ids)}
-    dim = vector_dim(path)
-    size = batch_rows or BATCH_ROWS
-    sums = np.zeros((len(ids), dim), dtype=np.float64)
-    counts = np.zeros(len(ids), dtype=np.int64)
-    got_x: list[np.ndarray] = []
-    got_t: list[np.ndarray] = []
-
-    def add() -> None:
-        x = got_x[0] if len(got_x) == 1 else np.concatenate(got_x)
-        lab = np.concatenate(got_t)
-        got_x.clear(), got_t.clear()
-        for t in np.unique(lab):
-            m = lab == t
-            sums[index[int(t)]] += x[m].sum(axis=0)
-            counts[index[int(t)]] += int(m.sum())
-
-    n_read = 0
-    reader = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
-    for batch in reader.iter_batches(
-        batch_size=min(READ_ROWS, size), columns=["post_id", "embedding"]
-    ):
-        df = pl.from_arrow(batch).join(primary, on="post_id", how="inner", maintain_order="left")
-        df = df.filter(pl.col("embedding").is_not_null() & pl.col("topic_id").is_in(ids))
-        if df.height:
-            got_x.append(_matrix(df["embedding"], dim).astype(np.float64))
-            got_t.append(df["topic_id"].to_numpy())
-        n_read += batch.num_rows
-        if n_read >= size and got_x:
-            add()
-            n_read = 0
-    if got_x:
-        add()
-    return sums / np.maximum(counts, 1)[:, None]
-
-
-def n_rows(path: Path) -> int:
-    """Rows of a Parquet file (from its footer, nothing else read)."""
-    return int(pq.ParquetFile(path).metadata.num_rows)

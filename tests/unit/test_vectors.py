@@ -33,6 +33,7 @@ from analysis.topics_clustering import (
     stability,
 )
 from analysis.topics_keywords import ctfidf_keywords, ctfidf_keywords_batches
+from analysis.vectors import MEAN_EMBEDDING
 
 DIM = 16
 
@@ -289,9 +290,11 @@ def test_one_pass_gives_the_fits_own_labels_and_the_memberships(
     )
     src = vectors.ArrayVectors(x, batch_rows=batch_rows)
     res = cluster_posts(src, p)
-    labels, soft = assign_with_membership(src, res.assigner, res.centroids, p)
+    done = assign_with_membership(src, res.assigner, res.centroids, p)
+    labels = done.labels
     assert np.array_equal(labels, res.labels)
-    assert soft.equals(soft_membership(src, res.labels, res.centroids, p))
+    assert done.soft.equals(soft_membership(src, res.labels, res.centroids, p))
+    assert np.array_equal(done.topic_ids, np.unique(res.labels))
     if method == "hdbscan":
         assert (labels == OUTLIER).sum() >= 2  # the two far rows, outside every topic
 
@@ -575,29 +578,31 @@ def test_refits_before_an_origin_read_from_the_file_give_the_topics_from_memory(
     assert post_topics_before(path, posts, datetime(2023, 1, 1), p, 3).is_empty()
 
 
-def test_topic_means_summed_in_batches_are_the_means_of_all_vectors(
-    tmp_path: Path, monkeypatch
+@pytest.mark.parametrize("batch_rows", [4, None])
+def test_the_topics_mean_vectors_are_the_means_of_their_primary_posts(
+    tmp_path: Path, batch_rows: int | None, monkeypatch
 ) -> None:
-    x = _blobs(n_per=12)
-    path = _embeddings_file(tmp_path, x, holes=(2, 30))
-    stored = pl.read_parquet(path)
-    posts = stored.filter(~pl.col("is_empty_text"))["post_id"]
-    primary = pl.DataFrame({"post_id": posts, "topic_id": np.arange(posts.len()) % 4})
-    ids = [3, 0, 1, 2, 7]  # 7 has no post: zeros
+    """Stage ``topics`` sums each topic's vectors in its pass (the report's topic map reads
+    them from ``topics.parquet``, no vector): the mean of the vectors of the posts whose
+    primary topic it is, bit for bit in one batch."""
+    posts, path, accounts, reactions = _small_world(tmp_path)
+    if batch_rows:
+        monkeypatch.setattr(vectors, "BATCH_ROWS", batch_rows)
+    p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
+    out = _stage(posts, path, accounts, reactions, p)
+    topics = out["topics"]
     # the all-at-once computation the report did before
-    joined = stored.join(primary, on="post_id", how="inner")
+    joined = pl.read_parquet(path).join(out["primary"], on="post_id", how="inner")
     xa = joined["embedding"].to_numpy().astype(np.float64)
     lab = joined["topic_id"].to_numpy()
-    want = np.stack([xa[lab == t].mean(axis=0) if (lab == t).any() else np.zeros(DIM) for t in ids])
-    np.testing.assert_array_equal(vectors.topic_means(path, primary, ids), want)
-    monkeypatch.setattr(vectors, "READ_ROWS", 4)  # one batch assembled from reads of 4 rows
-    np.testing.assert_array_equal(vectors.topic_means(path, primary, ids), want)
-    np.testing.assert_allclose(
-        vectors.topic_means(path, primary, ids, batch_rows=5), want, atol=1e-12
-    )
-    topics = pl.DataFrame({"topic_id": ids[:4], "label": ["a", "b", "c", "d"]})
-    xy = topic_coordinates(topics, want[:4], seed=1)
-    assert xy["x"].null_count() == 0 and xy.height == 4
+    want = np.stack([xa[lab == t].mean(axis=0) for t in topics["topic_id"]])
+    got = topics[MEAN_EMBEDDING].to_numpy()
+    if batch_rows:
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    else:
+        np.testing.assert_array_equal(got, want)
+    xy = topic_coordinates(topics.drop(MEAN_EMBEDDING), got, seed=1)
+    assert xy["x"].null_count() == 0 and xy.height == 3
 
 
 def _ctfidf_all_at_once(texts: list[str], labels: np.ndarray, n: int) -> dict[int, list[str]]:

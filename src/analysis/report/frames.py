@@ -54,8 +54,9 @@ class Inputs:
     reactions: pl.DataFrame | None = None
     topics: pl.DataFrame | None = None
     post_topics: pl.DataFrame | None = None
-    #: mean embedding of each topic's primary posts, one row per row of ``topics``
-    #: (``analysis.vectors.topic_means``: summed batch by batch, the vectors never held)
+    #: mean embedding of each topic's primary posts, one row per row of ``topics`` (the
+    #: topics stage sums them in its pass over the vectors: ``topics.parquet``'s
+    #: ``mean_embedding``)
     topic_means: np.ndarray | None = None
     account_topics: pl.DataFrame | None = None
     divergence: pl.DataFrame | None = None

@@ -2,7 +2,8 @@
 
 Reads ``reports/metrics/{ingest,topics}.json``, the typed results ``data/processed/validity.json``,
 ``data/processed/divergence.json`` and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
-``data/processed/{topics,post_topics,embeddings,account_topics,divergence}.parquet``. A missing
+``data/processed/{topics,post_topics,account_topics,divergence}.parquet`` (the topic map from
+the topics' mean vectors in ``topics.parquet``: no vector is read). A missing
 input leaves its sections out with a visible note. The accounts named by
 ``data/processed/counterfactual_changes.parquet`` are checked against
 ``data/interim/accounts.parquet`` first: a frozen ``compare`` after a key rotation or an
@@ -28,12 +29,13 @@ from typing import Any
 
 import polars as pl
 
-from analysis import contracts, paths, publish, vectors
+from analysis import contracts, paths, publish
 from analysis.io import read_json
 from analysis.models import MODELS
 from analysis.models.common import resolve_as_of
 from analysis.report import analyst, figures, frames, freshness, methodology, public
 from analysis.report.params import Params
+from analysis.vectors import MEAN_EMBEDDING
 
 log = logging.getLogger(__name__)
 
@@ -116,12 +118,10 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     inp.reactions = pq(paths.REACTIONS, ["created_at", "actor_account_id"])
     inp.topics = pq(paths.TOPICS)
     inp.post_topics = pq(paths.POST_TOPICS)
-    emb = exists(paths.EMBEDDINGS) if inp.topics is not None else None
-    if emb is not None and inp.post_topics is not None:
-        # the topic map needs each topic's mean vector only: summed batch by batch
-        primary = inp.post_topics.filter("is_primary").select("post_id", "topic_id")
-        inp.topic_means = vectors.topic_means(emb, primary, inp.topics["topic_id"].to_list())
-        inp.read[str(paths.EMBEDDINGS)] = vectors.n_rows(emb)
+    if inp.topics is not None and MEAN_EMBEDDING in inp.topics.columns:
+        # the topic map needs each topic's mean vector only: the topics stage wrote them
+        inp.topic_means = inp.topics[MEAN_EMBEDDING].to_numpy()
+        inp.topics = inp.topics.drop(MEAN_EMBEDDING)
     inp.account_topics = pq(paths.ACCOUNT_TOPICS)
     inp.divergence = pq(paths.DIVERGENCE)
     log.info(

@@ -67,9 +67,12 @@ def compute(
         how="left",
         maintain_order="left",
     )
-    labels, soft = assign_with_membership(x, assigner(fit), centroid_matrix(fit), p)
+    done = assign_with_membership(x, assigner(fit), centroid_matrix(fit), p)
+    labels, soft = done.labels, done.soft
     log.info("topics: %d posts assigned to the %d fitted topics", len(labels), fit.n_topics)
-    topics = topic_table(labels, dict(enumerate(fit.keywords)))
+    # each topic's mean vector (the report's topic map) from this pass: the report reads no
+    # vectors (at 1M posts a pass of ~10-15 s)
+    topics = topic_table(labels, dict(enumerate(fit.keywords)), (done.topic_ids, done.means))
     post_ids = data["post_id"]
     post_topics = soft.with_columns(post_id=post_ids.gather(soft["row"])).select(
         "post_id", "topic_id", "probability", "is_primary"
