@@ -10,8 +10,9 @@ DVC's own process is reported apart). Then the log-log slope of seconds against 
 
 ``--incremental`` adds 1 % new posts (new threads, later in time) to the largest dump and runs
 ``dvc repro`` again: the re-run's seconds per stage as a share of the full run's. With
-``--freeze validate,compare`` those stages are frozen first (``dvc freeze``: the method's
-evaluation re-run on a schedule, not on every new post; the report then says how old it is).
+``--freeze topic_fit,validate,compare`` those stages are frozen first (``dvc freeze``: the
+topics refitted and the method's evaluation re-run on a schedule, not on every new post; the
+report then says how old they are).
 ``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.
 ``--until score``: ingest, embed, topics and every model's scores), for sizes whose validate and
 compare would take hours. Each stage's figures are printed as it ends.
