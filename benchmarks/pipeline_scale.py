@@ -14,7 +14,7 @@ DVC's own process is reported apart). Then the log-log slope of seconds against 
 topics refitted and the method's evaluation re-run on a schedule, not on every new post; the
 report then says how old they are).
 ``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.
-``--until score``: ingest, embed, topics and every model's scores), for sizes whose validate and
+``--until score``: ingest, embed, topic_fit, topics and every model's scores), for sizes whose validate and
 compare would take hours. Each stage's figures are printed as it ends.
 
 The static model is distilled once into the project's ``embed.model_cache_dir`` before the first run

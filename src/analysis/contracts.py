@@ -62,15 +62,19 @@ class TopicFit(Contract):
     ``topics`` assigns every post through :attr:`assign_centroids` (the nearest by cosine,
     :class:`analysis.topics_clustering.Assigner`): the posts the fit saw and, when the stage is
     frozen on a schedule (``dvc freeze topic_fit``), the posts written since. Holds no
-    pseudonym and no post: centroids (float32 values), keywords and counts only, so a key
-    rotation leaves it valid.
+    pseudonym and no post text: centroids (float32 values), keywords, counts and the time of
+    the latest post fitted, so a key rotation leaves it valid. ``topics`` refuses a fit of
+    other vectors (:attr:`vectors`: another model, revision, route or token limit).
     """
 
     method: str
+    #: the vectors fitted: ``model@revision[+route recipe][+max N]`` (``embed.vector_space``)
+    vectors: str
     #: topics found; ids are ``0 .. n_topics - 1``, by size over the posts fitted (0 = largest)
     n_topics: int
     dim: int
-    #: the fit's unit-norm centroids in the fit's order and each one's topic id
+    #: the fit's unit-norm centroids in the fit's order and each one's topic id (-1: a centroid
+    #: no post joined, never chosen; kept so that the assignment's matrix product is the fit's)
     assign_centroids: list[list[float]]
     assign_topic_ids: list[int]
     #: HDBSCAN: a post whose best cosine is below this belongs to no topic; else null
@@ -82,8 +86,10 @@ class TopicFit(Contract):
     #: posts with a vector that the fit clustered, and the latest one's ``created_at`` (ISO)
     n_posts: int
     fitted_through: str | None
-    n_outliers_before_reassignment: int
-    n_outliers_reassigned: int
+    #: posts of the fitting sample the clusterer left out (HDBSCAN's -1), and how many of them
+    #: the rule gave a topic (their best cosine reaches ``outlier_min_cosine``)
+    n_sample_outliers: int
+    n_sample_outliers_assigned: int
     stability_mean_pairwise_ari: float | None
     topic_diversity: float | None
 

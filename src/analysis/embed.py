@@ -39,7 +39,7 @@ import polars as pl
 from pydantic import Field
 
 from analysis.config import Frozen
-from analysis.embed_cache import EmbeddingCache, text_keys
+from analysis.embed_cache import EmbeddingCache, text_keys, vector_key
 
 # load_model stays importable from here: the test session's model fixture (tests/conftest.py)
 # loads it as analysis.embed.load_model.
@@ -90,6 +90,14 @@ def for_size(p: EmbedParams, n_posts: int) -> EmbedParams:
     if p.static_above_posts is not None and n_posts > p.static_above_posts:
         return p.model_copy(update={"route": "static"})
     return p
+
+
+def vector_space(p: EmbedParams, n_posts: int) -> str:
+    """What the vectors of a dump of ``n_posts`` posts are: ``model@revision`` plus the route's
+    recipe and the token limit where they differ from the precise defaults (the cache's key,
+    ``embed_cache.vector_key``). Vectors of two spaces must not meet: a frozen topic fit
+    refuses the embeddings of another."""
+    return f"{p.model}@{vector_key(for_size(p, n_posts))}"
 
 
 def text_batches(texts: Sequence[str], encoder: Encoder, batch_size: int) -> list[np.ndarray]:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import polars as pl
 
 #: A column holding each post's :func:`text_hash`, for a table that does not hold the texts
-#: (stages ``topics`` and ``validate`` hash them batch by batch from the file): every function
-#: here reads it where ``text`` is absent.
+#: (stage ``validate`` hashes them batch by batch from the file): every function here reads it
+#: where ``text`` is absent.
 TEXT_HASH = "_text_hash"
 #: A column holding each post's text length in characters (null text: 0), beside
 #: :data:`TEXT_HASH` (``validate``'s within-thread test controls for it).
@@ -41,7 +41,7 @@ def text_digest(texts: pl.Series) -> pl.DataFrame:
 
 def content_columns(df: pl.DataFrame) -> list[str]:
     """The columns that stand for the posts' texts in ``df``: ``text``, or the digest's
-    columns it holds (stage ``topics`` adds the hash alone)."""
+    columns it holds."""
     if TEXT_HASH not in df.columns:
         return ["text"]
     return [c for c in (TEXT_HASH, TEXT_LEN) if c in df.columns]

@@ -179,13 +179,16 @@ def topic_fit(
     ari: float | None,
     fitted: pl.DataFrame,
     p: TopicsParams,
+    space: str,
 ) -> TopicFit:
     """The fit as stage ``topic_fit`` writes it (``res``: the clustering of the posts of
-    ``fitted``, with ``created_at``; ``keywords`` by topic id)."""
+    ``fitted``, with ``created_at``; ``keywords`` by topic id; ``space``: the vectors'
+    identity, ``embed.vector_space``)."""
     rule = res.assigner
     last = fitted["created_at"].max() if fitted.height else None
     return TopicFit(
         method=p.method,
+        vectors=space,
         n_topics=len(res.topic_ids),
         dim=int(res.centroids.shape[1]),
         assign_centroids=rule.centroids.astype(np.float32).tolist(),
@@ -195,8 +198,8 @@ def topic_fit(
         keywords=[keywords.get(int(t), []) for t in res.topic_ids],
         n_posts=fitted.height,
         fitted_through=last.isoformat() if last is not None else None,  # type: ignore[union-attr]
-        n_outliers_before_reassignment=res.n_fit_outliers,
-        n_outliers_reassigned=res.n_reassigned,
+        n_sample_outliers=res.n_fit_outliers,
+        n_sample_outliers_assigned=res.n_reassigned,
         stability_mean_pairwise_ari=ari,
         topic_diversity=diversity(keywords, 10),
     )
@@ -225,7 +228,7 @@ def post_topics_before(
 ) -> pl.DataFrame:
     """Topics fitted only on posts written before ``before`` (for scores at that date).
 
-    The topics stage fits on the whole dump; a score at an earlier date that read those topics
+    Stage ``topic_fit`` fits on the whole dump; a score at an earlier date that read those topics
     would know subjects that emerged later. Here k-means with the run's ``k`` is refitted on
     the embeddings of earlier posts (in a key-independent order, so the seeded sample does not
     depend on pseudonyms) and their soft membership returned.

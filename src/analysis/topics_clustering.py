@@ -215,16 +215,21 @@ class Assigner:
     carry another topic than the same vector outside it).
     """
 
-    centroids: np.ndarray  #: unit-norm, one row per topic of the fit, in the fit's order
-    topic_ids: np.ndarray  #: the topic id of each row
+    centroids: np.ndarray  #: unit-norm, one row per centroid of the fit, in the fit's order
+    #: the topic id of each row; :data:`OUTLIER` for a centroid no row joined in the fit, which
+    #: is never chosen (kept so that the matrix product is the fit's own, to the last bit)
+    topic_ids: np.ndarray
     min_cosine: float | None = None
 
     def labels(self, xb: np.ndarray) -> np.ndarray:
         """The topic of each row of ``xb`` (unit-norm rows)."""
         n = len(xb)
-        if not self.topic_ids.size:
+        unused = self.topic_ids == OUTLIER
+        if unused.all():
             return np.full(n, OUTLIER, dtype=np.int64)
         sims = xb @ self.centroids.T
+        if unused.any():
+            sims[:, unused] = -np.inf
         best = np.argmax(sims, axis=1)
         lab = self.topic_ids[best].astype(np.int64)
         if self.min_cosine is not None:
@@ -375,9 +380,10 @@ def _finish(st: _Assign, seconds: float) -> Clustering:
     sizes = st.counts[kept]
     order = np.lexsort((ids, -sizes))
     labels = _renumber(st.labels, ids[order])
-    # the rule under the final ids, the fit's order kept (ties resolve as in the pass); a
-    # centroid no row joined is dropped, which changes no row's nearest
-    rule = Assigner(st.rule.centroids[kept], _renumber(ids, ids[order]), st.rule.min_cosine)
+    # the rule under the final ids: every centroid of the pass in its order, so that the same
+    # batch gives the same matrix product and the same nearest (a centroid no row joined
+    # becomes OUTLIER: never chosen)
+    rule = Assigner(st.rule.centroids, _renumber(st.rule.topic_ids, ids[order]), st.rule.min_cosine)
     out = st.fit_out
     return Clustering(
         labels,

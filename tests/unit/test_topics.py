@@ -13,6 +13,7 @@ from analysis.schema import NONPARTICIPANT_ID
 from analysis.topics import TopicsParams
 from analysis.topics_clustering import (
     OUTLIER,
+    Assigner,
     choose_k,
     cluster_posts,
     normalise,
@@ -112,6 +113,22 @@ def test_outliers_are_the_posts_far_from_every_topic_by_one_rule():
     # k-means leaves no outliers: the threshold is HDBSCAN's
     km = cluster_posts(x, p.model_copy(update={"method": "kmeans", "n_topics": 3}))
     assert km.assigner.min_cosine is None and (km.labels != OUTLIER).all()
+
+
+def test_a_centroid_no_post_joined_is_kept_in_the_product_and_never_chosen():
+    """The fit keeps every centroid of its pass, in its order (the same matrix product, so the
+    same nearest to the last bit); one no post joined is marked OUTLIER and never chosen."""
+    cents = normalise(np.eye(4, 16, dtype=np.float32) + 0.01)
+    x = normalise(np.eye(4, 16, dtype=np.float32)[[0, 1, 1, 2, 3]])
+    full = Assigner(cents, np.array([0, 1, 2, 3]))
+    marked = Assigner(cents, np.array([0, OUTLIER, 2, 3]))
+    got = marked.labels(x)
+    assert full.labels(x).tolist() == [0, 1, 1, 2, 3]
+    assert OUTLIER not in got and got[[0, 3, 4]].tolist() == [0, 2, 3]
+    assert Assigner(cents, np.full(4, OUTLIER)).labels(x).tolist() == [OUTLIER] * 5
+    # with HDBSCAN's threshold the best remaining cosine decides
+    far = Assigner(cents, np.array([0, OUTLIER, 2, 3]), min_cosine=0.5)
+    assert (far.labels(x)[[1, 2]] == OUTLIER).all()
 
 
 @pytest.mark.parametrize("method", ["kmeans", "agglomerative", "hdbscan"])

@@ -17,6 +17,7 @@ import pytest
 
 from analysis import contracts, vectors
 from analysis.contracts import TopicFit
+from analysis.embed import EmbedParams, vector_space
 from analysis.report.frames import topic_coordinates
 from analysis.stages import topic_fit as fit_stage
 from analysis.stages.embed import file_order
@@ -448,10 +449,13 @@ def test_a_frozen_fit_gives_the_posts_written_since_its_topics(tmp_path: Path) -
     assert then["metrics"]["fit"]["n_posts_after_fit"] == 0
     n_late = posts.filter(pl.col("created_at") > pl.lit(cut).dt.offset_by("-1s")).height
     assert now["metrics"]["fit"] == {
+        "vectors": "unspecified",
         "n_posts_fitted": frozen.n_posts,
         "n_posts_assigned": posts.height - 1,
         "n_posts_after_fit": n_late,
         "fitted_through": frozen.fitted_through,
+        "n_sample_outliers": 0,
+        "n_sample_outliers_assigned": 0,
     }
     assert now["metrics"]["n_topics"] == 3
     kept = now["post_topics"].join(then["post_topics"], on="post_id", how="semi")
@@ -483,6 +487,13 @@ def test_a_fit_of_other_vectors_or_a_file_out_of_order_is_refused(tmp_path: Path
     )
     with pytest.raises(ValueError, match="8 dimensions, the embeddings 16"):
         compute(posts, path, accounts, reactions, p, other)
+    # the same dimension, other vectors (a dump past embed.static_above_posts goes static)
+    torch = fit_stage.fit(posts, path, p, space=vector_space(EmbedParams(), posts.height))
+    static = vector_space(EmbedParams(static_above_posts=10), posts.height)
+    assert torch.vectors == "all-MiniLM-L6-v2@0.1.0" and static.endswith("+static-m2v-v1")
+    compute(posts, path, accounts, reactions, p, torch, torch.vectors)  # the same: fine
+    with pytest.raises(ValueError, match="static-m2v-v1: another model, route"):
+        compute(posts, path, accounts, reactions, p, torch, static)
     pl.read_parquet(path).reverse().write_parquet(path)
     with pytest.raises(ValueError, match="not in time order"):
         post_vectors(posts, path)

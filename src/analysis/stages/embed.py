@@ -101,9 +101,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 def file_order(posts: pl.DataFrame) -> pl.DataFrame:
     """``post_id, text`` in the order ``embeddings.parquet`` is written: key-independent (time,
     then the text's hash: ``ordering.sort_posts``), not the interim table's (time, then the
-    pseudonym). The stages that read the vectors batch by batch (topics, validate's refits,
-    report's topic means) add them up in file order; with pseudonyms breaking ties, a batch's
-    rows and the order of a sum would change with the key."""
+    pseudonym). The stages that read the vectors batch by batch (topic_fit, topics, validate's
+    refits) keep this order (``topics.post_vectors``: the seeded samples are drawn in it) and
+    add them up in it; with pseudonyms breaking ties, a batch's rows and the order of a sum
+    would change with the key."""
     return ordering.sort_posts(posts).select("post_id", "text")
 
 

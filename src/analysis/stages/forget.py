@@ -8,9 +8,11 @@ would report success and remove no one. For every matched account the keyed dige
 value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
 ingest and everything downstream without the account.
 
-Stages frozen to run on a schedule (``dvc freeze validate compare``: the method's evaluation,
-``docs/scaling.md``) are unfrozen: a frozen stage keeps its outputs through ``dvc repro``, and
-those of ``compare`` name re-scored accounts, so the erasure would not reach them. The command
+Stages frozen to run on a schedule (``dvc freeze topic_fit validate compare``: the topics and
+the method's evaluation, ``docs/scaling.md``) are unfrozen: a frozen stage keeps its outputs
+through ``dvc repro``, and those of ``compare`` name re-scored accounts (the topic fit's
+centroids and keywords hold the erased account's posts among thousands), so the erasure would
+not reach them. The command
 says which stages it unfroze; freeze them again after the ``dvc repro`` that erased the account.
 
 Score files of models no longer in ``models.scored`` are deleted: no stage rebuilds them, so

@@ -26,6 +26,7 @@ import polars as pl
 from analysis import contracts, paths, vectors
 from analysis.config import section
 from analysis.contracts import TopicFit
+from analysis.embed import EmbedParams, vector_space
 from analysis.io import column_batches
 from analysis.topics import TopicsParams, post_vectors, topic_fit
 from analysis.topics_clustering import OUTLIER, cluster_with_stability
@@ -45,12 +46,14 @@ def fit(
     embeddings: pl.DataFrame | Path,
     p: TopicsParams,
     texts: Texts | None = None,
+    space: str = "unspecified",
 ) -> TopicFit:
     """The topics of the embedded posts (no I/O but the vectors' batches when ``embeddings``
     is a path, and the texts' when ``texts`` reads them).
 
     ``texts``: when ``posts`` holds no ``text`` column, each call gives the posts' texts batch
     by batch in the rows' order (read once, for the keywords; at 10M posts ~1 GiB).
+    ``space``: what the vectors are (``embed.vector_space``), recorded for ``topics``.
     """
     if texts is None:
         size = vectors.BATCH_ROWS
@@ -74,7 +77,7 @@ def fit(
         p.n_keywords,
     )
     fitted = emb.join(posts.select("post_id", "created_at"), on="post_id", maintain_order="left")
-    return topic_fit(res, keywords, ari, fitted, p)
+    return topic_fit(res, keywords, ari, fitted, p, space)
 
 
 def _texts_with_labels(
@@ -113,7 +116,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
     posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
-    model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS))
+    space = vector_space(section(params, "embed", EmbedParams), posts.height)
+    model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS), space)
     contracts.write(model, paths.TOPIC_MODEL)
     log.info(
         "topic_fit: %d posts through %s -> %d topics (%s), stability %.3f, diversity %.2f",

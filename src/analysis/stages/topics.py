@@ -24,6 +24,7 @@ import polars as pl
 from analysis import attribution, contracts, groundtruth, paths, publish
 from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
+from analysis.embed import EmbedParams, vector_space
 from analysis.io import write_json, write_parquet
 from analysis.topics import TopicsParams, agreement, assigner, centroid_matrix, post_vectors
 from analysis.topics_clustering import OUTLIER, assign_with_membership
@@ -52,9 +53,18 @@ def compute(
     reactions: pl.DataFrame,
     p: TopicsParams,
     fit: TopicFit,
+    space: str | None = None,
 ) -> dict[str, Any]:
     """Everything the stage writes, as frames and a metrics dict (no I/O but the vectors'
-    batches when ``embeddings`` is a path)."""
+    batches when ``embeddings`` is a path). ``space``: what the embeddings are
+    (``embed.vector_space``); a fit of other vectors is refused."""
+    if space is not None and space != fit.vectors:
+        raise ValueError(
+            f"the topic fit ({paths.TOPIC_MODEL}) is of the vectors {fit.vectors}, the embeddings "
+            f"are {space}: another model, route or token limit (a dump past "
+            "embed.static_above_posts takes the static route); `dvc unfreeze topic_fit && dvc "
+            "repro` refits"
+        )
     emb, x = post_vectors(posts, embeddings)
     if len(x) and x.dim != fit.dim:
         raise ValueError(
@@ -86,8 +96,7 @@ def compute(
         "n_posts_embedded": emb.height,
         "n_posts_skipped_empty_text": posts.height - emb.height,
         "n_topics": fit.n_topics,
-        "n_outliers_before_reassignment": fit.n_outliers_before_reassignment,
-        "n_outliers_reassigned": fit.n_outliers_reassigned,
+        "n_outliers": int((labels == OUTLIER).sum()),
         "outlier_share": float((labels == OUTLIER).mean()) if len(labels) else None,
         "vs_labels": agreement(labels, first),
         "stability_mean_pairwise_ari": fit.stability_mean_pairwise_ari,
@@ -117,7 +126,8 @@ def compute(
 def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
     """What the fit saw against the posts assigned (``created_at`` of the embedded posts):
     ``n_posts_after_fit`` counts those written after the fit's latest post (0 unless
-    ``topic_fit`` is frozen, or run on other data)."""
+    ``topic_fit`` is frozen, or run on other data; a post backfilled with an earlier time is
+    not counted there, only in ``n_posts_assigned - n_posts_fitted``)."""
     after = created_at.len()
     if fit.fitted_through is not None:
         then = pl.Series([fit.fitted_through]).str.to_datetime(time_unit="us")
@@ -128,10 +138,13 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
             then = then.dt.replace_time_zone("UTC").dt.convert_time_zone(zone)
         after = int((created_at > then[0]).sum())
     return {
+        "vectors": fit.vectors,
         "n_posts_fitted": fit.n_posts,
         "n_posts_assigned": created_at.len(),
         "n_posts_after_fit": after,
         "fitted_through": fit.fitted_through,
+        "n_sample_outliers": fit.n_sample_outliers,
+        "n_sample_outliers_assigned": fit.n_sample_outliers_assigned,
     }
 
 
@@ -146,7 +159,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
-    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, fit)
+    space = vector_space(section(params, "embed", EmbedParams), posts.height)
+    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, fit, space)
     metrics = out["metrics"]
     freshness = metrics["fit"]
     # reports/metrics is tracked by git: times leave the machine coarsened
@@ -174,13 +188,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         write_parquet(out[name], path)
     write_json(metrics, paths.TOPICS_METRICS)
     log.info(
-        "topics: %d posts -> %d topics (%s), outliers %.1f %% (%d reassigned), NMI %.3f, "
+        "topics: %d posts -> %d topics (%s), outliers %.1f %% (%d), NMI %.3f, "
         "stability %.3f; attributed pairs naive %d, evidence %d",
         metrics["n_posts_embedded"],
         metrics["n_topics"],
         fit.method,
         100 * (metrics["outlier_share"] or 0),
-        metrics["n_outliers_reassigned"],
+        metrics["n_outliers"],
         metrics["vs_labels"]["nmi"] or float("nan"),
         metrics["stability_mean_pairwise_ari"] or float("nan"),
         metrics["attribution"]["naive"]["n_attributed"],

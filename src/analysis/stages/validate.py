@@ -63,9 +63,10 @@ def load_validate_tables(names: list[str], interim: Path = paths.INTERIM) -> Tab
 
 
 def _refit_columns(posts: pl.DataFrame) -> list[str]:
-    """The posts' columns a topic refit reads (``topics.post_topics_before``): its filter of
-    the earlier posts then copies these, not every column of the table."""
-    return ["post_id", "created_at", *ordering.content_columns(posts)]
+    """The posts' columns a topic refit reads (``topics.post_topics_before`` from the
+    embeddings file, in its order: no text or hash): its filter of the earlier posts then
+    copies these, not every column of the table."""
+    return ["post_id", "created_at"]
 
 
 def _topics_at(params: dict[str, Any], posts: pl.DataFrame) -> Any:
