@@ -7,11 +7,13 @@ import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import polars as pl
 import pytest
 
 from analysis.report.freshness import evaluation_lags, stale_accounts
 from analysis.stages import report as stage
+from analysis.vectors import MEAN_EMBEDDING
 from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON, _write, params
 
 __all__ = ["params"]  # the fixture
@@ -189,3 +191,41 @@ def test_the_writeup_says_the_topics_are_of_an_earlier_fit(
     assert "the posts up to 2026-06-05 13:00" in notice and f"The {said} written after" in notice
     assert "900" not in notice  # the fitted count would give back a suppressed difference
     assert "dvc unfreeze topic_fit && dvc repro" in notice
+
+
+def test_the_analyst_page_says_the_topics_are_of_an_earlier_fit(
+    tmp_path: Path, params: dict
+) -> None:
+    posts = _posts(60, 10)
+    (tmp_path / "data/interim").mkdir(parents=True)
+    posts.write_parquet(tmp_path / "data/interim/posts.parquet")
+    processed = tmp_path / "data/processed"
+    processed.mkdir(parents=True)
+    ids = [0, 1, 2]
+    rng = np.random.default_rng(0)
+    pl.DataFrame(
+        {
+            "topic_id": ids,
+            "label": ["0_brew_hops", "1_yeast_malt", "2_keg_tap"],
+            "keywords": [["brew", "hops"], ["yeast", "malt"], ["keg", "tap"]],
+            "n_posts": [20, 20, 20],
+            MEAN_EMBEDDING: rng.normal(size=(3, 8)),
+        },
+        schema_overrides={MEAN_EMBEDDING: pl.Array(pl.Float64, 8)},
+    ).write_parquet(processed / "topics.parquet")
+    pl.DataFrame(
+        {
+            "post_id": posts["post_id"],
+            "topic_id": [i % 3 for i in range(60)],
+            "probability": [1.0] * 60,
+            "is_primary": [True] * 60,
+        }
+    ).write_parquet(processed / "post_topics.parquet")
+    for after, shown in ((0, False), (40, True)):
+        _topics_metrics(tmp_path, after)
+        stage.write_report(tmp_path, params)
+        page = (tmp_path / "reports/index.html").read_text()
+        assert 'id="topics"' in page and "Not available" not in page.split('id="topics"')[1][:300]
+        assert ("Topics of an earlier fit" in page) == shown
+    assert "the 40 posts written after its latest post" in page
+    assert "dvc unfreeze topic_fit &amp;&amp; dvc repro" in page
