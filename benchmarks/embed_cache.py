@@ -12,7 +12,9 @@ together):
   vectors read by polars into a dict, then a Python loop filling the matrix).
 
 It prints seconds, vectors/s, the ratio and the peak RSS; both give the same matrix (checked).
-Figures only; nothing here asserts on a time.
+Then the table the stage writes (``post_id``, ``is_empty_text``, ``embedding``) for one chunk,
+written and read back whole under zstd (before session 23) and uncompressed (the stage's
+``COMPRESSION`` since), with the file sizes. Figures only; nothing here asserts on a time.
 """
 
 from __future__ import annotations
@@ -65,6 +67,34 @@ def current(cache: EmbeddingCache, keys: list[str]) -> np.ndarray:
     return cache.vectors(pl.Series(keys, dtype=pl.String), DIM)[1]
 
 
+def table_io(n: int, folder: Path, repeat: int) -> None:
+    """Write and read back ``n`` rows of an embeddings table under each compression."""
+    import os
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((n, DIM)).astype(np.float32)
+    table = pl.DataFrame(
+        {
+            "post_id": [f"post_{i:016x}" for i in range(n)],
+            "is_empty_text": np.zeros(n, dtype=bool),
+            "embedding": pl.Series(x / np.linalg.norm(x, axis=1, keepdims=True)),
+        }
+    )
+    print(f"table: {n:,} rows of the embed stage's table, written and read back whole")
+    for comp in ("zstd", "uncompressed"):
+        path = folder / f"table-{comp}.parquet"
+        w = r = float("inf")
+        for _ in range(repeat):
+            t = time.perf_counter()
+            table.write_parquet(path, compression=comp, statistics=True)  # type: ignore[arg-type]
+            w = min(w, time.perf_counter() - t)
+            t = time.perf_counter()
+            pl.read_parquet(path)
+            r = min(r, time.perf_counter() - t)
+        size = os.path.getsize(path) / 2**20
+        print(f"  {comp:12s} write {w:5.2f} s  read {r:5.2f} s  {size:7,.0f} MiB")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunk", type=int, default=200_000, help="keys looked up (one chunk)")
@@ -98,6 +128,7 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  ratio    {best['former'] / best['vectors']:.1f}x; same matrix: {same}")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  peak RSS {rss:,.0f} MiB (both routes in one process)")
+        table_io(a.chunk, Path(tmp), a.repeat)
 
 
 if __name__ == "__main__":

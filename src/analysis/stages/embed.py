@@ -108,6 +108,11 @@ def file_order(posts: pl.DataFrame) -> pl.DataFrame:
     return ordering.sort_posts(posts).select("post_id", "text")
 
 
+#: The vectors are written uncompressed: zstd saved ~7 % of a float32 table (1.40 vs 1.47 GB
+#: at 1M posts) and doubled the time to write it and to read it back in every stage that
+#: does (topic_fit, topics, validate's refits; benchmarks/embed_cache.py prints both).
+COMPRESSION = "uncompressed"
+
 #: Posts embedded and written per chunk: the stage holds one chunk's vectors (1.5 KiB a post,
 #: in a few copies), never the whole dump's (10 M posts: ~15 GiB per copy). Every dump this
 #: project ships or tests on is one chunk, written exactly as before.
@@ -125,7 +130,7 @@ def embed_in_chunks(
     and cache hits are counted per chunk: a text repeated in a later chunk is a cache hit)."""
     if posts.height <= chunk_posts:
         out, stats = embed(posts)
-        write_parquet(out, path)
+        write_parquet(out, path, COMPRESSION)
         return stats
     import pyarrow.parquet as pq
 
@@ -138,7 +143,7 @@ def embed_in_chunks(
         for start in range(0, posts.height, chunk_posts):
             out, st = embed(posts.slice(start, chunk_posts))
             table = out.to_arrow()
-            writer = writer or pq.ParquetWriter(tmp, table.schema, compression="zstd")
+            writer = writer or pq.ParquetWriter(tmp, table.schema, compression="none")
             writer.write_table(table)
             for i, v in enumerate(
                 (st.n_posts, st.n_empty, st.n_unique_texts, st.n_cached, st.n_encoded)
