@@ -13,8 +13,9 @@ together):
 
 It prints seconds, vectors/s, the ratio and the peak RSS; both give the same matrix (checked).
 Then the table the stage writes (``post_id``, ``is_empty_text``, ``embedding``) for one chunk,
-written and read back whole under zstd (before session 23) and uncompressed (the stage's
-``COMPRESSION`` since), with the file sizes. Figures only; nothing here asserts on a time.
+written under zstd (before session 23) and uncompressed (the stage's ``COMPRESSION`` since),
+read back whole by polars and in one pass of ``vectors.ParquetVectors`` (as topic_fit, topics
+and validate read it), with the file sizes. Figures only; nothing here asserts on a time.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from analysis.embed_cache import EmbeddingCache, _key_index  # noqa: E402
+from analysis.vectors import ParquetVectors  # noqa: E402
 
 DIM = 384
 
@@ -83,7 +85,7 @@ def table_io(n: int, folder: Path, repeat: int) -> None:
     print(f"table: {n:,} rows of the embed stage's table, written and read back whole")
     for comp in ("zstd", "uncompressed"):
         path = folder / f"table-{comp}.parquet"
-        w = r = float("inf")
+        w = r = v = float("inf")
         for _ in range(repeat):
             t = time.perf_counter()
             table.write_parquet(path, compression=comp, statistics=True)  # type: ignore[arg-type]
@@ -91,8 +93,14 @@ def table_io(n: int, folder: Path, repeat: int) -> None:
             t = time.perf_counter()
             pl.read_parquet(path)
             r = min(r, time.perf_counter() - t)
+            t = time.perf_counter()
+            for _pos, _xb in ParquetVectors(path, np.arange(n), DIM).batches():
+                pass
+            v = min(v, time.perf_counter() - t)
         size = os.path.getsize(path) / 2**20
-        print(f"  {comp:12s} write {w:5.2f} s  read {r:5.2f} s  {size:7,.0f} MiB")
+        print(
+            f"  {comp:12s} write {w:5.2f} s  read {r:5.2f} s  one pass {v:5.2f} s  {size:7,.0f} MiB"
+        )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -142,8 +142,7 @@ class EmbeddingCache:
             }
         )
         tmp = path.with_suffix(".tmp")
-        # uncompressed: float32 vectors gain ~7 % under zstd and read back twice as slowly
-        frame.write_parquet(tmp, compression="uncompressed")
+        frame.write_parquet(tmp, compression="zstd")
         tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
         return path
 

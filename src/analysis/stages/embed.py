@@ -109,8 +109,9 @@ def file_order(posts: pl.DataFrame) -> pl.DataFrame:
 
 
 #: The vectors are written uncompressed: zstd saved ~7 % of a float32 table (1.40 vs 1.47 GB
-#: at 1M posts) and doubled the time to write it and to read it back in every stage that
-#: does (topic_fit, topics, validate's refits; benchmarks/embed_cache.py prints both).
+#: at 1M posts) for 2.7x the time to write it (200k rows: 1.95 vs 0.71 s,
+#: ``benchmarks/embed_cache.py``) and 1.6x the time of each pass that reads it back
+#: (``vectors.ParquetVectors``: 2.2 vs 1.4 s; topic_fit, topics, validate's refits).
 COMPRESSION = "uncompressed"
 
 #: Posts embedded and written per chunk: the stage holds one chunk's vectors (1.5 KiB a post,
