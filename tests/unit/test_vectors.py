@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -670,3 +671,17 @@ def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic(
         iter([(pl.Series(texts), labels)]), [c for c in ids if c != 2], 50
     ) == _ctfidf_all_at_once(texts, kept, 50)
     assert set(without) == {c for c in ids if c != 2}
+
+
+def test_a_fit_frozen_by_another_version_says_how_to_refit(tmp_path: Path, monkeypatch) -> None:
+    from analysis.stages import topics as topics_stage
+
+    old = {"method": "kmeans", "n_topics": 2, "n_outliers_reassigned": 0}  # an earlier shape
+    (tmp_path / "topic_model.json").write_text(json.dumps(old))
+    for name in ("POSTS", "EMBEDDINGS"):
+        (tmp_path / name).write_bytes(b"")
+        monkeypatch.setattr(topics_stage.paths, name, tmp_path / name)
+    monkeypatch.setattr(topics_stage.paths, "TOPIC_MODEL", tmp_path / "topic_model.json")
+    with pytest.raises(ValueError, match="dvc unfreeze topic_fit && dvc repro") as err:
+        topics_stage.run({}, None)  # type: ignore[arg-type]
+    assert "topic_model.json does not match TopicFit" in str(err.value)

@@ -155,7 +155,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
-    fit = contracts.load(TopicFit, paths.TOPIC_MODEL)
+    try:
+        fit = contracts.load(TopicFit, paths.TOPIC_MODEL)
+    except ValueError as exc:  # a fit frozen by an earlier version of topic_fit
+        raise ValueError(
+            f"{exc}\nA topic fit frozen by another version of the topic_fit stage: "
+            "`dvc unfreeze topic_fit && dvc repro` refits"
+        ) from exc
     posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
