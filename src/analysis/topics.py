@@ -133,7 +133,8 @@ def agreement(labels: np.ndarray, truth: pl.Series | list[str | None]) -> dict[s
 def post_vectors(
     posts: pl.DataFrame, embeddings: pl.DataFrame | Path
 ) -> tuple[pl.DataFrame, Vectors]:
-    """The embedded posts of ``posts`` in a key-independent order, and their vectors in it.
+    """The embedded posts of ``posts`` (``post_id``, ``created_at``) in a key-independent
+    order, and their vectors in it.
 
     ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then only
     ``post_id`` and the null mask are read whole, and the vectors batch by batch when used.
@@ -152,7 +153,7 @@ def post_vectors(
         content = ordering.TEXT_HASH if ordering.TEXT_HASH in posts.columns else "text"
         emb = ordering.sort_posts(
             rows.join(posts.select("post_id", "created_at", content), on="post_id")
-        ).drop("created_at", content)
+        ).drop(content)
     else:
         rows = vectors.embedded_posts(embeddings)
         emb = rows.join(posts.select("post_id", "created_at"), on="post_id", maintain_order="left")
@@ -161,7 +162,6 @@ def post_vectors(
                 f"{embeddings}: rows are not in time order; it was not written by this "
                 "version's embed stage (dvc repro embed)"
             )
-        emb = emb.drop("created_at")
     order = emb["_file_row"].cast(pl.Int64).to_numpy()
     if isinstance(embeddings, pl.DataFrame):
         x = kept["embedding"].to_numpy().astype(np.float32) if kept.height else None

@@ -356,30 +356,11 @@ def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
     """Stage ``topic_fit`` keeps the texts in the posts file, counted for the keywords batch
     by batch. The same outputs as with the texts in memory, with the posts file in another row
     order than the vectors and batches that cut through it."""
-    x = _blobs(n_per=25)
-    path = _embeddings_file(tmp_path, x, holes=(3,))
-    stored = pl.read_parquet(path)
-    n = stored.height
-    words = ["espresso grinder", "bike derailleur", "mulch compost"]
-    posts = pl.DataFrame(
-        {
-            "post_id": stored["post_id"],
-            "account_id": [f"acct_{i % 9}" for i in range(n)],
-            "parent_post_id": pl.Series([None] * n, dtype=pl.String),
-            "created_at": [datetime(2024, 1, 1) + timedelta(seconds=i // 2) for i in range(n)],
-            "text": [None if i == 5 else f"{words[i % 3]} note{i % 4}" for i in range(n)],
-            "labels": [[f"tag{i % 3}"] for i in range(n)],
-            "kind": ["post"] * n,
-        }
-    ).sample(fraction=1.0, shuffle=True, seed=3)
-    _in_file_order(path, posts)
+    posts, path, accounts, reactions = _small_world(tmp_path, null_text=5)
+    n = posts.height
+    posts = posts.sample(fraction=1.0, shuffle=True, seed=3)
     posts_path = tmp_path / "posts.parquet"
     posts.write_parquet(posts_path)
-    accounts = pl.DataFrame({"account_id": [f"acct_{i}" for i in range(9)], "is_participant": True})
-    reactions = pl.DataFrame(
-        {"post_id": [], "actor_account_id": []},
-        schema={"post_id": pl.String, "actor_account_id": pl.String},
-    )
     p = TopicsParams(n_topics=3, fit_max_posts=100, n_stability_seeds=2)
     monkeypatch.setattr(vectors, "BATCH_ROWS", 7)
     held = _stage(posts, path, accounts, reactions, p)
@@ -395,9 +376,11 @@ def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
         fit_stage.fit(posts.drop("text").head(n - 1), path, p, fit_stage.file_texts(posts_path))
 
 
-def _small_world(tmp_path: Path) -> tuple[pl.DataFrame, Path, pl.DataFrame, pl.DataFrame]:
-    """75 posts of three subjects in time order (pairs share a second), their vectors in the
-    embed stage's file order, 9 accounts, no reactions."""
+def _small_world(
+    tmp_path: Path, null_text: int | None = None
+) -> tuple[pl.DataFrame, Path, pl.DataFrame, pl.DataFrame]:
+    """75 posts of three subjects in time order (pairs share a second; post ``null_text`` has
+    no text), their vectors in the embed stage's file order, 9 accounts, no reactions."""
     x = _blobs(n_per=25)
     path = _embeddings_file(tmp_path, x, holes=(3,))
     stored = pl.read_parquet(path)
@@ -411,7 +394,7 @@ def _small_world(tmp_path: Path) -> tuple[pl.DataFrame, Path, pl.DataFrame, pl.D
             "created_at": [
                 datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=i // 2) for i in range(n)
             ],
-            "text": [f"{words[i % 3]} note{i % 4}" for i in range(n)],
+            "text": [None if i == null_text else f"{words[i % 3]} note{i % 4}" for i in range(n)],
             "labels": [[f"tag{i % 3}"] for i in range(n)],
             "kind": ["post"] * n,
         }

@@ -76,8 +76,7 @@ def fit(
         [int(t) for t in np.unique(res.labels) if t != OUTLIER],
         p.n_keywords,
     )
-    fitted = emb.join(posts.select("post_id", "created_at"), on="post_id", maintain_order="left")
-    return topic_fit(res, keywords, ari, fitted, p, space)
+    return topic_fit(res, keywords, ari, emb, p, space)
 
 
 def _texts_with_labels(

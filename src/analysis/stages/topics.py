@@ -72,10 +72,7 @@ def compute(
             "they are of another model; `dvc unfreeze topic_fit && dvc repro` refits"
         )
     data = emb.join(
-        posts.select("post_id", "labels", "created_at"),
-        on="post_id",
-        how="left",
-        maintain_order="left",
+        posts.select("post_id", "labels"), on="post_id", how="left", maintain_order="left"
     )
     done = assign_with_membership(x, assigner(fit), centroid_matrix(fit), p)
     labels, soft = done.labels, done.soft
