@@ -1,6 +1,6 @@
 """Benchmark: which clustering method for topics, and BERTopic's default pipeline beside it.
 
-Prints, for the demo (``data/processed/embeddings.parquet`` + interim posts: run the pipeline up
+Prints, for the demo (``data/processed/embeddings/`` + interim posts: run the pipeline up
 to ``embed`` first) and one Stack Exchange site (embedded here, through the project's embedding
 cache): number of topics, NMI / ARI vs labels (planted subject / first tag), outlier share,
 stability (mean pairwise ARI over 5 seeds), seconds; then BERTopic 0.17 defaults (UMAP +
@@ -29,6 +29,7 @@ from analysis.embed_models import load_model, model_encoder
 from analysis.topics import TopicsParams, agreement
 from analysis.topics_clustering import cluster_posts, stability
 from analysis.topics_keywords import ctfidf_keywords, diversity
+from analysis.vectors import read_table
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "data" / "real"
 
@@ -143,7 +144,7 @@ def main() -> None:
         compare(
             "demo",
             posts,
-            pl.read_parquet("data/processed/embeddings.parquet"),
+            read_table(Path("data/processed/embeddings")),
             pl.read_parquet("data/interim/accounts.parquet"),
             pl.read_parquet("data/interim/reactions.parquet"),
             not a.no_bertopic,

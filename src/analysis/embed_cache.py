@@ -61,6 +61,10 @@ class EmbeddingCache:
         safe = f"{model}@{revision}".replace("/", "_")
         self.folder = Path(root) / safe
         self.model, self.revision = model, revision
+        #: each shard's keys as last read, by path, with the (mtime, size) they were read at:
+        #: the embed stage looks up one month at a time, and re-reading every shard's keys for
+        #: each month cost ~0.4 s a month at 1M posts
+        self._keys: dict[Path, tuple[tuple[int, int], pl.DataFrame]] = {}
 
     def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached vectors of those ``keys`` that are present, by key."""
@@ -92,7 +96,7 @@ class EmbeddingCache:
             return found, matrix
         wanted = pl.DataFrame({"text_sha256": keys.cast(pl.String)}).with_row_index("_at")
         hits = (
-            _key_index(shards)
+            self._key_index(shards)
             .join(wanted.lazy().select("text_sha256").unique(), on="text_sha256", how="semi")
             .unique("text_sha256", keep="first")
             .collect()
@@ -125,6 +129,21 @@ class EmbeddingCache:
                 if left == 0:
                     break
         return found, matrix
+
+    def _key_index(self, shards: Sequence[Path]) -> pl.LazyFrame:
+        """:func:`_key_index` of ``shards``, each shard's keys read once while it is unchanged
+        (a shard is written once under its content's name; ``prune`` rewrites or deletes it)."""
+        known, self._keys = self._keys, {}
+        for shard in shards:
+            st = shard.stat()
+            stamp = (st.st_mtime_ns, st.st_size)
+            got = known.get(shard)
+            if got is None or got[0] != stamp:
+                got = (stamp, _key_index([shard]).collect())
+            self._keys[shard] = got
+        if not self._keys:
+            return _key_index(shards)
+        return pl.concat([frame for _, frame in self._keys.values()]).lazy()
 
     def store(self, keys: Sequence[str], vectors: np.ndarray) -> Path | None:
         """Write one shard with these vectors; returns its path (None when empty)."""

@@ -148,7 +148,7 @@ class TorchEncoder:
     Plain ``encode`` pads a batch to its longest text and lets the batch's shape choose the
     matmul kernels, so a text's vector changed in its last bits (~1e-7) with the texts it was
     batched with; with the embedding cache, *which* texts share a batch depends on what the
-    cache held, so a warm and a cold run wrote different ``embeddings.parquet`` from the same
+    cache held, so a warm and a cold run wrote different embeddings from the same
     posts (and topics, scores and validity moved with them). Here every forward pass holds texts
     of one token length only (no padding), topped up to :data:`MIN_BATCH_TOKENS` by repeating
     them, whatever the caller's batches were. A text then gets the same vector alone, in any

@@ -29,7 +29,7 @@ INTERIM_TABLES = {"accounts": ACCOUNTS, "posts": POSTS, "reactions": REACTIONS}
 
 # ------------------------------------------------------------------ processed
 PROCESSED = Path("data/processed")
-EMBEDDINGS = PROCESSED / "embeddings.parquet"
+EMBEDDINGS = PROCESSED / "embeddings"  # one Parquet part per month (stage embed)
 #: The fitted topics (stage ``topic_fit``): ``analysis.contracts.TopicFit``.
 TOPIC_MODEL = PROCESSED / "topic_model.json"
 TOPICS = PROCESSED / "topics.parquet"

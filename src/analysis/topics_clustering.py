@@ -41,7 +41,7 @@ OUTLIER = -1
 def normalise(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (zero rows stay zero)."""
     norms = np.linalg.norm(x, axis=1, keepdims=True)
-    return (x / np.where(norms == 0, 1, norms)).astype(np.float32)
+    return (x / np.where(norms == 0, 1, norms)).astype(np.float32, copy=False)
 
 
 def centroids(x: np.ndarray, labels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -433,9 +433,10 @@ def assign_with_membership(
     sums: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     for pos, xb in src.batches():
-        lab = rule.labels(normalise(xb))
+        unit = normalise(xb)  # once for the rule and the memberships: the same rows
+        lab = rule.labels(unit)
         labels[pos] = lab
-        parts.append(_soft_batch(pos, xb, lab, cents, p))
+        parts.append(_soft_batch(pos, unit, lab, cents, p))
         for t in np.unique(lab):
             m = lab == t
             sums[int(t)] = sums.get(int(t), 0.0) + xb[m].astype(np.float64).sum(axis=0)
@@ -464,14 +465,14 @@ def soft_membership(
         ordered by ``row``.
     """
     src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
-    parts = [_soft_batch(pos, xb, labels[pos], cents, p) for pos, xb in src.batches()]
+    parts = [_soft_batch(pos, normalise(xb), labels[pos], cents, p) for pos, xb in src.batches()]
     return _soft_concat(parts, src.dim, cents, p)
 
 
 def _soft_batch(
-    pos: np.ndarray, xb: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
+    pos: np.ndarray, unit: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
 ) -> pl.DataFrame:
-    soft = _soft_rows(xb, labels, cents, p)
+    soft = _soft_rows(unit, labels, cents, p)
     return soft.with_columns(row=pl.Series(pos, dtype=pl.Int64).gather(soft["row"]))
 
 
@@ -488,14 +489,14 @@ def _soft_concat(
 def _soft_rows(
     x: np.ndarray, labels: np.ndarray, cents: np.ndarray, p: TopicsParams
 ) -> pl.DataFrame:
-    """:func:`soft_membership` of the rows of one array (``row`` = index into ``x``).
+    """:func:`soft_membership` of the rows of one array of unit-norm rows (:func:`normalise`'s;
+    ``row`` = index into ``x``).
 
     Per row: its label first, then the other topics of the ``max_topics_per_post`` most
     probable (most probable first, ties by topic id) that reach ``min_probability``, at most
     ``max_topics_per_post`` in all. Built as arrays (no Python per row: at 10M posts a loop
     over the rows took minutes).
     """
-    x = normalise(x)
     n = len(labels)
     outlier = (labels == OUTLIER) if len(cents) else np.ones(n, dtype=bool)
     m = p.max_topics_per_post

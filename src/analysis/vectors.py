@@ -2,10 +2,11 @@
 
 A 384-dim float32 vector is ~1.5 KiB a post, eight times the post itself; holding every vector
 (and the copies a stage makes of them) is what made topics and report grow with the dump
-(docs/scaling.md, "The whole pipeline at size"). :class:`ParquetVectors` reads
-``embeddings.parquet`` ``batch_rows`` rows at a time with pyarrow's ``iter_batches``; the
-rows it serves are the posts of ``order`` (file row numbers) and it names them by their
-position in that order. :class:`ArrayVectors` serves an array already in memory the same way
+(docs/scaling.md, "The whole pipeline at size"). :class:`ParquetVectors` reads the
+``embeddings`` table (a folder of one Parquet file per month, :func:`parts`, or one file)
+``batch_rows`` rows at a time with pyarrow's ``iter_batches``; the rows it serves are the
+posts of ``order`` (row numbers of the parts read one after another) and it names them by
+their position in that order. :class:`ArrayVectors` serves an array already in memory the same way
 (tests, and topics refitted on a sample in ``topics.post_topics_before``).
 
 Within a batch, rows come in ascending position, so when one batch holds every row a consumer
@@ -42,6 +43,29 @@ READ_BUFFER: int = 1 << 22
 MEAN_EMBEDDING = "mean_embedding"
 #: Vector length when there is no vector to read it from (all-MiniLM-L6-v2).
 DEFAULT_DIM: int = 384
+
+
+def parts(path: Path) -> list[Path]:
+    """The Parquet files of a table in row order: ``path`` itself when it is a file, else the
+    ``*.parquet`` files in the folder by name (the ``embed`` stage's ``YYYY-MM.parquet``, one per
+    month of the posts: by name is by time)."""
+    path = Path(path)
+    return sorted(path.glob("*.parquet")) if path.is_dir() else [path]
+
+
+def read_table(path: Path, columns: list[str] | None = None) -> pl.DataFrame:
+    """A table of :func:`parts` read whole, parts in order (tests and small dumps only: at 1M
+    posts the vectors are ~1.5 GB)."""
+    files = parts(path)
+    if not files:
+        return pl.DataFrame(
+            schema={
+                "post_id": pl.String,
+                "is_empty_text": pl.Boolean,
+                "embedding": pl.Array(pl.Float32, DEFAULT_DIM),
+            }
+        ).select(columns or pl.all())
+    return pl.concat([pl.read_parquet(f, columns=columns) for f in files])
 
 
 class Vectors(Protocol):
@@ -87,12 +111,12 @@ class ArrayVectors:
 
 @dataclass(frozen=True)
 class ParquetVectors:
-    """Column ``column`` (fixed-size lists of float32) of a Parquet file, rows ``order``.
+    """Column ``column`` (fixed-size lists of float32) of a Parquet table, rows ``order``.
 
     Args:
-        path: the Parquet file (``embeddings.parquet``).
-        order: file row numbers; position ``i`` is file row ``order[i]``. Rows not listed
-            (empty texts, null vectors) are never served.
+        path: the table: a folder of parts or one file (:func:`parts`; ``embeddings``).
+        order: file row numbers (counted across the parts in order); position ``i`` is file
+            row ``order[i]``. Rows not listed (empty texts, null vectors) are never served.
         dim: vector length.
         batch_rows: rows read per batch.
     """
@@ -112,22 +136,23 @@ class ParquetVectors:
         holding file row ``stop - 1`` (the file is in time order: the posts before a date,
         validate's topic refits, are its first rows and the rest is not read)."""
         start = 0
-        for batch in pq.ParquetFile(
-            self.path, buffer_size=READ_BUFFER, pre_buffer=False
-        ).iter_batches(
-            batch_size=min(READ_ROWS, self.batch_rows or BATCH_ROWS), columns=[self.column]
-        ):
-            if stop is not None and start >= stop:
-                return
-            yield start, batch.column(0)
-            start += batch.num_rows
+        for part in parts(self.path):
+            for batch in pq.ParquetFile(
+                part, buffer_size=READ_BUFFER, pre_buffer=False
+            ).iter_batches(
+                batch_size=min(READ_ROWS, self.batch_rows or BATCH_ROWS), columns=[self.column]
+            ):
+                if stop is not None and start >= stop:
+                    return
+                yield start, batch.column(0)
+                start += batch.num_rows
 
     def _stop(self) -> int:
         """One past the last file row served."""
         return int(self.order.max()) + 1 if len(self.order) else 0
 
     def _position_of_file_row(self) -> np.ndarray:
-        n_file = pq.ParquetFile(self.path).metadata.num_rows
+        n_file = sum(pq.ParquetFile(f).metadata.num_rows for f in parts(self.path))
         pos = np.full(n_file, -1, dtype=np.int64)
         pos[self.order] = np.arange(len(self.order))
         return pos
@@ -186,28 +211,32 @@ def _matrix(col: pa.FixedSizeListArray | pl.Series, dim: int) -> np.ndarray:
 
 
 def embedded_posts(path: Path) -> pl.DataFrame:
-    """``post_id, _file_row`` of the rows of ``embeddings.parquet`` with a vector.
+    """``post_id, _file_row`` of the rows of the ``embeddings`` table (:func:`parts`) with a
+    vector; rows are numbered across the parts in order.
 
-    The vectors themselves are read only if the file's footer counts a null among them (the
-    ``embed`` stage writes a null vector for an empty text only, so normally they are not).
+    A part's vectors are read only if its footer counts a null among them (the ``embed`` stage
+    writes a null vector for an empty text only, so normally they are not).
     """
-    f = pq.ParquetFile(path, buffer_size=READ_BUFFER, pre_buffer=False)
-    leaf = next(
-        i for i in range(f.metadata.num_columns) if f.schema.column(i).path.startswith("embedding")
-    )
-    stats = [f.metadata.row_group(g).column(leaf).statistics for g in range(f.num_row_groups)]
-    no_null = all(s is not None and s.has_null_count and s.null_count == 0 for s in stats)
-    columns = ["post_id", "is_empty_text"] + ([] if no_null else ["embedding"])
     ids, rows = [], []
     start = 0
-    for batch in f.iter_batches(columns=columns, batch_size=READ_ROWS):
-        df = pl.from_arrow(batch)
-        keep = ~df["is_empty_text"]
-        if not no_null:
-            keep = keep & df["embedding"].is_not_null()
-        ids.append(df["post_id"].filter(keep))
-        rows.append(np.flatnonzero(keep.to_numpy()) + start)
-        start += batch.num_rows
+    for part in parts(path):
+        f = pq.ParquetFile(part, buffer_size=READ_BUFFER, pre_buffer=False)
+        leaf = next(
+            i
+            for i in range(f.metadata.num_columns)
+            if f.schema.column(i).path.startswith("embedding")
+        )
+        stats = [f.metadata.row_group(g).column(leaf).statistics for g in range(f.num_row_groups)]
+        no_null = all(s is not None and s.has_null_count and s.null_count == 0 for s in stats)
+        columns = ["post_id", "is_empty_text"] + ([] if no_null else ["embedding"])
+        for batch in f.iter_batches(columns=columns, batch_size=READ_ROWS):
+            df = pl.from_arrow(batch)
+            keep = ~df["is_empty_text"]
+            if not no_null:
+                keep = keep & df["embedding"].is_not_null()
+            ids.append(df["post_id"].filter(keep))
+            rows.append(np.flatnonzero(keep.to_numpy()) + start)
+            start += batch.num_rows
     return pl.DataFrame(
         {
             "post_id": pl.concat(ids) if ids else pl.Series([], dtype=pl.String),
@@ -217,8 +246,12 @@ def embedded_posts(path: Path) -> pl.DataFrame:
 
 
 def vector_dim(path: Path, column: str = "embedding") -> int:
-    """Length of the fixed-size vectors of ``column`` (from the Parquet schema)."""
-    t = pq.ParquetFile(path).schema_arrow.field(column).type
+    """Length of the fixed-size vectors of ``column`` (from the first part's Parquet schema;
+    :data:`DEFAULT_DIM` for a table of no part)."""
+    files = parts(path)
+    if not files:
+        return DEFAULT_DIM
+    t = pq.ParquetFile(files[0]).schema_arrow.field(column).type
     return int(t.list_size)
 
 

@@ -4,6 +4,7 @@ smoke test of the real packaged model."""
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import polars as pl
@@ -11,7 +12,7 @@ import pytest
 
 from analysis import embed_cache
 from analysis.embed import DIM, embed_posts, encode_texts
-from analysis.embed_cache import EmbeddingCache, text_key
+from analysis.embed_cache import EmbeddingCache, text_key, text_keys
 from analysis.embed_models import MIN_BATCH_TOKENS, length_batches, model_encoder
 
 
@@ -241,7 +242,6 @@ def test_prune_reads_only_the_shards_it_changes(tmp_path, monkeypatch):
 
 
 def test_text_keys_are_text_key_of_every_text() -> None:
-    from analysis.embed_cache import text_keys
 
     texts = ["abc", "", "é\u0301 日本 🙂", "x" * 5_000, "a\x00b"]
     assert text_keys(pl.Series(texts)).to_list() == [text_key(t) for t in texts]
@@ -306,7 +306,29 @@ def test_the_stage_writes_the_same_table_chunk_by_chunk(tmp_path):
         posts, lambda part: embed_posts(part, enc, None), tmp_path / "one.parquet", 10**6
     )
     assert pl.read_parquet(tmp_path / "one.parquet").equals(whole) and one.n_posts == posts.height
+    # polars' sink fed chunk by chunk writes the file one call writes, byte for byte
+    assert (tmp_path / "e.parquet").read_bytes() == (tmp_path / "one.parquet").read_bytes()
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_a_chunk_that_fails_leaves_no_table(tmp_path):
+    """An error in a later chunk (raised inside polars' sink) reaches the caller as itself and
+    leaves neither the table nor a half-written temporary file."""
+    from analysis.stages.embed import embed_in_chunks
+
+    posts = _posts(50)
+    calls = []
+
+    def embed(part):
+        calls.append(part.height)
+        if len(calls) == 3:
+            raise RuntimeError("encoder died in chunk 3")
+        return embed_posts(part, CountingEncoder(), None)
+
+    with pytest.raises(RuntimeError, match="encoder died in chunk 3"):
+        embed_in_chunks(posts, embed, tmp_path / "e.parquet", chunk_posts=20)
+    assert calls == [20, 20, 10]
+    assert not list(tmp_path.iterdir())
 
 
 def test_length_batches_exact_holds_one_length_per_batch() -> None:
@@ -396,3 +418,123 @@ def test_the_thread_count_does_not_change_the_bits(embedding_model) -> None:
     finally:
         torch.set_num_threads(before)
     assert np.array_equal(one, two)
+
+
+def _dated(n: int, start: int = 0) -> pl.DataFrame:
+    """``_posts`` over three months (a post every 2 days from 2024-01-01), in file order."""
+    from analysis.stages.embed import file_order
+
+    return file_order(
+        _posts(n, start).with_columns(
+            created_at=pl.datetime(2024, 1, 1, time_zone="UTC")
+            + pl.duration(days=2 * pl.int_range(start, start + n))
+        )
+    )
+
+
+def _parts_bytes(folder) -> dict[str, bytes]:
+    return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
+
+
+def test_the_stage_writes_a_part_per_month_and_rewrites_only_changed_months(tmp_path):
+    """The embeddings are one Parquet part per month: read in order they are the one-call
+    table; a new post rewrites its month only (the other parts keep their files and nothing of
+    them is encoded or looked up); each part is then the bytes a fresh build writes."""
+    from analysis.stages.embed import MANIFEST, embed_by_month
+    from analysis.vectors import parts, read_table
+
+    posts = _dated(45)  # 2024-01 .. 2024-03
+    enc = CountingEncoder()
+    seen: list[int] = []
+
+    def embed(part):
+        seen.append(part.height)
+        return embed_posts(part, enc, None)
+
+    folder = tmp_path / "embeddings"
+    stats, reused = embed_by_month(posts, embed, folder, "fake@1")
+    assert [f.name for f in parts(folder)] == [
+        "2024-01.parquet",
+        "2024-02.parquet",
+        "2024-03.parquet",
+    ]
+    whole, _ = embed_posts(posts.select("post_id", "text"), CountingEncoder(), None)
+    assert read_table(folder).equals(whole)
+    assert stats.n_posts == 45 and reused == 0 and sum(seen) == 45
+    manifest = json.loads((folder / MANIFEST).read_text())
+    assert manifest["vectors"] == "fake@1" and sorted(manifest["months"]) == [
+        "2024-01",
+        "2024-02",
+        "2024-03",
+    ]
+    assert "post_" not in (folder / MANIFEST).read_text()  # digests and counts, no id or text
+
+    before = {f.name: f.stat().st_mtime_ns for f in parts(folder)}
+    grown = _dated(46)  # one more post, in March
+    seen.clear()
+    stats, reused = embed_by_month(grown, embed, folder, "fake@1")
+    assert seen == [grown.filter(pl.col("created_at").dt.month() == 3).height]
+    assert reused == 46 - seen[0] and stats.n_posts == seen[0]
+    after = {f.name: f.stat().st_mtime_ns for f in parts(folder)}
+    assert after["2024-01.parquet"] == before["2024-01.parquet"]
+    assert after["2024-02.parquet"] == before["2024-02.parquet"]
+    fresh = tmp_path / "fresh"
+    embed_by_month(grown, lambda part: embed_posts(part, CountingEncoder(), None), fresh, "fake@1")
+    assert _parts_bytes(folder) == _parts_bytes(fresh)
+
+
+def test_months_are_rewritten_when_the_vectors_or_the_posts_say_so(tmp_path):
+    """Another vector space rewrites every month; a month left out of the manifest (a run
+    killed while writing it) or whose part is missing is rewritten; a month whose posts are
+    gone (an erased account's) loses its part; a stray file goes."""
+    from analysis.stages.embed import MANIFEST, embed_by_month
+    from analysis.vectors import parts
+
+    folder = tmp_path / "embeddings"
+    seen: list[int] = []
+
+    def embed(part):
+        seen.append(part.height)
+        return embed_posts(part, CountingEncoder(), None)
+
+    posts = _dated(45)
+    embed_by_month(posts, embed, folder, "fake@1")
+    seen.clear()
+    embed_by_month(posts, embed, folder, "fake@2")  # another model, route or token limit
+    assert sum(seen) == 45
+    record = json.loads((folder / MANIFEST).read_text())
+    del record["months"]["2024-02"]
+    (folder / MANIFEST).write_text(json.dumps(record))
+    (folder / "2024-01.parquet").unlink()
+    (folder / "stray.tmp").write_text("half a part")
+    seen.clear()
+    embed_by_month(posts, embed, folder, "fake@2")
+    assert sorted(seen) == sorted(
+        posts.group_by(pl.col("created_at").dt.month())
+        .len()
+        .filter(pl.col("created_at") < 3)["len"]
+    )
+    assert not (folder / "stray.tmp").exists()
+    seen.clear()
+    march_only = posts.filter(pl.col("created_at").dt.month() == 3)
+    _, reused = embed_by_month(march_only, embed, folder, "fake@2")
+    assert seen == [] and reused == march_only.height
+    assert [f.name for f in parts(folder)] == ["2024-03.parquet"]
+    assert sorted(json.loads((folder / MANIFEST).read_text())["months"]) == ["2024-03"]
+
+
+def test_one_cache_sees_the_shards_written_and_pruned_since_its_last_lookup(tmp_path):
+    """The cache keeps each shard's keys between lookups (one lookup per month in the stage):
+    a shard stored, rewritten or deleted since is read again, so no lookup misses a vector or
+    serves a pruned one."""
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    texts = _posts(15)["text"]
+    keys = text_keys(texts)
+    embed_posts(_posts(10), CountingEncoder(), cache)
+    assert cache.vectors(keys, DIM)[0].sum() == 10
+    embed_posts(_posts(5, start=10), CountingEncoder(), cache)  # a second shard
+    found, matrix = cache.vectors(keys, DIM)
+    assert found.all()
+    assert np.array_equal(matrix, CountingEncoder()(texts.to_list()))
+    cache.prune(keys.head(3))  # both shards rewritten or deleted
+    assert cache.vectors(keys, DIM)[0].tolist() == [True] * 3 + [False] * 12

@@ -15,6 +15,7 @@ from analysis import embed, embed_models, embed_static
 from analysis.embed import EmbedParams, for_size
 from analysis.embed_cache import vector_key
 from analysis.embed_models import ModelEncoder
+from analysis.vectors import read_table
 from tests.project import build_once
 
 #: one worker distils the model and runs every test that reads it (tests/xdist_groups.FIRST)
@@ -157,7 +158,7 @@ def test_the_stage_takes_the_static_route_above_the_threshold(built, tmp_path, m
         }
     }
     assert stage.run(params, argparse.Namespace()) == 0
-    out = pl.read_parquet(tmp_path / "data" / "processed" / "embeddings.parquet")
+    out = read_table(tmp_path / "data" / "processed" / "embeddings")
     got = np.vstack(out.sort("post_id")["embedding"].to_list())
     want = embed_static.StaticEncoder(root / f"all-MiniLM-L6-v2@0.1.0+{embed_static.RECIPE}")(
         posts.sort("post_id")["text"].to_list()

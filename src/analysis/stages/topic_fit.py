@@ -1,7 +1,7 @@
 """Stage ``topic_fit``: cluster the posts' embeddings into topics, the fit ``topics`` assigns by.
 
 Reads ``data/interim/posts.parquet`` (ids and times; the texts batch by batch, for the
-keywords) and ``data/processed/embeddings.parquet``; writes ``data/processed/topic_model.json``
+keywords) and ``data/processed/embeddings/``; writes ``data/processed/topic_model.json``
 (:class:`analysis.contracts.TopicFit`: centroids, keywords and the fit's figures; no pseudonym,
 no post).
 

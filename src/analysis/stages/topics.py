@@ -1,7 +1,7 @@
 """Stage ``topics``: every post's topics by the fitted rule, topics attributed to accounts.
 
 Reads ``data/processed/topic_model.json`` (stage ``topic_fit``), ``data/interim/{posts,
-accounts,reactions}.parquet`` and ``data/processed/embeddings.parquet``; writes
+accounts,reactions}.parquet`` and ``data/processed/embeddings/``; writes
 ``data/processed/{topics,post_topics,account_topics}.parquet`` and ``reports/metrics/topics.json``
 (quality metrics, the fit's freshness, and the ground-truth evaluation where there is truth:
 planted roles on the demo, answer tags on Stack Exchange).

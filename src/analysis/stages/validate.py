@@ -2,7 +2,7 @@
 (:class:`analysis.contracts.ValidityResult`, read by ``compare`` and ``report``) with its
 headline in ``reports/metrics/models.json``.
 
-Reads the interim tables, ``data/processed/embeddings.parquet`` (topics refitted before each
+Reads the interim tables, ``data/processed/embeddings/`` (topics refitted before each
 scoring origin for the topic-sensitive model), ``reports/metrics/topics.json`` (the run's number
 of topics), every ``data/processed/scores/<model>.parquet`` and, on the demo, the planted
 ground truth. Headline: the within-thread competition test (``models.within_thread``); beside it
