@@ -2,7 +2,9 @@
 
 The vectors are written one Parquet part per month of posts (``YYYY-MM.parquet``, with a
 ``manifest.json`` of each month's digest), a persistent DVC output: a re-run rewrites the months
-whose posts changed and keeps the others as written (:func:`embed_by_month`).
+whose posts changed and keeps the others as written (:func:`embed_by_month`); ``dvc repro -f
+embed`` keeps them too (they would be written with the same bytes). Deleting the folder
+rebuilds every part (from the cache below when it holds the texts).
 
 The texts missing from the cache are encoded where ``compute.engine`` says (this process, or
 the workers of a Dask cluster, each loading the model once); the vectors are the same.
