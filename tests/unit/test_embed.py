@@ -97,9 +97,10 @@ def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkey
         assert np.array_equal(v, reference[k]), k
     shards = sorted(str(p) for p in [*paths, dup])
     holding = {p for p in shards if set(pl.read_parquet(p)["text_sha256"]) & set(wanted)}
-    assert scanned == [shards]  # the keys of every shard, then
+    assert scanned == [[s] for s in shards]  # the keys of every shard, then
     assert read and set(read) <= holding and len(read) < len(shards)  # the vectors of a few
     assert cache.lookup(["e" * 64]) == {}
+    assert len(scanned) == len(shards)  # the keys were kept: no shard's keys read again
 
     # the arrays the embed stage takes: a flag per key (in order, repeats too) and their rows
     asked = [keys[35], "f" * 64, keys[5], keys[35]]
@@ -460,7 +461,13 @@ def test_the_stage_writes_a_part_per_month_and_rewrites_only_changed_months(tmp_
     ]
     whole, _ = embed_posts(posts.select("post_id", "text"), CountingEncoder(), None)
     assert read_table(folder).equals(whole)
-    assert stats.n_posts == 45 and reused == 0 and sum(seen) == 45
+    assert stats.n_posts == 45 and reused == 0 and seen == [45]  # three small months at once
+    for chunk, calls in ((30, [30, 15]), (16, [16, 14, 15]), (10, [10, 6, 10, 4, 10, 5])):
+        seen.clear()  # consecutive months up to `chunk` posts; a larger month in chunks alone
+        cut = tmp_path / f"cut-{chunk}"
+        embed_by_month(posts, embed, cut, "fake@1", chunk_posts=chunk)
+        assert seen == calls
+        assert _parts_bytes(cut) == _parts_bytes(folder)
     manifest = json.loads((folder / MANIFEST).read_text())
     assert manifest["vectors"] == "fake@1" and sorted(manifest["months"]) == [
         "2024-01",
@@ -509,11 +516,7 @@ def test_months_are_rewritten_when_the_vectors_or_the_posts_say_so(tmp_path):
     (folder / "stray.tmp").write_text("half a part")
     seen.clear()
     embed_by_month(posts, embed, folder, "fake@2")
-    assert sorted(seen) == sorted(
-        posts.group_by(pl.col("created_at").dt.month())
-        .len()
-        .filter(pl.col("created_at") < 3)["len"]
-    )
+    assert seen == [16 + 14]  # January and February (missing part, manifest entry) together
     assert not (folder / "stray.tmp").exists()
     seen.clear()
     march_only = posts.filter(pl.col("created_at").dt.month() == 3)

@@ -171,6 +171,7 @@ def embed_by_month(
     embed: Callable[[pl.DataFrame], tuple[pl.DataFrame, EmbedStats]],
     folder: Path,
     space: str,
+    chunk_posts: int = CHUNK_POSTS,
 ) -> tuple[EmbedStats, int]:
     """The ``embeddings`` table as one Parquet part per month of ``posts`` (``post_id, text,
     created_at`` in file order) under ``folder``: ``YYYY-MM.parquet``, read in name order
@@ -183,7 +184,9 @@ def embed_by_month(
     (at 1M posts a 1.5 GB file hashed and copied into DVC's cache on every run). Parts of
     months no longer in the posts (an erased account's only month) are removed. A run killed
     half-way leaves the months it was rewriting out of the manifest, so the next run rewrites
-    them.
+    them. Consecutive months to rewrite are embedded together up to ``chunk_posts`` posts (a
+    full rewrite at 1M read each cache shard ~3 times over when every month looked it up
+    alone: 42 vs 19 s), a larger month alone in chunks (:func:`embed_in_chunks`).
     """
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / MANIFEST
@@ -212,16 +215,24 @@ def embed_by_month(
             f.unlink()
     totals = [0] * 5
     seconds = 0.0
-    if stale:
-        month = pl.col("created_at").dt.strftime("%Y-%m")
-        todo = posts.filter(month.is_in(stale)).with_columns(_month=month)
-        for (m,), part in todo.group_by("_month", maintain_order=True):
-            st = embed_in_chunks(part.select("post_id", "text"), embed, folder / f"{m}.parquet")
-            for i, v in enumerate(
-                (st.n_posts, st.n_empty, st.n_unique_texts, st.n_cached, st.n_encoded)
-            ):
-                totals[i] += v
-            seconds += st.seconds
+    month = pl.col("created_at").dt.strftime("%Y-%m")
+    todo = posts.filter(month.is_in(stale)).with_columns(_month=month)
+    for group in _month_groups(todo, chunk_posts):
+        months = group["_month"].unique(maintain_order=True).to_list()
+        rows = group.select("post_id", "text")
+        if len(months) == 1:  # one month, in chunks if large
+            st = embed_in_chunks(rows, embed, folder / f"{months[0]}.parquet", chunk_posts)
+        else:  # small months embedded together (the cache read once per shard), split
+            out, st = embed(rows)
+            at = 0
+            for m, n in group.group_by("_month", maintain_order=True).len().iter_rows():
+                _write_part(out.slice(at, n), folder / f"{m}.parquet")
+                at += n
+        for i, v in enumerate(
+            (st.n_posts, st.n_empty, st.n_unique_texts, st.n_cached, st.n_encoded)
+        ):
+            totals[i] += v
+        seconds += st.seconds
     write_record(want)
     reused = sum(e["n_posts"] for m, e in want.items() if m not in stale)
     log.info(
@@ -232,6 +243,35 @@ def embed_by_month(
         reused,
     )
     return EmbedStats(*totals, seconds=seconds), reused
+
+
+def _month_groups(todo: pl.DataFrame, chunk_posts: int) -> list[pl.DataFrame]:
+    """``todo`` (rows of whole months, ``_month``, in file order) cut at month boundaries into
+    runs of consecutive months of at most ``chunk_posts`` rows; a larger month is a run alone."""
+    sizes = todo.group_by("_month", maintain_order=True).len()
+    groups: list[pl.DataFrame] = []
+    start = size = 0
+    for n in sizes["len"].to_list():
+        if size and size + n > chunk_posts:
+            groups.append(todo.slice(start, size))
+            start, size = start + size, 0
+        size += n
+    if size:
+        groups.append(todo.slice(start, size))
+    return groups
+
+
+def _write_part(frame: pl.DataFrame, path: Path) -> None:
+    """``frame`` written to ``path`` through a temporary file (never in place: a part may be
+    DVC's copy; a killed run leaves no half part), in one chunk: the same bytes whatever the
+    frame was sliced from."""
+    tmp = path.with_suffix(".tmp")
+    try:
+        frame.rechunk().write_parquet(tmp, compression=COMPRESSION, statistics=True)
+        tmp.replace(path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    log.info("wrote %s rows to %s", f"{frame.height:,}", path)
 
 
 def embed_in_chunks(
@@ -251,16 +291,11 @@ def embed_in_chunks(
     with the copy to Arrow).
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")  # never written in place: a part may be DVC's copy
     if posts.height <= chunk_posts:
         out, stats = embed(posts)
-        try:
-            out.write_parquet(tmp, compression=COMPRESSION, statistics=True)
-            tmp.replace(path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        log.info("wrote %s rows to %s", f"{out.height:,}", path)
+        _write_part(out, path)
         return stats
+    tmp = path.with_suffix(".tmp")  # never written in place: a part may be DVC's copy
     from polars.io.plugins import register_io_source
 
     totals = [0] * 5
