@@ -139,7 +139,13 @@ class EmbeddingCache:
             stamp = (st.st_mtime_ns, st.st_size)
             got = known.get(shard)
             if got is None or got[0] != stamp:
-                got = (stamp, _key_index([shard]).collect())
+                # the shard's path as a category: one copy, not one per key (~150 B a key)
+                got = (
+                    stamp,
+                    _key_index([shard])
+                    .collect()
+                    .with_columns(pl.col("_shard").cast(pl.Categorical)),
+                )
             self._keys[shard] = got
         if not self._keys:
             return _key_index(shards)

@@ -541,3 +541,90 @@ def test_one_cache_sees_the_shards_written_and_pruned_since_its_last_lookup(tmp_
     assert np.array_equal(matrix, CountingEncoder()(texts.to_list()))
     cache.prune(keys.head(3))  # both shards rewritten or deleted
     assert cache.vectors(keys, DIM)[0].tolist() == [True] * 3 + [False] * 12
+
+
+def test_a_month_is_rewritten_when_its_rows_change_in_any_way(tmp_path):
+    """A text edited under the same post id, or two posts of a month trading places in the file
+    order, rewrite that month (and no other)."""
+    from analysis.stages.embed import embed_by_month, file_order
+
+    folder = tmp_path / "embeddings"
+    seen: list[int] = []
+
+    def embed(part):
+        seen.append(part.height)
+        return embed_posts(part, CountingEncoder(), None)
+
+    posts = _dated(45)
+    embed_by_month(posts, embed, folder, "fake@1")
+    feb = pl.col("created_at").dt.month() == 2
+    edited = posts.with_columns(
+        text=pl.when(pl.col("post_id") == "post_20").then(pl.lit("an edit")).otherwise("text")
+    )
+    seen.clear()
+    embed_by_month(edited, embed, folder, "fake@1")
+    assert seen == [posts.filter(feb).height]
+    # posts 20 and 21 trade their times: the same rows of February in another order
+    a, b = (posts.filter(pl.col("post_id") == i)["created_at"][0] for i in ("post_20", "post_21"))
+    swapped = file_order(
+        edited.with_columns(
+            created_at=pl.when(pl.col("post_id") == "post_20")
+            .then(pl.lit(b))
+            .when(pl.col("post_id") == "post_21")
+            .then(pl.lit(a))
+            .otherwise("created_at")
+        )
+    )
+    ids_texts = ["post_id", "text"]
+    assert set(swapped.filter(feb).select(ids_texts).rows()) == set(
+        edited.filter(feb).select(ids_texts).rows()
+    )
+    assert swapped.filter(feb)["post_id"].to_list() != edited.filter(feb)["post_id"].to_list()
+    seen.clear()
+    embed_by_month(swapped, embed, folder, "fake@1")
+    assert seen == [posts.filter(feb).height]
+    fresh = tmp_path / "fresh"
+    embed_by_month(
+        swapped, lambda part: embed_posts(part, CountingEncoder(), None), fresh, "fake@1"
+    )
+    assert _parts_bytes(folder) == _parts_bytes(fresh)
+
+
+def test_a_damaged_or_foreign_part_is_rewritten_and_a_failed_run_is_recovered(tmp_path):
+    """A part emptied, truncated or replaced by another month's file is rewritten although the
+    manifest lists its month (its footer names the rows it holds: DVC never deletes a
+    persistent output, so only the stage can repair it). A run that fails half-way and is then
+    run on the former posts again rewrites what the failed run touched."""
+    from analysis.stages.embed import embed_by_month
+
+    folder = tmp_path / "embeddings"
+    seen: list[int] = []
+    fail_at = [0]
+
+    def embed(part):
+        seen.append(part.height)
+        if len(seen) == fail_at[0]:
+            raise RuntimeError("encoder died")
+        return embed_posts(part, CountingEncoder(), None)
+
+    posts = _dated(45)
+    embed_by_month(posts, embed, folder, "fake@1", chunk_posts=16)  # a call per month
+    good = _parts_bytes(folder)
+    (folder / "2024-01.parquet").write_bytes(b"")
+    feb = (folder / "2024-02.parquet").read_bytes()
+    (folder / "2024-02.parquet").write_bytes(feb[: len(feb) // 2])
+    (folder / "2024-03.parquet").write_bytes(good["2024-02.parquet"])  # February's file
+    seen.clear()
+    embed_by_month(posts, embed, folder, "fake@1", chunk_posts=16)
+    assert len(seen) == 3 and _parts_bytes(folder) == good
+
+    # a run under other vectors dies after rewriting January; the next, under the former
+    # vectors, must not keep January's part of the other vectors (the footer names them too)
+    seen.clear()
+    fail_at[0] = 2
+    with pytest.raises(RuntimeError, match="encoder died"):
+        embed_by_month(posts, embed, folder, "fake@2", chunk_posts=16)
+    fail_at[0] = 0
+    seen.clear()
+    embed_by_month(posts, embed, folder, "fake@1", chunk_posts=16)
+    assert 16 in seen and _parts_bytes(folder) == good

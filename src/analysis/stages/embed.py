@@ -4,7 +4,12 @@ The vectors are written one Parquet part per month of posts (``YYYY-MM.parquet``
 ``manifest.json`` of each month's digest), a persistent DVC output: a re-run rewrites the months
 whose posts changed and keeps the others as written (:func:`embed_by_month`); ``dvc repro -f
 embed`` keeps them too (they would be written with the same bytes). Deleting the folder
-rebuilds every part (from the cache below when it holds the texts).
+rebuilds every part (from the cache below when it holds the texts): do so after changing an
+encoder's code without changing its recipe or revision, which the parts, like the cache, do not
+see. A part is kept only if its footer names its month's rows and vector space, so a part
+damaged or replaced by hand is rewritten (DVC never deletes a persistent output). DVC keeps no
+run-cache for a stage with a persistent output: switching params back re-runs embed (from the
+cache: seconds per 100k posts) instead of restoring the folder.
 
 The texts missing from the cache are encoded where ``compute.engine`` says (this process, or
 the workers of a Dask cluster, each loading the model once); the vectors are the same.
@@ -25,6 +30,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -140,6 +146,12 @@ CHUNK_POSTS = 200_000
 PARTS_FORMAT = 1
 #: The folder's record of what each part holds (no id, no text: digests and counts).
 MANIFEST = "manifest.json"
+#: Key of a part's own month digest in its Parquet footer: a part is kept only when its footer
+#: says it holds the rows the manifest expects (a part truncated, emptied or swapped for another
+#: month's file is rewritten; DVC cannot do it: it never deletes a persistent output).
+PART_DIGEST = "resonance.month_sha256"
+#: Key of a part's vector space (``embed.vector_space``) in its Parquet footer.
+PART_VECTORS = "resonance.vectors"
 
 
 def month_digests(posts: pl.DataFrame) -> dict[str, dict[str, Any]]:
@@ -148,6 +160,11 @@ def month_digests(posts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     mean the part would be written with the same bytes: a post's vector is a function of its
     text alone (``embed_models``: no batch neighbour moves it), and the rows' order a function
     of the rows (:func:`file_order`)."""
+    if posts["created_at"].null_count():
+        raise ValueError(
+            f"embed: {posts['created_at'].null_count()} posts have no created_at; ingest "
+            "requires one (run `dvc repro ingest`)"
+        )
     rows = posts.select(
         month=pl.col("created_at").dt.strftime("%Y-%m"),
         d=pl.concat_str(
@@ -194,24 +211,29 @@ def embed_by_month(
         old = json.loads(record.read_text()) if record.exists() else {}
     except ValueError:  # unreadable: every month is rewritten
         old = {}
-    same = old.get("format") == PARTS_FORMAT and old.get("vectors") == space
+    layout = {"format": PARTS_FORMAT, "compression": COMPRESSION, "vectors": space}
+    same = isinstance(old, dict) and all(old.get(k) == v for k, v in layout.items())
     before = old.get("months", {}) if same else {}
     want = month_digests(posts)
     stale = [
         m
         for m, entry in want.items()
-        if before.get(m) != entry or not (folder / f"{m}.parquet").exists()
+        if before.get(m) != entry or not _part_holds(folder / f"{m}.parquet", entry, space)
     ]
 
     def write_record(months: dict[str, Any]) -> None:
-        body = {"format": PARTS_FORMAT, "vectors": space, "months": months}
         tmp = record.with_suffix(".tmp")
-        tmp.write_text(json.dumps(body, indent=1, sort_keys=True) + "\n")
+        tmp.write_text(json.dumps({**layout, "months": months}, indent=1, sort_keys=True) + "\n")
         tmp.replace(record)
+
+    def footer(m: str) -> dict[str, str]:
+        return {PART_DIGEST: want[m]["sha256"], PART_VECTORS: space}
 
     write_record({m: e for m, e in want.items() if m not in stale})
     for f in folder.iterdir():
-        if f.name != MANIFEST and (f.suffix != ".parquet" or f.stem not in want):
+        if f.is_dir():
+            shutil.rmtree(f)
+        elif f.name != MANIFEST and (f.suffix != ".parquet" or f.stem not in want):
             f.unlink()
     totals = [0] * 5
     seconds = 0.0
@@ -221,12 +243,13 @@ def embed_by_month(
         months = group["_month"].unique(maintain_order=True).to_list()
         rows = group.select("post_id", "text")
         if len(months) == 1:  # one month, in chunks if large
-            st = embed_in_chunks(rows, embed, folder / f"{months[0]}.parquet", chunk_posts)
+            m = months[0]
+            st = embed_in_chunks(rows, embed, folder / f"{m}.parquet", chunk_posts, footer(m))
         else:  # small months embedded together (the cache read once per shard), split
             out, st = embed(rows)
             at = 0
             for m, n in group.group_by("_month", maintain_order=True).len().iter_rows():
-                _write_part(out.slice(at, n), folder / f"{m}.parquet")
+                _write_part(out.slice(at, n), folder / f"{m}.parquet", footer(m))
                 at += n
         for i, v in enumerate(
             (st.n_posts, st.n_empty, st.n_unique_texts, st.n_cached, st.n_encoded)
@@ -261,13 +284,33 @@ def _month_groups(todo: pl.DataFrame, chunk_posts: int) -> list[pl.DataFrame]:
     return groups
 
 
-def _write_part(frame: pl.DataFrame, path: Path) -> None:
+def _part_holds(path: Path, entry: dict[str, Any], space: str) -> bool:
+    """Whether the part at ``path`` is readable and its footer names the rows of ``entry`` (a
+    manifest entry: its digest and count) and the vector ``space``."""
+    import pyarrow.parquet as pq
+
+    try:
+        meta = pq.ParquetFile(path).metadata
+    except (OSError, ValueError):  # missing, truncated, not Parquet
+        return False
+    footer = meta.metadata or {}
+    return (
+        footer.get(PART_DIGEST.encode(), b"").decode() == entry["sha256"]
+        and footer.get(PART_VECTORS.encode(), b"").decode() == space
+        and meta.num_rows == entry["n_posts"]
+    )
+
+
+def _write_part(frame: pl.DataFrame, path: Path, footer: dict[str, str] | None = None) -> None:
     """``frame`` written to ``path`` through a temporary file (never in place: a part may be
-    DVC's copy; a killed run leaves no half part), in one chunk: the same bytes whatever the
-    frame was sliced from."""
+    DVC's copy; a killed run leaves no half part), in one chunk (the same bytes whatever the
+    frame was sliced from), ``footer`` in its key-value metadata (:data:`PART_DIGEST`,
+    :data:`PART_VECTORS`)."""
     tmp = path.with_suffix(".tmp")
     try:
-        frame.rechunk().write_parquet(tmp, compression=COMPRESSION, statistics=True)
+        frame.rechunk().write_parquet(
+            tmp, compression=COMPRESSION, statistics=True, metadata=footer
+        )
         tmp.replace(path)
     finally:
         tmp.unlink(missing_ok=True)
@@ -279,10 +322,12 @@ def embed_in_chunks(
     embed: Callable[[pl.DataFrame], tuple[pl.DataFrame, EmbedStats]],
     path: Path,
     chunk_posts: int = CHUNK_POSTS,
+    footer: dict[str, str] | None = None,
 ) -> EmbedStats:
-    """``embed`` the posts ``chunk_posts`` at a time into the Parquet file ``path``: the very
-    bytes one call writes; returns the summed stats (unique texts and cache hits are counted
-    per chunk: a text repeated in a later chunk is a cache hit).
+    """``embed`` the posts ``chunk_posts`` at a time into the Parquet file ``path`` (the table
+    one call writes; ``footer`` in its key-value metadata); returns the summed stats
+    (unique texts and cache hits are counted per chunk: a text repeated in a later chunk is a
+    cache hit).
 
     The chunks stream into polars' Parquet sink as a Python source, so one chunk's vectors are
     held at a time and polars writes them (the first chunk is embedded here, for the table's
@@ -293,7 +338,7 @@ def embed_in_chunks(
     path.parent.mkdir(parents=True, exist_ok=True)
     if posts.height <= chunk_posts:
         out, stats = embed(posts)
-        _write_part(out, path)
+        _write_part(out, path, footer)
         return stats
     tmp = path.with_suffix(".tmp")  # never written in place: a part may be DVC's copy
     from polars.io.plugins import register_io_source
@@ -316,14 +361,15 @@ def embed_in_chunks(
     def chunks(
         with_columns: list[str] | None, predicate: Any, n_rows: int | None, batch_size: int | None
     ) -> Iterator[pl.DataFrame]:
-        # the sink below asks for every row and column, unfiltered: nothing to push down
-        yield first.pop()
+        if with_columns is not None or predicate is not None or n_rows is not None:
+            raise ValueError("embed: the embeddings sink asked for a part of the table")
+        yield first.pop()  # the sink below reads the source once, every row and column
         for start in range(chunk_posts, posts.height, chunk_posts):
             yield count(*embed(posts.slice(start, chunk_posts)), start)
 
     try:
-        register_io_source(chunks, schema=schema).sink_parquet(
-            tmp, compression=COMPRESSION, statistics=True
+        register_io_source(chunks, schema=schema, validate_schema=True).sink_parquet(
+            tmp, compression=COMPRESSION, statistics=True, metadata=footer
         )
         tmp.replace(path)  # atomic: a killed run never leaves half a table
     finally:
