@@ -157,9 +157,9 @@ PART_VECTORS = "resonance.vectors"
 def month_digests(posts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     """Per month (``YYYY-MM`` of ``created_at``, UTC) of ``posts`` (in file order): its number of
     posts and the sha256 of its rows (each row's ``post_id`` and text, in order). Equal digests
-    mean the part would be written with the same bytes: a post's vector is a function of its
-    text alone (``embed_models``: no batch neighbour moves it), and the rows' order a function
-    of the rows (:func:`file_order`)."""
+    in the same vector space mean the part would be written with the same bytes: a post's
+    vector is a function of its text alone (``embed_models``: no batch neighbour moves it), and
+    the rows' order a function of the rows (:func:`file_order`)."""
     if posts["created_at"].null_count():
         raise ValueError(
             f"embed: {posts['created_at'].null_count()} posts have no created_at; ingest "
@@ -202,8 +202,9 @@ def embed_by_month(
     months no longer in the posts (an erased account's only month) are removed. A run killed
     half-way leaves the months it was rewriting out of the manifest, so the next run rewrites
     them. Consecutive months to rewrite are embedded together up to ``chunk_posts`` posts (a
-    full rewrite at 1M read each cache shard ~3 times over when every month looked it up
-    alone: 42 vs 19 s), a larger month alone in chunks (:func:`embed_in_chunks`).
+    month alone read every cache shard from its start to the month's rows: a full rewrite of
+    25 months at 1M took 45 s so, 28 s grouped), a larger month alone in chunks
+    (:func:`embed_in_chunks`).
     """
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / MANIFEST
