@@ -15,7 +15,9 @@ It prints seconds, vectors/s, the ratio and the peak RSS; both give the same mat
 Then the table the stage writes (``post_id``, ``is_empty_text``, ``embedding``) for one chunk,
 written under zstd (before session 23) and uncompressed (the stage's ``COMPRESSION`` since),
 read back whole by polars and in one pass of ``vectors.ParquetVectors`` (as topic_fit, topics
-and validate read it), with the file sizes. Figures only; nothing here asserts on a time.
+and validate read it), with the file sizes, and the same chunk written by pyarrow's
+``ParquetWriter`` (the stage's chunked route before session 24) and by polars (its Parquet
+sink since). Figures only; nothing here asserts on a time.
 """
 
 from __future__ import annotations
@@ -101,6 +103,25 @@ def table_io(n: int, folder: Path, repeat: int) -> None:
         print(
             f"  {comp:12s} write {w:5.2f} s  read {r:5.2f} s  one pass {v:5.2f} s  {size:7,.0f} MiB"
         )
+    # the writer of a large month's chunks: pyarrow's ParquetWriter appending Arrow tables (the
+    # stage before session 24) against polars' writer (what its Parquet sink runs now)
+    import pyarrow.parquet as pq
+
+    path = folder / "table-writer.parquet"
+    arrow_w = polars_w = float("inf")
+    for _ in range(repeat):
+        t = time.perf_counter()
+        arrow = table.to_arrow()
+        with pq.ParquetWriter(path, arrow.schema, compression="none") as writer:
+            writer.write_table(arrow)
+        arrow_w = min(arrow_w, time.perf_counter() - t)
+        t = time.perf_counter()
+        table.write_parquet(path, compression="uncompressed", statistics=True)
+        polars_w = min(polars_w, time.perf_counter() - t)
+    print(
+        f"  uncompressed, pyarrow ParquetWriter {arrow_w:5.2f} s, polars {polars_w:5.2f} s "
+        f"({arrow_w / polars_w:.1f}x)"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
