@@ -89,17 +89,35 @@ def _stage(
     return compute(posts, emb, accounts, reactions, p, fit_stage.fit(posts, emb, p, texts))
 
 
+def _as_parts(path: Path, cuts: tuple[int, ...] = (7, 19)) -> Path:
+    """The table at ``path`` cut into monthly parts in a folder (the embed stage's layout),
+    with a manifest the readers must ignore; returns the folder."""
+    table = pl.read_parquet(path)
+    folder = path.parent / "embeddings"
+    folder.mkdir()
+    bounds = [0, *cuts, table.height]
+    for month, (lo, hi) in enumerate(itertools.pairwise(bounds), start=1):
+        table.slice(lo, hi - lo).write_parquet(folder / f"2024-{month:02d}.parquet")
+    (folder / "manifest.json").write_text("{}")
+    path.unlink()
+    return folder
+
+
+@pytest.mark.parametrize("layout", ["file", "parts"])
 @pytest.mark.parametrize("holes", [(), (0, 7, 20)])
 @pytest.mark.parametrize("read_rows", [3, 8192])
 def test_parquet_vectors_serve_every_row_once_in_the_given_order(
-    tmp_path: Path, holes: tuple[int, ...], read_rows: int, monkeypatch
+    tmp_path: Path, holes: tuple[int, ...], read_rows: int, layout: str, monkeypatch
 ) -> None:
     monkeypatch.setattr(vectors, "READ_ROWS", read_rows)  # batches assembled from small reads
     x = _blobs(n_per=10)
     path = _embeddings_file(tmp_path, x, holes=holes)
+    if layout == "parts":  # rows numbered across the parts, in the parts' name order
+        path = _as_parts(path)
+    assert vectors.vector_dim(path) == DIM
     rows = vectors.embedded_posts(path)
     assert rows.height == len(x)  # the empty-text rows (null vectors) are not served
-    stored = pl.read_parquet(path).with_row_index("_file_row")
+    stored = vectors.read_table(path).with_row_index("_file_row")
     want_rows = stored.filter(pl.col("embedding").is_not_null())
     assert rows["post_id"].equals(want_rows["post_id"])
     assert np.array_equal(rows["_file_row"].to_numpy(), want_rows["_file_row"].to_numpy())
@@ -115,6 +133,19 @@ def test_parquet_vectors_serve_every_row_once_in_the_given_order(
         assert (seen == 1).all()
         pick = np.array([5, 0, 29, 5, 17])
         assert np.array_equal(src.take(pick), want[pick])
+
+
+def test_a_folder_of_no_part_is_an_empty_table(tmp_path: Path) -> None:
+    """Zero posts: the embed stage leaves a folder with its manifest only."""
+    folder = tmp_path / "embeddings"
+    folder.mkdir()
+    (folder / "manifest.json").write_text("{}")
+    assert vectors.parts(folder) == []
+    assert vectors.embedded_posts(folder).height == 0
+    assert vectors.vector_dim(folder) == vectors.DEFAULT_DIM
+    assert vectors.read_table(folder).columns == ["post_id", "is_empty_text", "embedding"]
+    src = vectors.ParquetVectors(folder, np.zeros(0, dtype=np.int64), DIM)
+    assert len(src) == 0 and list(src.batches()) == []
 
 
 def _count_passes(monkeypatch) -> list[int]:
