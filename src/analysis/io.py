@@ -27,11 +27,11 @@ def write_table(df: pl.DataFrame, path: Path | str, table: str, layer: schema.La
     write_parquet(df, path)
 
 
-def write_parquet(df: pl.DataFrame, path: Path | str, compression: str = "zstd") -> None:
-    """Write Parquet (zstd unless told), creating the folder; logs the row count."""
+def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
+    """Write Parquet (zstd), creating the folder; logs the row count."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.write_parquet(path, compression=compression, statistics=True)  # type: ignore[arg-type]
+    df.write_parquet(path, compression="zstd", statistics=True)
     log.info("wrote %s rows to %s", f"{df.height:,}", path)
 
 

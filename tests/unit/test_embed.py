@@ -437,6 +437,20 @@ def _parts_bytes(folder) -> dict[str, bytes]:
     return {f.name: f.read_bytes() for f in sorted(folder.iterdir())}
 
 
+def _recording(fail_at: list[int] | None = None):
+    """``(seen, embed)``: an ``embed`` for ``embed_by_month`` (the fake encoder, no cache) that
+    appends each call's post count to ``seen`` and raises at call number ``fail_at[0]``."""
+    seen: list[int] = []
+
+    def embed(part):
+        seen.append(part.height)
+        if fail_at and len(seen) == fail_at[0]:
+            raise RuntimeError("encoder died")
+        return embed_posts(part, CountingEncoder(), None)
+
+    return seen, embed
+
+
 def test_the_stage_writes_a_part_per_month_and_rewrites_only_changed_months(tmp_path):
     """The embeddings are one Parquet part per month: read in order they are the one-call
     table; a new post rewrites its month only (the other parts keep their files and nothing of
@@ -445,12 +459,7 @@ def test_the_stage_writes_a_part_per_month_and_rewrites_only_changed_months(tmp_
     from analysis.vectors import parts, read_table
 
     posts = _dated(45)  # 2024-01 .. 2024-03
-    enc = CountingEncoder()
-    seen: list[int] = []
-
-    def embed(part):
-        seen.append(part.height)
-        return embed_posts(part, enc, None)
+    seen, embed = _recording()
 
     folder = tmp_path / "embeddings"
     stats, reused = embed_by_month(posts, embed, folder, "fake@1")
@@ -498,11 +507,7 @@ def test_months_are_rewritten_when_the_vectors_or_the_posts_say_so(tmp_path):
     from analysis.vectors import parts
 
     folder = tmp_path / "embeddings"
-    seen: list[int] = []
-
-    def embed(part):
-        seen.append(part.height)
-        return embed_posts(part, CountingEncoder(), None)
+    seen, embed = _recording()
 
     posts = _dated(45)
     embed_by_month(posts, embed, folder, "fake@1")
@@ -549,11 +554,7 @@ def test_a_month_is_rewritten_when_its_rows_change_in_any_way(tmp_path):
     from analysis.stages.embed import embed_by_month, file_order
 
     folder = tmp_path / "embeddings"
-    seen: list[int] = []
-
-    def embed(part):
-        seen.append(part.height)
-        return embed_posts(part, CountingEncoder(), None)
+    seen, embed = _recording()
 
     posts = _dated(45)
     embed_by_month(posts, embed, folder, "fake@1")
@@ -598,14 +599,8 @@ def test_a_damaged_or_foreign_part_is_rewritten_and_a_failed_run_is_recovered(tm
     from analysis.stages.embed import embed_by_month
 
     folder = tmp_path / "embeddings"
-    seen: list[int] = []
     fail_at = [0]
-
-    def embed(part):
-        seen.append(part.height)
-        if len(seen) == fail_at[0]:
-            raise RuntimeError("encoder died")
-        return embed_posts(part, CountingEncoder(), None)
+    seen, embed = _recording(fail_at)
 
     posts = _dated(45)
     embed_by_month(posts, embed, folder, "fake@1", chunk_posts=16)  # a call per month

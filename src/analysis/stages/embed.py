@@ -154,19 +154,23 @@ PART_DIGEST = "resonance.month_sha256"
 PART_VECTORS = "resonance.vectors"
 
 
+#: A post's month, ``YYYY-MM`` of ``created_at`` (UTC): the part it is written in.
+MONTH = pl.col("created_at").dt.strftime("%Y-%m")
+
+
 def month_digests(posts: pl.DataFrame) -> dict[str, dict[str, Any]]:
-    """Per month (``YYYY-MM`` of ``created_at``, UTC) of ``posts`` (in file order): its number of
+    """Per month (``_month``: :data:`MONTH`) of ``posts`` (in file order): its number of
     posts and the sha256 of its rows (each row's ``post_id`` and text, in order). Equal digests
     in the same vector space mean the part would be written with the same bytes: a post's
     vector is a function of its text alone (``embed_models``: no batch neighbour moves it), and
     the rows' order a function of the rows (:func:`file_order`)."""
-    if posts["created_at"].null_count():
+    if posts["_month"].null_count():
         raise ValueError(
-            f"embed: {posts['created_at'].null_count()} posts have no created_at; ingest "
+            f"embed: {posts['_month'].null_count()} posts have no created_at; ingest "
             "requires one (run `dvc repro ingest`)"
         )
     rows = posts.select(
-        month=pl.col("created_at").dt.strftime("%Y-%m"),
+        month="_month",
         d=pl.concat_str(
             [
                 pl.col("post_id"),
@@ -215,6 +219,7 @@ def embed_by_month(
     layout = {"format": PARTS_FORMAT, "compression": COMPRESSION, "vectors": space}
     same = isinstance(old, dict) and all(old.get(k) == v for k, v in layout.items())
     before = old.get("months", {}) if same else {}
+    posts = posts.with_columns(_month=MONTH)  # once: the digests and the months to write
     want = month_digests(posts)
     stale = [
         m
@@ -238,8 +243,7 @@ def embed_by_month(
             f.unlink()
     totals = [0] * 5
     seconds = 0.0
-    month = pl.col("created_at").dt.strftime("%Y-%m")
-    todo = posts.filter(month.is_in(stale)).with_columns(_month=month)
+    todo = posts.filter(pl.col("_month").is_in(stale))
     for group in _month_groups(todo, chunk_posts):
         months = group["_month"].unique(maintain_order=True).to_list()
         rows = group.select("post_id", "text")
