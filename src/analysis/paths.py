@@ -32,6 +32,11 @@ PROCESSED = Path("data/processed")
 EMBEDDINGS = PROCESSED / "embeddings"  # one Parquet part per month (stage embed)
 #: The fitted topics (stage ``topic_fit``): ``analysis.contracts.TopicFit``.
 TOPIC_MODEL = PROCESSED / "topic_model.json"
+#: Stage ``topics``' memo of each month's assignment (``analysis.topics_months``): not an
+#: output (like the embedding cache, deleting it costs a full pass, never a result).
+TOPICS_CACHE = Path("data/cache/topics")
+#: The memos above: never a dep or an out of a stage (``tests/unit/test_dvc_wiring.py``).
+CACHES = (TOPICS_CACHE,)
 TOPICS = PROCESSED / "topics.parquet"
 POST_TOPICS = PROCESSED / "post_topics.parquet"
 ACCOUNT_TOPICS = PROCESSED / "account_topics.parquet"

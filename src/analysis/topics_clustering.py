@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -411,22 +411,29 @@ def _renumber(labels: np.ndarray, old_ids: np.ndarray) -> np.ndarray:
 @dataclass(frozen=True)
 class Assignment:
     """What :func:`assign_with_membership` gives: every row's topic, the soft memberships and,
-    per topic (outliers included), the mean of its rows' vectors as read (float64)."""
+    per topic (outliers included), the sum of its rows' vectors as read (float64) and their
+    count."""
 
     labels: np.ndarray
     soft: pl.DataFrame
-    topic_ids: np.ndarray  #: sorted; one per row of ``means``
-    means: np.ndarray
+    topic_ids: np.ndarray  #: sorted; one per row of ``sums``
+    sums: np.ndarray
+    counts: np.ndarray
+
+    @property
+    def means(self) -> np.ndarray:
+        """Each topic's mean vector (float64), one row per topic id."""
+        return self.sums / self.counts[:, None]
 
 
 def assign_with_membership(
     x: np.ndarray | Vectors, rule: Assigner, cents: np.ndarray, p: TopicsParams
 ) -> Assignment:
     """Every row's topic by ``rule``, its :func:`soft_membership` over ``cents`` and each topic's
-    mean vector, in one pass over the vectors (stage ``topics``; at 1M posts a pass reads
-    ~1.5 GB). Each batch's rows are unit-normed for the rule exactly as in the fit's own pass,
-    so the posts of the fit get exactly its labels; the means (the report's topic map) are
-    summed per batch in float64, as ``vectors.group_sums`` does."""
+    vector sum and count, in one pass over the vectors (stage ``topics``, month by month:
+    ``topics_months``). Each batch's rows are unit-normed for the rule exactly as in the fit's
+    own pass, so the posts of the fit get exactly its labels; the sums (the report's topic map)
+    are added per batch in float64, as ``vectors.group_sums`` does."""
     src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
     labels = np.full(len(src), OUTLIER, dtype=np.int64)
     parts = []
@@ -442,12 +449,47 @@ def assign_with_membership(
             sums[int(t)] = sums.get(int(t), 0.0) + xb[m].astype(np.float64).sum(axis=0)
             counts[int(t)] = counts.get(int(t), 0) + int(m.sum())
     ids = np.array(sorted(sums), dtype=np.int64)
-    means = (
-        np.stack([sums[int(t)] / counts[int(t)] for t in ids])
-        if ids.size
-        else np.zeros((0, src.dim), dtype=np.float64)
+    return Assignment(
+        labels,
+        _soft_concat(parts, src.dim, cents, p),
+        ids,
+        _stack([sums[int(t)] for t in ids], src.dim),
+        np.array([counts[int(t)] for t in ids], dtype=np.int64),
     )
-    return Assignment(labels, _soft_concat(parts, src.dim, cents, p), ids, means)
+
+
+def combine(
+    parts: Sequence[Assignment], dim: int, cents: np.ndarray, p: TopicsParams
+) -> Assignment:
+    """The :class:`Assignment` of the rows of ``parts`` one after another (each part's rows
+    numbered after the previous parts'): labels and memberships concatenated, each topic's
+    sums added part by part in order (from 0.0, as within a part)."""
+    if len(parts) == 1:
+        return parts[0]
+    offsets = np.cumsum([0] + [len(a.labels) for a in parts])
+    soft = [
+        a.soft.with_columns(pl.col("row") + int(off))
+        for a, off in zip(parts, offsets, strict=False)
+        if a.soft.height
+    ]
+    sums: dict[int, np.ndarray] = {}
+    counts: dict[int, int] = {}
+    for a in parts:
+        for t, s, n in zip(a.topic_ids.tolist(), a.sums, a.counts.tolist(), strict=True):
+            sums[t] = sums.get(t, 0.0) + s
+            counts[t] = counts.get(t, 0) + n
+    ids = np.array(sorted(sums), dtype=np.int64)
+    return Assignment(
+        np.concatenate([a.labels for a in parts]) if parts else np.zeros(0, np.int64),
+        pl.concat(soft) if soft else _soft_concat([], dim, cents, p),
+        ids,
+        _stack([sums[t] for t in ids.tolist()], dim),
+        np.array([counts[t] for t in ids.tolist()], dtype=np.int64),
+    )
+
+
+def _stack(rows: list[np.ndarray], dim: int) -> np.ndarray:
+    return np.stack(rows) if rows else np.zeros((0, dim), dtype=np.float64)
 
 
 def soft_membership(

@@ -25,6 +25,9 @@ HOW_NOT_WHAT = {"ingest": {"engine", "batch_rows"}}
 #: Files a stage writes only so that DVC re-runs the next one (ingest never reads inputs.json:
 #: it holds the key fingerprint and the dumps' digests, which change when ingest must re-run).
 TRIGGERS = {paths.INPUTS.as_posix()}
+#: Memos a stage keeps beside its outputs (``paths.CACHES``): neither deps nor outs (DVC must
+#: not hash, cache or restore them; deleting one costs time, never a result).
+CACHES = {c.as_posix() for c in paths.CACHES}
 PARAMS = yaml.safe_load((ROOT / "params.yaml").read_text())
 
 
@@ -121,8 +124,11 @@ def test_data_deps_and_outs_are_the_paths_the_code_uses(name):
     ]
     if name != "inputs":
         declared = [p for p in declared if p not in TRIGGERS]
+    assert not any(_under(d, c) for d in _data(st["deps"]) + st["outs"] for c in CACHES), (
+        f"{name}: a memo ({sorted(CACHES)}) is declared as a dep or an out"
+    )
     # every path the code names is in dvc.yaml (or is a folder the code builds names in)
-    for used in code.paths:
+    for used in (u for u in code.paths if u not in CACHES):
         ok = any(_under(used, d) or _under(d, used) for d in declared)
         if used in (paths.DEMO_RAW.as_posix(), paths.DEMO_TRUTH.as_posix()) and not ok:
             ok = name == "demo" or used == truth  # the demo writes them; others via params

@@ -9,7 +9,9 @@ planted roles on the demo, answer tags on Stack Exchange).
 Every post takes its topic from the fit's rule (``topics_clustering.Assigner``): with the fit of
 the same posts that is exactly the fit's own labelling; with a frozen fit (``dvc freeze
 topic_fit``) the posts written since join the fitted topics, whose ids and keywords stay.
-No text is read.
+No text is read. Each month of the embeddings is assigned on its own and kept in a memo
+(``data/cache/topics``, ``analysis.topics_months``): with a frozen fit, a re-run assigns the
+months whose posts changed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import attribution, contracts, groundtruth, paths, publish
+from analysis import attribution, contracts, groundtruth, paths, publish, vectors
 from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
@@ -29,6 +31,7 @@ from analysis.io import write_json, write_parquet
 from analysis.topics import TopicsParams, agreement, assigner, centroid_matrix, post_vectors
 from analysis.topics_clustering import OUTLIER, assign_with_membership
 from analysis.topics_keywords import topic_table
+from analysis.topics_months import assign_by_month
 
 log = logging.getLogger(__name__)
 
@@ -54,10 +57,12 @@ def compute(
     p: TopicsParams,
     fit: TopicFit,
     space: str | None = None,
+    memo: Path | None = None,
 ) -> dict[str, Any]:
     """Everything the stage writes, as frames and a metrics dict (no I/O but the vectors'
-    batches when ``embeddings`` is a path). ``space``: what the embeddings are
-    (``embed.vector_space``); a fit of other vectors is refused."""
+    batches when ``embeddings`` is a path, and then the months' memo in ``memo``:
+    ``topics_months``). ``space``: what the embeddings are (``embed.vector_space``); a fit of
+    other vectors is refused."""
     if space is not None and space != fit.vectors:
         raise ValueError(
             f"the topic fit ({paths.TOPIC_MODEL}) is of the vectors {fit.vectors}, the embeddings "
@@ -74,7 +79,10 @@ def compute(
     data = emb.join(
         posts.select("post_id", "labels"), on="post_id", how="left", maintain_order="left"
     )
-    done = assign_with_membership(x, assigner(fit), centroid_matrix(fit), p)
+    if isinstance(x, vectors.ParquetVectors):  # month by month, each month's batches its own
+        done = assign_by_month(x.path, x.order, x.dim, fit, p, memo)
+    else:
+        done = assign_with_membership(x, assigner(fit), centroid_matrix(fit), p)
     labels, soft = done.labels, done.soft
     log.info("topics: %d posts assigned to the %d fitted topics", len(labels), fit.n_topics)
     # each topic's mean vector (the report's topic map) from this pass: the report reads no
@@ -163,7 +171,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     accounts = pl.read_parquet(paths.ACCOUNTS)
     reactions = pl.read_parquet(paths.REACTIONS)
     space = vector_space(section(params, "embed", EmbedParams), posts.height)
-    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, fit, space)
+    out = compute(posts, paths.EMBEDDINGS, accounts, reactions, p, fit, space, paths.TOPICS_CACHE)
     metrics = out["metrics"]
     freshness = metrics["fit"]
     # reports/metrics is tracked by git: times leave the machine coarsened
