@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special
 
 from analysis.schema import NONPARTICIPANT_ID
 from analysis.topics import TopicsParams
@@ -78,6 +78,16 @@ def _gamma_prior(y: np.ndarray, n: np.ndarray) -> tuple[float, float]:
     return shape, shape / mean
 
 
+def _gamma_ppf(q: float, shape: np.ndarray, rate: np.ndarray) -> np.ndarray:
+    """Quantile ``q`` (0 < q < 1) of gamma(``shape``, ``rate``): ``scipy.stats.gamma.ppf(q,
+    shape, scale=1 / rate)`` bit for bit (the same special function and arithmetic; NaN where
+    a parameter is not positive), without importing scipy.stats (~1.5 s of the ``topics``
+    stage)."""
+    ok = (shape > 0) & (rate > 0)
+    x = special.gammaincinv(np.where(ok, shape, 1.0), q) * (1 / np.where(ok, rate, 1.0)) + 0.0
+    return np.where(ok, x, np.nan)
+
+
 def attribute(
     posts: pl.DataFrame,
     reactions: pl.DataFrame,
@@ -134,8 +144,8 @@ def attribute(
         mean = shape / rate
         a, b = shape + y, rate + n
         est.append(a / b / mean)
-        lo.append(stats.gamma.ppf(q, a, scale=1 / b) / mean)
-        hi.append(stats.gamma.ppf(1 - q, a, scale=1 / b) / mean)
+        lo.append(_gamma_ppf(q, a, b) / mean)
+        hi.append(_gamma_ppf(1 - q, a, b) / mean)
     evidence = per_pair.with_columns(
         method=pl.lit("evidence"),
         estimate=pl.Series(np.concatenate(est) if est else [], dtype=pl.Float64),

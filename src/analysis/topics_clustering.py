@@ -10,7 +10,9 @@ fit alone, which is what lets stage ``topics`` assign posts that arrive after a 
 :func:`soft_membership` gives each post a probability per topic; :func:`stability` refits with
 other seeds (:func:`cluster_with_stability`: the clustering and those refits from two passes
 over the vectors). Vectors may be an array or ``analysis.vectors.Vectors`` read batch by batch.
-Why these methods: ``analysis.topics``.
+Why these methods: ``analysis.topics``. scikit-learn is imported by the functions that fit
+(stage ``topic_fit``), not by the module: stage ``topics`` assigns without it (its import was
+~2 s of every run).
 """
 
 from __future__ import annotations
@@ -24,8 +26,6 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import polars as pl
-from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
-from sklearn.metrics import adjusted_rand_score, silhouette_score
 
 from analysis.vectors import ArrayVectors, Vectors
 
@@ -89,6 +89,8 @@ def _rows(x: np.ndarray | Vectors, idx: np.ndarray) -> np.ndarray:
 
 
 def _fit_labels(x: np.ndarray, method: str, k: int, seed: int, p: TopicsParams) -> np.ndarray:
+    from sklearn.cluster import HDBSCAN, AgglomerativeClustering, KMeans
+
     if method == "kmeans":
         return KMeans(n_clusters=k, n_init=4, random_state=seed).fit_predict(x)
     if method == "agglomerative":
@@ -116,6 +118,9 @@ def silhouette_curve(
     k-means with one start (``random_state = seed + b``): the spread over replicates holds both
     the sampling noise and k-means' local optima. Returns (the k tried, a replicates x k array).
     """
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     started = time.perf_counter()
     size = min(sample, len(x))
     tried = tuple(k for k in grid if k < size)
@@ -180,6 +185,9 @@ def choose_k(
         return k
     if rule != "silhouette":
         raise ValueError(f"topics.k_rule {rule!r}: expected silhouette, mean_silhouette or one_se")
+    from sklearn.cluster import KMeans
+    from sklearn.metrics import silhouette_score
+
     started = time.perf_counter()
     rng = np.random.default_rng(seed)
     xs = _rows(x, rng.choice(len(x), size=min(sample, len(x)), replace=False))
@@ -616,6 +624,8 @@ def cluster_with_stability(
 
 
 def _mean_ari(runs: list[np.ndarray]) -> float | None:
+    from sklearn.metrics import adjusted_rand_score
+
     pairs = [
         adjusted_rand_score(runs[i], runs[j])
         for i in range(len(runs))

@@ -12,7 +12,6 @@ from collections.abc import Iterable
 
 import numpy as np
 import polars as pl
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
 from analysis import vectors
 from analysis.topics_clustering import OUTLIER
@@ -66,6 +65,8 @@ def ctfidf_keywords_batches(
     or joined gives the same words). ``topic_ids``: the topics (labels of other values, the
     outliers' included, are left out).
     """
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
+
     ids = sorted(topic_ids)
     if not ids:
         return {}

@@ -393,3 +393,63 @@ def test_agreement_with_labels_as_codes_equals_scikit_learn_on_the_strings() -> 
         assert got["nmi"] == normalized_mutual_info_score(want_true, want_pred)
         assert got["ari"] == adjusted_rand_score(want_true, want_pred)
     assert agreement(labels[:3], [None, "a", None]) == {"nmi": None, "ari": None, "n_labelled": 1}
+
+
+@pytest.mark.parametrize(
+    "case", ["random", "one_class", "one_cluster", "same", "renamed", "many", "pairs", "half"]
+)
+def test_agreement_is_scikit_learns_nmi_and_ari_to_the_bit(case: str) -> None:
+    """``agreement`` computes NMI and ARI itself (no scikit-learn import in stage ``topics``):
+    scikit-learn's values, bit for bit, in its special cases too (one class, one cluster, the
+    same partition under other names)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from analysis.topics import agreement
+
+    rng = np.random.default_rng(11)
+    n = 20_000 if case == "many" else 300
+    labels = rng.integers(-1, 30 if case == "many" else 5, n)
+    truth = {
+        "random": rng.integers(0, 7, n),
+        "one_class": np.zeros(n, dtype=np.int64),
+        "one_cluster": rng.integers(0, 7, n),
+        "same": labels + 1,
+        "renamed": (labels * 7) % 11,
+        "many": rng.integers(0, 2_000, n),
+        "pairs": np.arange(n) // 2,
+        "half": (labels >= 2).astype(np.int64),
+    }[case]
+    if case == "one_cluster":
+        labels = np.full(n, 3)
+    strings = [f"tag{t}" for t in truth]
+    got = agreement(labels, strings)
+    codes = pl.Series(strings).rank("dense").to_numpy()
+    assert got["nmi"] == normalized_mutual_info_score(codes, labels)
+    assert got["ari"] == adjusted_rand_score(codes, labels)
+
+
+def test_attribution_intervals_are_scipys_gamma_quantiles_to_the_bit() -> None:
+    from scipy import stats
+
+    from analysis.attribution import _gamma_ppf
+
+    rng = np.random.default_rng(3)
+    shape = np.concatenate([rng.gamma(2.0, 3.0, 500), [1e-3, 0.5, 1.0, 250.0, 0.0, -1.0]])
+    rate = np.concatenate([rng.gamma(2.0, 1.0, 500), [0.2, 1e-3, 5.0, 90.0, 1.0, 1.0]])
+    for q in (0.05, 0.5, 0.95, 0.025):
+        want = stats.gamma.ppf(q, shape, scale=1 / rate)
+        np.testing.assert_array_equal(_gamma_ppf(q, shape, rate), want)
+
+
+def test_the_topics_stage_imports_neither_scikit_learn_nor_scipy_stats() -> None:
+    """Stage ``topics`` runs on every new post: scikit-learn and scipy.stats (with pandas) cost
+    ~2-3 s of its start, for nothing it needs (the fitting stage imports them)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, analysis.stages.topics; "
+        "print(sorted(m for m in ('sklearn', 'scipy.stats', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
