@@ -4,8 +4,9 @@ A post's topic and memberships are a function of its vector and the fit alone
 (``topics_clustering.Assigner``), and a month's share of the topics' mean vectors a function
 of that month's vectors. The ``embed`` stage writes one part per month and names the rows of
 each in the part's footer (``stages.embed.PART_DIGEST``, ``PART_VECTORS``), so a month whose
-rows, vector space, fit and membership params are those a memo was computed for takes the memo
-(a few MB) instead of reading its vectors again (~60 MB a month at 1M posts, and the
+part file, rows, vector space, fit, membership params and code are those a memo was computed
+for (:func:`fit_key`, :func:`month_key`) takes the memo (a few MB) instead of reading its
+vectors again (~60 MB a month at 1M posts, and the
 products): with the fit frozen (``dvc freeze topic_fit``), new posts re-assign their own months
 only.
 
@@ -26,6 +27,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -33,16 +36,19 @@ import numpy as np
 import polars as pl
 import pyarrow.parquet as pq
 
-from analysis import vectors
+from analysis import topics_clustering, vectors
 from analysis.contracts import TopicFit
 from analysis.topics import TopicsParams, assigner, centroid_matrix
 from analysis.topics_clustering import Assignment, assign_with_membership, combine
 
 log = logging.getLogger(__name__)
 
-#: The memo's layout and the assignment's code; a memo of another is recomputed. Bump it when
-#: the rule, the memberships or the batching change.
+#: The memo's layout; a memo of another is recomputed. (The assignment's code is in the key
+#: by the bytes of its modules, :data:`CODE`: a fix to it needs no bump here.)
 FORMAT = 1
+#: The modules whose code computes a month's result (the rule, the memberships, the sums and
+#: the batches): their source is part of every key.
+CODE = (topics_clustering, vectors, sys.modules[__name__])
 #: Key of a memo file's footer: the sha256 of everything its month's result depends on.
 MEMO_KEY = "resonance.topics_month_sha256"
 #: The ``embed`` stage's footer keys (``stages.embed``): the part's rows and vector space.
@@ -52,12 +58,19 @@ PART_VECTORS = b"resonance.vectors"
 
 def fit_key(fit: TopicFit, p: TopicsParams) -> str:
     """The sha256 of what the assignment takes from the fit and params (the rule's centroids,
-    ids and outlier cosine; the memberships' centroids and params), the batch size and
-    :data:`FORMAT`."""
+    ids and outlier cosine; the memberships' centroids and params), the batch and read sizes,
+    the code (:data:`CODE`), numpy's and polars' versions and :data:`FORMAT`."""
+    code = hashlib.sha256()
+    for module in CODE:
+        code.update(Path(str(module.__file__)).read_bytes())
     blob = json.dumps(
         {
             "format": FORMAT,
+            "code": code.hexdigest(),
+            "numpy": np.__version__,
+            "polars": pl.__version__,
             "batch_rows": vectors.BATCH_ROWS,
+            "read_rows": vectors.READ_ROWS,
             "dim": fit.dim,
             "assign_centroids": fit.assign_centroids,
             "assign_topic_ids": fit.assign_topic_ids,
@@ -73,16 +86,21 @@ def fit_key(fit: TopicFit, p: TopicsParams) -> str:
 
 
 def month_key(
-    base: str, footer: dict[bytes, bytes], n_file_rows: int, rows: np.ndarray
+    base: str, part: Path, footer: dict[bytes, bytes], n_file_rows: int, rows: np.ndarray
 ) -> str | None:
     """The memo key of one part: ``base`` (:func:`fit_key`), the part's digest and vector space
-    from its ``footer``, its row count and the rows of it assigned (``rows``: row numbers in the
-    part). None when the footer names no rows (a part not written by ``embed``): no memo."""
+    from its ``footer``, the file itself (inode, size, modification time: the digest names the
+    rows and their texts, not the vectors, so a part written again, by ``embed`` or ``dvc
+    pull``, is assigned again), its row count and the rows of it assigned (``rows``: row
+    numbers in the part). None when the footer names no rows (a part not written by
+    ``embed``): no memo."""
     digest, space = footer.get(PART_DIGEST), footer.get(PART_VECTORS)
     if not digest or not space:
         return None
+    st = os.stat(part)
+    file = f"{st.st_ino}:{st.st_size}:{st.st_mtime_ns}".encode()
     h = hashlib.sha256()
-    for piece in (base.encode(), digest, space, str(n_file_rows).encode()):
+    for piece in (base.encode(), digest, space, file, str(n_file_rows).encode()):
         h.update(piece + b"\x1f")
     h.update(np.ascontiguousarray(rows, dtype=np.int64).tobytes())
     return h.hexdigest()
@@ -117,15 +135,15 @@ def assign_by_month(
     n_memo = 0
     for i, (f, meta) in enumerate(zip(files, metas, strict=True)):
         rows = order[cut[i] : cut[i + 1]] - bounds[i]
-        key = month_key(base, meta.metadata or {}, meta.num_rows, rows) if memo else None
-        got = _read(memo, f.stem, key, len(rows), dim) if memo and key else None
+        key = month_key(base, f, meta.metadata or {}, meta.num_rows, rows) if memo else None
+        got = _read(memo, f.stem, key, len(rows), dim) if memo is not None and key else None
         if got is None:
             got = assign_with_membership(vectors.ParquetVectors(f, rows, dim), rule, cents, p)
-            if memo and key:
+            if memo is not None and key:
                 _write(memo, f.stem, key, got)
         else:
             n_memo += 1
-        if memo and key:
+        if memo is not None and key:
             kept.add(f.stem)
         done.append(got)
     if memo is not None:
@@ -147,19 +165,24 @@ def _files(memo: Path, month: str) -> tuple[Path, Path]:
 def _footer_key(path: Path) -> str | None:
     try:
         footer = pq.ParquetFile(path).metadata.metadata or {}
-    except (OSError, ValueError):  # missing, truncated, not Parquet
+        return footer.get(MEMO_KEY.encode(), b"").decode() or None
+    except (OSError, ValueError):  # missing, truncated, not Parquet, not UTF-8
         return None
-    return footer.get(MEMO_KEY.encode(), b"").decode() or None
 
 
 def _read(memo: Path, month: str, key: str, n_rows: int, dim: int) -> Assignment | None:
-    """The memo of ``month`` when both its files carry ``key`` and hold ``n_rows`` rows, one
-    primary topic each; else None (it is computed again)."""
+    """The memo of ``month`` when both its files carry ``key``, read whole, and hold ``n_rows``
+    rows, one primary topic each; else None (it is computed again: a damaged memo costs its
+    month's pass, never a result or a failed run)."""
     soft_path, sums_path = _files(memo, month)
     if _footer_key(soft_path) != key or _footer_key(sums_path) != key:
         return None
-    soft = pl.read_parquet(soft_path)
-    sums = pl.read_parquet(sums_path)
+    try:
+        soft = pl.read_parquet(soft_path)
+        sums = pl.read_parquet(sums_path)
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:  # a page damaged
+        log.warning("topics: memo of %s unreadable (%s): assigned again", month, exc)
+        return None
     primary = soft.filter("is_primary")
     if primary.height != n_rows or not primary["row"].equals(
         pl.Series("row", np.arange(n_rows, dtype=np.int64))
@@ -176,7 +199,9 @@ def _read(memo: Path, month: str, key: str, n_rows: int, dim: int) -> Assignment
 
 def _write(memo: Path, month: str, key: str, got: Assignment) -> None:
     """Both memo files of ``month``, each through a temporary file (a killed run leaves a
-    file of another key or none: recomputed)."""
+    file of another key or none: recomputed). The temporary names are fixed, as for the
+    ``embed`` stage's parts: two ``topics`` runs at once outside DVC (which runs one stage at
+    a time) may fail, never serve a wrong month (both files must carry the key)."""
     memo.mkdir(parents=True, exist_ok=True)
     soft_path, sums_path = _files(memo, month)
     dim = got.sums.shape[1]

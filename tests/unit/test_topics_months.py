@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 
 from analysis import topics_months, vectors
@@ -192,3 +193,56 @@ def test_a_vanished_month_leaves_the_memo_and_a_part_without_footer_has_none(
 def test_the_footer_keys_are_the_embed_stages() -> None:
     assert embed_stage.PART_DIGEST.encode() == topics_months.PART_DIGEST
     assert embed_stage.PART_VECTORS.encode() == topics_months.PART_VECTORS
+
+
+def test_a_part_written_again_or_a_damaged_memo_is_assigned_again(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """The part's footer names its rows and texts, not its vectors: a part written again with
+    the same footer (vectors encoded elsewhere, `dvc pull`) is assigned again. A memo page
+    damaged under an intact footer is assigned again, not a failed run."""
+    posts = _posts(90)
+    folder = _embed(posts, tmp_path / "embeddings")
+    fit = fit_stage.fit(posts, folder, P, space=SPACE)
+    memo = tmp_path / "memo"
+    _run(posts, folder, fit, memo)
+    part = folder / "2024-02.parquet"
+    footer = {
+        k.decode(): v.decode() for k, v in (pq.ParquetFile(part).metadata.metadata or {}).items()
+    }
+    table = pl.read_parquet(part)
+    moved = table.with_columns(pl.col("embedding").arr.eval(pl.element() * 1.5 + 0.25))
+    moved.write_parquet(
+        part, metadata={k: v for k, v in footer.items() if k.startswith("resonance")}
+    )
+    read = _months_read(monkeypatch)
+    _same(_run(posts, folder, fit, memo), _run(posts, folder, fit, None))
+    assert read == ["2024-02", "2024-01", "2024-02", "2024-03"]
+
+    soft = memo / "2024-01.soft.parquet"
+    data = bytearray(soft.read_bytes())
+    data[8:48] = bytes(40)  # a page damaged, the footer intact
+    soft.write_bytes(bytes(data))
+    read.clear()
+    _same(_run(posts, folder, fit, memo), _run(posts, folder, fit, None))
+    assert read[0] == "2024-01"
+
+
+def test_the_key_holds_the_code_and_the_read_size(tmp_path: Path, monkeypatch) -> None:
+    """A fix to the assignment's code, or another read size (it moves the batches' bounds),
+    never reads a memo of the former."""
+    posts = _posts(30)
+    folder = _embed(posts, tmp_path / "embeddings")
+    fit = fit_stage.fit(posts, folder, P, space=SPACE)
+    before = topics_months.fit_key(fit, P)
+    assert topics_months.fit_key(fit, P) == before
+    monkeypatch.setattr(vectors, "READ_ROWS", 4)
+    assert topics_months.fit_key(fit, P) != before
+    monkeypatch.undo()
+    edited = tmp_path / "vectors.py"
+    edited.write_bytes(Path(vectors.__file__).read_bytes() + b"\n# a fix\n")
+    fake = type("Module", (), {"__file__": str(edited)})
+    monkeypatch.setattr(
+        topics_months, "CODE", (*topics_months.CODE[:1], fake, *topics_months.CODE[2:])
+    )
+    assert topics_months.fit_key(fit, P) != before
