@@ -440,10 +440,9 @@ def assign_with_membership(
     """Every row's topic by ``rule``, its :func:`soft_membership` over ``cents`` and each topic's
     vector sum and count, in one pass over the vectors (stage ``topics``, month by month:
     ``topics_months``). Each batch's rows are unit-normed for the rule exactly as in the fit's
-    own pass, so the posts of the fit get its labels (bit for bit where the batches are the
-    fit's; ``topics`` cuts its batches at each month and the fit's pass does not, so a row whose
-    two nearest centroids tie to the last float bit could go either way); the sums (the
-    report's topic map) are added per batch in float64, as ``vectors.group_sums`` does."""
+    own pass, and batched alike (``vectors.ParquetVectors`` ends a batch at each month), so the
+    posts of the fit get exactly its labels; the sums (the report's topic map) are added per
+    batch in float64, as ``vectors.group_sums`` does."""
     src = ArrayVectors(x) if isinstance(x, np.ndarray) else x
     labels = np.full(len(src), OUTLIER, dtype=np.int64)
     parts = []

@@ -12,7 +12,9 @@ their position in that order. :class:`ArrayVectors` serves an array already in m
 Within a batch, rows come in ascending position, so when one batch holds every row a consumer
 sees exactly the array the all-at-once code saw and computes bit for bit the same result. With
 several batches, sums over posts are added in another order (float rounding only), and BLAS may
-block a matrix product differently (float rounding only).
+block a matrix product differently (float rounding only). A batch never spans two parts: a
+month's rows are batched alike whether a pass reads the folder or that month alone, so
+``topic_fit``'s pass and ``topics``' month-by-month passes compute each row bit for bit alike.
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ import polars as pl
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-#: Rows per batch. At the default the demo (15k posts) and the 30k synthetic dump are one batch
-#: (the results are bit for bit those of the all-at-once code); above it memory is ~1.5 KiB x
+#: Rows per batch (and a batch ends at each part's end). At the default a one-file table of the
+#: demo's 15k posts is one batch (the results are bit for bit those of the all-at-once code);
+#: the embed stage's folder is one batch per month there. Above it memory is ~1.5 KiB x
 #: this per copy of a batch (~75 MiB) whatever the number of posts. Not a param: a different batch size can
 #: move a float in its last bit (summation order), so it is part of the code, like the method.
 BATCH_ROWS: int = 50_000
@@ -151,14 +154,19 @@ class ParquetVectors:
         """One past the last file row served."""
         return int(self.order.max()) + 1 if len(self.order) else 0
 
-    def _position_of_file_row(self) -> np.ndarray:
-        n_file = sum(pq.ParquetFile(f).metadata.num_rows for f in parts(self.path))
-        pos = np.full(n_file, -1, dtype=np.int64)
-        pos[self.order] = np.arange(len(self.order))
-        return pos
+    def _part_starts(self) -> np.ndarray:
+        """The first file row of each part, and one past the last row."""
+        sizes = [pq.ParquetFile(f).metadata.num_rows for f in parts(self.path)]
+        return np.cumsum([0, *sizes])
 
     def batches(self) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        pos_of = self._position_of_file_row()
+        """Batches of :data:`BATCH_ROWS` file rows, cut at every part's end too (a batch never
+        spans two months: each month's rows are batched alike in any pass, ``topic_fit``'s,
+        ``topics``' month by month, validate's refits)."""
+        starts = self._part_starts()
+        pos_of = np.full(int(starts[-1]), -1, dtype=np.int64)
+        pos_of[self.order] = np.arange(len(self.order))
+        part_starts = set(starts[1:-1].tolist())
         size = self.batch_rows or BATCH_ROWS
         got_pos: list[np.ndarray] = []
         got_x: list[np.ndarray] = []
@@ -174,6 +182,9 @@ class ParquetVectors:
             return pos[by_pos], x[by_pos]
 
         for start, col in self._reads(self._stop()):
+            if start in part_starts and got_pos:  # a new part: the batch ends with the last
+                yield flush()
+                n_read = 0
             pos = pos_of[start : start + len(col)]
             rows = np.flatnonzero(pos >= 0)
             if rows.size:

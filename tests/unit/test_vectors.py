@@ -699,3 +699,29 @@ def test_a_fit_frozen_by_another_version_says_how_to_refit(tmp_path: Path, monke
     with pytest.raises(ValueError, match="dvc unfreeze topic_fit && dvc repro") as err:
         topics_stage.run({}, None)  # type: ignore[arg-type]
     assert "topic_model.json does not match TopicFit" in str(err.value)
+
+
+def test_a_batch_never_spans_two_parts_and_a_part_is_batched_as_alone(tmp_path: Path) -> None:
+    """Batches end at every part's end: a month's rows are batched alike in a pass over the
+    folder (``topic_fit``) and over the month alone (``topics``, month by month), so both
+    compute bit for bit the same rows."""
+    x = _blobs(n_per=25)
+    folder = _as_parts(_embeddings_file(tmp_path, x, holes=(3,)), cuts=(7, 19))
+    files = vectors.parts(folder)
+    sizes = [pl.read_parquet(f).height for f in files]
+    starts = np.cumsum([0, *sizes])
+    rows = vectors.embedded_posts(folder)["_file_row"].to_numpy()
+    whole = list(vectors.ParquetVectors(folder, rows, DIM, batch_rows=10).batches())
+    alone = []
+    for f, lo, hi in zip(files, starts[:-1], starts[1:], strict=True):
+        mine = rows[(rows >= lo) & (rows < hi)]
+        before = int(np.searchsorted(rows, lo))
+        alone += [
+            (pos + before, xb)
+            for pos, xb in vectors.ParquetVectors(f, mine - lo, DIM, batch_rows=10).batches()
+        ]
+    assert len(whole) == len(alone) > len(files)
+    for (p1, x1), (p2, x2) in zip(whole, alone, strict=True):
+        assert np.array_equal(p1, p2) and np.array_equal(x1, x2)
+        part = np.searchsorted(starts, rows[p1], side="right")
+        assert (part == part[0]).all()  # one part per batch

@@ -7,8 +7,8 @@ accounts,reactions}.parquet`` and ``data/processed/embeddings/``; writes
 planted roles on the demo, answer tags on Stack Exchange).
 
 Every post takes its topic from the fit's rule (``topics_clustering.Assigner``): with the fit of
-the same posts that is the fit's own labelling (bar a tie to the last float bit: the fit's
-pass and this one cut their batches differently); with a frozen fit (``dvc freeze
+the same posts that is exactly the fit's own labelling (both passes cut their batches at each
+month); with a frozen fit (``dvc freeze
 topic_fit``) the posts written since join the fitted topics, whose ids and keywords stay.
 No text is read. Each month of the embeddings is assigned on its own and kept in a memo
 (``data/cache/topics``, ``analysis.topics_months``): with a frozen fit, a re-run assigns the
