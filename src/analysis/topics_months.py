@@ -135,15 +135,17 @@ def assign_by_month(
     n_memo = 0
     for i, (f, meta) in enumerate(zip(files, metas, strict=True)):
         rows = order[cut[i] : cut[i + 1]] - bounds[i]
-        key = month_key(base, f, meta.metadata or {}, meta.num_rows, rows) if memo else None
+        key = None
+        if memo is not None:  # None too for a part whose footer names no rows: never stored
+            key = month_key(base, f, meta.metadata or {}, meta.num_rows, rows)
         got = _read(memo, f.stem, key, len(rows), dim) if memo is not None and key else None
-        if got is None:
+        if got is not None:
+            n_memo += 1
+        else:
             got = assign_with_membership(vectors.ParquetVectors(f, rows, dim), rule, cents, p)
             if memo is not None and key:
                 _write(memo, f.stem, key, got)
-        else:
-            n_memo += 1
-        if memo is not None and key:
+        if key:
             kept.add(f.stem)
         done.append(got)
     if memo is not None:
