@@ -267,7 +267,7 @@ def setup_project(
 
 
 def group(stage: str) -> str:
-    """``score@reach`` -> ``score`` (one row for the per-model stages)."""
+    """``name@item`` -> ``name`` (one row for the items of a foreach stage)."""
     return stage.split("@", 1)[0]
 
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from analysis import paths
 from analysis.models.params import ModelParams
 
-#: The ``models`` keys shared by all models (``scored`` aside: each stage has its own line).
+#: The ``models`` keys shared by all models (``scored`` aside: the models' own lines).
 MODEL_FIELDS = set(ModelParams.model_fields) - {"scored"}
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -23,8 +23,8 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 ENTRY = {"analysis", "analysis.__main__", "analysis.cli"}
 #: Modules loaded by name at run time, and what in a stage's code loads them: the registry
 #: (``MODELS``: every model of params, so every model module) and the dump adapters
-#: (``read_source``: the adapter of ``source.format``, so any of them). A score stage names
-#: its one model on the command line instead.
+#: (``read_source``: the adapter of ``source.format``, so any of them). The score stage loads
+#: the models of ``models.scored`` by name (``registry.get``): the caller names them.
 DYNAMIC = {"MODELS": "analysis.models", "read_source": "analysis.sources"}
 #: Modules that name paths without reading them: the layout itself, params defaults of paths
 #: chosen in params (config, embed and the encoder recipe of embed_models; checked against
@@ -141,11 +141,10 @@ class StageCode:
 
 
 @cache
-def stage_code(stage: str, model: str | None = None) -> StageCode:
-    """Modules, source files, data paths and params sections of stage ``stage`` (``score``
-    for one ``model``)."""
-    start = [f"analysis.stages.{stage}"] + ([f"analysis.models.{model}"] if model else [])
-    mods = closure(start)
+def stage_code(stage: str, models: tuple[str, ...] = ()) -> StageCode:
+    """Modules, source files, data paths and params sections of stage ``stage`` (``score``:
+    running the ``models``)."""
+    mods = closure([f"analysis.stages.{stage}", *(f"analysis.models.{m}" for m in models)])
     while True:
         used = set()
         for m, tree in _trees(mods).items():

@@ -30,7 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("embed", "embed scrubbed post texts (content-addressed cache)"),
     "topic_fit": ("topic_fit", "cluster the embeddings into topics (freeze it to keep topics)"),
     "topics": ("topics", "assign posts to the fitted topics and attribute topics to accounts"),
-    "score": ("score", "fit one influence model: resonance score MODEL"),
+    "score": ("score", "score every model of models.scored (or only those named)"),
     "validate": ("validate", "validity of every model (out-of-time, planted roles, reputation)"),
     "divergence": ("divergence", "where reach and conversation part, account by account"),
     "compare": ("compare", "agreement, weekend-off and gaming tests, the recommendation"),
@@ -56,7 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     for name, (_, help_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_, description=help_)
         if name == "score":
-            p.add_argument("model", help="model name (see params.yaml models.scored)")
+            p.add_argument(
+                "models", nargs="*", metavar="MODEL", help="only these models (default: all)"
+            )
         elif name == "explain":
             p.add_argument("account", help="pseudonym (acct_...) of a participant")
         elif name == "forget":

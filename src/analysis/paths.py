@@ -40,7 +40,7 @@ CACHES = (TOPICS_CACHE,)
 TOPICS = PROCESSED / "topics.parquet"
 POST_TOPICS = PROCESSED / "post_topics.parquet"
 ACCOUNT_TOPICS = PROCESSED / "account_topics.parquet"
-#: One ``<model>.parquet`` per scored model (stage ``score@<model>``).
+#: One ``<model>.parquet`` per model of ``models.scored`` (stage ``score``: the folder).
 SCORES = PROCESSED / "scores"
 DIVERGENCE = PROCESSED / "divergence.parquet"
 CHANGES = PROCESSED / "counterfactual_changes.parquet"

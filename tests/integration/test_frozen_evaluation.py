@@ -48,14 +48,15 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     as_of = (last - timedelta(days=7)).replace(hour=0, minute=0, second=0, microsecond=0)
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["models"]["as_of"] = as_of.isoformat()
-    # only the two models the divergence reads: the other score stages would only cost time
+    # only the two models the divergence reads: the others would only cost time
     two = (params["divergence"]["reach_model"], params["divergence"]["conversation_model"])
-    scored = list(params["models"]["scored"])
     params["models"]["scored"] = {m: params["models"]["scored"][m] for m in two}
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run(["dvc", "repro"], project).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
-    assert {"score@reach", "score@conversation", "divergence", "report"} <= ran
+    assert {"score", "divergence", "report"} <= ran
+    # the score folder is rebuilt: the dropped models' files go with it
+    assert sorted(f.stem for f in (processed / "scores").glob("*.parquet")) == sorted(two)
     assert not ran & {"topic_fit", "topics", "validate", "compare"}, out
     for name, data in kept.items():
         assert (processed / name).read_bytes() == data, name
@@ -94,18 +95,13 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
         for ln in audit.stderr.splitlines()
         if ln.startswith("audit hit: ") and "of no current account" in ln
     }
-    # the frozen changes table, and the score files of the models dropped from models.scored
-    # above (no stage rebuilds them: DVC leaves outputs of removed stages in place)
-    dropped = {f"data/processed/scores/{m}.parquet" for m in scored if m not in two}
-    assert "data/processed/counterfactual_changes.parquet" in stale and dropped <= stale
-    assert stale <= dropped | {"data/processed/counterfactual_changes.parquet"}, stale
+    # the frozen changes table alone
+    assert stale == {"data/processed/counterfactual_changes.parquet"}, stale
 
     # erasure outranks the schedule: forget unfreezes, so the next repro rebuilds everything
     accounts = pl.read_parquet(project / "data/raw/demo/accounts.parquet")
     handle = accounts.filter(pl.col("handle").is_not_null())["handle"][0]
     run([sys.executable, "-m", "analysis", "forget", handle], project, extra=rotated)
     assert frozen_stages(project) == []
-    # and deletes the dropped models' score files, which no stage would rebuild without them
-    assert sorted(f.stem for f in (processed / "scores").glob("*.parquet")) == sorted(two)
     stages = yaml.safe_load((project / "dvc.yaml").read_text())["stages"]
     assert not any(s.get("frozen") for s in stages.values())

@@ -63,25 +63,27 @@ def _under(path: str, folder: str) -> bool:
     )
 
 
-def _stage_and_model(name: str) -> tuple[str, str | None]:
-    stage, _, item = name.partition("@")
-    return stage, item or None
-
-
 def _code(name: str):
-    return stage_code(*_stage_and_model(name))
+    # the score stage loads the models of params by name
+    return stage_code(name, tuple(model_params(PARAMS).names) if name == "score" else ())
 
 
 def test_every_stage_runs_its_own_module():
     for name, st in STAGES.items():
-        stage, model = _stage_and_model(name)
-        assert st["cmd"] == f"python -m analysis {stage}" + (f" {model}" if model else ""), name
-        assert (SRC / "analysis" / "stages" / f"{stage}.py").exists(), name
+        assert st["cmd"] == f"python -m analysis {name}", name
+        assert (SRC / "analysis" / "stages" / f"{name}.py").exists(), name
 
 
-def test_one_score_stage_per_model_of_params():
-    scored = [n.split("@")[1] for n in STAGES if n.startswith("score@")]
-    assert scored == list(model_params(PARAMS).names)
+def test_one_score_stage_runs_every_model_of_params():
+    # one process for every model (the stage's fixed costs once); a model is a file in the
+    # folder it depends on and writes, never a stage of its own
+    assert not [n for n in STAGES if "@" in n]
+    st = STAGES["score"]
+    assert st["outs"] == [paths.SCORES.as_posix()]
+    assert "src/analysis/models" in st["deps"]
+    for name in model_params(PARAMS).names:
+        assert _under(f"src/analysis/models/{name}.py", "src/analysis/models")
+        assert _under(paths.score_file(name).as_posix(), st["outs"][0])
 
 
 @pytest.mark.parametrize("name", list(STAGES))
@@ -91,21 +93,8 @@ def test_module_deps_are_exactly_the_imported_modules(name):
     files = {f.relative_to(ROOT).as_posix() for f in code.files}
     missing = sorted(f for f in files if not any(_under(f, d) for d in src_deps))
     assert not missing, f"{name} imports modules dvc.yaml does not list: {missing}"
-    if _stage_and_model(name)[1] is None:
-        unused = [d for d in src_deps if not any(_under(f, d) for f in files)]
-        assert not unused, f"{name} lists modules it never imports: {unused}"
-
-
-def test_score_template_deps_are_each_imported_by_some_model():
-    # The foreach template lists one set of shared modules for every model: each must be
-    # imported by at least one of them (graph.py: the two PageRank models).
-    scores = [n for n in STAGES if n.startswith("score@")]
-    used = set()
-    for name in scores:
-        used |= {f.relative_to(ROOT).as_posix() for f in _code(name).files}
-    for dep in STAGES[scores[0]]["deps"]:
-        if dep.startswith("src/") and not dep.endswith(f"/{scores[0].split('@')[1]}.py"):
-            assert dep in used, f"score stages list {dep}, which no model imports"
+    unused = [d for d in src_deps if not any(_under(f, d) for f in files)]
+    assert not unused, f"{name} lists modules it never imports: {unused}"
 
 
 def _data(paths_: list[str]) -> list[str]:
@@ -181,17 +170,13 @@ def test_keys_that_change_how_are_not_dependencies():
             )
 
 
-def test_score_stages_read_shared_keys_and_their_own_line_only():
-    for name, st in STAGES.items():
-        stage, model = _stage_and_model(name)
-        if stage != "score":
-            continue
-        expected = [f"models.{k}" for k in SCORE_SHARED_KEYS] + [f"models.scored.{model}"]
-        assert st["params"] == expected, name
-        read = _code(name).model_keys
-        assert read <= set(SCORE_SHARED_KEYS), f"{name} reads models.{sorted(read)}"
-        # and none of the validate-only keys: editing them re-runs no scorer
-        assert not read & {"validate_delta_days", "roles_positive", "roles_negative"}
+def test_the_score_stage_reads_the_shared_keys_and_the_models_lines_only():
+    expected = [f"models.{k}" for k in SCORE_SHARED_KEYS] + ["models.scored"]
+    assert STAGES["score"]["params"] == expected
+    read = _code("score").model_keys
+    assert read <= set(SCORE_SHARED_KEYS), f"score reads models.{sorted(read)}"
+    # and none of the validate-only keys: editing them re-runs no scorer
+    assert not read & {"validate_delta_days", "roles_positive", "roles_negative"}
 
 
 def test_no_path_literal_left_in_stage_code():

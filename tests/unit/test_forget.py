@@ -80,18 +80,3 @@ def test_remaining_copies_in_the_dvc_cache_are_reported(tmp_path, monkeypatch, c
     assert "holds 2 file(s) of earlier runs, at least 1 of them" in caplog.text
     assert "dvc gc --workspace" in caplog.text
     assert pseudo not in caplog.text
-
-
-def test_score_files_of_models_no_longer_scored_are_deleted(tmp_path, monkeypatch) -> None:
-    """No stage rebuilds them: without this, an erased account's scores stay in them."""
-    params = _project(tmp_path, monkeypatch)
-    params["models"] = {"scored": {"volume": {}, "conversation": {}}}
-    scores = tmp_path / "data/processed/scores"
-    scores.mkdir(parents=True)
-    for m in ("volume", "conversation", "klout_like", "reach"):
-        pl.DataFrame({"account_id": ["acct_00000000000000aa"]}).write_parquet(
-            scores / f"{m}.parquet"
-        )
-    assert [f.stem for f in forget.orphan_scores(params)] == ["klout_like", "reach"]
-    assert _forget(params, "alice") == 0
-    assert sorted(f.stem for f in scores.glob("*.parquet")) == ["conversation", "volume"]

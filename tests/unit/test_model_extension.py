@@ -2,7 +2,7 @@
 
 The worked example of the docs is written into a folder added to the ``analysis.models``
 package path (standing in for ``src/analysis/models/``), named in ``models.scored`` and run
-through the score and compare stages; DVC's own parser makes its ``score@`` stage from params.
+through the score and compare stages; DVC's own parser finds it in the score stage's deps.
 """
 
 from __future__ import annotations
@@ -127,8 +127,10 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
             },
         },
     }
-    for name in model_params(params).names:
-        assert score_stage.run(params, argparse.Namespace(model=name)) == 0
+    assert score_stage.run(params, argparse.Namespace(models=[])) == 0
+    assert sorted(f.stem for f in paths.SCORES.glob("*.parquet")) == sorted(
+        model_params(params).names
+    )
     scores = pl.read_parquet(paths.score_file(NAME))
     assert scores["model"].unique().to_list() == [NAME]
     assert scores.height == tables.participants().height
@@ -145,7 +147,7 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
     assert NAME in gaming["model"].to_list()
 
 
-def test_dvc_makes_its_score_stage_from_the_params_line(tmp_path):
+def test_its_module_and_its_params_line_are_deps_of_the_score_stage(tmp_path):
     project = tmp_path / "project"
     project.mkdir()
     shutil.copy(ROOT / "dvc.yaml", project / "dvc.yaml")
@@ -159,9 +161,10 @@ def test_dvc_makes_its_score_stage_from_the_params_line(tmp_path):
 
     with Repo(str(project)) as repo:
         stages = {s.name: s for s in repo.index.stages}
-    stage = stages[f"score@{NAME}"]
-    assert stage.cmd == f"python -m analysis score {NAME}"
-    assert f"src/analysis/models/{NAME}.py" in [d.def_path for d in stage.deps]
+    stage = stages["score"]
+    assert stage.cmd == "python -m analysis score"  # every model of models.scored
+    # its module (saved in src/analysis/models/) is in a folder the stage depends on
+    assert "src/analysis/models" in [d.def_path for d in stage.deps]
     keys = [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params]
-    assert f"models.scored.{NAME}" in keys and "models.scored.volume" not in keys
-    assert [o.def_path for o in stage.outs] == [f"data/processed/scores/{NAME}.parquet"]
+    assert "models.scored" in keys
+    assert [o.def_path for o in stage.outs] == [paths.SCORES.as_posix()]

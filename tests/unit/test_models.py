@@ -452,26 +452,63 @@ def test_the_score_stage_leaves_the_texts_on_disk_and_every_model_scores_the_sam
     )
 
 
-def test_the_score_stage_loads_the_topics_for_the_models_that_read_them(
-    monkeypatch, tmp_path
-) -> None:
-    """``score.run`` asks ``load_tables`` for the post topics for network_topic only."""
+def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, small_demo) -> None:
+    """``score.run`` reads the tables once, hands the post topics to network_topic only, writes
+    one file per model of ``models.scored`` and deletes the file of a model no longer scored;
+    one model asked for alone writes the very same file and touches no other."""
     import argparse
 
     from analysis import paths
+    from analysis.demo_check import tables_from_demo
+    from analysis.io import write_parquet
     from analysis.stages import score as stage
 
-    asked: dict[str, object] = {}
+    monkeypatch.chdir(tmp_path)
+    tables = tables_from_demo(small_demo)
+    for name, path in paths.INTERIM_TABLES.items():
+        write_parquet(getattr(tables, name), path)
+    write_parquet(
+        tables.posts.select(
+            "post_id",
+            topic_id=(pl.col("text").str.len_chars() % 3).cast(pl.Int64),
+            probability=pl.lit(0.5),
+            is_primary=pl.lit(True),
+        ),
+        paths.POST_TOPICS,
+    )
+    write_parquet(pl.DataFrame({"account_id": ["acct_old"]}), paths.score_file("dropped"))
+    loads, handed = [], {}
+    real_load, real_score = stage.load_tables, stage.score_one
 
-    class StopLoadingError(Exception):
-        pass
+    def load(*args, **kwargs):
+        loads.append(kwargs)
+        return real_load(*args, **kwargs)
 
-    def fake_load(topics=paths.POST_TOPICS, skip_post_columns=()):
-        asked["topics"] = topics
-        raise StopLoadingError
+    def score(t, name, p, as_of):
+        handed[name] = t.post_topics is not None
+        return real_score(t, name, p, as_of)
 
-    monkeypatch.setattr(stage, "load_tables", fake_load)
+    monkeypatch.setattr(stage, "load_tables", load)
+    monkeypatch.setattr(stage, "score_one", score)
+    assert stage.run({}, argparse.Namespace(models=[])) == 0
+    assert len(loads) == 1 and loads[0]["topics"] is None
+    assert handed == {name: name == "network_topic" for name in MODELS}
+    assert sorted(f.stem for f in paths.SCORES.glob("*.parquet")) == sorted(MODELS)
+    written = {f.name: f.read_bytes() for f in paths.SCORES.glob("*.parquet")}
+    p = ModelParams()
+    as_of = common.resolve_as_of(p, tables.posts)
+    topics = pl.read_parquet(paths.POST_TOPICS)
     for name in MODELS:
-        with pytest.raises(StopLoadingError):
-            stage.run({}, argparse.Namespace(model=name))
-        assert asked["topics"] == (paths.POST_TOPICS if name == "network_topic" else None), name
+        want = MODELS[name].score(
+            replace(tables, post_topics=topics if name == "network_topic" else None), p, as_of
+        )
+        got = pl.read_parquet(paths.score_file(name))
+        assert got.columns == want.columns, name
+        np.testing.assert_allclose(
+            got["score"].to_numpy(), want["score"].to_numpy(), rtol=1e-9, err_msg=name
+        )
+    # one model alone: its own file, the same bytes; the others untouched
+    paths.score_file("network_topic").unlink()
+    assert stage.run({}, argparse.Namespace(models=["network_topic"])) == 0
+    assert {f.name: f.read_bytes() for f in paths.SCORES.glob("*.parquet")} == written
+    assert handed["network_topic"]

@@ -20,8 +20,8 @@ from analysis.config import SECTIONS, Frozen, section
 
 P = TypeVar("P", bound=BaseModel)
 
-#: The keys of ``models`` each score stage reads besides its own ``scored.<name>`` (dvc.yaml
-#: lists exactly these for every ``score@*`` stage; a model reads a subset).
+#: The keys of ``models`` the score stage reads besides ``scored`` (dvc.yaml lists exactly
+#: these for stage ``score``; a model reads a subset).
 SCORE_SHARED_KEYS = ("as_of", "half_life_days", "window_days")
 
 
@@ -44,7 +44,7 @@ class ModelParams(Frozen):
     #: ``validate`` on the demo: planted roles to recover (positives vs negatives).
     roles_positive: tuple[str, ...] = ("expert", "conversationalist")
     roles_negative: tuple[str, ...] = ("gamer", "broadcaster")
-    #: Models scored by the pipeline, in report order (one ``score@<name>`` stage each), each
+    #: Models scored by the pipeline, in report order (one score file each), each
     #: with its own params (``{}`` = the defaults of its ``Params``). None: every model of the
     #: registry with its defaults.
     scored: dict[str, dict[str, Any]] | None = None

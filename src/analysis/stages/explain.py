@@ -1,7 +1,7 @@
 """Stage helper ``explain``: ``resonance explain PSEUDONYM`` prints every model's explanation.
 
 Reads ``data/processed/scores/<model>.parquet`` of the models ``models.scored`` names (a file
-left by a model since dropped from the params is no current score: no stage rebuilds it),
+of a model since dropped from the params, until the score stage runs again, is no current score),
 ``data/interim/accounts.parquet`` and (for topic labels) ``data/processed/topics.parquet``;
 writes nothing.
 """

@@ -15,9 +15,6 @@ centroids and keywords hold the erased account's posts among thousands), so the 
 not reach them. The command
 says which stages it unfroze; freeze them again after the ``dvc repro`` that erased the account.
 
-Score files of models no longer in ``models.scored`` are deleted: no stage rebuilds them, so
-they would keep the account's pseudonym and scores through every later run.
-
 Copies outside the workspace are reported, not silently kept: DVC's cache (``.dvc/cache``)
 holds the outputs of earlier runs, the account's posts among them, until it is garbage
 collected. ``--purge-cache`` runs ``dvc gc --workspace --force`` (keep only what the current
@@ -34,10 +31,9 @@ from typing import Any
 
 import polars as pl
 
-from analysis import paths, privacy, privacy_keys, privacy_opt_out
+from analysis import privacy, privacy_keys, privacy_opt_out
 from analysis.config import PrivacyParams, SourceParams, section
 from analysis.ingest_names import account_rows
-from analysis.models.params import model_params
 from analysis.sources import read_source
 
 log = logging.getLogger(__name__)
@@ -88,12 +84,6 @@ def frozen_stages(root: Path = Path(".")) -> list[str]:
         return [s.name for s in repo.index.stages if s.frozen]
 
 
-def orphan_scores(params: dict[str, Any], scores: Path = paths.SCORES) -> list[Path]:
-    """Score files of models that ``models.scored`` no longer names (no stage rebuilds them)."""
-    scored = model_params(params).names
-    return [f for f in sorted(scores.glob("*.parquet")) if f.stem not in scored]
-
-
 def cache_report(pseudonyms: list[str], cache: Path = CACHE) -> tuple[int, int]:
     """(files in the DVC cache, files whose bytes hold one of ``pseudonyms``).
 
@@ -142,16 +132,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "them again after that run (`dvc freeze %s`)",
             ", ".join(frozen),
             " ".join(frozen),
-        )
-    orphans = orphan_scores(params)
-    for f in orphans:
-        f.unlink()
-    if orphans:
-        log.warning(
-            "deleted the score files of %d model(s) no longer in models.scored (%s): no stage "
-            "rebuilds them, so the erasure would not reach them",
-            len(orphans),
-            ", ".join(f.stem for f in orphans),
         )
     # the count only: a pseudonym of an erased person in logs/ would be a remainder itself
     log.info(
