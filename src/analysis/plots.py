@@ -79,11 +79,12 @@ def reach_vs_conversation(points: pl.DataFrame, split_pct: float = 50.0) -> go.F
         part = points.filter(pl.col("quadrant") == quadrant)
         fig.add_trace(
             go.Scatter(
-                x=part["reach_pct"].to_list(),
-                y=part["conversation_pct"].to_list(),
+                # arrays, not lists: plotly checks a list item by item (1.2 s at 50k accounts)
+                x=part["reach_pct"].cast(pl.Float64).to_numpy(),
+                y=part["conversation_pct"].cast(pl.Float64).to_numpy(),
                 mode="markers",
                 name=f"{quadrant} ({part.height})",
-                text=part["label"].to_list(),
+                text=part["label"].to_numpy(),
                 marker=dict(size=8, opacity=0.75, color=QUADRANT_COLOURS.get(quadrant)),
                 hovertemplate="%{text}<br>reach %{x:.0f}th percentile<br>conversation "
                 "%{y:.0f}th percentile<extra>" + quadrant + "</extra>",

@@ -206,6 +206,20 @@ def _as_series(texts: Iterable[str] | pl.Series) -> pl.Series:
     return pl.Series("text", list(texts), dtype=pl.String)
 
 
+#: Seed of the words' hashes (any fixed value: both sides of the match use it in one process).
+_WORD_SEED = 20_240_611
+
+
+def _run_key(n: int) -> pl.Expr:
+    """Per word of a frame of ``i`` (text) and ``w`` (word, in order): a 64-bit key of the run of
+    ``n`` words starting there (null where the run would leave its text): the sum, wrapping
+    at 2**64, of each word's hash times an odd multiplier of its position in the run."""
+    h = pl.col("w").hash(_WORD_SEED)
+    mix = [(2 * k + 1) * 0x9E3779B97F4A7C15 % 2**64 for k in range(n)]
+    mixed = [h.shift(-k) * pl.lit(m, pl.UInt64) for k, m in enumerate(mix)]
+    return pl.when(pl.col("i").shift(-(n - 1)) == pl.col("i")).then(pl.sum_horizontal(mixed))
+
+
 def _runs_found(
     texts: pl.Series, wanted: set[str], n: int
 ) -> tuple[dict[int, list[str]], list[int]]:
@@ -224,11 +238,26 @@ def _runs_found(
         .explode("w")
         .drop_nulls("w")
     )
-    # the run starting at a word: it and the n - 1 words after it, all of the same text
-    run = pl.concat_str([pl.col("w").shift(-k) for k in range(n)], separator=" ")
-    hits = words.select(
-        "i", run=pl.when(pl.col("i").shift(-(n - 1)) == pl.col("i")).then(run)
-    ).filter(pl.col("run").is_in(pl.Series(sorted(wanted), dtype=pl.String).implode()))
+    # A run is matched by a 64-bit key of its words' hashes first, so no string is built for
+    # the millions of runs no output holds; each candidate's run is then built and
+    # looked up exactly, so a collision of keys costs one look-up, never a wrong hit.
+    keyed = words.with_columns(key=_run_key(n)).with_row_index("j")
+    grams = pl.Series("run", sorted(wanted), dtype=pl.String)
+    wanted_keys = (
+        grams.str.split(" ")
+        .to_frame("w")
+        .with_row_index("i")
+        .explode("w")
+        .select(key=_run_key(n))
+        .drop_nulls()
+        .to_series()
+    )
+    candidates = keyed.filter(pl.col("key").is_in(wanted_keys.implode())).select("i", "j")
+    w = words["w"]
+    runs = pl.concat_str([w.gather(candidates["j"] + k) for k in range(n)], separator=" ").alias(
+        "run"
+    )
+    hits = candidates.select("i").with_columns(runs).filter(pl.col("run").is_in(grams.implode()))
     found: dict[int, list[str]] = {}
     for i, gram in hits.iter_rows():
         found.setdefault(i, []).append(gram)

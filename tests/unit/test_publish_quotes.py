@@ -64,3 +64,30 @@ def test_the_problems_stop_after_ten_in_the_posts_order(monkeypatch: pytest.Monk
     monkeypatch.setattr(publish, "QUOTE_BATCH_TEXTS", 7)  # quotes found across batches
     got = publish.publishable_problems(output, posts)
     assert got == reference(output, posts) and len(got) == 11
+
+
+def test_colliding_run_keys_never_make_a_quote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs are matched by a 64-bit key, then by their words: with every key equal (each run a
+    candidate) the problems are still exactly those of reading every post."""
+    n_words = publish.MIN_QUOTE_WORDS
+    same_text = pl.col("i").shift(-(n_words - 1)) == pl.col("i")
+    monkeypatch.setattr(
+        publish, "_run_key", lambda n: pl.when(same_text).then(pl.lit(7, pl.UInt64))
+    )
+    rng = random.Random(11)
+    for _ in range(10):
+        posts: list[str | None] = [random_text(rng, rng.randint(0, 40)) for _ in range(80)]
+        output = random_text(rng, 200)
+        assert publish.publishable_problems(output, posts) == reference(output, posts)
+
+
+def test_run_keys_wrap_at_64_bits_and_tell_runs_apart() -> None:
+    """The keys are sums of products that overflow: polars must wrap them (not null them, which
+    would hide a quote), and runs of the same words in another order get another key."""
+    frame = pl.DataFrame({"i": [0] * 9, "w": ["a", "b", "c", "d", "e", "f", "g", "h", "a"]})
+    keys = frame.select(key=publish._run_key(8))["key"]
+    assert keys.null_count() == 7 and keys[0] is not None and keys[1] is not None
+    assert keys[0] != keys[1]
+    hashes = frame["w"].hash(publish._WORD_SEED).to_list()
+    mix = [(2 * k + 1) * 0x9E3779B97F4A7C15 % 2**64 for k in range(8)]
+    assert keys[0] == sum(h * m for h, m in zip(hashes[:8], mix, strict=True)) % 2**64

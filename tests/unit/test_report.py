@@ -716,3 +716,44 @@ def test_methodology_says_when_the_validity_tests_fitted_a_sample(
             "`validate.max_competitions`" in md,
         )
         assert said == ((True,) * 3 if sampled else (False,) * 3)
+
+
+@pytest.mark.parametrize("n", [3, 4, 8, 25, 60])
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_the_topic_map_is_scikit_learns_metric_mds_to_the_bit(n, dtype) -> None:
+    """``frames.metric_mds`` is ``sklearn.manifold.MDS`` (random starts, the report's settings)
+    without its import: the same coordinates, bit for bit, on cosine distances of centroids
+    (float32 as the embeddings, float64), with ties and a duplicate topic among them."""
+    import numpy as np
+    from sklearn.manifold import MDS
+
+    from analysis.report import frames
+
+    rng = np.random.default_rng(n)
+    centroids = rng.normal(size=(n, 16)).astype(dtype)
+    centroids[-1] = centroids[0]  # two topics at distance 0
+    unit = centroids / np.linalg.norm(centroids, axis=1, keepdims=True)
+    dist = np.clip(1.0 - unit @ unit.T, 0.0, None)
+    np.fill_diagonal(dist, 0.0)
+    dist = (dist + dist.T) / 2
+    for seed in (0, 3):
+        want = MDS(
+            n_components=2,
+            metric="precomputed",
+            n_init=4,
+            init="random",
+            random_state=seed,
+            normalized_stress="auto",
+        ).fit_transform(dist)
+        got = frames.metric_mds(dist, n_init=4, seed=seed)
+        assert got.dtype == want.dtype and np.array_equal(got, want), (n, dtype, seed)
+
+
+def test_the_report_stage_does_not_import_scikit_learn() -> None:
+    """1.8 s of the stage's time went to importing ``sklearn.manifold`` for the topic map."""
+    import subprocess
+    import sys
+
+    code = "import sys, analysis.stages.report; print(any(m.startswith('sklearn') for m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

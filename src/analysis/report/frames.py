@@ -161,23 +161,61 @@ def topic_coordinates(
         return topics.with_columns(
             x=pl.Series(np.cos(angle)[: len(ids)]), y=pl.Series(np.sin(angle)[: len(ids)])
         )
-    from sklearn.manifold import MDS
-
     centroids = means
     norms = np.linalg.norm(centroids, axis=1, keepdims=True)
     unit = centroids / np.where(norms > 0, norms, 1.0)
     dist = np.clip(1.0 - unit @ unit.T, 0.0, None)
     np.fill_diagonal(dist, 0.0)
     dist = (dist + dist.T) / 2
-    xy = MDS(
-        n_components=2,
-        metric="precomputed",
-        n_init=4,
-        init="random",
-        random_state=seed,
-        normalized_stress="auto",
-    ).fit_transform(dist)
+    xy = metric_mds(dist, n_init=4, seed=seed)
     return topics.with_columns(x=pl.Series(xy[:, 0]), y=pl.Series(xy[:, 1]))
+
+
+def metric_mds(
+    dist: np.ndarray, n_init: int = 4, seed: int = 0, max_iter: int = 300, eps: float = 1e-6
+) -> np.ndarray:
+    """2-D metric MDS of the symmetric distances ``dist``: SMACOF (Guttman transforms) from
+    ``n_init`` random starts drawn from one seeded generator, the lowest raw stress kept.
+
+    scikit-learn's ``MDS(metric="precomputed", init="random", n_init, random_state=seed)``,
+    the same arithmetic in the same order (``tests/unit/test_report.py`` holds them equal to
+    the bit); written here because importing ``sklearn.manifold`` cost the report stage 1.8 s
+    for a map of a few dozen points.
+    """
+    rng = np.random.RandomState(seed)
+    n = dist.shape[0]
+    best, best_stress = None, None
+    for _ in range(n_init):
+        x = rng.uniform(size=n * 2).reshape((n, 2))
+        distances = _euclidean(x)
+        old = None
+        for _ in range(max_iter):
+            distances[distances == 0] = 1e-5
+            ratio = dist / distances
+            b = -ratio
+            b[np.arange(n), np.arange(n)] += ratio.sum(axis=1)
+            x = 1.0 / n * np.dot(b, x)
+            distances = _euclidean(x)
+            stress = ((distances.ravel() - dist.ravel()) ** 2).sum() / 2
+            if old is not None and (old - stress) / ((distances.ravel() ** 2).sum() / 2) < eps:
+                break
+            old = stress
+        if best_stress is None or stress < best_stress:
+            best, best_stress = x.copy(), stress
+    assert best is not None
+    return best
+
+
+def _euclidean(x: np.ndarray) -> np.ndarray:
+    """Pairwise Euclidean distances of the rows of ``x`` as scikit-learn computes them (float64:
+    squared norms plus the Gram matrix, floored at 0, a zero diagonal)."""
+    sq = np.einsum("ij,ij->i", x, x)[:, None]
+    d = -2 * (x @ x.T)
+    d += sq
+    d += sq.T
+    np.maximum(d, 0, out=d)
+    np.fill_diagonal(d, 0)
+    return np.sqrt(d, out=d)
 
 
 def topic_table(
