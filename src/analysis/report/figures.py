@@ -47,6 +47,14 @@ def static_figures(b: Mapping[str, Any], tables: Mapping[str, pl.DataFrame]) -> 
     return figs
 
 
+def planned(figs: Mapping[str, Any], p: ReportParams) -> dict[str, str]:
+    """What :func:`export_figures` returns when kaleido runs: figure name -> path relative to
+    ``reports/`` (none for ``figure_format: none``)."""
+    if p.figure_format == "none":
+        return {}
+    return {name: f"figures/{name}.{p.figure_format}" for name in figs}
+
+
 def export_figures(
     figs: dict[str, Any], folder: Path, p: ReportParams
 ) -> tuple[dict[str, str], str]:
@@ -95,7 +103,7 @@ def export_figures(
         p.figure_format,
         time.perf_counter() - started,
     )
-    return {name: f"figures/{path.name}" for name, path in zip(figs, paths, strict=True)}, ""
+    return planned(figs, p), ""
 
 
 # ---------------------------------------------------------------- static figures without a browser

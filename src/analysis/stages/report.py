@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -171,32 +172,45 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     # Publication first: if anything would leak, nothing is written.
     tables = public.public_tables(b, mp.privacy.min_cell_k)
     figs = figures.static_figures(b, tables)
-    fig_paths, fallback = figures.export_figures(figs, reports / "figures", p)
-    ctx = methodology.WriteupContext(
-        params=mp,
-        ingest=inp.ingest,
-        topics_metrics=inp.topics_metrics,
-        validity=inp.validity,
-        compare=inp.compare,
-        divergence=inp.divergence_result,
-        tables=tables,
-        figures=fig_paths,
-        figure_fallback=fallback,
-        model_docs=methodology.model_docs([m for m in mp.models.names if m in MODELS]),
-        lags=lags,
-    )
-    md = methodology.methodology_markdown(ctx)
     readme = public.readme(tables, mp.privacy.min_cell_k)
-    texts = inp.posts["text"].drop_nulls() if inp.posts is not None else []
     csvs = {name: df.write_csv() for name, df in tables.items()}
-    # every output against the posts in one reading of them
-    outputs = {"": md + readme, **{f"public/{name}.csv ": text for name, text in csvs.items()}}
-    found = publish.publication_problems(outputs, texts)
-    problems = [f"{name}{x}" for name in outputs for x in found[name]]
-    if problems:
-        raise PublicationError(
-            "publication outputs are not publishable: " + "; ".join(problems[:5])
+    texts = inp.posts["text"].drop_nulls() if inp.posts is not None else []
+
+    def writeup(fig_paths: dict[str, str], fallback: str) -> str:
+        """The methodology, checked: every output against the posts in one reading of them."""
+        ctx = methodology.WriteupContext(
+            params=mp,
+            ingest=inp.ingest,
+            topics_metrics=inp.topics_metrics,
+            validity=inp.validity,
+            compare=inp.compare,
+            divergence=inp.divergence_result,
+            tables=tables,
+            figures=fig_paths,
+            figure_fallback=fallback,
+            model_docs=methodology.model_docs([m for m in mp.models.names if m in MODELS]),
+            lags=lags,
         )
+        md = methodology.methodology_markdown(ctx)
+        outputs = {"": md + readme, **{f"public/{n}.csv ": text for n, text in csvs.items()}}
+        found = publish.publication_problems(outputs, texts)
+        problems = [f"{name}{x}" for name in outputs for x in found[name]]
+        if problems:
+            raise PublicationError(
+                "publication outputs are not publishable: " + "; ".join(problems[:5])
+            )
+        return md
+
+    # kaleido's browser mostly waits on itself (3-4 s to start): the check of the writeup, in
+    # polars, runs meanwhile against the figures the export will write; only where kaleido
+    # cannot run (fallback SVGs, named in the writeup) is the writeup made and checked again
+    with ThreadPoolExecutor(1, thread_name_prefix="figures") as pool:
+        exporting = pool.submit(figures.export_figures, figs, reports / "figures", p)
+        planned = figures.planned(figs, p)
+        md = writeup(planned, "")
+        fig_paths, fallback = exporting.result()
+    if (fig_paths, fallback) != (planned, ""):
+        md = writeup(fig_paths, fallback)
     (reports / "public").mkdir(parents=True, exist_ok=True)
     for old in (reports / "public").glob("*"):
         old.unlink()
