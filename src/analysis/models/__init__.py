@@ -1,8 +1,8 @@
 """Influence models, one module per model, all following ``analysis.models.base.Model``.
 
 The registry is the package itself: ``analysis.models.<name>`` is the model called ``<name>``
-(imported only when asked for, so a score stage loads one model). A module of this package is
-a model when it defines ``NAME``; the helpers (``common``, ``params``, ``validity``...) do not.
+(imported only when asked for: ``resonance score MODEL`` loads that one). A module of this
+package is a model when it defines ``NAME``; the helpers (``common``, ``params``...) are not.
 Models from elsewhere (a test's toy model) join with :meth:`Registry.register`.
 """
 

@@ -52,8 +52,8 @@ class ModelParams(Frozen):
     @field_validator("scored")
     @classmethod
     def _known_models(cls, scored: dict[str, dict[str, Any]] | None) -> Any:
-        # Names only: checking a model's own params imports its module, which a score stage
-        # must not do for the other models (own_params checks them where they are read).
+        # Names only: checking a model's own params imports its module, which loading params
+        # must not do (own_params checks them where they are read: score, validate, compare).
         from analysis.models import MODELS
 
         known = MODELS.available()

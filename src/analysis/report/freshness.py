@@ -11,7 +11,7 @@ must say so, in the analyst page and in the writeup, instead of presenting both 
 
 Each stage's typed result records the scoring date it evaluated (``as_of``); the report's own
 date is the scores' (:func:`analysis.models.common.resolve_as_of` on the interim posts, as the
-score stages compute it). :func:`evaluation_lags` lists every result whose date differs, with
+score stage computes it). :func:`evaluation_lags` lists every result whose date differs, with
 the number of posts between the two dates.
 
 A frozen stage also keeps the accounts its outputs name (``compare``'s
