@@ -125,7 +125,7 @@ def ols_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, np.ndar
 
     statsmodels' ``OLS(y, add_constant(x, has_constant="add")).fit()`` (the pseudo-inverse by
     SVD with its cut-off, R² against the weighted mean its OLS computes), in the same
-    arithmetic: ``tests/unit/test_divergence.py`` holds them equal to the bit. Written out
+    arithmetic: ``tests/unit/test_compare.py`` holds them equal to the bit. Written out
     because importing statsmodels was 1.7 of the stage's 2.8 s for a fit of two numbers.
     """
     exog = np.column_stack((np.ones_like(x, dtype=float), x))

@@ -81,9 +81,9 @@ def test_one_score_stage_runs_every_model_of_params():
     st = STAGES["score"]
     assert st["outs"] == [paths.SCORES.as_posix()]
     assert "src/analysis/models" in st["deps"]
+    # every model of params is a module in that folder (the registry's name for it)
     for name in model_params(PARAMS).names:
-        assert _under(f"src/analysis/models/{name}.py", "src/analysis/models")
-        assert _under(paths.score_file(name).as_posix(), st["outs"][0])
+        assert (ROOT / "src/analysis/models" / f"{name}.py").exists(), name
 
 
 @pytest.mark.parametrize("name", list(STAGES))

@@ -163,8 +163,10 @@ def test_its_module_and_its_params_line_are_deps_of_the_score_stage(tmp_path):
         stages = {s.name: s for s in repo.index.stages}
     stage = stages["score"]
     assert stage.cmd == "python -m analysis score"  # every model of models.scored
-    # its module (saved in src/analysis/models/) is in a folder the stage depends on
-    assert "src/analysis/models" in [d.def_path for d in stage.deps]
-    keys = [k for d in stage.deps if isinstance(d, ParamsDependency) for k in d.params]
-    assert "models.scored" in keys
+    # its module, saved where the registry looks (the package's own folder), is in a folder the
+    # stage depends on, and DVC reads its params line among the stage's params
+    package = Path(analysis.models.__path__[0]).resolve().relative_to(ROOT).as_posix()
+    assert package in [d.def_path for d in stage.deps]
+    (params_dep,) = [d for d in stage.deps if isinstance(d, ParamsDependency)]
+    assert params_dep.read_params()["models.scored"][NAME] == {"prior_posts": 5}
     assert [o.def_path for o in stage.outs] == [paths.SCORES.as_posix()]

@@ -453,9 +453,10 @@ def test_the_score_stage_leaves_the_texts_on_disk_and_every_model_scores_the_sam
 
 
 def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, small_demo) -> None:
-    """``score.run`` reads the tables once, hands the post topics to network_topic only, writes
-    one file per model of ``models.scored`` and deletes the file of a model no longer scored;
-    one model asked for alone writes the very same file and touches no other."""
+    """``score.run`` reads the tables once, reads the post topics just before network_topic and
+    hands them to it alone, writes one file per model of ``models.scored`` and deletes the file
+    of a model no longer scored; one model asked for alone writes the very same file and
+    touches no other; a model that reads the texts gets them, the others do not."""
     import argparse
 
     from analysis import paths
@@ -477,22 +478,31 @@ def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, sm
         paths.POST_TOPICS,
     )
     write_parquet(pl.DataFrame({"account_id": ["acct_old"]}), paths.score_file("dropped"))
-    loads, handed = [], {}
-    real_load, real_score = stage.load_tables, stage.score_one
+    loads, handed, events = [], {}, []
+    real_load, real_score, real_topics = stage.load_tables, stage.score_one, stage.read_post_topics
 
     def load(*args, **kwargs):
         loads.append(kwargs)
         return real_load(*args, **kwargs)
 
+    def read_topics(*args, **kwargs):
+        events.append("topics")
+        return real_topics(*args, **kwargs)
+
     def score(t, name, p, as_of):
-        handed[name] = t.post_topics is not None
+        events.append(name)
+        handed[name] = (t.post_topics is not None, "text" in t.posts.columns)
         return real_score(t, name, p, as_of)
 
     monkeypatch.setattr(stage, "load_tables", load)
+    monkeypatch.setattr(stage, "read_post_topics", read_topics)
     monkeypatch.setattr(stage, "score_one", score)
     assert stage.run({}, argparse.Namespace(models=[])) == 0
     assert len(loads) == 1 and loads[0]["topics"] is None
-    assert handed == {name: name == "network_topic" for name in MODELS}
+    assert handed == {name: (name == "network_topic", False) for name in MODELS}
+    # the topics are read once, right before the model that reads them
+    assert events.count("topics") == 1
+    assert events[events.index("topics") + 1] == "network_topic"
     assert sorted(f.stem for f in paths.SCORES.glob("*.parquet")) == sorted(MODELS)
     written = {f.name: f.read_bytes() for f in paths.SCORES.glob("*.parquet")}
     p = ModelParams()
@@ -511,4 +521,14 @@ def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, sm
     paths.score_file("network_topic").unlink()
     assert stage.run({}, argparse.Namespace(models=["network_topic"])) == 0
     assert {f.name: f.read_bytes() for f in paths.SCORES.glob("*.parquet")} == written
-    assert handed["network_topic"]
+    assert handed["network_topic"] == (True, False)
+    # a model that reads the texts gets them; the others still do not
+    monkeypatch.setattr(MODELS["conversation"], "READS_TEXT", True, raising=False)
+    handed.clear()
+    assert stage.run({}, argparse.Namespace(models=["volume", "conversation", "reach"])) == 0
+    assert handed == {
+        "volume": (False, False),
+        "conversation": (False, True),
+        "reach": (False, False),
+    }
+    assert len(loads) == 3 and "text" not in loads[2]["skip_post_columns"]

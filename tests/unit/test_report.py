@@ -757,3 +757,14 @@ def test_the_report_stage_does_not_import_scikit_learn() -> None:
     code = "import sys, analysis.stages.report; print(any(m.startswith('sklearn') for m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_topic_map_refuses_distances_that_are_not_finite() -> None:
+    """As scikit-learn's input check did: a NaN centroid must not become a map of NaNs."""
+    import numpy as np
+
+    from analysis.report import frames
+
+    dist = np.array([[0.0, 0.5, np.nan], [0.5, 0.0, 0.2], [np.nan, 0.2, 0.0]])
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        frames.metric_mds(dist)

@@ -182,6 +182,8 @@ def metric_mds(
     the bit); written here because importing ``sklearn.manifold`` cost the report stage 1.8 s
     for a map of a few dozen points.
     """
+    if not np.isfinite(dist).all():  # as scikit-learn's input check
+        raise ValueError("metric_mds: the distances hold NaN or infinity")
     rng = np.random.RandomState(seed)
     n = dist.shape[0]
     best, best_stress = None, None

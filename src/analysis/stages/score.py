@@ -108,13 +108,23 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     readers = [
         n for n, m in zip(names, modules, strict=True) if getattr(m, READS_TOPICS_FLAG, False)
     ]
-    # the topics (two rows a post) only while a model that reads them runs
-    topics = read_post_topics() if readers else None
-    for name in names:
-        handed = replace(tables, post_topics=topics) if name in readers else tables
+    # The topics (two rows a post) are read at the first model that reads them and dropped
+    # after the last; the texts, when one model reads them, are handed to that model alone
+    # (dropping columns copies nothing). Each model sees what its own stage saw before.
+    topics, read = None, False
+    for name, module in zip(names, modules, strict=True):
+        if name in readers and not read:
+            topics, read = read_post_topics(), True
+        own = skipped_post_columns([module])
+        handed = replace(
+            tables,
+            posts=tables.posts.drop(own, strict=False),
+            post_topics=topics if name in readers else None,
+        )
         started = time.perf_counter()
         write_scores(score_one(handed, name, p, as_of), name)
         log.info("%s: scored in %.1f s", name, time.perf_counter() - started)
+        del handed
         if readers and name == readers[-1]:
             topics = None  # not held through the models after the last reader
     if not asked:
