@@ -57,7 +57,7 @@ def load_tables(
         frames[table] = pl.read_parquet(path, columns=columns)
     if topics is None:
         return Tables(**frames)
-    return replace(Tables(**frames), post_topics=read_post_topics(topics))
+    return Tables(**frames, post_topics=read_post_topics(topics))
 
 
 def read_post_topics(path: Path = paths.POST_TOPICS) -> pl.DataFrame | None:
