@@ -116,7 +116,8 @@ def _scoped_reference(posts, as_of, half_life_days, window_days):
 
 def test_the_scoping_equals_the_former_scoping(small_demo) -> None:
     """Every (as_of, decay, window) scoping equals the scoping that filtered and windowed first,
-    then joined the parents and read the channels."""
+    then joined the parents and read the channels; so does the scoping of the posts annotated
+    once for the whole table (``common.annotate``), with addressees to look up or not."""
     from analysis.demo_check import tables_from_demo
 
     t = tables_from_demo(small_demo)
@@ -127,11 +128,20 @@ def test_the_scoping_equals_the_former_scoping(small_demo) -> None:
         (last - timedelta(days=7), 30.0, None),
         (last - timedelta(days=20), None, 14.0),
     ]
-    for case in cases:
-        got = common.scoped_posts(t.posts, *case)
-        want = _scoped_reference(t.posts, *case)
-        assert got.columns == want.columns
-        assert got.equals(want), case
+    # a third of the addressees left to the parent's author (a counterfactual table by hand)
+    unaddressed = t.posts.with_columns(
+        reply_to_account_id=pl.when(pl.int_range(pl.len()) % 3 == 0)
+        .then(None)
+        .otherwise(pl.col("reply_to_account_id"))
+    )
+    for posts in (t.posts, unaddressed):
+        annotated = common.annotate(posts)  # the score stage's: once for every model and date
+        assert common.annotate(annotated) is annotated
+        for case in cases:
+            want = _scoped_reference(posts, *case)
+            for got in (common.scoped_posts(posts, *case), common.scoped_posts(annotated, *case)):
+                assert got.columns == want.columns
+                assert got.equals(want), case
     windowed = common.scoped_posts(t.posts, *cases[3])
     assert windowed["created_at"].min() >= cases[3][0] - timedelta(days=14)
 

@@ -263,3 +263,22 @@ def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
         got = sorted(t for s in slices for t in s.select("u", "v", "w").iter_rows())
         assert got == want
         assert len(slices) == n_slices
+
+
+def test_the_earlier_rates_read_off_the_later_coding_equal_a_fresh_scoping() -> None:
+    """The band's earlier scores come from the later date's coded posts cut at the earlier date
+    (``Coded.before``): at every cut, the same rates, row for row, as scoping and coding the
+    posts before that date afresh."""
+    t = _town(24, 15)
+    p = ModelParams()
+    coded = conversation_eb.Coded.of(common.scoped_posts(t.posts, AS_OF, 30.0, None))
+    for days in (0.5, 3, 7, 11.2, 14.9, 30):
+        at = AS_OF - timedelta(days=days)
+        fresh = conversation_eb.rates(t, p, at).sort("account_id")
+        cut = conversation_eb.rates(t, p, at, coded.before(at)).sort("account_id")
+        assert fresh.height == cut.height
+        assert cut.equals(fresh.select(cut.columns)), days
+    # the same codes: a cut only drops rows, never recodes
+    early = coded.before(AS_OF - timedelta(days=7))
+    assert early.accounts is coded.accounts
+    assert early.own.height < coded.own.height and early.credit.height < coded.credit.height

@@ -532,3 +532,24 @@ def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, sm
         "reach": (False, False),
     }
     assert len(loads) == 3 and "text" not in loads[2]["skip_post_columns"]
+
+
+def test_the_score_stage_imports_the_models_slow_imports_ahead() -> None:
+    """``SLOW_IMPORTS`` of the models are imported on a thread (engagement names statsmodels);
+    nothing to import starts no thread; a module that fails to import raises nothing there
+    (the model's own import reports it)."""
+    import sys
+    import types
+
+    from analysis.stages.score import import_ahead
+
+    assert "statsmodels.discrete.discrete_model" in engagement.SLOW_IMPORTS
+    assert import_ahead([conversation, network]) is None
+    sys.modules.pop("colorsys", None)
+    model = types.SimpleNamespace(SLOW_IMPORTS=("analysis_no_such_module", "colorsys"))
+    other = types.SimpleNamespace(SLOW_IMPORTS=("colorsys",))
+    thread = import_ahead([model, other])
+    assert thread is not None
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+    assert "colorsys" in sys.modules  # after the failing one: each name is tried

@@ -74,12 +74,39 @@ def scoped_posts(
     held every variant through the batch: compare at 1M 415 -> 381 s and 2.5 -> 2.1 GiB without
     it, one 10M batch's models 8.1 -> 4.4 GiB, the same outputs (``docs/scaling.md``).
     """
-    annotated = _annotate(posts.filter(pl.col("created_at") < as_of), posts)
+    before = posts.filter(pl.col("created_at") < as_of)
+    if is_annotated(posts):  # annotated once for the whole table (:func:`annotate`)
+        annotated, own = before, [c for c in posts.columns if c not in ANNOTATION]
+    else:
+        annotated, own = _annotate(before, posts), posts.columns
     out = annotated.with_columns(w=weight_expr("created_at", as_of, half_life_days, window_days))
     if window_days is not None:
         out = out.filter(pl.col("w") > 0)
     # the posts' own columns, then w, then the annotation (the order models have always had)
-    return out.select(*posts.columns, "w", *annotated.columns[len(posts.columns) :])
+    return out.select(*own, "w", *ANNOTATION)
+
+
+#: The columns :func:`_annotate` adds, in its order (it also fills ``reply_to_account_id``).
+ANNOTATION = ("channel", "credits_responder", "is_reply", "is_self_reply")
+
+
+def is_annotated(posts: pl.DataFrame) -> bool:
+    """Whether ``posts`` carries :data:`ANNOTATION` (:func:`annotate` ran on it)."""
+    return set(ANNOTATION) <= set(posts.columns)
+
+
+def annotate(posts: pl.DataFrame) -> pl.DataFrame:
+    """``posts`` with what :func:`scoped_posts` adds that does not depend on the scoring date,
+    for the whole table at once: :func:`scoped_posts` then only filters it.
+
+    Each annotation is a function of a post's own row and its parent's (looked up in the whole
+    table either way), so annotating before or after the date's filter gives the same rows.
+    For a table that several models score as it is (the ``score`` stage: nine scopings of 0.1 s
+    each at 1M posts). Never for a table that is altered afterwards: an altered copy (a
+    counterfactual without some posts) would carry the annotation of the original, so the
+    stages that alter tables (validate, compare) do not annotate.
+    """
+    return posts if is_annotated(posts) else _annotate(posts, posts)
 
 
 def _annotate(frame: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:

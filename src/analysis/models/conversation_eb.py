@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
@@ -296,38 +297,69 @@ def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
         )
 
 
+@dataclass(frozen=True)
+class Coded:
+    """The scoped posts as :func:`item_outcomes` reads them, on integer codes.
+
+    ``own``: ``post_id, a, t, created_at``, the accounts' own posts (no reposts, no
+    placeholder) with the account ``a`` and the thread ``t`` as codes; ``credit``:
+    ``target_post_id, s, d, created_at``, the credit edges (``common.reply_edges``: who credits
+    whom, at the responding item's time) with ``s`` and ``d`` as codes; ``accounts``: the codes
+    (:func:`_account_codes`). The groups and joins then hash integers, not the pseudonyms' and
+    post ids' text.
+    """
+
+    own: pl.DataFrame
+    credit: pl.DataFrame
+    accounts: pl.DataFrame
+
+    @classmethod
+    def of(cls, posts: pl.DataFrame) -> Coded:
+        """Code the scoped posts ``posts`` (``common.scoped_posts``)."""
+        placeholder = schema.NONPARTICIPANT_ID
+        # Only the columns read below (a filter copies every column, texts included), and the
+        # credit edges built once for the weights and the items.
+        own = posts.select("post_id", "account_id", "kind", "root_post_id", "created_at").filter(
+            (pl.col("kind") != "repost") & (pl.col("account_id") != placeholder)
+        )
+        own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
+        credit = common.reply_edges(posts).select("target_post_id", "src", "dst", "created_at")
+        accounts = _account_codes(own["account_id"], credit["src"], credit["dst"])
+        threads = (
+            own["thread_id"]
+            .unique()
+            .to_frame()
+            .with_row_index("t")
+            .with_columns(pl.col("t").cast(pl.Int64))
+        )
+        own = (
+            own.join(accounts, on="account_id")
+            .join(threads, on="thread_id")
+            .select("post_id", "a", "t", "created_at")
+        )
+        credit = _code_edges(credit, accounts).select("target_post_id", "s", "d", "created_at")
+        return cls(own=own, credit=credit, accounts=accounts)
+
+    def before(self, at: datetime) -> Coded:
+        """What the posts strictly before ``at`` give: the same rows as coding those posts
+        (every row is a function of its own post, and an edge is dated by the responding item),
+        on the same codes, which nothing computed from them depends on. The band's earlier
+        scores read this, not a second scoping and coding (0.5 s at 1M posts)."""
+        early = pl.col("created_at") < at
+        return Coded(self.own.filter(early), self.credit.filter(early), self.accounts)
+
+
 def item_outcomes(
-    posts: pl.DataFrame, clique_power: float, repeat_power: float = 0.0
+    posts: pl.DataFrame | Coded, clique_power: float, repeat_power: float = 0.0
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per (account, thread) item: ``a, t, first_at, y`` (weighted distinct repliers to
     the account's posts in that thread), and the accounts' codes (``account_id, a``).
 
-    The account ``a`` and the thread ``t`` are integer codes (:func:`_account_codes`), so the
-    groups and joins below hash integers, not the pseudonyms' and post ids' text. A replier
-    found in ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal
-    repliers are not a community)."""
-    placeholder = schema.NONPARTICIPANT_ID
-    # Only the columns read below (a filter copies every column, texts included), and the
-    # credit edges built once for the weights and the items (three columns of them).
-    own = posts.select("post_id", "account_id", "kind", "root_post_id", "created_at").filter(
-        (pl.col("kind") != "repost") & (pl.col("account_id") != placeholder)
-    )
-    own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
-    credit = common.reply_edges(posts).select("target_post_id", "src", "dst")
-    accounts = _account_codes(own["account_id"], credit["src"], credit["dst"])
-    threads = (
-        own["thread_id"]
-        .unique()
-        .to_frame()
-        .with_row_index("t")
-        .with_columns(pl.col("t").cast(pl.Int64))
-    )
-    own = (
-        own.join(accounts, on="account_id")
-        .join(threads, on="thread_id")
-        .select("post_id", "a", "t", "created_at")
-    )
-    credit = _code_edges(credit, accounts)
+    ``posts``: the scoped posts, or them already coded (:class:`Coded`). A replier found in
+    ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers
+    are not a community)."""
+    coded = posts if isinstance(posts, Coded) else Coded.of(posts)
+    own, credit, accounts = coded.own, coded.credit, coded.accounts
     items = own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
     weights = _coded_weights(credit, accounts, clique_power)
     nobody = _placeholder_code(accounts)  # never counts as a replier
@@ -352,12 +384,18 @@ def item_outcomes(
     return items, accounts
 
 
-def rates(tables: Tables, p: ModelParams, as_of: datetime) -> pl.DataFrame:
+def rates(
+    tables: Tables, p: ModelParams, as_of: datetime, coded: Coded | None = None
+) -> pl.DataFrame:
     """Per account with an item before ``as_of``: ``score`` (posterior mean), ``score_se``,
-    ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``."""
+    ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``.
+
+    ``coded``: the posts before ``as_of`` already coded (:meth:`Coded.before` of a later
+    date's); else the posts of ``tables`` are scoped and coded here."""
     own = own_params(p, NAME, Params)
-    posts = common.scoped_posts(tables.posts, as_of, p.half_life_days, None)
-    items, accounts = item_outcomes(posts, own.clique_power, own.repeat_power)
+    if coded is None:
+        coded = Coded.of(common.scoped_posts(tables.posts, as_of, p.half_life_days, None))
+    items, accounts = item_outcomes(coded, own.clique_power, own.repeat_power)
     if items.height == 0:
         return pl.DataFrame(
             schema={
@@ -435,8 +473,10 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the independent conversation a typical item draws."""
     p = model_params(params)
     own = own_params(p, NAME, Params)
-    now = rates(tables, p, as_of)
-    before = rates(tables, p, as_of - timedelta(days=own.band_refresh_days))
+    coded = Coded.of(common.scoped_posts(tables.posts, as_of, p.half_life_days, None))
+    now = rates(tables, p, as_of, coded)
+    earlier = as_of - timedelta(days=own.band_refresh_days)
+    before = rates(tables, p, earlier, coded.before(earlier))
     n_bands = own.n_bands
     if before.height >= n_bands:
         qs = [i / n_bands for i in range(1, n_bands)]

@@ -43,6 +43,10 @@ COMPONENTS = {
     "c_community_prior": "the community's rate, borrowed where its own evidence is thin",
 }
 
+#: Modules its fit imports when it runs (1.1-1.7 s: pandas and scipy.stats come with them); the
+#: ``score`` stage imports them on a thread while the models ahead of this one run.
+SLOW_IMPORTS = ("statsmodels.discrete.discrete_model",)
+
 #: No params of its own (its ``models.scored`` line is ``{}``).
 Params = NoParams
 EXTRA = ("median_reactions_per_post", "shrinkage_weight")

@@ -15,7 +15,9 @@ other: the same model writes the same file alone or beside the others.
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -90,13 +92,40 @@ def stray_scores(names: Sequence[str], folder: Path = paths.SCORES) -> list[Path
     return [f for f in sorted(folder.glob("*.parquet")) if f.stem not in names]
 
 
+def import_ahead(modules: Sequence[object]) -> threading.Thread | None:
+    """Start importing the ``SLOW_IMPORTS`` of ``modules`` on a thread; None when none has any.
+
+    A model that imports a heavy library when it runs (engagement: statsmodels, 1.1-1.7 s)
+    then finds it loaded, its import done while the models ahead of it ran (polars and numpy
+    release the GIL). Python's lock per module makes an import that meets one in progress wait
+    for it, never run it twice; a failed import here fails again, with its error, in the model.
+    """
+    names = list(dict.fromkeys(n for m in modules for n in getattr(m, "SLOW_IMPORTS", ())))
+    if not names:
+        return None
+
+    def load() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # the model's own import reports it
+                continue
+
+    thread = threading.Thread(target=load, name="import-ahead")
+    thread.start()
+    return thread
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Score the models (every one of ``models.scored``, or those named) and write their files."""
     p = model_params(params)
     asked = list(getattr(args, "models", None) or [])
     names = list(dict.fromkeys(asked)) or list(p.names)
     modules = [registry.get(n) for n in names]
+    import_ahead(modules)
     tables = load_tables(topics=None, skip_post_columns=skipped_post_columns(modules))
+    # every model scopes the same table: its date-free annotation once, not once per model
+    tables = replace(tables, posts=common.annotate(tables.posts))
     as_of = common.resolve_as_of(p, tables.posts)
     log.info(
         "scoring %d model(s) for %s participants at %s from %s posts",
