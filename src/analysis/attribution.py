@@ -293,64 +293,62 @@ def evaluate_tags(
 ) -> dict:
     """Precision@k and MAP of both methods against answer tags weighted by score.
 
-    A topic stands for its most frequent first tag. P@k = relevant among the top min(k, n)
-    credited topics / min(k, n), over answerers credited at least one topic; MAP uses the
-    number of relevant tags as denominator (standard AP). ``*_common`` restricts both methods
-    to the answerers the evidence method credits, so they are compared on the same people.
+    A topic stands for its most frequent first tag. An answerer's credited list is the labels
+    of its attributed topics by rank, each label once (its best rank; equal ranks by label).
+    P@k = relevant among the top min(k, n) credited labels / min(k, n), over answerers with
+    truth credited at least one topic; MAP uses the number of relevant tags as denominator
+    (standard AP). ``*_common`` restricts both methods to the answerers the evidence method
+    credits, so they are compared on the same people. Means run over the answerers in
+    pseudonym order.
+
+    In polars, one pass for both methods (a loop over dictionaries per answerer took 1.5 s of
+    the ``topics`` stage at 1M posts).
     """
     first_tag = posts.select("post_id", pl.col("labels").list.first().alias("label"))
     label = topic_majority(post_topic, first_tag)
-    truth = answer_truth(posts)
-    relevant = truth.group_by("account_id").agg(pl.col("tag"))
-    n_rel = {a: len(t) for a, t in relevant.iter_rows()}
-    rel = {a: set(t) for a, t in relevant.iter_rows()}
-    att = (
+    truth = answer_truth(posts).select("account_id", pl.col("tag").alias("label"), hit=pl.lit(True))
+    n_rel = truth.group_by("account_id").agg(n_rel=pl.len())
+    who = ["method", "account_id"]
+    ranked = (
         attribution.filter("is_attributed")
+        .select("method", "account_id", "topic_id", "rank")
         .join(label, on="topic_id", how="inner")
-        .filter(pl.col("account_id").is_in(list(rel)))
-        .sort("rank")
+        .join(n_rel, on="account_id", how="inner")  # answerers with truth only
+        .join(truth, on=["account_id", "label"], how="left")
+        .sort(*who, "rank", "label")
+        .unique([*who, "label"], keep="first", maintain_order=True)
+        .with_columns(
+            hit=pl.col("hit").fill_null(False),
+            pos=pl.int_range(1, pl.len() + 1).over(who),
+        )
+        .with_columns(hits=pl.col("hit").cast(pl.Int64).cum_sum().over(who))
     )
-    lists: dict[str, dict[str, list[str]]] = {}
+    per = (
+        ranked.group_by(who)
+        .agg(
+            p_at_k=(pl.col("hit") & (pl.col("pos") <= k)).sum()
+            / pl.min_horizontal(pl.len(), pl.lit(k)),
+            ap=(pl.when(pl.col("hit")).then(pl.col("hits") / pl.col("pos")).otherwise(0.0)).sum()
+            / pl.col("n_rel").first(),
+        )
+        .sort(who)
+    )
+    common = per.filter(pl.col("method") == "evidence")["account_id"].implode()
+
+    def mean(values: pl.Series) -> float | None:
+        return float(np.mean(values.to_numpy())) if values.len() else None
+
+    out: dict = {"n_answerers_with_truth": n_rel.height}
     for method in ("naive", "evidence"):
-        per: dict[str, list[str]] = {}
-        for acct, lab in (
-            att.filter(pl.col("method") == method).select("account_id", "label").iter_rows()
-        ):
-            if lab not in per.setdefault(acct, []):
-                per[acct].append(lab)
-        lists[method] = per
-    common = set(lists["evidence"])
-
-    def p_at_k(per: dict[str, list[str]], who: set[str] | None = None) -> float | None:
-        vals = [
-            sum(t in rel[a] for t in ts[:k]) / min(k, len(ts))
-            for a, ts in per.items()
-            if ts and (who is None or a in who)
-        ]
-        return float(np.mean(vals)) if vals else None
-
-    def mean_ap(per: dict[str, list[str]], who: set[str] | None = None) -> float | None:
-        vals = []
-        for a, ts in per.items():
-            if not ts or (who is not None and a not in who):
-                continue
-            hits, s = 0, 0.0
-            for i, t in enumerate(ts, start=1):
-                if t in rel[a]:
-                    hits += 1
-                    s += hits / i
-            vals.append(s / n_rel[a])
-        return float(np.mean(vals)) if vals else None
-
-    out: dict = {"n_answerers_with_truth": len(rel)}
-    for method, per in lists.items():
+        mine = per.filter(pl.col("method") == method)
+        shared = mine.filter(pl.col("account_id").is_in(common))
         m = attribution.filter((pl.col("method") == method) & pl.col("is_attributed"))
         out[method] = {
-            f"precision_at_{k}": p_at_k(per),
-            "map": mean_ap(per),
-            f"precision_at_{k}_common": p_at_k(per, common),
-            "map_common": mean_ap(per, common),
-            "n_answerers_credited": len(per),
+            f"precision_at_{k}": mean(mine["p_at_k"]),
+            "map": mean(mine["ap"]),
+            f"precision_at_{k}_common": mean(shared["p_at_k"]),
+            "map_common": mean(shared["ap"]),
+            "n_answerers_credited": mine.height,
             "single_post_attribution_rate": float((m["n_posts"] == 1).mean()) if m.height else None,
         }
     return out

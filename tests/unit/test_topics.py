@@ -374,6 +374,100 @@ def test_evaluate_tags_precision():
     assert ev["naive"]["map"] == 0.5 and ev["evidence"]["map"] == 1.0
 
 
+def _evaluate_tags_by_loops(att, topic, posts, k=3):
+    """The per-answerer loops ``evaluate_tags`` replaced: the reference it must equal."""
+    from analysis.attribution import answer_truth, topic_majority
+
+    label = topic_majority(
+        topic, posts.select("post_id", pl.col("labels").list.first().alias("label"))
+    )
+    rel: dict[str, set[str]] = {}
+    for a, t in answer_truth(posts).select("account_id", "tag").iter_rows():
+        rel.setdefault(a, set()).add(t)
+    rows = (
+        att.filter("is_attributed")
+        .join(label, on="topic_id")
+        .filter(pl.col("account_id").is_in(list(rel)))
+        .sort("rank", "label")
+    )
+    out = {}
+    for method in ("naive", "evidence"):
+        per: dict[str, list[str]] = {}
+        for a, lab in (
+            rows.filter(pl.col("method") == method).select("account_id", "label").iter_rows()
+        ):
+            if lab not in per.setdefault(a, []):
+                per[a].append(lab)
+        p_k, ap = {}, {}
+        for a, ts in per.items():
+            p_k[a] = sum(t in rel[a] for t in ts[:k]) / min(k, len(ts))
+            hits, s = 0, 0.0
+            for i, t in enumerate(ts, start=1):
+                if t in rel[a]:
+                    hits += 1
+                    s += hits / i
+            ap[a] = s / len(rel[a])
+        out[method] = (p_k, ap)
+    return len(rel), out
+
+
+def test_evaluate_tags_equals_the_per_answerer_loops() -> None:
+    """Random tagged answers and attributions (labels shared by several topics, so an answerer's
+    list drops repeats; equal ranks; answerers without truth; one method absent): the same
+    answerers, the same P@3 and AP per answerer and the same means as the loops."""
+    rng = np.random.default_rng(11)
+    tags = ["beer", "wine", "tea", "gin", "rum"]
+    for trial in range(25):
+        n = int(rng.integers(5, 120))
+        posts = pl.DataFrame(
+            {
+                "post_id": [f"p{i}" for i in range(n)],
+                "account_id": [f"u{int(x)}" for x in rng.integers(0, 12, n)],
+                "kind": rng.choice(["question", "answer"], n).tolist(),
+                "score": rng.integers(-1, 4, n).tolist(),
+                "labels": [
+                    rng.choice(tags, int(rng.integers(1, 3)), replace=False).tolist()
+                    for _ in range(n)
+                ],
+            }
+        )
+        topic = pl.DataFrame(
+            {"post_id": posts["post_id"], "topic_id": rng.integers(-1, 8, n).tolist()}
+        )
+        m = int(rng.integers(0, 60))
+        methods = ["naive", "evidence"] if trial % 5 else ["naive"]
+        att = pl.DataFrame(
+            {
+                "method": rng.choice(methods, m).tolist(),
+                "account_id": [f"u{int(x)}" for x in rng.integers(0, 14, m)],
+                "topic_id": rng.integers(0, 8, m).tolist(),
+                "n_posts": rng.integers(1, 4, m).tolist(),
+                "is_attributed": (rng.random(m) < 0.8).tolist(),
+                "rank": rng.integers(1, 5, m).tolist(),
+            },
+            schema_overrides={"rank": pl.Int64, "topic_id": pl.Int64, "n_posts": pl.Int64},
+        ).unique(["method", "account_id", "topic_id"], keep="first", maintain_order=True)
+        ev = evaluate_tags(att, topic, posts)
+        n_truth, ref = _evaluate_tags_by_loops(att, topic, posts)
+        assert ev["n_answerers_with_truth"] == n_truth
+        common = set(ref["evidence"][0])
+        for method, (p_k, ap) in ref.items():
+            got = ev[method]
+            assert got["n_answerers_credited"] == len(p_k)
+            for key, values, who in (
+                ("precision_at_3", p_k, None),
+                ("map", ap, None),
+                ("precision_at_3_common", p_k, common),
+                ("map_common", ap, common),
+            ):
+                vals = [v for a, v in sorted(values.items()) if who is None or a in who]
+                want = float(np.mean(vals)) if vals else None
+                if want is None:
+                    assert got[key] is None, (trial, method, key)
+                else:
+                    assert got[key] == pytest.approx(want, rel=1e-12), (trial, method, key)
+
+
 def test_agreement_with_labels_as_codes_equals_scikit_learn_on_the_strings() -> None:
     """The topic-vs-label agreement compares the labels as integer codes: the same NMI and ARI,
     to the bit, as scikit-learn on the strings (nulls left out; non-ASCII labels sorted alike)."""
