@@ -623,3 +623,42 @@ def test_a_damaged_or_foreign_part_is_rewritten_and_a_failed_run_is_recovered(tm
     seen.clear()
     embed_by_month(posts, embed, folder, "fake@1", chunk_posts=16)
     assert 16 in seen and _parts_bytes(folder) == good
+
+
+def test_month_digests_are_the_sha256_of_each_months_row_digests_in_file_order() -> None:
+    """Per month: the number of posts and the sha256 of the concatenated sha256 hex digests of
+    its rows (``post_id``, null flag, text joined by the unit separator), in file order, as
+    hashlib computes them; another row order within a month gives another digest."""
+    from datetime import UTC, datetime, timedelta
+
+    from analysis.stages.embed import MONTH, month_digests
+
+    start = datetime(2026, 1, 25, tzinfo=UTC)
+    texts = ["a", None, "été", "", "b c", "a", None, "x" * 300]
+    posts = pl.DataFrame(
+        {
+            "post_id": [f"p{i}" for i in range(len(texts))],
+            "text": texts,
+            "created_at": [start + timedelta(days=3 * i) for i in range(len(texts))],
+        }
+    ).with_columns(_month=MONTH)
+    want: dict[str, dict] = {}
+    for month in dict.fromkeys(posts["_month"].to_list()):
+        rows = posts.filter(pl.col("_month") == month)
+        row_digests = [
+            hashlib.sha256(
+                "\x1f".join([pid, str(text is None).lower(), text or ""]).encode()
+            ).hexdigest()
+            for pid, text in rows.select("post_id", "text").iter_rows()
+        ]
+        want[month] = {
+            "n_posts": rows.height,
+            "sha256": hashlib.sha256("".join(row_digests).encode()).hexdigest(),
+        }
+    got = month_digests(posts)
+    assert got == want and list(got) == list(want)
+    swapped = month_digests(pl.concat([posts[1:2], posts[0:1], posts[2:]]))
+    assert swapped["2026-01"]["sha256"] != got["2026-01"]["sha256"]
+    assert {m: v for m, v in swapped.items() if m != "2026-01"} == {
+        m: v for m, v in got.items() if m != "2026-01"
+    }

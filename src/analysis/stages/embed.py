@@ -169,22 +169,25 @@ def month_digests(posts: pl.DataFrame) -> dict[str, dict[str, Any]]:
             f"embed: {posts['_month'].null_count()} posts have no created_at; ingest "
             "requires one (run `dvc repro ingest`)"
         )
-    rows = posts.select(
-        month="_month",
-        d=pl.concat_str(
-            [
-                pl.col("post_id"),
-                pl.col("text").is_null().cast(pl.String),
-                pl.col("text").fill_null(""),
-            ],
-            separator="\x1f",
-        ).chash.sha2_256(),
+    # the sha256 of the concatenated row digests, each month's rows in file order (a group-by
+    # keeps the rows' order inside a group), computed in polars: joining a million hex strings
+    # in Python took half of this function at 1M posts
+    months = (
+        posts.select(
+            month="_month",
+            d=pl.concat_str(
+                [
+                    pl.col("post_id"),
+                    pl.col("text").is_null().cast(pl.String),
+                    pl.col("text").fill_null(""),
+                ],
+                separator="\x1f",
+            ).chash.sha2_256(),
+        )
+        .group_by("month", maintain_order=True)
+        .agg(n_posts=pl.len(), sha256=pl.col("d").str.join("").chash.sha2_256())
     )
-    out: dict[str, dict[str, Any]] = {}
-    for (month,), group in rows.group_by("month", maintain_order=True):
-        digest = hashlib.sha256("".join(group["d"].to_list()).encode()).hexdigest()
-        out[str(month)] = {"n_posts": group.height, "sha256": digest}
-    return out
+    return {str(month): {"n_posts": n, "sha256": digest} for month, n, digest in months.iter_rows()}
 
 
 def embed_by_month(
