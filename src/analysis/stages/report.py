@@ -201,13 +201,18 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
             )
         return md
 
-    # kaleido's browser mostly waits on itself (3-4 s to start): the check of the writeup, in
-    # polars, runs meanwhile against the figures the export will write; only where kaleido
-    # cannot run (fallback SVGs, named in the writeup) is the writeup made and checked again
+    # kaleido's browser mostly waits on itself (3-5 s to start and draw): the check of the
+    # writeup, in polars, runs meanwhile against the figures the export will write, then the
+    # analyst page is built (it reads no static figure); only where kaleido cannot run
+    # (fallback SVGs, named in the writeup) is the writeup made and checked again
+    from plotly.offline import get_plotlyjs
+
     with ThreadPoolExecutor(1, thread_name_prefix="figures") as pool:
         exporting = pool.submit(figures.export_figures, figs, reports / "figures", p)
         planned = figures.planned(figs, p)
         md = writeup(planned, "")
+        secs = analyst.sections(inp, b, p)
+        page = analyst.render_index(p, inp, secs, get_plotlyjs(), lags)
         fig_paths, fallback = exporting.result()
     if (fig_paths, fallback) != (planned, ""):
         md = writeup(fig_paths, fallback)
@@ -223,11 +228,6 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     )
     plot_files = public.write_dvc_plot_data(tables, reports / "plots" / "report")
 
-    # Analyst page.
-    from plotly.offline import get_plotlyjs
-
-    secs = analyst.sections(inp, b, p)
-    page = analyst.render_index(p, inp, secs, get_plotlyjs(), lags)
     (reports / "index.html").write_text(page, encoding="utf-8")
     summary = {
         "n_inputs_read": len(inp.read),
