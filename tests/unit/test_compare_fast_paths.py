@@ -142,6 +142,9 @@ def test_the_scoping_equals_the_former_scoping(small_demo) -> None:
             for got in (common.scoped_posts(posts, *case), common.scoped_posts(annotated, *case)):
                 assert got.columns == want.columns
                 assert got.equals(want), case
+    # a stale column of the annotation's (not all of them: not annotated) is read afresh
+    stale = t.posts.with_columns(channel=pl.lit("stale"))
+    assert common.scoped_posts(stale, *cases[0]).equals(common.scoped_posts(t.posts, *cases[0]))
     windowed = common.scoped_posts(t.posts, *cases[3])
     assert windowed["created_at"].min() >= cases[3][0] - timedelta(days=14)
 

@@ -282,3 +282,20 @@ def test_the_earlier_rates_read_off_the_later_coding_equal_a_fresh_scoping() -> 
     early = coded.before(AS_OF - timedelta(days=7))
     assert early.accounts is coded.accounts
     assert early.own.height < coded.own.height and early.credit.height < coded.credit.height
+
+
+def test_the_published_band_reads_the_scores_a_week_earlier() -> None:
+    """``band_previous`` is each account's band among the scores ``band_refresh_days`` earlier,
+    computed afresh from the posts before that date (the edges their quintiles): the score
+    stage's cut of the later coding gives exactly that, and not the later date's scores."""
+    t = _town()
+    p = ModelParams()
+    out = conversation_eb.score(t, p, AS_OF)
+    earlier = conversation_eb.rates(t, p, AS_OF - timedelta(days=7))
+    edges = [conversation_eb._quantile(earlier["score"], i / 5) for i in range(1, 5)]
+    want = earlier.select(
+        "account_id", band_previous=conversation_eb.bands(earlier["score"], edges)
+    )
+    got = out.select("account_id", "band_previous").join(want, on="account_id", how="left")
+    assert got.height == out.height and got["band_previous_right"].null_count() == 0
+    assert got["band_previous"].to_list() == got["band_previous_right"].to_list()

@@ -75,10 +75,9 @@ def scoped_posts(
     it, one 10M batch's models 8.1 -> 4.4 GiB, the same outputs (``docs/scaling.md``).
     """
     before = posts.filter(pl.col("created_at") < as_of)
-    if is_annotated(posts):  # annotated once for the whole table (:func:`annotate`)
-        annotated, own = before, [c for c in posts.columns if c not in ANNOTATION]
-    else:
-        annotated, own = _annotate(before, posts), posts.columns
+    # annotated once for the whole table (:func:`annotate`), or here
+    annotated = before if is_annotated(posts) else _annotate(before, posts)
+    own = [c for c in posts.columns if c not in ANNOTATION]
     out = annotated.with_columns(w=weight_expr("created_at", as_of, half_life_days, window_days))
     if window_days is not None:
         out = out.filter(pl.col("w") > 0)
@@ -102,9 +101,10 @@ def annotate(posts: pl.DataFrame) -> pl.DataFrame:
     Each annotation is a function of a post's own row and its parent's (looked up in the whole
     table either way), so annotating before or after the date's filter gives the same rows.
     For a table that several models score as it is (the ``score`` stage: nine scopings of 0.1 s
-    each at 1M posts). Never for a table that is altered afterwards: an altered copy (a
-    counterfactual without some posts) would carry the annotation of the original, so the
-    stages that alter tables (validate, compare) do not annotate.
+    each at 1M posts). Never for a table that is altered afterwards: an altered copy (a post's
+    kind, parent or addressee changed) would carry the annotation of the original, so the
+    stages that alter tables (validate, compare) do not annotate, and a model that alters the
+    posts it is handed drops :data:`ANNOTATION` first (``docs/adding-a-model.md``).
     """
     return posts if is_annotated(posts) else _annotate(posts, posts)
 

@@ -164,6 +164,8 @@ def month_digests(posts: pl.DataFrame) -> dict[str, dict[str, Any]]:
     in the same vector space mean the part would be written with the same bytes: a post's
     vector is a function of its text alone (``embed_models``: no batch neighbour moves it), and
     the rows' order a function of the rows (:func:`file_order`)."""
+    if posts["post_id"].null_count():
+        raise ValueError(f"embed: {posts['post_id'].null_count()} posts have no post_id")
     if posts["_month"].null_count():
         raise ValueError(
             f"embed: {posts['_month'].null_count()} posts have no created_at; ingest "

@@ -122,8 +122,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     asked = list(getattr(args, "models", None) or [])
     names = list(dict.fromkeys(asked)) or list(p.names)
     modules = [registry.get(n) for n in names]
-    import_ahead(modules)
     tables = load_tables(topics=None, skip_post_columns=skipped_post_columns(modules))
+    import_ahead(modules)
     # every model scopes the same table: its date-free annotation once, not once per model
     tables = replace(tables, posts=common.annotate(tables.posts))
     as_of = common.resolve_as_of(p, tables.posts)
