@@ -12,7 +12,9 @@ DVC's own process is reported apart). Then the log-log slope of seconds against 
 ``dvc repro`` again: the re-run's seconds per stage as a share of the full run's. With
 ``--freeze topic_fit,validate,compare`` those stages are frozen first (``dvc freeze``: the
 topics refitted and the method's evaluation re-run on a schedule, not on every new post; the
-report then says how old they are).
+report then says how old they are). ``--repeats N`` adds 1 % and re-runs N times in a row
+(each time 1 % of the posts then in the dump) and prints each re-run's share and their median:
+the machine's speed moves within a day, and the re-run right after a full run is the slowest.
 ``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.
 ``--until score``: ingest, embed, topic_fit, topics and every model's scores), for sizes whose validate and
 compare would take hours. Each stage's figures are printed as it ends.
@@ -31,6 +33,7 @@ import contextlib
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -335,6 +338,21 @@ def ep_cache_dir() -> str:
     return EmbedParams().model_cache_dir
 
 
+def repeat_summary(repeats: list[dict[str, Any]], full_seconds: float) -> str:
+    """One line per +1 % re-run (seconds and share of the full run), then their median."""
+    shares = [100 * r["seconds"] / full_seconds for r in repeats]
+    lines = [
+        f"  re-run {i + 1}: +{r['n_new']} posts, {r['seconds']:.1f} s = {share:.2f} %"
+        for i, (r, share) in enumerate(zip(repeats, shares, strict=True))
+    ]
+    median = statistics.median(r["seconds"] for r in repeats)
+    lines.append(
+        f"  median of {len(repeats)} re-runs: {median:.1f} s = {100 * median / full_seconds:.2f} % "
+        f"(range {min(shares):.2f}-{max(shares):.2f} %)"
+    )
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="10k,30k,100k,300k")
@@ -356,6 +374,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument(
         "--until", help="run only this stage and those it depends on (e.g. score: ingest to scores)"
+    )
+    ap.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="N",
+        help="--incremental: add 1 %% and re-run N times in a row; print each share and the median",
     )
     a = ap.parse_args(argv)
     sizes = [parse_size(s) for s in a.sizes.split(",")]
@@ -390,16 +415,26 @@ def main(argv: list[str] | None = None) -> int:
         ok = {n: r for n, r in runs.items() if r["rc"] == 0}
         slopes = table(ok) if ok else []
         inc: dict[str, Any] | None = None
+        repeats: list[dict[str, Any]] = []
         if a.incremental and ok:
             n = max(ok)
-            m = add_new_posts(work / f"dump-{n}")
             frozen = [x for x in a.freeze.split(",") if x]
             if frozen:
                 dvc = str(Path(sys.executable).parent / "dvc")
                 subprocess.run([dvc, "freeze", *frozen], cwd=work / f"project-{n}", check=True)
-            inc = repro(work / f"project-{n}", work / f"repro-{n}-incremental.log", a.until)
-            inc["n_new"] = m
-            inc["frozen"] = frozen
+            for i in range(max(1, a.repeats)):
+                m = add_new_posts(work / f"dump-{n}")
+                suffix = "" if i == 0 else f"-{i + 1}"
+                run_i = repro(
+                    work / f"project-{n}", work / f"repro-{n}-incremental{suffix}.log", a.until
+                )
+                run_i["n_new"] = m
+                run_i["frozen"] = frozen
+                repeats.append(run_i)
+                if run_i["rc"]:
+                    failed += 1
+                    break
+            inc = repeats[0]
             full = ok[n]
             print(
                 f"\nincremental: +{m} posts ({100 * m / n:.0f} %) on {human(n)}: "
@@ -411,11 +446,15 @@ def main(argv: list[str] | None = None) -> int:
             for stage, (s, mib) in gi.items():
                 share = 100 * s / gf[stage][0] if stage in gf and gf[stage][0] else float("nan")
                 print(f"  {stage:<12}{s:>8.1f} s  {share:>5.0f} % of its full run  {mib:>6.0f} MiB")
+            if len(repeats) > 1:
+                print(repeat_summary(repeats, full["seconds"]))
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
             a.json.write_text(
                 json.dumps(
-                    {"runs": runs, "slopes": slopes, "incremental": inc}, indent=1, default=str
+                    {"runs": runs, "slopes": slopes, "incremental": inc, "repeats": repeats},
+                    indent=1,
+                    default=str,
                 )
             )
     finally:

@@ -46,3 +46,14 @@ def test_set_overrides_params_of_the_copy_and_refuses_an_unknown_name(tmp_path) 
     assert params["source"]["path"] == str(tmp_path / "dump")
     with pytest.raises(SystemExit, match=r"ingest\.engin: no such parameter"):
         setup_project(tmp_path / "q", tmp_path / "dump", tmp_path / "models", {"ingest.engin": 1})
+
+
+def test_repeated_re_runs_print_each_share_and_their_median() -> None:
+    from benchmarks.pipeline_scale import repeat_summary
+
+    runs = [{"seconds": s, "n_new": n} for s, n in ((50.0, 100), (40.0, 101), (46.0, 102))]
+    text = repeat_summary(runs, 1000.0)
+    lines = text.splitlines()
+    assert lines[0] == "  re-run 1: +100 posts, 50.0 s = 5.00 %"
+    assert lines[1] == "  re-run 2: +101 posts, 40.0 s = 4.00 %"
+    assert lines[-1] == "  median of 3 re-runs: 46.0 s = 4.60 % (range 4.00-5.00 %)"
