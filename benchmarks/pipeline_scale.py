@@ -436,6 +436,7 @@ def main(argv: list[str] | None = None) -> int:
                     break
             inc = repeats[0]
             full = ok[n]
+            m = inc["n_new"]  # the first re-run's: the lines below are about it
             print(
                 f"\nincremental: +{m} posts ({100 * m / n:.0f} %) on {human(n)}: "
                 f"{inc['seconds']:.1f} s = {100 * inc['seconds'] / full['seconds']:.0f} % of the "
