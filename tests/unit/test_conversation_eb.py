@@ -235,7 +235,9 @@ def test_circle_counts_by_triangles_equal_the_whole_circle_join(
     coded, n_ids = conversation_eb._code_edges(edges, accounts), accounts.height
     degrees = conversation_eb._degrees(coded)
     got = coded.select(
-        "src", "dst", n_circle=conversation_eb._circle_counts(coded, degrees, n_ids)
+        "src",
+        "dst",
+        n_circle=conversation_eb._circle_counts(coded, degrees, n_ids, [coded["n"].to_numpy()])[0],
     ).sort("src", "dst")
     # the reference reads the partner pairs by name
     named = pl.concat([edges.select(x="src", y="dst"), edges.select(x="dst", y="src")]).unique()
@@ -282,6 +284,32 @@ def test_the_earlier_rates_read_off_the_later_coding_equal_a_fresh_scoping() -> 
     early = coded.before(AS_OF - timedelta(days=7))
     assert early.accounts is coded.accounts
     assert early.own.height < coded.own.height and early.credit.height < coded.credit.height
+
+
+def test_the_weights_of_two_dates_come_from_one_listing_of_the_triangles(monkeypatch) -> None:
+    """The score needs the replier weights now and a week earlier: one listing of the whole
+    graph's triangles serves every date (a date's triangles are those whose three pairs it
+    holds), and each date's weights equal, row for row, those of its credit edges alone,
+    with the triangles in one slice or in many."""
+    t = _town(24, 15)
+    coded = conversation_eb.Coded.of(common.scoped_posts(t.posts, AS_OF, 30.0, None))
+    cuts = [*(AS_OF - timedelta(days=d) for d in (0.5, 3, 7, 11.2, 14.9, 30)), None]
+    for rows in (conversation_eb.WEDGE_ROWS, 3):
+        monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", rows)
+        got = conversation_eb._coded_weights_at(coded.credit, coded.accounts, 2.0, cuts)
+        for cut, w in zip(cuts, got, strict=True):
+            credit = (
+                coded.credit if cut is None else coded.credit.filter(pl.col("created_at") < cut)
+            )
+            want = conversation_eb._coded_weights(credit, coded.accounts, 2.0)
+            assert want.height == w.height, cut
+            assert w.sort("s", "d").equals(want.sort("s", "d")), cut
+    # the dates' graphs differ, triangles included: an early weight is not the later one
+    early, late = conversation_eb._coded_weights_at(
+        coded.credit, coded.accounts, 2.0, [AS_OF - timedelta(days=7), None]
+    )
+    both = early.join(late, on=["s", "d"])
+    assert both.height and (both["weight"] != both["weight_right"]).any()
 
 
 def test_the_published_band_reads_the_scores_a_week_earlier() -> None:

@@ -41,7 +41,7 @@ before ``as_of`` are read; reactions and export-time totals are not read at all.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -143,19 +143,58 @@ def _coded_weights(
 
     ``accounts``: the codes (:func:`_account_codes`); the non-participant placeholder, when it
     has one, is no partner of anyone."""
+    return _coded_weights_at(credit, accounts, clique_power, [None])[0]
+
+
+def _coded_weights_at(
+    credit: pl.DataFrame,
+    accounts: pl.DataFrame,
+    clique_power: float,
+    cuts: Sequence[datetime | None],
+) -> list[pl.DataFrame]:
+    """:func:`_coded_weights` of the credit edges dated before each of ``cuts`` (``None``:
+    all of them), from one listing of the partner graph's triangles.
+
+    The score reads the weights now and at the band's earlier date; the earlier graph's
+    triangles are those of the whole graph whose three pairs already existed, so one listing
+    serves both (each date's sums are over whole reply counts: exactly what a listing of the
+    earlier graph alone gives). ``credit`` needs ``created_at`` when a cut is a date.
+    """
     nobody = _placeholder_code(accounts)
+    counts = {
+        f"n{i}": (pl.len() if cut is None else (pl.col("created_at") < cut).sum()).cast(pl.Float64)
+        for i, cut in enumerate(cuts)
+    }
     edges = (
         credit.filter((pl.col("s") != nobody) & (pl.col("d") != nobody))
         .group_by("s", "d")
-        .agg(n=pl.len().cast(pl.Float64))
+        .agg(**counts)
     )
+    if edges.height == 0:
+        return [edges.select("s", "d", weight=pl.lit(0.0)) for _ in cuts]
+    circles = _circle_counts(
+        edges.select("s", "d"),
+        _degrees(edges),
+        accounts.height,
+        [edges[name].to_numpy() for name in counts],
+    )
+    out = []
+    for name, n_circle in zip(counts, circles, strict=True):
+        at = edges.select("s", "d", n=pl.col(name), n_circle=n_circle).filter(pl.col("n") > 0)
+        out.append(_weights(at, clique_power))
+    return out
+
+
+def _weights(edges: pl.DataFrame, clique_power: float) -> pl.DataFrame:
+    """``s, d, weight`` of coded edges ``s, d, n`` (replies), ``n_circle`` (what ``s`` sent
+    into ``d``'s circle): the formula of :func:`replier_weights`."""
     if edges.height == 0:
         return edges.select("s", "d", weight=pl.lit(0.0))
     n_accounts = pl.concat([edges["s"], edges["d"]]).n_unique()
     n_partners = _degrees(edges)
     sent = edges.group_by("s").agg(n_sent=pl.col("n").sum())
     return (
-        edges.select("s", "d", n_circle=_circle_counts(edges, n_partners, accounts.height))
+        edges.select("s", "d", "n_circle")
         .join(sent, on="s")
         .join(n_partners.rename({"x": "s"}), on="s")
         .join(n_partners.rename({"x": "d", "n_partners": "n_dst_partners"}), on="d")
@@ -181,19 +220,23 @@ def _degrees(coded: pl.DataFrame) -> pl.DataFrame:
     return pairs.group_by("x").agg(n_partners=pl.len())
 
 
-def _circle_counts(coded: pl.DataFrame, degrees: pl.DataFrame, n_ids: int) -> pl.Series:
-    """``n_circle``: what ``s`` sent into ``d``'s circle (``d`` and its partners), per edge of
-    ``coded`` (in its order).
+def _circle_counts(
+    pairs: pl.DataFrame, degrees: pl.DataFrame, n_ids: int, counts: Sequence[np.ndarray]
+) -> list[np.ndarray]:
+    """``n_circle`` for each count vector of ``counts``: what ``s`` sent into ``d``'s circle
+    (``d`` and its partners), per edge of ``pairs`` (``s, d``, in its order).
 
-    ``degrees``: :func:`_degrees` of ``coded``. ``n(s, d)`` plus ``n(s, t)`` for every other
-    target ``t`` of ``s`` that is a partner of ``d``: each such ``t`` closes a triangle
-    {s, d, t} of the partner graph. Joining every edge to the whole circle of its ``d`` costs
-    the sum over accounts of in-degree x degree, quadratic in a hub's partners (slope 2.7 at
-    100k posts); the triangles are listed once each instead, by orienting every partner pair
-    from the lower to the higher degree (the classic O(m^1.5) bound), then read in all six role
-    assignments. Each partner pair carries the ids
-    of its directed edges through the listing's joins, so no edge is looked up afterwards.
-    Self-edges never occur (``semantics.interactions`` drops them).
+    ``degrees``: :func:`_degrees` of ``pairs``. A count vector gives each edge's replies in
+    one graph: those with a count above 0 (a subgraph of ``pairs``, the whole when every count
+    is positive). ``n(s, d)`` plus ``n(s, t)`` for every other target ``t`` of ``s`` that is a
+    partner of ``d``: each such ``t`` closes a triangle {s, d, t} of the partner graph. Joining
+    every edge to the whole circle of its ``d`` costs the sum over accounts of in-degree x
+    degree, quadratic in a hub's partners (slope 2.7 at 100k posts); the triangles are listed
+    once each instead, by orienting every partner pair from the lower to the higher degree (the
+    classic O(m^1.5) bound), then read in all six role assignments; a subgraph's triangles are
+    those whose three pairs it holds. Each partner pair carries the ids of its directed edges
+    through the listing's joins, so no edge is looked up afterwards. Self-edges never occur
+    (``semantics.interactions`` drops them).
 
     The weights are reply counts (whole numbers held as floats), so the sums are exact in any
     order: the same numbers as a group-by, and slices of the triangles add up to the whole.
@@ -203,8 +246,7 @@ def _circle_counts(coded: pl.DataFrame, degrees: pl.DataFrame, n_ids: int) -> pl
     )
     r_of = np.empty(n_ids, dtype=np.int64)
     r_of[rank["x"].to_numpy()] = rank["r"].to_numpy()
-    s, d = r_of[coded["s"].to_numpy()], r_of[coded["d"].to_numpy()]
-    n = coded["n"].to_numpy()
+    s, d = r_of[pairs["s"].to_numpy()], r_of[pairs["d"].to_numpy()]
     eid = np.arange(s.size, dtype=np.int64)
     fwd = s < d
     # each undirected pair once, from the lower rank u to the higher v, with the ids of its
@@ -221,19 +263,24 @@ def _circle_counts(coded: pl.DataFrame, degrees: pl.DataFrame, n_ids: int) -> pl
         .group_by("u", "v")
         .agg(pl.col("f").max(), pl.col("b").max())
     )
-    out = n.copy()
+    outs = [n.copy() for n in counts]
+    # per graph: whether a directed edge id (-1: none) is one of its edges
+    present = [np.append(n > 0, False) for n in counts]  # index -1: the False appended
     for tri in _triangles(up):
         e = {c: tri[c].to_numpy() for c in tri.columns if c.startswith("e_")}
-        for sd, st in _ROLES:
-            both = (e[sd] >= 0) & (e[st] >= 0)
-            out += np.bincount(e[sd][both], weights=n[e[st][both]], minlength=n.size)
-    return pl.Series("n_circle", out)
+        for n, has, out in zip(counts, present, outs, strict=True):
+            h = {c: has[ids] for c, ids in e.items()}
+            for sd, st, dt, td in _ROLES:
+                both = h[sd] & h[st] & (h[dt] | h[td])
+                out += np.bincount(e[sd][both], weights=n[e[st][both]], minlength=n.size)
+    return outs
 
 
 #: The six role assignments (s, d, t) of a triangle's corners u < v < w, as the columns of the
-#: directed edges s -> d and s -> t that :func:`_triangles` carries (``e_uv`` is u -> v).
+#: directed edges s -> d, s -> t, d -> t and t -> d that :func:`_triangles` carries (``e_uv``
+#: is u -> v).
 _ROLES = [
-    (f"e_{'uvw'[i]}{'uvw'[j]}", f"e_{'uvw'[i]}{'uvw'[k]}")
+    tuple(f"e_{'uvw'[x]}{'uvw'[y]}" for x, y in ((i, j), (i, k), (j, k), (k, j)))
     for i, j, k in itertools.permutations(range(3))
 ]
 
@@ -350,18 +397,23 @@ class Coded:
 
 
 def item_outcomes(
-    posts: pl.DataFrame | Coded, clique_power: float, repeat_power: float = 0.0
+    posts: pl.DataFrame | Coded,
+    clique_power: float,
+    repeat_power: float = 0.0,
+    weights: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """One row per (account, thread) item: ``a, t, first_at, y`` (weighted distinct repliers to
     the account's posts in that thread), and the accounts' codes (``account_id, a``).
 
     ``posts``: the scoped posts, or them already coded (:class:`Coded`). A replier found in
     ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers
-    are not a community)."""
+    are not a community). ``weights``: the replier weights of these coded posts
+    (:func:`_coded_weights_at`) when the caller has them."""
     coded = posts if isinstance(posts, Coded) else Coded.of(posts)
     own, credit, accounts = coded.own, coded.credit, coded.accounts
     items = own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
-    weights = _coded_weights(credit, accounts, clique_power)
+    if weights is None:
+        weights = _coded_weights(credit, accounts, clique_power)
     nobody = _placeholder_code(accounts)  # never counts as a replier
     # Credit each item drew, by the platform's meaning (``analysis.semantics``): replies to it;
     # for a Stack Exchange answer, the asker's credit and the comments on it.
@@ -385,17 +437,22 @@ def item_outcomes(
 
 
 def rates(
-    tables: Tables, p: ModelParams, as_of: datetime, coded: Coded | None = None
+    tables: Tables,
+    p: ModelParams,
+    as_of: datetime,
+    coded: Coded | None = None,
+    weights: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """Per account with an item before ``as_of``: ``score`` (posterior mean), ``score_se``,
     ``c_own``, ``c_prior``, ``recent_rate``, ``long_run_rate``, ``n_items``, ``n_obs``.
 
     ``coded``: the posts before ``as_of`` already coded (:meth:`Coded.before` of a later
-    date's); else the posts of ``tables`` are scoped and coded here."""
+    date's); else the posts of ``tables`` are scoped and coded here. ``weights``: their
+    replier weights, when computed with another date's (:func:`_coded_weights_at`)."""
     own = own_params(p, NAME, Params)
     if coded is None:
         coded = Coded.of(common.scoped_posts(tables.posts, as_of, p.half_life_days, None))
-    items, accounts = item_outcomes(coded, own.clique_power, own.repeat_power)
+    items, accounts = item_outcomes(coded, own.clique_power, own.repeat_power, weights)
     if items.height == 0:
         return pl.DataFrame(
             schema={
@@ -474,9 +531,13 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     p = model_params(params)
     own = own_params(p, NAME, Params)
     coded = Coded.of(common.scoped_posts(tables.posts, as_of, p.half_life_days, None))
-    now = rates(tables, p, as_of, coded)
     earlier = as_of - timedelta(days=own.band_refresh_days)
-    before = rates(tables, p, earlier, coded.before(earlier))
+    # the replier weights of both dates from one listing of the triangles
+    w_now, w_before = _coded_weights_at(
+        coded.credit, coded.accounts, own.clique_power, [None, earlier]
+    )
+    now = rates(tables, p, as_of, coded, w_now)
+    before = rates(tables, p, earlier, coded.before(earlier), w_before)
     n_bands = own.n_bands
     if before.height >= n_bands:
         qs = [i / n_bands for i in range(1, n_bands)]
