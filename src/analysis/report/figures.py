@@ -7,14 +7,11 @@ this module writes the static files.
 
 from __future__ import annotations
 
-import asyncio
 import html
 import logging
-import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
 from typing import Any
 
 import polars as pl
@@ -58,109 +55,10 @@ def planned(figs: Mapping[str, Any], p: ReportParams) -> dict[str, str]:
     return {name: f"figures/{name}.{p.figure_format}" for name in figs}
 
 
-class Browser:
-    """A kaleido browser (headless Chromium) opened on a thread of its own.
-
-    The report stage opens it first thing: Chromium takes 2-3 s to start and load plotly.js,
-    and that wait overlaps the reading of the inputs instead of following it (measured: six
-    figures 1.2-1.4 s on an open browser, 3-4.6 s with plotly's ``write_images``, which opens
-    one per call). Opening may fail (no Chromium): :meth:`write` raises that error, and
-    :func:`export_figures` falls back to plain SVGs. Every wait is bounded by ``timeout``; a
-    hung browser raises ``TimeoutError`` rather than stalling ``dvc repro``.
-
-    Use it as a context manager: leaving it closes the browser and stops its thread.
-    """
-
-    def __init__(self, timeout: float = 180.0) -> None:
-        self.timeout = timeout
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="kaleido", daemon=True)
-        self._thread.start()
-        self._opening = asyncio.run_coroutine_threadsafe(self._open(), self._loop)
-
-    @staticmethod
-    async def _open() -> Any:
-        import kaleido
-        import plotly.io as pio
-
-        # the options plotly's own write_images passes (its defaults: plotly.js of the
-        # installed plotly, the request headers), so the files are the same bytes
-        d = pio.defaults
-        kopts = {
-            k: v
-            for k, v in (
-                ("plotlyjs", d.plotlyjs),
-                ("mathjax", d.mathjax),
-                ("headers", getattr(d, "headers", None)),
-            )
-            if v
-        }
-        k = kaleido.Kaleido(**kopts)
-        await k.open()
-        return k
-
-    def write(self, figs: Mapping[str, Any], paths: list[Path], p: ReportParams) -> None:
-        """Write ``figs`` (name -> plotly figure) to ``paths``, in order, as ``p`` says."""
-        import plotly.io as pio
-
-        k = self._opening.result(self.timeout)
-        d = pio.defaults
-        specs = [
-            {
-                "fig": fig.to_dict(),
-                "path": path,
-                "opts": {
-                    "format": p.figure_format,
-                    "width": p.figure_width,
-                    "height": d.default_height,
-                    "scale": p.figure_scale,
-                },
-                "topojson": d.topojson,
-            }
-            for fig, path in zip(figs.values(), paths, strict=True)
-        ]
-        job = k.write_fig_from_object(specs, cancel_on_error=True)
-        asyncio.run_coroutine_threadsafe(job, self._loop).result(self.timeout)
-
-    def close(self) -> None:
-        """Close the browser (if it opened) and stop the thread."""
-        try:
-            k = self._opening.result(self.timeout)
-        except Exception:  # never opened: nothing to close
-            k = None
-        try:
-            if k is not None:
-                closing = asyncio.run_coroutine_threadsafe(k.close(), self._loop)
-                closing.result(self.timeout)
-        finally:
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(self.timeout)
-            if not self._thread.is_alive():
-                self._loop.close()
-
-    def __enter__(self) -> Browser:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
 def export_figures(
-    figs: dict[str, Any], folder: Path, p: ReportParams, browser: Browser | None = None
+    figs: dict[str, Any], folder: Path, p: ReportParams
 ) -> tuple[dict[str, str], str]:
     """Write static figures with kaleido (headless Chromium).
-
-    Args:
-        figs: figure name -> plotly figure.
-        folder: ``reports/figures``; emptied first.
-        p: the format and size.
-        browser: an open :class:`Browser` (the stage opens one early); ``None`` opens one
-            here for these figures.
 
     Returns:
         Figure name -> path relative to ``reports/``, and the error that kept kaleido from
@@ -175,15 +73,18 @@ def export_figures(
             "No static figures in this run (report.figure_format is none, or no input for any).\n"
         )
         return {}, ""
+    import plotly.io as pio
 
     paths = [folder / f"{name}.{p.figure_format}" for name in figs]
     started = time.perf_counter()
     try:
-        if browser is None:
-            with Browser() as own:
-                own.write(figs, paths, p)
-        else:
-            browser.write(figs, paths, p)
+        pio.write_images(
+            list(figs.values()),
+            paths,
+            format=p.figure_format,
+            width=p.figure_width,
+            scale=p.figure_scale,
+        )
     except Exception as exc:  # no browser: plain SVGs drawn from the figures' data instead
         log.warning("kaleido could not run (%s): writing fallback SVGs", exc)
         for path in paths:

@@ -25,7 +25,6 @@ import argparse
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -163,22 +162,6 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     """Build and write every report output under ``root``; returns a summary in numbers."""
     started = time.perf_counter()
     mp = Params.of(params)  # every section the outputs print, typed
-    # kaleido's Chromium starts (2-3 s) while the inputs are read, not after
-    with ExitStack() as stack:
-        browser = None
-        if mp.report.figure_format != "none":
-            browser = stack.enter_context(figures.Browser())
-        return _write_report(root, params, mp, browser, started)
-
-
-def _write_report(
-    root: Path,
-    params: dict[str, Any],
-    mp: Params,
-    browser: figures.Browser | None,
-    started: float,
-) -> dict[str, Any]:
-    """:func:`write_report`'s body, with the browser it opened (``None``: no figures)."""
     p = mp.report
     check_named_accounts(root)
     inp = load_inputs(root, params)
@@ -218,14 +201,14 @@ def _write_report(
             )
         return md
 
-    # kaleido's browser mostly waits on itself (1-2 s to draw once open): the check of the
+    # kaleido's browser mostly waits on itself (3-5 s to start and draw): the check of the
     # writeup, in polars, runs meanwhile against the figures the export will write, then the
     # analyst page is built (it reads no static figure); only where kaleido cannot run
     # (fallback SVGs, named in the writeup) is the writeup made and checked again
     from plotly.offline import get_plotlyjs
 
     with ThreadPoolExecutor(1, thread_name_prefix="figures") as pool:
-        exporting = pool.submit(figures.export_figures, figs, reports / "figures", p, browser)
+        exporting = pool.submit(figures.export_figures, figs, reports / "figures", p)
         planned = figures.planned(figs, p)
         md = writeup(planned, "")
         secs = analyst.sections(inp, b, p)
