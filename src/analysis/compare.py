@@ -29,7 +29,7 @@ import polars as pl
 from pydantic import Field
 
 from analysis.compare_ranks import PairOrders, pair_statistics, resampled_statistics
-from analysis.compute import Engine, LocalEngine
+from analysis.compute import Engine, map_threads
 from analysis.config import Frozen
 
 # The robustness tests own their params and gates (``analysis.counterfactual``).
@@ -114,9 +114,9 @@ def agreement(
         pairs.append(
             PairJob(name_a, name_b, joined["a"].to_numpy(), joined["b"].to_numpy(), state, n_draws)
         )
-    rows = (engine or LocalEngine()).map(
-        pair_agreement, pairs, top_k=params.top_k, rbo_p=params.rbo_p
-    )
+    # the pairs' work is numpy and scipy's merge sort, which release the GIL: on this
+    # process, one thread per core
+    rows = map_threads(engine, pair_agreement, pairs, top_k=params.top_k, rbo_p=params.rbo_p)
     return pl.DataFrame(
         [row for pair in rows for row in pair],
         schema={

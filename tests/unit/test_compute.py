@@ -80,6 +80,50 @@ def test_engines_map_in_item_order_with_shared_inputs(engine) -> None:
     assert os.getpid() not in set(engine.map(_pid, range(8)))
 
 
+def _barrier_task(item: int, barrier, offset: int) -> tuple[int, str]:
+    import threading
+
+    if item < 2:  # the first two items wait for each other: they must run at once
+        barrier.wait(timeout=30)
+    return item + offset, threading.current_thread().name
+
+
+def test_map_threads_runs_the_local_items_on_threads_in_item_order(monkeypatch) -> None:
+    import threading
+
+    monkeypatch.setattr(compute, "available_cores", lambda: 3)
+    out = compute.map_threads(
+        None, _barrier_task, range(40), barrier=threading.Barrier(2), offset=1
+    )
+    assert [v for v, _ in out] == [i + 1 for i in range(40)]
+    assert len({name for _, name in out[:2]}) == 2  # a lone thread would break the barrier
+    # one core: the plain loop of the local engine, in this thread
+    monkeypatch.setattr(compute, "available_cores", lambda: 1)
+    alone = compute.map_threads(LocalEngine(), _barrier_task, range(2, 9), barrier=None, offset=0)
+    assert alone == [(i, threading.current_thread().name) for i in range(2, 9)]
+
+
+def test_the_agreement_bootstrap_does_not_depend_on_the_number_of_threads(monkeypatch) -> None:
+    rng = np.random.default_rng(8)
+    x = rng.normal(size=150)
+    ids = [f"acct_{i:03d}" for i in range(150)]
+    scores = {
+        m: pl.DataFrame({"account_id": ids, "score": np.round(v, 1)})
+        for m, v in {
+            "a": x,
+            "b": x + rng.normal(size=150),
+            "c": rng.normal(size=150),
+            "d": -x,
+        }.items()
+    }
+    p = compare.CompareParams(n_boot=40)
+    monkeypatch.setattr(compute, "available_cores", lambda: 1)
+    one = compare.agreement(scores, p)
+    monkeypatch.setattr(compute, "available_cores", lambda: 4)
+    assert_frame_equal(compare.agreement(scores, p), one, check_exact=True)
+    assert one["ci_low"].null_count() == 0 and one.height == 6 * 5
+
+
 def _malloc_env(_: object) -> str | None:
     import os
 
