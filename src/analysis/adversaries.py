@@ -15,8 +15,11 @@ its strength, so a report can show the elasticity of each model, not one point:
 * :func:`sockpuppet_farm`: new accounts that only reply to and like one target;
 * :func:`reaction_ring`: existing accounts reply to and like each other.
 
-Every random choice takes a seed, and every order is key-independent (post times and texts,
-never pseudonyms), so results do not change with the pseudonymisation key.
+Every random choice takes a seed, and every order is key-independent (post times and a hash
+of the texts, ``analysis.ordering``, never pseudonyms), so results do not change with the
+pseudonymisation key. The posts may hold their texts or only the texts' digest
+(``ordering.TEXT_HASH``, as stage ``compare`` loads them): the same orders either way, and a
+synthetic post gets the digest of its text where the table holds digests.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis import schema
+from analysis import ordering, schema
 from analysis.models.base import Tables
 
 #: Fields a synthetic post leaves empty or at zero (no views recorded, no reactions).
@@ -39,10 +42,27 @@ _BLANK_POST: dict[str, Any] = dict(
 
 
 def _before(tables: Tables, as_of: datetime) -> pl.DataFrame:
-    """Posts strictly before ``as_of``, latest first (ties by post text: key-independent)."""
-    return tables.posts.filter(pl.col("created_at") < as_of).sort(
-        ["created_at", "text"], descending=[True, False]
+    """Posts strictly before ``as_of``, latest first (ties by the text's hash: key-independent;
+    the post id breaks only ties of equal time and text, as ``ordering.sort_posts`` does)."""
+    posts = tables.posts.filter(pl.col("created_at") < as_of)
+    return (
+        posts.with_columns(_h=ordering.hash_of(posts))
+        .sort(["created_at", "_h", "post_id"], descending=[True, False, False])
+        .drop("_h")
     )
+
+
+def _by_time(posts: pl.DataFrame) -> pl.DataFrame:
+    """``posts`` earliest first, ties by the text's hash (key-independent)."""
+    return posts.with_columns(_h=ordering.hash_of(posts)).sort("created_at", "_h").drop("_h")
+
+
+def _conform(new: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
+    """Synthetic posts ``new`` (with ``text``) in the columns and types of ``posts``: where
+    ``posts`` holds the texts' digest instead of the texts, the digest of ``new``'s texts."""
+    if "text" not in posts.columns:
+        new = new.with_columns(ordering.text_digest(new["text"]).get_columns())
+    return new.select(posts.columns).cast(posts.schema)
 
 
 def _clip(when: datetime, as_of: datetime) -> datetime:
@@ -71,7 +91,7 @@ def add_posts(tables: Tables, rows: list[dict[str, Any]]) -> Tables:
     """Tables with extra posts; a reply inherits its parent's topics (what it answers)."""
     if not rows:
         return tables
-    new = pl.DataFrame(rows, schema=tables.posts.schema)
+    new = _conform(pl.DataFrame(rows, schema=schema.columns("posts", schema.INTERIM)), tables.posts)
     topics = tables.post_topics
     if topics is not None:
         inherited = (
@@ -129,9 +149,11 @@ def inject_posts(
     seeded pool of that share of the participants (at least one account).
     """
     rng = np.random.default_rng(seed)
-    own = tables.posts.filter(
-        pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at") < as_of)
-    ).sort("created_at", "text")
+    own = _by_time(
+        tables.posts.filter(
+            pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at") < as_of)
+        )
+    )
     pieces = []
     for aid in account_ids:  # caller's order, itself key-independent
         group = own.filter(pl.col("account_id") == aid)
@@ -162,9 +184,10 @@ def inject_posts(
         n_likes=pl.lit(0, dtype=pl.Int64),
         n_reposts=pl.lit(0, dtype=pl.Int64),
         n_comments_reported=pl.lit(0, dtype=pl.Int64),
-        labels=pl.lit(None, dtype=tables.posts.schema["labels"]),
+        labels=pl.lit(None, dtype=schema.columns("posts", schema.INTERIM)["labels"]),
     )
-    out = tables.with_posts(pl.concat([tables.posts, extra.select(tables.posts.columns)]))
+    extra = _conform(extra, tables.posts)
+    out = tables.with_posts(pl.concat([tables.posts, extra]))
     if replier_share <= 0 or replies_per_post <= 0:
         return out
     pool = [a for a in key_free_order(tables, as_of) if a not in set(account_ids)]
@@ -183,18 +206,21 @@ def inject_posts(
 
 
 def key_free_order(tables: Tables, as_of: datetime) -> list[str]:
-    """Participants with a post before ``as_of``, ordered by first post time, then its text.
+    """Participants with a post before ``as_of``, ordered by first post time, then its text's
+    hash (``analysis.ordering``).
 
     Pseudonyms change with the secret key; first post time and content do not, so sampling from
     this order gives the same accounts (the same people) under any key.
     """
+    posts = tables.posts.filter(pl.col("created_at") < as_of).join(
+        tables.participants().select("account_id"), on="account_id", how="semi"
+    )
     first = (
-        tables.posts.filter(pl.col("created_at") < as_of)
-        .join(tables.participants().select("account_id"), on="account_id", how="semi")
-        .sort("created_at", "text", "kind")
+        posts.select("account_id", "created_at", "kind", _h=ordering.hash_of(posts))
+        .sort("created_at", "_h", "kind")
         .group_by("account_id", maintain_order=True)
-        .agg(pl.col("created_at").first(), pl.col("text").first())
-        .sort("created_at", "text")
+        .agg(pl.col("created_at").first(), pl.col("_h").first())
+        .sort("created_at", "_h")
     )
     return first["account_id"].to_list()
 

@@ -16,6 +16,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from analysis import ordering
 from analysis.models.base import Tables
 
 # ---------------------------------------------------------------------------------------------
@@ -83,10 +84,12 @@ def time_off(
 
 
 def _own_before(tables: Tables, account_ids: Sequence[str], as_of: datetime) -> pl.DataFrame:
-    """The accounts' own posts before ``as_of``, in a key-independent order (time, text)."""
-    return tables.posts.filter(
+    """The accounts' own posts before ``as_of``, in a key-independent order (time, the text's
+    hash: ``analysis.ordering``, from the text or its digest)."""
+    own = tables.posts.filter(
         pl.col("account_id").is_in(list(account_ids)) & (pl.col("created_at") < as_of)
-    ).sort("created_at", "text", "kind")
+    )
+    return own.with_columns(_h=ordering.hash_of(own)).sort("created_at", "_h", "kind").drop("_h")
 
 
 def placebo_off(

@@ -1,6 +1,7 @@
 """Stage ``compare``: ``python -m analysis compare``.
 
-Reads ``data/interim/{accounts,posts,reactions}.parquet`` (+ ``data/processed/post_topics.parquet``),
+Reads ``data/interim/{accounts,posts,reactions}.parquet`` (the posts' texts as their digest:
+``stages.digest``) and ``data/processed/post_topics.parquet``,
 every ``data/processed/scores/<model>.parquet``, ``data/processed/validity.json`` (validity) and,
 on the demo, the planted roles. Writes ``data/processed/counterfactual_changes.parquet``
 (every re-scored account of every counterfactual test),
@@ -32,7 +33,7 @@ from analysis.config import DemoParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
-from analysis.stages.score import load_tables
+from analysis.stages.digest import load_digest_tables
 
 log = logging.getLogger(__name__)
 
@@ -97,7 +98,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     cp = section(params, "compare", compare.CompareParams)
     mp = model_params(params)
     names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
-    tables = load_tables()
+    # the texts stay in the file: their digest orders posts and accounts (the adversaries' too)
+    tables = load_digest_tables(names)
     as_of = common.resolve_as_of(mp, tables.posts)
     scores = {}
     for name in names:

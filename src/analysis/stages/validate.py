@@ -23,43 +23,28 @@ from typing import Any
 
 import polars as pl
 
-from analysis import contracts, groundtruth, ordering, paths, vectors
+from analysis import contracts, groundtruth, paths
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import section
-from analysis.io import column_batches, write_json
+from analysis.io import write_json
 from analysis.models import common, incremental, validity, within_thread
-from analysis.models.base import Tables, skipped_post_columns
+from analysis.models.base import Tables
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
-from analysis.stages.score import load_tables
+from analysis.stages.digest import load_digest_tables
 from analysis.topics import TopicsParams, post_topics_before
 
 log = logging.getLogger(__name__)
 
 
 def load_validate_tables(names: list[str], interim: Path = paths.INTERIM) -> Tables:
-    """The interim tables, the posts' texts left in the file unless a model reads them.
-
-    Validate reads the texts for two things only: the key-independent order of posts and
-    accounts (a hash of each text) and the within-thread test's control for text length. Their
-    digest (``ordering.text_digest``: 12 bytes a post) is computed from the file batch by batch
-    and stands in for them (~1 GiB at 10M posts); the posts' ``labels`` are not read either.
-    A model that sets ``READS_TEXT = True`` gets the posts whole. The run's post topics are
-    not loaded: the rolling origins refit their own, and the out-of-time check reads the run's
-    when it needs them (:func:`with_run_topics`).
+    """The interim tables as validate reads them (``score.load_digest_tables``: the texts'
+    digest in place of the texts, the labels left in the file unless a model reads them).
+    The run's post topics are not loaded: the rolling origins refit their own, and the
+    out-of-time check reads the run's when it needs them (:func:`with_run_topics`).
     """
-    skipped = skipped_post_columns(registry.get(n) for n in names)
-    tables = load_tables(interim, topics=None, skip_post_columns=skipped)
-    if "text" not in skipped:
-        return tables
-    path = interim / paths.POSTS.name
-    digest = pl.concat(
-        [ordering.text_digest(t) for t in column_batches(path, "text", vectors.BATCH_ROWS)]
-    )
-    if digest.height != tables.posts.height:
-        raise RuntimeError(f"validate: {digest.height} texts read for {tables.posts.height} posts")
-    return replace(tables, posts=tables.posts.with_columns(digest))
+    return load_digest_tables(names, interim, topics=None)
 
 
 def _refit_columns(posts: pl.DataFrame) -> list[str]:

@@ -1,0 +1,45 @@
+"""The interim tables as the evaluation stages (``validate``, ``compare``) read them: the
+posts' texts left in the file, their digest in their place.
+
+Those stages read the texts for one thing only: the key-independent order of posts and accounts
+(``analysis.ordering``: a hash of each text; validate's within-thread test also controls for
+text length). A model module that sets ``READS_TEXT = True`` gets the posts whole.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+
+import polars as pl
+
+from analysis import models as registry
+from analysis import ordering, paths
+from analysis.io import column_batches
+from analysis.models.base import Tables, skipped_post_columns
+from analysis.stages.score import load_tables
+
+#: Texts read at a time to hash them: a few MiB of text, never the whole column.
+DIGEST_BATCH_ROWS = 50_000
+
+
+def load_digest_tables(
+    names: Sequence[str], interim: Path = paths.INTERIM, topics: Path | None = paths.POST_TOPICS
+) -> Tables:
+    """The interim tables with the posts' texts left in the file unless a model of ``names``
+    reads them: their digest (``ordering.text_digest``, 12 bytes a post, hashed from the file
+    batch by batch) stands in for them (~1 GiB at 10M posts); the posts' ``labels`` are not
+    read either. ``topics``: the post topics file (None: not loaded).
+    """
+    skipped = skipped_post_columns(registry.get(n) for n in names)
+    tables = load_tables(interim, topics=topics, skip_post_columns=skipped)
+    if "text" not in skipped:
+        return tables
+    path = interim / paths.POSTS.name
+    digest = pl.concat(
+        [ordering.text_digest(t) for t in column_batches(path, "text", DIGEST_BATCH_ROWS)]
+    )
+    if digest.height != tables.posts.height:
+        raise RuntimeError(f"{path}: {digest.height} texts read for {tables.posts.height} posts")
+    return replace(tables, posts=tables.posts.with_columns(digest))
