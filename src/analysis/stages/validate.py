@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 
 def load_validate_tables(names: list[str], interim: Path = paths.INTERIM) -> Tables:
-    """The interim tables as validate reads them (``score.load_digest_tables``: the texts'
+    """The interim tables as validate reads them (``stages.digest.load_digest_tables``: the texts'
     digest in place of the texts, the labels left in the file unless a model reads them).
     The run's post topics are not loaded: the rolling origins refit their own, and the
     out-of-time check reads the run's when it needs them (:func:`with_run_topics`).
