@@ -20,6 +20,19 @@ def _names(params):
     return [n for n in model_params(params).names if n in registry.MODELS]
 
 
+def _loader_with_texts(seen: dict[str, list[str]]):
+    """A stand-in for the stage's loader: the tables with the texts in memory (their columns
+    noted in ``seen``)."""
+    from analysis.stages import score
+
+    def with_texts(names: list[str]):
+        tables = score.load_tables()
+        seen["columns"] = tables.posts.columns
+        return tables
+
+    return with_texts
+
+
 @pytest.mark.xdist_group(GROUPS["changes"])
 def test_validate_writes_the_same_validity_with_the_texts_in_memory(
     tmp_path_factory, tmp_path: Path, monkeypatch
@@ -42,13 +55,7 @@ def test_validate_writes_the_same_validity_with_the_texts_in_memory(
 
     built = paths.VALIDITY.read_bytes()  # written by the build's `dvc repro` (texts in the file)
     seen: dict[str, list[str]] = {}
-
-    def with_texts(names: list[str]):
-        tables = score.load_tables()
-        seen["columns"] = tables.posts.columns
-        return tables
-
-    monkeypatch.setattr(validate, "load_validate_tables", with_texts)
+    monkeypatch.setattr(validate, "load_validate_tables", _loader_with_texts(seen))
     assert validate.run(params, None) == 0
     assert "text" in seen["columns"]
     assert paths.VALIDITY.read_bytes() == built
@@ -62,20 +69,14 @@ def test_compare_writes_the_same_results_with_the_texts_in_memory(
     same picks from the texts or their digest, so the same re-scorings and recommendation."""
     from analysis import paths
     from analysis.config import load_params
-    from analysis.stages import compare, score
+    from analysis.stages import compare
 
     project = copy_built(tmp_path_factory, tmp_path / "project")
     monkeypatch.chdir(project)
     params = load_params(project / "params.yaml")
     built = {p: p.read_bytes() for p in (paths.COMPARE_RESULT, paths.CHANGES)}
     seen: dict[str, list[str]] = {}
-
-    def with_texts(names: list[str]):
-        tables = score.load_tables()
-        seen["columns"] = tables.posts.columns
-        return tables
-
-    monkeypatch.setattr(compare, "load_digest_tables", with_texts)
+    monkeypatch.setattr(compare, "load_digest_tables", _loader_with_texts(seen))
     assert compare.run(params, None) == 0
     assert "text" in seen["columns"]
     for path, data in built.items():
