@@ -31,15 +31,26 @@ MAX_PRIOR_POSTS = 100.0
 
 
 def engagements(
-    posts: pl.DataFrame, reactions: pl.DataFrame, participants: pl.Series
+    posts: pl.DataFrame,
+    reactions: pl.DataFrame,
+    participants: pl.Series,
+    targets: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
     """One row per engagement with a post by someone other than its author.
 
+    Args:
+        targets: the posts that count (``post_id``, ``account_id``: the author, and any
+            columns to carry along, e.g. the post's topic); default every post. An engagement
+            with a post not among them is left out (one join: the authors and the carried
+            columns at once).
+
     Returns:
-        ``post_id``, ``engager_account_id``, ``is_reply``; engagers are participants only
-        (replies by the placeholder or anonymous votes carry no identity to count).
+        ``post_id``, ``engager_account_id``, ``is_reply``, ``account_id`` (the post's author)
+        and the targets' other columns; engagers are participants only (replies by the placeholder or anonymous votes carry
+        no identity to count).
     """
-    authors = posts.select("post_id", pl.col("account_id").alias("author"))
+    if targets is None:
+        targets = posts.select("post_id", "account_id")
     replies = (
         posts.filter(pl.col("parent_post_id").is_not_null())
         .select(
@@ -55,13 +66,12 @@ def engagements(
     )
     return (
         pl.concat([replies, reacts])
-        .join(authors, on="post_id", how="inner")
+        .join(targets, on="post_id", how="inner")
         .filter(
-            (pl.col("engager_account_id") != pl.col("author"))
+            (pl.col("engager_account_id") != pl.col("account_id"))
             & pl.col("engager_account_id").is_in(participants.implode())
             & (pl.col("engager_account_id") != NONPARTICIPANT_ID)
         )
-        .drop("author")
     )
 
 
@@ -117,9 +127,12 @@ def attribute(
         .join(post_topic, on="post_id", how="inner")
         .filter(pl.col("topic_id") != OUTLIER)
     )
-    eng = engagements(posts, reactions, participants).join(
-        topical.select("post_id", "topic_id", "account_id"), on="post_id", how="inner"
+    # the engaged post's author and topic in one join: the author is the credited account
+    eng = engagements(
+        posts, reactions, participants, topical.select("post_id", "account_id", "topic_id")
     )
+    # rows in the output's order (account, then topic) from here on: the two methods' blocks,
+    # evidence then naive, concatenate to the sorted output without a sort of the whole table
     per_pair = (
         topical.group_by("account_id", "topic_id")
         .agg(n_posts=pl.len().cast(pl.Int64))
@@ -133,24 +146,38 @@ def attribute(
         )
         .with_columns(pl.col("n_engagers", "n_replies").fill_null(0).cast(pl.Int64))
         .filter(pl.col("account_id").is_in(participants.implode()))
-        .sort("topic_id", "account_id")
+        .sort("account_id", "topic_id")
     )
-    est, lo, hi = [], [], []
+    # each topic's prior from its pairs in account order (the sums' order fixes their bits),
+    # then every pair's posterior elementwise
+    priors = []
+    for (topic,), grp in per_pair.partition_by(
+        "topic_id", as_dict=True, maintain_order=True
+    ).items():
+        shape, rate = _gamma_prior(
+            grp["n_replies"].to_numpy().astype(float), grp["n_posts"].to_numpy().astype(float)
+        )
+        priors.append((topic, shape, rate, shape / rate))
+    prior = pl.DataFrame(
+        priors,
+        schema={
+            "topic_id": per_pair.schema["topic_id"],
+            "_shape": pl.Float64,
+            "_rate": pl.Float64,
+            "_mean": pl.Float64,
+        },
+        orient="row",
+    )
+    at = per_pair.select("topic_id").join(prior, on="topic_id", how="left", maintain_order="left")
+    mean = at["_mean"].to_numpy()
+    a = at["_shape"].to_numpy() + per_pair["n_replies"].to_numpy().astype(float)
+    b = at["_rate"].to_numpy() + per_pair["n_posts"].to_numpy().astype(float)
     q = (1 - p.interval) / 2
-    for (_topic,), grp in per_pair.group_by("topic_id", maintain_order=True):
-        y = grp["n_replies"].to_numpy().astype(float)
-        n = grp["n_posts"].to_numpy().astype(float)
-        shape, rate = _gamma_prior(y, n)
-        mean = shape / rate
-        a, b = shape + y, rate + n
-        est.append(a / b / mean)
-        lo.append(_gamma_ppf(q, a, b) / mean)
-        hi.append(_gamma_ppf(1 - q, a, b) / mean)
     evidence = per_pair.with_columns(
         method=pl.lit("evidence"),
-        estimate=pl.Series(np.concatenate(est) if est else [], dtype=pl.Float64),
-        ci_low=pl.Series(np.concatenate(lo) if lo else [], dtype=pl.Float64),
-        ci_high=pl.Series(np.concatenate(hi) if hi else [], dtype=pl.Float64),
+        estimate=pl.Series(a / b / mean, dtype=pl.Float64),
+        ci_low=pl.Series(_gamma_ppf(q, a, b) / mean, dtype=pl.Float64),
+        ci_high=pl.Series(_gamma_ppf(1 - q, a, b) / mean, dtype=pl.Float64),
     )
     attributed = (pl.col("n_posts") >= p.min_posts) & (pl.col("n_engagers") >= p.min_engagers)
     if p.min_ci_low is not None:
@@ -162,7 +189,7 @@ def attribute(
         _mean=pl.col("n_replies").sum() / pl.col("n_posts").sum()
     )
     naive = (
-        per_pair.join(topic_mean, on="topic_id", how="left")
+        per_pair.join(topic_mean, on="topic_id", how="left", maintain_order="left")
         .with_columns(
             method=pl.lit("naive"),
             estimate=(pl.col("n_replies") / pl.col("n_posts") / pl.col("_mean")).fill_nan(None),
@@ -185,21 +212,19 @@ def attribute(
         "ci_high",
         "is_attributed",
     ]
-    both = pl.concat([naive.select(*cols, "_score"), evidence.select(*cols, "_score")])
-    rank = (
-        both.filter("is_attributed")
+    # "evidence" sorts before "naive": the blocks in this order are sorted by method, account
+    # and topic. rank: 1 = the account's strongest attributed topic (ties to the lower topic
+    # id), null where not attributed
+    return (
+        pl.concat([evidence.select(*cols, "_score"), naive.select(*cols, "_score")])
         .with_columns(
-            rank=pl.struct(-pl.col("_score"), "topic_id")
+            rank=pl.when("is_attributed")
+            .then(pl.struct(-pl.col("_score"), "topic_id"))
             .rank("ordinal")
             .over("method", "account_id")
             .cast(pl.Int64)
         )
-        .select("method", "account_id", "topic_id", "rank")
-    )
-    return (
-        both.join(rank, on=["method", "account_id", "topic_id"], how="left")
         .drop("_score")
-        .sort("method", "account_id", "topic_id")
     )
 
 
