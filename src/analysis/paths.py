@@ -35,8 +35,12 @@ TOPIC_MODEL = PROCESSED / "topic_model.json"
 #: Stage ``topics``' memo of each month's assignment (``analysis.topics_months``): not an
 #: output (like the embedding cache, deleting it costs a full pass, never a result).
 TOPICS_CACHE = Path("data/cache/topics")
+#: Stage ``report``'s memo of the last run's static figures, by what they draw
+#: (``analysis.report.figures``): a figure whose data and settings did not change is copied,
+#: not drawn again by the browser.
+FIGURES_CACHE = Path("data/cache/figures")
 #: The memos above: never a dep or an out of a stage (``tests/unit/test_dvc_wiring.py``).
-CACHES = (TOPICS_CACHE,)
+CACHES = (TOPICS_CACHE, FIGURES_CACHE)
 TOPICS = PROCESSED / "topics.parquet"
 POST_TOPICS = PROCESSED / "post_topics.parquet"
 ACCOUNT_TOPICS = PROCESSED / "account_topics.parquet"

@@ -16,6 +16,9 @@ erasure stops the stage before anything is written. Writes
   anything is written;
 * ``reports/plots/report/*.csv``: data of the DVC plots declared in ``dvc.yaml``.
 
+and keeps the static figures of this run in their memo (``paths.FIGURES_CACHE``, not an
+output: ``analysis.report.figures``).
+
 The work itself is in the ``analysis.report`` package; this module reads and writes.
 """
 
@@ -208,7 +211,9 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     from plotly.offline import get_plotlyjs
 
     with ThreadPoolExecutor(1, thread_name_prefix="figures") as pool:
-        exporting = pool.submit(figures.export_figures, figs, reports / "figures", p)
+        exporting = pool.submit(
+            figures.export_figures, figs, reports / "figures", p, root / paths.FIGURES_CACHE
+        )
         planned = figures.planned(figs, p)
         md = writeup(planned, "")
         secs = analyst.sections(inp, b, p)
