@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from analysis import embed_cache
 from analysis.embed import DIM, embed_posts, encode_texts
@@ -662,3 +664,80 @@ def test_month_digests_are_the_sha256_of_each_months_row_digests_in_file_order()
     assert {m: v for m, v in swapped.items() if m != "2026-01"} == {
         m: v for m, v in got.items() if m != "2026-01"
     }
+
+
+def _months_file(tmp_path, n: int = 300, seed: int = 3):
+    """Posts over five months across a year's end, written to a Parquet file in time order in
+    small row groups (as ingest writes the interim table); some posts share an instant (the
+    file order breaks the tie by the text's hash), some sit on a month's first instant."""
+    from analysis.stages.embed import file_order
+
+    rng = np.random.default_rng(seed)
+    start = datetime(2023, 11, 1, tzinfo=UTC)
+    offsets = np.sort(rng.integers(0, 150 * 24, n)) * 3600  # hourly instants: many ties
+    offsets[:3] = 0  # three posts on 1 November, 00:00
+    posts = pl.DataFrame(
+        {
+            "post_id": [f"post_{i:04d}" for i in rng.permutation(n)],
+            "text": [f"text {int(x)} of a post" for x in rng.integers(0, n // 2, n)],
+            "created_at": [start + timedelta(seconds=int(s)) for s in offsets],
+        }
+    ).with_columns(pl.col("created_at").dt.cast_time_unit("us"))
+    posts = posts.with_columns(
+        text=pl.when(pl.int_range(n) % 17 == 0).then(None).otherwise("text")  # empty texts
+    ).sort("created_at", "post_id")  # the interim table's order (time, then the pseudonym)
+    path = tmp_path / "posts.parquet"
+    posts.write_parquet(path, row_group_size=37)
+    return path, file_order(posts)
+
+
+def test_the_file_read_month_by_month_is_the_frame_split_by_month(tmp_path):
+    """``FileMonths`` (the stage's source) gives the months and, per month, the rows of the
+    whole table in file order, and the embeddings written from it are the bytes written from
+    the table in memory (a Parquet filter per month: across the year's end, on a month's first
+    instant, with ties of time)."""
+    from analysis.stages.embed import FileMonths, FrameMonths, embed_by_month
+
+    path, posts = _months_file(tmp_path)
+    file, frame = FileMonths(path), FrameMonths(posts)
+    assert file.height() == posts.height
+    assert (
+        file.months() == frame.months() == ["2023-11", "2023-12", "2024-01", "2024-02", "2024-03"]
+    )
+    for month in file.months():
+        assert_frame_equal(file.read(month), frame.read(month))
+    assert sum(file.read(m).height for m in file.months()) == posts.height
+    seen, embed = _recording()
+    embed_by_month(posts, embed, tmp_path / "from-frame", "fake@1", chunk_posts=70)
+    calls = list(seen)
+    seen.clear()
+    embed_by_month(file, embed, tmp_path / "from-file", "fake@1", chunk_posts=70)
+    assert seen == calls  # the same groups of months, in the same order
+    assert _parts_bytes(tmp_path / "from-file") == _parts_bytes(tmp_path / "from-frame")
+
+
+def test_the_file_source_refuses_posts_without_a_time_and_prunes_like_the_frame(tmp_path):
+    from analysis.stages.embed import FileMonths, embed_by_month, prune_after_erasure
+
+    path, posts = _months_file(tmp_path, n=60)
+    undated = tmp_path / "undated.parquet"
+    pl.read_parquet(path).with_columns(
+        created_at=pl.when(pl.int_range(60) == 7).then(None).otherwise("created_at")
+    ).write_parquet(undated)
+    with pytest.raises(ValueError, match="1 posts have no created_at"):
+        embed_by_month(FileMonths(undated), _recording()[1], tmp_path / "e", "fake@1")
+
+    def pruned(source) -> list[str]:
+        cache = EmbeddingCache(tmp_path / f"cache-{type(source).__name__}", "fake", "1")
+        embed_posts(_posts(40), CountingEncoder(), cache)  # other texts, to be pruned
+        embed_posts(posts.select("post_id", "text"), CountingEncoder(), cache)
+        opt_out = tmp_path / "opt_out.txt"
+        opt_out.write_text("hmac:0:someone\n")
+        prune_after_erasure(cache, source, opt_out)
+        return sorted(
+            pl.concat([pl.read_parquet(f)["text_sha256"] for f in cache.folder.glob("shard-*")])
+        )
+
+    kept = pruned(FileMonths(path))
+    assert kept == pruned(posts)
+    assert len(kept) == posts["text"].drop_nulls().n_unique()
