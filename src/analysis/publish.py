@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -125,8 +126,39 @@ MAX_PROBLEMS = 10
 QUOTE_BATCH_TEXTS = 200_000
 
 
+class ParquetTexts:
+    """The non-null values of a text column of a Parquet file (the interim posts' ``text``),
+    read a batch at a time in the file's order: what :func:`publication_problems` checks the
+    outputs against without holding every post's text (at 10M posts ~1 GB)."""
+
+    def __init__(self, path: Path | str, column: str = "text") -> None:
+        self.path, self.column = Path(path), column
+
+    def batches(self, size: int) -> Iterator[pl.Series]:
+        """The texts, ``size`` rows of the file at a time (fewer once the nulls are left out)."""
+        import pyarrow.parquet as pq
+
+        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size, columns=[self.column]):
+            texts = pl.Series(self.column, batch.column(0)).cast(pl.String).drop_nulls()
+            if texts.len():
+                yield texts
+
+
+def _text_batches(
+    texts: Iterable[str] | pl.Series | ParquetTexts, size: int
+) -> Iterator[pl.Series]:
+    if isinstance(texts, ParquetTexts):
+        yield from texts.batches(size)
+        return
+    whole = _as_series(texts)
+    for start in range(0, whole.len(), size):
+        yield whole.slice(start, size)
+
+
 def publishable_problems(
-    text: str, quoted_texts: Iterable[str] | pl.Series = (), min_quote_words: int = MIN_QUOTE_WORDS
+    text: str,
+    quoted_texts: Iterable[str] | pl.Series | ParquetTexts = (),
+    min_quote_words: int = MIN_QUOTE_WORDS,
 ) -> list[str]:
     """Reasons why ``text`` is not publishable: pseudonyms, or quotes of post text.
 
@@ -153,7 +185,7 @@ def _quotes(words: list[str], n: int) -> Iterator[str]:
 
 def publication_problems(
     outputs: Mapping[str, str],
-    quoted_texts: Iterable[str] | pl.Series = (),
+    quoted_texts: Iterable[str] | pl.Series | ParquetTexts = (),
     min_quote_words: int = MIN_QUOTE_WORDS,
 ) -> dict[str, list[str]]:
     """:func:`publishable_problems` of each output (by name), the posts read once for all.
@@ -177,10 +209,9 @@ def publication_problems(
     open_ = {name for name in outputs if grams[name] and len(out[name]) <= MAX_PROBLEMS}
     if not open_:
         return out
-    texts = _as_series(quoted_texts)
     wanted = {g for name in open_ for g in grams[name]}
-    for batch_start in range(0, texts.len(), QUOTE_BATCH_TEXTS):
-        batch = texts.slice(batch_start, QUOTE_BATCH_TEXTS)
+    # each text's problems are its own: the batches' bounds change nothing but the memory
+    for batch in _text_batches(quoted_texts, QUOTE_BATCH_TEXTS):
         found_in, others = _runs_found(batch, wanted, n)
         for i in sorted(found_in.keys() | set(others)):
             runs = found_in.get(i) or _quotes(_words(batch[i] or ""), n)

@@ -91,3 +91,30 @@ def test_run_keys_wrap_at_64_bits_and_tell_runs_apart() -> None:
     hashes = frame["w"].hash(publish._WORD_SEED).to_list()
     mix = [(2 * k + 1) * 0x9E3779B97F4A7C15 % 2**64 for k in range(8)]
     assert keys[0] == sum(h * m for h, m in zip(hashes[:8], mix, strict=True)) % 2**64
+
+
+@pytest.mark.parametrize("batch", [7, 50, 200_000])
+def test_the_texts_read_from_the_file_a_batch_at_a_time_find_the_same(
+    tmp_path, monkeypatch: pytest.MonkeyPatch, batch: int
+) -> None:
+    """The report checks its outputs against the posts' file (``publish.ParquetTexts``), a batch
+    of rows at a time, nulls left out: the problems of the column held whole, in the posts'
+    order, the cut after ten included (batches of 7 and 50 rows cut it across their bounds)."""
+    rng = random.Random(batch)
+    posts: list[str | None] = [random_text(rng, rng.randint(0, 30)) for _ in range(400)]
+    for i in rng.sample(range(400), 40):
+        posts[i] = None
+    quotes = []
+    for i in sorted(rng.sample(range(400), 25)):  # each its own quote: the order shows
+        quotes.append(f"q{i} one two three four five six seven")
+        posts[i] = f"{random_text(rng, 3)} {quotes[-1]} {'ÉTÉ' if i % 2 else 'x'}"
+    path = tmp_path / "posts.parquet"
+    pl.DataFrame({"post_id": [f"p{i}" for i in range(400)], "text": posts}).write_parquet(
+        path, row_group_size=33
+    )
+    outputs = {"md": " . ".join(quotes[::-1]), "b.csv": random_text(rng, 80)}
+    monkeypatch.setattr(publish, "QUOTE_BATCH_TEXTS", batch)
+    got = publish.publication_problems(outputs, publish.ParquetTexts(path))
+    assert got == publish.publication_problems(outputs, pl.Series(posts, dtype=pl.String))
+    assert got["md"] == reference(outputs["md"], posts) and len(got["md"]) == 11
+    assert got["md"][0] == f"quotes post text: {quotes[0]!r}"  # the posts' order, not the output's

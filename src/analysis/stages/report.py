@@ -118,7 +118,8 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     inp.validity = typed(paths.VALIDITY, contracts.ValidityResult)
     inp.compare = typed(paths.COMPARE_RESULT, contracts.CompareResult)
     inp.divergence_result = typed(paths.DIVERGENCE_RESULT, contracts.DivergenceResult)
-    inp.posts = pq(paths.POSTS, ["post_id", "account_id", "created_at", "text"])
+    # the texts only for the publication check, read from the file a batch at a time there
+    inp.posts = pq(paths.POSTS, ["post_id", "account_id", "created_at"])
     inp.reactions = pq(paths.REACTIONS, ["created_at", "actor_account_id"])
     inp.topics = pq(paths.TOPICS)
     inp.post_topics = pq(paths.POST_TOPICS)
@@ -177,7 +178,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     figs = figures.static_figures(b, tables)
     readme = public.readme(tables, mp.privacy.min_cell_k)
     csvs = {name: df.write_csv() for name, df in tables.items()}
-    texts = inp.posts["text"].drop_nulls() if inp.posts is not None else []
+    texts = publish.ParquetTexts(root / paths.POSTS) if inp.posts is not None else []
 
     def writeup(fig_paths: dict[str, str], fallback: str) -> str:
         """The methodology, checked: every output against the posts in one reading of them."""
