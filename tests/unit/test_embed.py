@@ -741,3 +741,11 @@ def test_the_file_source_refuses_posts_without_a_time_and_prunes_like_the_frame(
     kept = pruned(FileMonths(path))
     assert kept == pruned(posts)
     assert len(kept) == posts["text"].drop_nulls().n_unique()
+    empty = tmp_path / "empty.parquet"  # a dump without posts: no month, no part, all pruned
+    posts.clear().write_parquet(empty)
+    stats, reused = embed_by_month(FileMonths(empty), _recording()[1], tmp_path / "none", "fake@1")
+    assert (stats.n_posts, reused) == (0, 0) and FileMonths(empty).months() == []
+    cache = EmbeddingCache(tmp_path / "cache-empty", "fake", "1")
+    embed_posts(_posts(5), CountingEncoder(), cache)
+    (tmp_path / "opt_out.txt").write_text("hmac:0:someone else\n")
+    assert prune_after_erasure(cache, FileMonths(empty), tmp_path / "opt_out.txt") == 5

@@ -108,12 +108,16 @@ def export_figures(
 
     paths = {name: folder / f"{name}.{p.figure_format}" for name in figs}
     keys = {name: f"{figure_key(fig, p)}.{p.figure_format}" for name, fig in figs.items()}
-    found = {n for n in figs if memo is not None and (memo / keys[n]).is_file()}
-    todo = [n for n in figs if n not in found]
     started = time.perf_counter()
-    try:
-        for name in found:
+    found: set[str] = set()
+    for name in figs if memo is not None else ():
+        try:
             shutil.copyfile(memo / keys[name], paths[name])  # type: ignore[operator]
+            found.add(name)
+        except OSError:  # not in the memo (or unreadable there): drawn below
+            continue
+    todo = [n for n in figs if n not in found]
+    try:
         if todo:
             pio.write_images(
                 [figs[n] for n in todo],

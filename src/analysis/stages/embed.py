@@ -140,7 +140,7 @@ class FrameMonths:
     def __init__(self, posts: pl.DataFrame) -> None:
         self.posts = posts.with_columns(_month=MONTH)
 
-    def months(self) -> list[str]:
+    def months(self) -> list[str | None]:
         """The months of the posts, in time order (a null ``created_at`` is kept: ``None``)."""
         return self.posts["_month"].unique(maintain_order=True).to_list()
 
@@ -490,7 +490,13 @@ def prune_after_erasure(
             keys = text_keys(posts["text"].drop_nulls().unique())
         else:
             keys = pl.concat(
-                [text_keys(posts.read(m)["text"].drop_nulls().unique()) for m in posts.months()]
+                [
+                    text_keys(pl.Series("text", [], dtype=pl.String)),  # a dump without posts
+                    *(
+                        text_keys(posts.read(m)["text"].drop_nulls().unique())
+                        for m in posts.months()
+                    ),
+                ]
             ).unique()
         removed = cache.prune(keys)
         log.info("opt-out list changed: pruned %d cached vectors not in the current posts", removed)
