@@ -17,6 +17,8 @@ from typing import Any
 
 import polars as pl
 
+from analysis.io import column_batches
+
 SUPPRESSED = "<k"  # what a suppressed cell shows
 PSEUDONYM = re.compile(r"\b(?:acct|post|rx)_[0-9a-f]{16}\b")
 
@@ -136,10 +138,8 @@ class ParquetTexts:
 
     def batches(self, size: int) -> Iterator[pl.Series]:
         """The texts, ``size`` rows of the file at a time (fewer once the nulls are left out)."""
-        import pyarrow.parquet as pq
-
-        for batch in pq.ParquetFile(self.path).iter_batches(batch_size=size, columns=[self.column]):
-            texts = pl.Series(self.column, batch.column(0)).cast(pl.String).drop_nulls()
+        for batch in column_batches(self.path, self.column, size):
+            texts = batch.cast(pl.String).drop_nulls()
             if texts.len():
                 yield texts
 
