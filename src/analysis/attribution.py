@@ -46,8 +46,8 @@ def engagements(
 
     Returns:
         ``post_id``, ``engager_account_id``, ``is_reply``, ``account_id`` (the post's author)
-        and the targets' other columns; engagers are participants only (replies by the placeholder or anonymous votes carry
-        no identity to count).
+        and the targets' other columns; engagers are participants only (replies by the
+        placeholder or anonymous votes carry no identity to count).
     """
     if targets is None:
         targets = posts.select("post_id", "account_id")
