@@ -262,7 +262,7 @@ def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
     for rows, n_slices in ((conversation_eb.WEDGE_ROWS, 1), (1, 7)):
         monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", rows)
         slices = list(conversation_eb._triangles(up))
-        got = sorted(t for s in slices for t in s.select("u", "v", "w").iter_rows())
+        got = sorted(t for s in slices for t in zip(s["u"], s["v"], s["w"], strict=True))
         assert got == want
         assert len(slices) == n_slices
 

@@ -40,7 +40,6 @@ before ``as_of`` are read; reactions and export-time totals are not read at all.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -269,24 +268,48 @@ def _circle_counts(
         .agg(pl.col("f").max(), pl.col("b").max())
     )
     outs = [n.copy() for n in counts]
-    # per graph: whether a directed edge id (-1: none) is one of its edges
-    present = [np.append(n > 0, False) for n in counts]  # index -1: the False appended
+    # per graph: whether a directed edge id (-1: none) is one of its edges; None for a graph
+    # that holds every edge (the whole graph): there an id is an edge unless it is -1, and
+    # the three pairs of every listed triangle are partner pairs
+    present = [None if bool((n > 0).all()) else np.append(n > 0, False) for n in counts]
+    # per graph, the (edge, replies) terms not yet added: one bincount for many slices and all
+    # six roles (a bincount per role and slice zeroed a whole edge-sized array each time)
+    pending: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in counts]
+    held = [0 for _ in counts]
     for tri in _triangles(up):
-        e = {c: tri[c].to_numpy() for c in tri.columns if c.startswith("e_")}
-        for n, has, out in zip(counts, present, outs, strict=True):
-            h = {c: has[ids] for c, ids in e.items()}
-            for sd, st, dt, td in _ROLES:
-                both = h[sd] & h[st] & (h[dt] | h[td])
-                out += np.bincount(e[sd][both], weights=n[e[st][both]], minlength=n.size)
+        e = {c: ids for c, ids in tri.items() if c.startswith("e_")}
+        for g, (n, has, out) in enumerate(zip(counts, present, outs, strict=True)):
+            h = {c: ids >= 0 if has is None else has[ids] for c, ids in e.items()}
+            for sd, st, dt, td in _CORNERS:
+                # s -> d and s -> t replied, d and t partners: the roles (s, d, t) and (s, t, d)
+                both = h[sd] & h[st] if has is None else h[sd] & h[st] & (h[dt] | h[td])
+                to_d, to_t = e[sd][both], e[st][both]
+                pending[g] += [(to_d, n[to_t]), (to_t, n[to_d])]
+                held[g] += 2 * to_d.size
+            if held[g] >= n.size:
+                _add_terms(out, pending[g])
+                held[g] = 0
+    for out, terms in zip(outs, pending, strict=True):
+        _add_terms(out, terms)
     return outs
 
 
-#: The six role assignments (s, d, t) of a triangle's corners u < v < w, as the columns of the
-#: directed edges s -> d, s -> t, d -> t and t -> d that :func:`_triangles` carries (``e_uv``
-#: is u -> v).
-_ROLES = [
+def _add_terms(out: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]]) -> None:
+    """Add each ``(edge ids, values)`` of ``terms`` into ``out`` at those ids, then empty
+    ``terms``. The values are whole numbers held as floats: exact sums in any order."""
+    if terms:
+        ids = np.concatenate([i for i, _ in terms])
+        values = np.concatenate([v for _, v in terms])
+        out += np.bincount(ids, weights=values, minlength=out.size)
+        terms.clear()
+
+
+#: Each corner s of a triangle u < v < w with its other two corners d < t, as the columns of
+#: the directed edges s -> d, s -> t, d -> t and t -> d that :func:`_triangles` carries
+#: (``e_uv`` is u -> v): the six role assignments (s, d, t), two per corner.
+_CORNERS = [
     tuple(f"e_{'uvw'[x]}{'uvw'[y]}" for x, y in ((i, j), (i, k), (j, k), (k, j)))
-    for i, j, k in itertools.permutations(range(3))
+    for i, j, k in ((0, 1, 2), (1, 0, 2), (2, 0, 1))
 ]
 
 
@@ -297,10 +320,10 @@ _ROLES = [
 WEDGE_ROWS = 1 << 22
 
 
-def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
+def _triangles(up: pl.DataFrame) -> Iterator[dict[str, np.ndarray]]:
     """``u, v, w`` (``u < v < w``) and the ids of the six directed edges between them
     (``e_uv, e_vu, e_uw, e_wu, e_vw, e_wv``; -1: none): every triangle of the partner graph
-    once, in slices.
+    once, in slices (a dict of numpy arrays each: its reader works on arrays).
 
     ``up`` holds each partner pair once, from the lower rank ``u`` to the higher ``v``, with its
     edge ids ``f`` (u -> v) and ``b`` (v -> u); a triangle is a wedge ``v < w`` of higher
@@ -334,19 +357,17 @@ def _triangles(up: pl.DataFrame) -> Iterator[pl.DataFrame]:
         at = np.minimum(np.searchsorted(key, closing), key.size - 1)
         hit = key[at] == closing
         i, j, at = i[hit], j[hit], at[hit]
-        yield pl.DataFrame(
-            {
-                "u": u[i],
-                "v": v[i],
-                "w": v[j],
-                "e_uv": f[i],
-                "e_vu": b[i],
-                "e_uw": f[j],
-                "e_wu": b[j],
-                "e_vw": f[at],
-                "e_wv": b[at],
-            }
-        )
+        yield {
+            "u": u[i],
+            "v": v[i],
+            "w": v[j],
+            "e_uv": f[i],
+            "e_vu": b[i],
+            "e_uw": f[j],
+            "e_wu": b[j],
+            "e_vw": f[at],
+            "e_wv": b[at],
+        }
 
 
 @dataclass(frozen=True)
