@@ -254,12 +254,18 @@ def _expand(order: np.ndarray, counts: np.ndarray, first: np.ndarray) -> np.ndar
 
 
 def resampled_statistics(
-    o: PairOrders, idx: np.ndarray, top_k: tuple[int, ...], p: float
+    o: PairOrders,
+    idx: np.ndarray,
+    top_k: tuple[int, ...],
+    p: float,
+    counts: np.ndarray | None = None,
 ) -> dict[str, float]:
     """``pair_statistics(o.a[idx], o.b[idx], np.arange(idx.size), top_k, p)`` bit for bit, for
-    a resample ``idx`` sorted ascending, with the sorts read from ``o`` in O(n)."""
+    a resample ``idx`` sorted ascending, with the sorts read from ``o`` in O(n). ``counts``:
+    the copies of each index in ``idx`` (``np.bincount(idx, minlength=o.a.size)``), when known."""
     a, b = o.a[idx], o.b[idx]
-    counts = np.bincount(idx, minlength=o.a.size)
+    if counts is None:
+        counts = np.bincount(idx, minlength=o.a.size)
     first = np.cumsum(counts) - counts
 
     def ex(order: np.ndarray) -> np.ndarray:

@@ -171,11 +171,14 @@ def test_resampled_statistics_equal_pair_statistics_on_the_resample() -> None:
         for size in (a.size, 1, 2):
             idx = np.sort(rng.integers(0, a.size, size))
             fast = compare_ranks.resampled_statistics(orders, idx, (3, 10, 50), 0.9)
+            counts = np.bincount(idx, minlength=a.size)  # as the bootstrap passes them
+            told = compare_ranks.resampled_statistics(orders, idx, (3, 10, 50), 0.9, counts)
             ref = compare_ranks.pair_statistics(
                 a[idx], b[idx], np.arange(idx.size), (3, 10, 50), 0.9
             )
-            assert fast.keys() == ref.keys()
+            assert fast.keys() == ref.keys() == told.keys()
             assert all(_same(fast[k], ref[k]) for k in ref), (a, b, idx, fast, ref)
+            assert all(_same(told[k], ref[k]) for k in ref), (a, b, idx, told, ref)
         n_cases += 1
     assert n_cases > 250
 
@@ -193,7 +196,10 @@ def test_agreement_equals_the_draw_by_draw_reference(monkeypatch) -> None:
     params = compare.CompareParams(n_boot=40)
     fast = compare.agreement(scores, params)
 
-    def reference(o, idx, top_k, p):
+    def reference(o, idx, top_k, p, counts=None):
+        # the draws sorted, and each account's copies among them
+        assert (np.diff(idx) >= 0).all() and idx.size == o.a.size
+        assert counts is None or np.array_equal(counts, np.bincount(idx, minlength=o.a.size))
         return compare_ranks.pair_statistics(o.a[idx], o.b[idx], np.arange(idx.size), top_k, p)
 
     monkeypatch.setattr(compare, "resampled_statistics", reference)
