@@ -327,3 +327,25 @@ def test_the_published_band_reads_the_scores_a_week_earlier() -> None:
     got = out.select("account_id", "band_previous").join(want, on="account_id", how="left")
     assert got.height == out.height and got["band_previous_right"].null_count() == 0
     assert got["band_previous"].to_list() == got["band_previous_right"].to_list()
+
+
+@pytest.mark.parametrize("descending", [False, True])
+def test_the_scores_do_not_depend_on_the_order_of_the_account_codes(
+    descending: bool, monkeypatch
+) -> None:
+    """The accounts' integer codes come in a hash order that varies between runs; the scores,
+    their parts and the bands are the same bit for bit whichever order the codes follow (here
+    by account id, then reversed, against the codes as they come)."""
+    t = _town(24, 15)
+    p = ModelParams()
+    want = conversation_eb.score(t, p, AS_OF)
+    coded = conversation_eb._account_codes
+
+    def in_order(*columns: pl.Series) -> pl.DataFrame:
+        found = coded(*columns).sort("account_id", descending=descending)
+        return found.select("account_id", a=pl.int_range(pl.len(), dtype=pl.Int64))
+
+    monkeypatch.setattr(conversation_eb, "_account_codes", in_order)
+    got = conversation_eb.score(t, p, AS_OF)
+    assert got.equals(want)
+    assert got["score"].n_unique() > 10
