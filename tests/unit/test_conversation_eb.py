@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
@@ -10,7 +9,7 @@ import polars as pl
 import pytest
 
 from analysis import adversaries, schema
-from analysis.models import common, conversation, conversation_eb
+from analysis.models import common, conversation, conversation_eb, replier_weights
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams
 
@@ -118,8 +117,8 @@ def test_self_chains_add_nothing_and_a_long_exchange_counts_one_replier_once() -
 def test_ring_members_weigh_less_than_independent_repliers() -> None:
     t = _town()
     ring = adversaries.reaction_ring(t, ["a00", "a01", "a02", "a03", "a04", "a05"], AS_OF, 3, 0)
-    w = conversation_eb.replier_weights(common.scoped_posts(ring.posts, AS_OF, 30.0, None), 1.0)
-    before = conversation_eb.replier_weights(common.scoped_posts(t.posts, AS_OF, 30.0, None), 1.0)
+    w = replier_weights.replier_weights(common.scoped_posts(ring.posts, AS_OF, 30.0, None), 1.0)
+    before = replier_weights.replier_weights(common.scoped_posts(t.posts, AS_OF, 30.0, None), 1.0)
     pair = (pl.col("src") == "a01") & (pl.col("dst") == "a00")
     assert w.filter(pair)["weight"].item() < before.filter(pair)["weight"].item()
     assert w["weight"].is_between(0, 1).all()
@@ -193,80 +192,6 @@ def test_weekend_items_are_read_against_the_weekend_audience() -> None:
     assert change[False] > 0.05 and abs(change[True]) < 0.5 * change[False]
 
 
-def _circle_reference(edges: pl.DataFrame, partners: pl.DataFrame) -> pl.DataFrame:
-    """The former route: every edge joined to the whole circle of its dst (quadratic in hubs)."""
-    circle = pl.concat(
-        [partners, partners.select(pl.col("x"), pl.col("x").alias("y")).unique()]
-    ).rename({"x": "dst", "y": "target"})
-    return (
-        edges.select("src", "dst")
-        .join(circle, on="dst")
-        .join(
-            edges.select("src", pl.col("dst").alias("target"), pl.col("n").alias("n_to")),
-            on=["src", "target"],
-        )
-        .group_by("src", "dst")
-        .agg(n_circle=pl.col("n_to").sum())
-    )
-
-
-@pytest.mark.parametrize("wedge_rows", [conversation_eb.WEDGE_ROWS, 1, 50])
-@pytest.mark.parametrize("seed", range(6))
-def test_circle_counts_by_triangles_equal_the_whole_circle_join(
-    seed: int, wedge_rows: int, monkeypatch
-) -> None:
-    """Triangles listed once by degree order give exactly what joining each edge to its dst's
-    whole circle gave, on graphs with hubs (Zipf-like repliers and targets) and cliques; the
-    same when the wedges are listed in slices (one lower corner a slice, or a few)."""
-    import numpy as np
-
-    monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", wedge_rows)
-
-    rng = np.random.default_rng(seed)
-    n_acc, n_edges = 60, 900
-    w = 1.0 / np.arange(1, n_acc + 1) ** 1.1
-    src = rng.choice(n_acc, n_edges, p=w / w.sum())
-    dst = rng.choice(n_acc, n_edges, p=w / w.sum())
-    raw = pl.DataFrame({"src": [f"a{i}" for i in src], "dst": [f"a{i}" for i in dst]}).filter(
-        pl.col("src") != pl.col("dst")
-    )
-    edges = raw.group_by("src", "dst").agg(n=pl.len().cast(pl.Float64))
-    accounts = conversation_eb._account_codes(edges["src"], edges["dst"])
-    coded, n_ids = conversation_eb._code_edges(edges, accounts), accounts.height
-    degrees = conversation_eb._degrees(coded)
-    got = coded.select(
-        "src",
-        "dst",
-        n_circle=conversation_eb._circle_counts(coded, degrees, n_ids, [coded["n"].to_numpy()])[0],
-    ).sort("src", "dst")
-    # the reference reads the partner pairs by name
-    named = pl.concat([edges.select(x="src", y="dst"), edges.select(x="dst", y="src")]).unique()
-    want = _circle_reference(edges, named).sort("src", "dst")
-    assert got.height == edges.height
-    assert got.equals(want.select(got.columns))
-    assert (got["n_circle"] > edges.sort("src", "dst")["n"]).any()  # triangles were found
-
-
-def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
-    """Two 4-cliques sharing corner 3, plus a pendant pair: 8 triangles, each once, whether the
-    lower corners (0 to 6) form one slice or one slice each."""
-    pairs = [(a, b) for a in range(4) for b in range(a + 1, 4)]
-    pairs += [(a, b) for a in (3, 4, 5, 6) for b in (4, 5, 6) if a < b] + [(6, 7)]
-    up = pl.DataFrame({"u": [a for a, _ in pairs], "v": [b for _, b in pairs], "f": -1, "b": -1})
-    want = sorted(
-        (a, b, c)
-        for a, b, c in itertools.combinations(range(8), 3)
-        if {(a, b), (a, c), (b, c)} <= set(pairs)
-    )
-    assert len(want) == 8
-    for rows, n_slices in ((conversation_eb.WEDGE_ROWS, 1), (1, 7)):
-        monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", rows)
-        slices = list(conversation_eb._triangles(up))
-        got = sorted(t for s in slices for t in zip(s["u"], s["v"], s["w"], strict=True))
-        assert got == want
-        assert len(slices) == n_slices
-
-
 def test_the_earlier_rates_read_off_the_later_coding_equal_a_fresh_scoping() -> None:
     """The band's earlier scores come from the later date's coded posts cut at the earlier date
     (``Coded.before``): at every cut, the same rates, row for row, as scoping and coding the
@@ -294,18 +219,18 @@ def test_the_weights_of_two_dates_come_from_one_listing_of_the_triangles(monkeyp
     t = _town(24, 15)
     coded = conversation_eb.Coded.of(common.scoped_posts(t.posts, AS_OF, 30.0, None))
     cuts = [*(AS_OF - timedelta(days=d) for d in (0.5, 3, 7, 11.2, 14.9, 30)), None]
-    for rows in (conversation_eb.WEDGE_ROWS, 3):
-        monkeypatch.setattr(conversation_eb, "WEDGE_ROWS", rows)
-        got = conversation_eb._coded_weights_at(coded.credit, coded.accounts, 2.0, cuts)
+    for rows in (replier_weights.WEDGE_ROWS, 3):
+        monkeypatch.setattr(replier_weights, "WEDGE_ROWS", rows)
+        got = replier_weights.coded_weights_at(coded.credit, coded.accounts, 2.0, cuts)
         for cut, w in zip(cuts, got, strict=True):
             credit = (
                 coded.credit if cut is None else coded.credit.filter(pl.col("created_at") < cut)
             )
-            want = conversation_eb._coded_weights(credit, coded.accounts, 2.0)
+            want = replier_weights.coded_weights(credit, coded.accounts, 2.0)
             assert want.height == w.height, cut
             assert w.sort("s", "d").equals(want.sort("s", "d")), cut
     # the dates' graphs differ, triangles included: an early weight is not the later one
-    early, late = conversation_eb._coded_weights_at(
+    early, late = replier_weights.coded_weights_at(
         coded.credit, coded.accounts, 2.0, [AS_OF - timedelta(days=7), None]
     )
     both = early.join(late, on=["s", "d"])
@@ -339,13 +264,13 @@ def test_the_scores_do_not_depend_on_the_order_of_the_account_codes(
     t = _town(24, 15)
     p = ModelParams()
     want = conversation_eb.score(t, p, AS_OF)
-    coded = conversation_eb._account_codes
+    coded = replier_weights.account_codes
 
     def in_order(*columns: pl.Series) -> pl.DataFrame:
         found = coded(*columns).sort("account_id", descending=descending)
         return found.select("account_id", a=pl.int_range(pl.len(), dtype=pl.Int64))
 
-    monkeypatch.setattr(conversation_eb, "_account_codes", in_order)
+    monkeypatch.setattr(replier_weights, "account_codes", in_order)
     got = conversation_eb.score(t, p, AS_OF)
     assert got.equals(want)
     assert got["score"].n_unique() > 10

@@ -12,7 +12,7 @@ import pytest
 
 from analysis import adversaries, cf_rescore, counterfactual, schema
 from analysis.counterfactual import CounterfactualParams, GateParams
-from analysis.models import common, conversation_eb
+from analysis.models import common, replier_weights
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams
 
@@ -247,7 +247,7 @@ def test_sockpuppets_are_new_participants_that_only_answer_the_target() -> None:
     assert out.reactions.height == 4 * 2
     assert (new["created_at"] < AS_OF).all()
     # the naive count gains 4 repliers; the clique-and-diversity weights give puppets nothing
-    weights = conversation_eb.replier_weights(
+    weights = replier_weights.replier_weights(
         common.scoped_posts(out.posts, AS_OF, 30.0, None), 2.0
     )
     assert weights.filter(pl.col("src").str.starts_with("cf_puppet"))["weight"].max() == 0.0

@@ -26,7 +26,7 @@ than by tuning a threshold:
   than chance: members of a ring who mostly answer each other weigh little,
   while a central account's many repliers are not punished for its centrality; ``d_r = q / (q + 1)`` with ``q`` the number of
   accounts other than ``a`` that ``r`` talks with, so an account that only ever answers ``a``
-  (a sockpuppet) weighs nothing.
+  (a sockpuppet) weighs nothing (computed in ``analysis.models.replier_weights``).
 * **A published band.** ``band`` (1 = lowest quintile .. ``eb_n_bands``) uses the band edges
   of the scores ``eb_band_refresh_days`` earlier; it stays the earlier ``band_previous`` while
   the score's 95 % interval still overlaps that band, and moves only when the interval leaves
@@ -40,7 +40,6 @@ before ``as_of`` are read; reactions and export-time totals are not read at all.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -52,6 +51,7 @@ from pydantic import Field
 from analysis import schema
 from analysis.config import Frozen
 from analysis.models import common
+from analysis.models import replier_weights as rw
 from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, model_params, own_params
 
@@ -87,291 +87,6 @@ class Params(Frozen):
 EXTRA = ("recent_rate", "long_run_rate", "n_items", "band", "band_previous")
 
 
-def replier_weights(
-    posts: pl.DataFrame, clique_power: float, credit: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """Weight of each (replier ``src``, replied-to ``dst``) pair: ``d_src · (1 - x) ** power``.
-
-    ``posts``: scoped posts (before ``as_of``) with ``reply_to_account_id`` filled. ``x`` is the
-    share of ``src``'s replies that go to ``dst`` or to ``dst``'s circle, in excess of chance
-    (``dst``'s partners over all accounts), ``d_src = q/(q+1)`` with ``q`` the accounts other
-    than ``dst`` that ``src`` replied to or heard from. ``credit``: the credit edges of
-    ``posts`` (``common.reply_edges``, ``src`` and ``dst`` at least) when the caller has them.
-    """
-    credit = common.reply_edges(posts) if credit is None else credit
-    accounts = _account_codes(credit["src"], credit["dst"])
-    weights = _coded_weights(_code_edges(credit, accounts), accounts, clique_power)
-    return (
-        weights.join(accounts.rename({"a": "s", "account_id": "src"}), on="s")
-        .join(accounts.rename({"a": "d", "account_id": "dst"}), on="d")
-        .select("src", "dst", "weight")
-    )
-
-
-def _account_codes(*columns: pl.Series) -> pl.DataFrame:
-    """``account_id, a``: every account found in ``columns`` once, with an integer code ``a``
-    (0 ..). The partner graph, its counts, its triangles and the items are built on the codes:
-    hashing and sorting the pseudonyms' text cost more than the triangles at 1M posts. The
-    codes' order is arbitrary: nothing computed from them depends on it."""
-    # each column's distinct ids first: the columns hold every post's and edge's account
-    # (~24M strings at 10M posts), their distinct ids a few hundred thousand
-    return (
-        pl.concat([c.unique().alias("account_id") for c in columns])
-        .unique()
-        .to_frame()
-        .with_row_index("a")
-        .with_columns(pl.col("a").cast(pl.Int64))
-    )
-
-
-def _placeholder_code(accounts: pl.DataFrame) -> int:
-    """The code of the non-participant placeholder in ``accounts``; -1 (no code) without it."""
-    found = accounts.filter(pl.col("account_id") == schema.NONPARTICIPANT_ID)["a"]
-    return int(found[0]) if found.len() else -1
-
-
-def _code_edges(edges: pl.DataFrame, accounts: pl.DataFrame) -> pl.DataFrame:
-    """``edges`` with the codes of ``src`` (``s``) and ``dst`` (``d``) from ``accounts``."""
-    return edges.join(accounts.rename({"account_id": "src", "a": "s"}), on="src").join(
-        accounts.rename({"account_id": "dst", "a": "d"}), on="dst"
-    )
-
-
-def _coded_weights(
-    credit: pl.DataFrame, accounts: pl.DataFrame, clique_power: float
-) -> pl.DataFrame:
-    """:func:`replier_weights` on coded credit edges (``s``, ``d``): ``s, d, weight``.
-
-    ``accounts``: the codes (:func:`_account_codes`); the non-participant placeholder, when it
-    has one, is no partner of anyone."""
-    return _coded_weights_at(credit, accounts, clique_power, [None])[0]
-
-
-def _coded_weights_at(
-    credit: pl.DataFrame,
-    accounts: pl.DataFrame,
-    clique_power: float,
-    cuts: Sequence[datetime | None],
-) -> list[pl.DataFrame]:
-    """:func:`_coded_weights` of the credit edges dated before each of ``cuts`` (``None``:
-    all of them), from one listing of the partner graph's triangles.
-
-    The score reads the weights now and at the band's earlier date; the earlier graph's
-    triangles are those of the whole graph whose three pairs already existed, so one listing
-    serves both (each date's sums are over whole reply counts: exactly what a listing of the
-    earlier graph alone gives). ``credit`` needs ``created_at`` when a cut is a date.
-    """
-    nobody = _placeholder_code(accounts)
-    counts = {
-        f"n{i}": (pl.len() if cut is None else (pl.col("created_at") < cut).sum()).cast(pl.Float64)
-        for i, cut in enumerate(cuts)
-    }
-    edges = (
-        credit.filter((pl.col("s") != nobody) & (pl.col("d") != nobody))
-        .group_by("s", "d")
-        .agg(**counts)
-    )
-    if edges.height == 0:
-        return [edges.select("s", "d", weight=pl.lit(0.0)) for _ in cuts]
-    degrees = _degrees(edges)
-    circles = _circle_counts(
-        edges.select("s", "d"),
-        degrees,
-        accounts.height,
-        [edges[name].to_numpy() for name in counts],
-    )
-    out = []
-    for name, n_circle in zip(counts, circles, strict=True):
-        at = edges.select("s", "d", n=pl.col(name), n_circle=n_circle).filter(pl.col("n") > 0)
-        # a cut that keeps every edge has the whole graph's degrees (0.1 s at 1M posts)
-        out.append(_weights(at, clique_power, degrees if at.height == edges.height else None))
-    return out
-
-
-def _weights(
-    edges: pl.DataFrame, clique_power: float, degrees: pl.DataFrame | None = None
-) -> pl.DataFrame:
-    """``s, d, weight`` of coded edges ``s, d, n`` (replies), ``n_circle`` (what ``s`` sent
-    into ``d``'s circle): the formula of :func:`replier_weights`. ``degrees``: their
-    :func:`_degrees`, when the caller has them."""
-    if edges.height == 0:
-        return edges.select("s", "d", weight=pl.lit(0.0))
-    n_accounts = pl.concat([edges["s"], edges["d"]]).n_unique()
-    n_partners = _degrees(edges) if degrees is None else degrees
-    sent = edges.group_by("s").agg(n_sent=pl.col("n").sum())
-    return (
-        edges.select("s", "d", "n_circle")
-        .join(sent, on="s")
-        .join(n_partners.rename({"x": "s"}), on="s")
-        .join(n_partners.rename({"x": "d", "n_partners": "n_dst_partners"}), on="d")
-        .with_columns(
-            share_circle=(pl.col("n_circle") / pl.col("n_sent")).clip(0, 1),
-            # the share a replier picking targets at random would send into dst's circle
-            chance=(pl.col("n_dst_partners") / max(n_accounts - 1, 1)).clip(0, 1),
-            q=(pl.col("n_partners") - 1).cast(pl.Float64),  # partners other than dst
-        )
-        # The plain difference, not (o - c) / (1 - c): when dst talks with nearly everyone,
-        # staying inside its circle says nothing, and the ratio would blow up.
-        .with_columns(excess=(pl.col("share_circle") - pl.col("chance")).clip(0, 1))
-        .with_columns(
-            weight=(pl.col("q") / (pl.col("q") + 1)) * (1 - pl.col("excess")) ** clique_power
-        )
-        .select("s", "d", "weight")
-    )
-
-
-def _degrees(coded: pl.DataFrame) -> pl.DataFrame:
-    """``x, n_partners``: each account's partners (accounts with a reply either way)."""
-    pairs = pl.concat([coded.select(x="s", y="d"), coded.select(x="d", y="s")]).unique()
-    return pairs.group_by("x").agg(n_partners=pl.len())
-
-
-def _circle_counts(
-    pairs: pl.DataFrame, degrees: pl.DataFrame, n_ids: int, counts: Sequence[np.ndarray]
-) -> list[np.ndarray]:
-    """``n_circle`` for each count vector of ``counts``: what ``s`` sent into ``d``'s circle
-    (``d`` and its partners), per edge of ``pairs`` (``s, d``, in its order).
-
-    ``degrees``: :func:`_degrees` of ``pairs``. A count vector gives each edge's replies in
-    one graph: those with a count above 0 (a subgraph of ``pairs``, the whole when every count
-    is positive). ``n(s, d)`` plus ``n(s, t)`` for every other target ``t`` of ``s`` that is a
-    partner of ``d``: each such ``t`` closes a triangle {s, d, t} of the partner graph. Joining
-    every edge to the whole circle of its ``d`` costs the sum over accounts of in-degree x
-    degree, quadratic in a hub's partners (slope 2.7 at 100k posts); the triangles are listed
-    once each instead, by orienting every partner pair from the lower to the higher degree (the
-    classic O(m^1.5) bound), then read in all six role assignments; a subgraph's triangles are
-    those whose three pairs it holds. Each partner pair carries the ids of its directed edges
-    through the listing's joins, so no edge is looked up afterwards. Self-edges never occur
-    (``semantics.interactions`` drops them).
-
-    The weights are reply counts (whole numbers held as floats), so the sums are exact in any
-    order: the same numbers as a group-by, and slices of the triangles add up to the whole.
-    """
-    rank = (
-        degrees.sort("n_partners", "x").with_row_index("r").select("x", pl.col("r").cast(pl.Int64))
-    )
-    r_of = np.empty(n_ids, dtype=np.int64)
-    r_of[rank["x"].to_numpy()] = rank["r"].to_numpy()
-    s, d = r_of[pairs["s"].to_numpy()], r_of[pairs["d"].to_numpy()]
-    eid = np.arange(s.size, dtype=np.int64)
-    fwd = s < d
-    # each undirected pair once, from the lower rank u to the higher v, with the ids of its
-    # directed edges u -> v (f) and v -> u (b); -1 where that direction has no reply
-    up = (
-        pl.DataFrame(
-            {
-                "u": np.where(fwd, s, d),
-                "v": np.where(fwd, d, s),
-                "f": np.where(fwd, eid, -1),
-                "b": np.where(fwd, -1, eid),
-            }
-        )
-        .group_by("u", "v")
-        .agg(pl.col("f").max(), pl.col("b").max())
-    )
-    outs = [n.copy() for n in counts]
-    # per graph: whether a directed edge id (-1: none) is one of its edges; None for a graph
-    # that holds every edge (the whole graph): there an id is an edge unless it is -1, and
-    # the three pairs of every listed triangle are partner pairs
-    present = [None if bool((n > 0).all()) else np.append(n > 0, False) for n in counts]
-    # per graph, the (edge, replies) terms not yet added: one bincount for many slices and all
-    # six roles (a bincount per role and slice zeroed a whole edge-sized array each time)
-    pending: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in counts]
-    held = [0 for _ in counts]
-    for tri in _triangles(up):
-        e = {c: ids for c, ids in tri.items() if c.startswith("e_")}
-        for g, (n, has, out) in enumerate(zip(counts, present, outs, strict=True)):
-            h = {c: ids >= 0 if has is None else has[ids] for c, ids in e.items()}
-            for sd, st, dt, td in _CORNERS:
-                # s -> d and s -> t replied, d and t partners: the roles (s, d, t) and (s, t, d)
-                both = h[sd] & h[st] if has is None else h[sd] & h[st] & (h[dt] | h[td])
-                to_d, to_t = e[sd][both], e[st][both]
-                pending[g] += [(to_d, n[to_t]), (to_t, n[to_d])]
-                held[g] += 2 * to_d.size
-            if held[g] >= n.size:
-                _add_terms(out, pending[g])
-                held[g] = 0
-    for out, terms in zip(outs, pending, strict=True):
-        _add_terms(out, terms)
-    return outs
-
-
-def _add_terms(out: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]]) -> None:
-    """Add each ``(edge ids, values)`` of ``terms`` into ``out`` at those ids, then empty
-    ``terms``. The values are whole numbers held as floats: exact sums in any order."""
-    if terms:
-        ids = np.concatenate([i for i, _ in terms])
-        values = np.concatenate([v for _, v in terms])
-        out += np.bincount(ids, weights=values, minlength=out.size)
-        terms.clear()
-
-
-#: Each corner s of a triangle u < v < w with its other two corners d < t, as the columns of
-#: the directed edges s -> d, s -> t, d -> t and t -> d that :func:`_triangles` carries
-#: (``e_uv`` is u -> v): the six role assignments (s, d, t), two per corner.
-_CORNERS = [
-    tuple(f"e_{'uvw'[x]}{'uvw'[y]}" for x, y in ((i, j), (i, k), (j, k), (k, j)))
-    for i, j, k in ((0, 1, 2), (1, 0, 2), (2, 0, 1))
-]
-
-
-#: Most wedges held at once when listing triangles (a lower corner's pairs of higher partners,
-#: counted as its partners squared): the wedges grow with the sum of squared degrees; in slices
-#: the working set stays this size whatever the graph (~100-200 MiB: the index arrays and the
-#: slice's triangles), and the triangles are the same.
-WEDGE_ROWS = 1 << 22
-
-
-def _triangles(up: pl.DataFrame) -> Iterator[dict[str, np.ndarray]]:
-    """``u, v, w`` (``u < v < w``) and the ids of the six directed edges between them
-    (``e_uv, e_vu, e_uw, e_wu, e_vw, e_wv``; -1: none): every triangle of the partner graph
-    once, in slices (a dict of numpy arrays each: its reader works on arrays).
-
-    ``up`` holds each partner pair once, from the lower rank ``u`` to the higher ``v``, with its
-    edge ids ``f`` (u -> v) and ``b`` (v -> u); a triangle is a wedge ``v < w`` of higher
-    partners of ``u`` whose ``v, w`` is a pair too. The pairs are sorted by ``(u, v)`` once; a
-    corner's wedges are index pairs inside its run of rows, and each closing pair is found by
-    binary search of its key ``v * n + w`` among the sorted pairs' keys (numpy, no join: a hash
-    join rebuilt its table of every pair for each slice, 4.7 s of 5.2 at 1M posts). The lower
-    corners are taken in slices of at most :data:`WEDGE_ROWS` squared partner counts (a corner
-    with more than that is a slice of its own).
-    """
-    if up.height == 0:
-        return
-    up = up.sort("u", "v")
-    u, v = up["u"].to_numpy().astype(np.int64), up["v"].to_numpy().astype(np.int64)
-    f, b = up["f"].to_numpy(), up["b"].to_numpy()
-    n = int(v.max()) + 1
-    key = u * n + v  # ascending, since sorted by (u, v) and v < n
-    _, first, k = np.unique(u, return_index=True, return_counts=True)
-    # a slice starts where the running count of squared partners passes another WEDGE_ROWS
-    n_join = k.astype(np.int64) ** 2
-    slice_of = (np.cumsum(n_join) - n_join) // WEDGE_ROWS
-    cuts = np.flatnonzero(np.diff(slice_of)) + 1
-    for corners in np.split(np.arange(k.size), cuts):
-        ks, starts = k[corners], first[corners]
-        # every row of these corners, and how many later rows of the same corner follow it
-        rows = np.repeat(starts - np.cumsum(ks) + ks, ks) + np.arange(int(ks.sum()))
-        later = np.repeat(starts + ks, ks) - 1 - rows
-        i = np.repeat(rows, later)
-        j = i + 1 + np.arange(i.size) - np.repeat(np.cumsum(later) - later, later)
-        closing = v[i] * n + v[j]
-        at = np.minimum(np.searchsorted(key, closing), key.size - 1)
-        hit = key[at] == closing
-        i, j, at = i[hit], j[hit], at[hit]
-        yield {
-            "u": u[i],
-            "v": v[i],
-            "w": v[j],
-            "e_uv": f[i],
-            "e_vu": b[i],
-            "e_uw": f[j],
-            "e_wu": b[j],
-            "e_vw": f[at],
-            "e_wv": b[at],
-        }
-
-
 @dataclass(frozen=True)
 class Coded:
     """The scoped posts as :func:`item_outcomes` reads them, on integer codes.
@@ -380,8 +95,8 @@ class Coded:
     placeholder) with the account ``a`` and the thread ``t`` as codes; ``credit``:
     ``target_post_id, s, d, created_at``, the credit edges (``common.reply_edges``: who credits
     whom, at the responding item's time) with ``s`` and ``d`` as codes; ``accounts``: the codes
-    (:func:`_account_codes`). The groups and joins then hash integers, not the pseudonyms' and
-    post ids' text.
+    (``replier_weights.account_codes``). The groups and joins then hash integers, not the
+    pseudonyms' and post ids' text.
     """
 
     own: pl.DataFrame
@@ -399,7 +114,7 @@ class Coded:
         )
         own = own.with_columns(thread_id=pl.coalesce("root_post_id", "post_id"))
         credit = common.reply_edges(posts).select("target_post_id", "src", "dst", "created_at")
-        accounts = _account_codes(own["account_id"], credit["src"], credit["dst"])
+        accounts = rw.account_codes(own["account_id"], credit["src"], credit["dst"])
         threads = (
             own["thread_id"]
             .unique()
@@ -412,7 +127,7 @@ class Coded:
             .join(threads, on="thread_id")
             .select("post_id", "a", "t", "created_at")
         )
-        credit = _code_edges(credit, accounts).select("target_post_id", "s", "d", "created_at")
+        credit = rw.code_edges(credit, accounts).select("target_post_id", "s", "d", "created_at")
         return cls(own=own, credit=credit, accounts=accounts)
 
     def before(self, at: datetime) -> Coded:
@@ -436,13 +151,13 @@ def item_outcomes(
     ``posts``: the scoped posts, or them already coded (:class:`Coded`). A replier found in
     ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers
     are not a community). ``weights``: the replier weights of these coded posts
-    (:func:`_coded_weights_at`) when the caller has them."""
+    (``replier_weights.coded_weights_at``) when the caller has them."""
     coded = posts if isinstance(posts, Coded) else Coded.of(posts)
     own, credit, accounts = coded.own, coded.credit, coded.accounts
     items = own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
     if weights is None:
-        weights = _coded_weights(credit, accounts, clique_power)
-    nobody = _placeholder_code(accounts)  # never counts as a replier
+        weights = rw.coded_weights(credit, accounts, clique_power)
+    nobody = rw.placeholder_code(accounts)  # never counts as a replier
     # Credit each item drew, by the platform's meaning (``analysis.semantics``): replies to it;
     # for a Stack Exchange answer, the asker's credit and the comments on it.
     direct = (
@@ -476,7 +191,8 @@ def rates(
 
     ``coded``: the posts before ``as_of`` already coded (:meth:`Coded.before` of a later
     date's); else the posts of ``tables`` are scoped and coded here. ``weights``: their
-    replier weights, when computed with another date's (:func:`_coded_weights_at`)."""
+    replier weights, when computed with another date's
+    (``replier_weights.coded_weights_at``)."""
     own = own_params(p, NAME, Params)
     if coded is None:
         coded = Coded.of(common.scoped_posts(tables.posts, as_of, p.half_life_days, None))
@@ -561,7 +277,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     coded = Coded.of(common.scoped_posts(tables.posts, as_of, p.half_life_days, None))
     earlier = as_of - timedelta(days=own.band_refresh_days)
     # the replier weights of both dates from one listing of the triangles
-    w_now, w_before = _coded_weights_at(
+    w_now, w_before = rw.coded_weights_at(
         coded.credit, coded.accounts, own.clique_power, [None, earlier]
     )
     now = rates(tables, p, as_of, coded, w_now)
