@@ -26,7 +26,7 @@ than by tuning a threshold:
   than chance: members of a ring who mostly answer each other weigh little,
   while a central account's many repliers are not punished for its centrality; ``d_r = q / (q + 1)`` with ``q`` the number of
   accounts other than ``a`` that ``r`` talks with, so an account that only ever answers ``a``
-  (a sockpuppet) weighs nothing (computed in ``analysis.models.replier_weights``).
+  (a sockpuppet) weighs nothing.
 * **A published band.** ``band`` (1 = lowest quintile .. ``eb_n_bands``) uses the band edges
   of the scores ``eb_band_refresh_days`` earlier; it stays the earlier ``band_previous`` while
   the score's 95 % interval still overlaps that band, and moves only when the interval leaves
