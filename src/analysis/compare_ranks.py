@@ -65,7 +65,13 @@ def _depth_weights(n: int, p: float) -> tuple[np.ndarray, np.ndarray]:
 
 def _rbo_ext(shared_depth: np.ndarray, n_l: int, n_s: int, p: float) -> float:
     """RBO_ext from the depth at which each shared item is first in both lists."""
-    x = np.cumsum(np.bincount(shared_depth, minlength=n_l + 1)[1 : n_l + 1]).astype(float)
+    return _rbo_ext_counts(np.bincount(shared_depth, minlength=n_l + 1), n_l, n_s, p)
+
+
+def _rbo_ext_counts(per_depth: np.ndarray, n_l: int, n_s: int, p: float) -> float:
+    """RBO_ext from the number of shared items first in both lists at each depth
+    (``per_depth[d]``, depths ``1..n_l``; index 0 unused)."""
+    x = np.cumsum(per_depth[1 : n_l + 1]).astype(float)
     d, pd_ = _depth_weights(n_l, p)
     x_s, x_l = x[n_s - 1], x[n_l - 1]
     total = np.sum(x / d * pd_)
@@ -278,4 +284,41 @@ def resampled_statistics(
         up_b = ex(o.up_b)
         out["spearman"] = spearman(a, b, ex(o.up_a), up_b)
         out["kendall_tau_b"] = kendall_tau_b(a, b, ex(o.up_ab), up_b)
-    return _overlaps(out, ex(o.best_a), ex(o.best_b), top_k, p)
+    return _resampled_overlaps(out, o, counts, top_k, p)
+
+
+def _start(order: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per original index: the 0-based rank of its first copy in ``order`` expanded over the
+    resample (:func:`_expand`), i.e. the copies of the indices ahead of it."""
+    c = counts[order]
+    start = np.empty(order.size, dtype=np.int64)
+    start[order] = np.cumsum(c) - c
+    return start
+
+
+def _resampled_overlaps(
+    out: dict[str, float], o: PairOrders, counts: np.ndarray, top_k: tuple[int, ...], p: float
+) -> dict[str, float]:
+    """:func:`_overlaps` of the best-first orders expanded over the resample, counted on the
+    original indices, in integers (the same numbers, without building the two orders).
+
+    The ``c`` copies of an index stand at ranks ``s_a .. s_a + c - 1`` in one order and
+    ``s_b .. s_b + c - 1`` in the other, in the same (position) order in both; copy ``r``'s
+    shared depth (1-based) is ``max(s_a, s_b) + 1 + r``, and it is in both top-k lists when
+    ``max(s_a, s_b) + r < k``.
+    """
+    n = int(counts.sum())
+    drawn = counts > 0
+    c = counts[drawn]
+    deeper = np.maximum(_start(o.best_a, counts), _start(o.best_b, counts))[drawn]
+    for k in top_k:
+        kk = min(k, n)
+        inter = int(np.clip(kk - deeper, 0, c).sum())
+        out[f"jaccard_top{k}"] = inter / (2 * kk - inter) if kk else float("nan")
+    if not n:
+        out["rbo"] = float("nan")
+        return out
+    # copies at depths deeper + 1 .. deeper + c: +1 where each run starts, -1 after it ends
+    edges = np.bincount(deeper + 1, minlength=n + 2) - np.bincount(deeper + c + 1, minlength=n + 2)
+    out["rbo"] = _rbo_ext_counts(np.cumsum(edges), n, n, p)
+    return out
