@@ -598,6 +598,60 @@ def test_without_a_browser_figures_fall_back_to_svg(
     assert "plain SVGs drawn without a browser" in md and "(figures/validity.svg)" in md
 
 
+def _drawn(figs, paths, **kwargs) -> None:
+    """kaleido's ``write_images`` as if a browser ran: a file at each path."""
+    for path in paths:
+        Path(path).write_bytes(b"\x89PNG drawn")
+
+
+@pytest.mark.parametrize("browser", [True, False])
+def test_the_writeup_is_checked_in_one_reading_of_the_posts_with_or_without_a_browser(
+    monkeypatch, tmp_path: Path, params: dict, browser: bool
+) -> None:
+    """Both writeups the export can lead to (figures drawn, or plain SVGs) are checked
+    against the posts in one reading of them while the figures are exported; what is written
+    is one of the checked texts, and a quote blocks only the writeup that would publish it: a
+    post quoting the no-browser sentence blocks the report without a browser, not with one."""
+    import plotly.io as pio
+
+    def no_browser(*args, **kwargs):
+        raise RuntimeError("no chromium here")
+
+    monkeypatch.setattr(pio, "write_images", _drawn if browser else no_browser)
+    readings = []
+    check = publish.publication_problems
+
+    def counted(outputs, texts=(), *args, **kwargs):
+        readings.append(sorted(outputs))
+        return check(outputs, texts, *args, **kwargs)
+
+    monkeypatch.setattr(publish, "publication_problems", counted)
+    _write(tmp_path, "models.json", MODELS_JSON)
+    _write(tmp_path, "compare.json", COMPARE_JSON)
+    interim = tmp_path / "data/interim"
+    interim.mkdir(parents=True)
+    sentence = "static figures in this build are plain svgs drawn without a browser"
+    pl.DataFrame(
+        {
+            "post_id": ["p1", "p2"],
+            "account_id": ["a", "b"],
+            "created_at": [datetime(2026, 3, 3, tzinfo=UTC)] * 2,
+            "text": ["nothing to see here at all", f"I read that {sentence}, odd"],
+        }
+    ).write_parquet(interim / "posts.parquet")
+    params = {**params, "report": {"figure_format": "png"}}
+    if browser:
+        stage.write_report(tmp_path, params)
+        md = (tmp_path / "reports/methodology.md").read_text()
+        assert "(figures/validity.png)" in md and "without a browser" not in md
+    else:
+        with pytest.raises(stage.PublicationError, match="quotes post text"):
+            stage.write_report(tmp_path, params)
+        assert not (tmp_path / "reports/methodology.md").exists()
+    assert len(readings) == 1  # the posts read once, for both writeups and the tables
+    assert sum(name.endswith("\x1f") for name in readings[0]) == 2
+
+
 def test_a_table_of_numbers_is_not_a_quote_of_a_post_made_of_numbers() -> None:
     """Quantum computing posts hold matrices ("0 0 0 1 ..."); a stability table of zeros is
     our own figures, not a quote. A run of words still is."""

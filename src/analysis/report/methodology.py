@@ -47,7 +47,8 @@ class WriteupContext:
     divergence: DivergenceResult | None
     tables: dict[str, pl.DataFrame]
     figures: dict[str, str]  # figure name -> path relative to reports/
-    #: the error that kept kaleido from starting a browser ("" when the figures are full)
+    #: the error that kept kaleido from starting a browser ("" when the figures are full); the
+    #: writeup says only whether there was one, so both writeups are known before the export
     figure_fallback: str = ""
     model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
     #: evaluations (validate, compare) of another date than the scores' (``report.freshness``)

@@ -181,7 +181,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     texts = publish.ParquetTexts(root / paths.POSTS) if inp.posts is not None else []
 
     def writeup(fig_paths: dict[str, str], fallback: str) -> str:
-        """The methodology, checked: every output against the posts in one reading of them."""
+        """The methodology with these figures (``fallback``: kaleido's error, "" when none)."""
         ctx = methodology.WriteupContext(
             params=mp,
             ingest=inp.ingest,
@@ -195,33 +195,45 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
             model_docs=methodology.model_docs([m for m in mp.models.names if m in MODELS]),
             lags=lags,
         )
-        md = methodology.methodology_markdown(ctx)
-        outputs = {"": md + readme, **{f"public/{n}.csv ": text for n, text in csvs.items()}}
-        found = publish.publication_problems(outputs, texts)
-        problems = [f"{name}{x}" for name in outputs for x in found[name]]
-        if problems:
-            raise PublicationError(
-                "publication outputs are not publishable: " + "; ".join(problems[:5])
-            )
-        return md
+        return methodology.methodology_markdown(ctx)
 
-    # kaleido's browser mostly waits on itself (3-5 s to start and draw): the check of the
-    # writeup, in polars, runs meanwhile against the figures the export will write, then the
-    # analyst page is built (it reads no static figure); only where kaleido cannot run
-    # (fallback SVGs, named in the writeup) is the writeup made and checked again
+    def problems(writeups: dict[str, str]) -> dict[str, list[str]]:
+        """Each writeup's publication problems with the public tables' and README's, every
+        output against the posts in one reading of them."""
+        outputs = {
+            **{f"{k}\x1f": md + readme for k, md in writeups.items()},
+            **{f"public/{n}.csv ": text for n, text in csvs.items()},
+        }
+        found = publish.publication_problems(outputs, texts)
+        shared = [
+            f"{name}{x}" for name in outputs if not name.endswith("\x1f") for x in found[name]
+        ]
+        return {k: [*found[f"{k}\x1f"], *shared] for k in writeups}
+
+    # kaleido's browser mostly waits on itself (3-5 s to start and draw): the check, in polars,
+    # runs meanwhile, of both writeups the export can lead to (its figures drawn, or plain SVGs
+    # where no browser starts: both known before it), then the analyst page is built (it reads
+    # no static figure). Only an export that ends neither way has its writeup checked after it.
     from plotly.offline import get_plotlyjs
 
     with ThreadPoolExecutor(1, thread_name_prefix="figures") as pool:
         exporting = pool.submit(
             figures.export_figures, figs, reports / "figures", p, root / paths.FIGURES_CACHE
         )
-        planned = figures.planned(figs, p)
-        md = writeup(planned, "")
+        outcomes = {
+            "drawn": (figures.planned(figs, p), ""),
+            "plain": (figures.fallback(figs, p), "no browser"),
+        }
+        mds = {k: writeup(*outcome) for k, outcome in outcomes.items()}
+        checked = problems(mds)
         secs = analyst.sections(inp, b, p)
         page = analyst.render_index(p, inp, secs, get_plotlyjs(), lags)
         fig_paths, fallback = exporting.result()
-    if (fig_paths, fallback) != (planned, ""):
-        md = writeup(fig_paths, fallback)
+    md = writeup(fig_paths, fallback)
+    known = [k for k in mds if mds[k] == md]
+    found = checked[known[0]] if known else problems({"final": md})["final"]
+    if found:
+        raise PublicationError("publication outputs are not publishable: " + "; ".join(found[:5]))
     (reports / "public").mkdir(parents=True, exist_ok=True)
     for old in (reports / "public").glob("*"):
         old.unlink()
