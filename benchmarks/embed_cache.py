@@ -7,7 +7,8 @@ times, for one chunk whose texts all sit in one shard (the stage's file order ke
 together):
 
 * ``vectors``: :meth:`EmbeddingCache.vectors`, the route the stage takes (keys from every
-  shard, vectors of the shards with a hit read by pyarrow in batches, placed in the matrix);
+  shard, vectors of the row groups with a hit read by pyarrow, placed in the matrix), and the
+  same for one month's keys (the last sixth of a shard: its row groups only);
 * ``former``: the lookup before session 22, re-stated here as the peer (the same keys, the
   vectors read by polars into a dict, then a Python loop filling the matrix).
 
@@ -124,6 +125,12 @@ def table_io(n: int, folder: Path, repeat: int) -> None:
     )
 
 
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--chunk", type=int, default=200_000, help="keys looked up (one chunk)")
@@ -157,6 +164,13 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  ratio    {best['former'] / best['vectors']:.1f}x; same matrix: {same}")
         rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         print(f"  peak RSS {rss:,.0f} MiB (both routes in one process)")
+        # an incremental run's month: a contiguous sixth of one shard (the newest texts)
+        month = pl.Series([f"{1:08x}{i:056x}" for i in range(5 * a.chunk // 6, a.chunk)])
+        t = min(_timed(lambda: cache.vectors(month, DIM)) for _ in range(a.repeat))
+        print(
+            f"  a month: {month.len():,} keys, the last sixth of one shard: {t:.3f} s "
+            f"(only the row groups holding them are read)"
+        )
         table_io(a.chunk, Path(tmp), a.repeat)
 
 

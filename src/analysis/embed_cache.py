@@ -79,14 +79,16 @@ class EmbeddingCache:
         """Which ``keys`` are cached (a bool per key) and the ``(len(keys), dim)`` float32
         matrix of their vectors in the keys' order (zero rows where not cached).
 
-        The keys of every shard are read first, then the vectors of the shards that hold a
-        hit only (reading every shard's vectors made each lookup cost the whole cache: an
-        embed stage of 10M posts, looking up 200k texts per chunk, spent minutes per chunk
-        reading vectors it did not want). A key in two shards takes the first shard's vector
-        (sorted order). The vectors are read with pyarrow, :data:`READ_ROWS` at a time, and
-        placed straight into the matrix: polars decoding a whole shard, a dict of its rows and
-        a loop filling the matrix from it took 1.5-2x as long (``benchmarks/embed_cache.py``;
-        the embed stage of 1M cached posts 45.4 -> 34.0 s at the same peak).
+        The keys of every shard are read first, with their row numbers, then the vectors of
+        the row groups that hold a hit only (reading every shard's vectors made each lookup
+        cost the whole cache: an embed stage of 10M posts, looking up 200k texts per chunk,
+        spent minutes per chunk reading vectors it did not want; reading a shard with a hit
+        through to its last hit read a month's neighbours too). A key in two shards takes the
+        first shard's vector (sorted order), a key twice in a shard its first row. The vectors
+        are read with pyarrow, a row group at a time, and placed straight into the matrix:
+        polars decoding a whole shard, a dict of its rows and a loop filling the matrix from
+        it took 1.5-2x as long (``benchmarks/embed_cache.py``; the embed stage of 1M cached
+        posts 45.4 -> 34.0 s at the same peak).
         """
         n = keys.len()
         found = np.zeros(n, dtype=bool)
@@ -95,39 +97,31 @@ class EmbeddingCache:
         if not shards or n == 0:
             return found, matrix
         wanted = pl.DataFrame({"text_sha256": keys.cast(pl.String)}).with_row_index("_at")
+        # in the shards' sorted order and each shard's row order: the first of a key's rows
         hits = (
             self._key_index(shards)
-            .join(wanted.lazy().select("text_sha256").unique(), on="text_sha256", how="semi")
-            .unique("text_sha256", keep="first")
+            .join(
+                wanted.lazy().select("text_sha256").unique(),
+                on="text_sha256",
+                how="semi",
+                maintain_order="left",
+            )
+            .unique("text_sha256", keep="first", maintain_order=True)
             .collect()
         )
         for shard, group in hits.group_by("_shard"):
-            # in batches: a whole shard's table (and pyarrow's pool keeping it) raised the
-            # stage's peak by ~1.2 GiB at 1M posts
-            need = group.select("text_sha256").join(wanted, on="text_sha256")
-            left = need.height  # positions still to fill from this shard
-            for batch in _batches(Path(shard[0])):
-                rows = (
-                    pl.DataFrame({"text_sha256": pl.Series(batch.column(0))})
-                    .with_row_index("_row")
-                    .unique("text_sha256", keep="first")  # a key twice: its first row
-                    .join(need, on="text_sha256")  # every position the key is asked at
-                )
-                at = rows["_at"].to_numpy()
-                first = ~found[at]  # a key in an earlier batch of the shard keeps that row
-                at, row = at[first], rows["_row"].to_numpy()[first]
-                if at.size == 0:
-                    continue
-                column = batch.column(1)
+            # every position each hit is asked at, with the hit's row in the shard
+            need = group.select("text_sha256", "_row").join(wanted, on="text_sha256")
+            rows, at = need["_row"].to_numpy().astype(np.int64), need["_at"].to_numpy()
+            # a row group at a time: a whole shard's table (and pyarrow's pool keeping it)
+            # raised the stage's peak by ~1.2 GiB at 1M posts
+            for first, ask, column in _row_groups(Path(shard[0]), rows):
                 if isinstance(column.type, pa.FixedSizeListType):  # what ``store`` writes
                     vecs = column.flatten().to_numpy().reshape(-1, column.type.list_size)
                 else:
                     vecs = np.asarray(pl.Series(column).to_list(), dtype=np.float32)
-                matrix[at] = vecs[row]
-                found[at] = True
-                left -= at.size
-                if left == 0:
-                    break
+                matrix[at[ask]] = vecs[rows[ask] - first]
+                found[at[ask]] = True
         return found, matrix
 
     def _key_index(self, shards: Sequence[Path]) -> pl.LazyFrame:
@@ -167,7 +161,7 @@ class EmbeddingCache:
             }
         )
         tmp = path.with_suffix(".tmp")
-        frame.write_parquet(tmp, compression="zstd")
+        frame.write_parquet(tmp, compression="zstd", row_group_size=SHARD_GROUP_ROWS)
         tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
         return path
 
@@ -212,14 +206,24 @@ class EmbeddingCache:
         return gone["text_sha256"].n_unique()
 
 
-#: Rows per read of a shard's vectors (~50 MiB of 384-dim float32).
-READ_ROWS = 32_768
+#: Rows per row group of a shard (~12 MiB of 384-dim float32): the unit a lookup reads, so a
+#: month's texts are read without their neighbours in the shard (shards written before held
+#: ~83k rows a group, and are read the same way).
+SHARD_GROUP_ROWS = 8_192
 
 
-def _batches(shard: Path) -> Iterator[pa.RecordBatch]:
-    """A shard's keys and vectors, :data:`READ_ROWS` rows at a time (the file closed after)."""
+def _row_groups(shard: Path, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray, pa.Array]]:
+    """The shard's vectors of the row groups holding any of ``rows`` (row numbers in the
+    shard), one group at a time: the group's first row, which of ``rows`` it holds (a mask)
+    and its ``embedding`` column (the file closed after)."""
     with pq.ParquetFile(shard, buffer_size=1 << 22, pre_buffer=False) as reader:
-        yield from reader.iter_batches(batch_size=READ_ROWS, columns=["text_sha256", "embedding"])
+        meta = reader.metadata
+        ends = np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
+        group_of = np.searchsorted(ends, rows, side="right")
+        for g in np.unique(group_of):
+            table = reader.read_row_group(int(g), columns=["embedding"])
+            first = int(ends[g] - meta.row_group(int(g)).num_rows)
+            yield first, group_of == g, table.column(0).combine_chunks()
 
 
 def _dim(shard: Path) -> int:
@@ -231,5 +235,13 @@ def _dim(shard: Path) -> int:
 
 
 def _key_index(shards: Sequence[Path]) -> pl.LazyFrame:
-    """Every shard's keys and the shard holding each (``_shard``), without their vectors."""
-    return pl.scan_parquet(shards, include_file_paths="_shard").select("text_sha256", "_shard")
+    """Every shard's keys, the shard holding each (``_shard``) and its row there (``_row``),
+    without their vectors; shard after shard, each in its rows' order."""
+    return pl.concat(
+        [
+            pl.scan_parquet([shard], include_file_paths="_shard")
+            .select("text_sha256", "_shard")
+            .with_row_index("_row")
+            for shard in shards
+        ]
+    )

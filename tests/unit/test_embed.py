@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import polars as pl
+import pyarrow.parquet as pq
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -65,9 +66,10 @@ def test_cache_reencodes_only_new_posts(tmp_path):
     assert st3.n_encoded == 0 and enc.n_texts == 1010
 
 
-def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkeypatch):
+def test_cache_lookup_reads_vectors_only_from_row_groups_with_a_hit(tmp_path, monkeypatch):
     """Same answer as reading every shard (a key in two shards: the first shard in sorted
-    order wins); the vectors are read from the shards holding a hit only."""
+    order wins; a key twice in a shard: its first row); the vectors are read from the row
+    groups holding a hit only."""
     cache = EmbeddingCache(tmp_path, "fake", "1")
     keys = [f"{i:064x}" for i in range(40)]
     rng = np.random.default_rng(3)
@@ -88,9 +90,11 @@ def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkey
         lambda src, **kw: scanned.append(sorted(map(str, src))) or real_scan(src, **kw),
     )
     read: list[str] = []
-    real_read = embed_cache._batches
+    real_read = embed_cache._row_groups
     monkeypatch.setattr(
-        embed_cache, "_batches", lambda src: read.append(str(src)) or real_read(src)
+        embed_cache,
+        "_row_groups",
+        lambda src, rows: read.append(str(src)) or real_read(src, rows),
     )
     wanted = [keys[5], keys[12], keys[35], "f" * 64]
     got = cache.lookup(wanted)
@@ -111,18 +115,34 @@ def test_cache_lookup_reads_vectors_only_from_shards_with_a_hit(tmp_path, monkey
     for row, k in zip(matrix, asked, strict=True):
         assert np.array_equal(row, reference.get(k, np.zeros(DIM))), k
 
-    # read in batches of 2 rows, a key twice in one shard: its first row, as one read gives
-    ab_bc = ["b" * 64, "a" * 64, "b" * 64, "c" * 64]  # "b" in both batches of 2 rows
+    # row groups of 2 rows, a key twice in one shard: its first row, as one read gives
+    monkeypatch.setattr(embed_cache, "SHARD_GROUP_ROWS", 2)
+    ab_bc = ["b" * 64, "a" * 64, "b" * 64, "c" * 64]  # "b" in both row groups of 2 rows
     twice = cache.store(ab_bc, rng.standard_normal((4, DIM)).astype("f4"))
+    assert pq.ParquetFile(twice).metadata.num_row_groups == 2
     every = pl.concat([pl.read_parquet(p) for p in sorted([*paths, dup, twice])])
     first = every.unique("text_sha256", keep="first", maintain_order=True)
     reference = dict(zip(first["text_sha256"], first["embedding"].to_numpy(), strict=True))
-    monkeypatch.setattr(embed_cache, "READ_ROWS", 2)
     asked = [*keys[::3], "a" * 64, "b" * 64, "c" * 64, keys[7], "f" * 64]
     found, matrix = cache.vectors(pl.Series(asked), DIM)
     assert found.tolist() == [k in reference for k in asked]
     for row, k in zip(matrix, asked, strict=True):
         assert np.array_equal(row, reference.get(k, np.zeros(DIM))), k
+
+    # a shard of ten row groups: a lookup of two keys of one group reads that group alone
+    groups: list[int] = []
+    real_group = pq.ParquetFile.read_row_group
+    monkeypatch.setattr(
+        pq.ParquetFile,
+        "read_row_group",
+        lambda self, g, **kw: groups.append(g) or real_group(self, g, **kw),
+    )
+    many = [f"{i:064x}" for i in range(100, 120)]
+    vectors = rng.standard_normal((20, DIM)).astype("f4")
+    cache.store(many, vectors)
+    found, matrix = cache.vectors(pl.Series([many[14], "f" * 64, many[15]]), DIM)
+    assert found.tolist() == [True, False, True] and groups == [7]
+    assert np.array_equal(matrix[[0, 2]], vectors[[14, 15]])
 
 
 def test_cache_is_keyed_by_model_and_revision(tmp_path):
