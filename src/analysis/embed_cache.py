@@ -214,16 +214,22 @@ SHARD_GROUP_ROWS = 8_192
 
 def _row_groups(shard: Path, rows: np.ndarray) -> Iterator[tuple[int, np.ndarray, pa.Array]]:
     """The shard's vectors of the row groups holding any of ``rows`` (row numbers in the
-    shard), one group at a time: the group's first row, which of ``rows`` it holds (a mask)
-    and its ``embedding`` column (the file closed after)."""
+    shard), :data:`SHARD_GROUP_ROWS` rows at a time (an older shard's larger groups too): the
+    batch's first row, which of ``rows`` it holds (a mask) and its ``embedding`` column (the
+    file closed after)."""
     with pq.ParquetFile(shard, buffer_size=1 << 22, pre_buffer=False) as reader:
         meta = reader.metadata
         ends = np.cumsum([meta.row_group(g).num_rows for g in range(meta.num_row_groups)])
-        group_of = np.searchsorted(ends, rows, side="right")
-        for g in np.unique(group_of):
-            table = reader.read_row_group(int(g), columns=["embedding"])
+        for g in np.unique(np.searchsorted(ends, rows, side="right")):
             first = int(ends[g] - meta.row_group(int(g)).num_rows)
-            yield first, group_of == g, table.column(0).combine_chunks()
+            batches = reader.iter_batches(
+                batch_size=SHARD_GROUP_ROWS, row_groups=[int(g)], columns=["embedding"]
+            )
+            for batch in batches:
+                ask = (rows >= first) & (rows < first + batch.num_rows)
+                if ask.any():
+                    yield first, ask, batch.column(0)
+                first += batch.num_rows
 
 
 def _dim(shard: Path) -> int:

@@ -130,19 +130,28 @@ def test_cache_lookup_reads_vectors_only_from_row_groups_with_a_hit(tmp_path, mo
         assert np.array_equal(row, reference.get(k, np.zeros(DIM))), k
 
     # a shard of ten row groups: a lookup of two keys of one group reads that group alone
-    groups: list[int] = []
-    real_group = pq.ParquetFile.read_row_group
+    groups: list[list[int]] = []
+    real_group = pq.ParquetFile.iter_batches
     monkeypatch.setattr(
         pq.ParquetFile,
-        "read_row_group",
-        lambda self, g, **kw: groups.append(g) or real_group(self, g, **kw),
+        "iter_batches",
+        lambda self, **kw: groups.append(kw["row_groups"]) or real_group(self, **kw),
     )
     many = [f"{i:064x}" for i in range(100, 120)]
     vectors = rng.standard_normal((20, DIM)).astype("f4")
     cache.store(many, vectors)
     found, matrix = cache.vectors(pl.Series([many[14], "f" * 64, many[15]]), DIM)
-    assert found.tolist() == [True, False, True] and groups == [7]
+    assert found.tolist() == [True, False, True] and groups == [[7]]
     assert np.array_equal(matrix[[0, 2]], vectors[[14, 15]])
+    # an older shard's row group of many rows is read a few rows at a time, the same vectors
+    monkeypatch.setattr(embed_cache, "SHARD_GROUP_ROWS", 25)
+    older = [f"{i:064x}" for i in range(200, 225)]
+    wide = rng.standard_normal((25, DIM)).astype("f4")
+    assert pq.ParquetFile(cache.store(older, wide)).metadata.num_row_groups == 1
+    monkeypatch.setattr(embed_cache, "SHARD_GROUP_ROWS", 3)
+    found, matrix = cache.vectors(pl.Series([*older[::-2], "f" * 64]), DIM)
+    assert found.tolist() == [True] * 13 + [False]
+    assert np.array_equal(matrix[:13], wide[::-2])
 
 
 def test_cache_is_keyed_by_model_and_revision(tmp_path):
