@@ -50,7 +50,13 @@ def scrub_texts(texts: pl.DataFrame, names: privacy.NameRedactor | None) -> pl.D
 
 def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
     """Interim posts: the skeleton's rows, in its order, with their scrubbed texts."""
-    joined = skeleton.join(texts.select(*_TEXTS), on=[SRC, ROW], how="left", maintain_order="left")
+    # the join carries only the keys, the skeleton's other columns are set beside its result as
+    # they are; the texts in one chunk each (scrubbed slices leave several, and a join that
+    # gathers two chunked columns at once took ~0.5 s at 1M posts, ~0.1 s rechunked)
+    found = skeleton.select(SRC, ROW).join(
+        texts.select(*_TEXTS).rechunk(), on=[SRC, ROW], how="left", maintain_order="left"
+    )
+    joined = skeleton.with_columns(found.select(*TEXT_COLUMNS))
     return schema.conform(joined, "posts", schema.INTERIM)
 
 
