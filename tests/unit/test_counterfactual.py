@@ -115,6 +115,44 @@ def _run(models, transform, placebo=None, n=12, seed=1):
 # ------------------------------------------------------------------------------ frozen ranking
 
 
+def _readdress(t: Tables, group: list[str]) -> Tables:
+    """The replies to ``group`` re-parented to acc00's first post, their addressee left null:
+    who they address is then known only from the altered parent (``common.annotate`` fills it)."""
+    to_group = pl.col("reply_to_account_id").is_in(group) & (pl.col("account_id") != "acc00")
+    return t.with_posts(
+        t.posts.with_columns(
+            pl.when(to_group).then(pl.lit("acc00_0_0")).otherwise(pl.col(c)).alias(c)
+            for c in ("parent_post_id", "root_post_id")
+        ).with_columns(
+            reply_to_account_id=pl.when(to_group).then(None).otherwise("reply_to_account_id")
+        )
+    )
+
+
+def test_a_rescoring_scores_the_altered_tables_as_each_model_alone_would() -> None:
+    # rescore_group annotates the altered copy once for all models (as the score stage does);
+    # every real model must score it as it scores the altered tables handed to it bare: an
+    # annotation of the tables before they were altered would keep the old addressees
+    from analysis import models as registry
+
+    t = _community()
+    names = ["volume", "conversation", "conversation_rate", "conversation_eb", "network"]
+    models = {n: registry.get(n) for n in names}
+    p = ModelParams()
+    base = {n: m.score(t, p, AS_OF) for n, m in models.items()}
+    group = ["acc03", "acc07"]
+    got = cf_rescore.rescore(t, models, p, AS_OF, [group], _readdress, base, "x")
+    altered = _readdress(t, group)
+    assert altered.posts.filter(pl.col("reply_to_account_id").is_null()).height > 0
+    for n, m in models.items():
+        alone = m.score(altered, p, AS_OF).filter(pl.col("account_id").is_in(group))
+        rows = got.filter(pl.col("model") == n).sort("account_id")
+        assert rows["score_cf"].to_list() == alone.sort("account_id")["score"].to_list(), n
+    # the test has teeth: the readdressed replies leave the group's conversation scores
+    moved = got.filter(pl.col("model") == "conversation")
+    assert (moved["score_cf"] < moved["score_base"]).all()
+
+
 def test_frozen_percentile_ranks_against_everyone_else_at_baseline() -> None:
     base = np.array([1.0, 2.0, 3.0, 4.0])
     # the account (baseline 2) now scores 3.5: above 1 and 3, below 4 among the 3 others

@@ -101,10 +101,11 @@ def annotate(posts: pl.DataFrame) -> pl.DataFrame:
     Each annotation is a function of a post's own row and its parent's (looked up in the whole
     table either way), so annotating before or after the date's filter gives the same rows.
     For a table that several models score as it is (the ``score`` stage: nine scopings of 0.1 s
-    each at 1M posts). Never for a table that is altered afterwards: an altered copy (a post's
-    kind, parent or addressee changed) would carry the annotation of the original, so the
-    stages that alter tables (validate, compare) do not annotate, and a model that alters the
-    posts it is handed drops :data:`ANNOTATION` first (``docs/adding-a-model.md``).
+    each at 1M posts; compare's re-scoring, each altered copy once it is altered). Never for a
+    table that is altered afterwards: an altered copy (a post's kind, parent or addressee
+    changed) would carry the annotation of the original, so compare annotates the copy, never
+    the tables it alters, and a model that alters the posts it is handed drops
+    :data:`ANNOTATION` first (``docs/adding-a-model.md``).
     """
     return posts if is_annotated(posts) else _annotate(posts, posts)
 
