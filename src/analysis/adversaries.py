@@ -104,7 +104,8 @@ def add_posts(tables: Tables, rows: list[dict[str, Any]]) -> Tables:
 
 
 def add_likes(tables: Tables, likes: list[tuple[str, str, datetime]]) -> Tables:
-    """Tables with extra likes ``(post_id, actor, when)``; the platform's like totals grow too."""
+    """Tables with extra likes ``(post_id, actor, when)``; the liked posts' reported totals grow
+    too (their like count where the platform reports one, and their score)."""
     if not likes:
         return tables
     platform = tables.posts["platform"][0] if tables.posts.height else "demo"
@@ -120,11 +121,18 @@ def add_likes(tables: Tables, likes: list[tuple[str, str, datetime]]) -> Tables:
     )
     like_df = schema.conform(like_df, "reactions", schema.INTERIM)
     bumps = like_df.group_by("post_id").agg(_bump=pl.len().cast(pl.Int64))
+    # Only the liked posts' totals grow, and a total the platform does not report stays null:
+    # a like count of 0 filled in on every post made every post "report 0 likes", and a reader
+    # of the totals (common.post_reactions) then read those zeros instead of the score that a
+    # Stack Exchange post reports (its community rate fell from 2.0 to 0.001 a post at 1M).
+    liked = pl.col("_bump").is_not_null()
     posts = (
-        tables.posts.join(bumps, on="post_id", how="left")
+        tables.posts.join(bumps, on="post_id", how="left", maintain_order="left")
         .with_columns(
-            n_likes=pl.col("n_likes").fill_null(0) + pl.col("_bump").fill_null(0),
-            score=pl.col("score").fill_null(0) + pl.col("_bump").fill_null(0),
+            n_likes=pl.when(liked).then(pl.col("n_likes") + pl.col("_bump")).otherwise("n_likes"),
+            score=pl.when(liked)
+            .then(pl.col("score").fill_null(0) + pl.col("_bump"))
+            .otherwise("score"),
         )
         .drop("_bump")
     )

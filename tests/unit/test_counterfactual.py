@@ -252,6 +252,35 @@ def test_sampling_skips_accounts_silent_in_the_window() -> None:
 # ------------------------------------------------------------------------------ adversaries
 
 
+def test_likes_change_only_the_liked_posts_totals_on_a_platform_that_reports_a_score() -> None:
+    # Stack Exchange reports a score per post and no like count: a ring's likes raise the liked
+    # posts' scores and leave every other post's totals, and the engagement of accounts nobody
+    # liked about as they were (a like count of 0 filled in everywhere made engagement read zeros)
+    from analysis.models import engagement
+
+    t = _community()
+    n = t.posts.height
+    t = t.with_posts(t.posts.with_columns(score=pl.Series([i % 4 for i in range(n)])))
+    liked = ["acc01_0_0", "acc02_0_0"]
+    out = adversaries.add_likes(t, [(pid, "acc05", AS_OF - timedelta(days=1)) for pid in liked])
+    totals = ["post_id", "n_likes", "n_reposts", "score"]
+    assert (
+        out.posts.filter(~pl.col("post_id").is_in(liked))
+        .select(totals)
+        .equals(t.posts.filter(~pl.col("post_id").is_in(liked)).select(totals))
+    )
+    before = t.posts.filter(pl.col("post_id").is_in(liked)).sort("post_id")
+    after = out.posts.filter(pl.col("post_id").is_in(liked)).sort("post_id")
+    assert (after["score"] - before["score"]).to_list() == [1, 1]
+    assert after["n_likes"].null_count() == 2
+    p = ModelParams()
+    base, cf = engagement.score(t, p, AS_OF), engagement.score(out, p, AS_OF)
+    others = ~pl.col("account_id").is_in(["acc01", "acc02"])
+    # the others move only through the community prior that two likes nudge
+    assert np.allclose(cf.filter(others)["score"], base.filter(others)["score"], rtol=0.01)
+    assert (cf.filter(~others)["score"] > base.filter(~others)["score"]).all()
+
+
 def test_ring_of_20_raises_a_naive_replier_count_and_fails_its_gate() -> None:
     t = _community()
     base = {"repliers": REPLIERS.score(t, None, AS_OF)}
