@@ -123,8 +123,10 @@ def add_likes(tables: Tables, likes: list[tuple[str, str, datetime]]) -> Tables:
     bumps = like_df.group_by("post_id").agg(_bump=pl.len().cast(pl.Int64))
     # Only the liked posts' totals grow, and a total the platform does not report stays null:
     # a like count of 0 filled in on every post made every post "report 0 likes", and a reader
-    # of the totals (common.post_reactions) then read those zeros instead of the score that a
-    # Stack Exchange post reports (its community rate fell from 2.0 to 0.001 a post at 1M).
+    # of the totals (common.post_reactions) then read those zeros instead of the post's score.
+    # Where the score was all there was (a canonical dump with scores and no vote rows, as the
+    # synthetic ones) engagement's community rate fell from 2.0 to 0.001 a post (1M posts); a
+    # Stack Exchange dump's timed vote rows outweighed the zeros (beer: the same compare.json).
     liked = pl.col("_bump").is_not_null()
     posts = (
         tables.posts.join(bumps, on="post_id", how="left", maintain_order="left")

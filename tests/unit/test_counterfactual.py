@@ -253,9 +253,10 @@ def test_sampling_skips_accounts_silent_in_the_window() -> None:
 
 
 def test_likes_change_only_the_liked_posts_totals_on_a_platform_that_reports_a_score() -> None:
-    # Stack Exchange reports a score per post and no like count: a ring's likes raise the liked
-    # posts' scores and leave every other post's totals, and the engagement of accounts nobody
-    # liked about as they were (a like count of 0 filled in everywhere made engagement read zeros)
+    # a dump that reports a score per post and no like count (no vote rows either): a ring's
+    # likes raise the liked posts' scores and leave every other post's totals, and the
+    # engagement of accounts nobody liked, about as they were (a like count of 0 filled in
+    # everywhere made engagement read zeros)
     from analysis.models import engagement
 
     t = _community()
