@@ -297,7 +297,7 @@ def implausible(root: str) -> list[dict[str, Any]]:
                 )
                 held = named
             elif raw == "self1":
-                replies = aggregates.account_month_aggregates(res.posts.lazy()).collect()
+                replies = aggregates.account_month_aggregates(res.posts.lazy())
                 credited = int(replies["n_replies_received"].sum())
                 now = (
                     "accepted (possible on every platform read); replies credited in "

@@ -136,7 +136,7 @@ def test_the_pandas_aggregates_peer_computes_our_table() -> None:
             ],
         }
     ).with_columns(pl.col("created_at").dt.cast_time_unit("us"))
-    ours = account_month_aggregates(posts.lazy()).collect()
+    ours = account_month_aggregates(posts.lazy())
     peer = pl.from_pandas(pandas_aggregates(posts.to_pandas())).select(
         pl.col(c).cast(ours.schema[c]) for c in ours.columns
     )
