@@ -44,8 +44,10 @@ def candidate_reasons(
 
     Each reason is ``{"reason": code, ...}`` (:class:`analysis.contracts.Reason`): codes
     ``no_within_thread_test``, ``no_within_thread_fit``, ``within_thread_not_above_zero``,
-    ``does_not_beat`` (with ``comparator``), ``no_account_level_test``,
-    ``no_gain_over_activity``, ``gains_from_volume``, ``fails_gates`` (with ``gates``).
+    ``does_not_beat`` and ``no_paired_test`` (with ``comparator``), ``no_account_level_test``,
+    ``no_gain_over_activity``, ``gains_from_volume``, ``volume_untested``, ``fails_gates``
+    (with ``gates``). ``comparators`` are those defined on the data: a comparator among them
+    without a paired difference (its fit had no finite maximum) is not beaten.
     """
     wt = models_json.get("within_thread") or {}
     inc = models_json.get("incremental") or {}
@@ -61,7 +63,10 @@ def candidate_reasons(
         pairs = (wt.get("paired") or {}).get(outcome) or {}
         for k in comparators:
             pr = pairs.get(f"{name}-{k}")
-            if pr is not None and not _above_zero(pr):
+            if pr is None:
+                if r is not None:  # (without a fit of its own the candidate has no pair at all)
+                    why.append(_reason("no_paired_test", comparator=k))
+            elif not _above_zero(pr):
                 why.append(_reason("does_not_beat", pr, comparator=k))
     ri = ((inc.get("models") or {}).get(name) or {}).get(outcome)
     if "models" not in inc:
@@ -71,6 +76,8 @@ def candidate_reasons(
     g = gates.get(name) or {}
     if g.get("volume") is False:
         why.append(_reason("gains_from_volume"))
+    elif g.get("volume") is None:  # rule (4) is a requirement: untested is not passed
+        why.append(_reason("volume_untested"))
     failed = [k for k, ok in g.items() if ok is False and k != "volume"]
     if failed:
         why.append(_reason("fails_gates", gates=failed))
@@ -95,10 +102,12 @@ def recommend(
     comparators = list(mj.get("comparators") or [])
     wt = mj.get("within_thread") or {}
     tested = set(wt.get("models") or {}) | set(robustness)
+    # a comparator whose score does not vary on the data is not defined there: nothing to beat
+    constant = set(wt.get("constant_scores") or ())
     candidates = [m for m in robustness if m not in comparators]
     answers: dict[str, Any] = {}
     for q in params.questions:
-        defined = [k for k in comparators if k in tested]
+        defined = [k for k in comparators if k in tested and k not in constant]
         table = {m: candidate_reasons(m, q.outcome, mj, defined, gates) for m in candidates}
         ok = [m for m, why in table.items() if not why]
         coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731

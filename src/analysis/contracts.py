@@ -246,9 +246,11 @@ class Reason(Contract):
         "no_within_thread_fit",
         "within_thread_not_above_zero",
         "does_not_beat",
+        "no_paired_test",
         "no_account_level_test",
         "no_gain_over_activity",
         "gains_from_volume",
+        "volume_untested",
         "fails_gates",
     ]
     value: float | None = None

@@ -517,6 +517,43 @@ def test_recommend_never_picks_a_comparator_and_needs_paired_wins() -> None:
     assert compare_rule.recommend(robust, None, CompareParams())["recommended_model"] is None
 
 
+def test_a_comparator_without_a_paired_test_is_not_beaten_unless_its_score_is_constant() -> None:
+    """Rule (2) asks for a paired interval above zero against every comparator defined on the
+    data. A comparator whose fit had no finite estimate has no pair: the candidate has not
+    beaten it. One whose score does not vary is not defined there: nothing to beat."""
+    robust = {m: _robust(0.0, 0.0, 0.0, 0.0) for m in ("volume", "reach", "talk")}
+    val = _validity({"volume": 0.1, "reach": 0.1, "talk": 0.5}, comparators=("volume", "reach"))
+    wt = val["within_thread"]
+    for outcome in ("conversation", "approval"):
+        wt["models"]["reach"][outcome] = None
+        wt["paired"][outcome] = {k: v for k, v in wt["paired"][outcome].items() if "reach" not in k}
+    rec = compare_rule.recommend(robust, val, CompareParams())
+    q = rec["by_question"]["whose contributions draw conversation"]
+    assert rec["recommended_model"] is None and q["comparators"] == ["volume", "reach"]
+    assert {"reason": "no_paired_test", "comparator": "reach"} in q["excluded"]["talk"]
+    from analysis.contracts import Reason
+    from analysis.report.fmt import reason
+
+    words = [reason(Reason.model_validate(w)) for w in q["excluded"]["talk"]]
+    assert "not shown to beat reach" in " ".join(words), words
+    # reach's score is constant on this data: it is not a comparator here
+    wt["constant_scores"] = ["reach"]
+    rec = compare_rule.recommend(robust, val, CompareParams())
+    assert rec["recommended_model"] == "talk"
+    assert rec["by_question"]["whose contributions draw conversation"]["comparators"] == ["volume"]
+
+
+def test_an_untested_volume_gain_is_not_passed() -> None:
+    robust = {m: _robust(0.0, 0.0, 0.0, 0.0) for m in ("volume", "talk")}
+    val = _validity({"volume": 0.1, "talk": 0.5})
+    assert compare_rule.recommend(robust, val, CompareParams())["recommended_model"] == "talk"
+    robust["talk"]["volume_elasticity"] = None
+    rec = compare_rule.recommend(robust, val, CompareParams())
+    assert rec["recommended_model"] is None
+    why = rec["by_question"]["whose contributions draw conversation"]["excluded"]["talk"]
+    assert [w["reason"] for w in why] == ["volume_untested"]
+
+
 def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> None:
     robust = {"volume": _robust(0, 0, 0, 0), "talk": _robust(0.5, 0.0, 0.0, 0.0)}
     val = _validity({"volume": 0.1, "talk": 0.5})

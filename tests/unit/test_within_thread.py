@@ -147,6 +147,22 @@ def test_without_a_planted_effect_nothing_is_found() -> None:
     assert r["ci_low"] < 0 < r["ci_high"]
 
 
+def test_a_score_that_does_not_vary_is_named_and_has_no_fit() -> None:
+    """The rule skips a comparator that does not vary (nothing to beat) but not one whose fit
+    failed otherwise: the test names the constant ones."""
+    t, trait = _community(trait_effect=0.8)
+    at = _scores(t, trait)
+
+    def with_flat(when):
+        s = at(when)
+        return {**s, "flat": s["volume"].with_columns(score=pl.lit(3.0))}
+
+    res = within_thread.within_thread(t, with_flat, P)
+    assert res["constant_scores"] == ["flat"]
+    assert res["models"]["flat"]["conversation"] is None
+    assert not any("flat" in k for k in res["paired"]["conversation"])
+
+
 def test_responses_are_competitions_of_scored_authors_with_outcomes_in_the_follow_window() -> None:
     t, _trait = _community(trait_effect=0.5)
     origin = within_thread_responses.origins(t.posts, P)[0]

@@ -237,7 +237,10 @@ def run_test(d: Design, p: ValidateParams, engine: Engine | None = None) -> dict
             strict=True,
         )
     )
-    res: dict[str, Any] = {"models": {}, "paired": {}}
+    # a model whose score does not vary has no fit, and a comparator that does not vary sets no
+    # bar to beat (the rule then asks only for the candidate's own interval above zero)
+    constant = [m for m in models if np.std(d.z[m]) == 0]
+    res: dict[str, Any] = {"models": {}, "paired": {}, "constant_scores": constant}
     for outcome in OUTCOMES:
         for m in models:
             res["models"].setdefault(m, {})[outcome] = (
