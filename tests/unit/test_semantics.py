@@ -180,6 +180,50 @@ def test_scores_before_the_export_ignore_export_time_totals():
     assert "export-time" not in at_export["missing_inputs"][0]
 
 
+def test_a_like_without_a_date_counts_only_at_the_export():
+    """An archive's like with no date (Twitter archives, Mastodon likes.json) may have been
+    given after T: before the export it is excluded, like the export-time totals."""
+    from analysis.models import engagement, klout_like
+
+    posts = _posts(
+        [
+            ("p1", "a", "post", None, 0),
+            ("p2", "b", "post", None, 1),
+            ("late", "a", "post", None, 29),
+        ],
+        "mastodon",
+    )
+    likes = schema.conform(
+        pl.DataFrame(
+            {
+                "platform": ["mastodon"] * 3,
+                "post_id": ["p1", "p1", "p2"],
+                "actor_account_id": ["b", "c", "a"],
+                "kind": ["like"] * 3,
+                "created_at": [None, None, T0 + timedelta(days=2)],
+            },
+            schema_overrides={"created_at": pl.Datetime("us", "UTC")},
+        ),
+        "reactions",
+    )
+    t = _tables(posts, likes)
+    view, note = common.timed_view(t, AS_OF)
+    assert view.reactions["post_id"].to_list() == ["p2"]
+    assert "reactions without a date (2)" in note[0]
+    got = common.post_reactions(
+        common.scoped_posts(view.posts, AS_OF, 30.0, None), view.reactions, AS_OF
+    )
+    assert dict(zip(got["post_id"], got["n_reactions"], strict=True)) == {"p1": 0.0, "p2": 1.0}
+    without = _tables(posts, likes.filter(pl.col("created_at").is_not_null()))
+    for model in (engagement, klout_like):
+        scored, want = (
+            model.score(x, ModelParams(), AS_OF).drop("missing_inputs") for x in (t, without)
+        )
+        assert scored.equals(want), model.__name__
+    at_export = common.timed_view(t, common.totals_taken_at(t))[0]
+    assert at_export.reactions.height == 3
+
+
 def test_future_activity_never_changes_a_score_at_t():
     """Add a future that would change every score (replies, votes, views): scores at T stay."""
     posts = _posts(

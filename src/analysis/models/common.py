@@ -178,8 +178,10 @@ def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
     """The tables as they could be known at ``as_of``.
 
     At or after the export, everything. Before it, export-time totals (views, scores, likes,
-    follower counts of accounts, reputation) are nulled: they include the future. Timed rows
-    (posts, reactions with dates, ``posts.follower_count`` taken at posting time) stay.
+    follower counts of accounts, reputation) are nulled: they include the future; so are
+    reaction rows without a date (a like in an archive that does not say when it was given may
+    have come after ``as_of``). Timed rows (posts, dated reactions, ``posts.follower_count``
+    taken at posting time) stay.
 
     Returns:
         The tables, and the names of the totals that were excluded (for ``missing_inputs``).
@@ -194,6 +196,10 @@ def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
         present = [c for c in cols if c in df.columns and df[c].null_count() < df.height]
         excluded += [f"{name}.{c}" for c in present]
         frames[name] = df.with_columns(pl.lit(None, dtype=df.schema[c]).alias(c) for c in present)
+    undated = tables.reactions["created_at"].null_count()
+    if undated:
+        excluded.append(f"reactions without a date ({undated:,})")
+        frames["reactions"] = tables.reactions.filter(pl.col("created_at").is_not_null())
     note = (
         ["export-time totals excluded before the export (" + "; ".join(excluded) + ")"]
         if excluded
