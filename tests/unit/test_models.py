@@ -553,3 +553,14 @@ def test_the_score_stage_imports_the_models_slow_imports_ahead() -> None:
     thread.join(timeout=30)
     assert not thread.is_alive()
     assert "colorsys" in sys.modules  # after the failing one: each name is tried
+
+
+def test_a_bootstrap_draw_with_rho_exactly_zero_is_kept() -> None:
+    """A draw whose Spearman rho is exactly 0 (sparse outcomes, tied ranks) is a draw like any
+    other; only an undefined rho (a constant side) is left out of the interval."""
+    from analysis.models import validity
+
+    rho = validity.spearman(np.array([1.0, 2, 3, 4]), np.array([1.0, 0, 0, 1]))
+    assert rho == 0.0
+    assert validity._or_nan(rho) == 0.0
+    assert np.isnan(validity._or_nan(validity.spearman(np.ones(4), np.arange(4.0))))

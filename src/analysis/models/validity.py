@@ -301,6 +301,11 @@ def scores_at(
     return out
 
 
+def _or_nan(r: float | None) -> float:
+    """A rank correlation, NaN where it is undefined (not where it is 0)."""
+    return np.nan if r is None else r
+
+
 def ranking(
     tables: Tables,
     scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
@@ -395,7 +400,7 @@ def ranking(
         for name, xs in x.items():
             rho = spearman(xs, y)
             b = (
-                np.array([spearman(xs[i], y[i]) or np.nan for i in draws()])
+                np.array([_or_nan(spearman(xs[i], y[i])) for i in draws()])
                 if rho is not None
                 else None
             )
