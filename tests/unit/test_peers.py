@@ -116,7 +116,7 @@ def test_cascade_phi_equals_the_birdspotter_package_on_random_cascades() -> None
     for n in (1, 2, 3, 8, 40):
         for r, beta in ((peers.CASCADE_DECAY_PER_S, 1.0), (1e-3, 1.0), (0.0, 1.0)):
             t = np.sort(rng.exponential(3600.0, n)).cumsum()
-            t[n // 2 :] = t[n // 2]  # ties in time, as retweets within one second have
+            t[1:2] = t[0]  # a repost in the original's second: the original triggers it
             m = np.floor(rng.lognormal(4.0, 2.5, n))
             m[rng.random(n) < 0.2] = 0.0  # zero followers: both take it as 1
             ours = peers.cascade_phi(t, np.clip(m, 1.0, None), r, beta)
@@ -125,6 +125,25 @@ def test_cascade_phi_equals_the_birdspotter_package_on_random_cascades() -> None
     # the comparison can fail: a different decay gives other numbers
     t, m = np.array([0.0, 10.0, 5000.0]), np.array([100.0, 1.0, 1.0])
     assert not np.allclose(peers.cascade_phi(t, m, 1e-3, 1.0), birdspotter_phi(bs, t, m, 1e-5, 1.0))
+
+
+def test_reposts_in_the_same_second_do_not_trigger_each_other_whatever_their_order() -> None:
+    """birdspotter lets the earlier of two simultaneous rows trigger the later, so its result
+    depends on the rows' order (PHEME's retweets have one-second resolution). Ours: an event
+    triggers only later ones; the original also those of its own second."""
+    t = np.array([0.0, 5.0, 5.0, 5.0, 9.0])
+    m = np.array([50.0, 10.0, 300.0, 1.0, 1.0])
+    base = peers.cascade_phi(t, m, 1e-3, 1.0)
+    for order in ([0, 2, 1, 3, 4], [0, 3, 2, 1, 4], [0, 1, 3, 2, 4]):
+        again = peers.cascade_phi(t[order], m[order], 1e-3, 1.0)
+        np.testing.assert_allclose(again, base[order], rtol=1e-12)
+    # none of the simultaneous reposts is another's descendant: together they share only the
+    # last event with the original, whose descendants are all four
+    assert 0.0 < base[1:4].sum() < 1.0 and base[4] == 0.0
+    assert base[0] == pytest.approx(4.0)
+    # the original's own second: reposts at its time are its descendants
+    same = peers.cascade_phi(np.array([0.0, 0.0, 0.0]), np.ones(3), 1e-3, 1.0)
+    assert same.tolist() == [2.0, 0.0, 0.0]
 
 
 def user_influence_by_birdspotter(bs: ModuleType, tables: Tables, as_of: datetime) -> dict:

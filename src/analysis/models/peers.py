@@ -54,14 +54,30 @@ def follower_count(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     )
 
 
-def cascade_phi(times_s: np.ndarray, magnitude: np.ndarray, r: float, beta: float) -> np.ndarray:
-    """Influence (expected descendants) of each event of one cascade, events in time order."""
+def cascade_phi(
+    times_s: np.ndarray,
+    magnitude: np.ndarray,
+    r: float,
+    beta: float,
+    original: np.ndarray | None = None,
+) -> np.ndarray:
+    """Influence (expected descendants) of each event of one cascade, events in time order.
+
+    An event can trigger only a later one: two reposts in the same second (PHEME's resolution)
+    do not trigger each other, whatever order their rows come in. The original post (``original``:
+    a boolean mask, the first event when None) triggers the reposts of its own second too."""
     n = times_s.size
     if n < 2:
         return np.zeros(n)
     dt = times_s[None, :] - times_s[:, None]  # dt[i, j] = t_j - t_i
-    kern = (magnitude[:, None] ** beta) * np.exp(-r * np.clip(dt, 0, None))
-    kern = np.triu(kern, k=1)  # only earlier events can trigger later ones
+    first = np.zeros(n, dtype=bool)
+    if original is None:
+        first[0] = True
+    else:
+        first[:] = original
+    can = (dt > 0) | (first[:, None] & (dt == 0))
+    kern = np.where(can, (magnitude[:, None] ** beta) * np.exp(-r * np.clip(dt, 0, None)), 0.0)
+    kern = np.triu(kern, k=1)  # rows in time order: only earlier events can trigger later ones
     col = kern.sum(axis=0)
     p = np.divide(kern, col[None, :], out=np.zeros_like(kern), where=col[None, :] > 0)
     phi = np.zeros(n)
@@ -74,7 +90,8 @@ def cascade_events(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     """The repost cascades before ``as_of``: one row per event, cascades and events in time order.
 
     Columns ``post_id`` (the cascade), ``account_id``, ``t`` (seconds since the epoch) and ``m``
-    (the author's follower count at ``as_of``, 0 taken as 1). None: no reposts before ``as_of``.
+    (the author's follower count at ``as_of``, 0 taken as 1), ``original`` (the post itself, not a
+    repost). None: no reposts before ``as_of``.
     """
     reposts = tables.reactions.filter(
         pl.col("kind").is_in(list(REPOST_KINDS))
@@ -92,10 +109,13 @@ def cascade_events(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     events = pl.concat(
         [
             originals.join(reposts.select("post_id").unique(), on="post_id").select(
-                "post_id", "account_id", "created_at"
+                "post_id", "account_id", "created_at", original=pl.lit(True)
             ),
             reposts.join(originals.select("post_id"), on="post_id").select(
-                "post_id", pl.col("actor_account_id").alias("account_id"), "created_at"
+                "post_id",
+                pl.col("actor_account_id").alias("account_id"),
+                "created_at",
+                original=pl.lit(False),
             ),
         ]
     )
@@ -105,14 +125,17 @@ def cascade_events(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     else:
         events = events.with_columns(m=pl.lit(None, dtype=pl.Float64))
         fill = 0.0
+    events = events.join(originals.select("post_id", *content), on="post_id")
     return (
-        ordering.sort_posts(events.join(originals.select("post_id", *content), on="post_id"))
+        # time order, the original first in its second (ordering.sort_posts, plus that tie)
+        events.with_columns(_h=ordering.hash_of(events))
+        .sort("created_at", "_h", "post_id", pl.col("original").not_())
         .with_columns(
             # birdspotter: magnitude = follower count, 0 taken as 1
             m=pl.col("m").fill_null(fill).clip(lower_bound=1.0),
             t=pl.col("created_at").dt.epoch("ms").cast(pl.Float64) / 1000.0,
         )
-        .select("post_id", "account_id", "t", "m")
+        .select("post_id", "account_id", "t", "m", "original")
     )
 
 
@@ -127,7 +150,11 @@ def cascade_influence(
     for (_,), g in events.group_by("post_id", maintain_order=True):
         phis.append(
             g.select("account_id").with_columns(
-                phi=pl.Series(cascade_phi(g["t"].to_numpy(), g["m"].to_numpy(), r, beta))
+                phi=pl.Series(
+                    cascade_phi(
+                        g["t"].to_numpy(), g["m"].to_numpy(), r, beta, g["original"].to_numpy()
+                    )
+                )
             )
         )
     return pl.concat(phis).group_by("account_id").agg(score=common.ordered_mean(pl.col("phi")))
