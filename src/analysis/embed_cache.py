@@ -66,6 +66,14 @@ class EmbeddingCache:
         #: each month cost ~0.4 s a month at 1M posts
         self._keys: dict[Path, tuple[tuple[int, int], pl.DataFrame]] = {}
 
+    @classmethod
+    def at(cls, folder: Path) -> EmbeddingCache:
+        """The cache held in ``folder`` (``<model>@<revision>`` under a cache root)."""
+        model, _, revision = folder.name.rpartition("@")
+        cache = cls(folder.parent, model, revision)
+        cache.folder = folder  # the name as found ("/" in a model name was written "_")
+        return cache
+
     def lookup(self, keys: Sequence[str]) -> dict[str, np.ndarray]:
         """Cached vectors of those ``keys`` that are present, by key."""
         shards = sorted(self.folder.glob("shard-*.parquet"))

@@ -312,6 +312,27 @@ def test_embed_stage_prunes_the_cache_when_a_later_minor_flag_removes_someone(tm
     assert cache.keys() == {text_key(t) for t in remaining["text"]}
 
 
+def test_an_erasure_prunes_the_cache_of_every_route_not_only_this_runs(tmp_path):
+    """The static route above a size, an ONNX route or an older revision keep their vectors in
+    folders of their own: an erasure prunes all of them, whichever route this run uses."""
+    from analysis.stages.embed import prune_after_erasure
+
+    enc = CountingEncoder()
+    now = EmbeddingCache(tmp_path / "cache", "fake", "1")
+    other = EmbeddingCache(tmp_path / "cache", "org/fake", "1+static")
+    opt_out = tmp_path / "opt_out.txt"
+    posts = _posts(30)
+    embed_posts(posts, enc, now)
+    embed_posts(posts, enc, other)
+    assert prune_after_erasure(now, posts, opt_out) == 0
+    opt_out.write_text("d" * 64 + "\n")
+    remaining = posts.tail(25)
+    assert prune_after_erasure(now, remaining, opt_out) == 10  # 5 texts in each folder
+    want = {text_key(t) for t in remaining["text"]}
+    assert now.keys() == want and other.keys() == want
+    assert prune_after_erasure(now, remaining, opt_out) == 0  # both folders marked
+
+
 def test_the_stage_writes_the_same_table_chunk_by_chunk(tmp_path):
     """Above ``CHUNK_POSTS`` the embed stage encodes and appends chunk by chunk (bounded memory):
     the same rows in the same order as one call, empty texts and repeats across chunks included."""

@@ -469,12 +469,16 @@ def prune_after_erasure(
     opt_out: Path,
     removed_digest: str = "",
 ) -> int:
-    """Prune ``cache`` to the texts of ``posts`` (a frame, or a source of them month by month:
-    the texts' keys are taken a month at a time) when the opt-out list or the set of removed
-    accounts (``removed_digest``, from ingest.json) changed since last time.
+    """Prune ``cache``, and every other cache folder beside it, to the texts of ``posts`` (a
+    frame, or a source of them month by month: the texts' keys are taken a month at a time)
+    when the opt-out list or the set of removed accounts (``removed_digest``, from ingest.json)
+    changed since that folder was last pruned.
 
-    The cache folder records the sha256 of the opt-out list it was last pruned for
-    (``opt_out.sha256``; a digest of digests, nothing raw). Returns the keys removed.
+    The other folders are the vectors of other models, revisions and routes (the static route
+    that ``embed.static_above_posts`` switches to, an ONNX route, an older revision): a route
+    not used in this run still holds the erased texts' vectors, so every folder is pruned, not
+    only the one this run reads. Each folder records the sha256 of the list it was last pruned
+    for (``opt_out.sha256``; a digest of digests, nothing raw). Returns the keys removed.
     """
     listed = opt_out.read_bytes() if opt_out.exists() else b""
     # Ingest's digest of the removed accounts: a later is_minor flag (or a rejected account row)
@@ -482,24 +486,36 @@ def prune_after_erasure(
     if removed_digest:
         listed += b"\x1f" + removed_digest.encode()
     digest = hashlib.sha256(listed).hexdigest()
-    marker = cache.folder / "opt_out.sha256"
-    seen = marker.read_text().strip() if marker.exists() else hashlib.sha256(b"").hexdigest()
+    nothing = hashlib.sha256(b"").hexdigest()
+    root = cache.folder.parent
+    others = [
+        EmbeddingCache.at(f)
+        for f in (sorted(root.iterdir()) if root.is_dir() else [])
+        if f.is_dir() and f != cache.folder and any(f.glob("shard-*.parquet"))
+    ]
+    keys: pl.Series | None = None
     removed = 0
-    if digest != seen:
-        if isinstance(posts, pl.DataFrame):
-            keys = text_keys(posts["text"].drop_nulls().unique())
-        else:
-            keys = pl.concat(
-                [
-                    text_keys(pl.Series("text", [], dtype=pl.String)),  # a dump without posts
-                    *(
-                        text_keys(posts.read(m)["text"].drop_nulls().unique())
-                        for m in posts.months()
-                    ),
-                ]
-            ).unique()
-        removed = cache.prune(keys)
-        log.info("opt-out list changed: pruned %d cached vectors not in the current posts", removed)
-    cache.folder.mkdir(parents=True, exist_ok=True)
-    marker.write_text(digest + "\n")
+    for c in [cache, *others]:
+        marker = c.folder / "opt_out.sha256"
+        seen = marker.read_text().strip() if marker.exists() else nothing
+        if digest != seen:
+            if keys is None:
+                keys = _text_keys_of(posts)
+            n = c.prune(keys)
+            removed += n
+            log.info("opt-out list changed: pruned %d cached vectors of %s", n, c.folder.name)
+        c.folder.mkdir(parents=True, exist_ok=True)
+        marker.write_text(digest + "\n")
     return removed
+
+
+def _text_keys_of(posts: pl.DataFrame | Months) -> pl.Series:
+    """The content addresses of every text of ``posts`` (a month at a time from a source)."""
+    if isinstance(posts, pl.DataFrame):
+        return text_keys(posts["text"].drop_nulls().unique())
+    return pl.concat(
+        [
+            text_keys(pl.Series("text", [], dtype=pl.String)),  # a dump without posts
+            *(text_keys(posts.read(m)["text"].drop_nulls().unique()) for m in posts.months()),
+        ]
+    ).unique()
