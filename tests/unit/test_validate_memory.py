@@ -244,8 +244,8 @@ def _tiny_tables():
 def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
     monkeypatch, tmp_path
 ) -> None:
-    """The whole dump's post topics (~80 B a post) are not held while every origin refits its
-    own; the out-of-time check reads the same table again. The refit gets three columns."""
+    """The whole dump's post topics (fitted with the posts after every origin) reach no test:
+    the origins and the out-of-time check refit their own. The refit gets two columns."""
     from dataclasses import replace
 
     run_topics = pl.DataFrame(
@@ -273,8 +273,9 @@ def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
         at(T0)
         return {}
 
-    def fake_out_of_time(tables, *a, **k):
+    def fake_out_of_time(tables, models, p, as_of, topics_at):
         seen["out_of_time"] = tables.post_topics
+        seen["out_of_time_refit"] = topics_at(as_of)
         raise RuntimeError("stop")
 
     monkeypatch.setattr(
@@ -296,8 +297,8 @@ def test_the_run_topics_are_set_aside_while_the_origins_refit_their_own(
     assert seen["rolling"] is None
     # the refits read the embeddings file in its order: no text, no hash copied
     assert seen["refit_columns"] == ["post_id", "created_at"]
-    assert isinstance(seen["out_of_time"], pl.DataFrame)
-    assert seen["out_of_time"].equals(run_topics)
+    assert seen["out_of_time"] is None
+    assert seen["out_of_time_refit"].equals(run_topics.head(1))  # the refit's, not the run's
 
 
 def test_the_posts_cut_to_the_edge_and_order_columns_give_the_same_edges_and_order(
@@ -345,3 +346,33 @@ def test_the_posts_cut_to_the_edge_and_order_columns_give_the_same_edges_and_ord
     digest = posts.drop("text").with_columns(ordering.text_digest(posts["text"]))
     assert validity.order_columns(digest) == ["account_id", "created_at", *digest.columns[-2:]]
     assert ordering.account_order(digest.select(validity.order_columns(digest))).equals(order)
+
+
+def test_the_out_of_time_check_scores_on_topics_fitted_before_its_origin() -> None:
+    """The out-of-time check scores at as_of - delta: a topic model there gets topics refitted
+    on the posts before that date, not the run's (fitted with the posts after it)."""
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from analysis.models import validity
+    from analysis.models.params import ModelParams
+
+    run_topics = pl.DataFrame({"post_id": ["p1", "p2"], "topic_id": [0, 1]})
+    refit = pl.DataFrame({"post_id": ["p1"], "topic_id": [0]})
+    seen: dict[str, object] = {}
+
+    def score(tables, p, at):
+        seen["topics"], seen["at"] = tables.post_topics, at
+        return pl.DataFrame({"account_id": ["a1", "a2"], "score": [1.0, 2.0]})
+
+    def topics_at(t):
+        seen["refit_at"] = t
+        return refit
+
+    p = ModelParams()
+    as_of = T0 + timedelta(days=60)
+    tables = replace(_tiny_tables(), post_topics=run_topics)
+    validity.out_of_time(tables, {"probe": SimpleNamespace(score=score)}, p, as_of, topics_at)
+    t0 = as_of - timedelta(days=p.validate_delta_days)
+    assert seen["at"] == seen["refit_at"] == t0
+    assert seen["topics"] is refit

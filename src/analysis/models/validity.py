@@ -192,10 +192,20 @@ def spearman_interval(rho: float, n: int) -> tuple[float, float]:
 
 
 def out_of_time(
-    tables: Tables, models: dict[str, Any], p: ModelParams, as_of: datetime
+    tables: Tables,
+    models: dict[str, Any],
+    p: ModelParams,
+    as_of: datetime,
+    post_topics_at: Callable[[datetime], pl.DataFrame] | None = None,
 ) -> dict[str, Any]:
-    """Score every model at ``as_of - delta`` and test it against the next ``delta`` days."""
+    """Score every model at ``as_of - delta`` and test it against the next ``delta`` days.
+
+    Topic-sensitive models get topics fitted on the posts before ``as_of - delta``
+    (``post_topics_at``, as :func:`scores_at`), never topics fitted with the posts after it.
+    """
     t0 = as_of - timedelta(days=p.validate_delta_days)
+    if post_topics_at is not None:
+        tables = replace(tables, post_topics=post_topics_at(t0))
     out = outcomes(tables, t0, as_of)
     # Accounts that had posted before T: the others have nothing a model could have seen.
     seen = active_before(tables.posts, t0)

@@ -41,8 +41,8 @@ log = logging.getLogger(__name__)
 def load_validate_tables(names: list[str], interim: Path = paths.INTERIM) -> Tables:
     """The interim tables as validate reads them (``stages.digest.load_digest_tables``: the texts'
     digest in place of the texts, the labels left in the file unless a model reads them).
-    The run's post topics are not loaded: the rolling origins refit their own, and the
-    out-of-time check reads the run's when it needs them (:func:`with_run_topics`).
+    The run's post topics are not loaded: they were fitted on the whole dump, posts after every
+    origin included; the rolling origins and the out-of-time check refit their own.
     """
     return load_digest_tables(names, interim, topics=None)
 
@@ -64,13 +64,6 @@ def _topics_at(params: dict[str, Any], posts: pl.DataFrame) -> Any:
     slim = posts.select(_refit_columns(posts))  # the same buffers, fewer columns
     # the vectors are read from the file batch by batch at each origin, never held all at once
     return lambda t: post_topics_before(paths.EMBEDDINGS, slim, t, tp, k)
-
-
-def with_run_topics(tables: Tables) -> Tables:
-    """``tables`` with the run's post topics read again, if they were set aside."""
-    if tables.post_topics is not None or not paths.POST_TOPICS.exists():
-        return tables
-    return replace(tables, post_topics=pl.read_parquet(paths.POST_TOPICS))
 
 
 #: The columns of a score file validate reads (the tests need the score; ``missing_inputs`` is
@@ -146,9 +139,9 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
         scores[name] = read_scores(path)
     topics_at = _topics_at(params, tables.posts) if "network_topic" in names else None
     if topics_at is not None:
-        # The rolling origins refit their own topics: the run's (fitted on the whole dump, ~80 B
-        # a post) are read for the out-of-time check alone (load_validate_tables leaves them
-        # out; whatever tables this gets, the origins never see them).
+        # Every test refits its own topics before its origin: the run's were fitted on the
+        # whole dump (load_validate_tables leaves them out; whatever tables this gets, no test
+        # sees them).
         tables = replace(tables, post_topics=None)
     at = ScoresAt(
         lambda t: validity.scores_at(tables, names, p, t, topics_at),
@@ -173,7 +166,7 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "incremental": inc,
         "ranking": rank,
         "out_of_time": validity.out_of_time(
-            with_run_topics(tables), {n: registry.MODELS[n] for n in names}, p, as_of
+            tables, {n: registry.MODELS[n] for n in names}, p, as_of, topics_at
         ),
     }
     for name, r in (wt.get("models") or {}).items():
