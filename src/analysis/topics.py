@@ -286,14 +286,16 @@ def post_topics_before(
     posts: pl.DataFrame,
     before: datetime,
     p: TopicsParams,
-    k: int,
+    k: int | None,
 ) -> pl.DataFrame:
     """Topics fitted only on posts written before ``before`` (for scores at that date).
 
     Stage ``topic_fit`` fits on the whole dump; a score at an earlier date that read those topics
-    would know subjects that emerged later. Here k-means with the run's ``k`` is refitted on
-    the embeddings of earlier posts (in a key-independent order, so the seeded sample does not
-    depend on pseudonyms) and their soft membership returned.
+    would know subjects that emerged later. Here the clustering is refitted on the embeddings
+    of earlier posts (in a key-independent order, so the seeded sample does not depend on
+    pseudonyms) and their soft membership returned. ``k``: the number of topics; None chooses
+    it on the earlier posts by ``p``'s rule (``topics.n_topics: 0``), as ``topic_fit`` chose the
+    run's on every post: a number chosen with the later posts would carry them in.
 
     ``embeddings`` is the ``embed`` table in memory, or the path of its Parquet file: then the
     vectors are read batch by batch (:func:`post_vectors`), never all at once. In one batch (up
@@ -313,7 +315,8 @@ def post_topics_before(
                 "is_primary": pl.Boolean,
             }
         )
-    res = cluster_posts(x, p.model_copy(update={"n_topics": max(1, min(k, len(x)))}))
+    fixed = None if k is None else max(1, min(k, len(x)))
+    res = cluster_posts(x, p.model_copy(update={"n_topics": fixed or 0}))
     soft = soft_membership(x, res.labels, res.centroids, p)
     return soft.with_columns(post_id=early["post_id"].gather(soft["row"])).select(
         "post_id", "topic_id", "probability", "is_primary"

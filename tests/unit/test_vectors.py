@@ -604,6 +604,33 @@ def test_refits_before_an_origin_read_from_the_file_give_the_topics_from_memory(
     assert post_topics_before(path, posts, datetime(2023, 1, 1), p, 3).is_empty()
 
 
+def test_a_refit_with_an_automatic_k_chooses_it_on_the_earlier_posts_alone(tmp_path: Path) -> None:
+    """With ``topics.n_topics: 0`` the number of topics is chosen on the posts before the
+    origin: two subjects then, six by the end; the whole dump's six would carry the later
+    subjects into the scores at the origin."""
+    x = _blobs(n_per=30, k=6)  # rows in blob order: the first two subjects come first
+    path = _embeddings_file(tmp_path, x)
+    n = len(x)
+    posts = pl.DataFrame(
+        {
+            "post_id": [f"post_{i:04d}" for i in range(n)],
+            "created_at": [datetime(2024, 1, 1) + timedelta(seconds=i) for i in range(n)],
+            "text": [f"text {i}" for i in range(n)],
+        }
+    )
+    _in_file_order(path, posts)
+    p = TopicsParams(n_topics=0, k_grid=[2, 6], fit_max_posts=1000)
+    origin = datetime(2024, 1, 1) + timedelta(seconds=60)
+
+    def n_topics(t: datetime, k: int | None) -> int:
+        got = post_topics_before(path, posts, t, p, k).filter("is_primary")
+        return got["topic_id"].n_unique()
+
+    assert n_topics(origin, None) == 2
+    assert n_topics(datetime(2024, 1, 2), None) == 6  # the whole dump's choice
+    assert n_topics(origin, 6) == 6  # a number given is kept
+
+
 @pytest.mark.parametrize("batch_rows", [4, None])
 def test_the_topics_mean_vectors_are_the_means_of_their_primary_posts(
     tmp_path: Path, batch_rows: int | None, monkeypatch

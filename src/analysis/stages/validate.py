@@ -13,7 +13,6 @@ single-split out-of-time correlations kept for comparison, planted-role AUCs and
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -55,12 +54,15 @@ def _refit_columns(posts: pl.DataFrame) -> list[str]:
 
 
 def _topics_at(params: dict[str, Any], posts: pl.DataFrame) -> Any:
-    """T -> post topics fitted before T, or None without embeddings."""
+    """T -> post topics fitted before T, or None without embeddings.
+
+    With ``topics.n_topics: 0`` each refit chooses its number of topics on the posts before T
+    by the same rule; a number set in params is kept."""
     if not paths.EMBEDDINGS.exists() or not paths.TOPICS_METRICS.exists():
         log.warning("validate: no embeddings or topics metrics; topic models use no topics")
         return None
-    k = int(json.loads(paths.TOPICS_METRICS.read_text())["n_topics"])
     tp = section(params, "topics", TopicsParams)
+    k = tp.n_topics or None
     slim = posts.select(_refit_columns(posts))  # the same buffers, fewer columns
     # the vectors are read from the file batch by batch at each origin, never held all at once
     return lambda t: post_topics_before(paths.EMBEDDINGS, slim, t, tp, k)
