@@ -72,6 +72,9 @@ POSTS: dict[str, pl.DataType] = {
     "n_likes": pl.Int64(),
     "n_reposts": pl.Int64(),
     "n_comments_reported": pl.Int64(),  # the platform's own count; may exceed replies in the dump
+    # When this post's totals above (views, score, likes, reposts, comments) were captured, where
+    # the dump says (Pushshift's retrieved_on); null: at the export (the last activity).
+    "totals_taken_at": UTC_TIME,
     "follower_count": pl.Int64(),  # author's audience at posting time
     "labels": pl.List(pl.String()),  # ground-truth labels (Stack Exchange tags, subreddit)
 }

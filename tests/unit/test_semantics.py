@@ -224,6 +224,31 @@ def test_a_like_without_a_date_counts_only_at_the_export():
     assert at_export.reactions.height == 3
 
 
+def test_a_posts_totals_count_only_from_when_they_were_taken():
+    """Pushshift fetched Reddit items long after they were written (RC_2006-01 in 2016): a score
+    taken after T includes votes after T. Each post's totals count from their own capture time
+    (``totals_taken_at``), whatever the dump's last activity."""
+    from analysis.models import engagement, klout_like
+
+    posts = _posts(
+        [("p1", "a", "post", None, 0), ("p2", "b", "post", None, 1), ("p3", "b", "post", None, 2)],
+        "reddit",
+    ).with_columns(
+        score=pl.Series([40, 7, 9]),
+        totals_taken_at=pl.Series([T0 + timedelta(days=3), T0 + timedelta(days=400), None]),
+    )
+    t = _tables(posts)
+    view, note = common.timed_view(t, AS_OF)  # day 10: after p1's capture, before p2's
+    assert view.posts["score"].to_list() == [40, None, 9]  # p3: taken at the export (day 2 + 1 s)
+    assert "posts.score" in note[0] and "on 1 of 3 posts" in note[0]
+    assert common.timed_view(t, T0 + timedelta(days=400))[0].posts["score"].to_list() == [40, 7, 9]
+    # the models read the view: p2's late score changes nothing at day 10
+    other = _tables(posts.with_columns(score=pl.Series([40, 5000, 9])))
+    for model in (engagement, klout_like):
+        a, b = (model.score(x, ModelParams(), AS_OF).drop("missing_inputs") for x in (t, other))
+        assert a.equals(b), model.__name__
+
+
 def test_future_activity_never_changes_a_score_at_t():
     """Add a future that would change every score (replies, votes, views): scores at T stay."""
     posts = _posts(

@@ -24,6 +24,7 @@ SUBMISSION = {
     "num_comments": 3,
     "subreddit": "AskMen",
     "subreddit_subscribers": 1380540,
+    "retrieved_on": 1585000000,
 }
 COMMENTS = [
     {
@@ -110,6 +111,9 @@ def test_maps_submissions_and_comments(dump: Path) -> None:
     assert sub["labels"] == ["AskMen"]
     assert sub["follower_count"] is None  # subreddit subscribers are not followers
     assert sub["created_at"] == datetime.fromtimestamp(1569888142, tz=UTC)
+    # Pushshift took the score and comment count when it fetched the item, months later
+    assert sub["totals_taken_at"] == datetime.fromtimestamp(1585000000, tz=UTC)
+    assert posts["t1_c1"]["totals_taken_at"] is None  # not said: at the export
     assert (posts["t1_c1"]["parent_post_id"], posts["t1_c1"]["root_post_id"]) == ("t3_s1", "t3_s1")
     assert posts["t1_c2"]["text"] is None and posts["t1_c2"]["parent_post_id"] == "t1_c1"
     # the parent was by a deleted author: rejected, so the link is cut (no dangling id)

@@ -177,29 +177,60 @@ def totals_taken_at(tables: Tables) -> datetime | None:
 def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
     """The tables as they could be known at ``as_of``.
 
-    At or after the export, everything. Before it, export-time totals (views, scores, likes,
-    follower counts of accounts, reputation) are nulled: they include the future; so are
-    reaction rows without a date (a like in an archive that does not say when it was given may
-    have come after ``as_of``). Timed rows (posts, dated reactions, ``posts.follower_count``
-    taken at posting time) stay.
+    Export-time totals (views, scores, likes, follower counts of accounts, reputation) include
+    what happened after they were taken: a post's are nulled where they were taken after
+    ``as_of`` (its ``totals_taken_at``, where the dump says: Pushshift fetched Reddit items
+    months or years after they were written; else the export, :func:`totals_taken_at`), the
+    accounts' where the export is after ``as_of``. Before the export, reaction rows without a
+    date are dropped too (a like in an archive that does not say when it was given may have come
+    after ``as_of``). Timed rows (posts, dated reactions, ``posts.follower_count`` taken at
+    posting time) stay.
 
     Returns:
         The tables, and the names of the totals that were excluded (for ``missing_inputs``).
     """
     taken = totals_taken_at(tables)
-    if taken is None or as_of >= taken:
+    if taken is None:
+        return tables, []
+    posts = tables.posts
+    per_post = "totals_taken_at" in posts.columns and posts["totals_taken_at"].null_count() < (
+        posts.height
+    )
+    latest = max(taken, posts["totals_taken_at"].max()) if per_post else taken
+    if as_of >= latest:
         return tables, []
     excluded = []
     frames = {}
-    for name, cols in EXPORT_TOTALS.items():
-        df = getattr(tables, name)
-        present = [c for c in cols if c in df.columns and df[c].null_count() < df.height]
-        excluded += [f"{name}.{c}" for c in present]
-        frames[name] = df.with_columns(pl.lit(None, dtype=df.schema[c]).alias(c) for c in present)
-    undated = tables.reactions["created_at"].null_count()
-    if undated:
-        excluded.append(f"reactions without a date ({undated:,})")
-        frames["reactions"] = tables.reactions.filter(pl.col("created_at").is_not_null())
+    late = (
+        pl.col("totals_taken_at").fill_null(pl.lit(taken, dtype=posts.schema["created_at"])) > as_of
+        if per_post
+        else pl.lit(as_of < taken)
+    )
+    cols = [c for c in EXPORT_TOTALS["posts"] if c in posts.columns]
+    n_late = posts.select(late.sum()).item() if per_post else (posts.height if as_of < taken else 0)
+    if n_late:
+        present = [c for c in cols if posts.select((pl.col(c).is_not_null() & late).any()).item()]
+        excluded += [f"posts.{c}" for c in present]
+        frames["posts"] = posts.with_columns(
+            pl.when(late).then(None).otherwise(pl.col(c)).alias(c) for c in present
+        )
+    if as_of < taken:
+        accounts = tables.accounts
+        present = [
+            c
+            for c in EXPORT_TOTALS["accounts"]
+            if c in accounts.columns and accounts[c].null_count() < accounts.height
+        ]
+        excluded += [f"accounts.{c}" for c in present]
+        frames["accounts"] = accounts.with_columns(
+            pl.lit(None, dtype=accounts.schema[c]).alias(c) for c in present
+        )
+        undated = tables.reactions["created_at"].null_count()
+        if undated:
+            excluded.append(f"reactions without a date ({undated:,})")
+            frames["reactions"] = tables.reactions.filter(pl.col("created_at").is_not_null())
+    if per_post and n_late < posts.height and n_late:
+        excluded.append(f"on {n_late:,} of {posts.height:,} posts, taken after {as_of.date()}")
     note = (
         ["export-time totals excluded before the export (" + "; ".join(excluded) + ")"]
         if excluded

@@ -11,8 +11,9 @@ number, whatever its name. Pushshift month files declare a 2 GiB window, so the 
 * a **submission** (``RS_*`` files) has a ``title``: kind ``post``, ``post_id = "t3_" + id``,
   text = title, plus ``selftext`` when it has one; ``num_comments`` -> ``n_comments_reported``.
 
-Both map ``score`` -> ``score``, ``created_utc`` -> ``created_at`` (UTC) and ``subreddit`` ->
-``labels``. Ids keep Reddit's type prefixes (``t1_``/``t3_``) because comment and submission ids
+Both map ``score`` -> ``score``, ``created_utc`` -> ``created_at`` (UTC), ``retrieved_on`` (or
+``retrieved_utc``: when Pushshift fetched the item, and so took its score and comment count) ->
+``totals_taken_at`` and ``subreddit`` -> ``labels``. Ids keep Reddit's type prefixes (``t1_``/``t3_``) because comment and submission ids
 share one base-36 space. ``account_id`` and ``handle`` are the user name (stable and unique on
 Reddit and the only id the 2006 comments carry; ``author_fullname`` is ignored so that the same
 person keeps one id across comment and submission files); ``accounts.created_at`` is
@@ -236,6 +237,8 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         "account_id": author,
         "created_at": created,
         "score": score,
+        # Pushshift captured score and num_comments when it fetched the item, often years later
+        "totals_taken_at": _time(obj.get("retrieved_on", obj.get("retrieved_utc"))),
         "labels": [subreddit] if isinstance(subreddit, str) and subreddit else None,
         "_author_created": _time(obj.get("author_created_utc")),
     }
