@@ -208,14 +208,25 @@ def _digits_bounded(text: str, digits: str) -> bool:
     return False
 
 
+def _glued(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
 def _bounded(text: str, value: str) -> bool:
-    """True if ``value`` occurs in ``text`` not glued to other word characters."""
+    """True if ``value`` occurs in ``text`` not glued to other word characters.
+
+    ``u_`` before it does not glue: "u_alice" is the subreddit of alice's Reddit profile.
+    """
     start = text.find(value)
     while start != -1:
         end = start + len(value)
         before = text[start - 1] if start else " "
+        if text[max(start - 2, 0) : start].lower() == "u_" and (
+            start < 3 or not _glued(text[start - 3])
+        ):
+            before = " "
         after = text[end] if end < len(text) else " "
-        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+        if not _glued(before) and not _glued(after):
             return True
         start = text.find(value, start + 1)
     return False

@@ -178,6 +178,13 @@ def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
     return set(used["w"].to_list())
 
 
+# A Reddit user: "u/name", "/u/name", and the subreddit of a user's profile, "u_name" (also
+# "r/u_name"), which a dump's labels and texts carry; 3+ characters after "u_" (Reddit's
+# shortest user name), so that "u_n" and "u_0" of formulas stay. The scrubber replaces it
+# (``privacy.scrub_text``); a label holding one is a mention (:meth:`NameRedactor.mentions`).
+REDDIT_USER = re.compile(r"(?<![\w/])(?:/?u/[A-Za-z0-9_-]{2,}|(?:/?r/)?u_[A-Za-z0-9_-]{3,})", re.U)
+
+
 #: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
 TOKEN = re.compile(r"\w+", re.U)
 _SPACES = re.compile(r"\s+", re.U)
@@ -277,12 +284,10 @@ class NameRedactor:
         return len(spans) == 1 and spans[0] == (0, len(sk))
 
     def mentions(self, value: str) -> bool:
-        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")."""
-        return bool(
-            self._spans(
-                strip_invisible(unicodedata.normalize("NFKC", value)).translate(CONFUSABLES)
-            )
-        )
+        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")
+        or a Reddit user (:data:`REDDIT_USER`: the label "u_alice" of a profile post)."""
+        value = strip_invisible(unicodedata.normalize("NFKC", value))
+        return bool(REDDIT_USER.search(value) or self._spans(value.translate(CONFUSABLES)))
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text`` (NFKC-normalised, without format characters).

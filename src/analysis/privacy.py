@@ -199,7 +199,7 @@ URL = re.compile(
     r"|app|dev|info)(?:/[^\s<>\"')\]]*+)?",
     re.I,
 )
-REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
+REDDIT_USER = _names.REDDIT_USER  # u/name, /u/name, u_name (a profile)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
 # Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
 # extension) in real Usenet signatures are phone numbers too (found by the independent audit).

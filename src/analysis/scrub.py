@@ -33,7 +33,13 @@ import polars as pl
 
 from analysis import privacy
 from analysis.scrub_names import confusable_map, vector_names
-from analysis.scrub_patterns import needs_python, normalise_series, normalised, patterns_series
+from analysis.scrub_patterns import (
+    REDDIT_USER,
+    needs_python,
+    normalise_series,
+    normalised,
+    patterns_series,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +122,8 @@ def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series
         normalised(pl.col("raw")).alias("norm"),
         needs_python(pl.col("raw"), normalised(pl.col("raw"))).alias("slow"),
     )
-    fast = vn.contains(norm["norm"]).fill_null(False) if vn is not None else None
-    if fast is None:
-        return pl.Series(values.name, [False] * values.len(), dtype=pl.Boolean)
+    user = norm["norm"].str.contains(REDDIT_USER).fill_null(False)
+    fast = user if vn is None else user | vn.contains(norm["norm"]).fill_null(False)
     return _fallback(
         values, norm["slow"], fast.alias(values.name), lambda v: names.mentions(v), "labels"
     )

@@ -34,9 +34,12 @@ def _cls(ranges: Iterable[tuple[int, int]]) -> str:
 _RAW_UNSAFE = _cls(_unicode_unsafe.RAW)
 _NORM_UNSAFE = _cls(_unicode_unsafe.NORMALISED)
 #: The one adjacency the prefix emulation cannot see: a ``/u/name-`` match followed at once by
-#: another ``u/`` (Python's lookbehind reads the ``-`` the first match consumed).
-_REDDIT_ADJACENT = r"-/?u/"
+#: another ``u/``, ``u_`` or ``r/u_`` (Python's lookbehind reads the ``-`` the first match
+#: consumed).
+_REDDIT_ADJACENT = r"-(?:/?u/|/?r/u_|u_)"
 
+#: ``privacy.REDDIT_USER``, its lookbehind a consumed prefix
+REDDIT_USER = r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,})"
 _SEP = r"[ \t\r\n.\-()/_]"
 _OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
 #: (pattern, replacement) in the order of ``privacy.scrub_text``; each one's comment says how it
@@ -65,7 +68,7 @@ _STEPS: tuple[tuple[str, str], ...] = (
         r"|app|dev|info)(?:/[^\s<>\"')\]]*)?",
         "${1}${2}[url]",
     ),
-    (r"(^|[^\w/])/?u/[A-Za-z0-9_\-]{2,}", "${1}[handle]"),
+    (REDDIT_USER, "${1}[handle]"),
     (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
     # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
     (r"(\d)(\D|$)", "${1}" + _M_END + "${2}"),
@@ -92,7 +95,7 @@ _GATES: tuple[tuple[int, int, str], ...] = (
     (2, 4, "@"),
     (4, 5, "(?:dot|DOT)"),
     (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
-    (6, 7, "u/"),
+    (6, 7, "u[/_]"),
     (7, 8, "@"),
     (8, 13, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
     (13, 14, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
@@ -114,7 +117,7 @@ def normalised(col: pl.Expr) -> pl.Expr:
 
 def only(texts: pl.Series, test: str, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
     """``fn`` applied to the texts ``test`` matches; the others are kept as they are."""
-    idx = texts.str.contains(test, literal=test in ("<", "@", "u/")).fill_null(False).arg_true()
+    idx = texts.str.contains(test, literal=test in ("<", "@")).fill_null(False).arg_true()
     if idx.len() == 0:
         return texts
     # scatter writes in place: never into the caller's series

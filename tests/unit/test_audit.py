@@ -260,6 +260,7 @@ PLANTED = [
     "thanks Nell \u13a2rent",
     "write to user @ example.org",
     "call 202_555_0143 today",
+    "my profile r/u_little_nell12 and u_little_nell12",  # the subreddit of a Reddit profile
 ]
 
 

@@ -212,6 +212,8 @@ HARD_CASES = [
     ),  # Mastodon HTML mention link
     ("as u/throwaway_123 wrote", "throwaway_123"),  # Reddit user
     ("as /u/throwaway_123 wrote", "throwaway_123"),
+    ("on my profile u_throwaway_123", "throwaway_123"),  # a profile's subreddit
+    ("see r/u_throwaway_123", "throwaway_123"),
 ]
 
 
@@ -228,6 +230,7 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "Version 3.11 is faster than 3.10 by 25%.",
         "Meet at 10:30 on 2024-05-01.",
         "The answer is at the top; dot your i's.",
+        "Let u_n = 2 and u_0 = 1; mu_abc is a variable.",  # not a Reddit profile
     ],
 )
 def test_scrubber_keeps_ordinary_text(text: str) -> None:

@@ -15,7 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import _unicode_unsafe, ingest, ingest_names, privacy, scrub, scrub_patterns
+from analysis import (
+    _unicode_unsafe,
+    ingest,
+    ingest_names,
+    ingest_texts,
+    privacy,
+    scrub,
+    scrub_patterns,
+)
 from tests.conftest import SE_SITES
 from tests.unit.test_privacy import ADVERSARIAL, HARD_CASES
 
@@ -52,6 +60,7 @@ ATTACKS = [
     "x at y dot com5",
     "/u/ab-/u/cd",
     "/u/abc/u/def",
+    "/u/ab-u_cde x-r/u_abc u_ab-/r/u_xyz /r/u_ab u_n u_abc_de",
     "5551234567 5559876543",
     "1234567,7654321",
     "call 0012345 now",
@@ -85,6 +94,8 @@ PIECES = [
     ".org",
     "u/",
     "/u/",
+    "u_",
+    "r/",
     "00",
     "+",
     "Nell",
@@ -183,11 +194,28 @@ def test_only_rows_with_disputed_characters_take_the_python_route() -> None:
 
 def test_label_filter_and_mentions_match_the_reference() -> None:
     values = ["nell", "rush-fans", "Mark", "mark", "alt.nell-fans", None, "x", "Тrent", "ß"]
+    values += ["u_alice_w", "r/u_someone", "u/bob_s", "u_n", "menu_items", "ü_abc"]
     got = scrub.mentions_series(pl.Series(values, dtype=pl.String), NAMES).to_list()
     assert got == [v is not None and NAMES.mentions(v) for v in values]
+    assert got[-6:] == [True, True, True, False, False, False]
     labels = pl.DataFrame({"labels": [["nell", "tea", None], [], None, ["Mark", "mark"]]})
     out = labels.select(scrub.drop_name_labels_expr("labels", NAMES))["labels"].to_list()
     assert out == [["tea"], [], None, ["mark"]]
+
+
+def test_a_reddit_profile_label_is_dropped_known_author_or_not() -> None:
+    """A profile post's subreddit "u_<handle>" names its author (a dump from before the
+    adapter mapped it to a neutral label, or another adapter)."""
+    texts = pl.DataFrame(
+        {
+            "_src": pl.Series([0, 0], dtype=pl.UInt32),
+            "_row": pl.Series([0, 1], dtype=pl.UInt32),
+            "text": ["my profile post", "hi"],
+            "labels": [["u_alice_w", "AskMen"], ["u_stranger"]],
+        }
+    )
+    out = ingest_texts.scrub_texts(texts, privacy.NameRedactor(["alice_w", "Alice Walker"]))
+    assert out["labels"].to_list() == [["AskMen"], []]
 
 
 def test_pseudonyms_once_per_distinct_id_equal_the_reference_in_any_order() -> None:
