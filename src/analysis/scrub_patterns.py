@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 import polars as pl
 
 from analysis import _unicode_unsafe
+from analysis.privacy import OBFUSCATED_EMAIL_BODY
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
 _M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
@@ -51,14 +52,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
     # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
     (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
     (r"(^|[^\w.+\-])[\w.+\-]+[ \t]{0,3}@[ \t]{0,3}[\w\-]+(?:\.[\w\-]+)+", "${1}[email]"),
-    # possessive runs: with them a run is maximal, so " at"/" dot" need a space or a bracket
-    # first (the later "dot"s follow a backtracking [A-Za-z]{2,} and need none)
-    (
-        rf"(^|[^\w.+\-])[\w.+\-]+(?:\s+{_OPEN}?|{_OPEN})\s*(?:at|AT)\s*{_CLOSE}?\s*[\w\-]+"
-        rf"(?:\s+{_OPEN}?|{_OPEN})\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}}"
-        rf"(?:\s*{_OPEN}?\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}})*\b",
-        "${1}[email]",
-    ),
+    # no possessive run in the Python pattern: the same text after the prefix
+    (rf"(^|[^\w.+\-])(?:{OBFUSCATED_EMAIL_BODY})", "${1}[email]"),
     # the unprefixed first branch is kept first, then it and the domain branch with a prefix,
     # so that at every start the branches are tried in Python's order
     (
@@ -93,7 +88,8 @@ _TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
 _GATES: tuple[tuple[int, int, str], ...] = (
     (0, 2, "<"),
     (2, 4, "@"),
-    (4, 5, "(?:dot|DOT)"),
+    # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
+    (4, 5, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
     (6, 7, "u[/_]"),
     (7, 8, "@"),

@@ -212,6 +212,14 @@ HARD_CASES = [
     ),  # Mastodon HTML mention link
     ("as u/throwaway_123 wrote", "throwaway_123"),  # Reddit user
     ("as /u/throwaway_123 wrote", "throwaway_123"),
+    # obfuscated e-mails: any case, bracketed dots, spaces around "@" and dots, "at" + a domain
+    ("mail jane.roe At example Dot org", "jane.roe"),
+    ("mail user [at] example [.] org", "user [at]"),
+    ("mail user@example dot org", "user@"),
+    ("mail alice.smith @ gmail . com", "alice.smith"),
+    ("mail alice.smith at gmail.com", "alice.smith"),
+    ("mail alice.smith(@)gmail.com", "alice.smith"),
+    ("mail alice.smith { AT } gmail ( . ) com", "alice.smith"),
     ("on my profile u_throwaway_123", "throwaway_123"),  # a profile's subreddit
     ("see r/u_throwaway_123", "throwaway_123"),
 ]
@@ -231,10 +239,32 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "Meet at 10:30 on 2024-05-01.",
         "The answer is at the top; dot your i's.",
         "Let u_n = 2 and u_0 = 1; mu_abc is a variable.",  # not a Reddit profile
+        # "at" and "dot" of prose are not an e-mail's
+        "Meet at home. Then we go At noon.",
+        "Sold 2 at 3.5 each, version 2.0 at home.",
+        "Look At This Dot",
     ],
 )
 def test_scrubber_keeps_ordinary_text(text: str) -> None:
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        # a URL after "at" is a URL, unless what comes before looks like an address
+        ("look at example.com", "look at [url]"),
+        ("in 2019 at github.com", "in 2019 at [url]"),
+        ("see e.g. at example.org", "see e.g. at [url]"),
+        ("mail jdoe42 at gmx.de", "mail [email]"),
+        # "@" with a space on one side only is a handle
+        ("thanks @bob . Then", "thanks [handle] . Then"),
+        ("hi @alice Dot Net fans", "hi [handle] Dot Net fans"),
+        ("write user@example Dot org", "write [email]"),
+    ],
+)
+def test_obfuscated_e_mails_and_prose_around_them(text: str, scrubbed: str) -> None:
+    assert scrub_text(text) == scrubbed
 
 
 def test_known_names_are_redacted_case_sensitively_as_whole_words() -> None:
@@ -280,6 +310,10 @@ def test_property_emails_plain_and_obfuscated_are_scrubbed(
         f"{user}@{domain}.{tld}",
         f"{user} at {domain} dot {tld}",
         f"{user} [at] {domain} [dot] {tld}",
+        f"{user} At {domain} DOT {tld}",
+        f"{user} (at) {domain} [.] {tld}",
+        f"{user}@{domain} dot {tld}",
+        f"{user} @ {domain} . {tld}",
     ):
         out = scrub_text(f"contact {form} please")
         assert (
@@ -356,6 +390,10 @@ ADVERSARIAL = {
     "dotted word": lambda n: "a." * (n // 2),
     "dashes": lambda n: "a-" * (n // 2),
     "unclosed tags": lambda n: "<a " * (n // 3),
+    # the obfuscated e-mail's shapes: a long domain of spaced or bracketed dots, "at" runs
+    "'at' then 'dot's": lambda n: "a at " + "b dot " * (n // 6) + "1",
+    "'@' then ' . 's": lambda n: "a @ " + "b . " * (n // 4) + "1",
+    "'x.x at' runs": lambda n: "x.x at " * (n // 7),
 }
 
 
