@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from analysis.privacy import CONFUSABLES, WORD, AnchorIndex
+from analysis.privacy import CONFUSABLES, PHONE_DASHES, WORD, AnchorIndex
 
 if TYPE_CHECKING:
     from analysis.audit import Identifiers
@@ -25,13 +25,14 @@ MIN_NAME = 3
 # token sequences in Python, ``privacy.NameRedactor``): here every string is normalised by polars
 # expressions (Rust), and identifiers are found by multi-pattern substring search (Aho-Corasick,
 # ``str.extract_many``), then checked for word boundaries. A blind spot of one is caught by the
-# other. Only the table of look-alike letters is shared (it is data, not matching code).
+# other. Only the tables of look-alike letters and of typographic dashes are shared (data, not
+# matching code).
 
 _CONFUSABLE_FROM = [chr(k) for k in CONFUSABLES]
 _CONFUSABLE_TO = [str(v) for v in CONFUSABLES.values()]
 #: e-mails (also "user @ example.org") and phone-shaped digit runs, in Rust regex syntax
 _EMAIL_RS = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_PHONE_RS = r"(?:^|[^\w+.])[+(]?\d(?:[\s.()/_\-]{0,3}\d)+"
+_PHONE_RS = rf"(?:^|[^\w+.])[+(]?\d(?:[\s.()/_\-{PHONE_DASHES}]{{0,3}}\d)+"
 
 
 def visible(col: pl.Expr) -> pl.Expr:
@@ -65,7 +66,8 @@ def raw_emails(texts: pl.Series) -> set[str]:
 def phone_runs(col: pl.Expr) -> pl.Expr:
     """Digits of every phone-shaped run of a normalised text, joined by "|".
 
-    A run is digits separated by at most three of `` .()/_-`` at a time and not glued to a
+    A run is digits separated by at most three of `` .()/_-`` (or a typographic dash or dot,
+    ``privacy.PHONE_DASHES``) at a time and not glued to a
     word or a decimal point before it, so ASCII art, ".616 .638" batting averages and two
     numbers of a sentence far apart do not join into one.
     """

@@ -231,15 +231,22 @@ HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
 # A line break may split a number ("312-702-\n8367").
 # 7 to 15 digits, at most three separators between two digits: a long run of "_" or spaces
 # ends a number, so an earlier number cannot swallow the start of a phone ("79______ 0-671-...").
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_]{0,3}\d){6,14}(?!\d)")
+# Dashes and dots of typography separate digits as "-" and "." do ("202–555–0143" with en
+# dashes, U+2010 hyphens, middle dots); NFKC maps fullwidth and small forms to these. Inside a
+# character class, as they are (Rust's copy and the audit's use them too).
+PHONE_DASHES = "\u00b7\u2010-\u2015\u2027\u2043\u2212\u2219\u30fb"
+PHONE = re.compile(
+    rf"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_{PHONE_DASHES}]{{0,3}}\d){{6,14}}(?!\d)"
+)
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
 PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
 
 
+_DATE_SEP = f"[-./_{PHONE_DASHES}]"
 DATE_LIKE = re.compile(
-    r"^\s*(?:\d{4}[-./_]\d{1,2}[-./_]\d{1,2}|\d{1,2}[-./_]\d{1,2}[-./_]\d{4})\s*$"
+    rf"^\s*(?:\d{{4}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{1,2}}|\d{{1,2}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{4}})\s*$"
 )
 
 

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 import polars as pl
 
 from analysis import _unicode_unsafe
-from analysis.privacy import OBFUSCATED_EMAIL_BODY
+from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
 _M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
@@ -41,7 +41,8 @@ _REDDIT_ADJACENT = r"-(?:/?u/|/?r/u_|u_)"
 
 #: ``privacy.REDDIT_USER``, its lookbehind a consumed prefix
 REDDIT_USER = r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,})"
-_SEP = r"[ \t\r\n.\-()/_]"
+_SEP = rf"[ \t\r\n.\-()/_{PHONE_DASHES}]"
+_DATE_SEP = rf"[\-./_{PHONE_DASHES}]"
 _OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
 #: (pattern, replacement) in the order of ``privacy.scrub_text``; each one's comment says how it
 #: differs from the Python pattern and why the difference cannot change a match.
@@ -74,7 +75,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
     (_M_END, ""),
     # privacy._phone keeps calendar dates, decimals and "00" numbers of under 7 digits
     (
-        rf"{_M_OPEN}(\d{{4}}[\-./_]\d{{1,2}}[\-./_]\d{{1,2}}|\d{{1,2}}[\-./_]\d{{1,2}}[\-./_]\d{{4}}"
+        rf"{_M_OPEN}(\d{{4}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{1,2}}"
+        rf"|\d{{1,2}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{4}}"
         rf"|\d+\.\d+|[+(]*00[^\d{_M_CLOSE}]*(?:\d[^\d{_M_CLOSE}]*){{0,6}}){_M_CLOSE}",
         "${1}",
     ),

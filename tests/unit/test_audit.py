@@ -260,6 +260,8 @@ PLANTED = [
     "thanks Nell \u13a2rent",
     "write to user @ example.org",
     "call 202_555_0143 today",
+    "call 202\u2013555\u20130143 today",  # en dashes
+    "call 202\u00b7555\u00b70143 today",  # middle dots
     "my profile r/u_little_nell12 and u_little_nell12",  # the subreddit of a Reddit profile
 ]
 

@@ -204,6 +204,10 @@ HARD_CASES = [
     ("call (555) 123-4567", "123-4567"),
     ("call 0033 1 42 68 53 00", "42 68 53"),
     ("call +1-202-555-0143", "555-0143"),
+    ("call 202\u2013555\u20130143", "0143"),  # en dashes
+    ("call 202\u2010555\u20100143", "0143"),  # U+2010 hyphens
+    ("call 202\u00b7555\u00b70143", "0143"),  # middle dots
+    ("call +1 202 \u2212 555 \u2212 0143", "0143"),  # minus signs
     ("@Pat_Smith you are right", "Pat_Smith"),  # Stack Exchange comment reply
     ("@alice@mastodon.social said so", "alice"),  # Mastodon handle
     (
@@ -237,6 +241,7 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "I brewed 250 g of beans in 2019 at 93 degrees.",
         "Version 3.11 is faster than 3.10 by 25%.",
         "Meet at 10:30 on 2024-05-01.",
+        "Meet at 10:30 on 2024\u201305\u201301, pages 12\u201334.",  # en dashes: a date, a range
         "The answer is at the top; dot your i's.",
         "Let u_n = 2 and u_0 = 1; mu_abc is a variable.",  # not a Reddit profile
         # "at" and "dot" of prose are not an e-mail's
@@ -324,7 +329,7 @@ def test_property_emails_plain_and_obfuscated_are_scrubbed(
 @settings(max_examples=100, deadline=None)
 @given(
     digits=st.lists(st.integers(0, 9), min_size=10, max_size=12),
-    sep=st.sampled_from([" ", "-", ".", ""]),
+    sep=st.sampled_from([" ", "-", ".", "", "\u2013", "\u2011", "\u00b7", " \u2014 "]),
     cc=st.sampled_from(["+1", "+44", "+49", "0033", "+81"]),
 )
 def test_property_international_phone_numbers_are_scrubbed(

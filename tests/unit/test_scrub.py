@@ -79,6 +79,8 @@ ATTACKS = [
     "foo.com!bar.org",
     "user @ example.org",
     "202_555_0143",
+    "202\u2013555\u20130143 202\u2010555\u20100143 202\u00b7555\u00b70143 +1 202\u2212555\u22120143",
+    "on 2024\u201305\u201301, 01\u00b702\u00b72024, pages 12\u201334, 3\u00b714159265",
     "795-8500w and 461-5001x431",
     "Ne\u200dll Trent and Тrent and nell's and nell-style and EDWIN DROOD",
     "thanks nell trent, MARY  ANN's friend, J.  Smith",
@@ -130,6 +132,9 @@ PIECES = [
     "ß",
     "\u0301",
     "Ｔ",
+    "\u2013",
+    "\u00b7",
+    "\u2212",
 ]
 
 
