@@ -32,12 +32,22 @@ _CONFUSABLE_FROM = [chr(k) for k in CONFUSABLES]
 _CONFUSABLE_TO = [str(v) for v in CONFUSABLES.values()]
 #: e-mails (also "user @ example.org") and phone-shaped digit runs, in Rust regex syntax
 _EMAIL_RS = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
+#: the generic combining diacritics (their own Unicode blocks, used with any script)
+_OVERLAY_MARKS = (
+    r"[\x{300}-\x{36F}\x{1AB0}-\x{1AFF}\x{1DC0}-\x{1DFF}\x{20D0}-\x{20FF}\x{FE20}-\x{FE2F}]"
+)
 _PHONE_RS = rf"(?:^|[^\w+.])[+(]?\d(?:[\s.()/_\-{PHONE_DASHES}]{{0,3}}\d)+"
 
 
 def visible(col: pl.Expr) -> pl.Expr:
-    """NFKC, without format characters (zero-width joiners, direction marks...)."""
-    return col.str.normalize("NFKC").str.replace_all(r"[\p{Cf}\x{180E}]", "")
+    """NFKC, without what renders as nothing (format characters: zero-width joiners, direction
+    marks...; other default-ignorable characters: variation selectors, Hangul fillers...) and
+    without the combining marks that overlay any letter (U+0336 in "Ed\u0336win")."""
+    return (
+        col.str.normalize("NFKC")
+        .str.replace_all(r"[\p{Cf}\p{Default_Ignorable_Code_Point}\x{180E}]", "")
+        .str.replace_all(_OVERLAY_MARKS, "")
+    )
 
 
 def normalised(col: pl.Expr, fold_case: bool) -> pl.Expr:

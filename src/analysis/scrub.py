@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 
 from analysis import privacy
+from analysis.names import INVISIBLE_RS
 from analysis.scrub_names import confusable_map, vector_names
 from analysis.scrub_patterns import (
     REDDIT_USER,
@@ -223,7 +224,7 @@ def compute_unsafe() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int]
 
     markers = {0, 1, 2}
     unassigned = {cp for cp, c in zip(cps, chars, strict=True) if unicodedata.category(c) == "Cn"}
-    cf = python(r"[\p{Cf}\u180e]", regex) ^ rust(r"^[\p{Cf}\x{180E}]$")
+    cf = python(privacy.FORMAT_CHARS.pattern, regex) ^ rust(f"^{INVISIBLE_RS}$")
     raw = markers | unassigned | cf
     norm = set(raw)
     for py, rs in (

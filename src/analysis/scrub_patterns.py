@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 import polars as pl
 
 from analysis import _unicode_unsafe
+from analysis.names import INVISIBLE_RS
 from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
@@ -110,7 +111,7 @@ def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
 
 
 def normalised(col: pl.Expr) -> pl.Expr:
-    return col.str.replace_all(r"[\p{Cf}\x{180E}]", "").str.normalize("NFKC")
+    return col.str.replace_all(INVISIBLE_RS, "").str.normalize("NFKC")
 
 
 def only(texts: pl.Series, test: str, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:

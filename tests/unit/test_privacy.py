@@ -272,6 +272,31 @@ def test_obfuscated_e_mails_and_prose_around_them(text: str, scrubbed: str) -> N
     assert scrub_text(text) == scrubbed
 
 
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks Ed\u034fwin Drood",  # combining grapheme joiner (default-ignorable, not Cf)
+        "thanks Edw\ufe0fin Drood",  # variation selector 16
+        "thanks Ed\u3164win Drood",  # Hangul filler
+        "thanks Edw\u0336in Drood",  # combining long stroke overlay
+        "thanks Edwin \u0336Drood",
+        "thanks Edwin Drood\u0301",  # an accent NFKC cannot compose
+        "thanks little\u034f_nell12",
+        "thanks little_nell\u034f12",
+    ],
+)
+def test_invisible_characters_and_overlay_marks_do_not_split_a_name(text: str) -> None:
+    names = NameRedactor(["little_nell12", "Edwin Drood"])
+    assert scrub_text(text, names) == "thanks [user]"
+    assert names.mentions(text)
+
+
+def test_only_what_renders_as_nothing_is_stripped_from_the_text() -> None:
+    # a mark that is a letter of its script stays, and so does an accent that is not on a name
+    text = "caf\u00e9 \u2764\ufe0f ra\u0336w \u0930\u093e\u0939\u0941\u0932 x\u034fy\u3164z"
+    assert scrub_text(text) == "caf\u00e9 \u2764 ra\u0336w \u0930\u093e\u0939\u0941\u0932 xyz"
+
+
 def test_known_names_are_redacted_case_sensitively_as_whole_words() -> None:
     names = NameRedactor(["Mara Kettleworth", "Pat", "Al", None, "zoë_ø"])
     out = scrub_text("Thanks Mara Kettleworth and Pat; Patterns stay, Al stays, zoë_ø goes.", names)
