@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from analysis.privacy import CONFUSABLES, WORD, AnchorIndex
+from analysis.privacy import CONFUSABLES, PHONE_DASHES, WORD, AnchorIndex
 
 if TYPE_CHECKING:
     from analysis.audit import Identifiers
@@ -25,18 +25,29 @@ MIN_NAME = 3
 # token sequences in Python, ``privacy.NameRedactor``): here every string is normalised by polars
 # expressions (Rust), and identifiers are found by multi-pattern substring search (Aho-Corasick,
 # ``str.extract_many``), then checked for word boundaries. A blind spot of one is caught by the
-# other. Only the table of look-alike letters is shared (it is data, not matching code).
+# other. Only the tables of look-alike letters and of typographic dashes are shared (data, not
+# matching code).
 
 _CONFUSABLE_FROM = [chr(k) for k in CONFUSABLES]
 _CONFUSABLE_TO = [str(v) for v in CONFUSABLES.values()]
 #: e-mails (also "user @ example.org") and phone-shaped digit runs, in Rust regex syntax
 _EMAIL_RS = r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+"
-_PHONE_RS = r"(?:^|[^\w+.])[+(]?\d(?:[\s.()/_\-]{0,3}\d)+"
+#: the generic combining diacritics (their own Unicode blocks, used with any script)
+_OVERLAY_MARKS = (
+    r"[\x{300}-\x{36F}\x{1AB0}-\x{1AFF}\x{1DC0}-\x{1DFF}\x{20D0}-\x{20FF}\x{FE20}-\x{FE2F}]"
+)
+_PHONE_RS = rf"(?:^|[^\w+.])[+(]?\d(?:[\s.()/_\-{PHONE_DASHES}]{{0,3}}\d)+"
 
 
 def visible(col: pl.Expr) -> pl.Expr:
-    """NFKC, without format characters (zero-width joiners, direction marks...)."""
-    return col.str.normalize("NFKC").str.replace_all(r"[\p{Cf}\x{180E}]", "")
+    """NFKC, without what renders as nothing (format characters: zero-width joiners, direction
+    marks...; other default-ignorable characters: variation selectors, Hangul fillers...) and
+    without the combining marks that overlay any letter (U+0336 in "Ed\u0336win")."""
+    return (
+        col.str.normalize("NFKC")
+        .str.replace_all(r"[\p{Cf}\p{Default_Ignorable_Code_Point}\x{180E}]", "")
+        .str.replace_all(_OVERLAY_MARKS, "")
+    )
 
 
 def normalised(col: pl.Expr, fold_case: bool) -> pl.Expr:
@@ -65,7 +76,8 @@ def raw_emails(texts: pl.Series) -> set[str]:
 def phone_runs(col: pl.Expr) -> pl.Expr:
     """Digits of every phone-shaped run of a normalised text, joined by "|".
 
-    A run is digits separated by at most three of `` .()/_-`` at a time and not glued to a
+    A run is digits separated by at most three of `` .()/_-`` (or a typographic dash or dot,
+    ``privacy.PHONE_DASHES``) at a time and not glued to a
     word or a decimal point before it, so ASCII art, ".616 .638" batting averages and two
     numbers of a sentence far apart do not join into one.
     """
@@ -208,14 +220,25 @@ def _digits_bounded(text: str, digits: str) -> bool:
     return False
 
 
+def _glued(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
+
+
 def _bounded(text: str, value: str) -> bool:
-    """True if ``value`` occurs in ``text`` not glued to other word characters."""
+    """True if ``value`` occurs in ``text`` not glued to other word characters.
+
+    ``u_`` before it does not glue: "u_alice" is the subreddit of alice's Reddit profile.
+    """
     start = text.find(value)
     while start != -1:
         end = start + len(value)
         before = text[start - 1] if start else " "
+        if text[max(start - 2, 0) : start].lower() == "u_" and (
+            start < 3 or not _glued(text[start - 3])
+        ):
+            before = " "
         after = text[end] if end < len(text) else " "
-        if not (before.isalnum() or before == "_") and not (after.isalnum() or after == "_"):
+        if not _glued(before) and not _glued(after):
             return True
         start = text.find(value, start + 1)
     return False

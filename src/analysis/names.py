@@ -26,17 +26,21 @@ import regex
 
 
 def strip_invisible(text: str) -> str:
-    """Remove zero-width, soft-hyphen and every other format character (Unicode category Cf).
+    """Remove every format character (Unicode category Cf) and every other default-ignorable one.
 
     Joiners, direction marks and invisible operators render as nothing and are used to split a
-    name so that filters miss it ("Ne\u200dll Trent").
+    name so that filters miss it ("Ne\u200dll Trent"); so do the default-ignorable characters
+    of other categories: the combining grapheme joiner (U+034F), variation selectors (U+FE0F),
+    Hangul fillers (U+3164).
     """
     # ASCII holds no format character: most texts and names skip the regex
     return text if text.isascii() else FORMAT_CHARS.sub("", text)
 
 
-#: Every format character (Unicode category Cf), plus the Mongolian vowel separator.
-FORMAT_CHARS = regex.compile(r"[\p{Cf}\u180e]")
+#: Every format character (Unicode category Cf) and default-ignorable code point (what renders
+#: as nothing), plus the Mongolian vowel separator. The Rust copy: ``INVISIBLE_RS``.
+FORMAT_CHARS = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}\u180e]")
+INVISIBLE_RS = r"[\p{Cf}\p{Default_Ignorable_Code_Point}\x{180E}]"
 
 
 def _latin_look_alikes() -> dict[str, str]:
@@ -178,21 +182,45 @@ def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
     return set(used["w"].to_list())
 
 
+# A Reddit user: "u/name", "/u/name", and the subreddit of a user's profile, "u_name" (also
+# "r/u_name"), which a dump's labels and texts carry; 3+ characters after "u_" (Reddit's
+# shortest user name), so that "u_n" and "u_0" of formulas stay. The scrubber replaces it
+# (``privacy.scrub_text``); a label holding one is a mention (:meth:`NameRedactor.mentions`).
+REDDIT_USER = re.compile(r"(?<![\w/])(?:/?u/[A-Za-z0-9_-]{2,}|(?:/?r/)?u_[A-Za-z0-9_-]{3,})", re.U)
+
+
 #: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
 TOKEN = re.compile(r"\w+", re.U)
 _SPACES = re.compile(r"\s+", re.U)
+#: The generic combining diacritics (their own Unicode blocks, used with any script), which NFKC
+#: leaves where no precomposed letter exists: an overlay (U+0336) or an accent on a letter that
+#: takes none splits a name into two runs of ``\w`` ("Ed\u0336win"). The redactor compares
+#: names without them; script-specific marks (Devanagari vowel signs...) are letters of a word.
+MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_MARK = re.compile(f"[{MARKS}]+")
+#: a token of a name or text as the redactor compares it: word characters and marks among them
+NAME_TOKEN = re.compile(f"\\w[\\w{MARKS}]*", re.U)
+_NAME_TOKEN_SPLIT = re.compile(f"(\\w[\\w{MARKS}]*)", re.U)
+
+
+def _unmarked(value: str) -> str:
+    """``value`` without generic combining marks (:data:`MARKS`)."""
+    return value if value.isascii() else _MARK.sub("", value)
 
 
 def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Tokens of a (skeleton) name and the separators between them, whitespace collapsed."""
+    """Tokens of a (skeleton) name and the separators between them, whitespace collapsed,
+    without generic combining marks."""
     # split on tokens: [before, token, separator, token, ..., token, after]
-    parts = _TOKEN_SPLIT.split(value)
-    toks = tuple(parts[1::2])
-    seps = tuple(s if s == " " else _SPACES.sub(" ", s) for s in parts[2:-1:2])
+    parts = _NAME_TOKEN_SPLIT.split(value)
+    toks = tuple(_unmarked(t) for t in parts[1::2])
+    seps = tuple(_separator(s) for s in parts[2:-1:2])
     return toks, seps
 
 
-_TOKEN_SPLIT = re.compile(r"(\w+)", re.U)
+def _separator(value: str) -> str:
+    """A separator as names are compared: without marks, any whitespace one space."""
+    return value if value == " " else _SPACES.sub(" ", _unmarked(value))
 
 
 class NameRedactor:
@@ -240,23 +268,26 @@ class NameRedactor:
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every known name in ``text`` (a skeleton text), left to right."""
-        toks = list(TOKEN.finditer(text))
+        found = list(NAME_TOKEN.finditer(text))
+        # tokens as compared (without generic marks), and where each is in the text
+        words = [_unmarked(m.group(0)) for m in found] if not text.isascii() else None
+        toks = [m.group(0) for m in found] if words is None else words
         out: list[tuple[int, int]] = []
         i = 0
         while i < len(toks):
-            cands = self.by_first.get(toks[i].group(0).casefold())
+            cands = self.by_first.get(toks[i].casefold())
             width = 0
             for key, seps, case_sensitive in cands or ():
                 k = len(key)
                 if i + k > len(toks):
                     continue
                 for j in range(k):
-                    t = toks[i + j].group(0)
+                    t = toks[i + j]
                     if (t if case_sensitive else t.casefold()) != key[j]:
                         break
                     if (
                         j
-                        and _SPACES.sub(" ", text[toks[i + j - 1].end() : toks[i + j].start()])
+                        and _separator(text[found[i + j - 1].end() : found[i + j].start()])
                         != seps[j - 1]
                     ):
                         break
@@ -264,7 +295,7 @@ class NameRedactor:
                     width = k
                     break  # longest first
             if width:
-                out.append((toks[i].start(), toks[i + width - 1].end()))
+                out.append((found[i].start(), found[i + width - 1].end()))
                 i += width
             else:
                 i += 1
@@ -277,12 +308,10 @@ class NameRedactor:
         return len(spans) == 1 and spans[0] == (0, len(sk))
 
     def mentions(self, value: str) -> bool:
-        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")."""
-        return bool(
-            self._spans(
-                strip_invisible(unicodedata.normalize("NFKC", value)).translate(CONFUSABLES)
-            )
-        )
+        """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")
+        or a Reddit user (:data:`REDDIT_USER`: the label "u_alice" of a profile post)."""
+        value = strip_invisible(unicodedata.normalize("NFKC", value))
+        return bool(REDDIT_USER.search(value) or self._spans(value.translate(CONFUSABLES)))
 
     def redact(self, text: str) -> str:
         """Redact every known name in ``text`` (NFKC-normalised, without format characters).

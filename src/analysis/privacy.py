@@ -187,11 +187,36 @@ HTML_MENTION = re.compile(
 )
 HTML_TAG = re.compile(r"<[^>]{0,2000}>")
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w-]++)+", re.U)
-_OPEN, _CLOSE = r"[(\[{]?+", r"[)\]}]?+"
-OBFUSCATED_EMAIL = re.compile(
-    rf"(?<![\w.+-])[\w.+-]++\s*+{_OPEN}\s*+(?:at|AT)\s*+{_CLOSE}\s*+[\w-]++"
-    rf"(?:\s*+{_OPEN}\s*+(?:dot|DOT)\s*+{_CLOSE}\s*+[A-Za-z]{{2,}})+\b"
+# Obfuscated e-mails, three shapes (one alternation, tried in this order at each start):
+# 1. "@" (spaces on both sides or none: "thanks @bob . Then" is a handle) or a bracketed
+#    "at"/"@" ("[at]", "(@)", "{ AT }"), then dots of any form: "dot"
+#    (any case, a space before it), a bracketed "dot" or "." ("[.]", "(dot)"), " . " (spaces on
+#    both sides: "home. Then" is a sentence) or a plain "." ("user@example dot org",
+#    "alice @ gmail . com", "a[at]b.org");
+# 2. the word "at" (any case, spaces around it) and a domain with at least one dot that is not
+#    a plain "." ("jane.roe At example Dot org", "user [at] mail.example [.] org"): "look at
+#    example.com" stays prose (the URL rule takes the URL);
+# 3. "at" and plain dots only when the local part looks like an address, not a word: a letter
+#    first, a ".", "+", "_" or digit inside, no "." last ("alice.smith at gmail.com", "jdoe42 at
+#    gmx.de"; not "in 2019 at github.com", "e.g. at example.org").
+# No run here is possessive, so the Rust copy (analysis.scrub_patterns) matches the same. Each
+# stays linear: a run is followed by a character it cannot hold (a space, a bracket, "@" or
+# "."), so backing off it fails at once, and a match starts only where a run starts.
+_LOCAL, _LABEL, _TLD = r"[\w.+-]+", r"[\w-]+", r"[A-Za-z]{2,}\b"
+_AT_SIGN = r"(?:\s*[(\[{]\s*(?:[Aa][Tt]|@)\s*[)\]}]\s*|[ \t]{1,3}@[ \t]{1,3}|@)"
+_AT_WORD = r"\s+[Aa][Tt]\s+"
+_DOT_WORD = (
+    r"(?:\s*[(\[{]\s*(?:[Dd][Oo][Tt]|\.)\s*[)\]}]\s*|\s+[Dd][Oo][Tt]\s*|[ \t]{1,3}\.[ \t]{1,3})"
 )
+_DOT_ANY = rf"(?:{_DOT_WORD}|\.)"
+_DOTTED = rf"{_LABEL}(?:\.{_LABEL})*"
+#: the three shapes without the lookbehind (the Rust copy puts its own prefix before them)
+OBFUSCATED_EMAIL_BODY = (
+    rf"{_LOCAL}{_AT_SIGN}{_LABEL}(?:{_DOT_ANY}{_LABEL})*{_DOT_ANY}{_TLD}"
+    rf"|{_LOCAL}{_AT_WORD}{_DOTTED}(?:{_DOT_WORD}{_DOTTED})*{_DOT_WORD}{_TLD}"
+    rf"|[^\W\d_](?:[^\W\d_]|-)*[.+_\d](?:[\w.+-]*[\w+-])?{_AT_WORD}{_DOTTED}\.{_TLD}"
+)
+OBFUSCATED_EMAIL = re.compile(rf"(?<![\w.+-])(?:{OBFUSCATED_EMAIL_BODY})")
 FEDI_HANDLE = re.compile(r"(?<![\w.\-@])@[\w.\-]++@[\w\-]++(?:\.[\w\-]++)+", re.U)
 URL = re.compile(
     r"(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]++"
@@ -199,22 +224,29 @@ URL = re.compile(
     r"|app|dev|info)(?:/[^\s<>\"')\]]*+)?",
     re.I,
 )
-REDDIT_USER = re.compile(r"(?<![\w/])/?u/[A-Za-z0-9_-]{2,}", re.U)
+REDDIT_USER = _names.REDDIT_USER  # u/name, /u/name, u_name (a profile)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
 # Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
 # extension) in real Usenet signatures are phone numbers too (found by the independent audit).
 # A line break may split a number ("312-702-\n8367").
 # 7 to 15 digits, at most three separators between two digits: a long run of "_" or spaces
 # ends a number, so an earlier number cannot swallow the start of a phone ("79______ 0-671-...").
-PHONE = re.compile(r"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_]{0,3}\d){6,14}(?!\d)")
+# Dashes and dots of typography separate digits as "-" and "." do ("202–555–0143" with en
+# dashes, U+2010 hyphens, middle dots); NFKC maps fullwidth and small forms to these. Inside a
+# character class, as they are (Rust's copy and the audit's use them too).
+PHONE_DASHES = "\u00b7\u2010-\u2015\u2027\u2043\u2212\u2219\u30fb"
+PHONE = re.compile(
+    rf"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_{PHONE_DASHES}]{{0,3}}\d){{6,14}}(?!\d)"
+)
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
 PLACEHOLDERS = ("[handle]", "[email]", "[url]", "[phone]", "[user]")
 
 
+_DATE_SEP = f"[-./_{PHONE_DASHES}]"
 DATE_LIKE = re.compile(
-    r"^\s*(?:\d{4}[-./_]\d{1,2}[-./_]\d{1,2}|\d{1,2}[-./_]\d{1,2}[-./_]\d{4})\s*$"
+    rf"^\s*(?:\d{{4}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{1,2}}|\d{{1,2}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{4}})\s*$"
 )
 
 

@@ -32,8 +32,15 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 
 from analysis import privacy
+from analysis.names import INVISIBLE_RS
 from analysis.scrub_names import confusable_map, vector_names
-from analysis.scrub_patterns import needs_python, normalise_series, normalised, patterns_series
+from analysis.scrub_patterns import (
+    REDDIT_USER,
+    needs_python,
+    normalise_series,
+    normalised,
+    patterns_series,
+)
 
 log = logging.getLogger(__name__)
 
@@ -116,9 +123,8 @@ def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series
         normalised(pl.col("raw")).alias("norm"),
         needs_python(pl.col("raw"), normalised(pl.col("raw"))).alias("slow"),
     )
-    fast = vn.contains(norm["norm"]).fill_null(False) if vn is not None else None
-    if fast is None:
-        return pl.Series(values.name, [False] * values.len(), dtype=pl.Boolean)
+    user = norm["norm"].str.contains(REDDIT_USER).fill_null(False)
+    fast = user if vn is None else user | vn.contains(norm["norm"]).fill_null(False)
     return _fallback(
         values, norm["slow"], fast.alias(values.name), lambda v: names.mentions(v), "labels"
     )
@@ -218,7 +224,7 @@ def compute_unsafe() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int]
 
     markers = {0, 1, 2}
     unassigned = {cp for cp, c in zip(cps, chars, strict=True) if unicodedata.category(c) == "Cn"}
-    cf = python(r"[\p{Cf}\u180e]", regex) ^ rust(r"^[\p{Cf}\x{180E}]$")
+    cf = python(privacy.FORMAT_CHARS.pattern, regex) ^ rust(f"^{INVISIBLE_RS}$")
     raw = markers | unassigned | cf
     norm = set(raw)
     for py, rs in (

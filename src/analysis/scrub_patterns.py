@@ -20,6 +20,8 @@ from collections.abc import Callable, Iterable
 import polars as pl
 
 from analysis import _unicode_unsafe
+from analysis.names import INVISIBLE_RS
+from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
 _M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
@@ -34,10 +36,14 @@ def _cls(ranges: Iterable[tuple[int, int]]) -> str:
 _RAW_UNSAFE = _cls(_unicode_unsafe.RAW)
 _NORM_UNSAFE = _cls(_unicode_unsafe.NORMALISED)
 #: The one adjacency the prefix emulation cannot see: a ``/u/name-`` match followed at once by
-#: another ``u/`` (Python's lookbehind reads the ``-`` the first match consumed).
-_REDDIT_ADJACENT = r"-/?u/"
+#: another ``u/``, ``u_`` or ``r/u_`` (Python's lookbehind reads the ``-`` the first match
+#: consumed).
+_REDDIT_ADJACENT = r"-(?:/?u/|/?r/u_|u_)"
 
-_SEP = r"[ \t\r\n.\-()/_]"
+#: ``privacy.REDDIT_USER``, its lookbehind a consumed prefix
+REDDIT_USER = r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,})"
+_SEP = rf"[ \t\r\n.\-()/_{PHONE_DASHES}]"
+_DATE_SEP = rf"[\-./_{PHONE_DASHES}]"
 _OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
 #: (pattern, replacement) in the order of ``privacy.scrub_text``; each one's comment says how it
 #: differs from the Python pattern and why the difference cannot change a match.
@@ -48,14 +54,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
     # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
     (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
     (r"(^|[^\w.+\-])[\w.+\-]+[ \t]{0,3}@[ \t]{0,3}[\w\-]+(?:\.[\w\-]+)+", "${1}[email]"),
-    # possessive runs: with them a run is maximal, so " at"/" dot" need a space or a bracket
-    # first (the later "dot"s follow a backtracking [A-Za-z]{2,} and need none)
-    (
-        rf"(^|[^\w.+\-])[\w.+\-]+(?:\s+{_OPEN}?|{_OPEN})\s*(?:at|AT)\s*{_CLOSE}?\s*[\w\-]+"
-        rf"(?:\s+{_OPEN}?|{_OPEN})\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}}"
-        rf"(?:\s*{_OPEN}?\s*(?:dot|DOT)\s*{_CLOSE}?\s*[A-Za-z]{{2,}})*\b",
-        "${1}[email]",
-    ),
+    # no possessive run in the Python pattern: the same text after the prefix
+    (rf"(^|[^\w.+\-])(?:{OBFUSCATED_EMAIL_BODY})", "${1}[email]"),
     # the unprefixed first branch is kept first, then it and the domain branch with a prefix,
     # so that at every start the branches are tried in Python's order
     (
@@ -65,7 +65,7 @@ _STEPS: tuple[tuple[str, str], ...] = (
         r"|app|dev|info)(?:/[^\s<>\"')\]]*)?",
         "${1}${2}[url]",
     ),
-    (r"(^|[^\w/])/?u/[A-Za-z0-9_\-]{2,}", "${1}[handle]"),
+    (REDDIT_USER, "${1}[handle]"),
     (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
     # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
     (r"(\d)(\D|$)", "${1}" + _M_END + "${2}"),
@@ -76,7 +76,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
     (_M_END, ""),
     # privacy._phone keeps calendar dates, decimals and "00" numbers of under 7 digits
     (
-        rf"{_M_OPEN}(\d{{4}}[\-./_]\d{{1,2}}[\-./_]\d{{1,2}}|\d{{1,2}}[\-./_]\d{{1,2}}[\-./_]\d{{4}}"
+        rf"{_M_OPEN}(\d{{4}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{1,2}}"
+        rf"|\d{{1,2}}{_DATE_SEP}\d{{1,2}}{_DATE_SEP}\d{{4}}"
         rf"|\d+\.\d+|[+(]*00[^\d{_M_CLOSE}]*(?:\d[^\d{_M_CLOSE}]*){{0,6}}){_M_CLOSE}",
         "${1}",
     ),
@@ -90,9 +91,10 @@ _TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
 _GATES: tuple[tuple[int, int, str], ...] = (
     (0, 2, "<"),
     (2, 4, "@"),
-    (4, 5, "(?:dot|DOT)"),
+    # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
+    (4, 5, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
-    (6, 7, "u/"),
+    (6, 7, "u[/_]"),
     (7, 8, "@"),
     (8, 13, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
     (13, 14, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
@@ -109,12 +111,12 @@ def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
 
 
 def normalised(col: pl.Expr) -> pl.Expr:
-    return col.str.replace_all(r"[\p{Cf}\x{180E}]", "").str.normalize("NFKC")
+    return col.str.replace_all(INVISIBLE_RS, "").str.normalize("NFKC")
 
 
 def only(texts: pl.Series, test: str, fn: Callable[[pl.Series], pl.Series]) -> pl.Series:
     """``fn`` applied to the texts ``test`` matches; the others are kept as they are."""
-    idx = texts.str.contains(test, literal=test in ("<", "@", "u/")).fill_null(False).arg_true()
+    idx = texts.str.contains(test, literal=test in ("<", "@")).fill_null(False).arg_true()
     if idx.len() == 0:
         return texts
     # scatter writes in place: never into the caller's series

@@ -260,6 +260,15 @@ PLANTED = [
     "thanks Nell \u13a2rent",
     "write to user @ example.org",
     "call 202_555_0143 today",
+    # invisible characters that are not format characters, and an overlay mark
+    "thanks Ed\u034fwin Drood",  # combining grapheme joiner
+    "thanks Edw\ufe0fin Drood",  # variation selector
+    "thanks Ed\u3164win Drood",  # Hangul filler
+    "thanks Edw\u0336in Drood",  # combining long stroke overlay
+    "thanks little_nell\u034f12",
+    "call 202\u2013555\u20130143 today",  # en dashes
+    "call 202\u00b7555\u00b70143 today",  # middle dots
+    "my profile r/u_little_nell12 and u_little_nell12",  # the subreddit of a Reddit profile
 ]
 
 

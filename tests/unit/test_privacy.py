@@ -204,6 +204,10 @@ HARD_CASES = [
     ("call (555) 123-4567", "123-4567"),
     ("call 0033 1 42 68 53 00", "42 68 53"),
     ("call +1-202-555-0143", "555-0143"),
+    ("call 202\u2013555\u20130143", "0143"),  # en dashes
+    ("call 202\u2010555\u20100143", "0143"),  # U+2010 hyphens
+    ("call 202\u00b7555\u00b70143", "0143"),  # middle dots
+    ("call +1 202 \u2212 555 \u2212 0143", "0143"),  # minus signs
     ("@Pat_Smith you are right", "Pat_Smith"),  # Stack Exchange comment reply
     ("@alice@mastodon.social said so", "alice"),  # Mastodon handle
     (
@@ -212,6 +216,16 @@ HARD_CASES = [
     ),  # Mastodon HTML mention link
     ("as u/throwaway_123 wrote", "throwaway_123"),  # Reddit user
     ("as /u/throwaway_123 wrote", "throwaway_123"),
+    # obfuscated e-mails: any case, bracketed dots, spaces around "@" and dots, "at" + a domain
+    ("mail jane.roe At example Dot org", "jane.roe"),
+    ("mail user [at] example [.] org", "user [at]"),
+    ("mail user@example dot org", "user@"),
+    ("mail alice.smith @ gmail . com", "alice.smith"),
+    ("mail alice.smith at gmail.com", "alice.smith"),
+    ("mail alice.smith(@)gmail.com", "alice.smith"),
+    ("mail alice.smith { AT } gmail ( . ) com", "alice.smith"),
+    ("on my profile u_throwaway_123", "throwaway_123"),  # a profile's subreddit
+    ("see r/u_throwaway_123", "throwaway_123"),
 ]
 
 
@@ -227,11 +241,60 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "I brewed 250 g of beans in 2019 at 93 degrees.",
         "Version 3.11 is faster than 3.10 by 25%.",
         "Meet at 10:30 on 2024-05-01.",
+        "Meet at 10:30 on 2024\u201305\u201301, pages 12\u201334.",  # en dashes: a date, a range
         "The answer is at the top; dot your i's.",
+        "Let u_n = 2 and u_0 = 1; mu_abc is a variable.",  # not a Reddit profile
+        # "at" and "dot" of prose are not an e-mail's
+        "Meet at home. Then we go At noon.",
+        "Sold 2 at 3.5 each, version 2.0 at home.",
+        "Look At This Dot",
     ],
 )
 def test_scrubber_keeps_ordinary_text(text: str) -> None:
     assert scrub_text(text) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "scrubbed"),
+    [
+        # a URL after "at" is a URL, unless what comes before looks like an address
+        ("look at example.com", "look at [url]"),
+        ("in 2019 at github.com", "in 2019 at [url]"),
+        ("see e.g. at example.org", "see e.g. at [url]"),
+        ("mail jdoe42 at gmx.de", "mail [email]"),
+        # "@" with a space on one side only is a handle
+        ("thanks @bob . Then", "thanks [handle] . Then"),
+        ("hi @alice Dot Net fans", "hi [handle] Dot Net fans"),
+        ("write user@example Dot org", "write [email]"),
+    ],
+)
+def test_obfuscated_e_mails_and_prose_around_them(text: str, scrubbed: str) -> None:
+    assert scrub_text(text) == scrubbed
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "thanks Ed\u034fwin Drood",  # combining grapheme joiner (default-ignorable, not Cf)
+        "thanks Edw\ufe0fin Drood",  # variation selector 16
+        "thanks Ed\u3164win Drood",  # Hangul filler
+        "thanks Edw\u0336in Drood",  # combining long stroke overlay
+        "thanks Edwin \u0336Drood",
+        "thanks Edwin Drood\u0301",  # an accent NFKC cannot compose
+        "thanks little\u034f_nell12",
+        "thanks little_nell\u034f12",
+    ],
+)
+def test_invisible_characters_and_overlay_marks_do_not_split_a_name(text: str) -> None:
+    names = NameRedactor(["little_nell12", "Edwin Drood"])
+    assert scrub_text(text, names) == "thanks [user]"
+    assert names.mentions(text)
+
+
+def test_only_what_renders_as_nothing_is_stripped_from_the_text() -> None:
+    # a mark that is a letter of its script stays, and so does an accent that is not on a name
+    text = "caf\u00e9 \u2764\ufe0f ra\u0336w \u0930\u093e\u0939\u0941\u0932 x\u034fy\u3164z"
+    assert scrub_text(text) == "caf\u00e9 \u2764 ra\u0336w \u0930\u093e\u0939\u0941\u0932 xyz"
 
 
 def test_known_names_are_redacted_case_sensitively_as_whole_words() -> None:
@@ -277,6 +340,10 @@ def test_property_emails_plain_and_obfuscated_are_scrubbed(
         f"{user}@{domain}.{tld}",
         f"{user} at {domain} dot {tld}",
         f"{user} [at] {domain} [dot] {tld}",
+        f"{user} At {domain} DOT {tld}",
+        f"{user} (at) {domain} [.] {tld}",
+        f"{user}@{domain} dot {tld}",
+        f"{user} @ {domain} . {tld}",
     ):
         out = scrub_text(f"contact {form} please")
         assert (
@@ -287,7 +354,7 @@ def test_property_emails_plain_and_obfuscated_are_scrubbed(
 @settings(max_examples=100, deadline=None)
 @given(
     digits=st.lists(st.integers(0, 9), min_size=10, max_size=12),
-    sep=st.sampled_from([" ", "-", ".", ""]),
+    sep=st.sampled_from([" ", "-", ".", "", "\u2013", "\u2011", "\u00b7", " \u2014 "]),
     cc=st.sampled_from(["+1", "+44", "+49", "0033", "+81"]),
 )
 def test_property_international_phone_numbers_are_scrubbed(
@@ -353,6 +420,10 @@ ADVERSARIAL = {
     "dotted word": lambda n: "a." * (n // 2),
     "dashes": lambda n: "a-" * (n // 2),
     "unclosed tags": lambda n: "<a " * (n // 3),
+    # the obfuscated e-mail's shapes: a long domain of spaced or bracketed dots, "at" runs
+    "'at' then 'dot's": lambda n: "a at " + "b dot " * (n // 6) + "1",
+    "'@' then ' . 's": lambda n: "a @ " + "b . " * (n // 4) + "1",
+    "'x.x at' runs": lambda n: "x.x at " * (n // 7),
 }
 
 

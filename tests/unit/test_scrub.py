@@ -15,7 +15,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis import _unicode_unsafe, ingest, ingest_names, privacy, scrub, scrub_patterns
+from analysis import (
+    _unicode_unsafe,
+    ingest,
+    ingest_names,
+    ingest_texts,
+    privacy,
+    scrub,
+    scrub_patterns,
+)
 from tests.conftest import SE_SITES
 from tests.unit.test_privacy import ADVERSARIAL, HARD_CASES
 
@@ -52,6 +60,12 @@ ATTACKS = [
     "x at y dot com5",
     "/u/ab-/u/cd",
     "/u/abc/u/def",
+    "mail jane.roe At example Dot org, user [at] example [.] org, user@example dot org",
+    "alice.smith @ gmail . com; alice.smith at gmail.com; a(@)b.com; a { AT } b ( . ) com",
+    "look at example.com in 2019 at github.com, e.g. at example.org, jdoe42 at gmx.de",
+    "thanks @bob . Then hi @alice Dot Net fans; meet at home. Then; x_1 At y [.] z dot co",
+    "a-b at c.d-e at f.gh x at y .z a.b. at c.de at b.c @ d . ee",
+    "/u/ab-u_cde x-r/u_abc u_ab-/r/u_xyz /r/u_ab u_n u_abc_de",
     "5551234567 5559876543",
     "1234567,7654321",
     "call 0012345 now",
@@ -65,11 +79,15 @@ ATTACKS = [
     "foo.com!bar.org",
     "user @ example.org",
     "202_555_0143",
+    "202\u2013555\u20130143 202\u2010555\u20100143 202\u00b7555\u00b70143 +1 202\u2212555\u22120143",
+    "on 2024\u201305\u201301, 01\u00b702\u00b72024, pages 12\u201334, 3\u00b714159265",
     "795-8500w and 461-5001x431",
     "Ne\u200dll Trent and Тrent and nell's and nell-style and EDWIN DROOD",
     "thanks nell trent, MARY  ANN's friend, J.  Smith",
     "hi @alice@mastodon.social and @bob, mail a.b+c@x.y.org,d@e.fr",
     "ﬁle Ｔｅｌ ２０２ ５５５ ０１４３ café e\u0301 Straße İstanbul",
+    "Ed\u0336win Drood, Ne\u034fll Trent, Nell\ufe0f Trent, EDW\u3164IN DROOD, Nell \u0336Trent\u0301",
+    "Nell Trent\u0336s, nell\u20e3, Pa\u0336t, Mar\u0336k, mar\u0336k, Ma\u034fry Ann \u2764\ufe0f",
     "",
     "   ",
     None,
@@ -79,12 +97,23 @@ PIECES = [
     "at",
     "dot",
     "DOT",
+    "Dot",
+    "At",
+    "AT",
+    " at ",
+    " dot ",
+    "[.]",
+    "(@)",
+    " . ",
+    "[at]",
     "www.",
     "http://",
     ".com",
     ".org",
     "u/",
     "/u/",
+    "u_",
+    "r/",
     "00",
     "+",
     "Nell",
@@ -105,6 +134,13 @@ PIECES = [
     "ß",
     "\u0301",
     "Ｔ",
+    "\u2013",
+    "\u034f",
+    "\u0336",
+    "\ufe0f",
+    "\u3164",
+    "\u00b7",
+    "\u2212",
 ]
 
 
@@ -183,11 +219,28 @@ def test_only_rows_with_disputed_characters_take_the_python_route() -> None:
 
 def test_label_filter_and_mentions_match_the_reference() -> None:
     values = ["nell", "rush-fans", "Mark", "mark", "alt.nell-fans", None, "x", "Тrent", "ß"]
+    values += ["u_alice_w", "r/u_someone", "u/bob_s", "u_n", "menu_items", "ü_abc"]
     got = scrub.mentions_series(pl.Series(values, dtype=pl.String), NAMES).to_list()
     assert got == [v is not None and NAMES.mentions(v) for v in values]
+    assert got[-6:] == [True, True, True, False, False, False]
     labels = pl.DataFrame({"labels": [["nell", "tea", None], [], None, ["Mark", "mark"]]})
     out = labels.select(scrub.drop_name_labels_expr("labels", NAMES))["labels"].to_list()
     assert out == [["tea"], [], None, ["mark"]]
+
+
+def test_a_reddit_profile_label_is_dropped_known_author_or_not() -> None:
+    """A profile post's subreddit "u_<handle>" names its author (a dump from before the
+    adapter mapped it to a neutral label, or another adapter)."""
+    texts = pl.DataFrame(
+        {
+            "_src": pl.Series([0, 0], dtype=pl.UInt32),
+            "_row": pl.Series([0, 1], dtype=pl.UInt32),
+            "text": ["my profile post", "hi"],
+            "labels": [["u_alice_w", "AskMen"], ["u_stranger"]],
+        }
+    )
+    out = ingest_texts.scrub_texts(texts, privacy.NameRedactor(["alice_w", "Alice Walker"]))
+    assert out["labels"].to_list() == [["AskMen"], []]
 
 
 def test_pseudonyms_once_per_distinct_id_equal_the_reference_in_any_order() -> None:

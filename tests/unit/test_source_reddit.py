@@ -154,6 +154,22 @@ def test_removed_selftext_keeps_title(tmp_path: Path) -> None:
     assert "reply_tree" in tables.missing_inputs
 
 
+def test_a_profile_post_gets_a_neutral_label_not_the_authors_handle(tmp_path: Path) -> None:
+    # Reddit files a post on a user's profile under the subreddit "u_<user name>"
+    path = tmp_path / "RS.ndjson"
+    path.write_bytes(
+        _ndjson(
+            [
+                {**SUBMISSION, "subreddit": "u_alice_w", "author": "alice_w"},
+                {**SUBMISSION, "id": "s2", "subreddit": "U_Bob"},
+                {**SUBMISSION, "id": "s3", "subreddit": "unpopularopinion"},
+            ]
+        )
+    )
+    labels = reddit.read(path).posts.sort("post_id")["labels"].to_list()
+    assert labels == [[reddit.PROFILE_LABEL], [reddit.PROFILE_LABEL], ["unpopularopinion"]]
+
+
 def test_malformed_records_are_rejected(tmp_path: Path) -> None:
     path = tmp_path / "RC.jsonl"
     lines = [

@@ -13,7 +13,9 @@ number, whatever its name. Pushshift month files declare a 2 GiB window, so the 
 
 Both map ``score`` -> ``score``, ``created_utc`` -> ``created_at`` (UTC), ``retrieved_on`` (or
 ``retrieved_utc``: when Pushshift fetched the item, and so took its score and comment count) ->
-``totals_taken_at`` and ``subreddit`` -> ``labels``. Ids keep Reddit's type prefixes (``t1_``/``t3_``) because comment and submission ids
+``totals_taken_at`` and ``subreddit`` -> ``labels``, except a user's profile (subreddit
+``u_<name>``: its name is the author's handle) -> the label :data:`PROFILE_LABEL`. Ids keep
+Reddit's type prefixes (``t1_``/``t3_``) because comment and submission ids
 share one base-36 space. ``account_id`` and ``handle`` are the user name (stable and unique on
 Reddit and the only id the 2006 comments carry; ``author_fullname`` is ignored so that the same
 person keeps one id across comment and submission files); ``accounts.created_at`` is
@@ -69,6 +71,10 @@ MAX_WINDOW = 2**31  # Pushshift month files declare a 2 GiB window
 CHUNK_BYTES = 1 << 20
 REMOVED_BODIES = frozenset({"[removed]", "[deleted]"})
 DELETED_AUTHORS = frozenset({"[deleted]", "[removed]"})
+#: The label of a post on a user's profile. Reddit files those under a subreddit named
+#: ``u_<user name>``; kept as the label, it put the author's handle beside their pseudonym on
+#: every profile post (ingest drops a label only when it is a known name as a whole token).
+PROFILE_LABEL = "user profile"
 MISSING_INPUTS = ("follower_count", "reactions", "n_views")
 
 
@@ -231,6 +237,8 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     if not ok:
         return {"post_id": post_id}, "unparsable score"
     subreddit = obj.get("subreddit")
+    if isinstance(subreddit, str) and subreddit.lower().startswith("u_"):
+        subreddit = PROFILE_LABEL
     row: dict[str, Any] = {
         "post_id": post_id,
         "platform": PLATFORM,
