@@ -2,7 +2,9 @@
 
 The identity is resolved against the configured dumps first: a raw account id, a handle (with
 or without "@") or a display name (compared case-insensitively, after NFKC and without format
-characters). Nothing matched: the command refuses, since a digest of a name that is no account
+characters). The ids are those of the account rows and of the posts' authors: ingest derives a
+participant from posts when the account list lacks its row (``derived_from_posts``) and honours
+an opt-out of it, so such an author can be forgotten by its raw id (it has no handle or name). Nothing matched: the command refuses, since a digest of a name that is no account
 would report success and remove no one. For every matched account the keyed digest
 (``privacy_opt_out.opt_out_digest``) of its raw id is appended to the opt-out list; the raw
 value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
@@ -35,6 +37,7 @@ from analysis import privacy, privacy_keys, privacy_opt_out
 from analysis.config import PrivacyParams, SourceParams, section
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
+from analysis.sources.base import SourceTables
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +53,8 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
 
     Args:
         identity: what the person gave: an id, "@handle" or "Display Name".
-        accounts: every account row of the dumps (``ingest_names.account_rows``).
+        accounts: every identity of the dumps (:func:`identities`: account rows and the
+            authors of posts that have none).
 
     Returns:
         The distinct raw ids, in order of appearance (empty when nothing matched).
@@ -72,6 +76,20 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
         | (by_name == name).fill_null(False)
     )
     return hit["account_id"].drop_nulls().unique(maintain_order=True).to_list()
+
+
+def identities(tables: SourceTables) -> pl.DataFrame:
+    """Every identity of a dump ``forget`` can name: its account rows (accepted or rejected),
+    plus an id-only row for each post author that has no account row (ingest derives those
+    participants from their posts, ``ingest_dump.one_source``)."""
+    rows = account_rows(tables)
+    authors = (
+        tables.posts.select("account_id")
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .join(rows.select("account_id"), on="account_id", how="anti", maintain_order="left")
+    )
+    return pl.concat([rows, authors], how="diagonal_relaxed")
 
 
 def frozen_stages(root: Path = Path(".")) -> list[str]:
@@ -112,7 +130,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     matched: list[tuple[str, str]] = []  # (namespace, raw id)
     for spec in src.all():
         tables = read_source(spec.format, spec.path)
-        matched += [(spec.namespace(), i) for i in resolve(args.identity, account_rows(tables))]
+        matched += [(spec.namespace(), i) for i in resolve(args.identity, identities(tables))]
     if not matched:
         raise ForgetError(
             "no account of the configured dumps has that id, handle or display name; nothing "
