@@ -4,7 +4,10 @@ The identity is resolved against the configured dumps first: a raw account id, a
 or without "@") or a display name (compared case-insensitively, after NFKC and without format
 characters). The ids are those of the account rows and of the posts' authors: ingest derives a
 participant from posts when the account list lacks its row (``derived_from_posts``) and honours
-an opt-out of it, so such an author can be forgotten by its raw id (it has no handle or name). Nothing matched: the command refuses, since a digest of a name that is no account
+an opt-out of it, so such an author can be forgotten by its raw id (it has no handle or name).
+With a link table (``source.link_table``), every id linked to a matched one is the same person
+and is forgotten with it (ingest would also remove a linked identity whole: this keeps the
+opt-out list and the cache report complete). Nothing matched: the command refuses, since a digest of a name that is no account
 would report success and remove no one. For every matched account the keyed digest
 (``privacy_opt_out.opt_out_digest``) of its raw id is appended to the opt-out list; the raw
 value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
@@ -35,6 +38,7 @@ import polars as pl
 
 from analysis import privacy, privacy_keys, privacy_opt_out
 from analysis.config import PrivacyParams, SourceParams, section
+from analysis.ingest import linked_identities
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
 from analysis.sources.base import SourceTables
@@ -92,6 +96,18 @@ def identities(tables: SourceTables) -> pl.DataFrame:
     return pl.concat([rows, authors], how="diagonal_relaxed")
 
 
+def expand_links(matched: list[tuple[str, str]], links: pl.DataFrame) -> list[tuple[str, str]]:
+    """``matched`` (namespace, raw id) plus every id the link table makes the same person,
+    in order, without repeats (``ingest.linked_identities``)."""
+    groups = linked_identities(links)
+    out: list[tuple[str, str]] = []
+    for m in matched:
+        for x in (m, *sorted(groups.get(m, ()))):
+            if x not in out:
+                out.append(x)
+    return out
+
+
 def frozen_stages(root: Path = Path(".")) -> list[str]:
     """The stages of the DVC project at ``root`` that ``dvc freeze`` froze (none outside one)."""
     if not (root / "dvc.yaml").exists():
@@ -131,6 +147,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     for spec in src.all():
         tables = read_source(spec.format, spec.path)
         matched += [(spec.namespace(), i) for i in resolve(args.identity, identities(tables))]
+    if matched and src.link_table:
+        matched = expand_links(matched, pl.read_csv(src.link_table, infer_schema=False))
     if not matched:
         raise ForgetError(
             "no account of the configured dumps has that id, handle or display name; nothing "
