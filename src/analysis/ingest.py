@@ -29,12 +29,18 @@ every dump, redacted in every text) in ``analysis.ingest_names``. This module ru
 dump of a run and assembles the interim tables (:func:`plan`, :func:`ingest`), joins accounts
 across dumps as a link table says (:func:`apply_links`) and checks the counts reconcile.
 
+A link table joins accounts across dumps after those steps, but it is read before them: an
+identity it links is removed from *every* dump when any of its ids is removed in one (a minor
+flag in one dump, an opt-out of one id), counted as ``removed_linked``
+(:func:`linked_removals`).
+
 Every row read is accounted for: read = accepted + rejected + removed (privacy) + merged
 (non-participant accounts), per table, in :class:`IngestResult.counts`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
@@ -89,23 +95,83 @@ def reconcile(counts: dict[str, dict[str, int]]) -> list[str]:
 LINK_COLUMNS = ("namespace_a", "id_a", "namespace_b", "id_b")
 
 
-def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> IngestResult:
-    """Join accounts across dumps, only as an explicit link table says (never by guessing).
-
-    Each row says raw account ``id_b`` of dump ``namespace_b`` is the same person as ``id_a`` of
-    ``namespace_a``; every reference to b's pseudonym becomes a's, and b's account row goes
-    (a's row is kept, or b's row is renamed when a authored nothing).
-    """
+def _link_rows(links: pl.DataFrame) -> list[tuple[str, str, str, str]]:
     missing = [c for c in LINK_COLUMNS if c not in links.columns]
     if missing:
         raise ValueError(
             f"link table: missing columns {missing}; expected {', '.join(LINK_COLUMNS)}"
         )
+    return [
+        row for row in links.select(LINK_COLUMNS).iter_rows() if all(v is not None for v in row)
+    ]
+
+
+def linked_identities(links: pl.DataFrame) -> dict[tuple[str, str], frozenset[tuple[str, str]]]:
+    """Each (namespace, raw account id) the link table names -> every id of that person.
+
+    Links chain (a = b and b = c make one person of a, b and c): the identities are the
+    connected components of the table's rows, one Python step per link (a link table is
+    written by hand, one row per person, never the size of a dump).
+    """
+    parent: dict[tuple[str, str], tuple[str, str]] = {}
+
+    def find(x: tuple[str, str]) -> tuple[str, str]:
+        parent.setdefault(x, x)
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for na, ia, nb, ib in _link_rows(links):
+        ra, rb = find((na, ia)), find((nb, ib))
+        if ra != rb:
+            parent[rb] = ra
+    groups: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    for x in parent:
+        groups.setdefault(find(x), set()).add(x)
+    return {x: frozenset(g) for g in groups.values() for x in g}
+
+
+def linked_removals(
+    results: Sequence[tuple[str, IngestResult]], links: pl.DataFrame, key: bytes
+) -> dict[str, set[str]]:
+    """Raw ids to remove per namespace because a linked id of the same person was removed.
+
+    ``results``: (namespace, result) of each dump. A removal (minor, opt-out or erasure, no
+    consent, rejected account row) is about the person, not the row: when any id of a linked
+    identity is among a dump's removed accounts, every id of that identity goes, in every dump.
+    Returns only the ids not removed yet.
+    """
+    removed: dict[str, set[str]] = {}
+    for ns, r in results:
+        removed.setdefault(ns, set()).update(r.removed)
+
+    def is_removed(ns: str, raw: str) -> bool:
+        pseudo = privacy.pseudonym(key, ns, "account", raw, privacy.ACCOUNT_PREFIX)
+        return pseudo in removed.get(ns, ())
+
+    out: dict[str, set[str]] = {}
+    for group in set(linked_identities(links).values()):
+        if any(is_removed(ns, raw) for ns, raw in group):
+            for ns, raw in group:
+                if ns in removed and not is_removed(ns, raw):
+                    out.setdefault(ns, set()).add(raw)
+    return out
+
+
+def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> IngestResult:
+    """Join accounts across dumps, only as an explicit link table says (never by guessing).
+
+    Each row says raw account ``id_b`` of dump ``namespace_b`` is the same person as ``id_a`` of
+    ``namespace_a``; every reference to b's pseudonym becomes a's, and b's account row goes
+    (a's row is kept, or b's row is renamed when a authored nothing). Removals are not decided
+    here: :func:`plan` was given the same table and removed every linked id of a removed person.
+    """
     mapping = {
         privacy.pseudonym(key, nb, "account", ib, privacy.ACCOUNT_PREFIX): privacy.pseudonym(
             key, na, "account", ia, privacy.ACCOUNT_PREFIX
         )
-        for na, ia, nb, ib in links.select(LINK_COLUMNS).iter_rows()
+        for na, ia, nb, ib in _link_rows(links)
     }
     remap = lambda c: pl.col(c).replace(mapping)  # noqa: E731
     accounts = result.accounts.with_columns(remap("account_id")).unique(
@@ -152,14 +218,17 @@ def ingest(
     params: IngestParams,
     privacy_params: PrivacyParams,
     now: datetime,
+    links: pl.DataFrame | None = None,
 ) -> IngestResult:
     """Ingest one or several dumps into one set of interim tables; raise if too much is rejected.
 
-    Everything in memory: :func:`plan`, then the texts scrubbed and attached at once.
+    Everything in memory: :func:`plan`, then the texts scrubbed and attached at once. ``links``:
+    the link table, whose identities are removed whole (:func:`plan`); :func:`apply_links`
+    joins them afterwards.
     """
     from analysis.ingest_texts import posts_in_memory
 
-    result = plan(sources, key, opt_out, params, privacy_params, now)
+    result = plan(sources, key, opt_out, params, privacy_params, now, links)
     posts = posts_in_memory(result.posts, [src.tables for src in sources], result.names)
     schema.validate(posts, "posts", schema.INTERIM, now=now)
     return replace(result, posts=posts)
@@ -172,13 +241,16 @@ def plan(
     params: IngestParams,
     privacy_params: PrivacyParams,
     now: datetime,
+    links: pl.DataFrame | None = None,
 ) -> IngestResult:
     """Every decision of ingest, taken on the posts' skeleton; raise if too much is rejected.
 
     ``posts`` is the skeleton, sorted as the interim table is (by time, then pseudonym), with
     ``_src`` and ``_row`` naming each post's raw row: ``analysis.ingest_texts`` attaches the
     scrubbed texts. Texts are read whole (``ingest.engine: memory``) or ``ingest.batch_rows``
-    at a time (``streaming``); the result is the same.
+    at a time (``streaming``); the result is the same. ``links`` (the link table, None: none):
+    a dump holding an id of a person removed in another dump is taken through its steps again
+    with that id removed (:func:`linked_removals`); the ids are joined later (:func:`apply_links`).
     """
     batch_rows = params.batch_rows if params.engine == "streaming" else None
     pool = ThreadPoolExecutor(1, thread_name_prefix="resonance-redactor")
@@ -190,7 +262,7 @@ def plan(
             if privacy_params.redact_known_names
             else None
         )
-        results = _check_sources(sources, key, opt_out, params, now, pending)
+        results = _check_sources(sources, key, opt_out, params, now, pending, links)
         names = pending.result() if pending is not None else None
     finally:
         # a failed check raises at once, not after the redactor is built (seconds per 100k
@@ -233,37 +305,66 @@ def _check_sources(
     params: IngestParams,
     now: datetime,
     names: Future[privacy.NameRedactor] | None,
+    links: pl.DataFrame | None = None,
 ) -> list[IngestResult]:
     """Each dump through :func:`one_source`; raise when counts do not reconcile or too many
-    rows are malformed. ``names``: the name redactor being built (None: names not redacted)."""
-    results = []
-    for src in sources:
-        res = one_source(
-            src, key, opt_out, params, (names.result if names is not None else lambda: None), now
+    rows are malformed. ``names``: the name redactor being built (None: names not redacted).
+    ``links``: a dump holding an id of a person removed in another dump runs again without it
+    (once: the identities are closed, so a second round finds nothing new)."""
+    results = [_check_source(src, key, opt_out, params, now, names) for src in sources]
+    if links is not None:
+        extra = linked_removals(
+            [(src.namespace, r) for src, r in zip(sources, results, strict=True)], links, key
         )
-        problems = reconcile(res.counts)
-        if problems:
-            raise RuntimeError(f"{src.namespace}: counts do not reconcile: {'; '.join(problems)}")
-        malformed = res.rejects.filter(
-            ~pl.any_horizontal(
-                pl.col("reason").str.contains(m, literal=True) for m in OUT_OF_SCOPE_MARKERS
-            )
-        )
-        for tbl, c in res.counts.items():
-            n_bad = malformed.filter(pl.col("table") == tbl).height
-            share = n_bad / c["read"] if c["read"] else 0.0
-            if share > params.max_reject_share:
-                reasons = (
-                    malformed.filter(pl.col("table") == tbl)
-                    .group_by("reason")
-                    .len()
-                    .sort("len", descending=True)
-                    .head(3)
-                    .rows()
+        for i, src in enumerate(sources):
+            if src.namespace in extra:
+                results[i] = _check_source(
+                    src, key, opt_out, params, now, names, frozenset(extra[src.namespace])
                 )
-                raise RuntimeError(
-                    f"{src.namespace}: {share:.0%} of {tbl} rows rejected as malformed, above "
-                    f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}"
-                )
-        results.append(res)
     return results
+
+
+def _check_source(
+    src: Source,
+    key: bytes,
+    opt_out: set[str],
+    params: IngestParams,
+    now: datetime,
+    names: Future[privacy.NameRedactor] | None,
+    linked: frozenset[str] = frozenset(),
+) -> IngestResult:
+    """One dump through :func:`one_source`, its counts reconciled and its rejects bounded."""
+    res = one_source(
+        src,
+        key,
+        opt_out,
+        params,
+        (names.result if names is not None else lambda: None),
+        now,
+        linked,
+    )
+    problems = reconcile(res.counts)
+    if problems:
+        raise RuntimeError(f"{src.namespace}: counts do not reconcile: {'; '.join(problems)}")
+    malformed = res.rejects.filter(
+        ~pl.any_horizontal(
+            pl.col("reason").str.contains(m, literal=True) for m in OUT_OF_SCOPE_MARKERS
+        )
+    )
+    for tbl, c in res.counts.items():
+        n_bad = malformed.filter(pl.col("table") == tbl).height
+        share = n_bad / c["read"] if c["read"] else 0.0
+        if share > params.max_reject_share:
+            reasons = (
+                malformed.filter(pl.col("table") == tbl)
+                .group_by("reason")
+                .len()
+                .sort("len", descending=True)
+                .head(3)
+                .rows()
+            )
+            raise RuntimeError(
+                f"{src.namespace}: {share:.0%} of {tbl} rows rejected as malformed, above "
+                f"ingest.max_reject_share={params.max_reject_share:.0%}; top reasons: {reasons}"
+            )
+    return res

@@ -95,13 +95,16 @@ def one_source(
     params: IngestParams,
     names: Callable[[], privacy.NameRedactor | None],
     now: datetime,
+    linked: frozenset[str] = frozenset(),
 ) -> IngestResult:
     """One dump through steps 1-5 of ingest, on its posts' skeleton, every row counted.
 
     ``posts`` of the result is the skeleton (no texts) with ``_row`` naming each post's raw row;
     ``analysis.ingest.plan`` checks the counts reconcile and assembles the run. ``names`` gives
     the run's name redactor (None: names are not redacted) when the rejects' reasons are
-    scrubbed, the last step: ``plan`` builds it on another thread meanwhile.
+    scrubbed, the last step: ``plan`` builds it on another thread meanwhile. ``linked``: raw
+    ids removed because the link table makes them the same person as an id removed in another
+    dump (``analysis.ingest.linked_removals``).
     """
     t = src.tables
     ns = src.namespace
@@ -180,7 +183,16 @@ def one_source(
     removed_rejected = set(rejected_rows.drop_nulls().to_list()) - set(
         accounts["account_id"].to_list()
     )
-    removed = removed_minor | removed_opt | removed_consent | removed_rejected
+    # the same person as an account removed in another dump (link table): removed here too
+    removed_linked = set(linked)
+    removed = removed_minor | removed_opt | removed_consent | removed_rejected | removed_linked
+    if removed_linked:
+        log.info(
+            "%s: removing %d account(s) linked to an account removed in another dump and all "
+            "they wrote",
+            ns,
+            len(removed_linked),
+        )
     if removed_rejected:
         log.info(
             "%s: removing %d account(s) whose account row was rejected (age and consent "
@@ -343,6 +355,7 @@ def one_source(
     counts["accounts"]["removed_opt_out"] = len(removed_opt & known_accounts)
     counts["accounts"]["removed_no_consent"] = len(removed_consent & known_accounts)
     counts["accounts"]["removed_rejected_account"] = len(removed_rejected)
+    counts["accounts"]["removed_linked"] = len(removed_linked & known_accounts)
     return IngestResult(
         accounts=schema.conform(accounts, "accounts", schema.INTERIM),
         posts=posts,

@@ -53,6 +53,7 @@ REMOVAL_RULES = (
     "removed_opt_out",
     "removed_no_consent",
     "removed_rejected_account",
+    "removed_linked",
 )
 
 

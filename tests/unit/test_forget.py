@@ -80,3 +80,49 @@ def test_remaining_copies_in_the_dvc_cache_are_reported(tmp_path, monkeypatch, c
     assert "holds 2 file(s) of earlier runs, at least 1 of them" in caplog.text
     assert "dvc gc --workspace" in caplog.text
     assert pseudo not in caplog.text
+
+
+def test_an_author_with_posts_but_no_account_row_is_forgotten(tmp_path, monkeypatch) -> None:
+    """Ingest derives a participant from posts when the account list lacks its row; forget
+    finds that author by its raw id and the next ingest removes everything it wrote."""
+    from analysis import cli, paths
+
+    params = _project(tmp_path, monkeypatch)
+    dump = tmp_path / "dump"
+    with (dump / "posts.csv").open("a") as f:
+        f.write("p2,usenet,orphan@example.net,post,2024-01-02T00:00:00Z,orphan words\n")
+    assert _forget(params, "orphan@example.net") == 0
+    entries = privacy_opt_out.read_opt_out(tmp_path / "opt_out.txt", KEY_TEXT.encode())
+    assert entries == {privacy_opt_out.opt_out_digest("orphan@example.net", KEY_TEXT.encode())}
+    params["ingest"] = {"max_reject_share": 0.9}
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert cli.main(["--params", "params.yaml", "ingest"]) == 0
+    posts = pl.read_parquet(tmp_path / paths.POSTS)
+    assert posts.height == 1 and "orphan" not in posts["text"][0]
+
+
+def test_forget_erases_every_id_the_link_table_joins(tmp_path, monkeypatch) -> None:
+    """One person, two dumps, joined by the link table: forgetting the handle of one dump
+    forgets the linked id of the other dump too (and ids linked to that one, in a chain)."""
+    params = _project(tmp_path, monkeypatch)
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "accounts.csv").write_text(
+        "account_id,platform,handle,display_name\nal-99,forum,al,\nzed,forum,zed,\n"
+    )
+    (other / "posts.csv").write_text(
+        "post_id,platform,account_id,kind,created_at,text\n"
+        "q1,forum,al-99,post,2024-01-01T00:00:00Z,hi\n"
+    )
+    (tmp_path / "links.csv").write_text(
+        "namespace_a,id_a,namespace_b,id_b\nd,u3,o,al-99\no,al-99,x,elsewhere-7\n"
+    )
+    params["source"]["extra"] = [{"format": "canonical", "path": str(other), "name": "o"}]
+    params["source"]["link_table"] = str(tmp_path / "links.csv")
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params))
+    assert _forget(params, "@nell_t") == 0
+    key = KEY_TEXT.encode()
+    entries = privacy_opt_out.read_opt_out(tmp_path / "opt_out.txt", key)
+    assert entries == {
+        privacy_opt_out.opt_out_digest(raw, key) for raw in ("u3", "al-99", "elsewhere-7")
+    }

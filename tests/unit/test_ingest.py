@@ -291,6 +291,49 @@ def test_link_table_joins_exactly_the_listed_accounts() -> None:
         apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)
 
 
+@pytest.mark.parametrize(
+    "flag",
+    [{"is_minor": True}, {"has_consent": False}, "opt_out"],
+    ids=["minor", "no_consent", "opt_out"],
+)
+def test_a_removal_in_one_dump_removes_the_linked_identity_in_every_dump(flag) -> None:
+    """The link table says one:a and two:al are one person; al is removed in dump two (a minor,
+    deleted on the platform, or opted out): a and everything a wrote go from dump one too."""
+    al = dict(account_id="al", platform="demo", handle="al_h", display_name="Al")
+    opt_out = set()
+    if flag == "opt_out":
+        opt_out = {privacy_opt_out.opt_out_digest("al", KEY)}
+    else:
+        al.update(flag)
+    by_al = dict(
+        post_id="q1", platform="demo", account_id="al", kind="post", created_at=T, text="al's"
+    )
+    links = pl.DataFrame(
+        {"namespace_a": ["one"], "id_a": ["a"], "namespace_b": ["two"], "id_b": ["al"]}
+    )
+    res = ingest(
+        [Source("one", _tables()), Source("two", _tables([by_al], [al]))],
+        KEY,
+        opt_out,
+        IngestParams(),
+        PrivacyParams(),
+        NOW,
+        links=links,
+    )
+    a1 = privacy.pseudonym(KEY, "one", "account", "a", privacy.ACCOUNT_PREFIX)
+    al2 = privacy.pseudonym(KEY, "two", "account", "al", privacy.ACCOUNT_PREFIX)
+    a2 = privacy.pseudonym(KEY, "two", "account", "a", privacy.ACCOUNT_PREFIX)
+    assert a1 not in set(res.posts["account_id"]) | set(res.accounts["account_id"])
+    assert al2 not in set(res.posts["account_id"]) | set(res.accounts["account_id"])
+    assert a2 in set(res.posts["account_id"])  # two:a is not linked: another person
+    assert {a1, al2} <= set(res.removed)
+    one = res.counts["one"]
+    assert one["accounts"]["removed_linked"] == 1
+    assert one["posts"]["removed_privacy"] == 3  # a's p1 and p4, the minor's p3
+    assert not reconcile(one) and not reconcile(res.counts["two"])
+    assert res.counts["two"]["accounts"]["removed_linked"] == 0
+
+
 # --------------------------------------------------------------------------- issue 13, item 1
 
 

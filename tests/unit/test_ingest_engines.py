@@ -9,6 +9,7 @@ takes its real route: texts left in the file and read a batch at a time.
 from __future__ import annotations
 
 import json
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ import pytest
 import yaml
 from polars.testing import assert_frame_equal
 
-from analysis import cli, paths, schema
+from analysis import cli, paths, privacy, schema
 from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest, plan
 from analysis.ingest_texts import sink_posts
@@ -43,13 +44,15 @@ def run_stage(
     monkeypatch,
     batch_rows: int = 97,
     fmt: str = "canonical",
+    source: dict | None = None,
     **ingest: object,
 ) -> Path:
-    """Run the ingest stage in ``root`` with ``engine``; return ``root``."""
+    """Run the ingest stage in ``root`` with ``engine``; return ``root``. ``source``: more keys
+    of the source section (extra dumps, a link table)."""
     root.mkdir()
     monkeypatch.chdir(root)
     params = {
-        "source": {"format": fmt, "path": str(dump)},
+        "source": {"format": fmt, "path": str(dump), **(source or {})},
         "ingest": {"engine": engine, "batch_rows": batch_rows, "max_reject_share": 0.5, **ingest},
     }
     (root / "params.yaml").write_text(yaml.safe_dump(params))
@@ -126,6 +129,39 @@ def test_bad_input_gives_the_same_rejects(small_demo, tmp_path, monkeypatch) -> 
         assert any(r.startswith(expected.split(" (")[0]) for r in reasons), (expected, reasons)
     counts = json.loads((streaming / paths.INGEST_COUNTS).read_text())["sources"]
     assert next(iter(counts.values()))["accounts"]["removed_minor"] == 1
+
+
+def test_a_minor_in_one_dump_is_removed_from_every_dump_the_link_table_joins(
+    small_demo, tmp_path, monkeypatch
+) -> None:
+    """The link table makes an adult of dump A and a minor of dump B one person: the stage
+    removes that person from both dumps (before, A's posts stayed under A's pseudonym, joined
+    to nothing), and both engines still write the same tables."""
+    accounts, posts = small_demo.accounts, small_demo.posts
+    person = posts.filter(pl.col("kind") == "post")["account_id"][0]
+    dump_a = write_dump(tmp_path / "a", accounts, posts, small_demo.reactions)
+    flagged = accounts.with_columns((pl.col("account_id") == person).alias("is_minor"))
+    dump_b = write_dump(tmp_path / "b", flagged, posts, small_demo.reactions)
+    links = tmp_path / "links.csv"
+    links.write_text(f"namespace_a,id_a,namespace_b,id_b\nA,{person},B,{person}\n")
+    source = {
+        "name": "A",
+        "extra": [{"format": "canonical", "path": str(dump_b), "name": "B"}],
+        "link_table": str(links),
+    }
+    runs = [
+        run_stage(tmp_path / engine, dump_a, engine, monkeypatch, source=source)
+        for engine in ("memory", "streaming")
+    ]
+    assert_same_outputs(*runs)
+    key = os.environ["RESONANCE_KEY"].encode()
+    gone = privacy.pseudonym(key, "A", "account", person, privacy.ACCOUNT_PREFIX)
+    written = pl.read_parquet(runs[0] / paths.POSTS)
+    assert written.height > 1000  # the other people of both dumps stay
+    assert gone not in set(written["account_id"]) | set(written["reply_to_account_id"])
+    counts = json.loads((runs[0] / paths.INGEST_COUNTS).read_text())["sources"]
+    assert counts["A"]["accounts"]["removed_linked"] == 1
+    assert counts["B"]["accounts"]["removed_minor"] == 1
 
 
 def test_streaming_holds_at_most_batch_rows_texts(small_demo, tmp_path) -> None:

@@ -2,7 +2,12 @@
 
 The identity is resolved against the configured dumps first: a raw account id, a handle (with
 or without "@") or a display name (compared case-insensitively, after NFKC and without format
-characters). Nothing matched: the command refuses, since a digest of a name that is no account
+characters). The ids are those of the account rows and of the posts' authors: ingest derives a
+participant from posts when the account list lacks its row (``derived_from_posts``) and honours
+an opt-out of it, so such an author can be forgotten by its raw id (it has no handle or name).
+With a link table (``source.link_table``), every id linked to a matched one is the same person
+and is forgotten with it (ingest would also remove a linked identity whole: this keeps the
+opt-out list and the cache report complete). Nothing matched: the command refuses, since a digest of a name that is no account
 would report success and remove no one. For every matched account the keyed digest
 (``privacy_opt_out.opt_out_digest``) of its raw id is appended to the opt-out list; the raw
 value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
@@ -33,8 +38,10 @@ import polars as pl
 
 from analysis import privacy, privacy_keys, privacy_opt_out
 from analysis.config import PrivacyParams, SourceParams, section
+from analysis.ingest import linked_identities
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
+from analysis.sources.base import SourceTables
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +57,8 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
 
     Args:
         identity: what the person gave: an id, "@handle" or "Display Name".
-        accounts: every account row of the dumps (``ingest_names.account_rows``).
+        accounts: every identity of the dumps (:func:`identities`: account rows and the
+            authors of posts that have none).
 
     Returns:
         The distinct raw ids, in order of appearance (empty when nothing matched).
@@ -72,6 +80,32 @@ def resolve(identity: str, accounts: pl.DataFrame) -> list[str]:
         | (by_name == name).fill_null(False)
     )
     return hit["account_id"].drop_nulls().unique(maintain_order=True).to_list()
+
+
+def identities(tables: SourceTables) -> pl.DataFrame:
+    """Every identity of a dump ``forget`` can name: its account rows (accepted or rejected),
+    plus an id-only row for each post author that has no account row (ingest derives those
+    participants from their posts, ``ingest_dump.one_source``)."""
+    rows = account_rows(tables)
+    authors = (
+        tables.posts.select("account_id")
+        .drop_nulls()
+        .unique(maintain_order=True)
+        .join(rows.select("account_id"), on="account_id", how="anti", maintain_order="left")
+    )
+    return pl.concat([rows, authors], how="diagonal_relaxed")
+
+
+def expand_links(matched: list[tuple[str, str]], links: pl.DataFrame) -> list[tuple[str, str]]:
+    """``matched`` (namespace, raw id) plus every id the link table makes the same person,
+    in order, without repeats (``ingest.linked_identities``)."""
+    groups = linked_identities(links)
+    out: list[tuple[str, str]] = []
+    for m in matched:
+        for x in (m, *sorted(groups.get(m, ()))):
+            if x not in out:
+                out.append(x)
+    return out
 
 
 def frozen_stages(root: Path = Path(".")) -> list[str]:
@@ -112,7 +146,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     matched: list[tuple[str, str]] = []  # (namespace, raw id)
     for spec in src.all():
         tables = read_source(spec.format, spec.path)
-        matched += [(spec.namespace(), i) for i in resolve(args.identity, account_rows(tables))]
+        matched += [(spec.namespace(), i) for i in resolve(args.identity, identities(tables))]
+    if matched and src.link_table:
+        matched = expand_links(matched, pl.read_csv(src.link_table, infer_schema=False))
     if not matched:
         raise ForgetError(
             "no account of the configured dumps has that id, handle or display name; nothing "

@@ -75,15 +75,17 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             ", ".join(f"{k} {v:,}" for k, v in tables.n_read.items()),
         )
         sources.append(Source(spec.namespace(), tables))
+    # read before plan: a person removed in one dump is removed from every dump it links
+    links = pl.read_csv(src.link_table, infer_schema=False) if src.link_table else None
     try:
-        result = plan(sources, key, opt_out, ing, priv, now=datetime.now(UTC))
+        result = plan(sources, key, opt_out, ing, priv, now=datetime.now(UTC), links=links)
     except RuntimeError as exc:
         if "rejected as malformed" not in str(exc):
             raise
         hints = [format_hint(spec.format, spec.path) for spec in src.all()]
         raise RuntimeError(f"{exc}. {' '.join(h for h in hints if h)}".rstrip()) from None
-    if src.link_table:
-        result = apply_links(result, pl.read_csv(src.link_table, infer_schema=False), key)
+    if links is not None:
+        result = apply_links(result, links, key)
         log.info(
             "linked %d account(s) across dumps from %s",
             result.counts["links"]["n_linked_accounts"],
