@@ -57,6 +57,12 @@ REMOVAL_RULES = (
 )
 
 
+#: Counts of posts that follow from the removals (replies whose parent was removed, kept texts
+#: that quoted a removed post): hidden wherever the removals are, or they tell the removals'
+#: size (issue 13: 44 detached replies published beside 4 hidden minors).
+FOLLOW_REMOVALS = ("detached_replies", "removed_text_cut")
+
+
 def suppress_ingest_counts(
     sources: Mapping[str, Mapping[str, Mapping[str, int]]], k: int
 ) -> dict[str, Any]:
@@ -73,7 +79,9 @@ def suppress_ingest_counts(
       ``accepted`` would protect nothing);
     * the accounts' per-rule removals bound their ``removed_privacy``: where a rule is hidden,
       so is ``removed_privacy`` (and with it ``read``);
-    * a total over sources is hidden where any source's cell is.
+    * a total over sources is hidden where any source's cell is;
+    * the counts that follow from the removals (:data:`FOLLOW_REMOVALS`) are hidden where the
+      source's removed accounts are.
 
     Zeros stay: a zero covers nobody.
     """
@@ -95,6 +103,13 @@ def suppress_ingest_counts(
             if any(r in c and cells[r] is None for r in RECONCILED):
                 cells["read"] = None
             pub[table] = cells
+        hidden = few_removed or any(
+            r in acc and small(acc[r]) for r in (*REMOVAL_RULES, "removed_privacy")
+        )
+        for table in pub.values():
+            for name in FOLLOW_REMOVALS:
+                if hidden and table.get(name):
+                    table[name] = None
         out[source] = pub
     totals: dict[str, dict[str, int | None]] = {}
     for table in ("accounts", "posts", "reactions"):

@@ -278,3 +278,33 @@ def test_no_ingest_count_is_recoverable_by_subtraction(srcs: list, k: int) -> No
             for name, v in c.items():
                 assert v is None or v == 0 or v >= k, (s, t, name, v)
                 assert v is None or v == sources[s][t][name]
+
+
+def test_counts_that_follow_from_few_removals_are_hidden_with_them() -> None:
+    """The demo published 44 detached replies beside its 4 hidden minors: the replies to the
+    removed posts tell what the hidden count hides. Counts that follow from the removals go
+    where the removals go; with removals of k accounts or more they stay."""
+    few = _counts(removed_accounts=4, removed_posts=83, minors=4)
+    few["posts"].update(detached_replies=44, removed_text_cut=12)
+    pub = publish.suppress_ingest_counts({"demo": few}, 10)["sources"]["demo"]["posts"]
+    assert pub["detached_replies"] is None and pub["removed_text_cut"] is None
+    many = _counts(removed_accounts=12, removed_posts=83, minors=12)
+    many["posts"].update(detached_replies=44, removed_text_cut=12)
+    pub = publish.suppress_ingest_counts({"demo": many}, 10)["sources"]["demo"]["posts"]
+    assert pub["detached_replies"] == 44 and pub["removed_text_cut"] == 12
+
+
+def test_the_published_digest_of_the_removed_accounts_needs_the_key() -> None:
+    """ingest.json leaves the machine: a plain sha256 of one removed pseudonym is testable by
+    anyone holding an earlier report's pseudonyms; the keyed digest is not."""
+    import hashlib
+
+    from analysis.stages.ingest import removed_digest
+
+    one = ["acct_00000000000001a1"]
+    digest = removed_digest(one, b"k" * 32)
+    assert digest != hashlib.sha256(one[0].encode()).hexdigest()
+    assert digest != removed_digest(one, b"j" * 32)  # another key, another digest
+    assert digest == removed_digest(list(one), b"k" * 32)  # stable: the cache prunes on change
+    assert removed_digest(["b", "a"], b"k" * 32) == removed_digest(["a", "b"], b"k" * 32)
+    assert digest != removed_digest([*one, "acct_2"], b"k" * 32)

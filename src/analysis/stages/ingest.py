@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import hmac
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +57,13 @@ def format_hint(fmt: str, path: str | Path) -> str:
     if guess is None:
         return f"Check source.format ('{fmt}') and source.path ({path}): is it a '{fmt}' dump?"
     return ""
+
+
+def removed_digest(removed: set[str] | list[str], key: bytes) -> str:
+    """HMAC-SHA256 under the run's key of the sorted pseudonyms of the removed accounts: it
+    changes when the set does, and tells nobody without the key whose they are."""
+    joined = "\n".join(sorted(removed)).encode()
+    return hmac.new(key, b"removed-accounts\x1f" + joined, hashlib.sha256).hexdigest()
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
@@ -136,10 +144,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             else None,
             "n_opt_out_entries": len(opt_out),
             # changes whenever the set of removed accounts does (a later is_minor flag too):
-            # the embed stage prunes its cache then, as after an opt-out
-            "removed_accounts_sha256": hashlib.sha256(
-                "\n".join(sorted(result.removed)).encode()
-            ).hexdigest(),
+            # the embed stage prunes its cache then, as after an opt-out. Keyed: this file
+            # leaves the machine, and a plain sha256 of one removed pseudonym is that
+            # pseudonym's sha256, which anyone holding an earlier report could test
+            "removed_accounts_sha256": removed_digest(result.removed, key),
         },
         paths.INGEST_METRICS,
     )
