@@ -10,6 +10,7 @@ import polars as pl
 import pytest
 
 from analysis import schema
+from analysis.models import common
 from analysis.sources import read_source
 from analysis.sources.base import SourceError
 from analysis.sources.stackexchange import read
@@ -116,6 +117,40 @@ def test_mapping_of_every_table(tmp_path: Path) -> None:
     assert t.rejects.height == 0
     assert t.platform == "stackexchange"
     assert t.posts["platform"].unique().to_list() == ["stackexchange"]
+
+
+def test_accepts_and_bounty_awards_name_who_cast_them(tmp_path: Path) -> None:
+    """Only the asker accepts an answer; a bounty is awarded by its sponsor (latest start)."""
+    posts = [
+        *POSTS[:2],
+        '<row Id="6" PostTypeId="2" ParentId="1" CreationDate="2020-01-03T05:00:00.000" '
+        'Score="1" Body="&lt;p&gt;My own answer&lt;/p&gt;" OwnerUserId="10" CommentCount="0" />',
+        '<row Id="7" PostTypeId="1" CreationDate="2020-01-03T06:00:00.000" Score="0" '
+        'Body="q" Title="Malt?" OwnerUserId="11" CommentCount="0" />',
+        '<row Id="8" PostTypeId="2" ParentId="7" CreationDate="2020-01-03T07:00:00.000" '
+        'Score="0" Body="a" OwnerUserId="10" CommentCount="0" />',
+    ]
+    day = 'CreationDate="2020-01-{:02d}T00:00:00.000"'
+    votes = [
+        f'<row Id="1" PostId="6" VoteTypeId="1" {day.format(5)} />',  # self-accept
+        f'<row Id="2" PostId="8" VoteTypeId="1" {day.format(5)} />',  # 11 accepts 10's answer
+        f'<row Id="3" PostId="1" VoteTypeId="8" UserId="11" {day.format(3)} />',
+        f'<row Id="4" PostId="1" VoteTypeId="8" UserId="10" {day.format(6)} />',
+        f'<row Id="5" PostId="6" VoteTypeId="9" {day.format(4)} />',  # 11's bounty
+        f'<row Id="6" PostId="2" VoteTypeId="9" {day.format(9)} />',  # 10's, the latest start
+        f'<row Id="7" PostId="8" VoteTypeId="9" {day.format(9)} />',  # no start on 7
+    ]
+    t = read(dump(tmp_path, Posts=posts, Votes=votes, Comments=None))
+    t.check_reconciled()
+    actors = dict(zip(t.reactions["reaction_id"], t.reactions["actor_account_id"], strict=True))
+    assert actors == {"1": "10", "2": "11", "3": "11", "4": "10", "5": "11", "6": "10", "7": None}
+    # the asker's accept of their own answer is not a reaction from someone else
+    scoped = t.posts.filter(pl.col("kind") == "answer").with_columns(
+        w=pl.lit(1.0), score=pl.lit(None, dtype=pl.Int64)
+    )
+    got = common.post_reactions(scoped, t.reactions, datetime(2021, 1, 1, tzinfo=UTC))
+    n = dict(zip(got["post_id"], got["n_reactions"], strict=True))
+    assert n == {"2": 1.0, "6": 1.0, "8": 2.0}  # 6: 11's bounty only; 8: the accept and a bounty
 
 
 def test_gzip_files_read_the_same(tmp_path: Path) -> None:

@@ -307,16 +307,71 @@ def read_votes(
         ),
     ]
     accepted, rejects = _split(df, "reactions", path, "Id", _first_reason(*checks))
-    reactions = accepted.with_columns(
+    reactions = _actors(accepted, posts).with_columns(
         pl.col("Id").alias("reaction_id"),
         pl.lit(PLATFORM).alias("platform"),
         *_provenance(path),
         pl.col("PostId").alias("post_id"),
         vtype.replace_strict(REACTION_KINDS).alias("kind"),
         pl.col("_CreationDate").alias("created_at"),
-        pl.col("UserId").alias("actor_account_id"),
     )
     return schema.conform(reactions, "reactions"), rejects, raw.height
+
+
+def _actors(votes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
+    """``votes`` (accepted, in file order) with ``actor_account_id``: who cast each vote, where
+    the dump tells.
+
+    ``UserId`` where the row has one (favourites, bounty starts). The dump leaves accepts and
+    bounty awards anonymous, but the platform says who cast them: only the question's owner can
+    accept an answer (VoteTypeId 1 on the answer), and a bounty (9, on the awarded answer) is
+    awarded by its sponsor: the ``UserId`` of the latest bounty start (8) on the answer's
+    question dated no later than the award. Without that start row (or its UserId: some dumps
+    have no UserId column) a bounty award stays anonymous. Without this, an asker who accepts
+    their own answer is counted as someone else's reaction to it.
+    """
+    vtype = pl.col("VoteTypeId").str.strip_chars()
+    question = posts.filter(pl.col("kind") == "answer").select(
+        pl.col("post_id").alias("PostId"), pl.col("parent_post_id").alias("_question")
+    )
+    asker = posts.select(pl.col("post_id").alias("_question"), pl.col("account_id").alias("_asker"))
+    votes = (
+        votes.with_row_index("_order")
+        .join(question, on="PostId", how="left")
+        .join(asker, on="_question", how="left")
+    )
+    # a bounty start is a vote on the question itself: keyed by its own post id
+    starts = (
+        votes.filter((vtype == "8") & pl.col("UserId").is_not_null())
+        .select(
+            pl.col("PostId").alias("_question"),
+            pl.col("_CreationDate").alias("_at"),
+            pl.col("UserId").alias("_sponsor"),
+            pl.col("_line"),
+        )
+        .filter(pl.col("_at").is_not_null())
+        .sort("_question", "_at", "_line")
+    )
+    awards = (
+        votes.filter((vtype == "9") & pl.col("_question").is_not_null())
+        .select("_order", "_question", pl.col("_CreationDate").alias("_at"))
+        .filter(pl.col("_at").is_not_null())
+        .sort("_question", "_at")
+    )
+    sponsors = awards.join_asof(
+        starts, on="_at", by="_question", strategy="backward", check_sortedness=False
+    ).select("_order", "_sponsor")
+    return (
+        votes.join(sponsors, on="_order", how="left")
+        .sort("_order")
+        .with_columns(
+            pl.coalesce(
+                pl.col("UserId"),
+                pl.when(vtype == "1").then(pl.col("_asker")),
+                pl.when(vtype == "9").then(pl.col("_sponsor")),
+            ).alias("actor_account_id")
+        )
+    )
 
 
 def read_accounts(
