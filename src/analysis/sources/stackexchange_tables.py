@@ -24,7 +24,18 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
 DELETED_PREFIX = "deleted:"
 COMMENT_PREFIX = "c"
 
-POST_KINDS = {"1": "question", "2": "answer"}  # every other PostTypeId -> "post"
+#: PostTypeIds that are authored posts. 6, a moderator nomination, is the candidate's own
+#: statement, which others comment on: a post like any other.
+POST_KINDS = {"1": "question", "2": "answer", "6": "post"}
+#: PostTypeIds of wiki text: edited by many, owned by whoever created it (often the Community
+#: bot): out of scope, rejected. Every other PostTypeId is unknown and rejected too.
+WIKI_POSTS = {
+    "3": "orphaned tag wiki",
+    "4": "tag wiki excerpt",
+    "5": "tag wiki",
+    "7": "site text, a wiki placeholder",
+    "8": "privilege wiki",
+}
 REACTION_KINDS = {
     "1": "accept",
     "2": "upvote",
@@ -132,9 +143,7 @@ def _owner(id_col: str, name_col: str) -> pl.Expr:
 # --------------------------------------------------------------------------- tables
 
 
-def read_posts(
-    path: Path, wiki_tags: dict[str, str]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
+def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
     """Posts.xml -> (posts, rejects, display names of deleted owners, every Id in the file)."""
     fields = (
         "Id",
@@ -153,10 +162,26 @@ def read_posts(
     raw = read_rows(path, "posts", fields, {"Body": html_to_text})
     ints = ("PostTypeId", "Score", "ViewCount", "CommentCount")
     df = _parsed(raw, ints)
+    ptype = pl.col("PostTypeId").str.strip_chars()
+    wiki = ptype.replace_strict(WIKI_POSTS, default=None, return_dtype=pl.String)
     checks = [
         *_basic("Id"),
         (pl.col("PostTypeId").is_null(), "row has no PostTypeId"),
         *_unparsable(("CreationDate", *ints)),
+        (
+            wiki.is_not_null(),
+            pl.format(
+                # "not ingested": out of scope, not malformed (ingest.OUT_OF_SCOPE_MARKERS)
+                "{} (PostTypeId {}): collaborative wiki text, not an authored post "
+                "(out of scope; not ingested)",
+                wiki,
+                ptype,
+            ),
+        ),
+        (
+            ~ptype.is_in(list(POST_KINDS)),
+            pl.format("unknown PostTypeId {}: not a question, answer or nomination", ptype),
+        ),
         (
             pl.col("OwnerUserId").is_null() & pl.col("OwnerDisplayName").is_null(),
             "post has no owner (no OwnerUserId and no OwnerDisplayName)",
@@ -188,13 +213,12 @@ def read_posts(
         .str.strip_chars("<>|")
         .str.split("|")
     )  # "<a><b>" or "|a|b|"
-    wiki = pl.col("Id").replace_strict(wiki_tags, default=None, return_dtype=pl.String)
     posts = accepted.with_columns(
         pl.col("Id").alias("post_id"),
         pl.lit(PLATFORM).alias("platform"),
         *_provenance(path),
         _owner("OwnerUserId", "OwnerDisplayName").alias("account_id"),
-        pl.col("PostTypeId").replace_strict(POST_KINDS, default="post").alias("kind"),
+        ptype.replace_strict(POST_KINDS).alias("kind"),
         pl.col("ParentId").alias("parent_post_id"),
         pl.col("ParentId").alias("root_post_id"),
         pl.col("_CreationDate").alias("created_at"),
@@ -205,11 +229,7 @@ def read_posts(
         pl.col("_ViewCount").alias("n_views"),
         pl.col("_Score").alias("score"),
         pl.col("_CommentCount").alias("n_comments_reported"),
-        pl.when(pl.col("Tags").is_not_null())
-        .then(tags)
-        .when(wiki.is_not_null())
-        .then(pl.concat_list(wiki))
-        .alias("_own_labels"),
+        pl.when(pl.col("Tags").is_not_null()).then(tags).alias("_own_labels"),
     )
     thread = posts.select(
         pl.col("post_id").alias("parent_post_id"), pl.col("_own_labels").alias("_parent_labels")
@@ -403,15 +423,3 @@ def read_accounts(
         pl.col("Id").alias("account_id"), pl.col("DisplayName").alias("display_name")
     )
     return accounts, rejects, raw.height + pseudo.height, rejected
-
-
-def wiki_tags(path: Path | None) -> dict[str, str]:
-    """Tag-wiki post id -> tag name, from Tags.xml (ExcerptPostId and WikiPostId)."""
-    if path is None:
-        return {}
-    tags = read_rows(path, "tags", ("TagName", "ExcerptPostId", "WikiPostId"))
-    out: dict[str, str] = {}
-    for col in ("ExcerptPostId", "WikiPostId"):
-        pairs = tags.filter(pl.col(col).is_not_null() & pl.col("TagName").is_not_null())
-        out.update(zip(pairs[col].to_list(), pairs["TagName"].to_list(), strict=True))
-    return out
