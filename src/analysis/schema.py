@@ -84,6 +84,8 @@ REACTIONS: dict[str, pl.DataType] = {
     "platform": pl.String(),
     "post_id": pl.String(),
     "kind": pl.String(),
+    # Where the platform gives only the day (Stack Exchange votes): the last microsecond of that
+    # UTC day, the first instant the reaction is surely made (models count ``created_at < T``).
     "created_at": UTC_TIME,
     "actor_account_id": pl.String(),  # null where the platform keeps votes anonymous
 }

@@ -189,6 +189,30 @@ def test_wiki_text_is_rejected_not_authored(tmp_path: Path) -> None:
     assert "-1" not in t.posts["account_id"].to_list()  # Community wrote only wiki text here
 
 
+def test_day_resolution_votes_are_stamped_at_the_end_of_their_day(tmp_path: Path) -> None:
+    """A vote dated 2020-01-03 (00:00) is surely cast by 23:59:59.999999 that day, not before."""
+    votes = [
+        *VOTES,
+        '<row Id="6" PostId="2" VoteTypeId="2" CreationDate="2020-01-05T13:14:15.000" />',
+    ]
+    t = read(dump(tmp_path, Votes=votes))
+    at = dict(zip(t.reactions["reaction_id"], t.reactions["created_at"], strict=True))
+    assert at["1"] == datetime(2020, 1, 3, 23, 59, 59, 999999, tzinfo=UTC)
+    assert at["6"] == datetime(2020, 1, 5, 13, 14, 15, tzinfo=UTC)  # a time of day is kept
+    # answer 2 was posted on 2020-01-03 at 00:00; its day's votes no longer predate anything
+    posted = dict(zip(t.posts["post_id"], t.posts["created_at"], strict=True))
+    assert at["2"] >= posted["2"] and at["1"] >= posted["1"]
+    # scored at noon of the vote's day, the question's upvote (cast some time that day) is unknown
+    scoped = t.posts.filter(pl.col("post_id") == "1").with_columns(
+        w=pl.lit(1.0), score=pl.lit(None, dtype=pl.Int64)
+    )
+    noon = datetime(2020, 1, 3, 12, tzinfo=UTC)
+    assert common.post_reactions(scoped, t.reactions, noon)["n_reactions"].item() == 0.0
+    next_day = datetime(2020, 1, 4, tzinfo=UTC)
+    # the upvote (1) and Bob's favourite (3); the bounty start (5) is the next day
+    assert common.post_reactions(scoped, t.reactions, next_day)["n_reactions"].item() == 2.0
+
+
 def test_gzip_files_read_the_same(tmp_path: Path) -> None:
     plain = read(dump(tmp_path / "plain"))
     zipped = read(dump(tmp_path / "gz", gz=True))

@@ -51,7 +51,12 @@ bicycles-meta, french-meta) behind them:
 * ``FavoriteCount`` is not copied into ``n_likes``: a favourite is a bookmark, and the dump
   has favourites as reactions (vote type 5). ``n_likes`` and ``n_reposts`` stay null.
 * Comment ids share numbers with post ids, so comments get the post id ``c<Id>``.
-* Dates in the dump are naive ISO strings in UTC.
+* Dates in the dump are naive ISO strings in UTC. A vote's date is its day only (00:00:00):
+  it is stamped at the last microsecond of that UTC day, the first instant the vote is surely
+  cast, so a vote never counts at a scoring date before it was cast (at 00:00, one cast in the
+  afternoon counted from midnight on) and never predates its post (3,641, 4,512, 1,413, 1,183
+  and 1,600 votes did on beer, quantumcomputing, bicycles-meta, french-meta and ai: those of
+  the post's own day). A vote row with a time of day keeps it.
 
 Where each part lives: streaming the XML files in ``analysis.sources.stackexchange_xml``; each
 file's rows checked and mapped to canonical tables in ``analysis.sources.stackexchange_tables``.

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -44,6 +45,8 @@ REACTION_KINDS = {
     "8": "bounty",  # bounty start (carries the sponsor's UserId)
     "9": "bounty",  # bounty close / award
 }
+#: Added to a day-resolution vote date (00:00:00 UTC): the last microsecond of that UTC day.
+VOTE_DAY_END = timedelta(days=1) - timedelta(microseconds=1)
 MODERATION_VOTES = {
     "4": "offensive",
     "6": "close",
@@ -327,13 +330,20 @@ def read_votes(
         ),
     ]
     accepted, rejects = _split(df, "reactions", path, "Id", _first_reason(*checks))
+    at = pl.col("_CreationDate")
     reactions = _actors(accepted, posts).with_columns(
         pl.col("Id").alias("reaction_id"),
         pl.lit(PLATFORM).alias("platform"),
         *_provenance(path),
         pl.col("PostId").alias("post_id"),
         vtype.replace_strict(REACTION_KINDS).alias("kind"),
-        pl.col("_CreationDate").alias("created_at"),
+        # The dump gives a vote's day only (00:00:00 UTC): the vote is surely cast by the end
+        # of that day, so it is stamped at its last microsecond. Stamped at 00:00, a vote cast
+        # later that day counted at a scoring date earlier that day, and predated its own post.
+        pl.when(at == at.dt.truncate("1d"))
+        .then(at + VOTE_DAY_END)
+        .otherwise(at)
+        .alias("created_at"),
     )
     return schema.conform(reactions, "reactions"), rejects, raw.height
 
