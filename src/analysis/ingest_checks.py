@@ -1,10 +1,10 @@
 """Stage ``ingest``: the checks of one dump's raw tables, and its thread roots.
 
 Step 1 of ``analysis.ingest`` (validation): required fields and canonical kinds, texts over
-``max_text_chars``, duplicate ids, times out of range, negative counts, replies dated before
-their parent, reply cycles and dangling parents (to a fixpoint), votes on one's own post where
-the platform forbids them. Each rejected row becomes a reject naming its file, line and reason
-(:func:`_reject`). Then the root of every thread (:func:`_roots`), after ingest has detached
+``max_text_chars``, duplicate ids, times out of range, negative counts, reply cycles and
+dangling parents (to a fixpoint), votes on one's own post where the platform forbids them.
+Each rejected row becomes a reject naming its file, line and reason (:func:`_reject`). A reply
+dated before its parent is not rejected but detached (a clock was wrong, the text is real). Then the root of every thread (:func:`_roots`), after ingest has detached
 the replies whose parent went.
 """
 
@@ -22,6 +22,9 @@ TEXT_CHARS = "_text_chars"
 MAX_THREAD_DEPTH = 10_000
 #: ``source_file`` of a reject whose row carries no provenance (a table built in code, not read).
 UNKNOWN_SOURCE = "(unknown file)"
+#: Column of the posts :func:`_validate_posts` returns: true for a reply dated before its parent,
+#: detached there (ingest counts them among ``detached_replies``).
+DETACHED_EARLY = "_detached_early"
 
 
 def _reject(df: pl.DataFrame, table: str, reason: str) -> pl.DataFrame:
@@ -64,8 +67,9 @@ def _validate_posts(
     """Split posts into valid ones and reject frames.
 
     Rejected: missing fields, texts over ``max_text_chars``, duplicates, dates out of range,
-    negative counts, replies dated before their parent, reply cycles, dangling parents (and the
-    replies below them).
+    negative counts, reply cycles, dangling parents (and the replies below them). A reply dated
+    before its parent is detached instead (parent link dropped, ``reply_to_account_id`` = the
+    parent's author) and flagged in column :data:`DETACHED_EARLY`.
     """
     posts, rejects = _require(posts, "posts")
     too_long = pl.col(TEXT_CHARS).fill_null(0) > max_text_chars
@@ -90,23 +94,36 @@ def _validate_posts(
     posts = posts.filter(~out_of_range)
     posts, negative = _negative_counts(posts, "posts")
     rejects += negative
-    # the parent's time, looked up once (a column, dropped below; post ids are distinct here)
+    # the parent's time and author, looked up once (columns, dropped below; post ids are
+    # distinct here)
     posts = posts.join(
         posts.select(
-            pl.col("post_id").alias("parent_post_id"), pl.col("created_at").alias("_parent_at")
+            pl.col("post_id").alias("parent_post_id"),
+            pl.col("created_at").alias("_parent_at"),
+            pl.col("account_id").alias("_parent_author"),
         ),
         on="parent_post_id",
         how="left",
         maintain_order="left",
     )
+    # A reply dated before its parent has a wrong clock somewhere (Usenet's Date header is the
+    # poster's own clock): its text is real, its link is not to be trusted in time. Detached,
+    # not rejected (step 3 of ``analysis.ingest``): it loses the link, stays addressed to the
+    # parent's author, and the replies below it keep theirs.
     early = (pl.col("created_at") < pl.col("_parent_at")).fill_null(False)
-    bad = posts.filter(early).drop("_parent_at")
-    if bad.height:
-        rejects.append(_reject(bad, "posts", "reply dated before its parent"))
-    posts = posts.filter(~early)
-    # What is left of a reply cycle has equal times all round: looked for among those replies only
+    posts = posts.with_columns(
+        early.alias(DETACHED_EARLY),
+        pl.when(early)
+        .then(pl.col("_parent_author"))
+        .otherwise(pl.col("reply_to_account_id"))
+        .alias("reply_to_account_id"),
+        pl.when(early).then(None).otherwise(pl.col("parent_post_id")).alias("parent_post_id"),
+        pl.when(early).then(None).otherwise(pl.col("_parent_at")).alias("_parent_at"),
+    )
+    # What is left of a reply cycle has equal times all round (a cycle whose times differ holds a
+    # reply dated before its parent, detached above): looked for among those replies only
     same = posts.filter((pl.col("created_at") == pl.col("_parent_at")).fill_null(False))
-    posts = posts.drop("_parent_at")
+    posts = posts.drop("_parent_at", "_parent_author")
     cycle = _cycle_members(same["post_id"].to_list(), same["parent_post_id"].to_list())
     if cycle:
         in_cycle = pl.col("post_id").is_in(sorted(cycle))

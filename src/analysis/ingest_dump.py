@@ -234,7 +234,8 @@ def one_source(
         ).alias("_orphan")
     )
     orphan = pl.col("_orphan")
-    n_detached = int(posts["_orphan"].sum())
+    # and replies dated before their parent, detached by the checks
+    n_detached = int(posts["_orphan"].sum()) + int(posts[checks.DETACHED_EARLY].sum())
     parent_author = pl.col("_parent_author")
     posts = posts.with_columns(
         pl.when(orphan)
@@ -253,7 +254,7 @@ def one_source(
         .then(parent_author)
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
-    ).drop("_parent_author", "_orphan")
+    ).drop("_parent_author", "_orphan", checks.DETACHED_EARLY)
     roots = checks._roots(posts)
     posts = posts.with_columns(
         pl.when(pl.col("parent_post_id").is_not_null())

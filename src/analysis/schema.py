@@ -68,6 +68,9 @@ POSTS: dict[str, pl.DataType] = {
     "created_at": UTC_TIME,
     "text": pl.String(),
     "n_views": pl.Int64(),
+    # Net score from other people's votes: without the author's own automatic vote (Reddit and
+    # Hacker News start every item at 1 point; their adapters subtract it). Models read
+    # max(score, 0) as reactions received from others.
     "score": pl.Int64(),
     "n_likes": pl.Int64(),
     "n_reposts": pl.Int64(),
@@ -84,6 +87,8 @@ REACTIONS: dict[str, pl.DataType] = {
     "platform": pl.String(),
     "post_id": pl.String(),
     "kind": pl.String(),
+    # Where the platform gives only the day (Stack Exchange votes): the last microsecond of that
+    # UTC day, the first instant the reaction is surely made (models count ``created_at < T``).
     "created_at": UTC_TIME,
     "actor_account_id": pl.String(),  # null where the platform keeps votes anonymous
 }

@@ -585,8 +585,9 @@ def test_ingest_lists_removed_pseudonyms_for_cache_pruning() -> None:
 
 
 def test_implausible_rows_are_rejects_with_reasons() -> None:
-    """Issue 13 item 9: negative counts, replies dated before their parent (a reply cycle needs
-    one), the thread below a rejected post, and a reaction dated 2999 are rejects, not crashes."""
+    """Issue 13 item 9: negative counts, reply cycles, the thread below a rejected post, and a
+    reaction dated 2999 are rejects, not crashes. A reply dated before its parent is detached
+    (a cycle whose times differ holds one, so detaching it breaks the cycle)."""
     from datetime import timedelta
 
     later = T + timedelta(hours=1)
@@ -609,7 +610,7 @@ def test_implausible_rows_are_rejects_with_reasons() -> None:
             text="y",
             follower_count=-100,
         ),
-        # c1 <- c2 <- c1: a cycle; c1 answers c2 but is dated before it
+        # c1 <- c2 <- c1: a cycle; c1 answers c2 but is dated before it: c1 is detached
         dict(
             post_id="c1",
             platform="demo",
@@ -628,7 +629,7 @@ def test_implausible_rows_are_rejects_with_reasons() -> None:
             created_at=later,
             text="cycle two",
         ),
-        # a reply to a reply dated before its parent: the thread below goes too
+        # a reply to a reply dated before its parent: e1 is detached, the thread below stays
         dict(
             post_id="e1",
             platform="demo",
@@ -693,26 +694,66 @@ def test_implausible_rows_are_rejects_with_reasons() -> None:
     why = {r["record_key"]: r["reason"] for r in res.rejects.iter_rows(named=True)}
     assert why[pid("n1")] == "negative n_likes"
     assert why[pid("n2")] == "negative follower_count"
-    assert why[pid("c1")] == "reply dated before its parent"
-    assert why[pid("e1")] == "reply dated before its parent"
-    assert why[pid("c2")].startswith("dangling parent_post_id")
-    assert why[pid("e2")].startswith("dangling parent_post_id")
-    assert why[pid("e3")] == "parent rejected (the thread above it is not in the dump)"
     assert why[aid("neg")] == "negative follower_count"
     assert why[pid("q1")] == why[pid("q2")] == "reply cycle (no thread root)"
     assert "created_at out of range" in {
         r for k, r in why.items() if k.startswith(privacy.REACTION_PREFIX)
     }
     kept = set(res.posts["post_id"].to_list())
-    assert not kept & {pid(p) for p in ("n1", "n2", "c1", "c2", "e1", "e2", "e3", "q1", "q2")}
-    assert pid("p1") in kept and pid("p2") in kept
+    assert not kept & {pid(p) for p in ("n1", "n2", "q1", "q2")}
+    assert {pid(p) for p in ("p1", "p2", "c1", "c2", "e1", "e2", "e3")} <= kept
+    parent = dict(zip(res.posts["post_id"], res.posts["parent_post_id"], strict=True))
+    assert (parent[pid("c1")], parent[pid("c2")]) == (None, pid("c1"))
+    assert (parent[pid("e1")], parent[pid("e2")], parent[pid("e3")]) == (None, pid("e1"), pid("e2"))
+    assert not reconcile(res.counts["demo"])
+
+
+def test_a_reply_dated_before_its_parent_is_detached_and_its_thread_kept() -> None:
+    """A wrong clock (Usenet's Date is the poster's) costs the reply its link, nothing more:
+    it keeps its text and its addressee, and the replies below it keep theirs (ingest step 3)."""
+    from datetime import timedelta
+
+    def reply(post_id: str, author: str, parent: str, minutes: int) -> dict:
+        at = T + timedelta(minutes=minutes)
+        return dict(
+            post_id=post_id,
+            platform="demo",
+            account_id=author,
+            kind="reply",
+            parent_post_id=parent,
+            created_at=at,
+            text=post_id,
+        )
+
+    base = _run(_tables())
+    bad = [reply("s1", "b", "p1", -5), reply("s2", "a", "s1", 60), reply("s3", "b", "s2", 120)]
+    res = _run(_tables(extra_posts=bad))
+    assert (
+        res.rejects.filter(pl.col("table") == "posts").height
+        == base.rejects.filter(pl.col("table") == "posts").height
+    )
+    rows = {r["post_id"]: r for r in res.posts.to_dicts()}
+    s1, s2, s3 = rows[pid("s1")], rows[pid("s2")], rows[pid("s3")]
+    assert (s1["parent_post_id"], s1["root_post_id"], s1["reply_to_account_id"]) == (
+        None,
+        None,
+        aid("a"),  # still addressed to the author of p1
+    )
+    assert (s2["parent_post_id"], s2["root_post_id"], s2["reply_to_account_id"]) == (
+        pid("s1"),
+        pid("s1"),
+        aid("b"),
+    )
+    assert (s3["parent_post_id"], s3["root_post_id"]) == (pid("s2"), pid("s1"))
+    c, c0 = res.counts["demo"]["posts"], base.counts["demo"]["posts"]
+    assert c["detached_replies"] == c0["detached_replies"] + 1
+    assert c["accepted"] == c0["accepted"] + 3
     assert not reconcile(res.counts["demo"])
 
 
 def test_ingest_rejects_name_the_file_and_line_the_row_came_from(tmp_path) -> None:
-    """Issue 13 item 9: ingest's own rejects (a duplicate id, a negative count, a reply dated
-    before its parent, the thread below it, a reaction dated 2999) name the adapter's file and
-    line, not "(ingest)"."""
+    """Issue 13 item 9: ingest's own rejects (a duplicate id, a negative count, a reaction dated
+    2999) name the adapter's file and line, not "(ingest)"."""
     from analysis.sources import read_source
 
     def write(name: str, header: str, rows: list[str]) -> None:
@@ -732,7 +773,7 @@ def test_ingest_rejects_name_the_file_and_line_the_row_came_from(tmp_path) -> No
             "p1,demo,b,post,,2026-05-01T14:00:00Z,dup,0",  # line 4: duplicate post_id
             "n1,demo,b,post,,2026-05-01T12:00:00Z,x,-1000000",  # line 5: negative n_likes
             "e1,demo,a,reply,p1,2026-04-30T12:00:00Z,early,0",  # line 6: before its parent
-            "e2,demo,b,reply,e1,2026-05-02T12:00:00Z,below,0",  # line 7: dangling
+            "e2,demo,b,reply,e1,2026-05-02T12:00:00Z,below,0",  # line 7: below it
         ],
     )
     write(
@@ -747,8 +788,7 @@ def test_ingest_rejects_name_the_file_and_line_the_row_came_from(tmp_path) -> No
     }
     assert where[pid("p1")][:2] == ("posts.csv", 4)
     assert where[pid("n1")] == ("posts.csv", 5, "negative n_likes")
-    assert where[pid("e1")] == ("posts.csv", 6, "reply dated before its parent")
-    assert where[pid("e2")][:2] == ("posts.csv", 7)
+    assert pid("e1") not in where and pid("e2") not in where  # detached, not rejected
     assert where[aid("a")][:2] == ("accounts.csv", 4)
     assert where[aid("neg")] == ("accounts.csv", 5, "negative follower_count")
     rid = privacy.pseudonym(KEY, "demo", "reaction", "r2", privacy.REACTION_PREFIX)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from pathlib import Path
 
 import polars as pl
 import pytest
 
 from analysis import schema
-from analysis.sources import SourceError, read_source
+from analysis.sources import SourceError, canonical, read_source
 
 
 def _write_csv(folder, posts_rows: list[str]) -> None:
@@ -114,3 +116,57 @@ def test_empty_header_only_and_utf16_files_give_one_line_naming_the_file(
     with pytest.raises(SourceError) as err:
         read_source("canonical", tmp_path)
     assert says in str(err.value) and "\n" not in str(err.value)
+
+
+def test_times_are_parsed_row_by_row_and_numbers_rejected(tmp_path: Path) -> None:
+    """Each row's ISO 8601 shape is read on its own (naive = UTC); a number is not guessed at."""
+    values = [
+        "2024-03-01T12:00:00",  # naive first: the zoned rows below still parse
+        "2024-03-01T12:00:00+02:00",
+        "2024-03-01T12:00:00Z",
+        "2024-03-01 12:00:00.5-0500",
+        "2024-03-01T12:00+02",
+        "2024-03-01",
+        "1709294400",
+        "yesterday",
+    ]
+    rows = "".join(f"p{i},x,a,post,{v}\n" for i, v in enumerate(values))
+    (tmp_path / "accounts.csv").write_text("account_id,platform\na,x\n")
+    (tmp_path / "posts.csv").write_text("post_id,platform,account_id,kind,created_at\n" + rows)
+    t = canonical.read(tmp_path)
+    t.check_reconciled()
+    at = dict(zip(t.posts["post_id"], t.posts["created_at"], strict=True))
+    assert at == {
+        "p0": datetime(2024, 3, 1, 12, tzinfo=UTC),
+        "p1": datetime(2024, 3, 1, 10, tzinfo=UTC),
+        "p2": datetime(2024, 3, 1, 12, tzinfo=UTC),
+        "p3": datetime(2024, 3, 1, 17, 0, 0, 500000, tzinfo=UTC),
+        "p4": datetime(2024, 3, 1, 10, tzinfo=UTC),
+        "p5": datetime(2024, 3, 1, tzinfo=UTC),
+    }
+    number = canonical.NUMERIC_TIME.format("created_at")
+    assert t.rejects.select("source_line", "reason").rows() == [
+        (8, number),
+        (9, "unparsable created_at"),
+    ]
+    # JSON numbers (Unix seconds or milliseconds?) are rejected too, never read as microseconds
+    jsonl = tmp_path / "j"
+    jsonl.mkdir()
+    (jsonl / "accounts.jsonl").write_text('{"account_id": "a", "platform": "x"}\n')
+    (jsonl / "posts.jsonl").write_text(
+        '{"post_id": "p", "platform": "x", "account_id": "a", "kind": "post", '
+        '"created_at": "2024-03-01T12:00:00+02:00"}\n'
+        '{"post_id": "q", "platform": "x", "account_id": "a", "kind": "post", '
+        '"created_at": "2024-03-01T12:00:00"}\n'
+    )
+    t = canonical.read(jsonl)
+    assert t.posts["created_at"].to_list() == [
+        datetime(2024, 3, 1, 10, tzinfo=UTC),
+        datetime(2024, 3, 1, 12, tzinfo=UTC),
+    ]
+    (jsonl / "posts.jsonl").write_text(
+        '{"post_id": "p", "platform": "x", "account_id": "a", "kind": "post", '
+        '"created_at": 1709294400}\n'
+    )
+    t = canonical.read(jsonl)
+    assert t.posts.height == 0 and t.rejects["reason"].to_list() == [number]

@@ -101,13 +101,15 @@ def test_sqlite_items_map_to_posts_and_comments(tmp_path: Path) -> None:
         posts["1"]["text"],
         posts["1"]["score"],
         posts["1"]["n_comments_reported"],
-    ) == ("post", "Y Combinator", 57, 3)
+    ) == ("post", "Y Combinator", 56, 3)  # 57 points less the author's own upvote
     assert posts["1"]["created_at"] == datetime(2006, 10, 9, 18, 21, 51, tzinfo=UTC)
     assert posts["2"]["text"] == '"rising" star\n\nsecond'
     assert (posts["3"]["parent_post_id"], posts["3"]["root_post_id"]) == ("2", "1")
     assert posts["4"]["parent_post_id"] == "1"  # dead items are kept
     assert (posts["6"]["parent_post_id"], posts["6"]["root_post_id"]) == (None, None)
     assert posts["7"]["n_comments_reported"] is None  # negative descendants
+    # every HN item starts at 1 point, the author's own upvote; comments carry no score
+    assert (posts["7"]["score"], posts["2"]["score"]) == (0, None)
     reasons = dict(zip(tables.rejects["record_key"], tables.rejects["reason"], strict=True))
     assert reasons == {"5": "author deleted", "8": "poll option"}
     assert tables.rejects["source_line"].to_list() == [5, 8]
@@ -156,7 +158,8 @@ def test_csv_export_is_read_as_eastern_time(tmp_path: Path) -> None:
         posts["12579005"]["text"],
         posts["12579005"]["score"],
         posts["12579005"]["n_comments_reported"],
-    ) == ("SQLAR, the SQLite Archiver", 5, 2)
+    ) == ("SQLAR, the SQLite Archiver", 4, 2)  # 5 points less the author's own upvote
+    assert posts["12579008"]["score"] == 0  # 1 point: no one else voted
     assert tables.rejects.select("source_line", "reason").rows() == [
         (4, "author deleted"),
         (5, "unparsable created_at"),

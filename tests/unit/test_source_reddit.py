@@ -6,10 +6,12 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 import zstandard
 
 from analysis import schema
+from analysis.models import common
 from analysis.sources import reddit
 from analysis.sources.base import SourceError
 
@@ -105,7 +107,7 @@ def test_maps_submissions_and_comments(dump: Path) -> None:
     assert (sub["kind"], sub["text"], sub["score"], sub["n_comments_reported"]) == (
         "post",
         "Ask: why?\n\nBecause.",
-        12,
+        11,  # 12 points less the author's own automatic upvote
         3,
     )
     assert sub["labels"] == ["AskMen"]
@@ -121,6 +123,19 @@ def test_maps_submissions_and_comments(dump: Path) -> None:
     assert posts["t1_c5"]["parent_post_id"] is None and posts["t1_c5"]["kind"] == "comment"
     for table in ("accounts", "posts", "reactions", "rejects"):
         schema.validate(getattr(tables, table), table)
+
+
+def test_score_leaves_out_the_authors_own_upvote(dump: Path) -> None:
+    """Reddit starts every item at 1 point, its author's own vote: others gave score - 1."""
+    tables = reddit.read(dump)
+    score = dict(zip(tables.posts["post_id"], tables.posts["score"], strict=True))
+    # raw points 12, 2, 1 (no one else voted), 0 (one downvote), 5
+    assert score == {"t3_s1": 11, "t1_c1": 1, "t1_c2": 0, "t1_c4": -1, "t1_c5": 4}
+    scoped = tables.posts.with_columns(w=pl.lit(1.0))
+    as_of = datetime(2020, 1, 1, tzinfo=UTC)
+    received = common.post_reactions(scoped, tables.reactions, as_of)
+    got = dict(zip(received["post_id"], received["n_reactions"], strict=True))
+    assert got == {"t3_s1": 11.0, "t1_c1": 1.0, "t1_c2": 0.0, "t1_c4": 0.0, "t1_c5": 4.0}
 
 
 def test_deleted_author_is_rejected_with_line(dump: Path) -> None:

@@ -10,6 +10,8 @@ import polars as pl
 import pytest
 
 from analysis import schema
+from analysis.ingest import OUT_OF_SCOPE_MARKERS
+from analysis.models import common
 from analysis.sources import read_source
 from analysis.sources.base import SourceError
 from analysis.sources.stackexchange import read
@@ -25,8 +27,8 @@ POSTS = [
     'Body="&lt;p&gt;Yes&lt;/p&gt;" OwnerUserId="11" CommentCount="0" />',
     '<row Id="3" PostTypeId="2" ParentId="1" CreationDate="2020-01-04T00:00:00.000" Score="0" '
     'Body="&lt;p&gt;Gone&lt;/p&gt;" OwnerDisplayName="user99" CommentCount="0" />',
-    '<row Id="4" PostTypeId="5" CreationDate="2020-01-05T00:00:00.000" Score="0" '
-    'Body="&lt;p&gt;About hops&lt;/p&gt;" OwnerUserId="-1" CommentCount="0" />',
+    '<row Id="4" PostTypeId="6" CreationDate="2020-01-05T00:00:00.000" Score="0" '
+    'Body="&lt;p&gt;I nominate myself&lt;/p&gt;" OwnerUserId="11" CommentCount="0" />',
 ]
 USERS = [
     '<row Id="-1" Reputation="1" CreationDate="2019-12-31T00:00:00.000" DisplayName="Community" />',
@@ -87,7 +89,7 @@ def test_mapping_of_every_table(tmp_path: Path) -> None:
     for table in ("accounts", "posts", "reactions"):
         schema.validate(getattr(t, table), table)
     posts = {r["post_id"]: r for r in t.posts.to_dicts()}
-    q, a, deleted_a, wiki = posts["1"], posts["2"], posts["3"], posts["4"]
+    q, a, deleted_a, nomination = posts["1"], posts["2"], posts["3"], posts["4"]
     assert q["kind"] == "question" and q["text"] == "Hops?\n\nIs & ok?\n\nTwo"
     assert q["created_at"] == datetime(2020, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
     assert (q["n_views"], q["score"], q["n_comments_reported"]) == (100, 5, 1)
@@ -96,7 +98,7 @@ def test_mapping_of_every_table(tmp_path: Path) -> None:
     assert (a["kind"], a["parent_post_id"], a["root_post_id"]) == ("answer", "1", "1")
     assert a["n_views"] is None and a["labels"] == ["hops", "ipa"] and a["text"] == "Yes"
     assert deleted_a["account_id"] == "deleted:user99"
-    assert wiki["kind"] == "post" and wiki["labels"] == ["hops"]
+    assert nomination["kind"] == "post" and nomination["labels"] is None
     c1, c2 = posts["c1"], posts["c2"]
     assert (c1["kind"], c1["parent_post_id"], c1["root_post_id"]) == ("comment", "2", "1")
     assert c1["text"] == "@Ann thanks" and c1["account_id"] == "10" and c1["score"] == 1
@@ -116,6 +118,99 @@ def test_mapping_of_every_table(tmp_path: Path) -> None:
     assert t.rejects.height == 0
     assert t.platform == "stackexchange"
     assert t.posts["platform"].unique().to_list() == ["stackexchange"]
+
+
+def test_accepts_and_bounty_awards_name_who_cast_them(tmp_path: Path) -> None:
+    """Only the asker accepts an answer; a bounty is awarded by its sponsor (latest start)."""
+    posts = [
+        *POSTS[:2],
+        '<row Id="6" PostTypeId="2" ParentId="1" CreationDate="2020-01-03T05:00:00.000" '
+        'Score="1" Body="&lt;p&gt;My own answer&lt;/p&gt;" OwnerUserId="10" CommentCount="0" />',
+        '<row Id="7" PostTypeId="1" CreationDate="2020-01-03T06:00:00.000" Score="0" '
+        'Body="q" Title="Malt?" OwnerUserId="11" CommentCount="0" />',
+        '<row Id="8" PostTypeId="2" ParentId="7" CreationDate="2020-01-03T07:00:00.000" '
+        'Score="0" Body="a" OwnerUserId="10" CommentCount="0" />',
+    ]
+    day = 'CreationDate="2020-01-{:02d}T00:00:00.000"'
+    votes = [
+        f'<row Id="1" PostId="6" VoteTypeId="1" {day.format(5)} />',  # self-accept
+        f'<row Id="2" PostId="8" VoteTypeId="1" {day.format(5)} />',  # 11 accepts 10's answer
+        f'<row Id="3" PostId="1" VoteTypeId="8" UserId="11" {day.format(3)} />',
+        f'<row Id="4" PostId="1" VoteTypeId="8" UserId="10" {day.format(6)} />',
+        f'<row Id="5" PostId="6" VoteTypeId="9" {day.format(4)} />',  # 11's bounty
+        f'<row Id="6" PostId="2" VoteTypeId="9" {day.format(9)} />',  # 10's, the latest start
+        f'<row Id="7" PostId="8" VoteTypeId="9" {day.format(9)} />',  # no start on 7
+    ]
+    t = read(dump(tmp_path, Posts=posts, Votes=votes, Comments=None))
+    t.check_reconciled()
+    actors = dict(zip(t.reactions["reaction_id"], t.reactions["actor_account_id"], strict=True))
+    assert actors == {"1": "10", "2": "11", "3": "11", "4": "10", "5": "11", "6": "10", "7": None}
+    # the asker's accept of their own answer is not a reaction from someone else
+    scoped = t.posts.filter(pl.col("kind") == "answer").with_columns(
+        w=pl.lit(1.0), score=pl.lit(None, dtype=pl.Int64)
+    )
+    got = common.post_reactions(scoped, t.reactions, datetime(2021, 1, 1, tzinfo=UTC))
+    n = dict(zip(got["post_id"], got["n_reactions"], strict=True))
+    assert n == {"2": 1.0, "6": 1.0, "8": 2.0}  # 6: 11's bounty only; 8: the accept and a bounty
+
+
+def test_wiki_text_is_rejected_not_authored(tmp_path: Path) -> None:
+    """Tag wikis, site text and privilege wikis are edited by many: not anyone's post."""
+    day = 'CreationDate="2020-01-05T00:00:00.000" Score="0" Body="wiki" OwnerUserId="-1"'
+    posts = [*POSTS, *(f'<row Id="{n}0" PostTypeId="{n}" {day} />' for n in (13, 3, 5, 7, 8, 99))]
+    # one tag wiki of a real user, voted on and commented: both go with it, with a reason
+    posts.append(f'<row Id="20" PostTypeId="4" {day.replace("-1", "10")} />')
+    comments = [
+        *COMMENTS,
+        '<row Id="3" PostId="20" Text="typo" CreationDate="2020-01-06T00:00:00.000" UserId="11" />',
+    ]
+    votes = [
+        *VOTES,
+        '<row Id="6" PostId="20" VoteTypeId="2" CreationDate="2020-01-06T00:00:00.000" />',
+    ]
+    t = read(dump(tmp_path, Posts=posts, Comments=comments, Votes=votes))
+    t.check_reconciled()
+    wiki = "collaborative wiki text, not an authored post (out of scope; not ingested)"
+    rej = t.rejects.filter(pl.col("table") == "posts").sort("source_file", "source_line")
+    assert rej.select("record_key", "reason").rows() == [
+        ("c3", "comment's post was rejected"),
+        ("130", "unknown PostTypeId 13: not a question, answer or nomination"),
+        ("30", f"orphaned tag wiki (PostTypeId 3): {wiki}"),
+        ("50", f"tag wiki (PostTypeId 5): {wiki}"),
+        ("70", f"site text, a wiki placeholder (PostTypeId 7): {wiki}"),
+        ("80", f"privilege wiki (PostTypeId 8): {wiki}"),
+        ("990", "unknown PostTypeId 99: not a question, answer or nomination"),
+        ("20", f"tag wiki excerpt (PostTypeId 4): {wiki}"),
+    ]
+    assert reasons(t, "reactions") == ["vote on a post that was rejected"]
+    # out of scope, not malformed: never counted towards ingest.max_reject_share
+    assert any(m in f"tag wiki (PostTypeId 5): {wiki}" for m in OUT_OF_SCOPE_MARKERS)
+    assert set(t.posts["kind"]) == {"question", "answer", "post", "comment"}
+    assert "-1" not in t.posts["account_id"].to_list()  # Community wrote only wiki text here
+
+
+def test_day_resolution_votes_are_stamped_at_the_end_of_their_day(tmp_path: Path) -> None:
+    """A vote dated 2020-01-03 (00:00) is surely cast by 23:59:59.999999 that day, not before."""
+    votes = [
+        *VOTES,
+        '<row Id="6" PostId="2" VoteTypeId="2" CreationDate="2020-01-05T13:14:15.000" />',
+    ]
+    t = read(dump(tmp_path, Votes=votes))
+    at = dict(zip(t.reactions["reaction_id"], t.reactions["created_at"], strict=True))
+    assert at["1"] == datetime(2020, 1, 3, 23, 59, 59, 999999, tzinfo=UTC)
+    assert at["6"] == datetime(2020, 1, 5, 13, 14, 15, tzinfo=UTC)  # a time of day is kept
+    # answer 2 was posted on 2020-01-03 at 00:00; its day's votes no longer predate anything
+    posted = dict(zip(t.posts["post_id"], t.posts["created_at"], strict=True))
+    assert at["2"] >= posted["2"] and at["1"] >= posted["1"]
+    # scored at noon of the vote's day, the question's upvote (cast some time that day) is unknown
+    scoped = t.posts.filter(pl.col("post_id") == "1").with_columns(
+        w=pl.lit(1.0), score=pl.lit(None, dtype=pl.Int64)
+    )
+    noon = datetime(2020, 1, 3, 12, tzinfo=UTC)
+    assert common.post_reactions(scoped, t.reactions, noon)["n_reactions"].item() == 0.0
+    next_day = datetime(2020, 1, 4, tzinfo=UTC)
+    # the upvote (1) and Bob's favourite (3); the bounty start (5) is the next day
+    assert common.post_reactions(scoped, t.reactions, next_day)["n_reactions"].item() == 2.0
 
 
 def test_gzip_files_read_the_same(tmp_path: Path) -> None:
@@ -149,11 +244,10 @@ def test_missing_required_file_is_named(tmp_path: Path) -> None:
 def test_optional_files_missing_are_reported(tmp_path: Path) -> None:
     t = read(dump(tmp_path, Comments=None, Votes=None, Tags=None))
     t.check_reconciled()
-    assert {"comments", "reactions", "tags"} <= set(t.missing_inputs)
+    assert {"comments", "reactions"} <= set(t.missing_inputs)
     assert t.reactions.height == 0 and t.posts.filter(pl.col("kind") == "comment").height == 0
-    assert t.posts.filter(pl.col("post_id") == "4")["labels"].item() is None  # no Tags.xml
     full = read(dump(tmp_path / "full"))
-    assert not {"comments", "reactions", "tags"} & set(full.missing_inputs)
+    assert not {"comments", "reactions"} & set(full.missing_inputs)
 
 
 def test_truncated_file_raises_with_line(tmp_path: Path) -> None:

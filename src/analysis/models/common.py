@@ -244,7 +244,8 @@ def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetim
 
     Two sources, the larger wins per post: individual reaction rows (timed, before ``as_of``, not
     by the author) and the platform's reported totals (``n_likes + n_reposts``, else a positive
-    ``score``). Reported totals are snapshots taken at export time, so they may include reactions
+    ``score``: the net vote of others, the adapters having removed an author's automatic
+    self-vote). Reported totals are snapshots taken at export time, so they may include reactions
     after ``as_of``: a small leak the platform data does not let us avoid.
     """
     counted = (

@@ -3,7 +3,9 @@
 ``source.path`` is a folder holding ``accounts``, ``posts`` and optionally ``reactions``, each as
 ``.parquet``, ``.csv`` or ``.jsonl`` (see docs/data-format.md). Rows whose required fields are
 missing or whose dates do not parse go to rejects with their line; columns of the wrong type
-stop the stage with a message naming the file and column.
+stop the stage with a message naming the file and column. Text times are ISO 8601, each row
+parsed on its own (:func:`parse_time`; naive = UTC); numeric times (Unix seconds or
+milliseconds, a JSON number) are rejected with that reason rather than guessed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,11 @@ from analysis.sources.base import (
 )
 
 EXTENSIONS = (".parquet", ".csv", ".jsonl")
+#: ISO 8601 shapes read, after :func:`parse_time` normalises the separator and the offset
+#: (``Z``, ``+02``, ``+0200`` -> ``+00:00``, ``+02:00``). Zoned first, then naive (= UTC).
+ZONED_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f%:z", "%Y-%m-%dT%H:%M%:z")
+NAIVE_FORMATS = ("%Y-%m-%dT%H:%M:%S%.f", "%Y-%m-%dT%H:%M", "%Y-%m-%d")
+NUMERIC_TIME = "{} is a number, not an ISO 8601 time (Unix time is not read: its unit is unknown)"
 #: Spellings of booleans in text formats (compared stripped and case-folded).
 TRUE_WORDS = ("true", "t", "yes", "y", "1")
 FALSE_WORDS = ("false", "f", "no", "n", "0")
@@ -39,6 +46,40 @@ def parse_boolean(col: str) -> pl.Expr:
         .otherwise(pl.lit(None, dtype=pl.Boolean))
         .alias(col)
     )
+
+
+def parse_time(col: str) -> pl.Expr:
+    """ISO 8601 text as a UTC datetime, each row on its own; null where it is not ISO 8601.
+
+    ``str.to_datetime`` without a format infers one format from the first value and applies it
+    to every row, so a zoned row after a naive one (or the reverse) did not parse. Here every
+    accepted shape is tried on every row: with an offset (``Z``, ``+02``, ``+0200``,
+    ``+02:00``; converted to UTC) or without (read as UTC), ``T`` or a space between date and
+    time, seconds and fractions optional, or a date alone (midnight UTC).
+    """
+    v = (
+        pl.col(col)
+        .str.strip_chars()
+        .str.replace(r"^(\d{4}-\d{2}-\d{2})[ t]", "${1}T")
+        .str.replace(r"[Zz]$", "+00:00")
+        .str.replace(r"(T[\d:.]+[+-]\d{2})$", "${1}:00")
+        .str.replace(r"(T[\d:.]+[+-]\d{2})(\d{2})$", "${1}:${2}")
+    )
+    parse = lambda f: v.str.to_datetime(f, strict=False, time_unit="us")  # noqa: E731
+    return pl.coalesce(
+        *[parse(f).dt.convert_time_zone("UTC") for f in ZONED_FORMATS],
+        *[parse(f).dt.replace_time_zone("UTC") for f in NAIVE_FORMATS],
+    ).alias(col)
+
+
+def _numeric_time(df: pl.DataFrame, name: str) -> pl.Series:
+    """Rows whose time column holds a number (a JSON number, or digits in a text column)."""
+    src = df.schema[name]
+    if src.is_numeric():
+        return df[name].is_not_null()
+    if src == pl.String:
+        return df[name].str.strip_chars().str.contains(r"^[+-]?\d+(\.\d*)?$").fill_null(False)
+    return pl.Series([False] * df.height, dtype=pl.Boolean)
 
 
 def privacy_flags(raw: pl.DataFrame, parsed: pl.DataFrame) -> pl.DataFrame:
@@ -140,9 +181,10 @@ def _parse(
         if src == dtype:
             exprs.append(pl.col(name))
         elif isinstance(dtype, pl.Datetime) and src == pl.String:
-            exprs.append(
-                pl.col(name).str.to_datetime(time_zone="UTC", strict=False, time_unit="us")
-            )
+            exprs.append(parse_time(name))
+        elif isinstance(dtype, pl.Datetime) and src.is_numeric():
+            # a JSON number: Unix seconds, milliseconds or microseconds? Not guessed: rejected
+            exprs.append(pl.lit(None, dtype=dtype).alias(name))
         elif dtype == pl.Boolean and src in (pl.String, pl.Int64, pl.Int32, pl.Int8):
             # CSV and JSONL carry booleans as text ("true", "FALSE", "1"); polars cannot cast
             # a string column to Boolean at all.
@@ -160,6 +202,9 @@ def _parse(
         ) from exc
     # A value that was present but did not parse is a malformed row.
     checks = {}
+    for name, dtype in cols.items():
+        if name in df.columns and isinstance(dtype, pl.Datetime):
+            checks[NUMERIC_TIME.format(name)] = _numeric_time(df, name)
     for name in cols:
         if name in df.columns:
             checks[name] = parsed[name].is_null() & df[name].is_not_null()
@@ -176,7 +221,7 @@ def _parse(
         for line, key in zip(
             parsed.filter(hit)["_line"], _keys(parsed.filter(hit), table), strict=True
         ):
-            reason = label if label.startswith("missing") else f"unparsable {label}"
+            reason = label if label.startswith("missing") or " " in label else f"unparsable {label}"
             rejects.add(table, path, int(line), key, reason)
         mask = mask | m
     flags = pl.DataFrame(schema=FLAG_COLUMNS)

@@ -11,11 +11,15 @@ number, whatever its name. Pushshift month files declare a 2 GiB window, so the 
 * a **submission** (``RS_*`` files) has a ``title``: kind ``post``, ``post_id = "t3_" + id``,
   text = title, plus ``selftext`` when it has one; ``num_comments`` -> ``n_comments_reported``.
 
-Both map ``score`` -> ``score``, ``created_utc`` -> ``created_at`` (UTC), ``retrieved_on`` (or
-``retrieved_utc``: when Pushshift fetched the item, and so took its score and comment count) ->
-``totals_taken_at`` and ``subreddit`` -> ``labels``, except a user's profile (subreddit
-``u_<name>``: its name is the author's handle) -> the label :data:`PROFILE_LABEL`. Ids keep
-Reddit's type prefixes (``t1_``/``t3_``) because comment and submission ids
+Both map ``score`` minus 1 -> ``score``, ``created_utc`` -> ``created_at`` (UTC), ``retrieved_on``
+(or ``retrieved_utc``: when Pushshift fetched the item, and so took its score and comment count)
+-> ``totals_taken_at`` and ``subreddit`` -> ``labels``, except a user's profile (subreddit
+``u_<name>``: its name is the author's handle) -> the label :data:`PROFILE_LABEL`. Reddit casts
+the author's own upvote on every new submission and comment (a fresh item shows 1 point), so the
+canonical ``score``, the net vote of *others*, is Reddit's points minus that automatic vote, and
+models read ``max(points - 1, 0)`` as upvotes received (on ``RC_2006-01``, 930 of 2,773
+attributed comments show exactly 1 point: no one else voted). Ids keep Reddit's type prefixes
+(``t1_``/``t3_``) because comment and submission ids
 share one base-36 space. ``account_id`` and ``handle`` are the user name (stable and unique on
 Reddit and the only id the 2006 comments carry; ``author_fullname`` is ignored so that the same
 person keeps one id across comment and submission files); ``accounts.created_at`` is
@@ -76,6 +80,8 @@ DELETED_AUTHORS = frozenset({"[deleted]", "[removed]"})
 #: every profile post (ingest drops a label only when it is a known name as a whole token).
 PROFILE_LABEL = "user profile"
 MISSING_INPUTS = ("follower_count", "reactions", "n_views")
+#: Reddit's automatic upvote by the author on every new item, removed from ``score``.
+AUTHOR_SELF_VOTE = 1
 
 
 def _files(path: Path) -> list[Path]:
@@ -236,6 +242,8 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
     ok, score = _count(obj.get("score"))
     if not ok:
         return {"post_id": post_id}, "unparsable score"
+    if score is not None:
+        score -= AUTHOR_SELF_VOTE  # net vote of others (see the module docstring)
     subreddit = obj.get("subreddit")
     if isinstance(subreddit, str) and subreddit.lower().startswith("u_"):
         subreddit = PROFILE_LABEL

@@ -1,9 +1,10 @@
 """Adapter ``stackexchange``: one site of the official Stack Exchange data dump (stage ``ingest``).
 
-Reads a dump folder holding ``Posts``, ``Users`` (both required) and optionally ``Comments``,
-``Votes`` and ``Tags``, each as ``<Name>.xml`` or ``<Name>.xml.gz``, and returns raw canonical
-tables (see docs/data-format.md, section "Stack Exchange", for the field-by-field mapping).
-``PostLinks``, ``Badges`` and ``PostHistory`` have no canonical column and are not read.
+Reads a dump folder holding ``Posts``, ``Users`` (both required) and optionally ``Comments``
+and ``Votes``, each as ``<Name>.xml`` or ``<Name>.xml.gz``, and returns raw canonical tables
+(see docs/data-format.md, section "Stack Exchange", for the field-by-field mapping).
+``PostLinks``, ``Badges``, ``PostHistory`` and ``Tags`` have no canonical column and are not
+read (questions carry their tags themselves; ``Tags`` only names the tag wikis, rejected).
 
 Parsing streams each file through expat (bounded memory: rows are collected as columns and turned
 into polars chunks every ``stackexchange_xml.CHUNK_ROWS`` rows) and records the line of every row,
@@ -23,18 +24,39 @@ bicycles-meta, french-meta) behind them:
   comments below its posts are detached and stay, addressed to the non-participant placeholder.
   Such accounts are counted as read, so the counts reconcile. A row with neither id nor name is
   rejected.
-* **Other post types** (4/5 tag wiki excerpt/body, 6/7 moderator nomination/wiki, ...) become
-  kind ``"post"``; tag wikis are labelled with their tag through ``Tags.xml``.
+* **Post types.** 1 question and 2 answer; 6 (moderator nomination: the candidate's own
+  statement, commented on by others) is kind ``"post"``. Wiki text is not an authored post:
+  edited by many, it is owned by whoever created it (the Community bot for most), so 3 (orphaned
+  tag wiki), 4/5 (tag wiki excerpt/body), 7 (site text, the wiki placeholders of election and
+  help pages) and 8 (privilege wiki) are rejected with their type in the reason, as is any other
+  PostTypeId (unknown to this adapter). Rejected: 165, 314, 22, 20 and 109 rows on beer,
+  quantumcomputing, bicycles-meta, french-meta and ai (none had a vote or a comment). The
+  Community user (-1), a bot, then authors nothing on beer, quantumcomputing and ai and so is a
+  non-participant at ingest; on the meta sites it still owns questions and answers (3 on
+  bicycles-meta, 7 + 6 on french-meta), kept: they are not wiki text.
 * **Labels** are the thread's tags: questions carry their own, answers and comments inherit
   their question's (ground truth for topic attribution at thread level).
 * **Votes** of types 2, 3, 1, 5, 8, 9 are reactions (upvote, downvote, accept, favourite,
   bounty start and award). Every other type (close, deletion, spam, edit approval...) is
   moderation and goes to rejects with its type in the reason, as do votes whose post is not in
   the posts table (5 to 8 % of votes point at deleted posts left out of the dump).
+* **Who voted.** ``UserId`` is in the dump for favourites and bounty starts only. Two more
+  actors follow from the platform's rules: an accept (1) is cast by the owner of the answer's
+  question (the only one who can accept), and a bounty award (9) by the sponsor of the latest
+  bounty start (8) on that question, dated no later than the award (where the dump has that
+  start and its UserId). So an asker accepting their own answer is a self-reaction, not
+  someone else's approval: 21, 17, 7, 10 and 10 such accepts on beer, quantumcomputing,
+  bicycles-meta, french-meta and ai. An accept by a deleted asker is a reaction of the
+  ``deleted:<name>`` account and goes with it at ingest (3, 0, 6, 1, 0).
 * ``FavoriteCount`` is not copied into ``n_likes``: a favourite is a bookmark, and the dump
   has favourites as reactions (vote type 5). ``n_likes`` and ``n_reposts`` stay null.
 * Comment ids share numbers with post ids, so comments get the post id ``c<Id>``.
-* Dates in the dump are naive ISO strings in UTC.
+* Dates in the dump are naive ISO strings in UTC. A vote's date is its day only (00:00:00):
+  it is stamped at the last microsecond of that UTC day, the first instant the vote is surely
+  cast, so a vote never counts at a scoring date before it was cast (at 00:00, one cast in the
+  afternoon counted from midnight on) and never predates its post (3,641, 4,512, 1,413, 1,183
+  and 1,600 votes did on beer, quantumcomputing, bicycles-meta, french-meta and ai: those of
+  the post's own day). A vote row with a time of day keeps it.
 
 Where each part lives: streaming the XML files in ``analysis.sources.stackexchange_xml``; each
 file's rows checked and mapped to canonical tables in ``analysis.sources.stackexchange_tables``.
@@ -57,7 +79,6 @@ from analysis.sources.stackexchange_tables import (
     read_comments,
     read_posts,
     read_votes,
-    wiki_tags,
 )
 from analysis.sources.stackexchange_xml import find_file
 
@@ -69,7 +90,7 @@ def read(path: Path) -> SourceTables:
 
     Args:
         path: the folder (or any file inside it) holding Posts.xml[.gz], Users.xml[.gz] and
-            optionally Comments, Votes and Tags.
+            optionally Comments and Votes.
 
     Returns:
         ``SourceTables`` with platform ``"stackexchange"``; ``missing_inputs`` lists the
@@ -80,9 +101,7 @@ def read(path: Path) -> SourceTables:
     """
     started = time.perf_counter()
     folder = path if path.is_dir() else path.parent
-    files = {
-        name: find_file(folder, name) for name in ("Posts", "Users", "Comments", "Votes", "Tags")
-    }
+    files = {name: find_file(folder, name) for name in ("Posts", "Users", "Comments", "Votes")}
     for name in ("Posts", "Users"):
         if files[name] is None:
             raise SourceError(
@@ -91,10 +110,8 @@ def read(path: Path) -> SourceTables:
     # The dump has no followers, reposts or likes; votes are anonymous except favourites and
     # bounties. Absent optional files are added below.
     missing = ["follower_count", "n_reposts", "n_likes"]
-    posts, post_rej, deleted, post_ids = read_posts(files["Posts"], wiki_tags(files["Tags"]))
+    posts, post_rej, deleted, post_ids = read_posts(files["Posts"])
     n_posts, all_post_ids = post_ids.len(), post_ids.drop_nulls()
-    if files["Tags"] is None:
-        missing.append("tags")
     if files["Comments"] is not None:
         comments, com_rej, com_deleted, n_comments = read_comments(
             files["Comments"], posts, all_post_ids

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -24,7 +25,18 @@ DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
 DELETED_PREFIX = "deleted:"
 COMMENT_PREFIX = "c"
 
-POST_KINDS = {"1": "question", "2": "answer"}  # every other PostTypeId -> "post"
+#: PostTypeIds that are authored posts. 6, a moderator nomination, is the candidate's own
+#: statement, which others comment on: a post like any other.
+POST_KINDS = {"1": "question", "2": "answer", "6": "post"}
+#: PostTypeIds of wiki text: edited by many, owned by whoever created it (often the Community
+#: bot): out of scope, rejected. Every other PostTypeId is unknown and rejected too.
+WIKI_POSTS = {
+    "3": "orphaned tag wiki",
+    "4": "tag wiki excerpt",
+    "5": "tag wiki",
+    "7": "site text, a wiki placeholder",
+    "8": "privilege wiki",
+}
 REACTION_KINDS = {
     "1": "accept",
     "2": "upvote",
@@ -33,6 +45,8 @@ REACTION_KINDS = {
     "8": "bounty",  # bounty start (carries the sponsor's UserId)
     "9": "bounty",  # bounty close / award
 }
+#: Added to a day-resolution vote date (00:00:00 UTC): the last microsecond of that UTC day.
+VOTE_DAY_END = timedelta(days=1) - timedelta(microseconds=1)
 MODERATION_VOTES = {
     "4": "offensive",
     "6": "close",
@@ -132,9 +146,7 @@ def _owner(id_col: str, name_col: str) -> pl.Expr:
 # --------------------------------------------------------------------------- tables
 
 
-def read_posts(
-    path: Path, wiki_tags: dict[str, str]
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
+def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
     """Posts.xml -> (posts, rejects, display names of deleted owners, every Id in the file)."""
     fields = (
         "Id",
@@ -153,10 +165,26 @@ def read_posts(
     raw = read_rows(path, "posts", fields, {"Body": html_to_text})
     ints = ("PostTypeId", "Score", "ViewCount", "CommentCount")
     df = _parsed(raw, ints)
+    ptype = pl.col("PostTypeId").str.strip_chars()
+    wiki = ptype.replace_strict(WIKI_POSTS, default=None, return_dtype=pl.String)
     checks = [
         *_basic("Id"),
         (pl.col("PostTypeId").is_null(), "row has no PostTypeId"),
         *_unparsable(("CreationDate", *ints)),
+        (
+            wiki.is_not_null(),
+            pl.format(
+                # "not ingested": out of scope, not malformed (ingest.OUT_OF_SCOPE_MARKERS)
+                "{} (PostTypeId {}): collaborative wiki text, not an authored post "
+                "(out of scope; not ingested)",
+                wiki,
+                ptype,
+            ),
+        ),
+        (
+            ~ptype.is_in(list(POST_KINDS)),
+            pl.format("unknown PostTypeId {}: not a question, answer or nomination", ptype),
+        ),
         (
             pl.col("OwnerUserId").is_null() & pl.col("OwnerDisplayName").is_null(),
             "post has no owner (no OwnerUserId and no OwnerDisplayName)",
@@ -188,13 +216,12 @@ def read_posts(
         .str.strip_chars("<>|")
         .str.split("|")
     )  # "<a><b>" or "|a|b|"
-    wiki = pl.col("Id").replace_strict(wiki_tags, default=None, return_dtype=pl.String)
     posts = accepted.with_columns(
         pl.col("Id").alias("post_id"),
         pl.lit(PLATFORM).alias("platform"),
         *_provenance(path),
         _owner("OwnerUserId", "OwnerDisplayName").alias("account_id"),
-        pl.col("PostTypeId").replace_strict(POST_KINDS, default="post").alias("kind"),
+        ptype.replace_strict(POST_KINDS).alias("kind"),
         pl.col("ParentId").alias("parent_post_id"),
         pl.col("ParentId").alias("root_post_id"),
         pl.col("_CreationDate").alias("created_at"),
@@ -205,11 +232,7 @@ def read_posts(
         pl.col("_ViewCount").alias("n_views"),
         pl.col("_Score").alias("score"),
         pl.col("_CommentCount").alias("n_comments_reported"),
-        pl.when(pl.col("Tags").is_not_null())
-        .then(tags)
-        .when(wiki.is_not_null())
-        .then(pl.concat_list(wiki))
-        .alias("_own_labels"),
+        pl.when(pl.col("Tags").is_not_null()).then(tags).alias("_own_labels"),
     )
     thread = posts.select(
         pl.col("post_id").alias("parent_post_id"), pl.col("_own_labels").alias("_parent_labels")
@@ -307,16 +330,78 @@ def read_votes(
         ),
     ]
     accepted, rejects = _split(df, "reactions", path, "Id", _first_reason(*checks))
-    reactions = accepted.with_columns(
+    at = pl.col("_CreationDate")
+    reactions = _actors(accepted, posts).with_columns(
         pl.col("Id").alias("reaction_id"),
         pl.lit(PLATFORM).alias("platform"),
         *_provenance(path),
         pl.col("PostId").alias("post_id"),
         vtype.replace_strict(REACTION_KINDS).alias("kind"),
-        pl.col("_CreationDate").alias("created_at"),
-        pl.col("UserId").alias("actor_account_id"),
+        # The dump gives a vote's day only (00:00:00 UTC): the vote is surely cast by the end
+        # of that day, so it is stamped at its last microsecond. Stamped at 00:00, a vote cast
+        # later that day counted at a scoring date earlier that day, and predated its own post.
+        pl.when(at == at.dt.truncate("1d"))
+        .then(at + VOTE_DAY_END)
+        .otherwise(at)
+        .alias("created_at"),
     )
     return schema.conform(reactions, "reactions"), rejects, raw.height
+
+
+def _actors(votes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
+    """``votes`` (accepted, in file order) with ``actor_account_id``: who cast each vote, where
+    the dump tells.
+
+    ``UserId`` where the row has one (favourites, bounty starts). The dump leaves accepts and
+    bounty awards anonymous, but the platform says who cast them: only the question's owner can
+    accept an answer (VoteTypeId 1 on the answer), and a bounty (9, on the awarded answer) is
+    awarded by its sponsor: the ``UserId`` of the latest bounty start (8) on the answer's
+    question dated no later than the award. Without that start row (or its UserId: some dumps
+    have no UserId column) a bounty award stays anonymous. Without this, an asker who accepts
+    their own answer is counted as someone else's reaction to it.
+    """
+    vtype = pl.col("VoteTypeId").str.strip_chars()
+    question = posts.filter(pl.col("kind") == "answer").select(
+        pl.col("post_id").alias("PostId"), pl.col("parent_post_id").alias("_question")
+    )
+    asker = posts.select(pl.col("post_id").alias("_question"), pl.col("account_id").alias("_asker"))
+    votes = (
+        votes.with_row_index("_order")
+        .join(question, on="PostId", how="left")
+        .join(asker, on="_question", how="left")
+    )
+    # a bounty start is a vote on the question itself: keyed by its own post id
+    starts = (
+        votes.filter((vtype == "8") & pl.col("UserId").is_not_null())
+        .select(
+            pl.col("PostId").alias("_question"),
+            pl.col("_CreationDate").alias("_at"),
+            pl.col("UserId").alias("_sponsor"),
+            pl.col("_line"),
+        )
+        .filter(pl.col("_at").is_not_null())
+        .sort("_question", "_at", "_line")
+    )
+    awards = (
+        votes.filter((vtype == "9") & pl.col("_question").is_not_null())
+        .select("_order", "_question", pl.col("_CreationDate").alias("_at"))
+        .filter(pl.col("_at").is_not_null())
+        .sort("_question", "_at")
+    )
+    sponsors = awards.join_asof(
+        starts, on="_at", by="_question", strategy="backward", check_sortedness=False
+    ).select("_order", "_sponsor")
+    return (
+        votes.join(sponsors, on="_order", how="left")
+        .sort("_order")
+        .with_columns(
+            pl.coalesce(
+                pl.col("UserId"),
+                pl.when(vtype == "1").then(pl.col("_asker")),
+                pl.when(vtype == "9").then(pl.col("_sponsor")),
+            ).alias("actor_account_id")
+        )
+    )
 
 
 def read_accounts(
@@ -348,15 +433,3 @@ def read_accounts(
         pl.col("Id").alias("account_id"), pl.col("DisplayName").alias("display_name")
     )
     return accounts, rejects, raw.height + pseudo.height, rejected
-
-
-def wiki_tags(path: Path | None) -> dict[str, str]:
-    """Tag-wiki post id -> tag name, from Tags.xml (ExcerptPostId and WikiPostId)."""
-    if path is None:
-        return {}
-    tags = read_rows(path, "tags", ("TagName", "ExcerptPostId", "WikiPostId"))
-    out: dict[str, str] = {}
-    for col in ("ExcerptPostId", "WikiPostId"):
-        pairs = tags.filter(pl.col(col).is_not_null() & pl.col("TagName").is_not_null())
-        out.update(zip(pairs[col].to_list(), pairs["TagName"].to_list(), strict=True))
-    return out
