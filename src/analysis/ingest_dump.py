@@ -218,12 +218,18 @@ def one_source(
     posts = posts.filter(~by_removed)
 
     # -- detach replies whose parent was removed (privacy) or is not valid
-    # the author of every raw post id (the last row of an id, as a dict of the raw rows would)
-    author_of = (
-        t.posts.select(pl.col("post_id").alias("parent_post_id"), pl.col("account_id"))
-        .filter(pl.col("parent_post_id").is_not_null())
-        .unique("parent_post_id", keep="last")
-        .rename({"account_id": "_parent_author"})
+    # the author of every raw post id: the validated row's where the id passed the checks (a
+    # duplicate id keeps its first row there: the later rows' authors did not write the post
+    # that was kept), else the id's first raw row (a rejected parent still names its addressee)
+    valid = pl.concat([posts.select("post_id", "account_id"), gone_posts])
+    raw_first = (
+        t.posts.select("post_id", "account_id")
+        .filter(pl.col("post_id").is_not_null())
+        .unique("post_id", keep="first", maintain_order=True)
+        .join(valid, on="post_id", how="anti")
+    )
+    author_of = pl.concat([valid, raw_first]).rename(
+        {"post_id": "parent_post_id", "account_id": "_parent_author"}
     )
     posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
     kept_ids = posts["post_id"]

@@ -193,6 +193,16 @@ def test_validation_rejects_duplicates_dates_and_dangling_parents() -> None:
     assert not reconcile(res.counts["demo"])
 
 
+def test_a_reply_to_a_duplicated_id_is_addressed_to_the_author_of_the_row_kept() -> None:
+    """The first row of a duplicated post id is kept; a reply to that id answered its author,
+    not the author of the rejected later row (who then became the placeholder)."""
+    dup = dict(post_id="p1", platform="demo", account_id="b", kind="post", created_at=T, text="dup")
+    res = _run(_tables(extra_posts=[dup]), max_reject_share=0.9)
+    reply = res.posts.filter(pl.col("post_id") == pid("p2"))
+    assert reply["parent_post_id"].to_list() == [pid("p1")]
+    assert reply["reply_to_account_id"].to_list() == [aid("a")]
+
+
 def test_too_many_rejects_stop_the_stage() -> None:
     bad = [
         dict(
