@@ -118,6 +118,34 @@ def test_rejects_name_the_article(tree: Path) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("header", "utc"),
+    [
+        ("Wed, 21 Apr 1993 08:28:50 +02", "1993-04-21 06:28:50"),  # two digits are hours
+        ("Sun, 18 Apr 93 13:35:23 EDT(-0400)", "1993-04-18 17:35:23"),
+        ("Sun, 2 May 1993 19:11:39 IDT", "1993-05-02 16:11:39"),  # Israel daylight, UTC+3
+        ("Sat, 17 Apr 1993 09:00:00 NZST", "1993-04-16 21:00:00"),
+        ("Sat, 17 Apr 1993 09:00:00 XYZT (+0930)", "1993-04-16 23:30:00"),
+        ("6 Apr 1993 10:00:00 -0400", "1993-04-06 14:00:00"),
+        ("Wed, 7 Apr 1993 12:00:00", "1993-04-07 12:00:00"),  # no zone: UTC, as documented
+        ("Mon, 05 Apr 93 18:01:16 GMT", "1993-04-05 18:01:16"),
+    ],
+)
+def test_dates_are_read_in_their_own_zone(header: str, utc: str) -> None:
+    got = usenet._date(header)
+    assert isinstance(got, datetime) and got.tzinfo is not None
+    assert got.astimezone(UTC).replace(tzinfo=None) == datetime.fromisoformat(utc)
+
+
+def test_a_date_in_an_unknown_zone_is_rejected_not_read_as_utc(tmp_path: Path) -> None:
+    (tmp_path / "a").write_bytes(
+        b"From: a@b.c\nMessage-ID: <8@x>\nDate: Sun, 2 May 1993 19:11:39 IST\n\nb\n"
+    )
+    tables = usenet.read(tmp_path / "a")
+    assert tables.posts.height == 0
+    assert tables.rejects["reason"].to_list() == ["Date in an unknown time zone"]
+
+
 def test_encoded_words_in_headers_are_decoded(tmp_path: Path) -> None:
     (tmp_path / "a").write_bytes(
         b"From: =?iso-8859-1?q?J=F6rg_M=FCller?= <jm@uni.de>\nMessage-ID: <7@uni.de>\n"

@@ -14,7 +14,10 @@ single article file. Mapping:
   only if that article is in the dump; an article with ``References`` is kind ``reply``,
   otherwise ``post``;
 * ``Newsgroups`` -> ``labels``; ``Date`` -> ``created_at`` via :func:`email.utils.
-  parsedate_to_datetime` (dates without a zone, or ``-0000``, are taken as UTC);
+  parsedate_to_datetime` (dates without a zone, or ``-0000``, are taken as UTC; ``+02`` is two
+  hours; a comment's offset stands in for an unknown zone, ``EDT(-0400)``; common zone
+  abbreviations beyond RFC 822 are known, :data:`EXTRA_ZONES`, and a Date in any other zone is
+  rejected rather than read as UTC);
 * text = ``Subject``, a blank line, then the body as written (quotes and signatures included).
 
 Encoding: 1993 articles predate MIME for the most part, so each file is decoded as UTF-8 and,
@@ -125,9 +128,55 @@ def _address(value: str, need_at: bool = False) -> tuple[str, str] | None:
     return addr, " ".join(name.split())
 
 
-def _date(value: str) -> datetime | None:
+#: Zone abbreviations that RFC 822 does not define (``email.utils`` knows UT, GMT, Z and the
+#: North American zones) but 1990s headers use, as hours and minutes east of UTC. Ambiguous
+#: ones (IST: India, Israel or Ireland) are left out: a Date in an unknown zone is rejected.
+EXTRA_ZONES = {
+    "UTC": 0, "WET": 0, "WEST": 100, "BST": 100, "CET": 100, "MET": 100, "MEZ": 100,
+    "CEST": 200, "MEST": 200, "MESZ": 200, "EET": 200, "SAST": 200, "EEST": 300, "IDT": 300,
+    "MSK": 300, "HKT": 800, "SGT": 800, "AWST": 800, "JST": 900, "KST": 900, "ACST": 930,
+    "AEST": 1000, "AEDT": 1100, "NZST": 1200, "NZDT": 1300, "HST": -1000, "AKST": -900,
+    "AKDT": -800, "AST": -400, "ADT": -300, "NST": -330, "NDT": -230,
+}  # fmt: skip
+_COMMENT = re.compile(r"\s*\(([^()]*)\)\s*$")
+_SHORT_OFFSET = re.compile(r"(\s[+-]\d{2})$")
+_OFFSET = re.compile(r"^[+-]\d{4}$")
+_RFC822_ZONES = {"UT", "GMT", "Z", "EST", "EDT", "CST", "CDT", "MST", "MDT", "PST", "PDT"}
+
+
+def _parses(text: str) -> bool:
     try:
-        parsed = parsedate_to_datetime(value)
+        return parsedate_to_datetime(text) is not None
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return False
+
+
+def _date(value: str) -> datetime | str | None:
+    """A Date header as a UTC datetime; None where unparsable; ``"unknown zone"`` where the time
+    is readable but its zone is not (a guess of UTC could be hours off).
+
+    Beyond :func:`email.utils.parsedate_to_datetime`: a trailing comment is dropped, its offset
+    used where the zone before it is unknown (``EDT(-0400)``); a two-digit offset is hours
+    (``+02`` is +02:00, not +00:02); :data:`EXTRA_ZONES` are known. No zone, or ``-0000``
+    (RFC 2822: unknown local time), is taken as UTC, as before."""
+    text = value.strip()
+    comment = _COMMENT.search(text)
+    if comment is not None:
+        text = text[: comment.start()].rstrip()
+    text = _SHORT_OFFSET.sub(r"\g<1>00", text)
+    parts = text.split()
+    zone = parts[-1] if parts and parts[-1].isalpha() else None
+    if zone is not None and zone.upper() not in _RFC822_ZONES:
+        minutes = EXTRA_ZONES.get(zone.upper())
+        note = comment[1].strip() if comment is not None else ""
+        if minutes is not None:
+            text = f"{' '.join(parts[:-1])} {'+' if minutes >= 0 else '-'}{abs(minutes):04d}"
+        elif _OFFSET.match(note):
+            text = f"{' '.join(parts[:-1])} {note}"
+        else:  # a readable time in a zone not known here; else not a date at all
+            return "unknown zone" if _parses(" ".join(parts[:-1])) else None
+    try:
+        parsed = parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError, OverflowError):
         return None
     if parsed is None:
@@ -148,7 +197,9 @@ def _article(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     if author is None:
         return {"post_id": post_id}, "missing From address"
     created = _date(_header(msg.get("Date")))
-    if created is None:
+    if created == "unknown zone":
+        return {"post_id": post_id}, "Date in an unknown time zone"
+    if not isinstance(created, datetime):
         return {"post_id": post_id}, "unparsable Date"
     if not schema.MIN_TIME <= created <= schema.max_time():
         return {"post_id": post_id}, "created_at out of range"
