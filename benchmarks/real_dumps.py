@@ -105,8 +105,9 @@ def run_one(label: str, sources: list[dict[str, str]], workdir: Path, cache: Pat
     out["nmi_vs_labels"] = (topics.get("vs_labels") or {}).get("nmi")
     compare = json.loads((metrics / "compare.json").read_text())
     out["recommended"] = compare.get("recommended_model")
-    models = json.loads((metrics / "models.json").read_text())
-    wt = models.get("within_thread") or {}
+    # the headline test in full (reports/metrics/models.json holds only its coefficients)
+    validity = json.loads((project / paths.VALIDITY).read_text())
+    wt = validity.get("within_thread") or {}
     out["within_thread"] = {
         "n_responses": wt.get("n_responses"),
         "n_competitions": wt.get("n_competitions"),
