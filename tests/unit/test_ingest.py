@@ -334,6 +334,63 @@ def test_a_removal_in_one_dump_removes_the_linked_identity_in_every_dump(flag) -
     assert res.counts["two"]["accounts"]["removed_linked"] == 0
 
 
+SECRET = "KIDSECRET I am 13 and I go to Springfield Elementary, room 4B"
+
+
+@pytest.mark.parametrize("how", ["minor", "opt_out"])
+def test_kept_texts_lose_the_words_of_posts_removed_for_privacy(how) -> None:
+    """A reply quoting a removed post (a minor's, or an erased person's) keeps its own words
+    only: quote lines below the removed post go, and a run of the removed post's words goes
+    from any kept text, linked or not; quotes of people who stay are kept."""
+    opt_out = {privacy_opt_out.opt_out_digest("b", KEY)} if how == "opt_out" else set()
+    author = "kid" if how == "minor" else "b"
+    post = dict(platform="demo", created_at=T)
+    extra = [
+        dict(post, post_id="s1", account_id=author, kind="post", text=SECRET),
+        dict(
+            post,
+            post_id="s2",
+            account_id="a",
+            kind="reply",
+            parent_post_id="s1",
+            text=f"> {SECRET}\n> short quoted line\nwow, be careful",
+        ),
+        dict(  # two levels down: the quote of the quote goes too
+            post,
+            post_id="s3",
+            account_id="lurker",
+            kind="reply",
+            parent_post_id="s2",
+            text="> > KIDSECRET I am 13\n> wow, be careful\n<blockquote>x</blockquote>agreed",
+        ),
+        dict(  # no link to the removed post, the words pasted: the run of 8 words goes
+            post,
+            post_id="s4",
+            account_id="lurker",
+            kind="post",
+            text=f"someone wrote: {SECRET.lower()} (!)",
+        ),
+        dict(  # a quote of someone who stays, below a kept post: kept as written
+            post,
+            post_id="s5",
+            account_id="lurker",
+            kind="reply",
+            parent_post_id="p1",
+            text="> Hello there\nhi",
+        ),
+    ]
+    res = _run(_tables(extra_posts=extra), opt_out)
+    text = dict(zip(res.posts["post_id"], res.posts["text"], strict=True))
+    assert text[pid("s2")] == "wow, be careful"
+    assert text[pid("s3")] == "agreed"
+    assert text[pid("s4")] == "someone wrote: [quote removed] (!)"
+    assert text[pid("s5")] == "> Hello there\nhi"
+    assert not any("kidsecret" in t.lower() for t in res.posts["text"].drop_nulls())
+    c = res.counts["demo"]
+    assert c["posts"]["removed_text_cut"] == 3
+    assert not reconcile(c)
+
+
 # --------------------------------------------------------------------------- issue 13, item 1
 
 
