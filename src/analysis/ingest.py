@@ -13,8 +13,8 @@ What happens to every dump, in order (the README's privacy section explains why)
    link; it stays addressed to the parent's author, or to the non-participant placeholder when
    that author was removed. What kept texts quote of posts removed for privacy is cut: quote
    lines and blocks below a removed post, and any run of ``ingest.removed_quote_words`` words
-   of a removed post in any kept text (``analysis.ingest_quotes``; ``posts.removed_text_cut``
-   counts the posts cut).
+   of a removed post in any kept text, unless a kept post wrote it before the removed post did
+   (``analysis.ingest_quotes``; ``posts.removed_text_cut`` counts the posts cut).
 4. **Non-participants** — accounts that authored nothing in the dump get no row: every
    reference to them points at one placeholder, ``schema.NONPARTICIPANT_ID``.
 5. **Pseudonyms and scrubbing** — every id is replaced by a keyed pseudonym, texts are scrubbed,
@@ -278,6 +278,7 @@ def plan(
             [r.below_removed for r in results],
             params.removed_quote_words,
             batch_rows,
+            now,
         )
         for r, n in zip(results, n_cut, strict=True):
             r.counts["posts"]["removed_text_cut"] = n

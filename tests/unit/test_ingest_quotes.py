@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import polars as pl
 import pytest
 
+from analysis import schema
 from analysis.ingest_quotes import MARK, RemovedWords, below_removed, drop_quotes
 
 REMOVED = "KIDSECRET I am 13 and I go to Springfield Elementary, room 4B"
@@ -86,3 +89,28 @@ def test_unicode_words_are_matched_case_insensitively() -> None:
     words = RemovedWords.of(pl.Series(["Ο Νίκος πάει στο σχολείο κάθε πρωί με το λεωφορείο"]), 8)
     out = words.cut(pl.Series(["είπε: ο νίκος πάει στο σχολείο κάθε πρωί με ΤΟ λεωφορείο."]))
     assert out.to_list() == [f"είπε: {MARK}."]
+
+
+def test_a_run_a_kept_post_wrote_first_is_spared_and_a_tie_or_unknown_time_is_not() -> None:
+    t0 = datetime(2025, 1, 1, tzinfo=UTC)
+    hour = timedelta(hours=1)
+    first = "the quick brown fox jumps over the lazy dog again"  # kept an hour before: spared
+    tie = "she packed her red umbrella before the long walk home"  # kept at the same time
+    unknown = "a completely different sentence about nothing in particular at all"
+    removed = pl.Series([first, tie, first, unknown])
+    at = pl.Series([t0, t0, t0 + hour, None], dtype=schema.UTC_TIME)
+    kept = pl.Series("text", [f"x {first}", f"y {tie}", f"z {unknown}", None])
+    kept_at = pl.Series([t0 - hour, t0, t0 - 10 * hour, t0 - hour], dtype=schema.UTC_TIME)
+    words = RemovedWords.of(removed, 8, at)
+    at_hits, held = words.find(kept, kept_at)
+    assert at_hits.to_list() == [0, 1, 2]  # the texts holding a run
+    assert held.to_list() == sorted(
+        " ".join(first.split()[k : k + 8]) for k in range(3)
+    )  # the 3 runs of 8 of its 10 words; nothing of the tie's nor of the unknown time's
+    # the same whatever the order of the removed and the kept posts
+    order = [3, 1, 2, 0]
+    again = RemovedWords.of(removed.gather(order), 8, at.gather(order))
+    assert again.find(kept.gather(order), kept_at.gather(order))[1].equals(held)
+    out = words.without(held).cut(kept)
+    assert out.to_list() == [f"x {first}", f"y {MARK}", f"z {MARK}", None]
+    assert words.cut(kept).to_list()[0] == f"x {MARK}"  # without the exception it was cut
