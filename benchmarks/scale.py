@@ -113,9 +113,16 @@ def ingest_ours(n: int, folder: str, engine: str = "memory") -> list[Figure]:
             write_table(getattr(res, table), out / f"{table}.parquet", table, schema.INTERIM)
         write_parquet(res.rejects, out / "rejects.parquet")
         if engine == "streaming":
-            sink_posts(res.posts, [tables], res.names, out / "posts.parquet", params.batch_rows)
+            sink_posts(
+                res.posts,
+                [tables],
+                res.names,
+                out / "posts.parquet",
+                params.batch_rows,
+                edits=res.text_edits,
+            )
         else:
-            posts = posts_in_memory(res.posts, [tables], res.names)
+            posts = posts_in_memory(res.posts, [tables], res.names, res.text_edits)
             write_table(posts, out / "posts.parquet", "posts", schema.INTERIM)
         return res.posts.height
 

@@ -120,6 +120,12 @@ class IngestParams(Frozen):
     engine: Literal["memory", "streaming"] = "memory"
     #: Posts whose texts the streaming engine holds at once.
     batch_rows: int = Field(20_000, ge=1)
+    #: A run of this many consecutive words (holding a letter) of a post removed for privacy
+    #: is cut from every kept text that repeats it (a reply quoting a minor or an erased
+    #: person: ``analysis.ingest_quotes``), unless a kept post wrote it before the removed
+    #: post did. 8, as the publication check's quotes (``publish.MIN_QUOTE_WORDS``); fewer
+    #: cuts more common phrases of other people.
+    removed_quote_words: int = Field(8, ge=3)
 
 
 class DemoParams(Frozen):

@@ -11,7 +11,10 @@ What happens to every dump, in order (the README's privacy section explains why)
    an account whose only row was rejected is removed too (its age and consent are unknown).
 3. **Detaching** — a reply whose parent was rejected or removed keeps its text but loses the
    link; it stays addressed to the parent's author, or to the non-participant placeholder when
-   that author was removed.
+   that author was removed. What kept texts quote of posts removed for privacy is cut: quote
+   lines and blocks below a removed post, and any run of ``ingest.removed_quote_words`` words
+   of a removed post in any kept text, unless a kept post wrote it before the removed post did
+   (``analysis.ingest_quotes``; ``posts.removed_text_cut`` counts the posts cut).
 4. **Non-participants** — accounts that authored nothing in the dump get no row: every
    reference to them points at one placeholder, ``schema.NONPARTICIPANT_ID``.
 5. **Pseudonyms and scrubbing** — every id is replaced by a keyed pseudonym, texts are scrubbed,
@@ -48,10 +51,11 @@ from datetime import datetime
 import polars as pl
 
 from analysis import ingest_checks as checks
-from analysis import privacy, schema
+from analysis import ingest_quotes, privacy, schema
 from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest_dump import IngestResult, Source, one_source
 from analysis.ingest_names import redactor_for
+from analysis.sources.base import ROW
 
 #: Reject reasons that mark a record outside the scope of the canonical tables (a like of a post
 #: the export does not contain, a vote on a deleted post, a moderation vote, an item whose author
@@ -193,6 +197,7 @@ def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> Ingest
         # the removed accounts' digest prunes the embedding cache: a link table keeps it
         removed=result.removed,
         names=result.names,
+        text_edits=result.text_edits,
     )
 
 
@@ -229,7 +234,9 @@ def ingest(
     from analysis.ingest_texts import posts_in_memory
 
     result = plan(sources, key, opt_out, params, privacy_params, now, links)
-    posts = posts_in_memory(result.posts, [src.tables for src in sources], result.names)
+    posts = posts_in_memory(
+        result.posts, [src.tables for src in sources], result.names, result.text_edits
+    )
     schema.validate(posts, "posts", schema.INTERIM, now=now)
     return replace(result, posts=posts)
 
@@ -263,6 +270,18 @@ def plan(
             else None
         )
         results = _check_sources(sources, key, opt_out, params, now, pending, links)
+        # every dump's removed posts known: their words are cut from every kept text
+        text_edits, n_cut = ingest_quotes.edits(
+            [src.tables for src in sources],
+            [r.posts[ROW] for r in results],
+            [r.removed_rows for r in results],
+            [r.below_removed for r in results],
+            params.removed_quote_words,
+            batch_rows,
+            now,
+        )
+        for r, n in zip(results, n_cut, strict=True):
+            r.counts["posts"]["removed_text_cut"] = n
         names = pending.result() if pending is not None else None
     finally:
         # a failed check raises at once, not after the redactor is built (seconds per 100k
@@ -280,6 +299,7 @@ def plan(
         reactions=pl.concat([r.reactions for r in results]),
         rejects=pl.concat([r.rejects for r in results]),
         names=names,
+        text_edits=text_edits,
     )
     for r, src in zip(results, sources, strict=True):
         out.counts[src.namespace] = r.counts

@@ -3,7 +3,8 @@
 :func:`skeleton` stands the posts without their texts (every other column, plus each text's
 length). :func:`one_source` takes one dump through the steps the docstring of
 ``analysis.ingest`` lists: the checks (``analysis.ingest_checks``), the privacy removals, the
-detaching of replies whose parent went, the non-participants, the reactions' checks and the
+detaching of replies whose parent went (their quotes of removed posts are cut later:
+``analysis.ingest_quotes``), the non-participants, the reactions' checks and the
 pseudonyms (``analysis.ingest_pseudonyms``), counting every row. ``analysis.ingest.plan`` runs
 it on every dump of a run and assembles the interim tables.
 """
@@ -18,7 +19,7 @@ from datetime import datetime
 import polars as pl
 
 from analysis import ingest_checks as checks
-from analysis import ingest_pseudonyms, privacy, privacy_opt_out, schema
+from analysis import ingest_pseudonyms, ingest_quotes, privacy, privacy_opt_out, schema
 from analysis.config import IngestParams
 from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
 
@@ -49,6 +50,14 @@ class IngestResult:
     removed: list[str] = field(default_factory=list)
     #: The name redactor of the run, for the texts (None: names are not redacted).
     names: privacy.NameRedactor | None = None
+    #: Raw rows (``_row``) of the posts removed for privacy, and of the kept posts below one
+    #: (``ingest_quotes.below_removed``): per dump, for the quotes' cut. Never written out.
+    removed_rows: pl.Series = field(default_factory=lambda: pl.Series(ROW, [], pl.UInt32))
+    below_removed: pl.Series = field(default_factory=lambda: pl.Series(ROW, [], pl.UInt32))
+    #: Kept texts that held words of posts removed for privacy, those words cut (``_src``,
+    #: ``_row``, ``text``: raw, before scrubbing; ``ingest_quotes.edits``). Never written out:
+    #: ``analysis.ingest_texts`` puts them in place of the raw texts.
+    text_edits: pl.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -212,6 +221,11 @@ def one_source(
     if removed_opt:
         log.info("%s: removing %d opted-out account(s) and all they wrote", ns, len(removed_opt))
 
+    # the raw rows of every post of a removed account (rejected ones too: their words are the
+    # person's) and of every post below one: their quotes are cut from the kept texts later
+    removed_rows, below_rows = ingest_quotes.below_removed(
+        t.posts.select("post_id", "parent_post_id", "account_id"), removed
+    )
     by_removed = pl.col("account_id").is_in(list(removed)).fill_null(False)
     counts["posts"]["removed_privacy"] = posts.filter(by_removed).height
     gone_posts = posts.filter(by_removed).select("post_id", "account_id")
@@ -373,4 +387,6 @@ def one_source(
         removed=sorted(
             privacy.pseudonym(key, ns, "account", r, privacy.ACCOUNT_PREFIX) for r in removed
         ),
+        removed_rows=removed_rows,
+        below_removed=below_rows,
     )

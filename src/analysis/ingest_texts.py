@@ -1,7 +1,9 @@
 """Stage ``ingest`` (texts): the posts' texts scrubbed and joined to the skeleton ingest kept.
 
 ``ingest.plan`` takes every decision on the posts without their texts (validation, removals,
-detaching, non-participants, pseudonyms). What is left is per row: scrub each kept text, drop
+detaching, non-participants, pseudonyms, and which kept texts hold words of posts removed for
+privacy: ``analysis.ingest_quotes``). What is left is per row: put those texts in place
+(:func:`with_edits`), scrub each kept text, drop
 the labels that name someone, and put the row in the skeleton's order. The two engines of
 ``ingest.engine`` do exactly that with the same functions (:func:`scrub_texts`,
 :func:`assemble`):
@@ -48,6 +50,21 @@ def scrub_texts(texts: pl.DataFrame, names: privacy.NameRedactor | None) -> pl.D
     return out
 
 
+def with_edits(batch: pl.DataFrame, src: int, edits: pl.DataFrame | None) -> pl.DataFrame:
+    """A batch of source ``src``'s raw texts with the texts ``ingest_quotes.edits`` changed
+    (words of posts removed for privacy cut) in place of the raw ones."""
+    if edits is None or edits.height == 0:
+        return batch
+    mine = edits.filter(pl.col(SRC) == src).select(ROW, pl.col("text").alias("_edited"))
+    if mine.height == 0:
+        return batch
+    return (
+        batch.join(mine, on=ROW, how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_edited", "text").alias("text"))
+        .drop("_edited")
+    )
+
+
 def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
     """Interim posts: the skeleton's rows, in its order, with their scrubbed texts."""
     # the join carries only the keys, the skeleton's other columns are set beside its result as
@@ -64,13 +81,16 @@ def posts_in_memory(
     skeleton: pl.DataFrame,
     tables: Sequence[SourceTables],
     names: privacy.NameRedactor | None,
+    edits: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
-    """``ingest.engine: memory``: every kept text scrubbed at once, then joined."""
+    """``ingest.engine: memory``: every kept text scrubbed at once, then joined. ``edits``:
+    the plan's ``text_edits`` (kept texts with removed people's words cut)."""
     parts = [pl.DataFrame(schema=_TEXTS)]
     for i, t in enumerate(tables):
         rows = skeleton.filter(pl.col(SRC) == i).select(ROW)
         for batch in t.text_batches(None):
             kept = batch.join(rows, on=ROW, how="semi", maintain_order="left")
+            kept = with_edits(kept, i, edits)
             parts.append(kept.select(pl.lit(i, dtype=pl.UInt32).alias(SRC), ROW, *TEXT_COLUMNS))
     return assemble(skeleton, scrub_texts(pl.concat(parts), names))
 
@@ -82,11 +102,13 @@ def sink_posts(
     path: Path | str,
     batch_rows: int,
     on_batch: Callable[[int], None] | None = None,
+    edits: pl.DataFrame | None = None,
 ) -> int:
     """``ingest.engine: streaming``: write the interim posts to ``path``, ``batch_rows`` texts
     at a time; returns the rows written.
 
     ``on_batch`` is told how many texts each step holds (the tests check the bound with it).
+    ``edits``: the plan's ``text_edits`` (kept texts with removed people's words cut).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -99,7 +121,7 @@ def sink_posts(
             rows = skeleton.filter(pl.col(SRC) == i).select(ROW, POS)
             for j, batch in enumerate(t.text_batches(batch_rows)):
                 seen(batch.height)
-                kept = batch.join(rows, on=ROW, how="inner")
+                kept = with_edits(batch.join(rows, on=ROW, how="inner"), i, edits)
                 done = scrub_texts(kept, names).select(
                     pl.lit(i, dtype=pl.UInt32).alias(SRC),
                     ROW,

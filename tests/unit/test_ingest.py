@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -342,6 +342,121 @@ def test_a_removal_in_one_dump_removes_the_linked_identity_in_every_dump(flag) -
     assert one["posts"]["removed_privacy"] == 3  # a's p1 and p4, the minor's p3
     assert not reconcile(one) and not reconcile(res.counts["two"])
     assert res.counts["two"]["accounts"]["removed_linked"] == 0
+
+
+SECRET = "KIDSECRET I am 13 and I go to Springfield Elementary, room 4B"
+
+
+@pytest.mark.parametrize("how", ["minor", "opt_out"])
+def test_kept_texts_lose_the_words_of_posts_removed_for_privacy(how) -> None:
+    """A reply quoting a removed post (a minor's, or an erased person's) keeps its own words
+    only: quote lines below the removed post go, and a run of the removed post's words goes
+    from any kept text, linked or not; quotes of people who stay are kept."""
+    opt_out = {privacy_opt_out.opt_out_digest("b", KEY)} if how == "opt_out" else set()
+    author = "kid" if how == "minor" else "b"
+    post = dict(platform="demo", created_at=T)
+    extra = [
+        dict(post, post_id="s1", account_id=author, kind="post", text=SECRET),
+        dict(
+            post,
+            post_id="s2",
+            account_id="a",
+            kind="reply",
+            parent_post_id="s1",
+            text=f"> {SECRET}\n> short quoted line\nwow, be careful",
+        ),
+        dict(  # two levels down: the quote of the quote goes too
+            post,
+            post_id="s3",
+            account_id="lurker",
+            kind="reply",
+            parent_post_id="s2",
+            text="> > KIDSECRET I am 13\n> wow, be careful\n<blockquote>x</blockquote>agreed",
+        ),
+        dict(  # no link to the removed post, the words pasted: the run of 8 words goes
+            post,
+            post_id="s4",
+            account_id="lurker",
+            kind="post",
+            text=f"someone wrote: {SECRET.lower()} (!)",
+        ),
+        dict(  # a quote of someone who stays, below a kept post: kept as written
+            post,
+            post_id="s5",
+            account_id="lurker",
+            kind="reply",
+            parent_post_id="p1",
+            text="> Hello there\nhi",
+        ),
+    ]
+    res = _run(_tables(extra_posts=extra), opt_out)
+    text = dict(zip(res.posts["post_id"], res.posts["text"], strict=True))
+    assert text[pid("s2")] == "wow, be careful"
+    assert text[pid("s3")] == "agreed"
+    assert text[pid("s4")] == "someone wrote: [quote removed] (!)"
+    assert text[pid("s5")] == "> Hello there\nhi"
+    assert not any("kidsecret" in t.lower() for t in res.posts["text"].drop_nulls())
+    c = res.counts["demo"]
+    assert c["posts"]["removed_text_cut"] == 3
+    assert not reconcile(c)
+
+
+COMMON = "honestly I think the new bus timetable is a disaster for everyone"
+ONCE = "my grandmother grew prize winning tomatoes on that allotment"
+
+
+def test_a_phrase_kept_people_wrote_before_the_removed_post_stays_and_their_own_words_go() -> None:
+    """A run of a minor's words is theirs only if no kept post wrote it earlier: a phrase
+    several kept authors wrote before the minor's post stays in everyone's text, and so does
+    one a single kept post wrote an hour before; the minor's own sentence, quoted later, goes."""
+    day = timedelta(days=1)
+    post = dict(platform="demo", kind="post")
+    extra = [
+        dict(post, post_id="c1", account_id="a", created_at=T - 3 * day, text=f"{COMMON}."),
+        dict(post, post_id="c2", account_id="b", created_at=T - day, text=f"yes, {COMMON}!"),
+        dict(post, post_id="o1", account_id="b", created_at=T - day / 24, text=f"{ONCE}!"),
+        dict(
+            post,
+            post_id="k1",
+            account_id="kid",
+            created_at=T,
+            text=f"{COMMON}. {SECRET}. Also {ONCE}.",
+        ),
+        dict(
+            post,
+            post_id="q1",
+            account_id="lurker",
+            created_at=T + day,
+            text=f"they wrote {SECRET.lower()}, and {COMMON}, and {ONCE}",
+        ),
+    ]
+    res = _run(_tables(extra_posts=extra))
+    text = dict(zip(res.posts["post_id"], res.posts["text"], strict=True))
+    assert text[pid("c1")] == f"{COMMON}."  # (a) written before the minor, by several
+    assert text[pid("c2")] == f"yes, {COMMON}!"
+    assert text[pid("o1")] == f"{ONCE}!"  # (c) the one earlier use keeps its text
+    # (b) the minor's own sentence goes; the phrases others wrote first stay
+    assert text[pid("q1")] == f"they wrote [quote removed], and {COMMON}, and {ONCE}"
+    assert res.counts["demo"]["posts"]["removed_text_cut"] == 1
+
+
+def test_a_removed_post_of_unknown_time_comes_before_every_kept_post() -> None:
+    """A minor's post dated out of range (rejected, still removed): its time says nothing, so
+    its words quoted by a kept post go, as if it came first."""
+    extra = [
+        dict(
+            post_id="k9",
+            platform="demo",
+            account_id="kid",
+            kind="post",
+            created_at=datetime(2999, 1, 1, tzinfo=UTC),
+            text=SECRET,
+        ),
+        dict(post_id="q9", platform="demo", account_id="a", kind="post", created_at=T, text=SECRET),
+    ]
+    res = _run(_tables(extra_posts=extra), max_reject_share=0.9)
+    text = dict(zip(res.posts["post_id"], res.posts["text"], strict=True))
+    assert text[pid("q9")] == "[quote removed]"
 
 
 # --------------------------------------------------------------------------- issue 13, item 1

@@ -129,6 +129,8 @@ def test_bad_input_gives_the_same_rejects(small_demo, tmp_path, monkeypatch) -> 
     assert "reply dated before its parent" not in reasons
     counts = json.loads((streaming / paths.INGEST_COUNTS).read_text())["sources"]
     assert next(iter(counts.values()))["accounts"]["removed_minor"] == 1
+    # the minor's words cut from kept texts, the same in both engines
+    assert next(iter(counts.values()))["posts"]["removed_text_cut"] > 0
 
 
 def test_a_minor_in_one_dump_is_removed_from_every_dump_the_link_table_joins(
@@ -184,6 +186,7 @@ def test_streaming_holds_at_most_batch_rows_texts(small_demo, tmp_path) -> None:
             tmp_path / f"posts-{n_posts}.parquet",
             64,
             held[n_posts].append,
+            edits=res.text_edits,
         )
         assert n == res.posts.height
         # pass 1 reads every raw text once, pass 2 one bucket per 64 written posts
@@ -207,7 +210,9 @@ def test_memory_engine_of_the_library_matches_the_streaming_sink(small_demo, tmp
     tables = read_source("canonical", dump, lazy_text=True)
     params = IngestParams(engine="streaming", batch_rows=100, max_reject_share=0.5)
     res = plan([Source("demo", tables)], KEY, set(), params, PrivacyParams(), NOW)
-    sink_posts(res.posts, [tables], res.names, tmp_path / "posts.parquet", 100)
+    sink_posts(
+        res.posts, [tables], res.names, tmp_path / "posts.parquet", 100, edits=res.text_edits
+    )
     assert_frame_equal(pl.read_parquet(tmp_path / "posts.parquet"), eager.posts)
     for table in ("accounts", "reactions", "rejects"):
         assert_frame_equal(getattr(res, table), getattr(eager, table))

@@ -105,10 +105,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     tables = [s.tables for s in sources]
     if ing.engine == "streaming":
         sink_posts(
-            result.posts, tables, result.names, paths.INTERIM_TABLES["posts"], ing.batch_rows
+            result.posts,
+            tables,
+            result.names,
+            paths.INTERIM_TABLES["posts"],
+            ing.batch_rows,
+            edits=result.text_edits,
         )
     else:
-        posts = posts_in_memory(result.posts, tables, result.names)
+        posts = posts_in_memory(result.posts, tables, result.names, result.text_edits)
         write_table(posts, paths.INTERIM_TABLES["posts"], "posts", schema.INTERIM)
     write_parquet(result.rejects, paths.REJECTS)
     reasons = (
