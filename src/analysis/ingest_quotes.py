@@ -91,7 +91,7 @@ def below_removed(posts: pl.DataFrame, removed: set[str]) -> tuple[pl.Series, pl
 
     ``posts``: the dump's raw posts (``post_id``, ``parent_post_id``, ``account_id``, one row
     each, in raw order, so a row number is its ``_row``); ``removed``: the raw ids of the
-    accounts removed for privacy. A parent id names the last raw row of that id (as ingest's
+    accounts removed for privacy. A parent id names the first raw row of that id (as ingest's
     parents' authors do). Ancestors are followed by pointer jumping (log2(depth) numpy
     gathers); cycles end it like a root.
     """
@@ -100,7 +100,7 @@ def below_removed(posts: pl.DataFrame, removed: set[str]) -> tuple[pl.Series, pl
         posts.select(pl.col("post_id").alias("parent_post_id"))
         .with_row_index("_up")
         .filter(pl.col("parent_post_id").is_not_null())
-        .unique("parent_post_id", keep="last")
+        .unique("parent_post_id", keep="first")
     )
     up = (
         posts.select("parent_post_id")

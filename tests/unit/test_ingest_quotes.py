@@ -44,8 +44,9 @@ def test_below_removed_follows_every_ancestor_and_stops_at_cycles() -> None:
     )
     gone, below = below_removed(posts, {"kid"})
     assert gone.to_list() == [0]
-    # the last row of p0 is an adult's: a parent id names the last raw row of that id
-    assert below.to_list() == []
+    # a later row of p0 is an adult's, rejected as a duplicate: a parent id names the first raw
+    # row of that id, the one the checks keep (the kid's)
+    assert below.to_list() == list(range(1, n))
     gone, below = below_removed(posts.head(n + 3), {"kid"})
     assert gone.to_list() == [0] and below.to_list() == list(range(1, n))
 
