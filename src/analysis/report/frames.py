@@ -86,8 +86,11 @@ def privacy_removals(ingest: Mapping[str, Any]) -> pl.DataFrame:
                 "removed_minor",
                 "removed_opt_out",
                 "removed_no_consent",
+                "removed_linked",
                 "removed_privacy",
                 "merged_nonparticipant",
+                "detached_replies",
+                "removed_text_cut",
                 "rejected",
             ):
                 if rule in c:
