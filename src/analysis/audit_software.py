@@ -25,6 +25,7 @@ EXAMPLE_NAMES = frozenset(
         "privacy_keys.py",
         "privacy_opt_out.py",
         "names.py",
+        "name_forms.py",
         "scrub.py",
         "scrub_names.py",
         "scrub_patterns.py",

@@ -1,8 +1,9 @@
 """Stage ``ingest``: the name redactor of a run, and the account rows it is built from.
 
 Every handle and display name of every dump (rejected account rows included) is redacted from
-every text of the run (``privacy.NameRedactor``), except names that are ordinary words of the
-run (written by several authors) or words the software itself writes (:data:`VOCABULARY`); names
+every text of the run (``privacy.NameRedactor``), also joined or re-separated
+(``analysis.name_forms``), except names and forms that are ordinary words of the run (written by
+several authors) or words the software itself writes (:data:`VOCABULARY`); names
 of the accounts ingest removes (minors, no consent, opted out, rejected) are redacted even then.
 ``analysis.ingest.plan`` builds it once per run (:func:`redactor_for`); the audit and the
 ``forget`` stage read the same account rows (:func:`account_rows`) and words (:func:`run_posts`).
@@ -14,7 +15,7 @@ from collections.abc import Sequence, Set
 
 import polars as pl
 
-from analysis import privacy, privacy_opt_out, schema
+from analysis import name_forms, privacy, privacy_opt_out, schema
 from analysis.sources.base import ROW, SourceTables
 
 #: Words of the canonical schema itself: a user called "answer" must not make column values suspect.
@@ -102,9 +103,11 @@ def redactor_for(
     names = [n for t in many for n in known_names(t)]
     variants = {v for n in names for v in privacy.name_variants(n)}
     candidates = privacy.ordinary_candidates(variants)
+    # the names joined and re-separated ("icecream", "ice cream" of "Ice Cream" or "ice_cream")
+    keys = sorted(name_forms.form_keys(variants))
     pairs = [pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})]
     for i, t in enumerate(many):
-        if not candidates:
+        if not candidates and not keys:
             break
         # as run_posts does: raw ids of two dumps may collide, authors stay distinct per dump
         authors = t.posts.select(
@@ -113,9 +116,11 @@ def redactor_for(
         for batch in t.text_batches(batch_rows):
             part = batch.select(authors.gather(batch[ROW]), "text")
             found = privacy.word_authors(part, candidates)
-            pairs = [pl.concat([*pairs, found], how="diagonal").unique()]
+            forms = name_forms.form_authors(part, keys)
+            pairs = [pl.concat([*pairs, found, forms], how="diagonal").unique()]
     protected = {
         v for t in many for n in removed_names(t, opt_out, key) for v in privacy.name_variants(n)
     }
+    protected |= name_forms.form_keys(protected)
     ordinary = (privacy.common_words(pairs[0]) | set(VOCABULARY)) - protected
     return privacy.NameRedactor(names, ordinary=ordinary)

@@ -24,6 +24,8 @@ from typing import Generic, TypeVar
 import polars as pl
 import regex
 
+from analysis.name_forms import form_key, name_forms
+
 
 def strip_invisible(text: str) -> str:
     """Remove every format character (Unicode category Cf) and every other default-ignorable one.
@@ -233,7 +235,9 @@ class NameRedactor:
     ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
     multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
     handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not
-    "mark"). Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
+    "mark"). A name of several parts is also found joined or re-separated
+    (``analysis.name_forms``: "Ada.Quill", "AdaQuill", "quill ada7"), in any case, unless that
+    form is in ``ordinary``. Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
     short to identify anyone. Matching is one dictionary lookup per token of the text.
     """
 
@@ -241,6 +245,8 @@ class NameRedactor:
         self, names: Iterable[str | None], min_len: int = 3, ordinary: Iterable[str] = ()
     ) -> None:
         skip = set(ordinary)
+        skip_folded = {w.casefold() for w in skip}  # a form is matched in any case
+        self.min_len = min_len
         #: folded first token -> (tokens to compare, separators, case-sensitive?)
         self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
         self.names: set[str] = set()
@@ -248,20 +254,33 @@ class NameRedactor:
         for name in names:
             if not name:
                 continue
-            for v in name_variants(name, min_len) - skip:
-                toks, seps = _tokens(skeleton(v))
-                joined = "".join(toks)
-                if len(joined) < min_len or not _has_letter(joined):
-                    continue
-                case_sensitive = len(toks) == 1 and not v.islower()
-                key = toks if case_sensitive else tuple(t.casefold() for t in toks)
-                entry = (key, seps, case_sensitive)
-                if entry not in seen:  # a set: a list lookup made 100k names take 30 s
-                    seen.add(entry)
-                    self.by_first.setdefault(toks[0].casefold(), []).append(entry)
-                self.names.add(v)
+            variants = name_variants(name, min_len)
+            for v in variants - skip:
+                self._add(v, False, seen)
+            # the name joined and re-separated ("AdaQuill", "quill ada7"), in any case, as
+            # a name of several words is; a form that is an ordinary word of the dump is not
+            for v in variants:
+                for f in name_forms(v):
+                    if form_key(f) not in skip_folded:
+                        self._add(f, True, seen)
         for bucket in self.by_first.values():
             bucket.sort(key=lambda e: -len(e[0]))  # longest name first
+
+    def _add(
+        self, v: str, form: bool, seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]]
+    ) -> None:
+        """Add the name ``v``; a ``form`` (joined or re-separated) is matched in any case."""
+        toks, seps = _tokens(skeleton(v))
+        joined = "".join(toks)
+        if len(joined) < self.min_len or not _has_letter(joined):
+            return
+        case_sensitive = not form and len(toks) == 1 and not v.islower()
+        key = toks if case_sensitive else tuple(t.casefold() for t in toks)
+        entry = (key, seps, case_sensitive)
+        if entry not in seen:  # a set: a list lookup made 100k names take 30 s
+            seen.add(entry)
+            self.by_first.setdefault(toks[0].casefold(), []).append(entry)
+        self.names.add(v)
 
     def __bool__(self) -> bool:
         return bool(self.by_first)

@@ -238,6 +238,19 @@ PHONE_DASHES = "\u00b7\u2010-\u2015\u2027\u2043\u2212\u2219\u30fb"
 PHONE = re.compile(
     rf"(?<![\w+.])(?:\+|00)?\(?\d(?:[ \t\r\n.\-()/_{PHONE_DASHES}]{{0,3}}\d){{6,14}}(?!\d)"
 )
+# A US-shaped number 3-3-4 whose groups are joined by one other separator, the same twice:
+# "202,555,0143", "202:555:0143", "202~555~0143", "202'555'0143" (or "’"), "202|555|0143".
+# Decided by shape, not by separator: with a last group of four digits it is no number with
+# thousands separators (those group by three: "202,555,143", "1'234'567"), no time (2-2-2:
+# "12:30:45"), no ratio ("1:2:3") and no table row ("| 12 | 34 |" has spaces). Only that shape:
+# a list "202,555,0143,12" or "12:30:45:678" goes on with a separator and a digit and is kept.
+PHONE_OTHER_SEPS = ",:~'\u2019|"
+PHONE_GROUPED_BODY = "|".join(
+    rf"\d{{3}}{re.escape(c)}\d{{3}}{re.escape(c)}\d{{4}}" for c in PHONE_OTHER_SEPS
+)
+PHONE_GROUPED = re.compile(
+    rf"(?<![\w+.{PHONE_OTHER_SEPS}])(?:{PHONE_GROUPED_BODY})(?!\w|[.{PHONE_OTHER_SEPS}]\d)"
+)
 DECIMAL = re.compile(r"\d+\.\d+")
 WS = re.compile(r"[ \t\u00a0]+")
 
@@ -280,6 +293,7 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     t = URL.sub("[url]", t)
     t = REDDIT_USER.sub("[handle]", t)
     t = HANDLE.sub("[handle]", t)
+    t = PHONE_GROUPED.sub("[phone]", t)
     t = PHONE.sub(_phone, t)
     t = WS.sub(" ", t)
     if names is not None:

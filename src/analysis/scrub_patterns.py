@@ -21,7 +21,7 @@ import polars as pl
 
 from analysis import _unicode_unsafe
 from analysis.names import INVISIBLE_RS
-from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES
+from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES, PHONE_OTHER_SEPS
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
 _M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
@@ -45,6 +45,17 @@ REDDIT_USER = r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,
 _SEP = rf"[ \t\r\n.\-()/_{PHONE_DASHES}]"
 _DATE_SEP = rf"[\-./_{PHONE_DASHES}]"
 _OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
+#: ``privacy.PHONE_GROUPED``: its lookbehind a consumed prefix, its lookahead a consumed
+#: suffix (``${2}`` puts it back). A suffix may consume the prefix of the next number
+#: ("202,555,0143 202:555:0143"), so the step runs twice: the second pass finds every number
+#: the first skipped so (its left neighbour is then "[phone]", which consumes nothing).
+_OTHER_RS = {c: {"|": r"\|", "\u2019": r"\x{2019}"}.get(c, c) for c in PHONE_OTHER_SEPS}
+_OTHER = "".join(_OTHER_RS.values())
+_GROUPED = "|".join(rf"\d{{3}}{e}\d{{3}}{e}\d{{4}}" for e in _OTHER_RS.values())
+_PHONE_GROUPED = (
+    rf"(^|[^\w+.{_OTHER}])(?:{_GROUPED})($|[^\w.{_OTHER}]|[.{_OTHER}](?:$|\D))",
+    "${1}[phone]${2}",
+)
 #: (pattern, replacement) in the order of ``privacy.scrub_text``; each one's comment says how it
 #: differs from the Python pattern and why the difference cannot change a match.
 _STEPS: tuple[tuple[str, str], ...] = (
@@ -67,6 +78,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
     ),
     (REDDIT_USER, "${1}[handle]"),
     (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
+    _PHONE_GROUPED,
+    _PHONE_GROUPED,
     # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
     (r"(\d)(\D|$)", "${1}" + _M_END + "${2}"),
     (
@@ -96,8 +109,9 @@ _GATES: tuple[tuple[int, int, str], ...] = (
     (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
     (6, 7, "u[/_]"),
     (7, 8, "@"),
-    (8, 13, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
-    (13, 14, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
+    (8, 10, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
+    (10, 15, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
+    (15, 16, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
 )
 
 

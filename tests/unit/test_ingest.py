@@ -650,8 +650,9 @@ def test_reasons_quoting_raw_post_or_account_ids_show_id_instead() -> None:
     )
     res = _run(tables, max_reject_share=0.9)
     reasons = sorted(res.rejects["reason"].to_list())
-    # p12 and acct77 are raw ids; lurker is a raw id as well; p1 and a are shorter than 3
-    assert reasons == ["reply p1 to p99 of a", "vote on post <id> by <id>: <id>"], reasons
+    # p12 and acct77 are raw ids; p1 and a are shorter than 3; lurker is a raw id as well, and
+    # the display name "Lurk Er" written joined, which the name redactor takes first
+    assert reasons == ["reply p1 to p99 of a", "vote on post <id> by <id>: [user]"], reasons
 
 
 # --------------------------------------------------------------------------- issue 13, item 2

@@ -208,6 +208,13 @@ HARD_CASES = [
     ("call 202\u2010555\u20100143", "0143"),  # U+2010 hyphens
     ("call 202\u00b7555\u00b70143", "0143"),  # middle dots
     ("call +1 202 \u2212 555 \u2212 0143", "0143"),  # minus signs
+    # a 3-3-4 number with one other separator, twice (privacy.PHONE_GROUPED)
+    ("call 202,555,0143.", "0143"),
+    ("call 202:555:0143", "0143"),
+    ("call 202~555~0143", "0143"),
+    ("call 202'555'0143", "0143"),
+    ("call 202\u2019555\u20190143", "0143"),
+    ("call 202|555|0143 or 202,555,0143, 202:555:0143", "0143"),
     ("@Pat_Smith you are right", "Pat_Smith"),  # Stack Exchange comment reply
     ("@alice@mastodon.social said so", "alice"),  # Mastodon handle
     (
@@ -248,6 +255,11 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "Meet at home. Then we go At noon.",
         "Sold 2 at 3.5 each, version 2.0 at home.",
         "Look At This Dot",
+        # numbers a 3-3-4 phone's other separators also write: thousands, times, ratios, lists
+        "Paid 1,234,567 and 202,555,143 in 2024, ids 1,234,5678,9.",
+        "At 12:30:45 and 123:45:6789:0 the ratio was 1:2:3 (3:4).",
+        "Swiss 1'234'567 CHF, ~300~400 km, a|b|c and | 202 | 555 | 0143 |.",
+        "List 202,555,0143,12 and 202:555:0143:7 go on.",
     ],
 )
 def test_scrubber_keeps_ordinary_text(text: str) -> None:

@@ -372,3 +372,20 @@ def test_membership_by_binary_search_equals_is_in() -> None:
         for n_values in (0, probe.height):  # the search, and the hash route
             got = probe.select(_member(pl.col("t"), ref_set.sort(), n_values)).to_series()
             assert got.to_list() == want.to_list(), (size, n_values)
+
+
+def test_phones_with_other_separators_and_the_numbers_kept_agree() -> None:
+    """3-3-4 numbers with ",", ":", "~", "'", "’" or "|" (twice the same) are phones in both
+    engines; thousands, times, ratios and lists that go on are kept by both."""
+    texts = [
+        "a 202,555,0143 202,555,0143, 202:555:0143 202~555~0143.",
+        "202'555'0143\n202\u2019555\u20190143|x 202|555|0143",
+        "Paid 1,234,567 and 202,555,143; at 12:30:45 the ratio was 1:2:3",
+        "List 202,555,0143,12 and 202:555:0143:7 and x202,555,0143 and +202,555,0143",
+        "202,555,0143,a 202,555,0143.5",
+    ]
+    assert [privacy.scrub_text(t) for t in texts][:2] == [
+        "a [phone] [phone], [phone] [phone].",
+        "[phone]\n[phone]|x [phone]",
+    ]
+    _check(texts, None)

@@ -1,0 +1,91 @@
+"""A name of several parts written joined or re-separated: the forms the redactor adds.
+
+Used by ``analysis.names.NameRedactor`` (both scrubbing engines read its entries) and by stage
+``ingest``, which counts which forms are ordinary words of a run (``ingest_names``); reads and
+writes nothing.
+
+A display name "Ada Quill" is also written "Ada.Quill", "Ada-Quill", "Ada_Quill" or
+"AdaQuill"; a handle "quill_ada7" also "quill ada7", "quill-ada7", "quill.ada7" or
+"quillada7". A name's *parts* are its runs of letters and digits (``_`` separates them,
+as space, ".", "-" and "'" do); a name of two parts or more gets :data:`SEPARATORS` between them.
+
+A form of two common words can be prose ("ice cream" from a handle "ice_cream", "icecream"
+from a display name "Ice Cream", "covid-19" from "covid_19"): the rule for names that are
+ordinary words (``names.ordinary_words``) applies to every form. A form is known by its
+:func:`form_key`; a key that at least ``min_authors`` authors of the run write (counted by
+:func:`form_authors`, whatever the separators between the words) is ordinary and that form is
+not redacted. The name as written keeps the rule it always had.
+"""
+
+from __future__ import annotations
+
+import re
+
+import polars as pl
+
+#: what is put between the parts of a name: the space, ".", "-", "_" and nothing (joined)
+SEPARATORS = (" ", ".", "-", "_", "")
+#: a part of a name: a run of letters and digits (``_`` is a word character but separates)
+PART = re.compile(r"[^\W_]+", re.U)
+#: the same in Rust regex syntax (:func:`form_authors`)
+_PART_RS = r"[^\W_]+"
+
+
+def name_forms(name: str) -> set[str]:
+    """The name joined and re-separated by each of :data:`SEPARATORS`, the name itself left out.
+
+    ``name`` is one variant (``names.name_variants``); a name of one part has no other form.
+    """
+    parts = PART.findall(name)
+    if len(parts) < 2:
+        return set()
+    return {sep.join(parts) for sep in SEPARATORS} - {name}
+
+
+def form_key(form: str) -> str:
+    """The words of ``form`` as :func:`form_authors` counts them: parts lower-cased, one space
+    between them ("Ada-Quill", "ada_quill" -> "ada quill"; "AdaQuill" -> "adaquill")."""
+    return " ".join(PART.findall(form.casefold()))
+
+
+def form_keys(names: set[str] | list[str]) -> set[str]:
+    """The keys of every form of ``names`` (a run's name variants)."""
+    return {form_key(f) for n in names for f in name_forms(n)}
+
+
+def form_authors(posts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
+    """Distinct (``w``, ``account_id``) pairs: which author wrote which key (one or more words).
+
+    A text's words are its runs of letters and digits, lower-cased; a key of ``n`` words is
+    found among each ``n`` consecutive words whatever separates them ("ice cream", "ice-cream"
+    and "Ice.Cream" all count for "ice cream"). As ``names.word_authors``, over any part of the
+    posts (the pairs of the parts, made distinct, are those of the whole).
+    """
+    empty = pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
+    if not keys:
+        return empty
+    width = max(k.count(" ") + 1 for k in keys)
+    # a text without a key's first word as a substring holds no key (Aho-Corasick prefilter)
+    firsts = sorted({k.split(" ")[0][:4] for k in keys})
+    words = (
+        posts.lazy()
+        .select("account_id", pl.col("text").str.to_lowercase())
+        .filter(pl.col("text").str.contains_any(firsts))
+        .with_row_index("row")
+        .select("row", "account_id", pl.col("text").str.extract_all(_PART_RS).alias("w"))
+        .explode("w")
+        .collect()
+    )
+
+    def ahead(j: int) -> pl.Expr:  # the word j places on, null past the end of its text
+        return pl.when(pl.col("row").shift(-j) == pl.col("row")).then(pl.col("w").shift(-j))
+
+    grams = [
+        words.select(
+            "account_id",
+            pl.concat_str([pl.col("w"), *(ahead(j) for j in range(1, n))], separator=" "),
+        )
+        for n in range(1, width + 1)
+    ]
+    found = pl.concat(grams).filter(pl.col("w").is_in(pl.Series(sorted(keys)).implode()))
+    return found.unique().select("account_id", "w") if found.height else empty

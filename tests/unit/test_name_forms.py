@@ -1,0 +1,166 @@
+"""Names written joined or re-separated (analysis.name_forms): redacted like the name itself, by
+both engines, and kept where the form is an ordinary word or phrase of the dump."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from analysis import ingest_names, name_forms, scrub
+from analysis.privacy import NameRedactor, scrub_text
+from analysis.sources.base import SourceTables, frame
+
+NAMES = NameRedactor(["Nell Trent", "little_nell12", "Edwin Drood", "Mark"])
+
+FORMS = [
+    "thanks Nell.Trent",
+    "thanks Nell-Trent",
+    "thanks Nell_Trent",
+    "thanks NellTrent",
+    "thanks nelltrent",
+    "thanks NELL-TRENT",
+    "thanks nell.trent",
+    "thanks little nell12",
+    "thanks little-nell12",
+    "thanks littlenell12",
+    "thanks little.nell12",
+    "thanks LITTLE NELL12",
+    "thanks LittleNell12",
+    "thanks Edwin.Drood",
+    "thanks EdwinDrood",
+    "thanks Edwin_Drood",
+]
+
+#: prose near the names that must stay as it is: one part alone, the parts in another order or
+#: with something between them, a part glued to another word, a capitalised single name's case
+KEPT = [
+    "Nell is here and Trent too",
+    "Trent Nell and trent.nell",
+    "Nell, Trent",
+    "little nell",
+    "little nell 12",
+    "nell12 little",
+    "NellTrenton and xNellTrent",
+    "mark it, Edwin",
+    "the drood edwin case",
+]
+
+
+@pytest.mark.parametrize("text", FORMS)
+def test_a_name_joined_or_re_separated_is_redacted(text: str) -> None:
+    assert scrub_text(text, NAMES) == "thanks [user]"
+    assert NAMES.mentions(text)
+
+
+@pytest.mark.parametrize("text", KEPT)
+def test_prose_around_the_parts_of_a_name_is_kept(text: str) -> None:
+    assert scrub_text(text, NAMES) == text
+
+
+def test_both_engines_agree_on_the_forms_and_the_prose() -> None:
+    texts = [*FORMS, *KEPT, "Nell-Trent's and nelltrent-style, littlenell12.xyz", None]
+    got = scrub.scrub_series(pl.Series(texts, dtype=pl.String), NAMES).to_list()
+    assert got == [scrub_text(t, NAMES) for t in texts]
+    hit = scrub.mentions_series(pl.Series(texts, dtype=pl.String), NAMES).to_list()
+    assert hit == [t is not None and NAMES.mentions(t) for t in texts]
+
+
+def test_forms_of_a_name_and_their_keys() -> None:
+    assert name_forms.name_forms("Nell Trent") == {
+        "Nell.Trent",
+        "Nell-Trent",
+        "Nell_Trent",
+        "NellTrent",
+    }
+    assert name_forms.name_forms("little_nell12") == {
+        "little nell12",
+        "little.nell12",
+        "little-nell12",
+        "littlenell12",
+    }
+    assert name_forms.name_forms("nell") == set()  # one part: no other form
+    assert {name_forms.form_key(f) for f in name_forms.name_forms("Nell Trent")} == {
+        "nell trent",
+        "nelltrent",
+    }
+
+
+def test_a_form_that_is_an_ordinary_word_is_kept_the_name_as_written_is_not() -> None:
+    # "icecream" and "covid 19" are words of the dump: those forms stay, the others go
+    red = NameRedactor(["Ice Cream", "covid_19"], ordinary={"icecream", "covid 19"})
+    assert scrub_text("Ice Cream, icecream, Icecream, ice-cream", red) == (
+        "[user], icecream, Icecream, [user]"
+    )
+    assert scrub_text("covid_19, covid-19, COVID 19, covid19", red) == (
+        "[user], covid-19, COVID 19, [user]"
+    )
+    texts = ["Ice Cream, icecream, Icecream, ice-cream", "covid_19, covid-19, COVID 19, covid19"]
+    got = scrub.scrub_series(pl.Series(texts), red).to_list()
+    assert got == [scrub_text(t, red) for t in texts]
+
+
+def test_form_authors_counts_a_phrase_whatever_separates_its_words() -> None:
+    posts = pl.DataFrame(
+        {
+            "account_id": ["a", "b", "c", "d", "e"],
+            "text": ["Ice Cream!", "ice-cream", "ICE.CREAM", "nice creams", "IceCream"],
+        }
+    )
+    pairs = name_forms.form_authors(posts, ["ice cream", "icecream"])
+    assert sorted(pairs.iter_rows()) == [
+        ("a", "ice cream"),
+        ("b", "ice cream"),
+        ("c", "ice cream"),
+        ("e", "icecream"),
+    ]
+    assert name_forms.form_authors(posts, []).height == 0
+
+
+def _dump(texts: list[str], is_minor: bool = False) -> SourceTables:
+    """A dump of one account (handle "ice_cream", display name "Nell Trent") and ten authors
+    of ``texts``."""
+    accounts = frame(
+        [
+            dict(
+                account_id="k0",
+                platform="x",
+                handle="ice_cream",
+                display_name="Nell Trent",
+                is_minor=is_minor,
+            )
+        ],
+        "accounts",
+    )
+    posts = frame(
+        [
+            dict(post_id=f"p{i}", platform="x", account_id=f"w{i % 10}", kind="post", text=t)
+            for i, t in enumerate(texts)
+        ],
+        "posts",
+    )
+    return SourceTables(
+        accounts=accounts,
+        posts=posts,
+        reactions=frame([], "reactions"),
+        rejects=pl.DataFrame(),
+        n_read={},
+        platform="x",
+    )
+
+
+#: ten authors write "ice cream" and "icecream": ordinary words of the dump
+ORDINARY = [f"I love ice cream and icecream {i}" for i in range(10)]
+
+
+def test_ingest_keeps_forms_many_authors_write_and_redacts_the_rest() -> None:
+    red = ingest_names.redactor_for(_dump(ORDINARY))
+    assert scrub_text("ice cream, icecream, Ice-Cream", red) == "ice cream, icecream, Ice-Cream"
+    assert scrub_text("ice_cream and NellTrent", red) == "[user] and [user]"
+    # written by three authors only: the forms are the name's, not words of the dump
+    red = ingest_names.redactor_for(_dump(ORDINARY[:3]))
+    assert scrub_text("ice cream, icecream", red) == "[user], [user]"
+
+
+def test_forms_of_a_removed_account_are_redacted_even_when_ordinary() -> None:
+    red = ingest_names.redactor_for(_dump(ORDINARY, is_minor=True))
+    assert scrub_text("ice cream, icecream, ice_cream", red) == "[user], [user], [user]"
