@@ -226,13 +226,19 @@ def test_redactor_entries_are_those_of_the_per_name_reference() -> None:
     expected: dict[str, set] = {}
     for name in TRICKY_NAMES:
         for v in _name_variants_reference(name):
-            toks, seps = _tokens_reference(_skeleton_reference(v))
-            joined = "".join(toks)
-            if len(joined) < 3 or not any(ch.isalpha() for ch in joined):
-                continue
-            cs = len(toks) == 1 and not v.islower()
-            key = toks if cs else tuple(t.casefold() for t in toks)
-            expected.setdefault(toks[0].casefold(), set()).add((key, seps, cs))
+            # the name as written, then joined and re-separated (matched in any case)
+            parts = re.findall(r"[^\W_]+", v)
+            forms = (
+                {sep.join(parts) for sep in (" ", ".", "-", "_", "")} if len(parts) > 1 else set()
+            )
+            for w, is_form in ((v, False), *((f, True) for f in sorted(forms - {v}))):
+                toks, seps = _tokens_reference(_skeleton_reference(w))
+                joined = "".join(toks)
+                if len(joined) < 3 or not any(ch.isalpha() for ch in joined):
+                    continue
+                cs = not is_form and len(toks) == 1 and not w.islower()
+                key = toks if cs else tuple(t.casefold() for t in toks)
+                expected.setdefault(toks[0].casefold(), set()).add((key, seps, cs))
     assert {k: set(v) for k, v in red.by_first.items()} == expected
     assert red.redact("thanks Ne\u200dll  Trent and \u0422om, not mark") == (
         "thanks [user] and [user], not [user]"
