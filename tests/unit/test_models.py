@@ -564,3 +564,41 @@ def test_a_bootstrap_draw_with_rho_exactly_zero_is_kept() -> None:
     assert rho == 0.0
     assert validity._or_nan(rho) == 0.0
     assert np.isnan(validity._or_nan(validity.spearman(np.ones(4), np.arange(4.0))))
+
+
+def test_own_replies_under_a_thread_add_no_depth_and_the_placeholder_is_no_replier() -> None:
+    """conversation: a chain of the root author's own replies under a thread one other person
+    joined adds no depth (before: 30 self-replies took thread_depth 0.79 -> 23.8); and an
+    answer from the non-participant placeholder (everyone outside the study) is no replier."""
+    base = [("r", "a", 50, None, None), ("b1", "b", 50.1, "r", None), ("c0", "c", 50, None, None)]
+
+    def scored(n_self: int, extra: tuple = ()) -> dict:
+        chain, parent = [], "r"
+        for k in range(n_self):  # a's own replies, each to the one before, under its root
+            chain.append((f"s{k}", "a", 50.2 + k * 0.01, parent, None))
+            parent = f"s{k}"
+        out = conversation.score(make_tables([*base, *chain, *extra]), ModelParams(), AS_OF)
+        return {r["account_id"]: r for r in out.iter_rows(named=True)}
+
+    a0, a30 = scored(0)["a"], scored(30)["a"]
+    assert a30["thread_depth"] == a0["thread_depth"] and a30["score"] == a0["score"]
+    # b answering again below a's reply does deepen it: someone else went further
+    deeper = scored(1, (("b2", "b", 50.5, "s0", None),))["a"]
+    assert deeper["thread_depth"] > a0["thread_depth"]
+    # a reply from the placeholder counts for no one
+    lone = scored(0, (("x1", NP, 50.3, "c0", None),))["c"]
+    assert lone["n_repliers"] == 0 and lone["c_repliers"] == 0.0
+
+
+def test_klout_like_ranks_the_floor_of_silent_accounts_with_the_others() -> None:
+    """Silent participants get Klout's floor of 1 after the ranking: an active account whose
+    score is also 1 must share their percentile, not rank above them."""
+    from analysis.models import klout_like
+
+    posts = [("p", "a", 95, None, None), ("old", "s", 1, None, None), ("q", "b", 96, None, None)]
+    posts += [("r", "c", 97, "q", None)]
+    out = klout_like.score(make_tables(posts), ModelParams(), AS_OF)
+    by = {r["account_id"]: r for r in out.iter_rows(named=True)}
+    assert by["a"]["score"] == by["s"]["score"] == 1.0  # active, drew nothing; silent (floor)
+    assert by["a"]["score_pct"] == by["s"]["score_pct"]
+    assert by["b"]["score_pct"] > by["a"]["score_pct"]

@@ -8,12 +8,14 @@ the score is their plain sum (equal weights, a documented choice, not a fitted o
 * ``c_reciprocal``: partners in a reciprocal exchange, A answered B and B answered A (each pair
   counted once, with the weight of the older of the two directions' latest replies);
 * ``c_threads``: depth of the threads it started that others joined (sum over its root posts
-  with at least one reply by someone else of the root's weight times the thread's depth in reply
-  levels);
+  with at least one reply by someone else of the root's weight times the depth, in reply levels,
+  of the deepest post someone else wrote there: its own replies below do not deepen it);
 * ``c_h_index``: h-index on replies: h of its posts drew at least h (weighted) replies from others.
 
-Posting alone adds nothing here: an unanswered post has no repliers, no partner and no depth.
-Replies to the non-participant placeholder go nowhere (it can never answer back).
+Posting alone adds nothing here: an unanswered post has no repliers, no partner and no depth,
+and a chain of its own replies under a thread adds no depth. The non-participant placeholder is
+nobody: replies to it go nowhere (it can never answer back), and it is never a replier (an answer
+to a question of someone outside the study is credited by no one).
 """
 
 from __future__ import annotations
@@ -155,7 +157,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     half_life, window = common.timing(p)
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
     edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
-        pl.col("dst") != schema.NONPARTICIPANT_ID
+        (pl.col("dst") != schema.NONPARTICIPANT_ID) & (pl.col("src") != schema.NONPARTICIPANT_ID)
     )
 
     # Distinct repliers, each with the weight of their latest reply.
@@ -184,13 +186,18 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     )
     structure = thread_structure(conv)
     root_of = structure.select("post_id", "root_post_id")
-    thread_max = (
-        structure.filter(pl.col("depth").is_not_null())
-        .group_by("root_post_id")
-        .agg(depth=pl.col("depth").max())
-    )
     roots = conv.filter(pl.col("parent_post_id").is_null()).select(
         pl.col("post_id").alias("root_post_id"), "account_id", "w"
+    )
+    # the deepest post by someone other than the root's author: a chain of the author's own
+    # replies under a thread that one other person joined adds no depth
+    thread_max = (
+        structure.filter(pl.col("depth").is_not_null())
+        .join(conv.select("post_id", pl.col("account_id").alias("_by")), on="post_id")
+        .join(roots.select("root_post_id", "account_id"), on="root_post_id")
+        .filter(pl.col("_by") != pl.col("account_id"))
+        .group_by("root_post_id")
+        .agg(depth=pl.col("depth").max())
     )
     others_joined = (
         edges.filter(pl.col("channel") == semantics.CONVERSATION)

@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING
 import polars as pl
 from pydantic import Field
 
+from analysis import schema
 from analysis.config import Frozen
 from analysis.models import common
-from analysis.models.base import Model, Tables
+from analysis.models.base import Model, Tables, percentile
 from analysis.models.params import ModelParams, model_params, own_params
 
 NAME = "klout_like"
@@ -77,7 +78,10 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .filter(pl.col("actor_account_id") != pl.col("account_id"))
         .select(pl.col("actor_account_id").alias("actor"), "account_id")
     )
-    engagers = pl.concat([edges, reactors]).unique()
+    # distinct people: the non-participant placeholder (everyone outside the study) is not one
+    engagers = (
+        pl.concat([edges, reactors]).filter(pl.col("actor") != schema.NONPARTICIPANT_ID).unique()
+    )
     n_engagers = engagers.group_by("account_id").agg(n_engagers=pl.len())
     reactions = (
         common.post_reactions(posts, tables.reactions, as_of)
@@ -137,10 +141,11 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     ).with_columns(score=pl.sum_horizontal("c_base", "c_reach", "c_amplification", "c_network"))
     missing = missing + excluded
     out = common.finish(per, tables, NAME, as_of, None, window, missing)
-    # Participants silent for 90 days get Klout's floor of 1, not 0.
+    # Participants silent for 90 days get Klout's floor of 1, not 0; ranked again with it (an
+    # active account that drew nothing, score 1, ties with them instead of ranking above them)
     return out.with_columns(
         c_base=pl.lit(1.0), score=pl.when(pl.col("n_obs") == 0).then(1.0).otherwise(pl.col("score"))
-    )
+    ).with_columns(score_pct=percentile(pl.col("score")))
 
 
 if TYPE_CHECKING:  # a type checker verifies this module against the model protocol
