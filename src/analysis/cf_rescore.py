@@ -150,15 +150,18 @@ def rescore_group(
         .join(pl.concat(cf_rows), on=["_m", "account_id"])
         .sort("_m", "_o")
     )
-    pct_frozen = [
-        frozen_percentile(frozen[name], b, c)
-        for name, b, c in zip(
-            joined["model"], joined["score_base"], joined["score_cf"], strict=True
-        )
-    ]
-    return joined.with_columns(pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64)).select(
-        list(RESCORE_SCHEMA)
+    triples = list(
+        zip(joined["model"], joined["score_base"].fill_null(0.0), joined["score_cf"], strict=True)
     )
+    pct_frozen = [frozen_percentile(frozen[name], b, c) for name, b, c in triples]
+    # the baseline ranked by the very same rule: an unchanged score gains exactly nothing (the
+    # model's own score_pct ties exactly, the frozen rule within 1e-9: a score of 1e-12 from old,
+    # decayed activity sat 24 points apart under the two rules)
+    pct_base_frozen = [frozen_percentile(frozen[name], b, b) for name, b, _ in triples]
+    return joined.with_columns(
+        pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64),
+        pct_base_frozen=pl.Series(pct_base_frozen, dtype=pl.Float64),
+    ).select(list(RESCORE_SCHEMA))
 
 
 def frozen_scores(baseline: dict[str, pl.DataFrame]) -> dict[str, np.ndarray]:
@@ -233,7 +236,9 @@ def rescore(
 
 
 #: What :func:`rescore` returns: ``pct_cf`` is re-ranked inside the altered tables (the old
-#: figure), ``pct_frozen`` ranks the altered score against everyone else's frozen baseline;
+#: figure, against ``pct_base``, the model's own percentile), ``pct_frozen`` ranks the altered
+#: score against everyone else's frozen baseline (against ``pct_base_frozen``, the baseline score
+#: ranked by the same rule);
 #: ``band_*``: the published band of a model that has one (null otherwise).
 RESCORE_SCHEMA = {
     "model": pl.String,
@@ -244,6 +249,7 @@ RESCORE_SCHEMA = {
     "pct_base": pl.Float64,
     "pct_cf": pl.Float64,
     "pct_frozen": pl.Float64,
+    "pct_base_frozen": pl.Float64,
     "band_base": pl.Int64,
     "band_cf": pl.Int64,
 }

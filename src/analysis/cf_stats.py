@@ -103,13 +103,14 @@ def ring_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str,
 
 
 def with_changes(changes: pl.DataFrame, floor_pct: float) -> pl.DataFrame:
-    """Add ``pts`` (frozen percentile points), ``rel`` (relative to the baseline percentile),
+    """Add ``pts`` (frozen percentile points: ``pct_frozen`` against the baseline ranked by the
+    same rule, ``pct_base_frozen``), ``rel`` (relative to that baseline percentile),
     ``z`` (score change in standard errors; null without one) and ``rel_old`` (the old figure:
     percentiles re-ranked inside the altered tables)."""
     return changes.with_columns(
-        pts=pl.col("pct_frozen") - pl.col("pct_base"),
-        rel=(pl.col("pct_frozen") - pl.col("pct_base"))
-        / pl.max_horizontal(pl.col("pct_base"), pl.lit(floor_pct)),
+        pts=pl.col("pct_frozen") - pl.col("pct_base_frozen"),
+        rel=(pl.col("pct_frozen") - pl.col("pct_base_frozen"))
+        / pl.max_horizontal(pl.col("pct_base_frozen"), pl.lit(floor_pct)),
         z=pl.when(pl.col("score_se") > 0).then(
             (pl.col("score_cf") - pl.col("score_base")) / pl.col("score_se")
         ),

@@ -310,7 +310,8 @@ def run_all(
         adv: adversary_curve(ch[adv], cf, cf.seed + 50 + i) for i, adv in enumerate(ADVERSARIES)
     }
     frozen_gaming = {
-        m: df.with_columns(pct_cf=pl.col("pct_frozen")) for m, df in ch["gaming"].items()
+        m: df.with_columns(pct_cf=pl.col("pct_frozen"), pct_base=pl.col("pct_base_frozen"))
+        for m, df in ch["gaming"].items()
     }
     out["volume"] = gaming_summary(frozen_gaming, cf.floor_pct) if frozen_gaming else {}
     out["legacy"] = {

@@ -172,6 +172,31 @@ def test_a_score_that_ignores_the_data_shows_zero_change() -> None:
     assert out["pts_ci"] == (0.0, 0.0)
 
 
+#: Scores of old, decayed activity: tiny but not zero (1e-12 .. 1e-11), and unchanged by any
+#: alteration of recent posts. The model's own percentile ties them exactly.
+TINY = _toy(
+    "tiny",
+    lambda p: (
+        p.select("account_id")
+        .unique()
+        .with_columns(score=pl.col("account_id").str.slice(3).cast(pl.Float64) * 1e-12)
+    ),
+)
+
+
+def test_an_unchanged_tiny_score_gains_nothing_under_the_frozen_ranking() -> None:
+    """The frozen rule ties scores within 1e-9; the model's score_pct ties them exactly. With
+    the model's percentile as the baseline, an unchanged score of 1e-12 moved by tens of
+    points (beer: +24 points for conversation, +11 for network, on unchanged scores)."""
+    out = _run(
+        [TINY],
+        lambda t, g: counterfactual.weekend_off(t, g),
+        lambda t, g: counterfactual.weekend_placebo(t, g, AS_OF, 5),
+    )["tiny"]
+    assert out["pts"] == 0 and out["pts_abs"] == 0
+    assert out["pts_ci"] == (0.0, 0.0)
+
+
 def test_weekend_heavy_score_shows_bias_beyond_placebo_and_a_count_does_not() -> None:
     out = _run(
         [COUNT, WEEKEND_HEAVY],
