@@ -201,24 +201,49 @@ def stability_summary(
     return out
 
 
+#: The smallest denominator of :func:`score_gain`, as a share of the targets' median score.
+SCORE_FLOOR_SHARE = 0.1
+
+
+def score_gain(g: pl.DataFrame) -> np.ndarray:
+    """Each target's relative change of its *score*: ``(score_cf - score_base) / floor``, the
+    floor its own baseline score, or :data:`SCORE_FLOOR_SHARE` of the targets' median positive
+    baseline score where its own is smaller (a score raised from nothing, or from the decayed
+    remains of old activity, is measured against a tenth of a typical active account's).
+
+    The adversaries' gates read this, not the percentile: the targets are active accounts, often
+    at the top of a model's ranking, where a percentile has no room to rise (a target at the
+    99th percentile could gain at most 0.01 relative to it, so a gate of 0.25 could never fail:
+    on beer, puppets doubled conversation's scores for a percentile gain of 0.003).
+    """
+    base = g["score_base"].fill_null(0.0).to_numpy().astype(float)
+    cf = g["score_cf"].fill_null(0.0).to_numpy().astype(float)
+    positive = np.abs(base[base > 0])
+    typical = float(np.median(positive)) if positive.size else 1.0
+    floor = np.maximum(np.abs(base), SCORE_FLOOR_SHARE * typical)
+    return (cf - base) / floor
+
+
 def adversary_curve(
     by_strength: dict[float, pl.DataFrame], cf: Any, seed: int
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per model, one point per strength: the targets' median relative gain of score_pct
-    (frozen ranking) with its interval, the median gain in percentile points and in standard
-    errors, and the number of targets."""
+    """Per model, one point per strength: the targets' median relative gain of their score
+    (:func:`score_gain`; what the gates read) with its interval, the median relative gain of
+    score_pct (frozen ranking, ``gain_pct``: bounded by the room above the targets), in
+    percentile points and in standard errors, and the number of targets."""
     rng = np.random.default_rng(seed)
     out: dict[str, list[dict[str, Any]]] = {}
     for strength, changes in by_strength.items():
         df = with_changes(changes, cf.floor_pct)
         for (name,), g in df.group_by("model", maintain_order=True):
-            rel = g["rel"].to_numpy()
-            lo, hi = boot_interval(rel, np.median, cf.n_boot, rng)
+            gain = score_gain(g)
+            lo, hi = boot_interval(gain, np.median, cf.n_boot, rng)
             out.setdefault(name, []).append(
                 dict(
                     strength=float(strength),
-                    gain=_median(rel),
+                    gain=_median(gain),
                     gain_ci=(lo, hi),
+                    gain_pct=_median(g["rel"].to_numpy()),
                     gain_pts=_median(g["pts"].to_numpy()),
                     gain_z=_median(g["z"].drop_nulls().to_numpy()),
                     gain_old=_median(g["rel_old"].to_numpy()),

@@ -10,7 +10,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import adversaries, cf_rescore, counterfactual, schema
+from analysis import adversaries, cf_rescore, cf_stats, counterfactual, schema
 from analysis.counterfactual import CounterfactualParams, GateParams
 from analysis.models import common, replier_weights
 from analysis.models.base import Tables
@@ -328,6 +328,41 @@ def test_ring_of_20_raises_a_naive_replier_count_and_fails_its_gate() -> None:
     # a "ring of 20" that found only 6 active members tests nothing
     rob["repliers"]["ring_n_at_20"] = 6
     assert counterfactual.gate_results(rob, GateParams())["repliers"]["ring"] is None
+
+
+def test_an_adversary_that_doubles_a_top_ranked_score_fails_its_gate() -> None:
+    """Targets at the top of a ranking have no room to rise in percentile: doubling their
+    scores moved them a fraction of a point (beer: puppets doubled conversation for a
+    percentile gain of 0.003, under every gate). The gates read the score's relative gain."""
+    n = 200
+    frozen = np.arange(1.0, n + 1.0)  # everyone's baseline; the targets are the top ten
+    top = frozen[-10:]
+    rows = {
+        "model": ["m"] * 10,
+        "account_id": [f"t{i}" for i in range(10)],
+        "score_base": top,
+        "score_cf": 2 * top,
+        "score_se": [None] * 10,
+        "pct_base": [100 * (i - 1) / (n - 1) for i in top],
+        "pct_cf": [100.0] * 10,
+        "pct_frozen": [cf_rescore.frozen_percentile(frozen, b, 2 * b) for b in top],
+        "pct_base_frozen": [cf_rescore.frozen_percentile(frozen, b, b) for b in top],
+        "band_base": [None] * 10,
+        "band_cf": [None] * 10,
+    }
+    changes = pl.DataFrame(rows, schema=cf_rescore.RESCORE_SCHEMA)
+    point = counterfactual.adversary_curve({20: changes}, CounterfactualParams(n_boot=50), 1)["m"][
+        0
+    ]
+    assert point["gain_pct"] < 0.05 and point["gain"] == pytest.approx(1.0)  # gate: 0.25
+    rob = {"m": {"puppets_gain_at_20": point["gain"], "puppets_n_at_20": 10}}
+    assert counterfactual.gate_results(rob, GateParams())["m"]["puppets"] is False
+    # an account raised from nothing is measured against a tenth of a typical target's score
+    zero = changes.with_columns(score_base=pl.lit(0.0), score_cf=pl.lit(1.0)).head(1)
+    both = pl.concat([zero, changes.tail(9)])
+    gains = cf_stats.score_gain(both)
+    assert gains[0] == pytest.approx(1.0 / (0.1 * float(np.median(top[1:]))))
+    assert gains[1:] == pytest.approx(np.ones(9))
 
 
 def test_sockpuppets_are_new_participants_that_only_answer_the_target() -> None:
