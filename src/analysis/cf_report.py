@@ -25,7 +25,7 @@ class AdversaryGate(Frozen):
 
     #: Strength on the curve at which the gate applies (must be one of the curve's strengths).
     at: float
-    #: Largest median relative gain of score_pct (frozen ranking) that passes.
+    #: Largest median relative gain of the targets' score (cf_stats.score_gain) that passes.
     gain_max: float = Field(0.25, ge=0)
 
 
@@ -194,7 +194,7 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
     ``weekend_off_raw_bias`` (no placebo subtracted), ``weekend_off_placebo``,
     ``weekend_off_median_z``, ``weekend_off_share_outside`` and ``weekend_off_outside_excess``
     (beyond placebo), the same for ``time_off``, and ``weekend_moved_bias``/``_noise``. Adversaries:
-    ``<adversary>_gain_at_<strength>`` (median relative gain of score_pct), with
+    ``<adversary>_gain_at_<strength>`` (median relative gain of the score), with
     ``volume_elasticity``. Legacy: ``weekend_off_median_abs``, ``weekend_off_median``,
     ``weekend_off_p90_abs``, ``time_off_*`` and ``ring_gain`` (the old figures).
     """
