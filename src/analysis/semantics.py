@@ -69,8 +69,9 @@ _REPOST = Meaning(
 _ANSWER = Meaning(
     ANSWER,
     True,
-    "an answer credits the answerer: asker -> answerer, weighted by 1 + accepted + log(1 + "
-    "upvotes), both counted from timed votes before the scoring date",
+    "an answer credits the answerer once it is received: asker -> answerer, weighted by "
+    "accepted + log(1 + upvotes), both counted from timed votes before the scoring date (an "
+    "answer nobody accepted or voted up credits no one; without vote rows, every answer 1)",
 )
 
 #: (platform, kind) -> meaning. Kinds without a parent or addressee (posts, questions) start
@@ -179,7 +180,14 @@ def _looked_up(lookup: pl.DataFrame, col: str, by_platform: bool) -> pl.Expr:
 def answer_credit(
     answers: pl.DataFrame, reactions: pl.DataFrame | None, as_of: datetime | None
 ) -> pl.DataFrame:
-    """``post_id, credit``: 1 + accepted + log(1 + upvotes) per answer, from votes before ``as_of``.
+    """``post_id, credit``: accepted + log(1 + upvotes) per answer, from votes before ``as_of``.
+
+    An answer is credited when it is received: accepted or voted up. One that nobody took up
+    by ``as_of`` has credit 0 (:func:`interactions` then drops its edge): answering more, with
+    answers that draw nothing, buys no score (before, every answer carried a base credit of 1
+    from its asker, so nine unvoted answers raised conversation 0.28 -> 1.52). Comments on an
+    answer are conversation of their own, credited apart. Without any vote rows in the data
+    nothing tells a received answer from another, and every answer keeps credit 1.
 
     Only timed votes count (Stack Exchange ``Votes.xml`` has dates): the export-time ``Score``
     includes votes cast after the scoring date and is never read here.
@@ -202,8 +210,7 @@ def answer_credit(
     )
     return base.join(votes, on="post_id", how="left").select(
         "post_id",
-        credit=1.0
-        + pl.col("is_accepted").fill_null(False).cast(pl.Float64)
+        credit=pl.col("is_accepted").fill_null(False).cast(pl.Float64)
         + pl.col("n_up").fill_null(0).cast(pl.Float64).log1p(),
     )
 
@@ -274,5 +281,6 @@ def interactions(
             .join(credit, on="post_id", how="left", maintain_order="left")["credit"]
             .fill_null(1.0)
         )
-        edges = edges.with_columns(credit=c, w=pl.col("w") * c)
+        # an answer nobody took up credits no one (answer_credit)
+        edges = edges.with_columns(credit=c, w=pl.col("w") * c).filter(pl.col("credit") > 0)
     return edges

@@ -116,7 +116,44 @@ def test_answer_credit_counts_only_votes_before_the_scoring_date():
         "reactions",
     )
     credit = semantics.answer_credit(posts.filter(pl.col("post_id") == "a"), reactions, AS_OF)
-    assert credit["credit"][0] == pytest.approx(1 + 1 + np.log1p(1))  # the day-20 vote is future
+    assert credit["credit"][0] == pytest.approx(1 + np.log1p(1))  # the day-20 vote is future
+
+
+def test_answers_nobody_took_up_buy_no_conversation_on_stack_exchange():
+    """Volume is not influence: an answer nobody accepted or voted up credits no one, so more
+    unanswered answers do not raise a score (before: 0, 3, 9 of them took conversation 0.28 ->
+    0.85 -> 1.52 and network 1.03 -> 3.11); a received answer still credits its answerer."""
+    from analysis.models import conversation_rate
+
+    def tables(n_extra: int) -> tuple:
+        rows = [("q", "asker", "question", None, 0), ("a", "answerer", "answer", "q", 1)]
+        rows += [(f"q{k}", f"asker{k}", "question", None, 2) for k in range(9)]  # the same people
+        rows += [(f"x{k}", "answerer", "answer", f"q{k}", 3) for k in range(n_extra)]
+        posts = _posts(rows, "stackexchange")
+        votes = schema.conform(
+            pl.DataFrame(
+                {
+                    "reaction_id": ["v1"],
+                    "platform": "stackexchange",
+                    "post_id": ["a"],
+                    "kind": ["upvote"],
+                    "created_at": [T0 + timedelta(days=2)],
+                }
+            ),
+            "reactions",
+        )
+        return _tables(posts, votes)
+
+    for model in (conversation, conversation_rate, network):
+        scores = [
+            model.score(tables(n), ModelParams(), AS_OF).filter(pl.col("account_id") == "answerer")[
+                "score"
+            ][0]
+            for n in (0, 3, 9)
+        ]
+        assert scores[1] <= scores[0] + 1e-12 and scores[2] <= scores[0] + 1e-12, (model, scores)
+    got = conversation.score(tables(0), ModelParams(), AS_OF)
+    assert dict(zip(got["account_id"], got["n_repliers"], strict=True))["answerer"] == 1
 
 
 def test_asking_questions_earns_no_conversation_on_stack_exchange():
