@@ -199,7 +199,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     if (posts["kind"] == "answer").any():
         metrics["ground_truth_answer_tags"] = attribution.evaluate_tags(
-            out["account_topics"], out["primary"], posts
+            out["account_topics"], out["primary"], posts, seed=p.seed
         )
     for name, path in paths.TOPIC_TABLES.items():
         write_parquet(out[name], path)
