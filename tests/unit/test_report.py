@@ -385,6 +385,93 @@ def test_md_table_prints_suppressed_cells_as_k() -> None:
     assert public.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]
 
 
+def _topics_metrics(rule: dict | None) -> dict:
+    tm = {
+        "method": "kmeans",
+        "n_topics": 6,
+        "n_posts_embedded": 900,
+        "stability_mean_pairwise_ari": 0.6,
+        "topic_diversity": 0.7,
+        "outlier_share": 0.0,
+        "vs_labels": {"nmi": 0.2, "ari": 0.1},
+        "fit": {},
+        "attribution": {
+            "evidence": {"n_pairs": 400, "n_attributed": 4, "n_accounts_attributed": 3},
+            "naive": {"n_pairs": 400, "n_attributed": 400, "n_accounts_attributed": 120},
+        },
+    }
+    return tm | ({"attribution_rule": rule} if rule is not None else {})
+
+
+def _writeup(params: dict, tm: dict) -> str:
+    from analysis.report.methodology import WriteupContext, methodology_markdown
+    from analysis.report.params import Params
+
+    ctx = WriteupContext(
+        params=Params.of(params),
+        ingest=None,
+        topics_metrics=tm,
+        validity=None,
+        compare=None,
+        divergence=None,
+        tables={},
+        figures={},
+    )
+    md = methodology_markdown(ctx)
+    return md[md.index("Topic attribution") : md.index("## 4.")]
+
+
+def test_the_attribution_table_hides_counts_under_k_and_prints_the_run_s_rule(
+    params: dict,
+) -> None:
+    """The evidence method attributed 4 pairs to 3 accounts (k = 10): both printed as they
+    were; and the rule was fixed prose ("several posts and several distinct people") whatever
+    topics.min_posts, min_engagers, min_ci_low and interval said."""
+    rule = {"min_posts": 5, "min_engagers": 4, "min_ci_low": 1.2, "interval": 0.8}
+    text = _writeup(params, _topics_metrics(rule))
+    assert "| evidence | 400 | <k | <k |" in text
+    assert "| naive | 400 | 400 | 120 |" in text
+    assert "several" not in text
+    assert "at least 5 posts" in text and "at least 4 distinct other participants" in text
+    assert "80 % credible interval" in text and "1.2 or above" in text
+    plain = _writeup(params, _topics_metrics(rule | {"min_ci_low": None, "interval": 0.95}))
+    assert "topics.min_ci_low" not in plain and "95 % credible interval" in plain
+    # a topics.json written before the rule was recorded names the params, no numbers
+    old = _writeup(params, _topics_metrics(None))
+    assert "`topics.min_posts`" in old and "several" not in old and "<k" in old
+
+
+def test_the_analyst_page_prints_the_run_s_attribution_rule(params: dict) -> None:
+    from analysis.report import analyst
+    from analysis.report.params import ReportParams
+
+    at = pl.DataFrame(
+        {
+            "method": ["evidence"],
+            "account_id": ["acct_a"],
+            "topic_id": [0],
+            "n_posts": [10],
+            "n_engagers": [5],
+            "estimate": [2.0],
+            "ci_low": [1.0],
+            "ci_high": [3.0],
+            "is_attributed": [True],
+        }
+    )
+    topics = pl.DataFrame(
+        {"topic_id": [0], "label": ["0_bike"], "keywords": [["bike", "gear"]], "n_posts": [60]}
+    )
+    rule = {"min_posts": 7, "min_engagers": 1, "min_ci_low": None, "interval": 0.8}
+    inp = report.Inputs(topics_metrics=_topics_metrics(rule))
+    b = {"experts": report.topic_experts(at, topics, per_topic=3)}
+    secs = [s for s in analyst.sections(inp, b, ReportParams()) if s.id == "experts"]
+    page = analyst.render_index(ReportParams(), inp, secs, plotlyjs="")
+    caption = page.split('id="experts"')[1] if 'id="experts"' in page else page
+    assert "several" not in caption
+    assert "at least 7 posts" in caption and "at least 1 distinct other participant " in caption
+    assert "80 % credible interval" in caption
+
+
 # ---------------------------------------------------------------- the stage on partial inputs
 
 

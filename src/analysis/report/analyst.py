@@ -169,7 +169,11 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
                 "experts",
                 figures=[plots.topic_experts(e)],
                 tables=html_table(experts_by_topic(e), max_rows=500),
-                data={"per_topic": p.experts_per_topic},
+                data={
+                    "per_topic": p.experts_per_topic,
+                    # the rule the topics stage applied (its params, recorded in topics.json)
+                    "rule": (inp.topics_metrics or {}).get("attribution_rule"),
+                },
             )
         )
     else:

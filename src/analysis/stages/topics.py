@@ -124,6 +124,14 @@ def compute(
                 (m, account_topics.filter(pl.col("method") == m)) for m in ("naive", "evidence")
             )
         },
+        # the rule these counts come from: the writeup prints it with them (params.yaml may
+        # have changed since this run)
+        "attribution_rule": {
+            "min_posts": p.min_posts,
+            "min_engagers": p.min_engagers,
+            "min_ci_low": p.min_ci_low,
+            "interval": p.interval,
+        },
     }
     return {
         "topics": topics,
