@@ -338,6 +338,34 @@ def test_topic_experts_keeps_attributed_evidence_rows_best_first() -> None:
     assert e["keywords"].to_list() == ["bike, gear"] * 2
 
 
+def test_topic_experts_do_not_depend_on_the_row_order_at_a_tie() -> None:
+    """Beer, topic 11: two accounts of 3 posts with the same estimate and interval shared the
+    last place; head(3) kept whichever came first, and rows come in pseudonym order (another
+    key, another list). Now both are listed, whatever the order of the rows."""
+    at = pl.DataFrame(
+        {
+            "method": ["evidence"] * 5,
+            "account_id": ["acct_e", "acct_d", "acct_c", "acct_b", "acct_a"],
+            "topic_id": [0] * 5,
+            "n_posts": [19, 16, 3, 3, 3],
+            "n_engagers": [9, 8, 3, 3, 3],
+            "estimate": [1.8, 0.73, 2.31, 2.31, 2.31],
+            "ci_low": [0.94, 0.21, 0.45, 0.45, 0.40],  # acct_a: a lower bound, below the cut
+            "ci_high": [2.9, 1.5, 5.4, 5.4, 5.4],
+            "is_attributed": [True] * 5,
+        }
+    )
+    topics = pl.DataFrame(
+        {"topic_id": [0], "label": ["0_ale"], "keywords": [["ale", "hops"]], "n_posts": [60]}
+    )
+    first = report.topic_experts(at, topics, per_topic=3)
+    assert first["label"].to_list() == ["acct_e", "acct_d", "acct_b", "acct_c"]
+    for order in (at.reverse(), at.sample(fraction=1.0, shuffle=True, seed=3)):
+        assert_frame_equal(report.topic_experts(order, topics, per_topic=3), first)
+    # no tie at the cut: exactly per_topic
+    assert report.topic_experts(at, topics, per_topic=2)["label"].to_list() == ["acct_e", "acct_d"]
+
+
 # ---------------------------------------------------------------- publication
 
 
