@@ -366,6 +366,27 @@ def test_topic_experts_do_not_depend_on_the_row_order_at_a_tie() -> None:
     assert report.topic_experts(at, topics, per_topic=2)["label"].to_list() == ["acct_e", "acct_d"]
 
 
+@pytest.mark.parametrize(("interval", "said"), [(0.9, "90 %"), (0.95, "95 %"), (0.8, "80 %")])
+def test_the_within_thread_caption_says_validate_s_interval(interval: float, said: str) -> None:
+    """index.html said "95 % bootstrap interval" whatever validate.interval was."""
+    from analysis.report import analyst
+    from analysis.report.params import ReportParams
+
+    inp = report.Inputs(params={"validate": {"interval": interval}})
+    b = {
+        "within_thread": pl.DataFrame(
+            {"model": ["conversation"], "coef": [0.4], "ci_low": [0.2], "ci_high": [0.6]}
+        )
+    }
+    secs = [s for s in analyst.sections(inp, b, ReportParams()) if s.id == "within-thread"]
+    page = analyst.render_index(ReportParams(), inp, secs, plotlyjs="")
+    caption = page[page.index("The headline validity test") :].split("</p>")[0]
+    assert f"ci_low/ci_high: {said} bootstrap interval" in caption
+    assert "<code>validate.interval</code>" in caption
+    if interval != 0.95:
+        assert "95 %" not in caption
+
+
 # ---------------------------------------------------------------- publication
 
 

@@ -19,6 +19,8 @@ import plotly.io as pio
 import polars as pl
 
 from analysis import plots
+from analysis.config import section
+from analysis.models.within_thread import ValidateParams
 from analysis.report import fmt
 from analysis.report.frames import Inputs, experts_by_topic
 from analysis.report.freshness import Lag
@@ -191,7 +193,15 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
     else:
         out.append(Section("validity", missing=True))
     if "within_thread" in b and b["within_thread"].height:
-        out.append(Section("within-thread", tables=html_table(b["within_thread"])))
+        # the width validate's intervals were computed at (its params, as the writeup says)
+        vp = section(inp.params, "validate", ValidateParams)
+        out.append(
+            Section(
+                "within-thread",
+                tables=html_table(b["within_thread"]),
+                data={"interval": vp.interval},
+            )
+        )
     if cm is None:
         out.append(Section("recommendation", missing=True))
     else:
