@@ -59,14 +59,21 @@ def site_topics(real_data, embedding_model):
     }
 
 
-def test_evidence_precision_at_least_naive(site_topics):
+def test_evidence_never_credits_one_post_and_its_precision_is_reported(site_topics):
+    """What the evidence method can claim: it never credits a topic on one post, where naive
+    does. Not that it is more precise: on beer, at the same cut-off, evidence 0.592 vs naive
+    0.608 (paired difference -0.016, 95 % [-0.063, 0.027]); the comparison is reported with its
+    interval, whatever its sign."""
     ev = site_topics["eval"]
     assert ev["n_answerers_with_truth"] > 20
     assert ev["evidence"]["n_answerers_credited"] > 0
-    # on the same answerers, the evidence-based top 3 are at least as precise as post counting
-    assert ev["evidence"]["precision_at_3_common"] >= ev["naive"]["precision_at_3_common"]
     assert ev["evidence"]["single_post_attribution_rate"] == 0
     assert ev["naive"]["single_post_attribution_rate"] > 0
+    paired = ev["paired_at_evidence_length"]
+    assert paired["n_answerers"] == ev["evidence"]["n_answerers_credited"]
+    assert paired["difference"] == pytest.approx(paired["evidence"] - paired["naive"])
+    if paired["n_answerers"] >= 2:
+        assert paired["ci_low"] <= paired["difference"] <= paired["ci_high"]
 
 
 def test_topics_carry_signal_about_tags(site_topics):

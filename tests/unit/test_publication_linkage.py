@@ -157,13 +157,73 @@ def test_no_published_cell_is_recoverable_by_subtraction(frames: dict, k: int) -
     pairs = {
         "activity_weekly": frames["activity"].with_columns(pl.col("week").cast(pl.String)),
         "privacy_removals": frames["removals"].sort("source", "table", "rule"),
-        "topics": frames["topics"],
+        "topics": _topics_in_published_order(frames["topics"], out["topics"]),
         "quadrants": frames["quadrants"],
         "planted_role_rates": frames["planted_role_rates"],
     }
     assert set(pairs) == set(public.ADDITIVE)
     leaks = [x for name, df in pairs.items() for x in _attack(df, out[name], name, k)]
     assert leaks == []
+
+
+def _topics_in_published_order(original: pl.DataFrame, published: pl.DataFrame) -> pl.DataFrame:
+    """``original`` rows in the order of ``published`` (which reorders them and drops
+    ``topic_id``): a shown label finds its row; rows whose label is hidden take the remaining
+    ones (all of them hidden alike: which goes where does not change the attack)."""
+    shown = [x for x in published["label"].to_list() if x is not None]
+    rest = iter(original.filter(~pl.col("label").is_in(shown)).to_dicts())
+    by_label = {r["label"]: r for r in original.to_dicts()}
+    rows = [by_label[x] if x is not None else next(rest) for x in published["label"].to_list()]
+    return pl.DataFrame(rows, schema=original.schema)
+
+
+def _bike_topics(hidden_posts: int) -> dict[str, pl.DataFrame]:
+    """The reviewer's case (issue: a suppressed topic's count from its row's position): topic 2
+    is one bot and three friends (4 authors) with ``hidden_posts`` posts, among topics whose
+    ids the topics stage numbered by size."""
+    spec = [(0, 500, 80), (1, 410, 60), (2, hidden_posts, 4), (3, 410, 50), (4, 120, 30)]
+    spec.append((5, 60, 12))
+    return {
+        "topics": pl.DataFrame(
+            {
+                "topic_id": [t for t, _, _ in spec],
+                "label": [f"{t}_w" for t, _, _ in spec],
+                "keywords": ["w"] * len(spec),
+                "n_posts": [n for _, n, _ in spec],
+                "n_accounts": [a for _, _, a in spec],
+            }
+        ).sort("n_posts", descending=True, maintain_order=True)  # as frames.topic_table does
+    }
+
+
+def test_a_suppressed_topic_is_not_placed_by_its_size() -> None:
+    """Kept in its place in a table sorted by size, topic 2 (410 posts, 4 authors) sat between
+    two topics of 410: its count was bounded exactly by its neighbours. Published, a hidden
+    topic of 410 posts and one of 100 give the same table: nothing in it bounds the count."""
+    big = public.public_tables(_bike_topics(410), k=10)["topics"]
+    small = public.public_tables(_bike_topics(100), k=10)["topics"]
+    # the position alone (ids aside) told 410 from 100
+    assert big.drop("topic_id", strict=False).equals(small.drop("topic_id", strict=False))
+    assert "topic_id" not in big.columns  # ids are numbered by size
+    assert big.equals(small)
+    flags = big["is_suppressed"].to_list()
+    assert flags == sorted(flags)  # shown rows first, the hidden ones after all of them
+    assert big.filter(~pl.col("is_suppressed"))["n_posts"].to_list() == [500, 410, 410, 120]
+    assert big.filter(pl.col("is_suppressed"))["label"].to_list().count(None) == 1
+
+
+def test_suppressed_topics_are_ordered_by_their_words_not_their_size() -> None:
+    """Three hidden topics, one of which shrinks from 410 posts to 200: their order (a hash of
+    label and keywords) stays, and so does the table."""
+    frames = _bike_topics(410)["topics"].with_columns(
+        n_accounts=pl.when(pl.col("topic_id").is_in([1, 3])).then(3).otherwise("n_accounts")
+    )
+    swapped = frames.with_columns(
+        n_posts=pl.when(pl.col("topic_id") == 1).then(200).otherwise("n_posts")
+    ).sort("n_posts", descending=True, maintain_order=True)
+    a = public.public_tables({"topics": frames}, k=10)["topics"]
+    b = public.public_tables({"topics": swapped}, k=10)["topics"]
+    assert a["is_suppressed"].sum() == 3 and a.equals(b)
 
 
 def test_the_attack_finds_the_leak_of_a_lone_hidden_cell() -> None:

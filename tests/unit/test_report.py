@@ -338,6 +338,55 @@ def test_topic_experts_keeps_attributed_evidence_rows_best_first() -> None:
     assert e["keywords"].to_list() == ["bike, gear"] * 2
 
 
+def test_topic_experts_do_not_depend_on_the_row_order_at_a_tie() -> None:
+    """Beer, topic 11: two accounts of 3 posts with the same estimate and interval shared the
+    last place; head(3) kept whichever came first, and rows come in pseudonym order (another
+    key, another list). Now both are listed, whatever the order of the rows."""
+    at = pl.DataFrame(
+        {
+            "method": ["evidence"] * 5,
+            "account_id": ["acct_e", "acct_d", "acct_c", "acct_b", "acct_a"],
+            "topic_id": [0] * 5,
+            "n_posts": [19, 16, 3, 3, 3],
+            "n_engagers": [9, 8, 3, 3, 3],
+            "estimate": [1.8, 0.73, 2.31, 2.31, 2.31],
+            "ci_low": [0.94, 0.21, 0.45, 0.45, 0.40],  # acct_a: a lower bound, below the cut
+            "ci_high": [2.9, 1.5, 5.4, 5.4, 5.4],
+            "is_attributed": [True] * 5,
+        }
+    )
+    topics = pl.DataFrame(
+        {"topic_id": [0], "label": ["0_ale"], "keywords": [["ale", "hops"]], "n_posts": [60]}
+    )
+    first = report.topic_experts(at, topics, per_topic=3)
+    assert first["label"].to_list() == ["acct_e", "acct_d", "acct_b", "acct_c"]
+    for order in (at.reverse(), at.sample(fraction=1.0, shuffle=True, seed=3)):
+        assert_frame_equal(report.topic_experts(order, topics, per_topic=3), first)
+    # no tie at the cut: exactly per_topic
+    assert report.topic_experts(at, topics, per_topic=2)["label"].to_list() == ["acct_e", "acct_d"]
+
+
+@pytest.mark.parametrize(("interval", "said"), [(0.9, "90 %"), (0.95, "95 %"), (0.8, "80 %")])
+def test_the_within_thread_caption_says_validate_s_interval(interval: float, said: str) -> None:
+    """index.html said "95 % bootstrap interval" whatever validate.interval was."""
+    from analysis.report import analyst
+    from analysis.report.params import ReportParams
+
+    inp = report.Inputs(params={"validate": {"interval": interval}})
+    b = {
+        "within_thread": pl.DataFrame(
+            {"model": ["conversation"], "coef": [0.4], "ci_low": [0.2], "ci_high": [0.6]}
+        )
+    }
+    secs = [s for s in analyst.sections(inp, b, ReportParams()) if s.id == "within-thread"]
+    page = analyst.render_index(ReportParams(), inp, secs, plotlyjs="")
+    caption = page[page.index("The headline validity test") :].split("</p>")[0]
+    assert f"ci_low/ci_high: {said} bootstrap interval" in caption
+    assert "<code>validate.interval</code>" in caption
+    if interval != 0.95:
+        assert "95 %" not in caption
+
+
 # ---------------------------------------------------------------- publication
 
 
@@ -370,11 +419,12 @@ def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
     assert r.filter(pl.col("rule") == "removed_opt_out")["is_suppressed"].to_list() == [True]
     assert r.filter(pl.col("rule") == "removed_minor")["n"].to_list() == [None]
     assert r.filter(pl.col("table") == "posts")["n"].to_list() == [None]  # 20 rows of 4 accounts
-    tiny = t["topics"].filter(pl.col("topic_id") == 1).row(0, named=True)
+    assert "topic_id" not in t["topics"].columns  # numbered by size: it would rank a hidden row
+    tiny = t["topics"].filter(pl.col("label").is_null()).row(0, named=True)
     assert tiny["label"] is None and tiny["keywords"] is None and tiny["n_posts"] is None
     # the only other topic is its complement: its posts would give the tiny one's away from
     # the total; its label and authors stay (it covers 40 accounts)
-    big = t["topics"].filter(pl.col("topic_id") == 0).row(0, named=True)
+    big = t["topics"].filter(pl.col("label") == "0_big").row(0, named=True)
     assert big["label"] == "0_big" and big["n_accounts"] == 40 and big["n_posts"] is None
     assert t["validity_planted_roles"]["auc"].null_count() == 0  # 12 + 11 accounts >= k
 
@@ -382,6 +432,93 @@ def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
 def test_md_table_prints_suppressed_cells_as_k() -> None:
     df = pl.DataFrame({"q": ["a", "b"], "n_accounts": [None, 12], "is_suppressed": [True, False]})
     assert public.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]
+
+
+def _topics_metrics(rule: dict | None) -> dict:
+    tm = {
+        "method": "kmeans",
+        "n_topics": 6,
+        "n_posts_embedded": 900,
+        "stability_mean_pairwise_ari": 0.6,
+        "topic_diversity": 0.7,
+        "outlier_share": 0.0,
+        "vs_labels": {"nmi": 0.2, "ari": 0.1},
+        "fit": {},
+        "attribution": {
+            "evidence": {"n_pairs": 400, "n_attributed": 4, "n_accounts_attributed": 3},
+            "naive": {"n_pairs": 400, "n_attributed": 400, "n_accounts_attributed": 120},
+        },
+    }
+    return tm | ({"attribution_rule": rule} if rule is not None else {})
+
+
+def _writeup(params: dict, tm: dict) -> str:
+    from analysis.report.methodology import WriteupContext, methodology_markdown
+    from analysis.report.params import Params
+
+    ctx = WriteupContext(
+        params=Params.of(params),
+        ingest=None,
+        topics_metrics=tm,
+        validity=None,
+        compare=None,
+        divergence=None,
+        tables={},
+        figures={},
+    )
+    md = methodology_markdown(ctx)
+    return md[md.index("Topic attribution") : md.index("## 4.")]
+
+
+def test_the_attribution_table_hides_counts_under_k_and_prints_the_run_s_rule(
+    params: dict,
+) -> None:
+    """The evidence method attributed 4 pairs to 3 accounts (k = 10): both printed as they
+    were; and the rule was fixed prose ("several posts and several distinct people") whatever
+    topics.min_posts, min_engagers, min_ci_low and interval said."""
+    rule = {"min_posts": 5, "min_engagers": 4, "min_ci_low": 1.2, "interval": 0.8}
+    text = _writeup(params, _topics_metrics(rule))
+    assert "| evidence | 400 | <k | <k |" in text
+    assert "| naive | 400 | 400 | 120 |" in text
+    assert "several" not in text
+    assert "at least 5 posts" in text and "at least 4 distinct other participants" in text
+    assert "80 % credible interval" in text and "1.2 or above" in text
+    plain = _writeup(params, _topics_metrics(rule | {"min_ci_low": None, "interval": 0.95}))
+    assert "topics.min_ci_low" not in plain and "95 % credible interval" in plain
+    # a topics.json written before the rule was recorded names the params, no numbers
+    old = _writeup(params, _topics_metrics(None))
+    assert "`topics.min_posts`" in old and "several" not in old and "<k" in old
+
+
+def test_the_analyst_page_prints_the_run_s_attribution_rule(params: dict) -> None:
+    from analysis.report import analyst
+    from analysis.report.params import ReportParams
+
+    at = pl.DataFrame(
+        {
+            "method": ["evidence"],
+            "account_id": ["acct_a"],
+            "topic_id": [0],
+            "n_posts": [10],
+            "n_engagers": [5],
+            "estimate": [2.0],
+            "ci_low": [1.0],
+            "ci_high": [3.0],
+            "is_attributed": [True],
+        }
+    )
+    topics = pl.DataFrame(
+        {"topic_id": [0], "label": ["0_bike"], "keywords": [["bike", "gear"]], "n_posts": [60]}
+    )
+    rule = {"min_posts": 7, "min_engagers": 1, "min_ci_low": None, "interval": 0.8}
+    inp = report.Inputs(topics_metrics=_topics_metrics(rule))
+    b = {"experts": report.topic_experts(at, topics, per_topic=3)}
+    secs = [s for s in analyst.sections(inp, b, ReportParams()) if s.id == "experts"]
+    page = analyst.render_index(ReportParams(), inp, secs, plotlyjs="")
+    caption = page.split('id="experts"')[1] if 'id="experts"' in page else page
+    assert "several" not in caption
+    assert "at least 7 posts" in caption and "at least 1 distinct other participant " in caption
+    assert "80 % credible interval" in caption
 
 
 # ---------------------------------------------------------------- the stage on partial inputs

@@ -370,8 +370,73 @@ def test_evaluate_tags_precision():
     )
     ev = evaluate_tags(att, topic, posts)
     assert ev["n_answerers_with_truth"] == 1  # the 0-score wine answer is no evidence
-    assert ev["naive"]["precision_at_3"] == 0.5 and ev["evidence"]["precision_at_3"] == 1.0
+    # P@3 over three slots, a missing one a miss: evidence's one label is not P@1
+    assert ev["naive"]["precision_at_3"] == pytest.approx(1 / 3)
+    assert ev["evidence"]["precision_at_3"] == pytest.approx(1 / 3)
     assert ev["naive"]["map"] == 0.5 and ev["evidence"]["map"] == 1.0
+    # at evidence's own length (1): beer vs naive's first label, wine
+    paired = ev["paired_at_evidence_length"]
+    assert (paired["n_answerers"], paired["evidence"], paired["naive"]) == (1, 1.0, 0.0)
+    assert paired["difference"] == 1.0 and paired["ci_low"] is None  # one answerer: no interval
+
+
+def _answerers(evidence_hit: list[bool], naive_first_hit: list[bool], names: list[str]) -> tuple:
+    """Answerers who each answered on two tags (t0 and t1 of their own); evidence credits
+    each one topic (t0 when ``evidence_hit``, else t2: no answer there), naive three (t0, t1,
+    t2 by rank when ``naive_first_hit``, else t2, t0, t1: the right two after a wrong one)."""
+    posts, topic, att = [], [], []
+    for i, who in enumerate(names):
+        for j in range(3):
+            tag = f"tag{i}_{j}"
+            posts.append((f"q{i}_{j}", "asker", "question", 1, [tag]))
+            topic.append((f"q{i}_{j}", 3 * i + j))
+            if j < 2:
+                posts.append((f"a{i}_{j}", who, "answer", 2, [tag]))
+                topic.append((f"a{i}_{j}", 3 * i + j))
+        ev_topic = 3 * i if evidence_hit[i] else 3 * i + 2
+        att.append(("evidence", who, ev_topic, 1, True, 1))
+        naive_order = (0, 1, 2) if naive_first_hit[i] else (2, 0, 1)
+        for rank, j in enumerate(naive_order, start=1):
+            att.append(("naive", who, 3 * i + j, 1, True, rank))
+    posts_df = pl.DataFrame(
+        posts, schema=["post_id", "account_id", "kind", "score", "labels"], orient="row"
+    )
+    topic_df = pl.DataFrame(topic, schema=["post_id", "topic_id"], orient="row")
+    att_df = pl.DataFrame(
+        att,
+        schema=["method", "account_id", "topic_id", "n_posts", "is_attributed", "rank"],
+        orient="row",
+    )
+    return att_df, topic_df, posts_df
+
+
+def test_evaluate_tags_compares_the_methods_at_the_same_cut_off() -> None:
+    """Evidence credits one topic, naive three: evidence was scored hits / 1 against naive's
+    hits / 3 (beer: P@1 0.592 against P@3). Now P@3 counts the missing slots as misses, and
+    the paired comparison cuts naive to evidence's length, with a bootstrap interval that does
+    not depend on the pseudonyms."""
+    rng = np.random.default_rng(3)
+    ev_hit = (rng.random(40) < 0.6).tolist()
+    naive_hit = (rng.random(40) < 0.5).tolist()
+    names = [f"acct_{i:02d}" for i in range(40)]
+    ev = evaluate_tags(*_answerers(ev_hit, naive_hit, names), seed=7)
+    assert ev["evidence"]["precision_at_3"] == pytest.approx(np.mean(ev_hit) / 3)
+    assert ev["naive"]["precision_at_3"] == pytest.approx(2 / 3)  # two right in three, always
+    paired = ev["paired_at_evidence_length"]
+    # at one slot, naive scores its first label
+    assert paired["n_answerers"] == 40
+    assert paired["evidence"] == pytest.approx(np.mean(ev_hit))
+    assert paired["naive"] == pytest.approx(np.mean(naive_hit))
+    assert paired["difference"] == pytest.approx(np.mean(ev_hit) - np.mean(naive_hit))
+    assert paired["ci_low"] < paired["difference"] < paired["ci_high"]
+    assert (paired["interval"], paired["n_boot"], paired["seed"]) == (0.95, 2000, 7)
+    # other pseudonyms (another key: another order of the same answerers), same interval; with
+    # few draws too (2,000 means of 0/1 pairs sit on a grid that hides an order's effect)
+    other = [f"acct_{(7 * i + 3) % 40:02d}x" for i in range(40)]
+    for n_boot in (2000, 37):
+        once = evaluate_tags(*_answerers(ev_hit, naive_hit, names), seed=7, n_boot=n_boot)
+        again = evaluate_tags(*_answerers(ev_hit, naive_hit, other), seed=7, n_boot=n_boot)
+        assert again["paired_at_evidence_length"] == once["paired_at_evidence_length"]
 
 
 def _evaluate_tags_by_loops(att, topic, posts, k=3):
@@ -400,15 +465,23 @@ def _evaluate_tags_by_loops(att, topic, posts, k=3):
                 per[a].append(lab)
         p_k, ap = {}, {}
         for a, ts in per.items():
-            p_k[a] = sum(t in rel[a] for t in ts[:k]) / min(k, len(ts))
+            p_k[a] = sum(t in rel[a] for t in ts[:k]) / k
             hits, s = 0, 0.0
             for i, t in enumerate(ts, start=1):
                 if t in rel[a]:
                     hits += 1
                     s += hits / i
             ap[a] = s / len(rel[a])
-        out[method] = (p_k, ap)
-    return len(rel), out
+        out[method] = (p_k, ap, per)
+    # the two methods at evidence's length, on the answerers evidence credits
+    ev_lists, naive_lists = out["evidence"][2], out["naive"][2]
+    pe, pn = [], []
+    for a, ts in ev_lists.items():
+        n = min(k, len(ts))
+        pe.append(sum(t in rel[a] for t in ts[:n]) / n)
+        pn.append(sum(t in rel[a] for t in naive_lists.get(a, [])[:n]) / n)
+    paired = (float(np.mean(pe)), float(np.mean(pn))) if pe else (None, None)
+    return len(rel), {m: v[:2] for m, v in out.items()}, paired
 
 
 def test_evaluate_tags_equals_the_per_answerer_loops() -> None:
@@ -448,8 +521,14 @@ def test_evaluate_tags_equals_the_per_answerer_loops() -> None:
             schema_overrides={"rank": pl.Int64, "topic_id": pl.Int64, "n_posts": pl.Int64},
         ).unique(["method", "account_id", "topic_id"], keep="first", maintain_order=True)
         ev = evaluate_tags(att, topic, posts)
-        n_truth, ref = _evaluate_tags_by_loops(att, topic, posts)
+        n_truth, ref, paired = _evaluate_tags_by_loops(att, topic, posts)
         assert ev["n_answerers_with_truth"] == n_truth
+        got_paired = ev["paired_at_evidence_length"]
+        for key, want in zip(("evidence", "naive"), paired, strict=True):
+            if want is None:
+                assert got_paired[key] is None, (trial, key)
+            else:
+                assert got_paired[key] == pytest.approx(want, rel=1e-12), (trial, key)
         common = set(ref["evidence"][0])
         for method, (p_k, ap) in ref.items():
             got = ev[method]

@@ -246,3 +246,14 @@ def test_the_key_holds_the_code_and_the_read_size(tmp_path: Path, monkeypatch) -
         topics_months, "CODE", (*topics_months.CODE[:1], fake, *topics_months.CODE[2:])
     )
     assert topics_months.fit_key(fit, P) != before
+
+
+def test_the_metrics_record_the_attribution_rule_of_their_counts(tmp_path: Path) -> None:
+    """The writeup prints the evidence rule beside the attribution counts: from topics.json,
+    the params this run applied (params.yaml may have changed since)."""
+    posts = _posts(30)
+    folder = _embed(posts, tmp_path / "embeddings")
+    fit = fit_stage.fit(posts, folder, P, space=SPACE)
+    p = P.model_copy(update={"min_posts": 5, "min_engagers": 4, "min_ci_low": 1.2})
+    rule = _run(posts, folder, fit, None, p)["metrics"]["attribution_rule"]
+    assert rule == {"min_posts": 5, "min_engagers": 4, "min_ci_low": 1.2, "interval": 0.9}

@@ -19,6 +19,8 @@ import plotly.io as pio
 import polars as pl
 
 from analysis import plots
+from analysis.config import section
+from analysis.models.within_thread import ValidateParams
 from analysis.report import fmt
 from analysis.report.frames import Inputs, experts_by_topic
 from analysis.report.freshness import Lag
@@ -169,7 +171,11 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
                 "experts",
                 figures=[plots.topic_experts(e)],
                 tables=html_table(experts_by_topic(e), max_rows=500),
-                data={"per_topic": p.experts_per_topic},
+                data={
+                    "per_topic": p.experts_per_topic,
+                    # the rule the topics stage applied (its params, recorded in topics.json)
+                    "rule": (inp.topics_metrics or {}).get("attribution_rule"),
+                },
             )
         )
     else:
@@ -187,7 +193,15 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
     else:
         out.append(Section("validity", missing=True))
     if "within_thread" in b and b["within_thread"].height:
-        out.append(Section("within-thread", tables=html_table(b["within_thread"])))
+        # the width validate's intervals were computed at (its params, as the writeup says)
+        vp = section(inp.params, "validate", ValidateParams)
+        out.append(
+            Section(
+                "within-thread",
+                tables=html_table(b["within_thread"]),
+                data={"interval": vp.interval},
+            )
+        )
     if cm is None:
         out.append(Section("recommendation", missing=True))
     else:

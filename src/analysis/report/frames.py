@@ -244,22 +244,39 @@ def topic_table(
     )
 
 
+#: The order of a topic's experts, best first: what the data says about each account, never
+#: its pseudonym (an HMAC under the key).
+EXPERT_ORDER = ("expected", "ci_low", "n_engagers", "n_posts", "ci_high")
+
+
 def topic_experts(
     account_topics: pl.DataFrame, topics: pl.DataFrame, per_topic: int
 ) -> pl.DataFrame:
-    """The ``per_topic`` strongest evidence-based experts of each topic.
+    """The ``per_topic`` strongest evidence-based experts of each topic, and every account tied
+    with the last of them.
 
     Attributed ``evidence`` rows only, ordered by expected replies in the topic
-    (``n_posts * estimate``, the attribution's own ranking), then by the lower interval bound.
+    (``n_posts * estimate``, the attribution's own ranking), then by the lower interval bound,
+    distinct engagers, posts and the upper bound (:data:`EXPERT_ORDER`). Accounts equal on all
+    of these are all listed or none: cut by row order, which follows the pseudonyms, the list
+    changed with the key (beer, topic 11: two accounts of 3 posts with the same interval
+    shared the third place). Equal rows are shown in pseudonym order (they differ in nothing
+    else).
     """
     ev = account_topics.filter((pl.col("method") == "evidence") & pl.col("is_attributed"))
     labels = keywords_text(topics).select("topic_id", pl.col("label").alias("topic"), "keywords")
+    keys = list(EXPERT_ORDER)
     return (
         ev.with_columns(expected=pl.col("n_posts") * pl.col("estimate"))
-        .sort(["topic_id", "expected", "ci_low"], descending=[False, True, True])
-        .group_by("topic_id", maintain_order=True)
-        .head(per_topic)
-        .join(labels, on="topic_id", how="left")
+        .sort(
+            ["topic_id", *keys, "account_id"],
+            descending=[False, *[True] * len(keys), False],
+            nulls_last=True,
+        )
+        .with_columns(_pos=pl.int_range(1, pl.len() + 1).over("topic_id"))
+        # the place of an account's tie group: the first place any of its members holds
+        .filter(pl.col("_pos").min().over(["topic_id", *keys]) <= per_topic)
+        .join(labels, on="topic_id", how="left", maintain_order="left")
         .select(
             "topic_id",
             "topic",

@@ -10,7 +10,7 @@ figures.
 from __future__ import annotations
 
 import inspect
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,6 +83,29 @@ def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
     return docs
 
 
+def attribution_counts(
+    attribution: Mapping[str, Mapping[str, int]], k: int
+) -> dict[str, dict[str, int | None]]:
+    """The writeup's attribution table (``topics.json``'s ``attribution``) for publication.
+
+    A method's attributed pairs and accounts cover its accounts attributed: both are hidden
+    (``None``, printed ``<k``) when those are fewer than ``k``. Account-topic pairs cover every
+    account with a post in a topic, the accounts naive attributes: hidden when those are few.
+    Nothing here adds up to another printed count, so no complement is needed.
+    """
+    covered = (attribution.get("naive") or {}).get("n_accounts_attributed")
+    out: dict[str, dict[str, int | None]] = {}
+    for method, a in attribution.items():
+        n_acc = a.get("n_accounts_attributed")
+        few = n_acc is None or n_acc < k
+        out[method] = {
+            "n_pairs": None if covered is None or covered < k else a.get("n_pairs"),
+            "n_attributed": None if few else a.get("n_attributed"),
+            "n_accounts_attributed": None if few else n_acc,
+        }
+    return out
+
+
 def methodology_markdown(ctx: WriteupContext) -> str:
     """The methodology writeup (publication mode) as Markdown."""
     mm = ctx.validity
@@ -94,6 +117,9 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             res=ctx.params.privacy.time_resolution,
             ingest=ctx.ingest,
             tm=ctx.topics_metrics,
+            attribution=attribution_counts(
+                (ctx.topics_metrics or {}).get("attribution") or {}, ctx.params.privacy.min_cell_k
+            ),
             mm=mm,
             wt=mm.within_thread if mm is not None else {},
             cm=ctx.compare,

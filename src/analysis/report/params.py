@@ -24,7 +24,8 @@ class ReportParams(Frozen):
     """``report``: what the report shows and how figures are exported."""
 
     title: str = "Resonance: who do people actually talk with?"
-    #: Evidence-based experts listed per topic (analyst report only; never published).
+    #: Evidence-based experts listed per topic (analyst report only; never published), and
+    #: every account tied with the last of them (``frames.topic_experts``).
     experts_per_topic: int = Field(3, ge=1)
     #: Static figures for the methodology: png, svg, or none (kaleido + a headless Chromium).
     figure_format: str = Field("png", pattern="^(png|svg|none)$")

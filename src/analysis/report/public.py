@@ -104,6 +104,36 @@ def suppress(df: pl.DataFrame, name: str, k: int, value_cols: Sequence[str]) -> 
     )
 
 
+#: seed of the hash that orders the suppressed topics (content only: no key, no size)
+TOPIC_ORDER_SEED = 20_240_101
+
+
+def public_topics(topics: pl.DataFrame, k: int) -> pl.DataFrame:
+    """The topic table for publication: :func:`suppress`, then an order that tells nothing.
+
+    Shown rows come first, largest first (ties by label). Suppressed rows and their
+    complements come last, ordered by a seeded hash of their label and keywords: kept in their
+    place in a table sorted by ``n_posts`` they would be bounded by their neighbours (exactly,
+    when those are equal), and the complement's count would follow from the published total.
+    ``topic_id`` is left out: the topics stage numbers topics by size (0 = largest), so an id
+    ranks a hidden topic as well as its position would.
+    """
+    t = topics.with_columns(
+        pl.col("n_accounts").fill_null(0),
+        _h=pl.struct(pl.col("label").cast(pl.String), pl.col("keywords").cast(pl.String)).hash(
+            seed=TOPIC_ORDER_SEED
+        ),
+    )
+    s = suppress(t, "topics", k, ["label", "keywords", "n_posts"])
+    return s.sort(
+        "is_suppressed",
+        pl.when(pl.col("is_suppressed")).then(None).otherwise(-pl.col("n_posts")),
+        pl.when(pl.col("is_suppressed")).then(pl.col("_h")),
+        pl.when(pl.col("is_suppressed")).then(None).otherwise(pl.col("label")),
+        nulls_last=True,
+    ).drop("_h", "topic_id", strict=False)
+
+
 def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
     """Publication versions of the aggregate tables of :func:`analysis.report.frames.build`.
 
@@ -125,8 +155,7 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
             "source", "table", "rule"
         )
     if "topics" in f:
-        t = f["topics"].with_columns(pl.col("n_accounts").fill_null(0))
-        out["topics"] = suppress(t, "topics", k, ["label", "keywords", "n_posts"])
+        out["topics"] = public_topics(f["topics"], k)
     if "quadrants" in f:
         out["quadrants"] = suppress(f["quadrants"], "quadrants", k, ["share"])
     if "planted_role_rates" in f:

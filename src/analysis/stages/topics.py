@@ -124,6 +124,14 @@ def compute(
                 (m, account_topics.filter(pl.col("method") == m)) for m in ("naive", "evidence")
             )
         },
+        # the rule these counts come from: the writeup prints it with them (params.yaml may
+        # have changed since this run)
+        "attribution_rule": {
+            "min_posts": p.min_posts,
+            "min_engagers": p.min_engagers,
+            "min_ci_low": p.min_ci_low,
+            "interval": p.interval,
+        },
     }
     return {
         "topics": topics,
@@ -199,7 +207,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     if (posts["kind"] == "answer").any():
         metrics["ground_truth_answer_tags"] = attribution.evaluate_tags(
-            out["account_topics"], out["primary"], posts
+            out["account_topics"], out["primary"], posts, seed=p.seed
         )
     for name, path in paths.TOPIC_TABLES.items():
         write_parquet(out[name], path)
