@@ -141,6 +141,49 @@ def add_likes(tables: Tables, likes: list[tuple[str, str, datetime]]) -> Tables:
     return replace(tables, posts=posts, reactions=pl.concat([tables.reactions, like_df]))
 
 
+def _as_answers(extra: pl.DataFrame, posts: pl.DataFrame, rng: np.random.Generator) -> pl.DataFrame:
+    """``extra`` (root posts) where each post of a platform whose posts include answers becomes
+    an answer to a question (a root post) of another account of that platform written before
+    it; where no such question exists the post stays a root post."""
+    platforms = set(posts.filter(pl.col("kind") == "answer")["platform"].unique().to_list())
+    if not platforms:
+        return extra
+    rows = extra.to_dicts()
+    for platform in sorted(platforms):
+        roots = _by_time(
+            posts.filter(
+                (pl.col("platform") == platform)
+                & pl.col("parent_post_id").is_null()
+                & (pl.col("kind") != "answer")
+            )
+        ).select("post_id", "account_id", "created_at")
+        times = roots["created_at"].to_numpy()
+        ids, authors = roots["post_id"].to_list(), roots["account_id"].to_list()
+        for row in rows:
+            if row["platform"] != platform:
+                continue
+            before = int(
+                np.searchsorted(times, np.datetime64(row["created_at"].replace(tzinfo=None)))
+            )
+            # a question of another account, drawn at random: a few draws, then the list
+            me = row["account_id"]
+            tries = (int(rng.integers(0, before)) for _ in range(8 if before else 0))
+            q = next((i for i in tries if authors[i] != me), None)
+            if q is None:
+                others = [i for i in range(before) if authors[i] != me]
+                if not others:
+                    continue
+                q = others[int(rng.integers(0, len(others)))]
+            row.update(
+                kind="answer",
+                parent_post_id=ids[q],
+                root_post_id=ids[q],
+                reply_to_account_id=authors[q],
+                text="low-value answer",
+            )
+    return pl.DataFrame(rows, schema=extra.schema)
+
+
 def inject_posts(
     tables: Tables,
     account_ids: Sequence[str],
@@ -154,7 +197,10 @@ def inject_posts(
 
     Each extra post copies the time (minus up to an hour) and the follower count of one of the
     account's own posts drawn at random, so the extra volume has the same age profile as the
-    real one. Extra posts have no parent, no reactions, no views and no topic. With
+    real one. Extra posts have no reactions, no views and no topic, and no parent, except on a
+    platform whose dump holds answers (Stack Exchange): there volume is answering, and each
+    extra post is an answer to another account's question written before it (drawn at random,
+    in a key-free order), which nobody takes up (:func:`_as_answers`). With
     ``replier_share`` > 0 each draws Poisson(``replies_per_post``) replies, an hour later, from a
     seeded pool of that share of the participants (at least one account).
     """
@@ -196,6 +242,7 @@ def inject_posts(
         n_comments_reported=pl.lit(0, dtype=pl.Int64),
         labels=pl.lit(None, dtype=schema.columns("posts", schema.INTERIM)["labels"]),
     )
+    extra = _as_answers(extra, tables.posts, rng)
     extra = _conform(extra, tables.posts)
     out = tables.with_posts(pl.concat([tables.posts, extra]))
     if replier_share <= 0 or replies_per_post <= 0:

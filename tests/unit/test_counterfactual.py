@@ -365,6 +365,39 @@ def test_an_adversary_that_doubles_a_top_ranked_score_fails_its_gate() -> None:
     assert gains[1:] == pytest.approx(np.ones(9))
 
 
+def test_on_a_site_of_answers_the_extra_volume_is_answers_to_others_questions() -> None:
+    """Volume on Stack Exchange is answering: the volume test's extra posts there are answers
+    to other people's earlier questions (which nobody takes up), not root posts that the site's
+    models never credit anyway."""
+    posts = []
+    for d in range(10):
+        day = MONDAY + timedelta(days=d)
+        posts += [
+            dict(post_id=f"q{d}", account_id=f"asker{d % 3}", kind="question", created_at=day),
+            dict(
+                post_id=f"a{d}",
+                account_id="t",
+                kind="answer",
+                parent_post_id=f"q{d}",
+                root_post_id=f"q{d}",
+                reply_to_account_id=f"asker{d % 3}",
+                created_at=day + timedelta(hours=2),
+            ),
+        ]
+    t = _tables(posts)
+    out = adversaries.inject_posts(t, ["t"], 1.0, AS_OF, seed=3)
+    extra = out.posts.filter(pl.col("post_id").str.starts_with("cf_spam_"))
+    assert extra.height == 10 and (extra["kind"] == "answer").all()
+    questions = dict(zip(t.posts["post_id"], t.posts["account_id"], strict=True))
+    assert all(questions[q].startswith("asker") for q in extra["parent_post_id"])
+    assert (extra["reply_to_account_id"] == extra["parent_post_id"].replace(questions)).all()
+    # on a site without answers the extra posts stay root posts
+    roots = adversaries.inject_posts(_community(), ["acc01"], 1.0, AS_OF, seed=3)
+    assert (
+        roots.posts.filter(pl.col("post_id").str.starts_with("cf_spam_"))["kind"] == "post"
+    ).all()
+
+
 def test_sockpuppets_are_new_participants_that_only_answer_the_target() -> None:
     t = _community()
     out = adversaries.sockpuppet_farm(t, ["acc05"], 4, AS_OF, n_posts=2)
