@@ -90,15 +90,16 @@ def mentions(root: str) -> list[dict[str, Any]]:
     src = {"format": "canonical", "path": str(dump), "name": "n"}
     name_words = {"little_nell12", "nell", "trent"}
 
-    def leaked(texts: list[str]) -> set[str]:
-        kw = ctfidf_keywords(texts, np.zeros(len(texts), dtype=int))
+    def leaked(posts: pl.DataFrame) -> set[str]:
+        texts = posts["text"].fill_null("")
+        kw = ctfidf_keywords(texts, np.zeros(len(texts), dtype=int), posts["account_id"])
         table = topic_table(np.zeros(len(texts), dtype=int), kw)
         words = {w.lower() for k in kw.values() for w in k}
         words |= {w.lower() for lab in table["label"].to_list() for w in lab.split("_")}
         words |= {lab.lower() for lab in table["label"].to_list()}
         return {w for w in words for n in name_words if n in w}
 
-    raw = pl.read_csv(dump / "posts.csv")["text"].to_list()[:15]
+    raw = pl.read_csv(dump / "posts.csv").select("text", "account_id").head(15)
     with crafted.project(Path(root) / "proj_mentions", src) as params:
         rc, err = ingest_stage(params)
         if rc != 0:
@@ -110,7 +111,7 @@ def mentions(root: str) -> list[dict[str, Any]]:
                     held=False,
                 )
             ]
-        texts = pl.read_parquet("data/interim/posts.parquet")["text"].to_list()
+        texts = pl.read_parquet("data/interim/posts.parquet", columns=["text", "account_id"])
     found = leaked(texts)
     return [
         dict(

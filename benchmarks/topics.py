@@ -63,7 +63,7 @@ def compare(
 ) -> None:
     emb = emb.filter(~pl.col("is_empty_text"))
     data = emb.select("post_id").join(
-        posts.select("post_id", "text", "labels", "kind"),
+        posts.select("post_id", "account_id", "text", "labels", "kind"),
         on="post_id",
         how="left",
         maintain_order="left",
@@ -94,7 +94,7 @@ def compare(
             if p.method != "hdbscan"
             else stability(x, p)
         )
-        kw = ctfidf_keywords(data["text"].fill_null("").to_list(), res.labels, 10)
+        kw = ctfidf_keywords(data["text"].fill_null(""), res.labels, data["account_id"], 10)
         prim = pl.DataFrame({"post_id": data["post_id"], "topic_id": res.labels})
         extra = ""
         if (posts["kind"] == "answer").any():

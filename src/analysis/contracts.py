@@ -81,7 +81,8 @@ class TopicFit(Contract):
     outlier_min_cosine: float | None
     #: each topic's unit-norm mean over the posts fitted (the soft memberships' centroids)
     centroids: list[list[float]]
-    #: each topic's c-TF-IDF keywords over the posts fitted, by topic id
+    #: each topic's c-TF-IDF keywords over the posts fitted, by topic id (words that at least
+    #: ``privacy.min_cell_k`` distinct authors use in the topic: ``topics_keywords``)
     keywords: list[list[str]]
     #: posts with a vector that the fit clustered, and the latest one's ``created_at`` (ISO)
     n_posts: int

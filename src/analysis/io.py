@@ -74,3 +74,11 @@ def column_batches(path: Path | str, column: str, batch_rows: int) -> Iterator[p
 
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=[column]):
         yield pl.Series(column, batch.column(0))
+
+
+def table_batches(path: Path | str, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
+    """:func:`column_batches` of several columns: ``batch_rows`` rows of ``columns`` at a time."""
+    import pyarrow.parquet as pq
+
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
+        yield pl.DataFrame(batch)

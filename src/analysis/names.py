@@ -18,7 +18,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Generic, TypeVar
 
 import polars as pl
@@ -180,8 +180,16 @@ def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
 
 def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:
     """Words of :func:`word_authors` pairs written by at least ``min_authors`` authors."""
-    used = pairs.unique().group_by("w").len().filter(pl.col("len") >= min_authors)
+    used = author_counts(pairs).filter(pl.col("n_authors") >= min_authors)
     return set(used["w"].to_list())
+
+
+def author_counts(pairs: pl.DataFrame, by: Sequence[str] = ("w",)) -> pl.DataFrame:
+    """How many distinct authors wrote each word: ``by`` and ``n_authors``, of rows holding
+    ``by`` and ``account_id`` (:func:`word_authors`' pairs, or a topic's words with
+    ``by=("topic_id", "w")``, ``topics_keywords``). Rows may repeat (the parts of a dump
+    counted apart, then put together)."""
+    return pairs.select(*by, "account_id").unique().group_by(*by).agg(n_authors=pl.len())
 
 
 # A Reddit user: "u/name", "/u/name", and the subreddit of a user's profile, "u_name" (also

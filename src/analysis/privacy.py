@@ -34,6 +34,7 @@ AnchorIndex = _names.AnchorIndex
 NameRedactor = _names.NameRedactor
 _alternation = _names._alternation
 _tokens = _names._tokens
+author_counts = _names.author_counts
 common_words = _names.common_words
 fold = _names.fold
 name_variants = _names.name_variants

@@ -156,7 +156,8 @@ def test_ctfidf_keywords_on_tiny_texts():
         "gravel bike tyre",
     ]
     labels = np.array([0, 0, 0, 1, 1, -1])
-    kw = ctfidf_keywords(texts, labels, n_keywords=3)
+    authors = [f"acct_{i}" for i in range(len(texts))]
+    kw = ctfidf_keywords(texts, labels, authors, n_keywords=3, min_authors=1)
     assert kw[0][0] == "espresso" and kw[1][0] in {"derailleur", "bike"}
     assert set(kw) == {0, 1}  # outliers get no keywords
     flat = {w for ws in kw.values() for w in ws}
@@ -165,6 +166,92 @@ def test_ctfidf_keywords_on_tiny_texts():
     assert table.filter(pl.col("topic_id") == OUTLIER)["label"].item() == "outliers"
     assert table.filter(pl.col("topic_id") == 0)["n_posts"].item() == 3
     assert diversity({0: ["a", "b"], 1: ["a", "c"]}) == 0.75
+    # the smallest k publication allows: the words of one author ("roast", "chain") drop out
+    two = ctfidf_keywords(texts, labels, authors, n_keywords=3, min_authors=2)
+    assert two == {0: ["espresso", "grinder"], 1: ["bike", "derailleur"]}
+
+
+def _farm_world(n_farm_posts: int = 40) -> tuple[list[str], list[str], np.ndarray]:
+    """The reviewer's case: topic 0 of 30 authors writing generic words, one more author
+    signing ``n_farm_posts`` posts with the farm's name; topic 1 of 30 other authors."""
+    texts, authors, labels = [], [], []
+    for a in range(30):
+        for _ in range(3):
+            texts.append("hoppy pale ale tastes bitter and fresh")
+            authors.append(f"acct_{a:016x}")
+            labels.append(0)
+    for _ in range(n_farm_posts):
+        texts.append("Brewed at Zyxwick Farm, Zyxwick Farm ales, Zyxwick forever")
+        authors.append("acct_" + "f" * 16)
+        labels.append(0)
+    for a in range(30):
+        for _ in range(3):
+            texts.append("red wine grapes vineyard")
+            authors.append(f"acct_{100 + a:016x}")
+            labels.append(1)
+    return texts, authors, np.array(labels)
+
+
+FARM_WORDS = {"zyxwick", "farm", "brewed", "ales", "forever"}
+
+
+def test_a_word_one_author_repeats_is_no_keyword_nor_in_the_published_label():
+    """A keyword only one person writes (a nickname, signature, farm, employer) identifies
+    them, however many authors the topic has: a topic's keyword needs ``min_authors``
+    (privacy.min_cell_k) distinct authors in it. Before: ``0_zyxwick_ale_bitter``."""
+    from analysis.report.frames import topic_table as report_topic_table
+    from analysis.report.public import public_tables
+
+    texts, authors, labels = _farm_world()
+    kw = ctfidf_keywords(texts, labels, authors, 10, min_authors=10)
+    assert not FARM_WORDS & set(kw[0])
+    assert kw[0][:3] == ["ale", "bitter", "fresh"]  # the 30 authors' words
+    assert kw[1][:3] == ["grapes", "red", "vineyard"]
+    # through the report's public table, as published (topic 0 has 31 authors: not suppressed)
+    topics = topic_table(labels, kw)
+    posts = pl.DataFrame({"post_id": [f"p{i}" for i in range(len(texts))], "account_id": authors})
+    pt = pl.DataFrame({"post_id": posts["post_id"], "topic_id": labels, "is_primary": True})
+    pub = public_tables({"topics": report_topic_table(topics, pt, posts)}, k=10)["topics"]
+    row = pub.filter(pl.col("label").str.starts_with("0_"))
+    assert row["label"].to_list() == ["0_ale_bitter_fresh"]
+    published = " ".join(pub["label"].to_list() + pub["keywords"].to_list())
+    assert not any(w in published for w in FARM_WORDS)
+    # however often they write it, and whatever the batches
+    texts, authors, labels = _farm_world(400)
+    for rows in (None, 1, 37):
+        kw = ctfidf_keywords(texts, labels, authors, 10, min_authors=10, batch_rows=rows)
+        assert not FARM_WORDS & {w for ws in kw.values() for w in ws}, rows
+
+
+@pytest.mark.parametrize("k", [2, 10])
+def test_a_word_k_authors_use_in_the_topic_can_be_a_keyword(k: int, monkeypatch):
+    """``k`` distinct authors of a word in its topic make it a keyword (and the label's first
+    word here); ``k - 1`` do not, however often they write it; authors of the word in another
+    topic do not count; counted across batches, whatever their cut."""
+    from analysis import topics_keywords
+
+    texts, authors, labels = _farm_world()
+    for i in range(k):  # k of topic 0's authors mention the farm once each
+        texts[3 * i] += " zyxwick"
+    kw = ctfidf_keywords(texts, labels, authors, 10, min_authors=k)
+    assert kw[0][0] == "zyxwick"
+    assert topic_table(labels, kw)["label"][0] == "0_zyxwick_ale_bitter"
+    # k - 1 authors of the topic, and one more in topic 1: never a keyword of either
+    texts, authors, labels = _farm_world(0)
+    for i in range(k - 1):
+        texts[3 * i] = " ".join(["zyxwick"] * 50)
+    texts[-1] += " zyxwick"
+    for rows in (None, 1, 7):
+        kw = ctfidf_keywords(texts, labels, authors, 10, min_authors=k, batch_rows=rows)
+        assert "zyxwick" not in {w for ws in kw.values() for w in ws}, rows
+    # the authors counted over batches of one text each, recounted after every batch
+    monkeypatch.setattr(topics_keywords, "REDUCE_ROWS", 1)
+    texts, authors, labels = _farm_world()
+    for i in range(k):
+        texts[3 * i] += " zyxwick"
+    assert ctfidf_keywords(texts, labels, authors, 10, min_authors=k, batch_rows=1)[0][0] == (
+        "zyxwick"
+    )
 
 
 def test_soft_membership():

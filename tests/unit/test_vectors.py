@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 import pytest
 
-from analysis import contracts, vectors
+from analysis import contracts, topics_keywords, vectors
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
 from analysis.report.frames import topic_coordinates
@@ -85,8 +85,10 @@ def _in_file_order(path: Path, posts: pl.DataFrame) -> pl.DataFrame:
 def _stage(
     posts: pl.DataFrame, emb: pl.DataFrame | Path, accounts, reactions, p, texts=None
 ) -> dict:
-    """Both topic stages: the fit, then the assignment by it."""
-    return compute(posts, emb, accounts, reactions, p, fit_stage.fit(posts, emb, p, texts))
+    """Both topic stages: the fit, then the assignment by it (keywords of 2+ authors: the small
+    worlds have 9 accounts in all)."""
+    fit = fit_stage.fit(posts, emb, p, texts, min_authors=2)
+    return compute(posts, emb, accounts, reactions, p, fit)
 
 
 def _as_parts(path: Path, cuts: tuple[int, ...] = (7, 19)) -> Path:
@@ -405,6 +407,12 @@ def test_the_stage_reading_the_texts_from_the_file_equals_it_holding_them(
     # a file whose texts do not match the posts is an error, not a silent shift
     with pytest.raises(RuntimeError, match="texts read for"):
         fit_stage.fit(posts.drop("text").head(n - 1), path, p, fit_stage.file_texts(posts_path))
+    # the authors come from the file too: a keyword needs privacy.min_cell_k (10 unless set)
+    # distinct authors in its topic, and this world has 9 accounts
+    texts = fit_stage.file_texts(posts_path)
+    assert fit_stage.fit(posts.drop("text"), path, p, texts).keywords == [[], [], []]
+    assert all(fit_stage.fit(posts.drop("text"), path, p, texts, min_authors=3).keywords)
+    assert fit_stage.fit(posts, path, p).keywords == [[], [], []]
 
 
 def _small_world(
@@ -658,8 +666,16 @@ def test_the_topics_mean_vectors_are_the_means_of_their_primary_posts(
     assert xy["x"].null_count() == 0 and xy.height == 3
 
 
-def _ctfidf_all_at_once(texts: list[str], labels: np.ndarray, n: int) -> dict[int, list[str]]:
-    """The keywords as computed before batching: one CountVectorizer document per topic."""
+def _ctfidf_all_at_once(
+    texts: list[str],
+    labels: np.ndarray,
+    n: int,
+    authors: list[str] | None = None,
+    min_authors: int = 1,
+) -> dict[int, list[str]]:
+    """The keywords as computed before batching: one CountVectorizer document per topic; with
+    ``authors``, only words of ``min_authors`` distinct authors in the topic (counted here
+    text by text with the same analyser)."""
     from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS, CountVectorizer
 
     from analysis.topics_keywords import PLACEHOLDER_WORDS
@@ -674,42 +690,65 @@ def _ctfidf_all_at_once(texts: list[str], labels: np.ndarray, n: int) -> dict[in
     )
     counts = vec.fit_transform(docs).toarray().astype(np.float64)
     words = vec.get_feature_names_out()
+    allowed = np.ones(counts.shape, dtype=bool)
+    if authors is not None:
+        analyse = vec.build_analyzer()
+        who: dict[tuple[int, str], set[str]] = {}
+        for t, lab, a in zip(texts, labels, authors, strict=True):
+            for w in analyse(t):
+                who.setdefault((int(lab), w), set()).add(a)
+        allowed = np.array(
+            [[len(who.get((c, w), ())) >= min_authors for w in words] for c in ids]
+        ).reshape(counts.shape)
     per_class = counts.sum(axis=1, keepdims=True)
     tf = counts / np.where(per_class == 0, 1, per_class)
     idf = np.log(1 + per_class.mean() / np.maximum(counts.sum(axis=0), 1))
-    score = tf * idf
+    score = np.where(allowed, tf * idf, 0.0)
     return {
         c: [str(words[j]) for j in np.lexsort((words, -score[r]))[:n] if score[r, j] > 0]
         for r, c in enumerate(ids)
     }
 
 
-def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic() -> None:
+def test_keywords_counted_in_batches_are_the_keywords_of_one_document_per_topic(
+    monkeypatch,
+) -> None:
     rng = np.random.default_rng(5)
     vocab = ["espresso", "grinder", "bike", "derailleur", "ΣΟΦΙΑΣ", "café", "don't", "re-use",
              "tyre-", "the", "[handle]", "x2", "naïve", "ÉCOLE", "mulch"]  # fmt: skip
     texts = [" ".join(rng.choice(vocab, size=rng.integers(0, 6))) for _ in range(120)]
     texts[3] = ""
     labels = rng.integers(-1, 4, size=len(texts))
+    alone = pl.Series([f"acct_{i}" for i in range(len(texts))])  # every text its own author
     want = _ctfidf_all_at_once(texts, labels, 50)
     for batch_rows in (1, 7, None):
-        got = ctfidf_keywords(pl.Series(texts), labels, 50, batch_rows=batch_rows)
+        got = ctfidf_keywords(pl.Series(texts), labels, alone, 50, 1, batch_rows=batch_rows)
         assert got == want, batch_rows
+    # 12 authors: only the words of 4+ authors in the topic, whatever the batches and however
+    # often the authors are counted again (after every batch)
+    few = [f"acct_{a}" for a in rng.integers(0, 12, size=len(texts))]
+    want4 = _ctfidf_all_at_once(texts, labels, 50, few, 4)
+    assert want4 != want and all(set(want4[c]) <= set(want[c]) for c in want)
+    for reduce_rows in (1, 10**6):
+        monkeypatch.setattr(topics_keywords, "REDUCE_ROWS", reduce_rows)
+        for batch_rows in (1, 7, None):
+            got = ctfidf_keywords(texts, labels, few, 50, 4, batch_rows=batch_rows)
+            assert got == want4, (reduce_rows, batch_rows)
     # in any order and uneven batches (the stage reads the texts in the file's order)
     order = rng.permutation(len(texts))
     cuts = [0, 1, 30, 31, 77, len(texts)]
     batches = [
-        (pl.Series([texts[i] for i in order[a:b]]), labels[order[a:b]])
+        (pl.Series([texts[i] for i in order[a:b]]), alone.gather(order[a:b]), labels[order[a:b]])
         for a, b in itertools.pairwise(cuts)
     ]
     ids = [int(t) for t in np.unique(labels) if t != OUTLIER]
-    assert ctfidf_keywords_batches(iter(batches), ids, 50) == want
+    assert ctfidf_keywords_batches(iter(batches), ids, 50, 1) == want
     # labels that are not among the topics (here topic 2 left out) are left out
     without = {c: w for c, w in want.items() if c != 2}
     kept = labels.copy()
     kept[labels == 2] = OUTLIER
     assert ctfidf_keywords_batches(
-        iter([(pl.Series(texts), labels)]), [c for c in ids if c != 2], 50
+        iter([(pl.Series(texts), alone, labels)]), [c for c in ids if c != 2], 50, 1
     ) == _ctfidf_all_at_once(texts, kept, 50)
     assert set(without) == {c for c in ids if c != 2}
 

@@ -1,9 +1,11 @@
 """Stage ``topic_fit``: cluster the posts' embeddings into topics, the fit ``topics`` assigns by.
 
-Reads ``data/interim/posts.parquet`` (ids and times; the texts batch by batch, for the
-keywords) and ``data/processed/embeddings/``; writes ``data/processed/topic_model.json``
-(:class:`analysis.contracts.TopicFit`: centroids, keywords and the fit's figures; no pseudonym,
-no post).
+Reads ``data/interim/posts.parquet`` (ids and times; the texts and their authors batch by
+batch, for the keywords) and ``data/processed/embeddings/``; writes
+``data/processed/topic_model.json`` (:class:`analysis.contracts.TopicFit`: centroids, keywords
+and the fit's figures; no pseudonym, no post). A keyword is a word that at least
+``privacy.min_cell_k`` distinct authors use in the topic (``topics_keywords``): the keywords
+and the labels made of them are published.
 
 This is the costly half of the topics: the choice of k, the seeded fits of the stability check
 and a pass over every vector (at 1M posts ~70 of the former stage's 95 s). Refit on a schedule
@@ -24,21 +26,24 @@ import numpy as np
 import polars as pl
 
 from analysis import contracts, paths, vectors
-from analysis.config import section
+from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
-from analysis.io import column_batches
+from analysis.io import table_batches
 from analysis.topics import TopicsParams, post_vectors, topic_fit
 from analysis.topics_clustering import OUTLIER, cluster_with_stability
-from analysis.topics_keywords import ctfidf_keywords_batches
+from analysis.topics_keywords import MIN_AUTHORS, ctfidf_keywords_batches
 
 log = logging.getLogger(__name__)
 
 #: The posts' columns the fit reads whole (the texts are read from the file in batches).
 COLUMNS = ("post_id", "created_at")
 
-#: The posts' texts, batch by batch in the rows' order, at each call.
-Texts = Callable[[], Iterator[pl.Series]]
+#: The posts' columns the keywords read batch by batch: each text and its author.
+TEXT_COLUMNS = ["text", "account_id"]
+
+#: The posts' :data:`TEXT_COLUMNS`, batch by batch in the rows' order, at each call.
+Texts = Callable[[], Iterator[pl.DataFrame]]
 
 
 def fit(
@@ -47,17 +52,22 @@ def fit(
     p: TopicsParams,
     texts: Texts | None = None,
     space: str = "unspecified",
+    min_authors: int = MIN_AUTHORS,
 ) -> TopicFit:
     """The topics of the embedded posts (no I/O but the vectors' batches when ``embeddings``
     is a path, and the texts' when ``texts`` reads them).
 
-    ``texts``: when ``posts`` holds no ``text`` column, each call gives the posts' texts batch
-    by batch in the rows' order (read once, for the keywords; at 10M posts ~1 GiB).
+    ``texts``: when ``posts`` holds no ``text`` column, each call gives the posts' texts and
+    authors (:data:`TEXT_COLUMNS`) batch by batch in the rows' order (read once, for the
+    keywords; at 10M posts ~1 GiB); else ``posts`` holds ``text`` and ``account_id``.
     ``space``: what the vectors are (``embed.vector_space``), recorded for ``topics``.
+    ``min_authors``: the fewest distinct authors of a keyword in its topic
+    (``privacy.min_cell_k``).
     """
     if texts is None:
         size = vectors.BATCH_ROWS
-        texts = lambda: (posts["text"].slice(i, size) for i in range(0, posts.height, size))  # noqa: E731
+        held = posts.select(TEXT_COLUMNS)
+        texts = lambda: (held.slice(i, size) for i in range(0, held.height, size))  # noqa: E731
     emb, x = post_vectors(posts, embeddings)
     log.info(
         "topic_fit: clustering %d posts (%s, k %s)",
@@ -75,15 +85,17 @@ def fit(
         _texts_with_labels(texts, posts["post_id"], emb["post_id"], res.labels),
         [int(t) for t in np.unique(res.labels) if t != OUTLIER],
         p.n_keywords,
+        min_authors,
     )
     return topic_fit(res, keywords, ari, emb, p, space)
 
 
 def _texts_with_labels(
     texts: Texts, post_ids: pl.Series, clustered: pl.Series, labels: np.ndarray
-) -> Iterator[tuple[pl.Series, np.ndarray]]:
-    """The texts' batches, each with its posts' topic labels (OUTLIER for a post not clustered:
-    left out of the keywords). ``clustered`` are the post ids the labels are of, in their order."""
+) -> Iterator[tuple[pl.Series, pl.Series, np.ndarray]]:
+    """The texts' batches, each with its posts' authors and topic labels (OUTLIER for a post
+    not clustered: left out of the keywords). ``clustered`` are the post ids the labels are
+    of, in their order."""
     label = (
         pl.DataFrame({"post_id": post_ids})
         .join(
@@ -97,26 +109,34 @@ def _texts_with_labels(
     )
     start = 0
     for batch in texts():
-        yield batch.fill_null(""), label[start : start + batch.len()]
-        start += batch.len()
+        n = batch.height
+        if start + n > label.size:  # checked before counting: the labels' slice would be short
+            raise RuntimeError(f"topic_fit: {start + n} texts read for {label.size} posts")
+        yield batch["text"].fill_null(""), batch["account_id"], label[start : start + n]
+        start += n
     if start != label.size:
         raise RuntimeError(f"topic_fit: {start} texts read for {label.size} posts")
 
 
 def file_texts(path: Path) -> Texts:
-    """The texts of the posts file, :data:`analysis.vectors.BATCH_ROWS` rows at a time."""
-    return lambda: (t.cast(pl.String) for t in column_batches(path, "text", vectors.BATCH_ROWS))
+    """The texts and authors of the posts file, :data:`analysis.vectors.BATCH_ROWS` rows at a
+    time."""
+    return lambda: (
+        t.cast(dict.fromkeys(TEXT_COLUMNS, pl.String))
+        for t in table_batches(path, TEXT_COLUMNS, vectors.BATCH_ROWS)
+    )
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Fit the topics; write ``topic_model.json``."""
     p = section(params, "topics", TopicsParams)
+    k = section(params, "privacy", PrivacyParams).min_cell_k
     for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
     posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
     space = vector_space(section(params, "embed", EmbedParams), posts.height)
-    model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS), space)
+    model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS), space, k)
     contracts.write(model, paths.TOPIC_MODEL)
     log.info(
         "topic_fit: %d posts through %s -> %d topics (%s), stability %.3f, diversity %.2f",
