@@ -25,7 +25,8 @@ class AdversaryGate(Frozen):
 
     #: Strength on the curve at which the gate applies (must be one of the curve's strengths).
     at: float
-    #: Largest median relative gain of the targets' score (cf_stats.score_gain) that passes.
+    #: Largest median gain of the targets (cf_stats.adversary_curve: the larger of the relative
+    #: gains of score and percentile) that passes.
     gain_max: float = Field(0.25, ge=0)
 
 
@@ -194,7 +195,7 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
     ``weekend_off_raw_bias`` (no placebo subtracted), ``weekend_off_placebo``,
     ``weekend_off_median_z``, ``weekend_off_share_outside`` and ``weekend_off_outside_excess``
     (beyond placebo), the same for ``time_off``, and ``weekend_moved_bias``/``_noise``. Adversaries:
-    ``<adversary>_gain_at_<strength>`` (median relative gain of the score), with
+    ``<adversary>_gain_at_<strength>`` (the targets' median gain: score or percentile), with
     ``volume_elasticity``. Legacy: ``weekend_off_median_abs``, ``weekend_off_median``,
     ``weekend_off_p90_abs``, ``time_off_*`` and ``ring_gain`` (the old figures).
     """

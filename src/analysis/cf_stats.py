@@ -211,10 +211,11 @@ def score_gain(g: pl.DataFrame) -> np.ndarray:
     baseline score where its own is smaller (a score raised from nothing, or from the decayed
     remains of old activity, is measured against a tenth of a typical active account's).
 
-    The adversaries' gates read this, not the percentile: the targets are active accounts, often
-    at the top of a model's ranking, where a percentile has no room to rise (a target at the
-    99th percentile could gain at most 0.01 relative to it, so a gate of 0.25 could never fail:
-    on beer, puppets doubled conversation's scores for a percentile gain of 0.003).
+    The adversaries' gates read it beside the percentile's (:func:`adversary_curve`): the
+    targets are active accounts, often at the top of a model's ranking, where a percentile has
+    no room to rise (a target at the 99th percentile could gain at most 0.01 relative to it, so
+    a gate of 0.25 could never fail: on beer, puppets doubled conversation's scores for a
+    percentile gain of 0.003).
     """
     base = g["score_base"].fill_null(0.0).to_numpy().astype(float)
     cf = g["score_cf"].fill_null(0.0).to_numpy().astype(float)
@@ -227,23 +228,32 @@ def score_gain(g: pl.DataFrame) -> np.ndarray:
 def adversary_curve(
     by_strength: dict[float, pl.DataFrame], cf: Any, seed: int
 ) -> dict[str, list[dict[str, Any]]]:
-    """Per model, one point per strength: the targets' median relative gain of their score
-    (:func:`score_gain`; what the gates read) with its interval, the median relative gain of
-    score_pct (frozen ranking, ``gain_pct``: bounded by the room above the targets), in
-    percentile points and in standard errors, and the number of targets."""
+    """Per model, one point per strength: the targets' median gain (what the gates read) with
+    its interval, beside its two parts, the median relative gain of the score
+    (:func:`score_gain`, ``gain_score``) and of score_pct (frozen ranking, ``gain_pct``), the
+    median gain in percentile points and in standard errors, and the number of targets.
+
+    A target's gain is the larger of its two relative gains: its standing among everyone else
+    has no room to rise at the top of a ranking (a target at the 99th percentile can gain at
+    most 0.01 of it), and its score may be a log of what the attack raised (conversation's
+    parts are log(1 + x): a ring that doubles the repliers raises it far less than twice).
+    Each part alone misses what the other shows; an attack that moves neither gains nothing."""
     rng = np.random.default_rng(seed)
     out: dict[str, list[dict[str, Any]]] = {}
     for strength, changes in by_strength.items():
         df = with_changes(changes, cf.floor_pct)
         for (name,), g in df.group_by("model", maintain_order=True):
-            gain = score_gain(g)
+            by_score = score_gain(g)
+            by_pct = g["rel"].fill_null(0.0).to_numpy().astype(float)
+            gain = np.maximum(by_score, by_pct)
             lo, hi = boot_interval(gain, np.median, cf.n_boot, rng)
             out.setdefault(name, []).append(
                 dict(
                     strength=float(strength),
                     gain=_median(gain),
                     gain_ci=(lo, hi),
-                    gain_pct=_median(g["rel"].to_numpy()),
+                    gain_score=_median(by_score),
+                    gain_pct=_median(by_pct),
                     gain_pts=_median(g["pts"].to_numpy()),
                     gain_z=_median(g["z"].drop_nulls().to_numpy()),
                     gain_old=_median(g["rel_old"].to_numpy()),

@@ -357,6 +357,19 @@ def test_an_adversary_that_doubles_a_top_ranked_score_fails_its_gate() -> None:
     assert point["gain_pct"] < 0.05 and point["gain"] == pytest.approx(1.0)  # gate: 0.25
     rob = {"m": {"puppets_gain_at_20": point["gain"], "puppets_n_at_20": 10}}
     assert counterfactual.gate_results(rob, GateParams())["m"]["puppets"] is False
+    # in the middle of the ranking a small rise of the score (a log of what the attack raised)
+    # passes many others: the percentile's gain shows it, and the target's gain is the larger
+    logs = np.log1p(frozen)  # a score in logs, as conversation's parts are
+    mid = logs[40:50]
+    bumped = changes.with_columns(
+        score_base=pl.Series(mid),
+        score_cf=pl.Series(mid * 1.1),
+        pct_frozen=pl.Series([cf_rescore.frozen_percentile(logs, b, 1.1 * b) for b in mid]),
+        pct_base_frozen=pl.Series([cf_rescore.frozen_percentile(logs, b, b) for b in mid]),
+    )
+    point = counterfactual.adversary_curve({20: bumped}, CounterfactualParams(n_boot=50), 1)["m"][0]
+    assert point["gain_score"] == pytest.approx(0.1) and point["gain_pct"] > 0.25
+    assert point["gain"] == pytest.approx(point["gain_pct"])
     # an account raised from nothing is measured against a tenth of a typical target's score
     zero = changes.with_columns(score_base=pl.lit(0.0), score_cf=pl.lit(1.0)).head(1)
     both = pl.concat([zero, changes.tail(9)])
