@@ -602,3 +602,41 @@ def test_klout_like_ranks_the_floor_of_silent_accounts_with_the_others() -> None
     assert by["a"]["score"] == by["s"]["score"] == 1.0  # active, drew nothing; silent (floor)
     assert by["a"]["score_pct"] == by["s"]["score_pct"]
     assert by["b"]["score_pct"] > by["a"]["score_pct"]
+
+
+def test_the_latest_follower_count_does_not_depend_on_row_order_at_one_instant() -> None:
+    from dataclasses import replace
+
+    from analysis.models import peers, reach
+
+    t = make_tables([("p1", "a", 90, None, None), ("p2", "a", 90, None, None)])
+    posts = t.posts.with_columns(follower_count=pl.Series([100, 5000], dtype=pl.Int64))
+    got = []
+    for order in (posts, posts.reverse()):
+        tt = replace(t, posts=order)
+        got.append(
+            (
+                reach.score(tt, ModelParams(), AS_OF).filter(pl.col("account_id") == "a")["score"][
+                    0
+                ],
+                peers.follower_count(tt, AS_OF)["score"][0],
+            )
+        )
+    assert got[0] == got[1] and got[0][1] == 5000.0
+
+
+def test_an_account_without_topic_credit_has_no_top_topic() -> None:
+    from analysis.models import network_topic
+
+    posts = [("p", "a", 90, None, None), ("r", "b", 91, "p", None), ("q", "c", 92, None, None)]
+    topics = pl.DataFrame(
+        {
+            "post_id": ["p", "r", "q"],
+            "topic_id": [1, 1, 0],
+            "probability": [1.0, 1.0, 1.0],
+            "is_primary": [True, True, True],
+        }
+    )
+    out = network_topic.score(make_tables(posts, post_topics=topics), ModelParams(), AS_OF)
+    by = dict(zip(out["account_id"], out["top_topic"], strict=True))
+    assert by["a"] == "1" and by["c"] is None  # c drew nothing: no topic to name

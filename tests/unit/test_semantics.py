@@ -259,6 +259,13 @@ def test_a_like_without_a_date_counts_only_at_the_export():
         assert scored.equals(want), model.__name__
     at_export = common.timed_view(t, common.totals_taken_at(t))[0]
     assert at_export.reactions.height == 3
+    # at the export the undated likers are engagers too, as their likes are reactions
+    end = common.totals_taken_at(t)
+    reach_of = {
+        x: dict(zip(*klout_like.score(tt, ModelParams(), end)[["account_id", "c_reach"]]))
+        for x, tt in (("with", t), ("without", without))
+    }
+    assert reach_of["with"]["a"] > reach_of["without"]["a"]
 
 
 def test_a_posts_totals_count_only_from_when_they_were_taken():

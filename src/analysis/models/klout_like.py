@@ -72,7 +72,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         tables.reactions.filter(
             pl.col("actor_account_id").is_not_null()
             & pl.col("kind").is_in(list(common.POSITIVE_REACTIONS))
-            & (pl.col("created_at") < as_of)
+            # undated rows are left only at the export (timed_view), as post_reactions reads them
+            & (pl.col("created_at").is_null() | (pl.col("created_at") < as_of))
         )
         .join(posts.select("post_id", "account_id"), on="post_id")
         .filter(pl.col("actor_account_id") != pl.col("account_id"))
@@ -91,9 +92,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     n_replies = edges.group_by("account_id").agg(n_replies=pl.len())
     followers = (
         posts.filter(pl.col("follower_count").is_not_null())
-        .sort("created_at")
         .group_by("account_id")
-        .agg(_f_post=pl.col("follower_count").last())
+        # the latest count; at one instant the largest (row order must not choose)
+        .agg(_f_post=pl.col("follower_count").sort_by("created_at", "follower_count").last())
         .join(
             tables.accounts.select("account_id", pl.col("follower_count").alias("_f_acc")),
             on="account_id",

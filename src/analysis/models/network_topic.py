@@ -163,8 +163,15 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     if comps:
         names = list(comps)
         mat = np.column_stack([comps[c] for c in names])
+        # an account without topic credit has no top topic (argmax would name the first)
         top = top.with_columns(
-            top_topic=pl.Series([names[k][len("c_topic_") :] for k in mat.argmax(1)])
+            top_topic=pl.Series(
+                [
+                    names[k][len("c_topic_") :] if mat[i, k] > 0 else None
+                    for i, k in enumerate(mat.argmax(1))
+                ],
+                dtype=pl.String,
+            )
         )
     else:
         top = top.with_columns(top_topic=pl.lit(None, dtype=pl.String))

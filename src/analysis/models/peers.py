@@ -48,9 +48,14 @@ def follower_count(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     if not known.height:
         return None
     return (
-        known.sort("created_at")
-        .group_by("account_id")
-        .agg(score=pl.col("follower_count").last().cast(pl.Float64))
+        known.group_by("account_id")
+        # the latest count; at one instant the largest (row order must not choose)
+        .agg(
+            score=pl.col("follower_count")
+            .sort_by("created_at", "follower_count")
+            .last()
+            .cast(pl.Float64)
+        )
     )
 
 

@@ -51,9 +51,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         missing.append("n_views")
     last_followers = (
         posts.filter(pl.col("follower_count").is_not_null())
-        .sort("created_at")
         .group_by("account_id")
-        .agg(_f_post=pl.col("follower_count").last())
+        # the latest count; at one instant the largest (row order must not choose)
+        .agg(_f_post=pl.col("follower_count").sort_by("created_at", "follower_count").last())
     )
     per = (
         posts.group_by("account_id")
