@@ -262,7 +262,7 @@ def test_a_like_without_a_date_counts_only_at_the_export():
     # at the export the undated likers are engagers too, as their likes are reactions
     end = common.totals_taken_at(t)
     reach_of = {
-        x: dict(zip(*klout_like.score(tt, ModelParams(), end)[["account_id", "c_reach"]]))
+        x: dict(klout_like.score(tt, ModelParams(), end).select("account_id", "c_reach").rows())
         for x, tt in (("with", t), ("without", without))
     }
     assert reach_of["with"]["a"] > reach_of["without"]["a"]
