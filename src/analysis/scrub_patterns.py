@@ -21,7 +21,12 @@ import polars as pl
 
 from analysis import _unicode_unsafe
 from analysis.names import INVISIBLE_RS
-from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES, PHONE_OTHER_SEPS
+from analysis.privacy import (
+    ANGLE_AT_DOT,
+    OBFUSCATED_EMAIL_BODY,
+    PHONE_DASHES,
+    PHONE_OTHER_SEPS,
+)
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
 _M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
@@ -61,6 +66,7 @@ _PHONE_GROUPED = (
 _STEPS: tuple[tuple[str, str], ...] = (
     # identical syntax and semantics
     (r"(?is)<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", "[handle]"),
+    (ANGLE_AT_DOT.pattern, "(${1})"),
     (r"<[^>]{0,2000}>", " "),
     # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
     (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
@@ -102,16 +108,16 @@ _TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
 #: (first step, last step + 1, test): a text the test does not match is left unchanged by
 #: those steps (each test is implied by every match of its steps), so they run on fewer rows
 _GATES: tuple[tuple[int, int, str], ...] = (
-    (0, 2, "<"),
-    (2, 4, "@"),
+    (0, 3, "<"),
+    (3, 5, "@"),
     # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
-    (4, 5, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
-    (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
-    (6, 7, "u[/_]"),
-    (7, 8, "@"),
-    (8, 10, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
-    (10, 15, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
-    (15, 16, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
+    (5, 6, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
+    (6, 7, rf"(?i)://|www\.|\.(?:{_TLDS})"),
+    (7, 8, "u[/_]"),
+    (8, 9, "@"),
+    (9, 11, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
+    (11, 16, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
+    (16, 17, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
 )
 
 

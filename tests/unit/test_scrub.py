@@ -103,6 +103,9 @@ PIECES = [
     " at ",
     " dot ",
     "[.]",
+    "<at>",
+    "<dot>",
+    "(dot)",
     "(@)",
     " . ",
     "[at]",
@@ -389,3 +392,25 @@ def test_phones_with_other_separators_and_the_numbers_kept_agree() -> None:
         "[phone]\n[phone]|x [phone]",
     ]
     _check(texts, None)
+
+
+def test_e_mails_with_words_for_dots_and_angle_brackets_agree() -> None:
+    """Local parts of words joined by "dot", "(dot)", "[dot]" and "<dot>", "<at>" addresses and
+    the prose around them ("look at this dot plot") give the same output in both engines."""
+    texts = [
+        "mail alice dot smith at example dot com please",
+        "alice(dot)smith(at)example(dot)com, alice [dot] smith [at] example [dot] com",
+        "alice<at>example<dot>com <b>x</b> alice <AT> example < dot > org <at> <.> <@>",
+        "alice<dot>smith<at>example<dot>com and a dot b dot c dot d dot e at x dot org",
+        "look at this dot plot, meet at noon dot, I'm at home, meet at home . Then",
+        "stare at the dot on the map, look at the dotnet runtime, jo at x [dot] plot",
+        "<a alice<at>x.org> <at <dot> x dot y at z.com",
+    ]
+    assert [privacy.scrub_text(t) for t in texts][:4] == [
+        "mail [email] please",
+        "[email], [email]",
+        "[email] x [email] (at) (.) (@)",
+        "[email] and a dot [email]",
+    ]
+    _check(texts, None)
+    _check(texts, NAMES)
