@@ -247,10 +247,26 @@ OBFUSCATED_EMAIL_BODY = (
 )
 OBFUSCATED_EMAIL = re.compile(rf"(?<![\w.+-])(?:{OBFUSCATED_EMAIL_BODY})")
 FEDI_HANDLE = re.compile(r"(?<![\w.\-@])@[\w.\-]++@[\w\-]++(?:\.[\w\-]++)+", re.U)
+# Defanged URLs, as security posts write links they do not want clickable: "hxxp://",
+# "hxxps://", "http[:]//", "fxp://" schemes and dots written "[.]", "(.)", "{.}", "[dot]"
+# ("hxxps://evil[.]com/path", "www[.]evil[.]com", "evil[.]com"). A URL's run reads a
+# bracketed dot as one token (the plain run stops at "]": "https://evil[.]com" left "]com").
+# A bare host needs one bracketed dot and a TLD of the URL list ("foo[.]txt" in a regex stays);
+# its labels are bounded ({0,8}): after "]" every label is a start ("a[.]a[.]a[.]...").
+URL_TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
+DEFANGED_DOT = r"(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})"
+URL_SCHEME = rf"(?:(?:https?|ftp|hxxps?|fxp)(?:://|\[:\]//|\[://\])|www(?:\.|{DEFANGED_DOT}))"
+#: a URL's run after its scheme (a bracketed dot first: "[" alone is a character of the run)
+URL_RUN = rf"(?:{DEFANGED_DOT}|[^\s<>\"')\]])"
+#: a bare host with a bracketed dot (the Rust copy: the same text, no run possessive)
+DEFANGED_HOST = (
+    rf"(?:[a-z0-9-]+\.){{0,8}}[a-z0-9-]+{DEFANGED_DOT}(?:[a-z0-9-]+(?:\.|{DEFANGED_DOT})){{0,8}}"
+    rf"(?:{URL_TLDS})\b(?:/{URL_RUN}*)?"
+)
 URL = re.compile(
-    r"(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]++"
-    r"|(?<![\w.\-])(?:[a-z0-9-]++\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social"
-    r"|app|dev|info)(?:/[^\s<>\"')\]]*+)?",
+    rf"{URL_SCHEME}{URL_RUN}++"
+    rf"|(?<![\w.\-])(?:[a-z0-9-]++\.)+(?:{URL_TLDS})(?:/[^\s<>\"')\]]*+)?"
+    rf"|(?<![\w.\-]){DEFANGED_HOST}",
     re.I,
 )
 REDDIT_USER = _names.REDDIT_USER  # u/name, /u/name, u_name (a profile)

@@ -240,6 +240,13 @@ HARD_CASES = [
     ("mail alice <AT> example < dot > org", "alice"),
     ("mail alice<dot>smith<at>example<dot>com", "smith"),
     ("mail alice.smith<at>example.com", "alice.smith"),
+    # defanged URLs
+    ("see hxxp://evil[.]com/path", "evil"),
+    ("see hxxps://evil[.]com", "evil"),
+    ("see evil[.]com now", "evil"),
+    ("see www[.]evil[.]com now", "evil"),
+    ("see https://evil[.]com/users/mara", "mara"),  # the plain run stopped at "]"
+    ("see HXXPS[:]//evil(.)org/u/mara", "mara"),
     ("on my profile u_throwaway_123", "throwaway_123"),  # a profile's subreddit
     ("see r/u_throwaway_123", "throwaway_123"),
 ]
@@ -270,6 +277,8 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "I'm at home",
         "stare at the dot on the map, look at the dot in the middle, at the dotted line",
         "meet at home . Then look at the dotnet runtime and the dot plot.",
+        # a bracketed dot of a regex or a file name is no defanged host (no TLD of the list)
+        "match a[.]b or foo[.]txt with [.] and (.) in a regex",
         # numbers a 3-3-4 phone's other separators also write: thousands, times, ratios, lists
         "Paid 1,234,567 and 202,555,143 in 2024, ids 1,234,5678,9.",
         "At 12:30:45 and 123:45:6789:0 the ratio was 1:2:3 (3:4).",
@@ -306,6 +315,11 @@ def test_scrubber_keeps_ordinary_text(text: str) -> None:
         # a last spaced "dot" needs a common TLD; a bracketed one takes any
         ("jo at example dot plot", "jo at example dot plot"),
         ("jo at example [dot] plot", "[email]"),
+        # defanged URLs are URLs; a closing bracket stays (the run takes "," and "." as a
+        # plain URL's does)
+        ("(see hxxp://evil[.]com/path)", "(see [url])"),
+        ("hxxps://evil[.]com, evil[.]com and www[.]evil[.]com.", "[url] [url] and [url]"),
+        ("mail.evil[.]co[.]uk; sub.evil{.}net/x evil[dot]com", "[url]; [url] [url]"),
     ],
 )
 def test_obfuscated_e_mails_and_prose_around_them(text: str, scrubbed: str) -> None:
@@ -467,6 +481,8 @@ ADVERSARIAL = {
     # every word of a local part joined by "dot"s is a start
     "'dot' local parts": lambda n: "a dot " * (n // 6),
     "'(dot)' local parts": lambda n: "a(dot)" * (n // 6),
+    # every label after "]" is a start of a defanged host
+    "defanged labels": lambda n: "a[.]" * (n // 4),
 }
 
 

@@ -111,6 +111,10 @@ PIECES = [
     "[at]",
     "www.",
     "http://",
+    "hxxp://",
+    "[:]",
+    "{.}",
+    "(.)",
     ".com",
     ".org",
     "u/",
@@ -412,5 +416,20 @@ def test_e_mails_with_words_for_dots_and_angle_brackets_agree() -> None:
         "[email] x [email] (at) (.) (@)",
         "[email] and a dot [email]",
     ]
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
+def test_defanged_urls_agree() -> None:
+    """hxxp(s) schemes, "[:]", and hosts with "[.]", "(.)", "{.}", "[dot]" are URLs in both
+    engines; bracketed dots of regexes and file names are kept by both."""
+    texts = [
+        "see hxxp://evil[.]com/path now (hxxps://evil[.]com) evil[.]com www[.]evil[.]com.",
+        "HXXPS[:]//evil(.)org/a?b=1, https://evil[.]com/u/x http[://]x.org fxp://a[.]b",
+        "mail.evil[.]co[.]uk; sub.evil{.}net/x evil[dot]com x.evil[.]com[.]y",
+        "match a[.]b or foo[.]txt with [.] and (.) in a regex; a[.]a[.]a[.]",
+        "look at evil[.]com and jo [at] evil[.]com x-evil[.]com .evil[.]com",
+    ]
+    assert privacy.scrub_text(texts[0]) == "see [url] now ([url]) [url] [url]"
     _check(texts, None)
     _check(texts, NAMES)
