@@ -271,6 +271,22 @@ URL = re.compile(
 )
 REDDIT_USER = _names.REDDIT_USER  # u/name, /u/name, u_name (a profile)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
+# A handle without "@" after a platform's name and ":" ("twitter:alice_smith", "IG: alice.smith")
+# and a handle after "@" and one space ("@ edwin_x"). Only unambiguous shapes: a handle there
+# holds "_", "." (not last) or a digit ("IG: great post", "Twitter: nothing new" and the
+# "twitter:card" meta tags of web pages stay), and after a spaced "@" it starts with a letter and
+# holds "_" or a digit ("meet @ 5pm", "@ home" stay; a known name after it is the redactor's).
+# ASCII only; ends at a word boundary ("alice." ends at "e"; "alice_é" is no match).
+PLATFORMS = (
+    "twitter|instagram|insta|ig|tiktok|snapchat|snap|facebook|fb|telegram|tg|reddit|github"
+    "|mastodon|bluesky|bsky|threads|discord|twitch|youtube|yt|linkedin|kik|skype"
+)
+#: a platform's name and ":" (group 1, kept), the prefix of PLATFORM_HANDLE
+PLATFORM_PREFIX = rf"((?i:{PLATFORMS})[ \t]*:[ \t]*)"
+PLATFORM_HANDLE_BODY = r"[A-Za-z_][A-Za-z0-9]*[_.0-9](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?\b"
+PLATFORM_HANDLE = re.compile(rf"(?<![\w.\-]){PLATFORM_PREFIX}{PLATFORM_HANDLE_BODY}")
+SPACED_AT_BODY = r"@ [A-Za-z][A-Za-z]*[_0-9][A-Za-z0-9_]*\b"
+SPACED_AT_HANDLE = re.compile(rf"(?<![\w@]){SPACED_AT_BODY}")
 # Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
 # extension) in real Usenet signatures are phone numbers too (found by the independent audit).
 # A line break may split a number ("312-702-\n8367").
@@ -339,6 +355,8 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     t = URL.sub("[url]", t)
     t = REDDIT_USER.sub("[handle]", t)
     t = HANDLE.sub("[handle]", t)
+    t = PLATFORM_HANDLE.sub(r"\1[handle]", t)
+    t = SPACED_AT_HANDLE.sub("[handle]", t)
     t = PHONE_GROUPED.sub("[phone]", t)
     t = PHONE.sub(_phone, t)
     t = WS.sub(" ", t)

@@ -28,6 +28,10 @@ from analysis.privacy import (
     OBFUSCATED_EMAIL_BODY,
     PHONE_DASHES,
     PHONE_OTHER_SEPS,
+    PLATFORM_HANDLE_BODY,
+    PLATFORM_PREFIX,
+    PLATFORMS,
+    SPACED_AT_BODY,
     URL_RUN,
     URL_SCHEME,
     URL_TLDS,
@@ -91,6 +95,9 @@ _STEPS: tuple[tuple[str, str], ...] = (
     ),
     (REDDIT_USER, "${1}[handle]"),
     (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
+    # lookbehind -> consumed prefix; a match ends in \w, never a valid prefix of the next
+    (rf"(^|[^\w.\-]){PLATFORM_PREFIX}{PLATFORM_HANDLE_BODY}", "${1}${2}[handle]"),
+    (rf"(^|[^\w@]){SPACED_AT_BODY}", "${1}[handle]"),
     _PHONE_GROUPED,
     _PHONE_GROUPED,
     # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
@@ -122,9 +129,11 @@ _GATES: tuple[tuple[int, int, str], ...] = (
     (6, 7, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}"),
     (7, 8, "u[/_]"),
     (8, 9, "@"),
-    (9, 11, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
-    (11, 16, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
-    (16, 17, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
+    (9, 10, rf"(?i)(?:{PLATFORMS})[ \t]*:"),
+    (10, 11, "@ "),
+    (11, 13, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
+    (13, 18, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
+    (18, 19, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
 )
 
 

@@ -247,6 +247,13 @@ HARD_CASES = [
     ("see www[.]evil[.]com now", "evil"),
     ("see https://evil[.]com/users/mara", "mara"),  # the plain run stopped at "]"
     ("see HXXPS[:]//evil(.)org/u/mara", "mara"),
+    # a handle after a platform's name and ":", or after "@" and one space
+    ("twitter:alice_smith", "alice_smith"),
+    ("twitter: @alice_smith", "alice_smith"),
+    ("IG: alice.smith", "alice.smith"),
+    ("find me @ edwin_x", "edwin_x"),
+    ("insta @alice", "alice"),
+    ("TikTok : bob_99 and Twitter:a_1", "bob_99"),
     ("on my profile u_throwaway_123", "throwaway_123"),  # a profile's subreddit
     ("see r/u_throwaway_123", "throwaway_123"),
 ]
@@ -279,6 +286,9 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "meet at home . Then look at the dotnet runtime and the dot plot.",
         # a bracketed dot of a regex or a file name is no defanged host (no TLD of the list)
         "match a[.]b or foo[.]txt with [.] and (.) in a regex",
+        # a word after a platform's name or a spaced "@" is no handle without "_", "." or a digit
+        "IG: great post. Twitter: nothing new, twitter:card, twitter: alice.",
+        "meet @ 5pm @ home @ 10:30, x: a_b, big: a_b, pig: x_1",
         # numbers a 3-3-4 phone's other separators also write: thousands, times, ratios, lists
         "Paid 1,234,567 and 202,555,143 in 2024, ids 1,234,5678,9.",
         "At 12:30:45 and 123:45:6789:0 the ratio was 1:2:3 (3:4).",
@@ -320,6 +330,9 @@ def test_scrubber_keeps_ordinary_text(text: str) -> None:
         ("(see hxxp://evil[.]com/path)", "(see [url])"),
         ("hxxps://evil[.]com, evil[.]com and www[.]evil[.]com.", "[url] [url] and [url]"),
         ("mail.evil[.]co[.]uk; sub.evil{.}net/x evil[dot]com", "[url]; [url] [url]"),
+        # the platform's name stays, the handle goes
+        ("twitter:alice_smith, IG: alice.smith.", "twitter:[handle], IG: [handle]."),
+        ("ping @ edwin_x or @ n42 @ 5pm", "ping [handle] or [handle] @ 5pm"),
     ],
 )
 def test_obfuscated_e_mails_and_prose_around_them(text: str, scrubbed: str) -> None:

@@ -112,6 +112,9 @@ PIECES = [
     "www.",
     "http://",
     "hxxp://",
+    "twitter:",
+    "IG: ",
+    "@ ",
     "[:]",
     "{.}",
     "(.)",
@@ -431,5 +434,22 @@ def test_defanged_urls_agree() -> None:
         "look at evil[.]com and jo [at] evil[.]com x-evil[.]com .evil[.]com",
     ]
     assert privacy.scrub_text(texts[0]) == "see [url] now ([url]) [url] [url]"
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
+def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
+    """ "twitter:alice_smith", "IG: alice.smith", "@ edwin_x" are handles in both engines; the
+    words after a platform's name or a spaced "@" that are no handle are kept by both."""
+    texts = [
+        "twitter:alice_smith twitter: @alice_smith IG: alice.smith @ edwin_x insta @alice",
+        "TikTok : bob_99 and Twitter:a_1 ig:b_2, yt:x.y. fb: c_3_",
+        "IG: great post. Twitter: nothing new, twitter:card, twitter: alice. IG:alice_é",
+        "meet @ 5pm @ home @ 10:30, x: a_b, big: a_b, pig: x_1, @ edwin_x@ y_2 @  n_1",
+        "thanks @ Nell Trent and @ edwin drood, twitter: Pat_1",
+    ]
+    assert privacy.scrub_text(texts[0]) == (
+        "twitter:[handle] twitter: [handle] IG: [handle] [handle] insta [handle]"
+    )
     _check(texts, None)
     _check(texts, NAMES)
