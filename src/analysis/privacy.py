@@ -187,6 +187,11 @@ HTML_MENTION = re.compile(
     r"<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", re.I | re.S
 )
 HTML_TAG = re.compile(r"<[^>]{0,2000}>")
+# "<at>", "<dot>", "<@>" and "<.>" are no HTML but an e-mail's obfuscated "@" and dots
+# ("alice<at>example<dot>com"): written as their bracketed forms before the tags go (which
+# turned them into spaces, "alice example com", that no e-mail rule could see), so that
+# OBFUSCATED_EMAIL takes the address. Alone ("I'm <at> home") they stay bracketed: no data.
+ANGLE_AT_DOT = re.compile(r"<[ \t]*([Aa][Tt]|[Dd][Oo][Tt]|@|\.)[ \t]*>")
 EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w-]++)+", re.U)
 # Obfuscated e-mails, three shapes (one alternation, tried in this order at each start):
 # 1. "@" (spaces on both sides or none: "thanks @bob . Then" is a handle) or a bracketed
@@ -196,37 +201,92 @@ EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w
 #    "alice @ gmail . com", "a[at]b.org");
 # 2. the word "at" (any case, spaces around it) and a domain with at least one dot that is not
 #    a plain "." ("jane.roe At example Dot org", "user [at] mail.example [.] org"): "look at
-#    example.com" stays prose (the URL rule takes the URL);
+#    example.com" stays prose (the URL rule takes the URL). When its last dot is a spaced
+#    "dot" or " . " (no bracket), the name after it must be a common top-level domain: prose
+#    writes "look at this dot plot", "stare at the dot on the map", "meet at home . Then";
 # 3. "at" and plain dots only when the local part looks like an address, not a word: a letter
 #    first, a ".", "+", "_" or digit inside, no "." last ("alice.smith at gmail.com", "jdoe42 at
-#    gmx.de"; not "in 2019 at github.com", "e.g. at example.org").
-# No run here is possessive, so the Rust copy (analysis.scrub_patterns) matches the same. Each
-# stays linear: a run is followed by a character it cannot hold (a space, a bracket, "@" or
-# "."), so backing off it fails at once, and a match starts only where a run starts.
+#    gmx.de"; not "in 2019 at github.com", "e.g. at example.org"), or words joined by
+#    obfuscated dots ("alice dot smith at gmail.com").
+# In every shape the local part may be up to four words joined by a bracketed dot or the word
+# "dot" with spaces around it ("alice dot smith at example dot com", "alice(dot)smith(at)x.org"):
+# a plain " . " there would take the sentence before an address ("Done . jo at x dot com").
+# No run of the pattern is possessive, so the Rust copy (analysis.scrub_patterns) matches the
+# same. Each stays linear: a run is followed by a character it cannot hold (a space, a bracket,
+# "@" or "."), so backing off it fails at once, and a match starts only where a run starts; the
+# words of a local part are bounded ({0,3}), since every word of "a dot b dot c ..." is a start.
 _LOCAL, _LABEL, _TLD = r"[\w.+-]+", r"[\w-]+", r"[A-Za-z]{2,}\b"
 _AT_SIGN = r"(?:\s*[(\[{]\s*(?:[Aa][Tt]|@)\s*[)\]}]\s*|[ \t]{1,3}@[ \t]{1,3}|@)"
 _AT_WORD = r"\s+[Aa][Tt]\s+"
-_DOT_WORD = (
-    r"(?:\s*[(\[{]\s*(?:[Dd][Oo][Tt]|\.)\s*[)\]}]\s*|\s+[Dd][Oo][Tt]\s*|[ \t]{1,3}\.[ \t]{1,3})"
-)
+_DOT_BRACKET = r"\s*[(\[{]\s*(?:[Dd][Oo][Tt]|\.)\s*[)\]}]\s*"
+_DOT_SPACED = r"\s+[Dd][Oo][Tt]\s*|[ \t]{1,3}\.[ \t]{1,3}"
+_DOT_WORD = rf"(?:{_DOT_BRACKET}|{_DOT_SPACED})"
 _DOT_ANY = rf"(?:{_DOT_WORD}|\.)"
 _DOTTED = rf"{_LABEL}(?:\.{_LABEL})*"
+#: the top-level domains a spaced "dot" may end an "at" address with: generic ones and country
+#: codes that are no English word ("in", "it", "is", "to", "on", "at", "no", "so", "my" are)
+KNOWN_TLDS = (
+    "com|net|org|edu|gov|mil|int|info|biz|name|pro|io|ai|app|dev|co|me|tv|cc|xyz|online|site"
+    "|tech|social|email|uk|us|ca|au|nz|ie|de|fr|es|nl|be|ch|se|dk|fi|pl|cz|ru|ua|jp|cn|kr|br"
+    "|mx|ar|cl|eu|za|gr|pt|hu|ro|sk|hr|lt|lv|ee|tr|tw|hk|sg|vn|ly|gl"
+)
+#: a spaced last dot of shape 2: a space after "dot" too ("look at the dotnet runtime" is prose)
+_DOT_SPACED_LAST = r"(?:\s+[Dd][Oo][Tt]\s+|[ \t]{1,3}\.[ \t]{1,3})"
+_DOT_LOCAL = rf"(?:{_DOT_BRACKET}|\s+[Dd][Oo][Tt]\s+)"
+_LOCAL_WORDS = rf"{_LOCAL}(?:{_DOT_LOCAL}{_LOCAL}){{0,3}}"
+_LOCAL_LIKE = (
+    rf"(?:[^\W\d_](?:[^\W\d_]|-)*[.+_\d](?:[\w.+-]*[\w+-])?"
+    rf"|{_LOCAL}(?:{_DOT_LOCAL}{_LOCAL}){{1,3}})"
+)
 #: the three shapes without the lookbehind (the Rust copy puts its own prefix before them)
 OBFUSCATED_EMAIL_BODY = (
-    rf"{_LOCAL}{_AT_SIGN}{_LABEL}(?:{_DOT_ANY}{_LABEL})*{_DOT_ANY}{_TLD}"
-    rf"|{_LOCAL}{_AT_WORD}{_DOTTED}(?:{_DOT_WORD}{_DOTTED})*{_DOT_WORD}{_TLD}"
-    rf"|[^\W\d_](?:[^\W\d_]|-)*[.+_\d](?:[\w.+-]*[\w+-])?{_AT_WORD}{_DOTTED}\.{_TLD}"
+    rf"{_LOCAL_WORDS}{_AT_SIGN}{_LABEL}(?:{_DOT_ANY}{_LABEL})*{_DOT_ANY}{_TLD}"
+    rf"|{_LOCAL_WORDS}{_AT_WORD}{_DOTTED}(?:{_DOT_WORD}{_DOTTED})*"
+    rf"(?:{_DOT_BRACKET}{_TLD}|{_DOT_SPACED_LAST}(?i:{KNOWN_TLDS})\b)"
+    rf"|{_LOCAL_LIKE}{_AT_WORD}{_DOTTED}\.{_TLD}"
 )
 OBFUSCATED_EMAIL = re.compile(rf"(?<![\w.+-])(?:{OBFUSCATED_EMAIL_BODY})")
 FEDI_HANDLE = re.compile(r"(?<![\w.\-@])@[\w.\-]++@[\w\-]++(?:\.[\w\-]++)+", re.U)
+# Defanged URLs, as security posts write links they do not want clickable: "hxxp://",
+# "hxxps://", "http[:]//", "fxp://" schemes and dots written "[.]", "(.)", "{.}", "[dot]"
+# ("hxxps://evil[.]com/path", "www[.]evil[.]com", "evil[.]com"). A URL's run reads a
+# bracketed dot as one token (the plain run stops at "]": "https://evil[.]com" left "]com").
+# A bare host needs one bracketed dot and a TLD of the URL list ("foo[.]txt" in a regex stays);
+# its labels are bounded ({0,8}): after "]" every label is a start ("a[.]a[.]a[.]...").
+URL_TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
+DEFANGED_DOT = r"(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})"
+URL_SCHEME = rf"(?:(?:https?|ftp|hxxps?|fxp)(?:://|\[:\]//|\[://\])|www(?:\.|{DEFANGED_DOT}))"
+#: a URL's run after its scheme (a bracketed dot first: "[" alone is a character of the run)
+URL_RUN = rf"(?:{DEFANGED_DOT}|[^\s<>\"')\]])"
+#: a bare host with a bracketed dot (the Rust copy: the same text, no run possessive)
+DEFANGED_HOST = (
+    rf"(?:[a-z0-9-]+\.){{0,8}}[a-z0-9-]+{DEFANGED_DOT}(?:[a-z0-9-]+(?:\.|{DEFANGED_DOT})){{0,8}}"
+    rf"(?:{URL_TLDS})\b(?:/{URL_RUN}*)?"
+)
 URL = re.compile(
-    r"(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]++"
-    r"|(?<![\w.\-])(?:[a-z0-9-]++\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social"
-    r"|app|dev|info)(?:/[^\s<>\"')\]]*+)?",
+    rf"{URL_SCHEME}{URL_RUN}++"
+    rf"|(?<![\w.\-])(?:[a-z0-9-]++\.)+(?:{URL_TLDS})(?:/[^\s<>\"')\]]*+)?"
+    rf"|(?<![\w.\-]){DEFANGED_HOST}",
     re.I,
 )
 REDDIT_USER = _names.REDDIT_USER  # u/name, /u/name, u_name (a profile)
 HANDLE = re.compile(r"(?<![\w@])@[\w](?:[\w.\-]*\w)?", re.U)
+# A handle without "@" after a platform's name and ":" ("twitter:alice_smith", "IG: alice.smith")
+# and a handle after "@" and one space ("@ edwin_x"). Only unambiguous shapes: a handle there
+# holds "_", "." (not last) or a digit ("IG: great post", "Twitter: nothing new" and the
+# "twitter:card" meta tags of web pages stay), and after a spaced "@" it starts with a letter and
+# holds "_" or a digit ("meet @ 5pm", "@ home" stay; a known name after it is the redactor's).
+# ASCII only; ends at a word boundary ("alice." ends at "e"; "alice_é" is no match).
+PLATFORMS = (
+    "twitter|instagram|insta|ig|tiktok|snapchat|snap|facebook|fb|telegram|tg|reddit|github"
+    "|mastodon|bluesky|bsky|threads|discord|twitch|youtube|yt|linkedin|kik|skype"
+)
+#: a platform's name and ":" (group 1, kept), the prefix of PLATFORM_HANDLE
+PLATFORM_PREFIX = rf"((?i:{PLATFORMS})[ \t]*:[ \t]*)"
+PLATFORM_HANDLE_BODY = r"[A-Za-z_][A-Za-z0-9]*[_.0-9](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?\b"
+PLATFORM_HANDLE = re.compile(rf"(?<![\w.\-]){PLATFORM_PREFIX}{PLATFORM_HANDLE_BODY}")
+SPACED_AT_BODY = r"@ [A-Za-z][A-Za-z]*[_0-9][A-Za-z0-9_]*\b"
+SPACED_AT_HANDLE = re.compile(rf"(?<![\w@]){SPACED_AT_BODY}")
 # Not glued to a digit after: "795-8500w", "365-0564m" and "461-5001x431" (work, mobile,
 # extension) in real Usenet signatures are phone numbers too (found by the independent audit).
 # A line break may split a number ("312-702-\n8367").
@@ -287,6 +347,7 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
         return None
     t = unicodedata.normalize("NFKC", strip_invisible(text))
     t = HTML_MENTION.sub("[handle]", t)
+    t = ANGLE_AT_DOT.sub(r"(\1)", t)
     t = HTML_TAG.sub(" ", t)
     t = FEDI_HANDLE.sub("[handle]", t)
     t = EMAIL.sub("[email]", t)
@@ -294,6 +355,8 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     t = URL.sub("[url]", t)
     t = REDDIT_USER.sub("[handle]", t)
     t = HANDLE.sub("[handle]", t)
+    t = PLATFORM_HANDLE.sub(r"\1[handle]", t)
+    t = SPACED_AT_HANDLE.sub("[handle]", t)
     t = PHONE_GROUPED.sub("[phone]", t)
     t = PHONE.sub(_phone, t)
     t = WS.sub(" ", t)

@@ -21,7 +21,21 @@ import polars as pl
 
 from analysis import _unicode_unsafe
 from analysis.names import INVISIBLE_RS
-from analysis.privacy import OBFUSCATED_EMAIL_BODY, PHONE_DASHES, PHONE_OTHER_SEPS
+from analysis.privacy import (
+    ANGLE_AT_DOT,
+    DEFANGED_DOT,
+    DEFANGED_HOST,
+    OBFUSCATED_EMAIL_BODY,
+    PHONE_DASHES,
+    PHONE_OTHER_SEPS,
+    PLATFORM_HANDLE_BODY,
+    PLATFORM_PREFIX,
+    PLATFORMS,
+    SPACED_AT_BODY,
+    URL_RUN,
+    URL_SCHEME,
+    URL_TLDS,
+)
 
 #: Characters the scrubber uses as markers (a text holding one goes to the Python route).
 _M_OPEN, _M_CLOSE, _M_END = "\x00", "\x01", "\x02"
@@ -61,23 +75,29 @@ _PHONE_GROUPED = (
 _STEPS: tuple[tuple[str, str], ...] = (
     # identical syntax and semantics
     (r"(?is)<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", "[handle]"),
+    (ANGLE_AT_DOT.pattern, "(${1})"),
     (r"<[^>]{0,2000}>", " "),
     # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
     (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
     (r"(^|[^\w.+\-])[\w.+\-]+[ \t]{0,3}@[ \t]{0,3}[\w\-]+(?:\.[\w\-]+)+", "${1}[email]"),
     # no possessive run in the Python pattern: the same text after the prefix
     (rf"(^|[^\w.+\-])(?:{OBFUSCATED_EMAIL_BODY})", "${1}[email]"),
-    # the unprefixed first branch is kept first, then it and the domain branch with a prefix,
-    # so that at every start the branches are tried in Python's order
+    # the unprefixed first branch is kept first, then it, the domain branch and the defanged
+    # host with a prefix, so that at every start the branches are tried in Python's order; the
+    # labels of the defanged host are no possessive runs: a label is followed by a separator
+    # or TLD it cannot hold, so backing off it changes no match
     (
-        r"(?i)(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
-        r"|(^|[^\w.\-])(?:(?:https?|ftp)://|www\.)[^\s<>\"')\]]+"
-        r"|(^|[^\w.\-])(?:[a-z0-9-]+\.)+(?:com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social"
-        r"|app|dev|info)(?:/[^\s<>\"')\]]*)?",
-        "${1}${2}[url]",
+        rf"(?i){URL_SCHEME}{URL_RUN}+"
+        rf"|(^|[^\w.\-]){URL_SCHEME}{URL_RUN}+"
+        rf"|(^|[^\w.\-])(?:[a-z0-9-]+\.)+(?:{URL_TLDS})(?:/[^\s<>\"')\]]*)?"
+        rf"|(^|[^\w.\-]){DEFANGED_HOST}",
+        "${1}${2}${3}[url]",
     ),
     (REDDIT_USER, "${1}[handle]"),
     (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
+    # lookbehind -> consumed prefix; a match ends in \w, never a valid prefix of the next
+    (rf"(^|[^\w.\-]){PLATFORM_PREFIX}{PLATFORM_HANDLE_BODY}", "${1}${2}[handle]"),
+    (rf"(^|[^\w@]){SPACED_AT_BODY}", "${1}[handle]"),
     _PHONE_GROUPED,
     _PHONE_GROUPED,
     # phone: \x02 after every digit run stands for (?!\d) and for a digit before the start
@@ -98,20 +118,22 @@ _STEPS: tuple[tuple[str, str], ...] = (
     # a run of blanks becomes one space: a single space is left alone (the same output)
     (r"[ \t\x{A0}]{2,}|[\t\x{A0}]", " "),
 )
-_TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
 #: (first step, last step + 1, test): a text the test does not match is left unchanged by
 #: those steps (each test is implied by every match of its steps), so they run on fewer rows
 _GATES: tuple[tuple[int, int, str], ...] = (
-    (0, 2, "<"),
-    (2, 4, "@"),
+    (0, 3, "<"),
+    (3, 5, "@"),
     # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
-    (4, 5, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
-    (5, 6, rf"(?i)://|www\.|\.(?:{_TLDS})"),
-    (6, 7, "u[/_]"),
-    (7, 8, "@"),
-    (8, 10, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
-    (10, 15, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
-    (15, 16, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
+    (5, 6, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
+    # every URL holds "://", "[:]", "www." or a dot before a TLD, or a bracketed dot
+    (6, 7, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}"),
+    (7, 8, "u[/_]"),
+    (8, 9, "@"),
+    (9, 10, rf"(?i)(?:{PLATFORMS})[ \t]*:"),
+    (10, 11, "@ "),
+    (11, 13, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
+    (13, 18, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
+    (18, 19, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
 )
 
 

@@ -231,6 +231,29 @@ HARD_CASES = [
     ("mail alice.smith at gmail.com", "alice.smith"),
     ("mail alice.smith(@)gmail.com", "alice.smith"),
     ("mail alice.smith { AT } gmail ( . ) com", "alice.smith"),
+    # a local part written with words, and "<at>"/"<dot>" (no HTML tags: not turned into spaces)
+    ("mail alice dot smith at example dot com", "alice"),
+    ("mail alice(dot)smith(at)example(dot)com", "alice"),
+    ("mail alice [dot] smith [at] example [dot] com", "alice"),
+    ("mail alice dot smith at gmail.com", "alice"),
+    ("mail alice<at>example<dot>com", "alice"),
+    ("mail alice <AT> example < dot > org", "alice"),
+    ("mail alice<dot>smith<at>example<dot>com", "smith"),
+    ("mail alice.smith<at>example.com", "alice.smith"),
+    # defanged URLs
+    ("see hxxp://evil[.]com/path", "evil"),
+    ("see hxxps://evil[.]com", "evil"),
+    ("see evil[.]com now", "evil"),
+    ("see www[.]evil[.]com now", "evil"),
+    ("see https://evil[.]com/users/mara", "mara"),  # the plain run stopped at "]"
+    ("see HXXPS[:]//evil(.)org/u/mara", "mara"),
+    # a handle after a platform's name and ":", or after "@" and one space
+    ("twitter:alice_smith", "alice_smith"),
+    ("twitter: @alice_smith", "alice_smith"),
+    ("IG: alice.smith", "alice.smith"),
+    ("find me @ edwin_x", "edwin_x"),
+    ("insta @alice", "alice"),
+    ("TikTok : bob_99 and Twitter:a_1", "bob_99"),
     ("on my profile u_throwaway_123", "throwaway_123"),  # a profile's subreddit
     ("see r/u_throwaway_123", "throwaway_123"),
 ]
@@ -255,6 +278,17 @@ def test_scrubber_removes_hard_cases(text: str, fragment: str) -> None:
         "Meet at home. Then we go At noon.",
         "Sold 2 at 3.5 each, version 2.0 at home.",
         "Look At This Dot",
+        # a spaced "dot" or " . " after "at ... " ends an address only with a common TLD
+        "look at this dot plot",
+        "meet at noon dot",
+        "I'm at home",
+        "stare at the dot on the map, look at the dot in the middle, at the dotted line",
+        "meet at home . Then look at the dotnet runtime and the dot plot.",
+        # a bracketed dot of a regex or a file name is no defanged host (no TLD of the list)
+        "match a[.]b or foo[.]txt with [.] and (.) in a regex",
+        # a word after a platform's name or a spaced "@" is no handle without "_", "." or a digit
+        "IG: great post. Twitter: nothing new, twitter:card, twitter: alice.",
+        "meet @ 5pm @ home @ 10:30, x: a_b, big: a_b, pig: x_1",
         # numbers a 3-3-4 phone's other separators also write: thousands, times, ratios, lists
         "Paid 1,234,567 and 202,555,143 in 2024, ids 1,234,5678,9.",
         "At 12:30:45 and 123:45:6789:0 the ratio was 1:2:3 (3:4).",
@@ -278,6 +312,27 @@ def test_scrubber_keeps_ordinary_text(text: str) -> None:
         ("thanks @bob . Then", "thanks [handle] . Then"),
         ("hi @alice Dot Net fans", "hi [handle] Dot Net fans"),
         ("write user@example Dot org", "write [email]"),
+        # a local part of words joined by obfuscated dots is the address's, not prose
+        ("mail alice dot smith at example dot com please", "mail [email] please"),
+        ("x alice(dot)smith(at)example(dot)com.", "x [email]."),
+        ("mail alice [dot] smith [at] example [dot] com", "mail [email]"),
+        ("mail alice<dot>smith<at>example<dot>com", "mail [email]"),
+        ("mail alice <at> example <dot> com", "mail [email]"),
+        # "<at>" alone is kept as its bracketed form; real tags still become spaces
+        ("I'm <at> home, <b>bold</b>", "I'm (at) home, bold"),
+        # at most four words in a local part: the first of five stays (a start per word)
+        ("a dot b dot c dot d dot e at x dot org", "a dot [email]"),
+        # a last spaced "dot" needs a common TLD; a bracketed one takes any
+        ("jo at example dot plot", "jo at example dot plot"),
+        ("jo at example [dot] plot", "[email]"),
+        # defanged URLs are URLs; a closing bracket stays (the run takes "," and "." as a
+        # plain URL's does)
+        ("(see hxxp://evil[.]com/path)", "(see [url])"),
+        ("hxxps://evil[.]com, evil[.]com and www[.]evil[.]com.", "[url] [url] and [url]"),
+        ("mail.evil[.]co[.]uk; sub.evil{.}net/x evil[dot]com", "[url]; [url] [url]"),
+        # the platform's name stays, the handle goes
+        ("twitter:alice_smith, IG: alice.smith.", "twitter:[handle], IG: [handle]."),
+        ("ping @ edwin_x or @ n42 @ 5pm", "ping [handle] or [handle] @ 5pm"),
     ],
 )
 def test_obfuscated_e_mails_and_prose_around_them(text: str, scrubbed: str) -> None:
@@ -436,6 +491,11 @@ ADVERSARIAL = {
     "'at' then 'dot's": lambda n: "a at " + "b dot " * (n // 6) + "1",
     "'@' then ' . 's": lambda n: "a @ " + "b . " * (n // 4) + "1",
     "'x.x at' runs": lambda n: "x.x at " * (n // 7),
+    # every word of a local part joined by "dot"s is a start
+    "'dot' local parts": lambda n: "a dot " * (n // 6),
+    "'(dot)' local parts": lambda n: "a(dot)" * (n // 6),
+    # every label after "]" is a start of a defanged host
+    "defanged labels": lambda n: "a[.]" * (n // 4),
 }
 
 

@@ -103,11 +103,21 @@ PIECES = [
     " at ",
     " dot ",
     "[.]",
+    "<at>",
+    "<dot>",
+    "(dot)",
     "(@)",
     " . ",
     "[at]",
     "www.",
     "http://",
+    "hxxp://",
+    "twitter:",
+    "IG: ",
+    "@ ",
+    "[:]",
+    "{.}",
+    "(.)",
     ".com",
     ".org",
     "u/",
@@ -389,3 +399,57 @@ def test_phones_with_other_separators_and_the_numbers_kept_agree() -> None:
         "[phone]\n[phone]|x [phone]",
     ]
     _check(texts, None)
+
+
+def test_e_mails_with_words_for_dots_and_angle_brackets_agree() -> None:
+    """Local parts of words joined by "dot", "(dot)", "[dot]" and "<dot>", "<at>" addresses and
+    the prose around them ("look at this dot plot") give the same output in both engines."""
+    texts = [
+        "mail alice dot smith at example dot com please",
+        "alice(dot)smith(at)example(dot)com, alice [dot] smith [at] example [dot] com",
+        "alice<at>example<dot>com <b>x</b> alice <AT> example < dot > org <at> <.> <@>",
+        "alice<dot>smith<at>example<dot>com and a dot b dot c dot d dot e at x dot org",
+        "look at this dot plot, meet at noon dot, I'm at home, meet at home . Then",
+        "stare at the dot on the map, look at the dotnet runtime, jo at x [dot] plot",
+        "<a alice<at>x.org> <at <dot> x dot y at z.com",
+    ]
+    assert [privacy.scrub_text(t) for t in texts][:4] == [
+        "mail [email] please",
+        "[email], [email]",
+        "[email] x [email] (at) (.) (@)",
+        "[email] and a dot [email]",
+    ]
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
+def test_defanged_urls_agree() -> None:
+    """hxxp(s) schemes, "[:]", and hosts with "[.]", "(.)", "{.}", "[dot]" are URLs in both
+    engines; bracketed dots of regexes and file names are kept by both."""
+    texts = [
+        "see hxxp://evil[.]com/path now (hxxps://evil[.]com) evil[.]com www[.]evil[.]com.",
+        "HXXPS[:]//evil(.)org/a?b=1, https://evil[.]com/u/x http[://]x.org fxp://a[.]b",
+        "mail.evil[.]co[.]uk; sub.evil{.}net/x evil[dot]com x.evil[.]com[.]y",
+        "match a[.]b or foo[.]txt with [.] and (.) in a regex; a[.]a[.]a[.]",
+        "look at evil[.]com and jo [at] evil[.]com x-evil[.]com .evil[.]com",
+    ]
+    assert privacy.scrub_text(texts[0]) == "see [url] now ([url]) [url] [url]"
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
+def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
+    """ "twitter:alice_smith", "IG: alice.smith", "@ edwin_x" are handles in both engines; the
+    words after a platform's name or a spaced "@" that are no handle are kept by both."""
+    texts = [
+        "twitter:alice_smith twitter: @alice_smith IG: alice.smith @ edwin_x insta @alice",
+        "TikTok : bob_99 and Twitter:a_1 ig:b_2, yt:x.y. fb: c_3_",
+        "IG: great post. Twitter: nothing new, twitter:card, twitter: alice. IG:alice_é",
+        "meet @ 5pm @ home @ 10:30, x: a_b, big: a_b, pig: x_1, @ edwin_x@ y_2 @  n_1",
+        "thanks @ Nell Trent and @ edwin drood, twitter: Pat_1",
+    ]
+    assert privacy.scrub_text(texts[0]) == (
+        "twitter:[handle] twitter: [handle] IG: [handle] [handle] insta [handle]"
+    )
+    _check(texts, None)
+    _check(texts, NAMES)
