@@ -223,8 +223,14 @@ def one_source(
 
     # the raw rows of every post of a removed account (rejected ones too: their words are the
     # person's) and of every post below one: their quotes are cut from the kept texts later
-    removed_rows, below_rows = ingest_quotes.below_removed(
-        t.posts.select("post_id", "parent_post_id", "account_id"), removed
+    # (nobody removed: nothing to walk; 0.47 s of a 1M-post dump's ingest)
+    no_rows = pl.Series(ROW, [], pl.UInt32)
+    removed_rows, below_rows = (
+        ingest_quotes.below_removed(
+            t.posts.select("post_id", "parent_post_id", "account_id"), removed
+        )
+        if removed
+        else (no_rows, no_rows)
     )
     by_removed = pl.col("account_id").is_in(list(removed)).fill_null(False)
     counts["posts"]["removed_privacy"] = posts.filter(by_removed).height
