@@ -193,22 +193,18 @@ def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
     if taken is None:
         return tables, []
     posts = tables.posts
-    per_post = "totals_taken_at" in posts.columns and posts["totals_taken_at"].null_count() < (
-        posts.height
-    )
-    latest = max(taken, posts["totals_taken_at"].max()) if per_post else taken
+    # a post's capture time where the dump gives one, else the export's
+    has_own = "totals_taken_at" in posts.columns
+    captured = pl.col("totals_taken_at").fill_null(taken) if has_own else pl.lit(taken)
+    latest = max(taken, (posts["totals_taken_at"].max() if has_own else None) or taken)
     if as_of >= latest:
         return tables, []
     excluded = []
     frames = {}
-    late = (
-        pl.col("totals_taken_at").fill_null(pl.lit(taken, dtype=posts.schema["created_at"])) > as_of
-        if per_post
-        else pl.lit(as_of < taken)
-    )
-    cols = [c for c in EXPORT_TOTALS["posts"] if c in posts.columns]
-    n_late = posts.select(late.sum()).item() if per_post else (posts.height if as_of < taken else 0)
+    late = captured > as_of
+    n_late = posts.select(late.sum()).item()
     if n_late:
+        cols = [c for c in EXPORT_TOTALS["posts"] if c in posts.columns]
         present = [c for c in cols if posts.select((pl.col(c).is_not_null() & late).any()).item()]
         excluded += [f"posts.{c}" for c in present]
         frames["posts"] = posts.with_columns(
@@ -229,7 +225,7 @@ def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
         if undated:
             excluded.append(f"reactions without a date ({undated:,})")
             frames["reactions"] = tables.reactions.filter(pl.col("created_at").is_not_null())
-    if per_post and n_late < posts.height and n_late:
+    if 0 < n_late < posts.height:
         excluded.append(f"on {n_late:,} of {posts.height:,} posts, taken after {as_of.date()}")
     note = (
         ["export-time totals excluded before the export (" + "; ".join(excluded) + ")"]
@@ -237,6 +233,12 @@ def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
         else []
     )
     return replace(tables, **frames), note
+
+
+def latest_follower_count() -> pl.Expr:
+    """Per group of an account's posts: the follower count of its latest post that has one (at
+    one instant the largest: row order must not choose)."""
+    return pl.col("follower_count").sort_by("created_at", "follower_count").last()
 
 
 def post_reactions(scoped: pl.DataFrame, reactions: pl.DataFrame, as_of: datetime) -> pl.DataFrame:

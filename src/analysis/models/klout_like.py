@@ -93,8 +93,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     followers = (
         posts.filter(pl.col("follower_count").is_not_null())
         .group_by("account_id")
-        # the latest count; at one instant the largest (row order must not choose)
-        .agg(_f_post=pl.col("follower_count").sort_by("created_at", "follower_count").last())
+        .agg(_f_post=common.latest_follower_count())
         .join(
             tables.accounts.select("account_id", pl.col("follower_count").alias("_f_acc")),
             on="account_id",

@@ -47,16 +47,7 @@ def follower_count(tables: Tables, as_of: datetime) -> pl.DataFrame | None:
     )
     if not known.height:
         return None
-    return (
-        known.group_by("account_id")
-        # the latest count; at one instant the largest (row order must not choose)
-        .agg(
-            score=pl.col("follower_count")
-            .sort_by("created_at", "follower_count")
-            .last()
-            .cast(pl.Float64)
-        )
-    )
+    return known.group_by("account_id").agg(score=common.latest_follower_count().cast(pl.Float64))
 
 
 def cascade_phi(

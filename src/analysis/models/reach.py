@@ -52,8 +52,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     last_followers = (
         posts.filter(pl.col("follower_count").is_not_null())
         .group_by("account_id")
-        # the latest count; at one instant the largest (row order must not choose)
-        .agg(_f_post=pl.col("follower_count").sort_by("created_at", "follower_count").last())
+        .agg(_f_post=common.latest_follower_count())
     )
     per = (
         posts.group_by("account_id")
