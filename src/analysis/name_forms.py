@@ -27,6 +27,8 @@ import polars as pl
 SEPARATORS = (" ", ".", "-", "_", "")
 #: a part of a name: a run of letters and digits (``_`` is a word character but separates)
 PART = re.compile(r"[^\W_]+", re.U)
+#: a part of an ASCII name (:data:`PART` on ASCII text; ``names.NameRedactor``'s fast path)
+PART_ASCII = re.compile(r"[A-Za-z0-9]+")
 #: the same in Rust regex syntax (:func:`form_authors`)
 _PART_RS = r"[^\W_]+"
 
@@ -50,7 +52,16 @@ def form_key(form: str) -> str:
 
 def form_keys(names: set[str] | list[str]) -> set[str]:
     """The keys of every form of ``names`` (a run's name variants)."""
-    return {form_key(f) for n in names for f in name_forms(n)}
+    out: set[str] = set()
+    for n in names:
+        if not n.isascii():
+            out |= {form_key(f) for f in name_forms(n)}
+            continue
+        # an ASCII name of two parts or more: its forms have two keys, spaced and joined
+        low = [p.lower() for p in PART_ASCII.findall(n)]
+        if len(low) > 1:
+            out |= {" ".join(low), "".join(low)}
+    return out
 
 
 def form_authors(posts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:

@@ -164,3 +164,47 @@ def test_ingest_keeps_forms_many_authors_write_and_redacts_the_rest() -> None:
 def test_forms_of_a_removed_account_are_redacted_even_when_ordinary() -> None:
     red = ingest_names.redactor_for(_dump(ORDINARY, is_minor=True))
     assert scrub_text("ice cream, icecream, ice_cream", red) == "[user], [user], [user]"
+
+
+def _general_build(names: list[str], ordinary: set[str]) -> NameRedactor:
+    """The redactor's entries by the general path only (``_add`` of every form)."""
+    from analysis.names import name_variants
+
+    out = NameRedactor([])
+    seen: set = set()
+    skip = {w.casefold() for w in ordinary}
+    for name in names:
+        variants = name_variants(name, out.min_len)
+        for v in variants - set(ordinary):
+            out._add(v, False, seen)
+        for v in variants:
+            for f in name_forms.name_forms(v):
+                if name_forms.form_key(f) not in skip:
+                    out._add(f, True, seen)
+    return out
+
+
+def test_the_ascii_fast_path_builds_the_general_paths_entries() -> None:
+    import random
+
+    rng = random.Random(7)
+    alphabet = "aZ9_ .-'x"
+    names = ["Ada Quill", "quill_ada7", "a b", "a_b", "x-y", "Ice Cream", "ab.cd", "O'Brien Smith"]
+    names += ["".join(rng.choice(alphabet) for _ in range(rng.randint(1, 9))) for _ in range(3000)]
+    ordinary = {"ice cream", "abcd", "a b"}
+    fast, general = NameRedactor(names, ordinary=ordinary), _general_build(names, ordinary)
+    assert fast.names == general.names
+    assert {k: set(v) for k, v in fast.by_first.items()} == {
+        k: set(v) for k, v in general.by_first.items()
+    }
+
+
+def test_form_keys_are_the_keys_of_every_form() -> None:
+    import random
+
+    rng = random.Random(3)
+    names = [
+        "".join(rng.choice("aB9_ .-'é") for _ in range(rng.randint(1, 8))) for _ in range(3000)
+    ]
+    expected = {name_forms.form_key(f) for n in names for f in name_forms.name_forms(n)}
+    assert name_forms.form_keys(names) == expected
