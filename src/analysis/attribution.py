@@ -6,10 +6,11 @@ Reads the interim posts and reactions and the posts' primary topics; returns
 * ``naive``: any post in a topic counts (what Klout did: one Barbie post made you an expert);
   ranked by number of posts.
 * ``evidence``: at least ``min_posts`` posts in the topic and at least ``min_engagers``
-  distinct other participants who replied to or reacted to those posts. Engagement is replies
-  received per post relative to the topic's baseline, shrunk toward the topic mean with a
+  distinct other participants who replied to or reacted to those posts. Engagement is
+  repliers per post (``n_replies``: each post's distinct other repliers, summed; one person's
+  back-and-forth under a post is one) relative to the topic's baseline, shrunk toward the topic mean with a
   gamma-Poisson empirical-Bayes prior (method of moments per topic), with a credible interval.
-  Ranked by expected replies in the topic (posts x shrunk rate).
+  Ranked by expected repliers in the topic (posts x shrunk rate).
 
 Only participants are ever attributed; the non-participant placeholder never is. The ground
 truth evaluation (demo roles, Stack Exchange answer tags) is at the bottom.
@@ -116,7 +117,7 @@ def attribute(
 
     Returns:
         ``method``, ``account_id``, ``topic_id``, ``n_posts``, ``n_engagers``, ``n_replies``,
-        ``estimate`` (replies per post relative to the topic mean: 1 = typical), ``ci_low``,
+        ``estimate`` (distinct repliers per post relative to the topic mean: 1 = typical), ``ci_low``,
         ``ci_high`` (null for naive), ``is_attributed``, ``rank`` (1 = strongest, attributed only).
     """
     participants = accounts.filter(
@@ -133,6 +134,9 @@ def attribute(
     )
     # rows in the output's order (account, then topic) from here on: the two methods' blocks,
     # evidence then naive, concatenate to the sorted output without a sort of the whole table
+    # one engager counts once per post and kind: ten replies of one person under one post are
+    # one replier there (the gate counts distinct engagers; the rate now agrees with it)
+    eng = eng.unique(["post_id", "engager_account_id", "is_reply"])
     per_pair = (
         topical.group_by("account_id", "topic_id")
         .agg(n_posts=pl.len().cast(pl.Int64))

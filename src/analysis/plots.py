@@ -328,7 +328,7 @@ def topic_experts(experts: pl.DataFrame) -> go.Figure:
     # Intervals of thin evidence reach down to ~0: clip the axis at a tenth of typical.
     hi = max([h for h in experts["ci_high"].to_list() if h is not None] + [2.0])
     fig.update_xaxes(
-        title="replies per post relative to the topic's typical account (1 = typical; log scale)",
+        title="distinct repliers per post relative to the topic's typical account (1 = typical; log scale)",
         type="log",
         range=[-1, math.log10(hi * 1.1)],
     )

@@ -57,6 +57,7 @@ def _reference(
         )
         .drop("author")
         .join(topical, on="post_id", how="inner")
+        .unique(["post_id", "engager_account_id", "is_reply"])
     )
     per_pair = (
         topical.group_by("account_id", "topic_id")

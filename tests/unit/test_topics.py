@@ -418,6 +418,33 @@ def test_shrinkage_pulls_single_post_toward_topic_mean():
     assert ev["ci_high"] - ev["ci_low"] > 0.3  # one post: a wide interval
 
 
+def test_one_person_replying_again_under_a_post_is_one_replier_there() -> None:
+    """The rate counts each post's distinct repliers, as the gate counts distinct engagers: a
+    fan's twenty replies under the oneoff's post must not raise its estimate."""
+    posts, accounts, reactions, topic = _community()
+    fan = pl.DataFrame(
+        {
+            "post_id": [f"fan{i}" for i in range(20)],
+            "account_id": ["r1"] * 20,
+            "parent_post_id": ["o0"] * 20,
+            "kind": ["reply"] * 20,
+            "created_at": [T0] * 20,
+        }
+    )
+    more = pl.concat([posts, fan.select(posts.columns).cast(posts.schema)])
+    base = attribute(posts, reactions, accounts, topic, TopicsParams())
+    # the fan's replies have no topic of their own (no pair of the fan changes the prior)
+    chatty = attribute(more, reactions, accounts, topic, TopicsParams())
+
+    def oneoff(att: pl.DataFrame) -> dict:
+        return att.filter(
+            (pl.col("method") == "evidence") & (pl.col("account_id") == "oneoff")
+        ).row(0, named=True)
+
+    assert oneoff(chatty)["n_replies"] == oneoff(base)["n_replies"] == 5
+    assert oneoff(chatty)["estimate"] == oneoff(base)["estimate"]
+
+
 def test_rank_and_min_ci_low():
     posts, accounts, reactions, topic = _community()
     att = attribute(

@@ -255,7 +255,7 @@ def topic_experts(
     """The ``per_topic`` strongest evidence-based experts of each topic, and every account tied
     with the last of them.
 
-    Attributed ``evidence`` rows only, ordered by expected replies in the topic
+    Attributed ``evidence`` rows only, ordered by expected repliers in the topic
     (``n_posts * estimate``, the attribution's own ranking), then by the lower interval bound,
     distinct engagers, posts and the upper bound (:data:`EXPERT_ORDER`). Accounts equal on all
     of these are all listed or none: cut by row order, which follows the pseudonyms, the list
