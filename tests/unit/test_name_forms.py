@@ -208,3 +208,30 @@ def test_form_keys_are_the_keys_of_every_form() -> None:
     ]
     expected = {name_forms.form_key(f) for n in names for f in name_forms.name_forms(n)}
     assert name_forms.form_keys(names) == expected
+
+
+def test_form_authors_finds_every_key_a_plain_scan_finds() -> None:
+    """Against a scan of every text's n-grams in Python: texts ending on a key's first word,
+    keys across two texts of one author, and keys of one, two and three words."""
+    import random
+    import re
+
+    rng = random.Random(11)
+    vocab = ["ada", "quill", "ice", "cream", "x7", "bo", "ada7", "the"]
+    texts = [
+        " ".join(rng.choice(vocab) + rng.choice(["", ".", "-", "_", ","]) for _ in range(n))
+        for n in [rng.randint(0, 6) for _ in range(400)]
+    ]
+    authors = [f"a{rng.randint(0, 30)}" for _ in texts]
+    keys = ["ada quill", "ice cream", "adaquill", "x7", "quill ada7 the", "bo bo", "cream ice x7"]
+    posts = pl.DataFrame({"account_id": authors, "text": texts})
+    expected = set()
+    for author, text in zip(authors, texts, strict=True):
+        words = re.findall(r"[^\W_]+", text.lower())
+        for n in (1, 2, 3):
+            for i in range(len(words) - n + 1):
+                if " ".join(words[i : i + n]) in keys:
+                    expected.add((author, " ".join(words[i : i + n])))
+    got = name_forms.form_authors(posts, keys)
+    assert set(got.iter_rows()) == expected
+    assert len(expected) > 20
