@@ -313,7 +313,11 @@ def run_all(
         m: df.with_columns(pct_cf=pl.col("pct_frozen"), pct_base=pl.col("pct_base_frozen"))
         for m, df in ch["gaming"].items()
     }
-    out["volume"] = gaming_summary(frozen_gaming, cf.floor_pct) if frozen_gaming else {}
+    out["volume"] = (
+        gaming_summary(frozen_gaming, cf.floor_pct, cf.n_boot, cf.seed + 70)
+        if frozen_gaming
+        else {}
+    )
     out["legacy"] = {
         "weekend_off": shift_summary(ch["weekend_off"][0], cf.floor_pct),
         "time_off": shift_summary(ch["time_off"][0], cf.floor_pct),
