@@ -46,6 +46,8 @@ class GateParams(Frozen):
 
     Stability gates are on the bias beyond placebo (frozen ranking, relative change), and
     on the extra share of altered accounts whose score leaves the model's own 95 % interval.
+    Every limit applies to the 95 % bootstrap interval of its number, not to the point
+    estimate (:func:`gate_results`).
     """
 
     #: |median paired relative change of score_pct beyond placebo|, weekend off / time off
@@ -115,6 +117,7 @@ def _stability_row(s: dict[str, Any], placebo: bool) -> dict[str, Any]:
         "share_band_changed": s.get("share_band_changed"),
         "share_outside": s.get("share_outside"),
         "outside_excess": s.get("outside_beyond_placebo"),
+        "outside_excess_ci": s.get("outside_beyond_placebo_ci"),
     }
 
 
@@ -220,6 +223,7 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
             r[f"{sc}_share_band_changed"] = s.get("share_band_changed")
             r[f"{sc}_share_outside"] = s.get("share_outside")
             r[f"{sc}_outside_excess"] = s.get("outside_beyond_placebo")
+            r.update(_ci(f"{sc}_outside_excess", s.get("outside_beyond_placebo_ci")))
             r[f"{sc}_n"] = s.get("n_accounts")
         moved = result["stability"]["weekend_moved"].get(name, {})
         r["weekend_moved_bias"] = moved.get("rel")
@@ -227,11 +231,14 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
         r["weekend_moved_noise"] = moved.get("rel_abs")
         r["weekend_moved_bias_pts"] = moved.get("pts")
         r["weekend_moved_noise_pts"] = moved.get("pts_abs")
-        r["volume_elasticity"] = (result["volume"].get(name) or {}).get("volume_elasticity")
+        vol = result["volume"].get(name) or {}
+        r["volume_elasticity"] = vol.get("volume_elasticity")
+        r.update(_ci("volume_elasticity", vol.get("volume_elasticity_ci")))
         for adv, by_model in result["adversaries"].items():
             for point in by_model.get(name, []):
                 key = f"{adv}_gain_at_{point['strength']:g}"
                 r[key] = point["gain"]
+                r.update(_ci(key, point.get("gain_ci")))
                 r[f"{adv}_n_at_{point['strength']:g}"] = point["n_targets"]
         legacy = result["legacy"]
         for sc in ("weekend_off", "time_off"):
@@ -254,6 +261,22 @@ def _within(v: float | None, limit: float, absolute: bool = True) -> bool | None
     return bool((abs(v) if absolute else v) <= limit + 1e-12)
 
 
+def _shown_within(r: dict[str, Any], key: str, limit: float, absolute: bool = True) -> bool | None:
+    """Does the 95 % interval of ``r[key]`` lie within the limit (``|x| <= limit`` for
+    ``absolute``, else ``x <= limit``)? The same rule for every model: passed only where the
+    whole interval is inside, so a model whose point estimate happens to fall inside while its
+    interval reaches past the limit has not shown it passes (False); None without an interval
+    (too few accounts or no resamples: no finding). A table without the interval's keys (an old
+    one) is read on its point estimate, as before."""
+    if f"{key}_ci_high" not in r:
+        return _within(r.get(key), limit, absolute)
+    lo, hi = r.get(f"{key}_ci_low"), r.get(f"{key}_ci_high")
+    if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+        return None
+    worst = max(abs(lo), abs(hi)) if absolute else hi
+    return bool(worst <= limit + 1e-12)
+
+
 def gate_results(
     robustness: dict[str, dict[str, Any]], gates: GateParams
 ) -> dict[str, dict[str, bool | None]]:
@@ -267,11 +290,13 @@ def gate_results(
     model without a standard error); every stability gate is None with fewer than
     ``min_accounts`` altered accounts, an adversary gate with fewer than ``min_targets`` targets
     (a ring: fewer members than its size); one gate per adversary (median gain at its strength).
+    Each gate reads the 95 % interval of its number (:func:`_shown_within`): passed only where
+    the whole interval lies within the limit, None where there is no interval.
     """
     out: dict[str, dict[str, bool | None]] = {}
     for name, r in robustness.items():
         g: dict[str, bool | None] = {
-            "volume": _within(r.get("volume_elasticity"), gates.volume_elasticity_max, False)
+            "volume": _shown_within(r, "volume_elasticity", gates.volume_elasticity_max, False)
         }
         for sc, limit, legacy in (
             ("weekend_off", gates.weekend_off_bias_max, gates.weekend_off_median),
@@ -279,24 +304,26 @@ def gate_results(
         ):
             if f"{sc}_bias" in r:
                 few = (r.get(f"{sc}_n") or 0) < gates.min_accounts
-                g[sc] = None if few else _within(r[f"{sc}_bias"], limit)
+                g[sc] = None if few else _shown_within(r, f"{sc}_bias", limit)
                 g[f"{sc}_interval"] = (
                     None
                     if few
-                    else _within(r.get(f"{sc}_outside_excess"), gates.outside_interval_max, False)
+                    else _shown_within(r, f"{sc}_outside_excess", gates.outside_interval_max, False)
                 )
             else:  # an old table: median |relative change| strictly below the legacy gate
                 v = r.get(f"{sc}_median_abs")
                 g[sc] = None if v is None else bool(v < legacy)
         if "weekend_moved_bias" in r and gates.weekend_moved_bias_max is not None:
-            g["weekend_moved"] = _within(r["weekend_moved_bias"], gates.weekend_moved_bias_max)
+            g["weekend_moved"] = _shown_within(
+                r, "weekend_moved_bias", gates.weekend_moved_bias_max
+            )
         for adv, gate in gates.adversaries.items():
             key = f"{adv}_gain_at_{gate.at:g}"
             if key in r:
                 n = r.get(f"{adv}_n_at_{gate.at:g}")
                 need = max(gates.min_targets, int(gate.at)) if adv == "ring" else gates.min_targets
                 few = n is not None and n < need
-                g[adv] = None if few else _within(r[key], gate.gain_max, False)
+                g[adv] = None if few else _shown_within(r, key, gate.gain_max, False)
             elif adv == "ring" and "ring_gain" in r:  # an old table
                 g[adv] = _within(r["ring_gain"], gates.ring_gain_max, False)
         out[name] = g
@@ -307,7 +334,7 @@ def gate_results(
 GATE_NOTES = {
     "volume": "Extra posts that nobody answers raise the score: it counts activity, not response.",
     "weekend_off": "A weekend off costs more than removing as many random weekday posts (the "
-    "placebo): the score punishes the weekly rhythm itself, typically because it adds up what "
+    "placebo), or the interval of that extra cost reaches past the limit: the score punishes the weekly rhythm itself, typically because it adds up what "
     "happens per calendar day (decay by days, totals of repliers or partners). Passing takes a "
     "per-post rate, or memory counted in the person's own posts rather than in days.",
     "weekend_off_interval": "A weekend off moves more accounts outside the model's own 95 % "
@@ -316,7 +343,7 @@ GATE_NOTES = {
     "weekend_moved": "Moving weekend posts to the Friday before changes the score although "
     "nothing was lost: the score depends on the calendar, not on what was said.",
     "time_off": "Time off just before the scoring date costs more than removing as many older "
-    "posts at random (the placebo): with decay by calendar days the last vacation_days carry "
+    "posts at random (the placebo), or the interval of that extra cost reaches past the limit: with decay by calendar days the last vacation_days carry "
     "1 - 0.5**(days/half_life) of the weight; passing takes memory counted in the person's own "
     "posts (silent days cost nothing).",
     "time_off_interval": "Time off moves more accounts outside the model's own 95 % interval "

@@ -40,14 +40,22 @@ def shift_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str
     return out
 
 
-def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -> dict[str, dict]:
+def gaming_summary(
+    by_multiplier: dict[float, pl.DataFrame],
+    floor_pct: float,
+    n_boot: int = 0,
+    seed: int = 0,
+) -> dict[str, dict]:
     """Per model: median relative change of score_pct per multiplier and the volume elasticity.
 
     ``volume_elasticity``: per account, the least-squares slope through the origin of the
     relative change of score_pct on the relative change of volume (the multiplier), then the
-    median across accounts. ``raw_log_elasticity``: the same for d log(score) / d log(volume)
-    (accounts with a positive score before and after only).
+    median across accounts; ``volume_elasticity_ci``: its 95 % percentile bootstrap interval
+    over the *accounts* (``n_boot`` resamples; the multipliers of one account are one unit, its
+    slopes are not independent draws), None without resamples. ``raw_log_elasticity``: the
+    same for d log(score) / d log(volume) (accounts with a positive score before and after only).
     """
+    rng = np.random.default_rng(seed)
     long = pl.concat(
         [
             df.with_columns(m=pl.lit(float(m)), rel=relative_change(floor_pct))
@@ -60,15 +68,19 @@ def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -
         ),
         log_m=(1 + pl.col("m")).log(),
     )
+    # accounts in their first-seen (key-free) order, so the bootstrap draws the same people
+    # under any pseudonymisation key
+    long = long.with_columns(_o=pl.int_range(pl.len()).over("model"))
     per_account = (
         long.group_by("model", "account_id")
         .agg(
             slope=ordered_sum(pl.col("rel") * pl.col("m")) / ordered_sum(pl.col("m") ** 2),
             log_slope=ordered_sum(pl.col("log_ratio") * pl.col("log_m"))
             / ordered_sum((pl.col("log_m") ** 2).filter(pl.col("log_ratio").is_not_null())),
+            _o=pl.col("_o").min(),
         )
-        .sort("model")
-    )  # the group-by's order varies from run to run; the models' must not
+        .sort("model", "_o")
+    )  # the group-by's order varies from run to run; the models' and accounts' must not
     out: dict[str, dict] = {}
     for (name,), g in per_account.group_by("model", maintain_order=True):
         rel = (
@@ -76,6 +88,7 @@ def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -
         )
         out[name] = {
             "volume_elasticity": g["slope"].median(),
+            "volume_elasticity_ci": boot_interval(g["slope"].to_numpy(), np.median, n_boot, rng),
             # a slope of 1e-16 is summation noise, not an elasticity
             "raw_log_elasticity": _round12(g["log_slope"].drop_nans().median()),
             "median_rel_change": {f"+{round(100 * m)}%": v for m, v in rel.iter_rows()},
@@ -195,6 +208,18 @@ def stability_summary(
                 r["share_outside"] - r["placebo_share_outside"]
                 if r["share_outside"] is not None and r["placebo_share_outside"] is not None
                 else None
+            )
+            # its interval, paired per account (the unit resampled, as for the bias)
+            out_z = (
+                g.select("account_id", "z")
+                .join(pg.select("account_id", pl.col("z").alias("z_p")), on="account_id")
+                .drop_nulls()
+            )
+            beyond = (out_z["z"].abs() > cf.z_outside).cast(pl.Float64) - (
+                out_z["z_p"].abs() > cf.z_outside
+            ).cast(pl.Float64)
+            r["outside_beyond_placebo_ci"] = boot_interval(
+                beyond.to_numpy(), np.mean, cf.n_boot, rng
             )
         r["old"] = old.get(name, {})
         out[name] = r

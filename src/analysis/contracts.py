@@ -328,12 +328,16 @@ class CompareResult(Contract):
 
     def headline(self) -> dict[str, Any]:
         """``reports/metrics/compare.json``: the recommendation and the robustness gates each
-        model fails (every other number, agreement included, is in ``data/processed/compare.json``
-        and the plot data; the reach-conversation split is ``divergence``'s)."""
+        model fails, and those it could not be tested on (every other number, agreement
+        included, is in ``data/processed/compare.json`` and the plot data; the
+        reach-conversation split is ``divergence``'s).
+
+        The untested count stands beside the failed one: a model without a standard error has
+        no "outside its own interval" gates, and 0 failed of fewer gates is not "passes more"."""
+        gates = self.robustness_gates.items()
         return {
             "n_participants": self.n_participants,
             "recommended_model": self.recommendation.recommended_model or "none",
-            "gates_failed": {
-                m: sum(v is False for v in g.values()) for m, g in self.robustness_gates.items()
-            },
+            "gates_failed": {m: sum(v is False for v in g.values()) for m, g in gates},
+            "gates_untested": {m: sum(v is None for v in g.values()) for m, g in gates},
         }

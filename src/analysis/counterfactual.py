@@ -20,8 +20,9 @@ key-independent order):
 * **time off** and its placebo: the ``vacation_days`` before T, against as many random posts
   removed from before the time off.
 
-Per scenario and model: signed median change (bias), median absolute change (noise), both with
-percentile bootstrap intervals over accounts, and the share of accounts whose score leaves
+Per scenario and model, over the sampled accounts the scenario takes something from (weekend
+posts before T; posts in the time off): signed median change (bias), median absolute change
+(noise), both with percentile bootstrap intervals over accounts, and the share of accounts whose score leaves
 the model's own 95 % interval. The old figures (percentiles re-ranked inside the altered
 tables, relative change) are kept beside them for comparison.
 
@@ -300,8 +301,23 @@ def run_all(
     out["members"] = members
     out["changes"] = ch
     pairs = {"weekend_off": "weekend_placebo", "time_off": "time_off_placebo"}
+    # each scenario is read on the accounts it takes something from (weekend posts; posts in
+    # the time off, before T): the others' changes are only their batch-mates' doing
+    took = {
+        "weekend": stability.with_posts_where(tables, sample, stability.IS_WEEKEND, as_of),
+        "time_off": stability.with_posts_where(
+            tables, sample, pl.col("created_at") >= start, as_of
+        ),
+    }
+
+    def treated(sc: str) -> pl.DataFrame:
+        ids = took["weekend"] if sc.startswith("weekend") else took["time_off"]
+        return ch[sc][0].filter(pl.col("account_id").is_in(ids))
+
     out["stability"] = {
-        sc: stability_summary(ch[sc][0], ch[pairs[sc]][0] if sc in pairs else None, cf, cf.seed + i)
+        sc: stability_summary(
+            treated(sc), treated(pairs[sc]) if sc in pairs else None, cf, cf.seed + i
+        )
         for i, sc in enumerate(
             ("weekend_off", "weekend_placebo", "weekend_moved", "time_off", "time_off_placebo")
         )
@@ -313,7 +329,11 @@ def run_all(
         m: df.with_columns(pct_cf=pl.col("pct_frozen"), pct_base=pl.col("pct_base_frozen"))
         for m, df in ch["gaming"].items()
     }
-    out["volume"] = gaming_summary(frozen_gaming, cf.floor_pct) if frozen_gaming else {}
+    out["volume"] = (
+        gaming_summary(frozen_gaming, cf.floor_pct, cf.n_boot, cf.seed + 70)
+        if frozen_gaming
+        else {}
+    )
     out["legacy"] = {
         "weekend_off": shift_summary(ch["weekend_off"][0], cf.floor_pct),
         "time_off": shift_summary(ch["time_off"][0], cf.floor_pct),

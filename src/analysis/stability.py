@@ -125,6 +125,17 @@ def n_posts_where(
     return dict(own.group_by("account_id").len().iter_rows())
 
 
+def with_posts_where(
+    tables: Tables, account_ids: Sequence[str], where: pl.Expr, as_of: datetime
+) -> list[str]:
+    """The accounts (in the given order) with at least one post before ``as_of`` matching
+    ``where``: those a scenario takes something from. An account without weekend posts loses
+    nothing to a weekend off (nor to its placebo, which removes as many); counted in, its
+    change of zero would pull every median towards "a weekend off costs nothing"."""
+    n = n_posts_where(tables, account_ids, where, as_of)
+    return [a for a in account_ids if n.get(a, 0) > 0]
+
+
 def weekend_placebo(
     tables: Tables, account_ids: Sequence[str], as_of: datetime, seed: int, drop: bool = True
 ) -> Tables:

@@ -609,3 +609,136 @@ def test_hidden_trait_check_separates_reply_models_by_the_knob() -> None:
     assert abs(auc[("reach", 1.0)] - 0.5) < 0.15  # reach never sees the trait
     js = demo_check.grid_json(grid)
     assert set(js) == set(models) and set(js["reach"]) == {"0", "1"}
+
+
+# ------------------------------------------------------------------------------ gates on intervals
+
+
+def _gaming_rows(gains: list[float], m: float) -> pl.DataFrame:
+    """One re-scored frame of the volume test: account i's percentile rises by gains[i] * m."""
+    n = len(gains)
+    base = [10.0 + 5 * i for i in range(n)]
+    return pl.DataFrame(
+        {
+            "model": ["m"] * n,
+            "account_id": [f"a{i:02d}" for i in range(n)],
+            "score_base": base,
+            "score_cf": [b + g * m for b, g in zip(base, gains, strict=True)],
+            "pct_cf": [b + g * m for b, g in zip(base, gains, strict=True)],
+            "pct_base": base,
+        }
+    )
+
+
+def test_volume_gate_reads_the_elasticitys_interval_over_accounts() -> None:
+    """6 of 11 accounts gain nothing from extra posts, 5 gain: the median elasticity is 0 (the
+    old gate passed it on that point), but its interval over accounts reaches well above 0."""
+    gains = [0.0] * 6 + [3.0] * 5
+    by_m = {m: _gaming_rows(gains, m) for m in (0.5, 1.0, 4.0)}
+    summary = counterfactual.gaming_summary(by_m, 1.0, n_boot=400, seed=1)["m"]
+    assert summary["volume_elasticity"] == 0.0
+    lo, hi = summary["volume_elasticity_ci"]
+    assert lo == 0.0 and hi > 0.05
+    res = {
+        "baseline": {"m": None},
+        "stability": {sc: {} for sc in ("weekend_off", "time_off", "weekend_moved")},
+        "adversaries": {},
+        "volume": {"m": summary},
+        "legacy": {"weekend_off": {}, "time_off": {}, "ring": {}},
+    }
+    rob = counterfactual.robustness_table(res)
+    assert rob["m"]["volume_elasticity_ci_high"] == hi
+    assert counterfactual.gate_results(rob, GateParams())["m"]["volume"] is False
+    # a model that gains from nobody's extra posts: interval (0, 0), passed
+    flat = counterfactual.gaming_summary(
+        {m: _gaming_rows([0.0] * 11, m) for m in (0.5, 1.0)}, 1.0, n_boot=100, seed=1
+    )["m"]
+    assert flat["volume_elasticity_ci"] == (0.0, 0.0)
+    # without resamples there is no interval, and the gate is untested (not passed)
+    none = counterfactual.gaming_summary(by_m, 1.0)["m"]
+    assert none["volume_elasticity_ci"] == (None, None)
+    rob = counterfactual.robustness_table({**res, "volume": {"m": none}})
+    assert counterfactual.gate_results(rob, GateParams())["m"]["volume"] is None
+
+
+def test_stability_and_adversary_gates_pass_only_an_interval_inside_the_limit() -> None:
+    """The same rule for every model: the point estimate inside the limit is not enough."""
+    row = {
+        "weekend_off_bias": 0.01,  # inside 0.02 ...
+        "weekend_off_bias_ci_low": -0.06,  # ... but the interval reaches -0.06
+        "weekend_off_bias_ci_high": 0.03,
+        "weekend_off_n": 100,
+        "weekend_off_outside_excess": 0.05,
+        "weekend_off_outside_excess_ci_low": -0.02,
+        "weekend_off_outside_excess_ci_high": 0.16,
+        "time_off_bias": 0.0,
+        "time_off_bias_ci_low": -0.01,
+        "time_off_bias_ci_high": 0.02,
+        "time_off_n": 100,
+        "time_off_outside_excess": 0.0,
+        "time_off_outside_excess_ci_low": 0.0,
+        "time_off_outside_excess_ci_high": 0.0,
+        "puppets_gain_at_20": 0.2,
+        "puppets_gain_at_20_ci_low": 0.1,
+        "puppets_gain_at_20_ci_high": 0.4,
+        "puppets_n_at_20": 20,
+        "volume_elasticity": -0.1,
+        "volume_elasticity_ci_low": -0.2,
+        "volume_elasticity_ci_high": -0.05,
+    }
+    g = counterfactual.gate_results({"m": row}, GateParams())["m"]
+    assert g["weekend_off"] is False and g["weekend_off_interval"] is False
+    assert g["puppets"] is False
+    assert g["time_off"] is True and g["time_off_interval"] is True and g["volume"] is True
+    # no interval (too few resamples): no finding, whatever the point estimate
+    g = counterfactual.gate_results(
+        {"m": {**row, "time_off_bias_ci_low": None, "time_off_bias_ci_high": None}}, GateParams()
+    )["m"]
+    assert g["time_off"] is None
+
+
+def test_the_extra_share_outside_the_models_interval_has_a_paired_interval() -> None:
+    out = _run(
+        [COUNT, WEEKEND_HEAVY],
+        lambda t, g: counterfactual.weekend_off(t, g),
+        lambda t, g: counterfactual.weekend_placebo(t, g, AS_OF, 5),
+    )
+    for name in ("count", "weekend_heavy"):
+        lo, hi = out[name]["outside_beyond_placebo_ci"]
+        assert lo <= out[name]["outside_beyond_placebo"] <= hi
+    # the weekend-heavy score leaves its interval (se 1) for every account, the placebo less so
+    assert out["weekend_heavy"]["outside_beyond_placebo_ci"][0] >= 0
+
+
+def test_weekend_off_is_read_on_the_accounts_that_post_at_weekends() -> None:
+    """Two accounts in three never post at weekends: a weekend off takes nothing from them (nor
+    does its placebo). Counted in, their zeros made the median bias of a score that weighs
+    weekend posts tenfold exactly 0 (passed); read on the accounts that take a weekend off it is
+    the large loss it is."""
+    t = _community()
+    weekday_only = [f"acc{i:02d}" for i in range(24) if i % 3]
+    t = t.with_posts(
+        t.posts.filter(
+            ~(pl.col("account_id").is_in(weekday_only) & (pl.col("created_at").dt.weekday() >= 6))
+        )
+    )
+    cf = CounterfactualParams(
+        n_sample=24,
+        n_targets=2,
+        n_boot=100,
+        batch_share=0.2,
+        gaming_multipliers=(1.0,),
+        spam_replier_shares=(0.1,),
+        reply_all_sizes=(2,),
+        self_chain_lengths=(2,),
+        exchange_lengths=(2,),
+        puppet_sizes=(2,),
+        ring_sizes=(2,),
+        ring_size=2,
+    )
+    res = counterfactual.run_all(t, {"weekend_heavy": WEEKEND_HEAVY}, None, AS_OF, cf)
+    s = res["stability"]["weekend_off"]["weekend_heavy"]
+    assert s["n_accounts"] == 8  # the accounts with weekend posts, not all 24 altered
+    assert s["beyond_placebo_rel"] < -0.1 and s["beyond_placebo_rel_ci"][1] < 0
+    # every account posts in the two weeks before T: all of them take the time off
+    assert res["stability"]["time_off"]["weekend_heavy"]["n_accounts"] == 24

@@ -815,6 +815,12 @@ def test_headline_metrics_are_the_results_own_numbers_and_few() -> None:
     head = COMPARE.headline()
     assert head["recommended_model"] == "conversation" and head["gates_failed"] == {}
     assert {v for v in leaves(head) if isinstance(v, float)} <= full
+    # a model with untested gates does not read as one that passes them (demo: reach "0
+    # failed" had 2 of its 11 gates untested, the interval gates of a score without an error)
+    gated = COMPARE.model_copy(
+        update={"robustness_gates": {"reach": {"volume": True, "weekend_off_interval": None}}}
+    ).headline()
+    assert gated["gates_failed"] == {"reach": 0} and gated["gates_untested"] == {"reach": 1}
     div = contracts.DivergenceResult.model_validate(DIVERGENCE_JSON)
     head = div.headline()
     assert head["quadrants"]["quiet_connectors"] == 6 and head["reach_missing"] is False
