@@ -305,11 +305,17 @@ def gate_results(
             if f"{sc}_bias" in r:
                 few = (r.get(f"{sc}_n") or 0) < gates.min_accounts
                 g[sc] = None if few else _shown_within(r, f"{sc}_bias", limit)
-                g[f"{sc}_interval"] = (
-                    None
-                    if few
-                    else _shown_within(r, f"{sc}_outside_excess", gates.outside_interval_max, False)
-                )
+                # a model that states no interval of its own (no standard error: nobody's score
+                # can leave it) has no such gate: not applicable, unlike untested (None)
+                stated = r.get(f"{sc}_share_outside", 0.0) is not None  # (a hand-made row)
+                if few or stated:
+                    g[f"{sc}_interval"] = (
+                        None
+                        if few
+                        else _shown_within(
+                            r, f"{sc}_outside_excess", gates.outside_interval_max, False
+                        )
+                    )
             else:  # an old table: median |relative change| strictly below the legacy gate
                 v = r.get(f"{sc}_median_abs")
                 g[sc] = None if v is None else bool(v < legacy)

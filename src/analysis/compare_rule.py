@@ -45,8 +45,8 @@ def candidate_reasons(
     Each reason is ``{"reason": code, ...}`` (:class:`analysis.contracts.Reason`): codes
     ``no_within_thread_test``, ``no_within_thread_fit``, ``within_thread_not_above_zero``,
     ``does_not_beat`` and ``no_paired_test`` (with ``comparator``), ``no_account_level_test``,
-    ``no_gain_over_activity``, ``gains_from_volume``, ``volume_untested``, ``fails_gates``
-    (with ``gates``). ``comparators`` are those defined on the data: a comparator among them
+    ``no_gain_over_activity``, ``gains_from_volume``, ``volume_untested``, ``fails_gates`` and
+    ``gates_untested`` (with ``gates``). ``comparators`` are those defined on the data: a comparator among them
     without a paired difference (its fit had no finite maximum) is not beaten.
     """
     wt = models_json.get("within_thread") or {}
@@ -81,6 +81,11 @@ def candidate_reasons(
     failed = [k for k, ok in g.items() if ok is False and k != "volume"]
     if failed:
         why.append(_reason("fails_gates", gates=failed))
+    # rule (5) asks to pass every gate: a gate without a finding (too few accounts or targets
+    # to test, no interval) is not passed, as an untested volume gain is not (rule 4)
+    untested = [k for k, ok in g.items() if ok is None and k != "volume"]
+    if untested:
+        why.append(_reason("gates_untested", gates=untested))
     return why
 
 

@@ -253,6 +253,7 @@ class Reason(Contract):
         "gains_from_volume",
         "volume_untested",
         "fails_gates",
+        "gates_untested",
     ]
     value: float | None = None
     ci_low: float | None = None

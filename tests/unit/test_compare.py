@@ -554,6 +554,41 @@ def test_an_untested_volume_gain_is_not_passed() -> None:
     assert [w["reason"] for w in why] == ["volume_untested"]
 
 
+def _gated(n: int, share_outside: float | None) -> dict:
+    """A robustness row that passes every gate on its interval, altered accounts ``n``; a
+    model without a standard error has no share outside its own interval (None)."""
+    row: dict = {"volume_elasticity": -0.01, "volume_elasticity_ci_low": -0.02}
+    row["volume_elasticity_ci_high"] = 0.0
+    for sc in ("weekend_off", "time_off"):
+        row |= {f"{sc}_bias": 0.0, f"{sc}_bias_ci_low": -0.01, f"{sc}_bias_ci_high": 0.01}
+        row |= {f"{sc}_n": n, f"{sc}_share_outside": share_outside}
+        if share_outside is not None:
+            row |= {f"{sc}_outside_excess": 0.0, f"{sc}_outside_excess_ci_low": 0.0}
+            row[f"{sc}_outside_excess_ci_high"] = 0.0
+    return row
+
+
+def test_an_untested_robustness_gate_is_not_passed() -> None:
+    """Rule (5): every gate passed. Too few altered accounts leave the stability gates without
+    a finding; the candidate "passes every robustness gate" only where they were tested. A
+    model that states no interval of its own has no "outside its interval" gate at all."""
+    val = _validity({"volume": 0.1, "talk": 0.5})
+    robust = {"volume": _gated(100, None), "talk": _gated(100, 0.1)}
+    assert compare_rule.recommend(robust, val, CompareParams())["recommended_model"] == "talk"
+    robust["talk"] = _gated(100, None)  # no standard error: not applicable, not untested
+    assert compare_rule.recommend(robust, val, CompareParams())["recommended_model"] == "talk"
+    robust["talk"] = _gated(3, 0.1)  # beer: a handful of accounts active before T
+    rec = compare_rule.recommend(robust, val, CompareParams())
+    assert rec["recommended_model"] is None
+    why = rec["by_question"]["whose contributions draw conversation"]["excluded"]["talk"]
+    assert [w["reason"] for w in why] == ["gates_untested"]
+    assert set(why[0]["gates"]) >= {"weekend_off", "time_off"}
+    from analysis.contracts import Reason
+    from analysis.report.fmt import reason
+
+    assert "not tested on the robustness gates" in reason(Reason.model_validate(why[0]))
+
+
 def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> None:
     robust = {"volume": _robust(0, 0, 0, 0), "talk": _robust(0.5, 0.0, 0.0, 0.0)}
     val = _validity({"volume": 0.1, "talk": 0.5})
