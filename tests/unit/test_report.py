@@ -429,6 +429,41 @@ def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
     assert t["validity_planted_roles"]["auc"].null_count() == 0  # 12 + 11 accounts >= k
 
 
+def test_public_counterfactual_curves_hide_medians_over_fewer_than_k_accounts() -> None:
+    """The gaming table hides a 5-member ring's median gain; the adversaries' ring at strength
+    5 is the same 5 accounts and printed the same number (demo: engagement 0.8625 both)."""
+    adversaries = pl.DataFrame(
+        {
+            "adversary": ["ring", "ring"],
+            "model": ["engagement", "engagement"],
+            "strength": [5.0, 20.0],
+            "gain": [0.8625, 0.47],
+            "gain_low": [0.0, 0.29],
+            "gain_high": [45.1, 1.14],
+            "n_targets": [5, 20],
+        }
+    )
+    stability = pl.DataFrame(
+        {
+            "scenario": ["weekend_off", "time_off"],
+            "model": ["volume", "volume"],
+            "n_accounts": [4, 100],
+            **{c: [0.1, 0.2] for c in ("bias", "bias_low", "bias_high", "noise")},
+            **{c: [0.3, 0.4] for c in ("noise_low", "noise_high", "share_outside")},
+        }
+    )
+    t = public.public_tables({"adversaries": adversaries, "stability": stability}, K)
+    a = t["adversaries"]
+    assert a["is_suppressed"].to_list() == [True, False]
+    assert a.row(0, named=True)["gain"] is None and a.row(0, named=True)["n_targets"] is None
+    assert a.row(1, named=True)["gain"] == 0.47
+    s = t["stability"]
+    assert s["is_suppressed"].to_list() == [True, False]
+    assert s.row(0, named=True)["bias"] is None and s.row(0, named=True)["noise_high"] is None
+    assert s.row(1, named=True)["bias"] == 0.2
+    assert "0.863" not in public.md_table(a) and "<k" in public.md_table(a)
+
+
 def test_md_table_prints_suppressed_cells_as_k() -> None:
     df = pl.DataFrame({"q": ["a", "b"], "n_accounts": [None, 12], "is_suppressed": [True, False]})
     assert public.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]
