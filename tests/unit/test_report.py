@@ -387,6 +387,34 @@ def test_the_within_thread_caption_says_validate_s_interval(interval: float, sai
         assert "95 %" not in caption
 
 
+def test_analyst_page_says_what_the_run_measured() -> None:
+    """index.html printed ingest's suppressed counts as "n/a" (a number not computed), said
+    "a score computed a month ago" whatever ``models.validate_delta_days`` was, described a
+    planted-role AUC chart on data without one, and credited the quadrants to ``compare``."""
+    from analysis.report import analyst
+    from analysis.report.params import ReportParams
+
+    ingest = json.loads(json.dumps(INGEST_JSON))
+    ingest["totals"]["accounts"]["removed_privacy"] = None  # suppressed by ingest (< k)
+    ingest["sources"]["demo"]["accounts"]["removed_minor"] = None
+    mj = json.loads(json.dumps(MODELS_JSON))
+    mj["out_of_time"]["delta_days"] = 14.0
+    mj["planted_roles"] = None
+    inp = report.Inputs(ingest=ingest, validity=contracts.ValidityResult.model_validate(mj))
+    b = report.build(inp, ReportParams())
+    secs = [
+        s for s in analyst.sections(inp, b, ReportParams()) if s.id in ("data", "validity", "reach")
+    ]
+    page = analyst.render_index(ReportParams(), inp, secs, plotlyjs="")
+    data = page[page.index("What ingest read") : page.index("Opt-out entries")]
+    assert "n/a" not in data
+    assert data.count("&lt;k") == 2  # removed_privacy of the accounts, the minors
+    caption = page[page.index('<section id="validity">') :].split("</p>")[0]
+    assert "computed 14 days before the scoring date" in caption and "a month" not in caption
+    assert "planted" not in caption
+    assert "the compare stage placed" not in page
+
+
 # ---------------------------------------------------------------- publication
 
 
