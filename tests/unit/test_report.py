@@ -553,6 +553,31 @@ def test_the_attribution_table_hides_counts_under_k_and_prints_the_run_s_rule(
     assert "`topics.min_posts`" in old and "several" not in old and "<k" in old
 
 
+def test_the_attribution_table_gives_no_small_group_away_by_subtraction() -> None:
+    """Demo: naive credited 196 accounts, evidence 195, beside 196 participants: 196 - 195 =
+    the 1 account no topic credits by evidence, a group under k printed by subtraction."""
+    from analysis.report.methodology import attribution_counts
+
+    demo = {
+        "evidence": {"n_pairs": 2146, "n_attributed": 1012, "n_accounts_attributed": 195},
+        "naive": {"n_pairs": 2146, "n_attributed": 2146, "n_accounts_attributed": 196},
+    }
+    out = attribution_counts(demo, K)  # naive's 196 alone gives the 1 away
+    assert out["evidence"]["n_accounts_attributed"] is None
+    assert out["naive"]["n_accounts_attributed"] == 196
+    assert out["evidence"]["n_attributed"] == 1012  # 1,134 pairs not credited: not few
+    # naive 4 short of the participants: both counts would give a small group away
+    out = attribution_counts(demo, K, 200)
+    assert out["naive"]["n_accounts_attributed"] is None
+    assert out["evidence"]["n_accounts_attributed"] is None
+    # far apart: everything shown
+    far = demo | {"evidence": demo["evidence"] | {"n_accounts_attributed": 150}}
+    assert attribution_counts(far, K, 196)["evidence"]["n_accounts_attributed"] == 150
+    # evidence leaves 3 pairs uncredited: they cover at most 3 accounts
+    close = demo | {"evidence": demo["evidence"] | {"n_attributed": 2143}}
+    assert attribution_counts(close, K, 196)["evidence"]["n_attributed"] is None
+
+
 def test_the_analyst_page_prints_the_run_s_attribution_rule(params: dict) -> None:
     from analysis.report import analyst
     from analysis.report.params import ReportParams

@@ -84,26 +84,46 @@ def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 
 def attribution_counts(
-    attribution: Mapping[str, Mapping[str, int]], k: int
+    attribution: Mapping[str, Mapping[str, int]], k: int, n_participants: int | None = None
 ) -> dict[str, dict[str, int | None]]:
     """The writeup's attribution table (``topics.json``'s ``attribution``) for publication.
 
     A method's attributed pairs and accounts cover its accounts attributed: both are hidden
     (``None``, printed ``<k``) when those are fewer than ``k``. Account-topic pairs cover every
     account with a post in a topic, the accounts naive attributes: hidden when those are few.
-    Nothing here adds up to another printed count, so no complement is needed.
+
+    The accounts are nested: evidence credits some of the accounts naive credits (every one
+    with a post in a topic), which are some of the participants the writeup prints in its
+    first section. A difference of 1 to k - 1 between two printed counts is a group of fewer
+    than ``k`` accounts (demo: 196 naive - 195 evidence = 1 account no topic credits), so the
+    smaller count is hidden there; so are evidence's attributed pairs where the pairs it does
+    not credit are fewer than ``k`` (they cover fewer than ``k`` accounts).
     """
     covered = (attribution.get("naive") or {}).get("n_accounts_attributed")
+
+    def gives_away(n: int | None, shown: list[int]) -> bool:
+        return n is not None and any(0 < total - n < k for total in shown)
+
+    shown = [n_participants] if n_participants is not None else []
     out: dict[str, dict[str, int | None]] = {}
-    for method, a in attribution.items():
+    # the larger count first: naive's accounts contain evidence's
+    order = sorted(attribution, key=lambda m: m != "naive")
+    for method in order:
+        a = attribution[method]
         n_acc = a.get("n_accounts_attributed")
         few = n_acc is None or n_acc < k
+        n_pairs = None if covered is None or covered < k else a.get("n_pairs")
+        n_attr = a.get("n_attributed")
         out[method] = {
-            "n_pairs": None if covered is None or covered < k else a.get("n_pairs"),
-            "n_attributed": None if few else a.get("n_attributed"),
-            "n_accounts_attributed": None if few else n_acc,
+            "n_pairs": n_pairs,
+            "n_attributed": None
+            if few or gives_away(n_attr, [n_pairs] if n_pairs else [])
+            else n_attr,
+            "n_accounts_attributed": None if few or gives_away(n_acc, shown) else n_acc,
         }
-    return out
+        if out[method]["n_accounts_attributed"] is not None:
+            shown.append(n_acc)
+    return {m: out[m] for m in attribution}
 
 
 def methodology_markdown(ctx: WriteupContext) -> str:
@@ -118,7 +138,9 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             ingest=ctx.ingest,
             tm=ctx.topics_metrics,
             attribution=attribution_counts(
-                (ctx.topics_metrics or {}).get("attribution") or {}, ctx.params.privacy.min_cell_k
+                (ctx.topics_metrics or {}).get("attribution") or {},
+                ctx.params.privacy.min_cell_k,
+                (ctx.ingest or {}).get("n_participants"),
             ),
             mm=mm,
             wt=mm.within_thread if mm is not None else {},
