@@ -578,6 +578,47 @@ def test_the_attribution_table_gives_no_small_group_away_by_subtraction() -> Non
     assert attribution_counts(close, K, 196)["evidence"]["n_attributed"] is None
 
 
+def test_the_writeup_reports_the_answer_tag_check_with_its_interval(params: dict) -> None:
+    """topics.json held the Stack Exchange answer-tag check (beer: evidence MAP 0.096 against
+    naive 0.178) and the writeup printed none of it: only the demo's planted truth."""
+    gt = {
+        "n_answerers_with_truth": 598,
+        "naive": {
+            "precision_at_3": 0.335,
+            "map": 0.1779,
+            "precision_at_3_common": 0.531,
+            "map_common": 0.1813,
+            "n_answerers_credited": 598,
+        },
+        "evidence": {
+            "precision_at_3": 0.592,
+            "map": 0.0959,
+            "precision_at_3_common": 0.592,
+            "map_common": 0.0959,
+            "n_answerers_credited": 85,
+        },
+        "paired_at_evidence_length": {
+            "n_answerers": 85,
+            "evidence": 0.59,
+            "naive": 0.64,
+            "difference": -0.05,
+            "ci_low": -0.09,
+            "ci_high": -0.01,
+            "interval": 0.95,
+        },
+    }
+    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": gt})
+    assert "| naive | 598 | 0.335 | 0.178 | 0.531 | 0.181 |" in text
+    assert "| evidence | 85 | 0.592 | 0.096 | 0.592 | 0.096 |" in text
+    assert "-0.050 [-0.090, -0.010]" in text and "less precise than naive" in text
+    few = gt | {"evidence": gt["evidence"] | {"n_answerers_credited": 4}}
+    few["paired_at_evidence_length"] = gt["paired_at_evidence_length"] | {"n_answerers": 4}
+    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": few})
+    assert "| evidence | <k | <k | <k | <k | <k |" in text and "0.592" not in text
+    assert "| naive | 598 | 0.335 | 0.178 | <k | <k |" in text
+    assert "fewer than k = 10 answerers" in text
+
+
 def test_the_analyst_page_prints_the_run_s_attribution_rule(params: dict) -> None:
     from analysis.report import analyst
     from analysis.report.params import ReportParams

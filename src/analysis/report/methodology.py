@@ -126,6 +126,71 @@ def attribution_counts(
     return {m: out[m] for m in attribution}
 
 
+def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The Stack Exchange answer-tag check of topic attribution (``topics.json``'s
+    ``ground_truth_answer_tags``, :func:`analysis.attribution.evaluate_tags`) for publication.
+
+    ``rows``: per method, the answerers it credits and its precision at the cut-off and MAP,
+    over them and over the answerers both methods credit (statistics over fewer than ``k``
+    answerers hidden); ``paired``: the two methods at the same list length on the same
+    answerers, the difference (evidence - naive) with its interval and what it shows
+    (``better``, ``worse``, ``no difference shown``, or ``None`` without an interval); hidden
+    under ``k`` answerers. ``None`` without the check (no answers in the dump).
+    """
+    if not gt:
+        return None
+    rows = []
+    common = (gt.get("evidence") or {}).get("n_answerers_credited")
+    for method in ("naive", "evidence"):
+        r = gt.get(method)
+        if not r:
+            continue
+        n = r.get("n_answerers_credited")
+        at = next((key for key in r if key.startswith("precision_at_") and "common" not in key), "")
+        own = n is not None and n >= k
+        shared = common is not None and common >= k
+        rows.append(
+            {
+                "method": method,
+                "n_answerers": n if own else None,
+                "precision": r.get(at) if own else None,
+                "map": r.get("map") if own else None,
+                "precision_common": r.get(f"{at}_common") if shared else None,
+                "map_common": r.get("map_common") if shared else None,
+                "hidden": not own,
+                "hidden_common": not shared,
+            }
+        )
+    pa = dict(gt.get("paired_at_evidence_length") or {})
+    if pa:
+        if (pa.get("n_answerers") or 0) < k:
+            pa = {"n_answerers": None}
+        lo, hi = pa.get("ci_low"), pa.get("ci_high")
+        pa["shows"] = (
+            None
+            if lo is None or hi is None
+            else "better"
+            if lo > 0
+            else "worse"
+            if hi < 0
+            else "no difference shown"
+        )
+    cutoff = next(
+        (
+            key.removeprefix("precision_at_")
+            for key in gt.get("naive") or {}
+            if key.startswith("precision_at_") and "common" not in key
+        ),
+        "k",
+    )
+    return {
+        "n_answerers_with_truth": gt.get("n_answerers_with_truth"),
+        "cutoff": cutoff,
+        "rows": rows,
+        "paired": pa or None,
+    }
+
+
 def methodology_markdown(ctx: WriteupContext) -> str:
     """The methodology writeup (publication mode) as Markdown."""
     mm = ctx.validity
@@ -141,6 +206,10 @@ def methodology_markdown(ctx: WriteupContext) -> str:
                 (ctx.topics_metrics or {}).get("attribution") or {},
                 ctx.params.privacy.min_cell_k,
                 (ctx.ingest or {}).get("n_participants"),
+            ),
+            tags=tag_truth(
+                (ctx.topics_metrics or {}).get("ground_truth_answer_tags"),
+                ctx.params.privacy.min_cell_k,
             ),
             mm=mm,
             wt=mm.within_thread if mm is not None else {},
