@@ -492,6 +492,24 @@ def test_public_counterfactual_curves_hide_medians_over_fewer_than_k_accounts() 
     assert "0.863" not in public.md_table(a) and "<k" in public.md_table(a)
 
 
+def test_a_count_ingest_suppressed_prints_k_in_the_removals_table() -> None:
+    """Beer: ingest hid 1-9 posts cut from quotes (``removed_text_cut``: null) of a source
+    that removed 44 accounts; the writeup printed "n/a" (a number not computed), not <k."""
+    removals = pl.DataFrame(
+        {
+            "source": ["beer"] * 3,
+            "table": ["posts"] * 3,
+            "rule": ["removed_privacy", "detached_replies", "removed_text_cut"],
+            "n": [75, 37, None],
+            "n_accounts": [44, 44, 44],
+        },
+        schema_overrides={"n": pl.Int64},
+    )
+    t = public.public_tables({"removals": removals}, K)["privacy_removals"]
+    assert "| beer | posts | removed_text_cut | <k |" in public.md_table(t, drop=["n_accounts"])
+    assert t.filter(pl.col("rule") == "removed_privacy")["n"].to_list() == [75]
+
+
 def test_md_table_prints_suppressed_cells_as_k() -> None:
     df = pl.DataFrame({"q": ["a", "b"], "n_accounts": [None, 12], "is_suppressed": [True, False]})
     assert public.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]

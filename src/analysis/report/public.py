@@ -152,8 +152,12 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
             ["n_posts", "n_reactions"],
         )
     if "removals" in f:
-        out["privacy_removals"] = suppress(f["removals"], "privacy_removals", k, ["n"]).sort(
-            "source", "table", "rule"
+        # a null count is one ingest suppressed already (``publish.suppress_ingest_counts``,
+        # with its own complements: beer's 1-9 posts cut from quotes): it prints <k, not n/a
+        out["privacy_removals"] = (
+            suppress(f["removals"], "privacy_removals", k, ["n"])
+            .with_columns(pl.col("is_suppressed") | f["removals"]["n"].is_null())
+            .sort("source", "table", "rule")
         )
     if "topics" in f:
         out["topics"] = public_topics(f["topics"], k)
