@@ -510,6 +510,76 @@ def test_a_count_ingest_suppressed_prints_k_in_the_removals_table() -> None:
     assert t.filter(pl.col("rule") == "removed_privacy")["n"].to_list() == [75]
 
 
+def test_the_reach_split_says_where_no_audience_was_measured(params: dict) -> None:
+    """Beer: 807 of 1,352 accounts never asked a question (the only posts with views; no
+    follower counts), all at reach 0, so all "quiet" by construction; the writeup called the
+    quiet quadrants people "talked with far beyond their audience" and said nothing of it."""
+    from analysis.report.methodology import WriteupContext, methodology_markdown
+    from analysis.report.params import Params
+    from analysis.report.results import reach_floor
+
+    n_floor, n_rest = 30, 20
+    div_df = pl.DataFrame(
+        {
+            "account_id": [f"acct_{i:016x}" for i in range(n_floor + n_rest)],
+            "reach_pct": [29.6] * n_floor + [60.0 + i for i in range(n_rest)],
+            "conversation_pct": [float(i * 7 % 100) for i in range(n_floor + n_rest)],
+        }
+    ).with_columns(
+        quadrant=pl.when(pl.col("reach_pct") >= 50)
+        .then(pl.lit("loud and heard"))
+        .when(pl.col("conversation_pct") >= 50)
+        .then(pl.lit("quiet connectors"))
+        .otherwise(pl.lit("quiet and unheard"))
+    )
+    counts = dict(div_df.group_by("quadrant").len().iter_rows())
+    dv = contracts.DivergenceResult.model_validate(
+        {
+            "as_of": "2026-07-01T00:00:00+00:00",
+            "models": {"reach": "reach", "conversation": "conversation"},
+            "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
+            "quadrants": {
+                q: {"n": counts.get(q, 0), "share": counts.get(q, 0) / 50}
+                for q in (
+                    "loud but unheard",
+                    "quiet connectors",
+                    "loud and heard",
+                    "quiet and unheard",
+                )
+            },
+            "reach_missing": False,
+            "ols": {"n": 50, "intercept": 40.0, "slope": 0.1, "r2": 0.01},
+        }
+    )
+    floor = reach_floor(div_df, dv, K)
+    assert floor == {
+        "n": 30,
+        "share": 0.6,
+        "side": "quiet",
+        "quadrants": ["quiet and unheard", "quiet connectors"],
+    }
+    ctx = WriteupContext(
+        params=Params.of(params),
+        ingest=None,
+        topics_metrics=None,
+        validity=None,
+        compare=None,
+        divergence=dv,
+        tables={},
+        figures={},
+        reach_floor=floor,
+    )
+    md = methodology_markdown(ctx)
+    assert "30 of the 50 accounts placed (60 %) share the lowest reach" in md
+    assert "quiet side by construction" in md
+    # 5 accounts above the floor: 50 - 45 would show them, so the count is not published
+    few_above = div_df.with_columns(
+        reach_pct=pl.when(pl.int_range(pl.len()) < 45).then(29.6).otherwise(pl.col("reach_pct"))
+    )
+    assert reach_floor(few_above, dv, K)["n"] is None
+    assert reach_floor(div_df.head(n_floor - 25), dv, K) is None  # 5 at the floor: nothing
+
+
 def test_md_table_prints_suppressed_cells_as_k() -> None:
     df = pl.DataFrame({"q": ["a", "b"], "n_accounts": [None, 12], "is_suppressed": [True, False]})
     assert public.md_table(df).splitlines()[2:] == [f"| a | {publish.SUPPRESSED} |", "| b | 12 |"]

@@ -145,7 +145,13 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
     out = [_data(inp, b)]
     if "points" in b and dv is not None:
         split = dv.thresholds_pct["reach"]
-        out.append(Section("reach", figures=[plots.reach_vs_conversation(b["points"], split)]))
+        out.append(
+            Section(
+                "reach",
+                figures=[plots.reach_vs_conversation(b["points"], split)],
+                data={"floor": b.get("reach_floor")},
+            )
+        )
     else:
         reach_missing = dv is not None and dv.reach_missing
         out.append(Section("reach", missing=True, data={"reach_missing": reach_missing}))

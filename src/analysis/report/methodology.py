@@ -53,6 +53,8 @@ class WriteupContext:
     model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
     #: evaluations (validate, compare) of another date than the scores' (``report.freshness``)
     lags: Sequence[Lag] = ()
+    #: the accounts tied at the lowest reach (``results.reach_floor``), None where few tie
+    reach_floor: Mapping[str, Any] | None = None
 
 
 def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -215,6 +217,7 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             wt=mm.within_thread if mm is not None else {},
             cm=ctx.compare,
             dv=ctx.divergence,
+            floor=ctx.reach_floor,
             tables=ctx.tables,
             figures=ctx.figures,
             figure_fallback=ctx.figure_fallback,
