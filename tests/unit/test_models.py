@@ -640,3 +640,23 @@ def test_an_account_without_topic_credit_has_no_top_topic() -> None:
     out = network_topic.score(make_tables(posts, post_topics=topics), ModelParams(), AS_OF)
     by = dict(zip(out["account_id"], out["top_topic"], strict=True))
     assert by["a"] == "1" and by["c"] is None  # c drew nothing: no topic to name
+
+
+def test_out_of_time_nb_fit_reports_no_coefficient_from_a_fit_that_did_not_converge() -> None:
+    """Beer: most accounts' scores tied at 0 and a rare outcome; the negative binomial's
+    dispersion ran off to infinity (p-value NaN, not converged) and its slope, 7.65 per SD for
+    network on distinct repliers, was printed in the writeup as a finding."""
+    from analysis.models import validity
+
+    rng = np.random.default_rng(0)
+    x = np.zeros(1344)
+    x[:60] = rng.exponential(1.0, 60)
+    y = np.zeros(1344)
+    y[:15] = rng.integers(1, 4, 15)
+    assert validity._nb_fit(y, x) == {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
+    # an ordinary fit still reports its numbers
+    x = rng.normal(size=500)
+    y = rng.poisson(np.exp(0.5 + 0.4 * x))
+    ok = validity._nb_fit(y.astype(float), x)
+    assert ok["coef_per_sd"] is not None and 0.2 < ok["coef_per_sd"] < 0.6
+    assert ok["p_value"] is not None and ok["p_value"] < 0.001

@@ -387,6 +387,34 @@ def test_the_within_thread_caption_says_validate_s_interval(interval: float, sai
         assert "95 %" not in caption
 
 
+def test_analyst_page_says_what_the_run_measured() -> None:
+    """index.html printed ingest's suppressed counts as "n/a" (a number not computed), said
+    "a score computed a month ago" whatever ``models.validate_delta_days`` was, described a
+    planted-role AUC chart on data without one, and credited the quadrants to ``compare``."""
+    from analysis.report import analyst
+    from analysis.report.params import ReportParams
+
+    ingest = json.loads(json.dumps(INGEST_JSON))
+    ingest["totals"]["accounts"]["removed_privacy"] = None  # suppressed by ingest (< k)
+    ingest["sources"]["demo"]["accounts"]["removed_minor"] = None
+    mj = json.loads(json.dumps(MODELS_JSON))
+    mj["out_of_time"]["delta_days"] = 14.0
+    mj["planted_roles"] = None
+    inp = report.Inputs(ingest=ingest, validity=contracts.ValidityResult.model_validate(mj))
+    b = report.build(inp, ReportParams())
+    secs = [
+        s for s in analyst.sections(inp, b, ReportParams()) if s.id in ("data", "validity", "reach")
+    ]
+    page = analyst.render_index(ReportParams(), inp, secs, plotlyjs="")
+    data = page[page.index("What ingest read") : page.index("Opt-out entries")]
+    assert "n/a" not in data
+    assert data.count("&lt;k") == 2  # removed_privacy of the accounts, the minors
+    caption = page[page.index('<section id="validity">') :].split("</p>")[0]
+    assert "computed 14 days before the scoring date" in caption and "a month" not in caption
+    assert "planted" not in caption
+    assert "the compare stage placed" not in page
+
+
 # ---------------------------------------------------------------- publication
 
 
@@ -427,6 +455,129 @@ def test_public_tables_suppress_cells_under_k_but_show_zeros() -> None:
     big = t["topics"].filter(pl.col("label") == "0_big").row(0, named=True)
     assert big["label"] == "0_big" and big["n_accounts"] == 40 and big["n_posts"] is None
     assert t["validity_planted_roles"]["auc"].null_count() == 0  # 12 + 11 accounts >= k
+
+
+def test_public_counterfactual_curves_hide_medians_over_fewer_than_k_accounts() -> None:
+    """The gaming table hides a 5-member ring's median gain; the adversaries' ring at strength
+    5 is the same 5 accounts and printed the same number (demo: engagement 0.8625 both)."""
+    adversaries = pl.DataFrame(
+        {
+            "adversary": ["ring", "ring"],
+            "model": ["engagement", "engagement"],
+            "strength": [5.0, 20.0],
+            "gain": [0.8625, 0.47],
+            "gain_low": [0.0, 0.29],
+            "gain_high": [45.1, 1.14],
+            "n_targets": [5, 20],
+        }
+    )
+    stability = pl.DataFrame(
+        {
+            "scenario": ["weekend_off", "time_off"],
+            "model": ["volume", "volume"],
+            "n_accounts": [4, 100],
+            **{c: [0.1, 0.2] for c in ("bias", "bias_low", "bias_high", "noise")},
+            **{c: [0.3, 0.4] for c in ("noise_low", "noise_high", "share_outside")},
+        }
+    )
+    t = public.public_tables({"adversaries": adversaries, "stability": stability}, K)
+    a = t["adversaries"]
+    assert a["is_suppressed"].to_list() == [True, False]
+    assert a.row(0, named=True)["gain"] is None and a.row(0, named=True)["n_targets"] is None
+    assert a.row(1, named=True)["gain"] == 0.47
+    s = t["stability"]
+    assert s["is_suppressed"].to_list() == [True, False]
+    assert s.row(0, named=True)["bias"] is None and s.row(0, named=True)["noise_high"] is None
+    assert s.row(1, named=True)["bias"] == 0.2
+    assert "0.863" not in public.md_table(a) and "<k" in public.md_table(a)
+
+
+def test_a_count_ingest_suppressed_prints_k_in_the_removals_table() -> None:
+    """Beer: ingest hid 1-9 posts cut from quotes (``removed_text_cut``: null) of a source
+    that removed 44 accounts; the writeup printed "n/a" (a number not computed), not <k."""
+    removals = pl.DataFrame(
+        {
+            "source": ["beer"] * 3,
+            "table": ["posts"] * 3,
+            "rule": ["removed_privacy", "detached_replies", "removed_text_cut"],
+            "n": [75, 37, None],
+            "n_accounts": [44, 44, 44],
+        },
+        schema_overrides={"n": pl.Int64},
+    )
+    t = public.public_tables({"removals": removals}, K)["privacy_removals"]
+    assert "| beer | posts | removed_text_cut | <k |" in public.md_table(t, drop=["n_accounts"])
+    assert t.filter(pl.col("rule") == "removed_privacy")["n"].to_list() == [75]
+
+
+def test_the_reach_split_says_where_no_audience_was_measured(params: dict) -> None:
+    """Beer: 807 of 1,352 accounts never asked a question (the only posts with views; no
+    follower counts), all at reach 0, so all "quiet" by construction; the writeup called the
+    quiet quadrants people "talked with far beyond their audience" and said nothing of it."""
+    from analysis.report.methodology import WriteupContext, methodology_markdown
+    from analysis.report.params import Params
+    from analysis.report.results import reach_floor
+
+    n_floor, n_rest = 30, 20
+    div_df = pl.DataFrame(
+        {
+            "account_id": [f"acct_{i:016x}" for i in range(n_floor + n_rest)],
+            "reach_pct": [29.6] * n_floor + [60.0 + i for i in range(n_rest)],
+            "conversation_pct": [float(i * 7 % 100) for i in range(n_floor + n_rest)],
+        }
+    ).with_columns(
+        quadrant=pl.when(pl.col("reach_pct") >= 50)
+        .then(pl.lit("loud and heard"))
+        .when(pl.col("conversation_pct") >= 50)
+        .then(pl.lit("quiet connectors"))
+        .otherwise(pl.lit("quiet and unheard"))
+    )
+    counts = dict(div_df.group_by("quadrant").len().iter_rows())
+    dv = contracts.DivergenceResult.model_validate(
+        {
+            "as_of": "2026-07-01T00:00:00+00:00",
+            "models": {"reach": "reach", "conversation": "conversation"},
+            "thresholds_pct": {"reach": 50.0, "conversation": 50.0},
+            "quadrants": {
+                q: {"n": counts.get(q, 0), "share": counts.get(q, 0) / 50}
+                for q in (
+                    "loud but unheard",
+                    "quiet connectors",
+                    "loud and heard",
+                    "quiet and unheard",
+                )
+            },
+            "reach_missing": False,
+            "ols": {"n": 50, "intercept": 40.0, "slope": 0.1, "r2": 0.01},
+        }
+    )
+    floor = reach_floor(div_df, dv, K)
+    assert floor == {
+        "n": 30,
+        "share": 0.6,
+        "side": "quiet",
+        "quadrants": ["quiet and unheard", "quiet connectors"],
+    }
+    ctx = WriteupContext(
+        params=Params.of(params),
+        ingest=None,
+        topics_metrics=None,
+        validity=None,
+        compare=None,
+        divergence=dv,
+        tables={},
+        figures={},
+        reach_floor=floor,
+    )
+    md = methodology_markdown(ctx)
+    assert "30 of the 50 accounts placed (60 %) share the lowest reach" in md
+    assert "quiet side by construction" in md
+    # 5 accounts above the floor: 50 - 45 would show them, so the count is not published
+    few_above = div_df.with_columns(
+        reach_pct=pl.when(pl.int_range(pl.len()) < 45).then(29.6).otherwise(pl.col("reach_pct"))
+    )
+    assert reach_floor(few_above, dv, K)["n"] is None
+    assert reach_floor(div_df.head(n_floor - 25), dv, K) is None  # 5 at the floor: nothing
 
 
 def test_md_table_prints_suppressed_cells_as_k() -> None:
@@ -488,6 +639,72 @@ def test_the_attribution_table_hides_counts_under_k_and_prints_the_run_s_rule(
     # a topics.json written before the rule was recorded names the params, no numbers
     old = _writeup(params, _topics_metrics(None))
     assert "`topics.min_posts`" in old and "several" not in old and "<k" in old
+
+
+def test_the_attribution_table_gives_no_small_group_away_by_subtraction() -> None:
+    """Demo: naive credited 196 accounts, evidence 195, beside 196 participants: 196 - 195 =
+    the 1 account no topic credits by evidence, a group under k printed by subtraction."""
+    from analysis.report.methodology import attribution_counts
+
+    demo = {
+        "evidence": {"n_pairs": 2146, "n_attributed": 1012, "n_accounts_attributed": 195},
+        "naive": {"n_pairs": 2146, "n_attributed": 2146, "n_accounts_attributed": 196},
+    }
+    out = attribution_counts(demo, K)  # naive's 196 alone gives the 1 away
+    assert out["evidence"]["n_accounts_attributed"] is None
+    assert out["naive"]["n_accounts_attributed"] == 196
+    assert out["evidence"]["n_attributed"] == 1012  # 1,134 pairs not credited: not few
+    # naive 4 short of the participants: both counts would give a small group away
+    out = attribution_counts(demo, K, 200)
+    assert out["naive"]["n_accounts_attributed"] is None
+    assert out["evidence"]["n_accounts_attributed"] is None
+    # far apart: everything shown
+    far = demo | {"evidence": demo["evidence"] | {"n_accounts_attributed": 150}}
+    assert attribution_counts(far, K, 196)["evidence"]["n_accounts_attributed"] == 150
+    # evidence leaves 3 pairs uncredited: they cover at most 3 accounts
+    close = demo | {"evidence": demo["evidence"] | {"n_attributed": 2143}}
+    assert attribution_counts(close, K, 196)["evidence"]["n_attributed"] is None
+
+
+def test_the_writeup_reports_the_answer_tag_check_with_its_interval(params: dict) -> None:
+    """topics.json held the Stack Exchange answer-tag check (beer: evidence MAP 0.096 against
+    naive 0.178) and the writeup printed none of it: only the demo's planted truth."""
+    gt = {
+        "n_answerers_with_truth": 598,
+        "naive": {
+            "precision_at_3": 0.335,
+            "map": 0.1779,
+            "precision_at_3_common": 0.531,
+            "map_common": 0.1813,
+            "n_answerers_credited": 598,
+        },
+        "evidence": {
+            "precision_at_3": 0.592,
+            "map": 0.0959,
+            "precision_at_3_common": 0.592,
+            "map_common": 0.0959,
+            "n_answerers_credited": 85,
+        },
+        "paired_at_evidence_length": {
+            "n_answerers": 85,
+            "evidence": 0.59,
+            "naive": 0.64,
+            "difference": -0.05,
+            "ci_low": -0.09,
+            "ci_high": -0.01,
+            "interval": 0.95,
+        },
+    }
+    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": gt})
+    assert "| naive | 598 | 0.335 | 0.178 | 0.531 | 0.181 |" in text
+    assert "| evidence | 85 | 0.592 | 0.096 | 0.592 | 0.096 |" in text
+    assert "-0.050 [-0.090, -0.010]" in text and "less precise than naive" in text
+    few = gt | {"evidence": gt["evidence"] | {"n_answerers_credited": 4}}
+    few["paired_at_evidence_length"] = gt["paired_at_evidence_length"] | {"n_answerers": 4}
+    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": few})
+    assert "| evidence | <k | <k | <k | <k | <k |" in text and "0.592" not in text
+    assert "| naive | 598 | 0.335 | 0.178 | <k | <k |" in text
+    assert "fewer than k = 10 answerers" in text
 
 
 def test_the_analyst_page_prints_the_run_s_attribution_rule(params: dict) -> None:

@@ -141,12 +141,21 @@ def _nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
             res = sm.NegativeBinomial(y, sm.add_constant(z), loglike_method="nb2").fit(
                 disp=0, maxiter=300
             )
-        return {
+        out = {
             "coef_per_sd": float(res.params[1]),
             "p_value": float(res.pvalues[1]),
             "pseudo_r2": float(res.prsquared),
             "alpha": float(res.params[-1]),
         }
+        # a fit that did not converge, or whose dispersion ran off to infinity (beer: rare
+        # outcomes, most scores tied at 0), has no p-value and a meaningless slope (network
+        # on distinct repliers: 7.65 per SD, e^7.65 = 2,100 times the rate): none is reported
+        if not res.mle_retvals.get("converged", True) or not all(
+            math.isfinite(v) for v in out.values()
+        ):
+            log.info("NB fit did not converge: no coefficient reported")
+            return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}
+        return out
     except Exception as exc:  # flat or separated data
         log.info("NB fit failed: %s", exc)
         return {"coef_per_sd": None, "p_value": None, "pseudo_r2": None}

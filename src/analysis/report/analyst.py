@@ -93,16 +93,25 @@ def _data(inp: Inputs, b: Mapping[str, Any]) -> Section:
         figures=[plots.activity_timeline(b["activity"])] if "activity" in b else [],
         kpis={
             "participants": fmt.num(ing["n_participants"]),
-            "posts": fmt.num(t["posts"]["accepted"]),
-            "reactions": fmt.num((t.get("reactions") or {}).get("accepted")),
+            "posts": fmt.count(t["posts"]["accepted"]),
+            "reactions": fmt.count(t["reactions"]["accepted"]) if "reactions" in t else "n/a",
             "platforms": ", ".join(ing["platforms"]),
             "first post": str(ing["first_post_at"])[:10],
             "last post": str(ing["last_post_at"])[:10],
         },
+        # a null count of ingest is one it suppressed (``publish.suppress_ingest_counts``): it
+        # prints <k, as in the methodology, never n/a (a number not computed)
         data={
-            "counts": html_table(b["counts"].pivot(on="outcome", index="table", values="n")),
+            "counts": html_table(
+                b["counts"]
+                .pivot(on="outcome", index="table", values="n")
+                .with_columns(is_suppressed=pl.lit(True))
+            ),
             "removals": html_table(
-                b["removals"].filter((pl.col("n") > 0) | pl.col("n").is_null()).drop("n_accounts")
+                b["removals"]
+                .filter((pl.col("n") > 0) | pl.col("n").is_null())
+                .drop("n_accounts")
+                .with_columns(is_suppressed=pl.col("n").is_null())
             ),
             "n_opt_out_entries": ing.get("n_opt_out_entries"),
             "n_reject_reasons": len(ing.get("reject_reasons") or []),
@@ -136,7 +145,13 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
     out = [_data(inp, b)]
     if "points" in b and dv is not None:
         split = dv.thresholds_pct["reach"]
-        out.append(Section("reach", figures=[plots.reach_vs_conversation(b["points"], split)]))
+        out.append(
+            Section(
+                "reach",
+                figures=[plots.reach_vs_conversation(b["points"], split)],
+                data={"floor": b.get("reach_floor")},
+            )
+        )
     else:
         reach_missing = dv is not None and dv.reach_missing
         out.append(Section("reach", missing=True, data={"reach_missing": reach_missing}))
@@ -187,7 +202,12 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
                 "validity",
                 figures=[plots.validity_chart(auc, oot)],
                 tables=html_table(oot.drop("n_accounts")) + (html_table(auc) if auc.height else ""),
-                data={"recommended": cm.recommendation.recommended_model if cm else None},
+                data={
+                    "recommended": cm.recommendation.recommended_model if cm else None,
+                    "has_auc": auc.height > 0,
+                    # the out-of-time window validate used (``models.validate_delta_days``)
+                    "delta_days": inp.validity.out_of_time.delta_days if inp.validity else None,
+                },
             )
         )
     else:

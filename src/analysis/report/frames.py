@@ -33,6 +33,7 @@ from analysis.report.results import (
     planted_role_rates,
     quadrant_table,
     ranking_frame,
+    reach_floor,
     recommendation_table,
     stability_frame,
     within_thread_frame,
@@ -332,6 +333,13 @@ def removals_frame(ingest: Mapping[str, Any]) -> pl.DataFrame:
     )
 
 
+def min_cell_k(params: Mapping[str, Any]) -> int:
+    """``privacy.min_cell_k`` of the run's params (the default where absent)."""
+    from analysis.config import PrivacyParams, section
+
+    return section(dict(params), "privacy", PrivacyParams).min_cell_k
+
+
 def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
     """Every frame the outputs need, by name (pure: no file is read or written here).
 
@@ -352,6 +360,7 @@ def build(inp: Inputs, p: ReportParams) -> dict[str, Any]:
     if dv is not None:
         if inp.divergence is not None and not dv.reach_missing:
             out["points"] = divergence_points(inp.divergence)
+            out["reach_floor"] = reach_floor(inp.divergence, dv, min_cell_k(inp.params))
         out["quadrants"] = quadrant_table(dv)
         rates = planted_role_rates(dv)
         if rates is not None:

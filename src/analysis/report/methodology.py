@@ -53,6 +53,8 @@ class WriteupContext:
     model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
     #: evaluations (validate, compare) of another date than the scores' (``report.freshness``)
     lags: Sequence[Lag] = ()
+    #: the accounts tied at the lowest reach (``results.reach_floor``), None where few tie
+    reach_floor: Mapping[str, Any] | None = None
 
 
 def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
@@ -84,26 +86,111 @@ def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
 
 
 def attribution_counts(
-    attribution: Mapping[str, Mapping[str, int]], k: int
+    attribution: Mapping[str, Mapping[str, int]], k: int, n_participants: int | None = None
 ) -> dict[str, dict[str, int | None]]:
     """The writeup's attribution table (``topics.json``'s ``attribution``) for publication.
 
     A method's attributed pairs and accounts cover its accounts attributed: both are hidden
     (``None``, printed ``<k``) when those are fewer than ``k``. Account-topic pairs cover every
     account with a post in a topic, the accounts naive attributes: hidden when those are few.
-    Nothing here adds up to another printed count, so no complement is needed.
+
+    The accounts are nested: evidence credits some of the accounts naive credits (every one
+    with a post in a topic), which are some of the participants the writeup prints in its
+    first section. A difference of 1 to k - 1 between two printed counts is a group of fewer
+    than ``k`` accounts (demo: 196 naive - 195 evidence = 1 account no topic credits), so the
+    smaller count is hidden there; so are evidence's attributed pairs where the pairs it does
+    not credit are fewer than ``k`` (they cover fewer than ``k`` accounts).
     """
     covered = (attribution.get("naive") or {}).get("n_accounts_attributed")
+
+    def gives_away(n: int | None, shown: list[int]) -> bool:
+        return n is not None and any(0 < total - n < k for total in shown)
+
+    shown = [n_participants] if n_participants is not None else []
     out: dict[str, dict[str, int | None]] = {}
-    for method, a in attribution.items():
+    # the larger count first: naive's accounts contain evidence's
+    order = sorted(attribution, key=lambda m: m != "naive")
+    for method in order:
+        a = attribution[method]
         n_acc = a.get("n_accounts_attributed")
         few = n_acc is None or n_acc < k
+        n_pairs = None if covered is None or covered < k else a.get("n_pairs")
+        n_attr = a.get("n_attributed")
         out[method] = {
-            "n_pairs": None if covered is None or covered < k else a.get("n_pairs"),
-            "n_attributed": None if few else a.get("n_attributed"),
-            "n_accounts_attributed": None if few else n_acc,
+            "n_pairs": n_pairs,
+            "n_attributed": None
+            if few or gives_away(n_attr, [n_pairs] if n_pairs else [])
+            else n_attr,
+            "n_accounts_attributed": None if few or gives_away(n_acc, shown) else n_acc,
         }
-    return out
+        if out[method]["n_accounts_attributed"] is not None:
+            shown.append(n_acc)
+    return {m: out[m] for m in attribution}
+
+
+def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The Stack Exchange answer-tag check of topic attribution (``topics.json``'s
+    ``ground_truth_answer_tags``, :func:`analysis.attribution.evaluate_tags`) for publication.
+
+    ``rows``: per method, the answerers it credits and its precision at the cut-off and MAP,
+    over them and over the answerers both methods credit (statistics over fewer than ``k``
+    answerers hidden); ``paired``: the two methods at the same list length on the same
+    answerers, the difference (evidence - naive) with its interval and what it shows
+    (``better``, ``worse``, ``no difference shown``, or ``None`` without an interval); hidden
+    under ``k`` answerers. ``None`` without the check (no answers in the dump).
+    """
+    if not gt:
+        return None
+    rows = []
+    common = (gt.get("evidence") or {}).get("n_answerers_credited")
+    for method in ("naive", "evidence"):
+        r = gt.get(method)
+        if not r:
+            continue
+        n = r.get("n_answerers_credited")
+        at = next((key for key in r if key.startswith("precision_at_") and "common" not in key), "")
+        own = n is not None and n >= k
+        shared = common is not None and common >= k
+        rows.append(
+            {
+                "method": method,
+                "n_answerers": n if own else None,
+                "precision": r.get(at) if own else None,
+                "map": r.get("map") if own else None,
+                "precision_common": r.get(f"{at}_common") if shared else None,
+                "map_common": r.get("map_common") if shared else None,
+                "hidden": not own,
+                "hidden_common": not shared,
+            }
+        )
+    pa = dict(gt.get("paired_at_evidence_length") or {})
+    if pa:
+        if (pa.get("n_answerers") or 0) < k:
+            pa = {"n_answerers": None}
+        lo, hi = pa.get("ci_low"), pa.get("ci_high")
+        pa["shows"] = (
+            None
+            if lo is None or hi is None
+            else "better"
+            if lo > 0
+            else "worse"
+            if hi < 0
+            else "no difference shown"
+        )
+    cutoff = next(
+        (
+            key.removeprefix("precision_at_")
+            for key in gt.get("naive") or {}
+            if key.startswith("precision_at_") and "common" not in key
+        ),
+        "k",
+    )
+    return {
+        "n_answerers_with_truth": gt.get("n_answerers_with_truth"),
+        "cutoff": cutoff,
+        "rows": rows,
+        "paired": pa or None,
+    }
 
 
 def methodology_markdown(ctx: WriteupContext) -> str:
@@ -118,12 +205,19 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             ingest=ctx.ingest,
             tm=ctx.topics_metrics,
             attribution=attribution_counts(
-                (ctx.topics_metrics or {}).get("attribution") or {}, ctx.params.privacy.min_cell_k
+                (ctx.topics_metrics or {}).get("attribution") or {},
+                ctx.params.privacy.min_cell_k,
+                (ctx.ingest or {}).get("n_participants"),
+            ),
+            tags=tag_truth(
+                (ctx.topics_metrics or {}).get("ground_truth_answer_tags"),
+                ctx.params.privacy.min_cell_k,
             ),
             mm=mm,
             wt=mm.within_thread if mm is not None else {},
             cm=ctx.compare,
             dv=ctx.divergence,
+            floor=ctx.reach_floor,
             tables=ctx.tables,
             figures=ctx.figures,
             figure_fallback=ctx.figure_fallback,

@@ -138,8 +138,9 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
     """Publication versions of the aggregate tables of :func:`analysis.report.frames.build`.
 
     Counts are suppressed with their complements (:func:`suppress`); statistics over a small
-    group with :func:`analysis.publish.suppress_small_cells`; model-level tables (fits over
-    hundreds of responses) are published as they are.
+    group with :func:`analysis.publish.suppress_small_cells` (the counterfactual curves, medians
+    over the real accounts altered, among them); model-level fits over every response
+    (within-thread, the recommendation) are published as they are.
     """
     out: dict[str, pl.DataFrame] = {}
     f = {name: df for name, df in frames.items() if df is not None}
@@ -151,8 +152,12 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
             ["n_posts", "n_reactions"],
         )
     if "removals" in f:
-        out["privacy_removals"] = suppress(f["removals"], "privacy_removals", k, ["n"]).sort(
-            "source", "table", "rule"
+        # a null count is one ingest suppressed already (``publish.suppress_ingest_counts``,
+        # with its own complements: beer's 1-9 posts cut from quotes): it prints <k, not n/a
+        out["privacy_removals"] = (
+            suppress(f["removals"], "privacy_removals", k, ["n"])
+            .with_columns(pl.col("is_suppressed") | f["removals"]["n"].is_null())
+            .sort("source", "table", "rule")
         )
     if "topics" in f:
         out["topics"] = public_topics(f["topics"], k)
@@ -186,9 +191,24 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
             out[name] = publish.suppress_small_cells(
                 f[name].drop("note", strict=False), "n_accounts", k, ["value"]
             )
-    for name in ("recommendation", "exclusions", "within_thread", "stability", "adversaries"):
+    for name in ("recommendation", "exclusions", "within_thread"):
         if name in f:
             out[name] = f[name]
+    # the counterfactual curves are medians over a sample of real accounts altered (a ring of
+    # 5 members, a small dump's few active accounts): over fewer than k they are hidden as the
+    # gaming table hides the ring's gain (the adversary's ring at strength 5 is the same 5
+    # accounts and printed the very number the gaming table hid)
+    if "stability" in f:
+        out["stability"] = publish.suppress_small_cells(
+            f["stability"],
+            "n_accounts",
+            k,
+            [c for c in f["stability"].columns if c not in ("scenario", "model", "n_accounts")],
+        )
+    if "adversaries" in f:
+        out["adversaries"] = publish.suppress_small_cells(
+            f["adversaries"], "n_targets", k, ["gain", "gain_low", "gain_high"]
+        )
     if "gates" in f:
         out["gates"] = f["gates"]
     return out

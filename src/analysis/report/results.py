@@ -42,6 +42,37 @@ def quadrant_table(div: Divergence) -> pl.DataFrame:
     )
 
 
+def reach_floor(divergence: pl.DataFrame, div: Divergence, k: int) -> dict[str, Any] | None:
+    """The accounts that share the lowest reach, where they are many: no audience was measured
+    for them (reach scores a missing follower count or views as 0), so every one of them falls
+    on the same side of the reach split by construction, and the quadrants on that side say
+    nothing about an audience (beer: 807 of 1,352 accounts never asked a question, the only
+    posts with views there).
+
+    ``n`` and ``share`` of the placed accounts at the floor, ``side`` (``quiet`` or ``loud``),
+    ``quadrants`` (those the floor's accounts fall in); ``None`` where fewer than ``k`` accounts
+    tie there. ``n`` is ``None`` (and ``share`` too) where it would show a group under ``k`` by
+    subtraction: within ``k`` of the placed accounts or of its side's quadrant counts.
+    """
+    placed = divergence.filter(pl.col("quadrant").is_not_null())
+    if div.reach_missing or placed.height < 2:
+        return None
+    low = placed["reach_pct"].min()
+    floor = placed.filter(pl.col("reach_pct") == low)
+    n = floor.height
+    if n < max(k, 2):  # a few accounts at the floor: little to say, and nothing to publish
+        return None
+    quadrants = sorted(floor["quadrant"].unique().to_list())
+    side_total = sum(div.quadrants[q].n for q in quadrants if q in div.quadrants)
+    hidden = any(0 < total - n < k for total in (placed.height, side_total))
+    return {
+        "n": None if hidden else n,
+        "share": None if hidden else n / placed.height,
+        "side": "loud" if low >= div.thresholds_pct["reach"] else "quiet",
+        "quadrants": quadrants,
+    }
+
+
 def planted_role_rates(div: Divergence) -> pl.DataFrame | None:
     """Planted roles in the quadrant they should fall in (the demo): ``role_in_quadrant``,
     ``n_accounts`` (null where the divergence stage suppressed it), ``rate``."""

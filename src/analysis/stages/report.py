@@ -194,6 +194,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
             figure_fallback=fallback,
             model_docs=methodology.model_docs([m for m in mp.models.names if m in MODELS]),
             lags=lags,
+            reach_floor=b.get("reach_floor"),
         )
         return methodology.methodology_markdown(ctx)
 
