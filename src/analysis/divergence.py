@@ -112,7 +112,14 @@ def divergence(
     if df.height >= 3 and np.ptp(x) > 1e-9:
         # the constant always (statsmodels' add_constant skips it when reach is nearly
         # constant: one-platform dumps without any audience field)
-        intercept, slope, r2, resid = ols_line(x, df["conversation_pct"].to_numpy())
+        # fitted on the accounts in the order of their values: ``df`` is in pseudonym order,
+        # and the SVD's sums in that order moved every residual in the last bits (up to 1e-13
+        # on beer) under another key
+        y = df["conversation_pct"].to_numpy()
+        by_value = np.lexsort((y, x))
+        intercept, slope, r2, fitted_resid = ols_line(x[by_value], y[by_value])
+        resid = np.empty_like(fitted_resid)
+        resid[by_value] = fitted_resid
         fit.update(intercept=intercept, slope=slope, r2=r2)
     else:  # no spread in reach: the residual is the deviation from the mean
         resid = (df["conversation_pct"] - df["conversation_pct"].mean()).to_numpy()

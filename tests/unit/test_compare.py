@@ -204,6 +204,24 @@ def test_quadrants_at_the_thresholds() -> None:
     ]
 
 
+def test_divergence_is_the_same_bits_whatever_the_accounts_ids() -> None:
+    # the frame is sorted by pseudonym: another key is another row order for the fit
+    rng = np.random.default_rng(3)
+    n = 500
+    x, y = rng.uniform(0, 100, n), rng.uniform(0, 100, n)
+    ids = [f"a{i:03d}" for i in range(n)]
+    renamed = [f"b{i:03d}" for i in rng.permutation(n)]  # the same accounts under other ids
+    params = divergence.DivergenceParams()
+    got = {}
+    for name, acc in (("a", ids), ("b", renamed)):
+        reach = pl.DataFrame({"account_id": acc, "score_pct": x})
+        conv = pl.DataFrame({"account_id": acc, "score_pct": y})
+        div, fit = divergence.divergence(reach, conv, params)
+        got[name] = (div.sort("reach_pct", "conversation_pct")["divergence"], fit)
+    assert got["a"][0].equals(got["b"][0])
+    assert got["a"][1] == got["b"][1]
+
+
 def test_divergence_residuals_and_counts() -> None:
     ids = [f"a{i}" for i in range(6)]
     reach = pl.DataFrame({"account_id": ids, "score_pct": [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]})

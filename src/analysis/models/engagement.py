@@ -59,11 +59,15 @@ def fit_prior(y: np.ndarray, exposure: np.ndarray) -> tuple[float, float, str]:
     back to the pooled Poisson rate (alpha = 0) when the fit fails or there is too little data.
     """
     keep = exposure > 0
-    y, exposure = y[keep], exposure[keep]
+    # The accounts in the order of their values, not of their pseudonyms: the sums and the
+    # fit's iterations (BFGS stops within a tolerance) then give the same bits under any key
+    # (sorted by pseudonym, another key moved engagement's incremental coefficient on beer by
+    # 2e-5, its interval's bound by 4e-6).
+    order = np.lexsort((exposure[keep], y[keep]))
+    y, exposure = y[keep][order], exposure[keep][order]
     if y.size == 0:
         return 0.0, 0.0, "none (no posts)"
-    # sums of the sorted values: the same bits whatever the accounts' order (their pseudonyms)
-    pooled = float(np.sort(y).sum() / np.sort(exposure).sum())
+    pooled = float(y.sum() / np.sort(exposure).sum())
     if y.size < 5 or y.sum() == 0:
         return pooled, 0.0, "pooled Poisson rate (too few accounts for a dispersion fit)"
     # the module, not statsmodels.api (the same class; the api also imports its datasets,
