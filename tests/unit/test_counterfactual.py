@@ -742,3 +742,19 @@ def test_weekend_off_is_read_on_the_accounts_that_post_at_weekends() -> None:
     assert s["beyond_placebo_rel"] < -0.1 and s["beyond_placebo_rel_ci"][1] < 0
     # every account posts in the two weeks before T: all of them take the time off
     assert res["stability"]["time_off"]["weekend_heavy"]["n_accounts"] == 24
+
+
+def test_scores_tied_but_for_the_last_bits_share_their_percentile() -> None:
+    """A sum taken in another order (the graph's nodes numbered by pseudonym: another key)
+    differs in the last bits; the percentile ranks the score as written, so such accounts tie
+    whatever the order of the sums."""
+    t = _community()
+    posts = common.scoped_posts(t.posts, AS_OF, 30.0, None)
+    ids = posts["account_id"].unique().sort()
+    base = 0.1 + 0.2  # 0.30000000000000004
+    per = pl.DataFrame(
+        {"account_id": ids, "score": [base if i % 2 else 0.3 for i in range(ids.len())]}
+    ).with_columns(n_obs=pl.lit(1), score_se=pl.lit(None, pl.Float64))
+    out = common.finish(per, t, "toy", AS_OF, 30.0, None, [])
+    scored = out.filter(pl.col("account_id").is_in(ids.implode()))
+    assert scored["score_pct"].n_unique() == 1, scored["score_pct"].unique().to_list()

@@ -37,7 +37,7 @@ from analysis.models.params import ModelParams, model_params
 log = logging.getLogger(__name__)
 
 #: Significant digits of the score files (far beyond any reported precision).
-SCORE_DIGITS = 10
+SCORE_DIGITS = common.SCORE_DIGITS
 
 
 def load_tables(
