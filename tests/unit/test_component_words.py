@@ -48,3 +48,31 @@ def test_klout_network_is_described_as_the_engagers_engaged_audience() -> None:
     words = klout_like.COMPONENTS["c_network"].lower()
     assert "reach" not in words and "engaged with those who engaged" in words
     assert "followers are not counted" in (klout_like.__doc__ or "")
+
+
+def test_explain_prints_the_percentile_of_the_score_file() -> None:
+    """``explain`` printed the rank it counted itself and never the ``score_pct`` the score
+    file and every published table carry (two accounts tied at 0 ranked "k of N" without the
+    percentile that says they tie)."""
+    from datetime import UTC, datetime
+
+    from analysis.explain import explain_model
+
+    row = {
+        "score": 0.0,
+        "score_pct": 24.75,
+        "score_se": None,
+        "n_obs": 0,
+        "c_posts": 0.0,
+        "c_replies": 0.0,
+        "as_of": datetime(2024, 6, 1, tzinfo=UTC),
+        "window_start_at": None,
+        "half_life_days": 30.0,
+        "missing_inputs": "",
+    }
+    text = explain_model("volume", row, 1352, 1017)
+    assert "ranked 1018 of the 1352 scored participants (1017 score higher; percentile 24.8)" in (
+        text
+    )
+    top = explain_model("volume", {**row, "score": 9.0, "score_pct": 100.0}, 1352, 0)
+    assert "the highest of the 1352 scored participants (percentile 100.0)" in top
