@@ -49,9 +49,16 @@ def _standing(row: dict[str, Any], n_scored: int, n_above: int | None) -> str:
     if n_above is None:  # no score column to rank by: the percentile alone
         return f"at percentile {row['score_pct']:.0f} of the {n_scored} scored participants"
     rank = n_above + 1
+    # the percentile of the score file beside the rank (ties share their average rank there)
+    pct = row.get("score_pct")
+    pct_txt = "" if pct is None or math.isnan(pct) else f"percentile {pct:.1f}"
     if rank == 1:
-        return f"the highest of the {n_scored} scored participants"
-    return f"ranked {rank} of the {n_scored} scored participants ({n_above} score higher)"
+        return f"the highest of the {n_scored} scored participants" + (
+            f" ({pct_txt})" if pct_txt else ""
+        )
+    return f"ranked {rank} of the {n_scored} scored participants ({n_above} score higher" + (
+        f"; {pct_txt})" if pct_txt else ")"
+    )
 
 
 def _period(row: dict[str, Any]) -> str:

@@ -36,9 +36,12 @@ TITLE = "Conversation (people who reply, answer back, and keep threads going)"
 UNIT = "sum of log(1 + x) components"
 OBS = "replies it received from others"
 COMPONENTS = {
-    "c_repliers": "log(1 + distinct people who replied to it)",
-    "c_reciprocal": "log(1 + people it had a two-way exchange with)",
-    "c_threads": "log(1 + depth of its threads that others joined)",
+    "c_repliers": "log(1 + distinct people who replied to it, each weighted by the age of "
+    "their latest reply)",
+    "c_reciprocal": "log(1 + people it had a two-way exchange with, each weighted by the age "
+    "of the exchange)",
+    "c_threads": "log(1 + depth of its threads that others joined, each weighted by the "
+    "thread's age)",
     "c_h_index": "log(1 + h-index on replies received)",
 }
 

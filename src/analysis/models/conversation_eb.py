@@ -8,18 +8,18 @@ than by tuning a threshold:
   number of distinct other accounts who replied to the account's posts in that thread. Posting
   more items that nobody answers lowers the rate; a long exchange or a self-reply chain stays
   one item with the same repliers.
-* **Read against the day's audience.** With ``eb_weekday_adjust``, an item's outcome is scaled
+* **Read against the day's audience.** With ``weekday_adjust``, an item's outcome is scaled
   by the community's mean outcome over the mean for items started on the same weekday, so a
   weekend item that draws less because fewer people are around counts as an average item.
 * **Memory in the person's own items, not in calendar days.** Item ``j`` (0 = the latest, by
-  the time of the account's first post in the thread) weighs ``0.5 ** (j / eb_half_life_items)``,
+  the time of the account's first post in the thread) weighs ``0.5 ** (j / half_life_items)``,
   so silent days (weekends, holidays) change nothing: only items count.
 * **Shrinkage toward the person's own history.** The long-run rate (every item, equal weight)
   is shrunk toward the community with a gamma-Poisson prior fitted by the method of moments
   (prior variance = variance of the rates minus ``m · mean(1/E)``); the recent, item-weighted
-  rate is then shrunk toward that long-run rate with ``eb_own_prior_items`` items of weight.
+  rate is then shrunk toward that long-run rate with ``own_prior_items`` items of weight.
 * **Replies from dense cliques discounted.** A replier ``r`` of account ``a`` weighs
-  ``d_r · (1 - x_ra) ** eb_clique_power``: with ``o_ra`` the share of ``r``'s replies that go
+  ``d_r · (1 - x_ra) ** clique_power``: with ``o_ra`` the share of ``r``'s replies that go
   to ``a`` or to ``a``'s circle (everyone ``a`` replied to or heard from) and ``c_a`` the share
   a replier choosing at random would send there (``a``'s partners over all accounts),
   ``x_ra = o_ra - c_a`` (clipped to 0..1) is how much more ``r`` stays inside ``a``'s circle
@@ -27,8 +27,8 @@ than by tuning a threshold:
   while a central account's many repliers are not punished for its centrality; ``d_r = q / (q + 1)`` with ``q`` the number of
   accounts other than ``a`` that ``r`` talks with, so an account that only ever answers ``a``
   (a sockpuppet) weighs nothing.
-* **A published band.** ``band`` (1 = lowest quintile .. ``eb_n_bands``) uses the band edges
-  of the scores ``eb_band_refresh_days`` earlier; it stays the earlier ``band_previous`` while
+* **A published band.** ``band`` (1 = lowest quintile .. ``n_bands``) uses the band edges
+  of the scores ``band_refresh_days`` earlier; it stays the earlier ``band_previous`` while
   the score's 95 % interval still overlaps that band, and moves only when the interval leaves
   it (one step of hysteresis: the earlier band is itself read without hysteresis).
 

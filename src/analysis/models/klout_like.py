@@ -7,14 +7,16 @@ and log-scaled to 1-100:
   distinct accounts who acted on its content (replied, or reacted with a known actor);
 * **Amplification**: how much its content is acted upon: reactions and replies received (Klout
   counted retweets, mentions, likes and comments, i.e. totals, not per-post rates);
-* **Network impact**: how influential the engaged audience is: the sum of the True Reach of the
-  distinct accounts who engaged with it.
+* **Network impact**: how influential the engaged audience is: re-created as the sum, over the
+  distinct accounts who engaged with it, of their own engaged audience (the distinct accounts
+  who acted on *their* content; their followers are not counted here).
 
 Re-created here as ``raw = log1p(followers) + log1p(engagers) + log1p(actions) + log1p(network)``
-over a hard ``models.scored.klout_like.window_days`` window (no decay: a post 91 days old counts nothing, one 89
-days old counts fully), then ``score = 1 + 99 * raw / max(raw)`` over the scored accounts: 1-100,
-logarithmic in every input. Components add up to the score: ``c_base`` (the floor of 1) plus
-``c_reach``, ``c_amplification`` and ``c_network`` (each sub-score's share of the 99 points).
+over a hard ``models.scored.klout_like.window_days`` window (Klout's was 90 days; no decay: a
+post a day older than the window counts nothing, one a day inside it counts fully), then
+``score = 1 + 99 * raw / max(raw)`` over the scored accounts: 1-100, logarithmic in every input.
+Components add up to the score: ``c_base`` (the floor of 1) plus ``c_reach``,
+``c_amplification`` and ``c_network`` (each sub-score's share of the 99 points).
 
 Kept to show what the critique in ``klout-critique.txt`` complains about: totals over a hard
 window fall when the account takes weekends off and rise with sheer posting.
@@ -40,9 +42,9 @@ UNIT = "1-100, logarithmic"
 OBS = "posts it wrote in the window"
 COMPONENTS = {
     "c_base": "the floor every account starts from (1 point)",
-    "c_reach": "True Reach: followers plus distinct people who acted on its posts, in the last 90 days",
-    "c_amplification": "Amplification: total reactions and replies received in the last 90 days",
-    "c_network": "Network impact: how large the reach of those who engaged with it is",
+    "c_reach": "True Reach: followers plus distinct people who acted on its posts, in the window",
+    "c_amplification": "Amplification: total reactions and replies received in the window",
+    "c_network": "Network impact: how many people engaged with those who engaged with it",
 }
 
 
@@ -116,7 +118,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
             amplification=(pl.col("n_reactions") + pl.col("n_replies")).log1p(),
         )
     )
-    # Network impact: the True Reach of everyone who engaged with the account, summed.
+    # Network impact: the engaged audience (engagers, not followers) of everyone who engaged
+    # with the account, summed.
     reach_of = base.select(pl.col("account_id").alias("actor"), pl.col("n_engagers").alias("_r"))
     network = (
         engagers.join(reach_of, on="actor", how="left")

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from analysis.contracts import CompareResult, DivergenceResult, ValidityResult
+from analysis.models.params import ModelParams, own_params
 from analysis.report import fmt
 from analysis.report.freshness import Lag
 from analysis.report.params import Params
@@ -57,8 +58,31 @@ class WriteupContext:
     reach_floor: Mapping[str, Any] | None = None
 
 
-def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
-    """Each model's plain-language title and its module docstring (the definition and formulas)."""
+def own_params_line(name: str, module: Any, params: ModelParams) -> str:
+    """The sentence naming model ``name``'s own params as this run used them (its
+    ``models.scored`` line with the defaults of its ``Params`` filled in), "" when it has none.
+
+    The docstrings name the params (``half_life_items``, ``window_days``) but not their values:
+    without this line the writeup never said which were used in the run it describes.
+    """
+    values = own_params(params, name, module.Params).model_dump()
+    if not values:
+        return ""
+
+    def show(v: Any) -> str:
+        if isinstance(v, bool):
+            return str(v).lower()
+        return f"{v:g}" if isinstance(v, float) else str(v)
+
+    listed = ", ".join(f"`{k}` = {show(v)}" for k, v in values.items())
+    return f"Params of this run (`models.scored.{name}`): {listed}."
+
+
+def model_docs(
+    names: Sequence[str], params: ModelParams | None = None
+) -> dict[str, tuple[str, str]]:
+    """Each model's plain-language title and its module docstring (the definition and formulas),
+    followed, when ``params`` are given, by the values of its own params in this run."""
     from analysis.models import MODELS
 
     docs = {}
@@ -81,7 +105,8 @@ def model_docs(names: Sequence[str]) -> dict[str, tuple[str, str]]:
                     *own,
                 ]
             )
-        docs[name] = (getattr(module, "TITLE", name), doc.strip())
+        line = own_params_line(name, module, params) if params is not None else ""
+        docs[name] = (getattr(module, "TITLE", name), doc.strip() + (f"\n\n{line}" if line else ""))
     return docs
 
 

@@ -192,7 +192,9 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
             tables=tables,
             figures=fig_paths,
             figure_fallback=fallback,
-            model_docs=methodology.model_docs([m for m in mp.models.names if m in MODELS]),
+            model_docs=methodology.model_docs(
+                [m for m in mp.models.names if m in MODELS], mp.models
+            ),
             lags=lags,
             reach_floor=b.get("reach_floor"),
         )
