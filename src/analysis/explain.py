@@ -86,7 +86,9 @@ def _describe(model: str, comp: str, labels: dict[str, str] | None = None) -> st
     if desc:
         return desc
     if comp.startswith("c_topic_"):
-        tid = comp[len("c_topic_") :]
+        from analysis.models.network_topic import topic_of
+
+        tid = topic_of(comp)
         return (
             f"rank among people talking about {topic_name((labels or {}).get(tid), tid)}, "
             "weighted by how common the topic is"

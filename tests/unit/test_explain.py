@@ -117,3 +117,23 @@ def test_the_command_reads_only_the_models_the_params_score(scores, tmp_path, mo
     text = capsys.readouterr().out
     assert "[volume]" in text and "[conversation]" in text
     assert "[reach]" not in text and "[klout_like]" not in text
+
+
+def test_the_outlier_topic_is_named_as_topic_minus_one() -> None:
+    """network_topic's column for topic -1 is ``c_topic_m1``: its top topic and its component
+    are topic -1 with its label, not "topic m1"."""
+    from analysis.explain import explain_model
+    from analysis.models.network_topic import _col, topic_of
+
+    assert _col(-1) == "c_topic_m1" and topic_of(_col(-1)) == "-1" and topic_of(_col(12)) == "12"
+    row = {
+        "score": 1.0,
+        "score_pct": 50.0,
+        "n_obs": 3,
+        "as_of": AS_OF,
+        "half_life_days": 30.0,
+        "c_topic_m1": 0.5,
+        "top_topic": topic_of("c_topic_m1"),
+    }
+    para = explain_model("network_topic", row, 10, 4, {"-1": "-1_misc_other"})
+    assert "'misc, other' (topic -1)" in para and "m1" not in para

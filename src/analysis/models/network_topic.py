@@ -39,6 +39,13 @@ def _col(topic: object) -> str:
     return "c_topic_" + re.sub(r"[^0-9A-Za-z_]", "_", str(topic).replace("-", "m"))
 
 
+def topic_of(column: str) -> str:
+    """The topic id a component column names (:func:`_col` undone: ``c_topic_m1`` is topic -1,
+    the outliers)."""
+    tid = column.removeprefix("c_topic_")
+    return "-" + tid[1:] if tid.startswith("m") else tid
+
+
 def topic_ranks(
     block: np.ndarray,
     src: np.ndarray,
@@ -167,7 +174,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         top = top.with_columns(
             top_topic=pl.Series(
                 [
-                    names[k][len("c_topic_") :] if mat[i, k] > 0 else None
+                    topic_of(names[k]) if mat[i, k] > 0 else None
                     for i, k in enumerate(mat.argmax(1))
                 ],
                 dtype=pl.String,
