@@ -117,3 +117,15 @@ def test_the_command_reads_only_the_models_the_params_score(scores, tmp_path, mo
     text = capsys.readouterr().out
     assert "[volume]" in text and "[conversation]" in text
     assert "[reach]" not in text and "[klout_like]" not in text
+
+
+def test_an_unknown_account_is_not_repeated_in_the_error(scores):
+    # The error is logged to logs/resonance.log, an output the audit scans: `resonance explain
+    # "Ken Graham"` (a display name typed instead of a pseudonym) put the name in the log and
+    # the audit then failed on it; the pseudonym of an erased account failed it as a
+    # pseudonym of no current account.
+    _, s = scores
+    for typed in ("Ken Graham", "acct_97b13aa8ba246006"):
+        with pytest.raises(ExplainError, match="not a scored participant") as err:
+            explain(typed, s, None)
+        assert typed not in str(err.value)
