@@ -39,10 +39,10 @@ ingest = json.loads((ROOT / paths.INGEST_METRICS).read_text())
 report.ingest_counts(ingest).pivot(on="outcome", index="table", values="n")
 
 # %% [markdown]
-# What the privacy rules removed (minors, opt-outs) and who was merged into the non-participant placeholder:
+# What the privacy rules removed (minors, opt-outs) and who was merged into the non-participant placeholder. These are the published counts: `null` is a count suppressed because it covers fewer than `privacy.min_cell_k` accounts (the report prints `<k`), kept in the table so that a removal never looks like none; the full counts stay on this machine in `data/interim/ingest_counts.json`.
 
 # %%
-report.privacy_removals(ingest).filter(pl.col("n") > 0)
+report.privacy_removals(ingest).filter((pl.col("n") > 0) | pl.col("n").is_null())
 
 # %%
 posts = pl.read_parquet(ROOT / paths.POSTS, columns=["account_id", "created_at"])

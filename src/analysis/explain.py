@@ -203,8 +203,11 @@ def explain(
                 above = df.filter(pl.col("score") > row["score"]).height
             parts.append(explain_model(name, row, df.height, above, labels))
     if not parts:
+        # not repeated: what was typed may be a raw name or handle, or the pseudonym of an
+        # erased account, and this message goes to logs/resonance.log, which the audit scans
         raise ExplainError(
-            f"{account_id} is not a scored participant: unknown pseudonym, or not a participant. "
-            "Pseudonyms look like acct_...; `resonance forget` works from raw ids instead"
+            "the account given is not a scored participant: unknown pseudonym, or not a "
+            "participant. Pseudonyms look like acct_...; `resonance forget` works from raw ids "
+            "instead"
         )
     return f"Account {account_id}\n\n" + "\n\n".join(parts) + "\n"

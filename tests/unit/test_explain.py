@@ -137,3 +137,15 @@ def test_the_outlier_topic_is_named_as_topic_minus_one() -> None:
     }
     para = explain_model("network_topic", row, 10, 4, {"-1": "-1_misc_other"})
     assert "'misc, other' (topic -1)" in para and "m1" not in para
+
+
+def test_an_unknown_account_is_not_repeated_in_the_error(scores):
+    # The error is logged to logs/resonance.log, an output the audit scans: `resonance explain
+    # "Ken Graham"` (a display name typed instead of a pseudonym) put the name in the log and
+    # the audit then failed on it; the pseudonym of an erased account failed it as a
+    # pseudonym of no current account.
+    _, s = scores
+    for typed in ("Ken Graham", "acct_97b13aa8ba246006"):
+        with pytest.raises(ExplainError, match="not a scored participant") as err:
+            explain(typed, s, None)
+        assert typed not in str(err.value)

@@ -126,3 +126,29 @@ def test_forget_erases_every_id_the_link_table_joins(tmp_path, monkeypatch) -> N
     assert entries == {
         privacy_opt_out.opt_out_digest(raw, key) for raw in ("u3", "al-99", "elsewhere-7")
     }
+
+
+def test_the_purge_call_after_the_run_says_what_it_did(tmp_path, monkeypatch, caplog) -> None:
+    """The documented route is `forget X`, `dvc repro`, then `forget --purge-cache X`. That
+    second call added nothing (the digest is on the list already) yet logged "added 1
+    account(s) ... run `dvc repro`", and warned, before purging, that the cache held copies
+    to purge: the person running it was told the erasure was still to do."""
+    params = _project(tmp_path, monkeypatch)
+    pseudo = privacy.pseudonym(KEY_TEXT.encode(), "d", "account", "u3", privacy.ACCOUNT_PREFIX)
+    cache = tmp_path / ".dvc/cache/files/md5/ab"
+    cache.mkdir(parents=True)
+    old = cache / "cdef"
+    old.write_bytes(b"old posts.parquet " + pseudo.encode())
+    (cache / "0123").write_bytes(b"the current outputs")
+    _forget(params, "@nell_t")
+    gc = []
+    monkeypatch.setattr(forget.subprocess, "run", lambda cmd, check: gc.append(cmd) or old.unlink())
+    caplog.clear()
+    with caplog.at_level(logging.INFO):
+        forget.run(params, argparse.Namespace(identity="@nell_t", purge_cache=True))
+    assert gc == [["dvc", "gc", "--workspace", "--force"]]
+    assert "added 1 account(s)" not in caplog.text
+    assert "1 account(s) already on" in caplog.text
+    assert "after `dvc repro`, run" not in caplog.text
+    assert "1 file(s) left, the current outputs', at least 0 of them" in caplog.text
+    assert (tmp_path / "opt_out.txt").read_text().count("hmac:") == 1

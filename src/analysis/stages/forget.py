@@ -154,8 +154,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "no account of the configured dumps has that id, handle or display name; nothing "
             "was added (check the spelling, or the dump it is in: source.path / source.extra)"
         )
+    listed = privacy_opt_out.read_opt_out(priv.opt_out_path, key)
+    n_new = 0
     for _, raw_id in matched:
-        privacy_opt_out.add_opt_out(priv.opt_out_path, raw_id, key)
+        digest = privacy_opt_out.add_opt_out(priv.opt_out_path, raw_id, key)
+        n_new += digest not in listed
+        listed.add(digest)
     pseudonyms = [
         privacy.pseudonym(key, ns, "account", raw_id, privacy.ACCOUNT_PREFIX)
         for ns, raw_id in matched
@@ -170,11 +174,34 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             " ".join(frozen),
         )
     # the count only: a pseudonym of an erased person in logs/ would be a remainder itself
-    log.info(
-        "added %d account(s) to %s; run `dvc repro` to erase everything derived from them",
-        len(matched),
-        priv.opt_out_path,
-    )
+    if n_new:
+        log.info(
+            "added %d account(s) to %s; run `dvc repro` to erase everything derived from them",
+            n_new,
+            priv.opt_out_path,
+        )
+    if n_new < len(matched):  # the documented second call, `forget --purge-cache` after the run
+        log.info(
+            "%d account(s) already on %s: nothing added (the next `dvc repro` erases them, if "
+            "none has since the request)",
+            len(matched) - n_new,
+            priv.opt_out_path,
+        )
+    if getattr(args, "purge_cache", False):
+        subprocess.run(["dvc", "gc", "--workspace", "--force"], check=True)
+        n_files, n_holding = cache_report(pseudonyms)
+        log.info(
+            "purged cache entries the workspace does not use (dvc gc --workspace): %d file(s) "
+            "left, the current outputs', at least %d of them with these pseudonyms",
+            n_files,
+            n_holding,
+        )
+        if n_holding:
+            log.warning(
+                "the current outputs still hold these pseudonyms: run `dvc repro`, then "
+                "`resonance forget --purge-cache ...` again"
+            )
+        return 0
     n_files, n_holding = cache_report(pseudonyms)
     if n_files:
         log.warning(
@@ -186,7 +213,4 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             n_files,
             n_holding,
         )
-    if getattr(args, "purge_cache", False):
-        subprocess.run(["dvc", "gc", "--workspace", "--force"], check=True)
-        log.info("purged cache entries the workspace does not use (dvc gc --workspace)")
     return 0
