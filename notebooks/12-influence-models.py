@@ -15,7 +15,7 @@
 # %% [markdown]
 # # 12 Method: influence models and their validity
 #
-# Every model's scores, how well each predicts next month and finds the planted roles, and a plain-language explanation of one account. Reads `data/processed/scores/` and the validate stage's typed result `data/processed/validity.json`.
+# Every model's scores, how well each predicts next month (and, on the demo, finds the planted roles), and a plain-language explanation of one account. Reads `data/processed/scores/` and the validate stage's typed result `data/processed/validity.json`.
 
 # %% tags=["parameters"]
 root = ".."  # the project folder (pipeline outputs under data/ and reports/)
