@@ -23,6 +23,8 @@ from analysis import _unicode_unsafe
 from analysis.names import INVISIBLE_RS
 from analysis.privacy import (
     ANGLE_AT_DOT,
+    CHAR_REF,
+    COMMON_CHAR_REFS,
     DEFANGED_DOT,
     DEFANGED_HOST,
     OBFUSCATED_EMAIL_BODY,
@@ -137,12 +139,20 @@ _GATES: tuple[tuple[int, int, str], ...] = (
 )
 
 
+#: the steps of the markup (mentions, bracketed "at"/"dot", tags): character references are
+#: decoded after them
+_TAG_STEPS = 3
+_COMMON_REFS = "|".join(COMMON_CHAR_REFS)
+
+
 def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
     """True for the rows the vectorised scrubber cannot vouch for (they take the Python route)."""
     return (
         raw.str.contains(_RAW_UNSAFE)
         | normalised.str.contains(_NORM_UNSAFE)
         | normalised.str.contains(_REDDIT_ADJACENT)
+        # an HTML character reference but the five common ones (``privacy.CHAR_REF``)
+        | normalised.str.replace_all(_COMMON_REFS, "").str.contains(CHAR_REF.pattern)
     ).fill_null(False)
 
 
@@ -178,4 +188,14 @@ def patterns_series(texts: pl.Series) -> pl.Series:
     """Every pattern step of ``privacy.scrub_text`` but the names, in its order."""
     for first, last, test in _GATES:
         texts = only(texts, test, lambda s, a=first, b=last: _steps(s, a, b))
+        if last == _TAG_STEPS:
+            # privacy.decode_char_refs of the rows left here: at most the five common ones
+            # (leftmost, one pass, as the Python pattern: "&amp;lt;" -> "&lt;")
+            texts = only(
+                texts,
+                "&",
+                lambda s: s.str.replace_many(
+                    list(COMMON_CHAR_REFS), list(COMMON_CHAR_REFS.values())
+                ),
+            )
     return texts

@@ -453,3 +453,30 @@ def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
     )
     _check(texts, None)
     _check(texts, NAMES)
+
+
+@pytest.mark.parametrize(
+    ("text", "left"),
+    [
+        # an HTML character reference renders as its character: "&#64;" is "@"
+        ("mail alice.roe&#64;example.com now", "alice.roe"),
+        ("mail alice.roe&#x40;example.com now", "alice.roe"),
+        ("mail alice.roe&commat;example.com now", "alice.roe"),
+        ("Marisol&nbsp;Quenby wrote", "Marisol"),
+        ("zorba&shy;tron wrote", "zorba"),
+        ("&#122;orbatron wrote", "orbatron"),
+        ("call 555&#45;123&#45;4567", "4567"),
+    ],
+)
+def test_html_character_references_do_not_hide_a_contact_or_name(text: str, left: str) -> None:
+    names = privacy.NameRedactor(["zorbatron", "Marisol Quenby"], ordinary=set())
+    ref = privacy.scrub_text(text, names)
+    assert left not in ref
+    assert scrub.scrub_series(pl.Series([text]), names).to_list() == [ref]
+
+
+def test_common_character_references_are_decoded_alike_by_both_routes() -> None:
+    texts = ["a &lt;b&gt; &amp;amp; &quot;q&quot; it&#39;s", "AT&T &notit; &amp", "x &lt; y"]
+    vec = scrub.scrub_series(pl.Series(texts)).to_list()
+    assert vec == [privacy.scrub_text(t) for t in texts]
+    assert vec[0] == 'a <b> &amp; "q" it\'s'

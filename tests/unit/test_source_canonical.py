@@ -170,3 +170,56 @@ def test_times_are_parsed_row_by_row_and_numbers_rejected(tmp_path: Path) -> Non
     )
     t = canonical.read(jsonl)
     assert t.posts.height == 0 and t.rejects["reason"].to_list() == [number]
+
+
+def test_float_ids_of_a_pandas_export_name_the_same_accounts_as_integer_ids(tmp_path) -> None:
+    """An id column with a null is float64 in pandas (7 -> 7.0): the minor's posts and votes
+    were ingested under the derived account "1.0", which no account row flags."""
+    from analysis.config import IngestParams, PrivacyParams
+    from analysis.ingest import Source, ingest
+
+    d = tmp_path / "d"
+    d.mkdir()
+    pl.DataFrame(
+        {
+            "account_id": [1, 2, 3],
+            "platform": ["x"] * 3,
+            "handle": ["kid", "grownup", "other"],
+            "is_minor": [True, False, False],
+        }
+    ).write_parquet(d / "accounts.parquet")
+    pl.DataFrame(
+        {
+            "post_id": [10.0, 11.0, 12.0, 13.0],
+            "platform": ["x"] * 4,
+            "account_id": [1.0, 2.0, 3.0, None],
+            "kind": ["post"] * 4,
+            "created_at": ["2026-01-01T00:00:00Z"] * 4,
+            "text": ["words of the child", "adult words", "other words", "no author"],
+        }
+    ).write_parquet(d / "posts.parquet")
+    pl.DataFrame(
+        {
+            "reaction_id": [1, 2, 3],
+            "platform": ["x"] * 3,
+            "post_id": [11, 12, 11],
+            "kind": ["upvote"] * 3,
+            "actor_account_id": [1.0, 2.0, 2.5],
+        }
+    ).write_parquet(d / "reactions.parquet")
+    t = read_source("canonical", d)
+    assert sorted(t.posts["account_id"].to_list()) == ["1", "2", "3"]
+    assert t.posts["post_id"].to_list() == ["10", "11", "12"]
+    # a fractional id is no id: the row is rejected, not read as another account
+    assert t.reactions["actor_account_id"].to_list() == ["1", "2"]
+    out = ingest(
+        [Source("x", t)],
+        b"unit-test-key-0123456789abcdef!!",
+        set(),
+        IngestParams(max_reject_share=0.9),
+        PrivacyParams(),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    assert "words of the child" not in out.posts["text"].to_list()
+    assert out.posts.height == 2 and out.reactions.height == 1
+    assert out.counts["x"]["accounts"]["derived_from_posts"] == 0

@@ -189,6 +189,17 @@ def _parse(
             # CSV and JSONL carry booleans as text ("true", "FALSE", "1"); polars cannot cast
             # a string column to Boolean at all.
             exprs.append(parse_boolean(name))
+        elif dtype == pl.String and name.endswith("_id") and src.is_float():
+            # an id column with a null is float64 in a pandas export (7 -> 7.0): "7.0" named
+            # no account of the accounts table's 7 (a minor's posts were ingested under an
+            # unflagged account "7.0"). An integral float is that integer; any other is no id.
+            v = pl.col(name)
+            exprs.append(
+                pl.when(v.is_finite() & (v == v.floor()))
+                .then(v.cast(pl.Int64, strict=False).cast(pl.String))
+                .otherwise(pl.lit(None, dtype=pl.String))
+                .alias(name)
+            )
         else:
             exprs.append(pl.col(name).cast(dtype, strict=False))
     try:
