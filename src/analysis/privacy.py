@@ -264,10 +264,14 @@ DEFANGED_HOST = (
     rf"(?:[a-z0-9-]+\.){{0,8}}[a-z0-9-]+{DEFANGED_DOT}(?:[a-z0-9-]+(?:\.|{DEFANGED_DOT})){{0,8}}"
     rf"(?:{URL_TLDS})\b(?:/{URL_RUN}*)?"
 )
+#: a bare host of any TLD with a path: "linktr.ee/jane_roe", "vk.ru/id123" (a path makes it a
+#: link whatever its TLD; without one only :data:`URL_TLDS` count, "file.txt" stays)
+ANY_TLD_PATH = r"[a-z]{2,24}/[^\s<>\"')\]]"
 URL = re.compile(
     rf"{URL_SCHEME}{URL_RUN}++"
     rf"|(?<![\w.\-])(?:[a-z0-9-]++\.)+(?:{URL_TLDS})(?:/[^\s<>\"')\]]*+)?"
-    rf"|(?<![\w.\-]){DEFANGED_HOST}",
+    rf"|(?<![\w.\-]){DEFANGED_HOST}"
+    rf"|(?<![\w.\-])(?:[a-z0-9-]++\.)+{ANY_TLD_PATH}*+",
     re.I,
 )
 REDDIT_USER = _names.REDDIT_USER  # u/name, /u/name, u_name (a profile)

@@ -23,6 +23,7 @@ from analysis import _unicode_unsafe
 from analysis.names import INVISIBLE_RS
 from analysis.privacy import (
     ANGLE_AT_DOT,
+    ANY_TLD_PATH,
     CHAR_REF,
     COMMON_CHAR_REFS,
     DEFANGED_DOT,
@@ -92,8 +93,9 @@ _STEPS: tuple[tuple[str, str], ...] = (
         rf"(?i){URL_SCHEME}{URL_RUN}+"
         rf"|(^|[^\w.\-]){URL_SCHEME}{URL_RUN}+"
         rf"|(^|[^\w.\-])(?:[a-z0-9-]+\.)+(?:{URL_TLDS})(?:/[^\s<>\"')\]]*)?"
-        rf"|(^|[^\w.\-]){DEFANGED_HOST}",
-        "${1}${2}${3}[url]",
+        rf"|(^|[^\w.\-]){DEFANGED_HOST}"
+        rf"|(^|[^\w.\-])(?:[a-z0-9-]+\.)+{ANY_TLD_PATH}*",
+        "${1}${2}${3}${4}[url]",
     ),
     (REDDIT_USER, "${1}[handle]"),
     (r"(^|[^\w@])@\w(?:[\w.\-]*\w)?", "${1}[handle]"),
@@ -128,7 +130,7 @@ _GATES: tuple[tuple[int, int, str], ...] = (
     # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
     (5, 6, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     # every URL holds "://", "[:]", "www." or a dot before a TLD, or a bracketed dot
-    (6, 7, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}"),
+    (6, 7, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}|\.[a-z]{{2,24}}/"),
     (7, 8, "u[/_]"),
     (8, 9, "@"),
     (9, 10, rf"(?i)(?:{PLATFORMS})[ \t]*:"),

@@ -438,6 +438,23 @@ def test_defanged_urls_agree() -> None:
     _check(texts, NAMES)
 
 
+def test_a_bare_link_of_any_tld_with_a_path_is_a_url_in_both_routes() -> None:
+    """A profile link without a scheme on a TLD off the list ("linktr.ee/jane_roe", "vk.ru/id1",
+    "ok.ru/profile/123456") kept its path, the person's handle; a path makes it a link. File
+    names and dotted words without a path stay."""
+    texts = [
+        "find me at linktr.ee/janeroe_88 or vk.ru/janeroe_88, also ok.ru/profile/123456.",
+        "(see Linktr.EE/Jane) and a.b.example.ee/x?y=1 and t.me/joinchat/abc",
+        "keep file.txt, e.g. this, node.js and a.b/c, 1.5/2 and v1.2/3",
+    ]
+    # (a path runs to the next blank, as for the listed TLDs: the comma and stop go with it)
+    assert privacy.scrub_text(texts[0]) == "find me at [url] or [url] also [url]"
+    assert "file.txt" in privacy.scrub_text(texts[2])
+    assert "a.b/c" in privacy.scrub_text(texts[2])
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
 def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
     """ "twitter:alice_smith", "IG: alice.smith", "@ edwin_x" are handles in both engines; the
     words after a platform's name or a spaced "@" that are no handle are kept by both."""
