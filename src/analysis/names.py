@@ -189,11 +189,14 @@ def author_counts(pairs: pl.DataFrame, by: Sequence[str] = ("w",)) -> pl.DataFra
     return pairs.select(*by, "account_id").unique().group_by(*by).agg(n_authors=pl.len())
 
 
-# A Reddit user: "u/name", "/u/name", and the subreddit of a user's profile, "u_name" (also
-# "r/u_name"), which a dump's labels and texts carry; 3+ characters after "u_" (Reddit's
+# A Reddit user: "u/name", "/u/name", "/user/name" (the profile's long path), and the
+# subreddit of a user's profile, "u_name" (also "r/u_name"), which a dump's labels and texts carry; 3+ characters after "u_" (Reddit's
 # shortest user name), so that "u_n" and "u_0" of formulas stay. The scrubber replaces it
 # (``privacy.scrub_text``); a label holding one is a mention (:meth:`NameRedactor.mentions`).
-REDDIT_USER = re.compile(r"(?<![\w/])(?:/?u/[A-Za-z0-9_-]{2,}|(?:/?r/)?u_[A-Za-z0-9_-]{3,})", re.U)
+REDDIT_USER = re.compile(
+    r"(?<![\w/])(?:/?u/[A-Za-z0-9_-]{2,}|/user/[A-Za-z0-9_-]{3,}|(?:/?r/)?u_[A-Za-z0-9_-]{3,})",
+    re.U,
+)
 
 
 #: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")

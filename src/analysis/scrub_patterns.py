@@ -55,10 +55,12 @@ _NORM_UNSAFE = _cls(_unicode_unsafe.NORMALISED)
 #: The one adjacency the prefix emulation cannot see: a ``/u/name-`` match followed at once by
 #: another ``u/``, ``u_`` or ``r/u_`` (Python's lookbehind reads the ``-`` the first match
 #: consumed).
-_REDDIT_ADJACENT = r"-(?:/?u/|/?r/u_|u_)"
+_REDDIT_ADJACENT = r"-(?:/?u/|/user/|/?r/u_|u_)"
 
 #: ``privacy.REDDIT_USER``, its lookbehind a consumed prefix
-REDDIT_USER = r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,})"
+REDDIT_USER = (
+    r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|/user/[A-Za-z0-9_\-]{3,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,})"
+)
 _SEP = rf"[ \t\r\n.\-()/_{PHONE_DASHES}]"
 _DATE_SEP = rf"[\-./_{PHONE_DASHES}]"
 _OPEN, _CLOSE = r"[(\[{]", r"[)\]}]"
@@ -131,7 +133,7 @@ _GATES: tuple[tuple[int, int, str], ...] = (
     (5, 6, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     # every URL holds "://", "[:]", "www." or a dot before a TLD, or a bracketed dot
     (6, 7, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}|\.[a-z]{{2,24}}/"),
-    (7, 8, "u[/_]"),
+    (7, 8, "u[/_]|/user/"),
     (8, 9, "@"),
     (9, 10, rf"(?i)(?:{PLATFORMS})[ \t]*:"),
     (10, 11, "@ "),

@@ -455,6 +455,17 @@ def test_a_bare_link_of_any_tld_with_a_path_is_a_url_in_both_routes() -> None:
     _check(texts, NAMES)
 
 
+def test_a_reddit_profiles_long_path_is_a_handle_in_both_routes() -> None:
+    """ "/user/name" is the profile's path as "/u/name" is (the red-team review: kept)."""
+    texts = [
+        "ask /user/janeroe88 or u/janeroe88, not /home/user/notes; x-/user/abc-/user/defg",
+        "/user/ab is too short; /Users/jane is a path",
+    ]
+    assert privacy.scrub_text(texts[0]).startswith("ask [handle] or [handle], not /home/user/")
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
 def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
     """ "twitter:alice_smith", "IG: alice.smith", "@ edwin_x" are handles in both engines; the
     words after a platform's name or a spaced "@" that are no handle are kept by both."""
