@@ -202,6 +202,11 @@ REDDIT_USER = re.compile(
 #: a name or a text as a sequence of tokens: runs of word characters (letters, digits, "_")
 TOKEN = re.compile(r"\w+", re.U)
 _SPACES = re.compile(r"\s+", re.U)
+#: Markdown emphasis around or inside a name ("**Marisol** Quenby", "~~Ada~~ Quill", "`ada`
+#: quill"): no part of a separator as names are compared (Reddit and Mastodon bodies are
+#: Markdown; the red-team review found the name kept). ``scrub_names`` drops the same.
+EMPHASIS = "*~`"
+_NO_EMPHASIS = str.maketrans("", "", EMPHASIS)
 #: The generic combining diacritics (their own Unicode blocks, used with any script), which NFKC
 #: leaves where no precomposed letter exists: an overlay (U+0336) or an accent on a letter that
 #: takes none splits a name into two runs of ``\w`` ("Ed\u0336win"). The redactor compares
@@ -225,15 +230,18 @@ def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     parts = _NAME_TOKEN_SPLIT.split(value)
     if value.isascii():  # no marks to drop (half the build time of 100k names went there)
         seps = parts[2:-1:2]
-        return tuple(parts[1::2]), tuple(s if s == " " else _SPACES.sub(" ", s) for s in seps)
+        return tuple(parts[1::2]), tuple(
+            s if s == " " else _SPACES.sub(" ", s.translate(_NO_EMPHASIS)) for s in seps
+        )
     toks = tuple(_unmarked(t) for t in parts[1::2])
     seps = tuple(_separator(s) for s in parts[2:-1:2])
     return toks, seps
 
 
 def _separator(value: str) -> str:
-    """A separator as names are compared: without marks, any whitespace one space."""
-    return value if value == " " else _SPACES.sub(" ", _unmarked(value))
+    """A separator as names are compared: without marks or Markdown emphasis
+    (:data:`EMPHASIS`), any whitespace one space."""
+    return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_NO_EMPHASIS))
 
 
 class NameRedactor:
@@ -242,7 +250,7 @@ class NameRedactor:
     A text and every name are compared after :func:`skeleton` (NFKC, no format characters,
     Cyrillic/Greek look-alikes as Latin letters) and split into tokens (runs of word
     characters). A name matches a run of whole tokens with the same separators between them
-    (any whitespace counts as one space), so affixes and possessives do not hide it
+    (any whitespace counts as one space, Markdown emphasis marks not at all), so affixes and possessives do not hide it
     ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
     multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
     handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not

@@ -10,12 +10,13 @@ automaton stays small whatever the number of accounts.
 from __future__ import annotations
 
 import functools
+import re
 
 import numpy as np
 import polars as pl
 
 from analysis import privacy
-from analysis.names import prefixes
+from analysis.names import EMPHASIS, prefixes
 from analysis.scrub_patterns import only
 
 #: joins the tokens and separators of a name or of a window of text into one key
@@ -100,7 +101,11 @@ class VectorNames:
         for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
             parts = [pl.col("fold")]
             for j in range(1, w):
-                sep = pl.col(f"_sep{j}").str.replace_all(r"\s+", " ")
+                sep = (
+                    pl.col(f"_sep{j}")
+                    .str.replace_all(f"[{re.escape(EMPHASIS)}]+", "")
+                    .str.replace_all(r"\s+", " ")
+                )
                 parts += [sep, pl.col(f"_fold{j}")]
             window = pl.concat_str(parts, separator=_JOIN)  # null past the end of the text
             hit = _member(window, self.folded[w], n)

@@ -466,6 +466,18 @@ def test_a_reddit_profiles_long_path_is_a_handle_in_both_routes() -> None:
     _check(texts, NAMES)
 
 
+def test_markdown_emphasis_does_not_hide_a_name_in_either_route() -> None:
+    """Reddit and Mastodon bodies are Markdown: "**Marisol** Quenby" put "** " between the
+    name's words, which no name's separator equals (the red-team review: kept)."""
+    names = privacy.NameRedactor(["Marisol Quenby", "ada.quill"])
+    texts = [
+        "thanks **Marisol** Quenby and ~~Marisol~~ Quenby, *Marisol Quenby*, `ada`.quill",
+        "a **bold** word and Marisol's quenby-style * list",
+    ]
+    assert privacy.scrub_text(texts[0], names) == "thanks **[user] and ~~[user], *[user]*, `[user]"
+    _check(texts, names)
+
+
 def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
     """ "twitter:alice_smith", "IG: alice.smith", "@ edwin_x" are handles in both engines; the
     words after a platform's name or a spaced "@" that are no handle are kept by both."""
