@@ -144,6 +144,10 @@ class ValidityResult(Contract):
     """Everything ``validate`` found (``analysis.stages.validate``)."""
 
     as_of: str
+    #: ingest's digest of the removed accounts (``removed_accounts_sha256`` of
+    #: ``reports/metrics/ingest.json``) when the stage ran: the report refuses a result whose
+    #: digest is not the current one (an account erased, flagged a minor or opted out since)
+    removed_accounts_sha256: str | None = None
     n_participants: int
     comparators: list[str]
     missing_inputs: dict[str, list[str]]
@@ -317,6 +321,10 @@ class CompareResult(Contract):
     """Everything ``compare`` found (``analysis.stages.compare``)."""
 
     as_of: str
+    #: ingest's digest of the removed accounts (``removed_accounts_sha256`` of
+    #: ``reports/metrics/ingest.json``) when the stage ran: the report refuses a result whose
+    #: digest is not the current one (an account erased, flagged a minor or opted out since)
+    removed_accounts_sha256: str | None = None
     n_participants: int
     models: list[str]
     agreement: list[AgreementPair]

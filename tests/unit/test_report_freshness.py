@@ -153,6 +153,36 @@ def test_a_frozen_compare_naming_accounts_of_another_key_stops_the_report(
     assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
 
 
+def test_a_frozen_compare_computed_before_a_minor_was_removed_stops_the_report(
+    tmp_path: Path, params: dict
+) -> None:
+    """An account removed by ingest after compare ran (a minor flag in the new dump, an
+    opt-out): compare's outputs need not name it (counterfactual_changes lists re-scored
+    accounts only), so only the removed accounts' digest it recorded shows its data is in the
+    numbers. Measured on the demo: a minor of 225 posts, absent from the changes, published."""
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    accounts = posts.select(pl.col("account_id").unique().sort())
+    accounts.write_parquet(tmp_path / "data/interim/accounts.parquet")
+    _changes(tmp_path, accounts["account_id"].head(3).to_list())
+    ran = {**COMPARE_JSON, "as_of": as_of.isoformat(), "removed_accounts_sha256": "a" * 64}
+    _write(tmp_path, "compare.json", ran)
+    _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "a" * 64})
+    stage.write_report(tmp_path, params)  # the same removals: rendered
+    assert (tmp_path / "reports/methodology.md").exists()
+
+    for f in (tmp_path / "reports").rglob("*.md"):
+        f.unlink()
+    # ingest re-ran on a dump that flags one more account a minor; compare stayed frozen
+    _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "b" * 64})
+    with pytest.raises(stage.StaleOutputError) as err:
+        stage.write_report(tmp_path, params)
+    assert "compare.json (stage compare)" in str(err.value)
+    assert "dvc unfreeze validate compare && dvc repro" in str(err.value)
+    assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
+
+
 def _topics_metrics(root: Path, after: int) -> None:
     fit = {
         "n_posts_fitted": 900,

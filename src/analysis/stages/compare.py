@@ -33,7 +33,7 @@ from analysis.config import DemoParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.params import model_params
-from analysis.stages.digest import load_digest_tables
+from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
 
 log = logging.getLogger(__name__)
 
@@ -132,6 +132,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
+        "removed_accounts_sha256": removed_accounts_sha256(),
         "n_participants": tables.participants().height,
         "models": names,
         "agreement": _agreement_pairs(agree),

@@ -16,9 +16,20 @@ import polars as pl
 
 from analysis import models as registry
 from analysis import ordering, paths
-from analysis.io import column_batches
+from analysis.io import column_batches, read_json
 from analysis.models.base import Tables, skipped_post_columns
 from analysis.stages.score import load_tables
+
+
+def removed_accounts_sha256(ingest_metrics: Path = paths.INGEST_METRICS) -> str | None:
+    """Ingest's digest of the accounts it removed (erased, minors, opted out), as the
+    evaluation stages record it in their result: a frozen result whose digest is not the
+    current one was computed with an account's data that the current data no longer holds
+    (``analysis.stages.report.check_removed_accounts``). None: no ingest metrics."""
+    if not ingest_metrics.exists():
+        return None
+    return read_json(ingest_metrics).get("removed_accounts_sha256")
+
 
 #: Texts read at a time to hash them: a few MiB of text, never the whole column.
 DIGEST_BATCH_ROWS = 50_000

@@ -80,6 +80,31 @@ def check_named_accounts(root: Path) -> None:
             )
 
 
+def check_removed_accounts(inp: frames.Inputs) -> None:
+    """Refuse evaluation results computed with accounts ingest has removed since.
+
+    ``validate`` and ``compare`` record ingest's digest of the removed accounts; a frozen one
+    keeps it while ingest re-runs. When it differs from the current digest, an account was
+    erased, flagged a minor or opted out after the evaluation ran: its data is in those
+    numbers (and in outputs that need not name it, so :func:`check_named_accounts` and the
+    audit cannot see it). Nothing is written then; a result without a digest (written before
+    it was recorded) or a workspace without ingest metrics is not checked.
+    """
+    now = (inp.ingest or {}).get("removed_accounts_sha256")
+    if now is None:
+        return
+    for stage, result in (("validate", inp.validity), ("compare", inp.compare)):
+        then = getattr(result, "removed_accounts_sha256", None)
+        if then is not None and then != now:
+            raise StaleOutputError(
+                f"{freshness.RESULTS[stage]} (stage {stage}) was computed before ingest removed "
+                "account(s) it holds (an erasure, a minor or an opt-out since it ran: a frozen "
+                "or stale stage). Nothing was written. Run `dvc unfreeze validate compare && "
+                "dvc repro`, then `dvc gc --workspace --force` to drop the old copies from "
+                "DVC's cache."
+            )
+
+
 def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     """Read every pipeline output under ``root`` that exists; log what was read, in numbers."""
     inp = frames.Inputs(params=params)
@@ -169,6 +194,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     p = mp.report
     check_named_accounts(root)
     inp = load_inputs(root, params)
+    check_removed_accounts(inp)
     lags = evaluation_lags(inp, mp)
     b = frames.build(inp, p)
     reports = root / paths.REPORTS

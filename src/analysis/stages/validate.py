@@ -31,7 +31,7 @@ from analysis.models import common, incremental, validity, within_thread
 from analysis.models.base import Tables
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
-from analysis.stages.digest import load_digest_tables
+from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
 from analysis.topics import TopicsParams, post_topics_before
 
 log = logging.getLogger(__name__)
@@ -161,6 +161,7 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     at.clear()
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
+        "removed_accounts_sha256": removed_accounts_sha256(),
         "n_participants": tables.participants().height,
         "comparators": list(vp.comparators) + sorted(at.names - set(names)),
         "missing_inputs": validity.missing_inputs(scores),
