@@ -93,6 +93,8 @@ def test_the_report_and_the_writeup_say_the_evaluation_is_older_than_the_scores(
     assert summary["evaluation_days_behind"] == 0
     assert "Evaluation of another date" not in md and "note stale" not in page
     assert "read from the results of the same run" in md
+    public_readme = (tmp_path / "reports/public/README.md").read_text()
+    assert "from the same run." in public_readme and "another date" not in public_readme
 
     _project(tmp_path, posts, T0 + timedelta(days=5))  # validate and compare frozen on day 5
     summary = stage.write_report(tmp_path, params)
@@ -105,6 +107,11 @@ def test_the_report_and_the_writeup_say_the_evaluation_is_older_than_the_scores(
     assert "dvc unfreeze validate compare && dvc repro" in notice
     assert "read from the results of the same run" not in md
     assert page.count('class="note stale"') == 1 and "51 posts" in page
+    # reports/public alone (a reader of the tables without the writeup) says so too
+    public_readme = (tmp_path / "reports/public/README.md").read_text()
+    assert "from the same run, except what is said below" in public_readme
+    assert "**Evaluation of another date.**" in public_readme
+    assert "dvc unfreeze validate compare && dvc repro" in public_readme
 
 
 def test_the_writeup_suppresses_a_count_of_new_posts_under_k(tmp_path: Path, params: dict) -> None:

@@ -302,6 +302,14 @@ def write_dvc_plot_data(tables: Mapping[str, pl.DataFrame], folder: Path) -> lis
     return written
 
 
-def readme(tables: Mapping[str, pl.DataFrame], k: int) -> str:
-    """``reports/public/README.md``: what the folder holds and the rule every table follows."""
-    return fmt.render("public_readme.md.j2", k=k, tables={n: df.height for n, df in tables.items()})
+def readme(
+    tables: Mapping[str, pl.DataFrame], k: int, lags: Sequence[Any] = (), res: str = "1d"
+) -> str:
+    """``reports/public/README.md``: what the folder holds and the rule every table follows.
+
+    ``lags``: evaluation results of another date than the scores' (``freshness.Lag``, e.g.
+    validate and compare frozen): the tables they feed say so here too, as the writeup does (a
+    reader of the folder alone took a frozen evaluation for the run's); dates at ``res``
+    (``privacy.time_resolution``)."""
+    heights = {n: df.height for n, df in tables.items()}
+    return fmt.render("public_readme.md.j2", k=k, tables=heights, lags=lags, res=res)

@@ -202,7 +202,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     # Publication first: if anything would leak, nothing is written.
     tables = public.public_tables(b, mp.privacy.min_cell_k)
     figs = figures.static_figures(b, tables)
-    readme = public.readme(tables, mp.privacy.min_cell_k)
+    readme = public.readme(tables, mp.privacy.min_cell_k, lags, mp.privacy.time_resolution)
     csvs = {name: df.write_csv() for name, df in tables.items()}
     texts = publish.ParquetTexts(root / paths.POSTS) if inp.posts is not None else []
 
