@@ -190,8 +190,9 @@ def author_counts(pairs: pl.DataFrame, by: Sequence[str] = ("w",)) -> pl.DataFra
 
 
 # A Reddit user: "u/name", "/u/name", "/user/name" (the profile's long path), and the
-# subreddit of a user's profile, "u_name" (also "r/u_name"), which a dump's labels and texts carry; 3+ characters after "u_" (Reddit's
-# shortest user name), so that "u_n" and "u_0" of formulas stay. The scrubber replaces it
+# subreddit of a user's profile, "u_name" (also "r/u_name"), which a dump's labels and texts
+# carry; 3+ characters after "u_" (Reddit's shortest user name), so that "u_n" and "u_0" of
+# formulas stay. The scrubber replaces it
 # (``privacy.scrub_text``); a label holding one is a mention (:meth:`NameRedactor.mentions`).
 REDDIT_USER = re.compile(
     r"(?<![\w/])(?:/?u/[A-Za-z0-9_-]{2,}|/user/[A-Za-z0-9_-]{3,}|(?:/?r/)?u_[A-Za-z0-9_-]{3,})",
@@ -250,14 +251,15 @@ class NameRedactor:
     A text and every name are compared after :func:`skeleton` (NFKC, no format characters,
     Cyrillic/Greek look-alikes as Latin letters) and split into tokens (runs of word
     characters). A name matches a run of whole tokens with the same separators between them
-    (any whitespace counts as one space, Markdown emphasis marks not at all), so affixes and possessives do not hide it
-    ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose "nell"), whatever the case of a
-    multi-word name ("thanks nell trent", "EDWIN DROOD"). Single-token names in lower case (typically
-    handles) match in any case; capitalised single words stay case-sensitive ("Mark" is not
-    "mark"). A name of several parts is also found joined or re-separated
-    (``analysis.name_forms``: "Ada.Quill", "AdaQuill", "quill ada7"), in any case, unless that
-    form is in ``ordinary``. Names shorter than ``min_len`` characters are skipped: too ambiguous to redact and too
-    short to identify anyone. Matching is one dictionary lookup per token of the text.
+    (any whitespace counts as one space, Markdown emphasis marks not at all), so affixes and
+    possessives do not hide it ("nell's", "nell-style", "nell.xyz", "nell-fanclub" all lose
+    "nell"), whatever the case of a multi-word name ("thanks nell trent", "EDWIN DROOD").
+    Single-token names in lower case (typically handles) match in any case; capitalised single
+    words stay case-sensitive ("Mark" is not "mark"). A name of several parts is also found
+    joined or re-separated (``analysis.name_forms``: "Ada.Quill", "AdaQuill", "quill ada7"), in
+    any case, unless that form is in ``ordinary``. Names shorter than ``min_len`` characters are
+    skipped: too ambiguous to redact and too short to identify anyone. Matching is one
+    dictionary lookup per token of the text.
     """
 
     def __init__(
