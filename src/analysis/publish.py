@@ -63,6 +63,13 @@ REMOVAL_RULES = (
 FOLLOW_REMOVALS = ("detached_replies", "removed_text_cut")
 
 
+def gives_away(n: int | None, totals: Iterable[int | None], k: int) -> bool:
+    """Does publishing count ``n`` beside the printed ``totals`` that contain it show a group
+    of fewer than ``k``? Only where a total exceeds ``n`` by 1 to ``k - 1`` (the difference is
+    that group: 196 participants - 195 credited = 1 account credited with no topic)."""
+    return n is not None and any(t is not None and 0 < t - n < k for t in totals)
+
+
 def suppress_ingest_counts(
     sources: Mapping[str, Mapping[str, Mapping[str, int]]], k: int
 ) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import polars as pl
 
+from analysis import publish
 from analysis.contracts import CompareResult, DivergenceResult, ValidityResult
 from analysis.models.params import ModelParams, own_params
 from analysis.report import fmt
@@ -128,9 +129,6 @@ def attribution_counts(
     """
     covered = (attribution.get("naive") or {}).get("n_accounts_attributed")
 
-    def gives_away(n: int | None, shown: list[int]) -> bool:
-        return n is not None and any(0 < total - n < k for total in shown)
-
     shown = [n_participants] if n_participants is not None else []
     out: dict[str, dict[str, int | None]] = {}
     # the larger count first: naive's accounts contain evidence's
@@ -143,10 +141,8 @@ def attribution_counts(
         n_attr = a.get("n_attributed")
         out[method] = {
             "n_pairs": n_pairs,
-            "n_attributed": None
-            if few or gives_away(n_attr, [n_pairs] if n_pairs else [])
-            else n_attr,
-            "n_accounts_attributed": None if few or gives_away(n_acc, shown) else n_acc,
+            "n_attributed": None if few or publish.gives_away(n_attr, [n_pairs], k) else n_attr,
+            "n_accounts_attributed": None if few or publish.gives_away(n_acc, shown, k) else n_acc,
         }
         if out[method]["n_accounts_attributed"] is not None:
             shown.append(n_acc)

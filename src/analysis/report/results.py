@@ -13,6 +13,7 @@ from typing import Any
 
 import polars as pl
 
+from analysis import publish
 from analysis.contracts import CompareResult, Counterfactual, Divergence, ValidityResult
 from analysis.report import fmt
 
@@ -64,7 +65,7 @@ def reach_floor(divergence: pl.DataFrame, div: Divergence, k: int) -> dict[str, 
         return None
     quadrants = sorted(floor["quadrant"].unique().to_list())
     side_total = sum(div.quadrants[q].n for q in quadrants if q in div.quadrants)
-    hidden = any(0 < total - n < k for total in (placed.height, side_total))
+    hidden = publish.gives_away(n, (placed.height, side_total), k)
     return {
         "n": None if hidden else n,
         "share": None if hidden else n / placed.height,
