@@ -229,14 +229,10 @@ def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     without generic combining marks."""
     # split on tokens: [before, token, separator, token, ..., token, after]
     parts = _NAME_TOKEN_SPLIT.split(value)
+    seps = tuple(map(_separator, parts[2:-1:2]))
     if value.isascii():  # no marks to drop (half the build time of 100k names went there)
-        seps = parts[2:-1:2]
-        return tuple(parts[1::2]), tuple(
-            s if s == " " else _SPACES.sub(" ", s.translate(_NO_EMPHASIS)) for s in seps
-        )
-    toks = tuple(_unmarked(t) for t in parts[1::2])
-    seps = tuple(_separator(s) for s in parts[2:-1:2])
-    return toks, seps
+        return tuple(parts[1::2]), seps
+    return tuple(_unmarked(t) for t in parts[1::2]), seps
 
 
 def _separator(value: str) -> str:
