@@ -60,6 +60,7 @@ METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 TOPICS_METRICS = METRICS / "topics.json"
 MODELS_METRICS = METRICS / "models.json"
+SCORES_METRICS = METRICS / "scores.json"
 DIVERGENCE_METRICS = METRICS / "divergence.json"
 COMPARE_METRICS = METRICS / "compare.json"
 DIVERGENCE_PLOTS = Path("reports/plots/divergence")

@@ -79,7 +79,7 @@ def test_one_score_stage_runs_every_model_of_params():
     # folder it depends on and writes, never a stage of its own
     assert not [n for n in STAGES if "@" in n]
     st = STAGES["score"]
-    assert st["outs"] == [paths.SCORES.as_posix()]
+    assert st["outs"] == [paths.SCORES.as_posix(), paths.SCORES_METRICS.as_posix()]
     assert "src/analysis/models" in st["deps"]
     # every model of params is a module in that folder (the registry's name for it)
     for name in model_params(PARAMS).names:

@@ -169,4 +169,5 @@ def test_its_module_and_its_params_line_are_deps_of_the_score_stage(tmp_path):
     assert package in [d.def_path for d in stage.deps]
     (params_dep,) = [d for d in stage.deps if isinstance(d, ParamsDependency)]
     assert params_dep.read_params()["models.scored"][NAME] == {"prior_posts": 5}
-    assert [o.def_path for o in stage.outs] == [paths.SCORES.as_posix()]
+    outs = [o.def_path for o in stage.outs]
+    assert outs == [paths.SCORES.as_posix(), paths.SCORES_METRICS.as_posix()]

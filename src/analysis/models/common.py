@@ -383,6 +383,30 @@ def h_index(counts: np.ndarray) -> int:
     return int(np.sum(c >= ranks))
 
 
+#: The clips of :func:`gamma_poisson`'s prior strength, in items: at the top the rates show no
+#: excess variance (the prior is everything), at the bottom it is barely there.
+PRIOR_ITEMS_MIN, PRIOR_ITEMS_MAX = 0.5, 1e6
+
+
+#: How :func:`gamma_poisson` fits, in the writeup's words.
+GAMMA_POISSON = "gamma-Poisson, method of moments over the accounts with an item's weight"
+
+
+def gamma_poisson_state(m: float, k: float) -> str:
+    """What a :func:`gamma_poisson` prior (mean ``m``, strength ``k`` items) came to, in words:
+    at a clip it means something else than a fitted strength."""
+    if m <= 0:
+        return "no responses before the date: prior mean 0"
+    if k >= PRIOR_ITEMS_MAX:
+        return (
+            "no variance between accounts beyond Poisson noise: the prior is as strong as its "
+            "clip, every rate is the community's"
+        )
+    if k <= PRIOR_ITEMS_MIN:
+        return "at its weakest clip: the accounts' own rates stand almost alone"
+    return f"fitted, {k:.3g} items of weight"
+
+
 def gamma_poisson(y: pl.Expr, e: pl.Expr, frame: pl.DataFrame) -> tuple[float, float]:
     """Method-of-moments prior (mean m, strength k in items) of per-item rates ``y/e``.
 
@@ -406,5 +430,5 @@ def gamma_poisson(y: pl.Expr, e: pl.Expr, frame: pl.DataFrame) -> tuple[float, f
     if m <= 0:
         return 0.0, 1.0
     excess = float(stats["var_rate"] or 0.0) - m * float(stats["inv_e_mean"] or 0.0)
-    k = m / excess if excess > 1e-12 else 1e6
-    return m, float(min(max(k, 0.5), 1e6))
+    k = m / excess if excess > 1e-12 else PRIOR_ITEMS_MAX
+    return m, float(min(max(k, PRIOR_ITEMS_MIN), PRIOR_ITEMS_MAX))

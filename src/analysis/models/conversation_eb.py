@@ -50,7 +50,7 @@ from pydantic import Field
 
 from analysis import schema
 from analysis.config import Frozen
-from analysis.models import common
+from analysis.models import common, fits
 from analysis.models import replier_weights as rw
 from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, model_params, own_params
@@ -259,6 +259,14 @@ def rates(
     )
     per = per.join(accounts, on="a").drop("a")
     m, k = common.gamma_poisson(pl.col("y_all"), pl.col("e_all"), per)
+    fits.note(
+        NAME,
+        as_of,
+        f"long-run prior: {common.GAMMA_POISSON} ({common.gamma_poisson_state(m, k)})",
+        per.height,
+        community_rate=m,
+        prior_items=k,
+    )
     k_own = own.own_prior_items
     long_run = (pl.col("y_all") + k * m) / (pl.col("e_all") + k)
     return (

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from analysis import schema
-from analysis.models import common
+from analysis.models import common, fits
 from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, NoParams, model_params
 
@@ -100,6 +100,17 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         return common.finish(empty, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
     m1, k1 = common.gamma_poisson(pl.col("y"), pl.col("e"), per)
     m2, k2 = common.gamma_poisson(pl.col("y2"), pl.col("e"), per)
+    fits.note(
+        NAME,
+        as_of,
+        f"{common.GAMMA_POISSON}; answered: {common.gamma_poisson_state(m1, k1)}; two-way: "
+        f"{common.gamma_poisson_state(m2, k2)}",
+        per.height,
+        answered_mean=m1,
+        answered_prior_items=k1,
+        two_way_mean=m2,
+        two_way_prior_items=k2,
+    )
     rate1 = (pl.col("y") + k1 * m1) / (pl.col("e") + k1)
     rate2 = (pl.col("y2") + k2 * m2) / (pl.col("e") + k2)
     per = per.with_columns(

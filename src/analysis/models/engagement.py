@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from analysis.models import common
+from analysis.models import common, fits
 from analysis.models.base import Model, Tables, percentile
 from analysis.models.params import ModelParams, NoParams, model_params
 
@@ -111,6 +111,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     e = agg["exposure"].to_numpy()
     mu, alpha, method = fit_prior(y, e)
     log.info("engagement: community rate %.3f per post, alpha %.3f (%s)", mu, alpha, method)
+    fits.note(
+        NAME, as_of, method, int((e > 0).sum()), community_rate=mu, overdispersion_alpha=alpha
+    )
     # Prior rate parameter b = 1/(alpha mu); alpha = 0 means no overdispersion is detectable,
     # a flat prior (b -> 0): the own rate stands alone.
     b = 1.0 / (alpha * mu) if alpha > 0 and mu > 0 else 0.0

@@ -48,6 +48,8 @@ class Inputs:
     params: dict[str, Any] = field(default_factory=dict)
     ingest: dict[str, Any] | None = None
     topics_metrics: dict[str, Any] | None = None
+    #: ``reports/metrics/scores.json``: what the models fitted in the score stage
+    scores_metrics: dict[str, Any] | None = None
     validity: ValidityResult | None = None
     compare: CompareResult | None = None
     divergence_result: DivergenceResult | None = None

@@ -79,11 +79,33 @@ def own_params_line(name: str, module: Any, params: ModelParams) -> str:
     return f"Params of this run (`models.scored.{name}`): {listed}."
 
 
+def fitted_line(fit: Mapping[str, Any] | None, k: int) -> str:
+    """The sentence naming what a model fitted from everyone's data in the score stage
+    (``scores.json``'s entry: :mod:`analysis.models.fits`), "" when it fitted nothing.
+
+    A fit over fewer than ``k`` accounts is a statistic of a small group: its values are not
+    printed, only that there was one."""
+    if not fit:
+        return ""
+    skip = {"as_of", "method", "n_accounts"}
+    n = int(fit.get("n_accounts") or 0)
+    when = f"at {fit['as_of']}" if fit.get("as_of") else "in this run"
+    if n < k:
+        return f"Fitted {when} over fewer than {k} accounts: its values are not published."
+    values = ", ".join(f"`{name}` = {v:.4g}" for name, v in fit.items() if name not in skip)
+    return f"Fitted {when} over {n:,} accounts ({fit.get('method', '')}): {values}."
+
+
 def model_docs(
-    names: Sequence[str], params: ModelParams | None = None
+    names: Sequence[str],
+    params: ModelParams | None = None,
+    fitted: Mapping[str, Mapping[str, Any]] | None = None,
+    k: int = 1,
 ) -> dict[str, tuple[str, str]]:
     """Each model's plain-language title and its module docstring (the definition and formulas),
-    followed, when ``params`` are given, by the values of its own params in this run."""
+    followed, when ``params`` are given, by the values of its own params in this run, and by
+    what it fitted from the run's data where ``fitted`` (``scores.json``'s models) holds it
+    (the values hidden below ``k`` accounts)."""
     from analysis.models import MODELS
 
     docs = {}
@@ -106,8 +128,12 @@ def model_docs(
                     *own,
                 ]
             )
-        line = own_params_line(name, module, params) if params is not None else ""
-        docs[name] = (getattr(module, "TITLE", name), doc.strip() + (f"\n\n{line}" if line else ""))
+        lines = [
+            own_params_line(name, module, params) if params is not None else "",
+            fitted_line((fitted or {}).get(name), k),
+        ]
+        text = "\n\n".join([doc.strip(), *(x for x in lines if x)])
+        docs[name] = (getattr(module, "TITLE", name), text)
     return docs
 
 

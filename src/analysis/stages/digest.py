@@ -18,7 +18,7 @@ from analysis import models as registry
 from analysis import ordering, paths
 from analysis.io import column_batches, read_json
 from analysis.models.base import Tables, skipped_post_columns
-from analysis.stages.score import load_tables
+from analysis.stages.tables import load_tables
 
 
 def removed_accounts_sha256(ingest_metrics: Path = paths.INGEST_METRICS) -> str | None:

@@ -140,6 +140,7 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
 
     inp.ingest = js(paths.INGEST_METRICS)
     inp.topics_metrics = js(paths.TOPICS_METRICS)
+    inp.scores_metrics = js(paths.SCORES_METRICS)
     inp.validity = typed(paths.VALIDITY, contracts.ValidityResult)
     inp.compare = typed(paths.COMPARE_RESULT, contracts.CompareResult)
     inp.divergence_result = typed(paths.DIVERGENCE_RESULT, contracts.DivergenceResult)
@@ -219,7 +220,10 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
             figures=fig_paths,
             figure_fallback=fallback,
             model_docs=methodology.model_docs(
-                [m for m in mp.models.names if m in MODELS], mp.models
+                [m for m in mp.models.names if m in MODELS],
+                mp.models,
+                (inp.scores_metrics or {}).get("models"),
+                mp.privacy.min_cell_k,
             ),
             lags=lags,
             reach_floor=b.get("reach_floor"),

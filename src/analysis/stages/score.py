@@ -10,6 +10,10 @@ One process for all models, not one stage per model: at 1M posts nine stages too
 (each paid Python's start-up, the imports, its own read of the tables and DVC's rewrite of
 ``dvc.lock``), one process 23 s for the very same files. Models are independent of each
 other: the same model writes the same file alone or beside the others.
+
+What a model fitted from everyone's data in its scoring (a community prior: ``engagement``,
+``conversation_eb``, ``conversation_rate``) is written to ``reports/metrics/scores.json``
+(:mod:`analysis.models.fits`), for the methodology to print beside the model's params.
 """
 
 from __future__ import annotations
@@ -29,45 +33,16 @@ import polars as pl
 
 from analysis import models as registry
 from analysis import paths
-from analysis.io import write_parquet
-from analysis.models import common
+from analysis.io import read_json, write_json, write_parquet
+from analysis.models import common, fits
 from analysis.models.base import READS_TOPICS_FLAG, Tables, skipped_post_columns
 from analysis.models.params import ModelParams, model_params
+from analysis.stages.tables import load_tables, read_post_topics
 
 log = logging.getLogger(__name__)
 
 #: Significant digits of the score files (far beyond any reported precision).
 SCORE_DIGITS = common.SCORE_DIGITS
-
-
-def load_tables(
-    interim: Path = paths.INTERIM,
-    topics: Path | None = paths.POST_TOPICS,
-    skip_post_columns: Sequence[str] = (),
-) -> Tables:
-    """The interim tables (plus post topics when the topics stage has written them and
-    ``topics`` is not None); the posts without the ``skip_post_columns`` (read from the file,
-    the others are never loaded)."""
-    frames = {}
-    for table, default in paths.INTERIM_TABLES.items():
-        path = interim / default.name
-        if not path.exists():
-            raise FileNotFoundError(f"{path} is missing: run `python -m analysis ingest` first")
-        columns = None
-        if table == "posts" and skip_post_columns:
-            columns = [c for c in pl.read_parquet_schema(path) if c not in skip_post_columns]
-        frames[table] = pl.read_parquet(path, columns=columns)
-    if topics is None:
-        return Tables(**frames)
-    return Tables(**frames, post_topics=read_post_topics(topics))
-
-
-def read_post_topics(path: Path = paths.POST_TOPICS) -> pl.DataFrame | None:
-    """The post topics, or None (with a note) where the topics stage has not written them."""
-    if path.exists():
-        return pl.read_parquet(path)
-    log.info("no %s: topic-sensitive models fall back to plain ones", path)
-    return None
 
 
 def score_one(tables: Tables, name: str, p: ModelParams, as_of: datetime) -> pl.DataFrame:
@@ -85,6 +60,35 @@ def write_scores(df: pl.DataFrame, name: str) -> None:
     write_parquet(
         df.with_columns(pl.col(pl.Float64).round_sig_figs(SCORE_DIGITS)), paths.score_file(name)
     )
+
+
+def fits_metrics(
+    record: fits.Record,
+    names: Sequence[str],
+    as_of: datetime,
+    scored: Sequence[str],
+    before: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """``scores.json``: each of ``names`` that fitted something at ``as_of``, with the date.
+
+    ``before`` (the file as it was) keeps the entries of models not scored this time but still
+    in ``scored`` (``resonance score MODEL`` re-scores one); a model no longer scored, or one
+    scored now without a fit, has none."""
+    kept = {
+        m: v
+        for m, v in ((before or {}).get("models") or {}).items()
+        if m in scored and m not in names
+    }
+    for name in names:
+        fit = record.at(name, as_of)
+        if fit is not None:
+            kept[name] = {
+                "as_of": as_of.isoformat(),
+                "method": fit.method,
+                "n_accounts": fit.n_accounts,
+                **fit.values,
+            }
+    return {"models": dict(sorted(kept.items()))}
 
 
 def stray_scores(names: Sequence[str], folder: Path = paths.SCORES) -> list[Path]:
@@ -116,6 +120,37 @@ def import_ahead(modules: Sequence[object]) -> threading.Thread | None:
     return thread
 
 
+def score_all(
+    tables: Tables,
+    names: Sequence[str],
+    modules: Sequence[object],
+    readers: Sequence[str],
+    p: ModelParams,
+    as_of: datetime,
+) -> None:
+    """Score each of ``names`` and write its file, in order.
+
+    The topics (two rows a post) are read at the first model that reads them and dropped
+    after the last; the texts, when one model reads them, are handed to that model alone
+    (dropping columns copies nothing). Each model sees what its own stage saw before."""
+    topics, read = None, False
+    for name, module in zip(names, modules, strict=True):
+        if name in readers and not read:
+            topics, read = read_post_topics(), True
+        own = skipped_post_columns([module])
+        handed = replace(
+            tables,
+            posts=tables.posts.drop(own, strict=False),
+            post_topics=topics if name in readers else None,
+        )
+        started = time.perf_counter()
+        write_scores(score_one(handed, name, p, as_of), name)
+        log.info("%s: scored in %.1f s", name, time.perf_counter() - started)
+        del handed
+        if readers and name == readers[-1]:
+            topics = None  # not held through the models after the last reader
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Score the models (every one of ``models.scored``, or those named) and write their files."""
     p = model_params(params)
@@ -137,25 +172,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     readers = [
         n for n, m in zip(names, modules, strict=True) if getattr(m, READS_TOPICS_FLAG, False)
     ]
-    # The topics (two rows a post) are read at the first model that reads them and dropped
-    # after the last; the texts, when one model reads them, are handed to that model alone
-    # (dropping columns copies nothing). Each model sees what its own stage saw before.
-    topics, read = None, False
-    for name, module in zip(names, modules, strict=True):
-        if name in readers and not read:
-            topics, read = read_post_topics(), True
-        own = skipped_post_columns([module])
-        handed = replace(
-            tables,
-            posts=tables.posts.drop(own, strict=False),
-            post_topics=topics if name in readers else None,
-        )
-        started = time.perf_counter()
-        write_scores(score_one(handed, name, p, as_of), name)
-        log.info("%s: scored in %.1f s", name, time.perf_counter() - started)
-        del handed
-        if readers and name == readers[-1]:
-            topics = None  # not held through the models after the last reader
+    with fits.recording() as record:
+        score_all(tables, names, modules, readers, p, as_of)
+    before = read_json(paths.SCORES_METRICS) if asked and paths.SCORES_METRICS.exists() else None
+    write_json(fits_metrics(record, names, as_of, p.names, before), paths.SCORES_METRICS)
     if not asked:
         for f in stray_scores(names):
             f.unlink()

@@ -1,0 +1,45 @@
+"""The interim tables as the models read them (the score stage, and validate's and compare's
+digests of them: :mod:`analysis.stages.digest`)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import polars as pl
+
+from analysis import paths
+from analysis.models.base import Tables
+
+log = logging.getLogger(__name__)
+
+
+def load_tables(
+    interim: Path = paths.INTERIM,
+    topics: Path | None = paths.POST_TOPICS,
+    skip_post_columns: Sequence[str] = (),
+) -> Tables:
+    """The interim tables (plus post topics when the topics stage has written them and
+    ``topics`` is not None); the posts without the ``skip_post_columns`` (read from the file,
+    the others are never loaded)."""
+    frames = {}
+    for table, default in paths.INTERIM_TABLES.items():
+        path = interim / default.name
+        if not path.exists():
+            raise FileNotFoundError(f"{path} is missing: run `python -m analysis ingest` first")
+        columns = None
+        if table == "posts" and skip_post_columns:
+            columns = [c for c in pl.read_parquet_schema(path) if c not in skip_post_columns]
+        frames[table] = pl.read_parquet(path, columns=columns)
+    if topics is None:
+        return Tables(**frames)
+    return Tables(**frames, post_topics=read_post_topics(topics))
+
+
+def read_post_topics(path: Path = paths.POST_TOPICS) -> pl.DataFrame | None:
+    """The post topics, or None (with a note) where the topics stage has not written them."""
+    if path.exists():
+        return pl.read_parquet(path)
+    log.info("no %s: topic-sensitive models fall back to plain ones", path)
+    return None
