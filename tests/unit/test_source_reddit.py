@@ -239,3 +239,26 @@ def test_non_utf8_raises_source_error(tmp_path: Path) -> None:
 def test_empty_folder_raises_source_error(tmp_path: Path) -> None:
     with pytest.raises(SourceError, match="no Pushshift files"):
         reddit.read(tmp_path)
+
+
+def test_automoderator_is_a_bot_not_a_participant(tmp_path: Path) -> None:
+    """AutoModerator's scheduled threads are rejected with a reason; people's comments below
+    them stay, detached and addressed to it (it was a participant credited with them)."""
+    bot = {**SUBMISSION, "id": "s2", "author": "AutoModerator", "title": "Casual Convo Fridays"}
+    bot_comment = {**COMMENTS[0], "id": "c8", "author": "AutoModerator", "body": "Rule 1"}
+    reply = {**COMMENTS[0], "id": "c9", "parent_id": "t3_s2", "link_id": "t3_s2"}
+    _zst(tmp_path / "RS_2019-10.zst", _ndjson([SUBMISSION, bot]))
+    _zst(tmp_path / "RC_2019-10.zst", _ndjson([*COMMENTS, bot_comment, reply]))
+    tables = reddit.read(tmp_path)
+    tables.check_reconciled()
+    assert "AutoModerator" not in tables.posts["account_id"].to_list()
+    assert "AutoModerator" not in tables.accounts["account_id"].to_list()
+    rej = dict(zip(tables.rejects["record_key"], tables.rejects["reason"], strict=True))
+    assert rej["t3_s2"] == rej["t1_c8"] == reddit.SYSTEM_REASON
+    assert "not ingested" in reddit.SYSTEM_REASON  # out of scope, not malformed
+    c9 = tables.posts.filter(pl.col("post_id") == "t1_c9").to_dicts()[0]
+    assert (c9["parent_post_id"], c9["root_post_id"]) == (None, None)
+    assert c9["reply_to_account_id"] == "AutoModerator"
+    # a comment below a deleted author's stays addressed to no one (Reddit does not say)
+    c4 = tables.posts.filter(pl.col("post_id") == "t1_c4").to_dicts()[0]
+    assert c4["reply_to_account_id"] is None

@@ -9,8 +9,8 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from analysis import schema
-from analysis.ingest import OUT_OF_SCOPE_MARKERS
+from analysis import privacy, schema
+from analysis.ingest import OUT_OF_SCOPE_MARKERS, reconcile
 from analysis.models import common
 from analysis.sources import read_source
 from analysis.sources.base import SourceError
@@ -418,3 +418,84 @@ def test_accounts_deleted_on_the_site_are_honoured_like_an_opt_out(tmp_path: Pat
             for k, v in c[table].items()
             if k in ("accepted", "rejected", "removed_privacy", "merged_nonparticipant")
         ), (table, c[table])
+
+
+def test_community_user_is_a_system_account_never_a_participant(tmp_path: Path) -> None:
+    """The Community user (-1) is a bot: its posts are rejected with a reason, the replies of
+    people below them stay (detached, addressed to it), votes on them are out of scope, and at
+    ingest it authors nothing, so it is never a participant (it was scored and ranked)."""
+    from analysis.config import IngestParams, PrivacyParams
+    from analysis.ingest import Source, ingest
+
+    at = 'CreationDate="2020-02-0{}T03:00:00.000" Score="1" CommentCount="0"'
+    posts = [
+        *POSTS,
+        # a site self-evaluation: the bot's question, its results answer, a person's answer
+        f'<row Id="20" PostTypeId="1" {at.format(1)} Title="Self-evaluation" Body="rate" '
+        'Tags="&lt;meta&gt;" OwnerUserId="-1" />',
+        f'<row Id="21" PostTypeId="2" ParentId="20" {at.format(2)} Body="results" '
+        'OwnerUserId="-1" />',
+        f'<row Id="22" PostTypeId="2" ParentId="20" {at.format(3)} Body="mine" OwnerUserId="10" />',
+    ]
+    comments = [
+        *COMMENTS,
+        '<row Id="3" PostId="20" Text="nice" CreationDate="2020-02-04T00:00:00.000" UserId="11" />',
+        '<row Id="4" PostId="22" Text="agree" CreationDate="2020-02-04T01:00:00.000" UserId="11" />',
+        '<row Id="5" PostId="22" Text="bump" CreationDate="2020-02-04T02:00:00.000" UserId="-1" />',
+    ]
+    day = 'CreationDate="2020-02-05T00:00:00.000"'
+    votes = [
+        *VOTES,
+        f'<row Id="6" PostId="20" VoteTypeId="2" {day} />',
+        f'<row Id="7" PostId="21" VoteTypeId="1" {day} />',  # the bot accepts its own results
+        f'<row Id="8" PostId="22" VoteTypeId="2" {day} />',
+    ]
+    t = read(dump(tmp_path, Posts=posts, Comments=comments, Votes=votes))
+    t.check_reconciled()
+    assert "-1" not in t.posts["account_id"].to_list()
+    rej = t.rejects.filter(pl.col("table") == "posts").select("record_key", "reason").rows()
+    system = "the site's system account, not a person (out of scope; not ingested)"
+    assert sorted(rej) == [
+        ("20", f"post of the Community user (Id -1), {system}"),
+        ("21", f"post of the Community user (Id -1), {system}"),
+        ("c5", f"comment of the Community user (Id -1), {system}"),
+    ]
+    assert sorted(reasons(t, "reactions")) == 2 * [
+        "vote on a post of the Community user, the system account (not ingested)"
+    ]
+    assert all(any(m in r for m in OUT_OF_SCOPE_MARKERS) for _, r in rej)
+    got = {r["post_id"]: r for r in t.posts.to_dicts()}
+    a, c3, c4 = got["22"], got["c3"], got["c4"]
+    # the person's answer and comment on the bot's posts stay, detached, addressed to it
+    assert (a["kind"], a["parent_post_id"], a["root_post_id"]) == ("answer", None, None)
+    assert a["reply_to_account_id"] == "-1" and a["labels"] == ["meta"]
+    assert (c3["parent_post_id"], c3["root_post_id"], c3["reply_to_account_id"]) == (
+        None,
+        None,
+        "-1",
+    )
+    assert c3["labels"] == ["meta"]
+    assert (c4["parent_post_id"], c4["root_post_id"], c4["reply_to_account_id"]) == (
+        "22",
+        "22",
+        None,
+    )
+    assert set(t.reactions["post_id"]) == {"1", "2", "22"}
+
+    key = b"unit-test-key-0123456789abcdef!!"
+    res = ingest(
+        [Source("meta", t)],
+        key,
+        set(),
+        IngestParams(),
+        PrivacyParams(),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    community = privacy.pseudonym(key, "meta", "account", "-1", privacy.ACCOUNT_PREFIX)
+    assert community not in res.accounts["account_id"].to_list()
+    assert community not in res.posts["account_id"].to_list()
+    # the person's answer and the comment on the bot's question reply to no participant
+    replies = res.posts.filter(pl.col("text").is_in(["mine", "nice"]))
+    assert replies["reply_to_account_id"].to_list() == 2 * [schema.NONPARTICIPANT_ID]
+    c = res.counts["meta"]
+    assert c["accounts"]["merged_nonparticipant"] >= 1 and not reconcile(c)

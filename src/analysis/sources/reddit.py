@@ -33,10 +33,16 @@ Rules for what Reddit took away:
 * Authors ``[deleted]`` (or null): the item cannot be attributed to anyone, so it is rejected
   with reason ``author deleted``. Measured on the development dumps: 893 of 3,666 comments in
   ``RC_2006-01``, 6,671 of 13,050 r/AskMen and 4,336 of 8,271 r/AskWomen submissions of Oct 2019.
+* ``AutoModerator`` is Reddit's moderation bot, run by each subreddit's moderators: not a
+  person. Its submissions (scheduled threads such as r/AskWomen's "Casual Convo Fridays") and
+  comments (rule reminders) are rejected with reason :data:`SYSTEM_REASON`; kept, it was a
+  participant credited with the comments people wrote in those threads (r/AskWomen, Oct 2019:
+  9 submissions, 409 comments reported, 141 points from others). Comments of people below its
+  items stay, detached and addressed to it, so at ingest it is a non-participant.
 * No dangling links: a parent or root that is not among the accepted posts (not in the dump,
   or rejected, e.g. by a deleted author) becomes null, and the root is nulled with the parent;
   ``kind`` stays ``comment``. Reddit does not tell whom such a comment answered, so
-  ``reply_to_account_id`` stays null.
+  ``reply_to_account_id`` stays null (but for a parent of ``AutoModerator``, above).
 
 Malformed records (bad JSON, missing id, unparsable time, out-of-range time, duplicate id) go
 to rejects with file and line. A truncated zstd stream or text that is not UTF-8 raises
@@ -75,6 +81,9 @@ MAX_WINDOW = 2**31  # Pushshift month files declare a 2 GiB window
 CHUNK_BYTES = 1 << 20
 REMOVED_BODIES = frozenset({"[removed]", "[deleted]"})
 DELETED_AUTHORS = frozenset({"[deleted]", "[removed]"})
+#: Accounts of Reddit's own machinery, not people (see the module docstring).
+SYSTEM_AUTHORS = frozenset({"AutoModerator"})
+SYSTEM_REASON = "Reddit's moderation bot (AutoModerator), not a person (out of scope; not ingested)"
 #: The label of a post on a user's profile. Reddit files those under a subreddit named
 #: ``u_<user name>``; kept as the label, it put the author's handle beside their pseudonym on
 #: every profile post (ingest drops a label only when it is a known name as a whole token).
@@ -234,6 +243,8 @@ def _record(obj: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
         return {"post_id": post_id}, "author deleted"
     if not isinstance(author, str) or not author.strip():
         return {"post_id": post_id}, "missing author"
+    if author in SYSTEM_AUTHORS:
+        return {"post_id": post_id, "account_id": author}, SYSTEM_REASON
     created = _time(obj.get("created_utc"))
     if created is None:
         return {"post_id": post_id}, "unparsable created_utc"
@@ -296,6 +307,7 @@ def read(path: Path) -> SourceTables:
     started = time.perf_counter()
     rejects = Rejects()
     posts: dict[str, dict[str, Any]] = {}
+    system: dict[str, str] = {}  # id of a rejected item of a system account -> that account
     n_read = 0
     for file in _files(path):
         for number, line in _lines(file):
@@ -313,6 +325,8 @@ def read(path: Path) -> SourceTables:
                 reason = "duplicate id"
             if reason is not None:
                 rejects.add("posts", file, number, row and row["post_id"], reason)
+                if reason == SYSTEM_REASON and row is not None:
+                    system[row["post_id"]] = row["account_id"]
                 continue
             assert row is not None
             posts[row["post_id"]] = {**row, **provenance(file, number)}
@@ -321,6 +335,8 @@ def read(path: Path) -> SourceTables:
         # Only links to accepted posts survive; the root goes with the parent.
         if row["kind"] == "comment":
             if row["parent_post_id"] not in posts:
+                # a reply to a system account's item: addressed to it (a non-participant)
+                row["reply_to_account_id"] = system.get(row["parent_post_id"])
                 row["parent_post_id"] = row["root_post_id"] = None
             elif row["root_post_id"] not in posts:
                 row["root_post_id"] = None

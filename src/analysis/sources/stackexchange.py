@@ -30,10 +30,17 @@ bicycles-meta, french-meta) behind them:
   tag wiki), 4/5 (tag wiki excerpt/body), 7 (site text, the wiki placeholders of election and
   help pages) and 8 (privilege wiki) are rejected with their type in the reason, as is any other
   PostTypeId (unknown to this adapter). Rejected: 165, 314, 22, 20 and 109 rows on beer,
-  quantumcomputing, bicycles-meta, french-meta and ai (none had a vote or a comment). The
-  Community user (-1), a bot, then authors nothing on beer, quantumcomputing and ai and so is a
-  non-participant at ingest; on the meta sites it still owns questions and answers (3 on
-  bicycles-meta, 7 + 6 on french-meta), kept: they are not wiki text.
+  quantumcomputing, bicycles-meta, french-meta and ai (none had a vote or a comment).
+* **The Community user** (Id -1: "Hi, I'm not really a person", a background process) is the
+  site's system account, not a participant. Besides wiki text it opens the moderator election
+  questions and the site self-evaluations and posts their results as answers (3 questions on
+  bicycles-meta, 7 questions + 6 answers on french-meta, none on the three other sites). Kept,
+  they made it a participant, scored and ranked on the votes for its announcements (17 and 48
+  votes). Its posts and comments are rejected (out of scope), as are the votes on them; the
+  posts of people below them are kept (2 answers and 2 comments on french-meta), detached (no
+  parent, no root, their thread's labels) and addressed to it, so at ingest it authors nothing,
+  is a non-participant and every reference to it (replies, the bounties it starts) goes to the
+  placeholder. An accept of a person's answer to its question stays anonymous.
 * **Labels** are the thread's tags: questions carry their own, answers and comments inherit
   their question's (ground truth for topic attribution at thread level).
 * **Votes** of types 2, 3, 1, 5, 8, 9 are reactions (upvote, downvote, accept, favourite,
@@ -110,18 +117,18 @@ def read(path: Path) -> SourceTables:
     # The dump has no followers, reposts or likes; votes are anonymous except favourites and
     # bounties. Absent optional files are added below.
     missing = ["follower_count", "n_reposts", "n_likes"]
-    posts, post_rej, deleted, post_ids = read_posts(files["Posts"])
+    posts, post_rej, deleted, post_ids, system = read_posts(files["Posts"])
     n_posts, all_post_ids = post_ids.len(), post_ids.drop_nulls()
     if files["Comments"] is not None:
         comments, com_rej, com_deleted, n_comments = read_comments(
-            files["Comments"], posts, all_post_ids
+            files["Comments"], posts, all_post_ids, system
         )
         deleted = pl.concat([deleted, com_deleted])
     else:
         comments, com_rej, n_comments = schema.empty("posts"), None, 0
         missing.append("comments")
     if files["Votes"] is not None:
-        reactions, vote_rej, n_votes = read_votes(files["Votes"], posts, all_post_ids)
+        reactions, vote_rej, n_votes = read_votes(files["Votes"], posts, all_post_ids, system)
     else:
         reactions, vote_rej, n_votes = schema.empty("reactions"), None, 0
         missing.append("reactions")

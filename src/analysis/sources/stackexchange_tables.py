@@ -24,6 +24,17 @@ PLATFORM = "stackexchange"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S%.f"
 DELETED_PREFIX = "deleted:"
 COMMENT_PREFIX = "c"
+#: ``Users.Id`` of the Community user, the background process every Stack Exchange site has
+#: ("Hi, I'm not really a person"): it owns the election and site self-evaluation questions it
+#: opens, the answers it posts with their results, and most wiki text. Not a person: its posts
+#: are rejected (out of scope), and the replies of people below them are kept, detached and
+#: addressed to it, so that at ingest it authors nothing and is a non-participant.
+SYSTEM_ACCOUNT_ID = "-1"
+#: Reject reason of a post of :data:`SYSTEM_ACCOUNT_ID` ("not ingested": out of scope).
+SYSTEM_POST = (
+    "post of the Community user (Id -1), the site's system account, not a person "
+    "(out of scope; not ingested)"
+)
 
 #: PostTypeIds that are authored posts. 6, a moderator nomination, is the candidate's own
 #: statement, which others comment on: a post like any other.
@@ -146,8 +157,17 @@ def _owner(id_col: str, name_col: str) -> pl.Expr:
 # --------------------------------------------------------------------------- tables
 
 
-def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series]:
-    """Posts.xml -> (posts, rejects, display names of deleted owners, every Id in the file)."""
+def read_posts(
+    path: Path,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl.Series, pl.DataFrame]:
+    """Posts.xml -> (posts, rejects, display names of deleted owners, every Id in the file,
+    the system account's rejected posts).
+
+    The last frame (``post_id``, ``labels``) holds the posts rejected as the Community user's
+    (:data:`SYSTEM_POST`): answers below one are kept, detached (no parent, no root) and
+    addressed to that account, with the labels of their thread; :func:`read_comments` and
+    :func:`read_votes` treat comments and votes on them the same way.
+    """
     fields = (
         "Id",
         "PostTypeId",
@@ -185,6 +205,7 @@ def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl
             ~ptype.is_in(list(POST_KINDS)),
             pl.format("unknown PostTypeId {}: not a question, answer or nomination", ptype),
         ),
+        (pl.col("OwnerUserId").str.strip_chars() == SYSTEM_ACCOUNT_ID, SYSTEM_POST),
         (
             pl.col("OwnerUserId").is_null() & pl.col("OwnerDisplayName").is_null(),
             "post has no owner (no OwnerUserId and no OwnerDisplayName)",
@@ -192,12 +213,27 @@ def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl
         ((pl.col("PostTypeId") == "2") & pl.col("ParentId").is_null(), "answer has no ParentId"),
     ]
     accepted, rejects = _split(df, "posts", path, "Id", _first_reason(*checks))
+    tags = (
+        pl.col("Tags")
+        .str.replace_all("><", "|", literal=True)
+        .str.strip_chars("<>|")
+        .str.split("|")
+    )  # "<a><b>" or "|a|b|"
+    own_labels = pl.when(pl.col("Tags").is_not_null()).then(tags).alias("_own_labels")
+    system_lines = rejects.filter(pl.col("reason") == SYSTEM_POST)["source_line"]
+    system = df.filter(pl.col("_line").is_in(system_lines.implode())).select(
+        pl.col("Id").alias("post_id"), "ParentId", own_labels
+    )
+    system_ids = system["post_id"].implode()
     # Drop answers whose question is absent or rejected, until no parent dangles (one round on
-    # real dumps, where parents are always questions).
+    # real dumps, where parents are always questions). A question of the system account is
+    # not a dangling parent: its answers are detached below.
     all_ids = raw["Id"].drop_nulls()
     while True:
-        parent_ok = pl.col("ParentId").is_null() | pl.col("ParentId").is_in(
-            accepted["Id"].implode()
+        parent_ok = (
+            pl.col("ParentId").is_null()
+            | pl.col("ParentId").is_in(accepted["Id"].implode())
+            | pl.col("ParentId").is_in(system_ids)
         )
         reason = _first_reason(
             (
@@ -210,20 +246,17 @@ def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl
         rejects = pl.concat([rejects, more])
         if more.height == 0:
             break
-    tags = (
-        pl.col("Tags")
-        .str.replace_all("><", "|", literal=True)
-        .str.strip_chars("<>|")
-        .str.split("|")
-    )  # "<a><b>" or "|a|b|"
+    to_system = pl.col("ParentId").is_in(system_ids)
     posts = accepted.with_columns(
         pl.col("Id").alias("post_id"),
         pl.lit(PLATFORM).alias("platform"),
         *_provenance(path),
         _owner("OwnerUserId", "OwnerDisplayName").alias("account_id"),
         ptype.replace_strict(POST_KINDS).alias("kind"),
-        pl.col("ParentId").alias("parent_post_id"),
-        pl.col("ParentId").alias("root_post_id"),
+        # an answer to the system account's question: detached, addressed to that account
+        pl.when(~to_system).then(pl.col("ParentId")).alias("parent_post_id"),
+        pl.when(~to_system).then(pl.col("ParentId")).alias("root_post_id"),
+        pl.when(to_system).then(pl.lit(SYSTEM_ACCOUNT_ID)).alias("reply_to_account_id"),
         pl.col("_CreationDate").alias("created_at"),
         pl.when(pl.col("Title").is_not_null())
         .then(pl.col("Title") + "\n\n" + pl.col("Body").fill_null(""))
@@ -232,26 +265,34 @@ def read_posts(path: Path) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, pl
         pl.col("_ViewCount").alias("n_views"),
         pl.col("_Score").alias("score"),
         pl.col("_CommentCount").alias("n_comments_reported"),
-        pl.when(pl.col("Tags").is_not_null()).then(tags).alias("_own_labels"),
+        own_labels,
     )
-    thread = posts.select(
-        pl.col("post_id").alias("parent_post_id"), pl.col("_own_labels").alias("_parent_labels")
-    )
-    posts = posts.join(thread, on="parent_post_id", how="left", maintain_order="left").with_columns(
+    # the thread's labels: the question's, the system account's questions included
+    thread = pl.concat(
+        [posts.select("post_id", "_own_labels"), system.select("post_id", "_own_labels")]
+    ).rename({"post_id": "ParentId", "_own_labels": "_parent_labels"})
+    posts = posts.join(thread, on="ParentId", how="left", maintain_order="left").with_columns(
         pl.coalesce("_parent_labels", "_own_labels").alias("labels")
     )
+    system = system.join(thread, on="ParentId", how="left", maintain_order="left").select(
+        "post_id", pl.coalesce("_parent_labels", "_own_labels").alias("labels")
+    )
     deleted = posts.filter(pl.col("OwnerUserId").is_null()).select(pl.col("OwnerDisplayName"))
-    return schema.conform(posts, "posts"), rejects, deleted, raw["Id"]
+    return schema.conform(posts, "posts"), rejects, deleted, raw["Id"], system
 
 
 def read_comments(
-    path: Path, posts: pl.DataFrame, all_post_ids: pl.Series
+    path: Path, posts: pl.DataFrame, all_post_ids: pl.Series, system: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, int]:
-    """Comments.xml -> (comments as posts, rejects, display names of deleted authors, rows read)."""
+    """Comments.xml -> (comments as posts, rejects, display names of deleted authors, rows read).
+
+    ``system``: the system account's rejected posts (:func:`read_posts`); a comment on one is
+    kept, detached and addressed to that account.
+    """
     fields = ("Id", "PostId", "Score", "Text", "CreationDate", "UserId", "UserDisplayName")
     raw = read_rows(path, "comments", fields)
     df = _parsed(raw, ("Score",))
-    known = posts["post_id"].implode()
+    known = pl.concat([posts["post_id"], system["post_id"]]).implode()
     checks = [
         *_basic("Id"),
         (pl.col("PostId").is_null(), "comment has no PostId"),
@@ -259,6 +300,10 @@ def read_comments(
         (
             pl.col("UserId").is_null() & pl.col("UserDisplayName").is_null(),
             "comment has no author (no UserId and no UserDisplayName)",
+        ),
+        (
+            pl.col("UserId").str.strip_chars() == SYSTEM_ACCOUNT_ID,
+            SYSTEM_POST.replace("post of", "comment of"),
         ),
         (
             ~pl.col("PostId").is_in(all_post_ids.implode()),
@@ -271,10 +316,20 @@ def read_comments(
     ]
     df = df.with_columns((pl.lit(COMMENT_PREFIX) + pl.col("Id")).alias("_key"))
     accepted, rejects = _split(df, "posts", path, "_key", _first_reason(*checks))
-    thread = posts.select(
-        pl.col("post_id").alias("PostId"),
-        pl.coalesce("root_post_id", "post_id").alias("root_post_id"),
-        "labels",
+    to_system = pl.col("PostId").is_in(system["post_id"].implode())
+    thread = pl.concat(
+        [
+            posts.select(
+                pl.col("post_id").alias("PostId"),
+                pl.coalesce("root_post_id", "post_id").alias("root_post_id"),
+                "labels",
+            ),
+            system.select(
+                pl.col("post_id").alias("PostId"),
+                pl.lit(None, pl.String).alias("root_post_id"),
+                "labels",
+            ),
+        ]
     )
     comments = accepted.join(thread, on="PostId", how="left", maintain_order="left").with_columns(
         pl.col("_key").alias("post_id"),
@@ -282,7 +337,9 @@ def read_comments(
         *_provenance(path),
         _owner("UserId", "UserDisplayName").alias("account_id"),
         pl.lit("comment").alias("kind"),
-        pl.col("PostId").alias("parent_post_id"),
+        # a comment on the system account's post: detached, addressed to that account
+        pl.when(~to_system).then(pl.col("PostId")).alias("parent_post_id"),
+        pl.when(to_system).then(pl.lit(SYSTEM_ACCOUNT_ID)).alias("reply_to_account_id"),
         pl.col("_CreationDate").alias("created_at"),
         pl.col("Text").alias("text"),
         pl.col("_Score").alias("score"),
@@ -294,9 +351,13 @@ def read_comments(
 
 
 def read_votes(
-    path: Path, posts: pl.DataFrame, all_post_ids: pl.Series
+    path: Path, posts: pl.DataFrame, all_post_ids: pl.Series, system: pl.DataFrame
 ) -> tuple[pl.DataFrame, pl.DataFrame, int]:
-    """Votes.xml -> (reactions, rejects (moderation votes included), rows read)."""
+    """Votes.xml -> (reactions, rejects (moderation votes included), rows read).
+
+    ``system``: the system account's rejected posts (:func:`read_posts`): votes on them are
+    rejected as out of scope (a vote for a bot's post is nobody's reaction to a person).
+    """
     raw = read_rows(path, "votes", ("Id", "PostId", "VoteTypeId", "CreationDate", "UserId"))
     df = _parsed(raw, ("VoteTypeId",)).with_columns(
         pl.col("VoteTypeId")
@@ -323,6 +384,10 @@ def read_votes(
             ~pl.col("PostId").is_in(all_post_ids.implode()),
             # Reasons never carry the raw id: record_key does, and ingest pseudonymises it.
             pl.lit("vote on a post that is not in Posts.xml (deleted post)"),
+        ),
+        (
+            pl.col("PostId").is_in(system["post_id"].implode()),
+            pl.lit("vote on a post of the Community user, the system account (not ingested)"),
         ),
         (
             ~pl.col("PostId").is_in(posts["post_id"].implode()),
