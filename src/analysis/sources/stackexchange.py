@@ -58,6 +58,13 @@ bicycles-meta, french-meta) behind them:
 * ``FavoriteCount`` is not copied into ``n_likes``: a favourite is a bookmark, and the dump
   has favourites as reactions (vote type 5). ``n_likes`` and ``n_reposts`` stay null.
 * Comment ids share numbers with post ids, so comments get the post id ``c<Id>``.
+* **@-replies.** A comment is addressed to the owner of the post it is under, unless it
+  @-mentions a user SE would notify instead: one who commented on the same post earlier (SE's
+  rule: the name without spaces, case-insensitive, a prefix of at least three characters; one
+  user per comment, the first mention that matches; of several such commenters the latest).
+  Before, every comment credited the post's owner, so an owner answering a commenter ("@Bob
+  thanks") was a self-reply and Bob got nothing
+  (:func:`~analysis.sources.stackexchange_tables.comment_addressees`).
 * Dates in the dump are naive ISO strings in UTC. A vote's date is its day only (00:00:00):
   it is stamped at the last microsecond of that UTC day, the first instant the vote is surely
   cast, so a vote never counts at a scoring date before it was cast (at 00:00, one cast in the
@@ -82,6 +89,7 @@ from analysis import schema
 from analysis.sources.base import SourceError, SourceTables
 from analysis.sources.stackexchange_tables import (
     PLATFORM,
+    comment_addressees,
     read_accounts,
     read_comments,
     read_posts,
@@ -135,6 +143,22 @@ def read(path: Path) -> SourceTables:
     accounts, acc_rej, n_accounts, acc_flags = read_accounts(
         files["Users"], deleted["OwnerDisplayName"]
     )
+    # an @-reply to an earlier commenter addresses that commenter, not the post's owner
+    addressed = comment_addressees(comments, posts, accounts)
+    comments = (
+        comments.join(
+            addressed.rename({"reply_to_account_id": "_to"}),
+            on="post_id",
+            how="left",
+            maintain_order="left",
+        )
+        .select(
+            pl.exclude("_to", "reply_to_account_id"),
+            pl.coalesce("_to", "reply_to_account_id").alias("reply_to_account_id"),
+        )
+        .select(comments.columns)
+    )
+    log.info("%s: %d comments @-reply to an earlier commenter", folder.name, addressed.height)
     rejects = pl.concat(
         [
             schema.conform(r, "rejects")

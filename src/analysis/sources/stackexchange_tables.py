@@ -498,3 +498,96 @@ def read_accounts(
         pl.col("Id").alias("account_id"), pl.col("DisplayName").alias("display_name")
     )
     return accounts, rejects, raw.height + pseudo.height, rejected
+
+
+#: An @-mention in a comment: "@" at the start or after a space or an opening bracket (not the
+#: "@" of an e-mail address), then the name as typed (SE names lose their spaces in a mention).
+_AT_MENTION = r"(?:^|[\s(\[])@[^\s@,:;!?()\[\]]+"
+#: SE matches a mention on its first three characters at least.
+AT_MIN_CHARS = 3
+
+
+def _mention_key(name: pl.Expr) -> pl.Expr:
+    """A display name or a typed mention as SE compares them: lower case, no spaces."""
+    return name.str.to_lowercase().str.replace_all(r"\s+", "")
+
+
+def comment_addressees(
+    comments: pl.DataFrame, posts: pl.DataFrame, accounts: pl.DataFrame
+) -> pl.DataFrame:
+    """The account each @-reply comment addresses where it is not the post's owner:
+    ``post_id``, ``reply_to_account_id`` (raw ids; only the comments that have one).
+
+    A comment is addressed to the owner of the post it is under, unless it @-mentions someone
+    else SE would notify: a user who commented on the same post earlier. SE's rule, as its
+    help states it: the mention is the name without spaces, case-insensitive, and matches a
+    name it is a prefix of, from the third character; one user is notified per comment, the
+    first mention that matches. A mention matching the owner is the owner's (the default); of
+    several earlier commenters who match, the latest (then the later comment id). The post's
+    editors, whom SE notifies too, are not in the files this adapter reads: a mention of an
+    editor who never commented stays the owner's. Raw ids and names, before pseudonyms: the
+    same comments match under any key.
+    """
+    schema_out = {"post_id": pl.String, "reply_to_account_id": pl.String}
+    if comments.is_empty():
+        return pl.DataFrame(schema=schema_out)
+    key = accounts.select("account_id", _key=_mention_key(pl.col("display_name"))).filter(
+        pl.col("_key").str.len_chars() >= AT_MIN_CHARS
+    )
+    mentions = (
+        comments.filter(pl.col("parent_post_id").is_not_null() & pl.col("text").is_not_null())
+        .select(
+            "post_id",
+            "parent_post_id",
+            "account_id",
+            "created_at",
+            _at=pl.col("text").str.extract_all(_AT_MENTION),
+        )
+        .filter(pl.col("_at").list.len() > 0)
+        .with_columns(_pos=pl.int_ranges(pl.col("_at").list.len()))
+        .explode("_at", "_pos")
+        .with_columns(
+            _at=_mention_key(
+                pl.col("_at").str.replace(r"^[\s(\[]?@", "").str.strip_chars_end(".'\"-")
+            )
+        )
+        .filter(pl.col("_at").str.len_chars() >= AT_MIN_CHARS)
+    )
+    if mentions.is_empty():
+        return pl.DataFrame(schema=schema_out)
+    owners = posts.select(
+        pl.col("post_id").alias("parent_post_id"),
+        pl.col("account_id").alias("_cand"),
+        pl.lit(None, schema.UTC_TIME).alias("_cand_at"),
+        pl.lit(None, pl.String).alias("_cand_id"),
+    )
+    earlier = comments.filter(pl.col("parent_post_id").is_not_null()).select(
+        "parent_post_id",
+        pl.col("account_id").alias("_cand"),
+        pl.col("created_at").alias("_cand_at"),
+        pl.col("post_id").alias("_cand_id"),
+    )
+    cands = pl.concat([owners, earlier]).join(
+        key.rename({"account_id": "_cand"}), on="_cand", how="inner"
+    )
+    matched = (
+        mentions.join(cands, on="parent_post_id", how="inner")
+        .filter(
+            pl.col("_key").str.starts_with(pl.col("_at"))
+            & (pl.col("_cand") != pl.col("account_id"))
+            # the owner at any time; a commenter only before this comment
+            & (pl.col("_cand_at").is_null() | (pl.col("_cand_at") < pl.col("created_at")))
+        )
+        .with_columns(_is_owner=pl.col("_cand_at").is_null())
+    )
+    first = matched.filter(pl.col("_pos") == pl.col("_pos").min().over("post_id"))
+    chosen = first.sort(
+        ["post_id", "_is_owner", "_cand_at", "_cand_id"],
+        descending=[False, True, True, True],
+        nulls_last=True,
+    ).unique("post_id", keep="first", maintain_order=True)
+    return (
+        chosen.filter(~pl.col("_is_owner"))
+        .select("post_id", pl.col("_cand").alias("reply_to_account_id"))
+        .sort("post_id")
+    )
