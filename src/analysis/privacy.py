@@ -188,6 +188,19 @@ HTML_MENTION = re.compile(
     r"<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", re.I | re.S
 )
 HTML_TAG = re.compile(r"<[^>]{0,2000}>")
+# Inline elements render no break: "<b>Ali</b>ce" reads "Alice", and Mastodon cuts a link's
+# text into spans ("<span>https://www.</span><span>example.com/alice-</span><span>quenby/
+# </span>"). Made spaces like the other tags, they split the word (no name rule saw "Ali ce
+# Quenby") and the URL (its tail was left after "[url]"). They go without a space, before the
+# other tags become spaces: a block tag (<p>, <br>, <li>, <td>...) still separates, as it does
+# on the page. The name is followed by \b: "<b>" is not "<br>", "<s>" not "<section>", "<u>"
+# not "<ul>". Linear: a tag ends at its first ">".
+INLINE_TAGS = (
+    "a|abbr|b|bdi|bdo|big|cite|code|del|dfn|em|font|i|ins|kbd|mark|s|samp|small|span|strike"
+    "|strong|sub|sup|tt|u|var|wbr"
+)
+INLINE_TAG = rf"</?(?:{INLINE_TAGS})\b[^<>]{{0,2000}}>"
+INLINE_JOIN = re.compile(INLINE_TAG, re.I)
 # "<at>", "<dot>", "<@>" and "<.>" are no HTML but an e-mail's obfuscated "@" and dots
 # ("alice<at>example<dot>com"): written as their bracketed forms before the tags go (which
 # turned them into spaces, "alice example com", that no e-mail rule could see), so that
@@ -380,6 +393,7 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     t = unicodedata.normalize("NFKC", strip_invisible(text))
     t = HTML_MENTION.sub("[handle]", t)
     t = ANGLE_AT_DOT.sub(r"(\1)", t)
+    t = INLINE_JOIN.sub("", t)
     t = HTML_TAG.sub(" ", t)
     if "&" in t:
         t = decode_char_refs(t)
