@@ -271,7 +271,10 @@ URL_TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
 DEFANGED_DOT = r"(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})"
 URL_SCHEME = rf"(?:(?:https?|ftp|hxxps?|fxp)(?:://|\[:\]//|\[://\])|www(?:\.|{DEFANGED_DOT}))"
 #: a URL's run after its scheme (a bracketed dot first: "[" alone is a character of the run)
-URL_RUN = rf"(?:{DEFANGED_DOT}|[^\s<>\"')\]])"
+#: a handle or e-mail in a URL's path ("https://indieweb.social/@ann@writing.exchange/1106...")
+#: is taken first (FEDI_HANDLE, EMAIL): its placeholder is part of the URL, whose run stopped
+#: at its "]" and left the rest ("[url]]/1106...", a status id) in the text
+URL_RUN = rf"(?:{DEFANGED_DOT}|\[(?:handle|email)\]|[^\s<>\"')\]])"
 #: a bare host with a bracketed dot (the Rust copy: the same text, no run possessive)
 DEFANGED_HOST = (
     rf"(?:[a-z0-9-]+\.){{0,8}}[a-z0-9-]+{DEFANGED_DOT}(?:[a-z0-9-]+(?:\.|{DEFANGED_DOT})){{0,8}}"

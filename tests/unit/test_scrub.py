@@ -526,6 +526,19 @@ def test_markup_splitting_a_name_mid_word_does_not_hide_it_in_either_route() -> 
     _check([toot], names)
 
 
+def test_a_handle_in_a_urls_path_leaves_nothing_of_the_url_in_either_route() -> None:
+    """A fediverse handle or an e-mail inside a link is taken first; the URL's run stopped at
+    its placeholder's "]" and left the path after it (a status id) in the text."""
+    texts = [
+        "see https://indieweb.social/@ann@writing.exchange/110692591099684364 ok",
+        "mail https://x.org/to/bob@example.com/inbox ok, https://a.b/[x]y",
+    ]
+    assert privacy.scrub_text(texts[0]) == "see [url] ok"
+    assert privacy.scrub_text(texts[1]).startswith("mail [url] ok")
+    _check(texts, None)
+    _check(texts, NAMES)
+
+
 def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:
     """ "twitter:alice_smith", "IG: alice.smith", "@ edwin_x" are handles in both engines; the
     words after a platform's name or a spaced "@" that are no handle are kept by both."""
