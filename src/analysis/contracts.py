@@ -63,8 +63,10 @@ class TopicFit(Contract):
     :class:`analysis.topics_clustering.Assigner`): the posts the fit saw and, when the stage is
     frozen on a schedule (``dvc freeze topic_fit``), the posts written since. Holds no
     pseudonym and no post text: centroids (float32 values), keywords, counts and the time of
-    the latest post fitted, so a key rotation leaves it valid. ``topics`` refuses a fit of
-    other vectors (:attr:`vectors`: another model, revision, route or token limit).
+    the latest post fitted, so ``topics`` assigns the posts of a rotated key by it. ``topics``
+    refuses a fit of other vectors (:attr:`vectors`: another model, revision, route or token
+    limit); the report refuses one computed before ingest removed an account
+    (:attr:`removed_accounts_sha256`, keyed: a key rotation changes it too).
     """
 
     method: str
@@ -93,6 +95,12 @@ class TopicFit(Contract):
     n_sample_outliers_assigned: int
     stability_mean_pairwise_ari: float | None
     topic_diversity: float | None
+    #: ingest's digest of the removed accounts (``removed_accounts_sha256`` of
+    #: ``reports/metrics/ingest.json``) when the fit ran; ``topics`` passes it on to
+    #: ``reports/metrics/topics.json`` and the report refuses a fit whose digest is not the
+    #: current one: its keywords (published) may rest on the posts of an account erased,
+    #: flagged a minor or opted out since (a frozen ``topic_fit``)
+    removed_accounts_sha256: str | None = None
 
 
 # ---------------------------------------------------------------- validate

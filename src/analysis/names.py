@@ -219,6 +219,19 @@ NAME_TOKEN = re.compile(f"\\w[\\w{MARKS}]*", re.U)
 _NAME_TOKEN_SPLIT = re.compile(f"(\\w[\\w{MARKS}]*)", re.U)
 
 
+#: a separator that joins two runs of word characters into one word as a reader sees it:
+#: Markdown emphasis inside a word ("**Ali**ce" renders "Alice", "Mari~~sol~~") or a hyphen at a
+#: line break ("Mari-\nsol", hard-wrapped text). The redactor also compares a text's words
+#: joined across these (:meth:`NameRedactor._spans`), beside its tokens as written ("**Ali**ce"
+#: holds the handle "ali" too); the text itself is not rewritten, since "well-\nknown" keeps
+#: its hyphen and "a*b" its star.
+JOINER = re.compile(r"[*~`]+|-[ \t]*(?:\r\n?|\n)[ \t]*")
+#: a text in which :data:`JOINER` may join two tokens (the vectorised route's test too, in Rust
+#: syntax: it leaves such texts to the Python route)
+JOINED_WORD = f"[\\w{MARKS}](?:[*~`]+|-[ \\t]*(?:\\r\\n?|\\n)[ \\t]*)\\w"
+_JOINED_WORD = re.compile(JOINED_WORD)
+
+
 def _unmarked(value: str) -> str:
     """``value`` without generic combining marks (:data:`MARKS`)."""
     return value if value.isascii() else _MARK.sub("", value)
@@ -341,11 +354,40 @@ class NameRedactor:
         return bool(self.by_first)
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
-        """(start, end) of every known name in ``text`` (a skeleton text), left to right."""
+        """(start, end) of every known name in ``text`` (a skeleton text), left to right: in
+        its tokens as written and in its words joined across a :data:`JOINER` (overlapping
+        spans of the two merged into one)."""
         found = list(NAME_TOKEN.finditer(text))
         # tokens as compared (without generic marks), and where each is in the text
         words = [_unmarked(m.group(0)) for m in found] if not text.isascii() else None
         toks = [m.group(0) for m in found] if words is None else words
+        starts = [m.start() for m in found]
+        ends = [m.end() for m in found]
+        out = self._match(text, toks, starts, ends)
+        if not _JOINED_WORD.search(text):
+            return out
+        jt, js, je = [toks[0]], [starts[0]], [ends[0]]
+        for t, a, b in zip(toks[1:], starts[1:], ends[1:], strict=True):
+            if JOINER.fullmatch(text, je[-1], a):
+                jt[-1] += t
+                je[-1] = b
+            else:
+                jt.append(t)
+                js.append(a)
+                je.append(b)
+        merged: list[tuple[int, int]] = []
+        for a, b in sorted(out + self._match(text, jt, js, je)):
+            if merged and a < merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(b, merged[-1][1]))
+            else:
+                merged.append((a, b))
+        return merged
+
+    def _match(
+        self, text: str, toks: list[str], starts: list[int], ends: list[int]
+    ) -> list[tuple[int, int]]:
+        """(start, end) of every known name among the tokens ``toks`` of ``text`` (each from
+        ``starts[i]`` to ``ends[i]``), left to right, the longest at each token."""
         out: list[tuple[int, int]] = []
         i = 0
         while i < len(toks):
@@ -359,17 +401,13 @@ class NameRedactor:
                     t = toks[i + j]
                     if (t if case_sensitive else t.casefold()) != key[j]:
                         break
-                    if (
-                        j
-                        and _separator(text[found[i + j - 1].end() : found[i + j].start()])
-                        != seps[j - 1]
-                    ):
+                    if j and _separator(text[ends[i + j - 1] : starts[i + j]]) != seps[j - 1]:
                         break
                 else:
                     width = k
                     break  # longest first
             if width:
-                out.append((found[i].start(), found[i + width - 1].end()))
+                out.append((starts[i], ends[i + width - 1]))
                 i += width
             else:
                 i += 1

@@ -188,6 +188,19 @@ HTML_MENTION = re.compile(
     r"<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", re.I | re.S
 )
 HTML_TAG = re.compile(r"<[^>]{0,2000}>")
+# Inline elements render no break: "<b>Ali</b>ce" reads "Alice", and Mastodon cuts a link's
+# text into spans ("<span>https://www.</span><span>example.com/alice-</span><span>quenby/
+# </span>"). Made spaces like the other tags, they split the word (no name rule saw "Ali ce
+# Quenby") and the URL (its tail was left after "[url]"). They go without a space, before the
+# other tags become spaces: a block tag (<p>, <br>, <li>, <td>...) still separates, as it does
+# on the page. The name is followed by \b: "<b>" is not "<br>", "<s>" not "<section>", "<u>"
+# not "<ul>". Linear: a tag ends at its first ">".
+INLINE_TAGS = (
+    "a|abbr|b|bdi|bdo|big|cite|code|del|dfn|em|font|i|ins|kbd|mark|s|samp|small|span|strike"
+    "|strong|sub|sup|tt|u|var|wbr"
+)
+INLINE_TAG = rf"</?(?:{INLINE_TAGS})\b[^<>]{{0,2000}}>"
+INLINE_JOIN = re.compile(INLINE_TAG, re.I)
 # "<at>", "<dot>", "<@>" and "<.>" are no HTML but an e-mail's obfuscated "@" and dots
 # ("alice<at>example<dot>com"): written as their bracketed forms before the tags go (which
 # turned them into spaces, "alice example com", that no e-mail rule could see), so that
@@ -258,7 +271,10 @@ URL_TLDS = "com|org|net|io|co|de|fr|uk|edu|gov|me|ly|gl|be|social|app|dev|info"
 DEFANGED_DOT = r"(?:\[\.\]|\(\.\)|\{\.\}|\[dot\]|\(dot\)|\{dot\})"
 URL_SCHEME = rf"(?:(?:https?|ftp|hxxps?|fxp)(?:://|\[:\]//|\[://\])|www(?:\.|{DEFANGED_DOT}))"
 #: a URL's run after its scheme (a bracketed dot first: "[" alone is a character of the run)
-URL_RUN = rf"(?:{DEFANGED_DOT}|[^\s<>\"')\]])"
+#: a handle or e-mail in a URL's path ("https://indieweb.social/@ann@writing.exchange/1106...")
+#: is taken first (FEDI_HANDLE, EMAIL): its placeholder is part of the URL, whose run stopped
+#: at its "]" and left the rest ("[url]]/1106...", a status id) in the text
+URL_RUN = rf"(?:{DEFANGED_DOT}|\[(?:handle|email)\]|[^\s<>\"')\]])"
 #: a bare host with a bracketed dot (the Rust copy: the same text, no run possessive)
 DEFANGED_HOST = (
     rf"(?:[a-z0-9-]+\.){{0,8}}[a-z0-9-]+{DEFANGED_DOT}(?:[a-z0-9-]+(?:\.|{DEFANGED_DOT})){{0,8}}"
@@ -380,6 +396,7 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     t = unicodedata.normalize("NFKC", strip_invisible(text))
     t = HTML_MENTION.sub("[handle]", t)
     t = ANGLE_AT_DOT.sub(r"(\1)", t)
+    t = INLINE_JOIN.sub("", t)
     t = HTML_TAG.sub(" ", t)
     if "&" in t:
         t = decode_char_refs(t)

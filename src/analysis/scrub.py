@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 
 from analysis import privacy
-from analysis.names import INVISIBLE_RS
+from analysis.names import INVISIBLE_RS, JOINED_WORD
 from analysis.scrub_names import confusable_map, vector_names
 from analysis.scrub_patterns import (
     REDDIT_USER,
@@ -108,11 +108,15 @@ def _scrub_slice(texts: pl.Series, names: privacy.NameRedactor | None) -> pl.Ser
         needs_python(pl.col("raw"), pl.col("norm"))
     )
     out = patterns_series(norm)
+    slow = slow.to_series()
     vn = vector_names(names)
     if vn is not None:
+        # words joined across Markdown emphasis or a hyphenated line break are compared by
+        # the Python route alone (names.JOINER; a few texts in a thousand)
+        slow = slow | out.str.contains(JOINED_WORD).fill_null(False)
         out = vn.redact(out)
     out = out.str.strip_chars().alias(texts.name)
-    return _fallback(texts, slow.to_series(), out, lambda t: privacy.scrub_text(t, names), "scrub")
+    return _fallback(texts, slow, out, lambda t: privacy.scrub_text(t, names), "scrub")
 
 
 def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series:
@@ -123,11 +127,10 @@ def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series
         normalised(pl.col("raw")).alias("norm"),
         needs_python(pl.col("raw"), normalised(pl.col("raw"))).alias("slow"),
     )
+    slow = norm["slow"] | norm["norm"].str.contains(JOINED_WORD).fill_null(False)
     user = norm["norm"].str.contains(REDDIT_USER).fill_null(False)
     fast = user if vn is None else user | vn.contains(norm["norm"]).fill_null(False)
-    return _fallback(
-        values, norm["slow"], fast.alias(values.name), lambda v: names.mentions(v), "labels"
-    )
+    return _fallback(values, slow, fast.alias(values.name), lambda v: names.mentions(v), "labels")
 
 
 def scrub_expr(col: str, names: privacy.NameRedactor | None = None) -> pl.Expr:

@@ -28,6 +28,7 @@ from analysis.privacy import (
     COMMON_CHAR_REFS,
     DEFANGED_DOT,
     DEFANGED_HOST,
+    INLINE_TAG,
     OBFUSCATED_EMAIL_BODY,
     PHONE_DASHES,
     PHONE_OTHER_SEPS,
@@ -81,6 +82,7 @@ _STEPS: tuple[tuple[str, str], ...] = (
     # identical syntax and semantics
     (r"(?is)<a\b[^<>]{0,1000}?\b(?:mention|u-url)\b[^<>]{0,1000}>.{0,1000}?</a>", "[handle]"),
     (ANGLE_AT_DOT.pattern, "(${1})"),
+    (rf"(?i){INLINE_TAG}", ""),
     (r"<[^>]{0,2000}>", " "),
     # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
     (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
@@ -127,25 +129,25 @@ _STEPS: tuple[tuple[str, str], ...] = (
 #: (first step, last step + 1, test): a text the test does not match is left unchanged by
 #: those steps (each test is implied by every match of its steps), so they run on fewer rows
 _GATES: tuple[tuple[int, int, str], ...] = (
-    (0, 3, "<"),
-    (3, 5, "@"),
+    (0, 4, "<"),
+    (4, 6, "@"),
     # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
-    (5, 6, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
+    (6, 7, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     # every URL holds "://", "[:]", "www." or a dot before a TLD, or a bracketed dot
-    (6, 7, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}|\.[a-z]{{2,24}}/"),
-    (7, 8, "u[/_]|/user/"),
-    (8, 9, "@"),
-    (9, 10, rf"(?i)(?:{PLATFORMS})[ \t]*:"),
-    (10, 11, "@ "),
-    (11, 13, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
-    (13, 18, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
-    (18, 19, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
+    (7, 8, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}|\.[a-z]{{2,24}}/"),
+    (8, 9, "u[/_]|/user/"),
+    (9, 10, "@"),
+    (10, 11, rf"(?i)(?:{PLATFORMS})[ \t]*:"),
+    (11, 12, "@ "),
+    (12, 14, rf"\d{{3}}[{_OTHER}]\d{{3}}"),
+    (14, 19, rf"\d(?:{_SEP}{{0,3}}\d){{6}}"),
+    (19, 20, r"[ \t\x{A0}]{2,}|[\t\x{A0}]"),
 )
 
 
 #: the steps of the markup (mentions, bracketed "at"/"dot", tags): character references are
 #: decoded after them
-_TAG_STEPS = 3
+_TAG_STEPS = 4
 _COMMON_REFS = "|".join(COMMON_CHAR_REFS)
 
 

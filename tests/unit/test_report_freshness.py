@@ -266,3 +266,51 @@ def test_the_analyst_page_says_the_topics_are_of_an_earlier_fit(
         assert ("Topics of an earlier fit" in page) == shown
     assert "the 40 posts written after its latest post" in page
     assert "dvc unfreeze topic_fit &amp;&amp; dvc repro" in page
+
+
+def test_a_frozen_topic_fit_computed_before_a_minor_was_removed_stops_the_report(
+    tmp_path: Path, params: dict, monkeypatch
+) -> None:
+    """``dvc freeze topic_fit``, then a new dump flags an author a minor (or an erasure, an
+    opt-out): the fit's keywords (published, each used by ``privacy.min_cell_k`` authors) may
+    rest on that author's posts, and the topics stage assigns by the fit without reading a
+    text. The fit records ingest's digest of the removed accounts, ``topics`` carries it to
+    ``topics.json`` and the report refuses a digest that is not the current one."""
+    from analysis import contracts, paths
+    from analysis.contracts import TopicFit
+    from analysis.io import write_json
+    from analysis.stages import topic_fit as fit_stage
+    from analysis.stages.topics import compute
+    from analysis.topics import TopicsParams
+    from tests.unit.test_vectors import _small_world
+
+    posts, emb, accounts, reactions = _small_world(tmp_path)
+    posts.write_parquet(tmp_path / "posts.parquet")
+    monkeypatch.setattr(paths, "POSTS", tmp_path / "posts.parquet")
+    monkeypatch.setattr(paths, "EMBEDDINGS", emb)
+    monkeypatch.setattr(paths, "TOPIC_MODEL", tmp_path / "topic_model.json")
+    monkeypatch.setattr(paths, "INGEST_METRICS", tmp_path / "reports/metrics/ingest.json")
+    _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "a" * 64})
+    topics = {"n_topics": 3, "fit_max_posts": 100, "n_stability_seeds": 2}
+    fit_stage.run({"topics": topics, "privacy": {"min_cell_k": 3}}, None)  # type: ignore[arg-type]
+    fit = contracts.load(TopicFit, paths.TOPIC_MODEL)
+    assert fit.removed_accounts_sha256 == "a" * 64 and any(fit.keywords)
+
+    def topics_stage() -> None:  # the metrics the topics stage writes with the frozen fit
+        out = compute(posts, emb, accounts, reactions, TopicsParams(**topics), fit)
+        write_json(out["metrics"], tmp_path / "reports/metrics/topics.json")
+
+    topics_stage()
+    stage.write_report(tmp_path, params)  # the same removals: rendered
+    assert (tmp_path / "reports/methodology.md").exists()
+
+    for f in (tmp_path / "reports").rglob("*.md"):
+        f.unlink()
+    # ingest re-ran on a dump that flags one more author a minor; topic_fit stayed frozen
+    _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "b" * 64})
+    topics_stage()
+    with pytest.raises(stage.StaleOutputError) as err:
+        stage.write_report(tmp_path, params)
+    assert "stage topic_fit" in str(err.value)
+    assert "dvc unfreeze topic_fit && dvc repro" in str(err.value)
+    assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written

@@ -107,6 +107,18 @@ PIECES = [
     "<dot>",
     "(dot)",
     "(@)",
+    # markup inside a word: inline tags, Markdown emphasis, a hyphen at a line break
+    "<b>",
+    "</I>",
+    "<span class=x>",
+    "<br>",
+    "*",
+    "**",
+    "~",
+    "`",
+    "-\n",
+    "Ket",
+    "tleworth",
     " . ",
     "[at]",
     "www.",
@@ -476,6 +488,55 @@ def test_markdown_emphasis_does_not_hide_a_name_in_either_route() -> None:
     ]
     assert privacy.scrub_text(texts[0], names) == "thanks **[user] and ~~[user], *[user]*, `[user]"
     _check(texts, names)
+
+
+def test_markup_splitting_a_name_mid_word_does_not_hide_it_in_either_route() -> None:
+    """An inline tag ("<b>Ali</b>ce": the page reads "Alice"; Mastodon and canonical bodies
+    reach the scrubber as HTML) became a space, Markdown emphasis inside a word ("**Ali**ce") and a
+    hyphen at a line break ("Mari-\nsol", hard-wrapped Usenet) split the word in two tokens:
+    the name was kept. A block tag still separates, and the text is not rewritten where no
+    name is ("well-\nknown", "a*b" stay as written)."""
+    names = privacy.NameRedactor(["Alice Quenby", "Marisol Quenby", "ali", "Gabriel Ibanez"])
+    cases = {
+        "<b>Ali</b>ce Quenby said": "[user] said",
+        "Ali<SPAN class='x'>ce</SPAN> Quenby said": "[user] said",
+        "<p>Ali<i>c</i><b>e</b> Quenby</p>": "[user]",
+        "**Ali**ce Quenby said": "**[user] said",
+        "Mari~~sol~~ Quenby said": "[user] said",
+        "Mari-\nsol Quenby said": "[user] said",
+        "Mari- \r\n sol Quenby said": "[user] said",
+        "-- \nGabriel Iban~ez": "-- \n[user]",
+        # the handle "ali" as written is still found, beside the joined word
+        "**Ali**ce said": "**[user]**ce said",
+        # a block tag separates on the page too; no name is made of ordinary words
+        "Mari<br>sol Quenby": "Mari sol Quenby",
+        "a well-\nknown a*b, f~o`o and well<b>known</b>": "a well-\nknown a*b, f~o`o and wellknown",
+    }
+    for text, want in cases.items():
+        assert privacy.scrub_text(text, names) == want, text
+    _check(list(cases), names)
+    # Mastodon's links: the URL in three spans, "https://" and its tail ("quenby-interview/")
+    # were left beside "[url]"
+    toot = (
+        '<a href="https://x.org/p"><span class="invisible">https://</span><span class='
+        '"ellipsis">www.example.com/2024/alice-</span><span class="invisible">quenby-interview'
+        "/</span></a> read it"
+    )
+    assert privacy.scrub_text(toot, names) == "[url] read it"
+    _check([toot], names)
+
+
+def test_a_handle_in_a_urls_path_leaves_nothing_of_the_url_in_either_route() -> None:
+    """A fediverse handle or an e-mail inside a link is taken first; the URL's run stopped at
+    its placeholder's "]" and left the path after it (a status id) in the text."""
+    texts = [
+        "see https://indieweb.social/@ann@writing.exchange/110692591099684364 ok",
+        "mail https://x.org/to/bob@example.com/inbox ok, https://a.b/[x]y",
+    ]
+    assert privacy.scrub_text(texts[0]) == "see [url] ok"
+    assert privacy.scrub_text(texts[1]).startswith("mail [url] ok")
+    _check(texts, None)
+    _check(texts, NAMES)
 
 
 def test_handles_after_a_platform_name_or_a_spaced_at_agree() -> None:

@@ -81,10 +81,11 @@ def check_named_accounts(root: Path) -> None:
 
 
 def check_removed_accounts(inp: frames.Inputs) -> None:
-    """Refuse evaluation results computed with accounts ingest has removed since.
+    """Refuse evaluation results and a topic fit computed with accounts ingest has removed since.
 
-    ``validate`` and ``compare`` record ingest's digest of the removed accounts; a frozen one
-    keeps it while ingest re-runs. When it differs from the current digest, an account was
+    ``validate``, ``compare`` and ``topic_fit`` record ingest's digest of the removed accounts
+    (the fit's reaches ``reports/metrics/topics.json`` through ``topics``); a frozen one keeps
+    it while ingest re-runs. When it differs from the current digest, an account was
     erased, flagged a minor or opted out after the evaluation ran: its data is in those
     numbers (and in outputs that need not name it, so :func:`check_named_accounts` and the
     audit cannot see it). Nothing is written then; a result without a digest (written before
@@ -103,6 +104,17 @@ def check_removed_accounts(inp: frames.Inputs) -> None:
                 "dvc repro`, then `dvc gc --workspace --force` to drop the old copies from "
                 "DVC's cache."
             )
+    fit = (inp.topics_metrics or {}).get("fit") or {}
+    then = fit.get("removed_accounts_sha256")
+    if then is not None and then != now:
+        raise StaleOutputError(
+            f"The topic fit (stage topic_fit) that {paths.TOPICS_METRICS} and the topic tables "
+            "carry was fitted before ingest removed account(s) it holds (an erasure, a minor or "
+            "an opt-out since it ran, or a rotated key: the digest is keyed): the published "
+            "topic keywords may rest on their posts. "
+            "Nothing was written. Run `dvc unfreeze topic_fit && dvc repro` to refit, then "
+            "`dvc gc --workspace --force` to drop the old copies from DVC's cache."
+        )
 
 
 def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:

@@ -1,7 +1,8 @@
 """Stage ``topic_fit``: cluster the posts' embeddings into topics, the fit ``topics`` assigns by.
 
 Reads ``data/interim/posts.parquet`` (ids and times; the texts and their authors batch by
-batch, for the keywords) and ``data/processed/embeddings/``; writes
+batch, for the keywords), ``data/processed/embeddings/`` and ``reports/metrics/ingest.json``
+(the removed accounts' digest, recorded in the fit); writes
 ``data/processed/topic_model.json`` (:class:`analysis.contracts.TopicFit`: centroids, keywords
 and the fit's figures; no pseudonym, no post). A keyword is a word that at least
 ``privacy.min_cell_k`` distinct authors use in the topic (``topics_keywords``): the keywords
@@ -11,7 +12,9 @@ This is the costly half of the topics: the choice of k, the seeded fits of the s
 and a pass over every vector (at 1M posts ~70 of the former stage's 95 s). Refit on a schedule
 by freezing it (``dvc freeze topic_fit``): ``topics`` then gives every new post its topic by
 the fitted rule, ids and keywords unchanged, and the report says how many posts the fit has
-not seen. Unfrozen, ``dvc repro`` refits whenever the posts or their vectors change.
+not seen. Unfrozen, ``dvc repro`` refits whenever the posts or their vectors change. The fit
+records ingest's digest of the removed accounts: when an account is erased, flagged a minor or
+opts out after a frozen fit, the report refuses to publish its keywords until it is refitted.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from analysis import contracts, paths, vectors
 from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
-from analysis.io import table_batches
+from analysis.io import read_json, table_batches
 from analysis.topics import TopicsParams, post_vectors, topic_fit
 from analysis.topics_clustering import OUTLIER, cluster_with_stability
 from analysis.topics_keywords import MIN_AUTHORS, ctfidf_keywords_batches
@@ -137,6 +140,14 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
     space = vector_space(section(params, "embed", EmbedParams), posts.height)
     model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS), space, k)
+    # the accounts removed when the fit ran: a frozen fit's keywords hold their authors' words,
+    # so the report checks that ingest has removed no one since (stages.report)
+    removed = (
+        read_json(paths.INGEST_METRICS).get("removed_accounts_sha256")
+        if paths.INGEST_METRICS.exists()
+        else None
+    )
+    model = model.model_copy(update={"removed_accounts_sha256": removed})
     contracts.write(model, paths.TOPIC_MODEL)
     log.info(
         "topic_fit: %d posts through %s -> %d topics (%s), stability %.3f, diversity %.2f",

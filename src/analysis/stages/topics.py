@@ -164,6 +164,9 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
         "fitted_through": fit.fitted_through,
         "n_sample_outliers": fit.n_sample_outliers,
         "n_sample_outliers_assigned": fit.n_sample_outliers_assigned,
+        # the report compares it with ingest's current one (a frozen fit, an account removed
+        # since: its keywords may rest on that account's posts)
+        "removed_accounts_sha256": fit.removed_accounts_sha256,
     }
 
 
