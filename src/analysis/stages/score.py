@@ -1,6 +1,8 @@
 """Stage ``score``: ``python -m analysis score [MODEL ...]``.
 
-Reads the interim tables once (and the post topics for a model that reads them), runs every
+Reads the interim tables once (and the post topics for a model that reads them: the run's,
+or, where ``models.as_of`` precedes the topic fit's latest post, topics refitted from the
+embeddings on the posts before it, :func:`analysis.stages.scoring_topics.post_topics_at`), runs every
 model of ``models.scored`` (or only the ``MODEL`` s named) at ``models.as_of`` and writes one
 score file per model (``analysis.paths.score_file``). Scoring every model rebuilds the folder:
 a file of a model ``models.scored`` no longer names is deleted, so no stale score (nor the
@@ -33,6 +35,7 @@ from analysis.io import write_parquet
 from analysis.models import common
 from analysis.models.base import READS_TOPICS_FLAG, Tables, skipped_post_columns
 from analysis.models.params import ModelParams, model_params
+from analysis.stages.scoring_topics import post_topics_at, read_post_topics
 
 log = logging.getLogger(__name__)
 
@@ -60,14 +63,6 @@ def load_tables(
     if topics is None:
         return Tables(**frames)
     return Tables(**frames, post_topics=read_post_topics(topics))
-
-
-def read_post_topics(path: Path = paths.POST_TOPICS) -> pl.DataFrame | None:
-    """The post topics, or None (with a note) where the topics stage has not written them."""
-    if path.exists():
-        return pl.read_parquet(path)
-    log.info("no %s: topic-sensitive models fall back to plain ones", path)
-    return None
 
 
 def score_one(tables: Tables, name: str, p: ModelParams, as_of: datetime) -> pl.DataFrame:
@@ -143,7 +138,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     topics, read = None, False
     for name, module in zip(names, modules, strict=True):
         if name in readers and not read:
-            topics, read = read_post_topics(), True
+            topics, read = post_topics_at(params, tables.posts, as_of), True
         own = skipped_post_columns([module])
         handed = replace(
             tables,
