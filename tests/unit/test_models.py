@@ -492,7 +492,7 @@ def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, sm
     )
     write_parquet(pl.DataFrame({"account_id": ["acct_old"]}), paths.score_file("dropped"))
     loads, handed, events = [], {}, []
-    real_load, real_score, real_topics = stage.load_tables, stage.score_one, stage.read_post_topics
+    real_load, real_score, real_topics = stage.load_tables, stage.score_one, stage.post_topics_at
 
     def load(*args, **kwargs):
         loads.append(kwargs)
@@ -508,7 +508,7 @@ def test_the_score_stage_scores_every_model_in_one_run(monkeypatch, tmp_path, sm
         return real_score(t, name, p, as_of)
 
     monkeypatch.setattr(stage, "load_tables", load)
-    monkeypatch.setattr(stage, "read_post_topics", read_topics)
+    monkeypatch.setattr(stage, "post_topics_at", read_topics)
     monkeypatch.setattr(stage, "score_one", score)
     assert stage.run({}, argparse.Namespace(models=[])) == 0
     assert len(loads) == 1 and loads[0]["topics"] is None

@@ -35,7 +35,9 @@ SCORE_COLUMNS: dict[str, pl.DataType] = {
     "account_id": pl.String(),
     "model": pl.String(),
     "score": pl.Float64(),  # the raw score, in the model's own units
-    "score_pct": pl.Float64(),  # 0-100 percentile among scored participants
+    # 0-100 percentile among the participants present at as_of (common.present_at); null for
+    # an account that joined after as_of (only at a models.as_of before the dump's end)
+    "score_pct": pl.Float64(),
     "score_se": pl.Float64(),  # uncertainty (standard error) where the model has one, else null
     "n_obs": pl.Int64(),  # observations behind the score (posts, replies, edges...)
 }

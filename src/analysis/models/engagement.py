@@ -29,7 +29,7 @@ import numpy as np
 import polars as pl
 
 from analysis.models import common, fits
-from analysis.models.base import Model, Tables, percentile
+from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, NoParams, model_params
 
 log = logging.getLogger(__name__)
@@ -146,7 +146,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         median_reactions_per_post=pl.when(no_posts)
         .then(None)
         .otherwise(pl.col("median_reactions_per_post")),
-    ).with_columns(score_pct=percentile(pl.col("score")))
+    ).pipe(common.rank_again)
 
 
 if TYPE_CHECKING:  # a type checker verifies this module against the model protocol

@@ -33,7 +33,7 @@ from pydantic import Field
 from analysis import schema
 from analysis.config import Frozen
 from analysis.models import common
-from analysis.models.base import Model, Tables, percentile
+from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, model_params, own_params
 
 NAME = "klout_like"
@@ -148,7 +148,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # active account that drew nothing, score 1, ties with them instead of ranking above them)
     return out.with_columns(
         c_base=pl.lit(1.0), score=pl.when(pl.col("n_obs") == 0).then(1.0).otherwise(pl.col("score"))
-    ).with_columns(score_pct=percentile(pl.col("score")))
+    ).pipe(common.rank_again)
 
 
 if TYPE_CHECKING:  # a type checker verifies this module against the model protocol

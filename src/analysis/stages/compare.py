@@ -1,7 +1,9 @@
 """Stage ``compare``: ``python -m analysis compare``.
 
 Reads ``data/interim/{accounts,posts,reactions}.parquet`` (the posts' texts as their digest:
-``stages.digest``) and ``data/processed/post_topics.parquet``,
+``stages.digest``) and the post topics a score at ``as_of`` may read
+(``stages.scoring_topics.post_topics_at``: ``data/processed/post_topics.parquet``, or topics refitted
+from ``data/processed/embeddings`` where ``topic_model.json`` says the fit saw later posts),
 every ``data/processed/scores/<model>.parquet``, ``data/processed/validity.json`` (validity) and,
 on the demo, the planted roles. Writes ``data/processed/counterfactual_changes.parquet``
 (every re-scored account of every counterfactual test),
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from dataclasses import replace
 from typing import Any
 
 import polars as pl
@@ -32,8 +35,10 @@ from analysis.compute import ComputeParams, open_engine
 from analysis.config import DemoParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
+from analysis.models.base import READS_TOPICS_FLAG
 from analysis.models.params import model_params
 from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
+from analysis.stages.scoring_topics import post_topics_at
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +104,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     mp = model_params(params)
     names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
     # the texts stay in the file: their digest orders posts and accounts (the adversaries' too)
-    tables = load_digest_tables(names)
+    tables = load_digest_tables(names, topics=None)
     as_of = common.resolve_as_of(mp, tables.posts)
+    if any(getattr(registry.MODELS[n], READS_TOPICS_FLAG, False) for n in names):
+        # the topics a score at as_of may read, as the score stage hands them
+        tables = replace(tables, post_topics=post_topics_at(params, tables.posts, as_of))
     scores = {}
     for name in names:
         path = paths.score_file(name)

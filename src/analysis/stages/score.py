@@ -1,6 +1,8 @@
 """Stage ``score``: ``python -m analysis score [MODEL ...]``.
 
-Reads the interim tables once (and the post topics for a model that reads them), runs every
+Reads the interim tables once (and the post topics for a model that reads them: the run's,
+or, where ``models.as_of`` precedes the topic fit's latest post, topics refitted from the
+embeddings on the posts before it, :func:`analysis.stages.scoring_topics.post_topics_at`), runs every
 model of ``models.scored`` (or only the ``MODEL`` s named) at ``models.as_of`` and writes one
 score file per model (``analysis.paths.score_file``). Scoring every model rebuilds the folder:
 a file of a model ``models.scored`` no longer names is deleted, so no stale score (nor the
@@ -37,7 +39,8 @@ from analysis.io import read_json, write_json, write_parquet
 from analysis.models import common, fits
 from analysis.models.base import READS_TOPICS_FLAG, Tables, skipped_post_columns
 from analysis.models.params import ModelParams, model_params
-from analysis.stages.tables import load_tables, read_post_topics
+from analysis.stages.scoring_topics import post_topics_at
+from analysis.stages.tables import load_tables
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +124,7 @@ def import_ahead(modules: Sequence[object]) -> threading.Thread | None:
 
 
 def score_all(
+    params: dict[str, Any],
     tables: Tables,
     names: Sequence[str],
     modules: Sequence[object],
@@ -136,7 +140,7 @@ def score_all(
     topics, read = None, False
     for name, module in zip(names, modules, strict=True):
         if name in readers and not read:
-            topics, read = read_post_topics(), True
+            topics, read = post_topics_at(params, tables.posts, as_of), True
         own = skipped_post_columns([module])
         handed = replace(
             tables,
@@ -173,7 +177,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         n for n, m in zip(names, modules, strict=True) if getattr(m, READS_TOPICS_FLAG, False)
     ]
     with fits.recording() as record:
-        score_all(tables, names, modules, readers, p, as_of)
+        score_all(params, tables, names, modules, readers, p, as_of)
     before = read_json(paths.SCORES_METRICS) if asked and paths.SCORES_METRICS.exists() else None
     write_json(fits_metrics(record, names, as_of, p.names, before), paths.SCORES_METRICS)
     if not asked:
