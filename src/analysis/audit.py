@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 import polars as pl
@@ -83,11 +84,52 @@ class Hit:
                 f"{self.file} [{self.where}]: pseudonym {self.value!r} of no current account "
                 "(another key, or erased or gone from the dumps)"
             )
+        if self.kind == FINE_TIME:
+            return (
+                f"{self.file} [{self.where}]: time {self.value!r} finer than "
+                "privacy.time_resolution in a published output"
+            )
         return f"{self.file} [{self.where}]: raw {self.kind} {self.value!r}"
 
 
 #: The kind of a hit that is a pseudonym of no current account (see the module's docstring).
 STALE = "stale_pseudonym"
+#: The kind of a hit that is a time finer than ``privacy.time_resolution`` in a published output.
+FINE_TIME = "fine_time"
+#: What is published (``privacy.time_resolution`` applies there: params.yaml says so): the
+#: public tables and their README, the writeup, the metrics kept in git. The analyst page
+#: (``reports/index.html``) stays with the analyst and is not checked.
+PUBLISHED = (
+    "reports/public",
+    "reports/methodology.md",
+    "reports/methodology.html",
+    "reports/metrics",
+)
+#: a date with a time of day, as the outputs write one (ISO with "T" or a space)
+TIME_OF_DAY = re.compile(r"\b\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?")
+
+
+def fine_times(root: Path, resolution: str) -> list[Hit]:
+    """Times in the published outputs finer than ``resolution`` (a polars duration, "1h"): a
+    scoring date at the last post's second dates that post. Each file's first five."""
+    hits: list[Hit] = []
+    for path in output_files(root, PUBLISHED):
+        if path.suffix.lower() in BINARY or path.suffix == ".parquet":
+            continue
+        text = path.read_text(encoding="utf-8", errors="replace")
+        found = [
+            (text.count("\n", 0, m.start()) + 1, m.group()) for m in TIME_OF_DAY.finditer(text)
+        ]
+        if not found:
+            continue
+        times = pl.Series([datetime.fromisoformat(t) for _, t in found], dtype=pl.Datetime("us"))
+        coarse = times.dt.truncate(resolution)
+        fine = [(line, t) for (line, t), a, b in zip(found, times, coarse, strict=True) if a != b]
+        rel = str(path.relative_to(root))
+        hits += [Hit(rel, f"line {line}", FINE_TIME, t) for line, t in fine[:5]]
+    return hits
+
+
 #: An account pseudonym as ingest writes it (``privacy.ACCOUNT_PREFIX`` and 16 hex digits),
 #: matched on its own: the audit does not import the pseudonymiser's code (a test checks the
 #: two agree).
@@ -236,11 +278,13 @@ BINARY = {".png", ".jpg", ".jpeg", ".gif", ".webp", ".pdf", ".npy", ".pt", ".onn
 
 
 def output_files(root: Path, dirs: Iterable[str] = SCANNED_DIRS) -> list[Path]:
-    """Every output file under the scanned folders."""
+    """Every output file under the scanned folders (or the file itself, where one is named)."""
     files: list[Path] = []
     for d in dirs:
         base = root / d
-        if base.exists():
+        if base.is_file():
+            files.append(base)
+        elif base.exists():
             files += sorted(
                 p
                 for p in base.rglob("*")

@@ -367,3 +367,28 @@ def test_a_multi_word_name_our_own_prose_writes_as_a_phrase_is_not_a_leak(tmp_pa
         "At the fixed point, rank flows.\nthanks nell trent\n"
     )
     assert [h.value.casefold() for h in audit(tmp_path, ident)[0]] == ["nell trent"]
+
+
+def test_the_audit_fails_a_published_time_finer_than_the_resolution(tmp_path: Path) -> None:
+    """params.yaml: "times in reports/public, the writeup and metrics are truncated to
+    privacy.time_resolution"; nothing checked it, and the scoring date (the last post + 1 s)
+    reached a metrics file and the writeup at the second, dating the last post."""
+    from analysis.audit import FINE_TIME, fine_times
+
+    (tmp_path / "reports/metrics").mkdir(parents=True)
+    (tmp_path / "reports/public").mkdir(parents=True)
+    (tmp_path / "reports/metrics/scores.json").write_text(
+        '{"a": "2026-06-30T08:00:00+00:00",\n "b": "2026-06-30T08:25:33+00:00"}'
+    )
+    (tmp_path / "reports/methodology.md").write_text(
+        "Period: 2026-06-30 08:00 to 2026-07-01 09:30.\n"
+    )
+    (tmp_path / "reports/public/README.md").write_text("as of 2026-06-30\n")  # a date alone
+    (tmp_path / "reports/index.html").write_text("2026-06-30 08:25:33")  # the analyst's page
+    hits = fine_times(tmp_path, "1h")
+    assert [(h.file, h.where, h.kind, h.value) for h in hits] == [
+        ("reports/methodology.md", "line 1", FINE_TIME, "2026-07-01 09:30"),
+        ("reports/metrics/scores.json", "line 2", FINE_TIME, "2026-06-30T08:25:33"),
+    ]
+    assert len(fine_times(tmp_path, "1d")) == 4  # every time of day under a day's resolution
+    assert [h.value for h in fine_times(tmp_path, "1m")] == ["2026-06-30T08:25:33"]

@@ -87,13 +87,12 @@ def fitted_line(fit: Mapping[str, Any] | None, k: int) -> str:
     printed, only that there was one."""
     if not fit:
         return ""
-    skip = {"as_of", "method", "n_accounts"}
+    skip = {"method", "n_accounts"}
     n = int(fit.get("n_accounts") or 0)
-    when = f"at {fit['as_of']}" if fit.get("as_of") else "in this run"
     if n < k:
-        return f"Fitted {when} over fewer than {k} accounts: its values are not published."
+        return f"Fitted at `as_of` over fewer than {k} accounts: its values are not published."
     values = ", ".join(f"`{name}` = {v:.4g}" for name, v in fit.items() if name not in skip)
-    return f"Fitted {when} over {n:,} accounts ({fit.get('method', '')}): {values}."
+    return f"Fitted at `as_of` over {n:,} accounts ({fit.get('method', '')}): {values}."
 
 
 def model_docs(

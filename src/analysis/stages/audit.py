@@ -1,5 +1,6 @@
-"""``resonance audit``: exit non-zero when any output holds a raw identifier of the input, or a
-pseudonym of no current account."""
+"""``resonance audit``: exit non-zero when any output holds a raw identifier of the input, a
+pseudonym of no current account, or a published output a time finer than
+``privacy.time_resolution``."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import logging
 import sys
 from typing import Any
 
-from analysis.audit import STALE, Identifiers, audit
-from analysis.config import SourceParams, section
+from analysis.audit import FINE_TIME, STALE, Identifiers, audit, fine_times
+from analysis.config import PrivacyParams, SourceParams, section
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
 
@@ -23,6 +24,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     # every account row, rejected ones included (their names are redacted too)
     ident = Identifiers.from_tables([account_rows(t) for t in tables], [t.posts for t in tables])
     hits, n_files = audit(args.root, ident)
+    hits += fine_times(args.root, section(params, "privacy", PrivacyParams).time_resolution)
     log.info(
         "audit: %d raw ids, %d names/handles/e-mails checked in %d files",
         len(ident.ids),
@@ -39,8 +41,14 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "stage after a key rotation or an erasure: `dvc unfreeze` it and `dvc repro`)",
             stale,
         )
-    if len(hits) > stale:
-        log.error("audit FAILED: %d raw identifier(s) found in outputs", len(hits) - stale)
+    fine = sum(h.kind == FINE_TIME for h in hits)
+    if fine:
+        log.error(
+            "audit FAILED: %d time(s) finer than privacy.time_resolution in published outputs",
+            fine,
+        )
+    if len(hits) > stale + fine:
+        log.error("audit FAILED: %d raw identifier(s) found in outputs", len(hits) - stale - fine)
     if hits:
         return 1
     log.info("audit passed: no raw identifier in any output")

@@ -72,7 +72,7 @@ def fits_metrics(
     scored: Sequence[str],
     before: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """``scores.json``: each of ``names`` that fitted something at ``as_of``, with the date.
+    """``scores.json``: what each of ``names`` fitted at the scoring date ``as_of``.
 
     ``before`` (the file as it was) keeps the entries of models not scored this time but still
     in ``scored`` (``resonance score MODEL`` re-scores one); a model no longer scored, or one
@@ -85,8 +85,9 @@ def fits_metrics(
     for name in names:
         fit = record.at(name, as_of)
         if fit is not None:
+            # no date: the scoring date is the last post's time to the second, finer than
+            # privacy.time_resolution allows in metrics (the writeup states it, truncated)
             kept[name] = {
-                "as_of": as_of.isoformat(),
                 "method": fit.method,
                 "n_accounts": fit.n_accounts,
                 **fit.values,
