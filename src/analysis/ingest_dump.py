@@ -274,13 +274,10 @@ def one_source(
         .alias("reply_to_account_id"),
         pl.when(orphan).then(None).otherwise(pl.col("parent_post_id")).alias("parent_post_id"),
     )
-    # reply_to_account_id of every linked reply: the account the platform says it addresses
-    # where the adapter read one (a Stack Exchange @-reply to an earlier commenter: adapters
-    # set it only then), else the parent's author; a removed addressee becomes the placeholder
-    # below (account_ref). Roots recomputed.
+    # reply_to_account_id from the parent's author for every linked reply; roots recomputed.
     posts = posts.with_columns(
         pl.when(pl.col("parent_post_id").is_not_null())
-        .then(pl.coalesce(pl.col("reply_to_account_id"), parent_author))
+        .then(parent_author)
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
     ).drop("_parent_author", "_orphan", checks.DETACHED_EARLY)

@@ -58,13 +58,15 @@ bicycles-meta, french-meta) behind them:
 * ``FavoriteCount`` is not copied into ``n_likes``: a favourite is a bookmark, and the dump
   has favourites as reactions (vote type 5). ``n_likes`` and ``n_reposts`` stay null.
 * Comment ids share numbers with post ids, so comments get the post id ``c<Id>``.
-* **@-replies.** A comment is addressed to the owner of the post it is under, unless it
-  @-mentions a user SE would notify instead: one who commented on the same post earlier (SE's
-  rule: the name without spaces, case-insensitive, a prefix of at least three characters; one
-  user per comment, the first mention that matches; of several such commenters the latest).
-  Before, every comment credited the post's owner, so an owner answering a commenter ("@Bob
-  thanks") was a self-reply and Bob got nothing
-  (:func:`~analysis.sources.stackexchange_tables.comment_addressees`).
+* **@-replies.** A comment answers the post it is under, unless it @-mentions a user SE
+  would notify instead: one who commented on the same post earlier (SE's rule: the name
+  without spaces, case-insensitive, a prefix of at least three characters; one user per
+  comment, the first mention that matches). It then answers that user's latest comment before
+  it (the parent), so it addresses that user. Before, every comment credited the post's owner,
+  so an owner answering a commenter ("@Bob thanks") was a self-reply and Bob got nothing: 9.2,
+  15.0, 25.9, 13.9 and 18.8 % of the comments on beer, ai, quantumcomputing, bicycles-meta and
+  french-meta answer another comment so
+  (:func:`~analysis.sources.stackexchange_tables.comment_parents`).
 * Dates in the dump are naive ISO strings in UTC. A vote's date is its day only (00:00:00):
   it is stamped at the last microsecond of that UTC day, the first instant the vote is surely
   cast, so a vote never counts at a scoring date before it was cast (at 00:00, one cast in the
@@ -89,7 +91,7 @@ from analysis import schema
 from analysis.sources.base import SourceError, SourceTables
 from analysis.sources.stackexchange_tables import (
     PLATFORM,
-    comment_addressees,
+    comment_parents,
     read_accounts,
     read_comments,
     read_posts,
@@ -143,22 +145,19 @@ def read(path: Path) -> SourceTables:
     accounts, acc_rej, n_accounts, acc_flags = read_accounts(
         files["Users"], deleted["OwnerDisplayName"]
     )
-    # an @-reply to an earlier commenter addresses that commenter, not the post's owner
-    addressed = comment_addressees(comments, posts, accounts)
+    # an @-reply to an earlier commenter answers that commenter's comment, not the post
+    answered = comment_parents(comments, posts, accounts)
     comments = (
         comments.join(
-            addressed.rename({"reply_to_account_id": "_to"}),
+            answered.rename({"parent_post_id": "_to"}),
             on="post_id",
             how="left",
             maintain_order="left",
         )
-        .select(
-            pl.exclude("_to", "reply_to_account_id"),
-            pl.coalesce("_to", "reply_to_account_id").alias("reply_to_account_id"),
-        )
+        .with_columns(pl.coalesce("_to", "parent_post_id").alias("parent_post_id"))
         .select(comments.columns)
     )
-    log.info("%s: %d comments @-reply to an earlier commenter", folder.name, addressed.height)
+    log.info("%s: %d comments @-reply to an earlier comment", folder.name, answered.height)
     rejects = pl.concat(
         [
             schema.conform(r, "rejects")

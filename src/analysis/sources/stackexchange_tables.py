@@ -512,23 +512,25 @@ def _mention_key(name: pl.Expr) -> pl.Expr:
     return name.str.to_lowercase().str.replace_all(r"\s+", "")
 
 
-def comment_addressees(
+def comment_parents(
     comments: pl.DataFrame, posts: pl.DataFrame, accounts: pl.DataFrame
 ) -> pl.DataFrame:
-    """The account each @-reply comment addresses where it is not the post's owner:
-    ``post_id``, ``reply_to_account_id`` (raw ids; only the comments that have one).
+    """The earlier comment each @-reply comment answers: ``post_id``, ``parent_post_id`` (only
+    the comments that answer another comment).
 
-    A comment is addressed to the owner of the post it is under, unless it @-mentions someone
-    else SE would notify: a user who commented on the same post earlier. SE's rule, as its
-    help states it: the mention is the name without spaces, case-insensitive, and matches a
+    A comment answers the post it is under (its owner is the addressee), unless it @-mentions
+    someone else SE would notify: a user who commented on the same post earlier. SE's rule, as
+    its help states it: the mention is the name without spaces, case-insensitive, and matches a
     name it is a prefix of, from the third character; one user is notified per comment, the
-    first mention that matches. A mention matching the owner is the owner's (the default); of
-    several earlier commenters who match, the latest (then the later comment id). The post's
-    editors, whom SE notifies too, are not in the files this adapter reads: a mention of an
-    editor who never commented stays the owner's. Raw ids and names, before pseudonyms: the
-    same comments match under any key.
+    first mention that matches. A mention matching the owner is the owner's; of several
+    earlier comments whose authors match, the latest (then the later comment id). That comment
+    becomes the parent, so the reply addresses its author in every model (ingest's rule: a
+    reply's addressee is its parent's author), and an item's repliers are those of the comment
+    they answered. The post's editors, whom SE notifies too, are not in the files this adapter
+    reads: a mention of an editor who never commented stays the owner's. Raw ids and names,
+    before pseudonyms: the same comments match under any key.
     """
-    schema_out = {"post_id": pl.String, "reply_to_account_id": pl.String}
+    schema_out = {"post_id": pl.String, "parent_post_id": pl.String}
     if comments.is_empty():
         return pl.DataFrame(schema=schema_out)
     key = accounts.select("account_id", _key=_mention_key(pl.col("display_name"))).filter(
@@ -588,6 +590,6 @@ def comment_addressees(
     ).unique("post_id", keep="first", maintain_order=True)
     return (
         chosen.filter(~pl.col("_is_owner"))
-        .select("post_id", pl.col("_cand").alias("reply_to_account_id"))
+        .select("post_id", pl.col("_cand_id").alias("parent_post_id"))
         .sort("post_id")
     )
