@@ -326,7 +326,8 @@ def gate_results(
     Gates (keys of :data:`GATE_NOTES`): ``volume`` (elasticity to extra posts drawing nothing
     at most ``volume_elasticity_max``); ``weekend_off`` and ``time_off`` (|relative bias beyond
     placebo| within the limit; on a table without those numbers, the legacy median
-    |relative change|); ``weekend_moved`` (only when its limit is set); ``weekend_off_interval`` and ``time_off_interval``
+    |relative change|); ``weekend_moved`` (only when its limit is set; untested with fewer than ``min_accounts``
+    altered accounts, as the other stability gates); ``weekend_off_interval`` and ``time_off_interval``
     (extra share outside the model's own interval at most ``outside_interval_max``; None for a
     model without a standard error); every stability gate is None with fewer than
     ``min_accounts`` altered accounts, an adversary gate with fewer than ``min_targets`` targets
@@ -372,7 +373,12 @@ def _gates(r: dict[str, Any], gates: GateParams) -> dict[str, bool | None]:
             v = r.get(f"{sc}_median_abs")
             g[sc] = None if v is None else bool(v < legacy)
     if "weekend_moved_bias" in r and gates.weekend_moved_bias_max is not None:
-        g["weekend_moved"] = _shown_within(r, "weekend_moved_bias", gates.weekend_moved_bias_max)
+        # a stability scenario as the two above: too few altered accounts decide nothing
+        n = r.get("weekend_moved_n")
+        few = n is not None and n < gates.min_accounts
+        g["weekend_moved"] = (
+            None if few else _shown_within(r, "weekend_moved_bias", gates.weekend_moved_bias_max)
+        )
     for adv, gate in gates.adversaries.items():
         key = f"{adv}_gain_at_{gate.at:g}"
         if key in r:

@@ -657,6 +657,20 @@ def test_a_gate_over_fewer_than_k_accounts_is_untested_not_a_published_pass() ->
     assert compare_rule.recommend(robust, val, params)["gates_below_k"] == {"talk": ["volume"]}
 
 
+def test_the_weekend_moved_gate_needs_min_accounts_as_the_other_stability_gates() -> None:
+    """weekend_moved, when gated, was decided on any number of altered accounts: 15 (>= k,
+    < min_accounts 20) passed it while weekend_off and time_off over 15 were untested."""
+    gates = CompareParams().gates.model_copy(update={"weekend_moved_bias_max": 0.05})
+    row = _gated(15, 0.1) | {"weekend_moved_n": 15, "weekend_moved_bias": 0.0}
+    row |= {"weekend_moved_bias_ci_low": -0.01, "weekend_moved_bias_ci_high": 0.01}
+    g = counterfactual.gate_results({"m": row}, gates, 10)["m"]
+    assert g["weekend_off"] is None and g["time_off"] is None
+    assert g["weekend_moved"] is None  # was True
+    row |= {"weekend_off_n": 20, "time_off_n": 20, "weekend_moved_n": 20}
+    g = counterfactual.gate_results({"m": row}, gates, 10)["m"]
+    assert g["weekend_off"] is True and g["weekend_moved"] is True
+
+
 def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> None:
     robust = {"volume": _robust(0, 0, 0, 0), "talk": _robust(0.5, 0.0, 0.0, 0.0)}
     val = _validity({"volume": 0.1, "talk": 0.5})
