@@ -14,7 +14,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
-from analysis.config import Frozen
+from analysis.config import Frozen, PrivacyParams
 
 # ---------------------------------------------------------------------------------------------
 # Params of the gates
@@ -69,7 +69,8 @@ class GateParams(Frozen):
     #: a handful of accounts (a site silent before T) decides nothing.
     min_accounts: int = Field(20, ge=1)
     #: Fewer targets than this at the gate's strength, and an adversary gate is untestable; a
-    #: ring is untestable unless it has as many members as its size.
+    #: ring is untestable unless it has as many members as its size. Whatever these two say, a
+    #: gate over fewer than ``privacy.min_cell_k`` accounts is untestable (:func:`gates_below_k`).
     min_targets: int = Field(5, ge=1)
     #: Legacy gates on the old figures (median |relative change| of re-ranked score_pct); used
     #: only when a robustness table has no bias-beyond-placebo numbers.
@@ -199,7 +200,8 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
     ``weekend_off_median_z``, ``weekend_off_share_outside`` and ``weekend_off_outside_excess``
     (beyond placebo), the same for ``time_off``, and ``weekend_moved_bias``/``_noise``. Adversaries:
     ``<adversary>_gain_at_<strength>`` (the targets' median gain: score or percentile), with
-    ``volume_elasticity``. Legacy: ``weekend_off_median_abs``, ``weekend_off_median``,
+    ``volume_elasticity``. ``*_n`` and ``<adversary>_n_at_<strength>``: the accounts each
+    number is computed over (:func:`gate_accounts`). Legacy: ``weekend_off_median_abs``, ``weekend_off_median``,
     ``weekend_off_p90_abs``, ``time_off_*`` and ``ring_gain`` (the old figures).
     """
     table: dict[str, dict[str, float | None]] = {}
@@ -231,8 +233,10 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
         r["weekend_moved_noise"] = moved.get("rel_abs")
         r["weekend_moved_bias_pts"] = moved.get("pts")
         r["weekend_moved_noise_pts"] = moved.get("pts_abs")
+        r["weekend_moved_n"] = moved.get("n_accounts")
         vol = result["volume"].get(name) or {}
         r["volume_elasticity"] = vol.get("volume_elasticity")
+        r["volume_n"] = vol.get("n_accounts")
         r.update(_ci("volume_elasticity", vol.get("volume_elasticity_ci")))
         for adv, by_model in result["adversaries"].items():
             for point in by_model.get(name, []):
@@ -277,63 +281,114 @@ def _shown_within(r: dict[str, Any], key: str, limit: float, absolute: bool = Tr
     return bool(worst <= limit + 1e-12)
 
 
+def gate_accounts(r: dict[str, Any], gates: GateParams) -> dict[str, int | None]:
+    """Gate -> the accounts its number is computed over (the altered accounts of a stability
+    scenario, the gaming sample for volume, the targets of an adversary at the gate's
+    strength); None where the row does not say (an old or hand-made table)."""
+    n: dict[str, int | None] = {"volume": r.get("volume_n")}
+    for sc in ("weekend_off", "time_off"):
+        n[sc] = n[f"{sc}_interval"] = r.get(f"{sc}_n")
+    n["weekend_moved"] = r.get("weekend_moved_n")
+    for adv, gate in gates.adversaries.items():
+        n[adv] = r.get(f"{adv}_n_at_{gate.at:g}")
+    return n
+
+
+#: ``privacy.min_cell_k``'s default: the fewest accounts a published gate is decided on.
+MIN_CELL_K: int = PrivacyParams.model_fields["min_cell_k"].default
+
+
+def gates_below_k(
+    robustness: dict[str, dict[str, Any]], gates: GateParams, k: int = MIN_CELL_K
+) -> dict[str, list[str]]:
+    """Model -> its gates whose number is computed over fewer than ``k`` accounts
+    (``privacy.min_cell_k``), which :func:`gate_results` leaves untested (None).
+
+    A gate's pass or fail over fewer than k accounts is a statistic about a small group, which
+    publication never shows (:mod:`analysis.publish`; the adversary and stability tables hide
+    the very numbers it reads): with 5 targets the bootstrap interval of their median gain ends
+    at the largest target's own gain, so a pass says that each of the 5 gained less than the
+    limit. Its interval is also too wide to decide on."""
+    out: dict[str, list[str]] = {}
+    for name, r in robustness.items():
+        sizes = gate_accounts(r, gates)
+        small = [g for g in _gates(r, gates) if (n := sizes.get(g)) is not None and n < k]
+        if small:
+            out[name] = small
+    return out
+
+
 def gate_results(
-    robustness: dict[str, dict[str, Any]], gates: GateParams
+    robustness: dict[str, dict[str, Any]], gates: GateParams, k: int = MIN_CELL_K
 ) -> dict[str, dict[str, bool | None]]:
     """Model -> gate -> passed (``None`` where the test has no number: untestable).
 
     Gates (keys of :data:`GATE_NOTES`): ``volume`` (elasticity to extra posts drawing nothing
     at most ``volume_elasticity_max``); ``weekend_off`` and ``time_off`` (|relative bias beyond
     placebo| within the limit; on a table without those numbers, the legacy median
-    |relative change|); ``weekend_moved`` (only when its limit is set); ``weekend_off_interval`` and ``time_off_interval``
+    |relative change|); ``weekend_moved`` (only when its limit is set; untested with fewer than ``min_accounts``
+    altered accounts, as the other stability gates); ``weekend_off_interval`` and ``time_off_interval``
     (extra share outside the model's own interval at most ``outside_interval_max``; None for a
     model without a standard error); every stability gate is None with fewer than
     ``min_accounts`` altered accounts, an adversary gate with fewer than ``min_targets`` targets
     (a ring: fewer members than its size); one gate per adversary (median gain at its strength).
     Each gate reads the 95 % interval of its number (:func:`_shown_within`): passed only where
-    the whole interval lies within the limit, None where there is no interval.
+    the whole interval lies within the limit, None where there is no interval. Any gate whose
+    number is over fewer than ``k`` accounts (``privacy.min_cell_k``) is None too
+    (:func:`gates_below_k`): untested, never passed, and never a published pass or fail about
+    a small group.
     """
-    out: dict[str, dict[str, bool | None]] = {}
-    for name, r in robustness.items():
-        g: dict[str, bool | None] = {
-            "volume": _shown_within(r, "volume_elasticity", gates.volume_elasticity_max, False)
+    small = gates_below_k(robustness, gates, k)
+    return {
+        name: {
+            gate: None if gate in small.get(name, ()) else ok
+            for gate, ok in _gates(r, gates).items()
         }
-        for sc, limit, legacy in (
-            ("weekend_off", gates.weekend_off_bias_max, gates.weekend_off_median),
-            ("time_off", gates.time_off_bias_max, gates.time_off_median),
-        ):
-            if f"{sc}_bias" in r:
-                few = (r.get(f"{sc}_n") or 0) < gates.min_accounts
-                g[sc] = None if few else _shown_within(r, f"{sc}_bias", limit)
-                # a model that states no interval of its own (no standard error: nobody's score
-                # can leave it) has no such gate: not applicable, unlike untested (None)
-                stated = r.get(f"{sc}_share_outside", 0.0) is not None  # (a hand-made row)
-                if few or stated:
-                    g[f"{sc}_interval"] = (
-                        None
-                        if few
-                        else _shown_within(
-                            r, f"{sc}_outside_excess", gates.outside_interval_max, False
-                        )
-                    )
-            else:  # an old table: median |relative change| strictly below the legacy gate
-                v = r.get(f"{sc}_median_abs")
-                g[sc] = None if v is None else bool(v < legacy)
-        if "weekend_moved_bias" in r and gates.weekend_moved_bias_max is not None:
-            g["weekend_moved"] = _shown_within(
-                r, "weekend_moved_bias", gates.weekend_moved_bias_max
-            )
-        for adv, gate in gates.adversaries.items():
-            key = f"{adv}_gain_at_{gate.at:g}"
-            if key in r:
-                n = r.get(f"{adv}_n_at_{gate.at:g}")
-                need = max(gates.min_targets, int(gate.at)) if adv == "ring" else gates.min_targets
-                few = n is not None and n < need
-                g[adv] = None if few else _shown_within(r, key, gate.gain_max, False)
-            elif adv == "ring" and "ring_gain" in r:  # an old table
-                g[adv] = _within(r["ring_gain"], gates.ring_gain_max, False)
-        out[name] = g
-    return out
+        for name, r in robustness.items()
+    }
+
+
+def _gates(r: dict[str, Any], gates: GateParams) -> dict[str, bool | None]:
+    """One model's gates, before the small-group rule of :func:`gate_results`."""
+    g: dict[str, bool | None] = {
+        "volume": _shown_within(r, "volume_elasticity", gates.volume_elasticity_max, False)
+    }
+    for sc, limit, legacy in (
+        ("weekend_off", gates.weekend_off_bias_max, gates.weekend_off_median),
+        ("time_off", gates.time_off_bias_max, gates.time_off_median),
+    ):
+        if f"{sc}_bias" in r:
+            few = (r.get(f"{sc}_n") or 0) < gates.min_accounts
+            g[sc] = None if few else _shown_within(r, f"{sc}_bias", limit)
+            # a model that states no interval of its own (no standard error: nobody's score
+            # can leave it) has no such gate: not applicable, unlike untested (None)
+            stated = r.get(f"{sc}_share_outside", 0.0) is not None  # (a hand-made row)
+            if few or stated:
+                g[f"{sc}_interval"] = (
+                    None
+                    if few
+                    else _shown_within(r, f"{sc}_outside_excess", gates.outside_interval_max, False)
+                )
+        else:  # an old table: median |relative change| strictly below the legacy gate
+            v = r.get(f"{sc}_median_abs")
+            g[sc] = None if v is None else bool(v < legacy)
+    if "weekend_moved_bias" in r and gates.weekend_moved_bias_max is not None:
+        # a stability scenario as the two above: too few altered accounts decide nothing
+        n = r.get("weekend_moved_n")
+        few = n is not None and n < gates.min_accounts
+        g["weekend_moved"] = (
+            None if few else _shown_within(r, "weekend_moved_bias", gates.weekend_moved_bias_max)
+        )
+    for adv, gate in gates.adversaries.items():
+        key = f"{adv}_gain_at_{gate.at:g}"
+        if key in r:
+            n = r.get(f"{adv}_n_at_{gate.at:g}")
+            need = max(gates.min_targets, int(gate.at)) if adv == "ring" else gates.min_targets
+            few = n is not None and n < need
+            g[adv] = None if few else _shown_within(r, key, gate.gain_max, False)
+        elif adv == "ring" and "ring_gain" in r:  # an old table
+            g[adv] = _within(r["ring_gain"], gates.ring_gain_max, False)
+    return g
 
 
 #: Why a model fails a gate, and what passing it would take (the recommendation quotes these).

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from analysis.cf_report import gate_results
+from analysis.cf_report import MIN_CELL_K, gate_results, gates_below_k
 
 if TYPE_CHECKING:
     from analysis.compare import CompareParams
@@ -39,6 +39,8 @@ def candidate_reasons(
     models_json: dict[str, Any],
     comparators: list[str],
     gates: dict[str, Any],
+    below_k: list[str] | None = None,
+    min_cell_k: int | None = None,
 ) -> list[dict[str, Any]]:
     """Why ``name`` cannot be recommended for ``outcome`` (empty: it qualifies).
 
@@ -47,7 +49,10 @@ def candidate_reasons(
     ``does_not_beat`` and ``no_paired_test`` (with ``comparator``), ``no_account_level_test``,
     ``no_gain_over_activity``, ``gains_from_volume``, ``volume_untested``, ``fails_gates`` and
     ``gates_untested`` (with ``gates``). ``comparators`` are those defined on the data: a comparator among them
-    without a paired difference (its fit had no finite maximum) is not beaten.
+    without a paired difference (its fit had no finite maximum) is not beaten. ``below_k``: the
+    gates of ``name`` left untested for being over fewer than ``min_cell_k`` accounts
+    (:func:`analysis.cf_report.gates_below_k`); they get their own ``volume_untested`` or
+    ``gates_untested`` reason, with ``k``, so that the report says why.
     """
     wt = models_json.get("within_thread") or {}
     inc = models_json.get("incremental") or {}
@@ -74,23 +79,30 @@ def candidate_reasons(
     elif not _above_zero(ri):
         why.append(_reason("no_gain_over_activity", ri or {}))
     g = gates.get(name) or {}
+    small = set(below_k or ())
     if g.get("volume") is False:
         why.append(_reason("gains_from_volume"))
     elif g.get("volume") is None:  # rule (4) is a requirement: untested is not passed
-        why.append(_reason("volume_untested"))
-    failed = [k for k, ok in g.items() if ok is False and k != "volume"]
+        why.append(_reason("volume_untested", **({"k": min_cell_k} if "volume" in small else {})))
+    failed = [gate for gate, ok in g.items() if ok is False and gate != "volume"]
     if failed:
         why.append(_reason("fails_gates", gates=failed))
     # rule (5) asks to pass every gate: a gate without a finding (too few accounts or targets
-    # to test, no interval) is not passed, as an untested volume gain is not (rule 4)
-    untested = [k for k, ok in g.items() if ok is None and k != "volume"]
-    if untested:
-        why.append(_reason("gates_untested", gates=untested))
+    # to test, no interval) is not passed, as an untested volume gain is not (rule 4); one over
+    # fewer than k accounts is said apart (its pass or fail would be about a small group)
+    untested = [gate for gate, ok in g.items() if ok is None and gate != "volume"]
+    if other := [gate for gate in untested if gate not in small]:
+        why.append(_reason("gates_untested", gates=other))
+    if few := [gate for gate in untested if gate in small]:
+        why.append(_reason("gates_untested", gates=few, k=min_cell_k))
     return why
 
 
 def recommend(
-    robustness: dict[str, dict[str, Any]], models_json: dict[str, Any] | None, params: CompareParams
+    robustness: dict[str, dict[str, Any]],
+    models_json: dict[str, Any] | None,
+    params: CompareParams,
+    min_cell_k: int = MIN_CELL_K,
 ) -> dict[str, Any]:
     """Pick a model per question by the rule, from the validity and robustness metrics.
 
@@ -101,8 +113,11 @@ def recommend(
     interval above zero, (3) it adds to the activity baseline at account level with an
     interval above zero, (4) it gains nothing from extra volume and (5) it passes every
     robustness gate. Among candidates that qualify, the largest within-thread coefficient wins.
+    A gate over fewer than ``min_cell_k`` accounts (``privacy.min_cell_k``) is untested, not
+    passed (``gates_below_k`` lists them per model).
     """
-    gates = gate_results(robustness, params.gates)
+    gates = gate_results(robustness, params.gates, min_cell_k)
+    small = gates_below_k(robustness, params.gates, min_cell_k)
     mj = models_json or {}
     comparators = list(mj.get("comparators") or [])
     wt = mj.get("within_thread") or {}
@@ -113,7 +128,10 @@ def recommend(
     answers: dict[str, Any] = {}
     for q in params.questions:
         defined = [k for k in comparators if k in tested and k not in constant]
-        table = {m: candidate_reasons(m, q.outcome, mj, defined, gates) for m in candidates}
+        table = {
+            m: candidate_reasons(m, q.outcome, mj, defined, gates, small.get(m), min_cell_k)
+            for m in candidates
+        }
         ok = [m for m, why in table.items() if not why]
         coef = lambda m, o=q.outcome: ((wt.get("models") or {}).get(m) or {}).get(o) or {}  # noqa: E731
         if not ok:
@@ -153,4 +171,6 @@ def recommend(
         "candidates": candidates,
         "by_question": answers,
         "gates": gates,
+        "gates_below_k": small,
+        "min_cell_k": min_cell_k,
     }

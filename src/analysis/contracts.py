@@ -274,6 +274,9 @@ class Reason(Contract):
     gates: list[str] = []
     #: why a test did not run (the validate stage's own words)
     detail: str | None = None
+    #: ``volume_untested``/``gates_untested`` only: set where the gates are untested because each
+    #: is over fewer than this many accounts (``privacy.min_cell_k``: a small group)
+    k: int | None = None
 
 
 class Answer(Contract):
@@ -303,6 +306,9 @@ class Recommendation(Contract):
     candidates: list[str]
     by_question: dict[str, Answer]
     gates: dict[str, dict[str, bool | None]]
+    #: model -> its gates left untested (None) for being over fewer than ``min_cell_k`` accounts
+    gates_below_k: dict[str, list[str]] = {}
+    min_cell_k: int | None = None
 
 
 class Counterfactual(Contract):

@@ -607,6 +607,70 @@ def test_an_untested_robustness_gate_is_not_passed() -> None:
     assert "not tested on the robustness gates" in reason(Reason.model_validate(why[0]))
 
 
+def test_a_gate_over_fewer_than_k_accounts_is_untested_not_a_published_pass() -> None:
+    """A gate decided on fewer than privacy.min_cell_k accounts is untested (None), with its
+    own reason. It used to pass at compare.gates.min_targets = 5 targets (k = 10): the 95 %
+    bootstrap interval of the median of 5 ends at the largest of the 5 gains, so that "pass"
+    said of each of the 5 accounts that it gained at most the limit, beside an adversary table
+    that hides their gain as a cell under k."""
+    from analysis.cf_stats import boot_interval
+    from analysis.contracts import Reason
+    from analysis.report.fmt import reason
+
+    gains = np.array([0.01, 0.02, 0.05, 0.11, 0.2])
+    hi = boot_interval(gains, np.median, 500, np.random.default_rng(0))[1]
+    assert hi == gains.max()  # the interval's upper end is one target's own gain
+
+    def row(n_targets: int, n_volume: int = 100) -> dict:
+        """Passes every gate on its interval; the spam gate's interval is the one above."""
+        r = _gated(100, 0.1) | {"volume_n": n_volume, "spam_replies_n_at_0.1": n_targets}
+        return r | {
+            "spam_replies_gain_at_0.1": float(np.median(gains)),
+            "spam_replies_gain_at_0.1_ci_low": float(gains.min()),
+            "spam_replies_gain_at_0.1_ci_high": hi,
+        }
+
+    val = _validity({"volume": 0.1, "talk": 0.5})
+    robust = {"volume": _gated(100, None), "talk": row(5)}
+    params = CompareParams()
+    assert params.gates.min_targets <= 5  # enough targets for the gate itself
+    k = 10
+    gates = counterfactual.gate_results(robust, params.gates, k)
+    assert gates["talk"]["spam_replies"] is None  # was True: a pass over 5 accounts
+    assert counterfactual.gate_results(robust, params.gates, 5)["talk"]["spam_replies"] is True
+    rec = compare_rule.recommend(robust, val, params, k)
+    assert rec["recommended_model"] is None  # was "talk"
+    assert rec["gates_below_k"] == {"talk": ["spam_replies"]} and rec["min_cell_k"] == k
+    why = rec["by_question"]["whose contributions draw conversation"]["excluded"]["talk"]
+    assert why == [{"reason": "gates_untested", "gates": ["spam_replies"], "k": k}]
+    words = reason(Reason.model_validate(why[0]))
+    assert "not tested on the robustness gates spam_replies" in words
+    assert f"fewer than k = {k} accounts" in words and "small group" in words
+    # the same k passed on: 10 targets decide the gate; volume over 8 sampled accounts does not
+    robust["talk"] = row(10, n_volume=8)
+    rec = compare_rule.recommend(robust, val, params, k)
+    assert rec["gates"]["talk"]["spam_replies"] is True and rec["gates"]["talk"]["volume"] is None
+    why = rec["by_question"]["whose contributions draw conversation"]["excluded"]["talk"]
+    assert why == [{"reason": "volume_untested", "k": k}]
+    assert f"fewer than k = {k} accounts" in reason(Reason.model_validate(why[0]))
+    # the default is privacy.min_cell_k's default, never no floor at all
+    assert compare_rule.recommend(robust, val, params)["gates_below_k"] == {"talk": ["volume"]}
+
+
+def test_the_weekend_moved_gate_needs_min_accounts_as_the_other_stability_gates() -> None:
+    """weekend_moved, when gated, was decided on any number of altered accounts: 15 (>= k,
+    < min_accounts 20) passed it while weekend_off and time_off over 15 were untested."""
+    gates = CompareParams().gates.model_copy(update={"weekend_moved_bias_max": 0.05})
+    row = _gated(15, 0.1) | {"weekend_moved_n": 15, "weekend_moved_bias": 0.0}
+    row |= {"weekend_moved_bias_ci_low": -0.01, "weekend_moved_bias_ci_high": 0.01}
+    g = counterfactual.gate_results({"m": row}, gates, 10)["m"]
+    assert g["weekend_off"] is None and g["time_off"] is None
+    assert g["weekend_moved"] is None  # was True
+    row |= {"weekend_off_n": 20, "time_off_n": 20, "weekend_moved_n": 20}
+    g = counterfactual.gate_results({"m": row}, gates, 10)["m"]
+    assert g["weekend_off"] is True and g["weekend_moved"] is True
+
+
 def test_recommend_requires_the_robustness_gates_and_incremental_validity() -> None:
     robust = {"volume": _robust(0, 0, 0, 0), "talk": _robust(0.5, 0.0, 0.0, 0.0)}
     val = _validity({"volume": 0.1, "talk": 0.5})

@@ -502,7 +502,7 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
     )
     res = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
     rob = counterfactual.robustness_table(res)
-    gates = counterfactual.gate_results(rob, GateParams(min_targets=3))
+    gates = counterfactual.gate_results(rob, GateParams(min_targets=3), k=3)
     assert set(rob) == set(names) and set(gates) == set(names)
     assert rob["volume"]["volume_elasticity"] > 0 and gates["volume"]["volume"] is False
     assert gates["conversation_eb"]["puppets"] is True

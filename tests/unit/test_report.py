@@ -788,6 +788,41 @@ def test_report_with_no_inputs_writes_every_section_as_a_note(tmp_path: Path, pa
     assert (tmp_path / "reports/plots/report/validity_auc.csv").read_text().startswith("model,auc")
 
 
+def test_a_gate_over_fewer_than_k_accounts_prints_untested_and_the_writeup_says_why(
+    tmp_path: Path, params: dict
+) -> None:
+    """compare leaves a gate over fewer than privacy.min_cell_k accounts untested
+    (``gates_below_k``): the published gates table prints it as untested for that reason,
+    the exclusions say why, and so does the text under the table (k from the params)."""
+    import copy
+
+    k = params["privacy"]["min_cell_k"]
+    cmp = copy.deepcopy(COMPARE_JSON)
+    rec = cmp["recommendation"]
+    rec["gates"]["conversation"]["spam_replies"] = None
+    rec["gates"]["volume"]["spam_replies"] = False
+    rec["gates_below_k"] = {"conversation": ["spam_replies"]}
+    rec["min_cell_k"] = k
+    rec["by_question"]["who wins approval"]["excluded"]["conversation"].append(
+        {"reason": "gates_untested", "gates": ["spam_replies"], "k": k}
+    )
+    _write_metrics(tmp_path)
+    _write(tmp_path, "compare.json", cmp)
+    stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    below = f"not tested ({publish.SUPPRESSED} accounts)"
+    assert f"| conversation | pass | pass | {below} |" in md
+    assert "| volume | pass | fail | fail |" in md
+    assert f"not tested on the robustness gates spam_replies (each over fewer than k = {k}" in md
+    assert f"A gate printed `{below}` is computed over fewer than k = {k} accounts" in md
+    public_gates = (tmp_path / "reports/public/gates.csv").read_text()
+    assert below in public_gates
+    # without a gate under k, no such sentence
+    _write(tmp_path, "compare.json", COMPARE_JSON)
+    stage.write_report(tmp_path, params)
+    assert "A gate printed" not in (tmp_path / "reports/methodology.md").read_text()
+
+
 def test_methodology_numbers_come_from_the_metrics_json(tmp_path: Path, params: dict) -> None:
     _write_metrics(tmp_path)
     stage.write_report(tmp_path, params)

@@ -378,12 +378,21 @@ def exclusion_table(compare: CompareResult) -> pl.DataFrame | None:
     return pl.DataFrame(rows, schema=schema) if rows else None
 
 
+#: A gate over fewer than k accounts, in the gates table (untested: the writeup says why).
+GATE_BELOW_K = f"not tested ({publish.SUPPRESSED} accounts)"
+
+
 def gates_table(compare: CompareResult) -> pl.DataFrame | None:
     """Which robustness gates each model passes (``model`` + one column per gate, written as
-    ``pass`` / ``fail``, or ``not tested`` where the gate could not be computed)."""
+    ``pass`` / ``fail``, ``not tested`` where the gate could not be computed, or
+    :data:`GATE_BELOW_K` where it is over fewer than ``privacy.min_cell_k`` accounts)."""
     word = {True: "pass", False: "fail", None: "not tested"}
+    small = compare.recommendation.gates_below_k
     rows = [
-        {"model": m, **{k: word[v] for k, v in g.items()}}
+        {
+            "model": m,
+            **{k: GATE_BELOW_K if k in small.get(m, ()) else word[v] for k, v in g.items()},
+        }
         for m, g in compare.recommendation.gates.items()
     ]
     return pl.DataFrame(rows) if rows else None

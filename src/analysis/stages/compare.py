@@ -32,7 +32,7 @@ from analysis import (
 )
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
-from analysis.config import DemoParams, section
+from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.base import READS_TOPICS_FLAG
@@ -130,7 +130,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         cf = counterfactual.run_all(tables, models, mp, as_of, cp.counterfactual, engine)
     robust = counterfactual.robustness_table(cf)
     validity = contracts.load(contracts.ValidityResult, paths.VALIDITY)
-    rec = compare_rule.recommend(robust, validity.model_dump(mode="json"), cp)
+    # a gate over fewer than privacy.min_cell_k accounts is untested: its pass or fail would be
+    # a published statistic about a small group
+    k = section(params, "privacy", PrivacyParams).min_cell_k
+    rec = compare_rule.recommend(robust, validity.model_dump(mode="json"), cp, k)
     log.info(
         "recommended model (%s): %s",
         rec["primary_question"],
@@ -146,7 +149,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "agreement": _agreement_pairs(agree),
         "counterfactual": counterfactual.headline(cf, cp.counterfactual, n_part),
         "robustness": robust,
-        "robustness_gates": counterfactual.gate_results(robust, cp.gates),
+        "robustness_gates": counterfactual.gate_results(robust, cp.gates, k),
         "recommendation": rec,
     }
     if groundtruth.has_truth(params):
