@@ -46,8 +46,9 @@ class GateParams(Frozen):
 
     Stability gates are on the bias beyond placebo (frozen ranking, relative change), and
     on the extra share of altered accounts whose score leaves the model's own 95 % interval.
-    Every limit applies to the 95 % bootstrap interval of its number, not to the point
-    estimate (:func:`gate_results`).
+    Every limit applies to the 95 % interval of its number, not to the point estimate
+    (:func:`gate_results`): a median's distribution-free interval
+    (:func:`analysis.cf_stats.median_interval`), a share's bootstrap interval.
     """
 
     #: |median paired relative change of score_pct beyond placebo|, weekend off / time off
@@ -306,8 +307,8 @@ def gates_below_k(
 
     A gate's pass or fail over fewer than k accounts is a statistic about a small group, which
     publication never shows (:mod:`analysis.publish`; the adversary and stability tables hide
-    the very numbers it reads): with 5 targets the bootstrap interval of their median gain ends
-    at the largest target's own gain, so a pass says that each of the 5 gained less than the
+    the very numbers it reads): with 5 targets no interval of their median gain reaches 95 %,
+    and the bootstrap's ended at the largest target's own gain, so a pass says that each of the 5 gained less than the
     limit. Its interval is also too wide to decide on."""
     out: dict[str, list[str]] = {}
     for name, r in robustness.items():

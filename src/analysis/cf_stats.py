@@ -40,22 +40,16 @@ def shift_summary(changes: pl.DataFrame, floor_pct: float) -> dict[str, dict[str
     return out
 
 
-def gaming_summary(
-    by_multiplier: dict[float, pl.DataFrame],
-    floor_pct: float,
-    n_boot: int = 0,
-    seed: int = 0,
-) -> dict[str, dict]:
+def gaming_summary(by_multiplier: dict[float, pl.DataFrame], floor_pct: float) -> dict[str, dict]:
     """Per model: median relative change of score_pct per multiplier and the volume elasticity.
 
     ``volume_elasticity``: per account, the least-squares slope through the origin of the
     relative change of score_pct on the relative change of volume (the multiplier), then the
-    median across accounts; ``volume_elasticity_ci``: its 95 % percentile bootstrap interval
-    over the *accounts* (``n_boot`` resamples; the multipliers of one account are one unit, its
-    slopes are not independent draws), None without resamples. ``raw_log_elasticity``: the
+    median across accounts; ``volume_elasticity_ci``: its distribution-free 95 % interval
+    over the *accounts* (:func:`median_interval`; the multipliers of one account are one unit,
+    its slopes are not independent draws), None below 6 accounts. ``raw_log_elasticity``: the
     same for d log(score) / d log(volume) (accounts with a positive score before and after only).
     """
-    rng = np.random.default_rng(seed)
     long = pl.concat(
         [
             df.with_columns(m=pl.lit(float(m)), rel=relative_change(floor_pct))
@@ -88,7 +82,7 @@ def gaming_summary(
         )
         out[name] = {
             "volume_elasticity": g["slope"].median(),
-            "volume_elasticity_ci": boot_interval(g["slope"].to_numpy(), np.median, n_boot, rng),
+            "volume_elasticity_ci": median_interval(g["slope"].to_numpy()),
             # a slope of 1e-16 is summation noise, not an elasticity
             "raw_log_elasticity": _round12(g["log_slope"].drop_nans().median()),
             "median_rel_change": {f"+{round(100 * m)}%": v for m, v in rel.iter_rows()},
@@ -144,8 +138,27 @@ def boot_interval(
     return float(lo), float(hi)
 
 
-def _abs_median(a: np.ndarray, axis: int) -> np.ndarray:
-    return np.median(np.abs(a), axis=axis)
+def median_interval(x: np.ndarray, level: float = 0.95) -> tuple[float | None, float | None]:
+    """Distribution-free interval of the median of ``x``: two order statistics whose ranks the
+    binomial distribution sets so that the interval covers the median with probability at
+    least ``level`` for any continuous distribution (more with ties), by
+    ``scipy.stats.quantile_test``. None below 6 values (no two order statistics reach 95 %).
+
+    It replaced the percentile bootstrap of the median, which covered 0.91-0.94 at 10-40
+    accounts (simulated: lognormal, normal and zero-heavy changes, 1,000 samples each), the
+    sizes the gates are decided on; this one covered 0.948-0.981. It is wider by 7-40 % and
+    draws nothing: the same changes give the same interval on any machine and seed."""
+    from scipy.stats import quantile_test
+
+    x = np.asarray(x, dtype=float)
+    x = x[np.isfinite(x)]
+    if x.size < 2:
+        return None, None
+    ci = quantile_test(x, q=float(np.median(x)), p=0.5).confidence_interval(level)
+    lo, hi = float(ci.low), float(ci.high)
+    if not (np.isfinite(lo) and np.isfinite(hi)):
+        return None, None
+    return lo, hi
 
 
 def _median(x: np.ndarray) -> float | None:
@@ -153,12 +166,12 @@ def _median(x: np.ndarray) -> float | None:
     return float(np.median(x)) if x.size else None
 
 
-def _with_ci(out: dict[str, Any], key: str, x: np.ndarray, cf: Any, rng: np.random.Generator):
+def _with_ci(out: dict[str, Any], key: str, x: np.ndarray) -> None:
     """``key`` (signed median) and ``key``_abs (median |x|), each with its interval."""
     out[key] = _median(x)
-    out[f"{key}_ci"] = boot_interval(x, np.median, cf.n_boot, rng)
+    out[f"{key}_ci"] = median_interval(x)
     out[f"{key}_abs"] = _median(np.abs(x))
-    out[f"{key}_abs_ci"] = boot_interval(x, _abs_median, cf.n_boot, rng)
+    out[f"{key}_abs_ci"] = median_interval(np.abs(x))
 
 
 def stability_summary(
@@ -181,8 +194,8 @@ def stability_summary(
     out: dict[str, dict[str, Any]] = {}
     for (name,), g in df.group_by("model", maintain_order=True):
         r: dict[str, Any] = {"n_accounts": g.height}
-        _with_ci(r, "pts", g["pts"].to_numpy(), cf, rng)
-        _with_ci(r, "rel", g["rel"].to_numpy(), cf, rng)
+        _with_ci(r, "pts", g["pts"].to_numpy())
+        _with_ci(r, "rel", g["rel"].to_numpy())
         z = g["z"].drop_nulls().to_numpy()
         r["z"] = _median(z)
         r["share_outside"] = float(np.mean(np.abs(z) > cf.z_outside)) if z.size else None
@@ -198,8 +211,8 @@ def stability_summary(
             )
             r["placebo_pts"] = _median(pg["pts"].to_numpy())
             r["placebo_rel"] = _median(pg["rel"].to_numpy())
-            _with_ci(r, "beyond_placebo_rel", (paired["rel"] - paired["rel_p"]).to_numpy(), cf, rng)
-            _with_ci(r, "beyond_placebo_pts", (paired["pts"] - paired["pts_p"]).to_numpy(), cf, rng)
+            _with_ci(r, "beyond_placebo_rel", (paired["rel"] - paired["rel_p"]).to_numpy())
+            _with_ci(r, "beyond_placebo_pts", (paired["pts"] - paired["pts_p"]).to_numpy())
             zp = pg["z"].drop_nulls().to_numpy()
             r["placebo_share_outside"] = (
                 float(np.mean(np.abs(zp) > cf.z_outside)) if zp.size else None
@@ -251,7 +264,7 @@ def score_gain(g: pl.DataFrame) -> np.ndarray:
 
 
 def adversary_curve(
-    by_strength: dict[float, pl.DataFrame], cf: Any, seed: int
+    by_strength: dict[float, pl.DataFrame], cf: Any
 ) -> dict[str, list[dict[str, Any]]]:
     """Per model, one point per strength: the targets' median gain (what the gates read) with
     its interval, beside its two parts, the median relative gain of the score
@@ -263,7 +276,6 @@ def adversary_curve(
     most 0.01 of it), and its score may be a log of what the attack raised (conversation's
     parts are log(1 + x): a ring that doubles the repliers raises it far less than twice).
     Each part alone misses what the other shows; an attack that moves neither gains nothing."""
-    rng = np.random.default_rng(seed)
     out: dict[str, list[dict[str, Any]]] = {}
     for strength, changes in by_strength.items():
         df = with_changes(changes, cf.floor_pct)
@@ -271,7 +283,7 @@ def adversary_curve(
             by_score = score_gain(g)
             by_pct = g["rel"].fill_null(0.0).to_numpy().astype(float)
             gain = np.maximum(by_score, by_pct)
-            lo, hi = boot_interval(gain, np.median, cf.n_boot, rng)
+            lo, hi = median_interval(gain)
             out.setdefault(name, []).append(
                 dict(
                     strength=float(strength),

@@ -369,7 +369,7 @@ def test_a_multi_word_name_our_own_prose_writes_as_a_phrase_is_not_a_leak(tmp_pa
     assert [h.value.casefold() for h in audit(tmp_path, ident)[0]] == ["nell trent"]
 
 
-def test_the_audit_fails_a_published_time_finer_than_the_resolution(tmp_path: Path) -> None:
+def test_the_audit_fails_a_published_time_finer_than_the_resolution(tmp_path) -> None:
     """params.yaml: "times in reports/public, the writeup and metrics are truncated to
     privacy.time_resolution"; nothing checked it, and the scoring date (the last post + 1 s)
     reached a metrics file and the writeup at the second, dating the last post."""
