@@ -228,6 +228,10 @@ def test_registry_reads_and_reconciles(tmp_path: Path) -> None:
     assert t.platform == "stackexchange" and t.posts.height == 6
 
 
+def test_table_cells_stay_apart() -> None:
+    assert html_to_text("<table><tr><td>Ale</td><td>5 %</td></tr></table>") == "Ale 5 %"
+
+
 def test_html_to_text() -> None:
     assert html_to_text("<p>a &lt;b&gt; c</p><pre><code>x = 1\n</code></pre>") == "a <b> c\nx = 1"
     assert html_to_text("<p>one</p>\n\n\n\n<p>two<br/>three</p>") == "one\n\ntwo\nthree"
