@@ -22,7 +22,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from analysis import publish
 from analysis.config import Frozen
+from analysis.contracts import DivergenceResult
 
 QUADRANTS = {
     (True, False): "loud but unheard",
@@ -159,6 +161,27 @@ def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:
     return {
         q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
         for q in QUADRANTS.values()
+    }
+
+
+def headline(result: DivergenceResult, k: int) -> dict[str, Any]:
+    """``reports/metrics/divergence.json``: the reach-conversation split in numbers.
+
+    Published (``reports/metrics``), so under the writeup's rule: a quadrant count under ``k``
+    (``privacy.min_cell_k``) is null, and so is a complement wherever a hidden count would
+    follow from the others and the accounts placed (the writeup prints the OLS n); R² over
+    fewer than ``k`` accounts is null too. Zeros stay (a zero covers nobody).
+    """
+    names = list(result.quadrants)
+    rows = [{"n": result.quadrants[q].n} for q in names]
+    hide = publish.complement(rows, [0 < r["n"] < k for r in rows], ["n"], [])
+    return {
+        "reach_missing": result.reach_missing,
+        "divergence_r2": result.ols.r2 if result.ols.n >= k else None,
+        "quadrants": {
+            q.replace(" ", "_"): None if h else r["n"]
+            for q, r, h in zip(names, rows, hide, strict=True)
+        },
     }
 
 

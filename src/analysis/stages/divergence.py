@@ -54,9 +54,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "reach_missing": fit.pop("reach_missing"),
         "ols": fit,
     }
+    k = section(params, "privacy", PrivacyParams).min_cell_k
     if groundtruth.has_truth(params):
         truth, _ = groundtruth.load_truth(params, pl.read_parquet(paths.ACCOUNTS))
-        k = section(params, "privacy", PrivacyParams).min_cell_k
         result["planted_roles"] = divergence.role_rates(div, truth, k)
     typed = contracts.DivergenceResult.model_validate(result)
     log.info(
@@ -68,7 +68,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     )
     write_parquet(div, paths.DIVERGENCE)
     contracts.write(typed, paths.DIVERGENCE_RESULT)
-    write_json(typed.headline(), paths.DIVERGENCE_METRICS)
+    write_json(divergence.headline(typed, k), paths.DIVERGENCE_METRICS)
     paths.DIVERGENCE_PLOTS.mkdir(parents=True, exist_ok=True)
     div.select("reach_pct", "conversation_pct", "quadrant", "divergence").sort(
         "reach_pct", "conversation_pct"
