@@ -231,6 +231,8 @@ class Divergence(Contract):
     quadrants: dict[str, QuadrantCount]
     #: no follower counts and no views (Usenet): nobody is placed in a quadrant
     reach_missing: bool
+    #: platforms without reach data, whose accounts are not placed (Reddit beside Stack Exchange)
+    reach_missing_platforms: list[str] = []
     ols: OlsFit
     planted_roles: dict[str, RoleRate] | None = None
 

@@ -19,14 +19,19 @@ from tests.dvc_wiring import SRC
 PARAMS = yaml.safe_load((SRC.parent / "params.yaml").read_text())
 
 
-def _run(tmp_path, monkeypatch, reach: list[float], conv: list[float]) -> dict:
-    """The stage on accounts with these reach and conversation percentiles (no ground truth)."""
+def _run(
+    tmp_path, monkeypatch, reach: list[float], conv: list[float], ids: list[str] | None = None
+) -> dict:
+    """The stage on accounts with these reach and conversation percentiles (no ground truth;
+    one platform unless ``accounts.parquet`` is written already)."""
     monkeypatch.chdir(tmp_path)
-    ids = [f"a{i:03d}" for i in range(len(reach))]
+    ids = ids or [f"a{i:03d}" for i in range(len(reach))]
+    if not paths.ACCOUNTS.exists():
+        paths.INTERIM.mkdir(parents=True)
+        pl.DataFrame({"account_id": ids, "platform": "demo"}).write_parquet(paths.ACCOUNTS)
     paths.SCORES.mkdir(parents=True)
     for name, pct in (("reach", reach), ("conversation", conv)):
         pl.DataFrame({"account_id": ids, "score_pct": pct}).write_parquet(paths.score_file(name))
-    paths.POSTS.parent.mkdir(parents=True)
     t0 = datetime(2024, 1, 1, tzinfo=UTC)
     pl.DataFrame({"created_at": [t0 + timedelta(days=i) for i in range(3)]}).write_parquet(
         paths.POSTS
@@ -103,3 +108,27 @@ def test_the_writeup_prints_no_fit_over_fewer_than_k_accounts(n: int, shown: boo
         reach_floor=None,
     )
     assert ("R² 0.250" in methodology_markdown(ctx)) is shown
+
+
+def test_a_platform_without_reach_is_named_not_ranked_as_quiet(tmp_path, monkeypatch):
+    """Stack Exchange (views) beside Reddit (no follower counts, no views) in one run: every
+    Reddit account sat at reach 0, all "quiet" (was: 20 quiet, every one of the 20 Stack
+    Exchange accounts "loud", the split at the 50th percentile a split by platform)."""
+    n = 20
+    ids = [f"a{i:03d}" for i in range(2 * n)]
+    pct = [(i + 0.5) / n * 50 + 50 for i in range(n)] + [24.4] * n  # reddit at the floor
+    conv = [float(i * 37 % 100) for i in range(2 * n)]
+    monkeypatch.chdir(tmp_path)
+    paths.INTERIM.mkdir(parents=True)
+    pl.DataFrame(
+        {"account_id": ids, "platform": ["stackexchange"] * n + ["reddit"] * n}
+    ).write_parquet(paths.ACCOUNTS)
+    got = _run(tmp_path, monkeypatch, pct, conv, ids)
+    div = pl.read_parquet(paths.DIVERGENCE)
+    reddit = div.filter(pl.col("account_id").is_in(ids[n:]))
+    assert reddit["quadrant"].null_count() == n  # was: all 20 "quiet ..."
+    placed = div.filter(pl.col("account_id").is_in(ids[:n]))
+    assert (placed["reach_pct"] >= 50).sum() == n // 2  # was: 20 of 20 loud
+    result = json.loads(paths.DIVERGENCE_RESULT.read_text())
+    assert result["reach_missing_platforms"] == ["reddit"] and result["ols"]["n"] == n
+    assert sum(v or 0 for v in got["quadrants"].values()) <= n
