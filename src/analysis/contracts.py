@@ -231,6 +231,8 @@ class Divergence(Contract):
     quadrants: dict[str, QuadrantCount]
     #: no follower counts and no views (Usenet): nobody is placed in a quadrant
     reach_missing: bool
+    #: platforms without reach data, whose accounts are not placed (Reddit beside Stack Exchange)
+    reach_missing_platforms: list[str] = []
     ols: OlsFit
     planted_roles: dict[str, RoleRate] | None = None
 
@@ -241,13 +243,8 @@ class DivergenceResult(Divergence):
     #: the scores' date (``models.as_of``, else the last post + 1 s)
     as_of: str
 
-    def headline(self) -> dict[str, Any]:
-        """``reports/metrics/divergence.json``: the reach-conversation split in numbers."""
-        return {
-            "reach_missing": self.reach_missing,
-            "divergence_r2": self.ols.r2,
-            "quadrants": {q.replace(" ", "_"): c.n for q, c in self.quadrants.items()},
-        }
+    # its headline, ``reports/metrics/divergence.json``, is published: small cells suppressed
+    # (``analysis.divergence.headline``)
 
 
 class Reason(Contract):

@@ -2,7 +2,8 @@
 
 Every participant scored by both the reach model and the conversation model (``divergence``
 params) lands in a reach-by-conversation quadrant from percentile thresholds ("loud but
-unheard", "quiet connectors", ...), and the OLS residual of the conversation percentile on the
+unheard", "quiet connectors", ...), except on a platform without reach data (no follower
+counts, no views: its accounts are not placed, and the platform is named), and the OLS residual of the conversation percentile on the
 reach percentile is a continuous divergence score (positive: more conversation than its reach
 predicts). On the demo, the planted roles' rates in their expected quadrants.
 
@@ -22,7 +23,9 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from analysis import publish
 from analysis.config import Frozen
+from analysis.contracts import DivergenceResult
 
 QUADRANTS = {
     (True, False): "loud but unheard",
@@ -59,35 +62,34 @@ def quadrant_expr(x: str, y: str, x_high: float, y_high: float) -> pl.Expr:
 
 
 def divergence(
-    reach: pl.DataFrame, conversation: pl.DataFrame, params: DivergenceParams
+    reach: pl.DataFrame,
+    conversation: pl.DataFrame,
+    params: DivergenceParams,
+    platforms: pl.DataFrame | None = None,
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Quadrants and the continuous divergence score of every account scored by both models.
 
-    When the dump has no reach data (no follower counts and no views, as on Usenet) every
-    reach score is equal and every percentile the same (50): nobody is placed in a quadrant
-    (``quadrant`` and ``divergence`` null) and the fit says ``reach_missing``, rather than
-    calling everyone "loud".
+    A platform without reach data (no follower counts and no views: Reddit, Hacker News,
+    Usenet) leaves every one of its accounts at the run's lowest reach: they are not placed
+    (``quadrant`` and ``divergence`` null) and the fit names the platform in
+    ``reach_missing_platforms``, rather than ranking their zeros as "quiet" (in a run of several
+    dumps they were placed beside the accounts of a platform with an audience). The others'
+    percentiles are ranked again among the accounts placed, so that the split at
+    ``reach_high_pct`` is a split of them. Where no account is placed (one dump without reach,
+    as Usenet) the fit says ``reach_missing``, rather than calling everyone "loud".
+
+    Args:
+        reach: ``account_id, score_pct`` of the reach model.
+        conversation: ``account_id, score_pct`` of the conversation model.
+        params: the thresholds.
+        platforms: ``account_id, platform`` (None: one platform).
 
     Returns:
         The per-account frame (``account_id, reach_pct, conversation_pct, quadrant,
-        divergence``) and the OLS fit (intercept, slope, R², n, reach_missing).
+        divergence``) and the OLS fit (intercept, slope, R², n, reach_missing,
+        reach_missing_platforms).
     """
-    # equal raw scores give equal percentiles: one distinct percentile = no reach spread at all
-    shared = reach.join(conversation.select("account_id"), on="account_id")["score_pct"]
-    reach_missing = shared.drop_nulls().n_unique() <= 1
-    if reach_missing:
-        df = (
-            reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
-            .join(
-                conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
-                on="account_id",
-            )
-            .sort("account_id")
-            .with_columns(quadrant=pl.lit(None, pl.String), divergence=pl.lit(None, pl.Float64))
-        )
-        fit = {"n": df.height, "intercept": None, "slope": None, "r2": None}
-        return df, {**fit, "reach_missing": True}
-    df = (
+    both = (
         reach.select("account_id", pl.col("score_pct").alias("reach_pct"))
         .join(
             conversation.select("account_id", pl.col("score_pct").alias("conversation_pct")),
@@ -95,19 +97,52 @@ def divergence(
         )
         .drop_nulls()
         .sort("account_id")
-        .with_columns(
-            quadrant=quadrant_expr(
-                "reach_pct", "conversation_pct", params.reach_high_pct, params.conversation_high_pct
-            )
-        )
     )
+    if platforms is None:
+        platforms = both.select("account_id", platform=pl.lit(""))
+    both = both.join(platforms.select("account_id", "platform"), on="account_id", how="left")
+    # equal raw scores give equal percentiles: a platform whose every account sits at the
+    # lowest reach has no reach spread of its own (with one platform: no spread at all)
+    floor = both["reach_pct"].min()
+    missing = (
+        both.group_by("platform")
+        .agg(none=(pl.col("reach_pct") == floor).all())
+        .filter(pl.col("none"))["platform"]
+        .sort()
+        .to_list()
+    )
+    unplaced = both.filter(pl.col("platform").is_in(missing)).select(
+        "account_id",
+        "reach_pct",
+        "conversation_pct",
+        quadrant=pl.lit(None, pl.String),
+        divergence=pl.lit(None, pl.Float64),
+    )
+    df = both.filter(~pl.col("platform").is_in(missing)).drop("platform")
     fit: dict[str, Any] = {
         "n": df.height,
         "intercept": None,
         "slope": None,
         "r2": None,
-        "reach_missing": False,
+        "reach_missing": df.height == 0,
+        "reach_missing_platforms": [p for p in missing if p],
     }
+    if df.height == 0:
+        return unplaced.sort("account_id"), {**fit, "n": unplaced.height}
+    if unplaced.height:  # percentiles among the accounts placed
+        n = df.height
+        df = df.with_columns(
+            pl.when(pl.lit(n > 1))
+            .then((pl.col(c).rank("average") - 1) / max(n - 1, 1) * 100)
+            .otherwise(50.0)
+            .alias(c)
+            for c in ("reach_pct", "conversation_pct")
+        )
+    df = df.with_columns(
+        quadrant=quadrant_expr(
+            "reach_pct", "conversation_pct", params.reach_high_pct, params.conversation_high_pct
+        )
+    )
     x = df["reach_pct"].to_numpy()
     if df.height >= 3 and np.ptp(x) > 1e-9:
         # the constant always (statsmodels' add_constant skips it when reach is nearly
@@ -124,7 +159,8 @@ def divergence(
     else:  # no spread in reach: the residual is the deviation from the mean
         resid = (df["conversation_pct"] - df["conversation_pct"].mean()).to_numpy()
     df = df.with_columns(divergence=pl.Series(resid, dtype=pl.Float64))
-    return df.select("account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"), fit
+    cols = ["account_id", "reach_pct", "conversation_pct", "quadrant", "divergence"]
+    return pl.concat([df.select(cols), unplaced]).sort("account_id"), fit
 
 
 def ols_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, np.ndarray]:
@@ -159,6 +195,27 @@ def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:
     return {
         q: {"n": int(counts.get(q, 0)), "share": (counts.get(q, 0) / n) if n else None}
         for q in QUADRANTS.values()
+    }
+
+
+def headline(result: DivergenceResult, k: int) -> dict[str, Any]:
+    """``reports/metrics/divergence.json``: the reach-conversation split in numbers.
+
+    Published (``reports/metrics``), so under the writeup's rule: a quadrant count under ``k``
+    (``privacy.min_cell_k``) is null, and so is a complement wherever a hidden count would
+    follow from the others and the accounts placed (the writeup prints the OLS n); R² over
+    fewer than ``k`` accounts is null too. Zeros stay (a zero covers nobody).
+    """
+    names = list(result.quadrants)
+    rows = [{"n": result.quadrants[q].n} for q in names]
+    hide = publish.complement(rows, [0 < r["n"] < k for r in rows], ["n"], [])
+    return {
+        "reach_missing": result.reach_missing,
+        "divergence_r2": result.ols.r2 if result.ols.n >= k else None,
+        "quadrants": {
+            q.replace(" ", "_"): None if h else r["n"]
+            for q, r, h in zip(names, rows, hide, strict=True)
+        },
     }
 
 

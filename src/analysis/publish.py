@@ -1,7 +1,7 @@
 """Publication mode: aggregates only, every cell covering fewer than k accounts suppressed.
 
 The methodology writeup and everything under ``reports/public/`` go through these functions
-(complementary suppression, which needs to know which cells add up, is in
+(which cells of a table add up, for complementary suppression, is said in
 ``analysis.report.public``).
 An analyst mode (``reports/index.html``, notebooks) may list pseudonymous accounts; a
 publication never lists an account, never quotes post text, and never shows a count, share or
@@ -11,7 +11,7 @@ statistic computed over fewer than ``privacy.min_cell_k`` accounts.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,45 @@ def suppress_small_cells(
         pl.when(small).then(None).otherwise(pl.col(n_accounts_col)).alias(n_accounts_col),
         small.fill_null(True).alias("is_suppressed"),
     )
+
+
+def complement(
+    values: Sequence[Mapping[str, Any]],
+    hidden: Sequence[bool],
+    additive: Sequence[str],
+    groups: Sequence[str],
+) -> list[bool]:
+    """Rows to hide so that no hidden cell is recoverable by subtraction.
+
+    Within a group, the additive cells add up to a total shown elsewhere, so the hidden cells
+    add up to the total minus the visible ones: that gives a cell away exactly when it is the
+    group's only hidden cell. With two or more a reader learns only their sum. Where a group
+    has exactly one hidden row, the visible row with the smallest non-zero value of the first
+    additive column is hidden too (the least information lost; a zero only when nothing else
+    is left: a reader does not see that it is zero). A group of one row cannot be protected
+    here: its total is the cell, and the total is what must not be shown.
+
+    Args:
+        values: the rows, with their original (unsuppressed) values.
+        hidden: which rows are suppressed already (under k).
+        additive: columns that add up to a total shown elsewhere (the first one ranks).
+        groups: columns whose values delimit the cells that add up (empty: the whole table).
+
+    Returns:
+        The new hidden flags (a superset of ``hidden``).
+    """
+    out = list(hidden)
+    by_group: dict[tuple[Any, ...], list[int]] = {}
+    for i, row in enumerate(values):
+        by_group.setdefault(tuple(row[g] for g in groups), []).append(i)
+    col = additive[0]
+    for rows in by_group.values():
+        visible = [i for i in rows if not out[i]]
+        if sum(out[i] for i in rows) == 1 and visible:
+            v = [(values[i][col] or 0) for i in visible]
+            rank = [(x == 0, x, i) for x, i in zip(v, visible, strict=True)]
+            out[min(rank)[2]] = True
+    return out
 
 
 #: ingest's reconciliation, per source and table: read = the sum of these.

@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
-from analysis import contracts, publish, report
+from analysis import contracts, divergence, publish, report
 from analysis.models import validity
 from analysis.report import fmt, public
 from analysis.stages import report as stage
@@ -1074,8 +1074,15 @@ def test_headline_metrics_are_the_results_own_numbers_and_few() -> None:
     ).headline()
     assert gated["gates_failed"] == {"reach": 0} and gated["gates_untested"] == {"reach": 1}
     div = contracts.DivergenceResult.model_validate(DIVERGENCE_JSON)
-    head = div.headline()
-    assert head["quadrants"]["quiet_connectors"] == 6 and head["reach_missing"] is False
+    head = divergence.headline(div, K)
+    # published: the counts under k (6 and 8) are not, the others are (two hidden: none follows)
+    assert head["quadrants"] == {
+        "loud_and_heard": 12,
+        "quiet_connectors": None,
+        "loud_but_unheard": None,
+        "quiet_and_unheard": 14,
+    }
+    assert head["reach_missing"] is False
     numbers = [v for v in leaves(head) if isinstance(v, float)]
     assert numbers and set(numbers) <= set(leaves(div.model_dump()))
     assert len(leaves(VALIDITY.headline())) <= 40

@@ -393,3 +393,28 @@ def test_a_reply_without_an_addressee_is_credited_to_its_parents_author():
     }
     with pytest.raises(ValueError, match="not unique"):
         common.scoped_posts(pl.concat([posts, posts.slice(0, 1)]), AS_OF, 30.0, None)
+
+
+def test_a_reciprocal_exchange_on_stack_exchange_needs_both_people_to_write():
+    """An answer credits its answerer (asker -> answerer), but it is the answerer who wrote it:
+    "A answered B and commented on B's question" is A alone (was: one reciprocal partner each),
+    "A answered B and B commented on the answer" is an exchange (was: none)."""
+    votes = schema.conform(
+        pl.DataFrame(
+            {
+                "reaction_id": ["v1"],
+                "platform": "stackexchange",
+                "post_id": ["a"],
+                "kind": ["accept"],
+                "created_at": [T0 + timedelta(days=2)],
+            }
+        ),
+        "reactions",
+    )
+    answer = [("q", "B", "question", None, 0), ("a", "A", "answer", "q", 1)]
+    one_sided = _posts([*answer, ("c", "A", "comment", "q", 1)], "stackexchange")
+    two_sided = _posts([*answer, ("c", "B", "comment", "a", 3)], "stackexchange")
+    for posts, want in ((one_sided, 0), (two_sided, 1)):
+        s = conversation.score(_tables(posts, votes), ModelParams(), AS_OF)
+        got = dict(zip(s["account_id"], s["n_reciprocal"], strict=True))
+        assert got == {"A": want, "B": want}, (posts["post_id"].to_list(), got)

@@ -5,8 +5,10 @@ the score is their plain sum (equal weights, a documented choice, not a fitted o
 
 * ``c_repliers``: distinct other accounts who replied to it (each counted once, with the decay
   weight of their latest reply);
-* ``c_reciprocal``: partners in a reciprocal exchange, A answered B and B answered A (each pair
-  counted once, with the weight of the older of the two directions' latest replies);
+* ``c_reciprocal``: partners in a reciprocal exchange, A answered B and B answered A, by who
+  wrote (a Stack Exchange answer is its answerer's word to the asker, although its credit
+  runs the other way; each pair counted once, with the weight of the older of the two
+  directions' latest replies);
 * ``c_threads``: depth of the threads it started that others joined (sum over its root posts
   with at least one reply by someone else of the root's weight times the depth, in reply levels,
   of the deepest post someone else wrote there: its own replies below do not deepen it);
@@ -171,9 +173,20 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     n_replies = edges.group_by("dst").agg(n_obs=pl.len())
     repliers = repliers.drop("n_obs").join(n_replies, on="dst").rename({"dst": "account_id"})
 
-    # Reciprocal pairs: both directions exist; each unordered pair counted once per account.
-    recip = pair_w.join(
-        pair_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
+    # Reciprocal pairs: each of the two addressed the other; each unordered pair counted once
+    # per account. Credit edges run from the credited item's addressee to its author except a
+    # Stack Exchange answer's (asker -> answerer, although the answerer acted): by credit, "A
+    # answered B and commented on B's question" read as an exchange B never took part in, and
+    # "A answered B, B commented back on the answer" as none (beer: 226 of the 472 ordered
+    # pairs were one-sided, 532 exchanges were missed). So pairs are taken by who acted.
+    acted = edges.select(
+        src=pl.when(pl.col("channel") == semantics.ANSWER).then("dst").otherwise("src"),
+        dst=pl.when(pl.col("channel") == semantics.ANSWER).then("src").otherwise("dst"),
+        w="w",
+    )
+    acted_w = acted.group_by("src", "dst").agg(w=pl.col("w").max())
+    recip = acted_w.join(
+        acted_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
     ).select(pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w"))
     recip = recip.group_by("account_id").agg(
         n_reciprocal=pl.len(), _recip_w=common.ordered_sum(pl.col("w"))

@@ -149,7 +149,10 @@ def sections(inp: Inputs, b: Mapping[str, Any], p: ReportParams) -> list[Section
             Section(
                 "reach",
                 figures=[plots.reach_vs_conversation(b["points"], split)],
-                data={"floor": b.get("reach_floor")},
+                data={
+                    "floor": b.get("reach_floor"),
+                    "reach_missing_platforms": dv.reach_missing_platforms,
+                },
             )
         )
     else:

@@ -17,6 +17,7 @@ from typing import Any
 import polars as pl
 
 from analysis import publish
+from analysis.publish import complement
 from analysis.report import fmt
 
 #: table -> (the column that decides suppression: accounts a row covers, the additive columns,
@@ -34,45 +35,6 @@ ADDITIVE: dict[str, tuple[str, tuple[str, ...], tuple[str, ...]]] = {
     # negatives): treated as one group with a known total
     "planted_role_rates": ("n_accounts", ("n_accounts",), ()),
 }
-
-
-def complement(
-    values: Sequence[Mapping[str, Any]],
-    hidden: Sequence[bool],
-    additive: Sequence[str],
-    groups: Sequence[str],
-) -> list[bool]:
-    """Rows to hide so that no hidden cell is recoverable by subtraction.
-
-    Within a group, the additive cells add up to a total shown elsewhere, so the hidden cells
-    add up to the total minus the visible ones: that gives a cell away exactly when it is the
-    group's only hidden cell. With two or more a reader learns only their sum. Where a group
-    has exactly one hidden row, the visible row with the smallest non-zero value of the first
-    additive column is hidden too (the least information lost; a zero only when nothing else
-    is left: a reader does not see that it is zero). A group of one row cannot be protected
-    here: its total is the cell, and the total is what must not be shown.
-
-    Args:
-        values: the rows, with their original (unsuppressed) values.
-        hidden: which rows are suppressed already (under k).
-        additive: columns that add up to a total shown elsewhere (the first one ranks).
-        groups: columns whose values delimit the cells that add up (empty: the whole table).
-
-    Returns:
-        The new hidden flags (a superset of ``hidden``).
-    """
-    out = list(hidden)
-    by_group: dict[tuple[Any, ...], list[int]] = {}
-    for i, row in enumerate(values):
-        by_group.setdefault(tuple(row[g] for g in groups), []).append(i)
-    col = additive[0]
-    for rows in by_group.values():
-        visible = [i for i in rows if not out[i]]
-        if sum(out[i] for i in rows) == 1 and visible:
-            v = [(values[i][col] or 0) for i in visible]
-            rank = [(x == 0, x, i) for x, i in zip(v, visible, strict=True)]
-            out[min(rank)[2]] = True
-    return out
 
 
 def suppress(df: pl.DataFrame, name: str, k: int, value_cols: Sequence[str]) -> pl.DataFrame:

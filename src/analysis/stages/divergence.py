@@ -2,7 +2,8 @@
 
 Reads the score files of the ``divergence`` params' two models
 (``data/processed/scores/<model>.parquet``), the posts' times and the accounts
-(``data/interim/``, for the scores' date and, on the demo, the planted roles). Writes
+(``data/interim/``, for the scores' date, the accounts' platforms and, on the demo, the planted
+roles). Writes
 ``data/processed/divergence.parquet`` (every account's quadrant and divergence),
 ``data/processed/divergence.json`` (:class:`analysis.contracts.DivergenceResult`, read by the
 report), its headline ``reports/metrics/divergence.json`` and the plot data
@@ -44,7 +45,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     posts = pl.read_parquet(paths.POSTS, columns=["created_at"])
     as_of = common.resolve_as_of(mp, posts)
 
-    div, fit = divergence.divergence(reach, conversation, dp)
+    # accounts of a platform without reach data are not placed (the platform is named)
+    platforms = pl.read_parquet(paths.ACCOUNTS, columns=["account_id", "platform"])
+    div, fit = divergence.divergence(reach, conversation, dp, platforms)
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "models": {"reach": dp.reach_model, "conversation": dp.conversation_model},
@@ -52,11 +55,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "quadrants": divergence.quadrant_counts(div),
         # no follower counts and no views (Usenet): nobody is placed in a quadrant
         "reach_missing": fit.pop("reach_missing"),
+        "reach_missing_platforms": fit.pop("reach_missing_platforms"),
         "ols": fit,
     }
+    k = section(params, "privacy", PrivacyParams).min_cell_k
     if groundtruth.has_truth(params):
         truth, _ = groundtruth.load_truth(params, pl.read_parquet(paths.ACCOUNTS))
-        k = section(params, "privacy", PrivacyParams).min_cell_k
         result["planted_roles"] = divergence.role_rates(div, truth, k)
     typed = contracts.DivergenceResult.model_validate(result)
     log.info(
@@ -68,7 +72,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     )
     write_parquet(div, paths.DIVERGENCE)
     contracts.write(typed, paths.DIVERGENCE_RESULT)
-    write_json(typed.headline(), paths.DIVERGENCE_METRICS)
+    write_json(divergence.headline(typed, k), paths.DIVERGENCE_METRICS)
     paths.DIVERGENCE_PLOTS.mkdir(parents=True, exist_ok=True)
     div.select("reach_pct", "conversation_pct", "quadrant", "divergence").sort(
         "reach_pct", "conversation_pct"
