@@ -215,6 +215,20 @@ def answer_credit(
     )
 
 
+def by_actor(edges: pl.DataFrame) -> pl.DataFrame:
+    """Credit edges (:func:`interactions`) as who addressed whom: ``src`` wrote to ``dst``.
+
+    Credit runs from the credited item's addressee to its author, except a Stack Exchange
+    answer's, which runs from the asker to the answerer although the answerer wrote: read by
+    credit, "A answered B" is B addressing A. Reciprocity is about who wrote to whom, so the
+    conversation models read these pairs (``w`` and the other columns kept)."""
+    flip = pl.col("channel") == ANSWER
+    return edges.with_columns(
+        src=pl.when(flip).then(pl.col("dst")).otherwise(pl.col("src")),
+        dst=pl.when(flip).then(pl.col("src")).otherwise(pl.col("dst")),
+    )
+
+
 def interactions(
     scoped: pl.DataFrame,
     channels: tuple[str, ...] = CONVERSATIONAL,

@@ -418,3 +418,36 @@ def test_a_reciprocal_exchange_on_stack_exchange_needs_both_people_to_write():
         s = conversation.score(_tables(posts, votes), ModelParams(), AS_OF)
         got = dict(zip(s["account_id"], s["n_reciprocal"], strict=True))
         assert got == {"A": want, "B": want}, (posts["post_id"].to_list(), got)
+
+
+def test_conversation_rate_s_two_way_exchanges_are_by_who_wrote():
+    """conversation_rate read "the author also answered the replier" by credit too: a Stack
+    Exchange answer (credit asker -> answerer) made the asker "answer back" the answerer. When
+    only A wrote (an answer to B and a comment on B's question), B's question had a two-way
+    exchange (one in one item: B above A's one in two); when B commented back on A's answer,
+    A's answer had none (every rate 0)."""
+    from analysis.models import conversation_rate
+
+    votes = schema.conform(
+        pl.DataFrame(
+            {
+                "reaction_id": ["v1"],
+                "platform": "stackexchange",
+                "post_id": ["a"],
+                "kind": ["accept"],
+                "created_at": [T0 + timedelta(days=2)],
+            }
+        ),
+        "reactions",
+    )
+    answer = [("q", "B", "question", None, 0), ("a", "A", "answer", "q", 1)]
+    one_sided = _posts([*answer, ("c", "A", "comment", "q", 1)], "stackexchange")
+    two_sided = _posts([*answer, ("c", "B", "comment", "a", 3)], "stackexchange")
+
+    def two_way(posts):
+        s = conversation_rate.score(_tables(posts, votes), ModelParams(), AS_OF)
+        return dict(zip(s["account_id"], s["two_way_per_item"], strict=True))
+
+    one, two = two_way(one_sided), two_way(two_sided)
+    assert one["B"] < one["A"]  # B wrote nothing to A
+    assert two["A"] > two["B"]  # A's answer, and B's comment back on it

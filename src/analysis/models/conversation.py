@@ -179,11 +179,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # answered B and commented on B's question" read as an exchange B never took part in, and
     # "A answered B, B commented back on the answer" as none (beer: 226 of the 472 ordered
     # pairs were one-sided, 532 exchanges were missed). So pairs are taken by who acted.
-    acted = edges.select(
-        src=pl.when(pl.col("channel") == semantics.ANSWER).then("dst").otherwise("src"),
-        dst=pl.when(pl.col("channel") == semantics.ANSWER).then("src").otherwise("dst"),
-        w="w",
-    )
+    acted = semantics.by_actor(edges.select("src", "dst", "w", "channel"))
     acted_w = acted.group_by("src", "dst").agg(w=pl.col("w").max())
     recip = acted_w.join(
         acted_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]

@@ -7,7 +7,9 @@ items that nobody answers:
 
 * ``c_answered``: log(1 + distinct other accounts replying per item), empirical-Bayes shrunk;
 * ``c_two_way``: log(1 + reciprocal exchanges per item), empirical-Bayes shrunk (a reply from
-  someone the account has also answered, at any time before ``as_of``);
+  someone the account has also written to, at any time before ``as_of``: by who wrote, so a
+  Stack Exchange answer is the answerer's word to the asker, although its credit runs the
+  other way);
 
 ``score = c_answered + c_two_way``. Both rates are ratios of decay-weighted sums over the
 account's own items, so the decay cancels out of a steady rate and time off only means fewer
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from analysis import schema
+from analysis import schema, semantics
 from analysis.models import common, fits
 from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, NoParams, model_params
@@ -65,10 +67,14 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .join(items.select("post_id", "account_id", "w"), on="post_id")
         .filter((pl.col("replier") != pl.col("account_id")) & (pl.col("replier") != placeholder))
     )
-    # Reciprocity: pairs (author, replier) where the author also credited the replier.
-    answered_back = edges.select(
-        pl.col("src").alias("account_id"), pl.col("dst").alias("replier")
-    ).unique()
+    # Reciprocity: pairs (author, replier) where the author also wrote to the replier, by who
+    # wrote (``semantics.by_actor``): by credit, "R answered A's question" read as A answering
+    # R, and "A answered R's question" as nothing A did.
+    answered_back = (
+        semantics.by_actor(edges.select("src", "dst", "channel"))
+        .select(pl.col("src").alias("account_id"), pl.col("dst").alias("replier"))
+        .unique()
+    )
     per_item = (
         replies.unique(["post_id", "replier"])
         .join(
