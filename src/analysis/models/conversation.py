@@ -36,7 +36,7 @@ from analysis.models.params import ModelParams, NoParams, model_params
 NAME = "conversation"
 TITLE = "Conversation (people who reply, answer back, and keep threads going)"
 UNIT = "sum of log(1 + x) components"
-OBS = "replies it received from others"
+OBS = "responses it received from others (replies; a Stack Exchange answer's credit from its asker)"
 COMPONENTS = {
     "c_repliers": "log(1 + distinct people who replied to it, each weighted by the age of "
     "their latest reply)",

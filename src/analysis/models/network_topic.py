@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 NAME = "network_topic"
 TITLE = "Network by topic (PageRank personalised per topic, TwitterRank-style)"
 UNIT = "PageRank x number of accounts (1 = average), summed over topics by prevalence"
-OBS = "replies it received from others (edges into it)"
+OBS = "responses it received from others (edges into it: replies; a Stack Exchange answer's credit from its asker)"
 COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: "rank within topic <id>"
 
 #: The score stage loads the post topics for this model (``base.READS_TOPICS_FLAG``).
