@@ -222,6 +222,10 @@ class OlsFit(Contract):
 class RoleRate(Contract):
     n_role: int | None
     rate: float | None
+    #: the rate's exact (Clopper-Pearson) 95 % interval; None where suppressed (and in results
+    #: written before it)
+    ci_low: float | None = None
+    ci_high: float | None = None
     suppressed: bool
 
 

@@ -223,16 +223,24 @@ def role_rates(div: pl.DataFrame, truth: pl.DataFrame, min_cell_k: int) -> dict[
     """Rates at which planted roles land in their expected quadrant (aggregates only).
 
     A role with fewer than ``min_cell_k`` scored accounts gets a null rate (suppressed cell).
+    Each rate has its exact (Clopper-Pearson) 95 % interval: 13 of 13 gamers is not a rate of
+    1 but one of at least 0.75 (statsmodels' ``proportion_confint``, ``method="beta"``).
     """
+    from statsmodels.stats.proportion import proportion_confint
+
     joined = div.join(truth.select("account_id", "role"), on="account_id")
     out: dict[str, Any] = {}
     for role, quadrant in ROLE_QUADRANTS:
         group = joined.filter(pl.col("role") == role)
         n = group.height
         hits = group.filter(pl.col("quadrant") == quadrant).height
+        shown = n >= min_cell_k
+        lo, hi = proportion_confint(hits, n, alpha=0.05, method="beta") if shown else (None, None)
         out[f"{role}_in_{quadrant.replace(' ', '_')}"] = {
-            "n_role": n if n >= min_cell_k else None,
-            "rate": hits / n if n >= min_cell_k else None,
-            "suppressed": n < min_cell_k,
+            "n_role": n if shown else None,
+            "rate": hits / n if shown else None,
+            "ci_low": None if lo is None else float(lo),
+            "ci_high": None if hi is None else float(hi),
+            "suppressed": not shown,
         }
     return out

@@ -237,6 +237,9 @@ def test_divergence_residuals_and_counts() -> None:
     rates = divergence.role_rates(div, truth, min_cell_k=3)
     assert rates["expert_in_quiet_connectors"]["rate"] == 1.0
     assert rates["gamer_in_loud_but_unheard"]["rate"] == 1.0
+    # 3 of 3 is a rate of at least 0.29 (Clopper-Pearson: 0.025 ** (1 / 3)), not a finding of 1
+    assert rates["gamer_in_loud_but_unheard"]["ci_low"] == pytest.approx(0.025 ** (1 / 3))
+    assert rates["gamer_in_loud_but_unheard"]["ci_high"] == 1.0
     assert rates["broadcaster_in_loud_but_unheard"]["rate"] is None  # no such role: suppressed
     assert (
         divergence.role_rates(div, truth, min_cell_k=4)["expert_in_quiet_connectors"]["rate"]

@@ -138,7 +138,7 @@ def tables(draw: st.DrawFn) -> dict[str, pl.DataFrame]:
             "n_accounts": draw(st.lists(counts, min_size=3, max_size=3)),
             "rate": draw(st.lists(st.floats(0, 1), min_size=3, max_size=3)),
         }
-    )
+    ).with_columns(ci_low=pl.col("rate") / 2, ci_high=(pl.col("rate") + 1) / 2)
     return {
         "activity": activity,
         "removals": removals,

@@ -127,7 +127,7 @@ def public_tables(frames: Mapping[str, Any], k: int) -> dict[str, pl.DataFrame]:
         out["quadrants"] = suppress(f["quadrants"], "quadrants", k, ["share"])
     if "planted_role_rates" in f:
         out["planted_role_rates"] = suppress(
-            f["planted_role_rates"], "planted_role_rates", k, ["rate"]
+            f["planted_role_rates"], "planted_role_rates", k, ["rate", "ci_low", "ci_high"]
         )
     if "validity_auc" in f:
         # positives and negatives apart would be the totals of the planted-role counts (and

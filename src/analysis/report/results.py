@@ -76,7 +76,8 @@ def reach_floor(divergence: pl.DataFrame, div: Divergence, k: int) -> dict[str, 
 
 def planted_role_rates(div: Divergence) -> pl.DataFrame | None:
     """Planted roles in the quadrant they should fall in (the demo): ``role_in_quadrant``,
-    ``n_accounts`` (null where the divergence stage suppressed it), ``rate``."""
+    ``n_accounts`` (null where the divergence stage suppressed it), ``rate`` and its exact 95 %
+    interval (``ci_low``, ``ci_high``)."""
     roles = div.planted_roles
     if not roles:
         return None
@@ -86,10 +87,18 @@ def planted_role_rates(div: Divergence) -> pl.DataFrame | None:
                 "role_in_quadrant": name.replace("_", " "),
                 "n_accounts": None if r.suppressed else r.n_role,
                 "rate": None if r.suppressed else r.rate,
+                "ci_low": None if r.suppressed else r.ci_low,
+                "ci_high": None if r.suppressed else r.ci_high,
             }
             for name, r in roles.items()
         ],
-        schema={"role_in_quadrant": pl.String, "n_accounts": pl.Int64, "rate": pl.Float64},
+        schema={
+            "role_in_quadrant": pl.String,
+            "n_accounts": pl.Int64,
+            "rate": pl.Float64,
+            "ci_low": pl.Float64,
+            "ci_high": pl.Float64,
+        },
     )
 
 
