@@ -47,7 +47,10 @@ batches of 9; ``benchmarks/cf_batches.py``), batched against alone: 5 of 89 gate
 (conversation_eb passed the puppets gate batched, median gain -0.01 [-0.05, 0.00], and fails it
 alone, 0.24 [0.19, 0.37]; network passed time off, -0.014 [-0.038, 0], and fails it alone,
 -0.031 [-0.064, -0.017]), and network's gain from spam drawing replies was halved (0.54 against
-1.11). Batches of accounts that never met (no shared thread, no reaction between them) left
+1.11). On the beer site (1,352 participants, 6 accounts sampled and 6 targets, one batch each:
+every gate untested either way) the medians moved as much: conversation_rate's weekend-off
+bias 0.00 batched against 25.0 alone, its exchange gain 25.3 against 0.64, conversation_eb's
+weekend-off bias -0.78 against -0.33. Batches of accounts that never met (no shared thread, no reaction between them) left
 2 of those 5 gates changed: the community-wide refits still tie batch-mates. The cost: on the
 demo 863 re-scorings instead of 117 (117 s against 18 s), spread by the compute engine; on a
 large dump, where one batch held the whole sample, 863 instead of 26 (at 1M posts, ~12 s a
