@@ -37,10 +37,10 @@ SMALL = {
     "demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"},
     # one torch thread: the other worker holds the second core (vectors are the same)
     "embed": {"threads": 1},
-    # Accounts altered per model run, as in the default demo: batch_share is a share of the
-    # participants, and 0.05 of the default demo's ~190 is 9 accounts, of this demo's 58 only
-    # 2, which made the same tests (every scenario, every altered account) 328 model runs
-    # instead of 97 and compare half of each run. 0.15 of 58 is 8.
+    # Accounts altered per model run: the default (null) re-scores each alone, which on this
+    # demo is several hundred model runs; the built project's tests read the stage's outputs,
+    # not its design (tests/unit/test_counterfactual.py checks that), so they batch: 0.15 of
+    # the 58 participants is 8 accounts per run.
     "compare": {"counterfactual": {"batch_share": 0.15}},
 }
 #: xdist groups of the tests on the built project (see above; their order: xdist_groups.FIRST)

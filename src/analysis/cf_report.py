@@ -14,6 +14,7 @@ import numpy as np
 import polars as pl
 from pydantic import Field
 
+from analysis.cf_rescore import batch_size
 from analysis.config import Frozen, PrivacyParams
 
 # ---------------------------------------------------------------------------------------------
@@ -132,7 +133,7 @@ def headline(result: dict[str, Any], cf: Any, n_participants: int) -> dict[str, 
     return {
         "n_sample": len(result["sample"]),
         "n_targets": len(result["targets"]),
-        "batch_size": max(1, int(cf.batch_share * n_participants)),
+        "batch_size": batch_size(n_participants, cf.batch_share),
         "ring_sizes": {str(k): len(v) for k, v in result["members"].items()},
         "stability": {
             sc: {m: _stability_row(s, sc in placebo) for m, s in by_model.items()}

@@ -76,9 +76,15 @@ def frozen_percentile(base: np.ndarray, own_base: float, value: float) -> float:
     return 100.0 * (less + 0.5 * equal) / (n - 1)
 
 
-def batches(ids: list[str], n_participants: int, share: float, seed: int) -> list[list[str]]:
-    """Split ``ids`` into shuffled batches of ``max(1, floor(share * n_participants))``."""
-    size = max(1, int(share * n_participants))
+def batch_size(n_participants: int, share: float | None) -> int:
+    """Accounts altered per re-scoring: ``max(1, floor(share * n_participants))``; 1 (each
+    account alone) where ``share`` is None."""
+    return 1 if share is None else max(1, int(share * n_participants))
+
+
+def batches(ids: list[str], n_participants: int, share: float | None, seed: int) -> list[list[str]]:
+    """Split ``ids`` into shuffled batches of :func:`batch_size` (of one: each alone)."""
+    size = batch_size(n_participants, share)
     order = list(np.random.default_rng(seed).permutation(len(ids)))
     shuffled = [ids[i] for i in order]
     return [shuffled[i : i + size] for i in range(0, len(shuffled), size)]

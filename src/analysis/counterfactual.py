@@ -34,10 +34,27 @@ Gates (:class:`GateParams`) apply to the bias beyond placebo, to the extra share
 outside the model's own interval, and to each adversary's gain at a set strength
 (:func:`gate_results`).
 
-Why batches. The faithful counterfactual alters one account and re-scores everyone: O(n) model
-runs. We alter a seeded sample in batches of ``batch_share`` of the participants; with frozen
-ranking the only cross-effect left is that batch members who reply to each other lose each
-other's replies.
+Why each account is altered alone. The counterfactual is one account's change while everyone
+else stays as they are, so each sampled account (each target) is altered in a re-scoring of
+its own (``batch_share`` None, the default): ``n_sample`` re-scorings per stability scenario and
+``n_targets`` per adversary strength, each ranked against everyone else's frozen baseline.
+``batch_share`` (a share of the participants) restores the old, faster design that altered
+the sample in batches; batch-mates then alter each other's scores: a batch-mate's removed
+posts take the replies the account wrote below them, a spam pool or a reply-to-everyone reaches
+batch-mates, the puppets of every target in the batch enter the community priors
+(conversation_eb, engagement) and PageRank together. Measured on the demo (196 participants,
+batches of 9; ``benchmarks/cf_batches.py``), batched against alone: 5 of 89 gates changed
+(conversation_eb passed the puppets gate batched, median gain -0.01 [-0.05, 0.00], and fails it
+alone, 0.24 [0.19, 0.37]; network passed time off, -0.014 [-0.038, 0], and fails it alone,
+-0.031 [-0.064, -0.017]), and network's gain from spam drawing replies was halved (0.54 against
+1.11). On the beer site (1,352 participants, 6 accounts sampled and 6 targets, one batch each:
+every gate untested either way) the medians moved as much: conversation_rate's weekend-off
+bias 0.00 batched against 25.0 alone, its exchange gain 25.3 against 0.64, conversation_eb's
+weekend-off bias -0.78 against -0.33. Batches of accounts that never met (no shared thread, no reaction between them) left
+2 of those 5 gates changed: the community-wide refits still tie batch-mates. The cost: on the
+demo 863 re-scorings instead of 117 (117 s against 18 s), spread by the compute engine; on a
+large dump, where one batch held the whole sample, 863 instead of 26 (at 1M posts, ~12 s a
+re-scoring: ~2.9 h of one core against ~5 min). A share buys that time back at the bias measured.
 """
 
 from __future__ import annotations
@@ -102,8 +119,11 @@ class CounterfactualParams(Frozen):
 
     #: Accounts altered by the stability tests (sampled among active accounts; capped).
     n_sample: int = Field(100, ge=1)
-    #: Accounts altered per model run, as a share of participants (at least 1 account).
-    batch_share: float = Field(0.05, gt=0, le=1)
+    #: None: each altered account (and each adversary's target) is altered alone, in a
+    #: re-scoring of its own. A share of the participants: the old batched design, that many
+    #: accounts altered per re-scoring (faster; batch-mates alter each other's scores, see
+    #: "Why each account is altered alone" above).
+    batch_share: float | None = Field(None, gt=0, le=1)
     seed: int = 7
     #: Only accounts with at least ``min_active_posts`` posts in the ``active_window_days``
     #: before T are sampled: a silent account has nothing to take off.
@@ -191,7 +211,7 @@ def run_all(
     n_part = tables.participants().height
     window = (cf.active_window_days, cf.min_active_posts)
     sample = sample_accounts(tables, cf.n_sample, cf.seed, as_of, *window)
-    groups = batches(sample, n_part, cf.batch_share, cf.seed)
+    groups = batches(sample, n_part, cf.batch_share, cf.seed)  # batches of one by default
     start = as_of - timedelta(days=cf.vacation_days)
     drop = cf.drop_responses
 
