@@ -309,8 +309,8 @@ def gates_below_k(
     A gate's pass or fail over fewer than k accounts is a statistic about a small group, which
     publication never shows (:mod:`analysis.publish`; the adversary and stability tables hide
     the very numbers it reads): with 5 targets no interval of their median gain reaches 95 %,
-    and the bootstrap's ended at the largest target's own gain, so a pass says that each of the 5 gained less than the
-    limit. Its interval is also too wide to decide on."""
+    and the bootstrap's ended at the largest target's own gain, so a pass said that each of the
+    5 gained less than the limit. Its interval is also too wide to decide on."""
     out: dict[str, list[str]] = {}
     for name, r in robustness.items():
         sizes = gate_accounts(r, gates)
