@@ -23,10 +23,11 @@ def _names(params):
 def _loader_with_texts(seen: dict[str, list[str]]):
     """A stand-in for the stage's loader: the tables with the texts in memory (their columns
     noted in ``seen``)."""
+    from analysis import paths
     from analysis.stages import score
 
-    def with_texts(names: list[str]):
-        tables = score.load_tables()
+    def with_texts(names: list[str], topics=paths.POST_TOPICS):
+        tables = score.load_tables(topics=topics)
         seen["columns"] = tables.posts.columns
         return tables
 
