@@ -155,12 +155,40 @@ def explain_model(
     return "\n".join(lines)
 
 
+def divergence_text(row: dict[str, Any], models: dict[str, str], high: dict[str, float]) -> str:
+    """Where the account's reach and its conversation part (a row of ``divergence.parquet``,
+    the divergence stage's ``models`` and high-side thresholds ``high``, in percentiles)."""
+    head = (
+        f"Reach against conversation (reach model {models['reach']}, conversation model "
+        f"{models['conversation']}):"
+    )
+    if row.get("quadrant") is None:
+        return (
+            f"{head}\n  Not placed: its platform records no reach (no follower counts, no "
+            "views), and a reach of zero would only rank the platform."
+        )
+    gap = row.get("divergence")
+    side = "more" if gap is not None and gap >= 0 else "less"
+    said = (
+        ""
+        if gap is None
+        else f"; {abs(gap):.1f} percentile points {side} conversation than its reach predicts "
+        "(the line fitted over every account placed)"
+    )
+    return (
+        f'{head}\n  "{row["quadrant"]}": reach at percentile {row["reach_pct"]:.0f}, '
+        f"conversation at percentile {row['conversation_pct']:.0f} (high: at or above "
+        f"percentile {high['reach']:g} and {high['conversation']:g}){said}."
+    )
+
+
 def explain(
     account_id: str,
     scores: dict[str, pl.DataFrame],
     params: Any = None,
     accounts: pl.DataFrame | None = None,
     topics: pl.DataFrame | None = None,
+    divergence: pl.DataFrame | None = None,
 ) -> str:
     """Every model's score and components for ``account_id``, in plain language.
 
@@ -171,6 +199,8 @@ def explain(
         accounts: the interim accounts table, to tell non-participants from unknown ids.
         topics: ``data/processed/topics.parquet`` (``topic_id``, ``label``), so that topics are
             named by their keywords, not by number.
+        divergence: ``data/processed/divergence.parquet``: where the account's reach and its
+            conversation part (its quadrant), said after the models.
 
     Raises:
         ExplainError: for the non-participant placeholder, non-participants and unknown ids.
@@ -210,4 +240,18 @@ def explain(
             "participant. Pseudonyms look like acct_...; `resonance forget` works from raw ids "
             "instead"
         )
+    if divergence is not None:
+        hit = divergence.filter(pl.col("account_id") == account_id)
+        if hit.height:
+            from analysis.config import section
+            from analysis.divergence import DivergenceParams
+
+            dp = section(params if isinstance(params, dict) else {}, "divergence", DivergenceParams)
+            parts.append(
+                divergence_text(
+                    hit.row(0, named=True),
+                    {"reach": dp.reach_model, "conversation": dp.conversation_model},
+                    {"reach": dp.reach_high_pct, "conversation": dp.conversation_high_pct},
+                )
+            )
     return f"Account {account_id}\n\n" + "\n\n".join(parts) + "\n"

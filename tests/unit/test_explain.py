@@ -149,3 +149,39 @@ def test_an_unknown_account_is_not_repeated_in_the_error(scores):
         with pytest.raises(ExplainError, match="not a scored participant") as err:
             explain(typed, s, None)
         assert typed not in str(err.value)
+
+
+def test_explain_says_where_reach_and_conversation_part(scores, tmp_path, monkeypatch, capsys):
+    """Reports were to show, account by account, where reach diverges from conversation; the
+    analyst page did, `resonance explain` did not say an account's quadrant."""
+    import argparse
+
+    import polars as pl
+
+    from analysis.stages import explain as stage
+
+    _, s = scores
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "data/processed/scores").mkdir(parents=True)
+    for name, df in s.items():
+        df.write_parquet(tmp_path / f"data/processed/scores/{name}.parquet")
+    pl.DataFrame(
+        {
+            "account_id": ["a", "b"],
+            "reach_pct": [77.4, 10.0],
+            "conversation_pct": [1.0, None],
+            "quadrant": ["loud but unheard", None],
+            "divergence": [-48.53, None],
+        }
+    ).write_parquet(tmp_path / "data/processed/divergence.parquet")
+    params = {
+        "models": {"scored": {"volume": {}}},
+        "divergence": {"reach_model": "reach", "conversation_model": "conversation_eb"},
+    }
+    assert stage.run(params, argparse.Namespace(account="a")) == 0
+    text = capsys.readouterr().out
+    assert "(reach model reach, conversation model conversation_eb)" in text
+    assert '"loud but unheard": reach at percentile 77, conversation at percentile 1' in text
+    assert "48.5 percentile points less conversation than its reach predicts" in text
+    assert stage.run(params, argparse.Namespace(account="b")) == 0
+    assert "Not placed: its platform records no reach" in capsys.readouterr().out

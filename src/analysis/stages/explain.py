@@ -34,8 +34,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     acc_path = paths.ACCOUNTS
     accounts = pl.read_parquet(acc_path) if acc_path.exists() else None
     topics = pl.read_parquet(paths.TOPICS) if paths.TOPICS.exists() else None
+    divergence = pl.read_parquet(paths.DIVERGENCE) if paths.DIVERGENCE.exists() else None
     try:
-        text = explain(args.account, scores, params, accounts, topics)
+        text = explain(args.account, scores, params, accounts, topics, divergence)
     except ExplainError as exc:
         log.error("explain: %s", exc)
         return 1
