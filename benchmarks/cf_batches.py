@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -27,24 +26,13 @@ import polars as pl
 from analysis import counterfactual
 from analysis import models as registry
 from analysis.config import PrivacyParams, load_params, section
-from analysis.models import common
-from analysis.models.base import READS_TOPICS_FLAG
-from analysis.models.params import model_params
-from analysis.stages.digest import load_digest_tables
-from analysis.stages.scoring_topics import post_topics_at
 
 
 def _load(params_path: Path):
-    from analysis import compare
+    from analysis.stages.compare import load_inputs
 
     params = load_params(params_path)
-    cp = section(params, "compare", compare.CompareParams)
-    mp = model_params(params)
-    names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
-    tables = load_digest_tables(names, topics=None)
-    as_of = common.resolve_as_of(mp, tables.posts)
-    if any(getattr(registry.MODELS[n], READS_TOPICS_FLAG, False) for n in names):
-        tables = replace(tables, post_topics=post_topics_at(params, tables.posts, as_of))
+    cp, mp, names, tables, as_of = load_inputs(params)
     k = section(params, "privacy", PrivacyParams).min_cell_k
     return tables, {n: registry.MODELS[n] for n in names}, mp, as_of, cp, k
 

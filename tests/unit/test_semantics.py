@@ -395,10 +395,9 @@ def test_a_reply_without_an_addressee_is_credited_to_its_parents_author():
         common.scoped_posts(pl.concat([posts, posts.slice(0, 1)]), AS_OF, 30.0, None)
 
 
-def test_a_reciprocal_exchange_on_stack_exchange_needs_both_people_to_write():
-    """An answer credits its answerer (asker -> answerer), but it is the answerer who wrote it:
-    "A answered B and commented on B's question" is A alone (was: one reciprocal partner each),
-    "A answered B and B commented on the answer" is an exchange (was: none)."""
+def _answer_and_comment() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """B asks, A answers (accepted); then A comments on B's question (one-sided: only A wrote)
+    or B comments on A's answer (two-sided): (accept vote, one-sided posts, two-sided posts)."""
     votes = schema.conform(
         pl.DataFrame(
             {
@@ -414,6 +413,14 @@ def test_a_reciprocal_exchange_on_stack_exchange_needs_both_people_to_write():
     answer = [("q", "B", "question", None, 0), ("a", "A", "answer", "q", 1)]
     one_sided = _posts([*answer, ("c", "A", "comment", "q", 1)], "stackexchange")
     two_sided = _posts([*answer, ("c", "B", "comment", "a", 3)], "stackexchange")
+    return votes, one_sided, two_sided
+
+
+def test_a_reciprocal_exchange_on_stack_exchange_needs_both_people_to_write():
+    """An answer credits its answerer (asker -> answerer), but it is the answerer who wrote it:
+    "A answered B and commented on B's question" is A alone (was: one reciprocal partner each),
+    "A answered B and B commented on the answer" is an exchange (was: none)."""
+    votes, one_sided, two_sided = _answer_and_comment()
     for posts, want in ((one_sided, 0), (two_sided, 1)):
         s = conversation.score(_tables(posts, votes), ModelParams(), AS_OF)
         got = dict(zip(s["account_id"], s["n_reciprocal"], strict=True))
@@ -428,21 +435,7 @@ def test_conversation_rate_s_two_way_exchanges_are_by_who_wrote():
     A's answer had none (every rate 0)."""
     from analysis.models import conversation_rate
 
-    votes = schema.conform(
-        pl.DataFrame(
-            {
-                "reaction_id": ["v1"],
-                "platform": "stackexchange",
-                "post_id": ["a"],
-                "kind": ["accept"],
-                "created_at": [T0 + timedelta(days=2)],
-            }
-        ),
-        "reactions",
-    )
-    answer = [("q", "B", "question", None, 0), ("a", "A", "answer", "q", 1)]
-    one_sided = _posts([*answer, ("c", "A", "comment", "q", 1)], "stackexchange")
-    two_sided = _posts([*answer, ("c", "B", "comment", "a", 3)], "stackexchange")
+    votes, one_sided, two_sided = _answer_and_comment()
 
     def two_way(posts):
         s = conversation_rate.score(_tables(posts, votes), ModelParams(), AS_OF)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import replace
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -35,8 +36,8 @@ from analysis.compute import ComputeParams, open_engine
 from analysis.config import DemoParams, PrivacyParams, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
-from analysis.models.base import READS_TOPICS_FLAG
-from analysis.models.params import model_params
+from analysis.models.base import READS_TOPICS_FLAG, Tables
+from analysis.models.params import ModelParams, model_params
 from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
 from analysis.stages.scoring_topics import post_topics_at
 
@@ -98,8 +99,11 @@ def _write_plots(
     log.info("wrote plot data to %s", paths.COMPARE_PLOTS)
 
 
-def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Agreement, weekend-off and gaming tests, and the recommendation."""
+def load_inputs(
+    params: dict[str, Any],
+) -> tuple[compare.CompareParams, ModelParams, list[str], Tables, datetime]:
+    """The stage's params, the models it compares, the tables they are re-scored on and the
+    scoring date (also read by ``benchmarks/cf_batches.py``, so both see the same inputs)."""
     cp = section(params, "compare", compare.CompareParams)
     mp = model_params(params)
     names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
@@ -109,6 +113,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     if any(getattr(registry.MODELS[n], READS_TOPICS_FLAG, False) for n in names):
         # the topics a score at as_of may read, as the score stage hands them
         tables = replace(tables, post_topics=post_topics_at(params, tables.posts, as_of))
+    return cp, mp, names, tables, as_of
+
+
+def run(params: dict[str, Any], args: argparse.Namespace) -> int:
+    """Agreement, weekend-off and gaming tests, and the recommendation."""
+    cp, mp, names, tables, as_of = load_inputs(params)
     scores = {}
     for name in names:
         path = paths.score_file(name)
