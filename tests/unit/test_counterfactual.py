@@ -3,6 +3,7 @@ on tiny inline communities and toy models whose answer is known."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
@@ -836,3 +837,44 @@ def test_each_account_is_altered_alone_so_others_altered_leave_its_change_alone(
     assert head["batch_size"] == 1
     # the old design stays available on request: batches of 3 here
     assert cf_rescore.batches(res["sample"], 60, 0.05, 7) != [[a] for a in res["sample"]]
+
+
+def test_an_alteration_that_takes_nothing_is_not_re_scored_and_reads_the_baseline() -> None:
+    # a weekend off of an account that never posts at weekends leaves the tables as they are:
+    # its rows are the baseline's (the models are functions of the tables), without the nine
+    # scorings a re-scoring costs
+    t = _community()
+    calls: list[int] = []
+
+    def counted(tables: Tables, params: object, as_of: datetime) -> pl.DataFrame:
+        calls.append(tables.posts.height)
+        return COUNT.score(tables, params, as_of)
+
+    model = SimpleNamespace(NAME="count", score=counted)
+    base = {"count": COUNT.score(t, None, AS_OF)}
+    weekday_only = _tables(
+        [p for p in t.posts.iter_rows(named=True) if p["created_at"].weekday() < 5]
+    )
+    base_w = {"count": COUNT.score(weekday_only, None, AS_OF)}
+    took = cf_rescore.rescore(
+        weekday_only,
+        {"count": model},
+        None,
+        AS_OF,
+        [["acc01"]],
+        counterfactual.weekend_off,
+        base_w,
+        "x",
+    )
+    assert calls == []  # old code: one scoring of the whole tables
+    assert took["score_cf"].to_list() == took["score_base"].to_list()
+    assert took["pct_frozen"].to_list() == took["pct_base_frozen"].to_list()
+    # an equal copy is the same tables; an alteration that takes something is re-scored
+    copy = lambda x, g: replace(x, posts=x.posts.clone(), reactions=x.reactions.clone())  # noqa: E731
+    assert cf_rescore.unchanged(copy(t, []), t)
+    moved = cf_rescore.rescore(
+        t, {"count": model}, None, AS_OF, [["acc01"]], counterfactual.weekend_off, base, "x"
+    )
+    assert calls == [counterfactual.weekend_off(t, ["acc01"]).posts.height]
+    assert moved["score_cf"][0] < moved["score_base"][0]
+    assert not cf_rescore.unchanged(counterfactual.weekend_moved(t, ["acc01"]), t)
