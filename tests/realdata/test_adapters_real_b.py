@@ -66,7 +66,10 @@ def test_twitter_archive(real_data: Path) -> None:
     assert t.n_read["posts"] == t.posts.height == len(tweets)
     assert t.n_read["reactions"] == len(_ytd(data / "like.js")) == 1359
     posts = t.posts
-    assert posts.filter(pl.col("kind") == "repost").height == 643
+    reposts = posts.filter(pl.col("kind") == "repost")
+    assert reposts.height == 643
+    # every retweeted account is known (12 differ in case between "RT @name" and the mention)
+    assert reposts["reply_to_account_id"].null_count() == 0
     with_status = {
         x["id_str"]: x["in_reply_to_status_id_str"]
         for x in tweets

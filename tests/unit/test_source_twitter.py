@@ -103,6 +103,17 @@ def test_archive_mapping(tmp_path: Path) -> None:
     assert t.rejects["reason"].to_list() == ["liked tweet not in the dump"]
 
 
+def test_archive_retweet_credits_the_account_whatever_the_case_of_its_name(
+    tmp_path: Path,
+) -> None:
+    # Twitter screen names are case-insensitive; the archive's "RT @name:" and the mention's
+    # screen_name may differ in case (12 of 643 retweets in twitter-archive-andreruffert).
+    mention = {"screen_name": "Kahlilx", "id_str": "8", "name": "Kahlil"}
+    tweets = [_tweet("4", "RT @kahlilx: his words", entities={"user_mentions": [mention]})]
+    posts = twitter.read(_archive(tmp_path, tweets)).posts
+    assert posts.select("kind", "reply_to_account_id").row(0) == ("repost", "8")
+
+
 def test_archive_bad_record_rejected_and_broken_file_raises(tmp_path: Path) -> None:
     root = _archive(tmp_path, [_tweet("1"), _tweet("2", favorite_count="many"), {"x": 1}])
     t = twitter.read(root)
