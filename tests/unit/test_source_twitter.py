@@ -157,6 +157,25 @@ def _status(tid: str, uid: str, followers: int = 10, **extra) -> dict:
     }
 
 
+def test_an_at_reply_that_quotes_a_tweet_talks_with_the_user_it_answers(tmp_path: Path) -> None:
+    lines = [
+        _status("1", "50"),
+        # @-reply to user 51 (no status id) quoting tweet 1 of user 50
+        _status("2", "52", in_reply_to_user_id_str="51", quoted_status_id_str="1"),
+        _status("3", "53", quoted_status_id_str="1"),  # a plain quote of tweet 1
+    ]
+    path = tmp_path / "tweets.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    posts = {r["post_id"]: r for r in twitter.read(path).posts.to_dicts()}
+    reply, quote = posts["2"], posts["3"]
+    assert (reply["kind"], reply["parent_post_id"], reply["reply_to_account_id"]) == (
+        "reply",
+        None,
+        "51",
+    )
+    assert (quote["kind"], quote["parent_post_id"]) == ("quote", "1")
+
+
 def test_api_json_lines(tmp_path: Path) -> None:
     lines = [
         _status("1", "50", followers=10),
