@@ -189,3 +189,18 @@ def test_json_nested_100k_deep_is_one_error_naming_the_file(tmp_path: Path) -> N
     with pytest.raises(SourceError) as err:
         mastodon.load_json(path)
     assert "outbox.json" in str(err.value) and "nested too deeply" in str(err.value)
+
+
+def test_replies_and_boosts_of_other_servers_posts_credit_their_author(tmp_path: Path) -> None:
+    # Firefish, Akkoma or Threads URLs do not name their author: a reply's only mention and the
+    # actor a boost is addressed to do (5 items of mastodon-archive-dealingwith credited no one).
+    firefish = "https://firefish.tech/users/9lqw"
+    akkoma = "https://yearning.gay/users/nbsp"
+    mention = {"type": "Mention", "href": firefish, "name": "@x@firefish.tech"}
+    boost = _announce(1, "https://yearning.gay/objects/56df8a67")
+    boost["cc"] = [akkoma, f"{OWNER}/followers"]
+    items = [_note(1, reply_to="https://firefish.tech/notes/9mqtfd3v", tags=[mention]), boost]
+    t = mastodon.read(_write(tmp_path, items))
+    got = dict(t.posts.select("kind", "reply_to_account_id").iter_rows())
+    assert got == {"reply": firefish, "repost": akkoma}
+    assert {firefish, akkoma} <= set(t.accounts["account_id"])

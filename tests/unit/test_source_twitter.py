@@ -103,6 +103,17 @@ def test_archive_mapping(tmp_path: Path) -> None:
     assert t.rejects["reason"].to_list() == ["liked tweet not in the dump"]
 
 
+def test_archive_retweet_credits_the_account_whatever_the_case_of_its_name(
+    tmp_path: Path,
+) -> None:
+    # Twitter screen names are case-insensitive; the archive's "RT @name:" and the mention's
+    # screen_name may differ in case (12 of 643 retweets in twitter-archive-andreruffert).
+    mention = {"screen_name": "Kahlilx", "id_str": "8", "name": "Kahlil"}
+    tweets = [_tweet("4", "RT @kahlilx: his words", entities={"user_mentions": [mention]})]
+    posts = twitter.read(_archive(tmp_path, tweets)).posts
+    assert posts.select("kind", "reply_to_account_id").row(0) == ("repost", "8")
+
+
 def test_archive_bad_record_rejected_and_broken_file_raises(tmp_path: Path) -> None:
     root = _archive(tmp_path, [_tweet("1"), _tweet("2", favorite_count="many"), {"x": 1}])
     t = twitter.read(root)
@@ -144,6 +155,25 @@ def _status(tid: str, uid: str, followers: int = 10, **extra) -> dict:
         },
         **extra,
     }
+
+
+def test_an_at_reply_that_quotes_a_tweet_talks_with_the_user_it_answers(tmp_path: Path) -> None:
+    lines = [
+        _status("1", "50"),
+        # @-reply to user 51 (no status id) quoting tweet 1 of user 50
+        _status("2", "52", in_reply_to_user_id_str="51", quoted_status_id_str="1"),
+        _status("3", "53", quoted_status_id_str="1"),  # a plain quote of tweet 1
+    ]
+    path = tmp_path / "tweets.jsonl"
+    path.write_text("\n".join(json.dumps(x) for x in lines))
+    posts = {r["post_id"]: r for r in twitter.read(path).posts.to_dicts()}
+    reply, quote = posts["2"], posts["3"]
+    assert (reply["kind"], reply["parent_post_id"], reply["reply_to_account_id"]) == (
+        "reply",
+        None,
+        "51",
+    )
+    assert (quote["kind"], quote["parent_post_id"]) == ("quote", "1")
 
 
 def test_api_json_lines(tmp_path: Path) -> None:

@@ -11,10 +11,12 @@ Mapping and data quirks:
   ingest scrubber strips the remaining tags and mention links). Hashtags become ``labels``.
 * A reply whose parent is not in the dump keeps kind ``reply`` but gets no parent or root (the
   canonical tables never carry a dangling link); its addressee, where the ``inReplyTo`` URL has
-  the Mastodon shape ``https://host/users/NAME/statuses/ID``, goes to ``reply_to_account_id``.
+  the Mastodon shape ``https://host/users/NAME/statuses/ID``, goes to ``reply_to_account_id``;
+  for another server's URL shape, the reply's only mention (with several, none is chosen).
 * ``Announce`` (a boost) of a post in the dump is a ``boost`` reaction by the owner. A boost of
   a post outside the dump is a ``repost`` row authored by the owner with no text (the owner wrote
-  nothing) and no parent; ``reply_to_account_id`` names the boosted account where the URL shows it.
+  nothing) and no parent; ``reply_to_account_id`` names the boosted account where the URL shows it,
+  else the one actor the ``Announce`` is addressed to beside the public and the owner's followers.
 * Direct messages (addressed neither to the public nor to the owner's followers) are private
   conversations, not public activity: they go to rejects, never into the tables.
 * ``likes.json`` holds only URLs of liked posts, without dates. A like becomes a ``like``
@@ -202,7 +204,8 @@ def _note(act: dict[str, Any], followers: str, accounts: _Accounts) -> dict[str,
     content = obj.get("content")
     if content is not None and not isinstance(content, str):
         raise _MalformedError("content is not a string")
-    labels = []
+    labels: list[str] = []
+    mentioned: list[str] = []
     tags = obj.get("tag") or []
     if not isinstance(tags, list):
         raise _MalformedError("tag is not a list")
@@ -214,6 +217,7 @@ def _note(act: dict[str, Any], followers: str, accounts: _Accounts) -> dict[str,
             labels.append(name.lstrip("#").lower())
         elif tag.get("type") == "Mention" and isinstance(tag.get("href"), str):
             accounts.add(tag["href"], name if isinstance(name, str) else None)
+            mentioned.append(tag["href"])
     in_reply_to = obj.get("inReplyTo")
     if in_reply_to is not None and not isinstance(in_reply_to, str):
         in_reply_to = _id_of(in_reply_to)
@@ -226,6 +230,7 @@ def _note(act: dict[str, Any], followers: str, accounts: _Accounts) -> dict[str,
         "text": html_to_text(content) if content is not None else None,
         "labels": labels,
         "_in_reply_to": in_reply_to,
+        "_mentioned": mentioned,
     }
 
 
@@ -264,7 +269,7 @@ def _outbox(
     posts = [{**row, **provenance(path, line)} for line, row in notes]
     known = {row["post_id"] for row in posts}
     for row in posts:
-        target = row.pop("_in_reply_to")
+        target, mentioned = row.pop("_in_reply_to"), row.pop("_mentioned")
         if target is None:
             continue
         if target in known:
@@ -274,6 +279,12 @@ def _outbox(
             if who is not None:
                 row["reply_to_account_id"] = who[0]
                 accounts.add(*who)
+            elif len(set(mentioned)) == 1:
+                # A post on another server (Firefish /notes/, Akkoma /objects/): the URL does
+                # not name its author, but a reply mentions whom it answers; the only mention
+                # is the addressee (it was, in all 195 replies with one mention whose parent
+                # URL does name its author, in mastodon-archive-dealingwith).
+                row["reply_to_account_id"] = mentioned[0]
 
     reactions: list[dict[str, Any]] = []
     for line, act in announces:
@@ -301,7 +312,7 @@ def _outbox(
             )
             continue
         n_read["posts"] += 1
-        who = account_of_status(original)
+        who = account_of_status(original) or _boosted_account(act, followers)
         if who is not None:
             accounts.add(*who)
         posts.append(
@@ -319,6 +330,24 @@ def _outbox(
         )
     _set_roots(posts)
     return posts, reactions
+
+
+def _boosted_account(act: dict[str, Any], followers: str) -> tuple[str, str | None] | None:
+    """The author of a boosted post whose URL does not name them (another server's shape).
+
+    Mastodon addresses an ``Announce`` to the public, the booster's followers and the boosted
+    post's author: that one other actor is the author (in all 323 boosts of
+    ``mastodon-archive-dealingwith`` whose URL names its author, it was that author).
+    """
+    try:
+        audience = _audience(act)
+    except _MalformedError:
+        return None
+    others = audience - {PUBLIC, followers}
+    if len(others) != 1:
+        return None
+    (author,) = others
+    return author, None
 
 
 def _set_roots(posts: list[dict[str, Any]]) -> None:

@@ -143,14 +143,19 @@ def _archive_tweet(tweet: dict[str, Any], key: str, owner: str) -> dict[str, Any
     if text.startswith("RT @") and not row["_parent"]:
         # A retweet of a tweet the archive does not hold: the owner wrote nothing, and the
         # archive reports 0 likes/retweets on it, so no text and no counts.
-        name = text[4:].split(":", 1)[0]
+        # Screen names are case-insensitive: the text writes the name as the retweeter's client
+        # did ("RT @kahlilx"), the mention as the account spells it ("Kahlilx"); an exact match
+        # lost 12 of the 643 retweeted accounts of twitter-archive-andreruffert.
+        name = text[4:].split(":", 1)[0].strip().casefold()
         entities = tweet.get("entities")
         mentions = entities.get("user_mentions") if isinstance(entities, dict) else None
         original = next(
             (
                 id_of(m, "id")
                 for m in mentions or []
-                if isinstance(m, dict) and m.get("screen_name") == name
+                if isinstance(m, dict)
+                and isinstance(m.get("screen_name"), str)
+                and m["screen_name"].casefold() == name
             ),
             None,
         )

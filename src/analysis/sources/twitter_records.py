@@ -307,5 +307,8 @@ def post_row(tweet: dict[str, Any], key: str, author: str, created_at: datetime)
         "n_reposts": _count(tweet, "retweet_count"),
         "reply_to_account_id": addressee,
         "labels": labels,
-        "_parent": parent or quoted,
+        # A quote hangs under the quoted tweet; a reply only under the tweet it answers: an
+        # @-reply to a user (no status id) that also quotes someone's tweet talks with that
+        # user, and linking it under the quoted tweet handed the quoted author the conversation.
+        "_parent": parent or (quoted if kind == "quote" else None),
     }

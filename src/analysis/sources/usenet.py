@@ -12,7 +12,9 @@ single article file. Mapping:
   kept as written; a From that is only a name, or a list of words, has no address;
 * ``References``: the last one -> ``parent_post_id``, the first one -> ``root_post_id``, each
   only if that article is in the dump; an article with ``References`` is kind ``reply``,
-  otherwise ``post``;
+  otherwise ``post``. A follow-up without ``References`` (moderated groups and mail gateways
+  dropped it) takes its parent from an ``In-Reply-To`` of Message-IDs, else from its own,
+  unquoted attribution line ``In article <id>, ... writes:`` (:func:`_follow_up_of`);
 * ``Newsgroups`` -> ``labels``; ``Date`` -> ``created_at`` via :func:`email.utils.
   parsedate_to_datetime` (dates without a zone, or ``-0000``, are taken as UTC; ``+02`` is two
   hours; a comment's offset stands in for an unknown zone, ``EDT(-0400)``; common zone
@@ -35,8 +37,9 @@ stored under two groups (same ``Message-ID``) is read once, the second copy is r
 reason ``duplicate Message-ID (cross-posted copy)``. Measured on ``usenet-mini-newsgroups``:
 all 2,000 files have a Message-ID (so no id has to be derived from group/number) and a From;
 4 From headers carry no address (``()``, a name in parentheses, a list of words) and 8 files
-are cross-posted copies: 1,988 articles accepted. 87 replies have their parent in the sample,
-607 more get ``reply_to_account_id`` from an attribution line. There are no deleted authors
+are cross-posted copies: 1,988 articles accepted, 1,285 of them replies (55 known as replies
+only from In-Reply-To or their attribution line). 89 replies have their parent in the sample,
+649 more get ``reply_to_account_id`` from an attribution line. There are no deleted authors
 on Usenet. ``source_file`` in rejects is the path relative to ``source.path``.
 """
 
@@ -184,6 +187,25 @@ def _date(value: str) -> datetime | str | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+def _follow_up_of(in_reply_to: str, body: str) -> list[str]:
+    """The Message-ID a follow-up without ``References`` names as its parent, if any.
+
+    Moderated groups and mail-to-news gateways often dropped ``References`` (in the mini
+    newsgroups, soc.religion.christian's follow-ups have none). Such an article still says what
+    it answers: an ``In-Reply-To`` made of Message-IDs (the GNUS form ``addr's message of
+    <date>`` names no article and is not read), else its own attribution line, ``In article
+    <id>, addr writes:`` standing unquoted at the start of a line (a quoted one, behind ``>``,
+    belongs to an older article of the thread)."""
+    ids = _MSGID.findall(in_reply_to)
+    if ids and not _MSGID.sub("", in_reply_to).strip():
+        return ids[-1:]
+    for match in _ATTRIBUTION.finditer(body):
+        line_start = body.rfind("\n", 0, match.start()) + 1
+        if not body[line_start : match.start()].strip():
+            return [match[1]]
+    return []
+
+
 def _article(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
     """Parse one article into a post row (raw links, author fields) or a reject reason."""
     if b"\x00" in raw:
@@ -203,10 +225,12 @@ def _article(raw: bytes) -> tuple[dict[str, Any] | None, str | None]:
         return {"post_id": post_id}, "unparsable Date"
     if not schema.MIN_TIME <= created <= schema.max_time():
         return {"post_id": post_id}, "created_at out of range"
-    refs = [r for r in _MSGID.findall(_header(msg.get("References"))) if r != post_id]
     groups = [g.strip() for g in _header(msg.get("Newsgroups")).split(",") if g.strip()]
     body = msg.get_payload()
     body = body if isinstance(body, str) else ""
+    refs = [r for r in _MSGID.findall(_header(msg.get("References"))) if r != post_id]
+    if not refs:
+        refs = [r for r in _follow_up_of(_header(msg.get("In-Reply-To")), body) if r != post_id]
     subject = _header(msg.get("Subject"))
     text = "\n\n".join(part for part in (subject, body.strip("\n")) if part.strip())
     addressee = None
