@@ -578,3 +578,51 @@ def test_an_at_reply_answers_the_earlier_comment_of_the_user_it_names(tmp_path: 
     assert got[at[3]] == got[at[4]] == pseud("12")
     assert got[at[8]] == pseud("13")
     assert got[at[1]] == got[at[5]] == got[at[10]] == pseud("10")
+
+
+def test_users_who_may_have_joined_under_18_are_minors_removed_with_what_they_wrote(
+    tmp_path: Path,
+) -> None:
+    """Dumps before 2019 give each user's Age at the export (the ai site: 1,000 of 3,157 users,
+    54 under 18, none flagged before). A user aged 18 at the export who joined a year before it
+    was 17 then: a minor, removed whole by ingest with everything written."""
+    from analysis.config import IngestParams, PrivacyParams
+    from analysis.ingest import Source, ingest
+
+    users = [
+        USERS[0],
+        # Ann: 16 at the export
+        '<row Id="10" Reputation="101" CreationDate="2020-01-01T00:00:00.000" DisplayName="Ann" '
+        'Age="16" LastAccessDate="2021-01-01T00:00:00.000" />',
+        # Bob: 18 at the export, joined a year before it: 17 when joining
+        '<row Id="11" Reputation="7" CreationDate="2020-01-01T12:00:00.000" DisplayName="Bob" '
+        'Age="18" />',
+        # Cy: 18 at the export, joined at it (an hour earlier, the birthday may fall between);
+        # Di: 30, joined a year before; Ed: no age
+        '<row Id="12" Reputation="1" CreationDate="2021-01-01T00:00:00.000" DisplayName="Cy" '
+        'Age="18" />',
+        '<row Id="13" Reputation="1" CreationDate="2020-01-01T00:00:00.000" DisplayName="Di" '
+        'Age="30" />',
+        '<row Id="14" Reputation="1" CreationDate="2020-01-01T00:00:00.000" DisplayName="Ed" />',
+    ]
+    t = read(dump(tmp_path, Users=users))
+    minor = dict(zip(t.accounts["account_id"], t.accounts["is_minor"], strict=True))
+    assert (minor["10"], minor["11"], minor["12"], minor["13"]) == (True, True, False, False)
+    assert minor["14"] is None  # nothing known: never inferred
+    bad_age = '<row Id="15" Reputation="1" CreationDate="2020-01-01T00:00:00.000" Age="x" />'
+    bad = read(dump(tmp_path / "bad", Users=[*USERS, bad_age]))
+    assert "unparsable Age" in reasons(bad, "accounts")
+    res = ingest(
+        [Source("se", t)],
+        b"unit-test-key-0123456789abcdef!!",
+        set(),
+        IngestParams(),
+        PrivacyParams(),
+        datetime(2026, 11, 1, tzinfo=UTC),
+    )
+    c = res.counts["se"]
+    assert c["accounts"]["removed_minor"] == 2
+    # Ann's question and comment, Bob's answer and nomination: nothing of theirs is left
+    texts = " ".join(res.posts["text"].drop_nulls().to_list())
+    assert "Hops" not in texts and "Yes" not in texts and "nominate" not in texts
+    assert res.posts.height == 0  # what is left was the deleted user's (no consent)

@@ -472,14 +472,40 @@ def _actors(votes: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+#: Days per year of age (the Gregorian mean).
+DAYS_PER_YEAR = 365.2425
+
+
+def minor_at_joining(users: pl.DataFrame) -> pl.Expr:
+    """True for a user who may have been under 18 when the account was made.
+
+    Dumps before 2019 give ``Age``: whole years at the export, which is not in the dump; the
+    latest ``LastAccessDate`` (or ``CreationDate``) of any user stands for it. A user aged
+    ``Age`` at the export was at least ``Age - e`` when joining, ``e`` the years between the two,
+    so an account is a minor's unless ``Age - e >= 18``: one 18 at the export and joined a month
+    before may have been 17 then, and everything it wrote since is a minor's. The account is
+    removed whole, as ingest removes any minor (the rule errs on the side of the person). No
+    ``Age``: null (nothing known; the flag is only raised on evidence)."""
+    seen = [users[c].max() for c in ("_LastAccessDate", "_CreationDate")]
+    export = pl.lit(max((t for t in seen if t is not None), default=None))
+    years = (export - pl.col("_CreationDate")).dt.total_seconds() / (86_400 * DAYS_PER_YEAR)
+    return pl.when(pl.col("_Age").is_not_null()).then((pl.col("_Age") - years) < 18)
+
+
 def read_accounts(
     path: Path, deleted_names: pl.Series
 ) -> tuple[pl.DataFrame, pl.DataFrame, int, pl.DataFrame]:
     """Users.xml plus one ``deleted:<name>`` account per deleted owner's name -> (accounts,
     rejects, rows read, account flags of the rejected rows)."""
-    raw = read_rows(path, "users", ("Id", "DisplayName", "Reputation", "CreationDate"))
-    df = _parsed(raw, (), ("Reputation",))
-    checks = [*_basic("Id"), *_unparsable(("CreationDate", "Reputation"))]
+    fields = ("Id", "DisplayName", "Reputation", "CreationDate", "Age", "LastAccessDate")
+    raw = read_rows(path, "users", fields)
+    df = _parsed(raw, ("Age",), ("Reputation",)).with_columns(
+        pl.col("LastAccessDate")
+        .str.to_datetime(DATE_FORMAT, strict=False, time_unit="us")
+        .dt.replace_time_zone("UTC")
+        .alias("_LastAccessDate")
+    )
+    checks = [*_basic("Id"), *_unparsable(("CreationDate", "Reputation", "Age"))]
     accepted, rejects = _split(df, "accounts", path, "Id", _first_reason(*checks))
     users = accepted.select(
         pl.col("Id").alias("account_id"),
@@ -487,6 +513,7 @@ def read_accounts(
         pl.col("DisplayName").alias("display_name"),
         pl.col("_CreationDate").alias("created_at"),
         pl.col("_Reputation").alias("platform_score"),
+        minor_at_joining(df).alias("is_minor"),
         *_provenance(path),
     )
     pseudo = pl.DataFrame({"display_name": deleted_names.unique(maintain_order=True)}).select(
