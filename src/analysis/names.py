@@ -248,10 +248,23 @@ def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(_unmarked(t) for t in parts[1::2]), seps
 
 
+#: Typographic apostrophes and dashes, compared as the ASCII ones: keyboards and phones write
+#: "O’Brien" for a display name "O'Brien" and "Jean‐Luc" (U+2010, also NFKC of the
+#: non-breaking hyphen) or "Jean–Luc" for "Jean-Luc"; the separators differed and the name was
+#: kept (red-team review). One character for one; ``scrub_names`` maps the same.
+APOSTROPHES = "\u2018\u2019\u2032"
+DASHES = "\u2010\u2012\u2013\u2014\u2015\u2043\u2212"
+_SEPARATOR_MAP = {
+    **_NO_EMPHASIS,
+    **str.maketrans({**dict.fromkeys(APOSTROPHES, "'"), **dict.fromkeys(DASHES, "-")}),
+}
+
+
 def _separator(value: str) -> str:
     """A separator as names are compared: without marks or Markdown emphasis
-    (:data:`EMPHASIS`), any whitespace one space."""
-    return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_NO_EMPHASIS))
+    (:data:`EMPHASIS`), typographic apostrophes and dashes as ASCII ones
+    (:data:`APOSTROPHES`, :data:`DASHES`), any whitespace one space."""
+    return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_SEPARATOR_MAP))
 
 
 class NameRedactor:

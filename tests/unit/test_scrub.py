@@ -526,6 +526,25 @@ def test_markup_splitting_a_name_mid_word_does_not_hide_it_in_either_route() -> 
     _check([toot], names)
 
 
+def test_typographic_apostrophes_and_dashes_do_not_hide_a_name_in_either_route() -> None:
+    """Phones and word processors write "O’Brien" (U+2019) for a display name "O'Brien", and
+    "Jean‐Luc" (U+2010, NFKC of the non-breaking hyphen) or "Jean–Luc" for "Jean-Luc": the
+    separator between the name's tokens differed and the name was kept whole (red-team review).
+    Either way round: a display name written with the typographic one is found in ASCII too."""
+    names = privacy.NameRedactor(["Siobhan O'Brien", "Jean-Luc Picard", "Zoë O’Hara"])
+    cases = {
+        "thanks Siobhan O\u2019Brien!": "thanks [user]!",
+        "Siobhan O\u2018Brien and SIOBHAN O\u2032BRIEN": "[user] and [user]",
+        "Jean\u2011Luc Picard, Jean\u2013Luc Picard, Jean\u2212Luc Picard": "[user], [user], [user]",
+        "Zoë O'Hara": "[user]",
+        # prose keeps its dashes and quotes where no name is
+        "it\u2019s a well\u2010known fact \u2013 O\u2019Neil": "it\u2019s a well\u2010known fact \u2013 O\u2019Neil",
+    }
+    for text, want in cases.items():
+        assert privacy.scrub_text(text, names) == want, text
+    _check(list(cases), names)
+
+
 def test_a_handle_in_a_urls_path_leaves_nothing_of_the_url_in_either_route() -> None:
     """A fediverse handle or an e-mail inside a link is taken first; the URL's run stopped at
     its placeholder's "]" and left the path after it (a status id) in the text."""
