@@ -194,8 +194,12 @@ def author_counts(pairs: pl.DataFrame, by: Sequence[str] = ("w",)) -> pl.DataFra
 # carry; 3+ characters after "u_" (Reddit's shortest user name), so that "u_n" and "u_0" of
 # formulas stay. The scrubber replaces it
 # (``privacy.scrub_text``); a label holding one is a mention (:meth:`NameRedactor.mentions`).
+#: A character of a Reddit name: Markdown's escaped underscore "\\_" is one ("u/some\\_user"
+#: renders "u/some_user"; the match stopped at the backslash and left "\\_user" in the text).
+REDDIT_NAME_CHAR = r"(?:[A-Za-z0-9_-]|\\_)"
 REDDIT_USER = re.compile(
-    r"(?<![\w/])(?:/?u/[A-Za-z0-9_-]{2,}|/user/[A-Za-z0-9_-]{3,}|(?:/?r/)?u_[A-Za-z0-9_-]{3,})",
+    rf"(?<![\w/])(?:/?u/{REDDIT_NAME_CHAR}{{2,}}|/user/{REDDIT_NAME_CHAR}{{3,}}"
+    rf"|(?:/?r/)?u\\?_{REDDIT_NAME_CHAR}{{3,}})",
     re.U,
 )
 
@@ -225,10 +229,22 @@ _NAME_TOKEN_SPLIT = re.compile(f"(\\w[\\w{MARKS}]*)", re.U)
 #: joined across these (:meth:`NameRedactor._spans`), beside its tokens as written ("**Ali**ce"
 #: holds the handle "ali" too); the text itself is not rewritten, since "well-\nknown" keeps
 #: its hyphen and "a*b" its star.
+#: A backslash before "_" joins too (``_spans`` tests it: the "_" is the next token's first
+#: character): Markdown's escaped underscore ("some\\_user" renders "some_user"; Reddit's
+#: rich-text editor writes every "_" of a handle so) made the handle three tokens, "some",
+#: "_user" (the red-team review: kept).
 JOINER = re.compile(r"[*~`]+|-[ \t]*(?:\r\n?|\n)[ \t]*")
-#: a text in which :data:`JOINER` may join two tokens (the vectorised route's test too, in Rust
-#: syntax: it leaves such texts to the Python route)
-JOINED_WORD = f"[\\w{MARKS}](?:[*~`]+|-[ \\t]*(?:\\r\\n?|\\n)[ \\t]*)\\w"
+#: Markdown's underscore emphasis ("_Marisol Quenby_", "__zorbatron__") is glued to the name:
+#: "_" is a word character, so "_Marisol" was the token and the name was kept (red-team
+#: review). The redactor also compares tokens without the underscores at their edges
+#: (:meth:`NameRedactor._spans`), "_" being no part of a separator then.
+EDGE_UNDERSCORE = r"(?:^|[^\w])_+[^\W_]|[^\W_]_+(?:[^\w]|$)"
+#: a text in which :data:`JOINER` may join two tokens or a token has an underscore at an edge
+#: (:data:`EDGE_UNDERSCORE`); the vectorised route's test too, in Rust syntax: it leaves such
+#: texts to the Python route
+JOINED_WORD = (
+    f"[\\w{MARKS}](?:(?:[*~`]+|-[ \\t]*(?:\\r\\n?|\\n)[ \\t]*)\\w|\\\\_)|{EDGE_UNDERSCORE}"
+)
 _JOINED_WORD = re.compile(JOINED_WORD)
 
 
@@ -248,10 +264,26 @@ def _tokens(value: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     return tuple(_unmarked(t) for t in parts[1::2]), seps
 
 
+#: Typographic apostrophes and dashes, compared as the ASCII ones: keyboards and phones write
+#: "O’Brien" for a display name "O'Brien" and "Jean‐Luc" (U+2010, also NFKC of the
+#: non-breaking hyphen) or "Jean–Luc" for "Jean-Luc"; the separators differed and the name was
+#: kept (red-team review). One character for one; ``scrub_names`` maps the same.
+APOSTROPHES = "\u2018\u2019\u2032"
+DASHES = "\u2010\u2012\u2013\u2014\u2015\u2043\u2212"
+_SEPARATOR_MAP = {
+    **_NO_EMPHASIS,
+    **str.maketrans({**dict.fromkeys(APOSTROPHES, "'"), **dict.fromkeys(DASHES, "-")}),
+    # a "_" is never between two tokens as written; between tokens without their edge
+    # underscores ("__Marisol__ Quenby") it is emphasis (:data:`EDGE_UNDERSCORE`)
+    ord("_"): None,
+}
+
+
 def _separator(value: str) -> str:
     """A separator as names are compared: without marks or Markdown emphasis
-    (:data:`EMPHASIS`), any whitespace one space."""
-    return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_NO_EMPHASIS))
+    (:data:`EMPHASIS`), typographic apostrophes and dashes as ASCII ones
+    (:data:`APOSTROPHES`, :data:`DASHES`), any whitespace one space."""
+    return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_SEPARATOR_MAP))
 
 
 class NameRedactor:
@@ -366,9 +398,23 @@ class NameRedactor:
         out = self._match(text, toks, starts, ends)
         if not _JOINED_WORD.search(text):
             return out
+        # the tokens without underscores at their edges (Markdown's "_name_", "__name__")
+        st: list[str] = []
+        ss: list[int] = []
+        se: list[int] = []
+        for m in found:
+            g = m.group(0)
+            lead, trail = len(g) - len(g.lstrip("_")), len(g) - len(g.rstrip("_"))
+            if lead < len(g):
+                st.append(_unmarked(g[lead : len(g) - trail]))
+                ss.append(m.start() + lead)
+                se.append(m.end() - trail)
+        if st != toks:
+            out += self._match(text, st, ss, se)
         jt, js, je = [toks[0]], [starts[0]], [ends[0]]
         for t, a, b in zip(toks[1:], starts[1:], ends[1:], strict=True):
-            if JOINER.fullmatch(text, je[-1], a):
+            # an escaped underscore joins when the underscore is the next token's first letter
+            if JOINER.fullmatch(text, je[-1], a) or (text[je[-1] : a] == "\\" and t[0] == "_"):
                 jt[-1] += t
                 je[-1] = b
             else:

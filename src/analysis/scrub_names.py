@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from analysis import privacy
-from analysis.names import EMPHASIS, prefixes
+from analysis.names import APOSTROPHES, DASHES, EMPHASIS, prefixes
 from analysis.scrub_patterns import only
 
 #: joins the tokens and separators of a name or of a window of text into one key
@@ -104,6 +104,8 @@ class VectorNames:
                 sep = (
                     pl.col(f"_sep{j}")
                     .str.replace_all(f"[{re.escape(EMPHASIS)}]+", "")
+                    .str.replace_all(f"[{APOSTROPHES}]", "'")
+                    .str.replace_all(f"[{DASHES}]", "-")
                     .str.replace_all(r"\s+", " ")
                 )
                 parts += [sep, pl.col(f"_fold{j}")]

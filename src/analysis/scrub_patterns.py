@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable
 import polars as pl
 
 from analysis import _unicode_unsafe
-from analysis.names import INVISIBLE_RS
+from analysis.names import INVISIBLE_RS, REDDIT_NAME_CHAR
 from analysis.privacy import (
     ANGLE_AT_DOT,
     ANY_TLD_PATH,
@@ -60,7 +60,8 @@ _REDDIT_ADJACENT = r"-(?:/?u/|/user/|/?r/u_|u_)"
 
 #: ``privacy.REDDIT_USER``, its lookbehind a consumed prefix
 REDDIT_USER = (
-    r"(^|[^\w/])(?:/?u/[A-Za-z0-9_\-]{2,}|/user/[A-Za-z0-9_\-]{3,}|(?:/?r/)?u_[A-Za-z0-9_\-]{3,})"
+    rf"(^|[^\w/])(?:/?u/{REDDIT_NAME_CHAR}{{2,}}|/user/{REDDIT_NAME_CHAR}{{3,}}"
+    rf"|(?:/?r/)?u\\?_{REDDIT_NAME_CHAR}{{3,}})"
 )
 _SEP = rf"[ \t\r\n.\-()/_{PHONE_DASHES}]"
 _DATE_SEP = rf"[\-./_{PHONE_DASHES}]"
@@ -135,7 +136,7 @@ _GATES: tuple[tuple[int, int, str], ...] = (
     (6, 7, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     # every URL holds "://", "[:]", "www." or a dot before a TLD, or a bracketed dot
     (7, 8, rf"(?i)://|\[:\]|www\.|\.(?:{URL_TLDS})|{DEFANGED_DOT}|\.[a-z]{{2,24}}/"),
-    (8, 9, "u[/_]|/user/"),
+    (8, 9, r"u(?:/|\\?_)|/user/"),
     (9, 10, "@"),
     (10, 11, rf"(?i)(?:{PLATFORMS})[ \t]*:"),
     (11, 12, "@ "),

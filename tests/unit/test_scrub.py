@@ -526,6 +526,45 @@ def test_markup_splitting_a_name_mid_word_does_not_hide_it_in_either_route() -> 
     _check([toot], names)
 
 
+def test_typographic_apostrophes_and_dashes_do_not_hide_a_name_in_either_route() -> None:
+    """Phones and word processors write "O’Brien" (U+2019) for a display name "O'Brien", and
+    "Jean‐Luc" (U+2010, NFKC of the non-breaking hyphen) or "Jean–Luc" for "Jean-Luc": the
+    separator between the name's tokens differed and the name was kept whole (red-team review).
+    Either way round: a display name written with the typographic one is found in ASCII too."""
+    names = privacy.NameRedactor(["Siobhan O'Brien", "Jean-Luc Picard", "Zoë O’Hara"])
+    cases = {
+        "thanks Siobhan O\u2019Brien!": "thanks [user]!",
+        "Siobhan O\u2018Brien and SIOBHAN O\u2032BRIEN": "[user] and [user]",
+        "Jean\u2011Luc Picard, Jean\u2013Luc Picard, Jean\u2212Luc Picard": "[user], [user], [user]",
+        "Zoë O'Hara": "[user]",
+        # prose keeps its dashes and quotes where no name is
+        "it\u2019s a well\u2010known fact \u2013 O\u2019Neil": "it\u2019s a well\u2010known fact \u2013 O\u2019Neil",
+    }
+    for text, want in cases.items():
+        assert privacy.scrub_text(text, names) == want, text
+    _check(list(cases), names)
+
+
+def test_markdown_underscores_do_not_hide_a_name_or_reddit_user_in_either_route() -> None:
+    """ "_" is a word character: Markdown's underscore emphasis ("_Marisol Quenby_",
+    "__zorbatron__") glued it to the name's tokens, and its escaped underscore ("some\\_user\\_42",
+    as Reddit's rich-text editor writes every "_" of a handle) cut the handle in three tokens;
+    "u/some\\_user\\_42" kept "\\_user\\_42" after "[handle]" (red-team review: all kept).
+    Snake-case words and Python dunders stay as written."""
+    names = privacy.NameRedactor(["Marisol Quenby", "some_user_42", "zorbatron", "dev_null_"])
+    cases = {
+        "_Marisol Quenby_ and __Marisol__ Quenby": "_[user]_ and __[user]",
+        "__zorbatron__, _zorbatron_": "__[user]__, _[user]_",
+        "thanks some\\_user\\_42 and dev\\_null\\_": "thanks [user] and [user]",
+        "u/some\\_user\\_42 and /u/other\\_one and r/u\\_other\\_one": "[handle] and [handle] and [handle]",
+        "__init__ of snake_case_ and u_n": "__init__ of snake_case_ and u_n",
+    }
+    for text, want in cases.items():
+        assert privacy.scrub_text(text, names) == want, text
+    _check(list(cases), names)
+    _check(list(cases), None)
+
+
 def test_a_handle_in_a_urls_path_leaves_nothing_of_the_url_in_either_route() -> None:
     """A fediverse handle or an e-mail inside a link is taken first; the URL's run stopped at
     its placeholder's "]" and left the path after it (a status id) in the text."""
