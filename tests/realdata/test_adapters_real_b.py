@@ -38,7 +38,21 @@ def test_mastodon_outbox(real_data: Path) -> None:
     boosts = t.reactions.filter(pl.col("kind") == "boost").height
     assert kinds["repost"] + boosts == n_announce
     rejected_dm = t.rejects.filter(pl.col("reason").str.starts_with("direct message")).height
-    assert kinds["post"] + kinds["reply"] + rejected_dm == n_create
+    # followers-only notes, counted without the adapter: the followers among the addressees,
+    # the public not
+    public = "https://www.w3.org/ns/activitystreams#Public"
+    audiences = [
+        set(i["object"].get("to", [])) | set(i["object"].get("cc", []))
+        for i in items
+        if i["type"] == "Create"
+    ]
+    followers_only = sum(
+        public not in a and any(x.endswith("/followers") for x in a) for a in audiences
+    )
+    assert followers_only == 40
+    rejected_fo = t.rejects.filter(pl.col("reason").str.starts_with("followers-only")).height
+    assert rejected_fo == followers_only
+    assert kinds["post"] + kinds["reply"] + rejected_dm + rejected_fo == n_create
     # Every reply whose parent is among the accepted notes is linked; no link dangles.
     ids = set(t.posts["post_id"].to_list())
     notes = {

@@ -116,15 +116,22 @@ def test_maps_notes_replies_boosts_and_likes(tmp_path: Path) -> None:
 def test_direct_messages_and_unknown_activities_are_rejected(tmp_path: Path, caplog) -> None:
     items = [_note(1), _note(2, to=["https://other.host/users/bob"]), {"type": "Delete", "id": "x"}]
     items[1]["object"]["cc"] = []
+    # followers-only: addressed to the owner's followers, not the public (it was ingested)
+    items.append(_note(3, to=[f"{OWNER}/followers"]))
+    items[3]["object"]["cc"] = ["https://other.host/users/bob"]
+    # unlisted: to the followers, the public in cc: public
+    items.append(_note(4, to=[f"{OWNER}/followers"]))
+    items[4]["object"]["cc"] = [PUBLIC]
     t = mastodon.read(_write(tmp_path, items, total=99))
     t.check_reconciled()
-    assert t.posts.height == 1
+    assert t.posts.height == 2
     reasons = sorted(t.rejects["reason"].to_list())
     assert reasons == [
         "direct message (private; not ingested)",
+        "followers-only post (not public; not ingested)",
         "unsupported activity type 'Delete'",
     ]
-    assert t.rejects["source_line"].sort().to_list() == [2, 3]
+    assert t.rejects["source_line"].sort().to_list() == [2, 3, 4]
     assert "totalItems says 99" in caplog.text
 
 
