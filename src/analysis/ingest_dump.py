@@ -19,7 +19,14 @@ from datetime import datetime
 import polars as pl
 
 from analysis import ingest_checks as checks
-from analysis import ingest_pseudonyms, ingest_quotes, privacy, privacy_opt_out, schema
+from analysis import (
+    ingest_pseudonyms,
+    ingest_quotes,
+    privacy,
+    privacy_minors,
+    privacy_opt_out,
+    schema,
+)
 from analysis.config import IngestParams
 from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
 
@@ -29,6 +36,8 @@ log = logging.getLogger(__name__)
 SKELETON_COLUMNS = tuple(
     c for c in schema.columns("posts", schema.INTERIM) if c not in TEXT_COLUMNS
 )
+#: Skeleton column: the post's text states its author is under 18 (``privacy_minors``).
+DECLARES_MINOR = "_declares_minor"
 
 
 @dataclass
@@ -74,12 +83,17 @@ def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
     Texts are read ``batch_rows`` at a time (None: all at once) and only measured.
     """
     chars = [
-        b.select(ROW, pl.col("text").str.len_chars().alias(checks.TEXT_CHARS))
+        b.select(ROW, pl.col("text").str.len_chars().alias(checks.TEXT_CHARS)).with_columns(
+            privacy_minors.declares_minor(b["text"]).alias(DECLARES_MINOR)
+        )
         for b in t.text_batches(batch_rows)
     ]
     out = t.posts.drop(*TEXT_COLUMNS).with_row_index(ROW)
     if not chars:
-        return out.with_columns(pl.lit(None, dtype=pl.UInt32).alias(checks.TEXT_CHARS))
+        return out.with_columns(
+            pl.lit(None, dtype=pl.UInt32).alias(checks.TEXT_CHARS),
+            pl.lit(False).alias(DECLARES_MINOR),
+        )
     lengths = pl.concat(chars)
     if lengths.height != out.height:
         raise RuntimeError(f"{t.platform}: {lengths.height} texts for {out.height} posts")
@@ -93,7 +107,7 @@ def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
     ):
         # the batches came in row order (every source's): the lengths are a column beside the
         # posts, not a join (which copied every column; ingest's peak is set later, unchanged)
-        return out.with_columns(lengths[checks.TEXT_CHARS])
+        return out.with_columns(lengths[checks.TEXT_CHARS], lengths[DECLARES_MINOR])
     return out.join(lengths, on=ROW, how="left", maintain_order="left")
 
 
@@ -144,11 +158,20 @@ def one_source(
     # an account row rejected here is like one the adapter rejected: removed with its posts
     missing_accounts = [*missing_accounts, *negative]
 
-    posts, post_rejects = checks._validate_posts(
-        skeleton(t, params.batch_rows if params.engine == "streaming" else None),
-        now,
-        params.max_text_chars,
+    skel = skeleton(t, params.batch_rows if params.engine == "streaming" else None)
+    # an author who says, in a text of their own (not a repost's), that they are under 18; read
+    # before validation: a rejected post's words are the person's too
+    declared_minor = set(
+        skel.filter(pl.col(DECLARES_MINOR) & (pl.col("kind") != "repost").fill_null(True))[
+            "account_id"
+        ]
+        .drop_nulls()
+        .to_list()
     )
+    posts, post_rejects = checks._validate_posts(
+        skel.drop(DECLARES_MINOR), now, params.max_text_chars
+    )
+    del skel
     rejects += post_rejects
 
     # -- privacy removals. Flags are read from EVERY account row of the id: accepted, duplicate
@@ -165,6 +188,13 @@ def one_source(
         "account_id", key, opt_out
     ) | privacy_opt_out.opted_out_expr("handle", key, opt_out)
     removed_minor = set(flagged.filter(pl.col("is_minor").fill_null(False))["account_id"].to_list())
+    if declared_minor - removed_minor:
+        log.info(
+            "%s: %d account(s) state an age under 18 in their own words (privacy_minors)",
+            ns,
+            len(declared_minor - removed_minor),
+        )
+    removed_minor |= declared_minor
     removed_opt = set(flagged.filter(is_opted)["account_id"].to_list())
     # Opt-out entries may also name accounts that are absent from the accounts list.
     post_authors = posts.select(pl.col("account_id").unique())

@@ -69,6 +69,10 @@ def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None
     for table, n in c.items():
         assert not reconcile({table: n}), (table, n)
     assert c["posts"]["accepted"] > 0
+    # minors: flagged by the dump's ages (Stack Exchange ai) or stating an age under 18 in their
+    # own words (five Reddit posts by five people; nothing else on the shared dumps)
+    minors = {"stackexchange-ai": 76, "reddit-pushshift": 5}
+    assert c["accounts"]["removed_minor"] == minors.get(folder, 0)
     # every participant authored something; the placeholder is the only non-participant row
     authors = set(res.posts["account_id"].unique())
     participants = set(res.accounts.filter(pl.col("is_participant"))["account_id"])
