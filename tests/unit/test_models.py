@@ -709,3 +709,28 @@ def test_a_reply_in_a_known_thread_without_its_parent_starts_no_thread() -> None
     # the replies to d1 still count for d (repliers, h-index), and a's thread is unchanged
     assert after["d"]["n_repliers"] == before["d"]["n_repliers"] == 1
     assert after["a"]["thread_depth"] == before["a"]["thread_depth"]
+
+
+def test_a_stack_exchange_answer_starts_the_thread_its_comments_join() -> None:
+    """conversation: an answer starts a thread of its own (the docstring's rule), so comments
+    by others under it are a thread others joined. The edges' ``root_post_id`` (ingest's: the
+    question) took the place of the thread's root in the join, and no answerer ever had one."""
+    posts = [
+        ("q", "a", 50, None, None),
+        ("x", "b", 50.1, "q", None),
+        ("c1", "c", 50.2, "x", None),
+        ("c2", "b", 50.3, "c1", None),
+    ]
+    t = make_tables(posts)
+    kind = {"q": "question", "x": "answer"}
+    t = replace(
+        t,
+        posts=t.posts.with_columns(
+            platform=pl.lit("stackexchange"),
+            kind=pl.col("post_id").replace_strict(kind, default="comment"),
+        ),
+    )
+    out = {r["account_id"]: r for r in conversation.score(t, ModelParams(), AS_OF).to_dicts()}
+    w = 0.5 ** ((AS_OF - (T0 + timedelta(days=50.1))).total_seconds() / 86400 / 30)
+    assert out["b"]["thread_depth"] == pytest.approx(w)  # c joined at depth 1
+    assert out["a"]["thread_depth"] == 0.0  # nobody commented on the question itself

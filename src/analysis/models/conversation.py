@@ -216,8 +216,12 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .group_by("root_post_id")
         .agg(depth=pl.col("depth").max())
     )
+    # the thread of each reply as the links above give it: the edges carry ingest's
+    # ``root_post_id`` too, which the join used (a comment under a Stack Exchange answer has
+    # the question as root there), so no answer's thread was ever joined
     others_joined = (
         edges.filter(pl.col("channel") == semantics.CONVERSATION)
+        .select("post_id", "src")
         .join(root_of, on="post_id")
         .join(roots, on="root_post_id")
         .filter(pl.col("src") != pl.col("account_id"))
