@@ -4,7 +4,7 @@ Step 1 of ``analysis.ingest`` (validation): required fields and canonical kinds,
 ``max_text_chars``, duplicate ids, times out of range, negative counts, reply cycles and
 dangling parents (to a fixpoint), votes on one's own post where the platform forbids them.
 Each rejected row becomes a reject naming its file, line and reason (:func:`_reject`). A reply
-dated before its parent is not rejected but detached (a clock was wrong, the text is real). Then the root of every thread (:func:`_roots`), after ingest has detached
+dated before its parent is not rejected but detached (a clock was wrong, the text is real). Then the root of every thread (:func:`thread_roots`), after ingest has detached
 the replies whose parent went.
 """
 
@@ -293,3 +293,71 @@ def _roots(posts: pl.DataFrame) -> pl.Series:
             break
         jump = nxt
     return _roots_python(posts)
+
+
+def thread_roots(posts: pl.DataFrame) -> pl.Series:
+    """``root_post_id`` of every kept post: the top of its thread, null for a thread's top.
+
+    The parent links give the top of each chain (:func:`_roots`). A chain whose top is a reply
+    without parent (its parent is not in the dump, was removed or detached) still belongs to
+    the thread the adapter named in ``root_post_id`` (a Usenet article's first ``References``
+    entry, a PHEME reaction's thread, a Reddit comment's ``link_id``), where that post is kept:
+    the reply and everything below it then take that thread's root, and the reply stays
+    without parent (no dangling link, no guessed one). Recomputing the root from the parent
+    links alone gave such a reply a thread of its own, which its replies joined at depth 1
+    (usenet-mini-newsgroups: 34 replies, pheme-rumour-scheme: 117, the five Stack Exchange
+    dumps: 110 comments whose answer went). A named root that is
+    itself such a reply is followed to its own thread's top; a named root below the reply, or
+    a loop of named roots (malformed data), names none. Every result depends on the links
+    alone, never on row order.
+
+    Args:
+        posts: the kept posts, ``post_id``, ``parent_post_id`` (links to kept posts only) and
+            ``root_post_id`` as the adapter gave it.
+
+    Returns:
+        The ``root_post_id`` column, row for row.
+    """
+    top = _roots(posts)
+    ids = posts["post_id"]
+    # the adapter's root of a post without parent, where it names another kept post
+    named = posts.select(
+        pl.when(
+            pl.col("parent_post_id").is_null()
+            & (pl.col("root_post_id") != pl.col("post_id"))
+            & pl.col("root_post_id").is_in(ids.implode())
+        ).then(pl.col("root_post_id"))
+    ).to_series()
+    hinted = posts.select(pl.col("post_id"), named.alias("_named")).filter(
+        pl.col("_named").is_not_null()
+    )
+    linked = pl.col("parent_post_id").is_not_null()
+    if not hinted.height:
+        return posts.select(pl.when(linked).then(top).alias("root_post_id")).to_series()
+    # each post that names a root points at that root's top; followed to a top that names none
+    # (a dict of those posts only, not of every post)
+    hinted = hinted.join(
+        pl.DataFrame({"_named": ids, "_step": top}), on="_named", how="left", maintain_order="left"
+    )
+    step = dict(zip(hinted["post_id"].to_list(), hinted["_step"].to_list(), strict=True))
+    resolved: dict[str, str | None] = {}
+    for start in step:
+        path, on_path, cur = [start], {start}, step[start]
+        while cur in step and cur not in on_path and cur not in resolved:
+            path.append(cur)
+            on_path.add(cur)
+            cur = step[cur]
+        # back on the path: a loop (or a root named below the reply), no thread known
+        end = None if cur in on_path else resolved.get(cur, cur)
+        for p in path:
+            resolved[p] = end
+    thread = pl.DataFrame(
+        {"_top": list(resolved), "_thread": list(resolved.values())},
+        schema={"_top": pl.String, "_thread": pl.String},
+    )
+    return (
+        pl.DataFrame({"parent_post_id": posts["parent_post_id"], "_top": top})
+        .join(thread, on="_top", how="left", maintain_order="left")
+        .select(pl.coalesce("_thread", pl.when(linked).then(pl.col("_top"))).alias("root_post_id"))
+        .to_series()
+    )

@@ -304,20 +304,15 @@ def one_source(
         .alias("reply_to_account_id"),
         pl.when(orphan).then(None).otherwise(pl.col("parent_post_id")).alias("parent_post_id"),
     )
-    # reply_to_account_id from the parent's author for every linked reply; roots recomputed.
+    # reply_to_account_id from the parent's author for every linked reply.
     posts = posts.with_columns(
         pl.when(pl.col("parent_post_id").is_not_null())
         .then(parent_author)
         .otherwise(pl.col("reply_to_account_id"))
         .alias("reply_to_account_id"),
     ).drop("_parent_author", "_orphan", checks.DETACHED_EARLY)
-    roots = checks._roots(posts)
-    posts = posts.with_columns(
-        pl.when(pl.col("parent_post_id").is_not_null())
-        .then(roots)
-        .otherwise(None)
-        .alias("root_post_id")
-    )
+    # the thread's top by the kept links, or the adapter's root where the parent link is gone
+    posts = posts.with_columns(checks.thread_roots(posts))
 
     # -- participants: accounts that authored at least one kept post
     participants = set(posts["account_id"].unique().to_list())

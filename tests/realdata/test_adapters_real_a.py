@@ -145,6 +145,9 @@ def test_usenet_mini_newsgroups(real_data: Path) -> None:
     assert set(replies["parent_post_id"].drop_nulls()) <= ids
     assert set(replies["root_post_id"].drop_nulls()) <= ids
     assert replies["parent_post_id"].is_not_null().sum() == 89
+    # the thread's first article is here although the one answered is not: root kept, no parent
+    orphans = replies.filter(pl.col("parent_post_id").is_null())
+    assert orphans["root_post_id"].is_not_null().sum() == 32
     addressed = replies.filter(pl.col("reply_to_account_id").is_not_null())
     assert addressed.height == 649
     assert set(addressed["reply_to_account_id"]) <= set(tables.accounts["account_id"])

@@ -147,6 +147,16 @@ def test_pheme_reply_links(real_data: Path, pheme) -> None:
     roots = set(posts["root_post_id"].drop_nulls().to_list())
     assert roots <= unlinked
     assert len(roots & sources) > 200
+    # a reaction whose parent is not in the dump stays in its thread: the folder's source tweet
+    # (103 answer a tweet that was not collected, 14 name no tweet at all)
+    orphans = posts.filter(
+        pl.col("parent_post_id").is_null() & ~pl.col("post_id").is_in(list(sources))
+    )
+    in_thread = orphans.filter(pl.col("root_post_id").is_not_null())
+    assert (orphans.height, in_thread.height) == (117, 117)
+    assert set(in_thread["root_post_id"]) <= sources
+    n_status = sum(raw.get(t) is not None for t in in_thread["post_id"])
+    assert n_status == 103
     # Every source tweet is kept as a thread start; one of them (580360165540642816) was itself
     # written as an @-reply to a user, so it is a reply without parent.
     source_rows = posts.filter(pl.col("post_id").is_in(list(sources)))

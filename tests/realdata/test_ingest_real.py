@@ -38,6 +38,20 @@ DUMPS = {
     "usenet-mini-newsgroups": "usenet",
 }
 
+#: Replies without parent (not in the dump, removed or detached) whose thread root is kept: the
+#: adapter named it (Usenet's first References entry, the PHEME thread's source tweet, a Stack
+#: Exchange comment's question). Before, ingest recomputed roots from parent links alone and
+#: every one of them lost its thread (0 everywhere).
+IN_KNOWN_THREAD = {
+    "stackexchange-beer": 12,
+    "stackexchange-quantumcomputing": 2,
+    "stackexchange-bicycles-meta": 24,
+    "stackexchange-french-meta": 42,
+    "stackexchange-ai": 30,
+    "pheme-rumour-scheme": 117,  # 103 answer a tweet not collected, 14 name no tweet
+    "usenet-mini-newsgroups": 34,  # 32 whose parent is not in the sample, 2 dated before it
+}
+
 
 def test_every_shared_dump_has_an_adapter(real_data) -> None:
     folders = {p.name for p in real_data.iterdir() if p.is_dir()}
@@ -80,6 +94,14 @@ def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None
     assert res.accounts.filter(~pl.col("is_participant"))["account_id"].to_list() == [
         schema.NONPARTICIPANT_ID
     ]
+    # every root is a kept thread top; a reply without parent keeps the root its adapter named
+    posts = res.posts
+    tops = posts.filter(pl.col("root_post_id").is_null())["post_id"]
+    assert posts["root_post_id"].drop_nulls().is_in(tops.implode()).all()
+    in_thread = posts.filter(
+        pl.col("parent_post_id").is_null() & pl.col("root_post_id").is_not_null()
+    )
+    assert in_thread.height == IN_KNOWN_THREAD.get(folder, 0)
     # write what ingest writes, then audit it
     out = tmp_path / "data/interim"
     for table in ("accounts", "posts", "reactions"):

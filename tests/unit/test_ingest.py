@@ -1004,3 +1004,80 @@ def test_a_failed_check_does_not_wait_for_the_name_redactor(monkeypatch) -> None
         assert not finished.is_set()  # raised while the redactor was still being built
     finally:
         release.set()
+
+
+def _thread_post(post_id: str, author: str, parent=None, root=None, minutes: int = 1) -> dict:
+    return dict(
+        post_id=post_id,
+        platform="demo",
+        account_id=author,
+        kind="reply",
+        parent_post_id=parent,
+        root_post_id=root,
+        created_at=T + timedelta(minutes=minutes),
+        text=post_id,
+    )
+
+
+THREADS = [
+    # the parent is not in the dump, the root the adapter named is: the reply stays in its
+    # thread (no parent), and its replies take that root, not the reply
+    _thread_post("x1", "b", root="p1"),
+    _thread_post("x2", "a", parent="x1", minutes=2),
+    _thread_post("x3", "b", parent="x2", minutes=3),
+    # a root that is not in the dump, or that was removed with its minor author: none
+    _thread_post("y1", "b", root="gone"),
+    _thread_post("z1", "b", root="p3"),
+    # the parent removed for privacy (a minor's reply in p1's thread): detached, root kept
+    _thread_post("m1", "kid", parent="p1", root="p1"),
+    _thread_post("r1", "b", parent="m1", root="p1", minutes=2),
+    _thread_post("r2", "a", parent="r1", root="p1", minutes=3),
+    # malformed: roots named in a loop, a root named below the reply itself
+    _thread_post("l1", "a", root="l2"),
+    _thread_post("l2", "b", root="l1"),
+    _thread_post("w1", "a", root="w2"),
+    _thread_post("w2", "b", parent="w1", minutes=2),
+    # a root named by a reply that is itself in a known thread: followed to that thread's top
+    _thread_post("v1", "a", root="x2", minutes=4),
+]
+
+
+def test_a_reply_whose_parent_is_missing_keeps_the_thread_root_the_adapter_named() -> None:
+    """Roots were recomputed from the parent links alone: a reply whose parent is not in the
+    dump (or was removed) lost its thread although the adapter named its root (Usenet's first
+    References entry, a PHEME thread's source tweet), and its replies took it as their root."""
+    base = _run(_tables())
+    res = _run(_tables(extra_posts=THREADS))
+    rows = {r["post_id"]: r for r in res.posts.to_dicts()}
+    got = {
+        raw: (rows[pid(raw)]["parent_post_id"], rows[pid(raw)]["root_post_id"])
+        for raw in ("x1", "x2", "x3", "y1", "z1", "r1", "r2", "l1", "l2", "w1", "w2", "v1")
+    }
+    assert got == {
+        "x1": (None, pid("p1")),
+        "x2": (pid("x1"), pid("p1")),
+        "x3": (pid("x2"), pid("p1")),
+        "y1": (None, None),
+        "z1": (None, None),
+        "r1": (None, pid("p1")),
+        "r2": (pid("r1"), pid("p1")),
+        "l1": (None, None),
+        "l2": (None, None),
+        "w1": (None, None),
+        "w2": (pid("w1"), pid("w1")),
+        "v1": (None, pid("p1")),
+    }
+    assert pid("m1") not in rows
+    # r1's parent is the minor's: still addressed to the placeholder, counted as detached
+    assert rows[pid("r1")]["reply_to_account_id"] == schema.NONPARTICIPANT_ID
+    c, c0 = res.counts["demo"]["posts"], base.counts["demo"]["posts"]
+    assert c["detached_replies"] == c0["detached_replies"] + 1
+    assert not reconcile(res.counts["demo"])
+    # a function of the links, not of the row order, and the same in both engines
+    shuffled = _tables(extra_posts=THREADS[::-1])
+    for again in (
+        _run(shuffled),
+        _run(_tables(extra_posts=THREADS), engine="streaming", batch_rows=3),
+    ):
+        roots = dict(zip(again.posts["post_id"], again.posts["root_post_id"], strict=True))
+        assert roots == {p: r["root_post_id"] for p, r in rows.items()}

@@ -673,3 +673,64 @@ def test_out_of_time_nb_fit_reports_no_coefficient_from_a_fit_that_did_not_conve
     ok = validity._nb_fit(y.astype(float), x)
     assert ok["coef_per_sd"] is not None and 0.2 < ok["coef_per_sd"] < 0.6
     assert ok["p_value"] is not None and ok["p_value"] < 0.001
+
+
+def test_a_reply_in_a_known_thread_without_its_parent_starts_no_thread() -> None:
+    """conversation: a reply whose parent is not in the dump but whose thread is (ingest keeps
+    its ``root_post_id``) is no thread start: before, its author was credited with the depth of
+    the replies below it, as if the root author's thread were theirs."""
+    posts = [
+        ("r", "a", 50, None, None),
+        ("b1", "b", 50.1, "r", None),
+        ("d1", "d", 50.2, None, "c"),  # answered a post of c that is not in the dump
+        ("e1", "e", 50.3, "d1", None),
+        ("e2", "e", 50.4, "e1", None),
+    ]
+    alone = make_tables(posts)
+
+    def scored(tables: Tables) -> dict:
+        out = conversation.score(tables, ModelParams(), AS_OF)
+        return {r["account_id"]: r for r in out.iter_rows(named=True)}
+
+    before = scored(alone)
+    assert before["d"]["thread_depth"] > 0  # its own thread: nothing says otherwise
+    in_thread = replace(
+        alone,
+        posts=alone.posts.with_columns(
+            root_post_id=pl.when(pl.col("post_id") == "d1")
+            .then(pl.lit("r"))
+            .when(pl.col("post_id").is_in(["e1", "e2"]))
+            .then(pl.lit("r"))
+            .otherwise(pl.col("root_post_id"))
+        ),
+    )
+    after = scored(in_thread)
+    assert after["d"]["thread_depth"] == 0.0
+    # the replies to d1 still count for d (repliers, h-index), and a's thread is unchanged
+    assert after["d"]["n_repliers"] == before["d"]["n_repliers"] == 1
+    assert after["a"]["thread_depth"] == before["a"]["thread_depth"]
+
+
+def test_a_stack_exchange_answer_starts_the_thread_its_comments_join() -> None:
+    """conversation: an answer starts a thread of its own (the docstring's rule), so comments
+    by others under it are a thread others joined. The edges' ``root_post_id`` (ingest's: the
+    question) took the place of the thread's root in the join, and no answerer ever had one."""
+    posts = [
+        ("q", "a", 50, None, None),
+        ("x", "b", 50.1, "q", None),
+        ("c1", "c", 50.2, "x", None),
+        ("c2", "b", 50.3, "c1", None),
+    ]
+    t = make_tables(posts)
+    kind = {"q": "question", "x": "answer"}
+    t = replace(
+        t,
+        posts=t.posts.with_columns(
+            platform=pl.lit("stackexchange"),
+            kind=pl.col("post_id").replace_strict(kind, default="comment"),
+        ),
+    )
+    out = {r["account_id"]: r for r in conversation.score(t, ModelParams(), AS_OF).to_dicts()}
+    w = 0.5 ** ((AS_OF - (T0 + timedelta(days=50.1))).total_seconds() / 86400 / 30)
+    assert out["b"]["thread_depth"] == pytest.approx(w)  # c joined at depth 1
+    assert out["a"]["thread_depth"] == 0.0  # nobody commented on the question itself

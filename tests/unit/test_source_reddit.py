@@ -118,9 +118,12 @@ def test_maps_submissions_and_comments(dump: Path) -> None:
     assert posts["t1_c1"]["totals_taken_at"] is None  # not said: at the export
     assert (posts["t1_c1"]["parent_post_id"], posts["t1_c1"]["root_post_id"]) == ("t3_s1", "t3_s1")
     assert posts["t1_c2"]["text"] is None and posts["t1_c2"]["parent_post_id"] == "t1_c1"
-    # the parent was by a deleted author: rejected, so the link is cut (no dangling id)
-    assert (posts["t1_c4"]["parent_post_id"], posts["t1_c4"]["root_post_id"]) == (None, None)
-    assert posts["t1_c5"]["parent_post_id"] is None and posts["t1_c5"]["kind"] == "comment"
+    # the parent was by a deleted author: rejected, so the link is cut (no dangling id), but
+    # the submission it was written under (link_id) is here: the comment stays in its thread
+    assert (posts["t1_c4"]["parent_post_id"], posts["t1_c4"]["root_post_id"]) == (None, "t3_s1")
+    # neither parent nor submission here: no parent, no root
+    assert (posts["t1_c5"]["parent_post_id"], posts["t1_c5"]["root_post_id"]) == (None, None)
+    assert posts["t1_c5"]["kind"] == "comment"
     for table in ("accounts", "posts", "reactions", "rejects"):
         schema.validate(getattr(tables, table), table)
 

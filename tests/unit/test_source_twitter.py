@@ -259,3 +259,27 @@ def test_parse_time_rejects_garbage() -> None:
     )
     with pytest.raises(ValueError, match="unparsable created_at"):
         twitter_records.parse_time("yesterday")
+
+
+def test_a_pheme_reaction_whose_parent_is_missing_keeps_its_threads_source_as_root(
+    tmp_path: Path,
+) -> None:
+    """The thread folder names the source tweet: a reaction answering a tweet outside the dump
+    is still in that thread (root = the source, no parent), and so are the replies below it.
+    A reaction found in two threads without its parent names no root (which one is unknown)."""
+    root = _pheme(tmp_path)
+    reactions = root / "threads" / "en" / "some-event" / "1" / "reactions"
+    below = _status("5", "55", in_reply_to_status_id_str="4", in_reply_to_user_id_str="53")
+    (reactions / "5.json").write_text(json.dumps(below))
+    posts = {r["post_id"]: r for r in twitter.read(root).posts.to_dicts()}
+    assert (posts["4"]["parent_post_id"], posts["4"]["root_post_id"]) == (None, "1")
+    assert (posts["5"]["parent_post_id"], posts["5"]["root_post_id"]) == ("4", "1")
+    assert (posts["1"]["parent_post_id"], posts["1"]["root_post_id"]) == (None, None)
+    other = root / "threads" / "en" / "some-event" / "7"
+    (other / "source-tweets").mkdir(parents=True)
+    (other / "reactions").mkdir()
+    (other / "source-tweets" / "7.json").write_text(json.dumps(_status("7", "57")))
+    (other / "reactions" / "4.json").write_text((reactions / "4.json").read_text())
+    posts = {r["post_id"]: r for r in twitter.read(root).posts.to_dicts()}
+    assert (posts["4"]["parent_post_id"], posts["4"]["root_post_id"]) == (None, None)
+    assert (posts["5"]["parent_post_id"], posts["5"]["root_post_id"]) == ("4", "4")

@@ -202,3 +202,29 @@ def test_a_follow_up_without_references_is_a_reply_to_the_article_it_names(
         "<4@eu.org>": ("post", None),
         "<5@ga.org>": ("post", None),
     }
+
+
+def test_a_reply_whose_parent_is_missing_keeps_the_thread_root_it_names(tmp_path: Path) -> None:
+    """The first References entry is the thread's root: when that article is here and the one
+    answered (the last entry) is not, the reply keeps the root and gets no parent; a root that
+    is not here is null, as before."""
+    in_thread = (
+        REPLY.replace(b"<2@mars.org>", b"<7@mars.org>")
+        .replace(b"References: <1@moon.edu>", b"References: <1@moon.edu> <8@gone.org>")
+        .replace(b"In article <1@moon.edu>", b"In article <8@gone.org>")
+    )
+    for name, data in {"s/1": ROOT_ARTICLE, "s/7": in_thread, "s/3": ORPHAN}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(data)
+    posts = {r["post_id"]: r for r in usenet.read(tmp_path).posts.to_dicts()}
+    reply = posts["<7@mars.org>"]
+    assert (reply["kind"], reply["parent_post_id"], reply["root_post_id"]) == (
+        "reply",
+        None,
+        "<1@moon.edu>",
+    )
+    assert reply["reply_to_account_id"] == "jdoe@moon.edu"  # the attribution names <8@gone.org>
+    assert (posts["<3@venus.fr>"]["parent_post_id"], posts["<3@venus.fr>"]["root_post_id"]) == (
+        None,
+        None,
+    )

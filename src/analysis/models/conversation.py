@@ -194,11 +194,16 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     conv = posts.filter(pl.col("kind") != "repost").with_columns(
         parent_post_id=pl.when(pl.col("channel") == semantics.CONVERSATION).then(
             pl.col("parent_post_id")
-        )
+        ),
+        # A reply whose parent is not in the dump but whose thread is (ingest keeps its
+        # ``root_post_id``) started nothing: the thread is its root's and where the reply sits
+        # in it is unknown, so it and the replies below it deepen no thread, as below a post
+        # out of scope (taken from the links before the line above drops the answers')
+        _in_known_thread=pl.col("parent_post_id").is_null() & pl.col("root_post_id").is_not_null(),
     )
     structure = thread_structure(conv)
     root_of = structure.select("post_id", "root_post_id")
-    roots = conv.filter(pl.col("parent_post_id").is_null()).select(
+    roots = conv.filter(pl.col("parent_post_id").is_null() & ~pl.col("_in_known_thread")).select(
         pl.col("post_id").alias("root_post_id"), "account_id", "w"
     )
     # the deepest post by someone other than the root's author: a chain of the author's own
@@ -211,8 +216,12 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .group_by("root_post_id")
         .agg(depth=pl.col("depth").max())
     )
+    # the thread of each reply as the links above give it: the edges carry ingest's
+    # ``root_post_id`` too, which the join used (a comment under a Stack Exchange answer has
+    # the question as root there), so no answer's thread was ever joined
     others_joined = (
         edges.filter(pl.col("channel") == semantics.CONVERSATION)
+        .select("post_id", "src")
         .join(root_of, on="post_id")
         .join(roots, on="root_post_id")
         .filter(pl.col("src") != pl.col("account_id"))

@@ -40,8 +40,9 @@ Rules for what Reddit took away:
   9 submissions, 409 comments reported, 141 points from others). Comments of people below its
   items stay, detached and addressed to it, so at ingest it is a non-participant.
 * No dangling links: a parent or root that is not among the accepted posts (not in the dump,
-  or rejected, e.g. by a deleted author) becomes null, and the root is nulled with the parent;
-  ``kind`` stays ``comment``. Reddit does not tell whom such a comment answered, so
+  or rejected, e.g. by a deleted author) becomes null; a comment whose parent is gone keeps
+  its submission as root where that is accepted (its thread is known); ``kind`` stays
+  ``comment``. Reddit does not tell whom such a comment answered, so
   ``reply_to_account_id`` stays null (but for a parent of ``AutoModerator``, above).
 
 Malformed records (bad JSON, missing id, unparsable time, out-of-range time, duplicate id) go
@@ -332,14 +333,15 @@ def read(path: Path) -> SourceTables:
             posts[row["post_id"]] = {**row, **provenance(file, number)}
     accounts: dict[str, dict[str, Any]] = {}
     for row in posts.values():
-        # Only links to accepted posts survive; the root goes with the parent.
+        # Only links to accepted posts survive; a comment whose parent is gone keeps its
+        # submission (link_id) as root where that is here: its thread is known.
         if row["kind"] == "comment":
+            if row["root_post_id"] not in posts:
+                row["root_post_id"] = None
             if row["parent_post_id"] not in posts:
                 # a reply to a system account's item: addressed to it (a non-participant)
                 row["reply_to_account_id"] = system.get(row["parent_post_id"])
-                row["parent_post_id"] = row["root_post_id"] = None
-            elif row["root_post_id"] not in posts:
-                row["root_post_id"] = None
+                row["parent_post_id"] = None
         author_created = row.pop("_author_created")
         acct = accounts.setdefault(
             row["account_id"],

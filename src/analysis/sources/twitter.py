@@ -24,7 +24,8 @@ Common mapping: ``id_str`` -> ``post_id``, ``created_at`` ("Wed Jan 07 11:07:51 
 -> UTC, ``favorite_count`` -> ``n_likes``, ``retweet_count`` -> ``n_reposts``, hashtags ->
 ``labels`` (PHEME: the event name instead). Kinds: a reply (``in_reply_to_status_id`` or
 ``in_reply_to_user_id`` set) is ``reply``; a quote is ``quote``; anything else ``post``.
-A reply whose parent is not in the dump keeps kind ``reply`` with no parent and no root, and
+A reply whose parent is not in the dump keeps kind ``reply`` with no parent and no root (but a
+PHEME reaction, whose thread folder names its source tweet: that tweet is its root), and
 ``reply_to_account_id`` = ``in_reply_to_user_id`` (the canonical tables never carry a dangling
 link). Retweets: a retweet of a tweet in the dump is a ``boost`` reaction by the retweeter (so
 PHEME ``retweets.json`` lines are boosts of the source tweet, and the retweeter gets an account
@@ -191,7 +192,9 @@ def _pheme(threads: list[Path]) -> SourceTables:
     for thread in threads:
         for path in sorted((thread / "reactions").glob("*.json")):
             for line, status in load_statuses(path):
-                c.status(path, line, status, [thread.parent.name], is_reaction=True)
+                c.status(
+                    path, line, status, [thread.parent.name], is_reaction=True, thread=thread.name
+                )
     for thread in threads:
         retweets = thread / "retweets.json.gz"
         if not retweets.exists():

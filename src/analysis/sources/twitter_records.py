@@ -133,11 +133,13 @@ class Collector:
         status: Any,
         labels: list[str] | None = None,
         is_reaction: bool = False,
+        thread: str | None = None,
     ) -> None:
         """One v1.1 status: a post row, or a retweet kept for :meth:`resolve`.
 
         ``is_reaction`` marks PHEME reaction tweets, which are replies in the thread even where
-        Twitter recorded no ``in_reply_to_status_id``.
+        Twitter recorded no ``in_reply_to_status_id``; ``thread`` is the id of that thread's
+        source tweet, the reaction's root where its parent is not in the dump.
         """
         if not isinstance(status, dict):
             self.n_read["posts"] += 1
@@ -164,9 +166,13 @@ class Collector:
         except MalformedError as exc:
             self.rejects.add("posts", path, line, key, str(exc))
             return
+        if thread is not None:
+            row["_thread"] = thread
         if key in self.posts:
             old = self.posts[key]
             old["labels"] = sorted(set(old["labels"]) | set(row["labels"]))
+            if old.get("_thread", thread) != thread:
+                old["_thread"] = None  # a reaction in two threads: which one it joined is unknown
             self.rejects.add(
                 "posts", path, line, key, "tweet already read (in another thread or file)"
             )
@@ -197,13 +203,19 @@ class Collector:
             elif row["kind"] == "quote" and quoted_account:
                 row["reply_to_account_id"] = quoted_account
         for row in known.values():
+            thread = row.pop("_thread", None)
+            # a PHEME reaction whose parent is not here: still in its thread (the source tweet)
+            if row.get("parent_post_id") is None and thread in known and thread != row["post_id"]:
+                row["root_post_id"] = thread
+        for row in known.values():
             if row.get("parent_post_id") is None:
                 continue
             seen, cur = {row["post_id"]}, row["parent_post_id"]
             while known[cur].get("parent_post_id") is not None and cur not in seen:
                 seen.add(cur)
                 cur = known[cur]["parent_post_id"]
-            row["root_post_id"] = cur
+            # the top of the chain, or the thread it is known to belong to
+            row["root_post_id"] = known[cur].get("root_post_id") or cur
 
     def _retweet(self, path: Path, line: int, status: dict[str, Any]) -> None:
         original = status["retweeted_status"]

@@ -25,8 +25,10 @@ single article file. Mapping:
 Encoding: 1993 articles predate MIME for the most part, so each file is decoded as UTF-8 and,
 if that fails, as Latin-1 (which cannot fail); RFC 2047 encoded words in headers are decoded.
 
-No dangling links: when the direct parent (the last reference) is not in the dump, parent and
-root are both null and the reply keeps kind ``reply``. Its addressee is then taken from the
+No dangling links: when the direct parent (the last reference) is not in the dump, the parent is
+null and the reply keeps kind ``reply``; its root is still the first reference where that
+article is in the dump (the thread is known, the article it answered is not: 33 replies of
+``usenet-mini-newsgroups``), else null. Its addressee is then taken from the
 attribution line the body quotes, ``In article <parent-id>, addr (Name) writes:``, but only
 when that line names the same Message-ID as the last reference: ``reply_to_account_id`` is that
 address, and the addressee is added to ``accounts`` (a non-participant unless they also post).
@@ -312,13 +314,15 @@ def read(path: Path) -> SourceTables:
     for row in posts.values():
         author, addressee = row.pop("_author"), row.pop("_addressee")
         accounts.setdefault(author[0].lower(), _account(author))
+        if row["root_post_id"] not in posts:
+            row["root_post_id"] = None
         if row["parent_post_id"] not in posts:
-            row["parent_post_id"] = row["root_post_id"] = None
+            # the thread's first article may be here although the parent is not: the reply
+            # keeps that root (its thread), without a parent
+            row["parent_post_id"] = None
             if addressee is not None:
                 row["reply_to_account_id"] = addressee[0].lower()
                 addressees.append(addressee)
-        elif row["root_post_id"] not in posts:
-            row["root_post_id"] = None
     for addressee in addressees:
         # Known only from attribution lines: on the user list, maybe never an author here.
         accounts.setdefault(addressee[0].lower(), _account(addressee))
