@@ -145,10 +145,12 @@ SMALL_GROUP = "small_group"
 #: gains of a ring of 5 members the writeup hides).
 SMALL_GROUP_SCANNED = (*PUBLISHED, "reports/plots")
 #: A column or key that counts the accounts a row or figure is computed over: ``n_accounts``,
-#: ``n_targets``, ``n_participants``, ``n_authors``, ``n_answerers_*``, ``n_accounts_*``, and
+#: ``n_targets``, ``n_participants``, ``n_authors``, ``n_experts``, ``n_answerers_*``,
+#: ``n_accounts_*``, ``n_*_accounts`` (``n_one_off_accounts``), and
 #: the flat robustness table's ``<test>_n`` and ``<adversary>_n_at_<strength>``.
 ACCOUNT_COUNT = re.compile(
-    r"(?:n_(?:accounts|targets|participants|authors|answerers)(?:_\w+)?|\w+_n|\w+_n_at_[^_]+)"
+    r"(?:n_(?:\w+_)?(?:accounts|targets|participants|authors|answerers|experts)(?:_\w+)?"
+    r"|\w+_n|\w+_n_at_[^_]+)"
 )
 
 

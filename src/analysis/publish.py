@@ -153,6 +153,34 @@ def attribution_counts(
     return {m: out[m] for m in attribution}
 
 
+def demo_truth_counts(truth: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The demo's attribution check against its planted subjects (``topics.json``'s
+    ``ground_truth_demo``, ``attribution.evaluate_demo``) for publication.
+
+    The share of one-off posters a method credits is a statistic over ``n_one_off_accounts``
+    accounts, the expert subject recall over ``n_experts``: each is hidden (``None``, printed
+    ``<k``) with its count where that count is under ``k`` (a 60-account demo: 2 of 3 one-off
+    posters, printed as 0.667). Precision is over the attributions of every credited account.
+    Idempotent (a null count was hidden already, and its rates with it).
+    """
+    if truth is None:
+        return None
+    out: dict[str, Any] = {
+        key: dict(v) if isinstance(v, Mapping) else v for key, v in truth.items()
+    }
+    for n_key, rate in (
+        ("n_one_off_accounts", "one_off_attributed_rate"),
+        ("n_experts", "expert_subject_recall"),
+    ):
+        n = out.get(n_key)
+        if n is None or 0 < n < k:
+            out[n_key] = None
+            for v in out.values():
+                if isinstance(v, dict) and rate in v:
+                    v[rate] = None
+    return out
+
+
 def suppress_ingest_counts(
     sources: Mapping[str, Mapping[str, Mapping[str, int]]], k: int
 ) -> dict[str, Any]:

@@ -46,7 +46,12 @@ def test_a_plot_row_over_fewer_than_k_accounts_fails_the_audit(tmp_path) -> None
 def test_published_json_and_writeup_tables_are_scanned_and_suppressed_rows_pass(
     tmp_path,
 ) -> None:
-    metrics = {"ground_truth": {"evidence": {"n_answerers_credited": 4, "map": 0.1}}, "n": 3}
+    metrics = {
+        "ground_truth": {"evidence": {"n_answerers_credited": 4, "map": 0.1}},
+        "ground_truth_demo": {"n_one_off_accounts": 3, "n_experts": 28},
+        "n": 3,
+        "n_posts": 4,
+    }
     _write(tmp_path, "reports/metrics/topics.json", json.dumps(metrics))
     _write(
         tmp_path,
@@ -65,6 +70,7 @@ def test_published_json_and_writeup_tables_are_scanned_and_suppressed_rows_pass(
     hits = small_groups(tmp_path, K)
     assert {(h.file, h.where, h.value) for h in hits} == {
         ("reports/metrics/topics.json", "ground_truth.evidence.n_answerers_credited", "4"),
+        ("reports/metrics/topics.json", "ground_truth_demo.n_one_off_accounts", "3"),
         ("reports/methodology.md", "line 3 table, row 2, n_accounts", "3"),
     }
     assert "reports/plots" in SMALL_GROUP_SCANNED and "reports/public" in SMALL_GROUP_SCANNED

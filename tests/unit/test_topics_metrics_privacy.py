@@ -55,7 +55,10 @@ def _run_stage(tmp_path, monkeypatch, attribution: dict, n_participants: int) ->
         "fit": {"fitted_through": None, "n_posts_after_fit": 0, "n_posts_assigned": 0},
         "attribution": json.loads(json.dumps(attribution)),
     }
-    out = {n: pl.DataFrame({"x": [1]}) for n in stage.paths.TOPIC_TABLES} | {"metrics": metrics}
+    out = {n: pl.DataFrame({"x": [1]}) for n in stage.paths.TOPIC_TABLES} | {
+        "metrics": metrics,
+        "primary": None,
+    }
     monkeypatch.setattr(stage, "compute", lambda *a, **k: out)
     assert stage.run({"privacy": {"min_cell_k": K}}, None) == 0  # type: ignore[arg-type]
     return json.loads((tmp_path / "TOPICS_METRICS").read_text())
@@ -91,3 +94,51 @@ def test_attribution_counts_are_idempotent() -> None:
         for n_part in (None, 196, 200):
             once = publish.attribution_counts(counts, K, n_part)
             assert publish.attribution_counts(once, K, n_part) == once
+
+
+#: ``attribution.evaluate_demo`` on the 60-account demo of the integration tests: 3 one-off
+#: posters (2 credited by naive: 0.667) and 9 planted experts
+SMALL_DEMO_TRUTH = {
+    "evidence": {
+        "expert_subject_recall": 0.7777777778,
+        "n_attributions": 165,
+        "one_off_attributed_rate": 0.0,
+        "precision": 0.6606060606,
+        "single_post_share": 0.0,
+    },
+    "n_experts": 9,
+    "n_one_off_accounts": 3,
+    "naive": {
+        "expert_subject_recall": 0.8333333333,
+        "n_attributions": 309,
+        "one_off_attributed_rate": 0.6666666667,
+        "precision": 0.4563106796,
+        "single_post_share": 0.2815533981,
+    },
+}
+
+
+def test_the_demo_truth_check_hides_rates_over_fewer_than_k_planted_accounts(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(stage.groundtruth, "has_truth", lambda params: True)
+    monkeypatch.setattr(stage.groundtruth, "load_truth", lambda params, accounts: (None, None))
+    monkeypatch.setattr(stage.attribution, "evaluate_demo", lambda *a: SMALL_DEMO_TRUTH)
+    gt = _run_stage(tmp_path, monkeypatch, DEMO, n_participants=196)["ground_truth_demo"]
+    assert gt["n_one_off_accounts"] is None and gt["n_experts"] is None
+    for m in ("naive", "evidence"):
+        assert gt[m]["one_off_attributed_rate"] is None
+        assert gt[m]["expert_subject_recall"] is None
+        assert gt[m]["precision"] == SMALL_DEMO_TRUTH[m]["precision"]
+    # the writeup prints <k there, from these metrics and from unsuppressed ones alike
+    from tests.unit.test_report import _topics_metrics, _writeup
+
+    for truth in (gt, SMALL_DEMO_TRUTH):
+        md = _writeup(
+            {"privacy": {"min_cell_k": K}}, _topics_metrics(None) | {"ground_truth_demo": truth}
+        )
+        row = next(ln for ln in md.splitlines() if ln.startswith("| naive | 0.456"))
+        assert row == "| naive | 0.456 | <k | <k |", row
+    # the full demo (17 one-off posters, 28 experts): everything shown
+    big = SMALL_DEMO_TRUTH | {"n_experts": 28, "n_one_off_accounts": 17}
+    assert publish.demo_truth_counts(big, K) == big

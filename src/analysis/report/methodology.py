@@ -222,6 +222,10 @@ def methodology_markdown(ctx: WriteupContext) -> str:
                 ctx.params.privacy.min_cell_k,
                 (ctx.ingest or {}).get("n_participants"),
             ),
+            demo_truth=publish.demo_truth_counts(
+                (ctx.topics_metrics or {}).get("ground_truth_demo"),
+                ctx.params.privacy.min_cell_k,
+            ),
             tags=tag_truth(
                 (ctx.topics_metrics or {}).get("ground_truth_answer_tags"),
                 ctx.params.privacy.min_cell_k,
