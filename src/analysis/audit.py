@@ -27,6 +27,8 @@ which the audit reads past, in ``analysis.audit_software``.
 
 from __future__ import annotations
 
+import csv
+import json
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -84,6 +86,11 @@ class Hit:
                 f"{self.file} [{self.where}]: pseudonym {self.value!r} of no current account "
                 "(another key, or erased or gone from the dumps)"
             )
+        if self.kind == SMALL_GROUP:
+            return (
+                f"{self.file} [{self.where}]: {self.value} accounts, fewer than "
+                "privacy.min_cell_k, in a published output"
+            )
         if self.kind == FINE_TIME:
             return (
                 f"{self.file} [{self.where}]: time {self.value!r} finer than "
@@ -127,6 +134,94 @@ def fine_times(root: Path, resolution: str) -> list[Hit]:
         fine = [(line, t) for (line, t), a, b in zip(found, times, coarse, strict=True) if a != b]
         rel = str(path.relative_to(root))
         hits += [Hit(rel, f"line {line}", FINE_TIME, t) for line, t in fine[:5]]
+    return hits
+
+
+#: The kind of a hit that is a count of fewer than ``privacy.min_cell_k`` accounts in a
+#: published output.
+SMALL_GROUP = "small_group"
+#: Scanned for small groups: what is published, and the DVC plot data (``reports/plots``:
+#: cached and pushed with the run, drawn by ``dvc plots``; the compare stage's printed the
+#: gains of a ring of 5 members the writeup hides).
+SMALL_GROUP_SCANNED = (*PUBLISHED, "reports/plots")
+#: A column or key that counts the accounts a row or figure is computed over: ``n_accounts``,
+#: ``n_targets``, ``n_participants``, ``n_authors``, ``n_experts``, ``n_answerers_*``,
+#: ``n_accounts_*``, ``n_*_accounts`` (``n_one_off_accounts``), and
+#: the flat robustness table's ``<test>_n`` and ``<adversary>_n_at_<strength>``.
+ACCOUNT_COUNT = re.compile(
+    r"(?:n_(?:\w+_)?(?:accounts|targets|participants|authors|answerers|experts)(?:_\w+)?"
+    r"|\w+_n|\w+_n_at_[^_]+)"
+)
+
+
+def _small(value: object, k: int) -> bool:
+    try:
+        v = float(str(value).replace(",", ""))
+    except ValueError:
+        return False
+    return 0 < v < k
+
+
+def _json_small_groups(node: object, k: int, where: str = "") -> list[tuple[str, object]]:
+    found: list[tuple[str, object]] = []
+    if isinstance(node, dict):
+        for key, v in node.items():
+            at = f"{where}.{key}" if where else str(key)
+            if ACCOUNT_COUNT.fullmatch(str(key)) and isinstance(v, int | float) and _small(v, k):
+                found.append((at, v))
+            found += _json_small_groups(v, k, at)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            found += _json_small_groups(v, k, f"{where}[{i}]")
+    return found
+
+
+def _table_small_groups(header: list[str], rows: Iterable[list[str]], k: int) -> list[str]:
+    cols = [i for i, c in enumerate(header) if ACCOUNT_COUNT.fullmatch(c.strip())]
+    found = []
+    for n, row in enumerate(rows, 1):
+        for i in cols:
+            if i < len(row) and _small(row[i].strip(), k):
+                found.append(f"row {n}, {header[i].strip()}: {row[i].strip()}")
+    return found
+
+
+def small_groups(root: Path, k: int) -> list[Hit]:
+    """Counts of 1 to ``k - 1`` accounts (``privacy.min_cell_k``) in the published outputs and
+    the DVC plot data (:data:`SMALL_GROUP_SCANNED`): a CSV column, a Markdown table's column or
+    a JSON key named as a count of accounts (:data:`ACCOUNT_COUNT`). A row or figure over
+    fewer than k accounts is suppressed where it is made, its count with it (``publish``), so
+    such a count means a small group's statistic was published. Each file's first five."""
+    hits: list[Hit] = []
+    for path in output_files(root, SMALL_GROUP_SCANNED):
+        rel = str(path.relative_to(root))
+        found: list[str] = []
+        if path.suffix == ".csv":
+            with path.open(encoding="utf-8", errors="replace", newline="") as f:
+                reader = csv.reader(f)
+                header = next(reader, [])
+                found = _table_small_groups(header, reader, k)
+        elif path.suffix == ".json":
+            try:
+                data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+            except ValueError:
+                continue
+            found = [f"{at}: {v}" for at, v in _json_small_groups(data, k)]
+        elif path.suffix == ".md":
+            lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
+            for i, line in enumerate(lines[:-1]):
+                if line.startswith("|") and lines[i + 1].startswith("|---"):
+                    body = []
+                    for row in lines[i + 2 :]:
+                        if not row.startswith("|"):
+                            break
+                        body.append(row.strip().strip("|").split("|"))
+                    header = line.strip().strip("|").split("|")
+                    found += [
+                        f"line {i + 1} table, {f}" for f in _table_small_groups(header, body, k)
+                    ]
+        for where, value in (f.rsplit(": ", 1) for f in found[:5]):
+            hits.append(Hit(rel, where, SMALL_GROUP, value))
     return hits
 
 

@@ -8,6 +8,7 @@ every name here, so ``counterfactual.gate_results`` and the rest keep working.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from pydantic import Field
 
 from analysis.cf_rescore import batch_size
 from analysis.config import Frozen, PrivacyParams
+from analysis.publish import suppress_small_cells
 
 # ---------------------------------------------------------------------------------------------
 # Params of the gates
@@ -255,6 +257,78 @@ def robustness_table(result: dict[str, Any]) -> dict[str, dict[str, float | None
         r["ring_gain"] = (legacy["ring"].get(name) or {}).get("ring_gain")
         table[name] = r
     return table
+
+
+#: A flat robustness column's adversary point: ``<adversary>_gain_at_<strength>[_ci_*]`` or
+#: ``<adversary>_n_at_<strength>``.
+_ADVERSARY_POINT = re.compile(r"(?P<adv>.+?)_(?:gain|n)_at_(?P<at>[^_]+)(?:_ci_low|_ci_high)?")
+
+
+def accounts_behind(column: str, row: dict[str, Any], ring_size: int) -> int | None:
+    """How many accounts a column of :func:`robustness_table` is computed over (the row's own
+    ``*_n`` / ``*_n_at_*``); None where the row does not say.
+
+    Raises:
+        ValueError: a column this function does not know (a new one must say its accounts
+            before it reaches a plot: an unknown one could be a statistic of a small group).
+    """
+    point = _ADVERSARY_POINT.fullmatch(column)
+    if point:
+        return row.get(f"{point['adv']}_n_at_{point['at']}")
+    for sc in ("weekend_moved", "weekend_off", "time_off"):
+        if column.startswith(f"{sc}_"):
+            return row.get(f"{sc}_n")
+    if column.startswith("volume_"):
+        return row.get("volume_n")
+    if column == "ring_gain":  # the old figure: the median gain of a ring of ring_size members
+        return ring_size
+    raise ValueError(f"robustness column {column!r}: over how many accounts is not known")
+
+
+def robustness_plot_table(
+    robust: dict[str, dict[str, float | None]], k: int, ring_size: int
+) -> pl.DataFrame:
+    """:func:`robustness_table` as the DVC plot data ``reports/plots/compare/robustness.csv``:
+    one row per model, every number computed over fewer than ``k`` accounts (or over a number
+    the row does not give) null, its count too (``privacy.min_cell_k``: the writeup and
+    ``reports/public`` hide the same cells; the plot data printed a ring of 5 members' gain)."""
+    rows = []
+    for model, r in robust.items():
+        row: dict[str, Any] = {"model": model}
+        for col, v in r.items():
+            n = accounts_behind(col, r, ring_size)
+            row[col] = None if n is None or n < k else v
+        rows.append(row)
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def plot_tables(
+    result: dict[str, Any],
+    robust: dict[str, dict[str, float | None]],
+    k: int,
+    ring_size: int,
+) -> dict[str, pl.DataFrame]:
+    """The compare stage's counterfactual plot data (``reports/plots/compare/``), each cell
+    computed over fewer than ``k`` accounts suppressed where the table is made
+    (:func:`analysis.publish.suppress_small_cells`; the report's public tables do the same):
+    ``stability.csv``, ``adversaries.csv`` and ``robustness.csv``."""
+    stab = stability_table(result)
+    adv = adversary_table(result)
+    return {
+        "stability.csv": suppress_small_cells(
+            stab,
+            "n_accounts",
+            k,
+            [c for c in stab.columns if c not in ("scenario", "model", "n_accounts")],
+        ),
+        "adversaries.csv": suppress_small_cells(
+            adv,
+            "n_targets",
+            k,
+            [c for c in adv.columns if c not in ("adversary", "model", "strength", "n_targets")],
+        ),
+        "robustness.csv": robustness_plot_table(robust, k, ring_size),
+    }
 
 
 # ---------------------------------------------------------------------------------------------

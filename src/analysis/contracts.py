@@ -216,6 +216,10 @@ class OlsFit(Contract):
     n: int
     intercept: float | None = None
     slope: float | None = None
+    #: the slope's 95 % interval (``divergence.slope_interval``); None in results written
+    #: before it, and where the slope is
+    slope_ci_low: float | None = None
+    slope_ci_high: float | None = None
     r2: float | None = None
 
 

@@ -123,6 +123,8 @@ def divergence(
         "n": df.height,
         "intercept": None,
         "slope": None,
+        "slope_ci_low": None,
+        "slope_ci_high": None,
         "r2": None,
         "reach_missing": df.height == 0,
         "reach_missing_platforms": [p for p in missing if p],
@@ -155,7 +157,8 @@ def divergence(
         intercept, slope, r2, fitted_resid = ols_line(x[by_value], y[by_value])
         resid = np.empty_like(fitted_resid)
         resid[by_value] = fitted_resid
-        fit.update(intercept=intercept, slope=slope, r2=r2)
+        lo, hi = slope_interval(x[by_value], fitted_resid, slope)
+        fit.update(intercept=intercept, slope=slope, r2=r2, slope_ci_low=lo, slope_ci_high=hi)
     else:  # no spread in reach: the residual is the deviation from the mean
         resid = (df["conversation_pct"] - df["conversation_pct"].mean()).to_numpy()
     df = df.with_columns(divergence=pl.Series(resid, dtype=pl.Float64))
@@ -181,6 +184,25 @@ def ols_line(x: np.ndarray, y: np.ndarray) -> tuple[float, float, float, np.ndar
     centered_tss = np.sum(weights * (y - np.average(y, weights=weights)) ** 2)
     r2 = 1 - np.dot(resid, resid) / centered_tss
     return float(beta[0]), float(beta[1]), float(r2), resid
+
+
+def slope_interval(
+    x: np.ndarray, resid: np.ndarray, slope: float, level: float = 0.95
+) -> tuple[float | None, float | None]:
+    """The OLS slope's ``level`` interval (t with n - 2 degrees of freedom, the classical
+    standard error): the writeup quotes the slope of conversation on reach, and a slope
+    without its interval is not a finding. None below 3 accounts or without spread in ``x``.
+    ``x`` and ``resid`` in the fit's order (sums in a fixed order: the same bits under any key).
+    """
+    from scipy.special import stdtrit
+
+    n = len(x)
+    sxx = float(np.sum((x - np.mean(x)) ** 2))
+    if n < 3 or sxx <= 0:
+        return None, None
+    se = float(np.sqrt(np.dot(resid, resid) / (n - 2) / sxx))
+    t = float(stdtrit(n - 2, 0.5 + level / 2))
+    return slope - t * se, slope + t * se
 
 
 def quadrant_counts(div: pl.DataFrame) -> dict[str, dict[str, float]]:

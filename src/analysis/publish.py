@@ -109,6 +109,78 @@ def gives_away(n: int | None, totals: Iterable[int | None], k: int) -> bool:
     return n is not None and any(t is not None and 0 < t - n < k for t in totals)
 
 
+def attribution_counts(
+    attribution: Mapping[str, Mapping[str, int]], k: int, n_participants: int | None = None
+) -> dict[str, dict[str, int | None]]:
+    """The attribution counts (``topics.json``'s ``attribution``) for publication: the topics
+    stage writes them so (``reports/metrics`` is published), and the writeup prints them.
+
+    A method's attributed pairs and accounts cover its accounts attributed: both are hidden
+    (``None``, printed ``<k``) when those are fewer than ``k``. Account-topic pairs cover every
+    account with a post in a topic, the accounts naive attributes: hidden when those are few.
+
+    The accounts are nested: evidence credits some of the accounts naive credits (every one
+    with a post in a topic), which are some of the participants the writeup prints in its
+    first section. A difference of 1 to k - 1 between two printed counts is a group of fewer
+    than ``k`` accounts (demo: 196 naive - 195 evidence = 1 account no topic credits), so the
+    smaller count is hidden there; so are evidence's attributed pairs where the pairs it does
+    not credit are fewer than ``k`` (they cover fewer than ``k`` accounts).
+
+    Idempotent: a null count is one hidden already, and what was decided beside it stands
+    (the writeup applies it again to the published ``topics.json``, and to one written before
+    the topics stage hid anything).
+    """
+    covered = (attribution.get("naive") or {}).get("n_accounts_attributed")
+
+    shown = [n_participants] if n_participants is not None else []
+    out: dict[str, dict[str, int | None]] = {}
+    # the larger count first: naive's accounts contain evidence's
+    order = sorted(attribution, key=lambda m: m != "naive")
+    for method in order:
+        a = attribution[method]
+        n_acc = a.get("n_accounts_attributed")
+        # a null is a count hidden already: the counts beside it were decided with it
+        few = n_acc is not None and n_acc < k
+        n_pairs = None if covered is not None and covered < k else a.get("n_pairs")
+        n_attr = a.get("n_attributed")
+        out[method] = {
+            "n_pairs": n_pairs,
+            "n_attributed": None if few or gives_away(n_attr, [n_pairs], k) else n_attr,
+            "n_accounts_attributed": None if few or gives_away(n_acc, shown, k) else n_acc,
+        }
+        if out[method]["n_accounts_attributed"] is not None:
+            shown.append(n_acc)
+    return {m: out[m] for m in attribution}
+
+
+def demo_truth_counts(truth: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The demo's attribution check against its planted subjects (``topics.json``'s
+    ``ground_truth_demo``, ``attribution.evaluate_demo``) for publication.
+
+    The share of one-off posters a method credits is a statistic over ``n_one_off_accounts``
+    accounts, the expert subject recall over ``n_experts``: each is hidden (``None``, printed
+    ``<k``) with its count where that count is under ``k`` (a 60-account demo: 2 of 3 one-off
+    posters, printed as 0.667). Precision is over the attributions of every credited account.
+    Idempotent (a null count was hidden already, and its rates with it).
+    """
+    if truth is None:
+        return None
+    out: dict[str, Any] = {
+        key: dict(v) if isinstance(v, Mapping) else v for key, v in truth.items()
+    }
+    for n_key, rate in (
+        ("n_one_off_accounts", "one_off_attributed_rate"),
+        ("n_experts", "expert_subject_recall"),
+    ):
+        n = out.get(n_key)
+        if n is None or 0 < n < k:
+            out[n_key] = None
+            for v in out.values():
+                if isinstance(v, dict) and rate in v:
+                    v[rate] = None
+    return out
+
+
 def suppress_ingest_counts(
     sources: Mapping[str, Mapping[str, Mapping[str, int]]], k: int
 ) -> dict[str, Any]:

@@ -42,7 +42,7 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from analysis.compute import Engine
 from analysis.config import Frozen
@@ -51,6 +51,11 @@ from analysis.models.within_thread_fit import design, run_test
 from analysis.models.within_thread_responses import OUTCOMES, origins, rank_z, responses
 
 log = logging.getLogger(__name__)
+
+
+#: The naive baselines (activity, audience, the Klout re-creation): comparators of every
+#: validity test and of the rule, never candidates, whatever ``validate.comparators`` says.
+BASELINES: tuple[str, ...] = ("volume", "reach", "klout_like")
 
 
 class ValidateParams(Frozen):
@@ -71,7 +76,9 @@ class ValidateParams(Frozen):
     seed: int = 11
     #: Two-sided coverage of every interval.
     interval: float = Field(0.95, gt=0.5, lt=1)
-    #: Models that are baselines: reported and compared against, never recommended.
+    #: Models that are baselines: reported and compared against, never recommended. The
+    #: :data:`BASELINES` are always among them, whatever params list (a list without
+    #: ``reach`` made reach a candidate that the rule could recommend).
     comparators: tuple[str, ...] = ("volume", "reach", "klout_like")
     #: Minimum responses (and competitions) for a fit to be reported.
     min_responses: int = Field(30, ge=5)
@@ -85,6 +92,12 @@ class ValidateParams(Frozen):
     #: The incremental check fits at most this many accounts (every origin of each), a random
     #: sample drawn the same way above it (null: all).
     max_accounts: int | None = Field(20_000, ge=10)
+
+    @field_validator("comparators")
+    @classmethod
+    def _baselines_are_comparators(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        """The baselines first, then the others params list (each once)."""
+        return tuple(dict.fromkeys((*BASELINES, *v)))
 
 
 def within_thread(

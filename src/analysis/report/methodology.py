@@ -136,42 +136,9 @@ def model_docs(
     return docs
 
 
-def attribution_counts(
-    attribution: Mapping[str, Mapping[str, int]], k: int, n_participants: int | None = None
-) -> dict[str, dict[str, int | None]]:
-    """The writeup's attribution table (``topics.json``'s ``attribution``) for publication.
-
-    A method's attributed pairs and accounts cover its accounts attributed: both are hidden
-    (``None``, printed ``<k``) when those are fewer than ``k``. Account-topic pairs cover every
-    account with a post in a topic, the accounts naive attributes: hidden when those are few.
-
-    The accounts are nested: evidence credits some of the accounts naive credits (every one
-    with a post in a topic), which are some of the participants the writeup prints in its
-    first section. A difference of 1 to k - 1 between two printed counts is a group of fewer
-    than ``k`` accounts (demo: 196 naive - 195 evidence = 1 account no topic credits), so the
-    smaller count is hidden there; so are evidence's attributed pairs where the pairs it does
-    not credit are fewer than ``k`` (they cover fewer than ``k`` accounts).
-    """
-    covered = (attribution.get("naive") or {}).get("n_accounts_attributed")
-
-    shown = [n_participants] if n_participants is not None else []
-    out: dict[str, dict[str, int | None]] = {}
-    # the larger count first: naive's accounts contain evidence's
-    order = sorted(attribution, key=lambda m: m != "naive")
-    for method in order:
-        a = attribution[method]
-        n_acc = a.get("n_accounts_attributed")
-        few = n_acc is None or n_acc < k
-        n_pairs = None if covered is None or covered < k else a.get("n_pairs")
-        n_attr = a.get("n_attributed")
-        out[method] = {
-            "n_pairs": n_pairs,
-            "n_attributed": None if few or publish.gives_away(n_attr, [n_pairs], k) else n_attr,
-            "n_accounts_attributed": None if few or publish.gives_away(n_acc, shown, k) else n_acc,
-        }
-        if out[method]["n_accounts_attributed"] is not None:
-            shown.append(n_acc)
-    return {m: out[m] for m in attribution}
+#: The attribution table for publication: ``topics.json`` holds it suppressed already (the
+#: topics stage), one written by an earlier version may not (the function is idempotent).
+attribution_counts = publish.attribution_counts
 
 
 def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
@@ -254,6 +221,10 @@ def methodology_markdown(ctx: WriteupContext) -> str:
                 (ctx.topics_metrics or {}).get("attribution") or {},
                 ctx.params.privacy.min_cell_k,
                 (ctx.ingest or {}).get("n_participants"),
+            ),
+            demo_truth=publish.demo_truth_counts(
+                (ctx.topics_metrics or {}).get("ground_truth_demo"),
+                ctx.params.privacy.min_cell_k,
             ),
             tags=tag_truth(
                 (ctx.topics_metrics or {}).get("ground_truth_answer_tags"),

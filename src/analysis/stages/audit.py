@@ -1,6 +1,6 @@
 """``resonance audit``: exit non-zero when any output holds a raw identifier of the input, a
 pseudonym of no current account, or a published output a time finer than
-``privacy.time_resolution``."""
+``privacy.time_resolution`` or a count of fewer than ``privacy.min_cell_k`` accounts."""
 
 from __future__ import annotations
 
@@ -9,7 +9,15 @@ import logging
 import sys
 from typing import Any
 
-from analysis.audit import FINE_TIME, STALE, Identifiers, audit, fine_times
+from analysis.audit import (
+    FINE_TIME,
+    SMALL_GROUP,
+    STALE,
+    Identifiers,
+    audit,
+    fine_times,
+    small_groups,
+)
 from analysis.config import PrivacyParams, SourceParams, section
 from analysis.ingest_names import account_rows
 from analysis.sources import read_source
@@ -24,7 +32,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     # every account row, rejected ones included (their names are redacted too)
     ident = Identifiers.from_tables([account_rows(t) for t in tables], [t.posts for t in tables])
     hits, n_files = audit(args.root, ident)
-    hits += fine_times(args.root, section(params, "privacy", PrivacyParams).time_resolution)
+    priv = section(params, "privacy", PrivacyParams)
+    hits += fine_times(args.root, priv.time_resolution)
+    hits += small_groups(args.root, priv.min_cell_k)
     log.info(
         "audit: %d raw ids, %d names/handles/e-mails checked in %d files",
         len(ident.ids),
@@ -47,8 +57,17 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "audit FAILED: %d time(s) finer than privacy.time_resolution in published outputs",
             fine,
         )
-    if len(hits) > stale + fine:
-        log.error("audit FAILED: %d raw identifier(s) found in outputs", len(hits) - stale - fine)
+    small = sum(h.kind == SMALL_GROUP for h in hits)
+    if small:
+        log.error(
+            "audit FAILED: %d count(s) of fewer than privacy.min_cell_k accounts in published "
+            "outputs or plot data (a small group's figure: suppress it where the table is made)",
+            small,
+        )
+    if len(hits) > stale + fine + small:
+        log.error(
+            "audit FAILED: %d raw identifier(s) found in outputs", len(hits) - stale - fine - small
+        )
     if hits:
         return 1
     log.info("audit passed: no raw identifier in any output")

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from analysis import (
+    cf_report,
     compare,
     compare_rule,
     contracts,
@@ -68,21 +69,24 @@ def _write_plots(
     agree: pl.DataFrame,
     robust: dict[str, dict[str, Any]],
     cf: dict[str, Any],
-    multipliers: tuple[float, ...],
+    cfp: counterfactual.CounterfactualParams,
+    k: int,
 ) -> None:
+    """The plot data, every number over fewer than ``k`` accounts (``privacy.min_cell_k``)
+    suppressed as in ``reports/public`` (the cached plot data is pushed with the run)."""
     paths.COMPARE_PLOTS.mkdir(parents=True, exist_ok=True)
     wide = agree.pivot(on="statistic", index="pair", values="value")
     wide.write_csv(paths.COMPARE_PLOTS / "agreement.csv")
-    pl.DataFrame([{"model": m, **r} for m, r in robust.items()]).write_csv(
-        paths.COMPARE_PLOTS / "robustness.csv"
-    )
+    for name, table in cf_report.plot_tables(cf, robust, k, cfp.ring_size).items():
+        table.write_csv(paths.COMPARE_PLOTS / name)
     # Long (one row per model and volume increase): the plot colours lines by model, so
     # dvc.yaml never lists the model names.
     rows = []
     for m, g in cf["volume"].items():
+        shown = (g.get("n_accounts") or 0) >= k  # the gaming sample's accounts
         rows.append({"model": m, "volume_increase_pct": 0.0, "median_rel_change": 0.0})
-        for mult in multipliers:
-            change = g["median_rel_change"].get(f"+{round(100 * mult)}%")
+        for mult in cfp.gaming_multipliers:
+            change = g["median_rel_change"].get(f"+{round(100 * mult)}%") if shown else None
             rows.append(
                 {"model": m, "volume_increase_pct": 100 * mult, "median_rel_change": change}
             )
@@ -94,8 +98,6 @@ def _write_plots(
             "median_rel_change": pl.Float64,
         },
     ).write_csv(paths.COMPARE_PLOTS / "gaming.csv")
-    counterfactual.stability_table(cf).write_csv(paths.COMPARE_PLOTS / "stability.csv")
-    counterfactual.adversary_table(cf).write_csv(paths.COMPARE_PLOTS / "adversaries.csv")
     log.info("wrote plot data to %s", paths.COMPARE_PLOTS)
 
 
@@ -179,5 +181,5 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     typed = contracts.CompareResult.model_validate(result)
     contracts.write(typed, paths.COMPARE_RESULT)
     write_json(typed.headline(), paths.COMPARE_METRICS)
-    _write_plots(agree, robust, cf, cp.counterfactual.gaming_multipliers)
+    _write_plots(agree, robust, cf, cp.counterfactual, k)
     return 0

@@ -1,0 +1,144 @@
+"""``reports/metrics/topics.json`` is published (tracked by git): its attribution counts give
+no group of fewer than ``privacy.min_cell_k`` accounts away.
+
+Demo run: the writeup hid evidence's 195 accounts credited beside naive's 196 (196 - 195 = the
+1 account evidence credits with no topic), while ``reports/metrics/topics.json`` printed both.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import polars as pl
+
+from analysis import publish
+from analysis.stages import topics as stage
+
+K = 10
+DEMO = {
+    "evidence": {"n_pairs": 2146, "n_attributed": 1012, "n_accounts_attributed": 195},
+    "naive": {"n_pairs": 2146, "n_attributed": 2146, "n_accounts_attributed": 196},
+}
+
+
+def _run_stage(tmp_path, monkeypatch, attribution: dict, n_participants: int) -> dict:
+    """The topics stage's ``run`` with ``compute`` replaced by its result (the attribution
+    counts given), on ``n_participants`` participant accounts; the metrics it writes."""
+    for name in ("POSTS", "ACCOUNTS", "REACTIONS", "EMBEDDINGS", "TOPIC_MODEL", "TOPICS_METRICS"):
+        monkeypatch.setattr(stage.paths, name, tmp_path / name)
+    monkeypatch.setattr(
+        stage.paths,
+        "TOPIC_TABLES",
+        {n: tmp_path / f"{n}.parquet" for n in stage.paths.TOPIC_TABLES},
+    )
+    posts = pl.DataFrame(
+        {c: pl.Series([], dtype=pl.String) for c in stage.COLUMNS if c != "labels"}
+    ).with_columns(pl.lit(None, pl.List(pl.String)).alias("labels"))
+    posts.write_parquet(tmp_path / "POSTS")
+    pl.DataFrame(
+        {
+            "account_id": [f"acct_{i:016x}" for i in range(n_participants + 3)],
+            "is_participant": [True] * n_participants + [False] * 3,
+        }
+    ).write_parquet(tmp_path / "ACCOUNTS")
+    pl.DataFrame({"post_id": pl.Series([], dtype=pl.String)}).write_parquet(tmp_path / "REACTIONS")
+    (tmp_path / "EMBEDDINGS").mkdir()
+    monkeypatch.setattr(stage.contracts, "load", lambda *a, **k: SimpleNamespace(method="kmeans"))
+    metrics = {
+        "n_posts_embedded": 0,
+        "n_topics": 2,
+        "outlier_share": 0.0,
+        "n_outliers": 0,
+        "vs_labels": {"nmi": None},
+        "stability_mean_pairwise_ari": None,
+        "fit": {"fitted_through": None, "n_posts_after_fit": 0, "n_posts_assigned": 0},
+        "attribution": json.loads(json.dumps(attribution)),
+    }
+    out = {n: pl.DataFrame({"x": [1]}) for n in stage.paths.TOPIC_TABLES} | {
+        "metrics": metrics,
+        "primary": None,
+    }
+    monkeypatch.setattr(stage, "compute", lambda *a, **k: out)
+    assert stage.run({"privacy": {"min_cell_k": K}}, None) == 0  # type: ignore[arg-type]
+    return json.loads((tmp_path / "TOPICS_METRICS").read_text())
+
+
+def test_the_published_topic_metrics_hide_the_one_account_no_topic_credits(
+    tmp_path, monkeypatch
+) -> None:
+    written = _run_stage(tmp_path, monkeypatch, DEMO, n_participants=196)["attribution"]
+    assert written["naive"]["n_accounts_attributed"] == 196
+    assert written["evidence"]["n_accounts_attributed"] is None  # 196 - 195 = 1 account
+    assert written["evidence"]["n_attributed"] == 1012  # 1,134 pairs uncredited: not few
+    # what the writeup prints of it is what it printed of the unsuppressed counts
+    assert publish.attribution_counts(written, K, 196) == publish.attribution_counts(DEMO, K, 196)
+
+
+def test_naive_close_to_the_participants_is_hidden_in_the_metrics_too(
+    tmp_path, monkeypatch
+) -> None:
+    """200 participants, 196 credited by naive: 4 accounts with no post in any topic."""
+    written = _run_stage(tmp_path, monkeypatch, DEMO, n_participants=200)["attribution"]
+    assert written["naive"]["n_accounts_attributed"] is None
+    assert written["evidence"]["n_accounts_attributed"] is None
+    assert written["naive"]["n_pairs"] == 2146
+
+
+def test_attribution_counts_are_idempotent() -> None:
+    small = {
+        "evidence": {"n_pairs": 400, "n_attributed": 4, "n_accounts_attributed": 3},
+        "naive": {"n_pairs": 400, "n_attributed": 400, "n_accounts_attributed": 120},
+    }
+    for counts in (DEMO, small):
+        for n_part in (None, 196, 200):
+            once = publish.attribution_counts(counts, K, n_part)
+            assert publish.attribution_counts(once, K, n_part) == once
+
+
+#: ``attribution.evaluate_demo`` on the 60-account demo of the integration tests: 3 one-off
+#: posters (2 credited by naive: 0.667) and 9 planted experts
+SMALL_DEMO_TRUTH = {
+    "evidence": {
+        "expert_subject_recall": 0.7777777778,
+        "n_attributions": 165,
+        "one_off_attributed_rate": 0.0,
+        "precision": 0.6606060606,
+        "single_post_share": 0.0,
+    },
+    "n_experts": 9,
+    "n_one_off_accounts": 3,
+    "naive": {
+        "expert_subject_recall": 0.8333333333,
+        "n_attributions": 309,
+        "one_off_attributed_rate": 0.6666666667,
+        "precision": 0.4563106796,
+        "single_post_share": 0.2815533981,
+    },
+}
+
+
+def test_the_demo_truth_check_hides_rates_over_fewer_than_k_planted_accounts(
+    tmp_path, monkeypatch
+) -> None:
+    monkeypatch.setattr(stage.groundtruth, "has_truth", lambda params: True)
+    monkeypatch.setattr(stage.groundtruth, "load_truth", lambda params, accounts: (None, None))
+    monkeypatch.setattr(stage.attribution, "evaluate_demo", lambda *a: SMALL_DEMO_TRUTH)
+    gt = _run_stage(tmp_path, monkeypatch, DEMO, n_participants=196)["ground_truth_demo"]
+    assert gt["n_one_off_accounts"] is None and gt["n_experts"] is None
+    for m in ("naive", "evidence"):
+        assert gt[m]["one_off_attributed_rate"] is None
+        assert gt[m]["expert_subject_recall"] is None
+        assert gt[m]["precision"] == SMALL_DEMO_TRUTH[m]["precision"]
+    # the writeup prints <k there, from these metrics and from unsuppressed ones alike
+    from tests.unit.test_report import _topics_metrics, _writeup
+
+    for truth in (gt, SMALL_DEMO_TRUTH):
+        md = _writeup(
+            {"privacy": {"min_cell_k": K}}, _topics_metrics(None) | {"ground_truth_demo": truth}
+        )
+        row = next(ln for ln in md.splitlines() if ln.startswith("| naive | 0.456"))
+        assert row == "| naive | 0.456 | <k | <k |", row
+    # the full demo (17 one-off posters, 28 experts): everything shown
+    big = SMALL_DEMO_TRUTH | {"n_experts": 28, "n_one_off_accounts": 17}
+    assert publish.demo_truth_counts(big, K) == big
