@@ -206,7 +206,17 @@ INLINE_JOIN = re.compile(INLINE_TAG, re.I)
 # turned them into spaces, "alice example com", that no e-mail rule could see), so that
 # OBFUSCATED_EMAIL takes the address. Alone ("I'm <at> home") they stay bracketed: no data.
 ANGLE_AT_DOT = re.compile(r"<[ \t]*([Aa][Tt]|[Dd][Oo][Tt]|@|\.)[ \t]*>")
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w-]++)+", re.U)
+# A percent-encoded "@" ("%40") and "." ("%2E") outside a URL are an e-mail's too: "write
+# jane.roe%40gmail.com" (a mailto link's text, a query string pasted) came out
+# "jane.roe%[url]", the local part kept, and "jane.roe%40gmail%2Ecom" whole (red-team probe).
+# The Rust copy (``scrub_patterns``) has no run possessive: each run is followed by what it
+# cannot hold (a blank, "@", "%40", "." or "%2E"), so backing off it changes no match.
+EMAIL_LOCAL = r"(?:[\w.+-]|%2[BbEe])++"  # "%2B", "%2E": an encoded "+" and "."
+EMAIL_AT = r"(?:@|%40)"
+EMAIL_DOMAIN = r"[\w-]++(?:(?:\.|%2[Ee])[\w-]++)+"
+EMAIL = re.compile(
+    rf"(?<![\w.+-]){EMAIL_LOCAL}[ \t]{{0,3}}+{EMAIL_AT}[ \t]{{0,3}}+{EMAIL_DOMAIN}", re.U
+)
 # Obfuscated e-mails, three shapes (one alternation, tried in this order at each start):
 # 1. "@" (spaces on both sides or none: "thanks @bob . Then" is a handle) or a bracketed
 #    "at"/"@" ("[at]", "(@)", "{ AT }"), then dots of any form: "dot"

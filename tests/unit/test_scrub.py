@@ -128,6 +128,10 @@ PIECES = [
     "IG: ",
     "@ ",
     "[:]",
+    # percent-encoded "@", "." and "+" of an e-mail
+    "%40",
+    "%2E",
+    "%2b",
     "{.}",
     "(.)",
     ".com",
@@ -616,6 +620,24 @@ def test_html_character_references_do_not_hide_a_contact_or_name(text: str, left
     ref = privacy.scrub_text(text, names)
     assert left not in ref
     assert scrub.scrub_series(pl.Series([text]), names).to_list() == [ref]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("write jane.roe%40gmail.com now", "write [email] now"),
+        ("jane.roe%40gmail%2Ecom", "[email]"),
+        ("jane%2Broe%40gmail.com.", "[email]."),
+        ("see https://x.org/?to=jane.roe%40gmail.com", "see [url]"),
+        # no address: kept as written
+        ("100%40 done, https://medium.com/%40jane/post", "100%40 done, [url]"),
+    ],
+)
+def test_a_percent_encoded_e_mail_is_one_e_mail_in_both_routes(text: str, want: str) -> None:
+    """Red-team probe: "jane.roe%40gmail.com" came out "jane.roe%[url]" (the local part
+    kept), "jane.roe%40gmail%2Ecom" whole."""
+    assert privacy.scrub_text(text) == want
+    assert scrub.scrub_series(pl.Series([text])).to_list() == [want]
 
 
 def test_common_character_references_are_decoded_alike_by_both_routes() -> None:
