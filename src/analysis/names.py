@@ -39,6 +39,25 @@ def strip_invisible(text: str) -> str:
     return text if text.isascii() else FORMAT_CHARS.sub("", text)
 
 
+# A soft hyphen (U+00AD, a format character) at a line break renders as a hyphen there: it is
+# written as one before the format characters go, so that the line-break joining rule
+# (:data:`JOINER`: "Mari-\nsol") sees "zorba\u00ad\ntron" as the word it renders; dropped
+# first, it left "zorba\ntron" and the handle in the text (red-team probe). Elsewhere it
+# renders as nothing and goes with the other format characters. The Rust copy:
+# ``SOFT_HYPHEN_BREAK_RS`` (``scrub_patterns.normalised``). ``privacy.scrub_text`` and
+# :class:`NameRedactor` read texts so.
+SOFT_HYPHEN_BREAK = re.compile("\u00ad(?=[ \t]*(?:\r\n?|\n))")
+SOFT_HYPHEN_BREAK_RS = (r"\x{AD}([ \t]*(?:\r\n?|\n))", "-${1}")
+
+
+def visible(text: str) -> str:
+    """``text`` without format characters (``strip_invisible``), a soft hyphen at a line break
+    written as the hyphen it renders (:data:`SOFT_HYPHEN_BREAK`)."""
+    if "\u00ad" in text:
+        text = SOFT_HYPHEN_BREAK.sub("-", text)
+    return strip_invisible(text)
+
+
 #: Every format character (Unicode category Cf) and default-ignorable code point (what renders
 #: as nothing), plus the Mongolian vowel separator. The Rust copy: ``INVISIBLE_RS``.
 FORMAT_CHARS = regex.compile(r"[\p{Cf}\p{Default_Ignorable_Code_Point}\u180e]")
@@ -501,7 +520,7 @@ class NameRedactor:
     def mentions(self, value: str) -> bool:
         """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")
         or a Reddit user (:data:`REDDIT_USER`: the label "u_alice" of a profile post)."""
-        value = strip_invisible(unicodedata.normalize("NFKC", value))
+        value = strip_invisible(unicodedata.normalize("NFKC", visible(value)))
         return bool(REDDIT_USER.search(value) or self._spans(value.translate(CONFUSABLES)))
 
     def redact(self, text: str) -> str:
@@ -510,7 +529,7 @@ class NameRedactor:
         Names are found in the text's skeleton and cut from the text itself: look-alike letters
         are compared as Latin, but a Cyrillic or Greek text is not rewritten.
         """
-        text = strip_invisible(unicodedata.normalize("NFKC", text))
+        text = strip_invisible(unicodedata.normalize("NFKC", visible(text)))
         spans = self._spans(text.translate(CONFUSABLES))  # one character for one: same offsets
         if not spans:
             return text

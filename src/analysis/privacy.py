@@ -43,6 +43,8 @@ ordinary_candidates = _names.ordinary_candidates
 ordinary_words = _names.ordinary_words
 skeleton = _names.skeleton
 strip_invisible = _names.strip_invisible
+visible = _names.visible
+SOFT_HYPHEN_BREAK_RS = _names.SOFT_HYPHEN_BREAK_RS
 word_authors = _names.word_authors
 prefixes = _names.prefixes
 
@@ -372,7 +374,7 @@ def decode_char_refs(text: str) -> str:
     out = CHAR_REF.sub(_char_ref, text)
     if out == text:
         return text
-    return unicodedata.normalize("NFKC", strip_invisible(out))
+    return unicodedata.normalize("NFKC", visible(out))
 
 
 _DATE_SEP = f"[-./_{PHONE_DASHES}]"
@@ -403,7 +405,7 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     """
     if text is None:
         return None
-    t = unicodedata.normalize("NFKC", strip_invisible(text))
+    t = unicodedata.normalize("NFKC", visible(text))
     t = HTML_MENTION.sub("[handle]", t)
     t = ANGLE_AT_DOT.sub(r"(\1)", t)
     t = INLINE_JOIN.sub("", t)

@@ -38,6 +38,7 @@ from analysis.privacy import (
     PLATFORM_HANDLE_BODY,
     PLATFORM_PREFIX,
     PLATFORMS,
+    SOFT_HYPHEN_BREAK_RS,
     SPACED_AT_BODY,
     URL_RUN,
     URL_SCHEME,
@@ -173,6 +174,8 @@ def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
 
 
 def normalised(col: pl.Expr) -> pl.Expr:
+    """``privacy.visible`` and NFKC, as ``privacy.scrub_text`` begins."""
+    col = col.str.replace_all(*SOFT_HYPHEN_BREAK_RS)
     return col.str.replace_all(INVISIBLE_RS, "").str.normalize("NFKC")
 
 

@@ -117,6 +117,7 @@ PIECES = [
     "~",
     "`",
     "-\n",
+    "\u00ad\n",  # a soft hyphen at a line break
     "Ket",
     "tleworth",
     " . ",
@@ -638,6 +639,29 @@ def test_a_percent_encoded_e_mail_is_one_e_mail_in_both_routes(text: str, want: 
     kept), "jane.roe%40gmail%2Ecom" whole."""
     assert privacy.scrub_text(text) == want
     assert scrub.scrub_series(pl.Series([text])).to_list() == [want]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("zorba\u00ad\ntron here", "[user] here"),
+        ("zorba\u00ad \r\n tron and Mari\u00ad\nsol Quenby", "[user] and [user]"),
+        ("zorba&shy;\ntron here", "[user] here"),
+        # no name: the soft hyphen at the break shows as the hyphen it renders, elsewhere nothing
+        ("well\u00ad\nknown and soft\u00adware", "well-\nknown and software"),
+    ],
+)
+def test_a_soft_hyphen_at_a_line_break_does_not_hide_a_name_in_either_route(
+    text: str, want: str
+) -> None:
+    """Red-team probe: the soft hyphen went with the format characters before the line-break
+    joining rule ("zorba-\\ntron") could see it: "zorba\\u00ad\\ntron" kept the handle."""
+    names = privacy.NameRedactor(["zorbatron", "Marisol Quenby"], ordinary=set())
+    assert privacy.scrub_text(text, names) == want
+    assert scrub.scrub_series(pl.Series([text]), names).to_list() == [want]
+    if "&" not in text:  # labels (mentions) are not HTML: no character references decoded
+        assert names.mentions(text) == ("[user]" in want)
+        assert scrub.mentions_series(pl.Series([text]), names).to_list() == ["[user]" in want]
 
 
 def test_common_character_references_are_decoded_alike_by_both_routes() -> None:
