@@ -15,6 +15,17 @@ ordinary words (``names.ordinary_words``) applies to every form. A form is known
 :func:`form_key`; a key that at least ``min_authors`` authors of the run write (counted by
 :func:`form_authors`, whatever the separators between the words) is ordinary and that form is
 not redacted. The name as written keeps the rule it always had.
+
+A display name of capitalised words is also written as people cite a person
+(:func:`person_forms`): of two words, "Quenby, Marisol" (surname first, a comma) and
+"M. Quenby" (the given name's initial); of two words or more, the genitive without an
+apostrophe ("Marisol Quenbys Buch", as German and Dutch write it). They are matched in the case
+written (``names.NameRedactor``) and obey the ordinary-word rule as the other forms do (keys
+"quenby marisol", "m quenby", "marisol quenbys"). Left out as over-redacting, on the beer
+site's texts: a name of lower-case words ("you no" gave "no, you" and "y. No"), "M.Quenby"
+without a space (the user "BeCompliant Tax" took "C.M.B.Tax"), the surname alone, the parts
+reversed without a comma ("Trent Nell" is prose as often as a name), an initial without its
+dot ("A Porter", "I Stout" are prose) and a genitive "s" on a single word ("Marisols", "Marks").
 """
 
 from __future__ import annotations
@@ -44,6 +55,25 @@ def name_forms(name: str) -> set[str]:
     return {sep.join(parts) for sep in SEPARATORS} - {name}
 
 
+def person_forms(name: str) -> set[str]:
+    """How a display name of capitalised words is cited, the name itself left out.
+
+    Two words "First Last": "Last, First" and "F. Last" (``F`` the given name's first
+    letter); two words or more: the genitive "First Lasts" (not after a last "s"). A name
+    of one word (a handle) or with a word not capitalised has none (see the module docstring).
+    """
+    words = name.split()
+    if len(words) < 2 or not all(w[0].isupper() for w in words):
+        return set()
+    out = set()
+    if words[-1][-1].isalpha() and words[-1][-1] not in "sS":
+        out.add(f"{' '.join(words)}s")
+    if len(words) == 2:
+        first, last = words
+        out |= {f"{last}, {first}", f"{first[0]}. {last}"}
+    return out - {name}
+
+
 def form_key(form: str) -> str:
     """The words of ``form`` as :func:`form_authors` counts them: parts lower-cased, one space
     between them ("Ada-Quill", "ada_quill" -> "ada quill"; "AdaQuill" -> "adaquill")."""
@@ -54,6 +84,7 @@ def form_keys(names: set[str] | list[str]) -> set[str]:
     """The keys of every form of ``names`` (a run's name variants)."""
     out: set[str] = set()
     for n in names:
+        out |= {form_key(f) for f in person_forms(n)}
         if not n.isascii():
             out |= {form_key(f) for f in name_forms(n)}
             continue
@@ -62,6 +93,11 @@ def form_keys(names: set[str] | list[str]) -> set[str]:
         if len(low) > 1:
             out |= {" ".join(low), "".join(low)}
     return out
+
+
+def _anchor(words: list[str]) -> str:
+    """The first of ``words``, or the longest if the first is shorter than 4 characters."""
+    return words[0] if len(words[0]) >= 4 else max(words, key=len)
 
 
 def form_authors(posts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
@@ -76,8 +112,10 @@ def form_authors(posts: pl.DataFrame, keys: list[str]) -> pl.DataFrame:
     if not keys:
         return empty
     width = max(k.count(" ") + 1 for k in keys)
-    # a text without a key's first word as a substring holds no key (Aho-Corasick prefilter)
-    firsts = sorted({k.split(" ")[0][:4] for k in keys})
+    # a text without a key's first word as a substring holds no key (Aho-Corasick prefilter);
+    # a first word of under 4 letters (the initial of "m quenby") passed nearly every text:
+    # the key's longest word then
+    firsts = sorted({_anchor(k.split(" "))[:4] for k in keys})
     words = (
         posts.lazy()
         .select("account_id", pl.col("text").str.to_lowercase())

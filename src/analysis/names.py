@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 import polars as pl
 import regex
 
-from analysis.name_forms import PART_ASCII, SEPARATORS, form_key, name_forms
+from analysis.name_forms import PART_ASCII, SEPARATORS, form_key, name_forms, person_forms
 
 
 def strip_invisible(text: str) -> str:
@@ -37,6 +37,25 @@ def strip_invisible(text: str) -> str:
     """
     # ASCII holds no format character: most texts and names skip the regex
     return text if text.isascii() else FORMAT_CHARS.sub("", text)
+
+
+# A soft hyphen (U+00AD, a format character) at a line break renders as a hyphen there: it is
+# written as one before the format characters go, so that the line-break joining rule
+# (:data:`JOINER`: "Mari-\nsol") sees "zorba\u00ad\ntron" as the word it renders; dropped
+# first, it left "zorba\ntron" and the handle in the text (red-team probe). Elsewhere it
+# renders as nothing and goes with the other format characters. The Rust copy:
+# ``SOFT_HYPHEN_BREAK_RS`` (``scrub_patterns.normalised``). ``privacy.scrub_text`` and
+# :class:`NameRedactor` read texts so.
+SOFT_HYPHEN_BREAK = re.compile("\u00ad(?=[ \t]*(?:\r\n?|\n))")
+SOFT_HYPHEN_BREAK_RS = (r"\x{AD}([ \t]*(?:\r\n?|\n))", "-${1}")
+
+
+def visible(text: str) -> str:
+    """``text`` without format characters (``strip_invisible``), a soft hyphen at a line break
+    written as the hyphen it renders (:data:`SOFT_HYPHEN_BREAK`)."""
+    if "\u00ad" in text:
+        text = SOFT_HYPHEN_BREAK.sub("-", text)
+    return strip_invisible(text)
 
 
 #: Every format character (Unicode category Cf) and default-ignorable code point (what renders
@@ -298,7 +317,8 @@ class NameRedactor:
     Single-token names in lower case (typically handles) match in any case; capitalised single
     words stay case-sensitive ("Mark" is not "mark"). A name of several parts is also found
     joined or re-separated (``analysis.name_forms``: "Ada.Quill", "AdaQuill", "quill ada7"), in
-    any case, unless that form is in ``ordinary``. Names shorter than ``min_len`` characters are
+    any case, and a display name as a person is cited ("Quill, Ada", "A. Quill", "Ada Quills"),
+    in the case written, unless that form is in ``ordinary``. Names shorter than ``min_len`` characters are
     skipped: too ambiguous to redact and too short to identify anyone. Matching is one
     dictionary lookup per token of the text.
     """
@@ -322,6 +342,11 @@ class NameRedactor:
             # the name joined and re-separated ("AdaQuill", "quill ada7"), in any case, as
             # a name of several words is; a form that is an ordinary word of the dump is not
             for v in variants:
+                # as a person is cited ("Quenby, Marisol", "M. Quenby", "Marisol Quenbys"),
+                # in the case written: "the onions" is no genitive of a user "The Onion"
+                for f in person_forms(v):
+                    if form_key(f) not in skip_folded:
+                        self._add(f, True, seen, cased=True)
                 if v.isascii():
                     self._add_ascii_forms(v, skip_folded, seen)
                     continue
@@ -330,16 +355,31 @@ class NameRedactor:
                         self._add(f, True, seen)
         for bucket in self.by_first.values():
             bucket.sort(key=lambda e: -len(e[0]))  # longest name first
+        # :meth:`_match` looks a window of tokens up among the entries, one width at a time:
+        # a bucket scanned entry by entry cost as many comparisons as names of one first token
+        # (the initials of ``name_forms.person_forms``: every "M. ..." behind a token "M")
+        self._entries = seen
+        #: per folded first token, the widths of its names, longest first
+        self._widths = {
+            f: sorted({len(e[0]) for e in b}, reverse=True) for f, b in self.by_first.items()
+        }
+        #: the folded first two tokens of every name of several tokens
+        self._pairs = {(e[0][0].casefold(), e[0][1].casefold()) for e in seen if len(e[0]) > 1}
 
     def _add(
-        self, v: str, form: bool, seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]]
+        self,
+        v: str,
+        form: bool,
+        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]],
+        cased: bool = False,
     ) -> None:
-        """Add the name ``v``; a ``form`` (joined or re-separated) is matched in any case."""
+        """Add the name ``v``; a ``form`` (joined or re-separated) is matched in any case, a
+        ``cased`` one (``name_forms.person_forms``) only in the case written."""
         toks, seps = _tokens(skeleton(v))
         joined = "".join(toks)
         if len(joined) < self.min_len or not _has_letter(joined):
             return
-        case_sensitive = not form and len(toks) == 1 and not v.islower()
+        case_sensitive = cased or (not form and len(toks) == 1 and not v.islower())
         key = toks if case_sensitive else tuple(t.casefold() for t in toks)
         entry = (key, seps, case_sensitive)
         if entry not in seen:  # a set: a list lookup made 100k names take 30 s
@@ -435,23 +475,35 @@ class NameRedactor:
         """(start, end) of every known name among the tokens ``toks`` of ``text`` (each from
         ``starts[i]`` to ``ends[i]``), left to right, the longest at each token."""
         out: list[tuple[int, int]] = []
+        entries, n = self._entries, len(toks)
         i = 0
-        while i < len(toks):
-            cands = self.by_first.get(toks[i].casefold())
+        while i < n:
+            first = toks[i].casefold()
+            widths = self._widths.get(first, ())
+            if (
+                widths
+                and widths[0] > 1
+                and (i + 1 == n or (first, toks[i + 1].casefold()) not in self._pairs)
+            ):
+                widths = widths[-1:] if widths[-1] == 1 else ()
             width = 0
-            for key, seps, case_sensitive in cands or ():
-                k = len(key)
-                if i + k > len(toks):
+            raw, low, seps = [toks[i]], [first], []  # the window, grown as the widths ask
+            for w in widths:  # longest first
+                if i + w > n:
                     continue
-                for j in range(k):
-                    t = toks[i + j]
-                    if (t if case_sensitive else t.casefold()) != key[j]:
-                        break
-                    if j and _separator(text[ends[i + j - 1] : starts[i + j]]) != seps[j - 1]:
-                        break
-                else:
-                    width = k
-                    break  # longest first
+                while len(raw) < w:
+                    j = i + len(raw)
+                    seps.append(_separator(text[ends[j - 1] : starts[j]]))
+                    raw.append(toks[j])
+                    low.append(toks[j].casefold())
+                sep = tuple(seps[: w - 1])
+                if (tuple(low[:w]), sep, False) in entries or (
+                    tuple(raw[:w]),
+                    sep,
+                    True,
+                ) in entries:
+                    width = w
+                    break
             if width:
                 out.append((starts[i], ends[i + width - 1]))
                 i += width
@@ -468,7 +520,7 @@ class NameRedactor:
     def mentions(self, value: str) -> bool:
         """True when ``value`` holds a known name anywhere (a label "alt.rush-fans" names "rush")
         or a Reddit user (:data:`REDDIT_USER`: the label "u_alice" of a profile post)."""
-        value = strip_invisible(unicodedata.normalize("NFKC", value))
+        value = strip_invisible(unicodedata.normalize("NFKC", visible(value)))
         return bool(REDDIT_USER.search(value) or self._spans(value.translate(CONFUSABLES)))
 
     def redact(self, text: str) -> str:
@@ -477,7 +529,7 @@ class NameRedactor:
         Names are found in the text's skeleton and cut from the text itself: look-alike letters
         are compared as Latin, but a Cyrillic or Greek text is not rewritten.
         """
-        text = strip_invisible(unicodedata.normalize("NFKC", text))
+        text = strip_invisible(unicodedata.normalize("NFKC", visible(text)))
         spans = self._spans(text.translate(CONFUSABLES))  # one character for one: same offsets
         if not spans:
             return text

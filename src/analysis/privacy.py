@@ -43,6 +43,8 @@ ordinary_candidates = _names.ordinary_candidates
 ordinary_words = _names.ordinary_words
 skeleton = _names.skeleton
 strip_invisible = _names.strip_invisible
+visible = _names.visible
+SOFT_HYPHEN_BREAK_RS = _names.SOFT_HYPHEN_BREAK_RS
 word_authors = _names.word_authors
 prefixes = _names.prefixes
 
@@ -206,7 +208,17 @@ INLINE_JOIN = re.compile(INLINE_TAG, re.I)
 # turned them into spaces, "alice example com", that no e-mail rule could see), so that
 # OBFUSCATED_EMAIL takes the address. Alone ("I'm <at> home") they stay bracketed: no data.
 ANGLE_AT_DOT = re.compile(r"<[ \t]*([Aa][Tt]|[Dd][Oo][Tt]|@|\.)[ \t]*>")
-EMAIL = re.compile(r"(?<![\w.+-])[\w.+-]++[ \t]{0,3}+@[ \t]{0,3}+[\w-]++(?:\.[\w-]++)+", re.U)
+# A percent-encoded "@" ("%40") and "." ("%2E") outside a URL are an e-mail's too: "write
+# jane.roe%40gmail.com" (a mailto link's text, a query string pasted) came out
+# "jane.roe%[url]", the local part kept, and "jane.roe%40gmail%2Ecom" whole (red-team probe).
+# The Rust copy (``scrub_patterns``) has no run possessive: each run is followed by what it
+# cannot hold (a blank, "@", "%40", "." or "%2E"), so backing off it changes no match.
+EMAIL_LOCAL = r"(?:[\w.+-]|%2[BbEe])++"  # "%2B", "%2E": an encoded "+" and "."
+EMAIL_AT = r"(?:@|%40)"
+EMAIL_DOMAIN = r"[\w-]++(?:(?:\.|%2[Ee])[\w-]++)+"
+EMAIL = re.compile(
+    rf"(?<![\w.+-]){EMAIL_LOCAL}[ \t]{{0,3}}+{EMAIL_AT}[ \t]{{0,3}}+{EMAIL_DOMAIN}", re.U
+)
 # Obfuscated e-mails, three shapes (one alternation, tried in this order at each start):
 # 1. "@" (spaces on both sides or none: "thanks @bob . Then" is a handle) or a bracketed
 #    "at"/"@" ("[at]", "(@)", "{ AT }"), then dots of any form: "dot"
@@ -362,7 +374,7 @@ def decode_char_refs(text: str) -> str:
     out = CHAR_REF.sub(_char_ref, text)
     if out == text:
         return text
-    return unicodedata.normalize("NFKC", strip_invisible(out))
+    return unicodedata.normalize("NFKC", visible(out))
 
 
 _DATE_SEP = f"[-./_{PHONE_DASHES}]"
@@ -393,7 +405,7 @@ def scrub_text(text: str | None, names: NameRedactor | None = None) -> str | Non
     """
     if text is None:
         return None
-    t = unicodedata.normalize("NFKC", strip_invisible(text))
+    t = unicodedata.normalize("NFKC", visible(text))
     t = HTML_MENTION.sub("[handle]", t)
     t = ANGLE_AT_DOT.sub(r"(\1)", t)
     t = INLINE_JOIN.sub("", t)

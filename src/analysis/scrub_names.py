@@ -16,7 +16,7 @@ import numpy as np
 import polars as pl
 
 from analysis import privacy
-from analysis.names import APOSTROPHES, DASHES, EMPHASIS, prefixes
+from analysis.names import APOSTROPHES, DASHES, EMPHASIS, PREFIX_CHARS, prefixes
 from analysis.scrub_patterns import only
 
 #: joins the tokens and separators of a name or of a window of text into one key
@@ -40,26 +40,32 @@ class VectorNames:
         self.first = sorted(names.by_first)
         #: the name sets below are sorted by polars, for :func:`_member`'s binary search
         self.first_set = pl.Series(self.first, dtype=pl.String).sort()
-        #: their distinct first 4 characters: the prefilter's patterns (see :func:`prefixes`)
-        self.first_prefixes = prefixes(self.first)
+        #: the prefilter's patterns: the distinct first 4 characters (see :func:`prefixes`) of
+        #: each name's anchor (:func:`anchor`)
+        self.first_prefixes = prefixes(
+            sorted({anchor(e[0]) for b in names.by_first.values() for e in b})
+        )
         folded: dict[int, set[str]] = {1: set(), 2: set()}
         exact: set[str] = set()
+        #: names of several tokens matched in the case written (a person's citation forms,
+        #: ``name_forms.person_forms``): their windows of tokens as written, per width
+        cased: dict[int, set[str]] = {}
         for bucket in names.by_first.values():
             for key, seps, case_sensitive in bucket:
-                if case_sensitive:
+                if case_sensitive and len(key) == 1:
                     exact.add(key[0])
+                elif case_sensitive:
+                    cased.setdefault(len(key), set()).add(_window(key, seps))
                 elif len(key) == 1:
                     folded[1].add(key[0])
                 elif len(key) == 2:  # most names of several words (a third of a second per 1M)
                     folded[2].add(f"{key[0]}{_JOIN}{seps[0]}{_JOIN}{key[1]}")
                 else:
-                    parts = [key[0]]
-                    for sep, tok in zip(seps, key[1:], strict=True):
-                        parts += [sep, tok]
-                    folded.setdefault(len(key), set()).add(_JOIN.join(parts))
+                    folded.setdefault(len(key), set()).add(_window(key, seps))
         folded = {w: v for w, v in folded.items() if v}
-        self.widths = sorted(folded, reverse=True)
+        self.widths = sorted(set(folded) | set(cased), reverse=True)
         self.folded = {w: pl.Series(list(v), dtype=pl.String).sort() for w, v in folded.items()}
+        self.cased = {w: pl.Series(list(v), dtype=pl.String).sort() for w, v in cased.items()}
         self.exact = pl.Series(list(exact), dtype=pl.String).sort()
 
     def _matches(self, texts: pl.Series) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -90,6 +96,7 @@ class VectorNames:
         toks = toks.with_columns(
             *(ahead("sep", j - 1).alias(f"_sep{j}") for j in range(1, top)),
             *(ahead("fold", j).alias(f"_fold{j}") for j in range(1, top)),
+            *(ahead("skel", j).alias(f"_skel{j}") for j in range(1, top) if self.cased),
         )
         # only a token that is a name's first token (or a case-sensitive name) starts a match
         n = toks.height
@@ -99,18 +106,22 @@ class VectorNames:
         n = toks.height
         width = pl.when(_member(pl.col("skel"), self.exact, n)).then(1).otherwise(0)
         for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
-            parts = [pl.col("fold")]
-            for j in range(1, w):
-                sep = (
-                    pl.col(f"_sep{j}")
-                    .str.replace_all(f"[{re.escape(EMPHASIS)}]+", "")
-                    .str.replace_all(f"[{APOSTROPHES}]", "'")
-                    .str.replace_all(f"[{DASHES}]", "-")
-                    .str.replace_all(r"\s+", " ")
-                )
-                parts += [sep, pl.col(f"_fold{j}")]
-            window = pl.concat_str(parts, separator=_JOIN)  # null past the end of the text
-            hit = _member(window, self.folded[w], n)
+            seps = [
+                pl.col(f"_sep{j}")
+                .str.replace_all(f"[{re.escape(EMPHASIS)}]+", "")
+                .str.replace_all(f"[{APOSTROPHES}]", "'")
+                .str.replace_all(f"[{DASHES}]", "-")
+                .str.replace_all(r"\s+", " ")
+                for j in range(1, w)
+            ]
+            hit = pl.lit(False)
+            # null past the end of the text
+            for col, names_w in (("fold", self.folded.get(w)), ("skel", self.cased.get(w))):
+                if names_w is not None:
+                    parts = [pl.col(col)]
+                    for j in range(1, w):
+                        parts += [seps[j - 1], pl.col(f"_{col}{j}")]
+                    hit = hit | _member(pl.concat_str(parts, separator=_JOIN), names_w, n)
             width = pl.when(hit).then(w).otherwise(width)
         found = toks.with_columns(width.alias("w")).filter(pl.col("w") > 0)
         return pieces, found.select("row", "i", "k", "w")
@@ -164,6 +175,27 @@ class VectorNames:
     def contains(self, texts: pl.Series) -> pl.Series:
         """True for the safe ``texts`` holding a known name (``NameRedactor.mentions``)."""
         return self._apply(texts, "contains")
+
+
+def anchor(words: tuple[str, ...] | list[str]) -> str:
+    """The word of a name (folded) a prefilter looks for: its first, or its longest if the
+    first is shorter than ``PREFIX_CHARS``.
+
+    A text holding a name holds each of its words: the initial of "M. Quenby"
+    (``name_forms.person_forms``) as a pattern passed every text holding an "m".
+    """
+    first = words[0].casefold()
+    if len(first) >= PREFIX_CHARS:
+        return first
+    return max((w.casefold() for w in words), key=len)
+
+
+def _window(key: tuple[str, ...], seps: tuple[str, ...]) -> str:
+    """A name's tokens and separators as one key (:data:`_JOIN` between them)."""
+    parts = [key[0]]
+    for sep, tok in zip(seps, key[1:], strict=True):
+        parts += [sep, tok]
+    return _JOIN.join(parts)
 
 
 def _member(values: pl.Expr, sorted_set: pl.Series, n_values: int) -> pl.Expr:

@@ -28,6 +28,9 @@ from analysis.privacy import (
     COMMON_CHAR_REFS,
     DEFANGED_DOT,
     DEFANGED_HOST,
+    EMAIL_AT,
+    EMAIL_DOMAIN,
+    EMAIL_LOCAL,
     INLINE_TAG,
     OBFUSCATED_EMAIL_BODY,
     PHONE_DASHES,
@@ -35,6 +38,7 @@ from analysis.privacy import (
     PLATFORM_HANDLE_BODY,
     PLATFORM_PREFIX,
     PLATFORMS,
+    SOFT_HYPHEN_BREAK_RS,
     SPACED_AT_BODY,
     URL_RUN,
     URL_SCHEME,
@@ -87,7 +91,12 @@ _STEPS: tuple[tuple[str, str], ...] = (
     (r"<[^>]{0,2000}>", " "),
     # lookbehind -> consumed prefix; a match ends in [\w-], never a valid prefix of the next
     (r"(^|[^\w.\-@])@[\w.\-]+@[\w\-]+(?:\.[\w\-]+)+", "${1}[handle]"),
-    (r"(^|[^\w.+\-])[\w.+\-]+[ \t]{0,3}@[ \t]{0,3}[\w\-]+(?:\.[\w\-]+)+", "${1}[email]"),
+    (
+        rf"(^|[^\w.+\-]){EMAIL_LOCAL}[ \t]{{0,3}}{EMAIL_AT}[ \t]{{0,3}}{EMAIL_DOMAIN}".replace(
+            "++", "+"
+        ),
+        "${1}[email]",
+    ),
     # no possessive run in the Python pattern: the same text after the prefix
     (rf"(^|[^\w.+\-])(?:{OBFUSCATED_EMAIL_BODY})", "${1}[email]"),
     # the unprefixed first branch is kept first, then it, the domain branch and the defanged
@@ -131,7 +140,8 @@ _STEPS: tuple[tuple[str, str], ...] = (
 #: those steps (each test is implied by every match of its steps), so they run on fewer rows
 _GATES: tuple[tuple[int, int, str], ...] = (
     (0, 4, "<"),
-    (4, 6, "@"),
+    (4, 5, "@"),
+    (5, 6, "@|%40"),  # the e-mail's "@" may be percent-encoded (privacy.EMAIL_AT)
     # every obfuscated e-mail holds "@" or the word "at" after a space or bracket
     (6, 7, r"@|[\s(\[{][Aa][Tt][\s)\]}]"),
     # every URL holds "://", "[:]", "www." or a dot before a TLD, or a bracketed dot
@@ -164,6 +174,8 @@ def needs_python(raw: pl.Expr, normalised: pl.Expr) -> pl.Expr:
 
 
 def normalised(col: pl.Expr) -> pl.Expr:
+    """``privacy.visible`` and NFKC, as ``privacy.scrub_text`` begins."""
+    col = col.str.replace_all(*SOFT_HYPHEN_BREAK_RS)
     return col.str.replace_all(INVISIBLE_RS, "").str.normalize("NFKC")
 
 

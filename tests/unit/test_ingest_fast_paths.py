@@ -231,12 +231,22 @@ def test_redactor_entries_are_those_of_the_per_name_reference() -> None:
             forms = (
                 {sep.join(parts) for sep in (" ", ".", "-", "_", "")} if len(parts) > 1 else set()
             )
-            for w, is_form in ((v, False), *((f, True) for f in sorted(forms - {v}))):
+            # as a person is cited (two or more capitalised words), matched as written
+            words = v.split()
+            cited = set()
+            if len(words) > 1 and all(w[0].isupper() for w in words):
+                if words[-1][-1].isalpha() and words[-1][-1] not in "sS":
+                    cited.add(" ".join(words) + "s")
+                if len(words) == 2:
+                    cited |= {f"{words[1]}, {words[0]}", f"{words[0][0]}. {words[1]}"}
+            steps = [(v, False, False), *((f, True, False) for f in sorted(forms - {v}))]
+            steps += [(f, True, True) for f in sorted(cited - {v})]
+            for w, is_form, is_cited in steps:
                 toks, seps = _tokens_reference(_skeleton_reference(w))
                 joined = "".join(toks)
                 if len(joined) < 3 or not any(ch.isalpha() for ch in joined):
                     continue
-                cs = not is_form and len(toks) == 1 and not w.islower()
+                cs = is_cited or (not is_form and len(toks) == 1 and not w.islower())
                 key = toks if cs else tuple(t.casefold() for t in toks)
                 expected.setdefault(toks[0].casefold(), set()).add((key, seps, cs))
     assert {k: set(v) for k, v in red.by_first.items()} == expected

@@ -178,6 +178,9 @@ def _general_build(names: list[str], ordinary: set[str]) -> NameRedactor:
         for v in variants - set(ordinary):
             out._add(v, False, seen)
         for v in variants:
+            for f in name_forms.person_forms(v):
+                if name_forms.form_key(f) not in skip:
+                    out._add(f, True, seen, cased=True)
             for f in name_forms.name_forms(v):
                 if name_forms.form_key(f) not in skip:
                     out._add(f, True, seen)
@@ -206,7 +209,9 @@ def test_form_keys_are_the_keys_of_every_form() -> None:
     names = [
         "".join(rng.choice("aB9_ .-'é") for _ in range(rng.randint(1, 8))) for _ in range(3000)
     ]
-    expected = {name_forms.form_key(f) for n in names for f in name_forms.name_forms(n)}
+    names += ["Ada Quill", "Ada Quill Bo", "ada Quill", "Ada Quills", "Ada 7"]
+    forms = [f for n in names for f in name_forms.name_forms(n) | name_forms.person_forms(n)]
+    expected = {name_forms.form_key(f) for f in forms}
     assert name_forms.form_keys(names) == expected
 
 
@@ -235,3 +240,52 @@ def test_form_authors_finds_every_key_a_plain_scan_finds() -> None:
     got = name_forms.form_authors(posts, keys)
     assert set(got.iter_rows()) == expected
     assert len(expected) > 20
+
+
+#: a display name of two capitalised words as a person is cited, and prose near it that stays
+#: (red-team probe: "M. Quenby said" and "Quenby, Marisol wrote" were kept whole)
+CITED = NameRedactor(["zorbatron", "Marisol Quenby", "The Onion", "you no", "BeCompliant Tax"])
+CITED_FORMS = {
+    "M. Quenby said": "[user] said",
+    "Quenby, Marisol wrote": "[user] wrote",
+    "Quenby,\nMarisol wrote": "[user] wrote",
+    "Marisol Quenbys Buch": "[user] Buch",
+    "M. Quenby's and Quenby, Marisol": "[user]'s and [user]",
+}
+CITED_KEPT = [
+    "Quenby said",  # the surname alone
+    "Marisols Buch",  # a genitive "s" on one word
+    "zorbatrons",
+    "M Quenby and Quenby Marisol",  # no dot, no comma: prose as often as a name
+    "quenby, marisol and m. quenby",  # in the case written only
+    "sticks to the onions",  # "The Onions" only as written
+    "no, you can't. solvent-y. No",  # a name of lower-case words ("you no") has no such form
+    "Kansas C.M.B.Tax paid",  # no "F.Last" without a space
+]
+
+
+@pytest.mark.parametrize("text", [*CITED_FORMS, *CITED_KEPT])
+def test_a_display_name_as_a_person_is_cited_is_redacted_by_both_routes(text: str) -> None:
+    want = CITED_FORMS.get(text, text)
+    assert scrub_text(text, CITED) == want
+    assert scrub.scrub_series(pl.Series([text]), CITED).to_list() == [want]
+    assert CITED.mentions(text) == (text in CITED_FORMS)
+    assert scrub.mentions_series(pl.Series([text]), CITED).to_list() == [text in CITED_FORMS]
+
+
+def test_a_citation_form_obeys_the_ordinary_word_rule_and_has_keys_ingest_counts() -> None:
+    assert name_forms.person_forms("Marisol Quenby") == {
+        "Quenby, Marisol",
+        "M. Quenby",
+        "Marisol Quenbys",
+    }
+    assert name_forms.person_forms("Marisol Ann Quenby") == {"Marisol Ann Quenbys"}
+    assert name_forms.person_forms("Nell Ross") == {"Ross, Nell", "N. Ross"}  # no "Rosss"
+    assert name_forms.person_forms("you no") == name_forms.person_forms("zorbatron") == set()
+    assert {"quenby marisol", "m quenby", "marisol quenbys"} <= name_forms.form_keys(
+        ["Marisol Quenby"]
+    )
+    red = NameRedactor(["Marisol Quenby"], ordinary={"m quenby"})
+    texts = ["M. Quenby said", "Quenby, Marisol said"]
+    assert [scrub_text(t, red) for t in texts] == ["M. Quenby said", "[user] said"]
+    assert scrub.scrub_series(pl.Series(texts), red).to_list() == ["M. Quenby said", "[user] said"]

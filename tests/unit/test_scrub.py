@@ -117,6 +117,7 @@ PIECES = [
     "~",
     "`",
     "-\n",
+    "\u00ad\n",  # a soft hyphen at a line break
     "Ket",
     "tleworth",
     " . ",
@@ -128,6 +129,10 @@ PIECES = [
     "IG: ",
     "@ ",
     "[:]",
+    # percent-encoded "@", "." and "+" of an e-mail
+    "%40",
+    "%2E",
+    "%2b",
     "{.}",
     "(.)",
     ".com",
@@ -319,8 +324,11 @@ def test_prefilter_patterns_are_few_prefixes_and_pass_every_text_with_a_name() -
     assert privacy.prefixes([*handles, "al", "", "mara"]) == ["al", "mara", "user"]
     redactor = privacy.NameRedactor([*handles, "Mara Kettleworth"])
     vn = scrub.vector_names(redactor)
-    assert vn is not None and vn.first_prefixes == ["mara", "user"]
+    # "M. Kettleworth" and "Kettleworth, Mara" (name_forms.person_forms): the initial "m" as a
+    # pattern would pass every text holding an "m"; its longest word stands for it
+    assert vn is not None and vn.first_prefixes == ["kett", "mara", "user"]
     texts = ["hi user_19999 and USER_7", "usex user", "Mara Kettleworth", "mara kettle"]
+    texts += ["M. Kettleworth", "Kettleworth, Mara", "m. kettleworth", "Mara Kettleworths"]
     _check(texts, redactor)
 
 
@@ -613,6 +621,47 @@ def test_html_character_references_do_not_hide_a_contact_or_name(text: str, left
     ref = privacy.scrub_text(text, names)
     assert left not in ref
     assert scrub.scrub_series(pl.Series([text]), names).to_list() == [ref]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("write jane.roe%40gmail.com now", "write [email] now"),
+        ("jane.roe%40gmail%2Ecom", "[email]"),
+        ("jane%2Broe%40gmail.com.", "[email]."),
+        ("see https://x.org/?to=jane.roe%40gmail.com", "see [url]"),
+        # no address: kept as written
+        ("100%40 done, https://medium.com/%40jane/post", "100%40 done, [url]"),
+    ],
+)
+def test_a_percent_encoded_e_mail_is_one_e_mail_in_both_routes(text: str, want: str) -> None:
+    """Red-team probe: "jane.roe%40gmail.com" came out "jane.roe%[url]" (the local part
+    kept), "jane.roe%40gmail%2Ecom" whole."""
+    assert privacy.scrub_text(text) == want
+    assert scrub.scrub_series(pl.Series([text])).to_list() == [want]
+
+
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("zorba\u00ad\ntron here", "[user] here"),
+        ("zorba\u00ad \r\n tron and Mari\u00ad\nsol Quenby", "[user] and [user]"),
+        ("zorba&shy;\ntron here", "[user] here"),
+        # no name: the soft hyphen at the break shows as the hyphen it renders, elsewhere nothing
+        ("well\u00ad\nknown and soft\u00adware", "well-\nknown and software"),
+    ],
+)
+def test_a_soft_hyphen_at_a_line_break_does_not_hide_a_name_in_either_route(
+    text: str, want: str
+) -> None:
+    """Red-team probe: the soft hyphen went with the format characters before the line-break
+    joining rule ("zorba-\\ntron") could see it: "zorba\\u00ad\\ntron" kept the handle."""
+    names = privacy.NameRedactor(["zorbatron", "Marisol Quenby"], ordinary=set())
+    assert privacy.scrub_text(text, names) == want
+    assert scrub.scrub_series(pl.Series([text]), names).to_list() == [want]
+    if "&" not in text:  # labels (mentions) are not HTML: no character references decoded
+        assert names.mentions(text) == ("[user]" in want)
+        assert scrub.mentions_series(pl.Series([text]), names).to_list() == ["[user]" in want]
 
 
 def test_common_character_references_are_decoded_alike_by_both_routes() -> None:
