@@ -75,6 +75,9 @@ def reach_vs_conversation(points: pl.DataFrame, split_pct: float = 50.0) -> go.F
     """
     _need(points, ["label", "reach_pct", "conversation_pct", "quadrant"], "reach_vs_conversation")
     fig = go.Figure()
+    # Points in an order the data gives (where they sit, then the label for exact ties): the
+    # rows arrive sorted by pseudonym, so another key drew (and stacked) them in another order.
+    points = points.sort("reach_pct", "conversation_pct", "label", nulls_last=True)
     for quadrant in sorted(points["quadrant"].unique().to_list()):
         part = points.filter(pl.col("quadrant") == quadrant)
         fig.add_trace(

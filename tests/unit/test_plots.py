@@ -39,10 +39,34 @@ def test_reach_vs_conversation_groups_by_quadrant_and_marks_the_split() -> None:
     fig = plots.reach_vs_conversation(pts, split_pct=40)
     names = {t.name: t for t in fig.data}
     assert set(names) == {"loud but unheard (2)", "quiet connectors (1)"}
-    assert list(names["loud but unheard (2)"].x) == [90.0, 80.0]
+    assert list(names["loud but unheard (2)"].x) == [80.0, 90.0]  # in the order of where they sit
     assert list(names["quiet connectors (1)"].text) == ["acct_b"]
     lines = [s for s in fig.layout.shapes if s.type == "line"]
     assert {s.x0 for s in lines if s.x0 == s.x1} == {40}
+
+
+def test_reach_vs_conversation_draws_points_in_an_order_no_key_changes() -> None:
+    """The analyst page's scatter got its points sorted by pseudonym (beer: another key, the
+    same 1,352 points in another order): the points' order is the data's, whatever the labels."""
+    pts = pl.DataFrame(
+        {
+            "label": ["acct_a", "acct_b", "acct_c", "acct_d"],
+            "reach_pct": [90.0, 10.0, 80.0, 80.0],
+            "conversation_pct": [5.0, 95.0, 20.0, 10.0],
+            "quadrant": ["loud but unheard", "quiet connectors", *["loud but unheard"] * 2],
+        }
+    )
+    # another key: other labels, in another order (rows sorted by the new pseudonyms)
+    other = pts.with_columns(label=pl.Series(["acct_z", "acct_y", "acct_x", "acct_w"])).sort(
+        "label"
+    )
+
+    def drawn(df: pl.DataFrame) -> list[list[float]]:
+        fig = plots.reach_vs_conversation(df)
+        return [[*t.x, *t.y] for t in fig.data]
+
+    assert drawn(other) == drawn(pts)
+    assert drawn(pts.reverse()) == drawn(pts)
 
 
 def test_agreement_heatmap_is_symmetric_with_unit_diagonal_and_ordered() -> None:
