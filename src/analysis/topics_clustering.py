@@ -43,9 +43,9 @@ def cosines(x: np.ndarray, cents: np.ndarray) -> np.ndarray:
 
     OpenBLAS splits a product between its threads (one per core by default) and each part
     takes another kernel path, so the last bits depended on the machine: on beer (384
-    dimensions, 25 centroids) 2 threads against 1 moved the soft memberships of ``validate``'s
-    refitted topics by 2e-6 and the published network_topic interval from [-1.509, 0.522] to
-    [-1.510, 0.521]. One thread gives every machine the same bits (the product is small: n x k).
+    dimensions, 25 centroids) 2 threads against 1 moved the soft memberships of the topics
+    refitted before an earlier ``as_of`` by 2e-6. One thread gives every machine the same bits
+    (the product is small: n x k).
     """
     from threadpoolctl import threadpool_limits
 
