@@ -51,11 +51,15 @@ def visible(col: pl.Expr) -> pl.Expr:
 
 
 def normalised(col: pl.Expr, fold_case: bool) -> pl.Expr:
-    """:func:`visible`, look-alikes as Latin, one space for any whitespace, no space around
-    "@"; lower-cased when ``fold_case``."""
+    """:func:`visible`, look-alikes as Latin, the percent-encoded "@", "." and "+" of an e-mail
+    decoded ("jane.roe%40gmail%2Ecom", as the scrubber reads it: ``privacy.EMAIL_AT``), one
+    space for any whitespace, no space around "@"; lower-cased when ``fold_case``."""
     e = (
         visible(col)
         .str.replace_many(_CONFUSABLE_FROM, _CONFUSABLE_TO)
+        .str.replace_all(r"%40", "@", literal=True)
+        .str.replace_all(r"(?i)%2e", ".")
+        .str.replace_all(r"(?i)%2b", "+")
         .str.replace_all(r"\s+", " ")
         .str.replace_all(r" ?@ ?", "@")
     )
