@@ -74,6 +74,33 @@ def test_mastodon_outbox(real_data: Path) -> None:
     ]
     owner = t.accounts.row(0, named=True)
     assert owner["handle"] == "dealingwith"
+    # a reply whose parent is missing joins the thread of the owner's post that began its
+    # conversation (46 of the 193 such notes share a conversation with a top-level note; 30 of
+    # them are kept, in a conversation of the owner's server and day with one top: before, none
+    # had a root)
+    creates = [i["object"] for i in items if i["type"] == "Create"]
+    tops: dict[str, list[dict]] = {}
+    for o in creates:
+        if not o.get("inReplyTo"):
+            tops.setdefault(o["conversation"], []).append(o)
+    cut = [o for o in creates if o.get("inReplyTo") and o["inReplyTo"] not in notes]
+    assert len(cut) == 193
+    assert sum(o["conversation"] in tops for o in cut) == 46
+    expected = {}
+    for o in cut:
+        (top, *more) = tops.get(o["conversation"], [None])
+        if top is None or more or top["id"] not in ids or o["id"] not in ids:
+            continue
+        host, day = o["conversation"].removeprefix("tag:").split(":")[0].split(",")
+        if host == "indieweb.social" and day == top["published"][:10] <= o["published"][:10]:
+            expected[o["id"]] = top["id"]
+    assert len(expected) == 30
+    got = dict(
+        orphans.filter(pl.col("root_post_id").is_not_null())
+        .select("post_id", "root_post_id")
+        .iter_rows()
+    )
+    assert got == expected
 
 
 def test_twitter_archive(real_data: Path) -> None:
