@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from pathlib import Path
 
 import polars as pl
@@ -74,6 +75,33 @@ def test_mastodon_outbox(real_data: Path) -> None:
     ]
     owner = t.accounts.row(0, named=True)
     assert owner["handle"] == "dealingwith"
+    # a reply whose parent is missing joins the thread of the owner's post that began its
+    # conversation (46 of the 193 such notes share a conversation with a top-level note; 30 of
+    # them are kept, in a conversation of the owner's server and day with one top: before, none
+    # had a root)
+    creates = [i["object"] for i in items if i["type"] == "Create"]
+    tops: dict[str, list[dict]] = {}
+    for o in creates:
+        if not o.get("inReplyTo"):
+            tops.setdefault(o["conversation"], []).append(o)
+    cut = [o for o in creates if o.get("inReplyTo") and o["inReplyTo"] not in notes]
+    assert len(cut) == 193
+    assert sum(o["conversation"] in tops for o in cut) == 46
+    expected = {}
+    for o in cut:
+        (top, *more) = tops.get(o["conversation"], [None])
+        if top is None or more or top["id"] not in ids or o["id"] not in ids:
+            continue
+        host, day = o["conversation"].removeprefix("tag:").split(":")[0].split(",")
+        if host == "indieweb.social" and day == top["published"][:10] <= o["published"][:10]:
+            expected[o["id"]] = top["id"]
+    assert len(expected) == 30
+    got = dict(
+        orphans.filter(pl.col("root_post_id").is_not_null())
+        .select("post_id", "root_post_id")
+        .iter_rows()
+    )
+    assert got == expected
 
 
 def test_twitter_archive(real_data: Path) -> None:
@@ -100,10 +128,41 @@ def test_twitter_archive(real_data: Path) -> None:
         parent = with_status[row["post_id"]]
         assert row["kind"] == "reply"
         assert row["parent_post_id"] == (parent if parent in ids else None)
-    assert posts["parent_post_id"].is_not_null().sum() == sum(
-        p in ids for p in with_status.values()
-    )
+    replies_linked = posts.filter(pl.col("kind") == "reply")["parent_post_id"].is_not_null()
+    assert replies_linked.sum() == sum(p in ids for p in with_status.values()) == 65
     assert posts["n_likes"].sum() == 1572 and posts["n_reposts"].sum() == 687
+    # the archive has no quoted_status_id: 84 tweets that answer no tweet and retweet nothing
+    # end with a tweet's permalink. 79 are quotes (read as posts before); the 5 addressed to a
+    # user stay replies to that user. 1 quotes a tweet in the dump (the owner's own), 78 tweets
+    # outside it, 44 of whose authors a mention elsewhere in the archive names (34: no one)
+    permalink = r"^https://twitter\.com/(\w+)/status/(\d+)"
+    linking = {
+        x["id_str"]: x
+        for x in tweets
+        if not x.get("in_reply_to_status_id_str")
+        and not x["full_text"].startswith("RT @")
+        and x["entities"].get("urls")
+        and re.match(permalink, x["entities"]["urls"][-1]["expanded_url"])
+    }
+    assert len(linking) == 84
+    addressed = {k for k, x in linking.items() if x.get("in_reply_to_user_id_str")}
+    assert len(addressed) == 5
+    quotes = posts.filter(pl.col("kind") == "quote")
+    assert set(quotes["post_id"]) == set(linking) - addressed
+    assert posts.filter(pl.col("post_id").is_in(list(addressed)))["kind"].unique().to_list() == [
+        "reply"
+    ]
+    quoted = {
+        k: re.match(permalink, x["entities"]["urls"][-1]["expanded_url"]).group(2)
+        for k, x in linking.items()
+        if k not in addressed
+    }
+    in_dump = {k for k, q in quoted.items() if q in ids}
+    assert (len(in_dump), len(quoted) - len(in_dump)) == (1, 78)
+    assert set(quotes.filter(pl.col("parent_post_id").is_not_null())["post_id"]) == in_dump
+    outside = quotes.filter(pl.col("parent_post_id").is_null())
+    assert outside["reply_to_account_id"].is_not_null().sum() == 44
+    assert outside["reply_to_account_id"].is_in(t.accounts["account_id"].implode()).all()
     owner = t.accounts.filter(pl.col("account_id") == "112769581").row(0, named=True)
     assert owner["follower_count"] == len(_ytd(data / "follower.js")) == 420
 

@@ -50,6 +50,7 @@ IN_KNOWN_THREAD = {
     "stackexchange-ai": 30,
     "pheme-rumour-scheme": 117,  # 103 answer a tweet not collected, 14 name no tweet
     "usenet-mini-newsgroups": 34,  # 32 whose parent is not in the sample, 2 dated before it
+    "mastodon-archive-dealingwith": 30,  # the owner's post that began its conversation
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from analysis.sources import mastodon
@@ -211,3 +212,57 @@ def test_replies_and_boosts_of_other_servers_posts_credit_their_author(tmp_path:
     got = dict(t.posts.select("kind", "reply_to_account_id").iter_rows())
     assert got == {"reply": firefish, "repost": akkoma}
     assert {firefish, akkoma} <= set(t.accounts["account_id"])
+
+
+def _in(conversation: str, note: dict, key: str = "conversation") -> dict:
+    note["object"][key] = conversation
+    return note
+
+
+def test_reply_whose_parent_is_missing_joins_the_thread_its_conversation_began(
+    tmp_path: Path,
+) -> None:
+    # dealingwith: 30 kept replies whose parent is not in the dump share the conversation of
+    # the owner's top-level post that began it; they had no root
+    here = "tag:example.social,2023-01-01:objectId=7:objectType=Conversation"
+    gone = f"{OWNER}/statuses/8"  # a deleted reply between the top and the kept reply
+    items = [
+        _in(here, _note(1)),
+        _in(here, _note(2, reply_to=gone)),
+        _in(here, _note(3, reply_to=f"{OWNER}/statuses/2")),
+        # newer Mastodon names the thread by its `context`
+        _in("https://example.social/contexts/4", _note(4), key="context"),
+        _in("https://example.social/contexts/4", _note(5, reply_to=gone), key="context"),
+    ]
+    t = mastodon.read(_write(tmp_path, items))
+    roots = dict(t.posts.select("post_id", "root_post_id").iter_rows())
+    top, other = f"{OWNER}/statuses/1", f"{OWNER}/statuses/4"
+    assert roots[f"{OWNER}/statuses/2"] == top  # no parent: the reply stays unlinked
+    assert t.posts.filter(pl.col("post_id").str.ends_with("/2"))["parent_post_id"].to_list() == [
+        None
+    ]
+    assert roots[f"{OWNER}/statuses/3"] == top  # below it: the same thread
+    assert roots[f"{OWNER}/statuses/5"] == other
+    assert roots[top] is None and roots[other] is None
+
+
+@pytest.mark.parametrize(
+    ("conversation", "tops", "why"),
+    [
+        ("tag:other.host,2023-01-01:objectId=7:objectType=Conversation", [1], "another server's"),
+        ("tag:example.social,2022-12-31:objectId=7:objectType=Conversation", [1], "older"),
+        ("tag:example.social,2023-01-01:objectId=7:objectType=Conversation", [1, 2], "two tops"),
+        ("tag:example.social,2023-01-04:objectId=7:objectType=Conversation", [4], "later top"),
+        ("https://libranet.de/objects/0b6b#context", [1], "another server's URL"),
+    ],
+)
+def test_a_conversation_names_no_root_unless_its_top_is_sure(
+    tmp_path: Path, conversation: str, tops: list[int], why: str
+) -> None:
+    # a top-level note of another server's conversation, or of one begun on another day, is a
+    # reply whose parent was deleted (Mastodon drops inReplyTo): not the thread's top
+    items = [_in(conversation, _note(n)) for n in tops]
+    items.append(_in(conversation, _note(3, reply_to="https://other.host/users/bob/statuses/5")))
+    t = mastodon.read(_write(tmp_path, items))
+    reply = t.posts.filter(pl.col("kind") == "reply").row(0, named=True)
+    assert reply["root_post_id"] is None, why

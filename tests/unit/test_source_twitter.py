@@ -7,8 +7,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
+from analysis import semantics
 from analysis.sources import twitter, twitter_records
 from analysis.sources.base import SourceError
 
@@ -112,6 +114,60 @@ def test_archive_retweet_credits_the_account_whatever_the_case_of_its_name(
     tweets = [_tweet("4", "RT @kahlilx: his words", entities={"user_mentions": [mention]})]
     posts = twitter.read(_archive(tmp_path, tweets)).posts
     assert posts.select("kind", "reply_to_account_id").row(0) == ("repost", "8")
+
+
+def _linking(tid: str, *urls: str, **extra) -> dict:
+    links = [{"url": f"https://t.co/{i}", "expanded_url": u} for i, u in enumerate(urls)]
+    text = " ".join(["look"] + [x["url"] for x in links])
+    return _tweet(tid, text, entities={"urls": links, **extra.pop("entities", {})}, **extra)
+
+
+def test_archive_tweet_ending_with_a_tweets_permalink_is_a_quote_of_it(tmp_path: Path) -> None:
+    # The archive has no quoted_status_id: a quote shows as the quoted tweet's permalink, its
+    # last link (andreruffert: 79 tweets, read as posts that credited no one)
+    bob = {"screen_name": "bob", "id_str": "7", "name": "Bob"}
+    tweets = [
+        _tweet("1"),
+        _linking("2", "https://twitter.com/owner/status/1"),  # quotes a tweet in the dump
+        _linking("3", "https://twitter.com/Bob/status/999?s=20"),  # bob's, known by a mention
+        _tweet("4", "@bob hi", entities={"user_mentions": [bob]}),
+        _linking("5", "https://x.com/carol/status/998"),  # carol: no id in the archive
+        _linking(
+            "6", "https://twitter.com/bob/status/997", in_reply_to_user_id_str="9"
+        ),  # an @-reply to user 9 linking a tweet: talks with 9
+        _linking("8", "https://twitter.com/bob/status/996", "https://example.org"),  # a link
+    ]
+    t = twitter.read(_archive(tmp_path, tweets))
+    t.check_reconciled()
+    got = {
+        r["post_id"]: (r["kind"], r["parent_post_id"], r["reply_to_account_id"])
+        for r in t.posts.to_dicts()
+    }
+    assert got == {
+        "1": ("post", None, None),
+        "2": ("quote", "1", None),
+        "3": ("quote", None, "7"),
+        "4": ("post", None, None),
+        "5": ("quote", None, None),
+        "6": ("reply", None, "9"),
+        "8": ("post", None, None),
+    }
+    # read as a quote: attention to the quoted author, not a conversation
+    channels = semantics.with_channel(t.posts).filter(pl.col("post_id").is_in(["2", "3"]))
+    assert channels["channel"].to_list() == ["quote", "quote"]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://twitter.com/i/web/status/996",  # a truncated tweet's own link: no author
+        "https://twitter.com/bob/likes",
+        "https://nottwitter.com/bob/status/996",
+        "https://twitter.com/bob/status/",
+    ],
+)
+def test_quoted_permalink_reads_only_a_tweets_permalink(url: str) -> None:
+    assert twitter.quoted_permalink({"entities": {"urls": [{"expanded_url": url}]}}) is None
 
 
 def test_archive_bad_record_rejected_and_broken_file_raises(tmp_path: Path) -> None:

@@ -23,7 +23,10 @@
 Common mapping: ``id_str`` -> ``post_id``, ``created_at`` ("Wed Jan 07 11:07:51 +0000 2015")
 -> UTC, ``favorite_count`` -> ``n_likes``, ``retweet_count`` -> ``n_reposts``, hashtags ->
 ``labels`` (PHEME: the event name instead). Kinds: a reply (``in_reply_to_status_id`` or
-``in_reply_to_user_id`` set) is ``reply``; a quote is ``quote``; anything else ``post``.
+``in_reply_to_user_id`` set) is ``reply``; a quote is ``quote`` (``quoted_status_id``; in the
+archive, which has none, a tweet whose last link is a tweet's permalink, its author known by the
+screen name in that link where a mention elsewhere in the archive gives its id); anything else
+``post``.
 A reply whose parent is not in the dump keeps kind ``reply`` with no parent and no root (but a
 PHEME reaction, whose thread folder names its source tweet: that tweet is its root), and
 ``reply_to_account_id`` = ``in_reply_to_user_id`` (the canonical tables never carry a dangling
@@ -41,6 +44,7 @@ to rows and collecting them (accounts, parents, retweets, rejects) in
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +58,13 @@ from analysis.sources.twitter_records import (
     parse_time,
     post_row,
     text_or_none,
+)
+
+#: A tweet's permalink, ``https://twitter.com/<screen name>/status/<id>`` (or x.com).
+_PERMALINK = re.compile(
+    r"^https?://(?:www\.|mobile\.)?(?:twitter|x)\.com/(?P<name>\w{1,15})/status(?:es)?/"
+    r"(?P<id>\d+)(?:[/?#].*)?$",
+    re.IGNORECASE,
 )
 
 MISSING = {
@@ -109,6 +120,7 @@ def _archive(data_dir: Path) -> SourceTables:
                 c.rejects.add("posts", path, line, key, "duplicate tweet id")
                 continue
             c.posts[key] = {**row, **provenance(path, line)}
+    _quoted_accounts(c)
     c.resolve()
     like_path = data_dir / "like.js"
     if like_path.exists():
@@ -163,7 +175,43 @@ def _archive_tweet(tweet: dict[str, Any], key: str, owner: str) -> dict[str, Any
         row.update(
             kind="repost", text=None, n_likes=None, n_reposts=None, reply_to_account_id=original
         )
+    elif row["kind"] == "post" and (quoted := quoted_permalink(tweet)) is not None:
+        # The archive has no quoted_status_id: a quote tweet is a tweet whose last link is the
+        # quoted tweet's permalink (Twitter appends it; andreruffert: 79 such tweets, all from
+        # after quotes began in April 2015). An @-reply to a user linking a tweet stays a reply
+        # (post_row): it talks with that user.
+        name, status_id = quoted
+        row.update(kind="quote", _parent=status_id, _quoted_name=name)
     return row
+
+
+def quoted_permalink(tweet: dict[str, Any]) -> tuple[str, str] | None:
+    """``(screen name, status id)`` of the tweet whose permalink is ``tweet``'s last link."""
+    entities = tweet.get("entities")
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    if not isinstance(urls, list) or not urls or not isinstance(urls[-1], dict):
+        return None
+    match = _PERMALINK.match(text_or_none(urls[-1].get("expanded_url")) or "")
+    return None if match is None else (match["name"], match["id"])
+
+
+def _quoted_accounts(c: Collector) -> None:
+    """The quoted author of each archive quote, by the screen name of its permalink.
+
+    The archive knows other accounts only from mentions and replies (id and screen name): a
+    name that one account of those bears (case-insensitive) is its id; an unknown or shared name
+    names no one (a screen name is not an identity: it can change hands). Run after every tweet
+    is read, before :meth:`Collector.resolve`.
+    """
+    ids: dict[str, set[str]] = {}
+    for account in c.accounts.values():
+        if account.get("handle"):
+            ids.setdefault(account["handle"].casefold(), set()).add(account["account_id"])
+    for row in c.posts.values():
+        name = row.pop("_quoted_name", None)
+        found = ids.get(name.casefold(), set()) if name else set()
+        if len(found) == 1:
+            row["_quoted_account"] = next(iter(found))
 
 
 def _pheme_threads(path: Path) -> list[Path]:
