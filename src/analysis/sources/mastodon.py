@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from analysis.sources import mastodon_threads
 from analysis.sources.base import (
     Rejects,
     SourceError,
@@ -66,7 +67,6 @@ MISSING_INPUTS = ("follower_count", "n_likes", "n_reposts", "reactions_received"
 
 _BREAKS = re.compile(r"(?:\s*(?:<br\s*/?>|</?p(?:\s[^>]*)?>)\s*)+", re.IGNORECASE)
 _STATUS_URL = re.compile(r"^(https?://[^/]+)/users/([^/]+)/statuses/[^/]+/?$")
-_CONVERSATION_TAG = re.compile(r"^tag:(?P<host>[^,]+),(?P<day>\d{4}-\d{2}-\d{2}):")
 
 
 class _MalformedError(ValueError):
@@ -114,36 +114,6 @@ def account_of_status(url: str) -> tuple[str, str] | None:
         return None
     base, name = match.groups()
     return f"{base}/users/{name}", f"@{name}@{urlparse(base).netloc}"
-
-
-def conversation_of(obj: Any) -> str | None:
-    """The thread a note belongs to: its ``conversation`` (Mastodon), else ``context``."""
-    if not isinstance(obj, dict):
-        return None
-    for key in ("conversation", "context"):
-        value = obj.get(key)
-        if isinstance(value, dict):
-            value = value.get("id")
-        if isinstance(value, str) and value:
-            return value
-    return None
-
-
-def _started_here(conversation: str, owner_host: str, published: datetime) -> bool:
-    """Whether ``conversation`` can have been started by a post of ``published`` on the owner's
-    server.
-
-    Mastodon names a conversation its server started ``tag:HOST,DATE:objectId=N:...`` (DATE:
-    the day it began, UTC) or, in newer versions, by a URL on that server. A top-level note in
-    a conversation of another server, or begun on another day, is no thread's top: it is a reply
-    whose parent was deleted (Mastodon then leaves out ``inReplyTo``). In
-    mastodon-archive-dealingwith, 781 of the 812 conversations with one top-level note are the
-    owner's server's, of that note's day; 45 of the 838 top-level notes sit in another server's.
-    """
-    match = _CONVERSATION_TAG.match(conversation)
-    if match is not None:
-        return match["host"] == owner_host and match["day"] == published.date().isoformat()
-    return urlparse(conversation).netloc == owner_host
 
 
 def _time(value: Any) -> datetime:
@@ -269,7 +239,7 @@ def _note(act: dict[str, Any], followers: str, accounts: _Accounts) -> dict[str,
         "labels": labels,
         "_in_reply_to": in_reply_to,
         "_mentioned": mentioned,
-        "_conversation": conversation_of(obj),
+        "_conversation": mastodon_threads.conversation_of(obj),
     }
 
 
@@ -298,7 +268,7 @@ def _outbox(
             obj = act.get("object")
             if isinstance(obj, dict) and not obj.get("inReplyTo"):
                 # every top-level note, kept or rejected: a thread with two has no known top
-                tops.setdefault(conversation_of(obj), []).append(obj.get("id"))
+                tops.setdefault(mastodon_threads.conversation_of(obj), []).append(obj.get("id"))
             try:
                 notes.append((line, _note(act, followers, accounts)))
             except _MalformedError as exc:
@@ -312,7 +282,7 @@ def _outbox(
 
     posts = [{**row, **provenance(path, line)} for line, row in notes]
     known = {row["post_id"] for row in posts}
-    thread_tops = _thread_tops(posts, tops, urlparse(owner_id).netloc)
+    thread_tops = mastodon_threads.thread_tops(posts, tops, urlparse(owner_id).netloc)
     for row in posts:
         target, mentioned = row.pop("_in_reply_to"), row.pop("_mentioned")
         conversation = row.pop("_conversation")
@@ -379,30 +349,8 @@ def _outbox(
                 **provenance(path, line),
             }
         )
-    _set_roots(posts)
+    mastodon_threads.set_roots(posts)
     return posts, reactions
-
-
-def _thread_tops(
-    posts: list[dict[str, Any]], tops: dict[str | None, list[Any]], owner_host: str
-) -> dict[str, dict[str, Any]]:
-    """conversation -> the kept top-level post that began it, where that is sure.
-
-    Sure: the conversation has one top-level note in the outbox (kept or rejected), that note is
-    kept, and its server began the conversation on its day (:func:`_started_here`). A reply
-    whose parent is not in the dump then joins that thread (dealingwith: 30 kept replies).
-    """
-    out: dict[str, dict[str, Any]] = {}
-    for row in posts:
-        conversation = row["_conversation"]
-        if (
-            conversation is not None
-            and row["_in_reply_to"] is None
-            and tops.get(conversation) == [row["post_id"]]
-            and _started_here(conversation, owner_host, row["created_at"])
-        ):
-            out[conversation] = row
-    return out
 
 
 def _boosted_account(act: dict[str, Any], followers: str) -> tuple[str, str | None] | None:
@@ -421,21 +369,6 @@ def _boosted_account(act: dict[str, Any], followers: str) -> tuple[str, str | No
         return None
     (author,) = others
     return author, None
-
-
-def _set_roots(posts: list[dict[str, Any]]) -> None:
-    """Root = the topmost ancestor in the dump, or the thread that ancestor (a reply whose
-    parent is missing) joined by its conversation; other posts without a parent have no root."""
-    parent = {p["post_id"]: p.get("parent_post_id") for p in posts}
-    joined = {p["post_id"]: p["root_post_id"] for p in posts if p.get("root_post_id")}
-    for post in posts:
-        if post.get("parent_post_id") is None:
-            continue
-        seen, cur = {post["post_id"]}, post["parent_post_id"]
-        while parent.get(cur) is not None and parent[cur] not in seen:
-            seen.add(cur)
-            cur = parent[cur]
-        post["root_post_id"] = joined.get(cur, cur)
 
 
 def _key(record: Any) -> str | None:
