@@ -107,7 +107,8 @@ class TopicsParams(Frozen):
     n_keywords: int = Field(10, ge=1)
     threads: int = Field(2, ge=1)
     # --- attribution (attribution.py)
-    #: Evidence-based attribution needs at least this many posts in the topic ...
+    #: Evidence-based attribution needs at least this many posts in the topic that drew a reply
+    #: or reaction from another participant (posts nobody else responded to do not count) ...
     min_posts: int = Field(3, ge=1)
     #: ... and this many distinct other participants who replied to or reacted to them.
     min_engagers: int = Field(2, ge=0)

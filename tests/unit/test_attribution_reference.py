@@ -64,13 +64,16 @@ def _reference(
         .agg(n_posts=pl.len().cast(pl.Int64))
         .join(
             eng.group_by("account_id", "topic_id").agg(
+                n_engaged_posts=pl.col("post_id").n_unique().cast(pl.Int64),
                 n_engagers=pl.col("engager_account_id").n_unique(),
                 n_replies=pl.col("is_reply").sum().cast(pl.Int64),
             ),
             on=["account_id", "topic_id"],
             how="left",
         )
-        .with_columns(pl.col("n_engagers", "n_replies").fill_null(0).cast(pl.Int64))
+        .with_columns(
+            pl.col("n_engaged_posts", "n_engagers", "n_replies").fill_null(0).cast(pl.Int64)
+        )
         .filter(pl.col("account_id").is_in(participants.implode()))
         .sort("topic_id", "account_id")
     )
@@ -91,7 +94,10 @@ def _reference(
         ci_low=pl.Series(np.concatenate(lo) if lo else [], dtype=pl.Float64),
         ci_high=pl.Series(np.concatenate(hi) if hi else [], dtype=pl.Float64),
     )
-    attributed = (pl.col("n_posts") >= p.min_posts) & (pl.col("n_engagers") >= p.min_engagers)
+    # only posts that drew a response from another participant count toward min_posts
+    attributed = (pl.col("n_engaged_posts") >= p.min_posts) & (
+        pl.col("n_engagers") >= p.min_engagers
+    )
     if p.min_ci_low is not None:
         attributed = attributed & (pl.col("ci_low") >= p.min_ci_low)
     evidence = evidence.with_columns(
@@ -112,7 +118,8 @@ def _reference(
         )
         .drop("_mean")
     )
-    cols = ["method", "account_id", "topic_id", "n_posts", "n_engagers", "n_replies"]
+    cols = ["method", "account_id", "topic_id", "n_posts", "n_engaged_posts", "n_engagers"]
+    cols += ["n_replies"]
     cols += ["estimate", "ci_low", "ci_high", "is_attributed", "_score"]
     both = pl.concat([naive.select(cols), evidence.select(cols)])
     rank = (
