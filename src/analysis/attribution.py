@@ -16,7 +16,7 @@ Reads the interim posts and reactions and the posts' primary topics; returns
   Ranked by expected repliers in the topic (posts x shrunk rate).
 
 Only participants are ever attributed; the non-participant placeholder never is. The ground
-truth evaluation (demo roles, Stack Exchange answer tags) is at the bottom.
+truth evaluation (demo roles, Stack Exchange answer tags) is in ``attribution_eval``.
 """
 
 from __future__ import annotations
@@ -245,233 +245,21 @@ def attribute(
     )
 
 
-# ---------------------------------------------------------------------------- evaluation
-def topic_majority(post_topic: pl.DataFrame, post_label: pl.DataFrame) -> pl.DataFrame:
-    """``topic_id`` -> ``label``: the most frequent truth label of the topic's posts."""
-    return (
-        post_topic.join(post_label, on="post_id", how="inner")
-        .filter((pl.col("topic_id") != OUTLIER) & pl.col("label").is_not_null())
-        .group_by("topic_id", "label")
-        .len()
-        .sort(["topic_id", "len", "label"], descending=[False, True, False])
-        .group_by("topic_id", maintain_order=True)
-        .first()
-        .select("topic_id", "label")
-    )
+# the ground-truth evaluation lives in attribution_eval (re-exported for the callers of old)
+from analysis.attribution_eval import (  # noqa: E402
+    answer_truth,
+    evaluate_demo,
+    evaluate_tags,
+    paired_comparison,
+    topic_majority,
+)
 
-
-def evaluate_demo(
-    attribution: pl.DataFrame,
-    post_topic: pl.DataFrame,
-    truth_accounts: pl.DataFrame,
-    truth_posts: pl.DataFrame,
-) -> dict:
-    """Planted-truth checks of both methods on the demo.
-
-    * ``one_off_attributed_rate``: share of one-off posters credited with the topic of their
-      single off-subject post (when that topic is not one of their planted subjects).
-    * ``expert_subject_recall``: share of (planted expert, planted subject) pairs for which the
-      expert is credited a topic whose majority subject is that subject.
-    * ``precision``: share of all credited (account, topic) pairs whose topic's majority subject
-      is one of the account's planted subjects.
-    """
-    label = topic_majority(
-        post_topic, truth_posts.select("post_id", pl.col("subject").alias("label"))
-    )
-    att = attribution.filter("is_attributed").join(label, on="topic_id", how="left")
-    subjects = truth_accounts.select("account_id", "subjects", "role", "is_one_off")
-    att = att.join(subjects, on="account_id", how="inner")
-    one_off_posts = (
-        truth_posts.filter(pl.col("subject") == "dolls")
-        .join(post_topic, on="post_id")
-        .filter(pl.col("topic_id") != OUTLIER)
-        .select("account_id", "topic_id")
-        .unique()
-    )
-    one_off_accounts = truth_accounts.filter("is_one_off")["account_id"]
-    out: dict = {
-        "n_one_off_accounts": one_off_accounts.len(),
-        "n_experts": int((truth_accounts["role"] == "expert").sum()),
-    }
-    for method in ("naive", "evidence"):
-        m = att.filter(pl.col("method") == method)
-        wrong = m.join(one_off_posts, on=["account_id", "topic_id"], how="inner").filter(
-            pl.col("account_id").is_in(one_off_accounts.implode())
-            & ~pl.col("subjects").list.contains(pl.col("label"))
-        )
-        experts = truth_accounts.filter(pl.col("role") == "expert").explode("subjects")
-        hit = experts.join(
-            m.select("account_id", pl.col("label").alias("subjects")).unique(),
-            on=["account_id", "subjects"],
-            how="semi",
-        )
-        correct = m.filter(pl.col("subjects").list.contains(pl.col("label")))
-        out[method] = {
-            "one_off_attributed_rate": wrong["account_id"].n_unique()
-            / max(one_off_accounts.len(), 1),
-            "expert_subject_recall": hit.height / max(experts.height, 1),
-            "precision": correct.height / m.height if m.height else None,
-            "n_attributions": m.height,
-            "single_post_share": float((m["n_posts"] == 1).mean()) if m.height else None,
-        }
-    return out
-
-
-def answer_truth(posts: pl.DataFrame) -> pl.DataFrame:
-    """Stack Exchange truth: per answerer and tag, the summed positive score of their answers."""
-    return (
-        posts.filter(pl.col("kind") == "answer")
-        .select("account_id", pl.col("labels").alias("tag"), pl.col("score").fill_null(0).clip(0))
-        .explode("tag")
-        .filter(pl.col("tag").is_not_null())
-        .group_by("account_id", "tag")
-        .agg(weight=pl.col("score").sum())
-        .filter(pl.col("weight") > 0)
-    )
-
-
-#: Bootstrap draws of the paired comparison of :func:`evaluate_tags`.
-N_BOOT_TAGS = 2000
-
-
-def evaluate_tags(
-    attribution: pl.DataFrame,
-    post_topic: pl.DataFrame,
-    posts: pl.DataFrame,
-    k: int = 3,
-    seed: int = 0,
-    level: float = 0.95,
-    n_boot: int = N_BOOT_TAGS,
-) -> dict:
-    """Precision@k and MAP of both methods against answer tags weighted by score, and the two
-    methods compared on the same answerers at the same list length.
-
-    A topic stands for its most frequent first tag. An answerer's credited list is the labels
-    of its attributed topics by rank, each label once (its best rank; equal ranks by label).
-    P@k = relevant among the top k credited labels / k, a missing slot a miss, over answerers
-    with truth credited at least one topic; MAP uses the number of relevant tags as denominator
-    (standard AP). ``*_common`` restricts both methods to the answerers the evidence method
-    credits, so they are compared on the same people.
-
-    The evidence method credits few topics (beer: 44 of 85 answerers one): dividing by
-    min(k, n) scored it as P@1 against naive's P@3. ``paired_at_evidence_length`` compares
-    the two at the same cut-off on those answerers: both lists cut to the evidence list's
-    length n = min(k, its labels), precision = hits / n (:func:`paired_comparison`: the
-    means, ``n_answerers``, the difference (evidence - naive) with
-    a percentile bootstrap interval of width ``level`` over answerers, ``n_boot`` draws,
-    ``seed``). The per-answerer pairs are resampled in the order of their values, not of
-    pseudonyms, so the interval does not depend on the key.
-
-    In polars, one pass for both methods (a loop over dictionaries per answerer took 1.5 s of
-    the ``topics`` stage at 1M posts).
-    """
-    first_tag = posts.select("post_id", pl.col("labels").list.first().alias("label"))
-    label = topic_majority(post_topic, first_tag)
-    truth = answer_truth(posts).select("account_id", pl.col("tag").alias("label"), hit=pl.lit(True))
-    n_rel = truth.group_by("account_id").agg(n_rel=pl.len())
-    who = ["method", "account_id"]
-    ranked = (
-        attribution.filter("is_attributed")
-        .select("method", "account_id", "topic_id", "rank")
-        .join(label, on="topic_id", how="inner")
-        .join(n_rel, on="account_id", how="inner")  # answerers with truth only
-        .join(truth, on=["account_id", "label"], how="left")
-        .sort(*who, "rank", "label")
-        .unique([*who, "label"], keep="first", maintain_order=True)
-        .with_columns(
-            hit=pl.col("hit").fill_null(False),
-            pos=pl.int_range(1, pl.len() + 1).over(who),
-        )
-        .with_columns(hits=pl.col("hit").cast(pl.Int64).cum_sum().over(who))
-    )
-    per = (
-        ranked.group_by(who)
-        .agg(
-            p_at_k=(pl.col("hit") & (pl.col("pos") <= k)).sum() / k,
-            ap=(pl.when(pl.col("hit")).then(pl.col("hits") / pl.col("pos")).otherwise(0.0)).sum()
-            / pl.col("n_rel").first(),
-            n_labels=pl.len(),
-        )
-        .sort(who)
-    )
-    common = per.filter(pl.col("method") == "evidence")["account_id"].implode()
-
-    def mean(values: pl.Series) -> float | None:
-        return float(np.mean(values.to_numpy())) if values.len() else None
-
-    out: dict = {"n_answerers_with_truth": n_rel.height}
-    for method in ("naive", "evidence"):
-        mine = per.filter(pl.col("method") == method)
-        shared = mine.filter(pl.col("account_id").is_in(common))
-        m = attribution.filter((pl.col("method") == method) & pl.col("is_attributed"))
-        out[method] = {
-            f"precision_at_{k}": mean(mine["p_at_k"]),
-            "map": mean(mine["ap"]),
-            f"precision_at_{k}_common": mean(shared["p_at_k"]),
-            "map_common": mean(shared["ap"]),
-            "n_answerers_credited": mine.height,
-            "single_post_attribution_rate": float((m["n_posts"] == 1).mean()) if m.height else None,
-        }
-    cut = per.filter(pl.col("method") == "evidence").select(
-        "account_id", cut=pl.min_horizontal(pl.col("n_labels"), pl.lit(k))
-    )
-    pairs = (
-        ranked.join(cut, on="account_id", how="inner")
-        .group_by(who)
-        .agg(hits=(pl.col("hit") & (pl.col("pos") <= pl.col("cut"))).sum(), cut=pl.first("cut"))
-        .pivot(on="method", index="account_id", values="hits")
-        .join(cut, on="account_id", how="inner")
-    )
-    out["paired_at_evidence_length"] = paired_comparison(
-        _column(pairs, "evidence") / pairs["cut"].to_numpy(),
-        _column(pairs, "naive") / pairs["cut"].to_numpy(),
-        seed,
-        level,
-        n_boot,
-    )
-    return out
-
-
-def _column(df: pl.DataFrame, name: str) -> np.ndarray:
-    """``df[name]`` as floats, nulls (and an absent column) as 0: a method that credits an
-    answerer nothing has no hit in any slot."""
-    if name not in df.columns:
-        return np.zeros(df.height)
-    return df[name].fill_null(0).cast(pl.Float64).to_numpy()
-
-
-def paired_comparison(
-    a: np.ndarray, b: np.ndarray, seed: int, level: float, n_boot: int
-) -> dict[str, float | int | None]:
-    """Means of the paired values ``a`` and ``b``, their mean difference ``a - b`` and its
-    percentile bootstrap interval over pairs (``n_boot`` draws, width ``level``, ``seed``).
-
-    The pairs are put in the order of their values first: the draws depend on the values and
-    the seed only, not on the order (pseudonyms) they came in.
-    """
-    order = np.lexsort((b, a, a - b))
-    a, b = a[order], b[order]
-    n = len(a)
-    res: dict[str, float | int | None] = {
-        "n_answerers": n,
-        "evidence": float(a.mean()) if n else None,
-        "naive": float(b.mean()) if n else None,
-        "difference": float((a - b).mean()) if n else None,
-        "ci_low": None,
-        "ci_high": None,
-        "interval": level,
-        "n_boot": n_boot,
-        "seed": seed,
-    }
-    if n >= 2:
-        d = a - b
-        rng = np.random.default_rng(seed)
-        means = np.concatenate(
-            [  # a block of draws at a time: n_boot x n indices at once would be GiBs at 1M
-                d[rng.integers(0, n, size=(min(64, n_boot - i), n))].mean(axis=1)
-                for i in range(0, n_boot, 64)
-            ]
-        )
-        lo, hi = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-        res["ci_low"], res["ci_high"] = float(lo), float(hi)
-    return res
+__all__ = [
+    "answer_truth",
+    "attribute",
+    "engagements",
+    "evaluate_demo",
+    "evaluate_tags",
+    "paired_comparison",
+    "topic_majority",
+]

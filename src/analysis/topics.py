@@ -38,6 +38,15 @@ beer's 4,846 replies to credited pairs were one person replying again under the 
 [-0.055, 0.031], P@3 0.400 vs 0.514. What evidence does claim: it never credits a topic on
 one post (single-post attributions 0 vs naive's 70 %).
 
+Session 39 (beer, 6 topics by silhouette): the evidence gate counts only posts that others
+responded to (60 of 332 attributions rested on one answered post; now 174 pairs). The topic's
+tag is chosen without the scored answerer's own threads (in sample it gave evidence P@3 0.370,
+out of sample 0.337 [0.276, 0.407]; naive 0.158 -> 0.145 [0.127, 0.164]), and a trivial
+baseline, the site's 3 most common tags, scores 0.147 [0.129, 0.166]. At each method's own
+list length: naive +0.030 [0.006, 0.055] over that baseline, evidence -0.006 [-0.087, 0.079]:
+the evidence method's topics add nothing shown over the site's tag counts; against naive
+-0.018 [-0.049, 0.000].
+
 (stability = mean pairwise ARI over 5 seeds; diversity = unique share of the top-10 keywords.)
 Agglomerative (average linkage, cosine) wins on the demo at equal k, but on real data it
 degenerates into one giant cluster plus crumbs (beer: NMI 0.03, "stability" 1.0 because every

@@ -707,6 +707,77 @@ def test_the_writeup_reports_the_answer_tag_check_with_its_interval(params: dict
     assert "fewer than k = 10 answerers" in text
 
 
+def test_the_writeup_sets_the_tag_check_against_the_popular_tags_baseline(params: dict) -> None:
+    """Beer, session 39: the evidence method's P@3 0.337 looked like a gain over naive's 0.145,
+    but the site's three most common tags score 0.545 against its 0.539 at its own list length.
+    The writeup printed no baseline and no interval on a method's precision."""
+    gt = {
+        "n_answerers_with_truth": 598,
+        "topic_labels": "leave-threads-out",
+        "naive": {
+            "precision_at_3": 0.145,
+            "precision_at_3_interval": [0.127, 0.164],
+            "map": 0.093,
+            "map_interval": [0.078, 0.109],
+            "precision_at_3_common": 0.435,
+            "map_common": 0.091,
+            "n_answerers_credited": 598,
+        },
+        "evidence": {
+            "precision_at_3": 0.337,
+            "precision_at_3_interval": [0.276, 0.407],
+            "map": 0.063,
+            "map_interval": [0.048, 0.082],
+            "precision_at_3_common": 0.337,
+            "map_common": 0.063,
+            "n_answerers_credited": 82,
+        },
+        "paired_at_evidence_length": {
+            "n_answerers": 82,
+            "evidence": 0.539,
+            "naive": 0.557,
+            "difference": -0.018,
+            "ci_low": -0.049,
+            "ci_high": 0.0,
+            "interval": 0.95,
+        },
+        "popular_tags": {
+            "precision_at_3": 0.147,
+            "precision_at_3_interval": [0.129, 0.166],
+            "n_answerers": 598,
+        },
+        "vs_popular": {
+            "naive": {
+                "n_answerers": 598,
+                "naive": 0.226,
+                "popular": 0.196,
+                "difference": 0.030,
+                "ci_low": 0.006,
+                "ci_high": 0.055,
+                "interval": 0.95,
+            },
+            "evidence": {
+                "n_answerers": 82,
+                "evidence": 0.539,
+                "popular": 0.545,
+                "difference": -0.006,
+                "ci_low": -0.087,
+                "ci_high": 0.079,
+                "interval": 0.95,
+            },
+        },
+    }
+    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": gt})
+    assert "| evidence | 82 | 0.337 [0.276, 0.407] | 0.063 [0.048, 0.082] |" in text
+    assert "threads the scored answerer never wrote in" in text
+    assert "precision@3 0.147 [0.129, 0.166] over 598 answerers" in text
+    assert "+0.030 [0.006, 0.055]: its topics add something" in text
+    assert "-0.006 [-0.087, 0.079]: **no gain over the site's most common tags is shown**" in text
+    few = gt | {"vs_popular": gt["vs_popular"] | {"evidence": {"n_answerers": 4}}}
+    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": few})
+    assert "The evidence method against it: fewer than k = 10 answerers" in text
+
+
 def test_the_analyst_page_prints_the_run_s_attribution_rule(params: dict) -> None:
     from analysis.report import analyst
     from analysis.report.params import ReportParams

@@ -576,17 +576,33 @@ def test_evaluate_tags_compares_the_methods_at_the_same_cut_off() -> None:
 
 def _evaluate_tags_by_loops(att, topic, posts, k=3):
     """The per-answerer loops ``evaluate_tags`` replaced: the reference it must equal."""
-    from analysis.attribution import answer_truth, topic_majority
+    from collections import Counter
 
-    label = topic_majority(
-        topic, posts.select("post_id", pl.col("labels").list.first().alias("label"))
-    )
+    from analysis.attribution import answer_truth
+
     rel: dict[str, set[str]] = {}
     for a, t in answer_truth(posts).select("account_id", "tag").iter_rows():
         rel.setdefault(a, set()).add(t)
+    # a topic's tag for an answerer: the most frequent first tag of the topic's posts by others
+    # (no root_post_id here: each post its own thread, so the answerer's own posts are left out)
+    tagged = (
+        posts.select("post_id", "account_id", label=pl.col("labels").list.first())
+        .join(topic, on="post_id")
+        .filter((pl.col("topic_id") != OUTLIER) & pl.col("label").is_not_null())
+    )
+    labels = []
+    for a, t in att.filter("is_attributed").select("account_id", "topic_id").unique().iter_rows():
+        c = Counter(tagged.filter((pl.col("topic_id") == t) & (pl.col("account_id") != a))["label"])
+        if c:
+            labels.append((a, t, min(c, key=lambda lab: (-c[lab], lab))))
+    label = pl.DataFrame(
+        labels,
+        schema={"account_id": pl.String, "topic_id": pl.Int64, "label": pl.String},
+        orient="row",
+    )
     rows = (
         att.filter("is_attributed")
-        .join(label, on="topic_id")
+        .join(label, on=["account_id", "topic_id"])
         .filter(pl.col("account_id").is_in(list(rel)))
         .sort("rank", "label")
     )

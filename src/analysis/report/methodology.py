@@ -161,7 +161,14 @@ def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
         if not r:
             continue
         n = r.get("n_answerers_credited")
-        at = next((key for key in r if key.startswith("precision_at_") and "common" not in key), "")
+        at = next(
+            (
+                key
+                for key in r
+                if key.startswith("precision_at_") and "common" not in key and "interval" not in key
+            ),
+            "",
+        )
         own = n is not None and n >= k
         shared = common is not None and common >= k
         rows.append(
@@ -169,6 +176,8 @@ def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
                 "method": method,
                 "n_answerers": n if own else None,
                 "precision": r.get(at) if own else None,
+                "precision_interval": r.get(f"{at}_interval") if own else None,
+                "map_interval": r.get("map_interval") if own else None,
                 "map": r.get("map") if own else None,
                 "precision_common": r.get(f"{at}_common") if shared else None,
                 "map_common": r.get("map_common") if shared else None,
@@ -176,25 +185,20 @@ def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
                 "hidden_common": not shared,
             }
         )
-    pa = dict(gt.get("paired_at_evidence_length") or {})
-    if pa:
-        if (pa.get("n_answerers") or 0) < k:
-            pa = {"n_answerers": None}
-        lo, hi = pa.get("ci_low"), pa.get("ci_high")
-        pa["shows"] = (
-            None
-            if lo is None or hi is None
-            else "better"
-            if lo > 0
-            else "worse"
-            if hi < 0
-            else "no difference shown"
-        )
+    pa = _shows(gt.get("paired_at_evidence_length"), k)
+    popular = dict(gt.get("popular_tags") or {})
+    if popular and (popular.get("n_answerers") or 0) < k:
+        popular = {"n_answerers": None}
+    at_pop = next((key for key in popular if key.startswith("precision_at_")), None)
+    if at_pop and not at_pop.endswith("_interval"):
+        popular["precision"] = popular.get(at_pop)
+        popular["precision_interval"] = popular.get(f"{at_pop}_interval")
+    vs = {m: _shows(v, k) for m, v in (gt.get("vs_popular") or {}).items()}
     cutoff = next(
         (
             key.removeprefix("precision_at_")
             for key in gt.get("naive") or {}
-            if key.startswith("precision_at_") and "common" not in key
+            if key.startswith("precision_at_") and "common" not in key and "interval" not in key
         ),
         "k",
     )
@@ -203,7 +207,31 @@ def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
         "cutoff": cutoff,
         "rows": rows,
         "paired": pa or None,
+        "labels_out_of_sample": gt.get("topic_labels") == "leave-threads-out",
+        "popular": popular or None,
+        "vs_popular": vs or None,
     }
+
+
+def _shows(comparison: Mapping[str, Any] | None, k: int) -> dict[str, Any]:
+    """A paired comparison for publication: hidden under ``k`` answerers; ``shows`` what its
+    interval shows (``better``, ``worse``, ``no difference shown``; ``None`` without one)."""
+    pa = dict(comparison or {})
+    if not pa:
+        return pa
+    if (pa.get("n_answerers") or 0) < k:
+        pa = {"n_answerers": None}
+    lo, hi = pa.get("ci_low"), pa.get("ci_high")
+    pa["shows"] = (
+        None
+        if lo is None or hi is None
+        else "better"
+        if lo > 0
+        else "worse"
+        if hi < 0
+        else "no difference shown"
+    )
+    return pa
 
 
 def methodology_markdown(ctx: WriteupContext) -> str:

@@ -38,12 +38,14 @@ log = logging.getLogger(__name__)
 
 #: The posts' columns the stage uses: the fit's freshness (``created_at``), the labels'
 #: agreement, attribution's engagements (``account_id``, ``parent_post_id``) and the
-#: answer-tag truth (``kind``, ``score``). No text: the order is the embeddings file's.
+#: answer-tag truth (``kind``, ``score``; ``root_post_id``: the threads an answerer wrote in,
+#: left out of the tags its topics stand for). No text: the order is the embeddings file's.
 COLUMNS = (
     "post_id",
     "account_id",
     "kind",
     "parent_post_id",
+    "root_post_id",
     "created_at",
     "score",
     "labels",
