@@ -114,17 +114,16 @@ def _period(row: dict[str, Any]) -> str:
 
 def _describe(model: str, comp: str, labels: dict[str, str] | None = None) -> str:
     module = MODELS.get(model)
-    desc = getattr(module, "COMPONENTS", {}).get(comp) if module else None
+    # PLAIN_COMPONENTS: network_topic's, when it fell back to plain PageRank (no topics)
+    known = {**getattr(module, "PLAIN_COMPONENTS", {}), **getattr(module, "COMPONENTS", {})}
+    desc = known.get(comp) if module else None
     if desc:
         return desc
     if comp.startswith("c_topic_"):
-        from analysis.models.network_topic import topic_of
+        from analysis.models.network_topic import describe, topic_of
 
         tid = topic_of(comp)
-        return (
-            f"rank among people talking about {topic_name((labels or {}).get(tid), tid)}, "
-            "weighted by how common the topic is"
-        )
+        return describe(topic_name((labels or {}).get(tid), tid))
     return comp.removeprefix("c_").replace("_", " ")
 
 
