@@ -43,13 +43,16 @@ def _parts(score: float | None, parts: list[float | None]) -> list[str] | None:
     Rounded one by one, a third of the demo's explanations printed parts that missed the
     printed score by 0.01 or 0.02 (klout_like: 30.74 + 24.48 + 17.35 + 1 under a score of
     73.56). Here they are rounded to the score's last printed digit (two decimals; three
-    significant digits below 0.01) by the largest remainder: each part is within one such
+    significant digits below 0.01, in the same notation) by the largest remainder: each part is within one such
     digit of its value and their sum is the score as printed.
     """
     if score is None or math.isnan(score) or any(p is None or math.isnan(p) for p in parts):
         return None
     values = [float(p) for p in parts if p is not None]
-    if not math.isclose(math.fsum(values), score, rel_tol=1e-8, abs_tol=1e-12):
+    # the score file writes every float to 10 significant digits, each on its own
+    if not math.isclose(
+        math.fsum(values), score, rel_tol=1e-8, abs_tol=1e-9 * max(map(abs, values), default=0)
+    ):
         return None
     digits = 2 if score == 0 or abs(score) >= 0.01 else 2 - math.floor(math.log10(abs(score)))
     scale = 10**digits
@@ -62,10 +65,13 @@ def _parts(score: float | None, parts: list[float | None]) -> list[str] | None:
     order = sorted(range(len(values)), key=lambda i: (-(values[i] * scale - floors[i]), -values[i]))
     for i in order[:short]:
         floors[i] += 1
-    return [
-        _fmt(v) if float(v).is_integer() and n == v * scale else f"{n / scale:,.{digits}f}"
-        for v, n in zip(values, floors, strict=True)
-    ]
+    if digits == 2:
+        return [
+            _fmt(v) if float(v).is_integer() and n == v * scale else f"{n / scale:,.{digits}f}"
+            for v, n in zip(values, floors, strict=True)
+        ]
+    # a score _fmt prints as 1.87e-15: the parts in the same notation, to the same last digit
+    return ["0" if n == 0 else f"{n / scale:.{len(str(abs(n))) - 1}e}" for n in floors]
 
 
 def topic_name(label: str | None, topic_id: str | int) -> str:

@@ -223,6 +223,11 @@ def test_the_printed_parts_add_up_to_the_printed_score() -> None:
     score, parts = _printed_parts(explain_model("conversation_eb", tiny, 196, 192))
     assert score == 0.00149 and parts == [0.00149, 0.0]
 
+    # beer: a volume of 1.87e-15 printed its part as 0.00000000000000187
+    dust = {**base, "score": 1.873e-15, "c_posts": 0.0, "c_replies": 1.873e-15}
+    text = explain_model("volume", dust, 1352, 759)
+    assert "  1.87e-15  replies" in text and "0.000" not in text
+
     toy = {**base, "score": 2.0, "c_topic_3": 0.5}  # not a sum: printed as it is, no claim
     text = explain_model("network_topic", toy, 196, 0)
     assert "  Made of:\n" in text and "add up" not in text and "0.50" in text
