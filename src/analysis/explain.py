@@ -36,6 +36,44 @@ def _fmt(x: float | None) -> str:
     return f"{x:,.2f}"
 
 
+def _parts(score: float | None, parts: list[float | None]) -> list[str] | None:
+    """``parts`` as printed under a score that ``_fmt`` prints, rounded so that the printed
+    parts add up to the printed score; None when the parts do not add up to the score.
+
+    Rounded one by one, a third of the demo's explanations printed parts that missed the
+    printed score by 0.01 or 0.02 (klout_like: 30.74 + 24.48 + 17.35 + 1 under a score of
+    73.56). Here they are rounded to the score's last printed digit (two decimals; three
+    significant digits below 0.01, in the same notation) by the largest remainder: each part is within one such
+    digit of its value and their sum is the score as printed.
+    """
+    if score is None or math.isnan(score) or any(p is None or math.isnan(p) for p in parts):
+        return None
+    values = [float(p) for p in parts if p is not None]
+    # the score file writes every float to 10 significant digits, each on its own
+    if not math.isclose(
+        math.fsum(values), score, rel_tol=1e-8, abs_tol=1e-9 * max(map(abs, values), default=0)
+    ):
+        return None
+    digits = 2 if score == 0 or abs(score) >= 0.01 else 2 - math.floor(math.log10(abs(score)))
+    scale = 10**digits
+    target = round(float(f"{score:.{digits}f}") * scale)
+    floors = [math.floor(v * scale) for v in values]
+    short = target - sum(floors)
+    if not 0 <= short <= len(values):
+        return None
+    # the parts with the largest remainders get the missing last digits (ties: the larger part)
+    order = sorted(range(len(values)), key=lambda i: (-(values[i] * scale - floors[i]), -values[i]))
+    for i in order[:short]:
+        floors[i] += 1
+    if digits == 2:
+        return [
+            _fmt(v) if float(v).is_integer() and n == v * scale else f"{n / scale:,.{digits}f}"
+            for v, n in zip(values, floors, strict=True)
+        ]
+    # a score _fmt prints as 1.87e-15: the parts in the same notation, to the same last digit
+    return ["0" if n == 0 else f"{n / scale:.{len(str(abs(n))) - 1}e}" for n in floors]
+
+
 def topic_name(label: str | None, topic_id: str | int) -> str:
     """``'meter, panels, solar' (topic 0)`` from a topics.parquet label ``0_meter_panels_solar``."""
     if not label:
@@ -82,17 +120,16 @@ def _period(row: dict[str, Any]) -> str:
 
 def _describe(model: str, comp: str, labels: dict[str, str] | None = None) -> str:
     module = MODELS.get(model)
-    desc = getattr(module, "COMPONENTS", {}).get(comp) if module else None
+    # PLAIN_COMPONENTS: network_topic's, when it fell back to plain PageRank (no topics)
+    known = {**getattr(module, "PLAIN_COMPONENTS", {}), **getattr(module, "COMPONENTS", {})}
+    desc = known.get(comp) if module else None
     if desc:
         return desc
     if comp.startswith("c_topic_"):
-        from analysis.models.network_topic import topic_of
+        from analysis.models.network_topic import describe, topic_of
 
         tid = topic_of(comp)
-        return (
-            f"rank among people talking about {topic_name((labels or {}).get(tid), tid)}, "
-            "weighted by how common the topic is"
-        )
+        return describe(topic_name((labels or {}).get(tid), tid))
     return comp.removeprefix("c_").replace("_", " ")
 
 
@@ -125,16 +162,22 @@ def explain_model(
     lines.append(f"  What counted: {row['n_obs']} {obs}; {_period(row)}.")
     comps = sorted((k for k in row if k.startswith("c_")), key=lambda k: -abs(row[k] or 0))
     if comps:
-        lines.append("  Made of:")
         shown = [c for c in comps if not c.startswith("c_topic_")] + [
             c for c in comps if c.startswith("c_topic_") and row[c]
         ][:MAX_TOPICS]
-        for c in comps:
-            if c in shown:
-                lines.append(f"    {_fmt(row[c]):>10}  {_describe(model, c, labels)}")
+        items = [(row[c], _describe(model, c, labels)) for c in comps if c in shown]
         rest = [row[c] for c in comps if c not in shown and row[c]]
         if rest:
-            lines.append(f"    {_fmt(sum(rest)):>10}  {len(rest)} other topics together")
+            items.append((sum(rest), f"{len(rest)} other topics together"))
+        printed = _parts(row["score"], [v for v, _ in items])
+        if printed is None:  # not a sum (a model whose docstring says how its parts combine)
+            lines.append("  Made of:")
+            printed = [_fmt(v) for v, _ in items]
+        else:
+            lines.append("  Made of (in the score's units; the parts add up to it):")
+        lines.extend(
+            f"    {num:>10}  {desc}" for num, (_, desc) in zip(printed, items, strict=True)
+        )
     extras = {
         k: v for k, v in row.items() if k in set(getattr(module, "EXTRA", ())) and v is not None
     }

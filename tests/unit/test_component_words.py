@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import math
 
+import polars as pl
+
 from analysis.models import conversation, klout_like
+from analysis.models.base import Tables
 from analysis.models.params import ModelParams
 from tests.unit.test_models import AS_OF, make_tables
 
@@ -76,3 +79,76 @@ def test_explain_prints_the_percentile_of_the_score_file() -> None:
     )
     top = explain_model("volume", {**row, "score": 9.0, "score_pct": 100.0}, 1352, 0)
     assert "the highest of the 1352 scored participants (percentile 100.0)" in top
+
+
+def test_klout_components_are_described_as_points_of_logs() -> None:
+    """a (10 followers) drew one reply from e (5,000 followers, nothing drawn): a's ``c_reach``
+    is 99 * (log(1 + 10) + log(1 + 1)) / log(1 + 5000) = 35.9 points, while the words said
+    "True Reach: followers plus distinct people who acted on its posts" (demo, top account:
+    30.74 printed beside them) and the unit "1-100, logarithmic" named no points."""
+    posts = [("p", "a", 95, None, None), ("e1", "e", 96, "p", None)]
+    out = klout_like.score(make_tables(posts, followers={"a": 10, "e": 5000}), ModelParams(), AS_OF)
+    a = next(r for r in out.iter_rows(named=True) if r["account_id"] == "a")
+    scale = 99 / math.log1p(5000)
+    assert math.isclose(a["c_reach"], scale * (math.log1p(10) + math.log1p(1)), rel_tol=1e-9)
+    assert math.isclose(a["c_amplification"], scale * math.log1p(1), rel_tol=1e-9)
+    for c in ("c_reach", "c_amplification", "c_network"):
+        words = klout_like.COMPONENTS[c]
+        assert "in points" in words and "log(1 + " in words, c
+    assert "log(1 + followers)" in klout_like.COMPONENTS["c_reach"]
+    assert "points" in klout_like.UNIT
+
+
+def test_network_counts_quotes_and_says_so() -> None:
+    """b quoted a's post: the edge b -> a carries rank and is one of a's observations
+    (``semantics.ATTENTION``), while OBS said "edges into it: replies" and the component
+    "the people who replied to it"."""
+    from analysis.models import network, network_topic
+
+    t = make_tables([("p", "a", 90, None, None), ("q", "b", 91, "p", None)])
+    quoted = t.posts.with_columns(
+        kind=pl.when(pl.col("post_id") == "q").then(pl.lit("quote")).otherwise("kind")
+    )
+    out = network.score(t.with_posts(quoted), ModelParams(), AS_OF)
+    a = next(r for r in out.iter_rows(named=True) if r["account_id"] == "a")
+    assert a["n_obs"] == 1 and a["c_replies_received"] > 0
+    assert "quotes" in network.OBS and "quotes" in network_topic.OBS
+    assert "quoted" in network.COMPONENTS["c_replies_received"]
+
+
+def test_a_topic_weighs_its_share_of_the_replies_not_of_the_posts() -> None:
+    """Topic 1 holds 5 of the 8 posts and no reply: its component is 0 for everyone (the
+    weight is the topic's share of the reply attention), while ``explain`` said "weighted by
+    how common the topic is" (demo: topics 15 and 20, 3 % of the posts each, weigh 0). The
+    plain-PageRank fallback's components read as ``network``'s, not as their column names."""
+    from analysis.explain import explain_model
+    from analysis.models import network, network_topic
+
+    posts = [
+        ("q", "a", 90, None, None),
+        ("r1", "b", 91, "q", None),
+        ("r2", "c", 91, "q", None),
+        *[(f"s{i}", "d", 92 + i, None, None) for i in range(5)],
+    ]
+    t = make_tables(posts)
+    topics = pl.DataFrame(
+        {
+            "post_id": t.posts["post_id"],
+            "topic_id": [0 if p[0] in ("q", "r1", "r2") else 1 for p in posts],
+            "probability": [1.0] * len(posts),
+            "is_primary": [True] * len(posts),
+        }
+    )
+    with_topics = Tables(t.accounts, t.posts, t.reactions, post_topics=topics)
+    out = network_topic.score(with_topics, ModelParams(), AS_OF)
+    assert "c_topic_1" not in out.columns or out["c_topic_1"].abs().max() == 0
+    row = next(r for r in out.iter_rows(named=True) if r["account_id"] == "a")
+    text = explain_model("network_topic", row, out.height, 0)
+    assert "share of all replies" in text and "how common" not in text
+    assert "share of the replies" in network_topic.UNIT
+
+    plain = network_topic.score(t, ModelParams(), AS_OF)
+    row = next(r for r in plain.iter_rows(named=True) if r["account_id"] == "a")
+    text = explain_model("network_topic", row, plain.height, 0)
+    for words in network.COMPONENTS.values():
+        assert words in text

@@ -130,6 +130,34 @@ def test_components_add_up_and_placeholder_never_scored(chat, name):
     assert comps
     total = df.select(pl.sum_horizontal(comps)).to_series()
     np.testing.assert_allclose(total.to_numpy(), df["score"].to_numpy(), rtol=1e-9, atol=1e-12)
+    # and for accounts silent in scope, whose rows some models write apart (klout_like's floor
+    # of 1, engagement's community rate): e posted before klout's 90-day window, f after as_of
+    quiet = chat.with_posts(
+        pl.concat(
+            [
+                chat.posts,
+                make_tables([("q1", "e", 5, None, None), ("q2", "f", 150, None, None)]).posts,
+            ]
+        )
+    )
+    quiet = replace(
+        quiet,
+        accounts=pl.concat(
+            [
+                quiet.accounts,
+                quiet.accounts.filter(pl.col("account_id") == "d").with_columns(
+                    account_id=pl.Series(["e"])
+                ),
+                quiet.accounts.filter(pl.col("account_id") == "d").with_columns(
+                    account_id=pl.Series(["f"])
+                ),
+            ]
+        ),
+    )
+    df = score(name, quiet)
+    assert sorted(df["account_id"]) == ["a", "b", "c", "d", "e", "f"]
+    total = df.select(pl.sum_horizontal(comps)).to_series()
+    np.testing.assert_allclose(total.to_numpy(), df["score"].to_numpy(), rtol=1e-9, atol=1e-12)
     assert df["score_pct"].min() >= 0 and df["score_pct"].max() <= 100
     assert (df["model"] == name).all()
 

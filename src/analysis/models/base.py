@@ -12,7 +12,8 @@ and declares ``NAME``, ``TITLE``, ``UNIT``, ``OBS``, ``COMPONENTS`` and its own 
 It sees only activity strictly before ``as_of`` and returns one row per *participant* account
 (never the non-participant placeholder) with the columns of :data:`SCORE_COLUMNS` followed by
 its named components ``c_<name>``. Components add up to ``score`` unless the model's docstring
-says how they combine. ``compare`` re-runs models on counterfactual tables (weekend off, extra
+says how they combine: to the ``common.SCORE_DIGITS`` (10) significant digits the score is rounded
+to (the score file rounds every float so; demo and beer: relative error at most 9e-10). ``compare`` re-runs models on counterfactual tables (weekend off, extra
 posts, reaction rings), so a model must never read files or global state.
 """
 

@@ -16,7 +16,8 @@ over a hard ``models.scored.klout_like.window_days`` window (Klout's was 90 days
 post a day older than the window counts nothing, one a day inside it counts fully), then
 ``score = 1 + 99 * raw / max(raw)`` over the scored accounts: 1-100, logarithmic in every input.
 Components add up to the score: ``c_base`` (the floor of 1) plus ``c_reach``,
-``c_amplification`` and ``c_network`` (each sub-score's share of the 99 points).
+``c_amplification`` and ``c_network``, each sub-score's logs times the same ``99 / max(raw)``
+(its share of the 99 points, in points: not a count of followers, people or actions).
 
 Kept to show what the critique in ``klout-critique.txt`` complains about: totals over a hard
 window fall when the account takes weekends off and rise with sheer posting.
@@ -38,13 +39,16 @@ from analysis.models.params import ModelParams, model_params, own_params
 
 NAME = "klout_like"
 TITLE = "Klout-like BASELINE (re-creation of Klout's 90-day reach/amplification/network score)"
-UNIT = "1-100, logarithmic"
+UNIT = "points (1-100, logarithmic)"
 OBS = "posts it wrote in the window"
 COMPONENTS = {
     "c_base": "the floor every account starts from (1 point)",
-    "c_reach": "True Reach: followers plus distinct people who acted on its posts, in the window",
-    "c_amplification": "Amplification: total reactions and replies received in the window",
-    "c_network": "Network impact: how many people engaged with those who engaged with it",
+    "c_reach": "True Reach, in points: log(1 + followers) + log(1 + distinct people who acted "
+    "on its posts in the window)",
+    "c_amplification": "Amplification, in points: log(1 + reactions and replies it received in "
+    "the window)",
+    "c_network": "Network impact, in points: log(1 + how many people engaged with those who "
+    "engaged with it in the window)",
 }
 
 

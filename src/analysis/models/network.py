@@ -41,9 +41,9 @@ from analysis.models.params import ModelParams, model_params, own_params
 NAME = "network"
 TITLE = "Network (PageRank on who replies to whom)"
 UNIT = "PageRank x number of accounts (1 = average)"
-OBS = "responses it received from others (edges into it: replies; a Stack Exchange answer's credit from its asker)"
+OBS = "responses it received from others (edges into it: replies, quotes; a Stack Exchange answer's credit from its asker)"
 COMPONENTS = {
-    "c_replies_received": "rank passed on by the people who replied to it (more if they are replied to themselves)",
+    "c_replies_received": "rank passed on by the people who replied to or quoted it (more if they are replied to themselves)",
     "c_baseline": "the share every account gets just by being in the graph",
 }
 

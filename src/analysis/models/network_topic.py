@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import polars as pl
 
-from analysis.models import common, graph
+from analysis.models import common, graph, network
 from analysis.models.base import Model, Tables
 from analysis.models.params import ModelParams, model_params, own_params
 
@@ -18,9 +18,13 @@ log = logging.getLogger(__name__)
 
 NAME = "network_topic"
 TITLE = "Network by topic (PageRank personalised per topic, TwitterRank-style)"
-UNIT = "PageRank x number of accounts (1 = average), summed over topics by prevalence"
-OBS = "responses it received from others (edges into it: replies; a Stack Exchange answer's credit from its asker)"
-COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: "rank within topic <id>"
+UNIT = (
+    "PageRank x number of accounts (1 = average), summed over topics by their share of the replies"
+)
+OBS = network.OBS
+COMPONENTS: dict[str, str] = {}  # one c_topic_<id> per topic: :func:`describe`
+#: The components of its fallback, plain PageRank (no ``post_topics``): ``network``'s.
+PLAIN_COMPONENTS = network.COMPONENTS
 
 #: The score stage loads the post topics for this model (``base.READS_TOPICS_FLAG``).
 READS_TOPICS = True
@@ -44,6 +48,15 @@ def topic_of(column: str) -> str:
     the outliers)."""
     tid = column.removeprefix("c_topic_")
     return "-" + tid[1:] if tid.startswith("m") else tid
+
+
+def describe(name: str) -> str:
+    """What a component ``c_topic_<id>`` holds, for the topic called ``name``.
+
+    The topic's weight is its share of the reply attention (the decay-weighted edges about it),
+    not of the posting: a topic many post on and nobody replies about weighs 0.
+    """
+    return f"rank in the replies about {name}, weighted by that topic's share of all replies"
 
 
 def topic_ranks(
