@@ -175,3 +175,39 @@ def test_the_cache_report_reads_compressed_parquet(tmp_path, monkeypatch, caplog
     assert "holds 2 file(s) of earlier runs, 1 of them" in caplog.text
     assert forget.cache_report([pseudo], tmp_path / ".dvc/cache") == (2, 1)
     assert forget.cache_report([others[0][:-1] + "z"], tmp_path / ".dvc/cache") == (2, 0)
+
+
+def test_renders_outside_dvc_are_cleared(tmp_path, monkeypatch) -> None:
+    """Jupyter saves a paired notebook (notebooks/*.ipynb, git-ignored) with the last run's
+    outputs (notebook 12 prints the top account's pseudonym), and `dvc plots show` writes
+    dvc_plots/index.html with one point per account: `dvc repro` redoes neither, so the
+    erased person stayed in both."""
+    import json
+
+    params = _project(tmp_path, monkeypatch)
+    pseudo = privacy.pseudonym(KEY_TEXT.encode(), "d", "account", "u3", privacy.ACCOUNT_PREFIX)
+    (tmp_path / "notebooks").mkdir()
+    source = "top = scores.sort('score')['account_id'][0]\ntop"
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Models"},
+        {
+            "cell_type": "code",
+            "execution_count": 3,
+            "metadata": {},
+            "outputs": [{"output_type": "execute_result", "data": {"text/plain": pseudo}}],
+            "source": source,
+        },
+    ]
+    nb = tmp_path / "notebooks/12-influence-models.ipynb"
+    nb.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4}))
+    untouched = tmp_path / "notebooks/01-explore.ipynb"
+    untouched.write_text(json.dumps({"cells": cells[:1], "metadata": {}, "nbformat": 4}))
+    before = untouched.read_text()
+    (tmp_path / "dvc_plots").mkdir()
+    (tmp_path / "dvc_plots/index.html").write_text(f"<script>{pseudo}</script>")
+    _forget(params, "@nell_t")
+    assert pseudo not in nb.read_text()
+    code = json.loads(nb.read_text())["cells"][1]
+    assert code["source"] == source and code["outputs"] == [] and code["execution_count"] is None
+    assert untouched.read_text() == before
+    assert not (tmp_path / "dvc_plots").exists()

@@ -19,6 +19,8 @@ through ``dvc repro``, and those of ``compare`` name re-scored accounts (the top
 centroids and keywords hold the erased account's posts among thousands), so the erasure would
 not reach them. The command
 says which stages it unfroze; freeze them again after the ``dvc repro`` that erased the account.
+Renders of the outputs that ``dvc repro`` never redoes are cleared at once (:func:`clear_renders`:
+the outputs of the paired notebooks, ``dvc_plots/``).
 
 Copies outside the workspace are reported, not silently kept: DVC's cache (``.dvc/cache``)
 holds the outputs of earlier runs, the account's posts among them, until it is garbage
@@ -30,7 +32,9 @@ from __future__ import annotations
 
 import argparse
 import io
+import json
 import logging
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -161,6 +165,32 @@ def holds(data: bytes, needles: list[str]) -> bool:
     return any(n.encode() in data for n in needles)
 
 
+def clear_renders(root: Path = Path(".")) -> tuple[int, bool]:
+    """Clear what renders the pipeline's outputs outside DVC, which ``dvc repro`` never rebuilds:
+    the outputs of the paired notebooks (``notebooks/*.ipynb``, which Jupyter saves with the
+    tables and figures of the last run: the top account's pseudonym, topic experts) and
+    ``dvc_plots/`` (``dvc plots show`` writes every plotted row there, one point per account
+    of the divergence plot). Both are made again from the new outputs (run the notebook,
+    ``dvc plots show``). Returns (notebooks cleared, whether dvc_plots/ was removed).
+    """
+    cleared = 0
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        doc = json.loads(nb.read_text(encoding="utf-8"))
+        changed = False
+        for cell in doc.get("cells", []):
+            if cell.get("outputs"):
+                cell["outputs"], cell["execution_count"] = [], None
+                changed = True
+        if changed:
+            nb.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            cleared += 1
+    plots = root / "dvc_plots"
+    removed = plots.is_dir()
+    if removed:
+        shutil.rmtree(plots)
+    return cleared, removed
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Resolve the identity, add its accounts to the opt-out list, report what remains."""
     src = section(params, "source", SourceParams)
@@ -195,6 +225,14 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             "them again after that run (`dvc freeze %s`)",
             ", ".join(frozen),
             " ".join(frozen),
+        )
+    n_notebooks, plots_removed = clear_renders()
+    if n_notebooks or plots_removed:
+        log.warning(
+            "cleared the outputs of %d notebook(s) (notebooks/*.ipynb)%s: they showed the last "
+            "run and `dvc repro` does not redo them; run them again after the `dvc repro`",
+            n_notebooks,
+            " and removed dvc_plots/ (`dvc plots show` renders it again)" if plots_removed else "",
         )
     # the count only: a pseudonym of an erased person in logs/ would be a remainder itself
     if n_new:
