@@ -77,7 +77,7 @@ def test_remaining_copies_in_the_dvc_cache_are_reported(tmp_path, monkeypatch, c
     (cache / "0123").write_bytes(b"something else")
     with caplog.at_level(logging.INFO):
         _forget(params, "@nell_t")
-    assert "holds 2 file(s) of earlier runs, at least 1 of them" in caplog.text
+    assert "holds 2 file(s) of earlier runs, 1 of them" in caplog.text
     assert "dvc gc --workspace" in caplog.text
     assert pseudo not in caplog.text
 
@@ -150,5 +150,64 @@ def test_the_purge_call_after_the_run_says_what_it_did(tmp_path, monkeypatch, ca
     assert "added 1 account(s)" not in caplog.text
     assert "1 account(s) already on" in caplog.text
     assert "after `dvc repro`, run" not in caplog.text
-    assert "1 file(s) left, the current outputs', at least 0 of them" in caplog.text
+    assert "1 file(s) left, the current outputs', 0 of them" in caplog.text
     assert (tmp_path / "opt_out.txt").read_text().count("hmac:") == 1
+
+
+def test_the_cache_report_reads_compressed_parquet(tmp_path, monkeypatch, caplog) -> None:
+    """DVC's cache holds old Parquet outputs whose zstd pages hide a pseudonym from a byte
+    search: on the demo the report counted 1 of the 16 cached files holding the erased
+    account. The count must be of the values, not of the bytes."""
+    params = _project(tmp_path, monkeypatch)
+    key = KEY_TEXT.encode()
+    pseudo = privacy.pseudonym(key, "d", "account", "u3", privacy.ACCOUNT_PREFIX)
+    others = [privacy.pseudonym(key, "d", "account", f"x{i}", "acct_") for i in range(300)]
+    cache = tmp_path / ".dvc/cache/files/md5/ab"
+    cache.mkdir(parents=True)
+    old = cache / "cdef"
+    pl.DataFrame({"account_id": [*others[:150], pseudo, *others[150:]] * 3}).write_parquet(
+        old, compression="zstd"
+    )
+    assert pseudo.encode() not in old.read_bytes()  # what a byte search sees
+    (cache / "0123").write_bytes(b"something else")
+    with caplog.at_level(logging.INFO):
+        _forget(params, "@nell_t")
+    assert "holds 2 file(s) of earlier runs, 1 of them" in caplog.text
+    assert forget.cache_report([pseudo], tmp_path / ".dvc/cache") == (2, 1)
+    assert forget.cache_report([others[0][:-1] + "z"], tmp_path / ".dvc/cache") == (2, 0)
+
+
+def test_renders_outside_dvc_are_cleared(tmp_path, monkeypatch) -> None:
+    """Jupyter saves a paired notebook (notebooks/*.ipynb, git-ignored) with the last run's
+    outputs (notebook 12 prints the top account's pseudonym), and `dvc plots show` writes
+    dvc_plots/index.html with one point per account: `dvc repro` redoes neither, so the
+    erased person stayed in both."""
+    import json
+
+    params = _project(tmp_path, monkeypatch)
+    pseudo = privacy.pseudonym(KEY_TEXT.encode(), "d", "account", "u3", privacy.ACCOUNT_PREFIX)
+    (tmp_path / "notebooks").mkdir()
+    source = "top = scores.sort('score')['account_id'][0]\ntop"
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Models"},
+        {
+            "cell_type": "code",
+            "execution_count": 3,
+            "metadata": {},
+            "outputs": [{"output_type": "execute_result", "data": {"text/plain": pseudo}}],
+            "source": source,
+        },
+    ]
+    nb = tmp_path / "notebooks/12-influence-models.ipynb"
+    nb.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4}))
+    untouched = tmp_path / "notebooks/01-explore.ipynb"
+    untouched.write_text(json.dumps({"cells": cells[:1], "metadata": {}, "nbformat": 4}))
+    before = untouched.read_text()
+    (tmp_path / "dvc_plots").mkdir()
+    (tmp_path / "dvc_plots/index.html").write_text(f"<script>{pseudo}</script>")
+    _forget(params, "@nell_t")
+    assert pseudo not in nb.read_text()
+    code = json.loads(nb.read_text())["cells"][1]
+    assert code["source"] == source and code["outputs"] == [] and code["execution_count"] is None
+    assert untouched.read_text() == before
+    assert not (tmp_path / "dvc_plots").exists()

@@ -19,6 +19,8 @@ through ``dvc repro``, and those of ``compare`` name re-scored accounts (the top
 centroids and keywords hold the erased account's posts among thousands), so the erasure would
 not reach them. The command
 says which stages it unfroze; freeze them again after the ``dvc repro`` that erased the account.
+Renders of the outputs that ``dvc repro`` never redoes are cleared at once (:func:`clear_renders`:
+the outputs of the paired notebooks, ``dvc_plots/``).
 
 Copies outside the workspace are reported, not silently kept: DVC's cache (``.dvc/cache``)
 holds the outputs of earlier runs, the account's posts among them, until it is garbage
@@ -29,7 +31,10 @@ workspace uses); run it after the ``dvc repro`` that erased the account.
 from __future__ import annotations
 
 import argparse
+import io
+import json
 import logging
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -119,14 +124,14 @@ def frozen_stages(root: Path = Path(".")) -> list[str]:
 
 
 def cache_report(pseudonyms: list[str], cache: Path = CACHE) -> tuple[int, int]:
-    """(files in the DVC cache, files whose bytes hold one of ``pseudonyms``).
+    """(files in the DVC cache, files holding one of ``pseudonyms``).
 
-    Compressed Parquet pages may hide a pseudonym from a byte search: the second figure is a
-    lower bound, the first the honest ceiling.
+    A Parquet file is read, not searched as bytes: its compressed pages hid the pseudonym from
+    a byte search (on the demo, 1 of the 16 cached files holding an erased account's
+    pseudonym was found that way: the report said "at least 1").
     """
     if not cache.exists():
         return 0, 0
-    needles = [p.encode() for p in pseudonyms]
     files = [f for f in cache.rglob("*") if f.is_file()]
     holding = 0
     for f in files:
@@ -134,8 +139,56 @@ def cache_report(pseudonyms: list[str], cache: Path = CACHE) -> tuple[int, int]:
             data = f.read_bytes()
         except OSError:
             continue
-        holding += any(n in data for n in needles)
+        holding += holds(data, pseudonyms)
     return len(files), holding
+
+
+def holds(data: bytes, needles: list[str]) -> bool:
+    """Whether the bytes of one file hold one of ``needles``: the string values of a Parquet
+    file (lists of strings included), the raw bytes of anything else or of a Parquet file
+    that does not parse."""
+    if data[:4] == b"PAR1" and data[-4:] == b"PAR1":
+        try:
+            frame = pl.read_parquet(io.BytesIO(data))
+        except Exception:  # a damaged file is searched as bytes below
+            frame = None
+        if frame is not None:
+            for c, dtype in frame.schema.items():
+                if dtype == pl.List(pl.String):
+                    values = frame[c].explode()
+                elif dtype in (pl.String, pl.Categorical):
+                    values = frame[c].cast(pl.String)
+                else:
+                    continue
+                if values.str.contains_any(needles).any():
+                    return True
+    return any(n.encode() in data for n in needles)
+
+
+def clear_renders(root: Path = Path(".")) -> tuple[int, bool]:
+    """Clear what renders the pipeline's outputs outside DVC, which ``dvc repro`` never rebuilds:
+    the outputs of the paired notebooks (``notebooks/*.ipynb``, which Jupyter saves with the
+    tables and figures of the last run: the top account's pseudonym, topic experts) and
+    ``dvc_plots/`` (``dvc plots show`` writes every plotted row there, one point per account
+    of the divergence plot). Both are made again from the new outputs (run the notebook,
+    ``dvc plots show``). Returns (notebooks cleared, whether dvc_plots/ was removed).
+    """
+    cleared = 0
+    for nb in sorted((root / "notebooks").glob("*.ipynb")):
+        doc = json.loads(nb.read_text(encoding="utf-8"))
+        changed = False
+        for cell in doc.get("cells", []):
+            if cell.get("outputs"):
+                cell["outputs"], cell["execution_count"] = [], None
+                changed = True
+        if changed:
+            nb.write_text(json.dumps(doc, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+            cleared += 1
+    plots = root / "dvc_plots"
+    removed = plots.is_dir()
+    if removed:
+        shutil.rmtree(plots)
+    return cleared, removed
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
@@ -173,6 +226,14 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             ", ".join(frozen),
             " ".join(frozen),
         )
+    n_notebooks, plots_removed = clear_renders()
+    if n_notebooks or plots_removed:
+        log.warning(
+            "cleared the outputs of %d notebook(s) (notebooks/*.ipynb)%s: they showed the last "
+            "run and `dvc repro` does not redo them; run them again after the `dvc repro`",
+            n_notebooks,
+            " and removed dvc_plots/ (`dvc plots show` renders it again)" if plots_removed else "",
+        )
     # the count only: a pseudonym of an erased person in logs/ would be a remainder itself
     if n_new:
         log.info(
@@ -192,7 +253,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         n_files, n_holding = cache_report(pseudonyms)
         log.info(
             "purged cache entries the workspace does not use (dvc gc --workspace): %d file(s) "
-            "left, the current outputs', at least %d of them with these pseudonyms",
+            "left, the current outputs', %d of them with these pseudonyms",
             n_files,
             n_holding,
         )
@@ -205,7 +266,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     n_files, n_holding = cache_report(pseudonyms)
     if n_files:
         log.warning(
-            "DVC's cache (%s) holds %d file(s) of earlier runs, at least %d of them with these "
+            "DVC's cache (%s) holds %d file(s) of earlier runs, %d of them with these "
             "pseudonyms; after `dvc repro`, run `resonance forget --purge-cache ...` or "
             "`dvc gc --workspace --force` to delete superseded copies (and any DVC remote: "
             "`dvc gc --workspace --cloud`)",
