@@ -26,6 +26,9 @@ import regex
 
 from analysis.name_forms import PART_ASCII, SEPARATORS, form_key, name_forms, person_forms
 
+#: :meth:`NameRedactor._first_info` of a token no name begins with.
+_NO_NAMES: tuple[tuple[int, ...], frozenset[str]] = ((), frozenset())
+
 
 def strip_invisible(text: str) -> str:
     """Remove every format character (Unicode category Cf) and every other default-ignorable one.
@@ -359,12 +362,10 @@ class NameRedactor:
         # a bucket scanned entry by entry cost as many comparisons as names of one first token
         # (the initials of ``name_forms.person_forms``: every "M. ..." behind a token "M")
         self._entries = seen
-        #: per folded first token, the widths of its names, longest first
-        self._widths = {
-            f: sorted({len(e[0]) for e in b}, reverse=True) for f, b in self.by_first.items()
-        }
-        #: the folded first two tokens of every name of several tokens
-        self._pairs = {(e[0][0].casefold(), e[0][1].casefold()) for e in seen if len(e[0]) > 1}
+        #: per folded first token met in a text: the widths of its names (longest first) and
+        #: the folded second tokens of its names of several tokens; filled as tokens are met
+        #: (built for every name up front it was a third of the build: 1.6 s for 100k names)
+        self._firsts: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {}
 
     def _add(
         self,
@@ -469,6 +470,22 @@ class NameRedactor:
                 merged.append((a, b))
         return merged
 
+    def _first_info(self, first: str) -> tuple[tuple[int, ...], frozenset[str]]:
+        """The widths (longest first) and folded second tokens of the names that begin with
+        the folded token ``first``; computed once per token (a dict write: safe across the
+        scrubbing threads, at worst computed twice)."""
+        info = self._firsts.get(first)
+        if info is None:
+            bucket = self.by_first.get(first)
+            if not bucket:  # no name begins so: nothing kept (texts have many such tokens)
+                return _NO_NAMES
+            info = (
+                tuple(sorted({len(e[0]) for e in bucket}, reverse=True)),
+                frozenset(e[0][1].casefold() for e in bucket if len(e[0]) > 1),
+            )
+            self._firsts[first] = info
+        return info
+
     def _match(
         self, text: str, toks: list[str], starts: list[int], ends: list[int]
     ) -> list[tuple[int, int]]:
@@ -479,12 +496,8 @@ class NameRedactor:
         i = 0
         while i < n:
             first = toks[i].casefold()
-            widths = self._widths.get(first, ())
-            if (
-                widths
-                and widths[0] > 1
-                and (i + 1 == n or (first, toks[i + 1].casefold()) not in self._pairs)
-            ):
+            widths, seconds = self._first_info(first)
+            if widths and widths[0] > 1 and (i + 1 == n or toks[i + 1].casefold() not in seconds):
                 widths = widths[-1:] if widths[-1] == 1 else ()
             width = 0
             raw, low, seps = [toks[i]], [first], []  # the window, grown as the widths ask

@@ -42,8 +42,18 @@ class VectorNames:
         self.first_set = pl.Series(self.first, dtype=pl.String).sort()
         #: the prefilter's patterns: the distinct first 4 characters (see :func:`prefixes`) of
         #: each name's anchor (:func:`anchor`)
+        # a bucket's first token of PREFIX_CHARS or more is every entry's anchor: only the
+        # entries behind a short first token are looked at one by one
         self.first_prefixes = prefixes(
-            sorted({anchor(e[0]) for b in names.by_first.values() for e in b})
+            sorted(
+                {f for f in names.by_first if len(f) >= PREFIX_CHARS}
+                | {
+                    anchor(e[0])
+                    for f, b in names.by_first.items()
+                    if len(f) < PREFIX_CHARS
+                    for e in b
+                }
+            )
         )
         folded: dict[int, set[str]] = {1: set(), 2: set()}
         exact: set[str] = set()
