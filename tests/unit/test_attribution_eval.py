@@ -132,3 +132,36 @@ def test_leave_out_top_labels_equals_the_brute_force() -> None:
             want = sorted(left, key=lambda lab: (-left[lab], lab))[:m]
             mine = got.filter((pl.col("account_id") == a) & (pl.col("g") == g)).sort("pos")
             assert mine["label"].to_list() == want
+
+
+def test_above_the_cap_a_sample_of_answerers_is_evaluated_the_same_under_any_key() -> None:
+    """300 answerers, a cap of 50: the sample is chosen by the answerers' post times (hashed),
+    so renaming every account (another pseudonymisation key) or shuffling the rows picks the
+    same people; the evaluation then reads only them and says so."""
+    from datetime import UTC, datetime, timedelta
+
+    from analysis.attribution_eval import sample_answerers
+
+    threads = [(f"q{i}", f"ask{i}", "ale", f"acct_{i:03d}", 0) for i in range(300)]
+    posts, topic = _tables(threads)
+    t0 = datetime(2024, 1, 1, tzinfo=UTC)
+    posts = posts.with_columns(
+        created_at=pl.Series([t0 + timedelta(minutes=7 * i) for i in range(posts.height)])
+    )
+    answerers = posts.filter(pl.col("kind") == "answer").select("account_id").unique()
+    picked = set(sample_answerers(answerers, posts, 50, 42)["account_id"])
+    assert len(picked) == 50
+    # another key: every pseudonym different, the same people (mapped back) are picked
+    rename = pl.col("account_id").str.replace("acct_", "zz_")
+    other = posts.with_columns(rename).sample(fraction=1.0, shuffle=True, seed=3)
+    picked_other = sample_answerers(answerers.with_columns(rename), other, 50, 42)
+    assert {a.replace("zz_", "acct_") for a in picked_other["account_id"]} == picked
+    # not the first 50 in any listing order: a draw over all 300
+    assert picked != {f"acct_{i:03d}" for i in range(50)}
+    ev = evaluate_tags(
+        _credit([(f"acct_{i:03d}", 0) for i in range(300)]), topic, posts, max_answerers=50
+    )
+    assert (ev["n_answerers_with_truth"], ev["n_answerers_evaluated"]) == (300, 50)
+    assert ev["popular_tags"]["n_answerers"] == 50
+    whole = evaluate_tags(_credit([(f"acct_{i:03d}", 0) for i in range(300)]), topic, posts)
+    assert whole["n_answerers_evaluated"] == 300  # no cap: every answerer, as before

@@ -204,6 +204,12 @@ def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
     )
     return {
         "n_answerers_with_truth": gt.get("n_answerers_with_truth"),
+        # a sample evaluated (topics.tag_check_max_answerers): its size, else None
+        "n_answerers_evaluated": (
+            gt.get("n_answerers_evaluated")
+            if gt.get("n_answerers_evaluated") not in (None, gt.get("n_answerers_with_truth"))
+            else None
+        ),
         "cutoff": cutoff,
         "rows": rows,
         "paired": pa or None,

@@ -216,7 +216,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         )
     if (posts["kind"] == "answer").any():
         metrics["ground_truth_answer_tags"] = attribution.evaluate_tags(
-            out["account_topics"], out["primary"], posts, seed=p.seed
+            out["account_topics"],
+            out["primary"],
+            posts,
+            seed=p.seed,
+            max_answerers=p.tag_check_max_answerers,
         )
     for name, path in paths.TOPIC_TABLES.items():
         write_parquet(out[name], path)
