@@ -41,7 +41,18 @@ from analysis.audit_scan import MIN_NAME, Scanner, raw_emails, raw_phones
 from analysis.audit_software import is_software_phrase, software_words
 from analysis.privacy import name_variants, ordinary_words
 
-SCANNED_DIRS = ("data/interim", "data/processed", "data/cache", "reports", "logs")
+#: What the pipeline and its users' renders write: the stages' folders, the DVC plots page that
+#: `dvc plots show` writes (one point per account) and the outputs Jupyter saves in the paired
+#: notebooks (a glob: the notebooks' sources beside them are not outputs).
+SCANNED_DIRS = (
+    "data/interim",
+    "data/processed",
+    "data/cache",
+    "reports",
+    "logs",
+    "dvc_plots",
+    "notebooks/*.ipynb",
+)
 #: committed sources under the scanned folders, not outputs (the DVC plots page template)
 NOT_OUTPUTS = ("reports/templates",)
 PLOTLY_BUNDLE = re.compile(
@@ -376,6 +387,9 @@ def output_files(root: Path, dirs: Iterable[str] = SCANNED_DIRS) -> list[Path]:
     """Every output file under the scanned folders (or the file itself, where one is named)."""
     files: list[Path] = []
     for d in dirs:
+        if any(c in d for c in "*?["):  # a glob: the files it names
+            files += sorted(p for p in root.glob(d) if p.is_file())
+            continue
         base = root / d
         if base.is_file():
             files.append(base)

@@ -396,3 +396,21 @@ def test_the_audit_fails_a_published_time_finer_than_the_resolution(tmp_path) ->
     ]
     assert len(fine_times(tmp_path, "1d")) == 4  # every time of day under a day's resolution
     assert [h.value for h in fine_times(tmp_path, "1m")] == ["2026-06-30T08:25:33"]
+
+
+def test_renders_outside_the_stages_are_scanned_the_notebook_sources_are_not(tmp_path) -> None:
+    """`dvc plots show` writes dvc_plots/ and Jupyter saves outputs in notebooks/*.ipynb; the
+    audit read neither (an erasure could not be confirmed there). The paired .py sources are
+    not outputs."""
+    _outputs(tmp_path, None, "")
+    (tmp_path / "dvc_plots").mkdir()
+    (tmp_path / "dvc_plots/index.html").write_text("<html><p>Mara Kettleworth</p></html>")
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks/12-models.ipynb").write_text(
+        json.dumps({"cells": [{"outputs": [{"text": "top: mara_kettle17"}]}]})
+    )
+    (tmp_path / "notebooks/12-models.py").write_text("# a source naming no one\n")
+    hits, n_files = audit(tmp_path, _ident())
+    assert n_files == 5  # old code: 3, neither render read
+    assert {h.value for h in hits} >= {"Mara Kettleworth", "mara_kettle17"}
+    assert not any("12-models.py" in str(h) for h in hits)
