@@ -10,9 +10,10 @@ DVC's own process is reported apart). Then the log-log slope of seconds against 
 
 ``--incremental`` adds 1 % new posts (new threads, later in time) to the largest dump and runs
 ``dvc repro`` again: the re-run's seconds per stage as a share of the full run's. With
-``--freeze topic_fit,validate,compare`` those stages are frozen first (``dvc freeze``: the
-topics refitted and the method's evaluation re-run on a schedule, not on every new post; the
-report then says how old they are). ``--repeats N`` adds 1 % and re-runs N times in a row
+``--freeze topic_fit,validate,compare,topic_eval`` those stages are frozen first (``dvc
+freeze``: the topics refitted and the method's evaluation, the topics' check against answer
+tags among it, re-run on a schedule, not on every new post; the report then says how old they
+are). ``--repeats N`` adds 1 % and re-runs N times in a row
 (each time 1 % of the posts then in the dump) and prints each re-run's share and their median:
 the machine's speed moves within a day, and the re-run right after a full run is the slowest.
 ``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.

@@ -1,9 +1,9 @@
-"""Ground-truth checks of topic attribution (stage ``topics``; the attribution is in
-``attribution``).
+"""Ground-truth checks of topic attribution (stage ``topic_eval``; the attribution is in
+``attribution``, stage ``topics``).
 
 Reads the ``account_topics`` rows, the posts' primary topics and, on the demo, the planted
-truth; on Stack Exchange the answers' tags. Returns the metrics dicts ``topics.json`` holds
-(``ground_truth_demo``, ``ground_truth_answer_tags``).
+truth; on Stack Exchange the answers' tags. Returns the dicts ``analysis.contracts.TopicEval``
+holds (``demo``, ``answer_tags``).
 
 The answer-tag check is out of sample: tags are never read by the topic fit (the texts are
 title and body), and the tag a topic stands for is chosen, for each answerer, from the posts

@@ -30,6 +30,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "embed": ("embed", "embed scrubbed post texts (content-addressed cache)"),
     "topic_fit": ("topic_fit", "cluster the embeddings into topics (freeze it to keep topics)"),
     "topics": ("topics", "assign posts to the fitted topics and attribute topics to accounts"),
+    "topic_eval": (
+        "topic_eval",
+        "check the topics attributed against ground truth (demo subjects, answer tags)",
+    ),
     "score": ("score", "score every model of models.scored (or only those named)"),
     "validate": ("validate", "validity of every model (out-of-time, planted roles, reputation)"),
     "divergence": ("divergence", "where reach and conversation part, account by account"),

@@ -103,6 +103,32 @@ class TopicFit(Contract):
     removed_accounts_sha256: str | None = None
 
 
+class TopicEval(Contract):
+    """The topics against ground truth (stage ``topic_eval``): the attribution of the
+    ``topics`` stage checked against the demo's planted subjects and a Stack Exchange site's
+    answer tags (:mod:`analysis.attribution_eval`).
+
+    An evaluation like ``validate`` and ``compare``, so it may be frozen on a schedule (``dvc
+    freeze topic_eval``): on a large site the out-of-sample tag check is most of a topics run
+    (at 1M synthetic posts 4-5 s of 9). :attr:`as_of` (one second after the latest post it
+    saw, the posts' own date: the check reads no score) and :attr:`removed_accounts_sha256`
+    let the report say a frozen result's date and refuse one computed with an account removed
+    since. No pseudonym: counts, rates and intervals.
+    """
+
+    #: one second after the latest post evaluated (ISO, UTC)
+    as_of: str
+    #: posts in the evaluated data
+    n_posts: int
+    #: ingest's digest of the removed accounts when it ran (``TopicFit.removed_accounts_sha256``)
+    removed_accounts_sha256: str | None = None
+    #: the demo's planted-truth check (``attribution_eval.evaluate_demo``), unsuppressed; null
+    #: without ground truth (``source.truth_path``)
+    demo: dict[str, Any] | None = None
+    #: the answer-tag check (``attribution_eval.evaluate_tags``); null without answers
+    answer_tags: dict[str, Any] | None = None
+
+
 # ---------------------------------------------------------------- validate
 
 

@@ -52,6 +52,8 @@ CHANGES = PROCESSED / "counterfactual_changes.parquet"
 VALIDITY = PROCESSED / "validity.json"
 DIVERGENCE_RESULT = PROCESSED / "divergence.json"
 COMPARE_RESULT = PROCESSED / "compare.json"
+#: The topics against ground truth (stage ``topic_eval``): ``analysis.contracts.TopicEval``.
+TOPIC_EVAL = PROCESSED / "topic_eval.json"
 #: The topics stage's three tables by name.
 TOPIC_TABLES = {"topics": TOPICS, "post_topics": POST_TOPICS, "account_topics": ACCOUNT_TOPICS}
 
@@ -59,6 +61,7 @@ TOPIC_TABLES = {"topics": TOPICS, "post_topics": POST_TOPICS, "account_topics": 
 METRICS = Path("reports/metrics")
 INGEST_METRICS = METRICS / "ingest.json"
 TOPICS_METRICS = METRICS / "topics.json"
+TOPIC_EVAL_METRICS = METRICS / "topic_eval.json"
 MODELS_METRICS = METRICS / "models.json"
 SCORES_METRICS = METRICS / "scores.json"
 DIVERGENCE_METRICS = METRICS / "divergence.json"

@@ -154,8 +154,8 @@ def attribution_counts(
 
 
 def demo_truth_counts(truth: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
-    """The demo's attribution check against its planted subjects (``topics.json``'s
-    ``ground_truth_demo``, ``attribution.evaluate_demo``) for publication.
+    """The demo's attribution check against its planted subjects (``TopicEval.demo``, stage
+    ``topic_eval``: ``attribution_eval.evaluate_demo``) for publication.
 
     The share of one-off posters a method credits is a statistic over ``n_one_off_accounts``
     accounts, the expert subject recall over ``n_experts``: each is hidden (``None``, printed

@@ -603,7 +603,10 @@ def _topics_metrics(rule: dict | None) -> dict:
     return tm | ({"attribution_rule": rule} if rule is not None else {})
 
 
-def _writeup(params: dict, tm: dict) -> str:
+def _writeup(params: dict, tm: dict, *, demo: dict | None = None, tags: dict | None = None) -> str:
+    """The writeup's topics section from these topics metrics and ground-truth checks (the
+    ``topic_eval`` stage's ``demo`` and ``answer_tags``)."""
+    from analysis.contracts import TopicEval
     from analysis.report.methodology import WriteupContext, methodology_markdown
     from analysis.report.params import Params
 
@@ -616,6 +619,7 @@ def _writeup(params: dict, tm: dict) -> str:
         divergence=None,
         tables={},
         figures={},
+        topic_eval=TopicEval(as_of="", n_posts=0, demo=demo, answer_tags=tags),
     )
     md = methodology_markdown(ctx)
     return md[md.index("Topic attribution") : md.index("## 4.")]
@@ -695,13 +699,13 @@ def test_the_writeup_reports_the_answer_tag_check_with_its_interval(params: dict
             "interval": 0.95,
         },
     }
-    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": gt})
+    text = _writeup(params, _topics_metrics(None), tags=gt)
     assert "| naive | 598 | 0.335 | 0.178 | 0.531 | 0.181 |" in text
     assert "| evidence | 85 | 0.592 | 0.096 | 0.592 | 0.096 |" in text
     assert "-0.050 [-0.090, -0.010]" in text and "less precise than naive" in text
     few = gt | {"evidence": gt["evidence"] | {"n_answerers_credited": 4}}
     few["paired_at_evidence_length"] = gt["paired_at_evidence_length"] | {"n_answerers": 4}
-    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": few})
+    text = _writeup(params, _topics_metrics(None), tags=few)
     assert "| evidence | <k | <k | <k | <k | <k |" in text and "0.592" not in text
     assert "| naive | 598 | 0.335 | 0.178 | <k | <k |" in text
     assert "fewer than k = 10 answerers" in text
@@ -767,14 +771,14 @@ def test_the_writeup_sets_the_tag_check_against_the_popular_tags_baseline(params
             },
         },
     }
-    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": gt})
+    text = _writeup(params, _topics_metrics(None), tags=gt)
     assert "| evidence | 82 | 0.337 [0.276, 0.407] | 0.063 [0.048, 0.082] |" in text
     assert "threads the scored answerer never wrote in" in text
     assert "precision@3 0.147 [0.129, 0.166] over 598 answerers" in text
     assert "+0.030 [0.006, 0.055]: its topics add something" in text
     assert "-0.006 [-0.087, 0.079]: **no gain over the site's most common tags is shown**" in text
     few = gt | {"vs_popular": gt["vs_popular"] | {"evidence": {"n_answerers": 4}}}
-    text = _writeup(params, _topics_metrics(None) | {"ground_truth_answer_tags": few})
+    text = _writeup(params, _topics_metrics(None), tags=few)
     assert "The evidence method against it: fewer than k = 10 answerers" in text
 
 

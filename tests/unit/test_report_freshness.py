@@ -186,7 +186,7 @@ def test_a_frozen_compare_computed_before_a_minor_was_removed_stops_the_report(
     with pytest.raises(stage.StaleOutputError) as err:
         stage.write_report(tmp_path, params)
     assert "compare.json (stage compare)" in str(err.value)
-    assert "dvc unfreeze validate compare && dvc repro" in str(err.value)
+    assert "dvc unfreeze validate compare topic_eval && dvc repro" in str(err.value)
     assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
 
 
@@ -314,3 +314,72 @@ def test_a_frozen_topic_fit_computed_before_a_minor_was_removed_stops_the_report
     assert "stage topic_fit" in str(err.value)
     assert "dvc unfreeze topic_fit && dvc repro" in str(err.value)
     assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
+
+
+def _topic_eval(root: Path, evaluated: datetime, removed: str | None = None) -> None:
+    """The ``topic_eval`` stage's result, of the posts up to ``evaluated``."""
+    from analysis import contracts
+    from analysis.contracts import TopicEval
+
+    tags = {"n_answerers_with_truth": 40, "naive": {"precision_at_3": 0.4}}
+    contracts.write(
+        TopicEval(
+            as_of=evaluated.isoformat(),
+            n_posts=90,
+            removed_accounts_sha256=removed,
+            answer_tags=tags,
+        ),
+        root / "data/processed/topic_eval.json",
+    )
+
+
+def test_a_frozen_topic_check_is_dated_apart_from_the_scores(tmp_path: Path, params: dict) -> None:
+    """``dvc freeze topic_eval`` (the tag check is most of a topics run on a large site): the
+    writeup and the analyst page say the topics' check is of the posts up to its date and how
+    many came since; the public tables, which hold no topic check, say nothing of it. Its date
+    is the posts' own: a scoring date set in ``models.as_of`` is no lag of the check."""
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    _topic_eval(tmp_path, as_of)  # the check of this data: no notice
+    stage.write_report(tmp_path, params)
+    assert "Evaluation of another date" not in (tmp_path / "reports/methodology.md").read_text()
+    moved = params | {"models": {**params["models"], "as_of": (T0 + timedelta(days=7)).isoformat()}}
+    _write(
+        tmp_path, "compare.json", {**COMPARE_JSON, "as_of": (T0 + timedelta(days=7)).isoformat()}
+    )
+    _write(tmp_path, "models.json", {**MODELS_JSON, "as_of": (T0 + timedelta(days=7)).isoformat()})
+    stage.write_report(tmp_path, moved)  # scores of an earlier date; the check is the posts'
+    assert "Evaluation of another date" not in (tmp_path / "reports/methodology.md").read_text()
+
+    _project(tmp_path, posts, as_of)
+    _topic_eval(tmp_path, T0 + timedelta(days=5))  # the check frozen on day 5
+    summary = stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
+    assert "`data/processed/topic_eval.json` (stage `topic_eval`)" in notice
+    assert "evaluated the topics of" in notice and "51 posts newer" in notice
+    assert "dvc unfreeze topic_eval && dvc repro" in notice
+    assert summary["evaluation_days_behind"] == pytest.approx(5.0, abs=0.01)
+    page = (tmp_path / "reports/index.html").read_text()
+    assert page.count('class="note stale"') == 1 and "topic_eval" in page
+    assert "another date" not in (tmp_path / "reports/public/README.md").read_text()
+
+
+def test_a_frozen_topic_check_computed_before_a_minor_was_removed_stops_the_report(
+    tmp_path: Path, params: dict
+) -> None:
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "a" * 64})
+    _topic_eval(tmp_path, as_of, removed="a" * 64)
+    stage.write_report(tmp_path, params)  # the same removals: rendered
+    for f in (tmp_path / "reports").rglob("*.md"):
+        f.unlink()
+    _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "b" * 64})
+    with pytest.raises(stage.StaleOutputError) as err:
+        stage.write_report(tmp_path, params)
+    assert "topic_eval.json (stage topic_eval)" in str(err.value)
+    assert "dvc unfreeze validate compare topic_eval && dvc repro" in str(err.value)
+    assert not list((tmp_path / "reports").rglob("*.md"))

@@ -8,6 +8,7 @@ Demo run: the writeup hid evidence's 195 accounts credited beside naive's 196 (1
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import polars as pl
@@ -118,13 +119,51 @@ SMALL_DEMO_TRUTH = {
 }
 
 
+def _run_topic_eval(tmp_path, monkeypatch) -> dict:
+    """The ``topic_eval`` stage's ``run`` on a demo whose truth check gives
+    :data:`SMALL_DEMO_TRUTH`; the metrics it publishes."""
+    from analysis.stages import topic_eval
+
+    for name in ("POSTS", "ACCOUNTS", "ACCOUNT_TOPICS", "POST_TOPICS", "INGEST_METRICS"):
+        monkeypatch.setattr(topic_eval.paths, name, tmp_path / name)
+    for name in ("TOPIC_EVAL", "TOPIC_EVAL_METRICS"):
+        monkeypatch.setattr(topic_eval.paths, name, tmp_path / f"{name}.json")
+    pl.DataFrame(
+        {
+            "post_id": ["p1"],
+            "account_id": ["acct_1"],
+            "kind": ["post"],
+            "root_post_id": [None],
+            "created_at": [datetime(2024, 3, 1, tzinfo=UTC)],
+            "score": [None],
+            "labels": [None],
+        },
+        schema_overrides={"root_post_id": pl.String, "score": pl.Int64},
+    ).write_parquet(tmp_path / "POSTS")
+    pl.DataFrame({"account_id": ["acct_1"], "is_participant": [True]}).write_parquet(
+        tmp_path / "ACCOUNTS"
+    )
+    pl.DataFrame({"account_id": ["acct_1"], "topic_id": [0]}).write_parquet(
+        tmp_path / "ACCOUNT_TOPICS"
+    )
+    pl.DataFrame({"post_id": ["p1"], "topic_id": [0], "is_primary": [True]}).write_parquet(
+        tmp_path / "POST_TOPICS"
+    )
+    monkeypatch.setattr(topic_eval.groundtruth, "has_truth", lambda params: True)
+    monkeypatch.setattr(topic_eval.groundtruth, "load_truth", lambda params, accounts: (None, None))
+    monkeypatch.setattr(topic_eval.attribution_eval, "evaluate_demo", lambda *a: SMALL_DEMO_TRUTH)
+    assert topic_eval.run({"privacy": {"min_cell_k": K}}, None) == 0  # type: ignore[arg-type]
+    full = json.loads((tmp_path / "TOPIC_EVAL.json").read_text())
+    # the full check stays in data/processed (not published), with the date it evaluated
+    assert full["demo"] == SMALL_DEMO_TRUTH and full["answer_tags"] is None
+    assert full["as_of"] == "2024-03-01T00:00:01+00:00" and full["n_posts"] == 1
+    return json.loads((tmp_path / "TOPIC_EVAL_METRICS.json").read_text())
+
+
 def test_the_demo_truth_check_hides_rates_over_fewer_than_k_planted_accounts(
     tmp_path, monkeypatch
 ) -> None:
-    monkeypatch.setattr(stage.groundtruth, "has_truth", lambda params: True)
-    monkeypatch.setattr(stage.groundtruth, "load_truth", lambda params, accounts: (None, None))
-    monkeypatch.setattr(stage.attribution, "evaluate_demo", lambda *a: SMALL_DEMO_TRUTH)
-    gt = _run_stage(tmp_path, monkeypatch, DEMO, n_participants=196)["ground_truth_demo"]
+    gt = _run_topic_eval(tmp_path, monkeypatch)["ground_truth_demo"]
     assert gt["n_one_off_accounts"] is None and gt["n_experts"] is None
     for m in ("naive", "evidence"):
         assert gt[m]["one_off_attributed_rate"] is None
@@ -134,9 +173,7 @@ def test_the_demo_truth_check_hides_rates_over_fewer_than_k_planted_accounts(
     from tests.unit.test_report import _topics_metrics, _writeup
 
     for truth in (gt, SMALL_DEMO_TRUTH):
-        md = _writeup(
-            {"privacy": {"min_cell_k": K}}, _topics_metrics(None) | {"ground_truth_demo": truth}
-        )
+        md = _writeup({"privacy": {"min_cell_k": K}}, _topics_metrics(None), demo=truth)
         row = next(ln for ln in md.splitlines() if ln.startswith("| naive | 0.456"))
         assert row == "| naive | 0.456 | <k | <k |", row
     # the full demo (17 one-off posters, 28 experts): everything shown

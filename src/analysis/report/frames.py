@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from analysis.contracts import CompareResult, DivergenceResult, ValidityResult
+from analysis.contracts import CompareResult, DivergenceResult, TopicEval, ValidityResult
 from analysis.report.params import ReportParams
 from analysis.report.results import (
     adversary_frame,
@@ -53,6 +53,8 @@ class Inputs:
     validity: ValidityResult | None = None
     compare: CompareResult | None = None
     divergence_result: DivergenceResult | None = None
+    #: the topics against ground truth (stage ``topic_eval``)
+    topic_eval: TopicEval | None = None
     posts: pl.DataFrame | None = None
     reactions: pl.DataFrame | None = None
     topics: pl.DataFrame | None = None

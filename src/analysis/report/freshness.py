@@ -51,6 +51,11 @@ class Lag:
         return ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1]
 
     @property
+    def of(self) -> str:
+        """What the results evaluated, in words: the scores, or the topics (``topic_eval``)."""
+        return "the topics" if self.stages == ("topic_eval",) else "the scores"
+
+    @property
     def behind(self) -> bool:
         """Is the evaluation of an earlier date than the scores (the frozen-stages case)?"""
         return self.days > 0
@@ -62,12 +67,14 @@ WHAT = {
     "divergence": "reach versus conversation, account by account",
     "compare": "the agreement between models, the weekend-off, time-off and gaming tests and "
     "the recommendation (sections 6 and 7)",
+    "topic_eval": "the topics' check against ground truth (planted subjects, answer tags)",
 }
 #: The stage results that carry an evaluated date, by stage: their paths for the message.
 RESULTS = {
     "validate": str(paths.VALIDITY),
     "compare": str(paths.COMPARE_RESULT),
     "divergence": str(paths.DIVERGENCE_RESULT),
+    "topic_eval": str(paths.TOPIC_EVAL),
 }
 
 

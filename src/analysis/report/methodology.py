@@ -17,7 +17,7 @@ from typing import Any
 import polars as pl
 
 from analysis import publish
-from analysis.contracts import CompareResult, DivergenceResult, ValidityResult
+from analysis.contracts import CompareResult, DivergenceResult, TopicEval, ValidityResult
 from analysis.models.params import ModelParams, own_params
 from analysis.report import fmt
 from analysis.report.freshness import Lag
@@ -52,6 +52,8 @@ class WriteupContext:
     #: the error that kept kaleido from starting a browser ("" when the figures are full); the
     #: writeup says only whether there was one, so both writeups are known before the export
     figure_fallback: str = ""
+    #: the topics against ground truth (stage ``topic_eval``); None: not run
+    topic_eval: TopicEval | None = None
     model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
     #: evaluations (validate, compare) of another date than the scores' (``report.freshness``)
     lags: Sequence[Lag] = ()
@@ -142,8 +144,8 @@ attribution_counts = publish.attribution_counts
 
 
 def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
-    """The Stack Exchange answer-tag check of topic attribution (``topics.json``'s
-    ``ground_truth_answer_tags``, :func:`analysis.attribution.evaluate_tags`) for publication.
+    """The Stack Exchange answer-tag check of topic attribution (``TopicEval.answer_tags``,
+    stage ``topic_eval``: :func:`analysis.attribution_eval.evaluate_tags`) for publication.
 
     ``rows``: per method, the answerers it credits and its precision at the cut-off and MAP,
     over them and over the answerers both methods credit (statistics over fewer than ``k``
@@ -257,11 +259,11 @@ def methodology_markdown(ctx: WriteupContext) -> str:
                 (ctx.ingest or {}).get("n_participants"),
             ),
             demo_truth=publish.demo_truth_counts(
-                (ctx.topics_metrics or {}).get("ground_truth_demo"),
+                ctx.topic_eval.demo if ctx.topic_eval is not None else None,
                 ctx.params.privacy.min_cell_k,
             ),
             tags=tag_truth(
-                (ctx.topics_metrics or {}).get("ground_truth_answer_tags"),
+                ctx.topic_eval.answer_tags if ctx.topic_eval is not None else None,
                 ctx.params.privacy.min_cell_k,
             ),
             mm=mm,

@@ -1,7 +1,8 @@
 """Stage ``report``: ``reports/index.html``, ``reports/methodology.{md,html}``, figures, public tables.
 
 Reads ``reports/metrics/{ingest,topics}.json``, the typed results ``data/processed/validity.json``,
-``data/processed/divergence.json`` and ``data/processed/compare.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
+``data/processed/divergence.json``, ``data/processed/compare.json`` and
+``data/processed/topic_eval.json`` (:mod:`analysis.contracts`), ``data/interim/{posts,reactions}.parquet`` and
 ``data/processed/{topics,post_topics,account_topics,divergence}.parquet`` (the topic map from
 the topics' mean vectors in ``topics.parquet``: no vector is read). A missing
 input leaves its sections out with a visible note. The accounts named by
@@ -94,15 +95,19 @@ def check_removed_accounts(inp: frames.Inputs) -> None:
     now = (inp.ingest or {}).get("removed_accounts_sha256")
     if now is None:
         return
-    for stage, result in (("validate", inp.validity), ("compare", inp.compare)):
+    for stage, result in (
+        ("validate", inp.validity),
+        ("compare", inp.compare),
+        ("topic_eval", inp.topic_eval),
+    ):
         then = getattr(result, "removed_accounts_sha256", None)
         if then is not None and then != now:
             raise StaleOutputError(
                 f"{freshness.RESULTS[stage]} (stage {stage}) was computed before ingest removed "
                 "account(s) it holds (an erasure, a minor or an opt-out since it ran: a frozen "
-                "or stale stage). Nothing was written. Run `dvc unfreeze validate compare && "
-                "dvc repro`, then `dvc gc --workspace --force` to drop the old copies from "
-                "DVC's cache."
+                "or stale stage). Nothing was written. Run `dvc unfreeze validate compare "
+                "topic_eval && dvc repro`, then `dvc gc --workspace --force` to drop the old "
+                "copies from DVC's cache."
             )
     fit = (inp.topics_metrics or {}).get("fit") or {}
     then = fit.get("removed_accounts_sha256")
@@ -155,6 +160,7 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     inp.scores_metrics = js(paths.SCORES_METRICS)
     inp.validity = typed(paths.VALIDITY, contracts.ValidityResult)
     inp.compare = typed(paths.COMPARE_RESULT, contracts.CompareResult)
+    inp.topic_eval = typed(paths.TOPIC_EVAL, contracts.TopicEval)
     inp.divergence_result = typed(paths.DIVERGENCE_RESULT, contracts.DivergenceResult)
     # the texts only for the publication check, read from the file a batch at a time there
     inp.posts = pq(paths.POSTS, ["post_id", "account_id", "created_at"])
@@ -176,8 +182,8 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
 
 
 def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
-    """The results read (validity, divergence, compare) of another date than the scores', each
-    logged."""
+    """The results read (validity, divergence, compare; the topics' check) of another date
+    than the scores' (the check: than the posts'), each logged."""
     if inp.posts is None or inp.posts.is_empty():
         return []
     as_of = resolve_as_of(mp.models, inp.posts)
@@ -187,15 +193,24 @@ def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
         "divergence": (inp.divergence_result.as_of if inp.divergence_result is not None else None),
     }
     lags = freshness.evaluation_lags(as_of, inp.posts, evaluated)
+    if inp.topic_eval is not None and inp.topic_eval.as_of:
+        # the topics' check reads no score: its date is the posts' (the latest plus a second)
+        lags += freshness.evaluation_lags(
+            resolve_as_of(mp.models.model_copy(update={"as_of": None}), inp.posts),
+            inp.posts,
+            {"topic_eval": inp.topic_eval.as_of},
+        )
     for g in lags:
         log.warning(
-            "%s (stage %s) evaluated the scores of %s, not of %s (%d posts between): the "
-            "report says so; `dvc unfreeze validate compare && dvc repro` re-evaluates",
+            "%s (stage %s) evaluated %s of %s, not of %s (%d posts between): the report says "
+            "so; `dvc unfreeze %s && dvc repro` re-evaluates",
             " and ".join(g.results),
             " and ".join(g.stages),
+            g.of,
             g.evaluated_as_of,
             g.as_of,
             g.n_posts_between,
+            " ".join(g.stages),
         )
     return lags
 
@@ -215,7 +230,9 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     # Publication first: if anything would leak, nothing is written.
     tables = public.public_tables(b, mp.privacy.min_cell_k)
     figs = figures.static_figures(b, tables)
-    readme = public.readme(tables, mp.privacy.min_cell_k, lags, mp.privacy.time_resolution)
+    # the public tables hold no topic check: its date is the writeup's and the page's to say
+    table_lags = [g for g in lags if g.stages != ("topic_eval",)]
+    readme = public.readme(tables, mp.privacy.min_cell_k, table_lags, mp.privacy.time_resolution)
     csvs = {name: df.write_csv() for name, df in tables.items()}
     texts = publish.ParquetTexts(root / paths.POSTS) if inp.posts is not None else []
 
@@ -225,6 +242,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
             params=mp,
             ingest=inp.ingest,
             topics_metrics=inp.topics_metrics,
+            topic_eval=inp.topic_eval,
             validity=inp.validity,
             compare=inp.compare,
             divergence=inp.divergence_result,

@@ -3,8 +3,9 @@
 Reads ``data/processed/topic_model.json`` (stage ``topic_fit``), ``data/interim/{posts,
 accounts,reactions}.parquet`` and ``data/processed/embeddings/``; writes
 ``data/processed/{topics,post_topics,account_topics}.parquet`` and ``reports/metrics/topics.json``
-(quality metrics, the fit's freshness, and the ground-truth evaluation where there is truth:
-planted roles on the demo, answer tags on Stack Exchange).
+(quality metrics, the fit's freshness, the attribution's counts). The attribution's check
+against ground truth (the demo's planted subjects, Stack Exchange answer tags) is the stage
+``topic_eval``: an evaluation, which may be frozen on a schedule like ``validate``.
 
 Every post takes its topic from the fit's rule (``topics_clustering.Assigner``): with the fit of
 the same posts that is exactly the fit's own labelling (both passes cut their batches at each
@@ -24,7 +25,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import attribution, contracts, groundtruth, paths, publish, vectors
+from analysis import attribution, contracts, paths, publish, vectors
 from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
@@ -37,19 +38,9 @@ from analysis.topics_months import assign_by_month
 log = logging.getLogger(__name__)
 
 #: The posts' columns the stage uses: the fit's freshness (``created_at``), the labels'
-#: agreement, attribution's engagements (``account_id``, ``parent_post_id``) and the
-#: answer-tag truth (``kind``, ``score``; ``root_post_id``: the threads an answerer wrote in,
-#: left out of the tags its topics stand for). No text: the order is the embeddings file's.
-COLUMNS = (
-    "post_id",
-    "account_id",
-    "kind",
-    "parent_post_id",
-    "root_post_id",
-    "created_at",
-    "score",
-    "labels",
-)
+#: agreement and attribution's engagements (``account_id``, ``parent_post_id``). No text: the
+#: order is the embeddings file's.
+COLUMNS = ("post_id", "account_id", "parent_post_id", "created_at", "labels")
 
 
 def compute(
@@ -204,23 +195,6 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             paths.TOPIC_MODEL,
             freshness["n_posts_after_fit"],
             freshness["n_posts_assigned"],
-        )
-    if groundtruth.has_truth(params):
-        truth_accounts, truth_posts = groundtruth.load_truth(params, accounts)
-        # published: rates over fewer than k planted accounts hidden with their counts
-        metrics["ground_truth_demo"] = publish.demo_truth_counts(
-            attribution.evaluate_demo(
-                out["account_topics"], out["primary"], truth_accounts, truth_posts
-            ),
-            priv.min_cell_k,
-        )
-    if (posts["kind"] == "answer").any():
-        metrics["ground_truth_answer_tags"] = attribution.evaluate_tags(
-            out["account_topics"],
-            out["primary"],
-            posts,
-            seed=p.seed,
-            max_answerers=p.tag_check_max_answerers,
         )
     for name, path in paths.TOPIC_TABLES.items():
         write_parquet(out[name], path)
