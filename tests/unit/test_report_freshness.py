@@ -383,3 +383,26 @@ def test_a_frozen_topic_check_computed_before_a_minor_was_removed_stops_the_repo
     assert "topic_eval.json (stage topic_eval)" in str(err.value)
     assert "dvc unfreeze validate compare topic_eval && dvc repro" in str(err.value)
     assert not list((tmp_path / "reports").rglob("*.md"))
+
+
+def test_one_notice_when_the_evaluation_and_the_topic_check_were_frozen_together(
+    tmp_path: Path, params: dict
+) -> None:
+    """``dvc freeze validate compare topic_eval``, then new posts: the scores are of the posts'
+    date, so one date and one notice for the three stages (two notices of the same date read
+    as two problems); the public tables' notice names only the results they hold."""
+    posts = _posts(101, 10)
+    day5 = T0 + timedelta(days=5)
+    _project(tmp_path, posts, day5)
+    _topic_eval(tmp_path, day5)
+    stage.write_report(tmp_path, params)
+    md = (tmp_path / "reports/methodology.md").read_text()
+    assert md.count("> **Evaluation of another date.**") == 1
+    notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
+    assert "stages `validate`, `compare` and `topic_eval`" in notice
+    assert "evaluated the scores and the topics of" in notice
+    assert "dvc unfreeze validate compare topic_eval && dvc repro" in notice
+    public_readme = (tmp_path / "reports/public/README.md").read_text()
+    assert public_readme.count("**Evaluation of another date.**") == 1
+    assert "topic_eval" not in public_readme
+    assert "dvc unfreeze validate compare && dvc repro" in public_readme

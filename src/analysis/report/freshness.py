@@ -24,7 +24,7 @@ of the current data: :func:`stale_accounts` counts them, and the report refuses 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 import polars as pl
@@ -52,8 +52,11 @@ class Lag:
 
     @property
     def of(self) -> str:
-        """What the results evaluated, in words: the scores, or the topics (``topic_eval``)."""
-        return "the topics" if self.stages == ("topic_eval",) else "the scores"
+        """What the results evaluated, in words: the scores, the topics (``topic_eval``) or
+        both."""
+        if "topic_eval" not in self.stages:
+            return "the scores"
+        return "the topics" if len(self.stages) == 1 else "the scores and the topics"
 
     @property
     def behind(self) -> bool:
@@ -76,6 +79,18 @@ RESULTS = {
     "divergence": str(paths.DIVERGENCE_RESULT),
     "topic_eval": str(paths.TOPIC_EVAL),
 }
+
+
+def without(lag: Lag, stage: str) -> Lag | None:
+    """``lag`` less ``stage``'s result (None when it was the only one)."""
+    keep = [i for i, s in enumerate(lag.stages) if s != stage]
+    if not keep:
+        return None
+    return replace(
+        lag,
+        stages=tuple(lag.stages[i] for i in keep),
+        results=tuple(lag.results[i] for i in keep),
+    )
 
 
 #: Outputs of a stage that may be frozen and that name accounts: stage -> (path, column).

@@ -192,13 +192,16 @@ def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
         "compare": inp.compare.as_of if inp.compare is not None else None,
         "divergence": (inp.divergence_result.as_of if inp.divergence_result is not None else None),
     }
-    lags = freshness.evaluation_lags(as_of, inp.posts, evaluated)
-    if inp.topic_eval is not None and inp.topic_eval.as_of:
+    checked = {"topic_eval": inp.topic_eval.as_of if inp.topic_eval is not None else None}
+    if mp.models.as_of is None:  # the scores are of the posts' date: one notice per date
+        lags = freshness.evaluation_lags(as_of, inp.posts, evaluated | checked)
+    else:
         # the topics' check reads no score: its date is the posts' (the latest plus a second)
+        lags = freshness.evaluation_lags(as_of, inp.posts, evaluated)
         lags += freshness.evaluation_lags(
             resolve_as_of(mp.models.model_copy(update={"as_of": None}), inp.posts),
             inp.posts,
-            {"topic_eval": inp.topic_eval.as_of},
+            checked,
         )
     for g in lags:
         log.warning(
@@ -231,7 +234,8 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     tables = public.public_tables(b, mp.privacy.min_cell_k)
     figs = figures.static_figures(b, tables)
     # the public tables hold no topic check: its date is the writeup's and the page's to say
-    table_lags = [g for g in lags if g.stages != ("topic_eval",)]
+    table_lags = [freshness.without(g, "topic_eval") for g in lags]
+    table_lags = [g for g in table_lags if g is not None]
     readme = public.readme(tables, mp.privacy.min_cell_k, table_lags, mp.privacy.time_resolution)
     csvs = {name: df.write_csv() for name, df in tables.items()}
     texts = publish.ParquetTexts(root / paths.POSTS) if inp.posts is not None else []
