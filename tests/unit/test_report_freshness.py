@@ -406,3 +406,42 @@ def test_one_notice_when_the_evaluation_and_the_topic_check_were_frozen_together
     assert public_readme.count("**Evaluation of another date.**") == 1
     assert "topic_eval" not in public_readme
     assert "dvc unfreeze validate compare && dvc repro" in public_readme
+
+
+def test_a_frozen_topic_check_beside_a_scoring_date_is_set_against_the_posts_date(
+    tmp_path: Path, params: dict
+) -> None:
+    """The topics' check is dated against the posts (it reads no score), so its notice must
+    not give the posts' date as the scores': with ``models.as_of`` on day 7 and the check
+    frozen on day 5, the analyst page said "The scores here are of" day 10. And a check of a
+    later date than the posts (posts gone since) is no ``models.as_of`` of the scores."""
+    import re
+
+    posts = _posts(101, 10)
+    day7 = T0 + timedelta(days=7)
+    _project(tmp_path, posts, day7)  # validate and compare of the scores' date (day 7)
+    _topic_eval(tmp_path, T0 + timedelta(days=5))
+    moved = params | {"models": {**params["models"], "as_of": day7.isoformat()}}
+    stage.write_report(tmp_path, moved)
+    page = (tmp_path / "reports/index.html").read_text()
+    (note,) = re.findall(r'<p class="note stale">.*?</p>', page)
+    assert "evaluated the topics of 2026-06-06" in note
+    assert "The scores here are of 2026-06-11" not in note  # they are of day 7
+    assert "The posts here run to 2026-06-11: 51 posts" in note
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
+    assert "The data, activity and topics in this document run to" in notice
+
+    # the check of the posts up to day 10, the posts now up to day 8 (the last ones gone)
+    fewer = posts.filter(pl.col("created_at") < T0 + timedelta(days=8))
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, fewer, fewer["created_at"].max() + timedelta(seconds=1))
+    _topic_eval(tmp_path, as_of)
+    stage.write_report(tmp_path, params)
+    page = (tmp_path / "reports/index.html").read_text()
+    (note,) = re.findall(r'<p class="note stale">.*?</p>', page)
+    assert "models.as_of" not in note and "The scores here are of" not in note
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
+    assert "models.as_of" not in notice and "The scores in this document" not in notice
+    assert "posts in this document end" in notice
