@@ -382,6 +382,10 @@ def test_a_frozen_topic_check_computed_before_a_minor_was_removed_stops_the_repo
         stage.write_report(tmp_path, params)
     assert "topic_eval.json (stage topic_eval)" in str(err.value)
     assert "dvc unfreeze validate compare topic_eval && dvc repro" in str(err.value)
+    # the digest is keyed: a key rotation alone stops the report too, and the message says so
+    # (the check holds no pseudonym; "an account was removed" alone sends the user looking
+    # for an erasure nobody made)
+    assert "or a rotated key" in str(err.value)
     assert not list((tmp_path / "reports").rglob("*.md"))
 
 

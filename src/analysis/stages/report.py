@@ -84,10 +84,11 @@ def check_named_accounts(root: Path) -> None:
 def check_removed_accounts(inp: frames.Inputs) -> None:
     """Refuse evaluation results and a topic fit computed with accounts ingest has removed since.
 
-    ``validate``, ``compare`` and ``topic_fit`` record ingest's digest of the removed accounts
-    (the fit's reaches ``reports/metrics/topics.json`` through ``topics``); a frozen one keeps
-    it while ingest re-runs. When it differs from the current digest, an account was
-    erased, flagged a minor or opted out after the evaluation ran: its data is in those
+    ``validate``, ``compare``, ``topic_eval`` and ``topic_fit`` record ingest's digest of the
+    removed accounts (the fit's reaches ``reports/metrics/topics.json`` through ``topics``); a
+    frozen one keeps it while ingest re-runs. When it differs from the current digest, an
+    account was erased, flagged a minor or opted out after the evaluation ran (or the key was
+    rotated: the digest is keyed): its data is in those
     numbers (and in outputs that need not name it, so :func:`check_named_accounts` and the
     audit cannot see it). Nothing is written then; a result without a digest (written before
     it was recorded) or a workspace without ingest metrics is not checked.
@@ -104,8 +105,8 @@ def check_removed_accounts(inp: frames.Inputs) -> None:
         if then is not None and then != now:
             raise StaleOutputError(
                 f"{freshness.RESULTS[stage]} (stage {stage}) was computed before ingest removed "
-                "account(s) it holds (an erasure, a minor or an opt-out since it ran: a frozen "
-                "or stale stage). Nothing was written. Run `dvc unfreeze validate compare "
+                "account(s) it holds (an erasure, a minor or an opt-out since it ran, or a "
+                "rotated key: the digest is keyed; a frozen or stale stage). Nothing was written. Run `dvc unfreeze validate compare "
                 "topic_eval && dvc repro`, then `dvc gc --workspace --force` to drop the old "
                 "copies from DVC's cache."
             )
