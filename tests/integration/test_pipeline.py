@@ -127,14 +127,17 @@ def test_results_do_not_depend_on_the_key(project: Path, tmp_path_factory, tmp_p
     a = set(pl.read_parquet(project / "data/interim/accounts.parquet")["account_id"])
     b = set(pl.read_parquet(other / "data/interim/accounts.parquet")["account_id"])
     assert len(a & b) == 1, "the other key must give other pseudonyms"
-    # the metrics and the full typed results of validate and compare
+    # the metrics and the full typed results of validate, compare and topic_eval (the demo's
+    # planted-truth check, in topics.json before session 40)
     for name in (
         "reports/metrics/ingest.json",
         "reports/metrics/topics.json",
+        "reports/metrics/topic_eval.json",
         "reports/metrics/models.json",
         "reports/metrics/compare.json",
         "data/processed/validity.json",
         "data/processed/compare.json",
+        "data/processed/topic_eval.json",
     ):
         x = _numbers(json.loads((project / name).read_text()))
         y = _numbers(json.loads((other / name).read_text()))
