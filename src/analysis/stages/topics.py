@@ -164,7 +164,8 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
-    """Assign, attribute and evaluate; write the four outputs."""
+    """Assign and attribute; write the four outputs (the check against ground truth is the
+    stage ``topic_eval``)."""
     p = section(params, "topics", TopicsParams)
     priv = section(params, "privacy", PrivacyParams)
     for path in (paths.POSTS, paths.EMBEDDINGS):
