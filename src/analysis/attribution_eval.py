@@ -16,8 +16,23 @@ from __future__ import annotations
 
 import numpy as np
 import polars as pl
+from pydantic import Field
 
+from analysis.config import Frozen
 from analysis.topics_clustering import OUTLIER
+
+
+class TopicEvalParams(Frozen):
+    """``topic_eval``: the check of topic attribution against ground truth (stage
+    ``topic_eval``). A section of its own: the stages that fit and score never read it, so a
+    change here re-runs the check alone."""
+
+    #: The answer-tag check evaluates at most this many answerers with truth: above it a
+    #: key-free seeded sample (:func:`sample_answerers`); its cost grows with answerers x
+    #: threads (12 s and 3 GiB at 1M synthetic posts, all 47,447 answerers). None: all.
+    max_answerers: int | None = Field(5000, ge=2)
+    #: Seed of that sample and of the bootstrap intervals.
+    seed: int = 42
 
 
 def topic_majority(post_topic: pl.DataFrame, post_label: pl.DataFrame) -> pl.DataFrame:

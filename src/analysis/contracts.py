@@ -116,8 +116,8 @@ class TopicEval(Contract):
     since. No pseudonym: counts, rates and intervals.
     """
 
-    #: one second after the latest post evaluated (ISO, UTC)
-    as_of: str
+    #: one second after the latest post evaluated (ISO, UTC); None: no post
+    as_of: str | None
     #: posts in the evaluated data
     n_posts: int
     #: ingest's digest of the removed accounts when it ran (``TopicFit.removed_accounts_sha256``)

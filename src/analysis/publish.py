@@ -181,6 +181,50 @@ def demo_truth_counts(truth: Mapping[str, Any] | None, k: int) -> dict[str, Any]
     return out
 
 
+def answer_tag_counts(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
+    """The answer-tag check of topic attribution (``TopicEval.answer_tags``,
+    ``attribution_eval.evaluate_tags``) as ``reports/metrics/topic_eval.json`` publishes it.
+
+    Each statistic is over answerers: a method's precision, MAP and their intervals over the
+    answerers it credits (hidden with their count under ``k``), the ``*_common`` ones over
+    those the evidence method credits (hidden where that count is under ``k``), and each
+    comparison (``paired_at_evidence_length``, ``popular_tags``, ``vs_popular``) over its
+    ``n_answerers`` (reduced to ``{"n_answerers": None}`` under ``k``); the answerer counts of
+    the dump and of the sample likewise. The writeup hides the same cells
+    (``report.methodology.tag_truth``). Idempotent.
+    """
+    if gt is None:
+        return None
+
+    def small(n: Any) -> bool:
+        return n is None or 0 < n < k
+
+    out: dict[str, Any] = {key: dict(v) if isinstance(v, Mapping) else v for key, v in gt.items()}
+    for key in ("n_answerers_with_truth", "n_answerers_evaluated"):
+        if key in out and small(out[key]):
+            out[key] = None
+    common = (out.get("evidence") or {}).get("n_answerers_credited")
+    for method in ("naive", "evidence"):
+        r = out.get(method)
+        if not isinstance(r, dict):
+            continue
+        if small(r.get("n_answerers_credited")):
+            out[method] = {key: None for key in r}
+        elif small(common):
+            for key in r:
+                if key.endswith("_common"):
+                    r[key] = None
+    for key in ("paired_at_evidence_length", "popular_tags"):
+        if isinstance(out.get(key), dict) and small(out[key].get("n_answerers")):
+            out[key] = {"n_answerers": None}
+    if isinstance(out.get("vs_popular"), dict):
+        out["vs_popular"] = {
+            m: {"n_answerers": None} if small((v or {}).get("n_answerers")) else dict(v)
+            for m, v in out["vs_popular"].items()
+        }
+    return out
+
+
 def suppress_ingest_counts(
     sources: Mapping[str, Mapping[str, Mapping[str, int]]], k: int
 ) -> dict[str, Any]:

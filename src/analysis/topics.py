@@ -125,9 +125,6 @@ class TopicsParams(Frozen):
     interval: float = Field(0.9, gt=0, lt=1)
     #: Optional: also require the interval's lower end to reach this (1 = topic baseline).
     min_ci_low: float | None = None
-    #: The check against Stack Exchange answer tags evaluates at most this many answerers (a
-    #: key-free seeded sample above it; ``attribution_eval.sample_answerers``); None: all.
-    tag_check_max_answerers: int | None = Field(5000, ge=2)
 
 
 def agreement(labels: np.ndarray, truth: pl.Series | list[str | None]) -> dict[str, float | None]:

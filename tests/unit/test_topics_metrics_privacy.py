@@ -179,3 +179,103 @@ def test_the_demo_truth_check_hides_rates_over_fewer_than_k_planted_accounts(
     # the full demo (17 one-off posters, 28 experts): everything shown
     big = SMALL_DEMO_TRUTH | {"n_experts": 28, "n_one_off_accounts": 17}
     assert publish.demo_truth_counts(big, K) == big
+
+
+#: ``attribution_eval.evaluate_tags`` on a small Stack Exchange site: the evidence method
+#: credits 4 answerers (k = 10), naive 598
+SMALL_SITE_TAGS = {
+    "n_answerers_with_truth": 612,
+    "n_answerers_evaluated": 612,
+    "naive": {
+        "precision_at_3": 0.335,
+        "precision_at_3_interval": [0.31, 0.36],
+        "map": 0.178,
+        "map_interval": [0.16, 0.19],
+        "precision_at_3_common": 0.5,
+        "map_common": 0.2,
+        "n_answerers_credited": 598,
+        "single_post_attribution_rate": 0.4,
+    },
+    "evidence": {
+        "precision_at_3": 0.583,
+        "precision_at_3_interval": [0.33, 0.83],
+        "map": 0.25,
+        "map_interval": [0.1, 0.4],
+        "precision_at_3_common": 0.583,
+        "map_common": 0.25,
+        "n_answerers_credited": 4,
+        "single_post_attribution_rate": 0.0,
+    },
+    "paired_at_evidence_length": {
+        "n_answerers": 4,
+        "evidence": 0.58,
+        "naive": 0.5,
+        "difference": 0.08,
+        "ci_low": -0.2,
+        "ci_high": 0.3,
+        "interval": 0.95,
+    },
+    "popular_tags": {
+        "n_answerers": 612,
+        "precision_at_3": 0.147,
+        "precision_at_3_interval": [0.129, 0.166],
+    },
+    "vs_popular": {
+        "naive": {
+            "n_answerers": 598,
+            "naive": 0.335,
+            "popular": 0.305,
+            "difference": 0.03,
+            "ci_low": 0.006,
+            "ci_high": 0.055,
+            "interval": 0.95,
+        },
+        "evidence": {
+            "n_answerers": 4,
+            "evidence": 0.58,
+            "popular": 0.48,
+            "difference": 0.1,
+            "ci_low": -0.1,
+            "ci_high": 0.3,
+            "interval": 0.95,
+        },
+    },
+}
+
+
+def test_the_published_tag_check_hides_statistics_over_fewer_than_k_answerers(
+    tmp_path,
+) -> None:
+    """On a small site the evidence method credits a handful of answerers: its precision,
+    MAP and comparisons are statistics over them, hidden with their count in
+    ``reports/metrics/topic_eval.json`` (git-tracked) as in the writeup; the audit finds no
+    small group there. The raw result, published as it was, fails the audit."""
+    from analysis.audit import small_groups
+    from analysis.contracts import TopicEval
+    from analysis.stages.topic_eval import headline
+
+    result = TopicEval(as_of=None, n_posts=2000, answer_tags=SMALL_SITE_TAGS)
+    gt = headline(result, K)["ground_truth_answer_tags"]
+    assert set(gt["evidence"].values()) == {None}
+    assert gt["naive"]["precision_at_3"] == 0.335 and gt["naive"]["n_answerers_credited"] == 598
+    assert gt["naive"]["precision_at_3_common"] is None and gt["naive"]["map_common"] is None
+    assert gt["paired_at_evidence_length"] == {"n_answerers": None}
+    assert gt["vs_popular"]["evidence"] == {"n_answerers": None}
+    assert gt["vs_popular"]["naive"]["difference"] == 0.03
+    assert gt["popular_tags"]["precision_at_3"] == 0.147
+    assert publish.answer_tag_counts(gt, K) == gt  # idempotent
+    assert SMALL_SITE_TAGS["evidence"]["n_answerers_credited"] == 4  # the input is not changed
+
+    metrics = tmp_path / "reports/metrics/topic_eval.json"
+    metrics.parent.mkdir(parents=True)
+    metrics.write_text(json.dumps(headline(result, K)))
+    assert small_groups(tmp_path, K) == []
+    metrics.write_text(json.dumps({"ground_truth_answer_tags": SMALL_SITE_TAGS}))
+    assert small_groups(tmp_path, K)  # what the stage published before
+    # the writeup prints the same cells from the published metrics as from the full result
+    from tests.unit.test_report import _topics_metrics, _writeup
+
+    params = {"privacy": {"min_cell_k": K}}
+    assert _writeup(params, _topics_metrics(None), tags=gt) == _writeup(
+        params, _topics_metrics(None), tags=SMALL_SITE_TAGS
+    )

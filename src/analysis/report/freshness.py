@@ -1,11 +1,13 @@
 """Is the report's evaluation of the data the report describes? (pure: no I/O)
 
 ``validate`` and ``compare`` evaluate the method (validity with intervals, agreement, the
-counterfactual tests and the recommendation); at scale they are most of a run. A user may
-therefore freeze them (``dvc freeze validate compare``) and let ``dvc repro`` refresh ingest,
-the embeddings, topics, scores, the reach-by-conversation divergence and the report on new
-posts, re-running the evaluation on a schedule (``dvc unfreeze validate compare && dvc
-repro``). The same mismatch arises when one stage is reproduced alone. Either way the report
+counterfactual tests and the recommendation); at scale they are most of a run, and
+``topic_eval`` (the topics against ground truth) is half a topics run on a large site. A user
+may therefore freeze them (``dvc freeze validate compare topic_eval``) and let ``dvc repro``
+refresh ingest, the embeddings, topics, scores, the reach-by-conversation divergence and the
+report on new posts, re-running the evaluation on a schedule (``dvc unfreeze validate compare
+topic_eval && dvc repro``). ``topic_eval`` reads no score: its date is the posts' (the latest
+plus a second), compared with the posts' own. The same mismatch arises when one stage is reproduced alone. Either way the report
 then holds scores, activity and topics up to one date beside an evaluation of another, and it
 must say so, in the analyst page and in the writeup, instead of presenting both as one run.
 

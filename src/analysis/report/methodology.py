@@ -206,7 +206,7 @@ def tag_truth(gt: Mapping[str, Any] | None, k: int) -> dict[str, Any] | None:
     )
     return {
         "n_answerers_with_truth": gt.get("n_answerers_with_truth"),
-        # a sample evaluated (topics.tag_check_max_answerers): its size, else None
+        # a sample evaluated (topic_eval.max_answerers): its size, else None
         "n_answerers_evaluated": (
             gt.get("n_answerers_evaluated")
             if gt.get("n_answerers_evaluated") not in (None, gt.get("n_answerers_with_truth"))

@@ -13,7 +13,7 @@ would report success and remove no one. For every matched account the keyed dige
 value is never written. The ``inputs`` stage hashes that list, so the next ``dvc repro`` re-runs
 ingest and everything downstream without the account.
 
-Stages frozen to run on a schedule (``dvc freeze topic_fit validate compare``: the topics and
+Stages frozen to run on a schedule (``dvc freeze topic_fit validate compare topic_eval``: the topics and
 the method's evaluation, ``docs/scaling.md``) are unfrozen: a frozen stage keeps its outputs
 through ``dvc repro``, and those of ``compare`` name re-scored accounts (the topic fit's
 centroids and keywords hold the erased account's posts among thousands), so the erasure would

@@ -28,10 +28,10 @@ from typing import Any
 import polars as pl
 
 from analysis import attribution_eval, contracts, groundtruth, paths, publish
+from analysis.attribution_eval import TopicEvalParams
 from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicEval
 from analysis.io import read_json, write_json
-from analysis.topics import TopicsParams
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +45,7 @@ def evaluate(
     posts: pl.DataFrame,
     account_topics: pl.DataFrame,
     primary: pl.DataFrame,
-    p: TopicsParams,
+    p: TopicEvalParams,
     truth: tuple[pl.DataFrame, pl.DataFrame] | None = None,
 ) -> TopicEval:
     """Both checks where their truth exists (pure: no I/O).
@@ -54,11 +54,11 @@ def evaluate(
         posts: :data:`COLUMNS` of the interim posts.
         account_topics: the ``topics`` stage's attribution (both methods).
         primary: ``post_id``, ``topic_id``: each post's primary topic.
-        p: the topics params (the tag check's seed and sample size).
+        p: the check's params (the tag check's seed and sample size).
         truth: the demo's planted truth (accounts, posts) under the current pseudonyms.
     """
     last = posts["created_at"].max() if posts.height else None
-    as_of = (last + timedelta(seconds=1)).isoformat() if last is not None else ""
+    as_of = (last + timedelta(seconds=1)).isoformat() if last is not None else None
     demo = (
         attribution_eval.evaluate_demo(account_topics, primary, *truth)
         if truth is not None
@@ -66,7 +66,7 @@ def evaluate(
     )
     tags = (
         attribution_eval.evaluate_tags(
-            account_topics, primary, posts, seed=p.seed, max_answerers=p.tag_check_max_answerers
+            account_topics, primary, posts, seed=p.seed, max_answerers=p.max_answerers
         )
         if (posts["kind"] == "answer").any()
         else None
@@ -75,19 +75,19 @@ def evaluate(
 
 
 def headline(result: TopicEval, k: int) -> dict[str, Any]:
-    """What ``reports/metrics/topic_eval.json`` publishes (tracked by git): the checks, the
-    demo's rates over fewer than ``k`` planted accounts hidden with their counts."""
+    """What ``reports/metrics/topic_eval.json`` publishes (tracked by git): the checks, each
+    statistic over fewer than ``k`` planted accounts or answerers hidden with its count."""
     out: dict[str, Any] = {"n_posts": result.n_posts}
     if result.demo is not None:
         out["ground_truth_demo"] = publish.demo_truth_counts(result.demo, k)
     if result.answer_tags is not None:
-        out["ground_truth_answer_tags"] = result.answer_tags
+        out["ground_truth_answer_tags"] = publish.answer_tag_counts(result.answer_tags, k)
     return out
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Check the topics' attribution against the truth there is; write both outputs."""
-    p = section(params, "topics", TopicsParams)
+    p = section(params, "topic_eval", TopicEvalParams)
     priv = section(params, "privacy", PrivacyParams)
     for path in (paths.POSTS, paths.ACCOUNT_TOPICS, paths.POST_TOPICS):
         if not path.exists():
