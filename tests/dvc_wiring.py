@@ -197,6 +197,15 @@ def stage_code(stage: str, models: tuple[str, ...] = ()) -> StageCode:
                     code.sections.add(node.args[1].value)
                 elif fname == "model_params":
                     code.sections.add("models")
+                # params_record(params, ("name", ...)): the sections a result records
+                elif (
+                    fname == "params_record"
+                    and len(node.args) >= 2
+                    and isinstance(node.args[1], ast.Tuple)
+                ):
+                    code.sections.update(
+                        e.value for e in node.args[1].elts if isinstance(e, ast.Constant)
+                    )
                 # a raw read: params.get("name") / ctx.params.get("name")
                 elif (
                     fname == "get"

@@ -27,8 +27,11 @@ SECTIONS = (
     "models",
     "validate",
     "topics",
+    "topic_eval",
+    "divergence",
     "compare",
     "report",
+    "compute",
 )
 
 M = TypeVar("M", bound=BaseModel)
@@ -194,6 +197,16 @@ def describe_error(name: str, model: type[BaseModel], err: ValidationError) -> s
             shown = f" (got {got!r})" if got is not None and not isinstance(got, dict) else ""
             lines.append(f"{where}, key '{key}': {e['msg']}{shown}")
     return "; ".join(lines)
+
+
+def params_record(params: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """The sections ``names`` of ``params`` as given (what DVC tracks for a stage: a key left
+    to its default is absent), in JSON values (a date from YAML as its ISO text). An
+    evaluation stage records it in its result, so that the report can tell a frozen result
+    computed with other params (``report.freshness.params_changes``)."""
+    import json
+
+    return {n: json.loads(json.dumps(params.get(n), default=str, sort_keys=True)) for n in names}
 
 
 def section(params: dict[str, Any], name: str, model: type[M]) -> M:

@@ -127,6 +127,9 @@ class TopicEval(Contract):
     demo: dict[str, Any] | None = None
     #: the answer-tag check (``attribution_eval.evaluate_tags``); null without answers
     answer_tags: dict[str, Any] | None = None
+    #: the params sections it ran with (``config.params_record``: topic_eval); the report
+    #: names what differs now (a frozen stage)
+    params: dict[str, Any] | None = None
 
 
 # ---------------------------------------------------------------- validate
@@ -193,6 +196,9 @@ class ValidityResult(Contract):
     out_of_time: OutOfTime
     planted_roles: PlantedRoles | None = None
     reputation: dict[str, Any] | None = None
+    #: the params sections it ran with (``config.params_record``: models, validate, topics);
+    #: the report names what differs now (a frozen stage)
+    params: dict[str, Any] | None = None
 
     def headline(self) -> dict[str, Any]:
         """``reports/metrics/models.json``: per model the headline test's coefficient on
@@ -370,6 +376,9 @@ class CompareResult(Contract):
     #: ``reports/metrics/ingest.json``) when the stage ran: the report refuses a result whose
     #: digest is not the current one (an account erased, flagged a minor or opted out since)
     removed_accounts_sha256: str | None = None
+    #: the params sections it ran with (``config.params_record``: compare, demo, models,
+    #: topics); the report names what differs now (a frozen stage)
+    params: dict[str, Any] | None = None
     n_participants: int
     models: list[str]
     agreement: list[AgreementPair]

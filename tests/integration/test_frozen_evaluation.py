@@ -67,8 +67,16 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
     notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
     assert "stages `validate` and `compare`" in notice and "divergence" not in notice.split(")")[0]
     assert "posts after it" in notice  # the scores are of the earlier date here
+    # the frozen stages evaluated the nine models of models.scored, the scores are of two now:
+    # each says so (models.as_of is the date's notice, never a params change)
+    changed = md.split("> **Evaluation under other parameters.**")[1:]
+    assert len(changed) == 2, md[:3000]
+    for stage_name, text in zip(("validate", "compare"), changed, strict=True):
+        line = text.split("\n")[0]
+        assert f"(stage `{stage_name}`)" in line and "`models.scored." in line
+        assert "models.as_of" not in line
     page = (project / "reports/index.html").read_text()
-    assert page.count('class="note stale"') == 1
+    assert page.count('class="note stale"') == 3
 
     # a key rotation re-runs ingest and everything unfrozen; the frozen compare still lists
     # re-scored accounts under the old key: the report refuses, the audit names the file

@@ -449,3 +449,78 @@ def test_a_frozen_topic_check_beside_a_scoring_date_is_set_against_the_posts_dat
     notice = md.split("> **Evaluation of another date.**")[1].split("\n")[0]
     assert "models.as_of" not in notice and "The scores in this document" not in notice
     assert "posts in this document end" in notice
+
+
+def test_params_changes_names_every_key_that_differs_but_the_scoring_date() -> None:
+    from analysis.config import params_record
+    from analysis.report.freshness import params_changes
+
+    used = {
+        "models": {
+            "as_of": "2026-06-05",
+            "half_life_days": 30,
+            "scored": {"volume": {}, "reach": {}},
+        },
+        "compare": {"n_boot": 100, "counterfactual": {"n_sample": 100}},
+        "topics": None,
+    }
+    now = {
+        "models": {"as_of": None, "half_life_days": 14, "scored": {"volume": {}}},
+        "compare": {"n_boot": 100, "counterfactual": {"n_sample": 50, "seed": 7}},
+        "topics": {"min_posts": 3},
+        "validate": {"n_boot": 1},  # a section the result did not record: not compared
+    }
+    assert params_changes(used, now) == (
+        ("compare.counterfactual.n_sample", 100, 50),
+        ("compare.counterfactual.seed", None, 7),
+        ("models.half_life_days", 30, 14),
+        ("models.scored.reach", {}, None),  # a model dropped from models.scored
+        ("topics.min_posts", None, 3),
+    )
+    assert params_changes(used, used) == ()
+    # a date from YAML is recorded as its ISO text, on both sides alike
+    from datetime import date
+
+    rec = params_record({"models": {"as_of": date(2026, 6, 5)}}, ("models", "compare"))
+    assert rec == {"models": {"as_of": "2026-06-05"}, "compare": None}
+
+
+def test_an_evaluation_frozen_before_a_params_edit_is_named_with_what_changed(
+    tmp_path: Path, params: dict
+) -> None:
+    """``dvc freeze compare``, then an edit of ``compare.n_boot`` and of the models' half-life:
+    the dates agree (no new post), so only the params the result recorded tell that its
+    intervals and tests were computed otherwise than the writeup's params section says."""
+    from analysis.config import params_record
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    ran = params | {"compare": {"n_boot": 100}}
+    recorded = params_record(ran, ("compare", "demo", "models", "topics"))
+    _write(
+        tmp_path, "compare.json", {**COMPARE_JSON, "as_of": as_of.isoformat(), "params": recorded}
+    )
+    summary = stage.write_report(tmp_path, ran)  # the params it ran with: no notice
+    md = (tmp_path / "reports/methodology.md").read_text()
+    assert "other parameters" not in md and summary["evaluation_params_changed"] == []
+    assert "read from the results of the same run" in md
+
+    now = ran | {
+        "compare": {"n_boot": 200},
+        "models": {**ran["models"], "half_life_days": 14},
+    }
+    summary = stage.write_report(tmp_path, now)
+    assert summary["evaluation_params_changed"] == ["compare"]
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation under other parameters.**")[1].split("\n")[0]
+    assert "`data/processed/compare.json` (stage `compare`)" in notice
+    assert "`compare.n_boot` 100 (now 200)" in notice
+    assert "`models.half_life_days` 30 (now 14)" in notice
+    assert "dvc unfreeze compare && dvc repro" in notice
+    assert "read from the results of the same run" not in md
+    page = (tmp_path / "reports/index.html").read_text()
+    assert page.count('class="note stale"') == 1 and "Evaluated under other parameters" in page
+    public_readme = (tmp_path / "reports/public/README.md").read_text()
+    assert "**Evaluation under other parameters.**" in public_readme
+    assert "except what is said below" in public_readme

@@ -23,7 +23,7 @@ from analysis.config import section
 from analysis.models.within_thread import ValidateParams
 from analysis.report import fmt
 from analysis.report.frames import Inputs, experts_by_topic
-from analysis.report.freshness import Lag
+from analysis.report.freshness import Lag, ParamsChange
 from analysis.report.methodology import NEVER_INFERRED
 from analysis.report.params import ReportParams
 
@@ -251,9 +251,11 @@ def render_index(
     secs: Sequence[Section],
     plotlyjs: str,
     lags: Sequence[Lag] = (),
+    params_changed: Sequence[ParamsChange] = (),
 ) -> str:
     """The whole analyst page as one HTML string (works offline from disk); ``lags``: the
-    evaluations of another date than the scores' (``report.freshness``), said at the top."""
+    evaluations of another date than the scores' (``report.freshness``), ``params_changed``:
+    those computed with other params, each said at the top."""
     figures = {
         s.id: [figure_div(f, f"fig-{s.id}-{i}") for i, f in enumerate(s.figures)] for s in secs
     }
@@ -267,4 +269,5 @@ def render_index(
         never_inferred=NEVER_INFERRED,
         plotlyjs=plotlyjs,
         lags=lags,
+        params_changed=params_changed,
     )

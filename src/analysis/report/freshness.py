@@ -28,6 +28,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
@@ -92,6 +93,64 @@ def without(lag: Lag, stage: str) -> Lag | None:
         lag,
         stages=tuple(lag.stages[i] for i in keep),
         results=tuple(lag.results[i] for i in keep),
+    )
+
+
+#: Params no result is checked against: the scoring date is the lags' (:func:`evaluation_lags`).
+UNCHECKED = ("models.as_of",)
+#: Changed keys a notice names before "and N more".
+MAX_CHANGES_SHOWN = 6
+
+
+@dataclass(frozen=True)
+class ParamsChange:
+    """An evaluation result computed with other params than the current ones (a frozen stage
+    after an edit of ``params.yaml``; dates are :class:`Lag`'s)."""
+
+    stage: str
+    result: str  #: its path
+    #: (dotted key, value it ran with, value now), keys sorted; None: absent (the default)
+    changes: tuple[tuple[str, Any, Any], ...]
+
+    @property
+    def describes(self) -> str:
+        """What in the report the result holds, in words."""
+        return WHAT.get(self.stage, self.stage)
+
+    @property
+    def shown(self) -> tuple[tuple[str, Any, Any], ...]:
+        """The first :data:`MAX_CHANGES_SHOWN` changes."""
+        return self.changes[:MAX_CHANGES_SHOWN]
+
+    @property
+    def n_more(self) -> int:
+        """Changes not shown."""
+        return max(0, len(self.changes) - MAX_CHANGES_SHOWN)
+
+
+def _flat(value: Any, prefix: str, out: dict[str, Any]) -> None:
+    if isinstance(value, Mapping) and value:
+        for k, v in value.items():
+            _flat(v, f"{prefix}.{k}" if prefix else str(k), out)
+    else:
+        out[prefix] = dict(value) if isinstance(value, Mapping) else value  # {}: present, empty
+
+
+def params_changes(
+    used: Mapping[str, Any], now: Mapping[str, Any]
+) -> tuple[tuple[str, Any, Any], ...]:
+    """The dotted keys of the sections ``used`` records (``config.params_record``) whose value
+    differs in ``now`` (the same sections of the current params, recorded the same way), with
+    both values; an absent key or section is None. :data:`UNCHECKED` keys are left out."""
+    a: dict[str, Any] = {}
+    b: dict[str, Any] = {}
+    for name in used:
+        _flat(used[name], name, a)
+        _flat(now.get(name), name, b)
+    return tuple(
+        (key, a.get(key), b.get(key))
+        for key in sorted(a.keys() | b.keys())
+        if key not in UNCHECKED and a.get(key) != b.get(key)
     )
 
 

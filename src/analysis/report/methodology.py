@@ -20,7 +20,7 @@ from analysis import publish
 from analysis.contracts import CompareResult, DivergenceResult, TopicEval, ValidityResult
 from analysis.models.params import ModelParams, own_params
 from analysis.report import fmt
-from analysis.report.freshness import Lag
+from analysis.report.freshness import Lag, ParamsChange
 from analysis.report.params import Params
 from analysis.report.public import md_table
 
@@ -54,6 +54,8 @@ class WriteupContext:
     figure_fallback: str = ""
     #: the topics against ground truth (stage ``topic_eval``); None: not run
     topic_eval: TopicEval | None = None
+    #: evaluations computed with other params than params.yaml's now (``report.freshness``)
+    params_changed: Sequence[ParamsChange] = ()
     model_docs: dict[str, tuple[str, str]] = field(default_factory=dict)  # name -> (title, doc)
     #: evaluations (validate, compare) of another date than the scores' (``report.freshness``)
     lags: Sequence[Lag] = ()
@@ -278,6 +280,7 @@ def methodology_markdown(ctx: WriteupContext) -> str:
             md_table=md_table,
             never_inferred=NEVER_INFERRED,
             lags=ctx.lags,
+            params_changed=ctx.params_changed,
         ).rstrip("\n")
         + "\n"
     )

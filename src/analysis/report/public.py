@@ -265,13 +265,25 @@ def write_dvc_plot_data(tables: Mapping[str, pl.DataFrame], folder: Path) -> lis
 
 
 def readme(
-    tables: Mapping[str, pl.DataFrame], k: int, lags: Sequence[Any] = (), res: str = "1d"
+    tables: Mapping[str, pl.DataFrame],
+    k: int,
+    lags: Sequence[Any] = (),
+    res: str = "1d",
+    params_changed: Sequence[Any] = (),
 ) -> str:
     """``reports/public/README.md``: what the folder holds and the rule every table follows.
 
     ``lags``: evaluation results of another date than the scores' (``freshness.Lag``, e.g.
     validate and compare frozen): the tables they feed say so here too, as the writeup does (a
     reader of the folder alone took a frozen evaluation for the run's); dates at ``res``
-    (``privacy.time_resolution``)."""
+    (``privacy.time_resolution``). ``params_changed``: those computed with other params
+    (``freshness.ParamsChange``)."""
     heights = {n: df.height for n, df in tables.items()}
-    return fmt.render("public_readme.md.j2", k=k, tables=heights, lags=lags, res=res)
+    return fmt.render(
+        "public_readme.md.j2",
+        k=k,
+        tables=heights,
+        lags=lags,
+        res=res,
+        params_changed=params_changed,
+    )

@@ -34,7 +34,7 @@ from analysis import (
 )
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
-from analysis.config import DemoParams, PrivacyParams, section
+from analysis.config import DemoParams, PrivacyParams, params_record, section
 from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.base import READS_TOPICS_FLAG, Tables
@@ -156,6 +156,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "removed_accounts_sha256": removed_accounts_sha256(),
+        # the sections of this stage's params that change the method (not the dump's path, the
+        # key's source nor the publication threshold): the report names what differs now
+        "params": params_record(params, ("compare", "demo", "models", "topics")),
         "n_participants": tables.participants().height,
         "models": names,
         "agreement": _agreement_pairs(agree),

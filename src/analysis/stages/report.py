@@ -35,6 +35,7 @@ from typing import Any
 import polars as pl
 
 from analysis import contracts, paths, publish
+from analysis.config import params_record
 from analysis.io import read_json
 from analysis.models import MODELS
 from analysis.models.common import resolve_as_of
@@ -182,6 +183,36 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     return inp
 
 
+def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
+    """The evaluation results read (validity, compare, the topics' check) that were computed
+    with other params than ``params.yaml``'s now (a frozen stage after an edit), each logged."""
+    # every section an evaluation stage records (config.params_record in each), as now
+    now_all = params_record(
+        inp.params, ("models", "validate", "topics", "compare", "demo", "topic_eval")
+    )
+    out = []
+    for stage, result in (
+        ("validate", inp.validity),
+        ("compare", inp.compare),
+        ("topic_eval", inp.topic_eval),
+    ):
+        used = getattr(result, "params", None)
+        if not used:  # not run, or written before the params were recorded
+            continue
+        changes = freshness.params_changes(used, now_all)
+        if changes:
+            out.append(freshness.ParamsChange(stage, freshness.RESULTS[stage], changes))
+            log.warning(
+                "%s (stage %s) was computed with other params than params.yaml's now (%s): the "
+                "report says so; `dvc unfreeze %s && dvc repro` re-evaluates",
+                freshness.RESULTS[stage],
+                stage,
+                ", ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes[:6]),
+                stage,
+            )
+    return out
+
+
 def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
     """The results read (validity, divergence, compare; the topics' check) of another date
     than the scores' (the check: than the posts'), each logged."""
@@ -228,6 +259,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     inp = load_inputs(root, params)
     check_removed_accounts(inp)
     lags = evaluation_lags(inp, mp)
+    changed = params_changes(inp)
     b = frames.build(inp, p)
     reports = root / paths.REPORTS
 
@@ -237,7 +269,13 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     # the public tables hold no topic check: its date is the writeup's and the page's to say
     table_lags = [freshness.without(g, "topic_eval") for g in lags]
     table_lags = [g for g in table_lags if g is not None]
-    readme = public.readme(tables, mp.privacy.min_cell_k, table_lags, mp.privacy.time_resolution)
+    readme = public.readme(
+        tables,
+        mp.privacy.min_cell_k,
+        table_lags,
+        mp.privacy.time_resolution,
+        [c for c in changed if c.stage != "topic_eval"],
+    )
     csvs = {name: df.write_csv() for name, df in tables.items()}
     texts = publish.ParquetTexts(root / paths.POSTS) if inp.posts is not None else []
 
@@ -261,6 +299,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
                 mp.privacy.min_cell_k,
             ),
             lags=lags,
+            params_changed=changed,
             reach_floor=b.get("reach_floor"),
         )
         return methodology.methodology_markdown(ctx)
@@ -295,7 +334,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         mds = {k: writeup(*outcome) for k, outcome in outcomes.items()}
         checked = problems(mds)
         secs = analyst.sections(inp, b, p)
-        page = analyst.render_index(p, inp, secs, get_plotlyjs(), lags)
+        page = analyst.render_index(p, inp, secs, get_plotlyjs(), lags, changed)
         fig_paths, fallback = exporting.result()
     md = writeup(fig_paths, fallback)
     known = [k for k in mds if mds[k] == md]
@@ -331,6 +370,8 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
         "n_dvc_plot_files": len(plot_files),
         # days the evaluation (validate, compare) lags the scores' date: 0 = this run's
         "evaluation_days_behind": round(max((g.days for g in lags), default=0.0), 2),
+        # evaluation stages whose result was computed with other params than params.yaml's
+        "evaluation_params_changed": [c.stage for c in changed],
         "seconds": round(time.perf_counter() - started, 1),
     }
     log.info(

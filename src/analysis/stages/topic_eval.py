@@ -29,7 +29,7 @@ import polars as pl
 
 from analysis import attribution_eval, contracts, groundtruth, paths, publish
 from analysis.attribution_eval import TopicEvalParams
-from analysis.config import PrivacyParams, section
+from analysis.config import PrivacyParams, params_record, section
 from analysis.contracts import TopicEval
 from analysis.io import read_json, write_json
 
@@ -109,7 +109,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         if paths.INGEST_METRICS.exists()
         else None
     )
-    result = result.model_copy(update={"removed_accounts_sha256": removed})
+    result = result.model_copy(
+        # the report names what differs now (a frozen stage)
+        update={
+            "removed_accounts_sha256": removed,
+            "params": params_record(params, ("topic_eval",)),
+        }
+    )
     contracts.write(result, paths.TOPIC_EVAL)
     write_json(headline(result, priv.min_cell_k), paths.TOPIC_EVAL_METRICS)
     tags = result.answer_tags or {}

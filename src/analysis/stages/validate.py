@@ -25,7 +25,7 @@ import polars as pl
 from analysis import contracts, groundtruth, paths
 from analysis import models as registry
 from analysis.compute import ComputeParams, open_engine
-from analysis.config import section
+from analysis.config import params_record, section
 from analysis.io import write_json
 from analysis.models import common, incremental, validity, within_thread
 from analysis.models.base import Tables
@@ -162,6 +162,9 @@ def _run(params: dict[str, Any], args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "removed_accounts_sha256": removed_accounts_sha256(),
+        # the sections of this stage's params that change the method (not the dump's path,
+        # nor the key's source): the report names what differs now (a frozen stage)
+        "params": params_record(params, ("models", "validate", "topics")),
         "n_participants": tables.participants().height,
         "comparators": list(vp.comparators) + sorted(at.names - set(names)),
         "missing_inputs": validity.missing_inputs(scores),
