@@ -524,3 +524,18 @@ def test_an_evaluation_frozen_before_a_params_edit_is_named_with_what_changed(
     public_readme = (tmp_path / "reports/public/README.md").read_text()
     assert "**Evaluation under other parameters.**" in public_readme
     assert "except what is said below" in public_readme
+
+
+def test_a_key_added_under_an_empty_mapping_is_named_alone() -> None:
+    """A model of ``models.scored`` given ``{}`` that gets a param (or loses its last one)
+    changed that param only: the notice must not say the model itself is gone (null now)."""
+    from analysis.report.freshness import params_changes
+
+    then = {"models": {"scored": {"volume": {}, "reach": {}}}}
+    now = {"models": {"scored": {"volume": {"window_days": 90}, "reach": {}}}}
+    assert params_changes(then, now) == (("models.scored.volume.window_days", None, 90),)
+    assert params_changes(now, then) == (("models.scored.volume.window_days", 90, None),)
+    # a model dropped is still named, {} beside null
+    gone = {"models": {"scored": {"reach": {}}}}
+    assert params_changes(then, gone) == (("models.scored.volume", {}, None),)
+

@@ -147,10 +147,19 @@ def params_changes(
     for name in used:
         _flat(used[name], name, a)
         _flat(now.get(name), name, b)
+
+    def emptied(key: str, side: dict[str, Any], other: dict[str, Any]) -> bool:
+        # {} on one side, keys under it on the other (a model's first param): those keys
+        # are the change, not the mapping (it is not gone)
+        return side.get(key) == {} and any(k.startswith(f"{key}.") for k in other)
+
     return tuple(
         (key, a.get(key), b.get(key))
         for key in sorted(a.keys() | b.keys())
-        if key not in UNCHECKED and a.get(key) != b.get(key)
+        if key not in UNCHECKED
+        and a.get(key) != b.get(key)
+        and not emptied(key, a, b)
+        and not emptied(key, b, a)
     )
 
 
