@@ -539,3 +539,29 @@ def test_a_key_added_under_an_empty_mapping_is_named_alone() -> None:
     gone = {"models": {"scored": {"reach": {}}}}
     assert params_changes(then, gone) == (("models.scored.volume", {}, None),)
 
+
+def test_a_frozen_compare_under_another_min_cell_k_is_named(tmp_path: Path, params: dict) -> None:
+    """compare leaves a gate over fewer than ``privacy.min_cell_k`` accounts untested, which
+    decides the recommendation and the published gates table: a frozen compare run with
+    another k than params.yaml's now is named (its recommendation records the k it used)."""
+    import copy
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    k = params["privacy"]["min_cell_k"]
+    cmp = copy.deepcopy(COMPARE_JSON)
+    cmp["as_of"] = as_of.isoformat()
+    cmp["recommendation"]["min_cell_k"] = k
+    _write(tmp_path, "compare.json", cmp)
+    summary = stage.write_report(tmp_path, params)  # the k it ran with: no notice
+    assert summary["evaluation_params_changed"] == []
+
+    raised = params | {"privacy": {**params["privacy"], "min_cell_k": k + 10}}
+    summary = stage.write_report(tmp_path, raised)
+    assert summary["evaluation_params_changed"] == ["compare"]
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation under other parameters.**")[1].split("\n")[0]
+    assert f"`privacy.min_cell_k` {k} (now {k + 10})" in notice
+    public_readme = (tmp_path / "reports/public/README.md").read_text()
+    assert f"`privacy.min_cell_k` {k}, now {k + 10}" in public_readme

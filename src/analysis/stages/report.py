@@ -185,7 +185,8 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
 
 def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
     """The evaluation results read (validity, compare, the topics' check) that were computed
-    with other params than ``params.yaml``'s now (a frozen stage after an edit), each logged."""
+    with other params than ``params.yaml``'s now (a frozen stage after an edit), each logged;
+    compare's ``privacy.min_cell_k`` is read from its recommendation."""
     # every section an evaluation stage records (config.params_record in each), as now
     now_all = params_record(
         inp.params, ("models", "validate", "topics", "compare", "demo", "topic_eval")
@@ -196,10 +197,18 @@ def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
         ("compare", inp.compare),
         ("topic_eval", inp.topic_eval),
     ):
-        used = getattr(result, "params", None)
-        if not used:  # not run, or written before the params were recorded
+        if result is None:
             continue
-        changes = freshness.params_changes(used, now_all)
+        used = getattr(result, "params", None)  # None: written before they were recorded
+        changes = freshness.params_changes(used, now_all) if used else ()
+        # compare leaves a gate over fewer than privacy.min_cell_k accounts untested: its
+        # recommendation and the published gates table are of the k it records (resolved)
+        k = getattr(getattr(result, "recommendation", None), "min_cell_k", None)
+        now_k = frames.min_cell_k(inp.params)
+        if k is not None and k != now_k:
+            changes = tuple(
+                sorted((*changes, ("privacy.min_cell_k", k, now_k)), key=lambda c: c[0])
+            )
         if changes:
             out.append(freshness.ParamsChange(stage, freshness.RESULTS[stage], changes))
             log.warning(
