@@ -565,3 +565,32 @@ def test_a_frozen_compare_under_another_min_cell_k_is_named(tmp_path: Path, para
     assert f"`privacy.min_cell_k` {k} (now {k + 10})" in notice
     public_readme = (tmp_path / "reports/public/README.md").read_text()
     assert f"`privacy.min_cell_k` {k}, now {k + 10}" in public_readme
+
+
+def test_a_frozen_topic_check_after_an_edit_of_the_attribution_rule_is_named(
+    tmp_path: Path, params: dict
+) -> None:
+    """``dvc freeze topic_eval``, then ``topics.min_posts`` edited: the topics stage attributes
+    again (same posts, same dates), the frozen check is of the old attribution; the writeup
+    names it (not the public tables: they hold no topic check)."""
+    import json as _json
+
+    from analysis.config import params_record
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    _topic_eval(tmp_path, as_of)
+    ran = params | {"topics": {"min_posts": 3}}
+    path = tmp_path / "data/processed/topic_eval.json"
+    result = _json.loads(path.read_text())
+    result["params"] = params_record(ran, ("topic_eval", "topics"))
+    path.write_text(_json.dumps(result))
+    assert stage.write_report(tmp_path, ran)["evaluation_params_changed"] == []
+
+    now = ran | {"topics": {"min_posts": 5}}
+    assert stage.write_report(tmp_path, now)["evaluation_params_changed"] == ["topic_eval"]
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation under other parameters.**")[1].split("\n")[0]
+    assert "(stage `topic_eval`)" in notice and "`topics.min_posts` 3 (now 5)" in notice
+    assert "other parameters" not in (tmp_path / "reports/public/README.md").read_text()

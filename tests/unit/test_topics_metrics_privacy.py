@@ -157,7 +157,9 @@ def _run_topic_eval(tmp_path, monkeypatch) -> dict:
     # the full check stays in data/processed (not published), with the date it evaluated
     assert full["demo"] == SMALL_DEMO_TRUTH and full["answer_tags"] is None
     assert full["as_of"] == "2024-03-01T00:00:01+00:00" and full["n_posts"] == 1
-    assert full["params"] == {"topic_eval": None}  # the section as given: absent
+    # the sections as given (absent): its own, and the topics' whose attribution it checks (a
+    # frozen check after an edit of topics.min_posts is of the old attribution)
+    assert full["params"] == {"topic_eval": None, "topics": None}
     return json.loads((tmp_path / "TOPIC_EVAL_METRICS.json").read_text())
 
 

@@ -110,10 +110,11 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         else None
     )
     result = result.model_copy(
-        # the report names what differs now (a frozen stage)
+        # the report names what differs now (a frozen stage); topics: the attribution rule it
+        # checks (account_topics), which the dates do not tell apart after an edit
         update={
             "removed_accounts_sha256": removed,
-            "params": params_record(params, ("topic_eval",)),
+            "params": params_record(params, ("topic_eval", "topics")),
         }
     )
     contracts.write(result, paths.TOPIC_EVAL)
