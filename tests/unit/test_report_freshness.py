@@ -475,8 +475,16 @@ def test_params_changes_names_every_key_that_differs_but_the_scoring_date() -> N
         ("compare.counterfactual.seed", None, 7),
         ("models.half_life_days", 30, 14),
         ("models.scored.reach", {}, None),  # a model dropped from models.scored
-        ("topics.min_posts", None, 3),
+        ("topics.min_posts", None, 3),  # a section absent then is an empty one
     )
+    # a model dropped with its params is one change (its name), not one per param
+    dropped = params_changes(
+        {"models": {"scored": {"volume": {}, "conversation_eb": {"prior": 2, "window_days": 90}}}},
+        {"models": {"scored": {"volume": {}}}},
+    )
+    assert dropped == (("models.scored.conversation_eb", {"prior": 2, "window_days": 90}, None),)
+    # the scoring date is the date notice's, even in a section given on one side only
+    assert params_changes({"models": None}, {"models": {"as_of": "2026-06-05"}}) == ()
     assert params_changes(used, used) == ()
     # a date from YAML is recorded as its ISO text, on both sides alike
     from datetime import date

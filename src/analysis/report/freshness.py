@@ -128,12 +128,28 @@ class ParamsChange:
         return max(0, len(self.changes) - MAX_CHANGES_SHOWN)
 
 
-def _flat(value: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(value, Mapping) and value:
-        for k, v in value.items():
-            _flat(v, f"{prefix}.{k}" if prefix else str(k), out)
-    else:
-        out[prefix] = dict(value) if isinstance(value, Mapping) else value  # {}: present, empty
+#: A key absent on one side of :func:`params_changes` (printed as null).
+_ABSENT = object()
+
+
+def _without(tree: Any, dotted: str) -> Any:
+    """``tree`` (a params section, recorded) less the key at ``dotted`` (below its name)."""
+    head, _, rest = dotted.partition(".")
+    if not isinstance(tree, Mapping) or head not in tree:
+        return tree
+    if not rest:
+        return {k: v for k, v in tree.items() if k != head}
+    return {**tree, head: _without(tree[head], rest)}
+
+
+def _diff(a: Any, b: Any, key: str, out: list[tuple[str, Any, Any]]) -> None:
+    if isinstance(a, Mapping) and isinstance(b, Mapping):
+        for k in sorted(a.keys() | b.keys(), key=str):
+            _diff(a.get(k, _ABSENT), b.get(k, _ABSENT), f"{key}.{k}", out)
+    elif a != b:
+        # a subtree on one side only is one change (a model dropped from models.scored with
+        # its params), not one per key inside it
+        out.append((key, None if a is _ABSENT else a, None if b is _ABSENT else b))
 
 
 def params_changes(
@@ -141,26 +157,20 @@ def params_changes(
 ) -> tuple[tuple[str, Any, Any], ...]:
     """The dotted keys of the sections ``used`` records (``config.params_record``) whose value
     differs in ``now`` (the same sections of the current params, recorded the same way), with
-    both values; an absent key or section is None. :data:`UNCHECKED` keys are left out."""
-    a: dict[str, Any] = {}
-    b: dict[str, Any] = {}
+    both values, keys sorted. Both trees are walked together: a key under a mapping on both
+    sides is compared alone (``{}`` beside ``{window_days: 90}`` is that one key), a subtree
+    present on one side only is one change with its whole value (an absent key is None; an
+    absent section is an empty one). :data:`UNCHECKED` keys are left out."""
+    out: list[tuple[str, Any, Any]] = []
     for name in used:
-        _flat(used[name], name, a)
-        _flat(now.get(name), name, b)
-
-    def emptied(key: str, side: dict[str, Any], other: dict[str, Any]) -> bool:
-        # {} on one side, keys under it on the other (a model's first param): those keys
-        # are the change, not the mapping (it is not gone)
-        return side.get(key) == {} and any(k.startswith(f"{key}.") for k in other)
-
-    return tuple(
-        (key, a.get(key), b.get(key))
-        for key in sorted(a.keys() | b.keys())
-        if key not in UNCHECKED
-        and a.get(key) != b.get(key)
-        and not emptied(key, a, b)
-        and not emptied(key, b, a)
-    )
+        # a section left out of params.yaml is its defaults, as an empty one is
+        a, b = used[name] or {}, now.get(name) or {}
+        for dotted in UNCHECKED:
+            section, _, rest = dotted.partition(".")
+            if section == name and rest:
+                a, b = _without(a, rest), _without(b, rest)
+        _diff(a, b, name, out)
+    return tuple(sorted(out, key=lambda change: change[0]))
 
 
 #: Outputs of a stage that may be frozen and that name accounts: stage -> (path, column).
