@@ -109,7 +109,8 @@ def evaluate_demo(
 def answer_truth(posts: pl.DataFrame) -> pl.DataFrame:
     """Stack Exchange truth: per answerer and tag, the summed positive score of their answers."""
     return (
-        posts.filter(pl.col("kind") == "answer")
+        posts.select("kind", "account_id", "labels", "score")  # not a copy of every column
+        .filter(pl.col("kind") == "answer")
         .select("account_id", pl.col("labels").alias("tag"), pl.col("score").fill_null(0).clip(0))
         .explode("tag")
         .filter(pl.col("tag").is_not_null())
@@ -227,7 +228,8 @@ def sample_answerers(
     same post time) are kept together, so the sample may hold a few more than ``n``.
     """
     keyed = (
-        posts.join(answerers.select("account_id"), on="account_id", how="semi")
+        posts.select("account_id", "created_at")  # the semi-join copies what it keeps
+        .join(answerers.select("account_id"), on="account_id", how="semi")
         .group_by("account_id")
         .agg(_h=pl.col("created_at").dt.epoch("us").hash(seed).min())
     )
@@ -246,10 +248,15 @@ def _own_counts(
         .unique()
     )
     per_thread = tagged.group_by("thread_id", *by, "label").agg(n=pl.len().cast(pl.Int64))
+    # polars' streaming engine: the (account, thread) x (thread, group, label) join is never
+    # held whole (at 1M posts, 5,000 sampled answerers: 6M rows, +0.6 GiB eager, +0.1 streamed;
+    # the same sums, rows in another order, which the callers sort)
     return (
-        threads.join(per_thread, on="thread_id", how="inner")
+        threads.lazy()
+        .join(per_thread.lazy(), on="thread_id", how="inner")
         .group_by("account_id", *by, "label")
         .agg(n_own=pl.col("n").sum())
+        .collect(engine="streaming")
     )
 
 
