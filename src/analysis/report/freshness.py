@@ -7,9 +7,11 @@ may therefore freeze them (``dvc freeze validate compare topic_eval``) and let `
 refresh ingest, the embeddings, topics, scores, the reach-by-conversation divergence and the
 report on new posts, re-running the evaluation on a schedule (``dvc unfreeze validate compare
 topic_eval && dvc repro``). ``topic_eval`` reads no score: its date is the posts' (the latest
-plus a second), compared with the posts' own. The same mismatch arises when one stage is reproduced alone. Either way the report
-then holds scores, activity and topics up to one date beside an evaluation of another, and it
-must say so, in the analyst page and in the writeup, instead of presenting both as one run.
+plus a second), compared with the posts' own. The same mismatch arises when one stage is
+reproduced alone. Either way the report then holds scores, activity and topics up to one date
+beside an evaluation of another, and it must say so, in the analyst page and in the writeup,
+instead of presenting both as one run. A frozen stage is not reached by an edit of
+``params.yaml`` either: :func:`params_changes` names what changed since it ran.
 
 Each stage's typed result records the scoring date it evaluated (``as_of``); the report's own
 date is the scores' (:func:`analysis.models.common.resolve_as_of` on the interim posts, as the

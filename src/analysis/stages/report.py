@@ -107,9 +107,9 @@ def check_removed_accounts(inp: frames.Inputs) -> None:
             raise StaleOutputError(
                 f"{freshness.RESULTS[stage]} (stage {stage}) was computed before ingest removed "
                 "account(s) it holds (an erasure, a minor or an opt-out since it ran, or a "
-                "rotated key: the digest is keyed; a frozen or stale stage). Nothing was written. Run `dvc unfreeze validate compare "
-                "topic_eval && dvc repro`, then `dvc gc --workspace --force` to drop the old "
-                "copies from DVC's cache."
+                "rotated key: the digest is keyed; a frozen or stale stage). Nothing was "
+                "written. Run `dvc unfreeze validate compare topic_eval && dvc repro`, then "
+                "`dvc gc --workspace --force` to drop the old copies from DVC's cache."
             )
     fit = (inp.topics_metrics or {}).get("fit") or {}
     then = fit.get("removed_accounts_sha256")
