@@ -204,16 +204,19 @@ def leave_out_top_labels(
         .join(counts, on=[*by, "label"], how="inner")
         .select(*key, "label", "n")
     )
+    # one lazy query on the streaming engine: the candidates, their own counts and the sort
+    # are never all held at once (at 1M posts the stage's peak was here)
     return (
-        pl.concat([top, mine])
+        pl.concat([top.lazy(), mine.lazy()])
         .unique([*key, "label"])
-        .join(own, on=[*key, "label"], how="left")
+        .join(own.lazy(), on=[*key, "label"], how="left")
         .with_columns(n=pl.col("n") - pl.col("n_own").fill_null(0))
         .filter(pl.col("n") > 0)
         .sort(*key, pl.col("n"), "label", descending=[False] * len(key) + [True, False])
         .with_columns(pos=pl.int_range(1, pl.len() + 1).over(key))
         .filter(pl.col("pos") <= m)
         .select(*key, "label", "n", "pos")
+        .collect(engine="streaming")
     )
 
 
