@@ -109,8 +109,8 @@ class TopicEval(Contract):
     answer tags (:mod:`analysis.attribution_eval`).
 
     An evaluation like ``validate`` and ``compare``, so it may be frozen on a schedule (``dvc
-    freeze topic_eval``): on a large site the out-of-sample tag check is most of a topics run
-    (at 1M synthetic posts 4-5 s of 9). :attr:`as_of` (one second after the latest post it
+    freeze topic_eval``): on a large site the out-of-sample tag check was most of a topics run
+    (at 1M synthetic posts 4-5 s of 9, session 39). :attr:`as_of` (one second after the latest post it
     saw, the posts' own date: the check reads no score) and :attr:`removed_accounts_sha256`
     let the report say a frozen result's date and refuse one computed with an account removed
     since. No pseudonym: counts, rates and intervals.
@@ -127,8 +127,8 @@ class TopicEval(Contract):
     demo: dict[str, Any] | None = None
     #: the answer-tag check (``attribution_eval.evaluate_tags``); null without answers
     answer_tags: dict[str, Any] | None = None
-    #: the params sections it ran with (``config.params_record``: topic_eval); the report
-    #: names what differs now (a frozen stage)
+    #: the params sections it ran with (``config.params_record``: topic_eval, and topics: the
+    #: attribution rule it checks); the report names what differs now (a frozen stage)
     params: dict[str, Any] | None = None
 
 

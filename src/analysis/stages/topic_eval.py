@@ -5,8 +5,8 @@ ids, authors, threads, kinds, scores, times and tags (``data/interim/posts.parqu
 the accounts (the demo's truth under the current pseudonyms) and ingest's digest of the
 removed accounts. Writes ``data/processed/topic_eval.json``
 (:class:`analysis.contracts.TopicEval`, read by the report) and its published headline
-``reports/metrics/topic_eval.json`` (rates over fewer than ``privacy.min_cell_k`` planted
-accounts hidden).
+``reports/metrics/topic_eval.json`` (statistics over fewer than ``privacy.min_cell_k`` planted
+accounts or answerers hidden).
 
 Two checks, each where its truth exists: the demo's planted subjects
 (``attribution_eval.evaluate_demo``) and a Stack Exchange site's answer tags, out of sample,
@@ -15,6 +15,7 @@ with bootstrap intervals and a popular-tags baseline (``attribution_eval.evaluat
 The method's evaluation, apart from the topics it evaluates: the ``topics`` stage assigns and
 attributes on every run, this one may be frozen with ``validate`` and ``compare`` (``dvc
 freeze topic_eval``) and re-run on a schedule; the report then says the date it evaluated and
+the params edited since (the result records its ``topic_eval`` and ``topics`` sections), and
 refuses a result computed with an account removed since (``report.freshness``).
 """
 
