@@ -101,6 +101,10 @@ class TopicFit(Contract):
     #: current one: its keywords (published) may rest on the posts of an account erased,
     #: flagged a minor or opted out since (a frozen ``topic_fit``)
     removed_accounts_sha256: str | None = None
+    #: ``privacy.min_cell_k`` the keywords were chosen at (each word used by at least this many
+    #: distinct authors); ``topics`` passes it on and the report refuses a fit of a smaller k
+    #: than the current one (a frozen ``topic_fit`` after k was raised); None: not recorded
+    min_cell_k: int | None = None
 
 
 class TopicEval(Contract):
@@ -130,6 +134,10 @@ class TopicEval(Contract):
     #: the params sections it ran with (``config.params_record``: topic_eval, and topics: the
     #: attribution rule it checks); the report names what differs now (a frozen stage)
     params: dict[str, Any] | None = None
+    #: ``privacy.min_cell_k`` its published headline (``reports/metrics/topic_eval.json``) hides
+    #: smaller groups at; the report refuses a smaller k than the current one (a frozen stage
+    #: after k was raised: the headline may publish a small group) and names a larger one
+    min_cell_k: int | None = None
 
 
 # ---------------------------------------------------------------- validate

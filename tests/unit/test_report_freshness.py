@@ -295,13 +295,16 @@ def test_a_frozen_topic_fit_computed_before_a_minor_was_removed_stops_the_report
     fit_stage.run({"topics": topics, "privacy": {"min_cell_k": 3}}, None)  # type: ignore[arg-type]
     fit = contracts.load(TopicFit, paths.TOPIC_MODEL)
     assert fit.removed_accounts_sha256 == "a" * 64 and any(fit.keywords)
+    assert fit.min_cell_k == 3  # the k its keywords were chosen at
 
     def topics_stage() -> None:  # the metrics the topics stage writes with the frozen fit
         out = compute(posts, emb, accounts, reactions, TopicsParams(**topics), fit)
         write_json(out["metrics"], tmp_path / "reports/metrics/topics.json")
 
     topics_stage()
-    stage.write_report(tmp_path, params)  # the same removals: rendered
+    published = json.loads((tmp_path / "reports/metrics/topics.json").read_text())["fit"]
+    assert published["min_cell_k"] == 3  # carried on for the report's check of k
+    stage.write_report(tmp_path, params | {"privacy": {**params["privacy"], "min_cell_k": 3}})
     assert (tmp_path / "reports/methodology.md").exists()
 
     for f in (tmp_path / "reports").rglob("*.md"):
@@ -310,13 +313,15 @@ def test_a_frozen_topic_fit_computed_before_a_minor_was_removed_stops_the_report
     _write(tmp_path, "ingest.json", {**INGEST_JSON, "removed_accounts_sha256": "b" * 64})
     topics_stage()
     with pytest.raises(stage.StaleOutputError) as err:
-        stage.write_report(tmp_path, params)
+        stage.write_report(tmp_path, params | {"privacy": {**params["privacy"], "min_cell_k": 3}})
     assert "stage topic_fit" in str(err.value)
     assert "dvc unfreeze topic_fit && dvc repro" in str(err.value)
     assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
 
 
-def _topic_eval(root: Path, evaluated: datetime, removed: str | None = None) -> None:
+def _topic_eval(
+    root: Path, evaluated: datetime, removed: str | None = None, k: int | None = None
+) -> None:
     """The ``topic_eval`` stage's result, of the posts up to ``evaluated``."""
     from analysis import contracts
     from analysis.contracts import TopicEval
@@ -328,6 +333,7 @@ def _topic_eval(root: Path, evaluated: datetime, removed: str | None = None) -> 
             n_posts=90,
             removed_accounts_sha256=removed,
             answer_tags=tags,
+            min_cell_k=k,
         ),
         root / "data/processed/topic_eval.json",
     )
@@ -548,10 +554,48 @@ def test_a_key_added_under_an_empty_mapping_is_named_alone() -> None:
     assert params_changes(then, gone) == (("models.scored.volume", {}, None),)
 
 
-def test_a_frozen_compare_under_another_min_cell_k_is_named(tmp_path: Path, params: dict) -> None:
+def test_a_frozen_compare_or_topic_check_of_a_larger_min_cell_k_is_named(
+    tmp_path: Path, params: dict
+) -> None:
     """compare leaves a gate over fewer than ``privacy.min_cell_k`` accounts untested, which
-    decides the recommendation and the published gates table: a frozen compare run with
-    another k than params.yaml's now is named (its recommendation records the k it used)."""
+    decides the recommendation and the published gates table, and topic_eval's headline hides
+    smaller groups: a frozen one run with a larger k than params.yaml's now hid more than
+    needed and is named (the recommendation and the check record the k they used)."""
+    import copy
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    k = params["privacy"]["min_cell_k"]
+    cmp = copy.deepcopy(COMPARE_JSON)
+    cmp["as_of"] = as_of.isoformat()
+    cmp["recommendation"]["min_cell_k"] = k + 10
+    _write(tmp_path, "compare.json", cmp)
+    _topic_eval(tmp_path, as_of, k=k + 10)
+    raised = params | {"privacy": {**params["privacy"], "min_cell_k": k + 10}}
+    summary = stage.write_report(tmp_path, raised)  # the k they ran with: no notice
+    assert summary["evaluation_params_changed"] == []
+
+    summary = stage.write_report(tmp_path, params)  # k lowered since
+    assert summary["evaluation_params_changed"] == ["compare", "topic_eval"]
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notices = [n.split("\n")[0] for n in md.split("> **Evaluation under other parameters.**")[1:]]
+    assert ["stage `compare`" in n for n in notices] == [True, False]
+    assert "stage `topic_eval`" in notices[1]
+    assert all(f"`privacy.min_cell_k` {k + 10} (now {k})" in n for n in notices)
+    public_readme = (tmp_path / "reports/public/README.md").read_text()
+    assert f"`privacy.min_cell_k` {k + 10}, now {k}" in public_readme
+
+
+@pytest.mark.parametrize("frozen", ["compare", "topic_eval", "topic_fit"])
+def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
+    tmp_path: Path, params: dict, frozen: str
+) -> None:
+    """``dvc freeze compare topic_eval topic_fit``, then ``privacy.min_cell_k`` raised: the
+    frozen stage does not re-run, so its published outputs (compare's gates and plot data,
+    topic_eval's headline, the fit's keywords, each used by at least k authors) still hold
+    groups the current rule calls small. Naming the edit is not enough: the report refuses,
+    names the stage and the command, and writes nothing."""
     import copy
 
     posts = _posts(101, 10)
@@ -562,17 +606,39 @@ def test_a_frozen_compare_under_another_min_cell_k_is_named(tmp_path: Path, para
     cmp["as_of"] = as_of.isoformat()
     cmp["recommendation"]["min_cell_k"] = k
     _write(tmp_path, "compare.json", cmp)
-    summary = stage.write_report(tmp_path, params)  # the k it ran with: no notice
-    assert summary["evaluation_params_changed"] == []
+    _topic_eval(tmp_path, as_of, k=k)
+    _topics_metrics(tmp_path, 0)
+    path = tmp_path / "reports/metrics/topics.json"
+    tm = json.loads(path.read_text())
+    tm["fit"]["min_cell_k"] = k
+    path.write_text(json.dumps(tm))
+    stage.write_report(tmp_path, params)  # every stage at the current k: rendered
+    for f in (tmp_path / "reports").rglob("*.md"):
+        f.unlink()
 
-    raised = params | {"privacy": {**params["privacy"], "min_cell_k": k + 10}}
-    summary = stage.write_report(tmp_path, raised)
-    assert summary["evaluation_params_changed"] == ["compare"]
-    md = (tmp_path / "reports/methodology.md").read_text()
-    notice = md.split("> **Evaluation under other parameters.**")[1].split("\n")[0]
-    assert f"`privacy.min_cell_k` {k} (now {k + 10})" in notice
-    public_readme = (tmp_path / "reports/public/README.md").read_text()
-    assert f"`privacy.min_cell_k` {k}, now {k + 10}" in public_readme
+    # every other stage re-ran at the raised k; the frozen one kept the old
+    raised = params | {"privacy": {**params["privacy"], "min_cell_k": k + 5}}
+    cmp["recommendation"]["min_cell_k"] = k if frozen == "compare" else k + 5
+    _write(tmp_path, "compare.json", cmp)
+    _topic_eval(tmp_path, as_of, k=k if frozen == "topic_eval" else k + 5)
+    tm["fit"]["min_cell_k"] = k if frozen == "topic_fit" else k + 5
+    path.write_text(json.dumps(tm))
+    with pytest.raises(stage.StaleOutputError) as err:
+        stage.write_report(tmp_path, raised)
+    message = str(err.value)
+    assert f"Stage {frozen} hid groups of fewer than {k} accounts" in message
+    assert f"privacy.min_cell_k is now {k + 5}" in message
+    assert f"dvc unfreeze {frozen} && dvc repro" in message
+    assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
+
+    # the frozen stage re-run at the raised k: rendered
+    cmp["recommendation"]["min_cell_k"] = k + 5
+    _write(tmp_path, "compare.json", cmp)
+    _topic_eval(tmp_path, as_of, k=k + 5)
+    tm["fit"]["min_cell_k"] = k + 5
+    path.write_text(json.dumps(tm))
+    stage.write_report(tmp_path, raised)
+    assert (tmp_path / "reports/methodology.md").exists()
 
 
 def test_a_frozen_topic_check_after_an_edit_of_the_attribution_rule_is_named(

@@ -160,6 +160,9 @@ def _run_topic_eval(tmp_path, monkeypatch) -> dict:
     # the sections as given (absent): its own, and the topics' whose attribution it checks (a
     # frozen check after an edit of topics.min_posts is of the old attribution)
     assert full["params"] == {"topic_eval": None, "topics": None}
+    # and the k its headline hides smaller groups at (the report refuses a frozen result of a
+    # smaller k than the current one)
+    assert full["min_cell_k"] == K
     return json.loads((tmp_path / "TOPIC_EVAL_METRICS.json").read_text())
 
 

@@ -480,6 +480,7 @@ def test_a_frozen_fit_gives_the_posts_written_since_its_topics(tmp_path: Path) -
         "n_sample_outliers": 0,
         "n_sample_outliers_assigned": 0,
         "removed_accounts_sha256": None,
+        "min_cell_k": frozen.min_cell_k,
     }
     assert now["metrics"]["n_topics"] == 3
     kept = now["post_topics"].join(then["post_topics"], on="post_id", how="semi")

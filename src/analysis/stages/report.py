@@ -124,6 +124,49 @@ def check_removed_accounts(inp: frames.Inputs) -> None:
         )
 
 
+#: What a freezable stage publishes with groups of fewer than ``privacy.min_cell_k`` accounts
+#: hidden (at the k it records), by stage: the message names it.
+PUBLISHED_AT_K = {
+    "topic_fit": "the topic keywords, each used by at least k authors",
+    "topic_eval": "the topic check's headline in reports/metrics",
+    "compare": "the gates and agreement in reports/metrics and its plot data",
+}
+
+
+def recorded_k(inp: frames.Inputs) -> dict[str, int]:
+    """The ``privacy.min_cell_k`` each freezable stage's published outputs hide smaller groups
+    at, by stage, where it is recorded (compare in its recommendation, topic_eval in its
+    result, topic_fit through ``reports/metrics/topics.json``)."""
+    found = {
+        "topic_fit": ((inp.topics_metrics or {}).get("fit") or {}).get("min_cell_k"),
+        "topic_eval": getattr(inp.topic_eval, "min_cell_k", None),
+        "compare": getattr(getattr(inp.compare, "recommendation", None), "min_cell_k", None),
+    }
+    return {stage: int(k) for stage, k in found.items() if k is not None}
+
+
+def check_small_groups(inp: frames.Inputs) -> None:
+    """Refuse a frozen stage whose published outputs hide groups at a smaller
+    ``privacy.min_cell_k`` than the current one.
+
+    ``topic_fit`` (keywords used by at least k authors), ``topic_eval`` (its headline) and
+    ``compare`` (its gates and plot data) publish at the k they ran with; a frozen one is not
+    re-run when k is raised, so ``reports/metrics`` (tracked by git) and the report would carry
+    statistics of groups the current rule calls small. Nothing is written then. A larger
+    recorded k hides more than needed: compare's and topic_eval's are named among the params
+    edits (:func:`params_changes`); a fit's stricter keywords are left as they are.
+    """
+    now = frames.min_cell_k(inp.params)
+    for stage, k in recorded_k(inp).items():
+        if k < now:
+            raise StaleOutputError(
+                f"Stage {stage} hid groups of fewer than {k} accounts in what it publishes "
+                f"({PUBLISHED_AT_K[stage]}), and privacy.min_cell_k is now {now}: it may "
+                f"publish groups of {k} to {now - 1} accounts (a frozen or stale stage). "
+                f"Nothing was written. Run `dvc unfreeze {stage} && dvc repro`."
+            )
+
+
 def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
     """Read every pipeline output under ``root`` that exists; log what was read, in numbers."""
     inp = frames.Inputs(params=params)
@@ -186,12 +229,14 @@ def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
 def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
     """The evaluation results read (validity, compare, the topics' check) that were computed
     with other params than ``params.yaml``'s now (a frozen stage after an edit), each logged;
-    compare's ``privacy.min_cell_k`` is read from its recommendation."""
+    the ``privacy.min_cell_k`` compare and topic_eval published at is read from
+    :func:`recorded_k` (a larger one than now: a smaller one was refused)."""
     # every section an evaluation stage records (config.params_record in each), as now
     now_all = params_record(
         inp.params, ("models", "validate", "topics", "compare", "demo", "topic_eval")
     )
     out = []
+    ks, now_k = recorded_k(inp), frames.min_cell_k(inp.params)
     for stage, result in (
         ("validate", inp.validity),
         ("compare", inp.compare),
@@ -201,10 +246,10 @@ def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
             continue
         used = getattr(result, "params", None)  # None: written before they were recorded
         changes = freshness.params_changes(used, now_all) if used else ()
-        # compare leaves a gate over fewer than privacy.min_cell_k accounts untested: its
-        # recommendation and the published gates table are of the k it records (resolved)
-        k = getattr(getattr(result, "recommendation", None), "min_cell_k", None)
-        now_k = frames.min_cell_k(inp.params)
+        # compare leaves a gate over fewer than privacy.min_cell_k accounts untested, and
+        # topic_eval's headline hides smaller groups: both are of the k they record (a smaller
+        # one than now was refused: check_small_groups)
+        k = ks.get(stage)
         if k is not None and k != now_k:
             changes = tuple(
                 sorted((*changes, ("privacy.min_cell_k", k, now_k)), key=lambda c: c[0])
@@ -267,6 +312,7 @@ def write_report(root: Path, params: dict[str, Any]) -> dict[str, Any]:
     check_named_accounts(root)
     inp = load_inputs(root, params)
     check_removed_accounts(inp)
+    check_small_groups(inp)
     lags = evaluation_lags(inp, mp)
     changed = params_changes(inp)
     b = frames.build(inp, p)

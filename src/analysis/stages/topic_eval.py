@@ -116,6 +116,9 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         update={
             "removed_accounts_sha256": removed,
             "params": params_record(params, ("topic_eval", "topics")),
+            # the k its published headline hides smaller groups at (the report refuses a
+            # frozen result of a smaller k than the current one)
+            "min_cell_k": priv.min_cell_k,
         }
     )
     contracts.write(result, paths.TOPIC_EVAL)

@@ -90,7 +90,10 @@ def fit(
         p.n_keywords,
         min_authors,
     )
-    return topic_fit(res, keywords, ari, emb, p, space)
+    # the k the keywords were chosen at: the report refuses a frozen fit of a smaller k
+    return topic_fit(res, keywords, ari, emb, p, space).model_copy(
+        update={"min_cell_k": min_authors}
+    )
 
 
 def _texts_with_labels(

@@ -160,6 +160,8 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
         # the report compares it with ingest's current one (a frozen fit, an account removed
         # since: its keywords may rest on that account's posts)
         "removed_accounts_sha256": fit.removed_accounts_sha256,
+        # the k its (published) keywords were chosen at: the report refuses a smaller one
+        "min_cell_k": fit.min_cell_k,
     }
 
 
