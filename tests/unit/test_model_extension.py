@@ -142,6 +142,9 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
     result = yaml.safe_load(paths.COMPARE_RESULT.read_text())
     assert NAME in result["models"]
     assert NAME in result["robustness"]
+    # the validate section its recommendation rests on (through validity.json) is recorded: a
+    # frozen compare beside a validate re-run with other params is named by the report
+    assert result["params"]["validate"] == params["validate"]
     assert NAME in yaml.safe_load(paths.COMPARE_METRICS.read_text())["gates_failed"]
     gaming = pl.read_csv(paths.COMPARE_PLOTS / "gaming.csv")
     assert NAME in gaming["model"].to_list()

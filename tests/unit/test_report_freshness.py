@@ -511,7 +511,7 @@ def test_an_evaluation_frozen_before_a_params_edit_is_named_with_what_changed(
     as_of = posts["created_at"].max() + timedelta(seconds=1)
     _project(tmp_path, posts, as_of)
     ran = params | {"compare": {"n_boot": 100}}
-    recorded = params_record(ran, ("compare", "demo", "models", "topics"))
+    recorded = params_record(ran, ("compare", "demo", "models", "topics", "validate"))
     _write(
         tmp_path, "compare.json", {**COMPARE_JSON, "as_of": as_of.isoformat(), "params": recorded}
     )

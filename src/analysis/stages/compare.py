@@ -157,8 +157,10 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         "as_of": as_of.isoformat(),
         "removed_accounts_sha256": removed_accounts_sha256(),
         # the sections of this stage's params that change the method (not the dump's path, the
-        # key's source nor the publication threshold): the report names what differs now
-        "params": params_record(params, ("compare", "demo", "models", "topics")),
+        # key's source nor the publication threshold), and validate's (the validity its
+        # recommendation rests on, which a validate re-run alone changes): the report names
+        # what differs now
+        "params": params_record(params, ("compare", "demo", "models", "topics", "validate")),
         "n_participants": tables.participants().height,
         "models": names,
         "agreement": _agreement_pairs(agree),
