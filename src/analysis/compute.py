@@ -160,7 +160,7 @@ def worker_environ() -> dict[str, Any]:
     the system sooner). Setting it at all switches off glibc's adaptive mmap threshold, so
     every array above 128 KiB is mapped and zero-filled afresh and freed straight back: a
     validate fit on a worker took 167 ms instead of 51 ms, with 10x the page faults
-    (docs/scaling.md, "validate and compare at 1M"). The thread-count settings are kept.
+    (docs/scaling-log.md, "Validate and compare at 1M"). The thread-count settings are kept.
     Workers started by hand (``dask worker``) read their own Dask config: set
     ``distributed.nanny.pre-spawn-environ`` there the same way.
     """

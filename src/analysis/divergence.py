@@ -10,7 +10,7 @@ predicts). On the demo, the planted roles' rates in their expected quadrants.
 Its own stage, apart from ``compare``: it reads two score files and takes seconds, so it
 follows every new post, while ``compare`` (agreement bootstrap, counterfactual re-scoring, the
 recommendation: the method's evaluation) may be frozen to run on a schedule
-(``docs/scaling.md``, "Incremental runs"). Written by ``analysis.stages.divergence``:
+(``docs/scaling-log.md``, "Incremental runs"). Written by ``analysis.stages.divergence``:
 ``data/processed/divergence.parquet`` and ``data/processed/divergence.json``
 (:class:`analysis.contracts.DivergenceResult`).
 """

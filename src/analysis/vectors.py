@@ -2,7 +2,7 @@
 
 A 384-dim float32 vector is ~1.5 KiB a post, eight times the post itself; holding every vector
 (and the copies a stage makes of them) is what made topics and report grow with the dump
-(docs/scaling.md, "The whole pipeline at size"). :class:`ParquetVectors` reads the
+(docs/scaling-log.md, "The whole pipeline at size"). :class:`ParquetVectors` reads the
 ``embeddings`` table (a folder of one Parquet file per month, :func:`parts`, or one file)
 ``batch_rows`` rows at a time with pyarrow's ``iter_batches``; the rows it serves are the
 posts of ``order`` (row numbers of the parts read one after another) and it names them by
