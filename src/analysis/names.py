@@ -16,9 +16,11 @@ ordinary words of a dump) and by the audit:
 from __future__ import annotations
 
 import functools
+import gc
 import re
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Generic, TypeVar
 
 import polars as pl
@@ -308,6 +310,23 @@ def _separator(value: str) -> str:
     return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_SEPARATOR_MAP))
 
 
+@contextmanager
+def without_cyclic_gc() -> Iterator[None]:
+    """Python's cyclic collector paused (reference counting still frees everything).
+
+    A redactor of 100k names is some 2M tuples and strings in no reference cycle; the collector
+    went over all of them again each time it ran (9 full passes during the build): 2.0 s of
+    build took 1.2 s without it (1M synthetic posts, session 41), and the pauses also stalled
+    the whole-table checks running beside it. The collector is set back as it was."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
 class NameRedactor:
     """Replaces known handles and display names in texts by ``[user]``, as token sequences.
 
@@ -336,10 +355,29 @@ class NameRedactor:
         self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
         self.names: set[str] = set()
         seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
+        with without_cyclic_gc():
+            self._build(names, skip, skip_folded, seen)
+        # :meth:`_match` looks a window of tokens up among the entries, one width at a time:
+        # a bucket scanned entry by entry cost as many comparisons as names of one first token
+        # (the initials of ``name_forms.person_forms``: every "M. ..." behind a token "M")
+        self._entries = seen
+        #: per folded first token met in a text: the widths of its names (longest first) and
+        #: the folded second tokens of its names of several tokens; filled as tokens are met
+        #: (built for every name up front it was a third of the build: 1.6 s for 100k names)
+        self._firsts: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {}
+
+    def _build(
+        self,
+        names: Iterable[str | None],
+        skip: set[str],
+        skip_folded: set[str],
+        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]],
+    ) -> None:
+        """Add every entry of every name, longest first in each bucket."""
         for name in names:
             if not name:
                 continue
-            variants = name_variants(name, min_len)
+            variants = name_variants(name, self.min_len)
             for v in variants - skip:
                 self._add(v, False, seen)
             # the name joined and re-separated ("AdaQuill", "quill ada7"), in any case, as
@@ -358,14 +396,6 @@ class NameRedactor:
                         self._add(f, True, seen)
         for bucket in self.by_first.values():
             bucket.sort(key=lambda e: -len(e[0]))  # longest name first
-        # :meth:`_match` looks a window of tokens up among the entries, one width at a time:
-        # a bucket scanned entry by entry cost as many comparisons as names of one first token
-        # (the initials of ``name_forms.person_forms``: every "M. ..." behind a token "M")
-        self._entries = seen
-        #: per folded first token met in a text: the widths of its names (longest first) and
-        #: the folded second tokens of its names of several tokens; filled as tokens are met
-        #: (built for every name up front it was a third of the build: 1.6 s for 100k names)
-        self._firsts: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {}
 
     def _add(
         self,

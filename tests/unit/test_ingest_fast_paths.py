@@ -298,3 +298,42 @@ def test_skeleton_lengths_beside_the_posts_equal_the_join(monkeypatch) -> None:
     assert in_order["_text_chars"].to_list() == [
         None if t is None else len(t) for t in tables.posts["text"].to_list()
     ]
+
+
+def test_the_redactor_is_built_without_the_cyclic_collector_and_sets_it_back(
+    monkeypatch,
+) -> None:
+    """The build's millions of tuples hold no cycle: the collector is paused while they are
+    made (its passes were a third of the build at 100k names) and set back as it was, also
+    when the build fails."""
+    import gc
+
+    from analysis import names
+
+    seen_enabled: list[bool] = []
+    real_add = names.NameRedactor._add
+
+    def spy(self, *args, **kwargs):
+        seen_enabled.append(gc.isenabled())
+        return real_add(self, *args, **kwargs)
+
+    monkeypatch.setattr(names.NameRedactor, "_add", spy)
+    assert gc.isenabled()
+    red = privacy.NameRedactor(["Ada Quill", "nell_trent"])
+    assert red.redact("thanks Ada Quill and nell.trent") == "thanks [user] and [user]"
+    assert seen_enabled and not any(seen_enabled)
+    assert gc.isenabled()  # set back
+    gc.disable()
+    try:
+        privacy.NameRedactor(["Ada Quill"])
+        assert not gc.isenabled()  # left as it was
+    finally:
+        gc.enable()
+
+    def boom(self, *args, **kwargs):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(names.NameRedactor, "_add", boom)
+    with pytest.raises(RuntimeError, match="boom"):
+        privacy.NameRedactor(["Ada Quill"])
+    assert gc.isenabled()
