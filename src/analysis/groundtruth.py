@@ -1,8 +1,8 @@
 """The demo's planted ground truth, with ids pseudonymised exactly as ``ingest`` does.
 
-Evaluation stages (``topics``, ``validate``, ``compare``) call :func:`load_truth`; no model ever
-reads it. Truth rows of accounts that ingest removed (minors, opt-outs) are dropped here too, so
-no evaluation output can carry anything about them.
+Evaluation stages (``topic_eval``, ``validate``, ``compare``, ``divergence``) call
+:func:`load_truth`; no model ever reads it. Truth rows of accounts that ingest removed (minors,
+opt-outs) are dropped here too, so no evaluation output can carry anything about them.
 """
 
 from __future__ import annotations
