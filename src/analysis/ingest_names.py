@@ -101,7 +101,9 @@ def redactor_for(
     (None: all at once); the words are counted the same either way.
     """
     # every name's variants and forms are Python objects in no reference cycle: the cyclic
-    # collector's passes over them were a third of the build (names.without_cyclic_gc)
+    # collector's passes over them were a third of the build (names.without_cyclic_gc); paused
+    # for the whole build, the words' counting over the texts included (the process's other
+    # threads, ingest's checks, run without it meanwhile too)
     with without_cyclic_gc():
         return _redactor_for(tables, opt_out, key, batch_rows)
 

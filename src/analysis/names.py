@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import gc
 import re
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -310,6 +311,12 @@ def _separator(value: str) -> str:
     return value if value == " " else _SPACES.sub(" ", _unmarked(value).translate(_SEPARATOR_MAP))
 
 
+#: Pauses of the cyclic collector in progress (any thread), and whether it ran before the
+#: first of them: :func:`without_cyclic_gc`.
+_GC_PAUSE = {"depth": 0, "was_enabled": False}
+_GC_LOCK = threading.Lock()
+
+
 @contextmanager
 def without_cyclic_gc() -> Iterator[None]:
     """Python's cyclic collector paused (reference counting still frees everything).
@@ -317,14 +324,21 @@ def without_cyclic_gc() -> Iterator[None]:
     A redactor of 100k names is some 2M tuples and strings in no reference cycle; the collector
     went over all of them again each time it ran (9 full passes during the build): 2.0 s of
     build took 1.2 s without it (1M synthetic posts, session 41), and the pauses also stalled
-    the whole-table checks running beside it. The collector is set back as it was."""
-    enabled = gc.isenabled()
-    gc.disable()
+    the whole-table checks running beside it. The collector is process-wide: pauses that
+    overlap (two threads, a build left running by a failed ingest) are counted, and the last
+    one to end sets it back as it was before the first began."""
+    with _GC_LOCK:
+        if _GC_PAUSE["depth"] == 0:
+            _GC_PAUSE["was_enabled"] = gc.isenabled()
+            gc.disable()
+        _GC_PAUSE["depth"] += 1
     try:
         yield
     finally:
-        if enabled:
-            gc.enable()
+        with _GC_LOCK:
+            _GC_PAUSE["depth"] -= 1
+            if _GC_PAUSE["depth"] == 0 and _GC_PAUSE["was_enabled"]:
+                gc.enable()
 
 
 class NameRedactor:

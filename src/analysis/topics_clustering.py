@@ -179,13 +179,13 @@ def choose_k(
 
     ``rule="silhouette"``: the argmax on one sample (k-means with two starts). On real dumps
     the curve is flat (beer: every k of the grid within 0.0033 of each other, standard error
-    0.001-0.003), so its argmax moves with any small change of the vectors (docs/scaling.md).
+    0.001-0.003), so its argmax moves with any small change of the vectors (docs/scaling-log.md).
     ``rule="one_se"``: :func:`silhouette_curve` over ``replicates`` subsamples, then
     :func:`one_se_k`: a k larger than the smallest is taken only when it beats it by more
     than the noise. It is stable where the curve is flat over the whole grid (the unit test;
     ai, quantumcomputing), but not where the best k sits about one SE above the rest
     (beer with int8 vectors). ``rule="mean_silhouette"``: the argmax of the mean curve over
-    the same replicates (less noise, still an argmax). Measured in docs/scaling.md,
+    the same replicates (less noise, still an argmax). Measured in docs/scaling-log.md,
     "Choosing k": no rule keeps beer's k under int8 vectors, so the default stays the old one.
     """
     if rule in ("one_se", "mean_silhouette"):
@@ -303,7 +303,7 @@ def cluster_seeds(x: np.ndarray | Vectors, p: TopicsParams, seeds: list[int]) ->
     """:func:`cluster_posts` at each of ``seeds`` with ``k = p.n_topics`` (required), the
     same result for each, with two passes over the vectors in all (one taking every seed's
     sample, one assigning every row to every seed's centroids) instead of two per seed: on a
-    10M-post file each pass reads ~14 GB (docs/scaling.md)."""
+    10M-post file each pass reads ~14 GB (docs/scaling-log.md)."""
     if not p.n_topics:
         raise ValueError("cluster_seeds refits at a known k: set n_topics")
     src = _unit(x)

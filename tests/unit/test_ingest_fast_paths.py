@@ -337,3 +337,38 @@ def test_the_redactor_is_built_without_the_cyclic_collector_and_sets_it_back(
     with pytest.raises(RuntimeError, match="boom"):
         privacy.NameRedactor(["Ada Quill"])
     assert gc.isenabled()
+
+
+def test_overlapping_pauses_of_the_collector_end_with_it_set_back() -> None:
+    """The collector is process-wide: a pause begun on one thread while another is in progress
+    (a build left running by a failed ingest, then a retry) must neither switch it back on
+    while one is still going nor leave it off after both."""
+    import gc
+    import threading
+
+    from analysis.names import without_cyclic_gc
+
+    assert gc.isenabled()
+    a_in, b_in, a_out = threading.Event(), threading.Event(), threading.Event()
+    states: dict[str, bool] = {}
+
+    def first() -> None:
+        with without_cyclic_gc():
+            a_in.set()
+            b_in.wait(5)
+        a_out.set()
+
+    def second() -> None:
+        a_in.wait(5)
+        with without_cyclic_gc():
+            b_in.set()
+            a_out.wait(5)
+            states["after the first ended"] = gc.isenabled()
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert states == {"after the first ended": False}
+    assert gc.isenabled()

@@ -142,9 +142,16 @@ def test_score_and_compare_stages_run_it(ninth_model, small_demo, tmp_path, monk
     result = yaml.safe_load(paths.COMPARE_RESULT.read_text())
     assert NAME in result["models"]
     assert NAME in result["robustness"]
-    # the validate section its recommendation rests on (through validity.json) is recorded: a
-    # frozen compare beside a validate re-run with other params is named by the report
+    # the validate section of the validity its recommendation rests on is recorded (a frozen
+    # compare beside a validate re-run with other params is named by the report), as validate
+    # ran it: a validate edited since (and frozen) leaves the validity as it was
     assert result["params"]["validate"] == params["validate"]
+    edited = {**params, "validate": {**params["validate"], "n_boot": 11}}
+    assert compare_stage.run(edited, argparse.Namespace()) == 0
+    assert (
+        yaml.safe_load(paths.COMPARE_RESULT.read_text())["params"]["validate"]
+        == (params["validate"])
+    )
     assert NAME in yaml.safe_load(paths.COMPARE_METRICS.read_text())["gates_failed"]
     gaming = pl.read_csv(paths.COMPARE_PLOTS / "gaming.csv")
     assert NAME in gaming["model"].to_list()

@@ -149,6 +149,8 @@ COMPARE_JSON = {
     "robustness": {},
     "robustness_gates": {},
     "recommendation": {
+        # the k it ran with (the params fixture's): a frozen compare of another k is named
+        "min_cell_k": K,
         "recommended_model": "conversation",
         "primary_question": "who gets answered",
         "comparators": ["volume"],

@@ -14,7 +14,7 @@ import pytest
 from analysis.report.freshness import evaluation_lags, stale_accounts
 from analysis.stages import report as stage
 from analysis.vectors import MEAN_EMBEDDING
-from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON, _write, params
+from tests.unit.test_report import COMPARE_JSON, INGEST_JSON, MODELS_JSON, K, _write, params
 
 __all__ = ["params"]  # the fixture
 
@@ -320,7 +320,7 @@ def test_a_frozen_topic_fit_computed_before_a_minor_was_removed_stops_the_report
 
 
 def _topic_eval(
-    root: Path, evaluated: datetime, removed: str | None = None, k: int | None = None
+    root: Path, evaluated: datetime, removed: str | None = None, k: int | None = K
 ) -> None:
     """The ``topic_eval`` stage's result, of the posts up to ``evaluated``."""
     from analysis import contracts
@@ -623,13 +623,18 @@ def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
     _topic_eval(tmp_path, as_of, k=k if frozen == "topic_eval" else k + 5)
     tm["fit"]["min_cell_k"] = k if frozen == "topic_fit" else k + 5
     path.write_text(json.dumps(tm))
+    before = {f: f.stat().st_mtime_ns for f in (tmp_path / "reports").rglob("*") if f.is_file()}
     with pytest.raises(stage.StaleOutputError) as err:
         stage.write_report(tmp_path, raised)
     message = str(err.value)
-    assert f"Stage {frozen} hid groups of fewer than {k} accounts" in message
+    assert f"stage {frozen} hid groups of fewer than {k} accounts" in message
     assert f"privacy.min_cell_k is now {k + 5}" in message
     assert f"dvc unfreeze {frozen} && dvc repro" in message
-    assert not list((tmp_path / "reports").rglob("*.md"))  # nothing written
+    assert message.count(" hid groups ") == 1  # the frozen stage alone
+    # nothing written: no writeup, and every file of the earlier render untouched
+    assert not list((tmp_path / "reports").rglob("*.md"))
+    after = {f: f.stat().st_mtime_ns for f in (tmp_path / "reports").rglob("*") if f.is_file()}
+    assert after == {f: t for f, t in before.items() if f.suffix != ".md"}
 
     # the frozen stage re-run at the raised k: rendered
     cmp["recommendation"]["min_cell_k"] = k + 5
@@ -639,6 +644,52 @@ def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
     path.write_text(json.dumps(tm))
     stage.write_report(tmp_path, raised)
     assert (tmp_path / "reports/methodology.md").exists()
+
+
+def test_every_stage_below_the_current_min_cell_k_is_named_at_once(
+    tmp_path: Path, params: dict
+) -> None:
+    """Two frozen stages published at a smaller k: one message names both (and the command
+    that re-runs both), not one per render."""
+    import copy
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    k = params["privacy"]["min_cell_k"]
+    cmp = copy.deepcopy(COMPARE_JSON)
+    cmp["as_of"] = as_of.isoformat()
+    cmp["recommendation"]["min_cell_k"] = k
+    _write(tmp_path, "compare.json", cmp)
+    _topic_eval(tmp_path, as_of, k=k)
+    raised = params | {"privacy": {**params["privacy"], "min_cell_k": k + 5}}
+    with pytest.raises(stage.StaleOutputError) as err:
+        stage.write_report(tmp_path, raised)
+    message = str(err.value)
+    assert "stage topic_eval hid groups" in message and "stage compare hid groups" in message
+    assert "dvc unfreeze topic_eval compare && dvc repro" in message
+
+
+def test_a_frozen_topic_check_that_does_not_record_its_k_is_named(
+    tmp_path: Path, params: dict, caplog
+) -> None:
+    """A topic check written before the k was recorded cannot be checked against the current
+    k: the writeup names the unknown k (and the log says how to record it), rather than
+    presenting the check as of this run's rule."""
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    _topic_eval(tmp_path, as_of, k=params["privacy"]["min_cell_k"])
+    assert "topic_eval" not in stage.write_report(tmp_path, params)["evaluation_params_changed"]
+    _topic_eval(tmp_path, as_of, k=None)  # no k recorded
+    with caplog.at_level("WARNING"):
+        summary = stage.write_report(tmp_path, params)
+    assert "topic_eval" in summary["evaluation_params_changed"]
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notices = md.split("> **Evaluation under other parameters.**")[1:]
+    mine = [n.split("\n")[0] for n in notices if "stage `topic_eval`" in n.split("\n")[0]]
+    assert mine and "`privacy.min_cell_k` null" in mine[0]
+    assert "stage topic_eval does not record the privacy.min_cell_k" in caplog.text
 
 
 def test_a_frozen_topic_check_after_an_edit_of_the_attribution_rule_is_named(

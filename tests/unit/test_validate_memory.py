@@ -1,4 +1,4 @@
-"""What keeps stage ``validate``'s memory from growing with the data (docs/scaling.md): fitted
+"""What keeps stage ``validate``'s memory from growing with the data (docs/scaling-log.md): fitted
 statsmodels objects freed after each fit, bootstrap draws drawn on demand, and only the two
 score columns the tests read kept between origins. Structure, not bytes of RSS."""
 

@@ -72,7 +72,7 @@ def scoped_posts(
     edges) between the nine models of a batch; once the scoping no longer joined whole frames
     (session 17) that saved a fifth of the re-scoring on the 2.6k-post demo, nothing at 1M, and
     held every variant through the batch: compare at 1M 415 -> 381 s and 2.5 -> 2.1 GiB without
-    it, one 10M batch's models 8.1 -> 4.4 GiB, the same outputs (``docs/scaling.md``).
+    it, one 10M batch's models 8.1 -> 4.4 GiB, the same outputs (``docs/scaling-log.md``).
     """
     before = posts.filter(pl.col("created_at") < as_of)
     # annotated once for the whole table (:func:`annotate`), or here

@@ -5,7 +5,7 @@ Python's cycle collector; those alive during a young collection are promoted, an
 generation is collected rarely (never, in a whole ``validate`` run at 100k posts). Each holds
 copies of the design (rows x columns: the IRLS's weighted copies among them), so the
 incremental bootstrap's 201 baseline fits per outcome piled up ~270 MiB at 100k posts, growing
-with the rows (docs/scaling.md). Called after the fitting function has returned (its locals
+with the rows (docs/scaling-log.md). Called after the fitting function has returned (its locals
 gone), a young-generation collection frees them in microseconds.
 """
 

@@ -218,7 +218,7 @@ def run_test(d: Design, p: ValidateParams, engine: Engine | None = None) -> dict
     one BLAS thread. Above OpenBLAS's threading threshold every product otherwise hands half
     its rows to a second thread and waits for it; on a shared, loaded machine each wait costs a
     scheduler slice, which made a fit at 100k synthetic posts 170 times slower than at 30k
-    (0.42 s against 2.4 ms for 3.4 times the rows; docs/scaling.md). One thread also makes the
+    (0.42 s against 2.4 ms for 3.4 times the rows; docs/scaling-log.md). One thread also makes the
     numbers independent of the core count: a reduction over rows split between two threads
     sums in another order, and Newton's stopping rule turns that last bit into ~1e-9 in a
     coefficient.

@@ -118,6 +118,18 @@ def load_inputs(
     return cp, mp, names, tables, as_of
 
 
+def recorded_params(params: dict[str, Any], validity: contracts.ValidityResult) -> dict[str, Any]:
+    """The params the result records (the report names what differs now): the sections of
+    this stage's params that change the method (not the dump's path, the key's source nor the
+    publication threshold), and the ``validate`` section of the validity its recommendation
+    rests on, as validate ran it (not ``params.yaml``'s: a frozen validate keeps the old one,
+    a frozen compare beside a validate re-run with other params is of the old validity)."""
+    recorded = params_record(params, ("compare", "demo", "models", "topics"))
+    if validity.params is not None:  # None: a validity written before params were recorded
+        recorded["validate"] = validity.params.get("validate")
+    return recorded
+
+
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     """Agreement, weekend-off and gaming tests, and the recommendation."""
     cp, mp, names, tables, as_of = load_inputs(params)
@@ -156,11 +168,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     result: dict[str, Any] = {
         "as_of": as_of.isoformat(),
         "removed_accounts_sha256": removed_accounts_sha256(),
-        # the sections of this stage's params that change the method (not the dump's path, the
-        # key's source nor the publication threshold), and validate's (the validity its
-        # recommendation rests on, which a validate re-run alone changes): the report names
-        # what differs now
-        "params": params_record(params, ("compare", "demo", "models", "topics", "validate")),
+        "params": recorded_params(params, validity),
         "n_participants": tables.participants().height,
         "models": names,
         "agreement": _agreement_pairs(agree),

@@ -51,7 +51,9 @@ class PublicationError(RuntimeError):
 
 
 class StaleOutputError(RuntimeError):
-    """An output of a frozen (or stale) stage names accounts the current data does not hold."""
+    """An output of a frozen (or stale) stage that the report must not publish beside this run:
+    it names accounts the current data does not hold, rests on accounts removed since, or hid
+    small groups at a smaller ``privacy.min_cell_k`` than the current one."""
 
 
 def check_named_accounts(root: Path) -> None:
@@ -127,44 +129,65 @@ def check_removed_accounts(inp: frames.Inputs) -> None:
 #: What a freezable stage publishes with groups of fewer than ``privacy.min_cell_k`` accounts
 #: hidden (at the k it records), by stage: the message names it.
 PUBLISHED_AT_K = {
-    "topic_fit": "the topic keywords, each used by at least k authors",
+    "topic_fit": "the topic keywords, each used by at least {k} authors",
     "topic_eval": "the topic check's headline in reports/metrics",
     "compare": "the gates and agreement in reports/metrics and its plot data",
 }
 
 
-def recorded_k(inp: frames.Inputs) -> dict[str, int]:
+def recorded_k(inp: frames.Inputs) -> dict[str, int | None]:
     """The ``privacy.min_cell_k`` each freezable stage's published outputs hide smaller groups
-    at, by stage, where it is recorded (compare in its recommendation, topic_eval in its
-    result, topic_fit through ``reports/metrics/topics.json``)."""
-    found = {
-        "topic_fit": ((inp.topics_metrics or {}).get("fit") or {}).get("min_cell_k"),
-        "topic_eval": getattr(inp.topic_eval, "min_cell_k", None),
-        "compare": getattr(getattr(inp.compare, "recommendation", None), "min_cell_k", None),
-    }
-    return {stage: int(k) for stage, k in found.items() if k is not None}
+    at, by stage, for the results read (compare in its recommendation, topic_eval in its
+    result, topic_fit through ``reports/metrics/topics.json``); None: a result written before
+    the k was recorded."""
+    fit = (inp.topics_metrics or {}).get("fit")
+    rec = getattr(inp.compare, "recommendation", None)
+    found: dict[str, int | None] = {}
+    if fit is not None:
+        found["topic_fit"] = fit.get("min_cell_k")
+    if inp.topic_eval is not None:
+        found["topic_eval"] = inp.topic_eval.min_cell_k
+    if rec is not None:
+        found["compare"] = rec.min_cell_k
+    return {stage: None if k is None else int(k) for stage, k in found.items()}
 
 
 def check_small_groups(inp: frames.Inputs) -> None:
-    """Refuse a frozen stage whose published outputs hide groups at a smaller
+    """Refuse frozen stages whose published outputs hide groups at a smaller
     ``privacy.min_cell_k`` than the current one.
 
     ``topic_fit`` (keywords used by at least k authors), ``topic_eval`` (its headline) and
     ``compare`` (its gates and plot data) publish at the k they ran with; a frozen one is not
     re-run when k is raised, so ``reports/metrics`` (tracked by git) and the report would carry
-    statistics of groups the current rule calls small. Nothing is written then. A larger
-    recorded k hides more than needed: compare's and topic_eval's are named among the params
-    edits (:func:`params_changes`); a fit's stricter keywords are left as they are.
+    statistics of groups the current rule calls small. Nothing is written then; the message
+    names every such stage. A larger recorded k hides more than needed: compare's and
+    topic_eval's are named among the params edits (:func:`params_changes`); a fit's stricter
+    keywords are left as they are. A result that does not record its k (written by an earlier
+    version) cannot be checked: logged here, and compare's and topic_eval's named there.
     """
     now = frames.min_cell_k(inp.params)
-    for stage, k in recorded_k(inp).items():
-        if k < now:
-            raise StaleOutputError(
-                f"Stage {stage} hid groups of fewer than {k} accounts in what it publishes "
-                f"({PUBLISHED_AT_K[stage]}), and privacy.min_cell_k is now {now}: it may "
-                f"publish groups of {k} to {now - 1} accounts (a frozen or stale stage). "
-                f"Nothing was written. Run `dvc unfreeze {stage} && dvc repro`."
-            )
+    ks = recorded_k(inp)
+    small = {stage: k for stage, k in ks.items() if k is not None and k < now}
+    for stage in (stage for stage, k in ks.items() if k is None):
+        log.warning(
+            "stage %s does not record the privacy.min_cell_k it published at (an earlier "
+            "version wrote it): its small groups cannot be checked against k = %d; `dvc "
+            "unfreeze %s && dvc repro` records it",
+            stage,
+            now,
+            stage,
+        )
+    if small:
+        what = "; ".join(
+            f"stage {stage} hid groups of fewer than {k} accounts in what it publishes "
+            f"({PUBLISHED_AT_K[stage].format(k=k)})"
+            for stage, k in small.items()
+        )
+        raise StaleOutputError(
+            f"privacy.min_cell_k is now {now}, but {what}: they may publish groups smaller "
+            f"than {now} accounts (frozen or stale stages). Nothing was written. Run "
+            f"`dvc unfreeze {' '.join(small)} && dvc repro`."
+        )
 
 
 def load_inputs(root: Path, params: dict[str, Any]) -> frames.Inputs:
@@ -248,9 +271,9 @@ def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
         changes = freshness.params_changes(used, now_all) if used else ()
         # compare leaves a gate over fewer than privacy.min_cell_k accounts untested, and
         # topic_eval's headline hides smaller groups: both are of the k they record (a smaller
-        # one than now was refused: check_small_groups)
-        k = ks.get(stage)
-        if k is not None and k != now_k:
+        # one than now was refused: check_small_groups; None: not recorded, named as such)
+        k = ks.get(stage, now_k)
+        if k != now_k:
             changes = tuple(
                 sorted((*changes, ("privacy.min_cell_k", k, now_k)), key=lambda c: c[0])
             )
