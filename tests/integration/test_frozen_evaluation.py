@@ -7,7 +7,8 @@ the report and the writeup say that the evaluation is of another date. A key rot
 not reach the frozen ``compare``, whose changes table lists accounts by pseudonym: the report
 refuses to render and ``resonance audit`` names the file. The frozen topic fit holds no
 pseudonym: ``topics`` assigns the re-keyed posts by it, to the very same topics.
-``resonance forget`` unfreezes them all, since erasure must reach every output.
+``resonance forget`` unfreezes them all, since erasure must reach every output. A raised
+``privacy.min_cell_k`` does not reach a frozen stage either: the report refuses its outputs.
 """
 
 from __future__ import annotations
@@ -77,6 +78,22 @@ def test_a_frozen_evaluation_is_kept_and_said_and_forget_unfreezes_it(
         assert "models.as_of" not in line
     page = (project / "reports/index.html").read_text()
     assert page.count('class="note stale"') == 3
+
+    # privacy.min_cell_k raised: the frozen fit's keywords and compare's gates were published
+    # at the old k (and, the report run alone, topic_eval's headline too): it refuses before
+    # writing anything and names them all, with one command
+    k = params["privacy"]["min_cell_k"]
+    raised = {**params, "privacy": {**params["privacy"], "min_cell_k": k + 5}}
+    (project / "params.yaml").write_text(yaml.safe_dump(raised, sort_keys=False))
+    before = {f: f.read_bytes() for f in (project / "reports").rglob("*.md")}
+    proc = run([sys.executable, "-m", "analysis", "report"], project, check=False)
+    said = proc.stdout + proc.stderr
+    assert proc.returncode != 0, said[-2000:]
+    for stage_name in ("topic_fit", "topic_eval", "compare"):
+        assert f"stage {stage_name} hid groups of fewer than {k} accounts" in said, said[-2000:]
+    assert "dvc unfreeze topic_fit topic_eval compare && dvc repro" in said
+    assert {f: f.read_bytes() for f in (project / "reports").rglob("*.md")} == before
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
 
     # a key rotation re-runs ingest and everything unfrozen; the frozen compare still lists
     # re-scored accounts under the old key: the report refuses, the audit names the file
