@@ -199,6 +199,30 @@ def frozen_scores(baseline: dict[str, pl.DataFrame]) -> dict[str, np.ndarray]:
     }
 
 
+class Progress:
+    """``fn`` that logs, every tenth of ``n`` calls (and at the last), how many are done, the
+    time spent since ``started`` and the time left at that pace. The local engine's loop only:
+    on a cluster the calls run elsewhere (and a closure would travel with every task)."""
+
+    def __init__(self, fn: Callable[..., pl.DataFrame], n: int, started: float) -> None:
+        self.fn, self.n, self.started, self.done = fn, n, started, 0
+        self.every = max(1, n // 10)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> pl.DataFrame:
+        out = self.fn(*args, **kwargs)
+        self.done += 1
+        if self.done % self.every == 0 or self.done == self.n:
+            spent = time.perf_counter() - self.started
+            log.info(
+                "re-scored %d of %d in %.0f s; about %.0f s left",
+                self.done,
+                self.n,
+                spent,
+                spent / self.done * (self.n - self.done),
+            )
+        return out
+
+
 def rescore_many(
     tables: Tables,
     models: Mapping[str, Model],
@@ -215,8 +239,19 @@ def rescore_many(
     """
     started = time.perf_counter()
     tasks = [(transform, group) for groups, transform, _ in jobs for group in groups]
+    log.info(
+        "%d tests: %d re-scorings of %d models to run (%d altered accounts; engine %s)",
+        len(jobs),
+        len(tasks),
+        len(models),
+        sum(len(group) for _, group in tasks),
+        "local" if engine is None else engine.name,
+    )
+    local = engine is None or isinstance(engine, LocalEngine)
     frames = (engine or LocalEngine()).map(
-        rescore_group,
+        # on the local engine (a loop here) the log says how far it is and how long is left:
+        # one account a re-scoring is ~800 re-scorings of seconds each at 1M posts
+        Progress(rescore_group, len(tasks), started) if local else rescore_group,
         tasks,
         tables=tables,
         models=models,

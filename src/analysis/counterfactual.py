@@ -53,8 +53,9 @@ bias 0.00 batched against 25.0 alone, its exchange gain 25.3 against 0.64, conve
 weekend-off bias -0.78 against -0.33. Batches of accounts that never met (no shared thread, no reaction between them) left
 2 of those 5 gates changed: the community-wide refits still tie batch-mates. The cost: on the
 demo 863 re-scorings instead of 117 (117 s against 18 s), spread by the compute engine; on a
-large dump, where one batch held the whole sample, 863 instead of 26 (at 1M posts, ~12 s a
-re-scoring: ~2.9 h of one core against ~5 min). A share buys that time back at the bias measured.
+large dump, where one batch held the whole sample, 863 instead of 26 (at 1M posts 6.5-12 s a
+re-scoring, sessions 41 and 38: 1.6-2.9 h of one core against 3-5 min; the log counts them down
+with the time left). A share buys that time back at the bias measured.
 """
 
 from __future__ import annotations

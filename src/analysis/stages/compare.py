@@ -39,6 +39,7 @@ from analysis.io import write_json, write_parquet
 from analysis.models import common
 from analysis.models.base import READS_TOPICS_FLAG, Tables
 from analysis.models.params import ModelParams, model_params
+from analysis.progress import quiet_fits
 from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
 from analysis.stages.scoring_topics import post_topics_at
 
@@ -142,8 +143,12 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
 
     models = {n: registry.MODELS[n] for n in names}
     n_part = tables.participants().height
-    # one engine (a LocalCluster starts once) for the agreement bootstrap and the re-scoring
-    with open_engine(section(params, "compute", ComputeParams)) as engine:
+    # one engine (a LocalCluster starts once) for the agreement bootstrap and the re-scoring;
+    # a model's line repeated at every re-scoring (its fitted prior) is shown once
+    with (
+        quiet_fits(log, "compare"),
+        open_engine(section(params, "compute", ComputeParams)) as engine,
+    ):
         agree = compare.agreement(scores, cp, ordering.account_order(tables.posts), engine)
         log.info(
             "agreement: %d pairs x %d statistics, %d bootstrap draws",
