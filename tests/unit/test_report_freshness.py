@@ -587,6 +587,22 @@ def test_a_frozen_compare_or_topic_check_of_a_larger_min_cell_k_is_named(
     assert f"`privacy.min_cell_k` {k + 10}, now {k}" in public_readme
 
 
+def _evaluated_at_k(root: Path, k: int) -> tuple[datetime, dict]:
+    """A project whose compare and topic check ran at ``privacy.min_cell_k`` = ``k``: the
+    scoring date and compare's result (to edit)."""
+    import copy
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(root, posts, as_of)
+    cmp = copy.deepcopy(COMPARE_JSON)
+    cmp["as_of"] = as_of.isoformat()
+    cmp["recommendation"]["min_cell_k"] = k
+    _write(root, "compare.json", cmp)
+    _topic_eval(root, as_of, k=k)
+    return as_of, cmp
+
+
 @pytest.mark.parametrize("frozen", ["compare", "topic_eval", "topic_fit"])
 def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
     tmp_path: Path, params: dict, frozen: str
@@ -596,17 +612,8 @@ def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
     topic_eval's headline, the fit's keywords, each used by at least k authors) still hold
     groups the current rule calls small. Naming the edit is not enough: the report refuses,
     names the stage and the command, and writes nothing."""
-    import copy
-
-    posts = _posts(101, 10)
-    as_of = posts["created_at"].max() + timedelta(seconds=1)
-    _project(tmp_path, posts, as_of)
     k = params["privacy"]["min_cell_k"]
-    cmp = copy.deepcopy(COMPARE_JSON)
-    cmp["as_of"] = as_of.isoformat()
-    cmp["recommendation"]["min_cell_k"] = k
-    _write(tmp_path, "compare.json", cmp)
-    _topic_eval(tmp_path, as_of, k=k)
+    as_of, cmp = _evaluated_at_k(tmp_path, k)
     _topics_metrics(tmp_path, 0)
     path = tmp_path / "reports/metrics/topics.json"
     tm = json.loads(path.read_text())
@@ -651,17 +658,8 @@ def test_every_stage_below_the_current_min_cell_k_is_named_at_once(
 ) -> None:
     """Two frozen stages published at a smaller k: one message names both (and the command
     that re-runs both), not one per render."""
-    import copy
-
-    posts = _posts(101, 10)
-    as_of = posts["created_at"].max() + timedelta(seconds=1)
-    _project(tmp_path, posts, as_of)
     k = params["privacy"]["min_cell_k"]
-    cmp = copy.deepcopy(COMPARE_JSON)
-    cmp["as_of"] = as_of.isoformat()
-    cmp["recommendation"]["min_cell_k"] = k
-    _write(tmp_path, "compare.json", cmp)
-    _topic_eval(tmp_path, as_of, k=k)
+    _evaluated_at_k(tmp_path, k)
     raised = params | {"privacy": {**params["privacy"], "min_cell_k": k + 5}}
     with pytest.raises(stage.StaleOutputError) as err:
         stage.write_report(tmp_path, raised)
