@@ -231,7 +231,8 @@ def stage_code(stage: str, models: tuple[str, ...] = ()) -> StageCode:
 
 def _ends_params(node: ast.AST) -> bool:
     if isinstance(node, ast.Attribute):
-        # ctx.params / self.params: the run's params held by an object; a result's recorded
-        # params (validity.params: what another stage ran with) are not read from params.yaml
-        return node.attr == "params" and getattr(node.value, "id", "") in ("ctx", "self")
+        # ctx.params / self.params / inp.params (the report's inputs): the run's params held by
+        # an object; a result's recorded params (validity.params: what another stage ran
+        # with) are not read from params.yaml
+        return node.attr == "params" and getattr(node.value, "id", "") in ("ctx", "self", "inp")
     return getattr(node, "id", "") == "params"

@@ -908,3 +908,16 @@ def test_the_local_rescoring_says_how_far_it_is_and_how_long_is_left(caplog) -> 
         ]
     )
     assert got.equals(bare)
+
+
+@pytest.mark.parametrize("n", [0, 9, 25])
+def test_progress_logs_every_tenth_call_and_the_last(n: int, caplog) -> None:
+    """Every tenth of the calls (each call below ten) and the last: 25 calls log at 2, 4, ...,
+    24 and 25; what each call returns is the wrapped function's."""
+    progress = cf_rescore.Progress(lambda x: pl.DataFrame({"x": [x]}), n, 0.0)
+    with caplog.at_level("INFO", logger="analysis.cf_rescore"):
+        out = [progress(i) for i in range(n)]
+    assert [f["x"][0] for f in out] == list(range(n))
+    logged = [int(r.getMessage().split()[1]) for r in caplog.records]
+    step = max(1, n // 10)
+    assert logged == sorted({*range(step, n + 1, step), n} - {0})

@@ -370,5 +370,6 @@ def test_overlapping_pauses_of_the_collector_end_with_it_set_back() -> None:
         t.start()
     for t in threads:
         t.join(10)
+    assert not any(t.is_alive() for t in threads)
     assert states == {"after the first ended": False}
     assert gc.isenabled()

@@ -540,6 +540,44 @@ def test_an_evaluation_frozen_before_a_params_edit_is_named_with_what_changed(
     assert "except what is said below" in public_readme
 
 
+def test_a_validate_edit_is_named_for_compare_only_where_compare_read_another_validity(
+    tmp_path: Path, params: dict
+) -> None:
+    """compare records the validate section of the validity it read. With validate frozen
+    and its section edited, compare read that very validity: validate's notice says it, and
+    compare is not named (unfreezing compare would read the same validity and change nothing).
+    With compare frozen beside a validate re-run on the edit, compare read the old validity:
+    it is named, with the edit."""
+    from analysis.config import params_record
+
+    posts = _posts(101, 10)
+    as_of = posts["created_at"].max() + timedelta(seconds=1)
+    _project(tmp_path, posts, as_of)
+    ran = params | {"validate": {"n_boot": 100}}
+    now = params | {"validate": {"n_boot": 200}}
+
+    def evaluated(validity_with: dict) -> None:
+        validity = params_record(validity_with, ("models", "validate", "topics"))
+        compare = params_record(ran, ("compare", "demo", "models", "topics"))
+        compare["validate"] = params_record(ran, ("validate",))["validate"]
+        _write(
+            tmp_path, "models.json", {**MODELS_JSON, "as_of": as_of.isoformat(), "params": validity}
+        )
+        _write(
+            tmp_path,
+            "compare.json",
+            {**COMPARE_JSON, "as_of": as_of.isoformat(), "params": compare},
+        )
+
+    evaluated(ran)  # validate frozen on the old section, compare read its validity
+    assert stage.write_report(tmp_path, now)["evaluation_params_changed"] == ["validate"]
+    evaluated(now)  # validate re-ran on the edit, compare frozen on the old validity
+    assert stage.write_report(tmp_path, now)["evaluation_params_changed"] == ["compare"]
+    md = (tmp_path / "reports/methodology.md").read_text()
+    notice = md.split("> **Evaluation under other parameters.**")[1].split("\n")[0]
+    assert "(stage `compare`)" in notice and "`validate.n_boot` 100 (now 200)" in notice
+
+
 def test_a_key_added_under_an_empty_mapping_is_named_alone() -> None:
     """A model of ``models.scored`` given ``{}`` that gets a param (or loses its last one)
     changed that param only: the notice must not say the model itself is gone (null now)."""
@@ -630,7 +668,7 @@ def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
     _topic_eval(tmp_path, as_of, k=k if frozen == "topic_eval" else k + 5)
     tm["fit"]["min_cell_k"] = k if frozen == "topic_fit" else k + 5
     path.write_text(json.dumps(tm))
-    before = {f: f.stat().st_mtime_ns for f in (tmp_path / "reports").rglob("*") if f.is_file()}
+    before = {f: f.read_bytes() for f in (tmp_path / "reports").rglob("*") if f.is_file()}
     with pytest.raises(stage.StaleOutputError) as err:
         stage.write_report(tmp_path, raised)
     message = str(err.value)
@@ -640,7 +678,7 @@ def test_a_frozen_stage_that_published_at_a_smaller_min_cell_k_stops_the_report(
     assert message.count(" hid groups ") == 1  # the frozen stage alone
     # nothing written: no writeup, and every file of the earlier render untouched
     assert not list((tmp_path / "reports").rglob("*.md"))
-    after = {f: f.stat().st_mtime_ns for f in (tmp_path / "reports").rglob("*") if f.is_file()}
+    after = {f: f.read_bytes() for f in (tmp_path / "reports").rglob("*") if f.is_file()}
     assert after == {f: t for f, t in before.items() if f.suffix != ".md"}
 
     # the frozen stage re-run at the raised k: rendered

@@ -269,6 +269,11 @@ def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
             continue
         used = getattr(result, "params", None)  # None: written before they were recorded
         changes = freshness.params_changes(used, now_all) if used else ()
+        if stage == "compare" and _same_validity(used, inp.validity):
+            # compare records the validate section of the validity it read: where that is the
+            # validity read here, an edit of validate is validate's own notice (unfreezing
+            # compare would read the same validity again and change nothing)
+            changes = tuple(c for c in changes if c[0].split(".")[0] != "validate")
         # compare leaves a gate over fewer than privacy.min_cell_k accounts untested, and
         # topic_eval's headline hides smaller groups: both are of the k they record (a smaller
         # one than now was refused: check_small_groups; None: not recorded, named as such)
@@ -288,6 +293,14 @@ def params_changes(inp: frames.Inputs) -> list[freshness.ParamsChange]:
                 stage,
             )
     return out
+
+
+def _same_validity(used: dict[str, Any] | None, validity: Any) -> bool:
+    """True when compare recorded the ``validate`` section of the very validity read here."""
+    ran = getattr(validity, "params", None)
+    if not used or "validate" not in used or ran is None:
+        return False
+    return used["validate"] == ran.get("validate")
 
 
 def evaluation_lags(inp: frames.Inputs, mp: Params) -> list[freshness.Lag]:
