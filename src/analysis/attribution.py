@@ -96,9 +96,15 @@ def _gamma_ppf(q: float, shape: np.ndarray, rate: np.ndarray) -> np.ndarray:
     """Quantile ``q`` (0 < q < 1) of gamma(``shape``, ``rate``): ``scipy.stats.gamma.ppf(q,
     shape, scale=1 / rate)`` bit for bit (the same special function and arithmetic; NaN where
     a parameter is not positive), without importing scipy.stats (~1.5 s of the ``topics``
-    stage)."""
+    stage).
+
+    The inverse incomplete gamma depends on the shape alone, and a posterior's shape is a
+    topic's prior plus a count of replies: it is evaluated once per distinct shape (1M posts:
+    ~1,200 shapes for ~226k pairs, 0.12 -> 0.003 s per call), the same values gathered back.
+    """
     ok = (shape > 0) & (rate > 0)
-    x = special.gammaincinv(np.where(ok, shape, 1.0), q) * (1 / np.where(ok, rate, 1.0)) + 0.0
+    distinct, back = np.unique(np.where(ok, shape, 1.0), return_inverse=True)
+    x = special.gammaincinv(distinct, q)[back] * (1 / np.where(ok, rate, 1.0)) + 0.0
     return np.where(ok, x, np.nan)
 
 

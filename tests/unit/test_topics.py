@@ -760,6 +760,11 @@ def test_attribution_intervals_are_scipys_gamma_quantiles_to_the_bit() -> None:
     rng = np.random.default_rng(3)
     shape = np.concatenate([rng.gamma(2.0, 3.0, 500), [1e-3, 0.5, 1.0, 250.0, 0.0, -1.0]])
     rate = np.concatenate([rng.gamma(2.0, 1.0, 500), [0.2, 1e-3, 5.0, 90.0, 1.0, 1.0]])
+    # posteriors share shapes (a topic's prior plus a count), each with its own rate: the
+    # quantile is computed once per shape and must come back to every row of it
+    shared = rng.choice(shape[:20], 300) + rng.integers(0, 4, 300)
+    shape = rng.permutation(np.concatenate([shape, shared]))
+    rate = np.concatenate([rate, rng.gamma(2.0, 1.0, 300)])
     for q in (0.05, 0.5, 0.95, 0.025):
         want = stats.gamma.ppf(q, shape, scale=1 / rate)
         np.testing.assert_array_equal(_gamma_ppf(q, shape, rate), want)
