@@ -196,11 +196,7 @@ def answer_credit(
     if reactions is None or reactions.height == 0:
         return base.with_columns(credit=pl.lit(1.0))
     votes = (
-        reactions.filter(
-            pl.col("kind").is_in(["upvote", "accept"])
-            & pl.col("created_at").is_not_null()
-            & (pl.lit(as_of is None) | (pl.col("created_at") < as_of))
-        )
+        _votes_before(reactions, as_of)
         .join(base, on="post_id", how="semi")
         .group_by("post_id")
         .agg(
@@ -212,6 +208,50 @@ def answer_credit(
         "post_id",
         credit=pl.col("is_accepted").fill_null(False).cast(pl.Float64)
         + pl.col("n_up").fill_null(0).cast(pl.Float64).log1p(),
+    )
+
+
+def _votes_before(reactions: pl.DataFrame, as_of: datetime | None) -> pl.DataFrame:
+    """The timed upvotes and accepts before ``as_of`` (all of them where None)."""
+    return reactions.filter(
+        pl.col("kind").is_in(["upvote", "accept"])
+        & pl.col("created_at").is_not_null()
+        & (pl.lit(as_of is None) | (pl.col("created_at") < as_of))
+    )
+
+
+def dated_answer_edges(
+    edges: pl.DataFrame, reactions: pl.DataFrame | None, as_of: datetime | None
+) -> pl.DataFrame:
+    """Credit edges (:func:`interactions` without votes) with each answer's edge dated from
+    when the answer was received, for a model that cuts one set of edges at several dates.
+
+    An answer credits its answerer once it is received (:func:`answer_credit`): accepted or
+    voted up, by votes before ``as_of``. Its edge (channel ``answer``, ``target_post_id`` the
+    answer) here takes the later of its own time and the first such vote as ``created_at``, and
+    the edge of an answer nobody took up is dropped; every other edge is left as it is. So at
+    any date ``d`` up to ``as_of``, the edges dated before ``d`` are those :func:`interactions`
+    credits at ``as_of = d``. Without any vote rows in the data every answer keeps its edge, as
+    every answer keeps credit 1 there.
+    """
+    if reactions is None or reactions.height == 0 or "channel" not in edges.columns:
+        return edges
+    is_answer = pl.col("channel") == ANSWER
+    received = (
+        _votes_before(reactions, as_of)
+        .group_by("post_id")
+        .agg(_received_at=pl.col("created_at").min())
+        .rename({"post_id": "target_post_id"})
+    )
+    return (
+        edges.join(received, on="target_post_id", how="left", maintain_order="left")
+        .filter(~is_answer | pl.col("_received_at").is_not_null())
+        .with_columns(
+            created_at=pl.when(is_answer)
+            .then(pl.max_horizontal("created_at", "_received_at"))
+            .otherwise(pl.col("created_at"))
+        )
+        .drop("_received_at")
     )
 
 

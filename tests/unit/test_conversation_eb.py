@@ -223,6 +223,120 @@ def test_the_earlier_rates_read_off_the_later_coding_equal_a_fresh_scoping() -> 
     assert early.own.height < coded.own.height and early.credit.height < coded.credit.height
 
 
+def _site(n: int = 16, days: int = 14) -> Tables:
+    """A Stack Exchange site: account i asks a question every day, two or three others answer
+    it, the asker comments on one answer; half the answers are voted up and some accepted,
+    each a random 0-6 days after it was written (so some only after a cut, some never)."""
+    rng = np.random.default_rng(5)
+    posts, votes = [], []
+    for i in range(n):
+        asker = f"s{i:02d}"
+        for d in range(days):
+            q = f"q_{asker}_{d}"
+            when = MONDAY + timedelta(days=d, hours=8, minutes=i)
+            posts.append(dict(post_id=q, account_id=asker, kind="question", created_at=when))
+            drawn = rng.choice([j for j in range(n) if j != i], size=2 + i % 2, replace=False)
+            for k, j in enumerate(drawn):
+                a, at = f"a_{q}_{k}", when + timedelta(hours=1 + k)
+                posts.append(
+                    dict(
+                        post_id=a,
+                        account_id=f"s{j:02d}",
+                        kind="answer",
+                        parent_post_id=q,
+                        root_post_id=q,
+                        reply_to_account_id=asker,
+                        created_at=at,
+                    )
+                )
+                for kind, chance in (("upvote", 0.5), ("accept", 0.2)):
+                    if rng.random() < chance:
+                        votes.append((a, kind, at + timedelta(days=float(rng.uniform(0, 6)))))
+            first = f"a_{q}_0"
+            posts.append(
+                dict(
+                    post_id=f"c_{q}",
+                    account_id=asker,
+                    kind="comment",
+                    parent_post_id=first,
+                    root_post_id=q,
+                    reply_to_account_id=f"s{drawn[0]:02d}",
+                    created_at=when + timedelta(hours=5),
+                )
+            )
+    ids = sorted({p["account_id"] for p in posts})
+    accounts = schema.conform(
+        pl.DataFrame({"account_id": ids, "platform": "stackexchange", "is_participant": True}),
+        "accounts",
+        schema.INTERIM,
+    )
+    frame = pl.DataFrame(posts).with_columns(platform=pl.lit("stackexchange"), text=pl.lit("t"))
+    reactions = pl.DataFrame(
+        {
+            "reaction_id": [f"v{k}" for k in range(len(votes))],
+            "platform": "stackexchange",
+            "post_id": [v[0] for v in votes],
+            "kind": [v[1] for v in votes],
+            "created_at": [v[2] for v in votes],
+        }
+    )
+    return Tables(
+        accounts=accounts,
+        posts=schema.conform(frame, "posts", schema.INTERIM),
+        reactions=schema.conform(reactions, "reactions", schema.INTERIM),
+    )
+
+
+def test_an_answer_draws_its_asker_in_only_from_when_it_was_received() -> None:
+    """On Stack Exchange an answer credits its answerer once accepted or voted up
+    (``semantics.answer_credit``): at every cut of one coding (the band's earlier date), the
+    rates equal a fresh scoping whose votes stop at the cut, and an answer voted up only after
+    the cut, or never, draws nobody in at it."""
+    site = _site()
+    p = ModelParams()
+    coded = conversation_eb.Coded.of(
+        common.scoped_posts(site.posts, AS_OF, 30.0, None), site.reactions, AS_OF
+    )
+    for days in (0.5, 3, 7, 9.4, 12):
+        at = AS_OF - timedelta(days=days)
+        fresh = conversation_eb.rates(site, p, at).sort("account_id")
+        cut = conversation_eb.rates(site, p, at, coded.before(at)).sort("account_id")
+        assert cut.equals(fresh.select(cut.columns)), days
+    # the votes decide: without them every answer would count its asker from the start
+    unvoted = replace(site, reactions=site.reactions.clear())
+    assert not conversation_eb.rates(site, p, AS_OF).equals(
+        conversation_eb.rates(unvoted, p, AS_OF)
+    )
+    # a vote after the date counts nothing at it
+    late = site.reactions.with_columns(created_at=pl.col("created_at") + timedelta(days=60))
+    nobody = conversation_eb.Coded.of(
+        common.scoped_posts(site.posts, AS_OF, 30.0, None), late, AS_OF
+    )
+    answered = coded.credit.height - nobody.credit.height
+    n_answers = site.posts.filter(pl.col("kind") == "answer").height
+    assert nobody.credit.height == site.posts.filter(pl.col("kind") == "comment").height
+    assert 0 < answered < n_answers
+
+
+def test_answers_nobody_took_up_raise_no_score() -> None:
+    """Volume is not influence: extra answers to others' questions that nobody accepts or votes
+    up (``adversaries.inject_posts``, as ``compare``'s volume test adds them) never raise an
+    account's score. Before, each counted its asker as a replier: on quantumcomputing +50 %
+    volume raised half the sampled accounts' scores."""
+    site = _site()
+    p = ModelParams()
+    base = conversation_eb.score(site, p, AS_OF)
+    rose = 0
+    for aid in base["account_id"].to_list():
+        before = base.filter(pl.col("account_id") == aid)["score"].item()
+        for m in (0.5, 1.0, 4.0):
+            more = adversaries.inject_posts(site, [aid], m, AS_OF, 11)
+            assert more.posts.height > site.posts.height
+            after = conversation_eb.score(more, p, AS_OF).filter(pl.col("account_id") == aid)
+            rose += after["score"].item() > before + 1e-12
+    assert rose == 0
+
+
 def test_the_weights_of_two_dates_come_from_one_listing_of_the_triangles(monkeypatch) -> None:
     """The score needs the replier weights now and a week earlier: one listing of the whole
     graph's triangles serves every date (a date's triangles are those whose three pairs it
