@@ -156,6 +156,22 @@ def test_answers_nobody_took_up_buy_no_conversation_on_stack_exchange():
     assert dict(zip(got["account_id"], got["n_repliers"], strict=True))["answerer"] == 1
 
 
+def test_answering_draws_no_replier_in_the_out_of_time_outcome():
+    """``validity.outcomes``' distinct repliers after the split are responses to the account's
+    posts: on Stack Exchange an answer's own credit from its asker is none (the asker wrote
+    first), as the within-thread outcomes read it; counted, three answers nobody responded to
+    made three "repliers"."""
+    from analysis.models import validity
+
+    rows = [(f"q{k}", f"asker{k}", "question", None, 1) for k in range(3)]
+    rows += [(f"a{k}", "answerer", "answer", f"q{k}", 3) for k in range(3)]
+    rows += [("c0", "commenter", "comment", "a0", 4)]
+    out = validity.outcomes(_tables(_posts(rows, "stackexchange")), T0, AS_OF)
+    got = dict(zip(out["account_id"], out["n_repliers_next"], strict=True))
+    assert got["answerer"] == 1  # the commenter
+    assert all(got.get(f"asker{k}", 0) == 0 for k in range(3))
+
+
 def test_asking_questions_earns_no_conversation_on_stack_exchange():
     # "asker" asks three questions, each answered by someone else; "answerer" answers them.
     rows = [("q0", "asker", "question", None, 0)]

@@ -81,9 +81,15 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
     scoped = common.scoped_posts(
         posts.filter(pl.col("created_at") <= end), end + timedelta(seconds=1), 1.0, None
     )
+    # responses to the account's posts: an answer's own credit from its asker is not one (the
+    # asker wrote before the answer), as in the within-thread and account-level outcomes;
+    # counted, answering more raised "repliers" on Stack Exchange by volume alone
     repl = (
         common.reply_edges(scoped.filter(in_period))
-        .filter(pl.col("dst") != schema.NONPARTICIPANT_ID)
+        .filter(
+            (pl.col("dst") != schema.NONPARTICIPANT_ID)
+            & (pl.col("post_id") != pl.col("target_post_id"))
+        )
         .group_by("dst")
         .agg(n_repliers_next=pl.col("src").n_unique())
         .rename({"dst": "account_id"})
