@@ -203,11 +203,19 @@ def test_slices_scrubbed_on_threads_equal_the_reference(threads, monkeypatch) ->
         scrub_patterns.needs_python(pl.col("t"), scrub_patterns.normalised(pl.col("t")))
     )
     assert slow.to_series().sum() > 0  # some rows take the Python route
-    calls = []
-    real = scrub._scrub_slice
-    monkeypatch.setattr(scrub, "_scrub_slice", lambda s, n: calls.append(s.len()) or real(s, n))
+    calls: dict[str, list[int]] = {"patterns": [], "names": []}
+    pattern, names = scrub._pattern_slice, scrub._names_slice
+    monkeypatch.setattr(
+        scrub, "_pattern_slice", lambda s: calls["patterns"].append(s.len()) or pattern(s)
+    )
+    monkeypatch.setattr(
+        scrub, "_names_slice", lambda s, d, n: calls["names"].append(s.len()) or names(s, d, n)
+    )
     _check(texts, NAMES)
-    assert len(calls) == threads and sum(calls) == len(texts)
+    # each step on every slice once: the names' step after the patterns' (its matcher built
+    # on a thread of its own meanwhile)
+    for step in ("patterns", "names"):
+        assert len(calls[step]) == threads and sum(calls[step]) == len(texts), step
 
 
 @settings(max_examples=60, deadline=None)
