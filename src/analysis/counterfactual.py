@@ -15,7 +15,9 @@ key-independent order):
   others wrote in reply to them and the reactions on them (``drop_responses``);
 * **weekend placebo**: the same number of the account's *weekday* posts, drawn at random, are
   removed instead: any score loses something when posts vanish, and the weekend test is read
-  as the *extra* change beyond this placebo (paired per account);
+  as the *extra* change beyond this placebo (paired per account), on the accounts with at
+  least as many weekday posts as weekend posts before T (``stability.with_matched_placebo``;
+  the time off likewise on those with as many posts before it);
 * **weekend moved**: the weekend posts are moved to the Friday before (nothing is lost);
 * **time off** and its placebo: the ``vacation_days`` before T, against as many random posts
   removed from before the time off.
@@ -325,17 +327,26 @@ def run_all(
     out["changes"] = ch
     pairs = {"weekend_off": "weekend_placebo", "time_off": "time_off_placebo"}
     # each scenario is read on the accounts it takes something from (weekend posts; posts in
-    # the time off, before T): the others' changes are only their batch-mates' doing
+    # the time off, before T): the others' changes are only their batch-mates' doing; a
+    # scenario and its placebo on those whose placebo can take as many posts (a pair that
+    # took more from one than from the other would measure the posts lost)
+    weekend, off = stability.IS_WEEKEND, pl.col("created_at") >= start
     took = {
-        "weekend": stability.with_posts_where(tables, sample, stability.IS_WEEKEND, as_of),
-        "time_off": stability.with_posts_where(
-            tables, sample, pl.col("created_at") >= start, as_of
-        ),
+        "weekend_moved": stability.with_posts_where(tables, sample, weekend, as_of),
+        "weekend": stability.with_matched_placebo(tables, sample, weekend, ~weekend, as_of),
+        "time_off": stability.with_matched_placebo(tables, sample, off, ~off, as_of),
+    }
+
+    reads = {
+        "weekend_off": "weekend",
+        "weekend_placebo": "weekend",
+        "weekend_moved": "weekend_moved",
+        "time_off": "time_off",
+        "time_off_placebo": "time_off",
     }
 
     def treated(sc: str) -> pl.DataFrame:
-        ids = took["weekend"] if sc.startswith("weekend") else took["time_off"]
-        return ch[sc][0].filter(pl.col("account_id").is_in(ids))
+        return ch[sc][0].filter(pl.col("account_id").is_in(took[reads[sc]]))
 
     out["stability"] = {
         sc: stability_summary(

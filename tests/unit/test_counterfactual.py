@@ -746,6 +746,48 @@ def test_weekend_off_is_read_on_the_accounts_that_post_at_weekends() -> None:
     assert res["stability"]["time_off"]["weekend_heavy"]["n_accounts"] == 24
 
 
+def test_a_scenario_and_its_placebo_are_read_where_the_placebo_can_take_as_much() -> None:
+    """Sixteen accounts in twenty-four post only at weekends: a weekend off silences them and
+    its placebo (as many weekday posts) finds nothing to take. Read in, a plain count of posts,
+    which loses exactly what is taken, showed a large loss beyond the placebo; read on the
+    accounts whose placebo takes as many posts, it shows none. The time off likewise: accounts
+    that only posted in it are not read."""
+    t = _community()
+    weekend_only = [f"acc{i:02d}" for i in range(24) if i % 3]
+    late_only = ["acc00", "acc03"]  # posted only in the time off (its last 14 days)
+    t = t.with_posts(
+        t.posts.filter(
+            ~(pl.col("account_id").is_in(weekend_only) & (pl.col("created_at").dt.weekday() < 6))
+            & ~(
+                pl.col("account_id").is_in(late_only)
+                & (pl.col("created_at") < AS_OF - timedelta(days=14))
+            )
+        )
+    )
+    cf = CounterfactualParams(
+        n_sample=24,
+        n_targets=2,
+        n_boot=100,
+        batch_share=0.2,
+        gaming_multipliers=(1.0,),
+        spam_replier_shares=(0.1,),
+        reply_all_sizes=(2,),
+        self_chain_lengths=(2,),
+        exchange_lengths=(2,),
+        puppet_sizes=(2,),
+        ring_sizes=(2,),
+        ring_size=2,
+    )
+    res = counterfactual.run_all(t, {"count": COUNT}, None, AS_OF, cf)
+    weekend = res["stability"]["weekend_off"]["count"]
+    assert weekend["n_accounts"] == 8  # i % 3 == 0: the others have no weekday posts
+    assert weekend["beyond_placebo_rel"] == 0.0
+    off = res["stability"]["time_off"]["count"]
+    assert off["n_accounts"] == 22 and off["beyond_placebo_rel"] == 0.0
+    # weekend moved takes nothing and has no placebo: every account with weekend posts
+    assert res["stability"]["weekend_moved"]["count"]["n_accounts"] == 24
+
+
 def test_scores_tied_but_for_the_last_bits_share_their_percentile() -> None:
     """A sum taken in another order (the graph's nodes numbered by pseudonym: another key)
     differs in the last bits; the percentile ranks the score as written, so such accounts tie
