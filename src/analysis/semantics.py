@@ -234,8 +234,8 @@ def dated_answer_edges(
     credits at ``as_of = d``. Without any vote rows in the data every answer keeps its edge, as
     every answer keeps credit 1 there.
     """
-    if reactions is None or reactions.height == 0 or "channel" not in edges.columns:
-        return edges
+    if reactions is None or reactions.height == 0 or not (edges["channel"] == ANSWER).any():
+        return edges  # nothing to date (a platform without answers: nothing joined)
     is_answer = pl.col("channel") == ANSWER
     received = (
         _votes_before(reactions, as_of)
