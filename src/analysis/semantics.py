@@ -186,8 +186,9 @@ def answer_credit(
     by ``as_of`` has credit 0 (:func:`interactions` then drops its edge): answering more, with
     answers that draw nothing, buys no score (before, every answer carried a base credit of 1
     from its asker, so nine unvoted answers raised conversation 0.28 -> 1.52). Comments on an
-    answer are conversation of their own, credited apart. Without any vote rows in the data
-    nothing tells a received answer from another, and every answer keeps credit 1.
+    answer are conversation of their own, credited apart. Where the reactions table is empty
+    nothing tells a received answer from another, and every answer keeps credit 1 (any
+    reaction row, a downvote or a like too, makes the votes decide).
 
     Only timed votes count (Stack Exchange ``Votes.xml`` has dates): the export-time ``Score``
     includes votes cast after the scoring date and is never read here.
@@ -231,8 +232,9 @@ def dated_answer_edges(
     answer) here takes the later of its own time and the first such vote as ``created_at``, and
     the edge of an answer nobody took up is dropped; every other edge is left as it is. So at
     any date ``d`` up to ``as_of``, the edges dated before ``d`` are those :func:`interactions`
-    credits at ``as_of = d``. Without any vote rows in the data every answer keeps its edge, as
-    every answer keeps credit 1 there.
+    credits at ``as_of = d``. Where the reactions table is empty every answer keeps its edge,
+    as :func:`answer_credit` then gives every answer credit 1 (the same test: any reaction row,
+    not only votes, makes the votes decide).
     """
     if reactions is None or reactions.height == 0 or not (edges["channel"] == ANSWER).any():
         return edges  # nothing to date (a platform without answers: nothing joined)

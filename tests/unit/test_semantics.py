@@ -170,6 +170,20 @@ def test_answering_draws_no_replier_in_the_out_of_time_outcome():
     got = dict(zip(out["account_id"], out["n_repliers_next"], strict=True))
     assert got["answerer"] == 1  # the commenter
     assert all(got.get(f"asker{k}", 0) == 0 for k in range(3))
+    # a reply whose parent is outside the dump still responds to its addressee (no target
+    # post: a comparison that gives null must not drop it)
+    usenet = _posts(
+        [("p", "op", "post", None, 1), ("r", "replier", "reply", None, 3)], "usenet"
+    ).with_columns(
+        reply_to_account_id=pl.when(pl.col("post_id") == "r").then(pl.lit("op")).otherwise(None)
+    )
+    out = validity.outcomes(_tables(usenet), T0, AS_OF)
+    assert dict(zip(out["account_id"], out["n_repliers_next"], strict=True))["op"] == 1
+    # the time-split ranking's outcome reads both the same way
+    both = pl.concat([_posts(rows, "stackexchange"), usenet], how="diagonal_relaxed")
+    conv = validity.conversation_after(both, T0 + timedelta(days=2))
+    got = dict(zip(conv["account_id"], conv["conversation"], strict=True))
+    assert got == {"answerer": 1, "op": 1}
 
 
 def test_asking_questions_earns_no_conversation_on_stack_exchange():

@@ -97,7 +97,8 @@ class Coded:
 
     ``own``: ``a, t, created_at``, the accounts' own posts (no reposts, no placeholder) with
     the account ``a`` and the thread ``t`` as codes; ``credit``: ``s, d, created_at``, the
-    credit edges (``common.reply_edges``: who credits whom, at the responding item's time) with
+    credit edges (``common.reply_edges``: who credits whom, at the responding item's time; a
+    Stack Exchange answer's from when it was received, ``semantics.dated_answer_edges``) with
     ``s`` and ``d`` as codes; ``direct``: ``s, d, t, created_at, target_at``, the credit each
     own post drew (``d``, ``t``: its account and thread; ``target_at``: its time), self-credit
     and the placeholder's left out; ``accounts``: the codes
@@ -168,8 +169,8 @@ class Coded:
 
     def before(self, at: datetime) -> Coded:
         """What the posts strictly before ``at`` give: the same rows as coding those posts
-        (every row is a function of its own post, an edge is dated by the responding item and
-        an item's credit by both its posts), on the same codes, which nothing computed from
+        (every row is a function of its own post, an edge is dated by the responding item, an
+        answer's by its first vote too, and an item's credit by both its posts), on the same codes, which nothing computed from
         them depends on. The band's earlier scores read this, not a second scoping, coding and
         join of the credit to the posts (at 1M posts 0.5 s and 0.2 s)."""
         early = pl.col("created_at") < at

@@ -88,7 +88,9 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
         common.reply_edges(scoped.filter(in_period))
         .filter(
             (pl.col("dst") != schema.NONPARTICIPANT_ID)
-            & (pl.col("post_id") != pl.col("target_post_id"))
+            # a reply to a parent outside the dump (no target post) still responds to its
+            # addressee: ne_missing keeps it where != would give null and drop it
+            & pl.col("post_id").ne_missing(pl.col("target_post_id"))
         )
         .group_by("dst")
         .agg(n_repliers_next=pl.col("src").n_unique())
@@ -383,6 +385,25 @@ def _or_nan(r: float | None) -> float:
     return np.nan if r is None else r
 
 
+def conversation_after(posts: pl.DataFrame, t: datetime) -> pl.DataFrame:
+    """``account_id, conversation``: the distinct other accounts responding to each account
+    from ``t`` on (:func:`ranking`'s outcome). An answer's own credit from its asker is no
+    response (the asker wrote first); a reply to a parent outside the dump (PHEME's deep
+    replies, Usenet's broken threads) still responds to its addressee: ``ne_missing`` keeps
+    it where ``!=`` gives null against its missing target and dropped it."""
+    scoped = common.scoped_posts(
+        posts.select(EDGE_COLUMNS), posts["created_at"].max() + timedelta(seconds=1), 1.0, None
+    )
+    late = common.reply_edges(scoped).filter(
+        (pl.col("created_at") >= t) & pl.col("post_id").ne_missing(pl.col("target_post_id"))
+    )
+    return (
+        late.group_by("dst")
+        .agg(conversation=pl.col("src").n_unique())
+        .rename({"dst": "account_id"})
+    )
+
+
 def ranking(
     tables: Tables,
     scores_at: Callable[[datetime], dict[str, pl.DataFrame]],
@@ -410,17 +431,7 @@ def ranking(
         minute=0, second=0, microsecond=0
     )  # a whole hour, not one post's exact time (it goes to models.json)
     active = active_before(posts, t)
-    scoped = common.scoped_posts(
-        posts.select(EDGE_COLUMNS), posts["created_at"].max() + timedelta(seconds=1), 1.0, None
-    )
-    late = common.reply_edges(scoped).filter(
-        (pl.col("created_at") >= t) & (pl.col("post_id") != pl.col("target_post_id"))
-    )
-    conv = (
-        late.group_by("dst")
-        .agg(conversation=pl.col("src").n_unique())
-        .rename({"dst": "account_id"})
-    )
+    conv = conversation_after(posts, t)
     appr = (
         tables.reactions.filter(
             pl.col("kind").is_in(list(common.POSITIVE_REACTIONS))
