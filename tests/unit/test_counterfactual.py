@@ -712,19 +712,10 @@ def test_the_extra_share_outside_the_models_interval_has_a_paired_interval() -> 
     assert out["weekend_heavy"]["outside_beyond_placebo_ci"][0] >= 0
 
 
-def test_weekend_off_is_read_on_the_accounts_that_post_at_weekends() -> None:
-    """Two accounts in three never post at weekends: a weekend off takes nothing from them (nor
-    does its placebo). Counted in, their zeros made the median bias of a score that weighs
-    weekend posts tenfold exactly 0 (passed); read on the accounts that take a weekend off it is
-    the large loss it is."""
-    t = _community()
-    weekday_only = [f"acc{i:02d}" for i in range(24) if i % 3]
-    t = t.with_posts(
-        t.posts.filter(
-            ~(pl.col("account_id").is_in(weekday_only) & (pl.col("created_at").dt.weekday() >= 6))
-        )
-    )
-    cf = CounterfactualParams(
+def _stability_only() -> CounterfactualParams:
+    """Every account of :func:`_community` sampled for the stability tests, in batches, and
+    the adversaries as small as they go (these tests read the stability scenarios only)."""
+    return CounterfactualParams(
         n_sample=24,
         n_targets=2,
         n_boot=100,
@@ -738,6 +729,21 @@ def test_weekend_off_is_read_on_the_accounts_that_post_at_weekends() -> None:
         ring_sizes=(2,),
         ring_size=2,
     )
+
+
+def test_weekend_off_is_read_on_the_accounts_that_post_at_weekends() -> None:
+    """Two accounts in three never post at weekends: a weekend off takes nothing from them (nor
+    does its placebo). Counted in, their zeros made the median bias of a score that weighs
+    weekend posts tenfold exactly 0 (passed); read on the accounts that take a weekend off it is
+    the large loss it is."""
+    t = _community()
+    weekday_only = [f"acc{i:02d}" for i in range(24) if i % 3]
+    t = t.with_posts(
+        t.posts.filter(
+            ~(pl.col("account_id").is_in(weekday_only) & (pl.col("created_at").dt.weekday() >= 6))
+        )
+    )
+    cf = _stability_only()
     res = counterfactual.run_all(t, {"weekend_heavy": WEEKEND_HEAVY}, None, AS_OF, cf)
     s = res["stability"]["weekend_off"]["weekend_heavy"]
     assert s["n_accounts"] == 8  # the accounts with weekend posts, not all 24 altered
@@ -764,20 +770,7 @@ def test_a_scenario_and_its_placebo_are_read_where_the_placebo_can_take_as_much(
             )
         )
     )
-    cf = CounterfactualParams(
-        n_sample=24,
-        n_targets=2,
-        n_boot=100,
-        batch_share=0.2,
-        gaming_multipliers=(1.0,),
-        spam_replier_shares=(0.1,),
-        reply_all_sizes=(2,),
-        self_chain_lengths=(2,),
-        exchange_lengths=(2,),
-        puppet_sizes=(2,),
-        ring_sizes=(2,),
-        ring_size=2,
-    )
+    cf = _stability_only()
     res = counterfactual.run_all(t, {"count": COUNT}, None, AS_OF, cf)
     weekend = res["stability"]["weekend_off"]["count"]
     assert weekend["n_accounts"] == 8  # i % 3 == 0: the others have no weekday posts
