@@ -191,7 +191,9 @@ def item_outcomes(
     """One row per (account, thread) item: ``a, t, first_at, y`` (weighted distinct repliers to
     the account's posts in that thread), and the accounts' codes (``account_id, a``).
 
-    ``posts``: the scoped posts, or them already coded (:class:`Coded`). A replier found in
+    ``posts``: the scoped posts, or them already coded (:class:`Coded`; scoped posts are
+    coded without votes, so every Stack Exchange answer counts its asker: the model passes
+    its own coding, which reads them). A replier found in
     ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers
     are not a community). ``weights``: the replier weights of these coded posts
     (``replier_weights.coded_weights_at``) when the caller has them."""
