@@ -170,8 +170,8 @@ class Coded:
     def before(self, at: datetime) -> Coded:
         """What the posts strictly before ``at`` give: the same rows as coding those posts
         (every row is a function of its own post, an edge is dated by the responding item, an
-        answer's by its first vote too, and an item's credit by both its posts), on the same codes, which nothing computed from
-        them depends on. The band's earlier scores read this, not a second scoping, coding and
+        answer's by its first vote too, and an item's credit by both its posts), on the same
+        codes, which nothing computed from them depends on. The band's earlier scores read this, not a second scoping, coding and
         join of the credit to the posts (at 1M posts 0.5 s and 0.2 s)."""
         early = pl.col("created_at") < at
         return Coded(
@@ -193,9 +193,8 @@ def item_outcomes(
 
     ``posts``: the scoped posts, or them already coded (:class:`Coded`; scoped posts are
     coded without votes, so every Stack Exchange answer counts its asker: the model passes
-    its own coding, which reads them). A replier found in
-    ``n`` of the account's threads counts ``n ** -repeat_power`` in each (a few loyal repliers
-    are not a community). ``weights``: the replier weights of these coded posts
+    its own coding, which reads them). A replier found in ``n`` of the account's threads
+    counts ``n ** -repeat_power`` in each (a few loyal repliers are not a community). ``weights``: the replier weights of these coded posts
     (``replier_weights.coded_weights_at``) when the caller has them."""
     coded = posts if isinstance(posts, Coded) else Coded.of(posts)
     accounts = coded.accounts
