@@ -1,0 +1,71 @@
+"""The models on the shared Stack Exchange dumps: what compare's volume test found there.
+
+Session 42 ran the pipeline on quantumcomputing and ai: ``conversation_eb`` counted every
+answer's asker as a replier, so answers nobody accepted or voted up raised the score of half
+the sampled accounts, and its volume gate failed on both sites. Here the same alteration
+(``adversaries.inject_posts``: extra answers to others' questions, drawing nothing) is applied
+account by account on the real sites, and no model that reads conversation gains from it.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from analysis import models as registry
+from analysis.adversaries import inject_posts
+from analysis.cf_rescore import sample_accounts
+from analysis.config import IngestParams, PrivacyParams
+from analysis.ingest import Source, ingest
+from analysis.models import common
+from analysis.models.base import Tables
+from analysis.models.params import ModelParams
+from analysis.sources import read_source
+
+pytestmark = pytest.mark.realdata
+
+KEY = b"realdata-test-key-0123456789abcdef"
+SITES = ("stackexchange-ai", "stackexchange-quantumcomputing")
+#: The models that read the answer channel (``semantics.CONVERSATIONAL``).
+CONVERSATIONAL = ("conversation", "conversation_rate", "conversation_eb")
+
+
+def _tables(path: Path) -> Tables:
+    res = ingest(
+        [Source(path.name, read_source("stackexchange", path))],
+        KEY,
+        set(),
+        IngestParams(max_reject_share=0.5),
+        PrivacyParams(),
+        datetime.now(UTC),
+    )
+    return Tables(res.accounts, res.posts, res.reactions)
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_answers_nobody_took_up_raise_no_conversation_score(real_data: Path, site: str) -> None:
+    path = real_data / site
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    tables = _tables(path)
+    p = ModelParams()
+    as_of = common.resolve_as_of(p, tables.posts)
+    # active accounts, drawn as compare draws its targets (key-free order, seeded)
+    targets = sample_accounts(tables, 12, 8, as_of, 30.0, 2)
+    assert len(targets) >= 10
+    rose: list[tuple[str, str, float, float]] = []
+    for name in CONVERSATIONAL:
+        model = registry.get(name)
+        base = dict(model.score(tables, p, as_of).select("account_id", "score").iter_rows())
+        for aid in targets:
+            more = inject_posts(tables, [aid], 0.5, as_of, 1000)
+            added = more.posts.filter(~pl.col("post_id").is_in(tables.posts["post_id"].implode()))
+            # answers, but for posts older than any question of another account
+            assert (added["kind"] == "answer").mean() > 0.5
+            after = model.score(more, p, as_of).filter(pl.col("account_id") == aid)["score"]
+            if after.item() > base[aid] + 1e-12:
+                rose.append((name, aid, base[aid], after.item()))
+    assert not rose, rose
