@@ -124,6 +124,7 @@ def rescore_group(
     """
     transform, group = task
     cf = transform(tables, group)
+    removed = own_posts_removed(tables, cf, group, as_of)
     if unchanged(cf, tables):
         # nothing to take (a weekend off of an account with no weekend posts): the models are
         # functions of the tables, so the altered scores are the baseline's, without a re-scoring
@@ -175,6 +176,7 @@ def rescore_group(
         pl.concat(base_rows)
         .join(order, on="account_id")
         .join(pl.concat(cf_rows), on=["_m", "account_id"])
+        .join(removed, on="account_id", how="left")
         .sort("_m", "_o")
     )
     triples = list(
@@ -189,6 +191,35 @@ def rescore_group(
         pct_frozen=pl.Series(pct_frozen, dtype=pl.Float64),
         pct_base_frozen=pl.Series(pct_base_frozen, dtype=pl.Float64),
     ).select(list(RESCORE_SCHEMA))
+
+
+def own_posts_removed(
+    tables: Tables, altered: Tables, group: list[str], as_of: datetime
+) -> pl.DataFrame:
+    """``account_id, own_posts_removed``: per account of ``group``, its posts before ``as_of``
+    in ``tables`` less those in ``altered``. A scenario's placebo is compared with it on the
+    accounts where both took as many (``counterfactual.run_all``): with ``drop_responses`` a
+    removed post takes the replies below it, the account's own follow-ups included."""
+    mine = pl.col("account_id").is_in(list(group)) & (pl.col("created_at") < as_of)
+
+    def counts(t: Tables) -> pl.DataFrame:
+        return t.posts.select("account_id", "created_at").filter(mine).group_by("account_id").len()
+
+    base = pl.DataFrame({"account_id": list(group)}, schema={"account_id": pl.String})
+    if altered is tables:
+        return base.with_columns(own_posts_removed=pl.lit(0, dtype=pl.Int64))
+    before = counts(tables).rename({"len": "_b"})
+    after = counts(altered).rename({"len": "_a"})
+    return (
+        base.join(before, on="account_id", how="left")
+        .join(after, on="account_id", how="left")
+        .select(
+            "account_id",
+            own_posts_removed=(pl.col("_b").fill_null(0) - pl.col("_a").fill_null(0)).cast(
+                pl.Int64
+            ),
+        )
+    )
 
 
 def frozen_scores(baseline: dict[str, pl.DataFrame]) -> dict[str, np.ndarray]:
@@ -301,7 +332,9 @@ def rescore(
 #: figure, against ``pct_base``, the model's own percentile), ``pct_frozen`` ranks the altered
 #: score against everyone else's frozen baseline (against ``pct_base_frozen``, the baseline score
 #: ranked by the same rule);
-#: ``band_*``: the published band of a model that has one (null otherwise).
+#: ``band_*``: the published band of a model that has one (null otherwise);
+#: ``own_posts_removed``: how many of the account's own posts before the date the alteration
+#: took, directly or below a removed post (negative where it added some).
 RESCORE_SCHEMA = {
     "model": pl.String,
     "account_id": pl.String,
@@ -314,4 +347,5 @@ RESCORE_SCHEMA = {
     "pct_base_frozen": pl.Float64,
     "band_base": pl.Int64,
     "band_cf": pl.Int64,
+    "own_posts_removed": pl.Int64,
 }

@@ -136,24 +136,6 @@ def with_posts_where(
     return [a for a in account_ids if n.get(a, 0) > 0]
 
 
-def with_matched_placebo(
-    tables: Tables, account_ids: Sequence[str], where: pl.Expr, pool: pl.Expr, as_of: datetime
-) -> list[str]:
-    """The accounts (in the given order) a scenario takes something from (posts before
-    ``as_of`` matching ``where``) whose placebo can take as many (at least as many posts before
-    ``as_of`` matching ``pool``): those on which the scenario's change beyond its placebo is
-    read. Both then remove the same number of the account's posts directly (with
-    ``drop_responses`` the replies below them go too, the account's own included, and those
-    can differ). An account with fewer loses more to the scenario than to the placebo, which
-    takes what there is (:func:`placebo_off`): an account that only posts at weekends is silenced by
-    a weekend off and untouched by its placebo. Read in, such accounts made the change beyond
-    the placebo a count of posts lost (on stackexchange-ai 7 of the 27 accounts the weekend
-    test read: conversation_eb's interval then reached -100 %)."""
-    n = n_posts_where(tables, account_ids, where, as_of)
-    spare = n_posts_where(tables, account_ids, pool, as_of)
-    return [a for a in account_ids if 0 < n.get(a, 0) <= spare.get(a, 0)]
-
-
 def weekend_placebo(
     tables: Tables, account_ids: Sequence[str], as_of: datetime, seed: int, drop: bool = True
 ) -> Tables:

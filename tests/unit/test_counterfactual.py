@@ -350,6 +350,7 @@ def test_an_adversary_that_doubles_a_top_ranked_score_fails_its_gate() -> None:
         "pct_base_frozen": [cf_rescore.frozen_percentile(frozen, b, b) for b in top],
         "band_base": [None] * 10,
         "band_cf": [None] * 10,
+        "own_posts_removed": [-1] * 10,
     }
     changes = pl.DataFrame(rows, schema=cf_rescore.RESCORE_SCHEMA)
     point = counterfactual.adversary_curve({20: changes}, CounterfactualParams())["m"][0]
@@ -713,13 +714,14 @@ def test_the_extra_share_outside_the_models_interval_has_a_paired_interval() -> 
 
 
 def _stability_only() -> CounterfactualParams:
-    """Every account of :func:`_community` sampled for the stability tests, in batches, and
-    the adversaries as small as they go (these tests read the stability scenarios only)."""
+    """Every account of :func:`_community` sampled for the stability tests, each altered
+    alone (in a batch, a batch-mate's removed post takes the replies below it, the next
+    account's own), and the adversaries as small as they go (these tests read the stability
+    scenarios only)."""
     return CounterfactualParams(
         n_sample=24,
         n_targets=2,
         n_boot=100,
-        batch_share=0.2,
         gaming_multipliers=(1.0,),
         spam_replier_shares=(0.1,),
         reply_all_sizes=(2,),
@@ -779,6 +781,42 @@ def test_a_scenario_and_its_placebo_are_read_where_the_placebo_can_take_as_much(
     assert off["n_accounts"] == 22 and off["beyond_placebo_rel"] == 0.0
     # weekend moved takes nothing and has no placebo: every account with weekend posts
     assert res["stability"]["weekend_moved"]["count"]["n_accounts"] == 24
+
+
+def test_a_weekend_post_s_own_follow_ups_below_it_unmatch_the_pair() -> None:
+    """Sixteen accounts in twenty-four answer back: on the Monday after each weekend post they
+    reply below the reply it drew. A weekend off takes the weekend post and, with the replies
+    below it, that Monday follow-up; its placebo takes as many weekday posts, with nothing of
+    theirs below them: more posts against fewer. Read in (as when the pair was matched on the
+    posts each could take directly), a plain count of posts lost beyond its placebo; read on the
+    accounts from which both took as many of their own posts, it loses nothing."""
+    t = _community()
+    follow = [f"acc{i:02d}" for i in range(24) if i % 3]
+    replies = t.posts.filter(
+        pl.col("reply_to_account_id").is_in(follow)
+        & (pl.col("created_at").dt.weekday() >= 6)
+        & (pl.col("created_at") < AS_OF - timedelta(days=1))
+    )
+    monday = pl.col("created_at").dt.truncate("1w") + timedelta(days=7, hours=9)
+    ups = replies.select(
+        pl.format("up_{}", "post_id").alias("post_id"),
+        pl.col("reply_to_account_id").alias("account_id"),
+        pl.lit("reply").alias("kind"),
+        pl.col("post_id").alias("parent_post_id"),
+        "root_post_id",
+        pl.col("account_id").alias("reply_to_account_id"),
+        monday.alias("created_at"),
+        pl.format("up {}", "post_id").alias("text"),
+    )
+    t = t.with_posts(pl.concat([t.posts, ups], how="diagonal_relaxed"))
+    res = counterfactual.run_all(t, {"count": COUNT}, None, AS_OF, _stability_only())
+    weekend = res["stability"]["weekend_off"]["count"]
+    assert weekend["n_accounts"] == 8  # the accounts that do not answer back
+    assert weekend["beyond_placebo_rel"] == 0.0
+    rows = res["changes"]["weekend_off"][0].filter(pl.col("account_id") == "acc01")
+    placebo = res["changes"]["weekend_placebo"][0].filter(pl.col("account_id") == "acc01")
+    # its weekend posts and replies, and the follow-ups below them, against as many weekday posts
+    assert rows["own_posts_removed"][0] > placebo["own_posts_removed"][0] > 0
 
 
 def test_scores_tied_but_for_the_last_bits_share_their_percentile() -> None:
