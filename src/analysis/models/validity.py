@@ -70,6 +70,14 @@ def active_before(posts: pl.DataFrame, t: datetime) -> pl.DataFrame:
     )
 
 
+#: A credit edge (``common.reply_edges``) that is a response to the credited account's post:
+#: not an answer's own credit from its asker (the asker wrote first; counted, answering more
+#: raised "repliers" by volume alone), and a reply to a parent outside the dump (PHEME's deep
+#: replies, Usenet's broken threads) still is one, to its addressee (``ne_missing``: ``!=``
+#: gives null against the missing target, and the filter dropped it).
+IS_RESPONSE = pl.col("post_id").ne_missing(pl.col("target_post_id"))
+
+
 def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
     """Per account, what happens in ``(start, end]``: distinct repliers and reactions received.
 
@@ -81,17 +89,10 @@ def outcomes(tables: Tables, start: datetime, end: datetime) -> pl.DataFrame:
     scoped = common.scoped_posts(
         posts.filter(pl.col("created_at") <= end), end + timedelta(seconds=1), 1.0, None
     )
-    # responses to the account's posts: an answer's own credit from its asker is not one (the
-    # asker wrote before the answer), as in the within-thread and account-level outcomes;
-    # counted, answering more raised "repliers" on Stack Exchange by volume alone
+    # responses to the account's posts (IS_RESPONSE), as in the within-thread outcomes
     repl = (
         common.reply_edges(scoped.filter(in_period))
-        .filter(
-            (pl.col("dst") != schema.NONPARTICIPANT_ID)
-            # a reply to a parent outside the dump (no target post) still responds to its
-            # addressee: ne_missing keeps it where != would give null and drop it
-            & pl.col("post_id").ne_missing(pl.col("target_post_id"))
-        )
+        .filter((pl.col("dst") != schema.NONPARTICIPANT_ID) & IS_RESPONSE)
         .group_by("dst")
         .agg(n_repliers_next=pl.col("src").n_unique())
         .rename({"dst": "account_id"})
@@ -387,16 +388,11 @@ def _or_nan(r: float | None) -> float:
 
 def conversation_after(posts: pl.DataFrame, t: datetime) -> pl.DataFrame:
     """``account_id, conversation``: the distinct other accounts responding to each account
-    from ``t`` on (:func:`ranking`'s outcome). An answer's own credit from its asker is no
-    response (the asker wrote first); a reply to a parent outside the dump (PHEME's deep
-    replies, Usenet's broken threads) still responds to its addressee: ``ne_missing`` keeps
-    it where ``!=`` gives null against its missing target and dropped it."""
+    from ``t`` on (:func:`ranking`'s outcome; :data:`IS_RESPONSE`)."""
     scoped = common.scoped_posts(
         posts.select(EDGE_COLUMNS), posts["created_at"].max() + timedelta(seconds=1), 1.0, None
     )
-    late = common.reply_edges(scoped).filter(
-        (pl.col("created_at") >= t) & pl.col("post_id").ne_missing(pl.col("target_post_id"))
-    )
+    late = common.reply_edges(scoped).filter((pl.col("created_at") >= t) & IS_RESPONSE)
     return (
         late.group_by("dst")
         .agg(conversation=pl.col("src").n_unique())
