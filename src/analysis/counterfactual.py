@@ -13,11 +13,12 @@ key-independent order):
 
 * **weekend off**: the account's own posts on Saturday and Sunday (UTC) are removed, with what
   others wrote in reply to them and the reactions on them (``drop_responses``);
-* **weekend placebo**: the same number of the account's *weekday* posts, drawn at random, are
-  removed instead: any score loses something when posts vanish, and the weekend test is read
-  as the *extra* change beyond this placebo (paired per account), on the accounts from which
-  both took as many of their own posts, those below a removed post included (:func:`matched`;
-  the time off likewise);
+* **weekend placebo**: as much of the account's *weekday* activity, drawn at random, is
+  removed instead (a removed post takes its own follow-ups below it, so the placebo matches
+  the weekend off unit by unit, by size and the kinds of the posts: ``stability.placebo_off``):
+  any score loses something when posts vanish, and the weekend test is read as the *extra*
+  change beyond this placebo (paired per account), on the accounts from which both took as
+  many of their own posts (:func:`matched`; the time off likewise);
 * **weekend moved**: the weekend posts are moved to the Friday before (nothing is lost);
 * **time off** and its placebo: the ``vacation_days`` before T, against as many random posts
   removed from before the time off.
@@ -376,13 +377,14 @@ def matched(sample: list[str], scenario: pl.DataFrame, placebo: pl.DataFrame) ->
     """The accounts of ``sample`` (in its order) from which a scenario took some of their own
     posts and its placebo as many (``own_posts_removed`` of their re-scoring rows).
 
-    The placebo draws as many of the account's other posts as the scenario removes directly,
-    and with ``drop_responses`` each removed post takes the replies below it, the account's own
+    With ``drop_responses`` each removed post takes the replies below it, the account's own
     follow-ups included: on stackexchange-ai an account that answered on a Sunday and wrote
-    five comments below its answer on Monday lost all six to a weekend off, one to its placebo;
-    an account that only posts at weekends loses everything to one and nothing to the other.
-    Read in, the change beyond the placebo counted posts lost (7 of the 27 accounts the weekend
-    test read on ai; on the demo 30 of 85 have posts below a weekend post of their own).
+    five comments below its answer on Monday lost all six to a weekend off. The placebo
+    matches such units (``stability.placebo_off``), but not always: an account that only posts
+    at weekends loses everything to one and nothing to the other, one whose weekday posts all
+    carry follow-ups has no unit as small as a lone weekend comment. Read in, the change beyond
+    the placebo would count posts lost (7 of the 27 accounts the weekend test read on ai when
+    the placebo drew by count alone).
     """
 
     def took(rows: pl.DataFrame) -> dict[str, int]:

@@ -1,10 +1,17 @@
-"""The models on the shared Stack Exchange dumps: what compare's volume test found there.
+"""The models on the shared Stack Exchange dumps: what compare's volume and stability tests
+found there.
 
 Session 42 ran the pipeline on quantumcomputing and ai: ``conversation_eb`` counted every
 answer's asker as a replier, so answers nobody accepted or voted up raised the score of half
 the sampled accounts, and its volume gate failed on both sites. Here the same alteration
 (``adversaries.inject_posts``: extra answers to others' questions, drawing nothing) is applied
 account by account on the real sites, and no model that reads conversation gains from it.
+
+Its stability tests read a weekend off (or a time off) against its placebo on the accounts from
+which both took as many of their own posts; on these sites most accounts follow up below their
+own posts, and a placebo drawn by count alone matched 12 of the 32 accounts a weekend off took
+posts from on quantumcomputing: fewer than a gate needs. The placebo now matches the weekend
+off unit by unit (``stability.placebo_off``).
 """
 
 from __future__ import annotations
@@ -16,9 +23,11 @@ import polars as pl
 import pytest
 
 from analysis import models as registry
+from analysis import stability
 from analysis.adversaries import inject_posts
-from analysis.cf_rescore import sample_accounts
+from analysis.cf_rescore import own_posts_removed, sample_accounts
 from analysis.config import IngestParams, PrivacyParams
+from analysis.counterfactual import CounterfactualParams
 from analysis.ingest import Source, ingest
 from analysis.models import common
 from analysis.models.base import Tables
@@ -69,3 +78,37 @@ def test_answers_nobody_took_up_raise_no_conversation_score(real_data: Path, sit
             if after.item() > base[aid] + 1e-12:
                 rose.append((name, aid, base[aid], after.item()))
     assert not rose, rose
+
+
+@pytest.mark.parametrize("site", SITES)
+def test_a_weekend_off_and_its_placebo_take_as_many_posts_on_most_accounts(
+    real_data: Path, site: str
+) -> None:
+    path = real_data / site
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    tables = _tables(path)
+    as_of = common.resolve_as_of(ModelParams(), tables.posts)
+    cf = CounterfactualParams()
+    sample = sample_accounts(
+        tables, cf.n_sample, cf.seed, as_of, cf.active_window_days, cf.min_active_posts
+    )
+    weekday = ~stability.IS_WEEKEND & (pl.col("created_at") < as_of)
+    could, matched = 0, 0
+    for aid in sample:  # each account alone, as compare alters it
+        off = own_posts_removed(tables, stability.weekend_off(tables, [aid]), [aid], as_of)
+        n_off = off["own_posts_removed"].item()
+        if not n_off:
+            continue
+        placebo = stability.weekend_placebo(tables, [aid], as_of, cf.seed + 11)
+        n_placebo = own_posts_removed(tables, placebo, [aid], as_of)["own_posts_removed"].item()
+        assert n_placebo <= n_off  # never more than the weekend off took
+        # the accounts with as many weekday posts as the weekend off takes: the placebo could
+        # take as much (unless only units larger than what is missing are left)
+        n_weekday = tables.posts.filter(weekday & (pl.col("account_id") == aid)).height
+        if n_weekday >= n_off:
+            could += 1
+            matched += n_placebo == n_off
+    # ai: 16 of 18; quantumcomputing 29 of 30 (8 and 12 when the placebo drew as many posts as
+    # the weekend held, and their follow-ups came with them)
+    assert could >= 15 and matched >= 0.8 * could, (could, matched)

@@ -783,21 +783,21 @@ def test_a_scenario_and_its_placebo_are_read_where_the_placebo_can_take_as_much(
     assert res["stability"]["weekend_moved"]["count"]["n_accounts"] == 24
 
 
-def test_a_weekend_post_s_own_follow_ups_below_it_unmatch_the_pair() -> None:
-    """Sixteen accounts in twenty-four answer back: on the Monday after each weekend post they
-    reply below the reply it drew. A weekend off takes the weekend post and, with the replies
-    below it, that Monday follow-up; its placebo takes as many weekday posts, with nothing of
-    theirs below them: more posts against fewer. Read in (as when the pair was matched on the
-    posts each could take directly), a plain count of posts lost beyond its placebo; read on the
-    accounts from which both took as many of their own posts, it loses nothing."""
-    t = _community()
-    follow = [f"acc{i:02d}" for i in range(24) if i % 3]
+def _answer_back(t: Tables, accounts: list[str], weekend: bool) -> Tables:
+    """``accounts`` answer back: the Monday after each of their weekend posts (``weekend``) or
+    the day after each of their weekday posts (Monday to Thursday, not ``weekend``), they reply
+    below the reply it drew."""
+    day = pl.col("created_at").dt.weekday()
     replies = t.posts.filter(
-        pl.col("reply_to_account_id").is_in(follow)
-        & (pl.col("created_at").dt.weekday() >= 6)
+        pl.col("reply_to_account_id").is_in(accounts)
+        & ((day >= 6) if weekend else (day <= 4))
         & (pl.col("created_at") < AS_OF - timedelta(days=1))
     )
-    monday = pl.col("created_at").dt.truncate("1w") + timedelta(days=7, hours=9)
+    later = (
+        pl.col("created_at").dt.truncate("1w") + timedelta(days=7, hours=9)
+        if weekend
+        else pl.col("created_at").dt.truncate("1d") + timedelta(days=1, hours=7)
+    )
     ups = replies.select(
         pl.format("up_{}", "post_id").alias("post_id"),
         pl.col("reply_to_account_id").alias("account_id"),
@@ -805,18 +805,104 @@ def test_a_weekend_post_s_own_follow_ups_below_it_unmatch_the_pair() -> None:
         pl.col("post_id").alias("parent_post_id"),
         "root_post_id",
         pl.col("account_id").alias("reply_to_account_id"),
-        monday.alias("created_at"),
+        later.alias("created_at"),
         pl.format("up {}", "post_id").alias("text"),
     )
-    t = t.with_posts(pl.concat([t.posts, ups], how="diagonal_relaxed"))
+    return t.with_posts(pl.concat([t.posts, ups], how="diagonal_relaxed"))
+
+
+def _took(res: dict, scenario: str, account: str) -> int:
+    rows = res["changes"][scenario][0].filter(pl.col("account_id") == account)
+    return rows["own_posts_removed"][0]
+
+
+def test_a_weekend_post_s_own_follow_ups_are_matched_by_as_much_weekday_activity() -> None:
+    """Sixteen accounts in twenty-four answer back: on the Monday after each weekend post they
+    reply below the reply it drew. A weekend off takes the weekend post and, with the replies
+    below it, that Monday follow-up: two of the account's posts in one unit. Its placebo, drawn
+    by count alone, took one weekday post for it (and the pair was then not read: 8 accounts);
+    with no weekday post followed up, it now takes two, and a plain count of posts loses
+    nothing beyond it on all twenty-four."""
+    follow = [f"acc{i:02d}" for i in range(24) if i % 3]
+    t = _answer_back(_community(), follow, weekend=True)
     res = counterfactual.run_all(t, {"count": COUNT}, None, AS_OF, _stability_only())
     weekend = res["stability"]["weekend_off"]["count"]
-    assert weekend["n_accounts"] == 8  # the accounts that do not answer back
+    assert weekend["n_accounts"] == 24
     assert weekend["beyond_placebo_rel"] == 0.0
-    rows = res["changes"]["weekend_off"][0].filter(pl.col("account_id") == "acc01")
-    placebo = res["changes"]["weekend_placebo"][0].filter(pl.col("account_id") == "acc01")
-    # its weekend posts and replies, and the follow-ups below them, against as many weekday posts
-    assert rows["own_posts_removed"][0] > placebo["own_posts_removed"][0] > 0
+    # its weekend posts and replies, and the follow-ups below them, against as many
+    assert _took(res, "weekend_off", "acc01") == _took(res, "weekend_placebo", "acc01") > 0
+    w = counterfactual.weekend_off(t, ["acc01"])
+    assert t.posts.height - w.posts.height > _took(res, "weekend_off", "acc01")
+
+
+def test_the_placebo_takes_a_followed_up_weekday_post_for_a_followed_up_weekend_post() -> None:
+    """An account that answers back on weekdays too: the weekend off's units of two (a post and
+    the follow-up below its reply) are matched by weekday posts that were followed up (units of
+    two), not by two lone posts: the placebo takes as many threads as the weekend off, with as
+    many of the replies others wrote in them."""
+    t = _answer_back(_answer_back(_community(), ["acc01"], True), ["acc01"], False)
+    g = ["acc01"]
+    weekend = counterfactual.weekend_off(t, g)
+    placebo = counterfactual.weekend_placebo(t, g, AS_OF, seed=3)
+    own = (pl.col("account_id") == "acc01") & (pl.col("created_at") < AS_OF)
+
+    def lost(altered: Tables) -> pl.DataFrame:
+        return t.posts.join(altered.posts, on="post_id", how="anti")
+
+    lw, lp = lost(weekend), lost(placebo)
+    assert lw.filter(own).height == lp.filter(own).height
+    # as many of the others' replies go with them (one below each post it takes)
+    others = pl.col("account_id") != "acc01"
+    assert lw.filter(others).height == lp.filter(others).height == 16
+    roots = own & (pl.col("kind") == "post")
+    assert (lp.filter(roots)["created_at"].dt.weekday() <= 5).all()
+    # as many of the roots it takes were followed up (before T) as the weekend off's: drawn by
+    # count alone, lone posts and follow-ups stood in for them
+    ups = own & pl.col("post_id").str.starts_with("up_")
+
+    def followed(lost: pl.DataFrame) -> int:
+        return lost.filter(roots)["post_id"].is_in(lost.filter(ups)["root_post_id"].implode()).sum()
+
+    assert followed(lp) == followed(lw) == 12
+
+
+def test_the_placebo_takes_nothing_when_only_larger_units_are_left() -> None:
+    """The account's weekend posts are follow-ups of its own weekday posts: a weekend off takes
+    the follow-ups (units of one); every weekday post is a unit of two (itself and the
+    follow-up below it). The placebo cannot take as little: it takes nothing, and the pair is
+    not read for this account."""
+    posts = []
+    for d in range(0, 21, 7):  # three Fridays and the Saturdays after them
+        fri = MONDAY + timedelta(days=d + 4, hours=10)
+        posts += [
+            dict(post_id=f"p{d}", account_id="a", kind="post", created_at=fri, text=f"p{d}"),
+            dict(
+                post_id=f"r{d}",
+                account_id="b",
+                kind="reply",
+                parent_post_id=f"p{d}",
+                root_post_id=f"p{d}",
+                reply_to_account_id="a",
+                created_at=fri + timedelta(hours=1),
+                text=f"r{d}",
+            ),
+            dict(
+                post_id=f"u{d}",
+                account_id="a",
+                kind="reply",
+                parent_post_id=f"r{d}",
+                root_post_id=f"p{d}",
+                reply_to_account_id="b",
+                created_at=fri + timedelta(days=1),
+                text=f"u{d}",
+            ),
+        ]
+    t = _tables(posts)
+    assert counterfactual.weekend_off(t, ["a"]).posts.height == t.posts.height - 3
+    assert counterfactual.weekend_placebo(t, ["a"], AS_OF, seed=1).posts.height == t.posts.height
+    # without the replies below a removed post every unit is one post: as many are taken
+    lone = counterfactual.weekend_placebo(t, ["a"], AS_OF, seed=1, drop=False)
+    assert lone.posts.height == t.posts.height - 3
 
 
 def test_scores_tied_but_for_the_last_bits_share_their_percentile() -> None:
