@@ -1,7 +1,6 @@
-"""``python -m analysis``: the same as the ``resonance`` console script."""
+"""``python -m analysis``: the same as the ``resonance`` console script, without the
+interpreter's teardown at the end (:func:`analysis.cli.exit_now`)."""
 
-import sys
+from analysis.cli import exit_now, main
 
-from analysis.cli import main
-
-sys.exit(main())
+exit_now(main())
