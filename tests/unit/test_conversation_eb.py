@@ -142,9 +142,51 @@ def test_gamma_poisson_prior_recovers_the_true_strength() -> None:
     assert k_old < 0.5 * k_true
 
 
+def test_bands_are_mid_rank_quintiles_and_tied_scores_share_the_middle_of_their_tie() -> None:
+    ref = np.arange(10.0)  # one score per tenth
+    assert conversation_eb.bands(ref, ref, 5).tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    # between and beyond the reference scores
+    assert conversation_eb.bands(np.array([-1.0, 4.5, 99.0]), ref, 5).tolist() == [1, 3, 5]
+    # eight accounts tie (one item each, nobody replied: the community prior), one below, one
+    # above: the tie's mid-rank share is (1 + 9) / 20 = 0.5, the middle band. With quantile
+    # edges every edge equalled the tied score and the tie went to the top band (Reddit: 5,752
+    # of 8,595 accounts published in the top quintile)
+    tied = np.sort(np.array([0.05] + [0.1] * 8 + [0.3]))
+    assert conversation_eb.bands(tied, tied, 5).tolist() == [1] + [3] * 8 + [5]
+
+
+def test_accounts_tied_at_the_prior_are_published_in_the_band_their_tie_is_in_the_middle_of() -> (
+    None
+):
+    """Forty accounts posted once and drew nobody: their scores are the community prior, tied,
+    more than half the community (seventy). They share the band their tie's middle falls in
+    (the share of accounts below them plus half their own: the third); the quantile edges put
+    them in the fourth (an edge equal to the tie sends it to the band above)."""
+    t = _town()
+    lone = [
+        dict(
+            post_id=f"lone{i}",
+            account_id=f"z{i:02d}",
+            kind="post",
+            created_at=MONDAY + timedelta(days=5, minutes=i),
+            text=f"lone {i}",
+        )
+        for i in range(40)
+    ]
+    town = _tables(t.posts.to_dicts() + lone)
+    out = conversation_eb.score(town, ModelParams(), AS_OF)
+    tied = out.filter(pl.col("account_id").str.starts_with("z"))
+    assert tied["score"].n_unique() == 1
+    # the bands are read among the scores a week earlier, where the forty tie too
+    earlier = conversation_eb.rates(town, ModelParams(), AS_OF - timedelta(days=7))
+    was = earlier.filter(pl.col("account_id").str.starts_with("z"))["score"]
+    assert earlier.height == 70 and was.n_unique() == 1
+    below = earlier.filter(pl.col("score") < was[0]).height
+    assert int(5 * (below + 40 / 2) / 70) + 1 == 3
+    assert tied["band"].unique().to_list() == [3]
+
+
 def test_bands_keep_the_old_band_while_the_interval_overlaps_it() -> None:
-    edges = [1.0, 2.0]
-    assert conversation_eb.bands(pl.Series([0.5, 1.0, 1.5, 3.0]), edges).to_list() == [1, 2, 2, 3]
     t = _town()
     out = conversation_eb.score(t, ModelParams(), AS_OF)
     kept = out.filter(pl.col("band") != pl.col("band_previous"))
@@ -365,15 +407,15 @@ def test_the_weights_of_two_dates_come_from_one_listing_of_the_triangles(monkeyp
 
 def test_the_published_band_reads_the_scores_a_week_earlier() -> None:
     """``band_previous`` is each account's band among the scores ``band_refresh_days`` earlier,
-    computed afresh from the posts before that date (the edges their quintiles): the score
+    computed afresh from the posts before that date (their mid-rank quintiles): the score
     stage's cut of the later coding gives exactly that, and not the later date's scores."""
     t = _town()
     p = ModelParams()
     out = conversation_eb.score(t, p, AS_OF)
     earlier = conversation_eb.rates(t, p, AS_OF - timedelta(days=7))
-    edges = [conversation_eb._quantile(earlier["score"], i / 5) for i in range(1, 5)]
+    ref = np.sort(earlier["score"].to_numpy())
     want = earlier.select(
-        "account_id", band_previous=conversation_eb.bands(earlier["score"], edges)
+        "account_id", band_previous=pl.Series(conversation_eb.bands(earlier["score"], ref, 5))
     )
     got = out.select("account_id", "band_previous").join(want, on="account_id", how="left")
     assert got.height == out.height and got["band_previous_right"].null_count() == 0
