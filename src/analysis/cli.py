@@ -124,12 +124,13 @@ def exit_now(code: int) -> NoReturn:
 
     The teardown collects and frees every object still alive, and a stage's caches can be
     large: after ingest at 1M posts the name redactor and its vectorised matcher (~920,000
-    objects, held by ``scrub.vector_names``'s cache) took 1.2-1.5 s to collect and free after
-    the last output was written (wall 8.66 s against 7.13 s of imports and work; the other
-    stages 0.1-0.3 s). Every stage writes and closes its outputs, joins its threads and closes
-    any cluster before it returns, so nothing is left for the teardown to finish; the exit
-    handlers that matter (logging's) are run here. Only ``python -m analysis`` exits this way:
-    :func:`main` returns as any function does, so tests and notebooks can call it.
+    objects, held by the cache of ``scrub_names.vector_names``) took 1.2-1.5 s to collect and
+    free after the last output was written (wall 8.66 s against 7.13 s of imports and work;
+    the other stages 0.1-0.3 s). Every stage writes and closes its outputs, leaves no work on
+    a thread (idle pool workers only) and closes any cluster before it returns, so nothing is
+    left for the teardown to finish; the exit handler that matters (logging's) runs here. Only
+    ``python -m analysis`` exits this way: :func:`main` returns as any function does, so tests
+    and notebooks can call it.
     """
     for stream in (sys.stdout, sys.stderr):
         stream.flush()

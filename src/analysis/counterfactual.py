@@ -20,8 +20,8 @@ key-independent order):
   change beyond this placebo (paired per account), on the accounts from which both took as
   many of their own posts (:func:`matched`; the time off likewise);
 * **weekend moved**: the weekend posts are moved to the Friday before (nothing is lost);
-* **time off** and its placebo: the ``vacation_days`` before T, against as many random posts
-  removed from before the time off.
+* **time off** and its placebo: the ``vacation_days`` before T, against as much of the
+  account's activity drawn at random from before the time off (unit by unit, likewise).
 
 Per scenario and model, over the sampled accounts the scenario takes something from (weekend
 posts before T; posts in the time off): signed median change (bias), median absolute change
