@@ -3,8 +3,9 @@
 Weekend off and time off remove an account's own posts (with ``drop_responses``, the replies
 others wrote to them and the reactions on them too); their placebos remove as much of the
 account's own activity (its posts and its own follow-ups below them, unit by unit), drawn at
-random from outside the pattern (weekday posts; posts before the time off); weekend moved shifts weekend posts to the Friday before. Every random draw is seeded and
-made in a key-independent order (post time, text). Used by :mod:`analysis.counterfactual`.
+random from outside the pattern (weekday posts; posts before the time off); weekend moved
+shifts weekend posts to the Friday before. Every random draw is seeded and made in a
+key-independent order (post time, text). Used by :mod:`analysis.counterfactual`.
 """
 
 from __future__ import annotations
@@ -98,9 +99,7 @@ def _own_ancestors(posts: pl.DataFrame, own: pl.DataFrame) -> dict[str, set[str]
     links = posts.select("post_id", "parent_post_id").filter(pl.col("parent_post_id").is_not_null())
     up = own.select("post_id", a=pl.col("parent_post_id")).filter(pl.col("a").is_not_null())
     found: dict[str, set[str]] = {p: set() for p in own["post_id"].to_list()}
-    while True:
-        if not up.height:
-            break
+    while up.height:
         for p, a in up.iter_rows():
             found[p].add(a)
         up = up.join(links, left_on="a", right_on="post_id", how="inner").select(
@@ -127,6 +126,47 @@ def _kinds(c: Counter[str]) -> tuple[str, ...]:
     return tuple(sorted(c.elements()))
 
 
+def _draw(
+    ids: list[str],
+    kinds: list[str],
+    taken: set[str],
+    pool: list[str],
+    unit: dict[str, set[str]],
+    ancestors: dict[str, set[str]],
+    rng: np.random.Generator,
+) -> list[str]:
+    """One account's placebo: the posts of ``pool`` whose units match the units of ``taken``
+    (:func:`placebo_off`); ``ids`` and ``kinds`` are the account's posts, in draw order."""
+    kind = dict(zip(ids, kinds, strict=True))
+    made = {p: Counter(kind[q] for q in u) for p, u in unit.items()}  # the kinds in each unit
+    # each unit the scenario takes, as the kinds of its posts; the largest first
+    need = sorted(
+        (_kinds(made[s]) for s in taken if not ancestors.get(s, set()) & taken),
+        key=lambda k: (len(k), k),
+        reverse=True,
+    )
+    picked: list[str] = []
+    gone: set[str] = set()
+    while need:
+        want = Counter(need.pop(0))
+        size = want.total()
+        free = [p for p in pool if p not in gone and not (unit[p] & gone)]
+        # the largest unit that is not larger; of those, the most alike in kinds (an answer
+        # for an answer, a comment below it for a comment)
+        fit = {p: (len(unit[p]), (made[p] & want).total()) for p in free if len(unit[p]) <= size}
+        if not fit:
+            break  # only larger units left: the pair is not read for this account
+        best = max(fit.values())
+        same = [p for p in free if fit.get(p) == best]
+        p = same[int(rng.integers(len(same)))]
+        picked.append(p)
+        gone |= unit[p]
+        if best[0] < size:  # the rest of the unit, matched again
+            rest = _kinds(want - made[p])[: size - best[0]]
+            need = sorted([*need, rest], key=lambda k: (len(k), k), reverse=True)
+    return picked
+
+
 def placebo_off(
     tables: Tables,
     account_ids: Sequence[str],
@@ -147,11 +187,11 @@ def placebo_off(
     matched one by one, largest first, by a pool post whose unit is as large and, of those, the
     most alike in the kinds of its posts (an answer with a comment for an answer with a
     comment); where no unit as large is left, by the largest smaller one and the rest of the
-    unit matched again, so that both take as many
-    of the account's posts where the pool allows (:func:`analysis.counterfactual.matched` reads
-    the pair only there). Drawn by count alone, a weekend off of an account that answered on
-    a Sunday and commented below it on Monday took six posts against its placebo's one
-    (stackexchange-quant: 12 of the 32 accounts a weekend off took posts from were matched).
+    unit matched again, so that both take as many of the account's posts where the pool
+    allows (:func:`analysis.counterfactual.matched` reads the pair only there). Drawn by count
+    alone, a weekend off of an account that answered on a Sunday and commented below it on
+    Monday took six posts against its placebo's one (stackexchange-quantumcomputing: 12 of the
+    32 accounts a weekend off took posts from were matched; 29 now).
     """
     rng = np.random.default_rng(seed)
     own = _own_before(tables, account_ids, as_of).with_columns(
@@ -162,37 +202,11 @@ def placebo_off(
     for aid in account_ids:
         mine = own.filter(pl.col("account_id") == aid)
         ids = mine["post_id"].to_list()
-        unit = _units(ids, ancestors, drop_responses)
-        kind = dict(zip(ids, mine["kind"].fill_null("").to_list(), strict=True))
-        made = {p: Counter(kind[q] for q in u) for p, u in unit.items()}  # kinds in each unit
         taken = {p for p, t in zip(ids, mine["_t"].to_list(), strict=True) if t}
-        # each unit the scenario takes, as the kinds of its posts; the largest first
-        need = sorted(
-            (_kinds(made[s]) for s in taken if not ancestors.get(s, set()) & taken),
-            key=lambda k: (len(k), k),
-            reverse=True,
-        )
         pool_ids = [p for p, b in zip(ids, mine["_p"].to_list(), strict=True) if b]
-        gone: set[str] = set()
-        while need:
-            want = Counter(need.pop(0))
-            size = want.total()
-            free = [p for p in pool_ids if p not in gone and not (unit[p] & gone)]
-            # the largest unit that is not larger; of those, the most alike in kinds (an answer
-            # for an answer, a comment below it for a comment)
-            fit = {
-                p: (len(unit[p]), (made[p] & want).total()) for p in free if len(unit[p]) <= size
-            }
-            if not fit:
-                break  # only larger units left: the pair is not read for this account
-            best = max(fit.values())
-            same = [p for p in free if fit.get(p) == best]
-            p = same[int(rng.integers(len(same)))]
-            picked.append(p)
-            gone |= unit[p]
-            if best[0] < size:  # the rest of the unit, matched again
-                rest = _kinds(want - made[p])[: size - best[0]]
-                need = sorted([*need, rest], key=lambda k: (len(k), k), reverse=True)
+        unit = _units(ids, ancestors, drop_responses)
+        kinds = mine["kind"].fill_null("").to_list()
+        picked += _draw(ids, kinds, taken, pool_ids, unit, ancestors, rng)
     return remove_posts(tables, pl.Series("post_id", picked, dtype=pl.String), drop_responses)
 
 
