@@ -871,31 +871,26 @@ def test_the_placebo_takes_nothing_when_only_larger_units_are_left() -> None:
     the follow-ups (units of one); every weekday post is a unit of two (itself and the
     follow-up below it). The placebo cannot take as little: it takes nothing, and the pair is
     not read for this account."""
+
+    def reply(pid: str, author: str, parent: str, root: str, to: str, when: datetime) -> dict:
+        return dict(
+            post_id=pid,
+            account_id=author,
+            kind="reply",
+            parent_post_id=parent,
+            root_post_id=root,
+            reply_to_account_id=to,
+            created_at=when,
+            text=pid,
+        )
+
     posts = []
     for d in range(0, 21, 7):  # three Fridays and the Saturdays after them
         fri = MONDAY + timedelta(days=d + 4, hours=10)
         posts += [
             dict(post_id=f"p{d}", account_id="a", kind="post", created_at=fri, text=f"p{d}"),
-            dict(
-                post_id=f"r{d}",
-                account_id="b",
-                kind="reply",
-                parent_post_id=f"p{d}",
-                root_post_id=f"p{d}",
-                reply_to_account_id="a",
-                created_at=fri + timedelta(hours=1),
-                text=f"r{d}",
-            ),
-            dict(
-                post_id=f"u{d}",
-                account_id="a",
-                kind="reply",
-                parent_post_id=f"r{d}",
-                root_post_id=f"p{d}",
-                reply_to_account_id="b",
-                created_at=fri + timedelta(days=1),
-                text=f"u{d}",
-            ),
+            reply(f"r{d}", "b", f"p{d}", f"p{d}", "a", fri + timedelta(hours=1)),
+            reply(f"u{d}", "a", f"r{d}", f"p{d}", "b", fri + timedelta(days=1)),
         ]
     t = _tables(posts)
     assert counterfactual.weekend_off(t, ["a"]).posts.height == t.posts.height - 3
