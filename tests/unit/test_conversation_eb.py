@@ -195,6 +195,42 @@ def test_bands_keep_the_old_band_while_the_interval_overlaps_it() -> None:
     assert kept.height == 0
 
 
+def test_a_band_moves_once_the_interval_has_left_it_and_holds_while_it_reaches_it() -> None:
+    """In its last six days every other account replies to a00's posts: its score leaves its
+    band, interval and all, and the band moves to the top. The others' scores shift a little
+    (their replies went to a00): where a score alone now falls in another band but its 95 %
+    interval still reaches the earlier one, the earlier band holds."""
+    t = _town()
+    extra = [
+        dict(
+            post_id=f"x_a00_{d}_{j}",
+            account_id=f"a{j:02d}",
+            kind="reply",
+            parent_post_id=f"a00_{d}",
+            root_post_id=f"a00_{d}",
+            reply_to_account_id="a00",
+            created_at=MONDAY + timedelta(days=d, hours=11, minutes=j),
+            text=f"x a00 {d} {j}",
+        )
+        for d in range(14, 20)
+        for j in range(1, 30)
+    ]
+    town = _tables(t.posts.to_dicts() + extra)
+    p = ModelParams()
+    out = conversation_eb.score(town, p, AS_OF)
+    earlier = conversation_eb.rates(town, p, AS_OF - timedelta(days=7))
+    ref = np.sort(earlier["score"].to_numpy())
+    out = out.with_columns(band_now=pl.Series(conversation_eb.bands(out["score"], ref, 5)))
+    a00 = out.filter(pl.col("account_id") == "a00").row(0, named=True)
+    assert a00["band_previous"] == 2 and a00["band"] == a00["band_now"] == 5
+    low = conversation_eb.bands(pl.Series([a00["score"] - 1.96 * a00["score_se"]]), ref, 5)
+    assert low[0] > 2  # the whole interval has left band 2
+    held = out.filter(
+        (pl.col("account_id") != "a00") & (pl.col("band_now") != pl.col("band_previous"))
+    )
+    assert held.height >= 5 and (held["band"] == held["band_previous"]).all()
+
+
 def test_weekend_items_are_read_against_the_weekend_audience() -> None:
     """Weekend posts draw one replier, weekday posts three: a weekend off raises a plain
     per-item rate (it drops the low-yield items) but not the weekday-adjusted one."""

@@ -864,6 +864,9 @@ def test_the_placebo_takes_a_followed_up_weekday_post_for_a_followed_up_weekend_
         return lost.filter(roots)["post_id"].is_in(lost.filter(ups)["root_post_id"].implode()).sum()
 
     assert followed(lp) == followed(lw) == 12
+    # and none of what the weekend off takes: the Monday follow-ups below weekend posts are the
+    # weekend off's, not units of the placebo's pool (the placebo took 6 of them)
+    assert not set(lp.filter(own)["post_id"]) & set(lw.filter(own)["post_id"])
 
 
 def test_the_placebo_takes_nothing_when_only_larger_units_are_left() -> None:
