@@ -168,6 +168,7 @@ class _Pool:
         raise AssertionError("unreachable: r is below the tied buckets' total")
 
     def discard(self, p: str) -> None:
+        """``p`` no longer free (if it was in the pool): the bucket's last post takes its place."""
         if p not in self.where:
             return
         shape, i = self.where.pop(p)
@@ -197,6 +198,7 @@ def _draw(
         (_kinds(made[s]) for s in taken if not ancestors.get(s, set()) & taken), key=_by_size
     )
     free = _Pool(pool, made)
+    rank = {p: i for i, p in enumerate(ids)}
     picked: list[str] = []
     while need:
         want = Counter(need.pop())
@@ -205,11 +207,11 @@ def _draw(
             break  # only larger units left: the pair is not read for this account
         picked.append(p)
         # its unit is gone, and so is every pool post above one of its posts (their units
-        # are no longer whole)
-        for q in unit[p]:
+        # are no longer whole); discarded in draw order: the buckets' order, which the next
+        # draws index, must not follow a set's (hash-seeded) order
+        gone = set(unit[p]).union(*(ancestors.get(q, set()) & unit.keys() for q in unit[p]))
+        for q in sorted(gone, key=rank.__getitem__):
             free.discard(q)
-            for a in ancestors.get(q, set()) & unit.keys():
-                free.discard(a)
         if len(unit[p]) < want.total():  # the rest of the unit, matched again
             rest = _kinds(want - made[p])[: want.total() - len(unit[p])]
             bisect.insort(need, rest, key=_by_size)

@@ -1078,3 +1078,40 @@ def test_progress_logs_every_tenth_call_and_the_last(n: int, caplog) -> None:
     logged = [int(r.getMessage().split()[1]) for r in caplog.records]
     step = max(1, n // 10)
     assert logged == sorted({*range(step, n + 1, step), n} - {0})
+
+
+def test_the_placebo_draw_does_not_follow_python_s_hash_seed() -> None:
+    """The draw's buckets are indexed by a seeded random number; a post leaves its bucket by a
+    swap with the last one, so the order in which posts leave must not be a set's order, which
+    Python seeds per process (the digest and texts runs of compare differed by it)."""
+    import os
+    import subprocess
+    import sys
+
+    # acc01 answers twice below every reply its posts draw: each post a unit of three, and
+    # taking one drops its two follow-ups (units of one, in one bucket) from the pool
+    code = (
+        "import polars as pl\n"
+        "from datetime import timedelta\n"
+        "from tests.unit.test_counterfactual import _community, AS_OF\n"
+        "from analysis import counterfactual\n"
+        "t = _community()\n"
+        "r = t.posts.filter(pl.col('reply_to_account_id') == 'acc01')\n"
+        "ups = [r.select(pl.format('up{}_{}', pl.lit(k), 'post_id').alias('post_id'),"
+        " pl.lit('acc01').alias('account_id'), pl.lit('reply').alias('kind'),"
+        " pl.col('post_id').alias('parent_post_id'), 'root_post_id',"
+        " pl.col('account_id').alias('reply_to_account_id'),"
+        " (pl.col('created_at') + timedelta(minutes=5 + k)).alias('created_at'),"
+        " pl.format('up{} {}', pl.lit(k), 'post_id').alias('text')) for k in (1, 2)]\n"
+        "t = t.with_posts(pl.concat([t.posts, *ups], how='diagonal_relaxed'))\n"
+        "kept = counterfactual.weekend_placebo(t, ['acc01'], AS_OF, 3).posts['post_id']\n"
+        "print(sorted(set(t.posts['post_id']) - set(kept)))\n"
+    )
+    out = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        proc = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True
+        )
+        out.append(proc.stdout)
+    assert out[0] and out[0] == out[1] == out[2]
