@@ -232,17 +232,17 @@ def placebo_off(
     matching ``pool`` (weekday posts; posts before the time off), seeded, in a key-independent
     order.
 
-    A removal takes a post and, with ``drop_responses``, the replies below it, the account's
-    own follow-ups among them: an answer with five comments of its author below it is a unit
-    of six posts. The scenario's units (its posts with no other taken post above them) are
-    matched one by one, largest first, by a pool post whose unit is as large and, of those, the
-    most alike in the kinds of its posts (an answer with a comment for an answer with a
-    comment); where no unit as large is left, by the largest smaller one and the rest of the
-    unit matched again, so that both take as many of the account's posts where the pool
-    allows (:func:`analysis.counterfactual.matched` reads the pair only there). The pool holds
-    whole units outside the scenario: a weekday follow-up below a weekend post is the weekend
-    off's, and a weekday post with a weekend follow-up below it would take a weekend post. Drawn by count
-    alone, a weekend off of an account that answered on a Sunday and commented below it on
+    A removal takes a post and, with ``drop_responses``, the replies below it, the account's own
+    follow-ups among them: an answer with five comments of its author below it is a unit of six
+    posts. The scenario's units (its posts with no other taken post above them) are matched one
+    by one, largest first, by a pool post whose unit is as large and, of those, the most alike
+    in the kinds of its posts (an answer with a comment for an answer with a comment); where no
+    unit as large is left, by the largest smaller one and the rest of the unit matched again, so
+    that both take as many of the account's posts where the pool allows
+    (:func:`analysis.counterfactual.matched` reads the pair only there). The pool holds whole
+    units outside the scenario: a weekday follow-up below a weekend post is the weekend off's,
+    and a weekday post with a weekend follow-up below it would take a weekend post. Drawn by
+    count alone, a weekend off of an account that answered on a Sunday and commented below it on
     Monday took six posts against its placebo's one (stackexchange-quantumcomputing: 12 of the
     32 accounts a weekend off took posts from were matched; 29 now).
     """

@@ -172,8 +172,9 @@ class Coded:
         """What the posts strictly before ``at`` give: the same rows as coding those posts
         (every row is a function of its own post, an edge is dated by the responding item, an
         answer's by its first vote too, and an item's credit by both its posts), on the same
-        codes, which nothing computed from them depends on. The band's earlier scores read this, not a second scoping, coding and
-        join of the credit to the posts (at 1M posts 0.5 s and 0.2 s)."""
+        codes, which nothing computed from them depends on. The band's earlier scores read this,
+        not a second scoping, coding and join of the credit to the posts (at 1M posts 0.5 s and
+        0.2 s)."""
         early = pl.col("created_at") < at
         return Coded(
             self.own.filter(early),
@@ -192,11 +193,12 @@ def item_outcomes(
     """One row per (account, thread) item: ``a, t, first_at, y`` (weighted distinct repliers to
     the account's posts in that thread), and the accounts' codes (``account_id, a``).
 
-    ``posts``: the scoped posts, or them already coded (:class:`Coded`; scoped posts are
-    coded without votes, so every Stack Exchange answer counts its asker: the model passes
-    its own coding, which reads them). A replier found in ``n`` of the account's threads
-    counts ``n ** -repeat_power`` in each (a few loyal repliers are not a community). ``weights``: the replier weights of these coded posts
-    (``replier_weights.coded_weights_at``) when the caller has them."""
+    ``posts``: the scoped posts, or them already coded (:class:`Coded`; scoped posts are coded
+    without votes, so every Stack Exchange answer counts its asker: the model passes its own
+    coding, which reads them). A replier found in ``n`` of the account's threads counts
+    ``n ** -repeat_power`` in each (a few loyal repliers are not a community). ``weights``: the
+    replier weights of these coded posts (``replier_weights.coded_weights_at``) when the caller
+    has them."""
     coded = posts if isinstance(posts, Coded) else Coded.of(posts)
     accounts = coded.accounts
     items = coded.own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
