@@ -152,6 +152,12 @@ def main(argv: list[str] | None = None) -> None:
                     )
                     print(f"  {notes[-1]}")
                 limit = run_stage(figs, scale.read_polars, n, str(folder))
+                floors = (
+                    run_stage(figs, scale.read_write_polars, n, str(folder))
+                    + run_stage(figs, scale.scrub_alone, n, str(folder))
+                    if "ingest" in only
+                    else []
+                )
                 peer = (
                     run_stage(figs, scale.ingest_pandas, n, str(folder))
                     if "ingest" in only and n <= peer_max
@@ -163,6 +169,16 @@ def main(argv: list[str] | None = None) -> None:
                         f"{ours[0].peak_mib:,.0f} MiB; {ours[0].rate / limit[0].rate:.1%} of the "
                         f"polars read limit ({limit[0].rate:,.0f} rows/s)"
                         + (f"; {peer[0].seconds / ours[0].seconds:.1f}x pandas" if peer else "")
+                    )
+                    print(f"  {notes[-1]}")
+                if ours and len(floors) == 2:
+                    io_floor, scrub_floor = floors
+                    notes.append(
+                        f"ingest floors at {human(n)}: reading + writing alone "
+                        f"{io_floor.rate:,.0f} rows/s ({io_floor.seconds:.2f} s), scrubbing alone "
+                        f"{scrub_floor.rate:,.0f} rows/s ({scrub_floor.seconds:.2f} s); the two one "
+                        f"after the other {n / (io_floor.seconds + scrub_floor.seconds):,.0f} "
+                        f"rows/s (issue 16's target: 1,000,000; ours {ours[0].rate:,.0f})"
                     )
                     print(f"  {notes[-1]}")
                 if "aggregates" in only and ours:

@@ -164,6 +164,44 @@ def read_polars(n: int, folder: str) -> list[Figure]:
     return [fig]
 
 
+def read_write_polars(n: int, folder: str) -> list[Figure]:
+    """The floor of any ingest writing what stage ``ingest`` writes: polars reading the raw posts
+    Parquet and writing it back as ``io.write_parquet`` does (zstd, statistics), no work between.
+    An ingest cannot go faster than its read and its write on this machine."""
+    import polars as pl
+
+    out = Path(folder) / "read-write.parquet"
+
+    def run() -> int:
+        df = pl.read_parquet(Path(folder) / "raw" / "posts.parquet")
+        df.write_parquet(out, compression="zstd", statistics=True)
+        return df.height
+
+    fig, _ = measure("ingest (canonical route)", "floor: polars read + write, no work", n, run)
+    out.unlink(missing_ok=True)
+    return [fig]
+
+
+def scrub_alone(n: int, folder: str) -> list[Figure]:
+    """The scrubbing inside stage ``ingest`` alone: the run's name redactor built from the dump
+    (``ingest_names.redactor_for``) and every text scrubbed (``scrub.scrub_series``, on every
+    core), with the texts already in memory: the work no design of the ingest can skip."""
+    import polars as pl
+
+    from analysis import scrub
+    from analysis.ingest_names import redactor_for
+    from analysis.sources import read_source
+
+    texts = pl.read_parquet(Path(folder) / "raw" / "posts.parquet", columns=["text"])["text"]
+
+    def run() -> int:
+        names = redactor_for(read_source("canonical", Path(folder) / "raw"))
+        return scrub.scrub_series(texts, names).len()
+
+    fig, _ = measure("ingest (canonical route)", "floor: scrubbing alone (names built)", n, run)
+    return [fig]
+
+
 def ingest_pandas(n: int, folder: str) -> list[Figure]:
     """The peer: pandas doing the pseudonyms (one HMAC per distinct id) and the scrubbing
     (``privacy.scrub_text`` per text, names redacted) eagerly, then writing Parquet."""

@@ -70,15 +70,17 @@ def read_json(path: Path | str) -> dict[str, Any]:
 def column_batches(path: Path | str, column: str, batch_rows: int) -> Iterator[pl.Series]:
     """One column of a Parquet file, ``batch_rows`` rows at a time, in the file's row order
     (the whole column is never held: the posts' texts are ~1 GiB at 10M posts)."""
-    import pyarrow.parquet as pq  # here: 0.1 s of every stage's start, and few stages need it
-
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=[column]):
-        yield pl.Series(column, batch.column(0))
+    for batch in table_batches(path, [column], batch_rows):
+        yield batch.to_series()
 
 
 def table_batches(path: Path | str, columns: list[str], batch_rows: int) -> Iterator[pl.DataFrame]:
-    """:func:`column_batches` of several columns: ``batch_rows`` rows of ``columns`` at a time."""
-    import pyarrow.parquet as pq
+    """:func:`column_batches` of several columns: ``batch_rows`` rows of ``columns`` at a time.
 
-    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns):
-        yield pl.DataFrame(batch)
+    Each batch is a slice of a lazy scan: polars reads the row groups it overlaps, no more (at
+    1M posts the texts in 200k-row batches in 0.06 s, where pyarrow's ``iter_batches`` took
+    0.26 s with its import)."""
+    scan = pl.scan_parquet(path).select(columns)
+    n_rows = scan.select(pl.len()).collect().item()
+    for start in range(0, n_rows, batch_rows):
+        yield scan.slice(start, batch_rows).collect()
