@@ -182,10 +182,10 @@ def read_write_polars(n: int, folder: str) -> list[Figure]:
     return [fig]
 
 
-def scrub_alone(n: int, folder: str) -> list[Figure]:
-    """The scrubbing inside stage ``ingest`` alone: the run's name redactor built from the dump
-    (``ingest_names.redactor_for``) and every text scrubbed (``scrub.scrub_series``, on every
-    core), with the texts already in memory: the work no design of the ingest can skip."""
+def scrubbed_texts(folder: str) -> Any:
+    """The raw posts' texts of ``folder`` scrubbed as stage ``ingest`` scrubs them: the run's
+    name redactor built from the dump (``ingest_names.redactor_for``), then every text through
+    ``scrub.scrub_series`` (on every core). The work no design of the ingest can skip."""
     import polars as pl
 
     from analysis import scrub
@@ -193,12 +193,18 @@ def scrub_alone(n: int, folder: str) -> list[Figure]:
     from analysis.sources import read_source
 
     texts = pl.read_parquet(Path(folder) / "raw" / "posts.parquet", columns=["text"])["text"]
+    return scrub.scrub_series(texts, redactor_for(read_source("canonical", Path(folder) / "raw")))
 
-    def run() -> int:
-        names = redactor_for(read_source("canonical", Path(folder) / "raw"))
-        return scrub.scrub_series(texts, names).len()
 
-    fig, _ = measure("ingest (canonical route)", "floor: scrubbing alone (names built)", n, run)
+def scrub_alone(n: int, folder: str) -> list[Figure]:
+    """The floor of the scrubbing inside stage ``ingest``: :func:`scrubbed_texts` (its read of
+    the text column included: ~0.05 s at 1M posts)."""
+    fig, _ = measure(
+        "ingest (canonical route)",
+        "floor: scrubbing alone (names built)",
+        n,
+        lambda: scrubbed_texts(folder).len(),
+    )
     return [fig]
 
 
