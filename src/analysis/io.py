@@ -79,8 +79,10 @@ def table_batches(path: Path | str, columns: list[str], batch_rows: int) -> Iter
 
     Each batch is a slice of a lazy scan: polars reads the row groups it overlaps, no more (at
     1M posts the texts in 200k-row batches in 0.06 s, where pyarrow's ``iter_batches`` took
-    0.26 s with its import)."""
-    scan = pl.scan_parquet(path).select(columns)
+    0.26 s with its import; batches much smaller than a row group re-read it, so small batches
+    are slower than pyarrow's: 1,000 rows at a time 0.9 s against 0.6 s for 100k texts). The
+    path is a path, never a glob pattern (a folder named ``[x]`` is read as such)."""
+    scan = pl.scan_parquet(path, glob=False).select(columns)
     n_rows = scan.select(pl.len()).collect().item()
     for start in range(0, n_rows, batch_rows):
         yield scan.slice(start, batch_rows).collect()
