@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,20 @@ def write_json(data: dict[str, Any], path: Path | str) -> None:
 def read_json(path: Path | str) -> dict[str, Any]:
     """Read a JSON file."""
     return json.loads(Path(path).read_text(encoding="utf-8"))
+
+
+def read_contiguous(path: Path | str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+    """A Parquet file's ``columns`` (None: all) with each column in one chunk, read one column
+    at a time: the peak is the table plus one column, not twice the table.
+
+    As read, a column holds one chunk per row group, and an eager group-by or join over such a
+    table makes every column of it contiguous first, the unread ones included (eager polars
+    runs without projection pushdown): at 1M posts a model's group-by on account_id held +245
+    MiB over the posts as read, +32 MiB over them in one chunk. ``DataFrame.rechunk`` of the
+    whole table would hold two copies of it at once.
+    """
+    names = list(columns) if columns is not None else list(pl.read_parquet_schema(path))
+    return pl.DataFrame([pl.read_parquet(path, columns=[c]).to_series().rechunk() for c in names])
 
 
 def column_batches(path: Path | str, column: str, batch_rows: int) -> Iterator[pl.Series]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import polars as pl
 import pytest
 
-from analysis.io import column_batches, table_batches
+from analysis.io import column_batches, read_contiguous, table_batches
 
 
 @pytest.mark.parametrize("batch_rows", [1, 3, 4, 7, 100])
@@ -36,3 +36,13 @@ def test_an_empty_file_gives_no_batch(tmp_path) -> None:
     path = tmp_path / "empty.parquet"
     pl.DataFrame(schema={"text": pl.String}).write_parquet(path)
     assert list(column_batches(path, "text", 10)) == []
+
+
+def test_read_contiguous_gives_the_file_with_each_column_in_one_chunk(tmp_path) -> None:
+    df = pl.DataFrame({"a": list(range(50)), "b": [str(i) for i in range(50)]})
+    path = tmp_path / "t.parquet"
+    df.write_parquet(path, row_group_size=7)
+    assert set(pl.read_parquet(path).n_chunks("all")) != {1}  # as read: a chunk a row group
+    whole = read_contiguous(path)
+    assert whole.equals(df) and set(whole.n_chunks("all")) == {1}
+    assert read_contiguous(path, ["b"]).equals(df.select("b"))
