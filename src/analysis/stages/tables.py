@@ -41,6 +41,6 @@ def load_tables(
 def read_post_topics(path: Path = paths.POST_TOPICS) -> pl.DataFrame | None:
     """The post topics, or None (with a note) where the topics stage has not written them."""
     if path.exists():
-        return pl.read_parquet(path)
+        return read_contiguous(path)  # one chunk a column: see io.read_contiguous
     log.info("no %s: topic-sensitive models fall back to plain ones", path)
     return None
