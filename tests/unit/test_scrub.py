@@ -218,6 +218,21 @@ def test_slices_scrubbed_on_threads_equal_the_reference(threads, monkeypatch) ->
         assert len(calls[step]) == threads and sum(calls[step]) == len(texts), step
 
 
+def test_a_long_column_is_scrubbed_in_slices_of_bounded_size(monkeypatch) -> None:
+    """However long the column, no slice holds more than MAX_SLICE_ROWS texts (a slice's steps
+    hold a few times its texts), the slices a multiple of the threads, the rows the reference's."""
+    monkeypatch.setattr(scrub, "PARALLEL_MIN_ROWS", 5)
+    monkeypatch.setattr(scrub, "MAX_SLICE_ROWS", 100)
+    monkeypatch.setattr(scrub, "_threads", lambda: 2)
+    rng = random.Random(11)
+    texts = ["".join(rng.choice(PIECES) for _ in range(rng.randint(0, 40))) for _ in range(997)]
+    sizes: list[int] = []
+    pattern = scrub._pattern_slice
+    monkeypatch.setattr(scrub, "_pattern_slice", lambda s: sizes.append(s.len()) or pattern(s))
+    _check(texts, NAMES)
+    assert max(sizes) <= 100 and len(sizes) % 2 == 0 and sum(sizes) == len(texts), sizes
+
+
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.lists(st.sampled_from(PIECES), max_size=30).map("".join), max_size=40))
 def test_property_any_batch_scrubs_exactly_as_the_reference(texts: list[str]) -> None:
