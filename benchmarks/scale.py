@@ -185,7 +185,7 @@ def read_write_polars(n: int, folder: str) -> list[Figure]:
 def scrubbed_texts(folder: str) -> Any:
     """The raw posts' texts of ``folder`` scrubbed as stage ``ingest`` scrubs them: the run's
     name redactor built from the dump (``ingest_names.redactor_for``), then every text through
-    ``scrub.scrub_series`` (on every core). The work no design of the ingest can skip."""
+    ``scrub.scrub_series`` (on every core): what no ingest that scrubs this way can skip."""
     import polars as pl
 
     from analysis import scrub

@@ -67,6 +67,11 @@ def read_json(path: Path | str) -> dict[str, Any]:
     return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
+def parquet_columns(path: Path | str) -> list[str]:
+    """The column names of a Parquet file (its path a path, never a glob pattern)."""
+    return pl.scan_parquet(path, glob=False).collect_schema().names()
+
+
 def read_contiguous(path: Path | str, columns: Sequence[str] | None = None) -> pl.DataFrame:
     """A Parquet file's ``columns`` (None: all) with each column in one chunk, read one column
     at a time: the peak is the table plus one column, not twice the table.
@@ -77,8 +82,10 @@ def read_contiguous(path: Path | str, columns: Sequence[str] | None = None) -> p
     MiB over the posts as read, +32 MiB over them in one chunk. ``DataFrame.rechunk`` of the
     whole table would hold two copies of it at once.
     """
-    names = list(columns) if columns is not None else list(pl.read_parquet_schema(path))
-    return pl.DataFrame([pl.read_parquet(path, columns=[c]).to_series().rechunk() for c in names])
+    names = list(columns) if columns is not None else parquet_columns(path)
+    return pl.DataFrame(
+        [pl.read_parquet(path, columns=[c], glob=False).to_series().rechunk() for c in names]
+    )
 
 
 def column_batches(path: Path | str, column: str, batch_rows: int) -> Iterator[pl.Series]:

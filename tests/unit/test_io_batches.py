@@ -30,6 +30,7 @@ def test_a_folder_named_like_a_glob_pattern_is_read_as_a_path(tmp_path) -> None:
         ["a", "b"],
         ["c"],
     ]
+    assert read_contiguous(folder / "posts.parquet")["text"].to_list() == ["a", "b", "c"]
 
 
 def test_an_empty_file_gives_no_batch(tmp_path) -> None:

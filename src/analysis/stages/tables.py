@@ -10,7 +10,7 @@ from pathlib import Path
 import polars as pl
 
 from analysis import paths
-from analysis.io import read_contiguous
+from analysis.io import parquet_columns, read_contiguous
 from analysis.models.base import Tables
 
 log = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ def load_tables(
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis ingest` first")
         columns = None
         if table == "posts" and skip_post_columns:
-            columns = [c for c in pl.read_parquet_schema(path) if c not in skip_post_columns]
+            columns = [c for c in parquet_columns(path) if c not in skip_post_columns]
         frames[table] = read_contiguous(path, columns)  # one chunk a column, see there
     if topics is None:
         return Tables(**frames)
