@@ -176,9 +176,9 @@ def main(argv: list[str] | None = None) -> None:
                     notes.append(
                         f"ingest floors at {human(n)}: reading + writing alone "
                         f"{io_floor.rate:,.0f} rows/s ({io_floor.seconds:.2f} s), scrubbing alone "
-                        f"{scrub_floor.rate:,.0f} rows/s ({scrub_floor.seconds:.2f} s); the two one "
-                        f"after the other {n / (io_floor.seconds + scrub_floor.seconds):,.0f} "
-                        f"rows/s (issue 16's target: 1,000,000; ours {ours[0].rate:,.0f})"
+                        f"{scrub_floor.rate:,.0f} rows/s ({scrub_floor.seconds:.2f} s); issue 16's "
+                        f"1,000,000 rows/s is the whole ingest in {n / 1e6:.2f} s (ours "
+                        f"{ours[0].seconds:.2f} s, {ours[0].rate:,.0f} rows/s)"
                     )
                     print(f"  {notes[-1]}")
                 if "aggregates" in only and ours:
