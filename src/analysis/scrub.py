@@ -67,9 +67,10 @@ PARALLEL_MIN_ROWS = 10_000
 #: the 94 MB of texts). In slices of at most this many, as many in flight as threads, the
 #: transient is bounded; what the slices have done is kept for the next step (about the
 #: texts' size, still growing with the column): +80-136 MiB at 1M, for ~0.2 s more of the
-#: scrub alone (four more slices' fixed work). The ingest stage at 1M: peak 1,704-1,762 against 1,779-1,843 MiB (its peak is now
-#: the assembly and write of the posts), time unchanged within its noise (7.5-7.7 s); at 2M
-#: 2,845-2,889 against 3,217-3,279 MiB, 16.7-17.7 against 17.0-18.1 s.
+#: scrub alone (four more slices' fixed work). The ingest stage at 1M: peak 1,704-1,762
+#: against 1,779-1,843 MiB (its peak is now the assembly and write of the posts), time
+#: unchanged within its noise (7.5-7.7 s); at 2M 2,845-2,889 against 3,217-3,279 MiB,
+#: 16.7-17.7 against 17.0-18.1 s.
 MAX_SLICE_ROWS = 250_000
 
 _POOL: ThreadPoolExecutor | None = None
