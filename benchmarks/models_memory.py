@@ -47,9 +47,11 @@ def score_one(project: str, name: str, read: str) -> dict[str, Any]:
     module = registry.get(name)
     reader = stage_tables.read_contiguous
     if read == "as-read":
-        stage_tables.read_contiguous = lambda path, columns=None: pl.read_parquet(  # type: ignore[assignment]
-            path, columns=None if columns is None else list(columns)
-        )
+
+        def as_read(path: Path | str, columns: Any = None) -> pl.DataFrame:
+            return pl.read_parquet(path, columns=None if columns is None else list(columns))
+
+        stage_tables.read_contiguous = as_read  # type: ignore[assignment]
     try:
         tables = stage_tables.load_tables(
             root / paths.INTERIM, topics=None, skip_post_columns=skipped_post_columns([module])
