@@ -36,6 +36,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -152,13 +153,30 @@ class TorchEncoder:
     posts (and topics, scores and validity moved with them). Here every forward pass holds texts
     of one token length only (no padding), topped up to :data:`MIN_BATCH_TOKENS` by repeating
     them, whatever the caller's batches were. A text then gets the same vector alone, in any
-    batch, warm or cold, at any thread count (with ``analysis.numerics``' pins: MKL's strict
-    mode), on any x86-64 CPU with AVX2; ARM or a GPU may round differently (their kernels are
-    theirs).
+    batch, warm or cold.
+
+    **On one thread each, ``threads`` passes side by side** (on the CPU): MKL's matrix products
+    split over several threads round long texts differently from one thread (44 of 400 beer
+    comments of ~94 tokens or more differed between 1 and 2 threads), and MKL's strict mode,
+    which removed that, made the bits depend on the CPU model instead (measured 2026-12-05 on
+    an Intel Xeon with AMX: 231 of 1,500 demo vectors equal to those an AMD Zen 3 wrote, against
+    1,500 of 1,500 without it; ``analysis.numerics``). So each forward pass runs on one torch
+    thread, and the cores are used by running ``threads`` of them at once (torch releases the
+    GIL; the tokenizer is only read): the vectors are those of one thread whatever
+    ``embed.threads`` is, on any x86-64 CPU with AVX2 (``analysis.numerics``' pins), and faster
+    than one pass on two threads (204 against 186 demo posts/s on 2 cores). ARM or a GPU may
+    round differently (their kernels are theirs); on a GPU the passes run one at a time.
     """
 
-    def __init__(self, model: Any, batch_size: int) -> None:
+    def __init__(self, model: Any, batch_size: int, threads: int | None = None) -> None:
+        import torch
+
         self.model, self.batch_size = model, batch_size
+        self.on_cpu = str(getattr(model, "device", "cpu")).startswith("cpu")
+        #: forward passes at once on the CPU, each on one torch thread
+        self.threads = max(1, threads or torch.get_num_threads())
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
 
     def token_lengths(self, texts: Sequence[str]) -> np.ndarray:
         """Tokens per text as the model sees them (special tokens in, cut at its limit)."""
@@ -168,28 +186,57 @@ class TorchEncoder:
             out.append(mask.sum(dim=1).numpy().astype(np.int64))
         return np.concatenate(out)
 
+    def _workers(self) -> ThreadPoolExecutor:
+        """The encoder's threads, each with one torch (and MKL) thread, made on first use."""
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(
+                    self.threads, thread_name_prefix="embed", initializer=_one_torch_thread
+                )
+            return self._pool
+
+    def _forward(self, texts: Sequence[str], idx: np.ndarray, length: int) -> np.ndarray:
+        """The vectors of ``texts[idx]`` (one token length), in one topped-up forward pass."""
+        rows = np.resize(idx, max(len(idx), -(-MIN_BATCH_TOKENS // length)))
+        vecs = self.model.encode(
+            [texts[i] for i in rows],
+            batch_size=len(rows),
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return vecs[: len(idx)]
+
     def __call__(self, texts: Sequence[str]) -> np.ndarray:
         lengths = self.token_lengths(texts)
-        out: np.ndarray | None = None
-        for idx in length_batches(lengths, self.batch_size, exact=True):
-            rows = np.resize(idx, max(len(idx), -(-MIN_BATCH_TOKENS // int(lengths[idx[0]]))))
-            vecs = self.model.encode(
-                [texts[i] for i in rows],
-                batch_size=len(rows),
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
+        batches = length_batches(lengths, self.batch_size, exact=True)
+        if self.on_cpu:  # even one pass at a time: on a thread of one torch thread
+            done = self._workers().map(
+                lambda idx: self._forward(texts, idx, int(lengths[idx[0]])), batches
             )
+        else:
+            done = (self._forward(texts, idx, int(lengths[idx[0]])) for idx in batches)
+        out: np.ndarray | None = None
+        for idx, vecs in zip(batches, done, strict=True):
             if out is None:
                 out = np.empty((len(texts), vecs.shape[1]), dtype=np.float32)
-            out[idx] = vecs[: len(idx)]
+            out[idx] = vecs
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
 
 
-def model_encoder(model: Any, batch_size: int) -> Encoder:
+def _one_torch_thread() -> None:
+    """Initialiser of :class:`TorchEncoder`'s threads: torch's (and so MKL's) thread count is
+    per calling thread, so each sets its own to one."""
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def model_encoder(model: Any, batch_size: int, threads: int | None = None) -> Encoder:
     """Wrap a SentenceTransformer as an :data:`Encoder` (normalised float32 vectors, each a
-    function of its text alone: :class:`TorchEncoder`)."""
-    return TorchEncoder(model, batch_size)
+    function of its text alone: :class:`TorchEncoder`); ``threads``: forward passes at once on
+    the CPU (None: torch's thread count)."""
+    return TorchEncoder(model, batch_size, threads)
 
 
 @dataclass(frozen=True)
@@ -279,4 +326,4 @@ def _load(spec: ModelEncoder) -> Encoder:
     model = load_model(spec.model, spec.device, threads=spec.threads or None)
     model.max_seq_length = min(model.max_seq_length, spec.max_seq_length)
     log.info("loaded %s on %s (pid %d)", spec.model, model.device, os.getpid())
-    return model_encoder(model, spec.batch_size)
+    return model_encoder(model, spec.batch_size, spec.threads or None)

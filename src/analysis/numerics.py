@@ -13,10 +13,14 @@ moves k-means' stability refits (the committed demo run of 2026-11-30 and the sa
 So every process that imports :mod:`analysis` first sets, where the user has not, the variables
 that make these libraries take their AVX2 path on any x86-64 CPU that has AVX2 and FMA (every
 x86 server since 2013-2015): an AVX-512 machine then computes what an AVX2 machine computes.
-MKL's AVX2 branch alone still let torch's thread count change a vector's last bits on long
-texts (beer comments of ~94 tokens or more: 44 of 400 vectors differ between 1 and 2 threads,
-measured 2026-12-03); its ``STRICT`` mode removes that (0 of 400, no measurable cost), so
-``embed.threads`` is a matter of speed only (tests/unit/test_embed.py).
+MKL's AVX2 branch splits a matrix product over threads in a way that rounds long texts
+differently at 1 and 2 threads (beer comments of ~94 tokens or more: 44 of 400 vectors differ,
+measured 2026-12-03), so the embedding runs every forward pass on one thread and uses the cores
+by running several passes at once (``embed_models.TorchEncoder``): ``embed.threads`` is a
+matter of speed only (tests/unit/test_embed.py). MKL's ``STRICT`` mode, pinned from 2026-12-03
+to 2026-12-05 for the same end, is not used: it made the bits depend on the CPU model (an Intel
+Xeon with AMX wrote 231 of 1,500 demo vectors equal to those of the machine that made the
+lock, and 1,500 of 1,500 without ``STRICT``, equal to the vectors an AMD Zen 3 wrote).
 Nothing is set on other CPUs (ARM, or x86 without AVX2), whose results may differ in the last
 bits. The variables are read when the libraries load, so :mod:`analysis` must be imported before
 numpy, torch or scikit-learn: ``python -m analysis`` (every DVC stage) does; a notebook should
@@ -34,9 +38,9 @@ from pathlib import Path
 #: The variable of each library's kernel choice, and the value of its AVX2 path.
 AVX2_PINS: dict[str, str] = {
     "ATEN_CPU_CAPABILITY": "avx2",  # torch's own vectorised kernels (GELU, softmax, layer norm)
-    # MKL's conditional numerical reproducibility, for torch's matrix products; STRICT: the same
-    # bits whatever the thread count (without it, 1 and 2 threads differ on long texts)
-    "MKL_CBWR": "AVX2,STRICT",
+    # MKL's conditional numerical reproducibility, for torch's matrix products (not STRICT: that
+    # mode's bits depend on the CPU model; the thread count is fixed by the encoder instead)
+    "MKL_CBWR": "AVX2",
     "ONEDNN_MAX_CPU_ISA": "AVX2",  # oneDNN: torch's linear layers on the CPU
     "DNNL_MAX_CPU_ISA": "AVX2",  # oneDNN's former name for the same switch
     "OPENBLAS_CORETYPE": "Haswell",  # OpenBLAS (numpy, scipy, scikit-learn): AVX2 kernels

@@ -454,23 +454,37 @@ def test_warm_and_cold_caches_write_the_same_bits(embedding_model, tmp_path) -> 
 
 
 def test_the_thread_count_does_not_change_the_bits(embedding_model) -> None:
-    """MKL's AVX2 branch alone let 1 and 2 threads round long texts differently (44 of 400 beer
-    comments); its STRICT mode, pinned by analysis.numerics, makes embed.threads speed only."""
+    """MKL splits a matrix product over threads in a way that rounds long texts differently
+    (44 of 400 beer comments between 1 and 2 threads): the encoder runs each forward pass on one
+    thread and ``threads`` passes at once, so every thread count writes the bits of one thread.
+    Fails where a pass runs on two torch threads (the texts are long enough to differ)."""
     import torch
 
     rng = np.random.default_rng(11)
     words = ["hop", "malt", "yeast", "barrel", "stout", "lager", "ale", "cask", "bottle", "pour"]
     texts = [" ".join(rng.choice(words, size=int(rng.integers(90, 240)))) for _ in range(24)]
-    enc = model_encoder(embedding_model, batch_size=8)
     before = torch.get_num_threads()
     try:
+        torch.set_num_threads(2)  # the caller's own count is not the passes' count
+        by_threads = {
+            n: encode_texts(texts, model_encoder(embedding_model, 8, threads=n), 8)
+            for n in (1, 2, 3)
+        }
         torch.set_num_threads(1)
-        one = encode_texts(texts, enc, 8)
+        reference = np.vstack(
+            [embedding_model.encode([t], normalize_embeddings=True) for t in texts]
+        )
         torch.set_num_threads(2)
-        two = encode_texts(texts, enc, 8)
+        two_torch_threads = np.vstack(
+            [embedding_model.encode([t], normalize_embeddings=True) for t in texts]
+        )
     finally:
         torch.set_num_threads(before)
-    assert np.array_equal(one, two)
+    assert np.array_equal(by_threads[1], by_threads[2])
+    assert np.array_equal(by_threads[1], by_threads[3])
+    assert np.array_equal(by_threads[1], reference)  # one text alone, on one thread
+    # the premise: two threads in one pass do round these texts differently
+    assert not np.array_equal(reference, two_torch_threads)
 
 
 def _dated(n: int, start: int = 0) -> pl.DataFrame:
