@@ -158,14 +158,15 @@ class TorchEncoder:
     **On one thread each, ``threads`` passes side by side** (on the CPU): MKL's matrix products
     split over several threads round long texts differently from one thread (44 of 400 beer
     comments of ~94 tokens or more differed between 1 and 2 threads), and MKL's strict mode,
-    which removed that, made the bits depend on the CPU model instead (measured 2026-12-05 on
-    an Intel Xeon with AMX: 231 of 1,500 demo vectors equal to those an AMD Zen 3 wrote, against
-    1,500 of 1,500 without it; ``analysis.numerics``). So each forward pass runs on one torch
-    thread, and the cores are used by running ``threads`` of them at once (torch releases the
-    GIL; the tokenizer is only read): the vectors are those of one thread whatever
-    ``embed.threads`` is, on any x86-64 CPU with AVX2 (``analysis.numerics``' pins), and faster
-    than one pass on two threads (204 against 186 demo posts/s on 2 cores). ARM or a GPU may
-    round differently (their kernels are theirs); on a GPU the passes run one at a time.
+    which removed that, made the bits depend on the CPU model instead (``analysis.numerics``:
+    an Intel Xeon with AMX did not reproduce a lock made with it; without it, that machine
+    writes the demo's vectors bit for bit as an AMD Zen 3 wrote them). So each forward pass
+    runs on one torch thread, and the cores are used by running ``threads`` of them at once
+    (torch releases the GIL; the tokenizer is only read): the vectors are those of one thread
+    whatever ``embed.threads`` is, on any x86-64 CPU with AVX2 (``analysis.numerics``' pins),
+    and no slower than one pass on two threads (the demo's embed stage 56.1-57.0 against
+    59.5-63.4 s on 2 cores). ARM or a GPU may round differently (their kernels are theirs); on
+    a GPU the passes run one at a time.
     """
 
     def __init__(self, model: Any, batch_size: int, threads: int | None = None) -> None:

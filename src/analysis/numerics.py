@@ -18,9 +18,10 @@ differently at 1 and 2 threads (beer comments of ~94 tokens or more: 44 of 400 v
 measured 2026-12-03), so the embedding runs every forward pass on one thread and uses the cores
 by running several passes at once (``embed_models.TorchEncoder``): ``embed.threads`` is a
 matter of speed only (tests/unit/test_embed.py). MKL's ``STRICT`` mode, pinned from 2026-12-03
-to 2026-12-05 for the same end, is not used: it made the bits depend on the CPU model (an Intel
-Xeon with AMX wrote 231 of 1,500 demo vectors equal to those of the machine that made the
-lock, and 1,500 of 1,500 without ``STRICT``, equal to the vectors an AMD Zen 3 wrote).
+to 2026-12-05 for the same end, is not used: it made the bits depend on the CPU model (a cold
+``dvc repro`` on an Intel Xeon with AMX did not reproduce the embeddings of the lock made with
+it on an Intel AVX-512 machine; without it the AMX machine writes the demo's vectors bit for
+bit as an AMD Zen 3 wrote them: 13,272 of 13,272 posts whose text is unchanged).
 Nothing is set on other CPUs (ARM, or x86 without AVX2), whose results may differ in the last
 bits. The variables are read when the libraries load, so :mod:`analysis` must be imported before
 numpy, torch or scikit-learn: ``python -m analysis`` (every DVC stage) does; a notebook should

@@ -170,14 +170,14 @@ def test_the_batches_do_not_depend_on_the_engine(engine) -> None:
         seen.append(list(batch))
         return FakeEncoder()(batch)
 
-    embed.encode_texts(texts, recording, batch_size=8)
+    embed.encode_texts(texts, recording, batch_size=8, chunk_batches=3)
     chunked: list[list[str]] = []
     for task in [
         [[texts[i] for i in idx] for idx in embed.text_batches(texts, recording, 8)[s : s + 3]]
         for s in range(0, 13, 3)
     ]:
-        chunked.extend(task)
-    assert chunked == seen  # the cluster's tasks hold exactly the local run's batches
+        chunked.append([t for batch in task for t in batch])  # one call a task
+    assert chunked == seen  # the cluster's tasks hold exactly the local run's calls
     a = embed.encode_texts(texts, FakeEncoder(), batch_size=8, engine=engine, chunk_batches=3)
     b = embed.encode_texts(texts, FakeEncoder(), batch_size=8)
     assert np.array_equal(a, b)
