@@ -61,8 +61,8 @@ class EmbedParams(Frozen):
     #: (a new revision would silently mix vectors of two models in one table).
     revision: str = "0.1.0"
     batch_size: int = Field(64, ge=1)
-    #: torch intra-op threads (0 = all cores); speed only: with MKL's strict reproducible
-    #: mode (``analysis.numerics``) the vectors are the same at any thread count.
+    #: Forward passes at once on the CPU, each on one torch thread (0 = all cores); speed
+    #: only: the vectors are the same at any count (``embed_models.TorchEncoder``).
     threads: int = Field(2, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: ``torch``: sentence-transformers fp32 (the precise route). ``onnx-int8``: the same
