@@ -813,3 +813,51 @@ def test_the_file_source_refuses_posts_without_a_time_and_prunes_like_the_frame(
     embed_posts(_posts(5), CountingEncoder(), cache)
     (tmp_path / "opt_out.txt").write_text("hmac:0:someone else\n")
     assert prune_after_erasure(cache, FileMonths(empty), tmp_path / "opt_out.txt") == 5
+
+
+#: Demo texts and the SHA-256 of their vectors (float32, little-endian) as an AMD Zen 3 wrote
+#: them (the lock of 2026-12-03, before MKL's strict mode), reproduced bit for bit on an Intel
+#: Xeon with AVX-512 and on one with AMX: the pinned arithmetic (analysis.numerics) with one
+#: thread a forward pass (TorchEncoder) gives these bits on any x86-64 CPU with AVX2.
+CROSS_MACHINE_VECTORS = {
+    "Happy Monday! Drop a like if you agree.": (
+        "f3be74e6eebd20c38bd5a7e3b0098740d99efcc2931f96bba4014e9b89abc2e6"
+    ),
+    "Same here. A mutable type hints fixed it for me, together with a better import error.": (
+        "460e8640a2832834dcfd6792920b99ff9e95e6b5205edbaa1ef7efd428a976d3"
+    ),
+    "Same here. A sharp golden hour fixed it for me, together with a better aperture ring.": (
+        "a91bed0a639ae2155e7c406c55197f134248e626ae9f97e9eb79b970f99f5449"
+    ),
+    "Here is what I learned after a month with a underproofed sourdough starter: proof slowly, "
+    "check the scoring blade, and keep notes. Mail me at [email] if you want the details.": (
+        "72b588f66f1c038344bc6a1e999d8d0cd7ed1d311bf4041cd3b95de9963c8cce"
+    ),
+    "Has anyone tried to profile the dictionary with a vectorised list comprehension? Mine keeps "
+    "ending up mutable and I am not sure why. Mail me at [email] if you want the details.": (
+        "948ac0bf1ce62ed387b3eda948434824738fdbef5a87bce77dc07a1fbff52197"
+    ),
+}
+
+
+def test_the_vectors_are_those_other_cpus_wrote(embedding_model) -> None:
+    """Results are never a function of the machine: on this CPU the demo's vectors are the bits
+    other CPUs wrote. MKL's strict mode (pinned 2026-12-03 to 12-05) fails it on an Intel Xeon
+    with AMX, whose lock that machine did not reproduce."""
+    import os
+    import platform
+
+    from analysis import numerics
+
+    if not numerics.pins_for(platform.machine(), numerics.cpu_flags()):
+        pytest.skip("no AVX2 pins on this CPU: its last bits may differ (analysis.numerics)")
+    overridden = sorted(k for k, v in numerics.AVX2_PINS.items() if os.environ.get(k) != v)
+    if overridden:
+        pytest.skip(f"kernel variables set by the user: {overridden}")
+    texts = list(CROSS_MACHINE_VECTORS)
+    vectors = model_encoder(embedding_model, 64, threads=2)(texts)
+    got = {
+        t: hashlib.sha256(np.asarray(v, dtype="<f4").tobytes()).hexdigest()
+        for t, v in zip(texts, vectors, strict=True)
+    }
+    assert got == CROSS_MACHINE_VECTORS
