@@ -61,8 +61,9 @@ class EmbedParams(Frozen):
     #: (a new revision would silently mix vectors of two models in one table).
     revision: str = "0.1.0"
     batch_size: int = Field(64, ge=1)
-    #: Forward passes at once on the CPU, each on one torch thread (0 = all cores); speed
-    #: only: the vectors are the same at any count (``embed_models.TorchEncoder``).
+    #: Forward passes at once on the CPU, each on one torch thread (0: torch's thread count,
+    #: every core unless set); speed only: the vectors are the same at any count
+    #: (``embed_models.TorchEncoder``).
     threads: int = Field(2, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     #: ``torch``: sentence-transformers fp32 (the precise route). ``onnx-int8``: the same
@@ -148,7 +149,7 @@ def encode_texts(
         progress: show a tqdm bar.
         engine: where the batches run (None: this process).
         chunk_batches: batches per call of ``encoder`` (:func:`encode_batches`), here or in
-            an engine task.
+            an engine task; at least four per thread of an encoder that has ``threads``.
 
     Returns:
         float32 array of shape (len(texts), dim).
@@ -158,6 +159,9 @@ def encode_texts(
     from tqdm.auto import tqdm
 
     batches = text_batches(texts, encoder, batch_size)
+    # a call runs its passes side by side (TorchEncoder): enough batches to keep every one of
+    # its threads busy to the call's end
+    chunk_batches = max(chunk_batches, 4 * (getattr(encoder, "threads", 0) or 0))
     parts: list[np.ndarray] = []
     with tqdm(total=len(texts), desc="embed", unit="text", disable=not progress) as bar:
         tasks = [

@@ -162,7 +162,10 @@ class TorchEncoder:
     an Intel Xeon with AMX did not reproduce a lock made with it; without it, that machine
     writes the demo's vectors bit for bit as an AMD Zen 3 wrote them). So each forward pass
     runs on one torch thread, and the cores are used by running ``threads`` of them at once
-    (torch releases the GIL; the tokenizer is only read): the vectors are those of one thread
+    (torch releases the GIL; the shared tokenizer is only read, since every call asks for the
+    settings :meth:`token_lengths` set first on the calling thread: a caller tokenizing with
+    other settings meanwhile would make transformers change them mid-call, which raises
+    "Already borrowed"): the vectors are those of one thread
     whatever ``embed.threads`` is, on any x86-64 CPU with AVX2 (``analysis.numerics``' pins),
     and no slower than one pass on two threads (the demo's embed stage 56.1-57.0 against
     59.5-63.4 s on 2 cores). ARM or a GPU may round differently (their kernels are theirs); on

