@@ -816,9 +816,9 @@ def test_the_file_source_refuses_posts_without_a_time_and_prunes_like_the_frame(
 
 
 #: Demo texts and the SHA-256 of their vectors (float32, little-endian) as an AMD Zen 3 wrote
-#: them (the lock of 2026-12-03, before MKL's strict mode), reproduced bit for bit on an Intel
-#: Xeon with AVX-512 and on one with AMX: the pinned arithmetic (analysis.numerics) with one
-#: thread a forward pass (TorchEncoder) gives these bits on any x86-64 CPU with AVX2.
+#: them (the last lock before MKL's strict mode, 2026-12-03), reproduced bit for bit on an
+#: Intel Xeon with AMX (2026-12-05): the pinned arithmetic (analysis.numerics) with one thread
+#: a forward pass (TorchEncoder) is to give these bits on any x86-64 CPU with AVX2.
 CROSS_MACHINE_VECTORS = {
     "Happy Monday! Drop a like if you agree.": (
         "f3be74e6eebd20c38bd5a7e3b0098740d99efcc2931f96bba4014e9b89abc2e6"
