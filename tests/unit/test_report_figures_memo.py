@@ -118,3 +118,39 @@ def test_the_key_follows_the_figure_and_the_settings() -> None:
     assert key != figures.figure_key(
         _bar([1, 2]), ReportParams(figure_format="png", figure_scale=2)
     )
+
+
+def test_a_hanging_browser_is_stopped_and_the_figures_fall_back(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """kaleido's own timeout covers a figure's rendering, not its browser's start: a browser
+    that hangs (a run of the suite waited ten minutes on one) is killed after the stage's
+    timeout and every figure is a plain SVG, the writeup told why."""
+    import subprocess
+    import time
+
+    started: list[subprocess.Popen] = []
+
+    def hangs(figs, paths, format, width, scale):  # a browser that never answers
+        started.append(subprocess.Popen(["sleep", "600"]))
+        started[0].wait()
+
+    monkeypatch.setattr(pio, "write_images", hangs)
+    monkeypatch.setattr(figures, "BROWSER_TIMEOUT_S", 1.0)
+    figs = {"a": _bar([1, 2]), "b": _bar([3])}
+    t0 = time.perf_counter()
+    paths, error = figures.export_figures(figs, tmp_path / "figures", ReportParams(), None)
+    assert time.perf_counter() - t0 < 30
+    assert error == "TimeoutError"
+    assert paths == figures.fallback(figs, ReportParams())
+    assert sorted(f.name for f in (tmp_path / "figures").iterdir()) == ["a.svg", "b.svg"]
+    assert started and started[0].poll() is not None  # the hanging process was killed
+
+
+def test_an_error_of_the_browser_reaches_the_caller() -> None:
+    def fails() -> None:
+        raise RuntimeError("no chromium")
+
+    with pytest.raises(RuntimeError, match="no chromium"):
+        figures.within(5.0, fails)
+    figures.within(5.0, lambda: None)  # and a draw that returns, returns

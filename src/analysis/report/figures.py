@@ -9,6 +9,8 @@ kaleido's versions), so a figure whose data did not change is copied, and a run 
 changed starts no browser (a re-run after new posts with the evaluation frozen redraws the
 two figures of the posts, not the four of the evaluation). The memo holds the figures of the
 last run only, public figures of suppressed tables; deleting it costs a redraw, never a result.
+A browser that hangs is stopped after :data:`BROWSER_TIMEOUT_S` and the figures drawn as plain
+SVGs, as when none starts.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import hashlib
 import html
 import logging
 import shutil
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -28,6 +31,12 @@ from analysis import plots
 from analysis.report.params import ReportParams
 
 log = logging.getLogger(__name__)
+
+#: Most seconds kaleido may take to draw a run's figures (it takes ~2 s to start its browser
+#: and ~0.35 s a figure). Its own timeout covers a figure's rendering, not the browser's start
+#: or its tabs: a run of the test suite hung there for ten minutes (2026-12-06, a headless
+#: Chromium up and idle). Past this the browser is stopped and the figures are plain SVGs.
+BROWSER_TIMEOUT_S = 300.0
 
 
 def static_figures(b: Mapping[str, Any], tables: Mapping[str, pl.DataFrame]) -> dict[str, Any]:
@@ -135,7 +144,9 @@ def export_figures(
     todo = [n for n in figs if n not in found]
     try:
         if todo:
-            pio.write_images(
+            within(
+                BROWSER_TIMEOUT_S,
+                pio.write_images,
                 [figs[n] for n in todo],
                 [paths[n] for n in todo],
                 format=p.figure_format,
@@ -163,6 +174,43 @@ def export_figures(
         len(found),
     )
     return planned(figs, p), ""
+
+
+def within(timeout_s: float, draw: Any, *args: Any, **kwargs: Any) -> None:
+    """``draw(*args, **kwargs)`` on a thread of its own, for at most ``timeout_s`` seconds.
+
+    Raises what ``draw`` raised, or :class:`TimeoutError` when it has not returned in time: the
+    processes it started (kaleido's browser) are then killed, which ends a wait on them, and
+    the thread, a daemon, is left behind (the stage's process ends with ``os._exit``)."""
+    import psutil
+
+    me = psutil.Process()
+    before = {c.pid for c in me.children(recursive=True)}
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            draw(*args, **kwargs)
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=run, name="kaleido", daemon=True)
+    worker.start()
+    worker.join(timeout_s)
+    if worker.is_alive():
+        started = [c for c in me.children(recursive=True) if c.pid not in before]
+        for child in started:
+            try:
+                child.kill()
+            except psutil.Error:  # gone meanwhile
+                continue
+        worker.join(5.0)
+        raise TimeoutError(
+            f"kaleido drew nothing in {timeout_s:.0f} s; {len(started)} process(es) it started "
+            "were killed"
+        )
+    if failed:
+        raise failed[0]
 
 
 def remember(memo: Path, files: Mapping[str, Path]) -> None:
