@@ -2,11 +2,13 @@
 seconds and the model's own memory over the loaded tables, one fresh process per model.
 
     .venv/bin/python -m benchmarks.models_memory --project DIR [--models volume,conversation_eb]
-                                                 [--read contiguous,as-read]
+                                                 [--read contiguous,as-read] [--ids categorical,string]
 
 ``--read contiguous`` is the score stage's read (``io.read_contiguous``: each column in one
 chunk); ``as-read`` is ``pl.read_parquet`` as it comes, a chunk per Parquet row group (the read
-before session 44), to compare the two. ``growth`` is the process's peak RSS while the model
+before session 44), to compare the two. ``--ids categorical`` holds the id columns as the
+stage does (``stages.tables.ID_COLUMNS``, since session 46), ``string`` as the files hold them
+(before); the scores are the same either way (``tests/unit/test_bench_models_memory.py``). ``growth`` is the process's peak RSS while the model
 scores, over its RSS once the tables are loaded (``benchmarks.common.PeakRSS``: the kernel's
 high-water mark, reset at the start). Time and memory are printed, never asserted.
 """
@@ -23,11 +25,15 @@ from typing import Any
 from benchmarks.common import PeakRSS, isolated
 
 READS = ("contiguous", "as-read")
+IDS = ("categorical", "string")
 
 
-def score_one(project: str, name: str, read: str) -> dict[str, Any]:
-    """Model ``name`` on ``project``'s interim tables read the ``read`` way: seconds, the RSS
-    with the tables loaded, the model's growth over it (MiB), the posts' largest chunk count."""
+def score_one(
+    project: str, name: str, read: str, ids: str = "categorical", out: str | None = None
+) -> dict[str, Any]:
+    """Model ``name`` on ``project``'s interim tables read the ``read`` way, the ids held the
+    ``ids`` way: seconds, the RSS with the tables loaded, the model's growth over it (MiB), the
+    posts' largest chunk count. ``out``: a Parquet file for the scores (ids as strings)."""
     import polars as pl
 
     from analysis import models as registry
@@ -40,18 +46,23 @@ def score_one(project: str, name: str, read: str) -> dict[str, Any]:
 
     if read not in READS:
         raise ValueError(f"--read {read}: one of {', '.join(READS)}")
+    if ids not in IDS:
+        raise ValueError(f"--ids {ids}: one of {', '.join(IDS)}")
     root = Path(project)
     params_file = root / "params.yaml"
     params = load_params(params_file) if params_file.exists() else {}
     p = model_params(params)
     module = registry.get(name)
     reader = stage_tables.read_contiguous
-    if read == "as-read":
 
-        def as_read(path: Path | str, columns: Any = None) -> pl.DataFrame:
-            return pl.read_parquet(path, columns=None if columns is None else list(columns))
+    def read_as_asked(path: Path | str, columns: Any = None, categorical: Any = ()) -> pl.DataFrame:
+        cats = categorical if ids == "categorical" else ()
+        if read == "contiguous":
+            return reader(path, columns, cats)
+        df = pl.read_parquet(path, columns=None if columns is None else list(columns))
+        return df.with_columns(pl.col(c).cast(pl.Categorical) for c in cats if c in df.columns)
 
-        stage_tables.read_contiguous = as_read  # type: ignore[assignment]
+    stage_tables.read_contiguous = read_as_asked  # type: ignore[assignment]
     try:
         tables = stage_tables.load_tables(
             root / paths.INTERIM, topics=None, skip_post_columns=skipped_post_columns([module])
@@ -68,11 +79,14 @@ def score_one(project: str, name: str, read: str) -> dict[str, Any]:
     gc.collect()
     with PeakRSS() as mem:
         started = time.perf_counter()
-        module.score(tables, p, as_of)
+        scores = module.score(tables, p, as_of)
         seconds = time.perf_counter() - started
+    if out is not None:
+        scores.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_parquet(out)
     return {
         "model": name,
         "read": read,
+        "ids": ids,
         "seconds": seconds,
         "tables_mib": mem.start / 2**20,
         "growth_mib": mem.growth_mib,
@@ -84,7 +98,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--project", required=True, help="a project folder with data/interim")
     ap.add_argument("--models", default=None, help="comma-separated (default: models.scored)")
-    ap.add_argument("--read", default=",".join(READS), help="contiguous, as-read or both")
+    ap.add_argument("--read", default="contiguous", help="contiguous, as-read or both")
+    ap.add_argument("--ids", default=",".join(IDS), help="categorical, string or both")
     a = ap.parse_args(argv)
     if a.models:
         names = [m for m in a.models.split(",") if m]
@@ -95,15 +110,20 @@ def main(argv: list[str] | None = None) -> None:
         params_file = Path(a.project) / "params.yaml"
         names = list(model_params(load_params(params_file) if params_file.exists() else {}).names)
     reads = [r for r in a.read.split(",") if r]
-    print(f"{'model':<18} {'read':<11} {'seconds':>8} {'tables MiB':>11} {'growth MiB':>11} chunks")
+    idss = [i for i in a.ids.split(",") if i]
+    print(
+        f"{'model':<18} {'read':<11} {'ids':<12} {'seconds':>8} {'tables MiB':>11} "
+        f"{'growth MiB':>11} chunks"
+    )
     for name in names:
         for read in reads:
-            r = isolated(score_one, a.project, name, read)
-            print(
-                f"{r['model']:<18} {r['read']:<11} {r['seconds']:>8.2f} {r['tables_mib']:>11,.0f} "
-                f"{r['growth_mib']:>11,.0f} {r['posts_chunks']:>6}",
-                flush=True,
-            )
+            for ids in idss:
+                r = isolated(score_one, a.project, name, read, ids)
+                print(
+                    f"{r['model']:<18} {r['read']:<11} {r['ids']:<12} {r['seconds']:>8.2f} "
+                    f"{r['tables_mib']:>11,.0f} {r['growth_mib']:>11,.0f} {r['posts_chunks']:>6}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

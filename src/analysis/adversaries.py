@@ -65,6 +65,12 @@ def _conform(new: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
     return new.select(posts.columns).cast(posts.schema)
 
 
+def _like(new: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
+    """``new``'s columns that ``table`` has in ``table``'s types (its ids may be categoricals:
+    ``stages.tables.ID_COLUMNS``; a string id beside them would not join)."""
+    return new.cast({c: t for c, t in table.schema.items() if c in new.columns})
+
+
 def _clip(when: datetime, as_of: datetime) -> datetime:
     return min(when, as_of - timedelta(seconds=1))
 
@@ -119,7 +125,7 @@ def add_likes(tables: Tables, likes: list[tuple[str, str, datetime]]) -> Tables:
             "actor_account_id": [x[1] for x in likes],
         }
     )
-    like_df = schema.conform(like_df, "reactions", schema.INTERIM)
+    like_df = _like(schema.conform(like_df, "reactions", schema.INTERIM), tables.reactions)
     bumps = like_df.group_by("post_id").agg(_bump=pl.len().cast(pl.Int64))
     # Only the liked posts' totals grow, and a total the platform does not report stays null:
     # a like count of 0 filled in on every post made every post "report 0 likes", and a reader
@@ -432,10 +438,13 @@ def sockpuppet_farm(
     if not new_ids:
         return tables
     platform = tables.posts["platform"][0] if tables.posts.height else "demo"
-    puppets = schema.conform(
-        pl.DataFrame({"account_id": new_ids, "platform": platform, "is_participant": True}),
-        "accounts",
-        schema.INTERIM,
+    puppets = _like(
+        schema.conform(
+            pl.DataFrame({"account_id": new_ids, "platform": platform, "is_participant": True}),
+            "accounts",
+            schema.INTERIM,
+        ),
+        tables.accounts,
     )
     out = replace(tables, accounts=pl.concat([tables.accounts, puppets], how="diagonal_relaxed"))
     return add_likes(add_posts(out, rows), likes)

@@ -129,13 +129,16 @@ def rescore_group(
         # nothing to take (a weekend off of an account with no weekend posts): the models are
         # functions of the tables, so the altered scores are the baseline's, without a re-scoring
         # (demo: 61 of the 500 stability re-scorings)
-        scored_by = {n: baseline[n] for n in models}
+        scored_by = {n: common.ids_as_strings(baseline[n]) for n in models}
     else:
         # the altered copy is final: its date-free annotation once for every model, as the score
         # stage does, not once in each model's scoping (1M posts: the 26 re-scorings 189-190 ->
         # 173-174 s, the same rows; peak +2 %, the four columns it adds)
         cf = cf.with_posts(common.annotate(cf.posts))
-        scored_by = {n: module.score(cf, params, as_of) for n, module in models.items()}
+        scored_by = {
+            n: common.ids_as_strings(module.score(cf, params, as_of))
+            for n, module in models.items()
+        }
     del cf
     if not scored_by:
         return pl.DataFrame(schema=RESCORE_SCHEMA)
@@ -143,7 +146,7 @@ def rescore_group(
     base_rows, cf_rows = [], []
     # every model's rows in one frame each side, then one join (nine small joins cost more)
     for k, (name, scored) in enumerate(scored_by.items()):
-        base = baseline[name]
+        base = common.ids_as_strings(baseline[name])
         # a model that publishes a band (conversation_eb): did the published band move?
         band = "band" in base.columns and "band" in scored.columns
         base_rows.append(
@@ -203,7 +206,8 @@ def own_posts_removed(
     mine = pl.col("account_id").is_in(list(group)) & (pl.col("created_at") < as_of)
 
     def counts(t: Tables) -> pl.DataFrame:
-        return t.posts.select("account_id", "created_at").filter(mine).group_by("account_id").len()
+        own = t.posts.select("account_id", "created_at").filter(mine)
+        return common.ids_as_strings(own.group_by("account_id").len())
 
     base = pl.DataFrame({"account_id": list(group)}, schema={"account_id": pl.String})
     if altered is tables:

@@ -27,9 +27,16 @@ def write_table(df: pl.DataFrame, path: Path | str, table: str, layer: schema.La
 
 
 def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
-    """Write Parquet (zstd), creating the folder; logs the row count."""
+    """Write Parquet (zstd), creating the folder; logs the row count.
+
+    Categorical columns are written as strings: the ids are categoricals in memory only
+    (:func:`read_contiguous`'s ``categorical``), the files hold their texts, so a file's bytes
+    and schema do not depend on how a stage held its ids."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    cats = [c for c, t in df.schema.items() if isinstance(t, pl.Categorical)]
+    if cats:
+        df = df.with_columns(pl.col(cats).cast(pl.String))
     df.write_parquet(path, compression="zstd", statistics=True)
     log.info("wrote %s rows to %s", f"{df.height:,}", path)
 
@@ -72,7 +79,9 @@ def parquet_columns(path: Path | str) -> list[str]:
     return pl.scan_parquet(path, glob=False).collect_schema().names()
 
 
-def read_contiguous(path: Path | str, columns: Sequence[str] | None = None) -> pl.DataFrame:
+def read_contiguous(
+    path: Path | str, columns: Sequence[str] | None = None, categorical: Sequence[str] = ()
+) -> pl.DataFrame:
     """A Parquet file's ``columns`` (None: all) with each column in one chunk, read one column
     at a time: the peak is the table plus one column, not twice the table.
 
@@ -81,11 +90,18 @@ def read_contiguous(path: Path | str, columns: Sequence[str] | None = None) -> p
     runs without projection pushdown): at 1M posts a model's group-by on account_id held +245
     MiB over the posts as read, +32 MiB over them in one chunk. ``DataFrame.rechunk`` of the
     whole table would hold two copies of it at once.
+
+    The ``categorical`` columns (those read) are cast to polars' ``Categorical`` as each is
+    read, before the next one: see :data:`analysis.stages.tables.ID_COLUMNS`.
     """
     names = list(columns) if columns is not None else parquet_columns(path)
-    return pl.DataFrame(
-        [pl.read_parquet(path, columns=[c], glob=False).to_series().rechunk() for c in names]
-    )
+    cats = set(categorical)
+
+    def one(c: str) -> pl.Series:
+        s = pl.read_parquet(path, columns=[c], glob=False).to_series().rechunk()
+        return s.cast(pl.Categorical) if c in cats else s
+
+    return pl.DataFrame([one(c) for c in names])
 
 
 def column_batches(path: Path | str, column: str, batch_rows: int) -> Iterator[pl.Series]:

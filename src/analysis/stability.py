@@ -27,8 +27,10 @@ from analysis.models.base import Tables
 
 
 def descendants(posts: pl.DataFrame, post_ids: pl.Series | Sequence[str]) -> pl.Series:
-    """Every post below ``post_ids`` in their reply trees (the posts themselves excluded)."""
-    frontier = pl.Series("post_id", list(post_ids), dtype=pl.String)
+    """Every post below ``post_ids`` in their reply trees (the posts themselves excluded), of
+    the posts' id type (categorical as the stages hold them, or string)."""
+    dtype = posts.schema["post_id"]
+    frontier = pl.Series("post_id", list(post_ids), dtype=pl.String).cast(dtype)
     links = posts.select("post_id", "parent_post_id").filter(pl.col("parent_post_id").is_not_null())
     found: list[pl.Series] = []
     while frontier.len():
@@ -40,15 +42,15 @@ def descendants(posts: pl.DataFrame, post_ids: pl.Series | Sequence[str]) -> pl.
             break
         found.append(children)
         frontier = children
-    return pl.concat(found) if found else pl.Series("post_id", [], dtype=pl.String)
+    return pl.concat(found) if found else pl.Series("post_id", [], dtype=dtype)
 
 
 def remove_posts(tables: Tables, post_ids: pl.Series, drop_responses: bool = True) -> Tables:
     """Tables without ``post_ids`` (and, with ``drop_responses``, their reply subtrees and the
     reactions on every removed post)."""
-    removed = post_ids
+    removed = post_ids.cast(tables.posts.schema["post_id"])
     if drop_responses:
-        removed = pl.concat([post_ids, descendants(tables.posts, post_ids)])
+        removed = pl.concat([removed, descendants(tables.posts, post_ids)])
     gone = removed.implode()
     reactions = tables.reactions
     if drop_responses:

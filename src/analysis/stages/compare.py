@@ -42,6 +42,7 @@ from analysis.models.params import ModelParams, model_params
 from analysis.progress import quiet_fits
 from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
 from analysis.stages.scoring_topics import post_topics_at
+from analysis.stages.tables import read_score_file
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +140,7 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         path = paths.score_file(name)
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing: run `python -m analysis score {name}`")
-        scores[name] = pl.read_parquet(path)
+        scores[name] = read_score_file(path)
 
     models = {n: registry.MODELS[n] for n in names}
     n_part = tables.participants().height

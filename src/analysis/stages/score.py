@@ -49,8 +49,10 @@ SCORE_DIGITS = common.SCORE_DIGITS
 
 
 def score_one(tables: Tables, name: str, p: ModelParams, as_of: datetime) -> pl.DataFrame:
-    """Run model ``name`` and check the output against the protocol."""
+    """Run model ``name`` and check the output against the protocol (its ids as strings: the
+    tables hold them as categoricals, ``stages.tables.ID_COLUMNS``)."""
     df = registry.get(name).score(tables, p, as_of)
+    df = common.ids_as_strings(df)
     common.check_output(df)
     return df
 

@@ -32,6 +32,7 @@ from analysis.models.base import Tables
 from analysis.models.params import model_params
 from analysis.progress import quiet_fits
 from analysis.stages.digest import load_digest_tables, removed_accounts_sha256
+from analysis.stages.tables import read_score_file
 from analysis.topics import TopicsParams, post_topics_before
 
 log = logging.getLogger(__name__)
@@ -76,7 +77,7 @@ SCORE_COLUMNS = ("account_id", "score", "missing_inputs")
 def read_scores(path: Path) -> pl.DataFrame:
     """A score file's :data:`SCORE_COLUMNS` (those it has)."""
     have = pl.read_parquet_schema(path)
-    return pl.read_parquet(path, columns=[c for c in SCORE_COLUMNS if c in have])
+    return read_score_file(path, [c for c in SCORE_COLUMNS if c in have])
 
 
 class ScoresAt:
