@@ -228,15 +228,17 @@ def post_vectors(
     in-memory table is sorted, and ``posts`` then holds ``text`` or its hash
     (``ordering.TEXT_HASH``).
     """
+    # the file's ids in the posts' type (categorical as the stages hold them, or string)
+    ids = pl.col("post_id").cast(posts.schema["post_id"])
     if isinstance(embeddings, pl.DataFrame):
         kept = embeddings.filter(~pl.col("is_empty_text") & pl.col("embedding").is_not_null())
-        rows = kept.select("post_id").with_row_index("_file_row")
+        rows = kept.select(ids).with_row_index("_file_row")
         content = ordering.TEXT_HASH if ordering.TEXT_HASH in posts.columns else "text"
         emb = ordering.sort_posts(
             rows.join(posts.select("post_id", "created_at", content), on="post_id")
         ).drop(content)
     else:
-        rows = vectors.embedded_posts(embeddings)
+        rows = vectors.embedded_posts(embeddings).with_columns(ids)
         emb = rows.join(posts.select("post_id", "created_at"), on="post_id", maintain_order="left")
         if not emb["created_at"].is_sorted():
             raise ValueError(
@@ -322,13 +324,14 @@ def post_topics_before(
     the batches are cut at other rows (float rounding only).
 
     Returns:
-        ``post_id, topic_id, probability, is_primary`` for posts before ``before``.
+        ``post_id, topic_id, probability, is_primary`` for posts before ``before``, the ids
+        of ``posts``' type.
     """
     early, x = post_vectors(posts.filter(pl.col("created_at") < before), embeddings)
     if len(x) < 2:
         return pl.DataFrame(
             schema={
-                "post_id": pl.String,
+                "post_id": posts.schema["post_id"],
                 "topic_id": pl.Int64,
                 "probability": pl.Float64,
                 "is_primary": pl.Boolean,

@@ -612,6 +612,17 @@ def test_refits_before_an_origin_read_from_the_file_give_the_topics_from_memory(
     early = posts.filter(pl.col("created_at") < origin)["post_id"]
     assert set(file["post_id"]) <= set(early)  # nothing written at or after the origin
     assert post_topics_before(path, posts, datetime(2023, 1, 1), p, 3).is_empty()
+    # the stages hold the ids as categoricals (stages.tables.ID_COLUMNS): the same topics,
+    # the ids of the posts' type, from the file and from memory, and when none is early enough
+    cat = posts.with_columns(pl.col("post_id").cast(pl.Categorical))
+    for source in (path, stored):
+        got = post_topics_before(source, cat, origin, p, 3)
+        assert got.schema["post_id"] == pl.Categorical
+        assert got.with_columns(pl.col("post_id").cast(pl.String)).equals(
+            file if source is path else mem
+        )
+    none = post_topics_before(path, cat, datetime(2023, 1, 1), p, 3)
+    assert none.is_empty() and none.schema["post_id"] == pl.Categorical
 
 
 def test_a_refit_with_an_automatic_k_chooses_it_on_the_earlier_posts_alone(tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import polars as pl
 
 from analysis import contracts, paths, topics
 from analysis.config import section
-from analysis.stages.tables import as_categories, read_post_topics
+from analysis.stages.tables import read_post_topics
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,5 @@ def post_topics_at(
         through,
         as_of,
     )
-    # what the refit reads (no text, no hash), its ids as the files hold them
-    slim = posts.select(pl.col("post_id").cast(pl.String), "created_at")
-    refit = topics.post_topics_before(paths.EMBEDDINGS, slim, as_of, tp, tp.n_topics or None)
-    return None if refit is None else as_categories(refit, "post_topics")
+    slim = posts.select("post_id", "created_at")  # what the refit reads (no text, no hash)
+    return topics.post_topics_before(paths.EMBEDDINGS, slim, as_of, tp, tp.n_topics or None)

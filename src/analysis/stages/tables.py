@@ -30,12 +30,6 @@ ID_COLUMNS: dict[str, tuple[str, ...]] = {
 }
 
 
-def as_categories(frame: pl.DataFrame, table: str) -> pl.DataFrame:
-    """``frame``'s :data:`ID_COLUMNS` of ``table`` (those it has) as ``Categorical``."""
-    cols = [c for c in ID_COLUMNS[table] if c in frame.columns]
-    return frame.with_columns(pl.col(cols).cast(pl.Categorical)) if cols else frame
-
-
 def load_tables(
     interim: Path = paths.INTERIM,
     topics: Path | None = paths.POST_TOPICS,
