@@ -313,7 +313,9 @@ def planted_roles(
         "models": {},
     }
     for name, df in scores.items():
-        j = df.select("account_id", "score").join(roles, on="account_id")
+        # the truth file's ids in the scores' type (categorical as the stages hold them)
+        mine = roles.with_columns(pl.col("account_id").cast(df.schema["account_id"]))
+        j = df.select("account_id", "score").join(mine, on="account_id")
         neg = j.filter(pl.col("role").is_in(list(p.roles_negative)))
         both = pl.concat([j.filter(pl.col("role").is_in(list(p.roles_positive))), neg])
         experts = pl.concat([j.filter(pl.col("role") == "expert"), neg])
