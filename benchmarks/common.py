@@ -239,6 +239,33 @@ def sgemm_peak(threads: int | None = None, n: int = 2048, reps: int = 5) -> floa
     return best
 
 
+def host_probe(rows: int = 1_000_000, loops: int = 5_000_000) -> float:
+    """Seconds of a fixed mix of the pipeline's kinds of work, to tell how fast the host runs now.
+
+    A shared 2-core host's speed moves within an hour (session 46: the same ingest 11.7 s in a
+    full run and 16.7-17.7 s an hour later, CPU seconds moving as much). The mix: a Python loop
+    (the per-name work of ingest's redactor), a polars group-by and join on text keys of
+    ``rows`` rows on every core (the models), a float32 matmul (the embedding). Best of three:
+    a timer of the host, not of a noisy moment. Run in a fresh process for a clean heap."""
+    import polars as pl
+
+    keys = pl.Series("k", [f"account_{i % 50_000:06d}" for i in range(rows)])
+    df = pl.DataFrame({"k": keys, "v": np.arange(rows, dtype=np.float64)})
+    a = np.random.default_rng(0).standard_normal((512, 512)).astype(np.float32)
+    best = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        total = 0
+        for i in range(loops):
+            total += i
+        g = df.group_by("k").agg(pl.col("v").sum())
+        df.join(g, on="k", how="left").select(pl.col("v_right").sum())
+        for _ in range(20):
+            a @ a
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
 def loadavg() -> str:
     """The 1/5/15-minute load average, as ``uptime`` prints it."""
     one, five, fifteen = os.getloadavg()

@@ -16,6 +16,9 @@ tags among it, re-run on a schedule, not on every new post; the report then says
 are). ``--repeats N`` adds 1 % and re-runs N times in a row
 (each time 1 % of the posts then in the dump) and prints each re-run's share and their median:
 the machine's speed moves within a day, and the re-run right after a full run is the slowest.
+A fixed probe of the host (``benchmarks.common.host_probe``, ~2 s) runs before and after the
+full run and before each re-run, and each share is also printed at the host's speed of its
+re-run (session 46: the same ingest took 11.7 s in a full run and ~17 s an hour later).
 ``--until STAGE`` runs that stage and the stages it depends on only (``dvc repro STAGE``; e.g.
 ``--until score``: ingest, embed, topic_fit, topics and every model's scores), for sizes whose validate and
 compare would take hours. Each stage's figures are printed as it ends.
@@ -52,7 +55,9 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script
 
 from benchmarks.common import (  # noqa: E402
     StageClock,
+    host_probe,
     human,
+    isolated,
     loadavg,
     loglog_slope,
     nlogn_slope,
@@ -349,18 +354,42 @@ def ep_cache_dir() -> str:
     return EmbedParams().model_cache_dir
 
 
-def repeat_summary(repeats: list[dict[str, Any]], full_seconds: float) -> str:
-    """One line per +1 % re-run (seconds and share of the full run), then their median."""
+def probe_seconds() -> float:
+    """:func:`benchmarks.common.host_probe` in a fresh process."""
+    return float(isolated(host_probe))
+
+
+def host_adjusted(rerun_s: float, full_s: float, probe_full: float, probe_now: float) -> float:
+    """A re-run's share (%) of the full run as the full run would have taken at the host's
+    speed of the re-run: ``full_s`` scaled by ``probe_now / probe_full`` (the probe's seconds
+    then and now; a host twice as slow now doubles what the full run would take)."""
+    return 100 * rerun_s / (full_s * probe_now / probe_full)
+
+
+def repeat_summary(
+    repeats: list[dict[str, Any]], full_seconds: float, probe_full: float | None = None
+) -> str:
+    """One line per +1 % re-run (seconds and share of the full run; with the host probe, also
+    the share at the re-run's host speed), then their median."""
     shares = [100 * r["seconds"] / full_seconds for r in repeats]
-    lines = [
-        f"  re-run {i + 1}: +{r['n_new']} posts, {r['seconds']:.1f} s = {share:.2f} %"
-        for i, (r, share) in enumerate(zip(repeats, shares, strict=True))
-    ]
+    lines = []
+    for i, (r, share) in enumerate(zip(repeats, shares, strict=True)):
+        line = f"  re-run {i + 1}: +{r['n_new']} posts, {r['seconds']:.1f} s = {share:.2f} %"
+        if probe_full and r.get("probe_s"):
+            adj = host_adjusted(r["seconds"], full_seconds, probe_full, r["probe_s"])
+            line += f" ({adj:.2f} % at the host's speed then: probe {r['probe_s']:.2f} s)"
+        lines.append(line)
     median = statistics.median(r["seconds"] for r in repeats)
     lines.append(
         f"  median of {len(repeats)} re-runs: {median:.1f} s = {100 * median / full_seconds:.2f} % "
         f"(range {min(shares):.2f}-{max(shares):.2f} %)"
     )
+    if probe_full and all(r.get("probe_s") for r in repeats):
+        adj = [host_adjusted(r["seconds"], full_seconds, probe_full, r["probe_s"]) for r in repeats]
+        lines.append(
+            f"  at the host's speed of each re-run (probe {probe_full:.2f} s over the full run): "
+            f"median {statistics.median(adj):.2f} % (range {min(adj):.2f}-{max(adj):.2f} %)"
+        )
     return "\n".join(lines)
 
 
@@ -414,7 +443,13 @@ def main(argv: list[str] | None = None) -> int:
             data_mib = write_dump(dump, n)
             print(f"{human(n)}: dump written in {time.perf_counter() - t0:.1f} s", flush=True)
             setup_project(project, dump, model_cache, overrides)
+            last = n == max(sizes) and a.incremental
+            before = probe_seconds() if last else None
             run = repro(project, work / f"repro-{n}.log", a.until)
+            if before is not None:
+                # the full run spans the two probes: the host's speed over it, their mean
+                run["probe_s"] = (before + probe_seconds()) / 2
+                print(f"host probe over the full run: {run['probe_s']:.2f} s", flush=True)
             run["data_mib"] = data_mib
             run["loadavg"] = loadavg()
             runs[n] = run
@@ -436,10 +471,12 @@ def main(argv: list[str] | None = None) -> int:
             for i in range(max(1, a.repeats)):
                 m = add_new_posts(work / f"dump-{n}")
                 suffix = "" if i == 0 else f"-{i + 1}"
+                probe = probe_seconds()
                 run_i = repro(
                     work / f"project-{n}", work / f"repro-{n}-incremental{suffix}.log", a.until
                 )
                 run_i["n_new"] = m
+                run_i["probe_s"] = probe
                 run_i["frozen"] = frozen
                 repeats.append(run_i)
                 if run_i["rc"]:
@@ -458,8 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             for stage, (s, mib) in gi.items():
                 share = 100 * s / gf[stage][0] if stage in gf and gf[stage][0] else float("nan")
                 print(f"  {stage:<12}{s:>8.1f} s  {share:>5.0f} % of its full run  {mib:>6.0f} MiB")
-            if len(repeats) > 1:
-                print(repeat_summary(repeats, full["seconds"]))
+            print(repeat_summary(repeats, full["seconds"], full.get("probe_s")))
         if a.json:
             a.json.parent.mkdir(parents=True, exist_ok=True)
             a.json.write_text(
