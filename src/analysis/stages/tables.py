@@ -17,11 +17,11 @@ log = logging.getLogger(__name__)
 
 #: The id columns the models join and group on, held as polars ``Categorical`` (the texts
 #: stored once, a 32-bit code a row; the files keep them as strings: ``io.write_parquet``).
-#: A pseudonym is ~21 bytes behind a 16-byte view; joins on the codes move 4. Measured at 1M
-#: posts (``benchmarks.models_memory --ids``): the nine models 15.6 -> 13.2 s, conversation's
-#: working set 397 -> 190 MiB, network's 370 -> 145, conversation_eb's 476 -> 365, the scores
-#: the same. They compare with string literals, join with each other and sort by their
-#: texts as strings do; ``.str`` needs a ``cast(pl.String)`` first.
+#: A pseudonym is ~21 bytes behind a 16-byte view; joins on the codes move 4. Measured at 1.03M
+#: posts (``benchmarks.models_memory --ids``, session 46): conversation's working set +394 ->
+#: +216 MiB, network's +399 -> +201, conversation_rate's +449 -> +227, the models ~15-25 %
+#: faster, the scores byte-identical. They compare with string literals, join with each other
+#: and sort by their texts as strings do; ``.str`` needs a ``cast(pl.String)`` first.
 ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id",),
     "posts": ("post_id", "account_id", "parent_post_id", "root_post_id", "reply_to_account_id"),
