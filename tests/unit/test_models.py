@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import polars as pl
 import pytest
+from polars.testing import assert_frame_equal
 
 from analysis import schema
 from analysis.models import MODELS, common, conversation, engagement, network
 from analysis.models.base import Tables
 from analysis.models.params import ModelParams
+from analysis.stages.tables import ID_COLUMNS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 AS_OF = T0 + timedelta(days=100)
@@ -160,6 +162,37 @@ def test_components_add_up_and_placeholder_never_scored(chat, name):
     np.testing.assert_allclose(total.to_numpy(), df["score"].to_numpy(), rtol=1e-9, atol=1e-12)
     assert df["score_pct"].min() >= 0 and df["score_pct"].max() <= 100
     assert (df["model"] == name).all()
+
+
+def _categorical(tables: Tables) -> Tables:
+    """``tables`` with their ids as the stages hold them (``stages.tables.ID_COLUMNS``)."""
+
+    def cast(df: pl.DataFrame | None, table: str) -> pl.DataFrame | None:
+        if df is None:
+            return None
+        cols = [c for c in ID_COLUMNS[table] if c in df.columns]
+        return df.with_columns(pl.col(cols).cast(pl.Categorical))
+
+    return replace(
+        tables,
+        accounts=cast(tables.accounts, "accounts"),
+        posts=cast(tables.posts, "posts"),
+        reactions=cast(tables.reactions, "reactions"),
+        post_topics=cast(tables.post_topics, "post_topics"),
+    )
+
+
+@pytest.mark.parametrize("days", [-1, 1, 3, None])
+@pytest.mark.parametrize("name", list(MODELS))
+def test_categorical_ids_score_as_strings_at_every_date(chat, name, days):
+    """The stages hold the ids as categoricals: every model scores exactly as on strings, also
+    where nothing (or little) came before the date, as in a short dump or an early origin
+    (conversation_eb's empty earlier rates were once typed String and failed to join)."""
+    first = chat.posts["created_at"].min()
+    as_of = AS_OF if days is None else first + timedelta(days=days)
+    plain = score(name, chat, as_of=as_of)
+    cat = MODELS[name].score(_categorical(chat), ModelParams(), as_of)
+    assert_frame_equal(common.ids_as_strings(cat), plain, check_exact=True)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -243,7 +243,8 @@ def rates(
     if items.height == 0:
         return pl.DataFrame(
             schema={
-                "account_id": pl.String,
+                # the tables' id type (categorical as the stages hold them): joined to them
+                "account_id": tables.posts.schema["account_id"],
                 **{c: pl.Float64 for c in ("score", "score_se", *COMPONENTS)},
                 "recent_rate": pl.Float64,
                 "long_run_rate": pl.Float64,
