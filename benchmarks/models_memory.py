@@ -38,7 +38,7 @@ def score_one(
     import polars as pl
 
     from analysis import models as registry
-    from analysis import paths
+    from analysis import paths, schema
     from analysis.config import load_params
     from analysis.models import common
     from analysis.models.base import READS_TOPICS_FLAG, skipped_post_columns
@@ -83,7 +83,7 @@ def score_one(
         scores = module.score(tables, p, as_of)
         seconds = time.perf_counter() - started
     if out is not None:
-        scores.with_columns(pl.col(pl.Categorical).cast(pl.String)).write_parquet(out)
+        schema.ids_as_strings(scores).write_parquet(out)
     return {
         "model": name,
         "read": read,

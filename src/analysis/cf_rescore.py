@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from analysis import schema
 from analysis.adversaries import key_free_order
 from analysis.compute import Engine, LocalEngine
 from analysis.models import common
@@ -117,6 +118,7 @@ def rescore_group(
     """Alter one group of accounts, re-score every model, and keep the group's rows.
 
     One task of the compute engine (pure: the same task gives the same frame anywhere).
+    ``baseline``: each model's scores, ids as strings (:func:`rescore_many` casts them once).
 
     Returns:
         One row per model and altered account, columns :data:`RESCORE_SCHEMA`, models in
@@ -129,14 +131,14 @@ def rescore_group(
         # nothing to take (a weekend off of an account with no weekend posts): the models are
         # functions of the tables, so the altered scores are the baseline's, without a re-scoring
         # (demo: 61 of the 500 stability re-scorings)
-        scored_by = {n: common.ids_as_strings(baseline[n]) for n in models}
+        scored_by = {n: baseline[n] for n in models}
     else:
         # the altered copy is final: its date-free annotation once for every model, as the score
         # stage does, not once in each model's scoping (1M posts: the 26 re-scorings 189-190 ->
         # 173-174 s, the same rows; peak +2 %, the four columns it adds)
         cf = cf.with_posts(common.annotate(cf.posts))
         scored_by = {
-            n: common.ids_as_strings(module.score(cf, params, as_of))
+            n: schema.ids_as_strings(module.score(cf, params, as_of))
             for n, module in models.items()
         }
     del cf
@@ -146,7 +148,7 @@ def rescore_group(
     base_rows, cf_rows = [], []
     # every model's rows in one frame each side, then one join (nine small joins cost more)
     for k, (name, scored) in enumerate(scored_by.items()):
-        base = common.ids_as_strings(baseline[name])
+        base = baseline[name]
         # a model that publishes a band (conversation_eb): did the published band move?
         band = "band" in base.columns and "band" in scored.columns
         base_rows.append(
@@ -207,7 +209,7 @@ def own_posts_removed(
 
     def counts(t: Tables) -> pl.DataFrame:
         own = t.posts.select("account_id", "created_at").filter(mine)
-        return common.ids_as_strings(own.group_by("account_id").len())
+        return schema.ids_as_strings(own.group_by("account_id").len())
 
     base = pl.DataFrame({"account_id": list(group)}, schema={"account_id": pl.String})
     if altered is tables:
@@ -282,6 +284,8 @@ def rescore_many(
         sum(len(group) for _, group in tasks),
         "local" if engine is None else engine.name,
     )
+    # the baseline's ids as the re-scoring's rows carry them (strings), once for every task
+    baseline = {name: schema.ids_as_strings(b) for name, b in baseline.items()}
     local = engine is None or isinstance(engine, LocalEngine)
     frames = (engine or LocalEngine()).map(
         # on the local engine (a loop here) the log says how far it is and how long is left:

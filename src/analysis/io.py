@@ -34,9 +34,7 @@ def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
     and schema do not depend on how a stage held its ids."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    cats = [c for c, t in df.schema.items() if isinstance(t, pl.Categorical)]
-    if cats:
-        df = df.with_columns(pl.col(cats).cast(pl.String))
+    df = schema.ids_as_strings(df)
     df.write_parquet(path, compression="zstd", statistics=True)
     log.info("wrote %s rows to %s", f"{df.height:,}", path)
 

@@ -193,6 +193,13 @@ def conform(df: pl.DataFrame, table: str, layer: Layer = RAW) -> pl.DataFrame:
         raise SchemaError(f"{table}: cannot cast to the canonical schema: {exc}") from exc
 
 
+def ids_as_strings(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its categorical columns as strings. The stages hold the tables' ids as
+    categoricals (``stages.tables.ID_COLUMNS``); files and score frames carry them as strings."""
+    cats = [c for c, t in df.schema.items() if isinstance(t, pl.Categorical)]
+    return df.with_columns(pl.col(cats).cast(pl.String)) if cats else df
+
+
 def surely_distinct(values: pl.Series) -> bool:
     """True when ``values`` are distinct, proven by distinct 64-bit hashes.
 

@@ -192,7 +192,7 @@ def test_categorical_ids_score_as_strings_at_every_date(chat, name, days):
     as_of = AS_OF if days is None else first + timedelta(days=days)
     plain = score(name, chat, as_of=as_of)
     cat = MODELS[name].score(_categorical(chat), ModelParams(), as_of)
-    assert_frame_equal(common.ids_as_strings(cat), plain, check_exact=True)
+    assert_frame_equal(schema.ids_as_strings(cat), plain, check_exact=True)
 
 
 @pytest.mark.parametrize("name", list(MODELS))

@@ -417,14 +417,6 @@ def finish(
     ).sort("account_id")
 
 
-def ids_as_strings(df: pl.DataFrame) -> pl.DataFrame:
-    """``df`` with its categorical columns as strings: the stages hold the tables' ids as
-    categoricals (``stages.tables.ID_COLUMNS``), a score frame carries them as strings
-    (:data:`SCORE_COLUMNS`)."""
-    cats = [c for c, t in df.schema.items() if isinstance(t, pl.Categorical)]
-    return df.with_columns(pl.col(cats).cast(pl.String)) if cats else df
-
-
 def check_output(df: pl.DataFrame) -> None:
     """Assert the protocol's leading columns and dtypes (used by tests and the score stage)."""
     for name, dtype in SCORE_COLUMNS.items():

@@ -34,7 +34,7 @@ from typing import Any
 import polars as pl
 
 from analysis import models as registry
-from analysis import paths
+from analysis import paths, schema
 from analysis.io import read_json, write_json, write_parquet
 from analysis.models import common, fits
 from analysis.models.base import READS_TOPICS_FLAG, Tables, skipped_post_columns
@@ -52,7 +52,7 @@ def score_one(tables: Tables, name: str, p: ModelParams, as_of: datetime) -> pl.
     """Run model ``name`` and check the output against the protocol (its ids as strings: the
     tables hold them as categoricals, ``stages.tables.ID_COLUMNS``)."""
     df = registry.get(name).score(tables, p, as_of)
-    df = common.ids_as_strings(df)
+    df = schema.ids_as_strings(df)
     common.check_output(df)
     return df
 
