@@ -22,7 +22,8 @@ def test_nested_updates_change_one_value_and_keep_the_rest(tmp_path: Path) -> No
     assert {k: v for k, v in cf_after.items() if k != "batch_share"} == {
         k: v for k, v in cf_before.items() if k != "batch_share"
     }
-    assert after["compare"]["n_boot"] == before["compare"]["n_boot"]
+    assert after["compare"]["n_boot"] == SMALL["compare"]["n_boot"]
+    assert after["compare"]["seed"] == before["compare"]["seed"]
     assert after["demo"]["n_accounts"] == SMALL["demo"]["n_accounts"]
     assert after["demo"]["reply_trait_correlation"] == before["demo"]["reply_trait_correlation"]
     assert after["privacy"]["key_source"] == "secret"
