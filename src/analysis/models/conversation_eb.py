@@ -201,14 +201,19 @@ def item_outcomes(
     has them."""
     coded = posts if isinstance(posts, Coded) else Coded.of(posts)
     accounts = coded.accounts
-    items = coded.own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
+    # Lazy where nothing is summed (a minimum, distinct rows, a join, counts): half the
+    # eager steps' memory; the sums are eager (``common.ordered_sum``: a lazy group-by may
+    # add in another order).
+    items = coded.own.lazy().group_by("a", "t").agg(first_at=pl.col("created_at").min()).collect()
     if weights is None:
         weights = rw.coded_weights(coded.credit, accounts, clique_power)
     direct = (
-        coded.direct.select("s", "d", "t")
+        coded.direct.lazy()
+        .select("s", "d", "t")
         .unique(["d", "t", "s"])
-        .join(weights, on=["s", "d"], how="left")
+        .join(weights.lazy(), on=["s", "d"], how="left")
         .with_columns(n_threads=pl.len().over("s", "d").cast(pl.Float64))
+        .collect()
         .group_by("d", "t")
         .agg(
             y=common.ordered_sum(
