@@ -35,7 +35,15 @@ import yaml
 from tests.conftest import ROOT
 
 SMALL = {
-    "demo": {"seed": 11, "n_accounts": 60, "n_days": 60, "start": "2026-03-02"},
+    # compare's hidden-trait check regenerates and scores the demo at each correlation of the
+    # grid (~1 s each): three of the default five, both ends and the middle
+    "demo": {
+        "seed": 11,
+        "n_accounts": 60,
+        "n_days": 60,
+        "start": "2026-03-02",
+        "trait_grid": [0.0, 0.5, 1.0],
+    },
     # one torch thread: the other worker holds the second core (vectors are the same)
     "embed": {"threads": 1},
     # Accounts altered per model run: the default (null) re-scores each alone, which on this
