@@ -13,11 +13,11 @@ worker, and the groups named in ``tests/xdist_groups.FIRST`` are handed out firs
 order, then everything else. ``GROUPS`` splits the tests on the built project in three so that
 the three long items (the browser test; the other-key run, a ``dvc repro`` of every stage
 from ingest but the report, and the erasure run, of every stage: 1-2 min each in CI) spread
-over both workers: "reads" (browser,
-notebooks, report outputs) goes first to one worker, which builds the project (~3 min) and
-reads it; meanwhile the other runs the groups that do not need it (the static model, the dask
-cluster, determinism, the attack bench: about as long as the build), then "changes" (pipeline
-checks, key rotation, erasure); "other_key" goes to whichever is free next.
+over both workers: "reads" (browser, notebooks, report outputs) goes first to one worker,
+which builds the project (~2 min) and reads it; meanwhile the other runs the groups that do
+not need it (the static model, the dask cluster, determinism, the attack bench: about as long
+as the build), then "changes" (pipeline checks, key rotation, erasure); "other_key" goes to
+whichever is free next.
 """
 
 from __future__ import annotations
@@ -50,12 +50,12 @@ SMALL = {
     # demo is several hundred model runs; the built project's tests read the stage's outputs,
     # not its design (tests/unit/test_counterfactual.py checks that), so they batch: 0.3 of
     # the 58 participants is 17 accounts per run.
+    # Bootstrap draws of validate's and compare's intervals: these tests read that the stages
+    # write them (and the same under another key, after erasure, in memory), not how narrow
+    # they are; the code is the same for 50 draws as for the default 200 (the unit tests of the
+    # fits check the intervals: test_poisson_irls.py, test_compare.py,
+    # test_baselines_never_candidates.py). Each pipeline run ~20 s shorter.
     "compare": {"counterfactual": {"batch_share": 0.3}, "n_boot": 50},
-    # Bootstrap draws of the evaluation's intervals: the built project's tests read that the
-    # stages write them (and the same under another key, after erasure, in memory), not how
-    # narrow they are; the code is the same for 50 draws as for the default 200 (the unit
-    # tests of validate's and compare's fits check the intervals: test_poisson_irls.py,
-    # test_compare.py, test_baselines_never_candidates.py). Each pipeline run ~20 s shorter.
     "validate": {"n_boot": 50},
 }
 #: xdist groups of the tests on the built project (see above; their order: xdist_groups.FIRST)
