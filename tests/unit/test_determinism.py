@@ -2,9 +2,10 @@
 
 Float addition is not associative: a sum taken in polars' group-by order changes in the last
 bits with the thread count and with the input's row order (``counterfactual_changes.parquet``
-got another hash on every run). Each case runs in its own process (polars reads
-``POLARS_MAX_THREADS`` once, at import) on the same small demo, its rows shuffled or not, and
-every output must be *identical* (``DataFrame.equals``: exact floats), not close.
+got another hash on every run). Each thread count runs in its own process (polars reads
+``POLARS_MAX_THREADS`` once, at import), on the same small demo as generated and then with its
+rows shuffled (the models and the battery hold no cache between calls), and every output must
+be *identical* (``DataFrame.equals``: exact floats), not close.
 """
 
 from __future__ import annotations
@@ -19,12 +20,13 @@ import pytest
 
 from tests.conftest import ROOT
 
-# One xdist group: the four runs (subprocesses, ~40 CPU s) are made once, not once on each worker
-# that gets one of the module's tests.
+# One xdist group: the four runs (two subprocesses, ~30 CPU s) are made once, not once on each
+# worker that gets one of the module's tests.
 pytestmark = pytest.mark.xdist_group("determinism")
 
-# Run in a child process: score every model and run a small counterfactual battery on the demo
-# tables (rows shuffled with ``seed`` unless it is 0), writing each output to ``out``.
+# Run in a child process: for each ``out seed`` pair of its arguments, score every model and run a
+# small counterfactual battery on the demo tables (rows shuffled with ``seed`` unless it is 0),
+# writing each output to ``out``.
 _CHILD = r"""
 import sys
 from dataclasses import replace
@@ -40,28 +42,16 @@ from analysis.counterfactual import CounterfactualParams
 from analysis.demo import generate
 from analysis.models.params import ModelParams
 
-out, seed = Path(sys.argv[1]), int(sys.argv[2])
-t = demo_check.tables_from_demo(generate(DemoParams(seed=7, n_accounts=60, n_days=60)))
+demo = demo_check.tables_from_demo(generate(DemoParams(seed=7, n_accounts=60, n_days=60)))
 # topics from the posts' content, so that network_topic runs its topic path
-topics = t.posts.select(
-    "post_id",
-    topic_id=(pl.col("text").str.len_chars() % 3).cast(pl.Int64),
-    probability=0.4 + (pl.col("created_at").dt.minute() % 7) / 10,
+demo = replace(
+    demo,
+    post_topics=demo.posts.select(
+        "post_id",
+        topic_id=(pl.col("text").str.len_chars() % 3).cast(pl.Int64),
+        probability=0.4 + (pl.col("created_at").dt.minute() % 7) / 10,
+    ),
 )
-t = replace(t, post_topics=topics)
-if seed:
-    shuffle = lambda df: df.sample(fraction=1.0, shuffle=True, seed=seed)  # noqa: E731
-    t = replace(
-        t,
-        posts=shuffle(t.posts),
-        reactions=shuffle(t.reactions),
-        accounts=shuffle(t.accounts),
-        post_topics=shuffle(t.post_topics),
-    )
-as_of = t.posts["created_at"].max() + timedelta(seconds=1)
-p = ModelParams()
-for name in p.names:
-    registry.MODELS[name].score(t, p, as_of).write_parquet(out / f"score_{name}.parquet")
 cf = CounterfactualParams(
     n_sample=10,
     n_targets=4,
@@ -75,29 +65,54 @@ cf = CounterfactualParams(
     ring_sizes=(5,),
 )
 names = ("conversation_eb", "conversation", "conversation_rate", "volume")
-res = counterfactual.run_all(t, {n: registry.MODELS[n] for n in names}, p, as_of, cf)
-counterfactual.changes_table(res).write_parquet(out / "changes.parquet")
-rob = counterfactual.robustness_table(res)
-pl.DataFrame([{"model": m, **r} for m, r in rob.items()]).write_parquet(out / "robust.parquet")
+p = ModelParams()
+for out, seed in zip(sys.argv[1::2], map(int, sys.argv[2::2])):
+    out, t = Path(out), demo
+    if seed:
+        shuffle = lambda df: df.sample(fraction=1.0, shuffle=True, seed=seed)  # noqa: E731
+        t = replace(
+            t,
+            posts=shuffle(t.posts),
+            reactions=shuffle(t.reactions),
+            accounts=shuffle(t.accounts),
+            post_topics=shuffle(t.post_topics),
+        )
+    as_of = t.posts["created_at"].max() + timedelta(seconds=1)
+    for name in p.names:
+        registry.MODELS[name].score(t, p, as_of).write_parquet(out / f"score_{name}.parquet")
+    res = counterfactual.run_all(t, {n: registry.MODELS[n] for n in names}, p, as_of, cf)
+    counterfactual.changes_table(res).write_parquet(out / "changes.parquet")
+    rob = counterfactual.robustness_table(res)
+    pl.DataFrame([{"model": m, **r} for m, r in rob.items()]).write_parquet(
+        out / "robust.parquet"
+    )
 """
 
 
-def _run(tmp: Path, label: str, threads: int | None, seed: int) -> dict[str, pl.DataFrame]:
-    out = tmp / label
-    out.mkdir()
+def _run(
+    tmp: Path, threads: int | None, cases: dict[str, int]
+) -> dict[str, dict[str, pl.DataFrame]]:
+    """Each case (label -> shuffle seed, 0: as generated) in one process of ``threads``."""
+    args = []
+    for label, seed in cases.items():
+        (tmp / label).mkdir()
+        args += [str(tmp / label), str(seed)]
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     env.pop("POLARS_MAX_THREADS", None)
     if threads is not None:
         env["POLARS_MAX_THREADS"] = str(threads)
     proc = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(out), str(seed)],
+        [sys.executable, "-c", _CHILD, *args],
         env=env,
         capture_output=True,
         text=True,
         cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
-    return {p.stem: pl.read_parquet(p) for p in sorted(out.glob("*.parquet"))}
+    return {
+        label: {p.stem: pl.read_parquet(p) for p in sorted((tmp / label).glob("*.parquet"))}
+        for label in cases
+    }
 
 
 def _differences(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> list[str]:
@@ -118,10 +133,8 @@ def _differences(a: dict[str, pl.DataFrame], b: dict[str, pl.DataFrame]) -> list
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, pl.DataFrame]]:
     tmp = tmp_path_factory.mktemp("determinism")
     return {
-        "one_thread": _run(tmp, "one_thread", 1, 0),
-        "four_threads": _run(tmp, "four_threads", 4, 0),
-        "shuffled": _run(tmp, "shuffled", 4, 3),
-        "shuffled_one_thread": _run(tmp, "shuffled_one_thread", 1, 11),
+        **_run(tmp, 1, {"one_thread": 0, "shuffled_one_thread": 11}),
+        **_run(tmp, 4, {"four_threads": 0, "shuffled": 3}),
     }
 
 
