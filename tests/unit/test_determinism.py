@@ -20,7 +20,7 @@ import pytest
 
 from tests.conftest import ROOT
 
-# One xdist group: the four runs (two subprocesses, ~30 CPU s) are made once, not once on each
+# One xdist group: the four runs (two subprocesses, ~45 CPU s) are made once, not once on each
 # worker that gets one of the module's tests.
 pytestmark = pytest.mark.xdist_group("determinism")
 
