@@ -105,16 +105,16 @@ def with_uv(python: str, todo: list[tuple[list[str], list[str]]]) -> bool:
 def uv_commands(
     uv: str, python: str, args: list[str], todo: list[tuple[list[str], list[str]]]
 ) -> list[list[str]]:
-    """uv's install commands: pip itself first, then each group, each compiling its bytecode.
+    """uv's install commands: pip itself first, then each group.
 
-    uv leaves modules uncompiled (pip compiles them as it installs). Where
-    ``PYTHONDONTWRITEBYTECODE`` is set, as on the build machine, nothing caches them later
-    either, and every process run outside ``make`` compiled its imports again: ``import
-    sentence_transformers`` 12.6 s instead of 6.5, a 1M-post score stage 6.8 s instead of 1.7.
-    ``--compile-bytecode`` compiles what that one command installed (uv 0.13: not the packages
-    already there), so every command asks for it.
+    Nothing is compiled here: uv's ``--compile-bytecode`` compiles every module of every package
+    (22,600 files, ~35 s of a new venv on 2 cores), while the pipeline imports a quarter of them.
+    ``make setup`` then compiles what the pipeline imports (``.ci/warm_bytecode.py``): where
+    ``PYTHONDONTWRITEBYTECODE`` is set, as on the build machine, a process run outside ``make``
+    would otherwise compile its imports again each time (``import sentence_transformers`` 12.6 s
+    instead of 6.5, a 1M-post score stage 6.8 s instead of 1.7).
     """
-    base = [uv, "pip", "install", "--python", python, "-q", "--compile-bytecode", "-c", LOCK]
+    base = [uv, "pip", "install", "--python", python, "-q", "-c", LOCK]
     # pip itself too, as the pip route upgrades it: both routes leave the same venv
     groups = [([], ["pip>=24"]), *todo]
     return [[*base, *args, *flags, *specs] for flags, specs in groups]
