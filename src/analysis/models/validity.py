@@ -24,7 +24,7 @@ import numpy as np
 import polars as pl
 from scipy import stats
 
-from analysis import ordering, schema
+from analysis import compare_ranks, ordering, schema
 from analysis.models import common
 from analysis.models.base import Tables
 from analysis.models.fit_garbage import collect_fit_garbage
@@ -232,10 +232,14 @@ def auc(scores: np.ndarray, positive: np.ndarray) -> float | None:
 
 
 def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
-    """Spearman's rho, None where either side is constant."""
+    """Spearman's rho, None where either side is constant.
+
+    ``scipy.stats.spearmanr``'s value bit for bit (:func:`analysis.compare_ranks.spearman`)
+    without its per-call overhead: the ranking check takes ~4,000 of them (0.7 ms each in scipy)
+    on the 60-account demo."""
     if a.size < 3 or np.all(a == a[0]) or np.all(b == b[0]):
         return None
-    return float(stats.spearmanr(a, b).statistic)
+    return compare_ranks.spearman(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
 
 
 #: z of a two-sided 95 % interval.
