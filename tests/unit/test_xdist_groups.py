@@ -44,10 +44,13 @@ def _inner(tmp_path, conftest: str, source: str, workers: int) -> subprocess.Com
     (tmp_path / "test_inner.py").write_text(source)
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
     args = ["-n", str(workers), "--dist", "loadgroup", "-v", "-p", "no:cacheprovider"]
+    # xdist alone: the other installed plugins (hypothesis, hydra, anyio) only cost each of
+    # the three processes its start-up
+    args += ["-p", "xdist"]
     return subprocess.run(
         [sys.executable, "-m", "pytest", *args, "test_inner.py"],
         cwd=tmp_path,
-        env=dict(os.environ, PYTHONPATH=path),
+        env=dict(os.environ, PYTHONPATH=path, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1"),
         capture_output=True,
         text=True,
         timeout=300,
