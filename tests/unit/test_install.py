@@ -162,6 +162,7 @@ def test_the_warm_up_writes_the_bytecode_of_lazy_imports_and_runs_no_program(
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "ran the program" not in proc.stdout + proc.stderr
+    assert "warm_bytecode: compiled" in proc.stdout and "failed" not in proc.stdout, proc.stdout
     lib = tmp_path / "lib"
     for folder in (lib / "lazy_dep", lib, lib / "torch", src / "analysis"):
         assert list((folder / "__pycache__").glob("*.pyc")), folder
