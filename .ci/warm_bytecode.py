@@ -131,7 +131,9 @@ def main(argv: list[str]) -> int:
     started = time.perf_counter()
     src = Path(argv[0] if argv else "src").resolve()
     sys.path.insert(0, str(src))
-    own = [m.name for m in pkgutil.walk_packages([str(src / "analysis")], prefix="analysis.")]
+    # a subpackage that fails to import is left to the first process that needs it
+    walk = pkgutil.walk_packages([str(src / "analysis")], "analysis.", onerror=lambda _: None)
+    own = [m.name for m in walk]
     names = sorted({"analysis", *own, *imported_names(src / "analysis")})
     torch, rest = split(names)
     extra = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
