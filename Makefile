@@ -22,7 +22,7 @@ help: ## list the targets
 
 setup: $(STAMP) ## create .venv and install the pinned dependencies (fast when nothing changed)
 
-$(STAMP): pyproject.toml requirements.lock
+$(STAMP): pyproject.toml requirements.lock .ci/install.py .ci/warm_bytecode.py
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@# uv with pip's own settings (9x faster), pip if uv fails: .ci/install.py. Last, the cascade
 	@# peer's reference code, for tests only: without its pinned bot-classifier deps

@@ -42,7 +42,16 @@ DVC_PACKAGES = ("dvc.cli", "dvc.commands", "dvc.repo")
 #: What a user runs most, run once in a throwaway repository: DVC imports much of what these
 #: need inside functions (its cache, the lock file's YAML, git's ignore rules), which no list
 #: of modules finds.
-DVC_COMMANDS = (["repro"], ["status"], ["metrics", "show"], ["params", "diff"])
+DVC_COMMANDS = (
+    ["repro"],
+    ["status"],
+    ["metrics", "show"],
+    ["metrics", "diff"],  # against the commit below: with none, a diff returns at once
+    ["params", "diff"],
+)
+#: Seconds a DVC command of the warm-up may take, and the embedding part: past them the set-up
+#: goes on (a warm-up that hangs must not hang ``make``).
+TIMEOUT_S = 300
 #: The throwaway repository's one stage: an output, a metric and a parameter, interpolated (as
 #: ``dvc.yaml`` does: its parser is imported only then).
 DVC_YAML = """stages:
@@ -83,18 +92,34 @@ def package_modules(name: str) -> list[str]:
 
 
 def run_dvc(root: Path) -> bool:
-    """:data:`DVC_COMMANDS` in a new git and DVC repository in ``root``; whether all ran."""
+    """:data:`DVC_COMMANDS` in a new git and DVC repository in ``root``; whether all ran.
+
+    Cut off from the machine's DVC: no usage report (``DVC_NO_ANALYTICS``), neither the user's
+    nor the system's configuration (a shared cache, a remote) and no site cache folder left
+    behind in ``/var/tmp/dvc``: all three point into ``root``."""
     dvc = [sys.executable, "-m", "dvc"]
-    steps = [["git", "init", "-q"], [*dvc, "init", "-q"]]
-    steps += [[*dvc, *cmd] for cmd in DVC_COMMANDS]
+    git = ["git", "-c", "user.name=warm", "-c", "user.email=warm@localhost"]
     (root / "dvc.yaml").write_text(DVC_YAML)
     (root / "params.yaml").write_text("p: 1\n")
-    # a new repository sends DVC's usage report unless told not to: nothing leaves the machine
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1"}
+    steps = [[*git, "init", "-q"], [*dvc, "init", "-q"], [*dvc, "repro"]]
+    steps += [[*git, "add", "-A"], [*git, "commit", "-qm", "warm"]]
+    steps += [[*dvc, *cmd] for cmd in DVC_COMMANDS]
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "DVC_GLOBAL_CONFIG_DIR": str(root / ".global"),
+        "DVC_SYSTEM_CONFIG_DIR": str(root / ".system"),
+        "DVC_SITE_CACHE_DIR": str(root / ".site"),
+    }
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-    return all(
-        subprocess.run(s, cwd=root, env=env, check=False, **quiet).returncode == 0 for s in steps
-    )
+    for step in steps:
+        try:
+            done = subprocess.run(step, cwd=root, env=env, timeout=TIMEOUT_S, check=False, **quiet)
+        except subprocess.TimeoutExpired:
+            return False
+        if done.returncode != 0:
+            return False
+    return True
 
 
 def split(names: list[str]) -> tuple[list[str], list[str]]:
@@ -114,15 +139,17 @@ def warm(names: list[str]) -> tuple[int, int]:
         try:
             importlib.import_module(name)
             ok += 1
-        except Exception:  # a function or class (``from a import f``), or optional
-            other += 1
+        except KeyboardInterrupt:
+            raise
+        except BaseException:  # a function or class (``from a import f``), an optional
+            other += 1  # dependency, or a module that exits on import: none stops the set-up
     return ok, other
 
 
 def main(argv: list[str]) -> int:
-    if os.environ.get("PYTHONDONTWRITEBYTECODE"):
-        print("warm_bytecode: PYTHONDONTWRITEBYTECODE is set, nothing would be written")
-        return 1
+    if sys.dont_write_bytecode:  # PYTHONDONTWRITEBYTECODE or python -B: a speed-up, not a need
+        print("warm_bytecode: bytecode writing is off (PYTHONDONTWRITEBYTECODE or -B): skipped")
+        return 0
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     if argv[:1] == ["--only"]:  # the child's part
@@ -141,10 +168,17 @@ def main(argv: list[str]) -> int:
         [sys.executable, __file__, "--only", *torch],
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(src), *extra])},
     )
-    ok, _ = warm([*rest, *(m for p in DVC_PACKAGES for m in package_modules(p))])
-    with tempfile.TemporaryDirectory(prefix="warm-dvc-") as tmp:
-        dvc_ok = run_dvc(Path(tmp))
-    child_rc = child.wait()
+    try:
+        ok, _ = warm([*rest, *(m for p in DVC_PACKAGES for m in package_modules(p))])
+        with tempfile.TemporaryDirectory(prefix="warm-dvc-") as tmp:
+            dvc_ok = run_dvc(Path(tmp))
+        child_rc = child.wait(timeout=TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        child_rc = "a timeout"
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
     print(
         f"warm_bytecode: compiled what the pipeline imports ({ok} modules and the embedding "
         f"route's {len(torch)} names) in {time.perf_counter() - started:.1f} s"

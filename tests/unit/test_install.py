@@ -170,7 +170,7 @@ def test_the_warm_up_writes_the_bytecode_of_lazy_imports_and_runs_no_program(
         "__init__",
         "inner",
     }
-    # where the variable is set nothing would be written: it says so and fails
+    # where the variable is set nothing would be written: it says so and leaves the set-up be
     proc = subprocess.run(
         [sys.executable, script, str(src)],
         env={**env, "PYTHONDONTWRITEBYTECODE": "1"},
@@ -178,4 +178,4 @@ def test_the_warm_up_writes_the_bytecode_of_lazy_imports_and_runs_no_program(
         text=True,
         timeout=600,
     )
-    assert proc.returncode == 1 and "PYTHONDONTWRITEBYTECODE" in proc.stdout
+    assert proc.returncode == 0 and "skipped" in proc.stdout, proc.stdout

@@ -31,3 +31,26 @@ def test_nested_updates_change_one_value_and_keep_the_rest(tmp_path: Path) -> No
     assert after["privacy"]["key_source"] == "secret"
     assert after["new"] == {"a": {"b": 1}}
     assert after.keys() - {"new"} == before.keys()
+
+
+#: Each adversary gate (compare.gates.adversaries) and the grid of strengths it reads.
+GATE_GRIDS = {
+    "ring": "ring_sizes",
+    "puppets": "puppet_sizes",
+    "spam_replies": "spam_replier_shares",
+    "reply_all": "reply_all_sizes",
+    "self_chain": "self_chain_lengths",
+    "exchange": "exchange_lengths",
+}
+
+
+def test_the_shared_project_runs_every_gate_at_its_strength() -> None:
+    """``SMALL`` runs each adversary at one strength: the one its gate reads. A gate whose
+    strength is not on the curve is left out of the results without an error
+    (``cf_report.gate_results``), so a gate moved in params.yaml and not here would go untested."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    gates = params["compare"]["gates"]["adversaries"]
+    small = SMALL["compare"]["counterfactual"]
+    assert set(gates) == set(GATE_GRIDS), sorted(set(gates) ^ set(GATE_GRIDS))
+    for adversary, grid in GATE_GRIDS.items():
+        assert gates[adversary]["at"] in small[grid], (adversary, gates[adversary]["at"], grid)
