@@ -129,10 +129,10 @@ def split(names: list[str]) -> tuple[list[str], list[str]]:
     return torch, [n for n in names if n.split(".")[0] not in TORCH_FAMILY]
 
 
-def warm(names: list[str]) -> tuple[int, int]:
-    """Import each of ``names``, writing its bytecode; (modules imported, other names)."""
+def warm(names: list[str]) -> int:
+    """Import each of ``names``, writing its bytecode; how many were modules."""
     warnings.simplefilter("ignore")  # deprecation notices of modules imported for their bytecode
-    ok = other = 0
+    ok = 0
     for name in names:
         if name.rsplit(".", 1)[-1] == "__main__":  # a program: importing it would run it
             continue
@@ -142,8 +142,8 @@ def warm(names: list[str]) -> tuple[int, int]:
         except KeyboardInterrupt:
             raise
         except BaseException:  # a function or class (``from a import f``), an optional
-            other += 1  # dependency, or a module that exits on import: none stops the set-up
-    return ok, other
+            pass  # dependency, or a module that exits on import: none stops the set-up
+    return ok
 
 
 def main(argv: list[str]) -> int:
@@ -169,7 +169,7 @@ def main(argv: list[str]) -> int:
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(src), *extra])},
     )
     try:
-        ok, _ = warm([*rest, *(m for p in DVC_PACKAGES for m in package_modules(p))])
+        ok = warm([*rest, *(m for p in DVC_PACKAGES for m in package_modules(p))])
         with tempfile.TemporaryDirectory(prefix="warm-dvc-") as tmp:
             dvc_ok = run_dvc(Path(tmp))
         child_rc = child.wait(timeout=TIMEOUT_S)
