@@ -45,8 +45,11 @@ diff: ## compare the metrics and params with the last commit (dvc metrics diff +
 plots: ## render the DVC plots offline into dvc_plots/index.html
 	dvc plots show --html-template reports/templates/dvc_plots.html
 
-# Debian's chromium as root; as any other user nothing (the browser test is skipped).
-INSTALL_BROWSER = command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
+# Debian's chromium as root; as any other user nothing (the browser test is skipped). Without
+# the packages its libraries recommend (avahi, samba, udev, upower, cups helpers, perl's LWP):
+# headless Chromium needs none of them; 19 packages instead of 107 on a Debian 12 base, 12 s
+# and 17 CPU-s instead of 22 s and 28 CPU-s, on the cores the tests share.
+INSTALL_BROWSER = command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && apt-get install -y -qq --no-install-recommends chromium >/dev/null) || echo "chromium not installed: the browser test will be skipped"; }
 
 browser: ## apt-get install Debian's chromium for the browser test (as root only; else the test is skipped)
 	@$(INSTALL_BROWSER)

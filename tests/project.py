@@ -46,6 +46,12 @@ SMALL = {
     },
     # one torch thread: the other worker holds the second core (vectors are the same)
     "embed": {"threads": 1},
+    # k by silhouette over three values, not the default eight: topic_fit chooses k once and
+    # validate again at each of its six cut-offs, every value a seeded k-means and a silhouette
+    # (the same code, test_topics.py). The demo's k is 15 under both grids (its cut-offs 15 or
+    # 20 here, 15 or 30 under the default's). validate 19-21 -> 12.5-13.3 s a run (28-31 ->
+    # 17-18 CPU-s), topic_fit 10-11.7 -> 8-8.5 CPU-s.
+    "topics": {"k_grid": [10, 15, 20]},
     # Accounts altered per model run: the default (null) re-scores each alone, which on this
     # demo is several hundred model runs; the built project's tests read the stage's outputs,
     # not its design (tests/unit/test_counterfactual.py checks that), so they batch: 0.3 of

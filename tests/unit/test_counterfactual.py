@@ -524,14 +524,9 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
     assert counterfactual.changes_table(res).height > 0
     assert counterfactual.stability_table(res).height == 5 * len(names)
     assert counterfactual.adversary_table(res)["adversary"].n_unique() == 6
-    # same params, same numbers (every random choice is seeded)
-    again = counterfactual.robustness_table(
-        counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
-    )
-    for name in names:  # bit for bit: every float sum is taken in a fixed order
-        for k, v in rob[name].items():
-            same = again[name][k] == v or (v != v and again[name][k] != again[name][k])
-            assert same, (name, k, v, again[name][k])
+    # Same params, same numbers bit for bit: test_determinism.py runs the battery four times
+    # (another thread count, rows shuffled, each in a process of its own) and compares every
+    # table; a second run here in the same process checked less (~10 s).
     # another pseudonymisation key: every id changes and sorts differently; same numbers
     ids = demo_tables.accounts["account_id"].to_list()
     rename = {a: f"k{(hash(a) % 997):03d}_{len(ids) - i:04d}" for i, a in enumerate(sorted(ids))}

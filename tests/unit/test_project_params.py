@@ -28,6 +28,8 @@ def test_nested_updates_change_one_value_and_keep_the_rest(tmp_path: Path) -> No
     assert after["compare"]["seed"] == before["compare"]["seed"]
     assert after["demo"]["n_accounts"] == SMALL["demo"]["n_accounts"]
     assert after["demo"]["reply_trait_correlation"] == before["demo"]["reply_trait_correlation"]
+    assert after["topics"]["k_grid"] == SMALL["topics"]["k_grid"]
+    assert after["topics"]["seed"] == before["topics"]["seed"]
     assert after["privacy"]["key_source"] == "secret"
     assert after["new"] == {"a": {"b": 1}}
     assert after.keys() - {"new"} == before.keys()
