@@ -4,6 +4,7 @@ SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+WARM := $(VENV)/.warmed
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
@@ -20,17 +21,24 @@ unexport PYTHONDONTWRITEBYTECODE
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
 
-setup: $(STAMP) ## create .venv and install the pinned dependencies (fast when nothing changed)
+setup: $(WARM) ## create .venv, install the pinned dependencies, compile what the pipeline imports (fast when nothing changed)
 
-$(STAMP): pyproject.toml requirements.lock .ci/install.py .ci/warm_bytecode.py
+$(STAMP): pyproject.toml requirements.lock .ci/install.py
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@# uv with pip's own settings (9x faster), pip if uv fails: .ci/install.py. Last, the cascade
 	@# peer's reference code, for tests only: without its pinned bot-classifier deps
 	$(PY) .ci/install.py -e '.[dev]' --no-deps 'birdspotter==0.1.6b1'
-	@# the bytecode of what the pipeline imports (~20 s), not of all 252 packages (~35 s)
-	$(PY) .ci/warm_bytecode.py src
 	$(PY) -m ipykernel install --sys-prefix --name resonance --display-name "Resonance (.venv)" >/dev/null
 	@touch $(STAMP)
+
+# The bytecode of what the pipeline imports (~20 s), not of all 252 packages (~35 s): for the
+# processes run outside make where PYTHONDONTWRITEBYTECODE is set (they read bytecode, never
+# write it). `make test` does without: its processes write the bytecode of all they import
+# (a superset: 7,241 modules after a run), ~24 CPU-s of compiling spread over both workers,
+# where the warm-up is ~25 s before the first test (imports and DVC commands run twice).
+$(WARM): $(STAMP) .ci/warm_bytecode.py
+	$(PY) .ci/warm_bytecode.py src
+	@touch $(WARM)
 
 reports: setup browser ## run the pipeline (dvc repro) on the dump named in params.yaml
 	dvc repro
@@ -60,7 +68,7 @@ browser: ## apt-get install Debian's chromium for the browser test (as root only
 # people. Not a sub-make: make -j would wait for its job slot.
 BROWSER_JOB := $(VENV)/browser-install
 
-test: setup ## run the whole test suite (unit, integration, notebooks, real data, browser)
+test: $(STAMP) ## run the whole test suite (unit, integration, notebooks, real data, browser)
 	@rm -f $(BROWSER_JOB).done
 	@( exec 9>$(BROWSER_JOB).lock; flock 9; $(INSTALL_BROWSER); echo $$? > $(BROWSER_JOB).done ) > $(BROWSER_JOB).log 2>&1 &
 	pytest -n 2 --dist loadgroup --durations=25

@@ -111,7 +111,34 @@ def test_uv_installs_without_compiling_every_package() -> None:
     assert all(c[:5] == ["/v/bin/uv", "pip", "install", "--python", "/v/bin/python"] for c in cmds)
     assert all("--no-index" in c and "requirements.lock" in c for c in cmds)
     assert cmds[-1][-2:] == ["--no-deps", "b"]
-    assert "$(PY) .ci/warm_bytecode.py src" in (ROOT / "Makefile").read_text()
+
+
+def _make_dry_run(tmp_path: Path, target: str) -> str:
+    """``make -n target`` with the Makefile over empty prerequisites and no .venv: the
+    commands it would run from scratch."""
+    (tmp_path / ".ci").mkdir(exist_ok=True)
+    for name in ("pyproject.toml", "requirements.lock", ".ci/install.py", ".ci/warm_bytecode.py"):
+        (tmp_path / name).touch()
+    (tmp_path / "Makefile").write_text((ROOT / "Makefile").read_text())
+    proc = subprocess.run(
+        ["make", "-n", target], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+def test_make_setup_warms_the_bytecode_and_make_test_leaves_it_to_the_tests(
+    tmp_path: Path,
+) -> None:
+    """``make setup`` (and ``make reports``) compile what the pipeline imports, for processes
+    run where ``PYTHONDONTWRITEBYTECODE`` is set; ``make test`` installs and runs the tests,
+    whose processes write the bytecode of all they import (make unexports the variable)."""
+    setup = _make_dry_run(tmp_path, "setup")
+    assert ".ci/install.py" in setup and ".ci/warm_bytecode.py src" in setup
+    test = _make_dry_run(tmp_path, "test")
+    assert ".ci/install.py" in test and "pytest -n 2" in test
+    assert "warm_bytecode" not in test
+    assert "unexport PYTHONDONTWRITEBYTECODE" in (ROOT / "Makefile").read_text()
 
 
 def _warm():
