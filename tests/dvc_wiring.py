@@ -64,12 +64,20 @@ def _runtime_nodes(tree: ast.AST):
             stack.append(child)
 
 
-def imports_of(name: str) -> set[str]:
+@cache
+def _parsed(path: Path) -> ast.AST:
+    """The syntax tree of a source file, parsed once per process (every stage's closure reads
+    the same ~150 modules; read-only to its callers)."""
+    return ast.parse(path.read_text(encoding="utf-8"))
+
+
+@cache
+def imports_of(name: str) -> frozenset[str]:
     """The ``analysis`` modules module ``name`` imports at run time."""
     path = module_file(name)
     if path is None:
-        return set()
-    tree = ast.parse(path.read_text(encoding="utf-8"))
+        return frozenset()
+    tree = _parsed(path)
     pkg = name if path.name == "__init__.py" else name.rpartition(".")[0]
     out: set[str] = set()
     for node in _runtime_nodes(tree):
@@ -90,7 +98,7 @@ def imports_of(name: str) -> set[str]:
     for m in out:  # importing a.b.c runs a/__init__ and a/b/__init__
         parts = m.split(".")
         parents |= {".".join(parts[:i]) for i in range(1, len(parts))}
-    return {m for m in out | parents if module_file(m) is not None}
+    return frozenset(m for m in out | parents if module_file(m) is not None)
 
 
 def closure(start: list[str]) -> set[str]:
@@ -125,7 +133,7 @@ def _names(tree: ast.AST) -> set[str]:
 
 def _trees(mods: set[str]) -> dict[str, ast.AST]:
     files = {m: module_file(m) for m in mods}
-    return {m: ast.parse(f.read_text(encoding="utf-8")) for m, f in files.items() if f}
+    return {m: _parsed(f) for m, f in files.items() if f}
 
 
 @dataclass
