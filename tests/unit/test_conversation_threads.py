@@ -69,7 +69,24 @@ def test_a_cycle_takes_the_walks() -> None:
     got = conversation.thread_structure(posts)
     _same(got, _walks(posts))
     assert got.filter(pl.col("post_id") == "x")["depth"].item() == 0
-    assert got.filter(pl.col("post_id").is_in(["a", "b", "c"]))["depth"].null_count() == 3
+    cycle = got.filter(pl.col("post_id").is_in(["a", "b", "c"]))
+    assert cycle["depth"].null_count() == 3
+    # no root either: the chains of a, b (the cycle) and c (below it) never reach a top
+    assert cycle["root_post_id"].null_count() == 3
+    assert got.filter(pl.col("post_id") == "x")["root_post_id"].item() == "x"
+
+
+def test_a_cycle_below_a_long_chain_leaves_the_chain_its_root() -> None:
+    """A cycle sends the whole table to the walks: the posts on and below it get no root and
+    no depth, a deep chain beside it keeps its own (it stops within as many steps as posts)."""
+    n = 50
+    chain = {f"c{i}": (f"c{i - 1}" if i else None) for i in range(n)}
+    loop = {"a": "b", "b": "a", "d": "a"}
+    links = {**chain, **loop}
+    posts = pl.DataFrame({"post_id": list(links), "parent_post_id": list(links.values())})
+    got = dict((p, (d, r)) for p, d, r in conversation.thread_structure(posts).iter_rows())
+    assert all(got[f"c{i}"] == (i, "c0") for i in range(n))
+    assert got["a"] == got["b"] == got["d"] == (None, None)
 
 
 def test_empty_posts() -> None:

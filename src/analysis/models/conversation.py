@@ -80,7 +80,11 @@ def thread_depths(posts: pl.DataFrame) -> pl.DataFrame:
 def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
     """``post_id, root_post_id``: the top of each post's chain of parent links within ``posts``.
 
-    A post whose parent is absent is its own root.
+    A post whose parent is absent is its own root. A post on or below a cycle of links has
+    none (null, as its depth in :func:`thread_depths`): its chain is still moving after more
+    steps than ``posts`` has links, where it took ``MAX_DEPTH`` joins (4 posts: ~3 s) and
+    ended on whichever member of the cycle the count reached. Ingest rejects cycles, so only
+    hand-built tables hold one.
     """
     ids = posts["post_id"].implode()
     cur = posts.select(
@@ -92,14 +96,20 @@ def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
     parent = posts.select(
         pl.col("post_id").alias("root_post_id"), pl.col("parent_post_id").alias("_up")
     )
-    for _ in range(MAX_DEPTH):
+    # an acyclic chain of n posts has at most n - 1 links: it stops within n steps
+    steps = min(MAX_DEPTH, posts.height + 1)
+    for _ in range(steps):
         step = cur.join(parent, on="root_post_id", how="left").with_columns(
             _up=pl.when(pl.col("_up").is_in(ids)).then(pl.col("_up"))
         )
         if step["_up"].null_count() == step.height:
             return cur
         cur = step.select("post_id", root_post_id=pl.coalesce("_up", "root_post_id"))
-    return cur
+    if steps == MAX_DEPTH:  # a thread deeper than MAX_DEPTH levels: its top as far as reached
+        return cur
+    return cur.with_columns(
+        root_post_id=pl.when(step["_up"].is_null()).then(pl.col("root_post_id"))
+    )
 
 
 def thread_structure(posts: pl.DataFrame) -> pl.DataFrame:
@@ -109,7 +119,7 @@ def thread_structure(posts: pl.DataFrame) -> pl.DataFrame:
     log2 of the deepest thread rounds instead of one join per level): the top of each chain and
     the number of links to it. A post whose parent is absent is its own root at depth 1, as in
     :func:`thread_depths`. A missing or duplicate post id or a cycle takes the two level-by-level
-    walks (whose results then stand: the posts on or below a cycle get a null depth).
+    walks (whose results then stand: the posts on or below a cycle get a null depth and root).
     """
     ids = posts["post_id"]
     n = posts.height
