@@ -84,7 +84,8 @@ def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
     none (null, as its depth in :func:`thread_depths`): its chain is still moving after more
     steps than ``posts`` has links, where it took ``MAX_DEPTH`` joins (4 posts: ~3 s) and
     ended on whichever member of the cycle the count reached. Ingest rejects cycles, so only
-    hand-built tables hold one.
+    hand-built tables hold one. The walk stops after ``MAX_DEPTH`` steps at most: in a table
+    of that many posts or more, a cycle's posts keep the member reached then, as before.
     """
     ids = posts["post_id"].implode()
     cur = posts.select(
@@ -105,7 +106,7 @@ def thread_roots(posts: pl.DataFrame) -> pl.DataFrame:
         if step["_up"].null_count() == step.height:
             return cur
         cur = step.select("post_id", root_post_id=pl.coalesce("_up", "root_post_id"))
-    if steps == MAX_DEPTH:  # a thread deeper than MAX_DEPTH levels: its top as far as reached
+    if steps == MAX_DEPTH:  # deeper than MAX_DEPTH levels or a cycle: as far as reached
         return cur
     return cur.with_columns(
         root_post_id=pl.when(step["_up"].is_null()).then(pl.col("root_post_id"))
