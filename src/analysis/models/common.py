@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -196,11 +197,12 @@ def timed_view(tables: Tables, as_of: datetime) -> tuple[Tables, list[str]]:
     # a post's capture time where the dump gives one, else the export's
     has_own = "totals_taken_at" in posts.columns
     captured = pl.col("totals_taken_at").fill_null(taken) if has_own else pl.lit(taken)
-    latest = max(taken, (posts["totals_taken_at"].max() if has_own else None) or taken)
+    own = cast(datetime | None, posts["totals_taken_at"].max()) if has_own else None
+    latest = max(taken, own or taken)
     if as_of >= latest:
         return tables, []
     excluded = []
-    frames = {}
+    frames: dict[str, Any] = {}
     late = captured > as_of
     n_late = posts.select(late.sum()).item()
     if n_late:
@@ -313,9 +315,12 @@ def present_at(tables: Tables, as_of: datetime) -> pl.DataFrame:
     parts = tables.participants().select("account_id", "created_at")
     posts, reactions = tables.posts, tables.reactions
     latest = [
-        parts["created_at"].max(),
-        posts["created_at"].max(),
-        reactions.filter(pl.col("actor_account_id").is_not_null())["created_at"].max(),
+        cast(datetime | None, parts["created_at"].max()),
+        cast(datetime | None, posts["created_at"].max()),
+        cast(
+            datetime | None,
+            reactions.filter(pl.col("actor_account_id").is_not_null())["created_at"].max(),
+        ),
     ]
     if all(t is None or t < as_of for t in latest):  # nothing dated at or after as_of
         return parts.select("account_id")
