@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import functools
+import itertools
 import re
 from pathlib import Path
 
@@ -37,21 +38,41 @@ EXAMPLE_NAMES = frozenset(
 
 
 @functools.cache
+def _literals_by_file() -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Each file of the package (by name) with its string literals, docstrings included, or,
+    for a template, its text: the files read and parsed once per process (~1.9 s)."""
+    root = Path(__file__).parent
+    out: list[tuple[str, tuple[str, ...]]] = []
+    for path in sorted(root.rglob("*")):
+        if not path.is_file():
+            continue
+        if path.suffix in TEMPLATE_SUFFIXES:
+            out.append((path.name, (path.read_text(encoding="utf-8"),)))
+        elif path.suffix == ".py":
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            out.append(
+                (
+                    path.name,
+                    tuple(
+                        node.value
+                        for node in ast.walk(tree)
+                        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                    ),
+                )
+            )
+    return tuple(out)
+
+
+@functools.cache
 def _software_literals(leave_out: frozenset[str] = NOT_PROSE) -> tuple[str, ...]:
     """The string literals of Resonance's own code, docstrings included (simulators left out),
     and the text of its templates (the report's prose)."""
-    root = Path(__file__).parent
-    literals: list[str] = []
-    for path in sorted(root.rglob("*")):
-        if path.name in leave_out or not path.is_file():
-            continue
-        if path.suffix in TEMPLATE_SUFFIXES:
-            literals.append(path.read_text(encoding="utf-8"))
-        elif path.suffix == ".py":
-            for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
-                if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                    literals.append(node.value)
-    return tuple(literals)
+    return tuple(
+        literal
+        for name, literals in _literals_by_file()
+        if name not in leave_out
+        for literal in literals
+    )
 
 
 @functools.cache
@@ -91,6 +112,16 @@ def software_prose() -> str:
     return "\n".join(_phrase(literal) for literal in literals)
 
 
+@functools.cache
+def _prose_pairs() -> frozenset[tuple[str, str]]:
+    """Every two words that follow each other in :func:`software_prose` (within one literal)."""
+    pairs: set[tuple[str, str]] = set()
+    for line in software_prose().split("\n"):
+        words = line.split()
+        pairs.update(itertools.pairwise(words))
+    return frozenset(pairs)
+
+
 def is_software_phrase(name: str) -> bool:
     """A multi-word name that our own prose writes as a phrase ("At the fixed point").
 
@@ -99,5 +130,11 @@ def is_software_phrase(name: str) -> bool:
     :func:`software_words` for one-word names, this only lets the audit read past the
     software's own prose; the scrubber still redacts the name in post texts.
     """
-    phrase = _phrase(name)
-    return phrase.count(" ") > 2 and phrase in software_prose()
+    words = TOKEN.findall(fold(name))
+    if len(words) < 2:
+        return False
+    # A phrase in the prose has each of its word pairs there: most names fail on a pair (a set
+    # lookup) instead of a search of the whole prose (61,297 PHEME names: 11.4 s -> 0.1 s).
+    if not all(pair in _prose_pairs() for pair in itertools.pairwise(words)):
+        return False
+    return " " + " ".join(words) + " " in software_prose()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import polars as pl
@@ -371,6 +372,30 @@ def test_a_multi_word_name_our_own_prose_writes_as_a_phrase_is_not_a_leak(tmp_pa
         "At the fixed point, rank flows.\nthanks nell trent\n"
     )
     assert [h.value.casefold() for h in audit(tmp_path, ident)[0]] == ["nell trent"]
+
+
+def test_the_phrase_check_says_what_a_search_of_the_whole_prose_says() -> None:
+    """is_software_phrase skips the search when a word pair is not in the prose: it must still
+    answer exactly "is the folded phrase a substring of the prose", on phrases taken from the
+    prose (of 2-5 words), on the same words reversed, and on pairs straddling two literals."""
+    import random
+
+    from analysis.audit_software import _phrase, is_software_phrase, software_prose
+
+    prose = software_prose()
+    lines = [ln.split() for ln in prose.split("\n") if len(ln.split()) >= 5]
+    rng = random.Random(7)
+    names: list[str] = []
+    for words in rng.sample(lines, 200):
+        n = rng.randint(2, 5)
+        at = rng.randrange(len(words) - n + 1)
+        window = words[at : at + n]
+        names += [" ".join(window).title(), " ".join(reversed(window))]
+    for a, b in itertools.pairwise(lines):
+        names.append(f"{a[-1]} {b[0]}")  # the end of one literal and the start of the next
+    found = [is_software_phrase(n) for n in names]
+    assert found == [_phrase(n) in prose for n in names]
+    assert 150 <= sum(found) < len(names)  # both answers are exercised
 
 
 def test_the_audit_fails_a_published_time_finer_than_the_resolution(tmp_path) -> None:

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis import semantics
 from analysis.sources import twitter, twitter_records
@@ -315,6 +317,62 @@ def test_parse_time_rejects_garbage() -> None:
     )
     with pytest.raises(ValueError, match="unparsable created_at"):
         twitter_records.parse_time("yesterday")
+
+
+def _by_strptime(value: str) -> object:
+    """What parse_time said before its fast route: strptime, then ISO 8601 (value or error)."""
+    try:
+        try:
+            return datetime.strptime(value, twitter_records.TIME_FORMAT).astimezone(UTC)
+        except ValueError:
+            parsed = datetime.fromisoformat(value)
+            return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+    except (ValueError, OverflowError) as exc:
+        return type(exc)
+
+
+def _parsed(value: str) -> object:
+    try:
+        return twitter_records.parse_time(value)
+    except twitter_records.MalformedError:
+        return ValueError
+    except OverflowError:
+        return OverflowError
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    day=st.sampled_from(["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]),
+    month=st.sampled_from(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    ),
+    fields=st.tuples(*[st.integers(0, 99)] * 4),
+    sign=st.sampled_from("+-"),
+    offset=st.tuples(st.integers(0, 30), st.integers(0, 70)),
+    year=st.integers(0, 9999),
+)
+def test_twitter_times_read_without_strptime_are_what_strptime_reads(
+    day, month, fields, sign, offset, year
+) -> None:
+    """The fast route gives strptime's datetime, or the same refusal, on every field value
+    (days, hours, minutes and seconds out of range, offsets of a day or more, year 0, wrong
+    weekdays: strptime ignores the weekday)."""
+    dd, hh, mm, ss = fields
+    value = f"{day} {month} {dd:02d} {hh:02d}:{mm:02d}:{ss:02d} {sign}{offset[0]:02d}{offset[1]:02d} {year:04d}"
+    assert _parsed(value) == _by_strptime(value), value
+
+
+def test_twitter_times_in_other_spellings_still_take_strptime() -> None:
+    for value in (
+        "Wed Jan 07 11:07:51 +0000 2015",
+        "wed jan 07 11:07:51 +0000 2015",  # strptime reads names in any case
+        "Wed Jan 7 11:07:51 +0000 2015",  # and one-digit days
+        "Wed Jan 07 11:07:51 +00:00 2015",
+        "Wed Jan 07 11:07:51 Z 2015",
+        "Wed Jan 07 23:59:60 +0000 2015",
+        "Sat Jan 01 00:30:00 +0100 0001",
+    ):
+        assert _parsed(value) == _by_strptime(value), value
 
 
 def test_a_pheme_reaction_whose_parent_is_missing_keeps_its_threads_source_as_root(

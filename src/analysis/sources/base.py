@@ -196,7 +196,10 @@ def frame(rows: Iterable[dict[str, Any]], table: str) -> pl.DataFrame:
 
 def provenance(path: Path | str, line: int | None) -> dict[str, Any]:
     """The provenance columns of one raw row (see ``schema.PROVENANCE``): file name and line."""
-    return {"source_file": Path(path).name, "source_line": line}
+    return {
+        "source_file": (path if isinstance(path, Path) else Path(path)).name,
+        "source_line": line,
+    }
 
 
 def require_file(folder: Path, *names: str) -> Path:

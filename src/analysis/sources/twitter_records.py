@@ -10,7 +10,8 @@ and returns the raw canonical tables. A record that cannot be mapped raises
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -26,10 +27,33 @@ class MalformedError(ValueError):
     """One record cannot be mapped; the message is the reject reason."""
 
 
+_MONTH_NAMES = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_MONTHS = {m: i for i, m in enumerate(_MONTH_NAMES, 1)}
+#: :data:`TIME_FORMAT` as Twitter writes it, read without ``strptime`` (~10x faster: 75,532
+#: times on PHEME, 2.5 s), offset minutes 00-59 as strptime reads them; anything else, or a
+#: date that does not exist, takes ``strptime``.
+_TWITTER_TIME = re.compile(
+    rf"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) ({'|'.join(_MONTH_NAMES)}) "
+    r"(\d\d) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)([0-5]\d) (\d{4})",
+    re.ASCII,
+)
+
+
 def parse_time(value: Any) -> datetime:
     """Twitter ``created_at`` ("Wed Jan 07 11:07:51 +0000 2015") or ISO 8601, as UTC."""
     if not isinstance(value, str):
         raise MalformedError("missing created_at")
+    m = _TWITTER_TIME.fullmatch(value)
+    if m:
+        mon, day, hh, mm, ss, sign, oh, om, year = m.groups()
+        try:
+            offset = timedelta(hours=int(oh), minutes=int(om)) * (-1 if sign == "-" else 1)
+            tz = timezone(offset)
+            return datetime(
+                int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss), tzinfo=tz
+            ).astimezone(UTC)
+        except ValueError:
+            pass  # strptime decides (and says why)
     try:
         return datetime.strptime(value, TIME_FORMAT).astimezone(UTC)
     except ValueError:
