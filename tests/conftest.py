@@ -54,6 +54,22 @@ def real_data() -> Path:
     return REAL
 
 
+#: The xdist group of the tests that read the PHEME dump: one read (~8 s) serves them all.
+PHEME_GROUP = "pheme"
+
+
+@pytest.fixture(scope="session")
+def pheme_tables(real_data: Path):
+    """The shared PHEME threads as the twitter adapter reads them, once per worker process
+    (read-only: a test that altered them would alter them for the others)."""
+    from analysis.sources import read_source
+
+    path = real_data / "pheme-rumour-scheme"
+    if not path.exists():
+        pytest.skip(f"{path} is absent")
+    return read_source("twitter", path)
+
+
 @pytest.fixture(scope="session")
 def small_demo():
     """A small simulated community (about 2,400 posts) with its ground truth."""

@@ -11,6 +11,7 @@ import polars as pl
 import pytest
 
 from analysis.sources import read_source
+from tests.conftest import PHEME_GROUP
 
 pytestmark = pytest.mark.realdata
 
@@ -20,9 +21,9 @@ def _ytd(path: Path) -> list:
     return json.loads(text[text.index("=") + 1 :])
 
 
-@pytest.fixture(scope="module")
-def pheme(real_data: Path):
-    return read_source("twitter", real_data / "pheme-rumour-scheme")
+@pytest.fixture
+def pheme(pheme_tables):
+    return pheme_tables
 
 
 def test_mastodon_outbox(real_data: Path) -> None:
@@ -167,6 +168,7 @@ def test_twitter_archive(real_data: Path) -> None:
     assert owner["follower_count"] == len(_ytd(data / "follower.js")) == 420
 
 
+@pytest.mark.xdist_group(PHEME_GROUP)
 def test_pheme_counts(real_data: Path, pheme) -> None:
     threads = real_data / "pheme-rumour-scheme" / "threads"
     n_source = len(list(threads.glob("*/*/*/source-tweets/*.json")))
@@ -187,6 +189,7 @@ def test_pheme_counts(real_data: Path, pheme) -> None:
     assert t.reactions["post_id"].is_in(sources).all()
 
 
+@pytest.mark.xdist_group(PHEME_GROUP)
 def test_pheme_reply_links(real_data: Path, pheme) -> None:
     threads = real_data / "pheme-rumour-scheme" / "threads"
     raw = {}

@@ -18,6 +18,7 @@ from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import UNKNOWN_SOURCE, Source, ingest, reconcile
 from analysis.io import write_json, write_parquet, write_table
 from analysis.sources import read_source
+from tests.conftest import PHEME_GROUP
 
 pytestmark = pytest.mark.realdata
 
@@ -37,6 +38,8 @@ DUMPS = {
     "twitter-archive-andreruffert": "twitter",
     "usenet-mini-newsgroups": "usenet",
 }
+
+PHEME = "pheme-rumour-scheme"
 
 #: Replies without parent (not in the dump, removed or detached) whose thread root is kept: the
 #: adapter named it (Usenet's first References entry, the PHEME thread's source tweet, a Stack
@@ -59,12 +62,23 @@ def test_every_shared_dump_has_an_adapter(real_data) -> None:
     assert folders <= set(DUMPS), f"no adapter mapping for {sorted(folders - set(DUMPS))}"
 
 
-@pytest.mark.parametrize("folder", sorted(DUMPS))
-def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path) -> None:
+@pytest.mark.parametrize(
+    "folder",
+    [
+        pytest.param(f, marks=pytest.mark.xdist_group(PHEME_GROUP)) if f == PHEME else f
+        for f in sorted(DUMPS)
+    ],
+)
+def test_ingest_reconciles_and_audit_passes(real_data, folder, tmp_path, request) -> None:
     path = real_data / folder
     if not path.exists():
         pytest.skip(f"{path} is absent")
-    tables = read_source(DUMPS[folder], path)
+    # PHEME's read (~8 s) is shared with the other tests of its group
+    tables = (
+        request.getfixturevalue("pheme_tables")
+        if folder == PHEME
+        else read_source(DUMPS[folder], path)
+    )
     res = ingest(
         [Source(folder, tables)],
         KEY,

@@ -15,7 +15,7 @@ from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest
 from analysis.models import peers
 from analysis.models.base import Tables
-from analysis.sources import read_source
+from tests.conftest import PHEME_GROUP
 from tests.unit.test_peers import birdspotter_influence, birdspotter_phi
 
 pytestmark = pytest.mark.realdata
@@ -23,13 +23,11 @@ pytestmark = pytest.mark.realdata
 KEY = b"realdata-test-key-0123456789abcdef"
 
 
-def test_cascade_influence_equals_birdspotter_on_pheme(real_data) -> None:
+@pytest.mark.xdist_group(PHEME_GROUP)
+def test_cascade_influence_equals_birdspotter_on_pheme(pheme_tables) -> None:
     bs = birdspotter_influence()
-    path = real_data / "pheme-rumour-scheme"
-    if not path.exists():
-        pytest.skip(f"{path} is absent")
     res = ingest(
-        [Source("pheme", read_source("twitter", path))],
+        [Source("pheme", pheme_tables)],
         KEY,
         set(),
         IngestParams(max_reject_share=0.5),
