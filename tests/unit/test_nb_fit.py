@@ -60,9 +60,9 @@ def _methods_tried(monkeypatch, y: np.ndarray, x: np.ndarray) -> list[str]:
     tried: list[str] = []
     real = validity._nb_attempt
 
-    def spy(yy, z, method):
+    def spy(yy, z, method, *rest):
         tried.append(method)
-        return real(yy, z, method)
+        return real(yy, z, method, *rest)
 
     monkeypatch.setattr(validity, "_nb_attempt", spy)
     validity.nb_fit(y, x)
@@ -85,3 +85,32 @@ def test_nelder_mead_is_only_the_fallback(monkeypatch) -> None:
     y = np.r_[np.zeros(45, dtype=np.int64), [30, 40, 50, 60, 80]]
     assert _methods_tried(monkeypatch, y, x) == list(validity.NB_METHODS)
     assert validity.nb_fit(y, x)["coef_per_sd"] is not None
+
+
+def test_the_intercept_only_fit_is_shared_by_the_attempts_and_changes_nothing(monkeypatch) -> None:
+    """statsmodels fits the intercept-only model again for each attempt's result (most of an
+    attempt's time): nb_fit computes it once per (x, y). The same numbers as each attempt
+    fitting its own, on data where two and three optimisers run and where all fail."""
+    cases = [
+        _sparse_counts(),
+        (np.r_[np.zeros(45, dtype=np.int64), [30, 40, 50, 60, 80]], np.arange(50, dtype=float)),
+        (np.r_[np.zeros(60, dtype=np.int64), 50], np.r_[np.zeros(60), 1e12]),
+    ]
+    real = validity._nb_attempt
+    handed: list[int] = []  # per attempt: intercept-only values it was handed (0 or 1)
+
+    def recording(yy, z, method, null=None):
+        handed.append(len(null or []))
+        return real(yy, z, method, null)
+
+    monkeypatch.setattr(validity, "_nb_attempt", recording)
+    shared = [validity.nb_fit(y, x) for y, x in cases]
+    # every attempt after one that computed the value (the last case's two attempts raise
+    # before either computes it)
+    assert handed == [0, 1, 0, 1, 1, 0, 0], handed
+
+    def own_null(yy, z, method, null=None):
+        return real(yy, z, method)  # no list: each result fits its own null model
+
+    monkeypatch.setattr(validity, "_nb_attempt", own_null)
+    assert [validity.nb_fit(y, x) for y, x in cases] == shared

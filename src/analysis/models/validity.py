@@ -166,11 +166,12 @@ def _nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     y, x = y[order], x[order]
     z = (x - x.mean()) / x.std()
     best, finite = None, False
+    null: list[float] = []  # the intercept-only model's log-likelihood, once per (x, y)
     for method in NB_METHODS:
         if method == NB_FALLBACK and (best is not None or not finite):
             continue
         try:
-            res, ok = _nb_attempt(y, z, method)
+            res, ok = _nb_attempt(y, z, method, null)
         except Exception as exc:  # flat or separated data
             log.info("NB fit (%s) failed: %s", method, exc)
             continue
@@ -188,8 +189,15 @@ def _nb_fit(y: np.ndarray, x: np.ndarray) -> dict[str, float | None]:
     }
 
 
-def _nb_attempt(y: np.ndarray, z: np.ndarray, method: str) -> tuple[Any, bool]:
-    """One NB2 fit of ``y`` on ``1 + z`` by ``method``, and whether it reached a maximum."""
+def _nb_attempt(
+    y: np.ndarray, z: np.ndarray, method: str, null: list[float] | None = None
+) -> tuple[Any, bool]:
+    """One NB2 fit of ``y`` on ``1 + z`` by ``method``, and whether it reached a maximum.
+
+    ``null`` carries the intercept-only model's log-likelihood between the attempts on the
+    same ``y``: statsmodels fits that model again for each result (Nelder-Mead, up to 10,000
+    iterations, then BFGS), the same fit of the same counts, most of an attempt's time.
+    """
     import statsmodels.api as sm
 
     with warnings.catch_warnings():
@@ -197,6 +205,10 @@ def _nb_attempt(y: np.ndarray, z: np.ndarray, method: str) -> tuple[Any, bool]:
         res = sm.NegativeBinomial(y, sm.add_constant(z), loglike_method="nb2").fit(
             method=method, disp=0, maxiter=5000 if method == NB_FALLBACK else 300
         )
+        if null:
+            res.set_null_options(llnull=null[0])
+        elif null is not None:
+            null.append(res.llnull)
         return res, _nb_usable(res)
 
 
