@@ -1,0 +1,156 @@
+"""Three hot paths found by profiling the real-data tests, each beside the route it replaced.
+
+    .venv/bin/python -m benchmarks.hot_paths [--real PATH] [--repeat N]
+
+* the Twitter adapter's times: ``twitter_records.parse_time`` (Twitter's own format read
+  without ``strptime``) against ``strptime`` on the same values, and the whole PHEME read;
+* the audit's multi-word names: ``audit_software.is_software_phrase`` (word pairs looked up
+  first) against a search of the whole prose for each name, and ``Identifiers.from_tables``
+  on PHEME with each (the software's words, read once per process, already read);
+* ``validity.nb_fit``: the intercept-only fit shared by the optimisers' attempts against each
+  attempt fitting its own (statsmodels' default), on a fit where all three optimisers run and
+  on one where none reaches a maximum.
+
+Best of ``--repeat`` runs, in this process, after one warm-up. Prints figures; asserts nothing
+(``tests/unit`` checks that each new route gives the old one's answers). The real-data parts
+are skipped when the shared folder is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script
+
+REAL = ROOT.parent / "shared" / "data" / "real"
+PHEME = "pheme-rumour-scheme"
+
+
+def best(fn: Callable[[], Any], repeat: int) -> float:
+    """Seconds of the fastest of ``repeat`` calls of ``fn`` (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def row(label: str, n: int, new: float, old: float | None = None, unit: str = "items") -> None:
+    ratio = f"  {old / new:5.1f}x the old route ({old:.3f} s)" if old is not None else ""
+    print(f"  {label:46s} {n:>8,} {unit}  {new:8.3f} s  {n / new:>12,.0f} {unit}/s{ratio}")
+
+
+def twitter_times(real: Path, repeat: int) -> None:
+    from analysis.sources import read_source, twitter_records
+
+    print("Twitter adapter")
+    rng = np.random.default_rng(0)
+    days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+    months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    values = [
+        f"{days[rng.integers(7)]} {months[rng.integers(12)]} {rng.integers(1, 29):02d} "
+        f"{rng.integers(24):02d}:{rng.integers(60):02d}:{rng.integers(60):02d} +0000 "
+        f"{rng.integers(2008, 2024)}"
+        for _ in range(75_532)  # as many as PHEME's statuses hold
+    ]
+    fmt = twitter_records.TIME_FORMAT
+    new = best(lambda: [twitter_records.parse_time(v) for v in values], repeat)
+    old = best(lambda: [datetime.strptime(v, fmt).astimezone(UTC) for v in values], repeat)
+    row("created_at, Twitter's format", len(values), new, old, "times")
+    if (real / PHEME).exists():
+        holder: dict[str, Any] = {}
+
+        def read() -> None:
+            holder["t"] = read_source("twitter", real / PHEME)
+
+        seconds = best(read, max(1, repeat // 2))
+        n = sum(holder["t"].n_read.values())
+        row("PHEME read (every status file)", n, seconds, unit="rows")
+
+
+def audit_names(real: Path, repeat: int) -> None:
+    from analysis import audit, audit_software
+    from analysis.audit import MIN_NAME, Identifiers, name_variants
+    from analysis.sources import read_source
+
+    print("Audit: the software's own phrases")
+    if not (real / PHEME).exists():
+        print(f"  skipped: {real / PHEME} is absent")
+        return
+    tables = read_source("twitter", real / PHEME)
+    # the names the audit asks about: every variant of every handle and display name
+    names = sorted(
+        {
+            variant
+            for col in ("handle", "display_name")
+            for v in tables.accounts[col].drop_nulls().to_list()
+            for variant in name_variants(v, MIN_NAME)
+        }
+    )
+    prose = audit_software.software_prose()
+
+    def searched(name: str) -> bool:  # the route it replaced: the whole prose searched
+        phrase = audit_software._phrase(name)
+        return phrase.count(" ") > 2 and phrase in prose
+
+    new = best(lambda: [audit_software.is_software_phrase(n) for n in names], repeat)
+    old = best(lambda: [searched(n) for n in names], 1)
+    row("names and variants, is_software_phrase", len(names), new, old, "names")
+    build = lambda: Identifiers.from_tables([tables.accounts], [tables.posts])  # noqa: E731
+    new = best(build, repeat)
+    audit.is_software_phrase = searched
+    try:
+        old = best(build, 1)
+    finally:
+        audit.is_software_phrase = audit_software.is_software_phrase
+    row("Identifiers.from_tables on PHEME", tables.accounts.height, new, old, "accounts")
+
+
+def nb_fits(repeat: int) -> None:
+    from analysis.models import validity
+
+    print("validity.nb_fit: the intercept-only fit once per (x, y)")
+    rng = np.random.default_rng(3)
+    x = rng.lognormal(0, 1, 120)
+    mu = 0.03 * np.exp(-0.5 * (x - x.mean()) / x.std())
+    cases = {
+        "three optimisers (120 sparse counts)": (
+            rng.negative_binomial(0.05, 0.05 / (0.05 + mu)).astype(np.int64),
+            x,
+        ),
+        "no maximum (one count of 40)": (np.r_[np.zeros(39, dtype=np.int64), 1], np.arange(40.0)),
+    }
+    real_attempt = validity._nb_attempt
+    for label, (y, xs) in cases.items():
+        new = best(lambda y=y, xs=xs: validity.nb_fit(y, xs), repeat)
+        validity._nb_attempt = lambda yy, z, method, null=None: real_attempt(yy, z, method)
+        try:
+            old = best(lambda y=y, xs=xs: validity.nb_fit(y, xs), repeat)
+        finally:
+            validity._nb_attempt = real_attempt
+        row(label, 1, new, old, "fits")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--real", type=Path, default=REAL, help="the shared real dumps")
+    ap.add_argument("--repeat", type=int, default=3)
+    args = ap.parse_args()
+    twitter_times(args.real, args.repeat)
+    audit_names(args.real, args.repeat)
+    nb_fits(args.repeat)
+
+
+if __name__ == "__main__":
+    main()
