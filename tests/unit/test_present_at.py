@@ -80,3 +80,25 @@ def test_at_the_default_date_every_participant_is_ranked() -> None:
         .select(tables.reactions.columns),
     )
     assert "d" in common.present_at(undated, T0 + timedelta(days=10))["account_id"].to_list()
+
+
+def test_who_is_present_is_computed_once_per_tables_and_date_and_never_kept_by_a_copy() -> None:
+    """Every model's ``finish`` asks who is present: the answer is kept on the tables
+    (``Tables.derived``), per date. A copy with other posts or accounts must not inherit it:
+    the day-10 answer of the six accounts is not the answer once c posts before day 10."""
+    tables = _tables()
+    day10 = T0 + timedelta(days=10)
+    first = common.present_at(tables, day10)
+    assert common.present_at(tables, day10) is first  # kept, not computed again
+    assert sorted(first["account_id"]) == list("abef")
+    later = common.present_at(tables, T0 + timedelta(days=25))
+    assert sorted(later["account_id"]) == list("abcdef")  # another date, its own answer
+    c_early = tables.posts.with_columns(
+        created_at=pl.when(pl.col("account_id") == "c")
+        .then(T0 + timedelta(days=3))
+        .otherwise(pl.col("created_at"))
+    )
+    for copy in (tables.with_posts(c_early), replace(tables, posts=c_early)):
+        assert not copy.derived
+        assert sorted(common.present_at(copy, day10)["account_id"]) == list("abcef")
+    assert tables == replace(tables)  # the kept answers are not part of equality

@@ -20,7 +20,7 @@ posts, reaction rings), so a model must never read files or global state.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Protocol
 
@@ -84,6 +84,14 @@ class Tables:
     #: When the export-time totals (views, scores, follower counts) were taken; None: at the
     #: last post. Scoring before it excludes them (``common.timed_view``).
     totals_at: datetime | None = None
+    #: Frames derived from these tables alone that every model reads the same
+    #: (``common.present_at``), kept for this instance: the nine models of a scoring, and
+    #: compare's nine per altered copy, computed them nine times. Small frames only (a score
+    #: stage's scoped posts are not kept: each model scopes for itself, ``common.scoped_posts``).
+    #: A copy (``replace``, :meth:`with_posts`) starts empty.
+    derived: dict[tuple[object, ...], pl.DataFrame] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def with_posts(self, posts: pl.DataFrame) -> Tables:
         """A copy with other posts (for counterfactuals)."""

@@ -311,7 +311,17 @@ def present_at(tables: Tables, as_of: datetime) -> pl.DataFrame:
     accounts that joined later, scored 0, were ranked too, so that every other account's
     percentile counted who joined after the date (beer at its 0.6 quantile: 464 of 1,352
     participants; volume's percentiles 17 points higher at the median, up to 33).
+
+    Computed once per tables and date (:attr:`Tables.derived`): every model's :func:`finish`
+    asks (compare's re-scoring on the demo: 567 calls, 2.1 of its 18 s).
     """
+    key = ("present_at", as_of)
+    if key not in tables.derived:
+        tables.derived[key] = _present_at(tables, as_of)
+    return tables.derived[key]
+
+
+def _present_at(tables: Tables, as_of: datetime) -> pl.DataFrame:
     parts = tables.participants().select("account_id", "created_at")
     posts, reactions = tables.posts, tables.reactions
     latest = [
