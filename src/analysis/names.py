@@ -264,12 +264,13 @@ JOINER = re.compile(r"[*~`]+|-[ \t]*(?:\r\n?|\n)[ \t]*")
 #: review). The redactor also compares tokens without the underscores at their edges
 #: (:meth:`NameRedactor._spans`), "_" being no part of a separator then.
 EDGE_UNDERSCORE = r"(?:^|[^\w])_+[^\W_]|[^\W_]_+(?:[^\w]|$)"
-#: a text in which :data:`JOINER` may join two tokens or a token has an underscore at an edge
-#: (:data:`EDGE_UNDERSCORE`); the vectorised route's test too, in Rust syntax: it leaves such
-#: texts to the Python route
-JOINED_WORD = (
-    f"[\\w{MARKS}](?:(?:[*~`]+|-[ \\t]*(?:\\r\\n?|\\n)[ \\t]*)\\w|\\\\_)|{EDGE_UNDERSCORE}"
-)
+#: two runs of word characters a :data:`JOINER` (or an escaped underscore) joins into one word
+JOINS = f"[\\w{MARKS}](?:(?:[*~`]+|-[ \\t]*(?:\\r\\n?|\\n)[ \\t]*)\\w|\\\\_)"
+#: a text in which :data:`JOINER` may join two tokens (:data:`JOINS`) or a token has an
+#: underscore at an edge (:data:`EDGE_UNDERSCORE`), in the syntax of both engines: the
+#: vectorised route leaves the first to the Python route and matches the second itself
+#: (``scrub_names``: a second pass over the tokens without their edge underscores)
+JOINED_WORD = f"{JOINS}|{EDGE_UNDERSCORE}"
 _JOINED_WORD = re.compile(JOINED_WORD)
 
 

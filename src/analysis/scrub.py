@@ -32,7 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 import polars as pl
 
 from analysis import privacy
-from analysis.names import INVISIBLE_RS, JOINED_WORD
+from analysis.names import INVISIBLE_RS
 from analysis.scrub_names import confusable_map, vector_names
 from analysis.scrub_patterns import (
     REDDIT_USER,
@@ -147,9 +147,6 @@ def _names_slice(
     out, slow = done
     vn = vector_names(names)
     if vn is not None:
-        # words joined across Markdown emphasis or a hyphenated line break are compared by
-        # the Python route alone (names.JOINER; a few texts in a thousand)
-        slow = slow | out.str.contains(JOINED_WORD).fill_null(False)
         out = vn.redact(out)
     out = out.str.strip_chars().alias(texts.name)
     return _fallback(texts, slow, out, lambda t: privacy.scrub_text(t, names), "scrub")
@@ -163,7 +160,7 @@ def mentions_series(values: pl.Series, names: privacy.NameRedactor) -> pl.Series
         normalised(pl.col("raw")).alias("norm"),
         needs_python(pl.col("raw"), normalised(pl.col("raw"))).alias("slow"),
     )
-    slow = norm["slow"] | norm["norm"].str.contains(JOINED_WORD).fill_null(False)
+    slow = norm["slow"]
     user = norm["norm"].str.contains(REDDIT_USER).fill_null(False)
     fast = user if vn is None else user | vn.contains(norm["norm"]).fill_null(False)
     return _fallback(values, slow, fast.alias(values.name), lambda v: names.mentions(v), "labels")
