@@ -241,7 +241,8 @@ def compute_unsafe() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int]
     engines classify differently; the scrubber's markers); ``normalised`` are unsafe in a text
     after NFKC (different ``\\w``, ``\\s``, ``\\d``, case-insensitive letters or trimming;
     combining marks and Hangul jamo, which NFKC may compose with a neighbour; characters whose
-    case folding is not one character or differs from polars' lower case). ``_unicode_unsafe``
+    case folding is not one character or differs from polars' lower case; look-alikes whose
+    Latin letter is a word character where they are none, or the reverse). ``_unicode_unsafe``
     stores the result; a test recomputes it.
     """
     import regex
@@ -272,6 +273,13 @@ def compute_unsafe() -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int]
         norm |= python(py) ^ rust(rs)
     trimmed = series.str.strip_chars().str.len_chars() == 0
     norm |= {cp for cp, t, c in zip(cps, trimmed.to_list(), chars, strict=True) if t != c.isspace()}
+    # a look-alike that the skeleton maps across the edge of a word ("×" -> "x", "∣" -> "l"):
+    # the reference reads "Ma×ol" as the word "Maxol", the columns cut the text at "×"
+    word = re.compile(r"\w")
+    for cp, c in zip(cps, chars, strict=True):
+        look = c.translate(privacy.CONFUSABLES)
+        if look != c and bool(word.fullmatch(c)) != all(word.fullmatch(x) for x in look):
+            norm.add(cp)
 
     def lower(texts: pl.Series) -> list[str]:
         return texts.str.replace_many(confusable_map()).str.to_lowercase().to_list()

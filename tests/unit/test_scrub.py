@@ -633,6 +633,19 @@ def test_joined_words_and_edge_underscores_are_matched_by_the_columns_not_the_py
     assert python_route == []
 
 
+def test_a_symbol_the_skeleton_reads_as_a_letter_hides_no_name_from_the_columns() -> None:
+    """The skeleton maps some symbols to letters ("×" -> "x", "∣" -> "l", "∪" -> "U"): the
+    reference reads "Ma×ol" as the word "Maxol" and redacts the name, the columns cut the text
+    at the symbol (a word boundary there) and kept it. Such texts now take the Python route
+    (the unsafe table lists the 35 look-alikes whose letter is a word character where they are
+    none); "∣Marisol" is one word "lMarisol" to the reference, no name, and so to the columns."""
+    names = privacy.NameRedactor(["Maxol", "Marisol", "Pat Uhl"])
+    texts = ["hi Ma\u00d7ol there", "x \u2223Marisol", "Pat \u222ahl", "\u2a2fMa\u00d7ol"]
+    want = [privacy.scrub_text(t, names) for t in texts]
+    assert want[0] == "hi [user] there" and want[2] == "[user]"
+    _check(texts, names)
+
+
 def test_a_handle_in_a_urls_path_leaves_nothing_of_the_url_in_either_route() -> None:
     """A fediverse handle or an e-mail inside a link is taken first; the URL's run stopped at
     its placeholder's "]" and left the path after it (a status id) in the text."""
