@@ -202,6 +202,9 @@ class VectorNames:
         """Redact (``op='redact'``) or test (``op='contains'``) every safe text of ``texts``."""
         folded = _skeleton_series(texts).str.to_lowercase()
         has = folded.str.contains_any(self.first_prefixes).fill_null(False)
+        # a word joined across a joiner ("Mari-\nsol", "z`oë", "x\\_y") holds the name's
+        # letters, not its text: the prefilter cannot tell, so such texts are all read
+        has = has | texts.str.contains(JOINS).fill_null(False)
         idx = has.arg_true()
         if op == "contains":
             out = pl.Series(texts.name, [False] * texts.len(), dtype=pl.Boolean)

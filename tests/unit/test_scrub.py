@@ -621,7 +621,10 @@ def test_joined_words_and_edge_underscores_are_matched_by_the_columns_not_the_py
         )
         for _ in range(3000)
     ]
+    # joined inside the letters the prefilter looks for: the text does not hold them as written
+    texts += ["thanks x\\_y", "hi zo`rbatron", "by Ne**ll Trent", "Mari-\n  sol Quenby"]
     want = [privacy.scrub_text(t, names) for t in texts]
+    assert want[-4:] == ["thanks [user]", "hi [user]", "by [user]", "[user]"]
     assert sum(w != t for w, t in zip(want, texts, strict=True)) > 1000  # names were found
     python_route: list[str] = []
     real = privacy.scrub_text
@@ -643,6 +646,37 @@ def test_a_symbol_the_skeleton_reads_as_a_letter_hides_no_name_from_the_columns(
     texts = ["hi Ma\u00d7ol there", "x \u2223Marisol", "Pat \u222ahl", "\u2a2fMa\u00d7ol"]
     want = [privacy.scrub_text(t, names) for t in texts]
     assert want[0] == "hi [user] there" and want[2] == "[user]"
+    _check(texts, names)
+
+
+def test_names_broken_by_look_alikes_joiners_and_separators_scrub_as_the_reference() -> None:
+    """Names with a look-alike, a joiner, a dash, an apostrophe, a soft hyphen or a mark put
+    inside a word, between words joined in every way the redactor reads: the columns give the
+    reference's output on each (this found "Ma×ol", where the skeleton reads a symbol as a
+    letter, and "z`oë", where the join falls inside the letters the prefilter looks for)."""
+    from analysis.names import APOSTROPHES, DASHES
+
+    known = ["Maxol", "Marisol Quenby", "Nell Trent", "ed", "O'Brien", "Jean-Luc Picard", "zoë",
+             "x_y", "Mary Ann", "al", "J. Smith", "some_user_42"]  # fmt: skip
+    names = privacy.NameRedactor(known)
+    words = ["Maxol", "Marisol", "Quenby", "Nell", "Trent", "ed", "O'Brien", "Jean", "Luc",
+             "Picard", "zoë", "x", "y", "Mary", "Ann", "al", "the", "Ma", "ol", "J.", "Smith",
+             "some", "user", "42"]  # fmt: skip
+    seps = [" ", "  ", ", ", "_", "__", " _", "_ ", "*", "**", "~~", "`", "-\n", "- \n",
+            "\\_", "\\", "-", " - ", ".", "'", "\n", "\t", *APOSTROPHES, *DASHES,
+            "\u00ad\n", "\u200b", "\u0301", ""]  # fmt: skip
+    looks = [chr(k) for k in sorted(privacy.CONFUSABLES)]
+    rng = random.Random(5)
+    texts = []
+    for _ in range(5000):
+        text = ""
+        for _ in range(rng.randint(1, 8)):
+            word = rng.choice(words)
+            if rng.random() < 0.2:
+                at = rng.randrange(len(word) + 1)
+                word = word[:at] + rng.choice(looks + seps) + word[at:]
+            text += word + rng.choice(seps)
+        texts.append(text)
     _check(texts, names)
 
 
