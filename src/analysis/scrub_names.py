@@ -20,8 +20,8 @@ from analysis import privacy
 from analysis.names import (
     APOSTROPHES,
     DASHES,
+    EDGE_UNDERSCORE,
     EMPHASIS,
-    JOINED_WORD,
     JOINER,
     JOINS,
     PREFIX_CHARS,
@@ -204,8 +204,8 @@ class VectorNames:
         has = folded.str.contains_any(self.first_prefixes).fill_null(False)
         # a word joined across a joiner ("Mari-\nsol", "z`oë", "x\\_y") holds the name's
         # letters, not its text: the prefilter cannot tell, so such texts are all read
-        has = has | texts.str.contains(JOINS).fill_null(False)
-        idx = has.arg_true()
+        joined = texts.str.contains(JOINS).fill_null(False)
+        idx = (has | joined).arg_true()
         if op == "contains":
             out = pl.Series(texts.name, [False] * texts.len(), dtype=pl.Boolean)
         else:
@@ -215,10 +215,13 @@ class VectorNames:
         sub = texts.gather(idx)
         passes = [(sub, None, *self._matches(sub))]
         # as ``NameRedactor._spans``: a text where a word may be joined or an underscore is at
-        # a token's edge is also read without the edge underscores, and one where a word is
-        # joined, joined (a few texts in a thousand; Usenet's "_emphasis_", 12 % of its sample)
-        for test, cut in ((JOINED_WORD, WITHOUT_EDGE_UNDERSCORES), (JOINS, JOINED)):
-            at = sub.str.contains(test).fill_null(False).arg_true()
+        # a token's edge (``names.JOINED_WORD``) is also read without the edge underscores, and
+        # one where a word is joined, joined (a few texts in a thousand; Usenet's "_emphasis_",
+        # 12 % of its sample)
+        joins = joined.gather(idx)
+        edged = joins | sub.str.contains(EDGE_UNDERSCORE).fill_null(False)
+        for test, cut in ((edged, WITHOUT_EDGE_UNDERSCORES), (joins, JOINED)):
+            at = test.arg_true()
             if at.len():
                 these = sub.gather(at)
                 passes.append((these, at, *self._matches(these, cut)))
