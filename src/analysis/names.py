@@ -367,8 +367,8 @@ class NameRedactor:
         skip_folded = {w.casefold() for w in skip}  # a form is matched in any case
         self.min_len = min_len
         #: folded first token -> (tokens to compare, separators, case-sensitive?)
+        #: (no order within a bucket: :meth:`_first_info` and ``scrub_names`` read sets of it)
         self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
-        self.names: set[str] = set()
         seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
         with without_cyclic_gc():
             self._build(names, skip, skip_folded, seen)
@@ -388,7 +388,7 @@ class NameRedactor:
         skip_folded: set[str],
         seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]],
     ) -> None:
-        """Add every entry of every name, longest first in each bucket."""
+        """Add every entry of every name."""
         for name in names:
             if not name:
                 continue
@@ -409,8 +409,6 @@ class NameRedactor:
                 for f in name_forms(v):
                     if form_key(f) not in skip_folded:
                         self._add(f, True, seen)
-        for bucket in self.by_first.values():
-            bucket.sort(key=lambda e: -len(e[0]))  # longest name first
 
     def _add(
         self,
@@ -431,7 +429,6 @@ class NameRedactor:
         if entry not in seen:  # a set: a list lookup made 100k names take 30 s
             seen.add(entry)
             self.by_first.setdefault(toks[0].casefold(), []).append(entry)
-        self.names.add(v)
 
     def _add_ascii_forms(
         self, v: str, skip: set[str], seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]]
@@ -466,7 +463,6 @@ class NameRedactor:
             if entry not in seen:
                 seen.add(entry)
                 self.by_first.setdefault(toks[0], []).append(entry)
-            self.names.add(form)
 
     def __bool__(self) -> bool:
         return bool(self.by_first)

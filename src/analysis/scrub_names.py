@@ -71,10 +71,9 @@ class VectorNames:
     """
 
     def __init__(self, names: privacy.NameRedactor) -> None:
-        #: folded first tokens: a text that holds none of them (as a substring) holds no name
-        self.first = sorted(names.by_first)
-        #: the name sets below are sorted by polars, for :func:`_member`'s binary search
-        self.first_set = pl.Series(self.first, dtype=pl.String).sort()
+        #: folded first tokens: a text that holds none of them (as a substring) holds no name;
+        #: this and the name sets below are sorted by polars, for :func:`_member`'s binary search
+        self.first_set = pl.Series(list(names.by_first), dtype=pl.String).sort()
         #: the prefilter's patterns: the distinct first 4 characters (see :func:`prefixes`) of
         #: each name's anchor (:func:`anchor`)
         # a bucket's first token of PREFIX_CHARS or more is every entry's anchor: only the
