@@ -119,7 +119,7 @@ def _redactor_for(
     variants = {v for n in names for v in privacy.name_variants(n)}
     candidates = privacy.ordinary_candidates(variants)
     # the names joined and re-separated ("icecream", "ice cream" of "Ice Cream" or "ice_cream")
-    keys = sorted(name_forms.form_keys(variants))
+    keys = name_forms.FormKeys(sorted(name_forms.form_keys(variants)))  # once for every batch
     pairs = [pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})]
     for i, t in enumerate(many):
         if not candidates and not keys:

@@ -240,6 +240,11 @@ def test_form_authors_finds_every_key_a_plain_scan_finds() -> None:
     got = name_forms.form_authors(posts, keys)
     assert set(got.iter_rows()) == expected
     assert len(expected) > 20
+    # the keys made ready once and used on every part, as ingest's streaming engine does
+    ready = name_forms.FormKeys(keys)
+    parts = [name_forms.form_authors(posts.slice(i, 57), ready) for i in range(0, 400, 57)]
+    assert set(pl.concat(parts).iter_rows()) == expected
+    assert not name_forms.FormKeys([]) and name_forms.form_authors(posts, []).height == 0
 
 
 #: a display name of two capitalised words as a person is cited, and prose near it that stays
