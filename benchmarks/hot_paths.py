@@ -1,4 +1,5 @@
-"""Four hot paths found by profiling the real-data tests, each beside the route it replaced.
+"""Hot paths found by profiling (the real-data tests, the 1M pipeline), each beside the route
+it replaced where it has one.
 
     .venv/bin/python -m benchmarks.hot_paths [--real PATH] [--repeat N]
 
@@ -11,7 +12,11 @@
   against those texts one by one in Python (Usenet's sample: 12 % of its texts);
 * ``validity.nb_fit``: the intercept-only fit shared by the optimisers' attempts against each
   attempt fitting its own (statsmodels' default), on a fit where all three optimisers run and
-  on one where none reaches a maximum.
+  on one where none reaches a maximum;
+* the name redactor of a synthetic dump's accounts (``--accounts``, 50,000 as at 1M posts):
+  its build, the memory its Python objects hold (tracemalloc), and the streaming engine's
+  count of which name forms are ordinary words, 20,000 texts a batch, with the form keys made
+  ready once (``name_forms.FormKeys``) against made again for every batch.
 
 Best of ``--repeat`` runs, in this process, after one warm-up. Prints figures; asserts nothing
 (``tests/unit`` checks that each new route gives the old one's answers). The real-data parts
@@ -172,15 +177,54 @@ def nb_fits(repeat: int) -> None:
         row(label, 1, new, old, "fits")
 
 
+def name_redactor(n_accounts: int, n_posts: int, repeat: int) -> None:
+    import gc
+    import tracemalloc
+
+    from analysis import name_forms, privacy
+    from analysis.names import without_cyclic_gc
+    from benchmarks.synthetic import synthetic_accounts, synthetic_posts
+
+    print(f"The name redactor of {n_accounts:,} synthetic accounts")
+    accounts = synthetic_accounts(n_accounts)
+    names = accounts["handle"].to_list() + accounts["display_name"].to_list()
+
+    def build() -> privacy.NameRedactor:
+        with without_cyclic_gc():
+            return privacy.NameRedactor(names)
+
+    row("NameRedactor build", len(names), best(build, repeat), unit="names")
+    gc.collect()
+    tracemalloc.start()
+    red = build()
+    held = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    print(
+        f"  {'its Python objects hold':46s} {held / 2**20:8.1f} MiB for {len(red._entries):,} entries"
+    )
+    del red
+    variants = {v for n in names for v in privacy.name_variants(n)}
+    keys = sorted(name_forms.form_keys(variants))
+    posts = synthetic_posts(n_posts, n_accounts=n_accounts).select("account_id", "text")
+    parts = [posts.slice(i, 20_000) for i in range(0, posts.height, 20_000)]
+    ready = name_forms.FormKeys(keys)
+    new = best(lambda: [name_forms.form_authors(p, ready) for p in parts], repeat)
+    old = best(lambda: [name_forms.form_authors(p, keys) for p in parts], repeat)
+    row(f"form counts, {len(keys):,} keys, 20,000 texts a batch", posts.height, new, old, "texts")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, default=REAL, help="the shared real dumps")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--accounts", type=int, default=50_000, help="the redactor's accounts")
+    ap.add_argument("--posts", type=int, default=200_000, help="texts for the form counts")
     args = ap.parse_args()
     twitter_times(args.real, args.repeat)
     audit_names(args.real, args.repeat)
     usenet_scrub(args.real, args.repeat)
     nb_fits(args.repeat)
+    name_redactor(args.accounts, args.posts, args.repeat)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,21 @@
+"""``benchmarks/hot_paths.py``'s name redactor section runs on a small synthetic dump and prints
+its figures (the build, the memory it holds, the form counts beside the route they replaced).
+Figures are printed, never asserted: the answers of both routes are checked in
+``test_name_forms.py``."""
+
+from __future__ import annotations
+
+import re
+
+from benchmarks import hot_paths
+
+
+def test_the_name_redactor_section_prints_each_figure(capsys) -> None:
+    hot_paths.name_redactor(n_accounts=300, n_posts=3_000, repeat=1)
+    out = capsys.readouterr().out
+    assert "The name redactor of 300 synthetic accounts" in out
+    assert re.search(r"NameRedactor build\s+600 names\s+\d+\.\d{3} s", out), out
+    assert re.search(r"its Python objects hold\s+\d+\.\d MiB for [\d,]+ entries", out), out
+    assert re.search(
+        r"form counts, [\d,]+ keys, 20,000 texts a batch\s+3,000 texts .*x the old", out
+    ), out
