@@ -1,7 +1,7 @@
 """Hot paths found by profiling (the real-data tests, the 1M pipeline), each beside the route
 it replaced where it has one.
 
-    .venv/bin/python -m benchmarks.hot_paths [--real PATH] [--repeat N]
+    .venv/bin/python -m benchmarks.hot_paths [--real PATH] [--repeat N] [--accounts N] [--posts N]
 
 * the Twitter adapter's times: ``twitter_records.parse_time`` (Twitter's own format read
   without ``strptime``) against ``strptime`` on the same values, and the whole PHEME read;
