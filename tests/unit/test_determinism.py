@@ -170,3 +170,63 @@ def test_ordered_sum_is_a_function_of_the_values_alone() -> None:
         for s in range(20)
     }
     assert len(plain) > 1  # the case is one where order matters
+
+
+def _group_sum_cases(seed: int) -> pl.DataFrame:
+    """Groups of 1 to 6 rows (most of one or two), values over 40 orders of magnitude, both
+    signs, signed zeros and nulls: sums whose last bits depend on the order of addition."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    sizes = rng.choice([1, 2, 3, 4, 6], size=3_000, p=[0.45, 0.3, 0.1, 0.1, 0.05])
+    g = np.repeat(np.arange(sizes.size), sizes)
+    x = rng.standard_normal(g.size) * 10.0 ** rng.integers(-20, 20, g.size)
+    x[rng.random(g.size) < 0.02] = -0.0
+    x[rng.random(g.size) < 0.02] = 0.0
+    frame = pl.DataFrame({"g": g, "h": g % 3, "x": x})
+    frame = frame.with_columns(
+        x=pl.when(pl.int_range(pl.len()) % 37 == 5).then(None).otherwise(pl.col("x"))
+    )
+    return frame.sample(fraction=1.0, shuffle=True, seed=seed)
+
+
+def _bits(frame: pl.DataFrame, col: str) -> list[int]:
+    import numpy as np
+
+    return frame.sort("g")[col].to_numpy().astype(np.float64).view(np.int64).tolist()
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_group_sums_is_ordered_sum_bit_for_bit(seed: int) -> None:
+    """``group_sums`` sums the groups of one or two rows unsorted and the others sorted: the
+    very bits of ``ordered_sum`` over every group, whatever the rows' order."""
+    from analysis.models.common import group_sums, ordered_sum
+
+    df = _group_sum_cases(seed)
+    expected = df.group_by("g", "h").agg(
+        s=ordered_sum(pl.col("x")), t=ordered_sum(pl.col("x") * 3.0 - 1.0)
+    )
+    for shuffle in range(3):
+        rows = df.sample(fraction=1.0, shuffle=True, seed=100 + shuffle)
+        got = group_sums(rows, ["g", "h"], s=pl.col("x"), t=pl.col("x") * 3.0 - 1.0)
+        assert got.height == expected.height
+        assert got.columns == ["g", "h", "s", "t"]
+        for col in ("s", "t"):
+            assert _bits(got, col) == _bits(expected, col)
+
+
+def test_group_sums_sorts_the_groups_where_order_matters() -> None:
+    """The case can fail: summed as they come, the groups of three or more rows differ from
+    ``ordered_sum`` in their last bits for some order of the rows."""
+    from analysis.models.common import ordered_sum
+
+    df = _group_sum_cases(0)
+    expected = _bits(df.group_by("g").agg(s=ordered_sum(pl.col("x"))), "s")
+    plain = [
+        _bits(
+            df.sample(fraction=1.0, shuffle=True, seed=s).group_by("g").agg(s=pl.col("x").sum()),
+            "s",
+        )
+        for s in range(10)
+    ]
+    assert any(p != expected for p in plain)

@@ -455,6 +455,26 @@ def ordered_sum(expr: pl.Expr) -> pl.Expr:
     return expr.sort().sum()
 
 
+def group_sums(frame: pl.DataFrame, by: list[str], **sums: pl.Expr) -> pl.DataFrame:
+    """``frame.group_by(by).agg(name=ordered_sum(expr), ...)``, the same numbers bit for bit,
+    for group-bys whose groups are mostly of one or two rows (an account's repliers in one
+    thread, the replies to one post).
+
+    Only a group of three or more values depends on the order of its addition: ``a + b`` is
+    ``b + a`` exactly (IEEE addition is commutative; only its associativity fails), so the
+    groups of one or two rows are summed as they come and only the others are sorted first.
+    The sort inside a group costs per group, whatever its size: at 1M synthetic posts the
+    items' 674k (account, thread) groups took 0.37 s sorted and 0.15 s split so (the split
+    costs a window count, more than it saves where most rows are in large groups). The
+    groups come in no particular order, as a group-by's do.
+    """
+    # the values once, beside the keys only (a filter copies every column it keeps)
+    values = frame.select(*by, **sums).with_columns(_n=pl.len().over(by))
+    small = values.filter(pl.col("_n") <= 2).group_by(by).agg(pl.col(n).sum() for n in sums)
+    large = values.filter(pl.col("_n") > 2).group_by(by).agg(ordered_sum(pl.col(n)) for n in sums)
+    return pl.concat([small, large])
+
+
 def ordered_mean(expr: pl.Expr) -> pl.Expr:
     """``expr.mean()`` in a fixed order (see :func:`ordered_sum`)."""
     return expr.sort().mean()

@@ -248,7 +248,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
 
     # h-index on the weighted credit each of its posts drew from others (replies to it; for a
     # Stack Exchange answer, the answer's own credit plus the comments on it).
-    per_post = edges.group_by("dst", "target_post_id").agg(n=common.ordered_sum(pl.col("w")))
+    # the replies to one post: mostly one or two (``common.group_sums``)
+    per_post = common.group_sums(edges, ["dst", "target_post_id"], n=pl.col("w"))
     h = (
         per_post.group_by("dst")
         .agg(h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum())

@@ -214,12 +214,12 @@ def item_outcomes(
         .join(weights.lazy(), on=["s", "d"], how="left")
         .with_columns(n_threads=pl.len().over("s", "d").cast(pl.Float64))
         .collect()
-        .group_by("d", "t")
-        .agg(
-            y=common.ordered_sum(
-                pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
-            ).round(12)
-        )
+    )
+    # an account's repliers in one thread: mostly one or two (``common.group_sums``)
+    y = pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
+    direct = (
+        common.group_sums(direct, ["d", "t"], y=y)
+        .with_columns(pl.col("y").round(12))
         .rename({"d": "a"})
     )
     items = items.join(direct, on=["a", "t"], how="left").with_columns(pl.col("y").fill_null(0.0))
