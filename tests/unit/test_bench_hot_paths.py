@@ -19,3 +19,11 @@ def test_the_name_redactor_section_prints_each_figure(capsys) -> None:
     assert re.search(
         r"form counts, [\d,]+ keys, 20,000 texts a batch\s+3,000 texts .*x the old", out
     ), out
+
+
+def test_the_group_sums_section_prints_both_shapes(capsys) -> None:
+    hot_paths.group_sums(n_rows=5_000, repeat=1)
+    out = capsys.readouterr().out
+    assert "Group sums in a fixed order, 5,000 values" in out
+    for shape in ("groups mostly of one or two rows", "groups of ~20 rows"):
+        assert re.search(rf"{re.escape(shape)}\s+5,000 values .*x the old route", out), out
