@@ -268,21 +268,25 @@ def rescore_many(
     jobs: list[tuple[list[list[str]], Transform, str]],
     baseline: dict[str, pl.DataFrame],
     engine: Engine | None = None,
+    baseline_seconds: float | None = None,
 ) -> list[pl.DataFrame]:
     """Run every (groups, transform, label) job; one :func:`rescore_group` task per group.
 
     All groups of all jobs go to the engine in one map (the local engine loops over them), so a
     cluster works on every scenario at once; the frames come back per job, groups in order.
+    ``baseline_seconds``: how long the baseline scoring of ``models`` took; the plan's log line
+    then says what the re-scorings will cost at that pace, before the first one runs.
     """
     started = time.perf_counter()
     tasks = [(transform, group) for groups, transform, _ in jobs for group in groups]
     log.info(
-        "%d tests: %d re-scorings of %d models to run (%d altered accounts; engine %s)",
+        "%d tests: %d re-scorings of %d models to run (%d altered accounts; engine %s)%s",
         len(jobs),
         len(tasks),
         len(models),
         sum(len(group) for _, group in tasks),
         "local" if engine is None else engine.name,
+        "" if baseline_seconds is None else planned_cost(len(tasks), baseline_seconds),
     )
     # the baseline's ids as the re-scoring's rows carry them (strings), once for every task
     baseline = {name: schema.ids_as_strings(b) for name, b in baseline.items()}
@@ -314,6 +318,28 @@ def rescore_many(
         "local" if engine is None else engine.name,
     )
     return out
+
+
+def duration(seconds: float) -> str:
+    """``seconds`` as a person reads a wait: "40 s", "14 min", "2.5 h"."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def planned_cost(n_rescorings: int, baseline_seconds: float) -> str:
+    """What :func:`rescore_many`'s plan adds to its log line: each re-scoring scores every
+    model once, as the baseline did (at 1M posts one took 9.3-12.4 s, the models all of it),
+    so ``n_rescorings`` of them take about that many baselines in one process; an alteration
+    that takes nothing is not re-scored, so this is an upper bound. A user who sees hours can
+    stop and batch the accounts (``compare.counterfactual.batch_share``, at the bias
+    ``analysis.counterfactual`` measures) or spread them (``compute.engine``)."""
+    return (
+        f"; the baseline scoring took {baseline_seconds:.1f} s, so at most about "
+        f"{duration(n_rescorings * baseline_seconds)} in one process"
+    )
 
 
 def rescore(

@@ -212,6 +212,7 @@ def run_all(
     """
     started = time.perf_counter()
     baseline = {name: m.score(tables, params, as_of) for name, m in models.items()}
+    baseline_seconds = time.perf_counter() - started
     n_part = tables.participants().height
     window = (cf.active_window_days, cf.min_active_posts)
     sample = sample_accounts(tables, cf.n_sample, cf.seed, as_of, *window)
@@ -317,6 +318,7 @@ def run_all(
         [(gs, t, label) for _, _, gs, t, label in jobs],
         baseline,
         engine,
+        baseline_seconds,
     )
     # in SCENARIOS order (the changes table lists them so), a scenario without strengths empty
     ch: dict[str, dict[float, pl.DataFrame]] = {sc: {} for sc in SCENARIOS}

@@ -3,6 +3,7 @@ on tiny inline communities and toy models whose answer is known."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -1060,6 +1061,42 @@ def test_the_local_rescoring_says_how_far_it_is_and_how_long_is_left(caplog) -> 
         ]
     )
     assert got.equals(bare)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "said"), [(0.4, "0 s"), (40, "40 s"), (840, "14 min"), (9_000, "2.5 h")]
+)
+def test_a_wait_is_said_in_the_unit_a_person_reads(seconds: float, said: str) -> None:
+    assert cf_rescore.duration(seconds) == said
+
+
+def test_the_plan_says_what_the_rescorings_will_cost_before_the_first(caplog) -> None:
+    """Each account alone is ~860 re-scorings at the default params, ~2.5 h at 1M posts: the
+    plan's line says so before the first one runs, at the pace of the baseline scoring (every
+    model once, what each re-scoring does), so that a user can stop and batch or spread them;
+    without that pace the line is as before."""
+    t = _community()
+    models = {m.NAME: m for m in (REPLIERS,)}
+    base = {n: m.score(t, None, AS_OF) for n, m in models.items()}
+    groups = [[a] for a in cf_rescore.sample_accounts(t, 12, 1, AS_OF, 14, 2)]
+    jobs = [(groups, _readdress, "x")]
+    with caplog.at_level("INFO", logger="analysis.cf_rescore"):
+        cf_rescore.rescore_many(t, models, None, AS_OF, jobs, base, None, 1_200.0)
+        cf_rescore.rescore_many(t, models, None, AS_OF, jobs, base)
+    plans = [r.getMessage() for r in caplog.records if "re-scorings of" in r.getMessage()]
+    n = len(groups)
+    assert plans[0].endswith(
+        f"the baseline scoring took 1200.0 s, so at most about {n / 3:.1f} h in one process"
+    )
+    assert plans[1].endswith("engine local)")
+
+
+def test_run_all_times_its_baseline_for_the_plan(caplog) -> None:
+    t = _community()
+    with caplog.at_level("INFO", logger="analysis.cf_rescore"):
+        counterfactual.run_all(t, {"weekend_heavy": WEEKEND_HEAVY}, None, AS_OF, _stability_only())
+    plan = next(r.getMessage() for r in caplog.records if "re-scorings of" in r.getMessage())
+    assert re.search(r"the baseline scoring took \d+\.\d s, so at most about \d+ s in one", plan)
 
 
 @pytest.mark.parametrize("n", [0, 9, 25])

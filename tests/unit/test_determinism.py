@@ -230,3 +230,12 @@ def test_group_sums_sorts_the_groups_where_order_matters() -> None:
         for s in range(10)
     ]
     assert any(p != expected for p in plain)
+
+
+def test_group_sums_of_no_rows_keeps_the_columns() -> None:
+    from analysis.models.common import group_sums
+
+    empty = pl.DataFrame(schema={"g": pl.Int64, "x": pl.Float64})
+    got = group_sums(empty, ["g"], s=pl.col("x"))
+    assert got.height == 0
+    assert got.schema == pl.Schema({"g": pl.Int64, "s": pl.Float64})
