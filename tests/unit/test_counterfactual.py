@@ -1048,7 +1048,7 @@ def test_the_local_rescoring_says_how_far_it_is_and_how_long_is_left(caplog) -> 
     assert n >= 10 and f"1 tests: {n} re-scorings of 1 models to run ({n} altered" in lines[0]
     done = [ln for ln in lines if ln.startswith("re-scored ")]
     step = n // 10
-    expected = sorted({*range(step, n + 1, step), n})
+    expected = sorted({1, *range(step, n + 1, step), n})
     assert [int(ln.split()[1]) for ln in done] == expected
     assert done[-1].startswith(f"re-scored {n} of {n} in ") and done[-1].endswith("about 0 s left")
     # the same rows as the bare loop
@@ -1101,15 +1101,15 @@ def test_run_all_times_its_baseline_for_the_plan(caplog) -> None:
 
 @pytest.mark.parametrize("n", [0, 9, 25])
 def test_progress_logs_every_tenth_call_and_the_last(n: int, caplog) -> None:
-    """Every tenth of the calls (each call below ten) and the last: 25 calls log at 2, 4, ...,
-    24 and 25; what each call returns is the wrapped function's."""
+    """The first call, every tenth (each call below ten) and the last: 25 calls log at 1, 2,
+    4, ..., 24 and 25; what each call returns is the wrapped function's."""
     progress = cf_rescore.Progress(lambda x: pl.DataFrame({"x": [x]}), n, 0.0)
     with caplog.at_level("INFO", logger="analysis.cf_rescore"):
         out = [progress(i) for i in range(n)]
     assert [f["x"][0] for f in out] == list(range(n))
     logged = [int(r.getMessage().split()[1]) for r in caplog.records]
     step = max(1, n // 10)
-    assert logged == sorted({*range(step, n + 1, step), n} - {0})
+    assert logged == sorted({1, *range(step, n + 1, step), n} & set(range(1, n + 1)))
 
 
 def test_the_placebo_draw_does_not_follow_python_s_hash_seed() -> None:
