@@ -228,7 +228,7 @@ def group_sums(n_rows: int, repeat: int) -> None:
     value = rng.random(n_rows) * rng.pareto(1.5, n_rows)
     shapes = {
         # ~93 % of the groups of one row, as the (account, thread) items at 1M posts
-        "groups mostly of one or two rows": rng.integers(0, 7 * n_rows, n_rows) // 7,
+        "groups mostly of one or two rows": rng.integers(0, 7 * n_rows, n_rows),
         "groups of ~20 rows": rng.integers(0, max(n_rows // 20, 1), n_rows),
     }
     for label, key in shapes.items():

@@ -4,6 +4,7 @@ on tiny inline communities and toy models whose answer is known."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
@@ -1086,17 +1087,47 @@ def test_the_plan_says_what_the_rescorings_will_cost_before_the_first(caplog) ->
     plans = [r.getMessage() for r in caplog.records if "re-scorings of" in r.getMessage()]
     n = len(groups)
     assert plans[0].endswith(
-        f"the baseline scoring took 1200.0 s, so at most about {n / 3:.1f} h in one process"
+        f"the baseline scoring took 1200.0 s, so about {n / 3:.1f} h in one process"
     )
     assert plans[1].endswith("engine local)")
 
 
 def test_run_all_times_its_baseline_for_the_plan(caplog) -> None:
+    """The plan's pace is the baseline scoring's: a model whose first scoring takes 0.3 s
+    (and the re-scorings nothing) makes the plan say at least that, times the re-scorings."""
+    calls = []
+
+    def slow_first(tables, params, as_of):
+        calls.append(1)
+        if len(calls) == 1:
+            time.sleep(0.3)
+        return WEEKEND_HEAVY.score(tables, params, as_of)
+
+    model = SimpleNamespace(NAME=WEEKEND_HEAVY.NAME, score=slow_first)
     t = _community()
     with caplog.at_level("INFO", logger="analysis.cf_rescore"):
-        counterfactual.run_all(t, {"weekend_heavy": WEEKEND_HEAVY}, None, AS_OF, _stability_only())
+        counterfactual.run_all(t, {"weekend_heavy": model}, None, AS_OF, _stability_only())
     plan = next(r.getMessage() for r in caplog.records if "re-scorings of" in r.getMessage())
-    assert re.search(r"the baseline scoring took \d+\.\d s, so at most about \d+ s in one", plan)
+    found = re.search(
+        r"(\d+) re-scorings of .* the baseline scoring took (\d+\.\d) s, so about (.+) in one",
+        plan,
+    )
+    assert found, plan
+    n, took, said = int(found.group(1)), float(found.group(2)), found.group(3)
+    assert 0.3 <= took < 5
+    # the estimate is n times the unrounded pace: between those of the printed pace's bounds
+    low, high = cf_rescore.duration(n * (took - 0.05)), cf_rescore.duration(n * (took + 0.05))
+    value = lambda d: float(d.split()[0]) * {"s": 1, "min": 60, "h": 3600}[d.split()[1]]  # noqa: E731
+    assert value(low) <= value(said) <= value(high), (low, said, high)
+
+
+def test_progress_says_its_times_in_the_unit_a_person_reads(caplog) -> None:
+    """Two hours in and one call of three done: "in 2.0 h; about 4.0 h left"."""
+    started = time.perf_counter() - 7_200
+    progress = cf_rescore.Progress(lambda x: pl.DataFrame({"x": [x]}), 3, started)
+    with caplog.at_level("INFO", logger="analysis.cf_rescore"):
+        progress(0)
+    assert caplog.records[0].getMessage() == "re-scored 1 of 3 in 2.0 h; about 4.0 h left"
 
 
 @pytest.mark.parametrize("n", [0, 9, 25])

@@ -239,3 +239,13 @@ def test_group_sums_of_no_rows_keeps_the_columns() -> None:
     got = group_sums(empty, ["g"], s=pl.col("x"))
     assert got.height == 0
     assert got.schema == pl.Schema({"g": pl.Int64, "s": pl.Float64})
+
+
+def test_group_sums_refuses_its_own_column_name() -> None:
+    """Its row count travels beside the values under a name of its own: a key or sum of that
+    name would be summed wrong, so it is refused."""
+    from analysis.models.common import group_sums
+
+    frame = pl.DataFrame({"g": [1, 1, 1], "__group_sums_rows": [1.0, 2.0, 3.0]})
+    with pytest.raises(ValueError, match="its own column"):
+        group_sums(frame, ["g"], __group_sums_rows=pl.col("__group_sums_rows"))

@@ -470,10 +470,13 @@ def group_sums(frame: pl.DataFrame, by: list[str], **sums: pl.Expr) -> pl.DataFr
     benchmarks.hot_paths``: groups of ~20 rows 0.8x). The groups come in no particular order,
     as a group-by's do.
     """
+    size = "__group_sums_rows"
+    if size in by or size in sums:
+        raise ValueError(f"group_sums: {size!r} is its own column's name")
     # the values once, beside the keys only (a filter copies every column it keeps)
-    values = frame.select(*by, **sums).with_columns(_n=pl.len().over(by))
-    small = values.filter(pl.col("_n") <= 2).group_by(by).agg(pl.col(n).sum() for n in sums)
-    large = values.filter(pl.col("_n") > 2).group_by(by).agg(ordered_sum(pl.col(n)) for n in sums)
+    values = frame.select(*by, **sums).with_columns(pl.len().over(by).alias(size))
+    small = values.filter(pl.col(size) <= 2).group_by(by).agg(pl.col(n).sum() for n in sums)
+    large = values.filter(pl.col(size) > 2).group_by(by).agg(ordered_sum(pl.col(n)) for n in sums)
     return pl.concat([small, large])
 
 
