@@ -113,10 +113,12 @@ class FormKeys:
         # prefilter); a first word of under 4 letters (the initial of "m quenby") passed nearly
         # every text: the key's longest word then
         self.firsts = sorted({_anchor(k.split(" "))[:4] for k in keys})
-        self.singles = pl.Series(sorted(k for k in keys if " " not in k), dtype=pl.String)
-        self.multis = pl.Series(sorted(k for k in keys if " " in k), dtype=pl.String)
+        # each set as the one-row list ``is_in`` reads, made once, not at every look-up
+        multis = sorted(k for k in keys if " " in k)
+        self.singles = pl.Series(sorted(k for k in keys if " " not in k), dtype=pl.String).implode()
+        self.multis = pl.Series(multis, dtype=pl.String).implode()
         self.heads = pl.Series(
-            sorted({k.split(" ", 1)[0] for k in self.multis}), dtype=pl.String
+            sorted({k.split(" ", 1)[0] for k in multis}), dtype=pl.String
         ).implode()
 
     def __bool__(self) -> bool:
@@ -146,7 +148,7 @@ def form_authors(posts: pl.DataFrame, keys: Sequence[str] | FormKeys) -> pl.Data
         .collect()
     )
 
-    found = [words.filter(pl.col("w").is_in(ready.singles.implode())).select("account_id", "w")]
+    found = [words.filter(pl.col("w").is_in(ready.singles)).select("account_id", "w")]
     # a key of several words only where its first word is: the n-grams of those words alone
     # (every word's n-grams, then the lookup, took twice the time at 1M posts)
     starts = words.with_row_index("i").filter(pl.col("w").is_in(ready.heads))
@@ -157,7 +159,7 @@ def form_authors(posts: pl.DataFrame, keys: Sequence[str] | FormKeys) -> pl.Data
         gram = gram + " " + words["w"].gather(at)
         found.append(
             pl.DataFrame({"account_id": starts["account_id"], "w": gram}).filter(
-                alive & gram.is_in(ready.multis.implode())
+                alive & gram.is_in(ready.multis)
             )
         )
     out = pl.concat(found)
