@@ -1178,3 +1178,46 @@ def test_the_placebo_draw_does_not_follow_python_s_hash_seed() -> None:
         )
         out.append(proc.stdout)
     assert out[0] and out[0] == out[1] == out[2]
+
+
+def test_reused_circle_counts_leave_every_rescoring_as_it_was(demo_tables, monkeypatch) -> None:
+    """compare's re-scorings update conversation_eb's circle counts from the last graph listed
+    in full (``models.circle_delta``); on the demo, under a weekend off, replies to everyone and
+    a sockpuppet farm, every row is the one the full listing gives, and updates did run."""
+    import contextlib
+
+    from analysis import models as registry
+    from analysis import stability
+    from analysis.models import circle_delta
+
+    as_of = demo_tables.posts["created_at"].max() + timedelta(seconds=1)
+    p = ModelParams()
+    models = {"conversation_eb": registry.get("conversation_eb")}
+    base = {n: schema.ids_as_strings(m.score(demo_tables, p, as_of)) for n, m in models.items()}
+    frozen = cf_rescore.frozen_scores(base)
+    group = cf_rescore.sample_accounts(demo_tables, 6, 3, as_of)
+    transforms = [
+        lambda t, g: stability.weekend_off(t, g),
+        lambda t, g: adversaries.reply_to_everyone(t, g, 20, as_of, 5),
+        lambda t, g: adversaries.sockpuppet_farm(t, g, 5, as_of),
+    ]
+
+    def rows() -> pl.DataFrame:
+        return pl.concat(
+            cf_rescore.rescore_group((tr, [a]), demo_tables, models, p, as_of, base, frozen)
+            for tr in transforms
+            for a in group
+        )
+
+    updates: list[bool] = []
+    real = circle_delta._update
+    monkeypatch.setattr(
+        circle_delta, "_update", lambda *a: (r := real(*a), updates.append(r is not None))[0]
+    )
+    monkeypatch.setattr(circle_delta, "_kept", None)
+    reused = rows()
+    monkeypatch.setattr(circle_delta, "reusing", contextlib.nullcontext)
+    listed = rows()
+    assert reused.equals(listed)
+    assert sum(updates) >= len(group)  # most re-scorings were updates, not listings
+    assert (reused["score_cf"] != reused["score_base"]).any()

@@ -20,7 +20,7 @@ import numpy as np
 import polars as pl
 
 from analysis import schema
-from analysis.models import common
+from analysis.models import circle_delta, common
 
 
 def replier_weights(
@@ -114,11 +114,13 @@ def coded_weights_at(
     if edges.height == 0:
         return [edges.select("s", "d", weight=pl.lit(0.0)) for _ in cuts]
     degrees = partner_degrees(edges)
-    circles = circle_counts(
+    # inside compare's re-scorings, updated from the last graph listed in full (the same bits)
+    circles = circle_delta.circle_counts(
         edges.select("s", "d"),
         degrees,
-        accounts.height,
+        accounts,
         [edges[name].to_numpy() for name in counts],
+        circle_counts,
     )
     out = []
     for name, n_circle in zip(counts, circles, strict=True):
