@@ -2,7 +2,7 @@
 it replaced where it has one.
 
     .venv/bin/python -m benchmarks.hot_paths [--real PATH] [--repeat N] [--accounts N] [--posts N]
-                                             [--rows N]
+                                             [--rows N] [--edges N]
 
 * the Twitter adapter's times: ``twitter_records.parse_time`` (Twitter's own format read
   without ``strptime``) against ``strptime`` on the same values, and the whole PHEME read;
@@ -21,7 +21,11 @@ it replaced where it has one.
 * ``common.group_sums`` (the groups of one or two rows summed unsorted, the others sorted)
   against a group-by of ``common.ordered_sum`` (every group sorted), on ``--rows`` values in
   groups shaped like ``conversation_eb``'s items (an account's repliers in one thread: 93 %
-  of the groups of one row) and in groups of ~20 (an account's items: there the split loses).
+  of the groups of one row) and in groups of ~20 (an account's items: there the split loses);
+* ``conversation_eb``'s circle counts after one account's alteration (half its replies gone),
+  updated from the graph listed before it (``models.circle_delta``, as compare's re-scorings
+  do) against listing every triangle again, on a hub-heavy graph of ``--edges`` reply edges
+  (~590,000 at 1M posts) and two count vectors (now and the band's earlier date).
 
 Best of ``--repeat`` runs, in this process, after one warm-up. Prints figures; asserts nothing
 (``tests/unit`` checks that each new route gives the old one's answers). The real-data parts
@@ -238,6 +242,58 @@ def group_sums(n_rows: int, repeat: int) -> None:
         row(label, n_rows, new, old, "values")
 
 
+def circle_updates(n_edges: int, repeat: int) -> None:
+    import polars as pl
+
+    from analysis.models import circle_delta, replier_weights
+
+    n_acc = max(n_edges // 12, 10)
+    print(f"Circle counts after one account's alteration, ~{n_edges:,} reply edges")
+    rng = np.random.default_rng(9)
+    w = 1.0 / np.arange(1, n_acc + 1) ** 1.1
+    src, dst = rng.choice(n_acc, (2, n_edges), p=w / w.sum())
+    edges = (
+        pl.DataFrame({"src": src.astype(str), "dst": dst.astype(str)})
+        .filter(pl.col("src") != pl.col("dst"))
+        .group_by("src", "dst")
+        .agg(n0=pl.len().cast(pl.Float64))
+    )
+    edges = edges.with_columns(n1=pl.Series(rng.integers(0, 2, edges.height) * edges["n0"]))
+    # a mid-ranked account off for a weekend: half its replies gone
+    x = str(n_acc // 50)
+    altered = edges.filter((pl.col("src") != x) | pl.Series(rng.random(edges.height) < 0.5))
+
+    def coded(frame: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, list[np.ndarray]]:
+        accounts = replier_weights.account_codes(frame["src"], frame["dst"])
+        c = replier_weights.code_edges(frame, accounts)
+        return c.select("s", "d"), accounts, [c["n0"].to_numpy(), c["n1"].to_numpy()]
+
+    before, (pairs, accounts, counts) = coded(edges), coded(altered)
+    degrees = replier_weights.partner_degrees(pairs)
+    full = replier_weights.circle_counts
+
+    def listed() -> list[np.ndarray]:
+        return full(pairs, degrees, accounts.height, counts)
+
+    def updated() -> list[np.ndarray]:
+        with circle_delta.reusing():
+            return circle_delta.circle_counts(pairs, degrees, accounts, counts, full)
+
+    circle_delta.forget()
+    with circle_delta.reusing():  # the graph before the alteration, listed and kept
+        b_pairs, b_accounts, b_counts = before
+        b_degrees = replier_weights.partner_degrees(b_pairs)
+        circle_delta.circle_counts(b_pairs, b_degrees, b_accounts, b_counts, full)
+    kept = circle_delta._kept
+    new = best(updated, repeat)
+    # a change too wide for an update lists in full and keeps the new graph
+    route = "updated" if circle_delta._kept is kept else "listed (too wide to update)"
+    old = best(listed, repeat)
+    same = all(np.array_equal(a, b) for a, b in zip(updated(), listed(), strict=True))
+    circle_delta.forget()
+    row(f"{route} (the same numbers: {'yes' if same else 'NO'})", pairs.height, new, old, "edges")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, default=REAL, help="the shared real dumps")
@@ -245,6 +301,7 @@ def main() -> None:
     ap.add_argument("--accounts", type=int, default=50_000, help="the redactor's accounts")
     ap.add_argument("--posts", type=int, default=200_000, help="texts for the form counts")
     ap.add_argument("--rows", type=int, default=1_000_000, help="values for the group sums")
+    ap.add_argument("--edges", type=int, default=600_000, help="reply edges for the circles")
     args = ap.parse_args()
     twitter_times(args.real, args.repeat)
     audit_names(args.real, args.repeat)
@@ -252,6 +309,7 @@ def main() -> None:
     nb_fits(args.repeat)
     name_redactor(args.accounts, args.posts, args.repeat)
     group_sums(args.rows, args.repeat)
+    circle_updates(args.edges, args.repeat)
 
 
 if __name__ == "__main__":

@@ -77,6 +77,7 @@ from analysis.adversaries import inject_posts, reaction_ring
 from analysis.cf_rescore import RESCORE_SCHEMA, Transform, batches, rescore_many, sample_accounts
 from analysis.compute import Engine
 from analysis.config import Frozen
+from analysis.models import circle_delta
 from analysis.models.base import Model, Tables
 
 log = logging.getLogger(__name__)
@@ -211,7 +212,11 @@ def run_all(
         summaries.
     """
     started = time.perf_counter()
-    baseline = {name: m.score(tables, params, as_of) for name, m in models.items()}
+    # the baseline's circle counts (conversation_eb) are kept for the re-scorings in this
+    # process to update, each one alteration away from it (``models.circle_delta``)
+    circle_delta.forget()
+    with circle_delta.reusing():
+        baseline = {name: m.score(tables, params, as_of) for name, m in models.items()}
     baseline_seconds = time.perf_counter() - started
     n_part = tables.participants().height
     window = (cf.active_window_days, cf.min_active_posts)

@@ -8,7 +8,9 @@ degree order and in slices of bounded size. Everything runs on integer codes of 
 (:func:`account_codes`), whose order nothing computed here depends on.
 
 Split from ``conversation_eb`` (its largest part, and a graph algorithm rather than the model):
-the model reads :func:`coded_weights_at` and the coding helpers.
+the model reads :func:`coded_weights_at` and the coding helpers. Inside compare's re-scorings
+the circle counts are updated from the last graph listed rather than listed again
+(``circle_delta``: the same numbers).
 """
 
 from __future__ import annotations
