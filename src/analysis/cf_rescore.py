@@ -137,9 +137,9 @@ def rescore_group(
         # stage does, not once in each model's scoping (1M posts: the 26 re-scorings 189-190 ->
         # 173-174 s, the same rows; peak +2 %, the four columns it adds)
         cf = cf.with_posts(common.annotate(cf.posts))
-        # conversation_eb's circle counts updated from the last graph listed in full, where
-        # the alteration changed few edges (``circle_delta``: the same bits, ~1.5 s less a
-        # re-scoring at 1M posts)
+        # conversation_eb's circle counts updated from the graph kept (the baseline's on the
+        # local engine), not listed again (``circle_delta``: the same bits; at 1M posts a
+        # re-scoring's median 1.1-1.6 s less)
         with circle_delta.reusing():
             scored_by = {
                 n: schema.ids_as_strings(module.score(cf, params, as_of))

@@ -63,6 +63,7 @@ with the time left). A share buys that time back at the bias measured.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import time
 from collections.abc import Mapping
@@ -75,7 +76,7 @@ from pydantic import Field
 from analysis import adversaries, cf_report, cf_stats, stability
 from analysis.adversaries import inject_posts, reaction_ring
 from analysis.cf_rescore import RESCORE_SCHEMA, Transform, batches, rescore_many, sample_accounts
-from analysis.compute import Engine
+from analysis.compute import Engine, LocalEngine
 from analysis.config import Frozen
 from analysis.models import circle_delta
 from analysis.models.base import Model, Tables
@@ -212,10 +213,12 @@ def run_all(
         summaries.
     """
     started = time.perf_counter()
-    # the baseline's circle counts (conversation_eb) are kept for the re-scorings in this
-    # process to update, each one alteration away from it (``models.circle_delta``)
+    # on the local engine the baseline's circle counts (conversation_eb) are kept for the
+    # re-scorings to update, each one alteration away from them (``models.circle_delta``);
+    # a cluster's workers keep the first graph each lists
+    local = engine is None or isinstance(engine, LocalEngine)
     circle_delta.forget()
-    with circle_delta.reusing():
+    with circle_delta.reusing() if local else contextlib.nullcontext():
         baseline = {name: m.score(tables, params, as_of) for name, m in models.items()}
     baseline_seconds = time.perf_counter() - started
     n_part = tables.participants().height
@@ -325,6 +328,14 @@ def run_all(
         engine,
         baseline_seconds,
     )
+    if local:
+        done = circle_delta.tally()
+        log.info(
+            "conversation_eb's circle counts: %d updated from the baseline's, %d listed in full",
+            done["updated"],
+            done["listed"],
+        )
+    circle_delta.forget()  # the graph kept, ~25 MB at 1M posts
     # in SCENARIOS order (the changes table lists them so), a scenario without strengths empty
     ch: dict[str, dict[float, pl.DataFrame]] = {sc: {} for sc in SCENARIOS}
     for (scenario, strength, *_), frame in zip(jobs, frames, strict=True):

@@ -3,6 +3,7 @@ on tiny inline communities and toy models whose answer is known."""
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from dataclasses import replace
@@ -483,9 +484,10 @@ def demo_tables(small_demo) -> Tables:
     return tables_from_demo(small_demo)
 
 
-def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) -> None:
+def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables, caplog) -> None:
     from analysis import models as registry
     from analysis.io import write_json
+    from analysis.models import circle_delta
 
     as_of = demo_tables.posts["created_at"].max() + timedelta(seconds=1)
     names = ("volume", "conversation", "conversation_eb")
@@ -502,7 +504,13 @@ def test_run_all_on_a_small_demo_gives_headline_numbers_and_tables(demo_tables) 
         puppet_sizes=(20,),
         ring_sizes=(5, 20),
     )
-    res = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
+    with caplog.at_level("INFO", logger="analysis.counterfactual"):
+        res = counterfactual.run_all(demo_tables, models, ModelParams(), as_of, cf)
+    # the re-scorings updated the baseline's circle counts (listed once, for the baseline),
+    # and the graph kept is dropped when the tests are done
+    said = re.search(r"circle counts: (\d+) updated from the baseline's, (\d+) listed", caplog.text)
+    assert said and int(said[1]) > 2 * int(said[2]) and int(said[2]) >= 1, caplog.text
+    assert circle_delta.tally() == {"updated": 0, "listed": 0}
     rob = counterfactual.robustness_table(res)
     gates = counterfactual.gate_results(rob, GateParams(min_targets=3), k=3)
     assert set(rob) == set(names) and set(gates) == set(names)
@@ -1181,11 +1189,9 @@ def test_the_placebo_draw_does_not_follow_python_s_hash_seed() -> None:
 
 
 def test_reused_circle_counts_leave_every_rescoring_as_it_was(demo_tables, monkeypatch) -> None:
-    """compare's re-scorings update conversation_eb's circle counts from the last graph listed
-    in full (``models.circle_delta``); on the demo, under a weekend off, replies to everyone and
-    a sockpuppet farm, every row is the one the full listing gives, and updates did run."""
-    import contextlib
-
+    """compare's re-scorings update conversation_eb's circle counts from the baseline's
+    (``models.circle_delta``); on the demo, under a weekend off, replies to everyone and a
+    sockpuppet farm, every row is the one the full listing gives, and updates did run."""
     from analysis import models as registry
     from analysis import stability
     from analysis.models import circle_delta
@@ -1209,15 +1215,18 @@ def test_reused_circle_counts_leave_every_rescoring_as_it_was(demo_tables, monke
             for a in group
         )
 
-    updates: list[bool] = []
-    real = circle_delta._update
-    monkeypatch.setattr(
-        circle_delta, "_update", lambda *a: (r := real(*a), updates.append(r is not None))[0]
-    )
     monkeypatch.setattr(circle_delta, "_kept", None)
+    monkeypatch.setattr(circle_delta, "_tally", {"updated": 0, "listed": 0})
+    # every re-scoring an update, however wide (on the demo's 511 edges a listing takes ~2 ms
+    # and the default sends replies to 20 others to it)
+    monkeypatch.setattr(circle_delta, "MAX_SHARE_READ", float("inf"))
+    with circle_delta.reusing():  # the baseline's graph kept, as run_all keeps it
+        models["conversation_eb"].score(demo_tables, p, as_of)
     reused = rows()
+    done = circle_delta.tally()
     monkeypatch.setattr(circle_delta, "reusing", contextlib.nullcontext)
     listed = rows()
     assert reused.equals(listed)
-    assert sum(updates) >= len(group)  # most re-scorings were updates, not listings
+    # the baseline listed; every re-scoring that changed the tables an update
+    assert done["listed"] == 1 and done["updated"] >= len(transforms) * len(group) - 2
     assert (reused["score_cf"] != reused["score_base"]).any()

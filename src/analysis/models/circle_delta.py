@@ -4,20 +4,21 @@ compare re-scores every model once per altered account (863 times on a large dum
 and each alteration changes the reply edges of a few accounts; yet every re-scoring listed all
 the triangles of the partner graph again (at 1M posts 1.2-2.1 s of a 6-8 s re-scoring). Inside
 :func:`reusing` the circle counts of the last graph listed in full are kept (one graph per
-process, on the accounts' ids: the codes differ from one coding to the next), and a later
-graph's are derived from them:
+process, on the accounts' ids: the codes differ from one coding to the next; compare keeps its
+baseline's), and a later graph's are derived from them:
 
 ``n_circle(s, d) = n(s, d) + sum of n(s, t)`` over the targets ``t`` of ``s`` that are partners
 of ``d`` (``replier_weights.circle_counts``). For an edge whose counts did not change, the new
 value is the kept one plus, over the targets ``t`` of ``s``, ``n'(s, t) P'(d, t) - n(s, t)
 P(d, t)`` (``P``: ``d`` and ``t`` are partners; primes: now), and that term is nonzero only
-where the edge ``s -> t`` changed or the pair ``d, t`` began or ended: the update reads the
-changed edges' sources' out-edges and the common repliers of the pairs that flipped, not the
-graph. A changed or new edge is recounted from its source's out-edges and its target's
+where the edge ``s -> t`` changed or the pair ``d, t`` began or ended: besides one vectorised
+look-up of every edge in the kept graph, the update reads the changed edges' sources'
+out-edges and the common repliers of the pairs that flipped, and lists no triangle. A changed or new edge is recounted from its source's out-edges and its target's
 partners. The counts are whole numbers held as floats, exact in any order, so the result is
 the full listing's bit for bit (the tests compare them after every kind of alteration compare
 makes); an update that would read more than :data:`MAX_SHARE_READ` times the edges lists in
-full and keeps that graph.
+full, and the graph kept stays (replaced only by a graph of mostly other accounts: another dump
+scored in the same process).
 
 Outside :func:`reusing` (the score stage, validate) nothing is kept and every call lists the
 triangles, as before.
@@ -33,19 +34,21 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 
-#: The full computation (``replier_weights.circle_counts``): pairs, degrees, ids, counts.
+#: The full computation (``replier_weights.circle_counts``): pairs, degrees, the number of
+#: accounts, counts.
 Full = Callable[[pl.DataFrame, pl.DataFrame, int, Sequence[np.ndarray]], list[np.ndarray]]
 
 #: An update that would read more than this many times the graph's edges (the changed edges'
 #: sources' out-edges, the flipped pairs' ends' in-edges) lists in full instead: the listing
-#: is ~O(edges^1.5), an update's reads cost less each than a listed triangle.
+#: is ~O(edges^1.5), an update's reads cost less each than a listed triangle. (Every update
+#: also looks each edge up in the kept graph once, vectorised: ~0.2 s at 1M posts.)
 MAX_SHARE_READ = 1.0
 
 _ON: ContextVar[bool] = ContextVar("analysis_circle_reuse", default=False)
 
 
 @dataclass(frozen=True)
-class Kept:
+class _Kept:
     """A graph whose circle counts were computed in full: its accounts' ids by code, its edges'
     keys ``s * n + d`` (sorted), and per count vector (rows) the counts and circle counts of
     those edges in that order."""
@@ -56,13 +59,17 @@ class Kept:
     circles: np.ndarray
 
 
-_kept: Kept | None = None
+_kept: _Kept | None = None
+#: What :func:`circle_counts` did inside :func:`reusing` since the last :func:`forget`.
+_tally = {"updated": 0, "listed": 0}
 
 
 @contextmanager
 def reusing() -> Iterator[None]:
-    """Keep the circle counts of a graph computed in full, and update later graphs' from them
-    (this thread and context only; the graph kept stays for the next call that reuses)."""
+    """Keep the circle counts of a graph computed in full, and update later graphs' from them.
+
+    The switch is this thread's (and context's); the graph kept is the process's, shared by its
+    threads (replaced whole, never changed in place), and stays until :func:`forget`."""
     token = _ON.set(True)
     try:
         yield
@@ -71,9 +78,16 @@ def reusing() -> Iterator[None]:
 
 
 def forget() -> None:
-    """Drop the kept graph (its memory: at 1M posts, 594k edges, ~25 MB)."""
+    """Drop the kept graph (its memory: at 1M posts, 594k edges, ~25 MB) and the tally."""
     global _kept
     _kept = None
+    _tally.update(updated=0, listed=0)
+
+
+def tally() -> dict[str, int]:
+    """How many circle counts :func:`circle_counts` updated and listed in full inside
+    :func:`reusing` since the last :func:`forget` (in this process)."""
+    return dict(_tally)
 
 
 def circle_counts(
@@ -92,13 +106,28 @@ def circle_counts(
     if not _ON.get():
         return full(pairs, degrees, accounts.height, counts)
     kept = _kept
-    if kept is not None and kept.counts.shape[0] == len(counts):
+    fits = kept is not None and kept.counts.shape[0] == len(counts)
+    if kept is not None and fits:
         updated = _update(kept, pairs, accounts, counts)
         if updated is not None:
+            _tally["updated"] += 1
             return updated
     out = full(pairs, degrees, accounts.height, counts)
-    _kept = _keep(pairs, accounts, counts, out)
+    _tally["listed"] += 1
+    # a change too wide to update leaves the kept graph (compare's baseline: the next
+    # re-scoring is one alteration away from it again); a graph of other accounts (another
+    # dump in this process) is replaced
+    if not fits or _shared(kept, accounts) < 0.5:
+        _kept = _keep(pairs, accounts, counts, out)
     return out
+
+
+def _shared(kept: _Kept | None, accounts: pl.DataFrame) -> float:
+    """The share of ``accounts`` that the kept graph holds (0 without one)."""
+    if kept is None or accounts.height == 0:
+        return 0.0
+    held = _ids(accounts, "a")["account_id"].is_in(kept.ids["account_id"].implode())
+    return int(held.sum()) / accounts.height
 
 
 def _ids(accounts: pl.DataFrame, code: str) -> pl.DataFrame:
@@ -107,11 +136,11 @@ def _ids(accounts: pl.DataFrame, code: str) -> pl.DataFrame:
 
 def _keep(
     pairs: pl.DataFrame, accounts: pl.DataFrame, counts: Sequence[np.ndarray], out: list[np.ndarray]
-) -> Kept:
+) -> _Kept:
     n = accounts.height
     key = pairs["s"].to_numpy().astype(np.int64) * n + pairs["d"].to_numpy()
     order = np.argsort(key, kind="stable")
-    return Kept(
+    return _Kept(
         ids=_ids(accounts, "b"),
         key=key[order],
         counts=np.stack([np.asarray(c, dtype=np.float64)[order] for c in counts]),
@@ -120,7 +149,7 @@ def _keep(
 
 
 def _update(
-    kept: Kept, pairs: pl.DataFrame, accounts: pl.DataFrame, counts: Sequence[np.ndarray]
+    kept: _Kept, pairs: pl.DataFrame, accounts: pl.DataFrame, counts: Sequence[np.ndarray]
 ) -> list[np.ndarray] | None:
     """The circle counts of ``pairs`` from ``kept``'s, or None where the update would read
     more than :data:`MAX_SHARE_READ` times the edges.
@@ -145,7 +174,7 @@ def _update(
     s = pairs["s"].to_numpy().astype(np.int64)
     d = pairs["d"].to_numpy().astype(np.int64)
     c = np.stack([np.asarray(x, dtype=np.float64) for x in counts])
-    old = _Graph(kept.key, kept.counts, nb)
+    old = _Graph(kept.key, kept.counts, nb, ordered=True)
     at, found = old.find(kept_of[s], kept_of[d])
     was = np.where(found, kept.counts[:, at], 0.0)
     same = found & (c == was).all(axis=0)
@@ -167,11 +196,15 @@ def _update(
         ch_old[:, keep],
     )
 
+    # what the update reads: the changed sources' out-edges (twice for the recounted edges'),
+    # then the flipped pairs' ends' in-edges; too much, and it stops before finding the pairs
+    out_degree = np.bincount(s, minlength=n)
+    reads = out_degree[ch_s].sum() + out_degree[s[~same]].sum()
+    if reads > MAX_SHARE_READ * s.size:
+        return None
     now = _Now(_Graph(ch_s * n + np.maximum(ch_t, 0), ch_new, n, ch_t >= 0), old, kept_of)
     flips = [_flipped_pairs(g, ch_s, ch_t, now, old, kept_of) for g in range(c.shape[0])]
-    out_degree = np.bincount(s, minlength=n)
     in_degree = np.bincount(d, minlength=n)
-    reads = out_degree[ch_s].sum() + out_degree[s[~same]].sum()
     reads += sum(in_degree[u].sum() + in_degree[v].sum() for u, v, _ in flips)
     if reads > MAX_SHARE_READ * s.size:
         return None
@@ -183,7 +216,7 @@ def _update(
     redo = ~same  # the changed and new edges: recounted
     out = []
     for g in range(c.shape[0]):
-        value = kept.circles[g, at].copy()
+        value = kept.circles[g, at]  # (a copy: fancy indexing)
         live_same = same & (c[g] > 0)
         changed = (ch_s, ch_t, ch_kt, ch_new[g], ch_old[g])
         delta = _through_changed_edges(g, changed, s, d, read, live_same, now, old, kept_of)
@@ -197,14 +230,20 @@ def _update(
 
 class _Graph:
     """Directed-edge look-ups in one graph: its edges' keys ``s * n + d`` and counts (one
-    row per count vector); ``valid``: which of the given edges to hold (all: None)."""
+    row per count vector); ``valid``: which of the given edges to hold (all: None);
+    ``ordered``: the keys come sorted (the kept graph's)."""
 
     def __init__(
-        self, key: np.ndarray, counts: np.ndarray, n: int, valid: np.ndarray | None = None
+        self,
+        key: np.ndarray,
+        counts: np.ndarray,
+        n: int,
+        valid: np.ndarray | None = None,
+        ordered: bool = False,
     ) -> None:
         if valid is not None:
             key, counts = key[valid], counts[:, valid]
-        if not bool((np.diff(key) >= 0).all()):
+        if not ordered:
             order = np.argsort(key, kind="stable")
             key, counts = key[order], counts[:, order]
         self.key, self.counts, self.n = key, counts, n
@@ -214,8 +253,8 @@ class _Graph:
         key = np.where((u >= 0) & (v >= 0), u * self.n + v, -1)
         if self.key.size == 0:
             return np.zeros(key.size, dtype=np.int64), np.zeros(key.size, dtype=bool)
-        # the probes in order: each binary search starts where the last ended (an edge a
-        # probe at 1M posts: 0.04 s against 0.19 s in the edges' own order)
+        # the probes sorted first: numpy's binary search then starts each one where the last
+        # ended (594,000 edges looked up in 594,000: 0.04 s against 0.19 s unsorted)
         order = np.argsort(key)
         at = np.empty(key.size, dtype=np.int64)
         at[order] = np.searchsorted(self.key, key[order])
