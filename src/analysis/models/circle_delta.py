@@ -3,9 +3,9 @@
 compare re-scores every model once per altered account (863 times on a large dump by default),
 and each alteration changes the reply edges of a few accounts; yet every re-scoring listed all
 the triangles of the partner graph again (at 1M posts 1.2-2.1 s of a 6-8 s re-scoring). Inside
-:func:`reusing` the circle counts of the last graph listed in full are kept (one graph per
-process, on the accounts' ids: the codes differ from one coding to the next; compare keeps its
-baseline's), and a later graph's are derived from them:
+:func:`reusing` the circle counts of a graph listed in full are kept (one graph per process, on
+the accounts' ids: the codes differ from one coding to the next; compare keeps its baseline's),
+and a later graph's are derived from them:
 
 ``n_circle(s, d) = n(s, d) + sum of n(s, t)`` over the targets ``t`` of ``s`` that are partners
 of ``d`` (``replier_weights.circle_counts``). For an edge whose counts did not change, the new
@@ -13,8 +13,9 @@ value is the kept one plus, over the targets ``t`` of ``s``, ``n'(s, t) P'(d, t)
 P(d, t)`` (``P``: ``d`` and ``t`` are partners; primes: now), and that term is nonzero only
 where the edge ``s -> t`` changed or the pair ``d, t`` began or ended: besides one vectorised
 look-up of every edge in the kept graph, the update reads the changed edges' sources'
-out-edges and the common repliers of the pairs that flipped, and lists no triangle. A changed or new edge is recounted from its source's out-edges and its target's
-partners. The counts are whole numbers held as floats, exact in any order, so the result is
+out-edges and the common repliers of the pairs that flipped, and lists no triangle. A changed
+or new edge is recounted from its source's out-edges and its target's partners. The counts
+are whole numbers held as floats, exact in any order, so the result is
 the full listing's bit for bit (the tests compare them after every kind of alteration compare
 makes); an update that would read more than :data:`MAX_SHARE_READ` times the edges lists in
 full, and the graph kept stays (replaced only by a graph of mostly other accounts: another dump
@@ -107,7 +108,7 @@ def circle_counts(
         return full(pairs, degrees, accounts.height, counts)
     kept = _kept
     fits = kept is not None and kept.counts.shape[0] == len(counts)
-    if kept is not None and fits:
+    if fits and kept is not None:  # (the second test is for the type checker)
         updated = _update(kept, pairs, accounts, counts)
         if updated is not None:
             _tally["updated"] += 1

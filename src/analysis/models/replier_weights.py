@@ -9,8 +9,8 @@ degree order and in slices of bounded size. Everything runs on integer codes of 
 
 Split from ``conversation_eb`` (its largest part, and a graph algorithm rather than the model):
 the model reads :func:`coded_weights_at` and the coding helpers. Inside compare's re-scorings
-the circle counts are updated from the last graph listed rather than listed again
-(``circle_delta``: the same numbers).
+the circle counts are updated from the baseline's rather than listed again (``circle_delta``:
+the same numbers).
 """
 
 from __future__ import annotations
@@ -116,7 +116,7 @@ def coded_weights_at(
     if edges.height == 0:
         return [edges.select("s", "d", weight=pl.lit(0.0)) for _ in cuts]
     degrees = partner_degrees(edges)
-    # inside compare's re-scorings, updated from the last graph listed in full (the same bits)
+    # inside compare's re-scorings, updated from the graph kept (the baseline's; the same bits)
     circles = circle_delta.circle_counts(
         edges.select("s", "d"),
         degrees,
