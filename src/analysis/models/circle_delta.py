@@ -215,6 +215,7 @@ def _update(
     read = np.flatnonzero(reader[s])
     read = read[np.argsort(s[read], kind="stable")]
     redo = ~same  # the changed and new edges: recounted
+    targets = _targets(d, redo, n)
     out = []
     for g in range(c.shape[0]):
         value = kept.circles[g, at]  # (a copy: fancy indexing)
@@ -224,12 +225,24 @@ def _update(
         delta += _through_flipped_pairs(flips[g], s, d, c[g], live_same, n)
         value[same] += delta[same]
         if redo.any():
-            value[redo] = _recount(s, d, c[g], redo, read, _targets(d, redo, n))
+            value[redo] = _recount(s, d, c[g], redo, read, targets)
         out.append(value)
     return out
 
 
-class _Graph:
+class _Lookups:
+    """What both graphs answer: whether an edge is live, hence whether two accounts are
+    partners, in the graph of a count vector."""
+
+    def live(self, g: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        raise NotImplementedError
+
+    def partners(self, g: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+        """Whether ``u`` and ``v`` are partners in the graph of count vector ``g``."""
+        return self.live(g, u, v) | self.live(g, v, u)
+
+
+class _Graph(_Lookups):
     """Directed-edge look-ups in one graph: its edges' keys ``s * n + d`` and counts (one
     row per count vector); ``valid``: which of the given edges to hold (all: None);
     ``ordered``: the keys come sorted (the kept graph's)."""
@@ -267,12 +280,8 @@ class _Graph:
         at, found = self.find(u, v)
         return found & (self.counts[g, at] > 0) if self.key.size else found
 
-    def partners(self, g: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        """Whether ``u`` and ``v`` are partners in the graph of count vector ``g``."""
-        return self.live(g, u, v) | self.live(g, v, u)
 
-
-class _Now:
+class _Now(_Lookups):
     """The graph now, read as the kept graph (``old``, on its own codes) but for the changed
     edges (``changed``, on the codes now, gone ones with no replies): no look-up table of every
     edge now is built."""
@@ -286,9 +295,6 @@ class _Now:
         if not self.changed.key.size:
             return then
         return np.where(found, self.changed.counts[g, at] > 0, then)
-
-    def partners(self, g: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
-        return self.live(g, u, v) | self.live(g, v, u)
 
 
 def _through_changed_edges(
