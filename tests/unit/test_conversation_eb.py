@@ -478,3 +478,46 @@ def test_the_scores_do_not_depend_on_the_order_of_the_account_codes(
     got = conversation_eb.score(t, p, AS_OF)
     assert got.equals(want)
     assert got["score"].n_unique() > 10
+
+
+def _item_outcomes_on_two_columns(
+    coded: conversation_eb.Coded, weights: pl.DataFrame, repeat_power: float
+) -> pl.DataFrame:
+    """``item_outcomes`` as it was before its keys were packed: every group-by, distinct row
+    and join on the two code columns themselves."""
+    items = coded.own.group_by("a", "t").agg(first_at=pl.col("created_at").min())
+    direct = (
+        coded.direct.select("s", "d", "t")
+        .unique()
+        .join(weights, on=["s", "d"], how="left")
+        .with_columns(n_threads=pl.len().over("s", "d").cast(pl.Float64))
+    )
+    y = pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
+    direct = direct.group_by("d", "t").agg(y=common.ordered_sum(y).round(12)).rename({"d": "a"})
+    return items.join(direct, on=["a", "t"], how="left").with_columns(pl.col("y").fill_null(0.0))
+
+
+@pytest.mark.parametrize("stretch", [1, 7919])
+def test_item_outcomes_on_packed_keys_equal_the_two_column_route(stretch: int) -> None:
+    """The items and their outcomes, keyed on one packed integer per (account, thread) and per
+    (replier, account), are the very rows the two-column group-bys and joins give, bit for
+    bit, with the codes as they come and stretched far apart (a wide key span)."""
+    t = _town(24, 15)
+    coded = conversation_eb.Coded.of(common.scoped_posts(t.posts, AS_OF, 30.0, None))
+    # (the weights' triangle listing wants codes below the account count: weighed first)
+    weights = replier_weights.coded_weights(coded.credit, coded.accounts, 2.0)
+    if stretch > 1:
+        wide = {c: pl.col(c) * stretch + 3 for c in ("a", "s", "d", "t")}
+        coded = conversation_eb.Coded(
+            own=coded.own.with_columns(wide["a"], wide["t"]),
+            credit=coded.credit.with_columns(wide["s"], wide["d"]),
+            direct=coded.direct.with_columns(wide["s"], wide["d"], wide["t"]),
+            accounts=coded.accounts.with_columns(wide["a"]),
+        )
+        weights = weights.with_columns(wide["s"], wide["d"])
+    got, _ = conversation_eb.item_outcomes(coded, 2.0, 0.5, weights)
+    want = _item_outcomes_on_two_columns(coded, weights, 0.5)
+    key = ["a", "t"]
+    assert got.height == want.height > 300
+    assert got.sort(key).equals(want.select(got.columns).sort(key))
+    assert (got["y"] > 0).sum() > 100 and got["y"].n_unique() > 5

@@ -83,3 +83,43 @@ def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
         got = sorted(t for s in slices for t in zip(s["u"], s["v"], s["w"], strict=True))
         assert got == want
         assert len(slices) == n_slices
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_keys_give_the_pairs_back_and_one_key_per_distinct_pair(seed: int) -> None:
+    """``pair_key`` packs two codes into one integer: every pair comes back whole from ``//``
+    and ``%``, equal pairs share a key and different pairs never do, up to codes of 2^31 - 1
+    (the edge of what it promises), where a wrong span or a 32-bit product would collide."""
+    rng = np.random.default_rng(seed)
+    top = (1 << 31) - 1
+    first = np.concatenate([rng.integers(0, top, 400), [0, top, top, 5]])
+    second = np.concatenate([rng.integers(0, 40, 400), [0, 39, 0, 39]])
+    frame = pl.DataFrame({"x": first, "y": second}).vstack(
+        pl.DataFrame({"x": first[:50], "y": second[:50]})  # repeated pairs
+    )
+    span = replier_weights.key_span(frame["y"])
+    assert span == int(second.max()) + 1
+    keyed = frame.with_columns(k=replier_weights.pair_key("x", "y", span))
+    back = keyed.select(x=pl.col("k") // span, y=pl.col("k") % span)
+    assert back.equals(frame)
+    assert keyed["k"].n_unique() == frame.unique().height
+    assert replier_weights.key_span(pl.Series([], dtype=pl.Int64)) == 1
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_partner_degrees_count_each_account_s_partners_either_way(seed: int) -> None:
+    """Each account's partners (a reply either way, counted once) on graphs with repeated
+    and two-way edges and codes with gaps: a plain set per account says the same."""
+    rng = np.random.default_rng(seed)
+    codes = np.sort(rng.choice(10_000, 40, replace=False))  # gaps and a wide span
+    s, d = rng.choice(codes, 300), rng.choice(codes, 300)
+    keep = s != d
+    coded = pl.DataFrame({"s": s[keep], "d": d[keep]})
+    got = dict(replier_weights.partner_degrees(coded).iter_rows())
+    want: dict[int, set[int]] = {}
+    for a, b in zip(coded["s"], coded["d"], strict=True):
+        want.setdefault(a, set()).add(b)
+        want.setdefault(b, set()).add(a)
+    assert got == {a: len(p) for a, p in want.items()}
+    empty = replier_weights.partner_degrees(coded.head(0))
+    assert empty.height == 0 and empty.columns == ["x", "n_partners"]

@@ -201,28 +201,40 @@ def item_outcomes(
     has them."""
     coded = posts if isinstance(posts, Coded) else Coded.of(posts)
     accounts = coded.accounts
+    if weights is None:
+        weights = rw.coded_weights(coded.credit, accounts, clique_power)
+    # The item (account, thread) and the pair (replier, account) each as one integer key,
+    # ``rw.pair_key``: the groups, distinct rows and joins below hash one column instead of
+    # two (at 1M posts 0.80 -> 0.40 s a date, the same rows).
+    n_t = rw.key_span(coded.own["t"])
+    item = rw.pair_key("a", "t", n_t)
     # Lazy where nothing is summed (a minimum, distinct rows, a join, counts): half the
     # eager steps' memory; the sums are eager (``common.ordered_sum``: a lazy group-by may
     # add in another order).
-    items = coded.own.lazy().group_by("a", "t").agg(first_at=pl.col("created_at").min()).collect()
-    if weights is None:
-        weights = rw.coded_weights(coded.credit, accounts, clique_power)
+    first = coded.own.lazy().group_by(item.alias("k")).agg(first_at=pl.col("created_at").min())
+    n_a = rw.key_span(accounts["a"])
+    pair = rw.pair_key("s", "d", n_a)
     direct = (
         coded.direct.lazy()
-        .select("s", "d", "t")
-        .unique(["d", "t", "s"])
-        .join(weights.lazy(), on=["s", "d"], how="left")
-        .with_columns(n_threads=pl.len().over("s", "d").cast(pl.Float64))
+        .select(k=rw.pair_key("d", "t", n_t), sd=pair)
+        .unique(["k", "sd"])
+        .join(weights.lazy().select(sd=pair, weight="weight"), on="sd", how="left")
+        .with_columns(n_threads=pl.len().over("sd").cast(pl.Float64))
         .collect()
     )
     # an account's repliers in one thread: mostly one or two (``common.group_sums``)
     y = pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
-    direct = (
-        common.group_sums(direct, ["d", "t"], y=y)
-        .with_columns(pl.col("y").round(12))
-        .rename({"d": "a"})
+    direct = common.group_sums(direct, ["k"], y=y).with_columns(pl.col("y").round(12))
+    items = (
+        first.join(direct.lazy(), on="k", how="left")
+        .select(
+            a=pl.col("k") // n_t,
+            t=pl.col("k") % n_t,
+            first_at="first_at",
+            y=pl.col("y").fill_null(0.0),
+        )
+        .collect()
     )
-    items = items.join(direct, on=["a", "t"], how="left").with_columns(pl.col("y").fill_null(0.0))
     return items, accounts
 
 
