@@ -249,3 +249,30 @@ def test_group_sums_refuses_its_own_column_name() -> None:
     frame = pl.DataFrame({"g": [1, 1, 1], "__group_sums_rows": [1.0, 2.0, 3.0]})
     with pytest.raises(ValueError, match="its own column"):
         group_sums(frame, ["g"], __group_sums_rows=pl.col("__group_sums_rows"))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pair_keys_give_the_pairs_back_and_one_key_per_distinct_pair(seed: int) -> None:
+    """``pair_key`` packs two integer codes into one: every pair comes back whole from ``//``
+    and ``%``, equal pairs share a key, different pairs never do, and the keys sort as the
+    pairs do, up to codes of 2^31 - 1 (where a wrong span or a 32-bit product would collide)
+    and with a first code from below zero (network_topic's outlier topic, -1)."""
+    import numpy as np
+
+    from analysis.models.common import key_span, pair_key
+
+    rng = np.random.default_rng(seed)
+    top = (1 << 31) - 1
+    first = np.concatenate([rng.integers(-1, top, 400), [-1, top, top, 5]])
+    second = np.concatenate([rng.integers(0, 40, 400), [0, 39, 0, 39]])
+    frame = pl.DataFrame({"x": first, "y": second}).vstack(
+        pl.DataFrame({"x": first[:50], "y": second[:50]})  # repeated pairs
+    )
+    span = key_span(frame["y"])
+    assert span == int(second.max()) + 1
+    keyed = frame.with_columns(k=pair_key("x", "y", span, first_from=-1))
+    back = keyed.select(x=pl.col("k") // span - 1, y=pl.col("k") % span)
+    assert back.equals(frame)
+    assert keyed["k"].n_unique() == frame.unique().height
+    assert keyed.sort("k").select("x", "y").equals(frame.sort("x", "y"))
+    assert key_span(pl.Series([], dtype=pl.Int64)) == 1

@@ -795,3 +795,46 @@ def test_a_stack_exchange_answer_starts_the_thread_its_comments_join() -> None:
     w = 0.5 ** ((AS_OF - (T0 + timedelta(days=50.1))).total_seconds() / 86400 / 30)
     assert out["b"]["thread_depth"] == pytest.approx(w)  # c joined at depth 1
     assert out["a"]["thread_depth"] == 0.0  # nobody commented on the question itself
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) -> None:
+    """network_topic's teleport: each node's share of its decay-weighted posts per topic, the
+    groups keyed on one packed (topic, node) integer, equal bit for bit to the group-by on the
+    two columns (outlier topic -1 included), each node's shares adding up to 1, and a post
+    whose account is no node left out."""
+    from analysis.models import network_topic
+
+    rng = np.random.default_rng(seed)
+    n_posts, accounts = 3_000, [f"u{i}" for i in range(40)]
+    posts = pl.DataFrame(
+        {
+            "post_id": [f"p{i}" for i in range(n_posts)],
+            "account_id": rng.choice([*accounts, "stranger"], n_posts),
+            "w": rng.uniform(0.01, 1.0, n_posts),
+        }
+    )
+    # one to three topics a post, ids from -1
+    per_post = rng.integers(1, 4, n_posts)
+    topics = pl.DataFrame(
+        {
+            "post_id": np.repeat(posts["post_id"].to_numpy(), per_post),
+            "topic_id": rng.integers(-1, 12, int(per_post.sum())),
+            "probability": rng.uniform(0.05, 1.0, int(per_post.sum())),
+        }
+    ).unique(["post_id", "topic_id"])
+    nodes = pl.DataFrame({"node": sorted(accounts)}).with_row_index("idx")
+    got = network_topic.topic_interest(posts, topics, nodes)
+    want = (
+        posts.join(topics, on="post_id")
+        .join(nodes.rename({"node": "account_id"}), on="account_id")
+        .group_by("topic_id", "idx")
+        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
+        .with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
+    )
+    key = ["topic_id", "idx"]
+    assert got.schema == want.schema
+    assert got.sort(key).equals(want.sort(key))
+    assert got["topic_id"].min() == -1 and got["idx"].n_unique() == len(accounts)
+    totals = got.group_by("idx").agg(pl.col("mass").sum())["mass"]
+    assert ((totals - 1.0).abs() < 1e-12).all()

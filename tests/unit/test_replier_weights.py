@@ -86,27 +86,6 @@ def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
 
 
 @pytest.mark.parametrize("seed", range(4))
-def test_pair_keys_give_the_pairs_back_and_one_key_per_distinct_pair(seed: int) -> None:
-    """``pair_key`` packs two codes into one integer: every pair comes back whole from ``//``
-    and ``%``, equal pairs share a key and different pairs never do, up to codes of 2^31 - 1
-    (the edge of what it promises), where a wrong span or a 32-bit product would collide."""
-    rng = np.random.default_rng(seed)
-    top = (1 << 31) - 1
-    first = np.concatenate([rng.integers(0, top, 400), [0, top, top, 5]])
-    second = np.concatenate([rng.integers(0, 40, 400), [0, 39, 0, 39]])
-    frame = pl.DataFrame({"x": first, "y": second}).vstack(
-        pl.DataFrame({"x": first[:50], "y": second[:50]})  # repeated pairs
-    )
-    span = replier_weights.key_span(frame["y"])
-    assert span == int(second.max()) + 1
-    keyed = frame.with_columns(k=replier_weights.pair_key("x", "y", span))
-    back = keyed.select(x=pl.col("k") // span, y=pl.col("k") % span)
-    assert back.equals(frame)
-    assert keyed["k"].n_unique() == frame.unique().height
-    assert replier_weights.key_span(pl.Series([], dtype=pl.Int64)) == 1
-
-
-@pytest.mark.parametrize("seed", range(4))
 def test_partner_degrees_count_each_account_s_partners_either_way(seed: int) -> None:
     """Each account's partners (a reply either way, counted once) on graphs with repeated
     and two-way edges and codes with gaps: a plain set per account says the same."""

@@ -480,6 +480,24 @@ def group_sums(frame: pl.DataFrame, by: list[str], **sums: pl.Expr) -> pl.DataFr
     return pl.concat([small, large])
 
 
+def key_span(codes: pl.Series) -> int:
+    """One more than the largest of ``codes`` (integer codes from 0, as
+    ``replier_weights.account_codes`` and ``with_row_index`` give them; 1 when there are none):
+    the span of :func:`pair_key`."""
+    top = codes.max()
+    return 1 if top is None else int(top) + 1  # type: ignore[arg-type]
+
+
+def pair_key(first: str, second: str, span: int, first_from: int = 0) -> pl.Expr:
+    """The pair of integer codes ``first, second`` as one integer,
+    ``(first - first_from) * span + second`` (``second`` from 0 and below ``span``; ``first``
+    from ``first_from``): a group-by, a distinct or a join on it hashes one column instead of
+    two, and a sort on it orders as on the two, with the same groups and rows (two codes below
+    2^31 each never overflow 64 bits). ``key // span + first_from`` and ``key % span`` give the
+    pair back."""
+    return (pl.col(first).cast(pl.Int64) - first_from) * span + pl.col(second).cast(pl.Int64)
+
+
 def ordered_mean(expr: pl.Expr) -> pl.Expr:
     """``expr.mean()`` in a fixed order (see :func:`ordered_sum`)."""
     return expr.sort().mean()

@@ -204,19 +204,19 @@ def item_outcomes(
     if weights is None:
         weights = rw.coded_weights(coded.credit, accounts, clique_power)
     # The item (account, thread) and the pair (replier, account) each as one integer key,
-    # ``rw.pair_key``: the groups, distinct rows and joins below hash one column instead of
+    # ``common.pair_key``: the groups, distinct rows and joins below hash one column instead of
     # two (at 1M posts 0.80 -> 0.40 s a date, the same rows).
-    n_t = rw.key_span(coded.own["t"])
-    item = rw.pair_key("a", "t", n_t)
+    n_t = common.key_span(coded.own["t"])
+    item = common.pair_key("a", "t", n_t)
     # Lazy where nothing is summed (a minimum, distinct rows, a join, counts): half the
     # eager steps' memory; the sums are eager (``common.ordered_sum``: a lazy group-by may
     # add in another order).
     first = coded.own.lazy().group_by(item.alias("k")).agg(first_at=pl.col("created_at").min())
-    n_a = rw.key_span(accounts["a"])
-    pair = rw.pair_key("s", "d", n_a)
+    n_a = common.key_span(accounts["a"])
+    pair = common.pair_key("s", "d", n_a)
     direct = (
         coded.direct.lazy()
-        .select(k=rw.pair_key("d", "t", n_t), sd=pair)
+        .select(k=common.pair_key("d", "t", n_t), sd=pair)
         .unique(["k", "sd"])
         .join(weights.lazy().select(sd=pair, weight="weight"), on="sd", how="left")
         .with_columns(n_threads=pl.len().over("sd").cast(pl.Float64))

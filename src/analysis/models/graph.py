@@ -176,10 +176,12 @@ def build(tables: Tables, p: ModelParams, as_of: datetime):
     )
     # In a fixed order (parallel edges add up in the order given, and float addition is not
     # associative): the ranks do not depend on the row order or thread count of the joins.
+    # (i, j) sorted as one packed integer (``common.pair_key``: the same order, one column
+    # fewer to compare)
     e = (
         edges.join(nodes.rename({"node": "src", "idx": "i"}), on="src")
         .join(nodes.rename({"node": "dst", "idx": "j"}), on="dst")
-        .sort("i", "j", "w", "w_full")
+        .sort(common.pair_key("i", "j", max(nodes.height, 1)), "w", "w_full")
     )
     return posts, e, nodes, half_life, window
 

@@ -109,6 +109,33 @@ def topic_ranks(
     return ranks
 
 
+def topic_interest(posts: pl.DataFrame, topics: pl.DataFrame, nodes: pl.DataFrame) -> pl.DataFrame:
+    """``topic_id, idx, mass``: each node's interest in each topic, the share of its own
+    decay-weighted posts (``w``) on that topic (``topics``: ``post_id, topic_id, probability``;
+    ``nodes``: ``node, idx``). Shares, not counts: otherwise posting more buys teleport mass.
+
+    The posts meet their nodes before their topics (each post once, not once per topic), and
+    the groups are (topic, node) as one packed integer (``common.pair_key``): at 1M posts
+    1.15 -> 0.73 s, the same sums as the two-column group-by.
+    """
+    n = max(nodes.height, 1)
+    low = int(topics["topic_id"].min() or 0)  # type: ignore[arg-type]
+    return (
+        posts.select("post_id", "account_id", "w")
+        .join(nodes.rename({"node": "account_id"}), on="account_id")
+        .select("post_id", "w", "idx")
+        .join(topics, on="post_id")
+        .group_by(common.pair_key("topic_id", "idx", n, first_from=low).alias("k"))
+        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
+        .select(
+            topic_id=pl.col("k") // n + low,
+            idx=(pl.col("k") % n).cast(nodes.schema["idx"]),
+            mass="mass",
+        )
+        .with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
+    )
+
+
 def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """TwitterRank-style topic-sensitive PageRank (see module docstring)."""
     p = model_params(params)
@@ -124,21 +151,14 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     topics = tables.post_topics.select(
         "post_id", "topic_id", pl.col("probability").cast(pl.Float64)
     )
-    # Teleport per topic: the account's interest in it, i.e. the share of its own (decay-weighted)
-    # posts on that topic. Shares, not counts: otherwise posting more buys teleport mass.
-    interest = (
-        posts.select("post_id", "account_id", "w")
-        .join(topics, on="post_id")
-        .join(nodes.rename({"node": "account_id"}), on="account_id")
-        .group_by("topic_id", "idx")
-        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
-        .with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
-    )
-    # in a fixed order: PageRank adds parallel edges up in the order it is given them
+    # Teleport per topic: the account's interest in it (:func:`topic_interest`).
+    interest = topic_interest(posts, topics, nodes)
+    # in a fixed order: PageRank adds parallel edges up in the order it is given them ((i, j)
+    # as one packed integer: the same order)
     edge_t = (
         e.select("post_id", "i", "j", "w", "w_full")
         .join(topics, on="post_id")
-        .sort("i", "j", "w", "w_full", "probability")
+        .sort(common.pair_key("i", "j", max(n, 1)), "w", "w_full", "probability")
     )
     # Topic weight: its share of the reply attention (edges), not of the posting.
     prevalence = (

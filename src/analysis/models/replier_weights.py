@@ -62,21 +62,6 @@ def account_codes(*columns: pl.Series) -> pl.DataFrame:
     )
 
 
-def key_span(codes: pl.Series) -> int:
-    """One more than the largest of ``codes`` (codes from 0, as :func:`account_codes` and
-    ``with_row_index`` give them; 1 when there are none): the span of :func:`pair_key`."""
-    top = codes.max()
-    return 1 if top is None else int(top) + 1  # type: ignore[arg-type]
-
-
-def pair_key(first: str, second: str, span: int) -> pl.Expr:
-    """The pair of codes ``first, second`` (each from 0; ``second`` below ``span``) as one
-    integer, ``first * span + second``: a group-by or a join on it hashes one column instead
-    of two, and gives the same groups (two codes below 2^31 each never overflow 64 bits).
-    ``key // span`` and ``key % span`` give the pair back."""
-    return pl.col(first).cast(pl.Int64) * span + pl.col(second).cast(pl.Int64)
-
-
 def placeholder_code(accounts: pl.DataFrame) -> int:
     """The code of the non-participant placeholder in ``accounts``; -1 (no code) without it."""
     found = accounts.filter(pl.col("account_id") == schema.NONPARTICIPANT_ID)["a"]
@@ -121,12 +106,12 @@ def coded_weights_at(
     }
     # lazy: the same whole-number counts, in half the memory of the eager group-by (47
     # against 100 MiB at 1M posts; so for the partner pairs below)
-    span = key_span(accounts["a"])
-    # on one integer key per pair (:func:`pair_key`; at 1M posts 0.09 -> 0.07 s)
+    span = common.key_span(accounts["a"])
+    # on one integer key per pair (``common.pair_key``; at 1M posts 0.09 -> 0.07 s)
     edges = (
         credit.lazy()
         .filter((pl.col("s") != nobody) & (pl.col("d") != nobody))
-        .group_by(sd=pair_key("s", "d", span))
+        .group_by(sd=common.pair_key("s", "d", span))
         .agg(**counts)
         .with_columns(s=pl.col("sd") // span, d=pl.col("sd") % span)
         .select("s", "d", *counts)
@@ -187,11 +172,14 @@ def partner_degrees(coded: pl.DataFrame) -> pl.DataFrame:
     """``x, n_partners``: each account's partners (accounts with a reply either way)."""
     if coded.height == 0:
         return pl.DataFrame(schema={"x": pl.Int64, "n_partners": pl.UInt32})
-    span = max(key_span(coded["s"]), key_span(coded["d"]))
+    span = max(common.key_span(coded["s"]), common.key_span(coded["d"]))
     lazy = coded.lazy()
-    # each pair both ways as one integer key (:func:`pair_key`; at 1M posts 0.23 -> 0.10 s)
+    # each pair both ways as one integer key (``common.pair_key``; at 1M posts 0.23 -> 0.10 s)
     pairs = pl.concat(
-        [lazy.select(k=pair_key("s", "d", span)), lazy.select(k=pair_key("d", "s", span))]
+        [
+            lazy.select(k=common.pair_key("s", "d", span)),
+            lazy.select(k=common.pair_key("d", "s", span)),
+        ]
     ).unique()
     # one lazy query: at 1M posts 67 MiB and 0.10 s, the eager concat, unique and group-by
     # 211 MiB and 0.25 s (the counts are the same; the groups' order is never read)
@@ -238,7 +226,7 @@ def circle_counts(
                 "b": np.where(fwd, -1, eid),
             }
         )
-        .group_by(uv=pair_key("u", "v", n_ids))
+        .group_by(uv=common.pair_key("u", "v", n_ids))
         .agg(pl.col("f").max(), pl.col("b").max())
         .select(u=pl.col("uv") // n_ids, v=pl.col("uv") % n_ids, f="f", b="b")
         .collect()
