@@ -177,7 +177,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     )
 
     # Distinct repliers, each with the weight of their latest reply.
-    pair_w = edges.group_by("src", "dst").agg(w=pl.col("w").max())
+    pair_w = common.pair_group_by(edges, "src", "dst", w=pl.col("w").max())
     repliers = pair_w.group_by("dst").agg(
         n_repliers=pl.len(), _repl_w=common.ordered_sum(pl.col("w")), n_obs=pl.len()
     )
@@ -191,10 +191,21 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # "A answered B, B commented back on the answer" as none (beer: 226 of the 472 ordered
     # pairs were one-sided, 532 exchanges were missed). So pairs are taken by who acted.
     acted = semantics.by_actor(edges.select("src", "dst", "w", "channel"))
-    acted_w = acted.group_by("src", "dst").agg(w=pl.col("w").max())
-    recip = acted_w.join(
-        acted_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
-    ).select(pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w"))
+    acted_w = common.pair_group_by(acted, "src", "dst", w=pl.col("w").max())
+    # each pair met by its reverse, on one integer key where the ids are categorical
+    there = common.ids_pair_key(acted_w, "src", "dst")
+    back = common.ids_pair_key(acted_w, "dst", "src")
+    if there is None or back is None:
+        both = acted_w.join(
+            acted_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
+        )
+    else:
+        both = acted_w.with_columns(_pair=there).join(
+            acted_w.select(_pair=back, w_back="w"), on="_pair"
+        )
+    recip = both.select(
+        pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w")
+    )
     recip = recip.group_by("account_id").agg(
         n_reciprocal=pl.len(), _recip_w=common.ordered_sum(pl.col("w"))
     )
