@@ -193,16 +193,26 @@ def _group_sum_cases(seed: int) -> pl.DataFrame:
 def _bits(frame: pl.DataFrame, col: str) -> list[int]:
     import numpy as np
 
-    return frame.sort("g")[col].to_numpy().astype(np.float64).view(np.int64).tolist()
+    keys = [c for c in ("g", "h") if c in frame.columns]
+    by = [pl.col(c).cast(pl.String) for c in keys]
+    return frame.sort(by)[col].to_numpy().astype(np.float64).view(np.int64).tolist()
 
 
+@pytest.mark.parametrize("ids", ["integer", "categorical"])
 @pytest.mark.parametrize("seed", [0, 1, 2])
-def test_group_sums_is_ordered_sum_bit_for_bit(seed: int) -> None:
+def test_group_sums_is_ordered_sum_bit_for_bit(seed: int, ids: str) -> None:
     """``group_sums`` sums the groups of one or two rows unsorted and the others sorted: the
-    very bits of ``ordered_sum`` over every group, whatever the rows' order."""
+    very bits of ``ordered_sum`` over every group, whatever the rows' order; the same with the
+    two keys categorical ids (grouped as one integer of their codes)."""
     from analysis.models.common import group_sums, ordered_sum
 
     df = _group_sum_cases(seed)
+    if ids == "categorical":
+        # two keys neither of which names a group alone, as pseudonyms' categorical codes
+        df = df.with_columns(
+            g=(pl.col("g") // 2).cast(pl.String).cast(pl.Categorical),
+            h=(pl.col("g") % 2).cast(pl.String).cast(pl.Categorical),
+        )
     expected = df.group_by("g", "h").agg(
         s=ordered_sum(pl.col("x")), t=ordered_sum(pl.col("x") * 3.0 - 1.0)
     )
@@ -211,6 +221,7 @@ def test_group_sums_is_ordered_sum_bit_for_bit(seed: int) -> None:
         got = group_sums(rows, ["g", "h"], s=pl.col("x"), t=pl.col("x") * 3.0 - 1.0)
         assert got.height == expected.height
         assert got.columns == ["g", "h", "s", "t"]
+        assert got.schema == expected.schema
         for col in ("s", "t"):
             assert _bits(got, col) == _bits(expected, col)
 

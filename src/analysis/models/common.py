@@ -470,14 +470,25 @@ def group_sums(frame: pl.DataFrame, by: list[str], **sums: pl.Expr) -> pl.DataFr
     benchmarks.hot_paths``: 3.1-3.9x on groups mostly of one row, 0.7x on groups of ~20). The
     groups come in no particular order, as a group-by's do.
     """
-    size = "__group_sums_rows"
-    if size in by or size in sums:
-        raise ValueError(f"group_sums: {size!r} is its own column's name")
+    size, pair = "__group_sums_rows", "__group_sums_pair"
+    if {size, pair} & {*by, *sums}:
+        raise ValueError(f"group_sums: {size!r} and {pair!r} are its own columns' names")
+    # two categorical ids grouped as one integer of their codes (:func:`ids_pair_key`: the
+    # same groups; at 1M posts conversation's replies per post 0.20 -> 0.10 s)
+    key = ids_pair_key(frame, by[0], by[1]) if len(by) == 2 else None
+    group: list[str] = by if key is None else [pair]
+    keys = [] if key is None else [pl.col(c).first() for c in by]
     # the values once, beside the keys only (a filter copies every column it keeps)
-    values = frame.select(*by, **sums).with_columns(pl.len().over(by).alias(size))
-    small = values.filter(pl.col(size) <= 2).group_by(by).agg(pl.col(n).sum() for n in sums)
-    large = values.filter(pl.col(size) > 2).group_by(by).agg(ordered_sum(pl.col(n)) for n in sums)
-    return pl.concat([small, large])
+    values = frame.select(*by, **({} if key is None else {pair: key}), **sums)
+    values = values.with_columns(pl.len().over(group).alias(size))
+    small = values.filter(pl.col(size) <= 2).group_by(group)
+    large = values.filter(pl.col(size) > 2).group_by(group)
+    return pl.concat(
+        [
+            small.agg(*keys, *(pl.col(n).sum() for n in sums)),
+            large.agg(*keys, *(ordered_sum(pl.col(n)) for n in sums)),
+        ]
+    ).select(*by, *sums)
 
 
 def key_span(codes: pl.Series) -> int:
