@@ -27,7 +27,12 @@ it replaced where it has one.
   re-scorings do) against listing every triangle again, on a hub-heavy graph of ``--edges``
   random replies (distinct edges: about half; the default ~590,000, as at 1M posts) and two
   count vectors (all replies, and a random half of the edges: a subgraph, as the band's
-  earlier date gives).
+  earlier date gives);
+* pairs of codes keyed as one packed integer (``common.pair_key``, session 54) against the
+  group-bys, distinct rows, joins and sorts on the two columns they replaced, on ``--rows``
+  synthetic posts: ``conversation_eb``'s item outcomes (an item per post, 70 % of them
+  replied to), ``common.pair_group_by`` on two categorical account ids (conversation's
+  repliers), and the reply edges sorted by (source, target, weight) as PageRank reads them.
 
 Best of ``--repeat`` runs, in this process, after one warm-up. Prints figures; asserts nothing
 (``tests/unit`` checks that each new route gives the old one's answers). The real-data parts
@@ -295,13 +300,128 @@ def circle_updates(n_edges: int, repeat: int) -> None:
     row(f"{route} (the same numbers: {'yes' if same else 'NO'})", pairs.height, new, old, "edges")
 
 
+def _item_outcomes_on_two_columns(coded: Any, weights: Any, repeat_power: float) -> Any:
+    """``conversation_eb.item_outcomes`` before session 54: every group-by, distinct row and
+    join on the two code columns."""
+    import polars as pl
+
+    from analysis.models import common
+
+    items = coded.own.lazy().group_by("a", "t").agg(first_at=pl.col("created_at").min()).collect()
+    direct = (
+        coded.direct.lazy()
+        .select("s", "d", "t")
+        .unique(["d", "t", "s"])
+        .join(weights.lazy(), on=["s", "d"], how="left")
+        .with_columns(n_threads=pl.len().over("s", "d").cast(pl.Float64))
+        .collect()
+    )
+    y = pl.col("weight").fill_null(0.0) * pl.col("n_threads").pow(-repeat_power)
+    direct = (
+        common.group_sums(direct, ["d", "t"], y=y)
+        .with_columns(pl.col("y").round(12))
+        .rename({"d": "a"})
+    )
+    return items.join(direct, on=["a", "t"], how="left").with_columns(pl.col("y").fill_null(0.0))
+
+
+def pair_keys(n_rows: int, repeat: int) -> None:
+    from datetime import timedelta
+
+    import polars as pl
+
+    from analysis.models import common, conversation_eb
+
+    print(f"Pairs of codes as one packed integer, {n_rows:,} synthetic posts")
+    rng = np.random.default_rng(11)
+    n_acc = max(n_rows // 20, 10)
+    w = 1.0 / np.arange(1, n_acc + 1) ** 1.1
+    author = rng.choice(n_acc, n_rows, p=w / w.sum())
+    start = datetime(2025, 1, 1, tzinfo=UTC)
+    at = pl.Series([start + timedelta(minutes=int(m)) for m in rng.integers(0, 500_000, n_rows)])
+    # an item per post (as at 1M posts: 972k items of 1M), 70 % of them replied to
+    replied = np.flatnonzero(rng.random(n_rows) < 0.7)
+    replier = rng.choice(n_acc, replied.size, p=w / w.sum())
+    keep = replier != author[replied]
+    replied, replier = replied[keep], replier[keep]
+    coded = conversation_eb.Coded(
+        own=pl.DataFrame({"a": author, "t": np.arange(n_rows), "created_at": at}),
+        credit=pl.DataFrame({"s": replier, "d": author[replied]}),
+        direct=pl.DataFrame(
+            {
+                "s": replier,
+                "d": author[replied],
+                "t": replied,
+                "created_at": at.gather(replied),
+                "target_at": at.gather(replied),
+            }
+        ),
+        accounts=pl.DataFrame({"account_id": np.arange(n_acc).astype(str), "a": np.arange(n_acc)}),
+    )
+    weights = (
+        coded.credit.unique()
+        .with_columns(weight=pl.Series(rng.random(coded.credit.unique().height)))
+        .select("s", "d", "weight")
+    )
+
+    def items_new() -> Any:
+        return conversation_eb.item_outcomes(coded, 2.0, 0.5, weights)[0]
+
+    def items_old() -> Any:
+        return _item_outcomes_on_two_columns(coded, weights, 0.5)
+
+    same = items_new().sort("a", "t").equals(items_old().select(items_new().columns).sort("a", "t"))
+    label = f"item outcomes (the same rows: {'yes' if same else 'NO'})"
+    row(label, n_rows, best(items_new, repeat), best(items_old, repeat), "posts")
+
+    names = pl.Series([f"acct{i:07d}" for i in range(n_acc)])
+    edges = pl.DataFrame(
+        {
+            "src": names.gather(replier).cast(pl.Categorical),
+            "dst": names.gather(author[replied]).cast(pl.Categorical),
+            "w": rng.random(replied.size),
+        }
+    )
+    aggs = {"w": pl.col("w").max()}
+
+    def grouped_new() -> Any:
+        return common.pair_group_by(edges, "src", "dst", **aggs)
+
+    def grouped_old() -> Any:
+        return edges.group_by("src", "dst").agg(**aggs)
+
+    key = [pl.col("src").cast(pl.String), pl.col("dst").cast(pl.String)]
+    same = grouped_new().sort(key).equals(grouped_old().sort(key))
+    label = f"repliers on categorical ids (the same rows: {'yes' if same else 'NO'})"
+    row(label, edges.height, best(grouped_new, repeat), best(grouped_old, repeat), "edges")
+
+    ij = pl.DataFrame(
+        {
+            "i": replier.astype(np.uint32),
+            "j": author[replied].astype(np.uint32),
+            "w": rng.random(replied.size).round(2),
+            "w_full": np.ones(replied.size),
+        }
+    )
+
+    def sorted_new() -> Any:
+        return ij.sort(common.pair_key("i", "j", n_acc), "w", "w_full")
+
+    def sorted_old() -> Any:
+        return ij.sort("i", "j", "w", "w_full")
+
+    same = sorted_new().equals(sorted_old())
+    label = f"edges sorted for PageRank (the same order: {'yes' if same else 'NO'})"
+    row(label, ij.height, best(sorted_new, repeat), best(sorted_old, repeat), "edges")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--real", type=Path, default=REAL, help="the shared real dumps")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--accounts", type=int, default=50_000, help="the redactor's accounts")
     ap.add_argument("--posts", type=int, default=200_000, help="texts for the form counts")
-    ap.add_argument("--rows", type=int, default=1_000_000, help="values for the group sums")
+    ap.add_argument("--rows", type=int, default=1_000_000, help="group sums' values, posts")
     ap.add_argument("--edges", type=int, default=1_200_000, help="replies for the circles")
     args = ap.parse_args()
     twitter_times(args.real, args.repeat)
@@ -311,6 +431,7 @@ def main() -> None:
     name_redactor(args.accounts, args.posts, args.repeat)
     group_sums(args.rows, args.repeat)
     circle_updates(args.edges, args.repeat)
+    pair_keys(args.rows, args.repeat)
 
 
 if __name__ == "__main__":

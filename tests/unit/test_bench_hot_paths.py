@@ -36,3 +36,15 @@ def test_the_circle_updates_section_prints_the_update_beside_the_listing(capsys)
     assert re.search(r"updated \(the same numbers: yes\)\s+[\d,]+ edges .*x the old route", out), (
         out
     )
+
+
+def test_the_pair_keys_section_prints_each_route_beside_the_two_columns(capsys) -> None:
+    hot_paths.pair_keys(n_rows=6_000, repeat=1)
+    out = capsys.readouterr().out
+    assert "Pairs of codes as one packed integer, 6,000 synthetic posts" in out
+    for label in (
+        r"item outcomes \(the same rows: yes\)\s+6,000 posts",
+        r"repliers on categorical ids \(the same rows: yes\)\s+[\d,]+ edges",
+        r"edges sorted for PageRank \(the same order: yes\)\s+[\d,]+ edges",
+    ):
+        assert re.search(label + r" .*x the old route", out), out
