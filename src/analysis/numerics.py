@@ -23,7 +23,18 @@ to 2026-12-05 for the same end, is not used: it made the bits depend on the CPU 
 it on an Intel AVX-512 machine; without it the AMX machine writes the demo's vectors bit for
 bit as an AMD Zen 3 wrote them: 13,272 of 13,272 posts whose text is unchanged).
 Nothing is set on other CPUs (ARM, or x86 without AVX2), whose results may differ in the last
-bits. The variables are read when the libraries load, so :mod:`analysis` must be imported before
+bits.
+
+**Where the pin does not hold: MKL on a non-Intel CPU with AVX-512.** MKL takes the branch
+``MKL_CBWR`` names on Intel CPUs only: on an AMD CPU its verbose log reads ``CNR:AUTO`` for
+``AVX2`` (and ``AVX``, ``SSE4_2``, ``AVX512``), and it picks its kernels by the CPU. An AMD Zen 3
+(AVX2, no AVX-512) picks the AVX2 kernels and writes the bits Intel's AVX2 branch writes (the
+demo's vectors, above); an AMD Zen 4 (AVX-512) picks others, and MiniLM's vectors differ in
+their last bits (4 of the 5 texts of ``tests/unit/test_embed.py``'s cross-machine check,
+measured 2026-12-06; neither ``MKL_ENABLE_INSTRUCTIONS=AVX2`` nor ``MKL_DEBUG_CPU_TYPE=5``
+changes them). Only ``MKL_CBWR=COMPATIBLE`` is honoured there, a third arithmetic (SSE2) that
+no machine's results are recorded in. :func:`mkl_follows_pin` says which case a CPU is;
+:func:`status` reports it and the embed stage warns where it does not hold. The variables are read when the libraries load, so :mod:`analysis` must be imported before
 numpy, torch or scikit-learn: ``python -m analysis`` (every DVC stage) does; a notebook should
 import ``analysis`` in its first cell (:func:`status` says whether the pin took).
 """
@@ -64,6 +75,28 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> frozenset[str]:
     return frozenset()
 
 
+def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
+    """The CPU's vendor id (``GenuineIntel``, ``AuthenticAMD``; Linux); "" where unknown."""
+    try:
+        text = cpuinfo.read_text(errors="replace")
+    except OSError:
+        return ""
+    for line in text.splitlines():
+        if line.startswith("vendor_id"):
+            return line.partition(":")[2].strip()
+    return ""
+
+
+def mkl_follows_pin(vendor: str, flags: Iterable[str]) -> bool:
+    """Whether MKL computes with the AVX2 kernels of :data:`AVX2_PINS` on this CPU: on Intel
+    it takes the branch it is asked for; on another vendor it chooses by the CPU, and chooses
+    AVX2 only where there is nothing wider (no AVX-512). See the module docstring."""
+    flags = set(flags)
+    if not {"avx2", "fma"} <= flags:
+        return False
+    return vendor == "GenuineIntel" or "avx512f" not in flags
+
+
 def pins_for(machine: str, flags: Iterable[str]) -> dict[str, str]:
     """The variables to set on a CPU of this architecture and these flags (none off x86-64/AVX2)."""
     if machine.lower() not in {"x86_64", "amd64"} or not {"avx2", "fma"} <= set(flags):
@@ -92,4 +125,5 @@ def status() -> dict[str, object]:
     return {
         "pins": {k: os.environ.get(k) for k in AVX2_PINS},
         "loaded_before_pin": list(LOADED_BEFORE_PIN),
+        "mkl_follows_pin": mkl_follows_pin(cpu_vendor(), cpu_flags()),
     }

@@ -843,7 +843,9 @@ CROSS_MACHINE_VECTORS = {
 def test_the_vectors_are_those_other_cpus_wrote(embedding_model) -> None:
     """Results are never a function of the machine: on this CPU the demo's vectors are the bits
     other CPUs wrote. MKL's strict mode (pinned 2026-12-03 to 12-05) fails it on an Intel Xeon
-    with AMX, whose lock that machine did not reproduce."""
+    with AMX, whose lock that machine did not reproduce. On a non-Intel CPU with AVX-512 (an
+    AMD Zen 4) MKL ignores the pin and the bits differ: reported as an expected failure there,
+    which fails if they ever agree."""
     import os
     import platform
 
@@ -860,6 +862,12 @@ def test_the_vectors_are_those_other_cpus_wrote(embedding_model) -> None:
         t: hashlib.sha256(np.asarray(v, dtype="<f4").tobytes()).hexdigest()
         for t, v in zip(texts, vectors, strict=True)
     }
+    if not numerics.mkl_follows_pin(numerics.cpu_vendor(), numerics.cpu_flags()):
+        # a known gap, not a pass: MKL runs its own kernels on a non-Intel CPU with AVX-512
+        # (an AMD Zen 4: 4 of the 5 vectors differ, 2026-12-06); should they ever agree, the
+        # gap is closed and this branch is to go
+        assert got != CROSS_MACHINE_VECTORS, "MKL now writes the pinned bits here too"
+        pytest.xfail("MKL picks its own kernels on this non-Intel AVX-512 CPU (analysis.numerics)")
     assert got == CROSS_MACHINE_VECTORS
 
 

@@ -70,3 +70,20 @@ def test_the_test_process_itself_is_pinned() -> None:
     assert numerics.LOADED_BEFORE_PIN == ()
     want = pins_for(os.uname().machine, cpu_flags())
     assert {k: os.environ.get(k) for k in want} == want
+
+
+def test_mkl_follows_the_pin_on_intel_and_on_cpus_without_avx512(tmp_path) -> None:
+    """MKL honours the AVX2 branch on Intel only; elsewhere it picks its kernels by the CPU,
+    the AVX2 ones where there is nothing wider (an AMD Zen 3), others on an AMD Zen 4."""
+    from analysis.numerics import cpu_vendor, mkl_follows_pin
+
+    avx2 = {"avx2", "fma"}
+    assert mkl_follows_pin("GenuineIntel", avx2 | {"avx512f", "amx_bf16"})
+    assert mkl_follows_pin("AuthenticAMD", avx2)  # Zen 3
+    assert not mkl_follows_pin("AuthenticAMD", avx2 | {"avx512f", "avx512_bf16"})  # Zen 4
+    assert not mkl_follows_pin("", avx2 | {"avx512f"})
+    assert not mkl_follows_pin("GenuineIntel", {"sse2"})  # nothing pinned there
+    info = tmp_path / "cpuinfo"
+    info.write_text("processor\t: 0\nvendor_id\t: AuthenticAMD\nflags\t\t: fpu avx2\n\n")
+    assert cpu_vendor(info) == "AuthenticAMD"
+    assert cpu_vendor(tmp_path / "absent") == ""

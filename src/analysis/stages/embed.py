@@ -38,7 +38,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import ordering, paths
+from analysis import numerics, ordering, paths
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import PrivacyParams, section
 from analysis.embed import EmbedParams, EmbedStats, embed_posts, for_size, vector_space
@@ -79,6 +79,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         p.threads,
         compute.engine,
     )
+    if p.route == "torch" and not numerics.mkl_follows_pin(
+        numerics.cpu_vendor(), numerics.cpu_flags()
+    ):
+        log.warning(
+            "this CPU (%s with AVX-512) runs MKL's own matrix kernels, not the AVX2 ones pinned "
+            "elsewhere: the vectors may differ in their last bits from other machines' "
+            "(analysis.numerics)",
+            numerics.cpu_vendor() or "a non-Intel CPU",
+        )
     cache = EmbeddingCache(p.cache_dir, p.model, vector_key(p))
     legacy = paths.PROCESSED / "embeddings.parquet"  # one file, before the months' parts
     if legacy.is_file():
