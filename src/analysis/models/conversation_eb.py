@@ -205,7 +205,7 @@ def item_outcomes(
         weights = rw.coded_weights(coded.credit, accounts, clique_power)
     # The item (account, thread) and the pair (replier, account) each as one integer key,
     # ``common.pair_key``: the groups, distinct rows and joins below hash one column instead of
-    # two (at 1M posts 0.80 -> 0.40 s a date, the same rows).
+    # two (the same rows; ``benchmarks.hot_paths``, 1M synthetic posts: 0.55 -> 0.24 s).
     n_t = common.key_span(coded.own["t"])
     item = common.pair_key("a", "t", n_t)
     # Lazy where nothing is summed (a minimum, distinct rows, a join, counts): half the
