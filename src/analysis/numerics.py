@@ -30,11 +30,14 @@ bits.
 ``AVX2`` (and ``AVX``, ``SSE4_2``, ``AVX512``), and it picks its kernels by the CPU. An AMD Zen 3
 (AVX2, no AVX-512) picks the AVX2 kernels and writes the bits Intel's AVX2 branch writes (the
 demo's vectors, above); an AMD Zen 4 (AVX-512) picks others, and MiniLM's vectors differ in
-their last bits (4 of the 5 texts of ``tests/unit/test_embed.py``'s cross-machine check,
-measured 2026-12-06; neither ``MKL_ENABLE_INSTRUCTIONS=AVX2`` nor ``MKL_DEBUG_CPU_TYPE=5``
-changes them). Only ``MKL_CBWR=COMPATIBLE`` is honoured there, a third arithmetic (SSE2) that
-no machine's results are recorded in. :func:`mkl_follows_pin` says which case a CPU is;
-:func:`status` reports it and the embed stage warns where it does not hold. The variables are read when the libraries load, so :mod:`analysis` must be imported before
+their last bits (of the 5 texts of ``tests/unit/test_embed.py``'s cross-machine check, 4 in a
+process of their own and all 5 inside the test suite, measured 2026-12-06: there the bits
+depend on more than the CPU; neither ``MKL_ENABLE_INSTRUCTIONS=AVX2`` nor
+``MKL_DEBUG_CPU_TYPE=5`` changes them). Only ``MKL_CBWR=COMPATIBLE`` is honoured there, a third
+arithmetic (SSE2) that no machine's results are recorded in. :func:`mkl_follows_pin` says which
+case a CPU is; :func:`status` reports it and the embed stage warns where it does not hold.
+
+The variables are read when the libraries load, so :mod:`analysis` must be imported before
 numpy, torch or scikit-learn: ``python -m analysis`` (every DVC stage) does; a notebook should
 import ``analysis`` in its first cell (:func:`status` says whether the pin took).
 """

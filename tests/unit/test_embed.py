@@ -864,7 +864,7 @@ def test_the_vectors_are_those_other_cpus_wrote(embedding_model) -> None:
     }
     if not numerics.mkl_follows_pin(numerics.cpu_vendor(), numerics.cpu_flags()):
         # a known gap, not a pass: MKL runs its own kernels on a non-Intel CPU with AVX-512
-        # (an AMD Zen 4: 4 of the 5 vectors differ, 2026-12-06); should they ever agree, the
+        # (an AMD Zen 4: 4 or 5 of the 5 vectors differ, 2026-12-06); should they ever agree, the
         # gap is closed and this branch is to go
         assert got != CROSS_MACHINE_VECTORS, "MKL now writes the pinned bits here too"
         pytest.xfail("MKL picks its own kernels on this non-Intel AVX-512 CPU (analysis.numerics)")
