@@ -312,6 +312,11 @@ def test_pair_group_by_on_categorical_ids_gives_the_two_column_groups() -> None:
         )
     assert ids_pair_key(text, "src", "dst") is None
     assert ids_span(cat["src"], text["dst"]) is None
+    # a null id keeps the two columns (a null key would be one group of (a, none), (b, none))
+    holes = cat.with_columns(dst=pl.when(pl.col("w") < 0.3).then(None).otherwise(pl.col("dst")))
+    assert ids_pair_key(holes, "src", "dst") is None
+    grouped = pair_group_by(holes, "src", "dst", **aggs)
+    assert grouped.height == holes.group_by("src", "dst").len().height > len(names) * 1.5
     there, back = ids_pair_key(cat, "src", "dst"), ids_pair_key(cat, "dst", "src")
     assert there is not None and back is not None
     keys = cat.select(there=there, back=back, same=pl.col("src") == pl.col("dst"))

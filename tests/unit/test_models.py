@@ -196,6 +196,31 @@ def test_categorical_ids_score_as_strings_at_every_date(chat, name, days):
 
 
 @pytest.mark.parametrize("name", list(MODELS))
+def test_replies_to_posts_outside_the_dump_score_as_on_strings(name):
+    """Replies addressed to an account whose post is not in the dump (Twitter, ActivityPub,
+    Usenet's attribution lines) have no target post: every model scores them on categorical ids
+    exactly as on strings. A null id packed into one integer key once made one group of
+    (b, none) and (a, none), and gave b's h-index to a (``common.ids_span``)."""
+    t = make_tables(
+        [
+            ("p1", "a", 90, None, None),
+            ("p2", "b", 91, None, "a"),
+            ("p3", "c", 91, None, "a"),
+            ("p4", "c", 92, None, "b"),
+            ("p5", "d", 92, None, "b"),
+            ("p6", "b", 93, "p1", None),
+            ("p7", "d", 94, None, "e"),
+        ]
+    )
+    plain = score(name, t)
+    cat = MODELS[name].score(_categorical(t), ModelParams(), AS_OF)
+    assert_frame_equal(schema.ids_as_strings(cat), plain, check_exact=True)
+    if name == "conversation":
+        h = dict(plain.select("account_id", "h_index").iter_rows())
+        assert h["a"] >= 1 and h["b"] >= 1  # each drew replies of its own
+
+
+@pytest.mark.parametrize("name", list(MODELS))
 def test_scoring_before_the_first_post_gives_everyone_zero(chat, name):
     """A dump shorter than the validity horizon: scored at a date with no activity before it."""
     first = chat.posts["created_at"].min()
@@ -835,6 +860,20 @@ def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) ->
     key = ["topic_id", "idx"]
     assert got.schema == want.schema
     assert got.sort(key).equals(want.sort(key))
+    # a null topic id takes the two-column route (a null key would be one group of every node)
+    unknown = topics.with_columns(
+        topic_id=pl.when(pl.col("topic_id") == 3).then(None).otherwise(pl.col("topic_id"))
+    )
+    with_null = network_topic.topic_interest(posts, unknown, nodes)
+    assert with_null.filter(pl.col("topic_id").is_null())["idx"].n_unique() > 1
+    assert with_null.sort(key).equals(
+        posts.join(unknown, on="post_id")
+        .join(nodes.rename({"node": "account_id"}), on="account_id")
+        .group_by("topic_id", "idx")
+        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
+        .with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
+        .sort(key)
+    )
     assert got["topic_id"].min() == -1 and got["idx"].n_unique() == len(accounts)
     totals = got.group_by("idx").agg(pl.col("mass").sum())["mass"]
     assert ((totals - 1.0).abs() < 1e-12).all()

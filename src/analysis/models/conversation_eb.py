@@ -206,7 +206,7 @@ def item_outcomes(
     # The item (account, thread) and the pair (replier, account) each as one integer key,
     # ``common.pair_key``: the groups, distinct rows and joins below hash one column instead of
     # two (the same rows; ``benchmarks.hot_paths``, 1M synthetic posts: 0.55 -> 0.24 s).
-    n_t = common.key_span(coded.own["t"])
+    n_t = max(common.key_span(coded.own["t"]), common.key_span(coded.direct["t"]))
     item = common.pair_key("a", "t", n_t)
     # Lazy where nothing is summed (a minimum, distinct rows, a join, counts): half the
     # eager steps' memory; the sums are eager (``common.ordered_sum``: a lazy group-by may

@@ -116,24 +116,31 @@ def topic_interest(posts: pl.DataFrame, topics: pl.DataFrame, nodes: pl.DataFram
 
     The posts meet their nodes before their topics (each post once, not once per topic), and
     the groups are (topic, node) as one packed integer (``common.pair_key``): at 1M posts
-    1.15 -> 0.73 s, the same sums as the two-column group-by.
+    1.15 -> 0.73 s, the same sums as the two-column group-by (which a topic id that is null
+    takes: a null key would be one group for every node).
     """
     n = max(nodes.height, 1)
-    low = int(topics["topic_id"].min() or 0)  # type: ignore[arg-type]
-    return (
+    mass = common.ordered_sum(pl.col("w") * pl.col("probability"))
+    weighted = (
         posts.select("post_id", "account_id", "w")
         .join(nodes.rename({"node": "account_id"}), on="account_id")
         .select("post_id", "w", "idx")
         .join(topics, on="post_id")
-        .group_by(common.pair_key("topic_id", "idx", n, first_from=low).alias("k"))
-        .agg(mass=common.ordered_sum(pl.col("w") * pl.col("probability")))
-        .select(
-            topic_id=pl.col("k") // n + low,
-            idx=(pl.col("k") % n).cast(nodes.schema["idx"]),
-            mass="mass",
-        )
-        .with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
     )
+    if topics["topic_id"].null_count():
+        per = weighted.group_by("topic_id", "idx").agg(mass=mass)
+    else:
+        low = int(topics["topic_id"].min() or 0)  # type: ignore[arg-type]
+        per = (
+            weighted.group_by(common.pair_key("topic_id", "idx", n, first_from=low).alias("k"))
+            .agg(mass=mass)
+            .select(
+                topic_id=(pl.col("k") // n + low).cast(topics.schema["topic_id"]),
+                idx=(pl.col("k") % n).cast(nodes.schema["idx"]),
+                mass="mass",
+            )
+        )
+    return per.with_columns(mass=pl.col("mass") / common.ordered_sum(pl.col("mass")).over("idx"))
 
 
 def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:

@@ -30,6 +30,7 @@ import argparse
 import hashlib
 import json
 import logging
+import platform
 import shutil
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -79,14 +80,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
         p.threads,
         compute.engine,
     )
-    if p.route == "torch" and not numerics.mkl_follows_pin(
-        numerics.cpu_vendor(), numerics.cpu_flags()
-    ):
+    flags, vendor = numerics.cpu_flags(), numerics.cpu_vendor()
+    # (where nothing is pinned, ARM or x86 without AVX2, numerics' docstring says so already)
+    pinned = numerics.pins_for(platform.machine(), flags)
+    if p.route == "torch" and pinned and not numerics.mkl_follows_pin(vendor, flags):
         log.warning(
             "this CPU (%s with AVX-512) runs MKL's own matrix kernels, not the AVX2 ones pinned "
             "elsewhere: the vectors may differ in their last bits from other machines' "
             "(analysis.numerics)",
-            numerics.cpu_vendor() or "a non-Intel CPU",
+            vendor or "a non-Intel CPU",
         )
     cache = EmbeddingCache(p.cache_dir, p.model, vector_key(p))
     legacy = paths.PROCESSED / "embeddings.parquet"  # one file, before the months' parts
