@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import numpy as np
 import polars as pl
@@ -532,16 +532,13 @@ def ids_span(*columns: pl.Series) -> int | None:
     return max(key_span(c.to_physical()) for c in columns)
 
 
-def ids_pair_key(
-    frame: pl.DataFrame, first: str, second: str, span: int | None = None
-) -> pl.Expr | None:
+def ids_pair_key(frame: pl.DataFrame, first: str, second: str) -> pl.Expr | None:
     """The id columns ``first, second`` of ``frame`` as one integer (their categorical codes
-    paired, :func:`pair_key`; ``span``: :func:`ids_span`, of these two columns when None), or
-    None where they are not categorical of one mapping. Equal ids have equal codes in both
-    columns (one mapping), so the key's groups and matches are the two columns'; two frames
-    joined on such keys need the same ``span``."""
-    if span is None:
-        span = ids_span(frame[first], frame[second])
+    paired, :func:`pair_key`, spanning :func:`ids_span` of the two), or None where they are not
+    categorical of one mapping without nulls. Equal ids have equal codes in both columns (one
+    mapping), so the key's groups are the two columns' (two frames joined on such keys need one
+    span: :func:`pair_join`)."""
+    span = ids_span(frame[first], frame[second])
     if span is None:
         return None
     return pair_key(first, second, span, physical=True)
@@ -558,6 +555,32 @@ def pair_group_by(frame: pl.DataFrame, first: str, second: str, **aggs: pl.Expr)
         frame.group_by(key.alias("__pair"))
         .agg(pl.col(first).first(), pl.col(second).first(), **aggs)
         .drop("__pair")
+    )
+
+
+def pair_join(
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    left_on: tuple[str, str],
+    right_on: tuple[str, str],
+    how: Literal["inner", "left"] = "inner",
+) -> pl.DataFrame:
+    """``left.join(right, left_on=left_on, right_on=right_on, how=how)`` with each side's pair
+    of ids as one integer (:func:`ids_pair_key`, one span for both sides) where all four are
+    categorical without nulls: the same matches and columns (``left``'s, then ``right``'s
+    others)."""
+    span = ids_span(*(left[c] for c in left_on), *(right[c] for c in right_on))
+    if span is None:
+        return left.join(right, left_on=list(left_on), right_on=list(right_on), how=how)
+    key = "__pair_join"
+    return (
+        left.with_columns(pair_key(*left_on, span, physical=True).alias(key))
+        .join(
+            right.select(pair_key(*right_on, span, physical=True).alias(key), pl.exclude(right_on)),
+            on=key,
+            how=how,
+        )
+        .drop(key)
     )
 
 

@@ -192,17 +192,9 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # pairs were one-sided, 532 exchanges were missed). So pairs are taken by who acted.
     acted = semantics.by_actor(edges.select("src", "dst", "w", "channel"))
     acted_w = common.pair_group_by(acted, "src", "dst", w=pl.col("w").max())
-    # each pair met by its reverse, on one integer key where the ids are categorical
-    there = common.ids_pair_key(acted_w, "src", "dst")
-    back = common.ids_pair_key(acted_w, "dst", "src")
-    if there is None or back is None:
-        both = acted_w.join(
-            acted_w.rename({"src": "dst", "dst": "src", "w": "w_back"}), on=["src", "dst"]
-        )
-    else:
-        both = acted_w.with_columns(_pair=there).join(
-            acted_w.select(_pair=back, w_back="w"), on="_pair"
-        )
+    # each pair met by its reverse
+    back = acted_w.rename({"w": "w_back"})
+    both = common.pair_join(acted_w, back, ("src", "dst"), ("dst", "src"))
     recip = both.select(
         pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w")
     )

@@ -75,21 +75,14 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .select(pl.col("src").alias("account_id"), pl.col("dst").alias("replier"))
         .unique()
     )
-    two_way = answered_back.with_columns(two_way=pl.lit(1))
-    replied = replies.unique(["post_id", "replier"])
-    # (author, replier) as one integer key where the ids are categorical (one span for both
-    # sides): the same matches
-    span = common.ids_span(
-        replied["account_id"], replied["replier"], two_way["account_id"], two_way["replier"]
+    pair = ("account_id", "replier")
+    matched = common.pair_join(
+        replies.unique(["post_id", "replier"]),
+        answered_back.with_columns(two_way=pl.lit(1)),
+        pair,
+        pair,
+        how="left",
     )
-    mine = common.ids_pair_key(replied, "account_id", "replier", span)
-    theirs = common.ids_pair_key(two_way, "account_id", "replier", span)
-    if mine is None or theirs is None:
-        matched = replied.join(two_way, on=["account_id", "replier"], how="left")
-    else:
-        matched = replied.with_columns(_pair=mine).join(
-            two_way.select(_pair=theirs, two_way="two_way"), on="_pair", how="left"
-        )
     per_item = matched.group_by("post_id").agg(
         n_repliers=pl.len(), n_two_way=pl.col("two_way").fill_null(0).sum()
     )
