@@ -117,10 +117,11 @@ def _redactor_for(
     many = [tables] if isinstance(tables, SourceTables) else list(tables)
     names = [n for t in many for n in known_names(t)]
     variants = {v for n in names for v in privacy.name_variants(n)}
-    candidates = privacy.ordinary_candidates(variants)
-    # the names joined and re-separated ("icecream", "ice cream" of "Ice Cream" or "ice_cream")
-    keys = name_forms.FormKeys(sorted(name_forms.form_keys(variants)))  # once for every batch
-    pairs = [pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})]
+    # both made ready once for every batch: the candidates' prefixes and sorted set, the names
+    # joined and re-separated ("icecream", "ice cream" of "Ice Cream" or "ice_cream")
+    candidates = privacy.Candidates(privacy.ordinary_candidates(variants))
+    keys = name_forms.FormKeys(sorted(name_forms.form_keys(variants)))
+    pairs = _Pairs()
     for i, t in enumerate(many):
         if not candidates and not keys:
             break
@@ -130,12 +131,46 @@ def _redactor_for(
         )["account_id"]
         for batch in t.text_batches(batch_rows):
             part = batch.select(authors.gather(batch[ROW]), "text")
-            found = privacy.word_authors(part, candidates)
-            forms = name_forms.form_authors(part, keys)
-            pairs = [pl.concat([*pairs, found, forms], how="diagonal").unique()]
+            pairs.add(privacy.word_authors(part, candidates))
+            pairs.add(name_forms.form_authors(part, keys))
     protected = {
         v for t in many for n in removed_names(t, opt_out, key) for v in privacy.name_variants(n)
     }
     protected |= name_forms.form_keys(protected)
-    ordinary = (privacy.common_words(pairs[0]) | set(VOCABULARY)) - protected
+    ordinary = (privacy.common_words(pairs.distinct()) | set(VOCABULARY)) - protected
     return privacy.NameRedactor(names, ordinary=ordinary)
+
+
+#: Rows added before :class:`_Pairs` first makes them distinct (a batch's pairs are a few
+#: thousand: a hundred batches or so gathered first).
+COMPACT_MIN_ROWS = 100_000
+
+
+class _Pairs:
+    """The distinct (``account_id``, ``w``) pairs of every batch of texts, gathered.
+
+    Made distinct together only when what was added since outgrows what is kept: the whole set
+    made distinct again after every batch cost more each batch as it grew (the build grew with
+    the square of the dump), and kept whole, the batches' repeats (the same author writing the
+    same word in many batches) would grow with the dump. Each compaction at least doubles what
+    is held, so the cost is linear and the memory at most about twice the distinct pairs'."""
+
+    def __init__(self) -> None:
+        self._kept = pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
+        self._new: list[pl.DataFrame] = []
+        self._new_rows = 0
+
+    def add(self, part: pl.DataFrame) -> None:
+        if part.height == 0:
+            return
+        self._new.append(part.select("account_id", "w"))
+        self._new_rows += part.height
+        if self._new_rows > max(self._kept.height, COMPACT_MIN_ROWS):
+            self.distinct()
+
+    def distinct(self) -> pl.DataFrame:
+        """Every pair added so far, once each."""
+        if self._new:
+            self._kept = pl.concat([self._kept, *self._new]).unique()
+            self._new, self._new_rows = [], 0
+        return self._kept

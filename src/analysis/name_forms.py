@@ -35,6 +35,8 @@ from collections.abc import Sequence
 
 import polars as pl
 
+from analysis.sorted_sets import member, sorted_set
+
 #: what is put between the parts of a name: the space, ".", "-", "_" and nothing (joined)
 SEPARATORS = (" ", ".", "-", "_", "")
 #: a part of a name: a run of letters and digits (``_`` is a word character but separates)
@@ -113,13 +115,12 @@ class FormKeys:
         # prefilter); a first word of under 4 letters (the initial of "m quenby") passed nearly
         # every text: the key's longest word then
         self.firsts = sorted({_anchor(k.split(" "))[:4] for k in keys})
-        # each set as the one-row list ``is_in`` reads, made once, not at every look-up
-        multis = sorted(k for k in keys if " " in k)
-        self.singles = pl.Series(sorted(k for k in keys if " " not in k), dtype=pl.String).implode()
-        self.multis = pl.Series(multis, dtype=pl.String).implode()
-        self.heads = pl.Series(
-            sorted({k.split(" ", 1)[0] for k in multis}), dtype=pl.String
-        ).implode()
+        # each set sorted once, looked up by ``sorted_sets.member`` (``is_in`` hashed the whole
+        # set on every call: per batch of the streaming engine, a cost growing with the names)
+        multis = [k for k in keys if " " in k]
+        self.singles = sorted_set(k for k in keys if " " not in k)
+        self.multis = sorted_set(multis)
+        self.heads = sorted_set(k.split(" ", 1)[0] for k in multis)
 
     def __bool__(self) -> bool:
         return self.width > 0
@@ -148,18 +149,19 @@ def form_authors(posts: pl.DataFrame, keys: Sequence[str] | FormKeys) -> pl.Data
         .collect()
     )
 
-    found = [words.filter(pl.col("w").is_in(ready.singles)).select("account_id", "w")]
+    n = words.height
+    found = [words.filter(member(pl.col("w"), ready.singles, n)).select("account_id", "w")]
     # a key of several words only where its first word is: the n-grams of those words alone
     # (every word's n-grams, then the lookup, took twice the time at 1M posts)
-    starts = words.with_row_index("i").filter(pl.col("w").is_in(ready.heads))
-    gram, alive, n = starts["w"], pl.repeat(True, starts.height, eager=True), words.height
+    starts = words.with_row_index("i").filter(member(pl.col("w"), ready.heads, n))
+    gram, alive = starts["w"], pl.repeat(True, starts.height, eager=True)
     for j in range(1, ready.width):  # the word j places on, while it is in the same text
         at = (starts["i"] + j).clip(upper_bound=max(n - 1, 0))
         alive = alive & (starts["i"] + j < n) & (words["row"].gather(at) == starts["row"])
         gram = gram + " " + words["w"].gather(at)
         found.append(
             pl.DataFrame({"account_id": starts["account_id"], "w": gram}).filter(
-                alive & gram.is_in(ready.multis)
+                alive & member(pl.col("w"), ready.multis, starts.height)
             )
         )
     out = pl.concat(found)

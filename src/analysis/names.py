@@ -28,6 +28,7 @@ import polars as pl
 import regex
 
 from analysis.name_forms import PART_ASCII, SEPARATORS, form_key, name_forms, person_forms
+from analysis.sorted_sets import member, sorted_set
 
 #: :meth:`NameRedactor._first_info` of a token no name begins with.
 _NO_NAMES: tuple[tuple[int, ...], frozenset[str]] = ((), frozenset())
@@ -179,25 +180,41 @@ def prefixes(patterns: list[str], chars: int = PREFIX_CHARS) -> list[str]:
     return sorted({p[:chars] for p in patterns if p})
 
 
-def word_authors(posts: pl.DataFrame, candidates: list[str]) -> pl.DataFrame:
+class Candidates:
+    """A run's candidate words made ready for :func:`word_authors` once: the prefilter's
+    prefixes and the sorted set the words are looked up in. Ingest's streaming engine counts
+    its texts a batch at a time: made again for every batch, and looked up by ``is_in`` (which
+    hashes the whole set on every call), they cost a little more each batch as the accounts
+    grow, and the build grew with the square of the dump (``analysis.sorted_sets``)."""
+
+    def __init__(self, candidates: Iterable[str]) -> None:
+        self.words = sorted_set(candidates)
+        self.prefixes = prefixes(self.words.to_list())
+
+    def __bool__(self) -> bool:
+        return self.words.len() > 0
+
+
+def word_authors(posts: pl.DataFrame, candidates: Sequence[str] | Candidates) -> pl.DataFrame:
     """Distinct (``w``, ``account_id``) pairs: which author wrote which candidate word.
 
     Over any part of the posts: the pairs of the parts, made distinct, are those of the whole
-    (ingest's streaming engine counts them batch by batch).
+    (ingest's streaming engine counts them batch by batch). ``candidates``: the words, or them
+    made ready once (:class:`Candidates`) for many parts.
     """
-    if not candidates:
+    ready = candidates if isinstance(candidates, Candidates) else Candidates(candidates)
+    if not ready:
         return pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
-    return (
+    words = (
         posts.lazy()
         .select("account_id", pl.col("text").str.to_lowercase())
         # a text without any candidate's prefix as a substring holds none as a word (Aho-Corasick)
-        .filter(pl.col("text").str.contains_any(prefixes(candidates)))
+        .filter(pl.col("text").str.contains_any(ready.prefixes))
         .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
         .explode("w")
-        .filter(pl.col("w").is_in(candidates))
-        .unique()
         .collect()
     )
+    return words.filter(member(pl.col("w"), ready.words, words.height)).unique()
 
 
 def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:

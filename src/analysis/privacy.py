@@ -32,6 +32,7 @@ RUN = _names.RUN
 TOKEN = _names.TOKEN
 WORD = _names.WORD
 AnchorIndex = _names.AnchorIndex
+Candidates = _names.Candidates
 NameRedactor = _names.NameRedactor
 _alternation = _names._alternation
 _tokens = _names._tokens

@@ -28,6 +28,7 @@ from analysis.names import (
     prefixes,
 )
 from analysis.scrub_patterns import only
+from analysis.sorted_sets import member
 
 #: joins the tokens and separators of a name or of a window of text into one key
 _JOIN = "\x1f"
@@ -72,7 +73,7 @@ class VectorNames:
 
     def __init__(self, names: privacy.NameRedactor) -> None:
         #: folded first tokens: a text that holds none of them (as a substring) holds no name;
-        #: this and the name sets below are sorted by polars, for :func:`_member`'s binary search
+        #: this and the name sets below are sorted by polars, for :func:`sorted_sets.member`'s binary search
         self.first_set = pl.Series(list(names.by_first), dtype=pl.String).sort()
         #: the prefilter's patterns: the distinct first 4 characters (see :func:`prefixes`) of
         #: each name's anchor (:func:`anchor`)
@@ -149,10 +150,10 @@ class VectorNames:
         # only a token that is a name's first token (or a case-sensitive name) starts a match
         n = toks.height
         toks = toks.filter(
-            _member(pl.col("fold"), self.first_set, n) | _member(pl.col("skel"), self.exact, n)
+            member(pl.col("fold"), self.first_set, n) | member(pl.col("skel"), self.exact, n)
         )
         n = toks.height
-        width = pl.when(_member(pl.col("skel"), self.exact, n)).then(1).otherwise(0)
+        width = pl.when(member(pl.col("skel"), self.exact, n)).then(1).otherwise(0)
         for w in sorted(self.widths):  # ascending: a longer match overrides a shorter one
             seps = [
                 pl.col(f"_sep{j}")
@@ -171,7 +172,7 @@ class VectorNames:
                     parts = [pl.col(col)]
                     for j in range(1, w):
                         parts += [seps[j - 1], pl.col(f"_{col}{j}")]
-                    hit = hit | _member(pl.concat_str(parts, separator=_JOIN), names_w, n)
+                    hit = hit | member(pl.concat_str(parts, separator=_JOIN), names_w, n)
             width = pl.when(hit).then(w).otherwise(width)
         found = toks.with_columns(width.alias("w")).filter(pl.col("w") > 0)
         return pieces, found.select("row", "i", "k", "w")
@@ -269,22 +270,6 @@ def _window(key: tuple[str, ...], seps: tuple[str, ...]) -> str:
     for sep, tok in zip(seps, key[1:], strict=True):
         parts += [sep, tok]
     return _JOIN.join(parts)
-
-
-def _member(values: pl.Expr, sorted_set: pl.Series, n_values: int) -> pl.Expr:
-    """``values.is_in(sorted_set)`` (null: False), for ``n_values`` values.
-
-    ``is_in`` hashes the whole set on every call, which costs more than the lookups once the
-    set outgrows the values: with a name set that grows with the dump (a million handles) and
-    a call per batch of texts, the streaming engine's cost grew with the square of the dump
-    (1M posts 20 s, 10M 667 s). A set larger than the values is searched instead (binary
-    search in the sorted set: the values' log only; measured per call, 300k values: is_in
-    0.36 s and search 0.08 s against a million names, 0.008 vs 0.05 s against 50,000).
-    """
-    if sorted_set.len() <= n_values:
-        return values.is_in(sorted_set.implode()).fill_null(False)
-    found = pl.lit(sorted_set).search_sorted(values).clip(0, sorted_set.len() - 1)
-    return (pl.lit(sorted_set).gather(found) == values).fill_null(False)
 
 
 def _skeleton_series(values: pl.Series) -> pl.Series:

@@ -3,6 +3,7 @@ both engines, and kept where the form is an ordinary word or phrase of the dump.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -294,3 +295,42 @@ def test_a_citation_form_obeys_the_ordinary_word_rule_and_has_keys_ingest_counts
     texts = ["M. Quenby said", "Quenby, Marisol said"]
     assert [scrub_text(t, red) for t in texts] == ["M. Quenby said", "[user] said"]
     assert scrub.scrub_series(pl.Series(texts), red).to_list() == ["M. Quenby said", "[user] said"]
+
+
+def test_the_pairs_of_many_batches_are_every_pair_once(monkeypatch) -> None:
+    """The redactor's build gathers each batch's (author, word) pairs and makes them distinct
+    only now and then (made distinct after every batch, the build grew with the square of the
+    dump): what it returns is every pair added, once, compacted along the way or not."""
+    rng = np.random.default_rng(5)
+    parts = [
+        pl.DataFrame(
+            {
+                "account_id": [f"a{i}" for i in rng.integers(0, 6, n)],
+                "w": [f"w{i}" for i in rng.integers(0, 9, n)],
+            }
+        )
+        for n in rng.integers(0, 12, 40)
+    ]
+    want = pl.concat(parts).unique().sort("account_id", "w")
+    for least in (1, 10, 10**9):
+        monkeypatch.setattr(ingest_names, "COMPACT_MIN_ROWS", least)
+        pairs = ingest_names._Pairs()
+        compacted = False
+        for part in parts:
+            pairs.add(part)
+            compacted |= pairs._kept.height > 0
+        assert compacted == (least < 10**9)
+        assert pairs.distinct().sort("account_id", "w").equals(want)
+
+
+def test_the_redactor_is_the_same_built_in_batches_of_any_size(monkeypatch) -> None:
+    """Texts read one, two or seven at a time (the streaming engine), the pairs compacted after
+    every batch or never: the same ordinary words, hence the same redactor, as all at once."""
+    dump = _dump([*ORDINARY, *ORDINARY[:4], "Nell wrote ice cream", "nell trent"])
+    whole = ingest_names.redactor_for(dump)._entries
+    for least in (1, 10**9):
+        monkeypatch.setattr(ingest_names, "COMPACT_MIN_ROWS", least)
+        for rows in (1, 2, 7):
+            assert ingest_names.redactor_for(dump, batch_rows=rows)._entries == whole
+    # the dump's ordinary forms were found (the texts count, not only the names)
+    assert ingest_names.redactor_for(_dump(ORDINARY[:3]))._entries != whole

@@ -411,9 +411,10 @@ def test_scrubbing_several_columns_inside_polars_does_not_deadlock() -> None:
 
 
 def test_membership_by_binary_search_equals_is_in() -> None:
-    """VectorNames looks tokens up in a name set larger than the tokens by binary search
-    (is_in hashed the whole set on every call: a per-batch cost that grew with the accounts)."""
-    from analysis.scrub_names import _member
+    """VectorNames, and the redactor's build, look tokens up in a name set larger than the
+    tokens by binary search (is_in hashed the whole set on every call: a per-batch cost that
+    grew with the accounts); the set made by ``sorted_sets.sorted_set`` or sorted by polars."""
+    from analysis.sorted_sets import member, sorted_set
 
     rng = random.Random(11)
     alphabet = ["a", "b", "é", "Σ", "日", "_", "\x1f", " ", "user_", "9"]
@@ -423,8 +424,9 @@ def test_membership_by_binary_search_equals_is_in() -> None:
         ref_set = pl.Series(rng.sample(words, size), dtype=pl.String)
         want = probe.select(pl.col("t").is_in(ref_set.implode()).fill_null(False)).to_series()
         for n_values in (0, probe.height):  # the search, and the hash route
-            got = probe.select(_member(pl.col("t"), ref_set.sort(), n_values)).to_series()
-            assert got.to_list() == want.to_list(), (size, n_values)
+            for ready in (ref_set.sort(), sorted_set(ref_set.to_list())):
+                got = probe.select(member(pl.col("t"), ready, n_values)).to_series()
+                assert got.to_list() == want.to_list(), (size, n_values)
 
 
 def test_phones_with_other_separators_and_the_numbers_kept_agree() -> None:
