@@ -120,7 +120,15 @@ class IngestParams(Frozen):
     #: times, flags), then texts are scrubbed ``batch_rows`` at a time and the posts table is
     #: written from sorted buckets, so memory does not grow with the volume of text. Canonical
     #: Parquet texts are then read from the file in batches; other adapters still read whole.
-    engine: Literal["memory", "streaming"] = "memory"
+    #: ``auto``: ``streaming`` for a run of more than ``streaming_above_posts`` posts read (every
+    #: dump together), ``memory`` for the others (:meth:`for_posts`).
+    engine: Literal["auto", "memory", "streaming"] = "auto"
+    #: ``engine: auto``'s size. Streaming takes ~1.5x the memory engine's time at every size
+    #: and ~0.6x its peak (synthetic posts of ~100 characters, 2 cores, session 55: 1M 15.6
+    #: against 10.1 s, 1.1 against 1.6 GiB; 3M 44 against 30 s, 2.6 against 4.2 GiB; 10M 184
+    #: against 124 s, 7.5 against 12.0 GiB): above 5M posts the memory engine's peak (~1.2 GiB
+    #: per million short posts) outgrows an ordinary machine's memory first. docs/scaling.md.
+    streaming_above_posts: int = Field(5_000_000, ge=0)
     #: Posts whose texts the streaming engine holds at once.
     batch_rows: int = Field(20_000, ge=1)
     #: A run of this many consecutive words (holding a letter) of a post removed for privacy
@@ -129,6 +137,15 @@ class IngestParams(Frozen):
     #: post did. 8, as the publication check's quotes (``publish.MIN_QUOTE_WORDS``); fewer
     #: cuts more common phrases of other people.
     removed_quote_words: int = Field(8, ge=3)
+
+    def for_posts(self, n_posts: int) -> IngestParams:
+        """These params with ``engine`` resolved for a run of ``n_posts`` posts read: ``auto``
+        becomes ``streaming`` above ``streaming_above_posts``, ``memory`` at or below it; a
+        chosen engine stays. Both write the same tables: only time and memory differ."""
+        if self.engine != "auto":
+            return self
+        engine = "streaming" if n_posts > self.streaming_above_posts else "memory"
+        return self.model_copy(update={"engine": engine})
 
 
 class DemoParams(Frozen):

@@ -216,6 +216,11 @@ def placeholder_account() -> pl.DataFrame:
     )
 
 
+def posts_read(sources: Sequence[Source]) -> int:
+    """The posts read from every dump of a run (what ``ingest.engine: auto`` is decided on)."""
+    return sum(src.tables.n_read.get("posts", 0) for src in sources)
+
+
 def ingest(
     sources: list[Source],
     key: bytes,
@@ -258,7 +263,9 @@ def plan(
     at a time (``streaming``); the result is the same. ``links`` (the link table, None: none):
     a dump holding an id of a person removed in another dump is taken through its steps again
     with that id removed (:func:`linked_removals`); the ids are joined later (:func:`apply_links`).
+    ``ingest.engine: auto`` is resolved here for the posts read (``IngestParams.for_posts``).
     """
+    params = params.for_posts(posts_read(sources))
     batch_rows = params.batch_rows if params.engine == "streaming" else None
     pool = ThreadPoolExecutor(1, thread_name_prefix="resonance-redactor")
     try:

@@ -22,7 +22,7 @@ from analysis import cli, paths, privacy, schema
 from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest, plan
 from analysis.ingest_texts import sink_posts
-from analysis.sources import read_source
+from analysis.sources import posts_on_disk, read_source
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 KEY = b"engine-test-key-0123456789abcdef"
@@ -80,6 +80,40 @@ def test_engines_write_identical_tables_on_the_demo(demo_dump, tmp_path, monkeyp
     assert posts.height > 20 * 97  # many batches, the last one partial
     assert posts["text"].null_count() < posts.height  # texts were attached, not lost
     assert not posts["text"].str.contains("@example.org").any()  # and scrubbed
+
+
+def test_auto_streams_above_its_size_and_holds_every_text_below(
+    demo_dump, tmp_path, monkeypatch
+) -> None:
+    """``engine: auto`` takes the streaming engine for a run above ``streaming_above_posts``
+    posts read (the texts left in the Parquet file: its footer counted them) and the memory
+    engine at or below it (the texts read whole): the same tables either way."""
+    memory = run_stage(tmp_path / "memory", demo_dump, "memory", monkeypatch)
+    n_posts = pl.read_parquet(demo_dump / "posts.parquet").height
+    for above, engine in ((n_posts - 1, "streaming"), (n_posts, "memory")):
+        auto = run_stage(
+            tmp_path / f"auto-{above}", demo_dump, "auto", monkeypatch, streaming_above_posts=above
+        )
+        assert_same_outputs(memory, auto)
+        said = (auto / "logs" / "resonance.log").read_text()  # the stage's own log
+        assert f"ingest engine: {engine} ({n_posts:,} posts read" in said
+        assert ("(streaming, 97 texts at a time)" in said) == (engine == "streaming")
+    assert posts_on_disk("canonical", demo_dump) == n_posts
+    assert posts_on_disk("canonical", demo_dump / "posts.parquet") == n_posts
+    assert posts_on_disk("stackexchange", demo_dump) is None  # read whole by its adapter
+
+
+def test_auto_is_resolved_by_the_posts_read() -> None:
+    """``IngestParams.for_posts``: auto by the count, a chosen engine kept whatever the count."""
+    auto = IngestParams(streaming_above_posts=1_000)
+    assert auto.engine == "auto" and IngestParams().engine == "auto"  # the default
+    assert auto.for_posts(999).engine == "memory"
+    assert auto.for_posts(1_000).engine == "memory"
+    assert auto.for_posts(1_001).engine == "streaming"
+    assert auto.for_posts(1_001).batch_rows == auto.batch_rows  # nothing else moves
+    for chosen in ("memory", "streaming"):
+        fixed = IngestParams(engine=chosen, streaming_above_posts=1_000)
+        assert fixed.for_posts(0).engine == fixed.for_posts(10**9).engine == chosen
 
 
 def bad_dump(small_demo, folder: Path) -> Path:

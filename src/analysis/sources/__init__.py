@@ -43,3 +43,16 @@ def read_source(fmt: str, path: Path | str, lazy_text: bool = False) -> SourceTa
 
 
 __all__ = ["ADAPTERS", "SourceError", "SourceTables", "read_source"]
+
+
+def posts_on_disk(fmt: str, path: Path | str) -> int | None:
+    """The posts a dump holds where its files say so unread (canonical Parquet: the footer's
+    row count), else None: other adapters read their texts whole whatever the engine, so only
+    there does ``ingest.engine: auto`` need the count before reading."""
+    if fmt != "canonical" or not Path(path).exists():
+        return None
+    # imported as read_source imports adapters: by name, when a canonical dump is met
+    count: int | None = importlib.import_module("analysis.sources.canonical").posts_on_disk(
+        Path(path)
+    )
+    return count

@@ -253,6 +253,20 @@ def _keys(df: pl.DataFrame, table: str) -> list[str | None]:
     return [None] * df.height
 
 
+def posts_on_disk(path: Path) -> int | None:
+    """The posts of a canonical dump as its Parquet file's metadata counts them, unread (None
+    where the posts are not in Parquet): what ``ingest.engine: auto`` decides on before reading
+    (the texts left on disk or not)."""
+    folder = path if path.is_dir() else path.parent
+    found = _find(folder, "posts", required=False)
+    if found is None or found.suffix != ".parquet":
+        return None
+    try:  # the row count from the footer: nothing but the metadata is read
+        return int(pl.scan_parquet(found, glob=False).select(pl.len()).collect().item())
+    except (pl.exceptions.PolarsError, OSError):
+        return None  # read() reports it
+
+
 def read(path: Path, lazy_text: bool = False) -> SourceTables:
     """Read a canonical dump folder (or a single posts file).
 

@@ -14,10 +14,10 @@ import polars as pl
 
 from analysis import paths, privacy_keys, privacy_opt_out, publish, schema
 from analysis.config import IngestParams, PrivacyParams, SourceParams, section
-from analysis.ingest import Source, apply_links, plan
+from analysis.ingest import Source, apply_links, plan, posts_read
 from analysis.ingest_texts import posts_in_memory, sink_posts
 from analysis.io import write_json, write_parquet, write_table
-from analysis.sources import read_source
+from analysis.sources import posts_on_disk, read_source
 
 log = logging.getLogger(__name__)
 
@@ -74,8 +74,14 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     key = privacy_keys.resolve_key(priv, src)
     opt_out = privacy_opt_out.read_opt_out(priv.opt_out_path, key)
     sources = []
+    # the texts stay in the file (canonical Parquet) for the streaming engine: ``auto`` decides
+    # that on the posts canonical Parquet footers count (other adapters read their texts whole
+    # whatever the engine), then the engine on every post read (a run mixing formats may stream
+    # texts it read whole: the same tables either way)
+    on_disk = sum(posts_on_disk(spec.format, spec.path) or 0 for spec in src.all())
+    lazy_text = ing.for_posts(on_disk).engine == "streaming"
     for spec in src.all():
-        tables = read_source(spec.format, spec.path, lazy_text=ing.engine == "streaming")
+        tables = read_source(spec.format, spec.path, lazy_text=lazy_text)
         log.info(
             "%s (%s): read %s",
             spec.namespace(),
@@ -83,6 +89,15 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             ", ".join(f"{k} {v:,}" for k, v in tables.n_read.items()),
         )
         sources.append(Source(spec.namespace(), tables))
+    chosen = ing.engine
+    ing = ing.for_posts(posts_read(sources))  # as plan resolves it
+    if chosen == "auto":
+        log.info(
+            "ingest engine: %s (%s posts read; ingest.engine auto: streaming above %s)",
+            ing.engine,
+            f"{posts_read(sources):,}",
+            f"{ing.streaming_above_posts:,}",
+        )
     # read before plan: a person removed in one dump is removed from every dump it links
     links = pl.read_csv(src.link_table, infer_schema=False) if src.link_table else None
     try:
