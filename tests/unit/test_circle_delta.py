@@ -81,17 +81,36 @@ def _fresh(monkeypatch) -> None:
     monkeypatch.setattr(circle_delta, "_tally", {"updated": 0, "listed": 0})
 
 
+#: How the update reads each changed and each recounted edge: the cheaper route (as it runs),
+#: or every edge by one route (the source's out-edges, or the target's partners then and now)
+ROUTES = ["cheaper", "source", "partners"]
+
+
+def _route(monkeypatch, route: str) -> None:
+    """Make the update take ``route`` for every edge (its cost is what picks it)."""
+    if route == "cheaper":
+        return
+    cost = 2**40 if route == "source" else -1  # -1: below every out-degree, 0 included
+    monkeypatch.setattr(
+        circle_delta._Near, "count", lambda self, t, kt: np.full(t.size, cost, dtype=np.int64)
+    )
+
+
 KINDS = ["drop_out", "drop_in", "vanish", "more_in", "earlier", "new_repliers", "reply_to_all"]
 
 
+@pytest.mark.parametrize("route", ROUTES)
 @pytest.mark.parametrize("kind", KINDS)
 @pytest.mark.parametrize("seed", range(4))
-def test_an_update_gives_the_full_listing_bits(kind: str, seed: int, monkeypatch) -> None:
+def test_an_update_gives_the_full_listing_bits(
+    kind: str, seed: int, route: str, monkeypatch
+) -> None:
     """After each kind of alteration, of a hub or of a quiet account, the counts taken from the
-    kept graph and recomputed where they can differ are the full listing's, exactly; the update
-    ran (not the full listing) and the alteration moved some count (so an update that kept the
-    earlier values everywhere would fail)."""
+    kept graph and recomputed where they can differ are the full listing's, exactly, whichever
+    route reads each edge; the update ran (not the full listing) and the alteration moved some
+    count (so an update that kept the earlier values everywhere would fail)."""
     _fresh(monkeypatch)
+    _route(monkeypatch, route)
     monkeypatch.setattr(circle_delta, "MAX_SHARE_READ", float("inf"))
     rng = np.random.default_rng(seed)
     base = _graph(rng, 40, 700)
@@ -167,12 +186,14 @@ def test_a_graph_of_other_accounts_replaces_the_graph_kept(monkeypatch) -> None:
     assert circle_delta._kept is not first
 
 
-def test_random_differences_give_the_full_listing_bits(monkeypatch) -> None:
+@pytest.mark.parametrize("route", ROUTES)
+def test_random_differences_give_the_full_listing_bits(route: str, monkeypatch) -> None:
     """A small fuzz: 60 random graphs (uniform or hub-heavy, one to three count vectors,
     zeros anywhere), each followed by three graphs with arbitrary differences (edges and
     accounts dropped or added, counts moved to and from zero, directions swapped): every bit
-    of every update equals the listing's."""
+    of every update equals the listing's, whichever route reads each edge."""
     _fresh(monkeypatch)
+    _route(monkeypatch, route)
     monkeypatch.setattr(circle_delta, "MAX_SHARE_READ", float("inf"))
     rng = np.random.default_rng(11)
     checked = updated = 0

@@ -12,9 +12,11 @@ of ``d`` (``replier_weights.circle_counts``). For an edge whose counts did not c
 value is the kept one plus, over the targets ``t`` of ``s``, ``n'(s, t) P'(d, t) - n(s, t)
 P(d, t)`` (``P``: ``d`` and ``t`` are partners; primes: now), and that term is nonzero only
 where the edge ``s -> t`` changed or the pair ``d, t`` began or ended: besides one vectorised
-look-up of every edge in the kept graph, the update reads the changed edges' sources'
-out-edges and the common repliers of the pairs that flipped, and lists no triangle. A changed
-or new edge is recounted from its source's out-edges and its target's partners. The counts
+look-up of every edge in the kept graph, the update reads, per changed edge ``s -> t``, the
+out-edges of ``s`` or the partners of ``t`` (then and now), whichever are fewer (a term is
+nonzero only for an edge ``s -> d`` with ``d`` a partner of ``t``), and the common repliers of
+the pairs that flipped, and lists no triangle. A changed or new edge ``s -> d`` is recounted
+from the out-edges of ``s`` or the partners of ``d``, whichever are fewer. The counts
 are whole numbers held as floats, exact in any order, so the result is
 the full listing's bit for bit (the tests compare them after every kind of alteration compare
 makes); an update that would read more than :data:`MAX_SHARE_READ` times the edges lists in
@@ -39,11 +41,15 @@ import polars as pl
 #: accounts, counts.
 Full = Callable[[pl.DataFrame, pl.DataFrame, int, Sequence[np.ndarray]], list[np.ndarray]]
 
-#: An update that would read more than this many times the graph's edges (the changed edges'
-#: sources' out-edges, the flipped pairs' ends' in-edges) lists in full instead: the listing
-#: is ~O(edges^1.5), an update's reads cost less each than a listed triangle. (Every update
-#: also looks each edge up in the kept graph once, vectorised: ~0.2 s at 1M posts.)
-MAX_SHARE_READ = 1.0
+#: An update that would read more than this many times the graph's edges (per changed or
+#: recounted edge its source's out-edges or its target's partners, whichever are fewer; the
+#: flipped pairs' ends' in-edges) lists in full instead: the listing is ~O(edges^1.5), an
+#: update's reads cost less each than a listed triangle. (Every update also looks each edge
+#: up in the kept graph once, vectorised: ~0.2 s at 1M posts.) Measured at 1M posts (572k
+#: edges, session 55): an update takes ~0.25 + 0.15 s per edge-count of reads, the listing
+#: 0.8-1.1 s, so the break-even is ~4-5 edges' worth; 3 leaves a margin (1.0 until session 55,
+#: when the source route alone cost ~0.47 s per edge-count and broke even at ~2.2).
+MAX_SHARE_READ = 3.0
 
 _ON: ContextVar[bool] = ContextVar("analysis_circle_reuse", default=False)
 
@@ -58,6 +64,10 @@ class _Kept:
     key: np.ndarray
     counts: np.ndarray
     circles: np.ndarray
+    #: each account's partners in the kept graph (an edge either way, in any count vector), by
+    #: code: ``partner_of[partner_ptr[b]:partner_ptr[b + 1]]``, for the partner route
+    partner_ptr: np.ndarray
+    partner_of: np.ndarray
 
 
 _kept: _Kept | None = None
@@ -141,11 +151,15 @@ def _keep(
     n = accounts.height
     key = pairs["s"].to_numpy().astype(np.int64) * n + pairs["d"].to_numpy()
     order = np.argsort(key, kind="stable")
+    u, v = key // n, key % n
+    pair = np.unique(np.concatenate([u * n + v, v * n + u])[np.concatenate([u != v, u != v])])
     return _Kept(
         ids=_ids(accounts, "b"),
         key=key[order],
         counts=np.stack([np.asarray(c, dtype=np.float64)[order] for c in counts]),
         circles=np.stack([o[order] for o in out]),
+        partner_ptr=np.searchsorted(pair // n, np.arange(n + 1)),
+        partner_of=pair % n,
     )
 
 
@@ -197,10 +211,20 @@ def _update(
         ch_old[:, keep],
     )
 
-    # what the update reads: the changed sources' out-edges (twice for the recounted edges'),
-    # then the flipped pairs' ends' in-edges; too much, and it stops before finding the pairs
+    # What the update reads, per changed edge s -> t and per recounted edge s -> d: the out-edges
+    # of s (the source route), or the partners of t (of d), those of the kept graph and the
+    # other ends of the changed edges at it (the partner route), whichever are fewer; then the
+    # flipped pairs' ends' in-edges. Too much, and it stops before finding the pairs.
     out_degree = np.bincount(s, minlength=n)
-    reads = out_degree[ch_s].sum() + out_degree[s[~same]].sum()
+    redo = ~same  # the changed and new edges: recounted
+    near = _Near(kept, now_of, ch_s, ch_t, n)
+    by_partners = near.count(ch_t, ch_kt) < out_degree[ch_s]
+    rd_s, rd_d = s[redo], d[redo]
+    rd_by_partners = near.count(rd_d, kept_of[rd_d]) < out_degree[rd_s]
+    reads = (
+        np.where(by_partners, near.count(ch_t, ch_kt), out_degree[ch_s]).sum()
+        + np.where(rd_by_partners, near.count(rd_d, kept_of[rd_d]), out_degree[rd_s]).sum()
+    )
     if reads > MAX_SHARE_READ * s.size:
         return None
     now = _Now(_Graph(ch_s * n + np.maximum(ch_t, 0), ch_new, n, ch_t >= 0), old, kept_of)
@@ -209,25 +233,136 @@ def _update(
     reads += sum(in_degree[u].sum() + in_degree[v].sum() for u, v, _ in flips)
     if reads > MAX_SHARE_READ * s.size:
         return None
-    # every edge out of a changed source (the changed edges' own among them), by source
+    # every edge out of a source the source route reads (its recounted edges among them), by
+    # source
     reader = np.zeros(n, dtype=bool)
-    reader[ch_s] = True
+    reader[ch_s[~by_partners]] = True
+    reader[rd_s[~rd_by_partners]] = True
     read = np.flatnonzero(reader[s])
     read = read[np.argsort(s[read], kind="stable")]
-    redo = ~same  # the changed and new edges: recounted
-    targets = _targets(d, redo, n)
+    edges = _Index(s, d, n)
+    # the (changed edge, edge of its source) pairs the partner route reads: the source's edges
+    # to the target's partners (then or now), the same edges the source route would find to
+    # hold a term, fewer read
+    rows = np.flatnonzero(by_partners)
+    at_row, cand = near.pairs(ch_t[rows], ch_kt[rows])
+    e, found = edges.find(ch_s[rows[at_row]], cand)
+    by_partner_pairs = (rows[at_row][found], e[found])
+    recount_src = redo.copy()
+    recount_src[np.flatnonzero(redo)[rd_by_partners]] = False
+    targets = _targets(d, recount_src, n)
+    rd_rows, rd_cand = near.pairs(rd_d[rd_by_partners], kept_of[rd_d[rd_by_partners]])
     out = []
     for g in range(c.shape[0]):
         value = kept.circles[g, at]  # (a copy: fancy indexing)
         live_same = same & (c[g] > 0)
         changed = (ch_s, ch_t, ch_kt, ch_new[g], ch_old[g])
-        delta = _through_changed_edges(g, changed, s, d, read, live_same, now, old, kept_of)
+        delta = _through_changed_edges(
+            g, changed, s, d, read, live_same, now, old, kept_of, ~by_partners, by_partner_pairs
+        )
         delta += _through_flipped_pairs(flips[g], s, d, c[g], live_same, n)
         value[same] += delta[same]
         if redo.any():
-            value[redo] = _recount(s, d, c[g], redo, read, targets)
+            recounted = _recount(s, d, c[g], recount_src, read, targets)
+            value[recount_src] = recounted
+            idx = np.flatnonzero(redo)[rd_by_partners]
+            value[idx] = _recount_by_partners(s[idx], d[idx], c[g], edges, (rd_rows, rd_cand))
         out.append(value)
     return out
+
+
+class _Index:
+    """The edges ``s -> d`` (codes of ``n`` accounts) by key: each pair's edge, if any."""
+
+    def __init__(self, s: np.ndarray, d: np.ndarray, n: int) -> None:
+        key = s * n + d
+        self.order = np.argsort(key, kind="stable")
+        self.key, self.n = key[self.order], n
+
+    def find(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each pair ``u -> v``'s edge (its position in ``s, d``) and whether there is one."""
+        if self.key.size == 0 or u.size == 0:
+            return np.zeros(u.size, dtype=np.int64), np.zeros(u.size, dtype=bool)
+        probe = u * self.n + v
+        at = np.minimum(np.searchsorted(self.key, probe), self.key.size - 1)
+        return self.order[at], (u >= 0) & (v >= 0) & (self.key[at] == probe)
+
+
+class _Near:
+    """Who may be an account's partner now: its partners in the kept graph (codes now; the
+    gone left out) and the other ends of the changed edges at it (only a changed edge can
+    make a partner: ``_flipped_pairs``). A superset of its partners in every count vector,
+    then and now, each account once."""
+
+    def __init__(
+        self, kept: _Kept, now_of: np.ndarray, ch_s: np.ndarray, ch_t: np.ndarray, n: int
+    ) -> None:
+        self.ptr, self.of, self.now_of, self.n = kept.partner_ptr, kept.partner_of, now_of, n
+        a, b = np.concatenate([ch_s, ch_t]), np.concatenate([ch_t, ch_s])
+        ok = (a >= 0) & (b >= 0) & (a != b)
+        self.extra = np.unique(a[ok] * n + b[ok])
+
+    def _kept_span(self, kt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = np.maximum(kt, 0)
+        first = self.ptr[k]
+        return first, np.where(kt >= 0, self.ptr[k + 1] - first, 0)
+
+    def _extra_span(self, t: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        k = np.maximum(t, 0)
+        first = np.searchsorted(self.extra, k * self.n)
+        last = np.searchsorted(self.extra, (k + 1) * self.n)
+        return first, np.where(t >= 0, last - first, 0)
+
+    def count(self, t: np.ndarray, kt: np.ndarray) -> np.ndarray:
+        """How many accounts the partner route reads for accounts ``t`` (codes now, -1: gone)
+        whose kept codes are ``kt`` (-1: new)."""
+        return self._kept_span(kt)[1] + self._extra_span(t)[1]
+
+    def pairs(self, t: np.ndarray, kt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``(i, x)``: for each position ``i`` of ``t``/``kt``, every account ``x`` (code now)
+        that may be its partner, each once."""
+        first, k = self._kept_span(kt)
+        i1 = np.repeat(np.arange(t.size), k)
+        x1 = self.now_of[self.of[_spans(first, k)]]
+        first, k = self._extra_span(t)
+        i2 = np.repeat(np.arange(t.size), k)
+        x2 = self.extra[_spans(first, k)] % self.n
+        i, x = np.concatenate([i1, i2]), np.concatenate([x1, x2])
+        ok = x >= 0
+        key = np.unique(i[ok] * self.n + x[ok])
+        return key // self.n, key % self.n
+
+
+def _spans(first: np.ndarray, k: np.ndarray) -> np.ndarray:
+    """The positions ``first[i] .. first[i] + k[i] - 1`` of every ``i``, one after the other."""
+    return np.repeat(first - np.cumsum(k) + k, k) + np.arange(int(k.sum()))
+
+
+def _recount_by_partners(
+    s: np.ndarray,
+    d: np.ndarray,
+    n_g: np.ndarray,
+    edges: _Index,
+    near: tuple[np.ndarray, np.ndarray],
+) -> np.ndarray:
+    """:func:`_recount` of the edges ``s -> d`` read from the partners of ``d``: ``n(s, d)``
+    plus ``n(s, t)`` over the accounts ``t`` that are partners of ``d`` and targets of ``s``
+    in the graph of the edges with ``n_g > 0`` (0 for an edge not in that graph). ``near``:
+    ``(i, t)``, the accounts that may be partners of ``d[i]`` (:meth:`_Near.pairs`); every
+    edge ``s -> d`` is one of ``edges``."""
+    own, found = edges.find(s, d)
+    out = np.where(found, n_g[own], 0.0)
+    i, t = near
+    keep = t != d[i]  # no account is its own partner
+    i, t = i[keep], t[keep]
+    e_st, st = edges.find(s[i], t)
+    e_dt, dt = edges.find(d[i], t)
+    e_td, td = edges.find(t, d[i])
+    n_st = np.where(st, n_g[e_st], 0.0)
+    partner = (dt & (n_g[e_dt] > 0)) | (td & (n_g[e_td] > 0))
+    hit = partner & (n_st > 0)
+    terms = np.bincount(i[hit], weights=n_st[hit], minlength=s.size)
+    return np.where(out > 0, out + terms, out)
 
 
 class _Lookups:
@@ -307,12 +442,21 @@ def _through_changed_edges(
     now: _Now,
     old: _Graph,
     kept_of: np.ndarray,
+    by_source: np.ndarray | None = None,
+    by_partners: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Per edge, ``n'(s, t) P'(d, t) - n(s, t) P(d, t)`` summed over the changed edges
     ``s -> t`` of its source (``changed``: sources, targets now and as kept, counts now and
-    before; ``read``: every edge out of those sources, by source)."""
+    before). The changed edges ``by_source`` (None: all) read every edge out of their source
+    (``read``: every edge out of those sources, by source); the others come as ``by_partners``,
+    ``(changed edge, edge s -> d)`` pairs, ``d`` a partner of ``t`` then or now: every term
+    not zero is among either."""
     ch_s, ch_t, ch_kt, n_new, n_old = changed
-    row, e = _runs(s, read, ch_s)
+    rows = np.arange(ch_s.size) if by_source is None else np.flatnonzero(by_source)
+    row, e = _runs(s, read, ch_s[rows])
+    row = rows[row]
+    if by_partners is not None:
+        row, e = np.concatenate([row, by_partners[0]]), np.concatenate([e, by_partners[1]])
     use = live_same[e]
     row, e = row[use], e[use]
     dd = d[e]
