@@ -335,7 +335,7 @@ def run_all(
             done["updated"],
             done["listed"],
         )
-    circle_delta.forget()  # the graph kept, ~25 MB at 1M posts
+    circle_delta.forget()  # the graph kept, ~35 MB at 1M posts
     # in SCENARIOS order (the changes table lists them so), a scenario without strengths empty
     ch: dict[str, dict[float, pl.DataFrame]] = {sc: {} for sc in SCENARIOS}
     for (scenario, strength, *_), frame in zip(jobs, frames, strict=True):

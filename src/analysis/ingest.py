@@ -232,7 +232,8 @@ def ingest(
 ) -> IngestResult:
     """Ingest one or several dumps into one set of interim tables; raise if too much is rejected.
 
-    Everything in memory: :func:`plan`, then the texts scrubbed and attached at once. ``links``:
+    The texts scrubbed and attached at once, after :func:`plan` (which reads them a batch at a
+    time where ``engine: auto`` or ``streaming`` says so: the same result). ``links``:
     the link table, whose identities are removed whole (:func:`plan`); :func:`apply_links`
     joins them afterwards.
     """

@@ -149,11 +149,12 @@ COMPACT_MIN_ROWS = 100_000
 class _Pairs:
     """The distinct (``account_id``, ``w``) pairs of every batch of texts, gathered.
 
-    Made distinct together only when what was added since outgrows what is kept: the whole set
+    Made distinct together only when the rows added since outgrow those kept: the whole set
     made distinct again after every batch cost more each batch as it grew (the build grew with
     the square of the dump), and kept whole, the batches' repeats (the same author writing the
-    same word in many batches) would grow with the dump. Each compaction at least doubles what
-    is held, so the cost is linear and the memory at most about twice the distinct pairs'."""
+    same word in many batches) would grow with the dump. Each compaction handles more new rows
+    than kept ones, so its cost is paid for by the rows added since the last (linear in all),
+    and what is held is at most about twice the distinct pairs plus the last batch's."""
 
     def __init__(self) -> None:
         self._kept = pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})

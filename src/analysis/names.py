@@ -205,16 +205,21 @@ def word_authors(posts: pl.DataFrame, candidates: Sequence[str] | Candidates) ->
     ready = candidates if isinstance(candidates, Candidates) else Candidates(candidates)
     if not ready:
         return pl.DataFrame(schema={"account_id": pl.String, "w": pl.String})
-    words = (
+    return (
         posts.lazy()
         .select("account_id", pl.col("text").str.to_lowercase())
         # a text without any candidate's prefix as a substring holds none as a word (Aho-Corasick)
         .filter(pl.col("text").str.contains_any(ready.prefixes))
         .select("account_id", pl.col("text").str.extract_all(ORDINARY_WORD).alias("w"))
         .explode("w")
+        # filtered in the query, not after it: every word of every text collected first held
+        # ~3x the memory (1M texts of 15 words: +1.2 GiB against +0.4). The texts' count
+        # stands for the words' (a text holds a few): the set is searched where it outgrows
+        # the texts (a batch of the streaming engine), hashed elsewhere
+        .filter(member(pl.col("w"), ready.words, posts.height))
+        .unique()
         .collect()
     )
-    return words.filter(member(pl.col("w"), ready.words, words.height)).unique()
 
 
 def common_words(pairs: pl.DataFrame, min_authors: int = 10) -> set[str]:

@@ -89,7 +89,8 @@ def reusing() -> Iterator[None]:
 
 
 def forget() -> None:
-    """Drop the kept graph (its memory: at 1M posts, 594k edges, ~25 MB) and the tally."""
+    """Drop the kept graph (its memory: at 1M posts, 594k edges, ~35 MB with its partner
+    lists) and the tally."""
     global _kept
     _kept = None
     _tally.update(updated=0, listed=0)
@@ -240,7 +241,8 @@ def _update(
     reader[rd_s[~rd_by_partners]] = True
     read = np.flatnonzero(reader[s])
     read = read[np.argsort(s[read], kind="stable")]
-    edges = _Index(s, d, n)
+    # the edges by key, for the partner route's look-ups (not built where no edge takes it)
+    edges = _Index(s, d, n) if by_partners.any() or rd_by_partners.any() else _Index.NONE
     # the (changed edge, edge of its source) pairs the partner route reads: the source's edges
     # to the target's partners (then or now), the same edges the source route would find to
     # hold a term, fewer read
@@ -274,6 +276,9 @@ def _update(
 class _Index:
     """The edges ``s -> d`` (codes of ``n`` accounts) by key: each pair's edge, if any."""
 
+    #: No edges (where nothing is looked up).
+    NONE: _Index
+
     def __init__(self, s: np.ndarray, d: np.ndarray, n: int) -> None:
         key = s * n + d
         self.order = np.argsort(key, kind="stable")
@@ -286,6 +291,9 @@ class _Index:
         probe = u * self.n + v
         at = np.minimum(np.searchsorted(self.key, probe), self.key.size - 1)
         return self.order[at], (u >= 0) & (v >= 0) & (self.key[at] == probe)
+
+
+_Index.NONE = _Index(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1)
 
 
 class _Near:
