@@ -42,9 +42,6 @@ def read_source(fmt: str, path: Path | str, lazy_text: bool = False) -> SourceTa
     return tables
 
 
-__all__ = ["ADAPTERS", "SourceError", "SourceTables", "read_source"]
-
-
 def posts_on_disk(fmt: str, path: Path | str) -> int | None:
     """The posts a dump holds where its files say so unread (canonical Parquet: the footer's
     row count), else None: other adapters read their texts whole whatever the engine, so only
@@ -56,3 +53,6 @@ def posts_on_disk(fmt: str, path: Path | str) -> int | None:
         Path(path)
     )
     return count
+
+
+__all__ = ["ADAPTERS", "SourceError", "SourceTables", "posts_on_disk", "read_source"]
