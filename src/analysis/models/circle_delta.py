@@ -152,8 +152,8 @@ def _keep(
     n = accounts.height
     key = pairs["s"].to_numpy().astype(np.int64) * n + pairs["d"].to_numpy()
     order = np.argsort(key, kind="stable")
-    u, v = key // n, key % n
-    pair = np.unique(np.concatenate([u * n + v, v * n + u])[np.concatenate([u != v, u != v])])
+    both = np.concatenate([key, (key % n) * n + key // n])  # each edge either way
+    pair = np.unique(both[both // n != both % n])
     return _Kept(
         ids=_ids(accounts, "b"),
         key=key[order],
@@ -219,13 +219,10 @@ def _update(
     out_degree = np.bincount(s, minlength=n)
     redo = ~same  # the changed and new edges: recounted
     near = _Near(kept, now_of, ch_s, ch_t, n)
-    by_partners = near.count(ch_t, ch_kt) < out_degree[ch_s]
     rd_s, rd_d = s[redo], d[redo]
-    rd_by_partners = near.count(rd_d, kept_of[rd_d]) < out_degree[rd_s]
-    reads = (
-        np.where(by_partners, near.count(ch_t, ch_kt), out_degree[ch_s]).sum()
-        + np.where(rd_by_partners, near.count(rd_d, kept_of[rd_d]), out_degree[rd_s]).sum()
-    )
+    cost, rd_cost = near.count(ch_t, ch_kt), near.count(rd_d, kept_of[rd_d])
+    by_partners, rd_by_partners = cost < out_degree[ch_s], rd_cost < out_degree[rd_s]
+    reads = np.minimum(cost, out_degree[ch_s]).sum() + np.minimum(rd_cost, out_degree[rd_s]).sum()
     if reads > MAX_SHARE_READ * s.size:
         return None
     now = _Now(_Graph(ch_s * n + np.maximum(ch_t, 0), ch_new, n, ch_t >= 0), old, kept_of)
@@ -241,15 +238,16 @@ def _update(
     reader[rd_s[~rd_by_partners]] = True
     read = np.flatnonzero(reader[s])
     read = read[np.argsort(s[read], kind="stable")]
-    # the edges by key, for the partner route's look-ups (not built where no edge takes it)
-    edges = _Index(s, d, n) if by_partners.any() or rd_by_partners.any() else _Index.NONE
+    # the edges now, by key, for the partner route's look-ups (sorted only where it is taken)
+    partner_route = by_partners.any() or rd_by_partners.any()
+    edges = _Graph(s * n + d if partner_route else s[:0], c if partner_route else c[:, :0], n)
     # the (changed edge, edge of its source) pairs the partner route reads: the source's edges
     # to the target's partners (then or now), the same edges the source route would find to
     # hold a term, fewer read
     rows = np.flatnonzero(by_partners)
     at_row, cand = near.pairs(ch_t[rows], ch_kt[rows])
-    e, found = edges.find(ch_s[rows[at_row]], cand)
-    by_partner_pairs = (rows[at_row][found], e[found])
+    at_e, found = edges.find(ch_s[rows[at_row]], cand)
+    by_partner_pairs = (rows[at_row][found], edges.order[at_e[found]])
     recount_src = redo.copy()
     recount_src[np.flatnonzero(redo)[rd_by_partners]] = False
     targets = _targets(d, recount_src, n)
@@ -268,32 +266,9 @@ def _update(
             recounted = _recount(s, d, c[g], recount_src, read, targets)
             value[recount_src] = recounted
             idx = np.flatnonzero(redo)[rd_by_partners]
-            value[idx] = _recount_by_partners(s[idx], d[idx], c[g], edges, (rd_rows, rd_cand))
+            value[idx] = _recount_by_partners(g, s[idx], d[idx], edges, (rd_rows, rd_cand))
         out.append(value)
     return out
-
-
-class _Index:
-    """The edges ``s -> d`` (codes of ``n`` accounts) by key: each pair's edge, if any."""
-
-    #: No edges (where nothing is looked up).
-    NONE: _Index
-
-    def __init__(self, s: np.ndarray, d: np.ndarray, n: int) -> None:
-        key = s * n + d
-        self.order = np.argsort(key, kind="stable")
-        self.key, self.n = key[self.order], n
-
-    def find(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Each pair ``u -> v``'s edge (its position in ``s, d``) and whether there is one."""
-        if self.key.size == 0 or u.size == 0:
-            return np.zeros(u.size, dtype=np.int64), np.zeros(u.size, dtype=bool)
-        probe = u * self.n + v
-        at = np.minimum(np.searchsorted(self.key, probe), self.key.size - 1)
-        return self.order[at], (u >= 0) & (v >= 0) & (self.key[at] == probe)
-
-
-_Index.NONE = _Index(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64), 1)
 
 
 class _Near:
@@ -347,28 +322,25 @@ def _spans(first: np.ndarray, k: np.ndarray) -> np.ndarray:
 
 
 def _recount_by_partners(
+    g: int,
     s: np.ndarray,
     d: np.ndarray,
-    n_g: np.ndarray,
-    edges: _Index,
+    edges: _Graph,
     near: tuple[np.ndarray, np.ndarray],
 ) -> np.ndarray:
     """:func:`_recount` of the edges ``s -> d`` read from the partners of ``d``: ``n(s, d)``
     plus ``n(s, t)`` over the accounts ``t`` that are partners of ``d`` and targets of ``s``
-    in the graph of the edges with ``n_g > 0`` (0 for an edge not in that graph). ``near``:
-    ``(i, t)``, the accounts that may be partners of ``d[i]`` (:meth:`_Near.pairs`); every
-    edge ``s -> d`` is one of ``edges``."""
+    in the graph of count vector ``g`` (0 for an edge not in that graph). ``near``: ``(i, t)``,
+    the accounts that may be partners of ``d[i]`` (:meth:`_Near.pairs`); ``edges``: the
+    graph now, every edge ``s -> d`` among them."""
     own, found = edges.find(s, d)
-    out = np.where(found, n_g[own], 0.0)
+    out = np.where(found, edges.counts[g, own], 0.0)
     i, t = near
     keep = t != d[i]  # no account is its own partner
     i, t = i[keep], t[keep]
-    e_st, st = edges.find(s[i], t)
-    e_dt, dt = edges.find(d[i], t)
-    e_td, td = edges.find(t, d[i])
-    n_st = np.where(st, n_g[e_st], 0.0)
-    partner = (dt & (n_g[e_dt] > 0)) | (td & (n_g[e_td] > 0))
-    hit = partner & (n_st > 0)
+    at_st, st = edges.find(s[i], t)
+    n_st = np.where(st, edges.counts[g, at_st], 0.0)
+    hit = edges.partners(g, d[i], t) & (n_st > 0)
     terms = np.bincount(i[hit], weights=n_st[hit], minlength=s.size)
     return np.where(out > 0, out + terms, out)
 
@@ -388,7 +360,8 @@ class _Lookups:
 class _Graph(_Lookups):
     """Directed-edge look-ups in one graph: its edges' keys ``s * n + d`` and counts (one
     row per count vector); ``valid``: which of the given edges to hold (all: None);
-    ``ordered``: the keys come sorted (the kept graph's)."""
+    ``ordered``: the keys come sorted (the kept graph's). ``order``: each row's position among
+    the edges given (held ones; None where they came sorted)."""
 
     def __init__(
         self,
@@ -400,9 +373,10 @@ class _Graph(_Lookups):
     ) -> None:
         if valid is not None:
             key, counts = key[valid], counts[:, valid]
+        self.order: np.ndarray | None = None
         if not ordered:
-            order = np.argsort(key, kind="stable")
-            key, counts = key[order], counts[:, order]
+            self.order = np.argsort(key, kind="stable")
+            key, counts = key[self.order], counts[:, self.order]
         self.key, self.counts, self.n = key, counts, n
 
     def find(self, u: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -481,8 +455,7 @@ def _runs(s: np.ndarray, read: np.ndarray, sources: np.ndarray) -> tuple[np.ndar
     by = s[read]
     first = np.searchsorted(by, sources, side="left")
     k = np.searchsorted(by, sources, side="right") - first
-    row = np.repeat(np.arange(sources.size), k)
-    return row, read[np.repeat(first - np.cumsum(k) + k, k) + np.arange(int(k.sum()))]
+    return np.repeat(np.arange(sources.size), k), read[_spans(first, k)]
 
 
 def _flipped_pairs(
