@@ -19,6 +19,8 @@ import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from analysis.io import private_temporary
+
 if TYPE_CHECKING:
     from analysis.embed import EmbedParams
 
@@ -168,9 +170,13 @@ class EmbeddingCache:
                 ),
             }
         )
-        tmp = path.with_suffix(".tmp")
-        frame.write_parquet(tmp, compression="zstd", row_group_size=SHARD_GROUP_ROWS)
-        tmp.replace(path)  # atomic: a killed run never leaves a half-written shard
+        # content-addressed: a writer at once with the same texts writes the same bytes
+        tmp = private_temporary(path)
+        try:
+            frame.write_parquet(tmp, compression="zstd", row_group_size=SHARD_GROUP_ROWS)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return path
 
     def keys(self) -> set[str]:

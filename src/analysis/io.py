@@ -9,6 +9,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
+import secrets
+import threading
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -37,6 +40,19 @@ def write_parquet(df: pl.DataFrame, path: Path | str) -> None:
     df = schema.ids_as_strings(df)
     df.write_parquet(path, compression="zstd", statistics=True)
     log.info("wrote %s rows to %s", f"{df.height:,}", path)
+
+
+def private_temporary(path: Path) -> Path:
+    """A temporary name beside ``path`` that no other writer takes (process, thread and a
+    random part; hidden, ending ``.tmp``): write it, then ``replace`` it onto ``path``.
+
+    The rename is atomic, so a killed run never leaves a half-written ``path``; the name being
+    this writer's own, two writers of the same file at once (two test workers filling one
+    embedding cache, a notebook beside ``dvc repro``) each rename a whole file of their own
+    and the last one wins. A fixed name (``path.tmp``) let one writer rename the other's file
+    away under it (``FileNotFoundError``: the project's CI, session 55)."""
+    tag = f"{os.getpid()}-{threading.get_ident()}-{secrets.token_hex(4)}"
+    return path.with_name(f".{path.name}.{tag}.tmp")
 
 
 #: Significant digits kept in metrics JSON: far beyond any reported precision, short of the

@@ -38,6 +38,7 @@ import pyarrow.parquet as pq
 
 from analysis import topics_clustering, vectors
 from analysis.contracts import TopicFit
+from analysis.io import private_temporary
 from analysis.topics import TopicsParams, assigner, centroid_matrix
 from analysis.topics_clustering import Assignment, assign_with_membership, combine
 
@@ -200,10 +201,10 @@ def _read(memo: Path, month: str, key: str, n_rows: int, dim: int) -> Assignment
 
 
 def _write(memo: Path, month: str, key: str, got: Assignment) -> None:
-    """Both memo files of ``month``, each through a temporary file (a killed run leaves a
-    file of another key or none: recomputed). The temporary names are fixed, as for the
-    ``embed`` stage's parts: two ``topics`` runs at once outside DVC (which runs one stage at
-    a time) may fail, never serve a wrong month (both files must carry the key)."""
+    """Both memo files of ``month``, each through a temporary file of this writer's own (a
+    killed run leaves a file of another key or none: recomputed). Two ``topics`` runs at once
+    outside DVC (which runs one stage at a time) never serve a wrong month: both files must
+    carry the key."""
     memo.mkdir(parents=True, exist_ok=True)
     soft_path, sums_path = _files(memo, month)
     dim = got.sums.shape[1]
@@ -215,7 +216,7 @@ def _write(memo: Path, month: str, key: str, got: Assignment) -> None:
         }
     )
     for frame, path in ((sums, sums_path), (got.soft, soft_path)):
-        tmp = path.with_suffix(".tmp")
+        tmp = private_temporary(path)
         try:
             frame.write_parquet(tmp, metadata={MEMO_KEY: key})
             tmp.replace(path)

@@ -12,7 +12,9 @@ import pytest
 
 from tests.conftest import ROOT
 
-pytestmark = pytest.mark.realdata
+# one worker: the module's fixture embeds ~2,000 texts (~1 min); on both workers at once it was
+# paid twice, and the two wrote the same cache shard together (the CI's failure, session 55)
+pytestmark = [pytest.mark.realdata, pytest.mark.xdist_group("topics-real")]
 
 SITE = "stackexchange-french-meta"  # the smallest SE dump: 781 posts, ~1,300 comments
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import polars as pl
@@ -64,6 +65,46 @@ def test_cache_reencodes_only_new_posts(tmp_path):
     # a third run encodes nothing
     _, st3 = embed_posts(grown, enc, cache)
     assert st3.n_encoded == 0 and enc.n_texts == 1010
+
+
+def test_two_writers_of_the_same_shard_at_once_both_land_it(tmp_path, monkeypatch):
+    """Two processes filling one cache with the same texts (the project's CI: two test workers
+    embedding one real site) write the same shard at once; each renames a whole file of its
+    own. Here the second writer runs inside the first one's write, between its temporary file
+    and its rename: with a fixed temporary name the second renamed the first's file away."""
+    keys = [text_key(f"text {i}") for i in range(5)]
+    vectors = CountingEncoder()([f"text {i}" for i in range(5)])
+    first, second = EmbeddingCache(tmp_path, "fake", "1"), EmbeddingCache(tmp_path, "fake", "1")
+    write = pl.DataFrame.write_parquet
+    nested: list[object] = []
+    calls: list[str] = []
+
+    def interleaved(self, file, *args, **kwargs):
+        calls.append(str(file))
+        write(self, file, *args, **kwargs)
+        if len(calls) == 1:  # the first writer's file is written, not yet renamed
+            nested.append(second.store(keys, vectors))
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", interleaved)
+    path = first.store(keys, vectors)
+    monkeypatch.undo()
+    assert nested == [path] and path is not None
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name]  # no temporary left
+    got = pl.read_parquet(path)
+    assert got["text_sha256"].to_list() == keys
+    assert np.array_equal(got["embedding"].to_numpy(), vectors)
+    assert first.keys() == set(keys)
+
+
+def test_a_failed_shard_write_leaves_no_file(tmp_path, monkeypatch):
+    def broken(self, file, *args, **kwargs):
+        Path(file).write_bytes(b"half a shard")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(pl.DataFrame, "write_parquet", broken)
+    with pytest.raises(OSError, match="disk full"):
+        EmbeddingCache(tmp_path, "fake", "1").store(["k"], np.zeros((1, DIM), np.float32))
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
 def test_cache_lookup_reads_vectors_only_from_row_groups_with_a_hit(tmp_path, monkeypatch):
