@@ -46,8 +46,13 @@ def pseudonymise(
         for c in ("reply_to_account_id", "actor_account_id")
     }
     # texts are scrubbed later, batch by batch where streaming (analysis.ingest_texts)
-    posts = posts.with_columns(placeholder["reply_to_account_id"].alias("_placeholder"))
-    posts, post_map = to_post(posts, post_ids)
+    posts = posts.with_columns(
+        placeholder["reply_to_account_id"].alias("_placeholder"),
+        # the table was digested from this very column, in its order: no join (a join of a
+        # column of 3M ids held ~300 MiB for its hash table and outputs while it ran)
+        post_map["pseudonym"].alias("post_id"),
+    )
+    posts, post_map = to_post(posts, post_ids[1:])
     posts, acct_map = to_acct(posts, ("account_id", "reply_to_account_id"))
     posts = posts.with_columns(
         pl.when("_placeholder")

@@ -28,7 +28,7 @@ import pyarrow.parquet as pq
 
 from analysis import privacy, schema, scrub
 from analysis.ingest import SRC
-from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
+from analysis.sources.base import ROW, TEXT_COLUMNS, PostTexts, SourceTables
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
 
 def posts_in_memory(
     skeleton: pl.DataFrame,
-    tables: Sequence[SourceTables],
+    tables: Sequence[SourceTables | PostTexts],
     names: privacy.NameRedactor | None,
     edits: pl.DataFrame | None = None,
 ) -> pl.DataFrame:
@@ -97,7 +97,7 @@ def posts_in_memory(
 
 def sink_posts(
     skeleton: pl.DataFrame,
-    tables: Sequence[SourceTables],
+    tables: Sequence[SourceTables | PostTexts],
     names: privacy.NameRedactor | None,
     path: Path | str,
     batch_rows: int,

@@ -203,6 +203,21 @@ def test_the_ascii_fast_path_builds_the_general_paths_entries() -> None:
     }
 
 
+def test_the_entries_of_a_name_share_their_tokens_and_separators() -> None:
+    """The forms of a name repeat its tokens: each distinct token, separator and tuple of them
+    is one object (the redactor of a 3M-post dump's 300k names: 566 -> 414 MiB)."""
+    red = NameRedactor(["Ada Quill", "ada_quill", "Quill Ada", "Bo Quill-Ada"])
+    objects: dict[object, set[int]] = {}
+    for key, seps, _ in red._entries:
+        for part in (key, seps, *key, *seps):
+            objects.setdefault(part, set()).add(id(part))
+    assert objects["quill"] and objects[("ada", "quill")] and objects[(" ",)]
+    assert {k: len(v) for k, v in objects.items() if len(v) > 1} == {}
+    # the buckets hold the entries themselves, whatever case their first token is in
+    assert {id(e) for b in red.by_first.values() for e in b} == {id(e) for e in red._entries}
+    assert red._pool == {}  # kept for the build only
+
+
 def test_form_keys_are_the_keys_of_every_form() -> None:
     import random
 

@@ -247,6 +247,7 @@ def _update(
     rows = np.flatnonzero(by_partners)
     at_row, cand = near.pairs(ch_t[rows], ch_kt[rows])
     at_e, found = edges.find(ch_s[rows[at_row]], cand)
+    assert edges.order is not None  # built from unsorted keys: it keeps their sort order
     by_partner_pairs = (rows[at_row][found], edges.order[at_e[found]])
     recount_src = redo.copy()
     recount_src[np.flatnonzero(redo)[rd_by_partners]] = False

@@ -121,6 +121,31 @@ class LazyTexts:
             yield df.select(ROW, *TEXT_COLUMNS)
 
 
+@dataclass(frozen=True)
+class PostTexts:
+    """A dump's posts' texts and labels without its other tables (``SourceTables.post_texts``):
+    what ingest reads once its plan is made, so that the raw tables (every raw id, the
+    reactions) are let go before the texts are scrubbed (at 10M posts the raw skeleton alone
+    is ~1.1 GiB). Row ``i`` is the raw posts' row ``i`` (``_row``)."""
+
+    #: ``text`` and ``labels`` in the posts' order, read whole (None: ``lazy``)
+    frame: pl.DataFrame | None
+    #: left in their Parquet file (``ingest.engine: streaming``)
+    lazy: LazyTexts | None = None
+
+    def text_batches(self, batch_rows: int | None = None) -> Iterator[pl.DataFrame]:
+        """``_row``, ``text`` and ``labels`` of every post, ``batch_rows`` at a time (None: all)."""
+        if self.lazy is not None:
+            yield from self.lazy.batches(batch_rows or 2**20)
+            return
+        assert self.frame is not None
+        texts = self.frame.with_row_index(ROW)
+        if batch_rows is None:
+            yield texts
+        else:
+            yield from texts.iter_slices(batch_rows)
+
+
 @dataclass
 class SourceTables:
     """What an adapter returns: raw canonical tables, their rejects, and rows read per table."""
@@ -145,14 +170,13 @@ class SourceTables:
 
     def text_batches(self, batch_rows: int | None = None) -> Iterator[pl.DataFrame]:
         """``_row``, ``text`` and ``labels`` of every post, ``batch_rows`` at a time (None: all)."""
+        return self.post_texts().text_batches(batch_rows)
+
+    def post_texts(self) -> PostTexts:
+        """The posts' texts and labels alone (their columns shared, not copied)."""
         if self.texts is not None:
-            yield from self.texts.batches(batch_rows or 2**20)
-            return
-        texts = self.posts.select(*TEXT_COLUMNS).with_row_index(ROW)
-        if batch_rows is None:
-            yield texts
-        else:
-            yield from texts.iter_slices(batch_rows)
+            return PostTexts(None, self.texts)
+        return PostTexts(self.posts.select(*TEXT_COLUMNS), None)
 
     def __post_init__(self) -> None:
         self.account_flags = (
