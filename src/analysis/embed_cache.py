@@ -196,6 +196,10 @@ class EmbeddingCache:
         one shard whatever the cache's size (it was every cached vector, twice). Returns the
         number of distinct keys removed.
         """
+        # a killed run's temporary shards first: they hold vectors of texts that may be erased
+        # now (a store writing at this very moment then fails, loudly: never a half shard)
+        for tmp in self.folder.glob(".shard-*.tmp"):
+            tmp.unlink(missing_ok=True)
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards:
             return 0
@@ -216,7 +220,7 @@ class EmbeddingCache:
                 else None
             )
             if new != old:
-                old.unlink()
+                old.unlink(missing_ok=True)  # another process's prune may have been first
         return gone["text_sha256"].n_unique()
 
 

@@ -27,7 +27,8 @@ def pseudonymise(
     References to ``schema.NONPARTICIPANT_ID`` are left as they are.
     """
     # The tables are seeded with the ids of the posts and of the accounts (each distinct: the
-    # duplicates were rejected by the checks; a join would add rows otherwise, which raises), every
+    # duplicates were rejected by the checks; a join of a reference would add rows otherwise,
+    # which raises, and ``plan`` validates the posts' ids distinct again), every
     # reference is looked up by a hash join, and a referenced id not among them (the
     # placeholder) is digested once on the way.
     post_map = privacy.digest_table(posts["post_id"], key, ns, "post", privacy.POST_PREFIX)

@@ -203,8 +203,8 @@ def _read(memo: Path, month: str, key: str, n_rows: int, dim: int) -> Assignment
 def _write(memo: Path, month: str, key: str, got: Assignment) -> None:
     """Both memo files of ``month``, each through a temporary file of this writer's own (a
     killed run leaves a file of another key or none: recomputed). Two ``topics`` runs at once
-    outside DVC (which runs one stage at a time) never serve a wrong month: both files must
-    carry the key."""
+    outside DVC (which runs one stage at a time) never serve a wrong month (both files must
+    carry the key); one may fail where the other's :func:`_prune` removes its temporary file."""
     memo.mkdir(parents=True, exist_ok=True)
     soft_path, sums_path = _files(memo, month)
     dim = got.sums.shape[1]
@@ -232,4 +232,4 @@ def _prune(memo: Path, months: Sequence[str] | set[str]) -> None:
     keep = {p.name for m in months for p in _files(memo, m)}
     for f in memo.iterdir():
         if f.is_file() and f.name not in keep:
-            f.unlink()
+            f.unlink(missing_ok=True)  # another run's prune may have been first

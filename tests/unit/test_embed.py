@@ -107,6 +107,20 @@ def test_a_failed_shard_write_leaves_no_file(tmp_path, monkeypatch):
     assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
 
 
+def test_prune_removes_the_temporary_shards_a_killed_run_left(tmp_path):
+    """A run killed between its write and its rename leaves a temporary shard of its own name:
+    it holds vectors (and keys) of texts an erasure must remove too."""
+    from analysis.io import private_temporary
+
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    kept = cache.store([text_key("kept")], CountingEncoder()(["kept"]))
+    assert kept is not None
+    left = private_temporary(cache.folder / "shard-0123.parquet")
+    left.write_bytes(b"vectors of a text since erased")
+    cache.prune([text_key("kept")])
+    assert sorted(p.name for p in cache.folder.iterdir()) == [kept.name]
+
+
 def test_cache_lookup_reads_vectors_only_from_row_groups_with_a_hit(tmp_path, monkeypatch):
     """Same answer as reading every shard (a key in two shards: the first shard in sorted
     order wins; a key twice in a shard: its first row); the vectors are read from the row

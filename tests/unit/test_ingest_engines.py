@@ -111,9 +111,17 @@ def test_the_raw_tables_are_let_go_before_the_texts_are_scrubbed(
     table (every raw id, the reactions) is alive while the texts are scrubbed and written (the
     raw skeleton of 10M posts is ~1.1 GiB; a 3M streaming run's sink 2.3 -> 1.6 GiB)."""
     import gc
+    import weakref
 
-    from analysis.sources.base import PostTexts, SourceTables
+    from analysis.sources.base import PostTexts
     from analysis.stages import ingest as stage
+
+    read: list[weakref.ref] = []  # every raw table the stage read, and the tables' holder
+
+    def reading(*args, **kwargs):
+        tables = real_read(*args, **kwargs)
+        read.extend(weakref.ref(t) for t in (tables, tables.posts, tables.reactions))
+        return tables
 
     alive: list[int] = []
 
@@ -121,15 +129,17 @@ def test_the_raw_tables_are_let_go_before_the_texts_are_scrubbed(
         def wrapped(skeleton, tables, *args, **kwargs):
             assert tables and all(isinstance(t, PostTexts) for t in tables)
             gc.collect()
-            alive.append(sum(isinstance(o, SourceTables) for o in gc.get_objects()))
+            alive.append(sum(r() is not None for r in read))
             return real(skeleton, tables, *args, **kwargs)
 
         return wrapped
 
+    real_read = stage.read_source
+    monkeypatch.setattr(stage, "read_source", reading)
     monkeypatch.setattr(stage, "sink_posts", checking(stage.sink_posts))
     monkeypatch.setattr(stage, "posts_in_memory", checking(stage.posts_in_memory))
     run_stage(tmp_path / engine, demo_dump, engine, monkeypatch)
-    assert alive == [0]
+    assert len(read) == 3 and alive == [0]
 
 
 def test_auto_is_resolved_by_the_posts_read() -> None:
