@@ -19,7 +19,7 @@ import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from analysis.io import private_temporary
+from analysis.io import private_temporaries, private_temporary
 
 if TYPE_CHECKING:
     from analysis.embed import EmbedParams
@@ -198,7 +198,7 @@ class EmbeddingCache:
         """
         # a killed run's temporary shards first: they hold vectors of texts that may be erased
         # now (a store writing at this very moment then fails, loudly: never a half shard)
-        for tmp in self.folder.glob(".shard-*.tmp"):
+        for tmp in private_temporaries(self.folder, "shard-*.parquet"):
             tmp.unlink(missing_ok=True)
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards:

@@ -55,6 +55,12 @@ def private_temporary(path: Path) -> Path:
     return path.with_name(f".{path.name}.{tag}.tmp")
 
 
+def private_temporaries(folder: Path, pattern: str) -> list[Path]:
+    """The :func:`private_temporary` files in ``folder`` of the files named like ``pattern``
+    (a glob): what killed writers left, or writers at work now."""
+    return sorted(folder.glob(f".{pattern}.*.tmp"))
+
+
 #: Significant digits kept in metrics JSON: far beyond any reported precision, short of the
 #: last-bit noise of BLAS and optimisers (GLM coefficients differ at 1e-16 between runs), so
 #: that the same data and params write the same file and `dvc metrics diff` shows no noise.

@@ -89,13 +89,13 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
             ", ".join(f"{k} {v:,}" for k, v in tables.n_read.items()),
         )
         sources.append(Source(spec.namespace(), tables))
-    chosen = ing.engine
-    ing = ing.for_posts(posts_read(sources))  # as plan resolves it
+    chosen, n_read = ing.engine, posts_read(sources)
+    ing = ing.for_posts(n_read)  # as plan resolves it
     if chosen == "auto":
         log.info(
             "ingest engine: %s (%s posts read; ingest.engine auto: streaming above %s)",
             ing.engine,
-            f"{posts_read(sources):,}",
+            f"{n_read:,}",
             f"{ing.streaming_above_posts:,}",
         )
     # read before plan: a person removed in one dump is removed from every dump it links
