@@ -7,7 +7,7 @@ seconds and the model's own memory over the loaded tables, one fresh process per
 ``--read contiguous`` is the score stage's read (``io.read_contiguous``: each column in one
 chunk); ``as-read`` is ``pl.read_parquet`` as it comes, a chunk per Parquet row group (the read
 before session 44), to compare the two. ``--ids categorical`` holds the id columns as the
-stage does (``stages.tables.ID_COLUMNS``, since session 46), ``string`` as the files hold them
+stage does (``schema.ID_COLUMNS``, since session 46), ``string`` as the files hold them
 (before); the scores are the same either way (``tests/unit/test_bench_models_memory.py``).
 ``growth`` is the process's peak RSS while the model scores, over its RSS once the tables are
 loaded (``benchmarks.common.PeakRSS``: the kernel's high-water mark, reset at the start). Time

@@ -67,7 +67,7 @@ def _conform(new: pl.DataFrame, posts: pl.DataFrame) -> pl.DataFrame:
 
 def _like(new: pl.DataFrame, table: pl.DataFrame) -> pl.DataFrame:
     """``new``'s columns that ``table`` has in ``table``'s types (its ids may be categoricals:
-    ``stages.tables.ID_COLUMNS``; a string id beside them would not join)."""
+    ``schema.ID_COLUMNS``; a string id beside them would not join)."""
     return new.cast({c: t for c, t in table.schema.items() if c in new.columns})
 
 

@@ -112,7 +112,7 @@ def read_contiguous(
     whole table would hold two copies of it at once.
 
     The ``categorical`` columns (those read) are cast to polars' ``Categorical`` as each is
-    read, before the next one: see :data:`analysis.stages.tables.ID_COLUMNS`.
+    read, before the next one: see :data:`analysis.schema.ID_COLUMNS`.
     """
     names = list(columns) if columns is not None else parquet_columns(path)
     cats = set(categorical)

@@ -131,9 +131,11 @@ def agreement(labels: np.ndarray, truth: pl.Series | list[str | None]) -> dict[s
     """NMI and ARI of topic labels against truth labels (rows with a null truth left out).
 
     Outliers count as one more cluster: leaving them out would reward throwing posts away.
-    The truth labels are compared as integer codes in their sorted order (the classes
-    scikit-learn's contingency table makes of the strings, in its order: the same numbers),
-    not as a list of Python strings (10M posts: seconds and a GiB).
+    The labels are coded by their texts' order (an ``Enum`` of the sorted distinct labels: the
+    classes scikit-learn's contingency table makes of the strings, in its order, as UTF-8's
+    byte order is the code points'), and each (label, topic) pair counted as one integer: at 10M
+    posts 0.6 s where dense ranks of the strings and three ``np.unique`` over 10M integers
+    took 4.7 s (session 57).
 
     Both are scikit-learn's (``normalized_mutual_info_score`` with the arithmetic mean,
     ``adjusted_rand_score``), computed from the same contingency table with the same
@@ -141,31 +143,42 @@ def agreement(labels: np.ndarray, truth: pl.Series | list[str | None]) -> dict[s
     of every ``topics`` run (it loads scipy.stats and pandas) for two formulas.
     """
     truth = pl.Series("truth", truth, dtype=pl.String)
-    known = truth.is_not_null()
-    n = int(known.sum())
+    n = truth.len() - truth.null_count()
     if n < 2:
         return {"nmi": None, "ari": None, "n_labelled": n}
-    pred = np.asarray(labels)[known.to_numpy()]
-    true = truth.filter(known).rank("dense").to_numpy()
-    table = _contingency(true, pred)
+    classes = pl.Enum(truth.drop_nulls().unique().sort())
+    table = _contingency(truth.cast(classes).to_physical(), np.asarray(labels))
     return {"nmi": _nmi(table), "ari": _ari(table), "n_labelled": n}
 
 
-def _contingency(true: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, ...]:
+def _contingency(codes: pl.Series, pred: np.ndarray) -> tuple[np.ndarray, ...]:
     """The non-zero cells of the (class, cluster) count table in row-major order (scikit-learn's
     sparse table's order): their rows, columns and counts (int64), and the class and cluster
-    totals (float64). Sparse: 500k classes x 100 clusters held ~0.9 GB as a dense table."""
-    _, ti = np.unique(true, return_inverse=True)
-    _, ki = np.unique(pred, return_inverse=True)
-    n_k = int(ki.max()) + 1
-    cells, counts = np.unique(ti.astype(np.int64) * n_k + ki, return_counts=True)
-    row, col = cells // n_k, cells % n_k
+    totals (float64). ``codes``: each row's class, 0, 1, ... in the classes' order (null:
+    unlabelled, left out), every class present. Sparse: 500k classes x 100 clusters held
+    ~0.9 GB as a dense table."""
+    low = int(pred.min())
+    cells = (
+        pl.DataFrame({"code": codes, "pred": pred})
+        .select(key=pl.col("code").cast(pl.Int64) * 2**32 + (pl.col("pred").cast(pl.Int64) - low))
+        .drop_nulls()
+        .group_by("key")
+        .agg(count=pl.len().cast(pl.Int64))
+        .sort("key")
+        .select(
+            "count",
+            row=pl.col("key") // 2**32,
+            col=(pl.col("key") % 2**32).rank("dense").cast(pl.Int64) - 1,
+        )
+    )
+    row, col = cells["row"].to_numpy(), cells["col"].to_numpy()
+    counts = cells["count"].to_numpy()
     return (
         row,
         col,
-        counts.astype(np.int64),
-        np.bincount(ti).astype(np.float64),
-        np.bincount(ki).astype(np.float64),
+        counts,
+        np.bincount(row, weights=counts).astype(np.float64),
+        np.bincount(col, weights=counts).astype(np.float64),
     )
 
 

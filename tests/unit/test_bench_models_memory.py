@@ -33,7 +33,7 @@ def test_each_read_is_what_it_says_and_the_model_is_measured(tmp_path) -> None:
 
 @pytest.mark.parametrize("name", sorted(registry.MODELS))
 def test_ids_as_categoricals_give_every_model_the_same_scores(tmp_path, name) -> None:
-    """The score stage holds the ids as categoricals (``stages.tables.ID_COLUMNS``): every
+    """The score stage holds the ids as categoricals (``schema.ID_COLUMNS``): every
     model scores exactly as on the strings the files hold, rows in the same order."""
     tables = synthetic_tables(3_000, 200)
     interim = tmp_path / paths.INTERIM

@@ -165,7 +165,7 @@ def test_components_add_up_and_placeholder_never_scored(chat, name):
 
 
 def _categorical(tables: Tables) -> Tables:
-    """``tables`` with their ids as the stages hold them (``stages.tables.ID_COLUMNS``)."""
+    """``tables`` with their ids as the stages hold them (``schema.ID_COLUMNS``)."""
 
     def cast(df: pl.DataFrame | None, table: str) -> pl.DataFrame | None:
         if df is None:

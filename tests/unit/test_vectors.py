@@ -612,7 +612,7 @@ def test_refits_before_an_origin_read_from_the_file_give_the_topics_from_memory(
     early = posts.filter(pl.col("created_at") < origin)["post_id"]
     assert set(file["post_id"]) <= set(early)  # nothing written at or after the origin
     assert post_topics_before(path, posts, datetime(2023, 1, 1), p, 3).is_empty()
-    # the stages hold the ids as categoricals (stages.tables.ID_COLUMNS): the same topics,
+    # the stages hold the ids as categoricals (schema.ID_COLUMNS): the same topics,
     # the ids of the posts' type, from the file and from memory, and when none is early enough
     cat = posts.with_columns(pl.col("post_id").cast(pl.Categorical))
     for source in (path, stored):

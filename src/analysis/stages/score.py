@@ -50,7 +50,7 @@ SCORE_DIGITS = common.SCORE_DIGITS
 
 def score_one(tables: Tables, name: str, p: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Run model ``name`` and check the output against the protocol (its ids as strings: the
-    tables hold them as categoricals, ``stages.tables.ID_COLUMNS``)."""
+    tables hold them as categoricals, ``schema.ID_COLUMNS``)."""
     df = registry.get(name).score(tables, p, as_of)
     df = schema.ids_as_strings(df)
     common.check_output(df)

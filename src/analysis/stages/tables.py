@@ -12,22 +12,11 @@ import polars as pl
 from analysis import paths
 from analysis.io import parquet_columns, read_contiguous
 from analysis.models.base import Tables
+from analysis.schema import ID_COLUMNS
 
 log = logging.getLogger(__name__)
 
-#: The id columns the models join and group on, held as polars ``Categorical`` (the texts
-#: stored once, a 32-bit code a row; the files keep them as strings: ``io.write_parquet``).
-#: A pseudonym is ~21 bytes behind a 16-byte view; joins on the codes move 4. Measured at 1.03M
-#: posts (``benchmarks.models_memory --ids``, session 46): conversation's working set +394 ->
-#: +216 MiB, network's +399 -> +201, conversation_rate's +449 -> +227, the models ~15-25 %
-#: faster, the scores byte-identical. They compare with string literals, join with each other
-#: and sort by their texts as strings do; ``.str`` needs a ``cast(pl.String)`` first.
-ID_COLUMNS: dict[str, tuple[str, ...]] = {
-    "accounts": ("account_id",),
-    "posts": ("post_id", "account_id", "parent_post_id", "root_post_id", "reply_to_account_id"),
-    "reactions": ("reaction_id", "post_id", "actor_account_id"),
-    "post_topics": ("post_id",),
-}
+__all__ = ["ID_COLUMNS", "load_tables", "read_post_topics", "read_score_file"]
 
 
 def load_tables(
