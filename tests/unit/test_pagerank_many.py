@@ -169,3 +169,47 @@ def test_indices_outside_the_graphs_are_refused() -> None:
         graph.pagerank_many(np.zeros(2, dtype=int), np.array([0, 5]), one, np.ones(2), 5, 1)
     with pytest.raises(ValueError, match="block"):
         graph.pagerank_many(np.array([0, 1]), one, one, np.ones(2), 5, 1)
+
+
+@pytest.mark.parametrize("cells", [1, 64, 1 << 16])
+def test_topic_ranks_are_each_topics_own_pagerank_grouped_or_interleaved(cells: int) -> None:
+    """``network_topic.topic_ranks`` takes each topic's edges grouped (as ``score`` hands
+    them, not copied) or interleaved (grouped there by a stable sort): either way each topic's
+    ranks are its own PageRank, bit for bit, in chunks of any size."""
+    from analysis.models.network_topic import topic_ranks
+
+    n, n_topics = 40, 7
+    graphs = _graphs(3, n, n_topics)
+    pr = graph.PageRankParams()
+    block = np.concatenate([np.full(len(g[0]), t) for t, g in enumerate(graphs)])
+    src, dst, weight, full = (np.concatenate([g[k] for g in graphs]) for k in range(4))
+    t_topic = np.repeat(np.arange(n_topics), [int((g[4] > 0).sum()) for g in graphs])
+    t_node = np.concatenate([np.flatnonzero(g[4]) for g in graphs])
+    t_mass = np.concatenate([g[4][g[4] > 0] for g in graphs])
+    grouped = topic_ranks(
+        block, src, dst, weight, full, (t_topic, t_node, t_mass), n, n_topics, pr, cells
+    )
+    # the topics interleaved at random, each topic's edges in their order
+    slots = np.random.default_rng(7).permutation(block.size)
+    position = np.empty(block.size, dtype=np.int64)
+    for t in range(n_topics):
+        mine = np.flatnonzero(block == t)
+        position[mine] = np.sort(slots[mine])
+    perm = np.argsort(position)
+    assert np.any(np.diff(block[perm]) < 0)  # really interleaved
+    interleaved = topic_ranks(
+        block[perm],
+        src[perm],
+        dst[perm],
+        weight[perm],
+        full[perm],
+        (t_topic[::-1], t_node[::-1], t_mass[::-1]),
+        n,
+        n_topics,
+        pr,
+        cells,
+    )
+    for t, (src_t, dst_t, w_t, full_t, v_t) in enumerate(graphs):
+        want, _ = graph.pagerank(src_t, dst_t, w_t, n, pr.damping, v_t, pr.tol, pr.max_iter, full_t)
+        assert np.array_equal(grouped[t], want), t
+        assert np.array_equal(interleaved[t], want), t
