@@ -193,8 +193,9 @@ def conform(df: pl.DataFrame, table: str, layer: Layer = RAW) -> pl.DataFrame:
         raise SchemaError(f"{table}: cannot cast to the canonical schema: {exc}") from exc
 
 
-#: The id columns the models join and group on, held as polars ``Categorical`` (the texts
-#: stored once, a 32-bit code a row; the files keep them as strings: ``io.write_parquet``).
+#: The id columns the models (and the topics stage) join and group on, held as polars
+#: ``Categorical`` (the texts stored once, a 32-bit code a row; the files keep them as
+#: strings: ``io.write_parquet``).
 #: A pseudonym is ~21 bytes behind a 16-byte view; joins on the codes move 4. Measured at 1.03M
 #: posts (``benchmarks.models_memory --ids``, session 46): conversation's working set +394 ->
 #: +216 MiB, network's +399 -> +201, conversation_rate's +449 -> +227, the models ~15-25 %
@@ -202,7 +203,7 @@ def conform(df: pl.DataFrame, table: str, layer: Layer = RAW) -> pl.DataFrame:
 #: and sort by their texts as strings do; ``.str`` needs a ``cast(pl.String)`` first. The
 #: mapping is not free: polars' one global mapping of 10M post ids held ~1.1 GiB, their column
 #: as strings ~0.37 GiB; the stages that join on them still gain (the topics stage at 10M posts
-#: 5.96 -> 4.1-4.2 GiB; with the account ids alone as categoricals 5.19 GiB; session 57).
+#: 5.96 -> 4.37 GiB; with the account ids alone as categoricals 5.19 GiB; session 57).
 ID_COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("account_id",),
     "posts": ("post_id", "account_id", "parent_post_id", "root_post_id", "reply_to_account_id"),

@@ -782,3 +782,28 @@ def test_the_topics_stage_imports_neither_scikit_learn_nor_scipy_stats() -> None
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_agreement_takes_labels_of_any_range_or_type_as_scikit_learn_does() -> None:
+    """Topic labels are small integers and are counted as packed pairs; labels far apart (a
+    range past 2^31, int64's ends) or not integers are taken by their ranks: scikit-learn's
+    NMI and ARI either way, bit for bit (packed as they come, they would collide)."""
+    from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+    from analysis.topics import agreement
+
+    rng = np.random.default_rng(5)
+    truth = [f"t{i}" for i in rng.integers(0, 4, 200)]
+    base = rng.integers(0, 3, 200)
+    info = np.iinfo(np.int64)
+    for labels in (
+        np.where(base == 1, 2**40, base),
+        np.where(base == 1, 2**32, base),
+        np.choose(base, [info.min, 0, info.max]),
+        base.astype(np.uint64) + 2**63,
+        base * 0.5 + 0.2,
+        base == 1,
+    ):
+        got = agreement(labels, truth)
+        assert got["nmi"] == normalized_mutual_info_score(truth, labels), labels.dtype
+        assert got["ari"] == adjusted_rand_score(truth, labels), labels.dtype
