@@ -201,7 +201,11 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     del edge_t
     it = interest.join(blocks, on="topic_id")
     ranks = topic_ranks(
-        *(et[c].to_numpy() for c in ("block", "i", "j", "weight", "full")),
+        et["block"].to_numpy(),
+        et["i"].to_numpy(),
+        et["j"].to_numpy(),
+        et["weight"].to_numpy(),
+        et["full"].to_numpy(),
         (it["block"].to_numpy(), it["idx"].to_numpy(), it["mass"].to_numpy()),
         n,
         live.height,
