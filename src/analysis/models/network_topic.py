@@ -164,7 +164,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     )
     # Teleport per topic: the account's interest in it (:func:`topic_interest`).
     interest = topic_interest(posts, topics, nodes)
-    del posts  # the scoped posts (a copy of the table's columns): not held through the ranks
+    del posts  # the scoped posts (before an earlier date, a copy): not held through the ranks
     # in a fixed order: PageRank adds parallel edges up in the order it is given them ((i, j)
     # as one packed integer: the same order)
     edge_t = (
