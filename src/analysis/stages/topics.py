@@ -180,7 +180,7 @@ def read_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     codes), though polars' one mapping of the 10M post ids holds ~1.1 GiB against ~0.37 GiB
     for their column as strings; with the account ids alone as categoricals 5.19 GiB, with
     every post id as its row number (joins of the texts to find them) 5.3 GiB (session 57)."""
-    posts = read_contiguous(paths.POSTS, COLUMNS, [c for c in ID_COLUMNS["posts"] if c in COLUMNS])
+    posts = read_contiguous(paths.POSTS, COLUMNS, ID_COLUMNS["posts"])  # those read are cast
     accounts = read_contiguous(paths.ACCOUNTS, None, ID_COLUMNS["accounts"])
     reactions = read_contiguous(paths.REACTIONS, None, ID_COLUMNS["reactions"])
     return posts, accounts, reactions
