@@ -296,14 +296,14 @@ def plan(
         # accounts): the thread is left to finish on its own
         pool.shutdown(wait=False, cancel_futures=True)
     accounts = pl.concat([placeholder_account(), *[r.accounts for r in results]])
+    skeleton = pl.concat(
+        [r.posts.with_columns(pl.lit(i, dtype=pl.UInt32).alias(SRC)) for i, r in enumerate(results)]
+    )
+    for r in results:  # the skeleton's columns live in `skeleton` alone: _sort_taking frees them
+        r.posts = r.posts.clear()
     out = IngestResult(
         accounts=accounts,
-        posts=pl.concat(
-            [
-                r.posts.with_columns(pl.lit(i, dtype=pl.UInt32).alias(SRC))
-                for i, r in enumerate(results)
-            ]
-        ).sort("created_at", "post_id"),
+        posts=_sort_taking(skeleton, ("created_at", "post_id")),
         reactions=pl.concat([r.reactions for r in results]),
         rejects=pl.concat([r.rejects for r in results]),
         names=names,
@@ -324,6 +324,16 @@ def plan(
         schema.conform(out.posts, "posts", schema.INTERIM), "posts", schema.INTERIM, now=now
     )
     return out
+
+
+def _sort_taking(frame: pl.DataFrame, by: tuple[str, ...]) -> pl.DataFrame:
+    """``frame.sort(*by)`` for keys that are distinct (any sort gives their one order), taking
+    ``frame``: it is left with no columns. Each column is gathered in the sorted order and let
+    go before the next (where nothing else holds it), so the peak is the frame and one
+    column, not two frames: at 10M posts the skeleton's sort held +1.73 GiB live, this
+    +0.35 GiB, for +1.2 s (session 58)."""
+    order = frame.select(pl.arg_sort_by(*by)).to_series()
+    return pl.DataFrame([frame.drop_in_place(c).gather(order) for c in list(frame.columns)])
 
 
 def _check_sources(

@@ -53,6 +53,9 @@ ACCOUNT_PREFIX = "acct_"
 POST_PREFIX = "post_"
 REACTION_PREFIX = "rx_"
 DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthday ~4e9 ids)
+#: Ids digested (and looked up) at a time: the transients of a slice, not of a column
+#: (:func:`pseudonymise_series`).
+DIGEST_ROWS = 1 << 20
 
 
 def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -> str:
@@ -106,14 +109,28 @@ def _digests_python(
 
 
 def pseudonymise_series(
-    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
+    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str, rows: int | None = None
 ) -> pl.Series:
-    """Pseudonyms of every raw id of ``s`` (nulls stay null), one HMAC per distinct id.
+    """Pseudonyms of every raw id of ``s`` (nulls stay null), one HMAC per distinct id of each
+    slice of ``rows`` ids (default :data:`DIGEST_ROWS`).
 
     The distinct ids are hashed (:func:`_digests`) and joined back, so a column where each
-    author appears a thousand times costs a thousand times fewer HMACs.
+    author appears a thousand times costs a thousand times fewer HMACs. Slice by slice, so the
+    join's hash table, its outputs and the digests' own strings hold one slice at a time: a
+    column of 7M parent ids (5M distinct) joined whole to a table of 10M post ids held ~1 GiB
+    more than its pseudonyms (session 58). A pseudonym is a function of its id alone: the
+    slices change no result.
     """
     s = s.cast(pl.String)
+    step = rows or DIGEST_ROWS
+    if s.len() > step:
+        return pl.concat(
+            [
+                pseudonymise_series(s.slice(start, step), key, namespace, kind, prefix, step)
+                for start in range(0, s.len(), step)
+            ],
+            rechunk=True,
+        )
     uniq = s.drop_nulls().unique()
     table = pl.DataFrame({"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)})
     return (
@@ -121,6 +138,23 @@ def pseudonymise_series(
         .join(table, on="raw", how="left", maintain_order="left")["pseudonym"]
         .alias(s.name)
     )
+
+
+def digest_column(
+    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str, rows: int | None = None
+) -> pl.Series:
+    """Pseudonyms of ``s``, raw ids the caller knows distinct and non-null (a table's own ids),
+    one HMAC each, ``rows`` at a time (:func:`pseudonymise_series`'s slices, without
+    its distinct ids and join: each is one already). The HMAC's messages and 64-digit digests
+    are strings of their own: 10M ids digested at once held +1.28 GiB for 0.37 GiB of
+    pseudonyms, a slice at a time +0.52 GiB (the slices put together), 3.6 -> 4.3 s."""
+    s = s.cast(pl.String)
+    step = rows or DIGEST_ROWS
+    parts = [
+        _digests(s.slice(start, step), key, namespace, kind, prefix)
+        for start in range(0, s.len(), step)
+    ]
+    return pl.concat(parts, rechunk=True) if parts else _digests(s, key, namespace, kind, prefix)
 
 
 def digest_table(
@@ -144,7 +178,10 @@ def pseudonymise_columns(
 
     ``table`` (:func:`digest_table`) holds ids already digested; an id it lacks is digested
     here, once, and added. A hash join per column (faster than ``replace_strict`` with a map of
-    a million ids). Returns the frame and the table grown by the new ids.
+    a million ids). For a table of few ids (accounts; a column of post ids is digested where it
+    stands, :func:`pseudonymise_series`): a slice at a time was measured, 10M authors against
+    491k accounts, at -85 MiB of +390 for twice the time (0.95 -> 1.9 s), and not kept. Returns
+    the frame and the table grown by the new ids.
     """
 
     def lookup(raw: pl.Series, table: pl.DataFrame) -> pl.Series:

@@ -272,6 +272,44 @@ def test_pseudonymise_columns_equals_one_hmac_per_id_and_grows_the_table() -> No
     assert sorted(table["raw"].to_list()) == sorted(["1", "2", "日本", "new", "other"])
 
 
+@pytest.mark.parametrize("rows", [1, 2, 3, 7, 100])
+def test_pseudonyms_by_slices_equal_one_hmac_per_id(rows: int) -> None:
+    """``pseudonymise_series`` and ``digest_column`` digest ``rows`` ids at a time: the same
+    pseudonyms as one at a time, in order, nulls kept (a pseudonym is its id's alone)."""
+    key = KEYS[0]
+    ids = ["b", None, "a", "b", "日本", None, "a", "c", "b", "x" * 50, "a"]
+    got = privacy.pseudonymise_series(pl.Series("p", ids), key, "ns", "post", "post_", rows)
+    want = [None if v is None else privacy.pseudonym(key, "ns", "post", v, "post_") for v in ids]
+    assert got.name == "p" and got.to_list() == want and got.n_chunks() == 1
+    distinct = [v for v in dict.fromkeys(ids) if v is not None]
+    column = privacy.digest_column(pl.Series(distinct), key, "ns", "post", "post_", rows)
+    assert column.to_list() == [privacy.pseudonym(key, "ns", "post", v, "post_") for v in distinct]
+    assert column.n_chunks() == 1
+    empty = privacy.digest_column(pl.Series([], dtype=pl.String), key, "ns", "post", "post_", rows)
+    assert empty.dtype == pl.String and empty.len() == 0
+
+
+def test_sort_taking_equals_the_sort_and_takes_the_frame() -> None:
+    rng = random.Random(58)
+    for trial in range(50):
+        n = rng.randint(0, 60)
+        ids = rng.sample(range(1000), n)
+        frame = pl.DataFrame(
+            {
+                "created_at": [rng.randrange(5) for _ in range(n)],
+                "post_id": [f"p{i:04d}" for i in ids],
+                "v": [rng.random() if rng.random() > 0.2 else None for _ in range(n)],
+            },
+            schema={"created_at": pl.Int64, "post_id": pl.String, "v": pl.Float64},
+        )
+        cut = rng.randint(0, n)  # two chunks, as a concatenation of dumps gives
+        frame = pl.concat([frame.slice(0, cut), frame.slice(cut)], rechunk=False)
+        want = frame.sort("created_at", "post_id")
+        got = ingest._sort_taking(frame, ("created_at", "post_id"))
+        assert got.equals(want) and got.schema == want.schema, trial
+        assert frame.width == 0  # taken: its columns were let go as they were gathered
+
+
 def test_pseudonymise_columns_refuses_a_table_with_a_raw_id_twice() -> None:
     key = b"a-test-key-that-is-long-enough-0123456789"
     twice = privacy.digest_table(pl.Series(["1", "1"]), key, "ns", "post", "post_")
