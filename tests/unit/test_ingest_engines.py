@@ -85,10 +85,12 @@ def test_engines_write_identical_tables_on_the_demo(demo_dump, tmp_path, monkeyp
 def test_ids_digested_in_small_slices_write_identical_tables(
     demo_dump, tmp_path, monkeypatch
 ) -> None:
-    """The pseudonyms are digested and looked up ``privacy.DIGEST_ROWS`` ids at a time (the
-    transients of a slice): 13 at a time, the tables are those of one slice a column."""
+    """The pseudonyms are digested ``privacy.DIGEST_ROWS`` ids at a time and looked up
+    ``privacy.LOOKUP_ROWS`` at a time (the transients of a slice): 13 and 29 at a time, the
+    tables are those of one slice a column."""
     whole = run_stage(tmp_path / "whole", demo_dump, "streaming", monkeypatch)
     monkeypatch.setattr(privacy, "DIGEST_ROWS", 13)
+    monkeypatch.setattr(privacy, "LOOKUP_ROWS", 29)
     sliced = run_stage(tmp_path / "sliced", demo_dump, "streaming", monkeypatch)
     assert pl.read_parquet(sliced / paths.POSTS).height > 100 * 13
     assert_same_outputs(whole, sliced)

@@ -272,6 +272,22 @@ def test_pseudonymise_columns_equals_one_hmac_per_id_and_grows_the_table() -> No
     assert sorted(table["raw"].to_list()) == sorted(["1", "2", "日本", "new", "other"])
 
 
+def test_pseudonymise_columns_a_slice_at_a_time_equals_the_whole_column(monkeypatch) -> None:
+    """Looked up two ids at a time: an id first met in one slice is digested once, added to the
+    table and found there by the next slices; every pseudonym is the scalar one."""
+    monkeypatch.setattr(privacy, "LOOKUP_ROWS", 2)
+    key = b"a-test-key-that-is-long-enough-0123456789"
+    seed = privacy.digest_table(pl.Series(["1", "2"]), key, "ns", "post", "post_")
+    col = ["new", None, "1", "new", "other", "2", "new", None, "other"]
+    out, table = privacy.pseudonymise_columns(
+        pl.DataFrame({"a": col}), ["a"], seed, key, "ns", "post", "post_"
+    )
+    want = [None if v is None else privacy.pseudonym(key, "ns", "post", v, "post_") for v in col]
+    assert out["a"].to_list() == want
+    assert out["a"].n_chunks() == 1  # the slices put back together in one chunk
+    assert sorted(table["raw"].to_list()) == ["1", "2", "new", "other"]  # each digested once
+
+
 @pytest.mark.parametrize("rows", [1, 2, 3, 7, 100])
 def test_pseudonyms_by_slices_equal_one_hmac_per_id(rows: int) -> None:
     """``pseudonymise_series`` and ``digest_column`` digest ``rows`` ids at a time: the same
