@@ -327,11 +327,12 @@ def plan(
 
 
 def _sort_taking(frame: pl.DataFrame, by: tuple[str, ...]) -> pl.DataFrame:
-    """``frame.sort(*by)`` for keys that are distinct (any sort gives their one order), taking
-    ``frame``: it is left with no columns. Each column is gathered in the sorted order and let
-    go before the next (where nothing else holds it), so the peak is the frame and one
-    column, not two frames: at 10M posts the skeleton's sort held +1.73 GiB live, this
-    +0.35 GiB, for +1.2 s (session 58)."""
+    """The rows of ``frame.sort(*by)``, in its order, taking ``frame``: it is left with no
+    columns. Each column is gathered in the sorted order and let go before the next (where
+    nothing else holds it), so the peak is the frame, the order's row numbers and one column,
+    not two frames: at 10M posts the skeleton's sort held +1.73 GiB live, this +0.35 GiB, for
+    +1.2 s (session 58). The same rows as the sort's, ties included (a review's 3,000 random
+    frames; in ``plan`` a tie is a post id twice, which the checks reject)."""
     order = frame.select(pl.arg_sort_by(*by)).to_series()
     return pl.DataFrame([frame.drop_in_place(c).gather(order) for c in list(frame.columns)])
 

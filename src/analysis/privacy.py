@@ -117,12 +117,12 @@ def pseudonymise_series(
     """Pseudonyms of every raw id of ``s`` (nulls stay null), one HMAC per distinct id of each
     slice of ``rows`` ids (default :data:`DIGEST_ROWS`).
 
-    The distinct ids are hashed (:func:`_digests`) and joined back, so a column where each
-    author appears a thousand times costs a thousand times fewer HMACs. Slice by slice, so the
+    The distinct ids are hashed (:func:`_digests`) and joined back, so a column where each id
+    repeats (a thread's root, a reaction's post) costs fewer HMACs. Slice by slice, so the
     join's hash table, its outputs and the digests' own strings hold one slice at a time: a
     column of 7M parent ids (5M distinct) joined whole to a table of 10M post ids held ~1 GiB
     more than its pseudonyms (session 58). A pseudonym is a function of its id alone: the
-    slices change no result.
+    slices change no result (an id in several slices or columns is digested in each).
     """
     s = s.cast(pl.String)
     step = rows or DIGEST_ROWS
@@ -183,9 +183,10 @@ def pseudonymise_columns(
     here, once, and added. A hash join per column (faster than ``replace_strict`` with a map of
     a million ids), :data:`LOOKUP_ROWS` ids of the column at a time: 10M authors against 491k
     accounts held +394 MiB whole, +305 in slices of 4M ids (1.07 -> 1.18 s; slices of 1M:
-    +535 MiB, the slices put together, 1.7 s). For a table of few ids, the accounts' (a column
-    of post ids is digested where it stands, :func:`pseudonymise_series`). Returns the frame
-    and the table grown by the new ids.
+    +535 MiB, the slices put together, 1.7 s). Meant for a table of few ids, the accounts':
+    post ids are digested where they stand (:func:`digest_column`,
+    :func:`pseudonymise_series`), a table of them would be as long as the posts. Returns the
+    frame and the table grown by the new ids.
     """
 
     def lookup(raw: pl.Series, table: pl.DataFrame) -> pl.Series:
@@ -217,7 +218,7 @@ def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: s
     """A polars expression replacing raw ids in ``col`` by pseudonyms (nulls stay null).
 
     Batch by batch (elementwise), so the streaming engine may split it; within a batch one
-    HMAC per distinct id (:func:`pseudonymise_series`).
+    HMAC per distinct id of each slice of it (:func:`pseudonymise_series`).
     """
     return pl.col(col).map_batches(
         lambda s: pseudonymise_series(s, key, namespace, kind, prefix),
