@@ -85,6 +85,36 @@ def test_triangles_in_slices_are_every_triangle_once(monkeypatch) -> None:
         assert len(slices) == n_slices
 
 
+@pytest.mark.parametrize("seed", range(3))
+def test_triangles_of_pairs_in_any_order_are_those_of_the_sorted_pairs(seed: int) -> None:
+    """``circle_counts`` hands the pairs sorted by (u, v) and ``triangles`` reads them as they
+    are; pairs in another order are sorted first: the same triangles, with the same edge ids."""
+    rng = np.random.default_rng(seed)
+    n = 40
+    pairs = {(int(a), int(b)) for a, b in rng.integers(0, n, (300, 2)) if a < b}
+    up = pl.DataFrame(
+        {
+            "u": [a for a, _ in sorted(pairs)],
+            "v": [b for _, b in sorted(pairs)],
+            "f": np.arange(len(pairs)),
+            "b": np.arange(len(pairs)) + 1000,
+        }
+    )
+
+    def listed(frame: pl.DataFrame) -> list[tuple[int, ...]]:
+        cols = ("u", "v", "w", "e_uv", "e_vu", "e_uw", "e_wu", "e_vw", "e_wv")
+        return sorted(
+            t
+            for part in replier_weights.triangles(frame)
+            for t in zip(*(part[c].tolist() for c in cols), strict=True)
+        )
+
+    want = listed(up)
+    assert len(want) > 20
+    assert listed(up.sample(fraction=1.0, shuffle=True, seed=seed)) == want
+    assert listed(up.reverse()) == want
+
+
 @pytest.mark.parametrize("seed", range(4))
 def test_partner_degrees_count_each_account_s_partners_either_way(seed: int) -> None:
     """Each account's partners (a reply either way, counted once) on graphs with repeated

@@ -228,9 +228,12 @@ def circle_counts(
         )
         .group_by(uv=common.pair_key("u", "v", n_ids))
         .agg(pl.col("f").max(), pl.col("b").max())
+        # sorted as :func:`triangles` reads them, inside the query (no second copy of them)
+        .sort("uv")
         .select(u=pl.col("uv") // n_ids, v=pl.col("uv") % n_ids, f="f", b="b")
         .collect()
     )
+    del s, d, eid, fwd  # four edge-long arrays, not needed through the listing
     outs = [n.copy() for n in counts]
     # per graph: whether a directed edge id (-1: none) is one of its edges; None for a graph
     # that holds every edge (the whole graph): there an id is an edge unless it is -1, and
@@ -268,6 +271,11 @@ def _add_terms(out: np.ndarray, terms: list[tuple[np.ndarray, np.ndarray]]) -> N
         terms.clear()
 
 
+def _int64(codes: pl.Series) -> np.ndarray:
+    """``codes`` as int64 numpy, without a copy where they are Int64 already."""
+    return codes.to_numpy().astype(np.int64, copy=False)
+
+
 #: Each corner s of a triangle u < v < w with its other two corners d < t, as the columns of
 #: the directed edges s -> d, s -> t, d -> t and t -> d that :func:`triangles` carries
 #: (``e_uv`` is u -> v): the six role assignments (s, d, t), two per corner.
@@ -302,12 +310,19 @@ def triangles(up: pl.DataFrame) -> Iterator[dict[str, np.ndarray]]:
     """
     if up.height == 0:
         return
-    up = up.sort("u", "v")
-    u, v = up["u"].to_numpy().astype(np.int64), up["v"].to_numpy().astype(np.int64)
-    f, b = up["f"].to_numpy(), up["b"].to_numpy()
+    u, v = _int64(up["u"]), _int64(up["v"])
     n = int(v.max()) + 1
-    key = u * n + v  # ascending, since sorted by (u, v) and v < n
-    _, first, k = np.unique(u, return_index=True, return_counts=True)
+    key = u * n + v
+    if key.size > 1 and not bool((key[1:] > key[:-1]).all()):
+        # not sorted by (u, v) yet (:func:`circle_counts` hands them sorted: no copy there)
+        up = up.sort("u", "v")
+        u, v = _int64(up["u"]), _int64(up["v"])
+        key = u * n + v
+    # key ascends, since sorted by (u, v) and v < n
+    f, b = up["f"].to_numpy(), up["b"].to_numpy()
+    # each lower corner's run of rows (u sorted: its runs, not np.unique's sort of a copy)
+    first = np.flatnonzero(np.concatenate(([True], u[1:] != u[:-1])))
+    k = np.diff(np.append(first, u.size))
     # a slice starts where the running count of squared partners passes another WEDGE_ROWS
     n_join = k.astype(np.int64) ** 2
     slice_of = (np.cumsum(n_join) - n_join) // WEDGE_ROWS
