@@ -282,6 +282,7 @@ def one_source(
         {"post_id": "parent_post_id", "account_id": "_parent_author"}
     )
     posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
+    del valid, raw_first, author_of  # they held the unjoined skeleton's ids (~0.5 GiB at 10M)
     kept_ids = posts["post_id"]
     posts = posts.with_columns(
         (
@@ -384,6 +385,7 @@ def one_source(
     reactions = reactions.filter(~privacy_gone)
     unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
     bad, reactions = checks._split(reactions, unknown)
+    del kept_ids, gone_posts
     if bad.height:
         rejects.append(checks._reject(bad, "reactions", "post_id not in the dump"))
     reactions, own = checks._self_votes(reactions, posts)

@@ -171,25 +171,23 @@ def digest_table(
     return pl.DataFrame({"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)})
 
 
-def pseudonymise_columns(
-    df: pl.DataFrame,
-    cols: Iterable[str],
+def pseudonymise_lookup(
+    s: pl.Series,
     table: pl.DataFrame,
     key: bytes,
     namespace: str,
     kind: str,
     prefix: str,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``df`` with every raw id in ``cols`` replaced by its pseudonym (nulls stay null).
+) -> tuple[pl.Series, pl.DataFrame]:
+    """Pseudonyms of every raw id of ``s`` (nulls stay null), looked up in ``table``.
 
     ``table`` (:func:`digest_table`) holds ids already digested; an id it lacks is digested
-    here, once, and added. A hash join per column (faster than ``replace_strict`` with a map of
-    a million ids), :data:`LOOKUP_ROWS` ids of the column at a time: 10M authors against 491k
-    accounts held +394 MiB whole, +305 in slices of 4M ids (1.07 -> 1.18 s; slices of 1M:
-    +535 MiB, the slices put together, 1.7 s). Meant for a table of few ids, the accounts':
-    post ids are digested where they stand (:func:`digest_column`,
-    :func:`pseudonymise_series`), a table of them would be as long as the posts. Returns the
-    frame and the table grown by the new ids.
+    here, once, and added. A hash join (faster than ``replace_strict`` with a map of a million
+    ids), :data:`LOOKUP_ROWS` ids at a time: 10M authors against 491k accounts held +394 MiB
+    whole, +305 in slices of 4M ids (1.07 -> 1.18 s; slices of 1M: +535 MiB, the slices put
+    together, 1.7 s). Meant for a table of few ids, the accounts': post ids are digested where
+    they stand (:func:`digest_column`, :func:`pseudonymise_series`), a table of them would be
+    as long as the posts. Returns the pseudonyms and the table grown by the new ids.
     """
 
     def lookup(raw: pl.Series, table: pl.DataFrame) -> pl.Series:
@@ -208,8 +206,25 @@ def pseudonymise_columns(
             mapped = mapped.zip_with(~gap, lookup(raw, extra))
         return mapped
 
+    out = _by_slices(s.cast(pl.String), LOOKUP_ROWS, one_slice)
+    return out, table
+
+
+def pseudonymise_columns(
+    df: pl.DataFrame,
+    cols: Iterable[str],
+    table: pl.DataFrame,
+    key: bytes,
+    namespace: str,
+    kind: str,
+    prefix: str,
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """``df`` with every raw id in ``cols`` replaced by its pseudonym (nulls stay null), each
+    column by :func:`pseudonymise_lookup` in ``table``. Returns the frame and the table grown
+    by the new ids."""
     for col in cols:
-        df = df.with_columns(_by_slices(df[col].cast(pl.String), LOOKUP_ROWS, one_slice))
+        values, table = pseudonymise_lookup(df[col], table, key, namespace, kind, prefix)
+        df = df.with_columns(values)
     return df, table
 
 
