@@ -9,7 +9,7 @@ import unicodedata
 import polars as pl
 import pytest
 
-from analysis import ingest, privacy
+from analysis import ingest, ingest_pseudonyms, privacy, schema
 
 
 def test_roots_by_row_numbers_equal_the_python_walk_with_dangling_parents() -> None:
@@ -324,6 +324,45 @@ def test_sort_taking_equals_the_sort_and_takes_the_frame() -> None:
         got = ingest._sort_taking(frame, ("created_at", "post_id"))
         assert got.equals(want) and got.schema == want.schema, trial
         assert frame.width == 0  # taken: its columns were let go as they were gathered
+
+
+def test_pseudonymise_takes_the_posts_frame_and_gives_each_id_its_scalar_pseudonym() -> None:
+    """The posts' id columns are replaced in the frame handed over (each raw column let go as
+    its pseudonyms are in): the frame returned is that frame, every id its scalar pseudonym,
+    nulls kept, the non-participant placeholder left as it is, the other columns untouched."""
+    key = KEYS[0]
+    ph = schema.NONPARTICIPANT_ID
+    posts = pl.DataFrame(
+        {
+            "post_id": ["p1", "p2", "p3", "p4"],
+            "parent_post_id": [None, "p1", "p1", "gone"],
+            "root_post_id": ["p1", "p1", "p1", "p4"],
+            "account_id": ["a", "b", "a", "新"],
+            "reply_to_account_id": [None, "a", ph, "stranger"],
+            "n": [1, 2, 3, 4],
+        }
+    )
+    raw = posts.clone()
+    accounts = pl.DataFrame({"account_id": ["a", "b", "新"]})
+    reactions = pl.DataFrame({"reaction_id": ["r1"], "post_id": ["p2"], "actor_account_id": [ph]})
+    out, rx, acc = ingest_pseudonyms.pseudonymise(posts, reactions, accounts, key, "ns")
+    assert out is posts  # taken, not copied
+
+    def want(col: str, kind: str, prefix: str) -> list[str | None]:
+        return [
+            v if v is None or v == ph else privacy.pseudonym(key, "ns", kind, v, prefix)
+            for v in raw[col].to_list()
+        ]
+
+    for col in ("post_id", "parent_post_id", "root_post_id"):
+        assert out[col].to_list() == want(col, "post", privacy.POST_PREFIX), col
+    for col in ("account_id", "reply_to_account_id"):
+        assert out[col].to_list() == want(col, "account", privacy.ACCOUNT_PREFIX), col
+    assert out.columns == raw.columns and out["n"].to_list() == [1, 2, 3, 4]
+    assert out["reply_to_account_id"][2] == ph and rx["actor_account_id"].to_list() == [ph]
+    assert acc["account_id"].to_list() == [
+        privacy.pseudonym(key, "ns", "account", a, privacy.ACCOUNT_PREFIX) for a in "ab新"
+    ]
 
 
 def test_pseudonymise_columns_refuses_a_table_with_a_raw_id_twice() -> None:
