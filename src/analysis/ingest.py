@@ -51,7 +51,7 @@ from datetime import datetime
 import polars as pl
 
 from analysis import ingest_checks as checks
-from analysis import ingest_quotes, privacy, schema
+from analysis import ingest_pseudonyms, ingest_quotes, privacy, schema
 from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest_dump import IngestResult, Source, one_source
 from analysis.ingest_names import redactor_for
@@ -320,8 +320,13 @@ def plan(
     ):
         schema.validate(getattr(out, tbl), tbl, layer, now=now)
     # the skeleton as the posts table it stands for (texts null): ids, kinds, times checked
+    numbers = ingest_pseudonyms.POST_NUMBERS
     schema.validate(
-        schema.conform(out.posts, "posts", schema.INTERIM), "posts", schema.INTERIM, now=now
+        schema.conform(out.posts, "posts", schema.INTERIM, numbers),
+        "posts",
+        schema.INTERIM,
+        now=now,
+        dtypes=numbers,
     )
     return out
 

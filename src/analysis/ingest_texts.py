@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 import pyarrow.parquet as pq
 
-from analysis import privacy, schema, scrub
+from analysis import ingest_pseudonyms, privacy, schema, scrub
 from analysis.ingest import SRC
 from analysis.sources.base import ROW, TEXT_COLUMNS, PostTexts, SourceTables
 
@@ -66,7 +66,8 @@ def with_edits(batch: pl.DataFrame, src: int, edits: pl.DataFrame | None) -> pl.
 
 
 def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
-    """Interim posts: the skeleton's rows, in its order, with their scrubbed texts."""
+    """Interim posts: the skeleton's rows, in its order, with their scrubbed texts and its
+    post pseudonyms as text (``ingest_pseudonyms.POST_NUMBERS``)."""
     # the join carries only the keys, the skeleton's other columns are set beside its result as
     # they are; the texts in one chunk each (scrubbed slices leave several, and a join that
     # gathers two chunked columns at once took ~0.5 s at 1M posts, ~0.1 s rechunked)
@@ -74,7 +75,7 @@ def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
         texts.select(*_TEXTS).rechunk(), on=[SRC, ROW], how="left", maintain_order="left"
     )
     joined = skeleton.with_columns(found.select(*TEXT_COLUMNS))
-    return schema.conform(joined, "posts", schema.INTERIM)
+    return schema.conform(ingest_pseudonyms.post_ids_as_text(joined), "posts", schema.INTERIM)
 
 
 def posts_in_memory(

@@ -19,6 +19,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
 
@@ -67,13 +68,18 @@ def pseudonym(key: bytes, namespace: str, kind: str, raw_id: str, prefix: str) -
     return prefix + hmac.new(key, msg, hashlib.sha256).hexdigest()[:DIGEST_HEX]
 
 
-def _digests(uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Series:
+def _digests(
+    uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str | None
+) -> pl.Series:
     """Pseudonyms of the distinct, non-null raw ids ``uniq`` (one HMAC each, in their order).
 
     The same digests as :func:`pseudonym`: computed in Rust over the whole column
     (``polars-hash``'s HMAC-SHA256) when the key is text, as every key :func:`load_key` reads
     is; a key of other bytes (the plugin takes its key as text) by :func:`_digests_python`.
+    ``prefix`` None: the pseudonyms as the numbers their hex digits spell (:func:`as_numbers`).
     """
+    if prefix is None:
+        return as_numbers(_digests(uniq, key, namespace, kind, ""))
     try:
         text_key = key.decode("utf-8")
     except UnicodeDecodeError:
@@ -111,11 +117,52 @@ def _digests_python(
     return (prefix + digests.bin.encode("hex").str.slice(0, DIGEST_HEX)).alias(uniq.name)
 
 
+def as_numbers(hexes: pl.Series) -> pl.Series:
+    """Pseudonyms without their prefix (:data:`DIGEST_HEX` lowercase hex digits) as the
+    unsigned 64-bit integers they spell: 8 bytes where the text takes 16 (plus a 16-byte view
+    and the prefix in a column of them), in the same order (fixed width, ``0-9`` before
+    ``a-f``), given back by :func:`numbers_as_text`."""
+    return hexes.str.to_integer(base=16, dtype=pl.UInt64).alias(hexes.name)
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+
+
+def numbers_as_text(numbers: pl.Series, prefix: str, rows: int | None = None) -> pl.Series:
+    """The pseudonyms ``prefix`` + :data:`DIGEST_HEX` hex digits of pseudonyms held as numbers
+    (:func:`as_numbers`; nulls stay null), ``rows`` at a time (default :data:`DIGEST_ROWS`):
+    each value's bytes written into one buffer of fixed-width rows by numpy, no Python per
+    value (~0.15 s a million)."""
+    head = prefix.encode()
+    width = len(head) + DIGEST_HEX
+
+    def one(part: pl.Series) -> pl.Series:
+        rows = np.empty((part.len(), width), dtype=np.uint8)
+        rows[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+        big_endian = part.fill_null(0).to_numpy().astype(">u8").view(np.uint8)
+        big_endian = big_endian.reshape(part.len(), 8)
+        rows[:, len(head) :: 2] = _HEX_DIGITS[big_endian >> 4]
+        rows[:, len(head) + 1 :: 2] = _HEX_DIGITS[big_endian & 15]
+        text = pl.Series(part.name, rows.view(f"S{width}").ravel(), dtype=pl.Binary)
+        text = text.cast(pl.String)
+        if part.null_count():
+            text = pl.select(pl.when(part.is_not_null()).then(text).alias(part.name)).to_series()
+        return text
+
+    return _by_slices(numbers, rows or DIGEST_ROWS, one)
+
+
 def pseudonymise_series(
-    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str, rows: int | None = None
+    s: pl.Series,
+    key: bytes,
+    namespace: str,
+    kind: str,
+    prefix: str | None,
+    rows: int | None = None,
 ) -> pl.Series:
     """Pseudonyms of every raw id of ``s`` (nulls stay null), one HMAC per distinct id of each
-    slice of ``rows`` ids (default :data:`DIGEST_ROWS`).
+    slice of ``rows`` ids (default :data:`DIGEST_ROWS`); ``prefix`` None: as numbers
+    (:func:`as_numbers`).
 
     The distinct ids are hashed (:func:`_digests`) and joined back, so a column where each id
     repeats (a thread's root, a reaction's post) costs fewer HMACs. Slice by slice, so the
@@ -149,9 +196,15 @@ def _by_slices(s: pl.Series, rows: int, one: Callable[[pl.Series], pl.Series]) -
 
 
 def digest_column(
-    s: pl.Series, key: bytes, namespace: str, kind: str, prefix: str, rows: int | None = None
+    s: pl.Series,
+    key: bytes,
+    namespace: str,
+    kind: str,
+    prefix: str | None,
+    rows: int | None = None,
 ) -> pl.Series:
     """Pseudonyms of ``s``, raw ids the caller knows distinct and non-null (a table's own ids),
+    ``prefix`` None: as numbers (:func:`as_numbers`),
     one HMAC each, ``rows`` at a time (:func:`pseudonymise_series`'s slices, without
     its distinct ids and join: each is one already). The HMAC's messages and 64-digit digests
     are strings of their own: 10M ids digested at once held +1.28 GiB for 0.37 GiB of

@@ -14,6 +14,7 @@ The human-readable version of this module is ``docs/data-format.md``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -162,13 +163,19 @@ def empty(table: str, layer: Layer = RAW) -> pl.DataFrame:
     return pl.DataFrame(schema=columns(table, layer))
 
 
-def conform(df: pl.DataFrame, table: str, layer: Layer = RAW) -> pl.DataFrame:
+def conform(
+    df: pl.DataFrame,
+    table: str,
+    layer: Layer = RAW,
+    dtypes: Mapping[str, pl.DataType] | None = None,
+) -> pl.DataFrame:
     """Add missing optional columns as nulls, cast to canonical dtypes and order the columns.
 
     Unknown columns are dropped. Casting is strict: a value that cannot be cast is an error
-    that names the column.
+    that names the column. ``dtypes``: columns held in another dtype than the canonical one
+    (ingest's skeleton holds post pseudonyms as numbers, ``privacy.as_numbers``).
     """
-    cols = columns(table, layer)
+    cols = columns(table, layer) | dict(dtypes or {})
     exprs = []
     for name, dtype in cols.items():
         if name in df.columns:
@@ -229,13 +236,19 @@ def surely_distinct(values: pl.Series) -> bool:
     return values.hash().n_unique() == values.len()
 
 
-def validate(df: pl.DataFrame, table: str, layer: Layer = RAW, now: datetime | None = None) -> None:
+def validate(
+    df: pl.DataFrame,
+    table: str,
+    layer: Layer = RAW,
+    now: datetime | None = None,
+    dtypes: Mapping[str, pl.DataType] | None = None,
+) -> None:
     """Check ``df`` against the canonical schema; raise :class:`SchemaError` on the first problem.
 
     Checks: exact columns and dtypes, required columns non-null, unique ids, allowed kinds, and
-    timestamps within [1979, now + 2 days].
+    timestamps within [1979, now + 2 days]. ``dtypes``: as :func:`conform`'s.
     """
-    expected = columns(table, layer)
+    expected = columns(table, layer) | dict(dtypes or {})
     if list(df.columns) != list(expected):
         missing = [c for c in expected if c not in df.columns]
         extra = [c for c in df.columns if c not in expected]

@@ -328,8 +328,9 @@ def test_sort_taking_equals_the_sort_and_takes_the_frame() -> None:
 
 def test_pseudonymise_takes_the_posts_frame_and_gives_each_id_its_scalar_pseudonym() -> None:
     """The posts' id columns are replaced in the frame handed over (each raw column let go as
-    its pseudonyms are in): the frame returned is that frame, every id its scalar pseudonym,
-    nulls kept, the non-participant placeholder left as it is, the other columns untouched."""
+    its pseudonyms are in): the frame returned is that frame, every id its scalar pseudonym
+    (the posts' as numbers, given back as text), nulls kept, the non-participant placeholder
+    left as it is, the other columns untouched."""
     key = KEYS[0]
     ph = schema.NONPARTICIPANT_ID
     posts = pl.DataFrame(
@@ -354,8 +355,13 @@ def test_pseudonymise_takes_the_posts_frame_and_gives_each_id_its_scalar_pseudon
             for v in raw[col].to_list()
         ]
 
-    for col in ("post_id", "parent_post_id", "root_post_id"):
-        assert out[col].to_list() == want(col, "post", privacy.POST_PREFIX), col
+    for col in ("post_id", "parent_post_id", "root_post_id"):  # numbers until the texts
+        assert out.schema[col] == pl.UInt64, col
+        text = privacy.numbers_as_text(out[col], privacy.POST_PREFIX)
+        assert text.to_list() == want(col, "post", privacy.POST_PREFIX), col
+    assert ingest_pseudonyms.post_ids_as_text(out)["post_id"].to_list() == want(
+        "post_id", "post", privacy.POST_PREFIX
+    )
     for col in ("account_id", "reply_to_account_id"):
         assert out[col].to_list() == want(col, "account", privacy.ACCOUNT_PREFIX), col
     assert out.columns == raw.columns and out["n"].to_list() == [1, 2, 3, 4]
@@ -363,6 +369,33 @@ def test_pseudonymise_takes_the_posts_frame_and_gives_each_id_its_scalar_pseudon
     assert acc["account_id"].to_list() == [
         privacy.pseudonym(key, "ns", "account", a, privacy.ACCOUNT_PREFIX) for a in "ab新"
     ]
+
+
+def test_pseudonyms_as_numbers_keep_their_text_and_their_order() -> None:
+    """A pseudonym without its prefix is a number (16 hex digits: 64 bits): given back as the
+    same text, nulls kept, a slice at a time or whole, and sorted as its text sorts."""
+    key = KEYS[0]
+    rng = random.Random(59)
+    ids = [None if rng.random() < 0.2 else str(rng.randrange(10**6)) for _ in range(400)]
+    text = privacy.pseudonymise_series(pl.Series("p", ids), key, "ns", "post", "post_")
+    numbers = privacy.pseudonymise_series(pl.Series("p", ids), key, "ns", "post", None)
+    assert numbers.dtype == pl.UInt64 and numbers.name == "p"
+    for rows in (None, 1, 7):
+        back = privacy.numbers_as_text(numbers, "post_", rows)
+        assert back.name == "p" and back.to_list() == text.to_list(), rows
+    edges = pl.Series("e", [0, 1, 2**63, 2**64 - 1, None], pl.UInt64)
+    assert privacy.numbers_as_text(edges, "x_").to_list() == [
+        "x_0000000000000000",
+        "x_0000000000000001",
+        "x_8000000000000000",
+        "x_ffffffffffffffff",
+        None,
+    ]
+    assert privacy.as_numbers(pl.Series(["ffffffffffffffff"])).to_list() == [2**64 - 1]
+    frame = pl.DataFrame({"n": numbers, "t": text}).drop_nulls()
+    assert frame.sort("n")["t"].to_list() == frame.sort("t")["t"].to_list()
+    empty = privacy.numbers_as_text(pl.Series("e", [], pl.UInt64), "post_")
+    assert empty.dtype == pl.String and empty.len() == 0
 
 
 def test_pseudonymise_columns_refuses_a_table_with_a_raw_id_twice() -> None:
