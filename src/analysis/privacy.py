@@ -125,24 +125,24 @@ def as_numbers(hexes: pl.Series) -> pl.Series:
     return hexes.str.to_integer(base=16, dtype=pl.UInt64).alias(hexes.name)
 
 
-_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
+#: The two hex digits of every byte, as the 16-bit words whose memory holds them in order.
+_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
 
 
 def numbers_as_text(numbers: pl.Series, prefix: str, rows: int | None = None) -> pl.Series:
     """The pseudonyms ``prefix`` + :data:`DIGEST_HEX` hex digits of pseudonyms held as numbers
     (:func:`as_numbers`; nulls stay null), ``rows`` at a time (default :data:`DIGEST_ROWS`):
-    each value's bytes written into one buffer of fixed-width rows by numpy, no Python per
-    value (~0.15 s a million)."""
+    each value's bytes written into one buffer of fixed-width rows by numpy (a byte's two
+    digits looked up at once), no Python per value (~0.07 s a million)."""
     head = prefix.encode()
     width = len(head) + DIGEST_HEX
 
     def one(part: pl.Series) -> pl.Series:
-        rows = np.empty((part.len(), width), dtype=np.uint8)
+        n = part.len()
+        rows = np.empty((n, width), dtype=np.uint8)
         rows[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
-        big_endian = part.fill_null(0).to_numpy().astype(">u8").view(np.uint8)
-        big_endian = big_endian.reshape(part.len(), 8)
-        rows[:, len(head) :: 2] = _HEX_DIGITS[big_endian >> 4]
-        rows[:, len(head) + 1 :: 2] = _HEX_DIGITS[big_endian & 15]
+        big_endian = part.fill_null(0).to_numpy().astype(">u8").view(np.uint8).reshape(n, 8)
+        rows[:, len(head) :] = _HEX_PAIRS[big_endian].view(np.uint8).reshape(n, DIGEST_HEX)
         text = pl.Series(part.name, rows.view(f"S{width}").ravel(), dtype=pl.Binary)
         text = text.cast(pl.String)
         if part.null_count():
