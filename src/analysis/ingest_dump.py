@@ -282,7 +282,7 @@ def one_source(
         {"post_id": "parent_post_id", "account_id": "_parent_author"}
     )
     posts = posts.join(author_of, on="parent_post_id", how="left", maintain_order="left")
-    del valid, raw_first, author_of  # they held the unjoined skeleton's ids (~0.5 GiB at 10M)
+    del valid, raw_first, author_of  # they hold the unjoined skeleton's ids: let go here
     kept_ids = posts["post_id"]
     posts = posts.with_columns(
         (

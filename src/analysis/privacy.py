@@ -139,11 +139,11 @@ def numbers_as_text(numbers: pl.Series, prefix: str, rows: int | None = None) ->
 
     def one(part: pl.Series) -> pl.Series:
         n = part.len()
-        rows = np.empty((n, width), dtype=np.uint8)
-        rows[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+        buf = np.empty((n, width), dtype=np.uint8)  # one row of bytes a pseudonym
+        buf[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
         big_endian = part.fill_null(0).to_numpy().astype(">u8").view(np.uint8).reshape(n, 8)
-        rows[:, len(head) :] = _HEX_PAIRS[big_endian].view(np.uint8).reshape(n, DIGEST_HEX)
-        text = pl.Series(part.name, rows.view(f"S{width}").ravel(), dtype=pl.Binary)
+        buf[:, len(head) :] = _HEX_PAIRS[big_endian].view(np.uint8).reshape(n, DIGEST_HEX)
+        text = pl.Series(part.name, buf.view(f"S{width}").ravel(), dtype=pl.Binary)
         text = text.cast(pl.String)
         if part.null_count():
             text = pl.select(pl.when(part.is_not_null()).then(text).alias(part.name)).to_series()
