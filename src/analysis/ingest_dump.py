@@ -45,7 +45,9 @@ class IngestResult:
     """Interim tables, rejects and the reconciliation of every table.
 
     From :func:`plan`, ``posts`` is the skeleton: sorted as written, without ``text`` and
-    ``labels``, with ``_src`` and ``_row`` naming the raw row each came from.
+    ``labels``, with ``_src`` and ``_row`` naming the raw row each came from, and its post,
+    parent and root pseudonyms as numbers (``ingest_pseudonyms.POST_NUMBERS``: UInt64, the
+    text given back by ``ingest_texts.assemble``).
     """
 
     accounts: pl.DataFrame
@@ -316,9 +318,12 @@ def one_source(
     posts = posts.with_columns(checks.thread_roots(posts))
 
     # -- participants: accounts that authored at least one kept post
-    participants = set(posts["account_id"].unique().to_list())
+    authors = posts["account_id"].unique(maintain_order=True)
+    participants = set(authors.to_list())
     known_accounts = set(accounts["account_id"].to_list())
-    missing_rows = [a for a in participants if a not in known_accounts]
+    # in the order of their first kept post, not of a set: a set of strings iterates in the
+    # order of the process's hash seed, and the accounts table must not depend on it
+    missing_rows = [a for a in authors.to_list() if a not in known_accounts]
     if missing_rows:
         platform = t.platform
         accounts = pl.concat(

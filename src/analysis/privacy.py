@@ -57,7 +57,7 @@ DIGEST_HEX = 16  # 64 bits: collision-free for any dump we will ever see (birthd
 #: Ids digested (and looked up) at a time: the transients of a slice, not of a column
 #: (:func:`pseudonymise_series`).
 DIGEST_ROWS = 1 << 20
-#: Ids looked up in a table of pseudonyms at a time (:func:`pseudonymise_columns`): each slice
+#: Ids looked up in a table of pseudonyms at a time (:func:`pseudonymise_lookup`): each slice
 #: builds the table's hash again, so slices are longer than :data:`DIGEST_ROWS`.
 LOOKUP_ROWS = 1 << 22
 
@@ -146,7 +146,8 @@ def numbers_as_text(numbers: pl.Series, prefix: str, rows: int | None = None) ->
         text = pl.Series(part.name, buf.view(f"S{width}").ravel(), dtype=pl.Binary)
         text = text.cast(pl.String)
         if part.null_count():
-            text = pl.select(pl.when(part.is_not_null()).then(text).alias(part.name)).to_series()
+            text = pl.select(pl.when(part.is_not_null()).then(text).alias(part.name))
+            text = text.to_series().rechunk()  # one chunk, as _by_slices promises
         return text
 
     return _by_slices(numbers, rows or DIGEST_ROWS, one)

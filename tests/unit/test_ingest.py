@@ -1081,3 +1081,51 @@ def test_a_reply_whose_parent_is_missing_keeps_the_thread_root_the_adapter_named
     ):
         roots = dict(zip(again.posts["post_id"], again.posts["root_post_id"], strict=True))
         assert roots == {p: r["root_post_id"] for p, r in rows.items()}
+
+
+_DERIVED_ACCOUNTS = """
+import sys
+from datetime import UTC, datetime
+from analysis import schema
+from analysis.config import IngestParams, PrivacyParams
+from analysis.ingest import Source, ingest
+from analysis.sources.base import SourceTables, frame
+T = datetime(2026, 5, 1, tzinfo=UTC)
+authors = ["x", "y", "z", "w", "v", "u", "t", "s"]
+posts = frame(
+    [dict(post_id=f"p{i}", platform="demo", account_id=a, kind="post", created_at=T, text="hi")
+     for i, a in enumerate(authors)],
+    "posts",
+)
+t = SourceTables(accounts=schema.empty("accounts"), posts=posts, reactions=schema.empty("reactions"),
+                 rejects=schema.empty("rejects"), n_read={}, platform="demo")
+res = ingest([Source("demo", t)], b"k" * 32, set(), IngestParams(), PrivacyParams(),
+             datetime(2027, 1, 1, tzinfo=UTC))
+print(",".join(res.accounts["account_id"].to_list()))
+"""
+
+
+def test_accounts_derived_from_posts_do_not_depend_on_the_hash_seed() -> None:
+    """Authors without an account row are added in the order of their first post: a set of
+    strings iterates in the order of the process's hash seed, which two runs do not share."""
+    import os
+    import subprocess
+    import sys
+
+    rows = []
+    for seed in ("1", "2", "3"):
+        env = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", _DERIVED_ACCOUNTS],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        rows.append(out.stdout.strip().split(","))
+    assert rows[0] == rows[1] == rows[2]
+    first_post_order = [
+        privacy.pseudonym(b"k" * 32, "demo", "account", a, privacy.ACCOUNT_PREFIX)
+        for a in ["x", "y", "z", "w", "v", "u", "t", "s"]
+    ]
+    assert rows[0][1:] == first_post_order  # after the non-participant placeholder
