@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 
 import polars as pl
@@ -1084,7 +1087,6 @@ def test_a_reply_whose_parent_is_missing_keeps_the_thread_root_the_adapter_named
 
 
 _DERIVED_ACCOUNTS = """
-import sys
 from datetime import UTC, datetime
 from analysis import schema
 from analysis.config import IngestParams, PrivacyParams
@@ -1108,10 +1110,6 @@ print(",".join(res.accounts["account_id"].to_list()))
 def test_accounts_derived_from_posts_do_not_depend_on_the_hash_seed() -> None:
     """Authors without an account row are added in the order of their first post: a set of
     strings iterates in the order of the process's hash seed, which two runs do not share."""
-    import os
-    import subprocess
-    import sys
-
     rows = []
     for seed in ("1", "2", "3"):
         env = {**os.environ, "PYTHONHASHSEED": seed}
