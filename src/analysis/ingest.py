@@ -262,9 +262,10 @@ def plan(
     ``_src`` and ``_row`` naming each post's raw row and its post pseudonyms as numbers
     (``ingest_pseudonyms.POST_NUMBERS``): ``analysis.ingest_texts`` attaches the scrubbed texts
     and gives the pseudonyms their text. Texts are read whole (``ingest.engine: memory``) or
-    ``ingest.batch_rows`` at a time (``streaming``); the result is the same. ``links`` (the link table, None: none):
-    a dump holding an id of a person removed in another dump is taken through its steps again
-    with that id removed (:func:`linked_removals`); the ids are joined later (:func:`apply_links`).
+    ``ingest.batch_rows`` at a time (``streaming``); the result is the same. ``links`` (the
+    link table, None: none): a dump holding an id of a person removed in another dump is taken
+    through its steps again with that id removed (:func:`linked_removals`); the ids are joined
+    later (:func:`apply_links`).
     ``ingest.engine: auto`` is resolved here for the posts read (``IngestParams.for_posts``).
     """
     params = params.for_posts(posts_read(sources))

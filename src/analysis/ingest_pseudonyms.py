@@ -71,10 +71,6 @@ def pseudonymise(
     to_acct = lambda df, cols: privacy.pseudonymise_columns(  # noqa: E731
         df, cols, acct_map, key, ns, "account", privacy.ACCOUNT_PREFIX
     )
-    placeholder = {
-        c: pl.col(c) == schema.NONPARTICIPANT_ID
-        for c in ("reply_to_account_id", "actor_account_id")
-    }
     # texts are scrubbed later, batch by batch where streaming (analysis.ingest_texts)
     to_placeholder = posts["reply_to_account_id"] == schema.NONPARTICIPANT_ID
     # distinct (``plan`` validates them distinct again): one HMAC each, no join; the posts'
@@ -99,7 +95,7 @@ def pseudonymise(
     del to_placeholder
     reactions = reactions.with_columns(
         privacy.pseudonymise_expr("reaction_id", key, ns, "reaction", privacy.REACTION_PREFIX),
-        placeholder["actor_account_id"].alias("_placeholder"),
+        (pl.col("actor_account_id") == schema.NONPARTICIPANT_ID).alias("_placeholder"),
     )
     reactions = to_post(reactions, ("post_id",))
     reactions, acct_map = to_acct(reactions, ("actor_account_id",))

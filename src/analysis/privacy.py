@@ -174,10 +174,7 @@ def pseudonymise_series(
     """
 
     def one(part: pl.Series) -> pl.Series:
-        uniq = part.drop_nulls().unique()
-        table = pl.DataFrame(
-            {"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)}
-        )
+        table = digest_table(part.drop_nulls().unique(), key, namespace, kind, prefix)
         return (
             pl.DataFrame({"raw": part})
             .join(table, on="raw", how="left", maintain_order="left")["pseudonym"]
@@ -205,9 +202,9 @@ def digest_column(
     rows: int | None = None,
 ) -> pl.Series:
     """Pseudonyms of ``s``, raw ids the caller knows distinct and non-null (a table's own ids),
-    ``prefix`` None: as numbers (:func:`as_numbers`),
-    one HMAC each, ``rows`` at a time (:func:`pseudonymise_series`'s slices, without
-    its distinct ids and join: each is one already). The HMAC's messages and 64-digit digests
+    one HMAC each, ``rows`` at a time (:func:`pseudonymise_series`'s slices, without its
+    distinct ids and join: each is one already); ``prefix`` None: as numbers
+    (:func:`as_numbers`). The HMAC's messages and 64-digit digests
     are strings of their own: 10M ids digested at once held +1.28 GiB for 0.37 GiB of
     pseudonyms, a slice at a time +0.52 GiB (the slices put together), 3.6 -> 4.3 s."""
     return _by_slices(
@@ -218,9 +215,10 @@ def digest_column(
 
 
 def digest_table(
-    uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str
+    uniq: pl.Series, key: bytes, namespace: str, kind: str, prefix: str | None
 ) -> pl.DataFrame:
-    """``raw`` ids (distinct, non-null: the caller guarantees it) and their ``pseudonym``."""
+    """``raw`` ids (distinct, non-null: the caller guarantees it) and their ``pseudonym``
+    (``prefix`` None: as numbers, :func:`as_numbers`)."""
     uniq = uniq.cast(pl.String)
     return pl.DataFrame({"raw": uniq, "pseudonym": _digests(uniq, key, namespace, kind, prefix)})
 
