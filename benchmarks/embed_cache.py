@@ -36,7 +36,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from analysis.embed_cache import EmbeddingCache, _key_index  # noqa: E402
+from analysis.embed_cache import EmbeddingCache  # noqa: E402
 from analysis.vectors import ParquetVectors  # noqa: E402
 
 DIM = 384
@@ -46,9 +46,16 @@ def former(cache: EmbeddingCache, keys: list[str]) -> np.ndarray:
     """The pre-session-22 lookup and fill: polars reads the vectors, a dict, a Python loop."""
     shards = sorted(cache.folder.glob("shard-*.parquet"))
     wanted = pl.DataFrame({"text_sha256": keys}).unique()
+    index = pl.concat(  # every shard's keys in hex, as the index held them before session 60
+        [
+            pl.scan_parquet([shard], include_file_paths="_shard")
+            .select("text_sha256", "_shard")
+            .with_row_index("_row")
+            for shard in shards
+        ]
+    )
     hits = (
-        _key_index(shards)
-        .join(wanted.lazy(), on="text_sha256", how="semi")
+        index.join(wanted.lazy(), on="text_sha256", how="semi")
         .unique("text_sha256", keep="first")
         .collect()
     )

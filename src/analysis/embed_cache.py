@@ -52,6 +52,71 @@ def text_keys(texts: pl.Series) -> pl.Series:
     return texts.to_frame("t").select(pl.col("t").chash.sha2_256())["t"].alias("text_sha256")
 
 
+#: A key's 64 hex digits as four unsigned 64-bit words, most significant first: the columns the
+#: key index holds and lookups and prunes compare. 32 bytes a key where its text takes ~80 (64
+#: bytes out of line and a 16-byte view): at 10M cached texts the index the embed stage keeps is
+#: ~0.4 GB, not ~1 GB. The whole digest is compared, nothing truncated; a key that is not 64 hex
+#: digits gets null words, so it never matches (a lookup misses it, a prune removes it).
+WORDS = ("_w0", "_w1", "_w2", "_w3")
+
+
+def key_words(key: pl.Expr) -> list[pl.Expr]:
+    """The :data:`WORDS` of the keys ``key`` holds (64 hex digits; anything else: nulls)."""
+    whole = key.str.len_bytes() == 64
+    return [
+        pl.when(whole)
+        .then(key.str.slice(16 * i, 16).str.to_integer(base=16, dtype=pl.UInt64, strict=False))
+        .alias(word)
+        for i, word in enumerate(WORDS)
+    ]
+
+
+def compact_keys(keys: Iterable[str] | pl.Series) -> pl.DataFrame:
+    """The keys ``keys`` (hex) as :data:`WORDS`, one row a key."""
+    hexes = keys if isinstance(keys, pl.Series) else pl.Series(list(keys), dtype=pl.String)
+    return pl.DataFrame({"k": hexes.cast(pl.String)}).select(key_words(pl.col("k")))
+
+
+class KeySet:
+    """Distinct keys (:data:`WORDS`), sorted: what a prune keeps. Membership is a binary search
+    on the first word, then every word compared (exact; a later key of the same first word is
+    looked at when the first is not it), with no hash table: at 10M texts the prune's polars
+    join of the posts' keys against the cache's, in hex, took the embed stage to 2.8 GiB (its
+    10M peak, with the lookups' index beside it: 4.4 GiB).
+
+    ``words``: any frame with the :data:`WORDS` columns (repeats and nulls are dropped).
+    """
+
+    def __init__(self, words: pl.DataFrame) -> None:
+        ordered = words.select(WORDS).drop_nulls().sort(WORDS)
+        differs = pl.any_horizontal(pl.col(w) != pl.col(w).shift(1) for w in WORDS)
+        self.words = ordered.filter(differs.fill_null(True))  # the first of equal rows
+
+    def __len__(self) -> int:
+        return self.words.height
+
+    def contains(self, words: pl.DataFrame) -> np.ndarray:
+        """A bool per row of ``words`` (:data:`WORDS`): whether its key is in the set."""
+        n = self.words.height
+        if n == 0 or words.height == 0:
+            return np.zeros(words.height, dtype=bool)
+        first = self.words["_w0"]
+        at = first.search_sorted(words["_w0"].fill_null(0), side="left").clip(0, n - 1)
+        near = self.words[at]  # the set's first key of each asked first word (or the next)
+        same = [(near[w] == words[w]).fill_null(False).to_numpy() for w in WORDS]
+        found = same[0] & same[1] & same[2] & same[3]
+        # a first word shared by two kept keys (~1 in 10^5 sets of 10M keys): the later ones
+        for i in np.flatnonzero(same[0] & ~found):
+            want = tuple(words.row(int(i)))
+            j = int(at[int(i)]) + 1
+            while j < n and first[j] == want[0]:
+                if self.words.row(j) == want:
+                    found[i] = True
+                    break
+                j += 1
+        return found
+
+
 class EmbeddingCache:
     """Vectors keyed by (model, revision, sha256(text)), in Parquet shards.
 
@@ -106,22 +171,24 @@ class EmbeddingCache:
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards or n == 0:
             return found, matrix
-        wanted = pl.DataFrame({"text_sha256": keys.cast(pl.String)}).with_row_index("_at")
+        wanted = (
+            pl.DataFrame({"k": keys.cast(pl.String)})
+            .select(key_words(pl.col("k")))
+            .with_row_index("_at")
+        )
         # in the shards' sorted order and each shard's row order: the first of a key's rows
+        # (a join on the first word, hashing one integer column, then every word of the few)
+        asked = wanted.lazy().select(WORDS).unique()
         hits = (
             self._key_index(shards)
-            .join(
-                wanted.lazy().select("text_sha256").unique(),
-                on="text_sha256",
-                how="semi",
-                maintain_order="left",
-            )
-            .unique("text_sha256", keep="first", maintain_order=True)
+            .join(asked.select("_w0"), on="_w0", how="semi", maintain_order="left")
+            .join(asked, on=WORDS, how="semi", maintain_order="left")
+            .unique(WORDS, keep="first", maintain_order=True)
             .collect()
         )
         for shard, group in hits.group_by("_shard"):
             # every position each hit is asked at, with the hit's row in the shard
-            need = group.select("text_sha256", "_row").join(wanted, on="text_sha256")
+            need = group.select(*WORDS, "_row").join(wanted, on=WORDS)
             rows, at = need["_row"].to_numpy().astype(np.int64), need["_at"].to_numpy()
             # a row group at a time: a whole shard's table (and pyarrow's pool keeping it)
             # raised the stage's peak by ~1.2 GiB at 1M posts
@@ -137,23 +204,25 @@ class EmbeddingCache:
     def _key_index(self, shards: Sequence[Path]) -> pl.LazyFrame:
         """:func:`_key_index` of ``shards``, each shard's keys read once while it is unchanged
         (a shard is written once under its content's name; ``prune`` rewrites or deletes it)."""
-        known, self._keys = self._keys, {}
-        for shard in shards:
-            st = shard.stat()
-            stamp = (st.st_mtime_ns, st.st_size)
-            got = known.get(shard)
-            if got is None or got[0] != stamp:
-                # the shard's path as a category: one copy, not one per key (~150 B a key)
-                got = (
-                    stamp,
-                    _key_index([shard])
-                    .collect()
-                    .with_columns(pl.col("_shard").cast(pl.Categorical)),
-                )
-            self._keys[shard] = got
-        if not self._keys:
+        known = {shard: self._shard_index(shard) for shard in shards}
+        self._keys = {shard: self._keys[shard] for shard in known}  # the shards still there
+        if not known:
             return _key_index(shards)
-        return pl.concat([frame for _, frame in self._keys.values()]).lazy()
+        return pl.concat(list(known.values())).lazy()
+
+    def _shard_index(self, shard: Path, remember: bool = True) -> pl.DataFrame:
+        """:func:`_key_index` of one shard: as held while the shard is unchanged, else read
+        (and held when ``remember``)."""
+        st = shard.stat()
+        stamp = (st.st_mtime_ns, st.st_size)
+        got = self._keys.get(shard)
+        if got is not None and got[0] == stamp:
+            return got[1]
+        # the shard's path as a category: one copy, not one per key (~150 B a key)
+        frame = _key_index([shard]).collect().with_columns(pl.col("_shard").cast(pl.Categorical))
+        if remember:
+            self._keys[shard] = (stamp, frame)
+        return frame
 
     def store(self, keys: Sequence[str], vectors: np.ndarray) -> Path | None:
         """Write one shard with these vectors; returns its path (None when empty)."""
@@ -184,13 +253,15 @@ class EmbeddingCache:
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards:
             return set()
-        return set(_key_index(shards).collect()["text_sha256"])
+        return set(pl.scan_parquet(shards).select("text_sha256").collect()["text_sha256"])
 
-    def prune(self, keep: Iterable[str] | pl.Series) -> int:
-        """Keep only the vectors of ``keep`` (erasure: a forgotten text leaves no row behind).
+    def prune(self, keep: Iterable[str] | pl.Series | KeySet) -> int:
+        """Keep only the vectors of ``keep`` (erasure: a forgotten text leaves no row behind):
+        keys in hex, or a :class:`KeySet` of them.
 
-        The keys are read first; only the shards holding a key to remove are read whole, one at
-        a time, and each is replaced by its survivors (written before the old shard is
+        The keys are read first, a shard at a time (those the lookups hold already are not
+        read again); only the shards holding a key to remove are read whole, one at a time,
+        and each is replaced by its survivors (written before the old shard is
         deleted: a killed run leaves every shard either whole or pruned, and the next run
         prunes again). A cache with nothing to remove reads no vector, so memory stays that of
         one shard whatever the cache's size (it was every cached vector, twice). Returns the
@@ -203,14 +274,18 @@ class EmbeddingCache:
         shards = sorted(self.folder.glob("shard-*.parquet"))
         if not shards:
             return 0
-        kept_keys = keep if isinstance(keep, pl.Series) else pl.Series(list(keep), dtype=pl.String)
-        wanted = pl.DataFrame({"text_sha256": kept_keys.cast(pl.String)})
-        gone = _key_index(shards).join(wanted.lazy(), on="text_sha256", how="anti").collect()
-        if gone.height == 0:
-            return 0
-        for shard in sorted(set(gone["_shard"].to_list())):
-            old = Path(shard)
-            survivors = pl.read_parquet(old).join(wanted, on="text_sha256", how="semi")
+        kept = keep if isinstance(keep, KeySet) else KeySet(compact_keys(keep))
+        removed: list[pl.Series] = []
+        for old in shards:
+            words = self._shard_index(old, remember=False).select(WORDS)
+            if kept.contains(words).all():
+                continue
+            del words
+            rows = pl.read_parquet(old)
+            keep_rows = kept.contains(rows.select(key_words(pl.col("text_sha256"))))
+            survivors = rows.filter(keep_rows)
+            removed.append(rows.filter(~keep_rows)["text_sha256"])
+            del rows
             new = (
                 self.store(
                     survivors["text_sha256"].to_list(),
@@ -221,7 +296,7 @@ class EmbeddingCache:
             )
             if new != old:
                 old.unlink(missing_ok=True)  # another process's prune may have been first
-        return gone["text_sha256"].n_unique()
+        return pl.concat(removed).n_unique() if removed else 0
 
 
 #: Rows per row group of a shard (~12 MiB of 384-dim float32): the unit a lookup reads, so a
@@ -259,12 +334,12 @@ def _dim(shard: Path) -> int:
 
 
 def _key_index(shards: Sequence[Path]) -> pl.LazyFrame:
-    """Every shard's keys, the shard holding each (``_shard``) and its row there (``_row``),
-    without their vectors; shard after shard, each in its rows' order."""
+    """Every shard's keys as :data:`WORDS`, the shard holding each (``_shard``) and its row
+    there (``_row``), without their vectors; shard after shard, each in its rows' order."""
     return pl.concat(
         [
             pl.scan_parquet([shard], include_file_paths="_shard")
-            .select("text_sha256", "_shard")
+            .select(*key_words(pl.col("text_sha256")), "_shard")
             .with_row_index("_row")
             for shard in shards
         ]

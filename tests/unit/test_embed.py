@@ -304,6 +304,51 @@ def test_prune_keeps_only_the_given_texts(tmp_path):
     assert cache.prune([]) == 10 and cache.keys() == set()
 
 
+def test_the_key_set_compares_every_word_of_a_key():
+    """Membership is exact: keys sharing their first 64-bit word (searched on) are told apart
+    by the others, a later key of the same first word is found, and what is not a 64-digit
+    hex key is in no set; the same answer as a Python set on keys crowded onto a few first
+    words."""
+    head = "0" * 16
+    k1, k2, k3 = head + "1" * 48, head + "2" * 48, head + "3" * 48
+    kept = embed_cache.KeySet(embed_cache.compact_keys([k3, k1, k1, "f" * 64, "not hex"]))
+    assert len(kept) == 3  # the repeat and the malformed key are dropped
+    asked = embed_cache.compact_keys([k1, k2, k3, "f" * 64, "e" * 64, "not hex", k1[:-1]])
+    assert kept.contains(asked).tolist() == [True, False, True, True, False, False, False]
+
+    rng = np.random.default_rng(5)
+    firsts = [f"{w:016x}" for w in rng.integers(0, 2**62, size=4)]
+    every = [
+        firsts[rng.integers(4)] + "".join(rng.choice(list("0123456789abcdef"), size=48))
+        for _ in range(600)
+    ]
+    members = set(every[::2])
+    got = embed_cache.KeySet(embed_cache.compact_keys(every[::2])).contains(
+        embed_cache.compact_keys(every)
+    )
+    assert got.tolist() == [k in members for k in every]
+    empty = embed_cache.KeySet(embed_cache.compact_keys([]))
+    assert empty.contains(asked).tolist() == [False] * 7
+
+
+def test_the_cache_tells_apart_keys_of_the_same_first_word(tmp_path):
+    """A lookup joins on the first word, then compares them all: a key sharing only the first
+    word of a cached one is not served its vector; a prune keeps the one and removes the
+    other, and removes keys that are not digests (they match nothing)."""
+    head = "a" * 16
+    cached, other = head + "1" * 48, head + "2" * 48
+    cache = EmbeddingCache(tmp_path, "fake", "1")
+    vectors = np.arange(3 * DIM, dtype=np.float32).reshape(3, DIM)
+    cache.store([cached, other, "not a digest"], vectors)
+    found, matrix = cache.vectors(pl.Series([other + "", head + "3" * 48, cached]), DIM)
+    assert found.tolist() == [True, False, True]
+    assert np.array_equal(matrix[[0, 2]], vectors[[1, 0]])
+    assert cache.prune([cached]) == 2
+    assert cache.keys() == {cached}
+    found, _ = cache.vectors(pl.Series([other, cached]), DIM)
+    assert found.tolist() == [False, True]
+
+
 def test_prune_reads_only_the_shards_it_changes(tmp_path, monkeypatch):
     """Nothing to remove: no shard is read whole; something to remove: only its shard is read
     and replaced, the others stay as they were (file and bytes)."""

@@ -43,7 +43,7 @@ from analysis import numerics, ordering, paths
 from analysis.compute import ComputeParams, open_engine
 from analysis.config import PrivacyParams, section
 from analysis.embed import EmbedParams, EmbedStats, embed_posts, for_size, vector_space
-from analysis.embed_cache import EmbeddingCache, text_keys, vector_key
+from analysis.embed_cache import EmbeddingCache, KeySet, compact_keys, text_keys, vector_key
 from analysis.embed_models import ModelEncoder, installed_revision, resolve_device
 
 log = logging.getLogger(__name__)
@@ -504,7 +504,7 @@ def prune_after_erasure(
         for f in (sorted(root.iterdir()) if root.is_dir() else [])
         if f.is_dir() and f != cache.folder and any(f.glob("shard-*.parquet"))
     ]
-    keys: pl.Series | None = None
+    keys: KeySet | None = None
     removed = 0
     for c in [cache, *others]:
         marker = c.folder / "opt_out.sha256"
@@ -520,13 +520,19 @@ def prune_after_erasure(
     return removed
 
 
-def _text_keys_of(posts: pl.DataFrame | Months) -> pl.Series:
-    """The content addresses of every text of ``posts`` (a month at a time from a source)."""
+def _text_keys_of(posts: pl.DataFrame | Months) -> KeySet:
+    """The content addresses of every text of ``posts`` (a month at a time from a source), as
+    the cache's sorted set of keys (``embed_cache.KeySet``: 32 bytes a text, no hash table)."""
     if isinstance(posts, pl.DataFrame):
-        return text_keys(posts["text"].drop_nulls().unique())
-    return pl.concat(
-        [
-            text_keys(pl.Series("text", [], dtype=pl.String)),  # a dump without posts
-            *(text_keys(posts.read(m)["text"].drop_nulls().unique()) for m in posts.months()),
-        ]
-    ).unique()
+        return KeySet(compact_keys(text_keys(posts["text"].drop_nulls().unique())))
+    return KeySet(
+        pl.concat(
+            [
+                compact_keys([]),  # a dump without posts
+                *(
+                    compact_keys(text_keys(posts.read(m)["text"].drop_nulls().unique()))
+                    for m in posts.months()
+                ),
+            ]
+        )
+    )
