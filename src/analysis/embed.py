@@ -162,7 +162,18 @@ def encode_texts(
     # a call runs its passes side by side (TorchEncoder): enough batches to keep every one of
     # its threads busy to the call's end
     chunk_batches = max(chunk_batches, 4 * (getattr(encoder, "threads", 0) or 0))
-    parts: list[np.ndarray] = []
+    # each batch's vectors put in their rows as they come: one (texts, dim) array held, not the
+    # batches', their concatenation and the array in input order (three copies before)
+    out: np.ndarray | None = None
+    rows = iter(batches)
+
+    def place(vecs: list[np.ndarray]) -> None:
+        nonlocal out
+        for v in vecs:
+            if out is None:
+                out = np.empty((len(texts), v.shape[1]), dtype=np.float32)
+            out[next(rows)] = v
+
     with tqdm(total=len(texts), desc="embed", unit="text", disable=not progress) as bar:
         tasks = [
             [[texts[i] for i in idx] for idx in batches[s : s + chunk_batches]]
@@ -170,15 +181,14 @@ def encode_texts(
         ]
         if engine is None:  # here, ``chunk_batches`` batches a call (encode_batches)
             for task in tasks:
-                parts.extend(encode_batches(task, encoder))
+                place(encode_batches(task, encoder))
                 bar.update(sum(len(batch) for batch in task))
         else:
             for done in engine.map(encode_batches, tasks, encoder=encoder):
-                parts.extend(done)
+                place(done)
             bar.update(len(texts))
-    stacked = np.concatenate(parts)
-    out = np.empty_like(stacked)
-    out[np.concatenate(batches)] = stacked
+    if out is None:  # texts is not empty: one batch at least came back
+        raise RuntimeError("embed: the encoder returned no batch")
     return out
 
 
@@ -242,8 +252,11 @@ def embed_posts(
     )
     if cache is not None and missing.size:
         cache.store(keys.gather(missing).to_list(), new)
-    if missing.size:
+    if missing.size == len(texts):  # nothing cached: the zeros were never written (no pages)
+        matrix = new
+    elif missing.size:
         matrix[missing] = new
+    del new
     lookup = pl.DataFrame(
         {
             "text": texts,

@@ -235,7 +235,8 @@ class EmbeddingCache:
             {
                 "text_sha256": list(keys),
                 "embedding": pl.Series(
-                    vectors.astype(np.float32), dtype=pl.Array(pl.Float32, vectors.shape[1])
+                    vectors.astype(np.float32, copy=False),
+                    dtype=pl.Array(pl.Float32, vectors.shape[1]),
                 ),
             }
         )
