@@ -13,6 +13,10 @@ together):
   vectors read by polars into a dict, then a Python loop filling the matrix).
 
 It prints seconds, vectors/s, the ratio and the peak RSS; both give the same matrix (checked).
+Then a prune with nothing to remove (``--prune-keys`` kept keys against ``--prune-cached``
+cached ones, SHA-256 digests as the stage's are): the
+lookups' key index held in hex (before session 60) and as 64-bit words, and the membership by a
+hex anti-join against a sorted :class:`KeySet`, with seconds and the RSS rise of each.
 Then the table the stage writes (``post_id``, ``is_empty_text``, ``embedding``) for one chunk,
 written under zstd (before session 23) and uncompressed (the stage's ``COMPRESSION`` since),
 read back whole by polars and in one pass of ``vectors.ParquetVectors`` (as topic_fit, topics
@@ -25,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import subprocess
 import sys
 import tempfile
 import time
@@ -36,7 +41,7 @@ sys.path[:0] = [str(ROOT), str(ROOT / "src")]  # also run as a script
 import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
-from analysis.embed_cache import EmbeddingCache  # noqa: E402
+from analysis.embed_cache import WORDS, EmbeddingCache, KeySet, compact_keys, text_keys  # noqa: E402
 from analysis.vectors import ParquetVectors  # noqa: E402
 
 DIM = 384
@@ -132,6 +137,78 @@ def table_io(n: int, folder: Path, repeat: int) -> None:
     )
 
 
+def _rss_rise(fn) -> tuple[float, float, object]:
+    """``fn()``'s seconds, the most the process's RSS rose above its start while it ran (MiB,
+    sampled every 5 ms; polars' allocator may keep freed pages, so a later route can reuse an
+    earlier one's) and its result."""
+    import threading
+
+    def rss() -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * resource.getpagesize()
+
+    start, top, done = rss(), [0], threading.Event()
+
+    def watch() -> None:
+        while not done.is_set():
+            top[0] = max(top[0], rss())
+            time.sleep(0.005)
+
+    th = threading.Thread(target=watch, daemon=True)
+    th.start()
+    t = time.perf_counter()
+    got = fn()
+    seconds = time.perf_counter() - t
+    done.set()
+    th.join()
+    return seconds, max(top[0], rss()) / 2**20 - start / 2**20, got
+
+
+def prune_sets(folder: Path, n_cached: int, n_kept: int, route: str) -> None:
+    """What a prune with nothing to remove holds and does: ``n_cached`` cached keys (SHA-256
+    digests of made-up texts, in shards of 200,000 with one-float vectors: the vectors are not
+    read) and ``n_kept`` kept keys (every cached one and others), compared by ``route``:
+    ``former`` (the hex keys of both, a polars anti-join, before session 60) or ``KeySet``
+    (the keys as 64-bit words, sorted, searched). Prints the lookups' index size
+    (``estimated_size``) both ways, then the route's seconds and RSS rise (one route a process:
+    polars' allocator keeps freed pages, so a second route would reuse the first's)."""
+    cache = EmbeddingCache(folder, "prune", "1")
+    texts = pl.Series([f"text {i}" for i in range(max(n_cached, n_kept))])
+    for start in range(0, n_cached, 200_000):
+        part = text_keys(texts.slice(start, min(200_000, n_cached - start))).to_list()
+        cache.store(part, np.zeros((len(part), 1), dtype=np.float32))
+    # the kept keys hashed from the texts in another order, as the stage hashes a month's
+    # texts (a shuffled column of hex keys would point into one buffer at random: 7x slower
+    # to read into words)
+    kept_hex = text_keys(texts.head(n_kept).sample(fraction=1.0, shuffle=True, seed=2))
+    del texts
+    shards = sorted(cache.folder.glob("shard-*.parquet"))
+    index_hex = (
+        pl.scan_parquet(shards, include_file_paths="_shard")
+        .select("text_sha256", pl.col("_shard").cast(pl.Categorical))
+        .with_row_index("_row")
+        .collect()
+    )
+    index_words = pl.concat([cache._shard_index(s) for s in shards])
+    if route == "former":
+        print(
+            f"prune: {n_cached:,} cached keys (digests), {kept_hex.len():,} kept; the lookups' "
+            f"index held {index_hex.estimated_size() / 2**20:,.0f} MiB in hex, "
+            f"{index_words.estimated_size() / 2**20:,.0f} MiB as words"
+        )
+
+    def former() -> int:
+        wanted = pl.DataFrame({"text_sha256": kept_hex})
+        return index_hex.lazy().join(wanted.lazy(), on="text_sha256", how="anti").collect().height
+
+    def words() -> int:
+        kept = KeySet(compact_keys(kept_hex))
+        return int((~kept.contains(index_words.select(WORDS))).sum())
+
+    seconds, rise, gone = _rss_rise(former if route == "former" else words)
+    print(f"  {route:8s} {seconds:6.2f} s  RSS +{rise:,.0f} MiB  keys to remove: {gone}")
+
+
 def _timed(fn) -> float:
     t = time.perf_counter()
     fn()
@@ -143,7 +220,16 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--chunk", type=int, default=200_000, help="keys looked up (one chunk)")
     ap.add_argument("--shards", type=int, default=5, help="cache shards of --chunk vectors")
     ap.add_argument("--repeat", type=int, default=3, help="runs of each route (best shown)")
+    ap.add_argument(
+        "--prune-keys", type=int, default=2_000_000, help="keys a prune keeps (the posts' texts)"
+    )
+    ap.add_argument("--prune-cached", type=int, default=1_000_000, help="keys in the pruned cache")
+    ap.add_argument("--prune-route", help=argparse.SUPPRESS)  # one prune route, then stop
     a = ap.parse_args(argv)
+    if a.prune_route:
+        with tempfile.TemporaryDirectory() as tmp:
+            prune_sets(Path(tmp), a.prune_cached, a.prune_keys, a.prune_route)
+        return
     rng = np.random.default_rng(0)
     with tempfile.TemporaryDirectory() as tmp:
         cache = EmbeddingCache(tmp, "bench", "1")
@@ -178,6 +264,20 @@ def main(argv: list[str] | None = None) -> None:
             f"  a month: {month.len():,} keys, the last sixth of one shard: {t:.3f} s "
             f"(only the row groups holding them are read)"
         )
+        for route in ("former", "KeySet"):  # each in a process of its own
+            subprocess.run(
+                [
+                    sys.executable,
+                    __file__,
+                    "--prune-route",
+                    route,
+                    "--prune-cached",
+                    str(a.prune_cached),
+                    "--prune-keys",
+                    str(a.prune_keys),
+                ],
+                check=True,
+            )
         table_io(a.chunk, Path(tmp), a.repeat)
 
 
