@@ -82,7 +82,7 @@ class KeySet:
     on the first word, then every word compared, with no hash table: at 10M texts the prune's
     polars join of the posts' keys against the cache's, in hex, took the embed stage to 2.8 GiB
     (its 10M peak, with the lookups' index beside it: 4.4 GiB). Exact: a first word that
-    several kept keys share (~1 in 10^5 sets of 10M digests; any number in made-up keys) is
+    several kept keys share (~1 in 4 x 10^5 sets of 10M digests; any number in made-up keys) is
     settled by a binary search on the whole 32 bytes of those keys' asked rows.
 
     ``words``: any frame with the :data:`WORDS` columns (repeats and nulls are dropped).
