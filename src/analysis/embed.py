@@ -252,7 +252,7 @@ def embed_posts(
     )
     if cache is not None and missing.size:
         cache.store(keys.gather(missing).to_list(), new)
-    if missing.size == len(texts):  # nothing cached: the zeros were never written (no pages)
+    if missing.size and missing.size == len(texts):  # nothing cached: the zeros never written
         matrix = new
     elif missing.size:
         matrix[missing] = new

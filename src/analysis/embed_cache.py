@@ -62,7 +62,9 @@ WORDS = ("_w0", "_w1", "_w2", "_w3")
 
 def key_words(key: pl.Expr) -> list[pl.Expr]:
     """The :data:`WORDS` of the keys ``key`` holds (64 hex digits; anything else: nulls)."""
-    whole = key.str.len_bytes() == 64
+    # lowercase only: to_integer also reads upper case and a leading "+", which would make
+    # another text the same key (~0.1 s a million keys over a check of the length alone)
+    whole = key.str.contains(r"^[0-9a-f]{64}$")
     return [
         pl.when(whole)
         .then(key.str.slice(16 * i, 16).str.to_integer(base=16, dtype=pl.UInt64, strict=False))
@@ -89,7 +91,7 @@ class KeySet:
     """
 
     def __init__(self, words: pl.DataFrame) -> None:
-        ordered = words.select(WORDS).drop_nulls().sort(WORDS)
+        ordered = words.select(pl.col(WORDS).cast(pl.UInt64)).drop_nulls().sort(WORDS)
         differs = pl.any_horizontal(pl.col(w) != pl.col(w).shift(1) for w in WORDS)
         ordered = ordered.filter(differs.fill_null(True))  # the first of equal rows
         #: the sorted keys' words, one contiguous array each (numpy: searched and gathered
@@ -107,7 +109,8 @@ class KeySet:
         if n == 0 or m == 0:
             return found
         valid = ~words.select(pl.any_horizontal(pl.col(WORDS).is_null())).to_series().to_numpy()
-        asked = [words[w].fill_null(0).to_numpy() for w in WORDS]
+        # unsigned, as the set's (numpy compares uint64 with int64 as floats)
+        asked = [words[w].cast(pl.UInt64).fill_null(0).to_numpy() for w in WORDS]
         # the first words searched in their own order (a merge-like walk: 4M of 8M keys ~0.8 s,
         # where 4M searches in their rows' order took ~4 s, a cache miss a step)
         order = np.argsort(asked[0], kind="stable")

@@ -315,6 +315,16 @@ def test_the_key_set_compares_every_word_of_a_key():
     assert len(kept) == 3  # the repeat and the malformed key are dropped
     asked = embed_cache.compact_keys([k1, k2, k3, "f" * 64, "e" * 64, "not hex", k1[:-1]])
     assert kept.contains(asked).tolist() == [True, False, True, True, False, False, False]
+    # only lowercase digits are a key: upper case or a sign would alias another text's key
+    aliases = embed_cache.compact_keys([k1.replace("1", "A"), "F" * 64, "+" + "f" * 63])
+    assert aliases.null_count().row(0) == (3, 3, 3, 3)
+    # signed words are compared as the unsigned ones (numpy would compare them as floats)
+    a, b = "0123456789abcdef" + "1" * 48, "0123456789abcdee" + "1" * 48
+    signed = embed_cache.compact_keys([b, a]).cast(pl.Int64)
+    assert embed_cache.KeySet(embed_cache.compact_keys([a])).contains(signed).tolist() == [
+        False,
+        True,
+    ]
 
     rng = np.random.default_rng(5)
     firsts = [f"{w:016x}" for w in rng.integers(0, 2**62, size=4)]
