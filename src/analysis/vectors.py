@@ -19,7 +19,7 @@ month's rows are batched alike whether a pass reads the folder or that month alo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -221,14 +221,16 @@ def _matrix(col: pa.FixedSizeListArray | pl.Series, dim: int) -> np.ndarray:
     return col.flatten().to_numpy(zero_copy_only=False).reshape(-1, dim).astype(np.float32)
 
 
-def embedded_posts(path: Path) -> pl.DataFrame:
+def embedded_posts(path: Path, ids: Callable[[pl.Series], pl.Series] | None = None) -> pl.DataFrame:
     """``post_id, _file_row`` of the rows of the ``embeddings`` table (:func:`parts`) with a
-    vector; rows are numbered across the parts in order.
+    vector; rows are numbered across the parts in order. ``ids``: applied to each batch's post
+    ids as read (``topics.post_numbers``: never every id as text at once).
 
     A part's vectors are read only if its footer counts a null among them (the ``embed`` stage
     writes a null vector for an empty text only, so normally they are not).
     """
-    ids, rows = [], []
+    found: list[pl.Series] = []
+    rows = []
     start = 0
     for part in parts(path):
         f = pq.ParquetFile(part, buffer_size=READ_BUFFER, pre_buffer=False)
@@ -245,12 +247,15 @@ def embedded_posts(path: Path) -> pl.DataFrame:
             keep = ~df["is_empty_text"]
             if not no_null:
                 keep = keep & df["embedding"].is_not_null()
-            ids.append(df["post_id"].filter(keep))
+            got = df["post_id"].filter(keep)
+            found.append(got if ids is None else ids(got))
             rows.append(np.flatnonzero(keep.to_numpy()) + start)
             start += batch.num_rows
     return pl.DataFrame(
         {
-            "post_id": pl.concat(ids) if ids else pl.Series([], dtype=pl.String),
+            "post_id": pl.concat(found)
+            if found
+            else pl.Series([], dtype=pl.String if ids is None else pl.UInt64),
             "_file_row": np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64),
         }
     )

@@ -807,3 +807,63 @@ def test_agreement_takes_labels_of_any_range_or_type_as_scikit_learn_does() -> N
         got = agreement(labels, truth)
         assert got["nmi"] == normalized_mutual_info_score(truth, labels), labels.dtype
         assert got["ari"] == adjusted_rand_score(truth, labels), labels.dtype
+
+
+def test_post_numbers_are_the_pseudonyms_numbers_or_none():
+    """The post pseudonyms ingest writes become privacy's numbers of them (the same order); a
+    column holding anything else stays text (None), nulls kept; the embeddings' ids of posts
+    held as numbers must be pseudonyms too (a clear error, not a wrong join)."""
+    from analysis import privacy
+    from analysis.topics import _file_post_numbers, post_numbers
+
+    ids = [
+        privacy.pseudonym(b"k" * 32, "demo", "post", str(i), privacy.POST_PREFIX) for i in range(50)
+    ]
+    col = pl.Series("post_id", [*ids, None])
+    got = post_numbers(col)
+    assert got is not None and got.dtype == pl.UInt64 and got.name == "post_id"
+    digits = pl.Series("post_id", [i[len(privacy.POST_PREFIX) :] for i in ids] + [None])
+    assert got.to_list() == privacy.as_numbers(digits).to_list()
+    assert np.array_equal(np.argsort(got.to_numpy()[:-1]), np.argsort(np.array(ids)))
+    for other in ("p1", "POST_" + ids[0][5:], ids[0].upper(), ids[0] + "0", ids[0][:-1], ""):
+        assert post_numbers(pl.Series([*ids, other])) is None, other
+    with pytest.raises(ValueError, match="not post pseudonyms"):
+        _file_post_numbers(pl.Series(["p1"]))
+
+
+def test_post_vectors_joins_the_same_rows_on_numbers_as_on_text(tmp_path):
+    """topic_fit holds the post ids as numbers: the embedded posts, their order and vectors
+    are those the text ids give, from a frame and from the stage's file."""
+    from analysis import privacy
+    from analysis.stages.embed import _write_part
+    from analysis.topics import post_numbers, post_vectors
+
+    rng = np.random.default_rng(4)
+    n = 40
+    ids = [
+        privacy.pseudonym(b"k" * 32, "demo", "post", str(i), privacy.POST_PREFIX) for i in range(n)
+    ]
+    when = [datetime(2024, 1, 1 + i // 4, tzinfo=UTC) for i in range(n)]
+    x = rng.standard_normal((n, 8)).astype(np.float32)
+    emb = pl.DataFrame(
+        {
+            "post_id": ids,
+            "is_empty_text": [i % 7 == 3 for i in range(n)],
+            "embedding": pl.Series(x, dtype=pl.Array(pl.Float32, 8)),
+        }
+    ).with_columns(pl.when(~pl.col("is_empty_text")).then(pl.col("embedding")).alias("embedding"))
+    (tmp_path / "emb").mkdir()
+    _write_part(emb, tmp_path / "emb" / "2024-01.parquet")
+    posts = pl.DataFrame(
+        {"post_id": ids, "created_at": when, "text": [f"t{i}" for i in range(n)]}
+    ).sample(fraction=1.0, shuffle=True, seed=1)
+    numbered = posts.with_columns(post_numbers(posts["post_id"]))
+    for source in (tmp_path / "emb", emb):
+        text_rows, text_x = post_vectors(posts, source)
+        num_rows, num_x = post_vectors(numbered, source)
+        assert num_rows["post_id"].dtype == pl.UInt64
+        assert num_rows["post_id"].to_list() == post_numbers(text_rows["post_id"]).to_list()
+        assert num_rows["created_at"].to_list() == text_rows["created_at"].to_list()
+        a = np.concatenate([b for _, b in text_x.batches()])
+        b = np.concatenate([b for _, b in num_x.batches()])
+        assert np.array_equal(a, b) and len(a) == n - len(range(3, n, 7))
