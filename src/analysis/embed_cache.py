@@ -55,13 +55,14 @@ def text_keys(texts: pl.Series) -> pl.Series:
 #: A key's 64 hex digits as four unsigned 64-bit words, most significant first: the columns the
 #: key index holds and lookups and prunes compare. 32 bytes a key where its text takes ~80 (64
 #: bytes out of line and a 16-byte view): at 10M cached texts the index the embed stage keeps is
-#: ~0.4 GB, not ~1 GB. The whole digest is compared, nothing truncated; a key that is not 64 hex
-#: digits gets null words, so it never matches (a lookup misses it, a prune removes it).
+#: ~0.4 GB, not ~1 GB. The whole digest is compared, nothing truncated; a key that is not 64
+#: lowercase hex digits gets null words, so it never matches (a lookup misses it, a prune
+#: removes it).
 WORDS = ("_w0", "_w1", "_w2", "_w3")
 
 
 def key_words(key: pl.Expr) -> list[pl.Expr]:
-    """The :data:`WORDS` of the keys ``key`` holds (64 hex digits; anything else: nulls)."""
+    """The :data:`WORDS` of the keys ``key`` holds (64 lowercase hex digits; else nulls)."""
     # lowercase only: to_integer also reads upper case and a leading "+", which would make
     # another text the same key (~0.1 s a million keys over a check of the length alone)
     whole = key.str.contains(r"^[0-9a-f]{64}$")
