@@ -306,12 +306,11 @@ class EmbeddingCache:
         kept = keep if isinstance(keep, KeySet) else KeySet(compact_keys(keep))
         removed: list[pl.Series] = []
         for old in shards:
-            words = self._shard_index(old, remember=False).select(WORDS)
-            if kept.contains(words).all():
+            # the index holds the shard's keys in its rows' order: one test serves both
+            keep_rows = kept.contains(self._shard_index(old, remember=False))
+            if keep_rows.all():
                 continue
-            del words
             rows = pl.read_parquet(old)
-            keep_rows = kept.contains(rows.select(key_words(pl.col("text_sha256"))))
             survivors = rows.filter(keep_rows)
             removed.append(rows.filter(~keep_rows)["text_sha256"])
             del rows
