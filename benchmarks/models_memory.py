@@ -2,13 +2,17 @@
 seconds and the model's own memory over the loaded tables, one fresh process per model.
 
     .venv/bin/python -m benchmarks.models_memory --project DIR [--models volume,conversation_eb]
-                                                 [--read contiguous,as-read] [--ids categorical,string]
+                                                 [--read contiguous,as-read]
+                                                 [--ids numbers,categorical,string]
 
 ``--read contiguous`` is the score stage's read (``io.read_contiguous``: each column in one
 chunk); ``as-read`` is ``pl.read_parquet`` as it comes, a chunk per Parquet row group (the read
-before session 44), to compare the two. ``--ids categorical`` holds the id columns as the
-stage does (``schema.ID_COLUMNS``, since session 46), ``string`` as the files hold them
-(before); the scores are the same either way (``tests/unit/test_bench_models_memory.py``).
+before session 44), to compare the two. ``--ids numbers`` holds the ids as the stage does: the
+post ids as the 64-bit numbers of their pseudonyms where every one is a pseudonym
+(``schema.POST_NUMBER_COLUMNS``, since session 61), the other ids as categoricals
+(``schema.ID_COLUMNS``, since session 46); ``categorical`` every id as a categorical (sessions
+46-60), ``string`` as the files hold them (before); the scores are the same every way
+(``tests/unit/test_bench_models_memory.py``).
 ``growth`` is the process's peak RSS while the model scores, over its RSS once the tables are
 loaded (``benchmarks.common.PeakRSS``: the kernel's high-water mark, reset at the start). Time
 and memory are printed, never asserted.
@@ -26,11 +30,11 @@ from typing import Any
 from benchmarks.common import PeakRSS, isolated
 
 READS = ("contiguous", "as-read")
-IDS = ("categorical", "string")
+IDS = ("numbers", "categorical", "string")
 
 
 def score_one(
-    project: str, name: str, read: str, ids: str = "categorical", out: str | None = None
+    project: str, name: str, read: str, ids: str = "numbers", out: str | None = None
 ) -> dict[str, Any]:
     """Model ``name`` on ``project``'s interim tables read the ``read`` way, the ids held the
     ``ids`` way: seconds, the RSS with the tables loaded, the model's growth over it (MiB), the
@@ -56,22 +60,34 @@ def score_one(
     module = registry.get(name)
     reader = stage_tables.read_contiguous
 
-    def read_as_asked(path: Path | str, columns: Any = None, categorical: Any = ()) -> pl.DataFrame:
-        cats = categorical if ids == "categorical" else ()
+    def read_as_asked(
+        path: Path | str, columns: Any = None, categorical: Any = (), numbers: Any = ()
+    ) -> pl.DataFrame:
+        cats = categorical if ids != "string" else ()
+        nums = numbers if ids == "numbers" else ()
         if read == "contiguous":
-            return reader(path, columns, cats)
+            return reader(path, columns, cats, nums)
         df = pl.read_parquet(path, columns=None if columns is None else list(columns))
-        return df.with_columns(pl.col(c).cast(pl.Categorical) for c in cats if c in df.columns)
+        as_numbers = {c: schema.post_numbers(df[c]) for c in nums if c in df.columns}
+        df = df.with_columns(s for s in as_numbers.values() if s is not None)
+        df = df.with_columns(
+            pl.col(c).cast(pl.Categorical)
+            for c in cats
+            if c in df.columns and df.schema[c] == pl.String
+        )
+        return df
 
     stage_tables.read_contiguous = read_as_asked  # type: ignore[assignment]
     try:
         tables = stage_tables.load_tables(
-            root / paths.INTERIM, topics=None, skip_post_columns=skipped_post_columns([module])
+            root / paths.INTERIM,
+            topics=None,
+            skip_post_columns=skipped_post_columns([module]),
+            post_numbers=ids == "numbers",
         )
         if getattr(module, READS_TOPICS_FLAG, False):
-            tables = replace(
-                tables, post_topics=stage_tables.read_post_topics(root / paths.POST_TOPICS)
-            )
+            topics = stage_tables.read_post_topics(root / paths.POST_TOPICS, ids == "numbers")
+            tables = replace(tables, post_topics=topics)
     finally:
         stage_tables.read_contiguous = reader
     tables = replace(tables, posts=common.annotate(tables.posts))
@@ -100,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--project", required=True, help="a project folder with data/interim")
     ap.add_argument("--models", default=None, help="comma-separated (default: models.scored)")
     ap.add_argument("--read", default="contiguous", help="contiguous, as-read or both")
-    ap.add_argument("--ids", default=",".join(IDS), help="categorical, string or both")
+    ap.add_argument("--ids", default=",".join(IDS), help="numbers, categorical, string or several")
     a = ap.parse_args(argv)
     if a.models:
         names = [m for m in a.models.split(",") if m]

@@ -100,7 +100,10 @@ def parquet_columns(path: Path | str) -> list[str]:
 
 
 def read_contiguous(
-    path: Path | str, columns: Sequence[str] | None = None, categorical: Sequence[str] = ()
+    path: Path | str,
+    columns: Sequence[str] | None = None,
+    categorical: Sequence[str] = (),
+    numbers: Sequence[str] = (),
 ) -> pl.DataFrame:
     """A Parquet file's ``columns`` (None: all) with each column in one chunk, read one column
     at a time: the peak is the table plus one column, not twice the table.
@@ -112,13 +115,21 @@ def read_contiguous(
     whole table would hold two copies of it at once.
 
     The ``categorical`` columns (those read) are cast to polars' ``Categorical`` as each is
-    read, before the next one: see :data:`analysis.schema.ID_COLUMNS`.
+    read, before the next one: see :data:`analysis.schema.ID_COLUMNS`. The ``numbers`` columns
+    (post ids) become the 64-bit numbers of their pseudonyms where every id is one
+    (:func:`analysis.schema.post_numbers`), else categoricals where they are also
+    ``categorical``.
     """
     names = list(columns) if columns is not None else parquet_columns(path)
     cats = set(categorical)
+    nums = set(numbers)
 
     def one(c: str) -> pl.Series:
         s = pl.read_parquet(path, columns=[c], glob=False).to_series().rechunk()
+        if c in nums:
+            got = schema.post_numbers(s)
+            if got is not None:
+                return got
         return s.cast(pl.Categorical) if c in cats else s
 
     return pl.DataFrame([one(c) for c in names])

@@ -17,13 +17,14 @@ import hmac
 import html.entities
 import re
 import unicodedata
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 
-import numpy as np
 import polars as pl
 import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
 
 from analysis import names as _names
+from analysis.schema import by_slices as _by_slices
+from analysis.schema import numbers_as_text as numbers_as_text  # re-exported
 
 # The name helpers live in analysis.names; re-exported here, the interface privacy always had.
 CONFUSABLES = _names.CONFUSABLES
@@ -125,34 +126,6 @@ def as_numbers(hexes: pl.Series) -> pl.Series:
     return hexes.str.to_integer(base=16, dtype=pl.UInt64).alias(hexes.name)
 
 
-#: The two hex digits of every byte, as the 16-bit words whose memory holds them in order.
-_HEX_PAIRS = np.frombuffer(b"".join(b"%02x" % i for i in range(256)), dtype=np.uint16)
-
-
-def numbers_as_text(numbers: pl.Series, prefix: str, rows: int | None = None) -> pl.Series:
-    """The pseudonyms ``prefix`` + :data:`DIGEST_HEX` hex digits of pseudonyms held as numbers
-    (:func:`as_numbers`; nulls stay null), ``rows`` at a time (default :data:`DIGEST_ROWS`):
-    each value's bytes written into one buffer of fixed-width rows by numpy (a byte's two
-    digits looked up at once), no Python per value (~0.07 s a million)."""
-    head = prefix.encode()
-    width = len(head) + DIGEST_HEX
-
-    def one(part: pl.Series) -> pl.Series:
-        n = part.len()
-        buf = np.empty((n, width), dtype=np.uint8)  # one row of bytes a pseudonym
-        buf[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
-        big_endian = part.fill_null(0).to_numpy().astype(">u8").view(np.uint8).reshape(n, 8)
-        buf[:, len(head) :] = _HEX_PAIRS[big_endian].view(np.uint8).reshape(n, DIGEST_HEX)
-        text = pl.Series(part.name, buf.view(f"S{width}").ravel(), dtype=pl.Binary)
-        text = text.cast(pl.String)
-        if part.null_count():
-            text = pl.select(pl.when(part.is_not_null()).then(text).alias(part.name))
-            text = text.to_series().rechunk()  # one chunk, as _by_slices promises
-        return text
-
-    return _by_slices(numbers, rows or DIGEST_ROWS, one)
-
-
 def pseudonymise_series(
     s: pl.Series,
     key: bytes,
@@ -182,15 +155,6 @@ def pseudonymise_series(
         )
 
     return _by_slices(s.cast(pl.String), rows or DIGEST_ROWS, one)
-
-
-def _by_slices(s: pl.Series, rows: int, one: Callable[[pl.Series], pl.Series]) -> pl.Series:
-    """``one`` of each slice of ``rows`` values of ``s``, in order, put together in one chunk
-    (left in chunks, the slices raised ingest's peak at 3M posts 2.44 -> 2.62 GB, its sort
-    regathering them); ``one(s)`` where ``s`` is one slice or empty."""
-    if s.len() <= rows:
-        return one(s)
-    return pl.concat([one(s.slice(start, rows)) for start in range(0, s.len(), rows)], rechunk=True)
 
 
 def digest_column(

@@ -85,6 +85,7 @@ from pydantic import Field
 from analysis import ordering, vectors
 from analysis.config import Frozen
 from analysis.contracts import TopicFit
+from analysis.schema import post_numbers
 from analysis.topics_clustering import Assigner, Clustering, cluster_posts, soft_membership
 from analysis.topics_keywords import diversity
 from analysis.vectors import Vectors
@@ -227,23 +228,6 @@ def _entropy(counts: np.ndarray) -> float:
         return 0.0
     total = np.sum(counts)
     return float(-np.sum((counts / total) * (np.log(counts) - math.log(total))))
-
-
-#: A post pseudonym as ingest writes it: ``privacy.POST_PREFIX`` and ``privacy.DIGEST_HEX``
-#: lowercase hex digits (spelled here: ``privacy`` is not imported by the stages that import
-#: this module; a test holds the two together).
-POST_PSEUDONYM = r"^post_[0-9a-f]{16}$"
-
-
-def post_numbers(ids: pl.Series) -> pl.Series | None:
-    """Post pseudonyms (:data:`POST_PSEUDONYM`) as the unsigned 64-bit numbers their hex digits
-    spell (``privacy.as_numbers``; the same order, distinct ids distinct numbers), or None where
-    any id is not one (ids made by hand: the caller keeps their text). 8 bytes an id where the
-    text takes ~37 (a 16-byte view and 21 bytes): at 10M posts topic_fit's two columns of ids
-    ~0.75 -> 0.16 GB, and its two joins on them hash integers."""
-    if not ids.str.contains(POST_PSEUDONYM).fill_null(True).all():
-        return None
-    return ids.str.strip_prefix("post_").str.to_integer(base=16, dtype=pl.UInt64).alias(ids.name)
 
 
 def _file_post_numbers(ids: pl.Series) -> pl.Series:

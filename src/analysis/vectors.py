@@ -224,7 +224,7 @@ def _matrix(col: pa.FixedSizeListArray | pl.Series, dim: int) -> np.ndarray:
 def embedded_posts(path: Path, ids: Callable[[pl.Series], pl.Series] | None = None) -> pl.DataFrame:
     """``post_id, _file_row`` of the rows of the ``embeddings`` table (:func:`parts`) with a
     vector; rows are numbered across the parts in order. ``ids``: applied to each batch's post
-    ids as read (``topics.post_numbers``: never every id as text at once).
+    ids as read (``schema.post_numbers``: never every id as text at once).
 
     A part's vectors are read only if its footer counts a null among them (the ``embed`` stage
     writes a null vector for an empty text only, so normally they are not).

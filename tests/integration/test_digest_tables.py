@@ -26,8 +26,10 @@ def _loader_with_texts(seen: dict[str, list[str]]):
     from analysis import paths
     from analysis.stages import score
 
-    def with_texts(names: list[str], topics=paths.POST_TOPICS):
-        tables = score.load_tables(topics=topics)
+    def with_texts(
+        names: list[str], interim=paths.INTERIM, topics=paths.POST_TOPICS, post_numbers=True
+    ):
+        tables = score.load_tables(interim, topics, post_numbers=post_numbers)
         seen["columns"] = tables.posts.columns
         return tables
 

@@ -74,7 +74,9 @@ class Tables:
     The score stage hands a model ``posts`` without the :data:`UNREAD_POST_COLUMNS` (no
     built-in model reads them) unless the model module sets ``READS_TEXT = True``, and
     ``post_topics`` only to a module that sets ``READS_TOPICS = True``. The stages hold the
-    ids as polars ``Categorical`` (``analysis.schema.ID_COLUMNS``; docs/adding-a-model.md).
+    ids as polars ``Categorical`` (``analysis.schema.ID_COLUMNS``), the post ids as the 64-bit
+    numbers of their pseudonyms where every one is a pseudonym
+    (``analysis.schema.POST_NUMBER_COLUMNS``; docs/adding-a-model.md).
     """
 
     accounts: pl.DataFrame

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from analysis import ordering, semantics
+from analysis import ordering, schema, semantics
 from analysis.models import common
 from analysis.models.base import Tables
 
@@ -117,7 +117,11 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
             .otherwise(pl.col("parent_post_id"))
         )
         .unique(["_unit", "kind", "account_id"], keep="first", maintain_order=True)
-        .with_columns(group=pl.lit(t0.isoformat()) + "|" + pl.col("_unit") + "|" + pl.col("kind"))
+    )
+    # the unit's post id as text in the group's name, whatever the stage holds it as (numbers
+    # where the ids are pseudonyms: schema.POST_NUMBER_COLUMNS)
+    cand = cand.with_columns(schema.post_ids_as_text(cand["_unit"])).with_columns(
+        group=pl.lit(t0.isoformat()) + "|" + pl.col("_unit") + "|" + pl.col("kind")
     )
     n_auth = cand.group_by("group").agg(_n=pl.col("account_id").n_unique())
     cand = cand.join(n_auth.filter(pl.col("_n") >= p.min_authors), on="group").with_columns(

@@ -111,8 +111,9 @@ def load_inputs(
     cp = section(params, "compare", compare.CompareParams)
     mp = model_params(params)
     names = [n for n in (cp.models or mp.names) if n in registry.MODELS]
-    # the texts stay in the file: their digest orders posts and accounts (the adversaries' too)
-    tables = load_digest_tables(names, topics=None)
+    # the texts stay in the file: their digest orders posts and accounts (the adversaries' too);
+    # the post ids categoricals, not numbers: the adversaries' posts have ids like cf_spam_0
+    tables = load_digest_tables(names, topics=None, post_numbers=False)
     as_of = common.resolve_as_of(mp, tables.posts)
     if any(getattr(registry.MODELS[n], READS_TOPICS_FLAG, False) for n in names):
         # the topics a score at as_of may read, as the score stage hands them

@@ -36,15 +36,19 @@ DIGEST_BATCH_ROWS = 50_000
 
 
 def load_digest_tables(
-    names: Sequence[str], interim: Path = paths.INTERIM, topics: Path | None = paths.POST_TOPICS
+    names: Sequence[str],
+    interim: Path = paths.INTERIM,
+    topics: Path | None = paths.POST_TOPICS,
+    post_numbers: bool = True,
 ) -> Tables:
     """The interim tables with the posts' texts left in the file unless a model of ``names``
     reads them: their digest (``ordering.text_digest``, 12 bytes a post, hashed from the file
     batch by batch) stands in for them (~1 GiB at 10M posts); the posts' ``labels`` are not
-    read either. ``topics``: the post topics file (None: not loaded).
+    read either. ``topics``: the post topics file (None: not loaded). ``post_numbers``: as
+    :func:`analysis.stages.tables.load_tables`'.
     """
     skipped = skipped_post_columns(registry.get(n) for n in names)
-    tables = load_tables(interim, topics=topics, skip_post_columns=skipped)
+    tables = load_tables(interim, topics, skipped, post_numbers)
     if "text" not in skipped:
         return tables
     path = interim / paths.POSTS.name

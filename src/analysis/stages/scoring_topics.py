@@ -51,7 +51,8 @@ def post_topics_at(
     # without the fit's record: it saw at most every post of the table
     through = fitted_through() or posts.select(pl.col("created_at").max()).item()
     if through is None or through < as_of:
-        return read_post_topics()
+        # their ids as the posts' (numbers where the posts' are: stages.tables.load_tables)
+        return read_post_topics(post_numbers=posts.schema["post_id"] == pl.UInt64)
     if not paths.EMBEDDINGS.exists():
         log.warning("no %s: topic-sensitive models at %s read no topics", paths.EMBEDDINGS, as_of)
         return None

@@ -33,7 +33,8 @@ from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
 from analysis.io import read_json, table_batches
-from analysis.topics import TopicsParams, post_numbers, post_vectors, topic_fit
+from analysis.schema import post_numbers
+from analysis.topics import TopicsParams, post_vectors, topic_fit
 from analysis.topics_clustering import OUTLIER, cluster_with_stability
 from analysis.topics_keywords import MIN_AUTHORS, ctfidf_keywords_batches
 

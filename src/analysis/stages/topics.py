@@ -30,7 +30,7 @@ from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
 from analysis.io import read_contiguous, write_json, write_parquet
-from analysis.schema import ID_COLUMNS
+from analysis.schema import ID_COLUMNS, POST_NUMBER_COLUMNS, one_post_id_type
 from analysis.topics import TopicsParams, agreement, assigner, centroid_matrix, post_vectors
 from analysis.topics_clustering import OUTLIER, assign_with_membership
 from analysis.topics_keywords import topic_table
@@ -175,15 +175,22 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
 def read_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The posts' :data:`COLUMNS`, the accounts and the reactions, their ids as categoricals
     (``schema.ID_COLUMNS``, as the score stage holds them; the files written keep
-    strings: ``io.write_parquet``). At 10M posts this alone took the stage's peak 5.96 -> 4.37
+    strings: ``io.write_parquet``), the post ids as numbers where every one is a pseudonym
+    (``schema.POST_NUMBER_COLUMNS``; at 10M posts 4.2 -> X GiB, session 61). At 10M posts this alone took the stage's peak 5.96 -> 4.37
     GiB (the joins and group-bys of the assignment's ids and the attribution move 32-bit
     codes), though polars' one mapping of the 10M post ids holds ~1.1 GiB against ~0.37 GiB
     for their column as strings; with the account ids alone as categoricals 5.19 GiB, with
     every post id as its row number (joins of the texts to find them) 5.3 GiB (session 57)."""
-    posts = read_contiguous(paths.POSTS, COLUMNS, ID_COLUMNS["posts"])  # those read are cast
-    accounts = read_contiguous(paths.ACCOUNTS, None, ID_COLUMNS["accounts"])
-    reactions = read_contiguous(paths.REACTIONS, None, ID_COLUMNS["reactions"])
-    return posts, accounts, reactions
+    frames = {
+        table: read_contiguous(path, columns, ID_COLUMNS[table], POST_NUMBER_COLUMNS[table])
+        for table, path, columns in (
+            ("posts", paths.POSTS, COLUMNS),  # those read are cast
+            ("accounts", paths.ACCOUNTS, None),
+            ("reactions", paths.REACTIONS, None),
+        )
+    }
+    frames = {k: v for k, v in one_post_id_type(frames).items() if v is not None}
+    return frames["posts"], frames["accounts"], frames["reactions"]
 
 
 def run(params: dict[str, Any], args: argparse.Namespace) -> int:
