@@ -860,11 +860,15 @@ def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) ->
     key = ["topic_id", "idx"]
     assert got.schema == want.schema
     assert got.sort(key).equals(want.sort(key))
+    # the topics joined to their posts a few rows at a time (the stage: INTEREST_ROWS): the same
+    for rows in (1, 7, 1_000):
+        sliced = network_topic.topic_interest(posts, topics, nodes, rows)
+        assert sliced.sort(key).equals(want.sort(key)), rows
     # a null topic id takes the two-column route (a null key would be one group of every node)
     unknown = topics.with_columns(
         topic_id=pl.when(pl.col("topic_id") == 3).then(None).otherwise(pl.col("topic_id"))
     )
-    with_null = network_topic.topic_interest(posts, unknown, nodes)
+    with_null = network_topic.topic_interest(posts, unknown, nodes, 500)
     assert with_null.filter(pl.col("topic_id").is_null())["idx"].n_unique() > 1
     assert with_null.sort(key).equals(
         posts.join(unknown, on="post_id")
