@@ -247,8 +247,11 @@ def post_numbers(ids: pl.Series) -> pl.Series | None:
     spell (the same order, distinct ids distinct numbers; nulls stay null), or None where any
     id is not one (ids made by hand: the caller keeps their text). 8 bytes an id where the text
     takes ~37 (a 16-byte view and 21 bytes); joins and group-bys on them hash integers.
-    :func:`numbers_as_text` gives the text back."""
-    if not ids.str.contains(POST_PSEUDONYM).fill_null(True).all():
+    :func:`numbers_as_text` gives the text back. A column of nulls only (Parquet's null type)
+    is numbers; one of another type than text (a categorical) is left as it is (None)."""
+    if ids.dtype == pl.Null:
+        return ids.cast(pl.UInt64)
+    if ids.dtype != pl.String or not ids.str.contains(POST_PSEUDONYM).fill_null(True).all():
         return None
     digits = ids.str.strip_prefix(_POST_PREFIX)
     return digits.str.to_integer(base=16, dtype=pl.UInt64).alias(ids.name)
@@ -292,6 +295,21 @@ def numbers_as_text(numbers: pl.Series, prefix: str, rows: int | None = None) ->
         return text
 
     return by_slices(numbers, rows or TEXT_ROWS, one)
+
+
+def post_ids_like(ids: pl.Series, dtype: pl.DataType) -> pl.Series:
+    """Post ids in ``dtype``, the type another table holds its post ids in, so that the two
+    join: numbers (:func:`post_numbers`; an id that is not a pseudonym becomes null, as it
+    could match no number), or the text as a categorical or a string."""
+    if ids.dtype == dtype:
+        return ids
+    text = post_ids_as_text(ids)
+    if dtype == pl.UInt64:
+        pseudonym = text.str.contains(POST_PSEUDONYM).fill_null(False)
+        digits = text.str.strip_prefix(_POST_PREFIX)
+        kept = pl.select(pl.when(pseudonym).then(digits).alias(ids.name)).to_series()
+        return kept.str.to_integer(base=16, dtype=pl.UInt64)
+    return text.cast(dtype)
 
 
 def post_ids_as_text(ids: pl.Series) -> pl.Series:

@@ -102,3 +102,45 @@ def test_the_stage_read_holds_post_ids_as_numbers(tmp_path) -> None:
     ):
         assert isinstance(df.schema[c], pl.Categorical), c
     assert_frame_equal(schema.ids_as_strings(mixed.posts), tables.posts, check_exact=True)
+
+
+def test_a_topics_file_of_other_ids_is_read_in_the_posts_type(tmp_path, monkeypatch) -> None:
+    """The score stage reads the post topics apart from the tables (``post_topics_at``): a
+    file holding an id that is not a pseudonym (made by hand) beside pseudonymous posts comes
+    in the posts' type, that id null (it matches no post), and network_topic scores on it
+    (a categorical beside numbers would not join)."""
+    from datetime import timedelta
+
+    from analysis.models import common, network_topic
+    from analysis.models.params import ModelParams
+    from analysis.stages.scoring_topics import post_topics_at
+    from analysis.stages.tables import load_tables
+
+    tables = _as_pseudonyms(synthetic_tables(300, 20))
+    interim = tmp_path / paths.INTERIM
+    interim.mkdir(parents=True)
+    for table in ("posts", "accounts", "reactions"):
+        getattr(tables, table).write_parquet(interim / paths.INTERIM_TABLES[table].name)
+    monkeypatch.chdir(tmp_path)
+    loaded = load_tables(paths.INTERIM, topics=None)
+    first = tables.posts["post_id"][0]
+    (tmp_path / paths.POST_TOPICS).parent.mkdir(parents=True, exist_ok=True)
+    pl.DataFrame(
+        {
+            "post_id": [first, "p_handmade"],
+            "topic_id": [0, 1],
+            "probability": [1.0, 1.0],
+            "is_primary": [True, True],
+        }
+    ).write_parquet(tmp_path / paths.POST_TOPICS)
+    as_of = loaded.posts["created_at"].max() + timedelta(seconds=1)
+    got = post_topics_at({}, loaded.posts, as_of)
+    assert got is not None and got.schema["post_id"] == pl.UInt64
+    assert schema.post_ids_as_text(got["post_id"]).to_list() == [first, None]
+    with_topics = Tables(
+        posts=common.annotate(loaded.posts),
+        accounts=loaded.accounts,
+        reactions=loaded.reactions,
+        post_topics=got,
+    )
+    assert network_topic.score(with_topics, ModelParams(), as_of).height > 0

@@ -76,3 +76,33 @@ def test_duplicate_checks_give_the_same_answers_on_their_exact_route(monkeypatch
     assert [r["reason"].to_list() for r in rejects] == [
         ["duplicate post_id (first occurrence kept)"]
     ]
+
+
+def test_post_numbers_take_pseudonyms_and_leave_other_columns_as_they_are() -> None:
+    """The stages hold post ids as numbers only where every one is a pseudonym: a column of
+    nulls only (Parquet's null type) is numbers, a categorical or a column with one id made
+    by hand is not (None: the caller keeps it); the numbers spell the same text back."""
+    ids = pl.Series("post_id", ["post_00000000000000ff", None, "post_ffffffffffffffff"])
+    got = schema.post_numbers(ids)
+    assert got is not None and got.dtype == pl.UInt64
+    assert got.to_list() == [255, None, 2**64 - 1]
+    assert schema.post_ids_as_text(got).to_list() == ids.to_list()
+    nulls = schema.post_numbers(pl.Series("parent_post_id", [None, None]))
+    assert nulls is not None and nulls.dtype == pl.UInt64 and nulls.null_count() == 2
+    assert schema.post_numbers(ids.cast(pl.Categorical)) is None
+    for other in ("p1", "POST_00000000000000FF", "post_00000000000000f", "post_00000000000000fff"):
+        assert schema.post_numbers(pl.Series([*ids.to_list(), other])) is None, other
+
+
+def test_post_ids_like_gives_another_tables_type() -> None:
+    """A table's post ids in the type another holds them in, so that the two join: to
+    numbers an id that is not a pseudonym becomes null (it matches no number); from numbers
+    to text or categoricals the pseudonyms' text."""
+    text = pl.Series("post_id", ["post_0000000000000001", "p_handmade", None])
+    numbers = schema.post_ids_like(text, pl.UInt64)
+    assert numbers.dtype == pl.UInt64 and numbers.to_list() == [1, None, None]
+    back = schema.post_ids_like(numbers, pl.Categorical())
+    assert isinstance(back.dtype, pl.Categorical)
+    assert back.cast(pl.String).to_list() == ["post_0000000000000001", None, None]
+    assert schema.post_ids_like(text.cast(pl.Categorical), pl.String).to_list() == text.to_list()
+    assert schema.post_ids_like(numbers, pl.UInt64) is numbers

@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from analysis import contracts, paths, topics
+from analysis import contracts, paths, schema, topics
 from analysis.config import section
 from analysis.stages.tables import read_post_topics
 
@@ -51,8 +51,12 @@ def post_topics_at(
     # without the fit's record: it saw at most every post of the table
     through = fitted_through() or posts.select(pl.col("created_at").max()).item()
     if through is None or through < as_of:
-        # their ids as the posts' (numbers where the posts' are: stages.tables.load_tables)
-        return read_post_topics(post_numbers=posts.schema["post_id"] == pl.UInt64)
+        # their ids as the posts' (numbers where the posts' are: stages.tables.load_tables;
+        # a file of other ids, made by hand, in the posts' type: they join, matching none)
+        read = read_post_topics(post_numbers=posts.schema["post_id"] == pl.UInt64)
+        if read is None or read.schema["post_id"] == posts.schema["post_id"]:
+            return read
+        return read.with_columns(schema.post_ids_like(read["post_id"], posts.schema["post_id"]))
     if not paths.EMBEDDINGS.exists():
         log.warning("no %s: topic-sensitive models at %s read no topics", paths.EMBEDDINGS, as_of)
         return None
