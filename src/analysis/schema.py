@@ -305,10 +305,9 @@ def post_ids_like(ids: pl.Series, dtype: pl.DataType) -> pl.Series:
         return ids
     text = post_ids_as_text(ids)
     if dtype == pl.UInt64:
-        pseudonym = text.str.contains(POST_PSEUDONYM).fill_null(False)
-        digits = text.str.strip_prefix(_POST_PREFIX)
-        kept = pl.select(pl.when(pseudonym).then(digits).alias(ids.name)).to_series()
-        return kept.str.to_integer(base=16, dtype=pl.UInt64)
+        numbers = post_numbers(text.set(~text.str.contains(POST_PSEUDONYM).fill_null(True), None))
+        assert numbers is not None  # every id left is a pseudonym
+        return numbers
     return text.cast(dtype)
 
 

@@ -32,8 +32,7 @@ from analysis import contracts, paths, vectors
 from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
-from analysis.io import read_json, table_batches
-from analysis.schema import post_numbers
+from analysis.io import read_contiguous, read_json, table_batches
 from analysis.topics import TopicsParams, post_vectors, topic_fit
 from analysis.topics_clustering import OUTLIER, cluster_with_stability
 from analysis.topics_keywords import MIN_AUTHORS, ctfidf_keywords_batches
@@ -141,11 +140,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     for path in (paths.POSTS, paths.EMBEDDINGS):
         if not path.exists():
             raise FileNotFoundError(f"{path} is missing; run ingest and embed first")
-    posts = pl.read_parquet(paths.POSTS, columns=list(COLUMNS))
-    numbers = post_numbers(posts["post_id"])  # the ids as 64-bit numbers where they are pseudonyms
-    if numbers is not None:
-        posts = posts.with_columns(numbers)
-    del numbers
+    # the ids as 64-bit numbers where they are pseudonyms (schema.post_numbers), else text
+    posts = read_contiguous(paths.POSTS, COLUMNS, numbers=("post_id",))
     space = vector_space(section(params, "embed", EmbedParams), posts.height)
     model = fit(posts, paths.EMBEDDINGS, p, file_texts(paths.POSTS), space, k)
     # the accounts removed when the fit ran: a frozen fit's keywords hold their authors' words,
