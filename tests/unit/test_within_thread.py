@@ -358,3 +358,65 @@ def test_above_max_accounts_the_incremental_check_fits_a_key_independent_sample(
     assert res["models"] != whole["models"]
     t2, at2 = _rekeyed(t, at)
     assert _results(incremental.incremental(t2, at2, capped)) == _results(res)
+
+
+def test_the_design_gets_the_responders_scores_alone_and_the_same_arrays(monkeypatch) -> None:
+    """Each origin's standardised scores are ranked among every active account but kept only
+    for the authors who respond there (memory: 9 scores x every origin were held for every
+    active account); the design built from them is the one built from all of them."""
+    t, trait = _community(trait_effect=0.5)
+    # an account active before every origin that never responds: ranked, not kept
+    lurker = schema.conform(
+        pl.DataFrame(
+            {
+                "post_id": ["lurk"],
+                "account_id": ["lurker"],
+                "kind": ["question"],
+                "created_at": [T0 + timedelta(days=1)],
+                "text": ["a question nobody answers"],
+                "platform": ["stackexchange"],
+            }
+        ),
+        "posts",
+    )
+    t = Tables(
+        pl.concat([t.accounts, t.accounts.head(1).with_columns(account_id=pl.lit("lurker"))]),
+        pl.concat([lurker, t.posts]),
+        t.reactions,
+    )
+    at = _scores(t, trait)
+    seen: dict = {}
+    real = within_thread.design
+
+    def spy(resp, z, posts, *args, **kwargs):
+        seen.update(resp=resp, z=z)
+        return real(resp, z, posts, *args, **kwargs)
+
+    monkeypatch.setattr(within_thread, "design", spy)
+    within_thread.within_thread(t, at, P)
+    resp, kept = seen["resp"], seen["z"]
+    responders = resp.select(
+        origin=pl.col("group").str.split("|").list.first(), account_id="account_id"
+    ).unique()
+    full: dict[str, list[pl.DataFrame]] = {}
+    end = t.posts["created_at"].max()
+    for o in within_thread_responses.origins(t.posts, P):
+        if not within_thread_responses.responses(t, o, P, end).height:
+            continue
+        active = t.posts.filter(pl.col("created_at") < o.scored_at).select("account_id").unique()
+        for name, s in at(o.scored_at).items():
+            full.setdefault(name, []).append(
+                within_thread_responses.rank_z(s, active).with_columns(
+                    origin=pl.lit(o.scored_at.isoformat())
+                )
+            )
+    assert set(kept) == set(full)
+    for name, z in kept.items():
+        every = pl.concat(full[name])
+        assert z.join(responders, on=["origin", "account_id"], how="anti").height == 0
+        assert "lurker" in every["account_id"] and "lurker" not in z["account_id"]
+    a = real(resp, kept, t.posts, P.max_competitions, P.seed)
+    b = real(resp, {k: pl.concat(v) for k, v in full.items()}, t.posts, P.max_competitions, P.seed)
+    for name in kept:
+        np.testing.assert_array_equal(a.z[name], b.z[name])
+    np.testing.assert_array_equal(a.groups, b.groups)

@@ -261,9 +261,13 @@ def incremental(
             continue
         active = active_before(posts, o.scored_at)
         scores = cached[o.scored_at] if cached and o.scored_at in cached else scores_at(o.scored_at)
+        # ranked among every account active before T, kept for the accounts fitted at T (as
+        # in ``within_thread``: the fits read no other)
         for name, s in scores.items():
             zs.setdefault(name, []).append(
-                rank_z(s, active).with_columns(origin=pl.lit(o.scored_at.isoformat()))
+                rank_z(s, active)
+                .join(acc.select("account_id"), on="account_id", how="semi")
+                .with_columns(origin=pl.lit(o.scored_at.isoformat()))
             )
         frames.append(acc)
     if not frames or sum(f.height for f in frames) < p.min_responses:

@@ -85,8 +85,8 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
 
     Returns:
         ``group`` (origin, parent and kind), ``post_id``, ``account_id``, ``created_at``,
-        ``log_arrival``, ``log_text_len``, ``log_prior_posts``, ``conversation``, ``approval``,
-        ``approval_source``.
+        ``log_arrival``, ``log_text_len``, ``log_prior_posts``, ``conversation``, ``approval``
+        (what it counts: :func:`approval_source`).
     """
     posts = tables.posts
     t0, t1 = origin.scored_at, origin.window_end
@@ -144,11 +144,8 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
         .group_by("post_id")
         .agg(conversation=pl.col("_kid_author").n_unique())
     )
-    positive = tables.reactions.filter(
-        pl.col("kind").is_in(list(common.POSITIVE_REACTIONS)) & pl.col("created_at").is_not_null()
-    )
+    positive = _timed_positive(tables)
     if positive.height:
-        source = "positive reactions within follow_days (timed rows)"
         appr = (
             cand.select("post_id", "account_id", "created_at")
             .join(
@@ -166,7 +163,6 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
             .agg(approval=pl.len())
         )
     else:
-        source = "reported totals at export (likes + reposts, else score): eventual approval"
         has_likes = pl.col("n_likes").is_not_null() | pl.col("n_reposts").is_not_null()
         appr = cand.select(
             "post_id",
@@ -188,5 +184,18 @@ def responses(tables: Tables, origin: Origin, p: ValidateParams, end: datetime) 
         "created_at",
         *CONTROLS,
         *OUTCOMES,
-        approval_source=pl.lit(source),
+    )
+
+
+def approval_source(tables: Tables) -> str:
+    """What :func:`responses`' ``approval`` counts on these tables (the same at every origin)."""
+    if _timed_positive(tables).height:
+        return "positive reactions within follow_days (timed rows)"
+    return "reported totals at export (likes + reposts, else score): eventual approval"
+
+
+def _timed_positive(tables: Tables) -> pl.DataFrame:
+    """The positive reactions that carry a time (what timed approval counts)."""
+    return tables.reactions.filter(
+        pl.col("kind").is_in(list(common.POSITIVE_REACTIONS)) & pl.col("created_at").is_not_null()
     )
