@@ -10,6 +10,7 @@ the replies whose parent went.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 
 import numpy as np
@@ -176,16 +177,37 @@ NON_NEGATIVE = {
 }
 
 
+#: Skeleton column: the index in ``NON_NEGATIVE["posts"]`` of a post's first negative count
+#: (null: none), taken from its measures as they are read (``ingest_dump.skeleton``): the
+#: measures themselves are carried beside the texts, not in the skeleton.
+FIRST_NEGATIVE = "_first_negative"
+
+
+def first_negative(table: str, columns: Iterable[str]) -> pl.Expr:
+    """The index in ``NON_NEGATIVE[table]`` of a row's first negative count among ``columns``
+    (UInt8; null: none), as :data:`FIRST_NEGATIVE`."""
+    present = set(columns)
+    code = pl.lit(None, dtype=pl.UInt8)
+    for k, col in reversed(list(enumerate(NON_NEGATIVE[table]))):
+        if col in present:
+            code = pl.when(pl.col(col) < 0).then(pl.lit(k, dtype=pl.UInt8)).otherwise(code)
+    return code.alias(FIRST_NEGATIVE)
+
+
 def _negative_counts(df: pl.DataFrame, table: str) -> tuple[pl.DataFrame, list[pl.DataFrame]]:
-    """Rows with a negative count are implausible: rejected, the column named in the reason."""
+    """Rows with a negative count are implausible: rejected, the (first) column named in the
+    reason. The counts are ``df``'s own, or read already into :data:`FIRST_NEGATIVE` (dropped
+    here)."""
+    held = FIRST_NEGATIVE in df.columns
+    code = df[FIRST_NEGATIVE] if held else df.select(first_negative(table, df.columns)).to_series()
     rejects = []
-    for col in (c for c in NON_NEGATIVE[table] if c in df.columns):
-        negative = (pl.col(col) < 0).fill_null(False)
-        bad = df.filter(negative)
-        if bad.height:
-            rejects.append(_reject(bad, table, f"negative {col}"))
-            df = df.filter(~negative)
-    return df, rejects
+    if code.null_count() < code.len():
+        for k, col in enumerate(NON_NEGATIVE[table]):
+            bad = df.filter((code == k).fill_null(False))
+            if bad.height:
+                rejects.append(_reject(bad, table, f"negative {col}"))
+        df = df.filter(code.is_null())
+    return (df.drop(FIRST_NEGATIVE) if held else df), rejects
 
 
 #: Reactions a platform does not let anyone make on their own post (Stack Exchange: "You can't

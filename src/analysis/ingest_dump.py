@@ -28,14 +28,18 @@ from analysis import (
     schema,
 )
 from analysis.config import IngestParams
-from analysis.sources.base import ROW, TEXT_COLUMNS, SourceTables
+from analysis.sources.base import CARRIED_COLUMNS, ROW, SourceTables
 
 log = logging.getLogger(__name__)
 
-#: Columns of the interim posts decided on the skeleton: all but the texts.
+#: Columns of the interim posts decided on the skeleton: all but the carried ones (texts,
+#: labels, measures: ``CARRIED_COLUMNS``, attached with the texts by ``analysis.ingest_texts``).
 SKELETON_COLUMNS = tuple(
-    c for c in schema.columns("posts", schema.INTERIM) if c not in TEXT_COLUMNS
+    c for c in schema.columns("posts", schema.INTERIM) if c not in CARRIED_COLUMNS
 )
+#: What the skeleton's pass over the carried columns reads: the texts (their lengths, an age
+#: stated) and the counts that must not be negative.
+_SKELETON_READS = ("text", *checks.NON_NEGATIVE["posts"])
 #: Skeleton column: the post's text states its author is under 18 (``privacy_minors``).
 DECLARES_MINOR = "_declares_minor"
 
@@ -80,20 +84,25 @@ class Source:
 
 
 def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
-    """The posts without their texts: every other column, ``_row`` and the text's length.
+    """The posts without their carried columns (texts, labels, measures: ``CARRIED_COLUMNS``):
+    every other column, ``_row``, the text's length, whether it states an age under 18 and the
+    first negative count (``ingest_checks.FIRST_NEGATIVE``).
 
-    Texts are read ``batch_rows`` at a time (None: all at once) and only measured.
+    The carried columns are read ``batch_rows`` at a time (None: all at once) and only measured.
     """
     chars = [
-        b.select(ROW, pl.col("text").str.len_chars().alias(checks.TEXT_CHARS)).with_columns(
-            privacy_minors.declares_minor(b["text"]).alias(DECLARES_MINOR)
-        )
-        for b in t.text_batches(batch_rows)
+        b.select(
+            ROW,
+            pl.col("text").str.len_chars().alias(checks.TEXT_CHARS),
+            checks.first_negative("posts", b.columns),
+        ).with_columns(privacy_minors.declares_minor(b["text"]).alias(DECLARES_MINOR))
+        for b in t.text_batches(batch_rows, _SKELETON_READS)
     ]
-    out = t.posts.drop(*TEXT_COLUMNS).with_row_index(ROW)
+    out = t.posts.drop(*CARRIED_COLUMNS).with_row_index(ROW)
     if not chars:
         return out.with_columns(
             pl.lit(None, dtype=pl.UInt32).alias(checks.TEXT_CHARS),
+            checks.first_negative("posts", ()),
             pl.lit(False).alias(DECLARES_MINOR),
         )
     lengths = pl.concat(chars)
@@ -109,7 +118,9 @@ def skeleton(t: SourceTables, batch_rows: int | None = None) -> pl.DataFrame:
     ):
         # the batches came in row order (every source's): the lengths are a column beside the
         # posts, not a join (which copied every column; ingest's peak is set later, unchanged)
-        return out.with_columns(lengths[checks.TEXT_CHARS], lengths[DECLARES_MINOR])
+        return out.with_columns(
+            lengths[checks.TEXT_CHARS], lengths[checks.FIRST_NEGATIVE], lengths[DECLARES_MINOR]
+        )
     return out.join(lengths, on=ROW, how="left", maintain_order="left")
 
 

@@ -28,14 +28,14 @@ import pyarrow.parquet as pq
 
 from analysis import ingest_pseudonyms, privacy, schema, scrub
 from analysis.ingest import SRC
-from analysis.sources.base import ROW, TEXT_COLUMNS, PostTexts, SourceTables
+from analysis.sources.base import CARRIED_COLUMNS, ROW, PostTexts, SourceTables
 
 log = logging.getLogger(__name__)
 
 #: A post's position in the written posts table (the skeleton's order).
 POS = "_pos"
 _BUCKET = "_bucket"
-_TEXTS = {SRC: pl.UInt32(), ROW: pl.UInt32(), **TEXT_COLUMNS}
+_TEXTS = {SRC: pl.UInt32(), ROW: pl.UInt32(), **CARRIED_COLUMNS}
 
 
 def scrub_texts(texts: pl.DataFrame, names: privacy.NameRedactor | None) -> pl.DataFrame:
@@ -66,15 +66,16 @@ def with_edits(batch: pl.DataFrame, src: int, edits: pl.DataFrame | None) -> pl.
 
 
 def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
-    """Interim posts: the skeleton's rows, in its order, with their scrubbed texts and its
-    post pseudonyms as text (``ingest_pseudonyms.POST_NUMBERS``)."""
+    """Interim posts: the skeleton's rows, in its order, with their scrubbed texts and other
+    carried columns (``CARRIED_COLUMNS``: labels, measures) and its post pseudonyms as text
+    (``ingest_pseudonyms.POST_NUMBERS``)."""
     # the join carries only the keys, the skeleton's other columns are set beside its result as
     # they are; the texts in one chunk each (scrubbed slices leave several, and a join that
     # gathers two chunked columns at once took ~0.5 s at 1M posts, ~0.1 s rechunked)
     found = skeleton.select(SRC, ROW).join(
         texts.select(*_TEXTS).rechunk(), on=[SRC, ROW], how="left", maintain_order="left"
     )
-    joined = skeleton.with_columns(found.select(*TEXT_COLUMNS))
+    joined = skeleton.with_columns(found.select(*CARRIED_COLUMNS))
     return schema.conform(ingest_pseudonyms.post_ids_as_text(joined), "posts", schema.INTERIM)
 
 
@@ -89,10 +90,10 @@ def posts_in_memory(
     parts = [pl.DataFrame(schema=_TEXTS)]
     for i, t in enumerate(tables):
         rows = skeleton.filter(pl.col(SRC) == i).select(ROW)
-        for batch in t.text_batches(None):
+        for batch in t.text_batches(None, CARRIED_COLUMNS):
             kept = batch.join(rows, on=ROW, how="semi", maintain_order="left")
             kept = with_edits(kept, i, edits)
-            parts.append(kept.select(pl.lit(i, dtype=pl.UInt32).alias(SRC), ROW, *TEXT_COLUMNS))
+            parts.append(kept.select(pl.lit(i, dtype=pl.UInt32).alias(SRC), ROW, *CARRIED_COLUMNS))
     return assemble(skeleton, scrub_texts(pl.concat(parts), names))
 
 
@@ -120,13 +121,13 @@ def sink_posts(
         # pass 1: texts in their raw order, scrubbed, into buckets of final positions
         for i, t in enumerate(tables):
             rows = skeleton.filter(pl.col(SRC) == i).select(ROW, POS)
-            for j, batch in enumerate(t.text_batches(batch_rows)):
+            for j, batch in enumerate(t.text_batches(batch_rows, CARRIED_COLUMNS)):
                 seen(batch.height)
                 kept = with_edits(batch.join(rows, on=ROW, how="inner"), i, edits)
                 done = scrub_texts(kept, names).select(
                     pl.lit(i, dtype=pl.UInt32).alias(SRC),
                     ROW,
-                    *TEXT_COLUMNS,
+                    *CARRIED_COLUMNS,
                     (pl.col(POS) // batch_rows).alias(_BUCKET),
                 )
                 for (bucket,), part in done.partition_by(_BUCKET, as_dict=True).items():

@@ -23,6 +23,7 @@ from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest, plan
 from analysis.ingest_texts import sink_posts
 from analysis.sources import posts_on_disk, read_source
+from analysis.sources.base import CARRIED_COLUMNS, MEASURE_COLUMNS
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 KEY = b"engine-test-key-0123456789abcdef"
@@ -188,6 +189,9 @@ def bad_dump(small_demo, folder: Path) -> Path:
         },
         {**first, "post_id": "bad-no-author", "account_id": None},  # the adapter rejects it
         {**first, "post_id": "bad-future", "created_at": datetime(2999, 1, 1, tzinfo=UTC)},
+        # negative counts, read where the measures are (on disk for the streaming engine)
+        {**first, "post_id": "bad-negative", "n_likes": -3},
+        {**first, "post_id": "bad-negatives", "n_views": -1, "n_likes": -2},
     ]
     bad = pl.concat([posts, pl.DataFrame(extra, schema=posts.schema)])
     # a minor: removed with everything written, replies to them detached
@@ -214,6 +218,14 @@ def test_bad_input_gives_the_same_rejects(small_demo, tmp_path, monkeypatch) -> 
     ):
         assert any(r.startswith(expected.split(" (")[0]) for r in reasons), (expected, reasons)
     assert "reply dated before its parent" not in reasons
+    # each negative row once, named by its first negative count, at its line of the file
+    rej = pl.read_parquet(streaming / paths.REJECTS)
+    negative = rej.filter(pl.col("reason").str.starts_with("negative"))
+    lines = {r: i + 1 for i, r in enumerate(pl.read_parquet(dump / "posts.parquet")["post_id"])}
+    assert sorted(negative.select("source_file", "source_line", "reason").rows()) == [
+        ("posts.parquet", lines["bad-negative"], "negative n_likes"),
+        ("posts.parquet", lines["bad-negatives"], "negative n_views"),
+    ]
     counts = json.loads((streaming / paths.INGEST_COUNTS).read_text())["sources"]
     assert next(iter(counts.values()))["accounts"]["removed_minor"] == 1
     # the minor's words cut from kept texts, the same in both engines
@@ -311,8 +323,26 @@ def test_texts_stay_on_disk_only_where_parquet_holds_them_typed(small_demo, tmp_
     """CSV, and Parquet whose text column is not a string, are read whole (casts checked)."""
     posts = small_demo.posts.head(50)
     parquet = write_dump(tmp_path / "pq", small_demo.accounts, posts, small_demo.reactions)
-    assert read_source("canonical", parquet, lazy_text=True).texts is not None
+    lazy = read_source("canonical", parquet, lazy_text=True)
+    assert lazy.texts is not None
     assert read_source("canonical", parquet).texts is None  # the memory engine
+    # the measures stay on disk with the texts, and come back a batch at a time, in row order
+    measures = list(MEASURE_COLUMNS)
+    assert (lazy.posts.select(pl.col(measures).null_count()).row(0)) == (50,) * len(measures)
+    read_back = pl.concat(lazy.text_batches(7, CARRIED_COLUMNS))
+    assert read_back["_row"].to_list() == list(range(50))
+    assert_frame_equal(
+        read_back.drop("_row"), schema.conform(posts, "posts").select(*CARRIED_COLUMNS)
+    )
+    assert posts["n_views"].null_count() < 50  # the demo reports views: something to carry
+    # a measure of another type than the canonical one: read whole, its casts checked
+    int32 = write_dump(
+        tmp_path / "i32",
+        small_demo.accounts,
+        posts.with_columns(pl.col("n_views").cast(pl.Int32)),
+        None,
+    )
+    assert read_source("canonical", int32, lazy_text=True).texts is None
     csv = tmp_path / "csv"
     csv.mkdir()
     small_demo.accounts.write_csv(csv / "accounts.csv")

@@ -416,9 +416,11 @@ def test_skeleton_lengths_beside_the_posts_equal_the_join(monkeypatch) -> None:
 
     tables = _tables()
     in_order = ingest_dump.skeleton(tables, batch_rows=2)
-    batches = list(tables.text_batches(2))
+    batches = list(tables.text_batches(2, ingest_dump._SKELETON_READS))
     assert len(batches) > 1
-    monkeypatch.setattr(SourceTables, "text_batches", lambda self, n=None: iter(batches[::-1]))
+    monkeypatch.setattr(
+        SourceTables, "text_batches", lambda self, n=None, columns=(): iter(batches[::-1])
+    )
     joined = ingest_dump.skeleton(tables, batch_rows=2)
     assert in_order.equals(joined)
     assert in_order["_text_chars"].to_list() == [

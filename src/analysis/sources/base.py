@@ -77,13 +77,33 @@ class Rejects:
 #: Columns of ``posts`` that hold the bulk of a dump's bytes: the streaming engine of ingest
 #: (``ingest.engine: streaming``) never holds all of them at once.
 TEXT_COLUMNS: dict[str, pl.DataType] = {"text": pl.String(), "labels": pl.List(pl.String())}
+#: Columns of ``posts`` that the platform reports about a post (counts and when they were
+#: taken) and that ingest takes from the raw row to the written one without deciding on them,
+#: but for one check row by row (a negative count is rejected: ``ingest_checks``).
+MEASURE_COLUMNS: dict[str, pl.DataType] = {
+    c: schema.columns("posts")[c]
+    for c in (
+        "n_views",
+        "score",
+        "n_likes",
+        "n_reposts",
+        "n_comments_reported",
+        "totals_taken_at",
+        "follower_count",
+    )
+}
+#: Columns of ``posts`` carried beside the texts, not in the skeleton ingest decides on: read
+#: from the file a batch at a time where the texts are (``LazyTexts``), attached to the kept
+#: rows when the texts are (at 10M posts the measures were ~0.5 GiB held through the checks).
+CARRIED_COLUMNS: dict[str, pl.DataType] = {**TEXT_COLUMNS, **MEASURE_COLUMNS}
 #: Row number of a post in ``SourceTables.posts`` (0-based), carried beside its texts.
 ROW = "_row"
 
 
 @dataclass(frozen=True)
 class LazyTexts:
-    """The texts and labels of a posts table left in its Parquet file, read a batch at a time.
+    """The carried columns (:data:`CARRIED_COLUMNS`: texts, labels, measures) of a posts table
+    left in its Parquet file, read a batch at a time.
 
     ``lines`` are the file rows (1-based) of the posts the adapter accepted, in the order of
     ``SourceTables.posts``; None when it accepted every row. Memory is bounded by the batch and
@@ -93,12 +113,16 @@ class LazyTexts:
     path: Path
     lines: pl.Series | None = None
 
-    def batches(self, batch_rows: int) -> Iterator[pl.DataFrame]:
-        """``_row``, ``text`` and ``labels`` of every accepted post, ``batch_rows`` at a time."""
+    def batches(
+        self, batch_rows: int, columns: Iterable[str] = tuple(TEXT_COLUMNS)
+    ) -> Iterator[pl.DataFrame]:
+        """``_row`` and ``columns`` (of :data:`CARRIED_COLUMNS`) of every accepted post,
+        ``batch_rows`` at a time; a column the file lacks is null."""
         import pyarrow.parquet as pq
 
+        wanted = {c: CARRIED_COLUMNS[c] for c in columns}
         file = pq.ParquetFile(self.path)
-        present = [c for c in TEXT_COLUMNS if c in file.schema_arrow.names]
+        present = [c for c in wanted if c in file.schema_arrow.names]
         rows = (
             None
             if self.lines is None
@@ -106,40 +130,47 @@ class LazyTexts:
         )
         first = 1
         for batch in file.iter_batches(batch_size=batch_rows, columns=present, use_threads=False):
-            df = pl.DataFrame(pl.from_arrow(batch)).select(
-                (pl.col(c) if c in present else pl.lit(None)).cast(t).alias(c)
-                for c, t in TEXT_COLUMNS.items()
+            got = pl.DataFrame(pl.from_arrow(batch))
+            df = pl.DataFrame(
+                got[c].cast(t)
+                if c in present
+                else pl.repeat(None, batch.num_rows, dtype=t, eager=True).alias(c)
+                for c, t in wanted.items()
             )
             df = df.with_row_index("_line", offset=first).with_columns(
                 pl.col("_line").cast(pl.Int64)
             )
             first += df.height
             if rows is None:
-                df = df.select((pl.col("_line") - 1).cast(pl.UInt32).alias(ROW), *TEXT_COLUMNS)
+                df = df.select((pl.col("_line") - 1).cast(pl.UInt32).alias(ROW), *wanted)
             else:
                 df = df.join(rows, on="_line", how="inner", maintain_order="left")
-            yield df.select(ROW, *TEXT_COLUMNS)
+            yield df.select(ROW, *wanted)
 
 
 @dataclass(frozen=True)
 class PostTexts:
-    """A dump's posts' texts and labels without its other tables (``SourceTables.post_texts``):
-    what ingest reads once its plan is made, so that the raw tables (every raw id, the
-    reactions) are let go before the texts are scrubbed (at 10M posts the raw skeleton alone
-    is ~1.1 GiB). Row ``i`` is the raw posts' row ``i`` (``_row``)."""
+    """A dump's posts' carried columns (:data:`CARRIED_COLUMNS`: texts, labels, measures)
+    without its other tables (``SourceTables.post_texts``): what ingest reads once its plan is
+    made, so that the raw tables (every raw id, the reactions) are let go before the texts are
+    scrubbed (at 10M posts the raw skeleton alone is ~1.1 GiB). Row ``i`` is the raw posts'
+    row ``i`` (``_row``)."""
 
-    #: ``text`` and ``labels`` in the posts' order, read whole (None: ``lazy``)
+    #: the carried columns in the posts' order, read whole (None: ``lazy``)
     frame: pl.DataFrame | None
     #: left in their Parquet file (``ingest.engine: streaming``)
     lazy: LazyTexts | None = None
 
-    def text_batches(self, batch_rows: int | None = None) -> Iterator[pl.DataFrame]:
-        """``_row``, ``text`` and ``labels`` of every post, ``batch_rows`` at a time (None: all)."""
+    def text_batches(
+        self, batch_rows: int | None = None, columns: Iterable[str] = tuple(TEXT_COLUMNS)
+    ) -> Iterator[pl.DataFrame]:
+        """``_row`` and ``columns`` (of :data:`CARRIED_COLUMNS`; the texts and labels unless
+        told) of every post, ``batch_rows`` at a time (None: all)."""
         if self.lazy is not None:
-            yield from self.lazy.batches(batch_rows or 2**20)
+            yield from self.lazy.batches(batch_rows or 2**20, columns)
             return
         assert self.frame is not None
-        texts = self.frame.with_row_index(ROW)
+        texts = self.frame.select(*columns).with_row_index(ROW)
         if batch_rows is None:
             yield texts
         else:
@@ -168,15 +199,18 @@ class SourceTables:
     #: ``posts.text`` and ``posts.labels`` are null and ingest reads them from here in batches.
     texts: LazyTexts | None = None
 
-    def text_batches(self, batch_rows: int | None = None) -> Iterator[pl.DataFrame]:
-        """``_row``, ``text`` and ``labels`` of every post, ``batch_rows`` at a time (None: all)."""
-        return self.post_texts().text_batches(batch_rows)
+    def text_batches(
+        self, batch_rows: int | None = None, columns: Iterable[str] = tuple(TEXT_COLUMNS)
+    ) -> Iterator[pl.DataFrame]:
+        """``_row`` and ``columns`` (of :data:`CARRIED_COLUMNS`; the texts and labels unless
+        told) of every post, ``batch_rows`` at a time (None: all)."""
+        return self.post_texts().text_batches(batch_rows, columns)
 
     def post_texts(self) -> PostTexts:
-        """The posts' texts and labels alone (their columns shared, not copied)."""
+        """The posts' carried columns alone (:data:`CARRIED_COLUMNS`; shared, not copied)."""
         if self.texts is not None:
             return PostTexts(None, self.texts)
-        return PostTexts(self.posts.select(*TEXT_COLUMNS), None)
+        return PostTexts(self.posts.select(*CARRIED_COLUMNS), None)
 
     def __post_init__(self) -> None:
         self.account_flags = (

@@ -16,8 +16,8 @@ import polars as pl
 
 from analysis import schema
 from analysis.sources.base import (
+    CARRIED_COLUMNS,
     FLAG_COLUMNS,
-    TEXT_COLUMNS,
     LazyTexts,
     Rejects,
     SourceError,
@@ -119,15 +119,16 @@ def _find(folder: Path, table: str, required: bool) -> Path | None:
 
 
 def _lazy_texts(path: Path, table: str) -> bool:
-    """Whether the texts of ``path`` can stay on disk: posts in Parquet with text columns of
-    the canonical types (anything else is read whole, so that its casts are checked row by row)."""
+    """Whether the carried columns of ``path`` (texts, labels, measures: ``CARRIED_COLUMNS``)
+    can stay on disk: posts in Parquet with those columns of the canonical types (anything else
+    is read whole, so that its casts are checked row by row)."""
     if table != "posts" or path.suffix != ".parquet":
         return False
     try:
         file_schema = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError):
         return False  # _load reports it
-    return all(file_schema.get(c, t) in (t, pl.Null()) for c, t in TEXT_COLUMNS.items())
+    return all(file_schema.get(c, t) in (t, pl.Null()) for c, t in CARRIED_COLUMNS.items())
 
 
 def _load(path: Path, table: str, skip: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -270,7 +271,7 @@ def posts_on_disk(path: Path) -> int | None:
 def read(path: Path, lazy_text: bool = False) -> SourceTables:
     """Read a canonical dump folder (or a single posts file).
 
-    ``lazy_text``: leave the posts' texts and labels in their Parquet file
+    ``lazy_text``: leave the posts' texts, labels and measures in their Parquet file
     (:class:`~analysis.sources.base.LazyTexts`; ``ingest.engine: streaming``).
     """
     folder = path if path.is_dir() else path.parent
@@ -285,7 +286,7 @@ def read(path: Path, lazy_text: bool = False) -> SourceTables:
             out[table], n_read[table] = schema.empty(table), 0
             continue
         lazy = lazy_text and _lazy_texts(found, table)
-        raw = _load(found, table, skip=tuple(TEXT_COLUMNS) if lazy else ())
+        raw = _load(found, table, skip=tuple(CARRIED_COLUMNS) if lazy else ())
         if table == "posts" and not raw.height:
             raise SourceError(found, None, "has a header and no rows", "one row per post")
         n_read[table] = raw.height
