@@ -399,9 +399,19 @@ def one_source(
     ).fill_null(False)
     counts["reactions"]["removed_privacy"] = reactions.filter(privacy_gone).height
     reactions = reactions.filter(~privacy_gone)
-    unknown = ~pl.col("post_id").is_in(kept_ids.implode()).fill_null(False)
+    # looked up among the kept ids the reactions name (a semi join of the kept ids to the
+    # reactions' distinct ones), not in a set of every kept id: built whatever the reactions,
+    # that set of 10M ids took 8 s and +0.4 GiB for none (session 62); the same answers
+    named = (
+        kept_ids.to_frame().join(
+            reactions.select(pl.col("post_id").drop_nulls().unique()), on="post_id", how="semi"
+        )["post_id"]
+        if reactions.height
+        else kept_ids.clear()
+    )
+    unknown = ~pl.col("post_id").is_in(named.implode()).fill_null(False)
     bad, reactions = checks._split(reactions, unknown)
-    del kept_ids, gone_posts
+    del kept_ids, gone_posts, named
     if bad.height:
         rejects.append(checks._reject(bad, "reactions", "post_id not in the dump"))
     reactions, own = checks._self_votes(reactions, posts)

@@ -6,6 +6,7 @@ import random
 import re
 import unicodedata
 
+import numpy as np
 import polars as pl
 import pytest
 
@@ -501,3 +502,69 @@ def test_overlapping_pauses_of_the_collector_end_with_it_set_back() -> None:
     assert not any(t.is_alive() for t in threads)
     assert states == {"after the first ended": False}
     assert gc.isenabled()
+
+
+def _self_votes_reference(reactions: pl.DataFrame, posts: pl.DataFrame):
+    """``ingest_checks._self_votes`` as it was: every reaction joined to every post's author."""
+    from analysis.ingest_checks import IMPOSSIBLE_SELF_REACTIONS
+
+    rules = pl.DataFrame(
+        [(p, k) for p, kinds in IMPOSSIBLE_SELF_REACTIONS.items() for k in sorted(kinds)],
+        schema={"platform": pl.String, "kind": pl.String},
+        orient="row",
+    ).with_columns(pl.lit(True).alias("_impossible"))
+    author = posts.select("post_id", pl.col("account_id").alias("_author"))
+    marked = reactions.join(author, on="post_id", how="left", maintain_order="left").join(
+        rules, on=["platform", "kind"], how="left", maintain_order="left"
+    )
+    own = (
+        pl.col("_impossible").fill_null(False) & (pl.col("actor_account_id") == pl.col("_author"))
+    ).fill_null(False)
+    return marked.filter(~own).drop("_author", "_impossible"), marked.filter(own)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_self_votes_looked_up_for_the_ruled_reactions_alone_are_the_same(seed) -> None:
+    """The authors are looked up for the posts that reactions a rule forbids are on, not joined
+    to every reaction from a table of every post: the same rows kept, in order, and rejected."""
+    from analysis import ingest_checks
+
+    rng = np.random.default_rng(seed)
+    n_posts, n_rx = int(rng.integers(1, 40)), int(rng.integers(0, 80))
+    posts = pl.DataFrame(
+        {
+            "post_id": [f"p{i}" for i in range(n_posts)],
+            "account_id": [f"a{rng.integers(0, 6)}" for _ in range(n_posts)],
+        }
+    )
+    maybe = lambda v: None if rng.random() < 0.1 else v  # noqa: E731
+    reactions = pl.DataFrame(
+        {
+            "reaction_id": [f"r{i}" for i in range(n_rx)],
+            "platform": [
+                maybe(str(rng.choice(["stackexchange", "hackernews", "demo"]))) for _ in range(n_rx)
+            ],
+            "post_id": [maybe(f"p{rng.integers(0, n_posts + 3)}") for _ in range(n_rx)],
+            "kind": [
+                str(rng.choice(["upvote", "downvote", "like", "favourite"])) for _ in range(n_rx)
+            ],
+            "actor_account_id": [maybe(f"a{rng.integers(0, 6)}") for _ in range(n_rx)],
+            "source_file": ["votes.xml"] * n_rx,
+            "source_line": list(range(1, n_rx + 1)),
+        },
+        schema_overrides={
+            "platform": pl.String,
+            "post_id": pl.String,
+            "actor_account_id": pl.String,
+        },
+    )
+    keep, rejects = ingest_checks._self_votes(reactions, posts)
+    ref_keep, ref_bad = _self_votes_reference(reactions, posts)
+    assert keep.equals(ref_keep)
+    got_bad = pl.concat(rejects) if rejects else None
+    if ref_bad.height:
+        assert got_bad is not None
+        assert got_bad["record_key"].to_list() == ref_bad["reaction_id"].to_list()
+        assert got_bad["source_line"].to_list() == ref_bad["source_line"].to_list()
+    else:
+        assert got_bad is None
