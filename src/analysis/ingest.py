@@ -181,9 +181,17 @@ def apply_links(result: IngestResult, links: pl.DataFrame, key: bytes) -> Ingest
     accounts = result.accounts.with_columns(remap("account_id")).unique(
         "account_id", keep="first", maintain_order=True
     )
+    # the plan's posts hold their accounts as numbers (ingest_pseudonyms.ACCOUNT_NUMBERS)
+    as_number = lambda p: int(p[len(privacy.ACCOUNT_PREFIX) :], 16)  # noqa: E731
+    numbers = {as_number(b): as_number(a) for b, a in mapping.items()}
+    remap_posts = lambda c: (  # noqa: E731
+        pl.col(c).replace(numbers) if result.posts.schema[c] == pl.UInt64 else remap(c)
+    )
     return IngestResult(
         accounts=accounts,
-        posts=result.posts.with_columns(remap("account_id"), remap("reply_to_account_id")),
+        posts=result.posts.with_columns(
+            remap_posts("account_id"), remap_posts("reply_to_account_id")
+        ),
         reactions=result.reactions.with_columns(remap("actor_account_id")),
         rejects=result.rejects,
         counts={
@@ -260,7 +268,7 @@ def plan(
 
     ``posts`` is the skeleton, sorted as the interim table is (by time, then pseudonym), with
     ``_src`` and ``_row`` naming each post's raw row and its post pseudonyms as numbers
-    (``ingest_pseudonyms.POST_NUMBERS``): ``analysis.ingest_texts`` attaches the scrubbed texts
+    (``ingest_pseudonyms.NUMBERS``): ``analysis.ingest_texts`` attaches the scrubbed texts
     and gives the pseudonyms their text. Texts are read whole (``ingest.engine: memory``) or
     ``ingest.batch_rows`` at a time (``streaming``); the result is the same. ``links`` (the
     link table, None: none): a dump holding an id of a person removed in another dump is taken
@@ -322,7 +330,7 @@ def plan(
     ):
         schema.validate(getattr(out, tbl), tbl, layer, now=now)
     # the skeleton as the posts table it stands for (texts null): ids, kinds, times checked
-    numbers = ingest_pseudonyms.POST_NUMBERS
+    numbers = ingest_pseudonyms.NUMBERS
     schema.validate(
         schema.conform(out.posts, "posts", schema.INTERIM, numbers),
         "posts",

@@ -67,8 +67,8 @@ def with_edits(batch: pl.DataFrame, src: int, edits: pl.DataFrame | None) -> pl.
 
 def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
     """Interim posts: the skeleton's rows, in its order, with their scrubbed texts and other
-    carried columns (``CARRIED_COLUMNS``: labels, measures) and its post pseudonyms as text
-    (``ingest_pseudonyms.POST_NUMBERS``)."""
+    carried columns (``CARRIED_COLUMNS``: labels, measures), its post and account pseudonyms
+    as text (``ingest_pseudonyms.NUMBERS``)."""
     # the join carries only the keys, the skeleton's other columns are set beside its result as
     # they are; the texts in one chunk each (scrubbed slices leave several, and a join that
     # gathers two chunked columns at once took ~0.5 s at 1M posts, ~0.1 s rechunked)
@@ -76,7 +76,7 @@ def assemble(skeleton: pl.DataFrame, texts: pl.DataFrame) -> pl.DataFrame:
         texts.select(*_TEXTS).rechunk(), on=[SRC, ROW], how="left", maintain_order="left"
     )
     joined = skeleton.with_columns(found.select(*CARRIED_COLUMNS))
-    return schema.conform(ingest_pseudonyms.post_ids_as_text(joined), "posts", schema.INTERIM)
+    return schema.conform(ingest_pseudonyms.ids_as_text(joined), "posts", schema.INTERIM)
 
 
 def posts_in_memory(

@@ -193,9 +193,10 @@ def pseudonymise_lookup(
     key: bytes,
     namespace: str,
     kind: str,
-    prefix: str,
+    prefix: str | None,
 ) -> tuple[pl.Series, pl.DataFrame]:
-    """Pseudonyms of every raw id of ``s`` (nulls stay null), looked up in ``table``.
+    """Pseudonyms of every raw id of ``s`` (nulls stay null), looked up in ``table``
+    (``prefix`` None: as numbers, :func:`as_numbers`, in a table of numbers).
 
     ``table`` (:func:`digest_table`) holds ids already digested; an id it lacks is digested
     here, once, and added. A hash join (faster than ``replace_strict`` with a map of a million

@@ -302,6 +302,18 @@ def test_link_table_joins_exactly_the_listed_accounts() -> None:
     assert linked.removed == res.removed and len(res.removed) == 2
     with pytest.raises(ValueError, match="missing columns"):
         apply_links(res, pl.DataFrame({"id_a": ["a"]}), KEY)
+    # the stage links the plan's skeleton, whose accounts are numbers until the texts: the
+    # same accounts once spelt
+    from analysis import ingest_pseudonyms
+    from analysis.ingest import plan
+
+    sources = [Source("one", _tables()), Source("two", _tables())]
+    planned = plan(sources, KEY, set(), IngestParams(), PrivacyParams(), NOW)
+    assert planned.posts.schema["account_id"] == pl.UInt64
+    spelt = ingest_pseudonyms.ids_as_text(apply_links(planned, links, KEY).posts)
+    for col in ("account_id", "reply_to_account_id"):
+        assert spelt[col].to_list() == linked.posts[col].to_list(), col
+    assert a2 not in set(spelt["account_id"]) and a1 in set(spelt["account_id"])
 
 
 @pytest.mark.parametrize(

@@ -330,8 +330,8 @@ def test_sort_taking_equals_the_sort_and_takes_the_frame() -> None:
 def test_pseudonymise_takes_the_posts_frame_and_gives_each_id_its_scalar_pseudonym() -> None:
     """The posts' id columns are replaced in the frame handed over (each raw column let go as
     its pseudonyms are in): the frame returned is that frame, every id its scalar pseudonym
-    (the posts' as numbers, given back as text), nulls kept, the non-participant placeholder
-    left as it is, the other columns untouched."""
+    (the posts' post and account ids as numbers, given back as text), nulls kept, the
+    non-participant placeholder left as it is, the other columns untouched."""
     key = KEYS[0]
     ph = schema.NONPARTICIPANT_ID
     posts = pl.DataFrame(
@@ -360,16 +360,47 @@ def test_pseudonymise_takes_the_posts_frame_and_gives_each_id_its_scalar_pseudon
         assert out.schema[col] == pl.UInt64, col
         text = privacy.numbers_as_text(out[col], privacy.POST_PREFIX)
         assert text.to_list() == want(col, "post", privacy.POST_PREFIX), col
-    assert ingest_pseudonyms.post_ids_as_text(out)["post_id"].to_list() == want(
+    assert ingest_pseudonyms.ids_as_text(out)["post_id"].to_list() == want(
         "post_id", "post", privacy.POST_PREFIX
     )
-    for col in ("account_id", "reply_to_account_id"):
-        assert out[col].to_list() == want(col, "account", privacy.ACCOUNT_PREFIX), col
+    text = ingest_pseudonyms.ids_as_text(out)
+    for col in ("account_id", "reply_to_account_id"):  # numbers too, the placeholder its own
+        assert out.schema[col] == pl.UInt64, col
+        assert text[col].to_list() == want(col, "account", privacy.ACCOUNT_PREFIX), col
+    assert out["reply_to_account_id"][2] == ingest_pseudonyms.NONPARTICIPANT_NUMBER
     assert out.columns == raw.columns and out["n"].to_list() == [1, 2, 3, 4]
-    assert out["reply_to_account_id"][2] == ph and rx["actor_account_id"].to_list() == [ph]
+    assert text["reply_to_account_id"][2] == ph and rx["actor_account_id"].to_list() == [ph]
     assert acc["account_id"].to_list() == [
         privacy.pseudonym(key, "ns", "account", a, privacy.ACCOUNT_PREFIX) for a in "ab新"
     ]
+
+
+def test_an_account_whose_pseudonym_spells_the_placeholders_number_is_refused(
+    monkeypatch,
+) -> None:
+    """The non-participant placeholder is a number among the accounts' numbers; an account
+    whose pseudonym spells it (one chance in 2**64) is refused, never merged into it."""
+    key = KEYS[0]
+    b = privacy.pseudonym(key, "ns", "account", "b", privacy.ACCOUNT_PREFIX)
+    monkeypatch.setattr(
+        ingest_pseudonyms, "NONPARTICIPANT_NUMBER", int(b[len(privacy.ACCOUNT_PREFIX) :], 16)
+    )
+    posts = pl.DataFrame(
+        {
+            "post_id": ["p1", "p2"],
+            "parent_post_id": [None, "p1"],
+            "root_post_id": ["p1", "p1"],
+            "account_id": ["a", "b"],
+            "reply_to_account_id": [None, "a"],
+        }
+    )
+    accounts = pl.DataFrame({"account_id": ["a", "b"]})
+    reactions = pl.DataFrame(
+        {"reaction_id": [], "post_id": [], "actor_account_id": []},
+        schema=dict.fromkeys(("reaction_id", "post_id", "actor_account_id"), pl.String),
+    )
+    with pytest.raises(RuntimeError, match="placeholder's number"):
+        ingest_pseudonyms.pseudonymise(posts, reactions, accounts, key, "ns")
 
 
 def test_pseudonyms_as_numbers_keep_their_text_and_their_order() -> None:
