@@ -119,7 +119,8 @@ class IngestParams(Frozen):
     #: ``streaming``: every decision is taken on the posts without their texts (ids, links,
     #: times, flags), then texts are scrubbed ``batch_rows`` at a time and the posts table is
     #: written from sorted buckets, so memory does not grow with the volume of text. Canonical
-    #: Parquet texts are then read from the file in batches; other adapters still read whole.
+    #: Parquet texts, and the platform's measures beside them (views, score, likes...), are
+    #: then read from the file in batches; other adapters still read whole.
     #: ``auto``: ``streaming`` for a run of more than ``streaming_above_posts`` posts read (every
     #: dump together), ``memory`` for the others (:meth:`for_posts`).
     engine: Literal["auto", "memory", "streaming"] = "auto"
