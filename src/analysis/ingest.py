@@ -267,9 +267,10 @@ def plan(
     """Every decision of ingest, taken on the posts' skeleton; raise if too much is rejected.
 
     ``posts`` is the skeleton, sorted as the interim table is (by time, then pseudonym), with
-    ``_src`` and ``_row`` naming each post's raw row and its post pseudonyms as numbers
-    (``ingest_pseudonyms.NUMBERS``): ``analysis.ingest_texts`` attaches the scrubbed texts
-    and gives the pseudonyms their text. Texts are read whole (``ingest.engine: memory``) or
+    ``_src`` and ``_row`` naming each post's raw row, without the texts and measures, and its
+    post and account pseudonyms as numbers (``ingest_pseudonyms.NUMBERS``):
+    ``analysis.ingest_texts`` attaches the scrubbed texts and the measures and gives the
+    pseudonyms their text. Texts are read whole (``ingest.engine: memory``) or
     ``ingest.batch_rows`` at a time (``streaming``); the result is the same. ``links`` (the
     link table, None: none): a dump holding an id of a person removed in another dump is taken
     through its steps again with that id removed (:func:`linked_removals`); the ids are joined

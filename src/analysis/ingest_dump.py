@@ -49,9 +49,10 @@ class IngestResult:
     """Interim tables, rejects and the reconciliation of every table.
 
     From :func:`plan`, ``posts`` is the skeleton: sorted as written, without the carried
-    columns (texts, labels, measures: ``sources.base.CARRIED_COLUMNS``), with ``_src`` and ``_row`` naming the raw row each came from, and its post,
-    parent, root, author and addressee pseudonyms as numbers (``ingest_pseudonyms.NUMBERS``:
-    UInt64, the text given back by ``ingest_texts.assemble``).
+    columns (texts, labels, measures: ``sources.base.CARRIED_COLUMNS``), with ``_src`` and
+    ``_row`` naming the raw row each came from, and its post, parent, root, author and
+    addressee pseudonyms as numbers (``ingest_pseudonyms.NUMBERS``: UInt64, the text given
+    back by ``ingest_texts.assemble``).
     """
 
     accounts: pl.DataFrame

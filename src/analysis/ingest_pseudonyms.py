@@ -72,7 +72,8 @@ def pseudonymise(
 
     One HMAC per distinct raw id of each kind: of the accounts' ids (authors, addressees,
     actors and accounts share one table), and of each slice of a column of post ids.
-    References to ``schema.NONPARTICIPANT_ID`` are left as they are.
+    References to ``schema.NONPARTICIPANT_ID`` stay the placeholder (in the posts, as
+    :data:`NONPARTICIPANT_NUMBER` until the texts are attached).
 
     The posts' own post ids, parents, roots, authors and addressees come out as numbers
     (:data:`NUMBERS`), put into text with the texts (``ingest_texts.assemble``,

@@ -17,7 +17,6 @@ import hmac
 import html.entities
 import re
 import unicodedata
-from collections.abc import Iterable
 
 import polars as pl
 import polars_hash  # noqa: F401  (registers the ``chash`` expression namespace)
@@ -225,24 +224,6 @@ def pseudonymise_lookup(
 
     out = _by_slices(s.cast(pl.String), LOOKUP_ROWS, one_slice)
     return out, table
-
-
-def pseudonymise_columns(
-    df: pl.DataFrame,
-    cols: Iterable[str],
-    table: pl.DataFrame,
-    key: bytes,
-    namespace: str,
-    kind: str,
-    prefix: str,
-) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """``df`` with every raw id in ``cols`` replaced by its pseudonym (nulls stay null), each
-    column by :func:`pseudonymise_lookup` in ``table``. Returns the frame and the table grown
-    by the new ids."""
-    for col in cols:
-        values, table = pseudonymise_lookup(df[col], table, key, namespace, kind, prefix)
-        df = df.with_columns(values)
-    return df, table
 
 
 def pseudonymise_expr(col: str, key: bytes, namespace: str, kind: str, prefix: str) -> pl.Expr:

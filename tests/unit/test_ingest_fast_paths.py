@@ -259,33 +259,35 @@ def test_redactor_entries_are_those_of_the_per_name_reference() -> None:
 # --------------------------------------------------------------------------- pseudonyms by join
 
 
-def test_pseudonymise_columns_equals_one_hmac_per_id_and_grows_the_table() -> None:
+@pytest.mark.parametrize("prefix", ["post_", None])
+def test_pseudonymise_lookup_equals_one_hmac_per_id_and_grows_the_table(prefix) -> None:
+    """Text pseudonyms, or their numbers (``prefix`` None: how ingest holds the skeleton's
+    accounts), the same as one HMAC per id; an id the table lacks is digested and added."""
     key = b"a-test-key-that-is-long-enough-0123456789"
-    seed = privacy.digest_table(pl.Series(["1", "2", "日本"]), key, "ns", "post", "post_")
+    table = privacy.digest_table(pl.Series(["1", "2", "日本"]), key, "ns", "post", prefix)
     df = pl.DataFrame({"a": ["2", None, "1", "new", "new"], "b": ["日本", "other", None, "1", "2"]})
-    out, table = privacy.pseudonymise_columns(df, ["a", "b"], seed, key, "ns", "post", "post_")
     for col in ("a", "b"):
+        got, table = privacy.pseudonymise_lookup(df[col], table, key, "ns", "post", prefix)
         want = [
             None if v is None else privacy.pseudonym(key, "ns", "post", v, "post_")
             for v in df[col].to_list()
         ]
-        assert out[col].to_list() == want
+        text = got if prefix else privacy.numbers_as_text(got, "post_")
+        assert got.name == col and text.to_list() == want
     assert sorted(table["raw"].to_list()) == sorted(["1", "2", "日本", "new", "other"])
 
 
-def test_pseudonymise_columns_a_slice_at_a_time_equals_the_whole_column(monkeypatch) -> None:
+def test_pseudonymise_lookup_a_slice_at_a_time_equals_the_whole_column(monkeypatch) -> None:
     """Looked up two ids at a time: an id first met in one slice is digested once, added to the
     table and found there by the next slices; every pseudonym is the scalar one."""
     monkeypatch.setattr(privacy, "LOOKUP_ROWS", 2)
     key = b"a-test-key-that-is-long-enough-0123456789"
     seed = privacy.digest_table(pl.Series(["1", "2"]), key, "ns", "post", "post_")
     col = ["new", None, "1", "new", "other", "2", "new", None, "other"]
-    out, table = privacy.pseudonymise_columns(
-        pl.DataFrame({"a": col}), ["a"], seed, key, "ns", "post", "post_"
-    )
+    out, table = privacy.pseudonymise_lookup(pl.Series("a", col), seed, key, "ns", "post", "post_")
     want = [None if v is None else privacy.pseudonym(key, "ns", "post", v, "post_") for v in col]
-    assert out["a"].to_list() == want
-    assert out["a"].n_chunks() == 1  # the slices put back together in one chunk
+    assert out.to_list() == want
+    assert out.n_chunks() == 1  # the slices put back together in one chunk
     assert sorted(table["raw"].to_list()) == ["1", "2", "new", "other"]  # each digested once
 
 
@@ -430,13 +432,11 @@ def test_pseudonyms_as_numbers_keep_their_text_and_their_order() -> None:
     assert empty.dtype == pl.String and empty.len() == 0
 
 
-def test_pseudonymise_columns_refuses_a_table_with_a_raw_id_twice() -> None:
+def test_pseudonymise_lookup_refuses_a_table_with_a_raw_id_twice() -> None:
     key = b"a-test-key-that-is-long-enough-0123456789"
     twice = privacy.digest_table(pl.Series(["1", "1"]), key, "ns", "post", "post_")
     with pytest.raises(RuntimeError, match="twice"):
-        privacy.pseudonymise_columns(
-            pl.DataFrame({"a": ["1"]}), ["a"], twice, key, "ns", "post", "post_"
-        )
+        privacy.pseudonymise_lookup(pl.Series("a", ["1"]), twice, key, "ns", "post", "post_")
 
 
 def test_skeleton_lengths_beside_the_posts_equal_the_join(monkeypatch) -> None:
