@@ -23,7 +23,7 @@ from analysis.config import IngestParams, PrivacyParams
 from analysis.ingest import Source, ingest, plan
 from analysis.ingest_texts import sink_posts
 from analysis.sources import posts_on_disk, read_source
-from analysis.sources.base import CARRIED_COLUMNS, MEASURE_COLUMNS
+from analysis.sources.base import CARRIED_COLUMNS, MEASURE_COLUMNS, TEXT_COLUMNS
 
 NOW = datetime(2030, 1, 1, tzinfo=UTC)
 KEY = b"engine-test-key-0123456789abcdef"
@@ -232,6 +232,30 @@ def test_bad_input_gives_the_same_rejects(small_demo, tmp_path, monkeypatch) -> 
     assert next(iter(counts.values()))["posts"]["removed_text_cut"] > 0
 
 
+def test_measures_of_other_types_are_read_whole_and_the_texts_still_streamed(
+    small_demo, tmp_path, monkeypatch, caplog
+) -> None:
+    """A pandas export's nanosecond times and float counts: the measures are read whole (their
+    casts checked row by row), the texts stay in the file, and both engines write the same."""
+    posts = small_demo.posts.with_columns(
+        pl.col("totals_taken_at").cast(pl.Datetime("ns", "UTC")),
+        pl.col("n_views").cast(pl.Float64),
+    )
+    dump = write_dump(tmp_path / "raw", small_demo.accounts, posts, small_demo.reactions)
+    with caplog.at_level("INFO", logger="analysis.sources.canonical"):
+        tables = read_source("canonical", dump, lazy_text=True)
+    assert tables.texts is not None and tables.texts.columns == tuple(TEXT_COLUMNS)
+    assert "the texts stay in the file" in caplog.text and "n_views Float64" in caplog.text
+    memory = run_stage(tmp_path / "memory", dump, "memory", monkeypatch)
+    streaming = run_stage(tmp_path / "streaming", dump, "streaming", monkeypatch)
+    assert_same_outputs(memory, streaming)
+    # and the same tables as the canonical types give (the casts lose nothing here)
+    typed = write_dump(  # a folder of the same name: the same pseudonyms' namespace
+        tmp_path / "typed" / "raw", small_demo.accounts, small_demo.posts, small_demo.reactions
+    )
+    assert_same_outputs(run_stage(tmp_path / "t", typed, "streaming", monkeypatch), streaming)
+
+
 def test_a_minor_in_one_dump_is_removed_from_every_dump_the_link_table_joins(
     small_demo, tmp_path, monkeypatch
 ) -> None:
@@ -335,14 +359,22 @@ def test_texts_stay_on_disk_only_where_parquet_holds_them_typed(small_demo, tmp_
         read_back.drop("_row"), schema.conform(posts, "posts").select(*CARRIED_COLUMNS)
     )
     assert posts["n_views"].null_count() < 50  # the demo reports views: something to carry
-    # a measure of another type than the canonical one: read whole, its casts checked
+    # a measure of another type than the canonical one (a pandas export's float counts or
+    # nanosecond times): the measures read whole, their casts checked; the texts stay on disk
     int32 = write_dump(
         tmp_path / "i32",
         small_demo.accounts,
         posts.with_columns(pl.col("n_views").cast(pl.Int32)),
         None,
     )
-    assert read_source("canonical", int32, lazy_text=True).texts is None
+    mixed = read_source("canonical", int32, lazy_text=True)
+    assert mixed.texts is not None and mixed.texts.columns == tuple(TEXT_COLUMNS)
+    assert mixed.posts["n_views"].to_list() == posts["n_views"].to_list()
+    assert mixed.posts["text"].null_count() == 50
+    assert_frame_equal(
+        pl.concat(mixed.text_batches(7, CARRIED_COLUMNS)).drop("_row"),
+        schema.conform(posts, "posts").select(*CARRIED_COLUMNS),
+    )
     csv = tmp_path / "csv"
     csv.mkdir()
     small_demo.accounts.write_csv(csv / "accounts.csv")

@@ -106,12 +106,16 @@ class LazyTexts:
     left in its Parquet file, read a batch at a time.
 
     ``lines`` are the file rows (1-based) of the posts the adapter accepted, in the order of
-    ``SourceTables.posts``; None when it accepted every row. Memory is bounded by the batch and
-    by one row group of the file (Parquet is decoded a row group at a time).
+    ``SourceTables.posts``; None when it accepted every row. ``columns``: the carried columns
+    left in the file (the texts and labels always; the measures where the file holds them in
+    their canonical types, else the adapter read them, checked row by row, into the posts).
+    Memory is bounded by the batch and by one row group of the file (Parquet is decoded a row
+    group at a time).
     """
 
     path: Path
     lines: pl.Series | None = None
+    columns: tuple[str, ...] = tuple(CARRIED_COLUMNS)
 
     def batches(
         self, batch_rows: int, columns: Iterable[str] = tuple(TEXT_COLUMNS)
@@ -156,7 +160,8 @@ class PostTexts:
     scrubbed (at 10M posts the raw skeleton alone is ~1.1 GiB). Row ``i`` is the raw posts'
     row ``i`` (``_row``)."""
 
-    #: the carried columns in the posts' order, read whole (None: ``lazy``)
+    #: the carried columns read whole, in the posts' order (where ``lazy``: those it does not
+    #: leave in the file)
     frame: pl.DataFrame | None
     #: left in their Parquet file (``ingest.engine: streaming``)
     lazy: LazyTexts | None = None
@@ -166,8 +171,15 @@ class PostTexts:
     ) -> Iterator[pl.DataFrame]:
         """``_row`` and ``columns`` (of :data:`CARRIED_COLUMNS`; the texts and labels unless
         told) of every post, ``batch_rows`` at a time (None: all)."""
+        columns = tuple(columns)
         if self.lazy is not None:
-            yield from self.lazy.batches(batch_rows or 2**20, columns)
+            on_disk = [c for c in columns if c in self.lazy.columns]
+            held = [c for c in columns if c not in self.lazy.columns]
+            for batch in self.lazy.batches(batch_rows or 2**20, on_disk):
+                if held:  # read whole by the adapter: this batch's rows of them
+                    assert self.frame is not None
+                    batch = batch.with_columns(self.frame.select(held)[batch[ROW]])
+                yield batch.select(ROW, *columns)
             return
         assert self.frame is not None
         texts = self.frame.select(*columns).with_row_index(ROW)
@@ -209,7 +221,8 @@ class SourceTables:
     def post_texts(self) -> PostTexts:
         """The posts' carried columns alone (:data:`CARRIED_COLUMNS`; shared, not copied)."""
         if self.texts is not None:
-            return PostTexts(None, self.texts)
+            held = [c for c in CARRIED_COLUMNS if c not in self.texts.columns]
+            return PostTexts(self.posts.select(held) if held else None, self.texts)
         return PostTexts(self.posts.select(*CARRIED_COLUMNS), None)
 
     def __post_init__(self) -> None:

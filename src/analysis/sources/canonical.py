@@ -10,6 +10,7 @@ milliseconds, a JSON number) are rejected with that reason rather than guessed.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import polars as pl
@@ -18,11 +19,15 @@ from analysis import schema
 from analysis.sources.base import (
     CARRIED_COLUMNS,
     FLAG_COLUMNS,
+    MEASURE_COLUMNS,
+    TEXT_COLUMNS,
     LazyTexts,
     Rejects,
     SourceError,
     SourceTables,
 )
+
+log = logging.getLogger(__name__)
 
 EXTENSIONS = (".parquet", ".csv", ".jsonl")
 #: ISO 8601 shapes read, after :func:`parse_time` normalises the separator and the offset
@@ -118,17 +123,35 @@ def _find(folder: Path, table: str, required: bool) -> Path | None:
     return None
 
 
-def _lazy_texts(path: Path, table: str) -> bool:
-    """Whether the carried columns of ``path`` (texts, labels, measures: ``CARRIED_COLUMNS``)
-    can stay on disk: posts in Parquet with those columns of the canonical types (anything else
-    is read whole, so that its casts are checked row by row)."""
+def _lazy_columns(path: Path, table: str) -> tuple[str, ...]:
+    """The carried columns of ``path`` (``CARRIED_COLUMNS``) that can stay on disk: none but
+    for posts in Parquet whose texts and labels are of the canonical types; then those, and the
+    measures too where all of them are (anything else is read whole, so that its casts are
+    checked row by row: a pandas export's nanosecond times or float counts)."""
     if table != "posts" or path.suffix != ".parquet":
-        return False
+        return ()
     try:
         file_schema = pl.read_parquet_schema(path)
     except (pl.exceptions.PolarsError, OSError):
-        return False  # _load reports it
-    return all(file_schema.get(c, t) in (t, pl.Null()) for c, t in CARRIED_COLUMNS.items())
+        return ()  # _load reports it
+    typed = lambda cols: all(  # noqa: E731
+        file_schema.get(c, CARRIED_COLUMNS[c]) in (CARRIED_COLUMNS[c], pl.Null()) for c in cols
+    )
+    if not typed(TEXT_COLUMNS):
+        return ()
+    if not typed(MEASURE_COLUMNS):
+        log.info(
+            "%s: the measures are not all of the canonical types (%s): read whole, checked row "
+            "by row; the texts stay in the file",
+            path,
+            ", ".join(
+                f"{c} {file_schema[c]}"
+                for c in MEASURE_COLUMNS
+                if c in file_schema and file_schema[c] not in (MEASURE_COLUMNS[c], pl.Null())
+            ),
+        )
+        return tuple(TEXT_COLUMNS)
+    return tuple(CARRIED_COLUMNS)
 
 
 def _load(path: Path, table: str, skip: tuple[str, ...] = ()) -> pl.DataFrame:
@@ -285,16 +308,16 @@ def read(path: Path, lazy_text: bool = False) -> SourceTables:
         if found is None:
             out[table], n_read[table] = schema.empty(table), 0
             continue
-        lazy = lazy_text and _lazy_texts(found, table)
-        raw = _load(found, table, skip=tuple(CARRIED_COLUMNS) if lazy else ())
+        on_disk = _lazy_columns(found, table) if lazy_text else ()
+        raw = _load(found, table, skip=on_disk)
         if table == "posts" and not raw.height:
             raise SourceError(found, None, "has a header and no rows", "one row per post")
         n_read[table] = raw.height
         out[table], rejected_flags = _parse(raw, table, found, rejects)
-        if lazy:
+        if on_disk:
             accepted = out[table]
             lines = None if accepted.height == raw.height else accepted["source_line"]
-            texts = LazyTexts(found, lines)
+            texts = LazyTexts(found, lines, on_disk)
         if table == "accounts":
             flags = rejected_flags
     platform = out["posts"]["platform"].drop_nulls().first() if out["posts"].height else "canonical"
