@@ -32,7 +32,7 @@ from analysis.models.base import Tables
 from analysis.models.bootstrap import interval, paired_differences, sample_units
 from analysis.models.validity import EDGE_COLUMNS, active_before, order_columns
 from analysis.models.within_thread import ValidateParams
-from analysis.models.within_thread_responses import Origin, origins, rank_z
+from analysis.models.within_thread_responses import Origin, fitted_z, origins
 
 log = logging.getLogger(__name__)
 
@@ -261,14 +261,8 @@ def incremental(
             continue
         active = active_before(posts, o.scored_at)
         scores = cached[o.scored_at] if cached and o.scored_at in cached else scores_at(o.scored_at)
-        # ranked among every account active before T, kept for the accounts fitted at T (as
-        # in ``within_thread``: the fits read no other)
         for name, s in scores.items():
-            zs.setdefault(name, []).append(
-                rank_z(s, active)
-                .join(acc.select("account_id"), on="account_id", how="semi")
-                .with_columns(origin=pl.lit(o.scored_at.isoformat()))
-            )
+            zs.setdefault(name, []).append(fitted_z(s, active, acc, o.scored_at))
         frames.append(acc)
     if not frames or sum(f.height for f in frames) < p.min_responses:
         n = sum(f.height for f in frames)

@@ -51,8 +51,8 @@ from analysis.models.within_thread_fit import design, run_test
 from analysis.models.within_thread_responses import (
     OUTCOMES,
     approval_source,
+    fitted_z,
     origins,
-    rank_z,
     responses,
 )
 
@@ -129,15 +129,9 @@ def within_thread(
         if not resp.height:
             continue
         active = posts.filter(pl.col("created_at") < o.scored_at).select("account_id").unique()
-        # ranked among every account active before T, kept for the authors who respond (the
-        # design reads no other: at 1M posts ~40 % of the active, 9 scores x 4 origins held)
-        who = resp.select("account_id").unique()
+        who = resp.select("account_id").unique()  # the authors who respond
         for name, s in scores_at(o.scored_at).items():
-            zs.setdefault(name, []).append(
-                rank_z(s, active)
-                .join(who, on="account_id", how="semi")
-                .with_columns(origin=pl.lit(o.scored_at.isoformat()))
-            )
+            zs.setdefault(name, []).append(fitted_z(s, active, who, o.scored_at))
         frames.append(resp)
     base = {
         "origins": [o.scored_at.isoformat() for o in origs],
