@@ -216,7 +216,7 @@ def name_redactor(n_accounts: int, n_posts: int, repeat: int) -> None:
     held = tracemalloc.get_traced_memory()[0]
     tracemalloc.stop()
     print(
-        f"  {'its Python objects hold':46s} {held / 2**20:8.1f} MiB for {len(red._entries):,} entries"
+        f"  {'its Python objects hold':46s} {held / 2**20:8.1f} MiB for {len(red.encoded):,} entries"
     )
     del red
     variants = {v for n in names for v in privacy.name_variants(n)}

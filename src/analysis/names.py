@@ -15,6 +15,7 @@ ordinary words of a dump) and by the audit:
 
 from __future__ import annotations
 
+import bisect
 import functools
 import gc
 import re
@@ -29,6 +30,37 @@ import regex
 
 from analysis.name_forms import PART_ASCII, SEPARATORS, form_key, name_forms, person_forms
 from analysis.sorted_sets import member, sorted_set
+
+#: How :class:`NameRedactor` holds an entry, one string (:func:`encode_entry`): its first
+#: token folded, :data:`FIRST_END`, "f" (compared folded) or "c" (in the case written), then
+#: the window (:func:`window`). No token (a run of word characters) nor separator (whitespace
+#: collapsed to " ", ``_separator``) holds either control character.
+FIRST_END = "\x1e"
+#: joins the tokens and separators of a name or of a window of text into one string
+ENTRY_JOIN = "\x1f"
+_FOLDED, _CASED = FIRST_END + "f", FIRST_END + "c"
+
+
+def window(toks: Sequence[str], seps: Sequence[str]) -> str:
+    """Tokens and the separators between them as one string (:data:`ENTRY_JOIN` between them);
+    separators past the last token are not read."""
+    parts = [toks[0]]
+    for sep, tok in zip(seps, toks[1:], strict=False):
+        parts += [sep, tok]
+    return ENTRY_JOIN.join(parts)
+
+
+def encode_entry(key: Sequence[str], seps: Sequence[str], case_sensitive: bool) -> str:
+    """An entry of :class:`NameRedactor` as the one string it holds (:data:`FIRST_END`)."""
+    return key[0].casefold() + (_CASED if case_sensitive else _FOLDED) + window(key, seps)
+
+
+def decode_entry(value: str) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
+    """(tokens, separators, case-sensitive?) of an entry :func:`encode_entry` wrote."""
+    rest = value[value.index(FIRST_END) + 1 :]
+    parts = rest[1:].split(ENTRY_JOIN)
+    return tuple(parts[0::2]), tuple(parts[1::2]), rest[0] == "c"
+
 
 #: :meth:`NameRedactor._first_info` of a token no name begins with.
 _NO_NAMES: tuple[tuple[int, ...], frozenset[str]] = ((), frozenset())
@@ -377,9 +409,10 @@ class NameRedactor:
     words stay case-sensitive ("Mark" is not "mark"). A name of several parts is also found
     joined or re-separated (``analysis.name_forms``: "Ada.Quill", "AdaQuill", "quill ada7"), in
     any case, and a display name as a person is cited ("Quill, Ada", "A. Quill", "Ada Quills"),
-    in the case written, unless that form is in ``ordinary``. Names shorter than ``min_len`` characters are
-    skipped: too ambiguous to redact and too short to identify anyone. Matching is one
-    dictionary lookup per token of the text.
+    in the case written, unless that form is in ``ordinary``. Names shorter than ``min_len``
+    characters are skipped: too ambiguous to redact and too short to identify anyone. Matching
+    looks each token of the text up among the names' first tokens, and a window of tokens that
+    may be a name among the entries, by binary search in one sorted list of strings.
     """
 
     def __init__(
@@ -388,33 +421,36 @@ class NameRedactor:
         skip = set(ordinary)
         skip_folded = {w.casefold() for w in skip}  # a form is matched in any case
         self.min_len = min_len
-        #: folded first token -> (tokens to compare, separators, case-sensitive?)
-        #: (no order within a bucket: :meth:`_first_info` and ``scrub_names`` read sets of it)
-        self.by_first: dict[str, list[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
-        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]] = set()
-        #: one object per distinct token, separator and tuple of them, for the build (see
-        #: :meth:`_one`); emptied after it
-        self._pool: dict[object, object] = {}
+        #: every entry as one string (:func:`encode_entry`), sorted and distinct: the matcher
+        #: looks an entry up, and the entries that begin with a token, by binary search
+        #: (:meth:`_has`, :meth:`_first_info`). Held as tuples in a set and, per first token,
+        #: in lists of a dict, the 600k entries of a 1M-post dump's 50k accounts were 132 MiB
+        #: of Python objects; one string each in one list, 48 MiB (session 63: the 10M
+        #: streaming ingest's sink -0.7 GiB). A text is matched in 1.03-1.28x the time of the
+        #: set's look-ups (20k texts, two runs).
+        self.encoded: list[str] = []
+        seen: set[str] = set()
         with without_cyclic_gc():
             self._build(names, skip, skip_folded, seen)
-        self._pool = {}
-        # :meth:`_match` looks a window of tokens up among the entries, one width at a time:
-        # a bucket scanned entry by entry cost as many comparisons as names of one first token
-        # (the initials of ``name_forms.person_forms``: every "M. ..." behind a token "M")
-        self._entries = seen
+            self._freeze(seen)
         #: per folded first token met in a text: the widths of its names (longest first) and
         #: the folded second tokens of its names of several tokens; filled as tokens are met
         #: (built for every name up front it was a third of the build: 1.6 s for 100k names)
         self._firsts: dict[str, tuple[tuple[int, ...], frozenset[str]]] = {}
+
+    def _freeze(self, seen: set[str]) -> None:
+        """Keep the entries ``seen`` (the build's) as :attr:`encoded`: sorted, as Python
+        compares strings (by code point, what :mod:`bisect` reads)."""
+        self.encoded = sorted(seen)
 
     def _build(
         self,
         names: Iterable[str | None],
         skip: set[str],
         skip_folded: set[str],
-        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]],
+        seen: set[str],
     ) -> None:
-        """Add every entry of every name."""
+        """Add every entry of every name to ``seen``."""
         for name in names:
             if not name:
                 continue
@@ -436,13 +472,7 @@ class NameRedactor:
                     if form_key(f) not in skip_folded:
                         self._add(f, True, seen)
 
-    def _add(
-        self,
-        v: str,
-        form: bool,
-        seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]],
-        cased: bool = False,
-    ) -> None:
+    def _add(self, v: str, form: bool, seen: set[str], cased: bool = False) -> None:
         """Add the name ``v``; a ``form`` (joined or re-separated) is matched in any case, a
         ``cased`` one (``name_forms.person_forms``) only in the case written."""
         toks, seps = _tokens(skeleton(v))
@@ -451,15 +481,9 @@ class NameRedactor:
             return
         case_sensitive = cased or (not form and len(toks) == 1 and not v.islower())
         key = toks if case_sensitive else tuple(t.casefold() for t in toks)
-        entry = (key, seps, case_sensitive)
-        if entry not in seen:  # a set: a list lookup made 100k names take 30 s
-            entry = self._one(entry)
-            seen.add(entry)
-            self.by_first.setdefault(entry[0][0].casefold(), []).append(entry)
+        seen.add(encode_entry(key, seps, case_sensitive))
 
-    def _add_ascii_forms(
-        self, v: str, skip: set[str], seen: set[tuple[tuple[str, ...], tuple[str, ...], bool]]
-    ) -> None:
+    def _add_ascii_forms(self, v: str, skip: set[str], seen: set[str]) -> None:
         """What ``_add(f, True)`` does for each form ``f`` of ``name_forms(v)`` whose
         ``form_key`` is not in ``skip``, for an ASCII ``v``, without a regex per form.
 
@@ -480,50 +504,32 @@ class NameRedactor:
             if form == v or (joined if sep == "" else spaced) in skip:
                 continue
             if sep in ("", "_"):
-                toks: tuple[str, ...] = (sep.join(low),)
-                seps: tuple[str, ...] = ()
-            else:
-                toks, seps = tuple(low), (sep,) * (len(low) - 1)
-            if len("".join(toks)) < self.min_len:
-                continue
-            entry = (toks, seps, False)
-            if entry not in seen:
-                entry = self._one(entry)
-                seen.add(entry)
-                self.by_first.setdefault(entry[0][0], []).append(entry)
+                one = sep.join(low)
+                if len(one) >= self.min_len:
+                    seen.add(f"{one}{_FOLDED}{one}")
+            elif len(joined) >= self.min_len:
+                seen.add(low[0] + _FOLDED + f"{ENTRY_JOIN}{sep}{ENTRY_JOIN}".join(low))
 
-    def _one(
-        self, entry: tuple[tuple[str, ...], tuple[str, ...], bool]
-    ) -> tuple[tuple[str, ...], tuple[str, ...], bool]:
-        """``entry`` built of the objects already kept for equal tokens, separators and tuples.
+    def entries(self) -> set[tuple[tuple[str, ...], tuple[str, ...], bool]]:
+        """Every entry as (tokens to compare, separators, case-sensitive?), decoded."""
+        return {decode_entry(e) for e in self.encoded}
 
-        A name's forms repeat its tokens ("ada quill", "ada.quill", "ada-quill" are three
-        entries of one key): each form had strings and a separator tuple of its own. Shared,
-        the 300k names of a 3M-post dump hold 414 MiB instead of 566, for ~30 % more build
-        time (a dict look-up or two per new entry).
-        """
-        key, seps, case_sensitive = entry
-        pool = self._pool
-        return (
-            pool.get(key) or self._keep(key),  # type: ignore[return-value]
-            pool.get(seps) or self._keep(seps),
-            case_sensitive,
-        )
+    def buckets(self) -> dict[str, set[tuple[tuple[str, ...], tuple[str, ...], bool]]]:
+        """The entries per folded first token (what :meth:`_first_info` reads), decoded."""
+        out: dict[str, set[tuple[tuple[str, ...], tuple[str, ...], bool]]] = {}
+        for e in self.encoded:
+            out.setdefault(e[: e.index(FIRST_END)], set()).add(decode_entry(e))
+        return out
 
-    def _keep(self, parts: tuple[str, ...]) -> tuple[str, ...]:
-        """``parts`` made of the strings kept, and kept (the first tuple met of its value)."""
-        pool = self._pool
-        if len(parts) == 1:  # most are of one or two (a generator cost a third of the build)
-            kept = (pool.setdefault(parts[0], parts[0]),)
-        elif len(parts) == 2:
-            kept = (pool.setdefault(parts[0], parts[0]), pool.setdefault(parts[1], parts[1]))
-        else:
-            kept = tuple([pool.setdefault(t, t) for t in parts])  # type: ignore[misc]
-        pool[kept] = kept
-        return kept  # type: ignore[return-value]
+    def _has(self, first: str, marker: str, toks: list[str], seps: list[str]) -> bool:
+        """True when the window ``toks`` (separated by ``seps``) is an entry of the folded
+        first token ``first``, case-sensitive or not as ``marker`` says."""
+        value = first + marker + (toks[0] if len(toks) == 1 else window(toks, seps))
+        at = bisect.bisect_left(self.encoded, value)
+        return at < len(self.encoded) and self.encoded[at] == value
 
     def __bool__(self) -> bool:
-        return bool(self.by_first)
+        return bool(self.encoded)
 
     def _spans(self, text: str) -> list[tuple[int, int]]:
         """(start, end) of every known name in ``text`` (a skeleton text), left to right: in
@@ -575,13 +581,19 @@ class NameRedactor:
         scrubbing threads, at worst computed twice)."""
         info = self._firsts.get(first)
         if info is None:
-            bucket = self.by_first.get(first)
-            if not bucket:  # no name begins so: nothing kept (texts have many such tokens)
+            enc = self.encoded
+            lo = bisect.bisect_left(enc, first + FIRST_END)
+            hi = bisect.bisect_left(enc, first + ENTRY_JOIN, lo)
+            if lo == hi:  # no name begins so: nothing kept (texts have many such tokens)
                 return _NO_NAMES
-            info = (
-                tuple(sorted({len(e[0]) for e in bucket}, reverse=True)),
-                frozenset(e[0][1].casefold() for e in bucket if len(e[0]) > 1),
-            )
+            widths: set[int] = set()
+            seconds: set[str] = set()
+            for e in enc[lo:hi]:
+                parts = e[len(first) + len(_FOLDED) :].split(ENTRY_JOIN)
+                widths.add((len(parts) + 1) // 2)
+                if len(parts) > 1:
+                    seconds.add(parts[2].casefold())
+            info = (tuple(sorted(widths, reverse=True)), frozenset(seconds))
             self._firsts[first] = info
         return info
 
@@ -591,7 +603,7 @@ class NameRedactor:
         """(start, end) of every known name among the tokens ``toks`` of ``text`` (each from
         ``starts[i]`` to ``ends[i]``), left to right, the longest at each token."""
         out: list[tuple[int, int]] = []
-        entries, n = self._entries, len(toks)
+        n = len(toks)
         i = 0
         while i < n:
             first = toks[i].casefold()
@@ -608,12 +620,9 @@ class NameRedactor:
                     seps.append(_separator(text[ends[j - 1] : starts[j]]))
                     raw.append(toks[j])
                     low.append(toks[j].casefold())
-                sep = tuple(seps[: w - 1])
-                if (tuple(low[:w]), sep, False) in entries or (
-                    tuple(raw[:w]),
-                    sep,
-                    True,
-                ) in entries:
+                if self._has(first, _FOLDED, low[:w], seps) or self._has(
+                    first, _CASED, raw[:w], seps
+                ):
                     width = w
                     break
             if width:

@@ -22,6 +22,8 @@ from analysis.names import (
     DASHES,
     EDGE_UNDERSCORE,
     EMPHASIS,
+    ENTRY_JOIN,
+    FIRST_END,
     JOINER,
     JOINS,
     PREFIX_CHARS,
@@ -31,7 +33,7 @@ from analysis.scrub_patterns import only
 from analysis.sorted_sets import member
 
 #: joins the tokens and separators of a name or of a window of text into one key
-_JOIN = "\x1f"
+_JOIN = ENTRY_JOIN
 
 
 @dataclass(frozen=True)
@@ -72,46 +74,35 @@ class VectorNames:
     """
 
     def __init__(self, names: privacy.NameRedactor) -> None:
+        # the redactor's entries (``names.encode_entry``) parsed as whole columns, a slice at
+        # a time (the parsed columns of a 10M-post dump's 6M entries at once were ~1 GiB)
+        enc = names.encoded
+        entries = pl.concat(
+            [_parsed(enc[i : i + PARSE_ROWS]) for i in range(0, max(len(enc), 1), PARSE_ROWS)]
+        )
+        firsts = entries["first"].unique()
         #: folded first tokens: a text that holds none of them (as a substring) holds no name;
         #: this and the name sets below are sorted by polars, for :func:`sorted_sets.member`'s binary search
-        self.first_set = pl.Series(list(names.by_first), dtype=pl.String).sort()
+        self.first_set = firsts.sort()
         #: the prefilter's patterns: the distinct first 4 characters (see :func:`prefixes`) of
         #: each name's anchor (:func:`anchor`)
-        # a bucket's first token of PREFIX_CHARS or more is every entry's anchor: only the
-        # entries behind a short first token are looked at one by one
+        # a first token of PREFIX_CHARS or more is every entry's anchor: only the entries
+        # behind a short first token are looked at one by one
+        short = entries.filter(pl.col("first").str.len_chars() < PREFIX_CHARS)["window"]
         self.first_prefixes = prefixes(
             sorted(
-                {f for f in names.by_first if len(f) >= PREFIX_CHARS}
-                | {
-                    anchor(e[0])
-                    for f, b in names.by_first.items()
-                    if len(f) < PREFIX_CHARS
-                    for e in b
-                }
+                set(firsts.filter(firsts.str.len_chars() >= PREFIX_CHARS).to_list())
+                | {anchor(w.split(_JOIN)[0::2]) for w in short.to_list()}
             )
         )
-        folded: dict[int, set[str]] = {1: set(), 2: set()}
-        exact: set[str] = set()
+        folded = entries.filter(~pl.col("cased"))
+        cased = entries.filter(pl.col("cased") & (pl.col("width") > 1))
         #: names of several tokens matched in the case written (a person's citation forms,
         #: ``name_forms.person_forms``): their windows of tokens as written, per width
-        cased: dict[int, set[str]] = {}
-        for bucket in names.by_first.values():
-            for key, seps, case_sensitive in bucket:
-                if case_sensitive and len(key) == 1:
-                    exact.add(key[0])
-                elif case_sensitive:
-                    cased.setdefault(len(key), set()).add(_window(key, seps))
-                elif len(key) == 1:
-                    folded[1].add(key[0])
-                elif len(key) == 2:  # most names of several words (a third of a second per 1M)
-                    folded[2].add(f"{key[0]}{_JOIN}{seps[0]}{_JOIN}{key[1]}")
-                else:
-                    folded.setdefault(len(key), set()).add(_window(key, seps))
-        folded = {w: v for w, v in folded.items() if v}
-        self.widths = sorted(set(folded) | set(cased), reverse=True)
-        self.folded = {w: pl.Series(list(v), dtype=pl.String).sort() for w, v in folded.items()}
-        self.cased = {w: pl.Series(list(v), dtype=pl.String).sort() for w, v in cased.items()}
-        self.exact = pl.Series(list(exact), dtype=pl.String).sort()
+        self.folded = _per_width(folded)
+        self.cased = _per_width(cased)
+        self.widths = sorted(set(self.folded) | set(self.cased), reverse=True)
+        self.exact = entries.filter(pl.col("cased") & (pl.col("width") == 1))["window"].sort()
 
     def _matches(
         self, texts: pl.Series, cut: Cut = AS_WRITTEN
@@ -264,12 +255,33 @@ def anchor(words: tuple[str, ...] | list[str]) -> str:
     return max((w.casefold() for w in words), key=len)
 
 
-def _window(key: tuple[str, ...], seps: tuple[str, ...]) -> str:
-    """A name's tokens and separators as one key (:data:`_JOIN` between them)."""
-    parts = [key[0]]
-    for sep, tok in zip(seps, key[1:], strict=True):
-        parts += [sep, tok]
-    return _JOIN.join(parts)
+#: Entries of a redactor parsed at a time (:func:`_parsed`).
+PARSE_ROWS = 1 << 19
+
+
+def _parsed(encoded: list[str]) -> pl.DataFrame:
+    """``first, cased, window, width`` of each encoded entry (``names.encode_entry``): the
+    folded first token, whether the window is compared in the case written, the tokens and
+    separators, and how many tokens."""
+    parts = pl.Series("e", encoded, dtype=pl.String).str.splitn(FIRST_END, 2).struct.unnest()
+    rest = parts["field_1"]  # "f" or "c", then the window
+    window = rest.str.slice(1)
+    return pl.DataFrame(
+        {
+            "first": parts["field_0"],
+            "cased": rest.str.head(1) == "c",
+            "window": window,
+            "width": window.str.count_matches(_JOIN, literal=True) // 2 + 1,
+        }
+    )
+
+
+def _per_width(entries: pl.DataFrame) -> dict[int, pl.Series]:
+    """The windows of ``entries`` per width, each sorted (none for a width without any)."""
+    return {
+        int(w): part["window"].sort()
+        for (w,), part in entries.select("width", "window").group_by("width")
+    }
 
 
 def _skeleton_series(values: pl.Series) -> pl.Series:
