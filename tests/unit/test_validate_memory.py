@@ -369,10 +369,65 @@ def test_the_out_of_time_check_scores_on_topics_fitted_before_its_origin() -> No
         seen["refit_at"] = t
         return refit
 
+    def plain(tables, p, at):
+        seen["plain_topics"] = tables.post_topics
+        return score(tables, p, at)
+
     p = ModelParams()
     as_of = T0 + timedelta(days=60)
     tables = replace(_tiny_tables(), post_topics=run_topics)
-    validity.out_of_time(tables, {"probe": SimpleNamespace(score=score)}, p, as_of, topics_at)
+    models = {"probe": SimpleNamespace(score=score, READS_TOPICS=True)}
+    validity.out_of_time(tables, models, p, as_of, topics_at)
     t0 = as_of - timedelta(days=p.validate_delta_days)
     assert seen["at"] == seen["refit_at"] == t0
     assert seen["topics"] is refit
+    # a model that reads no topics is handed none (as the score stage hands them)
+    validity.out_of_time(tables, {"plain": SimpleNamespace(score=plain)}, p, as_of, topics_at)
+    assert seen["plain_topics"] is None
+
+
+def test_the_origins_topics_reach_their_readers_alone_and_go_after_the_last() -> None:
+    """At each date the topics are fitted once, at the first model that reads them, handed to
+    those models alone, and let go before the models after the last reader score (at 10M
+    posts about two rows a post beside conversation_eb's working set); none are fitted where
+    no model reads them."""
+    import weakref
+    from types import SimpleNamespace
+
+    from analysis.models.params import ModelParams
+
+    refits: list[datetime] = []
+    fitted: list[weakref.ref[pl.DataFrame]] = []
+    log: list[tuple[str, bool, bool]] = []
+
+    def topics_at(t):
+        refits.append(t)
+        frame = pl.DataFrame({"post_id": ["p1"], "topic_id": [0]})
+        fitted.append(weakref.ref(frame))
+        return frame
+
+    def model(name, reads):
+        def score(tables, p, at):
+            held = bool(fitted) and fitted[-1]() is not None
+            log.append((name, tables.post_topics is not None, held))
+            return pl.DataFrame({"account_id": ["a1"], "score": [1.0]})
+
+        return SimpleNamespace(score=score, READS_TOPICS=reads)
+
+    order = [("volume", False), ("topical", True), ("other", True), ("after", False)]
+    models = {n: model(n, r) for n, r in order}
+    tables = _tiny_tables()
+    as_of = T0 + timedelta(days=30)
+    got = dict(validity.models_scored(tables, models, ModelParams(), as_of, topics_at))
+    assert list(got) == [n for n, _ in order]
+    assert refits == [as_of]
+    assert log == [
+        ("volume", False, False),  # not yet fitted
+        ("topical", True, True),
+        ("other", True, True),
+        ("after", False, False),  # let go after the last reader
+    ]
+    readers_none = {n: model(n, False) for n in ("volume", "after")}
+    refits.clear()
+    dict(validity.models_scored(tables, readers_none, ModelParams(), as_of, topics_at))
+    assert refits == []

@@ -26,7 +26,7 @@ from scipy import stats
 
 from analysis import compare_ranks, ordering, schema
 from analysis.models import common
-from analysis.models.base import Tables
+from analysis.models.base import READS_TOPICS_FLAG, Tables
 from analysis.models.fit_garbage import collect_fit_garbage
 from analysis.models.params import ModelParams
 
@@ -292,8 +292,6 @@ def out_of_time(
     (``post_topics_at``, as :func:`scores_at`), never topics fitted with the posts after it.
     """
     t0 = as_of - timedelta(days=p.validate_delta_days)
-    if post_topics_at is not None:
-        tables = replace(tables, post_topics=post_topics_at(t0))
     out = outcomes(tables, t0, as_of)
     # Accounts that had posted before T: the others have nothing a model could have seen.
     seen = active_before(tables.posts, t0)
@@ -306,8 +304,9 @@ def out_of_time(
         "reactions_source": out["reactions_source"][0] if out.height else None,
         "models": {},
     }
-    for name, module in models.items():
-        s = module.score(tables, p, t0).select("account_id", "score")
+    for name, full in models_scored(tables, models, p, t0, post_topics_at):
+        s = full.select("account_id", "score")
+        del full
         j = out.join(s, on="account_id")
         x = j["score"].to_numpy()
         per = {}
@@ -395,10 +394,41 @@ def scores_at(
     from analysis import models as registry
     from analysis.models import peers
 
-    t = tables if post_topics_at is None else replace(tables, post_topics=post_topics_at(as_of))
-    out = {name: registry.get(name).score(t, p, as_of) for name in names}
+    models = {name: registry.get(name) for name in names}
+    out = dict(models_scored(tables, models, p, as_of, post_topics_at))
     out.update(peers.peer_scores(tables, as_of))
     return out
+
+
+def models_scored(
+    tables: Tables,
+    models: dict[str, Any],
+    p: ModelParams,
+    as_of: datetime,
+    post_topics_at: Callable[[datetime], pl.DataFrame] | None = None,
+) -> Iterator[tuple[str, pl.DataFrame]]:
+    """(name, scores at ``as_of``) of each model of ``models``, in order.
+
+    As the score stage hands them (``stages.score.score_all``): the topics fitted before
+    ``as_of`` (``post_topics_at``; None: those of ``tables``) are made at the first model that
+    reads them (``base.READS_TOPICS_FLAG``), handed to those models alone and let go after
+    the last; the other models see none, and no topics are fitted where no model reads
+    them. Handed to every model, they stood through the scoring of the models after
+    ``network_topic``: about two rows a post, beside conversation_eb's working set,
+    validate's peak. The other models share one copy of the tables (one
+    ``common.present_at`` per date)."""
+    readers = [n for n, m in models.items() if getattr(m, READS_TOPICS_FLAG, False)]
+    plain, topical = replace(tables, post_topics=None), None
+    for name, module in models.items():
+        if topical is None and name in readers:
+            topical = (
+                tables
+                if post_topics_at is None
+                else replace(tables, post_topics=post_topics_at(as_of))
+            )
+        yield name, module.score(topical if name in readers else plain, p, as_of)
+        if readers and name == readers[-1]:
+            topical = None
 
 
 def _or_nan(r: float | None) -> float:
