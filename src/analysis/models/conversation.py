@@ -205,7 +205,16 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # Threads others joined, along conversation links only: on Stack Exchange an answer is the
     # answerer's own contribution (credited above), so it starts a thread of its own rather than
     # deepening the asker's; reposts start nothing.
-    conv = posts.filter(pl.col("kind") != "repost").with_columns(
+    # the columns read below (a filter copies every column: at a date before the last post,
+    # measures and digests of every earlier post too), and the scoped posts let go
+    conv = (
+        posts.lazy()
+        .filter(pl.col("kind") != "repost")
+        .select("post_id", "account_id", "channel", "parent_post_id", "root_post_id", "w")
+        .collect()
+    )
+    del posts
+    conv = conv.with_columns(
         parent_post_id=pl.when(pl.col("channel") == semantics.CONVERSATION).then(
             pl.col("parent_post_id")
         ),

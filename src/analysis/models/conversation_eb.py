@@ -355,15 +355,24 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the independent conversation a typical item draws."""
     p = model_params(params)
     own = own_params(p, NAME, Params)
-    scoped = common.scoped_posts(tables.posts, as_of, p.half_life_days, None)
-    coded = Coded.of(scoped, tables.reactions, as_of)
+    # Each frame let go once coded (the scoped posts), and the date's coding once the earlier
+    # date's is cut from it: at a date before the last post the scoping copies every column
+    # of the posts before it (validate's rolling origins: at 10M posts ~1 GB at the latest),
+    # and that copy stood through the weights and both dates' rates, validate's peak.
+    coded = Coded.of(
+        common.scoped_posts(tables.posts, as_of, p.half_life_days, None), tables.reactions, as_of
+    )
     earlier = as_of - timedelta(days=own.band_refresh_days)
     # the replier weights of both dates from one listing of the triangles
     w_now, w_before = rw.coded_weights_at(
         coded.credit, coded.accounts, own.clique_power, [None, earlier]
     )
     now = rates(tables, p, as_of, coded, w_now)
-    before = rates(tables, p, earlier, coded.before(earlier), w_before)
+    del w_now
+    early = coded.before(earlier)
+    del coded
+    before = rates(tables, p, earlier, early, w_before)
+    del early, w_before
     n_bands = own.n_bands
     # the bands are read among the earlier scores (among today's while too few are earlier)
     ref = before if before.height >= n_bands else now

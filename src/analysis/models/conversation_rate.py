@@ -56,12 +56,20 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     posts = common.scoped_posts(tables.posts, as_of, half_life, window)
     placeholder = schema.NONPARTICIPANT_ID
     # Items an account authored (reposts amplify someone else: not the account's own item).
-    items = posts.filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
+    # the columns read below (an eager filter copies every column: at a date before the last
+    # post, measures and digests of every earlier post too)
+    items = (
+        posts.lazy()
+        .filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
+        .select("post_id", "account_id", "w")
+        .collect()
+    )
     # Credit each item drew from someone else, by the platform's meaning (``analysis.semantics``:
     # replies to it; for a Stack Exchange answer, the asker's credit and comments on it).
     edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
         pl.col("dst") != placeholder
     )
+    del posts  # the scoped posts: a copy of every column at a date before the last post
     replies = (
         edges.select(pl.col("target_post_id").alias("post_id"), pl.col("src").alias("replier"))
         .join(items.select("post_id", "account_id", "w"), on="post_id")
