@@ -881,3 +881,56 @@ def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) ->
     assert got["topic_id"].min() == -1 and got["idx"].n_unique() == len(accounts)
     totals = got.group_by("idx").agg(pl.col("mass").sum())["mass"]
     assert ((totals - 1.0).abs() < 1e-12).all()
+
+
+@pytest.mark.parametrize(
+    ("name", "probe"),
+    [
+        ("conversation", "thread_structure"),  # the threads' walk, after the edges
+        ("conversation_rate", "pair_join"),  # the reciprocity join, after the edges
+        ("conversation_eb", "rates"),  # both dates' rates, after the coding
+    ],
+)
+def test_the_conversation_models_let_their_scoped_posts_go_once_read(
+    monkeypatch, chat, name, probe
+) -> None:
+    """Scoped at a date before the last post, the posts are a copy of every column of the
+    earlier posts (validate's rolling origins: at 10M posts ~1 GB at the latest); each model
+    lets it go before its heavy steps. conversation_eb also lets the date's coding go before
+    the earlier date's rates."""
+    import weakref
+
+    from analysis.models import conversation, conversation_eb, conversation_rate
+
+    module = {
+        "conversation": conversation,
+        "conversation_rate": conversation_rate,
+        "conversation_eb": conversation_eb,
+    }[name]
+    scoped: list[weakref.ref[pl.DataFrame]] = []
+    real_scoped = common.scoped_posts
+
+    def scoping(*args, **kwargs):
+        out = real_scoped(*args, **kwargs)
+        scoped.append(weakref.ref(out))
+        return out
+
+    coded: list[weakref.ref[object]] = []
+    alive: list[tuple[int, int]] = []  # (scoped frames alive, codings alive) at each probe
+    target = common if probe == "pair_join" else module
+    real_probe = getattr(target, probe)
+
+    def probing(*args, **kwargs):
+        alive.append((sum(r() is not None for r in scoped), sum(r() is not None for r in coded)))
+        if probe == "rates":
+            coded.append(weakref.ref(args[3]))
+        return real_probe(*args, **kwargs)
+
+    monkeypatch.setattr(common, "scoped_posts", scoping)
+    monkeypatch.setattr(target, probe, probing)
+    as_of = AS_OF - timedelta(days=4)  # before the last posts: the scoping copies
+    MODELS[name].score(chat, ModelParams(), as_of)
+    assert scoped and alive
+    assert all(n_scoped == 0 for n_scoped, _ in alive), alive
+    if probe == "rates":  # the date's coding gone before the earlier date's rates
+        assert [n_coded for _, n_coded in alive] == [0, 0]
