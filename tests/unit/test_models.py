@@ -889,29 +889,33 @@ def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) ->
         ("conversation", "thread_structure"),  # the threads' walk, after the edges
         ("conversation_rate", "pair_join"),  # the reciprocity join, after the edges
         ("conversation_eb", "rates"),  # both dates' rates, after the coding
+        ("network", "pagerank"),  # the ranks, after the graph is built
     ],
 )
 def test_the_conversation_models_let_their_scoped_posts_go_once_read(
     monkeypatch, chat, name, probe
 ) -> None:
-    """Scoped at a date before the last post, the posts are a copy of every column of the
-    earlier posts (validate's rolling origins: at 10M posts ~1 GB at the latest); each model
-    lets it go before its heavy steps. conversation_eb also lets the date's coding go before
-    the earlier date's rates."""
+    """Scoped at a date before the last post, the posts are a copy of the earlier posts
+    (validate's rolling origins: at 10M posts ~1 GB of every column at the latest): each
+    model cuts them to the columns it reads first and lets the copy go before its heavy
+    steps. conversation_eb also lets the date's coding go before the earlier date's rates."""
     import weakref
 
-    from analysis.models import conversation, conversation_eb, conversation_rate
+    from analysis.models import conversation, conversation_eb, conversation_rate, graph
 
     module = {
         "conversation": conversation,
         "conversation_rate": conversation_rate,
         "conversation_eb": conversation_eb,
+        "network": graph,
     }[name]
     scoped: list[weakref.ref[pl.DataFrame]] = []
+    handed: set[str] = set()  # the columns the scoping was handed
     real_scoped = common.scoped_posts
 
-    def scoping(*args, **kwargs):
-        out = real_scoped(*args, **kwargs)
+    def scoping(posts, *args, **kwargs):
+        handed.update(posts.columns)
+        out = real_scoped(posts, *args, **kwargs)
         scoped.append(weakref.ref(out))
         return out
 
@@ -932,5 +936,7 @@ def test_the_conversation_models_let_their_scoped_posts_go_once_read(
     MODELS[name].score(chat, ModelParams(), as_of)
     assert scoped and alive
     assert all(n_scoped == 0 for n_scoped, _ in alive), alive
+    # cut to the columns the scoping and the edges read before the scoping copies them
+    assert handed <= {*common.EDGE_COLUMNS, *common.ANNOTATION}, handed
     if probe == "rates":  # the date's coding gone before the earlier date's rates
         assert [n_coded for _, n_coded in alive] == [0, 0]

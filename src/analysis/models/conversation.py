@@ -171,7 +171,8 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the conversation it draws, before ``as_of``."""
     p = model_params(params)
     half_life, window = common.timing(p)
-    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    # the columns read below: the scoping copies these alone
+    posts = common.scoped_posts(common.edge_posts(tables.posts), as_of, half_life, window)
     edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
         (pl.col("dst") != schema.NONPARTICIPANT_ID) & (pl.col("src") != schema.NONPARTICIPANT_ID)
     )
@@ -205,8 +206,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     # Threads others joined, along conversation links only: on Stack Exchange an answer is the
     # answerer's own contribution (credited above), so it starts a thread of its own rather than
     # deepening the asker's; reposts start nothing.
-    # the columns read below (a filter copies every column: at a date before the last post,
-    # measures and digests of every earlier post too), and the scoped posts let go
+    # the columns read below (an eager filter copies every column), and the scoped posts let go
     conv = (
         posts.lazy()
         .filter(pl.col("kind") != "repost")

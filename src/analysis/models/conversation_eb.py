@@ -355,13 +355,13 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the independent conversation a typical item draws."""
     p = model_params(params)
     own = own_params(p, NAME, Params)
-    # Each frame let go once coded (the scoped posts), and the date's coding once the earlier
-    # date's is cut from it: at a date before the last post the scoping copies every column
-    # of the posts before it (validate's rolling origins: at 10M posts ~1 GB at the latest),
-    # and that copy stood through the weights and both dates' rates, validate's peak.
-    coded = Coded.of(
-        common.scoped_posts(tables.posts, as_of, p.half_life_days, None), tables.reactions, as_of
-    )
+    # The scoping copies the posts before the date where it is before the last post
+    # (validate's rolling origins), cut first to the columns read (``common.edge_posts``);
+    # the copy is let go once coded, and the date's coding once the earlier date's is cut
+    # from it. Held, they stood through the weights and both dates' rates: validate's peak.
+    scoped = common.scoped_posts(common.edge_posts(tables.posts), as_of, p.half_life_days, None)
+    coded = Coded.of(scoped, tables.reactions, as_of)
+    del scoped
     earlier = as_of - timedelta(days=own.band_refresh_days)
     # the replier weights of both dates from one listing of the triangles
     w_now, w_before = rw.coded_weights_at(

@@ -53,11 +53,11 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     """Score every participant by the conversation its typical item draws, before ``as_of``."""
     p = model_params(params)
     half_life, window = common.timing(p)
-    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    # the columns read below: the scoping copies these alone
+    posts = common.scoped_posts(common.edge_posts(tables.posts), as_of, half_life, window)
     placeholder = schema.NONPARTICIPANT_ID
     # Items an account authored (reposts amplify someone else: not the account's own item).
-    # the columns read below (an eager filter copies every column: at a date before the last
-    # post, measures and digests of every earlier post too)
+    # the columns read below (an eager filter copies every column)
     items = (
         posts.lazy()
         .filter((pl.col("kind") != "repost") & (pl.col("account_id") != placeholder))
@@ -69,7 +69,7 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
         pl.col("dst") != placeholder
     )
-    del posts  # the scoped posts: a copy of every column at a date before the last post
+    del posts  # the scoped posts: a copy at a date before the last post
     replies = (
         edges.select(pl.col("target_post_id").alias("post_id"), pl.col("src").alias("replier"))
         .join(items.select("post_id", "account_id", "w"), on="post_id")

@@ -155,7 +155,8 @@ def pagerank_many(
 def build(tables: Tables, p: ModelParams, as_of: datetime):
     """(scoped posts, edges with node indices i/j, nodes, half_life, window) before ``as_of``."""
     half_life, window = common.timing(p)
-    posts = common.scoped_posts(tables.posts, as_of, half_life, window)
+    # the columns read here and by network_topic's interest: the scoping copies these alone
+    posts = common.scoped_posts(common.edge_posts(tables.posts), as_of, half_life, window)
     edges = common.reply_edges(posts, semantics.ATTENTION, tables.reactions, as_of)
     # Undecayed weight of each edge (its credit), so that decay sends rank to the teleport.
     edges = edges.with_columns(w_full=pl.col("credit"))
@@ -190,7 +191,7 @@ def plain(
     tables: Tables, p: ModelParams, pr: PageRankParams, as_of: datetime, name: str
 ) -> pl.DataFrame:
     """Weighted PageRank on the reply graph before ``as_of``, as model ``name``'s scores."""
-    _, e, nodes, half_life, window = build(tables, p, as_of)
+    e, nodes, half_life, window = build(tables, p, as_of)[1:]  # the scoped posts not held
     n = nodes.height
     x, inflow = pagerank(
         e["i"].to_numpy(),

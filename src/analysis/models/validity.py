@@ -43,16 +43,7 @@ REPUTATION_NOTE = (
 #: The posts' columns :func:`common.scoped_posts` and :func:`common.reply_edges` read: where
 #: only the credit edges are wanted, the posts are cut to these before the scoping copies them
 #: (texts and export totals are half the table's bytes).
-EDGE_COLUMNS = (
-    "post_id",
-    "platform",
-    "account_id",
-    "kind",
-    "parent_post_id",
-    "root_post_id",
-    "reply_to_account_id",
-    "created_at",
-)
+EDGE_COLUMNS = common.EDGE_COLUMNS
 
 
 def order_columns(posts: pl.DataFrame) -> list[str]:
