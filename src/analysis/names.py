@@ -426,8 +426,9 @@ class NameRedactor:
         #: (:meth:`_has`, :meth:`_first_info`). Held as tuples in a set and, per first token,
         #: in lists of a dict, the 600k entries of a 1M-post dump's 50k accounts were 132 MiB
         #: of Python objects; one string each in one list, 48 MiB (session 63: the 10M
-        #: streaming ingest's sink -0.7 GiB). A text is matched in 1.03-1.28x the time of the
-        #: set's look-ups (20k texts, two runs).
+        #: streaming ingest's sink -0.7 GiB). A text is matched in 1.03-1.6x the time of the
+        #: set's look-ups (20k texts, three runs on a shared host): the Python route is the
+        #: few texts the vectorised one leaves to it (``scrub_patterns.needs_python``).
         self.encoded: list[str] = []
         seen: set[str] = set()
         with without_cyclic_gc():

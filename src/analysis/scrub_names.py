@@ -75,7 +75,8 @@ class VectorNames:
 
     def __init__(self, names: privacy.NameRedactor) -> None:
         # the redactor's entries (``names.encode_entry``) parsed as whole columns, a slice at
-        # a time (the parsed columns of a 10M-post dump's 6M entries at once were ~1 GiB)
+        # a time: the parse's intermediate columns are a slice's, and only the four parsed
+        # columns of every entry are held together, while the sets below are cut from them
         enc = names.encoded
         entries = pl.concat(
             [_parsed(enc[i : i + PARSE_ROWS]) for i in range(0, max(len(enc), 1), PARSE_ROWS)]

@@ -890,6 +890,7 @@ def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) ->
         ("conversation_rate", "pair_join"),  # the reciprocity join, after the edges
         ("conversation_eb", "rates"),  # both dates' rates, after the coding
         ("network", "pagerank"),  # the ranks, after the graph is built
+        ("network_topic", "topic_ranks"),  # the topics' ranks, after the interest
     ],
 )
 def test_the_conversation_models_let_their_scoped_posts_go_once_read(
@@ -897,18 +898,36 @@ def test_the_conversation_models_let_their_scoped_posts_go_once_read(
 ) -> None:
     """Scoped at a date before the last post, the posts are a copy of the earlier posts
     (validate's rolling origins: at 10M posts ~1 GB of every column at the latest): each
-    model cuts them to the columns it reads first and lets the copy go before its heavy
-    steps. conversation_eb also lets the date's coding go before the earlier date's rates."""
+    model cuts them to the columns the scoping and the edges read first and lets the copy go
+    before its heavy steps. conversation_eb also lets the date's coding go before the
+    earlier date's rates."""
     import weakref
 
-    from analysis.models import conversation, conversation_eb, conversation_rate, graph
+    from analysis.models import (
+        conversation,
+        conversation_eb,
+        conversation_rate,
+        graph,
+        network_topic,
+    )
 
     module = {
         "conversation": conversation,
         "conversation_rate": conversation_rate,
         "conversation_eb": conversation_eb,
         "network": graph,
+        "network_topic": network_topic,
     }[name]
+    if name == "network_topic":  # its ranks need topics
+        topics = pl.DataFrame(
+            {
+                "post_id": chat.posts["post_id"],
+                "topic_id": [0, 0, 0, 0, 0, 0, 1, 1],
+                "probability": [1.0] * 8,
+                "is_primary": [True] * 8,
+            }
+        )
+        chat = replace(chat, post_topics=topics)
     scoped: list[weakref.ref[pl.DataFrame]] = []
     handed: set[str] = set()  # the columns the scoping was handed
     real_scoped = common.scoped_posts

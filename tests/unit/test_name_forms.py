@@ -225,6 +225,18 @@ def test_the_entries_are_held_as_one_sorted_list_of_strings() -> None:
     }
     assert ("émile", "zoë") in {k for k, _, cs in red.buckets()["émile"] if not cs}
     assert "m" not in red.buckets()  # shorter than min_len
+    # the two characters the format reserves are never in a token or a separator: a name or
+    # text holding them is split there, the separator read as whitespace (``names._separator``
+    # collapses Python's ``\s``, which takes \x1c-\x1f, to one space); the entries then
+    # decode to what the matcher compares, and such a name is still found
+    odd = NameRedactor(["Ada\x1fQuill", "Bo\x1e\x1dLi Wu", "x\x1cyz\x1fabc"])
+    for e in odd.encoded:
+        assert e.count("\x1e") == 1
+        key, seps, _ = decode_entry(e)
+        assert encode_entry(key, seps, _) == e
+        assert not any(c in "".join((*key, *seps)) for c in "\x1c\x1d\x1e\x1f")
+    assert ("ada", "quill") in {k for k, _, _ in odd.entries()}
+    assert odd.redact("hi Ada\x1fQuill and bo li wu") == "hi [user] and [user]"
     # every token and separator the redactor can hold survives the round trip
     rng = random.Random(11)
     word = "aZé9_ßﬃМ"

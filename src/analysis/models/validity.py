@@ -406,8 +406,8 @@ def models_scored(
     the last; the other models see none, and no topics are fitted where no model reads
     them. Handed to every model, they stood through the scoring of the models after
     ``network_topic``: about two rows a post, beside conversation_eb's working set,
-    validate's peak. The other models share one copy of the tables (one
-    ``common.present_at`` per date)."""
+    validate's peak. The models that read no topics share one copy of the tables (one
+    ``common.present_at`` per date among them; the readers' copy computes its own)."""
     readers = [n for n, m in models.items() if getattr(m, READS_TOPICS_FLAG, False)]
     plain, topical = replace(tables, post_topics=None), None
     for name, module in models.items():
