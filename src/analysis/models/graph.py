@@ -153,7 +153,9 @@ def pagerank_many(
 
 
 def build(tables: Tables, p: ModelParams, as_of: datetime):
-    """(scoped posts, edges with node indices i/j, nodes, half_life, window) before ``as_of``."""
+    """(scoped posts, edges, nodes, half_life, window) before ``as_of``; the edges are
+    ``post_id, dst, i, j, w, w_full`` (``i``, ``j``: the node indices of the source and
+    the destination) in the ranks' order."""
     half_life, window = common.timing(p)
     # the columns read here and by network_topic's interest: the scoping copies these alone
     posts = common.scoped_posts(common.edge_posts(tables.posts), as_of, half_life, window)
@@ -179,11 +181,17 @@ def build(tables: Tables, p: ModelParams, as_of: datetime):
     # associative): the ranks do not depend on the row order or thread count of the joins.
     # (i, j) sorted as one packed integer (``common.pair_key``: the same order, one column
     # fewer to compare)
+    # Only the columns the ranks and network_topic read are joined and sorted (the sort
+    # gathers every column it is handed: at 10M posts the edges' other six were ~0.3 GB
+    # beside network_topic's interest, validate's peak); the order is the keys' alone.
     e = (
-        edges.join(nodes.rename({"node": "src", "idx": "i"}), on="src")
+        edges.select("post_id", "src", "dst", "w", "w_full")
+        .join(nodes.rename({"node": "src", "idx": "i"}), on="src")
         .join(nodes.rename({"node": "dst", "idx": "j"}), on="dst")
+        .select("post_id", "dst", "i", "j", "w", "w_full")
         .sort(common.pair_key("i", "j", max(nodes.height, 1)), "w", "w_full")
     )
+    del edges
     return posts, e, nodes, half_life, window
 
 
