@@ -893,7 +893,7 @@ def test_topic_interest_on_packed_keys_equals_the_two_column_route(seed: int) ->
         ("network_topic", "topic_ranks"),  # the topics' ranks, after the interest
     ],
 )
-def test_the_conversation_models_let_their_scoped_posts_go_once_read(
+def test_the_reply_models_let_their_scoped_posts_go_once_read(
     monkeypatch, chat, name, probe
 ) -> None:
     """Scoped at a date before the last post, the posts are a copy of the earlier posts
