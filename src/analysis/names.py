@@ -504,6 +504,7 @@ class NameRedactor:
             form = sep.join(parts)
             if form == v or (joined if sep == "" else spaced) in skip:
                 continue
+            # :func:`encode_entry` of the form, spelt out (its first token is already folded)
             if sep in ("", "_"):
                 one = sep.join(low)
                 if len(one) >= self.min_len:

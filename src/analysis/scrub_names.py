@@ -32,9 +32,6 @@ from analysis.names import (
 from analysis.scrub_patterns import only
 from analysis.sorted_sets import member
 
-#: joins the tokens and separators of a name or of a window of text into one key
-_JOIN = ENTRY_JOIN
-
 
 @dataclass(frozen=True)
 class Cut:
@@ -93,7 +90,7 @@ class VectorNames:
         self.first_prefixes = prefixes(
             sorted(
                 set(firsts.filter(firsts.str.len_chars() >= PREFIX_CHARS).to_list())
-                | {anchor(w.split(_JOIN)[0::2]) for w in short.to_list()}
+                | {anchor(w.split(ENTRY_JOIN)[0::2]) for w in short.to_list()}
             )
         )
         folded = entries.filter(~pl.col("cased"))
@@ -164,7 +161,7 @@ class VectorNames:
                     parts = [pl.col(col)]
                     for j in range(1, w):
                         parts += [seps[j - 1], pl.col(f"_{col}{j}")]
-                    hit = hit | member(pl.concat_str(parts, separator=_JOIN), names_w, n)
+                    hit = hit | member(pl.concat_str(parts, separator=ENTRY_JOIN), names_w, n)
             width = pl.when(hit).then(w).otherwise(width)
         found = toks.with_columns(width.alias("w")).filter(pl.col("w") > 0)
         return pieces, found.select("row", "i", "k", "w")
@@ -272,7 +269,7 @@ def _parsed(encoded: list[str]) -> pl.DataFrame:
             "first": parts["field_0"],
             "cased": rest.str.head(1) == "c",
             "window": window,
-            "width": window.str.count_matches(_JOIN, literal=True) // 2 + 1,
+            "width": window.str.count_matches(ENTRY_JOIN, literal=True) // 2 + 1,
         }
     )
 
