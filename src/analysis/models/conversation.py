@@ -168,7 +168,12 @@ def _walked(posts: pl.DataFrame) -> pl.DataFrame:
 
 
 def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
-    """Score every participant by the conversation it draws, before ``as_of``."""
+    """Score every participant by the conversation it draws, before ``as_of``.
+
+    Each component is a function of its own (:func:`repliers`, :func:`reciprocal`,
+    :func:`threads_joined`, :func:`h_index`): what one builds (at 10M posts a thread structure of
+    every post, the pairs of accounts) is let go before the next, not held to the end.
+    """
     p = model_params(params)
     half_life, window = common.timing(p)
     # the columns read below: the scoping copies these alone
@@ -176,21 +181,55 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     edges = common.reply_edges(posts, reactions=tables.reactions, as_of=as_of).filter(
         (pl.col("dst") != schema.NONPARTICIPANT_ID) & (pl.col("src") != schema.NONPARTICIPANT_ID)
     )
-
-    # Distinct repliers, each with the weight of their latest reply.
-    pair_w = common.pair_group_by(edges, "src", "dst", w=pl.col("w").max())
-    repliers = pair_w.group_by("dst").agg(
-        n_repliers=pl.len(), _repl_w=common.ordered_sum(pl.col("w")), n_obs=pl.len()
+    # the columns the threads read (an eager filter copies every column), the scoped posts let go
+    conv = conversation_posts(posts)
+    del posts
+    threads = threads_joined(conv, edges)
+    del conv
+    per = (
+        repliers(edges)
+        .join(reciprocal(edges), on="account_id", how="full", coalesce=True)
+        .join(threads, on="account_id", how="full", coalesce=True)
+        .join(h_index(edges), on="account_id", how="full", coalesce=True)
+        .with_columns(
+            pl.col("n_repliers", "n_reciprocal", "h_index", "n_obs").fill_null(0),
+            pl.col("_repl_w", "_recip_w", "thread_depth").fill_null(0.0),
+        )
+        .with_columns(
+            c_repliers=pl.col("_repl_w").log1p(),
+            c_reciprocal=pl.col("_recip_w").log1p(),
+            c_threads=pl.col("thread_depth").log1p(),
+            c_h_index=pl.col("h_index").cast(pl.Float64).log1p(),
+        )
+        .with_columns(score=pl.sum_horizontal(*COMPONENTS))
+        .select("account_id", "score", "n_obs", *COMPONENTS, *EXTRA)
     )
-    n_replies = edges.group_by("dst").agg(n_obs=pl.len())
-    repliers = repliers.drop("n_obs").join(n_replies, on="dst").rename({"dst": "account_id"})
+    out = common.finish(per, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
+    return out.with_columns(
+        pl.col("n_repliers", "n_reciprocal", "h_index").fill_null(0),
+        pl.col("thread_depth").fill_null(0.0),
+    )
 
-    # Reciprocal pairs: each of the two addressed the other; each unordered pair counted once
-    # per account. Credit edges run from the credited item's addressee to its author except a
-    # Stack Exchange answer's (asker -> answerer, although the answerer acted): by credit, "A
-    # answered B and commented on B's question" read as an exchange B never took part in, and
-    # "A answered B, B commented back on the answer" as none (beer: 226 of the 472 ordered
-    # pairs were one-sided, 532 exchanges were missed). So pairs are taken by who acted.
+
+def repliers(edges: pl.DataFrame) -> pl.DataFrame:
+    """``account_id, n_repliers, _repl_w, n_obs``: distinct repliers, each with the weight of
+    their latest reply, and the replies received (``n_obs``)."""
+    pair_w = common.pair_group_by(edges, "src", "dst", w=pl.col("w").max())
+    out = pair_w.group_by("dst").agg(n_repliers=pl.len(), _repl_w=common.ordered_sum(pl.col("w")))
+    n_replies = edges.group_by("dst").agg(n_obs=pl.len())
+    return out.join(n_replies, on="dst").rename({"dst": "account_id"})
+
+
+def reciprocal(edges: pl.DataFrame) -> pl.DataFrame:
+    """``account_id, n_reciprocal, _recip_w``: partners in a reciprocal exchange.
+
+    Each of the two addressed the other; each unordered pair counted once per account. Credit
+    edges run from the credited item's addressee to its author except a Stack Exchange
+    answer's (asker -> answerer, although the answerer acted): by credit, "A answered B and
+    commented on B's question" read as an exchange B never took part in, and "A answered B, B
+    commented back on the answer" as none (beer: 226 of the 472 ordered pairs were one-sided,
+    532 exchanges were missed). So pairs are taken by who acted.
+    """
     acted = semantics.by_actor(edges.select("src", "dst", "w", "channel"))
     acted_w = common.pair_group_by(acted, "src", "dst", w=pl.col("w").max())
     # each pair met by its reverse
@@ -199,22 +238,23 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
     recip = both.select(
         pl.col("src").alias("account_id"), pl.min_horizontal("w", "w_back").alias("w")
     )
-    recip = recip.group_by("account_id").agg(
+    return recip.group_by("account_id").agg(
         n_reciprocal=pl.len(), _recip_w=common.ordered_sum(pl.col("w"))
     )
 
-    # Threads others joined, along conversation links only: on Stack Exchange an answer is the
-    # answerer's own contribution (credited above), so it starts a thread of its own rather than
-    # deepening the asker's; reposts start nothing.
-    # the columns read below (an eager filter copies every column), and the scoped posts let go
+
+def conversation_posts(posts: pl.DataFrame) -> pl.DataFrame:
+    """The posts that can start or deepen a thread, with the columns :func:`threads_joined`
+    reads: no reposts (they start nothing), and the parent link of a conversation link only
+    (on Stack Exchange an answer is the answerer's own contribution, credited as such, so it
+    starts a thread of its own rather than deepening the asker's)."""
     conv = (
         posts.lazy()
         .filter(pl.col("kind") != "repost")
         .select("post_id", "account_id", "channel", "parent_post_id", "root_post_id", "w")
         .collect()
     )
-    del posts
-    conv = conv.with_columns(
+    return conv.with_columns(
         parent_post_id=pl.when(pl.col("channel") == semantics.CONVERSATION).then(
             pl.col("parent_post_id")
         ),
@@ -224,13 +264,18 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         # out of scope (taken from the links before the line above drops the answers')
         _in_known_thread=pl.col("parent_post_id").is_null() & pl.col("root_post_id").is_not_null(),
     )
+
+
+def threads_joined(conv: pl.DataFrame, edges: pl.DataFrame) -> pl.DataFrame:
+    """``account_id, thread_depth``: over each account's root posts (of
+    :func:`conversation_posts`) that someone else joined, the root's weight times the depth of
+    the deepest post by someone other than the root's author (a chain of the author's own
+    replies under a thread that one other person joined adds no depth)."""
     structure = thread_structure(conv)
     root_of = structure.select("post_id", "root_post_id")
     roots = conv.filter(pl.col("parent_post_id").is_null() & ~pl.col("_in_known_thread")).select(
         pl.col("post_id").alias("root_post_id"), "account_id", "w"
     )
-    # the deepest post by someone other than the root's author: a chain of the author's own
-    # replies under a thread that one other person joined adds no depth
     thread_max = (
         structure.filter(pl.col("depth").is_not_null())
         .join(conv.select("post_id", pl.col("account_id").alias("_by")), on="post_id")
@@ -251,44 +296,24 @@ def score(tables: Tables, params: ModelParams, as_of: datetime) -> pl.DataFrame:
         .select("root_post_id")
         .unique()
     )
-    threads = (
+    return (
         roots.join(others_joined, on="root_post_id")
         .join(thread_max, on="root_post_id")
         .group_by("account_id")
         .agg(thread_depth=common.ordered_sum(pl.col("w") * pl.col("depth")))
     )
 
-    # h-index on the weighted credit each of its posts drew from others (replies to it; for a
-    # Stack Exchange answer, the answer's own credit plus the comments on it).
+
+def h_index(edges: pl.DataFrame) -> pl.DataFrame:
+    """``account_id, h_index``: h of its posts drew at least h weighted replies from others
+    (replies to it; for a Stack Exchange answer, the answer's own credit plus the comments on
+    it)."""
     # the replies to one post: mostly one or two (``common.group_sums``)
     per_post = common.group_sums(edges, ["dst", "target_post_id"], n=pl.col("w"))
-    h = (
+    return (
         per_post.group_by("dst")
         .agg(h_index=(pl.col("n").sort(descending=True) >= pl.int_range(1, pl.len() + 1)).sum())
         .rename({"dst": "account_id"})
-    )
-
-    per = (
-        repliers.join(recip, on="account_id", how="full", coalesce=True)
-        .join(threads, on="account_id", how="full", coalesce=True)
-        .join(h, on="account_id", how="full", coalesce=True)
-        .with_columns(
-            pl.col("n_repliers", "n_reciprocal", "h_index", "n_obs").fill_null(0),
-            pl.col("_repl_w", "_recip_w", "thread_depth").fill_null(0.0),
-        )
-        .with_columns(
-            c_repliers=pl.col("_repl_w").log1p(),
-            c_reciprocal=pl.col("_recip_w").log1p(),
-            c_threads=pl.col("thread_depth").log1p(),
-            c_h_index=pl.col("h_index").cast(pl.Float64).log1p(),
-        )
-        .with_columns(score=pl.sum_horizontal(*COMPONENTS))
-        .select("account_id", "score", "n_obs", *COMPONENTS, *EXTRA)
-    )
-    out = common.finish(per, tables, NAME, as_of, half_life, window, [], extra=EXTRA)
-    return out.with_columns(
-        pl.col("n_repliers", "n_reciprocal", "h_index").fill_null(0),
-        pl.col("thread_depth").fill_null(0.0),
     )
 
 
