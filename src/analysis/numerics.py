@@ -25,17 +25,20 @@ bit as an AMD Zen 3 wrote them: 13,272 of 13,272 posts whose text is unchanged).
 Nothing is set on other CPUs (ARM, or x86 without AVX2), whose results may differ in the last
 bits.
 
-**Where the pin does not hold: MKL on a non-Intel CPU with AVX-512.** MKL takes the branch
-``MKL_CBWR`` names on Intel CPUs only: on an AMD CPU its verbose log reads ``CNR:AUTO`` for
-``AVX2`` (and ``AVX``, ``SSE4_2``, ``AVX512``), and it picks its kernels by the CPU. An AMD Zen 3
-(AVX2, no AVX-512) picks the AVX2 kernels and writes the bits Intel's AVX2 branch writes (the
-demo's vectors, above); an AMD Zen 4 (AVX-512) picks others, and MiniLM's vectors differ in
-their last bits (of the 5 texts of ``tests/unit/test_embed.py``'s cross-machine check, 4 in a
-process of their own and all 5 inside the test suite, measured 2026-12-06: there the bits
-depend on more than the CPU; neither ``MKL_ENABLE_INSTRUCTIONS=AVX2`` nor
-``MKL_DEBUG_CPU_TYPE=5`` changes them). Only ``MKL_CBWR=COMPATIBLE`` is honoured there, a third
-arithmetic (SSE2) that no machine's results are recorded in. :func:`mkl_follows_pin` says which
-case a CPU is; :func:`status` reports it and the embed stage warns where it does not hold.
+**Where the pin does not hold: MKL on a non-Intel CPU.** MKL takes the branch ``MKL_CBWR``
+names on Intel CPUs only: on an AMD CPU its verbose log reads ``CNR:AUTO`` for ``AVX2`` (and
+``AVX``, ``SSE4_2``, ``AVX512``), and it picks its kernels by the CPU. One AMD Zen 3 (AVX2, no
+AVX-512) wrote the bits Intel's AVX2 branch writes (the demo's vectors, above); an AMD Zen 4
+(AVX-512) did not (of the 5 texts of ``tests/unit/test_embed.py``'s cross-machine check, 4 in a
+process of their own and all 5 inside the test suite, measured 2026-12-06); **nor did another
+AMD Zen 3** (an EPYC virtual machine of 2 cores, no AVX-512, measured 2026-12-07: 4 of the 5,
+whatever ``MKL_CBWR``, ``MKL_NUM_THREADS`` or the encoder's threads, and a cold ``dvc repro`` of
+the demo differed from the lock from the embeddings on). So the vendor decides, not the width:
+what MKL picks on an AMD CPU is not known before it runs. Neither ``MKL_ENABLE_INSTRUCTIONS=AVX2``
+nor ``MKL_DEBUG_CPU_TYPE=5`` changes the Zen 4's bits; only ``MKL_CBWR=COMPATIBLE`` is honoured
+there, a third arithmetic (SSE2) that no machine's results are recorded in. :func:`mkl_follows_pin`
+says which case a CPU is; :func:`status` reports it and the embed stage warns where it does not
+hold.
 
 The variables are read when the libraries load, so :mod:`analysis` must be imported before
 numpy, torch or scikit-learn: ``python -m analysis`` (every DVC stage) does; a notebook should
@@ -92,12 +95,9 @@ def cpu_vendor(cpuinfo: Path = Path("/proc/cpuinfo")) -> str:
 
 def mkl_follows_pin(vendor: str, flags: Iterable[str]) -> bool:
     """Whether MKL computes with the AVX2 kernels of :data:`AVX2_PINS` on this CPU: on Intel
-    it takes the branch it is asked for; on another vendor it chooses by the CPU, and chooses
-    AVX2 only where there is nothing wider (no AVX-512). See the module docstring."""
-    flags = set(flags)
-    if not {"avx2", "fma"} <= flags:
-        return False
-    return vendor == "GenuineIntel" or "avx512f" not in flags
+    it takes the branch it is asked for; on another vendor it chooses by the CPU (two AMD Zen 3
+    machines wrote different bits, one of them the lock's). See the module docstring."""
+    return vendor == "GenuineIntel" and {"avx2", "fma"} <= set(flags)
 
 
 def pins_for(machine: str, flags: Iterable[str]) -> dict[str, str]:

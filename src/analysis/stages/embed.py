@@ -85,9 +85,8 @@ def run(params: dict[str, Any], args: argparse.Namespace) -> int:
     pinned = numerics.pins_for(platform.machine(), flags)
     if p.route == "torch" and pinned and not numerics.mkl_follows_pin(vendor, flags):
         log.warning(
-            "this CPU (%s with AVX-512) runs MKL's own matrix kernels, not the AVX2 ones pinned "
-            "elsewhere: the vectors may differ in their last bits from other machines' "
-            "(analysis.numerics)",
+            "this CPU (%s) runs MKL's own matrix kernels, not the AVX2 ones pinned on Intel: "
+            "the vectors may differ in their last bits from other machines' (analysis.numerics)",
             vendor or "a non-Intel CPU",
         )
     cache = EmbeddingCache(p.cache_dir, p.model, vector_key(p))
