@@ -997,7 +997,9 @@ def test_conversation_lets_each_components_frames_go_before_the_next(monkeypatch
         val(df, "a", "h_index")
         == conversation.h_index(
             common.reply_edges(
-                common.scoped_posts(chat.posts, AS_OF - timedelta(days=4), 30.0, None)
+                common.scoped_posts(
+                    chat.posts, AS_OF - timedelta(days=4), *common.timing(ModelParams())
+                )
             ).filter(pl.col("dst") == "a")
         )["h_index"].item()
     )
