@@ -534,6 +534,12 @@ def test_the_score_stage_leaves_the_texts_on_disk_and_every_model_scores_the_sam
     assert not set(UNREAD_POST_COLUMNS) & set(lean.posts.columns)
     assert lean.posts.height == full.posts.height
     assert lean.post_topics is None and with_topics.post_topics is not None
+    # the platforms and kinds held as categoricals (schema.LABEL_COLUMNS), scored the same
+    for table, labels in schema.LABEL_COLUMNS.items():
+        frame = getattr(lean, table)
+        if frame is not None:
+            assert {frame.schema[c] for c in labels} <= {pl.Categorical()}, table
+    assert lean.posts.schema["kind"] == pl.Categorical()
     p = ModelParams()
     as_of = common.resolve_as_of(p, full.posts)
     readers = [name for name in MODELS if getattr(MODELS[name], READS_TOPICS_FLAG, False)]

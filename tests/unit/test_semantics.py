@@ -400,6 +400,15 @@ def test_every_post_gets_its_platforms_meaning_else_the_kinds_generic_one():
     for (_, k, par, to), ch in zip(rows, generic["channel"], strict=True):
         m = semantics.DEFAULT.get(k) if (par or to) and k else None  # type: ignore[arg-type]
         assert ch == (m.channel if m else None)
+    # one byte a post; the same meanings where the stages hold platforms and kinds as
+    # categoricals (schema.LABEL_COLUMNS)
+    assert got.schema["channel"] == generic.schema["channel"] == semantics.CHANNEL
+    coded = semantics.with_channel(
+        posts.with_columns(pl.col("platform", "kind").cast(pl.Categorical))
+    )
+    assert coded.select("channel", "credits_responder").equals(
+        got.select("channel", "credits_responder")
+    )
 
 
 def test_a_reply_without_an_addressee_is_credited_to_its_parents_author():

@@ -12,7 +12,7 @@ import polars as pl
 from analysis import paths
 from analysis.io import parquet_columns, read_contiguous
 from analysis.models.base import Tables
-from analysis.schema import ID_COLUMNS, POST_NUMBER_COLUMNS, one_post_id_type
+from analysis.schema import CATEGORICAL_COLUMNS, ID_COLUMNS, POST_NUMBER_COLUMNS, one_post_id_type
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,8 @@ def load_tables(
 ) -> Tables:
     """The interim tables (plus post topics when the topics stage has written them and
     ``topics`` is not None); the posts without the ``skip_post_columns`` (read from the file,
-    the others are never loaded); the :data:`ID_COLUMNS` as categoricals, and with
+    the others are never loaded); the :data:`ID_COLUMNS` and the platforms and kinds
+    (``schema.LABEL_COLUMNS``) as categoricals, and with
     ``post_numbers`` the post ids as numbers (:data:`POST_NUMBER_COLUMNS`) where every table's
     are pseudonyms (``schema.one_post_id_type``)."""
     frames: dict[str, pl.DataFrame | None] = {}
@@ -38,10 +39,10 @@ def load_tables(
         columns = None
         if table == "posts" and skip_post_columns:
             columns = [c for c in parquet_columns(path) if c not in skip_post_columns]
-        # one chunk a column, see there; the ids as categoricals (ID_COLUMNS), post ids as
+        # one chunk a column, see there; the ids and labels as categoricals, post ids as
         # numbers where they are pseudonyms
         numbers = POST_NUMBER_COLUMNS[table] if post_numbers else ()
-        frames[table] = read_contiguous(path, columns, ID_COLUMNS[table], numbers)
+        frames[table] = read_contiguous(path, columns, CATEGORICAL_COLUMNS[table], numbers)
     if topics is not None:
         frames["post_topics"] = read_post_topics(topics, post_numbers)
     one = one_post_id_type(frames)

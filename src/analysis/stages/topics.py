@@ -30,7 +30,7 @@ from analysis.config import PrivacyParams, section
 from analysis.contracts import TopicFit
 from analysis.embed import EmbedParams, vector_space
 from analysis.io import read_contiguous, write_json, write_parquet
-from analysis.schema import ID_COLUMNS, POST_NUMBER_COLUMNS, one_post_id_type
+from analysis.schema import CATEGORICAL_COLUMNS, POST_NUMBER_COLUMNS, one_post_id_type
 from analysis.topics import TopicsParams, agreement, assigner, centroid_matrix, post_vectors
 from analysis.topics_clustering import OUTLIER, assign_with_membership
 from analysis.topics_keywords import topic_table
@@ -173,9 +173,9 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
 
 
 def read_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The posts' :data:`COLUMNS`, the accounts and the reactions, their ids as categoricals
-    (``schema.ID_COLUMNS``, as the score stage holds them; the files written keep
-    strings: ``io.write_parquet``), the post ids as the 64-bit numbers of their pseudonyms
+    """The posts' :data:`COLUMNS`, the accounts and the reactions, their ids, platforms and
+    kinds as categoricals (``schema.CATEGORICAL_COLUMNS``, as the score stage holds them; the
+    files written keep strings: ``io.write_parquet``), the post ids as the 64-bit numbers of their pseudonyms
     where every one is a pseudonym (``schema.POST_NUMBER_COLUMNS``). At 10M posts the ids as
     categoricals took the stage's peak 5.96 -> 4.37 GiB (the joins and group-bys of the
     assignment's ids and the attribution move 32-bit codes; with the account ids alone as
@@ -183,7 +183,9 @@ def read_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     polars' one mapping of the 10M post ids holds ~1.1 GiB against ~0.37 GiB for their column
     as strings; the post ids as numbers, 3.96-4.05 -> 3.41 GiB (session 61)."""
     frames = {
-        table: read_contiguous(path, columns, ID_COLUMNS[table], POST_NUMBER_COLUMNS[table])
+        table: read_contiguous(
+            path, columns, CATEGORICAL_COLUMNS[table], POST_NUMBER_COLUMNS[table]
+        )
         for table, path, columns in (
             ("posts", paths.POSTS, COLUMNS),  # those read are cast
             ("accounts", paths.ACCOUNTS, None),
