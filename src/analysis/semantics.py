@@ -44,7 +44,7 @@ QUOTE = "quote"
 AMPLIFICATION = "amplification"
 CHANNELS = (CONVERSATION, ANSWER, QUOTE, AMPLIFICATION)
 #: ``channel`` as the models hold it: one byte a post, where text took a 16-byte view (every
-#: model's scoped posts and edges carry it). Its order is :data:`CHANNELS`'.
+#: model's scoped posts and edges carry it), its categories in the order of :data:`CHANNELS`.
 CHANNEL = pl.Enum(CHANNELS)
 #: What the conversation models count (talking with someone, or answering them).
 CONVERSATIONAL = (CONVERSATION, ANSWER)

@@ -175,13 +175,13 @@ def fit_freshness(fit: TopicFit, created_at: pl.Series) -> dict[str, Any]:
 def read_tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The posts' :data:`COLUMNS`, the accounts and the reactions, their ids, platforms and
     kinds as categoricals (``schema.CATEGORICAL_COLUMNS``, as the score stage holds them; the
-    files written keep strings: ``io.write_parquet``), the post ids as the 64-bit numbers of their pseudonyms
-    where every one is a pseudonym (``schema.POST_NUMBER_COLUMNS``). At 10M posts the ids as
-    categoricals took the stage's peak 5.96 -> 4.37 GiB (the joins and group-bys of the
-    assignment's ids and the attribution move 32-bit codes; with the account ids alone as
-    categoricals 5.19 GiB, with every post id as its row number 5.3 GiB; session 57), though
-    polars' one mapping of the 10M post ids holds ~1.1 GiB against ~0.37 GiB for their column
-    as strings; the post ids as numbers, 3.96-4.05 -> 3.41 GiB (session 61)."""
+    files written keep strings: ``io.write_parquet``), the post ids as the 64-bit numbers of
+    their pseudonyms where every one is a pseudonym (``schema.POST_NUMBER_COLUMNS``). At 10M
+    posts the ids as categoricals took the stage's peak 5.96 -> 4.37 GiB (the joins and
+    group-bys of the assignment's ids and the attribution move 32-bit codes; with the account
+    ids alone as categoricals 5.19 GiB, with every post id as its row number 5.3 GiB; session
+    57), though polars' one mapping of the 10M post ids holds ~1.1 GiB against ~0.37 GiB for
+    their column as strings; the post ids as numbers, 3.96-4.05 -> 3.41 GiB (session 61)."""
     frames = {
         table: read_contiguous(
             path, columns, CATEGORICAL_COLUMNS[table], POST_NUMBER_COLUMNS[table]
